@@ -1,0 +1,17 @@
+//! Kindling's data model: names, ARNs, qualifiers, validation rules and Lambda's wire shapes.
+//!
+//! Everything here is pure data and pure functions: no I/O, no clocks, no randomness. The store
+//! persists these types, the control plane manipulates them and the API crate renders them.
+
+pub mod alias;
+pub mod arn;
+pub mod function;
+pub mod layer;
+pub mod limits;
+pub mod policy;
+pub mod runtime;
+pub mod timefmt;
+pub mod validate;
+
+pub use arn::{ArnContext, FunctionRef, Qualifier};
+pub use validate::Violations;

@@ -1,0 +1,118 @@
+//! Kindling's durable state behind the [`Store`] trait, and the content-addressed code blob store.
+//!
+//! The trait is synchronous and every method is one atomic transaction: a failed call changes
+//! nothing. Compare-and-swap on revision ids (`expected_revision`) lets several nodes share one
+//! database later (PostgreSQL) without a cluster protocol of our own.
+
+mod blobs;
+mod error;
+mod sqlite;
+
+pub use blobs::{BlobId, BlobStore};
+pub use error::StoreError;
+pub use sqlite::SqliteStore;
+
+use kindling_model::alias::AliasRecord;
+use kindling_model::function::{FunctionMeta, VersionNumber, VersionRecord};
+use kindling_model::layer::LayerVersionRecord;
+use serde_json::Value;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A resource-based policy of a function or one of its qualifiers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyRecord {
+    pub revision_id: String,
+    pub statements: Vec<Value>,
+}
+
+/// Account-wide usage figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AccountUsage {
+    pub function_count: u64,
+    /// Bytes of all function versions' and layer versions' zips.
+    pub total_code_size: u64,
+    /// Sum of all reserved concurrency.
+    pub reserved_concurrency: u64,
+}
+
+/// Durable control-plane state. Each method is atomic.
+pub trait Store: Send + Sync + 'static {
+    // --- functions and versions ---
+    /// Creates a function with its `$LATEST` and optionally version 1. `Conflict` if it exists.
+    fn create_function(
+        &self,
+        meta: &FunctionMeta,
+        latest: &VersionRecord,
+        published: Option<&VersionRecord>,
+    ) -> Result<()>;
+    fn function(&self, name: &str) -> Result<Option<FunctionMeta>>;
+    /// Replaces the function-level record (tags, reserved concurrency).
+    fn put_function_meta(&self, meta: &FunctionMeta) -> Result<()>;
+    fn version(&self, name: &str, version: VersionNumber) -> Result<Option<VersionRecord>>;
+    /// All versions of a function, `$LATEST` first, then ascending numbers.
+    fn versions(&self, name: &str) -> Result<Vec<VersionRecord>>;
+    /// Function versions ordered by (name, version) strictly after `after`, `$LATEST` only
+    /// unless `all_versions`.
+    fn list_functions(
+        &self,
+        after: Option<(&str, u64)>,
+        all_versions: bool,
+        limit: usize,
+    ) -> Result<Vec<VersionRecord>>;
+    /// Replaces `$LATEST` if its revision is still `expected_revision` (else `RevisionMismatch`).
+    fn update_latest(&self, rec: &VersionRecord, expected_revision: &str) -> Result<()>;
+    /// Stores a new published version if `$LATEST` is still at `expected_latest_revision`, and
+    /// records its number as the function's last version.
+    fn insert_version(&self, rec: &VersionRecord, expected_latest_revision: &str) -> Result<()>;
+    /// Deletes a function with all its versions, aliases and policies.
+    fn delete_function(&self, name: &str) -> Result<()>;
+    /// Deletes one published version; `InUse` when an alias routes to it.
+    fn delete_version(&self, name: &str, version: u64) -> Result<()>;
+    /// Sets or clears reserved concurrency, failing with `LimitExceeded` when the account's
+    /// reservations would exceed `max_total_reserved`.
+    fn set_reserved_concurrency(
+        &self,
+        name: &str,
+        value: Option<u32>,
+        max_total_reserved: u64,
+    ) -> Result<()>;
+    fn account_usage(&self) -> Result<AccountUsage>;
+
+    // --- aliases ---
+    /// Creates an alias; `Conflict` if it exists, `NotFound` if a version it routes to is missing.
+    fn create_alias(&self, rec: &AliasRecord) -> Result<()>;
+    fn alias(&self, function: &str, name: &str) -> Result<Option<AliasRecord>>;
+    fn aliases(&self, function: &str) -> Result<Vec<AliasRecord>>;
+    /// Replaces an alias if its revision is still `expected_revision`.
+    fn update_alias(&self, rec: &AliasRecord, expected_revision: &str) -> Result<()>;
+    fn delete_alias(&self, function: &str, name: &str) -> Result<()>;
+
+    // --- policies ---
+    fn policy(&self, function: &str, qualifier: &str) -> Result<Option<PolicyRecord>>;
+    /// Replaces (or, with no statements, removes) a policy if its revision is still `expected`
+    /// (`None`: no policy may exist yet).
+    fn put_policy(
+        &self,
+        function: &str,
+        qualifier: &str,
+        policy: &PolicyRecord,
+        expected: Option<&str>,
+    ) -> Result<()>;
+
+    // --- layers ---
+    /// Stores a new layer version numbered one past the layer's last; returns the number.
+    fn publish_layer_version(&self, rec: &LayerVersionRecord) -> Result<u64>;
+    /// A layer version; `include_deleted` also finds versions deleted after functions used them.
+    fn layer_version(
+        &self,
+        name: &str,
+        version: u64,
+        include_deleted: bool,
+    ) -> Result<Option<LayerVersionRecord>>;
+    /// Live versions of a layer, newest first.
+    fn layer_versions(&self, name: &str) -> Result<Vec<LayerVersionRecord>>;
+    /// Names of layers with at least one live version, ascending.
+    fn layer_names(&self) -> Result<Vec<String>>;
+    fn delete_layer_version(&self, name: &str, version: u64) -> Result<()>;
+}

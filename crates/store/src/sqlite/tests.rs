@@ -1,0 +1,192 @@
+//! Tests of the SQLite store: atomicity, compare-and-swap, cascades and persistence.
+
+use std::collections::BTreeMap;
+
+use kindling_model::function::{CodeInfo, FunctionSpec, LoggingConfig};
+
+use super::*;
+
+fn version(name: &str, number: Option<u64>, rev: &str) -> VersionRecord {
+    VersionRecord {
+        function_name: name.into(),
+        version: number,
+        spec: FunctionSpec {
+            runtime: Some("python3.12".into()),
+            handler: Some("app.handler".into()),
+            role: "arn:aws:iam::123456789012:role/r".into(),
+            description: String::new(),
+            timeout: 3,
+            memory_size: 128,
+            environment: None,
+            dead_letter_target: None,
+            kms_key_arn: None,
+            tracing_mode: "PassThrough".into(),
+            layers: vec![],
+            architectures: vec!["x86_64".into()],
+            ephemeral_storage: 512,
+            logging: LoggingConfig {
+                log_format: "Text".into(),
+                application_log_level: None,
+                system_log_level: None,
+                log_group: format!("/aws/lambda/{name}"),
+            },
+            vpc_config: None,
+            file_system_configs: None,
+            image_config: None,
+            snap_start_apply_on: "None".into(),
+            package_type: "Zip".into(),
+        },
+        code: CodeInfo {
+            sha256: "x".into(),
+            size: 100,
+            unzipped_size: 200,
+            blob: "00".repeat(32),
+        },
+        revision_id: rev.into(),
+        last_modified_ms: 0,
+    }
+}
+
+fn meta(name: &str) -> FunctionMeta {
+    FunctionMeta {
+        name: name.into(),
+        created_ms: 0,
+        tags: BTreeMap::new(),
+        reserved_concurrency: None,
+        last_version: 0,
+    }
+}
+
+fn alias(function: &str, name: &str, version: &str) -> AliasRecord {
+    AliasRecord {
+        function_name: function.into(),
+        name: name.into(),
+        function_version: version.into(),
+        description: String::new(),
+        weights: BTreeMap::new(),
+        revision_id: "a1".into(),
+    }
+}
+
+#[test]
+fn create_is_atomic_and_unique() {
+    let s = SqliteStore::in_memory().unwrap();
+    s.create_function(&meta("f"), &version("f", None, "r1"), None).unwrap();
+    assert!(matches!(
+        s.create_function(&meta("f"), &version("f", None, "r1"), None),
+        Err(StoreError::Conflict)
+    ));
+    // A failing second insert rolls back the whole call.
+    let bad = version("g", None, "r1");
+    assert!(s.create_function(&meta("g"), &bad, Some(&bad)).is_err());
+    assert!(s.function("g").unwrap().is_none());
+}
+
+#[test]
+fn revisions_are_compare_and_swap() {
+    let s = SqliteStore::in_memory().unwrap();
+    s.create_function(&meta("f"), &version("f", None, "r1"), None).unwrap();
+    s.update_latest(&version("f", None, "r2"), "r1").unwrap();
+    assert!(matches!(
+        s.update_latest(&version("f", None, "r3"), "r1"),
+        Err(StoreError::RevisionMismatch)
+    ));
+    s.insert_version(&version("f", Some(1), "v1"), "r2").unwrap();
+    assert_eq!(s.function("f").unwrap().unwrap().last_version, 1);
+    assert!(matches!(
+        s.insert_version(&version("f", Some(1), "v1"), "r2"),
+        Err(StoreError::Conflict)
+    ));
+    let versions: Vec<_> = s.versions("f").unwrap().into_iter().map(|v| v.version).collect();
+    assert_eq!(versions, vec![None, Some(1)]);
+}
+
+#[test]
+fn aliases_protect_versions_and_cascade() {
+    let s = SqliteStore::in_memory().unwrap();
+    s.create_function(&meta("f"), &version("f", None, "r1"), Some(&version("f", Some(1), "v")))
+        .unwrap();
+    assert!(matches!(s.create_alias(&alias("f", "prod", "2")), Err(StoreError::NotFound)));
+    s.create_alias(&alias("f", "prod", "1")).unwrap();
+    assert!(matches!(s.create_alias(&alias("f", "prod", "1")), Err(StoreError::Conflict)));
+    assert!(matches!(s.delete_version("f", 1), Err(StoreError::InUse(a)) if a == "prod"));
+    s.delete_function("f").unwrap();
+    assert!(s.alias("f", "prod").unwrap().is_none());
+    assert!(s.versions("f").unwrap().is_empty());
+}
+
+#[test]
+fn lists_with_keyset_pagination() {
+    let s = SqliteStore::in_memory().unwrap();
+    for name in ["a", "b", "c"] {
+        s.create_function(&meta(name), &version(name, None, "r"), Some(&version(name, Some(1), "v")))
+            .unwrap();
+    }
+    let page = s.list_functions(None, false, 2).unwrap();
+    assert_eq!(page.len(), 2);
+    let next = s.list_functions(Some(("b", 0)), false, 2).unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].function_name, "c");
+    let all = s.list_functions(None, true, 100).unwrap();
+    assert_eq!(all.len(), 6);
+}
+
+#[test]
+fn reserved_concurrency_respects_limit() {
+    let s = SqliteStore::in_memory().unwrap();
+    s.create_function(&meta("a"), &version("a", None, "r"), None).unwrap();
+    s.create_function(&meta("b"), &version("b", None, "r"), None).unwrap();
+    s.set_reserved_concurrency("a", Some(800), 900).unwrap();
+    assert!(matches!(
+        s.set_reserved_concurrency("b", Some(101), 900),
+        Err(StoreError::LimitExceeded)
+    ));
+    s.set_reserved_concurrency("b", Some(100), 900).unwrap();
+    assert_eq!(s.account_usage().unwrap().reserved_concurrency, 900);
+}
+
+#[test]
+fn layers_number_monotonically_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        let rec = LayerVersionRecord {
+            name: "deps".into(),
+            version: 0,
+            description: String::new(),
+            created_ms: 0,
+            compatible_runtimes: vec![],
+            compatible_architectures: vec![],
+            license_info: None,
+            code: version("x", None, "r").code,
+        };
+        assert_eq!(s.publish_layer_version(&rec).unwrap(), 1);
+        assert_eq!(s.publish_layer_version(&rec).unwrap(), 2);
+        s.delete_layer_version("deps", 2).unwrap();
+        assert_eq!(s.publish_layer_version(&rec).unwrap(), 3);
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    let versions: Vec<u64> = s.layer_versions("deps").unwrap().iter().map(|l| l.version).collect();
+    assert_eq!(versions, vec![3, 1]);
+    assert!(s.layer_version("deps", 2, false).unwrap().is_none());
+    assert!(s.layer_version("deps", 2, true).unwrap().is_some());
+}
+
+#[test]
+fn policies_use_revisions() {
+    let s = SqliteStore::in_memory().unwrap();
+    s.create_function(&meta("f"), &version("f", None, "r"), None).unwrap();
+    let p = PolicyRecord {
+        revision_id: "p1".into(),
+        statements: vec![serde_json::json!({"Sid": "a"})],
+    };
+    s.put_policy("f", "", &p, None).unwrap();
+    assert!(matches!(s.put_policy("f", "", &p, None), Err(StoreError::RevisionMismatch)));
+    let empty = PolicyRecord {
+        revision_id: "p2".into(),
+        statements: vec![],
+    };
+    s.put_policy("f", "", &empty, Some("p1")).unwrap();
+    assert!(s.policy("f", "").unwrap().is_none());
+}

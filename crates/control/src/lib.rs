@@ -1,0 +1,99 @@
+//! The control-plane domain: every Lambda management operation as a typed method on
+//! [`ControlPlane`], returning typed results or a [`ControlError`].
+//!
+//! Nothing here knows HTTP. Inputs are the [`input`] structs (deserializable from Lambda's JSON
+//! request bodies); outputs are model types the API crate renders. Calls are synchronous and
+//! short (the store is embedded); the API runs them on the blocking pool.
+
+mod aliases;
+mod code;
+mod concurrency;
+mod error;
+mod functions;
+pub mod input;
+mod layers;
+mod paginate;
+mod policy;
+mod resolve;
+mod tags;
+mod versions;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use kindling_model::ArnContext;
+use kindling_store::{BlobStore, Store};
+
+pub use aliases::AliasList;
+pub use concurrency::AccountSettings;
+pub use error::{ControlError, Result};
+pub use functions::{FunctionDetails, FunctionList};
+pub use layers::{LayerList, LayerVersionList, LayerView};
+pub use paginate::Page;
+pub use policy::PolicyView;
+pub use resolve::Resolved;
+
+/// Settings of the control plane, passed in by the binary.
+#[derive(Debug, Clone)]
+pub struct ControlConfig {
+    pub arn: ArnContext,
+    /// Account concurrency limit (`ConcurrentExecutions`).
+    pub account_concurrency: u32,
+    /// Concurrency that reservations must leave unreserved.
+    pub min_unreserved_concurrency: u32,
+}
+
+/// The control plane over a store and a blob store.
+pub struct ControlPlane {
+    store: Arc<dyn Store>,
+    blobs: BlobStore,
+    config: ControlConfig,
+    /// Serializes read-validate-write sequences on this node; the store's revision checks
+    /// keep them safe across nodes.
+    write: Mutex<()>,
+}
+
+impl ControlPlane {
+    pub fn new(store: Arc<dyn Store>, blobs: BlobStore, config: ControlConfig) -> Self {
+        Self {
+            store,
+            blobs,
+            config,
+            write: Mutex::new(()),
+        }
+    }
+
+    pub fn config(&self) -> &ControlConfig {
+        &self.config
+    }
+
+    pub fn arn(&self) -> &ArnContext {
+        &self.config.arn
+    }
+
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        self.write.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A fresh revision id.
+pub(crate) fn new_revision() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod tests;

@@ -22,7 +22,9 @@ fn version_violations(v: &mut Violations, version: &str) {
         "functionVersion",
         1,
         1024,
-        Some(("(\\$LATEST|[0-9]+)", |s| s == "$LATEST" || validate::is_digits(s))),
+        Some(("(\\$LATEST|[0-9]+)", |s| {
+            s == "$LATEST" || validate::is_digits(s)
+        })),
     );
 }
 
@@ -71,14 +73,18 @@ impl ControlPlane {
     fn alias_not_found(&self, function: &str, name: &str) -> ControlError {
         ControlError::NotFound(format!(
             "Alias not found: {}",
-            self.arn().qualified_arn(function, &Qualifier::Alias(name.to_string()))
+            self.arn()
+                .qualified_arn(function, &Qualifier::Alias(name.to_string()))
         ))
     }
 
     fn function_ref(&self, raw: &str) -> Result<FunctionRef> {
         let r = parse_ref(self, raw, None, false)?;
         if self.store().function(&r.name)?.is_none() {
-            return Err(self.not_found(&FunctionRef { qualifier: None, ..r }));
+            return Err(self.not_found(&FunctionRef {
+                qualifier: None,
+                ..r
+            }));
         }
         Ok(r)
     }
@@ -113,7 +119,13 @@ impl ControlPlane {
         if req.name.is_none() {
             v.add("null", "name", "Member must not be null");
         } else {
-            v.string(&name, "name", 1, 128, Some(("(?!^[0-9]+$)([a-zA-Z0-9-_]+)", validate::is_alias_name)));
+            v.string(
+                &name,
+                "name",
+                1,
+                128,
+                Some(("(?!^[0-9]+$)([a-zA-Z0-9-_]+)", validate::is_alias_name)),
+            );
         }
         if req.function_version.is_none() {
             v.add("null", "functionVersion", "Member must not be null");
@@ -156,7 +168,8 @@ impl ControlPlane {
     fn alias_exists(&self, function: &str, name: &str) -> ControlError {
         ControlError::Conflict(format!(
             "Alias already exists: {}",
-            self.arn().qualified_arn(function, &Qualifier::Alias(name.to_string()))
+            self.arn()
+                .qualified_arn(function, &Qualifier::Alias(name.to_string()))
         ))
     }
 
@@ -177,9 +190,11 @@ impl ControlPlane {
         if let Some(d) = &req.description {
             v.string(d, "description", 0, 256, None);
         }
-        let new_weights = req
-            .routing_config
-            .map(|RoutingInput { additional_version_weights }| additional_version_weights.unwrap_or_default());
+        let new_weights = req.routing_config.map(
+            |RoutingInput {
+                 additional_version_weights,
+             }| additional_version_weights.unwrap_or_default(),
+        );
         if let Some(w) = &new_weights {
             weights_violations(&mut v, w);
         }
@@ -192,7 +207,11 @@ impl ControlPlane {
             .store()
             .alias(&r.name, name)?
             .ok_or_else(|| self.alias_not_found(&r.name, name))?;
-        if req.revision_id.as_ref().is_some_and(|rev| *rev != current.revision_id) {
+        if req
+            .revision_id
+            .as_ref()
+            .is_some_and(|rev| *rev != current.revision_id)
+        {
             return Err(revision_mismatch());
         }
         let mut next = current.clone();
@@ -238,7 +257,8 @@ impl ControlPlane {
             .aliases(&r.name)?
             .into_iter()
             .filter(|a| {
-                function_version.is_none_or(|v| a.function_version == v || a.weights.contains_key(v))
+                function_version
+                    .is_none_or(|v| a.function_version == v || a.weights.contains_key(v))
             })
             .collect();
         Ok(paginate(aliases, |a| a.name.clone(), marker, size))

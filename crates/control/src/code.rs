@@ -38,9 +38,9 @@ pub(crate) fn decode(b64: &str, operation: &str) -> Result<Vec<u8>> {
     if b64.len() as u64 > limits::CODE_SIZE_ZIPPED.div_ceil(3) * 4 {
         return Err(too_large(operation));
     }
-    let bytes = B64
-        .decode(b64.trim())
-        .map_err(|_| ControlError::InvalidParameter("Could not decode the base64 ZipFile.".into()))?;
+    let bytes = B64.decode(b64.trim()).map_err(|_| {
+        ControlError::InvalidParameter("Could not decode the base64 ZipFile.".into())
+    })?;
     if bytes.len() as u64 > limits::CODE_SIZE_ZIPPED {
         return Err(too_large(operation));
     }
@@ -115,11 +115,15 @@ mod tests {
 
     #[test]
     fn rejects_non_zip_and_measures_zip() {
-        assert!(matches!(unzipped_size(b"not a zip"), Err(ControlError::InvalidParameter(_))));
+        assert!(matches!(
+            unzipped_size(b"not a zip"),
+            Err(ControlError::InvalidParameter(_))
+        ));
         let mut buf = Cursor::new(Vec::new());
         {
             let mut w = zip::ZipWriter::new(&mut buf);
-            w.start_file("a.txt", zip::write::SimpleFileOptions::default()).unwrap();
+            w.start_file("a.txt", zip::write::SimpleFileOptions::default())
+                .unwrap();
             std::io::Write::write_all(&mut w, &[b'x'; 1000]).unwrap();
             w.finish().unwrap();
         }
@@ -130,7 +134,13 @@ mod tests {
     #[test]
     fn enforces_the_zipped_quota_before_decoding() {
         let huge = "A".repeat((limits::CODE_SIZE_ZIPPED as usize / 3 + 10) * 4);
-        assert!(matches!(decode(&huge, "CreateFunction"), Err(ControlError::RequestEntityTooLarge(_))));
-        assert!(matches!(decode("!!", "CreateFunction"), Err(ControlError::InvalidParameter(_))));
+        assert!(matches!(
+            decode(&huge, "CreateFunction"),
+            Err(ControlError::RequestEntityTooLarge(_))
+        ));
+        assert!(matches!(
+            decode("!!", "CreateFunction"),
+            Err(ControlError::InvalidParameter(_))
+        ));
     }
 }

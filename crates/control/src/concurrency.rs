@@ -49,7 +49,10 @@ impl ControlPlane {
         };
         let r = self.unqualified(raw)?;
         let cfg = self.config();
-        let max_total = u64::from(cfg.account_concurrency.saturating_sub(cfg.min_unreserved_concurrency));
+        let max_total = u64::from(
+            cfg.account_concurrency
+                .saturating_sub(cfg.min_unreserved_concurrency),
+        );
         let floor_error = || {
             ControlError::InvalidParameter(format!(
                 "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [{}].",
@@ -74,7 +77,10 @@ impl ControlPlane {
     /// GetFunctionConcurrency.
     pub fn get_concurrency(&self, raw: &str) -> Result<Option<u32>> {
         let r = self.unqualified(raw)?;
-        let meta = self.store().function(&r.name)?.ok_or_else(|| self.not_found(&r))?;
+        let meta = self
+            .store()
+            .function(&r.name)?
+            .ok_or_else(|| self.not_found(&r))?;
         Ok(meta.reserved_concurrency)
     }
 
@@ -82,7 +88,10 @@ impl ControlPlane {
     pub fn delete_concurrency(&self, raw: &str) -> Result<()> {
         let r = self.unqualified(raw)?;
         let _guard = self.lock();
-        match self.store().set_reserved_concurrency(&r.name, None, u64::MAX) {
+        match self
+            .store()
+            .set_reserved_concurrency(&r.name, None, u64::MAX)
+        {
             Err(StoreError::NotFound) => Err(self.not_found(&r)),
             other => Ok(other?),
         }

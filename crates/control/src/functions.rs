@@ -104,7 +104,13 @@ fn config_violations(v: &mut Violations, c: &ConfigInput) {
         v.one_of(rt, "runtime", runtime::ALL_RUNTIMES);
     }
     if let Some(h) = &c.handler {
-        v.string(h, "handler", 0, 128, Some(("[^\\s]+", validate::is_handler)));
+        v.string(
+            h,
+            "handler",
+            0,
+            128,
+            Some(("[^\\s]+", validate::is_handler)),
+        );
     }
     if let Some(d) = &c.description {
         v.string(d, "description", 0, 256, None);
@@ -113,7 +119,12 @@ fn config_violations(v: &mut Violations, c: &ConfigInput) {
         v.range(t, "timeout", Some(1), None);
     }
     if let Some(m) = c.memory_size {
-        v.range(m, "memorySize", Some(128), Some(i64::from(limits::MEMORY_MODEL_MAX)));
+        v.range(
+            m,
+            "memorySize",
+            Some(128),
+            Some(i64::from(limits::MEMORY_MODEL_MAX)),
+        );
     }
     if let Some(e) = c.ephemeral_storage.as_ref().and_then(|e| e.size) {
         v.range(
@@ -138,7 +149,11 @@ fn config_violations(v: &mut Violations, c: &ConfigInput) {
             );
         }
         if let Some(s) = &l.system_log_level {
-            v.one_of(s, "loggingConfig.systemLogLevel", &["DEBUG", "INFO", "WARN"]);
+            v.one_of(
+                s,
+                "loggingConfig.systemLogLevel",
+                &["DEBUG", "INFO", "WARN"],
+            );
         }
     }
     if let Some(a) = c.snap_start.as_ref().and_then(|s| s.apply_on.as_deref()) {
@@ -151,9 +166,10 @@ fn config_violations(v: &mut Violations, c: &ConfigInput) {
                 "layers",
                 1,
                 140,
-                Some(("arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+", |s| {
-                    LayerVersionRef::parse(s).is_some()
-                })),
+                Some((
+                    "arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+",
+                    |s| LayerVersionRef::parse(s).is_some(),
+                )),
             );
         }
     }
@@ -302,7 +318,10 @@ impl ControlPlane {
     }
 
     /// CreateFunction: returns `$LATEST` and, with `Publish`, version 1.
-    pub fn create_function(&self, req: CreateFunction) -> Result<(VersionRecord, Option<VersionRecord>)> {
+    pub fn create_function(
+        &self,
+        req: CreateFunction,
+    ) -> Result<(VersionRecord, Option<VersionRecord>)> {
         let mut v = Violations::new();
         let name = req.function_name.clone().unwrap_or_default();
         if req.function_name.is_none() {
@@ -356,7 +375,10 @@ impl ControlPlane {
             kms_key_arn: None,
             tracing_mode: "PassThrough".into(),
             layers: vec![],
-            architectures: req.architectures.clone().unwrap_or_else(|| vec!["x86_64".into()]),
+            architectures: req
+                .architectures
+                .clone()
+                .unwrap_or_else(|| vec!["x86_64".into()]),
             ephemeral_storage: 512,
             logging: LoggingConfig {
                 log_format: "Text".into(),
@@ -371,10 +393,16 @@ impl ControlPlane {
             package_type: "Zip".into(),
         };
         self.apply_config(&mut spec, &req.config)?;
-        let zip = zip_bytes(req.code.as_ref().unwrap_or(&Default::default()), "CreateFunction")?;
+        let zip = zip_bytes(
+            req.code.as_ref().unwrap_or(&Default::default()),
+            "CreateFunction",
+        )?;
         let _guard = self.lock();
         if self.store().function(&r.name)?.is_some() {
-            return Err(ControlError::Conflict(format!("Function already exist: {}", r.name)));
+            return Err(ControlError::Conflict(format!(
+                "Function already exist: {}",
+                r.name
+            )));
         }
         let code = self.store_code(&zip)?;
         check_unzipped(code.unzipped_size + self.layers_unzipped(&spec.layers)?)?;
@@ -399,10 +427,14 @@ impl ControlPlane {
             reserved_concurrency: None,
             last_version: u64::from(req.publish),
         };
-        match self.store().create_function(&meta, &latest, published.as_ref()) {
-            Err(StoreError::Conflict) => {
-                Err(ControlError::Conflict(format!("Function already exist: {}", r.name)))
-            }
+        match self
+            .store()
+            .create_function(&meta, &latest, published.as_ref())
+        {
+            Err(StoreError::Conflict) => Err(ControlError::Conflict(format!(
+                "Function already exist: {}",
+                r.name
+            ))),
             other => other.map_err(ControlError::from),
         }?;
         tracing::info!(function = %r.name, publish = req.publish, "function created");
@@ -483,7 +515,11 @@ impl ControlPlane {
         let zip = zip_bytes(&req.code, "UpdateFunctionCode")?;
         let _guard = self.lock();
         let current = self.load_latest(&r)?;
-        if req.revision_id.as_ref().is_some_and(|rev| *rev != current.revision_id) {
+        if req
+            .revision_id
+            .as_ref()
+            .is_some_and(|rev| *rev != current.revision_id)
+        {
             return Err(revision_mismatch());
         }
         let mut next = current.clone();
@@ -522,7 +558,11 @@ impl ControlPlane {
         }
         let _guard = self.lock();
         let current = self.load_latest(&r)?;
-        if req.revision_id.as_ref().is_some_and(|rev| *rev != current.revision_id) {
+        if req
+            .revision_id
+            .as_ref()
+            .is_some_and(|rev| *rev != current.revision_id)
+        {
             return Err(revision_mismatch());
         }
         let mut next = current.clone();
@@ -546,7 +586,10 @@ impl ControlPlane {
         let r = parse_ref(self, raw, qualifier, true)?;
         let _guard = self.lock();
         if self.store().function(&r.name)?.is_none() {
-            return Err(self.not_found(&FunctionRef { qualifier: None, ..r.clone() }));
+            return Err(self.not_found(&FunctionRef {
+                qualifier: None,
+                ..r.clone()
+            }));
         }
         match &r.qualifier {
             None => Ok(self.store().delete_function(&r.name)?),

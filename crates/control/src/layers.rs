@@ -37,14 +37,19 @@ fn filter_violations(rt: Option<&str>, arch: Option<&str>) -> Result<()> {
     if let Some(a) = arch {
         v.one_of(a, "compatibleArchitecture", &["x86_64", "arm64"]);
     }
-    v.message().map_or(Ok(()), |m| Err(ControlError::Validation(m)))
+    v.message()
+        .map_or(Ok(()), |m| Err(ControlError::Validation(m)))
 }
 
 impl ControlPlane {
     fn layer_name(&self, raw: &str) -> Result<String> {
         parse_layer_name(raw).ok_or_else(|| {
             let mut v = Violations::new();
-            v.add(raw, "layerName", &format!("Member must satisfy regular expression pattern: {LAYER_NAME_PATTERN}"));
+            v.add(
+                raw,
+                "layerName",
+                &format!("Member must satisfy regular expression pattern: {LAYER_NAME_PATTERN}"),
+            );
             ControlError::Validation(v.message().unwrap_or_default())
         })
     }
@@ -54,7 +59,11 @@ impl ControlPlane {
     }
 
     /// PublishLayerVersion.
-    pub fn publish_layer_version(&self, raw: &str, req: PublishLayerVersion) -> Result<LayerVersionRecord> {
+    pub fn publish_layer_version(
+        &self,
+        raw: &str,
+        req: PublishLayerVersion,
+    ) -> Result<LayerVersionRecord> {
         let name = self.layer_name(raw)?;
         let mut v = Violations::new();
         if req.content.is_none() {
@@ -68,14 +77,22 @@ impl ControlPlane {
         }
         let runtimes = req.compatible_runtimes.unwrap_or_default();
         if runtimes.len() > 15 {
-            v.add(format!("{runtimes:?}"), "compatibleRuntimes", "Member must have length less than or equal to 15");
+            v.add(
+                format!("{runtimes:?}"),
+                "compatibleRuntimes",
+                "Member must have length less than or equal to 15",
+            );
         }
         for r in &runtimes {
             v.one_of(r, "compatibleRuntimes", runtime::ALL_RUNTIMES);
         }
         let archs = req.compatible_architectures.unwrap_or_default();
         if archs.len() > 2 {
-            v.add(format!("{archs:?}"), "compatibleArchitectures", "Member must have length less than or equal to 2");
+            v.add(
+                format!("{archs:?}"),
+                "compatibleArchitectures",
+                "Member must have length less than or equal to 2",
+            );
         }
         for a in &archs {
             v.one_of(a, "compatibleArchitectures", &["x86_64", "arm64"]);
@@ -91,7 +108,9 @@ impl ControlPlane {
         }
         let zip = decode(
             content.zip_file.as_deref().ok_or_else(|| {
-                ControlError::InvalidParameter("Please provide a source for the layer content.".into())
+                ControlError::InvalidParameter(
+                    "Please provide a source for the layer content.".into(),
+                )
             })?,
             "PublishLayerVersion",
         )?;
@@ -159,7 +178,12 @@ impl ControlPlane {
             .filter(|l| matches(l, compatible_runtime, compatible_architecture))
             .collect();
         // Newest first: an inverted zero-padded key keeps the ordering ascending for paginate.
-        Ok(paginate(versions, |l| format!("{:020}", u64::MAX - l.version), marker, size))
+        Ok(paginate(
+            versions,
+            |l| format!("{:020}", u64::MAX - l.version),
+            marker,
+            size,
+        ))
     }
 
     /// ListLayers: each layer with its newest version matching the filters.

@@ -56,11 +56,23 @@ impl ControlPlane {
         let principal = req.principal.clone().unwrap_or_default();
         match &req.statement_id {
             None => v.add("null", "statementId", "Member must not be null"),
-            Some(s) => v.string(s, "statementId", 1, 100, Some(("([a-zA-Z0-9-_]+)", validate::is_statement_id))),
+            Some(s) => v.string(
+                s,
+                "statementId",
+                1,
+                100,
+                Some(("([a-zA-Z0-9-_]+)", validate::is_statement_id)),
+            ),
         }
         match &req.action {
             None => v.add("null", "action", "Member must not be null"),
-            Some(a) => v.string(a, "action", 1, 256, Some(("(lambda:[*]|lambda:[a-zA-Z]+|[*])", validate::is_action))),
+            Some(a) => v.string(
+                a,
+                "action",
+                1,
+                256,
+                Some(("(lambda:[*]|lambda:[a-zA-Z]+|[*])", validate::is_action)),
+            ),
         }
         if req.principal.is_none() {
             v.add("null", "principal", "Member must not be null");
@@ -68,7 +80,11 @@ impl ControlPlane {
         if let Some(acct) = &req.source_account
             && !(acct.len() == 12 && validate::is_digits(acct))
         {
-            v.add(acct, "sourceAccount", "Member must satisfy regular expression pattern: \\d{12}");
+            v.add(
+                acct,
+                "sourceAccount",
+                "Member must satisfy regular expression pattern: \\d{12}",
+            );
         }
         if let Some(t) = &req.function_url_auth_type {
             v.one_of(t, "functionUrlAuthType", &["NONE", "AWS_IAM"]);
@@ -84,7 +100,10 @@ impl ControlPlane {
         {
             return Err(revision_mismatch());
         }
-        let mut statements = current.as_ref().map(|p| p.statements.clone()).unwrap_or_default();
+        let mut statements = current
+            .as_ref()
+            .map(|p| p.statements.clone())
+            .unwrap_or_default();
         if statements.iter().any(|s| s["Sid"] == sid.as_str()) {
             return Err(ControlError::Conflict(format!(
                 "The statement id ({sid}) provided already exists. Please provide a new statement id, or remove the existing statement."

@@ -29,9 +29,7 @@ pub(crate) fn parse_ref(
         )),
     })?;
     if r.is_foreign(plane.arn()) {
-        return Err(ControlError::NotFound(format!(
-            "Function not found: {raw}"
-        )));
+        return Err(ControlError::NotFound(format!("Function not found: {raw}")));
     }
     if let Some(q) = qualifier_param {
         let parsed = Qualifier::parse(q).ok_or_else(|| {
@@ -117,8 +115,11 @@ impl ControlPlane {
                 "Cannot modify a published version or alias ({q}); only $LATEST is mutable."
             )));
         }
-        self.store()
-            .version(&r.name, None)?
-            .ok_or_else(|| self.not_found(&FunctionRef { qualifier: None, ..r.clone() }))
+        self.store().version(&r.name, None)?.ok_or_else(|| {
+            self.not_found(&FunctionRef {
+                qualifier: None,
+                ..r.clone()
+            })
+        })
     }
 }

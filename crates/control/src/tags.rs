@@ -43,7 +43,9 @@ impl ControlPlane {
                 ))
             })?;
         if r.is_foreign(self.arn()) || self.store().function(&r.name)?.is_none() {
-            return Err(ControlError::NotFound(format!("Function not found: {resource}")));
+            return Err(ControlError::NotFound(format!(
+                "Function not found: {resource}"
+            )));
         }
         Ok(r.name)
     }
@@ -52,9 +54,10 @@ impl ControlPlane {
     pub fn tag_resource(&self, resource: &str, tags: BTreeMap<String, String>) -> Result<()> {
         let _guard = self.lock();
         let name = self.tag_target(resource)?;
-        let mut meta = self.store().function(&name)?.ok_or_else(|| {
-            ControlError::NotFound(format!("Function not found: {resource}"))
-        })?;
+        let mut meta = self
+            .store()
+            .function(&name)?
+            .ok_or_else(|| ControlError::NotFound(format!("Function not found: {resource}")))?;
         meta.tags.extend(tags);
         check_tags(&meta.tags)?;
         Ok(self.store().put_function_meta(&meta)?)
@@ -64,9 +67,10 @@ impl ControlPlane {
     pub fn untag_resource(&self, resource: &str, keys: &[String]) -> Result<()> {
         let _guard = self.lock();
         let name = self.tag_target(resource)?;
-        let mut meta = self.store().function(&name)?.ok_or_else(|| {
-            ControlError::NotFound(format!("Function not found: {resource}"))
-        })?;
+        let mut meta = self
+            .store()
+            .function(&name)?
+            .ok_or_else(|| ControlError::NotFound(format!("Function not found: {resource}")))?;
         for k in keys {
             meta.tags.remove(k);
         }

@@ -28,7 +28,8 @@ fn zip_b64(content: &str) -> String {
     let mut buf = std::io::Cursor::new(Vec::new());
     {
         let mut w = zip::ZipWriter::new(&mut buf);
-        w.start_file("app.py", zip::write::SimpleFileOptions::default()).unwrap();
+        w.start_file("app.py", zip::write::SimpleFileOptions::default())
+            .unwrap();
         w.write_all(content.as_bytes()).unwrap();
         w.finish().unwrap();
     }
@@ -39,7 +40,10 @@ fn create(plane: &ControlPlane, name: &str, publish: bool) -> VersionRecordPair 
     plane
         .create_function(CreateFunction {
             function_name: Some(name.into()),
-            code: Some(CodeInput { zip_file: Some(zip_b64("x = 1")), ..Default::default() }),
+            code: Some(CodeInput {
+                zip_file: Some(zip_b64("x = 1")),
+                ..Default::default()
+            }),
             publish,
             config: ConfigInput {
                 role: Some("arn:aws:iam::000000000000:role/r".into()),
@@ -63,17 +67,29 @@ fn create_then_publish_is_idempotent_until_something_changes() {
     let (latest, v1) = create(&plane, "f", true);
     assert_eq!(v1.unwrap().version, Some(1));
     assert!(matches!(
-        plane.create_function(CreateFunction { function_name: Some("f".into()), ..Default::default() }),
+        plane.create_function(CreateFunction {
+            function_name: Some("f".into()),
+            ..Default::default()
+        }),
         Err(ControlError::Validation(_))
     ));
-    let again = plane.publish_version("f", PublishVersion::default()).unwrap();
-    assert_eq!(again.version, Some(1), "unchanged $LATEST publishes nothing new");
+    let again = plane
+        .publish_version("f", PublishVersion::default())
+        .unwrap();
+    assert_eq!(
+        again.version,
+        Some(1),
+        "unchanged $LATEST publishes nothing new"
+    );
     let updated = plane
         .update_function_configuration(
             "f",
             UpdateFunctionConfiguration {
                 revision_id: Some(latest.revision_id.clone()),
-                config: ConfigInput { timeout: Some(30), ..Default::default() },
+                config: ConfigInput {
+                    timeout: Some(30),
+                    ..Default::default()
+                },
             },
         )
         .unwrap();
@@ -82,11 +98,16 @@ fn create_then_publish_is_idempotent_until_something_changes() {
         "f",
         UpdateFunctionConfiguration {
             revision_id: Some(latest.revision_id),
-            config: ConfigInput { timeout: Some(31), ..Default::default() },
+            config: ConfigInput {
+                timeout: Some(31),
+                ..Default::default()
+            },
         },
     );
     assert!(matches!(stale, Err(ControlError::PreconditionFailed(_))));
-    let v2 = plane.publish_version("f", PublishVersion::default()).unwrap();
+    let v2 = plane
+        .publish_version("f", PublishVersion::default())
+        .unwrap();
     assert_eq!(v2.version, Some(2));
     assert_eq!(v2.spec.timeout, 30);
 }
@@ -112,10 +133,16 @@ fn validation_rejects_bad_input_and_changes_nothing() {
         "f",
         UpdateFunctionConfiguration {
             revision_id: None,
-            config: ConfigInput { memory_size: Some(64), timeout: Some(0), ..Default::default() },
+            config: ConfigInput {
+                memory_size: Some(64),
+                timeout: Some(0),
+                ..Default::default()
+            },
         },
     );
-    assert!(matches!(err, Err(ControlError::Validation(m)) if m.starts_with("2 validation errors")));
+    assert!(
+        matches!(err, Err(ControlError::Validation(m)) if m.starts_with("2 validation errors"))
+    );
     let details = plane.get_function("f", None).unwrap();
     assert_eq!(details.version.spec.memory_size, 128);
     assert!(details.version.spec.environment.is_none());
@@ -135,14 +162,35 @@ fn aliases_validate_routing() {
             ),
         }),
     };
-    assert!(matches!(plane.create_alias("f", alias("1", &[("1", 0.5)])), Err(ControlError::InvalidParameter(_))));
-    assert!(matches!(plane.create_alias("f", alias("$LATEST", &[("1", 0.5)])), Err(ControlError::InvalidParameter(_))));
-    assert!(matches!(plane.create_alias("f", alias("1", &[("2", 1.5)])), Err(ControlError::Validation(_))));
-    assert!(matches!(plane.create_alias("f", alias("1", &[("2", 0.5)])), Err(ControlError::NotFound(_))));
-    assert!(matches!(plane.create_alias("f", alias("7", &[])), Err(ControlError::NotFound(_))));
+    assert!(matches!(
+        plane.create_alias("f", alias("1", &[("1", 0.5)])),
+        Err(ControlError::InvalidParameter(_))
+    ));
+    assert!(matches!(
+        plane.create_alias("f", alias("$LATEST", &[("1", 0.5)])),
+        Err(ControlError::InvalidParameter(_))
+    ));
+    assert!(matches!(
+        plane.create_alias("f", alias("1", &[("2", 1.5)])),
+        Err(ControlError::Validation(_))
+    ));
+    assert!(matches!(
+        plane.create_alias("f", alias("1", &[("2", 0.5)])),
+        Err(ControlError::NotFound(_))
+    ));
+    assert!(matches!(
+        plane.create_alias("f", alias("7", &[])),
+        Err(ControlError::NotFound(_))
+    ));
     plane.create_alias("f", alias("1", &[])).unwrap();
-    assert!(matches!(plane.create_alias("f", alias("1", &[])), Err(ControlError::Conflict(_))));
-    assert!(matches!(plane.delete_function("f", Some("1")), Err(ControlError::Conflict(_))));
+    assert!(matches!(
+        plane.create_alias("f", alias("1", &[])),
+        Err(ControlError::Conflict(_))
+    ));
+    assert!(matches!(
+        plane.delete_function("f", Some("1")),
+        Err(ControlError::Conflict(_))
+    ));
 }
 
 #[test]
@@ -151,8 +199,17 @@ fn reserved_concurrency_keeps_the_unreserved_floor() {
     create(&plane, "a", false);
     create(&plane, "b", false);
     assert_eq!(plane.put_concurrency("a", Some(850)).unwrap(), 850);
-    assert!(matches!(plane.put_concurrency("b", Some(51)), Err(ControlError::InvalidParameter(_))));
-    assert_eq!(plane.account_settings().unwrap().unreserved_concurrent_executions, 150);
+    assert!(matches!(
+        plane.put_concurrency("b", Some(51)),
+        Err(ControlError::InvalidParameter(_))
+    ));
+    assert_eq!(
+        plane
+            .account_settings()
+            .unwrap()
+            .unreserved_concurrent_executions,
+        150
+    );
     plane.delete_concurrency("a").unwrap();
     assert_eq!(plane.get_concurrency("a").unwrap(), None);
 }
@@ -167,10 +224,19 @@ fn resolves_every_reference_form() {
         "000000000000:function:f",
         "arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST",
     ] {
-        assert_eq!(plane.resolve(raw, None).unwrap().record.function_name, "f", "{raw}");
+        assert_eq!(
+            plane.resolve(raw, None).unwrap().record.function_name,
+            "f",
+            "{raw}"
+        );
     }
-    assert!(matches!(plane.resolve("f:2", None), Err(ControlError::NotFound(m)) if m.ends_with("function:f:2")));
-    assert!(matches!(plane.resolve("f:1", Some("2")), Err(ControlError::InvalidParameter(_))));
+    assert!(
+        matches!(plane.resolve("f:2", None), Err(ControlError::NotFound(m)) if m.ends_with("function:f:2"))
+    );
+    assert!(matches!(
+        plane.resolve("f:1", Some("2")),
+        Err(ControlError::InvalidParameter(_))
+    ));
     assert!(matches!(
         plane.resolve("arn:aws:lambda:eu-west-1:000000000000:function:f", None),
         Err(ControlError::NotFound(_))

@@ -37,7 +37,11 @@ impl ControlPlane {
                 latest.code.sha256
             )));
         }
-        if req.revision_id.as_ref().is_some_and(|rev| *rev != latest.revision_id) {
+        if req
+            .revision_id
+            .as_ref()
+            .is_some_and(|rev| *rev != latest.revision_id)
+        {
             return Err(revision_mismatch());
         }
         self.publish_locked(&r, &latest, req.description)
@@ -55,9 +59,16 @@ impl ControlPlane {
             .store()
             .function(&r.name)?
             .ok_or_else(|| self.not_found(r))?;
-        if let Some(newest) = self.store().versions(&r.name)?.into_iter().rev().find(|v| v.version.is_some())
+        if let Some(newest) = self
+            .store()
+            .versions(&r.name)?
+            .into_iter()
+            .rev()
+            .find(|v| v.version.is_some())
             && unchanged(latest, &newest)
-            && description.as_ref().is_none_or(|d| *d == newest.spec.description)
+            && description
+                .as_ref()
+                .is_none_or(|d| *d == newest.spec.description)
         {
             return Ok(newest);
         }

@@ -131,13 +131,23 @@ impl FunctionRef {
         let parts: Vec<&str> = input.split(':').collect();
         let (region, account, rest): (Option<&str>, Option<&str>, &[&str]) = match parts.as_slice()
         {
-            ["arn", partition, "lambda", region, account, "function", rest @ ..] => {
+            [
+                "arn",
+                partition,
+                "lambda",
+                region,
+                account,
+                "function",
+                rest @ ..,
+            ] => {
                 if !partition.starts_with("aws") || !is_region(region) || !is_account(account) {
                     return Err(RefError::Malformed);
                 }
                 (Some(region), Some(account), rest)
             }
-            [region, account, "function", rest @ ..] if is_region(region) && is_account(account) => {
+            [region, account, "function", rest @ ..]
+                if is_region(region) && is_account(account) =>
+            {
                 (Some(region), Some(account), rest)
             }
             [account, "function", rest @ ..] if is_account(account) => (None, Some(account), rest),
@@ -172,7 +182,10 @@ impl FunctionRef {
     /// True when the reference names a region/account other than `ctx`'s.
     pub fn is_foreign(&self, ctx: &ArnContext) -> bool {
         self.region.as_deref().is_some_and(|r| r != ctx.region)
-            || self.account_id.as_deref().is_some_and(|a| a != ctx.account_id)
+            || self
+                .account_id
+                .as_deref()
+                .is_some_and(|a| a != ctx.account_id)
     }
 }
 
@@ -193,15 +206,19 @@ mod tests {
         assert_eq!(partial.account_id.as_deref(), Some("123456789012"));
         assert_eq!(partial.qualifier, Some(Qualifier::Version(7)));
 
-        let full =
-            FunctionRef::parse("arn:aws:lambda:us-east-1:123456789012:function:f:$LATEST", false)
-                .unwrap();
+        let full = FunctionRef::parse(
+            "arn:aws:lambda:us-east-1:123456789012:function:f:$LATEST",
+            false,
+        )
+        .unwrap();
         assert_eq!(full.region.as_deref(), Some("us-east-1"));
         assert_eq!(full.qualifier, Some(Qualifier::Latest));
 
-        let gov =
-            FunctionRef::parse("arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:f", false)
-                .unwrap();
+        let gov = FunctionRef::parse(
+            "arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:f",
+            false,
+        )
+        .unwrap();
         assert_eq!(gov.region.as_deref(), Some("us-gov-west-1"));
     }
 
@@ -211,9 +228,18 @@ mod tests {
         assert_eq!(FunctionRef::parse("a b", false), Err(RefError::Malformed));
         assert_eq!(FunctionRef::parse("a.b", false), Err(RefError::Malformed));
         assert!(FunctionRef::parse("a.b", true).is_ok());
-        assert_eq!(FunctionRef::parse("a:b:c:d", false), Err(RefError::Malformed));
-        assert_eq!(FunctionRef::parse(&"x".repeat(65), false), Err(RefError::Malformed));
-        assert_eq!(FunctionRef::parse("f:bad.q", false), Err(RefError::BadQualifier));
+        assert_eq!(
+            FunctionRef::parse("a:b:c:d", false),
+            Err(RefError::Malformed)
+        );
+        assert_eq!(
+            FunctionRef::parse(&"x".repeat(65), false),
+            Err(RefError::Malformed)
+        );
+        assert_eq!(
+            FunctionRef::parse("f:bad.q", false),
+            Err(RefError::BadQualifier)
+        );
     }
 
     #[test]

@@ -160,7 +160,12 @@ pub struct FunctionConfiguration {
 impl FunctionConfiguration {
     /// Renders a stored version. `qualified_arn` selects `...:function:f:$LATEST` over the bare
     /// function ARN for `$LATEST` (published versions are always qualified).
-    pub fn render(rec: &VersionRecord, ctx: &ArnContext, qualified_arn: bool, phase: Phase) -> Self {
+    pub fn render(
+        rec: &VersionRecord,
+        ctx: &ArnContext,
+        qualified_arn: bool,
+        phase: Phase,
+    ) -> Self {
         let spec = &rec.spec;
         let function_arn = if rec.version.is_some() || qualified_arn {
             ctx.qualified_arn(&rec.function_name, &rec.qualifier())
@@ -286,10 +291,17 @@ pub(crate) mod tests {
     #[test]
     fn renders_like_aws() {
         let ctx = ArnContext::new("us-east-1", "123456789012");
-        let json =
-            serde_json::to_value(FunctionConfiguration::render(&sample(), &ctx, false, Phase::Settled))
-                .unwrap();
-        assert_eq!(json["FunctionArn"], "arn:aws:lambda:us-east-1:123456789012:function:hello");
+        let json = serde_json::to_value(FunctionConfiguration::render(
+            &sample(),
+            &ctx,
+            false,
+            Phase::Settled,
+        ))
+        .unwrap();
+        assert_eq!(
+            json["FunctionArn"],
+            "arn:aws:lambda:us-east-1:123456789012:function:hello"
+        );
         assert_eq!(json["LastModified"], "2024-05-01T12:00:00.000+0000");
         assert_eq!(json["TracingConfig"]["Mode"], "PassThrough");
         assert_eq!(json["State"], "Active");
@@ -298,17 +310,29 @@ pub(crate) mod tests {
         assert!(json.get("Environment").is_none());
         assert!(json.get("Layers").is_none());
 
-        let created =
-            serde_json::to_value(FunctionConfiguration::render(&sample(), &ctx, false, Phase::Creating))
-                .unwrap();
+        let created = serde_json::to_value(FunctionConfiguration::render(
+            &sample(),
+            &ctx,
+            false,
+            Phase::Creating,
+        ))
+        .unwrap();
         assert_eq!(created["State"], "Pending");
         assert!(created.get("LastUpdateStatus").is_none());
 
         let mut v1 = sample();
         v1.version = Some(1);
-        let json = serde_json::to_value(FunctionConfiguration::render(&v1, &ctx, false, Phase::Listed))
-            .unwrap();
-        assert_eq!(json["FunctionArn"], "arn:aws:lambda:us-east-1:123456789012:function:hello:1");
+        let json = serde_json::to_value(FunctionConfiguration::render(
+            &v1,
+            &ctx,
+            false,
+            Phase::Listed,
+        ))
+        .unwrap();
+        assert_eq!(
+            json["FunctionArn"],
+            "arn:aws:lambda:us-east-1:123456789012:function:hello:1"
+        );
         assert_eq!(json["Version"], "1");
         assert!(json.get("State").is_none());
     }

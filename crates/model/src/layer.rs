@@ -78,13 +78,21 @@ impl LayerVersionRef {
     pub fn parse(arn: &str) -> Option<Self> {
         let parts: Vec<&str> = arn.split(':').collect();
         match parts.as_slice() {
-            ["arn", partition, "lambda", region, account, "layer", name, version]
-                if !partition.is_empty()
-                    && !region.is_empty()
-                    && account.len() == 12
-                    && crate::validate::is_digits(account)
-                    && crate::validate::is_name_chars(name)
-                    && crate::validate::is_digits(version) =>
+            [
+                "arn",
+                partition,
+                "lambda",
+                region,
+                account,
+                "layer",
+                name,
+                version,
+            ] if !partition.is_empty()
+                && !region.is_empty()
+                && account.len() == 12
+                && crate::validate::is_digits(account)
+                && crate::validate::is_name_chars(name)
+                && crate::validate::is_digits(version) =>
             {
                 Some(Self {
                     region: (*region).to_string(),
@@ -120,10 +128,13 @@ mod tests {
 
     #[test]
     fn parses_layer_refs() {
-        let r = LayerVersionRef::parse("arn:aws:lambda:us-east-1:123456789012:layer:deps:4").unwrap();
+        let r =
+            LayerVersionRef::parse("arn:aws:lambda:us-east-1:123456789012:layer:deps:4").unwrap();
         assert_eq!(r.name, "deps");
         assert_eq!(r.version, 4);
-        assert!(LayerVersionRef::parse("arn:aws:lambda:us-east-1:123456789012:layer:deps").is_none());
+        assert!(
+            LayerVersionRef::parse("arn:aws:lambda:us-east-1:123456789012:layer:deps").is_none()
+        );
         assert!(LayerVersionRef::parse("deps:4").is_none());
         assert_eq!(parse_layer_name("deps").as_deref(), Some("deps"));
         assert_eq!(

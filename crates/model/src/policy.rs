@@ -82,13 +82,29 @@ mod tests {
             source_arn: Some("arn:aws:s3:::bucket".into()),
             ..Default::default()
         };
-        let s = statement(&input, "arn:aws:lambda:us-east-1:123456789012:function:f", "aws");
+        let s = statement(
+            &input,
+            "arn:aws:lambda:us-east-1:123456789012:function:f",
+            "aws",
+        );
         assert_eq!(s["Principal"]["Service"], "s3.amazonaws.com");
-        assert_eq!(s["Condition"]["StringEquals"]["AWS:SourceAccount"], "123456789012");
-        assert_eq!(s["Condition"]["ArnLike"]["AWS:SourceArn"], "arn:aws:s3:::bucket");
-        let acct = PermissionInput { principal: "111122223333".into(), ..input };
+        assert_eq!(
+            s["Condition"]["StringEquals"]["AWS:SourceAccount"],
+            "123456789012"
+        );
+        assert_eq!(
+            s["Condition"]["ArnLike"]["AWS:SourceArn"],
+            "arn:aws:s3:::bucket"
+        );
+        let acct = PermissionInput {
+            principal: "111122223333".into(),
+            ..input
+        };
         let s = statement(&acct, "r", "aws");
         assert_eq!(s["Principal"]["AWS"], "arn:aws:iam::111122223333:root");
-        assert_eq!(document(&[s])["Statement"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            document(&[s])["Statement"].as_array().map(Vec::len),
+            Some(1)
+        );
     }
 }

@@ -49,8 +49,14 @@ mod tests {
     #[test]
     fn formats_known_instants() {
         assert_eq!(lambda_timestamp(0), "1970-01-01T00:00:00.000+0000");
-        assert_eq!(lambda_timestamp(1_586_545_592_563), "2020-04-10T19:06:32.563+0000");
-        assert_eq!(lambda_timestamp(951_782_400_000), "2000-02-29T00:00:00.000+0000");
+        assert_eq!(
+            lambda_timestamp(1_586_545_592_563),
+            "2020-04-10T19:06:32.563+0000"
+        );
+        assert_eq!(
+            lambda_timestamp(951_782_400_000),
+            "2000-02-29T00:00:00.000+0000"
+        );
         assert_eq!(iso8601_z(1_586_545_592_563), "2020-04-10T19:06:32.563Z");
         assert_eq!(epoch_seconds(1_573_686_021_479), 1_573_686_021.479);
     }

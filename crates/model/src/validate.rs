@@ -89,7 +89,10 @@ impl Violations {
             self.add(
                 value,
                 field,
-                &format!("Member must satisfy enum value set: [{}]", allowed.join(", ")),
+                &format!(
+                    "Member must satisfy enum value set: [{}]",
+                    allowed.join(", ")
+                ),
             );
         }
     }
@@ -99,14 +102,19 @@ impl Violations {
         match self.0.len() {
             0 => None,
             1 => Some(format!("1 validation error detected: {}", self.0[0])),
-            n => Some(format!("{n} validation errors detected: {}", self.0.join("; "))),
+            n => Some(format!(
+                "{n} validation errors detected: {}",
+                self.0.join("; ")
+            )),
         }
     }
 }
 
 /// `[a-zA-Z0-9-_]+`
 pub fn is_name_chars(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// `[a-zA-Z0-9-_\.]+` (namespaced function names accept dots).
@@ -148,7 +156,9 @@ pub fn is_role_arn(s: &str) -> bool {
         return false;
     };
     if !(partition.is_empty() || partition.starts_with("aws"))
-        || !partition.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-')
+        || !partition
+            .bytes()
+            .all(|b| b.is_ascii_alphabetic() || b == b'-')
     {
         return false;
     }
@@ -165,9 +175,9 @@ pub fn is_role_arn(s: &str) -> bool {
     account.len() == 12
         && is_digits(account)
         && !path.is_empty()
-        && path.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"+=,.@-_/".contains(&b)
-        })
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@-_/".contains(&b))
 }
 
 /// Statement ids: `[a-zA-Z0-9-_]+` (the RemovePermission path also allows `.`).
@@ -199,8 +209,17 @@ mod tests {
                  constraint: Member must have value greater than or equal to 128"
             )
         );
-        v.string("bad name", "functionName", 1, 64, Some(("[a-zA-Z0-9-_]+", is_name_chars)));
-        assert!(v.message().is_some_and(|m| m.starts_with("2 validation errors detected")));
+        v.string(
+            "bad name",
+            "functionName",
+            1,
+            64,
+            Some(("[a-zA-Z0-9-_]+", is_name_chars)),
+        );
+        assert!(
+            v.message()
+                .is_some_and(|m| m.starts_with("2 validation errors detected"))
+        );
     }
 
     #[test]
@@ -212,7 +231,9 @@ mod tests {
         assert!(is_env_key("AB"));
         assert!(!is_env_key("A"));
         assert!(!is_env_key("1A"));
-        assert!(is_role_arn("arn:aws:iam::123456789012:role/service-role/exec"));
+        assert!(is_role_arn(
+            "arn:aws:iam::123456789012:role/service-role/exec"
+        ));
         assert!(!is_role_arn("arn:aws:iam::1234:role/x"));
         assert!(!is_role_arn("role"));
         assert!(is_action("lambda:InvokeFunction"));

@@ -13,8 +13,10 @@ pub struct BlobId(String);
 impl BlobId {
     /// Accepts 64 lowercase hex characters.
     pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-            .then(|| Self(s.to_string()))
+        (s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| Self(s.to_string()))
     }
 
     pub fn of(bytes: &[u8]) -> (Self, [u8; 32]) {

@@ -406,8 +406,8 @@ impl Store for SqliteStore {
 
     fn aliases(&self, function: &str) -> Result<Vec<AliasRecord>> {
         self.tx(|tx| {
-            let mut stmt = tx
-                .prepare("SELECT record FROM aliases WHERE function_name = ?1 ORDER BY name")?;
+            let mut stmt =
+                tx.prepare("SELECT record FROM aliases WHERE function_name = ?1 ORDER BY name")?;
             collect(&mut stmt, [function])
         })
     }

@@ -71,7 +71,8 @@ fn alias(function: &str, name: &str, version: &str) -> AliasRecord {
 #[test]
 fn create_is_atomic_and_unique() {
     let s = SqliteStore::in_memory().unwrap();
-    s.create_function(&meta("f"), &version("f", None, "r1"), None).unwrap();
+    s.create_function(&meta("f"), &version("f", None, "r1"), None)
+        .unwrap();
     assert!(matches!(
         s.create_function(&meta("f"), &version("f", None, "r1"), None),
         Err(StoreError::Conflict)
@@ -85,30 +86,47 @@ fn create_is_atomic_and_unique() {
 #[test]
 fn revisions_are_compare_and_swap() {
     let s = SqliteStore::in_memory().unwrap();
-    s.create_function(&meta("f"), &version("f", None, "r1"), None).unwrap();
+    s.create_function(&meta("f"), &version("f", None, "r1"), None)
+        .unwrap();
     s.update_latest(&version("f", None, "r2"), "r1").unwrap();
     assert!(matches!(
         s.update_latest(&version("f", None, "r3"), "r1"),
         Err(StoreError::RevisionMismatch)
     ));
-    s.insert_version(&version("f", Some(1), "v1"), "r2").unwrap();
+    s.insert_version(&version("f", Some(1), "v1"), "r2")
+        .unwrap();
     assert_eq!(s.function("f").unwrap().unwrap().last_version, 1);
     assert!(matches!(
         s.insert_version(&version("f", Some(1), "v1"), "r2"),
         Err(StoreError::Conflict)
     ));
-    let versions: Vec<_> = s.versions("f").unwrap().into_iter().map(|v| v.version).collect();
+    let versions: Vec<_> = s
+        .versions("f")
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version)
+        .collect();
     assert_eq!(versions, vec![None, Some(1)]);
 }
 
 #[test]
 fn aliases_protect_versions_and_cascade() {
     let s = SqliteStore::in_memory().unwrap();
-    s.create_function(&meta("f"), &version("f", None, "r1"), Some(&version("f", Some(1), "v")))
-        .unwrap();
-    assert!(matches!(s.create_alias(&alias("f", "prod", "2")), Err(StoreError::NotFound)));
+    s.create_function(
+        &meta("f"),
+        &version("f", None, "r1"),
+        Some(&version("f", Some(1), "v")),
+    )
+    .unwrap();
+    assert!(matches!(
+        s.create_alias(&alias("f", "prod", "2")),
+        Err(StoreError::NotFound)
+    ));
     s.create_alias(&alias("f", "prod", "1")).unwrap();
-    assert!(matches!(s.create_alias(&alias("f", "prod", "1")), Err(StoreError::Conflict)));
+    assert!(matches!(
+        s.create_alias(&alias("f", "prod", "1")),
+        Err(StoreError::Conflict)
+    ));
     assert!(matches!(s.delete_version("f", 1), Err(StoreError::InUse(a)) if a == "prod"));
     s.delete_function("f").unwrap();
     assert!(s.alias("f", "prod").unwrap().is_none());
@@ -119,8 +137,12 @@ fn aliases_protect_versions_and_cascade() {
 fn lists_with_keyset_pagination() {
     let s = SqliteStore::in_memory().unwrap();
     for name in ["a", "b", "c"] {
-        s.create_function(&meta(name), &version(name, None, "r"), Some(&version(name, Some(1), "v")))
-            .unwrap();
+        s.create_function(
+            &meta(name),
+            &version(name, None, "r"),
+            Some(&version(name, Some(1), "v")),
+        )
+        .unwrap();
     }
     let page = s.list_functions(None, false, 2).unwrap();
     assert_eq!(page.len(), 2);
@@ -134,8 +156,10 @@ fn lists_with_keyset_pagination() {
 #[test]
 fn reserved_concurrency_respects_limit() {
     let s = SqliteStore::in_memory().unwrap();
-    s.create_function(&meta("a"), &version("a", None, "r"), None).unwrap();
-    s.create_function(&meta("b"), &version("b", None, "r"), None).unwrap();
+    s.create_function(&meta("a"), &version("a", None, "r"), None)
+        .unwrap();
+    s.create_function(&meta("b"), &version("b", None, "r"), None)
+        .unwrap();
     s.set_reserved_concurrency("a", Some(800), 900).unwrap();
     assert!(matches!(
         s.set_reserved_concurrency("b", Some(101), 900),
@@ -167,7 +191,12 @@ fn layers_number_monotonically_and_survive_reopen() {
         assert_eq!(s.publish_layer_version(&rec).unwrap(), 3);
     }
     let s = SqliteStore::open(&path).unwrap();
-    let versions: Vec<u64> = s.layer_versions("deps").unwrap().iter().map(|l| l.version).collect();
+    let versions: Vec<u64> = s
+        .layer_versions("deps")
+        .unwrap()
+        .iter()
+        .map(|l| l.version)
+        .collect();
     assert_eq!(versions, vec![3, 1]);
     assert!(s.layer_version("deps", 2, false).unwrap().is_none());
     assert!(s.layer_version("deps", 2, true).unwrap().is_some());
@@ -176,13 +205,17 @@ fn layers_number_monotonically_and_survive_reopen() {
 #[test]
 fn policies_use_revisions() {
     let s = SqliteStore::in_memory().unwrap();
-    s.create_function(&meta("f"), &version("f", None, "r"), None).unwrap();
+    s.create_function(&meta("f"), &version("f", None, "r"), None)
+        .unwrap();
     let p = PolicyRecord {
         revision_id: "p1".into(),
         statements: vec![serde_json::json!({"Sid": "a"})],
     };
     s.put_policy("f", "", &p, None).unwrap();
-    assert!(matches!(s.put_policy("f", "", &p, None), Err(StoreError::RevisionMismatch)));
+    assert!(matches!(
+        s.put_policy("f", "", &p, None),
+        Err(StoreError::RevisionMismatch)
+    ));
     let empty = PolicyRecord {
         revision_id: "p2".into(),
         statements: vec![],

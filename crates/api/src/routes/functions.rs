@@ -1,0 +1,155 @@
+//! CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions, UpdateFunctionCode,
+//! UpdateFunctionConfiguration and DeleteFunction.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use kindling_control::input::{CreateFunction, UpdateFunctionCode, UpdateFunctionConfiguration};
+use kindling_model::function::Phase;
+use kindling_model::limits;
+use serde_json::{Value, json};
+
+use crate::ApiState;
+use crate::error::ApiError;
+use crate::extract::{QueryParams, blocking, read_json};
+use crate::render::{code_location, config, json_status, no_content, ok, with_marker};
+
+pub async fn create(State(s): State<ApiState>, body: Body) -> Result<Response, ApiError> {
+    let req: CreateFunction =
+        read_json(body, limits::MAX_CODE_REQUEST_BODY, "CreateFunction").await?;
+    let control = s.control.clone();
+    let (latest, _published) = blocking(move || control.create_function(req)).await?;
+    Ok(json_status(
+        StatusCode::CREATED,
+        &config(&latest, s.control.arn(), false, Phase::Creating),
+    ))
+}
+
+pub async fn get(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    q: QueryParams,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let control = s.control.clone();
+    let qualifier = q.get("Qualifier").map(str::to_string);
+    let qualified = qualifier.is_some() || name.contains(':');
+    let d = blocking(move || control.get_function(&name, qualifier.as_deref())).await?;
+    let mut configuration = config(&d.version, s.control.arn(), qualified, Phase::Settled);
+    if let Some(alias) = &d.alias {
+        configuration["FunctionArn"] = json!(s.control.arn().qualified_arn(
+            &d.version.function_name,
+            &kindling_model::Qualifier::Alias(alias.clone())
+        ));
+    }
+    let mut body = json!({
+        "Configuration": configuration,
+        "Code": {
+            "RepositoryType": "S3",
+            "Location": code_location(&headers, &d.version.code.blob),
+        },
+    });
+    if !d.tags.is_empty() {
+        body["Tags"] = json!(d.tags);
+    }
+    if let Some(c) = d.reserved_concurrency {
+        body["Concurrency"] = json!({ "ReservedConcurrentExecutions": c });
+    }
+    Ok(ok(&body))
+}
+
+pub async fn get_configuration(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    q: QueryParams,
+) -> Result<Response, ApiError> {
+    let control = s.control.clone();
+    let qualifier = q.get("Qualifier").map(str::to_string);
+    let qualified = qualifier.is_some() || name.contains(':');
+    let d = blocking(move || control.get_function(&name, qualifier.as_deref())).await?;
+    let mut body = config(&d.version, s.control.arn(), qualified, Phase::Settled);
+    if let Some(alias) = &d.alias {
+        body["FunctionArn"] = json!(s.control.arn().qualified_arn(
+            &d.version.function_name,
+            &kindling_model::Qualifier::Alias(alias.clone())
+        ));
+    }
+    Ok(ok(&body))
+}
+
+pub async fn list(State(s): State<ApiState>, q: QueryParams) -> Result<Response, ApiError> {
+    let all = match q.get("FunctionVersion") {
+        None => false,
+        Some("ALL") => true,
+        Some(other) => {
+            return Err(ApiError::Control(
+                kindling_control::ControlError::Validation(format!(
+                    "1 validation error detected: Value '{other}' at 'functionVersion' failed to satisfy constraint: Member must satisfy enum value set: [ALL]"
+                )),
+            ));
+        }
+    };
+    let max_items = q.max_items()?;
+    let marker = q.get("Marker").map(str::to_string);
+    let control = s.control.clone();
+    let page = blocking(move || control.list_functions(all, marker.as_deref(), max_items)).await?;
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|v| config(v, s.control.arn(), all, Phase::Listed))
+        .collect();
+    Ok(ok(&with_marker(
+        json!({ "Functions": items }),
+        page.next_marker,
+    )))
+}
+
+pub async fn update_code(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req: UpdateFunctionCode =
+        read_json(body, limits::MAX_CODE_REQUEST_BODY, "UpdateFunctionCode").await?;
+    let control = s.control.clone();
+    let (latest, published) = blocking(move || control.update_function_code(&name, req)).await?;
+    // With Publish, Lambda answers with the new version's configuration.
+    let body = match &published {
+        Some(v) => config(v, s.control.arn(), true, Phase::Settled),
+        None => config(&latest, s.control.arn(), false, Phase::Updating),
+    };
+    Ok(ok(&body))
+}
+
+pub async fn update_configuration(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req: UpdateFunctionConfiguration = read_json(
+        body,
+        limits::MAX_CONTROL_REQUEST_BODY,
+        "UpdateFunctionConfiguration",
+    )
+    .await?;
+    let control = s.control.clone();
+    let latest = blocking(move || control.update_function_configuration(&name, req)).await?;
+    Ok(ok(&config(
+        &latest,
+        s.control.arn(),
+        false,
+        Phase::Updating,
+    )))
+}
+
+pub async fn delete(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    q: QueryParams,
+) -> Result<Response, ApiError> {
+    let control = s.control.clone();
+    let qualifier = q.get("Qualifier").map(str::to_string);
+    blocking(move || control.delete_function(&name, qualifier.as_deref())).await?;
+    Ok(no_content())
+}

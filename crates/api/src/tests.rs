@@ -1,0 +1,96 @@
+//! Router tests without a socket: requests go through `oneshot`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use kindling_control::{ControlConfig, ControlPlane};
+use kindling_model::ArnContext;
+use kindling_store::{BlobStore, SqliteStore};
+use tower::ServiceExt;
+
+use super::*;
+
+fn app() -> (Router, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let control = ControlPlane::new(
+        Arc::new(SqliteStore::in_memory().unwrap()),
+        BlobStore::open(dir.path()).unwrap(),
+        ControlConfig {
+            arn: ArnContext::new("us-east-1", "000000000000"),
+            account_concurrency: 1000,
+            min_unreserved_concurrency: 100,
+        },
+    );
+    (
+        router(ApiState {
+            control: Arc::new(control),
+        }),
+        dir,
+    )
+}
+
+async fn call(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    body: &str,
+) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+    let req = normalize_path(
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::from(body.to_string()))
+            .unwrap(),
+    );
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, headers, json)
+}
+
+#[tokio::test]
+async fn errors_use_lambda_format() {
+    let (app, _d) = app();
+    let (status, headers, body) = call(&app, "GET", "/2015-03-31/functions/missing", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers["x-amzn-ErrorType"], "ResourceNotFoundException");
+    assert!(headers.contains_key("x-amzn-RequestId"));
+    assert_eq!(body["Type"], "User");
+    assert_eq!(
+        body["Message"],
+        "Function not found: arn:aws:lambda:us-east-1:000000000000:function:missing"
+    );
+
+    let (status, headers, body) = call(&app, "POST", "/2015-03-31/functions", "{not json").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        headers["x-amzn-ErrorType"],
+        "InvalidRequestContentException"
+    );
+    assert!(body["message"].as_str().unwrap().contains("json"));
+
+    let (status, headers, _) = call(&app, "PATCH", "/2015-03-31/functions/x", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers["x-amzn-ErrorType"], "UnknownOperationException");
+
+    let (status, _, body) = call(&app, "GET", "/2015-03-31/functions/?MaxItems=abc", "").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["message"].as_str().unwrap().contains("maxItems"));
+}
+
+#[tokio::test]
+async fn lists_with_trailing_slash_and_account_settings() {
+    let (app, _d) = app();
+    let (status, _, body) = call(&app, "GET", "/2015-03-31/functions/", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["Functions"], serde_json::json!([]));
+    let (status, _, body) = call(&app, "GET", "/2016-08-19/account-settings/", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["AccountLimit"]["ConcurrentExecutions"], 1000);
+    assert_eq!(body["AccountLimit"]["UnreservedConcurrentExecutions"], 1000);
+}

@@ -1,0 +1,27 @@
+//! The `kindling` binary: parses the command line and hands over to the library crates.
+
+mod cli;
+mod serve;
+
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    let cli = cli::Cli::parse();
+    init_tracing();
+    match cli.command {
+        cli::Command::Serve(args) => serve::run(args),
+    }
+}
+
+/// Logs to stderr; `KINDLING_LOG` (or `RUST_LOG`) sets the filter, default `info`.
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("KINDLING_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kindling_control::ControlError;
+use kindling_scheduler::SchedulerError;
 use serde_json::json;
 
 pub const ERROR_TYPE_HEADER: &str = "x-amzn-ErrorType";
@@ -26,13 +27,25 @@ pub enum ApiError {
     /// A blocking task died (a bug): logged, answered as ServiceException.
     #[error("task failed: {0}")]
     Join(String),
+    /// An Invoke payload over its limit: `RequestTooLargeException`.
+    #[error("payload too large")]
+    PayloadTooLarge { limit: usize },
+    /// The data plane could not run the invocation.
+    #[error(transparent)]
+    Scheduler(#[from] SchedulerError),
+    /// This server was started without a data plane.
+    #[error("the data plane is disabled")]
+    DataPlaneDisabled,
 }
 
 /// Whether an exception's model member is `Message` (capitalized) or `message`.
 fn uses_capital_message(kind: &str) -> bool {
     matches!(
         kind,
-        "ResourceNotFoundException" | "ServiceException" | "ResourceInUseException"
+        "ResourceNotFoundException"
+            | "ServiceException"
+            | "ResourceInUseException"
+            | "InvalidRuntimeException"
     )
 }
 
@@ -92,6 +105,36 @@ impl ApiError {
                 "Unknown operation".into(),
             ),
             Self::Join(_) => internal(),
+            Self::PayloadTooLarge { limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestTooLargeException",
+                format!(
+                    "Request must be smaller than {limit} bytes for the InvokeFunction operation"
+                ),
+            ),
+            Self::Scheduler(e) => match e {
+                SchedulerError::Throttled(_) => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "TooManyRequestsException",
+                    "Rate Exceeded.".into(),
+                ),
+                SchedulerError::RuntimeUnavailable(m) => (
+                    StatusCode::BAD_GATEWAY,
+                    "InvalidRuntimeException",
+                    m.clone(),
+                ),
+                SchedulerError::ShuttingDown => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceException",
+                    "Kindling is shutting down.".into(),
+                ),
+                SchedulerError::Internal(_) => internal(),
+            },
+            Self::DataPlaneDisabled => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceException",
+                "This Kindling server runs no data plane.".into(),
+            ),
         }
     }
 }
@@ -131,6 +174,20 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(kind, %message, "client error");
         }
-        error_response(status, kind, &message)
+        let mut res = error_response(status, kind, &message);
+        if let Self::Scheduler(SchedulerError::Throttled(reason)) = &self {
+            res = (
+                status,
+                Json(json!({ "Reason": reason.as_str(), "Type": "User", "message": message })),
+            )
+                .into_response();
+            res.headers_mut().insert(
+                ERROR_TYPE_HEADER,
+                HeaderValue::from_static("TooManyRequestsException"),
+            );
+            res.headers_mut()
+                .insert("Retry-After", HeaderValue::from_static("1"));
+        }
+        res
     }
 }

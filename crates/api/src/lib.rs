@@ -25,6 +25,8 @@ pub use error::ApiError;
 #[derive(Clone)]
 pub struct ApiState {
     pub control: Arc<ControlPlane>,
+    /// The data plane; `None` serves the control plane only.
+    pub scheduler: Option<kindling_scheduler::Scheduler>,
 }
 
 /// The complete Lambda API. Trailing slashes are trimmed before routing (botocore sends
@@ -62,9 +64,11 @@ async fn request_id(req: Request, next: Next) -> Response {
     {
         res = axum::response::IntoResponse::into_response(ApiError::UnknownOperation);
     }
-    let id = uuid::Uuid::new_v4().to_string();
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        res.headers_mut().insert("x-amzn-RequestId", v);
+    if !res.headers().contains_key("x-amzn-RequestId") {
+        let id = uuid::Uuid::new_v4().to_string();
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            res.headers_mut().insert("x-amzn-RequestId", v);
+        }
     }
     res
 }

@@ -25,6 +25,7 @@ fn app() -> (Router, tempfile::TempDir) {
     (
         router(ApiState {
             control: Arc::new(control),
+            scheduler: None,
         }),
         dir,
     )

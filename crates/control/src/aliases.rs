@@ -72,7 +72,7 @@ fn check_routing(primary: &str, weights: &BTreeMap<String, f64>) -> Result<()> {
 impl ControlPlane {
     fn alias_not_found(&self, function: &str, name: &str) -> ControlError {
         ControlError::NotFound(format!(
-            "Alias not found: {}",
+            "Cannot find alias arn: {}",
             self.arn()
                 .qualified_arn(function, &Qualifier::Alias(name.to_string()))
         ))

@@ -25,7 +25,7 @@ impl ControlPlane {
         let r = parse_ref(self, raw, None, false)?;
         if r.qualifier.is_some() {
             return Err(ControlError::InvalidParameter(
-                "Reserved concurrency applies to the function as a whole; do not qualify its name."
+                "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN."
                     .into(),
             ));
         }

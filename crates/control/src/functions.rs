@@ -43,6 +43,8 @@ pub struct FunctionDetails {
     pub version: VersionRecord,
     /// Set when the function was reached through an alias (its ARN is the alias ARN).
     pub alias: Option<String>,
+    /// The qualifier the client gave (in the name or the `Qualifier` parameter).
+    pub qualifier: Option<Qualifier>,
     pub tags: BTreeMap<String, String>,
     pub reserved_concurrency: Option<u32>,
 }
@@ -99,9 +101,6 @@ fn env_check(vars: &BTreeMap<String, String>) -> Result<()> {
 fn config_violations(v: &mut Violations, c: &ConfigInput) {
     if let Some(role) = &c.role {
         role_check(v, role);
-    }
-    if let Some(rt) = &c.runtime {
-        v.one_of(rt, "runtime", runtime::ALL_RUNTIMES);
     }
     if let Some(h) = &c.handler {
         v.string(
@@ -188,9 +187,21 @@ fn architectures_check(v: &mut Violations, archs: &[String]) {
     }
 }
 
+/// Lambda answers an unknown runtime with InvalidParameterValueException (not a validation error).
+fn runtime_check(c: &ConfigInput) -> Result<()> {
+    match &c.runtime {
+        Some(rt) if !runtime::is_known(rt) => Err(ControlError::InvalidParameter(format!(
+            "Value {rt} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [{}] or be a valid ARN",
+            runtime::ALL_RUNTIMES.join(", ")
+        ))),
+        _ => Ok(()),
+    }
+}
+
 impl ControlPlane {
     /// Service-level checks and the merge of `c` into `spec`.
     fn apply_config(&self, spec: &mut FunctionSpec, c: &ConfigInput) -> Result<()> {
+        runtime_check(c)?;
         if let Some(t) = c.timeout {
             if t > i64::from(limits::TIMEOUT_MAX) {
                 return Err(ControlError::InvalidParameter(format!(
@@ -451,10 +462,11 @@ impl ControlPlane {
             .ok_or_else(|| self.not_found(&r))?;
         Ok(FunctionDetails {
             version: resolved.record,
-            alias: match r.qualifier {
-                Some(Qualifier::Alias(a)) => Some(a),
+            alias: match &r.qualifier {
+                Some(Qualifier::Alias(a)) => Some(a.clone()),
                 _ => None,
             },
+            qualifier: r.qualifier,
             tags: meta.tags,
             reserved_concurrency: meta.reserved_concurrency,
         })

@@ -2,7 +2,7 @@
 
 use kindling_model::layer::{LayerVersionRecord, LayerVersionRef, parse_layer_name};
 use kindling_model::runtime;
-use kindling_model::validate::{self, Violations};
+use kindling_model::validate::Violations;
 
 use crate::code::decode;
 use crate::error::{ControlError, Result};
@@ -39,6 +39,21 @@ fn filter_violations(rt: Option<&str>, arch: Option<&str>) -> Result<()> {
     }
     v.message()
         .map_or(Ok(()), |m| Err(ControlError::Validation(m)))
+}
+
+/// A layer version number from a path: a number of at least 1.
+fn layer_version_number(raw: &str) -> Result<u64> {
+    let n: i64 = raw.parse().map_err(|_| {
+        ControlError::Validation(format!(
+            "1 validation error detected: Value '{raw}' at 'versionNumber' failed to satisfy constraint: Member must be a number"
+        ))
+    })?;
+    if n < 1 {
+        return Err(ControlError::InvalidParameter(
+            "Layer Version Cannot be less than 1".into(),
+        ));
+    }
+    Ok(n as u64)
 }
 
 impl ControlPlane {
@@ -134,11 +149,7 @@ impl ControlPlane {
     /// GetLayerVersion.
     pub fn get_layer_version(&self, raw: &str, version: &str) -> Result<LayerVersionRecord> {
         let name = self.layer_name(raw)?;
-        let version: u64 = version.parse().map_err(|_| {
-            ControlError::Validation(format!(
-                "1 validation error detected: Value '{version}' at 'versionNumber' failed to satisfy constraint: Member must be a number"
-            ))
-        })?;
+        let version = layer_version_number(version)?;
         self.store()
             .layer_version(&name, version, false)?
             .ok_or_else(|| self.layer_missing())
@@ -213,12 +224,7 @@ impl ControlPlane {
     /// DeleteLayerVersion (idempotent; functions using it keep working).
     pub fn delete_layer_version(&self, raw: &str, version: &str) -> Result<()> {
         let name = self.layer_name(raw)?;
-        if !validate::is_digits(version) {
-            return Err(ControlError::Validation(format!(
-                "1 validation error detected: Value '{version}' at 'versionNumber' failed to satisfy constraint: Member must be a number"
-            )));
-        }
-        let version: u64 = version.parse().map_err(|_| self.layer_missing())?;
+        let version = layer_version_number(version)?;
         let _guard = self.lock();
         Ok(self.store().delete_layer_version(&name, version)?)
     }

@@ -11,6 +11,7 @@ mod concurrency;
 mod error;
 mod functions;
 pub mod input;
+mod invoke;
 mod layers;
 mod paginate;
 mod policy;
@@ -18,7 +19,8 @@ mod resolve;
 mod tags;
 mod versions;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use kindling_model::ArnContext;
 use kindling_store::{BlobStore, Store};
@@ -27,6 +29,7 @@ pub use aliases::AliasList;
 pub use concurrency::AccountSettings;
 pub use error::{ControlError, Result};
 pub use functions::{FunctionDetails, FunctionList};
+pub use invoke::InvokeTarget;
 pub use layers::{LayerList, LayerVersionList, LayerView};
 pub use paginate::Page;
 pub use policy::PolicyView;
@@ -50,6 +53,21 @@ pub struct ControlPlane {
     /// Serializes read-validate-write sequences on this node; the store's revision checks
     /// keep them safe across nodes.
     write: Mutex<()>,
+    /// Bumped after every write; cached invoke targets of an older generation are stale.
+    generation: AtomicU64,
+    invoke_cache: Mutex<invoke::InvokeCache>,
+}
+
+/// Holds the write lock; on release it invalidates cached invoke targets.
+pub(crate) struct WriteGuard<'a> {
+    _lock: MutexGuard<'a, ()>,
+    generation: &'a AtomicU64,
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 impl ControlPlane {
@@ -59,6 +77,8 @@ impl ControlPlane {
             blobs,
             config,
             write: Mutex::new(()),
+            generation: AtomicU64::new(0),
+            invoke_cache: Mutex::new(Default::default()),
         }
     }
 
@@ -78,8 +98,11 @@ impl ControlPlane {
         &self.store
     }
 
-    fn lock(&self) -> MutexGuard<'_, ()> {
-        self.write.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> WriteGuard<'_> {
+        WriteGuard {
+            _lock: self.write.lock().unwrap_or_else(PoisonError::into_inner),
+            generation: &self.generation,
+        }
     }
 }
 

@@ -31,6 +31,15 @@ impl ControlPlane {
                 "We currently do not support adding policies for $LATEST.".into(),
             )),
             Some(q) => {
+                if let Qualifier::Alias(a) = q
+                    && self.store().function(&r.name)?.is_some()
+                    && self.store().alias(&r.name, a)?.is_none()
+                {
+                    return Err(ControlError::NotFound(format!(
+                        "Cannot find alias arn: {}",
+                        self.arn().qualified_arn(&r.name, q)
+                    )));
+                }
                 self.load(&r)?;
                 Ok((r.clone(), q.to_string()))
             }
@@ -95,10 +104,13 @@ impl ControlPlane {
         let _guard = self.lock();
         let (r, key) = self.policy_target(raw, qualifier)?;
         let current = self.store().policy(&r.name, &key)?;
-        if let (Some(rev), Some(cur)) = (&req.revision_id, &current)
-            && *rev != cur.revision_id
-        {
-            return Err(revision_mismatch());
+        if let Some(rev) = &req.revision_id {
+            // Lambda's RevisionId here is the function version's; the policy's own is accepted too.
+            let version_revision = self.load(&r)?.record.revision_id;
+            let matches_policy = current.as_ref().is_some_and(|c| c.revision_id == *rev);
+            if *rev != version_revision && !matches_policy {
+                return Err(revision_mismatch());
+            }
         }
         let mut statements = current
             .as_ref()

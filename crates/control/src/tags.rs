@@ -42,6 +42,12 @@ impl ControlPlane {
                     "1 validation error detected: Value '{resource}' at 'resource' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*):lambda:[a-z]{{2}}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{{1}}:\\d{{12}}:function:[a-zA-Z0-9-_]+(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
                 ))
             })?;
+        if r.qualifier.is_some() {
+            return Err(ControlError::InvalidParameter(
+                "Tags on function aliases and versions are not supported. Please specify a function ARN."
+                    .into(),
+            ));
+        }
         if r.is_foreign(self.arn()) || self.store().function(&r.name)?.is_none() {
             return Err(ControlError::NotFound(format!(
                 "Function not found: {resource}"

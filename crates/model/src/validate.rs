@@ -6,6 +6,9 @@
 
 use std::fmt;
 
+/// A pattern as shown in messages, and the check that implements it.
+pub type Pattern<'a> = (&'a str, fn(&str) -> bool);
+
 /// Collected model-constraint violations of one request.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Violations(Vec<String>);
@@ -33,7 +36,7 @@ impl Violations {
         field: &str,
         min: usize,
         max: usize,
-        pattern: Option<(&str, fn(&str) -> bool)>,
+        pattern: Option<Pattern<'_>>,
     ) {
         let len = value.chars().count();
         if len < min {

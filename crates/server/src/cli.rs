@@ -20,6 +20,33 @@ pub struct Cli {
 pub enum Command {
     /// Run the Kindling server (Lambda API, data plane and execution environments).
     Serve(ServeArgs),
+    /// Print a function's logs (all log streams, oldest first).
+    Logs(LogsArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    /// Function name.
+    pub function: String,
+    /// Keep printing new lines as they are written.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Directory holding Kindling's state.
+    #[arg(long, env = "KINDLING_DATA_DIR", default_value = ".kindling")]
+    pub data_dir: PathBuf,
+}
+
+/// How execution environments are isolated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Isolation {
+    /// Namespaces and cgroups when running as root and available, else plain processes.
+    Auto,
+    /// Plain child processes (no root needed, no isolation).
+    Process,
+    /// Mount/PID/IPC/UTS namespaces, cgroup limits, an unprivileged user (root only).
+    Namespaces,
+    /// Like `namespaces`, with a private network namespace (no network at all).
+    NamespacesNoNetwork,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -46,4 +73,20 @@ pub struct ServeArgs {
         default_value_t = 100
     )]
     pub min_unreserved_concurrency: u32,
+    /// How execution environments are isolated.
+    #[arg(long, env = "KINDLING_ISOLATION", value_enum, default_value_t = Isolation::Auto)]
+    pub isolation: Isolation,
+    /// Seconds an idle execution environment is kept warm before it is shut down.
+    #[arg(long, env = "KINDLING_IDLE_TIMEOUT", default_value_t = 300)]
+    pub idle_timeout: u64,
+    /// Interpreter for a runtime, e.g. `--runtime python3.12=/usr/bin/python3.12` (repeatable).
+    #[arg(long = "runtime", env = "KINDLING_RUNTIMES", value_delimiter = ',', value_parser = parse_runtime)]
+    pub runtimes: Vec<(String, PathBuf)>,
+}
+
+fn parse_runtime(s: &str) -> Result<(String, PathBuf), String> {
+    let (name, path) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected RUNTIME=PATH, got {s:?}"))?;
+    Ok((name.to_string(), PathBuf::from(path)))
 }

@@ -1,6 +1,8 @@
 //! The `kindling` binary: parses the command line and hands over to the library crates.
 
 mod cli;
+mod logs;
+mod runtime_files;
 mod serve;
 
 use clap::Parser;
@@ -10,6 +12,7 @@ fn main() -> anyhow::Result<()> {
     init_tracing();
     match cli.command {
         cli::Command::Serve(args) => serve::run(args),
+        cli::Command::Logs(args) => logs::run(&args),
     }
 }
 

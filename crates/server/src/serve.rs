@@ -1,6 +1,8 @@
 //! `kindling serve`: opens the state, builds the API and serves it until SIGINT/SIGTERM.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::ServiceExt;
@@ -11,7 +13,11 @@ use kindling_model::ArnContext;
 use kindling_store::{BlobStore, SqliteStore};
 use tower::Layer;
 
-use crate::cli::ServeArgs;
+use kindling_sandbox::{IsolationMode, NetworkMode, Sandbox, SandboxConfig};
+use kindling_scheduler::{LogStore, RuntimeLocator, RuntimePaths, Scheduler, SchedulerConfig};
+
+use crate::cli::{Isolation, ServeArgs};
+use crate::runtime_files;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -36,7 +42,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             min_unreserved_concurrency: args.min_unreserved_concurrency,
         },
     ));
-    let app = router(ApiState { control });
+    let scheduler = data_plane(&args).context("starting the data plane")?;
+    let reaper = scheduler.spawn_reaper(Duration::from_secs(1));
+    let app = router(ApiState {
+        control,
+        scheduler: Some(scheduler.clone()),
+    });
     let app = tower::util::MapRequestLayer::new(normalize_path).layer(app);
 
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -58,8 +69,89 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving")?;
+    reaper.abort();
+    scheduler.shutdown().await;
     tracing::info!("Kindling stopped");
     Ok(())
+}
+
+/// The sandbox the isolation setting asks for (`auto` falls back to plain processes).
+fn sandbox(isolation: Isolation) -> anyhow::Result<Sandbox> {
+    let namespaces = |network| {
+        Sandbox::new(
+            IsolationMode::Namespaces { network },
+            SandboxConfig::default(),
+        )
+    };
+    let sandbox = match isolation {
+        Isolation::Process => Sandbox::process(),
+        Isolation::Namespaces => namespaces(NetworkMode::Host).context("namespaces isolation")?,
+        Isolation::NamespacesNoNetwork => {
+            namespaces(NetworkMode::None).context("namespaces isolation")?
+        }
+        Isolation::Auto => match namespaces(NetworkMode::Host) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "namespace isolation unavailable; execution environments run as plain processes"
+                );
+                Sandbox::process()
+            }
+        },
+    };
+    tracing::info!(mode = ?sandbox.mode(), "execution environment isolation");
+    Ok(sandbox)
+}
+
+/// Directories searched for interpreters: `PATH` (without pyenv shims), then the usual places.
+fn search_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.extend(["/usr/local/bin", "/usr/bin", "/bin"].map(PathBuf::from));
+    if let Some(home) = std::env::var_os("HOME") {
+        let versions = PathBuf::from(home).join(".pyenv/versions");
+        if let Ok(entries) = std::fs::read_dir(versions) {
+            dirs.extend(entries.flatten().map(|e| e.path().join("bin")));
+        }
+    }
+    dirs
+}
+
+fn data_plane(args: &ServeArgs) -> anyhow::Result<Scheduler> {
+    let runtime_dir = runtime_files::install(&args.data_dir.join("runtime"))
+        .context("installing runtime bootstraps")?;
+    let config = SchedulerConfig {
+        work_dir: args.data_dir.join("run"),
+        runtime_dir,
+        region: args.region.clone(),
+        account_id: args.account_id.clone(),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        init_timeout: Duration::from_secs(10),
+        readonly_host_paths: ["/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc"]
+            .map(PathBuf::from)
+            .to_vec(),
+        credentials: vec![
+            ("AWS_ACCESS_KEY_ID".into(), "KINDLINGLOCALKEY0000".into()),
+            (
+                "AWS_SECRET_ACCESS_KEY".into(),
+                "kindling-local-secret".into(),
+            ),
+            ("AWS_SESSION_TOKEN".into(), "kindling-local-session".into()),
+        ],
+    };
+    let locator = RuntimeLocator::new(RuntimePaths {
+        interpreters: args.runtimes.iter().cloned().collect(),
+        search_dirs: search_dirs(),
+    });
+    let logs = LogStore::new(args.data_dir.join("logs"));
+    Ok(Scheduler::new(
+        config,
+        sandbox(args.isolation)?,
+        locator,
+        logs,
+    )?)
 }
 
 fn validate(args: &ServeArgs) -> anyhow::Result<()> {

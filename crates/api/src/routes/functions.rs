@@ -34,8 +34,8 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let control = s.control.clone();
     let qualifier = q.get("Qualifier").map(str::to_string);
-    let qualified = qualifier.is_some() || name.contains(':');
     let d = blocking(move || control.get_function(&name, qualifier.as_deref())).await?;
+    let qualified = d.qualifier.is_some();
     let mut configuration = config(&d.version, s.control.arn(), qualified, Phase::Settled);
     if let Some(alias) = &d.alias {
         configuration["FunctionArn"] = json!(s.control.arn().qualified_arn(
@@ -66,8 +66,8 @@ pub async fn get_configuration(
 ) -> Result<Response, ApiError> {
     let control = s.control.clone();
     let qualifier = q.get("Qualifier").map(str::to_string);
-    let qualified = qualifier.is_some() || name.contains(':');
     let d = blocking(move || control.get_function(&name, qualifier.as_deref())).await?;
+    let qualified = d.qualifier.is_some();
     let mut body = config(&d.version, s.control.arn(), qualified, Phase::Settled);
     if let Some(alias) = &d.alias {
         body["FunctionArn"] = json!(s.control.arn().qualified_arn(

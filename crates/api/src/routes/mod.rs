@@ -4,6 +4,7 @@ mod account;
 mod aliases;
 mod code;
 mod functions;
+mod invoke;
 mod layers;
 mod policy;
 mod tags;
@@ -76,6 +77,14 @@ pub fn routes() -> Router<ApiState> {
         .route(
             "/2015-03-31/functions/{name}/policy/{sid}",
             axum::routing::delete(policy::remove),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/invocations",
+            post(invoke::invoke),
+        )
+        .route(
+            "/2014-11-13/functions/{name}/invoke-async",
+            post(invoke::invoke_async),
         )
         .route("/_kindling/code/{blob}", get(code::download))
 }

@@ -1,0 +1,215 @@
+//! Invoke (RequestResponse, Event, DryRun) and the deprecated InvokeAsync.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
+use kindling_control::ControlError;
+use kindling_model::limits;
+use kindling_scheduler::{FunctionTarget, InvokeRequest, InvokeResult};
+use serde_json::json;
+
+use crate::ApiState;
+use crate::error::ApiError;
+use crate::extract::{QueryParams, blocking};
+
+/// Largest `X-Amz-Client-Context` (base64).
+const CLIENT_CONTEXT_MAX: usize = 3583;
+/// InvokeAsync's payload limit.
+const INVOKE_ASYNC_PAYLOAD: usize = 256 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InvocationType {
+    RequestResponse,
+    Event,
+    DryRun,
+}
+
+fn invalid(message: String) -> ApiError {
+    ApiError::Control(ControlError::InvalidParameter(message))
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+}
+
+fn invocation_type(headers: &HeaderMap) -> Result<InvocationType, ApiError> {
+    match header(headers, "x-amz-invocation-type") {
+        None | Some("RequestResponse") => Ok(InvocationType::RequestResponse),
+        Some("Event") => Ok(InvocationType::Event),
+        Some("DryRun") => Ok(InvocationType::DryRun),
+        Some(other) => Err(ApiError::Control(ControlError::Validation(format!(
+            "1 validation error detected: Value '{other}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
+        )))),
+    }
+}
+
+/// Decodes `X-Amz-Client-Context` (base64 of a JSON object).
+fn client_context(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(raw) = header(headers, "x-amz-client-context") else {
+        return Ok(None);
+    };
+    if raw.len() > CLIENT_CONTEXT_MAX {
+        return Err(invalid(format!(
+            "Client context must be at most {CLIENT_CONTEXT_MAX} bytes."
+        )));
+    }
+    let decoded = B64
+        .decode(raw)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|s| serde_json::from_str::<serde_json::Value>(s).is_ok_and(|v| v.is_object()))
+        .ok_or_else(|| {
+            invalid("Client context must be a valid Base64-encoded JSON object.".into())
+        })?;
+    Ok(Some(decoded))
+}
+
+/// Reads the payload within `limit`; an empty body is the event `{}`; anything else must be JSON.
+async fn payload(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || ApiError::PayloadTooLarge { limit };
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Bytes::from_static(b"{}"));
+    }
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+        return Err(ApiError::Control(ControlError::InvalidRequestContent(
+            format!(
+                "Could not parse request body into json: Could not parse payload into json: {e}"
+            ),
+        )));
+    }
+    Ok(bytes)
+}
+
+fn target(t: kindling_control::InvokeTarget) -> FunctionTarget {
+    FunctionTarget {
+        record: t.record,
+        code_zip: t.code_zip,
+        layers: t.layers,
+        invoked_arn: t.invoked_arn,
+        reserved_concurrency: t.reserved_concurrency,
+        unreserved_pool: t.unreserved_pool,
+    }
+}
+
+/// `POST /2015-03-31/functions/{name}/invocations`
+pub async fn invoke(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    q: QueryParams,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let kind = invocation_type(&headers)?;
+    let tail = match header(&headers, "x-amz-log-type") {
+        None | Some("None") => false,
+        Some("Tail") => true,
+        Some(other) => {
+            return Err(ApiError::Control(ControlError::Validation(format!(
+                "1 validation error detected: Value '{other}' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [None, Tail]"
+            ))));
+        }
+    };
+    let client_context = client_context(&headers)?;
+    let limit = match kind {
+        InvocationType::Event => limits::ASYNC_PAYLOAD,
+        _ => limits::SYNC_PAYLOAD,
+    };
+    let payload = payload(body, limit).await?;
+    let qualifier = q.get("Qualifier").map(str::to_string);
+    let control = s.control.clone();
+    let t = blocking(move || control.invoke_target(&name, qualifier.as_deref())).await?;
+    let scheduler = s.scheduler.clone().ok_or(ApiError::DataPlaneDisabled)?;
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let version = t.record.version_label();
+    let req = InvokeRequest {
+        target: target(t),
+        request_id: request_id.clone(),
+        payload,
+        client_context,
+        trace_id: header(&headers, "x-amzn-trace-id").map(str::to_string),
+        tail: tail && kind == InvocationType::RequestResponse,
+    };
+    match kind {
+        InvocationType::DryRun => Ok(with_request_id(
+            StatusCode::NO_CONTENT.into_response(),
+            &request_id,
+        )),
+        InvocationType::Event => {
+            tokio::spawn(async move {
+                if let Err(e) = scheduler.invoke(req).await {
+                    tracing::warn!(error = %e, "asynchronous invocation failed");
+                }
+            });
+            let mut res = StatusCode::ACCEPTED.into_response();
+            set(&mut res, "X-Amz-Executed-Version", &version);
+            Ok(with_request_id(res, &request_id))
+        }
+        InvocationType::RequestResponse => {
+            let result = scheduler.invoke(req).await?;
+            Ok(render(result))
+        }
+    }
+}
+
+/// `POST /2014-11-13/functions/{name}/invoke-async` (deprecated): 202 `{"Status": 202}`.
+pub async fn invoke_async(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let payload = payload(body, INVOKE_ASYNC_PAYLOAD).await?;
+    let control = s.control.clone();
+    let t = blocking(move || control.invoke_target(&name, None)).await?;
+    let scheduler = s.scheduler.clone().ok_or(ApiError::DataPlaneDisabled)?;
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let req = InvokeRequest {
+        target: target(t),
+        request_id: request_id.clone(),
+        payload,
+        client_context: None,
+        trace_id: None,
+        tail: false,
+    };
+    tokio::spawn(async move {
+        if let Err(e) = scheduler.invoke(req).await {
+            tracing::warn!(error = %e, "asynchronous invocation failed");
+        }
+    });
+    let res = (StatusCode::ACCEPTED, axum::Json(json!({ "Status": 202 }))).into_response();
+    Ok(with_request_id(res, &request_id))
+}
+
+fn set(res: &mut Response, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        res.headers_mut().insert(name, v);
+    }
+}
+
+fn with_request_id(mut res: Response, request_id: &str) -> Response {
+    set(&mut res, "x-amzn-RequestId", request_id);
+    res
+}
+
+/// The 200 response of a synchronous invocation, function errors included.
+fn render(r: InvokeResult) -> Response {
+    let mut res = (StatusCode::OK, r.payload).into_response();
+    set(&mut res, "content-type", "application/json");
+    set(&mut res, "X-Amz-Executed-Version", &r.executed_version);
+    if r.function_error.is_some() {
+        set(&mut res, "X-Amz-Function-Error", "Unhandled");
+    }
+    if let Some(tail) = r.log_tail {
+        set(&mut res, "X-Amz-Log-Result", &B64.encode(tail));
+    }
+    with_request_id(res, &r.request_id)
+}

@@ -1,0 +1,145 @@
+//! Resolving an Invoke call to the version that runs: qualifier or alias, weighted routing,
+//! package paths and concurrency settings, cached in memory between control-plane writes.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+
+use kindling_model::function::VersionRecord;
+use kindling_model::layer::LayerVersionRef;
+use kindling_model::{FunctionRef, Qualifier};
+use kindling_store::BlobId;
+
+use crate::ControlPlane;
+use crate::error::{ControlError, Result};
+use crate::resolve::parse_ref;
+
+/// Everything the data plane needs to run an invocation.
+#[derive(Debug, Clone)]
+pub struct InvokeTarget {
+    /// The version chosen to run (after alias routing).
+    pub record: Arc<VersionRecord>,
+    /// The ARN as invoked: unqualified, version or alias ARN.
+    pub invoked_arn: String,
+    pub code_zip: PathBuf,
+    /// Layers in order: (blob id, zip path).
+    pub layers: Vec<(String, PathBuf)>,
+    pub reserved_concurrency: Option<u32>,
+    /// Account concurrency not reserved by any function.
+    pub unreserved_pool: u32,
+}
+
+/// A resolved reference before the routing draw.
+#[derive(Debug, Clone)]
+pub(crate) struct CachedTarget {
+    generation: u64,
+    primary: InvokeTarget,
+    /// The alias's additional version and its weight.
+    routed: Option<(InvokeTarget, f64)>,
+}
+
+pub(crate) type InvokeCache = HashMap<(String, Option<Qualifier>), CachedTarget>;
+
+impl ControlPlane {
+    /// Resolves an Invoke's function name and `Qualifier` to what runs, drawing the version of a
+    /// weighted alias at random by its weights.
+    pub fn invoke_target(&self, raw: &str, qualifier: Option<&str>) -> Result<InvokeTarget> {
+        let r = parse_ref(self, raw, qualifier, true)?;
+        let key = (r.name.clone(), r.qualifier.clone());
+        let generation = self.generation.load(Ordering::Acquire);
+        let cached = self
+            .invoke_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .filter(|c| c.generation == generation)
+            .cloned();
+        let entry = match cached {
+            Some(c) => c,
+            None => {
+                let fresh = self.load_target(&r, generation)?;
+                self.invoke_cache
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(key, fresh.clone());
+                fresh
+            }
+        };
+        Ok(match entry.routed {
+            Some((routed, weight)) if fastrand::f64() < weight => routed,
+            _ => entry.primary,
+        })
+    }
+
+    fn load_target(&self, r: &FunctionRef, generation: u64) -> Result<CachedTarget> {
+        let resolved = self.load(r)?;
+        let meta = self
+            .store()
+            .function(&r.name)?
+            .ok_or_else(|| self.not_found(r))?;
+        let usage = self.store().account_usage()?;
+        let unreserved_pool = u64::from(self.config().account_concurrency)
+            .saturating_sub(usage.reserved_concurrency) as u32;
+        let invoked_arn = match &r.qualifier {
+            Some(q) => self.arn().qualified_arn(&r.name, q),
+            None => self.arn().function_arn(&r.name),
+        };
+        let build = |record: VersionRecord| -> Result<InvokeTarget> {
+            Ok(InvokeTarget {
+                code_zip: self.blob_path(&record.code.blob)?,
+                layers: self.layer_paths(&record)?,
+                record: Arc::new(record),
+                invoked_arn: invoked_arn.clone(),
+                reserved_concurrency: meta.reserved_concurrency,
+                unreserved_pool,
+            })
+        };
+        let routed = match resolved.routing {
+            Some((version, weight)) => {
+                let record = self
+                    .store()
+                    .version(&r.name, Some(version))?
+                    .ok_or_else(|| {
+                        self.not_found(&FunctionRef {
+                            qualifier: Some(Qualifier::Version(version)),
+                            ..r.clone()
+                        })
+                    })?;
+                Some((build(record)?, weight))
+            }
+            None => None,
+        };
+        Ok(CachedTarget {
+            generation,
+            primary: build(resolved.record)?,
+            routed,
+        })
+    }
+
+    fn blob_path(&self, blob: &str) -> Result<PathBuf> {
+        let id = BlobId::parse(blob)
+            .ok_or_else(|| ControlError::Internal(format!("corrupt blob id {blob}")))?;
+        Ok(self.blobs().path(&id))
+    }
+
+    fn layer_paths(&self, rec: &VersionRecord) -> Result<Vec<(String, PathBuf)>> {
+        let mut out = Vec::with_capacity(rec.spec.layers.len());
+        for layer in &rec.spec.layers {
+            let r = LayerVersionRef::parse(&layer.arn).ok_or_else(|| {
+                ControlError::Internal(format!("corrupt layer arn {}", layer.arn))
+            })?;
+            let lv = self
+                .store()
+                .layer_version(&r.name, r.version, true)?
+                .ok_or_else(|| {
+                    ControlError::InvalidParameter(format!(
+                        "Layer version {} does not exist.",
+                        layer.arn
+                    ))
+                })?;
+            out.push((lv.code.blob.clone(), self.blob_path(&lv.code.blob)?));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,249 @@
+//! The Lambda **Runtime API** (2018-06-01) and **Extensions API** (2020-01-01) served to one
+//! execution environment, behind a small typed handle for the scheduler.
+//!
+//! The crate knows nothing of processes, sandboxes, storage or the public Lambda API: it serves
+//! HTTP on a loopback port (the value of `AWS_LAMBDA_RUNTIME_API`) and turns what the runtime
+//! and its extensions do there into typed results.
+//!
+//! # The handle
+//!
+//! ```text
+//! RuntimeApi::bind(addr, RuntimeApiConfig) -> io::Result<RuntimeApi>   // one per environment
+//! RuntimeApi::from_listener(tokio::net::TcpListener, RuntimeApiConfig) -> io::Result<RuntimeApi>
+//! .local_addr() -> SocketAddr                          // AWS_LAMBDA_RUNTIME_API
+//! .wait_init().await -> InitResult                     // Ready | InitError
+//! .init_result() -> Option<InitResult>                 // the same, without waiting
+//! .invoke(Invocation).await -> Outcome                 // Response | Error | ResponseTooLarge
+//! .wait_invocation_complete().await                    // runtime and extensions back in next
+//! .shutdown(ShutdownReason, Duration).await            // SHUTDOWN to extensions, bounded wait
+//! .runtime_polling() -> bool                           // a live /next is parked
+//! .registered_extensions() -> Vec<String>
+//! .telemetry_subscriptions() -> Vec<TelemetrySubscription>
+//! drop(api)                                            // stops the server, closes connections
+//! ```
+//!
+//! # Lifecycle
+//!
+//! * **Init** is complete when the runtime has called `GET /runtime/invocation/next` once and
+//!   every extension registered so far has called `GET /extension/event/next` once. At that
+//!   moment registration closes (`403 Extension.RegistrationClosed`). Init fails when the
+//!   runtime posts `/runtime/init/error` (before its first `/next`) or an extension posts
+//!   `/extension/init/error` or `/extension/exit/error` while init is pending; both become
+//!   [`InitResult::InitError`] (an extension's error type, `Extension.InitError` if it sent
+//!   none).
+//!   Extensions that register after the runtime's first `/next` may miss the window: start
+//!   extensions first (as Lambda does) if they must be part of init.
+//! * **Invoke**: [`RuntimeApi::invoke`] first waits for init (if init failed it resolves at
+//!   once with `Outcome::Error` carrying the init error's type and body, as Lambda fails the
+//!   pending invocation with it), then hands the event to the runtime's pending `/next` (or
+//!   queues it for the next one) and sends INVOKE to the extensions registered for it. It
+//!   resolves when the runtime posts `/response` or `/error` for that request id; extensions
+//!   do not delay the response. Dropping the future abandons the invocation: if undelivered
+//!   it is forgotten, if delivered any later answer for its id gets `400 InvalidRequestID`.
+//!   Invocations handed in while another is outstanding are queued in order.
+//! * [`RuntimeApi::wait_invocation_complete`] resolves once nothing is queued, the runtime has
+//!   called `/next` after its last event, and every INVOKE extension has called
+//!   `/extension/event/next` after its last event: only then may the environment be reused.
+//!   It resolves at once if init failed (check [`RuntimeApi::init_result`]).
+//! * [`RuntimeApi::shutdown`] sends SHUTDOWN (once) to extensions registered for it and waits
+//!   until each has called next again, or the deadline passes. It does not touch the runtime.
+//!
+//! # Decisions where Lambda's behaviour is not documented
+//!
+//! * `/next` while the delivered invocation is still unanswered: `403 InvalidStateTransition`
+//!   (the invocation stays outstanding and can still be answered). `/next` after an init
+//!   error: `403 InvalidStateTransition`. A second concurrent `/next` replaces the parked one,
+//!   which is answered `403 InvalidStateTransition` (this keeps a runtime whose old connection
+//!   died from being locked out). A parked `/next` whose connection closes loses nothing: the
+//!   event goes to the next `/next`.
+//! * `/response` bodies over `max_response_bytes` (by `Content-Length` or while reading):
+//!   the invocation resolves at once as [`Outcome::ResponseTooLarge`]; the rest of the body is
+//!   read and discarded (up to 64 MiB) so the client sees the `413` rather than a reset. The
+//!   same cap and outcome apply to `/error` bodies.
+//! * A `/response` or `/error` whose body is cut off gets `400 TruncatedHTTPRequest` and the
+//!   invocation stays open for another answer.
+//! * `Lambda-Runtime-Function-Response-Mode: streaming` is accepted and buffered under the
+//!   same cap; error trailers (`Lambda-Runtime-Function-Error-Type`, base64
+//!   `Lambda-Runtime-Function-Error-Body`) turn it into [`Outcome::Error`]. Any other mode
+//!   value: `400 InvalidFunctionResponseMode`.
+//! * Extension registration: the body may be empty (no events); `configurationKeys` or bad
+//!   JSON → `403 InvalidRequestFormat`; a duplicate name → `403
+//!   Extension.InvalidExtensionState` (as RIE). The answer's `handler` is `""` when unset
+//!   (clients require the field). INVOKE events always carry `tracing` (value `""` without a
+//!   trace id). SHUTDOWN reasons are lower case (`spindown`, `timeout`, `failure`) as in RIE.
+//! * `/extension/init/error` after init → `403 Extension.InvalidExtensionState`. After either
+//!   error post, every call by that extension is refused with `403
+//!   Extension.InvalidExtensionState` and it no longer counts in any wait.
+//! * Telemetry/Logs subscriptions: `200 "OK"`, stored per extension (see
+//!   [`RuntimeApi::telemetry_subscriptions`]); **nothing is delivered yet**. A body without
+//!   `destination.protocol` (`HTTP`|`TCP`) and `destination.URI`, or an extension subscribing
+//!   to both APIs, gets `400 ValidationError`.
+//! * `GET /ping` → `200 pong` (as RIE). Unknown paths → `404` with
+//!   `{"errorMessage":..,"errorType":"NotFound"}`; a wrong method → `405 MethodNotAllowed`.
+//!   With `extensions_enabled == false` the extension, telemetry and logs routes are unknown.
+//! * Response header names are written in Lambda's capitalisation
+//!   (`Lambda-Runtime-Aws-Request-Id`).
+//!
+//! # Performance
+//!
+//! hyper 1 HTTP/1.1 with keep-alive and TCP_NODELAY on every accepted socket; no
+//! per-request spawning beyond one task per connection; one short `std::sync::Mutex` section
+//! per state change (never across an await), `tokio::sync::oneshot` hand-offs for long polls
+//! and outcomes, `Notify` for the scheduler's waits; payloads move as `Bytes` without copies.
+//! `cargo run --release -p kindling-runtime-api --example invoke_bench` measures it.
+
+mod body;
+mod error;
+mod events;
+mod routes;
+mod server;
+mod state;
+mod types;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::state::Shared;
+pub use crate::types::{
+    DEFAULT_MAX_RESPONSE_BYTES, InitResult, Invocation, MAX_EXTENSIONS, Outcome,
+    RuntimeApiConfig, ShutdownReason, TelemetryApi, TelemetrySubscription,
+};
+
+/// One execution environment's Runtime and Extensions API server. Dropping it stops the
+/// server and closes every connection (pending long polls included).
+pub struct RuntimeApi {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    server: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for RuntimeApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeApi")
+            .field("local_addr", &self.local_addr)
+            .field("function_name", &self.shared.config.function_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RuntimeApi {
+    /// Binds `addr` (usually `127.0.0.1:0`) and starts serving on the current tokio runtime.
+    pub async fn bind(addr: SocketAddr, config: RuntimeApiConfig) -> io::Result<Self> {
+        Self::from_listener(TcpListener::bind(addr).await?, config)
+    }
+
+    /// Serves on an already bound listener (e.g. one bound inside a network namespace).
+    /// Must be called within a tokio runtime.
+    pub fn from_listener(listener: TcpListener, config: RuntimeApiConfig) -> io::Result<Self> {
+        let local_addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(config));
+        let server = tokio::spawn(server::serve(listener, Arc::clone(&shared)));
+        Ok(Self { shared, local_addr, server })
+    }
+
+    /// The address to put in `AWS_LAMBDA_RUNTIME_API` (as `host:port`).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Resolves when init is over: the runtime called `/next` for the first time and every
+    /// extension registered so far called `/extension/event/next`, or an init error was posted.
+    pub async fn wait_init(&self) -> InitResult {
+        self.shared.wait_init().await
+    }
+
+    /// How init ended, or `None` while it is still running.
+    pub fn init_result(&self) -> Option<InitResult> {
+        self.shared.init_result()
+    }
+
+    /// Delivers `inv` to the runtime and resolves with its answer. Waits for init first.
+    ///
+    /// Cancel-safe: dropping the future abandons the invocation (see the crate docs).
+    pub async fn invoke(&self, inv: Invocation) -> Outcome {
+        match self.shared.wait_init().await {
+            InitResult::Ready => {}
+            InitResult::InitError { error_type, body } => {
+                return Outcome::Error { error_type, body };
+            }
+        }
+        let (seq, outcome) = self.shared.enqueue(inv);
+        let mut pending = Pending { shared: &self.shared, seq, armed: true };
+        let outcome = outcome.await;
+        pending.armed = false;
+        outcome.unwrap_or_else(|_| {
+            // Unreachable by construction (a responder is only dropped when the invocation is
+            // abandoned, which needs this future dropped); answer rather than panic.
+            tracing::error!(seq, "invocation lost its responder");
+            Outcome::Error {
+                error_type: Some("Runtime.Unknown".to_owned()),
+                body: bytes::Bytes::from_static(
+                    br#"{"errorMessage":"The invocation was lost","errorType":"Runtime.Unknown"}"#,
+                ),
+            }
+        })
+    }
+
+    /// Resolves when, after the last invocation, the runtime has called `/next` again and every
+    /// extension registered for INVOKE has called `/extension/event/next` again.
+    pub async fn wait_invocation_complete(&self) {
+        self.shared.wait_invocation_complete().await;
+    }
+
+    /// Sends SHUTDOWN with `reason` and `deadlineMs = now + deadline` to the extensions
+    /// registered for it (only the first call sends), then waits until each has called
+    /// `/extension/event/next` again or `deadline` has passed.
+    pub async fn shutdown(&self, reason: ShutdownReason, deadline: Duration) {
+        let deadline_ms = SystemTime::now()
+            .checked_add(deadline)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.shared.start_shutdown(reason, deadline_ms);
+        if tokio::time::timeout(deadline, self.shared.wait_shutdown_acknowledged()).await.is_err() {
+            tracing::debug!(?reason, "extensions did not acknowledge SHUTDOWN in time");
+        }
+    }
+
+    /// True while the runtime has a live `/next` long poll parked here (it is idle and an
+    /// invocation would be delivered at once). A poll whose connection has closed stops
+    /// counting once the server has noticed the close. For diagnostics and tests.
+    pub fn runtime_polling(&self) -> bool {
+        self.shared.runtime_polling()
+    }
+
+    /// Names of the registered extensions, in registration order.
+    pub fn registered_extensions(&self) -> Vec<String> {
+        self.shared.registered_extensions()
+    }
+
+    /// The Telemetry and Logs API subscriptions made so far (stored; not delivered to).
+    pub fn telemetry_subscriptions(&self) -> Vec<TelemetrySubscription> {
+        self.shared.telemetry_subscriptions()
+    }
+}
+
+impl Drop for RuntimeApi {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Abandons the invocation if `invoke`'s future is dropped before the outcome arrived.
+struct Pending<'a> {
+    shared: &'a Shared,
+    seq: u64,
+    armed: bool,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shared.abandon(self.seq);
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The listener: accepts connections (TCP_NODELAY on each) and serves HTTP/1.1 with
+//! keep-alive on each in its own task. The tasks live in a `JoinSet` owned by the accept
+//! task, so aborting that one task closes every connection.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+use crate::routes;
+use crate::state::Shared;
+
+/// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    tracing::trace!(%peer, "runtime api connection");
+                    connections.spawn(serve_connection(stream, Arc::clone(&shared)));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "runtime api accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::warn!(error = %e, "cannot set TCP_NODELAY on a runtime api connection");
+    }
+    let service = service_fn(move |req| {
+        let shared = Arc::clone(&shared);
+        async move { Ok::<_, Infallible>(routes::handle(&shared, req).await) }
+    });
+    let result = http1::Builder::new()
+        // Header names as Lambda writes them (`Lambda-Runtime-Aws-Request-Id`), for clients
+        // that match them case-sensitively (e.g. `grep` in shell extensions).
+        .title_case_headers(true)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "runtime api connection ended with an error");
+    }
+}

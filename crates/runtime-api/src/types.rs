@@ -1,0 +1,151 @@
+//! The data the scheduler hands in and gets back. Plain values, no I/O.
+
+use bytes::Bytes;
+
+/// Lambda's synchronous response limit plus the 100 bytes of slack Lambda allows: a runtime
+/// posting more than this gets `413 RequestEntityTooLarge`.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024 + 100;
+
+/// At most this many extensions may register with one environment.
+pub const MAX_EXTENSIONS: usize = 10;
+
+/// What one environment's API needs to know about its function.
+#[derive(Debug, Clone)]
+pub struct RuntimeApiConfig {
+    /// Returned to extensions on registration (`functionName`).
+    pub function_name: String,
+    /// `$LATEST` or the version number; returned to extensions (`functionVersion`).
+    pub function_version: String,
+    /// The handler string; returned to extensions (`handler`, `""` when `None`).
+    pub handler: Option<String>,
+    /// Returned to extensions that send `Lambda-Extension-Accept-Feature: accountId`.
+    pub account_id: String,
+    /// Largest `/response` or `/error` body accepted; see [`DEFAULT_MAX_RESPONSE_BYTES`].
+    pub max_response_bytes: usize,
+    /// When false, the Extensions, Telemetry and Logs routes answer 404 (as RIE does).
+    pub extensions_enabled: bool,
+}
+
+impl RuntimeApiConfig {
+    /// A config with the default response limit and extensions enabled.
+    pub fn new(
+        function_name: impl Into<String>,
+        function_version: impl Into<String>,
+        account_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            function_name: function_name.into(),
+            function_version: function_version.into(),
+            handler: None,
+            account_id: account_id.into(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            extensions_enabled: true,
+        }
+    }
+}
+
+/// One event to deliver on the runtime's `/next` long poll.
+#[derive(Debug, Clone, Default)]
+pub struct Invocation {
+    /// `Lambda-Runtime-Aws-Request-Id`; also the id the runtime must answer with.
+    pub request_id: String,
+    /// `Lambda-Runtime-Deadline-Ms`: absolute deadline, Unix epoch milliseconds.
+    pub deadline_ms: u64,
+    /// `Lambda-Runtime-Invoked-Function-Arn`: the ARN exactly as invoked.
+    pub invoked_function_arn: String,
+    /// `Lambda-Runtime-Trace-Id` (X-Ray header value).
+    pub trace_id: Option<String>,
+    /// `Lambda-Runtime-Client-Context`: the decoded client-context JSON.
+    pub client_context: Option<String>,
+    /// `Lambda-Runtime-Cognito-Identity`: JSON.
+    pub cognito_identity: Option<String>,
+    /// `Lambda-Runtime-Aws-Tenant-Id`.
+    pub tenant_id: Option<String>,
+    /// The event bytes, sent as the `/next` body without copying.
+    pub payload: Bytes,
+    /// `Content-Type` of the `/next` response; `application/json` when `None`.
+    pub content_type: Option<String>,
+}
+
+/// How an invocation ended, as far as the runtime is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The runtime posted `/response`.
+    Response {
+        body: Bytes,
+        /// The `Content-Type` the runtime sent with the response, if any.
+        content_type: Option<String>,
+    },
+    /// The runtime posted `/error` (or a streamed response ended with an error trailer).
+    Error {
+        /// `Lambda-Runtime-Function-Error-Type`, verbatim.
+        error_type: Option<String>,
+        /// The error document, verbatim.
+        body: Bytes,
+    },
+    /// The runtime posted a body larger than `max_response_bytes`. It was answered
+    /// `413 RequestEntityTooLarge`; the caller should get `Function.ResponseSizeTooLarge`.
+    ResponseTooLarge,
+}
+
+/// How the init phase ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitResult {
+    /// The runtime and every registered extension called their `next` endpoint.
+    Ready,
+    /// The runtime posted `/runtime/init/error`, or an extension posted
+    /// `/extension/init/error` (or `/extension/exit/error`) while init was pending.
+    InitError {
+        /// `Lambda-Runtime-Function-Error-Type` from the runtime, or
+        /// `Lambda-Extension-Function-Error-Type` from an extension (`Extension.InitError`
+        /// when the extension sent none), verbatim.
+        error_type: Option<String>,
+        /// The posted error document, verbatim.
+        body: Bytes,
+    },
+}
+
+/// Why the environment is being shut down; the `shutdownReason` of the SHUTDOWN event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownReason {
+    Spindown,
+    Timeout,
+    Failure,
+}
+
+impl ShutdownReason {
+    /// The wire value. Lower case, as RIE emits it (AWS's docs print upper case; clients
+    /// treat the value as an opaque string).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Spindown => "spindown",
+            Self::Timeout => "timeout",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+/// Which subscription API an extension used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TelemetryApi {
+    /// `PUT /2022-07-01/telemetry`.
+    Telemetry,
+    /// `PUT /2020-08-15/logs` (legacy).
+    Logs,
+}
+
+/// A stored Telemetry or Logs API subscription. Nothing is delivered to it yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelemetrySubscription {
+    /// The name of the extension that subscribed.
+    pub extension: String,
+    pub api: TelemetryApi,
+    /// `destination.protocol`: `HTTP` or `TCP`.
+    pub protocol: String,
+    /// `destination.URI`.
+    pub uri: String,
+    /// `types`, e.g. `["platform","function"]`.
+    pub types: Vec<String>,
+    /// The whole request body as sent, for whoever implements delivery (buffering etc.).
+    pub raw: Bytes,
+}

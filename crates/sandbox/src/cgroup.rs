@@ -1,0 +1,667 @@
+//! Cgroups: finding the hierarchies (v1, v2 or both), one cgroup per environment with its
+//! limits, the freezer, whole-cgroup kill, and the memory figures.
+//!
+//! Each resource is served by whichever hierarchy has its controller: a v1 mount of it, else the
+//! v2 hierarchy when the controller is enabled there. Freezing uses the v1 freezer when mounted,
+//! else `cgroup.freeze` of v2 (a core v2 feature, no controller needed). On a hybrid host (v1
+//! controllers plus an empty v2 hierarchy, like this project's machines) the environment also
+//! gets a v2 cgroup, for `cgroup.kill`.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::SandboxError;
+
+/// The cgroup mounts of the host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Mounts {
+    /// v1 mounts by controller name (a co-mounted `cpu,cpuacct` appears under both).
+    pub v1: Vec<(String, PathBuf)>,
+    pub v2: Option<PathBuf>,
+}
+
+impl Mounts {
+    pub(crate) fn read() -> io::Result<Mounts> {
+        Ok(parse_mountinfo(&fs::read_to_string(
+            "/proc/self/mountinfo",
+        )?))
+    }
+
+    fn v1(&self, controller: &str) -> Option<&Path> {
+        self.v1
+            .iter()
+            .find(|(name, _)| name == controller)
+            .map(|(_, path)| path.as_path())
+    }
+}
+
+/// Parses `/proc/self/mountinfo`, keeping cgroup mounts (the first of each controller).
+pub(crate) fn parse_mountinfo(text: &str) -> Mounts {
+    let mut mounts = Mounts::default();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(dash) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        let (Some(mount_point), Some(fstype), Some(super_options)) =
+            (fields.get(4), fields.get(dash + 1), fields.get(dash + 3))
+        else {
+            continue;
+        };
+        let mount_point = PathBuf::from(unescape(mount_point));
+        match *fstype {
+            "cgroup2" if mounts.v2.is_none() => mounts.v2 = Some(mount_point),
+            "cgroup" => {
+                for option in super_options.split(',') {
+                    if matches!(option, "memory" | "pids" | "cpu" | "freezer")
+                        && mounts.v1(option).is_none()
+                    {
+                        mounts.v1.push((option.to_string(), mount_point.clone()));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    mounts
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space).
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && let Some(code) = bytes.get(i + 1..i + 4)
+            && code.iter().all(|b| (b'0'..=b'7').contains(b))
+        {
+            out.push(
+                code.iter()
+                    .fold(0u8, |acc, b| acc.wrapping_mul(8).wrapping_add(b - b'0')),
+            );
+            i += 4;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A hierarchy that serves a resource: its mount point and whether it is v2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Hierarchy {
+    mount: PathBuf,
+    v2: bool,
+}
+
+/// Which hierarchy serves each resource, and the parent directory of the environments' cgroups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CgroupRoots {
+    parent: PathBuf,
+    memory: Hierarchy,
+    pids: Hierarchy,
+    cpu: Option<Hierarchy>,
+    freezer: Option<Hierarchy>,
+    /// The v2 mount, when there is one (for `cgroup.kill`).
+    unified: Option<PathBuf>,
+}
+
+/// The limits of one environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    pub memory_bytes: u64,
+    pub pids_max: u32,
+    pub memory_mb: u32,
+}
+
+impl CgroupRoots {
+    /// Chooses hierarchies. `v2_controllers` are those listed in the v2 root's
+    /// `cgroup.controllers`. Err names what is missing.
+    pub(crate) fn choose(
+        mounts: &Mounts,
+        v2_controllers: &[String],
+        parent: &Path,
+    ) -> Result<CgroupRoots, String> {
+        let pick = |controller: &str| -> Option<Hierarchy> {
+            if let Some(mount) = mounts.v1(controller) {
+                return Some(Hierarchy {
+                    mount: mount.to_path_buf(),
+                    v2: false,
+                });
+            }
+            let v2 = mounts.v2.as_ref()?;
+            v2_controllers
+                .iter()
+                .any(|c| c == controller)
+                .then(|| Hierarchy {
+                    mount: v2.clone(),
+                    v2: true,
+                })
+        };
+        let memory =
+            pick("memory").ok_or("no memory cgroup controller (v1 mount or enabled in v2)")?;
+        let pids = pick("pids").ok_or("no pids cgroup controller (v1 mount or enabled in v2)")?;
+        let freezer = mounts
+            .v1("freezer")
+            .map(|mount| Hierarchy {
+                mount: mount.to_path_buf(),
+                v2: false,
+            })
+            .or_else(|| mounts.v2.clone().map(|mount| Hierarchy { mount, v2: true }));
+        Ok(CgroupRoots {
+            parent: parent.to_path_buf(),
+            memory,
+            pids,
+            cpu: pick("cpu"),
+            freezer,
+            unified: mounts.v2.clone(),
+        })
+    }
+
+    /// Reads the host's mounts and chooses.
+    pub(crate) fn detect(parent: &Path) -> Result<CgroupRoots, SandboxError> {
+        let unavailable = |message: String| SandboxError::IsolationUnavailable(message);
+        let mounts = Mounts::read()
+            .map_err(|e| unavailable(format!("reading /proc/self/mountinfo: {e}")))?;
+        let v2_controllers = match &mounts.v2 {
+            Some(v2) => fs::read_to_string(v2.join("cgroup.controllers"))
+                .map(|text| text.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        CgroupRoots::choose(&mounts, &v2_controllers, parent).map_err(unavailable)
+    }
+
+    fn hierarchies(&self) -> impl Iterator<Item = &Hierarchy> {
+        [
+            Some(&self.memory),
+            Some(&self.pids),
+            self.cpu.as_ref(),
+            self.freezer.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    /// The v2 controllers this sandbox uses.
+    fn v2_controllers(&self) -> Vec<&'static str> {
+        [
+            ("memory", Some(&self.memory)),
+            ("pids", Some(&self.pids)),
+            ("cpu", self.cpu.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(name, h)| h.filter(|h| h.v2).map(|_| name))
+        .collect()
+    }
+
+    /// Creates the parent directory in every hierarchy and, on v2, enables the controllers for
+    /// it and its children.
+    pub(crate) fn prepare(&self) -> Result<(), SandboxError> {
+        let mut mounts: Vec<&Path> = self.hierarchies().map(|h| h.mount.as_path()).collect();
+        mounts.extend(self.unified.as_deref());
+        mounts.sort();
+        mounts.dedup();
+        for mount in mounts {
+            let dir = mount.join(&self.parent);
+            fs::create_dir_all(&dir).map_err(|e| SandboxError::cgroup(&dir, e))?;
+        }
+        let controllers = self.v2_controllers();
+        if let (Some(v2), false) = (&self.unified, controllers.is_empty()) {
+            // Enable from the root down to the parent itself, which hands them to each
+            // environment. The parent never holds processes, as v2 requires.
+            let mut dir = v2.clone();
+            let mut chain = vec![dir.clone()];
+            for part in self.parent.components() {
+                dir.push(part);
+                chain.push(dir.clone());
+            }
+            for dir in chain {
+                let file = dir.join("cgroup.subtree_control");
+                for controller in &controllers {
+                    write(&file, &format!("+{controller}"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the cgroup of environment `id` in every hierarchy and sets its limits. A stale,
+    /// empty cgroup of the same name (left by a crash) is replaced.
+    pub(crate) fn create(&self, id: &str, limits: &Limits) -> Result<EnvCgroup, SandboxError> {
+        let dir_in = |h: &Hierarchy| Knob {
+            dir: h.mount.join(&self.parent).join(id),
+            v2: h.v2,
+        };
+        let mut cgroup = EnvCgroup {
+            dirs: Vec::new(),
+            memory: dir_in(&self.memory),
+            pids: dir_in(&self.pids),
+            cpu: self.cpu.as_ref().map(dir_in),
+            freezer: self.freezer.as_ref().map(dir_in),
+            unified: self
+                .unified
+                .as_ref()
+                .map(|v2| v2.join(&self.parent).join(id)),
+        };
+        let mut dirs: Vec<PathBuf> = [
+            Some(&cgroup.memory),
+            Some(&cgroup.pids),
+            cgroup.cpu.as_ref(),
+            cgroup.freezer.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|knob| knob.dir.clone())
+        .chain(cgroup.unified.clone())
+        .collect();
+        dirs.sort();
+        dirs.dedup();
+        for dir in dirs {
+            make_fresh_dir(&dir)?;
+            cgroup.dirs.push(dir);
+        }
+        // On failure `cgroup` is dropped, which removes the directories made so far.
+        cgroup.set_limits(limits)?;
+        Ok(cgroup)
+    }
+}
+
+fn make_fresh_dir(dir: &Path) -> Result<(), SandboxError> {
+    match fs::create_dir(dir) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            fs::remove_dir(dir).map_err(|e| SandboxError::cgroup(dir, e))?;
+            fs::create_dir(dir).map_err(|e| SandboxError::cgroup(dir, e))
+        }
+        other => other.map_err(|e| SandboxError::cgroup(dir, e)),
+    }
+}
+
+fn write(file: &Path, value: &str) -> Result<(), SandboxError> {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(file)
+        .and_then(|mut f| io::Write::write_all(&mut f, value.as_bytes()))
+        .map_err(|e| SandboxError::cgroup(file, e))
+}
+
+/// A cgroup directory in one hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Knob {
+    dir: PathBuf,
+    v2: bool,
+}
+
+/// The cgroups of one environment. Dropping it removes them (best effort; see [`remove`]).
+///
+/// [`remove`]: EnvCgroup::remove
+#[derive(Debug)]
+pub(crate) struct EnvCgroup {
+    /// Every directory created, one per hierarchy.
+    dirs: Vec<PathBuf>,
+    memory: Knob,
+    pids: Knob,
+    cpu: Option<Knob>,
+    freezer: Option<Knob>,
+    unified: Option<PathBuf>,
+}
+
+/// Lambda gives one vCPU at 1,769 MB; cpu shares (v1) and weight (v2) follow memory.
+const MB_PER_VCPU: u64 = 1769;
+
+impl EnvCgroup {
+    fn set_limits(&self, limits: &Limits) -> Result<(), SandboxError> {
+        let memory = limits.memory_bytes.to_string();
+        if self.memory.v2 {
+            write(&self.memory.dir.join("memory.max"), &memory)?;
+            write_if_present(&self.memory.dir.join("memory.swap.max"), "0")?;
+            // Kill the whole tree on OOM, as Lambda resets the environment.
+            write_if_present(&self.memory.dir.join("memory.oom.group"), "1")?;
+        } else {
+            write(&self.memory.dir.join("memory.limit_in_bytes"), &memory)?;
+            // Present only with swap accounting; must not be below the limit above.
+            write_if_present(
+                &self.memory.dir.join("memory.memsw.limit_in_bytes"),
+                &memory,
+            )?;
+        }
+        let pids = limits.pids_max.to_string();
+        write(&self.pids.dir.join("pids.max"), &pids)?;
+        if let Some(cpu) = &self.cpu {
+            let memory_mb = u64::from(limits.memory_mb);
+            if cpu.v2 {
+                let weight = (memory_mb * 100 / MB_PER_VCPU).clamp(1, 10_000);
+                write(&cpu.dir.join("cpu.weight"), &weight.to_string())?;
+            } else {
+                let shares = (memory_mb * 1024 / MB_PER_VCPU).max(2);
+                write(&cpu.dir.join("cpu.shares"), &shares.to_string())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The `cgroup.procs` file of every hierarchy: a process joins by writing "0" to each.
+    pub(crate) fn procs_files(&self) -> Vec<PathBuf> {
+        self.dirs
+            .iter()
+            .map(|dir| dir.join("cgroup.procs"))
+            .collect()
+    }
+
+    /// The file and value that thaw the environment.
+    pub(crate) fn thaw_control(&self) -> Option<(PathBuf, &'static [u8])> {
+        self.freezer.as_ref().map(|knob| {
+            if knob.v2 {
+                (knob.dir.join("cgroup.freeze"), &b"0"[..])
+            } else {
+                (knob.dir.join("freezer.state"), &b"THAWED"[..])
+            }
+        })
+    }
+
+    pub(crate) fn can_freeze(&self) -> bool {
+        self.freezer.is_some()
+    }
+
+    /// Starts freezing; [`is_frozen`](Self::is_frozen) tells when it is done.
+    pub(crate) fn freeze(&self) -> Result<(), SandboxError> {
+        match &self.freezer {
+            Some(knob) if knob.v2 => write(&knob.dir.join("cgroup.freeze"), "1"),
+            Some(knob) => write(&knob.dir.join("freezer.state"), "FROZEN"),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn is_frozen(&self) -> Result<bool, SandboxError> {
+        let Some(knob) = &self.freezer else {
+            return Ok(false);
+        };
+        if knob.v2 {
+            let file = knob.dir.join("cgroup.events");
+            let text = fs::read_to_string(&file).map_err(|e| SandboxError::cgroup(&file, e))?;
+            Ok(keyed_value(&text, "frozen") == Some(1))
+        } else {
+            let file = knob.dir.join("freezer.state");
+            let text = fs::read_to_string(&file).map_err(|e| SandboxError::cgroup(&file, e))?;
+            Ok(text.trim() == "FROZEN")
+        }
+    }
+
+    pub(crate) fn thaw(&self) -> Result<(), SandboxError> {
+        match self.thaw_control() {
+            Some((file, value)) => write(&file, &String::from_utf8_lossy(value)),
+            None => Ok(()),
+        }
+    }
+
+    /// SIGKILLs every process in the environment's cgroups (`cgroup.kill` where available).
+    /// Frozen processes die once thawed.
+    pub(crate) fn kill_all(&self) {
+        if let Some(unified) = &self.unified {
+            let _ = write_if_present(&unified.join("cgroup.kill"), "1");
+        }
+        for pid in self.pids() {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+
+    /// Every pid (host numbering) in any of the environment's cgroups.
+    pub(crate) fn pids(&self) -> Vec<i32> {
+        let mut pids: Vec<i32> = self
+            .procs_files()
+            .iter()
+            .filter_map(|file| fs::read_to_string(file).ok())
+            .flat_map(|text| {
+                text.lines()
+                    .filter_map(|l| l.trim().parse().ok())
+                    .collect::<Vec<i32>>()
+            })
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// Highest memory use of the tree so far, in bytes.
+    pub(crate) fn memory_peak(&self) -> Option<u64> {
+        let file = if self.memory.v2 {
+            "memory.peak"
+        } else {
+            "memory.max_usage_in_bytes"
+        };
+        fs::read_to_string(self.memory.dir.join(file))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// How many processes the kernel's OOM killer has killed in this cgroup.
+    pub(crate) fn oom_kills(&self) -> Option<u64> {
+        let file = if self.memory.v2 {
+            "memory.events"
+        } else {
+            "memory.oom_control"
+        };
+        let text = fs::read_to_string(self.memory.dir.join(file)).ok()?;
+        keyed_value(&text, "oom_kill")
+    }
+
+    /// Removes every directory; the first failure (EBUSY while processes remain) is returned
+    /// after trying all. Missing directories count as removed.
+    pub(crate) fn remove(&mut self) -> io::Result<()> {
+        let mut first_error = None;
+        self.dirs.retain(|dir| match fs::remove_dir(dir) {
+            Ok(()) => false,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => {
+                first_error.get_or_insert(e);
+                true
+            }
+        });
+        first_error.map_or(Ok(()), Err)
+    }
+
+    pub(crate) fn is_removed(&self) -> bool {
+        self.dirs.is_empty()
+    }
+}
+
+impl Drop for EnvCgroup {
+    fn drop(&mut self) {
+        if !self.is_removed() {
+            self.kill_all();
+            let _ = self.thaw();
+            if let Err(e) = self.remove() {
+                tracing::warn!(dirs = ?self.dirs, error = %e, "could not remove an environment's cgroups");
+            }
+        }
+    }
+}
+
+fn write_if_present(file: &Path, value: &str) -> Result<(), SandboxError> {
+    if file.exists() {
+        write(file, value)
+    } else {
+        Ok(())
+    }
+}
+
+/// The number after `key ` in a `key value` per line file.
+fn keyed_value(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let (k, v) = line.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+22 27 0:21 / /proc rw,relatime - proc proc rw
+27 1 254:0 / / rw,relatime - ext4 /dev/vda rw
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:9 - cgroup cgroup rw,cpu,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+37 31 0:34 / /sys/fs/cgroup/freezer rw,relatime - cgroup cgroup rw,freezer
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+
+    const PURE_V2: &str = "\
+27 1 254:0 / / rw,relatime - ext4 /dev/vda rw
+30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate
+";
+
+    #[test]
+    fn parses_a_hybrid_host() {
+        let mounts = parse_mountinfo(HYBRID);
+        assert_eq!(
+            mounts.v1("memory"),
+            Some(Path::new("/sys/fs/cgroup/memory"))
+        );
+        assert_eq!(
+            mounts.v1("cpu"),
+            Some(Path::new("/sys/fs/cgroup/cpu,cpuacct"))
+        );
+        assert_eq!(mounts.v1("pids"), Some(Path::new("/sys/fs/cgroup/pids")));
+        assert_eq!(
+            mounts.v1("freezer"),
+            Some(Path::new("/sys/fs/cgroup/freezer"))
+        );
+        assert_eq!(
+            mounts.v1("cpuacct"),
+            None,
+            "only the controllers we use are kept"
+        );
+        assert_eq!(
+            mounts.v2.as_deref(),
+            Some(Path::new("/sys/fs/cgroup/unified"))
+        );
+
+        let roots = CgroupRoots::choose(&mounts, &[], Path::new("kindling")).unwrap();
+        assert!(!roots.memory.v2 && !roots.pids.v2);
+        assert_eq!(roots.freezer.as_ref().map(|h| h.v2), Some(false));
+        assert!(roots.v2_controllers().is_empty());
+        assert_eq!(
+            roots.unified.as_deref(),
+            Some(Path::new("/sys/fs/cgroup/unified"))
+        );
+    }
+
+    #[test]
+    fn chooses_v2_on_a_pure_v2_host() {
+        let mounts = parse_mountinfo(PURE_V2);
+        assert!(mounts.v1.is_empty());
+        let all: Vec<String> = ["cpu", "memory", "pids", "io"].map(String::from).to_vec();
+        let roots = CgroupRoots::choose(&mounts, &all, Path::new("kindling")).unwrap();
+        assert!(roots.memory.v2 && roots.pids.v2);
+        assert_eq!(roots.freezer.as_ref().map(|h| h.v2), Some(true));
+        assert_eq!(roots.v2_controllers(), ["memory", "pids", "cpu"]);
+
+        let err = CgroupRoots::choose(&mounts, &["cpu".to_string()], Path::new("k")).unwrap_err();
+        assert!(err.contains("memory"), "{err}");
+    }
+
+    #[test]
+    fn unescapes_mount_points() {
+        let line = "1 2 0:1 / /mnt/with\\040space rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(
+            parse_mountinfo(line).v2.as_deref(),
+            Some(Path::new("/mnt/with space"))
+        );
+    }
+
+    /// The v2 freezer and `cgroup.kill` on a real hierarchy: on a hybrid host the freezer is
+    /// forced onto the (controller-less) v2 hierarchy so these paths run here too.
+    #[test]
+    fn v2_freezer_and_kill_on_a_real_process() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipping: needs root");
+            return;
+        }
+        let mounts = Mounts::read().unwrap();
+        let Some(unified) = mounts.v2.clone() else {
+            eprintln!("skipping: no cgroup v2 hierarchy");
+            return;
+        };
+        let v2_controllers: Vec<String> = fs::read_to_string(unified.join("cgroup.controllers"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        let Ok(mut roots) =
+            CgroupRoots::choose(&mounts, &v2_controllers, Path::new("kindling-test"))
+        else {
+            eprintln!("skipping: no memory or pids controller");
+            return;
+        };
+        roots.freezer = Some(Hierarchy {
+            mount: unified,
+            v2: true,
+        });
+        roots.prepare().unwrap();
+        let id = format!("unit-v2-{}", std::process::id());
+        let limits = Limits {
+            memory_bytes: 64 << 20,
+            pids_max: 16,
+            memory_mb: 64,
+        };
+        let mut cgroup = roots.create(&id, &limits).unwrap();
+
+        let mut child = std::process::Command::new("/bin/sleep")
+            .arg("1000")
+            .spawn()
+            .unwrap();
+        for file in cgroup.procs_files() {
+            fs::write(file, child.id().to_string()).unwrap();
+        }
+        assert_eq!(cgroup.pids(), [child.id() as i32]);
+        let wait_for = |frozen: bool| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while cgroup.is_frozen().unwrap() != frozen {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "frozen never became {frozen}"
+                );
+                std::thread::yield_now();
+            }
+        };
+        cgroup.freeze().unwrap();
+        wait_for(true);
+        cgroup.thaw().unwrap();
+        wait_for(false);
+        cgroup.freeze().unwrap();
+        wait_for(true);
+
+        // Killing a frozen cgroup: the process dies once thawed.
+        cgroup.kill_all();
+        cgroup.thaw().unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL)
+        );
+        cgroup.remove().unwrap();
+        assert!(cgroup.is_removed());
+    }
+
+    #[test]
+    fn reads_keyed_values() {
+        let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n";
+        assert_eq!(keyed_value(v1, "oom_kill"), Some(3));
+        let v2 = "low 0\nhigh 0\nmax 5\noom 1\noom_kill 1\noom_group_kill 0\n";
+        assert_eq!(keyed_value(v2, "oom_kill"), Some(1));
+        assert_eq!(keyed_value("populated 1\nfrozen 0\n", "frozen"), Some(0));
+        assert_eq!(keyed_value("", "frozen"), None);
+    }
+}

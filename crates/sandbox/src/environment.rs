@@ -1,0 +1,524 @@
+//! A running environment: the handle the caller holds, and the task that watches the tree.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use nix::sys::wait::WaitStatus;
+use tokio::io::AsyncReadExt;
+use tokio::io::unix::AsyncFd;
+use tokio::net::unix::pipe;
+use tokio::sync::{mpsc, watch};
+
+use crate::cgroup::EnvCgroup;
+use crate::output::OutputLine;
+use crate::report::{RECORD_LEN, Record};
+use crate::{SandboxError, sys};
+
+/// How an environment ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The program exited with this status code.
+    Code(i32),
+    /// The program was ended by this signal, from inside the environment or from the host.
+    Signal(i32),
+    /// The kernel's OOM killer ended the program because the environment reached its memory
+    /// limit (Namespaces mode; Process mode cannot tell and reports `Signal(9)`).
+    OutOfMemory,
+    /// [`Environment::kill`] (or dropping the handle) ended the environment before the program
+    /// exited.
+    Killed,
+}
+
+impl Exit {
+    /// True for `Code(0)`.
+    pub fn success(self) -> bool {
+        self == Exit::Code(0)
+    }
+}
+
+/// State shared by the handle and the monitor task.
+pub(crate) struct Inner {
+    pub namespaces: bool,
+    pub supervisor: AsyncFd<OwnedFd>,
+    pub program_pid: Option<i32>,
+    /// `kill()` was called.
+    pub killed: AtomicBool,
+    /// The supervisor has been reaped: the tree is gone.
+    pub ended: AtomicBool,
+    /// `None` in Process mode and once removed. Locked briefly, never across an await, so that
+    /// no operation can touch a later environment's cgroup of the same name.
+    pub cgroup: Mutex<Option<EnvCgroup>>,
+    /// Figures kept when the cgroup is removed (or, in Process mode, reported by the supervisor).
+    pub final_peak: Mutex<Option<u64>>,
+    pub final_oom: AtomicBool,
+}
+
+impl Inner {
+    pub(crate) fn cgroup(&self) -> MutexGuard<'_, Option<EnvCgroup>> {
+        self.cgroup.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn kill(&self) {
+        if self.ended.load(Ordering::Acquire) {
+            return;
+        }
+        self.killed.store(true, Ordering::Release);
+        sys::stop_supervisor(self.supervisor.get_ref().as_fd(), self.namespaces);
+        if let Some(cgroup) = self.cgroup().as_ref() {
+            cgroup.kill_all();
+            // Frozen processes only die once thawed.
+            let _ = cgroup.thaw();
+        }
+    }
+}
+
+/// A running environment: one process tree started by [`Sandbox::spawn`](crate::Sandbox::spawn).
+///
+/// Dropping the handle kills the tree; the cgroups are removed in the background once it is
+/// gone.
+pub struct Environment {
+    id: String,
+    pid: Option<u32>,
+    inner: Arc<Inner>,
+    exit: watch::Receiver<Option<Exit>>,
+    output: Option<mpsc::Receiver<OutputLine>>,
+    /// The supervisor tears the tree down when this closes (even if Kindling dies).
+    lifeline: Option<OwnedFd>,
+}
+
+impl std::fmt::Debug for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Environment")
+            .field("id", &self.id)
+            .field("pid", &self.pid)
+            .field("namespaces", &self.inner.namespaces)
+            .field("exit", &*self.exit.borrow())
+            .finish()
+    }
+}
+
+impl Environment {
+    pub(crate) fn new(
+        id: String,
+        inner: Arc<Inner>,
+        exit: watch::Receiver<Option<Exit>>,
+        output: mpsc::Receiver<OutputLine>,
+        lifeline: OwnedFd,
+    ) -> Self {
+        let pid = inner.program_pid.and_then(|p| u32::try_from(p).ok());
+        Environment {
+            id,
+            pid,
+            inner,
+            exit,
+            output: Some(output),
+            lifeline: Some(lifeline),
+        }
+    }
+
+    /// The id from the spec.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Host pid of the program. `None` only in Namespaces mode when the program exited before
+    /// the sandbox could look it up (within microseconds of starting).
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// The program's output, line by line, stdout and stderr interleaved as they arrive. Only
+    /// the first call returns it. The channel ends once every process that held the pipes is
+    /// gone and all lines were delivered.
+    ///
+    /// The channel is bounded: a caller that keeps the receiver must drain it, or the program
+    /// eventually blocks writing. Dropping the receiver discards further output.
+    pub fn take_output(&mut self) -> Option<mpsc::Receiver<OutputLine>> {
+        self.output.take()
+    }
+
+    /// Waits until the tree is gone (every process reaped, cgroups removed) and tells how the
+    /// program ended. Can be called any number of times, from several tasks.
+    pub async fn wait(&self) -> Exit {
+        let mut exit = self.exit.clone();
+        let outcome = exit.wait_for(Option::is_some).await.map(|value| *value);
+        match outcome {
+            Ok(value) => value.unwrap_or(Exit::Killed),
+            // The monitor was dropped with the runtime: its guard tore the tree down.
+            Err(_) => exit.borrow().unwrap_or(Exit::Killed),
+        }
+    }
+
+    /// How the environment ended, if it has (same value as [`wait`](Self::wait)).
+    pub fn try_wait(&self) -> Option<Exit> {
+        *self.exit.borrow()
+    }
+
+    /// Ends the whole tree now with SIGKILL: the program, its children, double-forked
+    /// daemons, processes ignoring SIGTERM, frozen ones. Returns at once; [`wait`](Self::wait)
+    /// tells when everything is gone. Safe to call any number of times, also after the end.
+    pub fn kill(&self) {
+        self.inner.kill();
+    }
+
+    /// Whether [`freeze`](Self::freeze) really suspends the tree (Namespaces mode with a
+    /// freezer); otherwise freeze and thaw do nothing.
+    pub fn can_freeze(&self) -> bool {
+        self.inner
+            .cgroup()
+            .as_ref()
+            .is_some_and(EnvCgroup::can_freeze)
+    }
+
+    /// Suspends every process of the tree (cgroup freezer) and returns once they all are. Does
+    /// nothing in Process mode, without a freezer, or after the end.
+    pub async fn freeze(&self) -> Result<(), SandboxError> {
+        {
+            let cgroup = self.inner.cgroup();
+            let Some(cgroup) = cgroup.as_ref().filter(|c| c.can_freeze()) else {
+                return Ok(());
+            };
+            cgroup.freeze()?;
+        }
+        self.until_frozen(true).await
+    }
+
+    /// Resumes a frozen tree. Does nothing when not frozen, in Process mode, or after the end.
+    pub async fn thaw(&self) -> Result<(), SandboxError> {
+        {
+            let cgroup = self.inner.cgroup();
+            let Some(cgroup) = cgroup.as_ref().filter(|c| c.can_freeze()) else {
+                return Ok(());
+            };
+            cgroup.thaw()?;
+        }
+        self.until_frozen(false).await
+    }
+
+    async fn until_frozen(&self, frozen: bool) -> Result<(), SandboxError> {
+        const LIMIT: Duration = Duration::from_secs(5);
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            {
+                let cgroup = self.inner.cgroup();
+                let Some(cgroup) = cgroup.as_ref() else {
+                    return Ok(());
+                };
+                if cgroup.is_frozen()? == frozen {
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                let what = if frozen { "freezing" } else { "thawing" };
+                return Err(SandboxError::io(
+                    format!("{what} environment {}", self.id),
+                    std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("not done after {LIMIT:?}"),
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+    }
+
+    /// Highest memory use of the tree so far, in bytes: the cgroup's peak (including page
+    /// cache) in Namespaces mode; in Process mode the program's own peak resident set while it
+    /// runs, and the largest of any reaped process's after the end.
+    pub fn memory_peak_bytes(&self) -> Option<u64> {
+        if let Some(peak) = self
+            .inner
+            .cgroup()
+            .as_ref()
+            .and_then(EnvCgroup::memory_peak)
+        {
+            return Some(peak);
+        }
+        if let Some(peak) = *self
+            .inner
+            .final_peak
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            return Some(peak);
+        }
+        if self.inner.namespaces || self.inner.ended.load(Ordering::Acquire) {
+            return None;
+        }
+        self.pid.and_then(vm_hwm_bytes)
+    }
+
+    /// Whether the kernel's OOM killer has killed any process of the tree (Namespaces mode;
+    /// always false in Process mode).
+    pub fn oom_killed(&self) -> bool {
+        if let Some(kills) = self.inner.cgroup().as_ref().and_then(EnvCgroup::oom_kills) {
+            return kills > 0;
+        }
+        self.inner.final_oom.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Environment {
+    fn drop(&mut self) {
+        self.inner.kill();
+        self.lifeline.take();
+    }
+}
+
+/// Peak resident set of a process, from /proc.
+fn vm_hwm_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Reads the next record; `None` at the end of the pipe or on garbage.
+pub(crate) async fn read_record(report: &mut pipe::Receiver) -> Option<Record> {
+    let mut buf = [0u8; RECORD_LEN];
+    report.read_exact(&mut buf).await.ok()?;
+    Record::decode(&buf)
+}
+
+/// Watches one environment until its tree is gone: collects the supervisor's last record,
+/// reaps the supervisor, keeps the cgroup's figures, removes the cgroups, publishes the exit.
+pub(crate) async fn monitor(
+    inner: Arc<Inner>,
+    mut report: pipe::Receiver,
+    exit: watch::Sender<Option<Exit>>,
+) {
+    let mut guard = TeardownGuard {
+        inner: Arc::clone(&inner),
+        armed: true,
+    };
+    let mut last = None;
+    while let Some(record) = read_record(&mut report).await {
+        last = Some(record);
+    }
+    let supervisor = match sys::reap(&inner.supervisor).await {
+        Ok(status) => Some(status),
+        Err(e) => {
+            tracing::warn!(error = %e, "reaping an environment's supervisor failed");
+            None
+        }
+    };
+    if let Some(Record::Exited { max_rss_kib, .. }) = last
+        && !inner.namespaces
+    {
+        *inner
+            .final_peak
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(u64::from(max_rss_kib) * 1024);
+    }
+    inner.ended.store(true, Ordering::Release);
+
+    let oom = finish_cgroup(&inner).await;
+
+    let result = decide(last, supervisor, inner.killed.load(Ordering::Acquire), oom);
+    tracing::debug!(exit = ?result, "environment ended");
+    guard.armed = false;
+    exit.send_replace(Some(result));
+}
+
+/// Keeps the cgroup's figures (returns whether the OOM killer struck) and removes the cgroup,
+/// retrying while the kernel still lists processes.
+async fn finish_cgroup(inner: &Inner) -> bool {
+    let oom = match inner.cgroup().as_ref() {
+        Some(cgroup) => {
+            let oom = cgroup.oom_kills().unwrap_or(0) > 0;
+            // Stored before the cgroup goes, so readers never see a gap.
+            *inner
+                .final_peak
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = cgroup.memory_peak();
+            inner.final_oom.store(oom, Ordering::Release);
+            oom
+        }
+        None => return false,
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        {
+            let mut slot = inner.cgroup();
+            let Some(cgroup) = slot.as_mut() else { break };
+            match cgroup.remove() {
+                Ok(()) => {
+                    slot.take();
+                    break;
+                }
+                Err(e) if Instant::now() >= deadline => {
+                    tracing::warn!(error = %e, "environment cgroups still busy; leaving them to the drop");
+                    slot.take();
+                    break;
+                }
+                Err(_) => {
+                    cgroup.kill_all();
+                    let _ = cgroup.thaw();
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    oom
+}
+
+/// What to report, from the supervisor's last record and how the supervisor itself ended.
+fn decide(last: Option<Record>, supervisor: Option<WaitStatus>, killed: bool, oom: bool) -> Exit {
+    match last {
+        Some(Record::Exited { status, .. }) => {
+            if libc::WIFEXITED(status) {
+                Exit::Code(libc::WEXITSTATUS(status))
+            } else if libc::WIFSIGNALED(status) {
+                let signal = libc::WTERMSIG(status);
+                if signal == libc::SIGKILL && oom {
+                    Exit::OutOfMemory
+                } else {
+                    Exit::Signal(signal)
+                }
+            } else {
+                Exit::Code(status)
+            }
+        }
+        Some(Record::Killed) => Exit::Killed,
+        _ if killed => Exit::Killed,
+        // The supervisor died without a word: something outside killed it.
+        _ => match supervisor {
+            Some(WaitStatus::Signaled(_, signal, _)) => Exit::Signal(signal as i32),
+            Some(WaitStatus::Exited(_, code)) => Exit::Code(code),
+            _ => Exit::Killed,
+        },
+    }
+}
+
+/// If the monitor is dropped before it finished (the runtime shut down), tears down
+/// synchronously: kill, reap the supervisor, remove the cgroups. Bounded waits only.
+struct TeardownGuard {
+    inner: Arc<Inner>,
+    armed: bool,
+}
+
+impl Drop for TeardownGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let inner = &self.inner;
+        inner.killed.store(true, Ordering::Release);
+        if let Some(cgroup) = inner.cgroup().as_ref() {
+            cgroup.kill_all();
+            let _ = cgroup.thaw();
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        sys::stop_and_reap_blocking(
+            inner.supervisor.get_ref().as_fd(),
+            inner.namespaces,
+            deadline,
+        );
+        inner.ended.store(true, Ordering::Release);
+        if let Some(mut cgroup) = inner.cgroup().take() {
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while cgroup.remove().is_err() && Instant::now() < deadline {
+                cgroup.kill_all();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // Dropping it warns if something is still left.
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::signal::Signal;
+    use nix::unistd::Pid;
+
+    fn exited(code: i32) -> i32 {
+        code << 8
+    }
+
+    #[test]
+    fn decides_from_the_last_record() {
+        let rec = |status| {
+            Some(Record::Exited {
+                status,
+                max_rss_kib: 0,
+            })
+        };
+        assert_eq!(decide(rec(exited(0)), None, false, false), Exit::Code(0));
+        assert_eq!(
+            decide(rec(exited(3)), None, true, false),
+            Exit::Code(3),
+            "the program won the race"
+        );
+        assert_eq!(
+            decide(rec(libc::SIGSEGV), None, false, false),
+            Exit::Signal(libc::SIGSEGV)
+        );
+        assert_eq!(
+            decide(rec(libc::SIGKILL), None, false, true),
+            Exit::OutOfMemory
+        );
+        assert_eq!(
+            decide(rec(libc::SIGKILL), None, false, false),
+            Exit::Signal(9)
+        );
+        assert_eq!(
+            decide(Some(Record::Killed), None, false, false),
+            Exit::Killed
+        );
+    }
+
+    #[test]
+    fn decides_without_a_record() {
+        let pid = Pid::from_raw(1);
+        assert_eq!(
+            decide(
+                None,
+                Some(WaitStatus::Signaled(pid, Signal::SIGKILL, false)),
+                true,
+                false
+            ),
+            Exit::Killed
+        );
+        assert_eq!(
+            decide(
+                None,
+                Some(WaitStatus::Signaled(pid, Signal::SIGKILL, false)),
+                false,
+                false
+            ),
+            Exit::Signal(9)
+        );
+        assert_eq!(
+            decide(None, Some(WaitStatus::Exited(pid, 121)), false, false),
+            Exit::Code(121)
+        );
+        assert_eq!(decide(None, None, false, false), Exit::Killed);
+    }
+
+    #[tokio::test]
+    async fn losing_the_lifeline_tears_the_tree_down() {
+        let sandbox = crate::Sandbox::process();
+        let spec = crate::EnvironmentSpec {
+            id: "lifeline".into(),
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), "sleep 1000 & exec sleep 1000".into()],
+            cwd: "/".into(),
+            ..Default::default()
+        };
+        let mut env = sandbox.spawn(spec).await.unwrap();
+        // As if Kindling died: the supervisor sees the pipe close, without any kill().
+        env.lifeline.take();
+        let exit = tokio::time::timeout(Duration::from_secs(10), env.wait()).await;
+        assert_eq!(exit, Ok(Exit::Killed));
+        assert!(!env.inner.killed.load(Ordering::Acquire));
+    }
+
+    #[test]
+    fn success_is_code_zero() {
+        assert!(Exit::Code(0).success());
+        assert!(!Exit::Code(1).success() && !Exit::Killed.success());
+    }
+}

@@ -1,0 +1,80 @@
+//! The one error type of the crate.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Why an environment could not be started or controlled.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The [`EnvironmentSpec`](crate::EnvironmentSpec) is unusable (bad id, relative path, NUL
+    /// byte, reserved mount point, ...). Retrying with the same spec fails the same way.
+    #[error("invalid environment spec: {0}")]
+    InvalidSpec(String),
+
+    /// The isolation asked for cannot be had here: not root, namespaces refused, no cgroup
+    /// controller for memory or pids. The caller may fall back to [`IsolationMode::Process`].
+    ///
+    /// [`IsolationMode::Process`]: crate::IsolationMode::Process
+    #[error("isolation unavailable: {0}")]
+    IsolationUnavailable(String),
+
+    /// The program could not be executed (missing, not executable, bad interpreter line).
+    /// Lambda reports this as `Runtime.InvalidEntrypoint`.
+    #[error("cannot execute {}: {source}", program.display())]
+    Exec {
+        program: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// A step of building the environment failed inside the new process (a mount, the working
+    /// directory, dropping privileges, ...).
+    #[error("environment setup failed while {step}: {source}")]
+    Setup {
+        step: String,
+        #[source]
+        source: io::Error,
+    },
+
+    /// Creating, configuring or driving the environment's cgroup failed.
+    #[error("cgroup {}: {source}", path.display())]
+    Cgroup {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The supervisor did not report the program as running in time.
+    #[error("environment did not start within {0:?}")]
+    StartTimeout(Duration),
+
+    /// Any other operating system failure on Kindling's side (pipes, clone, ...).
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl SandboxError {
+    /// True when the caller should retry in [`IsolationMode::Process`](crate::IsolationMode).
+    pub fn is_isolation_unavailable(&self) -> bool {
+        matches!(self, SandboxError::IsolationUnavailable(_))
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+        SandboxError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn cgroup(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        SandboxError::Cgroup {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The fixed-size records the supervisor writes to Kindling over the report pipe.
+//!
+//! Each record is 16 bytes (a tag and three 32-bit words, native endian), written with one
+//! `write(2)`: far below `PIPE_BUF`, so records never interleave or split. Encoding allocates
+//! nothing, so the supervisor can use it between `clone` and `exec`.
+
+/// Length in bytes of one encoded record.
+pub(crate) const RECORD_LEN: usize = 16;
+
+/// Where in the supervisor or the program's pre-exec path something failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum Stage {
+    Stdio = 1,
+    Subreaper = 2,
+    /// A step of the filesystem plan; the record's `step` says which.
+    Filesystem = 3,
+    Hostname = 4,
+    Loopback = 5,
+    Signalfd = 6,
+    ExecPipe = 7,
+    Fork = 8,
+    CgroupJoin = 9,
+    Limits = 10,
+    Credentials = 11,
+    Chdir = 12,
+    Exec = 13,
+}
+
+impl Stage {
+    fn from_u32(value: u32) -> Option<Stage> {
+        use Stage::*;
+        [
+            Stdio,
+            Subreaper,
+            Filesystem,
+            Hostname,
+            Loopback,
+            Signalfd,
+            ExecPipe,
+            Fork,
+            CgroupJoin,
+            Limits,
+            Credentials,
+            Chdir,
+            Exec,
+        ]
+        .into_iter()
+        .find(|stage| *stage as u32 == value)
+    }
+
+    /// What was being done, for error messages ("... failed while <this>").
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Stage::Stdio => "redirecting standard input and output",
+            Stage::Subreaper => "becoming a child subreaper",
+            Stage::Filesystem => "building the root filesystem",
+            Stage::Hostname => "setting the hostname",
+            Stage::Loopback => "bringing up the loopback interface",
+            Stage::Signalfd => "creating the supervisor's signalfd",
+            Stage::ExecPipe => "creating the exec status pipe",
+            Stage::Fork => "forking the program",
+            Stage::CgroupJoin => "joining the environment's cgroups",
+            Stage::Limits => "setting resource limits",
+            Stage::Credentials => "dropping privileges",
+            Stage::Chdir => "changing to the working directory",
+            Stage::Exec => "executing the program",
+        }
+    }
+}
+
+/// One message from the supervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Record {
+    /// The program is executing; `pid` as the supervisor sees it (inside its PID namespace).
+    Started { pid: i32 },
+    /// Setup failed; nothing is running any more.
+    Failed { stage: Stage, step: u32, errno: i32 },
+    /// The program ended with the raw wait status `status`; every other process of the tree
+    /// has been killed. `max_rss_kib` is the largest resident set of any reaped process.
+    Exited { status: i32, max_rss_kib: u32 },
+    /// The tree was torn down on request (or because Kindling went away) before the program
+    /// ended.
+    Killed,
+}
+
+const TAG_STARTED: u32 = 1;
+const TAG_FAILED: u32 = 2;
+const TAG_EXITED: u32 = 3;
+const TAG_KILLED: u32 = 4;
+
+impl Record {
+    pub(crate) fn encode(self) -> [u8; RECORD_LEN] {
+        let (tag, a, b, c) = match self {
+            Record::Started { pid } => (TAG_STARTED, pid as u32, 0, 0),
+            Record::Failed { stage, step, errno } => (TAG_FAILED, stage as u32, step, errno as u32),
+            Record::Exited {
+                status,
+                max_rss_kib,
+            } => (TAG_EXITED, status as u32, max_rss_kib, 0),
+            Record::Killed => (TAG_KILLED, 0, 0, 0),
+        };
+        let mut out = [0u8; RECORD_LEN];
+        let words = [tag, a, b, c];
+        for (chunk, word) in out.chunks_exact_mut(4).zip(words) {
+            chunk.copy_from_slice(&word.to_ne_bytes());
+        }
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8; RECORD_LEN]) -> Option<Record> {
+        let mut words = [0u32; 4];
+        for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(4)) {
+            *word = u32::from_ne_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        }
+        let [tag, a, b, c] = words;
+        match tag {
+            TAG_STARTED => Some(Record::Started { pid: a as i32 }),
+            TAG_FAILED => Some(Record::Failed {
+                stage: Stage::from_u32(a)?,
+                step: b,
+                errno: c as i32,
+            }),
+            TAG_EXITED => Some(Record::Exited {
+                status: a as i32,
+                max_rss_kib: b,
+            }),
+            TAG_KILLED => Some(Record::Killed),
+            _ => None,
+        }
+    }
+}
+
+/// The 12-byte message the program's pre-exec path sends the supervisor when it fails.
+pub(crate) const EXEC_FAILURE_LEN: usize = 12;
+
+pub(crate) fn encode_exec_failure(stage: Stage, step: u32, errno: i32) -> [u8; EXEC_FAILURE_LEN] {
+    let mut out = [0u8; EXEC_FAILURE_LEN];
+    for (chunk, word) in out
+        .chunks_exact_mut(4)
+        .zip([stage as u32, step, errno as u32])
+    {
+        chunk.copy_from_slice(&word.to_ne_bytes());
+    }
+    out
+}
+
+pub(crate) fn decode_exec_failure(bytes: &[u8; EXEC_FAILURE_LEN]) -> (Option<Stage>, u32, i32) {
+    let word = |i: usize| u32::from_ne_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    (Stage::from_u32(word(0)), word(4), word(8) as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let records = [
+            Record::Started { pid: 2 },
+            Record::Failed {
+                stage: Stage::Filesystem,
+                step: 7,
+                errno: libc::EPERM,
+            },
+            Record::Failed {
+                stage: Stage::Exec,
+                step: 0,
+                errno: libc::ENOENT,
+            },
+            Record::Exited {
+                status: 0x0900,
+                max_rss_kib: 123_456,
+            },
+            Record::Exited {
+                status: -1,
+                max_rss_kib: u32::MAX,
+            },
+            Record::Killed,
+        ];
+        for record in records {
+            assert_eq!(Record::decode(&record.encode()), Some(record));
+        }
+    }
+
+    #[test]
+    fn unknown_tags_and_stages_are_rejected() {
+        assert_eq!(Record::decode(&[0u8; RECORD_LEN]), None);
+        let mut bytes = Record::Failed {
+            stage: Stage::Exec,
+            step: 0,
+            errno: 2,
+        }
+        .encode();
+        bytes[4..8].copy_from_slice(&999u32.to_ne_bytes());
+        assert_eq!(Record::decode(&bytes), None);
+    }
+
+    #[test]
+    fn exec_failures_round_trip() {
+        let bytes = encode_exec_failure(Stage::Chdir, 3, libc::EACCES);
+        assert_eq!(
+            decode_exec_failure(&bytes),
+            (Some(Stage::Chdir), 3, libc::EACCES)
+        );
+    }
+
+    #[test]
+    fn every_stage_decodes_to_itself() {
+        for value in 0..20u32 {
+            if let Some(stage) = Stage::from_u32(value) {
+                assert_eq!(stage as u32, value);
+                assert!(!stage.describe().is_empty());
+            }
+        }
+    }
+}

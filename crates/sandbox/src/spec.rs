@@ -1,0 +1,317 @@
+//! What the caller asks for: one environment's spec, and the isolation mode of a sandbox.
+
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+use crate::SandboxError;
+
+/// How environments are isolated from the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsolationMode {
+    /// A plain child process tree: no namespaces, no cgroups, no root needed. Paths in the spec
+    /// are host paths; only `program`, `args`, `env` and `cwd` are used.
+    Process,
+    /// New mount, PID, IPC and UTS namespaces (and a network namespace with
+    /// [`NetworkMode::None`]), a minimal read-only root, an unprivileged user and a cgroup with
+    /// limits. Needs root.
+    Namespaces { network: NetworkMode },
+}
+
+impl IsolationMode {
+    /// Namespaces sharing the host network (functions reach services on localhost).
+    pub const fn namespaces() -> Self {
+        IsolationMode::Namespaces {
+            network: NetworkMode::Host,
+        }
+    }
+}
+
+/// The network an environment sees in [`IsolationMode::Namespaces`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NetworkMode {
+    /// The host's network namespace: every interface and localhost service of the host.
+    #[default]
+    Host,
+    /// A private network namespace with only a loopback interface (brought up).
+    None,
+}
+
+/// A read-only bind mount of a host directory or file at another path inside the environment
+/// (for example Kindling's runtime directory at `/var/runtime`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindMount {
+    pub host: PathBuf,
+    pub inside: PathBuf,
+}
+
+/// Everything needed to start one environment.
+///
+/// Build it with struct syntax and `..Default::default()`: fields may be added later.
+#[derive(Clone, Default)]
+pub struct EnvironmentSpec {
+    /// Unique among live environments of one sandbox: 1-64 of `[A-Za-z0-9_.-]`, not starting
+    /// with `.`. Names the cgroup and is the hostname. May be reused once `wait()` returned.
+    pub id: String,
+    /// The program to execute, as seen inside the environment (`/var/task/bootstrap`), or a
+    /// host path in Process mode. Executed as given: no `PATH` search.
+    pub program: PathBuf,
+    /// Arguments after `argv[0]` (which is `program`).
+    pub args: Vec<String>,
+    /// The complete environment of the program; nothing is inherited from Kindling.
+    pub env: Vec<(String, String)>,
+    /// Host directory with the unpacked code, read-only at `/var/task`. It must be readable by
+    /// the sandbox uid (directories 0755, files 0644 or 0755).
+    pub task_root: PathBuf,
+    /// Host directory with the merged layers, read-only at `/opt` (an empty `/opt` when `None`).
+    pub opt_dir: Option<PathBuf>,
+    /// Host directory for this environment's `/tmp` (see [`TmpBacking`](crate::TmpBacking)).
+    /// The sandbox creates it if missing and never removes it, so it survives a reset as in
+    /// Lambda; the caller removes it when it retires the environment for good.
+    pub tmp_dir: PathBuf,
+    /// Size of `/tmp` when it is a tmpfs ([`TmpBacking::Tmpfs`](crate::TmpBacking::Tmpfs)).
+    pub tmp_size_mb: u32,
+    /// Memory limit of the whole tree (memory and memory+swap).
+    pub memory_mb: u32,
+    /// Most processes and threads the tree may have at once.
+    pub pids_max: u32,
+    /// Working directory of the program, as seen inside (usually `/var/task`).
+    pub cwd: PathBuf,
+    /// Host paths bind-mounted read-only at the same path (e.g. `/usr`, `/lib`, `/lib64`,
+    /// `/bin`, `/etc/ssl`). Symbolic links (`/bin -> usr/bin`) are recreated as links; paths
+    /// missing on the host are skipped.
+    pub readonly_host_paths: Vec<PathBuf>,
+    /// Further read-only bind mounts at other paths inside.
+    pub extra_mounts: Vec<BindMount>,
+}
+
+impl fmt::Debug for EnvironmentSpec {
+    // Environment values may hold credentials: show only the names.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let env_names: Vec<&str> = self.env.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("EnvironmentSpec")
+            .field("id", &self.id)
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field("env (names only)", &env_names)
+            .field("task_root", &self.task_root)
+            .field("opt_dir", &self.opt_dir)
+            .field("tmp_dir", &self.tmp_dir)
+            .field("tmp_size_mb", &self.tmp_size_mb)
+            .field("memory_mb", &self.memory_mb)
+            .field("pids_max", &self.pids_max)
+            .field("cwd", &self.cwd)
+            .field("readonly_host_paths", &self.readonly_host_paths)
+            .field("extra_mounts", &self.extra_mounts)
+            .finish()
+    }
+}
+
+/// Paths inside the environment that the sandbox itself provides.
+pub(crate) const RESERVED_INSIDE: [&str; 5] = ["/proc", "/dev", "/tmp", "/var/task", "/opt"];
+
+impl EnvironmentSpec {
+    /// Checks what can be checked without touching the host.
+    pub(crate) fn validate(&self, namespaces: bool) -> Result<(), SandboxError> {
+        validate_id(&self.id)?;
+        if self.program.as_os_str().is_empty() {
+            return Err(invalid("program is empty"));
+        }
+        if self.cwd.as_os_str().is_empty() {
+            return Err(invalid("cwd is empty"));
+        }
+        for (key, _) in &self.env {
+            if key.is_empty() || key.contains('=') {
+                return Err(invalid(format!(
+                    "environment variable name {key:?} is invalid"
+                )));
+            }
+        }
+        if !namespaces {
+            return Ok(());
+        }
+        for (what, path) in [("program", &self.program), ("cwd", &self.cwd)] {
+            if !path.is_absolute() {
+                return Err(invalid(format!(
+                    "{what} {} must be absolute",
+                    path.display()
+                )));
+            }
+        }
+        for (what, value) in [("memory_mb", self.memory_mb), ("pids_max", self.pids_max)] {
+            if value == 0 {
+                return Err(invalid(format!("{what} must be at least 1")));
+            }
+        }
+        for (what, path) in [
+            ("task_root", Some(&self.task_root)),
+            ("opt_dir", self.opt_dir.as_ref()),
+        ] {
+            if let Some(path) = path
+                && !path.is_absolute()
+            {
+                return Err(invalid(format!(
+                    "{what} {} must be absolute",
+                    path.display()
+                )));
+            }
+        }
+        if !self.tmp_dir.is_absolute() {
+            return Err(invalid(format!(
+                "tmp_dir {} must be absolute",
+                self.tmp_dir.display()
+            )));
+        }
+        let inside_paths = self
+            .readonly_host_paths
+            .iter()
+            .chain(self.extra_mounts.iter().map(|m| &m.inside));
+        for path in inside_paths {
+            check_mount_point(path)?;
+        }
+        for mount in &self.extra_mounts {
+            if !mount.host.is_absolute() {
+                return Err(invalid(format!(
+                    "mount source {} must be absolute",
+                    mount.host.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn invalid(message: impl Into<String>) -> SandboxError {
+    SandboxError::InvalidSpec(message.into())
+}
+
+pub(crate) fn validate_id(id: &str) -> Result<(), SandboxError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "id {id:?} must be 1-64 of [A-Za-z0-9_.-], not starting with '.'"
+        )))
+    }
+}
+
+/// A mount point inside must be absolute, plain (no `.`/`..`), and must neither be nor contain
+/// nor lie under one of the sandbox's own mount points.
+fn check_mount_point(path: &Path) -> Result<(), SandboxError> {
+    if !path.is_absolute()
+        || path
+            .components()
+            .any(|c| !matches!(c, Component::RootDir | Component::Normal(_)))
+    {
+        return Err(invalid(format!(
+            "mount point {} must be an absolute, normalized path",
+            path.display()
+        )));
+    }
+    for reserved in RESERVED_INSIDE {
+        let reserved = Path::new(reserved);
+        if path.starts_with(reserved) || reserved.starts_with(path) {
+            return Err(invalid(format!(
+                "{} overlaps {}, which the sandbox provides",
+                path.display(),
+                reserved.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> EnvironmentSpec {
+        EnvironmentSpec {
+            id: "fn-1.a_b".into(),
+            program: "/var/task/bootstrap".into(),
+            cwd: "/var/task".into(),
+            task_root: "/srv/code".into(),
+            tmp_dir: "/srv/tmp".into(),
+            memory_mb: 128,
+            pids_max: 64,
+            tmp_size_mb: 64,
+            readonly_host_paths: vec!["/usr".into(), "/etc/ssl".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_good_spec_passes() {
+        spec().validate(true).unwrap();
+        spec().validate(false).unwrap();
+    }
+
+    #[test]
+    fn ids_are_restricted() {
+        for bad in ["", ".hidden", "a/b", "a b", &"x".repeat(65), ".."] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+        for good in ["a", "A-1_b.c", &"x".repeat(64)] {
+            validate_id(good).unwrap();
+        }
+    }
+
+    #[test]
+    fn reserved_and_odd_mount_points_are_refused() {
+        for bad in [
+            "/",
+            "/proc",
+            "/dev/shm",
+            "/tmp",
+            "/var",
+            "/var/task/lib",
+            "/opt",
+            "usr",
+            "/usr/../etc",
+        ] {
+            let mut s = spec();
+            s.readonly_host_paths.push(bad.into());
+            assert!(s.validate(true).is_err(), "{bad}");
+        }
+        let mut s = spec();
+        s.extra_mounts.push(BindMount {
+            host: "/srv/runtime".into(),
+            inside: "/var/runtime".into(),
+        });
+        s.validate(true).unwrap();
+        s.extra_mounts.push(BindMount {
+            host: "/srv/x".into(),
+            inside: "/var".into(),
+        });
+        assert!(s.validate(true).is_err());
+    }
+
+    #[test]
+    fn namespaces_need_absolute_paths_and_limits() {
+        let mut s = spec();
+        s.program = "bootstrap".into();
+        assert!(s.validate(true).is_err());
+        s.validate(false).unwrap();
+        let mut s = spec();
+        s.memory_mb = 0;
+        assert!(s.validate(true).is_err());
+        let mut s = spec();
+        s.env.push(("A=B".into(), "c".into()));
+        assert!(s.validate(false).is_err());
+    }
+
+    #[test]
+    fn debug_hides_environment_values() {
+        let mut s = spec();
+        s.env
+            .push(("AWS_SECRET_ACCESS_KEY".into(), "hunter2".into()));
+        let text = format!("{s:?}");
+        assert!(text.contains("AWS_SECRET_ACCESS_KEY"));
+        assert!(!text.contains("hunter2"));
+    }
+}

@@ -1,0 +1,735 @@
+//! What runs in the cloned processes: the supervisor and, forked from it, the program up to its
+//! `execve`.
+//!
+//! Both are children of a multi-threaded process created by a raw `clone3`, so they may only make
+//! async-signal-safe calls on data prepared before the clone: no allocation, no locks, no
+//! formatting, no panics (no fallible indexing, no `unwrap`), and no libc function that consults
+//! the parent's thread list (so credentials change through raw system calls). Every path ends in
+//! `execve` or `_exit`.
+//!
+//! The supervisor:
+//! 1. moves the pipes to 0, 1, 2 and closes every descriptor it does not need, so it holds no
+//!    pipe of another environment;
+//! 2. Process mode: becomes a child subreaper, so orphans of the tree (double forks) become its
+//!    children; Namespaces mode: it is pid 1 of a new PID namespace and builds the root
+//!    filesystem, hostname and loopback;
+//! 3. forks the program, which joins the cgroups, drops privileges and executes;
+//! 4. reports `Started` once the `execve` succeeded (a close-on-exec pipe tells), then reaps
+//!    children until the program exits, a kill is requested (SIGTERM/SIGINT/SIGHUP/SIGQUIT) or
+//!    Kindling goes away (the lifeline pipe closes);
+//! 5. kills every other process of the tree, reaps them, reports how the program ended and exits.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::RawFd;
+use std::ptr;
+
+use libc::{c_char, c_int, c_ulong};
+
+use crate::report::{self, EXEC_FAILURE_LEN, Record, Stage};
+
+use super::CloneArgs;
+
+/// One step of building the root filesystem, every string ready for the system call.
+#[derive(Debug)]
+pub(crate) enum CStep {
+    /// mkdir 0755; an existing directory is fine.
+    Mkdir(CString),
+    /// Create an empty file (a mount point for a file); an existing one is fine.
+    Touch(CString),
+    /// symlink(target, link); an existing entry is fine.
+    Symlink { target: CString, link: CString },
+    Mount {
+        source: Option<CString>,
+        target: CString,
+        fstype: Option<CString>,
+        flags: c_ulong,
+        data: Option<CString>,
+    },
+    /// Make this directory the root: pivot_root(".", ".") from inside it, then detach the old
+    /// root.
+    PivotRoot(CString),
+}
+
+/// Namespaces mode: what the supervisor sets up and what the program becomes.
+#[derive(Debug)]
+pub(crate) struct NsPlan {
+    pub steps: Vec<CStep>,
+    pub hostname: CString,
+    pub loopback_up: bool,
+    pub uid: libc::uid_t,
+    pub gid: libc::gid_t,
+    pub nofile: u64,
+}
+
+/// Descriptors the parent opened for the child. All are close-on-exec and above 2.
+#[derive(Debug)]
+pub(crate) struct ChildFds {
+    pub stdin: RawFd,
+    pub stdout: RawFd,
+    pub stderr: RawFd,
+    /// Write end of the report pipe.
+    pub report: RawFd,
+    /// Read end of the lifeline pipe; Kindling holds the write end and never writes.
+    pub lifeline: RawFd,
+    /// `cgroup.procs` of each hierarchy, opened for writing; the program writes "0" to each.
+    pub cgroup_procs: Vec<RawFd>,
+    /// The freezer control file and what to write to thaw, for the supervisor's teardown.
+    pub thaw: Option<(RawFd, &'static [u8])>,
+}
+
+/// Everything the supervisor and the program need, prepared before the clone.
+#[derive(Debug)]
+pub(crate) struct ChildPlan {
+    fds: ChildFds,
+    /// Descriptors the supervisor keeps, sorted.
+    keep: Vec<RawFd>,
+    program: CString,
+    cwd: CString,
+    /// Null-terminated pointer arrays into `_strings`.
+    argv: Vec<*const c_char>,
+    envp: Vec<*const c_char>,
+    _strings: Vec<CString>,
+    ns: Option<NsPlan>,
+    /// The parent's argument area `[start, end)`, overwritten in the supervisor.
+    arg_area: Option<(usize, usize)>,
+}
+
+impl ChildPlan {
+    pub(crate) fn new(
+        fds: ChildFds,
+        program: CString,
+        args: Vec<CString>,
+        env: Vec<CString>,
+        cwd: CString,
+        ns: Option<NsPlan>,
+    ) -> Self {
+        let mut argv = Vec::with_capacity(args.len() + 2);
+        argv.push(program.as_ptr());
+        argv.extend(args.iter().map(|a| a.as_ptr()));
+        argv.push(ptr::null());
+        let mut envp: Vec<*const c_char> = env.iter().map(|e| e.as_ptr()).collect();
+        envp.push(ptr::null());
+        let mut keep = vec![fds.report, fds.lifeline];
+        keep.extend(&fds.cgroup_procs);
+        keep.extend(fds.thaw.map(|(fd, _)| fd));
+        keep.sort_unstable();
+        keep.dedup();
+        let mut strings = args;
+        strings.extend(env);
+        // Moving a CString moves its pointer, not its heap buffer: argv/envp stay valid.
+        ChildPlan {
+            fds,
+            keep,
+            program,
+            cwd,
+            argv,
+            envp,
+            _strings: strings,
+            ns,
+            arg_area: argument_area(),
+        }
+    }
+}
+
+/// The supervisor's name, as seen in `ps` and `/proc/1/comm` inside.
+const INIT_NAME: &CStr = c"kindling-init";
+
+/// Signals the supervisor handles: SIGCHLD to reap, the others to tear down.
+const HANDLED_SIGNALS: [c_int; 5] = [
+    libc::SIGCHLD,
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+];
+
+/// The address range of this process's command line (fields 48 and 49 of /proc/self/stat),
+/// read once.
+fn argument_area() -> Option<(usize, usize)> {
+    static AREA: std::sync::OnceLock<Option<(usize, usize)>> = std::sync::OnceLock::new();
+    *AREA.get_or_init(|| {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the parenthesised command name start at field 3.
+        let fields: Vec<&str> = stat
+            .get(stat.rfind(')')? + 2..)?
+            .split_whitespace()
+            .collect();
+        let field = |n: usize| fields.get(n - 3)?.parse::<usize>().ok();
+        Some((field(48)?, field(49)?))
+    })
+}
+
+/// Entry point of the supervisor. Never returns.
+pub(crate) fn supervisor_main(plan: &ChildPlan) -> ! {
+    let report = plan.fds.report;
+    for (from, to) in [
+        (plan.fds.stdin, 0),
+        (plan.fds.stdout, 1),
+        (plan.fds.stderr, 2),
+    ] {
+        // SAFETY: dup2 on descriptors the parent opened for us; both are plain integers.
+        if unsafe { libc::dup2(from, to) } < 0 {
+            fail(report, Stage::Stdio, 0, errno());
+        }
+    }
+    close_all_except(&plan.keep);
+    // SAFETY: plain system calls without pointers (prctl's name argument points to a static).
+    unsafe {
+        libc::setsid();
+        libc::prctl(libc::PR_SET_NAME, INIT_NAME.as_ptr() as c_ulong, 0, 0, 0);
+    }
+    rename_command_line(plan.arg_area);
+
+    match &plan.ns {
+        None => {
+            // SAFETY: prctl with integer arguments only.
+            if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as c_ulong, 0, 0, 0) } < 0 {
+                fail(report, Stage::Subreaper, 0, errno());
+            }
+        }
+        Some(ns) => {
+            // SAFETY: umask cannot fail. 022 so the root's directories are traversable by the
+            // unprivileged user, and as the program's default like Lambda's.
+            unsafe { libc::umask(0o022) };
+            setup_namespace(ns, report);
+        }
+    }
+
+    let signals =
+        signalfd_for_handled_signals().unwrap_or_else(|e| fail(report, Stage::Signalfd, 0, e));
+    let mut exec_pipe: [c_int; 2] = [-1, -1];
+    // SAFETY: pipe2 writes two descriptors into the array we pass.
+    if unsafe { libc::pipe2(exec_pipe.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        fail(report, Stage::ExecPipe, 0, errno());
+    }
+    let [exec_read, exec_write] = exec_pipe;
+
+    let program = fork();
+    if program == 0 {
+        // SAFETY: closing our copy of the read end.
+        unsafe { libc::close(exec_read) };
+        program_main(plan, exec_write);
+    }
+    if program < 0 {
+        fail(report, Stage::Fork, 0, errno());
+    }
+    // SAFETY: closing our copy of the write end, so the read below sees EOF at the execve.
+    unsafe { libc::close(exec_write) };
+    let mut failure = [0u8; EXEC_FAILURE_LEN];
+    let got = read_full(exec_read, &mut failure);
+    // SAFETY: closing a descriptor we own.
+    unsafe { libc::close(exec_read) };
+    if got == EXEC_FAILURE_LEN {
+        let mut status = 0;
+        // SAFETY: reaping our own child; `status` is a valid out pointer.
+        unsafe { libc::waitpid(program, &mut status, 0) };
+        let (stage, step, code) = report::decode_exec_failure(&failure);
+        fail(report, stage.unwrap_or(Stage::Exec), step, code);
+    }
+    send(report, Record::Started { pid: program });
+
+    let mut program_status = None;
+    let mut stop = false;
+    while program_status.is_none() && !stop {
+        let mut fds = [
+            libc::pollfd {
+                fd: signals,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: plan.fds.lifeline,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: poll on an array of two initialised pollfd structures.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if ready < 0 && errno() != libc::EINTR {
+            stop = true;
+        }
+        let [signal_fd, lifeline_fd] = fds;
+        if lifeline_fd.revents != 0 {
+            stop = true;
+        }
+        if signal_fd.revents != 0 && drain_signals(signals) {
+            stop = true;
+        }
+        reap_ready(program, &mut program_status);
+    }
+
+    tear_down(plan);
+    let record = match program_status {
+        Some(status) => Record::Exited {
+            status,
+            max_rss_kib: children_max_rss_kib(),
+        },
+        None => Record::Killed,
+    };
+    send(report, record);
+    // SAFETY: ends the supervisor without running destructors of the parent's copy.
+    unsafe { libc::_exit(0) }
+}
+
+/// The program's side of the fork: join cgroups, drop privileges, execute.
+fn program_main(plan: &ChildPlan, exec_write: RawFd) -> ! {
+    for &fd in &plan.fds.cgroup_procs {
+        // SAFETY: writing one byte from a static buffer to a descriptor we own.
+        if unsafe { libc::pwrite(fd, b"0".as_ptr().cast(), 1, 0) } < 0 {
+            exec_fail(exec_write, Stage::CgroupJoin, 0, errno());
+        }
+    }
+    // SAFETY: a process group of our own, so the tree can be signalled as a group.
+    unsafe { libc::setpgid(0, 0) };
+    if let Some(ns) = &plan.ns {
+        drop_privileges(ns, exec_write);
+    }
+    // SAFETY: `cwd` is a NUL-terminated string owned by the plan.
+    if unsafe { libc::chdir(plan.cwd.as_ptr()) } < 0 {
+        exec_fail(exec_write, Stage::Chdir, 0, errno());
+    }
+    reset_signals();
+    // SAFETY: program, argv and envp are NUL-terminated strings and null-terminated arrays of
+    // them, all owned by the plan.
+    unsafe {
+        libc::execve(
+            plan.program.as_ptr(),
+            plan.argv.as_ptr(),
+            plan.envp.as_ptr(),
+        )
+    };
+    exec_fail(exec_write, Stage::Exec, 0, errno())
+}
+
+fn drop_privileges(ns: &NsPlan, exec_write: RawFd) {
+    let nofile = libc::rlimit {
+        rlim_cur: ns.nofile,
+        rlim_max: ns.nofile,
+    };
+    let no_core = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: setrlimit with pointers to initialised structures.
+    let limits_ok = unsafe {
+        libc::setrlimit(libc::RLIMIT_NOFILE, &nofile) == 0
+            && libc::setrlimit(libc::RLIMIT_CORE, &no_core) == 0
+    };
+    if !limits_ok {
+        exec_fail(exec_write, Stage::Limits, 0, errno());
+    }
+    // Raw system calls: glibc's setuid/setgid would try to signal the parent's other threads,
+    // which do not exist in this process.
+    // SAFETY: prctl and the credential system calls take integers (and a null list).
+    let credentials_ok = unsafe {
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as c_ulong, 0, 0, 0) == 0
+            && libc::syscall(libc::SYS_setgroups, 0, ptr::null::<libc::gid_t>()) == 0
+            && libc::syscall(libc::SYS_setresgid, ns.gid, ns.gid, ns.gid) == 0
+            && libc::syscall(libc::SYS_setresuid, ns.uid, ns.uid, ns.uid) == 0
+    };
+    if !credentials_ok {
+        exec_fail(exec_write, Stage::Credentials, 0, errno());
+    }
+}
+
+fn setup_namespace(ns: &NsPlan, report: RawFd) {
+    for (index, step) in ns.steps.iter().enumerate() {
+        if run_step(step) < 0 {
+            fail(report, Stage::Filesystem, index as u32, errno());
+        }
+    }
+    let name = ns.hostname.as_bytes();
+    // SAFETY: sethostname with a pointer and length of a buffer owned by the plan.
+    if unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) } < 0 {
+        fail(report, Stage::Hostname, 0, errno());
+    }
+    if ns.loopback_up && bring_up_loopback() < 0 {
+        fail(report, Stage::Loopback, 0, errno());
+    }
+}
+
+/// Runs one filesystem step; negative with errno set on failure.
+fn run_step(step: &CStep) -> c_int {
+    match step {
+        CStep::Mkdir(path) => {
+            // SAFETY: `path` is a NUL-terminated string owned by the plan.
+            tolerate(unsafe { libc::mkdir(path.as_ptr(), 0o755) }, libc::EEXIST)
+        }
+        CStep::Touch(path) => {
+            let flags = libc::O_RDONLY | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+            // SAFETY: `path` is a NUL-terminated string owned by the plan.
+            let fd = unsafe { libc::open(path.as_ptr(), flags, 0o644 as libc::c_uint) };
+            if fd < 0 {
+                return fd;
+            }
+            // SAFETY: closing the descriptor just opened.
+            unsafe { libc::close(fd) };
+            0
+        }
+        CStep::Symlink { target, link } => {
+            // SAFETY: both are NUL-terminated strings owned by the plan.
+            tolerate(
+                unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) },
+                libc::EEXIST,
+            )
+        }
+        CStep::Mount {
+            source,
+            target,
+            fstype,
+            flags,
+            data,
+        } => {
+            // SAFETY: every pointer is a NUL-terminated string owned by the plan, or null
+            // where mount(2) allows it (source, type and data of a remount or propagation
+            // change).
+            unsafe {
+                libc::mount(
+                    optional(source),
+                    target.as_ptr(),
+                    optional(fstype),
+                    *flags,
+                    optional(data).cast(),
+                )
+            }
+        }
+        CStep::PivotRoot(new_root) => {
+            let here = c".".as_ptr();
+            // SAFETY: `new_root` is owned by the plan and "." and "/" are static C strings;
+            // pivot_root(".", ".") stacks the old root on the new one, which umount2 detaches.
+            unsafe {
+                if libc::chdir(new_root.as_ptr()) < 0
+                    || libc::syscall(libc::SYS_pivot_root, here, here) < 0
+                    || libc::umount2(here, libc::MNT_DETACH) < 0
+                {
+                    return -1;
+                }
+                libc::chdir(c"/".as_ptr())
+            }
+        }
+    }
+}
+
+fn optional(s: &Option<CString>) -> *const c_char {
+    s.as_deref().map_or(ptr::null(), CStr::as_ptr)
+}
+
+/// `rc`, or 0 when it failed with `allowed`.
+fn tolerate(rc: c_int, allowed: c_int) -> c_int {
+    if rc < 0 && errno() == allowed { 0 } else { rc }
+}
+
+/// `struct ifreq` with the flags member of its union (40 bytes, as on 64-bit Linux).
+#[repr(C)]
+struct IfReqFlags {
+    name: [c_char; libc::IFNAMSIZ],
+    flags: libc::c_short,
+    _pad: [u8; 22],
+}
+
+fn bring_up_loopback() -> c_int {
+    // SAFETY: socket and ioctl with a properly sized, initialised ifreq; the socket is closed.
+    unsafe {
+        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if sock < 0 {
+            return sock;
+        }
+        let mut request = IfReqFlags {
+            name: [0; libc::IFNAMSIZ],
+            flags: 0,
+            _pad: [0; 22],
+        };
+        request.name[0] = b'l' as c_char;
+        request.name[1] = b'o' as c_char;
+        let mut rc = libc::ioctl(sock, libc::SIOCGIFFLAGS as _, &mut request);
+        if rc == 0 {
+            request.flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+            rc = libc::ioctl(sock, libc::SIOCSIFFLAGS as _, &request);
+        }
+        let saved = errno();
+        libc::close(sock);
+        set_errno(saved);
+        rc
+    }
+}
+
+/// Replaces the command line that `/proc/<pid>/cmdline` shows (Kindling's own, which programs
+/// inside could otherwise read from `/proc/1/cmdline`) with "kindling-init", the way
+/// setproctitle(3) does: by overwriting this process's copy of the argument area. A non-NUL
+/// last byte makes the kernel read the area as a C string, so the name shows without padding.
+fn rename_command_line(area: Option<(usize, usize)>) {
+    let Some((start, end)) = area else { return };
+    let Some(len) = end
+        .checked_sub(start)
+        .filter(|len| (1..=1 << 20).contains(len))
+    else {
+        return;
+    };
+    // SAFETY: [start, end) is the argument area of the parent (from its /proc/self/stat), of
+    // which this process has a private copy-on-write copy: mapped, writable, and read by no
+    // code in this single-threaded child.
+    let args = unsafe { std::slice::from_raw_parts_mut(start as *mut u8, len) };
+    args.fill(0);
+    let name = b"kindling-init";
+    let n = name.len().min(len - 1);
+    if let (Some(dst), Some(src)) = (args.get_mut(..n), name.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    if len > n + 1
+        && let Some(last) = args.last_mut()
+    {
+        *last = b' ';
+    }
+}
+
+/// A signalfd for [`HANDLED_SIGNALS`] (which are blocked, as is every signal). Err(errno).
+fn signalfd_for_handled_signals() -> Result<RawFd, c_int> {
+    // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it; signalfd reads it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in HANDLED_SIGNALS {
+            libc::sigaddset(&mut set, signal);
+        }
+        let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
+        if fd < 0 { Err(errno()) } else { Ok(fd) }
+    }
+}
+
+/// Reads every queued signal; true if one of them asks for a teardown.
+fn drain_signals(fd: RawFd) -> bool {
+    let mut teardown = false;
+    loop {
+        // SAFETY: signalfd_siginfo is plain data; read fills at most its size.
+        let (n, info) = unsafe {
+            let mut info: libc::signalfd_siginfo = std::mem::zeroed();
+            let size = std::mem::size_of::<libc::signalfd_siginfo>();
+            let n = libc::read(fd, (&raw mut info).cast(), size);
+            (n, info)
+        };
+        if n != std::mem::size_of::<libc::signalfd_siginfo>() as isize {
+            return teardown;
+        }
+        if info.ssi_signo != libc::SIGCHLD as u32 {
+            teardown = true;
+        }
+    }
+}
+
+/// Reaps every child that has exited, noting the program's status.
+fn reap_ready(program: libc::pid_t, program_status: &mut Option<c_int>) {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid with a valid out pointer.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG | libc::__WALL) };
+        if pid <= 0 {
+            return;
+        }
+        if pid == program {
+            *program_status = Some(status);
+        }
+    }
+}
+
+/// Kills every process left in the tree and reaps them all.
+fn tear_down(plan: &ChildPlan) {
+    if plan.ns.is_some() {
+        // pid 1 of the namespace: -1 reaches every other process in it, and nothing outside.
+        // SAFETY: kill with integer arguments.
+        unsafe { libc::kill(-1, libc::SIGKILL) };
+        thaw(plan);
+        reap_all(|| {});
+    } else {
+        // As subreaper every orphan of the tree is our child: kill the children, reap one,
+        // repeat; their children become ours in turn.
+        reap_all(kill_children);
+    }
+}
+
+/// Calls `before_wait` and waits for a child, until there are no children left.
+fn reap_all(before_wait: impl Fn()) {
+    loop {
+        before_wait();
+        let mut status = 0;
+        // SAFETY: waitpid with a valid out pointer.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
+        if pid < 0 && errno() != libc::EINTR {
+            return;
+        }
+    }
+}
+
+/// Thaws the environment's cgroup, so killed processes can actually die.
+fn thaw(plan: &ChildPlan) {
+    if let Some((fd, value)) = plan.fds.thaw {
+        // SAFETY: writing a static buffer to a descriptor we own.
+        unsafe { libc::pwrite(fd, value.as_ptr().cast(), value.len(), 0) };
+    }
+}
+
+/// SIGKILLs every child listed in /proc/thread-self/children.
+fn kill_children() {
+    let mut buf = [0u8; 4096];
+    // SAFETY: open/read/close on a static path and a stack buffer of the size passed.
+    let n = unsafe {
+        let fd = libc::open(
+            c"/proc/thread-self/children".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return;
+        }
+        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        libc::close(fd);
+        n
+    };
+    let Some(data) = usize::try_from(n).ok().and_then(|n| buf.get(..n)) else {
+        return;
+    };
+    let mut pid: libc::pid_t = 0;
+    let mut digits = false;
+    for &byte in data {
+        if byte.is_ascii_digit() {
+            pid = pid
+                .saturating_mul(10)
+                .saturating_add(libc::pid_t::from(byte - b'0'));
+            digits = true;
+        } else {
+            if digits && pid > 0 {
+                // SAFETY: kill with integer arguments.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            pid = 0;
+            digits = false;
+        }
+    }
+    // A number at the very end may be cut off by the buffer: it is handled on the next round.
+}
+
+fn children_max_rss_kib() -> u32 {
+    // SAFETY: getrusage fills the zeroed plain-data structure we pass.
+    let max_rss = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage.ru_maxrss
+    };
+    u32::try_from(max_rss).unwrap_or(u32::MAX)
+}
+
+/// Resets every signal to its default action and unblocks all of them, for the program.
+fn reset_signals() {
+    for signal in 1..=64 {
+        if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+            // SAFETY: signal() with SIG_DFL; glibc's reserved signals fail harmlessly.
+            unsafe { libc::signal(signal, libc::SIG_DFL) };
+        }
+    }
+    // SAFETY: sigprocmask with an initialised empty set.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, ptr::null_mut());
+    }
+}
+
+/// Closes every descriptor from 3 up that is not in `keep` (sorted).
+fn close_all_except(keep: &[RawFd]) {
+    let mut first: u32 = 3;
+    for &fd in keep {
+        let Ok(fd) = u32::try_from(fd) else { continue };
+        if fd < first {
+            continue;
+        }
+        if fd > first {
+            close_range(first, fd - 1);
+        }
+        first = fd + 1;
+    }
+    close_range(first, u32::MAX);
+}
+
+fn close_range(first: u32, last: u32) {
+    // SAFETY: close_range with integer arguments.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
+    if rc < 0 {
+        // Linux < 5.9: close one by one, up to a sane bound.
+        for fd in first..=last.min(65_535) {
+            // SAFETY: closing a descriptor number; EBADF is harmless.
+            unsafe { libc::close(fd as c_int) };
+        }
+    }
+}
+
+fn fork() -> libc::pid_t {
+    let args = CloneArgs {
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: clone3 without CLONE_VM or stack behaves like fork; the child only runs
+    // `program_main`, which ends in execve or _exit.
+    unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &raw const args,
+            std::mem::size_of::<CloneArgs>(),
+        ) as libc::pid_t
+    }
+}
+
+/// Reads until `buf` is full or end of file; returns the bytes read.
+fn read_full(fd: RawFd, buf: &mut [u8]) -> usize {
+    let mut done = 0;
+    while let Some(rest) = buf.get_mut(done..) {
+        if rest.is_empty() {
+            break;
+        }
+        // SAFETY: read into the remaining part of our buffer, with its exact length.
+        let n = unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) };
+        if n < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        if n <= 0 {
+            break;
+        }
+        done += n as usize;
+    }
+    done
+}
+
+fn send(report: RawFd, record: Record) {
+    let bytes = record.encode();
+    // SAFETY: one write of a 16-byte stack buffer (atomic on a pipe).
+    unsafe { libc::write(report, bytes.as_ptr().cast(), bytes.len()) };
+}
+
+fn fail(report: RawFd, stage: Stage, step: u32, code: c_int) -> ! {
+    send(
+        report,
+        Record::Failed {
+            stage,
+            step,
+            errno: code,
+        },
+    );
+    // SAFETY: ends the supervisor; its children (if any) die with the namespace or are
+    // orphaned to nobody since nothing has run yet.
+    unsafe { libc::_exit(121) }
+}
+
+fn exec_fail(exec_write: RawFd, stage: Stage, step: u32, code: c_int) -> ! {
+    let bytes = report::encode_exec_failure(stage, step, code);
+    // SAFETY: one write of a 12-byte stack buffer, then _exit.
+    unsafe {
+        libc::write(exec_write, bytes.as_ptr().cast(), bytes.len());
+        libc::_exit(127)
+    }
+}
+
+fn errno() -> c_int {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+fn set_errno(value: c_int) {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe { *libc::__errno_location() = value };
+}

@@ -1,0 +1,134 @@
+//! Helpers shared by the integration tests: specs, collecting output, polling with deadlines,
+//! and finding every process a test started (they all carry a marker in their environment).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use kindling_sandbox::{EnvironmentSpec, OutputLine, Stream};
+use tokio::sync::mpsc;
+
+pub const MARK_VAR: &str = "KINDLING_SANDBOX_TEST_MARK";
+
+/// An id unique to this test process and call.
+pub fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A spec running `/bin/sh -c script`, with the marker and PATH in its environment.
+pub fn shell(id: &str, script: &str) -> EnvironmentSpec {
+    EnvironmentSpec {
+        id: id.to_string(),
+        program: "/bin/sh".into(),
+        args: vec!["-c".into(), script.into()],
+        env: vec![
+            (MARK_VAR.into(), id.into()),
+            ("PATH".into(), "/usr/bin:/bin".into()),
+        ],
+        cwd: "/".into(),
+        memory_mb: 128,
+        pids_max: 256,
+        tmp_size_mb: 16,
+        ..Default::default()
+    }
+}
+
+/// Collects lines until the channel closes.
+pub async fn all_lines(mut rx: mpsc::Receiver<OutputLine>, limit: Duration) -> Vec<OutputLine> {
+    let mut lines = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(line)) => lines.push(line),
+            Ok(None) => return lines,
+            Err(_) => panic!("output did not end within {limit:?}; got {lines:?}"),
+        }
+    }
+}
+
+/// The text of the lines of one stream.
+pub fn texts(lines: &[OutputLine], stream: Stream) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|l| l.stream == stream)
+        .map(|l| l.line.clone())
+        .collect()
+}
+
+/// Receives lines until `done` says the collected ones are enough.
+pub async fn lines_until(
+    rx: &mut mpsc::Receiver<OutputLine>,
+    limit: Duration,
+    done: impl Fn(&[OutputLine]) -> bool,
+) -> Vec<OutputLine> {
+    let mut lines = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    while !done(&lines) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(line)) => lines.push(line),
+            Ok(None) => panic!("output ended early: {lines:?}"),
+            Err(_) => panic!("expected output did not come within {limit:?}; got {lines:?}"),
+        }
+    }
+    lines
+}
+
+/// Polls `condition` until it holds, or panics after `limit`.
+pub async fn eventually(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not true after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Pids of live (non-zombie) processes whose environment carries `MARK_VAR=mark`.
+pub fn marked_processes(mark: &str) -> Vec<i32> {
+    let needle = format!("{MARK_VAR}={mark}");
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
+        })
+        .collect()
+}
+
+/// User plus system CPU time of a process, in clock ticks.
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("process stat");
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+/// A directory everyone can read (TempDir makes 0700 ones).
+pub fn open_dir(path: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path.to_path_buf()
+}
+
+pub fn is_root() -> bool {
+    // The effective uid is the second field of the Uid: line.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}

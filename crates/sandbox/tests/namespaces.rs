@@ -1,0 +1,489 @@
+//! Namespaces mode with real processes. Every test skips (with a message) when not root or
+//! when the host refuses namespaces.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+use kindling_sandbox::{
+    EnvironmentSpec, Exit, IsolationMode, NetworkMode, Sandbox, SandboxConfig, SandboxError,
+    Stream, TmpBacking,
+};
+use tempfile::TempDir;
+
+const LIMIT: Duration = Duration::from_secs(20);
+const CGROUP_PARENT: &str = "kindling-test";
+const HOST_PATHS: [&str; 5] = ["/usr", "/bin", "/lib", "/lib64", "/sbin"];
+
+fn sandbox_with(network: NetworkMode, tmp: TmpBacking) -> Option<Sandbox> {
+    if !is_root() {
+        eprintln!("skipping: Namespaces mode needs root");
+        return None;
+    }
+    let config = SandboxConfig {
+        cgroup_parent: CGROUP_PARENT.into(),
+        tmp,
+        ..Default::default()
+    };
+    match Sandbox::new(IsolationMode::Namespaces { network }, config) {
+        Ok(sandbox) => Some(sandbox),
+        Err(e) if e.is_isolation_unavailable() => {
+            eprintln!("skipping: {e}");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn sandbox() -> Option<Sandbox> {
+    sandbox_with(NetworkMode::Host, TmpBacking::HostDir)
+}
+
+/// Host directories of one environment: the code (with hello.txt) and the parent of its /tmp.
+struct Dirs {
+    task: TempDir,
+    scratch: TempDir,
+}
+
+impl Dirs {
+    fn new() -> Dirs {
+        let task = tempfile::tempdir().expect("task dir");
+        open_dir(task.path());
+        std::fs::write(task.path().join("hello.txt"), "hello from the task root\n").expect("write");
+        Dirs {
+            task,
+            scratch: tempfile::tempdir().expect("scratch dir"),
+        }
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.scratch.path().join("tmp")
+    }
+
+    /// `/bin/sh -c script` inside, with /var/task as working directory.
+    fn shell(&self, id: &str, script: &str) -> EnvironmentSpec {
+        EnvironmentSpec {
+            task_root: self.task.path().to_path_buf(),
+            tmp_dir: self.tmp_dir(),
+            cwd: "/var/task".into(),
+            readonly_host_paths: HOST_PATHS.iter().map(PathBuf::from).collect(),
+            ..shell(id, script)
+        }
+    }
+}
+
+/// The environment's cgroup directories that exist now, in any hierarchy.
+fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    let mut candidates: Vec<PathBuf> = ["memory", "pids", "cpu", "freezer", "unified"]
+        .iter()
+        .map(|h| {
+            Path::new("/sys/fs/cgroup")
+                .join(h)
+                .join(CGROUP_PARENT)
+                .join(id)
+        })
+        .collect();
+    candidates.push(Path::new("/sys/fs/cgroup").join(CGROUP_PARENT).join(id));
+    candidates.into_iter().filter(|p| p.exists()).collect()
+}
+
+/// A file of the environment's cgroup for `controller` (v1 layout, else v2).
+fn cgroup_file(controller: &str, id: &str, file: &str) -> PathBuf {
+    let v1 = Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join(CGROUP_PARENT)
+        .join(id)
+        .join(file);
+    if v1.exists() {
+        v1
+    } else {
+        Path::new("/sys/fs/cgroup")
+            .join(CGROUP_PARENT)
+            .join(id)
+            .join(file)
+    }
+}
+
+async fn run(sandbox: &Sandbox, spec: EnvironmentSpec) -> (Vec<String>, Vec<String>, Exit) {
+    let mut env = sandbox.spawn(spec).await.expect("spawn");
+    let lines = all_lines(env.take_output().expect("output"), LIMIT).await;
+    let exit = env.wait().await;
+    (
+        texts(&lines, Stream::Stdout),
+        texts(&lines, Stream::Stderr),
+        exit,
+    )
+}
+
+#[tokio::test]
+async fn runs_as_an_unprivileged_pid_2_in_a_minimal_root() {
+    let Some(sandbox) = sandbox() else { return };
+    let dirs = Dirs::new();
+    let id = unique("root");
+    let script = r#"
+        echo "uid $(id -u) gid $(id -g) groups $(id -G)"
+        echo "host $(cat /proc/sys/kernel/hostname)"
+        echo "pid $$ ppid $PPID"
+        echo "init $(cat /proc/1/comm) $(tr '\0' ' ' < /proc/1/cmdline)"
+        echo "top $(ls / | tr '\n' ' ')"
+        echo "procs $(ls /proc | grep -c '^[0-9]')"
+        for p in /root /work /home /etc /run /sys /var/lib; do test -e $p && echo "visible $p"; done
+        echo "cwd $(pwd)"
+        echo "nofile $(ulimit -n)"
+    "#;
+    let (out, err, exit) = run(&sandbox, dirs.shell(&id, script)).await;
+    assert_eq!(exit, Exit::Code(0), "stderr: {err:?}");
+    let expect = [
+        "uid 993 gid 993 groups 993".to_string(),
+        format!("host {id}"),
+        "pid 2 ppid 1".to_string(),
+        "init kindling-init kindling-init ".to_string(),
+        "top bin dev lib lib64 opt proc sbin tmp usr var ".to_string(),
+    ];
+    assert_eq!(out[..5], expect, "{out:?}");
+    let procs: u32 = out[5].strip_prefix("procs ").unwrap().parse().unwrap();
+    assert!(
+        procs <= 6,
+        "only the environment's processes are visible: {out:?}"
+    );
+    assert!(!out.iter().any(|l| l.starts_with("visible")), "{out:?}");
+    assert_eq!(out[out.len() - 2..], ["cwd /var/task", "nofile 1024"]);
+}
+
+#[tokio::test]
+async fn task_root_is_read_only_and_tmp_is_private() {
+    let Some(sandbox) = sandbox() else { return };
+    let dirs = Dirs::new();
+    let script = r#"
+        cat /var/task/hello.txt
+        touch /var/task/new 2>/dev/null || echo "task read-only"
+        touch /new 2>/dev/null || echo "root read-only"
+        touch /usr/new 2>/dev/null || echo "usr read-only"
+        echo data > /tmp/written && echo "tmp writable"
+        echo "tmp holds $(ls -A /tmp | tr '\n' ' ')"
+        echo x > /dev/null && echo "null $(head -c 4 /dev/urandom | wc -c)"
+    "#;
+    let (out, err, exit) = run(&sandbox, dirs.shell(&unique("fs"), script)).await;
+    assert_eq!(exit, Exit::Code(0), "stderr: {err:?}");
+    assert_eq!(
+        out,
+        [
+            "hello from the task root",
+            "task read-only",
+            "root read-only",
+            "usr read-only",
+            "tmp writable",
+            "tmp holds written ",
+            "null 4"
+        ]
+    );
+    // /tmp is the environment's own host directory, owned by the sandbox user.
+    assert_eq!(
+        std::fs::read_to_string(dirs.tmp_dir().join("written")).unwrap(),
+        "data\n"
+    );
+    assert!(!dirs.task.path().join("new").exists());
+
+    // Another environment does not see it.
+    let other = Dirs::new();
+    let (out, _, _) = run(&sandbox, other.shell(&unique("fs2"), "ls -A /tmp | wc -l")).await;
+    assert_eq!(out, ["0"]);
+}
+
+#[tokio::test]
+async fn tmpfs_backing_enforces_the_size() {
+    let Some(sandbox) = sandbox_with(NetworkMode::Host, TmpBacking::Tmpfs) else {
+        return;
+    };
+    let dirs = Dirs::new();
+    let mut spec = dirs.shell(
+        &unique("tmpfs"),
+        "head -c 1048576 /dev/zero > /tmp/fits && echo fits; head -c 3145728 /dev/zero > /tmp/big 2>/dev/null || echo full",
+    );
+    spec.tmp_size_mb = 2;
+    let (out, err, exit) = run(&sandbox, spec).await;
+    assert_eq!(
+        (out, exit),
+        (vec!["fits".to_string(), "full".to_string()], Exit::Code(0)),
+        "{err:?}"
+    );
+    assert!(!dirs.tmp_dir().exists(), "tmp_dir is not used with a tmpfs");
+}
+
+#[tokio::test]
+async fn environment_is_exactly_the_given_one() {
+    let Some(sandbox) = sandbox() else { return };
+    let dirs = Dirs::new();
+    let mut spec = dirs.shell(&unique("env"), "");
+    spec.program = "/usr/bin/env".into();
+    spec.args.clear();
+    spec.env = vec![
+        ("A".into(), "1".into()),
+        ("LAMBDA_TASK_ROOT".into(), "/var/task".into()),
+    ];
+    let (mut out, _, exit) = run(&sandbox, spec).await;
+    out.sort();
+    assert_eq!(out, ["A=1", "LAMBDA_TASK_ROOT=/var/task"]);
+    assert!(exit.success());
+}
+
+#[tokio::test]
+async fn setup_and_exec_errors_are_returned() {
+    let Some(sandbox) = sandbox() else { return };
+    let dirs = Dirs::new();
+    let mut spec = dirs.shell(&unique("noexec"), "");
+    spec.program = "/var/task/bootstrap".into();
+    match sandbox.spawn(spec).await {
+        Err(SandboxError::Exec { source, .. }) => {
+            assert_eq!(source.raw_os_error(), Some(libc::ENOENT))
+        }
+        other => panic!("expected an exec error, got {other:?}"),
+    }
+    let mut spec = dirs.shell(&unique("nocwd"), "");
+    spec.cwd = "/var/task/missing".into();
+    assert!(matches!(
+        sandbox.spawn(spec).await,
+        Err(SandboxError::Setup { .. })
+    ));
+    let mut spec = dirs.shell(&unique("relative"), "");
+    spec.program = "sh".into();
+    assert!(matches!(
+        sandbox.spawn(spec).await,
+        Err(SandboxError::InvalidSpec(_))
+    ));
+}
+
+#[tokio::test]
+async fn memory_limit_triggers_oom_detection() {
+    let Some(sandbox) = sandbox() else { return };
+    let dirs = Dirs::new();
+    let mut spec = dirs.shell(&unique("oom"), "");
+    spec.program = "/usr/bin/python3".into();
+    spec.args = vec![
+        "-c".into(),
+        "b = bytearray(b'x') * (256 << 20); print('survived')".into(),
+    ];
+    spec.memory_mb = 48;
+    let id = spec.id.clone();
+    let (out, _, exit) = {
+        let mut env = sandbox.spawn(spec).await.unwrap();
+        let lines = all_lines(env.take_output().unwrap(), LIMIT).await;
+        let exit = env.wait().await;
+        assert!(env.oom_killed());
+        let peak = env.memory_peak_bytes().unwrap();
+        assert!(peak > 40 << 20 && peak <= 48 << 20, "peak {peak}");
+        (texts(&lines, Stream::Stdout), (), exit)
+    };
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(exit, Exit::OutOfMemory);
+    assert!(cgroup_dirs(&id).is_empty());
+}
+
+#[tokio::test]
+async fn pids_limit_contains_a_fork_bomb() {
+    let Some(sandbox) = sandbox() else { return };
+    let dirs = Dirs::new();
+    let id = unique("bomb");
+    let mut spec = dirs.shell(&id, "echo go; bomb() { bomb | bomb & }; bomb; sleep 1000");
+    spec.pids_max = 24;
+    let mut env = sandbox.spawn(spec).await.unwrap();
+    let mut output = env.take_output().unwrap();
+    lines_until(&mut output, LIMIT, |l| !l.is_empty()).await;
+    let events = cgroup_file("pids", &id, "pids.events");
+    eventually("forks are refused", LIMIT, || {
+        std::fs::read_to_string(&events)
+            .is_ok_and(|t| t.lines().any(|l| l.starts_with("max ") && l != "max 0"))
+    })
+    .await;
+    for _ in 0..20 {
+        let count = marked_processes(&id).len();
+        assert!(count <= 24, "{count} processes");
+        tokio::task::yield_now().await;
+    }
+    env.kill();
+    assert_eq!(env.wait().await, Exit::Killed);
+    assert_eq!(marked_processes(&id), Vec::<i32>::new());
+    drop(output);
+}
+
+#[tokio::test]
+async fn freeze_stops_and_thaw_resumes_a_busy_loop() {
+    let Some(sandbox) = sandbox() else { return };
+    let dirs = Dirs::new();
+    let env = sandbox
+        .spawn(dirs.shell(&unique("freeze"), "while :; do :; done"))
+        .await
+        .unwrap();
+    assert!(env.can_freeze());
+    let pid = env.pid().expect("host pid");
+    let start = cpu_ticks(pid);
+    eventually("the loop burns CPU", LIMIT, || cpu_ticks(pid) > start + 5).await;
+
+    env.freeze().await.unwrap();
+    let frozen = cpu_ticks(pid);
+    // An observation window, not a wait for state: CPU time must not move while frozen.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(cpu_ticks(pid), frozen, "no CPU while frozen");
+    env.freeze().await.unwrap();
+
+    env.thaw().await.unwrap();
+    eventually("the loop runs again", LIMIT, || cpu_ticks(pid) > frozen + 5).await;
+
+    // Killing a frozen environment works too.
+    env.freeze().await.unwrap();
+    env.kill();
+    assert_eq!(env.wait().await, Exit::Killed);
+}
+
+#[tokio::test]
+async fn kill_ends_the_whole_tree() {
+    let Some(sandbox) = sandbox() else { return };
+    let dirs = Dirs::new();
+    let id = unique("kill");
+    let script = r#"
+        ( setsid sh -c 'echo daemon $$; exec sleep 1000' & )
+        sh -c 'trap "" TERM; echo stubborn $$; while :; do sleep 1; done' &
+        echo ready
+        wait
+    "#;
+    let mut env = sandbox.spawn(dirs.shell(&id, script)).await.unwrap();
+    let mut output = env.take_output().unwrap();
+    lines_until(&mut output, LIMIT, |lines| {
+        ["daemon", "stubborn", "ready"]
+            .iter()
+            .all(|w| lines.iter().any(|l| l.line.starts_with(w)))
+    })
+    .await;
+    assert!(marked_processes(&id).len() >= 3);
+    env.kill();
+    env.kill();
+    assert_eq!(env.wait().await, Exit::Killed);
+    assert_eq!(marked_processes(&id), Vec::<i32>::new());
+    assert!(cgroup_dirs(&id).is_empty());
+    all_lines(output, LIMIT).await;
+}
+
+#[tokio::test]
+async fn nothing_is_left_after_drop() {
+    let Some(sandbox) = sandbox() else { return };
+    let dirs = Dirs::new();
+    let id = unique("drop");
+    let mut env = sandbox
+        .spawn(dirs.shell(&id, "sleep 1000 & echo up; wait"))
+        .await
+        .unwrap();
+    let mut output = env.take_output().unwrap();
+    lines_until(&mut output, LIMIT, |l| !l.is_empty()).await;
+    assert!(cgroup_dirs(&id).len() >= 2, "{:?}", cgroup_dirs(&id));
+    let staging = sandbox.config().staging_dir.to_str().unwrap().to_string();
+    let mountinfo = || std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mountinfo().contains(&staging),
+        "the host never sees the environment's mounts"
+    );
+    drop(env);
+    eventually("processes gone", LIMIT, || marked_processes(&id).is_empty()).await;
+    eventually("cgroups removed", LIMIT, || cgroup_dirs(&id).is_empty()).await;
+    assert!(!mountinfo().contains(&staging));
+    // The id can be used again once the old environment is gone.
+    let env = sandbox.spawn(dirs.shell(&id, "exit 0")).await.unwrap();
+    assert!(env.wait().await.success());
+}
+
+#[tokio::test]
+async fn private_network_has_only_loopback() {
+    let Some(sandbox) = sandbox_with(NetworkMode::None, TmpBacking::HostDir) else {
+        return;
+    };
+    let dirs = Dirs::new();
+    let mut spec = dirs.shell(&unique("net"), "");
+    spec.program = "/usr/bin/python3".into();
+    let script = "\
+import socket
+print(sorted(l.split(':')[0].strip() for l in open('/proc/net/dev').readlines()[2:]))
+s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()
+c = socket.create_connection(s.getsockname()); print('loopback works')";
+    spec.args = vec!["-c".into(), script.into()];
+    let (out, err, exit) = run(&sandbox, spec).await;
+    assert_eq!(
+        (out, exit),
+        (
+            vec!["['lo']".to_string(), "loopback works".to_string()],
+            Exit::Code(0)
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn reports_host_pid_and_memory_while_running() {
+    let Some(sandbox) = sandbox() else { return };
+    let dirs = Dirs::new();
+    let mut env = sandbox
+        .spawn(dirs.shell(&unique("pid"), "echo up; exec sleep 1000"))
+        .await
+        .unwrap();
+    let mut output = env.take_output().unwrap();
+    lines_until(&mut output, LIMIT, |l| !l.is_empty()).await;
+    let pid = env.pid().expect("host pid");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let nspid = status.lines().find(|l| l.starts_with("NSpid:")).unwrap();
+    assert_eq!(nspid.split_whitespace().last(), Some("2"), "{nspid}");
+    assert!(env.memory_peak_bytes().is_some_and(|b| b > 0));
+    assert!(!env.oom_killed());
+    assert_eq!(env.try_wait(), None);
+    env.kill();
+    assert_eq!(env.wait().await, Exit::Killed);
+    assert!(env.memory_peak_bytes().is_some(), "kept after the end");
+}
+
+#[tokio::test]
+async fn a_cancelled_spawn_leaves_nothing_behind() {
+    let Some(sandbox) = sandbox() else { return };
+    let dirs = Dirs::new();
+    let id = unique("cancel");
+    let spawned = tokio::time::timeout(
+        Duration::ZERO,
+        sandbox.spawn(dirs.shell(&id, "exec sleep 1000")),
+    )
+    .await;
+    drop(spawned);
+    eventually("the tree is gone", LIMIT, || {
+        marked_processes(&id).is_empty()
+    })
+    .await;
+    eventually("the cgroups are gone", LIMIT, || {
+        cgroup_dirs(&id).is_empty()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_environments_stay_apart() {
+    let Some(sandbox) = sandbox() else { return };
+    let sandbox = std::sync::Arc::new(sandbox);
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let sandbox = sandbox.clone();
+        tasks.push(tokio::spawn(async move {
+            let dirs = Dirs::new();
+            let script = format!("echo {i} > /tmp/mine; ls /tmp; cat /proc/sys/kernel/hostname");
+            let id = unique("many");
+            let (out, err, exit) = run(&sandbox, dirs.shell(&id, &script)).await;
+            assert_eq!(
+                (out, exit),
+                (vec!["mine".to_string(), id], Exit::Code(0)),
+                "{err:?}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(dirs.tmp_dir().join("mine")).unwrap(),
+                format!("{i}\n")
+            );
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+}

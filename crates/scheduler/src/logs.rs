@@ -1,0 +1,234 @@
+//! Function logs: one stream per execution environment, stored as files under the log
+//! directory (`<function>/<YYYY>/<MM>/<DD>/[<version>]<id>.log`), one line per event with its
+//! timestamp; plus the START/END/REPORT platform lines and the per-invocation tail.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kindling_model::timefmt::iso8601_z;
+
+/// Size of the `X-Amz-Log-Result` tail.
+pub const TAIL_BYTES: usize = 4096;
+
+/// Milliseconds since the epoch.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `YYYY/MM/DD/[<version>]<32 hex>`.
+pub fn log_stream_name(epoch_ms: i64, version: &str, env_id_hex: &str) -> String {
+    let date = iso8601_z(epoch_ms);
+    format!(
+        "{}/{}/{}/[{version}]{env_id_hex}",
+        &date[0..4],
+        &date[5..7],
+        &date[8..10]
+    )
+}
+
+/// The root of stored logs.
+#[derive(Debug, Clone)]
+pub struct LogStore {
+    root: PathBuf,
+}
+
+impl LogStore {
+    pub fn new(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    pub fn function_dir(&self, function: &str) -> PathBuf {
+        self.root.join(function)
+    }
+
+    /// Opens (creating) the file of one log stream.
+    pub(crate) fn open_stream(&self, function: &str, stream: &str) -> io::Result<LogStream> {
+        let path = self.function_dir(function).join(format!("{stream}.log"));
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        Ok(LogStream {
+            inner: Mutex::new(StreamState { file, tail: None }),
+            path,
+        })
+    }
+
+    /// Every stream file of a function, oldest first by modification time.
+    pub fn streams(&self, function: &str) -> io::Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        collect(&self.function_dir(function), &mut out)?;
+        out.sort_by_key(|p| fs::metadata(p).and_then(|m| m.modified()).ok());
+        Ok(out)
+    }
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "log") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+struct StreamState {
+    file: File,
+    /// The current invocation's lines, while one is being recorded.
+    tail: Option<Vec<u8>>,
+}
+
+/// One environment's log stream.
+pub(crate) struct LogStream {
+    inner: Mutex<StreamState>,
+    path: PathBuf,
+}
+
+impl LogStream {
+    /// Appends one line (function output or a platform line).
+    pub fn line(&self, text: &str) {
+        let mut s = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let record = format!("{}\t{text}\n", iso8601_z(now_ms()));
+        if let Err(e) = s.file.write_all(record.as_bytes()) {
+            tracing::warn!(path = %self.path.display(), error = %e, "could not write log line");
+        }
+        if let Some(tail) = s.tail.as_mut() {
+            tail.extend_from_slice(text.as_bytes());
+            tail.push(b'\n');
+            if tail.len() > 4 * TAIL_BYTES {
+                let cut = tail.len() - TAIL_BYTES;
+                tail.drain(..cut);
+            }
+        }
+    }
+
+    /// Starts collecting the tail of a new invocation (a cold start's Init output, collected
+    /// since the environment started, is kept).
+    pub fn begin_tail(&self) {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .tail
+            .get_or_insert_with(Vec::new);
+    }
+
+    /// Stops collecting and returns the last 4 KB of the invocation's log.
+    pub fn end_tail(&self) -> String {
+        let tail = self
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .tail
+            .take()
+            .unwrap_or_default();
+        let start = tail.len().saturating_sub(TAIL_BYTES);
+        // Move forward to a character boundary.
+        let start = (start..tail.len())
+            .find(|&i| tail[i] & 0xC0 != 0x80)
+            .unwrap_or(tail.len());
+        String::from_utf8_lossy(&tail[start..]).into_owned()
+    }
+}
+
+/// `START RequestId: <id> Version: <version>`
+pub(crate) fn start_line(request_id: &str, version: &str) -> String {
+    format!("START RequestId: {request_id} Version: {version}")
+}
+
+/// `END RequestId: <id>`
+pub(crate) fn end_line(request_id: &str) -> String {
+    format!("END RequestId: {request_id}")
+}
+
+/// The figures of a REPORT line.
+pub(crate) struct Report<'a> {
+    pub request_id: &'a str,
+    pub duration: Duration,
+    pub memory_mb: u32,
+    pub max_memory_used_mb: u64,
+    pub init_duration: Option<Duration>,
+    /// `timeout` or `error` for failed invocations.
+    pub status: Option<&'a str>,
+    pub error_type: Option<&'a str>,
+}
+
+/// The tab-separated REPORT line (Init Duration last, as Lambda prints it).
+pub(crate) fn report_line(r: &Report<'_>) -> String {
+    let ms = r.duration.as_secs_f64() * 1000.0;
+    let billed = (ms.ceil() as u64).max(1);
+    let mut line = format!(
+        "REPORT RequestId: {}\tDuration: {ms:.2} ms\tBilled Duration: {billed} ms\tMemory Size: {} MB\tMax Memory Used: {} MB\t",
+        r.request_id, r.memory_mb, r.max_memory_used_mb
+    );
+    if let Some(init) = r.init_duration {
+        line.push_str(&format!(
+            "Init Duration: {:.2} ms\t",
+            init.as_secs_f64() * 1000.0
+        ));
+    }
+    if let Some(status) = r.status {
+        line.push_str(&format!("Status: {status}\t"));
+        if let Some(t) = r.error_type {
+            line.push_str(&format!("Error Type: {t}\t"));
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_platform_lines() {
+        assert_eq!(
+            log_stream_name(1_586_545_592_563, "$LATEST", "abc"),
+            "2020/04/10/[$LATEST]abc"
+        );
+        let line = report_line(&Report {
+            request_id: "r",
+            duration: Duration::from_micros(15_740),
+            memory_mb: 128,
+            max_memory_used_mb: 20,
+            init_duration: Some(Duration::from_millis(100)),
+            status: None,
+            error_type: None,
+        });
+        assert_eq!(
+            line,
+            "REPORT RequestId: r\tDuration: 15.74 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 20 MB\tInit Duration: 100.00 ms\t"
+        );
+    }
+
+    #[test]
+    fn keeps_a_bounded_tail_per_invocation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::new(dir.path().to_path_buf());
+        let s = store.open_stream("f", "2020/01/01/[$LATEST]x").unwrap();
+        s.line("before");
+        s.begin_tail();
+        for i in 0..2000 {
+            s.line(&format!("line {i}"));
+        }
+        let tail = s.end_tail();
+        assert!(tail.len() <= TAIL_BYTES);
+        assert!(tail.ends_with("line 1999\n"));
+        assert!(!tail.contains("before"));
+        assert_eq!(store.streams("f").unwrap().len(), 1);
+        let text = fs::read_to_string(&store.streams("f").unwrap()[0]).unwrap();
+        assert!(text.lines().next().unwrap().ends_with("\tbefore"));
+    }
+}

@@ -1,0 +1,614 @@
+'use strict';
+/**
+ * Kindling's Node.js runtime bootstrap.
+ *
+ * Runs inside one execution environment: loads the user's handler (CommonJS
+ * or ES module), then loops forever over the AWS Lambda Runtime API (version
+ * 2018-06-01), calling the handler once per invocation. No npm dependencies;
+ * Node.js 18 or newer.
+ *
+ * Launch command (Kindling must use exactly this):
+ *
+ *     <node> /path/to/runtimes/node/bootstrap.js [HANDLER]
+ *
+ *     <node>     a real node binary (no nvm/volta shim).
+ *     HANDLER    optional; overrides _HANDLER (useful for container images).
+ *     Working directory: LAMBDA_TASK_ROOT (as on AWS, where it is /var/task).
+ *
+ * Environment read:
+ *     AWS_LAMBDA_RUNTIME_API      host:port of the Runtime API (required)
+ *     _HANDLER                    "[dir/]file.export[.nested]"; file is tried as
+ *                                 given, then .js, .mjs, .cjs (as on AWS)
+ *     LAMBDA_TASK_ROOT            function code directory (default: cwd)
+ *     NODE_PATH                   if unset, set to the AWS default:
+ *                                 /opt/nodejs/node<major>/node_modules:/opt/nodejs/node_modules:<task root>
+ *     AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION,
+ *     AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_LOG_GROUP_NAME,
+ *     AWS_LAMBDA_LOG_STREAM_NAME  copied into each context object
+ *     AWS_LAMBDA_LOG_LEVEL        hides console methods below this level
+ * Environment written: _X_AMZN_TRACE_ID (per invocation, from the trace header).
+ *
+ * Behaviour follows AWS's Node.js runtime: async handlers (result = the
+ * settled promise), callback handlers (event, context, callback) honouring
+ * context.callbackWaitsForEmptyEventLoop, context.succeed/fail/done, error
+ * payloads {"errorType", "errorMessage", "trace"}, Runtime.* init errors,
+ * console lines "<ISO time>\t<request id>\t<LEVEL>\t<message>". Differences,
+ * on purpose:
+ *   - Every /error and /init/error POST carries Lambda-Runtime-Function-Error-Type
+ *     set to the payload's errorType (AWS omits it on invocation errors).
+ *   - A result that JSON.stringify rejects is reported as
+ *     Runtime.JSONStringifyError instead of crashing the process.
+ *   - Response streaming (awslambda.streamifyResponse) and the JSON log format
+ *     are not implemented.
+ */
+
+const fs = require('fs');
+const http = require('http');
+const path = require('path');
+const util = require('util');
+
+const RUNTIME_PATH = '/2018-06-01/runtime';
+const USER_AGENT = `kindling-node-runtime/1 (node ${process.version})`;
+const ERROR_TYPE_HEADER = 'Lambda-Runtime-Function-Error-Type';
+const TRACE_ENV = '_X_AMZN_TRACE_ID';
+// Shared with libraries that read the current request id, as on AWS.
+const REQUEST_ID_SYMBOL = Symbol.for('aws.lambda.runtime.requestId');
+
+// ---------------------------------------------------------------------------
+// Runtime API client
+// ---------------------------------------------------------------------------
+
+/**
+ * The four Runtime API calls, over one keep-alive connection with TCP_NODELAY.
+ * GET /next is a long poll: no timeout is ever set on it. The agent's idle
+ * socket is unref'd by Node, so it never keeps the event loop alive by itself
+ * (which callbackWaitsForEmptyEventLoop depends on).
+ */
+class RuntimeApiClient {
+  constructor(address) {
+    const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address || '');
+    if (!match) {
+      throw new Error(`AWS_LAMBDA_RUNTIME_API must be host:port, got ${JSON.stringify(address)}`);
+    }
+    this.host = match[1];
+    this.port = Number(match[2]);
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  }
+
+  async nextInvocation() {
+    const response = await this.request('GET', `${RUNTIME_PATH}/invocation/next`);
+    if (response.status !== 200) {
+      throw new Error(describeFailure('GET /invocation/next', response));
+    }
+    return new Invocation(response.headers, response.body.toString('utf8'));
+  }
+
+  postResponse(requestId, body) {
+    const target = `${RUNTIME_PATH}/invocation/${encodeURIComponent(requestId)}/response`;
+    return this.post(target, body, { 'Content-Type': 'application/json' });
+  }
+
+  postInvocationError(requestId, payload) {
+    return this.postError(`${RUNTIME_PATH}/invocation/${encodeURIComponent(requestId)}/error`, payload);
+  }
+
+  postInitError(payload) {
+    return this.postError(`${RUNTIME_PATH}/init/error`, payload);
+  }
+
+  postError(target, payload) {
+    const headers = {
+      'Content-Type': 'application/json',
+      [ERROR_TYPE_HEADER]: headerSafe(payload.errorType),
+    };
+    return this.post(target, JSON.stringify(payload), headers);
+  }
+
+  async post(target, body, headers) {
+    const response = await this.request('POST', target, headers, body);
+    if (response.status >= 500) {
+      throw new Error(describeFailure(`POST ${target}`, response));
+    }
+    if (response.status >= 300) {
+      // The platform refused this result (too large, or the invocation already
+      // timed out) and has failed the invocation itself. Carry on.
+      process.stderr.write(`[WARNING] Runtime API refused the result: ${describeFailure(`POST ${target}`, response)}\n`);
+    }
+  }
+
+  /** One HTTP exchange; retried once if a reused keep-alive socket was already closed. */
+  async request(method, target, headers = {}, body) {
+    try {
+      return await this.exchange(method, target, headers, body);
+    } catch (err) {
+      if (!err.reusedSocket || !['ECONNRESET', 'EPIPE'].includes(err.code)) {
+        throw err;
+      }
+      return this.exchange(method, target, headers, body);
+    }
+  }
+
+  exchange(method, target, headers, body) {
+    const payload = body === undefined ? undefined : Buffer.from(body, 'utf8');
+    const allHeaders = { 'User-Agent': USER_AGENT, ...headers };
+    if (payload !== undefined) {
+      allHeaders['Content-Length'] = payload.length;
+    }
+    return new Promise((resolve, reject) => {
+      const request = http.request(
+        { host: this.host, port: this.port, method, path: target, headers: allHeaders, agent: this.agent },
+        (response) => {
+          const chunks = [];
+          response.on('data', (chunk) => chunks.push(chunk));
+          response.on('error', reject);
+          response.on('end', () =>
+            resolve({ status: response.statusCode, headers: response.headers, body: Buffer.concat(chunks) }),
+          );
+        },
+      );
+      request.on('socket', (socket) => socket.setNoDelay(true));
+      request.on('error', (err) => {
+        err.reusedSocket = request.reusedSocket;
+        reject(err);
+      });
+      request.end(payload);
+    });
+  }
+}
+
+function describeFailure(what, response) {
+  return `${what} answered HTTP ${response.status}: ${response.body.toString('utf8').slice(0, 1000)}`;
+}
+
+function headerSafe(value) {
+  return String(value).replace(/[^\x20-\x7e]/g, '') || 'Unhandled';
+}
+
+/** One event from GET /next, with its headers already lower-cased by Node. */
+class Invocation {
+  constructor(headers, body) {
+    this.requestId = headers['lambda-runtime-aws-request-id'];
+    this.deadlineMs = Number(headers['lambda-runtime-deadline-ms']);
+    this.invokedFunctionArn = headers['lambda-runtime-invoked-function-arn'];
+    this.traceId = headers['lambda-runtime-trace-id'];
+    this.clientContext = headers['lambda-runtime-client-context'];
+    this.cognitoIdentity = headers['lambda-runtime-cognito-identity'];
+    this.tenantId = headers['lambda-runtime-aws-tenant-id'];
+    this.body = body;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+function runtimeError(name, message) {
+  const error = new Error(message);
+  error.name = `Runtime.${name}`;
+  // The stack's first line was rendered with the old name; keep them in step.
+  error.stack = error.stack.replace(/^Error/, error.name);
+  return error;
+}
+
+/** The payload posted to /error or /init/error, shaped as AWS's Node runtime does. */
+function errorPayload(error) {
+  try {
+    if (util.types.isNativeError(error) || looksLikeError(error)) {
+      return { errorType: error.name, errorMessage: error.message, trace: error.stack.split('\n') };
+    }
+    return { errorType: typeof error, errorMessage: String(error), trace: [] };
+  } catch (_) {
+    return {
+      errorType: 'handled',
+      errorMessage:
+        'callback called with Error argument, but there was a problem while retrieving one or more of its message, name, and stack',
+    };
+  }
+}
+
+function looksLikeError(value) {
+  return Boolean(value) && ['name', 'message', 'stack'].every((key) => typeof value[key] === 'string' && value[key]);
+}
+
+/** `\t{json}` rendering of an error used in the runtime's own ERROR log lines. */
+function formatErrorForLog(error) {
+  const asError = error instanceof Error ? error : new Error(error);
+  try {
+    return '\t' + JSON.stringify(asError, (_key, value) => expandError(value));
+  } catch (_) {
+    return '\t' + JSON.stringify(errorPayload(asError));
+  }
+}
+
+function expandError(value) {
+  if (!(value instanceof Error)) {
+    return value;
+  }
+  const expanded = { errorType: value.name, errorMessage: value.message, code: value.code, ...value };
+  if (typeof value.stack === 'string') {
+    expanded.stack = value.stack.split('\n');
+  }
+  return expanded;
+}
+
+// ---------------------------------------------------------------------------
+// Console: AWS's text log line format
+// ---------------------------------------------------------------------------
+
+const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
+
+function writeLogLine(level, args) {
+  const message = util.format(...args);
+  const line = `${new Date().toISOString()}\t${globalThis[REQUEST_ID_SYMBOL]}\t${level}\t${message}`;
+  process.stdout.write(line.replace(/\n/g, '\r') + '\n');
+}
+
+function patchConsole() {
+  const threshold = Math.max(0, LOG_LEVELS.indexOf((process.env.AWS_LAMBDA_LOG_LEVEL || '').toUpperCase()));
+  const method = (level) =>
+    LOG_LEVELS.indexOf(level) >= threshold ? (...args) => writeLogLine(level, args) : () => {};
+  console.trace = method('TRACE');
+  console.debug = method('DEBUG');
+  console.info = method('INFO');
+  console.log = console.info;
+  console.warn = method('WARN');
+  console.error = method('ERROR');
+  console.fatal = (...args) => writeLogLine('FATAL', args);
+}
+
+function logError(title, error) {
+  console.error(title, formatErrorForLog(error));
+}
+
+// ---------------------------------------------------------------------------
+// Loading the user's handler
+// ---------------------------------------------------------------------------
+
+/** Make layer packages requirable by bare name, as AWS's default NODE_PATH does. */
+function configureNodePath(taskRoot) {
+  if (process.env.NODE_PATH !== undefined) {
+    return;
+  }
+  const major = process.versions.node.split('.')[0];
+  process.env.NODE_PATH = [`/opt/nodejs/node${major}/node_modules`, '/opt/nodejs/node_modules', taskRoot].join(
+    path.delimiter,
+  );
+  const Module = require('module');
+  if (typeof Module._initPaths === 'function') {
+    Module._initPaths();
+  }
+}
+
+/** "dir/sub/app.obj.fn" -> { moduleRoot: "dir/sub/", moduleName: "app", handlerPath: "obj.fn" } */
+function parseHandlerName(fullName) {
+  if (fullName.includes('..')) {
+    throw runtimeError(
+      'MalformedHandlerName',
+      `'${fullName}' is not a valid handler name. Use absolute paths when specifying root directories in handler names.`,
+    );
+  }
+  const base = path.basename(fullName);
+  const moduleRoot = fullName.slice(0, fullName.length - base.length);
+  const match = /^([^.]*)\.(.*)$/.exec(base);
+  if (!match) {
+    throw runtimeError('MalformedHandlerName', 'Bad handler');
+  }
+  return { moduleRoot, moduleName: match[1], handlerPath: match[2] };
+}
+
+/** Nearest package.json decides whether ".js" means ES module (stops at node_modules). */
+function isInEsmPackage(directory) {
+  for (let dir = directory; ; dir = path.dirname(dir)) {
+    if (dir.endsWith(`${path.sep}node_modules`)) {
+      return false;
+    }
+    const manifest = path.join(dir, 'package.json');
+    if (fs.existsSync(manifest)) {
+      try {
+        return JSON.parse(fs.readFileSync(manifest, 'utf8')).type === 'module';
+      } catch (err) {
+        console.warn(`${manifest} cannot be read, it will be ignored for ES module detection purposes.`, err);
+        return false;
+      }
+    }
+    if (dir === path.dirname(dir)) {
+      return false;
+    }
+  }
+}
+
+function requireIfExists(file) {
+  return fs.existsSync(file) ? require(file) : undefined;
+}
+
+async function importIfExists(file) {
+  if (!fs.existsSync(file)) {
+    return undefined;
+  }
+  const { pathToFileURL } = require('url');
+  return import(pathToFileURL(file).href);
+}
+
+/**
+ * Load the module the way AWS's runtime does: the exact file, then ".js"
+ * (required, or imported inside a "type": "module" package), ".mjs"
+ * (imported), ".cjs" (required), and finally Node's own resolution from the
+ * task root (node_modules packages).
+ */
+async function loadUserModule(taskRoot, moduleRoot, moduleName) {
+  const base = path.resolve(taskRoot, moduleRoot, moduleName);
+  const esm = isInEsmPackage(path.dirname(base));
+  const loaded =
+    requireIfExists(base) ||
+    (!esm && requireIfExists(`${base}.js`)) ||
+    (esm && (await importIfExists(`${base}.js`))) ||
+    (await importIfExists(`${base}.mjs`)) ||
+    requireIfExists(`${base}.cjs`);
+  if (loaded) {
+    return loaded;
+  }
+  return require(require.resolve(moduleName, { paths: [taskRoot, path.join(taskRoot, moduleRoot)] }));
+}
+
+async function loadHandler(taskRoot, fullName) {
+  const { moduleRoot, moduleName, handlerPath } = parseHandlerName(fullName);
+  let userModule;
+  try {
+    userModule = await loadUserModule(taskRoot, moduleRoot, moduleName);
+  } catch (err) {
+    if (err instanceof SyntaxError) {
+      throw runtimeError('UserCodeSyntaxError', String(err));
+    }
+    if (err && err.code === 'MODULE_NOT_FOUND') {
+      throw runtimeError('ImportModuleError', String(err));
+    }
+    throw err;
+  }
+  const handler = handlerPath.split('.').reduce((object, key) => object && object[key], userModule);
+  if (!handler) {
+    throw runtimeError('HandlerNotFound', `${fullName} is undefined or not exported`);
+  }
+  if (typeof handler !== 'function') {
+    throw runtimeError('HandlerNotFound', `${fullName} is not a function`);
+  }
+  return handler;
+}
+
+// ---------------------------------------------------------------------------
+// One invocation: context, callback, completion
+// ---------------------------------------------------------------------------
+
+/**
+ * Settles one invocation exactly once. Errors are posted at once; a callback
+ * result waits for the event loop to drain when callbackWaitsForEmptyEventLoop
+ * is true (AWS's default), otherwise it is posted at once; a promise result is
+ * posted as soon as it resolves.
+ */
+class Completion {
+  constructor(api, requestId, onPosted) {
+    this.api = api;
+    this.requestId = requestId;
+    this.onPosted = onPosted;
+    this.settled = false;
+    this.waitsForEmptyEventLoop = true;
+    this.onEmptyEventLoop = null;
+  }
+
+  /** Node-style callback given to the handler as its third argument. */
+  callback(error, result) {
+    if (!this.claim()) return;
+    if (error !== undefined && error !== null) {
+      this.postError(error);
+    } else if (this.waitsForEmptyEventLoop) {
+      this.onEmptyEventLoop = () => this.postResult(result);
+    } else {
+      this.postResult(result);
+    }
+  }
+
+  /** Used for promise results and context.succeed/fail/done: never waits. */
+  done(error, result) {
+    if (!this.claim()) return;
+    if (error !== undefined && error !== null) {
+      this.postError(error);
+    } else {
+      this.postResult(result);
+    }
+  }
+
+  /** The event loop drained before the handler settled. */
+  eventLoopEmpty(handlerIsAsync) {
+    if (this.onEmptyEventLoop) {
+      const post = this.onEmptyEventLoop;
+      this.onEmptyEventLoop = null;
+      post();
+    } else if (this.claim()) {
+      // A sync handler that never called back succeeds with null; an async
+      // one whose promise can no longer settle fails.
+      if (handlerIsAsync) {
+        // Error type as on AWS; the message wording there is not confirmed.
+        this.postError(runtimeError('NodeJsExit', 'Runtime exited without providing a reason'));
+      } else {
+        this.postResult(null);
+      }
+    }
+  }
+
+  claim() {
+    if (this.settled) return false;
+    this.settled = true;
+    return true;
+  }
+
+  postResult(result) {
+    let body;
+    try {
+      body = JSON.stringify(result === undefined ? null : result);
+    } catch (_) {
+      this.postError(runtimeError('JSONStringifyError', 'Unable to stringify response body'));
+      return;
+    }
+    this.api.postResponse(this.requestId, body).then(this.onPosted, exitOnRuntimeApiFailure);
+  }
+
+  postError(error) {
+    logError('Invoke Error', error);
+    this.api.postInvocationError(this.requestId, errorPayload(error)).then(this.onPosted, exitOnRuntimeApiFailure);
+  }
+}
+
+function buildContext(invocation, completion) {
+  const env = process.env;
+  const deadlineMs = invocation.deadlineMs;
+  return {
+    get callbackWaitsForEmptyEventLoop() {
+      return completion.waitsForEmptyEventLoop;
+    },
+    set callbackWaitsForEmptyEventLoop(value) {
+      completion.waitsForEmptyEventLoop = value;
+    },
+    succeed: (result) => completion.done(null, result),
+    fail: (error) => completion.done(error === undefined || error === null ? 'handled' : error),
+    done: (error, result) => completion.done(error, result),
+    functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION,
+    functionName: env.AWS_LAMBDA_FUNCTION_NAME,
+    memoryLimitInMB: env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    logGroupName: env.AWS_LAMBDA_LOG_GROUP_NAME,
+    logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME,
+    clientContext: parseJsonHeader(invocation.clientContext, 'ClientContext'),
+    identity: parseJsonHeader(invocation.cognitoIdentity, 'CognitoIdentity'),
+    invokedFunctionArn: invocation.invokedFunctionArn,
+    awsRequestId: invocation.requestId,
+    tenantId: invocation.tenantId,
+    getRemainingTimeInMillis: () => deadlineMs - Date.now(),
+  };
+}
+
+function parseJsonHeader(value, name) {
+  if (value === undefined) {
+    return undefined;
+  }
+  try {
+    return JSON.parse(value);
+  } catch (err) {
+    throw new Error(`Cannot parse ${name} as json: ${err.toString()}`);
+  }
+}
+
+function exportTraceId(traceId) {
+  if (traceId) {
+    process.env[TRACE_ENV] = traceId;
+  } else {
+    delete process.env[TRACE_ENV];
+  }
+}
+
+function isPromise(value) {
+  return Boolean(value) && typeof value.then === 'function';
+}
+
+// ---------------------------------------------------------------------------
+// The invocation loop
+// ---------------------------------------------------------------------------
+
+class InvocationLoop {
+  constructor(api, handler) {
+    this.api = api;
+    this.handler = handler;
+    this.handlerIsAsync = handler.constructor && handler.constructor.name === 'AsyncFunction';
+    this.completion = null; // the latest invocation's, settled or not
+    process.on('beforeExit', () => this.completion && this.completion.eventLoopEmpty(this.handlerIsAsync));
+  }
+
+  scheduleNext() {
+    setImmediate(() => this.runOnce().catch(exitOnRuntimeApiFailure));
+  }
+
+  async runOnce() {
+    const invocation = await this.api.nextInvocation();
+    globalThis[REQUEST_ID_SYMBOL] = invocation.requestId;
+    exportTraceId(invocation.traceId);
+    const completion = new Completion(this.api, invocation.requestId, () => this.scheduleNext());
+    this.completion = completion;
+    try {
+      const context = buildContext(invocation, completion);
+      const result = this.handler(JSON.parse(invocation.body), context, (error, value) =>
+        completion.callback(error, value),
+      );
+      if (isPromise(result)) {
+        result.then(
+          (value) => completion.done(null, value),
+          (error) => completion.done(error === undefined || error === null ? 'handled' : error),
+        );
+      }
+    } catch (err) {
+      completion.callback(err);
+    }
+  }
+
+  /** The invocation a crash is reported against (undefined before the first one). */
+  get currentRequestId() {
+    return this.completion ? this.completion.requestId : undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Process-level failures
+// ---------------------------------------------------------------------------
+
+function exitOnRuntimeApiFailure(err) {
+  process.stderr.write(`kindling node runtime: ${err && err.stack ? err.stack : err}\n`);
+  process.exit(1);
+}
+
+/**
+ * An uncaught exception or unhandled rejection ends the process, after being
+ * reported against the running invocation, or as an init error before that.
+ */
+function installCrashHandlers(api, getLoop) {
+  const crash = (title, error, exitCode) => {
+    logError(title, error);
+    const loop = getLoop();
+    const requestId = loop ? loop.currentRequestId : undefined;
+    const payload = errorPayload(error);
+    const report = requestId ? api.postInvocationError(requestId, payload) : api.postInitError(payload);
+    report.then(
+      () => process.exit(exitCode),
+      () => process.exit(exitCode),
+    );
+  };
+  process.on('uncaughtException', (error) => crash('Uncaught Exception', error, 129));
+  process.on('unhandledRejection', (reason) => {
+    const error = runtimeError('UnhandledPromiseRejection', String(reason));
+    error.reason = reason;
+    crash('Unhandled Promise Rejection', error, 128);
+  });
+}
+
+async function main() {
+  patchConsole();
+  globalThis[REQUEST_ID_SYMBOL] = undefined;
+  let api;
+  try {
+    api = new RuntimeApiClient(process.env.AWS_LAMBDA_RUNTIME_API);
+  } catch (err) {
+    exitOnRuntimeApiFailure(err);
+    return;
+  }
+  let loop = null;
+  installCrashHandlers(api, () => loop);
+  const taskRoot = process.env.LAMBDA_TASK_ROOT || process.cwd();
+  configureNodePath(taskRoot);
+  let handler;
+  try {
+    handler = await loadHandler(taskRoot, process.argv[2] || process.env._HANDLER || '');
+  } catch (err) {
+    logError('Uncaught Exception', err);
+    await api.postInitError(errorPayload(err)).catch(() => {});
+    process.exit(129);
+  }
+  loop = new InvocationLoop(api, handler);
+  loop.scheduleNext();
+}
+
+main();

@@ -1,0 +1,324 @@
+"""Test harness for Kindling's runtime bootstraps.
+
+FakeRuntimeApi is a small in-process implementation of the Lambda Runtime
+API (2018-06-01) that records everything a bootstrap posts. RuntimeProcess
+starts a real bootstrap the way Kindling does (same interpreter flags, same
+environment variables) and captures its output. All waits are bounded by
+deadlines; nothing sleeps blindly.
+"""
+
+import json
+import os
+import queue
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+RUNTIMES_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYTHON_BOOTSTRAP = os.path.join(RUNTIMES_DIR, "python", "bootstrap.py")
+NODE_BOOTSTRAP = os.path.join(RUNTIMES_DIR, "node", "bootstrap.js")
+
+PYTHON = os.environ.get("KINDLING_TEST_PYTHON", "/usr/bin/python3")
+NODE = os.environ.get("KINDLING_TEST_NODE") or shutil.which("node") or "node"
+
+FUNCTION_NAME = "test-fn"
+FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:" + FUNCTION_NAME
+DEFAULT_TIMEOUT = 15.0
+
+
+def launch_command(runtime):
+    """The exact command line Kindling uses to start each bootstrap."""
+    if runtime == "python":
+        return [PYTHON, "-I", "-S", "-u", PYTHON_BOOTSTRAP]
+    if runtime == "node":
+        return [NODE, NODE_BOOTSTRAP]
+    raise ValueError(runtime)
+
+
+def runtime_environment(api_address, handler, task_root, extra=None):
+    """The environment Kindling gives a runtime process (see lambda-facts §3.6)."""
+    env = {
+        "AWS_LAMBDA_RUNTIME_API": api_address,
+        "_HANDLER": handler,
+        "LAMBDA_TASK_ROOT": task_root,
+        "LAMBDA_RUNTIME_DIR": RUNTIMES_DIR,
+        "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/" + FUNCTION_NAME,
+        "AWS_LAMBDA_LOG_STREAM_NAME": "2024/01/31/[$LATEST]0123456789abcdef0123456789abcdef",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "TZ": ":UTC",
+        "LANG": "en_US.UTF-8",
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+    }
+    env.update(extra or {})
+    return env
+
+
+class Posted:
+    """What a bootstrap POSTed for one invocation (or for init)."""
+
+    def __init__(self, kind, path, headers, body):
+        self.kind = kind  # "response" | "error" | "init-error"
+        self.path = path
+        self.headers = headers  # lower-case names
+        self.body = body
+        self.received_at = time.monotonic()
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return "Posted(%s, %r, %r)" % (self.kind, self.headers, self.body[:300])
+
+
+class QueuedEvent:
+    def __init__(self, request_id, headers, body, chunked):
+        self.request_id = request_id
+        self.headers = headers
+        self.body = body
+        self.chunked = chunked
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Runtimes are killed mid-connection at the end of tests; that is not an error."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class FakeRuntimeApi:
+    """A thread-backed Runtime API server that records what the runtime sends."""
+
+    BASE = "/2018-06-01/runtime"
+
+    def __init__(self):
+        self._events = queue.Queue()
+        self._lock = threading.Condition()
+        self._closed = False
+        self._watched = None
+        # When True, the server silently closes each connection after answering a
+        # POST, as a platform may drop idle keep-alive connections.
+        self.drop_connections_after_post = False
+        self.posted = {}  # request id -> Posted
+        self.init_errors = []
+        self.next_calls = []  # monotonic time of each GET /next arrival
+        self._server = _QuietServer(("127.0.0.1", 0), self._make_handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def address(self):
+        host, port = self._server.server_address[:2]
+        return "%s:%d" % (host, port)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def close(self):
+        self._closed = True
+        self._server.shutdown()
+        self._server.server_close()
+
+    # -- driving invocations ------------------------------------------------
+
+    def enqueue(self, event=None, *, raw_body=None, request_id=None, deadline_ms=None,
+                trace_id=None, client_context=None, cognito_identity=None, tenant_id=None,
+                content_type="application/json", chunked=False):
+        """Queue an event for the next GET /next; returns its request id."""
+        request_id = request_id or str(uuid.uuid4())
+        if deadline_ms is None:
+            deadline_ms = int(time.time() * 1000) + 30_000
+        headers = {
+            "Lambda-Runtime-Aws-Request-Id": request_id,
+            "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+            "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN,
+            "Content-Type": content_type,
+        }
+        optional = {
+            "Lambda-Runtime-Trace-Id": trace_id,
+            "Lambda-Runtime-Client-Context": client_context,
+            "Lambda-Runtime-Cognito-Identity": cognito_identity,
+            "Lambda-Runtime-Aws-Tenant-Id": tenant_id,
+        }
+        headers.update({name: value for name, value in optional.items() if value is not None})
+        body = raw_body if raw_body is not None else json.dumps(event).encode()
+        self._events.put(QueuedEvent(request_id, headers, body, chunked))
+        return request_id
+
+    def invoke(self, event=None, timeout=DEFAULT_TIMEOUT, **options):
+        return self.wait_posted(self.enqueue(event, **options), timeout)
+
+    def wait_posted(self, request_id, timeout=DEFAULT_TIMEOUT):
+        return self._wait(lambda: self.posted.get(request_id), timeout, "a result for " + request_id)
+
+    def wait_init_error(self, timeout=DEFAULT_TIMEOUT):
+        return self._wait(lambda: self.init_errors[0] if self.init_errors else None, timeout, "an init error")
+
+    def wait_next_calls(self, count, timeout=DEFAULT_TIMEOUT):
+        self._wait(lambda: len(self.next_calls) >= count, timeout, "%d GET /next calls" % count)
+        return self.next_calls[:count]
+
+    def watch(self, process):
+        """Make waits fail fast, with the runtime's output, if `process` exits."""
+        self._watched = process
+
+    def _wait(self, probe, timeout, what):
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                value = probe()
+                if value:
+                    return value
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError("timed out after %.1fs waiting for %s%s" % (timeout, what, self._describe_watched()))
+                if self._watched is not None and not self._watched.running:
+                    raise AssertionError("runtime exited while waiting for %s%s" % (what, self._describe_watched()))
+                self._lock.wait(min(remaining, 0.05))
+
+    def _describe_watched(self):
+        if self._watched is None:
+            return ""
+        return "\n--- runtime stdout ---\n%s\n--- runtime stderr ---\n%s" % (
+            self._watched.stdout, self._watched.stderr)
+
+    def _record(self, action):
+        with self._lock:
+            action()
+            self._lock.notify_all()
+
+    def _next_event(self):
+        while not self._closed:
+            try:
+                return self._events.get(timeout=0.2)
+            except queue.Empty:
+                continue
+        return None
+
+    # -- HTTP side ---------------------------------------------------------
+
+    def _make_handler(self):
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out as separate writes
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                if self.path != api.BASE + "/invocation/next":
+                    return self._reply(404, b'{"errorType":"NotFound"}')
+                api._record(lambda: api.next_calls.append(time.monotonic()))
+                event = api._next_event()
+                if event is None:  # server shutting down: just drop the connection
+                    self.close_connection = True
+                    return
+                self._reply(200, event.body, event.headers, chunked=event.chunked)
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                parts = self.path[len(api.BASE):].strip("/").split("/")
+                if parts == ["init", "error"]:
+                    api._record(lambda: api.init_errors.append(Posted("init-error", self.path, headers, body)))
+                elif len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
+                    posted = Posted(parts[2], self.path, headers, body)
+                    api._record(lambda: api.posted.__setitem__(parts[1], posted))
+                else:
+                    return self._reply(404, b'{"errorType":"NotFound"}')
+                self._reply(202, b'{"status":"OK"}')
+                if api.drop_connections_after_post:
+                    self.close_connection = True
+
+            def _reply(self, status, body, headers=None, chunked=False):
+                self.send_response(status)
+                for name, value in (headers or {"Content-Type": "application/json"}).items():
+                    self.send_header(name, value)
+                if chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    middle = len(body) // 2
+                    for piece in (body[:middle], body[middle:]):
+                        if piece:
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    self.wfile.write(b"0\r\n\r\n")
+                else:
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                self.wfile.flush()
+
+        return Handler
+
+
+class RuntimeProcess:
+    """A bootstrap process with its stdout/stderr collected in the background."""
+
+    def __init__(self, command, env, cwd):
+        self.started_at = time.monotonic()
+        self._process = subprocess.Popen(
+            command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        self._stdout = []
+        self._stderr = []
+        self._readers = [
+            threading.Thread(target=self._drain, args=(self._process.stdout, self._stdout), daemon=True),
+            threading.Thread(target=self._drain, args=(self._process.stderr, self._stderr), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _drain(stream, sink):
+        for chunk in iter(lambda: stream.read1(65536), b""):
+            sink.append(chunk)
+
+    @property
+    def stdout(self):
+        return b"".join(self._stdout).decode("utf-8", "replace")
+
+    @property
+    def stderr(self):
+        return b"".join(self._stderr).decode("utf-8", "replace")
+
+    def wait_exit(self, timeout=DEFAULT_TIMEOUT):
+        try:
+            code = self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("runtime did not exit within %.1fs; stderr:\n%s" % (timeout, self.stderr))
+        for reader in self._readers:
+            reader.join(timeout)
+        return code
+
+    def wait_output(self, text, timeout=DEFAULT_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while text not in self.stdout:
+            if time.monotonic() > deadline:
+                raise AssertionError("%r never appeared in stdout:\n%s" % (text, self.stdout))
+            time.sleep(0.01)
+        return self.stdout
+
+    @property
+    def running(self):
+        return self._process.poll() is None
+
+    def stop(self):
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait(DEFAULT_TIMEOUT)
+        self._process.stdout.close()
+        self._process.stderr.close()

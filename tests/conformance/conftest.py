@@ -1,0 +1,110 @@
+"""Harness for the control-plane conformance suite.
+
+Starts the real `kindling` binary (`$KINDLING_BIN`, else `<repo>/target/debug/kindling`) on a free
+loopback port with a temporary data directory, points boto3 and the aws CLI at it, and stops it with
+SIGTERM at the end, requiring a clean exit (status 0).
+
+Every response that a boto3 client created here receives is recorded; after each test the suite
+fails the test if any response lacked `x-amzn-RequestId`, any error lacked a matching
+`x-amzn-ErrorType`, or any status was 5xx.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import support
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Keep the developer's AWS configuration out of the clients.
+for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA",
+             "AWS_SESSION_TOKEN", "AWS_CA_BUNDLE"):
+    os.environ.pop(_var, None)
+os.environ["AWS_CONFIG_FILE"] = os.devnull
+os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+
+
+def _binary() -> Path:
+    env = os.environ.get("KINDLING_BIN")
+    return Path(env) if env else REPO / "target" / "debug" / "kindling"
+
+
+@pytest.fixture(scope="session")
+def kindling_binary() -> Path:
+    path = _binary()
+    if not path.is_file() or not os.access(path, os.X_OK):
+        pytest.exit(
+            f"kindling binary not found at {path}. Build it first with "
+            "`cargo build -p kindling-server`, or set KINDLING_BIN to the binary.",
+            returncode=2,
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def server_factory(kindling_binary, tmp_path_factory):
+    """Start extra servers (fresh or on an existing data dir); leftovers are killed at the end."""
+    started: list[support.KindlingServer] = []
+    logs = tmp_path_factory.mktemp("logs")
+
+    def start(data_dir: Path | None = None) -> support.KindlingServer:
+        data_dir = data_dir or tmp_path_factory.mktemp("data")
+        srv = support.KindlingServer(
+            kindling_binary, data_dir, logs / f"kindling-{len(started)}.log"
+        )
+        started.append(srv)
+        return srv.start()
+
+    yield start
+    for srv in started:
+        srv.kill()
+
+
+@pytest.fixture(scope="session")
+def server(server_factory):
+    """One server for the whole session (tests use unique names, so they do not collide)."""
+    srv = server_factory()
+    yield srv
+    support.stop_cleanly(srv)
+
+
+@pytest.fixture(scope="module")
+def endpoint(server) -> str:
+    return server.url
+
+
+@pytest.fixture(scope="module")
+def lam(endpoint):
+    """boto3 Lambda client, client-side validation on (as users run it)."""
+    return support.make_client(endpoint)
+
+
+@pytest.fixture(scope="module")
+def lam_raw(endpoint):
+    """boto3 Lambda client with client-side parameter validation off, so values the model
+    forbids (MemorySize 64, Timeout 0, ...) reach the server."""
+    return support.make_client(endpoint, validate=False)
+
+
+@pytest.fixture(scope="module")
+def cli(endpoint, tmp_path_factory) -> support.AwsCli:
+    return support.AwsCli(endpoint, tmp_path_factory.mktemp("cli"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    support.RESPONSES.clear()
+    result = yield
+    problems = support.check_recorded_responses(support.RESPONSES)
+    support.RESPONSES.clear()
+    if problems:
+        raise AssertionError(
+            "protocol violations in responses seen by this test:\n  " + "\n  ".join(problems)
+        )
+    return result

@@ -1,0 +1,156 @@
+"""Harness for the end-to-end invoke suite.
+
+Starts the real `kindling serve` (`$KINDLING_BIN`, else `<repo>/target/debug/kindling`) on a free
+loopback port with a temporary data directory; tests invoke functions through boto3 and the
+functions run under real runtime interface clients. Dedicated servers (idle timeout, account
+concurrency, SIGTERM) come from `server_factory`.
+
+Environment:
+  KINDLING_BIN            server binary
+  KINDLING_E2E_ISOLATION  value for `--isolation` (default: the server's default, `auto`)
+  KINDLING_E2E_RUNTIMES   comma-separated subset of rust,ric,python,node to run
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import kindling_e2e as k
+
+for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA",
+             "AWS_SESSION_TOKEN", "AWS_CA_BUNDLE", "_X_AMZN_TRACE_ID", "AWS_LAMBDA_FUNCTION_NAME"):
+    os.environ.pop(_var, None)
+os.environ["AWS_CONFIG_FILE"] = os.devnull
+os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+
+# The session server keeps idle environments long enough for warm-reuse assertions.
+SESSION_IDLE_TIMEOUT = "600"
+
+
+def _selected_runtimes() -> list[str]:
+    env = os.environ.get("KINDLING_E2E_RUNTIMES")
+    if not env:
+        return list(k.RUNTIMES)
+    chosen = [r.strip() for r in env.split(",") if r.strip()]
+    unknown = set(chosen) - set(k.RUNTIMES)
+    if unknown:
+        raise pytest.UsageError(f"KINDLING_E2E_RUNTIMES: unknown {sorted(unknown)}")
+    return chosen
+
+
+def pytest_generate_tests(metafunc):
+    """`runtime` parametrizes over the runtime clients; a test narrows the set with
+    `@pytest.mark.runtimes("python", "ric")`."""
+    if "runtime" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("runtimes")
+        allowed = marker.args if marker else k.RUNTIMES
+        params = [r for r in _selected_runtimes() if r in allowed]
+        metafunc.parametrize("runtime", params, ids=params)
+
+
+def _binary() -> Path:
+    env = os.environ.get("KINDLING_BIN")
+    return Path(env) if env else k.REPO / "target" / "debug" / "kindling"
+
+
+@pytest.fixture(scope="session")
+def kindling_binary() -> Path:
+    path = _binary()
+    if not path.is_file() or not os.access(path, os.X_OK):
+        pytest.exit(f"kindling binary not found at {path}: build it with "
+                    "`cargo build -p kindling-server` or set KINDLING_BIN.", returncode=2)
+    return path
+
+
+def _base_args(binary: Path) -> list[str]:
+    iso = os.environ.get("KINDLING_E2E_ISOLATION")
+    return ["--isolation", iso] if iso else []
+
+
+@pytest.fixture(scope="session")
+def server_factory(kindling_binary, tmp_path_factory):
+    """`start(*args)` runs an extra server with its own data dir; all are killed at the end."""
+    started: list[k.KindlingServer] = []
+    logs = tmp_path_factory.mktemp("server-logs")
+
+    def start(*args: str) -> k.KindlingServer:
+        srv = k.KindlingServer(kindling_binary, tmp_path_factory.mktemp("data"),
+                               logs / f"kindling-{len(started)}.log",
+                               [*_base_args(kindling_binary), *args])
+        started.append(srv)
+        return srv.start()
+
+    yield start
+    for srv in started:
+        srv.kill()
+
+
+@pytest.fixture(scope="session")
+def server(server_factory, kindling_binary):
+    args = []
+    if k.supports_flag(kindling_binary, "--idle-timeout"):
+        args += ["--idle-timeout", SESSION_IDLE_TIMEOUT]
+    srv = server_factory(*args)
+    yield srv
+    assert srv.running, f"kindling died during the tests:\n{srv.log_tail()}"
+    rc = srv.stop()
+    assert rc == 0, f"kindling exited with status {rc} after SIGTERM:\n{srv.log_tail()}"
+
+
+@pytest.fixture(scope="session")
+def lam(server):
+    return k.make_client(server.url)
+
+
+@pytest.fixture(scope="session")
+def logs(server) -> k.KindlingLogs:
+    return server.logs
+
+
+@pytest.fixture(scope="session")
+def fixtures() -> k.Fixtures:
+    return k.Fixtures()
+
+
+@pytest.fixture(scope="session")
+def kinds(fixtures) -> dict[str, k.RuntimeKind]:
+    return fixtures.kinds()
+
+
+@pytest.fixture
+def kind(runtime, kinds) -> k.RuntimeKind:
+    return kinds[runtime]
+
+
+@pytest.fixture
+def deploy(lam, kind):
+    """`deploy(**create_function kwargs)` creates this test's function for `kind`."""
+
+    def _deploy(**kwargs) -> str:
+        return k.create_function(lam, kind, **kwargs)
+
+    return _deploy
+
+
+@pytest.fixture(autouse=True)
+def _server_alive_and_clean(request):
+    """Every response a test saw carries x-amzn-RequestId (and x-amzn-ErrorType on errors);
+    the session server must still be running after each test that used it."""
+    k.RESPONSES.clear()
+    yield
+    problems = []
+    for r in k.RESPONSES:
+        if not r.headers.get("x-amzn-requestid"):
+            problems.append(f"{r.operation} -> HTTP {r.status} without x-amzn-RequestId")
+        if r.status >= 300 and not r.headers.get("x-amzn-errortype"):
+            problems.append(f"{r.operation} -> HTTP {r.status} without x-amzn-ErrorType")
+    k.RESPONSES.clear()
+    if "server" in request.fixturenames:
+        srv = request.getfixturevalue("server")
+        assert srv.running, f"kindling died during this test:\n{srv.log_tail()}"
+    assert not problems, "protocol problems:\n  " + "\n  ".join(problems)

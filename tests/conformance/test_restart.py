@@ -39,7 +39,8 @@ def _snapshot(lam, names, layer):
         entry["aliases"] = sorted(
             (strip_meta(a) for a in list_all(lam, "list_aliases", "Aliases", FunctionName=name)),
             key=lambda a: a["Name"])
-        entry["tags"] = lam.list_tags(Resource=entry["configs"]["$LATEST"]["FunctionArn"])["Tags"]
+        entry["tags"] = lam.list_tags(
+            Resource=entry["configs"]["$LATEST"]["FunctionArn"].removesuffix(":$LATEST"))["Tags"]
         try:
             entry["policy"] = json.loads(lam.get_policy(FunctionName=name)["Policy"])
         except lam.exceptions.ResourceNotFoundException:

@@ -559,6 +559,15 @@ def processes_with(marker: str) -> list[int]:
     return pids
 
 
+def kill_pids(pids: list[int]) -> None:
+    """SIGKILL the given runtime processes (ones a test's own server started and leaked)."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def describe_pids(pids: list[int]) -> str:
     out = []
     for pid in pids:

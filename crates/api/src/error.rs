@@ -175,6 +175,13 @@ impl IntoResponse for ApiError {
             tracing::debug!(kind, %message, "client error");
         }
         let mut res = error_response(status, kind, &message);
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body was not read: the connection cannot be reused.
+            res.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                HeaderValue::from_static("close"),
+            );
+        }
         if let Self::Scheduler(SchedulerError::Throttled(reason)) = &self {
             res = (
                 status,

@@ -454,6 +454,7 @@ async fn a_cancelled_spawn_leaves_nothing_behind() {
         marked_processes(&id).is_empty()
     })
     .await;
+    settles_free_of(&id, Duration::from_millis(300)).await;
     eventually("the cgroups are gone", LIMIT, || {
         cgroup_dirs(&id).is_empty()
     })

@@ -289,4 +289,5 @@ async fn a_cancelled_spawn_leaves_nothing_behind() {
         marked_processes(&id).is_empty()
     })
     .await;
+    settles_free_of(&id, Duration::from_millis(300)).await;
 }

@@ -132,3 +132,17 @@ pub fn is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+/// Lets `settle` pass, then requires that no process carrying `mark` is (or stays) alive. A
+/// child cloned just before a spawn was cancelled carries the marker only once it has executed
+/// (and may do so before its supervisor kills it), so an empty scan right away proves nothing;
+/// a leaked process, though, would stay forever.
+pub async fn settles_free_of(mark: &str, settle: Duration) {
+    tokio::time::sleep(settle).await;
+    eventually(
+        "nothing outlives the environment",
+        Duration::from_secs(10),
+        || marked_processes(mark).is_empty(),
+    )
+    .await;
+}

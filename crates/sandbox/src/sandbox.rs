@@ -241,22 +241,21 @@ impl Sandbox {
                 })?;
             }
         }
-        let steps = match namespaces {
-            true => {
-                if !spec.task_root.is_dir() {
-                    return Err(SandboxError::InvalidSpec(format!(
-                        "task_root {} is not a directory",
-                        spec.task_root.display()
-                    )));
-                }
-                plan::build(
-                    spec,
-                    &self.config.staging_dir,
-                    self.config.tmp,
-                    HostKind::of,
-                )?
+        let steps = if namespaces {
+            if !spec.task_root.is_dir() {
+                return Err(SandboxError::InvalidSpec(format!(
+                    "task_root {} is not a directory",
+                    spec.task_root.display()
+                )));
             }
-            false => Vec::new(),
+            plan::build(
+                spec,
+                &self.config.staging_dir,
+                self.config.tmp,
+                HostKind::of,
+            )?
+        } else {
+            Vec::new()
         };
         let cgroup = match &self.cgroups {
             Some(roots) => {
@@ -295,16 +294,17 @@ impl Sandbox {
                 .as_ref()
                 .map(|(file, value)| (file.as_raw_fd(), *value)),
         };
-        let ns_plan = match namespaces {
-            true => Some(NsPlan {
+        let ns_plan = if namespaces {
+            Some(NsPlan {
                 steps: steps.iter().map(Step::to_c).collect::<Result<_, _>>()?,
                 hostname: c_str(&spec.id)?,
                 loopback_up: self.network() == NetworkMode::None,
                 uid: self.config.uid,
                 gid: self.config.gid,
                 nofile: self.config.nofile_limit,
-            }),
-            false => None,
+            })
+        } else {
+            None
         };
         let args = spec
             .args

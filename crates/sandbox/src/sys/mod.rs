@@ -143,7 +143,7 @@ pub(crate) fn stop_supervisor(pidfd: BorrowedFd<'_>, namespaces: bool) {
     let signal = if namespaces {
         libc::SIGKILL
     } else {
-        libc::SIGKILL
+        libc::SIGTERM
     };
     if let Err(e) = pidfd_send_signal(pidfd, signal) {
         tracing::warn!(error = %e, "signalling an environment's supervisor failed");

@@ -9,11 +9,13 @@ Environment:
   KINDLING_BIN            server binary
   KINDLING_E2E_ISOLATION  value for `--isolation` (default: the server's default, `auto`)
   KINDLING_E2E_RUNTIMES   comma-separated subset of rust,ric,python,node to run
+  KINDLING_E2E_SERVE_ARGS extra `kindling serve` arguments for every server (shell syntax)
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import pytest
@@ -69,7 +71,8 @@ def kindling_binary() -> Path:
 
 def _base_args(binary: Path) -> list[str]:
     iso = os.environ.get("KINDLING_E2E_ISOLATION")
-    return ["--isolation", iso] if iso else []
+    extra = shlex.split(os.environ.get("KINDLING_E2E_SERVE_ARGS", ""))
+    return (["--isolation", iso] if iso else []) + extra
 
 
 @pytest.fixture(scope="session")

@@ -77,7 +77,7 @@ def test_concurrent_invokes_scale_out(lam, server, deploy, kind):
     assert again["log_stream_name"] in streams and again["count"] == 2
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def small_account(server_factory, kindling_binary):
     """A server whose account allows 3 concurrent executions, 1 of which must stay unreserved."""
     srv = server_factory("--account-concurrency", "3", "--min-unreserved-concurrency", "1",

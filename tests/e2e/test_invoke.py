@@ -112,6 +112,10 @@ def test_context_object(lam, deploy, kind):
     name = deploy()
     inv = k.invoke(lam, name, {"info": True})
     info = inv.ok()
+    # The function really runs under the runtime client this case is about.
+    assert info["runtime"] == {"rust": "rust", "node": "node"}.get(kind.key, "python"), info
+    if kind.key in ("python", "ric"):
+        assert (info["client"] == "awslambdaric") == (kind.key == "ric"), info
     assert info["aws_request_id"] == inv.request_id, "context request id != x-amzn-RequestId"
     assert info["function_name"] == name
     assert info["function_version"] == "$LATEST"

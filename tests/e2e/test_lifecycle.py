@@ -48,34 +48,15 @@ def test_idle_environment_is_shut_down(server_factory, kindling_binary, kind):
     srv.stop()
 
 
-@pytest.mark.slow
-def test_sigterm_leaves_no_runtime_behind(server_factory, kinds):
-    srv = server_factory()
-    lam = k.make_client(srv.url)
-    marker = k.unique("stopmark")
-    idle_fns = [k.create_function(lam, kinds[r], env={"E2E_MARKER": marker})
-                for r in ("python", "node")]
-    for name in idle_fns:
-        k.invoke(lam, name, {"info": True}).ok()  # warm, idle environments
-    busy = k.create_function(lam, kinds["python"], env={"E2E_MARKER": marker}, Timeout=20)
-    busy_text = k.unique("inflight")
-    pool = cf.ThreadPoolExecutor(max_workers=1)
-    inflight = pool.submit(k.invoke, k.make_client(srv.url), busy,
-                           {"print": busy_text, "sleep_ms": 15_000, "info": True})
-    srv.logs.wait_contains(busy, busy_text, timeout=30)
-    running = k.processes_with(marker)
-    assert len(running) >= 3, f"expected 3 runtime processes, found {k.describe_pids(running)}"
+def _warm_environments(lam, kinds, marker: str) -> None:
+    """One warm, idle environment per runtime client, all carrying `marker` in their env."""
+    for r in k.RUNTIMES:
+        name = k.create_function(lam, kinds[r], env={"E2E_MARKER": marker})
+        k.invoke(lam, name, {"info": True}).ok()
 
-    started = time.monotonic()
-    rc = srv.stop(timeout=30)
-    stopped_after = time.monotonic() - started
-    try:
-        inflight.result(timeout=30)
-    except Exception:
-        pass  # the in-flight caller may see an error or a platform error payload
-    pool.shutdown(wait=False)
 
-    leftovers = []
+def _assert_no_leftovers(marker: str, what: str) -> None:
+    leftovers: list[int] = []
 
     def gone():
         leftovers[:] = k.processes_with(marker)
@@ -86,7 +67,66 @@ def test_sigterm_leaves_no_runtime_behind(server_factory, kinds):
     except AssertionError:
         described = k.describe_pids(leftovers)
         k.kill_pids(leftovers)  # processes this test's server started; do not leak them
-        raise AssertionError(
-            f"after SIGTERM and exit of kindling ({stopped_after:.1f}s, status {rc}) these runtime "
-            f"processes remain: {described}") from None
+        raise AssertionError(f"{what}, these runtime processes remain: {described}") from None
+
+
+def test_sigterm_stops_idle_environments(server_factory, kinds):
+    srv = server_factory()
+    lam = k.make_client(srv.url)
+    marker = k.unique("stopmark")
+    _warm_environments(lam, kinds, marker)
+    running = k.processes_with(marker)
+    assert len(running) >= len(k.RUNTIMES), f"runtime processes: {k.describe_pids(running)}"
+
+    started = time.monotonic()
+    rc = srv.stop(timeout=30)
+    took = time.monotonic() - started
+    _assert_no_leftovers(marker, f"after SIGTERM and exit of kindling ({took:.1f}s, status {rc})")
     assert rc == 0, f"kindling exited with status {rc} after SIGTERM:\n{srv.log_tail()}"
+    assert took < 10, f"kindling took {took:.1f}s to stop with only idle environments"
+
+
+@pytest.mark.slow
+def test_sigterm_with_invocation_in_flight(server_factory, kinds):
+    """A stop must not wait for a long invocation to finish: shutdown is bounded (here: 25 s)
+    even when a function may run for its full Timeout (up to 900 s)."""
+    srv = server_factory()
+    lam = k.make_client(srv.url)
+    marker = k.unique("stopmark")
+    busy = k.create_function(lam, kinds["python"], env={"E2E_MARKER": marker}, Timeout=120)
+    text = k.unique("inflight")
+    pool = cf.ThreadPoolExecutor(max_workers=1)
+    inflight = pool.submit(k.invoke, k.make_client(srv.url, read_timeout=180), busy,
+                           {"print": text, "sleep_ms": 45_000, "info": True})
+    pool.shutdown(wait=False)
+    srv.logs.wait_contains(busy, text, timeout=30)
+    assert k.processes_with(marker), "the busy runtime process is not visible"
+
+    started = time.monotonic()
+    stop_error = None
+    rc = None
+    try:
+        rc = srv.stop(timeout=25)
+    except AssertionError as e:  # did not exit in time: it was killed
+        stop_error = str(e).splitlines()[0]
+    took = time.monotonic() - started
+    try:
+        inflight.result(timeout=60)
+    except Exception:
+        pass  # the caller may get a platform error or a dropped connection
+    _assert_no_leftovers(marker, f"after SIGTERM of kindling ({took:.1f}s)")
+    assert stop_error is None, (
+        f"{stop_error}: SIGTERM with one invocation in flight (sleeping 45 s, Timeout 120 s) "
+        "did not stop the server")
+    assert rc == 0, f"kindling exited with status {rc} after SIGTERM:\n{srv.log_tail()}"
+
+
+def test_sigkill_leaves_no_runtime_behind(server_factory, kinds):
+    """Even a server that dies without cleaning up takes its runtimes with it."""
+    srv = server_factory()
+    lam = k.make_client(srv.url)
+    marker = k.unique("killmark")
+    _warm_environments(lam, kinds, marker)
+    assert len(k.processes_with(marker)) >= len(k.RUNTIMES)
+    srv.kill()
+    _assert_no_leftovers(marker, "after SIGKILL of kindling")

@@ -27,6 +27,8 @@ pub struct ApiState {
     pub control: Arc<ControlPlane>,
     /// The data plane; `None` serves the control plane only.
     pub scheduler: Option<kindling_scheduler::Scheduler>,
+    /// Asynchronous invocation; `None` serves the control plane only.
+    pub events: Option<kindling_events::AsyncInvoker>,
 }
 
 /// The complete Lambda API. Trailing slashes are trimmed before routing (botocore sends

@@ -26,6 +26,7 @@ fn app() -> (Router, tempfile::TempDir) {
         router(ApiState {
             control: Arc::new(control),
             scheduler: None,
+            events: None,
         }),
         dir,
     )

@@ -210,3 +210,25 @@ pub struct AddPermission {
     pub principal_org_id: Option<String>,
     pub function_url_auth_type: Option<String>,
 }
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DestinationInput {
+    pub destination: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DestinationConfigInput {
+    pub on_success: Option<DestinationInput>,
+    pub on_failure: Option<DestinationInput>,
+}
+
+/// Put/UpdateFunctionEventInvokeConfig.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EventInvokeConfigInput {
+    pub maximum_retry_attempts: Option<i64>,
+    pub maximum_event_age_in_seconds: Option<i64>,
+    pub destination_config: Option<DestinationConfigInput>,
+}

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
 use kindling_model::function::VersionRecord;
+use kindling_model::invoke::InvokeTarget;
 use kindling_model::layer::LayerVersionRef;
 use kindling_model::{FunctionRef, Qualifier};
 use kindling_store::BlobId;
@@ -14,21 +15,6 @@ use kindling_store::BlobId;
 use crate::ControlPlane;
 use crate::error::{ControlError, Result};
 use crate::resolve::parse_ref;
-
-/// Everything the data plane needs to run an invocation.
-#[derive(Debug, Clone)]
-pub struct InvokeTarget {
-    /// The version chosen to run (after alias routing).
-    pub record: Arc<VersionRecord>,
-    /// The ARN as invoked: unqualified, version or alias ARN.
-    pub invoked_arn: String,
-    pub code_zip: PathBuf,
-    /// Layers in order: (blob id, zip path).
-    pub layers: Vec<(String, PathBuf)>,
-    pub reserved_concurrency: Option<u32>,
-    /// Account concurrency not reserved by any function.
-    pub unreserved_pool: u32,
-}
 
 /// A resolved reference before the routing draw.
 #[derive(Debug, Clone)]

@@ -9,6 +9,7 @@ mod aliases;
 mod code;
 mod concurrency;
 mod error;
+mod event_config;
 mod functions;
 pub mod input;
 mod invoke;
@@ -28,8 +29,9 @@ use kindling_store::{BlobStore, Store};
 pub use aliases::AliasList;
 pub use concurrency::AccountSettings;
 pub use error::{ControlError, Result};
+pub use event_config::EventConfigView;
 pub use functions::{FunctionDetails, FunctionList};
-pub use invoke::InvokeTarget;
+
 pub use layers::{LayerList, LayerVersionList, LayerView};
 pub use paginate::Page;
 pub use policy::PolicyView;

@@ -5,7 +5,9 @@
 
 pub mod alias;
 pub mod arn;
+pub mod events;
 pub mod function;
+pub mod invoke;
 pub mod layer;
 pub mod limits;
 pub mod policy;

@@ -30,10 +30,19 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut args = Args { cycles: 200_000, payload: 64, workers: 2, extension: false };
+    let mut args = Args {
+        cycles: 200_000,
+        payload: 64,
+        workers: 2,
+        extension: false,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
-        let mut value = || it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage(&arg));
+        let mut value = || {
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| usage(&arg))
+        };
         match arg.as_str() {
             "--cycles" => args.cycles = value(),
             "--payload" => args.payload = value(),
@@ -46,7 +55,9 @@ fn parse_args() -> Args {
 }
 
 fn usage(arg: &str) -> ! {
-    eprintln!("bad argument {arg:?}; usage: [--cycles N] [--payload BYTES] [--workers N] [--extension]");
+    eprintln!(
+        "bad argument {arg:?}; usage: [--cycles N] [--payload BYTES] [--workers N] [--extension]"
+    );
     std::process::exit(2)
 }
 
@@ -61,7 +72,11 @@ impl Client {
     fn connect(addr: SocketAddr) -> std::io::Result<Self> {
         let stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
-        Ok(Self { writer: stream.try_clone()?, reader: BufReader::new(stream), line: String::new() })
+        Ok(Self {
+            writer: stream.try_clone()?,
+            reader: BufReader::new(stream),
+            line: String::new(),
+        })
     }
 
     fn send(&mut self, head: &str, body: &[u8]) -> std::io::Result<()> {
@@ -76,7 +91,12 @@ impl Client {
     fn read(&mut self, want: &str) -> std::io::Result<(u16, Option<String>, Vec<u8>)> {
         self.line.clear();
         self.reader.read_line(&mut self.line)?;
-        let status = self.line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let status = self
+            .line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         let mut length = 0usize;
         let mut wanted = None;
         loop {
@@ -106,7 +126,10 @@ fn runtime_client(addr: SocketAddr) -> std::io::Result<u64> {
     let mut client = Client::connect(addr)?;
     let mut cycles = 0;
     loop {
-        client.send("GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n", b"")?;
+        client.send(
+            "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n",
+            b"",
+        )?;
         let (status, id, body) = client.read("lambda-runtime-aws-request-id")?;
         assert_eq!(status, 200, "next");
         let id = id.unwrap_or_default();
@@ -140,7 +163,10 @@ fn extension_client(addr: SocketAddr) -> std::io::Result<()> {
         client.send(&head, b"")?;
         let (status, _, body) = client.read("")?;
         assert_eq!(status, 200, "event/next");
-        if body.windows(STOP.len() + 2).any(|w| w == format!("\"{STOP}\"").as_bytes()) {
+        if body
+            .windows(STOP.len() + 2)
+            .any(|w| w == format!("\"{STOP}\"").as_bytes())
+        {
             return Ok(());
         }
     }
@@ -171,10 +197,9 @@ async fn run(args: Args) {
         .expect("bind"),
     );
     let addr = api.local_addr();
-    let ext = args.extension.then(|| {
-        let t = std::thread::spawn(move || extension_client(addr));
-        t
-    });
+    let ext = args
+        .extension
+        .then(|| std::thread::spawn(move || extension_client(addr)));
     if args.extension {
         // Registration must happen before the runtime's first /next closes init.
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -186,12 +211,17 @@ async fn run(args: Args) {
     let runtime = std::thread::spawn(move || runtime_client(addr));
     api.wait_init().await;
 
-    let payload = Bytes::from(format!("{{\"data\":\"{}\"}}", "x".repeat(args.payload.saturating_sub(11))));
+    let payload = Bytes::from(format!(
+        "{{\"data\":\"{}\"}}",
+        "x".repeat(args.payload.saturating_sub(11))
+    ));
     let invocation = |id: String| Invocation {
         request_id: id,
         deadline_ms: 1_900_000_000_000,
         invoked_function_arn: "arn:aws:lambda:us-east-1:123456789012:function:bench".into(),
-        trace_id: Some("Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1".into()),
+        trace_id: Some(
+            "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1".into(),
+        ),
         payload: payload.clone(),
         ..Invocation::default()
     };
@@ -222,9 +252,14 @@ async fn run(args: Args) {
     }
     let total = started.elapsed();
     let _ = api.invoke(invocation(STOP.into())).await;
-    let served = runtime.join().expect("runtime thread").expect("runtime client");
+    let served = runtime
+        .join()
+        .expect("runtime thread")
+        .expect("runtime client");
     if let Some(ext) = ext {
-        ext.join().expect("extension thread").expect("extension client");
+        ext.join()
+            .expect("extension thread")
+            .expect("extension client");
     }
 
     samples.sort_unstable();
@@ -234,7 +269,11 @@ async fn run(args: Args) {
         args.cycles,
         payload.len(),
         args.workers,
-        if args.extension { ", 1 INVOKE extension + wait_invocation_complete" } else { "" }
+        if args.extension {
+            ", 1 INVOKE extension + wait_invocation_complete"
+        } else {
+            ""
+        }
     );
     println!(
         "  p50 {:.1} us  p90 {:.1} us  p99 {:.1} us  p99.9 {:.1} us  max {:.1} us",

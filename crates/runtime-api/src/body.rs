@@ -32,7 +32,10 @@ pub(crate) enum ReadError {
 pub(crate) async fn read_capped(mut body: Incoming, max: usize) -> Result<Collected, ReadError> {
     let hint = body.size_hint();
     if hint.lower() > max as u64 {
-        return Err(ReadError::TooLarge { rest: body, announced: true });
+        return Err(ReadError::TooLarge {
+            rest: body,
+            announced: true,
+        });
     }
     let mut first: Option<Bytes> = None;
     let mut joined: Option<BytesMut> = None;
@@ -54,7 +57,10 @@ pub(crate) async fn read_capped(mut body: Incoming, max: usize) -> Result<Collec
         }
         total += data.len();
         if total > max {
-            return Err(ReadError::TooLarge { rest: body, announced: false });
+            return Err(ReadError::TooLarge {
+                rest: body,
+                announced: false,
+            });
         }
         if let Some(buf) = joined.as_mut() {
             buf.extend_from_slice(&data);

@@ -16,17 +16,25 @@ pub(crate) enum ApiError {
     InvalidRequestId,
     /// The runtime called an endpoint its state does not allow (e.g. `/next` while an
     /// invocation is still unanswered, anything after `/init/error`).
-    InvalidStateTransition { from: &'static str, to: &'static str },
+    InvalidStateTransition {
+        from: &'static str,
+        to: &'static str,
+    },
     /// A parked `/next` was replaced by a newer `/next` from the same client.
     RuntimeNextSuperseded,
     /// A posted body was larger than the configured maximum.
-    TooLarge { max: usize },
+    TooLarge {
+        max: usize,
+    },
     /// The request body ended early or the connection failed while reading it.
     TruncatedRequest,
     /// `Lambda-Runtime-Function-Response-Mode` had a value other than `streaming`.
     InvalidResponseMode,
     /// An Extensions API refusal (always 403): `Extension.<kind>` or `InvalidRequestFormat`.
-    Extension { kind: ExtensionErrorKind, message: String },
+    Extension {
+        kind: ExtensionErrorKind,
+        message: String,
+    },
     /// A Telemetry or Logs API subscription body that cannot be used.
     InvalidSubscription(String),
     NotFound(String),
@@ -63,7 +71,10 @@ impl ExtensionErrorKind {
 
 impl ApiError {
     pub(crate) fn extension(kind: ExtensionErrorKind, message: impl Into<String>) -> Self {
-        Self::Extension { kind, message: message.into() }
+        Self::Extension {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// Status, `errorType` and `errorMessage` of this error.
@@ -111,9 +122,11 @@ impl ApiError {
             Self::InvalidSubscription(message) => {
                 (StatusCode::BAD_REQUEST, "ValidationError", message.clone())
             }
-            Self::NotFound(path) => {
-                (StatusCode::NOT_FOUND, "NotFound", format!("No such endpoint: {path}"))
-            }
+            Self::NotFound(path) => (
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!("No such endpoint: {path}"),
+            ),
             Self::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "MethodNotAllowed",
@@ -132,8 +145,11 @@ impl ApiError {
         }
         let (status, error_type, message) = self.parts();
         tracing::debug!(%status, error_type, message, "runtime api request refused");
-        let body = serde_json::to_vec(&Body { error_message: &message, error_type })
-            .unwrap_or_default();
+        let body = serde_json::to_vec(&Body {
+            error_message: &message,
+            error_type,
+        })
+        .unwrap_or_default();
         json_response(status, Bytes::from(body))
     }
 }
@@ -142,13 +158,17 @@ impl ApiError {
 pub(crate) fn json_response(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
     let mut res = Response::new(Full::new(body));
     *res.status_mut() = status;
-    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res
 }
 
 /// `202 {"status":"OK"}`: the answer to every accepted post.
 pub(crate) fn accepted() -> Response<Full<Bytes>> {
-    json_response(StatusCode::ACCEPTED, Bytes::from_static(br#"{"status":"OK"}"#))
+    json_response(
+        StatusCode::ACCEPTED,
+        Bytes::from_static(br#"{"status":"OK"}"#),
+    )
 }
 
 #[cfg(test)]
@@ -157,7 +177,10 @@ mod tests {
 
     fn body_of(err: ApiError) -> (StatusCode, serde_json::Value) {
         let (status, error_type, message) = err.parts();
-        (status, serde_json::json!({ "errorMessage": message, "errorType": error_type }))
+        (
+            status,
+            serde_json::json!({ "errorMessage": message, "errorType": error_type }),
+        )
     }
 
     #[test]
@@ -179,13 +202,17 @@ mod tests {
             })
         );
 
-        let (status, body) =
-            body_of(ApiError::extension(ExtensionErrorKind::RegistrationClosed, "closed"));
+        let (status, body) = body_of(ApiError::extension(
+            ExtensionErrorKind::RegistrationClosed,
+            "closed",
+        ));
         assert_eq!(status, 403);
         assert_eq!(body["errorType"], "Extension.RegistrationClosed");
 
-        let (status, body) =
-            body_of(ApiError::InvalidStateTransition { from: "Running", to: "Ready" });
+        let (status, body) = body_of(ApiError::InvalidStateTransition {
+            from: "Running",
+            to: "Ready",
+        });
         assert_eq!(status, 403);
         assert_eq!(body["errorType"], "InvalidStateTransition");
         assert!(

@@ -19,7 +19,10 @@ enum Event<'a> {
         tracing: Tracing<'a>,
     },
     #[serde(rename_all = "camelCase")]
-    Shutdown { shutdown_reason: &'static str, deadline_ms: u64 },
+    Shutdown {
+        shutdown_reason: &'static str,
+        deadline_ms: u64,
+    },
 }
 
 #[derive(Serialize)]
@@ -36,13 +39,19 @@ pub(crate) fn invoke(inv: &Invocation) -> Bytes {
         deadline_ms: inv.deadline_ms,
         request_id: &inv.request_id,
         invoked_function_arn: &inv.invoked_function_arn,
-        tracing: Tracing { kind: TRACE_TYPE, value: inv.trace_id.as_deref().unwrap_or("") },
+        tracing: Tracing {
+            kind: TRACE_TYPE,
+            value: inv.trace_id.as_deref().unwrap_or(""),
+        },
     })
 }
 
 /// `{"eventType":"SHUTDOWN","shutdownReason":..,"deadlineMs":..}`.
 pub(crate) fn shutdown(reason: ShutdownReason, deadline_ms: u64) -> Bytes {
-    render(&Event::Shutdown { shutdown_reason: reason.as_str(), deadline_ms })
+    render(&Event::Shutdown {
+        shutdown_reason: reason.as_str(),
+        deadline_ms,
+    })
 }
 
 fn render(event: &Event<'_>) -> Bytes {
@@ -81,9 +90,11 @@ mod tests {
 
     #[test]
     fn invoke_event_without_trace_keeps_tracing_object() {
-        let v: serde_json::Value =
-            serde_json::from_slice(&invoke(&Invocation::default())).unwrap();
-        assert_eq!(v["tracing"], serde_json::json!({"type": "X-Amzn-Trace-Id", "value": ""}));
+        let v: serde_json::Value = serde_json::from_slice(&invoke(&Invocation::default())).unwrap();
+        assert_eq!(
+            v["tracing"],
+            serde_json::json!({"type": "X-Amzn-Trace-Id", "value": ""})
+        );
     }
 
     #[test]

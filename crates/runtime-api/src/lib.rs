@@ -55,7 +55,9 @@
 //!   error: `403 InvalidStateTransition`. A second concurrent `/next` replaces the parked one,
 //!   which is answered `403 InvalidStateTransition` (this keeps a runtime whose old connection
 //!   died from being locked out). A parked `/next` whose connection closes loses nothing: the
-//!   event goes to the next `/next`.
+//!   event goes to the next `/next`. Known limit: an event handed to a `/next` whose
+//!   connection dies before the server has noticed is lost; the invocation stays outstanding
+//!   (the runtime's next `/next` gets 403) until the caller's timeout drops it.
 //! * `/response` bodies over `max_response_bytes` (by `Content-Length` or while reading):
 //!   the invocation resolves at once as [`Outcome::ResponseTooLarge`]; the rest of the body is
 //!   read and discarded (up to 64 MiB) so the client sees the `413` rather than a reset. The
@@ -87,10 +89,12 @@
 //! # Performance
 //!
 //! hyper 1 HTTP/1.1 with keep-alive and TCP_NODELAY on every accepted socket; no
-//! per-request spawning beyond one task per connection; one short `std::sync::Mutex` section
+//! task spawned per request (one per connection); one short `std::sync::Mutex` section
 //! per state change (never across an await), `tokio::sync::oneshot` hand-offs for long polls
 //! and outcomes, `Notify` for the scheduler's waits; payloads move as `Bytes` without copies.
-//! `cargo run --release -p kindling-runtime-api --example invoke_bench` measures it.
+//! `cargo run --release -p kindling-runtime-api --example invoke_bench` measures it;
+//! `--example drive -- COMMAND...` runs a real runtime (awslambdaric, lambda_runtime, the
+//! Kindling bootstraps, shell extensions) against it by hand.
 
 mod body;
 mod error;
@@ -110,8 +114,8 @@ use tokio::task::JoinHandle;
 
 use crate::state::Shared;
 pub use crate::types::{
-    DEFAULT_MAX_RESPONSE_BYTES, InitResult, Invocation, MAX_EXTENSIONS, Outcome,
-    RuntimeApiConfig, ShutdownReason, TelemetryApi, TelemetrySubscription,
+    DEFAULT_MAX_RESPONSE_BYTES, InitResult, Invocation, MAX_EXTENSIONS, Outcome, RuntimeApiConfig,
+    ShutdownReason, TelemetryApi, TelemetrySubscription,
 };
 
 /// One execution environment's Runtime and Extensions API server. Dropping it stops the
@@ -143,7 +147,11 @@ impl RuntimeApi {
         let local_addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(config));
         let server = tokio::spawn(server::serve(listener, Arc::clone(&shared)));
-        Ok(Self { shared, local_addr, server })
+        Ok(Self {
+            shared,
+            local_addr,
+            server,
+        })
     }
 
     /// The address to put in `AWS_LAMBDA_RUNTIME_API` (as `host:port`).
@@ -173,7 +181,11 @@ impl RuntimeApi {
             }
         }
         let (seq, outcome) = self.shared.enqueue(inv);
-        let mut pending = Pending { shared: &self.shared, seq, armed: true };
+        let mut pending = Pending {
+            shared: &self.shared,
+            seq,
+            armed: true,
+        };
         let outcome = outcome.await;
         pending.armed = false;
         outcome.unwrap_or_else(|_| {
@@ -204,7 +216,10 @@ impl RuntimeApi {
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         self.shared.start_shutdown(reason, deadline_ms);
-        if tokio::time::timeout(deadline, self.shared.wait_shutdown_acknowledged()).await.is_err() {
+        if tokio::time::timeout(deadline, self.shared.wait_shutdown_acknowledged())
+            .await
+            .is_err()
+        {
             tracing::debug!(?reason, "extensions did not acknowledge SHUTDOWN in time");
         }
     }

@@ -50,6 +50,8 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
         // that match them case-sensitively (e.g. `grep` in shell extensions).
         .title_case_headers(true)
         .keep_alive(true)
+        // No timeouts: a frozen or idle runtime keeps its connection, and `/next` waits forever.
+        .header_read_timeout(None)
         .serve_connection(TokioIo::new(stream), service)
         .await;
     if let Err(e) = result {

@@ -147,12 +147,15 @@ impl State {
     }
 
     fn extension_mut(&mut self, id: &str) -> Result<&mut Extension, ApiError> {
-        self.extensions.iter_mut().find(|e| e.id == id).ok_or_else(|| {
-            ApiError::extension(
-                ExtensionErrorKind::InvalidExtensionIdentifier,
-                format!("Unknown extension {id}"),
-            )
-        })
+        self.extensions
+            .iter_mut()
+            .find(|e| e.id == id)
+            .ok_or_else(|| {
+                ApiError::extension(
+                    ExtensionErrorKind::InvalidExtensionIdentifier,
+                    format!("Unknown extension {id}"),
+                )
+            })
     }
 
     fn usable_extension(&mut self, id: &str) -> Result<&mut Extension, ApiError> {
@@ -169,7 +172,11 @@ impl State {
 
 impl Shared {
     pub(crate) fn new(config: RuntimeApiConfig) -> Self {
-        Self { config, state: Mutex::new(State::default()), changed: Notify::new() }
+        Self {
+            config,
+            state: Mutex::new(State::default()),
+            changed: Notify::new(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -218,8 +225,14 @@ impl Shared {
         state.next_seq += 1;
 
         let mut invoke_event = None;
-        for ext in state.extensions.iter_mut().filter(|e| e.invoke && !e.failed) {
-            let event = invoke_event.get_or_insert_with(|| events::invoke(&inv)).clone();
+        for ext in state
+            .extensions
+            .iter_mut()
+            .filter(|e| e.invoke && !e.failed)
+        {
+            let event = invoke_event
+                .get_or_insert_with(|| events::invoke(&inv))
+                .clone();
             ext.push(event);
         }
 
@@ -244,7 +257,11 @@ impl Shared {
             }
             None => inv,
         };
-        rt.queue.push_back(Queued { seq, inv, responder });
+        rt.queue.push_back(Queued {
+            seq,
+            inv,
+            responder,
+        });
         (seq, outcome)
     }
 
@@ -274,7 +291,11 @@ impl Shared {
             InitPhase::Done => {
                 let rt = &s.runtime;
                 let runtime_idle = rt.queue.is_empty() && !rt.busy;
-                let extensions_idle = s.extensions.iter().filter(|e| e.invoke).all(Extension::idle);
+                let extensions_idle = s
+                    .extensions
+                    .iter()
+                    .filter(|e| e.invoke)
+                    .all(Extension::idle);
                 (runtime_idle && extensions_idle).then_some(())
             }
         })
@@ -290,7 +311,11 @@ impl Shared {
             }
             state.shutdown_sent = true;
             let event = events::shutdown(reason, deadline_ms);
-            for ext in state.extensions.iter_mut().filter(|e| e.shutdown && !e.failed) {
+            for ext in state
+                .extensions
+                .iter_mut()
+                .filter(|e| e.shutdown && !e.failed)
+            {
                 ext.push(event.clone());
                 ext.got_shutdown = true;
             }
@@ -300,21 +325,37 @@ impl Shared {
 
     pub(crate) async fn wait_shutdown_acknowledged(&self) {
         self.wait_until(|s| {
-            s.extensions.iter().filter(|e| e.got_shutdown).all(Extension::idle).then_some(())
+            s.extensions
+                .iter()
+                .filter(|e| e.got_shutdown)
+                .all(Extension::idle)
+                .then_some(())
         })
         .await
     }
 
     pub(crate) fn runtime_polling(&self) -> bool {
-        self.lock().runtime.parked.as_ref().is_some_and(|tx| !tx.is_closed())
+        self.lock()
+            .runtime
+            .parked
+            .as_ref()
+            .is_some_and(|tx| !tx.is_closed())
     }
 
     pub(crate) fn registered_extensions(&self) -> Vec<String> {
-        self.lock().extensions.iter().map(|e| e.name.clone()).collect()
+        self.lock()
+            .extensions
+            .iter()
+            .map(|e| e.name.clone())
+            .collect()
     }
 
     pub(crate) fn telemetry_subscriptions(&self) -> Vec<TelemetrySubscription> {
-        self.lock().extensions.iter().filter_map(|e| e.subscription.clone()).collect()
+        self.lock()
+            .extensions
+            .iter()
+            .filter_map(|e| e.subscription.clone())
+            .collect()
     }
 
     // ----- the runtime's side ---------------------------------------------------------------
@@ -325,11 +366,17 @@ impl Shared {
             let mut guard = self.lock();
             let state = &mut *guard;
             if matches!(state.init, InitPhase::Failed(_)) {
-                return Err(ApiError::InvalidStateTransition { from: "InitError", to: "Ready" });
+                return Err(ApiError::InvalidStateTransition {
+                    from: "InitError",
+                    to: "Ready",
+                });
             }
             let rt = &mut state.runtime;
             if rt.current.as_ref().is_some_and(|c| c.responder.is_some()) {
-                return Err(ApiError::InvalidStateTransition { from: "Running", to: "Ready" });
+                return Err(ApiError::InvalidStateTransition {
+                    from: "Running",
+                    to: "Ready",
+                });
             }
             rt.current = None;
             rt.busy = false;
@@ -522,7 +569,12 @@ impl Shared {
             ext.failed = true;
             ext.parked = None;
             ext.queue.clear();
-            tracing::warn!(extension = ext.name, ?kind, ?error_type, "extension reported an error");
+            tracing::warn!(
+                extension = ext.name,
+                ?kind,
+                ?error_type,
+                "extension reported an error"
+            );
             if init_pending {
                 let error_type = error_type.or_else(|| Some("Extension.InitError".to_owned()));
                 state.init = InitPhase::Failed(InitResult::InitError { error_type, body });
@@ -549,7 +601,11 @@ impl Shared {
             ));
         }
         subscription.extension = ext.name.clone();
-        tracing::debug!(extension = ext.name, uri = subscription.uri, "telemetry subscription");
+        tracing::debug!(
+            extension = ext.name,
+            uri = subscription.uri,
+            "telemetry subscription"
+        );
         ext.subscription = Some(subscription);
         Ok(())
     }
@@ -564,7 +620,10 @@ mod tests {
     }
 
     fn inv(id: &str) -> Invocation {
-        Invocation { request_id: id.into(), ..Invocation::default() }
+        Invocation {
+            request_id: id.into(),
+            ..Invocation::default()
+        }
     }
 
     fn ready<T>(poll: Poll<T>) -> T {
@@ -611,7 +670,13 @@ mod tests {
         let (_seq, _outcome) = s.enqueue(inv("a"));
         assert_eq!(rx.blocking_recv().unwrap().request_id, "a");
         let err = s.runtime_next().err().unwrap();
-        assert_eq!(err, ApiError::InvalidStateTransition { from: "Running", to: "Ready" });
+        assert_eq!(
+            err,
+            ApiError::InvalidStateTransition {
+                from: "Running",
+                to: "Ready"
+            }
+        );
     }
 
     #[test]
@@ -621,12 +686,20 @@ mod tests {
         let (seq, mut outcome) = s.enqueue(inv("a"));
         assert_eq!(s.claim("b"), Err(ApiError::InvalidRequestId));
         let claimed = s.claim("a").unwrap();
-        assert_eq!(s.claim("a"), Err(ApiError::InvalidRequestId), "claimed already");
+        assert_eq!(
+            s.claim("a"),
+            Err(ApiError::InvalidRequestId),
+            "claimed already"
+        );
         s.unclaim(claimed);
         let claimed = s.claim("a").unwrap();
         assert!(s.complete(claimed, Outcome::ResponseTooLarge));
         assert_eq!(outcome.try_recv().unwrap(), Outcome::ResponseTooLarge);
-        assert_eq!(s.claim("a"), Err(ApiError::InvalidRequestId), "answered already");
+        assert_eq!(
+            s.claim("a"),
+            Err(ApiError::InvalidRequestId),
+            "answered already"
+        );
 
         let _rx = waiting(s.runtime_next().unwrap());
         let (seq2, _outcome) = s.enqueue(inv("b"));
@@ -653,15 +726,23 @@ mod tests {
         let a = s.register_extension("a", true, false).unwrap();
         let b = s.register_extension("b", false, true).unwrap();
         assert_eq!(
-            s.register_extension("a", true, false).unwrap_err().parts().1,
+            s.register_extension("a", true, false)
+                .unwrap_err()
+                .parts()
+                .1,
             "Extension.InvalidExtensionState"
         );
         assert_eq!(
             s.extension_next("nope").err().unwrap().parts().1,
             "Extension.InvalidExtensionIdentifier"
         );
-        s.extension_error(&a, ExtensionErrorKindPosted::Init, Some("Extension.X".into()), "x".into())
-            .unwrap();
+        s.extension_error(
+            &a,
+            ExtensionErrorKindPosted::Init,
+            Some("Extension.X".into()),
+            "x".into(),
+        )
+        .unwrap();
         assert_eq!(
             s.init_result(),
             Some(InitResult::InitError {
@@ -680,10 +761,14 @@ mod tests {
     fn too_many_extensions() {
         let s = shared();
         for i in 0..MAX_EXTENSIONS {
-            s.register_extension(&format!("e{i}"), false, false).unwrap();
+            s.register_extension(&format!("e{i}"), false, false)
+                .unwrap();
         }
         assert_eq!(
-            s.register_extension("one-more", false, false).unwrap_err().parts().1,
+            s.register_extension("one-more", false, false)
+                .unwrap_err()
+                .parts()
+                .1,
             "Extension.TooManyExtensions"
         );
     }
@@ -691,8 +776,12 @@ mod tests {
     #[test]
     fn runtime_init_error_only_before_first_next() {
         let s = shared();
-        s.runtime_init_error(Some("Runtime.X".into()), Bytes::new()).unwrap();
-        assert!(matches!(s.init_result(), Some(InitResult::InitError { .. })));
+        s.runtime_init_error(Some("Runtime.X".into()), Bytes::new())
+            .unwrap();
+        assert!(matches!(
+            s.init_result(),
+            Some(InitResult::InitError { .. })
+        ));
         assert!(s.runtime_next().is_err());
 
         let s = shared();

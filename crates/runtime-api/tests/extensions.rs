@@ -25,11 +25,22 @@ async fn register_answers_with_identifier_and_function_info() {
     let api = start(config()).await;
     let mut conn = Conn::connect(api.local_addr()).await;
     let res = conn
-        .post(REGISTER, &[("Lambda-Extension-Name", "my-ext")], br#"{"events":["INVOKE","SHUTDOWN"]}"#)
+        .post(
+            REGISTER,
+            &[("Lambda-Extension-Name", "my-ext")],
+            br#"{"events":["INVOKE","SHUTDOWN"]}"#,
+        )
         .await;
     assert_eq!(res.status, 200);
-    let id = res.headers.iter().find(|(n, _)| n == "Lambda-Extension-Identifier");
-    assert!(id.is_some_and(|(_, v)| uuid::Uuid::parse_str(v).is_ok()), "{:?}", res.headers);
+    let id = res
+        .headers
+        .iter()
+        .find(|(n, _)| n == "Lambda-Extension-Identifier");
+    assert!(
+        id.is_some_and(|(_, v)| uuid::Uuid::parse_str(v).is_ok()),
+        "{:?}",
+        res.headers
+    );
     assert_eq!(
         res.json(),
         serde_json::json!({"functionName": "my-function", "functionVersion": "$LATEST", "handler": "index.handler"})
@@ -38,13 +49,19 @@ async fn register_answers_with_identifier_and_function_info() {
     let res = conn
         .post(
             REGISTER,
-            &[("Lambda-Extension-Name", "with-account"), ("Lambda-Extension-Accept-Feature", "accountId")],
+            &[
+                ("Lambda-Extension-Name", "with-account"),
+                ("Lambda-Extension-Accept-Feature", "accountId"),
+            ],
             br#"{"events":[]}"#,
         )
         .await;
     assert_eq!(res.status, 200);
     assert_eq!(res.json()["accountId"], "123456789012");
-    assert_eq!(api.registered_extensions(), vec!["my-ext".to_owned(), "with-account".to_owned()]);
+    assert_eq!(
+        api.registered_extensions(),
+        vec!["my-ext".to_owned(), "with-account".to_owned()]
+    );
 }
 
 #[tokio::test]
@@ -52,25 +69,60 @@ async fn register_refusals() {
     let api = start(config()).await;
     let addr = api.local_addr();
     let mut conn = Conn::connect(addr).await;
-    let error_type = |res: &HttpResponse| (res.status, res.json()["errorType"].as_str().unwrap().to_owned());
+    let error_type = |res: &HttpResponse| {
+        (
+            res.status,
+            res.json()["errorType"].as_str().unwrap().to_owned(),
+        )
+    };
 
     let res = conn.post(REGISTER, &[], br#"{"events":["INVOKE"]}"#).await;
-    assert_eq!(error_type(&res), (403, "Extension.InvalidExtensionName".into()));
-    let res = conn.post(REGISTER, &[("Lambda-Extension-Name", "x")], br#"{"events":["BOGUS"]}"#).await;
+    assert_eq!(
+        error_type(&res),
+        (403, "Extension.InvalidExtensionName".into())
+    );
+    let res = conn
+        .post(
+            REGISTER,
+            &[("Lambda-Extension-Name", "x")],
+            br#"{"events":["BOGUS"]}"#,
+        )
+        .await;
     assert_eq!(error_type(&res), (403, "Extension.InvalidEventType".into()));
-    let res = conn.post(REGISTER, &[("Lambda-Extension-Name", "x")], b"{not json").await;
+    let res = conn
+        .post(REGISTER, &[("Lambda-Extension-Name", "x")], b"{not json")
+        .await;
     assert_eq!(error_type(&res), (403, "InvalidRequestFormat".into()));
     let res = conn
-        .post(REGISTER, &[("Lambda-Extension-Name", "x")], br#"{"events":[],"configurationKeys":["a"]}"#)
+        .post(
+            REGISTER,
+            &[("Lambda-Extension-Name", "x")],
+            br#"{"events":[],"configurationKeys":["a"]}"#,
+        )
         .await;
     assert_eq!(error_type(&res), (403, "InvalidRequestFormat".into()));
 
     for i in 0..10 {
         register(addr, &format!("ext-{i}"), &["INVOKE"]).await;
     }
-    let res = conn.post(REGISTER, &[("Lambda-Extension-Name", "eleventh")], br#"{"events":[]}"#).await;
-    assert_eq!(error_type(&res), (403, "Extension.TooManyExtensions".into()));
-    let res = conn.post(REGISTER, &[("Lambda-Extension-Name", "ext-0")], br#"{"events":[]}"#).await;
+    let res = conn
+        .post(
+            REGISTER,
+            &[("Lambda-Extension-Name", "eleventh")],
+            br#"{"events":[]}"#,
+        )
+        .await;
+    assert_eq!(
+        error_type(&res),
+        (403, "Extension.TooManyExtensions".into())
+    );
+    let res = conn
+        .post(
+            REGISTER,
+            &[("Lambda-Extension-Name", "ext-0")],
+            br#"{"events":[]}"#,
+        )
+        .await;
     assert_eq!(res.status, 403);
 }
 
@@ -82,15 +134,25 @@ async fn init_waits_for_every_extension_then_registration_closes() {
     let b = register(addr, "b", &["SHUTDOWN"]).await;
     let _runtime = spawn_next(addr);
     let mut init = Box::pin(api.wait_init());
-    assert!(stays_pending(&mut init).await, "init done before the extensions called next");
+    assert!(
+        stays_pending(&mut init).await,
+        "init done before the extensions called next"
+    );
     let _a = spawn_ext_next(addr, &a);
-    assert!(stays_pending(&mut init).await, "init done before extension b called next");
+    assert!(
+        stays_pending(&mut init).await,
+        "init done before extension b called next"
+    );
     let _b = spawn_ext_next(addr, &b);
     assert_eq!(soon(init).await, InitResult::Ready);
 
     let res = Conn::connect(addr)
         .await
-        .post(REGISTER, &[("Lambda-Extension-Name", "late")], br#"{"events":["INVOKE"]}"#)
+        .post(
+            REGISTER,
+            &[("Lambda-Extension-Name", "late")],
+            br#"{"events":["INVOKE"]}"#,
+        )
         .await;
     assert_eq!(res.status, 403);
     assert_eq!(res.json()["errorType"], "Extension.RegistrationClosed");
@@ -102,10 +164,24 @@ async fn event_next_needs_a_known_identifier() {
     let mut conn = Conn::connect(api.local_addr()).await;
     let res = conn.get(EXT_NEXT, &[]).await;
     assert_eq!(res.status, 403);
-    assert_eq!(res.json()["errorType"], "Extension.MissingExtensionIdentifier");
-    let res = conn.get(EXT_NEXT, &[("Lambda-Extension-Identifier", "00000000-0000-0000-0000-000000000000")]).await;
+    assert_eq!(
+        res.json()["errorType"],
+        "Extension.MissingExtensionIdentifier"
+    );
+    let res = conn
+        .get(
+            EXT_NEXT,
+            &[(
+                "Lambda-Extension-Identifier",
+                "00000000-0000-0000-0000-000000000000",
+            )],
+        )
+        .await;
     assert_eq!(res.status, 403);
-    assert_eq!(res.json()["errorType"], "Extension.InvalidExtensionIdentifier");
+    assert_eq!(
+        res.json()["errorType"],
+        "Extension.InvalidExtensionIdentifier"
+    );
 }
 
 #[tokio::test]
@@ -126,7 +202,12 @@ async fn invoke_and_shutdown_reach_extensions_in_order() {
     // The extension gets INVOKE with the invocation's details.
     let (mut ext_conn, event) = soon(ext_next).await.unwrap();
     assert_eq!(event.status, 200);
-    assert!(event.headers.iter().any(|(n, _)| n == "Lambda-Extension-Event-Identifier"));
+    assert!(
+        event
+            .headers
+            .iter()
+            .any(|(n, _)| n == "Lambda-Extension-Event-Identifier")
+    );
     assert_eq!(event.header("content-type"), Some("application/json"));
     assert_eq!(
         event.json(),
@@ -143,13 +224,25 @@ async fn invoke_and_shutdown_reach_extensions_in_order() {
 
     // The caller gets the response without waiting for the extension.
     let (mut rt_conn, _) = soon(runtime_next).await.unwrap();
-    assert_eq!(rt_conn.post(&response_path("req-1"), &[], b"ok").await.status, 202);
-    assert!(matches!(soon(invoke).await.unwrap(), Outcome::Response { .. }));
+    assert_eq!(
+        rt_conn
+            .post(&response_path("req-1"), &[], b"ok")
+            .await
+            .status,
+        202
+    );
+    assert!(matches!(
+        soon(invoke).await.unwrap(),
+        Outcome::Response { .. }
+    ));
 
     // Reuse waits for the runtime and the INVOKE extension to be back in next.
     let mut complete = Box::pin(api.wait_invocation_complete());
     rt_conn.send("GET", NEXT, &[], b"").await;
-    assert!(stays_pending(&mut complete).await, "complete before the extension called next");
+    assert!(
+        stays_pending(&mut complete).await,
+        "complete before the extension called next"
+    );
 
     // A second invocation while the extension is still busy is queued for it, in order.
     let second = tokio::spawn({
@@ -158,20 +251,41 @@ async fn invoke_and_shutdown_reach_extensions_in_order() {
     });
     let res = soon(rt_conn.read_response()).await.unwrap();
     assert_eq!(res.header("lambda-runtime-aws-request-id"), Some("req-2"));
-    assert_eq!(rt_conn.post(&response_path("req-2"), &[], b"ok").await.status, 202);
+    assert_eq!(
+        rt_conn
+            .post(&response_path("req-2"), &[], b"ok")
+            .await
+            .status,
+        202
+    );
     soon(second).await.unwrap();
     rt_conn.send("GET", NEXT, &[], b"").await;
 
-    let ext_events = ext_conn.get(EXT_NEXT, &[("Lambda-Extension-Identifier", &ext)]).await;
+    let ext_events = ext_conn
+        .get(EXT_NEXT, &[("Lambda-Extension-Identifier", &ext)])
+        .await;
     assert_eq!(ext_events.json()["requestId"], "req-2");
-    assert!(stays_pending(&mut complete).await, "complete before the extension took req-2 and called next");
+    assert!(
+        stays_pending(&mut complete).await,
+        "complete before the extension took req-2 and called next"
+    );
 
     // Shutdown: SHUTDOWN is delivered; shutdown() returns once both extensions call next again.
-    ext_conn.send("GET", EXT_NEXT, &[("Lambda-Extension-Identifier", &ext)], b"").await;
+    ext_conn
+        .send(
+            "GET",
+            EXT_NEXT,
+            &[("Lambda-Extension-Identifier", &ext)],
+            b"",
+        )
+        .await;
     soon(complete).await;
     let shutdown = tokio::spawn({
         let api = api.clone();
-        async move { api.shutdown(ShutdownReason::Spindown, Duration::from_secs(30)).await }
+        async move {
+            api.shutdown(ShutdownReason::Spindown, Duration::from_secs(30))
+                .await
+        }
     });
     let event = soon(ext_conn.read_response()).await.unwrap();
     let json = event.json();
@@ -182,9 +296,26 @@ async fn invoke_and_shutdown_reach_extensions_in_order() {
     assert_eq!(closer_event.json()["eventType"], "SHUTDOWN");
 
     let mut shutdown = shutdown;
-    ext_conn.send("GET", EXT_NEXT, &[("Lambda-Extension-Identifier", &ext)], b"").await;
-    assert!(stays_pending(&mut shutdown).await, "shutdown done before `closer` called next");
-    closer_conn.send("GET", EXT_NEXT, &[("Lambda-Extension-Identifier", &only_shutdown)], b"").await;
+    ext_conn
+        .send(
+            "GET",
+            EXT_NEXT,
+            &[("Lambda-Extension-Identifier", &ext)],
+            b"",
+        )
+        .await;
+    assert!(
+        stays_pending(&mut shutdown).await,
+        "shutdown done before `closer` called next"
+    );
+    closer_conn
+        .send(
+            "GET",
+            EXT_NEXT,
+            &[("Lambda-Extension-Identifier", &only_shutdown)],
+            b"",
+        )
+        .await;
     soon(shutdown).await.unwrap();
 }
 
@@ -194,7 +325,14 @@ async fn queued_invoke_and_shutdown_are_delivered_in_order() {
     let addr = api.local_addr();
     let ext = register(addr, "slow", &["INVOKE", "SHUTDOWN"]).await;
     let mut ext_conn = Conn::connect(addr).await;
-    ext_conn.send("GET", EXT_NEXT, &[("Lambda-Extension-Identifier", &ext)], b"").await;
+    ext_conn
+        .send(
+            "GET",
+            EXT_NEXT,
+            &[("Lambda-Extension-Identifier", &ext)],
+            b"",
+        )
+        .await;
     let runtime_next = spawn_next(addr);
     soon(api.wait_init()).await;
     let invoke = tokio::spawn({
@@ -209,12 +347,24 @@ async fn queued_invoke_and_shutdown_are_delivered_in_order() {
     assert_eq!(first.json()["eventType"], "INVOKE");
     let shutdown = tokio::spawn({
         let api = api.clone();
-        async move { api.shutdown(ShutdownReason::Timeout, Duration::from_secs(30)).await }
+        async move {
+            api.shutdown(ShutdownReason::Timeout, Duration::from_secs(30))
+                .await
+        }
     });
-    let second = ext_conn.get(EXT_NEXT, &[("Lambda-Extension-Identifier", &ext)]).await;
+    let second = ext_conn
+        .get(EXT_NEXT, &[("Lambda-Extension-Identifier", &ext)])
+        .await;
     assert_eq!(second.json()["eventType"], "SHUTDOWN");
     assert_eq!(second.json()["shutdownReason"], "timeout");
-    ext_conn.send("GET", EXT_NEXT, &[("Lambda-Extension-Identifier", &ext)], b"").await;
+    ext_conn
+        .send(
+            "GET",
+            EXT_NEXT,
+            &[("Lambda-Extension-Identifier", &ext)],
+            b"",
+        )
+        .await;
     soon(shutdown).await.unwrap();
 }
 
@@ -239,9 +389,12 @@ async fn shutdown_without_extensions_returns_at_once() {
     let api = start(config()).await;
     let _rt = spawn_next(api.local_addr());
     soon(api.wait_init()).await;
-    tokio::time::timeout(Duration::from_secs(5), api.shutdown(ShutdownReason::Spindown, Duration::from_secs(3600)))
-        .await
-        .expect("nothing to wait for");
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        api.shutdown(ShutdownReason::Spindown, Duration::from_secs(3600)),
+    )
+    .await
+    .expect("nothing to wait for");
 }
 
 #[tokio::test]
@@ -254,7 +407,13 @@ async fn extension_init_error_fails_init() {
     let res = conn
         .post(
             "/2020-01-01/extension/init/error",
-            &[("Lambda-Extension-Identifier", &ext), ("Lambda-Extension-Function-Error-Type", "Extension.ConfigInvalid")],
+            &[
+                ("Lambda-Extension-Identifier", &ext),
+                (
+                    "Lambda-Extension-Function-Error-Type",
+                    "Extension.ConfigInvalid",
+                ),
+            ],
             br#"{"errorMessage":"bad config","errorType":"Extension.ConfigInvalid"}"#,
         )
         .await;
@@ -263,11 +422,15 @@ async fn extension_init_error_fails_init() {
         soon(api.wait_init()).await,
         InitResult::InitError {
             error_type: Some("Extension.ConfigInvalid".into()),
-            body: Bytes::from_static(br#"{"errorMessage":"bad config","errorType":"Extension.ConfigInvalid"}"#),
+            body: Bytes::from_static(
+                br#"{"errorMessage":"bad config","errorType":"Extension.ConfigInvalid"}"#
+            ),
         }
     );
     // After reporting, the extension's calls are refused.
-    let res = conn.get(EXT_NEXT, &[("Lambda-Extension-Identifier", &ext)]).await;
+    let res = conn
+        .get(EXT_NEXT, &[("Lambda-Extension-Identifier", &ext)])
+        .await;
     assert_eq!(res.status, 403);
     assert_eq!(res.json()["errorType"], "Extension.InvalidExtensionState");
 }
@@ -294,7 +457,10 @@ async fn extension_exit_error_after_init_releases_waits() {
     let res = ext_conn
         .post(
             "/2020-01-01/extension/exit/error",
-            &[("Lambda-Extension-Identifier", &ext), ("Lambda-Extension-Function-Error-Type", "Extension.Crash")],
+            &[
+                ("Lambda-Extension-Identifier", &ext),
+                ("Lambda-Extension-Function-Error-Type", "Extension.Crash"),
+            ],
             b"",
         )
         .await;
@@ -302,7 +468,11 @@ async fn extension_exit_error_after_init_releases_waits() {
     soon(complete).await;
     // Init already succeeded; an init error now is refused.
     let res = ext_conn
-        .post("/2020-01-01/extension/init/error", &[("Lambda-Extension-Identifier", &ext)], b"")
+        .post(
+            "/2020-01-01/extension/init/error",
+            &[("Lambda-Extension-Identifier", &ext)],
+            b"",
+        )
         .await;
     assert_eq!(res.status, 403);
     assert_eq!(api.init_result(), Some(InitResult::Ready));
@@ -322,7 +492,9 @@ async fn extensions_disabled_answers_404() {
         ("PUT", "/2022-07-01/telemetry"),
         ("PUT", "/2020-08-15/logs"),
     ] {
-        let res = conn.request(method, path, &[("Lambda-Extension-Name", "x")], b"{}").await;
+        let res = conn
+            .request(method, path, &[("Lambda-Extension-Name", "x")], b"{}")
+            .await;
         assert_eq!(res.status, 404, "{method} {path}");
         assert_eq!(res.json()["errorType"], "NotFound");
     }
@@ -338,7 +510,14 @@ async fn telemetry_and_logs_subscriptions_are_stored() {
     let body = br#"{"schemaVersion":"2022-07-01","types":["platform","function"],
         "buffering":{"maxItems":1000,"maxBytes":262144,"timeoutMs":100},
         "destination":{"protocol":"HTTP","URI":"http://sandbox.localdomain:8080"}}"#;
-    let res = conn.request("PUT", "/2022-07-01/telemetry", &[("Lambda-Extension-Identifier", &tel)], body).await;
+    let res = conn
+        .request(
+            "PUT",
+            "/2022-07-01/telemetry",
+            &[("Lambda-Extension-Identifier", &tel)],
+            body,
+        )
+        .await;
     assert_eq!(res.status, 200);
     assert_eq!(res.json(), serde_json::json!("OK"));
     let res = conn
@@ -357,20 +536,40 @@ async fn telemetry_and_logs_subscriptions_are_stored() {
     assert_eq!(subs[0].api, TelemetryApi::Telemetry);
     assert_eq!(subs[0].protocol, "HTTP");
     assert_eq!(subs[0].uri, "http://sandbox.localdomain:8080");
-    assert_eq!(subs[0].types, vec!["platform".to_owned(), "function".to_owned()]);
+    assert_eq!(
+        subs[0].types,
+        vec!["platform".to_owned(), "function".to_owned()]
+    );
     assert_eq!(subs[0].raw, Bytes::from_static(body));
     assert_eq!(subs[1].api, TelemetryApi::Logs);
 
     // One extension cannot use both APIs; bodies without a destination are refused.
-    let res = conn.request("PUT", "/2020-08-15/logs", &[("Lambda-Extension-Identifier", &tel)], body).await;
-    assert_eq!(res.status, 400);
     let res = conn
-        .request("PUT", "/2022-07-01/telemetry", &[("Lambda-Extension-Identifier", &logs)], br#"{"types":[]}"#)
+        .request(
+            "PUT",
+            "/2020-08-15/logs",
+            &[("Lambda-Extension-Identifier", &tel)],
+            body,
+        )
         .await;
     assert_eq!(res.status, 400);
-    let res = conn.request("PUT", "/2022-07-01/telemetry", &[], body).await;
+    let res = conn
+        .request(
+            "PUT",
+            "/2022-07-01/telemetry",
+            &[("Lambda-Extension-Identifier", &logs)],
+            br#"{"types":[]}"#,
+        )
+        .await;
+    assert_eq!(res.status, 400);
+    let res = conn
+        .request("PUT", "/2022-07-01/telemetry", &[], body)
+        .await;
     assert_eq!(res.status, 403);
-    assert_eq!(res.json()["errorType"], "Extension.MissingExtensionIdentifier");
+    assert_eq!(
+        res.json()["errorType"],
+        "Extension.MissingExtensionIdentifier"
+    );
 }
 
 /// The shape of a shell-script extension: `curl` with a fresh connection per call.
@@ -382,27 +581,49 @@ async fn one_connection_per_request_clients_work() {
     let res = conn
         .post(
             REGISTER,
-            &[("Lambda-Extension-Name", "bash-ext"), ("Connection", "close")],
+            &[
+                ("Lambda-Extension-Name", "bash-ext"),
+                ("Connection", "close"),
+            ],
             br#"{"events":["INVOKE","SHUTDOWN"]}"#,
         )
         .await;
     assert_eq!(res.status, 200);
-    assert!(conn.read_response().await.is_err(), "server closes after Connection: close");
-    let id = res.header("lambda-extension-identifier").unwrap().to_owned();
+    assert!(
+        conn.read_response().await.is_err(),
+        "server closes after Connection: close"
+    );
+    let id = res
+        .header("lambda-extension-identifier")
+        .unwrap()
+        .to_owned();
     let ext_next = spawn_get(
         addr,
         EXT_NEXT,
-        vec![("Lambda-Extension-Identifier".into(), id.clone()), ("Connection".into(), "close".into())],
+        vec![
+            ("Lambda-Extension-Identifier".into(), id.clone()),
+            ("Connection".into(), "close".into()),
+        ],
     );
     let _rt = spawn_next(addr);
     soon(api.wait_init()).await;
     let shutdown = tokio::spawn({
         let api = api.clone();
-        async move { api.shutdown(ShutdownReason::Spindown, Duration::from_secs(30)).await }
+        async move {
+            api.shutdown(ShutdownReason::Spindown, Duration::from_secs(30))
+                .await
+        }
     });
     let (_, event) = soon(ext_next).await.unwrap();
     assert_eq!(event.json()["eventType"], "SHUTDOWN");
     let mut again = Conn::connect(addr).await;
-    again.send("GET", EXT_NEXT, &[("Lambda-Extension-Identifier", &id)], b"").await;
+    again
+        .send(
+            "GET",
+            EXT_NEXT,
+            &[("Lambda-Extension-Identifier", &id)],
+            b"",
+        )
+        .await;
     soon(shutdown).await.unwrap();
 }

@@ -33,9 +33,13 @@ async fn full_cycle_with_every_header() {
     assert_eq!(soon(api.wait_init()).await, InitResult::Ready);
 
     let inv = Invocation {
-        trace_id: Some("Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1".into()),
+        trace_id: Some(
+            "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1".into(),
+        ),
         client_context: Some(r#"{"custom":{"k":"v"}}"#.into()),
-        cognito_identity: Some(r#"{"cognitoIdentityId":"id","cognitoIdentityPoolId":"pool"}"#.into()),
+        cognito_identity: Some(
+            r#"{"cognitoIdentityId":"id","cognitoIdentityPoolId":"pool"}"#.into(),
+        ),
         tenant_id: Some("tenant-1".into()),
         content_type: Some("application/octet-stream".into()),
         ..invocation("8476a536-e9f4-11e8-9739-2dfe598c3fcd")
@@ -49,7 +53,10 @@ async fn full_cycle_with_every_header() {
     assert_eq!(res.status, 200);
     assert_eq!(res.body, br#"{"hello":"world"}"#);
     let expect = [
-        ("Lambda-Runtime-Aws-Request-Id", "8476a536-e9f4-11e8-9739-2dfe598c3fcd"),
+        (
+            "Lambda-Runtime-Aws-Request-Id",
+            "8476a536-e9f4-11e8-9739-2dfe598c3fcd",
+        ),
         ("Lambda-Runtime-Deadline-Ms", "1900000000000"),
         (
             "Lambda-Runtime-Invoked-Function-Arn",
@@ -69,7 +76,11 @@ async fn full_cycle_with_every_header() {
     ];
     for (name, value) in expect {
         // Exact (case-sensitive) names: Lambda's capitalisation.
-        let got = res.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        let got = res
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str());
         assert_eq!(got, Some(value), "header {name}");
     }
 
@@ -84,7 +95,10 @@ async fn full_cycle_with_every_header() {
     assert_eq!(res.json(), serde_json::json!({"status": "OK"}));
     assert_eq!(
         soon(invoke).await.unwrap(),
-        Outcome::Response { body: Bytes::from_static(b"done"), content_type: Some("text/plain".into()) }
+        Outcome::Response {
+            body: Bytes::from_static(b"done"),
+            content_type: Some("text/plain".into())
+        }
     );
 
     // Not reusable until the runtime polls again.
@@ -113,10 +127,16 @@ async fn optional_headers_are_absent_and_content_type_defaults_to_json() {
         assert_eq!(res.header(absent), None, "{absent}");
     }
     // A response without a content type.
-    assert_eq!(conn.post(&response_path("r1"), &[], b"{}").await.status, 202);
+    assert_eq!(
+        conn.post(&response_path("r1"), &[], b"{}").await.status,
+        202
+    );
     assert_eq!(
         soon(invoke).await.unwrap(),
-        Outcome::Response { body: Bytes::from_static(b"{}"), content_type: None }
+        Outcome::Response {
+            body: Bytes::from_static(b"{}"),
+            content_type: None
+        }
     );
 }
 
@@ -136,8 +156,14 @@ async fn next_is_a_true_long_poll() {
     let (mut conn, res) = soon(next).await.unwrap();
     assert_eq!(res.status, 200);
     assert_eq!(res.header("lambda-runtime-aws-request-id"), Some("late"));
-    assert_eq!(conn.post(&response_path("late"), &[], b"ok").await.status, 202);
-    assert!(matches!(soon(invoke).await.unwrap(), Outcome::Response { .. }));
+    assert_eq!(
+        conn.post(&response_path("late"), &[], b"ok").await.status,
+        202
+    );
+    assert!(matches!(
+        soon(invoke).await.unwrap(),
+        Outcome::Response { .. }
+    ));
 }
 
 #[tokio::test]
@@ -155,12 +181,26 @@ async fn invoke_before_runtime_polls_is_queued() {
         async move { api.invoke(invocation("b")).await }
     });
     let (mut conn, res) = soon(first).await.unwrap();
-    let first_id = res.header("lambda-runtime-aws-request-id").unwrap().to_owned();
-    assert_eq!(conn.post(&response_path(&first_id), &[], b"1").await.status, 202);
+    let first_id = res
+        .header("lambda-runtime-aws-request-id")
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        conn.post(&response_path(&first_id), &[], b"1").await.status,
+        202
+    );
     let res = conn.get(NEXT, &[]).await;
-    let second_id = res.header("lambda-runtime-aws-request-id").unwrap().to_owned();
+    let second_id = res
+        .header("lambda-runtime-aws-request-id")
+        .unwrap()
+        .to_owned();
     assert_ne!(first_id, second_id);
-    assert_eq!(conn.post(&response_path(&second_id), &[], b"2").await.status, 202);
+    assert_eq!(
+        conn.post(&response_path(&second_id), &[], b"2")
+            .await
+            .status,
+        202
+    );
     assert!(matches!(soon(a).await.unwrap(), Outcome::Response { .. }));
     assert!(matches!(soon(b).await.unwrap(), Outcome::Response { .. }));
 }
@@ -175,20 +215,29 @@ async fn wrong_id_and_double_answers_get_400() {
     });
     let (mut conn, _) = soon(next).await.unwrap();
 
-    let invalid = serde_json::json!({"errorMessage": "Invalid request ID", "errorType": "InvalidRequestID"});
+    let invalid =
+        serde_json::json!({"errorMessage": "Invalid request ID", "errorType": "InvalidRequestID"});
     let res = conn.post(&response_path("wrong"), &[], b"x").await;
     assert_eq!((res.status, res.json()), (400, invalid.clone()));
     let res = conn.post(&error_path("wrong"), &[], b"x").await;
     assert_eq!((res.status, res.json()), (400, invalid.clone()));
 
-    assert_eq!(conn.post(&response_path("right"), &[], b"first").await.status, 202);
+    assert_eq!(
+        conn.post(&response_path("right"), &[], b"first")
+            .await
+            .status,
+        202
+    );
     let res = conn.post(&response_path("right"), &[], b"second").await;
     assert_eq!((res.status, res.json()), (400, invalid.clone()));
     let res = conn.post(&error_path("right"), &[], b"third").await;
     assert_eq!((res.status, res.json()), (400, invalid));
     assert_eq!(
         soon(invoke).await.unwrap(),
-        Outcome::Response { body: Bytes::from_static(b"first"), content_type: None }
+        Outcome::Response {
+            body: Bytes::from_static(b"first"),
+            content_type: None
+        }
     );
 }
 
@@ -203,13 +252,20 @@ async fn error_relays_type_and_body_verbatim() {
     let (mut conn, _) = soon(next).await.unwrap();
     let body = br#"{"errorMessage":"boom","errorType":"ValueError","stackTrace":["  File x"]}"#;
     let res = conn
-        .post(&error_path("e1"), &[("Lambda-Runtime-Function-Error-Type", "Runtime.Unhandled")], body)
+        .post(
+            &error_path("e1"),
+            &[("Lambda-Runtime-Function-Error-Type", "Runtime.Unhandled")],
+            body,
+        )
         .await;
     assert_eq!(res.status, 202);
     assert_eq!(res.json(), serde_json::json!({"status": "OK"}));
     assert_eq!(
         soon(invoke).await.unwrap(),
-        Outcome::Error { error_type: Some("Runtime.Unhandled".into()), body: Bytes::from_static(body) }
+        Outcome::Error {
+            error_type: Some("Runtime.Unhandled".into()),
+            body: Bytes::from_static(body)
+        }
     );
 }
 
@@ -225,7 +281,9 @@ async fn oversize_response_gets_413_and_response_too_large() {
         async move { api.invoke(invocation("big")).await }
     });
     let (mut conn, _) = soon(next).await.unwrap();
-    let res = conn.post(&response_path("big"), &[], &vec![b'x'; 1025]).await;
+    let res = conn
+        .post(&response_path("big"), &[], &vec![b'x'; 1025])
+        .await;
     assert_eq!(res.status, 413);
     assert_eq!(
         res.json(),
@@ -260,7 +318,8 @@ async fn oversize_chunked_response_at_the_default_limit() {
     conn.write_raw(head.as_bytes()).await;
     let chunk = vec![b'y'; 1024 * 1024];
     for _ in 0..7 {
-        conn.write_raw(format!("{:x}\r\n", chunk.len()).as_bytes()).await;
+        conn.write_raw(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await;
         conn.write_raw(&chunk).await;
         conn.write_raw(b"\r\n").await;
     }
@@ -285,7 +344,12 @@ async fn response_of_exactly_the_limit_is_accepted() {
         async move { api.invoke(invocation("edge")).await }
     });
     let (mut conn, _) = soon(next).await.unwrap();
-    assert_eq!(conn.post(&response_path("edge"), &[], &[b'z'; 1000]).await.status, 202);
+    assert_eq!(
+        conn.post(&response_path("edge"), &[], &[b'z'; 1000])
+            .await
+            .status,
+        202
+    );
     match soon(invoke).await.unwrap() {
         Outcome::Response { body, .. } => assert_eq!(body.len(), 1000),
         other => panic!("unexpected {other:?}"),
@@ -300,7 +364,10 @@ async fn init_error_fails_init_and_pending_invokes() {
     let res = conn
         .post(
             "/2018-06-01/runtime/init/error",
-            &[("Lambda-Runtime-Function-Error-Type", "Runtime.ImportModuleError")],
+            &[(
+                "Lambda-Runtime-Function-Error-Type",
+                "Runtime.ImportModuleError",
+            )],
             body,
         )
         .await;
@@ -351,8 +418,16 @@ async fn invoke_waits_for_init() {
     let mut conn = Conn::connect(api.local_addr()).await;
     let res = conn.get(NEXT, &[]).await;
     assert_eq!(res.header("lambda-runtime-aws-request-id"), Some("cold"));
-    assert_eq!(conn.post(&response_path("cold"), &[], b"warm now").await.status, 202);
-    assert!(matches!(soon(invoke).await.unwrap(), Outcome::Response { .. }));
+    assert_eq!(
+        conn.post(&response_path("cold"), &[], b"warm now")
+            .await
+            .status,
+        202
+    );
+    assert!(matches!(
+        soon(invoke).await.unwrap(),
+        Outcome::Response { .. }
+    ));
 }
 
 #[tokio::test]
@@ -383,10 +458,16 @@ async fn dropped_invoke_after_delivery_refuses_late_answer() {
     });
     let res = soon(conn.read_response()).await.unwrap();
     assert_eq!(res.header("lambda-runtime-aws-request-id"), Some("fresh"));
-    assert_eq!(conn.post(&response_path("fresh"), &[], b"ok").await.status, 202);
+    assert_eq!(
+        conn.post(&response_path("fresh"), &[], b"ok").await.status,
+        202
+    );
     assert_eq!(
         soon(invoke).await.unwrap(),
-        Outcome::Response { body: Bytes::from_static(b"ok"), content_type: None }
+        Outcome::Response {
+            body: Bytes::from_static(b"ok"),
+            content_type: None
+        }
     );
 }
 
@@ -402,7 +483,10 @@ async fn dropped_invoke_before_delivery_is_never_delivered() {
             async move { api.invoke(invocation("first")).await }
         });
         let res = soon(conn.read_response()).await.unwrap();
-        assert_eq!(conn.post(&response_path("first"), &[], b"1").await.status, 202);
+        assert_eq!(
+            conn.post(&response_path("first"), &[], b"1").await.status,
+            202
+        );
         soon(invoke).await.unwrap();
         res
     };
@@ -420,7 +504,10 @@ async fn dropped_invoke_before_delivery_is_never_delivered() {
     }
     conn.send("GET", NEXT, &[], b"").await;
     let mut pending = Box::pin(conn.read_response());
-    assert!(stays_pending(&mut pending).await, "an abandoned invocation was delivered");
+    assert!(
+        stays_pending(&mut pending).await,
+        "an abandoned invocation was delivered"
+    );
     drop(pending);
     // Only the next real invocation arrives.
     let invoke = tokio::spawn({
@@ -429,8 +516,14 @@ async fn dropped_invoke_before_delivery_is_never_delivered() {
     });
     let res = soon(conn.read_response()).await.unwrap();
     assert_eq!(res.header("lambda-runtime-aws-request-id"), Some("real"));
-    assert_eq!(conn.post(&response_path("real"), &[], b"r").await.status, 202);
-    assert!(matches!(soon(invoke).await.unwrap(), Outcome::Response { .. }));
+    assert_eq!(
+        conn.post(&response_path("real"), &[], b"r").await.status,
+        202
+    );
+    assert!(matches!(
+        soon(invoke).await.unwrap(),
+        Outcome::Response { .. }
+    ));
 }
 
 #[tokio::test]
@@ -446,8 +539,14 @@ async fn next_while_an_invocation_is_outstanding_is_refused() {
     assert_eq!(res.status, 403);
     assert_eq!(res.json()["errorType"], "InvalidStateTransition");
     // The outstanding invocation can still be answered.
-    assert_eq!(conn.post(&response_path("busy"), &[], b"fine").await.status, 202);
-    assert!(matches!(soon(invoke).await.unwrap(), Outcome::Response { .. }));
+    assert_eq!(
+        conn.post(&response_path("busy"), &[], b"fine").await.status,
+        202
+    );
+    assert!(matches!(
+        soon(invoke).await.unwrap(),
+        Outcome::Response { .. }
+    ));
 }
 
 #[tokio::test]
@@ -468,8 +567,14 @@ async fn runtime_reconnecting_gets_the_event() {
     });
     let (mut conn, res) = soon(next).await.unwrap();
     assert_eq!(res.header("lambda-runtime-aws-request-id"), Some("again"));
-    assert_eq!(conn.post(&response_path("again"), &[], b"ok").await.status, 202);
-    assert!(matches!(soon(invoke).await.unwrap(), Outcome::Response { .. }));
+    assert_eq!(
+        conn.post(&response_path("again"), &[], b"ok").await.status,
+        202
+    );
+    assert!(matches!(
+        soon(invoke).await.unwrap(),
+        Outcome::Response { .. }
+    ));
 }
 
 #[tokio::test]
@@ -487,7 +592,10 @@ async fn second_parked_next_supersedes_the_first() {
     let (mut conn, res) = soon(second).await.unwrap();
     assert_eq!(res.status, 200);
     assert_eq!(conn.post(&response_path("s"), &[], b"ok").await.status, 202);
-    assert!(matches!(soon(invoke).await.unwrap(), Outcome::Response { .. }));
+    assert!(matches!(
+        soon(invoke).await.unwrap(),
+        Outcome::Response { .. }
+    ));
 }
 
 #[tokio::test]
@@ -526,7 +634,10 @@ async fn truncated_answer_leaves_the_invocation_open() {
     assert_eq!(status, 202);
     assert_eq!(
         soon(invoke).await.unwrap(),
-        Outcome::Response { body: Bytes::from_static(b"whole"), content_type: None }
+        Outcome::Response {
+            body: Bytes::from_static(b"whole"),
+            content_type: None
+        }
     );
 }
 
@@ -558,7 +669,11 @@ async fn streaming_mode_is_buffered_and_error_trailers_become_errors() {
     );
 
     let res = conn
-        .post(&response_path("zzz"), &[("Lambda-Runtime-Function-Response-Mode", "weird")], b"")
+        .post(
+            &response_path("zzz"),
+            &[("Lambda-Runtime-Function-Response-Mode", "weird")],
+            b"",
+        )
         .await;
     assert_eq!(res.status, 400);
     assert_eq!(res.json()["errorType"], "InvalidFunctionResponseMode");
@@ -586,5 +701,8 @@ async fn dropping_the_handle_closes_connections() {
     conn.send("GET", NEXT, &[], b"").await;
     soon(api.wait_init()).await;
     drop(api);
-    assert!(soon(conn.read_response()).await.is_err(), "the parked /next must be closed");
+    assert!(
+        soon(conn.read_response()).await.is_err(),
+        "the parked /next must be closed"
+    );
 }

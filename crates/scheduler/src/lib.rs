@@ -5,7 +5,7 @@
 //! START/END/REPORT log lines, and returns the environment to the warm pool.
 //!
 //! It knows nothing of HTTP or storage: the caller resolves which version to run and passes its
-//! record and package paths in a [`FunctionTarget`].
+//! record and package paths in an [`InvokeTarget`].
 
 mod artifacts;
 mod concurrency;
@@ -18,8 +18,7 @@ mod scheduler;
 
 pub use concurrency::ThrottleReason;
 pub use error::SchedulerError;
+pub use kindling_model::invoke::InvokeTarget;
 pub use launch::{RuntimeLocator, RuntimePaths};
 pub use logs::{LogStore, log_stream_name};
-pub use scheduler::{
-    FunctionTarget, InvokeRequest, InvokeResult, PoolStats, Scheduler, SchedulerConfig,
-};
+pub use scheduler::{InvokeRequest, InvokeResult, PoolStats, Scheduler, SchedulerConfig};

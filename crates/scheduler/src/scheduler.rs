@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kindling_model::function::VersionRecord;
+use kindling_model::invoke::InvokeTarget;
 use kindling_runtime_api::{Invocation, ShutdownReason};
 use kindling_sandbox::Sandbox;
 
@@ -38,24 +38,10 @@ pub struct SchedulerConfig {
     pub credentials: Vec<(String, String)>,
 }
 
-/// What to run: the version (after alias routing) and where its packages are.
-#[derive(Debug, Clone)]
-pub struct FunctionTarget {
-    pub record: Arc<VersionRecord>,
-    pub code_zip: PathBuf,
-    /// Layers in order: (blob id, zip path).
-    pub layers: Vec<(String, PathBuf)>,
-    /// The ARN exactly as invoked (unqualified, version or alias ARN).
-    pub invoked_arn: String,
-    pub reserved_concurrency: Option<u32>,
-    /// Concurrency shared by all functions without reserved concurrency.
-    pub unreserved_pool: u32,
-}
-
 /// One synchronous invocation.
 #[derive(Debug, Clone)]
 pub struct InvokeRequest {
-    pub target: FunctionTarget,
+    pub target: InvokeTarget,
     pub request_id: String,
     pub payload: Bytes,
     /// Decoded client context JSON.

@@ -22,6 +22,38 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print a function's logs (all log streams, oldest first).
     Logs(LogsArgs),
+    /// Show the asynchronous-invocation queue: depth and oldest event per function.
+    Queue(DataDirArgs),
+    /// List or redrive messages in the built-in dead-letter store.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DataDirArgs {
+    /// Directory holding Kindling's state.
+    #[arg(long, env = "KINDLING_DATA_DIR", default_value = ".kindling")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum DlqCommand {
+    /// Print stored messages as JSON lines (oldest first).
+    List {
+        /// Only this queue (the name in the SQS/SNS destination ARN).
+        #[arg(long)]
+        queue: Option<String>,
+        #[command(flatten)]
+        dir: DataDirArgs,
+    },
+    /// Send stored messages' original events back to their functions' queues.
+    Redrive {
+        /// Only this queue.
+        #[arg(long)]
+        queue: Option<String>,
+        #[command(flatten)]
+        dir: DataDirArgs,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -79,6 +111,20 @@ pub struct ServeArgs {
     /// Seconds an idle execution environment is kept warm before it is shut down.
     #[arg(long, env = "KINDLING_IDLE_TIMEOUT", default_value_t = 300)]
     pub idle_timeout: u64,
+    /// Most asynchronous events this node runs at once.
+    #[arg(long, env = "KINDLING_ASYNC_WORKERS", default_value_t = 64)]
+    pub async_workers: usize,
+    /// Seconds before the 2nd, 3rd... attempt of a failed asynchronous event (Lambda: 60,120).
+    #[arg(
+        long,
+        env = "KINDLING_ASYNC_RETRY_DELAYS",
+        value_delimiter = ',',
+        default_value = "60,120"
+    )]
+    pub async_retry_delays: Vec<f64>,
+    /// First backoff in seconds for throttled asynchronous events (doubles up to 5 minutes).
+    #[arg(long, env = "KINDLING_ASYNC_BACKOFF_MIN", default_value_t = 1.0)]
+    pub async_backoff_min: f64,
     /// Interpreter for a runtime, e.g. `--runtime python3.12=/usr/bin/python3.12` (repeatable).
     #[arg(long = "runtime", env = "KINDLING_RUNTIMES", value_delimiter = ',', value_parser = parse_runtime)]
     pub runtimes: Vec<(String, PathBuf)>,

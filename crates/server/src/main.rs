@@ -1,5 +1,6 @@
 //! The `kindling` binary: parses the command line and hands over to the library crates.
 
+mod admin;
 mod cli;
 mod logs;
 mod runtime_files;
@@ -13,6 +14,8 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         cli::Command::Serve(args) => serve::run(args),
         cli::Command::Logs(args) => logs::run(&args),
+        cli::Command::Queue(args) => admin::queue(&args),
+        cli::Command::Dlq(cmd) => admin::dlq(&cmd),
     }
 }
 

@@ -9,8 +9,9 @@ use axum::ServiceExt;
 use axum::serve::ListenerExt;
 use kindling_api::{ApiState, normalize_path, router};
 use kindling_control::{ControlConfig, ControlPlane};
+use kindling_events::{AsyncInvoker, EventsConfig};
 use kindling_model::ArnContext;
-use kindling_store::{BlobStore, SqliteStore};
+use kindling_store::{BlobStore, SqliteStore, Store};
 use tower::Layer;
 
 use kindling_sandbox::{IsolationMode, NetworkMode, Sandbox, SandboxConfig};
@@ -31,10 +32,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     validate(&args)?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
-    let store = SqliteStore::open(&args.data_dir.join("state.db")).context("opening state")?;
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&args.data_dir.join("state.db")).context("opening state")?);
     let blobs = BlobStore::open(args.data_dir.join("code")).context("opening code store")?;
     let control = Arc::new(ControlPlane::new(
-        Arc::new(store),
+        Arc::clone(&store),
         blobs,
         ControlConfig {
             arn: ArnContext::new(&args.region, &args.account_id),
@@ -44,9 +46,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
     let scheduler = data_plane(&args).context("starting the data plane")?;
     let reaper = scheduler.spawn_reaper(Duration::from_secs(1));
+    let events = AsyncInvoker::new(
+        events_config(&args)?,
+        Arc::clone(&store),
+        Arc::clone(&control),
+        scheduler.clone(),
+    )
+    .context("starting asynchronous invocation")?;
+    let (stop_events, events_stopped) = tokio::sync::oneshot::channel::<()>();
+    let dispatcher = events.start(async move {
+        let _ = events_stopped.await;
+    });
     let app = router(ApiState {
         control,
         scheduler: Some(scheduler.clone()),
+        events: Some(events),
     });
     let app = tower::util::MapRequestLayer::new(normalize_path).layer(app);
 
@@ -69,6 +83,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving")?;
+    let _ = stop_events.send(());
+    let _ = dispatcher.await;
     reaper.abort();
     scheduler.shutdown().await;
     tracing::info!("Kindling stopped");
@@ -152,6 +168,35 @@ fn data_plane(args: &ServeArgs) -> anyhow::Result<Scheduler> {
         locator,
         logs,
     )?)
+}
+
+/// This node's stable name: generated once and kept in the data dir, so that after a crash the
+/// node releases the leases it held.
+fn node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("node-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim();
+        if !id.is_empty() {
+            return Ok(id.to_string());
+        }
+    }
+    let id = format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
+}
+
+fn events_config(args: &ServeArgs) -> anyhow::Result<EventsConfig> {
+    Ok(EventsConfig {
+        node_id: node_id(&args.data_dir)?,
+        workers: args.async_workers,
+        retry_delays: args
+            .async_retry_delays
+            .iter()
+            .map(|s| Duration::from_secs_f64(*s))
+            .collect(),
+        backoff_min: Duration::from_secs_f64(args.async_backoff_min),
+        ..EventsConfig::default()
+    })
 }
 
 fn validate(args: &ServeArgs) -> anyhow::Result<()> {

@@ -12,7 +12,11 @@ pub use blobs::{BlobId, BlobStore};
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
 
+/// Re-exported for implementations' callers.
+pub use kindling_model::events;
+
 use kindling_model::alias::AliasRecord;
+use kindling_model::events::{AsyncEvent, DeadLetter, EventInvokeConfig};
 use kindling_model::function::{FunctionMeta, VersionNumber, VersionRecord};
 use kindling_model::layer::LayerVersionRecord;
 use serde_json::Value;
@@ -34,6 +38,18 @@ pub struct AccountUsage {
     pub total_code_size: u64,
     /// Sum of all reserved concurrency.
     pub reserved_concurrency: u64,
+}
+
+/// Depth of one function's asynchronous queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueStat {
+    pub function_name: String,
+    /// Events accepted and not finished (waiting or in flight).
+    pub depth: u64,
+    /// Events leased by a worker right now.
+    pub in_flight: u64,
+    /// When the oldest event was accepted.
+    pub oldest_enqueued_ms: i64,
 }
 
 /// Durable control-plane state. Each method is atomic.
@@ -115,4 +131,66 @@ pub trait Store: Send + Sync + 'static {
     /// Names of layers with at least one live version, ascending.
     fn layer_names(&self) -> Result<Vec<String>>;
     fn delete_layer_version(&self, name: &str, version: u64) -> Result<()>;
+
+    // --- asynchronous invocation queue ---
+    /// Stores accepted events durably, all in one transaction (group commit).
+    fn enqueue_events(&self, events: &[AsyncEvent]) -> Result<()>;
+    /// Leases up to `limit` events that are due (`not_before_ms <= now`) and not leased (or whose
+    /// lease expired), taking them round-robin across functions so that no function starves
+    /// the others.
+    fn lease_events(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<AsyncEvent>>;
+    /// Puts a leased event back for a later attempt.
+    fn reschedule_event(
+        &self,
+        id: &str,
+        owner: &str,
+        attempts: u32,
+        not_before_ms: i64,
+        last_result: Option<&str>,
+    ) -> Result<()>;
+    /// Removes a finished event if `owner` still holds its lease, and atomically stores what
+    /// it produced: dead letters / destination messages and follow-up events (destinations that
+    /// are functions). A worker that lost its lease stores nothing.
+    fn finish_event(
+        &self,
+        id: &str,
+        owner: &str,
+        letters: &[DeadLetter],
+        follow_ups: &[AsyncEvent],
+    ) -> Result<()>;
+    /// Frees every lease of `owner` (a node restarting after a crash); returns how many.
+    fn release_leases(&self, owner: &str) -> Result<u64>;
+    /// Earliest `not_before_ms` among events not leased.
+    fn next_due_ms(&self) -> Result<Option<i64>>;
+    fn queue_stats(&self) -> Result<Vec<QueueStat>>;
+
+    // --- event invoke configuration ---
+    fn event_invoke_config(
+        &self,
+        function: &str,
+        qualifier: &str,
+    ) -> Result<Option<EventInvokeConfig>>;
+    /// All of a function's configurations by qualifier, ascending.
+    fn event_invoke_configs(&self, function: &str) -> Result<Vec<(String, EventInvokeConfig)>>;
+    /// `NotFound` if the function does not exist.
+    fn put_event_invoke_config(
+        &self,
+        function: &str,
+        qualifier: &str,
+        config: &EventInvokeConfig,
+    ) -> Result<()>;
+    /// Returns whether a configuration was deleted.
+    fn delete_event_invoke_config(&self, function: &str, qualifier: &str) -> Result<bool>;
+
+    // --- built-in dead-letter store ---
+    /// Dead letters, oldest first, optionally of one queue.
+    fn dead_letters(&self, queue: Option<&str>, limit: usize) -> Result<Vec<DeadLetter>>;
+    /// Deletes dead letters and enqueues events in one transaction (redrive).
+    fn redrive(&self, letter_ids: &[String], events: &[AsyncEvent]) -> Result<()>;
 }

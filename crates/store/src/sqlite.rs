@@ -4,16 +4,22 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use kindling_model::alias::AliasRecord;
+use kindling_model::events::{AsyncEvent, DeadLetter, EventInvokeConfig};
 use kindling_model::function::{FunctionMeta, VersionNumber, VersionRecord};
 use kindling_model::layer::LayerVersionRecord;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+mod queue;
+
 use crate::{AccountUsage, PolicyRecord, Result, Store, StoreError};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_async.sql"),
+];
 
 /// SQLite-backed store. One connection behind a mutex: SQLite serializes writers anyway and
 /// every call is short.
@@ -21,11 +27,11 @@ pub struct SqliteStore {
     conn: Mutex<Connection>,
 }
 
-fn to_json<T: Serialize>(v: &T) -> Result<String> {
+pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<String> {
     Ok(serde_json::to_string(v)?)
 }
 
-fn from_json<T: DeserializeOwned>(s: &str) -> Result<T> {
+pub(crate) fn from_json<T: DeserializeOwned>(s: &str) -> Result<T> {
     Ok(serde_json::from_str(s)?)
 }
 
@@ -140,7 +146,7 @@ fn version_exists(tx: &Connection, name: &str, version: &str) -> Result<bool> {
         .is_some())
 }
 
-fn collect<T: DeserializeOwned>(
+pub(crate) fn collect<T: DeserializeOwned>(
     stmt: &mut rusqlite::Statement<'_>,
     params: impl rusqlite::Params,
 ) -> Result<Vec<T>> {
@@ -595,6 +601,166 @@ impl Store for SqliteStore {
                 params![name, version as i64],
             )?;
             Ok(())
+        })
+    }
+
+    fn enqueue_events(&self, events: &[AsyncEvent]) -> Result<()> {
+        self.tx(|tx| queue::enqueue(tx, events))
+    }
+
+    fn lease_events(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<AsyncEvent>> {
+        self.tx(|tx| queue::lease(tx, owner, now_ms, lease_ms, limit))
+    }
+
+    fn reschedule_event(
+        &self,
+        id: &str,
+        owner: &str,
+        attempts: u32,
+        not_before_ms: i64,
+        last_result: Option<&str>,
+    ) -> Result<()> {
+        self.tx(|tx| {
+            tx.execute(
+                "UPDATE async_events SET attempts = ?3, not_before_ms = ?4, last_result = ?5,
+                   lease_owner = NULL, lease_until_ms = NULL
+                 WHERE id = ?1 AND lease_owner = ?2",
+                params![id, owner, attempts, not_before_ms, last_result],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn finish_event(
+        &self,
+        id: &str,
+        owner: &str,
+        letters: &[DeadLetter],
+        follow_ups: &[AsyncEvent],
+    ) -> Result<()> {
+        self.tx(|tx| {
+            let n = tx.execute(
+                "DELETE FROM async_events WHERE id = ?1 AND lease_owner = ?2",
+                params![id, owner],
+            )?;
+            if n == 1 {
+                queue::insert_letters(tx, letters)?;
+                queue::enqueue(tx, follow_ups)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn release_leases(&self, owner: &str) -> Result<u64> {
+        self.tx(|tx| {
+            Ok(tx.execute(
+                "UPDATE async_events SET lease_owner = NULL, lease_until_ms = NULL
+                 WHERE lease_owner = ?1",
+                [owner],
+            )? as u64)
+        })
+    }
+
+    fn next_due_ms(&self) -> Result<Option<i64>> {
+        self.tx(|tx| {
+            Ok(tx.query_row(
+                "SELECT MIN(not_before_ms) FROM async_events WHERE lease_owner IS NULL",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
+    fn queue_stats(&self) -> Result<Vec<crate::QueueStat>> {
+        self.tx(queue::stats)
+    }
+
+    fn event_invoke_config(
+        &self,
+        function: &str,
+        qualifier: &str,
+    ) -> Result<Option<EventInvokeConfig>> {
+        self.tx(|tx| {
+            tx.query_row(
+                "SELECT config FROM event_invoke_configs WHERE function_name = ?1 AND qualifier = ?2",
+                params![function, qualifier],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .map(|s| from_json(&s))
+            .transpose()
+        })
+    }
+
+    fn event_invoke_configs(&self, function: &str) -> Result<Vec<(String, EventInvokeConfig)>> {
+        self.tx(|tx| {
+            let mut stmt = tx.prepare(
+                "SELECT qualifier, config FROM event_invoke_configs WHERE function_name = ?1
+                 ORDER BY qualifier",
+            )?;
+            let rows = stmt.query_map([function], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (q, c) = row?;
+                out.push((q, from_json(&c)?));
+            }
+            Ok(out)
+        })
+    }
+
+    fn put_event_invoke_config(
+        &self,
+        function: &str,
+        qualifier: &str,
+        config: &EventInvokeConfig,
+    ) -> Result<()> {
+        self.tx(|tx| {
+            if read_meta(tx, function)?.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            tx.execute(
+                "INSERT INTO event_invoke_configs (function_name, qualifier, config)
+                 VALUES (?1, ?2, ?3)
+                 ON CONFLICT (function_name, qualifier) DO UPDATE SET config = excluded.config",
+                params![function, qualifier, to_json(config)?],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn delete_event_invoke_config(&self, function: &str, qualifier: &str) -> Result<bool> {
+        self.tx(|tx| {
+            Ok(tx.execute(
+                "DELETE FROM event_invoke_configs WHERE function_name = ?1 AND qualifier = ?2",
+                params![function, qualifier],
+            )? > 0)
+        })
+    }
+
+    fn dead_letters(&self, queue: Option<&str>, limit: usize) -> Result<Vec<DeadLetter>> {
+        self.tx(|tx| {
+            let mut stmt = tx.prepare(
+                "SELECT record FROM dead_letters WHERE (?1 IS NULL OR queue = ?1)
+                 ORDER BY created_ms, id LIMIT ?2",
+            )?;
+            collect(&mut stmt, params![queue, limit as i64])
+        })
+    }
+
+    fn redrive(&self, letter_ids: &[String], events: &[AsyncEvent]) -> Result<()> {
+        self.tx(|tx| {
+            for id in letter_ids {
+                tx.execute("DELETE FROM dead_letters WHERE id = ?1", [id])?;
+            }
+            queue::enqueue(tx, events)
         })
     }
 }

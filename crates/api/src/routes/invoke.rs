@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use kindling_control::ControlError;
 use kindling_model::limits;
-use kindling_scheduler::{FunctionTarget, InvokeRequest, InvokeResult};
+use kindling_scheduler::{InvokeRequest, InvokeResult};
 use serde_json::json;
 
 use crate::ApiState;
@@ -90,17 +90,6 @@ async fn payload(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     Ok(bytes)
 }
 
-fn target(t: kindling_control::InvokeTarget) -> FunctionTarget {
-    FunctionTarget {
-        record: t.record,
-        code_zip: t.code_zip,
-        layers: t.layers,
-        invoked_arn: t.invoked_arn,
-        reserved_concurrency: t.reserved_concurrency,
-        unreserved_pool: t.unreserved_pool,
-    }
-}
-
 /// `POST /2015-03-31/functions/{name}/invocations`
 pub async fn invoke(
     State(s): State<ApiState>,
@@ -130,9 +119,8 @@ pub async fn invoke(
     let t = blocking(move || control.invoke_target(&name, qualifier.as_deref())).await?;
     let scheduler = s.scheduler.clone().ok_or(ApiError::DataPlaneDisabled)?;
     let request_id = uuid::Uuid::new_v4().to_string();
-    let version = t.record.version_label();
     let req = InvokeRequest {
-        target: target(t),
+        target: t,
         request_id: request_id.clone(),
         payload,
         client_context,
@@ -145,14 +133,11 @@ pub async fn invoke(
             &request_id,
         )),
         InvocationType::Event => {
-            tokio::spawn(async move {
-                if let Err(e) = scheduler.invoke(req).await {
-                    tracing::warn!(error = %e, "asynchronous invocation failed");
-                }
-            });
-            let mut res = StatusCode::ACCEPTED.into_response();
-            set(&mut res, "X-Amz-Executed-Version", &version);
-            Ok(with_request_id(res, &request_id))
+            enqueue(&s, &req).await?;
+            Ok(with_request_id(
+                StatusCode::ACCEPTED.into_response(),
+                &request_id,
+            ))
         }
         InvocationType::RequestResponse => {
             let result = scheduler.invoke(req).await?;
@@ -170,23 +155,39 @@ pub async fn invoke_async(
     let payload = payload(body, INVOKE_ASYNC_PAYLOAD).await?;
     let control = s.control.clone();
     let t = blocking(move || control.invoke_target(&name, None)).await?;
-    let scheduler = s.scheduler.clone().ok_or(ApiError::DataPlaneDisabled)?;
     let request_id = uuid::Uuid::new_v4().to_string();
     let req = InvokeRequest {
-        target: target(t),
+        target: t,
         request_id: request_id.clone(),
         payload,
         client_context: None,
         trace_id: None,
         tail: false,
     };
-    tokio::spawn(async move {
-        if let Err(e) = scheduler.invoke(req).await {
-            tracing::warn!(error = %e, "asynchronous invocation failed");
-        }
-    });
+    enqueue(&s, &req).await?;
     let res = (StatusCode::ACCEPTED, axum::Json(json!({ "Status": 202 }))).into_response();
     Ok(with_request_id(res, &request_id))
+}
+
+/// Stores an Event invocation durably (the qualifier is kept as invoked: an alias is routed
+/// again on every attempt).
+async fn enqueue(s: &ApiState, req: &InvokeRequest) -> Result<(), ApiError> {
+    let events = s.events.clone().ok_or(ApiError::DataPlaneDisabled)?;
+    let qualifier = req
+        .target
+        .invoked_arn
+        .rsplit_once(":function:")
+        .and_then(|(_, rest)| rest.split_once(':'))
+        .map(|(_, q)| q.to_string());
+    events
+        .enqueue(
+            req.request_id.clone(),
+            req.target.record.function_name.clone(),
+            qualifier,
+            req.payload.to_vec(),
+        )
+        .await
+        .map_err(|e| ApiError::Join(e.to_string()))
 }
 
 fn set(res: &mut Response, name: &'static str, value: &str) {

@@ -3,6 +3,7 @@
 mod account;
 mod aliases;
 mod code;
+mod event_config;
 mod functions;
 mod invoke;
 mod layers;
@@ -85,6 +86,17 @@ pub fn routes() -> Router<ApiState> {
         .route(
             "/2014-11-13/functions/{name}/invoke-async",
             post(invoke::invoke_async),
+        )
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config",
+            put(event_config::put)
+                .post(event_config::update)
+                .get(event_config::get)
+                .delete(event_config::delete),
+        )
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config/list",
+            get(event_config::list),
         )
         .route("/_kindling/code/{blob}", get(code::download))
 }

@@ -41,23 +41,33 @@ struct RegisterResponse<'a> {
 pub(super) async fn register(shared: &Shared, req: Request<Incoming>) -> Result<Res, ApiError> {
     let (parts, body) = req.into_parts();
     let name = header_string(&parts.headers, &EXTENSION_NAME).ok_or_else(|| {
-        ApiError::extension(ExtensionErrorKind::InvalidExtensionName, "Empty extension name")
+        ApiError::extension(
+            ExtensionErrorKind::InvalidExtensionName,
+            "Empty extension name",
+        )
     })?;
     let wants_account_id = parts.headers.get_all(&ACCEPT_FEATURE).iter().any(|v| {
-        v.to_str().is_ok_and(|s| s.split(',').any(|f| f.trim().eq_ignore_ascii_case("accountId")))
+        v.to_str().is_ok_and(|s| {
+            s.split(',')
+                .any(|f| f.trim().eq_ignore_ascii_case("accountId"))
+        })
     });
-    let invalid_format = |message: String| {
-        ApiError::extension(ExtensionErrorKind::InvalidRequestFormat, message)
-    };
+    let invalid_format =
+        |message: String| ApiError::extension(ExtensionErrorKind::InvalidRequestFormat, message);
     let body = read_body(body, SMALL_BODY_LIMIT).await?;
     let request: RegisterRequest = if body.bytes.iter().all(u8::is_ascii_whitespace) {
-        RegisterRequest { events: Vec::new(), configuration_keys: None }
+        RegisterRequest {
+            events: Vec::new(),
+            configuration_keys: None,
+        }
     } else {
         serde_json::from_slice(&body.bytes)
             .map_err(|e| invalid_format(format!("Invalid registration body: {e}")))?
     };
     if request.configuration_keys.is_some() {
-        return Err(invalid_format("configurationKeys is deprecated and not accepted".into()));
+        return Err(invalid_format(
+            "configurationKeys is deprecated and not accepted".into(),
+        ));
     }
     let (mut invoke, mut shutdown) = (false, false);
     for event in &request.events {

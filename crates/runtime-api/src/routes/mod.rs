@@ -41,9 +41,7 @@ fn classify<'p>(method: &Method, path: &'p str, extensions: bool) -> Route<'p> {
         "/2018-06-01/runtime/invocation/next" => (Route::RuntimeNext, Method::GET),
         "/2018-06-01/runtime/init/error" => (Route::RuntimeInitError, Method::POST),
         "/ping" => (Route::Ping, Method::GET),
-        "/2020-01-01/extension/register" if extensions => {
-            (Route::ExtensionRegister, Method::POST)
-        }
+        "/2020-01-01/extension/register" if extensions => (Route::ExtensionRegister, Method::POST),
         "/2020-01-01/extension/event/next" if extensions => (Route::ExtensionNext, Method::GET),
         "/2020-01-01/extension/init/error" if extensions => {
             (Route::ExtensionInitError, Method::POST)
@@ -67,7 +65,11 @@ fn classify<'p>(method: &Method, path: &'p str, extensions: bool) -> Route<'p> {
             }
         }
     };
-    if *method == allowed { route } else { Route::MethodNotAllowed }
+    if *method == allowed {
+        route
+    } else {
+        Route::MethodNotAllowed
+    }
 }
 
 /// Serves one request. Never fails: refusals are rendered as Lambda-style error documents.
@@ -103,7 +105,8 @@ pub(crate) async fn handle(shared: &Shared, req: Request<Incoming>) -> Res {
 fn text(status: StatusCode, body: &'static str) -> Res {
     let mut res = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *res.status_mut() = status;
-    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     res
 }
 
@@ -130,7 +133,10 @@ mod tests {
     fn classify_paths() {
         let get = Method::GET;
         let post = Method::POST;
-        assert_eq!(classify(&get, "/2018-06-01/runtime/invocation/next", true), Route::RuntimeNext);
+        assert_eq!(
+            classify(&get, "/2018-06-01/runtime/invocation/next", true),
+            Route::RuntimeNext
+        );
         assert_eq!(
             classify(&post, "/2018-06-01/runtime/invocation/abc-1/response", true),
             Route::InvocationResponse("abc-1")
@@ -155,7 +161,10 @@ mod tests {
             classify(&post, "/2020-01-01/extension/register", true),
             Route::ExtensionRegister
         );
-        assert_eq!(classify(&post, "/2020-01-01/extension/register", false), Route::NotFound);
+        assert_eq!(
+            classify(&post, "/2020-01-01/extension/register", false),
+            Route::NotFound
+        );
         assert_eq!(
             classify(&Method::PUT, "/2022-07-01/telemetry", true),
             Route::Subscribe(TelemetryApi::Telemetry)

@@ -23,8 +23,7 @@ const COGNITO_IDENTITY: HeaderName = HeaderName::from_static("lambda-runtime-cog
 const TENANT_ID: HeaderName = HeaderName::from_static("lambda-runtime-aws-tenant-id");
 const ERROR_TYPE: HeaderName = HeaderName::from_static("lambda-runtime-function-error-type");
 const ERROR_BODY: HeaderName = HeaderName::from_static("lambda-runtime-function-error-body");
-const RESPONSE_MODE: HeaderName =
-    HeaderName::from_static("lambda-runtime-function-response-mode");
+const RESPONSE_MODE: HeaderName = HeaderName::from_static("lambda-runtime-function-response-mode");
 
 const DEFAULT_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("application/json");
 
@@ -111,7 +110,11 @@ pub(super) async fn post_result(
         return Err(ApiError::InvalidResponseMode);
     }
     let seq = shared.claim(request_id)?;
-    let mut claim = Claim { shared, seq, armed: true };
+    let mut claim = Claim {
+        shared,
+        seq,
+        armed: true,
+    };
     let max = shared.config.max_response_bytes;
     match body::read_capped(body, max).await {
         Ok(collected) => {
@@ -156,7 +159,10 @@ fn response_outcome(headers: &HeaderMap, collected: crate::body::Collected) -> O
                 .decode(v.as_bytes())
                 .map_or_else(|_| Bytes::copy_from_slice(v.as_bytes()), Bytes::from)
         });
-        return Outcome::Error { error_type: Some(error_type), body };
+        return Outcome::Error {
+            error_type: Some(error_type),
+            body,
+        };
     }
     Outcome::Response {
         body: collected.bytes,

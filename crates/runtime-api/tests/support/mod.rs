@@ -57,7 +57,10 @@ pub async fn stays_pending<F: Future + Unpin>(fut: &mut F) -> bool {
 pub async fn eventually(mut check: impl FnMut() -> bool, what: &str) {
     let deadline = tokio::time::Instant::now() + SOON;
     while !check() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
@@ -91,7 +94,9 @@ impl Conn {
     pub async fn connect(addr: SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).await.expect("connect");
         stream.set_nodelay(true).expect("nodelay");
-        Self { stream: BufReader::new(stream) }
+        Self {
+            stream: BufReader::new(stream),
+        }
     }
 
     /// Writes a request with a `Content-Length` body.
@@ -141,8 +146,15 @@ impl Conn {
             let (name, value) = line.split_once(':').expect("header line");
             headers.push((name.to_owned(), value.trim().to_owned()));
         }
-        let mut res = HttpResponse { status, headers, body: Vec::new() };
-        if res.header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        let mut res = HttpResponse {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        if res
+            .header("transfer-encoding")
+            .is_some_and(|v| v.contains("chunked"))
+        {
             loop {
                 let mut size = String::new();
                 self.stream.read_line(&mut size).await?;
@@ -177,7 +189,12 @@ impl Conn {
         self.request("GET", path, headers, b"").await
     }
 
-    pub async fn post(&mut self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
+    pub async fn post(
+        &mut self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> HttpResponse {
         self.request("POST", path, headers, body).await
     }
 }
@@ -187,10 +204,21 @@ pub async fn register(addr: SocketAddr, name: &str, events: &[&str]) -> String {
     let body = serde_json::json!({ "events": events }).to_string();
     let res = Conn::connect(addr)
         .await
-        .post(REGISTER, &[("Lambda-Extension-Name", name)], body.as_bytes())
+        .post(
+            REGISTER,
+            &[("Lambda-Extension-Name", name)],
+            body.as_bytes(),
+        )
         .await;
-    assert_eq!(res.status, 200, "register: {}", String::from_utf8_lossy(&res.body));
-    res.header("Lambda-Extension-Identifier").expect("identifier").to_owned()
+    assert_eq!(
+        res.status,
+        200,
+        "register: {}",
+        String::from_utf8_lossy(&res.body)
+    );
+    res.header("Lambda-Extension-Identifier")
+        .expect("identifier")
+        .to_owned()
 }
 
 /// Starts a long poll on a fresh connection in its own task.
@@ -201,7 +229,10 @@ pub fn spawn_get(
 ) -> tokio::task::JoinHandle<(Conn, HttpResponse)> {
     tokio::spawn(async move {
         let mut conn = Conn::connect(addr).await;
-        let h: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let h: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
         conn.send("GET", path, &h, b"").await;
         let res = conn.read_response().await.expect("response");
         (conn, res)
@@ -215,5 +246,9 @@ pub fn spawn_next(addr: SocketAddr) -> tokio::task::JoinHandle<(Conn, HttpRespon
 
 /// Starts an extension's `/extension/event/next` long poll in its own task.
 pub fn spawn_ext_next(addr: SocketAddr, id: &str) -> tokio::task::JoinHandle<(Conn, HttpResponse)> {
-    spawn_get(addr, EXT_NEXT, vec![("Lambda-Extension-Identifier".into(), id.into())])
+    spawn_get(
+        addr,
+        EXT_NEXT,
+        vec![("Lambda-Extension-Identifier".into(), id.into())],
+    )
 }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use kindling_model::events::{AsyncEvent, DeadLetter};
 use kindling_model::function::{CodeInfo, FunctionSpec, LoggingConfig};
 
 use super::*;
@@ -222,4 +223,110 @@ fn policies_use_revisions() {
     };
     s.put_policy("f", "", &empty, Some("p1")).unwrap();
     assert!(s.policy("f", "").unwrap().is_none());
+}
+
+fn event(id: &str, function: &str, enqueued: i64) -> AsyncEvent {
+    AsyncEvent {
+        id: id.into(),
+        function_name: function.into(),
+        qualifier: None,
+        payload: b"{}".to_vec(),
+        enqueued_ms: enqueued,
+        attempts: 0,
+        not_before_ms: enqueued,
+        last_result: None,
+    }
+}
+
+#[test]
+fn queue_leases_round_robin_and_expires_leases() {
+    let s = SqliteStore::in_memory().unwrap();
+    let mut events: Vec<AsyncEvent> = (0..5)
+        .map(|i| event(&format!("hot{i}"), "hot", i))
+        .collect();
+    events.push(event("cold0", "cold", 10));
+    s.enqueue_events(&events).unwrap();
+    // The hot function's backlog does not hide the other function's event.
+    let leased: Vec<String> = s
+        .lease_events("a", 100, 1000, 2)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(leased, vec!["hot0", "cold0"]);
+    // Leased events are not handed out again until the lease expires.
+    let more: Vec<String> = s
+        .lease_events("b", 100, 1000, 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(more, vec!["hot1", "hot2", "hot3", "hot4"]);
+    let again = s.lease_events("c", 1200, 1000, 1).unwrap();
+    assert_eq!(again[0].id, "hot0", "expired lease is taken over");
+    // Only the current owner completes.
+    s.finish_event("hot0", "a", &[], &[]).unwrap();
+    assert_eq!(
+        s.queue_stats()
+            .unwrap()
+            .iter()
+            .map(|q| q.depth)
+            .sum::<u64>(),
+        6
+    );
+    s.finish_event("hot0", "c", &[], &[]).unwrap();
+    assert_eq!(
+        s.queue_stats()
+            .unwrap()
+            .iter()
+            .map(|q| q.depth)
+            .sum::<u64>(),
+        5
+    );
+    assert_eq!(s.release_leases("b").unwrap(), 4);
+    s.reschedule_event("cold0", "a", 1, 5000, Some("{}"))
+        .unwrap();
+    assert_eq!(s.next_due_ms().unwrap(), Some(1));
+    let stats = s.queue_stats().unwrap();
+    assert_eq!(stats[0].function_name, "cold");
+    assert_eq!(stats[0].in_flight, 0);
+    assert_eq!(stats[1].depth, 4);
+}
+
+#[test]
+fn dead_letters_and_redrive_are_atomic() {
+    let s = SqliteStore::in_memory().unwrap();
+    s.enqueue_events(&[event("e1", "f", 0)]).unwrap();
+    s.lease_events("w", 10, 1000, 1).unwrap();
+    let letter = DeadLetter {
+        id: "e1".into(),
+        queue: "dlq".into(),
+        target_arn: "arn:aws:sqs:us-east-1:000000000000:dlq".into(),
+        created_ms: 5,
+        body: serde_json::json!({}),
+        attributes: serde_json::json!({}),
+        function_name: "f".into(),
+        qualifier: None,
+        request_payload: serde_json::json!({}),
+    };
+    // A worker that lost its lease stores nothing.
+    s.finish_event("e1", "other", std::slice::from_ref(&letter), &[])
+        .unwrap();
+    assert!(s.dead_letters(None, 10).unwrap().is_empty());
+    s.finish_event(
+        "e1",
+        "w",
+        std::slice::from_ref(&letter),
+        &[event("f1", "g", 9)],
+    )
+    .unwrap();
+    assert_eq!(s.dead_letters(Some("dlq"), 10).unwrap().len(), 1);
+    assert_eq!(
+        s.queue_stats().unwrap()[0].function_name,
+        "g",
+        "the follow-up event is queued"
+    );
+    s.redrive(&["e1".into()], &[event("e1", "f", 20)]).unwrap();
+    assert!(s.dead_letters(None, 10).unwrap().is_empty());
+    assert_eq!(s.queue_stats().unwrap().len(), 2);
 }

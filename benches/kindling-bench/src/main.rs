@@ -1,0 +1,503 @@
+//! kindling-bench: measures Kindling's invoke path (warm latency, throughput, cold starts,
+//! memory per environment) and `cargo lambda watch` serving the same Rust function, in one run.
+//!
+//! Usage (normally through `benches/run`):
+//!   kindling-bench all --kindling BIN --rust-fn BIN [--cargo-lambda BIN --cl-manifest TOML
+//!                      --cl-target-dir DIR] [--out FILE] [--quick]
+//!   kindling-bench deploy --addr HOST:PORT --rust-fn BIN      (echo-rs and echo-py, for profiling)
+//!   kindling-bench load --addr HOST:PORT --path P [--conns C] [--secs S] [--n N]
+
+mod http;
+mod load;
+mod procfs;
+mod report;
+mod server;
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::http::Error;
+use crate::load::{Stats, Target};
+use crate::report::Report;
+use crate::server::{Api, Managed, TailInvoke, invoke_path, make_zip, start_cargo_lambda, start_kindling};
+
+/// The event every warm invoke sends (echoed back by both functions).
+const EVENT: &str = r#"{"bench":"kindling","id":12345,"items":[1,2,3],"nested":{"ok":true}}"#;
+
+/// The Python function: echoes the event; sleeps on {"sleep_ms": N} (used to hold environments
+/// busy so that concurrent invokes get one environment each).
+const PY_APP: &str = "import time\n\n\ndef handler(event, context):\n    if isinstance(event, dict) and \"sleep_ms\" in event:\n        time.sleep(event[\"sleep_ms\"] / 1000.0)\n    return event\n";
+
+struct Args {
+    map: HashMap<String, String>,
+    flags: BTreeSet<String>,
+}
+
+impl Args {
+    fn parse(items: &[String]) -> Args {
+        let mut map = HashMap::new();
+        let mut flags = BTreeSet::new();
+        let mut i = 0;
+        while i < items.len() {
+            let k = items[i].trim_start_matches("--").to_string();
+            if i + 1 < items.len() && !items[i + 1].starts_with("--") {
+                map.insert(k, items[i + 1].clone());
+                i += 2;
+            } else {
+                flags.insert(k);
+                i += 1;
+            }
+        }
+        Args { map, flags }
+    }
+    fn get(&self, k: &str) -> Option<&str> {
+        self.map.get(k).map(String::as_str)
+    }
+    fn path(&self, k: &str) -> Option<PathBuf> {
+        self.get(k).map(PathBuf::from)
+    }
+    fn num<T: std::str::FromStr>(&self, k: &str, default: T) -> T {
+        self.get(k).and_then(|v| v.parse().ok()).unwrap_or(default)
+    }
+    fn list(&self, k: &str, default: &str) -> Vec<String> {
+        self.get(k)
+            .unwrap_or(default)
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// Benchmark settings.
+#[derive(Clone)]
+pub struct Plan {
+    pub warmup: usize,
+    pub n: usize,
+    pub conns: Vec<usize>,
+    pub tp_warmup: Duration,
+    pub tp_measure: Duration,
+    pub client_threads: usize,
+    pub cold_samples: usize,
+    pub mem_envs: usize,
+    pub isolations: Vec<String>,
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = argv.first().cloned() else {
+        eprintln!("usage: kindling-bench all|deploy|load ... (see src/main.rs)");
+        std::process::exit(2);
+    };
+    let args = Args::parse(&argv[1..]);
+    let result = match cmd.as_str() {
+        "all" => run_all(&args),
+        "deploy" => run_deploy(&args),
+        "load" => run_load(&args),
+        other => Err(format!("unknown command {other}").into()),
+    };
+    if let Err(e) = result {
+        eprintln!("kindling-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+fn rust_zip(rust_fn: &[u8], marker: &str) -> Vec<u8> {
+    make_zip(&[("bootstrap", 0o755, rust_fn), ("marker.txt", 0o644, marker.as_bytes())])
+}
+
+fn py_zip(marker: &str) -> Vec<u8> {
+    make_zip(&[("app.py", 0o644, PY_APP.as_bytes()), ("marker.txt", 0o644, marker.as_bytes())])
+}
+
+fn progress(msg: &str) {
+    eprintln!("[{:>7.1}s] {msg}", START.with(|s| s.elapsed().as_secs_f64()));
+}
+
+thread_local! {
+    static START: Instant = Instant::now();
+}
+
+fn target(m: &Managed, name: &str) -> Target {
+    Target {
+        addr: m.addr,
+        path: invoke_path(name),
+        body: Bytes::from_static(EVENT.as_bytes()),
+        server_pid: m.pid(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn run_all(a: &Args) -> Result<(), Error> {
+    START.with(|_| ());
+    let quick = a.flags.contains("quick");
+    let plan = Plan {
+        warmup: a.num("warmup", if quick { 200 } else { 1000 }),
+        n: a.num("n", if quick { 2000 } else { 10000 }),
+        conns: a
+            .list("conns", "1,4,16,64")
+            .iter()
+            .filter_map(|c| c.parse().ok())
+            .collect(),
+        tp_warmup: Duration::from_millis(a.num("tp-warmup-ms", 1000)),
+        tp_measure: Duration::from_millis(a.num("tp-measure-ms", if quick { 2000 } else { 4000 })),
+        client_threads: a.num("client-threads", 2),
+        cold_samples: a.num("cold-samples", if quick { 5 } else { 10 }),
+        mem_envs: a.num("mem-envs", 8),
+        isolations: a.list("isolation", "process,namespaces"),
+    };
+    let kindling = a.path("kindling").ok_or("--kindling BIN is required")?;
+    let rust_fn_path = a.path("rust-fn").ok_or("--rust-fn BIN is required")?;
+    let rust_fn = std::fs::read(&rust_fn_path)?;
+    let work = tempdir()?;
+    let mut rep = Report::new(&plan, a.get("kindling-rev").unwrap_or("?"), &rust_fn_path, rust_fn.len());
+
+    let mut run = || -> Result<(), Error> {
+        for iso in &plan.isolations {
+            kindling_suite(&kindling, iso, &rust_fn, &work, &plan, &mut rep)?;
+        }
+        if let (Some(cl), Some(manifest), Some(tdir)) =
+            (a.path("cargo-lambda"), a.path("cl-manifest"), a.path("cl-target-dir"))
+        {
+            cargo_lambda_suite(&cl, &manifest, &tdir, &work, &plan, &mut rep)?;
+        } else {
+            rep.note("cargo-lambda: skipped (no --cargo-lambda/--cl-manifest/--cl-target-dir)");
+        }
+        Ok(())
+    };
+    let res = run();
+    if let Err(e) = &res {
+        rep.note(&format!("RUN ABORTED: {e}"));
+    }
+    let text = rep.render();
+    println!("{text}");
+    if let Some(out) = a.path("out") {
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&out, &text)?;
+        eprintln!("written to {}", out.display());
+    }
+    if a.flags.contains("keep-work") {
+        eprintln!("work dir kept: {}", work.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    res
+}
+
+fn tempdir() -> Result<PathBuf, Error> {
+    let base = std::env::var("TMPDIR").unwrap_or_else(|_| "/tmp".into());
+    let dir = PathBuf::from(base).join(format!("kindling-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Everything measured against Kindling with one isolation mode.
+fn kindling_suite(bin: &Path, iso: &str, rust_fn: &[u8], work: &Path, plan: &Plan, rep: &mut Report) -> Result<(), Error> {
+    // --- Server A: long idle timeout. Memory, warm latency, throughput, first-invoke cold starts.
+    progress(&format!("kindling --isolation {iso}: starting"));
+    let srv = start_kindling(bin, iso, 600, work, &format!("{iso}-a"))?;
+    let mut api = block_on(Api::wait_ready(srv.addr, Duration::from_secs(30)))
+        .map_err(|e| format!("{e}\n{}", srv.log_tail()))?;
+    let label = format!("kindling {iso}");
+
+    // Memory per idle environment.
+    progress("memory per environment");
+    block_on(api.create_function("mem-rs", "provided.al2023", "bootstrap", &rust_zip(rust_fn, "mem-rs")))?;
+    block_on(api.create_function("mem-py", "python3.11", "app.handler", &py_zip("mem-py")))?;
+    for (name, runtime) in [("mem-rs", "rust"), ("mem-py", "python")] {
+        let m = measure_memory(&srv, name, plan.mem_envs)?;
+        rep.memory(iso, runtime, m);
+    }
+    rep.note(&format!("{label}: python interpreter = {}", python_exe(&srv)));
+
+    // Warm single-client latency.
+    block_on(api.create_function("warm-rs", "provided.al2023", "bootstrap", &rust_zip(rust_fn, "warm-rs")))?;
+    block_on(api.create_function("warm-py", "python3.11", "app.handler", &py_zip("warm-py")))?;
+    for (name, runtime) in [("warm-rs", "rust"), ("warm-py", "python")] {
+        progress(&format!("warm latency {runtime}"));
+        let s = load::latency(&target(&srv, name), plan.warmup, plan.n, Duration::from_secs(60));
+        rep.latency(&label, runtime, s);
+    }
+
+    // Throughput, Rust.
+    for &c in &plan.conns {
+        progress(&format!("throughput rust, {c} clients"));
+        let s = load::throughput(&target(&srv, "warm-rs"), c, plan.client_threads, plan.tp_warmup, plan.tp_measure, 2_000_000);
+        let envs = count_envs(&srv);
+        rep.throughput(&label, "rust", c, s, Some(envs));
+    }
+
+    // Cold start: first invoke after deploy (fresh function, fresh code package each time).
+    progress("cold starts after deploy");
+    let mut rs = Vec::new();
+    let mut py = Vec::new();
+    for i in 0..plan.cold_samples {
+        let n = format!("cold-rs-{i}");
+        block_on(api.create_function(&n, "provided.al2023", "bootstrap", &rust_zip(rust_fn, &n)))?;
+        rs.push(block_on(api.invoke_tail(&n, EVENT))?);
+        let n = format!("cold-py-{i}");
+        block_on(api.create_function(&n, "python3.11", "app.handler", &py_zip(&n)))?;
+        py.push(block_on(api.invoke_tail(&n, EVENT))?);
+    }
+    rep.cold(iso, "rust", "first invoke after deploy", rs);
+    rep.cold(iso, "python", "first invoke after deploy", py);
+    drop(api);
+    drop(srv);
+
+    // --- Server B: --idle-timeout 1. Cold start after the environment was reaped.
+    progress(&format!("kindling --isolation {iso} --idle-timeout 1: cold starts after reap"));
+    let srv = start_kindling(bin, iso, 1, work, &format!("{iso}-b"))?;
+    let mut api = block_on(Api::wait_ready(srv.addr, Duration::from_secs(30)))
+        .map_err(|e| format!("{e}\n{}", srv.log_tail()))?;
+    block_on(api.create_function("reap-rs", "provided.al2023", "bootstrap", &rust_zip(rust_fn, "reap-rs")))?;
+    block_on(api.create_function("reap-py", "python3.11", "app.handler", &py_zip("reap-py")))?;
+    // The first invokes are after deploy, not after a reap: not recorded.
+    block_on(api.invoke_tail("reap-rs", EVENT))?;
+    block_on(api.invoke_tail("reap-py", EVENT))?;
+    let mut rs = Vec::new();
+    let mut py = Vec::new();
+    let mut waits = Vec::new();
+    for _ in 0..plan.cold_samples {
+        let t0 = Instant::now();
+        wait_reaped(&srv, Duration::from_secs(20))?;
+        waits.push(t0.elapsed().as_secs_f64());
+        // The connection may have been idle for a while; open a fresh one outside the timing.
+        api = block_on(Api::connect(srv.addr))?;
+        rs.push(block_on(api.invoke_tail("reap-rs", EVENT))?);
+        py.push(block_on(api.invoke_tail("reap-py", EVENT))?);
+    }
+    rep.cold(iso, "rust", "invoke after idle reap", rs);
+    rep.cold(iso, "python", "invoke after idle reap", py);
+    waits.sort_by(f64::total_cmp);
+    rep.note(&format!(
+        "kindling {iso} --idle-timeout 1: environments reaped {:.1}-{:.1} s after their last invoke (polled /proc)",
+        waits.first().copied().unwrap_or(0.0),
+        waits.last().copied().unwrap_or(0.0)
+    ));
+    Ok(())
+}
+
+/// Number of execution environments (subtrees under the server process).
+fn count_envs(srv: &Managed) -> usize {
+    procfs::subtrees(srv.pid()).len()
+}
+
+fn wait_reaped(srv: &Managed, timeout: Duration) -> Result<(), Error> {
+    let deadline = Instant::now() + timeout;
+    while count_envs(srv) > 0 {
+        if Instant::now() > deadline {
+            return Err("environments were not reaped in time".into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+fn python_exe(srv: &Managed) -> String {
+    procfs::descendants(srv.pid())
+        .iter()
+        .filter_map(|p| procfs::exe(p.pid))
+        .find(|e| e.to_string_lossy().contains("python"))
+        .map(|e| e.display().to_string())
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Memory of `n` idle environments of one function, created by `n` concurrent invokes that each
+/// hold their environment for 400 ms.
+pub struct Memory {
+    pub envs: usize,
+    pub procs_per_env: f64,
+    pub rss_kb: f64,
+    pub pss_kb: f64,
+    pub private_kb: f64,
+    pub memcg_kb: Option<f64>,
+    pub server_delta_kb: f64,
+}
+
+fn measure_memory(srv: &Managed, name: &str, n: usize) -> Result<Memory, Error> {
+    let before: BTreeSet<i32> = procfs::subtrees(srv.pid()).into_iter().map(|(p, _)| p).collect();
+    let server_before = procfs::rss_kb(srv.pid());
+    let addr = srv.addr;
+    let path = invoke_path(name);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let results: Vec<Result<u16, String>> = rt.block_on(async {
+        let mut hs = Vec::new();
+        for _ in 0..n {
+            let path = path.clone();
+            hs.push(tokio::spawn(async move {
+                let mut c = http::Conn::connect(addr).await.map_err(|e| e.to_string())?;
+                let r = c
+                    .post(&path, Bytes::from_static(br#"{"sleep_ms": 400}"#))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(r.status)
+            }));
+        }
+        let mut out = Vec::new();
+        for h in hs {
+            out.push(h.await.unwrap_or_else(|e| Err(e.to_string())));
+        }
+        out
+    });
+    if let Some(bad) = results.iter().find(|r| !matches!(r, Ok(200))) {
+        return Err(format!("memory invokes of {name} failed: {bad:?}").into());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let envs: Vec<(i32, Vec<i32>)> = procfs::subtrees(srv.pid())
+        .into_iter()
+        .filter(|(p, _)| !before.contains(p))
+        .collect();
+    let k = envs.len().max(1) as f64;
+    let pids: Vec<i32> = envs.iter().flat_map(|(_, t)| t.iter().copied()).collect();
+    let mut cgroups = HashMap::new();
+    for &p in &pids {
+        if let Some((path, bytes)) = procfs::memcg_usage(p) {
+            cgroups.insert(path, bytes);
+        }
+    }
+    Ok(Memory {
+        envs: envs.len(),
+        procs_per_env: pids.len() as f64 / k,
+        rss_kb: pids.iter().map(|p| procfs::rss_kb(*p)).sum::<u64>() as f64 / k,
+        pss_kb: pids.iter().map(|p| procfs::pss_kb(*p)).sum::<u64>() as f64 / k,
+        private_kb: pids.iter().map(|p| procfs::private_kb(*p)).sum::<u64>() as f64 / k,
+        memcg_kb: if cgroups.is_empty() {
+            None
+        } else {
+            Some(cgroups.values().sum::<u64>() as f64 / 1024.0 / cgroups.len() as f64)
+        },
+        server_delta_kb: (procfs::rss_kb(srv.pid()) as f64 - server_before as f64) / k,
+    })
+}
+
+/// `cargo lambda watch` serving the same Rust function's cargo project.
+fn cargo_lambda_suite(bin: &Path, manifest: &Path, tdir: &Path, work: &Path, plan: &Plan, rep: &mut Report) -> Result<(), Error> {
+    let max_c = plan.conns.iter().copied().max().unwrap_or(1);
+    progress(&format!("cargo lambda watch --concurrency {max_c}: starting"));
+    let srv = start_cargo_lambda(bin, manifest, tdir, max_c, work)?;
+    let fn_name = "rust-echo";
+    // Ready when an invoke answers 200 (the function may be compiled on first use).
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let ok = block_on(async {
+        loop {
+            if let Ok(mut c) = http::Conn::connect(srv.addr).await {
+                if let Ok(r) = c.post(&invoke_path(fn_name), Bytes::from_static(EVENT.as_bytes())).await {
+                    if r.status == 200 {
+                        return true;
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    if !ok {
+        return Err(format!("cargo lambda watch did not serve {fn_name}:\n{}", srv.log_tail()).into());
+    }
+    let label = "cargo-lambda watch";
+    progress("cargo-lambda warm latency");
+    let s = load::latency(&target(&srv, fn_name), plan.warmup, plan.n, Duration::from_secs(120));
+    rep.latency(label, "rust", s);
+    for &c in &plan.conns {
+        progress(&format!("cargo-lambda throughput, {c} clients"));
+        let s = load::throughput(&target(&srv, fn_name), c, plan.client_threads, plan.tp_warmup, plan.tp_measure, 2_000_000);
+        let envs = procfs::descendants(srv.pid())
+            .iter()
+            .filter(|p| procfs::comm(p.pid) == "rust-echo")
+            .count();
+        rep.throughput(label, "rust", c, s, Some(envs));
+    }
+    rep.note(&format!(
+        "cargo-lambda: `cargo lambda watch --release --concurrency {max_c}` (cargo-lambda {})",
+        version(bin)
+    ));
+    Ok(())
+}
+
+fn version(bin: &Path) -> String {
+    std::process::Command::new(bin)
+        .args(["lambda", "--version"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn parse_addr(a: &Args) -> Result<SocketAddr, Error> {
+    Ok(a.get("addr").ok_or("--addr HOST:PORT is required")?.parse()?)
+}
+
+/// Deploys echo-rs and echo-py on a running Kindling (for profiling sessions).
+fn run_deploy(a: &Args) -> Result<(), Error> {
+    let addr = parse_addr(a)?;
+    let rust_fn = std::fs::read(a.path("rust-fn").ok_or("--rust-fn BIN is required")?)?;
+    block_on(async {
+        let mut api = Api::wait_ready(addr, Duration::from_secs(10)).await?;
+        api.create_function("echo-rs", "provided.al2023", "bootstrap", &rust_zip(&rust_fn, "echo-rs")).await?;
+        api.create_function("echo-py", "python3.11", "app.handler", &py_zip("echo-py")).await?;
+        for n in ["echo-rs", "echo-py"] {
+            let r: TailInvoke = api.invoke_tail(n, EVENT).await?;
+            println!("{n}: {:.2} ms  {}", r.client_ms, r.report.unwrap_or_default());
+        }
+        Ok::<(), Error>(())
+    })
+}
+
+/// Ad-hoc load against any server: latency (--conns 0) or throughput.
+fn run_load(a: &Args) -> Result<(), Error> {
+    let t = Target {
+        addr: parse_addr(a)?,
+        path: a.get("path").unwrap_or("/2015-03-31/functions/echo-rs/invocations").to_string(),
+        body: Bytes::from(a.get("body").unwrap_or(EVENT).to_string()),
+        server_pid: a.num("pid", 0),
+    };
+    let conns: usize = a.num("conns", 0);
+    let s: Stats = if conns == 0 {
+        load::latency(&t, a.num("warmup", 500), a.num("n", 5000), Duration::from_secs(a.num("max-secs", 60)))
+    } else {
+        load::throughput(
+            &t,
+            conns,
+            a.num("client-threads", 2),
+            Duration::from_millis(a.num("warmup-ms", 500)),
+            Duration::from_secs(a.num("secs", 3)),
+            a.num("max-per-conn", 1_000_000),
+        )
+    };
+    println!(
+        "ok={} 429={} fn_err={} err={} rps={:.0} p50={:.1}us p90={:.1}us p99={:.1}us max={:.1}us  cpu/inv: server={:.1}us children={:.1}us client={:.1}us foreign={:.0}% {}",
+        s.ok,
+        s.throttled,
+        s.function_errors,
+        s.errors,
+        s.rps(),
+        s.pct_us(50.0),
+        s.pct_us(90.0),
+        s.pct_us(99.0),
+        s.max_us(),
+        s.cpu.server_us / s.ok.max(1) as f64,
+        s.cpu.children_us / s.ok.max(1) as f64,
+        s.cpu.client_us / s.ok.max(1) as f64,
+        100.0 * s.cpu.foreign_us / s.cpu.wall_us.max(1.0) / 2.0,
+        s.first_error.unwrap_or_default()
+    );
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! Asynchronous (Event) invocation, crash-safe.
+//!
+//! [`AsyncInvoker::enqueue`] answers only once the event is durably stored: a dedicated intake
+//! thread group-commits concurrent events in one transaction. Workers lease due events from
+//! the store round-robin across functions, run them through the scheduler (the same path as
+//! synchronous calls, so concurrency limits apply), and then finish, retry or fail them:
+//! function errors are retried `MaximumRetryAttempts` times with Lambda's delays; throttles and
+//! system errors are retried with growing backoff until `MaximumEventAgeInSeconds`; failed
+//! events go to the version's dead-letter queue and the `OnFailure` destination, successes to
+//! `OnSuccess`. A crash between lease and finish makes the event run again once its lease is
+//! released (at start-up for this node) or expires (other nodes): at-least-once, as on Lambda,
+//! with the same request id on every attempt.
+
+mod intake;
+mod outcome;
+mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kindling_control::ControlPlane;
+use kindling_model::events::AsyncEvent;
+use kindling_scheduler::Scheduler;
+use kindling_store::Store;
+use tokio::sync::Notify;
+
+pub use intake::IntakeError;
+
+/// Settings of asynchronous invocation, passed in by the binary.
+#[derive(Debug, Clone)]
+pub struct EventsConfig {
+    /// This node's lease owner name (stable across restarts of the same data dir).
+    pub node_id: String,
+    /// Most events run at once by this node.
+    pub workers: usize,
+    /// How long a leased event is reserved for this node.
+    pub lease: Duration,
+    /// How often the queue is checked when nothing signals new work.
+    pub poll_interval: Duration,
+    /// Delay before the 2nd, 3rd... attempt after a function error (Lambda: about 1 and 2 min).
+    pub retry_delays: Vec<Duration>,
+    /// First and largest delay when an event is throttled or hits a system error.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// Most events written in one group commit.
+    pub batch_max: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            node_id: "node".into(),
+            workers: 64,
+            lease: Duration::from_secs(960),
+            poll_interval: Duration::from_millis(250),
+            retry_delays: vec![Duration::from_secs(60), Duration::from_secs(120)],
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+            batch_max: 512,
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub config: EventsConfig,
+    pub store: Arc<dyn Store>,
+    pub control: Arc<ControlPlane>,
+    pub scheduler: Scheduler,
+    /// Signalled when events are enqueued or a worker slot frees.
+    pub wake: Notify,
+}
+
+/// The asynchronous-invocation service. Cheap to clone.
+#[derive(Clone)]
+pub struct AsyncInvoker {
+    shared: Arc<Shared>,
+    intake: intake::Intake,
+}
+
+impl AsyncInvoker {
+    /// Creates the service and releases leases this node held before a crash.
+    pub fn new(
+        config: EventsConfig,
+        store: Arc<dyn Store>,
+        control: Arc<ControlPlane>,
+        scheduler: Scheduler,
+    ) -> Result<Self, IntakeError> {
+        let released = store.release_leases(&config.node_id)?;
+        if released > 0 {
+            tracing::warn!(
+                events = released,
+                "re-queued events that were in flight when this node stopped"
+            );
+        }
+        let shared = Arc::new(Shared {
+            config,
+            store,
+            control,
+            scheduler,
+            wake: Notify::new(),
+        });
+        let intake = intake::Intake::start(Arc::clone(&shared))?;
+        Ok(Self { shared, intake })
+    }
+
+    /// Accepts an Event invocation: returns once it is durably stored.
+    pub async fn enqueue(
+        &self,
+        request_id: String,
+        function_name: String,
+        qualifier: Option<String>,
+        payload: Vec<u8>,
+    ) -> Result<(), IntakeError> {
+        let now = worker::now_ms();
+        self.intake
+            .submit(AsyncEvent {
+                id: request_id,
+                function_name,
+                qualifier,
+                payload,
+                enqueued_ms: now,
+                attempts: 0,
+                not_before_ms: now,
+                last_result: None,
+            })
+            .await
+    }
+
+    /// Starts the dispatcher that leases and runs due events; it stops when `shutdown` resolves.
+    pub fn start(
+        &self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(worker::dispatch(Arc::clone(&self.shared), shutdown))
+    }
+}

@@ -1,0 +1,97 @@
+//! SQL of the asynchronous-invocation queue and the dead-letter store.
+
+use kindling_model::events::{AsyncEvent, DeadLetter};
+use rusqlite::{Transaction, params};
+
+use super::to_json;
+use crate::{QueueStat, Result};
+
+pub(super) fn enqueue(tx: &Transaction<'_>, events: &[AsyncEvent]) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO async_events
+           (id, function_name, qualifier, payload, enqueued_ms, attempts, not_before_ms, last_result)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for e in events {
+        stmt.execute(params![
+            e.id,
+            e.function_name,
+            e.qualifier.as_deref().unwrap_or(""),
+            e.payload,
+            e.enqueued_ms,
+            e.attempts,
+            e.not_before_ms,
+            e.last_result,
+        ])?;
+    }
+    Ok(())
+}
+
+/// Leases due events round-robin across functions: the first due event of every function,
+/// then the second of every function, and so on.
+pub(super) fn lease(
+    tx: &Transaction<'_>,
+    owner: &str,
+    now_ms: i64,
+    lease_ms: i64,
+    limit: usize,
+) -> Result<Vec<AsyncEvent>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, function_name, qualifier, payload, enqueued_ms, attempts, not_before_ms, last_result
+         FROM (
+           SELECT *, ROW_NUMBER() OVER (
+               PARTITION BY function_name ORDER BY not_before_ms, enqueued_ms) AS turn
+           FROM async_events
+           WHERE not_before_ms <= ?1 AND (lease_owner IS NULL OR lease_until_ms < ?1)
+         )
+         ORDER BY turn, not_before_ms, enqueued_ms
+         LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![now_ms, limit as i64], |r| {
+        let qualifier: String = r.get(2)?;
+        Ok(AsyncEvent {
+            id: r.get(0)?,
+            function_name: r.get(1)?,
+            qualifier: (!qualifier.is_empty()).then_some(qualifier),
+            payload: r.get(3)?,
+            enqueued_ms: r.get(4)?,
+            attempts: r.get(5)?,
+            not_before_ms: r.get(6)?,
+            last_result: r.get(7)?,
+        })
+    })?;
+    let events = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut update = tx.prepare_cached(
+        "UPDATE async_events SET lease_owner = ?2, lease_until_ms = ?3 WHERE id = ?1",
+    )?;
+    for e in &events {
+        update.execute(params![e.id, owner, now_ms + lease_ms])?;
+    }
+    Ok(events)
+}
+
+pub(super) fn insert_letters(tx: &Transaction<'_>, letters: &[DeadLetter]) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR REPLACE INTO dead_letters (id, queue, created_ms, record) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for l in letters {
+        stmt.execute(params![l.id, l.queue, l.created_ms, to_json(l)?])?;
+    }
+    Ok(())
+}
+
+pub(super) fn stats(tx: &Transaction<'_>) -> Result<Vec<QueueStat>> {
+    let mut stmt = tx.prepare(
+        "SELECT function_name, COUNT(*), SUM(lease_owner IS NOT NULL), MIN(enqueued_ms)
+         FROM async_events GROUP BY function_name ORDER BY function_name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(QueueStat {
+            function_name: r.get(0)?,
+            depth: r.get::<_, i64>(1)? as u64,
+            in_flight: r.get::<_, i64>(2)? as u64,
+            oldest_enqueued_ms: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}

@@ -29,6 +29,11 @@ impl Server {
     }
 
     pub fn start_in(data_dir: tempfile::TempDir) -> Self {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// Starts with extra `serve` flags.
+    pub fn start_with(data_dir: tempfile::TempDir, extra: &[&str]) -> Self {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_kindling"))
             .args([
@@ -38,6 +43,7 @@ impl Server {
                 "--data-dir",
             ])
             .arg(data_dir.path())
+            .args(extra)
             .env("KINDLING_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -86,6 +92,96 @@ impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// Kills the server with SIGKILL (no cleanup) and returns the data dir for a restart.
+    pub fn crash(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.data_dir, dir)
+    }
+
+    /// Runs `kindling ARGS --data-dir <this server's dir>` and returns stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        cli(self.data_dir.path(), args)
+    }
+}
+
+/// Runs `kindling ARGS --data-dir DIR` and returns stdout.
+pub fn cli(data_dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_kindling"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .expect("run kindling");
+    assert!(
+        out.status.success(),
+        "kindling {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes.
+pub fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Creates a Python 3.11 function from one source file `app.py`.
+pub fn create_python(server: &Server, name: &str, source: &str, extra: serde_json::Value) {
+    let zip = zip_of(&[("app.py", source.as_bytes())]);
+    let mut body = serde_json::json!({
+        "FunctionName": name,
+        "Runtime": "python3.11",
+        "Role": "arn:aws:iam::000000000000:role/lambda",
+        "Handler": "app.handler",
+        "Code": { "ZipFile": b64(&zip) },
+    });
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let res = reqwest::blocking::Client::new()
+        .post(server.url("/2015-03-31/functions"))
+        .json(&body)
+        .send()
+        .expect("create function");
+    assert_eq!(res.status(), 201, "{}", res.text().unwrap_or_default());
+}
+
+/// Sends an Event invocation; returns the request id.
+pub fn invoke_event(
+    http: &reqwest::blocking::Client,
+    server: &Server,
+    name: &str,
+    payload: &serde_json::Value,
+) -> String {
+    let res = http
+        .post(server.url(&format!("/2015-03-31/functions/{name}/invocations")))
+        .header("X-Amz-Invocation-Type", "Event")
+        .body(payload.to_string())
+        .send()
+        .expect("invoke");
+    assert_eq!(res.status(), 202);
+    res.headers()["x-amzn-requestid"]
+        .to_str()
+        .expect("id")
+        .to_string()
+}
+
+/// Dead letters (JSON lines of `kindling dlq list`) of one queue.
+pub fn dead_letters(data_dir: &Path, queue: &str) -> Vec<serde_json::Value> {
+    cli(data_dir, &["dlq", "list", "--queue", queue])
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 impl Drop for Server {

@@ -25,6 +25,77 @@ const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024 + 100;
 /// Shutdown budget for external extensions.
 const EXTENSION_SHUTDOWN: Duration = Duration::from_millis(2000);
 
+/// Starts every external extension (executables in `/opt/extensions`, without the runtime-only
+/// variables), stops itself until Kindling has seen them register, then becomes the runtime.
+/// Arguments: the extensions directory, then the runtime's command line.
+const EXTENSIONS_WRAPPER: &str = r#"dir=$1; shift
+for ext in "$dir"/*; do
+  if [ -f "$ext" ] && [ -x "$ext" ]; then
+    env -u _HANDLER -u AWS_EXECUTION_ENV -u LAMBDA_TASK_ROOT -u LAMBDA_RUNTIME_DIR \
+      -u AWS_LAMBDA_LOG_GROUP_NAME -u AWS_LAMBDA_LOG_STREAM_NAME "$ext" &
+  fi
+done
+kill -STOP $$
+exec "$@""#;
+
+/// Executables in a layer set's `extensions` directory.
+fn count_extensions(opt: &Path) -> usize {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::read_dir(opt.join("extensions"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    e.metadata()
+                        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Lets the runtime start once `expected` extensions registered (or one failed, or the Init
+/// limit passed): waits for the wrapper to stop itself, then continues it.
+async fn release_runtime(
+    api: &RuntimeApi,
+    sandbox: &kindling_sandbox::Environment,
+    expected: usize,
+    limit: Duration,
+) {
+    let deadline = Instant::now() + limit;
+    let stopped = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('T')))
+            .unwrap_or(false)
+    };
+    while Instant::now() < deadline {
+        let registered = api.registered_extensions().len() >= expected;
+        let failed = matches!(api.init_result(), Some(InitResult::InitError { .. }));
+        let exited = sandbox.try_wait().is_some();
+        if exited {
+            return;
+        }
+        if let Some(pid) = sandbox.pid()
+            && (registered || failed)
+            && stopped(pid)
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGCONT,
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    if let Some(pid) = sandbox.pid() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGCONT,
+        );
+    }
+}
+
 /// A function error produced by the platform rather than the runtime.
 pub(crate) fn platform_error(error_type: &str, request_id: &str, message: &str) -> Bytes {
     Bytes::from(
@@ -68,6 +139,8 @@ pub(crate) struct Env {
     pub last_used: Instant,
     /// Extensions registered: the environment waits for them between invocations.
     has_extensions: bool,
+    /// Suspended by the cgroup freezer while idle.
+    pub frozen: bool,
 }
 
 fn exit_message(exit: Exit) -> (String, &'static str) {
@@ -192,6 +265,20 @@ impl Env {
         }
         .build();
 
+        let extensions = opt_dir.as_deref().map(count_extensions).unwrap_or(0);
+        let (program, args) = if extensions > 0 {
+            let mut args = vec![
+                "-c".to_string(),
+                EXTENSIONS_WRAPPER.to_string(),
+                "kindling-extensions".to_string(),
+                inside.opt.join("extensions").to_string_lossy().into_owned(),
+                launch.program.to_string_lossy().into_owned(),
+            ];
+            args.extend(launch.args.iter().cloned());
+            (PathBuf::from("/bin/sh"), args)
+        } else {
+            (launch.program.clone(), launch.args.clone())
+        };
         let tmp_dir = shared.config.work_dir.join("tmp").join(&id);
         let mut readonly = shared.config.readonly_host_paths.clone();
         if let Some(prefix) = &launch.interpreter_prefix
@@ -201,8 +288,8 @@ impl Env {
         }
         let spec = EnvironmentSpec {
             id: id.clone(),
-            program: launch.program.clone(),
-            args: launch.args.clone(),
+            program,
+            args,
             env,
             task_root: task_root.clone(),
             opt_dir: opt_dir.clone(),
@@ -237,6 +324,9 @@ impl Env {
             });
         }
 
+        if extensions > 0 {
+            release_runtime(&api, &sandbox, extensions, shared.config.init_timeout).await;
+        }
         let init = tokio::select! {
             r = api.wait_init() => Some(r),
             exit = sandbox.wait() => {
@@ -285,7 +375,28 @@ impl Env {
             tmp_dir,
             last_used: Instant::now(),
             has_extensions,
+            frozen: false,
         }))
+    }
+
+    /// Suspends an idle environment (no CPU until the next invocation).
+    pub async fn freeze(&mut self) {
+        if self.sandbox.can_freeze() && !self.frozen {
+            match self.sandbox.freeze().await {
+                Ok(()) => self.frozen = true,
+                Err(e) => tracing::warn!(stream = %self.stream_name, error = %e, "could not freeze"),
+            }
+        }
+    }
+
+    /// Resumes a frozen environment before an invocation.
+    pub async fn thaw(&mut self) {
+        if self.frozen {
+            if let Err(e) = self.sandbox.thaw().await {
+                tracing::warn!(stream = %self.stream_name, error = %e, "could not thaw");
+            }
+            self.frozen = false;
+        }
     }
 
     /// True while the runtime process is alive.
@@ -417,7 +528,8 @@ impl Env {
     }
 
     /// Ends the environment: SHUTDOWN to extensions (if any), then the process tree.
-    pub async fn retire(self, reason: ShutdownReason) {
+    pub async fn retire(mut self, reason: ShutdownReason) {
+        self.thaw().await;
         if self.has_extensions && self.alive() {
             self.api.shutdown(reason, EXTENSION_SHUTDOWN).await;
         }

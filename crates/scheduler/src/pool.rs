@@ -60,6 +60,20 @@ impl Pool {
         out
     }
 
+    /// Removes idle environments not yet frozen that have been idle for `after` or longer.
+    pub fn take_unfrozen_idle(&mut self, after: Duration, now: Instant) -> Vec<Env> {
+        let mut out = Vec::new();
+        for list in self.idle.values_mut() {
+            let (take, keep): (Vec<Env>, Vec<Env>) = std::mem::take(list)
+                .into_iter()
+                .partition(|e| !e.frozen && now.duration_since(e.last_used) >= after);
+            *list = keep;
+            out.extend(take);
+        }
+        self.idle.retain(|_, l| !l.is_empty());
+        out
+    }
+
     /// Removes the idle environments of a function's versions other than the current revisions.
     pub fn stale(&mut self, key: &PoolKey) -> Vec<Env> {
         let stale: Vec<PoolKey> = self

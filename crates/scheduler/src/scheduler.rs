@@ -36,6 +36,8 @@ pub struct SchedulerConfig {
     pub readonly_host_paths: Vec<PathBuf>,
     /// Credentials given to functions (`AWS_ACCESS_KEY_ID`, ...).
     pub credentials: Vec<(String, String)>,
+    /// Idle environments are frozen after this long (`None`: never).
+    pub freeze_after: Option<Duration>,
 }
 
 /// One synchronous invocation.
@@ -151,7 +153,10 @@ impl Scheduler {
         let mut env = loop {
             let warm = shared.pool().take(&key);
             match warm {
-                Some(env) if env.alive() => break env,
+                Some(mut env) if env.alive() => {
+                    env.thaw().await;
+                    break env;
+                }
                 Some(dead) => {
                     tokio::spawn(dead.retire(ShutdownReason::Failure));
                 }
@@ -227,6 +232,7 @@ impl Scheduler {
                     tracing::debug!(function = %env.key.function, stream = %env.stream_name, "reaping idle environment");
                     env.retire(ShutdownReason::Spindown).await;
                 }
+                freeze_idle(&shared).await;
             }
         })
     }
@@ -244,6 +250,19 @@ impl Scheduler {
             let _ = h.await;
         }
         tracing::info!(environments = count, "execution environments shut down");
+    }
+}
+
+/// Freezes environments idle for longer than the configured grace period, so that idle
+/// runtimes and extensions use no CPU; they are thawed when taken for an invocation.
+async fn freeze_idle(shared: &Arc<Shared>) {
+    let Some(after) = shared.config.freeze_after else {
+        return;
+    };
+    let candidates = shared.pool().take_unfrozen_idle(after, Instant::now());
+    for mut env in candidates {
+        env.freeze().await;
+        shared.pool().put(env);
     }
 }
 

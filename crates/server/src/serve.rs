@@ -45,7 +45,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     ));
     let scheduler = data_plane(&args).context("starting the data plane")?;
-    let reaper = scheduler.spawn_reaper(Duration::from_secs(1));
+    let reaper = scheduler.spawn_reaper(Duration::from_millis(250));
     let events = AsyncInvoker::new(
         events_config(&args)?,
         Arc::clone(&store),
@@ -156,6 +156,7 @@ fn data_plane(args: &ServeArgs) -> anyhow::Result<Scheduler> {
             ),
             ("AWS_SESSION_TOKEN".into(), "kindling-local-session".into()),
         ],
+        freeze_after: Some(Duration::from_millis(500)),
     };
     let locator = RuntimeLocator::new(RuntimePaths {
         interpreters: args.runtimes.iter().cloned().collect(),

@@ -211,6 +211,7 @@ impl CgroupRoots {
         for mount in mounts {
             let dir = mount.join(&self.parent);
             fs::create_dir_all(&dir).map_err(|e| SandboxError::cgroup(&dir, e))?;
+            sweep(&dir);
         }
         let controllers = self.v2_controllers();
         if let (Some(v2), false) = (&self.unified, controllers.is_empty()) {
@@ -663,5 +664,22 @@ mod tests {
         assert_eq!(keyed_value(v2, "oom_kill"), Some(1));
         assert_eq!(keyed_value("populated 1\nfrozen 0\n", "frozen"), Some(0));
         assert_eq!(keyed_value("", "frozen"), None);
+    }
+}
+
+/// Removes environment cgroups left under `parent` by an earlier run that was killed: `rmdir`
+/// succeeds only on cgroups without processes, so live ones are untouched.
+fn sweep(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) && fs::remove_dir(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(parent = %parent.display(), removed, "removed stale environment cgroups");
     }
 }

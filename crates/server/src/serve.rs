@@ -44,10 +44,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             min_unreserved_concurrency: args.min_unreserved_concurrency,
         },
     ));
-    let scheduler = data_plane(&args).context("starting the data plane")?;
+    let node = node_id(&args.data_dir)?;
+    let scheduler = data_plane(&args, &node).context("starting the data plane")?;
     let reaper = scheduler.spawn_reaper(Duration::from_millis(250));
     let events = AsyncInvoker::new(
-        events_config(&args)?,
+        events_config(&args, &node),
         Arc::clone(&store),
         Arc::clone(&control),
         scheduler.clone(),
@@ -135,7 +136,7 @@ fn search_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-fn data_plane(args: &ServeArgs) -> anyhow::Result<Scheduler> {
+fn data_plane(args: &ServeArgs, node: &str) -> anyhow::Result<Scheduler> {
     let runtime_dir = runtime_files::install(&args.data_dir.join("runtime"))
         .context("installing runtime bootstraps")?;
     let config = SchedulerConfig {
@@ -165,7 +166,7 @@ fn data_plane(args: &ServeArgs) -> anyhow::Result<Scheduler> {
     let logs = LogStore::new(args.data_dir.join("logs"));
     Ok(Scheduler::new(
         config,
-        sandbox(args.isolation)?,
+        sandbox(args.isolation, node)?,
         locator,
         logs,
     )?)
@@ -186,9 +187,9 @@ fn node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
     Ok(id)
 }
 
-fn events_config(args: &ServeArgs) -> anyhow::Result<EventsConfig> {
-    Ok(EventsConfig {
-        node_id: node_id(&args.data_dir)?,
+fn events_config(args: &ServeArgs, node: &str) -> EventsConfig {
+    EventsConfig {
+        node_id: node.to_string(),
         workers: args.async_workers,
         retry_delays: args
             .async_retry_delays
@@ -197,7 +198,7 @@ fn events_config(args: &ServeArgs) -> anyhow::Result<EventsConfig> {
             .collect(),
         backoff_min: Duration::from_secs_f64(args.async_backoff_min),
         ..EventsConfig::default()
-    })
+    }
 }
 
 fn validate(args: &ServeArgs) -> anyhow::Result<()> {

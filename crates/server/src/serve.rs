@@ -93,13 +93,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// The sandbox the isolation setting asks for (`auto` falls back to plain processes).
-fn sandbox(isolation: Isolation) -> anyhow::Result<Sandbox> {
-    let namespaces = |network| {
-        Sandbox::new(
-            IsolationMode::Namespaces { network },
-            SandboxConfig::default(),
-        )
+/// Each node keeps its environments' cgroups under `kindling/<node>`, so that at start it can
+/// remove what a killed predecessor left without touching other nodes on the same host.
+fn sandbox(isolation: Isolation, node: &str) -> anyhow::Result<Sandbox> {
+    let config = SandboxConfig {
+        cgroup_parent: PathBuf::from("kindling").join(node),
+        ..SandboxConfig::default()
     };
+    let namespaces = |network| Sandbox::new(IsolationMode::Namespaces { network }, config.clone());
     let sandbox = match isolation {
         Isolation::Process => Sandbox::process(),
         Isolation::Namespaces => namespaces(NetworkMode::Host).context("namespaces isolation")?,

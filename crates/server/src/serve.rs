@@ -14,7 +14,7 @@ use kindling_model::ArnContext;
 use kindling_store::{BlobStore, SqliteStore, Store};
 use tower::Layer;
 
-use kindling_sandbox::{IsolationMode, NetworkMode, Sandbox, SandboxConfig};
+use kindling_sandbox::{IsolationMode, NetworkMode, Sandbox, SandboxConfig, TmpBacking};
 use kindling_scheduler::{LogStore, RuntimeLocator, RuntimePaths, Scheduler, SchedulerConfig};
 
 use crate::cli::{Isolation, ServeArgs};
@@ -98,6 +98,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 fn sandbox(isolation: Isolation, node: &str) -> anyhow::Result<Sandbox> {
     let config = SandboxConfig {
         cgroup_parent: PathBuf::from("kindling").join(node),
+        // A tmpfs of EphemeralStorage's size: the size is enforced (a full /tmp is ENOSPC, not
+        // a full host disk); its pages count toward the function's memory.
+        tmp: TmpBacking::Tmpfs,
         ..SandboxConfig::default()
     };
     let namespaces = |network| Sandbox::new(IsolationMode::Namespaces { network }, config.clone());

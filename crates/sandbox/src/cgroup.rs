@@ -502,6 +502,23 @@ fn keyed_value(text: &str, key: &str) -> Option<u64> {
     })
 }
 
+/// Removes environment cgroups left under `parent` by an earlier run that was killed: `rmdir`
+/// succeeds only on cgroups without processes, so live ones are untouched.
+fn sweep(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) && fs::remove_dir(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(parent = %parent.display(), removed, "removed stale environment cgroups");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -664,22 +681,5 @@ mod tests {
         assert_eq!(keyed_value(v2, "oom_kill"), Some(1));
         assert_eq!(keyed_value("populated 1\nfrozen 0\n", "frozen"), Some(0));
         assert_eq!(keyed_value("", "frozen"), None);
-    }
-}
-
-/// Removes environment cgroups left under `parent` by an earlier run that was killed: `rmdir`
-/// succeeds only on cgroups without processes, so live ones are untouched.
-fn sweep(parent: &Path) {
-    let Ok(entries) = fs::read_dir(parent) else {
-        return;
-    };
-    let mut removed = 0;
-    for entry in entries.flatten() {
-        if entry.file_type().is_ok_and(|t| t.is_dir()) && fs::remove_dir(entry.path()).is_ok() {
-            removed += 1;
-        }
-    }
-    if removed > 0 {
-        tracing::info!(parent = %parent.display(), removed, "removed stale environment cgroups");
     }
 }

@@ -105,3 +105,83 @@ pub(crate) fn failure(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> AsyncEvent {
+        AsyncEvent {
+            id: "req-1".into(),
+            function_name: "f".into(),
+            qualifier: Some("live".into()),
+            payload: br#"{"k":1}"#.to_vec(),
+            enqueued_ms: 0,
+            attempts: 3,
+            not_before_ms: 0,
+            last_result: None,
+        }
+    }
+
+    #[test]
+    fn failure_goes_to_the_dlq_and_the_on_failure_destination() {
+        let result = AttemptResult {
+            status_code: 200,
+            executed_version: "2".into(),
+            function_error: Some("Unhandled".into()),
+            payload: json!({"errorMessage": "x".repeat(2000)}),
+        };
+        let out = failure(
+            5,
+            &event(),
+            "arn:aws:lambda:us-east-1:000000000000:function:f:live",
+            Condition::RetriesExhausted,
+            Some(&result),
+            Some("arn:aws:sqs:us-east-1:000000000000:dlq"),
+            Some("arn:aws:lambda:us-east-1:000000000000:function:handler"),
+        );
+        assert_eq!(out.letters.len(), 1);
+        let dlq = &out.letters[0];
+        assert_eq!(dlq.queue, "dlq");
+        assert_eq!(dlq.body, json!({"k": 1}));
+        assert_eq!(dlq.attributes["RequestID"], "req-1");
+        assert_eq!(dlq.attributes["ErrorCode"], "200");
+        assert_eq!(
+            dlq.attributes["ErrorMessage"]
+                .as_str()
+                .map(|m| m.chars().count()),
+            Some(1024)
+        );
+        assert_eq!(dlq.qualifier.as_deref(), Some("live"));
+
+        assert_eq!(
+            out.follow_ups.len(),
+            1,
+            "a function destination becomes an Event invocation"
+        );
+        let follow = &out.follow_ups[0];
+        assert_eq!(follow.function_name, "handler");
+        let record: Value = serde_json::from_slice(&follow.payload).unwrap();
+        assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");
+        assert_eq!(record["requestContext"]["approximateInvokeCount"], 3);
+        assert_eq!(record["responseContext"]["executedVersion"], "2");
+    }
+
+    #[test]
+    fn age_failures_carry_no_response() {
+        let out = failure(
+            5,
+            &event(),
+            "arn",
+            Condition::EventAgeExceeded,
+            None,
+            None,
+            Some("arn:aws:sns:us-east-1:000000000000:topic"),
+        );
+        assert!(out.follow_ups.is_empty());
+        let body = &out.letters[0].body;
+        assert_eq!(body["requestContext"]["condition"], "EventAgeExceeded");
+        assert!(body.get("responsePayload").is_none());
+        assert_eq!(out.letters[0].queue, "topic");
+    }
+}

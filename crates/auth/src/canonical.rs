@@ -62,8 +62,16 @@ pub(crate) fn percent_decode(s: &[u8], plus_as_space: bool) -> Vec<u8> {
     out
 }
 
-/// Appends the canonical URI of a raw (as received, percent-encoded) path.
-pub(crate) fn canonical_uri(out: &mut Vec<u8>, raw_path: &str) {
+/// Whether a path ends in a dot segment (`/.` or `/..`), the one case where signers disagree
+/// on the canonical URI: botocore and AWS JS SDK v3 drop the trailing slash
+/// (`/a/b/.` → `/a/b`), the AWS Rust SDK keeps it as RFC 3986 says (`/a/b/`).
+pub(crate) fn ends_with_dot_segment(raw_path: &str) -> bool {
+    raw_path.ends_with("/.") || raw_path.ends_with("/..")
+}
+
+/// Appends the canonical URI of a raw (as received, percent-encoded) path. With
+/// `dot_keeps_slash`, a final dot segment leaves a trailing slash (the AWS Rust SDK's reading).
+pub(crate) fn canonical_uri(out: &mut Vec<u8>, raw_path: &str, dot_keeps_slash: bool) {
     let path = raw_path.as_bytes();
     if path.is_empty() {
         out.push(b'/');
@@ -88,7 +96,9 @@ pub(crate) fn canonical_uri(out: &mut Vec<u8>, raw_path: &str) {
         }
         encode_into(out, segment);
     }
-    if path.ends_with(b"/") && !segments.is_empty() {
+    let trailing_slash =
+        path.ends_with(b"/") || (dot_keeps_slash && ends_with_dot_segment(raw_path));
+    if trailing_slash && !segments.is_empty() {
         out.push(b'/');
     }
 }
@@ -111,7 +121,11 @@ pub(crate) fn query_pairs(raw_query: &str, plus_as_space: bool) -> Vec<(Vec<u8>,
 
 /// Appends the canonical query string of decoded pairs, leaving out pairs named `skip`
 /// (`X-Amz-Signature` in a presigned URL).
-pub(crate) fn canonical_query(out: &mut Vec<u8>, pairs: &[(Vec<u8>, Vec<u8>)], skip: Option<&[u8]>) {
+pub(crate) fn canonical_query(
+    out: &mut Vec<u8>,
+    pairs: &[(Vec<u8>, Vec<u8>)],
+    skip: Option<&[u8]>,
+) {
     let mut encoded: Vec<(Vec<u8>, Vec<u8>)> = pairs
         .iter()
         .filter(|(name, _)| Some(name.as_slice()) != skip)
@@ -173,8 +187,12 @@ mod tests {
     use super::*;
 
     fn uri(path: &str) -> String {
+        uri_with(path, false)
+    }
+
+    fn uri_with(path: &str, dot_keeps_slash: bool) -> String {
         let mut out = Vec::new();
-        canonical_uri(&mut out, path);
+        canonical_uri(&mut out, path, dot_keeps_slash);
         String::from_utf8(out).expect("ascii")
     }
 
@@ -202,6 +220,18 @@ mod tests {
         assert_eq!(uri("/.."), "/");
         assert_eq!(uri("/%2F"), "/%252F");
         assert_eq!(uri("*"), "%2A");
+    }
+
+    #[test]
+    fn final_dot_segments() {
+        assert_eq!(uri("/a/b/."), "/a/b");
+        assert_eq!(uri_with("/a/b/.", true), "/a/b/");
+        assert_eq!(uri("/a/b/.."), "/a");
+        assert_eq!(uri_with("/a/b/..", true), "/a/");
+        assert_eq!(uri_with("/a/..", true), "/");
+        assert_eq!(uri_with("/a/b", true), "/a/b");
+        assert!(ends_with_dot_segment("/x/.."));
+        assert!(!ends_with_dot_segment("/x/.y"));
     }
 
     #[test]

@@ -236,9 +236,7 @@ impl Credentials {
                     match key.trim().to_ascii_lowercase().as_str() {
                         "aws_access_key_id" => s.access_key_id = Some(value),
                         "aws_secret_access_key" => s.secret_access_key = Some(value),
-                        "aws_session_token" | "aws_security_token" => {
-                            s.session_token = Some(value)
-                        }
+                        "aws_session_token" | "aws_security_token" => s.session_token = Some(value),
                         _ => {}
                     }
                 }
@@ -369,7 +367,9 @@ mod tests {
         assert_eq!(syntax_line("[x]\naws_access_key_id = A\n[y]\n"), 1);
         assert_eq!(syntax_line("A/B secret\n"), 1);
         assert_eq!(
-            syntax_line("[x]\naws_access_key_id = A\naws_secret_access_key = s\n[y]\naws_access_key_id = A\naws_secret_access_key = t\n"),
+            syntax_line(
+                "[x]\naws_access_key_id = A\naws_secret_access_key = s\n[y]\naws_access_key_id = A\naws_secret_access_key = t\n"
+            ),
             4
         );
         assert!(matches!(
@@ -390,9 +390,7 @@ mod tests {
         );
         let bad = dir.path().join("bad");
         std::fs::write(&bad, "AKID\n").expect("write");
-        let message = Credentials::from_file(&bad)
-            .expect_err("bad")
-            .to_string();
+        let message = Credentials::from_file(&bad).expect_err("bad").to_string();
         assert!(message.contains("bad: line 1:"), "{message}");
         let missing = Credentials::from_file(dir.path().join("missing")).expect_err("missing");
         assert!(matches!(missing, CredentialsError::Io { .. }));

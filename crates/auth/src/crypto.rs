@@ -14,7 +14,11 @@ pub(crate) fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     }
     let mut inner_pad = [0x36u8; BLOCK];
     let mut outer_pad = [0x5cu8; BLOCK];
-    for ((i, o), k) in inner_pad.iter_mut().zip(outer_pad.iter_mut()).zip(block_key) {
+    for ((i, o), k) in inner_pad
+        .iter_mut()
+        .zip(outer_pad.iter_mut())
+        .zip(block_key)
+    {
         *i ^= k;
         *o ^= k;
     }

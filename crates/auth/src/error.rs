@@ -62,9 +62,9 @@ impl AuthError {
             Self::MissingAuthenticationToken => MISSING_TOKEN,
             Self::UnrecognizedClient => UNRECOGNIZED_CLIENT,
             Self::SignatureDoesNotMatch => SIGNATURE_MISMATCH,
-            Self::IncompleteSignature(m) | Self::SignatureExpired(m) | Self::InvalidSignature(m) => {
-                m
-            }
+            Self::IncompleteSignature(m)
+            | Self::SignatureExpired(m)
+            | Self::InvalidSignature(m) => m,
         }
     }
 }

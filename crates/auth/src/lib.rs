@@ -1,1 +1,83 @@
-//! Placeholder until the auth crate lands.
+//! Optional AWS Signature Version 4 verification of API requests.
+//!
+//! Knows no HTTP framework: the caller hands over a [`Request`] (method, raw path and query as
+//! received, headers, body or its hash) with the server's current time, and gets back the
+//! [`VerifiedIdentity`] or an [`AuthError`] that says what AWS would answer
+//! ([`AuthError::status`], [`AuthError::error_type`], [`AuthError::message`]).
+//!
+//! Canonicalization is what AWS SDKs compute for a non-S3 service such as Lambda: the path as
+//! received, normalized and percent-encoded once more (`my-fn%3Aprod` → `my-fn%253Aprod`);
+//! query pairs decoded, re-encoded and sorted; signed headers lowercased, trimmed and
+//! whitespace-collapsed. Both the `Authorization: AWS4-HMAC-SHA256 Credential=...,
+//! SignedHeaders=..., Signature=...` header form and presigned URLs (`X-Amz-Algorithm`,
+//! `X-Amz-Credential`, `X-Amz-Date`, `X-Amz-Expires`, `X-Amz-SignedHeaders`,
+//! `X-Amz-Signature`) are accepted.
+//!
+//! # Wiring it into a server
+//!
+//! * Pass the path and query exactly as received (`uri.path()`, `uri.query()`), never decoded
+//!   or re-encoded forms, and every header including `host` (behind a proxy that rewrites
+//!   `Host`, the signature will not match).
+//! * Build one [`Verifier`] per credentials file ([`Credentials::from_file`]) and share it
+//!   (`Arc<Verifier>`); it caches derived signing keys.
+//! * Map an [`AuthError`] to the response with `status()`, `error_type()` (the
+//!   `x-amzn-ErrorType` header and body `Type`) and `message()`.
+//!
+//! # Checks, in order
+//!
+//! 1. `Authorization` header or presigned query present, not both
+//!    (`MissingAuthenticationTokenException`, `IncompleteSignatureException`).
+//! 2. Parameters and date well formed: `Credential`, `SignedHeaders` (must include `host`),
+//!    `Signature`, `X-Amz-Date` (or an HTTP `Date` header), `X-Amz-Expires` up to 7 days
+//!    (`IncompleteSignatureException`).
+//! 3. Credential scope: `aws4_request`, the verifier's service (`lambda`), its region if one
+//!    is set, the date of `X-Amz-Date` (`InvalidSignatureException`).
+//! 4. Clock: within 5 minutes of the server, or within `X-Amz-Expires` for presigned URLs
+//!    (`InvalidSignatureException`, "Signature expired: ..." / "Signature not yet current:
+//!    ...").
+//! 5. Access key known, and the request's `X-Amz-Security-Token` equal to the key's session
+//!    token, or both absent (`UnrecognizedClientException`).
+//! 6. `X-Amz-Content-Sha256`, when sent, matches the body (`InvalidSignatureException`).
+//! 7. The signature (`InvalidSignatureException`).
+//!
+//! Step 7 accepts the readings on which real signers differ, each still requiring the secret:
+//! a `+` in the query as a literal plus (SDKs) or as a space (HTML-form encoders such as
+//! Python's `urlencode`), and a path ending in `/.` or `/..` with or without a trailing slash
+//! (botocore and AWS JS SDK v3 versus the AWS Rust SDK).
+//!
+//! ```
+//! use std::time::{Duration, UNIX_EPOCH};
+//! use kindling_auth::{Credentials, Payload, Request, Verifier};
+//!
+//! let verifier = Verifier::new(Credentials::new().with_key("AKIDEXAMPLE", "secret"));
+//! let request = Request {
+//!     method: "GET",
+//!     path: "/2015-03-31/functions/",
+//!     query: "",
+//!     headers: &[("host", b"localhost:9001")],
+//!     payload: Payload::Bytes(b""),
+//! };
+//! let now = UNIX_EPOCH + Duration::from_secs(1_704_067_200);
+//! let error = verifier.verify(&request, now).unwrap_err();
+//! assert_eq!(error.error_type(), "MissingAuthenticationTokenException");
+//! assert_eq!(error.status(), 403);
+//! ```
+
+mod canonical;
+pub mod credentials;
+mod crypto;
+mod error;
+mod sign;
+mod time;
+mod verify;
+
+pub use credentials::{Credentials, CredentialsError};
+pub use error::AuthError;
+pub use sign::{SigningParams, amz_date, authorization_header};
+pub use verify::{
+    ALGORITHM, MAX_CLOCK_SKEW_SECS, MAX_PRESIGNED_EXPIRES_SECS, Payload, Request, UNSIGNED_PAYLOAD,
+    VerifiedIdentity, Verifier,
+};
+
+#[cfg(test)]
+mod tests;

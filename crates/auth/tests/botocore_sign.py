@@ -199,7 +199,11 @@ def raw_case(rng, presigned):
     segments = [rand_text(rng) for _ in range(rng.randint(0, 4))]
     from urllib.parse import quote
 
-    path = "/" + "/".join(quote(s, safe="") for s in segments)
+    segments = [quote(s, safe="") for s in segments]
+    if rng.random() < 0.15:
+        # Dot segments and empty segments, which signers normalize away.
+        segments.insert(rng.randint(0, len(segments)), rng.choice([".", "..", ""]))
+    path = "/" + "/".join(segments)
     if rng.random() < 0.2:
         path += "/"
     params = []
@@ -304,6 +308,12 @@ def vectors_mode():
         body=b'{"ReservedConcurrentExecutions": 5}',
         headers=[("X-Spaced", "  a   b  c "), ("X-Spaced", "second")],
         token="FQoGZXIvYXdzEXAMPLETOKEN+/=",
+    )
+    vector(
+        "date_header",
+        "GET",
+        ENDPOINT + "/2015-03-31/functions/my-fn/versions",
+        headers=[("Date", "placeholder: botocore rewrites it")],
     )
     vector("presigned", "GET", ENDPOINT + "/2015-03-31/functions/my-fn%3A1", params=[("Qualifier", "1")], presign_expires=900)
 

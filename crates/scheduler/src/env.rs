@@ -66,7 +66,10 @@ async fn release_runtime(
     let stopped = |pid: u32| {
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .ok()
-            .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('T')))
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().starts_with('T'))
+            })
             .unwrap_or(false)
     };
     while Instant::now() < deadline {
@@ -384,7 +387,9 @@ impl Env {
         if self.sandbox.can_freeze() && !self.frozen {
             match self.sandbox.freeze().await {
                 Ok(()) => self.frozen = true,
-                Err(e) => tracing::warn!(stream = %self.stream_name, error = %e, "could not freeze"),
+                Err(e) => {
+                    tracing::warn!(stream = %self.stream_name, error = %e, "could not freeze")
+                }
             }
         }
     }

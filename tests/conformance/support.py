@@ -413,10 +413,11 @@ def free_port() -> int:
 class KindlingServer:
     """`kindling serve --listen 127.0.0.1:<port> --data-dir <dir>` as a child process."""
 
-    def __init__(self, binary: Path, data_dir: Path, log_path: Path):
+    def __init__(self, binary: Path, data_dir: Path, log_path: Path, extra_args: list[str] | None = None):
         self.binary = binary
         self.data_dir = data_dir
         self.log_path = log_path
+        self.extra_args = list(extra_args or [])
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
 
@@ -437,7 +438,7 @@ class KindlingServer:
         self.port = free_port()
         log = open(self.log_path, "ab")
         cmd = [str(self.binary), "serve", "--listen", f"127.0.0.1:{self.port}",
-               "--data-dir", str(self.data_dir)]
+               "--data-dir", str(self.data_dir), *self.extra_args]
         log.write(f"\n==== {' '.join(cmd)}\n".encode())
         log.flush()
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,

@@ -5,6 +5,7 @@
 //! own module under `routes/`, calls the domain, and renders the typed result; every failure is
 //! turned into Lambda's error format by [`error::ApiError`], in one place.
 
+mod auth;
 mod error;
 mod extract;
 mod render;
@@ -29,6 +30,8 @@ pub struct ApiState {
     pub scheduler: Option<kindling_scheduler::Scheduler>,
     /// Asynchronous invocation; `None` serves the control plane only.
     pub events: Option<kindling_events::AsyncInvoker>,
+    /// SigV4 verification of every request; `None` accepts unsigned requests (local use).
+    pub auth: Option<Arc<kindling_auth::Verifier>>,
 }
 
 /// The complete Lambda API. Trailing slashes are trimmed before routing (botocore sends
@@ -36,6 +39,7 @@ pub struct ApiState {
 pub fn router(state: ApiState) -> Router {
     routes::routes()
         .fallback(routes::unknown_operation)
+        .layer(middleware::from_fn_with_state(state.clone(), auth::verify))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }

@@ -27,6 +27,7 @@ fn app() -> (Router, tempfile::TempDir) {
             control: Arc::new(control),
             scheduler: None,
             events: None,
+            auth: None,
         }),
         dir,
     )

@@ -111,6 +111,13 @@ pub struct ServeArgs {
     /// Seconds an idle execution environment is kept warm before it is shut down.
     #[arg(long, env = "KINDLING_IDLE_TIMEOUT", default_value_t = 300)]
     pub idle_timeout: u64,
+    /// Verify SigV4 signatures of every API request against these access keys (see README:
+    /// "Shared mode"); without it, unsigned requests are accepted.
+    #[arg(long, env = "KINDLING_CREDENTIALS_FILE")]
+    pub credentials: Option<PathBuf>,
+    /// Shared mode: refuse to start without `--credentials`.
+    #[arg(long, env = "KINDLING_SHARED")]
+    pub shared: bool,
     /// Most asynchronous events this node runs at once.
     #[arg(long, env = "KINDLING_ASYNC_WORKERS", default_value_t = 64)]
     pub async_workers: usize,

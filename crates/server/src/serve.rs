@@ -58,10 +58,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let dispatcher = events.start(async move {
         let _ = events_stopped.await;
     });
+    let auth = match &args.credentials {
+        Some(path) => {
+            let credentials = kindling_auth::Credentials::from_file(path)
+                .with_context(|| format!("reading credentials {}", path.display()))?;
+            tracing::info!(keys = credentials.len(), "SigV4 verification on");
+            Some(Arc::new(
+                kindling_auth::Verifier::new(credentials).with_region(args.region.clone()),
+            ))
+        }
+        None => None,
+    };
     let app = router(ApiState {
         control,
         scheduler: Some(scheduler.clone()),
         events: Some(events),
+        auth,
     });
     let app = tower::util::MapRequestLayer::new(normalize_path).layer(app);
 
@@ -206,6 +218,10 @@ fn events_config(args: &ServeArgs, node: &str) -> EventsConfig {
 }
 
 fn validate(args: &ServeArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !args.shared || args.credentials.is_some(),
+        "--shared requires --credentials FILE: a shared server verifies every request's signature"
+    );
     anyhow::ensure!(
         args.account_id.len() == 12 && args.account_id.bytes().all(|b| b.is_ascii_digit()),
         "--account-id must be 12 digits, got {:?}",

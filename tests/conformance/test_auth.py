@@ -1,0 +1,105 @@
+"""SigV4 verification ("shared" mode): boto3 with the right keys works; wrong or missing
+signatures get AWS's 403 answers; a server without credentials accepts anything."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+import support
+
+KEY_ID = "AKIDKINDLINGTEST0001"
+SECRET = "kindling/test/secret+key"
+
+
+@pytest.fixture(scope="module")
+def shared_server(kindling_binary, tmp_path_factory):
+    root = tmp_path_factory.mktemp("auth")
+    creds = root / "credentials"
+    creds.write_text(f"# test keys\n{KEY_ID} {SECRET}\n\n[other]\naws_access_key_id = AKIDOTHER\naws_secret_access_key = other-secret\n")
+    srv = support.KindlingServer(
+        kindling_binary, root / "data", root / "server.log",
+        extra_args=["--shared", "--credentials", str(creds)],
+    ).start()
+    yield srv
+    assert srv.stop() == 0
+
+
+def client(url: str, key_id: str, secret: str):
+    return boto3.session.Session(
+        aws_access_key_id=key_id, aws_secret_access_key=secret, region_name=support.REGION
+    ).client(
+        "lambda", endpoint_url=url,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
+
+
+def test_right_keys_work_for_every_kind_of_request(shared_server):
+    lam = client(shared_server.url, KEY_ID, SECRET)
+    name = support.unique("auth")
+    created = lam.create_function(
+        FunctionName=name, Runtime="python3.12", Role=support.ROLE, Handler="app.handler",
+        Code={"ZipFile": support.make_zip()},
+    )
+    assert created["FunctionName"] == name
+    # A qualified name in the path (percent-encoded ':') and a query string are signed too.
+    lam.publish_version(FunctionName=name)
+    assert lam.get_function_configuration(FunctionName=f"{name}:1")["Version"] == "1"
+    lam.tag_resource(Resource=support.function_arn(name), Tags={"a": "1", "b": "2"})
+    lam.untag_resource(Resource=support.function_arn(name), TagKeys=["a", "b"])
+    assert lam.list_functions(MaxItems=5)["Functions"]
+    other = client(shared_server.url, "AKIDOTHER", "other-secret")
+    assert other.get_function(FunctionName=name)["Configuration"]["FunctionName"] == name
+
+
+def expect_auth_error(call, code: str, status: int = 403):
+    with pytest.raises(ClientError) as e:
+        call()
+    err = e.value.response
+    assert err["Error"]["Code"] == code, err
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == status
+    assert err["ResponseMetadata"]["HTTPHeaders"]["x-amzn-errortype"] == code
+
+
+def test_wrong_secret_is_an_invalid_signature(shared_server):
+    lam = client(shared_server.url, KEY_ID, "not-the-secret")
+    expect_auth_error(lambda: lam.list_functions(), "InvalidSignatureException")
+
+
+def test_unknown_key_is_unrecognized(shared_server):
+    lam = client(shared_server.url, "AKIDUNKNOWN", SECRET)
+    expect_auth_error(lambda: lam.list_functions(), "UnrecognizedClientException")
+
+
+def test_unsigned_requests_are_refused(shared_server):
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(f"{shared_server.url}/2015-03-31/functions/")
+    assert e.value.code == 403
+    assert e.value.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+
+
+def test_a_failed_signature_changes_nothing(shared_server):
+    bad = client(shared_server.url, KEY_ID, "wrong")
+    name = support.unique("nope")
+    expect_auth_error(
+        lambda: bad.create_function(
+            FunctionName=name, Runtime="python3.12", Role=support.ROLE, Handler="app.handler",
+            Code={"ZipFile": support.make_zip()},
+        ),
+        "InvalidSignatureException",
+    )
+    good = client(shared_server.url, KEY_ID, SECRET)
+    with pytest.raises(good.exceptions.ResourceNotFoundException):
+        good.get_function(FunctionName=name)
+
+
+def test_shared_mode_needs_credentials(kindling_binary, tmp_path):
+    srv = support.KindlingServer(kindling_binary, tmp_path / "d", tmp_path / "log", extra_args=["--shared"])
+    with pytest.raises(RuntimeError, match="exited with status"):
+        srv.start(timeout=10)
+    assert "--shared requires --credentials" in srv.log_path.read_text()

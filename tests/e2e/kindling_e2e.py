@@ -204,12 +204,12 @@ def _marker_files(marker: str | None) -> dict[str, Any]:
 
 def python_files() -> dict[str, Any]:
     d = FIXTURES / "python"
-    return {"handler.py": (d / "handler.py").read_bytes(), "broken.py": (d / "broken.py").read_bytes()}
+    return {f: (d / f).read_bytes() for f in ("handler.py", "broken.py", "layered.py")}
 
 
 def node_files() -> dict[str, Any]:
     d = FIXTURES / "node"
-    return {"index.js": (d / "index.js").read_bytes(), "broken.js": (d / "broken.js").read_bytes()}
+    return {f: (d / f).read_bytes() for f in ("index.js", "broken.js", "layered.js")}
 
 
 class Fixtures:

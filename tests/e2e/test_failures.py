@@ -45,6 +45,75 @@ def test_crash_then_fresh_environment(lam, deploy, kind):
     assert after["log_stream_name"] != before["log_stream_name"]
 
 
+def test_response_too_large(lam, deploy, kind):
+    name = deploy()
+    inv = k.invoke(lam, name, {"big": 7 * 1024 * 1024})
+    err = inv.error()
+    assert err.get("errorType") == "Function.ResponseSizeTooLarge", err
+    assert inv.request_id in err.get("errorMessage", ""), err
+    # The function keeps working (on this environment or a fresh one).
+    assert k.invoke(lam, name, {"info": True}).ok()["runtime"]
+
+
+def test_response_just_under_the_limit(lam, deploy, kind):
+    name = deploy()
+    n = 6 * 1024 * 1024 - 100  # the answer is {"big": "xx..."}: 11 bytes of JSON around it
+    inv = k.invoke(lam, name, {"big": n})
+    assert len(inv.payload) <= 6 * 1024 * 1024
+    assert len(inv.ok()["big"]) == n
+
+
+def test_runtime_exit_while_idle_gives_a_cold_start(lam, deploy, kind):
+    """The runtime process dies between invocations (after answering): the next invocation
+    must get a fresh environment, not the dead one's exit error."""
+    marker = k.unique("exitmark")
+    name = deploy(env={"E2E_MARKER": marker})
+    first = k.invoke(lam, name, {"info": True, "exit_after_ms": 300}).ok()
+    assert first["count"] == 1
+    k.wait_for(lambda: not k.processes_with(marker), timeout=15, interval=0.05,
+               what="the runtime process to exit on its own")
+    inv = k.invoke(lam, name, {"info": True})
+    info = inv.ok()
+    assert info["count"] == 1 and info["log_stream_name"] != first["log_stream_name"], info
+
+
+def test_runtime_that_exits_after_each_answer(lam):
+    """A custom runtime that answers one event and exits without asking for the next one: every
+    invocation must run on a fresh environment (cold start) and succeed."""
+    name = k.unique("e2e-oneshot")
+    bootstrap = (k.FIXTURES / "oneshot" / "bootstrap").read_bytes()
+    lam.create_function(FunctionName=name, Runtime="provided.al2023", Role=k.ROLE,
+                        Handler="oneshot", Code={"ZipFile": k.make_zip({"bootstrap": (bootstrap, 0o755)})})
+    k.wait_active(lam, name)
+    outcomes = []
+    for i in range(4):
+        inv = k.invoke(lam, name, {"i": i}, tail=True)
+        if inv.function_error:
+            outcomes.append(f"invoke {i}: {inv.function_error} {inv.payload[:200]!r}")
+            continue
+        assert inv.json["event"] == {"i": i} and inv.json["request_id"] == inv.request_id
+        rep = k.report_for(inv.log, inv.request_id)
+        if rep.init_duration is None:
+            outcomes.append(f"invoke {i}: no Init Duration (not a cold start): {rep.line!r}")
+    assert not outcomes, "\n".join(outcomes)
+
+
+def test_out_of_memory(lam, deploy, kind):
+    """Using more memory than MemorySize ends the invocation with a runtime error (Lambda
+    enforces the limit) and the next invocation works."""
+    name = deploy(MemorySize=128)
+    inv = k.invoke(lam, name, {"alloc_mb": 400, "info": True}, tail=True)
+    if not k.expected_isolation_is_namespaces() and inv.function_error is None:
+        pytest.skip("memory limits are only enforced with namespaces isolation (cgroups)")
+    err = inv.error()
+    assert err.get("errorType") == "Runtime.OutOfMemory", err
+    assert inv.request_id in err.get("errorMessage", ""), err
+    rep = k.report_for(inv.log, inv.request_id)
+    assert rep.max_memory == 128, f"Max Memory Used should reach the limit: {rep.line!r}"
+    after = k.invoke(lam, name, {"info": True}).ok()
+    assert after["count"] == 1
+
+
 @pytest.mark.runtimes("python", "ric", "node")
 def test_import_error(lam, deploy, kind):
     name = deploy(Handler=kind.broken_handler)

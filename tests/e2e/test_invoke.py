@@ -189,6 +189,24 @@ def test_environment_update_reaches_new_invokes(lam, deploy, kind):
     assert info["count"] == 1, "an environment with the old configuration was reused"
 
 
+def test_filesystem(lam, deploy, kind):
+    """/tmp is writable and survives warm reuse; the code is read-only; with namespaces
+    isolation each function has its own /tmp."""
+    name = deploy()
+    first = k.invoke(lam, name, {"fs": True})
+    fs1 = first.ok()["fs"]
+    assert fs1["tmp_written"], "/tmp is not writable"
+    second = k.invoke(lam, name, {"fs": True})
+    fs2 = second.ok()["fs"]
+    assert fs2["tmp_previous"] == first.request_id, f"/tmp did not survive warm reuse: {fs2}"
+    if k.expected_isolation_is_namespaces():
+        assert fs1["tmp_previous"] is None, f"a new environment saw another's /tmp: {fs1}"
+        assert not fs1["task_root_writable"], "the code directory (/var/task) is writable"
+        other = deploy()
+        fs3 = k.invoke(lam, other, {"fs": True}).ok()["fs"]
+        assert fs3["tmp_previous"] is None, f"another function's /tmp is visible: {fs3}"
+
+
 def test_remaining_time(lam, deploy, kind):
     name = deploy(Timeout=6)
     info = k.invoke(lam, name, {"info": True, "sleep_ms": 500}).ok()

@@ -23,11 +23,13 @@ def test_idle_environment_is_shut_down(server_factory, kindling_binary, kind):
     marker = k.unique("idlemark")
     name = k.create_function(lam, kind, env={"E2E_MARKER": marker})
 
-    first = k.invoke(lam, name, {"info": True}, tail=True)
+    # Python functions also leave a detached child behind: it must go with the environment.
+    spawn = {"spawn": True} if kind.key in ("python", "ric") else {}
+    first = k.invoke(lam, name, {"info": True, **spawn}, tail=True)
     assert first.ok()["count"] == 1
     assert k.report_for(first.log, first.request_id).init_duration is not None
-    found = k.processes_with(marker)
-    assert found, "no runtime process carries the function's environment right after an invoke"
+    k.wait_for(lambda: len(k.processes_with(marker)) >= (2 if spawn else 1), timeout=5,
+               what="the runtime process (and its child) carrying the function's environment")
 
     try:
         k.wait_for(lambda: not k.processes_with(marker), timeout=30, interval=0.2,
@@ -52,7 +54,8 @@ def _warm_environments(lam, kinds, marker: str) -> None:
     """One warm, idle environment per runtime client, all carrying `marker` in their env."""
     for r in k.RUNTIMES:
         name = k.create_function(lam, kinds[r], env={"E2E_MARKER": marker})
-        k.invoke(lam, name, {"info": True}).ok()
+        spawn = {"spawn": True} if r in ("python", "ric") else {}  # a detached child too
+        k.invoke(lam, name, {"info": True, **spawn}).ok()
 
 
 def _assert_no_leftovers(marker: str, what: str) -> None:
@@ -70,13 +73,40 @@ def _assert_no_leftovers(marker: str, what: str) -> None:
         raise AssertionError(f"{what}, these runtime processes remain: {described}") from None
 
 
+@pytest.mark.runtimes("python", "ric")
+@pytest.mark.parametrize("how", ["crash", "timeout"])
+def test_reset_ends_every_process_of_the_environment(lam, kind, how):
+    """A crash or timeout resets the environment: its runtime and any process it started are
+    gone (here: a detached `sleep` child)."""
+    marker = k.unique("resetmark")
+    name = k.create_function(lam, kind, env={"E2E_MARKER": marker}, Timeout=1)
+    k.invoke(lam, name, {"spawn": True, "info": True}).ok()
+    # The detached child may take a moment to show up with its environment in /proc.
+    old = k.wait_for(lambda: (lambda p: p if len(p) >= 2 else None)(k.processes_with(marker)),
+                     timeout=5, what="the runtime and its child process")
+    event = {"crash": 1} if how == "crash" else {"sleep_ms": 5000}
+    k.invoke(lam, name, event).error()
+
+    def old_gone():
+        return not (set(old) & set(k.processes_with(marker)))
+
+    try:
+        k.wait_for(old_gone, timeout=5, interval=0.1, what="the reset environment's processes to go")
+    except AssertionError:
+        left = sorted(set(old) & set(k.processes_with(marker)))
+        described = k.describe_pids(left)
+        k.kill_pids(left)
+        raise AssertionError(f"after a {how}, processes of the old environment remain: {described}") from None
+    assert k.invoke(lam, name, {"info": True}).ok()["count"] == 1
+
+
 def test_sigterm_stops_idle_environments(server_factory, kinds):
     srv = server_factory()
     lam = k.make_client(srv.url)
     marker = k.unique("stopmark")
     _warm_environments(lam, kinds, marker)
-    running = k.processes_with(marker)
-    assert len(running) >= len(k.RUNTIMES), f"runtime processes: {k.describe_pids(running)}"
+    k.wait_for(lambda: len(k.processes_with(marker)) >= len(k.RUNTIMES) + 2, timeout=5,
+               what="runtime processes (4 runtimes and 2 detached children)")
 
     started = time.monotonic()
     rc = srv.stop(timeout=30)
@@ -108,7 +138,7 @@ def test_sigterm_with_invocation_in_flight(server_factory, kinds):
     try:
         rc = srv.stop(timeout=25)
     except AssertionError as e:  # did not exit in time: it was killed
-        stop_error = str(e).splitlines()[0]
+        stop_error = str(e).splitlines()[0].rstrip(":")
     took = time.monotonic() - started
     try:
         inflight.result(timeout=60)
@@ -127,6 +157,7 @@ def test_sigkill_leaves_no_runtime_behind(server_factory, kinds):
     lam = k.make_client(srv.url)
     marker = k.unique("killmark")
     _warm_environments(lam, kinds, marker)
-    assert len(k.processes_with(marker)) >= len(k.RUNTIMES)
+    k.wait_for(lambda: len(k.processes_with(marker)) >= len(k.RUNTIMES) + 2, timeout=5,
+               what="runtime processes (4 runtimes and 2 detached children)")
     srv.kill()
     _assert_no_leftovers(marker, "after SIGKILL of kindling")

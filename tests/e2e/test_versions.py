@@ -26,6 +26,7 @@ def test_versions_and_aliases(lam, kind):
     cases = [
         # (FunctionName, Qualifier, executed version, marker, invoked ARN)
         (name, None, "$LATEST", "latest", k.function_arn(name)),
+        (name, "$LATEST", "$LATEST", "latest", k.function_arn(name, "$LATEST")),
         (f"{name}:1", None, "1", "v1", k.function_arn(name, "1")),
         (name, "2", "2", "v2", k.function_arn(name, "2")),
         (f"{name}:live", None, "1", "v1", k.function_arn(name, "live")),
@@ -83,6 +84,19 @@ def test_update_of_latest_is_picked_up(lam, kind):
     assert second["marker"] == "after", "the next invoke ran the old code"
     assert second["count"] == 1, "an environment with the old code was reused"
     assert second["log_stream_name"] != first["log_stream_name"]
+
+
+def test_recreated_function_runs_new_code(lam, kind):
+    """Deleting a function retires its warm environments: a new function of the same name runs
+    its own code."""
+    name = k.create_function(lam, kind, marker="old")
+    assert k.invoke(lam, name, {"info": True}).ok()["marker"] == "old"
+    lam.delete_function(FunctionName=name)
+    err = k.invoke_error(lam, name, {"info": True})
+    k.assert_api_error(err, "ResourceNotFoundException", 404)
+    k.create_function(lam, kind, name=name, marker="new")
+    info = k.invoke(lam, name, {"info": True}).ok()
+    assert (info["marker"], info["count"]) == ("new", 1), info
 
 
 def test_published_version_keeps_warm_state_separately(lam, kinds):

@@ -409,19 +409,30 @@ impl Env {
         self.sandbox.try_wait().is_none()
     }
 
+    /// Waits until a warm environment can take an invocation: its runtime (and every extension)
+    /// asked for the next event. False when the runtime exited in between (a runtime may answer
+    /// and then exit) or never asked within the function's timeout: the caller retires it and
+    /// starts a fresh one, as Lambda resets such an environment.
+    pub async fn ready(&self) -> bool {
+        tokio::select! {
+            () = self.api.wait_invocation_complete() => self.alive(),
+            _ = self.sandbox.wait() => false,
+            () = tokio::time::sleep(self.timeout) => false,
+        }
+    }
+
     /// Runs one invocation: START, hand-over, wait with the function's timeout, END, REPORT.
+    /// `None` when `cancel` fired first (the server is stopping): the environment was killed.
     pub async fn run(
         &mut self,
         inv: Invocation,
         version: &str,
         tail: bool,
-    ) -> (RunResult, Option<String>) {
+        cancel: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> Option<(RunResult, Option<String>)> {
         let request_id = inv.request_id.clone();
         if tail {
             self.log.begin_tail();
-        }
-        if self.has_extensions {
-            let _ = tokio::time::timeout(self.timeout, self.api.wait_invocation_complete()).await;
         }
         self.log.line(&logs::start_line(&request_id, version));
         let started = Instant::now();
@@ -430,6 +441,12 @@ impl Env {
             o = self.api.invoke(inv) => Ok(o),
             exit = self.sandbox.wait() => Err(Some(exit)),
             () = tokio::time::sleep_until(deadline) => Err(None),
+            _ = cancel.wait_for(|stop| *stop) => {
+                self.sandbox.kill();
+                self.log.line(&format!("RequestId: {request_id} Error: Kindling is shutting down"));
+                self.log.line(&logs::end_line(&request_id));
+                return None;
+            }
         };
         let duration = started.elapsed();
         let (result, status) = match outcome {
@@ -529,7 +546,7 @@ impl Env {
         }));
         self.last_used = Instant::now();
         let tail_text = tail.then(|| self.log.end_tail());
-        (result, tail_text)
+        Some((result, tail_text))
     }
 
     /// Ends the environment: SHUTDOWN to extensions (if any), then the process tree.

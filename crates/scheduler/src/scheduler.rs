@@ -80,6 +80,8 @@ pub(crate) struct Shared {
     pub concurrency: Arc<Concurrency>,
     pool: Mutex<Pool>,
     shutting_down: AtomicBool,
+    /// Set when in-flight invocations must be abandoned (the server's shutdown grace ran out).
+    cancel: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -112,6 +114,7 @@ impl Scheduler {
                 concurrency: Arc::new(Concurrency::default()),
                 pool: Mutex::new(Pool::default()),
                 shutting_down: AtomicBool::new(false),
+                cancel: tokio::sync::watch::channel(false).0,
             }),
         })
     }
@@ -155,7 +158,10 @@ impl Scheduler {
             match warm {
                 Some(mut env) if env.alive() => {
                     env.thaw().await;
-                    break env;
+                    if env.ready().await {
+                        break env;
+                    }
+                    tokio::spawn(env.retire(ShutdownReason::Failure));
                 }
                 Some(dead) => {
                     tokio::spawn(dead.retire(ShutdownReason::Failure));
@@ -194,7 +200,13 @@ impl Scheduler {
             payload: req.payload.clone(),
             content_type: None,
         };
-        let (run, tail): (RunResult, Option<String>) = env.run(inv, &version, req.tail).await;
+        let mut cancel = shared.cancel.subscribe();
+        let Some((run, tail)): Option<(RunResult, Option<String>)> =
+            env.run(inv, &version, req.tail, &mut cancel).await
+        else {
+            tokio::spawn(env.retire(ShutdownReason::Spindown));
+            return Err(SchedulerError::ShuttingDown);
+        };
         if run.reusable && !shared.shutting_down.load(Ordering::Acquire) {
             shared.pool().put(env);
         } else {
@@ -235,6 +247,13 @@ impl Scheduler {
                 freeze_idle(&shared).await;
             }
         })
+    }
+
+    /// Abandons every in-flight invocation (its environment is killed and the caller gets
+    /// `ShuttingDown`): for a server whose shutdown grace period ran out.
+    pub fn cancel_in_flight(&self) {
+        self.shared.shutting_down.store(true, Ordering::Release);
+        self.shared.cancel.send_replace(true);
     }
 
     /// Stops accepting invocations and shuts every idle environment down.

@@ -118,6 +118,9 @@ pub struct ServeArgs {
     /// Shared mode: refuse to start without `--credentials`.
     #[arg(long, env = "KINDLING_SHARED")]
     pub shared: bool,
+    /// Seconds in-flight invocations may finish after SIGTERM/SIGINT before they are cut.
+    #[arg(long, env = "KINDLING_SHUTDOWN_GRACE", default_value_t = 10.0)]
+    pub shutdown_grace: f64,
     /// Most asynchronous events this node runs at once.
     #[arg(long, env = "KINDLING_ASYNC_WORKERS", default_value_t = 64)]
     pub async_workers: usize,

@@ -54,10 +54,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         scheduler.clone(),
     )
     .context("starting asynchronous invocation")?;
-    let (stop_events, events_stopped) = tokio::sync::oneshot::channel::<()>();
-    let dispatcher = events.start(async move {
-        let _ = events_stopped.await;
+    // One shutdown signal for everything: the dispatcher stops leasing at once, the API drains
+    // in-flight requests for at most the grace period, then in-flight invocations are cut.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
     });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let dispatcher = events.start(stopped(stop_rx.clone()));
     let auth = match &args.credentials {
         Some(path) => {
             let credentials = kindling_auth::Credentials::from_file(path)
@@ -93,10 +100,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.account_id
     );
     axum::serve(listener, app.into_make_service())
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown({
+            let signal = stopped(stop_rx.clone());
+            let scheduler = scheduler.clone();
+            let grace = Duration::from_secs_f64(args.shutdown_grace);
+            async move {
+                signal.await;
+                tokio::spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    tracing::warn!("shutdown grace period over: abandoning in-flight invocations");
+                    scheduler.cancel_in_flight();
+                });
+            }
+        })
         .await
         .context("serving")?;
-    let _ = stop_events.send(());
     let _ = dispatcher.await;
     reaper.abort();
     scheduler.shutdown().await;

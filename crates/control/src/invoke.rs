@@ -25,6 +25,16 @@ pub(crate) struct CachedTarget {
     routed: Option<(InvokeTarget, f64)>,
 }
 
+impl CachedTarget {
+    /// Draws the version to run: the alias's additional version with its weight's probability.
+    fn draw(self) -> InvokeTarget {
+        match self.routed {
+            Some((routed, weight)) if fastrand::f64() < weight => routed,
+            _ => self.primary,
+        }
+    }
+}
+
 pub(crate) type InvokeCache = HashMap<(String, Option<Qualifier>), CachedTarget>;
 
 impl ControlPlane {
@@ -32,30 +42,41 @@ impl ControlPlane {
     /// weighted alias at random by its weights.
     pub fn invoke_target(&self, raw: &str, qualifier: Option<&str>) -> Result<InvokeTarget> {
         let r = parse_ref(self, raw, qualifier, true)?;
-        let key = (r.name.clone(), r.qualifier.clone());
         let generation = self.generation.load(Ordering::Acquire);
-        let cached = self
-            .invoke_cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-            .filter(|c| c.generation == generation)
-            .cloned();
-        let entry = match cached {
+        let entry = match self.cached(&r, generation) {
             Some(c) => c,
             None => {
                 let fresh = self.load_target(&r, generation)?;
                 self.invoke_cache
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .insert(key, fresh.clone());
+                    .insert((r.name.clone(), r.qualifier.clone()), fresh.clone());
                 fresh
             }
         };
-        Ok(match entry.routed {
-            Some((routed, weight)) if fastrand::f64() < weight => routed,
-            _ => entry.primary,
-        })
+        Ok(entry.draw())
+    }
+
+    /// The invoke target from memory only, without touching the store: `Ok(None)` when it is
+    /// not cached (call [`Self::invoke_target`] off the async runtime then). Lets the hot path
+    /// of warm invocations skip the blocking pool.
+    pub fn cached_invoke_target(
+        &self,
+        raw: &str,
+        qualifier: Option<&str>,
+    ) -> Result<Option<InvokeTarget>> {
+        let r = parse_ref(self, raw, qualifier, true)?;
+        let generation = self.generation.load(Ordering::Acquire);
+        Ok(self.cached(&r, generation).map(CachedTarget::draw))
+    }
+
+    fn cached(&self, r: &FunctionRef, generation: u64) -> Option<CachedTarget> {
+        self.invoke_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(r.name.clone(), r.qualifier.clone()))
+            .filter(|c| c.generation == generation)
+            .cloned()
     }
 
     fn load_target(&self, r: &FunctionRef, generation: u64) -> Result<CachedTarget> {

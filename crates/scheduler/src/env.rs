@@ -323,6 +323,10 @@ impl Env {
             tokio::spawn(async move {
                 while let Some(line) = output.recv().await {
                     log.line(&line.line);
+                    while let Ok(more) = output.try_recv() {
+                        log.line(&more.line);
+                    }
+                    log.flush();
                 }
             });
         }
@@ -445,6 +449,7 @@ impl Env {
                 self.sandbox.kill();
                 self.log.line(&format!("RequestId: {request_id} Error: Kindling is shutting down"));
                 self.log.line(&logs::end_line(&request_id));
+                self.log.flush();
                 return None;
             }
         };
@@ -544,6 +549,7 @@ impl Env {
                 .filter(|(s, _)| *s == "error")
                 .map(|(_, t)| t.as_str()),
         }));
+        self.log.flush();
         self.last_used = Instant::now();
         let tail_text = tail.then(|| self.log.end_tail());
         Some((result, tail_text))
@@ -557,6 +563,7 @@ impl Env {
         }
         self.sandbox.kill();
         let _ = self.sandbox.wait().await;
+        self.log.flush();
         let _ = tokio::fs::remove_dir_all(&self.tmp_dir).await;
     }
 }

@@ -3,7 +3,7 @@
 //! timestamp; plus the START/END/REPORT platform lines and the per-invocation tail.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -54,7 +54,10 @@ impl LogStore {
         }
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         Ok(LogStream {
-            inner: Mutex::new(StreamState { file, tail: None }),
+            inner: Mutex::new(StreamState {
+                file: BufWriter::new(file),
+                tail: None,
+            }),
             path,
         })
     }
@@ -86,7 +89,8 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
 }
 
 struct StreamState {
-    file: File,
+    /// Flushed after each invocation's REPORT and after each burst of function output.
+    file: BufWriter<File>,
     /// The current invocation's lines, while one is being recorded.
     tail: Option<Vec<u8>>,
 }
@@ -112,6 +116,14 @@ impl LogStream {
                 let cut = tail.len() - TAIL_BYTES;
                 tail.drain(..cut);
             }
+        }
+    }
+
+    /// Writes buffered lines to the file.
+    pub fn flush(&self) {
+        let mut s = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Err(e) = s.file.flush() {
+            tracing::warn!(path = %self.path.display(), error = %e, "could not write log lines");
         }
     }
 
@@ -224,6 +236,7 @@ mod tests {
             s.line(&format!("line {i}"));
         }
         let tail = s.end_tail();
+        s.flush();
         assert!(tail.len() <= TAIL_BYTES);
         assert!(tail.ends_with("line 1999\n"));
         assert!(!tail.contains("before"));

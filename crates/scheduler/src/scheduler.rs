@@ -304,6 +304,7 @@ fn init_failed(req: &InvokeRequest, version: &str, f: crate::env::InitFailure) -
         status: Some("error"),
         error_type: Some(&f.error_type),
     }));
+    f.log.flush();
     InvokeResult {
         request_id: req.request_id.clone(),
         executed_version: version.to_string(),

@@ -90,6 +90,23 @@ async fn payload(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     Ok(bytes)
 }
 
+/// The invoke target: from the control plane's memory when cached (warm path), else read from
+/// the store on the blocking pool.
+async fn resolve(
+    s: &ApiState,
+    name: String,
+    qualifier: Option<String>,
+) -> Result<kindling_scheduler::InvokeTarget, ApiError> {
+    if let Some(t) = s
+        .control
+        .cached_invoke_target(&name, qualifier.as_deref())?
+    {
+        return Ok(t);
+    }
+    let control = s.control.clone();
+    blocking(move || control.invoke_target(&name, qualifier.as_deref())).await
+}
+
 /// `POST /2015-03-31/functions/{name}/invocations`
 pub async fn invoke(
     State(s): State<ApiState>,
@@ -114,9 +131,7 @@ pub async fn invoke(
         _ => limits::SYNC_PAYLOAD,
     };
     let payload = payload(body, limit).await?;
-    let qualifier = q.get("Qualifier").map(str::to_string);
-    let control = s.control.clone();
-    let t = blocking(move || control.invoke_target(&name, qualifier.as_deref())).await?;
+    let t = resolve(&s, name, q.get("Qualifier").map(str::to_string)).await?;
     let scheduler = s.scheduler.clone().ok_or(ApiError::DataPlaneDisabled)?;
     let request_id = uuid::Uuid::new_v4().to_string();
     let req = InvokeRequest {
@@ -153,8 +168,7 @@ pub async fn invoke_async(
     body: Body,
 ) -> Result<Response, ApiError> {
     let payload = payload(body, INVOKE_ASYNC_PAYLOAD).await?;
-    let control = s.control.clone();
-    let t = blocking(move || control.invoke_target(&name, None)).await?;
+    let t = resolve(&s, name, None).await?;
     let request_id = uuid::Uuid::new_v4().to_string();
     let req = InvokeRequest {
         target: t,

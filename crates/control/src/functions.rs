@@ -2,9 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use kindling_model::function::{
-    FunctionMeta, FunctionSpec, LayerAttachment, LoggingConfig, VersionRecord,
-};
+use kindling_model::function::{FunctionMeta, FunctionSpec, LayerAttachment, VersionRecord};
 use kindling_model::layer::LayerVersionRef;
 use kindling_model::validate::{self, Violations};
 use kindling_model::{FunctionRef, Qualifier, limits, runtime};
@@ -374,35 +372,10 @@ impl ControlPlane {
         if let Some(tags) = &req.tags {
             crate::tags::check_tags(tags)?;
         }
-        let mut spec = FunctionSpec {
-            runtime: None,
-            handler: None,
-            role: String::new(),
-            description: String::new(),
-            timeout: 3,
-            memory_size: 128,
-            environment: None,
-            dead_letter_target: None,
-            kms_key_arn: None,
-            tracing_mode: "PassThrough".into(),
-            layers: vec![],
-            architectures: req
-                .architectures
-                .clone()
-                .unwrap_or_else(|| vec!["x86_64".into()]),
-            ephemeral_storage: 512,
-            logging: LoggingConfig {
-                log_format: "Text".into(),
-                application_log_level: None,
-                system_log_level: None,
-                log_group: format!("/aws/lambda/{}", r.name),
-            },
-            vpc_config: None,
-            file_system_configs: None,
-            image_config: None,
-            snap_start_apply_on: "None".into(),
-            package_type: "Zip".into(),
-        };
+        let mut spec = FunctionSpec::lambda_defaults(&r.name);
+        if let Some(archs) = &req.architectures {
+            spec.architectures.clone_from(archs);
+        }
         self.apply_config(&mut spec, &req.config)?;
         let zip = zip_bytes(
             req.code.as_ref().unwrap_or(&Default::default()),

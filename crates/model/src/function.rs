@@ -53,6 +53,39 @@ pub struct FunctionSpec {
     pub package_type: String,
 }
 
+impl FunctionSpec {
+    /// Lambda's defaults for a new zip function (Timeout 3, MemorySize 128, x86_64, 512 MB of
+    /// /tmp, text logs to `/aws/lambda/<name>`), before the request's values are applied.
+    pub fn lambda_defaults(function_name: &str) -> Self {
+        Self {
+            runtime: None,
+            handler: None,
+            role: String::new(),
+            description: String::new(),
+            timeout: 3,
+            memory_size: 128,
+            environment: None,
+            dead_letter_target: None,
+            kms_key_arn: None,
+            tracing_mode: "PassThrough".into(),
+            layers: vec![],
+            architectures: vec!["x86_64".into()],
+            ephemeral_storage: 512,
+            logging: LoggingConfig {
+                log_format: "Text".into(),
+                application_log_level: None,
+                system_log_level: None,
+                log_group: format!("/aws/lambda/{function_name}"),
+            },
+            vpc_config: None,
+            file_system_configs: None,
+            image_config: None,
+            snap_start_apply_on: "None".into(),
+            package_type: "Zip".into(),
+        }
+    }
+}
+
 /// The deployment package of a version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeInfo {
@@ -255,27 +288,7 @@ pub(crate) mod tests {
                 runtime: Some("python3.12".into()),
                 handler: Some("app.handler".into()),
                 role: "arn:aws:iam::123456789012:role/exec".into(),
-                description: String::new(),
-                timeout: 3,
-                memory_size: 128,
-                environment: None,
-                dead_letter_target: None,
-                kms_key_arn: None,
-                tracing_mode: "PassThrough".into(),
-                layers: vec![],
-                architectures: vec!["x86_64".into()],
-                ephemeral_storage: 512,
-                logging: LoggingConfig {
-                    log_format: "Text".into(),
-                    application_log_level: None,
-                    system_log_level: None,
-                    log_group: "/aws/lambda/hello".into(),
-                },
-                vpc_config: None,
-                file_system_configs: None,
-                image_config: None,
-                snap_start_apply_on: "None".into(),
-                package_type: "Zip".into(),
+                ..FunctionSpec::lambda_defaults("hello")
             },
             code: CodeInfo {
                 sha256: "abc=".into(),

@@ -97,13 +97,20 @@ fn insert_version(tx: &Transaction<'_>, rec: &VersionRecord) -> Result<()> {
     Ok(())
 }
 
+/// The JSON record of the one row a query returns, if any.
+fn record<T: DeserializeOwned>(
+    tx: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<T>> {
+    tx.query_row(sql, params, |r| r.get::<_, String>(0))
+        .optional()?
+        .map(|s| from_json(&s))
+        .transpose()
+}
+
 fn read_meta(tx: &Connection, name: &str) -> Result<Option<FunctionMeta>> {
-    tx.query_row("SELECT meta FROM functions WHERE name = ?1", [name], |r| {
-        r.get::<_, String>(0)
-    })
-    .optional()?
-    .map(|s| from_json(&s))
-    .transpose()
+    record(tx, "SELECT meta FROM functions WHERE name = ?1", [name])
 }
 
 fn write_meta(tx: &Connection, meta: &FunctionMeta) -> Result<()> {
@@ -195,14 +202,11 @@ impl Store for SqliteStore {
 
     fn version(&self, name: &str, version: VersionNumber) -> Result<Option<VersionRecord>> {
         self.tx(|tx| {
-            tx.query_row(
+            record(
+                tx,
                 "SELECT record FROM function_versions WHERE function_name = ?1 AND version = ?2",
                 params![name, version_key(version)],
-                |r| r.get::<_, String>(0),
             )
-            .optional()?
-            .map(|s| from_json(&s))
-            .transpose()
         })
     }
 
@@ -399,14 +403,11 @@ impl Store for SqliteStore {
 
     fn alias(&self, function: &str, name: &str) -> Result<Option<AliasRecord>> {
         self.tx(|tx| {
-            tx.query_row(
+            record(
+                tx,
                 "SELECT record FROM aliases WHERE function_name = ?1 AND name = ?2",
                 params![function, name],
-                |r| r.get::<_, String>(0),
             )
-            .optional()?
-            .map(|s| from_json(&s))
-            .transpose()
         })
     }
 
@@ -562,15 +563,12 @@ impl Store for SqliteStore {
         include_deleted: bool,
     ) -> Result<Option<LayerVersionRecord>> {
         self.tx(|tx| {
-            tx.query_row(
+            record(
+                tx,
                 "SELECT record FROM layer_versions
                  WHERE name = ?1 AND version = ?2 AND (?3 OR deleted = 0)",
                 params![name, version as i64, include_deleted],
-                |r| r.get::<_, String>(0),
             )
-            .optional()?
-            .map(|s| from_json(&s))
-            .transpose()
         })
     }
 
@@ -687,14 +685,11 @@ impl Store for SqliteStore {
         qualifier: &str,
     ) -> Result<Option<EventInvokeConfig>> {
         self.tx(|tx| {
-            tx.query_row(
+            record(
+                tx,
                 "SELECT config FROM event_invoke_configs WHERE function_name = ?1 AND qualifier = ?2",
                 params![function, qualifier],
-                |r| r.get::<_, String>(0),
             )
-            .optional()?
-            .map(|s| from_json(&s))
-            .transpose()
         })
     }
 

@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use kindling_control::FunctionDetails;
 use kindling_control::input::{CreateFunction, UpdateFunctionCode, UpdateFunctionConfiguration};
 use kindling_model::function::Phase;
 use kindling_model::limits;
@@ -26,25 +27,40 @@ pub async fn create(State(s): State<ApiState>, body: Body) -> Result<Response, A
     ))
 }
 
+/// Reads a function version as GetFunction / GetFunctionConfiguration do.
+async fn details(s: &ApiState, name: String, q: &QueryParams) -> Result<FunctionDetails, ApiError> {
+    let control = s.control.clone();
+    let qualifier = q.get("Qualifier").map(str::to_string);
+    blocking(move || control.get_function(&name, qualifier.as_deref())).await
+}
+
+/// The configuration as reached: qualified ARNs when a qualifier was given, the alias's ARN
+/// when reached through an alias.
+fn configuration(s: &ApiState, d: &FunctionDetails) -> Value {
+    let mut body = config(
+        &d.version,
+        s.control.arn(),
+        d.qualifier.is_some(),
+        Phase::Settled,
+    );
+    if let Some(alias) = &d.alias {
+        body["FunctionArn"] = json!(s.control.arn().qualified_arn(
+            &d.version.function_name,
+            &kindling_model::Qualifier::Alias(alias.clone())
+        ));
+    }
+    body
+}
+
 pub async fn get(
     State(s): State<ApiState>,
     Path(name): Path<String>,
     q: QueryParams,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let control = s.control.clone();
-    let qualifier = q.get("Qualifier").map(str::to_string);
-    let d = blocking(move || control.get_function(&name, qualifier.as_deref())).await?;
-    let qualified = d.qualifier.is_some();
-    let mut configuration = config(&d.version, s.control.arn(), qualified, Phase::Settled);
-    if let Some(alias) = &d.alias {
-        configuration["FunctionArn"] = json!(s.control.arn().qualified_arn(
-            &d.version.function_name,
-            &kindling_model::Qualifier::Alias(alias.clone())
-        ));
-    }
+    let d = details(&s, name, &q).await?;
     let mut body = json!({
-        "Configuration": configuration,
+        "Configuration": configuration(&s, &d),
         "Code": {
             "RepositoryType": "S3",
             "Location": code_location(&headers, &d.version.code.blob),
@@ -64,18 +80,8 @@ pub async fn get_configuration(
     Path(name): Path<String>,
     q: QueryParams,
 ) -> Result<Response, ApiError> {
-    let control = s.control.clone();
-    let qualifier = q.get("Qualifier").map(str::to_string);
-    let d = blocking(move || control.get_function(&name, qualifier.as_deref())).await?;
-    let qualified = d.qualifier.is_some();
-    let mut body = config(&d.version, s.control.arn(), qualified, Phase::Settled);
-    if let Some(alias) = &d.alias {
-        body["FunctionArn"] = json!(s.control.arn().qualified_arn(
-            &d.version.function_name,
-            &kindling_model::Qualifier::Alias(alias.clone())
-        ));
-    }
-    Ok(ok(&body))
+    let d = details(&s, name, &q).await?;
+    Ok(ok(&configuration(&s, &d)))
 }
 
 pub async fn list(State(s): State<ApiState>, q: QueryParams) -> Result<Response, ApiError> {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use kindling_model::events::{AsyncEvent, DeadLetter};
-use kindling_model::function::{CodeInfo, FunctionSpec, LoggingConfig};
+use kindling_model::function::{CodeInfo, FunctionSpec};
 
 use super::*;
 
@@ -15,27 +15,7 @@ fn version(name: &str, number: Option<u64>, rev: &str) -> VersionRecord {
             runtime: Some("python3.12".into()),
             handler: Some("app.handler".into()),
             role: "arn:aws:iam::123456789012:role/r".into(),
-            description: String::new(),
-            timeout: 3,
-            memory_size: 128,
-            environment: None,
-            dead_letter_target: None,
-            kms_key_arn: None,
-            tracing_mode: "PassThrough".into(),
-            layers: vec![],
-            architectures: vec!["x86_64".into()],
-            ephemeral_storage: 512,
-            logging: LoggingConfig {
-                log_format: "Text".into(),
-                application_log_level: None,
-                system_log_level: None,
-                log_group: format!("/aws/lambda/{name}"),
-            },
-            vpc_config: None,
-            file_system_configs: None,
-            image_config: None,
-            snap_start_apply_on: "None".into(),
-            package_type: "Zip".into(),
+            ..FunctionSpec::lambda_defaults(name)
         },
         code: CodeInfo {
             sha256: "x".into(),

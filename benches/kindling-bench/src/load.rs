@@ -26,6 +26,14 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Pools another repetition into this one (latencies, counts, time and CPU add up).
+    pub fn pool(&mut self, o: Stats) {
+        self.elapsed += o.elapsed;
+        self.cpu.add(&o.cpu);
+        self.merge(o);
+        self.finish();
+    }
+
     fn merge(&mut self, o: Stats) {
         self.lat_ns.extend(o.lat_ns);
         self.ok += o.ok;
@@ -59,10 +67,6 @@ impl Stats {
             return f64::NAN;
         }
         self.lat_ns.iter().sum::<u64>() as f64 / self.lat_ns.len() as f64 / 1000.0
-    }
-
-    pub fn total(&self) -> u64 {
-        self.ok + self.throttled + self.function_errors + self.errors
     }
 
     pub fn rps(&self) -> f64 {

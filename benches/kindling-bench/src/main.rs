@@ -6,7 +6,10 @@
 //!                      --cl-target-dir DIR] [--out FILE] [--quick]
 //!   kindling-bench deploy --addr HOST:PORT --rust-fn BIN      (echo-rs and echo-py, for profiling)
 //!   kindling-bench load --addr HOST:PORT --path P [--conns C] [--secs S] [--n N]
+//!   kindling-bench echo-serve --port P [--upstream HOST:PORT --spawn-upstream]  (floor servers)
+//! Options of `all` are listed in benches/README.md.
 
+mod echo;
 mod http;
 mod load;
 mod procfs;
@@ -76,6 +79,9 @@ impl Args {
 /// Benchmark settings.
 #[derive(Clone)]
 pub struct Plan {
+    pub reps: usize,
+    pub memory_mb: u32,
+    pub cl_concurrency: usize,
     pub warmup: usize,
     pub n: usize,
     pub conns: Vec<usize>,
@@ -85,6 +91,10 @@ pub struct Plan {
     pub cold_samples: usize,
     pub mem_envs: usize,
     pub isolations: Vec<String>,
+    /// Also measure `kindling process` with TOKIO_WORKER_THREADS=1 (warm figures only).
+    pub tokio1: bool,
+    /// Also measure reference HTTP servers (the floor of any design on this machine).
+    pub floors: bool,
 }
 
 fn main() {
@@ -98,6 +108,7 @@ fn main() {
         "all" => run_all(&args),
         "deploy" => run_deploy(&args),
         "load" => run_load(&args),
+        "echo-serve" => run_echo(&args),
         other => Err(format!("unknown command {other}").into()),
     };
     if let Err(e) = result {
@@ -106,12 +117,16 @@ fn main() {
     }
 }
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
+thread_local! {
+    /// One runtime for control-plane calls, so their keep-alive connections outlive each call.
+    static API_RT: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("runtime")
-        .block_on(f)
+        .expect("runtime");
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    API_RT.with(|rt| rt.block_on(f))
 }
 
 fn rust_zip(rust_fn: &[u8], marker: &str) -> Vec<u8> {
@@ -145,36 +160,43 @@ fn run_all(a: &Args) -> Result<(), Error> {
     START.with(|_| ());
     let quick = a.flags.contains("quick");
     let plan = Plan {
-        warmup: a.num("warmup", if quick { 200 } else { 1000 }),
-        n: a.num("n", if quick { 2000 } else { 10000 }),
+        reps: a.num("reps", if quick { 1 } else { 3 }),
+        warmup: a.num("warmup", if quick { 200 } else { 500 }),
+        n: a.num("n", if quick { 2000 } else { 5000 }),
         conns: a
             .list("conns", "1,4,16,64")
             .iter()
             .filter_map(|c| c.parse().ok())
             .collect(),
-        tp_warmup: Duration::from_millis(a.num("tp-warmup-ms", 1000)),
-        tp_measure: Duration::from_millis(a.num("tp-measure-ms", if quick { 2000 } else { 4000 })),
+        tp_warmup: Duration::from_millis(a.num("tp-warmup-ms", 500)),
+        tp_measure: Duration::from_millis(a.num("tp-measure-ms", 2000)),
         client_threads: a.num("client-threads", 2),
         cold_samples: a.num("cold-samples", if quick { 5 } else { 10 }),
         mem_envs: a.num("mem-envs", 8),
+        memory_mb: a.num("memory-mb", 128),
+        cl_concurrency: a.num("cl-concurrency", 1),
         isolations: a.list("isolation", "process,namespaces"),
+        tokio1: a.flags.contains("tokio-workers-1"),
+        floors: !a.flags.contains("no-floors"),
     };
     let kindling = a.path("kindling").ok_or("--kindling BIN is required")?;
     let rust_fn_path = a.path("rust-fn").ok_or("--rust-fn BIN is required")?;
     let rust_fn = std::fs::read(&rust_fn_path)?;
     let work = tempdir()?;
     let mut rep = Report::new(&plan, a.get("kindling-rev").unwrap_or("?"), &rust_fn_path, rust_fn.len());
+    let cl = match (a.path("cargo-lambda"), a.path("cl-manifest"), a.path("cl-target-dir")) {
+        (Some(b), Some(m), Some(t)) if !a.flags.contains("no-cargo-lambda") => Some((b, m, t)),
+        _ => None,
+    };
 
     let mut run = || -> Result<(), Error> {
-        for iso in &plan.isolations {
-            kindling_suite(&kindling, iso, &rust_fn, &work, &plan, &mut rep)?;
+        if !a.flags.contains("no-warm") {
+            warm_suite(&kindling, &rust_fn, cl.as_ref(), &work, &plan, &mut rep)?;
         }
-        if let (Some(cl), Some(manifest), Some(tdir)) =
-            (a.path("cargo-lambda"), a.path("cl-manifest"), a.path("cl-target-dir"))
-        {
-            cargo_lambda_suite(&cl, &manifest, &tdir, &work, &plan, &mut rep)?;
-        } else {
-            rep.note("cargo-lambda: skipped (no --cargo-lambda/--cl-manifest/--cl-target-dir)");
+        if !a.flags.contains("no-cold") {
+            for iso in &plan.isolations {
+                cold_suite(&kindling, iso, &rust_fn, &work, &plan, &mut rep)?;
+            }
         }
         Ok(())
     };
@@ -206,100 +228,287 @@ fn tempdir() -> Result<PathBuf, Error> {
     Ok(dir)
 }
 
-/// Everything measured against Kindling with one isolation mode.
-fn kindling_suite(bin: &Path, iso: &str, rust_fn: &[u8], work: &Path, plan: &Plan, rep: &mut Report) -> Result<(), Error> {
-    // --- Server A: long idle timeout. Memory, warm latency, throughput, first-invoke cold starts.
-    progress(&format!("kindling --isolation {iso}: starting"));
-    let srv = start_kindling(bin, iso, 600, work, &format!("{iso}-a"))?;
+/// One server under warm test.
+struct Subject {
+    label: String,
+    srv: Managed,
+    rust: String,
+    python: Option<String>,
+    /// Counts the environments of a function (per server kind).
+    kindling: bool,
+    /// A reference server (floor), not a Lambda emulator.
+    floor: bool,
+}
+
+impl Subject {
+    fn envs(&self, function: &str) -> usize {
+        if self.kindling {
+            count_envs(&self.srv, Some(function))
+        } else {
+            procfs::descendants(self.srv.pid())
+                .iter()
+                .filter(|p| procfs::comm(p.pid) == "rust-echo")
+                .count()
+        }
+    }
+}
+
+/// Warm latency and throughput, every server up at once and measured in turns (so that the
+/// machine's background load falls on all of them alike), each figure repeated `plan.reps` times.
+fn warm_suite(
+    bin: &Path,
+    rust_fn: &[u8],
+    cl: Option<&(PathBuf, PathBuf, PathBuf)>,
+    work: &Path,
+    plan: &Plan,
+    rep: &mut Report,
+) -> Result<(), Error> {
+    let mut subjects = Vec::new();
+    let mut variants: Vec<(String, String, Vec<(&str, &str)>)> = plan
+        .isolations
+        .iter()
+        .map(|iso| (format!("kindling {iso}"), iso.clone(), Vec::new()))
+        .collect();
+    if plan.tokio1 {
+        // What-if: the same binary with one tokio worker thread (TOKIO_WORKER_THREADS is read by
+        // tokio's runtime builder when the code does not set a worker count).
+        variants.push(("kindling process TW=1".into(), "process".into(), vec![("TOKIO_WORKER_THREADS", "1")]));
+    }
+    for (label, iso, env) in &variants {
+        progress(&format!("{label}: starting"));
+        let tag = format!("{}-warm", label.replace(' ', "-").replace('=', ""));
+        let srv = start_kindling(bin, iso, 600, work, &tag, env)?;
+        let mut api = block_on(Api::wait_ready(srv.addr, Duration::from_secs(30)))
+            .map_err(|e| format!("{e}\n{}", srv.log_tail()))?;
+        block_on(api.create_function("warm-rs", "provided.al2023", "bootstrap", &rust_zip(rust_fn, "warm-rs"), plan.memory_mb))?;
+        block_on(api.create_function("warm-py", "python3.11", "app.handler", &py_zip("warm-py"), plan.memory_mb))?;
+        subjects.push(Subject {
+            label: label.clone(),
+            srv,
+            rust: "warm-rs".into(),
+            python: Some("warm-py".into()),
+            kindling: true,
+            floor: false,
+        });
+    }
+    if let Some((b, m, t)) = cl {
+        progress(&format!("cargo lambda watch --concurrency {}: starting", plan.cl_concurrency));
+        let srv = start_cargo_lambda(b, m, t, plan.cl_concurrency, work)?;
+        wait_invocable(&srv, "rust-echo")?;
+        rep.note(&format!(
+            "cargo-lambda: `cargo lambda watch --release --concurrency {}` ({}), serving the same rust-echo binary",
+            plan.cl_concurrency,
+            version(b)
+        ));
+        subjects.push(Subject {
+            label: "cargo-lambda watch".into(),
+            srv,
+            rust: "rust-echo".into(),
+            python: None,
+            kindling: false,
+            floor: false,
+        });
+    } else {
+        rep.note("cargo-lambda: not measured");
+    }
+    if plan.floors {
+        for (label, hops) in [("floor: http echo", 1), ("floor: proxy->echo", 2)] {
+            let port = server::free_port();
+            let upstream = (hops == 2).then(server::free_port);
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+            let srv = Managed::spawn(label, echo::command(port, upstream), addr, work.join(format!("floor{hops}.log")))?;
+            block_on(http::Conn::connect_retry(addr, Duration::from_secs(10)))?;
+            subjects.push(Subject {
+                label: label.into(),
+                srv,
+                rust: "echo".into(),
+                python: None,
+                kindling: false,
+                floor: true,
+            });
+        }
+        rep.note("floor rows: bare single-threaded tokio+hyper HTTP/1.1 servers in kindling-bench on the same loopback; 'http echo' = client->echo (one hop), 'proxy->echo' = client->proxy->echo process (two hops, the shape of client->Kindling->runtime, without Lambda's long poll)");
+    }
+
+    // Single-client latency.
+    let mut lat: Vec<Vec<Stats>> = vec![Vec::new(); subjects.len() * 2];
+    for r in 0..plan.reps {
+        for (i, s) in subjects.iter().enumerate() {
+            progress(&format!("warm latency rep {}/{}: {}", r + 1, plan.reps, s.label));
+            lat[2 * i].push(load::latency(&target(&s.srv, &s.rust), plan.warmup, plan.n, Duration::from_secs(120)));
+            if let Some(py) = &s.python {
+                lat[2 * i + 1].push(load::latency(&target(&s.srv, py), plan.warmup, plan.n, Duration::from_secs(120)));
+            }
+        }
+    }
+    for (i, s) in subjects.iter().enumerate() {
+        let func = if s.floor { "-" } else { "rust" };
+        rep.latency(&s.label, func, std::mem::take(&mut lat[2 * i]));
+    }
+    for (i, s) in subjects.iter().enumerate() {
+        if s.python.is_some() {
+            rep.latency(&s.label, "python", std::mem::take(&mut lat[2 * i + 1]));
+        }
+    }
+
+    // Throughput. First start every environment the largest level needs (not measured).
+    let max_c = plan.conns.iter().copied().max().unwrap_or(1);
+    for s in subjects.iter().filter(|s| !s.floor) {
+        progress(&format!("starting environments: {} x{max_c}", s.label));
+        let _ = load::throughput(&target(&s.srv, &s.rust), max_c, plan.client_threads, Duration::from_millis(2500), Duration::from_millis(500), 1_000_000);
+    }
+    let floor_level = if plan.conns.contains(&16) { 16 } else { max_c };
+    for &c in &plan.conns {
+        let mut runs: Vec<Vec<Stats>> = vec![Vec::new(); subjects.len()];
+        for r in 0..plan.reps {
+            for (i, s) in subjects.iter().enumerate() {
+                if s.floor && c != floor_level {
+                    continue;
+                }
+                progress(&format!("throughput x{c} rep {}/{}: {}", r + 1, plan.reps, s.label));
+                runs[i].push(load::throughput(&target(&s.srv, &s.rust), c, plan.client_threads, plan.tp_warmup, plan.tp_measure, 2_000_000));
+            }
+        }
+        for (i, s) in subjects.iter().enumerate() {
+            if s.floor && c != floor_level {
+                continue;
+            }
+            let envs = (!s.floor).then(|| s.envs(&s.rust));
+            rep.throughput(&s.label, "rust", c, std::mem::take(&mut runs[i]), envs);
+        }
+    }
+    for s in &subjects {
+        if s.kindling {
+            rep.note(&format!("{}: python interpreter = {}", s.label, python_exe(&s.srv)));
+        }
+    }
+    Ok(())
+}
+
+fn wait_invocable(srv: &Managed, fn_name: &str) -> Result<(), Error> {
+    // Ready when an invoke answers 200 (the function may be compiled on first use).
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let ok = block_on(async {
+        loop {
+            if let Ok(mut c) = http::Conn::connect(srv.addr).await {
+                if let Ok(r) = c.post(&invoke_path(fn_name), Bytes::from_static(EVENT.as_bytes())).await {
+                    if r.status == 200 {
+                        return true;
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{fn_name} was not invocable on {}:\n{}", srv.addr, srv.log_tail()).into())
+    }
+}
+
+/// Memory per environment and cold starts with one isolation mode.
+fn cold_suite(bin: &Path, iso: &str, rust_fn: &[u8], work: &Path, plan: &Plan, rep: &mut Report) -> Result<(), Error> {
+    // --- Server A: long idle timeout. Memory, then first invokes after deploy.
+    progress(&format!("kindling --isolation {iso}: memory and cold starts after deploy"));
+    let srv = start_kindling(bin, iso, 600, work, &format!("{iso}-a"), &[])?;
     let mut api = block_on(Api::wait_ready(srv.addr, Duration::from_secs(30)))
         .map_err(|e| format!("{e}\n{}", srv.log_tail()))?;
-    let label = format!("kindling {iso}");
-
-    // Memory per idle environment.
-    progress("memory per environment");
-    block_on(api.create_function("mem-rs", "provided.al2023", "bootstrap", &rust_zip(rust_fn, "mem-rs")))?;
-    block_on(api.create_function("mem-py", "python3.11", "app.handler", &py_zip("mem-py")))?;
+    block_on(api.create_function("mem-rs", "provided.al2023", "bootstrap", &rust_zip(rust_fn, "mem-rs"), plan.memory_mb))?;
+    block_on(api.create_function("mem-py", "python3.11", "app.handler", &py_zip("mem-py"), plan.memory_mb))?;
     for (name, runtime) in [("mem-rs", "rust"), ("mem-py", "python")] {
         let m = measure_memory(&srv, name, plan.mem_envs)?;
         rep.memory(iso, runtime, m);
     }
-    rep.note(&format!("{label}: python interpreter = {}", python_exe(&srv)));
-
-    // Warm single-client latency.
-    block_on(api.create_function("warm-rs", "provided.al2023", "bootstrap", &rust_zip(rust_fn, "warm-rs")))?;
-    block_on(api.create_function("warm-py", "python3.11", "app.handler", &py_zip("warm-py")))?;
-    for (name, runtime) in [("warm-rs", "rust"), ("warm-py", "python")] {
-        progress(&format!("warm latency {runtime}"));
-        let s = load::latency(&target(&srv, name), plan.warmup, plan.n, Duration::from_secs(60));
-        rep.latency(&label, runtime, s);
-    }
-
-    // Throughput, Rust.
-    for &c in &plan.conns {
-        progress(&format!("throughput rust, {c} clients"));
-        let s = load::throughput(&target(&srv, "warm-rs"), c, plan.client_threads, plan.tp_warmup, plan.tp_measure, 2_000_000);
-        let envs = count_envs(&srv);
-        rep.throughput(&label, "rust", c, s, Some(envs));
-    }
 
     // Cold start: first invoke after deploy (fresh function, fresh code package each time).
-    progress("cold starts after deploy");
     let mut rs = Vec::new();
     let mut py = Vec::new();
+    let cpu0 = procfs::CpuSnap::take(srv.pid());
     for i in 0..plan.cold_samples {
         let n = format!("cold-rs-{i}");
-        block_on(api.create_function(&n, "provided.al2023", "bootstrap", &rust_zip(rust_fn, &n)))?;
+        block_on(api.create_function(&n, "provided.al2023", "bootstrap", &rust_zip(rust_fn, &n), plan.memory_mb))?;
+        settle();
         rs.push(block_on(api.invoke_tail(&n, EVENT))?);
         let n = format!("cold-py-{i}");
-        block_on(api.create_function(&n, "python3.11", "app.handler", &py_zip(&n)))?;
+        block_on(api.create_function(&n, "python3.11", "app.handler", &py_zip(&n), plan.memory_mb))?;
+        settle();
         py.push(block_on(api.invoke_tail(&n, EVENT))?);
     }
-    rep.cold(iso, "rust", "first invoke after deploy", rs);
-    rep.cold(iso, "python", "first invoke after deploy", py);
+    let frgn = procfs::CpuUse::between(&cpu0, &procfs::CpuSnap::take(srv.pid())).foreign_pct();
+    rep.cold(iso, "rust", "first invoke after deploy", rs, frgn);
+    rep.cold(iso, "python", "first invoke after deploy", py, frgn);
     drop(api);
     drop(srv);
 
     // --- Server B: --idle-timeout 1. Cold start after the environment was reaped.
     progress(&format!("kindling --isolation {iso} --idle-timeout 1: cold starts after reap"));
-    let srv = start_kindling(bin, iso, 1, work, &format!("{iso}-b"))?;
+    let srv = start_kindling(bin, iso, 1, work, &format!("{iso}-b"), &[])?;
     let mut api = block_on(Api::wait_ready(srv.addr, Duration::from_secs(30)))
         .map_err(|e| format!("{e}\n{}", srv.log_tail()))?;
-    block_on(api.create_function("reap-rs", "provided.al2023", "bootstrap", &rust_zip(rust_fn, "reap-rs")))?;
-    block_on(api.create_function("reap-py", "python3.11", "app.handler", &py_zip("reap-py")))?;
+    block_on(api.create_function("reap-rs", "provided.al2023", "bootstrap", &rust_zip(rust_fn, "reap-rs"), plan.memory_mb))?;
+    block_on(api.create_function("reap-py", "python3.11", "app.handler", &py_zip("reap-py"), plan.memory_mb))?;
     // The first invokes are after deploy, not after a reap: not recorded.
     block_on(api.invoke_tail("reap-rs", EVENT))?;
     block_on(api.invoke_tail("reap-py", EVENT))?;
     let mut rs = Vec::new();
     let mut py = Vec::new();
     let mut waits = Vec::new();
+    let cpu0 = procfs::CpuSnap::take(srv.pid());
     for _ in 0..plan.cold_samples {
         let t0 = Instant::now();
         wait_reaped(&srv, Duration::from_secs(20))?;
         waits.push(t0.elapsed().as_secs_f64());
         // The connection may have been idle for a while; open a fresh one outside the timing.
         api = block_on(Api::connect(srv.addr))?;
+        settle();
         rs.push(block_on(api.invoke_tail("reap-rs", EVENT))?);
+        settle();
         py.push(block_on(api.invoke_tail("reap-py", EVENT))?);
     }
-    rep.cold(iso, "rust", "invoke after idle reap", rs);
-    rep.cold(iso, "python", "invoke after idle reap", py);
+    let frgn = procfs::CpuUse::between(&cpu0, &procfs::CpuSnap::take(srv.pid())).foreign_pct();
+    rep.cold(iso, "rust", "invoke after idle reap", rs, frgn);
+    rep.cold(iso, "python", "invoke after idle reap", py, frgn);
     waits.sort_by(f64::total_cmp);
     rep.note(&format!(
-        "kindling {iso} --idle-timeout 1: environments reaped {:.1}-{:.1} s after their last invoke (polled /proc)",
+        "kindling {iso} --idle-timeout 1: environments gone {:.1}-{:.1} s after the last invoke (polled /proc every 10 ms)",
         waits.first().copied().unwrap_or(0.0),
         waits.last().copied().unwrap_or(0.0)
     ));
     Ok(())
 }
 
-/// Number of execution environments (subtrees under the server process).
-fn count_envs(srv: &Managed) -> usize {
-    procfs::subtrees(srv.pid()).len()
+/// A quiet pause before each timed cold start, so that each one is an isolated event as in real
+/// use: kernel work left over from the previous start (e.g. the RCU grace period that the next
+/// cgroup attach would otherwise share) does not make the next one look cheaper.
+fn settle() {
+    std::thread::sleep(Duration::from_millis(250));
+}
+
+/// Execution environments under a Kindling process (subtrees below it), optionally only those
+/// of one function (by the runtime's AWS_LAMBDA_FUNCTION_NAME).
+fn count_envs(srv: &Managed, function: Option<&str>) -> usize {
+    env_trees(srv, function).len()
+}
+
+fn env_trees(srv: &Managed, function: Option<&str>) -> Vec<(i32, Vec<i32>)> {
+    procfs::subtrees(srv.pid())
+        .into_iter()
+        .filter(|(_, tree)| match function {
+            None => true,
+            Some(f) => tree
+                .iter()
+                .any(|p| procfs::environ_var(*p, "AWS_LAMBDA_FUNCTION_NAME").as_deref() == Some(f)),
+        })
+        .collect()
 }
 
 fn wait_reaped(srv: &Managed, timeout: Duration) -> Result<(), Error> {
     let deadline = Instant::now() + timeout;
-    while count_envs(srv) > 0 {
+    while count_envs(srv, None) > 0 {
         if Instant::now() > deadline {
             return Err("environments were not reaped in time".into());
         }
@@ -330,7 +539,6 @@ pub struct Memory {
 }
 
 fn measure_memory(srv: &Managed, name: &str, n: usize) -> Result<Memory, Error> {
-    let before: BTreeSet<i32> = procfs::subtrees(srv.pid()).into_iter().map(|(p, _)| p).collect();
     let server_before = procfs::rss_kb(srv.pid());
     let addr = srv.addr;
     let path = invoke_path(name);
@@ -358,16 +566,16 @@ fn measure_memory(srv: &Managed, name: &str, n: usize) -> Result<Memory, Error> 
         return Err(format!("memory invokes of {name} failed: {bad:?}").into());
     }
     std::thread::sleep(Duration::from_millis(300));
-    let envs: Vec<(i32, Vec<i32>)> = procfs::subtrees(srv.pid())
-        .into_iter()
-        .filter(|(p, _)| !before.contains(p))
-        .collect();
+    let envs = env_trees(srv, Some(name));
     let k = envs.len().max(1) as f64;
     let pids: Vec<i32> = envs.iter().flat_map(|(_, t)| t.iter().copied()).collect();
+    let server_cg = procfs::memcg_usage(srv.pid()).map(|(p, _)| p);
     let mut cgroups = HashMap::new();
     for &p in &pids {
         if let Some((path, bytes)) = procfs::memcg_usage(p) {
-            cgroups.insert(path, bytes);
+            if Some(&path) != server_cg.as_ref() {
+                cgroups.insert(path, bytes);
+            }
         }
     }
     Ok(Memory {
@@ -383,52 +591,6 @@ fn measure_memory(srv: &Managed, name: &str, n: usize) -> Result<Memory, Error> 
         },
         server_delta_kb: (procfs::rss_kb(srv.pid()) as f64 - server_before as f64) / k,
     })
-}
-
-/// `cargo lambda watch` serving the same Rust function's cargo project.
-fn cargo_lambda_suite(bin: &Path, manifest: &Path, tdir: &Path, work: &Path, plan: &Plan, rep: &mut Report) -> Result<(), Error> {
-    let max_c = plan.conns.iter().copied().max().unwrap_or(1);
-    progress(&format!("cargo lambda watch --concurrency {max_c}: starting"));
-    let srv = start_cargo_lambda(bin, manifest, tdir, max_c, work)?;
-    let fn_name = "rust-echo";
-    // Ready when an invoke answers 200 (the function may be compiled on first use).
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let ok = block_on(async {
-        loop {
-            if let Ok(mut c) = http::Conn::connect(srv.addr).await {
-                if let Ok(r) = c.post(&invoke_path(fn_name), Bytes::from_static(EVENT.as_bytes())).await {
-                    if r.status == 200 {
-                        return true;
-                    }
-                }
-            }
-            if Instant::now() > deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    });
-    if !ok {
-        return Err(format!("cargo lambda watch did not serve {fn_name}:\n{}", srv.log_tail()).into());
-    }
-    let label = "cargo-lambda watch";
-    progress("cargo-lambda warm latency");
-    let s = load::latency(&target(&srv, fn_name), plan.warmup, plan.n, Duration::from_secs(120));
-    rep.latency(label, "rust", s);
-    for &c in &plan.conns {
-        progress(&format!("cargo-lambda throughput, {c} clients"));
-        let s = load::throughput(&target(&srv, fn_name), c, plan.client_threads, plan.tp_warmup, plan.tp_measure, 2_000_000);
-        let envs = procfs::descendants(srv.pid())
-            .iter()
-            .filter(|p| procfs::comm(p.pid) == "rust-echo")
-            .count();
-        rep.throughput(label, "rust", c, s, Some(envs));
-    }
-    rep.note(&format!(
-        "cargo-lambda: `cargo lambda watch --release --concurrency {max_c}` (cargo-lambda {})",
-        version(bin)
-    ));
-    Ok(())
 }
 
 fn version(bin: &Path) -> String {
@@ -451,14 +613,36 @@ fn run_deploy(a: &Args) -> Result<(), Error> {
     let rust_fn = std::fs::read(a.path("rust-fn").ok_or("--rust-fn BIN is required")?)?;
     block_on(async {
         let mut api = Api::wait_ready(addr, Duration::from_secs(10)).await?;
-        api.create_function("echo-rs", "provided.al2023", "bootstrap", &rust_zip(&rust_fn, "echo-rs")).await?;
-        api.create_function("echo-py", "python3.11", "app.handler", &py_zip("echo-py")).await?;
+        api.create_function("echo-rs", "provided.al2023", "bootstrap", &rust_zip(&rust_fn, "echo-rs"), a.num("memory-mb", 128)).await?;
+        api.create_function("echo-py", "python3.11", "app.handler", &py_zip("echo-py"), a.num("memory-mb", 128)).await?;
         for n in ["echo-rs", "echo-py"] {
             let r: TailInvoke = api.invoke_tail(n, EVENT).await?;
             println!("{n}: {:.2} ms  {}", r.client_ms, r.report.unwrap_or_default());
         }
         Ok::<(), Error>(())
     })
+}
+
+/// A reference server (see echo.rs); with --spawn-upstream it first starts the echo server it
+/// forwards to, as its child.
+fn run_echo(a: &Args) -> Result<(), Error> {
+    let port: u16 = a.num("port", 0);
+    let upstream: Option<SocketAddr> = a.get("upstream").map(str::parse).transpose()?;
+    let _child = match (upstream, a.flags.contains("spawn-upstream")) {
+        (Some(up), true) => {
+            let child = echo::command(up.port(), None).spawn()?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::net::TcpStream::connect(up).is_err() {
+                if Instant::now() > deadline {
+                    return Err("upstream echo server did not start".into());
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Some(child)
+        }
+        _ => None,
+    };
+    echo::serve(port, upstream)
 }
 
 /// Ad-hoc load against any server: latency (--conns 0) or throughput.
@@ -483,7 +667,7 @@ fn run_load(a: &Args) -> Result<(), Error> {
         )
     };
     println!(
-        "ok={} 429={} fn_err={} err={} rps={:.0} p50={:.1}us p90={:.1}us p99={:.1}us max={:.1}us  cpu/inv: server={:.1}us children={:.1}us client={:.1}us foreign={:.0}% {}",
+        "ok={} 429={} fn_err={} err={} rps={:.0} p50={:.1}us p90={:.1}us p99={:.1}us max={:.1}us  cpu/inv: server={:.1}us children={:.1}us client={:.1}us  runq-wait/inv: server={:.1}us children={:.1}us client={:.1}us  foreign={:.0}% {}",
         s.ok,
         s.throttled,
         s.function_errors,
@@ -496,6 +680,9 @@ fn run_load(a: &Args) -> Result<(), Error> {
         s.cpu.server_us / s.ok.max(1) as f64,
         s.cpu.children_us / s.ok.max(1) as f64,
         s.cpu.client_us / s.ok.max(1) as f64,
+        s.cpu.server_wait_us / s.ok.max(1) as f64,
+        s.cpu.children_wait_us / s.ok.max(1) as f64,
+        s.cpu.client_wait_us / s.ok.max(1) as f64,
         100.0 * s.cpu.foreign_us / s.cpu.wall_us.max(1.0) / 2.0,
         s.first_error.unwrap_or_default()
     );

@@ -78,6 +78,29 @@ pub fn subtrees(root: i32) -> Vec<(i32, Vec<i32>)> {
     out
 }
 
+/// Time the threads of `pid` spent runnable but waiting for a CPU (schedstat), in nanoseconds.
+pub fn runq_wait_ns(pid: i32) -> u64 {
+    let Ok(rd) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    rd.filter_map(|e| {
+        let e = e.ok()?;
+        let s = fs::read_to_string(e.path().join("schedstat")).ok()?;
+        s.split_whitespace().nth(1)?.parse::<u64>().ok()
+    })
+    .sum()
+}
+
+/// The value of an environment variable of `pid`.
+pub fn environ_var(pid: i32, key: &str) -> Option<String> {
+    let raw = fs::read(format!("/proc/{pid}/environ")).ok()?;
+    raw.split(|b| *b == 0).find_map(|kv| {
+        let kv = std::str::from_utf8(kv).ok()?;
+        let (k, v) = kv.split_once('=')?;
+        (k == key).then(|| v.to_string())
+    })
+}
+
 pub fn cpu_ticks(pid: i32) -> u64 {
     parse_stat(pid).map(|p| p.cpu_ticks).unwrap_or(0)
 }
@@ -125,13 +148,13 @@ pub fn private_kb(pid: i32) -> u64 {
         .unwrap_or(0)
 }
 
-/// The memory cgroup (v1) usage of `pid`'s cgroup in bytes, if it is not the root cgroup.
+/// The memory cgroup of `pid` and its usage in bytes.
 pub fn memcg_usage(pid: i32) -> Option<(String, u64)> {
     let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
     for line in text.lines() {
         let mut parts = line.splitn(3, ':');
         let (_, ctrl, path) = (parts.next()?, parts.next()?, parts.next()?);
-        if ctrl.split(',').any(|c| c == "memory") && path != "/" {
+        if ctrl.split(',').any(|c| c == "memory") {
             let usage = fs::read_to_string(format!("/sys/fs/cgroup/memory{path}/memory.usage_in_bytes"))
                 .ok()?
                 .trim()
@@ -139,7 +162,7 @@ pub fn memcg_usage(pid: i32) -> Option<(String, u64)> {
                 .ok()?;
             return Some((path.to_string(), usage));
         }
-        if ctrl.is_empty() && path != "/" {
+        if ctrl.is_empty() {
             // cgroup v2 unified hierarchy.
             for base in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] {
                 if let Ok(s) = fs::read_to_string(format!("{base}{path}/memory.current")) {
@@ -193,18 +216,26 @@ pub struct CpuSnap {
     server_ticks: u64,
     children_ticks: u64,
     client_us: u64,
+    server_wait_ns: u64,
+    children_wait_ns: u64,
+    client_wait_ns: u64,
     machine_busy: u64,
     machine_total: u64,
 }
 
 impl CpuSnap {
     pub fn take(server_pid: i32) -> CpuSnap {
-        let children_ticks = descendants(server_pid).iter().map(|p| p.cpu_ticks).sum();
+        let kids = descendants(server_pid);
+        let children_ticks = kids.iter().map(|p| p.cpu_ticks).sum();
+        let children_wait_ns = kids.iter().map(|p| runq_wait_ns(p.pid)).sum();
         let (machine_busy, machine_total) = machine_ticks();
         CpuSnap {
             server_ticks: cpu_ticks(server_pid),
             children_ticks,
             client_us: self_cpu_us(),
+            server_wait_ns: runq_wait_ns(server_pid),
+            children_wait_ns,
+            client_wait_ns: runq_wait_ns(std::process::id() as i32),
             machine_busy,
             machine_total,
         }
@@ -217,12 +248,33 @@ pub struct CpuUse {
     pub server_us: f64,
     pub children_us: f64,
     pub client_us: f64,
+    /// Time spent runnable but waiting for a CPU (run queue), in microseconds.
+    pub server_wait_us: f64,
+    pub children_wait_us: f64,
+    pub client_wait_us: f64,
     /// Busy CPU on the machine not accounted to server, children or client (other users' builds).
     pub foreign_us: f64,
     pub wall_us: f64,
 }
 
 impl CpuUse {
+    /// Share of the machine's CPU used by other processes, in percent.
+    pub fn foreign_pct(&self) -> f64 {
+        let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+        100.0 * self.foreign_us / (self.wall_us * ncpu).max(1.0)
+    }
+
+    pub fn add(&mut self, o: &CpuUse) {
+        self.server_us += o.server_us;
+        self.children_us += o.children_us;
+        self.client_us += o.client_us;
+        self.server_wait_us += o.server_wait_us;
+        self.children_wait_us += o.children_wait_us;
+        self.client_wait_us += o.client_wait_us;
+        self.foreign_us += o.foreign_us;
+        self.wall_us += o.wall_us;
+    }
+
     pub fn between(a: &CpuSnap, b: &CpuSnap) -> CpuUse {
         let tick_us = 1_000_000.0 / clk_tck() as f64;
         let server_us = b.server_ticks.saturating_sub(a.server_ticks) as f64 * tick_us;
@@ -235,6 +287,9 @@ impl CpuUse {
             server_us,
             children_us,
             client_us,
+            server_wait_us: b.server_wait_ns.saturating_sub(a.server_wait_ns) as f64 / 1000.0,
+            children_wait_us: b.children_wait_ns.saturating_sub(a.children_wait_ns) as f64 / 1000.0,
+            client_wait_us: b.client_wait_ns.saturating_sub(a.client_wait_ns) as f64 / 1000.0,
             foreign_us: (busy_us - server_us - children_us - client_us).max(0.0),
             wall_us,
         }

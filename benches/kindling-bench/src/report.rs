@@ -10,15 +10,53 @@ use crate::{Memory, Plan};
 struct LatRow {
     server: String,
     runtime: String,
+    /// All repetitions pooled.
     s: Stats,
+    /// p50 of each repetition.
+    rep_p50: Vec<f64>,
 }
 
 struct TpRow {
     server: String,
-    runtime: String,
     conns: usize,
+    /// All repetitions pooled (latencies, counts, CPU).
     s: Stats,
+    /// Throughput of each repetition.
+    rep_rps: Vec<f64>,
     envs: Option<usize>,
+}
+
+impl TpRow {
+    fn rps(&self) -> f64 {
+        let mut v = self.rep_rps.clone();
+        median(&mut v)
+    }
+}
+
+fn pool(reps: Vec<Stats>) -> Stats {
+    let mut all = Stats::default();
+    for r in reps {
+        all.pool(r);
+    }
+    all
+}
+
+fn span(v: &[f64], digits: usize) -> String {
+    if v.len() < 2 {
+        return String::new();
+    }
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{lo:.digits$}-{hi:.digits$}")
+}
+
+/// Per-invoke figure, or "-" when nothing succeeded.
+fn per(total: f64, s: &Stats) -> String {
+    if s.ok == 0 {
+        "-".into()
+    } else {
+        format!("{:.1}", total / s.ok as f64)
+    }
 }
 
 struct ColdRow {
@@ -26,6 +64,7 @@ struct ColdRow {
     runtime: String,
     case: String,
     samples: Vec<TailInvoke>,
+    foreign: f64,
 }
 
 pub struct Report {
@@ -54,7 +93,7 @@ fn ncpu() -> f64 {
 
 /// Share of the machine's CPU used by other processes during a measurement.
 fn foreign_pct(s: &Stats) -> f64 {
-    100.0 * s.cpu.foreign_us / (s.cpu.wall_us * ncpu()).max(1.0)
+    s.cpu.foreign_pct()
 }
 
 impl Report {
@@ -95,7 +134,9 @@ impl Report {
         }
     }
 
-    pub fn latency(&mut self, server: &str, runtime: &str, s: Stats) {
+    pub fn latency(&mut self, server: &str, runtime: &str, reps: Vec<Stats>) {
+        let rep_p50: Vec<f64> = reps.iter().map(|r| r.pct_us(50.0)).collect();
+        let s = pool(reps);
         eprintln!(
             "    {server} {runtime}: p50 {:.1} us p99 {:.1} us ({} ok, {} errors)",
             s.pct_us(50.0),
@@ -107,26 +148,36 @@ impl Report {
             server: server.into(),
             runtime: runtime.into(),
             s,
+            rep_p50,
         });
     }
 
-    pub fn throughput(&mut self, server: &str, runtime: &str, conns: usize, s: Stats, envs: Option<usize>) {
-        eprintln!("    {server} {runtime} x{conns}: {:.0} inv/s ({} errors, {} throttled)", s.rps(), s.errors, s.throttled);
-        self.tp.push(TpRow {
+    pub fn throughput(&mut self, server: &str, runtime: &str, conns: usize, reps: Vec<Stats>, envs: Option<usize>) {
+        let rep_rps: Vec<f64> = reps.iter().map(Stats::rps).collect();
+        let s = pool(reps);
+        let row = TpRow {
             server: server.into(),
-            runtime: runtime.into(),
             conns,
             s,
+            rep_rps,
             envs,
-        });
+        };
+        eprintln!(
+            "    {server} {runtime} x{conns}: {:.0} inv/s ({} errors, {} throttled)",
+            row.rps(),
+            row.s.errors,
+            row.s.throttled
+        );
+        self.tp.push(row);
     }
 
-    pub fn cold(&mut self, iso: &str, runtime: &str, case: &str, samples: Vec<TailInvoke>) {
+    pub fn cold(&mut self, iso: &str, runtime: &str, case: &str, samples: Vec<TailInvoke>, foreign: f64) {
         self.cold.push(ColdRow {
             iso: iso.into(),
             runtime: runtime.into(),
             case: case.into(),
             samples,
+            foreign,
         });
     }
 
@@ -165,71 +216,78 @@ impl Report {
         // 1. Warm latency.
         let _ = writeln!(
             o,
-            "\n1. WARM INVOKE LATENCY - single client, one keep-alive connection, {} requests after {} warm-up (microseconds)",
-            p.n, p.warmup
+            "\n1. WARM INVOKE LATENCY - single client, one keep-alive connection; {} repetitions x {} requests (after {} warm-up\n   each), pooled; microseconds. Servers measured in turns, so background load falls on all alike.",
+            p.reps, p.n, p.warmup
         );
         let _ = writeln!(
             o,
-            "{:<22} {:<7} {:>7} {:>7} {:>7} {:>8} {:>7} {:>6} {:>5} | {:>6} {:>6} {:>6} | {:>7}",
-            "server", "func", "p50", "p90", "p99", "max", "mean", ">1ms", "err", "srvCPU", "fnCPU", "cliCPU", "foreign"
+            "{:<22} {:<6} {:>6} {:>11} {:>6} {:>7} {:>8} {:>6} {:>5} {:>4} | {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6} | {:>5}",
+            "server", "func", "p50", "(reps)", "p90", "p99", "max", "mean", ">1ms", "err", "srvCPU", "fnCPU", "cliCPU", "srvRQ", "fnRQ", "cliRQ", "frgn"
         );
         for r in &self.lat {
-            let n = r.s.ok.max(1) as f64;
+            let s = &r.s;
             let _ = writeln!(
                 o,
-                "{:<22} {:<7} {:>7.1} {:>7.1} {:>7.1} {:>8.1} {:>7.1} {:>6} {:>5} | {:>6.1} {:>6.1} {:>6.1} | {:>6.0}%",
+                "{:<22} {:<6} {:>6.1} {:>11} {:>6.1} {:>7.1} {:>8.1} {:>6.1} {:>5} {:>4} | {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6} | {:>4.0}%",
                 r.server,
                 r.runtime,
-                r.s.pct_us(50.0),
-                r.s.pct_us(90.0),
-                r.s.pct_us(99.0),
-                r.s.max_us(),
-                r.s.mean_us(),
-                r.s.slower_than(1000),
-                r.s.errors + r.s.function_errors + r.s.throttled,
-                r.s.cpu.server_us / n,
-                r.s.cpu.children_us / n,
-                r.s.cpu.client_us / n,
-                foreign_pct(&r.s)
+                s.pct_us(50.0),
+                span(&r.rep_p50, 0),
+                s.pct_us(90.0),
+                s.pct_us(99.0),
+                s.max_us(),
+                s.mean_us(),
+                s.slower_than(1000),
+                s.errors + s.function_errors + s.throttled,
+                per(s.cpu.server_us, s),
+                per(s.cpu.children_us, s),
+                per(s.cpu.client_us, s),
+                per(s.cpu.server_wait_us, s),
+                per(s.cpu.children_wait_us, s),
+                per(s.cpu.client_wait_us, s),
+                foreign_pct(s)
             );
         }
         let _ = writeln!(
             o,
-            "  srvCPU/fnCPU/cliCPU = CPU microseconds per invoke used by the server process, by its child processes\n  (the function's runtime; for cargo-lambda also its idle `cargo run` parents) and by this client;\n  foreign = share of the machine's CPU used by other processes during the measurement (noise)."
+            "  (reps) = range of the repetitions' p50. srvCPU/fnCPU/cliCPU = CPU microseconds per invoke used by the server\n  process, by its child processes (the function's runtime; for cargo-lambda also its idle `cargo run` parents) and by\n  this client. srvRQ/fnRQ/cliRQ = microseconds per invoke those threads spent runnable but waiting for a CPU\n  (/proc/*/task/*/schedstat). frgn = share of the machine's CPU used by other processes meanwhile (noise)."
         );
 
         // 2. Throughput.
         let _ = writeln!(
             o,
-            "\n2. THROUGHPUT - N concurrent keep-alive clients, {:.1} s warm-up then {:.1} s measured, client on {} threads",
+            "\n2. THROUGHPUT - N concurrent keep-alive clients (client on {} threads); {} repetitions x ({:.1} s warm-up + {:.1} s\n   measured), median invoke/s; latencies pooled, microseconds. Environments for the largest N started beforehand.",
+            p.client_threads,
+            p.reps,
             p.tp_warmup.as_secs_f64(),
-            p.tp_measure.as_secs_f64(),
-            p.client_threads
+            p.tp_measure.as_secs_f64()
         );
         let _ = writeln!(
             o,
-            "{:<22} {:<6} {:>5} {:>9} {:>7} {:>7} {:>8} {:>5} {:>5} {:>5} | {:>6} {:>6} {:>6} | {:>7} {:>5}",
-            "server", "func", "conns", "invoke/s", "p50us", "p99us", "maxus", "429", "fnErr", "err", "srvCPU", "fnCPU", "cliCPU", "foreign", "envs"
+            "{:<22} {:>5} {:>8} {:>13} {:>6} {:>7} {:>8} {:>4} {:>5} {:>4} | {:>6} {:>6} {:>6} | {:>6} {:>6} | {:>5} {:>4}",
+            "server", "conns", "invoke/s", "(reps)", "p50", "p99", "max", "429", "fnErr", "err", "srvCPU", "fnCPU", "cliCPU", "srvRQ", "fnRQ", "frgn", "envs"
         );
         for r in &self.tp {
-            let n = r.s.ok.max(1) as f64;
+            let s = &r.s;
             let _ = writeln!(
                 o,
-                "{:<22} {:<6} {:>5} {:>9.0} {:>7.0} {:>7.0} {:>8.0} {:>5} {:>5} {:>5} | {:>6.1} {:>6.1} {:>6.1} | {:>6.0}% {:>5}",
+                "{:<22} {:>5} {:>8.0} {:>13} {:>6.0} {:>7.0} {:>8.0} {:>4} {:>5} {:>4} | {:>6} {:>6} {:>6} | {:>6} {:>6} | {:>4.0}% {:>4}",
                 r.server,
-                r.runtime,
                 r.conns,
-                r.s.rps(),
-                r.s.pct_us(50.0),
-                r.s.pct_us(99.0),
-                r.s.max_us(),
-                r.s.throttled,
-                r.s.function_errors,
-                r.s.errors,
-                r.s.cpu.server_us / n,
-                r.s.cpu.children_us / n,
-                r.s.cpu.client_us / n,
-                foreign_pct(&r.s),
+                r.rps(),
+                span(&r.rep_rps, 0),
+                s.pct_us(50.0),
+                s.pct_us(99.0),
+                s.max_us(),
+                s.throttled,
+                s.function_errors,
+                s.errors,
+                per(s.cpu.server_us, s),
+                per(s.cpu.children_us, s),
+                per(s.cpu.client_us, s),
+                per(s.cpu.server_wait_us, s),
+                per(s.cpu.children_wait_us, s),
+                foreign_pct(s),
                 r.envs.map(|e| e.to_string()).unwrap_or_default()
             );
         }
@@ -243,7 +301,10 @@ impl Report {
         for e in errs {
             let _ = writeln!(o, "{}", e.chars().take(300).collect::<String>());
         }
-        let _ = writeln!(o, "  envs = function processes alive after the run (Kindling: one environment per concurrent invocation).");
+        let _ = writeln!(
+            o,
+            "  Rust function. 429 = throttles, fnErr = function errors, err = other statuses / transport errors / wrong bodies.\n  envs = the function's processes alive afterwards (Kindling starts one environment per concurrent invocation)."
+        );
 
         // 3. Cold starts.
         let _ = writeln!(
@@ -253,8 +314,8 @@ impl Report {
         );
         let _ = writeln!(
             o,
-            "{:<11} {:<7} {:<27} {:>8} {:>17} {:>8} {:>17}",
-            "isolation", "func", "case", "client", "[min-max]", "init", "[min-max]"
+            "{:<11} {:<7} {:<27} {:>8} {:>17} {:>8} {:>17} {:>6}",
+            "isolation", "func", "case", "client", "[min-max]", "init", "[min-max]", "frgn"
         );
         for r in &self.cold {
             let mut c: Vec<f64> = r.samples.iter().map(|s| s.client_ms).collect();
@@ -270,14 +331,15 @@ impl Report {
             };
             let _ = writeln!(
                 o,
-                "{:<11} {:<7} {:<27} {:>8.2} {:>17} {:>8.2} {:>17}",
+                "{:<11} {:<7} {:<27} {:>8.2} {:>17} {:>8.2} {:>17} {:>5.0}%",
                 r.iso,
                 r.runtime,
                 r.case,
                 cm,
                 range(&c),
                 im,
-                range(&i)
+                range(&i),
+                r.foreign
             );
         }
         if let Some(r) = self.cold.iter().find_map(|r| r.samples.iter().find_map(|s| s.report.clone())) {
@@ -322,7 +384,7 @@ impl Report {
             if let Some(cl) = cl_lat {
                 let _ = writeln!(
                     o,
-                    "  single-client p50  {:<20} {:>7.1} us vs cargo-lambda {:>7.1} us  -> {:.1}x lower;  p99 {:.1} vs {:.1} us -> {:.1}x",
+                    "  single-client latency  {:<20} p50 {:>6.1} us vs {:>6.1} us (cargo-lambda/kindling {:.2}x);  p99 {:>7.1} vs {:>7.1} us ({:.2}x)",
                     r.server,
                     r.s.pct_us(50.0),
                     cl.s.pct_us(50.0),
@@ -339,14 +401,18 @@ impl Report {
                 .iter()
                 .find(|c| c.server.starts_with("cargo-lambda") && c.conns == r.conns)
             {
+                let ratio = if cl.rps() > 0.0 {
+                    format!("{:.2}x", r.rps() / cl.rps())
+                } else {
+                    "n/a (cargo-lambda completed none)".into()
+                };
                 let _ = writeln!(
                     o,
-                    "  throughput x{:<3}    {:<20} {:>7.0}/s vs cargo-lambda {:>7.0}/s  -> {:.1}x",
+                    "  throughput x{:<3}         {:<20} {:>7.0}/s vs {:>7.0}/s (kindling/cargo-lambda {ratio})",
                     r.conns,
                     r.server,
-                    r.s.rps(),
-                    cl.s.rps(),
-                    r.s.rps() / cl.s.rps().max(1e-9)
+                    r.rps(),
+                    cl.rps(),
                 );
             }
         }
@@ -355,21 +421,21 @@ impl Report {
         let pass = |b: bool| if b { "PASS" } else { "MISS" };
         for r in self.lat.iter().filter(|r| r.server.starts_with("kindling") && r.runtime == "rust") {
             let v = r.s.pct_us(50.0);
-            let _ = writeln!(o, "  warm overhead p50 < 150 us (rust, {}): {v:.1} us  {}", r.server, pass(v < 150.0));
+            let _ = writeln!(o, "  warm overhead p50 < 150 us (rust, {}; client round trip, an upper bound): {v:.1} us  {}", r.server, pass(v < 150.0));
         }
         for srv in self.tp.iter().filter(|r| r.server.starts_with("kindling")).map(|r| r.server.clone()).collect::<std::collections::BTreeSet<_>>() {
             let best = self
                 .tp
                 .iter()
                 .filter(|r| r.server == srv)
-                .max_by(|a, b| a.s.rps().total_cmp(&b.s.rps()));
+                .max_by(|a, b| a.rps().total_cmp(&b.rps()));
             if let Some(b) = best {
                 let _ = writeln!(
                     o,
                     "  throughput > 15,000 invokes/s (rust, {srv}): best {:.0}/s at {} clients  {}",
-                    b.s.rps(),
+                    b.rps(),
                     b.conns,
-                    pass(b.s.rps() > 15000.0)
+                    pass(b.rps() > 15000.0)
                 );
             }
         }

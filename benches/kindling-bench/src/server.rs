@@ -27,7 +27,6 @@ pub struct Managed {
     pub child: Child,
     pub addr: SocketAddr,
     pub log: PathBuf,
-    pub name: String,
 }
 
 impl Managed {
@@ -43,7 +42,6 @@ impl Managed {
             child,
             addr,
             log,
-            name: name.to_string(),
         })
     }
 
@@ -145,14 +143,21 @@ impl Api {
         }
     }
 
-    pub async fn create_function(&mut self, name: &str, runtime: &str, handler: &str, zip: &[u8]) -> Result<(), Error> {
+    pub async fn create_function(
+        &mut self,
+        name: &str,
+        runtime: &str,
+        handler: &str,
+        zip: &[u8],
+        memory_mb: u32,
+    ) -> Result<(), Error> {
         let body = json!({
             "FunctionName": name,
             "Runtime": runtime,
             "Role": "arn:aws:iam::000000000000:role/bench",
             "Handler": handler,
             "Code": { "ZipFile": B64.encode(zip) },
-            "MemorySize": 128,
+            "MemorySize": memory_mb,
             "Timeout": 30,
         });
         let r = self
@@ -204,7 +209,14 @@ impl Api {
 }
 
 /// Starts `kindling serve` on a free port with a fresh data dir.
-pub fn start_kindling(bin: &Path, isolation: &str, idle_timeout: u64, work: &Path, tag: &str) -> Result<Managed, Error> {
+pub fn start_kindling(
+    bin: &Path,
+    isolation: &str,
+    idle_timeout: u64,
+    work: &Path,
+    tag: &str,
+    env: &[(&str, &str)],
+) -> Result<Managed, Error> {
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let data = work.join(format!("data-{tag}"));
@@ -220,6 +232,9 @@ pub fn start_kindling(bin: &Path, isolation: &str, idle_timeout: u64, work: &Pat
         .arg("--idle-timeout")
         .arg(idle_timeout.to_string())
         .env("KINDLING_LOG", std::env::var("KINDLING_LOG").unwrap_or_else(|_| "warn".into()));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     Managed::spawn(&format!("kindling[{tag}]"), cmd, addr, work.join(format!("kindling-{tag}.log")))
 }
 

@@ -6,9 +6,11 @@
 //!                      --cl-target-dir DIR] [--out FILE] [--quick]
 //!   kindling-bench deploy --addr HOST:PORT --rust-fn BIN      (echo-rs and echo-py, for profiling)
 //!   kindling-bench load --addr HOST:PORT --path P [--conns C] [--secs S] [--n N]
+//!   kindling-bench async --kindling BIN [--isolation I] [--conns 1,16,64] [--secs S] [--samples N]
 //!   kindling-bench echo-serve --port P [--upstream HOST:PORT --spawn-upstream]  (floor servers)
 //! Options of `all` are listed in benches/README.md.
 
+mod asyncq;
 mod echo;
 mod http;
 mod load;
@@ -109,6 +111,7 @@ fn main() {
         "deploy" => run_deploy(&args),
         "load" => run_load(&args),
         "echo-serve" => run_echo(&args),
+        "async" => run_async(&args),
         other => Err(format!("unknown command {other}").into()),
     };
     if let Err(e) = result {
@@ -643,6 +646,28 @@ fn run_echo(a: &Args) -> Result<(), Error> {
         _ => None,
     };
     echo::serve(port, upstream)
+}
+
+/// Asynchronous invocation: accepted events/s and send-to-run latency (see asyncq.rs).
+fn run_async(a: &Args) -> Result<(), Error> {
+    let kindling = a.path("kindling").ok_or("--kindling BIN is required")?;
+    let work = std::env::temp_dir().join(format!("kindling-bench-async-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let conns: Vec<usize> = a.list("conns", "1,16,64").iter().filter_map(|c| c.parse().ok()).collect();
+    let text = asyncq::run(
+        &kindling,
+        &work,
+        a.get("isolation").unwrap_or("auto"),
+        &conns,
+        a.num("secs", 3.0),
+        a.num("samples", 30),
+    )?;
+    let _ = std::fs::remove_dir_all(&work);
+    print!("{text}");
+    if let Some(out) = a.path("out") {
+        std::fs::write(out, &text)?;
+    }
+    Ok(())
 }
 
 /// Ad-hoc load against any server: latency (--conns 0) or throughput.

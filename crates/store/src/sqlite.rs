@@ -77,6 +77,24 @@ impl SqliteStore {
         tx.commit()?;
         Ok(out)
     }
+
+    /// Like [`Self::tx`], but the commit is not fsync'd on its own (`synchronous=NORMAL`): it is
+    /// in the WAL at once, so it survives a crash of Kindling, and reaches the disk with the
+    /// next durable commit or checkpoint. For the queue's own bookkeeping (leases, finished and
+    /// rescheduled events), where a loss on power failure only makes an event run again,
+    /// which at-least-once delivery allows. Accepting events stays fully durable.
+    fn relaxed_tx<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let result = (|| {
+            let tx = conn.transaction()?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        result
+    }
 }
 
 fn insert_version(tx: &Transaction<'_>, rec: &VersionRecord) -> Result<()> {
@@ -613,7 +631,7 @@ impl Store for SqliteStore {
         lease_ms: i64,
         limit: usize,
     ) -> Result<Vec<AsyncEvent>> {
-        self.tx(|tx| queue::lease(tx, owner, now_ms, lease_ms, limit))
+        self.relaxed_tx(|tx| queue::lease(tx, owner, now_ms, lease_ms, limit))
     }
 
     fn reschedule_event(
@@ -624,7 +642,7 @@ impl Store for SqliteStore {
         not_before_ms: i64,
         last_result: Option<&str>,
     ) -> Result<()> {
-        self.tx(|tx| {
+        self.relaxed_tx(|tx| {
             tx.execute(
                 "UPDATE async_events SET attempts = ?3, not_before_ms = ?4, last_result = ?5,
                    lease_owner = NULL, lease_until_ms = NULL
@@ -642,7 +660,7 @@ impl Store for SqliteStore {
         letters: &[DeadLetter],
         follow_ups: &[AsyncEvent],
     ) -> Result<()> {
-        self.tx(|tx| {
+        self.relaxed_tx(|tx| {
             let n = tx.execute(
                 "DELETE FROM async_events WHERE id = ?1 AND lease_owner = ?2",
                 params![id, owner],
@@ -656,7 +674,7 @@ impl Store for SqliteStore {
     }
 
     fn release_leases(&self, owner: &str) -> Result<u64> {
-        self.tx(|tx| {
+        self.relaxed_tx(|tx| {
             Ok(tx.execute(
                 "UPDATE async_events SET lease_owner = NULL, lease_until_ms = NULL
                  WHERE lease_owner = ?1",

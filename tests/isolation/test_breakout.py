@@ -749,7 +749,12 @@ def test_identity_inside(server):
     deploy(server, name, k.function_source(IDENTITY))
     host_name = socket.gethostname()
     out = ok(server, name, {})
-    assert (out["uid"], out["euid"], out["gid"], out["egid"]) == (993, 993, 993, 993), out
+    # Every environment runs as an unprivileged user (and group) of its own, from
+    # `--env-uid-base` (100000) up: no longer Lambda's shared 993, so that the owner of a socket
+    # tells environments apart (see test_cannot_hijack_another_environments_runtime_api).
+    uid = out["uid"]
+    assert (out["euid"], out["gid"], out["egid"]) == (uid, uid, uid), out
+    assert 100_000 <= uid < 100_000 + 65_536, out
     assert out["groups"] == [], out
     st = out["status"]
     for cap in ("CapEff", "CapPrm", "CapInh", "CapAmb"):

@@ -7,10 +7,17 @@
 //!
 //! ```text
 //! cargo run --release -p kindling-runtime-api --example invoke_bench -- \
-//!     [--cycles 200000] [--payload 64] [--workers 2] [--extension]
+//!     [--cycles 200000] [--payload 64] [--workers 2] [--extension] [--peer-check] \
+//!     [--connections 0] [--background-sockets 0]
 //! ```
 //! `--extension` adds an extension thread registered for INVOKE and, like the scheduler,
 //! waits for `wait_invocation_complete()` after every invoke (its time is included).
+//!
+//! `--peer-check` serves only sockets of this process's uid (`allowed_peer_uid`, as the
+//! scheduler does for environments on the host network). `--connections N` then also times N
+//! fresh connections (connect, `GET /ping`, close), which is where the check runs;
+//! `--background-sockets N` first opens N idle loopback connections (2N rows in
+//! `/proc/net/tcp`), as on a busy host.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -27,6 +34,9 @@ struct Args {
     payload: usize,
     workers: usize,
     extension: bool,
+    peer_check: bool,
+    connections: usize,
+    background_sockets: usize,
 }
 
 fn parse_args() -> Args {
@@ -35,6 +45,9 @@ fn parse_args() -> Args {
         payload: 64,
         workers: 2,
         extension: false,
+        peer_check: false,
+        connections: 0,
+        background_sockets: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -48,6 +61,9 @@ fn parse_args() -> Args {
             "--payload" => args.payload = value(),
             "--workers" => args.workers = value(),
             "--extension" => args.extension = true,
+            "--peer-check" => args.peer_check = true,
+            "--connections" => args.connections = value(),
+            "--background-sockets" => args.background_sockets = value(),
             _ => usage(&arg),
         }
     }
@@ -56,7 +72,8 @@ fn parse_args() -> Args {
 
 fn usage(arg: &str) -> ! {
     eprintln!(
-        "bad argument {arg:?}; usage: [--cycles N] [--payload BYTES] [--workers N] [--extension]"
+        "bad argument {arg:?}; usage: [--cycles N] [--payload BYTES] [--workers N] [--extension] \
+         [--peer-check] [--connections N] [--background-sockets N]"
     );
     std::process::exit(2)
 }
@@ -187,14 +204,58 @@ fn main() {
     rt.block_on(run(args));
 }
 
+/// The file-system uid of this process: the owner its sockets get.
+fn own_fsuid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(3))
+                .and_then(|id| id.parse().ok())
+        })
+        .expect("Uid line in /proc/self/status")
+}
+
+/// N idle loopback connections (both ends kept open).
+fn background_sockets(n: usize) -> Vec<TcpStream> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let mut sockets = Vec::with_capacity(2 * n);
+    for _ in 0..n {
+        sockets.push(TcpStream::connect(addr).expect("background connect"));
+        sockets.push(listener.accept().expect("background accept").0);
+    }
+    sockets
+}
+
+/// Fresh connections: connect, `GET /ping`, read the answer, close.
+fn connection_cycles(addr: SocketAddr, n: usize) -> Vec<Duration> {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        let mut client = Client::connect(addr).expect("connect");
+        client
+            .send("GET /ping HTTP/1.1\r\nHost: x\r\n", b"")
+            .expect("ping");
+        let (status, _, _) = client.read("").expect("pong");
+        assert_eq!(status, 200, "ping");
+        drop(client);
+        samples.push(started.elapsed());
+    }
+    samples
+}
+
 async fn run(args: Args) {
+    let _background = background_sockets(args.background_sockets);
+    let mut config = RuntimeApiConfig::new("bench", "$LATEST", "123456789012");
+    if args.peer_check {
+        config.allowed_peer_uid = Some(own_fsuid());
+    }
     let api = Arc::new(
-        RuntimeApi::bind(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            RuntimeApiConfig::new("bench", "$LATEST", "123456789012"),
-        )
-        .await
-        .expect("bind"),
+        RuntimeApi::bind(SocketAddr::from(([127, 0, 0, 1], 0)), config)
+            .await
+            .expect("bind"),
     );
     let addr = api.local_addr();
     let ext = args
@@ -263,9 +324,8 @@ async fn run(args: Args) {
     }
 
     samples.sort_unstable();
-    let us = |d: Duration| d.as_secs_f64() * 1e6;
     println!(
-        "invoke round trip (next -> response), {} cycles, payload {} B, {} tokio workers{}:",
+        "invoke round trip (next -> response), {} cycles, payload {} B, {} tokio workers{}{}:",
         args.cycles,
         payload.len(),
         args.workers,
@@ -273,19 +333,42 @@ async fn run(args: Args) {
             ", 1 INVOKE extension + wait_invocation_complete"
         } else {
             ""
-        }
+        },
+        if args.peer_check { ", peer check" } else { "" }
     );
-    println!(
-        "  p50 {:.1} us  p90 {:.1} us  p99 {:.1} us  p99.9 {:.1} us  max {:.1} us",
-        us(percentile(&samples, 0.50)),
-        us(percentile(&samples, 0.90)),
-        us(percentile(&samples, 0.99)),
-        us(percentile(&samples, 0.999)),
-        us(samples[samples.len() - 1]),
-    );
+    print_percentiles(&samples);
     println!(
         "  {:.0} cycles/s ({} served by the runtime thread incl. warm-up)",
         args.cycles as f64 / total.as_secs_f64(),
         served
+    );
+
+    if args.connections > 0 {
+        let n = args.connections;
+        let mut samples = tokio::task::spawn_blocking(move || {
+            connection_cycles(addr, n / 10 + 1);
+            connection_cycles(addr, n)
+        })
+        .await
+        .expect("connection thread");
+        samples.sort_unstable();
+        let rows = std::fs::read_to_string("/proc/net/tcp").map_or(0, |t| t.lines().count() - 1);
+        println!(
+            "fresh connection (connect, GET /ping, close), {n} cycles, {rows} rows in /proc/net/tcp{}:",
+            if args.peer_check { ", peer check" } else { "" }
+        );
+        print_percentiles(&samples);
+    }
+}
+
+fn print_percentiles(sorted: &[Duration]) {
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!(
+        "  p50 {:.1} us  p90 {:.1} us  p99 {:.1} us  p99.9 {:.1} us  max {:.1} us",
+        us(percentile(sorted, 0.50)),
+        us(percentile(sorted, 0.90)),
+        us(percentile(sorted, 0.99)),
+        us(percentile(sorted, 0.999)),
+        us(sorted[sorted.len() - 1]),
     );
 }

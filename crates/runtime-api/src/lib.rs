@@ -86,6 +86,24 @@
 //! * Response header names are written in Lambda's capitalisation
 //!   (`Lambda-Runtime-Aws-Request-Id`).
 //!
+//! # Who may connect
+//!
+//! The server answers whoever reaches its listener. That is right for a listener only the
+//! environment can reach (a loopback inside its own network namespace, or Process mode where
+//! everything is Kindling's user anyway), not for one on the host's loopback while other
+//! environments share that network: any of them could park a `/next` and take this
+//! environment's events. With [`RuntimeApiConfig::allowed_peer_uid`] set, and environments
+//! running as users of their own, a connection is served only if the peer's socket belongs to
+//! that uid. At accept time the kernel is asked who owns the socket whose local address is
+//! the peer's and whose remote address is ours: one exact `sock_diag` netlink query (a hash
+//! lookup, microseconds), or where the kernel lacks `inet_diag`, a read of `/proc/net/tcp`
+//! (then `/proc/net/tcp6`) up to that row, whose `uid` column is the owner (about a microsecond
+//! per socket on the host). A socket of another user, or one not found (the peer already
+//! closed, or it is in another network namespace: do not combine the check with a listener in
+//! a namespace other than the server's), gets the connection closed without an answer; this
+//! is logged at debug level. The check runs once per connection, so a keep-alive runtime pays
+//! it once per environment and warm invokes not at all.
+//!
 //! # Performance
 //!
 //! hyper 1 HTTP/1.1 with keep-alive and TCP_NODELAY on every accepted socket; no
@@ -99,6 +117,7 @@
 mod body;
 mod error;
 mod events;
+mod peer;
 mod routes;
 mod server;
 mod state;

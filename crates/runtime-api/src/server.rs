@@ -1,8 +1,10 @@
-//! The listener: accepts connections (TCP_NODELAY on each) and serves HTTP/1.1 with
-//! keep-alive on each in its own task. The tasks live in a `JoinSet` owned by the accept
-//! task, so aborting that one task closes every connection.
+//! The listener: accepts connections (TCP_NODELAY on each), checks who is connecting when
+//! the config asks for it, and serves HTTP/1.1 with keep-alive on each in its own task. The
+//! tasks live in a `JoinSet` owned by the accept task, so aborting that one task closes every
+//! connection.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,8 +14,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-use crate::routes;
 use crate::state::Shared;
+use crate::{peer, routes};
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
@@ -25,7 +27,12 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     tracing::trace!(%peer, "runtime api connection");
-                    connections.spawn(serve_connection(stream, Arc::clone(&shared)));
+                    let shared = Arc::clone(&shared);
+                    connections.spawn(async move {
+                        if admitted(&stream, peer, shared.config.allowed_peer_uid) {
+                            serve_connection(stream, shared).await;
+                        }
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "runtime api accept failed");
@@ -33,6 +40,31 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+/// True when the connection may be served: no check is configured, or the peer's socket is
+/// owned by `allowed_uid`. Runs once per connection (runtimes keep theirs alive), on the
+/// connection's own task; the lookup (a netlink query answered synchronously, or a procfs
+/// read) never waits for I/O.
+fn admitted(stream: &TcpStream, peer: SocketAddr, allowed_uid: Option<u32>) -> bool {
+    let Some(allowed) = allowed_uid else {
+        return true;
+    };
+    let owner = stream
+        .local_addr()
+        .and_then(|local| peer::socket_owner(peer, local));
+    match owner {
+        Ok(Some(uid)) if uid == allowed => true,
+        Ok(owner) => {
+            // Debug level: whoever is refused can connect again and again.
+            tracing::debug!(%peer, ?owner, allowed, "runtime api connection refused: not the environment's user");
+            false
+        }
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "runtime api connection refused: cannot tell its owner");
+            false
         }
     }
 }

@@ -24,10 +24,15 @@ pub struct RuntimeApiConfig {
     pub max_response_bytes: usize,
     /// When false, the Extensions, Telemetry and Logs routes answer 404 (as RIE does).
     pub extensions_enabled: bool,
+    /// Serve only connections whose peer socket is owned by this uid (Linux; see the crate
+    /// docs, "Who may connect"): for a listener other local users can reach, such as one on
+    /// the host's loopback while environments run as users of their own. Other connections
+    /// are closed unanswered. `None` (the default): anyone who can connect is served.
+    pub allowed_peer_uid: Option<u32>,
 }
 
 impl RuntimeApiConfig {
-    /// A config with the default response limit and extensions enabled.
+    /// A config with the default response limit, extensions enabled and no peer check.
     pub fn new(
         function_name: impl Into<String>,
         function_version: impl Into<String>,
@@ -40,6 +45,7 @@ impl RuntimeApiConfig {
             account_id: account_id.into(),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             extensions_enabled: true,
+            allowed_peer_uid: None,
         }
     }
 }

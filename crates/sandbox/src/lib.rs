@@ -52,6 +52,27 @@
 //!   [`memory_peak_bytes`](Environment::memory_peak_bytes),
 //!   [`oom_killed`](Environment::oom_killed), [`take_output`](Environment::take_output) (a
 //!   channel of [`OutputLine`]). Dropping it kills the tree; `kill` and drop are idempotent.
+//! - [`Sandbox::prepare_network`]`(port_inside)` → [`PreparedNetwork`] `{ listener, namespace }`,
+//!   before `spawn`: a listener on the loopback the environment will see. With
+//!   [`NetworkMode::None`] it is bound inside a new network namespace (on `port_inside`) that
+//!   the environment then runs in ([`EnvironmentSpec::network`]): reachable from the
+//!   environment only. Otherwise it is on the host's loopback (a free port).
+//! - [`EnvironmentSpec::uid`] / [`EnvironmentSpec::gid`] run one environment as a user of its
+//!   own (the [`SandboxConfig`]'s by default).
+//!
+//! ```no_run
+//! # async fn demo(sandbox: kindling_sandbox::Sandbox, spec: kindling_sandbox::EnvironmentSpec)
+//! # -> Result<(), kindling_sandbox::SandboxError> {
+//! use kindling_sandbox::{EnvironmentSpec, PreparedNetwork};
+//!
+//! let PreparedNetwork { listener, namespace } = sandbox.prepare_network(9001).await?;
+//! let address = listener.local_addr().expect("bound"); // 127.0.0.1:9001 with a namespace
+//! // ... serve on `listener`, tell the program `address` ...
+//! let env = sandbox
+//!     .spawn(EnvironmentSpec { network: namespace, uid: Some(100_007), gid: Some(100_007), ..spec })
+//!     .await?;
+//! # drop(env); Ok(()) }
+//! ```
 //!
 //! # What each mode does
 //!
@@ -60,8 +81,8 @@
 //! | needs | nothing (any user) | root |
 //! | paths in the spec | host paths | `program`/`cwd` inside; host dirs bound in |
 //! | filesystem | the host's | tmpfs root, read-only binds, `/var/task`, `/opt`, `/tmp`, new `/proc`, minimal `/dev` |
-//! | user | Kindling's | `uid`/`gid` of the config (993), no new privileges, RLIMIT_NOFILE 1024 |
-//! | namespaces | none | mount, PID, IPC, UTS (+ network with [`NetworkMode::None`]) |
+//! | user | Kindling's | `uid`/`gid` of the spec, else of the config (993), no new privileges, RLIMIT_NOFILE 1024 |
+//! | namespaces | none | mount, PID, IPC, UTS (+ network with [`NetworkMode::None`]: the prepared one, else a new one) |
 //! | limits | none | cgroup memory (+swap), pids, cpu shares/weight ∝ memory |
 //! | kill | subreaper supervisor kills every descendant | SIGKILL to pid 1 ends the PID namespace, plus cgroup kill |
 //! | freeze/thaw | no-op | cgroup v1 freezer or v2 `cgroup.freeze` |
@@ -86,10 +107,14 @@
 //! - Cgroups `<hierarchy>/<cgroup_parent>/<id>` are created by `spawn` and removed once the tree
 //!   is gone (before `wait` returns). The parent directories are left in place.
 //! - Mounts exist only inside each environment's mount namespace and vanish with it.
+//! - A prepared network namespace lasts while anything holds it: the [`NetworkNamespace`]
+//!   handles, the listener (and its connections), or a process inside. `spawn` does not keep
+//!   the handle in the spec; the caller drops the listener when it retires the environment.
 
 mod cgroup;
 mod environment;
 mod error;
+mod network;
 mod output;
 mod plan;
 mod report;
@@ -99,6 +124,7 @@ mod sys;
 
 pub use environment::{Environment, Exit};
 pub use error::SandboxError;
+pub use network::{NetworkNamespace, PreparedNetwork};
 pub use output::{OutputLine, Stream};
 pub use sandbox::{Sandbox, SandboxConfig, TmpBacking};
 pub use spec::{BindMount, EnvironmentSpec, IsolationMode, NetworkMode};

@@ -9,7 +9,7 @@
 //! <extra>      read-only binds of extra_mounts
 //! /var/task    read-only bind of task_root
 //! /opt         read-only bind of opt_dir (or an empty directory)
-//! /tmp         read-write bind of tmp_dir, or a tmpfs of tmp_size_mb
+//! /tmp         read-write bind of tmp_dir, or a tmpfs of tmp_size_mb (owned by the program's user)
 //! /proc        a new proc for the new PID namespace
 //! /dev         tmpfs, read-only, with null zero full random urandom tty bound from the host,
 //!              and fd, stdin, stdout, stderr links into /proc/self/fd
@@ -136,11 +136,13 @@ const RO_FLAGS: c_ulong =
 const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
 /// Builds the steps for `spec`, assembling the root at `staging` (an existing, empty host
-/// directory). `probe` tells what a host path is.
+/// directory). A tmpfs `/tmp` belongs to `tmp_owner` (uid, gid). `probe` tells what a host
+/// path is.
 pub(crate) fn build(
     spec: &EnvironmentSpec,
     staging: &Path,
     tmp: TmpBacking,
+    tmp_owner: (u32, u32),
     probe: impl Fn(&Path) -> HostKind,
 ) -> Result<Vec<Step>, SandboxError> {
     let mut plan = Builder {
@@ -225,7 +227,11 @@ pub(crate) fn build(
             );
         }
         TmpBacking::Tmpfs => {
-            let data = format!("size={}m,mode=1777", spec.tmp_size_mb.max(1));
+            let (uid, gid) = tmp_owner;
+            let data = format!(
+                "size={}m,mode=1777,uid={uid},gid={gid}",
+                spec.tmp_size_mb.max(1)
+            );
             plan.mount(
                 Some(Path::new("tmpfs")),
                 tmp_inside,
@@ -402,7 +408,7 @@ mod tests {
     }
 
     fn steps(tmp: TmpBacking) -> Vec<Step> {
-        build(&spec(), Path::new("/stage"), tmp, probe).unwrap()
+        build(&spec(), Path::new("/stage"), tmp, (993, 993), probe).unwrap()
     }
 
     fn mounts_on(steps: &[Step], target: &str) -> Vec<(Option<PathBuf>, c_ulong)> {
@@ -516,7 +522,14 @@ mod tests {
             host: "/srv/runtime".into(),
             inside: "/var/runtime".into(),
         }];
-        let steps = build(&s, Path::new("/stage"), TmpBacking::Tmpfs, probe).unwrap();
+        let steps = build(
+            &s,
+            Path::new("/stage"),
+            TmpBacking::Tmpfs,
+            (100_001, 100_002),
+            probe,
+        )
+        .unwrap();
         assert_eq!(
             mounts_on(&steps, "/stage/opt")[0].0,
             Some("/srv/layers".into())
@@ -534,7 +547,7 @@ mod tests {
                 _ => None,
             })
             .unwrap();
-        assert_eq!(tmp, "size=512m,mode=1777");
+        assert_eq!(tmp, "size=512m,mode=1777,uid=100001,gid=100002");
         // /var is created once for both /var/runtime and /var/task.
         assert_eq!(
             steps
@@ -552,7 +565,16 @@ mod tests {
             host: "/nope".into(),
             inside: "/var/runtime".into(),
         }];
-        assert!(build(&s, Path::new("/stage"), TmpBacking::HostDir, probe).is_err());
+        assert!(
+            build(
+                &s,
+                Path::new("/stage"),
+                TmpBacking::HostDir,
+                (993, 993),
+                probe
+            )
+            .is_err()
+        );
     }
 
     #[test]

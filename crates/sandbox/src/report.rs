@@ -25,6 +25,8 @@ pub(crate) enum Stage {
     Credentials = 11,
     Chdir = 12,
     Exec = 13,
+    /// Joining the environment's prepared network namespace.
+    Network = 14,
 }
 
 impl Stage {
@@ -44,6 +46,7 @@ impl Stage {
             Credentials,
             Chdir,
             Exec,
+            Network,
         ]
         .into_iter()
         .find(|stage| *stage as u32 == value)
@@ -65,6 +68,7 @@ impl Stage {
             Stage::Credentials => "dropping privileges",
             Stage::Chdir => "changing to the working directory",
             Stage::Exec => "executing the program",
+            Stage::Network => "joining the environment's network namespace",
         }
     }
 }

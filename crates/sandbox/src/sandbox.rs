@@ -18,8 +18,12 @@ use crate::environment::{Environment, Inner, monitor, read_record};
 use crate::output::{Stream, pump};
 use crate::plan::{self, HostKind, Step, c_path, c_str};
 use crate::report::{Record, Stage};
+use crate::spec::is_unprivileged_id;
 use crate::sys::child::{ChildFds, ChildPlan, NsPlan};
-use crate::{EnvironmentSpec, IsolationMode, NetworkMode, SandboxError, sys};
+use crate::{
+    EnvironmentSpec, IsolationMode, NetworkMode, NetworkNamespace, PreparedNetwork, SandboxError,
+    sys,
+};
 
 /// What backs `/tmp` in Namespaces mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,9 +40,11 @@ pub enum TmpBacking {
 /// Settings shared by every environment of a sandbox.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
-    /// User the program runs as in Namespaces mode. Default 993, Lambda's sandbox user id.
+    /// User the program runs as in Namespaces mode, unless its spec names one
+    /// ([`EnvironmentSpec::uid`]). Default 993, Lambda's sandbox user id.
     pub uid: u32,
-    /// Group the program runs as in Namespaces mode (no supplementary groups). Default 993.
+    /// Group the program runs as in Namespaces mode (no supplementary groups), unless its spec
+    /// names one ([`EnvironmentSpec::gid`]). Default 993.
     pub gid: u32,
     /// Directory, relative to the root of each cgroup hierarchy, holding one cgroup per
     /// environment (`<hierarchy>/<cgroup_parent>/<id>`). Created at construction; it must not
@@ -117,6 +123,54 @@ impl Sandbox {
 
     pub fn config(&self) -> &SandboxConfig {
         &self.config
+    }
+
+    /// Prepares the network of an environment about to be spawned, with a listener that the
+    /// environment (and, with a private namespace, only the environment) can reach on
+    /// `127.0.0.1`:
+    ///
+    /// - Namespaces mode with [`NetworkMode::None`]: a new network namespace with only `lo`
+    ///   (up), and the listener bound inside it on `127.0.0.1:port_inside` (a fixed port such as
+    ///   9001 is fine: every environment has its own). Pass the returned
+    ///   [`namespace`](PreparedNetwork::namespace) in [`EnvironmentSpec::network`]; the
+    ///   supervisor joins it instead of creating one. The host cannot connect to the listener.
+    /// - Otherwise the environment shares the host's network: the listener is bound on the
+    ///   host's `127.0.0.1:0` (a free port; `port_inside` is not used, as fixed ports would
+    ///   collide between environments), `namespace` is `None`, and any local process can
+    ///   connect to it.
+    ///
+    /// A namespace is made on a short-lived thread of its own (only that thread moves into it),
+    /// so this never blocks the async runtime's workers. Must be called within a Tokio runtime.
+    pub async fn prepare_network(&self, port_inside: u16) -> Result<PreparedNetwork, SandboxError> {
+        let (listener, namespace) = if self.cgroups.is_some() && self.network() == NetworkMode::None
+        {
+            let (namespace, listener) = sys::net::new_loopback_namespace(port_inside)
+                .await
+                .map_err(|e| {
+                    if is_permission_like(&e) {
+                        SandboxError::IsolationUnavailable(format!(
+                            "cannot create a network namespace: {e}"
+                        ))
+                    } else {
+                        SandboxError::io("preparing a network namespace", e)
+                    }
+                })?;
+            (
+                listener,
+                Some(NetworkNamespace::new(above_stdio(namespace)?)),
+            )
+        } else {
+            let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+                .map_err(|e| SandboxError::io("binding a loopback listener", e))?;
+            (listener, None)
+        };
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| SandboxError::io("making the listener non-blocking", e))?;
+        Ok(PreparedNetwork {
+            listener,
+            namespace,
+        })
     }
 
     /// Starts the environment and returns once its program is executing (its `execve`
@@ -225,6 +279,20 @@ impl Sandbox {
     fn launch(&self, spec: &EnvironmentSpec) -> Result<Launched, SandboxError> {
         let namespaces = self.cgroups.is_some();
         spec.validate(namespaces)?;
+        if spec.network.is_some() && !(namespaces && self.network() == NetworkMode::None) {
+            return Err(SandboxError::InvalidSpec(
+                "a prepared network namespace needs Namespaces mode with NetworkMode::None".into(),
+            ));
+        }
+        let (uid, gid) = (
+            spec.uid.unwrap_or(self.config.uid),
+            spec.gid.unwrap_or(self.config.gid),
+        );
+        if namespaces && !(is_unprivileged_id(uid) && is_unprivileged_id(gid)) {
+            return Err(SandboxError::InvalidSpec(format!(
+                "the program must run as an unprivileged user (uid {uid}, gid {gid})"
+            )));
+        }
         if !spec.tmp_dir.as_os_str().is_empty()
             && (!namespaces || self.config.tmp == TmpBacking::HostDir)
         {
@@ -233,8 +301,8 @@ impl Sandbox {
             if namespaces {
                 chown(
                     &spec.tmp_dir,
-                    Some(Uid::from_raw(self.config.uid)),
-                    Some(Gid::from_raw(self.config.gid)),
+                    Some(Uid::from_raw(uid)),
+                    Some(Gid::from_raw(gid)),
                 )
                 .map_err(|e| {
                     SandboxError::io(format!("chown {}", spec.tmp_dir.display()), e.into())
@@ -252,6 +320,7 @@ impl Sandbox {
                 spec,
                 &self.config.staging_dir,
                 self.config.tmp,
+                (uid, gid),
                 HostKind::of,
             )?
         } else {
@@ -294,13 +363,15 @@ impl Sandbox {
                 .as_ref()
                 .map(|(file, value)| (file.as_raw_fd(), *value)),
         };
+        let netns = spec.network.as_ref().map(|n| n.as_fd().as_raw_fd());
         let ns_plan = if namespaces {
             Some(NsPlan {
                 steps: steps.iter().map(Step::to_c).collect::<Result<_, _>>()?,
                 hostname: c_str(&spec.id)?,
-                loopback_up: self.network() == NetworkMode::None,
-                uid: self.config.uid,
-                gid: self.config.gid,
+                loopback_up: self.network() == NetworkMode::None && netns.is_none(),
+                netns,
+                uid,
+                gid,
                 nofile: self.config.nofile_limit,
             })
         } else {
@@ -325,10 +396,11 @@ impl Sandbox {
             ns_plan,
         );
 
-        let flags = if namespaces {
-            self.namespace_flags()
-        } else {
-            0
+        let flags = match (namespaces, netns) {
+            (false, _) => 0,
+            // The supervisor joins the prepared namespace instead.
+            (true, Some(_)) => namespace_flags(NetworkMode::Host),
+            (true, None) => self.namespace_flags(),
         };
         let (supervisor_pid, pidfd) = sys::clone_supervisor(&plan, flags).map_err(|e| {
             if namespaces && is_permission_like(&e) {

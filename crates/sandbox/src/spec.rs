@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
-use crate::SandboxError;
+use crate::{NetworkNamespace, SandboxError};
 
 /// How environments are isolated from the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +82,20 @@ pub struct EnvironmentSpec {
     pub readonly_host_paths: Vec<PathBuf>,
     /// Further read-only bind mounts at other paths inside.
     pub extra_mounts: Vec<BindMount>,
+    /// User the program runs as in Namespaces mode, instead of the
+    /// [`SandboxConfig`](crate::SandboxConfig)'s `uid`; `/tmp` belongs to it. Neither 0 nor
+    /// `u32::MAX`. A user of its own per environment lets the host tell environments apart:
+    /// the owner of a socket or process names its environment (Kindling's Runtime API admits
+    /// only its environment's user). Ignored in Process mode.
+    pub uid: Option<u32>,
+    /// Group of the program in Namespaces mode, instead of the config's `gid`. Neither 0 nor
+    /// `u32::MAX`. Ignored in Process mode.
+    pub gid: Option<u32>,
+    /// The network namespace to run in, made by
+    /// [`Sandbox::prepare_network`](crate::Sandbox::prepare_network) for this environment
+    /// (with [`NetworkMode::None`] only). `None` with [`NetworkMode::None`]: a fresh namespace
+    /// with only loopback, which nothing outside can reach.
+    pub network: Option<NetworkNamespace>,
 }
 
 impl fmt::Debug for EnvironmentSpec {
@@ -102,6 +116,9 @@ impl fmt::Debug for EnvironmentSpec {
             .field("cwd", &self.cwd)
             .field("readonly_host_paths", &self.readonly_host_paths)
             .field("extra_mounts", &self.extra_mounts)
+            .field("uid", &self.uid)
+            .field("gid", &self.gid)
+            .field("network", &self.network)
             .finish()
     }
 }
@@ -134,6 +151,16 @@ impl EnvironmentSpec {
                 return Err(invalid(format!(
                     "{what} {} must be absolute",
                     path.display()
+                )));
+            }
+        }
+        for (what, id) in [("uid", self.uid), ("gid", self.gid)] {
+            if let Some(id) = id
+                && !is_unprivileged_id(id)
+            {
+                return Err(invalid(format!(
+                    "{what} {id} must be an unprivileged id (neither 0 nor {})",
+                    u32::MAX
                 )));
             }
         }
@@ -178,6 +205,11 @@ impl EnvironmentSpec {
         }
         Ok(())
     }
+}
+
+/// Not root, and not -1 (which `setresuid` reads as "unchanged").
+pub(crate) fn is_unprivileged_id(id: u32) -> bool {
+    id != 0 && id != u32::MAX
 }
 
 fn invalid(message: impl Into<String>) -> SandboxError {
@@ -303,6 +335,25 @@ mod tests {
         let mut s = spec();
         s.env.push(("A=B".into(), "c".into()));
         assert!(s.validate(false).is_err());
+    }
+
+    #[test]
+    fn per_environment_ids_must_be_unprivileged() {
+        for bad in [0, u32::MAX] {
+            let mut s = spec();
+            s.uid = Some(bad);
+            assert!(s.validate(true).is_err(), "uid {bad}");
+            let mut s = spec();
+            s.gid = Some(bad);
+            assert!(s.validate(true).is_err(), "gid {bad}");
+        }
+        let mut s = spec();
+        s.uid = Some(100_000);
+        s.gid = Some(100_000);
+        s.validate(true).unwrap();
+        // Process mode ignores them.
+        s.uid = Some(0);
+        s.validate(false).unwrap();
     }
 
     #[test]

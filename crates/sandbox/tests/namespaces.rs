@@ -4,6 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use common::*;
@@ -17,27 +18,52 @@ const LIMIT: Duration = Duration::from_secs(20);
 const CGROUP_PARENT: &str = "kindling-test";
 const HOST_PATHS: [&str; 5] = ["/usr", "/bin", "/lib", "/lib64", "/sbin"];
 
-fn sandbox_with(network: NetworkMode, tmp: TmpBacking) -> Option<Sandbox> {
+/// The shared sandbox of a configuration, each with a cgroup parent of its own: the default
+/// one (host network, host `/tmp`) under [`CGROUP_PARENT`], the others next to it.
+fn sandbox_with(network: NetworkMode, tmp: TmpBacking) -> Option<Arc<Sandbox>> {
+    let parent = match (network, tmp) {
+        (NetworkMode::Host, TmpBacking::HostDir) => CGROUP_PARENT.to_string(),
+        other => format!("{CGROUP_PARENT}-{other:?}")
+            .replace(['(', ')', ' ', ','], "")
+            .to_lowercase(),
+    };
+    sandbox_in(&parent, network, tmp)
+}
+
+/// The sandbox with cgroups under `parent`, made once per test process. `Sandbox::new` sweeps
+/// the parent's empty child cgroups (what a killed predecessor left), and so would also remove
+/// those that concurrent tests have just created and not yet joined: every parent is swept
+/// once, before any environment of this process uses it.
+fn sandbox_in(parent: &str, network: NetworkMode, tmp: TmpBacking) -> Option<Arc<Sandbox>> {
+    type Made = Vec<((String, NetworkMode, TmpBacking), Option<Arc<Sandbox>>)>;
+    static MADE: Mutex<Made> = Mutex::new(Vec::new());
     if !is_root() {
         eprintln!("skipping: Namespaces mode needs root");
         return None;
     }
+    let key = (parent.to_string(), network, tmp);
+    let mut made = MADE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, sandbox)) = made.iter().find(|(k, _)| *k == key) {
+        return sandbox.clone();
+    }
     let config = SandboxConfig {
-        cgroup_parent: CGROUP_PARENT.into(),
+        cgroup_parent: parent.into(),
         tmp,
         ..Default::default()
     };
-    match Sandbox::new(IsolationMode::Namespaces { network }, config) {
-        Ok(sandbox) => Some(sandbox),
+    let sandbox = match Sandbox::new(IsolationMode::Namespaces { network }, config) {
+        Ok(sandbox) => Some(Arc::new(sandbox)),
         Err(e) if e.is_isolation_unavailable() => {
             eprintln!("skipping: {e}");
             None
         }
         Err(e) => panic!("{e}"),
-    }
+    };
+    made.push((key, sandbox.clone()));
+    sandbox
 }
 
-fn sandbox() -> Option<Sandbox> {
+fn sandbox() -> Option<Arc<Sandbox>> {
     sandbox_with(NetworkMode::Host, TmpBacking::HostDir)
 }
 
@@ -415,6 +441,136 @@ c = socket.create_connection(s.getsockname()); print('loopback works')";
         ),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn runs_as_the_user_and_group_of_its_spec() {
+    for tmp in [TmpBacking::HostDir, TmpBacking::Tmpfs] {
+        let Some(sandbox) = sandbox_with(NetworkMode::Host, tmp) else {
+            return;
+        };
+        let dirs = Dirs::new();
+        let script = r#"
+            echo "uid $(id -u) gid $(id -g) groups $(id -G)"
+            echo "tmp $(stat -c %u:%g /tmp)"
+            touch /tmp/mine && echo "file $(stat -c %u:%g /tmp/mine)"
+        "#;
+        let mut spec = dirs.shell(&unique("uid"), script);
+        spec.uid = Some(100_123);
+        spec.gid = Some(100_456);
+        let (out, err, exit) = run(&sandbox, spec).await;
+        assert_eq!(exit, Exit::Code(0), "{tmp:?}: {err:?}");
+        assert_eq!(
+            out,
+            [
+                "uid 100123 gid 100456 groups 100456",
+                "tmp 100123:100456",
+                "file 100123:100456"
+            ],
+            "{tmp:?}"
+        );
+        if tmp == TmpBacking::HostDir {
+            use std::os::unix::fs::MetadataExt;
+            let meta = std::fs::metadata(dirs.tmp_dir()).expect("tmp_dir");
+            assert_eq!((meta.uid(), meta.gid()), (100_123, 100_456));
+        }
+    }
+}
+
+#[tokio::test]
+async fn privileged_spec_users_are_refused() {
+    let Some(sandbox) = sandbox() else { return };
+    let dirs = Dirs::new();
+    for (uid, gid) in [
+        (Some(0), None),
+        (None, Some(0)),
+        (Some(u32::MAX), Some(100_000)),
+    ] {
+        let mut spec = dirs.shell(&unique("root"), "id");
+        spec.uid = uid;
+        spec.gid = gid;
+        assert!(
+            matches!(sandbox.spawn(spec).await, Err(SandboxError::InvalidSpec(_))),
+            "{uid:?}/{gid:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn prepared_network_is_reachable_from_inside_only() {
+    let Some(sandbox) = sandbox_with(NetworkMode::None, TmpBacking::HostDir) else {
+        return;
+    };
+    let prepared = sandbox.prepare_network(9001).await.expect("prepare");
+    let namespace = prepared.namespace.clone().expect("a private namespace");
+    let addr = prepared.listener.local_addr().expect("address");
+    assert_eq!(addr, "127.0.0.1:9001".parse().unwrap());
+    let listener = tokio::net::TcpListener::from_std(prepared.listener).expect("listener");
+
+    // The host's 127.0.0.1:9001 is another place (refused, or whatever listens there).
+    let _ = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), listener.accept())
+            .await
+            .is_err(),
+        "a host connection reached the environment's listener"
+    );
+
+    let dirs = Dirs::new();
+    let mut spec = dirs.shell(&unique("prepared"), "");
+    spec.program = "/usr/bin/python3".into();
+    let script = "\
+import socket
+print(sorted(l.split(':')[0].strip() for l in open('/proc/net/dev').readlines()[2:]))
+c = socket.create_connection(('127.0.0.1', 9001)); c.sendall(b'from inside'); c.close()
+print('sent')";
+    spec.args = vec!["-c".into(), script.into()];
+    spec.network = Some(namespace);
+    spec.uid = Some(100_200);
+    spec.gid = Some(100_200);
+    let mut env = sandbox.spawn(spec).await.expect("spawn");
+    let output = env.take_output().expect("output");
+    let (mut stream, peer) = tokio::time::timeout(LIMIT, listener.accept())
+        .await
+        .expect("the environment connects")
+        .expect("accept");
+    assert!(peer.ip().is_loopback(), "{peer}");
+    let mut got = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut got)
+        .await
+        .expect("read");
+    assert_eq!(got, "from inside");
+    let lines = all_lines(output, LIMIT).await;
+    assert_eq!(env.wait().await, Exit::Code(0));
+    assert_eq!(
+        texts(&lines, Stream::Stdout),
+        ["['lo']", "sent"],
+        "{:?}",
+        texts(&lines, Stream::Stderr)
+    );
+}
+
+#[tokio::test]
+async fn shared_network_gets_a_host_listener_and_no_namespace() {
+    let Some(sandbox) = sandbox() else { return };
+    let prepared = sandbox.prepare_network(9001).await.expect("prepare");
+    assert!(prepared.namespace.is_none());
+    let addr = prepared.listener.local_addr().expect("address");
+    assert!(addr.ip().is_loopback() && addr.port() != 0);
+    std::net::TcpStream::connect(addr).expect("reachable from the host");
+
+    // A namespace of another sandbox cannot be used with a shared network.
+    let Some(private) = sandbox_with(NetworkMode::None, TmpBacking::HostDir) else {
+        return;
+    };
+    let other = private.prepare_network(0).await.expect("prepare");
+    let dirs = Dirs::new();
+    let mut spec = dirs.shell(&unique("mismatch"), "true");
+    spec.network = other.namespace;
+    assert!(matches!(
+        sandbox.spawn(spec).await,
+        Err(SandboxError::InvalidSpec(_))
+    ));
 }
 
 #[tokio::test]

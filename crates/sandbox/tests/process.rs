@@ -291,3 +291,21 @@ async fn a_cancelled_spawn_leaves_nothing_behind() {
     .await;
     settles_free_of(&id, Duration::from_millis(300)).await;
 }
+
+#[tokio::test]
+async fn prepared_network_is_the_hosts_loopback() {
+    let prepared = Sandbox::process()
+        .prepare_network(9001)
+        .await
+        .expect("prepare");
+    assert!(prepared.namespace.is_none());
+    let addr = prepared.listener.local_addr().expect("address");
+    assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
+    let listener = tokio::net::TcpListener::from_std(prepared.listener).expect("non-blocking");
+    let client = std::net::TcpStream::connect(addr).expect("connect");
+    let (_, peer) = tokio::time::timeout(LIMIT, listener.accept())
+        .await
+        .expect("accepted")
+        .expect("accept");
+    assert_eq!(peer, client.local_addr().expect("client address"));
+}

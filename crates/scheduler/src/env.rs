@@ -1,7 +1,6 @@
 //! One execution environment: a sandboxed runtime process, its Runtime API server and its log
 //! stream, through Init, Invoke (with timeout) and Shutdown.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,11 +18,15 @@ use crate::launch::{EnvVars, Inside, launch};
 use crate::logs::{self, LogStream, Report};
 use crate::pool::PoolKey;
 use crate::scheduler::Shared;
+use crate::users::UserLease;
 
 /// Largest response a runtime may post (6 MiB + 100 bytes, as Lambda's runtime API allows).
 const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024 + 100;
 /// Shutdown budget for external extensions.
 const EXTENSION_SHUTDOWN: Duration = Duration::from_millis(2000);
+/// The Runtime API's port inside an environment with a network namespace of its own, as in
+/// Lambda (`AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001`). With the host's network it is a free port.
+const RUNTIME_API_PORT: u16 = 9001;
 
 /// Starts every external extension (executables in `/opt/extensions`, without the runtime-only
 /// variables), stops itself until Kindling has seen them register, then becomes the runtime.
@@ -99,6 +102,15 @@ async fn release_runtime(
     }
 }
 
+/// Kills an environment that failed its Init; its user id is given back once the tree is gone.
+fn discard(sandbox: kindling_sandbox::Environment, user: Option<UserLease>) {
+    sandbox.kill();
+    tokio::spawn(async move {
+        let _ = sandbox.wait().await;
+        drop(user);
+    });
+}
+
 /// A function error produced by the platform rather than the runtime.
 pub(crate) fn platform_error(error_type: &str, request_id: &str, message: &str) -> Bytes {
     Bytes::from(
@@ -144,6 +156,8 @@ pub(crate) struct Env {
     has_extensions: bool,
     /// Suspended by the cgroup freezer while idle.
     pub frozen: bool,
+    /// The environment's own user id; given back once the tree is gone (after `retire`).
+    _user: Option<UserLease>,
 }
 
 fn exit_message(exit: Exit) -> (String, &'static str) {
@@ -245,8 +259,24 @@ impl Env {
             Err(message) => return fail("Runtime.InvalidEntrypoint", message, log),
         };
 
-        let api = RuntimeApi::bind(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
+        // A user of its own (namespaces with a configured range), and the Runtime API where
+        // only the environment reaches it: inside its network namespace, or on the host's
+        // loopback serving only its user's sockets.
+        let user = match &shared.users {
+            Some(pool) if namespaces => Some(pool.lease().map_err(SchedulerError::Internal)?),
+            _ => None,
+        };
+        let uid = user
+            .as_ref()
+            .map_or(shared.sandbox.config().uid, UserLease::id);
+        let network = shared
+            .sandbox
+            .prepare_network(RUNTIME_API_PORT)
+            .await
+            .map_err(|e| SchedulerError::Internal(format!("preparing the network: {e}")))?;
+        let shares_host_network = network.namespace.is_none();
+        let api = RuntimeApi::from_listener(
+            tokio::net::TcpListener::from_std(network.listener)?,
             RuntimeApiConfig {
                 function_name: rec.function_name.clone(),
                 function_version: rec.version_label(),
@@ -254,9 +284,9 @@ impl Env {
                 account_id: shared.config.account_id.clone(),
                 max_response_bytes: MAX_RESPONSE_BYTES,
                 extensions_enabled: true,
+                allowed_peer_uid: (namespaces && shares_host_network).then_some(uid),
             },
-        )
-        .await?;
+        )?;
         let runtime_api = api.local_addr().to_string();
         let env = EnvVars {
             rec,
@@ -306,6 +336,9 @@ impl Env {
                 host: runtime_dir.clone(),
                 inside: PathBuf::from("/var/runtime"),
             }],
+            uid: user.as_ref().map(UserLease::id),
+            gid: user.as_ref().map(UserLease::id),
+            network: network.namespace,
         };
         let mut sandbox = match shared.sandbox.spawn(spec).await {
             Ok(s) => s,
@@ -347,7 +380,7 @@ impl Env {
         match init {
             Some(InitResult::Ready) => {}
             Some(InitResult::InitError { error_type, body }) => {
-                sandbox.kill();
+                discard(sandbox, user);
                 let _ = tokio::fs::remove_dir_all(&tmp_dir).await;
                 return Ok(Err(InitFailure {
                     error_type: error_type.unwrap_or_else(|| "Runtime.Unknown".into()),
@@ -357,7 +390,7 @@ impl Env {
                 }));
             }
             None => {
-                sandbox.kill();
+                discard(sandbox, user);
                 let _ = tokio::fs::remove_dir_all(&tmp_dir).await;
                 return fail(
                     "Sandbox.Timedout",
@@ -383,6 +416,7 @@ impl Env {
             last_used: Instant::now(),
             has_extensions,
             frozen: false,
+            _user: user,
         }))
     }
 

@@ -15,6 +15,7 @@ mod launch;
 mod logs;
 mod pool;
 mod scheduler;
+mod users;
 
 pub use concurrency::ThrottleReason;
 pub use error::SchedulerError;
@@ -22,3 +23,4 @@ pub use kindling_model::invoke::InvokeTarget;
 pub use launch::{RuntimeLocator, RuntimePaths};
 pub use logs::{LogStore, log_stream_name};
 pub use scheduler::{InvokeRequest, InvokeResult, PoolStats, Scheduler, SchedulerConfig};
+pub use users::UserRange;

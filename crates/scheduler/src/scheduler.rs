@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kindling_model::invoke::InvokeTarget;
 use kindling_runtime_api::{Invocation, ShutdownReason};
-use kindling_sandbox::Sandbox;
+use kindling_sandbox::{IsolationMode, Sandbox};
 
 use crate::artifacts::Artifacts;
 use crate::concurrency::Concurrency;
@@ -17,6 +17,7 @@ use crate::error::SchedulerError;
 use crate::launch::RuntimeLocator;
 use crate::logs::{self, LogStore, Report};
 use crate::pool::{Pool, PoolKey};
+use crate::users::{UserPool, UserRange};
 
 /// Settings of the scheduler, passed in by the binary.
 #[derive(Debug, Clone)]
@@ -38,6 +39,11 @@ pub struct SchedulerConfig {
     pub credentials: Vec<(String, String)>,
     /// Idle environments are frozen after this long (`None`: never).
     pub freeze_after: Option<Duration>,
+    /// Namespaced sandboxes: every environment runs as a user (and group) of its own from this
+    /// range, and its Runtime API (on the host's loopback when the network is shared) serves
+    /// only that user's sockets, so no environment can use another's. `None`: every
+    /// environment runs as the sandbox's configured user. Not used in Process mode.
+    pub environment_users: Option<UserRange>,
 }
 
 /// One synchronous invocation.
@@ -78,6 +84,8 @@ pub(crate) struct Shared {
     pub logs: LogStore,
     pub locator: RuntimeLocator,
     pub concurrency: Arc<Concurrency>,
+    /// Per-environment users (Namespaces mode with a configured range).
+    pub users: Option<UserPool>,
     pool: Mutex<Pool>,
     shutting_down: AtomicBool,
     /// Set when in-flight invocations must be abandoned (the server's shutdown grace ran out).
@@ -104,9 +112,17 @@ impl Scheduler {
         logs: LogStore,
     ) -> Result<Self, SchedulerError> {
         std::fs::create_dir_all(config.work_dir.join("empty-opt"))?;
+        let namespaces = matches!(sandbox.mode(), IsolationMode::Namespaces { .. });
+        let users = match &config.environment_users {
+            Some(range) if namespaces => {
+                Some(UserPool::new(range.clone()).map_err(SchedulerError::Internal)?)
+            }
+            _ => None,
+        };
         Ok(Self {
             shared: Arc::new(Shared {
                 artifacts: Artifacts::new(config.work_dir.clone()),
+                users,
                 config,
                 sandbox,
                 logs,

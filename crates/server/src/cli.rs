@@ -108,6 +108,16 @@ pub struct ServeArgs {
     /// How execution environments are isolated.
     #[arg(long, env = "KINDLING_ISOLATION", value_enum, default_value_t = Isolation::Auto)]
     pub isolation: Isolation,
+    /// First user id of namespaced environments: each runs as a user (and group) of its own,
+    /// from this id up, and only that user may use its Runtime API.
+    #[arg(long, env = "KINDLING_ENV_UID_BASE", default_value_t = 100_000)]
+    pub env_uid_base: u32,
+    /// How many user ids from `--env-uid-base` environments may use at once (with other
+    /// Kindling processes of the host: they share the ids through locks in
+    /// /run/kindling-uids). 0 runs every environment as uid/gid 993 (then environments
+    /// sharing the host network can reach each other's Runtime API).
+    #[arg(long, env = "KINDLING_ENV_UID_COUNT", default_value_t = 65_536)]
+    pub env_uid_count: u32,
     /// Seconds an idle execution environment is kept warm before it is shut down.
     #[arg(long, env = "KINDLING_IDLE_TIMEOUT", default_value_t = 300)]
     pub idle_timeout: u64,

@@ -15,7 +15,9 @@ use kindling_store::{BlobStore, SqliteStore, Store};
 use tower::Layer;
 
 use kindling_sandbox::{IsolationMode, NetworkMode, Sandbox, SandboxConfig, TmpBacking};
-use kindling_scheduler::{LogStore, RuntimeLocator, RuntimePaths, Scheduler, SchedulerConfig};
+use kindling_scheduler::{
+    LogStore, RuntimeLocator, RuntimePaths, Scheduler, SchedulerConfig, UserRange,
+};
 
 use crate::cli::{Isolation, ServeArgs};
 use crate::runtime_files;
@@ -170,6 +172,9 @@ fn search_dirs() -> Vec<PathBuf> {
     dirs
 }
 
+/// Lock files of the environment user ids in use, shared by every Kindling process of the host.
+const ENV_UID_LOCKS: &str = "/run/kindling-uids";
+
 fn data_plane(args: &ServeArgs, node: &str) -> anyhow::Result<Scheduler> {
     let runtime_dir = runtime_files::install(&args.data_dir.join("runtime"))
         .context("installing runtime bootstraps")?;
@@ -192,6 +197,11 @@ fn data_plane(args: &ServeArgs, node: &str) -> anyhow::Result<Scheduler> {
             ("AWS_SESSION_TOKEN".into(), "kindling-local-session".into()),
         ],
         freeze_after: Some(Duration::from_millis(500)),
+        environment_users: (args.env_uid_count > 0).then(|| UserRange {
+            first: args.env_uid_base,
+            count: args.env_uid_count,
+            lock_dir: Some(PathBuf::from(ENV_UID_LOCKS)),
+        }),
     };
     let locator = RuntimeLocator::new(RuntimePaths {
         interpreters: args.runtimes.iter().cloned().collect(),
@@ -249,6 +259,15 @@ fn validate(args: &ServeArgs) -> anyhow::Result<()> {
         args.min_unreserved_concurrency <= args.account_concurrency,
         "--min-unreserved-concurrency exceeds --account-concurrency"
     );
+    if args.env_uid_count > 0 {
+        UserRange {
+            first: args.env_uid_base,
+            count: args.env_uid_count,
+            lock_dir: None,
+        }
+        .validate()
+        .map_err(|e| anyhow::anyhow!("--env-uid-base/--env-uid-count: {e}"))?;
+    }
     Ok(())
 }
 

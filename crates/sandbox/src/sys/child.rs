@@ -11,8 +11,9 @@
 //! 1. moves the pipes to 0, 1, 2 and closes every descriptor it does not need, so it holds no
 //!    pipe of another environment;
 //! 2. Process mode: becomes a child subreaper, so orphans of the tree (double forks) become its
-//!    children; Namespaces mode: it is pid 1 of a new PID namespace and builds the root
-//!    filesystem, hostname and loopback;
+//!    children; Namespaces mode: it is pid 1 of a new PID namespace, joins the environment's
+//!    prepared network namespace if there is one, and builds the root filesystem, hostname and
+//!    loopback;
 //! 3. forks the program, which joins the cgroups, drops privileges and executes;
 //! 4. reports `Started` once the `execve` succeeded (a close-on-exec pipe tells), then reaps
 //!    children until the program exits, a kill is requested (SIGTERM/SIGINT/SIGHUP/SIGQUIT) or
@@ -56,6 +57,9 @@ pub(crate) struct NsPlan {
     pub steps: Vec<CStep>,
     pub hostname: CString,
     pub loopback_up: bool,
+    /// A network namespace to join (opened by Kindling, above 2), instead of the host's or a
+    /// new one from the clone flags.
+    pub netns: Option<RawFd>,
     pub uid: libc::uid_t,
     pub gid: libc::gid_t,
     pub nofile: u64,
@@ -170,6 +174,14 @@ pub(crate) fn supervisor_main(plan: &ChildPlan) -> ! {
         // SAFETY: dup2 on descriptors the parent opened for us; both are plain integers.
         if unsafe { libc::dup2(from, to) } < 0 {
             fail(report, Stage::Stdio, 0, errno());
+        }
+    }
+    if let Some(netns) = plan.ns.as_ref().and_then(|ns| ns.netns) {
+        // SAFETY: setns with a descriptor the parent opened for us; joining a network namespace
+        // is allowed in this single-threaded process (we are root in the initial user
+        // namespace). The descriptor is closed just below.
+        if unsafe { libc::setns(netns, libc::CLONE_NEWNET) } < 0 {
+            fail(report, Stage::Network, 0, errno());
         }
     }
     close_all_except(&plan.keep);
@@ -427,7 +439,9 @@ struct IfReqFlags {
     _pad: [u8; 22],
 }
 
-fn bring_up_loopback() -> c_int {
+/// Sets `IFF_UP` on `lo` of the calling thread's network namespace; negative with errno set on
+/// failure.
+pub(super) fn bring_up_loopback() -> c_int {
     // SAFETY: socket and ioctl with a properly sized, initialised ifreq; the socket is closed.
     unsafe {
         let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);

@@ -1,9 +1,11 @@
-//! The crate's only `unsafe` code: `clone3` with a pidfd, pidfd signals and waits, and (in
-//! [`child`]) what runs between `clone3` and `execve`.
+//! The crate's only `unsafe` code: `clone3` with a pidfd, pidfd signals and waits, (in
+//! [`child`]) what runs between `clone3` and `execve`, and (in [`net`]) making a network
+//! namespace with a listener in it.
 #![allow(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub(crate) mod child;
+pub(crate) mod net;
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};

@@ -1,0 +1,50 @@
+//! The network an environment will run in, prepared before its program starts, with a listener
+//! for a service of Kindling's that only the environment should reach (the Runtime API).
+
+use std::fmt;
+use std::net::TcpListener;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+
+/// A private network namespace made by [`Sandbox::prepare_network`](crate::Sandbox::prepare_network),
+/// to put in [`EnvironmentSpec::network`](crate::EnvironmentSpec::network). Cheap to clone; the
+/// namespace lasts as long as a handle, its listener or a process inside it.
+#[derive(Clone)]
+pub struct NetworkNamespace {
+    fd: Arc<OwnedFd>,
+}
+
+impl NetworkNamespace {
+    pub(crate) fn new(fd: OwnedFd) -> Self {
+        NetworkNamespace { fd: Arc::new(fd) }
+    }
+}
+
+impl AsFd for NetworkNamespace {
+    /// The namespace as an open file (what `/proc/<pid>/ns/net` opens to), e.g. for `setns(2)`.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl fmt::Debug for NetworkNamespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("NetworkNamespace")
+            .field(&self.fd.as_raw_fd())
+            .finish()
+    }
+}
+
+/// What [`Sandbox::prepare_network`](crate::Sandbox::prepare_network) made for one environment.
+#[derive(Debug)]
+pub struct PreparedNetwork {
+    /// Listening on the loopback address the environment sees (`127.0.0.1`), non-blocking
+    /// (ready for `tokio::net::TcpListener::from_std`) and close-on-exec. Its
+    /// `local_addr()` is the address to give the environment.
+    pub listener: TcpListener,
+    /// `Some` when the environment gets a network namespace of its own: put it in
+    /// [`EnvironmentSpec::network`](crate::EnvironmentSpec::network). `None` when the environment
+    /// shares the host's network (the listener is then on the host's loopback, where any local
+    /// process can connect: check who connects).
+    pub namespace: Option<NetworkNamespace>,
+}

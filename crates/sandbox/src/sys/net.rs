@@ -1,0 +1,117 @@
+//! A private network namespace made before an environment starts, with a listening socket on
+//! its loopback interface.
+//!
+//! A short-lived thread of Kindling moves itself (only itself: `unshare(CLONE_NEWNET)` acts on
+//! the calling thread) into a new network namespace, brings `lo` up, binds the listener there
+//! and opens the namespace as a file, then exits. The namespace lives on as long as the file
+//! (which the supervisor `setns`es into), the listener or a process inside keeps it.
+
+use std::fs::File;
+use std::io;
+use std::net::{Ipv4Addr, TcpListener};
+use std::os::fd::OwnedFd;
+
+/// Creates a network namespace with only `lo` (up) and a listener on `127.0.0.1:port` in it
+/// (`port` 0: any free port). Returns the namespace (an open `/proc/thread-self/ns/net`) and
+/// the listener (blocking, close-on-exec). Needs `CAP_SYS_ADMIN`. The work runs on a thread of
+/// its own, which the caller's task awaits without blocking its worker.
+pub(crate) async fn new_loopback_namespace(port: u16) -> io::Result<(OwnedFd, TcpListener)> {
+    let (done, made) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("kindling-netns".into())
+        .spawn(move || {
+            let _ = done.send(in_new_namespace(port));
+        })?;
+    made.await.unwrap_or_else(|_| {
+        Err(io::Error::other(
+            "the network namespace helper ended without an answer",
+        ))
+    })
+}
+
+/// Runs on the helper thread, which ends right after: whatever namespace it is left in goes
+/// away with it, and nothing else ever runs on it.
+fn in_new_namespace(port: u16) -> io::Result<(OwnedFd, TcpListener)> {
+    // SAFETY: unshare with a flag only; CLONE_NEWNET moves just this thread, which is ours
+    // alone and exits after this function.
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if super::child::bring_up_loopback() < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let namespace = File::open("/proc/thread-self/ns/net")?;
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
+    Ok((namespace.into(), listener))
+}
+
+/// Moves the calling thread into the network namespace `fd`. For tests: the supervisor does
+/// the same with a raw system call.
+#[cfg(test)]
+pub(crate) fn enter(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: setns with a descriptor the caller keeps open for the duration of the call.
+    if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::os::fd::AsFd;
+
+    use super::*;
+
+    fn is_root() -> bool {
+        nix::unistd::geteuid().is_root()
+    }
+
+    #[tokio::test]
+    async fn the_listener_lives_in_its_own_namespace() {
+        if !is_root() {
+            eprintln!("skipping: a network namespace needs root");
+            return;
+        }
+        let (namespace, listener) = match new_loopback_namespace(0).await {
+            Ok(made) => made,
+            Err(e) => {
+                eprintln!("skipping: cannot create a network namespace: {e}");
+                return;
+            }
+        };
+        let addr = listener.local_addr().expect("address");
+        assert_eq!(addr.ip(), Ipv4Addr::LOCALHOST);
+        // This thread stays in the host's namespace.
+        let host = std::fs::read_link("/proc/thread-self/ns/net").expect("own namespace");
+        let inside = std::fs::read_link(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&namespace)
+        ))
+        .expect("namespace link");
+        assert_ne!(host, inside);
+
+        // From a thread that joined the namespace the listener is reachable...
+        let ns = namespace.try_clone().expect("dup");
+        let client = std::thread::spawn(move || {
+            enter(ns.as_fd()).expect("setns");
+            let mut stream = TcpStream::connect(addr).expect("connect inside");
+            stream.write_all(b"inside").expect("write");
+        });
+        let (mut accepted, _) = listener.accept().expect("accept");
+        let mut got = String::new();
+        accepted.read_to_string(&mut got).expect("read");
+        assert_eq!(got, "inside");
+        client.join().expect("client");
+
+        // ...from the host it is not (whatever answers there, if anything, is not it).
+        let _ = TcpStream::connect(addr);
+        listener.set_nonblocking(true).expect("nonblocking");
+        assert_eq!(
+            listener.accept().map(|_| ()).map_err(|e| e.kind()),
+            Err(io::ErrorKind::WouldBlock)
+        );
+    }
+}

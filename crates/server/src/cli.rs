@@ -128,6 +128,9 @@ pub struct ServeArgs {
     /// Shared mode: refuse to start without `--credentials`.
     #[arg(long, env = "KINDLING_SHARED")]
     pub shared: bool,
+    /// Async worker threads (default: one per core, one on hosts with two cores or fewer).
+    #[arg(long, env = "KINDLING_WORKER_THREADS")]
+    pub worker_threads: Option<usize>,
     /// Seconds in-flight invocations may finish after SIGTERM/SIGINT before they are cut.
     #[arg(long, env = "KINDLING_SHUTDOWN_GRACE", default_value_t = 10.0)]
     pub shutdown_grace: f64,

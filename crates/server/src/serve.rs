@@ -24,10 +24,21 @@ use crate::runtime_files;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads(args.worker_threads))
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(serve(args))
+}
+
+/// Async worker threads: as asked, else one per core — but one on a host with two cores or
+/// fewer, where the functions' runtimes need the other core and cross-thread wake-ups of an
+/// invocation's steps cost more than they parallelize (measured in benches/).
+fn worker_threads(asked: Option<usize>) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    asked
+        .filter(|n| *n > 0)
+        .unwrap_or(if cores <= 2 { 1 } else { cores })
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -265,6 +265,17 @@ impl Scheduler {
         })
     }
 
+    /// Unpacks a code package in the background, ahead of its first invocation, so that the
+    /// first cold start after CreateFunction or UpdateFunctionCode does not pay for it.
+    pub fn prepare_code(&self, blob: String, zip: PathBuf) {
+        let artifacts = self.shared.artifacts.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = artifacts.code_dir(&blob, &zip) {
+                tracing::debug!(blob, error = %e, "could not unpack code ahead of time");
+            }
+        });
+    }
+
     /// Abandons every in-flight invocation (its environment is killed and the caller gets
     /// `ShuttingDown`): for a server whose shutdown grace period ran out.
     pub fn cancel_in_flight(&self) {

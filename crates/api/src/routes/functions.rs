@@ -21,10 +21,18 @@ pub async fn create(State(s): State<ApiState>, body: Body) -> Result<Response, A
         read_json(body, limits::MAX_CODE_REQUEST_BODY, "CreateFunction").await?;
     let control = s.control.clone();
     let (latest, _published) = blocking(move || control.create_function(req)).await?;
+    prepare_code(&s, &latest.code.blob);
     Ok(json_status(
         StatusCode::CREATED,
         &config(&latest, s.control.arn(), false, Phase::Creating),
     ))
+}
+
+/// Lets the data plane unpack new code before its first invocation.
+fn prepare_code(s: &ApiState, blob: &str) {
+    if let (Some(scheduler), Some(id)) = (&s.scheduler, kindling_store::BlobId::parse(blob)) {
+        scheduler.prepare_code(blob.to_string(), s.control.blobs().path(&id));
+    }
 }
 
 /// Reads a function version as GetFunction / GetFunctionConfiguration do.
@@ -120,6 +128,7 @@ pub async fn update_code(
         read_json(body, limits::MAX_CODE_REQUEST_BODY, "UpdateFunctionCode").await?;
     let control = s.control.clone();
     let (latest, published) = blocking(move || control.update_function_code(&name, req)).await?;
+    prepare_code(&s, &latest.code.blob);
     // With Publish, Lambda answers with the new version's configuration.
     let body = match &published {
         Some(v) => config(v, s.control.arn(), true, Phase::Settled),

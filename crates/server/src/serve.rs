@@ -136,9 +136,43 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// The sandbox the isolation setting asks for (`auto` falls back to plain processes).
+/// Turns on `favordynmods` on the host's cgroup v2 mounts (root only, namespaces isolation).
+/// It swaps the kernel's per-CPU lock that every cgroup attach must take (an RCU grace period,
+/// 5-20 ms here, on each cold start) for a plain one: attaching the program to its cgroup drops
+/// to tens of microseconds, at a small cost to fork/exit elsewhere on the host. The flag is
+/// global to the kernel, so one v2 mount is enough even on hosts whose controllers are v1.
+fn tune_cgroups() {
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else {
+        return;
+    };
+    for line in mounts.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [_, path, "cgroup2", options, ..] = fields.as_slice() else {
+            continue;
+        };
+        if options.split(',').any(|o| o == "favordynmods") {
+            return;
+        }
+        let status = std::process::Command::new("mount")
+            .args(["-o", "remount,favordynmods", path])
+            .stderr(std::process::Stdio::null())
+            .status();
+        match status {
+            Ok(s) if s.success() => {
+                tracing::info!(
+                    mount = path,
+                    "enabled cgroup favordynmods (faster cold starts)"
+                );
+                return;
+            }
+            _ => tracing::debug!(mount = path, "could not enable cgroup favordynmods"),
+        }
+    }
+}
+
 /// Each node keeps its environments' cgroups under `kindling/<node>`, so that at start it can
 /// remove what a killed predecessor left without touching other nodes on the same host.
-fn sandbox(isolation: Isolation, node: &str) -> anyhow::Result<Sandbox> {
+fn sandbox(isolation: Isolation, node: &str, tune: bool) -> anyhow::Result<Sandbox> {
     let config = SandboxConfig {
         cgroup_parent: PathBuf::from("kindling").join(node),
         // A tmpfs of EphemeralStorage's size: the size is enforced (a full /tmp is ENOSPC, not
@@ -147,6 +181,9 @@ fn sandbox(isolation: Isolation, node: &str) -> anyhow::Result<Sandbox> {
         ..SandboxConfig::default()
     };
     let namespaces = |network| Sandbox::new(IsolationMode::Namespaces { network }, config.clone());
+    if isolation != Isolation::Process && tune && nix::unistd::geteuid().is_root() {
+        tune_cgroups();
+    }
     let sandbox = match isolation {
         Isolation::Process => Sandbox::process(),
         Isolation::Namespaces => namespaces(NetworkMode::Host).context("namespaces isolation")?,
@@ -221,7 +258,7 @@ fn data_plane(args: &ServeArgs, node: &str) -> anyhow::Result<Scheduler> {
     let logs = LogStore::new(args.data_dir.join("logs"));
     Ok(Scheduler::new(
         config,
-        sandbox(args.isolation, node)?,
+        sandbox(args.isolation, node, !args.no_tune_cgroups)?,
         locator,
         logs,
     )?)

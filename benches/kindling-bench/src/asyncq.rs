@@ -15,6 +15,9 @@ use crate::server::{Api, invoke_path, make_zip, start_kindling};
 /// the bench sees the moment the function runs.
 const PING_APP: &str = "import socket\n\n\ndef handler(event, context):\n    if 'port' in event:\n        with socket.create_connection(('127.0.0.1', event['port'])) as s:\n            s.sendall(str(event['id']).encode())\n    return event\n";
 
+/// A function that keeps its one environment busy (for measuring the intake alone).
+const SLEEP_APP: &str = "import time\n\n\ndef handler(event, context):\n    time.sleep(5)\n    return event\n";
+
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -116,6 +119,34 @@ pub fn run(kindling: &Path, work: &Path, isolation: &str, conns: &[usize], secs:
 
         // 2. Accepted events per second (the queue drains in parallel).
         out.push_str("accepted Event invokes/s (each 202 after a durable, fsync'd commit):\n");
+        for &c in conns {
+            let (rate, p50, p99, bad) = accept_rate(addr, &path, c, secs).await;
+            out.push_str(&format!(
+                "  {c:>3} connections: {rate:>8.0} events/s   202 p50 {p50:.2} ms  p99 {p99:.2} ms  non-202 {bad}\n"
+            ));
+        }
+        Ok(())
+    });
+    m.stop();
+    result?;
+
+    // 3. The intake alone: one async worker and a function that sleeps, so that draining the
+    // queue takes no CPU from accepting.
+    let mut m = start_kindling(
+        kindling,
+        isolation,
+        300,
+        work,
+        &format!("async-intake-{isolation}"),
+        &[("KINDLING_ASYNC_WORKERS", "1")],
+    )?;
+    let addr = m.addr;
+    let result: Result<(), Error> = rt.block_on(async {
+        let mut api = Api::wait_ready(addr, Duration::from_secs(20)).await?;
+        let zip = make_zip(&[("app.py", 0o644, SLEEP_APP.as_bytes())]);
+        api.create_function("async-sleep", "python3.11", "app.handler", &zip, 128).await?;
+        let path = invoke_path("async-sleep");
+        out.push_str("accepted Event invokes/s, intake alone (1 async worker, the function sleeps):\n");
         for &c in conns {
             let (rate, p50, p99, bad) = accept_rate(addr, &path, c, secs).await;
             out.push_str(&format!(

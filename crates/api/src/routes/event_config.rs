@@ -17,23 +17,41 @@ fn render(v: &EventConfigView) -> Value {
     v.config.render(&v.function_arn)
 }
 
+/// Put (replace) or Update (merge) of a configuration.
+async fn write(
+    s: ApiState,
+    name: String,
+    q: QueryParams,
+    body: Body,
+    merge: bool,
+) -> Result<Response, ApiError> {
+    let operation = if merge {
+        "UpdateFunctionEventInvokeConfig"
+    } else {
+        "PutFunctionEventInvokeConfig"
+    };
+    let input: EventInvokeConfigInput =
+        read_json(body, limits::MAX_CONTROL_REQUEST_BODY, operation).await?;
+    let qualifier = q.get("Qualifier").map(str::to_string);
+    let control = s.control.clone();
+    let v = blocking(move || {
+        if merge {
+            control.update_event_invoke_config(&name, qualifier.as_deref(), input)
+        } else {
+            control.put_event_invoke_config(&name, qualifier.as_deref(), input)
+        }
+    })
+    .await?;
+    Ok(ok(&render(&v)))
+}
+
 pub async fn put(
     State(s): State<ApiState>,
     Path(name): Path<String>,
     q: QueryParams,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let input: EventInvokeConfigInput = read_json(
-        body,
-        limits::MAX_CONTROL_REQUEST_BODY,
-        "PutFunctionEventInvokeConfig",
-    )
-    .await?;
-    let qualifier = q.get("Qualifier").map(str::to_string);
-    let control = s.control.clone();
-    let v = blocking(move || control.put_event_invoke_config(&name, qualifier.as_deref(), input))
-        .await?;
-    Ok(ok(&render(&v)))
+    write(s, name, q, body, false).await
 }
 
 pub async fn update(
@@ -42,18 +60,7 @@ pub async fn update(
     q: QueryParams,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let input: EventInvokeConfigInput = read_json(
-        body,
-        limits::MAX_CONTROL_REQUEST_BODY,
-        "UpdateFunctionEventInvokeConfig",
-    )
-    .await?;
-    let qualifier = q.get("Qualifier").map(str::to_string);
-    let control = s.control.clone();
-    let v =
-        blocking(move || control.update_event_invoke_config(&name, qualifier.as_deref(), input))
-            .await?;
-    Ok(ok(&render(&v)))
+    write(s, name, q, body, true).await
 }
 
 pub async fn get(

@@ -98,6 +98,7 @@ impl ControlPlane {
                 layers: self.layer_paths(&record)?,
                 record: Arc::new(record),
                 invoked_arn: invoked_arn.clone(),
+                qualifier: r.qualifier.clone(),
                 reserved_concurrency: meta.reserved_concurrency,
                 unreserved_pool,
             })

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::Qualifier;
 use crate::function::VersionRecord;
 
 /// The version chosen to run (after alias routing), its packages and concurrency settings.
@@ -11,6 +12,8 @@ pub struct InvokeTarget {
     pub record: Arc<VersionRecord>,
     /// The ARN as invoked: unqualified, version or alias ARN.
     pub invoked_arn: String,
+    /// The qualifier as invoked (`None`: unqualified, which runs `$LATEST`).
+    pub qualifier: Option<Qualifier>,
     pub code_zip: PathBuf,
     /// Layers in order: (blob id, zip path).
     pub layers: Vec<(String, PathBuf)>,
@@ -23,10 +26,9 @@ impl InvokeTarget {
     /// The function ARN qualified with what was invoked (`...:$LATEST` when unqualified), as
     /// destination records show it.
     pub fn qualified_arn(&self) -> String {
-        if self.invoked_arn.matches(':').count() >= 7 {
-            self.invoked_arn.clone()
-        } else {
-            format!("{}:$LATEST", self.invoked_arn)
+        match self.qualifier {
+            Some(_) => self.invoked_arn.clone(),
+            None => format!("{}:$LATEST", self.invoked_arn),
         }
     }
 }

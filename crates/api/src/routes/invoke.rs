@@ -187,12 +187,7 @@ pub async fn invoke_async(
 /// again on every attempt).
 async fn enqueue(s: &ApiState, req: &InvokeRequest) -> Result<(), ApiError> {
     let events = s.events.clone().ok_or(ApiError::DataPlaneDisabled)?;
-    let qualifier = req
-        .target
-        .invoked_arn
-        .rsplit_once(":function:")
-        .and_then(|(_, rest)| rest.split_once(':'))
-        .map(|(_, q)| q.to_string());
+    let qualifier = req.target.qualifier.as_ref().map(ToString::to_string);
     events
         .enqueue(
             req.request_id.clone(),

@@ -41,10 +41,14 @@ fn worker_threads(asked: Option<usize>) -> usize {
         .unwrap_or(if cores <= 2 { 1 } else { cores })
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     validate(&args)?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+    // Every path handed to environments (task root, runtime, /tmp) must be absolute: resolve
+    // the data dir once, here, so a relative `--data-dir` (the default) works everywhere.
+    args.data_dir = std::fs::canonicalize(&args.data_dir)
+        .with_context(|| format!("resolving data dir {}", args.data_dir.display()))?;
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&args.data_dir.join("state.db")).context("opening state")?);
     let blobs = BlobStore::open(args.data_dir.join("code")).context("opening code store")?;

@@ -1,6 +1,7 @@
 //! `kindling logs FUNCTION [--follow]`: prints a function's log streams from the data dir.
+//! Streams that log retention deletes meanwhile are skipped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,9 +16,16 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     loop {
         let mut out = stdout.lock();
-        for path in store.streams(&args.function)? {
+        let streams = store.streams(&args.function)?;
+        let live: HashSet<&PathBuf> = streams.iter().collect();
+        offsets.retain(|p, _| live.contains(p));
+        for path in streams {
+            let mut file = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            };
             let offset = offsets.entry(path.clone()).or_insert(0);
-            let mut file = std::fs::File::open(&path)?;
             file.seek(SeekFrom::Start(*offset))?;
             let mut buf = Vec::new();
             file.read_to_end(&mut buf)?;

@@ -1,6 +1,7 @@
 //! `kindling logs FUNCTION [--follow]`: prints a function's log streams from the data dir.
+//! Streams that log retention deletes meanwhile are skipped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -29,14 +30,16 @@ fn print(store: &LogStore, args: &LogsArgs) -> anyhow::Result<()> {
     let stdout = io::stdout();
     loop {
         let mut out = stdout.lock();
-        for path in store.streams(&args.function)? {
-            let offset = offsets.entry(path.clone()).or_insert(0);
+        let streams = store.streams(&args.function)?;
+        let live: HashSet<&PathBuf> = streams.iter().collect();
+        offsets.retain(|p, _| live.contains(p));
+        for path in streams {
             let mut file = match std::fs::File::open(&path) {
                 Ok(f) => f,
-                // Removed by retention between listing and opening.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e.into()),
             };
+            let offset = offsets.entry(path.clone()).or_insert(0);
             file.seek(SeekFrom::Start(*offset))?;
             let mut buf = Vec::new();
             file.read_to_end(&mut buf)?;

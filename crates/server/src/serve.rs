@@ -16,7 +16,7 @@ use tower::Layer;
 
 use kindling_sandbox::{IsolationMode, NetworkMode, Sandbox, SandboxConfig, TmpBacking};
 use kindling_scheduler::{
-    LogStore, RuntimeLocator, RuntimePaths, Scheduler, SchedulerConfig, UserRange,
+    LogRetention, LogStore, RuntimeLocator, RuntimePaths, Scheduler, SchedulerConfig, UserRange,
 };
 
 use crate::cli::{Isolation, ServeArgs};
@@ -62,7 +62,16 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         },
     ));
     let node = node_id(&args.data_dir)?;
-    let scheduler = data_plane(&args, &node).context("starting the data plane")?;
+    let logs = LogStore::new(args.data_dir.join("logs"));
+    // Its own thread; dropped (stopped) when serve returns.
+    let _log_retention = logs
+        .spawn_retention(
+            log_retention(&args),
+            Arc::new(()),
+            Duration::from_secs_f64(args.log_sweep_interval),
+        )
+        .context("starting log retention")?;
+    let scheduler = data_plane(&args, &node, logs).context("starting the data plane")?;
     let reaper = scheduler.spawn_reaper(Duration::from_millis(250));
     let events = AsyncInvoker::new(
         events_config(&args, &node),
@@ -227,7 +236,16 @@ fn search_dirs() -> Vec<PathBuf> {
 /// Lock files of the environment user ids in use, shared by every Kindling process of the host.
 const ENV_UID_LOCKS: &str = "/run/kindling-uids";
 
-fn data_plane(args: &ServeArgs, node: &str) -> anyhow::Result<Scheduler> {
+/// The server-wide log retention (`0` turns a limit off).
+fn log_retention(args: &ServeArgs) -> LogRetention {
+    LogRetention {
+        max_age: (args.log_retention_days > 0.0)
+            .then(|| Duration::from_secs_f64(args.log_retention_days * 86_400.0)),
+        max_total_bytes: (args.log_max_size > 0).then_some(args.log_max_size),
+    }
+}
+
+fn data_plane(args: &ServeArgs, node: &str, logs: LogStore) -> anyhow::Result<Scheduler> {
     let runtime_dir = runtime_files::install(&args.data_dir.join("runtime"))
         .context("installing runtime bootstraps")?;
     let config = SchedulerConfig {
@@ -259,7 +277,6 @@ fn data_plane(args: &ServeArgs, node: &str) -> anyhow::Result<Scheduler> {
         interpreters: args.runtimes.iter().cloned().collect(),
         search_dirs: search_dirs(),
     });
-    let logs = LogStore::new(args.data_dir.join("logs"));
     Ok(Scheduler::new(
         config,
         sandbox(args.isolation, node, !args.no_tune_cgroups)?,

@@ -14,6 +14,9 @@ pub enum Entity {
     Policy,
     LayerVersion,
     EventInvokeConfig,
+    Queue,
+    Topic,
+    Subscription,
 }
 
 impl fmt::Display for Entity {
@@ -25,6 +28,9 @@ impl fmt::Display for Entity {
             Self::Policy => "policy",
             Self::LayerVersion => "layer version",
             Self::EventInvokeConfig => "event invoke configuration",
+            Self::Queue => "queue",
+            Self::Topic => "topic",
+            Self::Subscription => "subscription",
         })
     }
 }

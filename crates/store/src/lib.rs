@@ -8,10 +8,12 @@
 
 mod blobs;
 mod error;
+pub mod messaging;
 mod sqlite;
 
 pub use blobs::{BlobId, BlobStore};
 pub use error::{Entity, StoreError};
+pub use messaging::QueueStore;
 pub use sqlite::SqliteStore;
 
 /// Re-exported for implementations' callers.

@@ -11,7 +11,10 @@ mod functions;
 mod layers;
 mod policies;
 mod queue;
+mod queue_store;
 mod rows;
+mod sns;
+mod sqs;
 mod versions;
 
 use std::path::Path;

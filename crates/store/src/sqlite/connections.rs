@@ -32,6 +32,7 @@ use crate::{Result, StoreError};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_async.sql"),
+    include_str!("../../migrations/0003_messaging.sql"),
 ];
 
 /// How long a connection waits for another process's lock before failing with `Busy`.

@@ -1,0 +1,149 @@
+//! HTTP(S) deliveries of SNS: confirmations and notifications POSTed to subscribed endpoints,
+//! retried with SNS's default policy (3 immediate retries, 2 after 1 s, then backing off up to
+//! 20 s; 10 attempts in all), then sent to the subscription's dead-letter queue or dropped.
+//! The pending POSTs are rows of the store, so a restart resumes them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kindling_model::messaging::HttpDelivery;
+use serde_json::Value;
+
+use crate::message::SendInput;
+use crate::queues::{QueueService, now_ms};
+use crate::topics::TopicService;
+
+/// Delay in seconds before attempt `n + 1` after `n` failures.
+const RETRY_DELAYS: [u64; 9] = [0, 0, 0, 1, 1, 2, 4, 8, 16];
+
+/// Sends due deliveries until the process ends.
+pub async fn run(topics: TopicService) {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "SNS HTTP deliveries disabled: no HTTP client");
+            return;
+        }
+    };
+    let wake = Arc::clone(topics.http_wake());
+    loop {
+        let notified = wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let store = Arc::clone(topics.store());
+        let due = tokio::task::spawn_blocking(move || store.due_http_deliveries(now_ms(), 32))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        let n = due.len();
+        let sends = due.into_iter().map(|d| deliver(&topics, &client, d));
+        futures_join(sends).await;
+        if n == 32 {
+            continue;
+        }
+        tokio::select! {
+            () = &mut notified => {}
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}
+
+async fn futures_join<F: std::future::Future<Output = ()>>(futs: impl Iterator<Item = F>) {
+    let mut set = Vec::new();
+    for f in futs {
+        set.push(Box::pin(f));
+    }
+    for f in set {
+        f.await;
+    }
+}
+
+async fn deliver(topics: &TopicService, client: &reqwest::Client, d: HttpDelivery) {
+    let raw = d.message_type == "Notification" && !d.body.starts_with("{\"Type\"");
+    let mut req = client
+        .post(&d.endpoint)
+        .header("content-type", "text/plain; charset=UTF-8")
+        .header("x-amz-sns-message-type", &d.message_type)
+        .header("x-amz-sns-message-id", &d.message_id)
+        .header("x-amz-sns-topic-arn", &d.topic_arn)
+        .header("user-agent", "Amazon Simple Notification Service Agent")
+        .body(d.body.clone());
+    if d.message_type == "Notification" {
+        req = req.header("x-amz-sns-subscription-arn", &d.subscription_arn);
+    }
+    if raw {
+        req = req.header("x-amz-sns-rawdelivery", "true");
+    }
+    let ok = match req.send().await {
+        Ok(res) if res.status().is_success() => true,
+        Ok(res) => {
+            tracing::info!(endpoint = %d.endpoint, status = %res.status(), "SNS HTTP delivery refused");
+            false
+        }
+        Err(e) => {
+            tracing::info!(endpoint = %d.endpoint, error = %e, "SNS HTTP delivery failed");
+            false
+        }
+    };
+    let attempts = d.attempts + 1;
+    let (retry, dead_letter) = if ok {
+        (None, None)
+    } else if let Some(delay) = RETRY_DELAYS.get(attempts as usize - 1) {
+        (Some((attempts, now_ms() + (*delay as i64) * 1000)), None)
+    } else {
+        tracing::warn!(endpoint = %d.endpoint, subscription = %d.subscription_arn, "SNS HTTP delivery gave up after {attempts} attempts");
+        (None, dead_letter_for(topics, &d).await)
+    };
+    let store = Arc::clone(topics.store());
+    let id = d.id.clone();
+    let dlq_queue = dead_letter.as_ref().map(|(q, _)| *q);
+    let result =
+        tokio::task::spawn_blocking(move || store.finish_http_delivery(&id, retry, dead_letter))
+            .await;
+    if !matches!(result, Ok(Ok(()))) {
+        tracing::error!(delivery = %d.id, "could not record an SNS HTTP delivery's outcome");
+    }
+    if dlq_queue.is_some() {
+        topics.queues().wake(dlq_queue);
+    }
+}
+
+/// The message for the subscription's dead-letter queue, if it has one that exists.
+async fn dead_letter_for(
+    topics: &TopicService,
+    d: &HttpDelivery,
+) -> Option<(i64, kindling_model::messaging::NewMessage)> {
+    let sub = topics.subscription(&d.subscription_arn).await.ok()?;
+    let policy: Value = serde_json::from_str(sub.attributes.get("RedrivePolicy")?).ok()?;
+    let arn = policy.get("deadLetterTargetArn")?.as_str()?;
+    let q = topics.queues().queue_by_arn(arn).await.ok()?;
+    let mut attributes = BTreeMap::new();
+    attributes.insert(
+        "ErrorCode".to_string(),
+        crate::message::AttributeInput {
+            data_type: Some("String".into()),
+            string_value: Some("EndpointUnavailable".into()),
+            ..Default::default()
+        },
+    );
+    let input = SendInput {
+        body: d.body.clone(),
+        attributes,
+        group_id: q.fifo.then(|| "sns-dead-letters".to_string()),
+        dedup_id: q.fifo.then(|| d.id.clone()),
+        ..SendInput::default()
+    };
+    match QueueService::build_message(&q, &input, &sub.owner, now_ms()) {
+        Ok((m, _)) => Some((q.id, m)),
+        Err(e) => {
+            tracing::warn!(error = %e, "SNS dead-letter message refused by its queue");
+            None
+        }
+    }
+}

@@ -20,22 +20,22 @@ mod attributes;
 mod commit;
 mod digest;
 mod error;
-// pub mod forward;
-// mod http;
+pub mod forward;
+pub mod http;
 mod message;
 pub mod names;
 mod queues;
 mod receipt;
-// mod topics;
+mod topics;
 
 pub use attributes::MAX_MESSAGE_SIZE;
 pub use digest::{md5_of_attributes, md5_of_body};
 pub use error::{QueueError, TopicError};
 pub use message::{AttributeInput, SendInput};
 pub use queues::{
-    EntryResult, QueueService, QueuesConfig, ReceiveInput, ReceivedMessage, SendResult,
+    EntryResult, QueueService, check_batch, QueuesConfig, ReceiveInput, ReceivedMessage, SendResult,
     sequence_number,
 };
-// pub use topics::{PublishInput, PublishResult, SubscribeInput, TopicService};
+pub use topics::{PublishInput, PublishResult, SubscribeInput, TopicService};
 
 pub use kindling_model::messaging::{AttributeValue, QueueRecord, SubscriptionRecord, TopicRecord};

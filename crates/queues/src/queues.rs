@@ -709,6 +709,15 @@ impl QueueService {
         }
     }
 
+    /// Wakes long-polling receivers of a queue (after a write outside the message writer).
+    pub fn wake(&self, queue_id: Option<i64>) {
+        if let Some(id) = queue_id
+            && let Some(n) = lock(&self.inner.waiters).get(&id)
+        {
+            n.notify_waiters();
+        }
+    }
+
     fn waiter(&self, queue_id: i64) -> Arc<Notify> {
         Arc::clone(lock(&self.inner.waiters).entry(queue_id).or_default())
     }

@@ -6,7 +6,7 @@
 //! them in the same transaction; on PostgreSQL the select is `FOR UPDATE SKIP LOCKED`, so
 //! several nodes never receive the same message at once.
 
-use kindling_model::events::AsyncEvent;
+use kindling_model::events::{AsyncEvent, DeadLetter};
 use kindling_model::messaging::{
     HttpDelivery, NewMessage, QueueRecord, StoredMessage, SubscriptionRecord, TopicRecord,
 };
@@ -207,4 +207,6 @@ pub trait QueueStore: Send + Sync + 'static {
     /// Removes a destination record from the dead-letter outbox (delivered elsewhere or
     /// undeliverable).
     fn drop_letter(&self, id: &str) -> Result<()>;
+    /// Records of the dead-letter outbox addressed to SQS queues or SNS topics, oldest first.
+    fn queue_letters(&self, limit: usize) -> Result<Vec<DeadLetter>>;
 }

@@ -1,6 +1,7 @@
 //! [`QueueStore`] on SQLite: message traffic (sends, publishes) commits durably, claims,
 //! deletes and visibility changes with the relaxed writer (see `connections`).
 
+use kindling_model::events::DeadLetter;
 use kindling_model::messaging::{
     HttpDelivery, NewMessage, QueueRecord, StoredMessage, SubscriptionRecord, TopicRecord,
 };
@@ -123,6 +124,19 @@ impl QueueStore for SqliteStore {
         dead_letter: Option<(i64, NewMessage)>,
     ) -> Result<()> {
         self.write(|c| sns::finish_http(c, id, retry, dead_letter.as_ref()))
+    }
+
+    fn queue_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
+        self.read(|c| {
+            super::rows::records(
+                c,
+                "SELECT record FROM dead_letters
+                 WHERE json_extract(record, '$.target_arn') LIKE 'arn:%:sqs:%'
+                    OR json_extract(record, '$.target_arn') LIKE 'arn:%:sns:%'
+                 ORDER BY created_ms, id LIMIT ?1",
+                [limit as i64],
+            )
+        })
     }
 
     fn drop_letter(&self, id: &str) -> Result<()> {

@@ -191,15 +191,16 @@ pub(super) fn insert(conn: &Connection, queue_id: i64, m: &NewMessage) -> Result
     })
 }
 
-fn row_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, u32, Option<i64>, String, Vec<u8>)> {
+fn row_message(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(i64, u32, Option<i64>, String, String)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
 fn decode(
-    (seq, receive_count, first_receive_ms, receipt, record): (i64, u32, Option<i64>, String, Vec<u8>),
+    (seq, receive_count, first_receive_ms, receipt, record): (i64, u32, Option<i64>, String, String),
 ) -> Result<StoredMessage> {
-    let text = String::from_utf8_lossy(&record);
-    let mut message: NewMessage = from_json(&text)?;
+    let mut message: NewMessage = from_json(&record)?;
     message.receive_count = receive_count;
     message.first_receive_ms = first_receive_ms;
     Ok(StoredMessage {

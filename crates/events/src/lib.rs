@@ -126,6 +126,12 @@ impl AsyncInvoker {
             .await
     }
 
+    /// Tells the dispatcher that events were stored by another writer (an SNS publish stores
+    /// its Lambda deliveries in its own transaction).
+    pub fn wake(&self) {
+        self.shared.wake.notify_one();
+    }
+
     /// Starts the dispatcher that leases and runs due events; it stops when `shutdown` resolves.
     pub fn start(
         &self,

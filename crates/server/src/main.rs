@@ -3,6 +3,7 @@
 mod admin;
 mod cli;
 mod logs;
+mod messaging;
 mod runtime_files;
 mod serve;
 

@@ -5,13 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::ServiceExt;
 use axum::serve::ListenerExt;
 use kindling_api::{ApiState, normalize_path, router};
 use kindling_control::{ControlConfig, ControlPlane};
 use kindling_events::{AsyncInvoker, EventsConfig};
 use kindling_model::ArnContext;
-use kindling_store::{BlobStore, SqliteStore, Store};
+use kindling_store::{BlobStore, QueueStore, SqliteStore, Store};
 use tower::Layer;
 
 use kindling_sandbox::{IsolationMode, NetworkMode, Sandbox, SandboxConfig, TmpBacking};
@@ -20,6 +19,7 @@ use kindling_scheduler::{
 };
 
 use crate::cli::{Isolation, ServeArgs};
+use crate::messaging;
 use crate::runtime_files;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -49,8 +49,10 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     // the data dir once, here, so a relative `--data-dir` (the default) works everywhere.
     args.data_dir = std::fs::canonicalize(&args.data_dir)
         .with_context(|| format!("resolving data dir {}", args.data_dir.display()))?;
-    let store: Arc<dyn Store> =
+    let sqlite =
         Arc::new(SqliteStore::open(&args.data_dir.join("state.db")).context("opening state")?);
+    let store: Arc<dyn Store> = Arc::clone(&sqlite) as Arc<dyn Store>;
+    let queue_store: Arc<dyn QueueStore> = sqlite;
     let blobs = BlobStore::open(args.data_dir.join("code")).context("opening code store")?;
     let control = Arc::new(ControlPlane::new(
         Arc::clone(&store),
@@ -91,24 +93,37 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let dispatcher = events.start(stopped(stop_rx.clone()));
-    let auth = match &args.credentials {
+    let credentials = match &args.credentials {
         Some(path) => {
             let credentials = kindling_auth::Credentials::from_file(path)
                 .with_context(|| format!("reading credentials {}", path.display()))?;
             tracing::info!(keys = credentials.len(), "SigV4 verification on");
-            Some(Arc::new(
-                kindling_auth::Verifier::new(credentials).with_region(args.region.clone()),
-            ))
+            Some(credentials)
         }
         None => None,
     };
+    let verifier = |service: &str| {
+        credentials.clone().map(|c| {
+            Arc::new(
+                kindling_auth::Verifier::new(c)
+                    .with_service(service)
+                    .with_region(args.region.clone()),
+            )
+        })
+    };
+    let messaging = messaging::start(&args, queue_store, &events, verifier("sqs"), verifier("sns"))
+        .await
+        .context("starting SQS and SNS")?;
     let app = router(ApiState {
         control,
         scheduler: Some(scheduler.clone()),
         events: Some(events),
-        auth,
+        auth: verifier("lambda"),
     });
     let app = tower::util::MapRequestLayer::new(normalize_path).layer(app);
+    // TEMPORARY service dispatch until the edge listener lands on main (it mounts each
+    // service's router behind kindling-edge's table): see messaging::dispatcher.
+    let app = messaging::dispatcher(app, messaging);
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -326,7 +326,10 @@ impl TopicService {
             "sqs" if names::parse_queue_arn(&endpoint).is_none() => {
                 return Err(TopicError::invalid("SQS endpoint ARN"));
             }
-            "lambda" if kindling_model::FunctionRef::parse(&endpoint, true).is_err() => {
+            "lambda"
+                if !endpoint.starts_with("arn:")
+                    || kindling_model::FunctionRef::parse(&endpoint, true).is_err() =>
+            {
                 return Err(TopicError::invalid("Lambda endpoint ARN"));
             }
             "http" if !endpoint.starts_with("http://") => {

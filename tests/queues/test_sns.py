@@ -1,0 +1,313 @@
+"""SNS through boto3: topics, subscriptions, filter policies, fan-out to SQS (envelope and
+raw), to a Lambda function and to a loopback HTTP endpoint."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import json
+import threading
+import urllib.request
+
+import pytest
+from botocore.exceptions import ClientError
+
+import support
+from qsupport import ACCOUNT, receive_all, unique, wait_for
+
+
+def queue_with_arn(sqs, name=None, **attrs):
+    kwargs = {"QueueName": name or unique()}
+    if attrs:
+        kwargs["Attributes"] = attrs
+    url = sqs.create_queue(**kwargs)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, arn
+
+
+def error(e) -> dict:
+    return e.value.response["Error"]
+
+
+def test_topics_crud_attributes_and_tags(sns):
+    name = unique("t")
+    arn = sns.create_topic(Name=name, Attributes={"DisplayName": "Hello"},
+                           Tags=[{"Key": "team", "Value": "a"}])["TopicArn"]
+    assert arn == f"arn:aws:sns:us-east-1:{ACCOUNT}:{name}"
+    assert sns.create_topic(Name=name, Attributes={"DisplayName": "Hello"})["TopicArn"] == arn
+    with pytest.raises(ClientError) as e:
+        sns.create_topic(Name=name, Attributes={"DisplayName": "Other"})
+    assert error(e)["Code"] == "InvalidParameter"
+    attrs = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+    assert attrs["TopicArn"] == arn and attrs["DisplayName"] == "Hello"
+    assert attrs["SubscriptionsConfirmed"] == "0" and attrs["Owner"] == ACCOUNT
+    assert json.loads(attrs["Policy"])["Statement"]
+    sns.set_topic_attributes(TopicArn=arn, AttributeName="DisplayName", AttributeValue="New")
+    assert sns.get_topic_attributes(TopicArn=arn)["Attributes"]["DisplayName"] == "New"
+    arns = [t["TopicArn"] for p in sns.get_paginator("list_topics").paginate() for t in p["Topics"]]
+    assert arn in arns
+    sns.tag_resource(ResourceArn=arn, Tags=[{"Key": "env", "Value": "dev"}])
+    sns.untag_resource(ResourceArn=arn, TagKeys=["team"])
+    assert sns.list_tags_for_resource(ResourceArn=arn)["Tags"] == [{"Key": "env", "Value": "dev"}]
+    sns.delete_topic(TopicArn=arn)
+    with pytest.raises(ClientError) as e:
+        sns.get_topic_attributes(TopicArn=arn)
+    assert error(e)["Code"] == "NotFound"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    with pytest.raises(ClientError) as e:
+        sns.create_topic(Name="bad name")
+    assert error(e)["Code"] == "InvalidParameter"
+    with pytest.raises(ClientError) as e:
+        sns.publish(TopicArn=arn, Message="x")
+    assert error(e)["Code"] == "NotFound"
+
+
+def test_fan_out_to_sqs_envelope_and_raw(sns, sqs, endpoint):
+    topic = sns.create_topic(Name=unique("t"))["TopicArn"]
+    env_url, env_arn = queue_with_arn(sqs)
+    raw_url, raw_arn = queue_with_arn(sqs)
+    sub = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=env_arn)["SubscriptionArn"]
+    assert sub.startswith(topic + ":")
+    raw = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=raw_arn,
+                        Attributes={"RawMessageDelivery": "true"})["SubscriptionArn"]
+    assert sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=env_arn)["SubscriptionArn"] == sub
+    attrs = sns.get_subscription_attributes(SubscriptionArn=raw)["Attributes"]
+    assert attrs["RawMessageDelivery"] == "true" and attrs["Protocol"] == "sqs"
+    assert attrs["PendingConfirmation"] == "false"
+    listed = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert {s["SubscriptionArn"] for s in listed} == {sub, raw}
+
+    msg_id = sns.publish(TopicArn=topic, Message="hello subscribers", Subject="greeting",
+                         MessageAttributes={
+                             "color": {"DataType": "String", "StringValue": "red"},
+                             "n": {"DataType": "Number", "StringValue": "7"},
+                             "b": {"DataType": "Binary", "BinaryValue": b"\x00\xff"}})["MessageId"]
+    m = receive_all(sqs, env_url, 1)[0]
+    body = json.loads(m["Body"])
+    assert body["Type"] == "Notification" and body["MessageId"] == msg_id
+    assert body["TopicArn"] == topic and body["Message"] == "hello subscribers"
+    assert body["Subject"] == "greeting" and body["SignatureVersion"] == "1"
+    assert body["Timestamp"].endswith("Z") and body["Signature"]
+    assert body["UnsubscribeURL"].startswith(endpoint) and "SigningCertURL" in body
+    assert body["MessageAttributes"] == {"color": {"Type": "String", "Value": "red"},
+                                         "n": {"Type": "Number", "Value": "7"},
+                                         "b": {"Type": "Binary", "Value": base64.b64encode(b"\x00\xff").decode()}}
+    r = receive_all(sqs, raw_url, 1, MessageAttributeNames=["All"])[0]
+    assert r["Body"] == "hello subscribers"
+    assert r["MessageAttributes"]["color"] == {"StringValue": "red", "DataType": "String"}
+    assert r["MessageAttributes"]["b"]["BinaryValue"] == b"\x00\xff"
+
+    # MessageStructure=json: per-protocol text.
+    sns.publish(TopicArn=topic, MessageStructure="json",
+                Message=json.dumps({"default": "dflt", "sqs": "for queues"}))
+    assert json.loads(receive_all(sqs, env_url, 1)[0]["Body"])["Message"] == "for queues"
+    with pytest.raises(ClientError) as e:
+        sns.publish(TopicArn=topic, MessageStructure="json", Message='{"sqs": "no default"}')
+    assert error(e)["Code"] == "InvalidParameter"
+    receive_all(sqs, raw_url, 1)
+
+    sns.unsubscribe(SubscriptionArn=raw)
+    sns.publish(TopicArn=topic, Message="after unsubscribe")
+    assert json.loads(receive_all(sqs, env_url, 1)[0]["Body"])["Message"] == "after unsubscribe"
+    assert "Messages" not in sqs.receive_message(QueueUrl=raw_url, WaitTimeSeconds=1)
+
+
+def test_filter_policies_attribute_and_body_scope(sns, sqs):
+    topic = sns.create_topic(Name=unique("t"))["TopicArn"]
+    a_url, a_arn = queue_with_arn(sqs)
+    b_url, b_arn = queue_with_arn(sqs)
+    policy = {"color": ["red", {"prefix": "bl"}], "size": [{"numeric": [">", 10, "<=", 100]}],
+              "region": [{"anything-but": ["eu"]}], "vip": [{"exists": False}],
+              "$or": [{"kind": [{"equals-ignore-case": "ORDER"}]}, {"kind": [{"suffix": "-event"}]}]}
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=a_arn,
+                  Attributes={"FilterPolicy": json.dumps(policy), "RawMessageDelivery": "true"})
+    body_sub = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=b_arn, Attributes={
+        "FilterPolicy": json.dumps({"order": {"total": [{"numeric": [">=", 100]}]}}),
+        "FilterPolicyScope": "MessageBody", "RawMessageDelivery": "true"})["SubscriptionArn"]
+
+    def attrs(**kw):
+        out = {}
+        for k, v in kw.items():
+            kind = "Number" if isinstance(v, int) else "String"
+            out[k] = {"DataType": kind, "StringValue": str(v)}
+        return out
+
+    cases = [
+        ("m1", attrs(color="red", size=50, region="us", kind="order"), True),
+        ("m2", attrs(color="blue", size=11, region="ap", kind="click-event"), True),
+        ("m3", attrs(color="green", size=50, region="us", kind="order"), False),
+        ("m4", attrs(color="red", size=5, region="us", kind="order"), False),
+        ("m5", attrs(color="red", size=50, region="eu", kind="order"), False),
+        ("m6", attrs(color="red", size=50, region="us", kind="order", vip="y"), False),
+        ("m7", attrs(color="red", size=50, region="us", kind="other"), False),
+    ]
+    for body, a, _ in cases:
+        sns.publish(TopicArn=topic, Message=body, MessageAttributes=a)
+    want = sorted(b for b, _, ok in cases if ok)
+    got = sorted(m["Body"] for m in receive_all(sqs, a_url, len(want)))
+    assert got == want
+    assert "Messages" not in sqs.receive_message(QueueUrl=a_url, WaitTimeSeconds=1)
+
+    sns.publish(TopicArn=topic, Message=json.dumps({"order": {"total": 150}}))
+    sns.publish(TopicArn=topic, Message=json.dumps({"order": {"total": 50}}))
+    sns.publish(TopicArn=topic, Message="not json")
+    got = receive_all(sqs, b_url, 1)
+    assert [json.loads(m["Body"])["order"]["total"] for m in got] == [150]
+    assert "Messages" not in sqs.receive_message(QueueUrl=b_url, WaitTimeSeconds=1)
+    attrs_b = sns.get_subscription_attributes(SubscriptionArn=body_sub)["Attributes"]
+    assert attrs_b["FilterPolicyScope"] == "MessageBody"
+
+    with pytest.raises(ClientError) as e:
+        sns.set_subscription_attributes(SubscriptionArn=body_sub, AttributeName="FilterPolicy",
+                                        AttributeValue='{"a": "not a list"}')
+    assert error(e)["Code"] == "InvalidParameter"
+    with pytest.raises(ClientError) as e:
+        sns.set_subscription_attributes(
+            SubscriptionArn=body_sub, AttributeName="FilterPolicy",
+            AttributeValue=json.dumps({k: ["x"] for k in "abcdef"}))
+    assert error(e)["Code"] == "FilterPolicyLimitExceeded"
+
+
+def test_publish_batch(sns, sqs):
+    topic = sns.create_topic(Name=unique("t"))["TopicArn"]
+    url, arn = queue_with_arn(sqs)
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    r = sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=[
+        {"Id": "a", "Message": "one"}, {"Id": "b", "Message": "two",
+                                        "MessageAttributes": {"k": {"DataType": "String", "StringValue": "v"}}},
+        {"Id": "c", "Message": "three", "Subject": "bad\nsubject"}])
+    assert sorted(s["Id"] for s in r["Successful"]) == ["a", "b"]
+    assert [(f["Id"], f["Code"], f["SenderFault"]) for f in r["Failed"]] == [("c", "InvalidParameter", True)]
+    assert sorted(m["Body"] for m in receive_all(sqs, url, 2)) == ["one", "two"]
+    with pytest.raises(ClientError) as e:
+        sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=[{"Id": "x", "Message": "1"}] * 2)
+    assert error(e)["Code"] == "BatchEntryIdsNotDistinct"
+    with pytest.raises(ClientError) as e:
+        sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=[
+            {"Id": str(i), "Message": "m"} for i in range(11)])
+    assert error(e)["Code"] == "TooManyEntriesInBatchRequest"
+
+
+def test_fifo_topic_to_fifo_queue(sns, sqs):
+    topic = sns.create_topic(Name=unique("t") + ".fifo", Attributes={
+        "FifoTopic": "true", "ContentBasedDeduplication": "true"})["TopicArn"]
+    url, arn = queue_with_arn(sqs, unique() + ".fifo", FifoQueue="true")
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    seqs = [sns.publish(TopicArn=topic, Message=f"m{i}", MessageGroupId="g")["SequenceNumber"]
+            for i in range(3)]
+    assert seqs == sorted(seqs, key=int)
+    dup = sns.publish(TopicArn=topic, Message="m0", MessageGroupId="g")
+    got = receive_all(sqs, url, 3, AttributeNames=["All"])
+    assert [m["Body"] for m in got] == ["m0", "m1", "m2"]
+    assert got[0]["Attributes"]["MessageGroupId"] == "g"
+    assert dup["SequenceNumber"] == seqs[0]
+    with pytest.raises(ClientError) as e:
+        sns.publish(TopicArn=topic, Message="x")
+    assert error(e)["Code"] == "InvalidParameter"
+
+
+class _Endpoint(http.server.BaseHTTPRequestHandler):
+    received: list = []
+    fail_first = 0
+
+    def do_POST(self):  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        cls = type(self)
+        cls.received.append(({k.lower(): v for k, v in self.headers.items()}, body.decode()))
+        if cls.fail_first > 0:
+            cls.fail_first -= 1
+            self.send_response(500)
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_http_subscriber_confirmation_notifications_and_retries(sns):
+    handler = type("Handler", (_Endpoint,), {"received": [], "fail_first": 0})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/hook"
+        topic = sns.create_topic(Name=unique("t"))["TopicArn"]
+        assert sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=url)["SubscriptionArn"] == \
+            "pending confirmation"
+        wait_for(lambda: handler.received, what="SubscriptionConfirmation POST")
+        headers, body = handler.received[0]
+        confirmation = json.loads(body)
+        assert headers["x-amz-sns-message-type"] == "SubscriptionConfirmation"
+        assert confirmation["Type"] == "SubscriptionConfirmation" and confirmation["TopicArn"] == topic
+        subs = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+        assert subs[0]["SubscriptionArn"] == "PendingConfirmation"
+        # Confirm the way endpoints do: GET the SubscribeURL.
+        with urllib.request.urlopen(confirmation["SubscribeURL"], timeout=10) as r:
+            assert r.status == 200 and b"SubscriptionArn" in r.read()
+        sub_arn = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"][0]["SubscriptionArn"]
+        assert sub_arn.startswith(topic + ":")
+        attrs = sns.get_subscription_attributes(SubscriptionArn=sub_arn)["Attributes"]
+        assert attrs["PendingConfirmation"] == "false"
+
+        handler.fail_first = 2
+        handler.received.clear()
+        msg_id = sns.publish(TopicArn=topic, Message="ping", Subject="s")["MessageId"]
+        wait_for(lambda: len(handler.received) >= 3, timeout=20, what="delivery after two 500s")
+        headers, body = handler.received[-1]
+        note = json.loads(body)
+        assert headers["x-amz-sns-message-type"] == "Notification"
+        assert headers["x-amz-sns-message-id"] == msg_id
+        assert headers["x-amz-sns-topic-arn"] == topic
+        assert headers["x-amz-sns-subscription-arn"] == sub_arn
+        assert headers["content-type"].startswith("text/plain")
+        assert note["Message"] == "ping" and note["Subject"] == "s" and note["MessageId"] == msg_id
+    finally:
+        httpd.shutdown()
+
+
+def test_lambda_subscriber_gets_the_sns_event(sns, sqs, lam):
+    # The function's OnSuccess destination (an SQS queue) shows the event it received.
+    out_url, out_arn = queue_with_arn(sqs)
+    fn = support.create_function(lam, unique("fn"), zip_bytes=support.make_zip({
+        "lambda_function.py": "def handler(event, context):\n"
+                              "    return {'got': event['Records'][0]['Sns']['Message']}\n"}))
+    lam.put_function_event_invoke_config(FunctionName=fn.name, DestinationConfig={
+        "OnSuccess": {"Destination": out_arn}})
+    topic = sns.create_topic(Name=unique("t"))["TopicArn"]
+    sub = sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=fn.resp["FunctionArn"])["SubscriptionArn"]
+    msg_id = sns.publish(TopicArn=topic, Message="to the function",
+                         MessageAttributes={"k": {"DataType": "String", "StringValue": "v"}})["MessageId"]
+    record = json.loads(receive_all(sqs, out_url, 1, timeout=60)[0]["Body"])
+    assert record["requestContext"]["condition"] == "Success"
+    assert record["responsePayload"] == {"got": "to the function"}
+    event = record["requestPayload"]["Records"][0]
+    assert event["EventSource"] == "aws:sns" and event["EventVersion"] == "1.0"
+    assert event["EventSubscriptionArn"] == sub
+    s = event["Sns"]
+    assert s["Type"] == "Notification" and s["MessageId"] == msg_id and s["TopicArn"] == topic
+    assert s["Subject"] is None and s["Message"] == "to the function"
+    assert "SigningCertUrl" in s and "UnsubscribeUrl" in s
+    assert s["MessageAttributes"] == {"k": {"Type": "String", "Value": "v"}}
+
+
+def test_subscription_errors(sns):
+    topic = sns.create_topic(Name=unique("t"))["TopicArn"]
+    for protocol, endpoint in [("sqs", "not-an-arn"), ("lambda", "nope"), ("http", "https://x"),
+                               ("email", "a@example.com")]:
+        with pytest.raises(ClientError) as e:
+            sns.subscribe(TopicArn=topic, Protocol=protocol, Endpoint=endpoint)
+        assert error(e)["Code"] == "InvalidParameter", protocol
+    with pytest.raises(ClientError) as e:
+        sns.confirm_subscription(TopicArn=topic, Token="bogus")
+    assert error(e)["Code"] == "InvalidParameter"
+    with pytest.raises(ClientError) as e:
+        sns.get_subscription_attributes(SubscriptionArn=topic + ":00000000-0000-0000-0000-000000000000")
+    assert error(e)["Code"] == "NotFound"
+    with pytest.raises(ClientError) as e:
+        sns.publish(TopicArn=topic, Message="x" * (256 * 1024 + 1))
+    assert error(e)["Code"] == "InvalidParameter"
+    with pytest.raises(ClientError) as e:
+        sns.publish(TopicArn=topic, Message="x", MessageAttributes={
+            "n": {"DataType": "Number", "StringValue": "abc"}})
+    assert error(e)["Code"] == "ParameterValueInvalid"

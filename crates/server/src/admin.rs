@@ -1,11 +1,15 @@
-//! `kindling queue` and `kindling dlq`: inspection and redrive of the asynchronous queue,
-//! straight from the data dir (safe while the server runs: SQLite serializes writers).
+//! `kindling queue` and `kindling dlq`: inspection of the asynchronous queue, and a thin helper
+//! over SQS queues holding dead letters and destination records (list them without receiving;
+//! redrive their events to functions), straight from the data dir (safe while the server runs:
+//! SQLite serializes writers).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use kindling_model::events::AsyncEvent;
-use kindling_store::{SqliteStore, Store};
+use kindling_model::messaging::{QueueRecord, StoredMessage};
+use kindling_store::{QueueStore, SqliteStore, Store};
+use serde_json::{Value, json};
 
 use crate::cli::{DataDirArgs, DlqCommand};
 
@@ -77,34 +81,102 @@ pub fn dlq(cmd: &DlqCommand) -> anyhow::Result<()> {
     match cmd {
         DlqCommand::List { queue, dir } => {
             let store = open(dir)?;
+            for (q, m) in messages(&store, queue.as_deref())? {
+                println!("{}", serde_json::to_string(&listed(&q, &m))?);
+            }
+            // Records for EventBridge buses and S3 buckets stay in the built-in store.
             for letter in store.dead_letters(queue.as_deref(), usize::MAX >> 1)? {
                 println!("{}", serde_json::to_string(&letter)?);
             }
             Ok(())
         }
-        DlqCommand::Redrive { queue, dir } => {
+        DlqCommand::Redrive {
+            queue,
+            function,
+            dir,
+        } => {
             let store = open(dir)?;
-            let letters = store.dead_letters(queue.as_deref(), usize::MAX >> 1)?;
             let now = now_ms();
-            let ids: Vec<String> = letters.iter().map(|l| l.id.clone()).collect();
-            let events: Vec<AsyncEvent> = letters
-                .iter()
-                .map(|l| AsyncEvent {
+            let mut total = 0;
+            for (q, m) in messages(&store, queue.as_deref())? {
+                let body = body_json(&m.message.body);
+                let (name, qualifier, payload) = match redrive_target(&body) {
+                    Some(t) => t,
+                    None => match function {
+                        Some(f) => (f.clone(), None, body.clone()),
+                        None => anyhow::bail!(
+                            "message {} of queue {} is an event without its function (a \
+                             dead-letter queue message): name it with --function",
+                            m.message.message_id,
+                            q.name
+                        ),
+                    },
+                };
+                let event = AsyncEvent {
                     id: uuid::Uuid::new_v4().to_string(),
-                    function_name: l.function_name.clone(),
-                    qualifier: l.qualifier.clone(),
-                    payload: l.request_payload.to_string().into_bytes(),
+                    function_name: name,
+                    qualifier,
+                    payload: payload.to_string().into_bytes(),
                     enqueued_ms: now,
                     attempts: 0,
                     not_before_ms: now,
                     last_result: None,
-                })
-                .collect();
-            store.redrive(&ids, &events)?;
-            println!("redrove {} message(s)", events.len());
+                };
+                total += store.redrive_messages(q.id, &[m.seq], &[event])?;
+            }
+            println!("redrove {total} message(s)");
             Ok(())
         }
     }
+}
+
+/// Messages of one queue (or of all), oldest first, without receiving them.
+fn messages(
+    store: &SqliteStore,
+    queue: Option<&str>,
+) -> anyhow::Result<Vec<(QueueRecord, StoredMessage)>> {
+    let mut out = Vec::new();
+    for q in store.queues()? {
+        if queue.is_some_and(|name| name != q.name) {
+            continue;
+        }
+        for m in store.peek_messages(q.id, usize::MAX >> 1)? {
+            out.push((q.clone(), m));
+        }
+    }
+    Ok(out)
+}
+
+fn body_json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string()))
+}
+
+/// A message as `dlq list` prints it: its queue, body (JSON when it is) and attributes.
+fn listed(q: &QueueRecord, m: &StoredMessage) -> Value {
+    let attributes: serde_json::Map<String, Value> = m
+        .message
+        .attributes
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v.string_value.clone().unwrap_or_default())))
+        .collect();
+    json!({
+        "id": m.message.message_id,
+        "queue": q.name,
+        "sent_ms": m.message.sent_ms,
+        "body": body_json(&m.message.body),
+        "attributes": attributes,
+    })
+}
+
+/// A destination record names its function and original event.
+fn redrive_target(body: &Value) -> Option<(String, Option<String>, Value)> {
+    let arn = body["requestContext"]["functionArn"].as_str()?;
+    let r = kindling_model::FunctionRef::parse(arn, true).ok()?;
+    Some((
+        r.name,
+        r.qualifier.map(|q| q.to_string()),
+        body.get("requestPayload")?.clone(),
+    ))
 }
 
 #[cfg(test)]

@@ -24,7 +24,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// Show the asynchronous-invocation queue: depth and oldest event per function.
     Queue(DataDirArgs),
-    /// List or redrive messages in the built-in dead-letter store.
+    /// List the messages of SQS queues (dead-letter queues, destinations) or send their events
+    /// back to their functions.
     #[command(subcommand)]
     Dlq(DlqCommand),
 }
@@ -38,19 +39,23 @@ pub struct DataDirArgs {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum DlqCommand {
-    /// Print stored messages as JSON lines (oldest first).
+    /// Print the messages of SQS queues as JSON lines, oldest first, without receiving them.
     List {
-        /// Only this queue (the name in the SQS/SNS destination ARN).
+        /// Only this queue.
         #[arg(long)]
         queue: Option<String>,
         #[command(flatten)]
         dir: DataDirArgs,
     },
-    /// Send stored messages' original events back to their functions' queues.
+    /// Delete a queue's messages and invoke their functions again with the original events
+    /// (destination records name their function; dead-letter queue messages need --function).
     Redrive {
         /// Only this queue.
         #[arg(long)]
         queue: Option<String>,
+        /// The function that gets dead-letter queue messages (original events).
+        #[arg(long)]
+        function: Option<String>,
         #[command(flatten)]
         dir: DataDirArgs,
     },

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Server, create_python, dead_letters, eventually, invoke_event};
+use support::{Server, create_python, create_queue, dead_letters, eventually, invoke_event};
 
 const FAILING: &str = "def handler(event, context):\n    print('attempt', event['n'])\n    raise ValueError('boom ' + str(event['n']))\n";
 
@@ -46,6 +46,8 @@ fn retries_with_backoff_then_dead_letters_and_on_failure_record() {
         tempfile::tempdir().unwrap(),
         &["--async-retry-delays", "0.5,1.0"],
     );
+    create_queue(&server, "dlq");
+    create_queue(&server, "failures");
     create_python(
         &server,
         "fails",
@@ -55,7 +57,7 @@ fn retries_with_backoff_then_dead_letters_and_on_failure_record() {
     put_config(
         &server,
         "fails",
-        json!({ "DestinationConfig": { "OnFailure": { "Destination": "arn:aws:sns:us-east-1:000000000000:failures" } } }),
+        json!({ "DestinationConfig": { "OnFailure": { "Destination": "arn:aws:sqs:us-east-1:000000000000:failures" } } }),
     );
     let http = reqwest::blocking::Client::new();
     let id = invoke_event(&http, &server, "fails", &json!({ "n": 7 }));
@@ -118,6 +120,8 @@ fn maximum_retry_attempts_zero_and_on_success_and_redrive() {
         tempfile::tempdir().unwrap(),
         &["--async-retry-delays", "0.1"],
     );
+    create_queue(&server, "q0");
+    create_queue(&server, "done");
     create_python(&server, "once", FAILING, json!({}));
     put_config(
         &server,
@@ -178,6 +182,7 @@ fn maximum_retry_attempts_zero_and_on_success_and_redrive() {
 #[test]
 fn expired_events_go_to_failure_handling_with_event_age_exceeded() {
     let server = Server::start();
+    create_queue(&server, "old");
     create_python(
         &server,
         "aged",
@@ -230,6 +235,7 @@ fn expired_events_go_to_failure_handling_with_event_age_exceeded() {
 #[test]
 fn no_event_is_lost_when_the_server_is_killed() {
     let server = Server::start();
+    create_queue(&server, "ran");
     create_python(
         &server,
         "slow",

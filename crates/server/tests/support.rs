@@ -189,7 +189,19 @@ pub fn invoke_event(
         .to_string()
 }
 
-/// Dead letters (JSON lines of `kindling dlq list`) of one queue.
+/// Creates an SQS queue (destination records for a queue that does not exist are dropped).
+pub fn create_queue(server: &Server, name: &str) {
+    let res = reqwest::blocking::Client::new()
+        .post(server.url("/"))
+        .header("x-amz-target", "AmazonSQS.CreateQueue")
+        .header("content-type", "application/x-amz-json-1.0")
+        .body(serde_json::json!({ "QueueName": name }).to_string())
+        .send()
+        .expect("create queue");
+    assert_eq!(res.status(), 200, "{}", res.text().unwrap_or_default());
+}
+
+/// Messages (JSON lines of `kindling dlq list`) of one SQS queue.
 pub fn dead_letters(data_dir: &Path, queue: &str) -> Vec<serde_json::Value> {
     cli(data_dir, &["dlq", "list", "--queue", queue])
         .lines()

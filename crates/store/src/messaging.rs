@@ -173,6 +173,9 @@ pub trait QueueStore: Send + Sync + 'static {
     /// Moves messages between queues (delete and insert in one transaction); how many moved
     /// (a message deleted meanwhile is skipped).
     fn move_messages(&self, from_queue_id: i64, moves: &[MoveMessage]) -> Result<u64>;
+    /// Deletes messages and enqueues asynchronous invocations in one transaction (redriving a
+    /// dead-letter queue's events to their functions); how many messages were deleted.
+    fn redrive_messages(&self, queue_id: i64, seqs: &[i64], events: &[AsyncEvent]) -> Result<u64>;
     /// Stores a message move task's record (JSON), keyed by handle.
     fn put_move_task(&self, handle: &str, source_arn: &str, started_ms: i64, record: &str)
     -> Result<()>;

@@ -63,6 +63,25 @@ impl QueueStore for SqliteStore {
         self.write(|c| sqs::move_messages(c, from_queue_id, moves))
     }
 
+    fn redrive_messages(
+        &self,
+        queue_id: i64,
+        seqs: &[i64],
+        events: &[kindling_model::events::AsyncEvent],
+    ) -> Result<u64> {
+        self.write(|c| {
+            let mut n = 0;
+            for seq in seqs {
+                n += c.execute(
+                    "DELETE FROM sqs_messages WHERE seq = ?1 AND queue_id = ?2",
+                    rusqlite::params![seq, queue_id],
+                )? as u64;
+            }
+            super::queue::enqueue(c, events)?;
+            Ok(n)
+        })
+    }
+
     fn put_move_task(
         &self,
         handle: &str,

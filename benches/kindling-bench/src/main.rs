@@ -7,6 +7,7 @@
 //!   kindling-bench deploy --addr HOST:PORT --rust-fn BIN      (echo-rs and echo-py, for profiling)
 //!   kindling-bench load --addr HOST:PORT --path P [--conns C] [--secs S] [--n N]
 //!   kindling-bench async --kindling BIN [--isolation I] [--conns 1,16,64] [--secs S] [--samples N]
+//!   kindling-bench sqs --kindling BIN [--moto BIN] [--conns 1,16,64] [--secs S]
 //!   kindling-bench echo-serve --port P [--upstream HOST:PORT --spawn-upstream]  (floor servers)
 //! Options of `all` are listed in benches/README.md.
 
@@ -17,6 +18,7 @@ mod load;
 mod procfs;
 mod report;
 mod server;
+mod sqsq;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -112,6 +114,7 @@ fn main() {
         "load" => run_load(&args),
         "echo-serve" => run_echo(&args),
         "async" => run_async(&args),
+        "sqs" => run_sqs(&args),
         other => Err(format!("unknown command {other}").into()),
     };
     if let Err(e) = result {
@@ -662,6 +665,38 @@ fn run_async(a: &Args) -> Result<(), Error> {
         a.num("secs", 3.0),
         a.num("samples", 30),
     )?;
+    let _ = std::fs::remove_dir_all(&work);
+    print!("{text}");
+    if let Some(out) = a.path("out") {
+        std::fs::write(out, &text)?;
+    }
+    Ok(())
+}
+
+/// SQS: Kindling next to moto_server (see sqsq.rs).
+fn run_sqs(a: &Args) -> Result<(), Error> {
+    let kindling = a.path("kindling").ok_or("--kindling BIN is required")?;
+    let work = std::env::temp_dir().join(format!("kindling-bench-sqs-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let conns: Vec<usize> = a.list("conns", "1,16,64").iter().filter_map(|c| c.parse().ok()).collect();
+    let secs: f64 = a.num("secs", 3.0);
+    let k = start_kindling(&kindling, "process", 300, &work, "sqs", &[])?;
+    let kf = sqsq::measure(k.addr, &conns, secs, a.num("fill", 150_000))?;
+    drop(k);
+    let mf = match a.path("moto") {
+        Some(moto) => {
+            let port = server::free_port();
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+            let mut cmd = std::process::Command::new(moto);
+            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+            let m = Managed::spawn("moto", cmd, addr, work.join("moto.log"))?;
+            let f = sqsq::measure(addr, &conns, secs, a.num("moto-fill", 400))?;
+            drop(m);
+            Some(f)
+        }
+        None => None,
+    };
+    let text = sqsq::report(a.get("kindling-rev").unwrap_or("?"), &kf, mf.as_ref(), secs);
     let _ = std::fs::remove_dir_all(&work);
     print!("{text}");
     if let Some(out) = a.path("out") {

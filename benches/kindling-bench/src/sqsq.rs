@@ -17,6 +17,9 @@ use crate::http::{Conn, Error};
 
 const BODY: &str = "{\"order\":12345,\"items\":[1,2,3],\"note\":\"a typical small message body\"}";
 
+/// An unverified SigV4 header naming the `sqs` scope (neither server checks signatures here).
+const AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host;x-amz-date, Signature=0";
+
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -24,13 +27,57 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p / 100.0).round() as usize]
 }
 
-async fn call(conn: &mut Conn, op: &str, body: &Value) -> Result<Value, Error> {
+/// A keep-alive connection that reconnects when the server closed it (moto_server's werkzeug
+/// closes connections; Kindling keeps them).
+struct Client {
+    addr: SocketAddr,
+    conn: Option<Conn>,
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr) -> Result<Client, Error> {
+        Ok(Client {
+            addr,
+            conn: Some(Conn::connect(addr).await?),
+        })
+    }
+}
+
+async fn call(client: &mut Client, op: &str, body: &Value) -> Result<Value, Error> {
+    for attempt in 0..2 {
+        let mut conn = match client.conn.take() {
+            Some(c) => c,
+            None => Conn::connect(client.addr).await?,
+        };
+        match call_once(&mut conn, op, body).await {
+            Ok(v) => {
+                client.conn = Some(conn);
+                return Ok(v);
+            }
+            // A closed connection: reconnect once (the request never reached the server's
+            // handler, or the server closes after every answer).
+            Err(e) if attempt == 0 && e.to_string().contains("closed") => continue,
+            Err(e) => {
+                client.conn = Some(conn);
+                return Err(e);
+            }
+        }
+    }
+    Err("connection closed twice".into())
+}
+
+async fn call_once(conn: &mut Conn, op: &str, body: &Value) -> Result<Value, Error> {
     let target = format!("AmazonSQS.{op}");
     let r = conn
         .request(
             "POST",
             "/",
-            &[("x-amz-target", &target), ("content-type", "application/x-amz-json-1.0")],
+            &[
+                ("x-amz-target", &target),
+                ("content-type", "application/x-amz-json-1.0"),
+                // moto_server tells services apart by the credential scope (as SDKs sign).
+                ("authorization", AUTHORIZATION),
+            ],
             Bytes::from(body.to_string()),
         )
         .await?;
@@ -52,7 +99,8 @@ pub struct SqsFigures {
 }
 
 async fn create_queue(addr: SocketAddr, name: &str) -> Result<String, Error> {
-    let mut c = Conn::connect_retry(addr, Duration::from_secs(30)).await?;
+    let _ = Conn::connect_retry(addr, Duration::from_secs(30)).await?;
+    let mut c = Client::connect(addr).await?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match call(&mut c, "CreateQueue", &json!({"QueueName": name})).await {
@@ -70,7 +118,7 @@ async fn sends(addr: SocketAddr, url: &str, conns: usize, secs: f64) -> (f64, f6
         let url = url.to_string();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
-            let Ok(mut conn) = Conn::connect(addr).await else {
+            let Ok(mut conn) = Client::connect(addr).await else {
                 return (lat, 1u64);
             };
             let body = json!({"QueueUrl": url, "MessageBody": BODY});
@@ -106,7 +154,7 @@ async fn fill(addr: SocketAddr, url: &str, n: usize) -> Result<(), Error> {
     for _ in 0..16 {
         let (url, next) = (url.to_string(), Arc::clone(&next));
         tasks.push(tokio::spawn(async move {
-            let mut conn = Conn::connect(addr).await?;
+            let mut conn = Client::connect(addr).await?;
             let entries: Vec<Value> = (0..10).map(|i| json!({"Id": format!("e{i}"), "MessageBody": BODY})).collect();
             let body = json!({"QueueUrl": url, "Entries": entries});
             while (next.fetch_add(1, Ordering::Relaxed) as usize) < batches {
@@ -129,7 +177,7 @@ async fn drain(addr: SocketAddr, url: &str, conns: usize, secs: f64) -> (f64, f6
         let (url, deleted) = (url.to_string(), Arc::clone(&deleted));
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
-            let Ok(mut conn) = Conn::connect(addr).await else {
+            let Ok(mut conn) = Client::connect(addr).await else {
                 return (lat, 1u64);
             };
             let mut bad = 0;

@@ -97,7 +97,8 @@ impl Pattern {
                 if items.len() < 2 {
                     return err("$or must have at least two objects");
                 }
-                p.ors.push(items.iter().map(Self::parse).collect::<Result<_, _>>()?);
+                p.ors
+                    .push(items.iter().map(Self::parse).collect::<Result<_, _>>()?);
                 continue;
             }
             let node = match v {
@@ -438,9 +439,15 @@ mod tests {
 
     #[test]
     fn exact_values_and_arrays() {
-        assert!(m(json!({"color": ["red", "blue"]}), json!({"color": "red"})));
+        assert!(m(
+            json!({"color": ["red", "blue"]}),
+            json!({"color": "red"})
+        ));
         assert!(!m(json!({"color": ["red"]}), json!({"color": "Red"})));
-        assert!(m(json!({"color": ["red"]}), json!({"color": ["green", "red"]})));
+        assert!(m(
+            json!({"color": ["red"]}),
+            json!({"color": ["green", "red"]})
+        ));
         assert!(m(json!({"n": [5]}), json!({"n": 5.0})));
         assert!(!m(json!({"n": [5]}), json!({"n": "5"})));
         assert!(!m(json!({"color": ["red"]}), json!({})));
@@ -450,23 +457,53 @@ mod tests {
     #[test]
     fn operators() {
         assert!(m(json!({"k": [{"prefix": "ab"}]}), json!({"k": "abc"})));
-        assert!(m(json!({"k": [{"prefix": {"equals-ignore-case": "AB"}}]}), json!({"k": "abc"})));
+        assert!(m(
+            json!({"k": [{"prefix": {"equals-ignore-case": "AB"}}]}),
+            json!({"k": "abc"})
+        ));
         assert!(m(json!({"k": [{"suffix": ".png"}]}), json!({"k": "a.png"})));
-        assert!(m(json!({"k": [{"equals-ignore-case": "RED"}]}), json!({"k": "red"})));
-        assert!(m(json!({"k": [{"anything-but": ["a", "b"]}]}), json!({"k": "c"})));
+        assert!(m(
+            json!({"k": [{"equals-ignore-case": "RED"}]}),
+            json!({"k": "red"})
+        ));
+        assert!(m(
+            json!({"k": [{"anything-but": ["a", "b"]}]}),
+            json!({"k": "c"})
+        ));
         assert!(!m(json!({"k": [{"anything-but": "a"}]}), json!({"k": "a"})));
         assert!(!m(json!({"k": [{"anything-but": "a"}]}), json!({})));
-        assert!(m(json!({"k": [{"anything-but": {"prefix": "x"}}]}), json!({"k": "ya"})));
+        assert!(m(
+            json!({"k": [{"anything-but": {"prefix": "x"}}]}),
+            json!({"k": "ya"})
+        ));
         assert!(m(json!({"k": [{"anything-but": 5}]}), json!({"k": 6})));
-        assert!(m(json!({"k": [{"numeric": [">", 0, "<=", 100]}]}), json!({"k": 100})));
-        assert!(!m(json!({"k": [{"numeric": [">", 0, "<=", 100]}]}), json!({"k": 0})));
-        assert!(m(json!({"k": [{"numeric": ["=", 3.5]}]}), json!({"k": 3.5})));
+        assert!(m(
+            json!({"k": [{"numeric": [">", 0, "<=", 100]}]}),
+            json!({"k": 100})
+        ));
+        assert!(!m(
+            json!({"k": [{"numeric": [">", 0, "<=", 100]}]}),
+            json!({"k": 0})
+        ));
+        assert!(m(
+            json!({"k": [{"numeric": ["=", 3.5]}]}),
+            json!({"k": 3.5})
+        ));
         assert!(m(json!({"k": [{"exists": true}]}), json!({"k": "x"})));
         assert!(m(json!({"k": [{"exists": false}]}), json!({"j": "x"})));
         assert!(!m(json!({"k": [{"exists": false}]}), json!({"k": "x"})));
-        assert!(m(json!({"ip": [{"cidr": "10.0.0.0/24"}]}), json!({"ip": "10.0.0.7"})));
-        assert!(!m(json!({"ip": [{"cidr": "10.0.0.0/24"}]}), json!({"ip": "10.0.1.7"})));
-        assert!(m(json!({"k": [{"wildcard": "a*c*e"}]}), json!({"k": "abcde"})));
+        assert!(m(
+            json!({"ip": [{"cidr": "10.0.0.0/24"}]}),
+            json!({"ip": "10.0.0.7"})
+        ));
+        assert!(!m(
+            json!({"ip": [{"cidr": "10.0.0.0/24"}]}),
+            json!({"ip": "10.0.1.7"})
+        ));
+        assert!(m(
+            json!({"k": [{"wildcard": "a*c*e"}]}),
+            json!({"k": "abcde"})
+        ));
     }
 
     #[test]

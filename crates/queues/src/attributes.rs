@@ -89,7 +89,7 @@ fn boolean(name: &str, value: &str) -> Result<String, QueueError> {
 /// Checks one attribute a client sets and returns its normalized value (`""` removes the
 /// JSON policies).
 pub fn normalize(name: &str, value: &str, fifo: bool) -> Result<String, QueueError> {
-    if !SETTABLE.contains(&name) && !(fifo && FIFO_ONLY.contains(&name)) {
+    if !(SETTABLE.contains(&name) || fifo && FIFO_ONLY.contains(&name)) {
         return Err(QueueError::InvalidAttributeName(name.to_string()));
     }
     match name {
@@ -185,8 +185,10 @@ fn redrive_policy(value: &str) -> Result<String, QueueError> {
             "Invalid value for maxReceiveCount: must be between 1 and 1000",
         ));
     }
-    Ok(json!({"deadLetterTargetArn": arn, "maxReceiveCount": policy.max_receive_count})
-        .to_string())
+    Ok(
+        json!({"deadLetterTargetArn": arn, "maxReceiveCount": policy.max_receive_count})
+            .to_string(),
+    )
 }
 
 fn redrive_allow_policy(value: &str) -> Result<String, QueueError> {

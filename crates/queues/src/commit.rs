@@ -14,13 +14,15 @@ use tokio::sync::oneshot;
 use crate::error::QueueError;
 
 type Reply = oneshot::Sender<Result<QueueOpOutput, QueueError>>;
+type Job = (QueueOp, Reply);
 
 /// Called after each commit with the operations and their outputs (wake-ups).
-pub(crate) type AfterCommit = Arc<dyn Fn(&[QueueOp], &[Result<QueueOpOutput, QueueError>]) + Send + Sync>;
+pub(crate) type AfterCommit =
+    Arc<dyn Fn(&[QueueOp], &[Result<QueueOpOutput, QueueError>]) + Send + Sync>;
 
 #[derive(Clone)]
 pub(crate) struct Committer {
-    tx: Arc<Mutex<Option<mpsc::Sender<(QueueOp, Reply)>>>>,
+    tx: Arc<Mutex<Option<mpsc::Sender<Job>>>>,
 }
 
 impl Committer {
@@ -29,7 +31,7 @@ impl Committer {
         batch_max: usize,
         after: AfterCommit,
     ) -> std::io::Result<Self> {
-        let (tx, rx) = mpsc::channel::<(QueueOp, Reply)>();
+        let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("kindling-queues".into())
             .spawn(move || run(&*store, &rx, batch_max.max(1), &after))?;
@@ -63,7 +65,7 @@ impl Committer {
 
 fn run(
     store: &dyn QueueStore,
-    rx: &mpsc::Receiver<(QueueOp, Reply)>,
+    rx: &mpsc::Receiver<Job>,
     batch_max: usize,
     after: &AfterCommit,
 ) {

@@ -94,7 +94,10 @@ mod tests {
         let mut t = BTreeMap::new();
         t.insert(
             "AWSTraceHeader".to_string(),
-            s("String", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"),
+            s(
+                "String",
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
+            ),
         );
         assert_eq!(
             md5_of_attributes(&t).unwrap(),

@@ -36,7 +36,10 @@ pub async fn forward_once(topics: &TopicService, mode: Mode) -> usize {
     let letters = match tokio::task::spawn_blocking(move || store.queue_letters(256)).await {
         Ok(Ok(l)) => l,
         Ok(Err(e)) => {
-            tracing::error!(error = &e as &dyn std::error::Error, "could not read destination records");
+            tracing::error!(
+                error = &e as &dyn std::error::Error,
+                "could not read destination records"
+            );
             return 0;
         }
         Err(_) => return 0,
@@ -88,15 +91,20 @@ fn attributes_of(letter: &DeadLetter) -> BTreeMap<String, AttributeInput> {
     out
 }
 
-async fn forward(topics: &TopicService, letter: &DeadLetter, mode: Mode) -> Result<bool, QueueError> {
+async fn forward(
+    topics: &TopicService,
+    letter: &DeadLetter,
+    mode: Mode,
+) -> Result<bool, QueueError> {
     let queues = topics.queues();
-    let (account, is_topic) = if let Some((_, account, _)) = names::parse_queue_arn(&letter.target_arn) {
-        (account.to_string(), false)
-    } else if let Some((_, account, _)) = names::parse_topic_arn(&letter.target_arn) {
-        (account.to_string(), true)
-    } else {
-        return Ok(false);
-    };
+    let (account, is_topic) =
+        if let Some((_, account, _)) = names::parse_queue_arn(&letter.target_arn) {
+            (account.to_string(), false)
+        } else if let Some((_, account, _)) = names::parse_topic_arn(&letter.target_arn) {
+            (account.to_string(), true)
+        } else {
+            return Ok(false);
+        };
     let body = letter.body.to_string();
     if is_topic {
         match topics.topic(&letter.target_arn).await {
@@ -109,7 +117,8 @@ async fn forward(topics: &TopicService, letter: &DeadLetter, mode: Mode) -> Resu
                 };
                 return match topics.prepare(&input).await {
                     Ok((_, mut delivery)) => {
-                        let (events, http) = (!delivery.events.is_empty(), !delivery.http.is_empty());
+                        let (events, http) =
+                            (!delivery.events.is_empty(), !delivery.http.is_empty());
                         delivery.consume_letter = Some(letter.id.clone());
                         queues.deliver(delivery).await?;
                         topics.after_commit(events, http);

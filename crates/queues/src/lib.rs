@@ -33,8 +33,8 @@ pub use digest::{md5_of_attributes, md5_of_body};
 pub use error::{QueueError, TopicError};
 pub use message::{AttributeInput, SendInput};
 pub use queues::{
-    EntryResult, QueueService, check_batch, QueuesConfig, ReceiveInput, ReceivedMessage, SendResult,
-    sequence_number,
+    EntryResult, QueueService, QueuesConfig, ReceiveInput, ReceivedMessage, SendResult,
+    check_batch, sequence_number,
 };
 pub use topics::{PublishInput, PublishResult, SubscribeInput, TopicService};
 

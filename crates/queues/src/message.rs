@@ -90,7 +90,11 @@ fn value_len(v: &AttributeValue) -> usize {
     v.string_value.as_ref().map_or(0, String::len) + v.binary_value.as_ref().map_or(0, Vec::len)
 }
 
-fn attribute_value(name: &str, a: &AttributeInput, kind: &str) -> Result<AttributeValue, QueueError> {
+fn attribute_value(
+    name: &str,
+    a: &AttributeInput,
+    kind: &str,
+) -> Result<AttributeValue, QueueError> {
     let data_type = a.data_type.clone().unwrap_or_default();
     if data_type.is_empty() {
         return Err(QueueError::invalid(format!(
@@ -121,14 +125,22 @@ fn attribute_value(name: &str, a: &AttributeInput, kind: &str) -> Result<Attribu
         ))
     };
     if base == "Binary" {
-        let b = a.binary_value.clone().filter(|b| !b.is_empty()).ok_or_else(missing)?;
+        let b = a
+            .binary_value
+            .clone()
+            .filter(|b| !b.is_empty())
+            .ok_or_else(missing)?;
         return Ok(AttributeValue {
             data_type,
             string_value: None,
             binary_value: Some(b),
         });
     }
-    let s = a.string_value.clone().filter(|s| !s.is_empty()).ok_or_else(missing)?;
+    let s = a
+        .string_value
+        .clone()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(missing)?;
     check_chars(&s, &format!("message ({kind}) attribute '{name}'"))?;
     if base == "Number" && !valid_number(&s) {
         return Err(QueueError::invalid(format!(
@@ -175,10 +187,7 @@ pub fn system_attributes(
 
 /// `MessageGroupId` / `MessageDeduplicationId`: 1-128 alphanumerics and punctuation.
 pub fn check_fifo_id(param: &str, value: &str) -> Result<(), QueueError> {
-    if value.is_empty()
-        || value.len() > 128
-        || !value.bytes().all(|b| b.is_ascii_graphic())
-    {
+    if value.is_empty() || value.len() > 128 || !value.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(QueueError::invalid(format!(
             "Value {value} for parameter {param} is invalid. Reason: {param} can only include \
              alphanumeric and punctuation characters. 1 to 128 in length."

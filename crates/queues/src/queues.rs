@@ -161,7 +161,10 @@ impl QueueService {
     }
 
     pub fn queue_arn(&self, q: &QueueRecord) -> String {
-        format!("arn:aws:sqs:{}:{}:{}", self.inner.config.region, q.account, q.name)
+        format!(
+            "arn:aws:sqs:{}:{}:{}",
+            self.inner.config.region, q.account, q.name
+        )
     }
 
     // ---------------------------------------------------------------- queues
@@ -236,7 +239,8 @@ impl QueueService {
         }
         check_tags(&tags, name)?;
         if let Some(arn) = normalized.get("RedrivePolicy").cloned() {
-            self.check_dead_letter_target(account, name, fifo, &arn).await?;
+            self.check_dead_letter_target(account, name, fifo, &arn)
+                .await?;
         }
         let key = (account.to_string(), name.to_string());
         if let Some(at) = lock(&self.inner.deleted).get(&key)
@@ -299,7 +303,10 @@ impl QueueService {
         }
         let source_arn = format!("arn:aws:sqs:{}:{account}:{name}", self.inner.config.region);
         if !attributes::redrive_allowed(
-            target.attributes.get("RedriveAllowPolicy").map(String::as_str),
+            target
+                .attributes
+                .get("RedriveAllowPolicy")
+                .map(String::as_str),
             &source_arn,
         ) {
             return Err(bad(
@@ -384,9 +391,13 @@ impl QueueService {
                 (q.modified_ms / 1000).to_string(),
             );
         }
-        if ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"]
-            .iter()
-            .any(|n| wanted(n))
+        if [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ]
+        .iter()
+        .any(|n| wanted(n))
         {
             let store = Arc::clone(&self.inner.store);
             let id = q.id;
@@ -437,12 +448,14 @@ impl QueueService {
     async fn put(&self, rec: QueueRecord) -> Result<(), QueueError> {
         let store = Arc::clone(&self.inner.store);
         let stored = rec.clone();
-        blocking(move || store.put_queue(&stored)).await.map_err(|e| match e {
-            QueueError::Store(s) if matches!(*s, StoreError::NotFound(_)) => {
-                QueueError::QueueDoesNotExist
-            }
-            other => other,
-        })?;
+        blocking(move || store.put_queue(&stored))
+            .await
+            .map_err(|e| match e {
+                QueueError::Store(s) if matches!(*s, StoreError::NotFound(_)) => {
+                    QueueError::QueueDoesNotExist
+                }
+                other => other,
+            })?;
         lock(&self.inner.cache).insert((rec.account.clone(), rec.name.clone()), Arc::new(rec));
         Ok(())
     }
@@ -494,11 +507,18 @@ impl QueueService {
         let a = &q.attributes;
         SendRules {
             fifo: q.fifo,
-            max_size: attributes::number(a, "MaximumMessageSize", attributes::MAX_MESSAGE_SIZE as i64)
-                as usize,
+            max_size: attributes::number(
+                a,
+                "MaximumMessageSize",
+                attributes::MAX_MESSAGE_SIZE as i64,
+            ) as usize,
             queue_delay: attributes::number(a, "DelaySeconds", 0),
-            content_dedup: a.get("ContentBasedDeduplication").is_some_and(|v| v == "true"),
-            dedup_per_group: a.get("DeduplicationScope").is_some_and(|v| v == "messageGroup"),
+            content_dedup: a
+                .get("ContentBasedDeduplication")
+                .is_some_and(|v| v == "true"),
+            dedup_per_group: a
+                .get("DeduplicationScope")
+                .is_some_and(|v| v == "messageGroup"),
         }
     }
 
@@ -616,7 +636,9 @@ impl QueueService {
     }
 
     fn redrive_of(&self, q: &QueueRecord) -> Option<RedrivePolicy> {
-        q.attributes.get("RedrivePolicy").and_then(|p| RedrivePolicy::parse(p))
+        q.attributes
+            .get("RedrivePolicy")
+            .and_then(|p| RedrivePolicy::parse(p))
     }
 
     /// ReceiveMessage: claims up to `max_messages` (1-10), waiting up to `wait_seconds`
@@ -774,8 +796,12 @@ impl QueueService {
         }
     }
 
-    fn decode_handle(q: &QueueRecord, handle: &str) -> Result<kindling_store::messaging::ReceiptRef, QueueError> {
-        receipt::decode(q.id, handle).ok_or_else(|| QueueError::ReceiptHandleIsInvalid(handle.to_string()))
+    fn decode_handle(
+        q: &QueueRecord,
+        handle: &str,
+    ) -> Result<kindling_store::messaging::ReceiptRef, QueueError> {
+        receipt::decode(q.id, handle)
+            .ok_or_else(|| QueueError::ReceiptHandleIsInvalid(handle.to_string()))
     }
 
     /// DeleteMessage: a stale receipt (the message was received again since) deletes nothing
@@ -959,14 +985,21 @@ impl QueueService {
                 continue;
             };
             for q in queues {
-                let retention = attributes::number(&q.attributes, "MessageRetentionPeriod", 345_600);
+                let retention =
+                    attributes::number(&q.attributes, "MessageRetentionPeriod", 345_600);
                 let store = Arc::clone(&self.inner.store);
                 let now = now_ms();
                 let id = q.id;
-                match blocking(move || store.expire_messages(id, now - retention * 1000, now)).await {
+                match blocking(move || store.expire_messages(id, now - retention * 1000, now)).await
+                {
                     Ok(0) => {}
-                    Ok(n) => tracing::debug!(queue = %q.name, expired = n, "retention expired messages"),
-                    Err(e) => tracing::warn!(error = &e as &dyn std::error::Error, "retention sweep failed"),
+                    Ok(n) => {
+                        tracing::debug!(queue = %q.name, expired = n, "retention expired messages")
+                    }
+                    Err(e) => tracing::warn!(
+                        error = &e as &dyn std::error::Error,
+                        "retention sweep failed"
+                    ),
                 }
             }
         }
@@ -984,8 +1017,7 @@ impl QueueService {
     ) -> Result<String, QueueError> {
         let source = self.queue_by_arn(source_arn).await.map_err(|_| {
             QueueError::ResourceNotFound(
-                "The resource that you specified for the SourceArn parameter doesn't exist."
-                    .into(),
+                "The resource that you specified for the SourceArn parameter doesn't exist.".into(),
             )
         })?;
         if let Some(r) = rate
@@ -1050,14 +1082,18 @@ impl QueueService {
         let this = self.clone();
         let destination = destination_arn.map(str::to_string);
         tokio::spawn(async move {
-            this.run_move_task(source, destination, rate, record, cancel).await;
+            this.run_move_task(source, destination, rate, record, cancel)
+                .await;
         });
         Ok(handle)
     }
 
     async fn save_task(&self, record: &Value) -> Result<(), QueueError> {
         let store = Arc::clone(&self.inner.store);
-        let handle = record["TaskHandle"].as_str().unwrap_or_default().to_string();
+        let handle = record["TaskHandle"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let source = record["SourceArn"].as_str().unwrap_or_default().to_string();
         let started = record["StartedTimestamp"].as_i64().unwrap_or_default();
         let text = record.to_string();
@@ -1146,7 +1182,10 @@ impl QueueService {
             record["FailureReason"] = json!(reason);
         }
         if let Err(e) = self.save_task(&record).await {
-            tracing::warn!(error = &e as &dyn std::error::Error, "could not record a message move task");
+            tracing::warn!(
+                error = &e as &dyn std::error::Error,
+                "could not record a message move task"
+            );
         }
         if let Some(h) = record["TaskHandle"].as_str() {
             lock(&self.inner.moves).remove(h);
@@ -1177,8 +1216,7 @@ impl QueueService {
         }
         self.queue_by_arn(source_arn).await.map_err(|_| {
             QueueError::ResourceNotFound(
-                "The resource that you specified for the SourceArn parameter doesn't exist."
-                    .into(),
+                "The resource that you specified for the SourceArn parameter doesn't exist.".into(),
             )
         })?;
         let mut tasks = self.move_task_records(Some(source_arn)).await?;
@@ -1229,7 +1267,8 @@ fn wake_receivers(
             continue;
         }
         match (op, result) {
-            (QueueOp::Send { queue_id, .. }, _) | (QueueOp::ChangeVisibility { queue_id, .. }, _) => {
+            (QueueOp::Send { queue_id, .. }, _)
+            | (QueueOp::ChangeVisibility { queue_id, .. }, _) => {
                 woken.insert(*queue_id);
             }
             (QueueOp::Deliver(d), _) => woken.extend(d.messages.iter().map(|(q, _)| *q)),
@@ -1280,8 +1319,7 @@ fn attribute_selected(name: &str, wanted: &[String]) -> bool {
         w == "All"
             || w == ".*"
             || w == name
-            || w
-                .strip_suffix(".*")
+            || w.strip_suffix(".*")
                 .is_some_and(|prefix| name.starts_with(&format!("{prefix}.")))
     })
 }

@@ -90,6 +90,8 @@ pub struct PublishResult {
     pub sequence_number: Option<String>,
 }
 
+type SeenPublish = (String, String, i64);
+
 /// The SNS domain. Cheap to clone.
 #[derive(Clone)]
 pub struct TopicService {
@@ -102,7 +104,8 @@ struct Inner {
     http_wake: Arc<Notify>,
     events_wake: OnceLock<Arc<dyn Fn() + Send + Sync>>,
     sequence: AtomicU64,
-    fifo_dedup: Mutex<HashMap<(String, String), (String, String, i64)>>,
+    /// (topic ARN, deduplication id) → (message id, sequence number, until).
+    fifo_dedup: Mutex<HashMap<(String, String), SeenPublish>>,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -167,7 +170,9 @@ impl TopicService {
         attrs: BTreeMap<String, String>,
         tags: BTreeMap<String, String>,
     ) -> Result<String, TopicError> {
-        let fifo = attrs.get("FifoTopic").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let fifo = attrs
+            .get("FifoTopic")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
         if !names::valid_topic_name(name, fifo) {
             return Err(TopicError::invalid(if name.ends_with(".fifo") {
                 "Topic Name: Fifo Topic names must end with .fifo and must be made up of only \
@@ -211,7 +216,9 @@ impl TopicService {
         }
         let store = Arc::clone(&self.inner.store);
         let arn = arn.to_string();
-        blocking(move || store.topic(&arn)).await?.ok_or_else(not_found)
+        blocking(move || store.topic(&arn))
+            .await?
+            .ok_or_else(not_found)
     }
 
     pub async fn delete_topic(&self, arn: &str) -> Result<(), TopicError> {
@@ -240,7 +247,10 @@ impl TopicService {
         page(arns, next_token, 100)
     }
 
-    pub async fn topic_attributes(&self, arn: &str) -> Result<BTreeMap<String, String>, TopicError> {
+    pub async fn topic_attributes(
+        &self,
+        arn: &str,
+    ) -> Result<BTreeMap<String, String>, TopicError> {
         let t = self.topic(arn).await?;
         let subs = self.subscriptions_of(Some(arn)).await?;
         let confirmed = subs.iter().filter(|s| s.confirmed).count();
@@ -249,7 +259,10 @@ impl TopicService {
         out.insert("Owner".into(), t.account.clone());
         out.insert("DisplayName".into(), String::new());
         out.insert("Policy".into(), default_policy(&t));
-        out.insert("EffectiveDeliveryPolicy".into(), DEFAULT_DELIVERY_POLICY.into());
+        out.insert(
+            "EffectiveDeliveryPolicy".into(),
+            DEFAULT_DELIVERY_POLICY.into(),
+        );
         out.insert("SubscriptionsConfirmed".into(), confirmed.to_string());
         out.insert(
             "SubscriptionsPending".into(),
@@ -333,10 +346,14 @@ impl TopicService {
                 return Err(TopicError::invalid("Lambda endpoint ARN"));
             }
             "http" if !endpoint.starts_with("http://") => {
-                return Err(TopicError::invalid("Endpoint must match the specified protocol"));
+                return Err(TopicError::invalid(
+                    "Endpoint must match the specified protocol",
+                ));
             }
             "https" if !endpoint.starts_with("https://") => {
-                return Err(TopicError::invalid("Endpoint must match the specified protocol"));
+                return Err(TopicError::invalid(
+                    "Endpoint must match the specified protocol",
+                ));
             }
             _ => {}
         }
@@ -443,10 +460,7 @@ impl TopicService {
     ) -> Result<String, TopicError> {
         self.topic(topic_arn).await?;
         let subs = self.subscriptions_of(Some(topic_arn)).await?;
-        let Some(mut s) = subs
-            .into_iter()
-            .find(|s| s.token.as_deref() == Some(token))
-        else {
+        let Some(mut s) = subs.into_iter().find(|s| s.token.as_deref() == Some(token)) else {
             return Err(TopicError::invalid("Invalid token"));
         };
         if !s.confirmed {
@@ -501,7 +515,10 @@ impl TopicService {
         };
         let end = (start + 100).min(subs.len());
         let token = (end < subs.len()).then(|| end.to_string());
-        Ok((subs.get(start..end).map(<[_]>::to_vec).unwrap_or_default(), token))
+        Ok((
+            subs.get(start..end).map(<[_]>::to_vec).unwrap_or_default(),
+            token,
+        ))
     }
 
     pub async fn subscription(&self, arn: &str) -> Result<SubscriptionRecord, TopicError> {
@@ -523,16 +540,24 @@ impl TopicService {
         out.insert("Owner".into(), s.owner.clone());
         out.insert("Protocol".into(), s.protocol.clone());
         out.insert("Endpoint".into(), s.endpoint.clone());
-        out.insert("ConfirmationWasAuthenticated".into(), s.confirmed.to_string());
+        out.insert(
+            "ConfirmationWasAuthenticated".into(),
+            s.confirmed.to_string(),
+        );
         out.insert("PendingConfirmation".into(), (!s.confirmed).to_string());
         out.insert("RawMessageDelivery".into(), "false".into());
         if matches!(s.protocol.as_str(), "http" | "https") {
-            out.insert("EffectiveDeliveryPolicy".into(), DEFAULT_DELIVERY_POLICY.into());
+            out.insert(
+                "EffectiveDeliveryPolicy".into(),
+                DEFAULT_DELIVERY_POLICY.into(),
+            );
         }
         for (k, v) in &s.attributes {
             out.insert(k.clone(), v.clone());
         }
-        if s.attributes.contains_key("FilterPolicy") && !s.attributes.contains_key("FilterPolicyScope") {
+        if s.attributes.contains_key("FilterPolicy")
+            && !s.attributes.contains_key("FilterPolicyScope")
+        {
             out.insert("FilterPolicyScope".into(), "MessageAttributes".into());
         }
         Ok(out)
@@ -582,7 +607,9 @@ impl TopicService {
         for (id, e) in &entries {
             if id.is_empty()
                 || id.len() > 80
-                || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             {
                 return Err(TopicError::InvalidBatchEntryId);
             }
@@ -651,7 +678,11 @@ impl TopicService {
                     "Only one of TopicArn or TargetArn may be given",
                 ));
             }
-            (None, None) => return Err(TopicError::invalid("TopicArn or TargetArn Reason: no value for required parameter")),
+            (None, None) => {
+                return Err(TopicError::invalid(
+                    "TopicArn or TargetArn Reason: no value for required parameter",
+                ));
+            }
         };
         let topic = self.topic(&arn).await?;
         let message = input
@@ -675,7 +706,10 @@ impl TopicService {
             }
         };
         let attributes = sns_attributes(&input.attributes)?;
-        let fifo = topic.attributes.get("FifoTopic").is_some_and(|v| v == "true");
+        let fifo = topic
+            .attributes
+            .get("FifoTopic")
+            .is_some_and(|v| v == "true");
         let mut sequence_number = None;
         let mut dedup_id = input.dedup_id.clone();
         if fifo {
@@ -712,7 +746,11 @@ impl TopicService {
         let now = now_ms();
         let message_id = uuid::Uuid::new_v4().to_string();
         if let (true, Some(d)) = (fifo, &dedup_id) {
-            let mut seen = self.inner.fifo_dedup.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut seen = self
+                .inner
+                .fifo_dedup
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             seen.retain(|_, (_, _, until)| *until > now);
             let key = (topic.arn.clone(), d.clone());
             if let Some((id, seq, _)) = seen.get(&key) {
@@ -764,7 +802,10 @@ impl TopicService {
 
     async fn fan_out(&self, p: &Published<'_>, s: &SubscriptionRecord, out: &mut Delivery) {
         let text = p.text_for(&s.protocol);
-        let raw = s.attributes.get("RawMessageDelivery").is_some_and(|v| v == "true");
+        let raw = s
+            .attributes
+            .get("RawMessageDelivery")
+            .is_some_and(|v| v == "true");
         match s.protocol.as_str() {
             "sqs" => {
                 let body = if raw {
@@ -864,8 +905,16 @@ impl TopicService {
                     )
                 })
                 .collect(),
-            group_id: if q.fifo { p.group_id.map(str::to_string) } else { None },
-            dedup_id: if q.fifo { p.dedup_id.map(str::to_string) } else { None },
+            group_id: if q.fifo {
+                p.group_id.map(str::to_string)
+            } else {
+                None
+            },
+            dedup_id: if q.fifo {
+                p.dedup_id.map(str::to_string)
+            } else {
+                None
+            },
             ..SendInput::default()
         };
         let (m, _) = QueueService::build_message(&q, &input, &p.topic.account, p.now)?;
@@ -924,7 +973,12 @@ impl Published<'_> {
         v.insert("SignatureVersion".into(), json!("1"));
         v.insert(
             "Signature".into(),
-            json!(signature(&[self.message_id, &self.topic.arn, text, &timestamp])),
+            json!(signature(&[
+                self.message_id,
+                &self.topic.arn,
+                text,
+                &timestamp
+            ])),
         );
         let unsubscribe = format!(
             "{}/?Action=Unsubscribe&Version=2010-03-31&SubscriptionArn={}",
@@ -1044,10 +1098,19 @@ fn sns_attributes(
             AttributeValue {
                 data_type: data_type.clone(),
                 string_value: None,
-                binary_value: Some(a.binary_value.clone().filter(|b| !b.is_empty()).ok_or_else(missing)?),
+                binary_value: Some(
+                    a.binary_value
+                        .clone()
+                        .filter(|b| !b.is_empty())
+                        .ok_or_else(missing)?,
+                ),
             }
         } else {
-            let s = a.string_value.clone().filter(|s| !s.is_empty()).ok_or_else(missing)?;
+            let s = a
+                .string_value
+                .clone()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(missing)?;
             if base == "Number" && s.trim().parse::<f64>().is_err() {
                 return Err(invalid(format!(
                     "Could not cast message attribute '{name}' value to number."
@@ -1094,14 +1157,21 @@ fn attribute_document(attrs: &BTreeMap<String, AttributeValue>) -> Value {
     Value::Object(doc)
 }
 
-fn filter_matches(s: &SubscriptionRecord, message: &str, attrs: &BTreeMap<String, AttributeValue>) -> bool {
+fn filter_matches(
+    s: &SubscriptionRecord,
+    message: &str,
+    attrs: &BTreeMap<String, AttributeValue>,
+) -> bool {
     let Some(policy) = s.attributes.get("FilterPolicy").filter(|p| !p.is_empty()) else {
         return true;
     };
     let Ok(pattern) = Pattern::parse_str(policy) else {
         return false;
     };
-    if s.attributes.get("FilterPolicyScope").is_some_and(|v| v == "MessageBody") {
+    if s.attributes
+        .get("FilterPolicyScope")
+        .is_some_and(|v| v == "MessageBody")
+    {
         match serde_json::from_str::<Value>(message) {
             Ok(doc @ Value::Object(_)) => pattern.matches(&doc),
             _ => false,
@@ -1118,7 +1188,9 @@ fn normalize_topic_attribute(name: &str, value: &str, fifo: bool) -> Result<Stri
     let bool_value = |v: &str| match v.to_ascii_lowercase().as_str() {
         "true" => Ok("true".to_string()),
         "false" => Ok("false".to_string()),
-        _ => Err(TopicError::invalid(format!("Attributes Reason: {name}: invalid value"))),
+        _ => Err(TopicError::invalid(format!(
+            "Attributes Reason: {name}: invalid value"
+        ))),
     };
     match name {
         "FifoTopic" => bool_value(value),
@@ -1129,13 +1201,15 @@ fn normalize_topic_attribute(name: &str, value: &str, fifo: bool) -> Result<Stri
         "SignatureVersion" if value != "1" && value != "2" => Err(TopicError::invalid(
             "Attributes Reason: SignatureVersion must be 1 or 2",
         )),
-        "TracingConfig" if value != "PassThrough" && value != "Active" => Err(
-            TopicError::invalid("Attributes Reason: TracingConfig must be PassThrough or Active"),
-        ),
+        "TracingConfig" if value != "PassThrough" && value != "Active" => Err(TopicError::invalid(
+            "Attributes Reason: TracingConfig must be PassThrough or Active",
+        )),
         "Policy" | "DeliveryPolicy" | "ArchivePolicy" | "DataProtectionPolicy"
             if !value.is_empty() && serde_json::from_str::<Value>(value).is_err() =>
         {
-            Err(TopicError::invalid(format!("Attributes Reason: {name}: invalid JSON")))
+            Err(TopicError::invalid(format!(
+                "Attributes Reason: {name}: invalid JSON"
+            )))
         }
         _ => Ok(value.to_string()),
     }
@@ -1150,7 +1224,9 @@ fn normalize_subscription_attribute(name: &str, value: &str) -> Result<Option<St
         "RawMessageDelivery" => match value.to_ascii_lowercase().as_str() {
             "true" => Ok(Some("true".into())),
             "false" => Ok(Some("false".into())),
-            _ => Err(TopicError::invalid("Attributes Reason: RawMessageDelivery: Invalid value")),
+            _ => Err(TopicError::invalid(
+                "Attributes Reason: RawMessageDelivery: Invalid value",
+            )),
         },
         "FilterPolicyScope" => match value {
             "MessageAttributes" | "MessageBody" => Ok(Some(value.into())),
@@ -1183,12 +1259,22 @@ fn normalize_subscription_attribute(name: &str, value: &str) -> Result<Option<St
             }
             let target = serde_json::from_str::<Value>(value)
                 .ok()
-                .and_then(|v| v.get("deadLetterTargetArn").and_then(Value::as_str).map(str::to_string))
+                .and_then(|v| {
+                    v.get("deadLetterTargetArn")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
                 .filter(|a| names::parse_queue_arn(a).is_some())
-                .ok_or_else(|| TopicError::invalid("RedrivePolicy: deadLetterTargetArn must be an SQS queue ARN"))?;
+                .ok_or_else(|| {
+                    TopicError::invalid(
+                        "RedrivePolicy: deadLetterTargetArn must be an SQS queue ARN",
+                    )
+                })?;
             Ok(Some(json!({"deadLetterTargetArn": target}).to_string()))
         }
-        "DeliveryPolicy" | "ReplayPolicy" if !value.is_empty() && serde_json::from_str::<Value>(value).is_err() => {
+        "DeliveryPolicy" | "ReplayPolicy"
+            if !value.is_empty() && serde_json::from_str::<Value>(value).is_err() =>
+        {
             Err(TopicError::invalid(format!("{name}: invalid JSON")))
         }
         _ => Ok((!value.is_empty()).then(|| value.to_string())),
@@ -1197,7 +1283,9 @@ fn normalize_subscription_attribute(name: &str, value: &str) -> Result<Option<St
 
 fn check_tags(tags: &BTreeMap<String, String>) -> Result<(), TopicError> {
     if tags.len() > 50 {
-        return Err(TopicError::invalid("Tags Reason: Could not complete request: tag quota of per resource exceeded"));
+        return Err(TopicError::invalid(
+            "Tags Reason: Could not complete request: tag quota of per resource exceeded",
+        ));
     }
     if tags.keys().any(|k| k.is_empty() || k.len() > 128) || tags.values().any(|v| v.len() > 256) {
         return Err(TopicError::invalid("Tags"));
@@ -1251,7 +1339,10 @@ mod tests {
             protocol: "sqs".into(),
             endpoint: "e".into(),
             owner: "o".into(),
-            attributes: attrs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            attributes: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             confirmed: true,
             token: None,
             base_url: "http://x".into(),
@@ -1272,16 +1363,30 @@ mod tests {
         attrs.insert("color".to_string(), s("String", "red"));
         attrs.insert("size".to_string(), s("Number", "5"));
         attrs.insert("tags".to_string(), s("String.Array", r#"["a","b"]"#));
-        let by_attr = sub(&[("FilterPolicy", r#"{"color":["red"],"size":[{"numeric":[">",3]}],"tags":["b"]}"#)]);
+        let by_attr = sub(&[(
+            "FilterPolicy",
+            r#"{"color":["red"],"size":[{"numeric":[">",3]}],"tags":["b"]}"#,
+        )]);
         assert!(filter_matches(&by_attr, "x", &attrs));
         let miss = sub(&[("FilterPolicy", r#"{"color":["blue"]}"#)]);
         assert!(!filter_matches(&miss, "x", &attrs));
         let by_body = sub(&[
-            ("FilterPolicy", r#"{"order":{"total":[{"numeric":[">=",100]}]}}"#),
+            (
+                "FilterPolicy",
+                r#"{"order":{"total":[{"numeric":[">=",100]}]}}"#,
+            ),
             ("FilterPolicyScope", "MessageBody"),
         ]);
-        assert!(filter_matches(&by_body, r#"{"order":{"total":150}}"#, &BTreeMap::new()));
-        assert!(!filter_matches(&by_body, r#"{"order":{"total":50}}"#, &BTreeMap::new()));
+        assert!(filter_matches(
+            &by_body,
+            r#"{"order":{"total":150}}"#,
+            &BTreeMap::new()
+        ));
+        assert!(!filter_matches(
+            &by_body,
+            r#"{"order":{"total":50}}"#,
+            &BTreeMap::new()
+        ));
         assert!(!filter_matches(&by_body, "not json", &BTreeMap::new()));
     }
 

@@ -59,7 +59,10 @@ pub async fn start(
         migrated += n;
     }
     if migrated > 0 {
-        tracing::info!(records = migrated, "moved destination records into SQS queues");
+        tracing::info!(
+            records = migrated,
+            "moved destination records into SQS queues"
+        );
     }
     tokio::spawn(forward::run(topics.clone(), Duration::from_millis(200)));
     tokio::spawn(kindling_queues::http::run(topics.clone()));
@@ -132,7 +135,10 @@ where
         Decision::NeedsForm => {
             let (parts, body) = req.into_parts();
             let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM).await else {
-                return (http::StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+                return (
+                    http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "request body too large",
+                )
                     .into_response();
             };
             let decision = kindling_edge::classify_form(&bytes, &served);

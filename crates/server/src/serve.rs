@@ -111,9 +111,15 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             )
         })
     };
-    let messaging = messaging::start(&args, queue_store, &events, verifier("sqs"), verifier("sns"))
-        .await
-        .context("starting SQS and SNS")?;
+    let messaging = messaging::start(
+        &args,
+        queue_store,
+        &events,
+        verifier("sqs"),
+        verifier("sns"),
+    )
+    .await
+    .context("starting SQS and SNS")?;
     let app = router(ApiState {
         control,
         scheduler: Some(scheduler.clone()),

@@ -15,7 +15,12 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::Server;
 
-fn call(http: &reqwest::blocking::Client, server: &Server, op: &str, body: &Value) -> Option<Value> {
+fn call(
+    http: &reqwest::blocking::Client,
+    server: &Server,
+    op: &str,
+    body: &Value,
+) -> Option<Value> {
     let res = http
         .post(server.url("/"))
         .header("x-amz-target", format!("AmazonSQS.{op}"))
@@ -36,8 +41,13 @@ const SENDERS: usize = 32;
 fn acknowledged_sends_survive_sigkill_exactly_once_and_deletes_stay_deleted() {
     let server = Server::start();
     let http = reqwest::blocking::Client::new();
-    let url = call(&http, &server, "CreateQueue", &json!({"QueueName": "durable"})).unwrap()
-        ["QueueUrl"]
+    let url = call(
+        &http,
+        &server,
+        "CreateQueue",
+        &json!({"QueueName": "durable"}),
+    )
+    .unwrap()["QueueUrl"]
         .as_str()
         .unwrap()
         .to_string();
@@ -109,8 +119,15 @@ fn acknowledged_sends_survive_sigkill_exactly_once_and_deletes_stay_deleted() {
     let crashed_dir = server.crash();
     let acked = acked.into_inner().unwrap();
     let deleted = deleted.into_inner().unwrap();
-    assert!(acked.len() >= TOTAL / 2 && acked.len() < TOTAL, "{} acked", acked.len());
-    assert!(!deleted.is_empty(), "the consumer deleted nothing before the crash");
+    assert!(
+        acked.len() >= TOTAL / 2 && acked.len() < TOTAL,
+        "{} acked",
+        acked.len()
+    );
+    assert!(
+        !deleted.is_empty(),
+        "the consumer deleted nothing before the crash"
+    );
 
     let server = Server::start_in(crashed_dir);
     let mut seen: BTreeMap<usize, usize> = BTreeMap::new();
@@ -150,7 +167,11 @@ fn acknowledged_sends_survive_sigkill_exactly_once_and_deletes_stay_deleted() {
         .iter()
         .filter(|n| !deleted.contains(n) && !seen.contains_key(n))
         .collect();
-    assert!(lost.is_empty(), "acknowledged messages lost: {} of them", lost.len());
+    assert!(
+        lost.is_empty(),
+        "acknowledged messages lost: {} of them",
+        lost.len()
+    );
     eprintln!(
         "acknowledged {}, deleted before the crash {}, recovered {}",
         acked.len(),

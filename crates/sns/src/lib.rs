@@ -101,7 +101,9 @@ fn req<'a>(p: &'a Params, name: &str) -> Result<&'a str, SnsError> {
 }
 
 fn attributes(p: &Params) -> BTreeMap<String, String> {
-    p.string_map("Attributes", "key", "value").into_iter().collect()
+    p.string_map("Attributes", "key", "value")
+        .into_iter()
+        .collect()
 }
 
 fn tags(p: &Params) -> BTreeMap<String, String> {
@@ -154,7 +156,10 @@ fn publish_input(p: &Params) -> Result<PublishInput, SnsError> {
 fn write_map(x: &mut Xml, map: &BTreeMap<String, String>) {
     x.open("Attributes");
     for (k, v) in map {
-        x.open("entry").leaf("key", k).leaf("value", v).close("entry");
+        x.open("entry")
+            .leaf("key", k)
+            .leaf("value", v)
+            .close("entry");
     }
     x.close("Attributes");
 }
@@ -174,7 +179,9 @@ async fn execute(
     Ok(match action {
         "CreateTopic" => {
             let name = req(p, "Name")?;
-            let arn = t.create_topic(account, name, attributes(p), tags(p)).await?;
+            let arn = t
+                .create_topic(account, name, attributes(p), tags(p))
+                .await?;
             some(move |x| {
                 x.leaf("TopicArn", &arn);
             })
@@ -264,7 +271,9 @@ async fn execute(
             })
         }
         "GetSubscriptionAttributes" => {
-            let attrs = t.subscription_attributes(req(p, "SubscriptionArn")?).await?;
+            let attrs = t
+                .subscription_attributes(req(p, "SubscriptionArn")?)
+                .await?;
             some(move |x| write_map(x, &attrs))
         }
         "SetSubscriptionAttributes" => {
@@ -287,7 +296,10 @@ async fn execute(
             let topic = req(p, "TopicArn")?;
             let mut entries = Vec::new();
             for e in p.indexed("PublishBatchRequestEntries") {
-                entries.push((e.get("Id").unwrap_or_default().to_string(), publish_input(&e)?));
+                entries.push((
+                    e.get("Id").unwrap_or_default().to_string(),
+                    publish_input(&e)?,
+                ));
             }
             let results = t.publish_batch(topic, entries).await?;
             some(move |x| {
@@ -329,7 +341,10 @@ async fn execute(
             some(move |x| {
                 x.open("Tags");
                 for (k, v) in &tags {
-                    x.open("member").leaf("Key", k).leaf("Value", v).close("member");
+                    x.open("member")
+                        .leaf("Key", k)
+                        .leaf("Value", v)
+                        .close("member");
                 }
                 x.close("Tags");
             })

@@ -28,7 +28,9 @@ impl SqsError {
     pub fn codes(&self) -> (&str, &str, u16) {
         match self {
             Self::Queue(e) => queue_codes(e),
-            Self::Protocol(ProtocolError::Missing(_)) => ("MissingParameter", "MissingParameter", 400),
+            Self::Protocol(ProtocolError::Missing(_)) => {
+                ("MissingParameter", "MissingParameter", 400)
+            }
             Self::Protocol(ProtocolError::Invalid { .. }) => {
                 ("InvalidParameterValue", "InvalidParameterValue", 400)
             }
@@ -46,7 +48,11 @@ impl SqsError {
 pub fn queue_codes(e: &QueueError) -> (&'static str, &'static str, u16) {
     use QueueError as E;
     match e {
-        E::QueueDoesNotExist => ("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue", 400),
+        E::QueueDoesNotExist => (
+            "QueueDoesNotExist",
+            "AWS.SimpleQueueService.NonExistentQueue",
+            400,
+        ),
         E::QueueNameExists(_) => ("QueueNameExists", "QueueAlreadyExists", 400),
         E::QueueDeletedRecently => (
             "QueueDeletedRecently",
@@ -99,7 +105,11 @@ pub fn queue_codes(e: &QueueError) -> (&'static str, &'static str, u16) {
             "AWS.SimpleQueueService.UnsupportedOperation",
             400,
         ),
-        E::ResourceNotFound(_) => ("ResourceNotFoundException", "ResourceNotFoundException", 404),
+        E::ResourceNotFound(_) => (
+            "ResourceNotFoundException",
+            "ResourceNotFoundException",
+            404,
+        ),
         E::Store(_) | E::Stopped => ("InternalError", "InternalError", 500),
     }
 }

@@ -31,7 +31,11 @@ pub fn from_query(action: &str, p: &Params) -> Value {
         .chain(p.string_map("Tags", "key", "value"))
         .collect();
     if !tags.is_empty() {
-        let key = if action == "CreateQueue" { "tags" } else { "Tags" };
+        let key = if action == "CreateQueue" {
+            "tags"
+        } else {
+            "Tags"
+        };
         out.insert(key.into(), string_map(tags));
     }
     for (form, member) in [
@@ -187,7 +191,9 @@ pub fn string_map_of(v: &Value, name: &str) -> Result<BTreeMap<String, String>, 
                 Ok((k.clone(), s))
             })
             .collect(),
-        Some(_) => Err(QueueError::invalid(format!("Parameter {name} must be a map."))),
+        Some(_) => Err(QueueError::invalid(format!(
+            "Parameter {name} must be a map."
+        ))),
     }
 }
 
@@ -204,7 +210,9 @@ fn attribute_map(v: &Value, name: &str) -> Result<BTreeMap<String, AttributeInpu
     let Some(Value::Object(map)) = v.get(name) else {
         return match v.get(name) {
             None | Some(Value::Null) => Ok(BTreeMap::new()),
-            Some(_) => Err(QueueError::invalid(format!("Parameter {name} must be a map."))),
+            Some(_) => Err(QueueError::invalid(format!(
+                "Parameter {name} must be a map."
+            ))),
         };
     };
     let mut out = BTreeMap::new();
@@ -217,12 +225,11 @@ fn attribute_map(v: &Value, name: &str) -> Result<BTreeMap<String, AttributeInpu
             })?),
             None => None,
         };
-        let has_lists = [
-            "StringListValues",
-            "BinaryListValues",
-        ]
-        .iter()
-        .any(|l| a.get(*l).and_then(Value::as_array).is_some_and(|x| !x.is_empty()));
+        let has_lists = ["StringListValues", "BinaryListValues"].iter().any(|l| {
+            a.get(*l)
+                .and_then(Value::as_array)
+                .is_some_and(|x| !x.is_empty())
+        });
         out.insert(
             k.clone(),
             AttributeInput {
@@ -272,6 +279,6 @@ mod tests {
         let input = send_input(e).unwrap();
         assert_eq!(input.delay_seconds, Some(3));
         assert_eq!(input.attributes["k"].string_value.as_deref(), Some("v"));
-        assert_eq!(int(&json!({"N": "x"}), "N").is_err(), true);
+        assert!(int(&json!({"N": "x"}), "N").is_err());
     }
 }

@@ -220,13 +220,18 @@ pub async fn execute(op: Operation, input: &Value, cx: &Context<'_>) -> Result<V
                 .map(|(id, _)| id.clone())
                 .chain(early.iter().map(|(id, _)| id.clone()))
                 .collect();
-            kindling_queues::check_batch(ids.iter().map(String::as_str), "SendMessageBatchRequestEntry")?;
+            kindling_queues::check_batch(
+                ids.iter().map(String::as_str),
+                "SendMessageBatchRequestEntry",
+            )?;
             let results = if batch.is_empty() {
                 Vec::new()
             } else {
                 q.send_batch(&queue, batch, cx.sender_id).await?
             };
-            batch_output(results.into_iter().chain(early), |id, r| send_output(r, Some(id)))
+            batch_output(results.into_iter().chain(early), |id, r| {
+                send_output(r, Some(id))
+            })
         }
         O::ReceiveMessage => {
             let queue = cx.queue(input).await?;
@@ -313,7 +318,8 @@ pub async fn execute(op: Operation, input: &Value, cx: &Context<'_>) -> Result<V
             let (sources, next) = q
                 .dead_letter_sources(&queue, int(input, "MaxResults")?, token.as_deref())
                 .await?;
-            let mut out = json!({"queueUrls": sources.iter().map(|x| cx.url(x)).collect::<Vec<_>>()});
+            let mut out =
+                json!({"queueUrls": sources.iter().map(|x| cx.url(x)).collect::<Vec<_>>()});
             if let Some(t) = next {
                 out["NextToken"] = json!(t);
             }

@@ -39,7 +39,9 @@ async fn json_call(app: &axum::Router, op: &str, body: Value) -> (u16, Value, ht
     let res = app.clone().oneshot(req).await.unwrap();
     let status = res.status().as_u16();
     let headers = res.headers().clone();
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
     let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     (status, v, headers)
 }
@@ -52,7 +54,9 @@ async fn query_call(app: &axum::Router, path: &str, form: &str) -> (u16, String)
         .unwrap();
     let res = app.clone().oneshot(req).await.unwrap();
     let status = res.status().as_u16();
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
     (status, String::from_utf8(bytes.to_vec()).unwrap())
 }
 
@@ -79,27 +83,33 @@ async fn json_and_query_share_queues() {
     assert_eq!(s, 200, "{body}");
     assert!(body.contains("<ReceiveMessageResult><Message>"), "{body}");
     assert!(body.contains("<Body>hello</Body>"), "{body}");
-    assert!(body.contains("<Name>ApproximateReceiveCount</Name><Value>1</Value>"), "{body}");
+    assert!(
+        body.contains("<Name>ApproximateReceiveCount</Name><Value>1</Value>"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn errors_in_each_protocol() {
     let app = app();
-    let (s, v, h) = json_call(
-        &app,
-        "GetQueueUrl",
-        json!({"QueueName": "missing"}),
-    )
-    .await;
+    let (s, v, h) = json_call(&app, "GetQueueUrl", json!({"QueueName": "missing"})).await;
     assert_eq!(s, 400);
     assert_eq!(v["__type"], "com.amazonaws.sqs#QueueDoesNotExist");
     assert_eq!(
         h["x-amzn-query-error"],
         "AWS.SimpleQueueService.NonExistentQueue;Sender"
     );
-    let (s, body) = query_call(&app, "/", "Action=GetQueueUrl&Version=2012-11-05&QueueName=nope").await;
+    let (s, body) = query_call(
+        &app,
+        "/",
+        "Action=GetQueueUrl&Version=2012-11-05&QueueName=nope",
+    )
+    .await;
     assert_eq!(s, 400);
-    assert!(body.contains("<Code>AWS.SimpleQueueService.NonExistentQueue</Code>"), "{body}");
+    assert!(
+        body.contains("<Code>AWS.SimpleQueueService.NonExistentQueue</Code>"),
+        "{body}"
+    );
     let (s, body) = query_call(&app, "/", "Action=Bogus&Version=2012-11-05").await;
     assert_eq!(s, 400);
     assert!(body.contains("<Code>InvalidAction</Code>"), "{body}");

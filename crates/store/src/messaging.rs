@@ -177,8 +177,13 @@ pub trait QueueStore: Send + Sync + 'static {
     /// dead-letter queue's events to their functions); how many messages were deleted.
     fn redrive_messages(&self, queue_id: i64, seqs: &[i64], events: &[AsyncEvent]) -> Result<u64>;
     /// Stores a message move task's record (JSON), keyed by handle.
-    fn put_move_task(&self, handle: &str, source_arn: &str, started_ms: i64, record: &str)
-    -> Result<()>;
+    fn put_move_task(
+        &self,
+        handle: &str,
+        source_arn: &str,
+        started_ms: i64,
+        record: &str,
+    ) -> Result<()>;
     /// Move task records of a source, newest first.
     fn move_tasks(&self, source_arn: Option<&str>) -> Result<Vec<String>>;
 

@@ -60,7 +60,11 @@ pub(super) fn put_subscription(conn: &Connection, rec: &SubscriptionRecord) -> R
 }
 
 pub(super) fn subscription(conn: &Connection, arn: &str) -> Result<Option<SubscriptionRecord>> {
-    record(conn, "SELECT record FROM sns_subscriptions WHERE arn = ?1", [arn])
+    record(
+        conn,
+        "SELECT record FROM sns_subscriptions WHERE arn = ?1",
+        [arn],
+    )
 }
 
 pub(super) fn subscriptions(

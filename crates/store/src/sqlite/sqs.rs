@@ -95,13 +95,12 @@ pub(super) fn apply(
 ) -> Result<Vec<Result<QueueOpOutput, StoreError>>> {
     let mut out = Vec::with_capacity(ops.len());
     for op in ops {
-        conn.execute_batch("SAVEPOINT op")?;
+        conn.prepare_cached("SAVEPOINT op")?.execute([])?;
         let result = run(conn, op);
-        if result.is_ok() {
-            conn.execute_batch("RELEASE op")?;
-        } else {
-            conn.execute_batch("ROLLBACK TO op; RELEASE op")?;
+        if result.is_err() {
+            conn.prepare_cached("ROLLBACK TO op")?.execute([])?;
         }
+        conn.prepare_cached("RELEASE op")?.execute([])?;
         out.push(result);
     }
     Ok(out)
@@ -191,14 +190,18 @@ pub(super) fn insert(conn: &Connection, queue_id: i64, m: &NewMessage) -> Result
     })
 }
 
-fn row_message(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(i64, u32, Option<i64>, String, String)> {
+fn row_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, u32, Option<i64>, String, String)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
 fn decode(
-    (seq, receive_count, first_receive_ms, receipt, record): (i64, u32, Option<i64>, String, String),
+    (seq, receive_count, first_receive_ms, receipt, record): (
+        i64,
+        u32,
+        Option<i64>,
+        String,
+        String,
+    ),
 ) -> Result<StoredMessage> {
     let mut message: NewMessage = from_json(&record)?;
     message.receive_count = receive_count;

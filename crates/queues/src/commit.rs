@@ -63,12 +63,7 @@ impl Committer {
     }
 }
 
-fn run(
-    store: &dyn QueueStore,
-    rx: &mpsc::Receiver<Job>,
-    batch_max: usize,
-    after: &AfterCommit,
-) {
+fn run(store: &dyn QueueStore, rx: &mpsc::Receiver<Job>, batch_max: usize, after: &AfterCommit) {
     while let Ok(first) = rx.recv() {
         let mut ops = vec![first.0];
         let mut replies = vec![first.1];

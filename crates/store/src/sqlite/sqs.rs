@@ -406,3 +406,227 @@ pub(super) fn move_tasks(conn: &Connection, source_arn: Option<&str>) -> Result<
     let rows = stmt.query_map([source_arn], |r| r.get::<_, String>(0))?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use kindling_model::messaging::{NewMessage, QueueRecord};
+
+    use crate::messaging::{
+        QueueOp, QueueOpOutput, QueueStore, ReceiptRef, ReceiveOp, RedriveTarget, VisibilityRefusal,
+    };
+    use crate::{SqliteStore, StoreError};
+
+    fn queue(store: &SqliteStore, name: &str, fifo: bool) -> i64 {
+        let rec = QueueRecord {
+            id: 0,
+            account: "000000000000".into(),
+            name: name.into(),
+            fifo,
+            attributes: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            created_ms: 0,
+            modified_ms: 0,
+        };
+        store.create_queue(&rec).unwrap().0.id
+    }
+
+    fn msg(body: &str, group: Option<&str>, dedup: Option<&str>) -> NewMessage {
+        NewMessage {
+            message_id: format!("id-{body}"),
+            body: body.into(),
+            attributes: BTreeMap::new(),
+            system_attributes: BTreeMap::new(),
+            md5_body: String::new(),
+            md5_attributes: None,
+            md5_system_attributes: None,
+            sender_id: "s".into(),
+            sent_ms: 1_000,
+            visible_ms: 1_000,
+            group_id: group.map(str::to_string),
+            dedup_id: dedup.map(str::to_string),
+            dedup_key: dedup.map(|d| format!("q:{d}")),
+            dedup_until_ms: 301_000,
+            dead_letter_source_arn: None,
+            receive_count: 0,
+            first_receive_ms: None,
+        }
+    }
+
+    fn one(store: &SqliteStore, op: QueueOp) -> Result<QueueOpOutput, StoreError> {
+        store
+            .apply_queue_ops(&[op], true)
+            .unwrap()
+            .into_iter()
+            .next()
+            .unwrap()
+    }
+
+    fn receive(queue_id: i64, fifo: bool, now: i64, max: usize) -> QueueOp {
+        QueueOp::Receive(ReceiveOp {
+            queue_id,
+            fifo,
+            now_ms: now,
+            max,
+            visibility_ms: 30_000,
+            retention_cutoff_ms: 0,
+            receipt: format!("r{now}"),
+            redrive: None,
+        })
+    }
+
+    fn bodies(out: QueueOpOutput) -> Vec<String> {
+        match out {
+            QueueOpOutput::Received(r) => r.messages.into_iter().map(|m| m.message.body).collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn fifo_claims_keep_group_order_and_block_groups_in_flight() {
+        let store = SqliteStore::in_memory().unwrap();
+        let q = queue(&store, "q.fifo", true);
+        let messages = vec![
+            msg("a1", Some("a"), Some("1")),
+            msg("a2", Some("a"), Some("2")),
+            msg("b1", Some("b"), Some("3")),
+            msg("dup", Some("a"), Some("1")),
+        ];
+        let QueueOpOutput::Sent(sent) = one(
+            &store,
+            QueueOp::Send {
+                queue_id: q,
+                messages,
+            },
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert!(sent[3].duplicate && sent[3].message_id == "id-a1");
+        assert_eq!(
+            bodies(one(&store, receive(q, true, 2_000, 1)).unwrap()),
+            ["a1"]
+        );
+        // a2 waits for a1; b1 is free.
+        assert_eq!(
+            bodies(one(&store, receive(q, true, 2_001, 10)).unwrap()),
+            ["b1"]
+        );
+        assert!(bodies(one(&store, receive(q, true, 2_002, 10)).unwrap()).is_empty());
+        // After the visibility timeout, the group goes on from a1 again.
+        assert_eq!(
+            bodies(one(&store, receive(q, true, 40_000, 10)).unwrap()),
+            ["a1", "a2", "b1"]
+        );
+    }
+
+    #[test]
+    fn failed_operations_roll_back_alone_and_receipts_are_checked() {
+        let store = SqliteStore::in_memory().unwrap();
+        let q = queue(&store, "q", false);
+        let bad = QueueOp::Send {
+            queue_id: 999,
+            messages: vec![msg("x", None, None)],
+        };
+        let good = QueueOp::Send {
+            queue_id: q,
+            messages: vec![msg("y", None, None)],
+        };
+        let results = store.apply_queue_ops(&[bad, good], true).unwrap();
+        assert!(
+            matches!(results[0], Err(StoreError::Constraint(_))),
+            "{:?}",
+            results[0]
+        );
+        assert!(results[1].is_ok());
+        let QueueOpOutput::Received(got) = one(&store, receive(q, false, 2_000, 10)).unwrap()
+        else {
+            panic!()
+        };
+        let seq = got.messages[0].seq;
+        let stale = ReceiptRef {
+            seq,
+            receipt: "old".into(),
+        };
+        let current = ReceiptRef {
+            seq,
+            receipt: "r2000".into(),
+        };
+        let change = |r: ReceiptRef, now| QueueOp::ChangeVisibility {
+            queue_id: q,
+            now_ms: now,
+            entries: vec![(r, now)],
+        };
+        assert_eq!(
+            one(&store, change(stale.clone(), 2_001)).unwrap(),
+            QueueOpOutput::Changed(vec![Err(VisibilityRefusal::Gone)])
+        );
+        assert_eq!(
+            one(&store, change(current.clone(), 2_001)).unwrap(),
+            QueueOpOutput::Changed(vec![Ok(())])
+        );
+        assert_eq!(
+            one(&store, change(current.clone(), 2_002)).unwrap(),
+            QueueOpOutput::Changed(vec![Err(VisibilityRefusal::NotInFlight)])
+        );
+        let delete = |r: ReceiptRef| QueueOp::Delete {
+            queue_id: q,
+            entries: vec![r],
+        };
+        assert_eq!(
+            one(&store, delete(stale)).unwrap(),
+            QueueOpOutput::Deleted(vec![false])
+        );
+        assert_eq!(
+            one(&store, delete(current)).unwrap(),
+            QueueOpOutput::Deleted(vec![true])
+        );
+        assert_eq!(store.queue_counts(q, 3_000).unwrap().visible, 0);
+    }
+
+    #[test]
+    fn receives_past_the_limit_move_messages_to_the_dead_letter_queue() {
+        let store = SqliteStore::in_memory().unwrap();
+        let q = queue(&store, "src", false);
+        let dlq = queue(&store, "dlq", false);
+        one(
+            &store,
+            QueueOp::Send {
+                queue_id: q,
+                messages: vec![msg("m", None, None)],
+            },
+        )
+        .unwrap();
+        let redrive = |now: i64| {
+            QueueOp::Receive(ReceiveOp {
+                queue_id: q,
+                fifo: false,
+                now_ms: now,
+                max: 1,
+                visibility_ms: 0,
+                retention_cutoff_ms: 0,
+                receipt: format!("r{now}"),
+                redrive: Some(RedriveTarget {
+                    queue_id: dlq,
+                    max_receive_count: 2,
+                    source_arn: "arn:src".into(),
+                }),
+            })
+        };
+        assert_eq!(bodies(one(&store, redrive(2_000)).unwrap()), ["m"]);
+        assert_eq!(bodies(one(&store, redrive(2_001)).unwrap()), ["m"]);
+        let QueueOpOutput::Received(r) = one(&store, redrive(2_002)).unwrap() else {
+            panic!()
+        };
+        assert!(r.messages.is_empty());
+        assert_eq!(r.moved, 1);
+        let moved = store.peek_messages(dlq, 10).unwrap();
+        assert_eq!(moved[0].message.message_id, "id-m");
+        assert_eq!(
+            moved[0].message.dead_letter_source_arn.as_deref(),
+            Some("arn:src")
+        );
+        assert_eq!(moved[0].message.receive_count, 0);
+    }
+}

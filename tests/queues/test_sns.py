@@ -311,3 +311,47 @@ def test_subscription_errors(sns):
         sns.publish(TopicArn=topic, Message="x", MessageAttributes={
             "n": {"DataType": "Number", "StringValue": "abc"}})
     assert error(e)["Code"] == "ParameterValueInvalid"
+
+
+def test_https_subscriber_on_the_loopback(sns, tmp_path):
+    import ssl
+    import subprocess
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    handler = type("Handler", (_Endpoint,), {"received": [], "fail_first": 0})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"https://127.0.0.1:{httpd.server_address[1]}/secure"
+        topic = sns.create_topic(Name=unique("t"))["TopicArn"]
+        pending = sns.subscribe(TopicArn=topic, Protocol="https", Endpoint=url,
+                                ReturnSubscriptionArn=True)["SubscriptionArn"]
+        assert pending.startswith(topic + ":")
+        wait_for(lambda: handler.received, what="SubscriptionConfirmation over https")
+        token = json.loads(handler.received[0][1])["Token"]
+        assert sns.confirm_subscription(TopicArn=topic, Token=token)["SubscriptionArn"] == pending
+        handler.received.clear()
+        sns.publish(TopicArn=topic, Message="over tls")
+        wait_for(lambda: handler.received, what="Notification over https")
+        assert json.loads(handler.received[0][1])["Message"] == "over tls"
+    finally:
+        httpd.shutdown()
+
+
+def test_undeliverable_sqs_messages_go_to_the_subscription_dlq(sns, sqs):
+    topic = sns.create_topic(Name=unique("t"))["TopicArn"]
+    dlq_url, dlq_arn = queue_with_arn(sqs)
+    missing = f"arn:aws:sqs:us-east-1:{ACCOUNT}:{unique('missing')}"
+    sub = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=missing, Attributes={
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn})})["SubscriptionArn"]
+    attrs = sns.get_subscription_attributes(SubscriptionArn=sub)["Attributes"]
+    assert json.loads(attrs["RedrivePolicy"]) == {"deadLetterTargetArn": dlq_arn}
+    sns.publish(TopicArn=topic, Message="nowhere to go")
+    body = json.loads(receive_all(sqs, dlq_url, 1)[0]["Body"])
+    assert body["Message"] == "nowhere to go" and body["TopicArn"] == topic

@@ -818,9 +818,19 @@ impl TopicService {
                 } else {
                     BTreeMap::new()
                 };
+                let dead_letter =
+                    redrive_target(s).map(|arn| (arn, body.clone(), attributes.clone()));
                 match self.queue_message(&s.endpoint, body, attributes, p).await {
                     Ok(Some(m)) => out.messages.push(m),
-                    Ok(None) => {}
+                    // The subscribed queue does not exist: the delivery fails, and goes to the
+                    // subscription's dead-letter queue when it has one.
+                    Ok(None) => {
+                        if let Some((dlq, body, attributes)) = dead_letter
+                            && let Ok(Some(m)) = self.queue_message(&dlq, body, attributes, p).await
+                        {
+                            out.messages.push(m);
+                        }
+                    }
                     Err(e) => tracing::warn!(
                         subscription = %s.arn,
                         error = &e as &dyn std::error::Error,
@@ -920,6 +930,15 @@ impl TopicService {
         let (m, _) = QueueService::build_message(&q, &input, &p.topic.account, p.now)?;
         Ok(Some((q.id, m)))
     }
+}
+
+/// The subscription's dead-letter queue (`RedrivePolicy.deadLetterTargetArn`).
+fn redrive_target(s: &SubscriptionRecord) -> Option<String> {
+    let policy: Value = serde_json::from_str(s.attributes.get("RedrivePolicy")?).ok()?;
+    policy
+        .get("deadLetterTargetArn")?
+        .as_str()
+        .map(str::to_string)
 }
 
 /// One publish, as its deliveries need it.

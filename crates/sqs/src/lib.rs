@@ -16,7 +16,10 @@
 //! Decisions where SQS's behaviour is not documented:
 //! - batch entries that fail carry the legacy code (`InvalidParameterValue`,
 //!   `AWS.SimpleQueueService.MessageNotInflight`...) in `Code`, in both protocols;
-//! - unknown operations are `InvalidAction` (400) in both protocols.
+//! - unknown operations are `InvalidAction` (400) in both protocols; `AddPermission` and
+//!   `RemovePermission` are not served (a queue's `Policy` attribute is stored as given);
+//! - `ReceiveRequestAttemptId` is accepted and ignored: a retried FIFO receive claims afresh
+//!   (the messages of the lost answer come back after their visibility timeout).
 
 pub mod error;
 pub mod input;

@@ -29,7 +29,7 @@ pub async fn run(topics: TopicService) {
             .build()
     };
     let clients = match (build(false), build(true)) {
-        (Ok(verified), Ok(loopback)) => Clients { verified, loopback },
+        (Ok(verified), Ok(loopback)) => Arc::new(Clients { verified, loopback }),
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!(error = %e, "SNS HTTP deliveries disabled: no HTTP client");
             return;
@@ -47,8 +47,13 @@ pub async fn run(topics: TopicService) {
             .and_then(Result::ok)
             .unwrap_or_default();
         let n = due.len();
-        let sends = due.into_iter().map(|d| deliver(&topics, &clients, d));
-        futures_join(sends).await;
+        // Deliveries of a batch run concurrently (a slow endpoint delays only its own).
+        let mut batch = tokio::task::JoinSet::new();
+        for d in due {
+            let (topics, clients) = (topics.clone(), Arc::clone(&clients));
+            batch.spawn(async move { deliver(&topics, &clients, d).await });
+        }
+        while batch.join_next().await.is_some() {}
         if n == 32 {
             continue;
         }
@@ -56,16 +61,6 @@ pub async fn run(topics: TopicService) {
             () = &mut notified => {}
             () = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
-    }
-}
-
-async fn futures_join<F: std::future::Future<Output = ()>>(futs: impl Iterator<Item = F>) {
-    let mut set = Vec::new();
-    for f in futs {
-        set.push(Box::pin(f));
-    }
-    for f in set {
-        f.await;
     }
 }
 

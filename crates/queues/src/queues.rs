@@ -977,7 +977,8 @@ impl QueueService {
             .map(|_| ())
     }
 
-    /// Deletes messages past their queue's retention period; runs until `shutdown`.
+    /// Deletes messages past their queue's retention period every `interval`, for as long as
+    /// the runtime runs.
     pub async fn sweep_retention(&self, interval: Duration) {
         loop {
             tokio::time::sleep(interval).await;

@@ -84,9 +84,15 @@ pub fn dlq(cmd: &DlqCommand) -> anyhow::Result<()> {
             for (q, m) in messages(&store, queue.as_deref())? {
                 println!("{}", serde_json::to_string(&listed(&q, &m))?);
             }
-            // Records for EventBridge buses and S3 buckets stay in the built-in store.
+            // Records for EventBridge buses and S3 buckets stay in the built-in store (those
+            // for queues and topics are there only until the server forwards them).
             for letter in store.dead_letters(queue.as_deref(), usize::MAX >> 1)? {
-                println!("{}", serde_json::to_string(&letter)?);
+                let in_transit = [":sqs:", ":sns:"]
+                    .iter()
+                    .any(|s| letter.target_arn.contains(s));
+                if !in_transit {
+                    println!("{}", serde_json::to_string(&letter)?);
+                }
             }
             Ok(())
         }

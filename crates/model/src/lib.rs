@@ -13,6 +13,7 @@ pub mod limits;
 pub mod policy;
 pub mod runtime;
 pub mod timefmt;
+pub mod trace;
 pub mod validate;
 
 pub use arn::{ArnContext, FunctionRef, Qualifier};

@@ -128,7 +128,10 @@ impl ApiError {
                     "ServiceException",
                     "Kindling is shutting down.".into(),
                 ),
-                SchedulerError::Internal(_) => internal(),
+                SchedulerError::Io { .. }
+                | SchedulerError::Sandbox { .. }
+                | SchedulerError::Users(_)
+                | SchedulerError::Task { .. } => internal(),
             },
             Self::DataPlaneDisabled => (
                 StatusCode::SERVICE_UNAVAILABLE,

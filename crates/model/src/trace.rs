@@ -84,7 +84,7 @@ impl TraceHeader {
                 "Parent" => return Err(TraceHeaderError::InvalidParent(val.to_string())),
                 "Sampled" => sampled = val.trim() == "1",
                 "" => return Err(TraceHeaderError::InvalidField(field.to_string())),
-                _ if extra_len + field.len() + 1 <= MAX_EXTRA_FIELDS_LEN => {
+                _ if extra_len + field.len() < MAX_EXTRA_FIELDS_LEN => {
                     extra_len += field.len() + 1;
                     extra.push(field.to_string());
                 }

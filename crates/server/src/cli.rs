@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the Kindling server (Lambda API, data plane and execution environments).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print a function's logs (all log streams, oldest first).
     Logs(LogsArgs),
     /// Show the asynchronous-invocation queue: depth and oldest event per function.
@@ -132,6 +132,15 @@ pub struct ServeArgs {
     /// `favordynmods` when running namespaced as root: cold starts get 5-20 ms faster).
     #[arg(long, env = "KINDLING_NO_TUNE_CGROUPS")]
     pub no_tune_cgroups: bool,
+    /// Execution environments that may be starting at once (default: two per core); further
+    /// cold starts wait for a slot, without their Init clock running, and take a warm
+    /// environment of their function if one frees up first.
+    #[arg(long, env = "KINDLING_MAX_CONCURRENT_COLD_STARTS")]
+    pub max_concurrent_cold_starts: Option<usize>,
+    /// Seconds an invocation may wait for a cold-start slot or a warm environment before it
+    /// is throttled (429 TooManyRequestsException, FunctionInvocationRateLimitExceeded).
+    #[arg(long, env = "KINDLING_COLD_START_WAIT_LIMIT", default_value_t = 30.0)]
+    pub cold_start_wait_limit: f64,
     /// Async worker threads (default: one per core, one on hosts with two cores or fewer).
     #[arg(long, env = "KINDLING_WORKER_THREADS")]
     pub worker_threads: Option<usize>,

@@ -250,6 +250,14 @@ fn data_plane(args: &ServeArgs, node: &str) -> anyhow::Result<Scheduler> {
             count: args.env_uid_count,
             lock_dir: Some(PathBuf::from(ENV_UID_LOCKS)),
         }),
+        max_concurrent_cold_starts: args
+            .max_concurrent_cold_starts
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                SchedulerConfig::cold_starts_for_cores(cores)
+            }),
+        cold_start_wait_limit: Duration::from_secs_f64(args.cold_start_wait_limit),
     };
     let locator = RuntimeLocator::new(RuntimePaths {
         interpreters: args.runtimes.iter().cloned().collect(),
@@ -302,6 +310,10 @@ fn validate(args: &ServeArgs) -> anyhow::Result<()> {
         args.account_id.len() == 12 && args.account_id.bytes().all(|b| b.is_ascii_digit()),
         "--account-id must be 12 digits, got {:?}",
         args.account_id
+    );
+    anyhow::ensure!(
+        args.cold_start_wait_limit > 0.0 && args.cold_start_wait_limit <= 3600.0,
+        "--cold-start-wait-limit must be more than 0 and at most 3600 seconds"
     );
     anyhow::ensure!(
         args.min_unreserved_concurrency <= args.account_concurrency,

@@ -19,6 +19,7 @@ use crate::{AccountUsage, PolicyRecord, Result, Store, StoreError};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_async.sql"),
+    include_str!("../migrations/0003_trace_header.sql"),
 ];
 
 /// SQLite-backed store. One connection behind a mutex: SQLite serializes writers anyway and

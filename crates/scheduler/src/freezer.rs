@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// What can be frozen: an environment's process tree (the sandbox's cgroup freezer).
 pub(crate) trait Freeze: Send + Sync + 'static {
@@ -46,6 +46,8 @@ pub(crate) struct Freezer {
     frozen: AtomicBool,
     /// In the pool, not taken by an invocation.
     idle: AtomicBool,
+    /// Times it was taken: a freeze decided before the latest use is called off.
+    uses: AtomicU64,
     /// Freezing is not possible (Process mode, no freezer): the reaper stops trying.
     unsupported: AtomicBool,
 }
@@ -57,6 +59,7 @@ impl Freezer {
             busy: tokio::sync::Mutex::new(()),
             frozen: AtomicBool::new(false),
             idle: AtomicBool::new(false),
+            uses: AtomicU64::new(0),
             unsupported: AtomicBool::new(false),
         }
     }
@@ -64,7 +67,15 @@ impl Freezer {
     /// Marks the environment idle in the pool (true) or taken (false). Called under the pool's
     /// lock, so a freeze that starts after `set_idle(false)` sees it.
     pub fn set_idle(&self, idle: bool) {
+        if !idle {
+            self.uses.fetch_add(1, Ordering::AcqRel);
+        }
         self.idle.store(idle, Ordering::Release);
+    }
+
+    /// Identifies the current idle period, for [`freeze_if_idle`](Self::freeze_if_idle).
+    pub fn idle_period(&self) -> u64 {
+        self.uses.load(Ordering::Acquire)
     }
 
     /// Whether the reaper should try to freeze it.
@@ -77,10 +88,14 @@ impl Freezer {
         self.frozen.load(Ordering::Acquire)
     }
 
-    /// Freezes the environment if it is still idle in the pool and not frozen.
-    pub async fn freeze_if_idle(&self) {
+    /// Freezes the environment if it is still in the idle period `period` (not taken since)
+    /// and not frozen.
+    pub async fn freeze_if_idle(&self, period: u64) {
         let _guard = self.busy.lock().await;
-        if !self.idle.load(Ordering::Acquire) || !self.wants_freeze() {
+        if !self.idle.load(Ordering::Acquire)
+            || self.uses.load(Ordering::Acquire) != period
+            || !self.wants_freeze()
+        {
             return;
         }
         match self.target.freeze().await {
@@ -160,9 +175,10 @@ pub(crate) mod tests {
         });
         let freezer = Arc::new(Freezer::new(fake.clone()));
         freezer.set_idle(true);
+        let period = freezer.idle_period();
         let reaper = tokio::spawn({
             let f = Arc::clone(&freezer);
-            async move { f.freeze_if_idle().await }
+            async move { f.freeze_if_idle(period).await }
         });
         fake.started.notified().await;
         // An invocation takes it mid-freeze.
@@ -188,12 +204,16 @@ pub(crate) mod tests {
         let fake = Arc::new(Fake::default());
         let freezer = Freezer::new(fake.clone());
         freezer.set_idle(true);
+        let period = freezer.idle_period();
         freezer.set_idle(false);
-        freezer.freeze_if_idle().await;
+        freezer.freeze_if_idle(period).await;
         freezer.thaw().await;
         assert!(fake.log.lock().unwrap().is_empty());
+        // Taken and returned since the reaper chose it: not frozen either.
         freezer.set_idle(true);
-        freezer.freeze_if_idle().await;
+        freezer.freeze_if_idle(period).await;
+        assert!(fake.log.lock().unwrap().is_empty());
+        freezer.freeze_if_idle(freezer.idle_period()).await;
         assert!(freezer.is_frozen() && !freezer.wants_freeze());
         freezer.thaw().await;
         assert_eq!(

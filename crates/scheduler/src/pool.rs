@@ -129,14 +129,15 @@ impl<E: Pooled> Pool<E> {
         out
     }
 
-    /// The freezers of idle environments not yet frozen, idle for `after` or longer. The
-    /// environments stay where they are: an invocation may take one while it is being frozen.
-    pub fn freeze_candidates(&self, after: Duration, now: Instant) -> Vec<Arc<Freezer>> {
+    /// The freezers (with their idle periods) of idle environments not yet frozen, idle for
+    /// `after` or longer. The environments stay where they are: an invocation may take one
+    /// while it is being frozen.
+    pub fn freeze_candidates(&self, after: Duration, now: Instant) -> Vec<(Arc<Freezer>, u64)> {
         self.idle
             .values()
             .flatten()
             .filter(|e| e.freezer().wants_freeze() && now.duration_since(e.last_used()) >= after)
-            .map(|e| Arc::clone(e.freezer()))
+            .map(|e| (Arc::clone(e.freezer()), e.freezer().idle_period()))
             .collect()
     }
 
@@ -183,8 +184,8 @@ pub(crate) async fn freeze_idle<E: Pooled>(pool: &Mutex<Pool<E>>, after: Duratio
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .freeze_candidates(after, Instant::now());
-    for freezer in candidates {
-        freezer.freeze_if_idle().await;
+    for (freezer, period) in candidates {
+        freezer.freeze_if_idle(period).await;
     }
 }
 

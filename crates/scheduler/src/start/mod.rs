@@ -193,7 +193,6 @@ impl Starter {
             uid: user.as_ref().map(UserLease::id),
             gid: user.as_ref().map(UserLease::id),
             network: network.namespace,
-            ..EnvironmentSpec::default()
         };
         let mut sandbox = match self.sandbox.spawn(spec).await {
             Ok(s) => s,

@@ -121,6 +121,8 @@ mod report;
 mod sandbox;
 mod spec;
 mod sys;
+#[cfg(test)]
+mod test_support;
 
 pub use environment::{Environment, Exit};
 pub use error::SandboxError;

@@ -651,3 +651,10 @@ async fn concurrent_environments_stay_apart() {
         task.await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn passes_descriptors_at_fixed_numbers_and_nothing_else() {
+    let Some(sandbox) = sandbox() else { return };
+    let dirs = Dirs::new();
+    passes_descriptors_at_fixed_numbers(&sandbox, dirs.shell(&unique("passfds"), "")).await;
+}

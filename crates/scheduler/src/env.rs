@@ -339,6 +339,7 @@ impl Env {
             uid: user.as_ref().map(UserLease::id),
             gid: user.as_ref().map(UserLease::id),
             network: network.namespace,
+            ..Default::default()
         };
         let mut sandbox = match shared.sandbox.spawn(spec).await {
             Ok(s) => s,

@@ -80,6 +80,8 @@ struct Spawned {
     prepared: Prepared,
     tree: Tree,
     api: RuntimeApi,
+    /// Holds the extensions wrapper back until the extensions registered.
+    gate: Option<extensions::Gate>,
     /// When the spawn began: the Init limit counts from here.
     at: Instant,
 }
@@ -154,6 +156,13 @@ impl Starter {
         let inside = self.inside(&prepared.task_root, prepared.opt_dir.as_deref(), &empty_opt);
         let env = self.env_vars(rec, &runtime_api, &prepared.stream_name, &inside);
         let launch = &prepared.launch;
+        let (gate, pass_fds) = if prepared.extensions > 0 {
+            let (gate, read_end) = extensions::Gate::new()
+                .map_err(SchedulerError::io("creating the extensions gate"))?;
+            (Some(gate), vec![read_end])
+        } else {
+            (None, Vec::new())
+        };
         let (program, args) = if prepared.extensions > 0 {
             let mut args = vec![
                 "-c".to_string(),
@@ -193,6 +202,7 @@ impl Starter {
             uid: user.as_ref().map(UserLease::id),
             gid: user.as_ref().map(UserLease::id),
             network: network.namespace,
+            pass_fds,
         };
         let mut sandbox = match self.sandbox.spawn(spec).await {
             Ok(s) => s,
@@ -224,6 +234,7 @@ impl Starter {
             prepared,
             tree: Tree::new(sandbox, user),
             api,
+            gate,
             at,
         }))
     }
@@ -281,11 +292,20 @@ impl Starter {
             prepared,
             tree,
             api,
+            gate,
             at,
         } = spawned;
         let limit = self.config.init_timeout;
-        if prepared.extensions > 0 {
-            release_or_cancel(&api, &tree, prepared.extensions, limit, cancel).await;
+        let deadline = tokio::time::Instant::from(at + limit);
+        if let Some(gate) = gate {
+            // Whichever ends first, the gate opens (dropped with its future): the runtime
+            // starts, or finds itself in a tree that is about to be discarded.
+            tokio::select! {
+                () = gate.release_when_registered(&api, prepared.extensions) => {}
+                _ = tree.sandbox().wait() => {}
+                () = tokio::time::sleep_until(deadline) => {}
+                _ = cancel.wait_for(|stop| *stop) => {}
+            }
         }
         enum Ended {
             Init(InitResult),
@@ -296,7 +316,7 @@ impl Starter {
         let ended = tokio::select! {
             r = api.wait_init() => Ended::Init(r),
             exit = tree.sandbox().wait() => Ended::Exited(exit),
-            () = tokio::time::sleep_until((at + limit).into()) => Ended::TimedOut,
+            () = tokio::time::sleep_until(deadline) => Ended::TimedOut,
             _ = cancel.wait_for(|stop| *stop) => Ended::Cancelled,
         };
         let init = match ended {
@@ -352,20 +372,6 @@ impl Starter {
                 Ok(Err(failure))
             }
         }
-    }
-}
-
-/// Releases the extensions wrapper, unless the server stops first.
-async fn release_or_cancel(
-    api: &RuntimeApi,
-    tree: &Tree,
-    expected: usize,
-    limit: Duration,
-    cancel: &mut tokio::sync::watch::Receiver<bool>,
-) {
-    tokio::select! {
-        () = extensions::release_runtime(api, tree.sandbox(), expected, limit) => {}
-        _ = cancel.wait_for(|stop| *stop) => {}
     }
 }
 

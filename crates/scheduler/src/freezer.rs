@@ -101,8 +101,11 @@ impl Freezer {
         match self.target.freeze().await {
             Ok(()) => self.frozen.store(true, Ordering::Release),
             Err(e) => {
+                // No freezer, or a freeze that did not complete: leave it running for good
+                // (a half-done freeze would hold the runtime until the next thaw).
                 self.unsupported.store(true, Ordering::Release);
                 tracing::debug!(error = %e, "environment not frozen");
+                let _ = self.target.thaw().await;
             }
         }
     }

@@ -15,14 +15,19 @@ pub fn parse_document(body: &str) -> Result<Value> {
     let body = body.strip_prefix('\u{feff}').unwrap_or(body);
     let value = if body.trim_start().starts_with('{') {
         serde_json::from_str::<Value>(body).map_err(|source| TemplateError::Json {
-            at: Location { line: source.line(), column: source.column() },
+            at: Location {
+                line: source.line(),
+                column: source.column(),
+            },
             source,
         })?
     } else {
         crate::yaml::parse_yaml(body)?
     };
     if !value.is_object() {
-        return Err(crate::error::format_err("Template must be a JSON object or a YAML mapping."));
+        return Err(crate::error::format_err(
+            "Template must be a JSON object or a YAML mapping.",
+        ));
     }
     Ok(value)
 }
@@ -34,14 +39,23 @@ mod tests {
 
     #[test]
     fn json_and_yaml() {
-        assert_eq!(parse_document(" {\"Resources\": {}}").expect("json"), json!({"Resources": {}}));
-        assert_eq!(parse_document("Resources: {}\n").expect("yaml"), json!({"Resources": {}}));
+        assert_eq!(
+            parse_document(" {\"Resources\": {}}").expect("json"),
+            json!({"Resources": {}})
+        );
+        assert_eq!(
+            parse_document("Resources: {}\n").expect("yaml"),
+            json!({"Resources": {}})
+        );
     }
 
     #[test]
     fn json_errors_have_positions() {
         let err = parse_document("{\n  \"a\": [1,\n}").expect_err("bad json");
-        assert_eq!(err.to_string(), "Template format error: JSON not well-formed. (line 3, column 1)");
+        assert_eq!(
+            err.to_string(),
+            "Template format error: JSON not well-formed. (line 3, column 1)"
+        );
     }
 
     #[test]

@@ -43,7 +43,10 @@ pub enum TemplateError {
         "Template format error: Unresolved resource dependencies [{}] in the {block} block of the template",
         .names.join(", ")
     )]
-    UnresolvedResources { names: Vec<String>, block: &'static str },
+    UnresolvedResources {
+        names: Vec<String>,
+        block: &'static str,
+    },
     #[error("Template format error: Unresolved dependencies [{}]. Cannot reference resources in the Conditions block of the template", .names.join(", "))]
     ResourceInConditions { names: Vec<String> },
     #[error("Template format error: Unrecognized resource types: [{}]", .types.join(", "))]
@@ -53,10 +56,16 @@ pub enum TemplateError {
     /// A problem found while evaluating intrinsic functions ("Template error: ...").
     #[error("Template error: {0}")]
     Evaluation(String),
-    #[error("Template error: resource {resource} does not support attribute type {attribute} in Fn::GetAtt")]
+    #[error(
+        "Template error: resource {resource} does not support attribute type {attribute} in Fn::GetAtt"
+    )]
     UnknownAttribute { resource: String, attribute: String },
     #[error("Template error: Unable to get mapping for {map}::{top}::{second}")]
-    MappingNotFound { map: String, top: String, second: String },
+    MappingNotFound {
+        map: String,
+        top: String,
+        second: String,
+    },
     #[error("No export named {0} found. Rollback requested by user.")]
     ExportNotFound(String),
     #[error("{0}")]
@@ -86,7 +95,9 @@ pub enum ParameterError {
     Invalid { name: String, problem: String },
     #[error("Template format error: Unrecognized parameter type: {type_name}")]
     UnrecognizedType { type_name: String },
-    #[error("Template format error: Parameter '{name}' of type {type_name} is not supported by Kindling (SSM parameter types need an SSM service)")]
+    #[error(
+        "Template format error: Parameter '{name}' of type {type_name} is not supported by Kindling (SSM parameter types need an SSM service)"
+    )]
     UnsupportedType { name: String, type_name: String },
     #[error("Template format error: Every Parameters object must contain a Type member.")]
     MissingType { name: String },

@@ -72,9 +72,12 @@ impl PseudoParameters {
             "AWS::StackName" => Value::from(self.stack_name.as_str()),
             "AWS::Partition" => Value::from(self.partition.as_str()),
             "AWS::URLSuffix" => Value::from(self.url_suffix.as_str()),
-            "AWS::NotificationARNs" => {
-                Value::Array(self.notification_arns.iter().map(|a| Value::from(a.as_str())).collect())
-            }
+            "AWS::NotificationARNs" => Value::Array(
+                self.notification_arns
+                    .iter()
+                    .map(|a| Value::from(a.as_str()))
+                    .collect(),
+            ),
             _ => return None,
         })
     }
@@ -125,7 +128,9 @@ impl ResourceResolver for MapResolver {
         self.refs.get(logical_id).cloned()
     }
     fn attribute(&self, logical_id: &str, attribute: &str) -> Option<Value> {
-        self.attributes.get(&(logical_id.to_string(), attribute.to_string())).cloned()
+        self.attributes
+            .get(&(logical_id.to_string(), attribute.to_string()))
+            .cloned()
     }
 }
 
@@ -175,8 +180,17 @@ const SUPPORTED_FUNCTIONS: &str = "[Fn::Base64, Fn::Cidr, Fn::FindInMap, Fn::Get
 
 impl<'a> Evaluator<'a> {
     /// Evaluates every condition of the template.
-    pub fn new(template: &'a Template, parameters: &'a ResolvedParameters, env: Environment<'a>) -> Result<Self> {
-        let mut ev = Self { template, parameters, env, conditions: HashMap::new() };
+    pub fn new(
+        template: &'a Template,
+        parameters: &'a ResolvedParameters,
+        env: Environment<'a>,
+    ) -> Result<Self> {
+        let mut ev = Self {
+            template,
+            parameters,
+            env,
+            conditions: HashMap::new(),
+        };
         let mut done = HashMap::new();
         for name in template.conditions.keys() {
             let mut visiting = Vec::new();
@@ -198,18 +212,31 @@ impl<'a> Evaluator<'a> {
     /// Whether a resource is part of the stack (no condition, or a true one).
     pub fn is_active(&self, logical_id: &str) -> bool {
         match self.template.resources.get(logical_id) {
-            Some(r) => r.condition.as_ref().is_none_or(|c| self.conditions.get(c).copied().unwrap_or(false)),
+            Some(r) => r
+                .condition
+                .as_ref()
+                .is_none_or(|c| self.conditions.get(c).copied().unwrap_or(false)),
             None => false,
         }
     }
 
     /// Logical ids of the resources in the stack, in template order.
     pub fn active_resources(&self) -> Vec<&'a str> {
-        self.template.resources.keys().map(String::as_str).filter(|id| self.is_active(id)).collect()
+        self.template
+            .resources
+            .keys()
+            .map(String::as_str)
+            .filter(|id| self.is_active(id))
+            .collect()
     }
 
     /// Evaluates any value of the template.
-    pub fn evaluate(&self, value: &Value, resolver: &dyn ResourceResolver, mode: EvalMode) -> Result<Value> {
+    pub fn evaluate(
+        &self,
+        value: &Value,
+        resolver: &dyn ResourceResolver,
+        mode: EvalMode,
+    ) -> Result<Value> {
         match self.eval(value, resolver, mode)? {
             V::Val(v) => Ok(v),
             V::NoValue => Ok(Value::Null),
@@ -237,13 +264,17 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The outputs whose condition holds, evaluated.
-    pub fn outputs(&self, resolver: &dyn ResourceResolver, mode: EvalMode) -> Result<Vec<EvaluatedOutput>> {
+    pub fn outputs(
+        &self,
+        resolver: &dyn ResourceResolver,
+        mode: EvalMode,
+    ) -> Result<Vec<EvaluatedOutput>> {
         let mut out = Vec::new();
         for (key, output) in &self.template.outputs {
-            if let Some(c) = &output.condition {
-                if !self.condition(c)? {
-                    continue;
-                }
+            if let Some(c) = &output.condition
+                && !self.condition(c)?
+            {
+                continue;
             }
             let text = |v: &Value, what: &str| -> Result<String> {
                 match self.evaluate(v, resolver, mode)? {
@@ -254,19 +285,33 @@ impl<'a> Evaluator<'a> {
                 }
             };
             let value = text(&output.value, "Value")?;
-            let description = output.description.as_ref().map(|d| text(d, "Description")).transpose()?;
-            let export_name = output.export_name.as_ref().map(|e| text(e, "Export Name")).transpose()?;
-            out.push(EvaluatedOutput { key: key.clone(), value, description, export_name });
+            let description = output
+                .description
+                .as_ref()
+                .map(|d| text(d, "Description"))
+                .transpose()?;
+            let export_name = output
+                .export_name
+                .as_ref()
+                .map(|e| text(e, "Export Name"))
+                .transpose()?;
+            out.push(EvaluatedOutput {
+                key: key.clone(),
+                value,
+                description,
+                export_name,
+            });
         }
         Ok(out)
     }
 
     /// A condition's value.
     pub fn condition(&self, name: &str) -> Result<bool> {
-        self.conditions
-            .get(name)
-            .copied()
-            .ok_or_else(|| format_err(format!("Unresolved condition dependencies [{name}] in the Resources block of the template")))
+        self.conditions.get(name).copied().ok_or_else(|| {
+            format_err(format!(
+                "Unresolved condition dependencies [{name}] in the Resources block of the template"
+            ))
+        })
     }
 
     fn condition_named(
@@ -280,13 +325,16 @@ impl<'a> Evaluator<'a> {
         }
         if visiting.iter().any(|v| v == name) {
             visiting.push(name.to_string());
-            return Err(format_err(format!("Circular dependency between conditions: [{}]", visiting.join(", "))));
+            return Err(format_err(format!(
+                "Circular dependency between conditions: [{}]",
+                visiting.join(", ")
+            )));
         }
-        let expr = self
-            .template
-            .conditions
-            .get(name)
-            .ok_or_else(|| format_err(format!("Unresolved condition dependencies [{name}] in the Conditions block of the template")))?;
+        let expr = self.template.conditions.get(name).ok_or_else(|| {
+            format_err(format!(
+                "Unresolved condition dependencies [{name}] in the Conditions block of the template"
+            ))
+        })?;
         visiting.push(name.to_string());
         let value = self.condition_expr(expr, done, visiting)?;
         visiting.pop();
@@ -294,16 +342,27 @@ impl<'a> Evaluator<'a> {
         Ok(value)
     }
 
-    fn condition_expr(&self, expr: &Value, done: &mut HashMap<String, bool>, visiting: &mut Vec<String>) -> Result<bool> {
+    fn condition_expr(
+        &self,
+        expr: &Value,
+        done: &mut HashMap<String, bool>,
+        visiting: &mut Vec<String>,
+    ) -> Result<bool> {
         let bad = || {
-            eval_err("Conditions can only be boolean operations on parameters and other conditions (Fn::And, Fn::Or, Fn::Not, Fn::Equals, Condition)")
+            eval_err(
+                "Conditions can only be boolean operations on parameters and other conditions (Fn::And, Fn::Or, Fn::Not, Fn::Equals, Condition)",
+            )
         };
         let map = expr.as_object().filter(|m| m.len() == 1).ok_or_else(bad)?;
-        let Some((key, arg)) = map.iter().next() else { return Err(bad()) };
+        let Some((key, arg)) = map.iter().next() else {
+            return Err(bad());
+        };
         let list = |n_min: usize, n_max: usize, f: &str| -> Result<&Vec<Value>> {
             match arg {
                 Value::Array(items) if items.len() >= n_min && items.len() <= n_max => Ok(items),
-                _ => Err(eval_err(format!("{f} requires a list of {n_min} to {n_max} elements"))),
+                _ => Err(eval_err(format!(
+                    "{f} requires a list of {n_min} to {n_max} elements"
+                ))),
             }
         };
         match key.as_str() {
@@ -344,12 +403,11 @@ impl<'a> Evaluator<'a> {
     fn eval(&self, value: &Value, resolver: &dyn ResourceResolver, mode: EvalMode) -> Result<V> {
         match value {
             Value::Object(map) => {
-                if map.len() == 1 {
-                    if let Some((key, arg)) = map.iter().next() {
-                        if key == "Ref" || key.starts_with("Fn::") {
-                            return self.intrinsic(key, arg, resolver, mode);
-                        }
-                    }
+                if map.len() == 1
+                    && let Some((key, arg)) = map.iter().next()
+                    && (key == "Ref" || key.starts_with("Fn::"))
+                {
+                    return self.intrinsic(key, arg, resolver, mode);
                 }
                 let mut out = Map::new();
                 for (k, v) in map {
@@ -388,22 +446,44 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Evaluates an argument; `Ok(None)` means unknown (preview).
-    fn arg(&self, value: &Value, resolver: &dyn ResourceResolver, mode: EvalMode, f: &str) -> Result<Option<Value>> {
+    fn arg(
+        &self,
+        value: &Value,
+        resolver: &dyn ResourceResolver,
+        mode: EvalMode,
+        f: &str,
+    ) -> Result<Option<Value>> {
         match self.eval(value, resolver, mode)? {
             V::Val(v) if is_known(&v) => Ok(Some(v)),
             V::Val(_) | V::Unknown => Ok(None),
-            V::NoValue => Err(eval_err(format!("AWS::NoValue is not allowed as an argument of {f}"))),
+            V::NoValue => Err(eval_err(format!(
+                "AWS::NoValue is not allowed as an argument of {f}"
+            ))),
         }
     }
 
-    fn arg_string(&self, value: &Value, resolver: &dyn ResourceResolver, mode: EvalMode, f: &str) -> Result<Option<String>> {
+    fn arg_string(
+        &self,
+        value: &Value,
+        resolver: &dyn ResourceResolver,
+        mode: EvalMode,
+        f: &str,
+    ) -> Result<Option<String>> {
         match self.arg(value, resolver, mode, f)? {
             None => Ok(None),
-            Some(v) => scalar_string(&v).map(Some).ok_or_else(|| eval_err(format!("{f} expects a string argument"))),
+            Some(v) => scalar_string(&v)
+                .map(Some)
+                .ok_or_else(|| eval_err(format!("{f} expects a string argument"))),
         }
     }
 
-    fn arg_list(&self, value: &Value, resolver: &dyn ResourceResolver, mode: EvalMode, f: &str) -> Result<Option<Vec<Value>>> {
+    fn arg_list(
+        &self,
+        value: &Value,
+        resolver: &dyn ResourceResolver,
+        mode: EvalMode,
+        f: &str,
+    ) -> Result<Option<Vec<Value>>> {
         match self.arg(value, resolver, mode, f)? {
             None => Ok(None),
             Some(Value::Array(items)) => Ok(Some(items)),
@@ -411,7 +491,13 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn intrinsic(&self, key: &str, arg: &Value, resolver: &dyn ResourceResolver, mode: EvalMode) -> Result<V> {
+    fn intrinsic(
+        &self,
+        key: &str,
+        arg: &Value,
+        resolver: &dyn ResourceResolver,
+        mode: EvalMode,
+    ) -> Result<V> {
         let args = |n: usize| -> Result<&Vec<Value>> {
             match arg {
                 Value::Array(items) if items.len() == n => Ok(items),
@@ -422,19 +508,27 @@ impl<'a> Evaluator<'a> {
             if self.template.has_language_extensions() {
                 Ok(())
             } else {
-                Err(format_err(format!("{key} requires the AWS::LanguageExtensions transform")))
+                Err(format_err(format!(
+                    "{key} requires the AWS::LanguageExtensions transform"
+                )))
             }
         };
         match key {
             "Ref" => {
-                let name = arg.as_str().ok_or_else(|| eval_err("Ref requires a string argument"))?;
+                let name = arg
+                    .as_str()
+                    .ok_or_else(|| eval_err("Ref requires a string argument"))?;
                 self.reference(name, resolver, mode)
             }
             "Fn::GetAtt" => {
                 let (resource, attribute) = match arg {
                     Value::String(s) => match s.split_once('.') {
                         Some((r, a)) => (r.to_string(), Value::from(a)),
-                        None => return Err(eval_err(format!("Fn::GetAtt {s} needs a resource and an attribute"))),
+                        None => {
+                            return Err(eval_err(format!(
+                                "Fn::GetAtt {s} needs a resource and an attribute"
+                            )));
+                        }
                     },
                     Value::Array(items) if items.len() == 2 => match items[0].as_str() {
                         Some(r) => (r.to_string(), items[1].clone()),
@@ -450,13 +544,17 @@ impl<'a> Evaluator<'a> {
             "Fn::Sub" => self.sub(arg, resolver, mode),
             "Fn::Join" => {
                 let items = args(2)?;
-                let delimiter = items[0].as_str().ok_or_else(|| eval_err("Fn::Join requires a string delimiter"))?;
+                let delimiter = items[0]
+                    .as_str()
+                    .ok_or_else(|| eval_err("Fn::Join requires a string delimiter"))?;
                 let Some(list) = self.arg_list(&items[1], resolver, mode, key)? else {
                     return self.unknown("Fn::Join".into(), mode);
                 };
                 let parts = list
                     .iter()
-                    .map(|v| scalar_string(v).ok_or_else(|| eval_err("Fn::Join can only join strings")))
+                    .map(|v| {
+                        scalar_string(v).ok_or_else(|| eval_err("Fn::Join can only join strings"))
+                    })
                     .collect::<Result<Vec<_>>>()?;
                 Ok(V::Val(Value::String(parts.join(delimiter))))
             }
@@ -471,36 +569,53 @@ impl<'a> Evaluator<'a> {
                 let Some(list) = self.arg_list(&items[1], resolver, mode, key)? else {
                     return self.unknown("Fn::Select".into(), mode);
                 };
-                list.get(index)
-                    .cloned()
-                    .map(V::Val)
-                    .ok_or_else(|| eval_err(format!("Fn::Select cannot select nonexistent value at index {index}")))
+                list.get(index).cloned().map(V::Val).ok_or_else(|| {
+                    eval_err(format!(
+                        "Fn::Select cannot select nonexistent value at index {index}"
+                    ))
+                })
             }
             "Fn::Split" => {
                 let items = args(2)?;
-                let delimiter = items[0].as_str().ok_or_else(|| eval_err("Fn::Split requires a string delimiter"))?;
+                let delimiter = items[0]
+                    .as_str()
+                    .ok_or_else(|| eval_err("Fn::Split requires a string delimiter"))?;
                 if delimiter.is_empty() {
                     return Err(eval_err("Fn::Split requires a non-empty delimiter"));
                 }
                 let Some(source) = self.arg_string(&items[1], resolver, mode, key)? else {
                     return self.unknown("Fn::Split".into(), mode);
                 };
-                Ok(V::Val(Value::Array(source.split(delimiter).map(Value::from).collect())))
+                Ok(V::Val(Value::Array(
+                    source.split(delimiter).map(Value::from).collect(),
+                )))
             }
             "Fn::FindInMap" => self.find_in_map(arg, resolver, mode),
             "Fn::If" => {
                 let items = args(3)?;
-                let name = items[0].as_str().ok_or_else(|| eval_err("Fn::If requires a condition name"))?;
-                let branch = if self.condition(name)? { &items[1] } else { &items[2] };
+                let name = items[0]
+                    .as_str()
+                    .ok_or_else(|| eval_err("Fn::If requires a condition name"))?;
+                let branch = if self.condition(name)? {
+                    &items[1]
+                } else {
+                    &items[2]
+                };
                 self.eval(branch, resolver, mode)
             }
             "Fn::Base64" => match self.arg_string(arg, resolver, mode, key)? {
-                Some(s) => Ok(V::Val(Value::String(base64::engine::general_purpose::STANDARD.encode(s)))),
+                Some(s) => Ok(V::Val(Value::String(
+                    base64::engine::general_purpose::STANDARD.encode(s),
+                ))),
                 None => self.unknown("Fn::Base64".into(), mode),
             },
             "Fn::GetAZs" => match self.arg_string(arg, resolver, mode, key)? {
                 Some(_) => Ok(V::Val(Value::Array(
-                    self.env.availability_zones.iter().map(|z| Value::from(z.as_str())).collect(),
+                    self.env
+                        .availability_zones
+                        .iter()
+                        .map(|z| Value::from(z.as_str()))
+                        .collect(),
                 ))),
                 None => self.unknown("Fn::GetAZs".into(), mode),
             },
@@ -513,10 +628,18 @@ impl<'a> Evaluator<'a> {
                         None => return self.unknown("Fn::Cidr".into(), mode),
                     }
                 }
-                let count = texts[1].trim().parse::<u32>().map_err(|_| eval_err("Fn::Cidr count must be a number"))?;
-                let bits = texts[2].trim().parse::<u32>().map_err(|_| eval_err("Fn::Cidr cidrBits must be a number"))?;
+                let count = texts[1]
+                    .trim()
+                    .parse::<u32>()
+                    .map_err(|_| eval_err("Fn::Cidr count must be a number"))?;
+                let bits = texts[2]
+                    .trim()
+                    .parse::<u32>()
+                    .map_err(|_| eval_err("Fn::Cidr cidrBits must be a number"))?;
                 let blocks = cidr(&texts[0], count, bits)?;
-                Ok(V::Val(Value::Array(blocks.into_iter().map(Value::String).collect())))
+                Ok(V::Val(Value::Array(
+                    blocks.into_iter().map(Value::String).collect(),
+                )))
             }
             "Fn::ImportValue" => match self.arg_string(arg, resolver, mode, key)? {
                 Some(name) => match self.env.exports.get(&name) {
@@ -539,10 +662,12 @@ impl<'a> Evaluator<'a> {
                     None => self.unknown("Fn::ToJsonString".into(), mode),
                 }
             }
-            "Fn::Equals" | "Fn::And" | "Fn::Or" | "Fn::Not" => {
-                Err(eval_err(format!("{key} can only be used in the Conditions block of the template")))
+            "Fn::Equals" | "Fn::And" | "Fn::Or" | "Fn::Not" => Err(eval_err(format!(
+                "{key} can only be used in the Conditions block of the template"
+            ))),
+            "Fn::Transform" | "Fn::ForEach" => {
+                Err(format_err(format!("{key} is not supported by Kindling")))
             }
-            "Fn::Transform" | "Fn::ForEach" => Err(format_err(format!("{key} is not supported by Kindling"))),
             other => Err(format_err(format!(
                 "Encountered unsupported function: {other} Supported functions are: {SUPPORTED_FUNCTIONS}"
             ))),
@@ -563,7 +688,10 @@ impl<'a> Evaluator<'a> {
             return Err(eval_err(format!("Parameter {name} has no value")));
         }
         if !self.is_active(name) {
-            return Err(TemplateError::UnresolvedResources { names: vec![name.to_string()], block: "Resources" });
+            return Err(TemplateError::UnresolvedResources {
+                names: vec![name.to_string()],
+                block: "Resources",
+            });
         }
         match resolver.ref_value(name) {
             Some(v) => Ok(V::Val(v)),
@@ -571,20 +699,32 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn get_att(&self, resource: &str, attribute: &str, resolver: &dyn ResourceResolver, mode: EvalMode) -> Result<V> {
+    fn get_att(
+        &self,
+        resource: &str,
+        attribute: &str,
+        resolver: &dyn ResourceResolver,
+        mode: EvalMode,
+    ) -> Result<V> {
         let Some(r) = self.template.resources.get(resource) else {
-            return Err(TemplateError::UnresolvedResources { names: vec![resource.to_string()], block: "Resources" });
+            return Err(TemplateError::UnresolvedResources {
+                names: vec![resource.to_string()],
+                block: "Resources",
+            });
         };
         if !self.is_active(resource) {
-            return Err(TemplateError::UnresolvedResources { names: vec![resource.to_string()], block: "Resources" });
+            return Err(TemplateError::UnresolvedResources {
+                names: vec![resource.to_string()],
+                block: "Resources",
+            });
         }
-        if let Some(spec) = types::resource_type(&r.resource_type) {
-            if !spec.has_attribute(attribute) {
-                return Err(TemplateError::UnknownAttribute {
-                    resource: resource.to_string(),
-                    attribute: attribute.to_string(),
-                });
-            }
+        if let Some(spec) = types::resource_type(&r.resource_type)
+            && !spec.has_attribute(attribute)
+        {
+            return Err(TemplateError::UnknownAttribute {
+                resource: resource.to_string(),
+                attribute: attribute.to_string(),
+            });
         }
         match resolver.attribute(resource, attribute) {
             Some(v) => Ok(V::Val(v)),
@@ -594,7 +734,9 @@ impl<'a> Evaluator<'a> {
 
     fn sub(&self, arg: &Value, resolver: &dyn ResourceResolver, mode: EvalMode) -> Result<V> {
         let bad = || {
-            eval_err("One or more Fn::Sub intrinsic functions don't specify expected arguments. Specify a string as first argument, and an optional second argument to specify a mapping of values to replace in the string")
+            eval_err(
+                "One or more Fn::Sub intrinsic functions don't specify expected arguments. Specify a string as first argument, and an optional second argument to specify a mapping of values to replace in the string",
+            )
         };
         let (text, vars) = match arg {
             Value::String(s) => (s.as_str(), None),
@@ -618,7 +760,9 @@ impl<'a> Evaluator<'a> {
                     let v = match vars.and_then(|m| m.get(&name)) {
                         Some(local) => self.eval(local, resolver, mode)?,
                         None => match name.split_once('.') {
-                            Some((r, a)) if !name.starts_with("AWS::") => self.get_att(r, a, resolver, mode)?,
+                            Some((r, a)) if !name.starts_with("AWS::") => {
+                                self.get_att(r, a, resolver, mode)?
+                            }
                             _ => {
                                 if !is_defined_name(self.template, &name) {
                                     return Err(TemplateError::UnresolvedResources {
@@ -633,31 +777,52 @@ impl<'a> Evaluator<'a> {
                     match v {
                         V::Val(v) if !is_known(&v) => unknown = true,
                         V::Val(v) => out.push_str(&scalar_string(&v).ok_or_else(|| {
-                            eval_err(format!("variable {name} in Fn::Sub expression does not resolve to a string"))
+                            eval_err(format!(
+                                "variable {name} in Fn::Sub expression does not resolve to a string"
+                            ))
                         })?),
                         V::Unknown => unknown = true,
                         V::NoValue => {
-                            return Err(eval_err(format!("variable {name} in Fn::Sub expression is AWS::NoValue")));
+                            return Err(eval_err(format!(
+                                "variable {name} in Fn::Sub expression is AWS::NoValue"
+                            )));
                         }
                     }
                 }
             }
         }
-        if unknown { self.unknown("Fn::Sub".into(), mode) } else { Ok(V::Val(Value::String(out))) }
+        if unknown {
+            self.unknown("Fn::Sub".into(), mode)
+        } else {
+            Ok(V::Val(Value::String(out)))
+        }
     }
 
-    fn find_in_map(&self, arg: &Value, resolver: &dyn ResourceResolver, mode: EvalMode) -> Result<V> {
+    fn find_in_map(
+        &self,
+        arg: &Value,
+        resolver: &dyn ResourceResolver,
+        mode: EvalMode,
+    ) -> Result<V> {
         let items = match arg {
             Value::Array(items) if items.len() == 3 || items.len() == 4 => items,
-            _ => return Err(eval_err("Fn::FindInMap requires [MapName, TopLevelKey, SecondLevelKey]")),
+            _ => {
+                return Err(eval_err(
+                    "Fn::FindInMap requires [MapName, TopLevelKey, SecondLevelKey]",
+                ));
+            }
         };
         let default = match items.get(3) {
             None => None,
-            Some(Value::Object(o)) if self.template.has_language_extensions() && o.contains_key("DefaultValue") => {
+            Some(Value::Object(o))
+                if self.template.has_language_extensions() && o.contains_key("DefaultValue") =>
+            {
                 o.get("DefaultValue")
             }
             Some(_) => {
-                return Err(format_err("Fn::FindInMap takes a DefaultValue only with the AWS::LanguageExtensions transform"));
+                return Err(format_err(
+                    "Fn::FindInMap takes a DefaultValue only with the AWS::LanguageExtensions transform",
+                ));
             }
         };
         let mut keys = Vec::new();
@@ -686,7 +851,9 @@ impl<'a> Evaluator<'a> {
 }
 
 fn is_defined_name(template: &Template, name: &str) -> bool {
-    PSEUDO_PARAMETERS.contains(&name) || template.parameters.contains_key(name) || template.resources.contains_key(name)
+    PSEUDO_PARAMETERS.contains(&name)
+        || template.parameters.contains_key(name)
+        || template.resources.contains_key(name)
 }
 
 /// A scalar as text (`5` → "5", `true` → "true").
@@ -703,7 +870,9 @@ pub(crate) fn scalar_string(value: &Value) -> Option<String> {
 fn normalize(value: &Value) -> Value {
     match value {
         Value::Array(items) => Value::Array(items.iter().map(normalize).collect()),
-        Value::Number(_) | Value::Bool(_) => Value::String(scalar_string(value).unwrap_or_default()),
+        Value::Number(_) | Value::Bool(_) => {
+            Value::String(scalar_string(value).unwrap_or_default())
+        }
         other => other.clone(),
     }
 }
@@ -724,14 +893,22 @@ pub fn cidr(block: &str, count: u32, bits: u32) -> Result<Vec<String>> {
         return Err(bad());
     };
     if prefix > width || bits == 0 || bits > width - prefix {
-        return Err(eval_err(format!("Fn::Cidr: cidrBits {bits} does not fit in {block}")));
+        return Err(eval_err(format!(
+            "Fn::Cidr: cidrBits {bits} does not fit in {block}"
+        )));
     }
     let new_prefix = width - bits;
     let available: u128 = 1u128 << (new_prefix - prefix).min(127);
     if u128::from(count) > available {
-        return Err(eval_err(format!("Fn::Cidr: {block} cannot hold {count} blocks of {bits} bits")));
+        return Err(eval_err(format!(
+            "Fn::Cidr: {block} cannot hold {count} blocks of {bits} bits"
+        )));
     }
-    let host_mask: u128 = if width - prefix >= 128 { u128::MAX } else { (1u128 << (width - prefix)) - 1 };
+    let host_mask: u128 = if width - prefix >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << (width - prefix)) - 1
+    };
     let network = base & !host_mask;
     let step = 1u128 << bits;
     Ok((0..u128::from(count))
@@ -744,4 +921,346 @@ pub fn cidr(block: &str, count: u32, bits: u32) -> Result<Vec<String>> {
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::{ParameterInput, resolve_parameters};
+    use serde_json::json;
+
+    struct Fixture {
+        template: Template,
+        params: ResolvedParameters,
+        pseudo: PseudoParameters,
+        azs: Vec<String>,
+        exports: HashMap<String, String>,
+    }
+
+    impl Fixture {
+        fn new(doc: Value, inputs: &[(&str, &str)]) -> Self {
+            let template = Template::from_value(doc).expect("template");
+            let inputs: Vec<ParameterInput> = inputs
+                .iter()
+                .map(|(k, v)| ParameterInput {
+                    key: (*k).into(),
+                    value: Some((*v).into()),
+                    use_previous_value: false,
+                })
+                .collect();
+            let params = resolve_parameters(&template.parameters, &inputs, None).expect("params");
+            let stack_id = "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1";
+            Self {
+                template,
+                params,
+                pseudo: PseudoParameters::new("123456789012", "us-east-1", "app-stack", stack_id),
+                azs: vec!["us-east-1a".into(), "us-east-1b".into()],
+                exports: [("shared".to_string(), "exported".to_string())]
+                    .into_iter()
+                    .collect(),
+            }
+        }
+
+        fn evaluator(&self) -> Evaluator<'_> {
+            let env = Environment {
+                pseudo: &self.pseudo,
+                availability_zones: &self.azs,
+                exports: &self.exports,
+            };
+            Evaluator::new(&self.template, &self.params, env).expect("conditions")
+        }
+    }
+
+    fn doc(extra: Value) -> Value {
+        let mut d = json!({
+            "Parameters": {
+                "Env": {"Type": "String", "Default": "dev"},
+                "List": {"Type": "CommaDelimitedList", "Default": "a,b,c"},
+                "Count": {"Type": "Number", "Default": 3}
+            },
+            "Mappings": {"M": {"dev": {"Size": 1, "Name": "small"}}},
+            "Conditions": {
+                "IsProd": {"Fn::Equals": [{"Ref": "Env"}, "prod"]},
+                "NotProd": {"Fn::Not": [{"Condition": "IsProd"}]},
+                "Three": {"Fn::Equals": [{"Ref": "Count"}, 3]},
+                "Both": {"Fn::And": [{"Condition": "NotProd"}, {"Condition": "Three"}]},
+                "Either": {"Fn::Or": [{"Condition": "IsProd"}, {"Fn::Equals": ["x", "y"]}]}
+            },
+            "Resources": {
+                "Q": {"Type": "AWS::SQS::Queue"},
+                "P": {"Type": "AWS::SNS::Topic", "Condition": "IsProd"}
+            }
+        });
+        if let (Some(d), Some(e)) = (d.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                d.insert(k.clone(), v.clone());
+            }
+        }
+        d
+    }
+
+    fn resolver() -> MapResolver {
+        let mut r = MapResolver::default();
+        r.refs.insert("Q".into(), json!("https://sqs/q"));
+        r.attributes.insert(
+            ("Q".into(), "Arn".into()),
+            json!("arn:aws:sqs:us-east-1:123456789012:q"),
+        );
+        r
+    }
+
+    fn eval(f: &Fixture, v: Value) -> Result<Value> {
+        f.evaluator().evaluate(&v, &resolver(), EvalMode::Apply)
+    }
+
+    #[test]
+    fn conditions() {
+        let f = Fixture::new(doc(json!({})), &[]);
+        let ev = f.evaluator();
+        let c = ev.conditions();
+        assert_eq!(
+            (
+                c["IsProd"],
+                c["NotProd"],
+                c["Three"],
+                c["Both"],
+                c["Either"]
+            ),
+            (false, true, true, true, false)
+        );
+        assert_eq!(ev.active_resources(), ["Q"]);
+        let f = Fixture::new(doc(json!({})), &[("Env", "prod")]);
+        assert_eq!(f.evaluator().active_resources(), ["Q", "P"]);
+    }
+
+    #[test]
+    fn refs_getatt_sub() {
+        let f = Fixture::new(doc(json!({})), &[]);
+        assert_eq!(eval(&f, json!({"Ref": "Env"})).expect("ref"), json!("dev"));
+        assert_eq!(
+            eval(&f, json!({"Ref": "Count"})).expect("number param is a string"),
+            json!("3")
+        );
+        assert_eq!(
+            eval(&f, json!({"Ref": "List"})).expect("list"),
+            json!(["a", "b", "c"])
+        );
+        assert_eq!(
+            eval(&f, json!({"Ref": "Q"})).expect("resource"),
+            json!("https://sqs/q")
+        );
+        assert_eq!(
+            eval(&f, json!({"Ref": "AWS::Region"})).expect("pseudo"),
+            json!("us-east-1")
+        );
+        assert_eq!(
+            eval(&f, json!({"Fn::GetAtt": ["Q", "Arn"]})).expect("getatt"),
+            json!("arn:aws:sqs:us-east-1:123456789012:q")
+        );
+        assert_eq!(
+            eval(&f, json!({"Fn::GetAtt": "Q.Arn"})).expect("string getatt"),
+            json!("arn:aws:sqs:us-east-1:123456789012:q")
+        );
+        assert_eq!(
+            eval(
+                &f,
+                json!({"Fn::Sub": "${Env}-${Q}-${Q.Arn}-${AWS::AccountId}-${!Literal}"})
+            )
+            .expect("sub"),
+            json!("dev-https://sqs/q-arn:aws:sqs:us-east-1:123456789012:q-123456789012-${Literal}")
+        );
+        assert_eq!(
+            eval(
+                &f,
+                json!({"Fn::Sub": ["${a}/${Env}", {"a": {"Fn::Join": ["+", ["x", "y"]]}}]})
+            )
+            .expect("sub vars"),
+            json!("x+y/dev")
+        );
+        let err = eval(&f, json!({"Fn::GetAtt": ["Q", "Nope"]})).expect_err("bad attribute");
+        assert_eq!(
+            err.to_string(),
+            "Template error: resource Q does not support attribute type Nope in Fn::GetAtt"
+        );
+        let err = eval(&f, json!({"Ref": "P"})).expect_err("inactive resource");
+        assert!(
+            err.to_string()
+                .contains("Unresolved resource dependencies [P]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn list_and_string_functions() {
+        let f = Fixture::new(doc(json!({})), &[]);
+        assert_eq!(
+            eval(&f, json!({"Fn::Join": [",", {"Ref": "List"}]})).expect("join"),
+            json!("a,b,c")
+        );
+        assert_eq!(
+            eval(&f, json!({"Fn::Select": ["1", {"Ref": "List"}]})).expect("select"),
+            json!("b")
+        );
+        assert_eq!(
+            eval(&f, json!({"Fn::Split": ["|", "a|b"]})).expect("split"),
+            json!(["a", "b"])
+        );
+        assert_eq!(
+            eval(&f, json!({"Fn::FindInMap": ["M", {"Ref": "Env"}, "Name"]})).expect("map"),
+            json!("small")
+        );
+        assert_eq!(
+            eval(&f, json!({"Fn::Base64": "hello"})).expect("b64"),
+            json!("aGVsbG8=")
+        );
+        assert_eq!(
+            eval(&f, json!({"Fn::GetAZs": ""})).expect("azs"),
+            json!(["us-east-1a", "us-east-1b"])
+        );
+        assert_eq!(
+            eval(&f, json!({"Fn::ImportValue": "shared"})).expect("import"),
+            json!("exported")
+        );
+        assert_eq!(
+            eval(&f, json!({"Fn::Cidr": ["10.0.0.0/16", 3, 8]})).expect("cidr"),
+            json!(["10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24"])
+        );
+        assert_eq!(
+            eval(&f, json!({"Fn::Cidr": ["2001:db8::/56", 2, 64]})).expect("cidr v6"),
+            json!(["2001:db8::/64", "2001:db8:0:1::/64"])
+        );
+        let err = eval(&f, json!({"Fn::Select": [5, ["a"]]})).expect_err("index");
+        assert_eq!(
+            err.to_string(),
+            "Template error: Fn::Select cannot select nonexistent value at index 5"
+        );
+        let err = eval(&f, json!({"Fn::FindInMap": ["M", "prod", "Name"]})).expect_err("mapping");
+        assert_eq!(
+            err.to_string(),
+            "Template error: Unable to get mapping for M::prod::Name"
+        );
+        let err = eval(&f, json!({"Fn::ImportValue": "nope"})).expect_err("export");
+        assert_eq!(
+            err.to_string(),
+            "No export named nope found. Rollback requested by user."
+        );
+        let err = eval(&f, json!({"Fn::Length": [1]})).expect_err("needs extensions");
+        assert!(err.to_string().contains("AWS::LanguageExtensions"), "{err}");
+        let err = eval(&f, json!({"Fn::Bogus": 1})).expect_err("unknown fn");
+        assert!(
+            err.to_string()
+                .starts_with("Template format error: Encountered unsupported function: Fn::Bogus"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn language_extensions() {
+        let f = Fixture::new(doc(json!({"Transform": "AWS::LanguageExtensions"})), &[]);
+        assert_eq!(
+            eval(&f, json!({"Fn::Length": {"Ref": "List"}})).expect("length"),
+            json!(3)
+        );
+        assert_eq!(
+            eval(&f, json!({"Fn::ToJsonString": {"a": [1, {"Ref": "Env"}]}})).expect("json"),
+            json!("{\"a\":[1,\"dev\"]}")
+        );
+        assert_eq!(
+            eval(
+                &f,
+                json!({"Fn::FindInMap": ["M", "qa", "Name", {"DefaultValue": "fallback"}]})
+            )
+            .expect("default"),
+            json!("fallback")
+        );
+    }
+
+    #[test]
+    fn if_and_no_value_remove_properties_and_items() {
+        let f = Fixture::new(doc(json!({})), &[]);
+        let v = json!({
+            "Keep": 1,
+            "Gone": {"Fn::If": ["IsProd", 5, {"Ref": "AWS::NoValue"}]},
+            "List": ["a", {"Fn::If": ["IsProd", "b", {"Ref": "AWS::NoValue"}]}, {"Fn::If": ["NotProd", "c", "d"]}]
+        });
+        assert_eq!(
+            eval(&f, v).expect("if"),
+            json!({"Keep": 1, "List": ["a", "c"]})
+        );
+    }
+
+    #[test]
+    fn preview_and_apply_modes() {
+        let f = Fixture::new(doc(json!({})), &[]);
+        let ev = f.evaluator();
+        let v = json!({"Url": {"Ref": "Q"}, "Name": {"Fn::Sub": "x-${Q.Arn}"}, "Plain": {"Ref": "Env"}});
+        let preview = ev
+            .evaluate(&v, &NothingKnown, EvalMode::Preview)
+            .expect("preview");
+        assert_eq!(
+            preview,
+            json!({"Url": KNOWN_AFTER_APPLY, "Name": KNOWN_AFTER_APPLY, "Plain": "dev"})
+        );
+        assert!(!is_known(&preview));
+        let err = ev
+            .evaluate(&v, &NothingKnown, EvalMode::Apply)
+            .expect_err("apply needs values");
+        assert!(matches!(err, TemplateError::NotYetKnown(_)));
+    }
+
+    #[test]
+    fn outputs() {
+        let f = Fixture::new(
+            doc(json!({"Outputs": {
+                "A": {"Value": {"Ref": "Q"}, "Export": {"Name": {"Fn::Sub": "${AWS::StackName}-A"}}},
+                "B": {"Value": {"Ref": "P"}, "Condition": "IsProd"},
+                "C": {"Value": {"Fn::If": ["NotProd", "np", "p"]}, "Description": "d"}
+            }})),
+            &[],
+        );
+        let out = f
+            .evaluator()
+            .outputs(&resolver(), EvalMode::Apply)
+            .expect("outputs");
+        assert_eq!(
+            out,
+            vec![
+                EvaluatedOutput {
+                    key: "A".into(),
+                    value: "https://sqs/q".into(),
+                    description: None,
+                    export_name: Some("app-stack-A".into())
+                },
+                EvaluatedOutput {
+                    key: "C".into(),
+                    value: "np".into(),
+                    description: Some("d".into()),
+                    export_name: None
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn condition_cycles_are_errors() {
+        let d = json!({"Conditions": {"A": {"Condition": "B"}, "B": {"Fn::Not": [{"Condition": "A"}]}},
+                       "Resources": {"Q": {"Type": "AWS::SQS::Queue"}}});
+        let template = Template::from_value(d).expect("template");
+        let params = ResolvedParameters::default();
+        let pseudo = PseudoParameters::new("1", "r", "s", "id");
+        let exports = HashMap::new();
+        let env = Environment {
+            pseudo: &pseudo,
+            availability_zones: &[],
+            exports: &exports,
+        };
+        let err = Evaluator::new(&template, &params, env)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("Circular dependency between conditions"),
+            "{err}"
+        );
+    }
 }

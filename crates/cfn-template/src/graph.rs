@@ -21,7 +21,9 @@ impl DependencyGraph {
     pub fn build(template: &Template, conditions: &HashMap<String, bool>) -> Result<Self> {
         let active = |id: &str| {
             template.resources.get(id).is_some_and(|r| {
-                r.condition.as_ref().is_none_or(|c| conditions.get(c).copied().unwrap_or(false))
+                r.condition
+                    .as_ref()
+                    .is_none_or(|c| conditions.get(c).copied().unwrap_or(false))
             })
         };
         let mut dependencies = IndexMap::new();
@@ -31,12 +33,20 @@ impl DependencyGraph {
                 continue;
             }
             let mut refs = References::default();
-            collect(&serde_json::Value::Object(resource.properties.clone()), Some(conditions), false, &mut refs);
+            collect(
+                &serde_json::Value::Object(resource.properties.clone()),
+                Some(conditions),
+                false,
+                &mut refs,
+            );
             if let Some(p) = &resource.update_policy {
                 collect(p, Some(conditions), false, &mut refs);
             }
             let mut deps: IndexSet<String> = IndexSet::new();
-            for target in refs.targets().chain(resource.depends_on.iter().map(String::as_str)) {
+            for target in refs
+                .targets()
+                .chain(resource.depends_on.iter().map(String::as_str))
+            {
                 if template.resources.contains_key(target) {
                     if active(target) {
                         deps.insert(target.to_string());
@@ -64,9 +74,17 @@ impl DependencyGraph {
         let mut dependencies = IndexMap::new();
         for (id, resource) in &template.resources {
             let mut refs = References::default();
-            collect(&serde_json::Value::Object(resource.properties.clone()), None, false, &mut refs);
+            collect(
+                &serde_json::Value::Object(resource.properties.clone()),
+                None,
+                false,
+                &mut refs,
+            );
             let mut deps: IndexSet<String> = IndexSet::new();
-            for target in refs.targets().chain(resource.depends_on.iter().map(String::as_str)) {
+            for target in refs
+                .targets()
+                .chain(resource.depends_on.iter().map(String::as_str))
+            {
                 if template.resources.contains_key(target) {
                     deps.insert(target.to_string());
                 }
@@ -109,7 +127,11 @@ impl DependencyGraph {
             for id in remaining {
                 let deps = self.dependencies(id);
                 if deps.iter().all(|d| level.contains_key(d.as_str())) {
-                    let l = deps.iter().map(|d| level[d.as_str()] + 1).max().unwrap_or(0);
+                    let l = deps
+                        .iter()
+                        .map(|d| level[d.as_str()] + 1)
+                        .max()
+                        .unwrap_or(0);
                     placed.push((id, l));
                 } else {
                     next.push(id);
@@ -245,7 +267,10 @@ mod tests {
         assert_eq!(g.creation_order(), ["Role", "Fn", "Perm", "Topic"]);
         assert_eq!(g.deletion_order(), ["Topic", "Perm", "Fn", "Role"]);
         assert_eq!(g.dependents("Role"), ["Fn"]);
-        assert_eq!(g.creation_waves(), vec![vec!["Role"], vec!["Fn"], vec!["Perm"], vec!["Topic"]]);
+        assert_eq!(
+            g.creation_waves(),
+            vec![vec!["Role"], vec!["Fn"], vec!["Perm"], vec!["Topic"]]
+        );
     }
 
     #[test]
@@ -269,7 +294,10 @@ mod tests {
             "S": {"Type": "AWS::SQS::Queue", "DependsOn": "S"}
         }}));
         let err = DependencyGraph::build_static(&t).expect_err("cycle");
-        assert_eq!(err.to_string(), "Circular dependency between resources: [A, B, C, S]");
+        assert_eq!(
+            err.to_string(),
+            "Circular dependency between resources: [A, B, C, S]"
+        );
     }
 
     #[test]
@@ -283,7 +311,8 @@ mod tests {
             }
         }));
         let off: HashMap<String, bool> = [("On".to_string(), false)].into_iter().collect();
-        let err = DependencyGraph::build(&t, &off).expect_err("Bad refers to a resource not in the stack");
+        let err = DependencyGraph::build(&t, &off)
+            .expect_err("Bad refers to a resource not in the stack");
         assert_eq!(
             err.to_string(),
             "Template format error: Unresolved resource dependencies [Opt] in the Resources block of the template"

@@ -26,8 +26,8 @@ mod yaml;
 pub use document::{MAX_TEMPLATE_BODY_BYTES, MAX_TEMPLATE_URL_BYTES, parse_document};
 pub use error::{Location, ParameterError, Result, TemplateError};
 pub use eval::{
-    EvalMode, EvaluatedOutput, Environment, Evaluator, KNOWN_AFTER_APPLY, MapResolver, NothingKnown,
-    PseudoParameters, ResourceResolver, is_known,
+    Environment, EvalMode, EvaluatedOutput, Evaluator, KNOWN_AFTER_APPLY, MapResolver,
+    NothingKnown, PseudoParameters, ResourceResolver, is_known,
 };
 pub use graph::DependencyGraph;
 pub use params::{
@@ -35,11 +35,13 @@ pub use params::{
     ResolvedParameters, resolve_parameters,
 };
 pub use plan::{
-    ChangeAction, ChangeDetail, DeployedResource, NO_CHANGES_REASON, PlannedResource, Replacement, ResourceChange,
-    plan_changes,
+    ChangeAction, ChangeDetail, DeployedResource, NO_CHANGES_REASON, PlannedResource, Replacement,
+    ResourceChange, plan_changes,
 };
-pub use sam::{SamContext, TrafficShifting, traffic_shifting};
-pub use template::{LANGUAGE_EXTENSIONS, Output, Resource, RetentionPolicy, SAM_TRANSFORM, Template};
+pub use sam::{SamContext, TrafficShifting, TrafficShiftingKind, traffic_shifting};
+pub use template::{
+    LANGUAGE_EXTENSIONS, Output, Resource, RetentionPolicy, SAM_TRANSFORM, Template,
+};
 pub use validate::{Capability, required_capabilities, validate_template};
 
 /// Runs the transforms a document declares and reads the result as a [`Template`].

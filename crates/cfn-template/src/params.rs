@@ -31,9 +31,15 @@ impl ParameterType {
             "List<Number>" => Self::NumberList,
             "CommaDelimitedList" => Self::CommaDelimitedList,
             t if t.starts_with("AWS::SSM::Parameter::") => Self::Ssm(t.to_string()),
-            t if t.starts_with("List<AWS::") && t.ends_with('>') => Self::AwsSpecificList(t.to_string()),
+            t if t.starts_with("List<AWS::") && t.ends_with('>') => {
+                Self::AwsSpecificList(t.to_string())
+            }
             t if t.starts_with("AWS::") => Self::AwsSpecific(t.to_string()),
-            t => return Err(ParameterError::UnrecognizedType { type_name: t.to_string() }),
+            t => {
+                return Err(ParameterError::UnrecognizedType {
+                    type_name: t.to_string(),
+                });
+            }
         })
     }
 
@@ -48,7 +54,10 @@ impl ParameterType {
     }
 
     pub fn is_list(&self) -> bool {
-        matches!(self, Self::NumberList | Self::CommaDelimitedList | Self::AwsSpecificList(_))
+        matches!(
+            self,
+            Self::NumberList | Self::CommaDelimitedList | Self::AwsSpecificList(_)
+        )
     }
 }
 
@@ -94,20 +103,39 @@ fn scalar_text(value: &Value) -> Option<String> {
 
 impl ParameterDecl {
     pub(crate) fn parse(name: &str, raw: &Value) -> Result<Self> {
-        let invalid = |problem: &str| ParameterError::Invalid { name: name.to_string(), problem: problem.to_string() };
-        let map: &Map<String, Value> = raw.as_object().ok_or_else(|| invalid("must be an object"))?;
-        if let Some(bad) = map.keys().find(|k| !PARAMETER_PROPERTIES.contains(&k.as_str())) {
-            return Err(ParameterError::UnknownProperty { name: name.to_string(), property: bad.clone() }.into());
+        let invalid = |problem: &str| ParameterError::Invalid {
+            name: name.to_string(),
+            problem: problem.to_string(),
+        };
+        let map: &Map<String, Value> = raw
+            .as_object()
+            .ok_or_else(|| invalid("must be an object"))?;
+        if let Some(bad) = map
+            .keys()
+            .find(|k| !PARAMETER_PROPERTIES.contains(&k.as_str()))
+        {
+            return Err(ParameterError::UnknownProperty {
+                name: name.to_string(),
+                property: bad.clone(),
+            }
+            .into());
         }
-        let type_name = map
-            .get("Type")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ParameterError::MissingType { name: name.to_string() })?;
+        let type_name =
+            map.get("Type")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ParameterError::MissingType {
+                    name: name.to_string(),
+                })?;
         let parameter_type = ParameterType::parse(type_name)?;
         let default = match map.get("Default") {
             None => None,
             Some(Value::Array(items)) if parameter_type.is_list() => Some(
-                items.iter().map(scalar_text).collect::<Option<Vec<_>>>().ok_or_else(|| invalid("has an invalid Default"))?.join(","),
+                items
+                    .iter()
+                    .map(scalar_text)
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| invalid("has an invalid Default"))?
+                    .join(","),
             ),
             Some(v) => Some(scalar_text(v).ok_or_else(|| invalid("has an invalid Default"))?),
         };
@@ -122,7 +150,9 @@ impl ParameterDecl {
         };
         let text = |key: &str| -> Result<Option<String>> {
             map.get(key).map_or(Ok(None), |v| {
-                scalar_text(v).map(Some).ok_or_else(|| invalid(&format!("{key} must be a string")).into())
+                scalar_text(v)
+                    .map(Some)
+                    .ok_or_else(|| invalid(&format!("{key} must be a string")).into())
             })
         };
         let number = |key: &str| -> Result<Option<f64>> {
@@ -144,7 +174,9 @@ impl ParameterDecl {
         };
         let allowed_pattern = text("AllowedPattern")?;
         if let Some(p) = &allowed_pattern {
-            compile_pattern(p).map_err(|_| invalid("has an AllowedPattern that is not a valid regular expression"))?;
+            compile_pattern(p).map_err(|_| {
+                invalid("has an AllowedPattern that is not a valid regular expression")
+            })?;
         }
         Ok(Self {
             parameter_type,
@@ -168,17 +200,26 @@ impl ParameterDecl {
                 Some(desc) => format!("failed to satisfy constraint: {desc}"),
                 None => problem,
             };
-            ParameterError::Invalid { name: name.to_string(), problem }
+            ParameterError::Invalid {
+                name: name.to_string(),
+                problem,
+            }
         };
         match &self.parameter_type {
             ParameterType::Ssm(t) => {
-                return Err(ParameterError::UnsupportedType { name: name.to_string(), type_name: t.clone() });
+                return Err(ParameterError::UnsupportedType {
+                    name: name.to_string(),
+                    type_name: t.clone(),
+                });
             }
             ParameterType::Number => {
-                let n = value.trim().parse::<f64>().map_err(|_| ParameterError::Invalid {
-                    name: name.to_string(),
-                    problem: "must be a number".to_string(),
-                })?;
+                let n = value
+                    .trim()
+                    .parse::<f64>()
+                    .map_err(|_| ParameterError::Invalid {
+                        name: name.to_string(),
+                        problem: "must be a number".to_string(),
+                    })?;
                 self.check_number(n, fail)?;
             }
             ParameterType::NumberList => {
@@ -192,28 +233,32 @@ impl ParameterDecl {
             }
             _ => {}
         }
-        let items: Vec<String> =
-            if self.parameter_type.is_list() { split_list(value) } else { vec![value.to_string()] };
+        let items: Vec<String> = if self.parameter_type.is_list() {
+            split_list(value)
+        } else {
+            vec![value.to_string()]
+        };
         for item in &items {
             if !self.allowed_values.is_empty() && !self.allowed_values.iter().any(|a| a == item) {
                 return Err(fail("must be one of AllowedValues".to_string()));
             }
             if let Some(pattern) = &self.allowed_pattern {
-                let re = compile_pattern(pattern).map_err(|_| fail(format!("must match pattern {pattern}")))?;
+                let re = compile_pattern(pattern)
+                    .map_err(|_| fail(format!("must match pattern {pattern}")))?;
                 if !re.is_match(item) {
                     return Err(fail(format!("must match pattern {pattern}")));
                 }
             }
             let len = item.chars().count() as u64;
-            if let Some(min) = self.min_length {
-                if len < min {
-                    return Err(fail(format!("must contain at least {min} characters")));
-                }
+            if let Some(min) = self.min_length
+                && len < min
+            {
+                return Err(fail(format!("must contain at least {min} characters")));
             }
-            if let Some(max) = self.max_length {
-                if len > max {
-                    return Err(fail(format!("must contain at most {max} characters")));
-                }
+            if let Some(max) = self.max_length
+                && len > max
+            {
+                return Err(fail(format!("must contain at most {max} characters")));
             }
         }
         Ok(if self.parameter_type.is_list() {
@@ -228,22 +273,32 @@ impl ParameterDecl {
         n: f64,
         fail: impl Fn(String) -> ParameterError,
     ) -> Result<(), ParameterError> {
-        if let Some(min) = self.min_value {
-            if n < min {
-                return Err(fail(format!("must be a number not less than {}", fmt_num(min))));
-            }
+        if let Some(min) = self.min_value
+            && n < min
+        {
+            return Err(fail(format!(
+                "must be a number not less than {}",
+                fmt_num(min)
+            )));
         }
-        if let Some(max) = self.max_value {
-            if n > max {
-                return Err(fail(format!("must be a number not greater than {}", fmt_num(max))));
-            }
+        if let Some(max) = self.max_value
+            && n > max
+        {
+            return Err(fail(format!(
+                "must be a number not greater than {}",
+                fmt_num(max)
+            )));
         }
         Ok(())
     }
 }
 
 fn fmt_num(f: f64) -> String {
-    if f.fract() == 0.0 && f.abs() < 1e15 { format!("{}", f as i64) } else { f.to_string() }
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        format!("{}", f as i64)
+    } else {
+        f.to_string()
+    }
 }
 
 fn compile_pattern(pattern: &str) -> Result<regex::Regex, regex::Error> {
@@ -295,7 +350,11 @@ pub struct ResolvedParameter {
 impl ResolvedParameter {
     /// The value describe calls show (`****` for `NoEcho`).
     pub fn display_value(&self) -> &str {
-        if self.no_echo { MASKED_VALUE } else { &self.raw }
+        if self.no_echo {
+            MASKED_VALUE
+        } else {
+            &self.raw
+        }
     }
 }
 
@@ -312,7 +371,10 @@ impl ResolvedParameters {
 
     /// `(key, raw)` pairs to remember for `UsePreviousValue` on the next update.
     pub fn raw_values(&self) -> IndexMap<String, String> {
-        self.values.iter().map(|(k, v)| (k.clone(), v.raw.clone())).collect()
+        self.values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.raw.clone()))
+            .collect()
     }
 }
 
@@ -323,8 +385,11 @@ pub fn resolve_parameters(
     inputs: &[ParameterInput],
     previous: Option<&IndexMap<String, String>>,
 ) -> Result<ResolvedParameters> {
-    let unknown: Vec<String> =
-        inputs.iter().filter(|i| !declarations.contains_key(&i.key)).map(|i| i.key.clone()).collect();
+    let unknown: Vec<String> = inputs
+        .iter()
+        .filter(|i| !declarations.contains_key(&i.key))
+        .map(|i| i.key.clone())
+        .collect();
     if !unknown.is_empty() {
         return Err(ParameterError::Unknown(unknown).into());
     }
@@ -333,16 +398,21 @@ pub fn resolve_parameters(
     for (name, decl) in declarations {
         let input = inputs.iter().rev().find(|i| &i.key == name);
         let raw = match input {
-            Some(ParameterInput { use_previous_value: true, .. }) => match previous.and_then(|p| p.get(name)) {
-                Some(v) => Some(v.clone()),
-                None => {
-                    return Err(ParameterError::Invalid {
+            Some(ParameterInput {
+                use_previous_value: true,
+                ..
+            }) => {
+                match previous.and_then(|p| p.get(name)) {
+                    Some(v) => Some(v.clone()),
+                    None => {
+                        return Err(ParameterError::Invalid {
                         name: name.clone(),
                         problem: "cannot use UsePreviousValue: the stack has no previous value for it".to_string(),
                     }
                     .into());
+                    }
                 }
-            },
+            }
             Some(ParameterInput { value: Some(v), .. }) => Some(v.clone()),
             _ => decl.default.clone(),
         };
@@ -351,7 +421,14 @@ pub fn resolve_parameters(
             continue;
         };
         let value = decl.check(name, &raw)?;
-        values.insert(name.clone(), ResolvedParameter { raw, value, no_echo: decl.no_echo });
+        values.insert(
+            name.clone(),
+            ResolvedParameter {
+                raw,
+                value,
+                no_echo: decl.no_echo,
+            },
+        );
     }
     if !missing.is_empty() {
         return Err(ParameterError::MissingValues(missing).into());
@@ -373,11 +450,17 @@ mod tests {
     }
 
     fn input(key: &str, value: &str) -> ParameterInput {
-        ParameterInput { key: key.into(), value: Some(value.into()), use_previous_value: false }
+        ParameterInput {
+            key: key.into(),
+            value: Some(value.into()),
+            use_previous_value: false,
+        }
     }
 
     fn err(d: &IndexMap<String, ParameterDecl>, inputs: &[ParameterInput]) -> String {
-        resolve_parameters(d, inputs, None).expect_err("invalid").to_string()
+        resolve_parameters(d, inputs, None)
+            .expect_err("invalid")
+            .to_string()
     }
 
     #[test]
@@ -391,12 +474,27 @@ mod tests {
             "Secret": {"Type": "String", "NoEcho": true, "Default": "s3cr3t"}
         }));
         let r = resolve_parameters(&d, &[input("Env", "prod")], None).expect("valid");
-        assert_eq!(r.get("Env").map(|p| p.value.to_value()), Some(json!("prod")));
+        assert_eq!(
+            r.get("Env").map(|p| p.value.to_value()),
+            Some(json!("prod"))
+        );
         assert_eq!(r.get("Count").map(|p| p.value.to_value()), Some(json!("2")));
-        assert_eq!(r.get("Subnets").map(|p| p.value.to_value()), Some(json!(["a", "b", "c"])));
-        assert_eq!(r.get("Ports").map(|p| p.value.to_value()), Some(json!(["80", "443"])));
-        assert_eq!(r.get("Vpc").map(|p| p.value.to_value()), Some(json!("vpc-1")));
-        assert_eq!(r.get("Secret").map(ResolvedParameter::display_value), Some(MASKED_VALUE));
+        assert_eq!(
+            r.get("Subnets").map(|p| p.value.to_value()),
+            Some(json!(["a", "b", "c"]))
+        );
+        assert_eq!(
+            r.get("Ports").map(|p| p.value.to_value()),
+            Some(json!(["80", "443"]))
+        );
+        assert_eq!(
+            r.get("Vpc").map(|p| p.value.to_value()),
+            Some(json!("vpc-1"))
+        );
+        assert_eq!(
+            r.get("Secret").map(ResolvedParameter::display_value),
+            Some(MASKED_VALUE)
+        );
     }
 
     #[test]
@@ -408,29 +506,66 @@ mod tests {
             "Desc": {"Type": "String", "AllowedPattern": "[0-9]+", "ConstraintDescription": "digits only", "Default": "1"}
         }));
         assert_eq!(err(&d, &[]), "Parameters: [Env] must have values");
-        assert_eq!(err(&d, &[input("Env", "qa")]), "Parameter 'Env' must be one of AllowedValues");
-        assert_eq!(err(&d, &[input("Env", "dev"), input("Name", "AB")]), "Parameter 'Name' must match pattern [a-z]+");
-        assert_eq!(err(&d, &[input("Env", "dev"), input("Name", "a")]), "Parameter 'Name' must contain at least 2 characters");
-        assert_eq!(err(&d, &[input("Env", "dev"), input("Name", "abcde")]), "Parameter 'Name' must contain at most 4 characters");
-        assert_eq!(err(&d, &[input("Env", "dev"), input("Count", "x")]), "Parameter 'Count' must be a number");
-        assert_eq!(err(&d, &[input("Env", "dev"), input("Count", "0")]), "Parameter 'Count' must be a number not less than 1");
-        assert_eq!(err(&d, &[input("Env", "dev"), input("Count", "6")]), "Parameter 'Count' must be a number not greater than 5");
-        assert_eq!(err(&d, &[input("Env", "dev"), input("Desc", "x")]), "Parameter 'Desc' failed to satisfy constraint: digits only");
-        assert_eq!(err(&d, &[input("Nope", "x")]), "Parameters: [Nope] do not exist in the template");
+        assert_eq!(
+            err(&d, &[input("Env", "qa")]),
+            "Parameter 'Env' must be one of AllowedValues"
+        );
+        assert_eq!(
+            err(&d, &[input("Env", "dev"), input("Name", "AB")]),
+            "Parameter 'Name' must match pattern [a-z]+"
+        );
+        assert_eq!(
+            err(&d, &[input("Env", "dev"), input("Name", "a")]),
+            "Parameter 'Name' must contain at least 2 characters"
+        );
+        assert_eq!(
+            err(&d, &[input("Env", "dev"), input("Name", "abcde")]),
+            "Parameter 'Name' must contain at most 4 characters"
+        );
+        assert_eq!(
+            err(&d, &[input("Env", "dev"), input("Count", "x")]),
+            "Parameter 'Count' must be a number"
+        );
+        assert_eq!(
+            err(&d, &[input("Env", "dev"), input("Count", "0")]),
+            "Parameter 'Count' must be a number not less than 1"
+        );
+        assert_eq!(
+            err(&d, &[input("Env", "dev"), input("Count", "6")]),
+            "Parameter 'Count' must be a number not greater than 5"
+        );
+        assert_eq!(
+            err(&d, &[input("Env", "dev"), input("Desc", "x")]),
+            "Parameter 'Desc' failed to satisfy constraint: digits only"
+        );
+        assert_eq!(
+            err(&d, &[input("Nope", "x")]),
+            "Parameters: [Nope] do not exist in the template"
+        );
     }
 
     #[test]
     fn use_previous_value_and_unsupported_types() {
         let d = decls(json!({"Env": {"Type": "String"}}));
-        let prev: IndexMap<String, String> = [("Env".to_string(), "old".to_string())].into_iter().collect();
-        let keep = ParameterInput { key: "Env".into(), value: None, use_previous_value: true };
-        let r = resolve_parameters(&d, &[keep.clone()], Some(&prev)).expect("previous");
+        let prev: IndexMap<String, String> = [("Env".to_string(), "old".to_string())]
+            .into_iter()
+            .collect();
+        let keep = ParameterInput {
+            key: "Env".into(),
+            value: None,
+            use_previous_value: true,
+        };
+        let r = resolve_parameters(&d, std::slice::from_ref(&keep), Some(&prev)).expect("previous");
         assert_eq!(r.get("Env").map(|p| p.raw.as_str()), Some("old"));
         assert!(resolve_parameters(&d, &[keep], None).is_err());
 
-        let d = decls(json!({"P": {"Type": "AWS::SSM::Parameter::Value<String>", "Default": "/a"}}));
+        let d =
+            decls(json!({"P": {"Type": "AWS::SSM::Parameter::Value<String>", "Default": "/a"}}));
         assert!(err(&d, &[]).contains("not supported by Kindling"));
         let bad = ParameterDecl::parse("P", &json!({"Type": "Strin"})).expect_err("bad type");
-        assert_eq!(bad.to_string(), "Template format error: Unrecognized parameter type: Strin");
+        assert_eq!(
+            bad.to_string(),
+            "Template format error: Unrecognized parameter type: Strin"
+        );
     }
 }

@@ -7,8 +7,7 @@ use crate::eval::is_known;
 use crate::types::{self, RequiresRecreation};
 
 /// CloudFormation's status reason for a change set without changes.
-pub const NO_CHANGES_REASON: &str =
-    "The submitted information didn't contain changes. Submit different information to create a change set.";
+pub const NO_CHANGES_REASON: &str = "The submitted information didn't contain changes. Submit different information to create a change set.";
 
 /// A resource as deployed (its properties as they were applied, fully resolved).
 #[derive(Debug, Clone, PartialEq)]
@@ -98,9 +97,14 @@ fn same(a: &Value, b: &Value) -> bool {
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
         }
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same(v, w)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same(v, w))
+        }
         (Value::Object(_) | Value::Array(_), _) | (_, Value::Object(_) | Value::Array(_)) => false,
-        _ => crate::eval::scalar_string(a) == crate::eval::scalar_string(b) && a.is_null() == b.is_null(),
+        _ => {
+            crate::eval::scalar_string(a) == crate::eval::scalar_string(b)
+                && a.is_null() == b.is_null()
+        }
     }
 }
 
@@ -108,11 +112,18 @@ fn same(a: &Value, b: &Value) -> bool {
 /// template's order, then removals in the deployed order. An empty list means "no changes"
 /// (the engine answers with [`NO_CHANGES_REASON`] when parameters, outputs and the rest
 /// of the template are unchanged too).
-pub fn plan_changes(deployed: &[DeployedResource], planned: &[PlannedResource]) -> Result<Vec<ResourceChange>> {
+pub fn plan_changes(
+    deployed: &[DeployedResource],
+    planned: &[PlannedResource],
+) -> Result<Vec<ResourceChange>> {
     let mut changes = Vec::new();
     let retyped: Vec<&str> = planned
         .iter()
-        .filter(|p| deployed.iter().any(|d| d.logical_id == p.logical_id && d.resource_type != p.resource_type))
+        .filter(|p| {
+            deployed
+                .iter()
+                .any(|d| d.logical_id == p.logical_id && d.resource_type != p.resource_type)
+        })
         .map(|p| p.logical_id.as_str())
         .collect();
     if !retyped.is_empty() {
@@ -155,14 +166,21 @@ pub fn plan_changes(deployed: &[DeployedResource], planned: &[PlannedResource]) 
                 name: Some(name.clone()),
                 requires_recreation: requires,
                 evaluation: if known { "Static" } else { "Dynamic" },
-                change_source: if known { "DirectModification" } else { "ResourceAttribute" },
+                change_source: if known {
+                    "DirectModification"
+                } else {
+                    "ResourceAttribute"
+                },
             });
         }
         let mut scope = Vec::new();
         if !details.is_empty() {
             scope.push("Properties");
         }
-        if !same(old.metadata.as_ref().unwrap_or(&Value::Null), new.metadata.as_ref().unwrap_or(&Value::Null)) {
+        if !same(
+            old.metadata.as_ref().unwrap_or(&Value::Null),
+            new.metadata.as_ref().unwrap_or(&Value::Null),
+        ) {
             scope.push("Metadata");
             details.push(ChangeDetail {
                 attribute: "Metadata",
@@ -175,9 +193,14 @@ pub fn plan_changes(deployed: &[DeployedResource], planned: &[PlannedResource]) 
         if details.is_empty() {
             continue;
         }
-        let replacement = if details.iter().any(|d| d.requires_recreation == RequiresRecreation::Always && d.evaluation == "Static") {
+        let replacement = if details.iter().any(|d| {
+            d.requires_recreation == RequiresRecreation::Always && d.evaluation == "Static"
+        }) {
             Replacement::True
-        } else if details.iter().any(|d| d.requires_recreation != RequiresRecreation::Never) {
+        } else if details
+            .iter()
+            .any(|d| d.requires_recreation != RequiresRecreation::Never)
+        {
             Replacement::Conditional
         } else {
             Replacement::False
@@ -236,21 +259,39 @@ mod tests {
     #[test]
     fn add_modify_remove_and_replacement() {
         let old = vec![
-            deployed("Q", "AWS::SQS::Queue", json!({"QueueName": "a", "VisibilityTimeout": 30})),
+            deployed(
+                "Q",
+                "AWS::SQS::Queue",
+                json!({"QueueName": "a", "VisibilityTimeout": 30}),
+            ),
             deployed("T", "AWS::SNS::Topic", json!({})),
             deployed("F", "AWS::Lambda::Function", json!({"MemorySize": 128})),
             deployed("B", "AWS::S3::Bucket", json!({"BucketName": "x"})),
         ];
         let new = vec![
-            planned("Q", "AWS::SQS::Queue", json!({"QueueName": "b", "VisibilityTimeout": "30"})),
+            planned(
+                "Q",
+                "AWS::SQS::Queue",
+                json!({"QueueName": "b", "VisibilityTimeout": "30"}),
+            ),
             planned("F", "AWS::Lambda::Function", json!({"MemorySize": 256})),
-            planned("B", "AWS::S3::Bucket", json!({"BucketName": KNOWN_AFTER_APPLY})),
+            planned(
+                "B",
+                "AWS::S3::Bucket",
+                json!({"BucketName": KNOWN_AFTER_APPLY}),
+            ),
             planned("N", "AWS::SQS::Queue", json!({})),
         ];
         let changes = plan_changes(&old, &new).expect("plan");
         let summary: Vec<(&str, &str, Option<&str>)> = changes
             .iter()
-            .map(|c| (c.action.as_str(), c.logical_id.as_str(), c.replacement.map(Replacement::as_str)))
+            .map(|c| {
+                (
+                    c.action.as_str(),
+                    c.logical_id.as_str(),
+                    c.replacement.map(Replacement::as_str),
+                )
+            })
             .collect();
         assert_eq!(
             summary,
@@ -262,7 +303,11 @@ mod tests {
                 ("Remove", "T", None),
             ]
         );
-        assert_eq!(changes[0].details.len(), 1, "VisibilityTimeout 30 vs \"30\" is no change");
+        assert_eq!(
+            changes[0].details.len(),
+            1,
+            "VisibilityTimeout 30 vs \"30\" is no change"
+        );
         assert_eq!(changes[0].details[0].name.as_deref(), Some("QueueName"));
         assert_eq!(changes[2].details[0].evaluation, "Dynamic");
     }

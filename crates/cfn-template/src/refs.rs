@@ -64,7 +64,10 @@ pub struct References {
 impl References {
     /// Every logical name referred to as a resource candidate (`Ref` and `GetAtt` targets).
     pub fn targets(&self) -> impl Iterator<Item = &str> {
-        self.refs.iter().map(String::as_str).chain(self.get_atts.iter().map(|(r, _)| r.as_str()))
+        self.refs
+            .iter()
+            .map(String::as_str)
+            .chain(self.get_atts.iter().map(|(r, _)| r.as_str()))
     }
 }
 
@@ -84,12 +87,18 @@ pub fn collect(
             }
         }
         Value::Object(map) if map.len() == 1 => {
-            let Some((key, arg)) = map.iter().next() else { return };
+            let Some((key, arg)) = map.iter().next() else {
+                return;
+            };
             match (key.as_str(), arg) {
                 ("Ref", Value::String(name)) => out.refs.push(name.clone()),
                 ("Fn::GetAtt", Value::Array(parts)) if !parts.is_empty() => {
                     if let Some(resource) = parts[0].as_str() {
-                        let attribute = parts.get(1).and_then(Value::as_str).unwrap_or("").to_string();
+                        let attribute = parts
+                            .get(1)
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string();
                         out.get_atts.push((resource.to_string(), attribute));
                     }
                     for part in &parts[1..] {
@@ -132,7 +141,9 @@ pub fn collect(
                         }
                     }
                 }
-                ("Condition", Value::String(name)) if in_conditions_block => out.conditions.push(name.clone()),
+                ("Condition", Value::String(name)) if in_conditions_block => {
+                    out.conditions.push(name.clone())
+                }
                 ("Fn::FindInMap", Value::Array(parts)) => {
                     if let Some(Value::String(m)) = parts.first() {
                         out.mappings.push(m.clone());
@@ -160,7 +171,9 @@ fn sub_refs(text: &str, local_vars: &[&str], out: &mut References) {
                 continue;
             }
             match name.split_once('.') {
-                Some((r, a)) if !name.starts_with("AWS::") => out.get_atts.push((r.to_string(), a.to_string())),
+                Some((r, a)) if !name.starts_with("AWS::") => {
+                    out.get_atts.push((r.to_string(), a.to_string()))
+                }
                 _ => out.refs.push(name),
             }
         }
@@ -183,7 +196,10 @@ mod tests {
                 SubPart::Variable("R.Arn".into()),
             ]
         );
-        assert_eq!(parse_sub("no vars ${"), vec![SubPart::Literal("no vars ${".into())]);
+        assert_eq!(
+            parse_sub("no vars ${"),
+            vec![SubPart::Literal("no vars ${".into())]
+        );
     }
 
     #[test]
@@ -201,7 +217,11 @@ mod tests {
         assert_eq!(r.refs, ["P", "AWS::Region", "S", "T", "U", "P"]);
         assert_eq!(
             r.get_atts,
-            [("R".into(), "Arn".into()), ("Q".into(), "Url".into()), ("Z".into(), "Outputs.X".into())]
+            [
+                ("R".into(), "Arn".into()),
+                ("Q".into(), "Url".into()),
+                ("Z".into(), "Outputs.X".into())
+            ]
         );
         assert_eq!(r.conditions, ["Cond"]);
         assert_eq!(r.mappings, ["M"]);

@@ -48,7 +48,9 @@ impl RetentionPolicy {
         match value.as_str() {
             Some("Delete") => Ok(Self::Delete),
             Some("Retain") => Ok(Self::Retain),
-            Some("RetainExceptOnCreate") if attribute == "DeletionPolicy" => Ok(Self::RetainExceptOnCreate),
+            Some("RetainExceptOnCreate") if attribute == "DeletionPolicy" => {
+                Ok(Self::RetainExceptOnCreate)
+            }
             Some("Snapshot") => Ok(Self::Snapshot),
             _ => Err(format_err(format!(
                 "Unrecognized {attribute} {} for resource {resource}",
@@ -124,10 +126,14 @@ pub fn declared_transforms(document: &Value) -> Result<Vec<String>> {
                 Value::Object(o) if o.contains_key("Name") => Err(format_err(
                     "Transform macros with parameters are not supported by Kindling".to_string(),
                 )),
-                _ => Err(format_err("Transform must be a string or a list of strings")),
+                _ => Err(format_err(
+                    "Transform must be a string or a list of strings",
+                )),
             })
             .collect(),
-        Some(_) => Err(format_err("Transform must be a string or a list of strings")),
+        Some(_) => Err(format_err(
+            "Transform must be a string or a list of strings",
+        )),
     }
 }
 
@@ -141,7 +147,9 @@ fn string_field(map: &Map<String, Value>, key: &str, what: &str) -> Result<Optio
 }
 
 fn object<'a>(value: &'a Value, what: &str) -> Result<&'a Map<String, Value>> {
-    value.as_object().ok_or_else(|| format_err(format!("{what} must be an object")))
+    value
+        .as_object()
+        .ok_or_else(|| format_err(format!("{what} must be an object")))
 }
 
 impl Template {
@@ -150,29 +158,42 @@ impl Template {
     /// resource, known resource attributes, well-formed parameters and outputs.
     pub fn from_value(document: Value) -> Result<Self> {
         let top = object(&document, "Template")?;
-        let unknown: Vec<&str> =
-            top.keys().map(String::as_str).filter(|k| !SECTIONS.contains(k)).collect();
+        let unknown: Vec<&str> = top
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !SECTIONS.contains(k))
+            .collect();
         if !unknown.is_empty() {
-            return Err(format_err(format!("Invalid template property or properties [{}]", unknown.join(", "))));
+            return Err(format_err(format!(
+                "Invalid template property or properties [{}]",
+                unknown.join(", ")
+            )));
         }
         let transforms = declared_transforms(&document)?;
         for t in &transforms {
             if t == SAM_TRANSFORM {
-                return Err(format_err("The SAM transform must run before the template is read"));
+                return Err(format_err(
+                    "The SAM transform must run before the template is read",
+                ));
             }
             if t != LANGUAGE_EXTENSIONS {
                 return Err(TemplateError::UnsupportedTransform(t.clone()));
             }
         }
-        let format_version = string_field(top, "AWSTemplateFormatVersion", "AWSTemplateFormatVersion")?;
-        if let Some(v) = &format_version {
-            if v != "2010-09-09" {
-                return Err(format_err(format!("'{v}' is not a supported value for AWSTemplateFormatVersion.")));
-            }
+        let format_version =
+            string_field(top, "AWSTemplateFormatVersion", "AWSTemplateFormatVersion")?;
+        if let Some(v) = &format_version
+            && v != "2010-09-09"
+        {
+            return Err(format_err(format!(
+                "'{v}' is not a supported value for AWSTemplateFormatVersion."
+            )));
         }
         let description = string_field(top, "Description", "Description")?;
         if description.as_ref().is_some_and(|d| d.len() > 1024) {
-            return Err(format_err("Template description cannot exceed 1024 characters"));
+            return Err(format_err(
+                "Template description cannot exceed 1024 characters",
+            ));
         }
 
         let mut parameters = IndexMap::new();
@@ -182,7 +203,9 @@ impl Template {
             }
         }
         if parameters.len() > 200 {
-            return Err(format_err("Parameter count 201 is greater than max allowed 200"));
+            return Err(format_err(
+                "Parameter count 201 is greater than max allowed 200",
+            ));
         }
 
         let mut mappings = Map::new();
@@ -278,16 +301,25 @@ fn check_logical_id(id: &str) -> Result<()> {
 
 impl Resource {
     fn parse(id: &str, raw: &Value) -> Result<Self> {
-        let map = raw
-            .as_object()
-            .ok_or_else(|| format_err(format!("[/Resources/{id}] resource definition is malformed")))?;
-        if let Some(bad) = map.keys().find(|k| !RESOURCE_ATTRIBUTES.contains(&k.as_str())) {
-            return Err(format_err(format!("Invalid template resource property '{bad}'")));
+        let map = raw.as_object().ok_or_else(|| {
+            format_err(format!(
+                "[/Resources/{id}] resource definition is malformed"
+            ))
+        })?;
+        if let Some(bad) = map
+            .keys()
+            .find(|k| !RESOURCE_ATTRIBUTES.contains(&k.as_str()))
+        {
+            return Err(format_err(format!(
+                "Invalid template resource property '{bad}'"
+            )));
         }
         let resource_type = match map.get("Type") {
             Some(Value::String(t)) if !t.is_empty() => t.clone(),
             Some(_) => {
-                return Err(format_err(format!("[/Resources/{id}/Type] Type must be a string")));
+                return Err(format_err(format!(
+                    "[/Resources/{id}/Type] Type must be a string"
+                )));
             }
             None => {
                 return Err(format_err(format!(
@@ -299,7 +331,9 @@ impl Resource {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(p)) => p.clone(),
             Some(_) => {
-                return Err(format_err(format!("[/Resources/{id}/Properties] Properties must be an object")));
+                return Err(format_err(format!(
+                    "[/Resources/{id}/Properties] Properties must be an object"
+                )));
             }
         };
         let depends_on = match map.get("DependsOn") {
@@ -322,10 +356,16 @@ impl Resource {
         let condition = match map.get("Condition") {
             None => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err(format_err(format!("[/Resources/{id}/Condition] Condition must be a string"))),
+            Some(_) => {
+                return Err(format_err(format!(
+                    "[/Resources/{id}/Condition] Condition must be a string"
+                )));
+            }
         };
         let policy = |attr: &str| -> Result<RetentionPolicy> {
-            map.get(attr).map_or(Ok(RetentionPolicy::Delete), |v| RetentionPolicy::parse(v, attr, id))
+            map.get(attr).map_or(Ok(RetentionPolicy::Delete), |v| {
+                RetentionPolicy::parse(v, attr, id)
+            })
         };
         Ok(Self {
             resource_type,
@@ -343,31 +383,47 @@ impl Resource {
 
 impl Output {
     fn parse(name: &str, raw: &Value) -> Result<Self> {
-        let map = raw.as_object().ok_or_else(|| format_err(format!("Output {name} is malformed")))?;
-        if let Some(bad) =
-            map.keys().find(|k| !matches!(k.as_str(), "Value" | "Description" | "Condition" | "Export"))
+        let map = raw
+            .as_object()
+            .ok_or_else(|| format_err(format!("Output {name} is malformed")))?;
+        if let Some(bad) = map
+            .keys()
+            .find(|k| !matches!(k.as_str(), "Value" | "Description" | "Condition" | "Export"))
         {
             return Err(format_err(format!("Invalid outputs property : [{bad}]")));
         }
-        let value = map
-            .get("Value")
-            .cloned()
-            .ok_or_else(|| format_err(format!("Every Outputs member must contain a Value object, the member '{name}' does not")))?;
+        let value = map.get("Value").cloned().ok_or_else(|| {
+            format_err(format!(
+                "Every Outputs member must contain a Value object, the member '{name}' does not"
+            ))
+        })?;
         let condition = match map.get("Condition") {
             None => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err(format_err(format!("Output {name}: Condition must be a string"))),
+            Some(_) => {
+                return Err(format_err(format!(
+                    "Output {name}: Condition must be a string"
+                )));
+            }
         };
-        let export_name = match map.get("Export") {
-            None => None,
-            Some(Value::Object(e)) => Some(
-                e.get("Name")
-                    .cloned()
-                    .ok_or_else(|| format_err(format!("Output {name}: Export must contain a Name")))?,
-            ),
-            Some(_) => return Err(format_err(format!("Output {name}: Export must be an object"))),
-        };
-        Ok(Self { value, description: map.get("Description").cloned(), condition, export_name })
+        let export_name =
+            match map.get("Export") {
+                None => None,
+                Some(Value::Object(e)) => Some(e.get("Name").cloned().ok_or_else(|| {
+                    format_err(format!("Output {name}: Export must contain a Name"))
+                })?),
+                Some(_) => {
+                    return Err(format_err(format!(
+                        "Output {name}: Export must be an object"
+                    )));
+                }
+            };
+        Ok(Self {
+            value,
+            description: map.get("Description").cloned(),
+            condition,
+            export_name,
+        })
     }
 }
 
@@ -416,9 +472,15 @@ mod tests {
             msg(json!({"Resources": {"A-b": {"Type": "AWS::SNS::Topic"}}})),
             "Template format error: Resource name A-b is non alphanumeric."
         );
-        assert!(msg(json!({"Resources": {"A": {"Type": "AWS::SNS::Topic", "DeletionPolicy": "Keep"}}}))
-            .contains("Unrecognized DeletionPolicy Keep"));
-        assert!(msg(json!({"Transform": "Acme::Macro", "Resources": {"A": {"Type": "AWS::SNS::Topic"}}}))
-            .contains("Unsupported transform Acme::Macro"));
+        assert!(
+            msg(json!({"Resources": {"A": {"Type": "AWS::SNS::Topic", "DeletionPolicy": "Keep"}}}))
+                .contains("Unrecognized DeletionPolicy Keep")
+        );
+        assert!(
+            msg(
+                json!({"Transform": "Acme::Macro", "Resources": {"A": {"Type": "AWS::SNS::Topic"}}})
+            )
+            .contains("Unsupported transform Acme::Macro")
+        );
     }
 }

@@ -57,7 +57,13 @@ const fn spec(
     attributes: &'static [&'static str],
     replace_on_change: &'static [&'static str],
 ) -> ResourceTypeSpec {
-    ResourceTypeSpec { name, ref_returns, attributes, replace_on_change, conditional_replace: &[] }
+    ResourceTypeSpec {
+        name,
+        ref_returns,
+        attributes,
+        replace_on_change,
+        conditional_replace: &[],
+    }
 }
 
 /// Every resource type the engine supports.
@@ -65,7 +71,12 @@ pub const RESOURCE_TYPES: &[ResourceTypeSpec] = &[
     spec(
         "AWS::Lambda::Function",
         "function name",
-        &["Arn", "SnapStartResponse", "SnapStartResponse.ApplyOn", "SnapStartResponse.OptimizationStatus"],
+        &[
+            "Arn",
+            "SnapStartResponse",
+            "SnapStartResponse.ApplyOn",
+            "SnapStartResponse.OptimizationStatus",
+        ],
         &["FunctionName", "PackageType"],
     ),
     spec(
@@ -74,8 +85,18 @@ pub const RESOURCE_TYPES: &[ResourceTypeSpec] = &[
         &["Version", "FunctionArn"],
         &["FunctionName", "CodeSha256", "Description", "RuntimePolicy"],
     ),
-    spec("AWS::Lambda::Alias", "alias ARN", &["AliasArn"], &["FunctionName", "Name"]),
-    spec("AWS::Lambda::Url", "function ARN", &["FunctionArn", "FunctionUrl"], &["TargetFunctionArn", "Qualifier"]),
+    spec(
+        "AWS::Lambda::Alias",
+        "alias ARN",
+        &["AliasArn"],
+        &["FunctionName", "Name"],
+    ),
+    spec(
+        "AWS::Lambda::Url",
+        "function ARN",
+        &["FunctionArn", "FunctionUrl"],
+        &["TargetFunctionArn", "Qualifier"],
+    ),
     spec(
         "AWS::Lambda::Permission",
         "statement id",
@@ -95,13 +116,25 @@ pub const RESOURCE_TYPES: &[ResourceTypeSpec] = &[
         "AWS::Lambda::EventSourceMapping",
         "mapping UUID",
         &["Id", "EventSourceMappingArn"],
-        &["EventSourceArn", "StartingPosition", "StartingPositionTimestamp", "SelfManagedEventSource"],
+        &[
+            "EventSourceArn",
+            "StartingPosition",
+            "StartingPositionTimestamp",
+            "SelfManagedEventSource",
+        ],
     ),
     spec(
         "AWS::Lambda::LayerVersion",
         "layer version ARN",
         &["LayerVersionArn"],
-        &["CompatibleArchitectures", "CompatibleRuntimes", "Content", "Description", "LayerName", "LicenseInfo"],
+        &[
+            "CompatibleArchitectures",
+            "CompatibleRuntimes",
+            "Content",
+            "Description",
+            "LayerName",
+            "LicenseInfo",
+        ],
     ),
     spec(
         "AWS::Lambda::LayerVersionPermission",
@@ -109,55 +142,175 @@ pub const RESOURCE_TYPES: &[ResourceTypeSpec] = &[
         &[],
         &["Action", "LayerVersionArn", "OrganizationId", "Principal"],
     ),
-    spec("AWS::Lambda::EventInvokeConfig", "generated id", &[], &["FunctionName", "Qualifier"]),
-    spec("AWS::SQS::Queue", "queue URL", &["Arn", "QueueName", "QueueUrl"], &["FifoQueue", "QueueName"]),
+    spec(
+        "AWS::Lambda::EventInvokeConfig",
+        "generated id",
+        &[],
+        &["FunctionName", "Qualifier"],
+    ),
+    spec(
+        "AWS::SQS::Queue",
+        "queue URL",
+        &["Arn", "QueueName", "QueueUrl"],
+        &["FifoQueue", "QueueName"],
+    ),
     spec("AWS::SQS::QueuePolicy", "generated id", &["Id"], &[]),
-    spec("AWS::SNS::Topic", "topic ARN", &["TopicArn", "TopicName"], &["FifoTopic", "TopicName"]),
-    spec("AWS::SNS::Subscription", "subscription ARN", &["Arn"], &["Endpoint", "Protocol", "TopicArn"]),
+    spec(
+        "AWS::SNS::Topic",
+        "topic ARN",
+        &["TopicArn", "TopicName"],
+        &["FifoTopic", "TopicName"],
+    ),
+    spec(
+        "AWS::SNS::Subscription",
+        "subscription ARN",
+        &["Arn"],
+        &["Endpoint", "Protocol", "TopicArn"],
+    ),
     spec("AWS::SNS::TopicPolicy", "generated id", &["Id"], &[]),
-    spec("AWS::ApiGateway::RestApi", "REST API id", &["RestApiId", "RootResourceId"], &[]),
+    spec(
+        "AWS::ApiGateway::RestApi",
+        "REST API id",
+        &["RestApiId", "RootResourceId"],
+        &[],
+    ),
     spec(
         "AWS::ApiGateway::Deployment",
         "deployment id",
         &["DeploymentId"],
         &["DeploymentCanarySettings", "RestApiId"],
     ),
-    spec("AWS::ApiGateway::Stage", "stage name", &[], &["RestApiId", "StageName"]),
-    spec("AWS::ApiGateway::Resource", "resource id", &["ResourceId"], &["ParentId", "RestApiId"]),
-    spec("AWS::ApiGateway::Method", "method id", &[], &["ResourceId", "RestApiId"]),
-    spec("AWS::ApiGatewayV2::Api", "API id", &["ApiEndpoint", "ApiId"], &["ProtocolType"]),
-    spec("AWS::ApiGatewayV2::Stage", "stage name", &[], &["ApiId", "StageName"]),
-    spec("AWS::ApiGatewayV2::Route", "route id", &["RouteId"], &["ApiId"]),
-    spec("AWS::ApiGatewayV2::Integration", "integration id", &["IntegrationId"], &["ApiId"]),
-    spec("AWS::ApiGatewayV2::Deployment", "deployment id", &["DeploymentId"], &["ApiId"]),
+    spec(
+        "AWS::ApiGateway::Stage",
+        "stage name",
+        &[],
+        &["RestApiId", "StageName"],
+    ),
+    spec(
+        "AWS::ApiGateway::Resource",
+        "resource id",
+        &["ResourceId"],
+        &["ParentId", "RestApiId"],
+    ),
+    spec(
+        "AWS::ApiGateway::Method",
+        "method id",
+        &[],
+        &["ResourceId", "RestApiId"],
+    ),
+    spec(
+        "AWS::ApiGatewayV2::Api",
+        "API id",
+        &["ApiEndpoint", "ApiId"],
+        &["ProtocolType"],
+    ),
+    spec(
+        "AWS::ApiGatewayV2::Stage",
+        "stage name",
+        &[],
+        &["ApiId", "StageName"],
+    ),
+    spec(
+        "AWS::ApiGatewayV2::Route",
+        "route id",
+        &["RouteId"],
+        &["ApiId"],
+    ),
+    spec(
+        "AWS::ApiGatewayV2::Integration",
+        "integration id",
+        &["IntegrationId"],
+        &["ApiId"],
+    ),
+    spec(
+        "AWS::ApiGatewayV2::Deployment",
+        "deployment id",
+        &["DeploymentId"],
+        &["ApiId"],
+    ),
     spec(
         "AWS::S3::Bucket",
         "bucket name",
-        &["Arn", "DomainName", "DualStackDomainName", "RegionalDomainName", "WebsiteURL"],
+        &[
+            "Arn",
+            "DomainName",
+            "DualStackDomainName",
+            "RegionalDomainName",
+            "WebsiteURL",
+        ],
         &["BucketName", "ObjectLockEnabled"],
     ),
     spec("AWS::S3::BucketPolicy", "bucket name", &[], &["Bucket"]),
-    spec("AWS::IAM::Role", "role name", &["Arn", "RoleId"], &["Path", "RoleName"]),
+    spec(
+        "AWS::IAM::Role",
+        "role name",
+        &["Arn", "RoleId"],
+        &["Path", "RoleName"],
+    ),
     spec("AWS::IAM::Policy", "generated id", &["Id"], &[]),
     spec(
         "AWS::IAM::ManagedPolicy",
         "policy ARN",
-        &["PolicyArn", "PolicyId", "DefaultVersionId", "AttachmentCount", "CreateDate", "UpdateDate", "IsAttachable", "PermissionsBoundaryUsageCount"],
+        &[
+            "PolicyArn",
+            "PolicyId",
+            "DefaultVersionId",
+            "AttachmentCount",
+            "CreateDate",
+            "UpdateDate",
+            "IsAttachable",
+            "PermissionsBoundaryUsageCount",
+        ],
         &["Description", "ManagedPolicyName", "Path"],
     ),
-    spec("AWS::Events::Rule", "rule name", &["Arn"], &["EventBusName", "Name"]),
-    spec("AWS::Events::EventBus", "bus name", &["Arn", "Name", "Policy"], &["EventSourceName", "Name"]),
-    spec("AWS::Scheduler::Schedule", "schedule name", &["Arn"], &["Name"]),
-    spec("AWS::Scheduler::ScheduleGroup", "group name", &["Arn", "CreationDate", "LastModificationDate", "State"], &["Name"]),
-    spec("AWS::Logs::LogGroup", "log group name", &["Arn"], &["LogGroupClass", "LogGroupName"]),
-    spec("AWS::CodeDeploy::Application", "application name", &[], &["ApplicationName", "ComputePlatform"]),
+    spec(
+        "AWS::Events::Rule",
+        "rule name",
+        &["Arn"],
+        &["EventBusName", "Name"],
+    ),
+    spec(
+        "AWS::Events::EventBus",
+        "bus name",
+        &["Arn", "Name", "Policy"],
+        &["EventSourceName", "Name"],
+    ),
+    spec(
+        "AWS::Scheduler::Schedule",
+        "schedule name",
+        &["Arn"],
+        &["Name"],
+    ),
+    spec(
+        "AWS::Scheduler::ScheduleGroup",
+        "group name",
+        &["Arn", "CreationDate", "LastModificationDate", "State"],
+        &["Name"],
+    ),
+    spec(
+        "AWS::Logs::LogGroup",
+        "log group name",
+        &["Arn"],
+        &["LogGroupClass", "LogGroupName"],
+    ),
+    spec(
+        "AWS::CodeDeploy::Application",
+        "application name",
+        &[],
+        &["ApplicationName", "ComputePlatform"],
+    ),
     spec(
         "AWS::CodeDeploy::DeploymentGroup",
         "deployment group name",
         &[],
         &["ApplicationName", "DeploymentGroupName"],
     ),
-    spec("AWS::CloudFormation::WaitConditionHandle", "signal URL", &[], &[]),
+    spec(
+        "AWS::CloudFormation::WaitConditionHandle",
+        "signal URL",
+        &[],
+        &[],
+    ),
 ];
 
 /// The spec of a supported resource type.
@@ -177,8 +330,14 @@ mod tests {
     #[test]
     fn replacement_rules() {
         let queue = resource_type("AWS::SQS::Queue").expect("queue");
-        assert_eq!(queue.requires_recreation("QueueName"), RequiresRecreation::Always);
-        assert_eq!(queue.requires_recreation("VisibilityTimeout"), RequiresRecreation::Never);
+        assert_eq!(
+            queue.requires_recreation("QueueName"),
+            RequiresRecreation::Always
+        );
+        assert_eq!(
+            queue.requires_recreation("VisibilityTimeout"),
+            RequiresRecreation::Never
+        );
         assert!(queue.has_attribute("Arn"));
         assert!(!queue.has_attribute("Bogus"));
         assert!(!is_supported("AWS::EC2::Instance"));
@@ -187,7 +346,11 @@ mod tests {
     #[test]
     fn names_are_unique() {
         for (i, a) in RESOURCE_TYPES.iter().enumerate() {
-            assert!(RESOURCE_TYPES[i + 1..].iter().all(|b| b.name != a.name), "{}", a.name);
+            assert!(
+                RESOURCE_TYPES[i + 1..].iter().all(|b| b.name != a.name),
+                "{}",
+                a.name
+            );
         }
     }
 }

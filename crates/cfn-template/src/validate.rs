@@ -58,7 +58,13 @@ pub fn required_capabilities(template: &Template) -> (Vec<Capability>, Option<St
         None => (Vec::new(), None),
         Some(c) => {
             let list: Vec<&str> = types_seen.into_iter().collect();
-            (vec![c], Some(format!("The following resource(s) require capabilities: [{}]", list.join(", "))))
+            (
+                vec![c],
+                Some(format!(
+                    "The following resource(s) require capabilities: [{}]",
+                    list.join(", ")
+                )),
+            )
         }
     }
 }
@@ -74,10 +80,13 @@ pub fn validate_template(template: &Template) -> Result<()> {
         .filter(|t| !types::is_supported(t))
         .collect();
     if !unsupported.is_empty() {
-        return Err(TemplateError::UnrecognizedResourceTypes { types: unsupported.into_iter().collect() });
+        return Err(TemplateError::UnrecognizedResourceTypes {
+            types: unsupported.into_iter().collect(),
+        });
     }
 
-    let is_value_name = |n: &str| PSEUDO_PARAMETERS.contains(&n) || template.parameters.contains_key(n);
+    let is_value_name =
+        |n: &str| PSEUDO_PARAMETERS.contains(&n) || template.parameters.contains_key(n);
 
     // Conditions: parameters and other conditions only.
     let mut in_resources = IndexSet::new();
@@ -96,16 +105,26 @@ pub fn validate_template(template: &Template) -> Result<()> {
         check_mappings(template, &refs.mappings)?;
     }
     if !in_resources.is_empty() {
-        return Err(TemplateError::ResourceInConditions { names: in_resources.into_iter().collect() });
+        return Err(TemplateError::ResourceInConditions {
+            names: in_resources.into_iter().collect(),
+        });
     }
     if !unknown.is_empty() {
-        return Err(TemplateError::UnresolvedResources { names: unknown.into_iter().collect(), block: "Conditions" });
+        return Err(TemplateError::UnresolvedResources {
+            names: unknown.into_iter().collect(),
+            block: "Conditions",
+        });
     }
 
     let mut unresolved = IndexSet::new();
     for resource in template.resources.values() {
         let mut refs = References::default();
-        collect(&Value::Object(resource.properties.clone()), None, false, &mut refs);
+        collect(
+            &Value::Object(resource.properties.clone()),
+            None,
+            false,
+            &mut refs,
+        );
         if let Some(p) = &resource.update_policy {
             collect(p, None, false, &mut refs);
         }
@@ -122,7 +141,10 @@ pub fn validate_template(template: &Template) -> Result<()> {
         check_mappings(template, &refs.mappings)?;
     }
     if !unresolved.is_empty() {
-        return Err(TemplateError::UnresolvedResources { names: unresolved.into_iter().collect(), block: "Resources" });
+        return Err(TemplateError::UnresolvedResources {
+            names: unresolved.into_iter().collect(),
+            block: "Resources",
+        });
     }
 
     for output in template.outputs.values() {
@@ -139,14 +161,21 @@ pub fn validate_template(template: &Template) -> Result<()> {
         check_mappings(template, &refs.mappings)?;
     }
     if !unresolved.is_empty() {
-        return Err(TemplateError::UnresolvedResources { names: unresolved.into_iter().collect(), block: "Outputs" });
+        return Err(TemplateError::UnresolvedResources {
+            names: unresolved.into_iter().collect(),
+            block: "Outputs",
+        });
     }
 
     DependencyGraph::build_static(template)?;
     Ok(())
 }
 
-fn check_refs(template: &Template, refs: &References, unresolved: &mut IndexSet<String>) -> Result<()> {
+fn check_refs(
+    template: &Template,
+    refs: &References,
+    unresolved: &mut IndexSet<String>,
+) -> Result<()> {
     for name in &refs.refs {
         if !(PSEUDO_PARAMETERS.contains(&name.as_str())
             || template.parameters.contains_key(name)
@@ -161,13 +190,14 @@ fn check_refs(template: &Template, refs: &References, unresolved: &mut IndexSet<
                 unresolved.insert(resource.clone());
             }
             Some(r) => {
-                if let Some(spec) = types::resource_type(&r.resource_type) {
-                    if !attribute.is_empty() && !spec.has_attribute(attribute) {
-                        return Err(TemplateError::UnknownAttribute {
-                            resource: resource.clone(),
-                            attribute: attribute.clone(),
-                        });
-                    }
+                if let Some(spec) = types::resource_type(&r.resource_type)
+                    && !attribute.is_empty()
+                    && !spec.has_attribute(attribute)
+                {
+                    return Err(TemplateError::UnknownAttribute {
+                        resource: resource.clone(),
+                        attribute: attribute.clone(),
+                    });
                 }
             }
         }
@@ -176,8 +206,11 @@ fn check_refs(template: &Template, refs: &References, unresolved: &mut IndexSet<
 }
 
 fn check_conditions(template: &Template, names: &[String], block: &str) -> Result<()> {
-    let missing: Vec<&str> =
-        names.iter().map(String::as_str).filter(|n| !template.conditions.contains_key(*n)).collect();
+    let missing: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !template.conditions.contains_key(*n))
+        .collect();
     if missing.is_empty() {
         Ok(())
     } else {
@@ -189,9 +222,14 @@ fn check_conditions(template: &Template, names: &[String], block: &str) -> Resul
 }
 
 fn check_mappings(template: &Template, names: &[String]) -> Result<()> {
-    match names.iter().find(|n| !template.mappings.contains_key(n.as_str())) {
+    match names
+        .iter()
+        .find(|n| !template.mappings.contains_key(n.as_str()))
+    {
         None => Ok(()),
-        Some(n) => Err(format_err(format!("Mapping named '{n}' is not present in the 'Mappings' section of template."))),
+        Some(n) => Err(format_err(format!(
+            "Mapping named '{n}' is not present in the 'Mappings' section of template."
+        ))),
     }
 }
 
@@ -214,27 +252,47 @@ mod tests {
             err.to_string(),
             "Template format error: Unresolved resource dependencies [Missing, Gone] in the Resources block of the template"
         );
-        let err = check(json!({"Resources": {"A": {"Type": "AWS::EC2::Instance"}}})).expect_err("type");
-        assert_eq!(err.to_string(), "Template format error: Unrecognized resource types: [AWS::EC2::Instance]");
+        let err =
+            check(json!({"Resources": {"A": {"Type": "AWS::EC2::Instance"}}})).expect_err("type");
+        assert_eq!(
+            err.to_string(),
+            "Template format error: Unrecognized resource types: [AWS::EC2::Instance]"
+        );
         let err = check(json!({"Resources": {"A": {"Type": "AWS::SQS::Queue"}},
             "Outputs": {"O": {"Value": {"Fn::GetAtt": ["A", "Nope"]}}}}))
         .expect_err("attribute");
-        assert_eq!(err.to_string(), "Template error: resource A does not support attribute type Nope in Fn::GetAtt");
+        assert_eq!(
+            err.to_string(),
+            "Template error: resource A does not support attribute type Nope in Fn::GetAtt"
+        );
         let err = check(json!({"Resources": {"A": {"Type": "AWS::SQS::Queue"}},
             "Conditions": {"C": {"Fn::Equals": [{"Ref": "A"}, "x"]}}}))
         .expect_err("resource in conditions");
-        assert!(err.to_string().contains("Cannot reference resources in the Conditions block"), "{err}");
-        let err = check(json!({"Resources": {"A": {"Type": "AWS::SQS::Queue", "Condition": "Nope"}}}))
-            .expect_err("condition");
-        assert!(err.to_string().contains("Unresolved condition dependencies [Nope]"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("Cannot reference resources in the Conditions block"),
+            "{err}"
+        );
+        let err =
+            check(json!({"Resources": {"A": {"Type": "AWS::SQS::Queue", "Condition": "Nope"}}}))
+                .expect_err("condition");
+        assert!(
+            err.to_string()
+                .contains("Unresolved condition dependencies [Nope]"),
+            "{err}"
+        );
     }
 
     #[test]
     fn capabilities() {
-        let t = Template::from_value(json!({"Resources": {"R": {"Type": "AWS::IAM::Role"}}})).expect("t");
+        let t = Template::from_value(json!({"Resources": {"R": {"Type": "AWS::IAM::Role"}}}))
+            .expect("t");
         let (caps, reason) = required_capabilities(&t);
         assert_eq!(caps, [Capability::Iam]);
-        assert_eq!(reason.as_deref(), Some("The following resource(s) require capabilities: [AWS::IAM::Role]"));
+        assert_eq!(
+            reason.as_deref(),
+            Some("The following resource(s) require capabilities: [AWS::IAM::Role]")
+        );
         let t = Template::from_value(json!({"Resources": {"R": {"Type": "AWS::IAM::Role", "Properties": {"RoleName": "x"}}}}))
             .expect("t");
         assert_eq!(required_capabilities(&t).0, [Capability::NamedIam]);

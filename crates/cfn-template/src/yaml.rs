@@ -43,21 +43,33 @@ const SHORT_FORMS: &[(&str, &str)] = &[
 ];
 
 fn location(span: &Span) -> Location {
-    Location { line: span.start.line(), column: span.start.col() + 1 }
+    Location {
+        line: span.start.line(),
+        column: span.start.col() + 1,
+    }
 }
 
 fn scan_error(e: ScanError) -> TemplateError {
-    let at = Location { line: e.marker().line(), column: e.marker().col() + 1 };
+    let at = Location {
+        line: e.marker().line(),
+        column: e.marker().col() + 1,
+    };
     TemplateError::Yaml { at, source: e }
 }
 
 fn content_error(span: &Span, detail: impl Into<String>) -> TemplateError {
-    TemplateError::YamlContent { at: location(span), detail: detail.into() }
+    TemplateError::YamlContent {
+        at: location(span),
+        detail: detail.into(),
+    }
 }
 
 /// Parses one YAML document into a JSON value.
 pub fn parse_yaml(text: &str) -> Result<Value> {
-    let mut loader = Loader { parser: Parser::new_from_str(text), anchors: HashMap::new() };
+    let mut loader = Loader {
+        parser: Parser::new_from_str(text),
+        anchors: HashMap::new(),
+    };
     let mut documents = 0usize;
     let mut value = Value::Null;
     loop {
@@ -175,7 +187,10 @@ fn short_form(tag: &Tag) -> Option<&'static str> {
     if tag.handle != "!" {
         return None;
     }
-    SHORT_FORMS.iter().find(|(short, _)| *short == tag.suffix).map(|(_, long)| *long)
+    SHORT_FORMS
+        .iter()
+        .find(|(short, _)| *short == tag.suffix)
+        .map(|(_, long)| *long)
 }
 
 /// Wraps a sequence or mapping in the intrinsic its tag names.
@@ -200,11 +215,11 @@ fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>, span: &Span) -> Res
     if let Some(tag) = tag {
         if let Some(long) = short_form(tag) {
             // `!GetAtt A.B` splits on the first dot only: `Stack.Outputs.X` → [Stack, Outputs.X].
-            if long == "Fn::GetAtt" {
-                if let Some((resource, attribute)) = text.split_once('.') {
-                    let parts = vec![Value::from(resource), Value::from(attribute)];
-                    return Ok(single(long, Value::Array(parts)));
-                }
+            if long == "Fn::GetAtt"
+                && let Some((resource, attribute)) = text.split_once('.')
+            {
+                let parts = vec![Value::from(resource), Value::from(attribute)];
+                return Ok(single(long, Value::Array(parts)));
             }
             return Ok(single(long, Value::String(text.to_string())));
         }
@@ -298,8 +313,10 @@ mod tests {
 
     #[test]
     fn short_forms_on_scalars_sequences_and_mappings() {
-        let v = y("a: !Ref X\nb: !GetAtt Res.Arn\nc: !GetAtt Stack.Outputs.Url\nd: !Join [',', [a, b]]\n\
-                   e: !Base64 {\"Fn::Sub\": x}\nf: !Condition C\ng: !GetAtt [R, Arn]\nh: !Sub\n  - '${x}'\n  - x: 1\n");
+        let v = y(
+            "a: !Ref X\nb: !GetAtt Res.Arn\nc: !GetAtt Stack.Outputs.Url\nd: !Join [',', [a, b]]\n\
+                   e: !Base64 {\"Fn::Sub\": x}\nf: !Condition C\ng: !GetAtt [R, Arn]\nh: !Sub\n  - '${x}'\n  - x: 1\n",
+        );
         assert_eq!(
             v,
             json!({
@@ -325,8 +342,10 @@ mod tests {
 
     #[test]
     fn scalars_keep_text_where_cloudformation_does() {
-        let v = y("a: 2010-09-09\nb: 0123\nc: 1e3\nd: yes\ne: 12\nf: 1.5\ng: true\nh: ~\ni: '12'\n\
-                   j: 0x1F\nk: .inf\nl: -7\nm: 123456789012\nn: no\no: 99999999999999999999999\np: 0\nq: \"true\"\n");
+        let v = y(
+            "a: 2010-09-09\nb: 0123\nc: 1e3\nd: yes\ne: 12\nf: 1.5\ng: true\nh: ~\ni: '12'\n\
+                   j: 0x1F\nk: .inf\nl: -7\nm: 123456789012\nn: no\no: 99999999999999999999999\np: 0\nq: \"true\"\n",
+        );
         assert_eq!(
             v,
             json!({"a": "2010-09-09", "b": "0123", "c": "1e3", "d": "yes", "e": 12, "f": 1.5, "g": true,
@@ -338,23 +357,35 @@ mod tests {
     #[test]
     fn tagged_scalars_are_strings() {
         let v = y("a: !Ref 123\nb: !GetAZs ''\nc: !!str 5\nd: !!int 5\n");
-        assert_eq!(v, json!({"a": {"Ref": "123"}, "b": {"Fn::GetAZs": ""}, "c": "5", "d": 5}));
+        assert_eq!(
+            v,
+            json!({"a": {"Ref": "123"}, "b": {"Fn::GetAZs": ""}, "c": "5", "d": 5})
+        );
     }
 
     #[test]
     fn anchors_and_block_scalars() {
         let v = y("a: &x\n  k: v\nb: *x\nc: |\n  line1\n  line2\n");
-        assert_eq!(v, json!({"a": {"k": "v"}, "b": {"k": "v"}, "c": "line1\nline2\n"}));
+        assert_eq!(
+            v,
+            json!({"a": {"k": "v"}, "b": {"k": "v"}, "c": "line1\nline2\n"})
+        );
     }
 
     #[test]
     fn errors_carry_line_and_column() {
         let err = parse_yaml("a: b\n  c: [d\n").expect_err("bad yaml");
         let msg = err.to_string();
-        assert!(msg.starts_with("Template format error: YAML not well-formed. (line"), "{msg}");
+        assert!(
+            msg.starts_with("Template format error: YAML not well-formed. (line"),
+            "{msg}"
+        );
 
         let err = parse_yaml("a: 1\nb: !Bogus x\n").expect_err("bad tag");
-        assert_eq!(err.to_string(), "Template format error: YAML not well-formed. Unsupported tag !Bogus. (line 2, column 4)");
+        assert_eq!(
+            err.to_string(),
+            "Template format error: YAML not well-formed. Unsupported tag !Bogus. (line 2, column 4)"
+        );
 
         let err = parse_yaml("a: 1\na: 2\n").expect_err("duplicate");
         assert!(err.to_string().contains("Duplicate key 'a'"), "{err}");

@@ -32,7 +32,9 @@ fn normalize(value: &Value) -> Value {
         Value::Array(items) => Value::Array(items.iter().map(normalize).collect()),
         Value::Object(m) => Value::Object(
             m.iter()
-                .filter(|(k, _)| !(k.as_str() == "Description" && m.contains_key("RestApiId") && m.len() <= 3))
+                .filter(|(k, _)| {
+                    !(k.as_str() == "Description" && m.contains_key("RestApiId") && m.len() <= 3)
+                })
                 .map(|(k, v)| (k.clone(), normalize(v)))
                 .collect(),
         ),
@@ -52,7 +54,9 @@ fn parameter_defaults(doc: &Value) -> std::collections::HashMap<String, Value> {
     doc.get("Parameters")
         .and_then(Value::as_object)
         .map(|p| {
-            p.iter().filter_map(|(k, v)| v.get("Default").map(|d| (k.clone(), d.clone()))).collect()
+            p.iter()
+                .filter_map(|(k, v)| v.get("Default").map(|d| (k.clone(), d.clone())))
+                .collect()
         })
         .unwrap_or_default()
 }
@@ -61,13 +65,19 @@ fn check(name: &str) {
     let dir = templates_dir();
     let text = std::fs::read_to_string(dir.join(name)).expect("fixture");
     let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
-    let golden_text = std::fs::read_to_string(dir.join(format!("{stem}.golden.json"))).expect("golden file");
+    let golden_text =
+        std::fs::read_to_string(dir.join(format!("{stem}.golden.json"))).expect("golden file");
     let golden: Value = serde_json::from_str(&golden_text).expect("golden json");
 
     let doc = parse_document(&text).expect("fixture parses");
-    let ctx = SamContext { parameter_values: parameter_defaults(&doc), ..SamContext::default() };
-    let template: Template = process(doc, &ctx).unwrap_or_else(|e| panic!("{name}: transform failed: {e}"));
-    validate_template(&template).unwrap_or_else(|e| panic!("{name}: processed template invalid: {e}"));
+    let ctx = SamContext {
+        parameter_values: parameter_defaults(&doc),
+        ..SamContext::default()
+    };
+    let template: Template =
+        process(doc, &ctx).unwrap_or_else(|e| panic!("{name}: transform failed: {e}"));
+    validate_template(&template)
+        .unwrap_or_else(|e| panic!("{name}: processed template invalid: {e}"));
     let ours = template.document();
 
     let want = resources(&golden);
@@ -87,7 +97,15 @@ fn check(name: &str) {
     }
     for (id, w) in &want {
         let Some(g) = got.get(id) else { continue };
-        for key in ["Type", "Properties", "DeletionPolicy", "UpdatePolicy", "DependsOn", "Condition", "UpdateReplacePolicy"] {
+        for key in [
+            "Type",
+            "Properties",
+            "DeletionPolicy",
+            "UpdatePolicy",
+            "DependsOn",
+            "Condition",
+            "UpdateReplacePolicy",
+        ] {
             if w.get(key) != g.get(key) {
                 problems.push(format!(
                     "{id}.{key}:\n  samtranslator: {}\n  kindling:      {}",
@@ -98,14 +116,28 @@ fn check(name: &str) {
         }
     }
     if normalize(&golden["Outputs"]) != normalize(&ours["Outputs"]) {
-        problems.push(format!("Outputs differ:\n  {}\n  {}", golden["Outputs"], ours["Outputs"]));
+        problems.push(format!(
+            "Outputs differ:\n  {}\n  {}",
+            golden["Outputs"], ours["Outputs"]
+        ));
     }
-    for section in ["Parameters", "Conditions", "Mappings", "Description", "AWSTemplateFormatVersion"] {
+    for section in [
+        "Parameters",
+        "Conditions",
+        "Mappings",
+        "Description",
+        "AWSTemplateFormatVersion",
+    ] {
         if golden.get(section) != ours.get(section) {
             problems.push(format!("{section} differs"));
         }
     }
-    assert!(problems.is_empty(), "{name}: {} differences from samtranslator:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{name}: {} differences from samtranslator:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 #[test]

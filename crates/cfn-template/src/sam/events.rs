@@ -38,7 +38,10 @@ pub(crate) fn translate(
     routes: &mut api::Routes,
 ) -> Translated<EventOutput> {
     let event = event.as_object().ok_or("Event must be a dictionary.")?;
-    let kind = event.get("Type").and_then(Value::as_str).ok_or("Event must have a 'Type'.")?;
+    let kind = event
+        .get("Type")
+        .and_then(Value::as_str)
+        .ok_or("Event must have a 'Type'.")?;
     let props = match event.get("Properties") {
         None => Map::new(),
         Some(Value::Object(p)) => p.clone(),
@@ -51,25 +54,72 @@ pub(crate) fn translate(
         "SQS" => {
             check_properties(
                 &props,
-                &["Queue", "BatchSize", "Enabled", "MaximumBatchingWindowInSeconds", "FunctionResponseTypes", "FilterCriteria", "ScalingConfig"],
+                &[
+                    "Queue",
+                    "BatchSize",
+                    "Enabled",
+                    "MaximumBatchingWindowInSeconds",
+                    "FunctionResponseTypes",
+                    "FilterCriteria",
+                    "ScalingConfig",
+                ],
                 "SQS event",
             )?;
-            let queue = props.get("Queue").ok_or("Missing required property 'Queue'.")?;
+            let queue = props
+                .get("Queue")
+                .ok_or("Missing required property 'Queue'.")?;
             let mut p = Map::new();
             copy(&props, &mut p, &["BatchSize", "Enabled"]);
             p.insert("EventSourceArn".into(), queue.clone());
             p.insert("FunctionName".into(), target.name_ref());
-            copy(&props, &mut p, &["MaximumBatchingWindowInSeconds", "FunctionResponseTypes", "FilterCriteria", "ScalingConfig"]);
+            copy(
+                &props,
+                &mut p,
+                &[
+                    "MaximumBatchingWindowInSeconds",
+                    "FunctionResponseTypes",
+                    "FilterCriteria",
+                    "ScalingConfig",
+                ],
+            );
             resources.insert(id, super::resource("AWS::Lambda::EventSourceMapping", p));
             managed_policies.push("AWSLambdaSQSQueueExecutionRole".to_string());
         }
         "SNS" => {
-            check_properties(&props, &["Topic", "FilterPolicy", "FilterPolicyScope", "Region", "SqsSubscription", "RedrivePolicy"], "SNS event")?;
-            let topic = props.get("Topic").ok_or("Missing required property 'Topic'.")?.clone();
-            let subscription_extras = |p: &mut Map<String, Value>| copy(&props, p, &["Region", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy"]);
+            check_properties(
+                &props,
+                &[
+                    "Topic",
+                    "FilterPolicy",
+                    "FilterPolicyScope",
+                    "Region",
+                    "SqsSubscription",
+                    "RedrivePolicy",
+                ],
+                "SNS event",
+            )?;
+            let topic = props
+                .get("Topic")
+                .ok_or("Missing required property 'Topic'.")?
+                .clone();
+            let subscription_extras = |p: &mut Map<String, Value>| {
+                copy(
+                    &props,
+                    p,
+                    &[
+                        "Region",
+                        "FilterPolicy",
+                        "FilterPolicyScope",
+                        "RedrivePolicy",
+                    ],
+                )
+            };
             match props.get("SqsSubscription") {
                 None | Some(Value::Bool(false)) => {
-                    resources.insert(format!("{id}Permission"), permission(target, "sns.amazonaws.com", topic.clone()));
+                    resources.insert(
+                        format!("{id}Permission"),
+                        permission(target, "sns.amazonaws.com", topic.clone()),
+                    );
                     let mut p = Map::new();
                     p.insert("Endpoint".into(), target.arn());
                     p.insert("Protocol".into(), Value::from("lambda"));
@@ -81,21 +131,49 @@ pub(crate) fn translate(
                     let (queue_arn, queue_url, batch, enabled, policy_id) = match sqs {
                         Value::Bool(true) => {
                             let queue_id = format!("{id}Queue");
-                            resources.insert(queue_id.clone(), json!({"Type": "AWS::SQS::Queue", "Properties": {}}));
-                            (get_att(&queue_id, "Arn"), r#ref(&queue_id), Value::from(10), Value::Bool(true), format!("{id}QueuePolicy"))
+                            resources.insert(
+                                queue_id.clone(),
+                                json!({"Type": "AWS::SQS::Queue", "Properties": {}}),
+                            );
+                            (
+                                get_att(&queue_id, "Arn"),
+                                r#ref(&queue_id),
+                                Value::from(10),
+                                Value::Bool(true),
+                                format!("{id}QueuePolicy"),
+                            )
                         }
                         Value::Object(m) => {
-                            check_properties(m, &["QueueArn", "QueueUrl", "BatchSize", "Enabled", "QueuePolicyLogicalId"], "SqsSubscription")?;
+                            check_properties(
+                                m,
+                                &[
+                                    "QueueArn",
+                                    "QueueUrl",
+                                    "BatchSize",
+                                    "Enabled",
+                                    "QueuePolicyLogicalId",
+                                ],
+                                "SqsSubscription",
+                            )?;
                             let arn = m.get("QueueArn").ok_or("No QueueARN provided.")?.clone();
                             let url = m.get("QueueUrl").ok_or("No QueueURL provided.")?.clone();
                             let policy_id = m
                                 .get("QueuePolicyLogicalId")
                                 .and_then(Value::as_str)
                                 .map_or_else(|| format!("{id}QueuePolicy"), str::to_string);
-                            (arn, url, m.get("BatchSize").cloned().unwrap_or(Value::from(10)),
-                             m.get("Enabled").cloned().unwrap_or(Value::Bool(true)), policy_id)
+                            (
+                                arn,
+                                url,
+                                m.get("BatchSize").cloned().unwrap_or(Value::from(10)),
+                                m.get("Enabled").cloned().unwrap_or(Value::Bool(true)),
+                                policy_id,
+                            )
                         }
-                        _ => return Err("'SqsSubscription' must be a boolean or a dictionary.".into()),
+                        _ => {
+                            return Err(
+                                "'SqsSubscription' must be a boolean or a dictionary.".into()
+                            );
+                        }
                     };
                     resources.insert(policy_id, json!({"Type": "AWS::SQS::QueuePolicy", "Properties": {
                         "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
@@ -120,30 +198,65 @@ pub(crate) fn translate(
         "Schedule" | "CloudWatchEvent" | "EventBridgeRule" => {
             let schedule = kind == "Schedule";
             let allowed: &[&str] = if schedule {
-                &["Schedule", "Description", "Enabled", "State", "Name", "Input", "RetryPolicy"]
+                &[
+                    "Schedule",
+                    "Description",
+                    "Enabled",
+                    "State",
+                    "Name",
+                    "Input",
+                    "RetryPolicy",
+                ]
             } else {
-                &["Pattern", "EventBusName", "Input", "InputPath", "InputTransformer", "State", "Enabled", "RuleName", "RetryPolicy"]
+                &[
+                    "Pattern",
+                    "EventBusName",
+                    "Input",
+                    "InputPath",
+                    "InputTransformer",
+                    "State",
+                    "Enabled",
+                    "RuleName",
+                    "RetryPolicy",
+                ]
             };
             check_properties(&props, allowed, &format!("{kind} event"))?;
             let mut p = Map::new();
             if schedule {
                 copy(&props, &mut p, &["Description"]);
-                p.insert("ScheduleExpression".into(), props.get("Schedule").ok_or("Missing required property 'Schedule'.")?.clone());
+                p.insert(
+                    "ScheduleExpression".into(),
+                    props
+                        .get("Schedule")
+                        .ok_or("Missing required property 'Schedule'.")?
+                        .clone(),
+                );
                 copy(&props, &mut p, &["Name"]);
             } else {
                 copy(&props, &mut p, &["EventBusName"]);
-                p.insert("EventPattern".into(), props.get("Pattern").ok_or("Missing required property 'Pattern'.")?.clone());
+                p.insert(
+                    "EventPattern".into(),
+                    props
+                        .get("Pattern")
+                        .ok_or("Missing required property 'Pattern'.")?
+                        .clone(),
+                );
                 if let Some(n) = props.get("RuleName") {
                     p.insert("Name".into(), n.clone());
                 }
             }
             match (props.get("State"), props.get("Enabled")) {
-                (Some(_), Some(_)) => return Err("State and Enabled Properties cannot both be specified.".into()),
+                (Some(_), Some(_)) => {
+                    return Err("State and Enabled Properties cannot both be specified.".into());
+                }
                 (Some(s), None) => {
                     p.insert("State".into(), s.clone());
                 }
                 (None, Some(Value::Bool(e))) => {
-                    p.insert("State".into(), Value::from(if *e { "ENABLED" } else { "DISABLED" }));
+                    p.insert(
+                        "State".into(),
+                        Value::from(if *e { "ENABLED" } else { "DISABLED" }),
+                    );
                 }
                 (None, Some(_)) => return Err("Enabled must be a boolean.".into()),
                 (None, None) => {}
@@ -152,24 +265,58 @@ pub(crate) fn translate(
             let mut t = Map::new();
             t.insert("Arn".into(), target.arn());
             t.insert("Id".into(), Value::from(target_id));
-            copy(&props, &mut t, &["Input", "InputPath", "InputTransformer", "RetryPolicy"]);
+            copy(
+                &props,
+                &mut t,
+                &["Input", "InputPath", "InputTransformer", "RetryPolicy"],
+            );
             p.insert("Targets".into(), json!([t]));
             resources.insert(id.clone(), super::resource("AWS::Events::Rule", p));
-            resources.insert(format!("{id}Permission"), permission(target, "events.amazonaws.com", get_att(&id, "Arn")));
+            resources.insert(
+                format!("{id}Permission"),
+                permission(target, "events.amazonaws.com", get_att(&id, "Arn")),
+            );
         }
         "ScheduleV2" => {
             check_properties(
                 &props,
-                &["ScheduleExpression", "FlexibleTimeWindow", "Name", "State", "Description", "StartDate", "EndDate",
-                  "ScheduleExpressionTimezone", "GroupName", "KmsKeyArn", "Input", "RoleArn", "RetryPolicy", "OmitName", "DeadLetterConfig"],
+                &[
+                    "ScheduleExpression",
+                    "FlexibleTimeWindow",
+                    "Name",
+                    "State",
+                    "Description",
+                    "StartDate",
+                    "EndDate",
+                    "ScheduleExpressionTimezone",
+                    "GroupName",
+                    "KmsKeyArn",
+                    "Input",
+                    "RoleArn",
+                    "RetryPolicy",
+                    "OmitName",
+                    "DeadLetterConfig",
+                ],
                 "ScheduleV2 event",
             )?;
             if props.contains_key("DeadLetterConfig") {
                 return Err("ScheduleV2 property [DeadLetterConfig] is not supported by Kindling's SAM transform.".into());
             }
             let mut p = Map::new();
-            p.insert("ScheduleExpression".into(), props.get("ScheduleExpression").ok_or("Missing required property 'ScheduleExpression'.")?.clone());
-            p.insert("FlexibleTimeWindow".into(), props.get("FlexibleTimeWindow").cloned().unwrap_or(json!({"Mode": "OFF"})));
+            p.insert(
+                "ScheduleExpression".into(),
+                props
+                    .get("ScheduleExpression")
+                    .ok_or("Missing required property 'ScheduleExpression'.")?
+                    .clone(),
+            );
+            p.insert(
+                "FlexibleTimeWindow".into(),
+                props
+                    .get("FlexibleTimeWindow")
+                    .cloned()
+                    .unwrap_or(json!({"Mode": "OFF"})),
+            );
             match props.get("Name") {
                 Some(n) => {
                     p.insert("Name".into(), n.clone());
@@ -179,7 +326,19 @@ pub(crate) fn translate(
                     p.insert("Name".into(), Value::from(id.as_str()));
                 }
             }
-            copy(&props, &mut p, &["State", "Description", "StartDate", "EndDate", "ScheduleExpressionTimezone", "GroupName", "KmsKeyArn"]);
+            copy(
+                &props,
+                &mut p,
+                &[
+                    "State",
+                    "Description",
+                    "StartDate",
+                    "EndDate",
+                    "ScheduleExpressionTimezone",
+                    "GroupName",
+                    "KmsKeyArn",
+                ],
+            );
             let role_arn = match props.get("RoleArn") {
                 Some(r) => r.clone(),
                 None => {
@@ -205,17 +364,37 @@ pub(crate) fn translate(
             resources = ordered;
         }
         "Api" => {
-            check_properties(&props, &["Path", "Method", "RestApiId", "TimeoutInMillis"], "Api event")?;
+            check_properties(
+                &props,
+                &["Path", "Method", "RestApiId", "TimeoutInMillis"],
+                "Api event",
+            )?;
             routes.add_rest(function_id, name, &props, target, template_resources)?;
         }
         "HttpApi" => {
-            check_properties(&props, &["Path", "Method", "ApiId", "TimeoutInMillis", "PayloadFormatVersion"], "HttpApi event")?;
+            check_properties(
+                &props,
+                &[
+                    "Path",
+                    "Method",
+                    "ApiId",
+                    "TimeoutInMillis",
+                    "PayloadFormatVersion",
+                ],
+                "HttpApi event",
+            )?;
             routes.add_http(function_id, name, &props, target, template_resources)?;
         }
         other => {
-            return Err(format!("Event type '{other}' is not supported by Kindling's SAM transform.").into());
+            return Err(format!(
+                "Event type '{other}' is not supported by Kindling's SAM transform."
+            )
+            .into());
         }
     }
     let _ = ctx;
-    Ok(EventOutput { resources, managed_policies })
+    Ok(EventOutput {
+        resources,
+        managed_policies,
+    })
 }

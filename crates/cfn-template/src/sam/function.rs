@@ -6,30 +6,86 @@ use super::events::{self, EventOutput};
 use super::hash::logical_id_hash;
 use super::managed_policies::MANAGED_POLICY_PATHS;
 use super::{
-    Invalid, Problems, Resources, SamContext, Translated, api, check_properties, get_att, is_intrinsic, r#ref,
-    resolve_parameter_refs, s3_location,
+    Invalid, Problems, Resources, SamContext, Translated, api, check_properties, get_att,
+    is_intrinsic, r#ref, resolve_parameter_refs, s3_location,
 };
 
 /// Properties copied to `AWS::Lambda::Function` unchanged.
 const PASSTHROUGH: &[&str] = &[
-    "Description", "FunctionName", "Handler", "MemorySize", "Runtime", "Timeout", "VpcConfig", "Environment",
-    "KmsKeyArn", "Layers", "ReservedConcurrentExecutions", "FileSystemConfigs", "ImageConfig", "PackageType",
-    "Architectures", "EphemeralStorage", "SnapStart", "RuntimeManagementConfig", "LoggingConfig", "RecursiveLoop",
+    "Description",
+    "FunctionName",
+    "Handler",
+    "MemorySize",
+    "Runtime",
+    "Timeout",
+    "VpcConfig",
+    "Environment",
+    "KmsKeyArn",
+    "Layers",
+    "ReservedConcurrentExecutions",
+    "FileSystemConfigs",
+    "ImageConfig",
+    "PackageType",
+    "Architectures",
+    "EphemeralStorage",
+    "SnapStart",
+    "RuntimeManagementConfig",
+    "LoggingConfig",
+    "RecursiveLoop",
     "CodeSigningConfigArn",
 ];
 /// Properties the transform handles itself.
 const HANDLED: &[&str] = &[
-    "CodeUri", "InlineCode", "ImageUri", "Role", "Policies", "Tags", "PropagateTags", "Tracing", "Events",
-    "AutoPublishAlias", "AutoPublishAliasAllProperties", "AutoPublishCodeSha256", "VersionDescription",
-    "DeploymentPreference", "ProvisionedConcurrencyConfig", "EventInvokeConfig", "DeadLetterQueue", "FunctionUrlConfig",
-    "RolePath", "PermissionsBoundary", "AssumeRolePolicyDocument",
+    "CodeUri",
+    "InlineCode",
+    "ImageUri",
+    "Role",
+    "Policies",
+    "Tags",
+    "PropagateTags",
+    "Tracing",
+    "Events",
+    "AutoPublishAlias",
+    "AutoPublishAliasAllProperties",
+    "AutoPublishCodeSha256",
+    "VersionDescription",
+    "DeploymentPreference",
+    "ProvisionedConcurrencyConfig",
+    "EventInvokeConfig",
+    "DeadLetterQueue",
+    "FunctionUrlConfig",
+    "RolePath",
+    "PermissionsBoundary",
+    "AssumeRolePolicyDocument",
 ];
 /// The order samtranslator writes function properties in.
 const OUTPUT_ORDER: &[&str] = &[
-    "Code", "DeadLetterConfig", "Description", "FunctionName", "Handler", "MemorySize", "Role", "Runtime", "Timeout",
-    "VpcConfig", "Environment", "Tags", "TracingConfig", "KmsKeyArn", "Layers", "ReservedConcurrentExecutions",
-    "FileSystemConfigs", "CodeSigningConfigArn", "ImageConfig", "PackageType", "Architectures", "EphemeralStorage",
-    "SnapStart", "RuntimeManagementConfig", "LoggingConfig", "RecursiveLoop",
+    "Code",
+    "DeadLetterConfig",
+    "Description",
+    "FunctionName",
+    "Handler",
+    "MemorySize",
+    "Role",
+    "Runtime",
+    "Timeout",
+    "VpcConfig",
+    "Environment",
+    "Tags",
+    "TracingConfig",
+    "KmsKeyArn",
+    "Layers",
+    "ReservedConcurrentExecutions",
+    "FileSystemConfigs",
+    "CodeSigningConfigArn",
+    "ImageConfig",
+    "PackageType",
+    "Architectures",
+    "EphemeralStorage",
+    "SnapStart",
+    "RuntimeManagementConfig",
+    "LoggingConfig",
+    "RecursiveLoop",
 ];
 
 /// What events invoke: the function itself or its alias.
@@ -130,7 +186,15 @@ pub(crate) fn translate(
     deployment: &mut DeploymentResources,
     problems: &mut Problems,
 ) {
-    match build(id, resource, ctx, template_resources, routes, deployment, problems) {
+    match build(
+        id,
+        resource,
+        ctx,
+        template_resources,
+        routes,
+        deployment,
+        problems,
+    ) {
         Ok(resources) => out.extend(resources),
         Err(Invalid(msg)) => problems.resource(id, msg),
     }
@@ -145,18 +209,32 @@ fn build(
     deployment: &mut DeploymentResources,
     problems: &mut Problems,
 ) -> Translated<Resources> {
-    let props = resource.get("Properties").and_then(Value::as_object).cloned().unwrap_or_default();
+    let props = resource
+        .get("Properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let allowed: Vec<&str> = PASSTHROUGH.iter().chain(HANDLED).copied().collect();
     check_properties(&props, &allowed, "Function")?;
     // Resource attributes the generated resources inherit.
-    let passthrough_attrs: Map<String, Value> = ["Condition", "DependsOn", "UpdateReplacePolicy", "DeletionPolicy", "Metadata"]
-        .iter()
-        .filter_map(|a| resource.get(*a).map(|v| (a.to_string(), v.clone())))
-        .collect();
+    let passthrough_attrs: Map<String, Value> = [
+        "Condition",
+        "DependsOn",
+        "UpdateReplacePolicy",
+        "DeletionPolicy",
+        "Metadata",
+    ]
+    .iter()
+    .filter_map(|a| resource.get(*a).map(|v| (a.to_string(), v.clone())))
+    .collect();
     let mut out = Resources::new();
 
     // Code.
-    let code = match (props.get("CodeUri"), props.get("InlineCode"), props.get("ImageUri")) {
+    let code = match (
+        props.get("CodeUri"),
+        props.get("InlineCode"),
+        props.get("ImageUri"),
+    ) {
         (Some(uri), None, None) => Value::Object(s3_location(
             &resolve_parameter_refs(uri, ctx),
             "CodeUri",
@@ -164,7 +242,9 @@ fn build(
         )?),
         (None, Some(inline), None) => json!({"ZipFile": inline}),
         (None, None, Some(image)) => json!({"ImageUri": image}),
-        (None, None, None) => return Err("Only one of 'InlineCode' or 'CodeUri' can be set. Neither is set.".into()),
+        (None, None, None) => {
+            return Err("Only one of 'InlineCode' or 'CodeUri' can be set. Neither is set.".into());
+        }
         _ => return Err("Only one of 'CodeUri', 'InlineCode' or 'ImageUri' can be set.".into()),
     };
 
@@ -184,7 +264,9 @@ fn build(
         function.insert("TracingConfig".into(), json!({"Mode": t}));
     }
     if let Some(dlq) = props.get("DeadLetterQueue") {
-        let target = dlq.get("TargetArn").ok_or("'DeadLetterQueue' requires Type and TargetArn properties to be specified.")?;
+        let target = dlq
+            .get("TargetArn")
+            .ok_or("'DeadLetterQueue' requires Type and TargetArn properties to be specified.")?;
         function.insert("DeadLetterConfig".into(), json!({"TargetArn": target}));
     }
 
@@ -193,42 +275,63 @@ fn build(
     let explicit_role = props.get("Role").cloned();
     function.insert(
         "Role".into(),
-        explicit_role.clone().unwrap_or_else(|| get_att(&role_id, "Arn")),
+        explicit_role
+            .clone()
+            .unwrap_or_else(|| get_att(&role_id, "Arn")),
     );
 
     // Version and alias.
-    let alias_name = props.get("AutoPublishAlias").map(|a| resolve_parameter_refs(a, ctx));
-    let mut target = Target { function: id.to_string(), alias: None };
+    let alias_name = props
+        .get("AutoPublishAlias")
+        .map(|a| resolve_parameter_refs(a, ctx));
+    let mut target = Target {
+        function: id.to_string(),
+        alias: None,
+    };
     let mut alias_resource: Option<(String, Map<String, Value>)> = None;
     if let Some(name) = &alias_name {
-        let name = name.as_str().ok_or("'AutoPublishAlias' must be a string or a Ref to a template parameter")?;
+        let name = name
+            .as_str()
+            .ok_or("'AutoPublishAlias' must be a string or a Ref to a template parameter")?;
         let valid = !name.is_empty()
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             && !name.chars().all(|c| c.is_ascii_digit());
         if !valid {
             return Err(format!("AutoPublishAlias name ('{name}') must contain only alphanumeric characters, hyphens, or underscores matching (?!^[0-9]+$)([a-zA-Z0-9-_]+) pattern.").into());
         }
-        let hash_data = if let Some(sha) = props.get("AutoPublishCodeSha256").and_then(Value::as_str) {
-            Value::String(sha.to_string())
-        } else if props.get("AutoPublishAliasAllProperties").and_then(Value::as_bool) == Some(true) {
-            Value::Object(ordered(&function))
-        } else {
-            let mut data = resolve_parameter_refs(&code, ctx).as_object().cloned().unwrap_or_default();
-            if let Some(Value::Object(env)) = function.get("Environment") {
-                for (k, v) in env {
-                    data.insert(k.clone(), v.clone());
+        let hash_data =
+            if let Some(sha) = props.get("AutoPublishCodeSha256").and_then(Value::as_str) {
+                Value::String(sha.to_string())
+            } else if props
+                .get("AutoPublishAliasAllProperties")
+                .and_then(Value::as_bool)
+                == Some(true)
+            {
+                Value::Object(ordered(&function))
+            } else {
+                let mut data = resolve_parameter_refs(&code, ctx)
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
+                if let Some(Value::Object(env)) = function.get("Environment") {
+                    for (k, v) in env {
+                        data.insert(k.clone(), v.clone());
+                    }
                 }
-            }
-            if let Some(m) = function.get("MemorySize") {
-                data.insert("MemorySize".into(), m.clone());
-            }
-            if let Some(s) = function.get("SnapStart") {
-                if s.get("ApplyOn").and_then(Value::as_str).is_some_and(|a| a != "None") {
+                if let Some(m) = function.get("MemorySize") {
+                    data.insert("MemorySize".into(), m.clone());
+                }
+                if let Some(s) = function.get("SnapStart")
+                    && s.get("ApplyOn")
+                        .and_then(Value::as_str)
+                        .is_some_and(|a| a != "None")
+                {
                     data.insert("SnapStart".into(), s.clone());
                 }
-            }
-            Value::Object(data)
-        };
+                Value::Object(data)
+            };
         let version_id = format!("{id}Version{}", logical_id_hash(&hash_data));
         let mut version_props = Map::new();
         version_props.insert("FunctionName".into(), r#ref(id));
@@ -259,23 +362,43 @@ fn build(
     } else {
         for needs_alias in ["DeploymentPreference", "ProvisionedConcurrencyConfig"] {
             if props.contains_key(needs_alias) {
-                return Err(format!("'{needs_alias}' requires AutoPublishAlias property to be specified.").into());
+                return Err(format!(
+                    "'{needs_alias}' requires AutoPublishAlias property to be specified."
+                )
+                .into());
             }
         }
     }
 
     // Deployment preference (traffic shifting on the alias).
     let mut alias_update_policy: Option<Value> = None;
-    if let (Some(pref), Some((alias_id, _))) = (props.get("DeploymentPreference"), alias_resource.as_mut()) {
+    if let (Some(pref), Some((alias_id, _))) =
+        (props.get("DeploymentPreference"), alias_resource.as_mut())
+    {
         let enabled = pref.get("Enabled").and_then(Value::as_bool).unwrap_or(true);
         if enabled {
             check_properties(
-                pref.as_object().ok_or("'DeploymentPreference' must be a dictionary.")?,
-                &["Type", "Enabled", "Hooks", "Alarms", "Role", "TriggerConfigurations", "PassthroughCondition"],
+                pref.as_object()
+                    .ok_or("'DeploymentPreference' must be a dictionary.")?,
+                &[
+                    "Type",
+                    "Enabled",
+                    "Hooks",
+                    "Alarms",
+                    "Role",
+                    "TriggerConfigurations",
+                    "PassthroughCondition",
+                ],
                 "DeploymentPreference",
             )?;
-            let kind = resolve_parameter_refs(pref.get("Type").ok_or("'DeploymentPreference' is missing required Property 'Type'")?, ctx);
-            let kind_str = kind.as_str().ok_or("'DeploymentPreference' Type must be a string")?;
+            let kind = resolve_parameter_refs(
+                pref.get("Type")
+                    .ok_or("'DeploymentPreference' is missing required Property 'Type'")?,
+                ctx,
+            );
+            let kind_str = kind
+                .as_str()
+                .ok_or("'DeploymentPreference' Type must be a string")?;
             let predefined = super::shifting::parse_config_name(kind_str).is_some()
                 && !kind_str.starts_with("CodeDeployDefault.");
             let config_name = if predefined {
@@ -285,7 +408,10 @@ fn build(
             };
             let group_id = format!("{id}DeploymentGroup");
             let mut group = Map::new();
-            group.insert("ApplicationName".into(), r#ref("ServerlessDeploymentApplication"));
+            group.insert(
+                "ApplicationName".into(),
+                r#ref("ServerlessDeploymentApplication"),
+            );
             group.insert(
                 "AutoRollbackConfiguration".into(),
                 json!({"Enabled": true, "Events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST"]}),
@@ -296,8 +422,17 @@ fn build(
                 json!({"DeploymentType": "BLUE_GREEN", "DeploymentOption": "WITH_TRAFFIC_CONTROL"}),
             );
             if let Some(alarms) = pref.get("Alarms") {
-                let list: Vec<Value> = alarms.as_array().cloned().unwrap_or_default().into_iter().map(|a| json!({"Name": a})).collect();
-                group.insert("AlarmConfiguration".into(), json!({"Alarms": list, "Enabled": true}));
+                let list: Vec<Value> = alarms
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|a| json!({"Name": a}))
+                    .collect();
+                group.insert(
+                    "AlarmConfiguration".into(),
+                    json!({"Alarms": list, "Enabled": true}),
+                );
             }
             let role = match pref.get("Role") {
                 Some(r) => r.clone(),
@@ -314,9 +449,15 @@ fn build(
             if let Some(t) = pref.get("TriggerConfigurations") {
                 group.insert("TriggerConfigurations".into(), t.clone());
             }
-            out.insert(group_id.clone(), super::resource("AWS::CodeDeploy::DeploymentGroup", group));
+            out.insert(
+                group_id.clone(),
+                super::resource("AWS::CodeDeploy::DeploymentGroup", group),
+            );
             let mut update = Map::new();
-            update.insert("ApplicationName".into(), r#ref("ServerlessDeploymentApplication"));
+            update.insert(
+                "ApplicationName".into(),
+                r#ref("ServerlessDeploymentApplication"),
+            );
             update.insert("DeploymentGroupName".into(), r#ref(&group_id));
             if let Some(hooks) = pref.get("Hooks") {
                 if let Some(pre) = hooks.get("PreTraffic") {
@@ -327,7 +468,8 @@ fn build(
                 }
             }
             let _ = alias_id;
-            alias_update_policy = Some(json!({"CodeDeployLambdaAliasUpdate": Value::Object(update)}));
+            alias_update_policy =
+                Some(json!({"CodeDeployLambdaAliasUpdate": Value::Object(update)}));
         }
     }
     if let Some((alias_id, alias_props)) = alias_resource.take() {
@@ -347,8 +489,14 @@ fn build(
 
     // Function URL.
     if let Some(url) = props.get("FunctionUrlConfig") {
-        let url = url.as_object().ok_or("'FunctionUrlConfig' must be a dictionary.")?;
-        check_properties(url, &["AuthType", "Cors", "InvokeMode"], "FunctionUrlConfig")?;
+        let url = url
+            .as_object()
+            .ok_or("'FunctionUrlConfig' must be a dictionary.")?;
+        check_properties(
+            url,
+            &["AuthType", "Cors", "InvokeMode"],
+            "FunctionUrlConfig",
+        )?;
         let auth = url.get("AuthType").ok_or("AuthType is required to configure function property `FunctionUrlConfig`. Please provide either AWS_IAM or NONE.")?;
         let mut p = Map::new();
         p.insert("TargetFunctionArn".into(), r#ref(id));
@@ -394,14 +542,26 @@ fn build(
         }}));
     }
     if let Some(cfg) = props.get("EventInvokeConfig") {
-        let cfg = cfg.as_object().ok_or("'EventInvokeConfig' must be a dictionary.")?;
-        check_properties(cfg, &["MaximumEventAgeInSeconds", "MaximumRetryAttempts", "DestinationConfig"], "EventInvokeConfig")?;
+        let cfg = cfg
+            .as_object()
+            .ok_or("'EventInvokeConfig' must be a dictionary.")?;
+        check_properties(
+            cfg,
+            &[
+                "MaximumEventAgeInSeconds",
+                "MaximumRetryAttempts",
+                "DestinationConfig",
+            ],
+            "EventInvokeConfig",
+        )?;
         let config_id = format!("{id}EventInvokeConfig");
         let mut dest_out = Map::new();
         if let Some(dest) = cfg.get("DestinationConfig").and_then(Value::as_object) {
             for (which, d) in dest {
                 if which != "OnSuccess" && which != "OnFailure" {
-                    return Err(format!("DestinationConfig property [{which}] is not supported.").into());
+                    return Err(
+                        format!("DestinationConfig property [{which}] is not supported.").into(),
+                    );
                 }
                 let kind = d.get("Type").and_then(Value::as_str);
                 let Some(destination) = d.get("Destination") else {
@@ -432,7 +592,10 @@ fn build(
                 p.insert(k.into(), v.clone());
             }
         }
-        p.insert("Qualifier".into(), alias_name.clone().unwrap_or_else(|| Value::from("$LATEST")));
+        p.insert(
+            "Qualifier".into(),
+            alias_name.clone().unwrap_or_else(|| Value::from("$LATEST")),
+        );
         let mut r = Map::new();
         r.insert("Type".into(), Value::from("AWS::Lambda::EventInvokeConfig"));
         if let Some(a) = &target.alias {
@@ -451,7 +614,10 @@ fn build(
         for name in names {
             let event = &evs[name.as_str()];
             match events::translate(id, name, event, &target, ctx, template_resources, routes) {
-                Ok(EventOutput { resources, managed_policies }) => {
+                Ok(EventOutput {
+                    resources,
+                    managed_policies,
+                }) => {
                     out.extend(resources);
                     for p in managed_policies {
                         if !extra_managed.contains(&p) {
@@ -467,12 +633,21 @@ fn build(
     // Execution role.
     if explicit_role.is_none() {
         let partition = &ctx.partition;
-        let mut managed = vec![format!("arn:{partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")];
-        if props.get("Tracing").is_some_and(|t| t.as_str() != Some("Disabled")) {
-            managed.push(format!("arn:{partition}:iam::aws:policy/AWSXrayWriteOnlyAccess"));
+        let mut managed = vec![format!(
+            "arn:{partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+        )];
+        if props
+            .get("Tracing")
+            .is_some_and(|t| t.as_str() != Some("Disabled"))
+        {
+            managed.push(format!(
+                "arn:{partition}:iam::aws:policy/AWSXrayWriteOnlyAccess"
+            ));
         }
         if props.contains_key("VpcConfig") {
-            managed.push(format!("arn:{partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"));
+            managed.push(format!(
+                "arn:{partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+            ));
         }
         for name in &extra_managed {
             let arn = managed_policy_arn(name, partition);
@@ -504,14 +679,22 @@ fn build(
                     let name = m.keys().next().cloned().unwrap_or_default();
                     return Err(format!("Policy template '{name}' (index {index} in 'Policies') is not supported by Kindling's SAM transform.").into());
                 }
-                _ => return Err(format!("Policy at index {index} in the 'Policies' property is not valid").into()),
+                _ => {
+                    return Err(format!(
+                        "Policy at index {index} in the 'Policies' property is not valid"
+                    )
+                    .into());
+                }
             }
         }
         inline.extend(role_policies);
         let mut role = Map::new();
         role.insert(
             "AssumeRolePolicyDocument".into(),
-            props.get("AssumeRolePolicyDocument").cloned().unwrap_or_else(|| assume_role("lambda.amazonaws.com")),
+            props
+                .get("AssumeRolePolicyDocument")
+                .cloned()
+                .unwrap_or_else(|| assume_role("lambda.amazonaws.com")),
         );
         role.insert("ManagedPolicyArns".into(), json!(managed));
         if !inline.is_empty() {
@@ -519,7 +702,14 @@ fn build(
         }
         for k in ["RolePath", "PermissionsBoundary"] {
             if let Some(v) = props.get(k) {
-                role.insert(if k == "RolePath" { "Path".into() } else { k.into() }, v.clone());
+                role.insert(
+                    if k == "RolePath" {
+                        "Path".into()
+                    } else {
+                        k.into()
+                    },
+                    v.clone(),
+                );
             }
         }
         role.insert("Tags".into(), Value::Array(tags));

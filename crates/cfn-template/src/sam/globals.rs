@@ -5,22 +5,74 @@ use serde_json::{Map, Value};
 use super::{Invalid, Translated, is_intrinsic};
 
 const FUNCTION: &[&str] = &[
-    "Handler", "Runtime", "CodeUri", "DeadLetterQueue", "Description", "MemorySize", "Timeout", "VpcConfig",
-    "Environment", "Tags", "PropagateTags", "Tracing", "KmsKeyArn", "AutoPublishAlias", "AutoPublishAliasAllProperties",
-    "Layers", "DeploymentPreference", "RolePath", "PermissionsBoundary", "ReservedConcurrentExecutions",
-    "ProvisionedConcurrencyConfig", "AssumeRolePolicyDocument", "EventInvokeConfig", "FileSystemConfigs",
-    "CodeSigningConfigArn", "Architectures", "SnapStart", "EphemeralStorage", "FunctionUrlConfig",
-    "RuntimeManagementConfig", "LoggingConfig", "RecursiveLoop", "SourceKMSKeyArn", "AutoPublishCodeSha256",
+    "Handler",
+    "Runtime",
+    "CodeUri",
+    "DeadLetterQueue",
+    "Description",
+    "MemorySize",
+    "Timeout",
+    "VpcConfig",
+    "Environment",
+    "Tags",
+    "PropagateTags",
+    "Tracing",
+    "KmsKeyArn",
+    "AutoPublishAlias",
+    "AutoPublishAliasAllProperties",
+    "Layers",
+    "DeploymentPreference",
+    "RolePath",
+    "PermissionsBoundary",
+    "ReservedConcurrentExecutions",
+    "ProvisionedConcurrencyConfig",
+    "AssumeRolePolicyDocument",
+    "EventInvokeConfig",
+    "FileSystemConfigs",
+    "CodeSigningConfigArn",
+    "Architectures",
+    "SnapStart",
+    "EphemeralStorage",
+    "FunctionUrlConfig",
+    "RuntimeManagementConfig",
+    "LoggingConfig",
+    "RecursiveLoop",
+    "SourceKMSKeyArn",
+    "AutoPublishCodeSha256",
 ];
 const API: &[&str] = &[
-    "Auth", "Name", "DefinitionUri", "CacheClusterEnabled", "CacheClusterSize", "MergeDefinitions", "Variables",
-    "EndpointConfiguration", "MethodSettings", "BinaryMediaTypes", "MinimumCompressionSize", "Cors",
-    "GatewayResponses", "AccessLogSetting", "CanarySetting", "TracingEnabled", "OpenApiVersion", "Domain",
-    "AlwaysDeploy", "PropagateTags",
+    "Auth",
+    "Name",
+    "DefinitionUri",
+    "CacheClusterEnabled",
+    "CacheClusterSize",
+    "MergeDefinitions",
+    "Variables",
+    "EndpointConfiguration",
+    "MethodSettings",
+    "BinaryMediaTypes",
+    "MinimumCompressionSize",
+    "Cors",
+    "GatewayResponses",
+    "AccessLogSetting",
+    "CanarySetting",
+    "TracingEnabled",
+    "OpenApiVersion",
+    "Domain",
+    "AlwaysDeploy",
+    "PropagateTags",
 ];
 const HTTP_API: &[&str] = &[
-    "Auth", "AccessLogSettings", "StageVariables", "Tags", "CorsConfiguration", "DefaultRouteSettings", "Domain",
-    "RouteSettings", "FailOnWarnings", "PropagateTags",
+    "Auth",
+    "AccessLogSettings",
+    "StageVariables",
+    "Tags",
+    "CorsConfiguration",
+    "DefaultRouteSettings",
+    "Domain",
+    "RouteSettings",
+    "FailOnWarnings",
+    "PropagateTags",
 ];
 
 /// The parsed `Globals` section.
@@ -33,10 +85,12 @@ pub(crate) struct Globals {
 
 impl Globals {
     pub(crate) fn parse(section: Option<&Value>) -> Translated<Self> {
-        let Some(section) = section else { return Ok(Self::default()) };
-        let map = section
-            .as_object()
-            .ok_or_else(|| Invalid::from("'Globals' section is invalid. 'Globals' must be a dictionary."))?;
+        let Some(section) = section else {
+            return Ok(Self::default());
+        };
+        let map = section.as_object().ok_or_else(|| {
+            Invalid::from("'Globals' section is invalid. 'Globals' must be a dictionary.")
+        })?;
         let mut g = Self::default();
         for (kind, props) in map {
             let (allowed, slot) = match kind.as_str() {
@@ -50,9 +104,11 @@ impl Globals {
                     .into());
                 }
             };
-            let props = props
-                .as_object()
-                .ok_or_else(|| Invalid::from(format!("'Globals' section is invalid. '{kind}' must be a dictionary.")))?;
+            let props = props.as_object().ok_or_else(|| {
+                Invalid::from(format!(
+                    "'Globals' section is invalid. '{kind}' must be a dictionary."
+                ))
+            })?;
             for (name, value) in props {
                 if !allowed.contains(&name.as_str()) {
                     return Err(format!(
@@ -72,7 +128,11 @@ impl Globals {
     }
 
     /// A serverless resource's properties with the globals of its type merged in.
-    pub(crate) fn apply(&self, resource_type: &str, resource: &Map<String, Value>) -> Translated<Map<String, Value>> {
+    pub(crate) fn apply(
+        &self,
+        resource_type: &str,
+        resource: &Map<String, Value>,
+    ) -> Translated<Map<String, Value>> {
         let globals = match resource_type {
             "AWS::Serverless::Function" => &self.function,
             "AWS::Serverless::Api" => &self.api,
@@ -83,8 +143,14 @@ impl Globals {
             None => Vec::new(),
             Some(Value::String(s)) if s == "*" => globals.keys().cloned().collect(),
             Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
-            Some(_) => return Err("'IgnoreGlobals' must be '*' or a list of property names.".into()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            Some(_) => {
+                return Err("'IgnoreGlobals' must be '*' or a list of property names.".into());
+            }
         };
         let mut out = resource.clone();
         out.remove("IgnoreGlobals");
@@ -126,7 +192,9 @@ pub(crate) fn merge(global: &Value, local: &Value) -> Value {
             }
             Value::Object(out)
         }
-        (Value::Array(g), Value::Array(l)) => Value::Array(g.iter().chain(l.iter()).cloned().collect()),
+        (Value::Array(g), Value::Array(l)) => {
+            Value::Array(g.iter().chain(l.iter()).cloned().collect())
+        }
         _ => local.clone(),
     }
 }
@@ -139,25 +207,50 @@ mod tests {
     #[test]
     fn merge_rules() {
         assert_eq!(merge(&json!(1), &json!(2)), json!(2));
-        assert_eq!(merge(&json!({"a": 1, "b": {"c": 1}}), &json!({"b": {"d": 2}, "e": 3})), json!({"a": 1, "b": {"c": 1, "d": 2}, "e": 3}));
+        assert_eq!(
+            merge(
+                &json!({"a": 1, "b": {"c": 1}}),
+                &json!({"b": {"d": 2}, "e": 3})
+            ),
+            json!({"a": 1, "b": {"c": 1, "d": 2}, "e": 3})
+        );
         assert_eq!(merge(&json!(["a"]), &json!(["b"])), json!(["a", "b"]));
-        assert_eq!(merge(&json!({"a": 1}), &json!({"Ref": "X"})), json!({"Ref": "X"}));
+        assert_eq!(
+            merge(&json!({"a": 1}), &json!({"Ref": "X"})),
+            json!({"Ref": "X"})
+        );
         assert_eq!(merge(&json!({"a": 1}), &json!("s")), json!("s"));
     }
 
     #[test]
     fn unsupported_globals_are_named() {
-        let err = Globals::parse(Some(&json!({"Function": {"Events": {}}}))).err().map(|e| e.0).unwrap_or_default();
-        assert!(err.contains("'Events' is not a supported property of 'Function'"), "{err}");
-        let err = Globals::parse(Some(&json!({"StateMachine": {}}))).err().map(|e| e.0).unwrap_or_default();
+        let err = Globals::parse(Some(&json!({"Function": {"Events": {}}})))
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert!(
+            err.contains("'Events' is not a supported property of 'Function'"),
+            "{err}"
+        );
+        let err = Globals::parse(Some(&json!({"StateMachine": {}})))
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
         assert!(err.contains("'StateMachine' is not supported"), "{err}");
     }
 
     #[test]
     fn ignore_globals() {
-        let g = Globals::parse(Some(&json!({"Function": {"Timeout": 3, "MemorySize": 128}}))).ok().unwrap_or_default();
+        let g = Globals::parse(Some(
+            &json!({"Function": {"Timeout": 3, "MemorySize": 128}}),
+        ))
+        .ok()
+        .unwrap_or_default();
         let r = json!({"Type": "AWS::Serverless::Function", "IgnoreGlobals": ["Timeout"], "Properties": {}});
-        let out = g.apply("AWS::Serverless::Function", r.as_object().expect("map")).ok().unwrap_or_default();
+        let out = g
+            .apply("AWS::Serverless::Function", r.as_object().expect("map"))
+            .ok()
+            .unwrap_or_default();
         assert_eq!(out["Properties"], json!({"MemorySize": 128}));
         assert!(!out.contains_key("IgnoreGlobals"));
     }

@@ -108,7 +108,10 @@ mod tests {
     #[test]
     fn matches_python_json_dumps() {
         let v = json!({"b": [1, 2.5, true, null], "a": "é\"\n", "c": {"z": 1, "y": 3.0}});
-        assert_eq!(python_json(&v), r#"{"a":"\u00e9\"\n","b":[1,2.5,true,null],"c":{"y":3.0,"z":1}}"#);
+        assert_eq!(
+            python_json(&v),
+            r#"{"a":"\u00e9\"\n","b":[1,2.5,true,null],"c":{"y":3.0,"z":1}}"#
+        );
     }
 
     #[test]

@@ -2,7 +2,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{SamContext, Translated, check_properties, hash::logical_id_hash, resolve_parameter_refs, s3_location};
+use super::{
+    SamContext, Translated, check_properties, hash::logical_id_hash, resolve_parameter_refs,
+    s3_location,
+};
 
 const PROPERTIES: &[&str] = &[
     "LayerName",
@@ -15,8 +18,16 @@ const PROPERTIES: &[&str] = &[
     "PublishLambdaVersion",
 ];
 
-pub(crate) fn translate(id: &str, resource: &Map<String, Value>, ctx: &SamContext) -> Translated<(String, Value)> {
-    let mut props = resource.get("Properties").and_then(Value::as_object).cloned().unwrap_or_default();
+pub(crate) fn translate(
+    id: &str,
+    resource: &Map<String, Value>,
+    ctx: &SamContext,
+) -> Translated<(String, Value)> {
+    let mut props = resource
+        .get("Properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     check_properties(&props, PROPERTIES, "LayerVersion")?;
     for key in ["LayerName", "LicenseInfo", "Description", "RetentionPolicy"] {
         if let Some(v) = props.get(key) {
@@ -34,7 +45,10 @@ pub(crate) fn translate(id: &str, resource: &Map<String, Value>, ctx: &SamContex
             hashed.insert(attr.into(), v.clone());
         }
     }
-    let new_id = format!("{id}{}", logical_id_hash(&json!({ id: Value::Object(hashed) })));
+    let new_id = format!(
+        "{id}{}",
+        logical_id_hash(&json!({ id: Value::Object(hashed) }))
+    );
 
     let deletion_policy = match resource.get("DeletionPolicy") {
         Some(p) => p.clone(),
@@ -42,14 +56,31 @@ pub(crate) fn translate(id: &str, resource: &Map<String, Value>, ctx: &SamContex
             None => Value::from("Retain"),
             Some(Value::String(s)) if s.eq_ignore_ascii_case("retain") => Value::from("Retain"),
             Some(Value::String(s)) if s.eq_ignore_ascii_case("delete") => Value::from("Delete"),
-            Some(_) => return Err("'RetentionPolicy' must be one of the following values: [Retain, Delete]".into()),
+            Some(_) => {
+                return Err(
+                    "'RetentionPolicy' must be one of the following values: [Retain, Delete]"
+                        .into(),
+                );
+            }
         },
     };
-    let content = props.get("ContentUri").ok_or("Missing required property 'ContentUri'.")?;
-    let content = s3_location(&resolve_parameter_refs(content, ctx), "ContentUri", ("S3Bucket", "S3Key", "S3ObjectVersion"))?;
+    let content = props
+        .get("ContentUri")
+        .ok_or("Missing required property 'ContentUri'.")?;
+    let content = s3_location(
+        &resolve_parameter_refs(content, ctx),
+        "ContentUri",
+        ("S3Bucket", "S3Key", "S3ObjectVersion"),
+    )?;
     let mut out = Map::new();
     out.insert("Content".into(), Value::Object(content));
-    for key in ["Description", "LayerName", "LicenseInfo", "CompatibleArchitectures", "CompatibleRuntimes"] {
+    for key in [
+        "Description",
+        "LayerName",
+        "LicenseInfo",
+        "CompatibleArchitectures",
+        "CompatibleRuntimes",
+    ] {
         if let Some(v) = props.get(key) {
             out.insert(key.into(), v.clone());
         }

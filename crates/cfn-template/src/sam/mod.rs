@@ -37,7 +37,10 @@ pub struct SamContext {
 
 impl Default for SamContext {
     fn default() -> Self {
-        Self { partition: "aws".to_string(), parameter_values: HashMap::new() }
+        Self {
+            partition: "aws".to_string(),
+            parameter_values: HashMap::new(),
+        }
     }
 }
 
@@ -45,14 +48,18 @@ impl Default for SamContext {
 /// `(logical id, property, path)`.
 pub fn local_code_paths(document: &Value) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
-    let Some(resources) = document.get("Resources").and_then(Value::as_object) else { return out };
+    let Some(resources) = document.get("Resources").and_then(Value::as_object) else {
+        return out;
+    };
     for (id, r) in resources {
-        let Some(props) = r.get("Properties").and_then(Value::as_object) else { continue };
+        let Some(props) = r.get("Properties").and_then(Value::as_object) else {
+            continue;
+        };
         for key in ["CodeUri", "ContentUri", "DefinitionUri"] {
-            if let Some(Value::String(s)) = props.get(key) {
-                if !s.starts_with("s3://") {
-                    out.push((id.clone(), key.to_string(), s.clone()));
-                }
+            if let Some(Value::String(s)) = props.get(key)
+                && !s.starts_with("s3://")
+            {
+                out.push((id.clone(), key.to_string(), s.clone()));
             }
         }
     }
@@ -68,10 +75,13 @@ pub(crate) struct Problems(Vec<String>);
 
 impl Problems {
     pub(crate) fn resource(&mut self, id: &str, msg: impl std::fmt::Display) {
-        self.0.push(format!("Resource with id [{id}] is invalid. {msg}"));
+        self.0
+            .push(format!("Resource with id [{id}] is invalid. {msg}"));
     }
     pub(crate) fn event(&mut self, id: &str, event: &str, msg: impl std::fmt::Display) {
-        self.0.push(format!("Resource with id [{id}] is invalid. Event with id [{event}] is invalid. {msg}"));
+        self.0.push(format!(
+            "Resource with id [{id}] is invalid. Event with id [{event}] is invalid. {msg}"
+        ));
     }
     pub(crate) fn other(&mut self, msg: impl Into<String>) {
         self.0.push(msg.into());
@@ -99,7 +109,9 @@ pub(crate) fn get_att(id: &str, attribute: &str) -> Value {
 
 pub(crate) fn is_intrinsic(value: &Value) -> bool {
     value.as_object().is_some_and(|m| {
-        m.len() == 1 && m.keys().all(|k| k == "Ref" || k == "Condition" || k.starts_with("Fn::"))
+        m.len() == 1
+            && m.keys()
+                .all(|k| k == "Ref" || k == "Condition" || k.starts_with("Fn::"))
     })
 }
 
@@ -111,18 +123,27 @@ pub(crate) fn resource(resource_type: &str, properties: Map<String, Value>) -> V
 /// locations and a few other places).
 pub(crate) fn resolve_parameter_refs(value: &Value, ctx: &SamContext) -> Value {
     match value {
-        Value::Object(m) if m.len() == 1 && m.contains_key("Ref") => match m.get("Ref").and_then(Value::as_str) {
-            Some(name) => match ctx.parameter_values.get(name) {
-                Some(v) => v.clone(),
-                None if name == "AWS::Partition" => Value::String(ctx.partition.clone()),
+        Value::Object(m) if m.len() == 1 && m.contains_key("Ref") => {
+            match m.get("Ref").and_then(Value::as_str) {
+                Some(name) => match ctx.parameter_values.get(name) {
+                    Some(v) => v.clone(),
+                    None if name == "AWS::Partition" => Value::String(ctx.partition.clone()),
+                    None => value.clone(),
+                },
                 None => value.clone(),
-            },
-            None => value.clone(),
-        },
-        Value::Object(m) => {
-            Value::Object(m.iter().map(|(k, v)| (k.clone(), resolve_parameter_refs(v, ctx))).collect())
+            }
         }
-        Value::Array(items) => Value::Array(items.iter().map(|v| resolve_parameter_refs(v, ctx)).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), resolve_parameter_refs(v, ctx)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| resolve_parameter_refs(v, ctx))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -154,8 +175,12 @@ pub(crate) fn s3_location(
             }
         }
         Value::Object(m) if !is_intrinsic(value) => {
-            let bucket = m.get("Bucket").ok_or_else(|| format!("'{property}' requires Bucket and Key properties to be specified."))?;
-            let key = m.get("Key").ok_or_else(|| format!("'{property}' requires Bucket and Key properties to be specified."))?;
+            let bucket = m.get("Bucket").ok_or_else(|| {
+                format!("'{property}' requires Bucket and Key properties to be specified.")
+            })?;
+            let key = m.get("Key").ok_or_else(|| {
+                format!("'{property}' requires Bucket and Key properties to be specified.")
+            })?;
             out.insert(names.0.into(), bucket.clone());
             out.insert(names.1.into(), key.clone());
             if let Some(v) = m.get("Version") {
@@ -163,7 +188,10 @@ pub(crate) fn s3_location(
             }
         }
         _ => {
-            return Err(format!("'{property}' requires Bucket and Key properties to be specified.").into());
+            return Err(format!(
+                "'{property}' requires Bucket and Key properties to be specified."
+            )
+            .into());
         }
     }
     Ok(out)
@@ -179,7 +207,9 @@ const SAM_TYPES: &[&str] = &[
 /// Runs the SAM transform on a whole document (with `Globals` and `Transform`).
 pub fn transform(document: Value, ctx: &SamContext) -> Result<Value> {
     let Value::Object(mut top) = document else {
-        return Err(crate::error::format_err("Template must be a JSON object or a YAML mapping."));
+        return Err(crate::error::format_err(
+            "Template must be a JSON object or a YAML mapping.",
+        ));
     };
     let mut problems = Problems::default();
     let globals = match globals::Globals::parse(top.get("Globals")) {
@@ -198,10 +228,15 @@ pub fn transform(document: Value, ctx: &SamContext) -> Result<Value> {
     // Serverless resources with Globals applied.
     let mut sam: IndexMap<String, Map<String, Value>> = IndexMap::new();
     for (id, r) in &resources {
-        let Some(t) = r.get("Type").and_then(Value::as_str) else { continue };
+        let Some(t) = r.get("Type").and_then(Value::as_str) else {
+            continue;
+        };
         if t.starts_with("AWS::Serverless::") {
             if !SAM_TYPES.contains(&t) {
-                problems.resource(id, format!("Resource type '{t}' is not supported by Kindling's SAM transform."));
+                problems.resource(
+                    id,
+                    format!("Resource type '{t}' is not supported by Kindling's SAM transform."),
+                );
                 continue;
             }
             let Some(map) = r.as_object() else { continue };
@@ -240,9 +275,20 @@ pub fn transform(document: Value, ctx: &SamContext) -> Result<Value> {
         match t {
             "AWS::Serverless::Function" => {
                 let Some(props) = sam.get(id) else { continue };
-                function::translate(id, props, ctx, &resources, &mut out, &mut api_routes, &mut deployment, &mut problems);
+                function::translate(
+                    id,
+                    props,
+                    ctx,
+                    &resources,
+                    &mut out,
+                    &mut api_routes,
+                    &mut deployment,
+                    &mut problems,
+                );
             }
-            "AWS::Serverless::Api" | "AWS::Serverless::HttpApi" | "AWS::Serverless::LayerVersion" => {}
+            "AWS::Serverless::Api"
+            | "AWS::Serverless::HttpApi"
+            | "AWS::Serverless::LayerVersion" => {}
             t if t.starts_with("AWS::Serverless::") => {}
             _ => {
                 out.insert(id.clone(), r.clone());
@@ -253,15 +299,27 @@ pub fn transform(document: Value, ctx: &SamContext) -> Result<Value> {
     let explicit: IndexMap<String, Map<String, Value>> = sam
         .iter()
         .filter(|(_, r)| {
-            matches!(r.get("Type").and_then(Value::as_str), Some("AWS::Serverless::Api" | "AWS::Serverless::HttpApi"))
+            matches!(
+                r.get("Type").and_then(Value::as_str),
+                Some("AWS::Serverless::Api" | "AWS::Serverless::HttpApi")
+            )
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    api::translate_all(&explicit, &api_routes, ctx, &globals, &mut out, &mut problems);
+    api::translate_all(
+        &explicit,
+        &api_routes,
+        ctx,
+        &globals,
+        &mut out,
+        &mut problems,
+    );
     deployment.finish(&mut out);
 
     if !problems.0.is_empty() {
-        return Err(TemplateError::Transform { problems: problems.0 });
+        return Err(TemplateError::Transform {
+            problems: problems.0,
+        });
     }
 
     // Rebuild the document: same sections, generated resources, no Globals/Transform.
@@ -295,10 +353,10 @@ fn rename_refs(value: &mut Value, renames: &HashMap<String, String>) {
                 return;
             }
             if let Some(Value::Array(parts)) = m.get_mut("Fn::GetAtt") {
-                if let Some(Value::String(target)) = parts.first_mut() {
-                    if let Some(new) = renames.get(target.as_str()) {
-                        *target = new.clone();
-                    }
+                if let Some(Value::String(target)) = parts.first_mut()
+                    && let Some(new) = renames.get(target.as_str())
+                {
+                    *target = new.clone();
                 }
                 return;
             }
@@ -329,14 +387,25 @@ fn rename_refs(value: &mut Value, renames: &HashMap<String, String>) {
 }
 
 /// Properties of a map that are not in `allowed` (for "not supported" errors).
-pub(crate) fn check_properties(props: &Map<String, Value>, allowed: &[&str], what: &str) -> Translated<()> {
-    let unknown: Vec<&str> = props.keys().map(String::as_str).filter(|k| !allowed.contains(k)).collect();
+pub(crate) fn check_properties(
+    props: &Map<String, Value>,
+    allowed: &[&str],
+    what: &str,
+) -> Translated<()> {
+    let unknown: Vec<&str> = props
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !allowed.contains(k))
+        .collect();
     if unknown.is_empty() {
         Ok(())
     } else {
-        Err(format!("{what} propert{} [{}] {} not supported by Kindling's SAM transform.",
+        Err(format!(
+            "{what} propert{} [{}] {} not supported by Kindling's SAM transform.",
             if unknown.len() == 1 { "y" } else { "ies" },
             unknown.join(", "),
-            if unknown.len() == 1 { "is" } else { "are" }).into())
+            if unknown.len() == 1 { "is" } else { "are" }
+        )
+        .into())
     }
 }

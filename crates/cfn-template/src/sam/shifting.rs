@@ -13,9 +13,15 @@ use crate::template::Template;
 pub enum TrafficShiftingKind {
     AllAtOnce,
     /// `percent` of traffic for `minutes`, then everything.
-    Canary { percent: u32, minutes: u32 },
+    Canary {
+        percent: u32,
+        minutes: u32,
+    },
     /// `percent` more every `minutes`.
-    Linear { percent: u32, every_minutes: u32 },
+    Linear {
+        percent: u32,
+        every_minutes: u32,
+    },
 }
 
 /// How an alias moves to a new version.
@@ -32,7 +38,9 @@ pub struct TrafficShifting {
 /// Parses `Canary10Percent5Minutes`, `Linear10PercentEvery1Minute`, `AllAtOnce` (with or
 /// without the `CodeDeployDefault.Lambda` prefix).
 pub fn parse_config_name(name: &str) -> Option<TrafficShiftingKind> {
-    let name = name.strip_prefix("CodeDeployDefault.Lambda").unwrap_or(name);
+    let name = name
+        .strip_prefix("CodeDeployDefault.Lambda")
+        .unwrap_or(name);
     if name == "AllAtOnce" {
         return Some(TrafficShiftingKind::AllAtOnce);
     }
@@ -45,14 +53,19 @@ pub fn parse_config_name(name: &str) -> Option<TrafficShiftingKind> {
         let (percent, rest) = num(rest)?;
         let rest = rest.strip_prefix("Percent")?;
         let (minutes, rest) = num(rest)?;
-        return matches!(rest.as_str(), "Minutes" | "Minute").then_some(TrafficShiftingKind::Canary { percent, minutes });
+        return matches!(rest.as_str(), "Minutes" | "Minute")
+            .then_some(TrafficShiftingKind::Canary { percent, minutes });
     }
     if let Some(rest) = name.strip_prefix("Linear") {
         let (percent, rest) = num(rest)?;
         let rest = rest.strip_prefix("PercentEvery")?;
         let (every_minutes, rest) = num(rest)?;
-        return matches!(rest.as_str(), "Minutes" | "Minute")
-            .then_some(TrafficShiftingKind::Linear { percent, every_minutes });
+        return matches!(rest.as_str(), "Minutes" | "Minute").then_some(
+            TrafficShiftingKind::Linear {
+                percent,
+                every_minutes,
+            },
+        );
     }
     None
 }
@@ -63,7 +76,10 @@ pub fn parse_config_name(name: &str) -> Option<TrafficShiftingKind> {
 /// or a plain string).
 pub fn traffic_shifting(template: &Template, alias_logical_id: &str) -> Option<TrafficShifting> {
     let alias = template.resources.get(alias_logical_id)?;
-    let update = alias.update_policy.as_ref()?.get("CodeDeployLambdaAliasUpdate")?;
+    let update = alias
+        .update_policy
+        .as_ref()?
+        .get("CodeDeployLambdaAliasUpdate")?;
     let group_id = update.get("DeploymentGroupName")?.get("Ref")?.as_str()?;
     let group = template.resources.get(group_id)?;
     let config = group.properties.get("DeploymentConfigName")?;
@@ -78,7 +94,10 @@ pub fn traffic_shifting(template: &Template, alias_logical_id: &str) -> Option<T
     };
     let kind = parse_config_name(&config_name)?;
     Some(TrafficShifting {
-        config_name: config_name.strip_prefix("CodeDeployDefault.Lambda").unwrap_or(&config_name).to_string(),
+        config_name: config_name
+            .strip_prefix("CodeDeployDefault.Lambda")
+            .unwrap_or(&config_name)
+            .to_string(),
         kind,
         pre_traffic_hook: update.get("BeforeAllowTrafficHook").cloned(),
         post_traffic_hook: update.get("AfterAllowTrafficHook").cloned(),
@@ -91,14 +110,23 @@ mod tests {
 
     #[test]
     fn config_names() {
-        assert_eq!(parse_config_name("AllAtOnce"), Some(TrafficShiftingKind::AllAtOnce));
+        assert_eq!(
+            parse_config_name("AllAtOnce"),
+            Some(TrafficShiftingKind::AllAtOnce)
+        );
         assert_eq!(
             parse_config_name("Canary10Percent5Minutes"),
-            Some(TrafficShiftingKind::Canary { percent: 10, minutes: 5 })
+            Some(TrafficShiftingKind::Canary {
+                percent: 10,
+                minutes: 5
+            })
         );
         assert_eq!(
             parse_config_name("CodeDeployDefault.LambdaLinear10PercentEvery1Minute"),
-            Some(TrafficShiftingKind::Linear { percent: 10, every_minutes: 1 })
+            Some(TrafficShiftingKind::Linear {
+                percent: 10,
+                every_minutes: 1
+            })
         );
         assert_eq!(parse_config_name("Bogus"), None);
     }

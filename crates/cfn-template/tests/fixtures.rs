@@ -138,9 +138,8 @@ fn everything_template_with_defaults() {
         json!([
             {"Key": "env", "Value": "dev"},
             {"Key": "subnet", "Value": "10.0.1.0/24"},
-            {"Key": "azs", "Value": "eu-west-1a,eu-west-1b"},
-            {"Key": "first-az", "Value": "eu-west-1a"},
-            {"Key": "literal", "Value": "${NotAVariable}-shop-prod"}
+            {"Key": "azs", "Value": "eu-west-1a+eu-west-1b"},
+            {"Key": "first-az", "Value": "eu-west-1a"}
         ])
     );
     assert_eq!(d.properties["ExtraQueue"]["DelaySeconds"], json!("5"));
@@ -169,7 +168,8 @@ fn everything_template_with_defaults() {
     assert_eq!(function["Role"], json!("Role.Arn"));
     assert_eq!(
         function["Environment"]["Variables"],
-        json!({"QUEUE_URL": "phys-Queue", "API_KEY": "not-a-secret", "OWNER": "0123", "PORTS": "80,443"})
+        json!({"QUEUE_URL": "phys-Queue", "API_KEY": "not-a-secret", "OWNER": "0123", "PORTS": "80,443",
+               "LITERAL": "${NotAVariable}-shop-prod"})
     );
     let outputs: Vec<(&str, &str, Option<&str>)> = d
         .outputs
@@ -183,6 +183,8 @@ fn everything_template_with_defaults() {
             ("BucketArn", "Bucket.Arn", Some("shop-prod:BucketArn")),
             ("Mode", "non-production", None),
             ("FunctionArn", "Function.Arn", None),
+            ("Scale", "scaled", None),
+            ("DevScale", "2 queues in dev", None),
         ]
     );
 

@@ -44,6 +44,24 @@ pub use template::{
 };
 pub use validate::{Capability, required_capabilities, validate_template};
 
+/// The `Parameters` section of a document before any transform runs (the engine resolves
+/// their values first: the SAM transform needs them, see [`SamContext::with_parameters`]).
+pub fn parameter_declarations(
+    document: &serde_json::Value,
+) -> Result<indexmap::IndexMap<String, ParameterDecl>> {
+    let mut out = indexmap::IndexMap::new();
+    match document.get("Parameters") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(serde_json::Value::Object(section)) => {
+            for (name, decl) in section {
+                out.insert(name.clone(), ParameterDecl::parse(name, decl)?);
+            }
+        }
+        Some(_) => return Err(error::format_err("Parameters must be an object")),
+    }
+    Ok(out)
+}
+
 /// Runs the transforms a document declares and reads the result as a [`Template`].
 /// Only `AWS::Serverless-2016-10-31` (run here) and `AWS::LanguageExtensions` (honoured by
 /// the evaluator) are supported; other macros are an error.

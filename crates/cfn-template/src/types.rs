@@ -106,6 +106,7 @@ pub const RESOURCE_TYPES: &[ResourceTypeSpec] = &[
             "EventSourceToken",
             "FunctionName",
             "FunctionUrlAuthType",
+            "InvokedViaFunctionUrl",
             "Principal",
             "PrincipalOrgID",
             "SourceAccount",

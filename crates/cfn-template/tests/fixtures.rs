@@ -309,6 +309,36 @@ fn everything_template_in_prod_and_its_change_plan() {
 }
 
 #[test]
+fn parameters_reach_the_sam_transform() {
+    let text = "Transform: AWS::Serverless-2016-10-31\nParameters:\n  Alias:\n    Type: String\n    Default: live\n  Key:\n    Type: String\nResources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri:\n        Bucket: b\n        Key: !Ref Key\n      Handler: h\n      Runtime: python3.12\n      AutoPublishAlias: !Ref Alias\n";
+    let doc = parse_document(text).expect("yaml");
+    let decls = kindling_cfn_template::parameter_declarations(&doc).expect("parameters");
+    let inputs = [ParameterInput {
+        key: "Key".into(),
+        value: Some("code.zip".into()),
+        use_previous_value: false,
+    }];
+    let params = resolve_parameters(&decls, &inputs, None).expect("values");
+    let template = process(doc, &SamContext::with_parameters("aws", &params)).expect("transform");
+    assert!(
+        template.resources.contains_key("FAliaslive"),
+        "the alias name came from the parameter"
+    );
+    let version = template
+        .resources
+        .keys()
+        .find(|k| k.starts_with("FVersion"))
+        .expect("version");
+    // samtranslator 1.115.0 names it FVersion04b187e37c (the code location hashed with the
+    // parameter resolved).
+    assert_eq!(version, "FVersion04b187e37c");
+    assert_eq!(
+        template.resources["F"].properties["Code"],
+        json!({"S3Bucket": "b", "S3Key": "code.zip"})
+    );
+}
+
+#[test]
 fn circular_dependency() {
     assert_eq!(
         validation_error("cfn-circular.yaml"),

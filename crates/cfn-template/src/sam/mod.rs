@@ -44,6 +44,24 @@ impl Default for SamContext {
     }
 }
 
+impl SamContext {
+    /// A context in `partition` with the stack's resolved parameter values.
+    pub fn with_parameters(
+        partition: &str,
+        parameters: &crate::params::ResolvedParameters,
+    ) -> Self {
+        let parameter_values = parameters
+            .values
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.raw.clone())))
+            .collect();
+        Self {
+            partition: partition.to_string(),
+            parameter_values,
+        }
+    }
+}
+
 /// `CodeUri`/`ContentUri` values that are local paths (to be packaged before deploying):
 /// `(logical id, property, path)`.
 pub fn local_code_paths(document: &Value) -> Vec<(String, String, String)> {

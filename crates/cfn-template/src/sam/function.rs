@@ -676,8 +676,16 @@ fn build(
                     return Err(format!("Policy at index {index} in the 'Policies' property is an intrinsic function; Kindling's SAM transform supports managed policy names/ARNs and policy documents only.").into());
                 }
                 Value::Object(m) if m.len() == 1 => {
-                    let name = m.keys().next().cloned().unwrap_or_default();
-                    return Err(format!("Policy template '{name}' (index {index} in 'Policies') is not supported by Kindling's SAM transform.").into());
+                    let (name, arguments) = m
+                        .iter()
+                        .next()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .unwrap_or_default();
+                    if !super::policy_templates::is_known(&name) {
+                        return Err(format!("Policy template '{name}' (index {index} in 'Policies') is not supported by Kindling's SAM transform.").into());
+                    }
+                    let document = super::policy_templates::expand(&name, &arguments)?;
+                    inline.push(json!({"PolicyName": format!("{role_id}Policy{index}"), "PolicyDocument": document}));
                 }
                 _ => {
                     return Err(format!(

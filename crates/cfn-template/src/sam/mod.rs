@@ -14,6 +14,7 @@ mod globals;
 mod hash;
 mod layer;
 mod managed_policies;
+mod policy_templates;
 mod shifting;
 
 use indexmap::IndexMap;

@@ -68,10 +68,10 @@ pub(crate) fn expand(name: &str, arguments: &Value) -> Translated<Value> {
 fn substitute(value: &Value, arguments: &Map<String, Value>) -> Value {
     match value {
         Value::Object(m) if m.len() == 1 => {
-            if let Some(Value::String(name)) = m.get("Ref") {
-                if let Some(arg) = arguments.get(name) {
-                    return arg.clone();
-                }
+            if let Some(Value::String(name)) = m.get("Ref")
+                && let Some(arg) = arguments.get(name)
+            {
+                return arg.clone();
             }
             Value::Object(
                 m.iter()

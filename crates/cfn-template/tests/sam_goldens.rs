@@ -186,6 +186,11 @@ fn eventbridge_json_template() {
 }
 
 #[test]
+fn apis_with_cors_and_stages() {
+    check("sam-apis-cors.yaml");
+}
+
+#[test]
 fn every_sam_fixture_has_a_golden_file_and_a_test() {
     let mut fixtures: Vec<String> = std::fs::read_dir(templates_dir())
         .expect("templates dir")
@@ -194,6 +199,7 @@ fn every_sam_fixture_has_a_golden_file_and_a_test() {
         .collect();
     fixtures.sort();
     let tested = [
+        "sam-apis-cors.yaml",
         "sam-eventbridge.json",
         "sam-function-url.yaml",
         "sam-hello-world.yaml",

@@ -750,17 +750,19 @@ fn http_api(
             let obj = body
                 .as_object_mut()
                 .ok_or("DefinitionBody must be a dictionary.")?;
-            let mut body_tags =
-                vec![json!({"name": "httpapi:createdBy", "x-amazon-apigateway-tag-value": "SAM"})];
-            for (k, v) in &tags {
-                body_tags.push(json!({"name": k, "x-amazon-apigateway-tag-value": v}));
-            }
+            // The resource's tags, then SAM's.
+            let mut body_tags: Vec<Value> = tags
+                .iter()
+                .map(|(k, v)| json!({"name": k, "x-amazon-apigateway-tag-value": v}))
+                .collect();
+            body_tags
+                .push(json!({"name": "httpapi:createdBy", "x-amazon-apigateway-tag-value": "SAM"}));
             obj.insert("tags".into(), Value::Array(body_tags));
         }
         if let Some(cors) = props.get("CorsConfiguration") {
             let cors = match cors {
                 Value::Bool(true) => {
-                    json!({"allowOrigins": ["*"], "allowHeaders": ["*"], "allowMethods": ["*"]})
+                    json!({"allowOrigins": ["*"]})
                 }
                 Value::Bool(false) => Value::Null,
                 Value::Object(m) => {

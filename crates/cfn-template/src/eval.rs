@@ -892,7 +892,7 @@ pub fn cidr(block: &str, count: u32, bits: u32) -> Result<Vec<String>> {
     } else {
         return Err(bad());
     };
-    if prefix > width || bits == 0 || bits > width - prefix {
+    if prefix > width || bits == 0 || bits >= 128 || bits > width - prefix {
         return Err(eval_err(format!(
             "Fn::Cidr: cidrBits {bits} does not fit in {block}"
         )));
@@ -1128,6 +1128,15 @@ mod tests {
         assert_eq!(
             eval(&f, json!({"Fn::Cidr": ["2001:db8::/56", 2, 64]})).expect("cidr v6"),
             json!(["2001:db8::/64", "2001:db8:0:1::/64"])
+        );
+        assert!(eval(&f, json!({"Fn::Cidr": ["::/0", 1, 128]})).is_err());
+        assert!(
+            eval(&f, json!({"Fn::Cidr": ["10.0.0.0/24", 2, 8]})).is_err(),
+            "two /24 in a /24"
+        );
+        assert_eq!(
+            eval(&f, json!({"Fn::Cidr": ["0.0.0.0/0", 1, 32]})).expect("whole v4"),
+            json!(["0.0.0.0/0"])
         );
         let err = eval(&f, json!({"Fn::Select": [5, ["a"]]})).expect_err("index");
         assert_eq!(

@@ -339,6 +339,20 @@ fn parameters_reach_the_sam_transform() {
 }
 
 #[test]
+fn language_extensions_survive_the_sam_transform() {
+    let text = "Transform: [AWS::LanguageExtensions, AWS::Serverless-2016-10-31]\nParameters:\n  Names:\n    Type: CommaDelimitedList\n    Default: a,b\nResources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      DelaySeconds: !Length {Ref: Names}\n";
+    let template =
+        process(parse_document(text).expect("yaml"), &SamContext::default()).expect("transform");
+    assert_eq!(template.transforms, ["AWS::LanguageExtensions"]);
+    assert_eq!(
+        template.document()["Transform"],
+        json!("AWS::LanguageExtensions")
+    );
+    let d = deploy(&template, &[]);
+    assert_eq!(d.properties["Q"]["DelaySeconds"], json!(2));
+}
+
+#[test]
 fn circular_dependency() {
     assert_eq!(
         validation_error("cfn-circular.yaml"),

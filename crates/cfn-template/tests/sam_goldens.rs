@@ -105,6 +105,7 @@ fn check(name: &str) {
             "DependsOn",
             "Condition",
             "UpdateReplacePolicy",
+            "Metadata",
         ] {
             if w.get(key) != g.get(key) {
                 problems.push(format!(

@@ -732,6 +732,18 @@ fn build(
         out.insert(role_id, Value::Object(r));
     }
 
+    // Generated resources inherit Condition, DeletionPolicy and UpdateReplacePolicy.
+    for generated in out.values_mut() {
+        let Some(g) = generated.as_object_mut() else {
+            continue;
+        };
+        for attr in ["Condition", "DeletionPolicy", "UpdateReplacePolicy"] {
+            if let (Some(v), false) = (passthrough_attrs.get(attr), g.contains_key(attr)) {
+                g.insert(attr.into(), v.clone());
+            }
+        }
+    }
+
     // The function itself, first.
     let mut f = Map::new();
     f.insert("Type".into(), Value::from("AWS::Lambda::Function"));

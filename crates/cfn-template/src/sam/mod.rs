@@ -345,7 +345,27 @@ pub fn transform(document: Value, ctx: &SamContext) -> Result<Value> {
     let mut result = Map::new();
     for (k, v) in std::mem::take(&mut top) {
         match k.as_str() {
-            "Globals" | "Transform" => {}
+            "Globals" => {}
+            "Transform" => {
+                // Other transforms (AWS::LanguageExtensions) stay declared.
+                let rest: Vec<Value> = match &v {
+                    Value::Array(items) => items
+                        .iter()
+                        .filter(|t| t.as_str() != Some(crate::template::SAM_TRANSFORM))
+                        .cloned()
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                match rest.len() {
+                    0 => {}
+                    1 => {
+                        result.insert(k, rest.into_iter().next().unwrap_or(Value::Null));
+                    }
+                    _ => {
+                        result.insert(k, Value::Array(rest));
+                    }
+                }
+            }
             "Resources" => {
                 result.insert(k, Value::Object(out.clone().into_iter().collect()));
             }

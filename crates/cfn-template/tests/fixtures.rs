@@ -353,6 +353,60 @@ fn language_extensions_survive_the_sam_transform() {
 }
 
 #[test]
+fn sam_cli_managed_bucket_stack_is_a_no_op_transform() {
+    let text = r#"{
+      "AWSTemplateFormatVersion": "2010-09-09",
+      "Transform": "AWS::Serverless-2016-10-31",
+      "Description": "Managed Stack for AWS SAM CLI",
+      "Metadata": {"SamCliInfo": {"version": "1.130.0", "installationId": "abc"}},
+      "Resources": {
+        "SamCliSourceBucket": {
+          "Type": "AWS::S3::Bucket",
+          "Properties": {
+            "PublicAccessBlockConfiguration": {"BlockPublicPolicy": "true", "BlockPublicAcls": "true", "IgnorePublicAcls": "true", "RestrictPublicBuckets": "true"},
+            "BucketEncryption": {"ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]},
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "Tags": [{"Key": "ManagedStackSource", "Value": "AwsSamCli"}]
+          }
+        },
+        "SamCliSourceBucketBucketPolicy": {
+          "Type": "AWS::S3::BucketPolicy",
+          "Properties": {
+            "Bucket": {"Ref": "SamCliSourceBucket"},
+            "PolicyDocument": {"Statement": [{"Action": ["s3:GetObject"], "Effect": "Allow",
+              "Resource": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::", {"Ref": "SamCliSourceBucket"}, "/*"]]},
+              "Principal": {"Service": "serverlessrepo.amazonaws.com"},
+              "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}}]}
+          }
+        }
+      },
+      "Outputs": {"SourceBucket": {"Value": {"Ref": "SamCliSourceBucket"}}}
+    }"#;
+    let original = parse_document(text).expect("json");
+    let template = process(original.clone(), &SamContext::default()).expect("transform");
+    validate_template(&template).expect("valid");
+    let mut expected = original;
+    if let Some(m) = expected.as_object_mut() {
+        m.remove("Transform");
+    }
+    assert_eq!(
+        template.document(),
+        &expected,
+        "only the Transform key goes"
+    );
+    let d = deploy(&template, &[]);
+    assert_eq!(
+        d.order,
+        ["SamCliSourceBucket", "SamCliSourceBucketBucketPolicy"]
+    );
+    assert_eq!(d.outputs[0].value, "phys-SamCliSourceBucket");
+    assert_eq!(
+        d.properties["SamCliSourceBucketBucketPolicy"]["PolicyDocument"]["Statement"][0]["Resource"],
+        json!("arn:aws:s3:::phys-SamCliSourceBucket/*")
+    );
+}
+
+#[test]
 fn circular_dependency() {
     assert_eq!(
         validation_error("cfn-circular.yaml"),

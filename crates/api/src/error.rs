@@ -46,6 +46,7 @@ fn uses_capital_message(kind: &str) -> bool {
             | "ServiceException"
             | "ResourceInUseException"
             | "InvalidRuntimeException"
+            | "InvalidZipFileException"
     )
 }
 
@@ -122,6 +123,11 @@ impl ApiError {
                     StatusCode::BAD_GATEWAY,
                     "InvalidRuntimeException",
                     m.clone(),
+                ),
+                SchedulerError::InvalidPackage(e) => (
+                    StatusCode::BAD_GATEWAY,
+                    "InvalidZipFileException",
+                    format!("Kindling could not unzip the deployment package or a layer: {e}"),
                 ),
                 SchedulerError::ShuttingDown => (
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -9,7 +9,7 @@ use crate::data::{self, Budget, Buffers, CopyError, Expect};
 use crate::error::{EntryProblem, PackageError};
 use crate::path::{Kind, classify};
 use crate::reader::{Directory, RawEntry, read_directory, read_local};
-use crate::tree::{MAX_TARGET, Source, Tree};
+use crate::tree::{InsertError, MAX_TARGET, Source, Tree};
 
 /// General-purpose flag bits that mean encryption: traditional (0), strong (6) and an encrypted
 /// central directory (13).
@@ -20,10 +20,30 @@ const AES_METHOD: u16 = 99;
 /// The result of the first pass.
 pub(crate) struct Scanned {
     pub dir: Directory,
-    /// Kind of each entry (`None`: the root directory itself).
-    pub kinds: Vec<Option<Kind>>,
+    /// Normalized path and kind of each entry (`None`: the root directory itself).
+    pub paths: Vec<Option<(Vec<u8>, Kind)>>,
     pub tree: Tree,
 }
+
+impl Scanned {
+    pub fn kind(&self, entry: usize) -> Option<Kind> {
+        self.paths
+            .get(entry)
+            .and_then(|p| p.as_ref())
+            .map(|(_, k)| *k)
+    }
+
+    pub fn path(&self, entry: usize) -> &[u8] {
+        self.paths
+            .get(entry)
+            .and_then(|p| p.as_ref())
+            .map_or(&[][..], |(p, _)| p.as_slice())
+    }
+}
+
+/// Nodes a tree may hold for each entry an archive may hold: files need directories, but
+/// not more than one each on average.
+pub(crate) const NODES_PER_ENTRY: usize = 2;
 
 fn entry_error(entry: &RawEntry, problem: EntryProblem) -> PackageError {
     PackageError::entry(&entry.name, problem)
@@ -37,8 +57,9 @@ pub(crate) fn scan<R: Read + Seek>(
 ) -> Result<Scanned, PackageError> {
     let dir = read_directory(r, limits.max_entries)?;
     let mut declared = 0u64;
-    let mut kinds = Vec::with_capacity(dir.entries.len());
-    let mut tree = Tree::default();
+    let mut paths = Vec::with_capacity(dir.entries.len());
+    let max_nodes = limits.max_entries.saturating_mul(NODES_PER_ENTRY);
+    let mut tree = Tree::new(max_nodes);
     for (index, entry) in dir.entries.iter().enumerate() {
         if entry.flags & ENCRYPTION_FLAGS != 0 || entry.method == AES_METHOD {
             return Err(entry_error(entry, EntryProblem::Encrypted));
@@ -66,20 +87,22 @@ pub(crate) fn scan<R: Read + Seek>(
             }
             _ => {}
         }
-        if let Some((path, kind)) = classified {
-            tree.insert(
-                path,
-                kind,
-                Source {
-                    archive,
-                    entry: index,
-                },
-            )
-            .map_err(|p| entry_error(entry, p))?;
+        if let Some((path, kind)) = &classified {
+            let source = Source {
+                archive,
+                entry: index,
+            };
+            match tree.insert(path, *kind, source) {
+                Ok(()) => {}
+                Err(InsertError::Entry(p)) => return Err(entry_error(entry, p)),
+                Err(InsertError::TooManyPaths) => {
+                    return Err(PackageError::TooManyPaths { limit: max_nodes });
+                }
+            }
         }
-        kinds.push(kind);
+        paths.push(classified);
     }
-    Ok(Scanned { dir, kinds, tree })
+    Ok(Scanned { dir, paths, tree })
 }
 
 /// Where the data of one entry goes.
@@ -158,7 +181,7 @@ pub(crate) fn read_data<R: Read + Seek>(
             Err(CopyError::Entry(p)) => return Err(entry_error(entry, p)),
             Err(CopyError::Package(e)) => return Err(e),
         }
-        if matches!(scanned.kinds[index], Some(Kind::Symlink)) {
+        if matches!(scanned.kind(index), Some(Kind::Symlink)) {
             captured.push((index, capture));
         }
     }
@@ -175,11 +198,14 @@ pub(crate) fn verify<R: Read + Seek>(
         limit: limits.max_unzipped_bytes,
         used: 0,
     };
-    let kinds = scanned.kinds.clone();
+    let links: Vec<bool> = (0..scanned.paths.len())
+        .map(|i| scanned.kind(i) == Some(Kind::Symlink))
+        .collect();
     let targets = read_data(r, &scanned, &mut budget, &mut Buffers::new(), &mut |i| {
-        Ok(match kinds[i] {
-            Some(Kind::Symlink) => Sink::Capture,
-            _ => Sink::Discard,
+        Ok(if links[i] {
+            Sink::Capture
+        } else {
+            Sink::Discard
         })
     })?;
     for (entry, target) in targets {

@@ -12,6 +12,9 @@ pub enum PackageError {
     /// More entries than [`crate::Limits::max_entries`].
     #[error("the archive has more than {limit} entries")]
     TooManyEntries { limit: usize },
+    /// The entries' paths imply more files and directories than the tree may hold.
+    #[error("the entries' paths make more than {limit} files and directories")]
+    TooManyPaths { limit: usize },
     /// The contents, unzipped, are larger than [`crate::Limits::max_unzipped_bytes`].
     #[error("the unzipped contents are larger than {limit} bytes")]
     TooLarge { limit: u64 },

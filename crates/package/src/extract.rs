@@ -14,7 +14,7 @@ use nix::sys::stat::{Mode, fchmod, mkdirat};
 use nix::unistd::symlinkat;
 
 use crate::Limits;
-use crate::archive::{Sink, read_data, scan};
+use crate::archive::{NODES_PER_ENTRY, Sink, read_data, scan};
 use crate::data::{Budget, Buffers};
 use crate::error::{PackageError, display_name};
 use crate::path::{DIR_MODE, file_mode};
@@ -165,11 +165,15 @@ fn extract_into(
     // First pass over every archive, then one tree with later layers laid over earlier ones.
     let mut files: Vec<File> = Vec::with_capacity(archives.len());
     let mut scans = Vec::with_capacity(archives.len());
-    let mut tree = Tree::default();
+    let mut tree = Tree::new(0);
     for (index, path) in archives.iter().enumerate() {
         let mut file = open_archive(path)?;
         let mut scanned = scan(&mut file, index, limits)?;
-        tree.overlay(std::mem::take(&mut scanned.tree));
+        let layer = std::mem::replace(&mut scanned.tree, Tree::new(0));
+        tree.overlay(layer)
+            .map_err(|_| PackageError::TooManyPaths {
+                limit: limits.max_entries.saturating_mul(NODES_PER_ENTRY),
+            })?;
         files.push(file);
         scans.push(scanned);
     }
@@ -179,11 +183,10 @@ fn extract_into(
         source: e.into(),
     })?;
     let mut writer = Writer { root, last: None };
-    for (path, node) in tree.iter() {
-        if matches!(node, Node::Dir { .. }) {
-            writer.mkdir(path)?;
-        }
-    }
+    tree.walk(|path, node| match node {
+        Node::Dir { .. } => writer.mkdir(path),
+        _ => Ok(()),
+    })?;
 
     // Second pass: every entry of every archive is read and checked; the ones still in the
     // tree are written.
@@ -198,12 +201,13 @@ fn extract_into(
         let placed = tree.placed(index);
         let captured = read_data(file, scanned, &mut budget, &mut bufs, &mut |entry| {
             Ok(match placed.get(&entry) {
-                Some((path, Node::File { exec, .. })) => {
+                Some(Node::File { exec, .. }) => {
+                    let path = scanned.path(entry);
                     let f = writer.create(path, file_mode(*exec))?;
                     written += 1;
                     Sink::Write(Box::new(f), display_name(path))
                 }
-                Some((_, Node::Symlink { .. })) => Sink::Capture,
+                Some(Node::Symlink { .. }) => Sink::Capture,
                 _ => Sink::Discard,
             })
         })?;
@@ -227,16 +231,12 @@ fn extract_into(
             .map_or(&[][..], |e| e.name.as_slice());
         PackageError::entry(name, problem)
     })?;
-    let links: Vec<(Vec<u8>, Source)> = tree
-        .iter()
-        .filter_map(|(path, node)| match node {
-            Node::Symlink { source } => Some((path.to_vec(), *source)),
-            _ => None,
-        })
-        .collect();
-    for (path, source) in links {
-        let target = tree.target(source).unwrap_or_default().to_vec();
-        writer.symlink(&path, &target)?;
+    for source in tree.links() {
+        let path = scans
+            .get(source.archive)
+            .map_or(&[][..], |s| s.path(source.entry));
+        let target = tree.target(source).unwrap_or_default();
+        writer.symlink(path, target)?;
     }
     fchmod(writer.root.as_fd(), Mode::from_bits_truncate(DIR_MODE)).map_err(|e| {
         PackageError::Write {

@@ -373,3 +373,25 @@ fn accepts_zip64_records() {
     let v = verify_bytes(buf.get_ref(), &limits()).unwrap();
     assert_eq!((v.entries, v.unzipped_size), (2, 22));
 }
+
+#[test]
+fn deep_paths_cannot_multiply_memory() {
+    // Each entry implies 100 directories of its own: 3 entries make 303 nodes, over the 2 per
+    // entry a tree may hold.
+    let entries: Vec<Entry> = (0..3)
+        .map(|i| {
+            let deep = vec!["d"; 100].join("/");
+            Entry::file(format!("e{i}/{deep}/f"), b"x")
+        })
+        .collect();
+    let bytes = build(&entries);
+    let few = Limits {
+        max_entries: 100,
+        ..limits()
+    };
+    assert!(matches!(
+        verify_bytes(&bytes, &few),
+        Err(PackageError::TooManyPaths { limit: 200 })
+    ));
+    assert!(verify_bytes(&bytes, &limits()).is_ok());
+}

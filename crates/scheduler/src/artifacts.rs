@@ -39,6 +39,23 @@ fn private_dir_all(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Removes the temporary directories of interrupted extractions (`.<name>.tmp-<hex>`).
+fn remove_interrupted(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.')
+            && name.contains(".tmp-")
+            && let Err(e) = fs::remove_dir_all(entry.path())
+        {
+            tracing::warn!(path = %entry.path().display(), error = %e, "could not remove an interrupted unpack");
+        }
+    }
+}
+
 fn package_io_error(e: PackageError) -> io::Error {
     let kind = if e.is_invalid_package() {
         io::ErrorKind::InvalidData
@@ -55,7 +72,12 @@ pub struct Artifacts {
 }
 
 impl Artifacts {
+    /// Packages under `root` (this node's own work directory). Unpacking that a crash or a
+    /// shutdown interrupted left temporary directories behind: they are removed here.
     pub fn new(root: PathBuf) -> Self {
+        for kind in ["code", "opt"] {
+            remove_interrupted(&root.join(kind));
+        }
         Self { root }
     }
 
@@ -157,5 +179,17 @@ mod tests {
         assert!(err.get_ref().is_some_and(|e| e.is::<PackageError>()));
         assert!(!dir.path().join("run/code/bad").exists());
         assert!(!dir.path().join("escape").exists());
+    }
+
+    #[test]
+    fn interrupted_unpacks_are_removed_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join("run/code/.abcd.tmp-0123456789abcdef");
+        fs::create_dir_all(stale.join("sub")).unwrap();
+        let kept = dir.path().join("run/code/abcd");
+        fs::create_dir_all(&kept).unwrap();
+        let _art = Artifacts::new(dir.path().join("run"));
+        assert!(!stale.exists());
+        assert!(kept.is_dir());
     }
 }

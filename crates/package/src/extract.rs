@@ -146,6 +146,16 @@ fn publish(tmp: &Path, dest: &Path) -> Result<(), PackageError> {
     match renameat2(cwd, tmp, cwd, dest, RenameFlags::RENAME_NOREPLACE) {
         Ok(()) => Ok(()),
         Err(Errno::EEXIST) if dest.is_dir() => Ok(()),
+        // A filesystem without RENAME_NOREPLACE: a plain rename cannot replace a non-empty
+        // directory either, so a concurrent winner still wins.
+        Err(Errno::EINVAL) => match fs::rename(tmp, dest) {
+            Ok(()) => Ok(()),
+            Err(_) if dest.is_dir() => Ok(()),
+            Err(source) => Err(PackageError::Write {
+                path: dest.display().to_string(),
+                source,
+            }),
+        },
         Err(e) => Err(PackageError::Write {
             path: dest.display().to_string(),
             source: e.into(),

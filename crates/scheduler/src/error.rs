@@ -1,5 +1,7 @@
 //! Why the scheduler could not run an invocation at all (function errors are results, not these).
 
+use kindling_package::PackageError;
+
 use crate::concurrency::ThrottleReason;
 use crate::users::UserPoolError;
 
@@ -15,6 +17,10 @@ pub enum SchedulerError {
     /// The server is shutting down.
     #[error("the scheduler is shutting down")]
     ShuttingDown,
+    /// The function's package (or a layer) cannot be unpacked: Lambda's
+    /// `InvalidZipFileException`.
+    #[error("{0}")]
+    InvalidPackage(#[source] PackageError),
     /// A file-system step of Kindling's (work directories, unpacking, log files) failed.
     #[error("{what}: {source}")]
     Io {
@@ -48,6 +54,36 @@ impl SchedulerError {
         move |source| Self::Io { what, source }
     }
 
+    /// Wraps an error of unpacking (step `what`): a package the function's owner gave that
+    /// cannot be unpacked is [`InvalidPackage`](Self::InvalidPackage) (unpacking reports it
+    /// as an I/O error carrying the `PackageError`); anything else is Kindling's own fault.
+    pub(crate) fn unpacking(what: &'static str) -> impl FnOnce(std::io::Error) -> Self {
+        move |source| {
+            let invalid = source
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<PackageError>())
+                .is_some_and(PackageError::is_invalid_package);
+            if !invalid {
+                return Self::Io { what, source };
+            }
+            match source
+                .into_inner()
+                .map(|inner| inner.downcast::<PackageError>())
+            {
+                Some(Ok(package)) => Self::InvalidPackage(*package),
+                // Unreachable (checked above); keep the error rather than panic.
+                Some(Err(inner)) => Self::Io {
+                    what,
+                    source: std::io::Error::other(inner),
+                },
+                None => Self::Io {
+                    what,
+                    source: std::io::Error::other("unpacking failed"),
+                },
+            }
+        }
+    }
+
     /// Wraps a join error of the task `what` (for `map_err`).
     pub(crate) fn task(what: &'static str) -> impl FnOnce(tokio::task::JoinError) -> Self {
         move |source| Self::Task { what, source }
@@ -59,5 +95,32 @@ impl SchedulerError {
             self,
             Self::Io { .. } | Self::Sandbox { .. } | Self::Users(_) | Self::Task { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_package_is_not_an_internal_error() {
+        let unpacking = SchedulerError::unpacking("unpacking the function's code");
+        let bad = PackageError::TooLarge { limit: 10 };
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, bad);
+        assert!(matches!(
+            unpacking(io),
+            SchedulerError::InvalidPackage(PackageError::TooLarge { limit: 10 })
+        ));
+        let disk_full = PackageError::Write {
+            path: "x".into(),
+            source: std::io::Error::other("no space"),
+        };
+        let io = std::io::Error::other(disk_full);
+        let e = SchedulerError::unpacking("unpacking the function's code")(io);
+        assert!(matches!(e, SchedulerError::Io { .. }) && e.is_internal());
+        let plain = std::io::Error::other("boom");
+        let e = SchedulerError::unpacking("unpacking the function's layers")(plain);
+        assert_eq!(e.to_string(), "unpacking the function's layers: boom");
+        assert!(std::error::Error::source(&e).is_some(), "the cause is kept");
     }
 }

@@ -37,7 +37,9 @@ pub use config::SchedulerConfig;
 pub use error::SchedulerError;
 pub use kindling_model::invoke::{FunctionError, InvokeTarget};
 pub use launch::{RuntimeLocator, RuntimePaths};
-pub use logs::{LogStore, log_stream_name};
+pub use logs::{
+    LogRetention, LogStore, RetentionOverrides, RetentionTask, SweepReport, log_stream_name,
+};
 pub use request::{InvokeRequest, InvokeResult};
 pub use scheduler::{PoolStats, Scheduler};
 pub use trace::{accept_trace_header, invocation_trace_header};

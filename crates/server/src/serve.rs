@@ -16,7 +16,7 @@ use tower::Layer;
 
 use kindling_sandbox::{IsolationMode, NetworkMode, Sandbox, SandboxConfig, TmpBacking};
 use kindling_scheduler::{
-    LogStore, RuntimeLocator, RuntimePaths, Scheduler, SchedulerConfig, UserRange,
+    LogRetention, LogStore, RuntimeLocator, RuntimePaths, Scheduler, SchedulerConfig, UserRange,
 };
 
 use crate::cli::{Isolation, ServeArgs};
@@ -41,10 +41,13 @@ fn worker_threads(asked: Option<usize>) -> usize {
         .unwrap_or(if cores <= 2 { 1 } else { cores })
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     validate(&args)?;
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+    private_data_dir(&args.data_dir)?;
+    // Every path handed to environments (task root, runtime, /tmp) must be absolute: resolve
+    // the data dir once, here, so a relative `--data-dir` (the default) works everywhere.
+    args.data_dir = std::fs::canonicalize(&args.data_dir)
+        .with_context(|| format!("resolving data dir {}", args.data_dir.display()))?;
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&args.data_dir.join("state.db")).context("opening state")?);
     let blobs = BlobStore::open(args.data_dir.join("code")).context("opening code store")?;
@@ -58,7 +61,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     ));
     let node = node_id(&args.data_dir)?;
-    let scheduler = data_plane(&args, &node).context("starting the data plane")?;
+    let logs = LogStore::new(args.data_dir.join("logs"));
+    // Its own thread; dropped (stopped) when serve returns.
+    let _log_retention = logs
+        .spawn_retention(
+            log_retention(&args),
+            Arc::new(()),
+            Duration::from_secs_f64(args.log_sweep_interval),
+        )
+        .context("starting log retention")?;
+    let scheduler = data_plane(&args, &node, logs).context("starting the data plane")?;
     let reaper = scheduler.spawn_reaper(Duration::from_millis(250));
     let events = AsyncInvoker::new(
         events_config(&args, &node),
@@ -223,7 +235,16 @@ fn search_dirs() -> Vec<PathBuf> {
 /// Lock files of the environment user ids in use, shared by every Kindling process of the host.
 const ENV_UID_LOCKS: &str = "/run/kindling-uids";
 
-fn data_plane(args: &ServeArgs, node: &str) -> anyhow::Result<Scheduler> {
+/// The server-wide log retention (`0` turns a limit off).
+fn log_retention(args: &ServeArgs) -> LogRetention {
+    LogRetention {
+        max_age: (args.log_retention_days > 0.0)
+            .then(|| Duration::from_secs_f64(args.log_retention_days * 86_400.0)),
+        max_total_bytes: (args.log_max_size > 0).then_some(args.log_max_size),
+    }
+}
+
+fn data_plane(args: &ServeArgs, node: &str, logs: LogStore) -> anyhow::Result<Scheduler> {
     let runtime_dir = runtime_files::install(&args.data_dir.join("runtime"))
         .context("installing runtime bootstraps")?;
     let config = SchedulerConfig {
@@ -263,13 +284,39 @@ fn data_plane(args: &ServeArgs, node: &str) -> anyhow::Result<Scheduler> {
         interpreters: args.runtimes.iter().cloned().collect(),
         search_dirs: search_dirs(),
     });
-    let logs = LogStore::new(args.data_dir.join("logs"));
     Ok(Scheduler::new(
         config,
         sandbox(args.isolation, node, !args.no_tune_cgroups)?,
         locator,
         logs,
     )?)
+}
+
+/// Creates the data dir, or tightens an existing one, so that only Kindling's user can enter
+/// it: it holds the state, every package (zipped and unpacked) and the logs. Environments see
+/// their code only through their bind mounts, made by root before they drop privileges.
+fn private_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating data dir {}", dir.display()))?;
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("reading data dir {}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))
+            .with_context(|| format!("making data dir {} private", dir.display()))?;
+        tracing::info!(
+            "data dir {} was open to other users (mode {:o}); now {:o}",
+            dir.display(),
+            mode & 0o777,
+            mode & 0o700
+        );
+    }
+    Ok(())
 }
 
 /// This node's stable name: generated once and kept in the data dir, so that after a crash the

@@ -66,11 +66,11 @@ impl Starter {
         let task_root = self
             .artifacts
             .code_dir(&rec.code.blob, &job.code_zip)
-            .map_err(SchedulerError::io("unpacking the function's code"))?;
+            .map_err(SchedulerError::unpacking("unpacking the function's code"))?;
         let opt_dir = self
             .artifacts
             .opt_dir(&job.layers)
-            .map_err(SchedulerError::io("unpacking the function's layers"))?;
+            .map_err(SchedulerError::unpacking("unpacking the function's layers"))?;
 
         let id = uuid::Uuid::new_v4().simple().to_string();
         let stream_name = logs::log_stream_name(logs::now_ms(), &rec.version_label(), &id);

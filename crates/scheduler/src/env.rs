@@ -288,13 +288,21 @@ impl Env {
             },
         )?;
         let runtime_api = api.local_addr().to_string();
+        let function_arn = format!(
+            "arn:aws:lambda:{}:{}:function:{}",
+            shared.config.region, shared.config.account_id, rec.function_name
+        );
+        let credentials = shared
+            .config
+            .credentials
+            .for_function(&function_arn, &rec.spec.role);
         let env = EnvVars {
             rec,
             region: &shared.config.region,
             runtime_api: &runtime_api,
             log_stream: &stream_name,
             inside: &inside,
-            credentials: &shared.config.credentials,
+            credentials: &credentials,
         }
         .build();
 

@@ -22,5 +22,7 @@ pub use error::SchedulerError;
 pub use kindling_model::invoke::InvokeTarget;
 pub use launch::{RuntimeLocator, RuntimePaths};
 pub use logs::{LogStore, log_stream_name};
-pub use scheduler::{InvokeRequest, InvokeResult, PoolStats, Scheduler, SchedulerConfig};
+pub use scheduler::{
+    CredentialsProvider, InvokeRequest, InvokeResult, PoolStats, Scheduler, SchedulerConfig,
+};
 pub use users::UserRange;

@@ -35,8 +35,8 @@ pub struct SchedulerConfig {
     pub init_timeout: Duration,
     /// Host paths the runtimes need, visible read-only inside namespaced sandboxes.
     pub readonly_host_paths: Vec<PathBuf>,
-    /// Credentials given to functions (`AWS_ACCESS_KEY_ID`, ...).
-    pub credentials: Vec<(String, String)>,
+    /// Credentials given to functions (`AWS_ACCESS_KEY_ID`, ...), per function.
+    pub credentials: CredentialsProvider,
     /// Idle environments are frozen after this long (`None`: never).
     pub freeze_after: Option<Duration>,
     /// Namespaced sandboxes: every environment runs as a user (and group) of its own from this
@@ -44,6 +44,38 @@ pub struct SchedulerConfig {
     /// only that user's sockets, so no environment can use another's. `None`: every
     /// environment runs as the sandbox's configured user. Not used in Process mode.
     pub environment_users: Option<UserRange>,
+}
+
+/// The credentials an environment's runtime gets (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, ...), asked for at each cold start with the
+/// function's unqualified ARN and its execution role.
+#[derive(Clone)]
+pub struct CredentialsProvider(Arc<CredentialsFn>);
+
+type CredentialsFn = dyn Fn(&str, &str) -> Vec<(String, String)> + Send + Sync;
+
+impl CredentialsProvider {
+    /// `provide(function_arn, role_arn)` gives the variables to set.
+    pub fn new(
+        provide: impl Fn(&str, &str) -> Vec<(String, String)> + Send + Sync + 'static,
+    ) -> Self {
+        Self(Arc::new(provide))
+    }
+
+    /// The same variables for every function.
+    pub fn fixed(vars: Vec<(String, String)>) -> Self {
+        Self::new(move |_, _| vars.clone())
+    }
+
+    pub(crate) fn for_function(&self, function_arn: &str, role_arn: &str) -> Vec<(String, String)> {
+        (self.0)(function_arn, role_arn)
+    }
+}
+
+impl std::fmt::Debug for CredentialsProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CredentialsProvider(..)")
+    }
 }
 
 /// One synchronous invocation.

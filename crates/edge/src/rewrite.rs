@@ -1,0 +1,376 @@
+//! Replaces hyper's own answers to requests it cannot parse with the API's error format.
+//!
+//! hyper writes a bare head (`HTTP/1.1 400 Bad Request`, `content-length: 0`) when a request
+//! head is malformed, too large, or has a URI too long, and then closes the connection. It
+//! offers no hook for the body of that answer, so the connection's output is followed here:
+//! every response the service produces carries a marker header (the API's request id);
+//! hyper's own heads do not. The wrapper keeps track of where each response head starts (the
+//! service's responses are framed by `Content-Length`; responses to `HEAD` and 1xx/204/304
+//! have no body), passes the service's responses through untouched (one copy-free
+//! `write`/`writev` as before), and swallows a marker-less error head, writing the renderer's
+//! response in its place. Anything it cannot frame (chunked encoding) is passed through
+//! unchanged from then on.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, ready};
+
+use http::StatusCode;
+use hyper::rt::{Read, ReadBufCursor, Write};
+
+use crate::{Rejection, Renderer};
+
+/// For each request the service was called with, in order: whether it was a `HEAD` (whose
+/// response has a `Content-Length` but no body).
+pub(crate) type HeadQueue = Arc<Mutex<VecDeque<bool>>>;
+
+/// A head longer than this is not looked for: it passes through as is.
+const MAX_HEAD: usize = 64 * 1024;
+
+enum Out {
+    /// At the start of a response head (holding the bytes of a head that came in pieces).
+    Head(Vec<u8>),
+    /// Inside a response: `left` bytes of it still pass through; then the next head, or
+    /// unframed output when `then_opaque`.
+    Through { left: u64, then_opaque: bool },
+    /// Unframed output: everything passes through from here on.
+    Opaque,
+}
+
+/// What to do with a complete response head.
+enum Decision {
+    /// Pass through this many bytes (head and body).
+    Pass(u64),
+    /// Pass the head through; what follows cannot be framed.
+    PassHeadThenOpaque,
+    /// hyper's own error answer with this status: replace it.
+    Replace(StatusCode),
+}
+
+pub(crate) struct Rewrite<T> {
+    inner: T,
+    out: Out,
+    /// Bytes to write before anything else (a replacement, or a head that came in pieces).
+    pending: Vec<u8>,
+    pending_at: usize,
+    heads: HeadQueue,
+    marker: &'static str,
+    renderer: Renderer,
+}
+
+impl<T> Rewrite<T> {
+    pub(crate) fn new(
+        inner: T,
+        heads: HeadQueue,
+        marker: &'static str,
+        renderer: Renderer,
+    ) -> Self {
+        Self {
+            inner,
+            out: Out::Head(Vec::new()),
+            pending: Vec::new(),
+            pending_at: 0,
+            heads,
+            marker,
+            renderer,
+        }
+    }
+
+    fn decide(&self, head: &[u8]) -> Decision {
+        let status = head
+            .strip_prefix(b"HTTP/1.")
+            .and_then(|rest| rest.get(2..5))
+            .and_then(|code| std::str::from_utf8(code).ok())
+            .and_then(|code| code.parse::<u16>().ok())
+            .and_then(|code| StatusCode::from_u16(code).ok());
+        let Some(status) = status else {
+            return Decision::PassHeadThenOpaque;
+        };
+        let len = head.len() as u64;
+        if header(head, self.marker).is_none() {
+            return if status.is_informational() {
+                Decision::Pass(len)
+            } else if status.is_client_error() || status.is_server_error() {
+                Decision::Replace(status)
+            } else {
+                Decision::PassHeadThenOpaque
+            };
+        }
+        let is_head = self
+            .heads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_front()
+            .unwrap_or(false);
+        if is_head
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+        {
+            return Decision::Pass(len);
+        }
+        if header(head, "transfer-encoding").is_some() {
+            return Decision::PassHeadThenOpaque;
+        }
+        match header(head, "content-length")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            Some(body) => Decision::Pass(len + body),
+            None => Decision::PassHeadThenOpaque,
+        }
+    }
+
+    /// The renderer's answer for `status`, as bytes on the wire.
+    fn replacement(&self, status: StatusCode) -> Vec<u8> {
+        let (parts, body) = (self.renderer)(Rejection::Malformed(status)).into_parts();
+        let mut out = Vec::with_capacity(256 + body.len());
+        out.extend_from_slice(
+            format!(
+                "HTTP/1.1 {} {}\r\n",
+                parts.status.as_u16(),
+                parts.status.canonical_reason().unwrap_or("Error")
+            )
+            .as_bytes(),
+        );
+        for (name, value) in &parts.headers {
+            if name == http::header::CONTENT_LENGTH || name == http::header::CONNECTION {
+                continue;
+            }
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(
+            format!(
+                "content-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Acts on a complete head of `len` bytes at the start of the output: `Some(len)` when it
+    /// was swallowed (replaced), `None` when it passes through (the state says how far).
+    fn on_head(&mut self, head: &[u8]) -> Option<usize> {
+        match self.decide(head) {
+            Decision::Pass(total) => {
+                self.out = Out::Through {
+                    left: total,
+                    then_opaque: false,
+                };
+                None
+            }
+            Decision::PassHeadThenOpaque => {
+                self.out = Out::Through {
+                    left: head.len() as u64,
+                    then_opaque: true,
+                };
+                None
+            }
+            Decision::Replace(status) => {
+                tracing::debug!(%status, "replacing hyper's answer to an unparsable request");
+                self.pending = self.replacement(status);
+                self.pending_at = 0;
+                self.out = Out::Opaque;
+                Some(head.len())
+            }
+        }
+    }
+
+    /// Takes `buf` into a head that arrives in pieces; returns how much of it was used.
+    fn accumulate(&mut self, buf: &[u8]) -> usize {
+        let Out::Head(acc) = &mut self.out else {
+            return 0;
+        };
+        let before = acc.len();
+        acc.extend_from_slice(buf);
+        let Some(len) = head_len(acc) else {
+            if acc.len() >= MAX_HEAD {
+                self.pending = std::mem::take(acc);
+                self.pending_at = 0;
+                self.out = Out::Opaque;
+            }
+            return buf.len();
+        };
+        acc.truncate(len);
+        let head = std::mem::take(acc);
+        match self.on_head(&head) {
+            Some(_) => {}
+            None => {
+                // The head is written from `pending`; only the rest passes through.
+                if let Out::Through { left, .. } = &mut self.out {
+                    *left -= len as u64;
+                }
+                self.pending = head;
+                self.pending_at = 0;
+            }
+        }
+        len - before
+    }
+}
+
+/// The length of the head at the start of `buf` (through the blank line), if complete.
+fn head_len(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
+}
+
+/// A header's value in a head (name compared case-insensitively).
+fn header<'a>(head: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    head.split(|&b| b == b'\n').skip(1).find_map(|line| {
+        let colon = line.iter().position(|&b| b == b':')?;
+        let (n, v) = line.split_at(colon);
+        n.eq_ignore_ascii_case(name.as_bytes())
+            .then(|| v[1..].trim_ascii())
+    })
+}
+
+impl<T: Write + Unpin> Rewrite<T> {
+    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.pending_at < self.pending.len() {
+            let n =
+                ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.pending_at..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.pending_at += n;
+        }
+        self.pending.clear();
+        self.pending_at = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: Read + Unpin> Read for Rewrite<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: Write + Unpin> Write for Rewrite<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(this.poll_pending(cx))?;
+        loop {
+            match &mut this.out {
+                Out::Opaque => return Pin::new(&mut this.inner).poll_write(cx, buf),
+                Out::Through {
+                    left: 0,
+                    then_opaque,
+                } => {
+                    this.out = if *then_opaque {
+                        Out::Opaque
+                    } else {
+                        Out::Head(Vec::new())
+                    };
+                }
+                Out::Through { left, .. } => {
+                    let k = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+                    let n = ready!(Pin::new(&mut this.inner).poll_write(cx, &buf[..k]))?;
+                    *left -= n as u64;
+                    return Poll::Ready(Ok(n));
+                }
+                Out::Head(acc) if acc.is_empty() => {
+                    let window = &buf[..buf.len().min(MAX_HEAD)];
+                    match head_len(window) {
+                        Some(len) => {
+                            if let Some(swallowed) = this.on_head(&buf[..len]) {
+                                return Poll::Ready(Ok(swallowed));
+                            }
+                        }
+                        None if buf.len() >= MAX_HEAD => this.out = Out::Opaque,
+                        None => return Poll::Ready(Ok(this.accumulate(buf))),
+                    }
+                }
+                Out::Head(_) => return Poll::Ready(Ok(this.accumulate(buf))),
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(this.poll_pending(cx))?;
+        loop {
+            match &mut this.out {
+                Out::Opaque => return Pin::new(&mut this.inner).poll_write_vectored(cx, bufs),
+                Out::Through {
+                    left: 0,
+                    then_opaque,
+                } => {
+                    this.out = if *then_opaque {
+                        Out::Opaque
+                    } else {
+                        Out::Head(Vec::new())
+                    };
+                }
+                Out::Through { left, .. } => {
+                    // At most `left` bytes, in at most 8 slices.
+                    let mut limited = [IoSlice::new(&[]); 8];
+                    let mut budget = usize::try_from(*left).unwrap_or(usize::MAX);
+                    let mut count = 0;
+                    for b in bufs.iter().filter(|b| !b.is_empty()) {
+                        if budget == 0 || count == limited.len() {
+                            break;
+                        }
+                        let k = b.len().min(budget);
+                        limited[count] = IoSlice::new(&b[..k]);
+                        budget -= k;
+                        count += 1;
+                    }
+                    let n = ready!(
+                        Pin::new(&mut this.inner).poll_write_vectored(cx, &limited[..count])
+                    )?;
+                    *left -= n as u64;
+                    return Poll::Ready(Ok(n));
+                }
+                Out::Head(_) => {
+                    let Some(first) = bufs.iter().find(|b| !b.is_empty()) else {
+                        return Poll::Ready(Ok(0));
+                    };
+                    let complete = matches!(&this.out, Out::Head(acc) if acc.is_empty())
+                        && head_len(&first[..first.len().min(MAX_HEAD)]).is_some();
+                    if !complete {
+                        return Pin::new(this).poll_write(cx, first);
+                    }
+                    let len = head_len(first).unwrap_or(0);
+                    if let Some(swallowed) = this.on_head(&first[..len]) {
+                        return Poll::Ready(Ok(swallowed));
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_pending(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_pending(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}

@@ -27,7 +27,7 @@ fn app() -> (Router, tempfile::TempDir) {
             control: Arc::new(control),
             scheduler: None,
             events: None,
-            auth: None,
+            auth: Arc::new(ApiAuth::local(&[7u8; 32], "us-east-1")),
         }),
         dir,
     )

@@ -198,6 +198,14 @@ impl SessionIssuer {
     }
 }
 
+/// A secret for `purpose` derived from `server_secret` (64 hex characters), for keys a server
+/// signs and verifies itself (presigned URLs, say).
+pub fn derive_secret(server_secret: &[u8], purpose: &str) -> String {
+    let mut label = b"kindling derived secret v1: ".to_vec();
+    label.extend_from_slice(purpose.as_bytes());
+    crate::crypto::hex(&hmac_sha256(server_secret, &label))
+}
+
 /// Reads a MAC-checked token body.
 fn parse_body(body: &[u8]) -> Option<FunctionSession> {
     let (&version, rest) = body.split_first()?;

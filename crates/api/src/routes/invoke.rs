@@ -196,7 +196,7 @@ async fn enqueue(s: &ApiState, req: &InvokeRequest) -> Result<(), ApiError> {
             req.payload.to_vec(),
         )
         .await
-        .map_err(|e| ApiError::Join(e.to_string()))
+        .map_err(ApiError::from)
 }
 
 fn set(res: &mut Response, name: &'static str, value: &str) {

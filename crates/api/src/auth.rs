@@ -74,7 +74,7 @@ impl ApiAuth {
         let Some(session) = &identity.session else {
             return Ok(());
         };
-        if self.admin_roles.iter().any(|r| *r == session.role_arn) {
+        if self.admin_roles.contains(&session.role_arn) {
             return Ok(());
         }
         let own = || {

@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the Kindling server (Lambda API, data plane and execution environments).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print a function's logs (all log streams, oldest first).
     Logs(LogsArgs),
     /// Show the asynchronous-invocation queue: depth and oldest event per function.

@@ -13,7 +13,7 @@ fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
     init_tracing();
     match cli.command {
-        cli::Command::Serve(args) => serve::run(args),
+        cli::Command::Serve(args) => serve::run(*args),
         cli::Command::Logs(args) => logs::run(&args),
         cli::Command::Queue(args) => admin::queue(&args),
         cli::Command::Dlq(cmd) => admin::dlq(&cmd),

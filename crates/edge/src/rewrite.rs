@@ -374,3 +374,178 @@ impl<T: Write + Unpin> Write for Rewrite<T> {
         Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::task::Waker;
+
+    use bytes::Bytes;
+    use http::Response;
+
+    use super::*;
+
+    /// Output that takes at most `max` bytes per write.
+    struct Sink {
+        out: Vec<u8>,
+        max: usize,
+        vectored: bool,
+    }
+
+    impl Write for Sink {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let n = buf.len().min(self.max);
+            self.out.extend_from_slice(&buf[..n]);
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let mut n = 0;
+            for b in bufs {
+                let k = b.len().min(self.max - n);
+                self.out.extend_from_slice(&b[..k]);
+                n += k;
+                if n == self.max {
+                    break;
+                }
+            }
+            Poll::Ready(Ok(n))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            self.vectored
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn renderer() -> Renderer {
+        Arc::new(|r| {
+            let Rejection::Malformed(status) = r else {
+                panic!("{r:?}");
+            };
+            let mut res = Response::new(Bytes::from_static(b"{\"Type\":\"User\"}"));
+            *res.status_mut() = status;
+            res.headers_mut()
+                .insert("x-amzn-errortype", "ValidationException".parse().unwrap());
+            res
+        })
+    }
+
+    /// Writes `chunks` as hyper would (each until fully taken), then flushes; returns the output.
+    fn run(chunks: &[&[u8]], heads: &[bool], max: usize, vectored: bool) -> Vec<u8> {
+        let queue: HeadQueue = Arc::new(Mutex::new(heads.iter().copied().collect()));
+        let mut io = Rewrite::new(
+            Sink {
+                out: Vec::new(),
+                max,
+                vectored,
+            },
+            queue,
+            "x-amzn-requestid",
+            renderer(),
+        );
+        let mut cx = Context::from_waker(Waker::noop());
+        for chunk in chunks {
+            let mut at = 0;
+            while at < chunk.len() {
+                let n = if vectored {
+                    // Split like hyper's queue: head and body in separate slices.
+                    let mid = (chunk.len() - at) / 2;
+                    let rest = &chunk[at..];
+                    let slices = [IoSlice::new(&rest[..mid]), IoSlice::new(&rest[mid..])];
+                    Pin::new(&mut io).poll_write_vectored(&mut cx, &slices)
+                } else {
+                    Pin::new(&mut io).poll_write(&mut cx, &chunk[at..])
+                };
+                let Poll::Ready(Ok(n)) = n else {
+                    panic!("write failed");
+                };
+                assert!(n > 0, "no progress");
+                at += n;
+            }
+        }
+        assert!(matches!(
+            Pin::new(&mut io).poll_flush(&mut cx),
+            Poll::Ready(Ok(()))
+        ));
+        io.inner.out
+    }
+
+    const OURS: &[u8] = b"HTTP/1.1 200 OK\r\nx-amzn-requestid: 1\r\ncontent-length: 5\r\n\r\nhello";
+    const OURS_HEAD: &[u8] =
+        b"HTTP/1.1 200 OK\r\nx-amzn-requestid: 2\r\ncontent-length: 99\r\n\r\n";
+    /// A body that looks like a bare error head must not be taken for one.
+    const TRICKY: &[u8] = b"HTTP/1.1 200 OK\r\nx-amzn-requestid: 3\r\ncontent-length: 34\r\n\r\nHTTP/1.1 400 Bad Request\r\nx: y\r\n\r\n";
+    const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+    const BARE: &[u8] = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
+
+    fn replaced(out: &[u8]) -> bool {
+        let text = String::from_utf8_lossy(out);
+        text.ends_with("{\"Type\":\"User\"}")
+            && text.contains("x-amzn-errortype: ValidationException")
+            && text.contains("connection: close")
+    }
+
+    #[test]
+    fn service_responses_pass_and_hyper_errors_are_replaced() {
+        for (max, vectored) in [
+            (usize::MAX, false),
+            (7, false),
+            (usize::MAX, true),
+            (5, true),
+        ] {
+            let out = run(
+                &[OURS, CONTINUE, TRICKY, OURS_HEAD, OURS, BARE],
+                &[false, false, true, false],
+                max,
+                vectored,
+            );
+            let expected_prefix = [OURS, CONTINUE, TRICKY, OURS_HEAD, OURS].concat();
+            assert!(
+                out.starts_with(&expected_prefix),
+                "{max} {vectored}: {}",
+                String::from_utf8_lossy(&out)
+            );
+            let rest = &out[expected_prefix.len()..];
+            assert!(
+                rest.starts_with(b"HTTP/1.1 400 Bad Request\r\n"),
+                "{}",
+                String::from_utf8_lossy(rest)
+            );
+            assert!(
+                replaced(rest),
+                "{max} {vectored}: {}",
+                String::from_utf8_lossy(rest)
+            );
+        }
+    }
+
+    #[test]
+    fn a_head_in_pieces_is_still_recognised() {
+        let (a, b) = BARE.split_at(10);
+        assert!(replaced(&run(&[a, b], &[], usize::MAX, false)));
+        let (a, b) = OURS.split_at(20);
+        assert_eq!(run(&[a, b], &[false], usize::MAX, false), OURS);
+    }
+
+    #[test]
+    fn unframed_output_passes_untouched() {
+        let chunked = b"HTTP/1.1 200 OK\r\nx-amzn-requestid: 1\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+        let out = run(&[chunked, BARE], &[false], usize::MAX, false);
+        assert_eq!(out, [&chunked[..], BARE].concat());
+    }
+}

@@ -16,7 +16,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use kindling_auth::{Payload, PendingSignature};
-use kindling_edge::{BodyError, BodyLimits, Origin, read_body};
+use kindling_edge::{BodyError, BodyLimits, Origin, RequestContext, read_body};
 
 use crate::ApiState;
 use crate::auth::ApiAuth;
@@ -48,12 +48,13 @@ fn must_sign(auth: &ApiAuth, origin: Origin) -> bool {
     auth.require_signature || matches!(origin, Origin::Environment { .. })
 }
 
-fn origin(parts: &Parts) -> Origin {
-    parts
-        .extensions
-        .get::<Origin>()
-        .copied()
-        .unwrap_or(Origin::Other)
+/// The edge's context of the request (requests that did not come through the edge, such as
+/// tests driving the router, count as local and unsigned-capable).
+fn context(parts: &Parts) -> (Origin, BodyLimits) {
+    match parts.extensions.get::<RequestContext>() {
+        Some(c) => (c.origin, c.body_limits.clone()),
+        None => (Origin::Other, default_limits().clone()),
+    }
 }
 
 async fn run(
@@ -63,22 +64,16 @@ async fn run(
     next: Next,
 ) -> Result<Response, ApiError> {
     let (mut parts, body) = req.into_parts();
-    let target = {
-        let params = RawPathParams::from_request_parts(&mut parts, &())
-            .await
-            .map_err(|e| ApiError::MalformedPath(e.body_text()))?;
-        params
-            .iter()
-            .find(|(k, _)| matches!(*k, "name" | "layer" | "resource"))
-            .map(|(_, v)| v.to_string())
-    };
     if op.access() == Access::Public {
         // Code downloads carry their own (presigned) signature, checked by the handler.
         return Ok(next.run(Request::from_parts(parts, body)).await);
     }
     let auth = &state.auth;
-    let origin = origin(&parts);
+    let (origin, limits) = context(&parts);
+    // Unsigned local requests go straight to the body (a path parameter that is not UTF-8 is
+    // then refused by the handler's extractor, in Lambda's format by `request_id`).
     let pending = if must_sign(auth, origin) {
+        let target = target(&mut parts).await?;
         let pending = check_head(auth, &parts)?;
         if matches!(origin, Origin::Environment { .. }) && pending.identity().session.is_none() {
             return Err(ApiError::EnvironmentCredentialsRequired);
@@ -99,11 +94,6 @@ async fn run(
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let limits = parts
-        .extensions
-        .get::<BodyLimits>()
-        .cloned()
-        .unwrap_or_else(|| default_limits().clone());
     let buffered = read_body(body, declared, limit, &limits)
         .await
         .map_err(|e| body_error(e, op, limit))?;
@@ -114,6 +104,17 @@ async fn run(
     let res = next.run(req).await;
     drop(buffered);
     Ok(res)
+}
+
+/// The resource the request names (`{name}`, `{layer}` or `{resource}`), decoded.
+async fn target(parts: &mut Parts) -> Result<Option<String>, ApiError> {
+    let params = RawPathParams::from_request_parts(parts, &())
+        .await
+        .map_err(|e| ApiError::MalformedPath(e.body_text()))?;
+    Ok(params
+        .iter()
+        .find(|(k, _)| matches!(*k, "name" | "layer" | "resource"))
+        .map(|(_, v)| v.to_string()))
 }
 
 fn headers_of(parts: &Parts) -> Vec<(&str, &[u8])> {
@@ -169,7 +170,7 @@ async fn finish(
 /// A path with no operation: refused as unsigned first where signatures are required.
 pub(crate) async fn unknown(State(state): State<ApiState>, req: Request) -> Response {
     let (parts, _body) = req.into_parts();
-    if must_sign(&state.auth, origin(&parts))
+    if must_sign(&state.auth, context(&parts).0)
         && let Err(e) = check_head(&state.auth, &parts)
     {
         return e.into_response();

@@ -81,21 +81,38 @@ where
     } else {
         let units = expected.div_ceil(UNIT).min(limits.budget_units);
         let units = u32::try_from(units).unwrap_or(u32::MAX);
-        let acquire = Arc::clone(&limits.budget).acquire_many_owned(units);
-        match tokio::time::timeout(limits.idle_timeout, acquire).await {
-            Ok(Ok(permit)) => Some(permit),
-            _ => return Err(BodyError::Busy),
+        // Without a timer when the budget has room (the usual case).
+        match Arc::clone(&limits.budget).try_acquire_many_owned(units) {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                let acquire = Arc::clone(&limits.budget).acquire_many_owned(units);
+                match tokio::time::timeout(limits.idle_timeout, acquire).await {
+                    Ok(Ok(permit)) => Some(permit),
+                    _ => return Err(BodyError::Busy),
+                }
+            }
         }
     };
     let mut body = std::pin::pin!(body);
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
     loop {
-        let frame = match tokio::time::timeout(limits.idle_timeout, body.frame()).await {
-            Err(_) => return Err(BodyError::Timeout(limits.idle_timeout)),
-            Ok(None) => break,
-            Ok(Some(Err(e))) => return Err(BodyError::Read(e.into())),
-            Ok(Some(Ok(frame))) => frame,
+        // A piece already there is taken without arming a timer.
+        let ready = std::future::poll_fn(|cx| match body.as_mut().poll_frame(cx) {
+            std::task::Poll::Ready(next) => std::task::Poll::Ready(Some(next)),
+            std::task::Poll::Pending => std::task::Poll::Ready(None),
+        })
+        .await;
+        let next = match ready {
+            Some(next) => next,
+            None => tokio::time::timeout(limits.idle_timeout, body.frame())
+                .await
+                .map_err(|_| BodyError::Timeout(limits.idle_timeout))?,
+        };
+        let frame = match next {
+            None => break,
+            Some(Err(e)) => return Err(BodyError::Read(e.into())),
+            Some(Ok(frame)) => frame,
         };
         let Ok(data) = frame.into_data() else {
             continue;

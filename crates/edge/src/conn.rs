@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 use crate::rewrite::{HeadQueue, Rewrite};
-use crate::{BodyLimits, EdgeConfig, Origin, Rejection, Renderer};
+use crate::{BodyLimits, EdgeConfig, Origin, Rejection, Renderer, RequestContext};
 
 /// How long, at most, the input of a closing connection is read and dropped.
 const LINGER: Duration = Duration::from_secs(5);
@@ -116,8 +116,10 @@ pub(crate) async fn serve_connection<S, B>(
                         res.map(|b| -> EdgeBody<B> { Either::Right(Either::Left(Full::new(b))) })
                     );
                 };
-                req.extensions_mut().insert(origin);
-                req.extensions_mut().insert(shared.body_limits.clone());
+                req.extensions_mut().insert(RequestContext {
+                    origin,
+                    body_limits: shared.body_limits.clone(),
+                });
                 let res = service.oneshot(req).await?;
                 drop(permit);
                 Ok(res.map(|b| -> EdgeBody<B> { Either::Left(b) }))

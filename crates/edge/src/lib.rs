@@ -11,8 +11,8 @@
 //!   (this also closes keep-alive connections idle that long); a slow or stalled head closes
 //!   the connection without an answer.
 //! * **Origin**: with [`EdgeConfig::environment_uids`], each accepted connection's peer socket
-//!   owner is asked of the kernel once (`kindling-peer`); every request carries an [`Origin`]
-//!   in its extensions, so the API can hold requests from inside execution environments to
+//!   owner is asked of the kernel once (`kindling-peer`); every request carries its [`Origin`]
+//!   in a [`RequestContext`] extension, so the API can hold requests from inside execution environments to
 //!   their own credentials.
 //! * **Malformed requests**: hyper answers a request it cannot parse (bad request line, raw
 //!   bytes in the target, a negative `Content-Length`, a URI or head too long) with a bare
@@ -50,6 +50,14 @@ pub enum Origin {
     Environment { uid: u32 },
     /// Anything else (another local user, another host, or no owner check configured).
     Other,
+}
+
+/// What the edge tells the service about each request, in its extensions.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub origin: Origin,
+    /// Bounds for reading the body with [`read_body`].
+    pub body_limits: BodyLimits,
 }
 
 /// Why the edge answers a request itself; the renderer turns it into the API's error.

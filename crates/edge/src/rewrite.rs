@@ -79,17 +79,12 @@ impl<T> Rewrite<T> {
     }
 
     fn decide(&self, head: &[u8]) -> Decision {
-        let status = head
-            .strip_prefix(b"HTTP/1.")
-            .and_then(|rest| rest.get(2..5))
-            .and_then(|code| std::str::from_utf8(code).ok())
-            .and_then(|code| code.parse::<u16>().ok())
-            .and_then(|code| StatusCode::from_u16(code).ok());
-        let Some(status) = status else {
+        let Some(info) = HeadInfo::scan(head, self.marker) else {
             return Decision::PassHeadThenOpaque;
         };
+        let status = info.status;
         let len = head.len() as u64;
-        if header(head, self.marker).is_none() {
+        if !info.marked {
             return if status.is_informational() {
                 Decision::Pass(len)
             } else if status.is_client_error() || status.is_server_error() {
@@ -111,15 +106,9 @@ impl<T> Rewrite<T> {
         {
             return Decision::Pass(len);
         }
-        if header(head, "transfer-encoding").is_some() {
-            return Decision::PassHeadThenOpaque;
-        }
-        match header(head, "content-length")
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(|v| v.parse::<u64>().ok())
-        {
-            Some(body) => Decision::Pass(len + body),
-            None => Decision::PassHeadThenOpaque,
+        match (info.chunked, info.content_length) {
+            (false, Some(body)) => Decision::Pass(len + body),
+            _ => Decision::PassHeadThenOpaque,
         }
     }
 
@@ -220,14 +209,46 @@ fn head_len(buf: &[u8]) -> Option<usize> {
     buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
 }
 
-/// A header's value in a head (name compared case-insensitively).
-fn header<'a>(head: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    head.split(|&b| b == b'\n').skip(1).find_map(|line| {
-        let colon = line.iter().position(|&b| b == b':')?;
-        let (n, v) = line.split_at(colon);
-        n.eq_ignore_ascii_case(name.as_bytes())
-            .then(|| v[1..].trim_ascii())
-    })
+/// What the rewrite needs from a response head, read in one pass.
+struct HeadInfo {
+    status: StatusCode,
+    /// Carries the service's marker header.
+    marked: bool,
+    chunked: bool,
+    content_length: Option<u64>,
+}
+
+impl HeadInfo {
+    fn scan(head: &[u8], marker: &str) -> Option<Self> {
+        let mut lines = head.split(|&b| b == b'\n');
+        let status = lines
+            .next()?
+            .strip_prefix(b"HTTP/1.")
+            .and_then(|rest| rest.get(2..5))
+            .and_then(|code| std::str::from_utf8(code).ok())
+            .and_then(|code| code.parse::<u16>().ok())
+            .and_then(|code| StatusCode::from_u16(code).ok())?;
+        let mut info = Self {
+            status,
+            marked: false,
+            chunked: false,
+            content_length: None,
+        };
+        for line in lines {
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+            if name.eq_ignore_ascii_case(marker.as_bytes()) {
+                info.marked = true;
+            } else if name.eq_ignore_ascii_case(b"content-length") {
+                info.content_length = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
+            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                info.chunked = true;
+            }
+        }
+        Some(info)
+    }
 }
 
 impl<T: Write + Unpin> Rewrite<T> {

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use kindling_auth::{Credentials, Payload, SessionCredentials, SessionIssuer, SigningParams};
-use kindling_edge::Origin;
+use kindling_edge::{BodyLimits, Origin, RequestContext};
 use tower::ServiceExt;
 
 use super::{SECRET, app_with};
@@ -84,7 +84,10 @@ async fn send(
         builder = builder.header(n, v);
     }
     let mut req = builder.body(Body::empty()).unwrap();
-    req.extensions_mut().insert(origin);
+    req.extensions_mut().insert(RequestContext {
+        origin,
+        body_limits: BodyLimits::new(Duration::from_secs(10), 64 << 20),
+    });
     let res = app.clone().oneshot(req).await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();

@@ -4,6 +4,13 @@
 //! [`router`] builds the whole API as an axum `Router`. Each resource parses its requests in its
 //! own module under `routes/`, calls the domain, and renders the typed result; every failure is
 //! turned into Lambda's error format by [`error::ApiError`], in one place.
+//!
+//! Every operation is listed in [`Operation`] with its access class and body limit, and runs
+//! behind the gate (`gate.rs`): where signatures are required (shared mode, and every request
+//! from inside an execution environment) the head's credentials are checked and the caller
+//! authorized before the body is read; the body is read within the operation's limit through
+//! `kindling-edge`, whose listener serves this router ([`edge_renderer`] gives it Lambda's
+//! error format for the requests it answers itself).
 
 mod auth;
 mod error;

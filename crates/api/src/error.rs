@@ -5,6 +5,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kindling_control::ControlError;
+use kindling_events::IntakeError;
 use kindling_scheduler::SchedulerError;
 use serde_json::json;
 
@@ -27,10 +28,6 @@ pub enum ApiError {
     /// A blocking task died (a bug): logged, answered as ServiceException.
     #[error("a blocking task failed")]
     Join(#[from] tokio::task::JoinError),
-    /// The asynchronous-invocation intake could not store an Event: logged, answered as
-    /// ServiceException.
-    #[error("the event intake failed")]
-    Intake(#[from] kindling_events::IntakeError),
     /// A domain value could not be rendered as JSON (a bug): logged, ServiceException.
     #[error("rendering the response failed")]
     Render(#[from] serde_json::Error),
@@ -71,6 +68,9 @@ pub enum ApiError {
     /// This server was started without a data plane.
     #[error("the data plane is disabled")]
     DataPlaneDisabled,
+    /// An Event invocation could not be stored.
+    #[error(transparent)]
+    Intake(#[from] IntakeError),
 }
 
 /// Whether an exception's model member is `Message` (capitalized) or `message`.
@@ -82,6 +82,7 @@ fn uses_capital_message(kind: &str) -> bool {
             | "ServiceException"
             | "ResourceInUseException"
             | "InvalidRuntimeException"
+            | "InvalidZipFileException"
     )
 }
 
@@ -128,7 +129,7 @@ impl ApiError {
                     "PolicyLengthExceededException",
                     m.clone(),
                 ),
-                C::Internal(_) => internal(),
+                C::Store(_) | C::Io(_) | C::Internal(_) => internal(),
             },
             Self::BodyTooLarge { limit, operation } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -140,7 +141,7 @@ impl ApiError {
                 "UnknownOperationException",
                 "Unknown operation".into(),
             ),
-            Self::Join(_) | Self::Intake(_) | Self::Render(_) => internal(),
+            Self::Join(_) | Self::Render(_) => internal(),
             Self::Auth(e) => (
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN),
                 e.error_type(),
@@ -218,6 +219,11 @@ impl ApiError {
                     "InvalidRuntimeException",
                     m.clone(),
                 ),
+                SchedulerError::InvalidPackage(e) => (
+                    StatusCode::BAD_GATEWAY,
+                    "InvalidZipFileException",
+                    format!("Kindling could not unzip the deployment package or a layer: {e}"),
+                ),
                 SchedulerError::ShuttingDown => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "ServiceException",
@@ -230,6 +236,12 @@ impl ApiError {
                 "ServiceException",
                 "This Kindling server runs no data plane.".into(),
             ),
+            Self::Intake(IntakeError::Stopped) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceException",
+                "Kindling is shutting down.".into(),
+            ),
+            Self::Intake(_) => internal(),
         }
     }
 }
@@ -265,7 +277,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind, message) = self.parts();
         if status.is_server_error() {
-            tracing::error!(error = ?self, "request failed");
+            // As a `dyn Error` the log shows the whole chain of causes (`error.sources`).
+            tracing::error!(error = &self as &dyn std::error::Error, "request failed");
         } else {
             tracing::debug!(kind, %message, "client error");
         }

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use kindling_model::alias::AliasRecord;
 use kindling_model::validate::{self, Violations};
 use kindling_model::{FunctionRef, Qualifier};
-use kindling_store::StoreError;
+use kindling_store::{Entity, StoreError};
 
-use crate::error::{ControlError, Result, revision_mismatch};
+use crate::error::{ControlError, Result, revision_mismatch, stale_revision};
 use crate::input::{CreateAlias, RoutingInput, UpdateAlias};
 use crate::paginate::{Page, page_size, paginate};
 use crate::resolve::parse_ref;
@@ -159,7 +159,11 @@ impl ControlPlane {
         }
         self.check_versions_exist(&rec)?;
         match self.store().create_alias(&rec) {
-            Err(StoreError::Conflict) => Err(self.alias_exists(&r.name, &name)),
+            Err(StoreError::AlreadyExists(Entity::Alias)) => Err(self.alias_exists(&r.name, &name)),
+            Err(StoreError::NotFound(Entity::Function)) => Err(self.not_found(&r)),
+            Err(StoreError::NotFound(Entity::Version)) => {
+                Err(self.missing_version(&r.name, &rec.function_version))
+            }
             other => Ok(other?),
         }?;
         Ok(rec)
@@ -228,8 +232,16 @@ impl ControlPlane {
         self.check_versions_exist(&next)?;
         next.revision_id = new_revision();
         match self.store().update_alias(&next, &current.revision_id) {
-            Err(StoreError::RevisionMismatch) => Err(revision_mismatch()),
-            Err(StoreError::NotFound) => Err(self.alias_not_found(&r.name, name)),
+            Err(StoreError::RevisionMismatch) => Err(stale_revision(
+                req.revision_id.is_some(),
+                &self
+                    .arn()
+                    .qualified_arn(&r.name, &Qualifier::Alias(name.to_string())),
+            )),
+            Err(StoreError::NotFound(Entity::Alias)) => Err(self.alias_not_found(&r.name, name)),
+            Err(StoreError::NotFound(Entity::Version)) => {
+                Err(self.missing_version(&r.name, &next.function_version))
+            }
             other => Ok(other?),
         }?;
         Ok(next)

@@ -2,7 +2,7 @@
 
 use kindling_model::FunctionRef;
 use kindling_model::limits;
-use kindling_store::StoreError;
+use kindling_store::{Entity, StoreError};
 
 use crate::ControlPlane;
 use crate::error::{ControlError, Result};
@@ -67,7 +67,7 @@ impl ControlPlane {
             .store()
             .set_reserved_concurrency(&r.name, Some(value as u32), max_total)
         {
-            Err(StoreError::NotFound) => Err(self.not_found(&r)),
+            Err(StoreError::NotFound(Entity::Function)) => Err(self.not_found(&r)),
             Err(StoreError::LimitExceeded) => Err(floor_error()),
             other => Ok(other?),
         }?;
@@ -92,7 +92,7 @@ impl ControlPlane {
             .store()
             .set_reserved_concurrency(&r.name, None, u64::MAX)
         {
-            Err(StoreError::NotFound) => Err(self.not_found(&r)),
+            Err(StoreError::NotFound(Entity::Function)) => Err(self.not_found(&r)),
             other => Ok(other?),
         }
     }

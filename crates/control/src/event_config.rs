@@ -4,7 +4,7 @@
 use kindling_model::events::{DestinationKind, EventInvokeConfig, destination_kind};
 use kindling_model::validate::Violations;
 use kindling_model::{FunctionRef, Qualifier};
-use kindling_store::StoreError;
+use kindling_store::{Entity, StoreError};
 
 use crate::error::{ControlError, Result};
 use crate::input::EventInvokeConfigInput;
@@ -115,7 +115,7 @@ impl ControlPlane {
         }
         config.last_modified_ms = now_ms();
         match self.store().put_event_invoke_config(&r.name, &key, &config) {
-            Err(StoreError::NotFound) => Err(self.not_found(&r)),
+            Err(StoreError::NotFound(Entity::Function)) => Err(self.not_found(&r)),
             other => Ok(other?),
         }?;
         Ok(EventConfigView {

@@ -6,10 +6,10 @@ use kindling_model::function::{FunctionMeta, FunctionSpec, LayerAttachment, Vers
 use kindling_model::layer::LayerVersionRef;
 use kindling_model::validate::{self, Violations};
 use kindling_model::{FunctionRef, Qualifier, limits, runtime};
-use kindling_store::StoreError;
+use kindling_store::{Entity, StoreError};
 
-use crate::code::{check_unzipped, zip_bytes};
-use crate::error::{ControlError, Result, revision_mismatch};
+use crate::code::{check_unzipped, verify_zip, zip_bytes};
+use crate::error::{ControlError, Result, revision_mismatch, stale_revision};
 use crate::input::{ConfigInput, CreateFunction, UpdateFunctionCode, UpdateFunctionConfiguration};
 use crate::paginate::{Page, page_size};
 use crate::resolve::parse_ref;
@@ -381,6 +381,7 @@ impl ControlPlane {
             req.code.as_ref().unwrap_or(&Default::default()),
             "CreateFunction",
         )?;
+        let unzipped = verify_zip(&zip)?;
         let _guard = self.lock();
         if self.store().function(&r.name)?.is_some() {
             return Err(ControlError::Conflict(format!(
@@ -388,8 +389,8 @@ impl ControlPlane {
                 r.name
             )));
         }
-        let code = self.store_code(&zip)?;
-        check_unzipped(code.unzipped_size + self.layers_unzipped(&spec.layers)?)?;
+        check_unzipped(unzipped + self.layers_unzipped(&spec.layers)?)?;
+        let code = self.store_code(&zip, unzipped)?;
         let now = now_ms();
         let latest = VersionRecord {
             function_name: r.name.clone(),
@@ -415,10 +416,10 @@ impl ControlPlane {
             .store()
             .create_function(&meta, &latest, published.as_ref())
         {
-            Err(StoreError::Conflict) => Err(ControlError::Conflict(format!(
-                "Function already exist: {}",
-                r.name
-            ))),
+            // Created by another node since the check above.
+            Err(StoreError::AlreadyExists(Entity::Function)) => Err(ControlError::Conflict(
+                format!("Function already exist: {}", r.name),
+            )),
             other => other.map_err(ControlError::from),
         }?;
         tracing::info!(function = %r.name, publish = req.publish, "function created");
@@ -498,6 +499,7 @@ impl ControlPlane {
             return Err(ControlError::Validation(m));
         }
         let zip = zip_bytes(&req.code, "UpdateFunctionCode")?;
+        let unzipped = verify_zip(&zip)?;
         let _guard = self.lock();
         let current = self.load_latest(&r)?;
         if req
@@ -511,18 +513,17 @@ impl ControlPlane {
         if let Some(archs) = req.architectures {
             next.spec.architectures = archs;
         }
+        check_unzipped(unzipped + self.layers_unzipped(&next.spec.layers)?)?;
         if req.dry_run {
-            let unzipped = crate::code::unzipped_size(&zip)?;
-            check_unzipped(unzipped + self.layers_unzipped(&next.spec.layers)?)?;
             return Ok((next, None));
         }
-        next.code = self.store_code(&zip)?;
-        check_unzipped(next.code.unzipped_size + self.layers_unzipped(&next.spec.layers)?)?;
+        next.code = self.store_code(&zip, unzipped)?;
         next.revision_id = new_revision();
         next.last_modified_ms = now_ms();
-        self.commit_latest(&next, &current.revision_id)?;
+        let client_revision = req.revision_id.is_some();
+        self.commit_latest(&r, &next, &current.revision_id, client_revision)?;
         let published = if req.publish {
-            Some(self.publish_locked(&r, &next, None)?)
+            Some(self.publish_locked(&r, &next, None, client_revision)?)
         } else {
             None
         };
@@ -555,13 +556,28 @@ impl ControlPlane {
         check_unzipped(next.code.unzipped_size + self.layers_unzipped(&next.spec.layers)?)?;
         next.revision_id = new_revision();
         next.last_modified_ms = now_ms();
-        self.commit_latest(&next, &current.revision_id)?;
+        self.commit_latest(&r, &next, &current.revision_id, req.revision_id.is_some())?;
         Ok(next)
     }
 
-    fn commit_latest(&self, next: &VersionRecord, expected: &str) -> Result<()> {
+    /// Replaces `$LATEST` if it is still at `expected` (the revision read under the write lock;
+    /// another node may have changed it since).
+    fn commit_latest(
+        &self,
+        r: &FunctionRef,
+        next: &VersionRecord,
+        expected: &str,
+        client_revision: bool,
+    ) -> Result<()> {
         match self.store().update_latest(next, expected) {
-            Err(StoreError::RevisionMismatch) => Err(revision_mismatch()),
+            Err(StoreError::RevisionMismatch) => Err(stale_revision(
+                client_revision,
+                &self.arn().function_arn(&r.name),
+            )),
+            Err(StoreError::NotFound(Entity::Function)) => Err(self.not_found(&FunctionRef {
+                qualifier: None,
+                ..r.clone()
+            })),
             other => Ok(other?),
         }
     }
@@ -577,7 +593,10 @@ impl ControlPlane {
             }));
         }
         match &r.qualifier {
-            None => Ok(self.store().delete_function(&r.name)?),
+            None => match self.store().delete_function(&r.name) {
+                Err(StoreError::NotFound(Entity::Function)) => Err(self.not_found(&r)),
+                other => Ok(other?),
+            },
             Some(Qualifier::Latest) => Err(ControlError::InvalidParameter(
                 "$LATEST version cannot be deleted without deleting the function.".into(),
             )),
@@ -585,8 +604,8 @@ impl ControlPlane {
                 "Deletion of aliases is not supported by DeleteFunction; use DeleteAlias.".into(),
             )),
             Some(Qualifier::Version(n)) => match self.store().delete_version(&r.name, *n) {
-                Err(StoreError::NotFound) => Err(self.not_found(&r)),
-                Err(StoreError::InUse(alias)) => Err(ControlError::Conflict(format!(
+                Err(StoreError::NotFound(Entity::Version)) => Err(self.not_found(&r)),
+                Err(StoreError::InUse { alias }) => Err(ControlError::Conflict(format!(
                     "Unable to delete version because the following aliases reference it: [{alias}]"
                 ))),
                 other => Ok(other?),

@@ -121,4 +121,6 @@ pub(crate) fn new_revision() -> String {
 }
 
 #[cfg(test)]
+mod race_tests;
+#[cfg(test)]
 mod tests;

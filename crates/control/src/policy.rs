@@ -3,10 +3,10 @@
 use kindling_model::policy::{self, PermissionInput};
 use kindling_model::validate::{self, Violations};
 use kindling_model::{FunctionRef, Qualifier, limits};
-use kindling_store::{PolicyRecord, StoreError};
+use kindling_store::{Entity, PolicyRecord, StoreError};
 use serde_json::Value;
 
-use crate::error::{ControlError, Result, revision_mismatch};
+use crate::error::{ControlError, Result, revision_mismatch, stale_revision};
 use crate::input::AddPermission;
 use crate::resolve::parse_ref;
 use crate::{ControlPlane, new_revision};
@@ -149,15 +149,8 @@ impl ControlPlane {
             revision_id: new_revision(),
             statements,
         };
-        match self.store().put_policy(
-            &r.name,
-            &key,
-            &next,
-            current.as_ref().map(|p| p.revision_id.as_str()),
-        ) {
-            Err(StoreError::RevisionMismatch) => Err(revision_mismatch()),
-            other => Ok(other?),
-        }?;
+        let expected = current.as_ref().map(|p| p.revision_id.as_str());
+        self.commit_policy(&r, &key, &next, expected, req.revision_id.is_some())?;
         Ok(statement)
     }
 
@@ -201,11 +194,34 @@ impl ControlPlane {
             revision_id: new_revision(),
             statements,
         };
-        match self
-            .store()
-            .put_policy(&r.name, &key, &next, Some(&current.revision_id))
-        {
-            Err(StoreError::RevisionMismatch) => Err(revision_mismatch()),
+        self.commit_policy(
+            &r,
+            &key,
+            &next,
+            Some(&current.revision_id),
+            revision_id.is_some(),
+        )
+    }
+
+    /// Stores a policy if it is still at `expected` (read under the write lock; another node
+    /// may have changed it since).
+    fn commit_policy(
+        &self,
+        r: &FunctionRef,
+        key: &str,
+        next: &PolicyRecord,
+        expected: Option<&str>,
+        client_revision: bool,
+    ) -> Result<()> {
+        match self.store().put_policy(&r.name, key, next, expected) {
+            Err(StoreError::RevisionMismatch) => Err(stale_revision(
+                client_revision,
+                &self.arn().function_arn(&r.name),
+            )),
+            Err(StoreError::NotFound(Entity::Function)) => Err(self.not_found(&FunctionRef {
+                qualifier: None,
+                ..r.clone()
+            })),
             other => Ok(other?),
         }
     }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use kindling_model::FunctionRef;
+use kindling_store::{Entity, StoreError};
 
 use crate::ControlPlane;
 use crate::error::{ControlError, Result};
@@ -66,7 +67,7 @@ impl ControlPlane {
             .ok_or_else(|| ControlError::NotFound(format!("Function not found: {resource}")))?;
         meta.tags.extend(tags);
         check_tags(&meta.tags)?;
-        Ok(self.store().put_function_meta(&meta)?)
+        self.commit_tags(resource, &meta)
     }
 
     /// UntagResource.
@@ -80,7 +81,20 @@ impl ControlPlane {
         for k in keys {
             meta.tags.remove(k);
         }
-        Ok(self.store().put_function_meta(&meta)?)
+        self.commit_tags(resource, &meta)
+    }
+
+    fn commit_tags(
+        &self,
+        resource: &str,
+        meta: &kindling_model::function::FunctionMeta,
+    ) -> Result<()> {
+        match self.store().put_function_meta(meta) {
+            Err(StoreError::NotFound(Entity::Function)) => Err(ControlError::NotFound(format!(
+                "Function not found: {resource}"
+            ))),
+            other => Ok(other?),
+        }
     }
 
     /// ListTags.

@@ -36,7 +36,7 @@ fn zip_b64(content: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(buf.into_inner())
 }
 
-fn create(plane: &ControlPlane, name: &str, publish: bool) -> VersionRecordPair {
+pub(crate) fn create(plane: &ControlPlane, name: &str, publish: bool) -> VersionRecordPair {
     plane
         .create_function(CreateFunction {
             function_name: Some(name.into()),
@@ -56,7 +56,7 @@ fn create(plane: &ControlPlane, name: &str, publish: bool) -> VersionRecordPair 
         .unwrap()
 }
 
-type VersionRecordPair = (
+pub(crate) type VersionRecordPair = (
     kindling_model::function::VersionRecord,
     Option<kindling_model::function::VersionRecord>,
 );

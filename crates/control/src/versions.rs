@@ -3,9 +3,9 @@
 use kindling_model::FunctionRef;
 use kindling_model::function::VersionRecord;
 use kindling_model::validate::Violations;
-use kindling_store::StoreError;
+use kindling_store::{Entity, StoreError};
 
-use crate::error::{ControlError, Result, revision_mismatch};
+use crate::error::{ControlError, Result, revision_mismatch, stale_revision, update_in_progress};
 use crate::input::PublishVersion;
 use crate::paginate::{Page, page_size, paginate};
 use crate::resolve::parse_ref;
@@ -44,16 +44,18 @@ impl ControlPlane {
         {
             return Err(revision_mismatch());
         }
-        self.publish_locked(&r, &latest, req.description)
+        self.publish_locked(&r, &latest, req.description, req.revision_id.is_some())
     }
 
     /// Publishes `latest` as the next version unless nothing changed since the newest
-    /// published version, which is then returned. The caller holds the write lock.
+    /// published version, which is then returned. The caller holds the write lock;
+    /// `client_revision` tells whether the client pinned a `RevisionId`.
     pub(crate) fn publish_locked(
         &self,
         r: &FunctionRef,
         latest: &VersionRecord,
         description: Option<String>,
+        client_revision: bool,
     ) -> Result<VersionRecord> {
         let meta = self
             .store()
@@ -79,12 +81,17 @@ impl ControlPlane {
         if let Some(d) = description {
             rec.spec.description = d;
         }
+        let function_arn = self.arn().function_arn(&r.name);
         match self.store().insert_version(&rec, &latest.revision_id) {
-            Err(StoreError::RevisionMismatch) => Err(revision_mismatch()),
-            Err(StoreError::Conflict) => Err(ControlError::Conflict(format!(
-                "The operation cannot be performed at this time. An update is in progress for resource: {}",
-                self.arn().function_arn(&r.name)
-            ))),
+            // $LATEST changed since it was read: the client's revision, or another node's write.
+            Err(StoreError::RevisionMismatch) => {
+                Err(stale_revision(client_revision, &function_arn))
+            }
+            // Another node published this number first.
+            Err(StoreError::AlreadyExists(Entity::Version)) => {
+                Err(update_in_progress(&function_arn))
+            }
+            Err(StoreError::NotFound(Entity::Function)) => Err(self.not_found(r)),
             other => Ok(other?),
         }?;
         tracing::info!(function = %r.name, version = rec.version, "version published");

@@ -1,6 +1,8 @@
-//! The HTTP/1.1 edge in front of Kindling's APIs: everything about a connection that is not
-//! one API's business.
+//! Kindling's one endpoint in front of every AWS service it serves: everything about a
+//! connection that is not one API's business.
 //!
+//! * **Dispatch**: which service a request is for, the way AWS clients tell them apart, in
+//!   one table ([`dispatch`]); the server mounts each service's router behind it.
 //! * **Limits**: at most [`EdgeConfig::max_connections`] open connections (past that, new ones
 //!   wait in the kernel's backlog) and [`EdgeConfig::max_requests`] requests in progress (past
 //!   that, a request is answered with [`Rejection::Busy`] at once). Request bodies are read
@@ -23,10 +25,11 @@
 //!   refused before it was read), the rest of the input is read and dropped for a short while
 //!   (lingering close), so the client sees the answer instead of a reset.
 //!
-//! Knows no API: the service and the error renderer are passed in.
+//! Knows no API's wire format: the service and the error renderer are passed in.
 
 mod body;
 mod conn;
+pub mod dispatch;
 mod rewrite;
 
 use std::convert::Infallible;
@@ -41,6 +44,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 pub use body::{BodyError, BodyLimits, BufferedBody, read_body};
+pub use dispatch::{Decision, RequestHead, ServiceId, classify, classify_form};
 
 /// Where a connection comes from, as far as the edge can tell; in every request's extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

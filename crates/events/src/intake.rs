@@ -10,18 +10,24 @@ use tokio::sync::oneshot;
 
 use crate::Shared;
 
-/// Why an event could not be accepted.
+/// Why an event could not be accepted. Cheap to clone: one store failure answers every
+/// event of its batch, each keeping the same cause as its source.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum IntakeError {
-    #[error("could not store the event: {0}")]
-    Store(String),
+    /// The store refused or failed the write.
+    #[error("could not store the event")]
+    Store(#[source] Arc<StoreError>),
+    /// The intake thread could not be started.
+    #[error("could not start the event intake thread")]
+    Spawn(#[source] Arc<std::io::Error>),
+    /// The intake is gone (the server is stopping).
     #[error("the event intake has stopped")]
     Stopped,
 }
 
 impl From<StoreError> for IntakeError {
     fn from(e: StoreError) -> Self {
-        Self::Store(e.to_string())
+        Self::Store(Arc::new(e))
     }
 }
 
@@ -39,7 +45,7 @@ impl Intake {
         std::thread::Builder::new()
             .name("kindling-intake".into())
             .spawn(move || run(&shared, &rx))
-            .map_err(|e| IntakeError::Store(e.to_string()))?;
+            .map_err(|e| IntakeError::Spawn(Arc::new(e)))?;
         Ok(Self { tx })
     }
 
@@ -70,11 +76,39 @@ fn run(shared: &Shared, rx: &mpsc::Receiver<Job>) {
             .enqueue_events(&events)
             .map_err(IntakeError::from);
         if let Err(e) = &result {
-            tracing::error!(error = %e, events = events.len(), "could not store accepted events");
+            tracing::error!(
+                error = e as &dyn std::error::Error,
+                events = events.len(),
+                "could not store accepted events"
+            );
         }
         for (_, done) in batch {
             let _ = done.send(result.clone());
         }
         shared.wake.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use kindling_store::Entity;
+
+    use super::*;
+
+    #[test]
+    fn a_store_failure_stays_the_source_of_every_copy() {
+        let e = IntakeError::from(StoreError::NotFound(Entity::Function));
+        let copy = e.clone();
+        for e in [e, copy] {
+            let source = e.source().expect("the store error is the source");
+            let store = source.downcast_ref::<Arc<StoreError>>().map(|e| &**e);
+            assert!(matches!(
+                store,
+                Some(StoreError::NotFound(Entity::Function))
+            ));
+            assert_eq!(source.to_string(), "function not found");
+        }
     }
 }

@@ -34,7 +34,11 @@ async fn store_call<T: Send + 'static>(
     match tokio::task::spawn_blocking(move || f(&s)).await {
         Ok(Ok(v)) => Some(v),
         Ok(Err(e)) => {
-            tracing::error!(error = %e, what, "async queue store call failed");
+            tracing::error!(
+                error = &e as &dyn std::error::Error,
+                what,
+                "async queue store call failed"
+            );
             None
         }
         Err(e) => {
@@ -103,7 +107,11 @@ async fn process(shared: &Arc<Shared>, event: AsyncEvent) {
             return;
         }
         Ok(Err(e)) => {
-            tracing::warn!(event = %event.id, error = %e, "could not resolve an event's function");
+            tracing::warn!(
+                event = %event.id,
+                error = &e as &dyn std::error::Error,
+                "could not resolve an event's function"
+            );
             retry_later(shared, &event, now).await;
             return;
         }

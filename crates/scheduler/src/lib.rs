@@ -21,7 +21,9 @@ pub use concurrency::ThrottleReason;
 pub use error::SchedulerError;
 pub use kindling_model::invoke::InvokeTarget;
 pub use launch::{RuntimeLocator, RuntimePaths};
-pub use logs::{LogStore, log_stream_name};
+pub use logs::{
+    LogRetention, LogStore, RetentionOverrides, RetentionTask, SweepReport, log_stream_name,
+};
 pub use scheduler::{
     CredentialsProvider, InvokeRequest, InvokeResult, PoolStats, Scheduler, SchedulerConfig,
 };

@@ -1,14 +1,20 @@
 //! Function logs: one stream per execution environment, stored as files under the log
 //! directory (`<function>/<YYYY>/<MM>/<DD>/[<version>]<id>.log`), one line per event with its
-//! timestamp; plus the START/END/REPORT platform lines and the per-invocation tail.
+//! timestamp; plus the START/END/REPORT platform lines and the per-invocation tail. Old streams
+//! are deleted by [`retention`], never while they are open for writing.
 
+mod retention;
+
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kindling_model::timefmt::iso8601_z;
+
+pub use retention::{LogRetention, RetentionOverrides, RetentionTask, SweepReport};
 
 /// Size of the `X-Amz-Log-Result` tail.
 pub const TAIL_BYTES: usize = 4096;
@@ -31,34 +37,52 @@ pub fn log_stream_name(epoch_ms: i64, version: &str, env_id_hex: &str) -> String
     )
 }
 
-/// The root of stored logs.
+/// Paths of the streams open for writing. Its lock also orders creating a stream's directories
+/// and file against retention removing files and emptied directories.
+type OpenStreams = Arc<Mutex<HashSet<PathBuf>>>;
+
+/// The root of stored logs. Clones share the set of open streams.
 #[derive(Debug, Clone)]
 pub struct LogStore {
     root: PathBuf,
+    open: OpenStreams,
 }
 
 impl LogStore {
     pub fn new(root: PathBuf) -> Self {
-        Self { root }
+        Self {
+            root,
+            open: OpenStreams::default(),
+        }
     }
 
     pub fn function_dir(&self, function: &str) -> PathBuf {
         self.root.join(function)
     }
 
-    /// Opens (creating) the file of one log stream.
+    fn open_streams(&self) -> MutexGuard<'_, HashSet<PathBuf>> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Opens (creating) the file of one log stream; retention leaves it alone until the
+    /// returned stream is dropped.
     pub(crate) fn open_stream(&self, function: &str, stream: &str) -> io::Result<LogStream> {
         let path = self.function_dir(function).join(format!("{stream}.log"));
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir)?;
-        }
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let mut open = self.open_streams();
+        let file = (|| {
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir)?;
+            }
+            OpenOptions::new().create(true).append(true).open(&path)
+        })()?;
+        open.insert(path.clone());
         Ok(LogStream {
             inner: Mutex::new(StreamState {
                 file: BufWriter::new(file),
                 tail: None,
             }),
             path,
+            open: Arc::clone(&self.open),
         })
     }
 
@@ -71,6 +95,8 @@ impl LogStore {
     }
 }
 
+/// The stream files under `dir`, without following symbolic links. Files and directories
+/// removed meanwhile (by retention) are skipped.
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
@@ -78,11 +104,20 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
         Err(e) => return Err(e),
     };
     for entry in entries {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "log") {
-            out.push(path);
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => collect(&path, out)?,
+            Ok(t) if t.is_file() && path.extension().is_some_and(|e| e == "log") => {
+                out.push(path);
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(())
@@ -99,6 +134,17 @@ struct StreamState {
 pub(crate) struct LogStream {
     inner: Mutex<StreamState>,
     path: PathBuf,
+    open: OpenStreams,
+}
+
+impl Drop for LogStream {
+    fn drop(&mut self) {
+        self.flush();
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.path);
+    }
 }
 
 impl LogStream {

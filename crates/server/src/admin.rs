@@ -25,21 +25,52 @@ fn now_ms() -> i64 {
 pub fn queue(dir: &DataDirArgs) -> anyhow::Result<()> {
     let store = open(dir)?;
     let stats = store.queue_stats()?;
-    println!(
-        "{:<40} {:>8} {:>10} {:>14}",
-        "FUNCTION", "DEPTH", "IN FLIGHT", "OLDEST AGE (s)"
-    );
     let now = now_ms();
-    for s in stats {
-        println!(
-            "{:<40} {:>8} {:>10} {:>14.1}",
-            s.function_name,
-            s.depth,
-            s.in_flight,
-            (now - s.oldest_enqueued_ms) as f64 / 1000.0
-        );
-    }
+    let rows: Vec<[String; 4]> = stats
+        .into_iter()
+        .map(|s| {
+            [
+                s.function_name,
+                s.depth.to_string(),
+                s.in_flight.to_string(),
+                format!("{:.1}", (now - s.oldest_enqueued_ms) as f64 / 1000.0),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(&["FUNCTION", "DEPTH", "IN_FLIGHT", "OLDEST_AGE_S"], &rows)
+    );
     Ok(())
+}
+
+/// Columns as wide as their widest cell, two spaces apart; the first left-aligned, the others
+/// right-aligned (numbers).
+fn table(header: &[&str; 4], rows: &[[String; 4]]) -> String {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 4]| {
+        format!(
+            "{:<w0$}  {:>w1$}  {:>w2$}  {:>w3$}\n",
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3]
+        )
+    };
+    let mut out = line(*header);
+    for row in rows {
+        out.push_str(&line([&row[0], &row[1], &row[2], &row[3]]));
+    }
+    out
 }
 
 pub fn dlq(cmd: &DlqCommand) -> anyhow::Result<()> {
@@ -73,5 +104,27 @@ pub fn dlq(cmd: &DlqCommand) -> anyhow::Result<()> {
             println!("redrove {} message(s)", events.len());
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::table;
+
+    #[test]
+    fn table_columns_never_run_together() {
+        let rows = [[
+            "a-function-with-a-very-long-name-indeed-longer-than-forty".to_string(),
+            "123456789".to_string(),
+            "3".to_string(),
+            "12.5".to_string(),
+        ]];
+        let out = table(&["FUNCTION", "DEPTH", "IN_FLIGHT", "OLDEST_AGE_S"], &rows);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2);
+        for line in &lines {
+            assert_eq!(line.split_whitespace().count(), 4, "{line:?}");
+        }
+        assert_eq!(lines[0].len(), lines[1].len());
     }
 }

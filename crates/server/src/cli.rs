@@ -191,9 +191,70 @@ pub struct ServeArgs {
     /// First backoff in seconds for throttled asynchronous events (doubles up to 5 minutes).
     #[arg(long, env = "KINDLING_ASYNC_BACKOFF_MIN", default_value_t = 1.0)]
     pub async_backoff_min: f64,
+    /// Days a log stream is kept after its last line; 0 keeps streams regardless of age.
+    #[arg(long, env = "KINDLING_LOG_RETENTION_DAYS", default_value_t = 7.0, value_parser = parse_days)]
+    pub log_retention_days: f64,
+    /// Most disk space all log streams may take together (`1GiB`, `500MB`, bytes; 0: no limit);
+    /// the oldest streams are deleted first. Streams of running environments are never deleted.
+    #[arg(long, env = "KINDLING_LOG_MAX_SIZE", default_value = "1GiB", value_parser = parse_size)]
+    pub log_max_size: u64,
+    /// Seconds between log retention sweeps (the first runs at start).
+    #[arg(long, env = "KINDLING_LOG_SWEEP_INTERVAL", default_value_t = 60.0, value_parser = parse_positive_seconds)]
+    pub log_sweep_interval: f64,
     /// Interpreter for a runtime, e.g. `--runtime python3.12=/usr/bin/python3.12` (repeatable).
     #[arg(long = "runtime", env = "KINDLING_RUNTIMES", value_delimiter = ',', value_parser = parse_runtime)]
     pub runtimes: Vec<(String, PathBuf)>,
+}
+
+fn parse_days(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        // Up to 100 years, so that the age always fits a Duration.
+        Ok(d) if (0.0..=36_500.0).contains(&d) => Ok(d),
+        _ => Err(format!(
+            "expected a number of days from 0 to 36500, got {s:?}"
+        )),
+    }
+}
+
+fn parse_positive_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 * 365.0 => Ok(v),
+        _ => Err(format!("expected a positive number of seconds, got {s:?}")),
+    }
+}
+
+/// A size in bytes: a plain number, or with a unit `KB`/`MB`/`GB`/`TB` (powers of 1000) or
+/// `KiB`/`MiB`/`GiB`/`TiB` (powers of 1024), case-insensitive.
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => {
+            return Err(format!(
+                "unknown size unit in {s:?} (use B, KB, MB, GB, KiB, MiB, GiB...)"
+            ));
+        }
+    };
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("expected a size like 1GiB or 500MB, got {s:?}"))?;
+    let bytes = n * scale;
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err(format!("size out of range: {s:?}"));
+    }
+    Ok(bytes as u64)
 }
 
 fn parse_runtime(s: &str) -> Result<(String, PathBuf), String> {
@@ -201,4 +262,23 @@ fn parse_runtime(s: &str) -> Result<(String, PathBuf), String> {
         .split_once('=')
         .ok_or_else(|| format!("expected RUNTIME=PATH, got {s:?}"))?;
     Ok((name.to_string(), PathBuf::from(path)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sizes_with_units() {
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("1500"), Ok(1500));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("1.5 KiB"), Ok(1536));
+        assert_eq!(parse_size("500mb"), Ok(500_000_000));
+        assert!(parse_size("1 furlong").is_err());
+        assert!(parse_size("GiB").is_err());
+        assert!(parse_size("-5").is_err());
+        assert!(parse_days("-1").is_err());
+        assert!(parse_positive_seconds("0").is_err());
+    }
 }

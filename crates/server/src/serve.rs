@@ -14,8 +14,8 @@ use tower::Layer;
 
 use kindling_sandbox::{IsolationMode, NetworkMode, Sandbox, SandboxConfig, TmpBacking};
 use kindling_scheduler::{
-    CredentialsProvider, LogStore, RuntimeLocator, RuntimePaths, Scheduler, SchedulerConfig,
-    UserRange,
+    CredentialsProvider, LogRetention, LogStore, RuntimeLocator, RuntimePaths, Scheduler,
+    SchedulerConfig, UserRange,
 };
 
 use crate::cli::{FunctionApiAccess, Isolation, ServeArgs};
@@ -45,10 +45,13 @@ fn worker_threads(asked: Option<usize>) -> usize {
         .unwrap_or(if cores <= 2 { 1 } else { cores })
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     validate(&args)?;
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+    private_data_dir(&args.data_dir)?;
+    // Every path handed to environments (task root, runtime, /tmp) must be absolute: resolve
+    // the data dir once, here, so a relative `--data-dir` (the default) works everywhere.
+    args.data_dir = std::fs::canonicalize(&args.data_dir)
+        .with_context(|| format!("resolving data dir {}", args.data_dir.display()))?;
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&args.data_dir.join("state.db")).context("opening state")?);
     let blobs = BlobStore::open(args.data_dir.join("code")).context("opening code store")?;
@@ -65,8 +68,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let server_secret = secret::load_or_create(&args.data_dir.join("auth-secret"))
         .context("reading the server secret")?;
     let issuer = kindling_auth::SessionIssuer::new(&server_secret);
+    let logs = LogStore::new(args.data_dir.join("logs"));
+    // Its own thread; dropped (stopped) when serve returns.
+    let _log_retention = logs
+        .spawn_retention(
+            log_retention(&args),
+            Arc::new(()),
+            Duration::from_secs_f64(args.log_sweep_interval),
+        )
+        .context("starting log retention")?;
     let (scheduler, isolation) =
-        data_plane(&args, &node, issuer).context("starting the data plane")?;
+        data_plane(&args, &node, logs, issuer).context("starting the data plane")?;
     let reaper = scheduler.spawn_reaper(Duration::from_millis(250));
     let events = AsyncInvoker::new(
         events_config(&args, &node),
@@ -262,9 +274,19 @@ fn edge_config(args: &ServeArgs, isolation: IsolationMode) -> kindling_edge::Edg
     }
 }
 
+/// The server-wide log retention (`0` turns a limit off).
+fn log_retention(args: &ServeArgs) -> LogRetention {
+    LogRetention {
+        max_age: (args.log_retention_days > 0.0)
+            .then(|| Duration::from_secs_f64(args.log_retention_days * 86_400.0)),
+        max_total_bytes: (args.log_max_size > 0).then_some(args.log_max_size),
+    }
+}
+
 fn data_plane(
     args: &ServeArgs,
     node: &str,
+    logs: LogStore,
     issuer: kindling_auth::SessionIssuer,
 ) -> anyhow::Result<(Scheduler, IsolationMode)> {
     let runtime_dir = runtime_files::install(&args.data_dir.join("runtime"))
@@ -291,7 +313,6 @@ fn data_plane(
         interpreters: args.runtimes.iter().cloned().collect(),
         search_dirs: search_dirs(),
     });
-    let logs = LogStore::new(args.data_dir.join("logs"));
     let sandbox = sandbox(args.isolation, node, !args.no_tune_cgroups)?;
     let mode = sandbox.mode();
     Ok((Scheduler::new(config, sandbox, locator, logs)?, mode))
@@ -318,6 +339,33 @@ fn function_credentials(issuer: kindling_auth::SessionIssuer) -> CredentialsProv
             }
         }
     })
+}
+
+/// Creates the data dir, or tightens an existing one, so that only Kindling's user can enter
+/// it: it holds the state, every package (zipped and unpacked) and the logs. Environments see
+/// their code only through their bind mounts, made by root before they drop privileges.
+fn private_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating data dir {}", dir.display()))?;
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("reading data dir {}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))
+            .with_context(|| format!("making data dir {} private", dir.display()))?;
+        tracing::info!(
+            "data dir {} was open to other users (mode {:o}); now {:o}",
+            dir.display(),
+            mode & 0o777,
+            mode & 0o700
+        );
+    }
+    Ok(())
 }
 
 /// This node's stable name: generated once and kept in the data dir, so that after a crash the

@@ -34,16 +34,29 @@ impl Server {
 
     /// Starts with extra `serve` flags.
     pub fn start_with(data_dir: tempfile::TempDir, extra: &[&str]) -> Self {
+        let path = data_dir.path().to_path_buf();
+        let mut args: Vec<&std::ffi::OsStr> = vec!["--data-dir".as_ref(), path.as_os_str()];
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        Self::spawn(data_dir, None, &args)
+    }
+
+    /// Starts in working directory `cwd` with exactly these `serve` flags (besides
+    /// `--listen`); the returned server's `data_dir` is an unused temp dir.
+    pub fn start_with_cwd(cwd: &Path, flags: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let args: Vec<&std::ffi::OsStr> = flags.iter().map(std::ffi::OsStr::new).collect();
+        Self::spawn(dir, Some(cwd), &args)
+    }
+
+    fn spawn(data_dir: tempfile::TempDir, cwd: Option<&Path>, args: &[&std::ffi::OsStr]) -> Self {
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_kindling"))
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(data_dir.path())
-            .args(extra)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kindling"));
+        if let Some(cwd) = cwd {
+            cmd.current_dir(cwd);
+        }
+        let child = cmd
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
             .env("KINDLING_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -1,22 +1,152 @@
-//! Errors of the store.
+//! Errors of the store: what the caller can act on (absent, present, stale, in use, over a
+//! limit) apart from failures of the database itself, each failure keeping its source.
 
-/// What went wrong in a store operation.
+use std::fmt;
+
+use rusqlite::ErrorCode;
+
+/// A kind of stored record, naming what was missing or already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    Function,
+    Version,
+    Alias,
+    Policy,
+    LayerVersion,
+    EventInvokeConfig,
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Function => "function",
+            Self::Version => "function version",
+            Self::Alias => "alias",
+            Self::Policy => "policy",
+            Self::LayerVersion => "layer version",
+            Self::EventInvokeConfig => "event invoke configuration",
+        })
+    }
+}
+
+/// What went wrong in a store operation. The first variants are outcomes a caller maps to its
+/// own answer; the rest are failures of the store (their cause is the error's `source`).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("already exists")]
-    Conflict,
-    #[error("not found")]
-    NotFound,
+    /// The record the operation needs does not exist.
+    #[error("{0} not found")]
+    NotFound(Entity),
+    /// A record with the same key exists.
+    #[error("{0} already exists")]
+    AlreadyExists(Entity),
+    /// Compare-and-swap failed: the record changed since the caller read it.
     #[error("revision id does not match")]
     RevisionMismatch,
-    #[error("in use: {0}")]
-    InUse(String),
-    #[error("limit exceeded")]
+    /// A function version cannot be deleted while an alias routes to it.
+    #[error("version is in use by alias {alias}")]
+    InUse { alias: String },
+    /// Reserved concurrency would exceed the account's limit.
+    #[error("reserved concurrency would exceed the account's limit")]
     LimitExceeded,
-    #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
-    #[error("corrupt record: {0}")]
-    Corrupt(#[from] serde_json::Error),
-    #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
+    /// The caller passed something the store cannot represent (a bug in the caller).
+    #[error("invalid store call: {0}")]
+    Invalid(&'static str),
+    /// A schema constraint (key, foreign key, check) rejected the write.
+    #[error("a database constraint rejected the write")]
+    Constraint(#[source] rusqlite::Error),
+    /// Another process held the database's lock longer than the busy timeout.
+    #[error("the database is busy")]
+    Busy(#[source] rusqlite::Error),
+    /// The database file could not be opened, read or written (I/O, full disk, permissions).
+    #[error("the database file could not be used")]
+    Storage(#[source] rusqlite::Error),
+    /// The database file is damaged.
+    #[error("the database file is corrupt")]
+    CorruptDatabase(#[source] rusqlite::Error),
+    /// Any other database failure.
+    #[error("database error")]
+    Sqlite(#[source] rusqlite::Error),
+    /// A stored record does not decode as its type.
+    #[error("corrupt stored record ({record})")]
+    CorruptRecord {
+        record: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A record could not be encoded for storage.
+    #[error("cannot encode record ({record})")]
+    Encode {
+        record: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A schema migration failed (nothing of it was applied).
+    #[error("schema migration {version} failed")]
+    Migration {
+        version: usize,
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+impl StoreError {
+    /// True for failures of the store itself rather than outcomes about records.
+    pub fn is_failure(&self) -> bool {
+        !matches!(
+            self,
+            Self::NotFound(_)
+                | Self::AlreadyExists(_)
+                | Self::RevisionMismatch
+                | Self::InUse { .. }
+                | Self::LimitExceeded
+        )
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::ConstraintViolation) => Self::Constraint(e),
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Self::Busy(e),
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => Self::CorruptDatabase(e),
+            Some(
+                ErrorCode::SystemIoFailure
+                | ErrorCode::DiskFull
+                | ErrorCode::CannotOpen
+                | ErrorCode::ReadOnly
+                | ErrorCode::PermissionDenied
+                | ErrorCode::FileLockingProtocolFailed
+                | ErrorCode::NoLargeFileSupport,
+            ) => Self::Storage(e),
+            _ => Self::Sqlite(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+
+    #[test]
+    fn classifies_database_failures_and_keeps_the_source() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY); INSERT INTO t VALUES ('a');")
+            .unwrap();
+        let dup = conn.execute("INSERT INTO t VALUES ('a')", []).unwrap_err();
+        let e = StoreError::from(dup);
+        assert!(matches!(e, StoreError::Constraint(_)), "{e:?}");
+        assert!(e.is_failure());
+        let source = e.source().expect("the sqlite error is the source");
+        assert!(source.to_string().contains("UNIQUE"), "{source}");
+
+        let bad = conn.execute("SELECT nope FROM t", []).unwrap_err();
+        assert!(matches!(StoreError::from(bad), StoreError::Sqlite(_)));
+        assert!(!StoreError::NotFound(Entity::Alias).is_failure());
+        assert_eq!(
+            StoreError::NotFound(Entity::Version).to_string(),
+            "function version not found"
+        );
+    }
 }

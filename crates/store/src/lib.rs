@@ -2,14 +2,16 @@
 //!
 //! The trait is synchronous and every method is one atomic transaction: a failed call changes
 //! nothing. Compare-and-swap on revision ids (`expected_revision`) lets several nodes share one
-//! database later (PostgreSQL) without a cluster protocol of our own.
+//! database later (PostgreSQL) without a cluster protocol of our own. Outcomes a caller acts on
+//! (`NotFound`, `AlreadyExists`, `RevisionMismatch`, `InUse`, `LimitExceeded`) are distinct
+//! [`StoreError`] variants; failures of the database keep their cause as the error's source.
 
 mod blobs;
 mod error;
 mod sqlite;
 
 pub use blobs::{BlobId, BlobStore};
-pub use error::StoreError;
+pub use error::{Entity, StoreError};
 pub use sqlite::SqliteStore;
 
 /// Re-exported for implementations' callers.
@@ -55,7 +57,8 @@ pub struct QueueStat {
 /// Durable control-plane state. Each method is atomic.
 pub trait Store: Send + Sync + 'static {
     // --- functions and versions ---
-    /// Creates a function with its `$LATEST` and optionally version 1. `Conflict` if it exists.
+    /// Creates a function with its `$LATEST` and optionally version 1; `AlreadyExists(Function)`
+    /// if it exists.
     fn create_function(
         &self,
         meta: &FunctionMeta,
@@ -63,7 +66,7 @@ pub trait Store: Send + Sync + 'static {
         published: Option<&VersionRecord>,
     ) -> Result<()>;
     fn function(&self, name: &str) -> Result<Option<FunctionMeta>>;
-    /// Replaces the function-level record (tags, reserved concurrency).
+    /// Replaces the function-level record (tags, reserved concurrency); `NotFound(Function)`.
     fn put_function_meta(&self, meta: &FunctionMeta) -> Result<()>;
     fn version(&self, name: &str, version: VersionNumber) -> Result<Option<VersionRecord>>;
     /// All versions of a function, `$LATEST` first, then ascending numbers.
@@ -76,17 +79,19 @@ pub trait Store: Send + Sync + 'static {
         all_versions: bool,
         limit: usize,
     ) -> Result<Vec<VersionRecord>>;
-    /// Replaces `$LATEST` if its revision is still `expected_revision` (else `RevisionMismatch`).
+    /// Replaces `$LATEST` if its revision is still `expected_revision` (else `RevisionMismatch`;
+    /// `NotFound(Function)` without one).
     fn update_latest(&self, rec: &VersionRecord, expected_revision: &str) -> Result<()>;
-    /// Stores a new published version if `$LATEST` is still at `expected_latest_revision`, and
-    /// records its number as the function's last version.
+    /// Stores a new published version if `$LATEST` is still at `expected_latest_revision` (else
+    /// `RevisionMismatch`), and records its number as the function's last version;
+    /// `AlreadyExists(Version)` when the number is not past the last one.
     fn insert_version(&self, rec: &VersionRecord, expected_latest_revision: &str) -> Result<()>;
-    /// Deletes a function with all its versions, aliases and policies.
+    /// Deletes a function with all its versions, aliases and policies; `NotFound(Function)`.
     fn delete_function(&self, name: &str) -> Result<()>;
-    /// Deletes one published version; `InUse` when an alias routes to it.
+    /// Deletes one published version; `InUse` when an alias routes to it, `NotFound(Version)`.
     fn delete_version(&self, name: &str, version: u64) -> Result<()>;
     /// Sets or clears reserved concurrency, failing with `LimitExceeded` when the account's
-    /// reservations would exceed `max_total_reserved`.
+    /// reservations would exceed `max_total_reserved`; `NotFound(Function)`.
     fn set_reserved_concurrency(
         &self,
         name: &str,
@@ -96,18 +101,20 @@ pub trait Store: Send + Sync + 'static {
     fn account_usage(&self) -> Result<AccountUsage>;
 
     // --- aliases ---
-    /// Creates an alias; `Conflict` if it exists, `NotFound` if a version it routes to is missing.
+    /// Creates an alias; `AlreadyExists(Alias)` if it exists, `NotFound(Function)` or
+    /// `NotFound(Version)` if the function or a version it routes to is missing.
     fn create_alias(&self, rec: &AliasRecord) -> Result<()>;
     fn alias(&self, function: &str, name: &str) -> Result<Option<AliasRecord>>;
     fn aliases(&self, function: &str) -> Result<Vec<AliasRecord>>;
-    /// Replaces an alias if its revision is still `expected_revision`.
+    /// Replaces an alias if its revision is still `expected_revision` (else `RevisionMismatch`;
+    /// `NotFound(Alias)`, or `NotFound(Version)` for a version it would route to).
     fn update_alias(&self, rec: &AliasRecord, expected_revision: &str) -> Result<()>;
     fn delete_alias(&self, function: &str, name: &str) -> Result<()>;
 
     // --- policies ---
     fn policy(&self, function: &str, qualifier: &str) -> Result<Option<PolicyRecord>>;
     /// Replaces (or, with no statements, removes) a policy if its revision is still `expected`
-    /// (`None`: no policy may exist yet).
+    /// (`None`: no policy may exist yet), else `RevisionMismatch`; `NotFound(Function)`.
     fn put_policy(
         &self,
         function: &str,
@@ -178,7 +185,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<EventInvokeConfig>>;
     /// All of a function's configurations by qualifier, ascending.
     fn event_invoke_configs(&self, function: &str) -> Result<Vec<(String, EventInvokeConfig)>>;
-    /// `NotFound` if the function does not exist.
+    /// `NotFound(Function)` if the function does not exist.
     fn put_event_invoke_config(
         &self,
         function: &str,

@@ -1,13 +1,13 @@
-//! SQL of the asynchronous-invocation queue and the dead-letter store.
+//! The asynchronous-invocation queue and the built-in dead-letter store.
 
 use kindling_model::events::{AsyncEvent, DeadLetter};
-use rusqlite::{Transaction, params};
+use rusqlite::{Connection, params};
 
-use super::to_json;
+use super::rows::{records, to_json};
 use crate::{QueueStat, Result};
 
-pub(super) fn enqueue(tx: &Transaction<'_>, events: &[AsyncEvent]) -> Result<()> {
-    let mut stmt = tx.prepare_cached(
+pub(super) fn enqueue(conn: &Connection, events: &[AsyncEvent]) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
         "INSERT OR IGNORE INTO async_events
            (id, function_name, qualifier, payload, enqueued_ms, attempts, not_before_ms, last_result)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -30,13 +30,13 @@ pub(super) fn enqueue(tx: &Transaction<'_>, events: &[AsyncEvent]) -> Result<()>
 /// Leases due events round-robin across functions: the first due event of every function,
 /// then the second of every function, and so on.
 pub(super) fn lease(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     owner: &str,
     now_ms: i64,
     lease_ms: i64,
     limit: usize,
 ) -> Result<Vec<AsyncEvent>> {
-    let mut stmt = tx.prepare_cached(
+    let mut stmt = conn.prepare_cached(
         "SELECT id, function_name, qualifier, payload, enqueued_ms, attempts, not_before_ms, last_result
          FROM (
            SELECT *, ROW_NUMBER() OVER (
@@ -61,7 +61,7 @@ pub(super) fn lease(
         })
     })?;
     let events = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut update = tx.prepare_cached(
+    let mut update = conn.prepare_cached(
         "UPDATE async_events SET lease_owner = ?2, lease_until_ms = ?3 WHERE id = ?1",
     )?;
     for e in &events {
@@ -70,8 +70,85 @@ pub(super) fn lease(
     Ok(events)
 }
 
-pub(super) fn insert_letters(tx: &Transaction<'_>, letters: &[DeadLetter]) -> Result<()> {
-    let mut stmt = tx.prepare_cached(
+pub(super) fn reschedule(
+    conn: &Connection,
+    id: &str,
+    owner: &str,
+    attempts: u32,
+    not_before_ms: i64,
+    last_result: Option<&str>,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE async_events SET attempts = ?3, not_before_ms = ?4, last_result = ?5,
+           lease_owner = NULL, lease_until_ms = NULL
+         WHERE id = ?1 AND lease_owner = ?2",
+        params![id, owner, attempts, not_before_ms, last_result],
+    )?;
+    Ok(())
+}
+
+/// Removes the event if `owner` still holds its lease, storing what it produced with it.
+pub(super) fn finish(
+    conn: &Connection,
+    id: &str,
+    owner: &str,
+    letters: &[DeadLetter],
+    follow_ups: &[AsyncEvent],
+) -> Result<()> {
+    let n = conn.execute(
+        "DELETE FROM async_events WHERE id = ?1 AND lease_owner = ?2",
+        params![id, owner],
+    )?;
+    if n == 1 {
+        insert_letters(conn, letters)?;
+        enqueue(conn, follow_ups)?;
+    }
+    Ok(())
+}
+
+pub(super) fn release(conn: &Connection, owner: &str) -> Result<u64> {
+    Ok(conn.execute(
+        "UPDATE async_events SET lease_owner = NULL, lease_until_ms = NULL WHERE lease_owner = ?1",
+        [owner],
+    )? as u64)
+}
+
+pub(super) fn next_due(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn.query_row(
+        "SELECT MIN(not_before_ms) FROM async_events WHERE lease_owner IS NULL",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+pub(super) fn dead_letters(
+    conn: &Connection,
+    queue: Option<&str>,
+    limit: usize,
+) -> Result<Vec<DeadLetter>> {
+    records(
+        conn,
+        "SELECT record FROM dead_letters WHERE (?1 IS NULL OR queue = ?1)
+         ORDER BY created_ms, id LIMIT ?2",
+        params![queue, limit as i64],
+    )
+}
+
+/// Deletes dead letters and enqueues events in one transaction.
+pub(super) fn redrive(
+    conn: &Connection,
+    letter_ids: &[String],
+    events: &[AsyncEvent],
+) -> Result<()> {
+    let mut delete = conn.prepare_cached("DELETE FROM dead_letters WHERE id = ?1")?;
+    for id in letter_ids {
+        delete.execute([id])?;
+    }
+    enqueue(conn, events)
+}
+
+fn insert_letters(conn: &Connection, letters: &[DeadLetter]) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
         "INSERT OR REPLACE INTO dead_letters (id, queue, created_ms, record) VALUES (?1, ?2, ?3, ?4)",
     )?;
     for l in letters {
@@ -80,8 +157,8 @@ pub(super) fn insert_letters(tx: &Transaction<'_>, letters: &[DeadLetter]) -> Re
     Ok(())
 }
 
-pub(super) fn stats(tx: &Transaction<'_>) -> Result<Vec<QueueStat>> {
-    let mut stmt = tx.prepare(
+pub(super) fn stats(conn: &Connection) -> Result<Vec<QueueStat>> {
+    let mut stmt = conn.prepare(
         "SELECT function_name, COUNT(*), SUM(lease_owner IS NOT NULL), MIN(enqueued_ms)
          FROM async_events GROUP BY function_name ORDER BY function_name",
     )?;

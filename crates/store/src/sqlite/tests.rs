@@ -1,11 +1,17 @@
-//! Tests of the SQLite store: atomicity, compare-and-swap, cascades and persistence.
+//! Tests of the SQLite store: atomicity, compare-and-swap, cascades, persistence, and reads
+//! that do not wait for writers.
 
 use std::collections::BTreeMap;
+use std::error::Error;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use kindling_model::events::{AsyncEvent, DeadLetter};
 use kindling_model::function::{CodeInfo, FunctionSpec};
 
 use super::*;
+use crate::{Entity, StoreError};
 
 fn version(name: &str, number: Option<u64>, rev: &str) -> VersionRecord {
     VersionRecord {
@@ -56,7 +62,7 @@ fn create_is_atomic_and_unique() {
         .unwrap();
     assert!(matches!(
         s.create_function(&meta("f"), &version("f", None, "r1"), None),
-        Err(StoreError::Conflict)
+        Err(StoreError::AlreadyExists(Entity::Function))
     ));
     // A failing second insert rolls back the whole call.
     let bad = version("g", None, "r1");
@@ -79,7 +85,11 @@ fn revisions_are_compare_and_swap() {
     assert_eq!(s.function("f").unwrap().unwrap().last_version, 1);
     assert!(matches!(
         s.insert_version(&version("f", Some(1), "v1"), "r2"),
-        Err(StoreError::Conflict)
+        Err(StoreError::AlreadyExists(Entity::Version))
+    ));
+    assert!(matches!(
+        s.update_latest(&version("g", None, "r3"), "r1"),
+        Err(StoreError::NotFound(Entity::Function))
     ));
     let versions: Vec<_> = s
         .versions("f")
@@ -101,14 +111,36 @@ fn aliases_protect_versions_and_cascade() {
     .unwrap();
     assert!(matches!(
         s.create_alias(&alias("f", "prod", "2")),
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound(Entity::Version))
+    ));
+    assert!(matches!(
+        s.create_alias(&alias("g", "prod", "1")),
+        Err(StoreError::NotFound(Entity::Function))
     ));
     s.create_alias(&alias("f", "prod", "1")).unwrap();
     assert!(matches!(
         s.create_alias(&alias("f", "prod", "1")),
-        Err(StoreError::Conflict)
+        Err(StoreError::AlreadyExists(Entity::Alias))
     ));
-    assert!(matches!(s.delete_version("f", 1), Err(StoreError::InUse(a)) if a == "prod"));
+    let mut moved = alias("f", "prod", "3");
+    moved.revision_id = "a2".into();
+    assert!(matches!(
+        s.update_alias(&moved, "a1"),
+        Err(StoreError::NotFound(Entity::Version))
+    ));
+    assert!(matches!(
+        s.update_alias(&alias("f", "prod", "1"), "stale"),
+        Err(StoreError::RevisionMismatch)
+    ));
+    assert!(
+        matches!(s.delete_version("f", 1), Err(StoreError::InUse { alias }) if alias == "prod")
+    );
+    // Version 0 is how $LATEST is stored; it is not a published version to delete.
+    assert!(matches!(
+        s.delete_version("f", 0),
+        Err(StoreError::NotFound(Entity::Version))
+    ));
+    assert!(s.version("f", None).unwrap().is_some());
     s.delete_function("f").unwrap();
     assert!(s.alias("f", "prod").unwrap().is_none());
     assert!(s.versions("f").unwrap().is_empty());
@@ -203,6 +235,34 @@ fn policies_use_revisions() {
     };
     s.put_policy("f", "", &empty, Some("p1")).unwrap();
     assert!(s.policy("f", "").unwrap().is_none());
+    assert!(matches!(
+        s.put_policy("gone", "", &p, None),
+        Err(StoreError::NotFound(Entity::Function))
+    ));
+}
+
+#[test]
+fn a_corrupt_record_is_reported_with_its_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let s = SqliteStore::open(&path).unwrap();
+    s.create_function(&meta("f"), &version("f", None, "r1"), None)
+        .unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute(
+        "UPDATE functions SET meta = '{not json' WHERE name = 'f'",
+        [],
+    )
+    .unwrap();
+    let e = s.function("f").unwrap_err();
+    assert!(
+        matches!(&e, StoreError::CorruptRecord { record, .. } if record.ends_with("FunctionMeta")),
+        "{e:?}"
+    );
+    assert!(
+        e.source()
+            .is_some_and(|c| c.to_string().contains("key must be a string"))
+    );
 }
 
 fn event(id: &str, function: &str, enqueued: i64) -> AsyncEvent {
@@ -309,4 +369,152 @@ fn dead_letters_and_redrive_are_atomic() {
     s.redrive(&["e1".into()], &[event("e1", "f", 20)]).unwrap();
     assert!(s.dead_letters(None, 10).unwrap().is_empty());
     assert_eq!(s.queue_stats().unwrap().len(), 2);
+}
+
+/// A file-backed store in a temporary directory.
+fn file_store() -> (SqliteStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("state.db")).unwrap();
+    (s, dir)
+}
+
+/// Holds a write transaction of `durability` open on another thread until told to commit.
+fn hold_writer(
+    s: &Arc<SqliteStore>,
+    durability: Durability,
+) -> (mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (started_tx, started) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let store = Arc::clone(s);
+    let holder = std::thread::spawn(move || {
+        store
+            .conns
+            .write(durability, |tx| {
+                // A real write, so the transaction holds SQLite's write lock too.
+                queue::enqueue(tx, &[event("held", "f", 0)])?;
+                started_tx.send(()).ok();
+                // Bounded: a read that waits for this writer fails the test instead of hanging.
+                let _ = release_rx.recv_timeout(Duration::from_secs(10));
+                Ok(())
+            })
+            .unwrap();
+    });
+    started
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the writer started its transaction");
+    (release, holder)
+}
+
+#[test]
+fn reads_do_not_wait_for_a_writer_in_a_long_transaction() {
+    let (s, _dir) = file_store();
+    let s = Arc::new(s);
+    s.create_function(&meta("f"), &version("f", None, "r1"), None)
+        .unwrap();
+    for durability in [Durability::Full, Durability::Relaxed] {
+        let (release, holder) = hold_writer(&s, durability);
+        let t = Instant::now();
+        // What GetFunction and a cold invoke target read.
+        let meta = s.function("f").unwrap();
+        let latest = s.version("f", None).unwrap();
+        let usage = s.account_usage().unwrap();
+        let waited = t.elapsed();
+        assert!(meta.is_some() && latest.is_some());
+        assert_eq!(usage.function_count, 1);
+        // The uncommitted write is not visible.
+        assert!(s.queue_stats().unwrap().is_empty(), "{durability:?}");
+        assert!(
+            waited < Duration::from_secs(2),
+            "reads waited {waited:?} for a {durability:?} writer"
+        );
+        release.send(()).unwrap();
+        holder.join().unwrap();
+        assert_eq!(s.queue_stats().unwrap()[0].depth, 1, "committed: visible");
+        s.finish_event("held", "nobody", &[], &[]).unwrap();
+        s.lease_events("w", 10, 1000, 1).unwrap();
+        s.finish_event("held", "w", &[], &[]).unwrap();
+    }
+}
+
+#[test]
+fn readers_see_every_write_once_it_returned() {
+    let (s, _dir) = file_store();
+    s.create_function(&meta("f"), &version("f", None, "r0"), None)
+        .unwrap();
+    assert!(s.function("f").unwrap().is_some(), "create, then get");
+    for i in 1..=50 {
+        s.update_latest(
+            &version("f", None, &format!("r{i}")),
+            &format!("r{}", i - 1),
+        )
+        .unwrap();
+        let seen = s.version("f", None).unwrap().unwrap().revision_id;
+        assert_eq!(seen, format!("r{i}"));
+    }
+    // Relaxed bookkeeping is visible to readers and to the durable writer's checks alike.
+    s.enqueue_events(&[event("e1", "f", 0)]).unwrap();
+    s.lease_events("w", 10, 1000, 1).unwrap();
+    assert_eq!(s.queue_stats().unwrap()[0].in_flight, 1);
+    assert!(s.lease_events("x", 10, 1000, 1).unwrap().is_empty());
+    s.finish_event("e1", "w", &[], &[]).unwrap();
+    assert!(s.queue_stats().unwrap().is_empty());
+}
+
+#[test]
+fn writers_keep_their_own_durability() {
+    let (s, _dir) = file_store();
+    s.enqueue_events(&[event("e1", "f", 0)]).unwrap();
+    s.lease_events("w", 10, 1000, 1).unwrap();
+    s.reschedule_event("e1", "w", 1, 20, None).unwrap();
+    s.enqueue_events(&[event("e2", "f", 0)]).unwrap();
+    // FULL is 2 and NORMAL 1: neither connection was switched by the other kind of write.
+    assert_eq!(s.conns.writer_synchronous().unwrap(), (2, Some(1)));
+}
+
+#[test]
+fn relaxed_commits_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        s.enqueue_events(&[event("e1", "f", 0), event("e2", "f", 1)])
+            .unwrap();
+        s.lease_events("w", 10, 1000, 1).unwrap();
+        s.finish_event("e1", "w", &[], &[]).unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    let stats = s.queue_stats().unwrap();
+    assert_eq!((stats[0].depth, stats[0].in_flight), (1, 0));
+}
+
+#[test]
+fn concurrent_writers_and_readers_all_succeed() {
+    let (s, _dir) = file_store();
+    let s = Arc::new(s);
+    s.create_function(&meta("f"), &version("f", None, "r"), None)
+        .unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || {
+                for i in 0..40 {
+                    let id = format!("t{t}-{i}");
+                    s.enqueue_events(&[event(&id, "f", i)]).unwrap();
+                    for e in s.lease_events(&id, 1000, 1000, 2).unwrap() {
+                        s.finish_event(&e.id, &id, &[], &[]).unwrap();
+                    }
+                    assert!(s.function("f").unwrap().is_some());
+                    if i % 10 == 0 {
+                        let name = format!("g{t}-{i}");
+                        s.create_function(&meta(&name), &version(&name, None, "r"), None)
+                            .unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(s.account_usage().unwrap().function_count, 1 + 4 * 4);
 }

@@ -118,7 +118,6 @@
 mod body;
 mod error;
 mod events;
-mod peer;
 mod routes;
 mod server;
 mod state;

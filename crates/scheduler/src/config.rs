@@ -1,6 +1,7 @@
 //! The scheduler's settings, passed in by the binary.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::users::UserRange;
@@ -21,8 +22,8 @@ pub struct SchedulerConfig {
     pub init_timeout: Duration,
     /// Host paths the runtimes need, visible read-only inside namespaced sandboxes.
     pub readonly_host_paths: Vec<PathBuf>,
-    /// Credentials given to functions (`AWS_ACCESS_KEY_ID`, ...).
-    pub credentials: Vec<(String, String)>,
+    /// Credentials given to functions (`AWS_ACCESS_KEY_ID`, ...), per function.
+    pub credentials: CredentialsProvider,
     /// Idle environments are frozen after this long (`None`: never).
     pub freeze_after: Option<Duration>,
     /// Namespaced sandboxes: every environment runs as a user (and group) of its own from this
@@ -44,5 +45,37 @@ impl SchedulerConfig {
     /// core (a start alternates between CPU work and waiting on the kernel), at least two.
     pub fn cold_starts_for_cores(cores: usize) -> usize {
         cores.saturating_mul(2).max(2)
+    }
+}
+
+/// The credentials an environment's runtime gets (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, ...), asked for at each cold start with the
+/// function's unqualified ARN and its execution role.
+#[derive(Clone)]
+pub struct CredentialsProvider(Arc<CredentialsFn>);
+
+type CredentialsFn = dyn Fn(&str, &str) -> Vec<(String, String)> + Send + Sync;
+
+impl CredentialsProvider {
+    /// `provide(function_arn, role_arn)` gives the variables to set.
+    pub fn new(
+        provide: impl Fn(&str, &str) -> Vec<(String, String)> + Send + Sync + 'static,
+    ) -> Self {
+        Self(Arc::new(provide))
+    }
+
+    /// The same variables for every function.
+    pub fn fixed(vars: Vec<(String, String)>) -> Self {
+        Self::new(move |_, _| vars.clone())
+    }
+
+    pub(crate) fn for_function(&self, function_arn: &str, role_arn: &str) -> Vec<(String, String)> {
+        (self.0)(function_arn, role_arn)
+    }
+}
+
+impl std::fmt::Debug for CredentialsProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CredentialsProvider(..)")
     }
 }

@@ -33,7 +33,7 @@ mod trace;
 mod users;
 
 pub use concurrency::ThrottleReason;
-pub use config::SchedulerConfig;
+pub use config::{CredentialsProvider, SchedulerConfig};
 pub use error::SchedulerError;
 pub use kindling_model::invoke::{FunctionError, InvokeTarget};
 pub use launch::{RuntimeLocator, RuntimePaths};

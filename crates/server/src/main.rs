@@ -4,6 +4,7 @@ mod admin;
 mod cli;
 mod logs;
 mod runtime_files;
+mod secret;
 mod serve;
 
 use clap::Parser;

@@ -269,13 +269,21 @@ impl Starter {
         stream_name: &str,
         inside: &Inside<'_>,
     ) -> Vec<(String, String)> {
+        let function_arn = format!(
+            "arn:aws:lambda:{}:{}:function:{}",
+            self.config.region, self.config.account_id, rec.function_name
+        );
+        let credentials = self
+            .config
+            .credentials
+            .for_function(&function_arn, &rec.spec.role);
         EnvVars {
             rec,
             region: &self.config.region,
             runtime_api,
             log_stream: stream_name,
             inside,
-            credentials: &self.config.credentials,
+            credentials: &credentials,
         }
         .build()
     }

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use kindling_api::{ApiAuth, ApiState, normalize_path, router};
+use kindling_api::{ApiAuth, ApiState, AuthPolicy, FunctionAccess, normalize_path, router};
 use kindling_control::{ControlConfig, ControlPlane};
+use kindling_edge::{ServiceId, Services};
 use kindling_events::{AsyncInvoker, EventsConfig};
 use kindling_model::ArnContext;
 use kindling_store::{BlobStore, SqliteStore, Store};
@@ -98,14 +99,21 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let dispatcher = events.start(stopped(stop_rx.clone()));
-    let auth = api_auth(&args, &server_secret)?;
-    let app = router(ApiState {
+    let policy = Arc::new(auth_policy(&args, &server_secret)?);
+    let lambda = router(ApiState {
         control,
         scheduler: Some(scheduler.clone()),
         events: Some(events),
-        auth: Arc::new(auth),
+        auth: Arc::new(ApiAuth::with_policy(Arc::clone(&policy))),
     });
-    let app = tower::util::MapRequestLayer::new(normalize_path).layer(app);
+    // botocore sends `/2015-03-31/functions/` for ListFunctions: Lambda's paths are matched
+    // without their trailing slash (other services' paths, such as S3 keys, keep theirs).
+    let lambda = axum::Router::new()
+        .fallback_service(tower::util::MapRequestLayer::new(normalize_path).layer(lambda));
+    // One endpoint, every service: the dispatch table in `kindling-edge` picks the router.
+    let services = Services::new(ServiceId::Lambda, lambda.clone())
+        // Kindling's own paths (`/_kindling/code/...` downloads) are served by the Lambda API.
+        .mount(ServiceId::Kindling, lambda);
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -131,7 +139,14 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             });
         }
     };
-    kindling_edge::serve(listener, app, edge, kindling_api::edge_renderer(), shutdown).await;
+    kindling_edge::serve(
+        listener,
+        services,
+        edge,
+        kindling_api::edge_renderer(),
+        shutdown,
+    )
+    .await;
     let _ = dispatcher.await;
     reaper.abort();
     scheduler.shutdown().await;
@@ -227,24 +242,25 @@ fn search_dirs() -> Vec<PathBuf> {
 /// Lock files of the environment user ids in use, shared by every Kindling process of the host.
 const ENV_UID_LOCKS: &str = "/run/kindling-uids";
 
-/// The API's authentication: the operators' keys (shared mode) and functions' credentials.
-fn api_auth(args: &ServeArgs, server_secret: &[u8]) -> anyhow::Result<ApiAuth> {
-    let mut auth = match &args.credentials {
+/// The authentication every service shares: the operators' keys (shared mode), functions'
+/// credentials and what functions may do.
+fn auth_policy(args: &ServeArgs, server_secret: &[u8]) -> anyhow::Result<AuthPolicy> {
+    let mut policy = match &args.credentials {
         Some(path) => {
             let credentials = kindling_auth::Credentials::from_file(path)
                 .with_context(|| format!("reading credentials {}", path.display()))?;
             tracing::info!(keys = credentials.len(), "SigV4 verification on");
-            ApiAuth::new(credentials, true, server_secret, &args.region)
+            AuthPolicy::new(credentials, true, server_secret, &args.region)
         }
-        None => ApiAuth::local(server_secret, &args.region),
+        None => AuthPolicy::local(server_secret, &args.region),
     };
-    auth.function_access = match args.function_api_access {
-        FunctionApiAccess::Invoke => kindling_api::FunctionAccess::Invoke,
-        FunctionApiAccess::Read => kindling_api::FunctionAccess::Read,
-        FunctionApiAccess::Full => kindling_api::FunctionAccess::Full,
+    policy.function_access = match args.function_api_access {
+        FunctionApiAccess::Invoke => FunctionAccess::Invoke,
+        FunctionApiAccess::Read => FunctionAccess::Read,
+        FunctionApiAccess::Full => FunctionAccess::Full,
     };
-    auth.admin_roles.clone_from(&args.admin_roles);
-    Ok(auth)
+    policy.admin_roles.clone_from(&args.admin_roles);
+    Ok(policy)
 }
 
 /// The listener's limits, and which users' connections come from execution environments:

@@ -8,10 +8,13 @@
 //!   kindling-bench load --addr HOST:PORT --path P [--conns C] [--secs S] [--n N]
 //!   kindling-bench async --kindling BIN [--isolation I] [--conns 1,16,64] [--secs S] [--samples N]
 //!   kindling-bench sqs --kindling BIN [--moto BIN] [--conns 1,16,64] [--secs S]
+//!   kindling-bench coldmix --kindling BIN --rust-fn BIN [--isolation LIST] [--secs S]
+//!                      [--cold-functions N] [--cold-conc C] [--out FILE]
 //!   kindling-bench echo-serve --port P [--upstream HOST:PORT --spawn-upstream]  (floor servers)
 //! Options of `all` are listed in benches/README.md.
 
 mod asyncq;
+mod coldmix;
 mod echo;
 mod http;
 mod load;
@@ -115,6 +118,7 @@ fn main() {
         "echo-serve" => run_echo(&args),
         "async" => run_async(&args),
         "sqs" => run_sqs(&args),
+        "coldmix" => run_coldmix(&args),
         other => Err(format!("unknown command {other}").into()),
     };
     if let Err(e) = result {
@@ -697,6 +701,23 @@ fn run_sqs(a: &Args) -> Result<(), Error> {
         None => None,
     };
     let text = sqsq::report(a.get("kindling-rev").unwrap_or("?"), &kf, mf.as_ref(), secs);
+/// Warm latency while other functions cold-start (see coldmix.rs).
+fn run_coldmix(a: &Args) -> Result<(), Error> {
+    let kindling = a.path("kindling").ok_or("--kindling BIN is required")?;
+    let rust_fn = a.path("rust-fn").ok_or("--rust-fn BIN is required")?;
+    let work = std::env::temp_dir().join(format!("kindling-bench-coldmix-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let plan = coldmix::Plan {
+        secs: a.num("secs", 4.0),
+        cold_functions: a.num("cold-functions", 200),
+        cold_conc: a.num("cold-conc", 4),
+        memory_mb: a.num("memory-mb", 128),
+    };
+    let mut text = String::new();
+    for isolation in a.list("isolation", "process,namespaces") {
+        text.push_str(&coldmix::run(&kindling, &rust_fn, &work, &isolation, &plan)?);
+        text.push('\n');
+    }
     let _ = std::fs::remove_dir_all(&work);
     print!("{text}");
     if let Some(out) = a.path("out") {

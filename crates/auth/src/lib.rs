@@ -35,12 +35,19 @@
 //! 4. Clock: within 5 minutes of the server, or within `X-Amz-Expires` for presigned URLs
 //!    (`InvalidSignatureException`, "Signature expired: ..." / "Signature not yet current:
 //!    ...").
-//! 5. Access key known, and the request's `X-Amz-Security-Token` equal to the key's session
-//!    token, or both absent (`UnrecognizedClientException`).
-//! 6. `X-Amz-Content-Sha256`, when sent, matches the body (`InvalidSignatureException`).
-//! 7. The signature (`InvalidSignatureException`).
+//! 5. Every `x-amz-*` header the request carries is signed (`InvalidSignatureException`).
+//! 6. Access key known, and the request's `X-Amz-Security-Token` equal to the key's session
+//!    token, or both absent; or, with a [`SessionIssuer`], an `ASIA...` key whose session
+//!    token that issuer minted (`UnrecognizedClientException`), not yet expired
+//!    (`ExpiredTokenException`).
+//! 7. `X-Amz-Content-Sha256`, when sent, matches the body (`InvalidSignatureException`).
+//! 8. The signature (`InvalidSignatureException`).
 //!
-//! Step 7 accepts the readings on which real signers differ, each still requiring the secret:
+//! Steps 1-6 need only the request head: [`Verifier::check_head`] runs them, so a server can
+//! refuse a request before reading its body, and [`PendingSignature::finish`] runs 7 and 8
+//! ([`Verifier::verify`] does both).
+//!
+//! Step 8 accepts the readings on which real signers differ, each still requiring the secret:
 //! a `+` in the query as a literal plus (SDKs) or as a space (HTML-form encoders such as
 //! Python's `urlencode`), and a path ending in `/.` or `/..` with or without a trailing slash
 //! (botocore and AWS JS SDK v3 versus the AWS Rust SDK).
@@ -67,16 +74,18 @@ mod canonical;
 pub mod credentials;
 mod crypto;
 mod error;
+pub mod session;
 mod sign;
 mod time;
 mod verify;
 
 pub use credentials::{Credentials, CredentialsError};
 pub use error::AuthError;
-pub use sign::{SigningParams, amz_date, authorization_header};
+pub use session::{FunctionSession, SessionCredentials, SessionIssuer};
+pub use sign::{SigningParams, amz_date, authorization_header, presigned_query};
 pub use verify::{
-    ALGORITHM, MAX_CLOCK_SKEW_SECS, MAX_PRESIGNED_EXPIRES_SECS, Payload, Request, UNSIGNED_PAYLOAD,
-    VerifiedIdentity, Verifier,
+    ALGORITHM, MAX_CLOCK_SKEW_SECS, MAX_PRESIGNED_EXPIRES_SECS, Payload, PendingSignature, Request,
+    UNSIGNED_PAYLOAD, VerifiedIdentity, Verifier,
 };
 
 #[cfg(test)]

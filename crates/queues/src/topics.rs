@@ -857,6 +857,7 @@ impl TopicService {
                     attempts: 0,
                     not_before_ms: p.now,
                     last_result: None,
+                    trace_header: None,
                 });
             }
             _ => {

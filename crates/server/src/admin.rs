@@ -127,6 +127,7 @@ pub fn dlq(cmd: &DlqCommand) -> anyhow::Result<()> {
                     attempts: 0,
                     not_before_ms: now,
                     last_result: None,
+                    trace_header: None,
                 };
                 total += store.redrive_messages(q.id, &[m.seq], &[event])?;
             }

@@ -5,6 +5,7 @@ mod cli;
 mod logs;
 mod messaging;
 mod runtime_files;
+mod secret;
 mod serve;
 
 use clap::Parser;

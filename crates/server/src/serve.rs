@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
-use kindling_api::{ApiState, normalize_path, router};
+use kindling_api::{ApiAuth, ApiState, AuthPolicy, FunctionAccess, normalize_path, router};
 use kindling_control::{ControlConfig, ControlPlane};
+use kindling_edge::{ServiceId, Services};
 use kindling_events::{AsyncInvoker, EventsConfig};
 use kindling_model::ArnContext;
 use kindling_store::{BlobStore, QueueStore, SqliteStore, Store};
@@ -15,12 +15,17 @@ use tower::Layer;
 
 use kindling_sandbox::{IsolationMode, NetworkMode, Sandbox, SandboxConfig, TmpBacking};
 use kindling_scheduler::{
-    LogRetention, LogStore, RuntimeLocator, RuntimePaths, Scheduler, SchedulerConfig, UserRange,
+    CredentialsProvider, LogRetention, LogStore, RuntimeLocator, RuntimePaths, Scheduler,
+    SchedulerConfig, UserRange,
 };
 
-use crate::cli::{Isolation, ServeArgs};
-use crate::messaging;
-use crate::runtime_files;
+use crate::cli::{FunctionApiAccess, Isolation, ServeArgs};
+use crate::{messaging, runtime_files, secret};
+
+/// How long the credentials given to an execution environment stay valid. Environments are
+/// not recycled on a schedule, so this outlives any realistic environment; changing the
+/// server secret (`<data-dir>/auth-secret`) revokes them all.
+const FUNCTION_CREDENTIALS_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -43,8 +48,7 @@ fn worker_threads(asked: Option<usize>) -> usize {
 
 async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     validate(&args)?;
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+    private_data_dir(&args.data_dir)?;
     // Every path handed to environments (task root, runtime, /tmp) must be absolute: resolve
     // the data dir once, here, so a relative `--data-dir` (the default) works everywhere.
     args.data_dir = std::fs::canonicalize(&args.data_dir)
@@ -64,6 +68,9 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         },
     ));
     let node = node_id(&args.data_dir)?;
+    let server_secret = secret::load_or_create(&args.data_dir.join("auth-secret"))
+        .context("reading the server secret")?;
+    let issuer = kindling_auth::SessionIssuer::new(&server_secret);
     let logs = LogStore::new(args.data_dir.join("logs"));
     // Its own thread; dropped (stopped) when serve returns.
     let _log_retention = logs
@@ -73,7 +80,8 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             Duration::from_secs_f64(args.log_sweep_interval),
         )
         .context("starting log retention")?;
-    let scheduler = data_plane(&args, &node, logs).context("starting the data plane")?;
+    let (scheduler, isolation) =
+        data_plane(&args, &node, logs, issuer).context("starting the data plane")?;
     let reaper = scheduler.spawn_reaper(Duration::from_millis(250));
     let events = AsyncInvoker::new(
         events_config(&args, &node),
@@ -93,75 +101,59 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let dispatcher = events.start(stopped(stop_rx.clone()));
-    let credentials = match &args.credentials {
-        Some(path) => {
-            let credentials = kindling_auth::Credentials::from_file(path)
-                .with_context(|| format!("reading credentials {}", path.display()))?;
-            tracing::info!(keys = credentials.len(), "SigV4 verification on");
-            Some(credentials)
-        }
-        None => None,
-    };
-    let verifier = |service: &str| {
-        credentials.clone().map(|c| {
-            Arc::new(
-                kindling_auth::Verifier::new(c)
-                    .with_service(service)
-                    .with_region(args.region.clone()),
-            )
-        })
-    };
-    let messaging = messaging::start(
-        &args,
-        queue_store,
-        &events,
-        verifier("sqs"),
-        verifier("sns"),
-    )
-    .await
-    .context("starting SQS and SNS")?;
-    let app = router(ApiState {
+    let policy = Arc::new(auth_policy(&args, &server_secret)?);
+    let messaging = messaging::start(&args, queue_store, &events, Arc::clone(&policy))
+        .await
+        .context("starting SQS and SNS")?;
+    let lambda = router(ApiState {
         control,
         scheduler: Some(scheduler.clone()),
         events: Some(events),
-        auth: verifier("lambda"),
+        auth: Arc::new(ApiAuth::with_policy(Arc::clone(&policy))),
     });
-    let app = tower::util::MapRequestLayer::new(normalize_path).layer(app);
-    // TEMPORARY service dispatch until the edge listener lands on main (it mounts each
-    // service's router behind kindling-edge's table): see messaging::dispatcher.
-    let app = messaging::dispatcher(app, messaging);
+    // botocore sends `/2015-03-31/functions/` for ListFunctions: Lambda's paths are matched
+    // without their trailing slash (other services' paths, such as S3 keys, keep theirs).
+    let lambda = axum::Router::new()
+        .fallback_service(tower::util::MapRequestLayer::new(normalize_path).layer(lambda));
+    // One endpoint, every service: the dispatch table in `kindling-edge` picks the router.
+    let services = Services::new(ServiceId::Lambda, lambda.clone())
+        // Kindling's own paths (`/_kindling/code/...` downloads) are served by the Lambda API.
+        .mount(ServiceId::Kindling, lambda)
+        .mount(ServiceId::Sqs, messaging.sqs)
+        .mount(ServiceId::Sns, messaging.sns);
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
+    let edge = edge_config(&args, isolation);
     tracing::info!(
         "Kindling listening on http://{addr} (data dir {}, region {}, account {})",
         args.data_dir.display(),
         args.region,
         args.account_id
     );
-    axum::serve(listener, app.into_make_service())
-        .with_graceful_shutdown({
-            let signal = stopped(stop_rx.clone());
-            let scheduler = scheduler.clone();
-            let grace = Duration::from_secs_f64(args.shutdown_grace);
-            async move {
-                signal.await;
-                tokio::spawn(async move {
-                    tokio::time::sleep(grace).await;
-                    tracing::warn!("shutdown grace period over: abandoning in-flight invocations");
-                    scheduler.cancel_in_flight();
-                });
-            }
-        })
-        .await
-        .context("serving")?;
+    let shutdown = {
+        let signal = stopped(stop_rx.clone());
+        let scheduler = scheduler.clone();
+        let grace = Duration::from_secs_f64(args.shutdown_grace);
+        async move {
+            signal.await;
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                tracing::warn!("shutdown grace period over: abandoning in-flight invocations");
+                scheduler.cancel_in_flight();
+            });
+        }
+    };
+    kindling_edge::serve(
+        listener,
+        services,
+        edge,
+        kindling_api::edge_renderer(),
+        shutdown,
+    )
+    .await;
     let _ = dispatcher.await;
     reaper.abort();
     scheduler.shutdown().await;
@@ -257,6 +249,54 @@ fn search_dirs() -> Vec<PathBuf> {
 /// Lock files of the environment user ids in use, shared by every Kindling process of the host.
 const ENV_UID_LOCKS: &str = "/run/kindling-uids";
 
+/// The authentication every service shares: the operators' keys (shared mode), functions'
+/// credentials and what functions may do.
+fn auth_policy(args: &ServeArgs, server_secret: &[u8]) -> anyhow::Result<AuthPolicy> {
+    let mut policy = match &args.credentials {
+        Some(path) => {
+            let credentials = kindling_auth::Credentials::from_file(path)
+                .with_context(|| format!("reading credentials {}", path.display()))?;
+            tracing::info!(keys = credentials.len(), "SigV4 verification on");
+            AuthPolicy::new(credentials, true, server_secret, &args.region)
+        }
+        None => AuthPolicy::local(server_secret, &args.region),
+    };
+    policy.function_access = match args.function_api_access {
+        FunctionApiAccess::Invoke => FunctionAccess::Invoke,
+        FunctionApiAccess::Read => FunctionAccess::Read,
+        FunctionApiAccess::Full => FunctionAccess::Full,
+    };
+    policy.admin_roles.clone_from(&args.admin_roles);
+    Ok(policy)
+}
+
+/// The listener's limits, and which users' connections come from execution environments:
+/// namespaced environments sharing the host's network run as users of the environment range
+/// (or all as the sandbox user); in Process mode they run as Kindling's own user and cannot
+/// be told apart, and without a network they cannot reach the API at all.
+fn edge_config(args: &ServeArgs, isolation: IsolationMode) -> kindling_edge::EdgeConfig {
+    let environment_uids = match isolation {
+        IsolationMode::Namespaces {
+            network: NetworkMode::Host,
+        } => Some(if args.env_uid_count > 0 {
+            args.env_uid_base..=args.env_uid_base.saturating_add(args.env_uid_count - 1)
+        } else {
+            let uid = SandboxConfig::default().uid;
+            uid..=uid
+        }),
+        _ => None,
+    };
+    kindling_edge::EdgeConfig {
+        header_read_timeout: Duration::from_secs_f64(args.header_timeout),
+        body_idle_timeout: Duration::from_secs_f64(args.body_timeout),
+        max_connections: args.max_connections,
+        max_requests: args.max_requests,
+        max_body_memory: args.max_body_memory.saturating_mul(1024 * 1024),
+        environment_uids,
+        ..kindling_edge::EdgeConfig::default()
+    }
+}
+
 /// The server-wide log retention (`0` turns a limit off).
 fn log_retention(args: &ServeArgs) -> LogRetention {
     LogRetention {
@@ -266,7 +306,12 @@ fn log_retention(args: &ServeArgs) -> LogRetention {
     }
 }
 
-fn data_plane(args: &ServeArgs, node: &str, logs: LogStore) -> anyhow::Result<Scheduler> {
+fn data_plane(
+    args: &ServeArgs,
+    node: &str,
+    logs: LogStore,
+    issuer: kindling_auth::SessionIssuer,
+) -> anyhow::Result<(Scheduler, IsolationMode)> {
     let runtime_dir = runtime_files::install(&args.data_dir.join("runtime"))
         .context("installing runtime bootstraps")?;
     let config = SchedulerConfig {
@@ -279,31 +324,79 @@ fn data_plane(args: &ServeArgs, node: &str, logs: LogStore) -> anyhow::Result<Sc
         readonly_host_paths: ["/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc"]
             .map(PathBuf::from)
             .to_vec(),
-        credentials: vec![
-            ("AWS_ACCESS_KEY_ID".into(), "KINDLINGLOCALKEY0000".into()),
-            (
-                "AWS_SECRET_ACCESS_KEY".into(),
-                "kindling-local-secret".into(),
-            ),
-            ("AWS_SESSION_TOKEN".into(), "kindling-local-session".into()),
-        ],
+        credentials: function_credentials(issuer),
         freeze_after: Some(Duration::from_millis(500)),
         environment_users: (args.env_uid_count > 0).then(|| UserRange {
             first: args.env_uid_base,
             count: args.env_uid_count,
             lock_dir: Some(PathBuf::from(ENV_UID_LOCKS)),
         }),
+        max_concurrent_cold_starts: args
+            .max_concurrent_cold_starts
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                SchedulerConfig::cold_starts_for_cores(cores)
+            }),
+        cold_start_wait_limit: Duration::from_secs_f64(args.cold_start_wait_limit),
     };
     let locator = RuntimeLocator::new(RuntimePaths {
         interpreters: args.runtimes.iter().cloned().collect(),
         search_dirs: search_dirs(),
     });
-    Ok(Scheduler::new(
-        config,
-        sandbox(args.isolation, node, !args.no_tune_cgroups)?,
-        locator,
-        logs,
-    )?)
+    let sandbox = sandbox(args.isolation, node, !args.no_tune_cgroups)?;
+    let mode = sandbox.mode();
+    Ok((Scheduler::new(config, sandbox, locator, logs)?, mode))
+}
+
+/// Each environment gets session credentials of its own function and role, as Lambda gives
+/// its execution role's.
+fn function_credentials(issuer: kindling_auth::SessionIssuer) -> CredentialsProvider {
+    CredentialsProvider::new(move |function_arn, role_arn| {
+        match issuer.mint(
+            function_arn,
+            role_arn,
+            std::time::SystemTime::now(),
+            FUNCTION_CREDENTIALS_LIFETIME,
+        ) {
+            Ok(c) => vec![
+                ("AWS_ACCESS_KEY_ID".into(), c.access_key_id),
+                ("AWS_SECRET_ACCESS_KEY".into(), c.secret_access_key),
+                ("AWS_SESSION_TOKEN".into(), c.session_token),
+            ],
+            Err(e) => {
+                tracing::error!(error = %e, function_arn, "no credentials for the environment");
+                Vec::new()
+            }
+        }
+    })
+}
+
+/// Creates the data dir, or tightens an existing one, so that only Kindling's user can enter
+/// it: it holds the state, every package (zipped and unpacked) and the logs. Environments see
+/// their code only through their bind mounts, made by root before they drop privileges.
+fn private_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating data dir {}", dir.display()))?;
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("reading data dir {}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))
+            .with_context(|| format!("making data dir {} private", dir.display()))?;
+        tracing::info!(
+            "data dir {} was open to other users (mode {:o}); now {:o}",
+            dir.display(),
+            mode & 0o777,
+            mode & 0o700
+        );
+    }
+    Ok(())
 }
 
 /// This node's stable name: generated once and kept in the data dir, so that after a crash the
@@ -344,6 +437,10 @@ fn validate(args: &ServeArgs) -> anyhow::Result<()> {
         args.account_id.len() == 12 && args.account_id.bytes().all(|b| b.is_ascii_digit()),
         "--account-id must be 12 digits, got {:?}",
         args.account_id
+    );
+    anyhow::ensure!(
+        args.cold_start_wait_limit > 0.0 && args.cold_start_wait_limit <= 3600.0,
+        "--cold-start-wait-limit must be more than 0 and at most 3600 seconds"
     );
     anyhow::ensure!(
         args.min_unreserved_concurrency <= args.account_concurrency,

@@ -6,15 +6,13 @@
 pub mod error;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::SystemTime;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use kindling_auth::{Payload, Verifier};
+use kindling_edge::gate::{Access, Gate, GateError};
 use kindling_protocol::query::{self, Params};
 use kindling_protocol::xml::Xml;
 use kindling_protocol::{ProtocolError, WireError};
@@ -30,8 +28,8 @@ pub const MAX_BODY: usize = 2 * 1024 * 1024;
 pub struct SnsState {
     pub topics: TopicService,
     pub account_id: String,
-    /// SigV4 verification (signing name `sns`); `None` accepts unsigned requests.
-    pub auth: Option<Arc<Verifier>>,
+    /// Signatures and function access, shared with every service (signing name `sns`).
+    pub gate: Gate,
 }
 
 pub fn router(state: SnsState) -> axum::Router {
@@ -63,28 +61,62 @@ async fn handle(State(state): State<SnsState>, req: Request) -> Response {
 
 async fn serve(state: &SnsState, req: Request) -> (String, Result<Output, SnsError>) {
     let (parts, body) = req.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return (String::new(), Err(SnsError::TooLarge(MAX_BODY)));
-    };
-    let mut params = match Params::parse(&body) {
-        Ok(p) => p,
-        Err(e) => return (String::new(), Err(e.into())),
-    };
-    if let Some(q) = parts.uri.query() {
-        match Params::parse(q.as_bytes()) {
-            Ok(p) => params.extend(p),
-            Err(e) => return (String::new(), Err(e.into())),
-        }
-    }
-    let action = params.action().unwrap_or_default().to_string();
+    let action = parts
+        .uri
+        .query()
+        .and_then(|q| Params::parse(q.as_bytes()).ok())
+        .and_then(|p| p.action().map(str::to_string))
+        .unwrap_or_default();
     // Confirming and unsubscribing through the URLs SNS sends need no signature.
     let public = parts.method == http::Method::GET
         && matches!(action.as_str(), "ConfirmSubscription" | "Unsubscribe");
-    if let Some(verifier) = &state.auth
-        && !public
-        && let Err(e) = verify(verifier, &parts, &body)
-    {
-        return (action, Err(e));
+    let caller = if public {
+        match axum::body::to_bytes(body, MAX_BODY).await {
+            Ok(_) => None,
+            Err(_) => return (action, Err(SnsError::TooLarge(MAX_BODY))),
+        }
+    } else {
+        let admission = match state.gate.check_head(&parts) {
+            Ok(a) => a,
+            Err(e) => return (action, Err(e.into())),
+        };
+        match state
+            .gate
+            .read_body(admission, &parts, body, MAX_BODY)
+            .await
+        {
+            Ok((caller, body)) => Some((caller, body)),
+            Err(e) => return (action, Err(e.into())),
+        }
+    };
+    let mut params = Params::default();
+    if let Some((_, body)) = &caller {
+        match Params::parse(&body.bytes) {
+            Ok(p) => params = p,
+            Err(e) => return (action, Err(e.into())),
+        }
+    }
+    if let Some(q) = parts.uri.query() {
+        match Params::parse(q.as_bytes()) {
+            Ok(p) => params.extend(p),
+            Err(e) => return (action, Err(e.into())),
+        }
+    }
+    let action = params.action().unwrap_or_default().to_string();
+    if let Some((caller, _)) = &caller {
+        let resource = ["TopicArn", "TargetArn", "ResourceArn", "SubscriptionArn"]
+            .iter()
+            .find_map(|k| params.get(k))
+            .unwrap_or("*");
+        if let Err(e) = state.gate.authorize(
+            caller,
+            access(&action),
+            &format!("sns:{action}"),
+            resource,
+            false,
+        ) {
+            return (action, Err(e.into()));
+        }
     }
     let host = parts
         .headers
@@ -354,30 +386,51 @@ async fn execute(
     })
 }
 
-fn verify(verifier: &Verifier, parts: &http::request::Parts, body: &[u8]) -> Result<(), SnsError> {
-    let headers: Vec<(&str, &[u8])> = parts
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_bytes()))
-        .collect();
-    let request = kindling_auth::Request {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or(""),
-        headers: &headers,
-        payload: Payload::Bytes(body),
-    };
-    verifier
-        .verify(&request, SystemTime::now())
-        .map(|_| ())
-        .map_err(|e| SnsError::Auth {
-            status: e.status(),
-            code: match e.error_type() {
-                "MissingAuthenticationTokenException" => "MissingAuthenticationToken",
-                "IncompleteSignatureException" => "IncompleteSignature",
-                "UnrecognizedClientException" => "InvalidClientTokenId",
-                _ => "SignatureDoesNotMatch",
-            },
-            message: e.message().to_string(),
-        })
+/// Who may call each operation with a function's session credentials.
+fn access(action: &str) -> Access {
+    match action {
+        "Publish" | "PublishBatch" => Access::Data,
+        "ListTopics"
+        | "GetTopicAttributes"
+        | "ListSubscriptions"
+        | "ListSubscriptionsByTopic"
+        | "GetSubscriptionAttributes"
+        | "ListTagsForResource" => Access::Read,
+        _ => Access::Write,
+    }
+}
+
+impl From<GateError> for SnsError {
+    fn from(e: GateError) -> Self {
+        let (status, code, message) = match e {
+            GateError::Auth(a) => (
+                a.status(),
+                match a.error_type() {
+                    "MissingAuthenticationTokenException" => "MissingAuthenticationToken",
+                    "IncompleteSignatureException" => "IncompleteSignature",
+                    "UnrecognizedClientException" => "InvalidClientTokenId",
+                    _ => "SignatureDoesNotMatch",
+                },
+                a.message().to_string(),
+            ),
+            GateError::AccessDenied {
+                caller,
+                action,
+                resource,
+            } => (
+                403,
+                "AuthorizationError",
+                GateError::access_denied_message(&caller, &action, &resource),
+            ),
+            GateError::Body(kindling_edge::BodyError::TooLarge { limit }) => {
+                return Self::TooLarge(limit);
+            }
+            other => (403, "AuthorizationError", other.to_string()),
+        };
+        Self::Auth {
+            status,
+            code,
+            message,
+        }
+    }
 }

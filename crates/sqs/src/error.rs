@@ -21,6 +21,9 @@ pub enum SqsError {
     },
     #[error("The request body is larger than {0} bytes.")]
     TooLarge(usize),
+    /// The body could not be read (timeout, budget, connection).
+    #[error("The request body could not be read: {0}")]
+    Body(String),
 }
 
 impl SqsError {
@@ -40,6 +43,7 @@ impl SqsError {
             Self::InvalidAction(_) => ("InvalidAction", "InvalidAction", 400),
             Self::Auth { status, code, .. } => (code, code, *status),
             Self::TooLarge(_) => ("RequestEntityTooLarge", "RequestEntityTooLarge", 413),
+            Self::Body(_) => ("RequestTimeout", "RequestTimeout", 400),
         }
     }
 }

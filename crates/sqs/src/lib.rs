@@ -26,14 +26,11 @@ pub mod input;
 pub mod ops;
 pub mod xml;
 
-use std::sync::Arc;
-use std::time::SystemTime;
-
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use kindling_auth::{Payload, Verifier};
+use kindling_edge::gate::{Access, Caller, Gate, GateError};
 use kindling_protocol::json::{self, JsonVersion};
 use kindling_protocol::query::{self, Params};
 use kindling_protocol::{ProtocolError, WireError};
@@ -53,8 +50,8 @@ pub const MAX_BODY: usize = 6 * 1024 * 1024;
 pub struct SqsState {
     pub queues: QueueService,
     pub account_id: String,
-    /// SigV4 verification (signing name `sqs`); `None` accepts unsigned requests.
-    pub auth: Option<Arc<Verifier>>,
+    /// Signatures and function access, shared with every service (signing name `sqs`).
+    pub gate: Gate,
 }
 
 /// Serves every SQS request (any path: the root or a queue URL).
@@ -119,16 +116,19 @@ async fn handle(State(state): State<SqsState>, req: Request) -> Response {
 
 async fn serve(state: &SqsState, req: Request) -> (Option<Operation>, Result<Value, SqsError>) {
     let (parts, body) = req.into_parts();
-    let body = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => return (None, Err(SqsError::TooLarge(MAX_BODY))),
+    let admission = match state.gate.check_head(&parts) {
+        Ok(a) => a,
+        Err(e) => return (None, Err(e.into())),
     };
-    if let Some(verifier) = &state.auth
-        && let Err(e) = verify(verifier, &parts, &body)
+    let (caller, body) = match state
+        .gate
+        .read_body(admission, &parts, body, MAX_BODY)
+        .await
     {
-        return (None, Err(e));
-    }
-    let (op, mut input) = match read(&parts, &body) {
+        Ok(x) => x,
+        Err(e) => return (None, Err(e.into())),
+    };
+    let (op, mut input) = match read(&parts, &body.bytes) {
         Ok(x) => x,
         Err(e) => return (None, Err(e)),
     };
@@ -142,13 +142,27 @@ async fn serve(state: &SqsState, req: Request) -> (Option<Operation>, Result<Val
             Value::String(format!("/{account}/{name}")),
         );
     }
+    let resource = resource_arn(state, &input);
+    if let Err(e) = state.gate.authorize(
+        &caller,
+        access(op),
+        &format!("sqs:{}", op.name()),
+        &resource,
+        false,
+    ) {
+        return (Some(op), Err(e.into()));
+    }
     let host = parts
         .headers
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
     let base_url = format!("http://{host}");
-    let sender = sender_id(&parts.headers).unwrap_or_else(|| state.account_id.clone());
+    let sender = match &caller {
+        Caller::Operator { access_key_id } => access_key_id.clone(),
+        Caller::Function(session) => session.function_name().to_string(),
+        Caller::Anonymous => sender_id(&parts.headers).unwrap_or_else(|| state.account_id.clone()),
+    };
     let cx = Context {
         queues: &state.queues,
         account_id: &state.account_id,
@@ -202,27 +216,82 @@ fn sender_id(headers: &http::HeaderMap) -> Option<String> {
     (!akid.is_empty()).then(|| akid.to_string())
 }
 
-fn verify(verifier: &Verifier, parts: &http::request::Parts, body: &[u8]) -> Result<(), SqsError> {
-    let headers: Vec<(&str, &[u8])> = parts
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_bytes()))
-        .collect();
-    let request = kindling_auth::Request {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or(""),
-        headers: &headers,
-        payload: Payload::Bytes(body),
-    };
-    verifier
-        .verify(&request, SystemTime::now())
-        .map(|_| ())
-        .map_err(|e| SqsError::Auth {
-            status: e.status(),
-            code: query_auth_code(e.error_type()),
-            message: e.message().to_string(),
-        })
+/// Who may call each operation with a function's session credentials.
+fn access(op: Operation) -> Access {
+    use Operation as O;
+    match op {
+        O::SendMessage
+        | O::SendMessageBatch
+        | O::ReceiveMessage
+        | O::DeleteMessage
+        | O::DeleteMessageBatch
+        | O::ChangeMessageVisibility
+        | O::ChangeMessageVisibilityBatch
+        | O::GetQueueUrl => Access::Data,
+        O::ListQueues
+        | O::GetQueueAttributes
+        | O::ListQueueTags
+        | O::ListDeadLetterSourceQueues
+        | O::ListMessageMoveTasks => Access::Read,
+        O::CreateQueue
+        | O::DeleteQueue
+        | O::SetQueueAttributes
+        | O::PurgeQueue
+        | O::TagQueue
+        | O::UntagQueue
+        | O::StartMessageMoveTask
+        | O::CancelMessageMoveTask => Access::Write,
+    }
+}
+
+/// The ARN of the queue a request names (`*` when it names none).
+fn resource_arn(state: &SqsState, input: &Value) -> String {
+    let named = input
+        .get("QueueUrl")
+        .and_then(Value::as_str)
+        .and_then(ops::parse_queue_url)
+        .map(|(account, name)| (account.to_string(), name.to_string()))
+        .or_else(|| {
+            input
+                .get("QueueName")
+                .and_then(Value::as_str)
+                .map(|n| (state.account_id.clone(), n.to_string()))
+        });
+    match named {
+        Some((account, name)) => format!(
+            "arn:aws:sqs:{}:{account}:{name}",
+            state.queues.config().region
+        ),
+        None => "*".into(),
+    }
+}
+
+impl From<GateError> for SqsError {
+    fn from(e: GateError) -> Self {
+        match e {
+            GateError::Auth(a) => Self::Auth {
+                status: a.status(),
+                code: query_auth_code(a.error_type()),
+                message: a.message().to_string(),
+            },
+            GateError::EnvironmentCredentialsRequired => Self::Auth {
+                status: 403,
+                code: "AccessDenied",
+                message: e.to_string(),
+            },
+            GateError::AccessDenied {
+                caller,
+                action,
+                resource,
+            } => Self::Auth {
+                status: 403,
+                code: "AccessDenied",
+                message: GateError::access_denied_message(&caller, &action, &resource),
+            },
+            GateError::Body(kindling_edge::BodyError::TooLarge { limit }) => Self::TooLarge(limit),
+            other => Self::Body(other.to_string()),
+        }
+    }
 }
 
 /// The query-protocol services' names for signature failures.

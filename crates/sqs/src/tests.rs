@@ -22,10 +22,14 @@ fn app() -> axum::Router {
         store,
     )
     .unwrap();
+    let policy = Arc::new(kindling_edge::gate::AuthPolicy::local(
+        b"secret",
+        "us-east-1",
+    ));
     router(SqsState {
         queues,
         account_id: "000000000000".into(),
-        auth: None,
+        gate: kindling_edge::gate::Gate::new(policy, "sqs"),
     })
 }
 

@@ -32,7 +32,8 @@ use crate::{Result, StoreError};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_async.sql"),
-    include_str!("../../migrations/0003_messaging.sql"),
+    include_str!("../../migrations/0003_trace_header.sql"),
+    include_str!("../../migrations/0004_messaging.sql"),
 ];
 
 /// How long a connection waits for another process's lock before failing with `Busy`.

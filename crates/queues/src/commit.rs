@@ -4,8 +4,8 @@
 //! visibility changes only reaches the WAL (relaxed writer), which survives a crash of the
 //! process.
 
+use std::sync::Arc;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use kindling_store::QueueStore;
 use kindling_store::messaging::{QueueOp, QueueOpOutput};
@@ -22,7 +22,7 @@ pub(crate) type AfterCommit =
 
 #[derive(Clone)]
 pub(crate) struct Committer {
-    tx: Arc<Mutex<Option<mpsc::Sender<Job>>>>,
+    tx: mpsc::Sender<Job>,
 }
 
 impl Committer {
@@ -35,30 +35,20 @@ impl Committer {
         std::thread::Builder::new()
             .name("kindling-queues".into())
             .spawn(move || run(&*store, &rx, batch_max.max(1), &after))?;
-        Ok(Self {
-            tx: Arc::new(Mutex::new(Some(tx))),
-        })
+        Ok(Self { tx })
     }
 
     /// Commits one operation (with whatever else is waiting) and returns its output.
     pub async fn submit(&self, op: QueueOp) -> Result<QueueOpOutput, QueueError> {
         let (done, wait) = oneshot::channel();
-        {
-            let guard = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
-            let tx = guard.as_ref().ok_or(QueueError::Stopped)?;
-            tx.send((op, done)).map_err(|_| QueueError::Stopped)?;
-        }
+        self.tx.send((op, done)).map_err(|_| QueueError::Stopped)?;
         wait.await.map_err(|_| QueueError::Stopped)?
     }
 
     /// Commits one operation from a plain thread (blocking).
     pub fn submit_blocking(&self, op: QueueOp) -> Result<QueueOpOutput, QueueError> {
         let (done, wait) = oneshot::channel();
-        {
-            let guard = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
-            let tx = guard.as_ref().ok_or(QueueError::Stopped)?;
-            tx.send((op, done)).map_err(|_| QueueError::Stopped)?;
-        }
+        self.tx.send((op, done)).map_err(|_| QueueError::Stopped)?;
         wait.blocking_recv().map_err(|_| QueueError::Stopped)?
     }
 }

@@ -701,6 +701,14 @@ fn run_sqs(a: &Args) -> Result<(), Error> {
         None => None,
     };
     let text = sqsq::report(a.get("kindling-rev").unwrap_or("?"), &kf, mf.as_ref(), secs);
+    let _ = std::fs::remove_dir_all(&work);
+    print!("{text}");
+    if let Some(out) = a.path("out") {
+        std::fs::write(out, &text)?;
+    }
+    Ok(())
+}
+
 /// Warm latency while other functions cold-start (see coldmix.rs).
 fn run_coldmix(a: &Args) -> Result<(), Error> {
     let kindling = a.path("kindling").ok_or("--kindling BIN is required")?;

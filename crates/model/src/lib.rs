@@ -10,6 +10,7 @@ pub mod function;
 pub mod invoke;
 pub mod layer;
 pub mod limits;
+pub mod objects;
 pub mod policy;
 pub mod runtime;
 pub mod timefmt;

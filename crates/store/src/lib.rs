@@ -8,10 +8,12 @@
 
 mod blobs;
 mod error;
+pub mod objects;
 mod sqlite;
 
 pub use blobs::{BlobId, BlobStore};
 pub use error::{Entity, StoreError};
+pub use objects::ObjectStore;
 pub use sqlite::SqliteStore;
 
 /// Re-exported for implementations' callers.

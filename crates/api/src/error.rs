@@ -50,6 +50,7 @@ fn uses_capital_message(kind: &str) -> bool {
             | "ServiceException"
             | "ResourceInUseException"
             | "InvalidRuntimeException"
+            | "InvalidZipFileException"
     )
 }
 
@@ -126,6 +127,11 @@ impl ApiError {
                     StatusCode::BAD_GATEWAY,
                     "InvalidRuntimeException",
                     m.clone(),
+                ),
+                SchedulerError::InvalidPackage(e) => (
+                    StatusCode::BAD_GATEWAY,
+                    "InvalidZipFileException",
+                    format!("Kindling could not unzip the deployment package or a layer: {e}"),
                 ),
                 SchedulerError::ShuttingDown => (
                     StatusCode::SERVICE_UNAVAILABLE,

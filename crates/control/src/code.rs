@@ -1,11 +1,10 @@
 //! Deployment packages: decoding, zip validation, size quotas and storage in the blob store.
 
-use std::io::Cursor;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use kindling_model::function::CodeInfo;
 use kindling_model::limits;
+use kindling_package::{Limits, PackageError};
 
 use crate::ControlPlane;
 use crate::error::{ControlError, Result};
@@ -54,44 +53,44 @@ fn too_large(operation: &str) -> ControlError {
     ))
 }
 
-/// Total uncompressed size of a zip, or Lambda's error when it is not a readable zip.
-pub(crate) fn unzipped_size(bytes: &[u8]) -> Result<u64> {
-    let bad = || {
-        ControlError::InvalidParameter(
-            "Could not unzip uploaded file. Please check your file, then try to upload again."
-                .into(),
-        )
-    };
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|_| bad())?;
-    let mut total = 0u64;
-    for i in 0..archive.len() {
-        let entry = archive.by_index_raw(i).map_err(|_| bad())?;
-        if entry.enclosed_name().is_none() {
-            return Err(ControlError::InvalidParameter(format!(
-                "Could not unzip uploaded file: entry '{}' escapes the archive.",
-                entry.name()
-            )));
-        }
-        total = total.saturating_add(entry.size());
+/// Lambda's message for a package it cannot unzip.
+const CANNOT_UNZIP: &str =
+    "Could not unzip uploaded file. Please check your file, then try to upload again.";
+
+/// Verifies a package completely (every entry decompressed, sizes and CRCs checked, names and
+/// links safe; see `kindling-package`) and returns its real unzipped size, or Lambda's error.
+/// CPU-bound: callers are on the blocking pool, and call it before taking the write lock.
+pub(crate) fn verify_zip(bytes: &[u8]) -> Result<u64> {
+    let limits = Limits::new(limits::CODE_SIZE_UNZIPPED);
+    match kindling_package::verify_bytes(bytes, &limits) {
+        Ok(v) => Ok(v.unzipped_size),
+        Err(PackageError::TooLarge { .. }) => Err(unzipped_too_large()),
+        Err(e) if e.is_invalid_package() => Err(ControlError::InvalidParameter(format!(
+            "{CANNOT_UNZIP} ({e})"
+        ))),
+        Err(e) => Err(ControlError::Internal(format!("verifying a package: {e}"))),
     }
-    Ok(total)
+}
+
+fn unzipped_too_large() -> ControlError {
+    ControlError::InvalidParameter(format!(
+        "Unzipped size must be smaller than {} bytes",
+        limits::CODE_SIZE_UNZIPPED
+    ))
 }
 
 /// Lambda's error for code plus layers over the unzipped quota.
 pub(crate) fn check_unzipped(total: u64) -> Result<()> {
     if total > limits::CODE_SIZE_UNZIPPED {
-        return Err(ControlError::InvalidParameter(format!(
-            "Unzipped size must be smaller than {} bytes",
-            limits::CODE_SIZE_UNZIPPED
-        )));
+        return Err(unzipped_too_large());
     }
     Ok(())
 }
 
 impl ControlPlane {
-    /// Validates a zip and stores it durably; returns its `CodeInfo`.
-    pub(crate) fn store_code(&self, bytes: &[u8]) -> Result<CodeInfo> {
-        let unzipped = unzipped_size(bytes)?;
+    /// Stores a zip that [`verify_zip`] accepted (`unzipped`: its real unzipped size)
+    /// durably; returns its `CodeInfo`.
+    pub(crate) fn store_code(&self, bytes: &[u8], unzipped: u64) -> Result<CodeInfo> {
         check_unzipped(unzipped)?;
         let usage = self.store().account_usage()?;
         if usage.total_code_size + bytes.len() as u64 > limits::TOTAL_CODE_SIZE {
@@ -113,22 +112,47 @@ impl ControlPlane {
 mod tests {
     use super::*;
 
-    #[test]
-    fn rejects_non_zip_and_measures_zip() {
-        assert!(matches!(
-            unzipped_size(b"not a zip"),
-            Err(ControlError::InvalidParameter(_))
-        ));
-        let mut buf = Cursor::new(Vec::new());
+    fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut buf = std::io::Cursor::new(Vec::new());
         {
             let mut w = zip::ZipWriter::new(&mut buf);
-            w.start_file("a.txt", zip::write::SimpleFileOptions::default())
-                .unwrap();
-            std::io::Write::write_all(&mut w, &[b'x'; 1000]).unwrap();
+            for (name, data) in files {
+                w.start_file(*name, zip::write::SimpleFileOptions::default())
+                    .unwrap();
+                std::io::Write::write_all(&mut w, data).unwrap();
+            }
             w.finish().unwrap();
         }
-        assert_eq!(unzipped_size(buf.get_ref()).unwrap(), 1000);
+        buf.into_inner()
+    }
+
+    #[test]
+    fn rejects_non_zip_and_measures_zip() {
+        match verify_zip(b"not a zip") {
+            Err(ControlError::InvalidParameter(m)) => assert!(m.starts_with(CANNOT_UNZIP), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            verify_zip(&zip_of(&[("a.txt", &[b'x'; 1000])])).unwrap(),
+            1000
+        );
         assert!(check_unzipped(limits::CODE_SIZE_UNZIPPED + 1).is_err());
+    }
+
+    #[test]
+    fn hostile_packages_get_lambdas_message() {
+        for bad in [
+            zip_of(&[("../evil.sh", b"x")]),
+            zip_of(&[("/etc/cron.d/x", b"1")]),
+            zip_of(&[("a", b"1"), ("a/b", b"2")]),
+        ] {
+            match verify_zip(&bad) {
+                Err(ControlError::InvalidParameter(m)) => {
+                    assert!(m.starts_with(CANNOT_UNZIP), "{m}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]

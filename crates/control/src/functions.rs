@@ -8,7 +8,7 @@ use kindling_model::validate::{self, Violations};
 use kindling_model::{FunctionRef, Qualifier, limits, runtime};
 use kindling_store::{Entity, StoreError};
 
-use crate::code::{check_unzipped, zip_bytes};
+use crate::code::{check_unzipped, verify_zip, zip_bytes};
 use crate::error::{ControlError, Result, revision_mismatch, stale_revision};
 use crate::input::{ConfigInput, CreateFunction, UpdateFunctionCode, UpdateFunctionConfiguration};
 use crate::paginate::{Page, page_size};
@@ -381,6 +381,7 @@ impl ControlPlane {
             req.code.as_ref().unwrap_or(&Default::default()),
             "CreateFunction",
         )?;
+        let unzipped = verify_zip(&zip)?;
         let _guard = self.lock();
         if self.store().function(&r.name)?.is_some() {
             return Err(ControlError::Conflict(format!(
@@ -388,8 +389,8 @@ impl ControlPlane {
                 r.name
             )));
         }
-        let code = self.store_code(&zip)?;
-        check_unzipped(code.unzipped_size + self.layers_unzipped(&spec.layers)?)?;
+        check_unzipped(unzipped + self.layers_unzipped(&spec.layers)?)?;
+        let code = self.store_code(&zip, unzipped)?;
         let now = now_ms();
         let latest = VersionRecord {
             function_name: r.name.clone(),
@@ -498,6 +499,7 @@ impl ControlPlane {
             return Err(ControlError::Validation(m));
         }
         let zip = zip_bytes(&req.code, "UpdateFunctionCode")?;
+        let unzipped = verify_zip(&zip)?;
         let _guard = self.lock();
         let current = self.load_latest(&r)?;
         if req
@@ -511,13 +513,11 @@ impl ControlPlane {
         if let Some(archs) = req.architectures {
             next.spec.architectures = archs;
         }
+        check_unzipped(unzipped + self.layers_unzipped(&next.spec.layers)?)?;
         if req.dry_run {
-            let unzipped = crate::code::unzipped_size(&zip)?;
-            check_unzipped(unzipped + self.layers_unzipped(&next.spec.layers)?)?;
             return Ok((next, None));
         }
-        next.code = self.store_code(&zip)?;
-        check_unzipped(next.code.unzipped_size + self.layers_unzipped(&next.spec.layers)?)?;
+        next.code = self.store_code(&zip, unzipped)?;
         next.revision_id = new_revision();
         next.last_modified_ms = now_ms();
         let client_revision = req.revision_id.is_some();

@@ -4,7 +4,7 @@ use kindling_model::layer::{LayerVersionRecord, LayerVersionRef, parse_layer_nam
 use kindling_model::runtime;
 use kindling_model::validate::Violations;
 
-use crate::code::decode;
+use crate::code::{decode, verify_zip};
 use crate::error::{ControlError, Result};
 use crate::input::PublishLayerVersion;
 use crate::paginate::{Page, page_size, paginate};
@@ -129,8 +129,9 @@ impl ControlPlane {
             })?,
             "PublishLayerVersion",
         )?;
+        let unzipped = verify_zip(&zip)?;
         let _guard = self.lock();
-        let code = self.store_code(&zip)?;
+        let code = self.store_code(&zip, unzipped)?;
         let mut rec = LayerVersionRecord {
             name,
             version: 0,

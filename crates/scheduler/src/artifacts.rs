@@ -3,68 +3,66 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// Unpacks `zip` into `dest` unless it is already there; safe against concurrent callers.
+use kindling_model::limits::CODE_SIZE_UNZIPPED;
+use kindling_package::{Limits, PackageError};
+
+/// Unpacks `zips` (in order, later ones win) into `dest` unless it is already there; safe
+/// against concurrent callers. Every archive is verified again as it is read (the blob on
+/// disk is not trusted to be what was verified at upload) and at most Lambda's unzipped limit
+/// of real bytes is written. A package error comes back as an `InvalidData` I/O error whose
+/// inner error is the [`PackageError`].
 fn unpack_once(zips: &[&Path], dest: &Path) -> io::Result<()> {
     if dest.is_dir() {
         return Ok(());
     }
     let parent = dest.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent)?;
-    let tmp = parent.join(format!(
-        ".{}.tmp-{:x}",
-        dest.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("unpack"),
-        fastrand::u64(..)
-    ));
-    fs::create_dir_all(&tmp)?;
-    let result = (|| {
-        for zip in zips {
-            let file = fs::File::open(zip)?;
-            let mut archive = zip::ZipArchive::new(io::BufReader::new(file))
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-            archive
-                .extract(&tmp)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        }
-        make_readable(&tmp)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(e);
+    private_dir_all(parent)?;
+    kindling_package::extract(zips, dest, &Limits::new(CODE_SIZE_UNZIPPED))
+        .map(|_| ())
+        .map_err(package_io_error)
+}
+
+/// Creates `dir` (and its missing parents) readable by Kindling's user only: environments see
+/// packages through their bind mounts, never through these paths.
+fn private_dir_all(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let mode = fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(mode & 0o700))?;
     }
-    match fs::rename(&tmp, dest) {
-        Ok(()) => Ok(()),
-        Err(_) if dest.is_dir() => fs::remove_dir_all(&tmp),
-        Err(e) => {
-            let _ = fs::remove_dir_all(&tmp);
-            Err(e)
+    Ok(())
+}
+
+/// Removes the temporary directories of interrupted extractions (`.<name>.tmp-<hex>`).
+fn remove_interrupted(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.')
+            && name.contains(".tmp-")
+            && let Err(e) = fs::remove_dir_all(entry.path())
+        {
+            tracing::warn!(path = %entry.path().display(), error = %e, "could not remove an interrupted unpack");
         }
     }
 }
 
-/// Gives everyone read access (and search access to directories), as Lambda's sandbox user
-/// must read the code; a file its owner may execute becomes executable by everyone.
-fn make_readable(dir: &Path) -> io::Result<()> {
-    let mut perms = fs::metadata(dir)?.permissions();
-    perms.set_mode(perms.mode() | 0o755);
-    fs::set_permissions(dir, perms)?;
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            make_readable(&entry.path())?;
-        } else if kind.is_file() {
-            let mut perms = entry.metadata()?.permissions();
-            let exec = if perms.mode() & 0o100 != 0 { 0o111 } else { 0 };
-            perms.set_mode(perms.mode() | 0o444 | exec);
-            fs::set_permissions(entry.path(), perms)?;
-        }
-    }
-    Ok(())
+fn package_io_error(e: PackageError) -> io::Error {
+    let kind = if e.is_invalid_package() {
+        io::ErrorKind::InvalidData
+    } else {
+        io::ErrorKind::Other
+    };
+    io::Error::new(kind, e)
 }
 
 /// Where unpacked packages live.
@@ -74,7 +72,12 @@ pub struct Artifacts {
 }
 
 impl Artifacts {
+    /// Packages under `root` (this node's own work directory). Unpacking that a crash or a
+    /// shutdown interrupted left temporary directories behind: they are removed here.
     pub fn new(root: PathBuf) -> Self {
+        for kind in ["code", "opt"] {
+            remove_interrupted(&root.join(kind));
+        }
         Self { root }
     }
 
@@ -134,7 +137,7 @@ mod tests {
             .unwrap()
             .permissions()
             .mode();
-        assert_eq!(mode & 0o755, 0o755, "readable by everyone, exec bit kept");
+        assert_eq!(mode & 0o7777, 0o755, "readable by everyone, exec bit kept");
         let opt = art
             .opt_dir(&[("aaaa".into(), a.clone()), ("bbbb".into(), b)])
             .unwrap()
@@ -144,5 +147,49 @@ mod tests {
         assert!(art.opt_dir(&[]).unwrap().is_none());
         // A second call reuses the directory.
         assert_eq!(art.code_dir("abcd", &a).unwrap(), code);
+    }
+
+    #[test]
+    fn package_directories_are_private_and_bad_packages_are_typed_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("evil.zip");
+        let mut w = zip::ZipWriter::new(fs::File::create(&path).unwrap());
+        w.start_file(
+            "suid",
+            zip::write::SimpleFileOptions::default().unix_permissions(0o4755),
+        )
+        .unwrap();
+        w.write_all(b"#!/bin/sh\n").unwrap();
+        w.finish().unwrap();
+        let art = Artifacts::new(dir.path().join("run"));
+        let code = art.code_dir("suid", &path).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&code.join("suid")), 0o755, "setuid bit stripped");
+        assert_eq!(mode(&dir.path().join("run")), 0o700);
+        assert_eq!(mode(&dir.path().join("run/code")), 0o700);
+        assert_eq!(
+            mode(&code),
+            0o755,
+            "the package root is what environments mount"
+        );
+
+        let bad = zip_file(dir.path(), "bad.zip", &[("../escape", "x")]);
+        let err = art.code_dir("bad", &bad).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.get_ref().is_some_and(|e| e.is::<PackageError>()));
+        assert!(!dir.path().join("run/code/bad").exists());
+        assert!(!dir.path().join("escape").exists());
+    }
+
+    #[test]
+    fn interrupted_unpacks_are_removed_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join("run/code/.abcd.tmp-0123456789abcdef");
+        fs::create_dir_all(stale.join("sub")).unwrap();
+        let kept = dir.path().join("run/code/abcd");
+        fs::create_dir_all(&kept).unwrap();
+        let _art = Artifacts::new(dir.path().join("run"));
+        assert!(!stale.exists());
+        assert!(kept.is_dir());
     }
 }

@@ -1,5 +1,7 @@
 //! Why the scheduler could not run an invocation at all (function errors are results, not these).
 
+use kindling_package::PackageError;
+
 use crate::concurrency::ThrottleReason;
 
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +15,10 @@ pub enum SchedulerError {
     /// The server is shutting down.
     #[error("the scheduler is shutting down")]
     ShuttingDown,
+    /// The function's package (or a layer) cannot be unpacked: Lambda's
+    /// `InvalidZipFileException`.
+    #[error("{0}")]
+    InvalidPackage(#[source] PackageError),
     /// A fault of Kindling itself (I/O, sandbox setup).
     #[error("{0}")]
     Internal(String),
@@ -20,6 +26,46 @@ pub enum SchedulerError {
 
 impl From<std::io::Error> for SchedulerError {
     fn from(e: std::io::Error) -> Self {
+        // Unpacking reports a bad package as an I/O error carrying the `PackageError`.
+        if e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<PackageError>())
+            .is_some_and(PackageError::is_invalid_package)
+        {
+            let text = e.to_string();
+            return match e.into_inner().map(|inner| inner.downcast::<PackageError>()) {
+                Some(Ok(package)) => Self::InvalidPackage(*package),
+                _ => Self::Internal(text),
+            };
+        }
         Self::Internal(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_package_is_not_an_internal_error() {
+        let bad = PackageError::TooLarge { limit: 10 };
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, bad);
+        assert!(matches!(
+            SchedulerError::from(io),
+            SchedulerError::InvalidPackage(PackageError::TooLarge { limit: 10 })
+        ));
+        let disk_full = PackageError::Write {
+            path: "x".into(),
+            source: std::io::Error::other("no space"),
+        };
+        let io = std::io::Error::other(disk_full);
+        assert!(matches!(
+            SchedulerError::from(io),
+            SchedulerError::Internal(_)
+        ));
+        let plain = std::io::Error::other("boom");
+        assert!(matches!(
+            SchedulerError::from(plain),
+            SchedulerError::Internal(_)
+        ));
     }
 }

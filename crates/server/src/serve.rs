@@ -43,8 +43,7 @@ fn worker_threads(asked: Option<usize>) -> usize {
 
 async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     validate(&args)?;
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+    private_data_dir(&args.data_dir)?;
     // Every path handed to environments (task root, runtime, /tmp) must be absolute: resolve
     // the data dir once, here, so a relative `--data-dir` (the default) works everywhere.
     args.data_dir = std::fs::canonicalize(&args.data_dir)
@@ -283,6 +282,33 @@ fn data_plane(args: &ServeArgs, node: &str, logs: LogStore) -> anyhow::Result<Sc
         locator,
         logs,
     )?)
+}
+
+/// Creates the data dir, or tightens an existing one, so that only Kindling's user can enter
+/// it: it holds the state, every package (zipped and unpacked) and the logs. Environments see
+/// their code only through their bind mounts, made by root before they drop privileges.
+fn private_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating data dir {}", dir.display()))?;
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("reading data dir {}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))
+            .with_context(|| format!("making data dir {} private", dir.display()))?;
+        tracing::info!(
+            "data dir {} was open to other users (mode {:o}); now {:o}",
+            dir.display(),
+            mode & 0o777,
+            mode & 0o700
+        );
+    }
+    Ok(())
 }
 
 /// This node's stable name: generated once and kept in the data dir, so that after a crash the

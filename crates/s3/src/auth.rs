@@ -1,0 +1,127 @@
+//! SigV4 for S3 requests when the server has credentials: the `Authorization` header or a
+//! presigned URL is checked before the body is read (S3's canonical URI: the path as sent,
+//! not normalized, not encoded again). The payload hash the signature covers is the
+//! `x-amz-content-sha256` value: a hex hash is then checked against the body as it streams
+//! (`XAmzContentSHA256Mismatch`), `UNSIGNED-PAYLOAD` and presigned URLs leave the body
+//! unsigned, and signed aws-chunked bodies are checked chunk by chunk.
+
+use std::time::SystemTime;
+
+use http::request::Parts;
+use kindling_auth::{AuthError, Payload, UNSIGNED_PAYLOAD, VerifiedIdentity, Verifier};
+
+use crate::chunked::ChunkSignatures;
+use crate::error::S3Error;
+use crate::operation::Operation;
+
+/// The S3 endpoint's authentication settings.
+#[derive(Debug)]
+pub struct S3Auth {
+    /// Verifies signatures scoped to service `s3`.
+    pub verifier: Verifier,
+    /// Refuse unsigned requests (shared mode); otherwise they are served, and signatures are
+    /// checked only when present.
+    pub require_signature: bool,
+}
+
+/// What the signature check found.
+pub enum Signing {
+    /// No check (no credentials configured, or an unsigned request allowed in local mode).
+    None,
+    /// A verified signature.
+    Verified {
+        identity: VerifiedIdentity,
+        /// The chain that checks the chunk signatures of a signed aws-chunked body.
+        chunks: Option<Box<dyn ChunkSignatures>>,
+    },
+}
+
+impl Signing {
+    /// Takes the chunk-signature checker, if the request is signed.
+    pub fn take_chunks(&mut self) -> Option<Box<dyn ChunkSignatures>> {
+        match self {
+            Self::Verified { chunks, .. } => chunks.take(),
+            Self::None => None,
+        }
+    }
+
+    /// Whether the signature was checked (so chunk signatures must be, too).
+    pub fn verified(&self) -> bool {
+        matches!(self, Self::Verified { .. })
+    }
+}
+
+fn is_signed(parts: &Parts) -> bool {
+    parts.headers.contains_key(http::header::AUTHORIZATION)
+        || parts.uri.query().is_some_and(|q| {
+            q.split('&').any(|p| {
+                p.starts_with("X-Amz-Signature=")
+                    || p.starts_with("X-Amz-Credential=")
+                    || p.starts_with("X-Amz-Algorithm=")
+            })
+        })
+}
+
+/// AWS's S3 error for a failed signature check.
+pub fn auth_error(e: &AuthError) -> S3Error {
+    let (code, status) = match e {
+        AuthError::MissingAuthenticationToken => ("AccessDenied", 403),
+        AuthError::UnrecognizedClient => ("InvalidAccessKeyId", 403),
+        AuthError::SignatureDoesNotMatch => ("SignatureDoesNotMatch", 403),
+        AuthError::SignatureExpired(_) => ("AccessDenied", 403),
+        AuthError::IncompleteSignature(_) => ("AuthorizationQueryParametersError", 400),
+        _ => ("AccessDenied", 403),
+    };
+    let message = match e {
+        AuthError::UnrecognizedClient => {
+            "The AWS Access Key Id you provided does not exist in our records.".to_string()
+        }
+        AuthError::SignatureDoesNotMatch => "The request signature we calculated does not match \
+            the signature you provided. Check your key and signing method."
+            .to_string(),
+        AuthError::MissingAuthenticationToken => "Access Denied".to_string(),
+        e => e.message().to_string(),
+    };
+    S3Error::Auth {
+        code,
+        status,
+        message,
+    }
+}
+
+impl S3Auth {
+    /// Checks the request's signature from its head.
+    pub fn check(&self, parts: &Parts, _op: Operation) -> Result<Signing, S3Error> {
+        if !is_signed(parts) {
+            if self.require_signature {
+                return Err(auth_error(&AuthError::MissingAuthenticationToken));
+            }
+            return Ok(Signing::None);
+        }
+        let headers: Vec<(&str, &[u8])> = parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_bytes()))
+            .collect();
+        let declared = parts
+            .headers
+            .get("x-amz-content-sha256")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(UNSIGNED_PAYLOAD);
+        let request = kindling_auth::Request {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query().unwrap_or(""),
+            headers: &headers,
+            payload: Payload::Sha256Hex(declared),
+        };
+        let identity = self
+            .verifier
+            .verify(&request, SystemTime::now())
+            .map_err(|e| auth_error(&e))?;
+        Ok(Signing::Verified {
+            identity,
+            chunks: None,
+        })
+    }
+}

@@ -99,9 +99,6 @@ pub fn object_headers(headers: &mut HeaderMap, rec: &ObjectRecord, with_checksum
     if let Some(v) = &rec.version_id {
         set(headers, "x-amz-version-id", v);
     }
-    if let Some(n) = rec.parts {
-        set(headers, "x-amz-mp-parts-count", &n.to_string());
-    }
     if with_checksum && let Some(c) = &rec.checksum {
         set(headers, c.algorithm.header(), &c.value);
         set(

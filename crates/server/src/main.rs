@@ -2,6 +2,7 @@
 
 mod admin;
 mod cli;
+mod front;
 mod logs;
 mod runtime_files;
 mod serve;

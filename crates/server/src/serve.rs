@@ -5,14 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::ServiceExt;
 use axum::serve::ListenerExt;
-use kindling_api::{ApiState, normalize_path, router};
+use kindling_api::{ApiState, router};
 use kindling_control::{ControlConfig, ControlPlane};
 use kindling_events::{AsyncInvoker, EventsConfig};
 use kindling_model::ArnContext;
+use kindling_objects::{Objects, ObjectsConfig};
 use kindling_store::{BlobStore, SqliteStore, Store};
-use tower::Layer;
 
 use kindling_sandbox::{IsolationMode, NetworkMode, Sandbox, SandboxConfig, TmpBacking};
 use kindling_scheduler::{
@@ -48,9 +47,11 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     // the data dir once, here, so a relative `--data-dir` (the default) works everywhere.
     args.data_dir = std::fs::canonicalize(&args.data_dir)
         .with_context(|| format!("resolving data dir {}", args.data_dir.display()))?;
-    let store: Arc<dyn Store> =
+    let sqlite =
         Arc::new(SqliteStore::open(&args.data_dir.join("state.db")).context("opening state")?);
+    let store: Arc<dyn Store> = sqlite.clone();
     let blobs = BlobStore::open(args.data_dir.join("code")).context("opening code store")?;
+    let objects = object_store(&args, &sqlite)?;
     let control = Arc::new(ControlPlane::new(
         Arc::clone(&store),
         blobs,
@@ -101,13 +102,16 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let app = router(ApiState {
+    let lambda = router(ApiState {
         control,
         scheduler: Some(scheduler.clone()),
         events: Some(events),
         auth,
     });
-    let app = tower::util::MapRequestLayer::new(normalize_path).layer(app);
+    // PROVISIONAL (s3-sts): S3 and STS share the listener through `front` until the edge
+    // listener lands on main; the merge replaces these lines with the edge's mounting.
+    let (s3, sts) = s3_and_sts(&args, &objects)?;
+    let app = crate::front::router(lambda, s3, sts);
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -145,6 +149,72 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     scheduler.shutdown().await;
     tracing::info!("Kindling stopped");
     Ok(())
+}
+
+/// The S3-compatible object store: metadata in the state database, bytes under
+/// `<data-dir>/s3`. Files a crash left unreferenced are swept on a thread of their own.
+fn object_store(args: &ServeArgs, sqlite: &Arc<SqliteStore>) -> anyhow::Result<Objects> {
+    let started = std::time::SystemTime::now();
+    let objects = Objects::open(
+        sqlite.clone(),
+        &args.data_dir.join("s3"),
+        ObjectsConfig {
+            region: args.region.clone(),
+            max_object_size: args.s3_max_object_size,
+            max_multipart_size: args.s3_max_upload_size,
+        },
+    )
+    .context("opening the object store")?;
+    let sweeper = objects.clone();
+    std::thread::Builder::new()
+        .name("s3-sweep".into())
+        .spawn(move || match sweeper.sweep_blocking(started) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, "removed object files no object refers to"),
+            Err(e) => tracing::warn!(error = %e, "could not sweep object files"),
+        })
+        .context("starting the object file sweep")?;
+    Ok(objects)
+}
+
+/// The S3 and STS routers, verifying signatures when the server has credentials.
+fn s3_and_sts(args: &ServeArgs, objects: &Objects) -> anyhow::Result<(axum::Router, axum::Router)> {
+    let credentials = match &args.credentials {
+        Some(path) => Some(
+            kindling_auth::Credentials::from_file(path)
+                .with_context(|| format!("reading credentials {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let s3_auth = credentials.clone().map(|c| {
+        Arc::new(kindling_s3::S3Auth {
+            verifier: kindling_auth::Verifier::new(c)
+                .with_service("s3")
+                .allow_unsigned_payload(true),
+            require_signature: true,
+        })
+    });
+    let sts_auth = credentials.map(|c| {
+        Arc::new(kindling_sts::StsAuth {
+            verifier: kindling_auth::Verifier::new(c).with_service("sts"),
+            require_signature: true,
+        })
+    });
+    let s3 = kindling_s3::router(kindling_s3::S3State {
+        objects: objects.clone(),
+        config: Arc::new(kindling_s3::S3Config {
+            hosts: kindling_s3::Hosts {
+                base: args.s3_virtual_hosts.clone(),
+            },
+            ..kindling_s3::S3Config::default()
+        }),
+        auth: s3_auth,
+    });
+    let sts = kindling_sts::router(kindling_sts::StsState {
+        account_id: args.account_id.clone(),
+        auth: sts_auth,
+    });
+    Ok((s3, sts))
 }
 
 /// The sandbox the isolation setting asks for (`auto` falls back to plain processes).

@@ -340,13 +340,15 @@ mod tests {
         out
     }
 
+    type Decoded = (Vec<u8>, Vec<(String, String)>);
+
     /// Decodes `body` fed in pieces of the given sizes.
     fn decode(
         body: &[u8],
         declared: u64,
         signing: Signing,
         pieces: &[usize],
-    ) -> Result<(Vec<u8>, Vec<(String, String)>), ChunkError> {
+    ) -> Result<Decoded, ChunkError> {
         let mut d = Decoder::new(declared, signing);
         let mut out = Vec::new();
         let mut pos = 0;

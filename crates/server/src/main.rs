@@ -2,6 +2,7 @@
 
 mod admin;
 mod cli;
+mod code_source;
 mod front;
 mod logs;
 mod runtime_files;

@@ -19,6 +19,7 @@ use kindling_scheduler::{
 };
 
 use crate::cli::{Isolation, ServeArgs};
+use crate::code_source::S3CodeSource;
 use crate::runtime_files;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -52,15 +53,18 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let store: Arc<dyn Store> = sqlite.clone();
     let blobs = BlobStore::open(args.data_dir.join("code")).context("opening code store")?;
     let objects = object_store(&args, &sqlite)?;
-    let control = Arc::new(ControlPlane::new(
-        Arc::clone(&store),
-        blobs,
-        ControlConfig {
-            arn: ArnContext::new(&args.region, &args.account_id),
-            account_concurrency: args.account_concurrency,
-            min_unreserved_concurrency: args.min_unreserved_concurrency,
-        },
-    ));
+    let control = Arc::new(
+        ControlPlane::new(
+            Arc::clone(&store),
+            blobs,
+            ControlConfig {
+                arn: ArnContext::new(&args.region, &args.account_id),
+                account_concurrency: args.account_concurrency,
+                min_unreserved_concurrency: args.min_unreserved_concurrency,
+            },
+        )
+        .with_object_source(Arc::new(S3CodeSource(objects.clone()))),
+    );
     let node = node_id(&args.data_dir)?;
     let logs = LogStore::new(args.data_dir.join("logs"));
     // Its own thread; dropped (stopped) when serve returns.

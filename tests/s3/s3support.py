@@ -115,7 +115,7 @@ def raw(endpoint: str, method: str, path: str, body: bytes | None = None,
         hdrs = dict(headers or {})
         if chunks is None and body is not None and "Content-Length" not in hdrs:
             hdrs["Content-Length"] = str(len(body))
-        if chunks is not None:
+        if chunks is not None and "Content-Length" not in hdrs:
             hdrs.setdefault("Transfer-Encoding", "chunked")
         for k, v in hdrs.items():
             conn.putheader(k, v)

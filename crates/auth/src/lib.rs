@@ -40,6 +40,11 @@
 //! 6. `X-Amz-Content-Sha256`, when sent, matches the body (`InvalidSignatureException`).
 //! 7. The signature (`InvalidSignatureException`).
 //!
+//! For service `s3` the canonical URI is S3's (the path as sent, not normalized or encoded
+//! again; also accepted: encoded once from the decoded key), the `STREAMING-*` payload
+//! hashes of aws-chunked uploads are signed as they are, and [`Verifier::verify_streaming`]
+//! returns the [`ChunkChain`] that checks a signed upload's chunk signatures.
+//!
 //! Step 7 accepts the readings on which real signers differ, each still requiring the secret:
 //! a `+` in the query as a literal plus (SDKs) or as a space (HTML-form encoders such as
 //! Python's `urlencode`), and a path ending in `/.` or `/..` with or without a trailing slash
@@ -68,14 +73,17 @@ pub mod credentials;
 mod crypto;
 mod error;
 mod sign;
+mod streaming;
 mod time;
 mod verify;
 
 pub use credentials::{Credentials, CredentialsError};
 pub use error::AuthError;
 pub use sign::{SigningParams, amz_date, authorization_header};
+pub use streaming::ChunkChain;
 pub use verify::{
-    ALGORITHM, MAX_CLOCK_SKEW_SECS, MAX_PRESIGNED_EXPIRES_SECS, Payload, Request, UNSIGNED_PAYLOAD,
+    ALGORITHM, MAX_CLOCK_SKEW_SECS, MAX_PRESIGNED_EXPIRES_SECS, Payload, Request,
+    STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER, UNSIGNED_PAYLOAD,
     VerifiedIdentity, Verifier,
 };
 

@@ -8,7 +8,9 @@
 use std::time::SystemTime;
 
 use http::request::Parts;
-use kindling_auth::{AuthError, Payload, UNSIGNED_PAYLOAD, VerifiedIdentity, Verifier};
+use kindling_auth::{
+    AuthError, ChunkChain, Payload, UNSIGNED_PAYLOAD, VerifiedIdentity, Verifier,
+};
 
 use crate::chunked::ChunkSignatures;
 use crate::error::S3Error;
@@ -115,13 +117,26 @@ impl S3Auth {
             headers: &headers,
             payload: Payload::Sha256Hex(declared),
         };
-        let identity = self
+        let (identity, chain) = self
             .verifier
-            .verify(&request, SystemTime::now())
+            .verify_streaming(&request, SystemTime::now())
             .map_err(|e| auth_error(&e))?;
         Ok(Signing::Verified {
             identity,
-            chunks: None,
+            chunks: chain.map(|c| Box::new(Chain(c)) as Box<dyn ChunkSignatures>),
         })
+    }
+}
+
+/// The auth crate's chunk-signature chain as the decoder's checker.
+struct Chain(ChunkChain);
+
+impl ChunkSignatures for Chain {
+    fn chunk(&mut self, chunk_sha256: &[u8; 32], signature: &str) -> bool {
+        self.0.verify_chunk(chunk_sha256, signature)
+    }
+
+    fn trailer(&mut self, trailer_lines: &[u8], signature: &str) -> bool {
+        self.0.verify_trailer(trailer_lines, signature)
     }
 }

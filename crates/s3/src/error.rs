@@ -39,7 +39,7 @@ pub enum S3Error {
     #[error("Your metadata headers exceed the maximum allowed metadata size.")]
     MetadataTooLarge,
     #[error("The body of the request is not valid aws-chunked encoding: {0}")]
-    Chunked(#[from] ChunkError),
+    Chunked(ChunkError),
     #[error(
         "Your socket connection to the server was not read from or written to within the timeout period."
     )]
@@ -266,4 +266,25 @@ fn sources(err: &dyn std::error::Error) -> String {
         cur = e.source();
     }
     out
+}
+
+impl From<ChunkError> for S3Error {
+    fn from(e: ChunkError) -> Self {
+        match e {
+            ChunkError::SignatureMismatch => Self::Auth {
+                code: "SignatureDoesNotMatch",
+                status: 403,
+                message: "The request signature we calculated does not match the signature you \
+                          provided. Check your key and signing method."
+                    .into(),
+            },
+            ChunkError::LengthMismatch { declared, decoded } => {
+                Self::Object(ObjectError::IncompleteBody {
+                    expected: declared,
+                    received: decoded,
+                })
+            }
+            e => Self::Chunked(e),
+        }
+    }
 }

@@ -44,6 +44,8 @@
 //! again; also accepted: encoded once from the decoded key), the `STREAMING-*` payload
 //! hashes of aws-chunked uploads are signed as they are, and [`Verifier::verify_streaming`]
 //! returns the [`ChunkChain`] that checks a signed upload's chunk signatures.
+//! [`Verifier::verify_s3_v2_query`] checks S3's legacy presigned URLs (signature version 2,
+//! what boto3 and the aws CLI presign S3 URLs with by default).
 //!
 //! Step 7 accepts the readings on which real signers differ, each still requiring the secret:
 //! a `+` in the query as a literal plus (SDKs) or as a space (HTML-form encoders such as
@@ -73,6 +75,7 @@ pub mod credentials;
 mod crypto;
 mod error;
 mod sign;
+mod sigv2;
 mod streaming;
 mod time;
 mod verify;
@@ -80,11 +83,12 @@ mod verify;
 pub use credentials::{Credentials, CredentialsError};
 pub use error::AuthError;
 pub use sign::{SigningParams, amz_date, authorization_header};
+pub use sigv2::is_s3_v2_query;
 pub use streaming::ChunkChain;
 pub use verify::{
-    ALGORITHM, MAX_CLOCK_SKEW_SECS, MAX_PRESIGNED_EXPIRES_SECS, Payload, Request,
-    STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER, UNSIGNED_PAYLOAD,
-    VerifiedIdentity, Verifier,
+    ALGORITHM, MAX_CLOCK_SKEW_SECS, MAX_PRESIGNED_EXPIRES_SECS, Payload, Request, STREAMING_SIGNED,
+    STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER, UNSIGNED_PAYLOAD, VerifiedIdentity,
+    Verifier,
 };
 
 #[cfg(test)]

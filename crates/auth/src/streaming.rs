@@ -41,7 +41,10 @@ impl ChunkChain {
 
     fn check(&mut self, string_to_sign: &str, signature: &str) -> bool {
         let expected = hex(&hmac_sha256(&self.key, string_to_sign.as_bytes()));
-        let ok = constant_time_eq(expected.as_bytes(), signature.to_ascii_lowercase().as_bytes());
+        let ok = constant_time_eq(
+            expected.as_bytes(),
+            signature.to_ascii_lowercase().as_bytes(),
+        );
         if ok {
             self.previous = expected;
         }

@@ -332,9 +332,10 @@ impl Verifier {
         let pairs = query_pairs(request.query, false);
         let claim = claim(request, &pairs)?;
         let scope: Vec<&str> = claim.credential.split('/').collect();
-        let (Some(secret), &[_, date, region, service, terminator]) =
-            (self.credentials.get(&identity.access_key_id), scope.as_slice())
-        else {
+        let (Some(secret), &[_, date, region, service, terminator]) = (
+            self.credentials.get(&identity.access_key_id),
+            scope.as_slice(),
+        ) else {
             return Err(AuthError::SignatureDoesNotMatch);
         };
         let key = self.signing_key(
@@ -404,11 +405,11 @@ impl Verifier {
             }
             // S3's streaming uploads sign the encoding's name; the chunks carry their own
             // signatures (or, unsigned, trailing checksums).
-            Some(STREAMING_SIGNED | STREAMING_SIGNED_TRAILER) if self.service == "s3" => {
-                Ok(vec![header_str(request.headers, "x-amz-content-sha256")?
+            Some(STREAMING_SIGNED | STREAMING_SIGNED_TRAILER) if self.service == "s3" => Ok(vec![
+                header_str(request.headers, "x-amz-content-sha256")?
                     .unwrap_or_default()
-                    .to_string()])
-            }
+                    .to_string(),
+            ]),
             Some(STREAMING_UNSIGNED_TRAILER)
                 if self.service == "s3" && self.allow_unsigned_payload =>
             {

@@ -9,12 +9,12 @@ use std::time::SystemTime;
 
 use http::request::Parts;
 use kindling_auth::{
-    AuthError, ChunkChain, Payload, UNSIGNED_PAYLOAD, VerifiedIdentity, Verifier,
+    AuthError, ChunkChain, Payload, UNSIGNED_PAYLOAD, VerifiedIdentity, Verifier, is_s3_v2_query,
 };
 
+use crate::addressing::Target;
 use crate::chunked::ChunkSignatures;
 use crate::error::S3Error;
-use crate::operation::Operation;
 
 /// The S3 endpoint's authentication settings.
 #[derive(Debug)]
@@ -56,11 +56,12 @@ impl Signing {
 fn is_signed(parts: &Parts) -> bool {
     parts.headers.contains_key(http::header::AUTHORIZATION)
         || parts.uri.query().is_some_and(|q| {
-            q.split('&').any(|p| {
-                p.starts_with("X-Amz-Signature=")
-                    || p.starts_with("X-Amz-Credential=")
-                    || p.starts_with("X-Amz-Algorithm=")
-            })
+            is_s3_v2_query(q)
+                || q.split('&').any(|p| {
+                    p.starts_with("X-Amz-Signature=")
+                        || p.starts_with("X-Amz-Credential=")
+                        || p.starts_with("X-Amz-Algorithm=")
+                })
         })
 }
 
@@ -92,8 +93,9 @@ pub fn auth_error(e: &AuthError) -> S3Error {
 }
 
 impl S3Auth {
-    /// Checks the request's signature from its head.
-    pub fn check(&self, parts: &Parts, _op: Operation) -> Result<Signing, S3Error> {
+    /// Checks the request's signature from its head (`target`: where the request is
+    /// addressed, for SigV2's canonical resource of virtual-hosted requests).
+    pub fn check(&self, parts: &Parts, target: &Target) -> Result<Signing, S3Error> {
         if !is_signed(parts) {
             if self.require_signature {
                 return Err(auth_error(&AuthError::MissingAuthenticationToken));
@@ -117,6 +119,17 @@ impl S3Auth {
             headers: &headers,
             payload: Payload::Sha256Hex(declared),
         };
+        if parts.uri.query().is_some_and(is_s3_v2_query) {
+            let bucket = target.bucket.as_deref().filter(|_| target.virtual_hosted);
+            let identity = self
+                .verifier
+                .verify_s3_v2_query(&request, bucket, SystemTime::now())
+                .map_err(|e| auth_error(&e))?;
+            return Ok(Signing::Verified {
+                identity,
+                chunks: None,
+            });
+        }
         let (identity, chain) = self
             .verifier
             .verify_streaming(&request, SystemTime::now())

@@ -127,7 +127,7 @@ async fn serve(state: S3State, request_id: String, req: Request) -> Result<Respo
         &parts.headers,
     )?;
     let signing = match &state.auth {
-        Some(auth) => auth.check(&parts, op)?,
+        Some(auth) => auth.check(&parts, &target)?,
         None => auth::Signing::None,
     };
     let ctx = Ctx {

@@ -78,3 +78,39 @@ def test_sts_get_caller_identity(endpoint):
     identity = json.loads(ok(endpoint, "sts", "get-caller-identity"))
     assert identity == {"UserId": s3support.ACCOUNT, "Account": s3support.ACCOUNT,
                         "Arn": f"arn:aws:iam::{s3support.ACCOUNT}:root"}
+
+
+def test_cloudformation_package_uploads_code_lambda_can_use(endpoint, tmp_path):
+    """`aws cloudformation package --s3-bucket` (what `sam package` does, same S3 calls):
+    the zipped CodeUri lands in Kindling's S3, and CreateFunction can deploy it from there."""
+    bucket = s3support.unique_bucket("cfn")
+    ok(endpoint, "s3", "mb", f"s3://{bucket}")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "app.py").write_text("def handler(event, context):\n    return 'packaged'\n")
+    (tmp_path / "template.yaml").write_text(
+        "AWSTemplateFormatVersion: '2010-09-09'\n"
+        "Transform: AWS::Serverless-2016-10-31\n"
+        "Resources:\n"
+        "  Fn:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties:\n"
+        "      CodeUri: src/\n"
+        "      Handler: app.handler\n"
+        "      Runtime: python3.11\n")
+    ok(endpoint, "cloudformation", "package", "--template-file", "template.yaml",
+       "--s3-bucket", bucket, "--s3-prefix", "pkg", "--output-template-file", "packaged.yaml",
+       cwd=tmp_path)
+    packaged = (tmp_path / "packaged.yaml").read_text()
+    uri = next(line.split("CodeUri:", 1)[1].strip() for line in packaged.splitlines()
+               if "CodeUri:" in line)
+    assert uri.startswith(f"s3://{bucket}/pkg/"), packaged
+    key = uri.split(f"s3://{bucket}/", 1)[1]
+    lam = s3support.client("lambda", endpoint)
+    name = f"cfnpkg-{bucket[-8:]}"
+    lam.create_function(FunctionName=name, Runtime="python3.11", Handler="app.handler",
+                        Role=f"arn:aws:iam::{s3support.ACCOUNT}:role/r",
+                        Code={"S3Bucket": bucket, "S3Key": key})
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    assert json.loads(lam.invoke(FunctionName=name)["Payload"].read()) == "packaged"
+    lam.delete_function(FunctionName=name)

@@ -48,7 +48,19 @@ def kindling_binary() -> Path:
 
 
 @pytest.fixture(scope="session")
-def server_factory(kindling_binary, tmp_path_factory):
+def shared_mode_args(tmp_path_factory) -> list[str]:
+    """With `KINDLING_CONFORMANCE_SHARED=1` every server of the suite runs in shared mode
+    (`--shared --credentials`, the clients' `test`/`test` key): each boto3 and aws CLI request
+    is then verified, so the suite shows that real clients' signatures pass."""
+    if os.environ.get("KINDLING_CONFORMANCE_SHARED") != "1":
+        return []
+    creds = tmp_path_factory.mktemp("shared") / "credentials"
+    creds.write_text("test test\n")
+    return ["--shared", "--credentials", str(creds)]
+
+
+@pytest.fixture(scope="session")
+def server_factory(kindling_binary, tmp_path_factory, shared_mode_args):
     """Start extra servers (fresh or on an existing data dir); leftovers are killed at the end."""
     started: list[support.KindlingServer] = []
     logs = tmp_path_factory.mktemp("logs")
@@ -56,7 +68,8 @@ def server_factory(kindling_binary, tmp_path_factory):
     def start(data_dir: Path | None = None) -> support.KindlingServer:
         data_dir = data_dir or tmp_path_factory.mktemp("data")
         srv = support.KindlingServer(
-            kindling_binary, data_dir, logs / f"kindling-{len(started)}.log"
+            kindling_binary, data_dir, logs / f"kindling-{len(started)}.log",
+            extra_args=shared_mode_args,
         )
         started.append(srv)
         return srv.start()

@@ -3,6 +3,7 @@ signatures get AWS's 403 answers; a server without credentials accepts anything.
 
 from __future__ import annotations
 
+import json
 import urllib.error
 import urllib.request
 
@@ -103,3 +104,52 @@ def test_shared_mode_needs_credentials(kindling_binary, tmp_path):
     with pytest.raises(RuntimeError, match="exited with status"):
         srv.start(timeout=10)
     assert "--shared requires --credentials" in srv.log_path.read_text()
+
+
+def _signed_invoke(url: str, name: str, payload: bytes) -> tuple[str, dict[str, str]]:
+    """A synchronous invoke signed by botocore as boto3 would send it (no invocation type
+    header: RequestResponse)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    target = f"{url}/2015-03-31/functions/{name}/invocations"
+    req = AWSRequest(method="POST", url=target, data=payload,
+                     headers={"Content-Type": "application/json"})
+    SigV4Auth(Credentials(KEY_ID, SECRET), "lambda", support.REGION).add_auth(req)
+    return target, dict(req.prepare().headers)
+
+
+def _send(target: str, headers: dict[str, str], payload: bytes):
+    request = urllib.request.Request(target, data=payload, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:  # noqa: S310 - test code
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+def test_unsigned_amz_headers_added_to_a_signed_request_are_refused(shared_server):
+    lam = client(shared_server.url, KEY_ID, SECRET)
+    name = support.unique("replay")
+    lam.create_function(FunctionName=name, Runtime="python3.12", Role=support.ROLE,
+                        Handler="lambda_function.handler", Code={"ZipFile": support.make_zip()})
+    payload = b'{"n": 1}'
+    target, headers = _signed_invoke(shared_server.url, name, payload)
+    signed = headers["Authorization"].split("SignedHeaders=")[1].split(",")[0]
+    assert "x-amz-invocation-type" not in signed
+
+    # Turning the captured synchronous invoke into an asynchronous one is refused...
+    for extra in ({"X-Amz-Invocation-Type": "Event"}, {"X-Amz-Log-Type": "Tail"},
+                  {"X-Amz-Client-Context": "e30="}):
+        status, got, body = _send(target, {**headers, **extra}, payload)
+        assert status == 403, (extra, status, body)
+        assert got["x-amzn-errortype"] == "InvalidSignatureException", got
+        message = json.loads(body)["message"]
+        assert "were not signed" in message and next(iter(extra)).lower() in message, message
+    # ... while the request as signed (replayed within the clock window, as AWS allows) works,
+    # and headers botocore never signs may still be added.
+    status, got, body = _send(target, {**headers, "X-Amzn-Trace-Id": "Root=1-5e1b4151-5ac6c58f5"},
+                              payload)
+    assert status == 200, (status, body)
+    assert "x-amz-function-error" not in got

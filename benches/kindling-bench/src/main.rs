@@ -7,10 +7,13 @@
 //!   kindling-bench deploy --addr HOST:PORT --rust-fn BIN      (echo-rs and echo-py, for profiling)
 //!   kindling-bench load --addr HOST:PORT --path P [--conns C] [--secs S] [--n N]
 //!   kindling-bench async --kindling BIN [--isolation I] [--conns 1,16,64] [--secs S] [--samples N]
+//!   kindling-bench coldmix --kindling BIN --rust-fn BIN [--isolation LIST] [--secs S]
+//!                      [--cold-functions N] [--cold-conc C] [--out FILE]
 //!   kindling-bench echo-serve --port P [--upstream HOST:PORT --spawn-upstream]  (floor servers)
 //! Options of `all` are listed in benches/README.md.
 
 mod asyncq;
+mod coldmix;
 mod echo;
 mod http;
 mod load;
@@ -112,6 +115,7 @@ fn main() {
         "load" => run_load(&args),
         "echo-serve" => run_echo(&args),
         "async" => run_async(&args),
+        "coldmix" => run_coldmix(&args),
         other => Err(format!("unknown command {other}").into()),
     };
     if let Err(e) = result {
@@ -662,6 +666,31 @@ fn run_async(a: &Args) -> Result<(), Error> {
         a.num("secs", 3.0),
         a.num("samples", 30),
     )?;
+    let _ = std::fs::remove_dir_all(&work);
+    print!("{text}");
+    if let Some(out) = a.path("out") {
+        std::fs::write(out, &text)?;
+    }
+    Ok(())
+}
+
+/// Warm latency while other functions cold-start (see coldmix.rs).
+fn run_coldmix(a: &Args) -> Result<(), Error> {
+    let kindling = a.path("kindling").ok_or("--kindling BIN is required")?;
+    let rust_fn = a.path("rust-fn").ok_or("--rust-fn BIN is required")?;
+    let work = std::env::temp_dir().join(format!("kindling-bench-coldmix-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let plan = coldmix::Plan {
+        secs: a.num("secs", 4.0),
+        cold_functions: a.num("cold-functions", 200),
+        cold_conc: a.num("cold-conc", 4),
+        memory_mb: a.num("memory-mb", 128),
+    };
+    let mut text = String::new();
+    for isolation in a.list("isolation", "process,namespaces") {
+        text.push_str(&coldmix::run(&kindling, &rust_fn, &work, &isolation, &plan)?);
+        text.push('\n');
+    }
     let _ = std::fs::remove_dir_all(&work);
     print!("{text}");
     if let Some(out) = a.path("out") {

@@ -26,8 +26,39 @@ pub enum ApiError {
     #[error("unknown operation")]
     UnknownOperation,
     /// A blocking task died (a bug): logged, answered as ServiceException.
-    #[error("task failed: {0}")]
-    Join(String),
+    #[error("a blocking task failed")]
+    Join(#[from] tokio::task::JoinError),
+    /// A domain value could not be rendered as JSON (a bug): logged, ServiceException.
+    #[error("rendering the response failed")]
+    Render(#[from] serde_json::Error),
+    /// The request's signature or credentials were refused (AWS's 400/403 answers).
+    #[error(transparent)]
+    Auth(kindling_auth::AuthError),
+    /// A function's session credentials used for an operation they do not allow.
+    #[error("{caller} may not call {action} on {resource}")]
+    AccessDenied {
+        caller: String,
+        action: String,
+        resource: String,
+    },
+    /// A request from inside an execution environment not signed with its own credentials.
+    #[error("a request from an execution environment was not signed with its credentials")]
+    EnvironmentCredentialsRequired,
+    /// A code download URL that is unsigned, tampered with or expired.
+    #[error("code download refused: {0}")]
+    CodeUrl(kindling_auth::AuthError),
+    /// A path parameter that is not valid percent-encoded UTF-8.
+    #[error("malformed path: {0}")]
+    MalformedPath(String),
+    /// The request body stopped arriving.
+    #[error("the request body stopped arriving for {0:?}")]
+    BodyTimeout(std::time::Duration),
+    /// Too many large bodies are being read at once.
+    #[error("the request body budget is exhausted")]
+    BodyBudget,
+    /// The connection failed while the body was read.
+    #[error("reading the request body failed")]
+    BodyRead(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// An Invoke payload over its limit: `RequestTooLargeException`.
     #[error("payload too large")]
     PayloadTooLarge { limit: usize },
@@ -47,6 +78,7 @@ fn uses_capital_message(kind: &str) -> bool {
     matches!(
         kind,
         "ResourceNotFoundException"
+            | "AccessDeniedException"
             | "ServiceException"
             | "ResourceInUseException"
             | "InvalidRuntimeException"
@@ -109,7 +141,66 @@ impl ApiError {
                 "UnknownOperationException",
                 "Unknown operation".into(),
             ),
-            Self::Join(_) => internal(),
+            Self::Join(_) | Self::Render(_) => internal(),
+            Self::Auth(e) => (
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN),
+                e.error_type(),
+                e.message().to_string(),
+            ),
+            Self::AccessDenied {
+                caller,
+                action,
+                resource,
+            } => (
+                StatusCode::FORBIDDEN,
+                "AccessDeniedException",
+                format!(
+                    "User: {caller} is not authorized to perform: {action} on resource: \
+                     {resource} because no identity-based policy allows the {action} action"
+                ),
+            ),
+            Self::EnvironmentCredentialsRequired => (
+                StatusCode::FORBIDDEN,
+                "AccessDeniedException",
+                "Requests from inside an execution environment must be signed with the \
+                 environment's own credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and \
+                 AWS_SESSION_TOKEN as Kindling set them)."
+                    .into(),
+            ),
+            Self::CodeUrl(e) => (
+                StatusCode::FORBIDDEN,
+                "AccessDeniedException",
+                format!(
+                    "This code download URL is not valid ({}: {}). Code locations are \
+                     presigned URLs that expire 10 minutes after GetFunction or \
+                     GetLayerVersion returned them; ask for a fresh one.",
+                    e.error_type(),
+                    e.message()
+                ),
+            ),
+            Self::MalformedPath(detail) => (
+                StatusCode::BAD_REQUEST,
+                "ValidationException",
+                format!("The request path could not be decoded: {detail}"),
+            ),
+            Self::BodyTimeout(after) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "RequestTimeoutException",
+                format!(
+                    "The request body stopped arriving for {} s before it was complete.",
+                    after.as_secs_f64()
+                ),
+            ),
+            Self::BodyBudget => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsException",
+                "Rate Exceeded.".into(),
+            ),
+            Self::BodyRead(_) => (
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestContentException",
+                "The request body could not be read.".into(),
+            ),
             Self::PayloadTooLarge { limit } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "RequestTooLargeException",
@@ -138,7 +229,10 @@ impl ApiError {
                     "ServiceException",
                     "Kindling is shutting down.".into(),
                 ),
-                SchedulerError::Internal(_) => internal(),
+                SchedulerError::Io { .. }
+                | SchedulerError::Sandbox { .. }
+                | SchedulerError::Users(_)
+                | SchedulerError::Task { .. } => internal(),
             },
             Self::DataPlaneDisabled => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -192,7 +286,7 @@ impl IntoResponse for ApiError {
             tracing::debug!(kind, %message, "client error");
         }
         let mut res = error_response(status, kind, &message);
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
+        if status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::REQUEST_TIMEOUT {
             // The rest of the body was not read: the connection cannot be reused.
             res.headers_mut().insert(
                 axum::http::header::CONNECTION,
@@ -214,4 +308,93 @@ impl IntoResponse for ApiError {
         }
         res
     }
+}
+
+/// What to say about a request hyper could not parse (answered with `status`: 400, 414, 431).
+pub(crate) fn malformed_message(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::URI_TOO_LONG => "The request URI is too long.",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            "The request headers are too large (at most 64 KiB and 100 headers)."
+        }
+        _ => {
+            "The request is not valid HTTP/1.1: its request line, target, a header or its \
+             framing (Content-Length, Transfer-Encoding) is malformed."
+        }
+    }
+}
+
+/// A Lambda error response with its body as bytes, a request id, and `Connection: close`
+/// (for the edge, which answers before or instead of the router).
+pub(crate) fn wire_error(
+    status: StatusCode,
+    kind: &str,
+    message: &str,
+) -> axum::http::Response<bytes::Bytes> {
+    let key = if uses_capital_message(kind) {
+        "Message"
+    } else {
+        "message"
+    };
+    let origin = if status.is_server_error() {
+        "Service"
+    } else {
+        "User"
+    };
+    let body = serde_json::to_vec(&json!({ "Type": origin, key: message })).unwrap_or_default();
+    let mut res = axum::http::Response::new(bytes::Bytes::from(body));
+    *res.status_mut() = status;
+    let headers = res.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(kind) {
+        headers.insert(ERROR_TYPE_HEADER, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        headers.insert("x-amzn-RequestId", v);
+    }
+    headers.insert(
+        axum::http::header::CONNECTION,
+        HeaderValue::from_static("close"),
+    );
+    res
+}
+
+impl ApiError {
+    /// This error as the edge sends it.
+    pub(crate) fn to_wire(&self) -> axum::http::Response<bytes::Bytes> {
+        let (status, kind, message) = self.parts();
+        wire_error(status, kind, &message)
+    }
+}
+
+/// An error response made outside Lambda's format (an extractor's plain-text rejection, say),
+/// rewritten into it with the same status; its text becomes the message.
+pub(crate) async fn foreign_error(res: Response) -> Response {
+    let status = res.status();
+    let text = axum::body::to_bytes(res.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let (kind, fallback) = match status {
+        StatusCode::NOT_FOUND => ("UnknownOperationException", "Unknown operation"),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "RequestEntityTooLargeException",
+            "The request is too large.",
+        ),
+        StatusCode::TOO_MANY_REQUESTS => ("TooManyRequestsException", "Rate Exceeded."),
+        s if s.is_server_error() => {
+            tracing::error!(%status, body = %text, "an error response outside Lambda's format");
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ServiceException",
+                "An internal error occurred in Kindling; see the server log.",
+            );
+        }
+        _ => ("ValidationException", "The request is not valid."),
+    };
+    let message = if text.is_empty() { fallback } else { &text };
+    error_response(status, kind, message)
 }

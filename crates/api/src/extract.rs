@@ -109,8 +109,7 @@ where
     T: Send + 'static,
 {
     tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::Join(e.to_string()))?
+        .await?
         .map_err(ApiError::from)
 }
 

@@ -4,10 +4,19 @@
 //! [`router`] builds the whole API as an axum `Router`. Each resource parses its requests in its
 //! own module under `routes/`, calls the domain, and renders the typed result; every failure is
 //! turned into Lambda's error format by [`error::ApiError`], in one place.
+//!
+//! Every operation is listed in [`Operation`] with its access class and body limit, and runs
+//! behind the gate (`gate.rs`): where signatures are required (shared mode, and every request
+//! from inside an execution environment) the head's credentials are checked and the caller
+//! authorized before the body is read; the body is read within the operation's limit through
+//! `kindling-edge`, whose listener serves this router ([`edge_renderer`] gives it Lambda's
+//! error format for the requests it answers itself).
 
 mod auth;
 mod error;
 mod extract;
+mod gate;
+mod operation;
 mod render;
 mod routes;
 
@@ -15,12 +24,15 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderValue, Uri};
+use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use kindling_control::ControlPlane;
+use kindling_edge::Rejection;
 
+pub use auth::{ApiAuth, CODE_URL_LIFETIME, CodeUrls, FunctionAccess};
 pub use error::ApiError;
+pub use operation::{Access, Operation};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -30,22 +42,21 @@ pub struct ApiState {
     pub scheduler: Option<kindling_scheduler::Scheduler>,
     /// Asynchronous invocation; `None` serves the control plane only.
     pub events: Option<kindling_events::AsyncInvoker>,
-    /// SigV4 verification of every request; `None` accepts unsigned requests (local use).
-    pub auth: Option<Arc<kindling_auth::Verifier>>,
+    /// Signatures, function credentials and code download URLs.
+    pub auth: Arc<ApiAuth>,
 }
 
 /// The complete Lambda API. Trailing slashes are trimmed before routing (botocore sends
 /// `/2015-03-31/functions/` for ListFunctions), so wrap the result with [`normalize_path`].
 pub fn router(state: ApiState) -> Router {
-    routes::routes()
-        .fallback(routes::unknown_operation)
-        .layer(middleware::from_fn_with_state(state.clone(), auth::verify))
+    routes::routes(&state)
+        .fallback(gate::unknown)
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }
 
 /// Strips a trailing `/` from the request path (keeping `/` itself).
-pub fn normalize_path(mut req: Request) -> Request {
+pub fn normalize_path<B>(mut req: axum::http::Request<B>) -> axum::http::Request<B> {
     let path = req.uri().path();
     if path.len() > 1 && path.ends_with('/') {
         let trimmed = path.trim_end_matches('/');
@@ -61,14 +72,19 @@ pub fn normalize_path(mut req: Request) -> Request {
     req
 }
 
-/// Gives every response an `x-amzn-RequestId`, and turns axum's own bare rejections (405,
-/// unknown paths) into Lambda's error format.
+/// Gives every response an `x-amzn-RequestId`, and turns any error response not in Lambda's
+/// format (axum's own rejections: 405 and the like) into it.
 async fn request_id(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
-    if res.status() == axum::http::StatusCode::METHOD_NOT_ALLOWED
+    let status = res.status();
+    if (status.is_client_error() || status.is_server_error())
         && !res.headers().contains_key(error::ERROR_TYPE_HEADER)
     {
-        res = axum::response::IntoResponse::into_response(ApiError::UnknownOperation);
+        res = if status == StatusCode::METHOD_NOT_ALLOWED {
+            ApiError::UnknownOperation.into_response()
+        } else {
+            error::foreign_error(res).await
+        };
     }
     if !res.headers().contains_key("x-amzn-RequestId") {
         let id = uuid::Uuid::new_v4().to_string();
@@ -77,6 +93,19 @@ async fn request_id(req: Request, next: Next) -> Response {
         }
     }
     res
+}
+
+/// The edge's own answers (unparsable requests, too many requests) in Lambda's format.
+pub fn edge_renderer() -> kindling_edge::Renderer {
+    Arc::new(|rejection: Rejection| match rejection {
+        Rejection::Malformed(status) => error::wire_error(
+            status,
+            "ValidationException",
+            error::malformed_message(status),
+        ),
+        Rejection::Busy => ApiError::BodyBudget.to_wire(),
+        Rejection::MethodNotAllowed => ApiError::UnknownOperation.to_wire(),
+    })
 }
 
 #[cfg(test)]

@@ -8,6 +8,9 @@ use kindling_model::function::{FunctionConfiguration, Phase, VersionRecord};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::ApiState;
+use crate::error::ApiError;
+
 /// A JSON response with a status.
 pub fn json_status<T: Serialize>(status: StatusCode, body: &T) -> Response {
     (status, Json(body)).into_response()
@@ -21,9 +24,15 @@ pub fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-pub fn config(rec: &VersionRecord, ctx: &ArnContext, qualified: bool, phase: Phase) -> Value {
-    serde_json::to_value(FunctionConfiguration::render(rec, ctx, qualified, phase))
-        .unwrap_or(Value::Null)
+pub fn config(
+    rec: &VersionRecord,
+    ctx: &ArnContext,
+    qualified: bool,
+    phase: Phase,
+) -> Result<Value, ApiError> {
+    Ok(serde_json::to_value(FunctionConfiguration::render(
+        rec, ctx, qualified, phase,
+    ))?)
 }
 
 /// Adds `NextMarker` to a list body when there is a next page.
@@ -34,16 +43,9 @@ pub fn with_marker(mut body: Value, next: Option<String>) -> Value {
     body
 }
 
-/// The base URL the client reached us at (for download locations).
-pub fn base_url(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    format!("http://{host}")
-}
-
-/// Where a code blob can be downloaded.
-pub fn code_location(headers: &HeaderMap, blob: &str) -> String {
-    format!("{}/_kindling/code/{blob}", base_url(headers))
+/// Where a code blob can be downloaded: a presigned URL valid for 10 minutes.
+pub fn code_location(s: &ApiState, headers: &HeaderMap, blob: &str) -> String {
+    s.auth
+        .code_urls
+        .location(headers, blob, std::time::SystemTime::now())
 }

@@ -4,6 +4,7 @@ use std::fmt;
 
 const MISSING_TOKEN: &str = "Missing Authentication Token";
 const UNRECOGNIZED_CLIENT: &str = "The security token included in the request is invalid.";
+const EXPIRED_TOKEN: &str = "The security token included in the request is expired";
 const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the \
      signature you provided. Check your AWS Secret Access Key and signing method. Consult the \
      service documentation for details.";
@@ -22,6 +23,8 @@ pub enum AuthError {
     /// Unknown access key id, or a session token that does not belong to it:
     /// 403 `UnrecognizedClientException`.
     UnrecognizedClient,
+    /// Session credentials past their expiry: 403 `ExpiredTokenException`.
+    ExpiredToken,
     /// The signature is well formed but wrong (wrong secret, tampered request, a different
     /// canonicalization): 403 `InvalidSignatureException`.
     SignatureDoesNotMatch,
@@ -50,6 +53,7 @@ impl AuthError {
             Self::MissingAuthenticationToken => "MissingAuthenticationTokenException",
             Self::IncompleteSignature(_) => "IncompleteSignatureException",
             Self::UnrecognizedClient => "UnrecognizedClientException",
+            Self::ExpiredToken => "ExpiredTokenException",
             Self::SignatureDoesNotMatch | Self::SignatureExpired(_) | Self::InvalidSignature(_) => {
                 "InvalidSignatureException"
             }
@@ -61,6 +65,7 @@ impl AuthError {
         match self {
             Self::MissingAuthenticationToken => MISSING_TOKEN,
             Self::UnrecognizedClient => UNRECOGNIZED_CLIENT,
+            Self::ExpiredToken => EXPIRED_TOKEN,
             Self::SignatureDoesNotMatch => SIGNATURE_MISMATCH,
             Self::IncompleteSignature(m)
             | Self::SignatureExpired(m)

@@ -35,10 +35,17 @@
 //! 4. Clock: within 5 minutes of the server, or within `X-Amz-Expires` for presigned URLs
 //!    (`InvalidSignatureException`, "Signature expired: ..." / "Signature not yet current:
 //!    ...").
-//! 5. Access key known, and the request's `X-Amz-Security-Token` equal to the key's session
-//!    token, or both absent (`UnrecognizedClientException`).
-//! 6. `X-Amz-Content-Sha256`, when sent, matches the body (`InvalidSignatureException`).
-//! 7. The signature (`InvalidSignatureException`).
+//! 5. Every `x-amz-*` header the request carries is signed (`InvalidSignatureException`).
+//! 6. Access key known, and the request's `X-Amz-Security-Token` equal to the key's session
+//!    token, or both absent; or, with a [`SessionIssuer`], an `ASIA...` key whose session
+//!    token that issuer minted (`UnrecognizedClientException`), not yet expired
+//!    (`ExpiredTokenException`).
+//! 7. `X-Amz-Content-Sha256`, when sent, matches the body (`InvalidSignatureException`).
+//! 8. The signature (`InvalidSignatureException`).
+//!
+//! Steps 1-6 need only the request head: [`Verifier::check_head`] runs them, so a server can
+//! refuse a request before reading its body, and [`PendingSignature::finish`] runs 7 and 8
+//! ([`Verifier::verify`] does both).
 //!
 //! For service `s3` the canonical URI is S3's (the path as sent, not normalized or encoded
 //! again; also accepted: encoded once from the decoded key), the `STREAMING-*` payload
@@ -47,7 +54,7 @@
 //! [`Verifier::verify_s3_v2_query`] checks S3's legacy presigned URLs (signature version 2,
 //! what boto3 and the aws CLI presign S3 URLs with by default).
 //!
-//! Step 7 accepts the readings on which real signers differ, each still requiring the secret:
+//! Step 8 accepts the readings on which real signers differ, each still requiring the secret:
 //! a `+` in the query as a literal plus (SDKs) or as a space (HTML-form encoders such as
 //! Python's `urlencode`), and a path ending in `/.` or `/..` with or without a trailing slash
 //! (botocore and AWS JS SDK v3 versus the AWS Rust SDK).
@@ -74,6 +81,7 @@ mod canonical;
 pub mod credentials;
 mod crypto;
 mod error;
+pub mod session;
 mod sign;
 mod sigv2;
 mod streaming;
@@ -82,13 +90,14 @@ mod verify;
 
 pub use credentials::{Credentials, CredentialsError};
 pub use error::AuthError;
-pub use sign::{SigningParams, amz_date, authorization_header};
+pub use session::{FunctionSession, SessionCredentials, SessionIssuer};
+pub use sign::{SigningParams, amz_date, authorization_header, presigned_query};
 pub use sigv2::is_s3_v2_query;
 pub use streaming::ChunkChain;
 pub use verify::{
-    ALGORITHM, MAX_CLOCK_SKEW_SECS, MAX_PRESIGNED_EXPIRES_SECS, Payload, Request, STREAMING_SIGNED,
-    STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER, UNSIGNED_PAYLOAD, VerifiedIdentity,
-    Verifier,
+    ALGORITHM, MAX_CLOCK_SKEW_SECS, MAX_PRESIGNED_EXPIRES_SECS, Payload, PendingSignature, Request,
+    STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER, UNSIGNED_PAYLOAD,
+    VerifiedIdentity, Verifier,
 };
 
 #[cfg(test)]

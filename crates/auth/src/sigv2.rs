@@ -219,6 +219,7 @@ impl Verifier {
             if constant_time_eq(&expected, &provided) {
                 return Ok(VerifiedIdentity {
                     access_key_id: key_id,
+                    session: None,
                 });
             }
         }

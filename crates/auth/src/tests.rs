@@ -293,7 +293,8 @@ fn ok(id: Result<VerifiedIdentity, AuthError>) {
     assert_eq!(
         id,
         Ok(VerifiedIdentity {
-            access_key_id: AKID.to_string()
+            access_key_id: AKID.to_string(),
+            session: None,
         })
     );
 }
@@ -1025,4 +1026,257 @@ fn final_dot_segment_is_read_both_ways() {
             Err(AuthError::SignatureDoesNotMatch)
         );
     }
+}
+
+#[test]
+fn unsigned_amz_headers_are_refused() {
+    let v = vector("post_json");
+    let verifier = Verifier::new(credentials());
+    // Added to a captured request without being signed: refused as such (not just a mismatch).
+    let added = Owned::of(v).set_header("X-Amz-Log-Type", "Tail");
+    match added.verify(&verifier, at(0)) {
+        Err(AuthError::InvalidSignature(m)) => assert!(m.contains("x-amz-log-type"), "{m}"),
+        other => panic!("expected InvalidSignature, got {other:?}"),
+    }
+    // Headers that botocore leaves unsigned may be added.
+    for (name, value) in [
+        ("User-Agent", "x"),
+        ("X-Amzn-Trace-Id", "Root=1-a-b"),
+        ("Expect", "100-continue"),
+    ] {
+        ok(Owned::of(v)
+            .set_header(name, value)
+            .verify(&verifier, at(0)));
+    }
+}
+
+/// A request signed by `sign` with every header given signed.
+fn signed_request(
+    key_id: &str,
+    secret: &str,
+    token: Option<&str>,
+    service: &str,
+    now: SystemTime,
+) -> Owned {
+    let mut headers: Vec<(String, Vec<u8>)> = vec![
+        ("host".into(), b"localhost:9001".to_vec()),
+        ("x-amz-date".into(), amz_date(now).into_bytes()),
+    ];
+    if let Some(t) = token {
+        headers.push(("x-amz-security-token".into(), t.as_bytes().to_vec()));
+    }
+    let mut owned = Owned {
+        method: "GET".into(),
+        path: "/2015-03-31/functions/worker/configuration".into(),
+        query: String::new(),
+        body: Vec::new(),
+        headers,
+    };
+    let refs: Vec<(&str, &[u8])> = owned
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_slice()))
+        .collect();
+    let auth = authorization_header(
+        &Request {
+            method: &owned.method,
+            path: &owned.path,
+            query: &owned.query,
+            headers: &refs,
+            payload: Payload::Bytes(&owned.body),
+        },
+        &SigningParams {
+            access_key_id: key_id,
+            secret_access_key: secret,
+            region: "us-east-1",
+            service,
+            time: now,
+        },
+    );
+    owned
+        .headers
+        .push(("authorization".into(), auth.into_bytes()));
+    owned
+}
+
+#[test]
+fn function_session_credentials_verify_until_they_expire() {
+    let issuer = SessionIssuer::new(b"0123456789abcdef0123456789abcdef");
+    let function = "arn:aws:lambda:us-east-1:000000000000:function:worker";
+    let role = "arn:aws:iam::000000000000:role/worker-role";
+    let creds = issuer
+        .mint(function, role, at(0), Duration::from_secs(600))
+        .unwrap();
+    let verifier = Verifier::new(credentials()).with_sessions(issuer.clone());
+    let request = |now| {
+        signed_request(
+            &creds.access_key_id,
+            &creds.secret_access_key,
+            Some(&creds.session_token),
+            "lambda",
+            now,
+        )
+    };
+    let id = request(at(10)).verify(&verifier, at(10)).unwrap();
+    let session = id.session.expect("a function session");
+    assert_eq!(session.function_arn, function);
+    assert_eq!(session.role_arn, role);
+    assert_eq!(id.access_key_id, creds.access_key_id);
+
+    assert_eq!(
+        request(at(600)).verify(&verifier, at(600)),
+        Err(AuthError::ExpiredToken)
+    );
+    // A verifier without the issuer does not know the key.
+    assert_eq!(
+        request(at(10)).verify(&Verifier::new(credentials()), at(10)),
+        Err(AuthError::UnrecognizedClient)
+    );
+    // The right token signed with a guessed secret.
+    let guessed = signed_request(
+        &creds.access_key_id,
+        "guessed",
+        Some(&creds.session_token),
+        "lambda",
+        at(10),
+    );
+    assert_eq!(
+        guessed.verify(&verifier, at(10)),
+        Err(AuthError::SignatureDoesNotMatch)
+    );
+    // Without the token.
+    let tokenless = signed_request(
+        &creds.access_key_id,
+        &creds.secret_access_key,
+        None,
+        "lambda",
+        at(10),
+    );
+    assert_eq!(
+        tokenless.verify(&verifier, at(10)),
+        Err(AuthError::UnrecognizedClient)
+    );
+}
+
+#[test]
+fn check_head_needs_no_body() {
+    let issuer = SessionIssuer::new(&[1u8; 32]);
+    let verifier = Verifier::new(credentials()).with_sessions(issuer.clone());
+    let creds = issuer
+        .mint(
+            "arn:aws:lambda:us-east-1:000000000000:function:f",
+            "arn:aws:iam::000000000000:role/r",
+            at(0),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+    let mut owned = signed_request(
+        &creds.access_key_id,
+        &creds.secret_access_key,
+        Some(&creds.session_token),
+        "lambda",
+        at(0),
+    );
+    let headers: Vec<(&str, &[u8])> = owned
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_slice()))
+        .collect();
+    let head = Request {
+        method: &owned.method,
+        path: &owned.path,
+        query: &owned.query,
+        headers: &headers,
+        payload: Payload::Sha256Hex("not looked at"),
+    };
+    let pending = verifier.check_head(&head, at(0)).unwrap();
+    assert!(pending.identity().session.is_some());
+    let full = Request {
+        payload: Payload::Bytes(b""),
+        ..head
+    };
+    assert!(pending.finish(&verifier, &full).unwrap().session.is_some());
+    // Unknown keys and stale dates are refused by the head alone.
+    let stranger = signed_request("AKIDSTRANGER", "x", None, "lambda", at(0));
+    owned = stranger;
+    let headers: Vec<(&str, &[u8])> = owned
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_slice()))
+        .collect();
+    let head = Request {
+        method: &owned.method,
+        path: &owned.path,
+        query: &owned.query,
+        headers: &headers,
+        payload: Payload::Sha256Hex("not looked at"),
+    };
+    assert_eq!(
+        verifier.check_head(&head, at(0)).unwrap_err(),
+        AuthError::UnrecognizedClient
+    );
+    assert!(matches!(
+        verifier.check_head(&head, at(3600)).unwrap_err(),
+        AuthError::SignatureExpired(_)
+    ));
+}
+
+#[test]
+fn presigned_queries_verify_until_they_expire() {
+    let key = ("KINDLINGCODEURL", "code-url-secret");
+    let verifier = Verifier::new(Credentials::new().with_key(key.0, key.1))
+        .with_service("s3")
+        .allow_unsigned_payload(true);
+    let path = "/_kindling/code/abc";
+    let query = presigned_query(
+        "GET",
+        "127.0.0.1:9001",
+        path,
+        &SigningParams {
+            access_key_id: key.0,
+            secret_access_key: key.1,
+            region: "us-east-1",
+            service: "s3",
+            time: at(0),
+        },
+        600,
+    );
+    assert!(query.contains("X-Amz-Expires=600"), "{query}");
+    assert!(
+        query.contains(
+            "X-Amz-Credential=KINDLINGCODEURL%2F20240101%2Fus-east-1%2Fs3%2Faws4_request"
+        ),
+        "{query}"
+    );
+    let get = |path: &str, query: &str, host: &[u8], now| {
+        let headers: [(&str, &[u8]); 1] = [("host", host)];
+        verifier.verify(
+            &Request {
+                method: "GET",
+                path,
+                query,
+                headers: &headers,
+                payload: Payload::Bytes(b""),
+            },
+            now,
+        )
+    };
+    assert!(get(path, &query, b"127.0.0.1:9001", at(599)).is_ok());
+    assert!(matches!(
+        get(path, &query, b"127.0.0.1:9001", at(601)),
+        Err(AuthError::SignatureExpired(_))
+    ));
+    assert_eq!(
+        get("/_kindling/code/abd", &query, b"127.0.0.1:9001", at(1)),
+        Err(AuthError::SignatureDoesNotMatch)
+    );
+    let longer = query.replace("X-Amz-Expires=600", "X-Amz-Expires=6000");
+    assert_eq!(
+        get(path, &longer, b"127.0.0.1:9001", at(1)),
+        Err(AuthError::SignatureDoesNotMatch)
+    );
+    assert_eq!(
+        get(path, "", b"127.0.0.1:9001", at(1)),
+        Err(AuthError::MissingAuthenticationToken)
+    );
 }

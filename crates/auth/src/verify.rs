@@ -12,6 +12,7 @@ use crate::canonical::{
 use crate::credentials::Credentials;
 use crate::crypto::{constant_time_eq, hex, hmac_sha256, sha256_hex, signing_key};
 use crate::error::AuthError;
+use crate::session::{FunctionSession, SESSION_KEY_PREFIX, SessionIssuer};
 use crate::streaming::ChunkChain;
 use crate::time::{format_amz_date, parse_amz_date, parse_http_date, unix_seconds};
 
@@ -65,6 +66,9 @@ pub struct Request<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedIdentity {
     pub access_key_id: String,
+    /// Set when the key is a function's session credentials (minted by a [`SessionIssuer`]);
+    /// `None` for a key of the credentials store.
+    pub session: Option<FunctionSession>,
 }
 
 /// Checks SigV4 signatures against a [`Credentials`] store. Cheap to share (`Send + Sync`);
@@ -72,6 +76,8 @@ pub struct VerifiedIdentity {
 /// costs two SHA-256 passes over small strings plus two HMACs (and hashing the body).
 pub struct Verifier {
     credentials: Credentials,
+    /// Verifies functions' session credentials, when set.
+    sessions: Option<SessionIssuer>,
     service: String,
     region: Option<String>,
     allow_unsigned_payload: bool,
@@ -137,6 +143,7 @@ impl Verifier {
     pub fn new(credentials: Credentials) -> Self {
         Self {
             credentials,
+            sessions: None,
             service: "lambda".to_string(),
             region: None,
             allow_unsigned_payload: false,
@@ -164,17 +171,38 @@ impl Verifier {
         self
     }
 
+    /// Also accept the session credentials `issuer` mints for functions (`ASIA...` keys whose
+    /// secret is derived from the session token, which carries the function and its expiry).
+    pub fn with_sessions(mut self, issuer: SessionIssuer) -> Self {
+        self.sessions = Some(issuer);
+        self
+    }
+
     /// The store this verifier checks against.
     pub fn credentials(&self) -> &Credentials {
         &self.credentials
     }
 
-    /// Verifies `request` as received at server time `now`.
+    /// Verifies `request` as received at server time `now`: [`Verifier::check_head`], then
+    /// [`PendingSignature::finish`] with the request's payload.
     pub fn verify(
         &self,
         request: &Request<'_>,
         now: SystemTime,
     ) -> Result<VerifiedIdentity, AuthError> {
+        self.check_head(request, now)?.finish(self, request)
+    }
+
+    /// Everything that can be checked before the body is read (steps 1-5 of the crate
+    /// documentation, and that every `x-amz-*` header is signed): the claim's shape, the
+    /// credential scope, the clock, the access key and its session token. `request.payload`
+    /// is not looked at. The returned [`PendingSignature`] says who claims to sign; only
+    /// [`PendingSignature::finish`] proves it.
+    pub fn check_head(
+        &self,
+        request: &Request<'_>,
+        now: SystemTime,
+    ) -> Result<PendingSignature, AuthError> {
         let pairs = query_pairs(request.query, false);
         let claim = claim(request, &pairs)?;
 
@@ -245,72 +273,54 @@ impl Verifier {
                 "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
             ));
         }
+        check_signed_headers(request.headers, &signed_lower)?;
 
         check_time(&claim, unix_seconds(now))?;
 
-        let Some(secret) = self.credentials.get(access_key_id) else {
-            return Err(AuthError::UnrecognizedClient);
-        };
-        let token_ok = match (&secret.session_token, &claim.session_token) {
-            (None, None) => true,
-            (Some(expected), Some(given)) => {
-                constant_time_eq(expected.as_bytes(), given.as_bytes())
-            }
-            _ => false,
-        };
-        if !token_ok {
-            return Err(AuthError::UnrecognizedClient);
-        }
+        let (secret, session) =
+            self.secret_for(access_key_id, claim.session_token.as_deref(), now)?;
+        let key = self.signing_key(&claim.credential, &secret, date, region, service);
+        Ok(PendingSignature {
+            identity: VerifiedIdentity {
+                access_key_id: access_key_id.to_string(),
+                session,
+            },
+            scope: format!("{date}/{region}/{service}/{terminator}"),
+            key,
+            signed_lower,
+            claim,
+        })
+    }
 
-        let payload_hashes = self.payload_hashes(request, claim.presigned)?;
-        let key = self.signing_key(
-            &claim.credential,
-            &secret.secret_access_key,
-            date,
-            region,
-            service,
-        );
-        let provided = claim.signature.to_ascii_lowercase();
-        let signed_refs: Vec<&str> = signed_lower.iter().map(String::as_str).collect();
-        let skip: Option<&[u8]> = claim.presigned.then_some(b"X-Amz-Signature");
-
-        // A `+` in the query is a literal plus to SigV4 clients (which send spaces as %20),
-        // but HTML-form encoders (Python's urlencode, for one) send spaces as `+`.
-        let mut query_readings = vec![pairs];
-        if request.query.contains('+') {
-            query_readings.push(query_pairs(request.query, true));
-        }
-        let uri_readings = self.uri_readings(request.path);
-        for (reading, &uri) in query_readings
-            .iter()
-            .flat_map(|q| uri_readings.iter().map(move |u| (q, u)))
-        {
-            let mut canonical = canonical_prefix_as(
-                request,
-                uri,
-                reading,
-                skip,
-                &signed_refs,
-                &claim.signed_headers,
-            );
-            let prefix_len = canonical.len();
-            for payload_hash in &payload_hashes {
-                canonical.truncate(prefix_len);
-                canonical.extend_from_slice(payload_hash.as_bytes());
-                let string_to_sign = format!(
-                    "{ALGORITHM}\n{}\n{date}/{region}/{service}/{terminator}\n{}",
-                    claim.amz_date,
-                    sha256_hex(&canonical)
-                );
-                let expected = hex(&hmac_sha256(&key, string_to_sign.as_bytes()));
-                if constant_time_eq(expected.as_bytes(), provided.as_bytes()) {
-                    return Ok(VerifiedIdentity {
-                        access_key_id: access_key_id.to_string(),
-                    });
+    /// The secret of `access_key_id`: from the credentials store (its session token must
+    /// match), else, for an `ASIA...` key with a session token and a [`SessionIssuer`], derived
+    /// from the token Kindling minted for a function.
+    fn secret_for(
+        &self,
+        access_key_id: &str,
+        token: Option<&str>,
+        now: SystemTime,
+    ) -> Result<(String, Option<FunctionSession>), AuthError> {
+        if let Some(secret) = self.credentials.get(access_key_id) {
+            let token_ok = match (&secret.session_token, token) {
+                (None, None) => true,
+                (Some(expected), Some(given)) => {
+                    constant_time_eq(expected.as_bytes(), given.as_bytes())
                 }
+                _ => false,
+            };
+            if !token_ok {
+                return Err(AuthError::UnrecognizedClient);
             }
+            return Ok((secret.secret_access_key.clone(), None));
         }
-        Err(AuthError::SignatureDoesNotMatch)
+        match (&self.sessions, token) {
+            (Some(issuer), Some(token)) if access_key_id.starts_with(SESSION_KEY_PREFIX) => {
+                let (session, secret) = issuer.open(access_key_id, token, now)?;
+                Ok((secret, Some(session)))
+            }
+            _ => Err(AuthError::UnrecognizedClient),
+        }
     }
 
     /// [`Verifier::verify`], and for a signed aws-chunked S3 upload
@@ -321,37 +331,14 @@ impl Verifier {
         request: &Request<'_>,
         now: SystemTime,
     ) -> Result<(VerifiedIdentity, Option<ChunkChain>), AuthError> {
-        let identity = self.verify(request, now)?;
+        let pending = self.check_head(request, now)?;
         let streaming = matches!(
             header_str(request.headers, "x-amz-content-sha256")?,
             Some(STREAMING_SIGNED | STREAMING_SIGNED_TRAILER)
         );
-        if !streaming {
-            return Ok((identity, None));
-        }
-        let pairs = query_pairs(request.query, false);
-        let claim = claim(request, &pairs)?;
-        let scope: Vec<&str> = claim.credential.split('/').collect();
-        let (Some(secret), &[_, date, region, service, terminator]) = (
-            self.credentials.get(&identity.access_key_id),
-            scope.as_slice(),
-        ) else {
-            return Err(AuthError::SignatureDoesNotMatch);
-        };
-        let key = self.signing_key(
-            &claim.credential,
-            &secret.secret_access_key,
-            date,
-            region,
-            service,
-        );
-        let chain = ChunkChain::new(
-            key,
-            claim.amz_date.clone(),
-            format!("{date}/{region}/{service}/{terminator}"),
-            claim.signature.clone(),
-        );
-        Ok((identity, Some(chain)))
+        let chain = (streaming && !pending.claim.presigned).then(|| pending.chunk_chain());
+        let identity = pending.finish(self, request)?;
+        Ok((identity, chain))
     }
 
     /// The canonical URIs a correct signer may have used for `path`: S3's rule (the path as
@@ -405,11 +392,9 @@ impl Verifier {
             }
             // S3's streaming uploads sign the encoding's name; the chunks carry their own
             // signatures (or, unsigned, trailing checksums).
-            Some(STREAMING_SIGNED | STREAMING_SIGNED_TRAILER) if self.service == "s3" => Ok(vec![
-                header_str(request.headers, "x-amz-content-sha256")?
-                    .unwrap_or_default()
-                    .to_string(),
-            ]),
+            Some(v @ (STREAMING_SIGNED | STREAMING_SIGNED_TRAILER)) if self.service == "s3" => {
+                Ok(vec![v.to_string()])
+            }
             Some(STREAMING_UNSIGNED_TRAILER)
                 if self.service == "s3" && self.allow_unsigned_payload =>
             {
@@ -453,6 +438,128 @@ impl Verifier {
     pub(crate) fn cached_keys(&self) -> usize {
         self.keys.lock().map(|k| k.len()).unwrap_or(0)
     }
+}
+
+/// A request whose head passed [`Verifier::check_head`]: the claimed identity and the signing
+/// key, waiting for the payload.
+pub struct PendingSignature {
+    identity: VerifiedIdentity,
+    /// `date/region/service/aws4_request`.
+    scope: String,
+    key: [u8; 32],
+    signed_lower: Vec<String>,
+    claim: Claim,
+}
+
+impl fmt::Debug for PendingSignature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingSignature")
+            .field("identity", &self.identity)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingSignature {
+    /// The chain checking the chunk signatures of a signed aws-chunked body, seeded with this
+    /// request's signature.
+    pub fn chunk_chain(&self) -> ChunkChain {
+        ChunkChain::new(
+            self.key,
+            self.claim.amz_date.clone(),
+            self.scope.clone(),
+            self.claim.signature.clone(),
+        )
+    }
+
+    /// Who claims to have signed (not yet proven).
+    pub fn identity(&self) -> &VerifiedIdentity {
+        &self.identity
+    }
+
+    /// Checks the signature over `request` (the same request given to
+    /// [`Verifier::check_head`], now with its payload), hashing the body if needed.
+    pub fn finish(
+        self,
+        verifier: &Verifier,
+        request: &Request<'_>,
+    ) -> Result<VerifiedIdentity, AuthError> {
+        let claim = &self.claim;
+        let payload_hashes = verifier.payload_hashes(request, claim.presigned)?;
+        let provided = claim.signature.to_ascii_lowercase();
+        let signed_refs: Vec<&str> = self.signed_lower.iter().map(String::as_str).collect();
+        let skip: Option<&[u8]> = claim.presigned.then_some(b"X-Amz-Signature");
+
+        // A `+` in the query is a literal plus to SigV4 clients (which send spaces as %20),
+        // but HTML-form encoders (Python's urlencode, for one) send spaces as `+`.
+        let mut query_readings = vec![query_pairs(request.query, false)];
+        if request.query.contains('+') {
+            query_readings.push(query_pairs(request.query, true));
+        }
+        let uri_readings = verifier.uri_readings(request.path);
+        for (reading, &uri) in query_readings
+            .iter()
+            .flat_map(|q| uri_readings.iter().map(move |u| (q, u)))
+        {
+            let mut canonical = canonical_prefix_as(
+                request,
+                uri,
+                reading,
+                skip,
+                &signed_refs,
+                &claim.signed_headers,
+            );
+            let prefix_len = canonical.len();
+            for payload_hash in &payload_hashes {
+                canonical.truncate(prefix_len);
+                canonical.extend_from_slice(payload_hash.as_bytes());
+                let string_to_sign = format!(
+                    "{ALGORITHM}\n{}\n{}\n{}",
+                    claim.amz_date,
+                    self.scope,
+                    sha256_hex(&canonical)
+                );
+                let expected = hex(&hmac_sha256(&self.key, string_to_sign.as_bytes()));
+                if constant_time_eq(expected.as_bytes(), provided.as_bytes()) {
+                    return Ok(self.identity);
+                }
+            }
+        }
+        Err(AuthError::SignatureDoesNotMatch)
+    }
+}
+
+/// Refuses a request carrying an `x-amz-*` header that its signature does not cover, as AWS
+/// does: an unsigned header could otherwise be added to a captured request (an
+/// `X-Amz-Invocation-Type: Event` turning a signed synchronous invoke into an asynchronous one).
+/// Signers sign every `x-amz-*` header (botocore leaves out only `expect`,
+/// `transfer-encoding`, `user-agent` and `x-amzn-trace-id`); other headers may stay unsigned.
+fn check_signed_headers(
+    headers: &[(&str, &[u8])],
+    signed_lower: &[String],
+) -> Result<(), AuthError> {
+    let mut unsigned: Vec<String> = Vec::new();
+    for (name, _) in headers {
+        let is_amz = name
+            .as_bytes()
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"x-amz-"));
+        if !is_amz {
+            continue;
+        }
+        let lower = name.to_ascii_lowercase();
+        if !signed_lower.contains(&lower) && !unsigned.contains(&lower) {
+            unsigned.push(lower);
+        }
+    }
+    if unsigned.is_empty() {
+        return Ok(());
+    }
+    Err(AuthError::InvalidSignature(format!(
+        "There were headers present in the request which were not signed: {}. Every x-amz-* \
+         header a request carries must be listed in SignedHeaders.",
+        unsigned.join(", ")
+    )))
 }
 
 /// The canonical request up to (not including) the payload hash: method, URI, query, headers

@@ -1,7 +1,185 @@
-//! Kindling's one endpoint serves every AWS service an application touches. This crate decides
-//! which service a request is for, the way AWS clients tell them apart, in one table
-//! ([`dispatch`]); the server mounts each service's router behind it.
+//! Kindling's one endpoint in front of every AWS service it serves: everything about a
+//! connection that is not one API's business.
+//!
+//! * **Dispatch**: which service a request is for, the way AWS clients tell them apart, in
+//!   one table ([`dispatch`]); the server mounts each service's router behind it.
+//! * **Limits**: at most [`EdgeConfig::max_connections`] open connections (past that, new ones
+//!   wait in the kernel's backlog) and [`EdgeConfig::max_requests`] requests in progress (past
+//!   that, a request is answered with [`Rejection::Busy`] at once). Request bodies are read
+//!   with [`read_body`]: a size limit per operation, an idle timeout (a body that stops
+//!   arriving, such as one whose `Content-Length` lies, is cut) and a server-wide budget of
+//!   buffered body bytes ([`EdgeConfig::max_body_memory`]).
+//! * **Timeouts**: the request head must arrive within [`EdgeConfig::header_read_timeout`]
+//!   (this also closes keep-alive connections idle that long); a slow or stalled head closes
+//!   the connection without an answer.
+//! * **Origin**: with [`EdgeConfig::environment_uids`], each accepted connection's peer socket
+//!   owner is asked of the kernel once (`kindling-peer`); every request carries its [`Origin`]
+//!   in a [`RequestContext`] extension, so the API can hold requests from inside execution environments to
+//!   their own credentials.
+//! * **Malformed requests**: hyper answers a request it cannot parse (bad request line, raw
+//!   bytes in the target, a negative `Content-Length`, a URI or head too long) with a bare
+//!   status and no body. The connection's I/O is wrapped ([`rewrite`]) so that such an answer
+//!   is replaced by the API's own error format ([`Rejection::Malformed`]): every response the
+//!   server sends is in the API's wire format.
+//! * **Closing**: when the server closes a connection whose client is still sending (a body
+//!   refused before it was read), the rest of the input is read and dropped for a short while
+//!   (lingering close), so the client sees the answer instead of a reset.
+//!
+//! Knows no API's wire format: the service and the error renderer are passed in.
 
+mod body;
+mod conn;
 pub mod dispatch;
+mod rewrite;
 
+use std::convert::Infallible;
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+pub use body::{BodyError, BodyLimits, BufferedBody, read_body};
 pub use dispatch::{Decision, RequestHead, ServiceId, classify, classify_form};
+
+/// Where a connection comes from, as far as the edge can tell; in every request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The peer socket belongs to a user of [`EdgeConfig::environment_uids`]: a process inside
+    /// an execution environment.
+    Environment { uid: u32 },
+    /// Anything else (another local user, another host, or no owner check configured).
+    Other,
+}
+
+/// What the edge tells the service about each request, in its extensions.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub origin: Origin,
+    /// Bounds for reading the body with [`read_body`].
+    pub body_limits: BodyLimits,
+}
+
+/// Why the edge answers a request itself; the renderer turns it into the API's error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// hyper could not parse the request (400), its URI is too long (414) or its head too
+    /// large (431).
+    Malformed(StatusCode),
+    /// [`EdgeConfig::max_requests`] requests are already in progress.
+    Busy,
+    /// A method the edge never serves (`HEAD`: no operation has one; answered without body).
+    MethodNotAllowed,
+}
+
+/// Renders the edge's own answers in the API's wire format. The response must carry the
+/// API's marker header ([`EdgeConfig::marker_header`]).
+pub type Renderer = Arc<dyn Fn(Rejection) -> Response<Bytes> + Send + Sync>;
+
+/// Settings of the edge.
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    /// Time a client has to send a complete request head (and the longest a keep-alive
+    /// connection may stay idle).
+    pub header_read_timeout: Duration,
+    /// Longest pause while a request body is being read before the request is cut.
+    pub body_idle_timeout: Duration,
+    /// Open connections at once.
+    pub max_connections: usize,
+    /// Requests in progress at once.
+    pub max_requests: usize,
+    /// Bytes of request bodies buffered at once, server-wide.
+    pub max_body_memory: usize,
+    /// Largest request head (request line and headers).
+    pub max_header_bytes: usize,
+    /// Users whose connections are [`Origin::Environment`]; `None`: no lookup at all.
+    pub environment_uids: Option<RangeInclusive<u32>>,
+    /// A header (lowercase) that every response of the service carries: responses without
+    /// it are hyper's own.
+    pub marker_header: &'static str,
+    /// Services whose `HEAD` requests are passed on (S3's HeadObject and HeadBucket), as the
+    /// dispatch table decides; every other `HEAD` is answered [`Rejection::MethodNotAllowed`].
+    pub head_services: Vec<ServiceId>,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            body_idle_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            max_requests: 2048,
+            max_body_memory: 512 * 1024 * 1024,
+            max_header_bytes: 64 * 1024,
+            environment_uids: None,
+            marker_header: "x-amzn-requestid",
+            head_services: Vec::new(),
+        }
+    }
+}
+
+/// Serves `service` on `listener` until `shutdown` resolves, then stops accepting, asks every
+/// connection to finish its request in progress and close, and returns when all are gone.
+pub async fn serve<S, B>(
+    listener: TcpListener,
+    service: S,
+    config: EdgeConfig,
+    renderer: Renderer,
+    shutdown: impl std::future::Future<Output = ()>,
+) where
+    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let shared = Arc::new(conn::Shared {
+        requests: Arc::new(Semaphore::new(config.max_requests)),
+        body_limits: BodyLimits::new(config.body_idle_timeout, config.max_body_memory),
+        renderer,
+        config: config.clone(),
+    });
+    let connections = Arc::new(Semaphore::new(config.max_connections));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let origin = conn::origin(&stream, peer, shared.config.environment_uids.as_ref());
+        let service = service.clone();
+        let shared = Arc::clone(&shared);
+        let stop = stop_rx.clone();
+        tokio::spawn(async move {
+            conn::serve_connection(stream, origin, service, shared, stop).await;
+            drop(permit);
+        });
+    }
+    let _ = stop_tx.send(true);
+    // Every connection holds a permit until it is gone.
+    let all = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
+    let _ = connections.acquire_many(all).await;
+}

@@ -103,15 +103,19 @@ impl AsyncInvoker {
         Ok(Self { shared, intake })
     }
 
-    /// Accepts an Event invocation: returns once it is durably stored.
+    /// Accepts an Event invocation: returns once it is durably stored. `trace_header` is the
+    /// caller's `X-Amzn-Trace-Id`: stored with the event (a new trace when absent or invalid),
+    /// so every attempt continues the same trace.
     pub async fn enqueue(
         &self,
         request_id: String,
         function_name: String,
         qualifier: Option<String>,
         payload: Vec<u8>,
+        trace_header: Option<&str>,
     ) -> Result<(), IntakeError> {
         let now = worker::now_ms();
+        let trace_header = Some(kindling_scheduler::accept_trace_header(trace_header));
         self.intake
             .submit(AsyncEvent {
                 id: request_id,
@@ -122,6 +126,7 @@ impl AsyncInvoker {
                 attempts: 0,
                 not_before_ms: now,
                 last_result: None,
+                trace_header,
             })
             .await
     }

@@ -35,6 +35,8 @@ impl Deliveries {
                     attempts: 0,
                     not_before_ms: now_ms,
                     last_result: None,
+                    // The destination's invocation continues the event's trace.
+                    trace_header: event.trace_header.clone(),
                 })
             }
             Some(DestinationKind::Store { queue }) => self.letters.push(DeadLetter {
@@ -120,6 +122,7 @@ mod tests {
             attempts: 3,
             not_before_ms: 0,
             last_result: None,
+            trace_header: Some("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0".into()),
         }
     }
 
@@ -161,6 +164,11 @@ mod tests {
         );
         let follow = &out.follow_ups[0];
         assert_eq!(follow.function_name, "handler");
+        assert_eq!(
+            follow.trace_header,
+            event().trace_header,
+            "the destination's invocation continues the event's trace"
+        );
         let record: Value = serde_json::from_slice(&follow.payload).unwrap();
         assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");
         assert_eq!(record["requestContext"]["approximateInvokeCount"], 3);

@@ -158,7 +158,7 @@ async fn process(shared: &Arc<Shared>, event: AsyncEvent) {
         request_id: event.id.clone(),
         payload: Bytes::from(event.payload.clone()),
         client_context: None,
-        trace_id: None,
+        trace_id: event.trace_header.clone(),
         tail: false,
     };
     match shared.scheduler.invoke(req).await {

@@ -21,6 +21,9 @@ pub struct AsyncEvent {
     pub not_before_ms: i64,
     /// JSON of the last failed attempt (`responseContext` + `responsePayload`).
     pub last_result: Option<String>,
+    /// The X-Ray trace header the event was accepted with (or started when it had none): every
+    /// attempt, and the function destinations it reaches, continue its Root.
+    pub trace_header: Option<String>,
 }
 
 /// `FunctionEventInvokeConfig` as stored (per function and qualifier).
@@ -232,6 +235,7 @@ mod tests {
             attempts: 3,
             not_before_ms: 0,
             last_result: None,
+            trace_header: None,
         };
         let result = AttemptResult {
             status_code: 200,

@@ -32,3 +32,84 @@ impl InvokeTarget {
         }
     }
 }
+
+/// The error type of a failed invocation, as the caller and the logs see it (`errorType` of
+/// platform errors, `Error Type:` of REPORT lines). The wire names live here only.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FunctionError {
+    /// `Runtime.ExitError`: the runtime exited (or was killed) before answering.
+    ExitError,
+    /// `Runtime.OutOfMemory`: the environment reached its memory limit.
+    OutOfMemory,
+    /// `Sandbox.Timedout`: the invocation (or Init) ran out of time.
+    Timeout,
+    /// `Function.ResponseSizeTooLarge`: the response was over the limit.
+    ResponseTooLarge,
+    /// `Runtime.InvalidEntrypoint`: the runtime could not be started.
+    InvalidEntrypoint,
+    /// `Runtime.Unknown`: an init error posted without a type.
+    Unknown,
+    /// `Unhandled`: the runtime posted an invocation error without a type.
+    Unhandled,
+    /// Any other type, as the runtime posted it (`Runtime.ImportModuleError`, `ValueError`...).
+    Runtime(String),
+}
+
+impl FunctionError {
+    /// The wire name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::ExitError => "Runtime.ExitError",
+            Self::OutOfMemory => "Runtime.OutOfMemory",
+            Self::Timeout => "Sandbox.Timedout",
+            Self::ResponseTooLarge => "Function.ResponseSizeTooLarge",
+            Self::InvalidEntrypoint => "Runtime.InvalidEntrypoint",
+            Self::Unknown => "Runtime.Unknown",
+            Self::Unhandled => "Unhandled",
+            Self::Runtime(t) => t,
+        }
+    }
+
+    /// The type a runtime posted (`Lambda-Runtime-Function-Error-Type`); the platform's own
+    /// names map to their variants.
+    pub fn from_wire(name: &str) -> Self {
+        match name {
+            "Runtime.ExitError" => Self::ExitError,
+            "Runtime.OutOfMemory" => Self::OutOfMemory,
+            "Sandbox.Timedout" => Self::Timeout,
+            "Function.ResponseSizeTooLarge" => Self::ResponseTooLarge,
+            "Runtime.InvalidEntrypoint" => Self::InvalidEntrypoint,
+            "Runtime.Unknown" => Self::Unknown,
+            "Unhandled" => Self::Unhandled,
+            other => Self::Runtime(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for FunctionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_error_names_round_trip() {
+        for e in [
+            FunctionError::ExitError,
+            FunctionError::OutOfMemory,
+            FunctionError::Timeout,
+            FunctionError::ResponseTooLarge,
+            FunctionError::InvalidEntrypoint,
+            FunctionError::Unknown,
+            FunctionError::Unhandled,
+            FunctionError::Runtime("Runtime.ImportModuleError".into()),
+        ] {
+            assert_eq!(FunctionError::from_wire(e.as_str()), e);
+        }
+        assert_eq!(FunctionError::Timeout.to_string(), "Sandbox.Timedout");
+    }
+}

@@ -14,6 +14,7 @@ pub mod objects;
 pub mod policy;
 pub mod runtime;
 pub mod timefmt;
+pub mod trace;
 pub mod validate;
 
 pub use arn::{ArnContext, FunctionRef, Qualifier};

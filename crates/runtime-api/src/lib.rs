@@ -18,6 +18,7 @@
 //! .shutdown(ShutdownReason, Duration).await            // SHUTDOWN to extensions, bounded wait
 //! .runtime_polling() -> bool                           // a live /next is parked
 //! .registered_extensions() -> Vec<String>
+//! .wait_extensions_registered(n).await -> bool         // n registered (or init failed)
 //! .telemetry_subscriptions() -> Vec<TelemetrySubscription>
 //! drop(api)                                            // stops the server, closes connections
 //! ```
@@ -117,7 +118,6 @@
 mod body;
 mod error;
 mod events;
-mod peer;
 mod routes;
 mod server;
 mod state;
@@ -248,6 +248,13 @@ impl RuntimeApi {
     /// counting once the server has noticed the close. For diagnostics and tests.
     pub fn runtime_polling(&self) -> bool {
         self.shared.runtime_polling()
+    }
+
+    /// Resolves once `count` extensions have registered or init has failed (`true`), or init
+    /// completed with fewer registered (`false`). For a caller that starts extensions first and
+    /// holds the runtime back until they registered, as Lambda does.
+    pub async fn wait_extensions_registered(&self, count: usize) -> bool {
+        self.shared.wait_extensions_registered(count).await
     }
 
     /// Names of the registered extensions, in registration order.

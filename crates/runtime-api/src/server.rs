@@ -14,8 +14,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
+use crate::routes;
 use crate::state::Shared;
-use crate::{peer, routes};
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
@@ -54,7 +54,7 @@ fn admitted(stream: &TcpStream, peer: SocketAddr, allowed_uid: Option<u32>) -> b
     };
     let owner = stream
         .local_addr()
-        .and_then(|local| peer::socket_owner(peer, local));
+        .and_then(|local| kindling_peer::socket_owner(peer, local));
     match owner {
         Ok(Some(uid)) if uid == allowed => true,
         Ok(owner) => {

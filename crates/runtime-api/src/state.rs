@@ -342,6 +342,21 @@ impl Shared {
             .is_some_and(|tx| !tx.is_closed())
     }
 
+    /// Resolves once `count` extensions have registered, or init has failed (true), or init
+    /// completed with fewer (false: registration is closed).
+    pub(crate) async fn wait_extensions_registered(&self, count: usize) -> bool {
+        self.wait_until(|state| {
+            if state.extensions.len() >= count || matches!(state.init, InitPhase::Failed(_)) {
+                Some(true)
+            } else if matches!(state.init, InitPhase::Done) {
+                Some(false)
+            } else {
+                None
+            }
+        })
+        .await
+    }
+
     pub(crate) fn registered_extensions(&self) -> Vec<String> {
         self.lock()
             .extensions

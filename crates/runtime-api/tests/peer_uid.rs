@@ -81,6 +81,27 @@ async fn without_a_check_anyone_is_served() {
     assert_eq!(res.status, 200);
 }
 
+/// Set to `1` by the test script when it runs as root: a test that cannot run then fails
+/// instead of being skipped.
+const REQUIRE_ROOT_TESTS: &str = "KINDLING_REQUIRE_ROOT_TESTS";
+
+/// Called by a test that cannot run here (`why`), just before it returns. Panics, failing the
+/// test, when `KINDLING_REQUIRE_ROOT_TESTS=1`; otherwise writes a `SKIPPED` line straight to
+/// the process's stderr (the harness captures `eprintln!`, which would hide it).
+fn cannot_run(why: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("this test")
+        .to_string();
+    if std::env::var(REQUIRE_ROOT_TESTS).is_ok_and(|v| v == "1") {
+        panic!("{test} cannot run here ({why}), and {REQUIRE_ROOT_TESTS}=1 requires it");
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: {why} (run as root, with {REQUIRE_ROOT_TESTS}=1 to make this a failure)"
+    );
+}
+
 /// Runs `peer_helper` in a copy of this test binary as `uid`/`gid`; its stdout, or `None`
 /// when that user cannot execute the binary (a test directory private to root).
 fn spawn_helper(addr: SocketAddr, uid: u32) -> Option<tokio::process::Child> {
@@ -97,7 +118,7 @@ fn spawn_helper(addr: SocketAddr, uid: u32) -> Option<tokio::process::Child> {
     match tokio::process::Command::from(command).spawn() {
         Ok(child) => Some(child),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            eprintln!("skipping: uid {uid} cannot execute the test binary: {e}");
+            cannot_run(&format!("uid {uid} cannot execute the test binary: {e}"));
             None
         }
         Err(e) => panic!("spawning the helper: {e}"),
@@ -118,7 +139,7 @@ async fn results(child: tokio::process::Child) -> Vec<String> {
 #[tokio::test]
 async fn only_the_environments_user_gets_its_events() {
     if own_uids()[1] != 0 {
-        eprintln!("skipping: running clients as other users needs root");
+        cannot_run("running clients as other users needs root");
         return;
     }
     let (allowed, other) = (100_321, 100_322);

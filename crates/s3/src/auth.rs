@@ -12,17 +12,21 @@ use kindling_auth::{
     AuthError, ChunkChain, Payload, UNSIGNED_PAYLOAD, VerifiedIdentity, Verifier, is_s3_v2_query,
 };
 
+use kindling_edge::{Origin, RequestContext};
+
 use crate::addressing::Target;
 use crate::chunked::ChunkSignatures;
 use crate::error::S3Error;
 
-/// The S3 endpoint's authentication settings.
+/// The S3 endpoint's authentication settings (the same rules as the Lambda API's): in
+/// shared mode every request must be signed with an operator's key or a function's session
+/// credentials; in local mode only requests from inside execution environments must be (with
+/// their own session credentials), and other requests are served without a check.
 #[derive(Debug)]
 pub struct S3Auth {
-    /// Verifies signatures scoped to service `s3`.
+    /// Verifies signatures scoped to service `s3` (operators' keys and session credentials).
     pub verifier: Verifier,
-    /// Refuse unsigned requests (shared mode); otherwise they are served, and signatures are
-    /// checked only when present.
+    /// Shared mode: every request must be signed.
     pub require_signature: bool,
 }
 
@@ -93,14 +97,24 @@ pub fn auth_error(e: &AuthError) -> S3Error {
 }
 
 impl S3Auth {
+    /// Whether this request must be signed: always in shared mode, else when it comes from
+    /// inside an execution environment.
+    fn must_sign(&self, parts: &Parts) -> bool {
+        self.require_signature
+            || parts
+                .extensions
+                .get::<RequestContext>()
+                .is_some_and(|c| matches!(c.origin, Origin::Environment { .. }))
+    }
+
     /// Checks the request's signature from its head (`target`: where the request is
     /// addressed, for SigV2's canonical resource of virtual-hosted requests).
     pub fn check(&self, parts: &Parts, target: &Target) -> Result<Signing, S3Error> {
-        if !is_signed(parts) {
-            if self.require_signature {
-                return Err(auth_error(&AuthError::MissingAuthenticationToken));
-            }
+        if !self.must_sign(parts) {
             return Ok(Signing::None);
+        }
+        if !is_signed(parts) {
+            return Err(auth_error(&AuthError::MissingAuthenticationToken));
         }
         let headers: Vec<(&str, &[u8])> = parts
             .headers

@@ -45,7 +45,9 @@
 //! ```
 //!
 //! - [`Sandbox::new`]`(mode, config)` checks the mode up front; [`Sandbox::spawn`]`(spec)`
-//!   returns once the program is executing (exec errors are returned, not reported later).
+//!   returns once the program is executing (exec errors are returned, not reported later). Its
+//!   synchronous part (directories, cgroups, pipes, `clone3`) runs on Tokio's blocking pool,
+//!   never on an async worker.
 //! - [`Environment`]: [`pid`](Environment::pid), [`wait`](Environment::wait) /
 //!   [`try_wait`](Environment::try_wait) → [`Exit`], [`kill`](Environment::kill),
 //!   [`freeze`](Environment::freeze) / [`thaw`](Environment::thaw),
@@ -59,6 +61,9 @@
 //!   environment only. Otherwise it is on the host's loopback (a free port).
 //! - [`EnvironmentSpec::uid`] / [`EnvironmentSpec::gid`] run one environment as a user of its
 //!   own (the [`SandboxConfig`]'s by default).
+//! - [`EnvironmentSpec::pass_fds`] hands open files to the program at descriptors 3, 4, ...
+//!   (for example the read end of a pipe as a start gate); nothing else of Kindling's is open
+//!   in the program.
 //!
 //! ```no_run
 //! # async fn demo(sandbox: kindling_sandbox::Sandbox, spec: kindling_sandbox::EnvironmentSpec)
@@ -114,6 +119,7 @@
 mod cgroup;
 mod environment;
 mod error;
+mod launch;
 mod network;
 mod output;
 mod plan;
@@ -121,13 +127,15 @@ mod report;
 mod sandbox;
 mod spec;
 mod sys;
+#[cfg(test)]
+mod test_support;
 
 pub use environment::{Environment, Exit};
 pub use error::SandboxError;
 pub use network::{NetworkNamespace, PreparedNetwork};
 pub use output::{OutputLine, Stream};
 pub use sandbox::{Sandbox, SandboxConfig, TmpBacking};
-pub use spec::{BindMount, EnvironmentSpec, IsolationMode, NetworkMode};
+pub use spec::{BindMount, EnvironmentSpec, IsolationMode, MAX_PASS_FDS, NetworkMode};
 
 #[cfg(test)]
 mod tests {

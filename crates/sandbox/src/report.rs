@@ -27,6 +27,8 @@ pub(crate) enum Stage {
     Exec = 13,
     /// Joining the environment's prepared network namespace.
     Network = 14,
+    /// Placing the spec's `pass_fds` at 3, 4, ...
+    PassFds = 15,
 }
 
 impl Stage {
@@ -47,6 +49,7 @@ impl Stage {
             Chdir,
             Exec,
             Network,
+            PassFds,
         ]
         .into_iter()
         .find(|stage| *stage as u32 == value)
@@ -69,6 +72,7 @@ impl Stage {
             Stage::Chdir => "changing to the working directory",
             Stage::Exec => "executing the program",
             Stage::Network => "joining the environment's network namespace",
+            Stage::PassFds => "passing descriptors to the program",
         }
     }
 }

@@ -1,7 +1,9 @@
 //! What the caller asks for: one environment's spec, and the isolation mode of a sandbox.
 
 use std::fmt;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use crate::{NetworkNamespace, SandboxError};
 
@@ -96,7 +98,41 @@ pub struct EnvironmentSpec {
     /// (with [`NetworkMode::None`] only). `None` with [`NetworkMode::None`]: a fresh namespace
     /// with only loopback, which nothing outside can reach.
     pub network: Option<NetworkNamespace>,
+    /// Open files the program gets at fixed descriptor numbers: `pass_fds[0]` as fd 3,
+    /// `pass_fds[1]` as fd 4, and so on (at most [`MAX_PASS_FDS`]), without close-on-exec. Every
+    /// other descriptor of Kindling's stays closed to the program, whatever its flags; 0, 1 and
+    /// 2 are `/dev/null` and the output pipes as always. Works in both modes.
+    ///
+    /// The supervisor closes its copies as soon as the program is forked, so only the program
+    /// (and what it passes them to) holds them; `spawn` drops the spec's `Arc`s before it
+    /// returns. A start gate is the typical use: pass the read end of a pipe, have the program
+    /// block reading fd 3, and write to (or drop) the write end, which the caller keeps, when
+    /// it may go on. The program sees end of file once every write end is closed.
+    ///
+    /// ```no_run
+    /// # async fn demo(sandbox: kindling_sandbox::Sandbox, spec: kindling_sandbox::EnvironmentSpec)
+    /// # -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Arc;
+    /// use kindling_sandbox::EnvironmentSpec;
+    ///
+    /// let (gate, release) = std::io::pipe()?; // close-on-exec, as every Kindling descriptor
+    /// let env = sandbox
+    ///     .spawn(EnvironmentSpec {
+    ///         program: "/bin/sh".into(),
+    ///         args: vec!["-c".into(), "read -r go <&3; exec 3<&-; exec /var/task/bootstrap".into()],
+    ///         pass_fds: vec![Arc::new(gate.into())],
+    ///         ..spec
+    ///     })
+    ///     .await?;
+    /// // ... once the program may go on:
+    /// drop(release); // or write a line to it
+    /// # drop(env); Ok(()) }
+    /// ```
+    pub pass_fds: Vec<Arc<OwnedFd>>,
 }
+
+/// Most descriptors [`EnvironmentSpec::pass_fds`] may hold.
+pub const MAX_PASS_FDS: usize = 16;
 
 impl fmt::Debug for EnvironmentSpec {
     // Environment values may hold credentials: show only the names.
@@ -119,6 +155,14 @@ impl fmt::Debug for EnvironmentSpec {
             .field("uid", &self.uid)
             .field("gid", &self.gid)
             .field("network", &self.network)
+            .field(
+                "pass_fds",
+                &self
+                    .pass_fds
+                    .iter()
+                    .map(|fd| fd.as_raw_fd())
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -135,6 +179,12 @@ impl EnvironmentSpec {
         }
         if self.cwd.as_os_str().is_empty() {
             return Err(invalid("cwd is empty"));
+        }
+        if self.pass_fds.len() > MAX_PASS_FDS {
+            return Err(invalid(format!(
+                "{} pass_fds; at most {MAX_PASS_FDS}",
+                self.pass_fds.len()
+            )));
         }
         for (key, _) in &self.env {
             if key.is_empty() || key.contains('=') {

@@ -1,5 +1,6 @@
-//! Namespaces mode with real processes. Every test skips (with a message) when not root or
-//! when the host refuses namespaces.
+//! Namespaces mode with real processes. Every test is skipped (a `SKIPPED` line on stderr) when
+//! not root or when the host refuses namespaces, and fails instead when
+//! `KINDLING_REQUIRE_ROOT_TESTS=1`.
 
 mod common;
 
@@ -38,12 +39,15 @@ fn sandbox_in(parent: &str, network: NetworkMode, tmp: TmpBacking) -> Option<Arc
     type Made = Vec<((String, NetworkMode, TmpBacking), Option<Arc<Sandbox>>)>;
     static MADE: Mutex<Made> = Mutex::new(Vec::new());
     if !is_root() {
-        eprintln!("skipping: Namespaces mode needs root");
+        cannot_run("Namespaces mode needs root");
         return None;
     }
     let key = (parent.to_string(), network, tmp);
     let mut made = MADE.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some((_, sandbox)) = made.iter().find(|(k, _)| *k == key) {
+        if sandbox.is_none() {
+            cannot_run("Namespaces mode is unavailable here (see the first test's message)");
+        }
         return sandbox.clone();
     }
     let config = SandboxConfig {
@@ -54,8 +58,11 @@ fn sandbox_in(parent: &str, network: NetworkMode, tmp: TmpBacking) -> Option<Arc
     let sandbox = match Sandbox::new(IsolationMode::Namespaces { network }, config) {
         Ok(sandbox) => Some(Arc::new(sandbox)),
         Err(e) if e.is_isolation_unavailable() => {
-            eprintln!("skipping: {e}");
-            None
+            // Recorded first, so that a required test's panic does not poison MADE for others.
+            made.push((key, None));
+            drop(made);
+            cannot_run(&e.to_string());
+            return None;
         }
         Err(e) => panic!("{e}"),
     };
@@ -643,4 +650,11 @@ async fn concurrent_environments_stay_apart() {
     for task in tasks {
         task.await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn passes_descriptors_at_fixed_numbers_and_nothing_else() {
+    let Some(sandbox) = sandbox() else { return };
+    let dirs = Dirs::new();
+    passes_descriptors_at_fixed_numbers(&sandbox, dirs.shell(&unique("passfds"), "")).await;
 }

@@ -309,3 +309,9 @@ async fn prepared_network_is_the_hosts_loopback() {
         .expect("accept");
     assert_eq!(peer, client.local_addr().expect("client address"));
 }
+
+#[tokio::test]
+async fn passes_descriptors_at_fixed_numbers_and_nothing_else() {
+    let sandbox = Sandbox::process();
+    passes_descriptors_at_fixed_numbers(&sandbox, shell(&unique("passfds"), "")).await;
+}

@@ -10,6 +10,9 @@ pub enum ThrottleReason {
     ConcurrentInvocationLimitExceeded,
     /// The function's reserved concurrency is exhausted (or zero).
     ReservedFunctionConcurrentInvocationLimitExceeded,
+    /// No execution environment could be had in time: every cold-start slot stayed busy and
+    /// no warm environment freed up (Lambda's limit on how fast a function scales out).
+    FunctionInvocationRateLimitExceeded,
 }
 
 impl ThrottleReason {
@@ -19,6 +22,7 @@ impl ThrottleReason {
             Self::ReservedFunctionConcurrentInvocationLimitExceeded => {
                 "ReservedFunctionConcurrentInvocationLimitExceeded"
             }
+            Self::FunctionInvocationRateLimitExceeded => "FunctionInvocationRateLimitExceeded",
         }
     }
 }

@@ -3,10 +3,12 @@
 use kindling_package::PackageError;
 
 use crate::concurrency::ThrottleReason;
+use crate::users::UserPoolError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
-    /// Concurrency exhausted: the caller gets 429 TooManyRequestsException.
+    /// Concurrency exhausted, or no environment could be had in time: the caller gets 429
+    /// TooManyRequestsException.
     #[error("rate exceeded ({0:?})")]
     Throttled(ThrottleReason),
     /// The function's runtime cannot be executed on this host.
@@ -19,25 +21,80 @@ pub enum SchedulerError {
     /// `InvalidZipFileException`.
     #[error("{0}")]
     InvalidPackage(#[source] PackageError),
-    /// A fault of Kindling itself (I/O, sandbox setup).
-    #[error("{0}")]
-    Internal(String),
+    /// A file-system step of Kindling's (work directories, unpacking, log files) failed.
+    #[error("{what}: {source}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The sandbox could not prepare an environment's network.
+    #[error("{what}: {source}")]
+    Sandbox {
+        what: &'static str,
+        #[source]
+        source: kindling_sandbox::SandboxError,
+    },
+    /// No user id could be had for a namespaced environment.
+    #[error("leasing an environment user id: {0}")]
+    Users(#[source] UserPoolError),
+    /// A task of the scheduler's (an invocation, a blocking preparation step) panicked or was
+    /// cancelled by the runtime shutting down.
+    #[error("{what}: {source}")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
 }
 
-impl From<std::io::Error> for SchedulerError {
-    fn from(e: std::io::Error) -> Self {
-        // Unpacking reports a bad package as an I/O error carrying the `PackageError`.
-        if e.get_ref()
-            .and_then(|inner| inner.downcast_ref::<PackageError>())
-            .is_some_and(PackageError::is_invalid_package)
-        {
-            let text = e.to_string();
-            return match e.into_inner().map(|inner| inner.downcast::<PackageError>()) {
+impl SchedulerError {
+    /// Wraps an I/O error of the step `what` (for `map_err`).
+    pub(crate) fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> Self {
+        move |source| Self::Io { what, source }
+    }
+
+    /// Wraps an error of unpacking (step `what`): a package the function's owner gave that
+    /// cannot be unpacked is [`InvalidPackage`](Self::InvalidPackage) (unpacking reports it
+    /// as an I/O error carrying the `PackageError`); anything else is Kindling's own fault.
+    pub(crate) fn unpacking(what: &'static str) -> impl FnOnce(std::io::Error) -> Self {
+        move |source| {
+            let invalid = source
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<PackageError>())
+                .is_some_and(PackageError::is_invalid_package);
+            if !invalid {
+                return Self::Io { what, source };
+            }
+            match source
+                .into_inner()
+                .map(|inner| inner.downcast::<PackageError>())
+            {
                 Some(Ok(package)) => Self::InvalidPackage(*package),
-                _ => Self::Internal(text),
-            };
+                // Unreachable (checked above); keep the error rather than panic.
+                Some(Err(inner)) => Self::Io {
+                    what,
+                    source: std::io::Error::other(inner),
+                },
+                None => Self::Io {
+                    what,
+                    source: std::io::Error::other("unpacking failed"),
+                },
+            }
         }
-        Self::Internal(e.to_string())
+    }
+
+    /// Wraps a join error of the task `what` (for `map_err`).
+    pub(crate) fn task(what: &'static str) -> impl FnOnce(tokio::task::JoinError) -> Self {
+        move |source| Self::Task { what, source }
+    }
+
+    /// A fault of Kindling itself, not of the caller or the function (the API answers 500).
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            Self::Io { .. } | Self::Sandbox { .. } | Self::Users(_) | Self::Task { .. }
+        )
     }
 }
 
@@ -47,10 +104,11 @@ mod tests {
 
     #[test]
     fn a_bad_package_is_not_an_internal_error() {
+        let unpacking = SchedulerError::unpacking("unpacking the function's code");
         let bad = PackageError::TooLarge { limit: 10 };
         let io = std::io::Error::new(std::io::ErrorKind::InvalidData, bad);
         assert!(matches!(
-            SchedulerError::from(io),
+            unpacking(io),
             SchedulerError::InvalidPackage(PackageError::TooLarge { limit: 10 })
         ));
         let disk_full = PackageError::Write {
@@ -58,14 +116,11 @@ mod tests {
             source: std::io::Error::other("no space"),
         };
         let io = std::io::Error::other(disk_full);
-        assert!(matches!(
-            SchedulerError::from(io),
-            SchedulerError::Internal(_)
-        ));
+        let e = SchedulerError::unpacking("unpacking the function's code")(io);
+        assert!(matches!(e, SchedulerError::Io { .. }) && e.is_internal());
         let plain = std::io::Error::other("boom");
-        assert!(matches!(
-            SchedulerError::from(plain),
-            SchedulerError::Internal(_)
-        ));
+        let e = SchedulerError::unpacking("unpacking the function's layers")(plain);
+        assert_eq!(e.to_string(), "unpacking the function's layers: boom");
+        assert!(std::error::Error::source(&e).is_some(), "the cause is kept");
     }
 }

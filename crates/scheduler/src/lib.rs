@@ -6,23 +6,41 @@
 //!
 //! It knows nothing of HTTP or storage: the caller resolves which version to run and passes its
 //! record and package paths in an [`InvokeTarget`].
+//!
+//! Modules, from the handle down (no module depends on one above it):
+//! `scheduler` (the [`Scheduler`] handle: admission, detached invocations, reaper, shutdown) →
+//! `invocation` (one invocation: warm environment, hand-over or cold start, the run) →
+//! `shared` (state shared by invocations) → `pool` (warm pool and waiters, generic),
+//! `start` (cold starts: prepare → spawn → await Init), `env` (a started environment) →
+//! `freezer`, `logs`, `launch`, `artifacts`, `users`, `concurrency`, `trace`.
 
 mod artifacts;
 mod concurrency;
+mod config;
 mod env;
 mod error;
+mod freezer;
+mod inflight;
+mod invocation;
 mod launch;
 mod logs;
 mod pool;
+mod request;
 mod scheduler;
+mod shared;
+mod start;
+mod trace;
 mod users;
 
 pub use concurrency::ThrottleReason;
+pub use config::{CredentialsProvider, SchedulerConfig};
 pub use error::SchedulerError;
-pub use kindling_model::invoke::InvokeTarget;
+pub use kindling_model::invoke::{FunctionError, InvokeTarget};
 pub use launch::{RuntimeLocator, RuntimePaths};
 pub use logs::{
     LogRetention, LogStore, RetentionOverrides, RetentionTask, SweepReport, log_stream_name,
 };
-pub use scheduler::{InvokeRequest, InvokeResult, PoolStats, Scheduler, SchedulerConfig};
-pub use users::UserRange;
+pub use request::{InvokeRequest, InvokeResult};
+pub use scheduler::{PoolStats, Scheduler};
+pub use trace::{accept_trace_header, invocation_trace_header};
+pub use users::{UserPoolError, UserRange};

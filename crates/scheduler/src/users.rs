@@ -50,8 +50,27 @@ impl UserRange {
     }
 }
 
-/// Hands out ids of a [`UserRange`].
-#[derive(Debug)]
+/// Why no id could be leased.
+#[derive(Debug, thiserror::Error)]
+pub enum UserPoolError {
+    /// The range is not usable (see [`UserRange::validate`]).
+    #[error("{0}")]
+    InvalidRange(String),
+    /// Every id of the range is in use, here or by another Kindling process.
+    #[error("all {count} environment user ids from {first} are in use")]
+    Exhausted { first: u32, count: u32 },
+    /// The lock directory or an id's lock file could not be used.
+    #[error("{what} {}: {source}", path.display())]
+    Lock {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Hands out ids of a [`UserRange`]. Cheap to clone (clones share the ids).
+#[derive(Debug, Clone)]
 pub(crate) struct UserPool {
     range: UserRange,
     state: Arc<Mutex<State>>,
@@ -101,11 +120,13 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
 }
 
 impl UserPool {
-    pub fn new(range: UserRange) -> Result<Self, String> {
-        range.validate()?;
+    pub fn new(range: UserRange) -> Result<Self, UserPoolError> {
+        range.validate().map_err(UserPoolError::InvalidRange)?;
         if let Some(dir) = &range.lock_dir {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                format!("creating the user id lock directory {}: {e}", dir.display())
+            std::fs::create_dir_all(dir).map_err(|source| UserPoolError::Lock {
+                what: "creating the user id lock directory",
+                path: dir.clone(),
+                source,
             })?;
         }
         Ok(Self {
@@ -115,15 +136,16 @@ impl UserPool {
     }
 
     /// A free id, or an error when every id of the range is in use (here or, with a lock
-    /// directory, by another process).
-    pub fn lease(&self) -> Result<UserLease, String> {
+    /// directory, by another process). Blocking (it opens and locks files): call it on the
+    /// blocking pool.
+    pub fn lease(&self) -> Result<UserLease, UserPoolError> {
         let mut state = lock(&self.state);
         // Ids another process holds go to the back of the line and are tried again later.
         let mut busy = Vec::new();
-        let mut result = Err(format!(
-            "all {} environment user ids from {} are in use",
-            self.range.count, self.range.first
-        ));
+        let mut result = Err(UserPoolError::Exhausted {
+            first: self.range.first,
+            count: self.range.count,
+        });
         for _ in 0..self.range.count {
             let Some(id) = state.next_candidate(&self.range) else {
                 break;
@@ -156,18 +178,31 @@ impl UserPool {
 }
 
 /// The lock file of `id`, locked; `None` when another process holds it.
-fn try_lock(dir: &Path, id: u32) -> Result<Option<File>, String> {
+fn try_lock(dir: &Path, id: u32) -> Result<Option<File>, UserPoolError> {
     let path = dir.join(id.to_string());
-    let file = OpenOptions::new()
+    let file = match OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| format!("opening {}: {e}", path.display()))?;
+    {
+        Ok(file) => file,
+        Err(source) => {
+            return Err(UserPoolError::Lock {
+                what: "opening",
+                path,
+                source,
+            });
+        }
+    };
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(TryLockError::WouldBlock) => Ok(None),
-        Err(TryLockError::Error(e)) => Err(format!("locking {}: {e}", path.display())),
+        Err(TryLockError::Error(source)) => Err(UserPoolError::Lock {
+            what: "locking",
+            path,
+            source,
+        }),
     }
 }
 

@@ -98,6 +98,7 @@ pub fn dlq(cmd: &DlqCommand) -> anyhow::Result<()> {
                     attempts: 0,
                     not_before_ms: now,
                     last_result: None,
+                    trace_header: None,
                 })
                 .collect();
             store.redrive(&ids, &events)?;

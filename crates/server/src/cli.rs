@@ -81,6 +81,17 @@ pub enum Isolation {
     NamespacesNoNetwork,
 }
 
+/// What functions' own credentials may do through the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FunctionApiAccess {
+    /// Invoke any function; read only their own configuration.
+    Invoke,
+    /// Also read the whole control plane.
+    Read,
+    /// Everything an operator may do.
+    Full,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address the Lambda API listens on.
@@ -128,10 +139,47 @@ pub struct ServeArgs {
     /// Shared mode: refuse to start without `--credentials`.
     #[arg(long, env = "KINDLING_SHARED")]
     pub shared: bool,
+    /// What functions may do through the API with the credentials Kindling gives them:
+    /// `invoke` (invoke any function, read their own configuration), `read` (also read the
+    /// control plane) or `full` (everything).
+    #[arg(long, env = "KINDLING_FUNCTION_API_ACCESS", value_enum, default_value_t = FunctionApiAccess::Invoke)]
+    pub function_api_access: FunctionApiAccess,
+    /// An execution role whose functions may do everything through the API (repeatable).
+    #[arg(
+        long = "admin-role",
+        env = "KINDLING_ADMIN_ROLES",
+        value_delimiter = ','
+    )]
+    pub admin_roles: Vec<String>,
+    /// Seconds a client has to send a request's headers (also the longest a keep-alive
+    /// connection may stay idle).
+    #[arg(long, env = "KINDLING_HEADER_TIMEOUT", default_value_t = 10.0)]
+    pub header_timeout: f64,
+    /// Seconds a request body may stop arriving before the request is cut.
+    #[arg(long, env = "KINDLING_BODY_TIMEOUT", default_value_t = 10.0)]
+    pub body_timeout: f64,
+    /// Open API connections at once (more wait to be accepted).
+    #[arg(long, env = "KINDLING_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// API requests in progress at once (more get 429).
+    #[arg(long, env = "KINDLING_MAX_REQUESTS", default_value_t = 2048)]
+    pub max_requests: usize,
+    /// MiB of request bodies buffered at once (requests wait for room).
+    #[arg(long, env = "KINDLING_MAX_BODY_MEMORY", default_value_t = 512)]
+    pub max_body_memory: usize,
     /// Leave the host's cgroup mounts as they are (by default Kindling turns on cgroup v2
     /// `favordynmods` when running namespaced as root: cold starts get 5-20 ms faster).
     #[arg(long, env = "KINDLING_NO_TUNE_CGROUPS")]
     pub no_tune_cgroups: bool,
+    /// Execution environments that may be starting at once (default: two per core); further
+    /// cold starts wait for a slot, without their Init clock running, and take a warm
+    /// environment of their function if one frees up first.
+    #[arg(long, env = "KINDLING_MAX_CONCURRENT_COLD_STARTS")]
+    pub max_concurrent_cold_starts: Option<usize>,
+    /// Seconds an invocation may wait for a cold-start slot or a warm environment before it
+    /// is throttled (429 TooManyRequestsException, FunctionInvocationRateLimitExceeded).
+    #[arg(long, env = "KINDLING_COLD_START_WAIT_LIMIT", default_value_t = 30.0)]
+    pub cold_start_wait_limit: f64,
     /// Async worker threads (default: one per core, one on hosts with two cores or fewer).
     #[arg(long, env = "KINDLING_WORKER_THREADS")]
     pub worker_threads: Option<usize>,

@@ -6,6 +6,7 @@ mod code_source;
 mod front;
 mod logs;
 mod runtime_files;
+mod secret;
 mod serve;
 
 use clap::Parser;

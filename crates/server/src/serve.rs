@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
-use kindling_api::{ApiState, router};
+use kindling_api::{ApiAuth, ApiState, router};
 use kindling_control::{ControlConfig, ControlPlane};
 use kindling_events::{AsyncInvoker, EventsConfig};
 use kindling_model::ArnContext;
@@ -15,12 +14,18 @@ use kindling_store::{BlobStore, SqliteStore, Store};
 
 use kindling_sandbox::{IsolationMode, NetworkMode, Sandbox, SandboxConfig, TmpBacking};
 use kindling_scheduler::{
-    LogRetention, LogStore, RuntimeLocator, RuntimePaths, Scheduler, SchedulerConfig, UserRange,
+    CredentialsProvider, LogRetention, LogStore, RuntimeLocator, RuntimePaths, Scheduler,
+    SchedulerConfig, UserRange,
 };
 
-use crate::cli::{Isolation, ServeArgs};
+use crate::cli::{FunctionApiAccess, Isolation, ServeArgs};
 use crate::code_source::S3CodeSource;
-use crate::runtime_files;
+use crate::{runtime_files, secret};
+
+/// How long the credentials given to an execution environment stay valid. Environments are
+/// not recycled on a schedule, so this outlives any realistic environment; changing the
+/// server secret (`<data-dir>/auth-secret`) revokes them all.
+const FUNCTION_CREDENTIALS_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -66,6 +71,9 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         .with_object_source(Arc::new(S3CodeSource(objects.clone()))),
     );
     let node = node_id(&args.data_dir)?;
+    let server_secret = secret::load_or_create(&args.data_dir.join("auth-secret"))
+        .context("reading the server secret")?;
+    let issuer = kindling_auth::SessionIssuer::new(&server_secret);
     let logs = LogStore::new(args.data_dir.join("logs"));
     // Its own thread; dropped (stopped) when serve returns.
     let _log_retention = logs
@@ -75,7 +83,8 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             Duration::from_secs_f64(args.log_sweep_interval),
         )
         .context("starting log retention")?;
-    let scheduler = data_plane(&args, &node, logs).context("starting the data plane")?;
+    let (scheduler, isolation) =
+        data_plane(&args, &node, logs, issuer).context("starting the data plane")?;
     let reaper = scheduler.spawn_reaper(Duration::from_millis(250));
     let events = AsyncInvoker::new(
         events_config(&args, &node),
@@ -95,130 +104,48 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let dispatcher = events.start(stopped(stop_rx.clone()));
-    let auth = match &args.credentials {
-        Some(path) => {
-            let credentials = kindling_auth::Credentials::from_file(path)
-                .with_context(|| format!("reading credentials {}", path.display()))?;
-            tracing::info!(keys = credentials.len(), "SigV4 verification on");
-            Some(Arc::new(
-                kindling_auth::Verifier::new(credentials).with_region(args.region.clone()),
-            ))
-        }
-        None => None,
-    };
+    let auth = api_auth(&args, &server_secret)?;
     let lambda = router(ApiState {
         control,
         scheduler: Some(scheduler.clone()),
         events: Some(events),
-        auth,
+        auth: Arc::new(auth),
     });
-    // PROVISIONAL (s3-sts): S3 and STS share the listener through `front` until the edge
-    // listener lands on main; the merge replaces these lines with the edge's mounting.
-    let (s3, sts) = s3_and_sts(&args, &objects)?;
+    // PROVISIONAL (s3-sts): S3 and STS share the listener through `front` until services
+    // mount behind the edge's dispatch table; that change replaces these lines.
+    let (s3, sts) = s3_and_sts(&args, &objects, &server_secret)?;
     let app = crate::front::router(lambda, s3, sts);
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
+    let edge = edge_config(&args, isolation);
     tracing::info!(
         "Kindling listening on http://{addr} (data dir {}, region {}, account {})",
         args.data_dir.display(),
         args.region,
         args.account_id
     );
-    axum::serve(listener, app.into_make_service())
-        .with_graceful_shutdown({
-            let signal = stopped(stop_rx.clone());
-            let scheduler = scheduler.clone();
-            let grace = Duration::from_secs_f64(args.shutdown_grace);
-            async move {
-                signal.await;
-                tokio::spawn(async move {
-                    tokio::time::sleep(grace).await;
-                    tracing::warn!("shutdown grace period over: abandoning in-flight invocations");
-                    scheduler.cancel_in_flight();
-                });
-            }
-        })
-        .await
-        .context("serving")?;
+    let shutdown = {
+        let signal = stopped(stop_rx.clone());
+        let scheduler = scheduler.clone();
+        let grace = Duration::from_secs_f64(args.shutdown_grace);
+        async move {
+            signal.await;
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                tracing::warn!("shutdown grace period over: abandoning in-flight invocations");
+                scheduler.cancel_in_flight();
+            });
+        }
+    };
+    kindling_edge::serve(listener, app, edge, kindling_api::edge_renderer(), shutdown).await;
     let _ = dispatcher.await;
     reaper.abort();
     scheduler.shutdown().await;
     tracing::info!("Kindling stopped");
     Ok(())
-}
-
-/// The S3-compatible object store: metadata in the state database, bytes under
-/// `<data-dir>/s3`. Files a crash left unreferenced are swept on a thread of their own.
-fn object_store(args: &ServeArgs, sqlite: &Arc<SqliteStore>) -> anyhow::Result<Objects> {
-    let started = std::time::SystemTime::now();
-    let objects = Objects::open(
-        sqlite.clone(),
-        &args.data_dir.join("s3"),
-        ObjectsConfig {
-            region: args.region.clone(),
-            max_object_size: args.s3_max_object_size,
-            max_multipart_size: args.s3_max_upload_size,
-        },
-    )
-    .context("opening the object store")?;
-    let sweeper = objects.clone();
-    std::thread::Builder::new()
-        .name("s3-sweep".into())
-        .spawn(move || match sweeper.sweep_blocking(started) {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(files = n, "removed object files no object refers to"),
-            Err(e) => tracing::warn!(error = %e, "could not sweep object files"),
-        })
-        .context("starting the object file sweep")?;
-    Ok(objects)
-}
-
-/// The S3 and STS routers, verifying signatures when the server has credentials.
-fn s3_and_sts(args: &ServeArgs, objects: &Objects) -> anyhow::Result<(axum::Router, axum::Router)> {
-    let credentials = match &args.credentials {
-        Some(path) => Some(
-            kindling_auth::Credentials::from_file(path)
-                .with_context(|| format!("reading credentials {}", path.display()))?,
-        ),
-        None => None,
-    };
-    let s3_auth = credentials.clone().map(|c| {
-        Arc::new(kindling_s3::S3Auth {
-            verifier: kindling_auth::Verifier::new(c)
-                .with_service("s3")
-                .allow_unsigned_payload(true),
-            require_signature: true,
-        })
-    });
-    let sts_auth = credentials.map(|c| {
-        Arc::new(kindling_sts::StsAuth {
-            verifier: kindling_auth::Verifier::new(c).with_service("sts"),
-            require_signature: true,
-        })
-    });
-    let s3 = kindling_s3::router(kindling_s3::S3State {
-        objects: objects.clone(),
-        config: Arc::new(kindling_s3::S3Config {
-            hosts: kindling_s3::Hosts {
-                base: args.s3_virtual_hosts.clone(),
-            },
-            ..kindling_s3::S3Config::default()
-        }),
-        auth: s3_auth,
-    });
-    let sts = kindling_sts::router(kindling_sts::StsState {
-        account_id: args.account_id.clone(),
-        auth: sts_auth,
-    });
-    Ok((s3, sts))
 }
 
 /// The sandbox the isolation setting asks for (`auto` falls back to plain processes).
@@ -306,8 +233,126 @@ fn search_dirs() -> Vec<PathBuf> {
     dirs
 }
 
+/// The S3-compatible object store: metadata in the state database, bytes under
+/// `<data-dir>/s3`. Files a crash left unreferenced are swept on a thread of their own.
+fn object_store(args: &ServeArgs, sqlite: &Arc<SqliteStore>) -> anyhow::Result<Objects> {
+    let started = std::time::SystemTime::now();
+    let objects = Objects::open(
+        sqlite.clone(),
+        &args.data_dir.join("s3"),
+        ObjectsConfig {
+            region: args.region.clone(),
+            max_object_size: args.s3_max_object_size,
+            max_multipart_size: args.s3_max_upload_size,
+        },
+    )
+    .context("opening the object store")?;
+    let sweeper = objects.clone();
+    std::thread::Builder::new()
+        .name("s3-sweep".into())
+        .spawn(move || match sweeper.sweep_blocking(started) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, "removed object files no object refers to"),
+            Err(e) => tracing::warn!(error = %e, "could not sweep object files"),
+        })
+        .context("starting the object file sweep")?;
+    Ok(objects)
+}
+
+/// The S3 and STS routers. Signatures are checked like the Lambda API's: every request in
+/// shared mode (`--credentials`), else those from execution environments (their session
+/// credentials).
+fn s3_and_sts(
+    args: &ServeArgs,
+    objects: &Objects,
+    server_secret: &[u8],
+) -> anyhow::Result<(axum::Router, axum::Router)> {
+    let credentials = match &args.credentials {
+        Some(path) => kindling_auth::Credentials::from_file(path)
+            .with_context(|| format!("reading credentials {}", path.display()))?,
+        None => kindling_auth::Credentials::new(),
+    };
+    let require_signature = args.credentials.is_some();
+    let verifier = |service: &str| {
+        kindling_auth::Verifier::new(credentials.clone())
+            .with_service(service)
+            .with_region(args.region.clone())
+            .with_sessions(kindling_auth::SessionIssuer::new(server_secret))
+    };
+    let s3 = kindling_s3::router(kindling_s3::S3State {
+        objects: objects.clone(),
+        config: Arc::new(kindling_s3::S3Config {
+            hosts: kindling_s3::Hosts {
+                base: args.s3_virtual_hosts.clone(),
+            },
+            body_idle_timeout: Duration::from_secs_f64(args.body_timeout),
+        }),
+        auth: Some(Arc::new(kindling_s3::S3Auth {
+            verifier: verifier("s3").allow_unsigned_payload(true),
+            require_signature,
+        })),
+    });
+    let sts = kindling_sts::router(kindling_sts::StsState {
+        account_id: args.account_id.clone(),
+        auth: Some(Arc::new(kindling_sts::StsAuth {
+            verifier: verifier("sts"),
+            require_signature,
+        })),
+    });
+    Ok((s3, sts))
+}
+
 /// Lock files of the environment user ids in use, shared by every Kindling process of the host.
 const ENV_UID_LOCKS: &str = "/run/kindling-uids";
+
+/// The API's authentication: the operators' keys (shared mode) and functions' credentials.
+fn api_auth(args: &ServeArgs, server_secret: &[u8]) -> anyhow::Result<ApiAuth> {
+    let mut auth = match &args.credentials {
+        Some(path) => {
+            let credentials = kindling_auth::Credentials::from_file(path)
+                .with_context(|| format!("reading credentials {}", path.display()))?;
+            tracing::info!(keys = credentials.len(), "SigV4 verification on");
+            ApiAuth::new(credentials, true, server_secret, &args.region)
+        }
+        None => ApiAuth::local(server_secret, &args.region),
+    };
+    auth.function_access = match args.function_api_access {
+        FunctionApiAccess::Invoke => kindling_api::FunctionAccess::Invoke,
+        FunctionApiAccess::Read => kindling_api::FunctionAccess::Read,
+        FunctionApiAccess::Full => kindling_api::FunctionAccess::Full,
+    };
+    auth.admin_roles.clone_from(&args.admin_roles);
+    Ok(auth)
+}
+
+/// The listener's limits, and which users' connections come from execution environments:
+/// namespaced environments sharing the host's network run as users of the environment range
+/// (or all as the sandbox user); in Process mode they run as Kindling's own user and cannot
+/// be told apart, and without a network they cannot reach the API at all.
+fn edge_config(args: &ServeArgs, isolation: IsolationMode) -> kindling_edge::EdgeConfig {
+    let environment_uids = match isolation {
+        IsolationMode::Namespaces {
+            network: NetworkMode::Host,
+        } => Some(if args.env_uid_count > 0 {
+            args.env_uid_base..=args.env_uid_base.saturating_add(args.env_uid_count - 1)
+        } else {
+            let uid = SandboxConfig::default().uid;
+            uid..=uid
+        }),
+        _ => None,
+    };
+    kindling_edge::EdgeConfig {
+        header_read_timeout: Duration::from_secs_f64(args.header_timeout),
+        body_idle_timeout: Duration::from_secs_f64(args.body_timeout),
+        max_connections: args.max_connections,
+        max_requests: args.max_requests,
+        max_body_memory: args.max_body_memory.saturating_mul(1024 * 1024),
+        environment_uids,
+        // S3's HeadBucket and HeadObject; every other HEAD is refused by the edge.
+        head_services: vec![kindling_edge::ServiceId::S3],
+        ..kindling_edge::EdgeConfig::default()
+    }
+}
 
 /// The server-wide log retention (`0` turns a limit off).
 fn log_retention(args: &ServeArgs) -> LogRetention {
@@ -318,7 +363,12 @@ fn log_retention(args: &ServeArgs) -> LogRetention {
     }
 }
 
-fn data_plane(args: &ServeArgs, node: &str, logs: LogStore) -> anyhow::Result<Scheduler> {
+fn data_plane(
+    args: &ServeArgs,
+    node: &str,
+    logs: LogStore,
+    issuer: kindling_auth::SessionIssuer,
+) -> anyhow::Result<(Scheduler, IsolationMode)> {
     let runtime_dir = runtime_files::install(&args.data_dir.join("runtime"))
         .context("installing runtime bootstraps")?;
     let config = SchedulerConfig {
@@ -331,31 +381,52 @@ fn data_plane(args: &ServeArgs, node: &str, logs: LogStore) -> anyhow::Result<Sc
         readonly_host_paths: ["/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc"]
             .map(PathBuf::from)
             .to_vec(),
-        credentials: vec![
-            ("AWS_ACCESS_KEY_ID".into(), "KINDLINGLOCALKEY0000".into()),
-            (
-                "AWS_SECRET_ACCESS_KEY".into(),
-                "kindling-local-secret".into(),
-            ),
-            ("AWS_SESSION_TOKEN".into(), "kindling-local-session".into()),
-        ],
+        credentials: function_credentials(issuer),
         freeze_after: Some(Duration::from_millis(500)),
         environment_users: (args.env_uid_count > 0).then(|| UserRange {
             first: args.env_uid_base,
             count: args.env_uid_count,
             lock_dir: Some(PathBuf::from(ENV_UID_LOCKS)),
         }),
+        max_concurrent_cold_starts: args
+            .max_concurrent_cold_starts
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                SchedulerConfig::cold_starts_for_cores(cores)
+            }),
+        cold_start_wait_limit: Duration::from_secs_f64(args.cold_start_wait_limit),
     };
     let locator = RuntimeLocator::new(RuntimePaths {
         interpreters: args.runtimes.iter().cloned().collect(),
         search_dirs: search_dirs(),
     });
-    Ok(Scheduler::new(
-        config,
-        sandbox(args.isolation, node, !args.no_tune_cgroups)?,
-        locator,
-        logs,
-    )?)
+    let sandbox = sandbox(args.isolation, node, !args.no_tune_cgroups)?;
+    let mode = sandbox.mode();
+    Ok((Scheduler::new(config, sandbox, locator, logs)?, mode))
+}
+
+/// Each environment gets session credentials of its own function and role, as Lambda gives
+/// its execution role's.
+fn function_credentials(issuer: kindling_auth::SessionIssuer) -> CredentialsProvider {
+    CredentialsProvider::new(move |function_arn, role_arn| {
+        match issuer.mint(
+            function_arn,
+            role_arn,
+            std::time::SystemTime::now(),
+            FUNCTION_CREDENTIALS_LIFETIME,
+        ) {
+            Ok(c) => vec![
+                ("AWS_ACCESS_KEY_ID".into(), c.access_key_id),
+                ("AWS_SECRET_ACCESS_KEY".into(), c.secret_access_key),
+                ("AWS_SESSION_TOKEN".into(), c.session_token),
+            ],
+            Err(e) => {
+                tracing::error!(error = %e, function_arn, "no credentials for the environment");
+                Vec::new()
+            }
+        }
+    })
 }
 
 /// Creates the data dir, or tightens an existing one, so that only Kindling's user can enter
@@ -423,6 +494,10 @@ fn validate(args: &ServeArgs) -> anyhow::Result<()> {
         args.account_id.len() == 12 && args.account_id.bytes().all(|b| b.is_ascii_digit()),
         "--account-id must be 12 digits, got {:?}",
         args.account_id
+    );
+    anyhow::ensure!(
+        args.cold_start_wait_limit > 0.0 && args.cold_start_wait_limit <= 3600.0,
+        "--cold-start-wait-limit must be more than 0 and at most 3600 seconds"
     );
     anyhow::ensure!(
         args.min_unreserved_concurrency <= args.account_concurrency,

@@ -208,6 +208,7 @@ fn expired_events_go_to_failure_handling_with_event_age_exceeded() {
             attempts: 0,
             not_before_ms: now,
             last_result: None,
+            trace_header: None,
         }],
     )
     .unwrap();

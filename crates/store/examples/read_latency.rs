@@ -138,5 +138,6 @@ fn event(id: &str) -> AsyncEvent {
         attempts: 0,
         not_before_ms: 0,
         last_result: None,
+        trace_header: None,
     }
 }

@@ -1,5 +1,5 @@
 -- Kindling state: the S3-compatible object store's metadata (the bytes are files under
--- <data-dir>/s3/, named by blob id). Numbered 0004: 0003 is the messaging schema.
+-- <data-dir>/s3/, named by blob id).
 -- Keys are BLOBs so that they sort by their UTF-8 bytes, S3's listing order, and prefix
 -- ranges are plain byte ranges.
 

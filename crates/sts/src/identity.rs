@@ -20,12 +20,43 @@ impl CallerIdentity {
         }
     }
 
-    /// The caller of a verified request: an IAM user named after the operator's key.
+    /// The caller of a verified request: a function's execution-role session
+    /// (`assumed-role/<role>/<function>`, user id `AROA…:<function>`), or an IAM user named
+    /// after the operator's key.
     pub fn of(identity: &VerifiedIdentity, account: &str) -> Self {
-        Self {
-            arn: format!("arn:aws:iam::{account}:user/{}", identity.access_key_id),
-            user_id: identity.access_key_id.clone(),
-            account: account.to_string(),
+        match &identity.session {
+            Some(session) => Self {
+                arn: session.assumed_role_arn(),
+                user_id: format!("{}:{}", role_id(&session.role_arn), session.function_name()),
+                account: session
+                    .function_arn
+                    .split(':')
+                    .nth(4)
+                    .filter(|a| !a.is_empty())
+                    .unwrap_or(account)
+                    .to_string(),
+            },
+            None => Self {
+                arn: format!("arn:aws:iam::{account}:user/{}", identity.access_key_id),
+                user_id: identity.access_key_id.clone(),
+                account: account.to_string(),
+            },
         }
     }
+}
+
+/// A stable role id in AWS's shape (`AROA` and 17 characters) derived from the role's ARN.
+fn role_id(role_arn: &str) -> String {
+    // FNV-1a: stable across runs and nodes, no secret involved.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in role_arn.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut id = String::from("AROA");
+    for i in 0..17 {
+        id.push(ALPHABET[((h >> ((i * 5) % 60)) & 31) as usize] as char);
+    }
+    id
 }

@@ -41,11 +41,12 @@ pub struct StsState {
     pub auth: Option<Arc<StsAuth>>,
 }
 
-/// Signature settings.
+/// Signature settings, as the Lambda API's: every request signed in shared mode; in local
+/// mode only those from inside execution environments (with their session credentials).
 #[derive(Debug)]
 pub struct StsAuth {
     pub verifier: Verifier,
-    /// Refuse unsigned requests (shared mode).
+    /// Shared mode: every request must be signed.
     pub require_signature: bool,
 }
 
@@ -86,8 +87,7 @@ impl WireError for StsError {
                 AuthError::IncompleteSignature(_) => "IncompleteSignature",
                 AuthError::SignatureExpired(_) => "SignatureDoesNotMatch",
                 AuthError::InvalidSignature(_) => "SignatureDoesNotMatch",
-                #[allow(unreachable_patterns)]
-                _ => "ExpiredToken",
+                AuthError::ExpiredToken => "ExpiredToken",
             },
         }
     }
@@ -161,12 +161,11 @@ fn authenticate(
     let Some(auth) = &state.auth else {
         return Ok(None);
     };
-    let signed = parts.headers.contains_key(http::header::AUTHORIZATION)
-        || parts
-            .uri
-            .query()
-            .is_some_and(|q| q.contains("X-Amz-Signature="));
-    if !signed && !auth.require_signature {
+    let from_environment = parts
+        .extensions
+        .get::<kindling_edge::RequestContext>()
+        .is_some_and(|c| matches!(c.origin, kindling_edge::Origin::Environment { .. }));
+    if !auth.require_signature && !from_environment {
         return Ok(None);
     }
     let headers: Vec<(&str, &[u8])> = parts

@@ -24,7 +24,7 @@ pub async fn create(State(s): State<ApiState>, body: Body) -> Result<Response, A
     prepare_code(&s, &latest.code.blob);
     Ok(json_status(
         StatusCode::CREATED,
-        &config(&latest, s.control.arn(), false, Phase::Creating),
+        &config(&latest, s.control.arn(), false, Phase::Creating)?,
     ))
 }
 
@@ -44,20 +44,20 @@ async fn details(s: &ApiState, name: String, q: &QueryParams) -> Result<Function
 
 /// The configuration as reached: qualified ARNs when a qualifier was given, the alias's ARN
 /// when reached through an alias.
-fn configuration(s: &ApiState, d: &FunctionDetails) -> Value {
+fn configuration(s: &ApiState, d: &FunctionDetails) -> Result<Value, ApiError> {
     let mut body = config(
         &d.version,
         s.control.arn(),
         d.qualifier.is_some(),
         Phase::Settled,
-    );
+    )?;
     if let Some(alias) = &d.alias {
         body["FunctionArn"] = json!(s.control.arn().qualified_arn(
             &d.version.function_name,
             &kindling_model::Qualifier::Alias(alias.clone())
         ));
     }
-    body
+    Ok(body)
 }
 
 pub async fn get(
@@ -68,10 +68,10 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let d = details(&s, name, &q).await?;
     let mut body = json!({
-        "Configuration": configuration(&s, &d),
+        "Configuration": configuration(&s, &d)?,
         "Code": {
             "RepositoryType": "S3",
-            "Location": code_location(&headers, &d.version.code.blob),
+            "Location": code_location(&s, &headers, &d.version.code.blob),
         },
     });
     if !d.tags.is_empty() {
@@ -89,7 +89,7 @@ pub async fn get_configuration(
     q: QueryParams,
 ) -> Result<Response, ApiError> {
     let d = details(&s, name, &q).await?;
-    Ok(ok(&configuration(&s, &d)))
+    Ok(ok(&configuration(&s, &d)?))
 }
 
 pub async fn list(State(s): State<ApiState>, q: QueryParams) -> Result<Response, ApiError> {
@@ -112,7 +112,7 @@ pub async fn list(State(s): State<ApiState>, q: QueryParams) -> Result<Response,
         .items
         .iter()
         .map(|v| config(v, s.control.arn(), all, Phase::Listed))
-        .collect();
+        .collect::<Result<_, _>>()?;
     Ok(ok(&with_marker(
         json!({ "Functions": items }),
         page.next_marker,
@@ -131,8 +131,8 @@ pub async fn update_code(
     prepare_code(&s, &latest.code.blob);
     // With Publish, Lambda answers with the new version's configuration.
     let body = match &published {
-        Some(v) => config(v, s.control.arn(), true, Phase::Settled),
-        None => config(&latest, s.control.arn(), false, Phase::Updating),
+        Some(v) => config(v, s.control.arn(), true, Phase::Settled)?,
+        None => config(&latest, s.control.arn(), false, Phase::Updating)?,
     };
     Ok(ok(&body))
 }
@@ -155,7 +155,7 @@ pub async fn update_configuration(
         s.control.arn(),
         false,
         Phase::Updating,
-    )))
+    )?))
 }
 
 pub async fn delete(

@@ -194,6 +194,7 @@ async fn enqueue(s: &ApiState, req: &InvokeRequest) -> Result<(), ApiError> {
             req.target.record.function_name.clone(),
             qualifier,
             req.payload.to_vec(),
+            req.trace_id.as_deref(),
         )
         .await
         .map_err(ApiError::from)
@@ -221,5 +222,6 @@ fn render(r: InvokeResult) -> Response {
     if let Some(tail) = r.log_tail {
         set(&mut res, "X-Amz-Log-Result", &B64.encode(tail));
     }
+    set(&mut res, "X-Amzn-Trace-Id", &r.trace_id);
     with_request_id(res, &r.request_id)
 }

@@ -25,7 +25,7 @@ pub async fn publish(
         read_json(body, limits::MAX_CODE_REQUEST_BODY, "PublishLayerVersion").await?;
     let control = s.control.clone();
     let rec = blocking(move || control.publish_layer_version(&layer, req)).await?;
-    let location = code_location(&headers, &rec.code.blob);
+    let location = code_location(&s, &headers, &rec.code.blob);
     Ok(json_status(
         StatusCode::CREATED,
         &rec.full(s.control.arn(), &location),
@@ -39,7 +39,7 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let control = s.control.clone();
     let rec = blocking(move || control.get_layer_version(&layer, &version)).await?;
-    let location = code_location(&headers, &rec.code.blob);
+    let location = code_location(&s, &headers, &rec.code.blob);
     Ok(ok(&rec.full(s.control.arn(), &location)))
 }
 
@@ -58,7 +58,7 @@ pub async fn list_or_find(
                 ))
             })?;
             let rec = blocking(move || control.get_layer_version_by_arn(&arn)).await?;
-            let location = code_location(&headers, &rec.code.blob);
+            let location = code_location(&s, &headers, &rec.code.blob);
             Ok(ok(&rec.full(s.control.arn(), &location)))
         }
         Some(_) => Err(ApiError::UnknownOperation),

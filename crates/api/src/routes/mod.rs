@@ -12,96 +12,101 @@ mod tags;
 mod versions;
 
 use axum::Router;
-use axum::routing::{get, post, put};
+use axum::middleware::from_fn_with_state;
+use axum::routing::{MethodRouter, delete, get, post, put};
 
 use crate::ApiState;
-use crate::error::ApiError;
+use crate::gate;
+use crate::operation::Operation;
 
-pub fn routes() -> Router<ApiState> {
-    Router::new()
-        .route(
-            "/2015-03-31/functions",
-            post(functions::create).get(functions::list),
-        )
-        .route(
-            "/2015-03-31/functions/{name}",
-            get(functions::get).delete(functions::delete),
-        )
-        .route(
-            "/2015-03-31/functions/{name}/configuration",
-            get(functions::get_configuration).put(functions::update_configuration),
-        )
-        .route(
+const FUNCTIONS: &str = "/2015-03-31/functions";
+const FUNCTION: &str = "/2015-03-31/functions/{name}";
+const CONFIGURATION: &str = "/2015-03-31/functions/{name}/configuration";
+const ALIASES: &str = "/2015-03-31/functions/{name}/aliases";
+const ALIAS: &str = "/2015-03-31/functions/{name}/aliases/{alias}";
+const VERSIONS: &str = "/2015-03-31/functions/{name}/versions";
+const POLICY: &str = "/2015-03-31/functions/{name}/policy";
+const EVENT_CONFIG: &str = "/2019-09-25/functions/{name}/event-invoke-config";
+const LAYER_VERSIONS: &str = "/2018-10-31/layers/{layer}/versions";
+const LAYER_VERSION: &str = "/2018-10-31/layers/{layer}/versions/{version}";
+const TAGS: &str = "/2017-03-31/tags/{resource}";
+
+/// Where each operation is served, and its handler.
+fn endpoint(op: Operation) -> (&'static str, MethodRouter<ApiState>) {
+    use Operation as O;
+    match op {
+        O::CreateFunction => (FUNCTIONS, post(functions::create)),
+        O::ListFunctions => (FUNCTIONS, get(functions::list)),
+        O::GetFunction => (FUNCTION, get(functions::get)),
+        O::DeleteFunction => (FUNCTION, delete(functions::delete)),
+        O::GetFunctionConfiguration => (CONFIGURATION, get(functions::get_configuration)),
+        O::UpdateFunctionConfiguration => (CONFIGURATION, put(functions::update_configuration)),
+        O::UpdateFunctionCode => (
             "/2015-03-31/functions/{name}/code",
             put(functions::update_code),
-        )
-        .route(
-            "/2015-03-31/functions/{name}/versions",
-            post(versions::publish).get(versions::list),
-        )
-        .route(
-            "/2015-03-31/functions/{name}/aliases",
-            post(aliases::create).get(aliases::list),
-        )
-        .route(
-            "/2015-03-31/functions/{name}/aliases/{alias}",
-            get(aliases::get)
-                .put(aliases::update)
-                .delete(aliases::delete),
-        )
-        .route(
+        ),
+        O::PublishVersion => (VERSIONS, post(versions::publish)),
+        O::ListVersionsByFunction => (VERSIONS, get(versions::list)),
+        O::CreateAlias => (ALIASES, post(aliases::create)),
+        O::ListAliases => (ALIASES, get(aliases::list)),
+        O::GetAlias => (ALIAS, get(aliases::get)),
+        O::UpdateAlias => (ALIAS, put(aliases::update)),
+        O::DeleteAlias => (ALIAS, delete(aliases::delete)),
+        O::PutFunctionConcurrency => (
             "/2017-10-31/functions/{name}/concurrency",
-            put(account::put_concurrency).delete(account::delete_concurrency),
-        )
-        .route(
+            put(account::put_concurrency),
+        ),
+        O::DeleteFunctionConcurrency => (
+            "/2017-10-31/functions/{name}/concurrency",
+            delete(account::delete_concurrency),
+        ),
+        O::GetFunctionConcurrency => (
             "/2019-09-30/functions/{name}/concurrency",
             get(account::get_concurrency),
-        )
-        .route("/2016-08-19/account-settings", get(account::settings))
-        .route("/2018-10-31/layers", get(layers::list_or_find))
-        .route(
-            "/2018-10-31/layers/{layer}/versions",
-            post(layers::publish).get(layers::list_versions),
-        )
-        .route(
-            "/2018-10-31/layers/{layer}/versions/{version}",
-            get(layers::get).delete(layers::delete),
-        )
-        .route(
-            "/2017-03-31/tags/{resource}",
-            post(tags::tag).get(tags::list).delete(tags::untag),
-        )
-        .route(
-            "/2015-03-31/functions/{name}/policy",
-            post(policy::add).get(policy::get),
-        )
-        .route(
+        ),
+        O::GetAccountSettings => ("/2016-08-19/account-settings", get(account::settings)),
+        O::ListLayers => ("/2018-10-31/layers", get(layers::list_or_find)),
+        O::PublishLayerVersion => (LAYER_VERSIONS, post(layers::publish)),
+        O::ListLayerVersions => (LAYER_VERSIONS, get(layers::list_versions)),
+        O::GetLayerVersion => (LAYER_VERSION, get(layers::get)),
+        O::DeleteLayerVersion => (LAYER_VERSION, delete(layers::delete)),
+        O::TagResource => (TAGS, post(tags::tag)),
+        O::ListTags => (TAGS, get(tags::list)),
+        O::UntagResource => (TAGS, delete(tags::untag)),
+        O::AddPermission => (POLICY, post(policy::add)),
+        O::GetPolicy => (POLICY, get(policy::get)),
+        O::RemovePermission => (
             "/2015-03-31/functions/{name}/policy/{sid}",
-            axum::routing::delete(policy::remove),
-        )
-        .route(
+            delete(policy::remove),
+        ),
+        O::Invoke => (
             "/2015-03-31/functions/{name}/invocations",
             post(invoke::invoke),
-        )
-        .route(
+        ),
+        O::InvokeAsync => (
             "/2014-11-13/functions/{name}/invoke-async",
             post(invoke::invoke_async),
-        )
-        .route(
-            "/2019-09-25/functions/{name}/event-invoke-config",
-            put(event_config::put)
-                .post(event_config::update)
-                .get(event_config::get)
-                .delete(event_config::delete),
-        )
-        .route(
+        ),
+        O::PutFunctionEventInvokeConfig => (EVENT_CONFIG, put(event_config::put)),
+        O::UpdateFunctionEventInvokeConfig => (EVENT_CONFIG, post(event_config::update)),
+        O::GetFunctionEventInvokeConfig => (EVENT_CONFIG, get(event_config::get)),
+        O::DeleteFunctionEventInvokeConfig => (EVENT_CONFIG, delete(event_config::delete)),
+        O::ListFunctionEventInvokeConfigs => (
             "/2019-09-25/functions/{name}/event-invoke-config/list",
             get(event_config::list),
-        )
-        .route("/_kindling/code/{blob}", get(code::download))
+        ),
+        O::DownloadCode => ("/_kindling/code/{blob}", get(code::download)),
+    }
 }
 
-/// Any path that names no operation.
-pub async fn unknown_operation() -> ApiError {
-    ApiError::UnknownOperation
+/// The route table: every operation behind its gate (authentication, authorization, bounded
+/// body), which knows which operation it guards.
+pub fn routes(state: &ApiState) -> Router<ApiState> {
+    Operation::ALL.iter().fold(Router::new(), |router, &op| {
+        let (path, handler) = endpoint(op);
+        router.route(
+            path,
+            handler.layer(from_fn_with_state((state.clone(), op), gate::gate)),
+        )
+    })
 }

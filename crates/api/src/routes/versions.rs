@@ -25,7 +25,7 @@ pub async fn publish(
     let rec = blocking(move || control.publish_version(&name, req)).await?;
     Ok(json_status(
         StatusCode::CREATED,
-        &config(&rec, s.control.arn(), true, Phase::Settled),
+        &config(&rec, s.control.arn(), true, Phase::Settled)?,
     ))
 }
 
@@ -42,7 +42,7 @@ pub async fn list(
         .items
         .iter()
         .map(|v| config(v, s.control.arn(), true, Phase::Listed))
-        .collect();
+        .collect::<Result<_, _>>()?;
     Ok(ok(&with_marker(
         json!({ "Versions": items }),
         page.next_marker,

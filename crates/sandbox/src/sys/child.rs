@@ -79,6 +79,9 @@ pub(crate) struct ChildFds {
     pub cgroup_procs: Vec<RawFd>,
     /// The freezer control file and what to write to thaw, for the supervisor's teardown.
     pub thaw: Option<(RawFd, &'static [u8])>,
+    /// Descriptors the program gets as 3, 4, ... (the spec's `pass_fds`); the supervisor
+    /// closes its copies once the program is forked.
+    pub pass: Vec<RawFd>,
 }
 
 /// Everything the supervisor and the program need, prepared before the clone.
@@ -116,6 +119,7 @@ impl ChildPlan {
         let mut keep = vec![fds.report, fds.lifeline];
         keep.extend(&fds.cgroup_procs);
         keep.extend(fds.thaw.map(|(fd, _)| fd));
+        keep.extend(&fds.pass);
         keep.sort_unstable();
         keep.dedup();
         let mut strings = args;
@@ -225,8 +229,14 @@ pub(crate) fn supervisor_main(plan: &ChildPlan) -> ! {
     if program < 0 {
         fail(report, Stage::Fork, 0, errno());
     }
-    // SAFETY: closing our copy of the write end, so the read below sees EOF at the execve.
-    unsafe { libc::close(exec_write) };
+    // SAFETY: closing our copy of the write end, so the read below sees EOF at the execve, and
+    // our copies of the passed descriptors, which only the program holds from now on.
+    unsafe {
+        libc::close(exec_write);
+        for &fd in &plan.fds.pass {
+            libc::close(fd);
+        }
+    }
     let mut failure = [0u8; EXEC_FAILURE_LEN];
     let got = read_full(exec_read, &mut failure);
     // SAFETY: closing a descriptor we own.
@@ -301,6 +311,8 @@ fn program_main(plan: &ChildPlan, exec_write: RawFd) -> ! {
         exec_fail(exec_write, Stage::Chdir, 0, errno());
     }
     reset_signals();
+    let exec_write = place_passed_fds(&plan.fds.pass, exec_write)
+        .unwrap_or_else(|code| exec_fail(exec_write, Stage::PassFds, 0, code));
     // SAFETY: program, argv and envp are NUL-terminated strings and null-terminated arrays of
     // them, all owned by the plan.
     unsafe {
@@ -311,6 +323,50 @@ fn program_main(plan: &ChildPlan, exec_write: RawFd) -> ! {
         )
     };
     exec_fail(exec_write, Stage::Exec, 0, errno())
+}
+
+/// Most passed descriptors, which bounds the scratch space of [`place_passed_fds`].
+const MAX_PASS: usize = crate::spec::MAX_PASS_FDS;
+
+/// Puts `pass[i]` at descriptor `3 + i` without close-on-exec; everything else stays (or
+/// becomes) close-on-exec. Returns where the exec status pipe is now: it, and every source
+/// inside the target range, is first moved above the range, whose descriptors (Kindling's,
+/// all close-on-exec and no longer needed) are then replaced. Err(errno).
+fn place_passed_fds(pass: &[RawFd], exec_write: RawFd) -> Result<RawFd, c_int> {
+    if pass.is_empty() {
+        return Ok(exec_write);
+    }
+    let count = pass.len().min(MAX_PASS);
+    let above = 3 + count as c_int;
+    let move_above = |fd: RawFd| -> Result<RawFd, c_int> {
+        // SAFETY: fcntl with integer arguments; the copy is close-on-exec.
+        let moved = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, above) };
+        if moved < 0 { Err(errno()) } else { Ok(moved) }
+    };
+    let exec_write = if exec_write < above {
+        move_above(exec_write)?
+    } else {
+        exec_write
+    };
+    let mut sources: [RawFd; MAX_PASS] = [-1; MAX_PASS];
+    for (slot, &fd) in sources.iter_mut().zip(pass) {
+        *slot = if fd < above {
+            move_above(fd)?
+        } else {
+            // SAFETY: fcntl with integer arguments, on this process's own copy.
+            if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+                return Err(errno());
+            }
+            fd
+        };
+    }
+    for (target, &source) in (3..).zip(sources.iter().take(count)) {
+        // SAFETY: dup2 with integer arguments; the new descriptor is not close-on-exec.
+        if unsafe { libc::dup2(source, target) } < 0 {
+            return Err(errno());
+        }
+    }
+    Ok(exec_write)
 }
 
 fn drop_privileges(ns: &NsPlan, exec_write: RawFd) {

@@ -72,13 +72,13 @@ mod tests {
     #[tokio::test]
     async fn the_listener_lives_in_its_own_namespace() {
         if !is_root() {
-            eprintln!("skipping: a network namespace needs root");
+            crate::test_support::cannot_run("a network namespace needs root");
             return;
         }
         let (namespace, listener) = match new_loopback_namespace(0).await {
             Ok(made) => made,
             Err(e) => {
-                eprintln!("skipping: cannot create a network namespace: {e}");
+                crate::test_support::cannot_run(&format!("cannot create a network namespace: {e}"));
                 return;
             }
         };

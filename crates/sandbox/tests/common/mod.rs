@@ -121,6 +121,28 @@ pub fn open_dir(path: &Path) -> PathBuf {
     path.to_path_buf()
 }
 
+/// Set to `1` by the test script when it runs as root: a test that cannot run then fails
+/// instead of being skipped.
+pub const REQUIRE_ROOT_TESTS: &str = "KINDLING_REQUIRE_ROOT_TESTS";
+
+/// Called by a test that cannot run here (`why`), just before it returns. Panics, failing the
+/// test, when `KINDLING_REQUIRE_ROOT_TESTS=1`; otherwise writes a `SKIPPED` line straight to
+/// the process's stderr (the harness captures `eprintln!`, which would hide it).
+pub fn cannot_run(why: &str) {
+    use std::io::Write;
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("this test")
+        .to_string();
+    if std::env::var(REQUIRE_ROOT_TESTS).is_ok_and(|v| v == "1") {
+        panic!("{test} cannot run here ({why}), and {REQUIRE_ROOT_TESTS}=1 requires it");
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: {why} (run as root, with {REQUIRE_ROOT_TESTS}=1 to make this a failure)"
+    );
+}
+
 pub fn is_root() -> bool {
     // The effective uid is the second field of the Uid: line.
     std::fs::read_to_string("/proc/self/status")
@@ -145,4 +167,63 @@ pub async fn settles_free_of(mark: &str, settle: Duration) {
         || marked_processes(mark).is_empty(),
     )
     .await;
+}
+
+/// Runs `spec` (a `/bin/sh -c` spec; its script is replaced) with the read end of a start gate
+/// passed as fd 3 and the write end of a result pipe as fd 4, and checks that: the program has
+/// exactly 0-4 open (plus the one `ls` opens for reading the directory); it waits at the gate
+/// until the test writes to it; what it writes to fd 4 arrives, followed by end of file once
+/// it closes fd 4 while it keeps running (no copy of the write end is left in the supervisor
+/// or in Kindling).
+pub async fn passes_descriptors_at_fixed_numbers(
+    sandbox: &kindling_sandbox::Sandbox,
+    mut spec: EnvironmentSpec,
+) {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+
+    let (gate_read, mut gate_write) = std::io::pipe().expect("gate pipe");
+    let (mut result_read, result_write) = std::io::pipe().expect("result pipe");
+    spec.args = vec![
+        "-c".into(),
+        "ls /proc/self/fd; echo listed; read -r word <&3 && echo \"gate said $word\"; \
+         exec 3<&-; echo 'through fd 4' >&4; exec 4>&-; echo done; exec sleep 60"
+            .into(),
+    ];
+    spec.pass_fds = vec![Arc::new(gate_read.into()), Arc::new(result_write.into())];
+    let mut env = sandbox.spawn(spec).await.expect("spawn");
+    let mut output = env.take_output().expect("output");
+
+    let listed = lines_until(&mut output, Duration::from_secs(10), |lines| {
+        lines.iter().any(|l| l.line == "listed")
+    })
+    .await;
+    let fds: Vec<String> = texts(&listed, Stream::Stdout)
+        .into_iter()
+        .take_while(|l| l != "listed")
+        .collect();
+    assert_eq!(fds, ["0", "1", "2", "3", "4", "5"], "open descriptors");
+
+    // Held at the gate.
+    let early = tokio::time::timeout(Duration::from_millis(300), output.recv()).await;
+    assert!(early.is_err(), "went past the gate early: {early:?}");
+    gate_write.write_all(b"go\n").expect("open the gate");
+    let rest = lines_until(&mut output, Duration::from_secs(10), |lines| {
+        lines.iter().any(|l| l.line == "done")
+    })
+    .await;
+    assert_eq!(texts(&rest, Stream::Stdout), ["gate said go", "done"]);
+
+    let got = tokio::task::spawn_blocking(move || {
+        let mut text = String::new();
+        result_read.read_to_string(&mut text).map(|_| text)
+    });
+    let got = tokio::time::timeout(Duration::from_secs(10), got)
+        .await
+        .expect("end of file on the result pipe: a copy of its write end stayed open")
+        .expect("reader thread")
+        .expect("read");
+    assert_eq!(got, "through fd 4\n");
+    env.kill();
+    assert_eq!(env.wait().await, kindling_sandbox::Exit::Killed);
 }

@@ -32,7 +32,7 @@ use crate::{Result, StoreError};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_async.sql"),
-    // 0003 (messaging) is on another branch; objects take the next slot until it lands.
+    include_str!("../../migrations/0003_trace_header.sql"),
     include_str!("../../migrations/0004_objects.sql"),
 ];
 

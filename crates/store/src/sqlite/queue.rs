@@ -9,8 +9,9 @@ use crate::{QueueStat, Result};
 pub(super) fn enqueue(conn: &Connection, events: &[AsyncEvent]) -> Result<()> {
     let mut stmt = conn.prepare_cached(
         "INSERT OR IGNORE INTO async_events
-           (id, function_name, qualifier, payload, enqueued_ms, attempts, not_before_ms, last_result)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+           (id, function_name, qualifier, payload, enqueued_ms, attempts, not_before_ms, last_result,
+            trace_header)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     for e in events {
         stmt.execute(params![
@@ -22,6 +23,7 @@ pub(super) fn enqueue(conn: &Connection, events: &[AsyncEvent]) -> Result<()> {
             e.attempts,
             e.not_before_ms,
             e.last_result,
+            e.trace_header,
         ])?;
     }
     Ok(())
@@ -37,7 +39,8 @@ pub(super) fn lease(
     limit: usize,
 ) -> Result<Vec<AsyncEvent>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, function_name, qualifier, payload, enqueued_ms, attempts, not_before_ms, last_result
+        "SELECT id, function_name, qualifier, payload, enqueued_ms, attempts, not_before_ms, last_result,
+                trace_header
          FROM (
            SELECT *, ROW_NUMBER() OVER (
                PARTITION BY function_name ORDER BY not_before_ms, enqueued_ms) AS turn
@@ -58,6 +61,7 @@ pub(super) fn lease(
             attempts: r.get(5)?,
             not_before_ms: r.get(6)?,
             last_result: r.get(7)?,
+            trace_header: r.get(8)?,
         })
     })?;
     let events = rows.collect::<rusqlite::Result<Vec<_>>>()?;

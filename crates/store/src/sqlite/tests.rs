@@ -275,6 +275,7 @@ fn event(id: &str, function: &str, enqueued: i64) -> AsyncEvent {
         attempts: 0,
         not_before_ms: enqueued,
         last_result: None,
+        trace_header: None,
     }
 }
 
@@ -284,15 +285,21 @@ fn queue_leases_round_robin_and_expires_leases() {
     let mut events: Vec<AsyncEvent> = (0..5)
         .map(|i| event(&format!("hot{i}"), "hot", i))
         .collect();
-    events.push(event("cold0", "cold", 10));
+    let trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    events.push(AsyncEvent {
+        trace_header: Some(trace.into()),
+        ..event("cold0", "cold", 10)
+    });
     s.enqueue_events(&events).unwrap();
     // The hot function's backlog does not hide the other function's event.
-    let leased: Vec<String> = s
-        .lease_events("a", 100, 1000, 2)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.id)
-        .collect();
+    let leased = s.lease_events("a", 100, 1000, 2).unwrap();
+    assert_eq!(
+        leased[1].trace_header.as_deref(),
+        Some(trace),
+        "stored with the event"
+    );
+    assert_eq!(leased[0].trace_header, None);
+    let leased: Vec<String> = leased.into_iter().map(|e| e.id).collect();
     assert_eq!(leased, vec!["hot0", "cold0"]);
     // Leased events are not handed out again until the lease expires.
     let more: Vec<String> = s

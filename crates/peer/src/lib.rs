@@ -28,7 +28,7 @@ const LISTEN: u8 = 0x0A;
 /// The owner uid of the socket at the other end of the connection from `peer` to `local` (our
 /// end), or `None` when no live socket has that address pair (the peer closed already, or it
 /// is in another network namespace).
-pub(crate) fn socket_owner(peer: SocketAddr, local: SocketAddr) -> io::Result<Option<u32>> {
+pub fn socket_owner(peer: SocketAddr, local: SocketAddr) -> io::Result<Option<u32>> {
     match sock_diag::owner(peer, local) {
         Ok(owner) => Ok(owner),
         Err(e) => {

@@ -12,6 +12,12 @@ use tower::ServiceExt;
 use super::*;
 
 fn app() -> (Router, tempfile::TempDir) {
+    app_with(ApiAuth::local(SECRET, "us-east-1"))
+}
+
+const SECRET: &[u8] = &[7u8; 32];
+
+fn app_with(auth: ApiAuth) -> (Router, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let control = ControlPlane::new(
         Arc::new(SqliteStore::in_memory().unwrap()),
@@ -27,7 +33,7 @@ fn app() -> (Router, tempfile::TempDir) {
             control: Arc::new(control),
             scheduler: None,
             events: None,
-            auth: None,
+            auth: Arc::new(auth),
         }),
         dir,
     )
@@ -97,3 +103,6 @@ async fn lists_with_trailing_slash_and_account_settings() {
     assert_eq!(body["AccountLimit"]["ConcurrentExecutions"], 1000);
     assert_eq!(body["AccountLimit"]["UnreservedConcurrentExecutions"], 1000);
 }
+
+mod access;
+mod fuzz;

@@ -207,7 +207,7 @@ mod tests {
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).expect("connect");
         let (_server_end, peer) = listener.accept().expect("accept");
         assert_eq!(peer, client.local_addr().unwrap());
-        let me = crate::peer::tests::own_fsuid();
+        let me = crate::tests::own_fsuid();
         assert_eq!(
             owner(peer, listener.local_addr().unwrap()).unwrap(),
             Some(me)

@@ -238,11 +238,11 @@ mod tests {
                 return;
             }
         };
-        assert_eq!(found, Some(crate::peer::tests::own_fsuid()));
+        assert_eq!(found, Some(crate::tests::own_fsuid()));
         // Our own end of the same connection is another socket (ours, remote = the peer).
         assert_eq!(
             owner(ours, peer).expect("lookup"),
-            Some(crate::peer::tests::own_fsuid())
+            Some(crate::tests::own_fsuid())
         );
         assert_eq!(owner(addr("127.0.0.1:1"), ours).expect("lookup"), None);
         drop((client, server_end));

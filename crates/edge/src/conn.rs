@@ -1,0 +1,195 @@
+//! One connection: origin lookup, hyper's HTTP/1.1 with the edge's limits, graceful shutdown
+//! and lingering close.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use http_body_util::{Either, Empty, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
+
+use crate::rewrite::{HeadQueue, Rewrite};
+use crate::{BodyLimits, EdgeConfig, Origin, Rejection, Renderer, RequestContext};
+
+/// How long, at most, the input of a closing connection is read and dropped.
+const LINGER: Duration = Duration::from_secs(5);
+/// A lingering connection that sends nothing for this long is closed at once.
+const LINGER_IDLE: Duration = Duration::from_secs(1);
+
+/// What every connection of one server shares.
+pub(crate) struct Shared {
+    pub requests: Arc<Semaphore>,
+    pub body_limits: BodyLimits,
+    pub renderer: Renderer,
+    pub config: EdgeConfig,
+}
+
+/// The connection's origin: one `sock_diag` lookup when environment users are configured.
+/// A lookup that fails counts as an environment (the stricter rules apply).
+pub(crate) fn origin(
+    stream: &TcpStream,
+    peer: SocketAddr,
+    environment_uids: Option<&RangeInclusive<u32>>,
+) -> Origin {
+    let Some(uids) = environment_uids else {
+        return Origin::Other;
+    };
+    let owner = stream
+        .local_addr()
+        .and_then(|local| kindling_peer::socket_owner(peer, local));
+    match owner {
+        Ok(Some(uid)) if uids.contains(&uid) => Origin::Environment { uid },
+        Ok(_) => Origin::Other,
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "cannot tell who owns a connection; treating it as an execution environment's");
+            Origin::Environment { uid: u32::MAX }
+        }
+    }
+}
+
+type EdgeBody<B> = Either<B, Either<Full<Bytes>, Empty<Bytes>>>;
+
+pub(crate) async fn serve_connection<S, B>(
+    stream: TcpStream,
+    origin: Origin,
+    service: S,
+    shared: Arc<Shared>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) where
+    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "could not set TCP_NODELAY");
+    }
+    // A second handle on the socket, kept for the lingering close after hyper is done.
+    let (stream, linger) = match duplicate(stream) {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot duplicate a connection's socket");
+            return;
+        }
+    };
+    let heads: HeadQueue = Arc::new(Mutex::new(VecDeque::new()));
+    let io = Rewrite::new(
+        TokioIo::new(stream),
+        Arc::clone(&heads),
+        shared.config.marker_header,
+        Arc::clone(&shared.renderer),
+    );
+    let svc = {
+        let shared = Arc::clone(&shared);
+        hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            let shared = Arc::clone(&shared);
+            let service = service.clone();
+            let is_head = req.method() == Method::HEAD;
+            let refuse_head = is_head && !head_served(&req, &shared.config.head_services);
+            heads
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push_back(is_head);
+            async move {
+                if refuse_head {
+                    let (mut parts, _) =
+                        (shared.renderer)(Rejection::MethodNotAllowed).into_parts();
+                    parts.headers.remove(http::header::CONTENT_LENGTH);
+                    let empty: EdgeBody<B> = Either::Right(Either::Right(Empty::new()));
+                    return Ok::<_, Infallible>(Response::from_parts(parts, empty));
+                }
+                let Ok(permit) = Arc::clone(&shared.requests).try_acquire_owned() else {
+                    let res = (shared.renderer)(Rejection::Busy);
+                    return Ok(
+                        res.map(|b| -> EdgeBody<B> { Either::Right(Either::Left(Full::new(b))) })
+                    );
+                };
+                req.extensions_mut().insert(RequestContext {
+                    origin,
+                    body_limits: shared.body_limits.clone(),
+                });
+                let res = service.oneshot(req).await?;
+                drop(permit);
+                Ok(res.map(|b| -> EdgeBody<B> { Either::Left(b) }))
+            }
+        })
+    };
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.config.header_read_timeout)
+        .max_header_size(shared.config.max_header_bytes)
+        .keep_alive(true);
+    let conn = builder.serve_connection(io, svc);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        () = stopped(&mut stop) => {
+            conn.as_mut().graceful_shutdown();
+            conn.as_mut().await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+    linger_close(linger).await;
+}
+
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+fn duplicate(stream: TcpStream) -> std::io::Result<(TcpStream, std::net::TcpStream)> {
+    let std = stream.into_std()?;
+    let copy = std.try_clone()?;
+    Ok((TcpStream::from_std(std)?, copy))
+}
+
+/// Sends FIN, then reads and drops what the client still sends (for at most [`LINGER`]), so
+/// that closing with unread input does not reset the connection under the client's feet
+/// before it read the answer.
+async fn linger_close(socket: std::net::TcpStream) {
+    let _ = socket.shutdown(std::net::Shutdown::Write);
+    let Ok(mut socket) = TcpStream::from_std(socket) else {
+        return;
+    };
+    let deadline = tokio::time::Instant::now() + LINGER;
+    let mut sink = [0u8; 16 * 1024];
+    loop {
+        let idle = tokio::time::Instant::now() + LINGER_IDLE;
+        match tokio::time::timeout_at(deadline.min(idle), socket.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => continue,
+            _ => break,
+        }
+    }
+}
+
+/// Whether a `HEAD` request is for one of `services` (S3), as the dispatch table decides.
+fn head_served<B>(req: &Request<B>, services: &[crate::ServiceId]) -> bool {
+    if services.is_empty() {
+        return false;
+    }
+    let head = crate::RequestHead {
+        method: req.method(),
+        path: req.uri().path(),
+        query: req.uri().query(),
+        headers: req.headers(),
+    };
+    matches!(
+        crate::classify(&head, &|id| services.contains(&id)),
+        crate::Decision::Service(id) if services.contains(&id)
+    )
+}

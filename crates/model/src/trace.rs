@@ -1,0 +1,226 @@
+//! The X-Ray trace header Lambda gives every invocation (`X-Amzn-Trace-Id` on Invoke,
+//! `Lambda-Runtime-Trace-Id` on the Runtime API, `_X_AMZN_TRACE_ID` in the runtime):
+//! `Root=1-<8 hex epoch seconds>-<24 hex>;Parent=<16 hex>;Sampled=0|1`, plus fields of other
+//! services (such as `Lineage=`, which Lambda's recursion detection reads), kept verbatim.
+//!
+//! Pure: the caller supplies the clock reading and the random bits.
+
+use std::fmt;
+
+/// Extra fields (beyond Root, Parent, Sampled) kept when continuing a header, in bytes: a
+/// client cannot grow every downstream header and stored event without bound.
+pub const MAX_EXTRA_FIELDS_LEN: usize = 1024;
+
+/// Why a header value is not a usable trace header.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TraceHeaderError {
+    #[error("the trace header has no Root field")]
+    MissingRoot,
+    #[error("the trace header's Root {0:?} is not 1-<8 hex>-<24 hex>")]
+    InvalidRoot(String),
+    #[error("the trace header's Parent {0:?} is not 16 hex digits")]
+    InvalidParent(String),
+    #[error("the trace header field {0:?} is not key=value")]
+    InvalidField(String),
+}
+
+/// A parsed trace header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceHeader {
+    /// `1-<8 hex>-<24 hex>`.
+    root: String,
+    /// 16 hex digits: the id of the calling segment.
+    parent: Option<String>,
+    /// `Sampled=1`; `Sampled=0`, `?` or absent are not sampled.
+    sampled: bool,
+    /// Other fields as `key=value`, in their original order.
+    extra: Vec<String>,
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn valid_root(root: &str) -> bool {
+    let mut parts = root.split('-');
+    matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some("1"), Some(time), Some(id), None) if is_hex(time, 8) && is_hex(id, 24)
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl TraceHeader {
+    /// A new trace: its Root from the epoch seconds and 96 random bits, a Parent segment id
+    /// from 64 random bits, not sampled (Kindling records no traces).
+    pub fn new(epoch_secs: u64, root_bits: [u8; 12], parent_bits: [u8; 8]) -> Self {
+        Self {
+            root: format!("1-{:08x}-{}", epoch_secs & 0xffff_ffff, hex(&root_bits)),
+            parent: Some(hex(&parent_bits)),
+            sampled: false,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Parses a header value (`;`-separated `key=value` fields; keys are case-sensitive, as
+    /// X-Ray writes them; spaces around fields are ignored).
+    pub fn parse(value: &str) -> Result<Self, TraceHeaderError> {
+        let mut root = None;
+        let mut parent = None;
+        let mut sampled = false;
+        let mut extra = Vec::new();
+        let mut extra_len = 0;
+        for field in value.split(';').map(str::trim).filter(|f| !f.is_empty()) {
+            let Some((key, val)) = field.split_once('=') else {
+                return Err(TraceHeaderError::InvalidField(field.to_string()));
+            };
+            match key.trim() {
+                "Root" if valid_root(val.trim()) => root = Some(val.trim().to_string()),
+                "Root" => return Err(TraceHeaderError::InvalidRoot(val.to_string())),
+                "Parent" if is_hex(val.trim(), 16) => parent = Some(val.trim().to_string()),
+                "Parent" => return Err(TraceHeaderError::InvalidParent(val.to_string())),
+                "Sampled" => sampled = val.trim() == "1",
+                "" => return Err(TraceHeaderError::InvalidField(field.to_string())),
+                _ if extra_len + field.len() < MAX_EXTRA_FIELDS_LEN => {
+                    extra_len += field.len() + 1;
+                    extra.push(field.to_string());
+                }
+                _ => {}
+            }
+        }
+        let root = root.ok_or(TraceHeaderError::MissingRoot)?;
+        Ok(Self {
+            root,
+            parent,
+            sampled,
+            extra,
+        })
+    }
+
+    /// The same trace (Root, sampling decision and other fields) seen from a new segment:
+    /// `parent_bits` become the Parent.
+    pub fn continued(&self, parent_bits: [u8; 8]) -> Self {
+        Self {
+            parent: Some(hex(&parent_bits)),
+            ..self.clone()
+        }
+    }
+
+    /// `1-<8 hex>-<24 hex>`.
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    pub fn parent(&self) -> Option<&str> {
+        self.parent.as_deref()
+    }
+
+    pub fn sampled(&self) -> bool {
+        self.sampled
+    }
+
+    /// The fields other than Root, Parent and Sampled, as `key=value`.
+    pub fn extra_fields(&self) -> &[String] {
+        &self.extra
+    }
+}
+
+impl fmt::Display for TraceHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Root={}", self.root)?;
+        if let Some(parent) = &self.parent {
+            write!(f, ";Parent={parent}")?;
+        }
+        write!(f, ";Sampled={}", u8::from(self.sampled))?;
+        for field in &self.extra {
+            write!(f, ";{field}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_traces_have_xrays_format() {
+        let h = TraceHeader::new(0x5bef_4de7, [0xad; 12], [0x9a; 8]);
+        assert_eq!(
+            h.to_string(),
+            "Root=1-5bef4de7-adadadadadadadadadadadad;Parent=9a9a9a9a9a9a9a9a;Sampled=0"
+        );
+        assert_eq!(TraceHeader::parse(&h.to_string()), Ok(h));
+    }
+
+    #[test]
+    fn continuing_keeps_root_sampling_and_other_fields() {
+        let incoming = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:0";
+        let h = TraceHeader::parse(incoming).unwrap();
+        assert_eq!(h.root(), "1-5759e988-bd862e3fe1be46a994272793");
+        assert_eq!(h.parent(), Some("53995c3f42cd8ad8"));
+        assert!(h.sampled());
+        let next = h.continued([1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(
+            next.to_string(),
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=0102030405060708;Sampled=1;Lineage=a87bd80c:0"
+        );
+    }
+
+    #[test]
+    fn parses_partial_and_spaced_headers() {
+        let h =
+            TraceHeader::parse(" Root=1-5759e988-bd862e3fe1be46a994272793 ; Sampled=? ;").unwrap();
+        assert_eq!(h.parent(), None);
+        assert!(!h.sampled());
+        assert_eq!(
+            h.to_string(),
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0"
+        );
+        // Order does not matter.
+        let h = TraceHeader::parse("Sampled=1;Self=1-abc;Root=1-5759e988-bd862e3fe1be46a994272793")
+            .unwrap();
+        assert_eq!(
+            h.to_string(),
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1;Self=1-abc"
+        );
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_trace_header() {
+        assert_eq!(
+            TraceHeader::parse("Parent=53995c3f42cd8ad8"),
+            Err(TraceHeaderError::MissingRoot)
+        );
+        assert_eq!(TraceHeader::parse(""), Err(TraceHeaderError::MissingRoot));
+        assert!(matches!(
+            TraceHeader::parse("Root=2-5759e988-bd862e3fe1be46a994272793"),
+            Err(TraceHeaderError::InvalidRoot(_))
+        ));
+        assert!(matches!(
+            TraceHeader::parse("Root=1-5759e98-bd862e3fe1be46a994272793"),
+            Err(TraceHeaderError::InvalidRoot(_))
+        ));
+        assert!(matches!(
+            TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=xyz"),
+            Err(TraceHeaderError::InvalidParent(_))
+        ));
+        assert!(matches!(
+            TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;junk"),
+            Err(TraceHeaderError::InvalidField(_))
+        ));
+    }
+
+    #[test]
+    fn extra_fields_are_bounded() {
+        let long = format!(
+            "Root=1-5759e988-bd862e3fe1be46a994272793;A={};B=kept?;C=1",
+            "x".repeat(MAX_EXTRA_FIELDS_LEN)
+        );
+        let h = TraceHeader::parse(&long).unwrap();
+        assert_eq!(h.extra_fields(), ["B=kept?", "C=1"]);
+    }
+}

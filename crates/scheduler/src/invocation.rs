@@ -1,0 +1,221 @@
+//! One invocation, run in a task of its own (see [`Scheduler::invoke`]): an environment
+//! (warm, handed over by another invocation, or cold-started once the gate lets it), the run,
+//! and the environment's return.
+//!
+//! [`Scheduler::invoke`]: crate::Scheduler::invoke
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use kindling_model::invoke::FunctionError;
+use kindling_runtime_api::{Invocation, ShutdownReason};
+
+use crate::concurrency::{Permit, ThrottleReason};
+use crate::env::Env;
+use crate::error::SchedulerError;
+use crate::logs::{self, Report};
+use crate::pool::{PoolKey, Taken};
+use crate::request::{InvokeRequest, InvokeResult};
+use crate::shared::Shared;
+use crate::start::{InitFailure, StartJob, StartResult};
+use crate::trace::invocation_trace_header;
+
+/// Runs `req` to completion, holding its concurrency `permit` throughout.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    req: InvokeRequest,
+    permit: Permit,
+) -> Result<InvokeResult, SchedulerError> {
+    let rec = &req.target.record;
+    let version = rec.version_label();
+    let trace_id = invocation_trace_header(req.trace_id.as_deref());
+    let mut cancel = shared.cancel.subscribe();
+    let mut env = match acquire(&shared, &req, &mut cancel).await? {
+        Ok(env) => env,
+        Err(failure) => return Ok(init_failed(&req, &version, failure, trace_id)),
+    };
+
+    let deadline_ms = logs::now_ms() as u64 + u64::from(rec.spec.timeout) * 1000;
+    let inv = Invocation {
+        request_id: req.request_id.clone(),
+        deadline_ms,
+        invoked_function_arn: req.target.invoked_arn.clone(),
+        trace_id: Some(trace_id.clone()),
+        client_context: req.client_context.clone(),
+        cognito_identity: None,
+        tenant_id: None,
+        payload: req.payload.clone(),
+        content_type: None,
+    };
+    let Some((run, tail)) = env.run(inv, &version, req.tail, &mut cancel).await else {
+        shared.retire(env, ShutdownReason::Spindown);
+        return Err(SchedulerError::ShuttingDown);
+    };
+    if run.reusable {
+        shared.give_back(env);
+    } else {
+        let reason = if run.error == Some(FunctionError::Timeout) {
+            ShutdownReason::Timeout
+        } else {
+            ShutdownReason::Failure
+        };
+        shared.retire(env, reason);
+    }
+    drop(permit);
+    Ok(InvokeResult {
+        request_id: req.request_id,
+        executed_version: version,
+        payload: run.payload,
+        content_type: run.content_type,
+        function_error: run.error,
+        log_tail: tail,
+        trace_id,
+    })
+}
+
+/// An environment for `req`: a warm one of its key; else whichever comes first of one handed
+/// over by an invocation finishing with it, and a cold-start slot (then a cold start); or a
+/// throttle once the wait limit passes.
+async fn acquire(
+    shared: &Arc<Shared>,
+    req: &InvokeRequest,
+    cancel: &mut tokio::sync::watch::Receiver<bool>,
+) -> StartResult<Env> {
+    let key = PoolKey::of(&req.target.record);
+    let deadline = Instant::now() + shared.config().cold_start_wait_limit;
+    // Created once, so the invocation keeps its place in the gate's line across hand-overs.
+    let slot = shared.cold_starts.acquire();
+    tokio::pin!(slot);
+    let mut stale_checked = false;
+    loop {
+        let taken = shared.pool().take_or_wait(&key);
+        let mut handoff = match taken {
+            Taken::Warm(env) => {
+                if let Some(env) = usable(shared, env).await {
+                    return Ok(Ok(env));
+                }
+                continue;
+            }
+            Taken::Wait(rx) => rx,
+        };
+        if !stale_checked {
+            stale_checked = true;
+            let stale = shared.pool().stale(&key);
+            for env in stale {
+                shared.retire(env, ShutdownReason::Spindown);
+            }
+        }
+        let woke = tokio::select! {
+            biased;
+            handed = &mut handoff => Woke::Handed(handed.ok().map(Box::new)),
+            permit = &mut slot => Woke::Slot(permit.map_err(|_| SchedulerError::ShuttingDown)?),
+            () = tokio::time::sleep_until(deadline.into()) => Woke::Deadline,
+            _ = cancel.wait_for(|stop| *stop) => return Err(SchedulerError::ShuttingDown),
+        };
+        match woke {
+            Woke::Handed(env) => {
+                if let Some(env) = env
+                    && let Some(env) = usable(shared, *env).await
+                {
+                    return Ok(Ok(env));
+                }
+            }
+            Woke::Slot(_permit) => {
+                // The slot is held until the cold start is over; an environment handed over
+                // in the meantime is taken instead.
+                handoff.close();
+                if let Ok(env) = handoff.try_recv()
+                    && let Some(env) = usable(shared, env).await
+                {
+                    return Ok(Ok(env));
+                }
+                return cold_start(shared, req, cancel).await;
+            }
+            Woke::Deadline => {
+                handoff.close();
+                if let Ok(env) = handoff.try_recv()
+                    && let Some(env) = usable(shared, env).await
+                {
+                    return Ok(Ok(env));
+                }
+                tracing::info!(function = %key.function, "no environment within the cold-start wait limit");
+                return Err(SchedulerError::Throttled(
+                    ThrottleReason::FunctionInvocationRateLimitExceeded,
+                ));
+            }
+        }
+    }
+}
+
+/// What ended a wait for an environment.
+enum Woke<P> {
+    Handed(Option<Box<Env>>),
+    Slot(P),
+    Deadline,
+}
+
+/// A warm environment, thawed and ready for the next event; `None` (and it is retired) when
+/// its runtime died or never came back for the next event.
+async fn usable(shared: &Shared, env: Env) -> Option<Env> {
+    if env.alive() {
+        env.thaw().await;
+        if env.ready().await {
+            return Some(env);
+        }
+    }
+    shared.retire(env, ShutdownReason::Failure);
+    None
+}
+
+/// Starts an environment for `req` (the caller holds a cold-start slot).
+async fn cold_start(
+    shared: &Shared,
+    req: &InvokeRequest,
+    cancel: &mut tokio::sync::watch::Receiver<bool>,
+) -> StartResult<Env> {
+    let target = &req.target;
+    let job = StartJob {
+        rec: Arc::clone(&target.record),
+        code_zip: target.code_zip.clone(),
+        layers: target.layers.clone(),
+        request_id: req.request_id.clone(),
+        tail: req.tail,
+    };
+    shared.starter.start(job, cancel).await
+}
+
+/// The result of an invocation whose cold start failed: the init error is its payload.
+fn init_failed(
+    req: &InvokeRequest,
+    version: &str,
+    f: InitFailure,
+    trace_id: String,
+) -> InvokeResult {
+    let rec = &req.target.record;
+    let error_type = f.error.as_str();
+    f.log.line(&format!(
+        "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: error\tError Type: {error_type}",
+        f.duration.as_secs_f64() * 1000.0,
+    ));
+    f.log.line(&logs::start_line(&req.request_id, version));
+    f.log.line(&logs::end_line(&req.request_id));
+    f.log.line(&logs::report_line(&Report {
+        request_id: &req.request_id,
+        duration: f.duration,
+        memory_mb: rec.spec.memory_size,
+        max_memory_used_mb: 0,
+        init_duration: None,
+        status: Some("error"),
+        error_type: Some(error_type),
+    }));
+    f.log.flush();
+    InvokeResult {
+        request_id: req.request_id.clone(),
+        executed_version: version.to_string(),
+        payload: f.payload,
+        content_type: None,
+        log_tail: req.tail.then(|| f.log.end_tail()),
+        function_error: Some(f.error),
+        trace_id,
+    }
+}

@@ -1,0 +1,82 @@
+//! The state every invocation shares: the cold-start context, admission, the warm pool, the
+//! cold-start gate and the shutdown signals.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use kindling_runtime_api::ShutdownReason;
+use tokio::sync::{Semaphore, watch};
+
+use crate::concurrency::Concurrency;
+use crate::config::SchedulerConfig;
+use crate::env::Env;
+use crate::inflight::InFlight;
+use crate::pool::Pool;
+use crate::start::Starter;
+
+pub(crate) struct Shared {
+    pub starter: Arc<Starter>,
+    pub concurrency: Arc<Concurrency>,
+    pool: Mutex<Pool<Env>>,
+    /// The cold-start gate: one permit per environment being started.
+    pub cold_starts: Semaphore,
+    shutting_down: AtomicBool,
+    /// Set when in-flight invocations must be abandoned (the server's shutdown grace ran out).
+    pub cancel: watch::Sender<bool>,
+    /// Detached invocations and retirements, for the shutdown to wait on.
+    pub tasks: InFlight,
+}
+
+impl Shared {
+    pub fn new(starter: Starter) -> Self {
+        let gate = starter.config.max_concurrent_cold_starts.max(1);
+        Self {
+            starter: Arc::new(starter),
+            concurrency: Arc::new(Concurrency::default()),
+            pool: Mutex::new(Pool::default()),
+            cold_starts: Semaphore::new(gate),
+            shutting_down: AtomicBool::new(false),
+            cancel: watch::channel(false).0,
+            tasks: InFlight::default(),
+        }
+    }
+
+    pub fn config(&self) -> &SchedulerConfig {
+        &self.starter.config
+    }
+
+    pub fn pool(&self) -> MutexGuard<'_, Pool<Env>> {
+        self.pool.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn pool_mutex(&self) -> &Mutex<Pool<Env>> {
+        &self.pool
+    }
+
+    pub fn shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+    }
+
+    /// Ends an environment in a task of its own (counted, so a shutdown waits for it).
+    pub fn retire(&self, env: Env, reason: ShutdownReason) {
+        let entered = self.tasks.enter();
+        tokio::spawn(async move {
+            env.retire(reason).await;
+            drop(entered);
+        });
+    }
+
+    /// Returns an environment after an invocation: to a waiting invocation or the warm pool,
+    /// or, when the server is stopping, to its end.
+    pub fn give_back(&self, env: Env) {
+        if self.shutting_down() {
+            self.retire(env, ShutdownReason::Spindown);
+        } else {
+            self.pool().put(env);
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! Cold starts, in three steps behind a context that knows nothing of the pool or of
+//! admission:
+//!
+//! 1. **prepare** (on the blocking pool): unpack code and layers, find the runtime's command,
+//!    open the log stream, count extensions, lease a user id;
+//! 2. **spawn**: the network and the Runtime API, the runtime's environment variables, the
+//!    sandbox, the output pump;
+//! 3. **await Init**: release the extensions wrapper, then wait for the runtime's first `/next`
+//!    (or its init error, its exit, the Init limit).
+//!
+//! The Init clock starts with step 1: the caller runs a cold start only once it holds a
+//! cold-start slot, so time spent waiting for one does not count.
+
+mod extensions;
+mod prepare;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kindling_model::function::VersionRecord;
+use kindling_model::invoke::FunctionError;
+use kindling_runtime_api::{InitResult, RuntimeApi, RuntimeApiConfig};
+use kindling_sandbox::{BindMount, EnvironmentSpec, IsolationMode, Sandbox};
+
+use crate::artifacts::Artifacts;
+use crate::config::SchedulerConfig;
+use crate::env::{Env, Started, Tree, exit_message, platform_error};
+use crate::error::SchedulerError;
+use crate::launch::{EnvVars, Inside, RuntimeLocator};
+use crate::logs::{LogStore, LogStream};
+use crate::pool::PoolKey;
+use crate::users::{UserLease, UserPool};
+
+use prepare::Prepared;
+
+/// Largest response a runtime may post (6 MiB + 100 bytes, as Lambda's runtime API allows).
+const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024 + 100;
+/// The Runtime API's port inside an environment with a network namespace of its own, as in
+/// Lambda (`AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001`). With the host's network it is a free port.
+const RUNTIME_API_PORT: u16 = 9001;
+
+/// A cold start's result: an environment ready for its first invocation, or the init error
+/// that invocation gets; `Err` when Kindling itself failed.
+pub(crate) type StartResult<T> = Result<Result<T, InitFailure>, SchedulerError>;
+
+/// What to start.
+pub(crate) struct StartJob {
+    pub rec: Arc<VersionRecord>,
+    pub code_zip: PathBuf,
+    pub layers: Vec<(String, PathBuf)>,
+    /// The invocation that caused the cold start (named in error messages).
+    pub request_id: String,
+    /// Collect the log tail from the start (the invocation asked for `LogType: Tail`).
+    pub tail: bool,
+}
+
+/// A cold start that failed: the invocation gets this error as its result.
+pub(crate) struct InitFailure {
+    pub error: FunctionError,
+    pub payload: Bytes,
+    pub log: Arc<LogStream>,
+    pub duration: Duration,
+}
+
+/// Everything a cold start needs; shared by every cold start.
+pub(crate) struct Starter {
+    pub config: SchedulerConfig,
+    pub sandbox: Sandbox,
+    pub artifacts: Artifacts,
+    pub logs: LogStore,
+    pub locator: RuntimeLocator,
+    /// Per-environment users (Namespaces mode with a configured range).
+    pub users: Option<UserPool>,
+}
+
+/// A spawned environment whose Init is under way.
+struct Spawned {
+    prepared: Prepared,
+    tree: Tree,
+    api: RuntimeApi,
+    /// Holds the extensions wrapper back until the extensions registered.
+    gate: Option<extensions::Gate>,
+    /// When the spawn began: the Init limit counts from here.
+    at: Instant,
+}
+
+impl Starter {
+    fn namespaces(&self) -> bool {
+        matches!(self.sandbox.mode(), IsolationMode::Namespaces { .. })
+    }
+
+    /// Starts an environment for `job` and runs its Init phase. `cancel` (the server is
+    /// stopping) ends a start under way with `ShuttingDown`.
+    pub async fn start(
+        self: &Arc<Self>,
+        job: StartJob,
+        cancel: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> StartResult<Env> {
+        let started = Instant::now();
+        let prepared = match self.prepare(&job, started).await? {
+            Ok(p) => p,
+            Err(f) => return Ok(Err(f)),
+        };
+        let spawned = match self.spawn(&job, prepared, started).await? {
+            Ok(s) => s,
+            Err(f) => return Ok(Err(f)),
+        };
+        self.await_init(&job, spawned, started, cancel).await
+    }
+
+    /// Step 2: network, Runtime API, environment variables, sandbox, output pump.
+    async fn spawn(
+        &self,
+        job: &StartJob,
+        mut prepared: Prepared,
+        started: Instant,
+    ) -> StartResult<Spawned> {
+        let at = Instant::now();
+        let rec = &job.rec;
+        let namespaces = self.namespaces();
+        let user = prepared.user.take();
+        let uid = user
+            .as_ref()
+            .map_or(self.sandbox.config().uid, UserLease::id);
+        // The Runtime API where only the environment reaches it: inside its network
+        // namespace, or on the host's loopback serving only its user's sockets.
+        let network = self
+            .sandbox
+            .prepare_network(RUNTIME_API_PORT)
+            .await
+            .map_err(|source| SchedulerError::Sandbox {
+                what: "preparing the network",
+                source,
+            })?;
+        let shares_host_network = network.namespace.is_none();
+        let listener = tokio::net::TcpListener::from_std(network.listener)
+            .map_err(SchedulerError::io("registering the Runtime API listener"))?;
+        let api = RuntimeApi::from_listener(
+            listener,
+            RuntimeApiConfig {
+                function_name: rec.function_name.clone(),
+                function_version: rec.version_label(),
+                handler: rec.spec.handler.clone(),
+                account_id: self.config.account_id.clone(),
+                max_response_bytes: MAX_RESPONSE_BYTES,
+                extensions_enabled: true,
+                allowed_peer_uid: (namespaces && shares_host_network).then_some(uid),
+            },
+        )
+        .map_err(SchedulerError::io("starting the Runtime API"))?;
+        let runtime_api = api.local_addr().to_string();
+
+        let empty_opt = self.config.work_dir.join("empty-opt");
+        let inside = self.inside(&prepared.task_root, prepared.opt_dir.as_deref(), &empty_opt);
+        let env = self.env_vars(rec, &runtime_api, &prepared.stream_name, &inside);
+        let launch = &prepared.launch;
+        let (gate, pass_fds) = if prepared.extensions > 0 {
+            let (gate, read_end) = extensions::Gate::new()
+                .map_err(SchedulerError::io("creating the extensions gate"))?;
+            (Some(gate), vec![read_end])
+        } else {
+            (None, Vec::new())
+        };
+        let (program, args) = if prepared.extensions > 0 {
+            let mut args = vec![
+                "-c".to_string(),
+                extensions::WRAPPER.to_string(),
+                "kindling-extensions".to_string(),
+                inside.opt.join("extensions").to_string_lossy().into_owned(),
+                launch.program.to_string_lossy().into_owned(),
+            ];
+            args.extend(launch.args.iter().cloned());
+            (PathBuf::from("/bin/sh"), args)
+        } else {
+            (launch.program.clone(), launch.args.clone())
+        };
+        let mut readonly = self.config.readonly_host_paths.clone();
+        if let Some(prefix) = &launch.interpreter_prefix
+            && !readonly.iter().any(|p| prefix.starts_with(p))
+        {
+            readonly.push(prefix.clone());
+        }
+        let spec = EnvironmentSpec {
+            id: prepared.id.clone(),
+            program,
+            args,
+            env,
+            task_root: prepared.task_root.clone(),
+            opt_dir: prepared.opt_dir.clone(),
+            tmp_dir: prepared.tmp_dir.clone(),
+            tmp_size_mb: rec.spec.ephemeral_storage,
+            memory_mb: rec.spec.memory_size,
+            pids_max: 1024,
+            cwd: inside.task_root.to_path_buf(),
+            readonly_host_paths: readonly,
+            extra_mounts: vec![BindMount {
+                host: self.config.runtime_dir.clone(),
+                inside: PathBuf::from("/var/runtime"),
+            }],
+            uid: user.as_ref().map(UserLease::id),
+            gid: user.as_ref().map(UserLease::id),
+            network: network.namespace,
+            pass_fds,
+        };
+        let mut sandbox = match self.sandbox.spawn(spec).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(function = %rec.function_name, error = %e, "could not start environment");
+                // Nothing runs as the user: its id can go back at once.
+                drop(user);
+                return Ok(Err(prepared.failure(
+                    FunctionError::InvalidEntrypoint,
+                    &job.request_id,
+                    &format!("Runtime failed to start: {e}"),
+                    started,
+                )));
+            }
+        };
+        if let Some(mut output) = sandbox.take_output() {
+            let log = Arc::clone(&prepared.log);
+            tokio::spawn(async move {
+                while let Some(line) = output.recv().await {
+                    log.line(&line.line);
+                    while let Ok(more) = output.try_recv() {
+                        log.line(&more.line);
+                    }
+                    log.flush();
+                }
+            });
+        }
+        Ok(Ok(Spawned {
+            prepared,
+            tree: Tree::new(sandbox, user),
+            api,
+            gate,
+            at,
+        }))
+    }
+
+    /// Paths as the runtime sees them: Lambda's in namespaces, the host's otherwise.
+    fn inside<'a>(
+        &'a self,
+        task_root: &'a Path,
+        opt_dir: Option<&'a Path>,
+        empty_opt: &'a Path,
+    ) -> Inside<'a> {
+        if self.namespaces() {
+            Inside {
+                task_root: Path::new("/var/task"),
+                opt: Path::new("/opt"),
+                runtime_dir: Path::new("/var/runtime"),
+            }
+        } else {
+            Inside {
+                task_root,
+                opt: opt_dir.unwrap_or(empty_opt),
+                runtime_dir: &self.config.runtime_dir,
+            }
+        }
+    }
+
+    /// The runtime's environment variables (the one place they are built).
+    fn env_vars(
+        &self,
+        rec: &VersionRecord,
+        runtime_api: &str,
+        stream_name: &str,
+        inside: &Inside<'_>,
+    ) -> Vec<(String, String)> {
+        let function_arn = format!(
+            "arn:aws:lambda:{}:{}:function:{}",
+            self.config.region, self.config.account_id, rec.function_name
+        );
+        let credentials = self
+            .config
+            .credentials
+            .for_function(&function_arn, &rec.spec.role);
+        EnvVars {
+            rec,
+            region: &self.config.region,
+            runtime_api,
+            log_stream: stream_name,
+            inside,
+            credentials: &credentials,
+        }
+        .build()
+    }
+
+    /// Step 3: extensions first, then the runtime's first `/next`.
+    async fn await_init(
+        &self,
+        job: &StartJob,
+        spawned: Spawned,
+        started: Instant,
+        cancel: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> StartResult<Env> {
+        let Spawned {
+            prepared,
+            tree,
+            api,
+            gate,
+            at,
+        } = spawned;
+        let limit = self.config.init_timeout;
+        let deadline = tokio::time::Instant::from(at + limit);
+        if let Some(gate) = gate {
+            // Whichever ends first, the gate opens (dropped with its future): the runtime
+            // starts, or finds itself in a tree that is about to be discarded.
+            tokio::select! {
+                () = gate.release_when_registered(&api, prepared.extensions) => {}
+                _ = tree.sandbox().wait() => {}
+                () = tokio::time::sleep_until(deadline) => {}
+                _ = cancel.wait_for(|stop| *stop) => {}
+            }
+        }
+        enum Ended {
+            Init(InitResult),
+            Exited(kindling_sandbox::Exit),
+            TimedOut,
+            Cancelled,
+        }
+        let ended = tokio::select! {
+            r = api.wait_init() => Ended::Init(r),
+            exit = tree.sandbox().wait() => Ended::Exited(exit),
+            () = tokio::time::sleep_until(deadline) => Ended::TimedOut,
+            _ = cancel.wait_for(|stop| *stop) => Ended::Cancelled,
+        };
+        let init = match ended {
+            Ended::Init(r) => Some(r),
+            Ended::TimedOut => None,
+            Ended::Exited(exit) => {
+                let (message, error) = exit_message(exit);
+                let failure = prepared.failure(error, &job.request_id, &message, started);
+                prepared.discard(tree).await;
+                return Ok(Err(failure));
+            }
+            Ended::Cancelled => {
+                prepared.discard(tree).await;
+                return Err(SchedulerError::ShuttingDown);
+            }
+        };
+        let duration = started.elapsed();
+        match init {
+            Some(InitResult::Ready) => Ok(Ok(Env::new(Started {
+                key: PoolKey::of(&job.rec),
+                stream_name: prepared.stream_name,
+                tree,
+                api,
+                log: prepared.log,
+                init_duration: duration,
+                memory_mb: job.rec.spec.memory_size,
+                timeout: Duration::from_secs(u64::from(job.rec.spec.timeout)),
+                tmp_dir: prepared.tmp_dir,
+            }))),
+            Some(InitResult::InitError { error_type, body }) => {
+                let failure = InitFailure {
+                    error: error_type
+                        .as_deref()
+                        .map_or(FunctionError::Unknown, FunctionError::from_wire),
+                    payload: body,
+                    log: Arc::clone(&prepared.log),
+                    duration,
+                };
+                prepared.discard(tree).await;
+                Ok(Err(failure))
+            }
+            None => {
+                let failure = prepared.failure(
+                    FunctionError::Timeout,
+                    &job.request_id,
+                    &format!(
+                        "Init phase timed out after {:.2} seconds",
+                        limit.as_secs_f64()
+                    ),
+                    started,
+                );
+                prepared.discard(tree).await;
+                Ok(Err(failure))
+            }
+        }
+    }
+}
+
+impl Prepared {
+    /// An init failure of the platform's making (`error`, `message`).
+    fn failure(
+        &self,
+        error: FunctionError,
+        request_id: &str,
+        message: &str,
+        started: Instant,
+    ) -> InitFailure {
+        InitFailure {
+            payload: platform_error(&error, request_id, message),
+            error,
+            log: Arc::clone(&self.log),
+            duration: started.elapsed(),
+        }
+    }
+
+    /// Ends an environment that failed its Init: the tree is killed at once, its user id
+    /// given back once the tree is gone, its `/tmp` removed.
+    async fn discard(self, tree: Tree) {
+        drop(tree);
+        let _ = tokio::fs::remove_dir_all(&self.tmp_dir).await;
+    }
+}

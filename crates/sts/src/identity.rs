@@ -60,3 +60,47 @@ fn role_id(role_arn: &str) -> String {
     }
     id
 }
+
+#[cfg(test)]
+mod tests {
+    use kindling_auth::FunctionSession;
+
+    use super::*;
+
+    #[test]
+    fn function_sessions_are_assumed_roles_and_keys_are_users() {
+        let session = VerifiedIdentity {
+            access_key_id: "ASIAEXAMPLE".into(),
+            session: Some(FunctionSession {
+                function_arn: "arn:aws:lambda:us-east-1:123456789012:function:orders".into(),
+                role_arn: "arn:aws:iam::123456789012:role/orders-role".into(),
+                expires_at: i64::MAX,
+            }),
+        };
+        let who = CallerIdentity::of(&session, "000000000000");
+        assert_eq!(
+            who.arn,
+            "arn:aws:sts::123456789012:assumed-role/orders-role/orders"
+        );
+        assert_eq!(who.account, "123456789012");
+        let (role_id, function) = who.user_id.split_once(':').unwrap();
+        assert!(
+            role_id.starts_with("AROA") && role_id.len() == 21,
+            "{role_id}"
+        );
+        assert_eq!(function, "orders");
+        assert_eq!(
+            CallerIdentity::of(&session, "x").user_id,
+            who.user_id,
+            "stable"
+        );
+
+        let key = VerifiedIdentity {
+            access_key_id: "AKIDOPERATOR".into(),
+            session: None,
+        };
+        let who = CallerIdentity::of(&key, "000000000000");
+        assert_eq!(who.arn, "arn:aws:iam::000000000000:user/AKIDOPERATOR");
+        assert_eq!(who.user_id, "AKIDOPERATOR");
+    }
+}

@@ -1,46 +1,32 @@
-//! Who may call what: the server's verifier (operators' keys and functions' session
-//! credentials), the rules for functions' credentials, and presigned code download URLs.
+//! Who may call what in Lambda's API: the operations' access classes on the shared gate
+//! (`kindling_edge::gate`), the resources AWS names in its refusals, and presigned code
+//! download URLs.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::http::HeaderMap;
-use kindling_auth::{AuthError, Credentials, SessionIssuer, SigningParams, Verifier};
+use kindling_auth::{AuthError, Credentials, SigningParams, Verifier};
+use kindling_edge::gate::{Access as GateAccess, AuthPolicy, Caller, Gate};
 use kindling_model::{ArnContext, FunctionRef};
 
 use crate::error::ApiError;
 use crate::operation::{Access, Operation};
 
-/// What a function's own session credentials may do besides the data plane and reading its own
-/// configuration (`--function-api-access`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FunctionAccess {
-    /// Invoke any function; read only its own configuration (the default).
-    #[default]
-    Invoke,
-    /// Also read the whole control plane.
-    Read,
-    /// Everything an operator may do.
-    Full,
-}
-
-/// The API's authentication settings.
+/// The API's authentication settings: the Lambda gate over the server's [`AuthPolicy`]
+/// (operators' keys, functions' session credentials, what functions may do) and presigned
+/// code download URLs.
 #[derive(Debug)]
 pub struct ApiAuth {
-    /// Verifies operators' keys and functions' session credentials.
-    pub verifier: Verifier,
-    /// Shared mode: every request must be signed (else only those from execution environments).
-    pub require_signature: bool,
-    pub function_access: FunctionAccess,
-    /// Execution roles whose functions may do everything (`--admin-role`).
-    pub admin_roles: Vec<String>,
+    pub gate: Gate,
     pub code_urls: CodeUrls,
 }
 
 impl ApiAuth {
     /// Local use: unsigned requests accepted (except from execution environments, which sign
-    /// with the session credentials `issuer` mints), code URLs signed with `server_secret`.
+    /// with their session credentials), code URLs signed with `server_secret`.
     pub fn local(server_secret: &[u8], region: &str) -> Self {
-        Self::new(Credentials::new(), false, server_secret, region)
+        Self::with_policy(Arc::new(AuthPolicy::local(server_secret, region)))
     }
 
     /// `operators`' keys plus functions' session credentials; `require_signature` for shared
@@ -51,53 +37,52 @@ impl ApiAuth {
         server_secret: &[u8],
         region: &str,
     ) -> Self {
-        Self {
-            verifier: Verifier::new(operators)
-                .with_region(region)
-                .with_sessions(SessionIssuer::new(server_secret)),
+        Self::with_policy(Arc::new(AuthPolicy::new(
+            operators,
             require_signature,
-            function_access: FunctionAccess::default(),
-            admin_roles: Vec::new(),
-            code_urls: CodeUrls::new(server_secret, region),
+            server_secret,
+            region,
+        )))
+    }
+
+    /// Lambda's gate over a policy shared with the other services.
+    pub fn with_policy(policy: Arc<AuthPolicy>) -> Self {
+        Self {
+            code_urls: CodeUrls::new(&policy.server_secret, &policy.region),
+            gate: Gate::new(policy, "lambda"),
         }
     }
 
-    /// Whether `identity` may call `op` on `target` (the `{name}`/`{layer}`/`{resource}` path
+    /// Whether `caller` may call `op` on `target` (the `{name}`/`{layer}`/`{resource}` path
     /// parameter, decoded): `Ok` or Lambda's `AccessDeniedException`.
     pub(crate) fn authorize(
         &self,
         ctx: &ArnContext,
         op: Operation,
-        identity: &kindling_auth::VerifiedIdentity,
+        caller: &Caller,
         target: Option<&str>,
     ) -> Result<(), ApiError> {
-        let Some(session) = &identity.session else {
-            return Ok(());
-        };
-        if self.admin_roles.contains(&session.role_arn) {
-            return Ok(());
-        }
-        let own = || {
+        let own = caller.function().is_some_and(|session| {
             target
                 .and_then(|t| FunctionRef::parse(t, true).ok())
                 .is_some_and(|r| r.name == session.function_name() && !r.is_foreign(ctx))
+        });
+        let access = match op.access() {
+            Access::Data => GateAccess::Data,
+            Access::OwnFunctionRead => GateAccess::OwnRead,
+            Access::Read => GateAccess::Read,
+            Access::Write => GateAccess::Write,
+            Access::Public => GateAccess::Public,
         };
-        let allowed = match op.access() {
-            Access::Data | Access::Public => true,
-            Access::OwnFunctionRead if own() => true,
-            Access::OwnFunctionRead | Access::Read => {
-                self.function_access != FunctionAccess::Invoke
-            }
-            Access::Write => self.function_access == FunctionAccess::Full,
-        };
-        if allowed {
-            return Ok(());
-        }
-        Err(ApiError::AccessDenied {
-            caller: session.assumed_role_arn(),
-            action: op.iam_action(),
-            resource: resource_arn(ctx, op, target),
-        })
+        self.gate
+            .authorize(
+                caller,
+                access,
+                &op.iam_action(),
+                &resource_arn(ctx, op, target),
+                own,
+            )
+            .map_err(ApiError::from)
     }
 }
 

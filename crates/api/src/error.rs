@@ -398,3 +398,31 @@ pub(crate) async fn foreign_error(res: Response) -> Response {
     let message = if text.is_empty() { fallback } else { &text };
     error_response(status, kind, message)
 }
+
+impl From<kindling_edge::gate::GateError> for ApiError {
+    fn from(e: kindling_edge::gate::GateError) -> Self {
+        use kindling_edge::BodyError;
+        use kindling_edge::gate::GateError as G;
+        match e {
+            G::Auth(e) => Self::Auth(e),
+            G::EnvironmentCredentialsRequired => Self::EnvironmentCredentialsRequired,
+            G::AccessDenied {
+                caller,
+                action,
+                resource,
+            } => Self::AccessDenied {
+                caller,
+                action,
+                resource,
+            },
+            G::Body(BodyError::TooLarge { limit }) => Self::BodyTooLarge {
+                limit,
+                operation: "this",
+            },
+            G::Body(BodyError::Timeout(after)) => Self::BodyTimeout(after),
+            G::Body(BodyError::Busy) => Self::BodyBudget,
+            G::Body(BodyError::Read(source)) => Self::BodyRead(source),
+            G::Task(e) => Self::Join(e),
+        }
+    }
+}

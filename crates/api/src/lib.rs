@@ -30,8 +30,9 @@ use axum::response::{IntoResponse, Response};
 use kindling_control::ControlPlane;
 use kindling_edge::Rejection;
 
-pub use auth::{ApiAuth, CODE_URL_LIFETIME, CodeUrls, FunctionAccess};
+pub use auth::{ApiAuth, CODE_URL_LIFETIME, CodeUrls};
 pub use error::ApiError;
+pub use kindling_edge::gate::{AuthPolicy, FunctionAccess};
 pub use operation::{Access, Operation};
 
 /// What the handlers share.

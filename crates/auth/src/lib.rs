@@ -49,8 +49,9 @@
 //!
 //! For service `s3` the canonical URI is S3's (the path as sent, not normalized or encoded
 //! again; also accepted: encoded once from the decoded key), the `STREAMING-*` payload
-//! hashes of aws-chunked uploads are signed as they are, and [`Verifier::verify_streaming`]
-//! returns the [`ChunkChain`] that checks a signed upload's chunk signatures.
+//! hashes of aws-chunked uploads are signed as they are, and
+//! [`PendingSignature::chunk_chain`] is the [`ChunkChain`] that checks a signed upload's chunk
+//! signatures.
 //! [`Verifier::verify_s3_v2_query`] checks S3's legacy presigned URLs (signature version 2,
 //! what boto3 and the aws CLI presign S3 URLs with by default).
 //!

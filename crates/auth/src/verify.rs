@@ -323,24 +323,6 @@ impl Verifier {
         }
     }
 
-    /// [`Verifier::verify`], and for a signed aws-chunked S3 upload
-    /// (`X-Amz-Content-Sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]`) the chain that
-    /// checks its chunk signatures, seeded with the request's signature.
-    pub fn verify_streaming(
-        &self,
-        request: &Request<'_>,
-        now: SystemTime,
-    ) -> Result<(VerifiedIdentity, Option<ChunkChain>), AuthError> {
-        let pending = self.check_head(request, now)?;
-        let streaming = matches!(
-            header_str(request.headers, "x-amz-content-sha256")?,
-            Some(STREAMING_SIGNED | STREAMING_SIGNED_TRAILER)
-        );
-        let chain = (streaming && !pending.claim.presigned).then(|| pending.chunk_chain());
-        let identity = pending.finish(self, request)?;
-        Ok((identity, chain))
-    }
-
     /// The canonical URIs a correct signer may have used for `path`: S3's rule (the path as
     /// sent, or encoded once from the decoded key) for service `s3`; otherwise the normalized,
     /// encoded-again path, in both readings of a final dot segment where signers disagree.

@@ -30,7 +30,9 @@
 mod body;
 mod conn;
 pub mod dispatch;
+pub mod gate;
 mod rewrite;
+mod services;
 
 use std::convert::Infallible;
 use std::ops::RangeInclusive;
@@ -45,6 +47,7 @@ use tokio::sync::Semaphore;
 
 pub use body::{BodyError, BodyLimits, BufferedBody, read_body};
 pub use dispatch::{Decision, RequestHead, ServiceId, classify, classify_form};
+pub use services::Services;
 
 /// Where a connection comes from, as far as the edge can tell; in every request's extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

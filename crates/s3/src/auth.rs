@@ -1,42 +1,45 @@
-//! SigV4 for S3 requests when the server has credentials: the `Authorization` header or a
-//! presigned URL is checked before the body is read (S3's canonical URI: the path as sent,
-//! not normalized, not encoded again). The payload hash the signature covers is the
-//! `x-amz-content-sha256` value: a hex hash is then checked against the body as it streams
-//! (`XAmzContentSHA256Mismatch`), `UNSIGNED-PAYLOAD` and presigned URLs leave the body
-//! unsigned, and signed aws-chunked bodies are checked chunk by chunk.
+//! Who may call S3, with the rules every service shares (`kindling_edge::gate`): in shared
+//! mode every request is signed with an operator's key or a function's session credentials;
+//! in local mode only requests from inside execution environments must be (with their own
+//! session credentials), and other requests are served without a check.
+//!
+//! S3's signatures are checked before the body is read: SigV4 headers and presigned URLs
+//! with S3's canonical URI (the auth crate's `s3` rules), and S3's legacy presigned URLs
+//! (signature version 2, what boto3 and the aws CLI presign with by default; operators' keys
+//! only). The payload hash a SigV4 signature covers is the `x-amz-content-sha256` value: a
+//! hex hash is then checked against the body as it streams (`XAmzContentSHA256Mismatch`),
+//! `UNSIGNED-PAYLOAD` and presigned URLs leave the body unsigned, and signed aws-chunked
+//! bodies are checked chunk by chunk.
+//!
+//! Functions' session credentials may use objects and list buckets (the data plane); reading
+//! bucket configuration needs `--function-api-access read`, changing buckets `full` (or an
+//! `--admin-role`).
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use http::request::Parts;
-use kindling_auth::{
-    AuthError, ChunkChain, Payload, UNSIGNED_PAYLOAD, VerifiedIdentity, Verifier, is_s3_v2_query,
-};
-
-use kindling_edge::{Origin, RequestContext};
+use kindling_auth::{AuthError, ChunkChain, Payload, UNSIGNED_PAYLOAD, is_s3_v2_query};
+use kindling_edge::gate::{Access, AuthPolicy, Caller, Gate, GateError};
 
 use crate::addressing::Target;
 use crate::chunked::ChunkSignatures;
 use crate::error::S3Error;
+use crate::operation::Operation;
 
-/// The S3 endpoint's authentication settings (the same rules as the Lambda API's): in
-/// shared mode every request must be signed with an operator's key or a function's session
-/// credentials; in local mode only requests from inside execution environments must be (with
-/// their own session credentials), and other requests are served without a check.
+/// The S3 endpoint's gate.
 #[derive(Debug)]
 pub struct S3Auth {
-    /// Verifies signatures scoped to service `s3` (operators' keys and session credentials).
-    pub verifier: Verifier,
-    /// Shared mode: every request must be signed.
-    pub require_signature: bool,
+    gate: Gate,
 }
 
 /// What the signature check found.
 pub enum Signing {
-    /// No check (no credentials configured, or an unsigned request allowed in local mode).
+    /// Not checked (an unsigned request allowed in local mode).
     None,
     /// A verified signature.
     Verified {
-        identity: VerifiedIdentity,
+        caller: Caller,
         /// The chain that checks the chunk signatures of a signed aws-chunked body.
         chunks: Option<Box<dyn ChunkSignatures>>,
     },
@@ -57,26 +60,13 @@ impl Signing {
     }
 }
 
-fn is_signed(parts: &Parts) -> bool {
-    parts.headers.contains_key(http::header::AUTHORIZATION)
-        || parts.uri.query().is_some_and(|q| {
-            is_s3_v2_query(q)
-                || q.split('&').any(|p| {
-                    p.starts_with("X-Amz-Signature=")
-                        || p.starts_with("X-Amz-Credential=")
-                        || p.starts_with("X-Amz-Algorithm=")
-                })
-        })
-}
-
 /// AWS's S3 error for a failed signature check.
 pub fn auth_error(e: &AuthError) -> S3Error {
     let (code, status) = match e {
-        AuthError::MissingAuthenticationToken => ("AccessDenied", 403),
         AuthError::UnrecognizedClient => ("InvalidAccessKeyId", 403),
         AuthError::SignatureDoesNotMatch => ("SignatureDoesNotMatch", 403),
-        AuthError::SignatureExpired(_) => ("AccessDenied", 403),
         AuthError::IncompleteSignature(_) => ("AuthorizationQueryParametersError", 400),
+        AuthError::ExpiredToken => ("ExpiredToken", 400),
         _ => ("AccessDenied", 403),
     };
     let message = match e {
@@ -96,62 +86,30 @@ pub fn auth_error(e: &AuthError) -> S3Error {
     }
 }
 
-impl S3Auth {
-    /// Whether this request must be signed: always in shared mode, else when it comes from
-    /// inside an execution environment.
-    fn must_sign(&self, parts: &Parts) -> bool {
-        self.require_signature
-            || parts
-                .extensions
-                .get::<RequestContext>()
-                .is_some_and(|c| matches!(c.origin, Origin::Environment { .. }))
-    }
-
-    /// Checks the request's signature from its head (`target`: where the request is
-    /// addressed, for SigV2's canonical resource of virtual-hosted requests).
-    pub fn check(&self, parts: &Parts, target: &Target) -> Result<Signing, S3Error> {
-        if !self.must_sign(parts) {
-            return Ok(Signing::None);
-        }
-        if !is_signed(parts) {
-            return Err(auth_error(&AuthError::MissingAuthenticationToken));
-        }
-        let headers: Vec<(&str, &[u8])> = parts
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_bytes()))
-            .collect();
-        let declared = parts
-            .headers
-            .get("x-amz-content-sha256")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or(UNSIGNED_PAYLOAD);
-        let request = kindling_auth::Request {
-            method: parts.method.as_str(),
-            path: parts.uri.path(),
-            query: parts.uri.query().unwrap_or(""),
-            headers: &headers,
-            payload: Payload::Sha256Hex(declared),
-        };
-        if parts.uri.query().is_some_and(is_s3_v2_query) {
-            let bucket = target.bucket.as_deref().filter(|_| target.virtual_hosted);
-            let identity = self
-                .verifier
-                .verify_s3_v2_query(&request, bucket, SystemTime::now())
-                .map_err(|e| auth_error(&e))?;
-            return Ok(Signing::Verified {
-                identity,
-                chunks: None,
-            });
-        }
-        let (identity, chain) = self
-            .verifier
-            .verify_streaming(&request, SystemTime::now())
-            .map_err(|e| auth_error(&e))?;
-        Ok(Signing::Verified {
-            identity,
-            chunks: chain.map(|c| Box::new(Chain(c)) as Box<dyn ChunkSignatures>),
-        })
+fn gate_error(e: GateError) -> S3Error {
+    match e {
+        GateError::Auth(e) => auth_error(&e),
+        GateError::EnvironmentCredentialsRequired => S3Error::Auth {
+            code: "AccessDenied",
+            status: 403,
+            message: "Requests from execution environments must be signed with their own \
+                      session credentials."
+                .into(),
+        },
+        GateError::AccessDenied {
+            caller,
+            action,
+            resource,
+        } => S3Error::Auth {
+            code: "AccessDenied",
+            status: 403,
+            message: GateError::access_denied_message(&caller, &action, &resource),
+        },
+        GateError::Body(_) | GateError::Task(_) => S3Error::Auth {
+            code: "AccessDenied",
+            status: 403,
+            message: "Access Denied".into(),
+        },
     }
 }
 
@@ -165,5 +123,99 @@ impl ChunkSignatures for Chain {
 
     fn trailer(&mut self, trailer_lines: &[u8], signature: &str) -> bool {
         self.0.verify_trailer(trailer_lines, signature)
+    }
+}
+
+/// What a function's credentials need to call `op`.
+fn access(op: Operation) -> Access {
+    use Operation as Op;
+    match op {
+        Op::CreateBucket
+        | Op::DeleteBucket
+        | Op::PutBucketVersioning
+        | Op::PutBucketPolicy
+        | Op::DeleteBucketPolicy
+        | Op::PutBucketTagging
+        | Op::DeleteBucketTagging
+        | Op::PutBucketEncryption
+        | Op::DeleteBucketEncryption
+        | Op::PutPublicAccessBlock
+        | Op::DeletePublicAccessBlock => Access::Write,
+        Op::GetBucketVersioning
+        | Op::GetBucketPolicy
+        | Op::GetBucketTagging
+        | Op::GetBucketEncryption
+        | Op::GetPublicAccessBlock => Access::Read,
+        _ => Access::Data,
+    }
+}
+
+impl S3Auth {
+    pub fn new(policy: Arc<AuthPolicy>) -> Self {
+        Self {
+            gate: Gate::with_verifier(policy, "s3", |v| v.allow_unsigned_payload(true)),
+        }
+    }
+
+    /// Checks the request's signature from its head (`target`: where the request is
+    /// addressed, for SigV2's canonical resource of virtual-hosted requests) and whether the
+    /// caller may call `op`.
+    pub fn check(&self, parts: &Parts, target: &Target, op: Operation) -> Result<Signing, S3Error> {
+        if !self.gate.must_sign(parts) {
+            return Ok(Signing::None);
+        }
+        let headers: Vec<(&str, &[u8])> = parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_bytes()))
+            .collect();
+        let declared = parts
+            .headers
+            .get("x-amz-content-sha256")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(UNSIGNED_PAYLOAD);
+        let (caller, chunks) = if parts.uri.query().is_some_and(is_s3_v2_query) {
+            let request = kindling_auth::Request {
+                method: parts.method.as_str(),
+                path: parts.uri.path(),
+                query: parts.uri.query().unwrap_or(""),
+                headers: &headers,
+                payload: Payload::Sha256Hex(declared),
+            };
+            let bucket = target.bucket.as_deref().filter(|_| target.virtual_hosted);
+            let identity = self
+                .gate
+                .verifier()
+                .verify_s3_v2_query(&request, bucket, SystemTime::now())
+                .map_err(|e| auth_error(&e))?;
+            let caller = Caller::Operator {
+                access_key_id: identity.access_key_id,
+            };
+            (caller, None)
+        } else {
+            let admission = self.gate.check_head(parts).map_err(gate_error)?;
+            let streaming = matches!(
+                declared,
+                kindling_auth::STREAMING_SIGNED | kindling_auth::STREAMING_SIGNED_TRAILER
+            );
+            let chunks = admission
+                .chunk_chain()
+                .filter(|_| streaming)
+                .map(|c| Box::new(Chain(c)) as Box<dyn ChunkSignatures>);
+            let caller = self
+                .gate
+                .finish(admission, parts, declared)
+                .map_err(gate_error)?;
+            (caller, chunks)
+        };
+        let resource = match (&target.bucket, target.key.as_str()) {
+            (None, _) => "*".to_string(),
+            (Some(b), "") => format!("arn:aws:s3:::{b}"),
+            (Some(b), k) => format!("arn:aws:s3:::{b}/{k}"),
+        };
+        self.gate
+            .authorize(&caller, access(op), &format!("s3:{op:?}"), &resource, false)
+            .map_err(gate_error)?;
+        Ok(Signing::Verified { caller, chunks })
     }
 }

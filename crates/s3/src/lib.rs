@@ -2,7 +2,7 @@
 //! SAM CLI, `aws s3`/`aws s3api`, `aws cloudformation package`, boto3's transfer manager).
 //!
 //! A request goes: addressing ([`addressing`]: path-style or virtual-hosted) → the operation
-//! table ([`operation`]) → signature check when the server has credentials ([`auth`]) → the
+//! table ([`operation`]) → who may call it ([`auth`]: the edge's shared SigV4 gate) → the
 //! operation's handler (`handlers/`), which reads headers ([`request`]) and XML bodies
 //! ([`xml_in`]), streams uploads through [`body`] (plain or [`chunked`] `aws-chunked`) into
 //! the object store, and renders XML or an object. Every failure is an [`error::S3Error`],
@@ -61,8 +61,8 @@ impl Default for S3Config {
 pub struct S3State {
     pub objects: Objects,
     pub config: Arc<S3Config>,
-    /// Signature verification; `None` serves unsigned requests and ignores signatures.
-    pub auth: Option<Arc<S3Auth>>,
+    /// Who may call what (the server's shared authentication policy).
+    pub auth: Arc<S3Auth>,
 }
 
 /// The S3 API: every path and method goes to one dispatcher (S3's routes depend on the Host
@@ -126,10 +126,7 @@ async fn serve(state: S3State, request_id: String, req: Request) -> Result<Respo
         &query,
         &parts.headers,
     )?;
-    let signing = match &state.auth {
-        Some(auth) => auth.check(&parts, &target)?,
-        None => auth::Signing::None,
-    };
+    let signing = state.auth.check(&parts, &target, op)?;
     let ctx = Ctx {
         state,
         request_id,

@@ -3,7 +3,6 @@
 mod admin;
 mod cli;
 mod code_source;
-mod front;
 mod logs;
 mod runtime_files;
 mod secret;

@@ -5,12 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use kindling_api::{ApiAuth, ApiState, router};
+use kindling_api::{ApiAuth, ApiState, AuthPolicy, FunctionAccess, normalize_path, router};
 use kindling_control::{ControlConfig, ControlPlane};
+use kindling_edge::{ServiceId, Services};
 use kindling_events::{AsyncInvoker, EventsConfig};
 use kindling_model::ArnContext;
 use kindling_objects::{Objects, ObjectsConfig};
 use kindling_store::{BlobStore, SqliteStore, Store};
+use tower::Layer;
 
 use kindling_sandbox::{IsolationMode, NetworkMode, Sandbox, SandboxConfig, TmpBacking};
 use kindling_scheduler::{
@@ -104,17 +106,29 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let dispatcher = events.start(stopped(stop_rx.clone()));
-    let auth = api_auth(&args, &server_secret)?;
+    let policy = Arc::new(auth_policy(&args, &server_secret)?);
     let lambda = router(ApiState {
         control,
         scheduler: Some(scheduler.clone()),
         events: Some(events),
-        auth: Arc::new(auth),
+        auth: Arc::new(ApiAuth::with_policy(Arc::clone(&policy))),
     });
-    // PROVISIONAL (s3-sts): S3 and STS share the listener through `front` until services
-    // mount behind the edge's dispatch table; that change replaces these lines.
-    let (s3, sts) = s3_and_sts(&args, &objects, &server_secret)?;
-    let app = crate::front::router(lambda, s3, sts);
+    // botocore sends `/2015-03-31/functions/` for ListFunctions: Lambda's paths are matched
+    // without their trailing slash (other services' paths, such as S3 keys, keep theirs).
+    let lambda = axum::Router::new()
+        .fallback_service(tower::util::MapRequestLayer::new(normalize_path).layer(lambda));
+    // One endpoint, every service: the dispatch table in `kindling-edge` picks the router.
+    let services = Services::new(ServiceId::Lambda, lambda.clone())
+        // Kindling's own paths (`/_kindling/code/...` downloads) are served by the Lambda API.
+        .mount(ServiceId::Kindling, lambda)
+        .mount(ServiceId::S3, s3_router(&args, &objects, &policy))
+        .mount(
+            ServiceId::Sts,
+            kindling_sts::router(kindling_sts::StsState {
+                account_id: args.account_id.clone(),
+                gate: kindling_edge::gate::Gate::new(Arc::clone(&policy), "sts"),
+            }),
+        );
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -140,7 +154,14 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             });
         }
     };
-    kindling_edge::serve(listener, app, edge, kindling_api::edge_renderer(), shutdown).await;
+    kindling_edge::serve(
+        listener,
+        services,
+        edge,
+        kindling_api::edge_renderer(),
+        shutdown,
+    )
+    .await;
     let _ = dispatcher.await;
     reaper.abort();
     scheduler.shutdown().await;
@@ -259,27 +280,9 @@ fn object_store(args: &ServeArgs, sqlite: &Arc<SqliteStore>) -> anyhow::Result<O
     Ok(objects)
 }
 
-/// The S3 and STS routers. Signatures are checked like the Lambda API's: every request in
-/// shared mode (`--credentials`), else those from execution environments (their session
-/// credentials).
-fn s3_and_sts(
-    args: &ServeArgs,
-    objects: &Objects,
-    server_secret: &[u8],
-) -> anyhow::Result<(axum::Router, axum::Router)> {
-    let credentials = match &args.credentials {
-        Some(path) => kindling_auth::Credentials::from_file(path)
-            .with_context(|| format!("reading credentials {}", path.display()))?,
-        None => kindling_auth::Credentials::new(),
-    };
-    let require_signature = args.credentials.is_some();
-    let verifier = |service: &str| {
-        kindling_auth::Verifier::new(credentials.clone())
-            .with_service(service)
-            .with_region(args.region.clone())
-            .with_sessions(kindling_auth::SessionIssuer::new(server_secret))
-    };
-    let s3 = kindling_s3::router(kindling_s3::S3State {
+/// The S3 API over the object store, behind the shared authentication policy.
+fn s3_router(args: &ServeArgs, objects: &Objects, policy: &Arc<AuthPolicy>) -> axum::Router {
+    kindling_s3::router(kindling_s3::S3State {
         objects: objects.clone(),
         config: Arc::new(kindling_s3::S3Config {
             hosts: kindling_s3::Hosts {
@@ -287,42 +290,32 @@ fn s3_and_sts(
             },
             body_idle_timeout: Duration::from_secs_f64(args.body_timeout),
         }),
-        auth: Some(Arc::new(kindling_s3::S3Auth {
-            verifier: verifier("s3").allow_unsigned_payload(true),
-            require_signature,
-        })),
-    });
-    let sts = kindling_sts::router(kindling_sts::StsState {
-        account_id: args.account_id.clone(),
-        auth: Some(Arc::new(kindling_sts::StsAuth {
-            verifier: verifier("sts"),
-            require_signature,
-        })),
-    });
-    Ok((s3, sts))
+        auth: Arc::new(kindling_s3::S3Auth::new(Arc::clone(policy))),
+    })
 }
 
 /// Lock files of the environment user ids in use, shared by every Kindling process of the host.
 const ENV_UID_LOCKS: &str = "/run/kindling-uids";
 
-/// The API's authentication: the operators' keys (shared mode) and functions' credentials.
-fn api_auth(args: &ServeArgs, server_secret: &[u8]) -> anyhow::Result<ApiAuth> {
-    let mut auth = match &args.credentials {
+/// The authentication every service shares: the operators' keys (shared mode), functions'
+/// credentials and what functions may do.
+fn auth_policy(args: &ServeArgs, server_secret: &[u8]) -> anyhow::Result<AuthPolicy> {
+    let mut policy = match &args.credentials {
         Some(path) => {
             let credentials = kindling_auth::Credentials::from_file(path)
                 .with_context(|| format!("reading credentials {}", path.display()))?;
             tracing::info!(keys = credentials.len(), "SigV4 verification on");
-            ApiAuth::new(credentials, true, server_secret, &args.region)
+            AuthPolicy::new(credentials, true, server_secret, &args.region)
         }
-        None => ApiAuth::local(server_secret, &args.region),
+        None => AuthPolicy::local(server_secret, &args.region),
     };
-    auth.function_access = match args.function_api_access {
-        FunctionApiAccess::Invoke => kindling_api::FunctionAccess::Invoke,
-        FunctionApiAccess::Read => kindling_api::FunctionAccess::Read,
-        FunctionApiAccess::Full => kindling_api::FunctionAccess::Full,
+    policy.function_access = match args.function_api_access {
+        FunctionApiAccess::Invoke => FunctionAccess::Invoke,
+        FunctionApiAccess::Read => FunctionAccess::Read,
+        FunctionApiAccess::Full => FunctionAccess::Full,
     };
-    auth.admin_roles.clone_from(&args.admin_roles);
-    Ok(auth)
+    policy.admin_roles.clone_from(&args.admin_roles);
+    Ok(policy)
 }
 
 /// The listener's limits, and which users' connections come from execution environments:
@@ -349,7 +342,7 @@ fn edge_config(args: &ServeArgs, isolation: IsolationMode) -> kindling_edge::Edg
         max_body_memory: args.max_body_memory.saturating_mul(1024 * 1024),
         environment_uids,
         // S3's HeadBucket and HeadObject; every other HEAD is refused by the edge.
-        head_services: vec![kindling_edge::ServiceId::S3],
+        head_services: vec![ServiceId::S3],
         ..kindling_edge::EdgeConfig::default()
     }
 }

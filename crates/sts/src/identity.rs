@@ -1,6 +1,6 @@
 //! Who a verified signature belongs to, as `GetCallerIdentity` shows it.
 
-use kindling_auth::VerifiedIdentity;
+use kindling_edge::gate::Caller;
 
 /// `GetCallerIdentityResult`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,12 +20,13 @@ impl CallerIdentity {
         }
     }
 
-    /// The caller of a verified request: a function's execution-role session
-    /// (`assumed-role/<role>/<function>`, user id `AROA…:<function>`), or an IAM user named
-    /// after the operator's key.
-    pub fn of(identity: &VerifiedIdentity, account: &str) -> Self {
-        match &identity.session {
-            Some(session) => Self {
+    /// The caller: a function's execution-role session (`assumed-role/<role>/<function>`,
+    /// user id `AROA…:<function>`), an IAM user named after an operator's key, or the
+    /// account's root for an unchecked request.
+    pub fn of(caller: &Caller, account: &str) -> Self {
+        match caller {
+            Caller::Anonymous => Self::root(account),
+            Caller::Function(session) => Self {
                 arn: session.assumed_role_arn(),
                 user_id: format!("{}:{}", role_id(&session.role_arn), session.function_name()),
                 account: session
@@ -36,9 +37,9 @@ impl CallerIdentity {
                     .unwrap_or(account)
                     .to_string(),
             },
-            None => Self {
-                arn: format!("arn:aws:iam::{account}:user/{}", identity.access_key_id),
-                user_id: identity.access_key_id.clone(),
+            Caller::Operator { access_key_id } => Self {
+                arn: format!("arn:aws:iam::{account}:user/{access_key_id}"),
+                user_id: access_key_id.clone(),
                 account: account.to_string(),
             },
         }
@@ -69,14 +70,11 @@ mod tests {
 
     #[test]
     fn function_sessions_are_assumed_roles_and_keys_are_users() {
-        let session = VerifiedIdentity {
-            access_key_id: "ASIAEXAMPLE".into(),
-            session: Some(FunctionSession {
-                function_arn: "arn:aws:lambda:us-east-1:123456789012:function:orders".into(),
-                role_arn: "arn:aws:iam::123456789012:role/orders-role".into(),
-                expires_at: i64::MAX,
-            }),
-        };
+        let session = Caller::Function(FunctionSession {
+            function_arn: "arn:aws:lambda:us-east-1:123456789012:function:orders".into(),
+            role_arn: "arn:aws:iam::123456789012:role/orders-role".into(),
+            expires_at: i64::MAX,
+        });
         let who = CallerIdentity::of(&session, "000000000000");
         assert_eq!(
             who.arn,
@@ -95,12 +93,13 @@ mod tests {
             "stable"
         );
 
-        let key = VerifiedIdentity {
+        let key = Caller::Operator {
             access_key_id: "AKIDOPERATOR".into(),
-            session: None,
         };
         let who = CallerIdentity::of(&key, "000000000000");
         assert_eq!(who.arn, "arn:aws:iam::000000000000:user/AKIDOPERATOR");
         assert_eq!(who.user_id, "AKIDOPERATOR");
+        let root = CallerIdentity::of(&Caller::Anonymous, "000000000000");
+        assert_eq!(root.arn, "arn:aws:iam::000000000000:root");
     }
 }

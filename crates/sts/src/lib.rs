@@ -12,15 +12,12 @@
 
 mod identity;
 
-use std::sync::Arc;
-use std::time::SystemTime;
-
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
-use http_body_util::BodyExt;
-use kindling_auth::{AuthError, Payload, Verifier};
+use kindling_auth::AuthError;
+use kindling_edge::gate::{Gate, GateError};
 use kindling_protocol::WireError;
 use kindling_protocol::query::{Params, error_response, response};
 
@@ -37,17 +34,8 @@ const MAX_BODY: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct StsState {
     pub account_id: String,
-    /// Signature verification (scope service `sts`); `None` is local mode.
-    pub auth: Option<Arc<StsAuth>>,
-}
-
-/// Signature settings, as the Lambda API's: every request signed in shared mode; in local
-/// mode only those from inside execution environments (with their session credentials).
-#[derive(Debug)]
-pub struct StsAuth {
-    pub verifier: Verifier,
-    /// Shared mode: every request must be signed.
-    pub require_signature: bool,
+    /// Who may call (the server's shared authentication policy, signing name `sts`).
+    pub gate: Gate,
 }
 
 /// Why an STS request failed.
@@ -63,12 +51,15 @@ pub enum StsError {
     TooLarge,
     #[error("{}", .0.message())]
     Auth(AuthError),
+    #[error("{0}")]
+    Denied(String),
 }
 
 impl WireError for StsError {
     fn status(&self) -> u16 {
         match self {
             Self::Auth(e) => e.status(),
+            Self::Denied(_) => 403,
             Self::TooLarge => 413,
             _ => 400,
         }
@@ -80,6 +71,7 @@ impl WireError for StsError {
             Self::MissingAction => "MissingAction",
             Self::MalformedQuery(_) => "MalformedQueryString",
             Self::TooLarge => "RequestEntityTooLarge",
+            Self::Denied(_) => "AccessDenied",
             Self::Auth(e) => match e {
                 AuthError::UnrecognizedClient => "InvalidClientTokenId",
                 AuthError::SignatureDoesNotMatch => "SignatureDoesNotMatch",
@@ -117,18 +109,23 @@ async fn serve(
     req: Request,
 ) -> Result<kindling_protocol::Response, StsError> {
     let (parts, body) = req.into_parts();
-    let body = read_body(body).await?;
+    let admission = state.gate.check_head(&parts).map_err(gate_error)?;
+    let (caller, body) = state
+        .gate
+        .read_body(admission, &parts, body, MAX_BODY)
+        .await
+        .map_err(gate_error)?;
     let mut params = Params::parse(parts.uri.query().unwrap_or("").as_bytes())
         .map_err(|e| StsError::MalformedQuery(e.to_string()))?;
-    if !body.is_empty() {
-        let form = Params::parse(&body).map_err(|e| StsError::MalformedQuery(e.to_string()))?;
+    if !body.bytes.is_empty() {
+        let form =
+            Params::parse(&body.bytes).map_err(|e| StsError::MalformedQuery(e.to_string()))?;
         params.extend(form);
     }
-    let identity = authenticate(state, &parts, &body)?;
     let action = params.action().ok_or(StsError::MissingAction)?;
     match action {
         "GetCallerIdentity" => {
-            let who = identity.unwrap_or_else(|| CallerIdentity::root(&state.account_id));
+            let who = CallerIdentity::of(&caller, &state.account_id);
             Ok(response(
                 "GetCallerIdentity",
                 NS,
@@ -144,47 +141,12 @@ async fn serve(
     }
 }
 
-async fn read_body(body: Body) -> Result<bytes::Bytes, StsError> {
-    let limited = http_body_util::Limited::new(body, MAX_BODY);
-    match limited.collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(_) => Err(StsError::TooLarge),
+fn gate_error(e: GateError) -> StsError {
+    match e {
+        GateError::Auth(e) => StsError::Auth(e),
+        GateError::Body(kindling_edge::BodyError::TooLarge { .. }) => StsError::TooLarge,
+        e => StsError::Denied(e.to_string()),
     }
-}
-
-/// Checks the signature when the server verifies them: the caller, or `None` in local mode.
-fn authenticate(
-    state: &StsState,
-    parts: &http::request::Parts,
-    body: &[u8],
-) -> Result<Option<CallerIdentity>, StsError> {
-    let Some(auth) = &state.auth else {
-        return Ok(None);
-    };
-    let from_environment = parts
-        .extensions
-        .get::<kindling_edge::RequestContext>()
-        .is_some_and(|c| matches!(c.origin, kindling_edge::Origin::Environment { .. }));
-    if !auth.require_signature && !from_environment {
-        return Ok(None);
-    }
-    let headers: Vec<(&str, &[u8])> = parts
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_bytes()))
-        .collect();
-    let request = kindling_auth::Request {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or(""),
-        headers: &headers,
-        payload: Payload::Bytes(body),
-    };
-    let verified = auth
-        .verifier
-        .verify(&request, SystemTime::now())
-        .map_err(StsError::Auth)?;
-    Ok(Some(CallerIdentity::of(&verified, &state.account_id)))
 }
 
 #[cfg(test)]

@@ -5,17 +5,30 @@ use std::time::SystemTime;
 use axum::body::Body;
 use http::Request;
 use http_body_util::BodyExt;
-use kindling_auth::{Credentials, SigningParams, Verifier, authorization_header};
+use kindling_auth::{Credentials, SigningParams, authorization_header};
+use kindling_edge::gate::AuthPolicy;
 use tower::ServiceExt;
 
 use super::*;
 
 const ACCOUNT: &str = "123456789012";
 
-fn state(auth: Option<StsAuth>) -> StsState {
+const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+fn state(shared: bool) -> StsState {
+    let policy = if shared {
+        AuthPolicy::new(
+            Credentials::new().with_key("AKIDKINDLING", "s3cret"),
+            true,
+            SECRET,
+            "us-east-1",
+        )
+    } else {
+        AuthPolicy::local(SECRET, "us-east-1")
+    };
     StsState {
         account_id: ACCOUNT.into(),
-        auth: auth.map(Arc::new),
+        gate: Gate::new(std::sync::Arc::new(policy), "sts"),
     }
 }
 
@@ -40,7 +53,7 @@ fn form(body: &'static str) -> Request<Body> {
 #[tokio::test]
 async fn local_mode_answers_the_root_of_the_account() {
     let (status, body) = call(
-        state(None),
+        state(false),
         form("Action=GetCallerIdentity&Version=2011-06-15"),
     )
     .await;
@@ -58,15 +71,15 @@ async fn local_mode_answers_the_root_of_the_account() {
     let get = Request::get("/?Action=GetCallerIdentity&Version=2011-06-15")
         .body(Body::empty())
         .unwrap();
-    assert_eq!(call(state(None), get).await.0, 200);
+    assert_eq!(call(state(false), get).await.0, 200);
     let (status, body) = call(
-        state(None),
+        state(false),
         form("Action=AssumeRoleWithSAML&Version=2011-06-15"),
     )
     .await;
     assert_eq!(status, 400);
     assert!(body.contains("<Code>InvalidAction</Code>"), "{body}");
-    let (status, body) = call(state(None), form("Version=2011-06-15")).await;
+    let (status, body) = call(state(false), form("Version=2011-06-15")).await;
     assert_eq!(status, 400);
     assert!(body.contains("<Code>MissingAction</Code>"), "{body}");
 }
@@ -111,13 +124,8 @@ fn signed(key: &str, secret: &str, body: &'static str) -> Request<Body> {
 
 #[tokio::test]
 async fn verified_keys_are_users_and_bad_ones_are_refused() {
-    let auth = || StsAuth {
-        verifier: Verifier::new(Credentials::new().with_key("AKIDKINDLING", "s3cret"))
-            .with_service("sts"),
-        require_signature: true,
-    };
     let body = "Action=GetCallerIdentity&Version=2011-06-15";
-    let (status, text) = call(state(Some(auth())), signed("AKIDKINDLING", "s3cret", body)).await;
+    let (status, text) = call(state(true), signed("AKIDKINDLING", "s3cret", body)).await;
     assert_eq!(status, 200, "{text}");
     assert!(
         text.contains(&format!(
@@ -125,15 +133,15 @@ async fn verified_keys_are_users_and_bad_ones_are_refused() {
         )),
         "{text}"
     );
-    let (status, text) = call(state(Some(auth())), signed("AKIDKINDLING", "wrong", body)).await;
+    let (status, text) = call(state(true), signed("AKIDKINDLING", "wrong", body)).await;
     assert_eq!(status, 403);
     assert!(
         text.contains("<Code>SignatureDoesNotMatch</Code>"),
         "{text}"
     );
-    let (status, text) = call(state(Some(auth())), signed("AKIDUNKNOWN", "x", body)).await;
+    let (status, text) = call(state(true), signed("AKIDUNKNOWN", "x", body)).await;
     assert_eq!(status, 403);
     assert!(text.contains("<Code>InvalidClientTokenId</Code>"), "{text}");
-    let (status, _) = call(state(Some(auth())), form(body)).await;
+    let (status, _) = call(state(true), form(body)).await;
     assert_eq!(status, 403);
 }

@@ -10,7 +10,9 @@ use kindling_edge::{BodyLimits, Origin, RequestContext};
 use tower::ServiceExt;
 
 use super::{SECRET, app_with};
-use crate::{ApiAuth, FunctionAccess, Router};
+use std::sync::Arc;
+
+use crate::{ApiAuth, AuthPolicy, FunctionAccess, Router};
 
 const ROLE: &str = "arn:aws:iam::000000000000:role/service/worker-role";
 const OPERATOR: (&str, &str) = ("AKIDOPERATOR00000001", "operator-secret");
@@ -208,9 +210,9 @@ async fn function_credentials_reach_the_data_plane_and_their_own_configuration_o
 
 #[tokio::test]
 async fn operators_opt_functions_in() {
-    let mut read = ApiAuth::local(SECRET, "us-east-1");
+    let mut read = AuthPolicy::local(SECRET, "us-east-1");
     read.function_access = FunctionAccess::Read;
-    let (app, _d) = app_with(read);
+    let (app, _d) = app_with(ApiAuth::with_policy(Arc::new(read)));
     let me = function_credentials("worker");
     assert_eq!(
         send(
@@ -237,9 +239,9 @@ async fn operators_opt_functions_in() {
         "AccessDeniedException",
     );
 
-    let mut full = ApiAuth::local(SECRET, "us-east-1");
+    let mut full = AuthPolicy::local(SECRET, "us-east-1");
     full.function_access = FunctionAccess::Full;
-    let (app, _d) = app_with(full);
+    let (app, _d) = app_with(ApiAuth::with_policy(Arc::new(full)));
     assert_error(
         &send(
             &app,
@@ -253,9 +255,9 @@ async fn operators_opt_functions_in() {
         "ResourceNotFoundException",
     );
 
-    let mut admin = ApiAuth::local(SECRET, "us-east-1");
+    let mut admin = AuthPolicy::local(SECRET, "us-east-1");
     admin.admin_roles = vec![ROLE.to_string()];
-    let (app, _d) = app_with(admin);
+    let (app, _d) = app_with(ApiAuth::with_policy(Arc::new(admin)));
     assert_error(
         &send(
             &app,

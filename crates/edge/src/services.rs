@@ -1,0 +1,326 @@
+//! The services behind the one endpoint, and the dispatcher that hands each request to the one
+//! it is for ([`crate::dispatch`] decides).
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::Router;
+use axum::body::Body;
+use http::{HeaderValue, Request, Response, StatusCode};
+use kindling_protocol::json::JsonVersion;
+use kindling_protocol::{WireError, json, query, rest};
+use tower::ServiceExt;
+
+use crate::body::read_body;
+use crate::dispatch::{Decision, RequestHead, ServiceId, classify, classify_form};
+use crate::gate::context;
+
+/// Largest form body read to find out which query-protocol service it is for.
+const MAX_FORM_BODY: usize = 4 * 1024 * 1024;
+
+/// Every service this server mounts, by id. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    routers: BTreeMap<ServiceId, Router>,
+    /// Serves requests that name no service (their answer says so in its own format).
+    default: ServiceId,
+}
+
+impl Services {
+    /// `default` answers requests that name no service at all (Lambda: its
+    /// `UnknownOperationException`); it must be mounted.
+    pub fn new(default: ServiceId, router: Router) -> Self {
+        let mut routers = BTreeMap::new();
+        routers.insert(default, router);
+        Self {
+            inner: Arc::new(Inner { routers, default }),
+        }
+    }
+
+    /// Adds a service (replacing one of the same id).
+    pub fn mount(mut self, id: ServiceId, router: Router) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.routers.insert(id, router);
+        } else {
+            let mut routers = self.inner.routers.clone();
+            routers.insert(id, router);
+            self.inner = Arc::new(Inner {
+                routers,
+                default: self.inner.default,
+            });
+        }
+        self
+    }
+
+    pub fn serves(&self, id: ServiceId) -> bool {
+        self.inner.routers.contains_key(&id)
+    }
+
+    /// The names of the services mounted, for messages.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.inner
+            .routers
+            .keys()
+            .filter(|id| **id != ServiceId::Kindling)
+            .map(|id| id.display_name())
+            .collect()
+    }
+
+    /// Answers one request: dispatched to its service, or refused naming the service it asks
+    /// for. Every response carries `x-amzn-RequestId` (the edge tells the service's answers from
+    /// hyper's own by it).
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<Body>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let served = |id: ServiceId| self.serves(id);
+        let (parts, body) = req.into_parts();
+        let decision = classify(
+            &RequestHead {
+                method: &parts.method,
+                path: parts.uri.path(),
+                query: parts.uri.query(),
+                headers: &parts.headers,
+            },
+            &served,
+        );
+        let mut res = match decision {
+            Decision::Service(id) => {
+                self.route(id, Request::from_parts(parts, Body::new(body)))
+                    .await
+            }
+            Decision::Unknown => {
+                self.route(
+                    self.inner.default,
+                    Request::from_parts(parts, Body::new(body)),
+                )
+                .await
+            }
+            Decision::Unserved(name) => self.unserved(&parts, &name),
+            Decision::NeedsForm => {
+                let (_, limits) = context(&parts);
+                let declared = parts
+                    .headers
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                match read_body(body, declared, MAX_FORM_BODY, &limits).await {
+                    Ok(form) => match classify_form(&form.bytes, &served) {
+                        Decision::Service(id) => {
+                            let bytes = form.bytes.clone();
+                            let res = self
+                                .route(id, Request::from_parts(parts, Body::from(bytes)))
+                                .await;
+                            drop(form);
+                            res
+                        }
+                        Decision::Unserved(name) => self.unserved(&parts, &name),
+                        _ => {
+                            let bytes = form.bytes.clone();
+                            self.route(
+                                self.inner.default,
+                                Request::from_parts(parts, Body::from(bytes)),
+                            )
+                            .await
+                        }
+                    },
+                    Err(e) => query::error_response(
+                        &Refusal::BadForm(e.to_string()),
+                        "",
+                        &new_request_id(),
+                    )
+                    .map(Body::from),
+                }
+            }
+        };
+        if !res.headers().contains_key("x-amzn-requestid")
+            && let Ok(v) = HeaderValue::from_str(&new_request_id())
+        {
+            res.headers_mut().insert("x-amzn-RequestId", v);
+        }
+        res
+    }
+
+    async fn route(&self, id: ServiceId, req: Request<Body>) -> Response<Body> {
+        match self.inner.routers.get(&id) {
+            Some(router) => match router.clone().oneshot(req).await {
+                Ok(res) => res,
+                Err(never) => match never {},
+            },
+            None => self.unserved(&req.into_parts().0, id.display_name()),
+        }
+    }
+
+    /// A service Kindling does not serve, in the protocol the request speaks.
+    fn unserved(&self, parts: &http::request::Parts, name: &str) -> Response<Body> {
+        let refusal = Refusal::Unserved {
+            name: name.to_string(),
+            served: self.names().join(", "),
+        };
+        let id = new_request_id();
+        let headers = &parts.headers;
+        let res = if headers.contains_key("x-amz-target") {
+            json::error_response(&refusal, JsonVersion::V1_1, &id, "", None)
+        } else if is_query(parts) {
+            query::error_response(&refusal, "", &id)
+        } else {
+            rest::json_error_response(&refusal, &id)
+        };
+        res.map(Body::from)
+    }
+}
+
+fn is_query(parts: &http::request::Parts) -> bool {
+    parts.uri.query().is_some_and(|q| q.contains("Action="))
+        || parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"))
+}
+
+fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// The dispatcher's own answers.
+enum Refusal {
+    Unserved { name: String, served: String },
+    BadForm(String),
+}
+
+impl WireError for Refusal {
+    fn status(&self) -> u16 {
+        match self {
+            Self::Unserved { .. } => StatusCode::NOT_IMPLEMENTED.as_u16(),
+            Self::BadForm(_) => 400,
+        }
+    }
+
+    fn code(&self) -> &str {
+        match self {
+            Self::Unserved { .. } => "NotImplemented",
+            Self::BadForm(_) => "MalformedQueryString",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::Unserved { name, served } => {
+                format!("Kindling does not serve {name} on this endpoint. It serves: {served}.")
+            }
+            Self::BadForm(reason) => format!("The request's form could not be read: {reason}"),
+        }
+    }
+}
+
+impl tower::Service<Request<hyper::body::Incoming>> for Services {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<hyper::body::Incoming>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.handle(req).await) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::routing::any;
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    fn named(name: &'static str) -> Router {
+        Router::new().fallback(any(move || async move { name }))
+    }
+
+    async fn send(services: &Services, req: Request<Body>) -> (StatusCode, String, bool) {
+        let res = services.handle(req).await;
+        let status = res.status();
+        let has_id = res.headers().contains_key("x-amzn-requestid");
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned(), has_id)
+    }
+
+    fn services() -> Services {
+        Services::new(ServiceId::Lambda, named("lambda"))
+            .mount(ServiceId::Sqs, named("sqs"))
+            .mount(ServiceId::Sns, named("sns"))
+    }
+
+    #[tokio::test]
+    async fn routes_by_the_table_and_marks_every_response() {
+        let s = services();
+        let req = Request::get("/2015-03-31/functions")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(send(&s, req).await, (StatusCode::OK, "lambda".into(), true));
+        let req = Request::post("/")
+            .header("x-amz-target", "AmazonSQS.ListQueues")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(send(&s, req).await.1, "sqs");
+        // An unsigned query-protocol request: the form's Version decides.
+        let req = Request::post("/")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from("Action=ListTopics&Version=2010-03-31"))
+            .unwrap();
+        assert_eq!(send(&s, req).await.1, "sns");
+        // Nothing names a service: the default answers.
+        let req = Request::get("/").body(Body::empty()).unwrap();
+        assert_eq!(send(&s, req).await.1, "lambda");
+    }
+
+    #[tokio::test]
+    async fn unserved_services_are_named_in_the_request_protocol() {
+        let s = services();
+        let req = Request::post("/")
+            .header("x-amz-target", "DynamoDB_20120810.GetItem")
+            .body(Body::empty())
+            .unwrap();
+        let (status, body, has_id) = send(&s, req).await;
+        assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
+        assert!(has_id);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["__type"], "NotImplemented");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("X-Amz-Target DynamoDB_20120810")
+        );
+        assert!(v["message"].as_str().unwrap().contains("SQS"));
+
+        let req = Request::post("/")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from("Action=CreateStack&Version=2010-05-15"))
+            .unwrap();
+        let (status, body, _) = send(&s, req).await;
+        assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
+        assert!(body.contains("<Code>NotImplemented</Code>"), "{body}");
+        assert!(
+            body.contains("Kindling does not serve CloudFormation"),
+            "{body}"
+        );
+
+        let req = Request::get("/v2/apis").body(Body::empty()).unwrap();
+        let (status, body, _) = send(&s, req).await;
+        assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
+        assert!(body.contains("API Gateway v2"), "{body}");
+    }
+}

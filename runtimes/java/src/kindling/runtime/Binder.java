@@ -329,7 +329,8 @@ final class Binder {
     private static byte[] bytes(Object tree, Class<?> type) throws BindException {
         if (tree instanceof String) {
             try {
-                return Base64.getMimeDecoder().decode((String) tree);
+                // Standard alphabet; line breaks (MIME style) are tolerated, other characters are not.
+                return Base64.getDecoder().decode(((String) tree).replace("\r", "").replace("\n", ""));
             } catch (IllegalArgumentException e) {
                 throw new BindException("Cannot deserialize value of type `" + type.getName() + "` from String: "
                         + "not valid Base64: " + e.getMessage());

@@ -134,7 +134,7 @@ def launch_command(runtime, env=None, java_runtime=None, opt_dir=None):
     if runtime == "node":
         return [NODE, NODE_BOOTSTRAP]
     if runtime == "ruby":
-        return [RUBY, RUBY_BOOTSTRAP]
+        return [RUBY, "--disable-gems", RUBY_BOOTSTRAP]
     if runtime == "java":
         if java_runtime is None:
             raise ValueError("the java runtime needs its compiled bootstrap (java_runtime=)")

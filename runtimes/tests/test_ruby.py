@@ -348,3 +348,31 @@ def test_handler_file_wins_over_a_library_of_the_same_name(api, start_runtime):
     start_runtime("ruby", "logger.handler", files)
 
     assert api.invoke({}).json() == "mine"
+
+
+LAZY_GEMS = {
+    "app.rb": """
+        def handler(event:, context:)
+          before = $LOADED_FEATURES.any? { |feature| feature.end_with?('/rubygems.rb') }
+          case event['use']
+          when 'constant' then [before, Gem::Version.new('1.10') > Gem::Version.new('1.9')]
+          when 'bundled' then require 'net/smtp'; [before, defined?(Net::SMTP) == 'constant']
+          when 'gem' then gem 'vend'; require 'vend'; [before, Vend.where.end_with?('/vend-1.0.0/lib/vend.rb')]
+          else [before, $LOADED_FEATURES.any? { |feature| feature.end_with?('/rubygems.rb') }]
+          end
+        end
+    """
+}
+
+
+@pytest.mark.parametrize(
+    "use, expected",
+    [("nothing", [False, False]), ("constant", [False, True]), ("bundled", [False, True]), ("gem", [False, True])],
+)
+def test_rubygems_loads_on_first_need(api, start_runtime, task_root, use, expected):
+    # Kindling starts Ruby with --disable-gems; the bootstrap loads RubyGems when a require
+    # fails without it (here a bundled gem), on the first use of Gem, or on a call of `gem`.
+    fake_gem(os.path.join(task_root, "vendor", "bundle", "ruby", RUNTIME_ABI), "vend", "module Vend\n  def self.where = __FILE__\nend\n")
+    start_runtime("ruby", "app.handler", LAZY_GEMS, env=EXECUTION_ENV)
+
+    assert api.invoke({"use": use}).json() == expected

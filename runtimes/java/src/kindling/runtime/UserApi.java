@@ -135,7 +135,10 @@ final class UserApi {
         values.put("value", "trained");
         Object supplier = Proxy.newProxyInstance(UserApi.class.getClassLoader(), new Class<?>[] {java.util.function.Supplier.class},
                 new Fields("Supplier", values, new String[] {"get", "value"}));
-        return ((java.util.function.Supplier<?>) supplier).get() + " " + supplier;
+        // The context and logger handlers too (their proxies need the function's interfaces).
+        Handler logger = new Logger(new PrintStream(java.io.OutputStream.nullOutputStream(), true, StandardCharsets.UTF_8), 0);
+        Handler context = new Context(null, null, null, null);
+        return ((java.util.function.Supplier<?>) supplier).get() + " " + supplier + " " + logger.name() + " " + context.getClass();
     }
 
     private Object clientContext(Map<String, Object> fields) {

@@ -24,7 +24,7 @@ def java_build(tmp_path_factory):
 
 @pytest.fixture
 def start_runtime(api, tmp_path, request):
-    """start_runtime(runtime, handler, files, env=None, opt_dir=None) -> RuntimeProcess.
+    """start_runtime(runtime, handler, files, env=None, opt_dir=None, java_runtime=None) -> RuntimeProcess.
 
     `files` maps paths relative to the task root to their (dedented) source, to bytes, or to
     one of java_fixtures' artifacts (JAVA_APP: the compiled test functions, unpacked as a
@@ -34,7 +34,7 @@ def start_runtime(api, tmp_path, request):
     """
     processes = []
 
-    def start(runtime, handler, files, env=None, opt_dir=None):
+    def start(runtime, handler, files, env=None, opt_dir=None, java_runtime=None):
         task_root = tmp_path / "task"
         task_root.mkdir(exist_ok=True)
         build = request.getfixturevalue("java_build") if runtime == "java" else None
@@ -49,7 +49,8 @@ def start_runtime(api, tmp_path, request):
             else:
                 target.write_text(textwrap.dedent(content))
         environment = runtime_environment(api.address, handler, str(task_root), env)
-        java_runtime = build.runtime if build is not None else None
+        if java_runtime is None and build is not None:
+            java_runtime = build.runtime
         command = launch_command(runtime, environment, java_runtime=java_runtime, opt_dir=opt_dir)
         process = RuntimeProcess(command, environment, str(task_root))
         api.watch(process)

@@ -87,11 +87,20 @@ def write_jar(path, classes_dir, extra=None):
 
 
 def create_cds_archive(runtime, archive):
-    """Run the bootstrap's CDS training once with -XX:ArchiveClassesAtExit (per JDK and jar path)."""
-    command = [runtime.java, "-XX:ArchiveClassesAtExit=" + archive, "-Xlog:cds=off", "-Xlog:cds+dynamic=off"]
-    command += java_jvm_flags(256, "", None, include_cds=False)
-    command += ["-cp", runtime.jar, JAVA_MAIN_CLASS, "--cds-training"]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    """Create and check the bootstrap's CDS archive, as Kindling does once per JDK and jar.
+
+    The training run loads what a cold start loads and -XX:ArchiveClassesAtExit writes those
+    classes to `archive`. The archive is only valid for this JDK build and this jar at this path
+    (size and modification time included); the check starts the JVM with -Xshare:on, which fails
+    instead of silently running without it.
+    """
+    flags = java_jvm_flags(256, "", None, include_cds=False)
+    temporary = archive + ".tmp"
+    training = [runtime.java, "-XX:ArchiveClassesAtExit=" + temporary, "-Xlog:cds*=off"] + flags
+    subprocess.run(training + ["-cp", runtime.jar, JAVA_MAIN_CLASS, "--cds-training"], check=True, stdout=subprocess.DEVNULL)
+    check = [runtime.java, "-Xshare:on", "-XX:SharedArchiveFile=" + temporary] + flags
+    subprocess.run(check + ["-cp", runtime.jar, JAVA_MAIN_CLASS, "--cds-check"], check=True)
+    os.replace(temporary, archive)
     return JavaRuntime(runtime.jar, archive, runtime.java)
 
 
@@ -117,7 +126,9 @@ def java_jvm_flags(memory_mb, tool_options, archive, include_cds=True):
     if include_cds and not re.search(r"-Xshare|SharedArchiveFile", options):
         flags.append("-Xshare:auto")
         if archive:
-            flags.append("-XX:SharedArchiveFile=" + archive)
+            # If the archive no longer matches (JDK upgraded, jar replaced), run without it, silently:
+            # the JVM would otherwise print a warning into the function's log.
+            flags += ["-XX:SharedArchiveFile=" + archive, "-Xlog:cds*=off"]
     flags += ["-XX:-UsePerfData", "-Djava.net.preferIPv4Stack=true", "-XX:+ErrorFileToStderr"]
     return flags
 

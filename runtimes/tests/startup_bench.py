@@ -9,6 +9,8 @@ loading included) and (2) its response to that first event arrives (a cold invoc
 call and JSON work included). The process is then killed. `java` runs without a CDS archive,
 `java-cds` with the archive Kindling creates once per JDK. --baseline also measures the bare
 interpreter or JVM doing nothing but sending that same GET, the floor any bootstrap sits on.
+Variants run interleaved (one run of each per round), so load from other processes on the
+machine affects them alike; compare minimums and medians within one invocation.
 """
 
 import argparse
@@ -130,13 +132,21 @@ def describe(samples):
     return "min %.1f ms, median %.1f ms, p90 %.1f ms" % (samples[0], statistics.median(samples), p90)
 
 
-def bench(setup, runs, baseline=False):
-    measure_once(setup, baseline)  # warm the page cache
-    results = [measure_once(setup, baseline) for _ in range(runs)]
-    label = setup.runtime + (" (bare baseline)" if baseline else " bootstrap")
-    print("%-28s spawn -> first /next:    %s (%d runs)" % (label, describe([r[0] for r in results]), runs))
-    if not baseline:
-        print("%-28s spawn -> first response: %s" % ("", describe([r[1] for r in results])))
+def bench(setups, runs, with_baseline):
+    """Runs every variant once per round (interleaved), so a busy machine affects all alike."""
+    variants = [(setup, False) for setup in setups] + ([(setup, True) for setup in setups] if with_baseline else [])
+    for setup, baseline in variants:
+        measure_once(setup, baseline)  # warm the page cache
+    results = {index: [] for index in range(len(variants))}
+    for _ in range(runs):
+        for index, (setup, baseline) in enumerate(variants):
+            results[index].append(measure_once(setup, baseline))
+    for index, (setup, baseline) in enumerate(variants):
+        label = setup.runtime + (" (bare baseline)" if baseline else " bootstrap")
+        samples = results[index]
+        print("%-28s spawn -> first /next:    %s (%d runs)" % (label, describe([r[0] for r in samples]), runs))
+        if not baseline:
+            print("%-28s spawn -> first response: %s" % ("", describe([r[1] for r in samples])))
 
 
 def main():
@@ -146,16 +156,15 @@ def main():
     parser.add_argument("runtimes", nargs="*", metavar="RUNTIME", help=" | ".join(RUNTIMES) + " (default: all)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
+        setups = []
         for runtime in args.runtimes or RUNTIMES:
             if runtime not in RUNTIMES:
                 parser.error("unknown runtime %r" % runtime)
             setup = Setup(runtime, work)
             env = runtime_environment("127.0.0.1:9001", setup.handler, setup.task_root)
             print("command: %s" % " ".join(setup.command(env, False)))
-            bench(setup, args.runs)
-            if args.baseline:
-                bench(setup, args.runs, baseline=True)
-
+            setups.append(setup)
+        bench(setups, args.runs, args.baseline)
 
 if __name__ == "__main__":
     main()

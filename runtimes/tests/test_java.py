@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from harness import FUNCTION_NAME, java_heap_kb, launch_command
+from harness import FUNCTION_NAME, JavaRuntime, create_cds_archive, java_heap_kb, launch_command
 from java_fixtures import GREETER_JAR, JAVA_APP, JAVA_CORE_JAR, JAVA_FUNCTIONS
 
 APP = {"": JAVA_APP}
@@ -389,6 +389,18 @@ def test_cds_archive_is_used(api, start_runtime, java_build):
     assert "kindling.runtime.RuntimeApi$HttpConnection source: shared objects file (top)" in loaded
 
 
+def test_stale_cds_archive_is_ignored_silently(api, start_runtime, java_build, tmp_path):
+    copy = JavaRuntime(str(tmp_path / "kindling-java-runtime.jar"))
+    shutil.copyfile(java_build.runtime.jar, copy.jar)
+    copy = create_cds_archive(copy, str(tmp_path / "kindling-java-runtime.jsa"))
+    os.utime(copy.jar, (1, 1))  # the jar no longer matches the archive
+    process = start_java(start_runtime, "example.Echo", java_runtime=copy)
+
+    assert api.invoke({"still": "works"}).json() == {"still": "works"}
+    assert process.stdout == ""
+    assert "shared archive" not in process.stderr
+
+
 def test_launch_command_shape(java_build):
     command = launch_command("java", {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}, java_runtime=java_build.runtime, opt_dir="/layers")
 
@@ -400,6 +412,7 @@ def test_launch_command_shape(java_build):
         "-XX:TieredStopAtLevel=1",
         "-Xshare:auto",
         "-XX:SharedArchiveFile=" + java_build.runtime.archive,
+        "-Xlog:cds*=off",
         "-XX:-UsePerfData",
         "-Djava.net.preferIPv4Stack=true",
         "-XX:+ErrorFileToStderr",

@@ -16,6 +16,7 @@ import java.nio.charset.StandardCharsets;
  * <pre>
  * java [JVM flags] -cp kindling-java-runtime.jar kindling.runtime.Bootstrap [HANDLER]
  * java -XX:ArchiveClassesAtExit=runtime.jsa -cp kindling-java-runtime.jar kindling.runtime.Bootstrap --cds-training
+ * java -Xshare:on -XX:SharedArchiveFile=runtime.jsa -cp kindling-java-runtime.jar kindling.runtime.Bootstrap --cds-check
  * </pre>
  *
  * <p>Environment read: AWS_LAMBDA_RUNTIME_API (required), _HANDLER (argv[0] wins),
@@ -42,6 +43,9 @@ public final class Bootstrap {
         if (args.length > 0 && args[0].equals("--cds-training")) {
             Training.run();
             return;
+        }
+        if (args.length > 0 && args[0].equals("--cds-check")) {
+            return; // started: with -Xshare:on that proves the archive maps (else the JVM exits with 1)
         }
         PrintStream out = new PrintStream(new FileOutputStream(FileDescriptor.out), true, StandardCharsets.UTF_8);
         System.setOut(out);

@@ -554,6 +554,8 @@ module KindlingRuntime
   end
 
   def self.main(argv)
+    # Lambda's LANG=en_US.UTF-8 gives UTF-8; a host without that locale would give US-ASCII.
+    Encoding.default_external = Encoding::UTF_8 if [Encoding::US_ASCII, Encoding::ASCII_8BIT].include?(Encoding.default_external)
     address = ENV['AWS_LAMBDA_RUNTIME_API']
     if address.to_s.empty?
       warn 'kindling ruby runtime: AWS_LAMBDA_RUNTIME_API is not set'

@@ -129,7 +129,11 @@ def java_jvm_flags(memory_mb, tool_options, archive, include_cds=True):
             # If the archive no longer matches (JDK upgraded, jar replaced), run without it, silently:
             # the JVM would otherwise print a warning into the function's log.
             flags += ["-XX:SharedArchiveFile=" + archive, "-Xlog:cds*=off"]
-    flags += ["-XX:-UsePerfData", "-Djava.net.preferIPv4Stack=true", "-XX:+ErrorFileToStderr"]
+    if not re.search(r"file\.encoding", options):
+        # UTF-8 as on Lambda (whose en_US.UTF-8 locale a host may lack); JDK 18+ default to it anyway.
+        flags.append("-Dfile.encoding=UTF-8")
+    flags += ["-XX:-UsePerfData", "-Djava.net.preferIPv4Stack=true", "-XX:+ErrorFileToStderr",
+              "--add-opens=java.base/java.io=ALL-UNNAMED"]
     return flags
 
 

@@ -362,6 +362,7 @@ def test_lambda_jvm_flags_by_default(api, start_runtime):
     for flag in ("-XX:MaxHeapSize=445645k", "-XX:+UseSerialGC", "-XX:+TieredCompilation", "-XX:TieredStopAtLevel=1", "-Xshare:auto"):
         assert flag in result["arguments"]
     assert result["property"] is None
+    assert result["charset"] == "UTF-8"
     assert 400 * 2**20 < result["max_heap"] <= 445645 * 1024
 
 
@@ -413,9 +414,11 @@ def test_launch_command_shape(java_build):
         "-Xshare:auto",
         "-XX:SharedArchiveFile=" + java_build.runtime.archive,
         "-Xlog:cds*=off",
+        "-Dfile.encoding=UTF-8",
         "-XX:-UsePerfData",
         "-Djava.net.preferIPv4Stack=true",
         "-XX:+ErrorFileToStderr",
+        "--add-opens=java.base/java.io=ALL-UNNAMED",
         "-Dkindling.opt=/layers",
         "-cp",
         java_build.runtime.jar,

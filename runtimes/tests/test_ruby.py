@@ -277,13 +277,19 @@ def test_context_deadline_and_arguments(api, start_runtime):
     files = {
         "app.rb": """
             def handler(event:, context:)
-              [context.deadline_ms, ARGV, $_global_aws_request_id, context.class.name]
+              [context.deadline_ms, ARGV, $_global_aws_request_id, context.class.name, Encoding.default_external.to_s]
             end
         """
     }
     start_runtime("ruby", "app.handler", files)
 
-    assert api.invoke({}, request_id="req-ctx", deadline_ms=1893456000000).json() == [1893456000000, [], "req-ctx", "LambdaContext"]
+    assert api.invoke({}, request_id="req-ctx", deadline_ms=1893456000000).json() == [
+        1893456000000,
+        [],
+        "req-ctx",
+        "LambdaContext",
+        "UTF-8",  # as on Lambda, even where the host lacks the en_US.UTF-8 locale
+    ]
 
 
 # ---------------------------------------------------------------------------

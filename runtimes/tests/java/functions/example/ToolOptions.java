@@ -10,6 +10,7 @@ public class ToolOptions {
         result.put("property", System.getProperty("kindling.test.flag"));
         result.put("arguments", ManagementFactory.getRuntimeMXBean().getInputArguments());
         result.put("max_heap", Runtime.getRuntime().maxMemory());
+        result.put("charset", java.nio.charset.Charset.defaultCharset().name());
         return result;
     }
 }

@@ -266,6 +266,17 @@ def test_unusable_handlers_are_reported_by_each_invocation(api, start_runtime, h
     assert api.init_errors == [] and process.running
 
 
+def test_malformed_client_context_fails_only_that_invocation(api, start_runtime):
+    process = start_java(start_runtime, "example.ClientContextHandler")
+
+    result = api.invoke({}, client_context="{not json")
+
+    assert result.json()["errorType"] == "java.lang.IllegalArgumentException"
+    assert result.json()["errorMessage"].startswith("Cannot parse Lambda-Runtime-Client-Context as JSON: ")
+    assert api.invoke({}).json()["client_context"] is None
+    assert process.running
+
+
 def test_throwing_constructor_is_an_init_error(api, start_runtime):
     process = start_java(start_runtime, "example.BadConstructor")
 

@@ -382,3 +382,13 @@ def test_rubygems_loads_on_first_need(api, start_runtime, task_root, use, expect
     start_runtime("ruby", "app.handler", LAZY_GEMS, env=EXECUTION_ENV)
 
     assert api.invoke({"use": use}).json() == expected
+
+
+def test_malformed_client_context_fails_only_that_invocation(api, start_runtime):
+    process = start_runtime("ruby", "app.handler", {"app.rb": "def handler(event:, context:)\n  context.client_context\nend\n"})
+
+    result = api.invoke({}, client_context="{not json")
+
+    assert result.json()["errorType"] == "Runtime<JSON::ParserError>"
+    assert api.invoke({}, client_context='{"custom":{"a":"b"}}').json() == {"custom": {"a": "b"}}
+    assert process.running

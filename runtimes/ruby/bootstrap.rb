@@ -498,6 +498,10 @@ module KindlingRuntime
       return if defined?(::Gem) # started with RubyGems: nothing to do
 
       Object.autoload(:Gem, 'rubygems')
+      KindlingRuntime.quietly { define_hooks }
+    end
+
+    def self.define_hooks
       Kernel.module_eval do
         def require(path)
           KindlingRuntime::LazyRubyGems::PLAIN_REQUIRE.bind_call(self, path)
@@ -522,9 +526,18 @@ module KindlingRuntime
       return false if @attempted || !Object.autoload?(:Gem)
 
       @attempted = true
-      PLAIN_REQUIRE.bind_call(Object.new, 'rubygems')
+      # RubyGems replaces the hooks; no "method redefined" warnings under -w.
+      KindlingRuntime.quietly { PLAIN_REQUIRE.bind_call(Object.new, 'rubygems') }
       true
     end
+  end
+
+  def self.quietly
+    verbose = $VERBOSE
+    $VERBOSE = nil
+    yield
+  ensure
+    $VERBOSE = verbose
   end
 
   # The ABI directory name of this interpreter's gems (RbConfig's ruby_version,

@@ -132,8 +132,9 @@ def java_jvm_flags(memory_mb, tool_options, archive, include_cds=True):
     if not re.search(r"file\.encoding", options):
         # UTF-8 as on Lambda (whose en_US.UTF-8 locale a host may lack); JDK 18+ default to it anyway.
         flags.append("-Dfile.encoding=UTF-8")
-    flags += ["-XX:-UsePerfData", "-Djava.net.preferIPv4Stack=true", "-XX:+ErrorFileToStderr",
-              "--add-opens=java.base/java.io=ALL-UNNAMED"]
+    # Not AWS's --add-opens=java.base/java.io=ALL-UNNAMED (for its own runtime's internals): any
+    # module option turns off the CDS archive's module graph, ~8 ms per start.
+    flags += ["-XX:-UsePerfData", "-Djava.net.preferIPv4Stack=true", "-XX:+ErrorFileToStderr"]
     return flags
 
 

@@ -429,7 +429,6 @@ def test_launch_command_shape(java_build):
         "-XX:-UsePerfData",
         "-Djava.net.preferIPv4Stack=true",
         "-XX:+ErrorFileToStderr",
-        "--add-opens=java.base/java.io=ALL-UNNAMED",
         "-Dkindling.opt=/layers",
         "-cp",
         java_build.runtime.jar,

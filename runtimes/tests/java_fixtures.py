@@ -2,9 +2,9 @@
 
 * Kindling's Java bootstrap, compiled the way Kindling compiles it (harness.build_java_runtime),
   plus its CDS archive (harness.create_cds_archive), so tests start the JVM as Kindling does.
-* The test functions (java/functions) with the aws-lambda-java-core API (java/aws-lambda-java-core)
-  and two event model classes (java/aws-lambda-java-events), compiled with javac --release 17, in
-  the layouts a deployment package can take.
+* The test functions (java/functions) with the aws-lambda-java-core API (runtimes/java/api, as a
+  user's jar carries it) and two event model classes (java/aws-lambda-java-events), compiled with
+  javac --release 17, in the layouts a deployment package can take.
 """
 
 import glob
@@ -18,8 +18,9 @@ FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "java")
 
 
 class Build:
-    def __init__(self, runtime, app, functions, core_jar, greeter_jar, unit_classes):
+    def __init__(self, runtime, app, functions, core_jar, greeter_jar, unit_classes, future):
         self.runtime = runtime
+        self.future = future  # a function built against a Context with a method the runtime lacks
         self.unit_classes = unit_classes  # CodecCheck, next to the runtime's own classes
         self.app = app  # every class, unpacked at the root (a shaded jar as Lambda unzips it)
         self.functions = functions  # only example/*: the dependencies come as jars
@@ -49,6 +50,7 @@ class Artifact:
 
 
 JAVA_APP = Artifact("app", "tree")
+JAVA_FUTURE_APP = Artifact("future", "tree")
 JAVA_FUNCTIONS = Artifact("functions", "tree")
 JAVA_CORE_JAR = Artifact("core_jar", "file")
 GREETER_JAR = Artifact("greeter_jar", "file")
@@ -60,11 +62,17 @@ UNSUPPORTED_CLASS_VERSION = 100
 def build(out_dir):
     javac = harness.javac_next_to(harness.JAVA) or shutil.which("javac")
     classes = os.path.join(out_dir, "fixtures")
-    sources = []
-    for part in ("aws-lambda-java-core", "aws-lambda-java-events", "functions"):
+    sources = sorted(glob.glob(os.path.join(harness.JAVA_API, "**", "*.java"), recursive=True))
+    for part in ("aws-lambda-java-events", "functions"):
         sources += sorted(glob.glob(os.path.join(FIXTURES, part, "**", "*.java"), recursive=True))
-    # Both compilations at once: javac start-up dominates and the machine has two cores.
+    # The compilations at once: javac start-up dominates and the machine has two cores.
     fixtures = subprocess.Popen([javac, "--release", "17", "-encoding", "UTF-8", "-nowarn", "-d", classes] + sources)
+    future = os.path.join(out_dir, "future")
+    future_sources = [path for path in glob.glob(os.path.join(harness.JAVA_API, "**", "*.java"), recursive=True)
+                      if not path.endswith(os.sep + "Context.java")]
+    future_sources += glob.glob(os.path.join(FIXTURES, "future-core", "**", "*.java"), recursive=True)
+    future_sources += glob.glob(os.path.join(FIXTURES, "future-functions", "**", "*.java"), recursive=True)
+    future_build = subprocess.Popen([javac, "--release", "17", "-encoding", "UTF-8", "-nowarn", "-d", future] + future_sources)
     runtime = harness.build_java_runtime(os.path.join(out_dir, "runtime"))
     unit = os.path.join(out_dir, "unit")
     subprocess.run(
@@ -72,7 +80,7 @@ def build(out_dir):
         + glob.glob(os.path.join(FIXTURES, "unit", "kindling", "runtime", "*.java")),
         check=True,
     )
-    if fixtures.wait() != 0:
+    if fixtures.wait() != 0 or future_build.wait() != 0:
         raise RuntimeError("compiling the Java test functions failed")
     runtime = harness.create_cds_archive(runtime, os.path.join(out_dir, "runtime", "kindling-java-runtime.jsa"))
 
@@ -92,6 +100,7 @@ def build(out_dir):
         harness.write_jar(os.path.join(out_dir, "aws-lambda-java-core.jar"), core),
         harness.write_jar(os.path.join(out_dir, "greeter.jar"), greeter),
         unit,
+        future,
     )
 
 

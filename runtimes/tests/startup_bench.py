@@ -6,7 +6,8 @@ Each run starts the real bootstrap with Kindling's command line against the fake
 with a trivial echo handler and one event already queued, and records the time from just before
 spawning the process until (1) the runtime's first /next request reaches the server (handler
 loading included) and (2) its response to that first event arrives (a cold invocation, handler
-call and JSON work included). The process is then killed. `java` runs without a CDS archive,
+call and JSON work included), and (3) the CPU time the process used until then (all threads;
+this one barely depends on other load on the machine). The process is then killed. `java` runs without a CDS archive,
 `java-cds` with the archive Kindling creates once per JDK. --baseline also measures the bare
 interpreter or JVM doing nothing but sending that same GET, the floor any bootstrap sits on.
 Variants run interleaved (one run of each per round), so load from other processes on the
@@ -107,8 +108,25 @@ def java_build(work):
     return _JAVA_BUILD["build"]
 
 
+def cpu_ms(pid):
+    """CPU time the process's live threads have used so far (schedstat), in milliseconds.
+
+    Unlike wall-clock times this hardly depends on what else the machine is running.
+    """
+    total = 0
+    for task in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, task)) as handle:
+                total += int(handle.read().split()[0])
+        except OSError:  # the thread just ended
+            pass
+    return total / 1e6
+
+
 def measure_once(setup, baseline):
-    """(spawn -> first /next, spawn -> first response) in milliseconds; the second is None for baselines."""
+    """(spawn -> first /next, spawn -> first response, CPU until then) in milliseconds.
+
+    The last two are None for baselines."""
     api = FakeRuntimeApi().start()
     env = runtime_environment(api.address, setup.handler, setup.task_root)
     request_id = None if baseline else api.enqueue({"ping": 1})
@@ -117,10 +135,11 @@ def measure_once(setup, baseline):
     try:
         first_next = api.wait_next_calls(1, timeout=60)[0]
         if baseline:
-            return (first_next - process.started_at) * 1000.0, None
+            return (first_next - process.started_at) * 1000.0, None, None
         result = api.wait_posted(request_id, timeout=60)
+        cpu = cpu_ms(process.pid)  # the runtime now waits in its second /next
         assert result.kind == "response" and result.json() == {"ping": 1}, result
-        return (first_next - process.started_at) * 1000.0, (result.received_at - process.started_at) * 1000.0
+        return (first_next - process.started_at) * 1000.0, (result.received_at - process.started_at) * 1000.0, cpu
     finally:
         process.stop()
         api.close()
@@ -147,6 +166,7 @@ def bench(setups, runs, with_baseline):
         print("%-28s spawn -> first /next:    %s (%d runs)" % (label, describe([r[0] for r in samples]), runs))
         if not baseline:
             print("%-28s spawn -> first response: %s" % ("", describe([r[1] for r in samples])))
+            print("%-28s CPU until then:          %s" % ("", describe([r[2] for r in samples])))
 
 
 def main():

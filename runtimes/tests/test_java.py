@@ -13,9 +13,12 @@ import subprocess
 import pytest
 
 from harness import FUNCTION_NAME, JavaRuntime, create_cds_archive, java_heap_kb, launch_command
-from java_fixtures import GREETER_JAR, JAVA_APP, JAVA_CORE_JAR, JAVA_FUNCTIONS
+from java_fixtures import GREETER_JAR, JAVA_APP, JAVA_CORE_JAR, JAVA_FUNCTIONS, JAVA_FUTURE_APP
 
 APP = {"": JAVA_APP}
+# Forces the fallback: Context, LambdaLogger... as java.lang.reflect.Proxy instances.
+PROXIES = {"JAVA_TOOL_OPTIONS": "-Dkindling.java.proxies=true"}
+MODES = pytest.mark.parametrize("env", [{}, PROXIES], ids=["classes", "proxies"])
 
 
 def start_java(start_runtime, handler, files=APP, **options):
@@ -294,12 +297,37 @@ def test_throwing_constructor_is_an_init_error(api, start_runtime):
 # ---------------------------------------------------------------------------
 
 
-def test_context_proxy_object_methods(api, start_runtime):
-    start_java(start_runtime, "example.Methods::describeContext")
+@MODES
+def test_context_object_methods(api, start_runtime, env):
+    start_java(start_runtime, "example.Methods::describeContext", env=env)
 
     described = api.invoke({}, request_id="req-ctx").json()
 
-    assert described == "LambdaContext(awsRequestId=req-ctx, functionName=%s)|true|true|true" % FUNCTION_NAME
+    expected = "LambdaContext(awsRequestId=req-ctx, functionName=%s)|true|true|true|proxy=%s"
+    assert described == expected % (FUNCTION_NAME, "true" if env else "false")
+
+
+@MODES
+def test_context_fields_in_both_implementations(api, start_runtime, env):
+    start_java(start_runtime, "example.ClientContextHandler", env=env)
+    client_context = {"client": {"installation_id": "i-1", "app_title": "T", "app_package_name": "p"},
+                      "custom": {"n": 1}, "env": {"platform": "Android"}}
+    identity = {"cognitoIdentityId": "id-1", "cognitoIdentityPoolId": "pool-1"}
+
+    result = api.invoke({}, client_context=json.dumps(client_context), cognito_identity=json.dumps(identity), tenant_id="t").json()
+
+    assert result == {
+        "client_context": {"installation_id": "i-1", "app_title": "T", "app_package_name": "p",
+                           "custom": {"n": "1"}, "env": {"platform": "Android"}},  # Map<String, String>
+        "identity": ["id-1", "pool-1"],
+        "tenant_id": "t",
+    }
+
+
+def test_context_interface_with_unknown_methods_gets_a_proxy(api, start_runtime):
+    start_java(start_runtime, "example.future.AccountHandler::handle", {"": JAVA_FUTURE_APP})
+
+    assert api.invoke({}).json() == FUNCTION_NAME + "|getAccountId is not provided by this Lambda runtime|true"
 
 
 @pytest.mark.parametrize(
@@ -317,9 +345,10 @@ def test_function_class_loader_sees_the_function_and_the_jdk_only(api, start_run
     assert api.invoke(class_name).json() is visible
 
 
+@MODES
 @pytest.mark.parametrize("level", [None, "INFO"])
-def test_lambda_logger_and_stdout(api, start_runtime, level):
-    env = {"AWS_LAMBDA_LOG_LEVEL": level} if level else {}
+def test_lambda_logger_and_stdout(api, start_runtime, level, env):
+    env = dict(env, **({"AWS_LAMBDA_LOG_LEVEL": level} if level else {}))
     process = start_java(start_runtime, "example.Logging::handle", env=env)
 
     same_logger = api.invoke({}).json()

@@ -97,6 +97,7 @@ final class Training {
                 Bootstrap.handle(api, loaded, api.next());
             }
             UserApi.exerciseProxies();
+            Class.forName(UserTypes.class.getName(), true, Training.class.getClassLoader());
             java.lang.reflect.Field field = Training.class.getDeclaredField("slot");
             field.setAccessible(true);
             field.set(null, "trained");

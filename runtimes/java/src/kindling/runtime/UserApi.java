@@ -12,8 +12,10 @@ import java.util.Map;
 /**
  * The {@code com.amazonaws.services.lambda.runtime} API (aws-lambda-java-core) as the function
  * sees it. The runtime never links against that library: its interfaces are loaded from the
- * function's own class loader (users bundle the library in their jar or a layer), and the
- * context, logger, identity and client context objects are {@link Proxy} instances of them.
+ * function's own class loader (users bundle the library in their jar or a layer). The context,
+ * logger, identity and client context objects are instances of {@code kindling.runtime.user}
+ * classes defined for the function ({@link UserTypes}), or, when the function's copy of the
+ * library does not fit those, {@link Proxy} instances of its interfaces.
  */
 final class UserApi {
     static final String PACKAGE = "com.amazonaws.services.lambda.runtime.";
@@ -24,6 +26,8 @@ final class UserApi {
     private final ClassLoader loader;
     private final Class<?> contextType;
     private final Class<?> loggerType;
+    /** Null: proxies. */
+    private final UserTypes types;
     private final Object logger;
     private final PrintStream out;
 
@@ -39,7 +43,8 @@ final class UserApi {
         this.out = out;
         this.contextType = find(CONTEXT);
         this.loggerType = find(PACKAGE + "LambdaLogger");
-        this.logger = loggerType == null ? null : proxy(loggerType, new Logger(out, minimumLevel()));
+        this.types = contextType == null ? null : UserTypes.load(loader, this);
+        this.logger = loggerType == null ? null : newLogger(out);
         int memory = 128;
         try {
             String text = System.getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
@@ -82,6 +87,22 @@ final class UserApi {
         return contextType;
     }
 
+    /** Whether the context and logger are proxies (the fallback) rather than kindling.runtime.user classes. */
+    boolean usesProxies() {
+        return types == null;
+    }
+
+    private Object newLogger(PrintStream stream) {
+        if (types != null) {
+            try {
+                return types.newLogger(stream, minimumLevel());
+            } catch (ReflectiveOperationException e) {
+                throw UserTypes.failure(e);
+            }
+        }
+        return proxy(loggerType, new Logger(stream, minimumLevel()));
+    }
+
     /** A class of the user's copy of the library, or null when the function does not bundle it. */
     Class<?> find(String name) {
         try {
@@ -105,19 +126,33 @@ final class UserApi {
         if (contextType == null) {
             return null;
         }
+        Map<String, Object> identityFields = invocation.cognitoIdentity == null ? null
+                : object(parseHeader(invocation.cognitoIdentity, "Lambda-Runtime-Cognito-Identity"));
+        Map<String, Object> clientFields = invocation.clientContext == null ? null
+                : object(parseHeader(invocation.clientContext, "Lambda-Runtime-Client-Context"));
+        if (types != null) {
+            try {
+                Object identity = identityFields == null ? null : types.newIdentity(identityFields);
+                Object clientContext = null;
+                if (clientFields != null) {
+                    Object client = clientFields.get("client") instanceof Map ? types.newClient(object(clientFields.get("client"))) : null;
+                    clientContext = types.newClientContext(client, stringMap(clientFields.get("custom")), stringMap(clientFields.get("env")));
+                }
+                return types.newContext(invocation, identity, clientContext, logger, logGroupName, logStreamName, functionName,
+                        functionVersion, memoryLimit);
+            } catch (ReflectiveOperationException e) {
+                throw UserTypes.failure(e);
+            }
+        }
         Object identity = null;
-        if (invocation.cognitoIdentity != null) {
-            Map<String, Object> fields = object(parseHeader(invocation.cognitoIdentity, "Lambda-Runtime-Cognito-Identity"));
+        if (identityFields != null) {
             Class<?> type = find(PACKAGE + "CognitoIdentity");
             if (type != null) {
-                identity = proxy(type, new Fields("CognitoIdentity", fields, new String[] {
+                identity = proxy(type, new Fields("CognitoIdentity", identityFields, new String[] {
                     "getIdentityId", "cognitoIdentityId", "getIdentityPoolId", "cognitoIdentityPoolId"}));
             }
         }
-        Object clientContext = null;
-        if (invocation.clientContext != null) {
-            clientContext = clientContext(object(parseHeader(invocation.clientContext, "Lambda-Runtime-Client-Context")));
-        }
+        Object clientContext = clientFields == null ? null : clientContext(clientFields);
         return proxy(contextType, new Context(this, invocation, identity, clientContext));
     }
 

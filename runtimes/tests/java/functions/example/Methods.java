@@ -71,7 +71,7 @@ public class Methods {
 
     public String describeContext(Object event, Context context) {
         return context.toString() + "|" + context.equals(context) + "|" + (context.hashCode() == System.identityHashCode(context))
-                + "|" + (context.getLogger() != null);
+                + "|" + (context.getLogger() != null) + "|proxy=" + java.lang.reflect.Proxy.isProxyClass(context.getClass());
     }
 
     /** An object graph Lambda's serializer refuses (a direct self-reference). */

@@ -1,0 +1,37 @@
+package kindling.runtime.user;
+
+import com.amazonaws.services.lambda.runtime.Client;
+import com.amazonaws.services.lambda.runtime.ClientContext;
+import java.util.Map;
+
+public final class ClientContextImpl implements ClientContext {
+    private final Client client;
+    private final Map<String, String> custom;
+    private final Map<String, String> environment;
+
+    public ClientContextImpl(Client client, Map<String, String> custom, Map<String, String> environment) {
+        this.client = client;
+        this.custom = custom;
+        this.environment = environment;
+    }
+
+    @Override
+    public Client getClient() {
+        return client;
+    }
+
+    @Override
+    public Map<String, String> getCustom() {
+        return custom;
+    }
+
+    @Override
+    public Map<String, String> getEnvironment() {
+        return environment;
+    }
+
+    @Override
+    public String toString() {
+        return "ClientContext(client=" + client + ", custom=" + custom + ", env=" + environment + ")";
+    }
+}

@@ -64,6 +64,55 @@ final class Training {
         }
     }
 
+    /** Interface calls shaped like RequestHandler's and RequestStreamHandler's handleRequest. */
+    public interface TwoArguments {
+        Object call(Object first, Object second);
+    }
+
+    public interface ThreeArgumentsVoid {
+        void call(Object first, Object second, Object third);
+    }
+
+    /**
+     * Reflective calls of the shapes the runtime makes (handler interface and method calls). On
+     * JDK 18+ core reflection spins method-handle classes per shape at first use; once they were
+     * used in the training run, the archive has them.
+     */
+    public static final class Shapes implements TwoArguments, ThreeArgumentsVoid {
+        @Override
+        public Object call(Object first, Object second) {
+            return first;
+        }
+
+        @Override
+        public void call(Object first, Object second, Object third) {
+            // nothing: a stream handler writes to its output
+        }
+
+        public Object one(Object first) {
+            return first;
+        }
+
+        public Object none() {
+            return this;
+        }
+
+        public static Object still(Object first) {
+            return first;
+        }
+
+        static void exercise() throws ReflectiveOperationException {
+            Shapes shapes = Shapes.class.getConstructor().newInstance();
+            for (int i = 0; i < 3; i++) {
+                TwoArguments.class.getMethod("call", Object.class, Object.class).invoke(shapes, "a", "b");
+                ThreeArgumentsVoid.class.getMethod("call", Object.class, Object.class, Object.class).invoke(shapes, "a", "b", "c");
+                Shapes.class.getMethod("one", Object.class).invoke(shapes, "a");
+                Shapes.class.getMethod("none").invoke(shapes);
+                Shapes.class.getMethod("still", Object.class).invoke(null, "a");
+            }
+        }
+    }
+
     /** The training handler, loaded from a copy of its class file like user code. */
     public static final class Handler {
         public Result handle(Event event) {
@@ -97,6 +146,7 @@ final class Training {
                 Bootstrap.handle(api, loaded, api.next());
             }
             UserApi.exerciseProxies();
+            Shapes.exercise();
             Class.forName(UserTypes.class.getName(), true, Training.class.getClassLoader());
             java.lang.reflect.Field field = Training.class.getDeclaredField("slot");
             field.setAccessible(true);

@@ -94,11 +94,7 @@ final class UserApi {
 
     private Object newLogger(PrintStream stream) {
         if (types != null) {
-            try {
-                return types.newLogger(stream, minimumLevel());
-            } catch (ReflectiveOperationException e) {
-                throw UserTypes.failure(e);
-            }
+            return types.newLogger(stream, minimumLevel());
         }
         return proxy(loggerType, new Logger(stream, minimumLevel()));
     }
@@ -131,18 +127,14 @@ final class UserApi {
         Map<String, Object> clientFields = invocation.clientContext == null ? null
                 : object(parseHeader(invocation.clientContext, "Lambda-Runtime-Client-Context"));
         if (types != null) {
-            try {
-                Object identity = identityFields == null ? null : types.newIdentity(identityFields);
-                Object clientContext = null;
-                if (clientFields != null) {
-                    Object client = clientFields.get("client") instanceof Map ? types.newClient(object(clientFields.get("client"))) : null;
-                    clientContext = types.newClientContext(client, stringMap(clientFields.get("custom")), stringMap(clientFields.get("env")));
-                }
-                return types.newContext(invocation, identity, clientContext, logger, logGroupName, logStreamName, functionName,
-                        functionVersion, memoryLimit);
-            } catch (ReflectiveOperationException e) {
-                throw UserTypes.failure(e);
+            Object identity = identityFields == null ? null : types.newIdentity(identityFields);
+            Object clientContext = null;
+            if (clientFields != null) {
+                Object client = clientFields.get("client") instanceof Map ? types.newClient(object(clientFields.get("client"))) : null;
+                clientContext = types.newClientContext(client, stringMap(clientFields.get("custom")), stringMap(clientFields.get("env")));
             }
+            return types.newContext(invocation, identity, clientContext, logger, logGroupName, logStreamName, functionName,
+                    functionVersion, memoryLimit);
         }
         Object identity = null;
         if (identityFields != null) {

@@ -3,11 +3,10 @@ package kindling.runtime;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
-import java.lang.reflect.Constructor;
-import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
 import java.util.Map;
+import java.util.function.Function;
 
 /**
  * The classes of {@code kindling.runtime.user} (implementations of the aws-lambda-java-core
@@ -25,11 +24,13 @@ final class UserTypes extends ClassLoader {
     }
 
     private final UserApi api;
-    private Constructor<?> context;
-    private Constructor<?> logger;
-    private Constructor<?> identity;
-    private Constructor<?> clientContext;
-    private Constructor<?> client;
+    // Each class's Factory (a java.util.function.Function): plain interface calls, no reflection,
+    // which on JDK 18+ would spin method-handle classes at the first call of every shape.
+    private Function<Object[], Object> context;
+    private Function<Object[], Object> logger;
+    private Function<Object[], Object> identity;
+    private Function<Object[], Object> clientContext;
+    private Function<Object[], Object> client;
 
     private UserTypes(ClassLoader functionLoader, UserApi api) {
         super(functionLoader);
@@ -71,8 +72,9 @@ final class UserTypes extends ClassLoader {
         }
     }
 
-    /** The implementation's constructor, after checking it fits the function's interface. */
-    private Constructor<?> implementation(String interfaceName, String className) throws ReflectiveOperationException {
+    /** The implementation's factory, after checking the class fits the function's interface. */
+    @SuppressWarnings("unchecked")
+    private Function<Object[], Object> implementation(String interfaceName, String className) throws ReflectiveOperationException {
         Class<?> type = api.find(UserApi.PACKAGE + interfaceName);
         if (type == null) {
             throw new ClassNotFoundException(UserApi.PACKAGE + interfaceName);
@@ -87,42 +89,35 @@ final class UserTypes extends ClassLoader {
                 throw new AbstractMethodError(className + " lacks " + method);
             }
         }
-        return implementation.getConstructors()[0];
+        Class<?> factory = Class.forName(IMPLEMENTATIONS + className + "$Factory", true, this);
+        return (Function<Object[], Object>) factory.getConstructor().newInstance();
     }
 
-    Object newLogger(PrintStream out, int minimumLevel) throws ReflectiveOperationException {
-        return logger.newInstance(out, Integer.valueOf(minimumLevel));
+    Object newLogger(PrintStream out, int minimumLevel) {
+        return logger.apply(new Object[] {out, Integer.valueOf(minimumLevel)});
     }
 
-    Object newIdentity(Map<String, Object> fields) throws ReflectiveOperationException {
-        return identity.newInstance(text(fields.get("cognitoIdentityId")), text(fields.get("cognitoIdentityPoolId")));
+    Object newIdentity(Map<String, Object> fields) {
+        return identity.apply(new Object[] {text(fields.get("cognitoIdentityId")), text(fields.get("cognitoIdentityPoolId"))});
     }
 
-    Object newClient(Map<String, Object> fields) throws ReflectiveOperationException {
-        return client.newInstance(text(fields.get("installation_id")), text(fields.get("app_title")),
-                text(fields.get("app_version_name")), text(fields.get("app_version_code")), text(fields.get("app_package_name")));
+    Object newClient(Map<String, Object> fields) {
+        return client.apply(new Object[] {text(fields.get("installation_id")), text(fields.get("app_title")),
+            text(fields.get("app_version_name")), text(fields.get("app_version_code")), text(fields.get("app_package_name"))});
     }
 
-    Object newClientContext(Object client, Map<String, String> custom, Map<String, String> environment)
-            throws ReflectiveOperationException {
-        return clientContext.newInstance(client, custom, environment);
+    Object newClientContext(Object client, Map<String, String> custom, Map<String, String> environment) {
+        return clientContext.apply(new Object[] {client, custom, environment});
     }
 
     Object newContext(RuntimeApi.Invocation invocation, Object identity, Object clientContext, Object logger,
-            String logGroupName, String logStreamName, String functionName, String functionVersion, int memoryLimit)
-            throws ReflectiveOperationException {
-        return context.newInstance(invocation.requestId, Long.valueOf(invocation.deadlineMs), invocation.invokedFunctionArn,
-                invocation.traceId, invocation.tenantId, identity, clientContext, logger, logGroupName, logStreamName,
-                functionName, functionVersion, Integer.valueOf(memoryLimit));
+            String logGroupName, String logStreamName, String functionName, String functionVersion, int memoryLimit) {
+        return context.apply(new Object[] {invocation.requestId, Long.valueOf(invocation.deadlineMs), invocation.invokedFunctionArn,
+            invocation.traceId, invocation.tenantId, identity, clientContext, logger, logGroupName, logStreamName,
+            functionName, functionVersion, Integer.valueOf(memoryLimit)});
     }
 
     private static String text(Object value) {
         return value == null ? null : value.toString();
-    }
-
-    /** Unwraps a constructor's own exception (they throw none; a failure here is a runtime bug). */
-    static RuntimeException failure(ReflectiveOperationException e) {
-        Throwable cause = e instanceof InvocationTargetException && e.getCause() != null ? e.getCause() : e;
-        return new IllegalStateException("cannot create a Lambda context object: " + cause, cause);
     }
 }

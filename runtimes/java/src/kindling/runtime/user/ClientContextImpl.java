@@ -34,4 +34,13 @@ public final class ClientContextImpl implements ClientContext {
     public String toString() {
         return "ClientContext(client=" + client + ", custom=" + custom + ", env=" + environment + ")";
     }
+
+    /** Creates instances from the runtime's side without reflection: {@code apply(new Object[] {...})}. */
+    public static final class Factory implements java.util.function.Function<Object[], Object> {
+        @Override
+        @SuppressWarnings("unchecked")
+        public Object apply(Object[] a) {
+            return new ClientContextImpl((Client) a[0], (Map<String, String>) a[1], (Map<String, String>) a[2]);
+        }
+    }
 }

@@ -47,4 +47,12 @@ public final class ClientImpl implements Client {
     public String toString() {
         return "Client(installation_id=" + installationId + ", app_title=" + appTitle + ", app_package_name=" + appPackageName + ")";
     }
+
+    /** Creates instances from the runtime's side without reflection: {@code apply(new Object[] {...})}. */
+    public static final class Factory implements java.util.function.Function<Object[], Object> {
+        @Override
+        public Object apply(Object[] a) {
+            return new ClientImpl((String) a[0], (String) a[1], (String) a[2], (String) a[3], (String) a[4]);
+        }
+    }
 }

@@ -25,4 +25,12 @@ public final class CognitoIdentityImpl implements CognitoIdentity {
     public String toString() {
         return "CognitoIdentity(cognitoIdentityId=" + identityId + ", cognitoIdentityPoolId=" + identityPoolId + ")";
     }
+
+    /** Creates instances from the runtime's side without reflection: {@code apply(new Object[] {...})}. */
+    public static final class Factory implements java.util.function.Function<Object[], Object> {
+        @Override
+        public Object apply(Object[] a) {
+            return new CognitoIdentityImpl((String) a[0], (String) a[1]);
+        }
+    }
 }

@@ -109,4 +109,12 @@ public final class LambdaContextImpl implements Context {
     public String toString() {
         return "LambdaContext(awsRequestId=" + awsRequestId + ", functionName=" + functionName + ")";
     }
+
+    /** Creates instances from the runtime's side without reflection: {@code apply(new Object[] {...})}. */
+    public static final class Factory implements java.util.function.Function<Object[], Object> {
+        @Override
+        public Object apply(Object[] a) {
+            return new LambdaContextImpl((String) a[0], ((Long) a[1]).longValue(), (String) a[2], (String) a[3], (String) a[4], (CognitoIdentity) a[5], (ClientContext) a[6], (LambdaLogger) a[7], (String) a[8], (String) a[9], (String) a[10], (String) a[11], ((Integer) a[12]).intValue());
+        }
+    }
 }

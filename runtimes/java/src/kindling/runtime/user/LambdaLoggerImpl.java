@@ -75,4 +75,12 @@ public final class LambdaLoggerImpl implements LambdaLogger {
     public String toString() {
         return "LambdaLogger";
     }
+
+    /** Creates instances from the runtime's side without reflection: {@code apply(new Object[] {...})}. */
+    public static final class Factory implements java.util.function.Function<Object[], Object> {
+        @Override
+        public Object apply(Object[] a) {
+            return new LambdaLoggerImpl((PrintStream) a[0], ((Integer) a[1]).intValue());
+        }
+    }
 }

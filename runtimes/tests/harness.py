@@ -26,7 +26,6 @@ PYTHON_BOOTSTRAP = os.path.join(RUNTIMES_DIR, "python", "bootstrap.py")
 NODE_BOOTSTRAP = os.path.join(RUNTIMES_DIR, "node", "bootstrap.js")
 RUBY_BOOTSTRAP = os.path.join(RUNTIMES_DIR, "ruby", "bootstrap.rb")
 JAVA_SOURCES = os.path.join(RUNTIMES_DIR, "java", "src")
-JAVA_API = os.path.join(RUNTIMES_DIR, "java", "api")  # aws-lambda-java-core signatures, compile-time only
 JAVA_MAIN_CLASS = "kindling.runtime.Bootstrap"
 
 PYTHON = os.environ.get("KINDLING_TEST_PYTHON", "/usr/bin/python3")
@@ -59,18 +58,15 @@ def build_java_runtime(out_dir, java=JAVA):
 
     javac --release 17 keeps the classes loadable by any JDK from 17 on; -XDstringConcat=inline
     compiles string concatenation to StringBuilder calls instead of invokedynamic, whose bootstrap
-    costs ~10 ms at the first use in every cold start. The aws-lambda-java-core interfaces the
-    kindling.runtime.user classes implement come from runtimes/java/api through -sourcepath, and
-    -implicit:none keeps them out of the jar (functions bring their own copy).
+    costs ~10 ms at the first use in every cold start.
     """
     javac = javac_next_to(java) or shutil.which("javac")
     if javac is None:
         raise RuntimeError("no javac found next to %s or on PATH" % java)
     classes = os.path.join(out_dir, "classes")
-    sources = sorted(glob.glob(os.path.join(JAVA_SOURCES, "kindling", "runtime", "**", "*.java"), recursive=True))
+    sources = sorted(glob.glob(os.path.join(JAVA_SOURCES, "kindling", "runtime", "*.java")))
     subprocess.run(
-        [javac, "--release", "17", "-XDstringConcat=inline", "-encoding", "UTF-8", "-nowarn", "-implicit:none",
-         "-sourcepath", JAVA_API, "-d", classes] + sources,
+        [javac, "--release", "17", "-XDstringConcat=inline", "-encoding", "UTF-8", "-nowarn", "-d", classes] + sources,
         check=True,
     )
     jar = os.path.join(out_dir, "kindling-java-runtime.jar")

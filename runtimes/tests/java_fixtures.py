@@ -2,9 +2,9 @@
 
 * Kindling's Java bootstrap, compiled the way Kindling compiles it (harness.build_java_runtime),
   plus its CDS archive (harness.create_cds_archive), so tests start the JVM as Kindling does.
-* The test functions (java/functions) with the aws-lambda-java-core API (runtimes/java/api, as a
-  user's jar carries it) and two event model classes (java/aws-lambda-java-events), compiled with
-  javac --release 17, in the layouts a deployment package can take.
+* The test functions (java/functions) with the aws-lambda-java-core API (java/aws-lambda-java-core)
+  and two event model classes (java/aws-lambda-java-events), compiled with javac --release 17, in
+  the layouts a deployment package can take.
 """
 
 import glob
@@ -62,13 +62,14 @@ UNSUPPORTED_CLASS_VERSION = 100
 def build(out_dir):
     javac = harness.javac_next_to(harness.JAVA) or shutil.which("javac")
     classes = os.path.join(out_dir, "fixtures")
-    sources = sorted(glob.glob(os.path.join(harness.JAVA_API, "**", "*.java"), recursive=True))
+    core = os.path.join(FIXTURES, "aws-lambda-java-core")
+    sources = sorted(glob.glob(os.path.join(core, "**", "*.java"), recursive=True))
     for part in ("aws-lambda-java-events", "functions"):
         sources += sorted(glob.glob(os.path.join(FIXTURES, part, "**", "*.java"), recursive=True))
     # The compilations at once: javac start-up dominates and the machine has two cores.
     fixtures = subprocess.Popen([javac, "--release", "17", "-encoding", "UTF-8", "-nowarn", "-d", classes] + sources)
     future = os.path.join(out_dir, "future")
-    future_sources = [path for path in glob.glob(os.path.join(harness.JAVA_API, "**", "*.java"), recursive=True)
+    future_sources = [path for path in glob.glob(os.path.join(core, "**", "*.java"), recursive=True)
                       if not path.endswith(os.sep + "Context.java")]
     future_sources += glob.glob(os.path.join(FIXTURES, "future-core", "**", "*.java"), recursive=True)
     future_sources += glob.glob(os.path.join(FIXTURES, "future-functions", "**", "*.java"), recursive=True)
@@ -89,15 +90,15 @@ def build(out_dir):
     shutil.copytree(classes, app, ignore=shutil.ignore_patterns("lib"))
     functions = os.path.join(out_dir, "functions", "example")
     shutil.copytree(os.path.join(classes, "example"), functions, ignore=shutil.ignore_patterns("lib"))
-    core = os.path.join(out_dir, "core")
-    shutil.copytree(os.path.join(classes, "com"), os.path.join(core, "com"))
+    core_classes = os.path.join(out_dir, "core")
+    shutil.copytree(os.path.join(classes, "com"), os.path.join(core_classes, "com"))
     greeter = os.path.join(out_dir, "greeter")
     shutil.copytree(os.path.join(classes, "example", "lib"), os.path.join(greeter, "example", "lib"))
     return Build(
         runtime,
         app,
         os.path.dirname(functions),
-        harness.write_jar(os.path.join(out_dir, "aws-lambda-java-core.jar"), core),
+        harness.write_jar(os.path.join(out_dir, "aws-lambda-java-core.jar"), core_classes),
         harness.write_jar(os.path.join(out_dir, "greeter.jar"), greeter),
         unit,
         future,

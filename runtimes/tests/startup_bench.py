@@ -61,6 +61,7 @@ class Setup:
         self.task_root = os.path.join(work, "task-" + runtime)
         os.makedirs(self.task_root)
         self.java_runtime = None
+        self.env = {}  # extra environment for the runtime
         if runtime.startswith("java"):
             build = java_build(work)
             java_fixtures.JAVA_APP.install(build, self.task_root)
@@ -128,7 +129,7 @@ def measure_once(setup, baseline):
 
     The last two are None for baselines."""
     api = FakeRuntimeApi().start()
-    env = runtime_environment(api.address, setup.handler, setup.task_root)
+    env = runtime_environment(api.address, setup.handler, setup.task_root, setup.env)
     request_id = None if baseline else api.enqueue({"ping": 1})
     process = RuntimeProcess(setup.command(env, baseline), env, setup.task_root)
     api.watch(process)

@@ -16,9 +16,6 @@ from harness import FUNCTION_NAME, JavaRuntime, create_cds_archive, java_heap_kb
 from java_fixtures import GREETER_JAR, JAVA_APP, JAVA_CORE_JAR, JAVA_FUNCTIONS, JAVA_FUTURE_APP
 
 APP = {"": JAVA_APP}
-# Forces the fallback: Context, LambdaLogger... as java.lang.reflect.Proxy instances.
-PROXIES = {"JAVA_TOOL_OPTIONS": "-Dkindling.java.proxies=true"}
-MODES = pytest.mark.parametrize("env", [{}, PROXIES], ids=["classes", "proxies"])
 
 
 def start_java(start_runtime, handler, files=APP, **options):
@@ -297,19 +294,16 @@ def test_throwing_constructor_is_an_init_error(api, start_runtime):
 # ---------------------------------------------------------------------------
 
 
-@MODES
-def test_context_object_methods(api, start_runtime, env):
-    start_java(start_runtime, "example.Methods::describeContext", env=env)
+def test_context_proxy_object_methods(api, start_runtime):
+    start_java(start_runtime, "example.Methods::describeContext")
 
     described = api.invoke({}, request_id="req-ctx").json()
 
-    expected = "LambdaContext(awsRequestId=req-ctx, functionName=%s)|true|true|true|proxy=%s"
-    assert described == expected % (FUNCTION_NAME, "true" if env else "false")
+    assert described == "LambdaContext(awsRequestId=req-ctx, functionName=%s)|true|true|true|proxy=true" % FUNCTION_NAME
 
 
-@MODES
-def test_context_fields_in_both_implementations(api, start_runtime, env):
-    start_java(start_runtime, "example.ClientContextHandler", env=env)
+def test_client_context_maps_are_string_maps(api, start_runtime):
+    start_java(start_runtime, "example.ClientContextHandler")
     client_context = {"client": {"installation_id": "i-1", "app_title": "T", "app_package_name": "p"},
                       "custom": {"n": 1}, "env": {"platform": "Android"}}
     identity = {"cognitoIdentityId": "id-1", "cognitoIdentityPoolId": "pool-1"}
@@ -324,7 +318,8 @@ def test_context_fields_in_both_implementations(api, start_runtime, env):
     }
 
 
-def test_context_interface_with_unknown_methods_gets_a_proxy(api, start_runtime):
+def test_context_methods_the_runtime_does_not_know(api, start_runtime):
+    # A later aws-lambda-java-core may add methods: they fail clearly, the others keep working.
     start_java(start_runtime, "example.future.AccountHandler::handle", {"": JAVA_FUTURE_APP})
 
     assert api.invoke({}).json() == FUNCTION_NAME + "|getAccountId is not provided by this Lambda runtime|true"
@@ -345,10 +340,9 @@ def test_function_class_loader_sees_the_function_and_the_jdk_only(api, start_run
     assert api.invoke(class_name).json() is visible
 
 
-@MODES
 @pytest.mark.parametrize("level", [None, "INFO"])
-def test_lambda_logger_and_stdout(api, start_runtime, level, env):
-    env = dict(env, **({"AWS_LAMBDA_LOG_LEVEL": level} if level else {}))
+def test_lambda_logger_and_stdout(api, start_runtime, level):
+    env = {"AWS_LAMBDA_LOG_LEVEL": level} if level else {}
     process = start_java(start_runtime, "example.Logging::handle", env=env)
 
     same_logger = api.invoke({}).json()

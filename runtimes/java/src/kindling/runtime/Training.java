@@ -147,7 +147,6 @@ final class Training {
             }
             UserApi.exerciseProxies();
             Shapes.exercise();
-            Class.forName(UserTypes.class.getName(), true, Training.class.getClassLoader());
             java.lang.reflect.Field field = Training.class.getDeclaredField("slot");
             field.setAccessible(true);
             field.set(null, "trained");

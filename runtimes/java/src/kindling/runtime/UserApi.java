@@ -12,10 +12,10 @@ import java.util.Map;
 /**
  * The {@code com.amazonaws.services.lambda.runtime} API (aws-lambda-java-core) as the function
  * sees it. The runtime never links against that library: its interfaces are loaded from the
- * function's own class loader (users bundle the library in their jar or a layer). The context,
- * logger, identity and client context objects are instances of {@code kindling.runtime.user}
- * classes defined for the function ({@link UserTypes}), or, when the function's copy of the
- * library does not fit those, {@link Proxy} instances of its interfaces.
+ * function's own class loader (users bundle the library in their jar or a layer), and the
+ * context, logger, identity and client context objects are {@link Proxy} instances of them.
+ * A method the runtime does not know (a later version of the library) runs the interface's
+ * default method, or throws UnsupportedOperationException.
  */
 final class UserApi {
     static final String PACKAGE = "com.amazonaws.services.lambda.runtime.";
@@ -26,8 +26,6 @@ final class UserApi {
     private final ClassLoader loader;
     private final Class<?> contextType;
     private final Class<?> loggerType;
-    /** Null: proxies. */
-    private final UserTypes types;
     private final Object logger;
     private final PrintStream out;
 
@@ -43,8 +41,7 @@ final class UserApi {
         this.out = out;
         this.contextType = find(CONTEXT);
         this.loggerType = find(PACKAGE + "LambdaLogger");
-        this.types = contextType == null ? null : UserTypes.load(loader, this);
-        this.logger = loggerType == null ? null : newLogger(out);
+        this.logger = loggerType == null ? null : proxy(loggerType, new Logger(out, minimumLevel()));
         int memory = 128;
         try {
             String text = System.getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
@@ -87,17 +84,6 @@ final class UserApi {
         return contextType;
     }
 
-    /** Whether the context and logger are proxies (the fallback) rather than kindling.runtime.user classes. */
-    boolean usesProxies() {
-        return types == null;
-    }
-
-    private Object newLogger(PrintStream stream) {
-        if (types != null) {
-            return types.newLogger(stream, minimumLevel());
-        }
-        return proxy(loggerType, new Logger(stream, minimumLevel()));
-    }
 
     /** A class of the user's copy of the library, or null when the function does not bundle it. */
     Class<?> find(String name) {
@@ -126,16 +112,6 @@ final class UserApi {
                 : object(parseHeader(invocation.cognitoIdentity, "Lambda-Runtime-Cognito-Identity"));
         Map<String, Object> clientFields = invocation.clientContext == null ? null
                 : object(parseHeader(invocation.clientContext, "Lambda-Runtime-Client-Context"));
-        if (types != null) {
-            Object identity = identityFields == null ? null : types.newIdentity(identityFields);
-            Object clientContext = null;
-            if (clientFields != null) {
-                Object client = clientFields.get("client") instanceof Map ? types.newClient(object(clientFields.get("client"))) : null;
-                clientContext = types.newClientContext(client, stringMap(clientFields.get("custom")), stringMap(clientFields.get("env")));
-            }
-            return types.newContext(invocation, identity, clientContext, logger, logGroupName, logStreamName, functionName,
-                    functionVersion, memoryLimit);
-        }
         Object identity = null;
         if (identityFields != null) {
             Class<?> type = find(PACKAGE + "CognitoIdentity");

@@ -1,5 +1,5 @@
 // Test fixture: a hypothetical later aws-lambda-java-core whose Context has a method Kindling's
-// runtime does not know. The runtime must fall back to a proxy for it.
+// runtime does not know. Calling it must fail clearly; the other methods keep working.
 package com.amazonaws.services.lambda.runtime;
 
 public interface Context {

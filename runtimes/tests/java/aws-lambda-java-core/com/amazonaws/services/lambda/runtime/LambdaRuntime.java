@@ -1,4 +1,4 @@
-// aws-lambda-java-core API, compile-time only (see Context.java). The runtime replaces `logger`.
+// Test fixture: aws-lambda-java-core API (see Context.java). The runtime replaces `logger`.
 package com.amazonaws.services.lambda.runtime;
 
 public final class LambdaRuntime {

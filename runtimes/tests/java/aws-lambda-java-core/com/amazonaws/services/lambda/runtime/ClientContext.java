@@ -1,4 +1,4 @@
-// aws-lambda-java-core API, compile-time only (see Context.java).
+// Test fixture: aws-lambda-java-core API (see Context.java).
 package com.amazonaws.services.lambda.runtime;
 
 import java.util.Map;

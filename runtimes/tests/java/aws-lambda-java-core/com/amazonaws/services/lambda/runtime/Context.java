@@ -1,6 +1,6 @@
-// The public API of aws-lambda-java-core (which users bundle in their jar), written from its
-// documented signatures. Kindling compiles its runtime against it (never packaged: at run time the
-// function's own copy is used) and the tests compile their functions against it.
+// Test fixture: the public API of aws-lambda-java-core (which users bundle in their jar), written
+// from its documented signatures. The test functions are compiled against it; Kindling's runtime
+// never links against it and works with whatever copy a function has.
 package com.amazonaws.services.lambda.runtime;
 
 public interface Context {

@@ -6,6 +6,7 @@ import textwrap
 import pytest
 
 from harness import FakeRuntimeApi, RuntimeProcess, launch_command, runtime_environment
+import java_fixtures
 
 
 @pytest.fixture
@@ -15,25 +16,43 @@ def api():
     server.close()
 
 
-@pytest.fixture
-def start_runtime(api, tmp_path):
-    """start_runtime(runtime, handler, files, env=None) -> RuntimeProcess.
+@pytest.fixture(scope="session")
+def java_build(tmp_path_factory):
+    """The Java bootstrap and the Java test functions, compiled once per test session."""
+    return java_fixtures.build(str(tmp_path_factory.mktemp("java")))
 
-    `files` maps paths relative to the task root to their (dedented) source.
-    The process gets Kindling's command line and environment, with the task
-    root as its working directory, and is killed at the end of the test.
+
+@pytest.fixture
+def start_runtime(api, tmp_path, request):
+    """start_runtime(runtime, handler, files, env=None, opt_dir=None, java_runtime=None) -> RuntimeProcess.
+
+    `files` maps paths relative to the task root to their (dedented) source, to bytes, or to
+    one of java_fixtures' artifacts (JAVA_APP: the compiled test functions, unpacked as a
+    deployment package is; JAVA_CORE_JAR / GREETER_JAR: jars). The process gets Kindling's
+    command line and environment, with the task root as its working directory, and is killed
+    at the end of the test.
     """
     processes = []
 
-    def start(runtime, handler, files, env=None):
+    def start(runtime, handler, files, env=None, opt_dir=None, java_runtime=None):
         task_root = tmp_path / "task"
         task_root.mkdir(exist_ok=True)
-        for relative, source in files.items():
+        build = request.getfixturevalue("java_build") if runtime == "java" else None
+        for relative, content in files.items():
             target = task_root / relative
+            if isinstance(content, java_fixtures.Artifact):
+                content.install(build, str(target))
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(textwrap.dedent(source))
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                target.write_text(textwrap.dedent(content))
         environment = runtime_environment(api.address, handler, str(task_root), env)
-        process = RuntimeProcess(launch_command(runtime), environment, str(task_root))
+        if java_runtime is None and build is not None:
+            java_runtime = build.runtime
+        command = launch_command(runtime, environment, java_runtime=java_runtime, opt_dir=opt_dir)
+        process = RuntimeProcess(command, environment, str(task_root))
         api.watch(process)
         processes.append(process)
         return process
@@ -46,3 +65,11 @@ def start_runtime(api, tmp_path):
 @pytest.fixture
 def task_root(tmp_path):
     return os.path.join(str(tmp_path), "task")
+
+
+@pytest.fixture
+def opt_dir(tmp_path):
+    """A layer root standing in for /opt (Kindling passes the real one to each runtime)."""
+    path = tmp_path / "opt"
+    path.mkdir()
+    return str(path)

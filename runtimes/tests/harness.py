@@ -7,34 +7,158 @@ environment variables) and captures its output. All waits are bounded by
 deadlines; nothing sleeps blindly.
 """
 
+import glob
 import json
+import math
 import os
 import queue
+import re
 import shutil
 import subprocess
 import threading
 import time
 import uuid
+import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 RUNTIMES_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON_BOOTSTRAP = os.path.join(RUNTIMES_DIR, "python", "bootstrap.py")
 NODE_BOOTSTRAP = os.path.join(RUNTIMES_DIR, "node", "bootstrap.js")
+RUBY_BOOTSTRAP = os.path.join(RUNTIMES_DIR, "ruby", "bootstrap.rb")
+JAVA_SOURCES = os.path.join(RUNTIMES_DIR, "java", "src")
+JAVA_MAIN_CLASS = "kindling.runtime.Bootstrap"
 
 PYTHON = os.environ.get("KINDLING_TEST_PYTHON", "/usr/bin/python3")
 NODE = os.environ.get("KINDLING_TEST_NODE") or shutil.which("node") or "node"
+RUBY = os.environ.get("KINDLING_TEST_RUBY") or shutil.which("ruby") or "ruby"
+JAVA = os.path.realpath(os.environ.get("KINDLING_TEST_JAVA") or shutil.which("java") or "java")
 
 FUNCTION_NAME = "test-fn"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:" + FUNCTION_NAME
 DEFAULT_TIMEOUT = 15.0
 
 
-def launch_command(runtime):
-    """The exact command line Kindling uses to start each bootstrap."""
+class JavaRuntime:
+    """The compiled Java bootstrap (and, optionally, its CDS archive) for one JDK."""
+
+    def __init__(self, jar, archive=None, java=JAVA):
+        self.jar = jar
+        self.archive = archive
+        self.java = java
+
+
+def javac_next_to(java):
+    """The javac of the JDK that `java` belongs to (following symlinks), if it has one."""
+    candidate = os.path.join(os.path.dirname(os.path.realpath(java)), "javac")
+    return candidate if os.access(candidate, os.X_OK) else None
+
+
+def build_java_runtime(out_dir, java=JAVA):
+    """Compile runtimes/java/src into `out_dir`/kindling-java-runtime.jar, as Kindling does once.
+
+    javac --release 17 keeps the classes loadable by any JDK from 17 on; -XDstringConcat=inline
+    compiles string concatenation to StringBuilder calls instead of invokedynamic, whose bootstrap
+    costs ~10 ms at the first use in every cold start.
+    """
+    javac = javac_next_to(java) or shutil.which("javac")
+    if javac is None:
+        raise RuntimeError("no javac found next to %s or on PATH" % java)
+    classes = os.path.join(out_dir, "classes")
+    sources = sorted(glob.glob(os.path.join(JAVA_SOURCES, "kindling", "runtime", "*.java")))
+    subprocess.run(
+        [javac, "--release", "17", "-XDstringConcat=inline", "-encoding", "UTF-8", "-nowarn", "-d", classes] + sources,
+        check=True,
+    )
+    jar = os.path.join(out_dir, "kindling-java-runtime.jar")
+    write_jar(jar, classes)
+    return JavaRuntime(jar, java=java)
+
+
+def write_jar(path, classes_dir, extra=None):
+    """A jar (zip) of every file under `classes_dir` (plus `extra`: {name: bytes})."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for directory, _, names in sorted(os.walk(classes_dir)):
+            for name in sorted(names):
+                full = os.path.join(directory, name)
+                archive.write(full, os.path.relpath(full, classes_dir))
+        for name, data in (extra or {}).items():
+            archive.writestr(name, data)
+    return path
+
+
+def create_cds_archive(runtime, archive):
+    """Create and check the bootstrap's CDS archive, as Kindling does once per JDK and jar.
+
+    The training run loads what a cold start loads and -XX:ArchiveClassesAtExit writes those
+    classes to `archive`. The archive is only valid for this JDK build and this jar at this path
+    (size and modification time included); the check starts the JVM with -Xshare:on, which fails
+    instead of silently running without it.
+    """
+    flags = java_jvm_flags(256, "", None, include_cds=False)
+    temporary = archive + ".tmp"
+    training = [runtime.java, "-XX:ArchiveClassesAtExit=" + temporary, "-Xlog:cds*=off"] + flags
+    subprocess.run(training + ["-cp", runtime.jar, JAVA_MAIN_CLASS, "--cds-training"], check=True, stdout=subprocess.DEVNULL)
+    check = [runtime.java, "-Xshare:on", "-XX:SharedArchiveFile=" + temporary] + flags
+    subprocess.run(check + ["-cp", runtime.jar, JAVA_MAIN_CLASS, "--cds-check"], check=True)
+    os.replace(temporary, archive)
+    return JavaRuntime(runtime.jar, archive, runtime.java)
+
+
+def java_heap_kb(memory_mb):
+    """Lambda's Java heap: 85% of the function's memory (-XX:MaxHeapSize=445645k at 512 MB)."""
+    return math.ceil(memory_mb * 1024 * 0.85)
+
+
+def java_jvm_flags(memory_mb, tool_options, archive, include_cds=True):
+    """Lambda's JVM flags, minus those the user overrides in JAVA_TOOL_OPTIONS.
+
+    The JVM reads JAVA_TOOL_OPTIONS before the command line, so a flag on the command line would
+    win; Kindling therefore leaves out each default the user's JAVA_TOOL_OPTIONS sets itself.
+    """
+    options = tool_options or ""
+    flags = []
+    if not re.search(r"-Xmx|MaxHeapSize|MaxRAM", options):
+        flags.append("-XX:MaxHeapSize=%dk" % java_heap_kb(memory_mb))
+    if not re.search(r"-XX:[+-]Use\w*GC\b", options):
+        flags.append("-XX:+UseSerialGC")
+    if not re.search(r"TieredCompilation|TieredStopAtLevel", options):
+        flags += ["-XX:+TieredCompilation", "-XX:TieredStopAtLevel=1"]
+    if include_cds and not re.search(r"-Xshare|SharedArchiveFile", options):
+        flags.append("-Xshare:auto")
+        if archive:
+            # If the archive no longer matches (JDK upgraded, jar replaced), run without it, silently:
+            # the JVM would otherwise print a warning into the function's log.
+            flags += ["-XX:SharedArchiveFile=" + archive, "-Xlog:cds*=off"]
+    if not re.search(r"file\.encoding", options):
+        # UTF-8 as on Lambda (whose en_US.UTF-8 locale a host may lack); JDK 18+ default to it anyway.
+        flags.append("-Dfile.encoding=UTF-8")
+    # Not AWS's --add-opens=java.base/java.io=ALL-UNNAMED (for its own runtime's internals): any
+    # module option turns off the CDS archive's module graph, ~8 ms per start.
+    flags += ["-XX:-UsePerfData", "-Djava.net.preferIPv4Stack=true", "-XX:+ErrorFileToStderr"]
+    return flags
+
+
+def launch_command(runtime, env=None, java_runtime=None, opt_dir=None):
+    """The exact command line Kindling uses to start each bootstrap.
+
+    `env` is the runtime's environment (Java reads the memory size and JAVA_TOOL_OPTIONS from it),
+    `java_runtime` the compiled Java bootstrap, `opt_dir` the layer root when it is not /opt.
+    """
+    env = env or {}
     if runtime == "python":
         return [PYTHON, "-I", "-S", "-u", PYTHON_BOOTSTRAP]
     if runtime == "node":
         return [NODE, NODE_BOOTSTRAP]
+    if runtime == "ruby":
+        return [RUBY, "--disable-gems", RUBY_BOOTSTRAP]
+    if runtime == "java":
+        if java_runtime is None:
+            raise ValueError("the java runtime needs its compiled bootstrap (java_runtime=)")
+        memory = int(env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
+        command = [java_runtime.java] + java_jvm_flags(memory, env.get("JAVA_TOOL_OPTIONS"), java_runtime.archive)
+        if opt_dir is not None:
+            command.append("-Dkindling.opt=" + opt_dir)
+        return command + ["-cp", java_runtime.jar, JAVA_MAIN_CLASS]
     raise ValueError(runtime)
 
 
@@ -115,7 +239,8 @@ class FakeRuntimeApi:
         self.init_errors = []
         self.next_calls = []  # monotonic time of each GET /next arrival
         self._server = _QuietServer(("127.0.0.1", 0), self._make_handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval: close() waits for serve_forever to notice (0.5 s by default).
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     @property
     def address(self):
@@ -311,6 +436,18 @@ class RuntimeProcess:
                 raise AssertionError("%r never appeared in stdout:\n%s" % (text, self.stdout))
             time.sleep(0.01)
         return self.stdout
+
+    @property
+    def pid(self):
+        return self._process.pid
+
+    def wait_stderr(self, text, timeout=DEFAULT_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while text not in self.stderr:
+            if time.monotonic() > deadline:
+                raise AssertionError("%r never appeared in stderr:\n%s" % (text, self.stderr))
+            time.sleep(0.01)
+        return self.stderr
 
     @property
     def running(self):

@@ -1,8 +1,10 @@
-"""End-to-end tests of Kindling's Python and Node.js runtime bootstraps.
+"""End-to-end tests of Kindling's runtime bootstraps (Python, Node.js, Java, Ruby).
 
 Every test starts the real bootstrap process with Kindling's command line
 and environment, drives it through the fake Runtime API in harness.py, and
-asserts on exactly what the runtime posted back (and printed).
+asserts on exactly what the runtime posted back (and printed). The tests in
+this module run for every runtime where the behaviour is shared; the Java and
+Ruby specifics live in test_java.py and test_ruby.py.
 
     python3 -m pytest runtimes/tests -q
 """
@@ -15,14 +17,17 @@ import time
 import pytest
 
 from harness import FUNCTION_ARN, FUNCTION_NAME
+from java_fixtures import JAVA_APP
 
-BOTH = ["python", "node"]
+ALL = ["python", "node", "java", "ruby"]
 NBSP = "\u00a0"
 
-# The same small functions in both languages, keyed by runtime.
+# The same small functions in every language, keyed by runtime: (handler, files).
 ECHO = {
     "python": ("app.handler", {"app.py": "def handler(event, context):\n    return event\n"}),
     "node": ("index.handler", {"index.js": "exports.handler = async (event) => event;\n"}),
+    "java": ("example.Echo", {"": JAVA_APP}),
+    "ruby": ("app.handler", {"app.rb": "def handler(event:, context:)\n  event\nend\n"}),
 }
 
 COUNTER = {
@@ -52,6 +57,20 @@ COUNTER = {
             """
         },
     ),
+    "java": ("example.Counter", {"": JAVA_APP}),
+    "ruby": (
+        "app.handler",
+        {
+            "app.rb": """
+                $calls = 0
+
+                def handler(event:, context:)
+                  $calls += 1
+                  { calls: $calls, pid: Process.pid }
+                end
+            """
+        },
+    ),
 }
 
 FAILING = {
@@ -75,6 +94,21 @@ FAILING = {
                   throw new TypeError(`bad input: ${event.n}`);
                 }
                 exports.handler = async (event) => validate(event);
+            """
+        },
+    ),
+    "java": ("example.Failing", {"": JAVA_APP}),
+    "ruby": (
+        "app.handler",
+        {
+            "app.rb": """
+                def validate(event)
+                  raise ArgumentError, "bad input: #{event['n']}"
+                end
+
+                def handler(event:, context:)
+                  validate(event)
+                end
             """
         },
     ),
@@ -130,6 +164,30 @@ ENVIRONMENT = {
             """
         },
     ),
+    "java": ("example.Environment", {"": JAVA_APP}),
+    "ruby": (
+        "app.handler",
+        {
+            "app.rb": """
+                NAMES = %w[AWS_LAMBDA_FUNCTION_NAME _HANDLER LAMBDA_TASK_ROOT AWS_REGION _X_AMZN_TRACE_ID CUSTOM_SETTING].freeze
+
+                def handler(event:, context:)
+                  {
+                    env: NAMES.to_h { |name| [name, ENV[name]] },
+                    context: {
+                      aws_request_id: context.aws_request_id,
+                      function_name: context.function_name,
+                      function_version: context.function_version,
+                      invoked_function_arn: context.invoked_function_arn,
+                      memory_limit_in_mb: context.memory_limit_in_mb,
+                      log_group_name: context.log_group_name,
+                      log_stream_name: context.log_stream_name,
+                    },
+                  }
+                end
+            """
+        },
+    ),
 }
 
 REMAINING_TIME = {
@@ -155,6 +213,19 @@ REMAINING_TIME = {
                   await new Promise((resolve) => setTimeout(resolve, 200));
                   return [first, context.getRemainingTimeInMillis()];
                 };
+            """
+        },
+    ),
+    "java": ("example.RemainingTime", {"": JAVA_APP}),
+    "ruby": (
+        "app.handler",
+        {
+            "app.rb": """
+                def handler(event:, context:)
+                  first = context.get_remaining_time_in_millis
+                  sleep 0.2
+                  [first, context.get_remaining_time_in_millis]
+                end
             """
         },
     ),
@@ -204,11 +275,47 @@ CLIENT_CONTEXT = {
             """
         },
     ),
+    "java": ("example.ClientContextHandler", {"": JAVA_APP}),
+    "ruby": (
+        "app.handler",
+        {
+            "app.rb": """
+                # On AWS's Ruby runtime client_context and identity are the parsed JSON hashes.
+                def handler(event:, context:)
+                  cc = context.client_context
+                  identity = context.identity || {}
+                  {
+                    client_context: cc && {
+                      installation_id: cc['client']['installation_id'],
+                      app_title: cc['client']['app_title'],
+                      app_package_name: cc['client']['app_package_name'],
+                      custom: cc['custom'],
+                      env: cc['env'],
+                    },
+                    identity: [identity['cognitoIdentityId'], identity['cognitoIdentityPoolId']],
+                    tenant_id: context.tenant_id,
+                  }
+                end
+            """
+        },
+    ),
 }
 
+# What each runtime sends as Lambda-Runtime-Function-Error-Type for an exception from the
+# handler: Kindling's Python and Node runtimes send the errorType; AWS's Java runtime sends
+# Runtime.UserException; AWS's Ruby runtime the errorType for the classes it lists (see
+# test_ruby.py for the others).
+HANDLER_ERROR_HEADER = {"python": None, "node": None, "java": "Runtime.UserException", "ruby": None}
 
-def expect_init_error(api, process, expected_exit=None):
-    """The posted init error (asserting the process then exits non-zero, before any /next)."""
+# Exit status after an init error.
+INIT_ERROR_EXIT = {"python": 1, "node": 129, "java": 1, "ruby": 252}
+
+
+def expect_init_error(api, process, expected_exit=None, header=None):
+    """The posted init error (asserting the process then exits non-zero, before any /next).
+
+    The Lambda-Runtime-Function-Error-Type header must be `header`, or the errorType if None.
+    """
     posted = api.wait_init_error()
     code = process.wait_exit()
     assert code != 0
@@ -216,7 +323,7 @@ def expect_init_error(api, process, expected_exit=None):
         assert code == expected_exit
     assert api.next_calls == []
     payload = posted.json()
-    assert posted.headers["lambda-runtime-function-error-type"] == payload["errorType"]
+    assert posted.headers["lambda-runtime-function-error-type"] == (header or payload["errorType"])
     return payload
 
 
@@ -226,11 +333,11 @@ def log_records(stdout):
 
 
 # ---------------------------------------------------------------------------
-# Both runtimes
+# Every runtime
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("runtime", BOTH)
+@pytest.mark.parametrize("runtime", ALL)
 def test_echo_returns_the_event(api, start_runtime, runtime):
     handler, files = ECHO[runtime]
     start_runtime(runtime, handler, files)
@@ -244,7 +351,7 @@ def test_echo_returns_the_event(api, start_runtime, runtime):
     api.wait_next_calls(2)  # and the runtime asks for the next event
 
 
-@pytest.mark.parametrize("runtime", BOTH)
+@pytest.mark.parametrize("runtime", ALL)
 def test_returns_json_documents_and_null(api, start_runtime, runtime):
     files = {
         "python": {
@@ -271,8 +378,20 @@ def test_returns_json_documents_and_null(api, start_runtime, runtime):
                 };
             """
         },
+        "java": {"": JAVA_APP},
+        "ruby": {
+            "app.rb": """
+                def handler(event:, context:)
+                  return nil unless event['kind'] == 'proxy'
+
+                  { statusCode: 201, headers: { 'X-Id' => context.aws_request_id },
+                    body: '{"ok": true}', isBase64Encoded: false }
+                end
+            """
+        },
     }[runtime]
-    start_runtime(runtime, "app.handler" if runtime == "python" else "index.handler", files)
+    handler = {"python": "app.handler", "node": "index.handler", "java": "example.Documents", "ruby": "app.handler"}
+    start_runtime(runtime, handler[runtime], files)
 
     proxy = api.invoke({"kind": "proxy"}, request_id="req-proxy")
     nothing = api.invoke({"kind": "none"})
@@ -288,7 +407,7 @@ def test_returns_json_documents_and_null(api, start_runtime, runtime):
         assert api.invoke({"kind": "decimal"}).json() == [10, 1.5]
 
 
-@pytest.mark.parametrize("runtime", BOTH)
+@pytest.mark.parametrize("runtime", ALL)
 def test_unhandled_error_is_posted_with_aws_shape_and_runtime_continues(api, start_runtime, runtime):
     handler, files = FAILING[runtime]
     process = start_runtime(runtime, handler, files)
@@ -305,13 +424,31 @@ def test_unhandled_error_is_posted_with_aws_shape_and_runtime_continues(api, sta
         assert [line.split(", in ")[1].split("\n")[0] for line in payload["stackTrace"]] == ["handler", "validate"]
         assert all("app.py" in frame and "bootstrap" not in frame for frame in payload["stackTrace"])
         assert payload["stackTrace"][1].endswith('raise ValueError("bad input: %s" % event["n"])\n')
-    else:
+    elif runtime == "node":
         assert list(payload) == ["errorType", "errorMessage", "trace"]
         assert payload["errorType"] == "TypeError"
         assert payload["errorMessage"] == "bad input: 42"
         assert payload["trace"][0] == "TypeError: bad input: 42"
         assert "at validate (" in payload["trace"][1] and "index.js" in payload["trace"][1]
-    assert result.headers["lambda-runtime-function-error-type"] == payload["errorType"]
+    elif runtime == "java":
+        assert list(payload) == ["errorMessage", "errorType", "stackTrace"]
+        assert payload["errorType"] == "java.lang.IllegalArgumentException"
+        assert payload["errorMessage"] == "bad input: 42"
+        # The user's frames only: the bridge method javac adds appears, as on AWS.
+        assert payload["stackTrace"] == [
+            "example.Failing.validate(Failing.java:9)",
+            "example.Failing.handleRequest(Failing.java:14)",
+            "example.Failing.handleRequest(Failing.java:7)",
+        ]
+    else:
+        assert list(payload) == ["errorMessage", "errorType", "stackTrace"]
+        assert payload["errorType"] == "Function<ArgumentError>"
+        assert payload["errorMessage"] == "bad input: 42"
+        assert [re.sub(r"^.*/", "", frame) for frame in payload["stackTrace"]] == [
+            "app.rb:3:in `validate'",
+            "app.rb:7:in `handler'",
+        ]
+    assert result.headers["lambda-runtime-function-error-type"] == (HANDLER_ERROR_HEADER[runtime] or payload["errorType"])
     assert result.headers["content-type"] == "application/json"
 
     # The process survives and serves the next event.
@@ -351,13 +488,26 @@ def test_node_error_is_logged_as_one_line(api, start_runtime):
     assert logged["stack"][0] == "TypeError: bad input: 42"
 
 
-@pytest.mark.parametrize("runtime", BOTH)
+@pytest.mark.parametrize("runtime", ALL)
 def test_missing_module_is_an_import_error(api, start_runtime, runtime):
+    if runtime == "java":
+        # AWS's Java runtime finishes its init and reports the missing class on every invocation.
+        process = start_runtime("java", "missing.Handler::handleRequest", {"": JAVA_APP})
+        first = api.invoke({})
+        second = api.invoke({})
+        assert first.kind == second.kind == "error"
+        assert first.json() == second.json() == {
+            "errorMessage": "Class not found: missing.Handler",
+            "errorType": "java.lang.ClassNotFoundException",
+        }
+        assert first.headers["lambda-runtime-function-error-type"] == "Runtime.BadFunctionCode"
+        assert api.init_errors == [] and process.running
+        assert "Class not found: missing.Handler: java.lang.ClassNotFoundException" in process.wait_output("Class not found")
+        return
     process = start_runtime(runtime, "missing.handler", {})
 
-    payload = expect_init_error(api, process, expected_exit=1 if runtime == "python" else 129)
+    payload = expect_init_error(api, process, expected_exit=INIT_ERROR_EXIT[runtime])
 
-    assert payload["errorType"] == "Runtime.ImportModuleError"
     if runtime == "python":
         assert payload == {
             "errorMessage": "Unable to import module 'missing': No module named 'missing'",
@@ -366,10 +516,16 @@ def test_missing_module_is_an_import_error(api, start_runtime, runtime):
             "stackTrace": [],
         }
         assert "[ERROR] Runtime.ImportModuleError: Unable to import module 'missing'" in process.stdout
-    else:
+    elif runtime == "node":
+        assert payload["errorType"] == "Runtime.ImportModuleError"
         assert payload["errorMessage"].startswith("Error: Cannot find module 'missing'")
         assert payload["trace"][0].startswith("Runtime.ImportModuleError: Error: Cannot find module 'missing'")
         assert "\tundefined\tERROR\tUncaught Exception \t" in process.stdout
+    else:
+        assert payload["errorType"] == "Init<LoadError>"
+        assert payload["errorMessage"] == "cannot load such file -- missing"
+        assert all("bootstrap.rb" not in frame for frame in payload["stackTrace"])
+        assert "Init error when loading handler missing.handler\n{\n" in process.stdout
 
 
 def test_python_missing_dependency_names_the_dependency(api, start_runtime):
@@ -381,7 +537,7 @@ def test_python_missing_dependency_names_the_dependency(api, start_runtime):
     assert payload["errorMessage"] == "Unable to import module 'app': No module named 'not_installed_lib'"
 
 
-@pytest.mark.parametrize("runtime", BOTH)
+@pytest.mark.parametrize("runtime", ALL)
 def test_missing_handler_function(api, start_runtime, runtime):
     if runtime == "python":
         process = start_runtime("python", "app.nope", {"app.py": "def handler(e, c):\n    return 1\n"})
@@ -392,11 +548,33 @@ def test_missing_handler_function(api, start_runtime, runtime):
             "requestId": "",
             "stackTrace": [],
         }
-    else:
+    elif runtime == "node":
         process = start_runtime("node", "index.nope", {"index.js": "exports.handler = async () => 1;\n"})
         payload = expect_init_error(api, process)
         assert payload["errorType"] == "Runtime.HandlerNotFound"
         assert payload["errorMessage"] == "index.nope is undefined or not exported"
+    elif runtime == "java":
+        # Reported by each invocation; the errorType is absent, as in AWS's payload.
+        process = start_runtime("java", "example.Echo::nope", {"": JAVA_APP})
+        result = api.invoke({})
+        assert result.json() == {
+            "errorMessage": "No public method named nope with appropriate method signature found on class example.Echo"
+        }
+        assert result.headers["lambda-runtime-function-error-type"] == "Runtime.BadFunctionCode"
+        assert api.invoke({}).kind == "error" and process.running
+    else:
+        # AWS's Ruby runtime only finds out when it calls the method: a critical error that
+        # fails the invocation and ends the runtime.
+        process = start_runtime("ruby", "app.nope", {"app.rb": "def handler(event:, context:)\n  1\nend\n"})
+        result = api.invoke({})
+        assert result.json() == {
+            "errorMessage": "undefined method `nope' for main:Object",
+            "errorType": "Function<NoMethodError>",
+            "stackTrace": [],
+        }
+        assert result.headers["lambda-runtime-function-error-type"] == "Function<NoMethodError>"
+        assert process.wait_exit() == 255
+        assert "Critical exception from handler\n" in process.stdout
 
 
 def test_node_handler_that_is_not_a_function(api, start_runtime):
@@ -408,7 +586,7 @@ def test_node_handler_that_is_not_a_function(api, start_runtime):
     assert payload["errorMessage"] == "index.handler is not a function"
 
 
-@pytest.mark.parametrize("runtime", BOTH)
+@pytest.mark.parametrize("runtime", ALL)
 def test_syntax_error_in_user_code(api, start_runtime, runtime):
     if runtime == "python":
         process = start_runtime("python", "app.handler", {"app.py": "x = = 1\n"})
@@ -416,43 +594,82 @@ def test_syntax_error_in_user_code(api, start_runtime, runtime):
         assert payload["errorType"] == "Runtime.UserCodeSyntaxError"
         assert payload["errorMessage"].startswith("Syntax error in module 'app': invalid syntax")
         assert re.match(r'  File ".*app\.py" Line 1\n    x = = 1', payload["stackTrace"][0])
-    else:
+    elif runtime == "node":
         process = start_runtime("node", "index.handler", {"index.js": "exports.handler = (;\n"})
         payload = expect_init_error(api, process)
         assert payload["errorType"] == "Runtime.UserCodeSyntaxError"
         assert payload["errorMessage"].startswith("SyntaxError: ")
+    elif runtime == "java":
+        # Java's equivalent: a class file this JVM cannot read (compiled for a newer Java).
+        process = start_runtime("java", "example.Future::handle", {"": JAVA_APP})
+        payload = expect_init_error(api, process, expected_exit=1, header="Runtime.BadFunctionCode")
+        assert list(payload) == ["errorMessage", "errorType"]
+        assert payload["errorType"] == "java.lang.UnsupportedClassVersionError"
+        assert payload["errorMessage"].startswith(
+            "Error loading class example.Future: example/Future has been compiled by a more recent version of the Java"
+            " Runtime (class file version 100.0)"
+        )
+    else:
+        process = start_runtime("ruby", "app.handler", {"app.rb": "x = = 1\n"})
+        payload = expect_init_error(api, process, expected_exit=252, header="Function<UserException>")
+        assert payload["errorType"] == "Init<SyntaxError>"
+        assert "syntax error" in payload["errorMessage"] and "app.rb:1" in payload["errorMessage"]
 
 
-@pytest.mark.parametrize("runtime", BOTH)
+@pytest.mark.parametrize("runtime", ALL)
 def test_malformed_handler_name(api, start_runtime, runtime):
+    if runtime == "java":
+        process = start_runtime("java", "example.Echo::", {"": JAVA_APP})
+        result = api.invoke({})
+        assert result.json() == {"errorMessage": "Invalid handler: `example.Echo::'"}
+        assert result.headers["lambda-runtime-function-error-type"] == "Runtime.BadFunctionCode"
+        assert process.running
+        return
     process = start_runtime(runtime, "app", {})
 
-    payload = expect_init_error(api, process)
+    payload = expect_init_error(api, process, expected_exit=INIT_ERROR_EXIT[runtime])
 
-    assert payload["errorType"] == "Runtime.MalformedHandlerName"
     if runtime == "python":
+        assert payload["errorType"] == "Runtime.MalformedHandlerName"
         assert payload["errorMessage"] == "Bad handler 'app': not enough values to unpack (expected 2, got 1)"
-    else:
+    elif runtime == "node":
+        assert payload["errorType"] == "Runtime.MalformedHandlerName"
         assert payload["errorMessage"] == "Bad handler"
+    else:
+        assert payload["errorType"] == "Init<ArgumentError>"
+        assert payload["errorMessage"].startswith('Invalid handler ["app"], must be of form FILENAME.METHOD or FILENAME.CLASS.METHOD')
+        assert payload["stackTrace"] == []  # raised inside the runtime itself
 
 
-@pytest.mark.parametrize("runtime", BOTH)
+@pytest.mark.parametrize("runtime", ALL)
 def test_exception_while_loading_module_is_an_init_error(api, start_runtime, runtime):
+    if runtime == "java":
+        process = start_runtime("java", "example.Boom", {"": JAVA_APP})
+        payload = expect_init_error(api, process, expected_exit=1, header="Runtime.BadFunctionCode")
+        # AWS's payload names the class only; the cause is in the log.
+        assert payload == {"errorMessage": "Error loading class example.Boom", "errorType": "java.lang.ExceptionInInitializerError"}
+        log = process.stdout
+        assert log.startswith("Error loading class example.Boom: java.lang.ExceptionInInitializerError\n")
+        assert "Caused by: java.lang.IllegalStateException: config missing\n" in log
+        assert "\tat example.Boom.load(Boom.java:" in log and "kindling" not in log
+        return
     files = {
         "python": {"app.py": "raise RuntimeError('config missing')\n"},
         "node": {"index.js": "throw new RangeError('config missing');\n"},
+        "ruby": {"app.rb": "raise RangeError, 'config missing'\n"},
     }[runtime]
-    process = start_runtime(runtime, "app.handler" if runtime == "python" else "index.handler", files)
+    process = start_runtime(runtime, "index.handler" if runtime == "node" else "app.handler", files)
 
-    payload = expect_init_error(api, process)
+    payload = expect_init_error(api, process, header="Function<UserException>" if runtime == "ruby" else None)
 
-    assert payload["errorType"] == ("RuntimeError" if runtime == "python" else "RangeError")
+    expected_type = {"python": "RuntimeError", "node": "RangeError", "ruby": "Init<RangeError>"}[runtime]
+    assert payload["errorType"] == expected_type
     assert payload["errorMessage"] == "config missing"
-    trace = payload["stackTrace" if runtime == "python" else "trace"]
-    assert any("app.py" in frame or "index.js" in frame for frame in trace)
+    trace = payload["trace" if runtime == "node" else "stackTrace"]
+    assert any("app.py" in frame or "index.js" in frame or "app.rb" in frame for frame in trace)
 
 
-@pytest.mark.parametrize("runtime", BOTH)
+@pytest.mark.parametrize("runtime", ALL)
 def test_module_state_survives_between_invocations(api, start_runtime, runtime):
     handler, files = COUNTER[runtime]
     process = start_runtime(runtime, handler, files)
@@ -461,11 +678,11 @@ def test_module_state_survives_between_invocations(api, start_runtime, runtime):
     second = api.invoke({}).json()
 
     assert (first["calls"], second["calls"]) == (1, 2)
-    assert first["pid"] == second["pid"]
+    assert first["pid"] == second["pid"] == process.pid
     assert process.running
 
 
-@pytest.mark.parametrize("runtime", BOTH)
+@pytest.mark.parametrize("runtime", ALL)
 def test_environment_and_context_fields(api, start_runtime, task_root, runtime):
     handler, files = ENVIRONMENT[runtime]
     start_runtime(runtime, handler, files, env={"CUSTOM_SETTING": "on"})
@@ -479,7 +696,8 @@ def test_environment_and_context_fields(api, start_runtime, task_root, runtime):
         "_HANDLER": handler,
         "LAMBDA_TASK_ROOT": task_root,
         "AWS_REGION": "us-east-1",
-        "_X_AMZN_TRACE_ID": trace,
+        # A JVM cannot change its own environment: Java gets the trace id as a system property.
+        "_X_AMZN_TRACE_ID": None if runtime == "java" else trace,
         "CUSTOM_SETTING": "on",
     }
     assert untraced["env"]["_X_AMZN_TRACE_ID"] is None  # cleared when an event has no trace
@@ -488,13 +706,18 @@ def test_environment_and_context_fields(api, start_runtime, task_root, runtime):
         "function_name": FUNCTION_NAME,
         "function_version": "$LATEST",
         "invoked_function_arn": FUNCTION_ARN,
-        "memory_limit_in_mb": "256",  # a string in both AWS runtimes
+        # A string in AWS's Python, Node and Ruby runtimes; getMemoryLimitInMB() is an int.
+        "memory_limit_in_mb": 256 if runtime == "java" else "256",
         "log_group_name": "/aws/lambda/" + FUNCTION_NAME,
         "log_stream_name": "2024/01/31/[$LATEST]0123456789abcdef0123456789abcdef",
     }
+    if runtime == "java":
+        assert (traced["trace_property"], traced["trace_context"]) == (trace, trace)
+        assert (untraced["trace_property"], untraced["trace_context"]) == (None, None)
+        assert traced["context_class_loader_is_function_loader"] is True
 
 
-@pytest.mark.parametrize("runtime", BOTH)
+@pytest.mark.parametrize("runtime", ALL)
 def test_remaining_time_follows_the_deadline(api, start_runtime, runtime):
     handler, files = REMAINING_TIME[runtime]
     start_runtime(runtime, handler, files)
@@ -508,14 +731,15 @@ def test_remaining_time_follows_the_deadline(api, start_runtime, runtime):
     assert 190 <= first - second <= 1000
 
 
-def test_python_remaining_time_is_zero_after_the_deadline(api, start_runtime):
-    handler, files = REMAINING_TIME["python"]
-    start_runtime("python", handler, files)
+@pytest.mark.parametrize("runtime", ["python", "java", "ruby"])
+def test_remaining_time_is_zero_after_the_deadline(api, start_runtime, runtime):
+    handler, files = REMAINING_TIME[runtime]
+    start_runtime(runtime, handler, files)
 
     assert api.invoke({}, deadline_ms=int(time.time() * 1000) - 1000).json() == [0, 0]
 
 
-@pytest.mark.parametrize("runtime", BOTH)
+@pytest.mark.parametrize("runtime", ALL)
 def test_client_context_identity_and_tenant(api, start_runtime, runtime):
     handler, files = CLIENT_CONTEXT[runtime]
     start_runtime(runtime, handler, files)
@@ -551,7 +775,7 @@ def test_client_context_identity_and_tenant(api, start_runtime, runtime):
     assert plain == {"client_context": None, "identity": [None, None], "tenant_id": None}
 
 
-@pytest.mark.parametrize("runtime", BOTH)
+@pytest.mark.parametrize("runtime", ALL)
 def test_next_is_a_long_poll_without_client_timeout(api, start_runtime, runtime):
     handler, files = ECHO[runtime]
     start_runtime(runtime, handler, files)
@@ -567,7 +791,7 @@ def test_next_is_a_long_poll_without_client_timeout(api, start_runtime, runtime)
     assert len(api.next_calls) >= 1
 
 
-@pytest.mark.parametrize("runtime", BOTH)
+@pytest.mark.parametrize("runtime", ALL)
 def test_survives_the_api_dropping_keep_alive_connections(api, start_runtime, runtime):
     handler, files = COUNTER[runtime]
     api.drop_connections_after_post = True
@@ -577,6 +801,16 @@ def test_survives_the_api_dropping_keep_alive_connections(api, start_runtime, ru
 
     assert calls == [1, 2, 3]
     assert process.running
+
+
+@pytest.mark.parametrize("runtime", ALL)
+def test_reads_chunked_next_responses(api, start_runtime, runtime):
+    handler, files = ECHO[runtime]
+    start_runtime(runtime, handler, files)
+    event = {"payload": "x" * 100_000}
+
+    assert api.invoke(event, chunked=True).json() == event
+    assert api.invoke({"after": "chunked"}).json() == {"after": "chunked"}
 
 
 # ---------------------------------------------------------------------------
@@ -627,15 +861,6 @@ def test_python_bytes_result_is_sent_raw(api, start_runtime):
 
     assert result.body == b"\x00raw"
     assert result.headers["content-type"] == "application/unknown"
-
-
-def test_python_reads_chunked_next_responses(api, start_runtime):
-    handler, files = ECHO["python"]
-    start_runtime("python", handler, files)
-    event = {"payload": "x" * 100_000}
-
-    assert api.invoke(event, chunked=True).json() == event
-    assert api.invoke({"after": "chunked"}).json() == {"after": "chunked"}
 
 
 def test_python_logging_is_configured_like_aws(api, start_runtime):

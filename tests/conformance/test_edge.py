@@ -62,7 +62,8 @@ MALFORMED = {
         "ValidationException"),
     "unknown-method": (b"BREW /2015-03-31/functions HTTP/1.1\r\nHost: k\r\n\r\n",
                        *(UNSIGNED if SHARED else (404, "UnknownOperationException"))),
-    "unknown-path": (b"GET /nothing/here HTTP/1.1\r\nHost: k\r\n\r\n",
+    # (`/nothing/here` would be S3 path-style addressing: bucket `nothing`, key `here`.)
+    "unknown-path": (b"GET /2015-03-31/nothing/here HTTP/1.1\r\nHost: k\r\n\r\n",
                      *(UNSIGNED if SHARED else (404, "UnknownOperationException"))),
 }
 

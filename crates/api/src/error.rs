@@ -129,7 +129,7 @@ impl ApiError {
                     "PolicyLengthExceededException",
                     m.clone(),
                 ),
-                C::Store(_) | C::Io(_) | C::Internal(_) => internal(),
+                C::Store(_) | C::Io(_) | C::CodeSource(_) | C::Internal(_) => internal(),
             },
             Self::BodyTooLarge { limit, operation } => (
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -103,6 +103,45 @@ pub(crate) fn canonical_uri(out: &mut Vec<u8>, raw_path: &str, dot_keeps_slash: 
     }
 }
 
+/// How the canonical URI is read from the raw path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UriReading {
+    /// Every service but S3: dot segments removed, encoded once more; `dot_keeps_slash` as
+    /// in [`canonical_uri`].
+    Normalized { dot_keeps_slash: bool },
+    /// S3, as botocore signs it: the path exactly as sent.
+    S3AsSent,
+    /// S3, as SDKs that encode from the decoded key sign it: each byte outside the
+    /// unreserved set and `/` encoded once (so `!`, `(`, `'` become `%21`...).
+    S3Reencoded,
+}
+
+/// Appends the canonical URI of `raw_path` under `reading`.
+pub(crate) fn canonical_uri_as(out: &mut Vec<u8>, raw_path: &str, reading: UriReading) {
+    match reading {
+        UriReading::Normalized { dot_keeps_slash } => canonical_uri(out, raw_path, dot_keeps_slash),
+        UriReading::S3AsSent => {
+            if raw_path.is_empty() {
+                out.push(b'/');
+            } else {
+                out.extend_from_slice(raw_path.as_bytes());
+            }
+        }
+        UriReading::S3Reencoded => {
+            let decoded = percent_decode(raw_path.as_bytes(), false);
+            if decoded.is_empty() {
+                out.push(b'/');
+            }
+            for (i, segment) in decoded.split(|&b| b == b'/').enumerate() {
+                if i > 0 {
+                    out.push(b'/');
+                }
+                encode_into(out, segment);
+            }
+        }
+    }
+}
+
 /// The decoded `(name, value)` pairs of a raw query string, in order; empty pairs
 /// (`a=1&&b=2`) are skipped and a pair without `=` has an empty value.
 pub(crate) fn query_pairs(raw_query: &str, plus_as_space: bool) -> Vec<(Vec<u8>, Vec<u8>)> {

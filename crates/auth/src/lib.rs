@@ -47,6 +47,14 @@
 //! refuse a request before reading its body, and [`PendingSignature::finish`] runs 7 and 8
 //! ([`Verifier::verify`] does both).
 //!
+//! For service `s3` the canonical URI is S3's (the path as sent, not normalized or encoded
+//! again; also accepted: encoded once from the decoded key), the `STREAMING-*` payload
+//! hashes of aws-chunked uploads are signed as they are, and
+//! [`PendingSignature::chunk_chain`] is the [`ChunkChain`] that checks a signed upload's chunk
+//! signatures.
+//! [`Verifier::verify_s3_v2_query`] checks S3's legacy presigned URLs (signature version 2,
+//! what boto3 and the aws CLI presign S3 URLs with by default).
+//!
 //! Step 8 accepts the readings on which real signers differ, each still requiring the secret:
 //! a `+` in the query as a literal plus (SDKs) or as a space (HTML-form encoders such as
 //! Python's `urlencode`), and a path ending in `/.` or `/..` with or without a trailing slash
@@ -76,6 +84,8 @@ mod crypto;
 mod error;
 pub mod session;
 mod sign;
+mod sigv2;
+mod streaming;
 mod time;
 mod verify;
 
@@ -83,9 +93,12 @@ pub use credentials::{Credentials, CredentialsError};
 pub use error::AuthError;
 pub use session::{FunctionSession, SessionCredentials, SessionIssuer};
 pub use sign::{SigningParams, amz_date, authorization_header, presigned_query};
+pub use sigv2::is_s3_v2_query;
+pub use streaming::ChunkChain;
 pub use verify::{
     ALGORITHM, MAX_CLOCK_SKEW_SECS, MAX_PRESIGNED_EXPIRES_SECS, Payload, PendingSignature, Request,
-    UNSIGNED_PAYLOAD, VerifiedIdentity, Verifier,
+    STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER, UNSIGNED_PAYLOAD,
+    VerifiedIdentity, Verifier,
 };
 
 #[cfg(test)]

@@ -6,12 +6,14 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use crate::canonical::{
-    canonical_headers, canonical_query, canonical_uri, ends_with_dot_segment, query_pairs,
+    UriReading, canonical_headers, canonical_query, canonical_uri_as, ends_with_dot_segment,
+    query_pairs,
 };
 use crate::credentials::Credentials;
 use crate::crypto::{constant_time_eq, hex, hmac_sha256, sha256_hex, signing_key};
 use crate::error::AuthError;
 use crate::session::{FunctionSession, SESSION_KEY_PREFIX, SessionIssuer};
+use crate::streaming::ChunkChain;
 use crate::time::{format_amz_date, parse_amz_date, parse_http_date, unix_seconds};
 
 /// The only algorithm accepted.
@@ -20,6 +22,11 @@ pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const TERMINATOR: &str = "aws4_request";
 /// The payload hash a client writes when it does not sign the body.
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+/// S3 aws-chunked uploads with chunk signatures (and a signed trailer).
+pub const STREAMING_SIGNED: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+pub const STREAMING_SIGNED_TRAILER: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER";
+/// S3 aws-chunked uploads without signatures, with trailing checksums.
+pub const STREAMING_UNSIGNED_TRAILER: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
 /// How far a request's date may be from the server's clock, either way.
 pub const MAX_CLOCK_SKEW_SECS: i64 = 5 * 60;
 /// The longest `X-Amz-Expires` a presigned URL may ask for (7 days).
@@ -316,6 +323,24 @@ impl Verifier {
         }
     }
 
+    /// The canonical URIs a correct signer may have used for `path`: S3's rule (the path as
+    /// sent, or encoded once from the decoded key) for service `s3`; otherwise the normalized,
+    /// encoded-again path, in both readings of a final dot segment where signers disagree.
+    fn uri_readings(&self, path: &str) -> Vec<UriReading> {
+        if self.service == "s3" {
+            return vec![UriReading::S3AsSent, UriReading::S3Reencoded];
+        }
+        let mut readings = vec![UriReading::Normalized {
+            dot_keeps_slash: false,
+        }];
+        if ends_with_dot_segment(path) {
+            readings.push(UriReading::Normalized {
+                dot_keeps_slash: true,
+            });
+        }
+        readings
+    }
+
     /// The payload hashes a correct client may have signed with, in the order to try them.
     fn payload_hashes(
         &self,
@@ -346,6 +371,16 @@ impl Verifier {
                             .to_string(),
                     ))
                 }
+            }
+            // S3's streaming uploads sign the encoding's name; the chunks carry their own
+            // signatures (or, unsigned, trailing checksums).
+            Some(v @ (STREAMING_SIGNED | STREAMING_SIGNED_TRAILER)) if self.service == "s3" => {
+                Ok(vec![v.to_string()])
+            }
+            Some(STREAMING_UNSIGNED_TRAILER)
+                if self.service == "s3" && self.allow_unsigned_payload =>
+            {
+                Ok(vec![STREAMING_UNSIGNED_TRAILER.to_string()])
             }
             Some(_) => Err(incomplete(
                 "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, or a valid sha256 value.",
@@ -408,6 +443,17 @@ impl fmt::Debug for PendingSignature {
 }
 
 impl PendingSignature {
+    /// The chain checking the chunk signatures of a signed aws-chunked body, seeded with this
+    /// request's signature.
+    pub fn chunk_chain(&self) -> ChunkChain {
+        ChunkChain::new(
+            self.key,
+            self.claim.amz_date.clone(),
+            self.scope.clone(),
+            self.claim.signature.clone(),
+        )
+    }
+
     /// Who claims to have signed (not yet proven).
     pub fn identity(&self) -> &VerifiedIdentity {
         &self.identity
@@ -432,19 +478,14 @@ impl PendingSignature {
         if request.query.contains('+') {
             query_readings.push(query_pairs(request.query, true));
         }
-        // Signers disagree on a path ending in `/.` or `/..`; try both readings then.
-        let uri_readings: &[bool] = if ends_with_dot_segment(request.path) {
-            &[false, true]
-        } else {
-            &[false]
-        };
-        for (reading, &dot_keeps_slash) in query_readings
+        let uri_readings = verifier.uri_readings(request.path);
+        for (reading, &uri) in query_readings
             .iter()
             .flat_map(|q| uri_readings.iter().map(move |u| (q, u)))
         {
-            let mut canonical = canonical_prefix(
+            let mut canonical = canonical_prefix_as(
                 request,
-                dot_keeps_slash,
+                uri,
                 reading,
                 skip,
                 &signed_refs,
@@ -513,10 +554,29 @@ pub(crate) fn canonical_prefix(
     signed_lowercase: &[&str],
     signed_headers: &str,
 ) -> Vec<u8> {
+    canonical_prefix_as(
+        request,
+        UriReading::Normalized { dot_keeps_slash },
+        query,
+        skip,
+        signed_lowercase,
+        signed_headers,
+    )
+}
+
+/// [`canonical_prefix`] with the URI read as `uri` says.
+pub(crate) fn canonical_prefix_as(
+    request: &Request<'_>,
+    uri: UriReading,
+    query: &[(Vec<u8>, Vec<u8>)],
+    skip: Option<&[u8]>,
+    signed_lowercase: &[&str],
+    signed_headers: &str,
+) -> Vec<u8> {
     let mut canonical = Vec::with_capacity(512);
     canonical.extend_from_slice(request.method.as_bytes());
     canonical.push(b'\n');
-    canonical_uri(&mut canonical, request.path, dot_keeps_slash);
+    canonical_uri_as(&mut canonical, request.path, uri);
     canonical.push(b'\n');
     canonical_query(&mut canonical, query, skip);
     canonical.push(b'\n');

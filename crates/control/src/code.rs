@@ -7,28 +7,82 @@ use kindling_model::limits;
 use kindling_package::{Limits, PackageError};
 
 use crate::ControlPlane;
+use crate::code_source::{FetchError, ObjectSource};
 use crate::error::{ControlError, Result};
 use crate::input::CodeInput;
 
-/// The zip bytes of a code input, or the error Lambda gives for the other code sources.
-pub(crate) fn zip_bytes(code: &CodeInput, operation: &str) -> Result<Vec<u8>> {
+/// The zip bytes of a code input (`ZipFile`, or `S3Bucket`/`S3Key`/`S3ObjectVersion` read
+/// from `source`), or the error Lambda gives for the other code sources.
+pub(crate) fn zip_bytes(
+    code: &CodeInput,
+    operation: &str,
+    source: Option<&dyn ObjectSource>,
+) -> Result<Vec<u8>> {
     if code.image_uri.is_some() {
         return Err(ControlError::InvalidParameter(
             "Container images (ImageUri) are not supported by Kindling; deploy a .zip file archive."
                 .into(),
         ));
     }
-    if code.s3_bucket.is_some() || code.s3_key.is_some() {
-        return Err(ControlError::InvalidParameter(
-            "Kindling has no S3: upload the deployment package with ZipFile.".into(),
-        ));
-    }
-    let Some(b64) = &code.zip_file else {
-        return Err(ControlError::InvalidParameter(
+    package_bytes(
+        code.zip_file.as_deref(),
+        code.s3_bucket.as_deref(),
+        code.s3_key.as_deref(),
+        code.s3_object_version.as_deref(),
+        operation,
+        source,
+    )
+}
+
+/// The zip of a function's code or a layer's content: base64 `ZipFile`, or an S3 object.
+pub(crate) fn package_bytes(
+    zip_file: Option<&str>,
+    s3_bucket: Option<&str>,
+    s3_key: Option<&str>,
+    s3_version: Option<&str>,
+    operation: &str,
+    source: Option<&dyn ObjectSource>,
+) -> Result<Vec<u8>> {
+    match (zip_file, s3_bucket, s3_key) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(ControlError::InvalidParameter(
+            "Please provide either ZipFile or S3Bucket and S3Key, not both.".into(),
+        )),
+        (Some(b64), None, None) => decode(b64, operation),
+        (None, Some(bucket), Some(key)) => fetch_s3(source, bucket, key, s3_version),
+        (None, Some(_), None) | (None, None, Some(_)) => Err(ControlError::InvalidParameter(
+            "Please provide both S3Bucket and S3Key for the deployment package.".into(),
+        )),
+        (None, None, None) => Err(ControlError::InvalidParameter(
             "Please provide a source for function code.".into(),
+        )),
+    }
+}
+
+/// Reads a package from S3 as Lambda does: a missing bucket, key or version is Lambda's
+/// `InvalidParameterValueException` quoting S3's error.
+fn fetch_s3(
+    source: Option<&dyn ObjectSource>,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Result<Vec<u8>> {
+    let Some(source) = source else {
+        return Err(ControlError::InvalidParameter(
+            "This server has no S3 store: upload the deployment package with ZipFile.".into(),
         ));
     };
-    decode(b64, operation)
+    // A valid zip is never much larger than what it unpacks to.
+    let max = limits::CODE_SIZE_UNZIPPED + 64 * 1024;
+    source
+        .fetch(bucket, key, version, max)
+        .map_err(|e| match e {
+            FetchError::TooLarge { .. } => unzipped_too_large(),
+            FetchError::Failed(source) => ControlError::CodeSource(source),
+            e => ControlError::InvalidParameter(format!(
+                "Error occurred while GetObject. S3 Error Code: {}. S3 Error Message: {e}",
+                e.s3_code()
+            )),
+        })
 }
 
 /// Decodes a base64 blob member and enforces the zipped-size quota.
@@ -153,6 +207,70 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    struct OneObject;
+    impl ObjectSource for OneObject {
+        fn fetch(
+            &self,
+            bucket: &str,
+            key: &str,
+            version: Option<&str>,
+            _max: u64,
+        ) -> std::result::Result<Vec<u8>, FetchError> {
+            match (bucket, key, version) {
+                ("deploy", "app.zip", None | Some("v1")) => Ok(b"zip".to_vec()),
+                ("deploy", "app.zip", Some(_)) => Err(FetchError::NoSuchVersion),
+                ("deploy", _, _) => Err(FetchError::NoSuchKey),
+                ("huge", _, _) => Err(FetchError::TooLarge { size: u64::MAX }),
+                _ => Err(FetchError::NoSuchBucket),
+            }
+        }
+    }
+
+    #[test]
+    fn s3_packages_come_from_the_object_source_with_lambdas_errors() {
+        let src: Option<&dyn ObjectSource> = Some(&OneObject);
+        let get = |b: Option<&str>, k: Option<&str>, v: Option<&str>| {
+            package_bytes(None, b, k, v, "CreateFunction", src)
+        };
+        assert_eq!(get(Some("deploy"), Some("app.zip"), None).unwrap(), b"zip");
+        assert_eq!(
+            get(Some("deploy"), Some("app.zip"), Some("v1")).unwrap(),
+            b"zip"
+        );
+        let message = |r: Result<Vec<u8>>| match r {
+            Err(ControlError::InvalidParameter(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            message(get(Some("deploy"), Some("nope.zip"), None)),
+            "Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: The \
+             specified key does not exist."
+        );
+        assert!(
+            message(get(Some("gone"), Some("k"), None)).contains("S3 Error Code: NoSuchBucket.")
+        );
+        assert!(
+            message(get(Some("deploy"), Some("app.zip"), Some("v9"))).contains("NoSuchVersion")
+        );
+        assert!(message(get(Some("huge"), Some("k"), None)).starts_with("Unzipped size"));
+        assert!(message(get(Some("deploy"), None, None)).contains("both S3Bucket and S3Key"));
+        assert!(
+            message(package_bytes(
+                Some("AA=="),
+                Some("deploy"),
+                Some("k"),
+                None,
+                "x",
+                src
+            ))
+            .contains("not both")
+        );
+        assert!(
+            message(package_bytes(None, Some("b"), Some("k"), None, "x", None))
+                .contains("no S3 store")
+        );
     }
 
     #[test]

@@ -43,6 +43,10 @@ pub enum ControlError {
     /// Reading or writing code packages failed: `ServiceException`, the cause logged.
     #[error("the code package store failed")]
     Io(#[source] std::io::Error),
+    /// The object store holding `S3Bucket`/`S3Key` packages failed: `ServiceException`, the
+    /// cause logged.
+    #[error("the object store failed")]
+    CodeSource(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Kindling's own state contradicts itself (a bug or a damaged data dir), with no
     /// underlying error: `ServiceException`; the detail is logged, not sent.
     #[error("internal error: {0}")]

@@ -380,6 +380,7 @@ impl ControlPlane {
         let zip = zip_bytes(
             req.code.as_ref().unwrap_or(&Default::default()),
             "CreateFunction",
+            self.code_source(),
         )?;
         let unzipped = verify_zip(&zip)?;
         let _guard = self.lock();
@@ -498,7 +499,7 @@ impl ControlPlane {
         if let Some(m) = v.message() {
             return Err(ControlError::Validation(m));
         }
-        let zip = zip_bytes(&req.code, "UpdateFunctionCode")?;
+        let zip = zip_bytes(&req.code, "UpdateFunctionCode", self.code_source())?;
         let unzipped = verify_zip(&zip)?;
         let _guard = self.lock();
         let current = self.load_latest(&r)?;

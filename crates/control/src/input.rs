@@ -175,6 +175,8 @@ pub struct LayerContentInput {
     pub s3_bucket: Option<String>,
     #[serde(rename = "S3Key")]
     pub s3_key: Option<String>,
+    #[serde(rename = "S3ObjectVersion")]
+    pub s3_object_version: Option<String>,
 }
 
 /// PublishLayerVersion.

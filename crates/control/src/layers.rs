@@ -4,7 +4,7 @@ use kindling_model::layer::{LayerVersionRecord, LayerVersionRef, parse_layer_nam
 use kindling_model::runtime;
 use kindling_model::validate::Violations;
 
-use crate::code::{decode, verify_zip};
+use crate::code::{package_bytes, verify_zip};
 use crate::error::{ControlError, Result};
 use crate::input::PublishLayerVersion;
 use crate::paginate::{Page, page_size, paginate};
@@ -116,18 +116,18 @@ impl ControlPlane {
             return Err(ControlError::Validation(m));
         }
         let content = req.content.unwrap_or_default();
-        if content.s3_bucket.is_some() || content.s3_key.is_some() {
+        if content.zip_file.is_none() && content.s3_bucket.is_none() && content.s3_key.is_none() {
             return Err(ControlError::InvalidParameter(
-                "Kindling has no S3: upload the layer content with ZipFile.".into(),
+                "Please provide a source for the layer content.".into(),
             ));
         }
-        let zip = decode(
-            content.zip_file.as_deref().ok_or_else(|| {
-                ControlError::InvalidParameter(
-                    "Please provide a source for the layer content.".into(),
-                )
-            })?,
+        let zip = package_bytes(
+            content.zip_file.as_deref(),
+            content.s3_bucket.as_deref(),
+            content.s3_key.as_deref(),
+            content.s3_object_version.as_deref(),
             "PublishLayerVersion",
+            self.code_source(),
         )?;
         let unzipped = verify_zip(&zip)?;
         let _guard = self.lock();

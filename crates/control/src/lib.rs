@@ -7,6 +7,7 @@
 
 mod aliases;
 mod code;
+mod code_source;
 mod concurrency;
 mod error;
 mod event_config;
@@ -27,6 +28,7 @@ use kindling_model::ArnContext;
 use kindling_store::{BlobStore, Store};
 
 pub use aliases::AliasList;
+pub use code_source::{FetchError, ObjectSource};
 pub use concurrency::AccountSettings;
 pub use error::{ControlError, Result};
 pub use event_config::EventConfigView;
@@ -58,6 +60,8 @@ pub struct ControlPlane {
     /// Bumped after every write; cached invoke targets of an older generation are stale.
     generation: AtomicU64,
     invoke_cache: Mutex<invoke::InvokeCache>,
+    /// Where `S3Bucket`/`S3Key` packages are read from.
+    code_source: Option<Arc<dyn ObjectSource>>,
 }
 
 /// Holds the write lock; on release it invalidates cached invoke targets.
@@ -81,7 +85,18 @@ impl ControlPlane {
             write: Mutex::new(()),
             generation: AtomicU64::new(0),
             invoke_cache: Mutex::new(Default::default()),
+            code_source: None,
         }
+    }
+
+    /// Reads `S3Bucket`/`S3Key` deployment packages from `source`.
+    pub fn with_object_source(mut self, source: Arc<dyn ObjectSource>) -> Self {
+        self.code_source = Some(source);
+        self
+    }
+
+    pub(crate) fn code_source(&self) -> Option<&dyn ObjectSource> {
+        self.code_source.as_deref()
     }
 
     pub fn config(&self) -> &ControlConfig {

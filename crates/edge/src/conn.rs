@@ -98,12 +98,13 @@ pub(crate) async fn serve_connection<S, B>(
             let shared = Arc::clone(&shared);
             let service = service.clone();
             let is_head = req.method() == Method::HEAD;
+            let refuse_head = is_head && !head_served(&req, &shared.config.head_services);
             heads
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .push_back(is_head);
             async move {
-                if is_head {
+                if refuse_head {
                     let (mut parts, _) =
                         (shared.renderer)(Rejection::MethodNotAllowed).into_parts();
                     parts.headers.remove(http::header::CONTENT_LENGTH);
@@ -174,4 +175,21 @@ async fn linger_close(socket: std::net::TcpStream) {
             _ => break,
         }
     }
+}
+
+/// Whether a `HEAD` request is for one of `services` (S3), as the dispatch table decides.
+fn head_served<B>(req: &Request<B>, services: &[crate::ServiceId]) -> bool {
+    if services.is_empty() {
+        return false;
+    }
+    let head = crate::RequestHead {
+        method: req.method(),
+        path: req.uri().path(),
+        query: req.uri().query(),
+        headers: req.headers(),
+    };
+    matches!(
+        crate::classify(&head, &|id| services.contains(&id)),
+        crate::Decision::Service(id) if services.contains(&id)
+    )
 }

@@ -151,6 +151,12 @@ impl Admission {
     pub fn is_signed(&self) -> bool {
         self.pending.is_some()
     }
+
+    /// The chain that checks the chunk signatures of a signed `aws-chunked` upload (S3's
+    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`), seeded with this request's signature.
+    pub fn chunk_chain(&self) -> Option<kindling_auth::ChunkChain> {
+        self.pending.as_ref().map(PendingSignature::chunk_chain)
+    }
 }
 
 /// Why the gate refused a request.

@@ -104,6 +104,9 @@ pub struct EdgeConfig {
     /// A header (lowercase) that every response of the service carries: responses without
     /// it are hyper's own.
     pub marker_header: &'static str,
+    /// Services whose `HEAD` requests are passed on (S3's HeadObject and HeadBucket), as the
+    /// dispatch table decides; every other `HEAD` is answered [`Rejection::MethodNotAllowed`].
+    pub head_services: Vec<ServiceId>,
 }
 
 impl Default for EdgeConfig {
@@ -117,6 +120,7 @@ impl Default for EdgeConfig {
             max_header_bytes: 64 * 1024,
             environment_uids: None,
             marker_header: "x-amzn-requestid",
+            head_services: Vec::new(),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod invoke;
 pub mod layer;
 pub mod limits;
 pub mod messaging;
+pub mod objects;
 pub mod policy;
 pub mod runtime;
 pub mod timefmt;

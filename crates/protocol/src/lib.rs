@@ -2,7 +2,8 @@
 //! nothing: how a query-protocol request's form is read (`Action`, `Version`, nested members,
 //! lists and maps in both the flattened and the `member`/`entry` forms), how XML results and
 //! errors are written, JSON 1.0/1.1 and rest-json error bodies, the S3 error format, and the
-//! timestamp styles of each protocol.
+//! timestamp styles of each protocol, and a guarded reader for small XML request bodies
+//! ([`xml_read`]).
 //!
 //! A service defines its errors as a `thiserror` enum, implements [`WireError`] for it once
 //! (status, code, message, fault), and renders every failure through the function of its
@@ -18,6 +19,7 @@ pub mod query;
 pub mod rest;
 pub mod time;
 pub mod xml;
+pub mod xml_read;
 
 pub use error::{Fault, ProtocolError, WireError};
 

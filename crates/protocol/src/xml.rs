@@ -49,6 +49,12 @@ impl Xml {
         self
     }
 
+    /// Escaped text inside the element opened last (`<LocationConstraint>eu-west-1</…>`).
+    pub fn text(&mut self, text: &str) -> &mut Self {
+        self.buf.push_str(&escape(text));
+        self
+    }
+
     /// A leaf only when there is a value.
     pub fn opt_leaf<T: std::fmt::Display>(&mut self, tag: &str, value: Option<T>) -> &mut Self {
         if let Some(v) = value {

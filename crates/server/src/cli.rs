@@ -215,6 +215,20 @@ pub struct ServeArgs {
     /// Seconds between log retention sweeps (the first runs at start).
     #[arg(long, env = "KINDLING_LOG_SWEEP_INTERVAL", default_value_t = 60.0, value_parser = parse_positive_seconds)]
     pub log_sweep_interval: f64,
+    /// Largest object a single S3 PutObject, UploadPart or CopyObject may store (S3: 5GiB).
+    #[arg(long, env = "KINDLING_S3_MAX_OBJECT_SIZE", default_value = "5GiB", value_parser = parse_size)]
+    pub s3_max_object_size: u64,
+    /// Largest object an S3 multipart upload may complete (S3: 5TiB; bounded by the disk).
+    #[arg(long, env = "KINDLING_S3_MAX_UPLOAD_SIZE", default_value = "5TiB", value_parser = parse_size)]
+    pub s3_max_upload_size: u64,
+    /// Host names under which `<bucket>.<host>` addresses a bucket (virtual-hosted style;
+    /// `<bucket>.localhost` and `<bucket>.s3.<anything>` always do). Repeatable.
+    #[arg(
+        long = "s3-virtual-host",
+        env = "KINDLING_S3_VIRTUAL_HOSTS",
+        value_delimiter = ','
+    )]
+    pub s3_virtual_hosts: Vec<String>,
     /// Interpreter for a runtime, e.g. `--runtime python3.12=/usr/bin/python3.12` (repeatable).
     #[arg(long = "runtime", env = "KINDLING_RUNTIMES", value_delimiter = ',', value_parser = parse_runtime)]
     pub runtimes: Vec<(String, PathBuf)>,

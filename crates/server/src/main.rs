@@ -2,6 +2,7 @@
 
 mod admin;
 mod cli;
+mod code_source;
 mod logs;
 mod messaging;
 mod runtime_files;

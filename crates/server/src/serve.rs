@@ -10,6 +10,7 @@ use kindling_control::{ControlConfig, ControlPlane};
 use kindling_edge::{ServiceId, Services};
 use kindling_events::{AsyncInvoker, EventsConfig};
 use kindling_model::ArnContext;
+use kindling_objects::{Objects, ObjectsConfig};
 use kindling_store::{BlobStore, QueueStore, SqliteStore, Store};
 use tower::Layer;
 
@@ -20,6 +21,7 @@ use kindling_scheduler::{
 };
 
 use crate::cli::{FunctionApiAccess, Isolation, ServeArgs};
+use crate::code_source::S3CodeSource;
 use crate::{messaging, runtime_files, secret};
 
 /// How long the credentials given to an execution environment stay valid. Environments are
@@ -55,18 +57,22 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("resolving data dir {}", args.data_dir.display()))?;
     let sqlite =
         Arc::new(SqliteStore::open(&args.data_dir.join("state.db")).context("opening state")?);
-    let store: Arc<dyn Store> = Arc::clone(&sqlite) as Arc<dyn Store>;
-    let queue_store: Arc<dyn QueueStore> = sqlite;
+    let store: Arc<dyn Store> = sqlite.clone();
+    let queue_store: Arc<dyn QueueStore> = sqlite.clone();
     let blobs = BlobStore::open(args.data_dir.join("code")).context("opening code store")?;
-    let control = Arc::new(ControlPlane::new(
-        Arc::clone(&store),
-        blobs,
-        ControlConfig {
-            arn: ArnContext::new(&args.region, &args.account_id),
-            account_concurrency: args.account_concurrency,
-            min_unreserved_concurrency: args.min_unreserved_concurrency,
-        },
-    ));
+    let objects = object_store(&args, &sqlite)?;
+    let control = Arc::new(
+        ControlPlane::new(
+            Arc::clone(&store),
+            blobs,
+            ControlConfig {
+                arn: ArnContext::new(&args.region, &args.account_id),
+                account_concurrency: args.account_concurrency,
+                min_unreserved_concurrency: args.min_unreserved_concurrency,
+            },
+        )
+        .with_object_source(Arc::new(S3CodeSource(objects.clone()))),
+    );
     let node = node_id(&args.data_dir)?;
     let server_secret = secret::load_or_create(&args.data_dir.join("auth-secret"))
         .context("reading the server secret")?;
@@ -120,7 +126,15 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         // Kindling's own paths (`/_kindling/code/...` downloads) are served by the Lambda API.
         .mount(ServiceId::Kindling, lambda)
         .mount(ServiceId::Sqs, messaging.sqs)
-        .mount(ServiceId::Sns, messaging.sns);
+        .mount(ServiceId::Sns, messaging.sns)
+        .mount(ServiceId::S3, s3_router(&args, &objects, &policy))
+        .mount(
+            ServiceId::Sts,
+            kindling_sts::router(kindling_sts::StsState {
+                account_id: args.account_id.clone(),
+                gate: kindling_edge::gate::Gate::new(Arc::clone(&policy), "sts"),
+            }),
+        );
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -246,6 +260,46 @@ fn search_dirs() -> Vec<PathBuf> {
     dirs
 }
 
+/// The S3-compatible object store: metadata in the state database, bytes under
+/// `<data-dir>/s3`. Files a crash left unreferenced are swept on a thread of their own.
+fn object_store(args: &ServeArgs, sqlite: &Arc<SqliteStore>) -> anyhow::Result<Objects> {
+    let started = std::time::SystemTime::now();
+    let objects = Objects::open(
+        sqlite.clone(),
+        &args.data_dir.join("s3"),
+        ObjectsConfig {
+            region: args.region.clone(),
+            max_object_size: args.s3_max_object_size,
+            max_multipart_size: args.s3_max_upload_size,
+        },
+    )
+    .context("opening the object store")?;
+    let sweeper = objects.clone();
+    std::thread::Builder::new()
+        .name("s3-sweep".into())
+        .spawn(move || match sweeper.sweep_blocking(started) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, "removed object files no object refers to"),
+            Err(e) => tracing::warn!(error = %e, "could not sweep object files"),
+        })
+        .context("starting the object file sweep")?;
+    Ok(objects)
+}
+
+/// The S3 API over the object store, behind the shared authentication policy.
+fn s3_router(args: &ServeArgs, objects: &Objects, policy: &Arc<AuthPolicy>) -> axum::Router {
+    kindling_s3::router(kindling_s3::S3State {
+        objects: objects.clone(),
+        config: Arc::new(kindling_s3::S3Config {
+            hosts: kindling_s3::Hosts {
+                base: args.s3_virtual_hosts.clone(),
+            },
+            body_idle_timeout: Duration::from_secs_f64(args.body_timeout),
+        }),
+        auth: Arc::new(kindling_s3::S3Auth::new(Arc::clone(policy))),
+    })
+}
+
 /// Lock files of the environment user ids in use, shared by every Kindling process of the host.
 const ENV_UID_LOCKS: &str = "/run/kindling-uids";
 
@@ -293,6 +347,8 @@ fn edge_config(args: &ServeArgs, isolation: IsolationMode) -> kindling_edge::Edg
         max_requests: args.max_requests,
         max_body_memory: args.max_body_memory.saturating_mul(1024 * 1024),
         environment_uids,
+        // S3's HeadBucket and HeadObject; every other HEAD is refused by the edge.
+        head_services: vec![ServiceId::S3],
         ..kindling_edge::EdgeConfig::default()
     }
 }

@@ -14,6 +14,9 @@ pub enum Entity {
     Policy,
     LayerVersion,
     EventInvokeConfig,
+    Bucket,
+    Object,
+    Upload,
     Queue,
     Topic,
     Subscription,
@@ -28,6 +31,9 @@ impl fmt::Display for Entity {
             Self::Policy => "policy",
             Self::LayerVersion => "layer version",
             Self::EventInvokeConfig => "event invoke configuration",
+            Self::Bucket => "bucket",
+            Self::Object => "object",
+            Self::Upload => "multipart upload",
             Self::Queue => "queue",
             Self::Topic => "topic",
             Self::Subscription => "subscription",
@@ -51,6 +57,9 @@ pub enum StoreError {
     /// A function version cannot be deleted while an alias routes to it.
     #[error("version is in use by alias {alias}")]
     InUse { alias: String },
+    /// A container (a bucket) still holds records (objects) and cannot be deleted.
+    #[error("{0} is not empty")]
+    NotEmpty(Entity),
     /// Reserved concurrency would exceed the account's limit.
     #[error("reserved concurrency would exceed the account's limit")]
     LimitExceeded,
@@ -104,6 +113,7 @@ impl StoreError {
                 | Self::AlreadyExists(_)
                 | Self::RevisionMismatch
                 | Self::InUse { .. }
+                | Self::NotEmpty(_)
                 | Self::LimitExceeded
         )
     }

@@ -9,11 +9,13 @@
 mod blobs;
 mod error;
 pub mod messaging;
+pub mod objects;
 mod sqlite;
 
 pub use blobs::{BlobId, BlobStore};
 pub use error::{Entity, StoreError};
 pub use messaging::QueueStore;
+pub use objects::ObjectStore;
 pub use sqlite::SqliteStore;
 
 /// Re-exported for implementations' callers.

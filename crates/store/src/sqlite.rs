@@ -9,6 +9,8 @@ mod connections;
 mod event_configs;
 mod functions;
 mod layers;
+mod object_store;
+mod objects;
 mod policies;
 mod queue;
 mod queue_store;

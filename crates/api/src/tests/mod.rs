@@ -105,4 +105,5 @@ async fn lists_with_trailing_slash_and_account_settings() {
 }
 
 mod access;
+mod control;
 mod fuzz;

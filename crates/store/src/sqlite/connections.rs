@@ -33,7 +33,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_async.sql"),
     include_str!("../../migrations/0003_trace_header.sql"),
-    include_str!("../../migrations/0004_messaging.sql"),
+    include_str!("../../migrations/0004_objects.sql"),
+    include_str!("../../migrations/0005_messaging.sql"),
 ];
 
 /// How long a connection waits for another process's lock before failing with `Busy`.

@@ -1,4 +1,4 @@
--- Kindling state, version 4: SQS queues and messages, SNS topics, subscriptions and pending
+-- Kindling state, version 5: SQS queues and messages, SNS topics, subscriptions and pending
 -- HTTP deliveries, SQS message move tasks.
 
 CREATE TABLE sqs_queues (

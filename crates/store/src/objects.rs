@@ -1,0 +1,133 @@
+//! Metadata of the S3-compatible object store behind the [`ObjectStore`] trait: buckets and
+//! their configuration, objects, multipart uploads and parts. The bytes are files the caller
+//! keeps (named by blob ids); every method that drops a reference to a file returns its blob
+//! id, so that the caller deletes the file only after the commit.
+//!
+//! Each method is one transaction. Object keys are compared as bytes (S3's listing order); a
+//! PostgreSQL implementation stores them as `bytea` and gets the same order and ranges.
+
+use kindling_model::objects::{BucketConfig, BucketRecord, ObjectRecord, PartRecord, UploadRecord};
+
+use crate::Result;
+
+/// A range of keys to list: those starting with `prefix`, from `start` on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRange<'a> {
+    pub prefix: &'a [u8],
+    pub start: KeyStart<'a>,
+}
+
+/// Where a listing starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStart<'a> {
+    /// At the first key of the range.
+    First,
+    /// At the first key strictly after this one.
+    After(&'a [u8]),
+    /// At the first key equal to or after this one.
+    At(&'a [u8]),
+}
+
+/// What completing a multipart upload replaced, for the caller to delete after the commit.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Completed {
+    /// The blob of the object the new one replaced.
+    pub replaced: Option<String>,
+    /// The blobs of every part of the upload.
+    pub parts: Vec<String>,
+}
+
+/// Durable object-store metadata. Each method is atomic.
+pub trait ObjectStore: Send + Sync + 'static {
+    // --- buckets ---
+    /// Creates a bucket; `AlreadyExists(Bucket)` if the name is taken.
+    fn create_bucket(&self, rec: &BucketRecord) -> Result<()>;
+    fn bucket(&self, name: &str) -> Result<Option<BucketRecord>>;
+    /// Every bucket, by name.
+    fn buckets(&self) -> Result<Vec<BucketRecord>>;
+    /// Replaces one part of a bucket's configuration; `NotFound(Bucket)`.
+    fn set_bucket_config(&self, name: &str, config: &BucketConfig) -> Result<()>;
+    /// Deletes a bucket without objects, with its unfinished uploads (whose part blobs it
+    /// returns); `NotEmpty(Bucket)` while it holds objects, `NotFound(Bucket)`.
+    fn delete_bucket(&self, name: &str) -> Result<Vec<String>>;
+
+    // --- objects ---
+    /// Stores an object, replacing the key's current one (whose blob it returns);
+    /// `NotFound(Bucket)`.
+    fn put_object(&self, rec: &ObjectRecord) -> Result<Option<String>>;
+    fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>>;
+    /// Up to `limit` objects of `range`, in key byte order.
+    fn list_objects(
+        &self,
+        bucket: &str,
+        range: KeyRange<'_>,
+        limit: usize,
+    ) -> Result<Vec<ObjectRecord>>;
+    /// Deletes an object; returns its blob, `None` when there was none (deleting a missing key
+    /// succeeds, as in S3).
+    fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<String>>;
+    /// Replaces an object's tags if it still has blob `blob` (else `NotFound(Object)`).
+    fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        blob: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<()>;
+
+    // --- multipart uploads ---
+    /// `NotFound(Bucket)`.
+    fn create_upload(&self, rec: &UploadRecord) -> Result<()>;
+    fn upload(&self, upload_id: &str) -> Result<Option<UploadRecord>>;
+    /// Up to `limit` uploads of `bucket` whose key is in `range`, by key then upload id,
+    /// starting after (`key`, `upload_id`) when given.
+    fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &[u8],
+        after: Option<(&[u8], &str)>,
+        limit: usize,
+    ) -> Result<Vec<UploadRecord>>;
+    /// Stores a part, replacing one with the same number (whose blob it returns);
+    /// `NotFound(Upload)` when the upload is gone.
+    fn put_part(&self, rec: &PartRecord) -> Result<Option<String>>;
+    /// Up to `limit` parts numbered after `after`, ascending.
+    fn parts(&self, upload_id: &str, after: u32, limit: usize) -> Result<Vec<PartRecord>>;
+    /// Ends an upload: stores `object` and removes the upload with its parts, in one
+    /// transaction; `NotFound(Upload)` when it is gone (completed or aborted meanwhile).
+    fn complete_upload(&self, upload_id: &str, object: &ObjectRecord) -> Result<Completed>;
+    /// Removes an upload and its parts; returns the parts' blobs; `NotFound(Upload)`.
+    fn abort_upload(&self, upload_id: &str) -> Result<Vec<String>>;
+
+    // --- files ---
+    /// Those of `blobs` that no object or part refers to (for sweeping files a crash left).
+    fn unreferenced_blobs(&self, blobs: &[String]) -> Result<Vec<String>>;
+}
+
+/// The first byte string after every string that starts with `prefix` (the exclusive end of
+/// the prefix's range); `None` when there is none (empty prefix, or all `0xFF`).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn prefix_ends_bound_every_extension() {
+        assert_eq!(prefix_end(b""), None);
+        assert_eq!(prefix_end(b"a/").as_deref(), Some(&b"a0"[..]));
+        assert_eq!(prefix_end(b"a\xff").as_deref(), Some(&b"b"[..]));
+        assert_eq!(prefix_end(b"\xff\xff"), None);
+        let end = prefix_end("dir/é".as_bytes()).unwrap();
+        assert!("dir/é\u{10FFFF}".as_bytes() < end.as_slice());
+    }
+}

@@ -1,0 +1,7 @@
+package example;
+
+public class NotAHandler {
+    public String handle(Object event) {
+        return "only as NotAHandler::handle";
+    }
+}

@@ -1,0 +1,7 @@
+package example.lib;
+
+public class Greeter {
+    public String greet(String name) {
+        return "hi " + name;
+    }
+}

@@ -4,6 +4,7 @@
 use std::fs;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
@@ -11,6 +12,7 @@ use nix::unistd::{Gid, Uid, chown, geteuid, pipe2};
 
 use crate::cgroup::{CgroupRoots, EnvCgroup, Limits};
 use crate::plan::{self, HostKind, Step, c_path, c_str};
+use crate::seccomp::SyscallFilter;
 use crate::spec::is_unprivileged_id;
 use crate::sys::child::{ChildFds, ChildPlan, NsPlan};
 use crate::{
@@ -24,6 +26,9 @@ pub(crate) struct Shared {
     pub config: SandboxConfig,
     /// Namespaces mode only.
     pub cgroups: Option<CgroupRoots>,
+    /// The system call filter (`None`: the config turned it off; `Err`: it could not be built,
+    /// and every spawn fails with that).
+    pub filter: Option<Result<Arc<SyscallFilter>, String>>,
 }
 
 impl Shared {
@@ -31,6 +36,11 @@ impl Shared {
     pub(crate) fn launch(&self, spec: &EnvironmentSpec) -> Result<Launched, SandboxError> {
         let namespaces = self.cgroups.is_some();
         spec.validate(namespaces)?;
+        let filter = match &self.filter {
+            Some(Ok(filter)) => Some(Arc::clone(filter)),
+            Some(Err(e)) => return Err(SandboxError::SyscallFilter(e.clone())),
+            None => None,
+        };
         if spec.network.is_some() && !(namespaces && self.network() == NetworkMode::None) {
             return Err(SandboxError::InvalidSpec(
                 "a prepared network namespace needs Namespaces mode with NetworkMode::None".into(),
@@ -170,6 +180,7 @@ impl Shared {
             env,
             c_path(&spec.cwd)?,
             ns_plan,
+            filter,
         );
 
         let flags = match (namespaces, netns) {

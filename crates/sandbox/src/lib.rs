@@ -125,6 +125,7 @@ mod output;
 mod plan;
 mod report;
 mod sandbox;
+mod seccomp;
 mod spec;
 mod sys;
 #[cfg(test)]

@@ -21,7 +21,7 @@ use crate::plan::Step;
 use crate::report::{Record, Stage};
 use crate::{
     EnvironmentSpec, IsolationMode, NetworkMode, NetworkNamespace, PreparedNetwork, SandboxError,
-    sys,
+    seccomp, sys,
 };
 
 /// What backs `/tmp` in Namespaces mode.
@@ -64,6 +64,10 @@ pub struct SandboxConfig {
     pub output_capacity: usize,
     /// How long setup plus `execve` may take before `spawn` gives up. Default 10 s.
     pub start_timeout: Duration,
+    /// Run every program under the system call filter (an allowlist; no namespaces, mounts,
+    /// keyrings, BPF, perf, io_uring, ptrace, modules, reboot, clock setting, ...), in both
+    /// modes. Default true; turning it off is for diagnosing a runtime the filter breaks.
+    pub seccomp: bool,
 }
 
 impl Default for SandboxConfig {
@@ -78,6 +82,7 @@ impl Default for SandboxConfig {
             max_line_bytes: 256 * 1024,
             output_capacity: 1024,
             start_timeout: Duration::from_secs(10),
+            seccomp: true,
         }
     }
 }
@@ -93,6 +98,11 @@ impl Sandbox {
     /// cgroup controllers, creating the namespaces once) so that a caller can fall back to
     /// Process mode at startup: such failures are [`SandboxError::IsolationUnavailable`].
     pub fn new(mode: IsolationMode, config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+        let filter = match config.seccomp.then(seccomp::filter) {
+            Some(Ok(filter)) => Some(Ok(filter)),
+            Some(Err(e)) => return Err(SandboxError::SyscallFilter(e)),
+            None => None,
+        };
         let cgroups = match mode {
             IsolationMode::Process => None,
             IsolationMode::Namespaces { network } => Some(prepare_namespaces(&config, network)?),
@@ -102,17 +112,20 @@ impl Sandbox {
                 mode,
                 config,
                 cgroups,
+                filter,
             }),
         })
     }
 
-    /// A Process-mode sandbox with the default configuration.
+    /// A Process-mode sandbox with the default configuration. Should the system call filter
+    /// fail to build, every `spawn` returns [`SandboxError::SyscallFilter`].
     pub fn process() -> Sandbox {
         Sandbox {
             shared: Arc::new(Shared {
                 mode: IsolationMode::Process,
                 config: SandboxConfig::default(),
                 cgroups: None,
+                filter: Some(seccomp::filter()),
             }),
         }
     }

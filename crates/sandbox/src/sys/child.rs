@@ -23,10 +23,12 @@
 use std::ffi::{CStr, CString};
 use std::os::fd::RawFd;
 use std::ptr;
+use std::sync::Arc;
 
 use libc::{c_char, c_int, c_ulong};
 
 use crate::report::{self, EXEC_FAILURE_LEN, Record, Stage};
+use crate::seccomp::SyscallFilter;
 
 use super::CloneArgs;
 
@@ -99,6 +101,9 @@ pub(crate) struct ChildPlan {
     ns: Option<NsPlan>,
     /// The parent's argument area `[start, end)`, overwritten in the supervisor.
     arg_area: Option<(usize, usize)>,
+    /// The system call filter the program installs just before `execve`, and the `sock_fprog`
+    /// pointing into it.
+    seccomp: Option<(Arc<SyscallFilter>, libc::sock_fprog)>,
 }
 
 impl ChildPlan {
@@ -109,6 +114,7 @@ impl ChildPlan {
         env: Vec<CString>,
         cwd: CString,
         ns: Option<NsPlan>,
+        seccomp: Option<Arc<SyscallFilter>>,
     ) -> Self {
         let mut argv = Vec::with_capacity(args.len() + 2);
         argv.push(program.as_ptr());
@@ -124,6 +130,16 @@ impl ChildPlan {
         keep.dedup();
         let mut strings = args;
         strings.extend(env);
+        // The filter's instructions live in the Arc, which the plan keeps: the pointer stays
+        // valid. The count fits: `seccomp` checks it when decoding.
+        let seccomp = seccomp.map(|filter| {
+            let program = filter.instructions();
+            let fprog = libc::sock_fprog {
+                len: u16::try_from(program.len()).unwrap_or(u16::MAX),
+                filter: program.as_ptr().cast_mut(),
+            };
+            (filter, fprog)
+        });
         // Moving a CString moves its pointer, not its heap buffer: argv/envp stay valid.
         ChildPlan {
             fds,
@@ -135,6 +151,7 @@ impl ChildPlan {
             _strings: strings,
             ns,
             arg_area: argument_area(),
+            seccomp,
         }
     }
 }
@@ -313,6 +330,25 @@ fn program_main(plan: &ChildPlan, exec_write: RawFd) -> ! {
     reset_signals();
     let exec_write = place_passed_fds(&plan.fds.pass, exec_write)
         .unwrap_or_else(|code| exec_fail(exec_write, Stage::PassFds, 0, code));
+    if let Some((_, fprog)) = &plan.seccomp {
+        // Last before execve: from here on only execve, write and _exit are needed, and the
+        // filter allows them. No new privileges first, as seccomp requires of non-root (and
+        // so that no set-user-ID program inside can shed the filter's effect).
+        // SAFETY: prctl with integers; seccomp reads the sock_fprog (and the instructions it
+        // points to, owned by the plan) and copies them into the kernel.
+        let installed = unsafe {
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as c_ulong, 0, 0, 0) == 0
+                && libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    0 as c_ulong,
+                    std::ptr::from_ref(fprog),
+                ) == 0
+        };
+        if !installed {
+            exec_fail(exec_write, Stage::SyscallFilter, 0, errno());
+        }
+    }
     // SAFETY: program, argv and envp are NUL-terminated strings and null-terminated arrays of
     // them, all owned by the plan.
     unsafe {

@@ -11,10 +11,11 @@ use nix::fcntl::OFlag;
 use nix::unistd::{Gid, Uid, chown, geteuid, pipe2};
 
 use crate::cgroup::{CgroupRoots, EnvCgroup, Limits};
-use crate::plan::{self, HostKind, Step, c_path, c_str};
+use crate::plan::{self, HostKind, Step, TmpSource, c_path, c_str};
 use crate::seccomp::SyscallFilter;
 use crate::spec::is_unprivileged_id;
 use crate::sys::child::{ChildFds, ChildPlan, NsPlan};
+use crate::tmp_disk::TmpPool;
 use crate::{
     EnvironmentSpec, IsolationMode, NetworkMode, SandboxConfig, SandboxError, TmpBacking, sys,
 };
@@ -29,6 +30,8 @@ pub(crate) struct Shared {
     /// The system call filter (`None`: the config turned it off; `Err`: it could not be built,
     /// and every spawn fails with that).
     pub filter: Option<Result<Arc<SyscallFilter>, String>>,
+    /// Ready `/tmp` filesystems ([`TmpBacking::Disk`] in Namespaces mode).
+    pub tmp_pool: Option<TmpPool>,
 }
 
 impl Shared {
@@ -71,6 +74,20 @@ impl Shared {
                 })?;
             }
         }
+        // Disk: a fresh filesystem, given to the user; its mount moves into place inside.
+        let tmp_image = match &self.tmp_pool {
+            Some(pool) if namespaces => {
+                let image = pool.take(spec.tmp_size_mb)?;
+                image.give_to(uid, gid)?;
+                Some(image)
+            }
+            _ => None,
+        };
+        let tmp_source = match (&tmp_image, self.config.tmp) {
+            (Some(image), _) => TmpSource::Mount(image.mount.as_raw_fd()),
+            (None, TmpBacking::HostDir) => TmpSource::HostDir,
+            (None, _) => TmpSource::Tmpfs,
+        };
         let steps = if namespaces {
             if !spec.task_root.is_dir() {
                 return Err(SandboxError::InvalidSpec(format!(
@@ -81,7 +98,7 @@ impl Shared {
             plan::build(
                 spec,
                 &self.config.staging_dir,
-                self.config.tmp,
+                tmp_source,
                 (uid, gid),
                 HostKind::of,
             )?
@@ -148,6 +165,7 @@ impl Shared {
                 .as_ref()
                 .map(|(file, value)| (file.as_raw_fd(), *value)),
             pass,
+            tmp_mount: tmp_image.as_ref().map(|image| image.mount.as_raw_fd()),
         };
         let netns = spec.network.as_ref().map(|n| n.as_fd().as_raw_fd());
         let ns_plan = if namespaces {
@@ -206,6 +224,7 @@ impl Shared {
             cgroup_files,
             thaw_file,
             low_copies,
+            tmp_image,
         ));
         Ok(Launched {
             supervisor_pid,

@@ -130,6 +130,7 @@ mod spec;
 mod sys;
 #[cfg(test)]
 mod test_support;
+mod tmp_disk;
 
 pub use environment::{Environment, Exit};
 pub use error::SandboxError;

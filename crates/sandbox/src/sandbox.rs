@@ -19,12 +19,13 @@ use crate::launch::{
 use crate::output::{Stream, pump};
 use crate::plan::Step;
 use crate::report::{Record, Stage};
+use crate::tmp_disk::TmpPool;
 use crate::{
     EnvironmentSpec, IsolationMode, NetworkMode, NetworkNamespace, PreparedNetwork, SandboxError,
     seccomp, sys,
 };
 
-/// What backs `/tmp` in Namespaces mode.
+/// What backs `/tmp` in Namespaces mode (Process mode always uses the spec's `tmp_dir`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TmpBacking {
     /// A read-write bind of the spec's `tmp_dir` (chowned to the sandbox user): on disk, kept
@@ -34,7 +35,20 @@ pub enum TmpBacking {
     /// A private tmpfs of `tmp_size_mb`: the size is enforced, but contents live in memory
     /// (charged to the environment's memory limit) and vanish with the environment.
     Tmpfs,
+    /// A fresh ext4 filesystem per environment with exactly `tmp_size_mb` MiB free (ENOSPC
+    /// beyond, as Lambda's `EphemeralStorage`), on a loop device over a sparse image file in
+    /// [`SandboxConfig::tmp_image_dir`]: on disk, so a 128 MB function can write 200 MB to it
+    /// (its page cache is reclaimable), and private to one environment (never reused). Ready
+    /// images are kept in a small pool by a background thread at idle priority, so a cold start
+    /// only attaches one. The filesystem, its loop device and its image file go away with the
+    /// environment's last process. `Sandbox::new` checks that it can make one (root, loop
+    /// devices, `mkfs.ext4`, ext4); if not, it logs a warning and uses `Tmpfs`
+    /// ([`Sandbox::config`] shows what is in effect). `tmp_dir` is not used.
+    Disk,
 }
+
+/// Lambda's default `EphemeralStorage`: the size the `/tmp` pool starts with.
+const DEFAULT_TMP_MB: u32 = 512;
 
 /// Settings shared by every environment of a sandbox.
 #[derive(Debug, Clone)]
@@ -55,6 +69,17 @@ pub struct SandboxConfig {
     pub staging_dir: PathBuf,
     /// What backs `/tmp`. Default [`TmpBacking::HostDir`].
     pub tmp: TmpBacking,
+    /// [`TmpBacking::Disk`]: where image files are made, created 0700. An image's file is
+    /// unlinked as soon as its loop device holds it, so the directory is normally empty; files
+    /// of processes killed while making one are removed at construction. It should be on a
+    /// disk, not on a tmpfs. Default `/var/lib/kindling-sandbox/tmp-images`.
+    pub tmp_image_dir: PathBuf,
+    /// [`TmpBacking::Disk`]: the `mkfs.ext4` to run. Default `/usr/sbin/mkfs.ext4` (else
+    /// `/sbin/mkfs.ext4`).
+    pub mkfs_ext4: PathBuf,
+    /// [`TmpBacking::Disk`]: ready images kept per size (for the 4 sizes most recently asked
+    /// for). Default 2.
+    pub tmp_pool_per_size: usize,
     /// RLIMIT_NOFILE of the program in Namespaces mode. Default 1024, as in Lambda.
     pub nofile_limit: u64,
     /// Longest output line; longer ones are cut into several. Default 256 KiB (CloudWatch's
@@ -78,6 +103,13 @@ impl Default for SandboxConfig {
             cgroup_parent: PathBuf::from("kindling"),
             staging_dir: PathBuf::from("/run/kindling-sandbox"),
             tmp: TmpBacking::default(),
+            tmp_image_dir: PathBuf::from("/var/lib/kindling-sandbox/tmp-images"),
+            mkfs_ext4: ["/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4"]
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.exists())
+                .unwrap_or_else(|| PathBuf::from("/usr/sbin/mkfs.ext4")),
+            tmp_pool_per_size: 2,
             nofile_limit: 1024,
             max_line_bytes: 256 * 1024,
             output_capacity: 1024,
@@ -107,12 +139,35 @@ impl Sandbox {
             IsolationMode::Process => None,
             IsolationMode::Namespaces { network } => Some(prepare_namespaces(&config, network)?),
         };
+        let mut config = config;
+        let tmp_pool = if cgroups.is_some() && config.tmp == TmpBacking::Disk {
+            match TmpPool::start(
+                &config.tmp_image_dir,
+                &config.mkfs_ext4,
+                config.tmp_pool_per_size,
+                DEFAULT_TMP_MB,
+            ) {
+                Ok(pool) => Some(pool),
+                Err(e) => {
+                    tracing::warn!(
+                        error = %e,
+                        "disk-backed /tmp unavailable; each environment's /tmp is a tmpfs, \
+                         counted against its memory"
+                    );
+                    config.tmp = TmpBacking::Tmpfs;
+                    None
+                }
+            }
+        } else {
+            None
+        };
         Ok(Sandbox {
             shared: Arc::new(Shared {
                 mode,
                 config,
                 cgroups,
                 filter,
+                tmp_pool,
             }),
         })
     }
@@ -126,6 +181,7 @@ impl Sandbox {
                 config: SandboxConfig::default(),
                 cgroups: None,
                 filter: Some(seccomp::filter()),
+                tmp_pool: None,
             }),
         }
     }
@@ -134,6 +190,8 @@ impl Sandbox {
         self.shared.mode
     }
 
+    /// The configuration in effect (`tmp` is `Tmpfs` when `Disk` was asked for but could not
+    /// be had).
     pub fn config(&self) -> &SandboxConfig {
         &self.shared.config
     }

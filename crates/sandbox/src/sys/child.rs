@@ -51,6 +51,9 @@ pub(crate) enum CStep {
     /// Make this directory the root: pivot_root(".", ".") from inside it, then detach the old
     /// root.
     PivotRoot(CString),
+    /// move_mount(fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH), then close(fd): attach a
+    /// detached mount inherited from Kindling.
+    MoveMount { fd: RawFd, target: CString },
 }
 
 /// Namespaces mode: what the supervisor sets up and what the program becomes.
@@ -84,6 +87,8 @@ pub(crate) struct ChildFds {
     /// Descriptors the program gets as 3, 4, ... (the spec's `pass_fds`); the supervisor
     /// closes its copies once the program is forked.
     pub pass: Vec<RawFd>,
+    /// The detached mount that becomes `/tmp` (a filesystem step attaches and closes it).
+    pub tmp_mount: Option<RawFd>,
 }
 
 /// Everything the supervisor and the program need, prepared before the clone.
@@ -126,6 +131,7 @@ impl ChildPlan {
         keep.extend(&fds.cgroup_procs);
         keep.extend(fds.thaw.map(|(fd, _)| fd));
         keep.extend(&fds.pass);
+        keep.extend(fds.tmp_mount);
         keep.sort_unstable();
         keep.dedup();
         let mut strings = args;
@@ -495,6 +501,25 @@ fn run_step(step: &CStep) -> c_int {
                     *flags,
                     optional(data).cast(),
                 )
+            }
+        }
+        CStep::MoveMount { fd, target } => {
+            // SAFETY: move_mount with a descriptor inherited for this purpose, an empty static
+            // path (MOVE_MOUNT_F_EMPTY_PATH: the descriptor itself) and a NUL-terminated target
+            // owned by the plan; then closing that descriptor, which nothing else uses.
+            unsafe {
+                let rc = libc::syscall(
+                    libc::SYS_move_mount,
+                    *fd,
+                    c"".as_ptr(),
+                    libc::AT_FDCWD,
+                    target.as_ptr(),
+                    libc::MOVE_MOUNT_F_EMPTY_PATH,
+                ) as c_int;
+                let saved = errno();
+                libc::close(*fd);
+                set_errno(saved);
+                rc
             }
         }
         CStep::PivotRoot(new_root) => {

@@ -1,0 +1,174 @@
+//! What the disk-backed `/tmp` needs from the kernel: a loop device over an image file, an
+//! ext4 mount of it that is attached nowhere yet (the new mount API), and idle priority for the
+//! thread that prepares them.
+
+use std::ffi::CStr;
+use std::fs::OpenOptions;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+
+/// `LOOP_CTL_GET_FREE` (on `/dev/loop-control`): the index of a free loop device.
+const LOOP_CTL_GET_FREE: libc::c_ulong = 0x4C82;
+/// `LOOP_CONFIGURE` (Linux 5.8): bind a file and set flags in one step.
+const LOOP_CONFIGURE: libc::c_ulong = 0x4C0A;
+/// Detach once the last user (here: the mounted filesystem) lets go.
+const LO_FLAGS_AUTOCLEAR: u32 = 4;
+/// Read and write the image with direct I/O: no second copy in the host's page cache.
+const LO_FLAGS_DIRECT_IO: u32 = 16;
+
+/// `struct loop_info64` of `<linux/loop.h>`.
+#[repr(C)]
+struct LoopInfo64 {
+    device: u64,
+    inode: u64,
+    rdevice: u64,
+    offset: u64,
+    sizelimit: u64,
+    number: u32,
+    encrypt_type: u32,
+    encrypt_key_size: u32,
+    flags: u32,
+    file_name: [u8; 64],
+    crypt_name: [u8; 64],
+    encrypt_key: [u8; 32],
+    init: [u64; 2],
+}
+
+/// `struct loop_config` of `<linux/loop.h>`.
+#[repr(C)]
+struct LoopConfig {
+    fd: u32,
+    block_size: u32,
+    info: LoopInfo64,
+    reserved: [u64; 8],
+}
+
+/// A loop device bound to an image, open. With autoclear it detaches itself once neither this
+/// descriptor nor a filesystem mounted from it holds it.
+pub(crate) struct LoopDevice {
+    pub index: u32,
+    /// Held open until the filesystem is mounted from the device.
+    _open: OwnedFd,
+}
+
+/// Binds `image` (open read-write) to a free loop device with 4 KiB blocks, autoclear and,
+/// when the backing filesystem allows it, direct I/O.
+pub(crate) fn attach_loop(image: BorrowedFd<'_>) -> io::Result<LoopDevice> {
+    let control = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open("/dev/loop-control")?;
+    // Another process may take the device between asking and binding: ask again.
+    let mut last_error = io::Error::from_raw_os_error(libc::EBUSY);
+    for _ in 0..16 {
+        // SAFETY: an ioctl without argument on the loop control device we opened.
+        let index = unsafe { libc::ioctl(control.as_raw_fd(), LOOP_CTL_GET_FREE) };
+        if index < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let device = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(format!("/dev/loop{index}"))?;
+        for flags in [LO_FLAGS_AUTOCLEAR | LO_FLAGS_DIRECT_IO, LO_FLAGS_AUTOCLEAR] {
+            let config = LoopConfig {
+                fd: image.as_raw_fd() as u32,
+                block_size: 4096,
+                info: LoopInfo64 {
+                    device: 0,
+                    inode: 0,
+                    rdevice: 0,
+                    offset: 0,
+                    sizelimit: 0,
+                    number: 0,
+                    encrypt_type: 0,
+                    encrypt_key_size: 0,
+                    flags,
+                    file_name: [0; 64],
+                    crypt_name: [0; 64],
+                    encrypt_key: [0; 32],
+                    init: [0; 2],
+                },
+                reserved: [0; 8],
+            };
+            // SAFETY: LOOP_CONFIGURE reads a fully initialised loop_config of the kernel's
+            // layout; the image descriptor is open for the duration of the call.
+            let rc = unsafe { libc::ioctl(device.as_raw_fd(), LOOP_CONFIGURE, &raw const config) };
+            if rc == 0 {
+                return Ok(LoopDevice {
+                    index: index as u32,
+                    _open: device.into(),
+                });
+            }
+            last_error = io::Error::last_os_error();
+            // EINVAL: no direct I/O on this backing filesystem; try without.
+            if last_error.raw_os_error() != Some(libc::EINVAL) {
+                break;
+            }
+        }
+        if last_error.raw_os_error() != Some(libc::EBUSY) {
+            return Err(last_error);
+        }
+    }
+    Err(last_error)
+}
+
+/// Creates an ext4 filesystem instance from `device` with the flag options `flags` (e.g.
+/// `noinit_itable`) and returns it as a detached mount (nosuid, nodev) that is attached
+/// nowhere: `move_mount` puts it in place inside an environment's mount namespace.
+pub(crate) fn mount_ext4(device: &CStr, flags: &[&CStr]) -> io::Result<OwnedFd> {
+    // SAFETY: fsopen with a static NUL-terminated name; a new descriptor on success.
+    let fs = unsafe { libc::syscall(libc::SYS_fsopen, c"ext4".as_ptr(), libc::FSOPEN_CLOEXEC) };
+    if fs < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fsopen returned a new descriptor that nothing else owns.
+    let fs = unsafe { OwnedFd::from_raw_fd(fs as libc::c_int) };
+    let config = |command: libc::c_uint, key: Option<&CStr>, value: Option<&CStr>| {
+        let key = key.map_or(std::ptr::null(), CStr::as_ptr);
+        let value = value.map_or(std::ptr::null(), CStr::as_ptr);
+        // SAFETY: fsconfig on our fs context with NUL-terminated strings (or null where the
+        // command takes none).
+        let rc =
+            unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), command, key, value, 0) };
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    };
+    config(libc::FSCONFIG_SET_STRING, Some(c"source"), Some(device))?;
+    for flag in flags {
+        config(libc::FSCONFIG_SET_FLAG, Some(flag), None)?;
+    }
+    config(libc::FSCONFIG_CMD_CREATE, None, None)?;
+    let attributes = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
+    // SAFETY: fsmount on our created fs context; a new descriptor on success.
+    let mount = unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            fs.as_raw_fd(),
+            libc::FSMOUNT_CLOEXEC,
+            attributes,
+        )
+    };
+    if mount < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fsmount returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(mount as libc::c_int) })
+}
+
+/// Puts the calling thread (and the processes it starts) in `SCHED_IDLE`: it runs only when
+/// a CPU has nothing else to do, so preparing images never competes with a cold start.
+pub(crate) fn run_at_idle_priority() -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler for the calling thread (0) with an initialised parameter.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -1,0 +1,355 @@
+//! The disk-backed `/tmp` ([`TmpBacking::Disk`](crate::TmpBacking::Disk)): one fresh ext4
+//! filesystem per environment, on a loop device over a sparse image file, with exactly the
+//! environment's size free.
+//!
+//! Making one (a sparse file, `mkfs.ext4`, a loop device, a mount, the size) takes about 10 ms,
+//! so a small pool of ready ones per size is kept by a background thread at idle priority;
+//! `take` hands one out (or, when the pool is empty, makes one there and then). An image is
+//! used by one environment only: nothing written by one function is ever seen by another.
+//!
+//! Lifecycle: the image file is unlinked as soon as its loop device holds it, so it lives
+//! exactly as long as the filesystem: the detached mount of a ready image, then the mount
+//! inside the environment's mount namespace. When the last process of the environment exits,
+//! the namespace goes, the filesystem is unmounted, the loop device detaches itself
+//! (autoclear) and the file's blocks are freed, even if Kindling was killed. Files left in the
+//! directory by a process killed while making one are swept at start.
+
+use std::ffi::CString;
+use std::fs::{self, OpenOptions};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use nix::unistd::{Gid, Uid, UnlinkatFlags};
+
+use crate::SandboxError;
+use crate::sys::disk;
+
+/// Ext4 block size; sizes are counted in these.
+const BLOCK: u64 = 4096;
+const MIB: u64 = 1024 * 1024;
+/// Most distinct sizes the pool keeps images of (the most recently asked for).
+const MAX_SIZES: usize = 4;
+
+/// A fresh, empty, mounted (but not attached) filesystem with exactly its size free.
+#[derive(Debug)]
+pub(crate) struct TmpImage {
+    /// The detached mount, for `move_mount` in the environment's mount namespace.
+    pub mount: OwnedFd,
+    /// Its root directory, open.
+    root: OwnedFd,
+}
+
+impl TmpImage {
+    /// Gives the root directory (mode 1777) to the environment's user.
+    pub(crate) fn give_to(&self, uid: u32, gid: u32) -> Result<(), SandboxError> {
+        nix::unistd::fchown(
+            &self.root,
+            Some(Uid::from_raw(uid)),
+            Some(Gid::from_raw(gid)),
+        )
+        .map_err(|e| SandboxError::io("giving /tmp to the environment's user", e.into()))
+    }
+}
+
+/// How images are made.
+#[derive(Debug, Clone)]
+pub(crate) struct ImageMaker {
+    /// Where image files live while they are being made (0700).
+    pub dir: PathBuf,
+    pub mkfs: PathBuf,
+}
+
+static NEXT_IMAGE: AtomicU64 = AtomicU64::new(0);
+
+impl ImageMaker {
+    /// Makes one image of `size_mb` MiB free.
+    pub(crate) fn make(&self, size_mb: u32) -> Result<TmpImage, String> {
+        let wanted = u64::from(size_mb.max(1)) * MIB;
+        let path = self.dir.join(format!(
+            "img-{}-{}",
+            std::process::id(),
+            NEXT_IMAGE.fetch_add(1, Ordering::Relaxed)
+        ));
+        // Removed on every path below: once the loop device holds it, or on failure.
+        let result = self.make_at(&path, wanted);
+        let _ = fs::remove_file(&path);
+        result.map(|(mount, root)| TmpImage { mount, root })
+    }
+
+    fn make_at(&self, path: &Path, wanted: u64) -> Result<(OwnedFd, OwnedFd), String> {
+        let image = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(path)
+            .map_err(|e| format!("creating {}: {e}", path.display()))?;
+        // Room for the inode tables (1/64 with ext4's defaults) and the rest of the metadata;
+        // what is left over above `wanted` is reserved below. Sparse: costs no disk.
+        image
+            .set_len(wanted + wanted / 32 + 64 * MIB)
+            .map_err(|e| format!("sizing {}: {e}", path.display()))?;
+        let status = Command::new(&self.mkfs)
+            .args(["-q", "-F", "-b", "4096", "-m", "0"])
+            .args(["-O", "^has_journal,^resize_inode"])
+            .args(["-E", "lazy_itable_init=1,lazy_journal_init=1,nodiscard"])
+            .arg(path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| format!("running {}: {e}", self.mkfs.display()))?;
+        if !status.status.success() {
+            return Err(format!(
+                "{} failed: {}",
+                self.mkfs.display(),
+                String::from_utf8_lossy(&status.stderr).trim()
+            ));
+        }
+        let device = disk::attach_loop(image.as_fd())
+            .map_err(|e| format!("attaching {} to a loop device: {e}", path.display()))?;
+        drop(image);
+        let _ = fs::remove_file(path);
+        let name = format!("/dev/loop{}", device.index);
+        let source = CString::new(name.clone()).map_err(|e| e.to_string())?;
+        // The image is sparse and new: its inode tables read as zeros, nothing to initialise.
+        let mount = disk::mount_ext4(&source, &[c"noinit_itable"])
+            .map_err(|e| format!("mounting ext4 from {name}: {e}"))?;
+        drop(device);
+        exact_free_space(&mount, device_name(&name), wanted)?;
+        let root = nix::fcntl::openat(
+            &mount,
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| format!("opening the root of {name}: {e}"))?;
+        // Lambda's /tmp starts empty.
+        nix::unistd::unlinkat(&root, "lost+found", UnlinkatFlags::RemoveDir)
+            .map_err(|e| format!("removing lost+found on {name}: {e}"))?;
+        nix::sys::stat::fchmod(&root, Mode::from_bits_truncate(0o1777))
+            .map_err(|e| format!("chmod 1777 the root of {name}: {e}"))?;
+        Ok((mount, root))
+    }
+}
+
+fn device_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Reserves every free block above `wanted` (ext4's `reserved_clusters`, which no user may
+/// use), so that an unprivileged writer gets ENOSPC at exactly `wanted` bytes, as Lambda's
+/// `EphemeralStorage`. Checks the result.
+fn exact_free_space(mount: &OwnedFd, device: &str, wanted: u64) -> Result<(), String> {
+    let stats = nix::sys::statfs::fstatfs(mount).map_err(|e| format!("statfs {device}: {e}"))?;
+    let block = stats.block_size() as u64;
+    if block != BLOCK {
+        return Err(format!("{device} has {block}-byte blocks, not {BLOCK}"));
+    }
+    // f_bfree counts reserved blocks as free (f_bavail does not); with `-m 0` the only
+    // reservation is ext4's own `reserved_clusters`, which this replaces.
+    let free = stats.blocks_free();
+    let wanted_blocks = wanted / BLOCK;
+    let knob = format!("/sys/fs/ext4/{device}/reserved_clusters");
+    let Some(reserve) = free.checked_sub(wanted_blocks) else {
+        return Err(format!(
+            "{device}: {free} blocks free, fewer than the {wanted_blocks} wanted"
+        ));
+    };
+    fs::write(&knob, reserve.to_string()).map_err(|e| format!("writing {knob}: {e}"))?;
+    let stats = nix::sys::statfs::fstatfs(mount).map_err(|e| format!("statfs {device}: {e}"))?;
+    if stats.blocks_available() != wanted_blocks {
+        return Err(format!(
+            "{device}: {} blocks available after reserving, not {wanted_blocks}",
+            stats.blocks_available()
+        ));
+    }
+    Ok(())
+}
+
+/// Ready images by size, refilled in the background.
+#[derive(Debug)]
+pub(crate) struct TmpPool {
+    state: Arc<(Mutex<PoolState>, Condvar)>,
+    maker: ImageMaker,
+    worker: Option<JoinHandle<()>>,
+}
+
+#[derive(Debug, Default)]
+struct PoolState {
+    /// (size in MiB, ready images), most recently asked for first.
+    sizes: Vec<(u32, Vec<TmpImage>)>,
+    per_size: usize,
+    stop: bool,
+}
+
+impl PoolState {
+    /// A size that has fewer ready images than wanted.
+    fn short(&self) -> Option<u32> {
+        self.sizes
+            .iter()
+            .find(|(_, ready)| ready.len() < self.per_size)
+            .map(|(size, _)| *size)
+    }
+}
+
+fn lock(state: &Mutex<PoolState>) -> MutexGuard<'_, PoolState> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl TmpPool {
+    /// Prepares `dir` (created 0700; files of processes that are gone are removed), checks that
+    /// images can be made by making the first one (of `first_size_mb`), and starts the
+    /// background thread keeping `per_size` ready of every size asked for.
+    pub(crate) fn start(
+        dir: &Path,
+        mkfs: &Path,
+        per_size: usize,
+        first_size_mb: u32,
+    ) -> Result<TmpPool, String> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("chmod 0700 {}: {e}", dir.display()))?;
+        sweep(dir);
+        let maker = ImageMaker {
+            dir: dir.to_path_buf(),
+            mkfs: mkfs.to_path_buf(),
+        };
+        let first = maker.make(first_size_mb)?;
+        let state = Arc::new((
+            Mutex::new(PoolState {
+                sizes: vec![(first_size_mb, vec![first])],
+                per_size,
+                stop: false,
+            }),
+            Condvar::new(),
+        ));
+        let worker = {
+            let state = Arc::clone(&state);
+            let maker = maker.clone();
+            std::thread::Builder::new()
+                .name("kindling-tmp-pool".into())
+                .spawn(move || refill(&state, &maker))
+                .map_err(|e| format!("starting the /tmp pool thread: {e}"))?
+        };
+        state.1.notify_one();
+        Ok(TmpPool {
+            state,
+            maker,
+            worker: Some(worker),
+        })
+    }
+
+    /// A fresh image of `size_mb`: a ready one, or one made now.
+    pub(crate) fn take(&self, size_mb: u32) -> Result<TmpImage, SandboxError> {
+        let ready = {
+            let mut state = lock(&self.state.0);
+            let position = state.sizes.iter().position(|(size, _)| *size == size_mb);
+            let mut entry = match position {
+                Some(i) => state.sizes.remove(i),
+                None => (size_mb, Vec::new()),
+            };
+            let ready = entry.1.pop();
+            state.sizes.insert(0, entry);
+            // Forget the least recently asked-for sizes (their images are dropped).
+            state.sizes.truncate(MAX_SIZES);
+            ready
+        };
+        self.state.1.notify_one();
+        match ready {
+            Some(image) => Ok(image),
+            None => self.maker.make(size_mb).map_err(|e| {
+                SandboxError::io("making the environment's /tmp", std::io::Error::other(e))
+            }),
+        }
+    }
+}
+
+impl Drop for TmpPool {
+    fn drop(&mut self) {
+        lock(&self.state.0).stop = true;
+        self.state.1.notify_all();
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+        // The ready images go with the state: their filesystems and loop devices with them.
+        lock(&self.state.0).sizes.clear();
+    }
+}
+
+/// The background thread: makes images, at idle priority, while a size is short.
+fn refill(state: &(Mutex<PoolState>, Condvar), maker: &ImageMaker) {
+    if let Err(e) = disk::run_at_idle_priority() {
+        tracing::debug!(error = %e, "the /tmp pool thread runs at normal priority");
+    }
+    let mut failures = 0u32;
+    loop {
+        let size = {
+            let mut guard = lock(&state.0);
+            loop {
+                if guard.stop {
+                    return;
+                }
+                if let Some(size) = guard.short() {
+                    break size;
+                }
+                guard = state.1.wait(guard).unwrap_or_else(PoisonError::into_inner);
+            }
+        };
+        match maker.make(size) {
+            Ok(image) => {
+                failures = 0;
+                let mut guard = lock(&state.0);
+                if let Some((_, ready)) = guard.sizes.iter_mut().find(|(s, _)| *s == size) {
+                    ready.push(image);
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(error = %e, size_mb = size, "could not prepare a /tmp image");
+                // Back off (bounded), without blocking a stop.
+                let pause = std::time::Duration::from_millis(100 << failures.min(6));
+                let guard = lock(&state.0);
+                let _ = state.1.wait_timeout(guard, pause);
+            }
+        }
+    }
+}
+
+/// Removes image files whose creating process is gone (killed while making one).
+fn sweep(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("img-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        if !alive && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(dir = %dir.display(), removed, "removed stale /tmp image files");
+    }
+}

@@ -3,7 +3,7 @@
 use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -349,6 +349,8 @@ impl Sandbox {
             cgroup: Mutex::new(cgroup),
             final_peak: Mutex::new(None),
             final_oom: AtomicBool::new(false),
+            statm: program_pid.and_then(|pid| fs::File::open(format!("/proc/{pid}/statm")).ok()),
+            rss_peak: AtomicU64::new(0),
         });
         let (exit_tx, exit_rx) = watch::channel(None);
         tokio::spawn(monitor(Arc::clone(&inner), report, exit_tx));

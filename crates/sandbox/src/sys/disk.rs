@@ -162,12 +162,12 @@ pub(crate) fn mount_ext4(device: &CStr, flags: &[&CStr]) -> io::Result<OwnedFd> 
     Ok(unsafe { OwnedFd::from_raw_fd(mount as libc::c_int) })
 }
 
-/// Puts the calling thread (and the processes it starts) in `SCHED_IDLE`: it runs only when
-/// a CPU has nothing else to do, so preparing images never competes with a cold start.
-pub(crate) fn run_at_idle_priority() -> io::Result<()> {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: sched_setscheduler for the calling thread (0) with an initialised parameter.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } < 0 {
+/// Lowers the calling thread's priority (nice 10; the processes it starts inherit it): making
+/// images yields to cold starts and invocations, but still progresses on a busy host (where
+/// `SCHED_IDLE` would starve it and leave cold starts to make their own).
+pub(crate) fn lower_thread_priority() -> io::Result<()> {
+    // SAFETY: setpriority with integers; on Linux, PRIO_PROCESS with 0 is the calling thread.
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())

@@ -75,11 +75,20 @@ impl Shared {
             }
         }
         // Disk: a fresh filesystem, given to the user; its mount moves into place inside.
+        // Should that fail (loop devices exhausted, a full disk), this environment gets a
+        // tmpfs rather than no start at all.
         let tmp_image = match &self.tmp_pool {
             Some(pool) if namespaces => {
-                let image = pool.take(spec.tmp_size_mb)?;
-                image.give_to(uid, gid)?;
-                Some(image)
+                match pool
+                    .take(spec.tmp_size_mb)
+                    .and_then(|image| image.give_to(uid, gid).map(|()| image))
+                {
+                    Ok(image) => Some(image),
+                    Err(e) => {
+                        tracing::warn!(id = %spec.id, error = %e, "no disk-backed /tmp; this environment gets a tmpfs");
+                        None
+                    }
+                }
             }
             _ => None,
         };

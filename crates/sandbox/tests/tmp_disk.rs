@@ -217,3 +217,48 @@ async fn without_images_tmp_falls_back_to_a_tmpfs() {
     assert_eq!(exit, Exit::Code(0));
     assert_eq!(out, ["tmpfs"]);
 }
+
+#[tokio::test]
+async fn a_burst_of_cold_starts_each_gets_a_disk_tmp() {
+    if !is_root() {
+        cannot_run("Namespaces mode needs root");
+        return;
+    }
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("dir");
+    let config = SandboxConfig {
+        cgroup_parent: "kindling-test-tmpdisk-burst".into(),
+        tmp: TmpBacking::Disk,
+        tmp_image_dir: dir.path().join("images"),
+        tmp_pool_per_size: 1,
+        ..Default::default()
+    };
+    let sandbox = match Sandbox::new(IsolationMode::namespaces(), config) {
+        Ok(sandbox) if sandbox.config().tmp == TmpBacking::Disk => Arc::new(sandbox),
+        Ok(_) => {
+            cannot_run("disk-backed /tmp is unavailable here (see the warning)");
+            return;
+        }
+        Err(e) if e.is_isolation_unavailable() => {
+            cannot_run(&e.to_string());
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let task = Arc::new(Task::new());
+    // More than the pool holds: most images are made there and then, at the same time, each
+    // racing for a free loop device.
+    let runs: Vec<_> = (0..48)
+        .map(|_| {
+            let (sandbox, task) = (Arc::clone(&sandbox), Arc::clone(&task));
+            tokio::spawn(async move {
+                let spec = task.spec(&unique("tmpburst"), "stat -f -c %T /tmp", 128, 512);
+                run(&sandbox, spec).await
+            })
+        })
+        .collect();
+    for handle in runs {
+        let (out, err, exit) = handle.await.expect("task");
+        assert_eq!(exit, Exit::Code(0), "{err:?}");
+        assert_eq!(out, ["ext2/ext3"], "a /tmp that is not the disk-backed one");
+    }
+}

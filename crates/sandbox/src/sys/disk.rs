@@ -54,63 +54,92 @@ pub(crate) struct LoopDevice {
 
 /// Binds `image` (open read-write) to a free loop device with 4 KiB blocks, autoclear and,
 /// when the backing filesystem allows it, direct I/O.
+///
+/// `LOOP_CTL_GET_FREE` names a free device without reserving it, so attaches race: within
+/// this process they take turns (a lock); another process taking the device first makes
+/// `LOOP_CONFIGURE` fail with EBUSY, and we ask again.
 pub(crate) fn attach_loop(image: BorrowedFd<'_>) -> io::Result<LoopDevice> {
+    static ATTACHING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ATTACHING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let control = OpenOptions::new()
         .read(true)
         .write(true)
         .custom_flags(libc::O_CLOEXEC)
         .open("/dev/loop-control")?;
-    // Another process may take the device between asking and binding: ask again.
     let mut last_error = io::Error::from_raw_os_error(libc::EBUSY);
-    for _ in 0..16 {
+    for attempt in 0..100u32 {
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(u64::from(attempt.min(10))));
+        }
         // SAFETY: an ioctl without argument on the loop control device we opened.
         let index = unsafe { libc::ioctl(control.as_raw_fd(), LOOP_CTL_GET_FREE) };
         if index < 0 {
             return Err(io::Error::last_os_error());
         }
-        let device = OpenOptions::new()
+        let device = match OpenOptions::new()
             .read(true)
             .write(true)
             .custom_flags(libc::O_CLOEXEC)
-            .open(format!("/dev/loop{index}"))?;
-        for flags in [LO_FLAGS_AUTOCLEAR | LO_FLAGS_DIRECT_IO, LO_FLAGS_AUTOCLEAR] {
-            let config = LoopConfig {
-                fd: image.as_raw_fd() as u32,
-                block_size: 4096,
-                info: LoopInfo64 {
-                    device: 0,
-                    inode: 0,
-                    rdevice: 0,
-                    offset: 0,
-                    sizelimit: 0,
-                    number: 0,
-                    encrypt_type: 0,
-                    encrypt_key_size: 0,
-                    flags,
-                    file_name: [0; 64],
-                    crypt_name: [0; 64],
-                    encrypt_key: [0; 32],
-                    init: [0; 2],
-                },
-                reserved: [0; 8],
-            };
-            // SAFETY: LOOP_CONFIGURE reads a fully initialised loop_config of the kernel's
-            // layout; the image descriptor is open for the duration of the call.
-            let rc = unsafe { libc::ioctl(device.as_raw_fd(), LOOP_CONFIGURE, &raw const config) };
-            if rc == 0 {
+            .open(format!("/dev/loop{index}"))
+        {
+            Ok(device) => device,
+            // Just created by the kernel; its node may take a moment to appear.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                last_error = e;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        match configure(&device, image) {
+            Ok(()) => {
                 return Ok(LoopDevice {
                     index: index as u32,
                     _open: device.into(),
                 });
             }
-            last_error = io::Error::last_os_error();
-            // EINVAL: no direct I/O on this backing filesystem; try without.
-            if last_error.raw_os_error() != Some(libc::EINVAL) {
-                break;
-            }
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => last_error = e,
+            Err(e) => return Err(e),
         }
-        if last_error.raw_os_error() != Some(libc::EBUSY) {
-            return Err(last_error);
+    }
+    Err(last_error)
+}
+
+/// `LOOP_CONFIGURE` of `device` with `image`: direct I/O if the backing filesystem has it
+/// (EINVAL otherwise), else buffered.
+fn configure(device: &std::fs::File, image: BorrowedFd<'_>) -> io::Result<()> {
+    let mut last_error = io::Error::from_raw_os_error(libc::EINVAL);
+    for flags in [LO_FLAGS_AUTOCLEAR | LO_FLAGS_DIRECT_IO, LO_FLAGS_AUTOCLEAR] {
+        let config = LoopConfig {
+            fd: image.as_raw_fd() as u32,
+            block_size: 4096,
+            info: LoopInfo64 {
+                device: 0,
+                inode: 0,
+                rdevice: 0,
+                offset: 0,
+                sizelimit: 0,
+                number: 0,
+                encrypt_type: 0,
+                encrypt_key_size: 0,
+                flags,
+                file_name: [0; 64],
+                crypt_name: [0; 64],
+                encrypt_key: [0; 32],
+                init: [0; 2],
+            },
+            reserved: [0; 8],
+        };
+        // SAFETY: LOOP_CONFIGURE reads a fully initialised loop_config of the kernel's layout;
+        // the image descriptor is open for the duration of the call.
+        let rc = unsafe { libc::ioctl(device.as_raw_fd(), LOOP_CONFIGURE, &raw const config) };
+        if rc == 0 {
+            return Ok(());
+        }
+        last_error = io::Error::last_os_error();
+        if last_error.raw_os_error() != Some(libc::EINVAL) {
+            break;
         }
     }
     Err(last_error)

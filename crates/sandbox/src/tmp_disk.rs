@@ -315,6 +315,14 @@ impl TmpPool {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
             .map_err(|e| format!("chmod 0700 {}: {e}", dir.display()))?;
         sweep(dir);
+        if nix::sys::statfs::statfs(dir)
+            .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)
+        {
+            tracing::warn!(
+                dir = %dir.display(),
+                "the /tmp image directory is on a tmpfs: what functions write to /tmp takes host memory"
+            );
+        }
         let maker = Arc::new(ImageMaker::new(dir.to_path_buf(), mkfs.to_path_buf()));
         let first = maker.make(first_size_mb)?;
         let state = Arc::new((
@@ -443,5 +451,76 @@ fn sweep(dir: &Path) {
     }
     if removed > 0 {
         tracing::info!(dir = %dir.display(), removed, "removed stale /tmp image files");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Seek, SeekFrom, Write};
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    #[test]
+    fn copies_data_extents_and_keeps_holes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let from_path = dir.path().join("from");
+        let mut from = create_sparse(&from_path, 64 * MIB).expect("from");
+        for (offset, byte) in [(0u64, b'a'), (8 * MIB, b'b'), (64 * MIB - 4096, b'c')] {
+            from.seek(SeekFrom::Start(offset)).expect("seek");
+            from.write_all(&[byte; 4096]).expect("write");
+        }
+        from.sync_all().expect("sync");
+        let to = create_sparse(&dir.path().join("to"), 64 * MIB).expect("to");
+        copy_extents(&from, &to).expect("copy");
+
+        let read = |file: &File, offset: u64| {
+            let mut buf = [0u8; 4096];
+            std::os::unix::fs::FileExt::read_exact_at(file, &mut buf, offset).expect("read");
+            buf
+        };
+        for offset in [0, 8 * MIB, 64 * MIB - 4096, 4 * MIB, 32 * MIB] {
+            assert_eq!(read(&from, offset), read(&to, offset), "at {offset}");
+        }
+        // Only the data was copied: a handful of blocks, not 64 MiB.
+        assert!(to.metadata().expect("meta").blocks() * 512 < 4 * MIB);
+    }
+
+    #[test]
+    fn sweeps_files_of_processes_that_are_gone() {
+        let dir = tempfile::tempdir().expect("dir");
+        // One above the largest pid the kernel hands out: never a live process.
+        let gone: u64 = fs::read_to_string("/proc/sys/kernel/pid_max")
+            .expect("pid_max")
+            .trim()
+            .parse::<u64>()
+            .expect("number")
+            + 1;
+        let me = std::process::id();
+        for name in [
+            format!("img-{gone}-1"),
+            format!("template-{gone}-2"),
+            format!("img-{me}-3"),
+            "unrelated".to_string(),
+        ] {
+            fs::write(dir.path().join(name), b"").expect("file");
+        }
+        sweep(dir.path());
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [format!("img-{me}-3"), "unrelated".to_string()]);
+    }
+
+    #[test]
+    fn images_leave_room_for_the_metadata() {
+        for mb in [512u64, 10_240] {
+            let wanted = mb * MIB;
+            // ext4's inode tables take 1/64 and its own reservation up to 16 MiB.
+            assert!(image_len(wanted) >= wanted + wanted / 64 + 16 * MIB);
+        }
     }
 }

@@ -57,6 +57,9 @@ pub(crate) struct Inner {
     pub statm: Option<std::fs::File>,
     /// The largest resident set of the program seen so far, in bytes.
     pub rss_peak: AtomicU64,
+    /// The `/tmp` filesystem ([`TmpBacking::Disk`](crate::TmpBacking::Disk)), released to its
+    /// pool once the tree is gone.
+    pub tmp: Mutex<Option<crate::tmp_disk::HeldTmp>>,
 }
 
 impl Inner {
@@ -353,6 +356,14 @@ pub(crate) async fn monitor(
     inner.ended.store(true, Ordering::Release);
 
     let oom = finish_cgroup(&inner).await;
+    // The pool's thread unmounts it: nothing blocks here.
+    drop(
+        inner
+            .tmp
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take(),
+    );
 
     let result = decide(last, supervisor, inner.killed.load(Ordering::Acquire), oom);
     tracing::debug!(exit = ?result, "environment ended");

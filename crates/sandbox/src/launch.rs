@@ -15,7 +15,7 @@ use crate::plan::{self, HostKind, Step, TmpSource, c_path, c_str};
 use crate::seccomp::SyscallFilter;
 use crate::spec::is_unprivileged_id;
 use crate::sys::child::{ChildFds, ChildPlan, NsPlan};
-use crate::tmp_disk::TmpPool;
+use crate::tmp_disk::{HeldTmp, TmpPool};
 use crate::{
     EnvironmentSpec, IsolationMode, NetworkMode, SandboxConfig, SandboxError, TmpBacking, sys,
 };
@@ -78,7 +78,7 @@ impl Shared {
         // Should that fail (loop devices exhausted, a full disk), this environment gets a
         // tmpfs rather than no start at all.
         let tmp_image = match &self.tmp_pool {
-            Some(pool) if namespaces => {
+            Some(pool) if namespaces && !pool.is_broken() => {
                 match pool
                     .take(spec.tmp_size_mb)
                     .and_then(|image| image.give_to(uid, gid).map(|()| image))
@@ -92,8 +92,12 @@ impl Shared {
             }
             _ => None,
         };
-        let tmp_source = match (&tmp_image, self.config.tmp) {
-            (Some(image), _) => TmpSource::Mount(image.mount.as_raw_fd()),
+        let tmp_mount = tmp_image
+            .as_ref()
+            .and_then(HeldTmp::mount)
+            .map(|fd| fd.as_raw_fd());
+        let tmp_source = match (tmp_mount, self.config.tmp) {
+            (Some(fd), _) => TmpSource::Mount(fd),
             (None, TmpBacking::HostDir) => TmpSource::HostDir,
             (None, _) => TmpSource::Tmpfs,
         };
@@ -174,7 +178,7 @@ impl Shared {
                 .as_ref()
                 .map(|(file, value)| (file.as_raw_fd(), *value)),
             pass,
-            tmp_mount: tmp_image.as_ref().map(|image| image.mount.as_raw_fd()),
+            tmp_mount,
         };
         let netns = spec.network.as_ref().map(|n| n.as_fd().as_raw_fd());
         let ns_plan = if namespaces {
@@ -233,7 +237,6 @@ impl Shared {
             cgroup_files,
             thaw_file,
             low_copies,
-            tmp_image,
         ));
         Ok(Launched {
             supervisor_pid,
@@ -241,6 +244,7 @@ impl Shared {
                 pidfd: Some(pidfd),
                 cgroup,
                 namespaces,
+                tmp: tmp_image,
             },
             stdout: stdout_read,
             stderr: stderr_read,
@@ -280,6 +284,8 @@ pub(crate) struct Tree {
     pub pidfd: Option<OwnedFd>,
     pub cgroup: Option<EnvCgroup>,
     pub namespaces: bool,
+    /// The environment's `/tmp` filesystem, held until the environment is gone.
+    pub tmp: Option<HeldTmp>,
 }
 
 impl Drop for Tree {

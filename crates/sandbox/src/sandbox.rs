@@ -40,10 +40,12 @@ pub enum TmpBacking {
     /// [`SandboxConfig::tmp_image_dir`]: on disk, so a 128 MB function can write 200 MB to it
     /// (its page cache is reclaimable), and private to one environment (never reused). Ready
     /// images are kept in a small pool by a background thread at idle priority, so a cold start
-    /// only attaches one. The filesystem, its loop device and its image file go away with the
-    /// environment's last process. `Sandbox::new` checks that it can make one (root, loop
-    /// devices, `mkfs.ext4`, ext4); if not, it logs a warning and uses `Tmpfs`
-    /// ([`Sandbox::config`] shows what is in effect). `tmp_dir` is not used.
+    /// only attaches one. The filesystem, its loop device and its image file go away after the
+    /// environment's last process (unmounted by the pool's thread, never on an async worker).
+    /// `Sandbox::new` checks `/dev/loop-control`, `mkfs.ext4` and ext4; if one is missing it
+    /// logs a warning and uses `Tmpfs` ([`Sandbox::config`] shows what is in effect). Should
+    /// making images fail later anyway, every environment (or the one concerned) gets a tmpfs,
+    /// with a warning. `tmp_dir` is not used.
     Disk,
 }
 
@@ -270,7 +272,7 @@ impl Sandbox {
             lifeline,
             steps,
         } = launched?;
-        let (namespaces, cgroup) = (tree.namespaces, tree.cgroup.take());
+        let (namespaces, cgroup, tmp) = (tree.namespaces, tree.cgroup.take(), tree.tmp.take());
         let Some(pidfd) = tree.pidfd.take() else {
             return Err(SandboxError::io(
                 "launching the environment",
@@ -351,6 +353,7 @@ impl Sandbox {
             final_oom: AtomicBool::new(false),
             statm: program_pid.and_then(|pid| fs::File::open(format!("/proc/{pid}/statm")).ok()),
             rss_peak: AtomicU64::new(0),
+            tmp: Mutex::new(tmp),
         });
         let (exit_tx, exit_rx) = watch::channel(None);
         tokio::spawn(monitor(Arc::clone(&inner), report, exit_tx));

@@ -10,16 +10,17 @@
 //! by one function is ever seen by another.
 //!
 //! Lifecycle: an image file is unlinked as soon as its loop device holds it, so it lives
-//! exactly as long as the filesystem: the detached mount of a ready image, then the mount
-//! inside the environment's mount namespace. When the last process of the environment exits,
-//! the namespace goes, the filesystem is unmounted, the loop device detaches itself
-//! (autoclear) and the file's blocks are freed, even if Kindling was killed. Templates are
-//! unlinked too, kept open by the pool. Files left in the directory by a process killed while
-//! making one are swept at start.
+//! exactly as long as the filesystem: the detached mount of a ready image, then (also) the mount
+//! inside the environment's mount namespace. Kindling keeps its descriptor of the mount
+//! ([`HeldTmp`]) until the environment's tree is gone, then the pool's thread closes it: that
+//! unmounts the filesystem, the loop device detaches itself (autoclear) and the file's blocks
+//! are freed. If Kindling is killed, its descriptors close and the kernel does the same.
+//! Templates are unlinked too, kept open by the pool. Files left in the directory by a process
+//! killed while making one are swept at start.
 
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -49,16 +50,57 @@ pub(crate) struct TmpImage {
     root: OwnedFd,
 }
 
-impl TmpImage {
+/// An image handed out by the pool, held by Kindling for the environment's whole life: its
+/// last reference to the filesystem goes when this is dropped, which sends it back to the
+/// pool's thread. Unmounting (with the writeback of what is still dirty) and detaching the loop
+/// device take tens of milliseconds; this way they never run on an async worker or in the
+/// exiting supervisor (which would delay the environment's reported end).
+#[derive(Debug)]
+pub(crate) struct HeldTmp {
+    image: Option<TmpImage>,
+    pool: Arc<(Mutex<PoolState>, Condvar)>,
+}
+
+impl HeldTmp {
+    /// The detached mount, for `move_mount` in the environment's mount namespace.
+    pub(crate) fn mount(&self) -> Option<BorrowedFd<'_>> {
+        self.image.as_ref().map(|image| image.mount.as_fd())
+    }
+
     /// Gives the root directory (mode 1777) to the environment's user.
     pub(crate) fn give_to(&self, uid: u32, gid: u32) -> Result<(), SandboxError> {
+        let Some(image) = &self.image else {
+            return Ok(());
+        };
         nix::unistd::fchown(
-            &self.root,
+            &image.root,
             Some(Uid::from_raw(uid)),
             Some(Gid::from_raw(gid)),
         )
         .map_err(|e| SandboxError::io("giving /tmp to the environment's user", e.into()))
     }
+}
+
+impl Drop for HeldTmp {
+    fn drop(&mut self) {
+        if let Some(image) = self.image.take() {
+            release(&self.pool, vec![image]);
+        }
+    }
+}
+
+/// Hands images to the pool's thread to be unmounted and detached; once the pool has stopped,
+/// drops them here.
+fn release(pool: &(Mutex<PoolState>, Condvar), images: Vec<TmpImage>) {
+    let mut state = lock(&pool.0);
+    if state.stop {
+        drop(state);
+        drop(images);
+        return;
+    }
+    state.retired.extend(images);
+    drop(state);
+    pool.1.notify_one();
 }
 
 /// How images are made: from a template per size, made once with `mkfs.ext4` (an unlinked
@@ -276,16 +318,24 @@ pub(crate) struct TmpPool {
 }
 
 #[derive(Debug, Default)]
-struct PoolState {
+pub(crate) struct PoolState {
     /// (size in MiB, ready images), most recently asked for first.
     sizes: Vec<(u32, Vec<TmpImage>)>,
     per_size: usize,
+    /// Images whose environments are gone (or sizes no longer kept), to release.
+    retired: Vec<TmpImage>,
+    /// Making images failed before any succeeded: it cannot be done here.
+    broken: bool,
+    made_any: bool,
     stop: bool,
 }
 
 impl PoolState {
     /// A size that has fewer ready images than wanted.
     fn short(&self) -> Option<u32> {
+        if self.broken {
+            return None;
+        }
         self.sizes
             .iter()
             .find(|(_, ready)| ready.len() < self.per_size)
@@ -323,12 +373,32 @@ impl TmpPool {
                 "the /tmp image directory is on a tmpfs: what functions write to /tmp takes host memory"
             );
         }
+        // The cheap checks here; the template and the first images are made by the pool's
+        // thread, so that starting takes no longer. Should that fail, the pool is marked
+        // unusable (one warning) and environments get a tmpfs.
+        let executable = fs::metadata(mkfs)
+            .map_err(|e| format!("{}: {e}", mkfs.display()))?
+            .permissions()
+            .mode()
+            & 0o111
+            != 0;
+        if !executable {
+            return Err(format!("{} is not executable", mkfs.display()));
+        }
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/loop-control")
+            .map_err(|e| format!("/dev/loop-control: {e}"))?;
+        disk::check_ext4().map_err(|e| format!("no ext4 filesystem: {e}"))?;
         let maker = Arc::new(ImageMaker::new(dir.to_path_buf(), mkfs.to_path_buf()));
-        let first = maker.make(first_size_mb)?;
         let state = Arc::new((
             Mutex::new(PoolState {
-                sizes: vec![(first_size_mb, vec![first])],
+                sizes: vec![(first_size_mb, Vec::new())],
                 per_size,
+                retired: Vec::new(),
+                broken: false,
+                made_any: false,
                 stop: false,
             }),
             Condvar::new(),
@@ -349,8 +419,13 @@ impl TmpPool {
         })
     }
 
+    /// Whether images cannot be made here (found out by the pool's thread; warned once).
+    pub(crate) fn is_broken(&self) -> bool {
+        lock(&self.state.0).broken
+    }
+
     /// A fresh image of `size_mb`: a ready one, or one made now.
-    pub(crate) fn take(&self, size_mb: u32) -> Result<TmpImage, SandboxError> {
+    pub(crate) fn take(&self, size_mb: u32) -> Result<HeldTmp, SandboxError> {
         let ready = {
             let mut state = lock(&self.state.0);
             let position = state.sizes.iter().position(|(size, _)| *size == size_mb);
@@ -360,17 +435,28 @@ impl TmpPool {
             };
             let ready = entry.1.pop();
             state.sizes.insert(0, entry);
-            // Forget the least recently asked-for sizes (their images are dropped).
-            state.sizes.truncate(MAX_SIZES);
+            // Forget the least recently asked-for sizes; their images are released.
+            if state.sizes.len() > MAX_SIZES {
+                let evicted: Vec<TmpImage> = state
+                    .sizes
+                    .drain(MAX_SIZES..)
+                    .flat_map(|(_, images)| images)
+                    .collect();
+                state.retired.extend(evicted);
+            }
             ready
         };
         self.state.1.notify_one();
-        match ready {
-            Some(image) => Ok(image),
+        let image = match ready {
+            Some(image) => image,
             None => self.maker.make(size_mb).map_err(|e| {
                 SandboxError::io("making the environment's /tmp", std::io::Error::other(e))
-            }),
-        }
+            })?,
+        };
+        Ok(HeldTmp {
+            image: Some(image),
+            pool: Arc::clone(&self.state),
+        })
     }
 }
 
@@ -381,40 +467,78 @@ impl Drop for TmpPool {
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
         }
-        // The ready images go with the state: their filesystems and loop devices with them.
-        lock(&self.state.0).sizes.clear();
+        // The ready and retired images: their filesystems and loop devices go with them.
+        let (sizes, retired) = {
+            let mut state = lock(&self.state.0);
+            (
+                std::mem::take(&mut state.sizes),
+                std::mem::take(&mut state.retired),
+            )
+        };
+        drop((sizes, retired));
     }
 }
 
-/// The background thread: makes images, at idle priority, while a size is short.
+/// What the pool's thread does next.
+enum Work {
+    Release(Vec<TmpImage>),
+    Make(u32),
+}
+
+/// The pool's thread, at nice 10: releases retired images, and makes images while a size is
+/// short.
 fn refill(state: &(Mutex<PoolState>, Condvar), maker: &ImageMaker) {
     if let Err(e) = disk::lower_thread_priority() {
         tracing::debug!(error = %e, "the /tmp pool thread runs at normal priority");
     }
     let mut failures = 0u32;
     loop {
-        let size = {
+        let work = {
             let mut guard = lock(&state.0);
             loop {
                 if guard.stop {
                     return;
                 }
+                if !guard.retired.is_empty() {
+                    break Work::Release(std::mem::take(&mut guard.retired));
+                }
                 if let Some(size) = guard.short() {
-                    break size;
+                    break Work::Make(size);
                 }
                 guard = state.1.wait(guard).unwrap_or_else(PoisonError::into_inner);
             }
+        };
+        let size = match work {
+            Work::Release(images) => {
+                drop(images);
+                continue;
+            }
+            Work::Make(size) => size,
         };
         match maker.make(size) {
             Ok(image) => {
                 failures = 0;
                 let mut guard = lock(&state.0);
-                if let Some((_, ready)) = guard.sizes.iter_mut().find(|(s, _)| *s == size) {
-                    ready.push(image);
+                guard.made_any = true;
+                match guard.sizes.iter_mut().find(|(s, _)| *s == size) {
+                    Some((_, ready)) => ready.push(image),
+                    // The size was forgotten meanwhile.
+                    None => guard.retired.push(image),
                 }
             }
             Err(e) => {
                 failures += 1;
+                let mut guard = lock(&state.0);
+                if !guard.made_any {
+                    guard.broken = true;
+                    tracing::warn!(
+                        error = %e,
+                        "disk-backed /tmp unavailable; each environment's /tmp is a tmpfs, \
+                         counted against its memory"
+                    );
+                    continue;
+                }
+                drop(guard);
                 tracing::warn!(error = %e, size_mb = size, "could not prepare a /tmp image");
                 // Back off (bounded), without blocking a stop.
                 let pause = std::time::Duration::from_millis(100 << failures.min(6));

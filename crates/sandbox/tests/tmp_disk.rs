@@ -262,3 +262,38 @@ async fn a_burst_of_cold_starts_each_gets_a_disk_tmp() {
         assert_eq!(out, ["ext2/ext3"], "a /tmp that is not the disk-backed one");
     }
 }
+
+#[tokio::test]
+async fn when_images_cannot_be_made_environments_get_a_tmpfs() {
+    if !is_root() {
+        cannot_run("Namespaces mode needs root");
+        return;
+    }
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("dir");
+    let config = SandboxConfig {
+        cgroup_parent: "kindling-test-tmpdisk-broken".into(),
+        tmp: TmpBacking::Disk,
+        tmp_image_dir: dir.path().join("images"),
+        // Passes the checks at construction; fails when the pool's thread runs it.
+        mkfs_ext4: "/bin/false".into(),
+        ..Default::default()
+    };
+    let sandbox = match Sandbox::new(IsolationMode::namespaces(), config) {
+        Ok(sandbox) => sandbox,
+        Err(e) if e.is_isolation_unavailable() => {
+            cannot_run(&e.to_string());
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let task = Task::new();
+    for _ in 0..2 {
+        let (out, err, exit) = run(
+            &sandbox,
+            task.spec(&unique("tmpbroken"), "stat -f -c %T /tmp", 128, 16),
+        )
+        .await;
+        assert_eq!(exit, Exit::Code(0), "{err:?}");
+        assert_eq!(out, ["tmpfs"]);
+    }
+}

@@ -191,6 +191,19 @@ pub(crate) fn mount_ext4(device: &CStr, flags: &[&CStr]) -> io::Result<OwnedFd> 
     Ok(unsafe { OwnedFd::from_raw_fd(mount as libc::c_int) })
 }
 
+/// Whether an ext4 filesystem can be created here (fsopen, which loads the module if need
+/// be); nothing is mounted.
+pub(crate) fn check_ext4() -> io::Result<()> {
+    // SAFETY: fsopen with a static NUL-terminated name; a new descriptor on success.
+    let fs = unsafe { libc::syscall(libc::SYS_fsopen, c"ext4".as_ptr(), libc::FSOPEN_CLOEXEC) };
+    if fs < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fsopen returned a new descriptor that nothing else owns; dropping closes it.
+    drop(unsafe { OwnedFd::from_raw_fd(fs as libc::c_int) });
+    Ok(())
+}
+
 /// Lowers the calling thread's priority (nice 10; the processes it starts inherit it): making
 /// images yields to cold starts and invocations, but still progresses on a busy host (where
 /// `SCHED_IDLE` would starve it and leave cold starts to make their own).

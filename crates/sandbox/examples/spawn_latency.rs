@@ -7,7 +7,8 @@
 //! - `lifecycle`: spawn, run `/bin/true`, and `wait()` (tree reaped, cgroups removed).
 //!
 //! Options: `--runs N`, `--tmp hostdir|tmpfs|disk` (Namespaces mode's `/tmp`, default
-//! hostdir), `--no-seccomp`, `--only process|namespaces`.
+//! hostdir), `--no-seccomp`, `--only process|namespaces`, `--pause-ms N` (between spawns,
+//! default 20).
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut tmp = TmpBacking::HostDir;
     let mut seccomp = true;
     let mut only = None;
+    let mut pause = Duration::from_millis(20);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -33,6 +35,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             "--no-seccomp" => seccomp = false,
             "--only" => only = args.next(),
+            "--pause-ms" => {
+                pause = Duration::from_millis(args.next().ok_or("--pause-ms N")?.parse()?)
+            }
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -98,7 +103,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (mut spawn, mut first_line, mut lifecycle) = (Vec::new(), Vec::new(), Vec::new());
         for n in 0..runs {
             // An isolated event, as a cold start is: the pool (if any) refills meanwhile.
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(pause).await;
             let start = Instant::now();
             let mut env = sandbox.spawn(spec(n, "/bin/echo", &["hi"])).await?;
             spawn.push(start.elapsed());
@@ -107,7 +112,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             first_line.push(start.elapsed());
             env.wait().await;
 
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(pause).await;
             let start = Instant::now();
             let env = sandbox.spawn(spec(n, "/bin/true", &[])).await?;
             env.wait().await;

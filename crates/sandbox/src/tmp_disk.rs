@@ -27,6 +27,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
@@ -40,6 +41,10 @@ const BLOCK: u64 = 4096;
 const MIB: u64 = 1024 * 1024;
 /// Most distinct sizes the pool keeps images of (the most recently asked for).
 const MAX_SIZES: usize = 4;
+/// The pool's thread works only once no image was taken for this long...
+const QUIET: Duration = Duration::from_millis(100);
+/// ... or once its work has waited this long.
+const MAX_DEFER: Duration = Duration::from_secs(2);
 
 /// A fresh, empty, mounted (but not attached) filesystem with exactly its size free.
 #[derive(Debug)]
@@ -326,6 +331,8 @@ pub(crate) struct PoolState {
     retired: Vec<TmpImage>,
     /// Making images failed before any succeeded: it cannot be done here.
     broken: bool,
+    /// When an image was last handed out (a spawn is running then).
+    last_take: Option<Instant>,
     made_any: bool,
     stop: bool,
 }
@@ -398,6 +405,7 @@ impl TmpPool {
                 per_size,
                 retired: Vec::new(),
                 broken: false,
+                last_take: None,
                 made_any: false,
                 stop: false,
             }),
@@ -435,6 +443,7 @@ impl TmpPool {
             };
             let ready = entry.1.pop();
             state.sizes.insert(0, entry);
+            state.last_take = Some(Instant::now());
             // Forget the least recently asked-for sizes; their images are released.
             if state.sizes.len() > MAX_SIZES {
                 let evicted: Vec<TmpImage> = state
@@ -495,9 +504,30 @@ fn refill(state: &(Mutex<PoolState>, Condvar), maker: &ImageMaker) {
     loop {
         let work = {
             let mut guard = lock(&state.0);
+            let mut waiting_since: Option<Instant> = None;
             loop {
                 if guard.stop {
                     return;
+                }
+                let pending = !guard.retired.is_empty() || guard.short().is_some();
+                if !pending {
+                    waiting_since = None;
+                    guard = state.1.wait(guard).unwrap_or_else(PoisonError::into_inner);
+                    continue;
+                }
+                // Attaching and detaching loop devices and mounting wait on the kernel's RCU
+                // grace periods, as an environment's own setup does: done while a spawn runs
+                // they slow it down. So work only after a quiet moment (or once the work has
+                // waited too long, under steady cold starts).
+                let since = *waiting_since.get_or_insert_with(Instant::now);
+                let quiet_for = guard.last_take.map_or(QUIET, |t| t.elapsed());
+                if quiet_for < QUIET && since.elapsed() < MAX_DEFER {
+                    let (next, _) = state
+                        .1
+                        .wait_timeout(guard, QUIET - quiet_for)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    guard = next;
+                    continue;
                 }
                 if !guard.retired.is_empty() {
                     break Work::Release(std::mem::take(&mut guard.retired));
@@ -505,7 +535,6 @@ fn refill(state: &(Mutex<PoolState>, Condvar), maker: &ImageMaker) {
                 if let Some(size) = guard.short() {
                     break Work::Make(size);
                 }
-                guard = state.1.wait(guard).unwrap_or_else(PoisonError::into_inner);
             }
         };
         let size = match work {

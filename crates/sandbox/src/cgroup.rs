@@ -250,6 +250,7 @@ impl CgroupRoots {
                 .unified
                 .as_ref()
                 .map(|v2| v2.join(&self.parent).join(id)),
+            peak_file: None,
         };
         let mut dirs: Vec<PathBuf> = [
             Some(&cgroup.memory),
@@ -270,6 +271,7 @@ impl CgroupRoots {
         }
         // On failure `cgroup` is dropped, which removes the directories made so far.
         cgroup.set_limits(limits)?;
+        cgroup.peak_file = fs::File::open(cgroup.memory.dir.join(cgroup.peak_file_name())).ok();
         Ok(cgroup)
     }
 }
@@ -311,6 +313,8 @@ pub(crate) struct EnvCgroup {
     cpu: Option<Knob>,
     freezer: Option<Knob>,
     unified: Option<PathBuf>,
+    /// The memory peak file, open: read once per invocation (a `pread`, not an open).
+    peak_file: Option<fs::File>,
 }
 
 /// Lambda gives one vCPU at 1,769 MB; cpu shares (v1) and weight (v2) follow memory.
@@ -431,16 +435,23 @@ impl EnvCgroup {
 
     /// Highest memory use of the tree so far, in bytes.
     pub(crate) fn memory_peak(&self) -> Option<u64> {
-        let file = if self.memory.v2 {
+        let Some(file) = &self.peak_file else {
+            let text = fs::read(self.memory.dir.join(self.peak_file_name())).ok()?;
+            return parse_number(&text);
+        };
+        let mut buf = [0u8; 32];
+        let n = std::os::unix::fs::FileExt::read_at(file, &mut buf, 0).ok()?;
+        parse_number(buf.get(..n)?)
+    }
+
+    /// v2 `memory.peak`, v1 `memory.max_usage_in_bytes`: the most memory (anonymous, page
+    /// cache, kernel) ever charged to the cgroup, by all its processes.
+    fn peak_file_name(&self) -> &'static str {
+        if self.memory.v2 {
             "memory.peak"
         } else {
             "memory.max_usage_in_bytes"
-        };
-        fs::read_to_string(self.memory.dir.join(file))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        }
     }
 
     /// How many processes the kernel's OOM killer has killed in this cgroup.
@@ -492,6 +503,11 @@ fn write_if_present(file: &Path, value: &str) -> Result<(), SandboxError> {
     } else {
         Ok(())
     }
+}
+
+/// A decimal number, with surrounding whitespace.
+pub(crate) fn parse_number(text: &[u8]) -> Option<u64> {
+    std::str::from_utf8(text).ok()?.trim().parse().ok()
 }
 
 /// The number after `key ` in a `key value` per line file.

@@ -45,6 +45,11 @@ pub enum SandboxError {
         source: io::Error,
     },
 
+    /// The system call filter every program runs under could not be built (libseccomp missing
+    /// or too old); nothing is started without it.
+    #[error("cannot build the system call filter: {0}")]
+    SyscallFilter(String),
+
     /// The supervisor did not report the program as running in time.
     #[error("environment did not start within {0:?}")]
     StartTimeout(Duration),

@@ -4,15 +4,18 @@
 use std::fs;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
 use nix::unistd::{Gid, Uid, chown, geteuid, pipe2};
 
 use crate::cgroup::{CgroupRoots, EnvCgroup, Limits};
-use crate::plan::{self, HostKind, Step, c_path, c_str};
+use crate::plan::{self, HostKind, Step, TmpSource, c_path, c_str};
+use crate::seccomp::SyscallFilter;
 use crate::spec::is_unprivileged_id;
 use crate::sys::child::{ChildFds, ChildPlan, NsPlan};
+use crate::tmp_disk::{HeldTmp, TmpPool};
 use crate::{
     EnvironmentSpec, IsolationMode, NetworkMode, SandboxConfig, SandboxError, TmpBacking, sys,
 };
@@ -24,6 +27,11 @@ pub(crate) struct Shared {
     pub config: SandboxConfig,
     /// Namespaces mode only.
     pub cgroups: Option<CgroupRoots>,
+    /// The system call filter (`None`: the config turned it off; `Err`: it could not be built,
+    /// and every spawn fails with that).
+    pub filter: Option<Result<Arc<SyscallFilter>, String>>,
+    /// Ready `/tmp` filesystems ([`TmpBacking::Disk`] in Namespaces mode).
+    pub tmp_pool: Option<TmpPool>,
 }
 
 impl Shared {
@@ -31,6 +39,11 @@ impl Shared {
     pub(crate) fn launch(&self, spec: &EnvironmentSpec) -> Result<Launched, SandboxError> {
         let namespaces = self.cgroups.is_some();
         spec.validate(namespaces)?;
+        let filter = match &self.filter {
+            Some(Ok(filter)) => Some(Arc::clone(filter)),
+            Some(Err(e)) => return Err(SandboxError::SyscallFilter(e.clone())),
+            None => None,
+        };
         if spec.network.is_some() && !(namespaces && self.network() == NetworkMode::None) {
             return Err(SandboxError::InvalidSpec(
                 "a prepared network namespace needs Namespaces mode with NetworkMode::None".into(),
@@ -61,6 +74,33 @@ impl Shared {
                 })?;
             }
         }
+        // Disk: a fresh filesystem, given to the user; its mount moves into place inside.
+        // Should that fail (loop devices exhausted, a full disk), this environment gets a
+        // tmpfs rather than no start at all.
+        let tmp_image = match &self.tmp_pool {
+            Some(pool) if namespaces && !pool.is_broken() => {
+                match pool
+                    .take(spec.tmp_size_mb)
+                    .and_then(|image| image.give_to(uid, gid).map(|()| image))
+                {
+                    Ok(image) => Some(image),
+                    Err(e) => {
+                        tracing::warn!(id = %spec.id, error = %e, "no disk-backed /tmp; this environment gets a tmpfs");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let tmp_mount = tmp_image
+            .as_ref()
+            .and_then(HeldTmp::mount)
+            .map(|fd| fd.as_raw_fd());
+        let tmp_source = match (tmp_mount, self.config.tmp) {
+            (Some(fd), _) => TmpSource::Mount(fd),
+            (None, TmpBacking::HostDir) => TmpSource::HostDir,
+            (None, _) => TmpSource::Tmpfs,
+        };
         let steps = if namespaces {
             if !spec.task_root.is_dir() {
                 return Err(SandboxError::InvalidSpec(format!(
@@ -71,7 +111,7 @@ impl Shared {
             plan::build(
                 spec,
                 &self.config.staging_dir,
-                self.config.tmp,
+                tmp_source,
                 (uid, gid),
                 HostKind::of,
             )?
@@ -138,6 +178,7 @@ impl Shared {
                 .as_ref()
                 .map(|(file, value)| (file.as_raw_fd(), *value)),
             pass,
+            tmp_mount,
         };
         let netns = spec.network.as_ref().map(|n| n.as_fd().as_raw_fd());
         let ns_plan = if namespaces {
@@ -170,6 +211,7 @@ impl Shared {
             env,
             c_path(&spec.cwd)?,
             ns_plan,
+            filter,
         );
 
         let flags = match (namespaces, netns) {
@@ -202,6 +244,7 @@ impl Shared {
                 pidfd: Some(pidfd),
                 cgroup,
                 namespaces,
+                tmp: tmp_image,
             },
             stdout: stdout_read,
             stderr: stderr_read,
@@ -241,6 +284,8 @@ pub(crate) struct Tree {
     pub pidfd: Option<OwnedFd>,
     pub cgroup: Option<EnvCgroup>,
     pub namespaces: bool,
+    /// The environment's `/tmp` filesystem, held until the environment is gone.
+    pub tmp: Option<HeldTmp>,
 }
 
 impl Drop for Tree {

@@ -86,12 +86,14 @@
 //! | needs | nothing (any user) | root |
 //! | paths in the spec | host paths | `program`/`cwd` inside; host dirs bound in |
 //! | filesystem | the host's | tmpfs root, read-only binds, `/var/task`, `/opt`, `/tmp`, new `/proc`, minimal `/dev` |
+//! | `/tmp` | `tmp_dir` | [`TmpBacking`]: a fresh ext4 of `tmp_size_mb` per environment (disk), a tmpfs, or `tmp_dir` |
 //! | user | Kindling's | `uid`/`gid` of the spec, else of the config (993), no new privileges, RLIMIT_NOFILE 1024 |
+//! | system calls | seccomp allowlist, no new privileges | the same |
 //! | namespaces | none | mount, PID, IPC, UTS (+ network with [`NetworkMode::None`]: the prepared one, else a new one) |
 //! | limits | none | cgroup memory (+swap), pids, cpu shares/weight ∝ memory |
 //! | kill | subreaper supervisor kills every descendant | SIGKILL to pid 1 ends the PID namespace, plus cgroup kill |
 //! | freeze/thaw | no-op | cgroup v1 freezer or v2 `cgroup.freeze` |
-//! | memory peak | program's VmHWM, then max RSS of reaped processes | cgroup `max_usage_in_bytes` / `memory.peak` |
+//! | memory peak | program's largest sampled RSS; after the end, max RSS of reaped processes too | the larger of the cgroup's `max_usage_in_bytes` / `memory.peak` and the program's largest sampled RSS |
 //! | OOM detection | no | `memory.oom_control` / `memory.events` |
 //!
 //! # How a tree is run
@@ -107,8 +109,11 @@
 //!
 //! # Ownership of host resources
 //!
-//! - `tmp_dir` is created if missing and never removed (like Lambda's `/tmp`, it outlives a
-//!   reset); the caller removes it when the environment is retired for good.
+//! - `tmp_dir` (Process mode, [`TmpBacking::HostDir`]) is created if missing and never removed
+//!   (like Lambda's `/tmp`, it outlives a reset); the caller removes it when the environment is
+//!   retired for good. A [`TmpBacking::Disk`] filesystem belongs to its environment: it goes
+//!   away, with its loop device and image file, when the environment's last process exits.
+//!   Image files live (briefly) in [`SandboxConfig::tmp_image_dir`].
 //! - Cgroups `<hierarchy>/<cgroup_parent>/<id>` are created by `spawn` and removed once the tree
 //!   is gone (before `wait` returns). The parent directories are left in place.
 //! - Mounts exist only inside each environment's mount namespace and vanish with it.
@@ -125,10 +130,12 @@ mod output;
 mod plan;
 mod report;
 mod sandbox;
+mod seccomp;
 mod spec;
 mod sys;
 #[cfg(test)]
 mod test_support;
+mod tmp_disk;
 
 pub use environment::{Environment, Exit};
 pub use error::SandboxError;

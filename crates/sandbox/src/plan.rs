@@ -9,7 +9,8 @@
 //! <extra>      read-only binds of extra_mounts
 //! /var/task    read-only bind of task_root
 //! /opt         read-only bind of opt_dir (or an empty directory)
-//! /tmp         read-write bind of tmp_dir, or a tmpfs of tmp_size_mb (owned by the program's user)
+//! /tmp         a fresh ext4 of tmp_size_mb (moved in from a detached mount), a tmpfs of
+//!              tmp_size_mb (owned by the program's user), or a read-write bind of tmp_dir
 //! /proc        a new proc for the new PID namespace
 //! /dev         tmpfs, read-only, with null zero full random urandom tty bound from the host,
 //!              and fd, stdin, stdout, stderr links into /proc/self/fd
@@ -17,13 +18,14 @@
 
 use std::collections::BTreeSet;
 use std::ffi::CString;
+use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use libc::c_ulong;
 
 use crate::sys::child::CStep;
-use crate::{EnvironmentSpec, SandboxError, TmpBacking};
+use crate::{EnvironmentSpec, SandboxError};
 
 /// What a host path is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +67,22 @@ pub(crate) enum Step {
         data: Option<String>,
     },
     PivotRoot(PathBuf),
+    /// Attach the detached mount `fd` (inherited from Kindling) at `target`, then close `fd`.
+    MoveMount {
+        fd: RawFd,
+        target: PathBuf,
+    },
+}
+
+/// Where `/tmp` comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TmpSource {
+    /// A read-write bind of the spec's `tmp_dir`.
+    HostDir,
+    /// A new tmpfs of the spec's `tmp_size_mb`.
+    Tmpfs,
+    /// A prepared filesystem, as a detached mount open at this descriptor.
+    Mount(RawFd),
 }
 
 impl Step {
@@ -91,6 +109,9 @@ impl Step {
                 format!("mounting {what} on {} (flags {flags:#x})", target.display())
             }
             Step::PivotRoot(path) => format!("pivoting the root to {}", path.display()),
+            Step::MoveMount { target, .. } => {
+                format!("attaching the /tmp filesystem on {}", target.display())
+            }
         }
     }
 
@@ -116,6 +137,10 @@ impl Step {
                 data: data.as_deref().map(c_str).transpose()?,
             },
             Step::PivotRoot(path) => CStep::PivotRoot(c_path(path)?),
+            Step::MoveMount { fd, target } => CStep::MoveMount {
+                fd: *fd,
+                target: c_path(target)?,
+            },
         })
     }
 }
@@ -141,7 +166,7 @@ const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"
 pub(crate) fn build(
     spec: &EnvironmentSpec,
     staging: &Path,
-    tmp: TmpBacking,
+    tmp: TmpSource,
     tmp_owner: (u32, u32),
     probe: impl Fn(&Path) -> HostKind,
 ) -> Result<Vec<Step>, SandboxError> {
@@ -216,7 +241,11 @@ pub(crate) fn build(
     let tmp_inside = Path::new("/tmp");
     plan.mkdir_all(tmp_inside);
     match tmp {
-        TmpBacking::HostDir => {
+        TmpSource::Mount(fd) => {
+            let target = plan.at(tmp_inside);
+            plan.steps.push(Step::MoveMount { fd, target });
+        }
+        TmpSource::HostDir => {
             plan.mount(Some(&spec.tmp_dir), tmp_inside, None, libc::MS_BIND, None);
             plan.mount(
                 None,
@@ -226,7 +255,7 @@ pub(crate) fn build(
                 None,
             );
         }
-        TmpBacking::Tmpfs => {
+        TmpSource::Tmpfs => {
             let (uid, gid) = tmp_owner;
             let data = format!(
                 "size={}m,mode=1777,uid={uid},gid={gid}",
@@ -407,7 +436,7 @@ mod tests {
         }
     }
 
-    fn steps(tmp: TmpBacking) -> Vec<Step> {
+    fn steps(tmp: TmpSource) -> Vec<Step> {
         build(&spec(), Path::new("/stage"), tmp, (993, 993), probe).unwrap()
     }
 
@@ -428,7 +457,7 @@ mod tests {
 
     #[test]
     fn starts_private_and_ends_pivoted_and_read_only() {
-        let steps = steps(TmpBacking::HostDir);
+        let steps = steps(TmpSource::HostDir);
         assert_eq!(
             steps[0],
             Step::Mount {
@@ -458,7 +487,7 @@ mod tests {
 
     #[test]
     fn host_paths_are_read_only_binds_and_links() {
-        let steps = steps(TmpBacking::HostDir);
+        let steps = steps(TmpSource::HostDir);
         assert_eq!(
             mounts_on(&steps, "/stage/usr"),
             [
@@ -486,7 +515,7 @@ mod tests {
 
     #[test]
     fn task_opt_tmp_proc_dev() {
-        let steps = steps(TmpBacking::HostDir);
+        let steps = steps(TmpSource::HostDir);
         assert_eq!(
             mounts_on(&steps, "/stage/var/task"),
             [
@@ -525,7 +554,7 @@ mod tests {
         let steps = build(
             &s,
             Path::new("/stage"),
-            TmpBacking::Tmpfs,
+            TmpSource::Tmpfs,
             (100_001, 100_002),
             probe,
         )
@@ -559,6 +588,28 @@ mod tests {
     }
 
     #[test]
+    fn a_prepared_filesystem_is_moved_onto_tmp() {
+        let steps = steps(TmpSource::Mount(42));
+        assert!(steps.contains(&Step::MoveMount {
+            fd: 42,
+            target: "/stage/tmp".into()
+        }));
+        assert!(
+            mounts_on(&steps, "/stage/tmp").is_empty(),
+            "nothing else on /tmp"
+        );
+        let pivot = steps
+            .iter()
+            .position(|s| matches!(s, Step::PivotRoot(_)))
+            .unwrap();
+        let moved = steps
+            .iter()
+            .position(|s| matches!(s, Step::MoveMount { .. }))
+            .unwrap();
+        assert!(moved < pivot);
+    }
+
+    #[test]
     fn missing_extra_mount_source_is_an_error() {
         let mut s = spec();
         s.extra_mounts = vec![BindMount {
@@ -569,7 +620,7 @@ mod tests {
             build(
                 &s,
                 Path::new("/stage"),
-                TmpBacking::HostDir,
+                TmpSource::HostDir,
                 (993, 993),
                 probe
             )
@@ -579,7 +630,7 @@ mod tests {
 
     #[test]
     fn every_step_converts_to_c() {
-        for step in steps(TmpBacking::Tmpfs) {
+        for step in steps(TmpSource::Tmpfs) {
             step.to_c().unwrap();
             assert!(!step.describe().is_empty());
         }

@@ -29,6 +29,8 @@ pub(crate) enum Stage {
     Network = 14,
     /// Placing the spec's `pass_fds` at 3, 4, ...
     PassFds = 15,
+    /// Installing the system call filter.
+    SyscallFilter = 16,
 }
 
 impl Stage {
@@ -50,6 +52,7 @@ impl Stage {
             Exec,
             Network,
             PassFds,
+            SyscallFilter,
         ]
         .into_iter()
         .find(|stage| *stage as u32 == value)
@@ -73,6 +76,7 @@ impl Stage {
             Stage::Exec => "executing the program",
             Stage::Network => "joining the environment's network namespace",
             Stage::PassFds => "passing descriptors to the program",
+            Stage::SyscallFilter => "installing the system call filter",
         }
     }
 }

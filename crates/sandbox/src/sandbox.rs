@@ -3,7 +3,7 @@
 use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,12 +19,13 @@ use crate::launch::{
 use crate::output::{Stream, pump};
 use crate::plan::Step;
 use crate::report::{Record, Stage};
+use crate::tmp_disk::TmpPool;
 use crate::{
     EnvironmentSpec, IsolationMode, NetworkMode, NetworkNamespace, PreparedNetwork, SandboxError,
-    sys,
+    seccomp, sys,
 };
 
-/// What backs `/tmp` in Namespaces mode.
+/// What backs `/tmp` in Namespaces mode (Process mode always uses the spec's `tmp_dir`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TmpBacking {
     /// A read-write bind of the spec's `tmp_dir` (chowned to the sandbox user): on disk, kept
@@ -34,7 +35,22 @@ pub enum TmpBacking {
     /// A private tmpfs of `tmp_size_mb`: the size is enforced, but contents live in memory
     /// (charged to the environment's memory limit) and vanish with the environment.
     Tmpfs,
+    /// A fresh ext4 filesystem per environment with exactly `tmp_size_mb` MiB free (ENOSPC
+    /// beyond, as Lambda's `EphemeralStorage`), on a loop device over a sparse image file in
+    /// [`SandboxConfig::tmp_image_dir`]: on disk, so a 128 MB function can write 200 MB to it
+    /// (its page cache is reclaimable), and private to one environment (never reused). Ready
+    /// images are kept in a small pool by a background thread at idle priority, so a cold start
+    /// only attaches one. The filesystem, its loop device and its image file go away after the
+    /// environment's last process (unmounted by the pool's thread, never on an async worker).
+    /// `Sandbox::new` checks `/dev/loop-control`, `mkfs.ext4` and ext4; if one is missing it
+    /// logs a warning and uses `Tmpfs` ([`Sandbox::config`] shows what is in effect). Should
+    /// making images fail later anyway, every environment (or the one concerned) gets a tmpfs,
+    /// with a warning. `tmp_dir` is not used.
+    Disk,
 }
+
+/// Lambda's default `EphemeralStorage`: the size the `/tmp` pool starts with.
+const DEFAULT_TMP_MB: u32 = 512;
 
 /// Settings shared by every environment of a sandbox.
 #[derive(Debug, Clone)]
@@ -55,6 +71,17 @@ pub struct SandboxConfig {
     pub staging_dir: PathBuf,
     /// What backs `/tmp`. Default [`TmpBacking::HostDir`].
     pub tmp: TmpBacking,
+    /// [`TmpBacking::Disk`]: where image files are made, created 0700. An image's file is
+    /// unlinked as soon as its loop device holds it, so the directory is normally empty; files
+    /// of processes killed while making one are removed at construction. It should be on a
+    /// disk, not on a tmpfs. Default `/var/lib/kindling-sandbox/tmp-images`.
+    pub tmp_image_dir: PathBuf,
+    /// [`TmpBacking::Disk`]: the `mkfs.ext4` to run. Default `/usr/sbin/mkfs.ext4` (else
+    /// `/sbin/mkfs.ext4`).
+    pub mkfs_ext4: PathBuf,
+    /// [`TmpBacking::Disk`]: ready images kept per size (for the 4 sizes most recently asked
+    /// for). Default 2.
+    pub tmp_pool_per_size: usize,
     /// RLIMIT_NOFILE of the program in Namespaces mode. Default 1024, as in Lambda.
     pub nofile_limit: u64,
     /// Longest output line; longer ones are cut into several. Default 256 KiB (CloudWatch's
@@ -64,6 +91,10 @@ pub struct SandboxConfig {
     pub output_capacity: usize,
     /// How long setup plus `execve` may take before `spawn` gives up. Default 10 s.
     pub start_timeout: Duration,
+    /// Run every program under the system call filter (an allowlist; no namespaces, mounts,
+    /// keyrings, BPF, perf, io_uring, ptrace, modules, reboot, clock setting, ...), in both
+    /// modes. Default true; turning it off is for diagnosing a runtime the filter breaks.
+    pub seccomp: bool,
 }
 
 impl Default for SandboxConfig {
@@ -74,10 +105,18 @@ impl Default for SandboxConfig {
             cgroup_parent: PathBuf::from("kindling"),
             staging_dir: PathBuf::from("/run/kindling-sandbox"),
             tmp: TmpBacking::default(),
+            tmp_image_dir: PathBuf::from("/var/lib/kindling-sandbox/tmp-images"),
+            mkfs_ext4: ["/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4"]
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.exists())
+                .unwrap_or_else(|| PathBuf::from("/usr/sbin/mkfs.ext4")),
+            tmp_pool_per_size: 2,
             nofile_limit: 1024,
             max_line_bytes: 256 * 1024,
             output_capacity: 1024,
             start_timeout: Duration::from_secs(10),
+            seccomp: true,
         }
     }
 }
@@ -93,26 +132,58 @@ impl Sandbox {
     /// cgroup controllers, creating the namespaces once) so that a caller can fall back to
     /// Process mode at startup: such failures are [`SandboxError::IsolationUnavailable`].
     pub fn new(mode: IsolationMode, config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+        let filter = match config.seccomp.then(seccomp::filter) {
+            Some(Ok(filter)) => Some(Ok(filter)),
+            Some(Err(e)) => return Err(SandboxError::SyscallFilter(e)),
+            None => None,
+        };
         let cgroups = match mode {
             IsolationMode::Process => None,
             IsolationMode::Namespaces { network } => Some(prepare_namespaces(&config, network)?),
+        };
+        let mut config = config;
+        let tmp_pool = if cgroups.is_some() && config.tmp == TmpBacking::Disk {
+            match TmpPool::start(
+                &config.tmp_image_dir,
+                &config.mkfs_ext4,
+                config.tmp_pool_per_size,
+                DEFAULT_TMP_MB,
+            ) {
+                Ok(pool) => Some(pool),
+                Err(e) => {
+                    tracing::warn!(
+                        error = %e,
+                        "disk-backed /tmp unavailable; each environment's /tmp is a tmpfs, \
+                         counted against its memory"
+                    );
+                    config.tmp = TmpBacking::Tmpfs;
+                    None
+                }
+            }
+        } else {
+            None
         };
         Ok(Sandbox {
             shared: Arc::new(Shared {
                 mode,
                 config,
                 cgroups,
+                filter,
+                tmp_pool,
             }),
         })
     }
 
-    /// A Process-mode sandbox with the default configuration.
+    /// A Process-mode sandbox with the default configuration. Should the system call filter
+    /// fail to build, every `spawn` returns [`SandboxError::SyscallFilter`].
     pub fn process() -> Sandbox {
         Sandbox {
             shared: Arc::new(Shared {
                 mode: IsolationMode::Process,
                 config: SandboxConfig::default(),
                 cgroups: None,
+                filter: Some(seccomp::filter()),
+                tmp_pool: None,
             }),
         }
     }
@@ -121,6 +192,8 @@ impl Sandbox {
         self.shared.mode
     }
 
+    /// The configuration in effect (`tmp` is `Tmpfs` when `Disk` was asked for but could not
+    /// be had).
     pub fn config(&self) -> &SandboxConfig {
         &self.shared.config
     }
@@ -199,7 +272,7 @@ impl Sandbox {
             lifeline,
             steps,
         } = launched?;
-        let (namespaces, cgroup) = (tree.namespaces, tree.cgroup.take());
+        let (namespaces, cgroup, tmp) = (tree.namespaces, tree.cgroup.take(), tree.tmp.take());
         let Some(pidfd) = tree.pidfd.take() else {
             return Err(SandboxError::io(
                 "launching the environment",
@@ -278,6 +351,9 @@ impl Sandbox {
             cgroup: Mutex::new(cgroup),
             final_peak: Mutex::new(None),
             final_oom: AtomicBool::new(false),
+            statm: program_pid.and_then(|pid| fs::File::open(format!("/proc/{pid}/statm")).ok()),
+            rss_peak: AtomicU64::new(0),
+            tmp: Mutex::new(tmp),
         });
         let (exit_tx, exit_rx) = watch::channel(None);
         tokio::spawn(monitor(Arc::clone(&inner), report, exit_tx));

@@ -212,12 +212,18 @@ fn tune_cgroups() {
 
 /// Each node keeps its environments' cgroups under `kindling/<node>`, so that at start it can
 /// remove what a killed predecessor left without touching other nodes on the same host.
-fn sandbox(isolation: Isolation, node: &str, tune: bool) -> anyhow::Result<Sandbox> {
+fn sandbox(
+    isolation: Isolation,
+    node: &str,
+    tune: bool,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Sandbox> {
     let config = SandboxConfig {
         cgroup_parent: PathBuf::from("kindling").join(node),
-        // A tmpfs of EphemeralStorage's size: the size is enforced (a full /tmp is ENOSPC, not
-        // a full host disk); its pages count toward the function's memory.
-        tmp: TmpBacking::Tmpfs,
+        // A fresh ext4 of EphemeralStorage's size per environment, on disk (not counted as the
+        // function's memory; ENOSPC at the size); a tmpfs if loop devices are unavailable.
+        tmp: TmpBacking::Disk,
+        tmp_image_dir: data_dir.join("tmp-images"),
         ..SandboxConfig::default()
     };
     let namespaces = |network| Sandbox::new(IsolationMode::Namespaces { network }, config.clone());
@@ -241,7 +247,7 @@ fn sandbox(isolation: Isolation, node: &str, tune: bool) -> anyhow::Result<Sandb
             }
         },
     };
-    tracing::info!(mode = ?sandbox.mode(), "execution environment isolation");
+    tracing::info!(mode = ?sandbox.mode(), tmp = ?sandbox.config().tmp, "execution environment isolation");
     Ok(sandbox)
 }
 
@@ -400,7 +406,7 @@ fn data_plane(
         interpreters: args.runtimes.iter().cloned().collect(),
         search_dirs: search_dirs(),
     });
-    let sandbox = sandbox(args.isolation, node, !args.no_tune_cgroups)?;
+    let sandbox = sandbox(args.isolation, node, !args.no_tune_cgroups, &args.data_dir)?;
     let mode = sandbox.mode();
     Ok((Scheduler::new(config, sandbox, locator, logs)?, mode))
 }

@@ -11,22 +11,29 @@
 //! 1. moves the pipes to 0, 1, 2 and closes every descriptor it does not need, so it holds no
 //!    pipe of another environment;
 //! 2. Process mode: becomes a child subreaper, so orphans of the tree (double forks) become its
-//!    children; Namespaces mode: it is pid 1 of a new PID namespace, joins the environment's
-//!    prepared network namespace if there is one, and builds the root filesystem, hostname and
-//!    loopback;
-//! 3. forks the program, which joins the cgroups, drops privileges and executes;
+//!    children; Namespaces mode: it is pid 1 of a new PID namespace and joins the environment's
+//!    prepared network namespace if there is one;
+//! 3. forks the program, which joins the cgroups, drops privileges, takes its passed
+//!    descriptors, installs the system call filter and (Namespaces mode) waits at a gate while
+//!    the supervisor builds the root filesystem, hostname and loopback (so both run at once on
+//!    two CPUs), then executes;
 //! 4. reports `Started` once the `execve` succeeded (a close-on-exec pipe tells), then reaps
 //!    children until the program exits, a kill is requested (SIGTERM/SIGINT/SIGHUP/SIGQUIT) or
 //!    Kindling goes away (the lifeline pipe closes);
 //! 5. kills every other process of the tree, reaps them, reports how the program ended and exits.
+//!
+//! A failure of the supervisor's setup ends it; as pid 1 of the namespace, its death kills the
+//! waiting program too.
 
 use std::ffi::{CStr, CString};
 use std::os::fd::RawFd;
 use std::ptr;
+use std::sync::Arc;
 
 use libc::{c_char, c_int, c_ulong};
 
 use crate::report::{self, EXEC_FAILURE_LEN, Record, Stage};
+use crate::seccomp::SyscallFilter;
 
 use super::CloneArgs;
 
@@ -49,6 +56,9 @@ pub(crate) enum CStep {
     /// Make this directory the root: pivot_root(".", ".") from inside it, then detach the old
     /// root.
     PivotRoot(CString),
+    /// move_mount(fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH), then close(fd): attach a
+    /// detached mount inherited from Kindling.
+    MoveMount { fd: RawFd, target: CString },
 }
 
 /// Namespaces mode: what the supervisor sets up and what the program becomes.
@@ -82,6 +92,8 @@ pub(crate) struct ChildFds {
     /// Descriptors the program gets as 3, 4, ... (the spec's `pass_fds`); the supervisor
     /// closes its copies once the program is forked.
     pub pass: Vec<RawFd>,
+    /// The detached mount that becomes `/tmp` (a filesystem step attaches and closes it).
+    pub tmp_mount: Option<RawFd>,
 }
 
 /// Everything the supervisor and the program need, prepared before the clone.
@@ -99,6 +111,9 @@ pub(crate) struct ChildPlan {
     ns: Option<NsPlan>,
     /// The parent's argument area `[start, end)`, overwritten in the supervisor.
     arg_area: Option<(usize, usize)>,
+    /// The system call filter the program installs just before `execve`, and the `sock_fprog`
+    /// pointing into it.
+    seccomp: Option<(Arc<SyscallFilter>, libc::sock_fprog)>,
 }
 
 impl ChildPlan {
@@ -109,6 +124,7 @@ impl ChildPlan {
         env: Vec<CString>,
         cwd: CString,
         ns: Option<NsPlan>,
+        seccomp: Option<Arc<SyscallFilter>>,
     ) -> Self {
         let mut argv = Vec::with_capacity(args.len() + 2);
         argv.push(program.as_ptr());
@@ -120,10 +136,21 @@ impl ChildPlan {
         keep.extend(&fds.cgroup_procs);
         keep.extend(fds.thaw.map(|(fd, _)| fd));
         keep.extend(&fds.pass);
+        keep.extend(fds.tmp_mount);
         keep.sort_unstable();
         keep.dedup();
         let mut strings = args;
         strings.extend(env);
+        // The filter's instructions live in the Arc, which the plan keeps: the pointer stays
+        // valid. The count fits: `seccomp` checks it when decoding.
+        let seccomp = seccomp.map(|filter| {
+            let program = filter.instructions();
+            let fprog = libc::sock_fprog {
+                len: u16::try_from(program.len()).unwrap_or(u16::MAX),
+                filter: program.as_ptr().cast_mut(),
+            };
+            (filter, fprog)
+        });
         // Moving a CString moves its pointer, not its heap buffer: argv/envp stay valid.
         ChildPlan {
             fds,
@@ -135,6 +162,7 @@ impl ChildPlan {
             _strings: strings,
             ns,
             arg_area: argument_area(),
+            seccomp,
         }
     }
 }
@@ -203,40 +231,54 @@ pub(crate) fn supervisor_main(plan: &ChildPlan) -> ! {
                 fail(report, Stage::Subreaper, 0, errno());
             }
         }
-        Some(ns) => {
+        Some(_) => {
             // SAFETY: umask cannot fail. 022 so the root's directories are traversable by the
             // unprivileged user, and as the program's default like Lambda's.
             unsafe { libc::umask(0o022) };
-            setup_namespace(ns, report);
         }
     }
 
-    let signals =
-        signalfd_for_handled_signals().unwrap_or_else(|e| fail(report, Stage::Signalfd, 0, e));
-    let mut exec_pipe: [c_int; 2] = [-1, -1];
-    // SAFETY: pipe2 writes two descriptors into the array we pass.
-    if unsafe { libc::pipe2(exec_pipe.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        fail(report, Stage::ExecPipe, 0, errno());
-    }
-    let [exec_read, exec_write] = exec_pipe;
+    let [exec_read, exec_write] = pipe(report);
+    // Namespaces mode: the program is forked before the root is built and waits at this gate
+    // until it is, so that its own preparation (joining the cgroups, dropping privileges,
+    // installing the system call filter) runs alongside the mounts instead of after them.
+    let gate = plan.ns.as_ref().map(|_| pipe(report));
 
     let program = fork();
     if program == 0 {
+        let gate_read = gate.map(|[read, write]| {
+            // SAFETY: closing our copy of the gate's write end.
+            unsafe { libc::close(write) };
+            read
+        });
         // SAFETY: closing our copy of the read end.
         unsafe { libc::close(exec_read) };
-        program_main(plan, exec_write);
+        program_main(plan, exec_write, gate_read);
     }
     if program < 0 {
         fail(report, Stage::Fork, 0, errno());
     }
-    // SAFETY: closing our copy of the write end, so the read below sees EOF at the execve, and
-    // our copies of the passed descriptors, which only the program holds from now on.
+    // SAFETY: closing our copy of the write end, so the read below sees EOF at the execve.
+    unsafe { libc::close(exec_write) };
+    if let (Some(ns), Some([gate_read, gate_write])) = (&plan.ns, gate) {
+        // SAFETY: closing our copy of the gate's read end.
+        unsafe { libc::close(gate_read) };
+        // A failure ends this process, pid 1 of the namespace: the kernel kills the program.
+        setup_namespace(ns, report);
+        // SAFETY: one write of a static byte to our end of the gate, then closing it.
+        unsafe {
+            libc::write(gate_write, b"g".as_ptr().cast(), 1);
+            libc::close(gate_write);
+        }
+    }
+    // SAFETY: closing our copies of the passed descriptors: only the program holds them now.
     unsafe {
-        libc::close(exec_write);
         for &fd in &plan.fds.pass {
             libc::close(fd);
         }
     }
+    let signals =
+        signalfd_for_handled_signals().unwrap_or_else(|e| fail(report, Stage::Signalfd, 0, e));
     let mut failure = [0u8; EXEC_FAILURE_LEN];
     let got = read_full(exec_read, &mut failure);
     // SAFETY: closing a descriptor we own.
@@ -293,8 +335,20 @@ pub(crate) fn supervisor_main(plan: &ChildPlan) -> ! {
     unsafe { libc::_exit(0) }
 }
 
-/// The program's side of the fork: join cgroups, drop privileges, execute.
-fn program_main(plan: &ChildPlan, exec_write: RawFd) -> ! {
+/// A close-on-exec pipe: [read, write]. Ends the supervisor on failure.
+fn pipe(report: RawFd) -> [c_int; 2] {
+    let mut ends: [c_int; 2] = [-1, -1];
+    // SAFETY: pipe2 writes two descriptors into the array we pass.
+    if unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        fail(report, Stage::ExecPipe, 0, errno());
+    }
+    ends
+}
+
+/// The program's side of the fork: join cgroups, drop privileges, take the passed
+/// descriptors, install the system call filter, wait at the gate (Namespaces mode: until the
+/// root is built), then change directory and execute.
+fn program_main(plan: &ChildPlan, exec_write: RawFd, gate: Option<RawFd>) -> ! {
     for &fd in &plan.fds.cgroup_procs {
         // SAFETY: writing one byte from a static buffer to a descriptor we own.
         if unsafe { libc::pwrite(fd, b"0".as_ptr().cast(), 1, 0) } < 0 {
@@ -306,13 +360,44 @@ fn program_main(plan: &ChildPlan, exec_write: RawFd) -> ! {
     if let Some(ns) = &plan.ns {
         drop_privileges(ns, exec_write);
     }
+    reset_signals();
+    let mut needed = [exec_write, gate.unwrap_or(-1)];
+    place_passed_fds(&plan.fds.pass, &mut needed)
+        .unwrap_or_else(|code| exec_fail(exec_write, Stage::PassFds, 0, code));
+    let [exec_write, gate] = needed;
+    if let Some((_, fprog)) = &plan.seccomp {
+        // From here on only read, chdir, execve, write and _exit are needed, and the filter
+        // allows them. No new privileges first, as seccomp requires of non-root (and so that
+        // no set-user-ID program inside can shed the filter's effect).
+        // SAFETY: prctl with integers; seccomp reads the sock_fprog (and the instructions it
+        // points to, owned by the plan) and copies them into the kernel.
+        let installed = unsafe {
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as c_ulong, 0, 0, 0) == 0
+                && libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    0 as c_ulong,
+                    std::ptr::from_ref(fprog),
+                ) == 0
+        };
+        if !installed {
+            exec_fail(exec_write, Stage::SyscallFilter, 0, errno());
+        }
+    }
+    if gate >= 0 {
+        let mut go = [0u8; 1];
+        // Anything but the byte (end of file: the supervisor failed and is gone) ends us.
+        if read_full(gate, &mut go) != 1 {
+            // SAFETY: _exit ends this process; nothing is left to report to.
+            unsafe { libc::_exit(127) };
+        }
+        // SAFETY: closing the gate, which nothing else uses.
+        unsafe { libc::close(gate) };
+    }
     // SAFETY: `cwd` is a NUL-terminated string owned by the plan.
     if unsafe { libc::chdir(plan.cwd.as_ptr()) } < 0 {
         exec_fail(exec_write, Stage::Chdir, 0, errno());
     }
-    reset_signals();
-    let exec_write = place_passed_fds(&plan.fds.pass, exec_write)
-        .unwrap_or_else(|code| exec_fail(exec_write, Stage::PassFds, 0, code));
     // SAFETY: program, argv and envp are NUL-terminated strings and null-terminated arrays of
     // them, all owned by the plan.
     unsafe {
@@ -329,12 +414,13 @@ fn program_main(plan: &ChildPlan, exec_write: RawFd) -> ! {
 const MAX_PASS: usize = crate::spec::MAX_PASS_FDS;
 
 /// Puts `pass[i]` at descriptor `3 + i` without close-on-exec; everything else stays (or
-/// becomes) close-on-exec. Returns where the exec status pipe is now: it, and every source
-/// inside the target range, is first moved above the range, whose descriptors (Kindling's,
-/// all close-on-exec and no longer needed) are then replaced. Err(errno).
-fn place_passed_fds(pass: &[RawFd], exec_write: RawFd) -> Result<RawFd, c_int> {
+/// becomes) close-on-exec. The descriptors in `needed` (negative: none) that are inside the
+/// target range are first moved above it, and updated; so is every source inside it. The
+/// range's other descriptors (Kindling's, all close-on-exec and no longer needed) are then
+/// replaced. Err(errno).
+fn place_passed_fds(pass: &[RawFd], needed: &mut [RawFd]) -> Result<(), c_int> {
     if pass.is_empty() {
-        return Ok(exec_write);
+        return Ok(());
     }
     let count = pass.len().min(MAX_PASS);
     let above = 3 + count as c_int;
@@ -343,11 +429,11 @@ fn place_passed_fds(pass: &[RawFd], exec_write: RawFd) -> Result<RawFd, c_int> {
         let moved = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, above) };
         if moved < 0 { Err(errno()) } else { Ok(moved) }
     };
-    let exec_write = if exec_write < above {
-        move_above(exec_write)?
-    } else {
-        exec_write
-    };
+    for fd in needed.iter_mut() {
+        if (0..above).contains(fd) {
+            *fd = move_above(*fd)?;
+        }
+    }
     let mut sources: [RawFd; MAX_PASS] = [-1; MAX_PASS];
     for (slot, &fd) in sources.iter_mut().zip(pass) {
         *slot = if fd < above {
@@ -366,7 +452,7 @@ fn place_passed_fds(pass: &[RawFd], exec_write: RawFd) -> Result<RawFd, c_int> {
             return Err(errno());
         }
     }
-    Ok(exec_write)
+    Ok(())
 }
 
 fn drop_privileges(ns: &NsPlan, exec_write: RawFd) {
@@ -459,6 +545,25 @@ fn run_step(step: &CStep) -> c_int {
                     *flags,
                     optional(data).cast(),
                 )
+            }
+        }
+        CStep::MoveMount { fd, target } => {
+            // SAFETY: move_mount with a descriptor inherited for this purpose, an empty static
+            // path (MOVE_MOUNT_F_EMPTY_PATH: the descriptor itself) and a NUL-terminated target
+            // owned by the plan; then closing that descriptor, which nothing else uses.
+            unsafe {
+                let rc = libc::syscall(
+                    libc::SYS_move_mount,
+                    *fd,
+                    c"".as_ptr(),
+                    libc::AT_FDCWD,
+                    target.as_ptr(),
+                    libc::MOVE_MOUNT_F_EMPTY_PATH,
+                ) as c_int;
+                let saved = errno();
+                libc::close(*fd);
+                set_errno(saved);
+                rc
             }
         }
         CStep::PivotRoot(new_root) => {

@@ -2,24 +2,18 @@
 
 #![allow(dead_code)]
 
-use std::io::Write;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[allow(unused_imports)] // each test binary uses some of them
+pub use kindling_test_support::{eventually, free_port, zip_of};
 
 /// A running `kindling serve` child process; killed on drop.
 pub struct Server {
     pub child: Child,
     pub base: String,
     pub data_dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 impl Server {
@@ -136,18 +130,6 @@ pub fn cli(data_dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Polls `check` until it returns `Some` or `timeout` passes.
-pub fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Creates a Python 3.11 function from one source file `app.py`.
 pub fn create_python(server: &Server, name: &str, source: &str, extra: serde_json::Value) {
     let zip = zip_of(&[("app.py", source.as_bytes())]);
@@ -217,20 +199,6 @@ impl Drop for Server {
 }
 
 /// A zip holding the given files.
-pub fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut buf = std::io::Cursor::new(Vec::new());
-    {
-        let mut w = zip::ZipWriter::new(&mut buf);
-        for (name, content) in files {
-            let opts = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
-            w.start_file(*name, opts).expect("zip entry");
-            w.write_all(content).expect("zip write");
-        }
-        w.finish().expect("zip finish");
-    }
-    buf.into_inner()
-}
-
 pub fn b64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)

@@ -42,38 +42,65 @@ impl Server {
         Self::spawn(dir, Some(cwd), &args)
     }
 
-    fn spawn(data_dir: tempfile::TempDir, cwd: Option<&Path>, args: &[&std::ffi::OsStr]) -> Self {
-        let port = free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kindling"));
-        if let Some(cwd) = cwd {
-            cmd.current_dir(cwd);
+    /// Spawns `kindling serve` on a free port and waits until it answers. The port was free
+    /// when picked, but another process may take it first (tests run in parallel): a server
+    /// that exits before it answers is started again on another port.
+    fn spawn(
+        mut data_dir: tempfile::TempDir,
+        cwd: Option<&Path>,
+        args: &[&std::ffi::OsStr],
+    ) -> Self {
+        for _ in 0..3 {
+            let port = free_port();
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_kindling"));
+            if let Some(cwd) = cwd {
+                cmd.current_dir(cwd);
+            }
+            let child = cmd
+                .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+                .args(args)
+                .env("KINDLING_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("spawn kindling");
+            let mut server = Self {
+                child,
+                base: format!("http://127.0.0.1:{port}"),
+                data_dir,
+            };
+            if server.wait_ready() {
+                return server;
+            }
+            data_dir =
+                std::mem::replace(&mut server.data_dir, tempfile::tempdir().expect("temp dir"));
         }
-        let child = cmd
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(args)
-            .env("KINDLING_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn kindling");
-        let server = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            data_dir,
-        };
-        server.wait_ready();
-        server
+        panic!("kindling exited before answering, three times (see its stderr above)");
     }
 
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+    /// Waits until this server (not some other process on the port) answers Lambda's API:
+    /// true when it does, false when it exited first; panics when it neither answers nor exits
+    /// in time.
+    fn wait_ready(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("http client");
+        let probe = self.url("/2015-03-31/functions");
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(self.base.trim_start_matches("http://")).is_ok() {
-                return;
+            if self.child.try_wait().expect("wait").is_some() {
+                return false;
+            }
+            let answered = client.get(&probe).send().is_ok_and(|r| {
+                r.headers().contains_key("x-amzn-requestid") || r.status().is_success()
+            });
+            if answered {
+                return true;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("kindling did not start listening on {}", self.base);
+        panic!("kindling did not answer on {} within 30 s", self.base);
     }
 
     /// Sends SIGTERM and waits for a clean exit; returns the data dir for a restart.

@@ -15,6 +15,9 @@ use crate::http_api::{self, CompiledRoute, Cors, HttpApiDoc};
 use crate::rest_api::{self, CompiledResource, RestApiDoc};
 use crate::{ids, time};
 
+/// APIs whose compiled deployments are kept in memory at most.
+const MAX_CACHED: usize = 4096;
+
 /// Attempts of a change that keeps losing its compare-and-swap to other writers.
 const CAS_ATTEMPTS: usize = 16;
 
@@ -91,7 +94,7 @@ pub struct ApiGateway {
     config: ApigwConfig,
     /// Bumped after every write of this node; cached deployments of an older one are stale.
     generation: AtomicU64,
-    cache: Mutex<HashMap<String, (u64, Option<Arc<Deployed>>)>>,
+    cache: Mutex<HashMap<String, (u64, Arc<Deployed>)>>,
 }
 
 impl ApiGateway {
@@ -208,7 +211,7 @@ impl ApiGateway {
             .unwrap_or_else(PoisonError::into_inner)
             .get(api_id)
             .filter(|(g, _)| *g == generation)
-            .map(|(_, d)| d.clone())
+            .map(|(_, d)| Some(Arc::clone(d)))
     }
 
     /// Reads and compiles the deployed stages of `api_id` (either kind); `None` when no such
@@ -230,10 +233,19 @@ impl ApiGateway {
                 }
             }
         };
-        self.cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(api_id.to_string(), (generation, found.clone()));
+        // Only APIs that exist are remembered: ids that name nothing (a client trying random
+        // ids) must not grow the cache.
+        if found.is_some() {
+            let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+            if cache.len() >= MAX_CACHED {
+                cache.retain(|_, (g, _)| *g == generation);
+            }
+            if cache.len() < MAX_CACHED {
+                if let Some(d) = &found {
+                    cache.insert(api_id.to_string(), (generation, Arc::clone(d)));
+                }
+            }
+        }
         Ok(found)
     }
 }

@@ -87,7 +87,10 @@ fn gateway(status: u16, message: &str, error_type: Option<&str>, request_id: &st
     let mut res = Response::new(Body::from(body));
     *res.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = res.headers_mut();
-    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Some(t) = error_type.and_then(|t| HeaderValue::from_str(t).ok()) {
         h.insert("x-amzn-ErrorType", t);
     }
@@ -213,7 +216,11 @@ impl Call<'_> {
         let mut headers: Vec<(String, String)> = p
             .headers
             .iter()
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+            .filter_map(|(k, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (k.as_str().to_string(), v.to_string()))
+            })
             .collect();
         let source_ip = header(p, "x-forwarded-for")
             .and_then(|v| v.split(',').next())
@@ -282,10 +289,16 @@ impl Call<'_> {
             routing::best(&stage.routes, method, route_path)
                 .or_else(|| stage.default_route.as_ref().map(|r| (r, Vec::new())));
         let Some((route, params)) = matched else {
-            return self.with_cors(stage, gateway(404, "Not Found", Some("NotFoundException"), id));
+            return self.with_cors(
+                stage,
+                gateway(404, "Not Found", Some("NotFoundException"), id),
+            );
         };
         let Some(integration) = &route.integration else {
-            return self.with_cors(stage, gateway(404, "Not Found", Some("NotFoundException"), id));
+            return self.with_cors(
+                stage,
+                gateway(404, "Not Found", Some("NotFoundException"), id),
+            );
         };
         let target = match self.target(integration.integration_uri.as_ref()) {
             Ok(t) => t,
@@ -340,7 +353,13 @@ impl Call<'_> {
         let result = self
             .state
             .invoker
-            .call(&target, &source_arn, Bytes::from(event), timeout, self.trace())
+            .call(
+                &target,
+                &source_arn,
+                Bytes::from(event),
+                timeout,
+                self.trace(),
+            )
             .await;
         let res = match result {
             Ok(r) if r.function_error.is_some() => {
@@ -348,7 +367,11 @@ impl Call<'_> {
                 gateway(500, "Internal Server Error", None, id)
             }
             Ok(r) => {
-                let mapped = if v2 { v2::response(&r.payload) } else { v1::response(&r.payload, true) };
+                let mapped = if v2 {
+                    v2::response(&r.payload)
+                } else {
+                    v1::response(&r.payload, true)
+                };
                 match mapped {
                     Ok(resp) => to_response(resp, id),
                     Err(e) => {
@@ -437,7 +460,11 @@ impl Call<'_> {
                 context_path: format!("/{}{}", stage.stage, path),
                 resource_id: resource.resource_id.clone(),
                 extended_request_id: self.request_id.to_string(),
-                body_encoding: if binary { BodyEncoding::Base64 } else { BodyEncoding::Text },
+                body_encoding: if binary {
+                    BodyEncoding::Base64
+                } else {
+                    BodyEncoding::Text
+                },
                 version_field: false,
                 ..v1::Options::default()
             },
@@ -449,7 +476,13 @@ impl Call<'_> {
         let result = self
             .state
             .invoker
-            .call(&target, &source_arn, Bytes::from(event), timeout, self.trace())
+            .call(
+                &target,
+                &source_arn,
+                Bytes::from(event),
+                timeout,
+                self.trace(),
+            )
             .await;
         match result {
             Ok(r) if r.function_error.is_some() => {
@@ -512,7 +545,12 @@ fn now_ms() -> i64 {
 
 /// Whether a media type matches one of `types` (`image/*` and `*/*` wildcards).
 fn media_matches(types: &[String], media: &str) -> bool {
-    let media = media.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let media = media
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     let (mt, ms) = media.split_once('/').unwrap_or((&media, ""));
     types.iter().any(|t| {
         let t = t.to_ascii_lowercase();
@@ -601,7 +639,10 @@ fn to_response(resp: HttpResponse, request_id: &str) -> Response {
     let h = res.headers_mut();
     for (name, value) in resp.headers {
         let lower = name.to_ascii_lowercase();
-        if matches!(lower.as_str(), "content-length" | "transfer-encoding" | "connection") {
+        if matches!(
+            lower.as_str(),
+            "content-length" | "transfer-encoding" | "connection"
+        ) {
             continue;
         }
         if let (Ok(n), Ok(v)) = (HeaderName::try_from(lower), HeaderValue::from_str(&value)) {
@@ -628,19 +669,29 @@ mod tests {
     #[test]
     fn addressing_forms() {
         let a = address(&parts("abc123.execute-api.localhost:9001", "/prod/pets")).expect("host");
-        assert_eq!((a.api_id.as_str(), a.stage, a.path.as_str()), ("abc123", None, "/prod/pets"));
+        assert_eq!(
+            (a.api_id.as_str(), a.stage, a.path.as_str()),
+            ("abc123", None, "/prod/pets")
+        );
         let a = address(&parts("127.0.0.1:9001", "/execute-api/abc123/pets/1")).expect("path");
         assert_eq!((a.api_id.as_str(), a.path.as_str()), ("abc123", "/pets/1"));
         let a = address(&parts("127.0.0.1:9001", "/execute-api/abc123")).expect("root");
         assert_eq!(a.path, "/");
-        let a = address(&parts("127.0.0.1", "/restapis/abc123/dev/_user_request_/a/b")).expect("rest");
+        let a = address(&parts(
+            "127.0.0.1",
+            "/restapis/abc123/dev/_user_request_/a/b",
+        ))
+        .expect("rest");
         assert_eq!((a.stage.as_deref(), a.path.as_str()), (Some("dev"), "/a/b"));
         assert!(address(&parts("127.0.0.1", "/restapis/abc123/dev/x")).is_none());
     }
 
     #[test]
     fn media_types() {
-        let types = vec!["image/*".to_string(), "application/octet-stream".to_string()];
+        let types = vec![
+            "image/*".to_string(),
+            "application/octet-stream".to_string(),
+        ];
         assert!(media_matches(&types, "image/png"));
         assert!(media_matches(&types, "application/octet-stream; charset=x"));
         assert!(!media_matches(&types, "application/json"));

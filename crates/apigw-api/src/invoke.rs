@@ -75,7 +75,8 @@ impl Invoker {
             }
             Err(e) => Err(e),
         };
-        let resolved = resolved.map_err(|e| CallError::Refused(format!("the function cannot be invoked: {e}")))?;
+        let resolved = resolved
+            .map_err(|e| CallError::Refused(format!("the function cannot be invoked: {e}")))?;
         let req = InvokeRequest {
             target: resolved,
             request_id: uuid::Uuid::new_v4().to_string(),
@@ -87,9 +88,9 @@ impl Invoker {
         match tokio::time::timeout(timeout, self.scheduler.invoke(req)).await {
             Err(_) => Err(CallError::Timeout(timeout)),
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(SchedulerError::Throttled(reason))) => {
-                Err(CallError::Throttled(format!("Lambda throttled the invocation ({reason:?})")))
-            }
+            Ok(Err(SchedulerError::Throttled(reason))) => Err(CallError::Throttled(format!(
+                "Lambda throttled the invocation ({reason:?})"
+            ))),
             Ok(Err(e)) => Err(CallError::Refused(format!("the invocation failed: {e}"))),
         }
     }
@@ -160,10 +161,11 @@ pub fn permits(statements: &[Value], source_arn: &str, account: &str) -> bool {
         }
         let principal_ok = match &st["Principal"] {
             Value::String(s) => s == "*",
-            Value::Object(p) => p
-                .get("Service")
-                .is_some_and(|s| strings(s).contains(&PRINCIPAL))
-                || p.get("AWS").is_some_and(|s| strings(s).contains(&"*")),
+            Value::Object(p) => {
+                p.get("Service")
+                    .is_some_and(|s| strings(s).contains(&PRINCIPAL))
+                    || p.get("AWS").is_some_and(|s| strings(s).contains(&"*"))
+            }
             _ => false,
         };
         let action_ok = strings(&st["Action"])
@@ -235,8 +237,14 @@ mod tests {
     #[test]
     fn globs() {
         assert!(glob("arn:*:abc123/*/*", ARN));
-        assert!(glob("arn:aws:execute-api:us-east-1:000000000000:abc123/*/GET/pets/*", ARN));
-        assert!(!glob("arn:aws:execute-api:us-east-1:000000000000:other/*", ARN));
+        assert!(glob(
+            "arn:aws:execute-api:us-east-1:000000000000:abc123/*/GET/pets/*",
+            ARN
+        ));
+        assert!(!glob(
+            "arn:aws:execute-api:us-east-1:000000000000:other/*",
+            ARN
+        ));
         assert!(glob("a?c", "abc"));
         assert!(!glob("a?c", "ac"));
     }
@@ -249,17 +257,23 @@ mod tests {
         };
         assert!(permits(&[allow(Value::Null)], ARN, "000000000000"));
         assert!(permits(
-            &[allow(json!({"ArnLike": {"AWS:SourceArn": "arn:aws:execute-api:us-east-1:000000000000:abc123/*/*/pets/*"}}))],
+            &[allow(
+                json!({"ArnLike": {"AWS:SourceArn": "arn:aws:execute-api:us-east-1:000000000000:abc123/*/*/pets/*"}})
+            )],
             ARN,
             "000000000000"
         ));
         assert!(!permits(
-            &[allow(json!({"ArnLike": {"AWS:SourceArn": "arn:aws:execute-api:us-east-1:000000000000:zzz/*"}}))],
+            &[allow(
+                json!({"ArnLike": {"AWS:SourceArn": "arn:aws:execute-api:us-east-1:000000000000:zzz/*"}})
+            )],
             ARN,
             "000000000000"
         ));
         assert!(!permits(
-            &[allow(json!({"StringEquals": {"AWS:SourceAccount": "111111111111"}}))],
+            &[allow(
+                json!({"StringEquals": {"AWS:SourceAccount": "111111111111"}})
+            )],
             ARN,
             "000000000000"
         ));

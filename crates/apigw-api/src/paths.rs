@@ -111,7 +111,10 @@ pub(crate) fn render(result: Result<Response, ControlError>, request_id: &str) -
     let mut res = match result {
         Ok(res) => res,
         Err(e) => {
-            if matches!(e, ControlError::Task | ControlError::Domain(kindling_apigw::ApigwError::Store(_))) {
+            if matches!(
+                e,
+                ControlError::Task | ControlError::Domain(kindling_apigw::ApigwError::Store(_))
+            ) {
                 tracing::error!(error = ?e, "API Gateway control plane failed");
             }
             json_error_response(&e, request_id).map(Body::from)

@@ -142,8 +142,12 @@ async fn handle(state: &ControlState, req: Request) -> Result<Response, ControlE
             ok(&resource_json(&res, embed))
         }
         (&Method::POST, ["restapis", _, "resources", _]) => {
-            let (id, parent, i): (String, String, CreateResource) = (owned(1), owned(3), input(&body)?);
-            json(201, &blocking(move || svc.create_resource(&id, &parent, i.path_part)).await?)
+            let (id, parent, i): (String, String, CreateResource) =
+                (owned(1), owned(3), input(&body)?);
+            json(
+                201,
+                &blocking(move || svc.create_resource(&id, &parent, i.path_part)).await?,
+            )
         }
         (&Method::DELETE, ["restapis", _, "resources", _]) => {
             let (id, r) = (owned(1), owned(3));
@@ -153,7 +157,10 @@ async fn handle(state: &ControlState, req: Request) -> Result<Response, ControlE
         // ---- methods and integrations ----
         (&Method::PUT, ["restapis", _, "resources", _, "methods", _]) => {
             let (id, r, hm, i) = (owned(1), owned(3), owned(5), input(&body)?);
-            json(201, &blocking(move || svc.put_method(&id, &r, &hm, i)).await?)
+            json(
+                201,
+                &blocking(move || svc.put_method(&id, &r, &hm, i)).await?,
+            )
         }
         (&Method::GET, ["restapis", _, "resources", _, "methods", _]) => {
             let (id, r, hm) = (owned(1), owned(3), owned(5));
@@ -166,7 +173,10 @@ async fn handle(state: &ControlState, req: Request) -> Result<Response, ControlE
         }
         (&Method::PUT, ["restapis", _, "resources", _, "methods", _, "integration"]) => {
             let (id, r, hm, i) = (owned(1), owned(3), owned(5), input(&body)?);
-            json(201, &blocking(move || svc.put_integration(&id, &r, &hm, i)).await?)
+            json(
+                201,
+                &blocking(move || svc.put_integration(&id, &r, &hm, i)).await?,
+            )
         }
         (&Method::GET, ["restapis", _, "resources", _, "methods", _, "integration"]) => {
             let (id, r, hm) = (owned(1), owned(3), owned(5));
@@ -180,7 +190,10 @@ async fn handle(state: &ControlState, req: Request) -> Result<Response, ControlE
         // ---- deployments and stages ----
         (&Method::POST, ["restapis", _, "deployments"]) => {
             let (id, i) = (owned(1), input(&body)?);
-            json(201, &blocking(move || svc.create_rest_deployment(&id, i)).await?)
+            json(
+                201,
+                &blocking(move || svc.create_rest_deployment(&id, i)).await?,
+            )
         }
         (&Method::GET, ["restapis", _, "deployments"]) => {
             let id = owned(1);

@@ -111,7 +111,10 @@ async fn handle(state: &ControlState, req: Request) -> Result<Response, ControlE
         // ---- integrations ----
         (&Method::POST, ["v2", "apis", _, "integrations"]) => {
             let (id, i) = (owned(2), input(&body)?);
-            json(201, &blocking(move || svc.create_integration(&id, i)).await?)
+            json(
+                201,
+                &blocking(move || svc.create_integration(&id, i)).await?,
+            )
         }
         (&Method::GET, ["v2", "apis", _, "integrations"]) => {
             let id = owned(2);

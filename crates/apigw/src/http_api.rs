@@ -364,7 +364,9 @@ impl HttpApiDoc {
         self.routes
             .iter()
             .position(|r| r.route_id == route_id)
-            .ok_or_else(|| ApigwError::NotFound(format!("Invalid Route identifier specified {route_id}")))
+            .ok_or_else(|| {
+                ApigwError::NotFound(format!("Invalid Route identifier specified {route_id}"))
+            })
     }
 
     fn integration_index(&self, id: &str) -> Result<usize> {
@@ -380,7 +382,9 @@ impl HttpApiDoc {
         self.stages
             .iter()
             .position(|s| s.stage_name == name)
-            .ok_or_else(|| ApigwError::NotFound(format!("Invalid stage identifier specified {name}")))
+            .ok_or_else(|| {
+                ApigwError::NotFound(format!("Invalid stage identifier specified {name}"))
+            })
     }
 
     fn check_target(&self, target: Option<&String>) -> Result<()> {
@@ -438,8 +442,9 @@ impl HttpApiDoc {
         for s in self.stages.iter_mut().filter(|s| s.auto_deploy) {
             s.deployment_id = Some(id.clone());
             s.last_updated_date.clone_from(&now);
-            s.last_deployment_status_message =
-                Some(format!("Successfully deployed stage with deployment ID '{id}'"));
+            s.last_deployment_status_message = Some(format!(
+                "Successfully deployed stage with deployment ID '{id}'"
+            ));
         }
         self.forget();
     }
@@ -538,7 +543,8 @@ impl ApiGateway {
                 "Invalid routeSelectionExpression '{r}': HTTP APIs use \"$request.method $request.path\"."
             )));
         }
-        if input.target.is_none() && (input.route_key.is_some() || input.credentials_arn.is_some()) {
+        if input.target.is_none() && (input.route_key.is_some() || input.credentials_arn.is_some())
+        {
             return Err(bad(
                 "routeKey and credentialsArn are only allowed with target (quick create).",
             ));
@@ -822,10 +828,9 @@ impl ApiGateway {
                 )));
             }
         }
-        let uri = input
-            .integration_uri
-            .clone()
-            .ok_or_else(|| bad("Invalid input: integrationUri is required for AWS_PROXY integrations."))?;
+        let uri = input.integration_uri.clone().ok_or_else(|| {
+            bad("Invalid input: integrationUri is required for AWS_PROXY integrations.")
+        })?;
         length(&uri, "integrationUri", 1, 2048)?;
         target::parse(&uri, self.arn()).map_err(|e| bad(e.to_string()))?;
         let version = match input.payload_format_version.as_deref() {
@@ -915,7 +920,10 @@ impl ApiGateway {
                 timeout_in_millis: input.timeout_in_millis.or(Some(cur.timeout_in_millis)),
                 connection_type: input.connection_type.clone(),
                 description: input.description.clone().or(cur.description.clone()),
-                credentials_arn: input.credentials_arn.clone().or(cur.credentials_arn.clone()),
+                credentials_arn: input
+                    .credentials_arn
+                    .clone()
+                    .or(cur.credentials_arn.clone()),
                 request_parameters: input
                     .request_parameters
                     .clone()
@@ -939,7 +947,11 @@ impl ApiGateway {
         self.with_http(api_id, |doc| {
             let i = doc.integration_index(id)?;
             let target = format!("integrations/{id}");
-            if let Some(r) = doc.routes.iter().find(|r| r.target.as_deref() == Some(&target)) {
+            if let Some(r) = doc
+                .routes
+                .iter()
+                .find(|r| r.target.as_deref() == Some(&target))
+            {
                 return Err(ApigwError::Conflict(format!(
                     "Cannot delete integration {id}: route {} ({}) targets it.",
                     r.route_id, r.route_key
@@ -994,7 +1006,10 @@ impl ApiGateway {
                     .default_route_settings
                     .clone()
                     .unwrap_or_else(|| serde_json::json!({"detailedMetricsEnabled": false})),
-                route_settings: input.route_settings.clone().unwrap_or_else(|| serde_json::json!({})),
+                route_settings: input
+                    .route_settings
+                    .clone()
+                    .unwrap_or_else(|| serde_json::json!({})),
                 tags: input.tags.clone().unwrap_or_default(),
                 last_deployment_status_message: None,
                 api_gateway_managed: false,
@@ -1075,9 +1090,10 @@ impl ApiGateway {
         opt_length(input.description.as_ref(), "description", 1024)?;
         self.with_http(api_id, |doc| {
             let stage = match &input.stage_name {
-                Some(n) => Some(doc.stage_index(n).map_err(|_| {
-                    bad(format!("Invalid stage identifier specified {n}"))
-                })?),
+                Some(n) => Some(
+                    doc.stage_index(n)
+                        .map_err(|_| bad(format!("Invalid stage identifier specified {n}")))?,
+                ),
                 None => None,
             };
             if let Some(i) = stage
@@ -1100,7 +1116,9 @@ impl ApiGateway {
                 .iter()
                 .find(|d| d.deployment_id == id)
                 .cloned()
-                .ok_or_else(|| ApigwError::NotFound(format!("Invalid deployment identifier specified {id}")))
+                .ok_or_else(|| {
+                    ApigwError::NotFound(format!("Invalid deployment identifier specified {id}"))
+                })
         })
     }
 
@@ -1110,7 +1128,9 @@ impl ApiGateway {
             .iter()
             .find(|d| d.deployment_id == id)
             .cloned()
-            .ok_or_else(|| ApigwError::NotFound(format!("Invalid deployment identifier specified {id}")))
+            .ok_or_else(|| {
+                ApigwError::NotFound(format!("Invalid deployment identifier specified {id}"))
+            })
     }
 
     pub fn delete_deployment(&self, api_id: &str, id: &str) -> Result<()> {
@@ -1122,7 +1142,11 @@ impl ApiGateway {
                 .ok_or_else(|| {
                     ApigwError::NotFound(format!("Invalid deployment identifier specified {id}"))
                 })?;
-            if let Some(s) = doc.stages.iter().find(|s| s.deployment_id.as_deref() == Some(id)) {
+            if let Some(s) = doc
+                .stages
+                .iter()
+                .find(|s| s.deployment_id.as_deref() == Some(id))
+            {
                 return Err(bad(format!(
                     "Deployment {id} cannot be deleted: stage {} serves it.",
                     s.stage_name
@@ -1180,7 +1204,12 @@ pub fn compile(snapshot: &Snapshot) -> (Vec<CompiledRoute>, Option<CompiledRoute
         r.target
             .as_deref()
             .and_then(|t| t.strip_prefix("integrations/"))
-            .and_then(|id| snapshot.integrations.iter().find(|i| i.integration_id == id))
+            .and_then(|id| {
+                snapshot
+                    .integrations
+                    .iter()
+                    .find(|i| i.integration_id == id)
+            })
             .cloned()
     };
     let mut routes = Vec::new();
@@ -1216,7 +1245,14 @@ mod tests {
         assert!(parse_route_key("$default").unwrap().is_none());
         let (m, _) = parse_route_key("GET /pets/{id}").unwrap().unwrap();
         assert_eq!(m, "GET");
-        for bad_key in ["GET", "FETCH /x", "GET pets", "GET /{proxy+}/x", "get /x", ""] {
+        for bad_key in [
+            "GET",
+            "FETCH /x",
+            "GET pets",
+            "GET /{proxy+}/x",
+            "get /x",
+            "",
+        ] {
             assert!(parse_route_key(bad_key).is_err(), "{bad_key}");
         }
     }

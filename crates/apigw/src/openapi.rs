@@ -60,8 +60,13 @@ pub fn parse(body: &[u8], ctx: &ArnContext, fail_on_warnings: bool) -> Result<Im
     }
     let doc = kindling_cfn_template::parse_document(text).map_err(|e| {
         let msg = e.to_string();
-        let msg = msg.strip_prefix("Template format error: ").unwrap_or(&msg).to_string();
-        invalid(format!("Unable to parse the API definition as JSON or YAML: {msg}"))
+        let msg = msg
+            .strip_prefix("Template format error: ")
+            .unwrap_or(&msg)
+            .to_string();
+        invalid(format!(
+            "Unable to parse the API definition as JSON or YAML: {msg}"
+        ))
     })?;
     from_value(&doc, ctx, fail_on_warnings)
 }
@@ -74,7 +79,11 @@ fn version_text(v: &Value) -> Option<String> {
     }
 }
 
-pub(crate) fn from_value(doc: &Value, ctx: &ArnContext, fail_on_warnings: bool) -> Result<Imported> {
+pub(crate) fn from_value(
+    doc: &Value,
+    ctx: &ArnContext,
+    fail_on_warnings: bool,
+) -> Result<Imported> {
     let Some(root) = doc.as_object() else {
         return Err(invalid("The API definition must be an object."));
     };
@@ -137,14 +146,23 @@ pub(crate) fn from_value(doc: &Value, ctx: &ArnContext, fail_on_warnings: bool) 
         let mut methods = BTreeMap::new();
         for (key, op) in item {
             let Some((_, name)) = OPERATIONS.iter().find(|(k, _)| k == key) else {
-                if key.starts_with("x-") || matches!(key.as_str(), "parameters" | "summary" | "description" | "servers" | "$ref" | "trace") {
+                if key.starts_with("x-")
+                    || matches!(
+                        key.as_str(),
+                        "parameters" | "summary" | "description" | "servers" | "$ref" | "trace"
+                    )
+                {
                     continue;
                 }
-                out.warnings.push(format!("Ignored unknown key '{key}' at path {path}."));
+                out.warnings
+                    .push(format!("Ignored unknown key '{key}' at path {path}."));
                 continue;
             };
             let where_ = format!(" for {name} {path}");
-            methods.insert((*name).to_string(), method(name, op, &where_, ctx, &mut out.warnings)?);
+            methods.insert(
+                (*name).to_string(),
+                method(name, op, &where_, ctx, &mut out.warnings)?,
+            );
         }
         out.paths.push((path.clone(), methods));
     }
@@ -165,7 +183,12 @@ fn method(
         return Err(invalid(format!("The operation{where_} must be an object.")));
     };
     let mut params = BTreeMap::new();
-    for p in op.get("parameters").and_then(Value::as_array).into_iter().flatten() {
+    for p in op
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let (Some(loc), Some(pname)) = (
             p.get("in").and_then(Value::as_str),
             p.get("name").and_then(Value::as_str),
@@ -178,7 +201,10 @@ fn method(
             "header" => "header",
             _ => continue,
         };
-        let required = p.get("required").and_then(Value::as_bool).unwrap_or(loc == "path");
+        let required = p
+            .get("required")
+            .and_then(Value::as_bool)
+            .unwrap_or(loc == "path");
         params.insert(format!("method.request.{loc}.{pname}"), required);
     }
     let responses = op.get("responses").and_then(Value::as_object).map(|r| {
@@ -196,9 +222,12 @@ fn method(
         }
         Some(i) => {
             let input: IntegrationInput = serde_json::from_value(i.clone()).map_err(|e| {
-                invalid(format!("Malformed x-amazon-apigateway-integration{where_}: {e}"))
+                invalid(format!(
+                    "Malformed x-amazon-apigateway-integration{where_}: {e}"
+                ))
             })?;
-            let mut built = build_integration(input, ctx, where_).map_err(|e| invalid(e.to_string()))?;
+            let mut built =
+                build_integration(input, ctx, where_).map_err(|e| invalid(e.to_string()))?;
             if let Some(r) = i.get("responses").and_then(Value::as_object) {
                 built.integration_responses = Some(mock_responses(r));
             }
@@ -210,7 +239,10 @@ fn method(
         authorization_type: "NONE".into(),
         api_key_required: false,
         authorizer_id: None,
-        operation_name: op.get("operationId").and_then(Value::as_str).map(str::to_string),
+        operation_name: op
+            .get("operationId")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         request_parameters: (!params.is_empty()).then_some(params),
         request_models: None,
         method_responses: responses.filter(|r| r.as_object().is_some_and(|m| !m.is_empty())),
@@ -290,9 +322,18 @@ mod tests {
             ("[1]", "must be"),
             ("{\"info\": {}}", "neither"),
             ("{\"swagger\": \"1.2\"}", "Unsupported swagger version"),
-            ("{\"openapi\": \"3.0.0\", \"paths\": []}", "\"paths\" must be an object"),
-            ("{\"openapi\": \"3.0.0\", \"paths\": {\"pets\": {}}}", "Invalid path pets"),
-            ("{\"openapi\": \"3.0.0\", \"paths\": {\"/{proxy+}/x\": {}}}", "greedy"),
+            (
+                "{\"openapi\": \"3.0.0\", \"paths\": []}",
+                "\"paths\" must be an object",
+            ),
+            (
+                "{\"openapi\": \"3.0.0\", \"paths\": {\"pets\": {}}}",
+                "Invalid path pets",
+            ),
+            (
+                "{\"openapi\": \"3.0.0\", \"paths\": {\"/{proxy+}/x\": {}}}",
+                "greedy",
+            ),
             (
                 "{\"openapi\": \"3.0.0\", \"paths\": {\"/a\": {\"get\": {\"x-amazon-apigateway-integration\": {\"type\": \"aws_proxy\", \"uri\": \"nope\"}}}}}",
                 "Invalid integration URI",
@@ -307,13 +348,21 @@ mod tests {
             ),
         ];
         for (doc, want) in cases {
-            let err = parse(doc.as_bytes(), &ctx(), false).expect_err(doc).to_string();
+            let err = parse(doc.as_bytes(), &ctx(), false)
+                .expect_err(doc)
+                .to_string();
             assert!(err.contains(want), "{doc}: {err}");
             assert!(err.starts_with("Errors found during import"), "{err}");
         }
         // A method without an integration is a warning: fatal only with failonwarnings.
         let doc = "{\"openapi\": \"3.0.0\", \"info\": {\"title\": \"t\"}, \"paths\": {\"/a\": {\"get\": {}}}}";
-        assert_eq!(parse(doc.as_bytes(), &ctx(), false).expect("lenient").warnings.len(), 1);
+        assert_eq!(
+            parse(doc.as_bytes(), &ctx(), false)
+                .expect("lenient")
+                .warnings
+                .len(),
+            1
+        );
         assert!(parse(doc.as_bytes(), &ctx(), true).is_err());
     }
 }

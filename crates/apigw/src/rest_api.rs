@@ -247,7 +247,9 @@ fn now_s() -> f64 {
 fn name_length(name: &str) -> Result<()> {
     let n = name.chars().count();
     if n == 0 || n > 1024 {
-        return Err(bad("Invalid name: length must be between 1 and 1024 characters."));
+        return Err(bad(
+            "Invalid name: length must be between 1 and 1024 characters.",
+        ));
     }
     Ok(())
 }
@@ -459,11 +461,7 @@ impl RestApiDoc {
     }
 
     fn deploy(&mut self, description: Option<String>) -> Result<RestDeployment> {
-        if self
-            .resources
-            .iter()
-            .all(|r| r.resource_methods.is_empty())
-        {
+        if self.resources.iter().all(|r| r.resource_methods.is_empty()) {
             return Err(bad("The REST API doesn't contain any methods"));
         }
         for r in &self.resources {
@@ -487,10 +485,18 @@ impl RestApiDoc {
     }
 
     fn forget(&mut self) {
-        let served: Vec<String> = self.stages.iter().map(|s| s.deployment_id.clone()).collect();
+        let served: Vec<String> = self
+            .stages
+            .iter()
+            .map(|s| s.deployment_id.clone())
+            .collect();
         self.snapshots.retain(|id, _| served.contains(id));
         while self.deployments.len() > MAX_DEPLOYMENTS {
-            match self.deployments.iter().position(|d| !served.contains(&d.id)) {
+            match self
+                .deployments
+                .iter()
+                .position(|d| !served.contains(&d.id))
+            {
                 Some(i) => {
                     self.deployments.remove(i);
                 }
@@ -557,8 +563,7 @@ impl ApiGateway {
             None => serde_json::json!({"types": ["EDGE"]}),
             Some(e) => {
                 let ok = e["types"].as_array().is_some_and(|t| {
-                    t.len() == 1
-                        && matches!(t[0].as_str(), Some("EDGE" | "REGIONAL" | "PRIVATE"))
+                    t.len() == 1 && matches!(t[0].as_str(), Some("EDGE" | "REGIONAL" | "PRIVATE"))
                 });
                 if !ok {
                     return Err(bad(
@@ -595,7 +600,10 @@ impl ApiGateway {
                 version: input.version.clone(),
                 binary_media_types: input.binary_media_types.clone().unwrap_or_default(),
                 minimum_compression_size: input.minimum_compression_size,
-                api_key_source: input.api_key_source.clone().unwrap_or_else(|| "HEADER".into()),
+                api_key_source: input
+                    .api_key_source
+                    .clone()
+                    .unwrap_or_else(|| "HEADER".into()),
                 endpoint_configuration: types,
                 policy: input.policy.clone(),
                 tags: input.tags.clone().unwrap_or_default(),
@@ -714,7 +722,12 @@ impl ApiGateway {
         Ok(doc.resources[i].clone())
     }
 
-    pub fn create_resource(&self, api_id: &str, parent_id: &str, part: Option<String>) -> Result<Resource> {
+    pub fn create_resource(
+        &self,
+        api_id: &str,
+        parent_id: &str,
+        part: Option<String>,
+    ) -> Result<Resource> {
         let part = part.ok_or_else(|| bad("Invalid input: pathPart is required."))?;
         self.with_rest(api_id, |doc| doc.add_resource(parent_id, &part))
     }
@@ -749,7 +762,13 @@ impl ApiGateway {
 
     // ---- methods and integrations ----
 
-    pub fn put_method(&self, api_id: &str, resource_id: &str, method: &str, input: MethodInput) -> Result<Method> {
+    pub fn put_method(
+        &self,
+        api_id: &str,
+        resource_id: &str,
+        method: &str,
+        input: MethodInput,
+    ) -> Result<Method> {
         let m = check_method_name(method)?;
         let auth = check_authorization(input.authorization_type.as_deref())?;
         self.with_rest(api_id, |doc| {
@@ -776,7 +795,11 @@ impl ApiGateway {
         })
     }
 
-    fn method_ref<'a>(doc: &'a mut RestApiDoc, resource_id: &str, m: &str) -> Result<&'a mut Method> {
+    fn method_ref<'a>(
+        doc: &'a mut RestApiDoc,
+        resource_id: &str,
+        m: &str,
+    ) -> Result<&'a mut Method> {
         let i = doc.resource_index(resource_id)?;
         doc.resources[i]
             .resource_methods
@@ -816,7 +839,12 @@ impl ApiGateway {
         })
     }
 
-    pub fn get_integration_v1(&self, api_id: &str, resource_id: &str, method: &str) -> Result<RestIntegration> {
+    pub fn get_integration_v1(
+        &self,
+        api_id: &str,
+        resource_id: &str,
+        method: &str,
+    ) -> Result<RestIntegration> {
         let m = check_method_name(method)?;
         let mut doc = self.rest_doc(api_id)?;
         Self::method_ref(&mut doc, resource_id, &m)?
@@ -825,12 +853,19 @@ impl ApiGateway {
             .ok_or_else(|| ApigwError::NotFound("No integration defined for method".into()))
     }
 
-    pub fn delete_integration_v1(&self, api_id: &str, resource_id: &str, method: &str) -> Result<()> {
+    pub fn delete_integration_v1(
+        &self,
+        api_id: &str,
+        resource_id: &str,
+        method: &str,
+    ) -> Result<()> {
         let m = check_method_name(method)?;
         self.with_rest(api_id, |doc| {
             let method = Self::method_ref(doc, resource_id, &m)?;
             if method.method_integration.take().is_none() {
-                return Err(ApigwError::NotFound("No integration defined for method".into()));
+                return Err(ApigwError::NotFound(
+                    "No integration defined for method".into(),
+                ));
             }
             Ok(())
         })
@@ -838,7 +873,11 @@ impl ApiGateway {
 
     // ---- deployments and stages ----
 
-    pub fn create_rest_deployment(&self, api_id: &str, input: DeploymentInput) -> Result<RestDeployment> {
+    pub fn create_rest_deployment(
+        &self,
+        api_id: &str,
+        input: DeploymentInput,
+    ) -> Result<RestDeployment> {
         if let Some(n) = &input.stage_name {
             check_stage_name(n)?;
         }
@@ -971,7 +1010,12 @@ impl ApiGateway {
 
     /// UpdateStage: `/variables/<name>` (replace, add, remove), `/deploymentId`,
     /// `/description`, `/tracingEnabled`.
-    pub fn update_rest_stage(&self, api_id: &str, name: &str, ops: Vec<PatchOperation>) -> Result<RestStage> {
+    pub fn update_rest_stage(
+        &self,
+        api_id: &str,
+        name: &str,
+        ops: Vec<PatchOperation>,
+    ) -> Result<RestStage> {
         self.with_rest(api_id, |doc| {
             let i = doc.stage_index(name)?;
             for op in &ops {

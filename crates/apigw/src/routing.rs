@@ -43,9 +43,8 @@ fn is_name(s: &str) -> bool {
 /// A path segment's characters: unreserved, sub-delims, `:`, `@`, and `%`.
 fn is_literal(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@%".contains(&b)
-        })
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@%".contains(&b))
 }
 
 impl PathTemplate {

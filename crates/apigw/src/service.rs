@@ -44,10 +44,12 @@ impl Kind {
 
     fn not_found(self, api_id: &str) -> ApigwError {
         match self {
-            Self::Http => ApigwError::NotFound(format!("Invalid API identifier specified {api_id}")),
-            Self::Rest => ApigwError::NotFound(format!(
-                "Invalid API identifier specified {api_id}"
-            )),
+            Self::Http => {
+                ApigwError::NotFound(format!("Invalid API identifier specified {api_id}"))
+            }
+            Self::Rest => {
+                ApigwError::NotFound(format!("Invalid API identifier specified {api_id}"))
+            }
         }
     }
 }
@@ -129,11 +131,7 @@ impl ApiGateway {
     }
 
     pub(crate) fn list<D: DeserializeOwned>(&self, kind: Kind) -> Result<Vec<D>> {
-        self.store
-            .apis(kind.as_str())?
-            .iter()
-            .map(decode)
-            .collect()
+        self.store.apis(kind.as_str())?.iter().map(decode).collect()
     }
 
     pub(crate) fn insert<D: Serialize>(&self, api_id: &str, kind: Kind, doc: &D) -> Result<()> {

@@ -32,7 +32,9 @@ pub enum TargetError {
          arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<function-arn>/invocations"
     )]
     Malformed(String),
-    #[error("Invalid integration URI specified: {uri}. The function is in {region}/{account}; Kindling serves {ours}")]
+    #[error(
+        "Invalid integration URI specified: {uri}. The function is in {region}/{account}; Kindling serves {ours}"
+    )]
     Foreign {
         uri: String,
         region: String,
@@ -44,7 +46,9 @@ pub enum TargetError {
 /// Parses an integration URI into the function it invokes.
 pub fn parse(uri: &str, ctx: &ArnContext) -> Result<FunctionTarget, TargetError> {
     let malformed = || TargetError::Malformed(uri.to_string());
-    let arn = if uri.starts_with("arn:aws:apigateway:") || uri.starts_with("arn:aws-") && uri.contains(":apigateway:") {
+    let arn = if uri.starts_with("arn:aws:apigateway:")
+        || uri.starts_with("arn:aws-") && uri.contains(":apigateway:")
+    {
         let (_, rest) = uri.split_once(":lambda:path/").ok_or_else(malformed)?;
         let rest = rest
             .strip_prefix("2015-03-31/functions/")
@@ -82,7 +86,13 @@ mod tests {
     #[test]
     fn both_forms() {
         let plain = parse("arn:aws:lambda:us-east-1:000000000000:function:Fn", &ctx()).unwrap();
-        assert_eq!(plain, FunctionTarget { name: "Fn".into(), qualifier: None });
+        assert_eq!(
+            plain,
+            FunctionTarget {
+                name: "Fn".into(),
+                qualifier: None
+            }
+        );
         let wrapped = parse(
             "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:000000000000:function:Fn:live/invocations",
             &ctx(),
@@ -99,7 +109,10 @@ mod tests {
             "arn:aws:apigateway:us-east-1:lambda:path/functions/x",
             "https://example.com",
         ] {
-            assert!(matches!(parse(bad, &ctx()), Err(TargetError::Malformed(_))), "{bad}");
+            assert!(
+                matches!(parse(bad, &ctx()), Err(TargetError::Malformed(_))),
+                "{bad}"
+            );
         }
         assert!(matches!(
             parse("arn:aws:lambda:eu-west-1:000000000000:function:Fn", &ctx()),

@@ -29,3 +29,6 @@ mod time;
 
 pub use error::{ApigwError, Result};
 pub use service::{ApiGateway, ApigwConfig, Deployed, DeployedHttp, DeployedRest};
+
+#[cfg(test)]
+mod tests;

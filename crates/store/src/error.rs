@@ -21,6 +21,7 @@ pub enum Entity {
     Topic,
     Subscription,
     Api,
+    FunctionUrl,
 }
 
 impl fmt::Display for Entity {
@@ -39,6 +40,7 @@ impl fmt::Display for Entity {
             Self::Topic => "topic",
             Self::Subscription => "subscription",
             Self::Api => "API",
+            Self::FunctionUrl => "function URL configuration",
         })
     }
 }

@@ -1,28 +1,42 @@
-"""Helpers of the API Gateway suite: functions from source, Powertools zips, permissions,
-requests to invoke URLs with deadlines."""
+"""Helpers of the API Gateway tests of the front-door suite (HTTP APIs and REST APIs): boto3
+clients as fixtures, functions from source, permissions for apigateway.amazonaws.com, requests
+with deadlines. Packaging (zips, vendored Powertools) is fdsupport's."""
 
 from __future__ import annotations
 
-import io
-import os
-import subprocess
-import sys
-import threading
 import time
 import uuid
-import zipfile
-from pathlib import Path
 
+import pytest
 import requests
 
 import support
+from conftest import client
+from fdsupport import POWERTOOLS, vendor, zip_with  # noqa: F401  (re-exported for the tests)
 
 ACCOUNT = support.ACCOUNT
 REGION = support.REGION
-POWERTOOLS = os.environ.get("KINDLING_POWERTOOLS_SPEC", "aws-lambda-powertools>=3,<4")
 
-_vendor_lock = threading.Lock()
-_vendored: dict[str, Path] = {}
+
+@pytest.fixture(scope="session")
+def apigw(endpoint):
+    return client("apigateway")
+
+
+@pytest.fixture(scope="session")
+def apigw_raw(endpoint):
+    """Client-side validation off, so values the model forbids reach the server."""
+    return client("apigateway", validate=False)
+
+
+@pytest.fixture(scope="session")
+def apigwv2(endpoint):
+    return client("apigatewayv2")
+
+
+@pytest.fixture(scope="session")
+def apigwv2_raw(endpoint):
+    return client("apigatewayv2", validate=False)
 
 
 def unique(prefix: str = "ag") -> str:
@@ -31,35 +45,6 @@ def unique(prefix: str = "ag") -> str:
 
 def function_arn(name: str, qualifier: str | None = None) -> str:
     return support.function_arn(name, qualifier)
-
-
-def vendor(spec: str, into: Path) -> Path:
-    """`pip install --target` of `spec`, once per process."""
-    with _vendor_lock:
-        if spec in _vendored:
-            return _vendored[spec]
-        target = into / ("vendor-" + uuid.uuid4().hex[:8])
-        cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-               "--no-compile", "--target", str(target), spec]
-        subprocess.run(cmd, check=True, timeout=600)
-        _vendored[spec] = target
-        return target
-
-
-def zip_with(files: dict[str, str | bytes], vendored: Path | None = None) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        if vendored is not None:
-            for path in sorted(vendored.rglob("*")):
-                rel = path.relative_to(vendored)
-                if path.is_file() and "__pycache__" not in rel.parts:
-                    z.write(path, rel.as_posix())
-        for name, content in files.items():
-            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            z.writestr(info, content)
-    return buf.getvalue()
 
 
 def python_function(lam, source: str, *, zip_bytes: bytes | None = None, name: str | None = None,

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-import apisupport as s
+import agsupport as s
+from agsupport import apigw, apigw_raw, apigwv2, apigwv2_raw  # noqa: F401  (fixtures)
 
 APP = """
 import base64, json

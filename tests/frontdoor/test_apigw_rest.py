@@ -13,7 +13,8 @@ import sys
 import pytest
 from botocore.exceptions import ClientError
 
-import apisupport as s
+import agsupport as s
+from agsupport import apigw, apigw_raw, apigwv2, apigwv2_raw  # noqa: F401  (fixtures)
 
 
 def uri(fn: str) -> str:

@@ -1,4 +1,4 @@
-"""Harness of the API Gateway suite (HTTP APIs and REST APIs).
+"""Harness of the front-door suite.
 
 Starts the real `kindling` binary (`$KINDLING_BIN`, else `<repo>/target/debug/kindling`) once per
 session on a free loopback port (the conformance suite's `KindlingServer`) and points boto3 and
@@ -21,8 +21,7 @@ sys.path.insert(0, str(REPO / "tests" / "conformance"))
 
 import support  # noqa: E402  (the conformance suite's server harness)
 
-for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL_APIGATEWAYV2",
-             "AWS_ENDPOINT_URL_API_GATEWAY",
+for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA",
              "AWS_SESSION_TOKEN", "AWS_CA_BUNDLE"):
     os.environ.pop(_var, None)
 os.environ["AWS_CONFIG_FILE"] = os.devnull
@@ -114,23 +113,3 @@ def pytest_runtest_call(item):
     if problems:
         raise AssertionError("protocol violations:\n  " + "\n  ".join(problems))
     return result
-
-
-@pytest.fixture(scope="session")
-def apigw(endpoint):
-    return client("apigateway")
-
-
-@pytest.fixture(scope="session")
-def apigwv2(endpoint):
-    return client("apigatewayv2")
-
-
-@pytest.fixture(scope="session")
-def apigwv2_raw(endpoint):
-    return client("apigatewayv2", validate=False)
-
-
-@pytest.fixture(scope="session")
-def apigw_raw(endpoint):
-    return client("apigateway", validate=False)

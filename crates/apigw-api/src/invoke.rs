@@ -32,6 +32,8 @@ pub enum CallError {
 }
 
 type PermissionKey = (String, Option<String>, String);
+/// A decision and the control-plane generation it was made at.
+type Decision = (u64, Result<(), String>);
 
 /// Invokes functions for API Gateway.
 pub struct Invoker {
@@ -39,7 +41,7 @@ pub struct Invoker {
     scheduler: Scheduler,
     /// Permission decisions by (function, qualifier, source ARN), with the control plane's
     /// generation they were made at.
-    permissions: Mutex<HashMap<PermissionKey, (u64, Result<(), String>)>>,
+    permissions: Mutex<HashMap<PermissionKey, Decision>>,
 }
 
 impl Invoker {

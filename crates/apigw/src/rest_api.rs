@@ -353,7 +353,7 @@ pub(crate) fn build_integration(
         ),
         content_handling: input.content_handling,
         timeout_in_millis: timeout,
-        cache_namespace: input.cache_namespace.unwrap_or_else(|| ids::resource_id()),
+        cache_namespace: input.cache_namespace.unwrap_or_else(ids::resource_id),
         cache_key_parameters: input.cache_key_parameters.unwrap_or_default(),
         connection_type: input.connection_type,
         credentials: input.credentials,
@@ -368,7 +368,7 @@ impl RestApiDoc {
         self.resources
             .iter()
             .position(|r| r.id == id)
-            .ok_or_else(|| ApigwError::NotFound(format!("Invalid Resource identifier specified")))
+            .ok_or_else(|| ApigwError::NotFound("Invalid Resource identifier specified".into()))
     }
 
     fn stage_index(&self, name: &str) -> Result<usize> {

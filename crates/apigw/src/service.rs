@@ -238,10 +238,10 @@ impl ApiGateway {
             if cache.len() >= MAX_CACHED {
                 cache.retain(|_, (g, _)| *g == generation);
             }
-            if cache.len() < MAX_CACHED {
-                if let Some(d) = &found {
-                    cache.insert(api_id.to_string(), (generation, Arc::clone(d)));
-                }
+            if cache.len() < MAX_CACHED
+                && let Some(d) = &found
+            {
+                cache.insert(api_id.to_string(), (generation, Arc::clone(d)));
             }
         }
         Ok(found)

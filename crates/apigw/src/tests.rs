@@ -183,9 +183,8 @@ fn concurrent_writers_all_land() {
 #[test]
 fn rest_import_deploy_and_overwrite() {
     let svc = service();
-    let uri = format!(
-        "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{FN}/invocations"
-    );
+    let uri =
+        format!("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{FN}/invocations");
     let doc = format!(
         "openapi: 3.0.1\ninfo: {{title: pets}}\npaths:\n  /pets/{{id}}:\n    get:\n      x-amazon-apigateway-integration: {{type: aws_proxy, uri: '{uri}'}}\n  /bare:\n    get: {{}}\n"
     );
@@ -202,7 +201,10 @@ fn rest_import_deploy_and_overwrite() {
     let err = svc
         .create_rest_deployment(&api.id, rest_api::DeploymentInput::default())
         .expect_err("no integration");
-    assert!(err.to_string().contains("No integration defined for method GET"));
+    assert!(
+        err.to_string()
+            .contains("No integration defined for method GET")
+    );
     let fixed = format!(
         "openapi: 3.0.1\ninfo: {{title: pets2}}\npaths:\n  /v/{{proxy+}}:\n    x-amazon-apigateway-any-method:\n      x-amazon-apigateway-integration: {{type: aws_proxy, uri: '{uri}'}}\n"
     );

@@ -1,6 +1,7 @@
 //! The `kindling` binary: parses the command line and hands over to the library crates.
 
 mod admin;
+mod apigateway;
 mod cli;
 mod code_source;
 mod logs;

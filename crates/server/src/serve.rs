@@ -22,7 +22,7 @@ use kindling_scheduler::{
 
 use crate::cli::{FunctionApiAccess, Isolation, ServeArgs};
 use crate::code_source::S3CodeSource;
-use crate::{messaging, runtime_files, secret};
+use crate::{apigateway, messaging, runtime_files, secret};
 
 /// How long the credentials given to an execution environment stay valid. Environments are
 /// not recycled on a schedule, so this outlives any realistic environment; changing the
@@ -111,6 +111,13 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let messaging = messaging::start(&args, queue_store, &events, Arc::clone(&policy))
         .await
         .context("starting SQS and SNS")?;
+    let apis = apigateway::routers(
+        &args,
+        sqlite.clone(),
+        Arc::clone(&control),
+        scheduler.clone(),
+        Arc::clone(&policy),
+    );
     let function_urls = kindling_frontdoor::router(kindling_frontdoor::FrontDoorState {
         control: Arc::clone(&control),
         scheduler: scheduler.clone(),
@@ -134,6 +141,9 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         .mount(ServiceId::Sqs, messaging.sqs)
         .mount(ServiceId::Sns, messaging.sns)
         .mount(ServiceId::S3, s3_router(&args, &objects, &policy))
+        .mount(ServiceId::ApiGateway, apis.v1)
+        .mount(ServiceId::ApiGatewayV2, apis.v2)
+        .mount(ServiceId::ExecuteApi, apis.execute)
         .mount(
             ServiceId::Sts,
             kindling_sts::router(kindling_sts::StsState {
@@ -359,9 +369,9 @@ fn edge_config(args: &ServeArgs, isolation: IsolationMode) -> kindling_edge::Edg
         max_requests: args.max_requests,
         max_body_memory: args.max_body_memory.saturating_mul(1024 * 1024),
         environment_uids,
-        // S3's HeadBucket and HeadObject, and function URLs (the function answers); every
-        // other HEAD is refused by the edge.
-        head_services: vec![ServiceId::S3, ServiceId::FunctionUrl],
+        // S3's HeadBucket and HeadObject, function URLs and API routes (the function
+        // answers); every other HEAD is refused by the edge.
+        head_services: vec![ServiceId::S3, ServiceId::FunctionUrl, ServiceId::ExecuteApi],
         ..kindling_edge::EdgeConfig::default()
     }
 }

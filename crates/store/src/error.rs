@@ -20,6 +20,7 @@ pub enum Entity {
     Queue,
     Topic,
     Subscription,
+    Api,
     FunctionUrl,
 }
 
@@ -38,6 +39,7 @@ impl fmt::Display for Entity {
             Self::Queue => "queue",
             Self::Topic => "topic",
             Self::Subscription => "subscription",
+            Self::Api => "API",
             Self::FunctionUrl => "function URL configuration",
         })
     }

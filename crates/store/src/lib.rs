@@ -6,12 +6,14 @@
 //! (`NotFound`, `AlreadyExists`, `RevisionMismatch`, `InUse`, `LimitExceeded`) are distinct
 //! [`StoreError`] variants; failures of the database keep their cause as the error's source.
 
+pub mod apis;
 mod blobs;
 mod error;
 pub mod messaging;
 pub mod objects;
 mod sqlite;
 
+pub use apis::{ApiRecord, ApiStore};
 pub use blobs::{BlobId, BlobStore};
 pub use error::{Entity, StoreError};
 pub use messaging::QueueStore;

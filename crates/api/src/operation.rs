@@ -106,6 +106,11 @@ operations! {
     GetFunctionEventInvokeConfig: Read, Small;
     DeleteFunctionEventInvokeConfig: Write, Small;
     ListFunctionEventInvokeConfigs: Read, Small;
+    CreateFunctionUrlConfig: Write, Control;
+    GetFunctionUrlConfig: Read, Small;
+    UpdateFunctionUrlConfig: Write, Control;
+    DeleteFunctionUrlConfig: Write, Small;
+    ListFunctionUrlConfigs: Read, Small;
     DownloadCode: Public, Small;
 }
 

@@ -16,6 +16,7 @@ pub mod policy;
 pub mod runtime;
 pub mod timefmt;
 pub mod trace;
+pub mod url;
 pub mod validate;
 
 pub use arn::{ArnContext, FunctionRef, Qualifier};

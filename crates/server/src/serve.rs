@@ -111,6 +111,11 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let messaging = messaging::start(&args, queue_store, &events, Arc::clone(&policy))
         .await
         .context("starting SQS and SNS")?;
+    let function_urls = kindling_frontdoor::router(kindling_frontdoor::FrontDoorState {
+        control: Arc::clone(&control),
+        scheduler: scheduler.clone(),
+        gate: kindling_edge::gate::Gate::new(Arc::clone(&policy), "lambda"),
+    });
     let lambda = router(ApiState {
         control,
         scheduler: Some(scheduler.clone()),
@@ -125,6 +130,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let services = Services::new(ServiceId::Lambda, lambda.clone())
         // Kindling's own paths (`/_kindling/code/...` downloads) are served by the Lambda API.
         .mount(ServiceId::Kindling, lambda)
+        .mount(ServiceId::FunctionUrl, function_urls)
         .mount(ServiceId::Sqs, messaging.sqs)
         .mount(ServiceId::Sns, messaging.sns)
         .mount(ServiceId::S3, s3_router(&args, &objects, &policy))
@@ -353,8 +359,9 @@ fn edge_config(args: &ServeArgs, isolation: IsolationMode) -> kindling_edge::Edg
         max_requests: args.max_requests,
         max_body_memory: args.max_body_memory.saturating_mul(1024 * 1024),
         environment_uids,
-        // S3's HeadBucket and HeadObject; every other HEAD is refused by the edge.
-        head_services: vec![ServiceId::S3],
+        // S3's HeadBucket and HeadObject, and function URLs (the function answers); every
+        // other HEAD is refused by the edge.
+        head_services: vec![ServiceId::S3, ServiceId::FunctionUrl],
         ..kindling_edge::EdgeConfig::default()
     }
 }

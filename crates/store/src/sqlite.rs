@@ -7,6 +7,7 @@ mod account;
 mod aliases;
 mod connections;
 mod event_configs;
+mod function_urls;
 mod functions;
 mod layers;
 mod object_store;
@@ -25,6 +26,7 @@ use kindling_model::alias::AliasRecord;
 use kindling_model::events::{AsyncEvent, DeadLetter, EventInvokeConfig};
 use kindling_model::function::{FunctionMeta, VersionNumber, VersionRecord};
 use kindling_model::layer::LayerVersionRecord;
+use kindling_model::url::FunctionUrlRecord;
 
 use self::connections::{Connections, DEFAULT_READERS, Durability};
 use crate::{AccountUsage, PolicyRecord, QueueStat, Result, Store};
@@ -275,6 +277,30 @@ impl Store for SqliteStore {
 
     fn redrive(&self, letter_ids: &[String], events: &[AsyncEvent]) -> Result<()> {
         self.write(|c| queue::redrive(c, letter_ids, events))
+    }
+
+    fn create_function_url(&self, rec: &FunctionUrlRecord) -> Result<()> {
+        self.write(|c| function_urls::create(c, rec))
+    }
+
+    fn function_url(&self, function: &str, qualifier: &str) -> Result<Option<FunctionUrlRecord>> {
+        self.read(|c| function_urls::get(c, function, qualifier))
+    }
+
+    fn function_url_by_id(&self, url_id: &str) -> Result<Option<FunctionUrlRecord>> {
+        self.read(|c| function_urls::by_id(c, url_id))
+    }
+
+    fn function_urls(&self, function: &str) -> Result<Vec<FunctionUrlRecord>> {
+        self.read(|c| function_urls::all(c, function))
+    }
+
+    fn update_function_url(&self, rec: &FunctionUrlRecord, expected_revision: &str) -> Result<()> {
+        self.write(|c| function_urls::update(c, rec, expected_revision))
+    }
+
+    fn delete_function_url(&self, function: &str, qualifier: &str) -> Result<bool> {
+        self.write(|c| function_urls::delete(c, function, qualifier))
     }
 }
 

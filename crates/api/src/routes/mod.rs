@@ -10,6 +10,7 @@ mod invoke_stream;
 mod layers;
 mod policy;
 mod tags;
+mod urls;
 mod versions;
 
 use axum::Router;
@@ -30,6 +31,7 @@ const POLICY: &str = "/2015-03-31/functions/{name}/policy";
 const EVENT_CONFIG: &str = "/2019-09-25/functions/{name}/event-invoke-config";
 const LAYER_VERSIONS: &str = "/2018-10-31/layers/{layer}/versions";
 const LAYER_VERSION: &str = "/2018-10-31/layers/{layer}/versions/{version}";
+const URL: &str = "/2021-10-31/functions/{name}/url";
 const TAGS: &str = "/2017-03-31/tags/{resource}";
 
 /// Where each operation is served, and its handler.
@@ -100,6 +102,11 @@ fn endpoint(op: Operation) -> (&'static str, MethodRouter<ApiState>) {
             "/2019-09-25/functions/{name}/event-invoke-config/list",
             get(event_config::list),
         ),
+        O::CreateFunctionUrlConfig => (URL, post(urls::create)),
+        O::GetFunctionUrlConfig => (URL, get(urls::get)),
+        O::UpdateFunctionUrlConfig => (URL, put(urls::update)),
+        O::DeleteFunctionUrlConfig => (URL, delete(urls::delete)),
+        O::ListFunctionUrlConfigs => ("/2021-10-31/functions/{name}/urls", get(urls::list)),
         O::DownloadCode => ("/_kindling/code/{blob}", get(code::download)),
     }
 }

@@ -47,7 +47,8 @@
  * back-pressure through the socket) once the first byte is written or the
  * handler settles. `responseStream.setContentType()` works until then.
  * `awslambda.HttpResponseStream.from(stream, {statusCode, headers, cookies})`
- * writes the function URL prelude (the JSON, then 8 NUL bytes). A handler that
+ * sets the function URL prelude (the JSON, then 8 NUL bytes), sent with the
+ * first byte of the body as on AWS. A handler that
  * fails before writing posts /error; after, the error goes in the trailers
  * Lambda-Runtime-Function-Error-Type / -Error-Body (base64 of the payload).
  */
@@ -584,6 +585,7 @@ class ResponseStream extends Writable {
     this.contentType = 'application/octet-stream';
     this.exchange = null;
     this.failure = null;
+    this.prelude = null;
   }
 
   setContentType(contentType) {
@@ -597,9 +599,14 @@ class ResponseStream extends Writable {
     return this.exchange !== null;
   }
 
+  /** Opens the POST (once), with the HTTP prelude first if one is pending. */
   start() {
     if (!this.exchange) {
       this.exchange = this.api.openStream(this.requestId, this.contentType);
+    }
+    if (this.prelude) {
+      this.exchange.request.write(this.prelude);
+      this.prelude = null;
     }
     return this.exchange.request;
   }
@@ -641,8 +648,9 @@ class HttpResponseStream {
    */
   static from(stream, prelude) {
     stream.setContentType(HTTP_INTEGRATION_CONTENT_TYPE);
-    stream.write(JSON.stringify(prelude || {}));
-    stream.write(Buffer.alloc(8));
+    // Sent with the first byte of the body (or at the end): a handler that fails before
+    // writing anything still posts a plain error.
+    stream.prelude = Buffer.concat([Buffer.from(JSON.stringify(prelude || {})), Buffer.alloc(8)]);
     return stream;
   }
 }

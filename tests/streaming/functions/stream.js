@@ -21,7 +21,17 @@ function* pieces(event) {
   }
 }
 
-exports.handler = awslambda.streamifyResponse(async (event, responseStream, context) => {
+// Through a function URL the instructions are the JSON body of the HTTP request.
+function instructions(event) {
+  if (event && event.requestContext && typeof event.body === 'string') {
+    const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString() : event.body;
+    return JSON.parse(text || '{}');
+  }
+  return event;
+}
+
+exports.handler = awslambda.streamifyResponse(async (request, responseStream, context) => {
+  const event = instructions(request);
   if (event.content_type) {
     responseStream.setContentType(event.content_type);
   }

@@ -126,6 +126,7 @@ def read_events(resp, on_chunk=None):
                 first = time.perf_counter()
             total += len(payload)
         elif b"InvokeComplete" in headers:
+            resp.read()  # the end of the chunked body: the connection can be used again
             return first, total, json.loads(payload)
 
 

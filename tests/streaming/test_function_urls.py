@@ -85,3 +85,34 @@ def test_a_large_stream_through_the_url(stream_url):
     for piece in r.iter_content(chunk_size=64 * 1024):
         total += len(piece)
     assert total == 40 * size
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_a_client_that_stops_reading_holds_the_function_back(server, stream_url):
+    """The back-pressure invariant end to end: while the client does not read, Kindling does
+    not take the function's output into memory (it stays in a few frames and the sockets)."""
+    size = 256 * 1024
+    chunks = 64  # 16 MiB, past the 6 MiB burst: at 8 MiB/s here, but a stalled client is slower
+    post(stream_url, {"chunks": 1, "http": {"statusCode": 200}}).content  # warm up
+    before = _rss_kib(server.proc.pid)
+    r = post(stream_url, {"chunks": chunks, "size": size, "http": {"statusCode": 200}})
+    first = r.raw.read(1024 * 1024)
+    assert len(first) == 1024 * 1024
+    time.sleep(1.5)  # the client stalls; the function keeps trying to write
+    stalled = _rss_kib(server.proc.pid)
+    rest = 0
+    while True:
+        piece = r.raw.read(1024 * 1024)
+        if not piece:
+            break
+        rest += len(piece)
+    assert len(first) + rest == chunks * size
+    growth_mib = (stalled - before) / 1024
+    assert growth_mib < 8, f"Kindling's RSS grew {growth_mib:.1f} MiB while the client stalled"

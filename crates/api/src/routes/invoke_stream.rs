@@ -106,10 +106,10 @@ fn chunk_event(chunk: &[u8]) -> Bytes {
 /// function (nothing is buffered here).
 struct EventStreamBody {
     ids: (String, String, String),
-    state: State_,
+    phase: Phase,
 }
 
-enum State_ {
+enum Phase {
     /// A response that came whole: its one chunk (if any), then the completion.
     Buffered {
         chunk: Option<Bytes>,
@@ -132,7 +132,7 @@ impl EventStreamBody {
             (r.function_error.is_none() && !r.payload.is_empty()).then(|| chunk_event(&r.payload));
         Self {
             ids: (r.request_id, r.executed_version, r.trace_id),
-            state: State_::Buffered {
+            phase: Phase::Buffered {
                 chunk,
                 complete: Some(complete_event(&outcome)),
             },
@@ -146,7 +146,7 @@ impl EventStreamBody {
                 stream.executed_version.clone(),
                 stream.trace_id.clone(),
             ),
-            state: State_::Streaming(Box::new(stream), false),
+            phase: Phase::Streaming(Box::new(stream), false),
         }
     }
 
@@ -164,16 +164,16 @@ impl http_body::Body for EventStreamBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
-        let event = match &mut this.state {
-            State_::Buffered { chunk, complete } => match chunk.take() {
+        let event = match &mut this.phase {
+            Phase::Buffered { chunk, complete } => match chunk.take() {
                 Some(c) => Some(c),
                 None => {
                     let last = complete.take();
-                    this.state = State_::Done;
+                    this.phase = Phase::Done;
                     last
                 }
             },
-            State_::Streaming(stream, chunks_done) => {
+            Phase::Streaming(stream, chunks_done) => {
                 if !*chunks_done {
                     match stream.poll_next_chunk(cx) {
                         Poll::Pending => return Poll::Pending,
@@ -186,18 +186,18 @@ impl http_body::Body for EventStreamBody {
                 match stream.poll_end(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(outcome) => {
-                        this.state = State_::Done;
+                        this.phase = Phase::Done;
                         Some(complete_event(&outcome))
                     }
                 }
             }
-            State_::Done => None,
+            Phase::Done => None,
         };
         Poll::Ready(event.map(|e| Ok(Frame::data(e))))
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self.state, State_::Done)
+        matches!(self.phase, Phase::Done)
     }
 }
 

@@ -144,3 +144,5 @@ pub(crate) fn new_revision() -> String {
 mod race_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod urls_tests;

@@ -151,8 +151,8 @@ impl HttpRequest {
         out
     }
 
-    /// Query parameters, percent-decoded (`+` stays `+`, as API Gateway leaves it), in order,
-    /// every value of a repeated key kept.
+    /// Query parameters decoded as forms are (`+` is a space, then percent-decoding, as API
+    /// Gateway and function URLs decode them), in order, every value of a repeated key kept.
     pub(crate) fn query_multi(&self) -> Vec<(String, Vec<String>)> {
         let mut out: Vec<(String, Vec<String>)> = Vec::new();
         for pair in self.query.split('&').filter(|p| !p.is_empty()) {
@@ -173,7 +173,12 @@ impl HttpRequest {
 }
 
 fn decode(s: &str) -> String {
-    percent_decode_str(s).decode_utf8_lossy().into_owned()
+    if s.contains('+') {
+        let spaced = s.replace('+', " ");
+        percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+    } else {
+        percent_decode_str(s).decode_utf8_lossy().into_owned()
+    }
 }
 
 #[cfg(test)]
@@ -276,16 +281,17 @@ mod tests {
     #[test]
     fn query() {
         let r = HttpRequest {
-            query: "a=1&a=2&b=x%20y+z&flag&&c=%E2%82%AC".into(),
+            query: "a=1&a=2&b=x%20y+z&flag&&c=%E2%82%AC&p=%2B".into(),
             ..req(&[], b"")
         };
         assert_eq!(
             r.query_multi(),
             vec![
                 ("a".into(), vec!["1".into(), "2".into()]),
-                ("b".into(), vec!["x y+z".into()]),
+                ("b".into(), vec!["x y z".into()]),
                 ("flag".into(), vec![String::new()]),
                 ("c".into(), vec!["€".into()]),
+                ("p".into(), vec!["+".into()]),
             ]
         );
     }

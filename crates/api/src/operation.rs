@@ -100,6 +100,7 @@ operations! {
     RemovePermission: Write, Small;
     Invoke: Data, InvokePayload;
     InvokeAsync: Data, InvokeAsyncPayload;
+    InvokeWithResponseStream: Data, InvokePayload;
     PutFunctionEventInvokeConfig: Write, Control;
     UpdateFunctionEventInvokeConfig: Write, Control;
     GetFunctionEventInvokeConfig: Read, Small;
@@ -117,7 +118,9 @@ impl Operation {
     /// The IAM action named in `AccessDeniedException` (`lambda:InvokeFunction` for Invoke).
     pub fn iam_action(self) -> String {
         match self {
-            Operation::Invoke => "lambda:InvokeFunction".to_string(),
+            Operation::Invoke | Operation::InvokeWithResponseStream => {
+                "lambda:InvokeFunction".to_string()
+            }
             other => format!("lambda:{}", other.name()),
         }
     }

@@ -185,6 +185,14 @@ pub struct ServeArgs {
     /// is throttled (429 TooManyRequestsException, FunctionInvocationRateLimitExceeded).
     #[arg(long, env = "KINDLING_COLD_START_WAIT_LIMIT", default_value_t = 30.0)]
     pub cold_start_wait_limit: f64,
+    /// Largest streamed response (InvokeWithResponseStream, RESPONSE_STREAM function URLs;
+    /// Lambda: 200 MB): past it the stream ends with `Function.ResponseSizeTooLarge`.
+    #[arg(long, env = "KINDLING_MAX_STREAM_SIZE", default_value = "200MiB", value_parser = parse_size)]
+    pub max_stream_size: u64,
+    /// Bandwidth of a streamed response past its first 6 MiB (Lambda: 2 MB/s), in bytes per
+    /// second with the units of sizes (`2MiB`); 0: uncapped.
+    #[arg(long, env = "KINDLING_STREAM_BANDWIDTH", default_value = "2MiB", value_parser = parse_size)]
+    pub stream_bandwidth: u64,
     /// Async worker threads (default: one per core, one on hosts with two cores or fewer).
     #[arg(long, env = "KINDLING_WORKER_THREADS")]
     pub worker_threads: Option<usize>,

@@ -17,7 +17,7 @@ use tower::Layer;
 use kindling_sandbox::{IsolationMode, NetworkMode, Sandbox, SandboxConfig, TmpBacking};
 use kindling_scheduler::{
     CredentialsProvider, LogRetention, LogStore, RuntimeLocator, RuntimePaths, Scheduler,
-    SchedulerConfig, UserRange,
+    SchedulerConfig, StreamLimits, UserRange,
 };
 
 use crate::cli::{FunctionApiAccess, Isolation, ServeArgs};
@@ -418,6 +418,11 @@ fn data_plane(
                 SchedulerConfig::cold_starts_for_cores(cores)
             }),
         cold_start_wait_limit: Duration::from_secs_f64(args.cold_start_wait_limit),
+        stream_limits: StreamLimits {
+            max_bytes: args.max_stream_size,
+            burst_bytes: kindling_scheduler::DEFAULT_STREAM_BURST_BYTES,
+            bytes_per_second: (args.stream_bandwidth > 0).then_some(args.stream_bandwidth),
+        },
     };
     let locator = RuntimeLocator::new(RuntimePaths {
         interpreters: args.runtimes.iter().cloned().collect(),
@@ -520,6 +525,10 @@ fn validate(args: &ServeArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.cold_start_wait_limit > 0.0 && args.cold_start_wait_limit <= 3600.0,
         "--cold-start-wait-limit must be more than 0 and at most 3600 seconds"
+    );
+    anyhow::ensure!(
+        args.max_stream_size > 0,
+        "--max-stream-size must be more than 0"
     );
     anyhow::ensure!(
         args.min_unreserved_concurrency <= args.account_concurrency,

@@ -6,6 +6,7 @@ mod code;
 mod event_config;
 mod functions;
 mod invoke;
+mod invoke_stream;
 mod layers;
 mod policy;
 mod tags;
@@ -88,6 +89,10 @@ fn endpoint(op: Operation) -> (&'static str, MethodRouter<ApiState>) {
         O::InvokeAsync => (
             "/2014-11-13/functions/{name}/invoke-async",
             post(invoke::invoke_async),
+        ),
+        O::InvokeWithResponseStream => (
+            "/2021-11-15/functions/{name}/response-streaming-invocations",
+            post(invoke_stream::invoke_with_response_stream),
         ),
         O::PutFunctionEventInvokeConfig => (EVENT_CONFIG, put(event_config::put)),
         O::UpdateFunctionEventInvokeConfig => (EVENT_CONFIG, post(event_config::update)),

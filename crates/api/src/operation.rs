@@ -105,6 +105,13 @@ operations! {
     GetFunctionEventInvokeConfig: Read, Small;
     DeleteFunctionEventInvokeConfig: Write, Small;
     ListFunctionEventInvokeConfigs: Read, Small;
+    CreateEventSourceMapping: Write, Control;
+    GetEventSourceMapping: Read, Small;
+    UpdateEventSourceMapping: Write, Control;
+    DeleteEventSourceMapping: Write, Small;
+    ListEventSourceMappings: Read, Small;
+    PutFunctionRecursionConfig: Write, Control;
+    GetFunctionRecursionConfig: Read, Small;
     DownloadCode: Public, Small;
 }
 

@@ -111,10 +111,23 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let messaging = messaging::start(&args, queue_store, &events, Arc::clone(&policy))
         .await
         .context("starting SQS and SNS")?;
+    let mappings = kindling_esm::Mappings::new(
+        kindling_esm::EsmConfig {
+            region: args.region.clone(),
+            account_id: args.account_id.clone(),
+            ..Default::default()
+        },
+        sqlite.clone(),
+        Arc::clone(&control),
+        messaging.queues.clone(),
+        scheduler.clone(),
+    );
+    let mapping_manager = mappings.start(stopped(stop_rx.clone()));
     let lambda = router(ApiState {
         control,
         scheduler: Some(scheduler.clone()),
         events: Some(events),
+        esm: Some(mappings),
         auth: Arc::new(ApiAuth::with_policy(Arc::clone(&policy))),
     });
     // botocore sends `/2015-03-31/functions/` for ListFunctions: Lambda's paths are matched
@@ -169,6 +182,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     )
     .await;
     let _ = dispatcher.await;
+    let _ = mapping_manager.await;
     reaper.abort();
     scheduler.shutdown().await;
     tracing::info!("Kindling stopped");

@@ -20,6 +20,7 @@ pub enum Entity {
     Queue,
     Topic,
     Subscription,
+    EventSourceMapping,
 }
 
 impl fmt::Display for Entity {
@@ -37,6 +38,7 @@ impl fmt::Display for Entity {
             Self::Queue => "queue",
             Self::Topic => "topic",
             Self::Subscription => "subscription",
+            Self::EventSourceMapping => "event source mapping",
         })
     }
 }

@@ -8,12 +8,14 @@
 
 mod blobs;
 mod error;
+pub mod mappings;
 pub mod messaging;
 pub mod objects;
 mod sqlite;
 
 pub use blobs::{BlobId, BlobStore};
 pub use error::{Entity, StoreError};
+pub use mappings::MappingStore;
 pub use messaging::QueueStore;
 pub use objects::ObjectStore;
 pub use sqlite::SqliteStore;

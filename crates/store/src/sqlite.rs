@@ -9,6 +9,7 @@ mod connections;
 mod event_configs;
 mod functions;
 mod layers;
+mod mappings;
 mod object_store;
 mod objects;
 mod policies;

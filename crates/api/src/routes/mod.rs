@@ -7,6 +7,7 @@ mod event_config;
 mod functions;
 mod invoke;
 mod layers;
+mod mappings;
 mod policy;
 mod tags;
 mod versions;
@@ -29,6 +30,9 @@ const POLICY: &str = "/2015-03-31/functions/{name}/policy";
 const EVENT_CONFIG: &str = "/2019-09-25/functions/{name}/event-invoke-config";
 const LAYER_VERSIONS: &str = "/2018-10-31/layers/{layer}/versions";
 const LAYER_VERSION: &str = "/2018-10-31/layers/{layer}/versions/{version}";
+const MAPPINGS: &str = "/2015-03-31/event-source-mappings";
+const MAPPING: &str = "/2015-03-31/event-source-mappings/{uuid}";
+const RECURSION: &str = "/2024-08-31/functions/{name}/recursion-config";
 const TAGS: &str = "/2017-03-31/tags/{resource}";
 
 /// Where each operation is served, and its handler.
@@ -95,6 +99,13 @@ fn endpoint(op: Operation) -> (&'static str, MethodRouter<ApiState>) {
             "/2019-09-25/functions/{name}/event-invoke-config/list",
             get(event_config::list),
         ),
+        O::CreateEventSourceMapping => (MAPPINGS, post(mappings::create)),
+        O::ListEventSourceMappings => (MAPPINGS, get(mappings::list)),
+        O::GetEventSourceMapping => (MAPPING, get(mappings::get)),
+        O::UpdateEventSourceMapping => (MAPPING, put(mappings::update)),
+        O::DeleteEventSourceMapping => (MAPPING, delete(mappings::delete)),
+        O::PutFunctionRecursionConfig => (RECURSION, put(mappings::put_recursion)),
+        O::GetFunctionRecursionConfig => (RECURSION, get(mappings::get_recursion)),
         O::DownloadCode => ("/_kindling/code/{blob}", get(code::download)),
     }
 }

@@ -281,6 +281,7 @@ impl Poller {
             Ok(t) => t,
             Err(ControlError::NotFound(m)) => {
                 tracing::warn!(mapping = %self.rec.uuid, message = %m, "the mapping's function is gone");
+                self.release(&batch, Duration::ZERO).await;
                 return Flow::Gone;
             }
             Err(e) => {

@@ -25,8 +25,14 @@ pub fn function_id(function_arn: &str) -> String {
     format!("{hash:08x}")
 }
 
+/// Entries of a `Lineage` value; botocore percent-encodes `|` as `%7C` when it forwards
+/// `_X_AMZN_TRACE_ID`, so both separate entries.
 fn entries(value: &str) -> impl Iterator<Item = (&str, u32)> {
-    value.split('|').filter_map(|entry| {
+    value
+        .split(['|'])
+        .flat_map(|e| e.split("%7C"))
+        .flat_map(|e| e.split("%7c"))
+        .filter_map(|entry| {
         let mut parts = entry.trim().rsplit(':');
         let count = parts.next()?.parse().ok()?;
         let id = parts.next()?;

@@ -5,6 +5,8 @@ the queue's dead-letter queue. `RecursiveLoop: Allow` lets the loop run."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -82,3 +84,34 @@ def test_allow_lets_the_loop_run(lam, sqs, sink, endpoint, looper_zip):
     lam.update_event_source_mapping(UUID=uuid_, Enabled=False)
     wait_state(lam, uuid_, "Disabled")
     assert queue_counts(sqs, dlq_url)[0] == 0
+
+
+FAILING = r'''
+import json, os, urllib.request
+
+def handler(event, context):
+    req = urllib.request.Request(os.environ["SINK"], method="POST", data=json.dumps(
+        {"ids": [context.aws_request_id], "failed": [context.aws_request_id],
+         "trace": os.environ.get("_X_AMZN_TRACE_ID")}).encode())
+    urllib.request.urlopen(req, timeout=10).read()
+    raise RuntimeError("always fails")
+'''
+
+
+def test_a_function_that_is_its_own_failure_destination_stops(lam, sqs, sink):
+    dlq_url, dlq_arn = make_queue(sqs)
+    fn = make_function(lam, sink, zip_bytes=support.make_zip({"lambda_function.py": FAILING}),
+                       DeadLetterConfig={"TargetArn": dlq_arn})
+    lam.put_function_event_invoke_config(
+        FunctionName=fn, MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": support.function_arn(fn)}})
+    lam.invoke(FunctionName=fn, InvocationType="Event", Payload=b'{"n": 0}')
+    # Each failed invocation sends the event to the DLQ (and to itself as OnFailure); the 17th is
+    # not invoked: it goes to the DLQ only, and the chain ends.
+    wait_for(lambda: queue_counts(sqs, dlq_url)[0] >= 17, timeout=180, interval=0.5,
+             what="16 failures and the stopped event in the dead-letter queue")
+    time.sleep(3)
+    assert queue_counts(sqs, dlq_url)[0] == 17
+    reports = sink.get(fn)
+    assert len(reports) == 16, len(reports)
+    assert any(r["trace"].rstrip().endswith(":16") for r in reports)

@@ -123,6 +123,15 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         scheduler.clone(),
     );
     let mapping_manager = mappings.start(stopped(stop_rx.clone()));
+    {
+        // Asynchronous invocations read the same `RecursiveLoop` setting as mappings.
+        let settings: Arc<dyn kindling_store::MappingStore> = sqlite.clone();
+        events.set_loop_policy(Arc::new(move |function: &str| {
+            settings
+                .recursive_loop(function)
+                .map_or(true, |v| v.as_deref() != Some("Allow"))
+        }));
+    }
     let lambda = router(ApiState {
         control,
         scheduler: Some(scheduler.clone()),

@@ -275,11 +275,9 @@ impl ApiError {
                 EsmError::Conflict(m) => {
                     (StatusCode::CONFLICT, "ResourceConflictException", m.clone())
                 }
-                EsmError::InUse(m) => (
-                    StatusCode::BAD_REQUEST,
-                    "ResourceInUseException",
-                    m.clone(),
-                ),
+                EsmError::InUse(m) => {
+                    (StatusCode::BAD_REQUEST, "ResourceInUseException", m.clone())
+                }
                 EsmError::Control(_)
                 | EsmError::Store(_)
                 | EsmError::Queue(_)

@@ -58,9 +58,7 @@ pub(crate) async fn run(inner: Arc<Inner>, shutdown: impl std::future::Future<Ou
 /// The settled state of a mapping in a transient one.
 fn settled(rec: &MappingRecord) -> Option<MappingState> {
     match rec.state {
-        MappingState::Creating | MappingState::Updating | MappingState::Enabling
-            if rec.enabled =>
-        {
+        MappingState::Creating | MappingState::Updating | MappingState::Enabling if rec.enabled => {
             Some(MappingState::Enabled)
         }
         MappingState::Creating
@@ -71,10 +69,7 @@ fn settled(rec: &MappingRecord) -> Option<MappingState> {
     }
 }
 
-async fn reconcile(
-    inner: &Arc<Inner>,
-    runners: &mut HashMap<String, Runner>,
-) -> crate::Result<()> {
+async fn reconcile(inner: &Arc<Inner>, runners: &mut HashMap<String, Runner>) -> crate::Result<()> {
     let store = Arc::clone(&inner.store);
     let mappings = blocking(move || store.mappings()).await?;
     let live: std::collections::HashSet<&str> = mappings.iter().map(|m| m.uuid.as_str()).collect();

@@ -45,7 +45,10 @@ pub(crate) fn sqs_record(m: &ReceivedMessage, queue_arn: &str, region: &str) -> 
     r.insert("receiptHandle".into(), json!(m.receipt_handle));
     r.insert("body".into(), json!(m.body));
     r.insert("attributes".into(), Value::Object(attributes));
-    r.insert("messageAttributes".into(), Value::Object(message_attributes));
+    r.insert(
+        "messageAttributes".into(),
+        Value::Object(message_attributes),
+    );
     r.insert("md5OfBody".into(), json!(m.md5_body));
     if let Some(md5) = &m.md5_attributes {
         r.insert("md5OfMessageAttributes".into(), json!(md5));

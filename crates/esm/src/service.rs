@@ -244,7 +244,12 @@ impl Mappings {
         };
         check_for_kind(&rec, fifo)?;
         let _guard = inner.write.lock().await;
-        if let Some(existing) = inner.all().await?.into_iter().find(|m| same_source(m, &rec)) {
+        if let Some(existing) = inner
+            .all()
+            .await?
+            .into_iter()
+            .find(|m| same_source(m, &rec))
+        {
             return Err(EsmError::Conflict(format!(
                 "An event source mapping with {} arn (\" {} \") and function (\" {} \") already exists. Please update or delete the existing mapping with UUID {}",
                 source_label(rec.kind),
@@ -287,8 +292,8 @@ impl Mappings {
         let mut rec = inner.load(uuid).await?;
         if rec.state.is_transient() {
             return Err(EsmError::InUse(format!(
-                "Cannot update the event source mapping {uuid} because it is in use (state {})."
-                , rec.state.as_str()
+                "Cannot update the event source mapping {uuid} because it is in use (state {}).",
+                rec.state.as_str()
             )));
         }
         if let Some(f) = &input.function_name {

@@ -264,7 +264,9 @@ impl Poller {
             batch.push((m, record, hops));
         }
         self.delete(dropped).await;
-        if batch.iter().any(|(_, _, hops)| *hops >= lineage::MAX_INVOCATIONS)
+        if batch
+            .iter()
+            .any(|(_, _, hops)| *hops >= lineage::MAX_INVOCATIONS)
             && self.terminates_loops().await
         {
             let (looping, rest): (Vec<_>, Vec<_>) = batch
@@ -319,8 +321,10 @@ impl Poller {
         match self.inner.scheduler.invoke(req).await {
             Ok(r) if r.function_error.is_none() => {
                 let settlement = if self.rec.reports_item_failures() {
-                    let ids: HashSet<&str> =
-                        batch.iter().map(|(m, _, _)| m.message_id.as_str()).collect();
+                    let ids: HashSet<&str> = batch
+                        .iter()
+                        .map(|(m, _, _)| m.message_id.as_str())
+                        .collect();
                     settle(&r.payload, &ids)
                 } else {
                     Settlement::AllSucceeded
@@ -396,7 +400,13 @@ impl Poller {
             let entries = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, (m, _, _))| (i.to_string(), m.receipt_handle.clone(), after.as_secs() as i64))
+                .map(|(i, (m, _, _))| {
+                    (
+                        i.to_string(),
+                        m.receipt_handle.clone(),
+                        after.as_secs() as i64,
+                    )
+                })
                 .collect();
             let _ = self
                 .inner
@@ -413,7 +423,10 @@ impl Poller {
         match blocking(move || store.recursive_loop(&name)).await {
             Ok(v) => v.as_deref().unwrap_or(DEFAULT_RECURSIVE_LOOP) == "Terminate",
             Err(e) => {
-                tracing::warn!(error = &e as &dyn std::error::Error, "reading the recursion setting failed");
+                tracing::warn!(
+                    error = &e as &dyn std::error::Error,
+                    "reading the recursion setting failed"
+                );
                 true
             }
         }
@@ -445,7 +458,12 @@ impl Poller {
             let moved = match &dlq {
                 Some(dlq) => {
                     let input = dead_letter(&m, dlq.fifo);
-                    match self.inner.queues.send(dlq, &input, &self.rec.function_name).await {
+                    match self
+                        .inner
+                        .queues
+                        .send(dlq, &input, &self.rec.function_name)
+                        .await
+                    {
                         Ok(_) => true,
                         Err(e) => {
                             tracing::warn!(error = %e, "sending a looping message to the dead-letter queue failed; it stays in its queue");

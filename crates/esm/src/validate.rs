@@ -126,9 +126,7 @@ pub(crate) fn source_kind(input: &CreateMappingInput) -> Result<SourceKind> {
                         .into(),
                 ));
             }
-            let servers = endpoints
-                .get("KAFKA_BOOTSTRAP_SERVERS")
-                .map_or(0, Vec::len);
+            let servers = endpoints.get("KAFKA_BOOTSTRAP_SERVERS").map_or(0, Vec::len);
             if !(1..=10).contains(&servers) {
                 return Err(EsmError::InvalidParameter(
                     "KAFKA_BOOTSTRAP_SERVERS must list between 1 and 10 brokers.".into(),
@@ -200,8 +198,7 @@ pub(crate) fn check_for_kind(rec: &MappingRecord, fifo: bool) -> Result<()> {
 
 /// `DestinationConfig` of a mapping: `OnFailure` only.
 pub(crate) fn on_failure(d: &DestinationConfigInput) -> Result<Option<String>> {
-    if d
-        .on_success
+    if d.on_success
         .as_ref()
         .and_then(|s| s.destination.as_ref())
         .is_some()

@@ -34,14 +34,8 @@ pub fn render(rec: &MappingRecord, function_arn: &str, mapping_arn: &str) -> Val
         ),
     );
     put("State", json!(rec.state.as_str()));
-    put(
-        "StateTransitionReason",
-        json!(rec.state_transition_reason),
-    );
-    put(
-        "FunctionResponseTypes",
-        json!(rec.function_response_types),
-    );
+    put("StateTransitionReason", json!(rec.state_transition_reason));
+    put("FunctionResponseTypes", json!(rec.function_response_types));
     if let Some(c) = rec.maximum_concurrency {
         put("ScalingConfig", json!({ "MaximumConcurrency": c }));
     }

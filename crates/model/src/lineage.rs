@@ -33,11 +33,11 @@ fn entries(value: &str) -> impl Iterator<Item = (&str, u32)> {
         .flat_map(|e| e.split("%7C"))
         .flat_map(|e| e.split("%7c"))
         .filter_map(|entry| {
-        let mut parts = entry.trim().rsplit(':');
-        let count = parts.next()?.parse().ok()?;
-        let id = parts.next()?;
-        Some((id, count))
-    })
+            let mut parts = entry.trim().rsplit(':');
+            let count = parts.next()?.parse().ok()?;
+            let id = parts.next()?;
+            Some((id, count))
+        })
 }
 
 /// How many times the event behind `header` has invoked the function `id`.
@@ -83,7 +83,10 @@ mod tests {
         let h2 = with_count(&with_count(&h1, "0badf00d", 4), &id, 2);
         assert_eq!(count(&h2, &id), 2);
         assert_eq!(count(&h2, "0badf00d"), 4);
-        assert!(h2.to_string().ends_with(&format!(";Lineage=0badf00d:4|{id}:2")));
+        assert!(
+            h2.to_string()
+                .ends_with(&format!(";Lineage=0badf00d:4|{id}:2"))
+        );
         let versioned = TraceHeader::parse(&format!(
             "Root=1-5759e988-bd862e3fe1be46a994272793;Lineage=1:{id}:7"
         ))

@@ -7,8 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use kindling_queues::{
     AttributeValue, EntryResult, QueueError, QueueRecord, QueueService, ReceiveInput,
-    SendInput,
-    ReceivedMessage, SendResult,
+    ReceivedMessage, SendInput, SendResult,
 };
 use serde_json::{Map, Value, json};
 

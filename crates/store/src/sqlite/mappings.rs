@@ -170,7 +170,10 @@ mod tests {
         let mut rec = sample("u1", "f");
         rec.state = MappingState::Enabled;
         s.put_mapping(&rec).unwrap();
-        assert_eq!(s.mapping("u1").unwrap().unwrap().state, MappingState::Enabled);
+        assert_eq!(
+            s.mapping("u1").unwrap().unwrap().state,
+            MappingState::Enabled
+        );
         s.set_source_position("u1", "t-0", 42).unwrap();
         assert_eq!(s.source_positions("u1").unwrap(), vec![("t-0".into(), 42)]);
         s.set_recursive_loop("f", "Allow").unwrap();

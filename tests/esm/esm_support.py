@@ -150,9 +150,9 @@ def powertools_files() -> dict[str, bytes]:
 
 
 def boto3_files() -> dict[str, bytes]:
-    """boto3 and botocore (data: SQS's model and the endpoint files only)."""
+    """boto3 and botocore (data: SQS's and SNS's models and the endpoint files only)."""
     return _package_files(["boto3", "botocore", "jmespath", "dateutil", "urllib3",
-                           "s3transfer", "six"], keep_botocore_data=("sqs",))
+                           "s3transfer", "six"], keep_botocore_data=("sqs", "sns"))
 
 
 def make_queue(sqs, name: str | None = None, **attrs) -> tuple[str, str]:

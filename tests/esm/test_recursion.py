@@ -5,6 +5,7 @@ the queue's dead-letter queue. `RecursiveLoop: Allow` lets the loop run."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -115,3 +116,38 @@ def test_a_function_that_is_its_own_failure_destination_stops(lam, sqs, sink):
     reports = sink.get(fn)
     assert len(reports) == 16, len(reports)
     assert any(r["trace"].rstrip().endswith(":16") for r in reports)
+
+
+PUBLISHER = r'''
+import json, os, urllib.request
+import boto3
+
+sns = boto3.client("sns")
+
+def handler(event, context):
+    n = int(json.loads(event["Records"][0]["Sns"]["Message"])["n"])
+    req = urllib.request.Request(os.environ["SINK"], method="POST", data=json.dumps(
+        {"ids": [context.aws_request_id], "failed": [], "n": n,
+         "trace": os.environ.get("_X_AMZN_TRACE_ID")}).encode())
+    urllib.request.urlopen(req, timeout=10).read()
+    sns.publish(TopicArn=os.environ["TOPIC_ARN"], Message=json.dumps({"n": n + 1}))
+'''
+
+
+def test_a_loop_through_sns_stops_after_16_invocations(lam, sqs, sink, endpoint):
+    import esm_support
+    sns = esm_support.client("sns")
+    topic = sns.create_topic(Name=support.unique("loop"))["TopicArn"]
+    dlq_url, dlq_arn = make_queue(sqs)
+    fn = make_function(lam, sink, zip_bytes=support.make_zip(
+        {**boto3_files(), "lambda_function.py": PUBLISHER}), timeout=30, MemorySize=256,
+        env={"TOPIC_ARN": topic, "AWS_ENDPOINT_URL": endpoint},
+        DeadLetterConfig={"TargetArn": dlq_arn})
+    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=support.function_arn(fn))
+    sns.publish(TopicArn=topic, Message=json.dumps({"n": 0}))
+    wait_for(lambda: queue_counts(sqs, dlq_url)[0] >= 1, timeout=180, interval=0.5,
+             what="the stopped event in the dead-letter queue")
+    time.sleep(2)
+    assert sorted(r["n"] for r in sink.get(fn)) == list(range(16))
+    body = json.loads(drain(sqs, dlq_url)[0]["Body"])
+    assert json.loads(body["Records"][0]["Sns"]["Message"]) == {"n": 16}

@@ -128,10 +128,10 @@ async fn process(shared: &Arc<Shared>, event: AsyncEvent) {
     // Recursive loop detection: the event's trace header counts how many times its chain of
     // events has invoked this function (`Lineage`).
     let lineage_id = lineage::function_id(&shared.control.arn().function_arn(&event.function_name));
-    let incoming = event
-        .trace_header
-        .as_deref()
-        .and_then(|h| TraceHeader::parse(h).ok());
+    let incoming = TraceHeader::parse(&kindling_scheduler::accept_trace_header(
+        event.trace_header.as_deref(),
+    ))
+    .ok();
     let hops = incoming
         .as_ref()
         .map_or(0, |h| lineage::count(h, &lineage_id));

@@ -123,10 +123,32 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         scheduler: scheduler.clone(),
         gate: kindling_edge::gate::Gate::new(Arc::clone(&policy), "lambda"),
     });
+    let mappings = kindling_esm::Mappings::new(
+        kindling_esm::EsmConfig {
+            region: args.region.clone(),
+            account_id: args.account_id.clone(),
+            ..Default::default()
+        },
+        sqlite.clone(),
+        Arc::clone(&control),
+        messaging.queues.clone(),
+        scheduler.clone(),
+    );
+    let mapping_manager = mappings.start(stopped(stop_rx.clone()));
+    {
+        // Asynchronous invocations read the same `RecursiveLoop` setting as mappings.
+        let settings: Arc<dyn kindling_store::MappingStore> = sqlite.clone();
+        events.set_loop_policy(Arc::new(move |function: &str| {
+            settings
+                .recursive_loop(function)
+                .map_or(true, |v| v.as_deref() != Some("Allow"))
+        }));
+    }
     let lambda = router(ApiState {
         control,
         scheduler: Some(scheduler.clone()),
         events: Some(events),
+        esm: Some(mappings),
         auth: Arc::new(ApiAuth::with_policy(Arc::clone(&policy))),
     });
     // botocore sends `/2015-03-31/functions/` for ListFunctions: Lambda's paths are matched
@@ -185,6 +207,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     )
     .await;
     let _ = dispatcher.await;
+    let _ = mapping_manager.await;
     reaper.abort();
     scheduler.shutdown().await;
     tracing::info!("Kindling stopped");

@@ -9,6 +9,7 @@
 pub mod apis;
 mod blobs;
 mod error;
+pub mod mappings;
 pub mod messaging;
 pub mod objects;
 mod sqlite;
@@ -16,6 +17,7 @@ mod sqlite;
 pub use apis::{ApiRecord, ApiStore};
 pub use blobs::{BlobId, BlobStore};
 pub use error::{Entity, StoreError};
+pub use mappings::MappingStore;
 pub use messaging::QueueStore;
 pub use objects::ObjectStore;
 pub use sqlite::SqliteStore;

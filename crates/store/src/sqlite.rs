@@ -11,6 +11,7 @@ mod event_configs;
 mod function_urls;
 mod functions;
 mod layers;
+mod mappings;
 mod object_store;
 mod objects;
 mod policies;

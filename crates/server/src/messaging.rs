@@ -18,6 +18,8 @@ use crate::cli::ServeArgs;
 pub struct Messaging {
     pub sqs: axum::Router,
     pub sns: axum::Router,
+    /// The topic domain (and through it the queues), for the deploy engine's handlers.
+    pub topics: TopicService,
 }
 
 /// Starts the queue and topic domains: migrates records of the former built-in dead-letter
@@ -68,6 +70,7 @@ pub async fn start(
             account_id: args.account_id.clone(),
             gate: Gate::new(Arc::clone(&policy), "sqs"),
         }),
+        topics: topics.clone(),
         sns: kindling_sns::router(kindling_sns::SnsState {
             topics,
             account_id: args.account_id.clone(),

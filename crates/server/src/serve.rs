@@ -22,7 +22,7 @@ use kindling_scheduler::{
 
 use crate::cli::{FunctionApiAccess, Isolation, ServeArgs};
 use crate::code_source::S3CodeSource;
-use crate::{messaging, runtime_files, secret};
+use crate::{deploy, messaging, runtime_files, secret};
 
 /// How long the credentials given to an execution environment stay valid. Environments are
 /// not recycled on a schedule, so this outlives any realistic environment; changing the
@@ -111,6 +111,15 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let messaging = messaging::start(&args, queue_store, &events, Arc::clone(&policy))
         .await
         .context("starting SQS and SNS")?;
+    let cloudformation = deploy::start(
+        &args,
+        sqlite.clone(),
+        Arc::clone(&control),
+        messaging.topics.clone(),
+        objects.clone(),
+        Arc::clone(&policy),
+    )
+    .await?;
     let lambda = router(ApiState {
         control,
         scheduler: Some(scheduler.clone()),
@@ -127,6 +136,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         .mount(ServiceId::Kindling, lambda)
         .mount(ServiceId::Sqs, messaging.sqs)
         .mount(ServiceId::Sns, messaging.sns)
+        .mount(ServiceId::CloudFormation, cloudformation)
         .mount(ServiceId::S3, s3_router(&args, &objects, &policy))
         .mount(
             ServiceId::Sts,

@@ -11,12 +11,14 @@ mod error;
 pub mod messaging;
 pub mod objects;
 mod sqlite;
+pub mod stacks;
 
 pub use blobs::{BlobId, BlobStore};
 pub use error::{Entity, StoreError};
 pub use messaging::QueueStore;
 pub use objects::ObjectStore;
 pub use sqlite::SqliteStore;
+pub use stacks::{ChangeSetRow, StackRow, StackStore};
 
 /// Re-exported for implementations' callers.
 pub use kindling_model::events;

@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_trace_header.sql"),
     include_str!("../../migrations/0004_objects.sql"),
     include_str!("../../migrations/0005_messaging.sql"),
+    include_str!("../../migrations/0012_deploy.sql"),
 ];
 
 /// How long a connection waits for another process's lock before failing with `Busy`.

@@ -27,3 +27,6 @@ pub use error::DeployError;
 pub use provider::{
     BoxFuture, Provider, ProvisionError, Provisioned, ResourceContext, TemplateSource,
 };
+
+#[cfg(test)]
+mod tests;

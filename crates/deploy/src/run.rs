@@ -185,7 +185,7 @@ impl Runner<'_> {
         &mut self
             .stack
             .operation
-            .get_or_insert_with(|| unreachable_operation())
+            .get_or_insert_with(empty_operation)
             .journal
     }
 
@@ -882,7 +882,7 @@ impl Runner<'_> {
             }
             self.journal().pop();
             if let Some(op) = self.stack.operation.as_mut() {
-                op.cleanup.extend(new_halves.drain(..));
+                op.cleanup.append(&mut new_halves);
             }
             self.flush().await?;
         }
@@ -1103,7 +1103,7 @@ impl Runner<'_> {
     }
 }
 
-fn unreachable_operation() -> crate::model::Operation {
+fn empty_operation() -> crate::model::Operation {
     crate::model::Operation {
         kind: OperationKind::Update,
         previous: None,

@@ -14,6 +14,8 @@ use super::client::{Client, sha256_hex};
 struct Artifact {
     logical_id: String,
     property: &'static str,
+    /// As the template names it.
+    given: String,
     path: PathBuf,
 }
 
@@ -44,6 +46,7 @@ fn artifacts(doc: &Value, base: &Path) -> Vec<Artifact> {
             out.push(Artifact {
                 logical_id: id.clone(),
                 property,
+                given: p.to_string(),
                 path: base.join(p),
             });
         }
@@ -145,7 +148,7 @@ pub fn package(client: &Client, doc: &mut Value, base: &Path, bucket: &str) -> a
         client.put_object(bucket, &key, zip)?;
         println!(
             "Uploaded {} ({} bytes) to s3://{bucket}/{key} for {}",
-            a.path.display(),
+            a.given,
             size,
             a.logical_id
         );

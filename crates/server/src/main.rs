@@ -4,6 +4,8 @@ mod admin;
 mod apigateway;
 mod cli;
 mod code_source;
+mod deploy;
+mod deploy_cli;
 mod logs;
 mod messaging;
 mod runtime_files;
@@ -20,6 +22,8 @@ fn main() -> anyhow::Result<()> {
         cli::Command::Logs(args) => logs::run(&args),
         cli::Command::Queue(args) => admin::queue(&args),
         cli::Command::Dlq(cmd) => admin::dlq(&cmd),
+        cli::Command::Deploy(args) => deploy_cli::deploy(&args),
+        cli::Command::DeleteStack(args) => deploy_cli::delete_stack(&args),
     }
 }
 

@@ -20,6 +20,8 @@ pub struct Messaging {
     pub sns: axum::Router,
     /// The queue domain, for event source mappings' pollers.
     pub queues: QueueService,
+    /// The topic domain (and through it the queues), for the deploy engine's handlers.
+    pub topics: TopicService,
 }
 
 /// Starts the queue and topic domains: migrates records of the former built-in dead-letter
@@ -71,6 +73,7 @@ pub async fn start(
             account_id: args.account_id.clone(),
             gate: Gate::new(Arc::clone(&policy), "sqs"),
         }),
+        topics: topics.clone(),
         sns: kindling_sns::router(kindling_sns::SnsState {
             topics,
             account_id: args.account_id.clone(),

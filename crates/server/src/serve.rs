@@ -23,6 +23,7 @@ use kindling_scheduler::{
 use crate::cli::{FunctionApiAccess, Isolation, ServeArgs};
 use crate::code_source::S3CodeSource;
 use crate::{apigateway, messaging, runtime_files, secret};
+use crate::{deploy, messaging, runtime_files, secret};
 
 /// How long the credentials given to an execution environment stay valid. Environments are
 /// not recycled on a schedule, so this outlives any realistic environment; changing the
@@ -144,6 +145,15 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
                 .map_or(true, |v| v.as_deref() != Some("Allow"))
         }));
     }
+    let cloudformation = deploy::start(
+        &args,
+        sqlite.clone(),
+        Arc::clone(&control),
+        messaging.topics.clone(),
+        objects.clone(),
+        Arc::clone(&policy),
+    )
+    .await?;
     let lambda = router(ApiState {
         control,
         scheduler: Some(scheduler.clone()),
@@ -162,6 +172,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         .mount(ServiceId::FunctionUrl, function_urls)
         .mount(ServiceId::Sqs, messaging.sqs)
         .mount(ServiceId::Sns, messaging.sns)
+        .mount(ServiceId::CloudFormation, cloudformation)
         .mount(ServiceId::S3, s3_router(&args, &objects, &policy))
         .mount(ServiceId::ApiGateway, apis.v1)
         .mount(ServiceId::ApiGatewayV2, apis.v2)

@@ -20,6 +20,7 @@ mod queue_store;
 mod rows;
 mod sns;
 mod sqs;
+mod stack_store;
 mod versions;
 
 use std::path::Path;

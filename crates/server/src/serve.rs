@@ -22,8 +22,7 @@ use kindling_scheduler::{
 
 use crate::cli::{FunctionApiAccess, Isolation, ServeArgs};
 use crate::code_source::S3CodeSource;
-use crate::{apigateway, messaging, runtime_files, secret};
-use crate::{deploy, messaging, runtime_files, secret};
+use crate::{apigateway, deploy, messaging, runtime_files, secret};
 
 /// How long the credentials given to an execution environment stay valid. Environments are
 /// not recycled on a schedule, so this outlives any realistic environment; changing the

@@ -32,7 +32,15 @@ pub(crate) async fn run(
     let mut cancel = shared.cancel.subscribe();
     let mut env = match acquire(&shared, &req, &mut cancel).await? {
         Ok(env) => env,
-        Err(failure) => return Ok(init_failed(&req, &version, failure, trace_id)),
+        Err(failure) => {
+            return Ok(init_failed(
+                &shared.starter.metrics,
+                &req,
+                &version,
+                failure,
+                trace_id,
+            ));
+        }
     };
 
     let deadline_ms = logs::now_ms() as u64 + u64::from(rec.spec.timeout) * 1000;
@@ -51,6 +59,15 @@ pub(crate) async fn run(
         shared.retire(env, ShutdownReason::Spindown);
         return Err(SchedulerError::ShuttingDown);
     };
+    let m = env.invoke_metrics(&resource(&req));
+    m.invocations.inc();
+    if run.error.is_some() {
+        m.errors.inc();
+    }
+    m.duration.observe(run.duration);
+    if let Some(init) = run.init {
+        m.init_duration.observe(init);
+    }
     if run.reusable {
         shared.give_back(env);
     } else {
@@ -101,7 +118,8 @@ async fn acquire(
         if !stale_checked {
             stale_checked = true;
             let stale = shared.pool().stale(&key);
-            for env in stale {
+            for mut env in stale {
+                env.stale = true;
                 shared.retire(env, ShutdownReason::Spindown);
             }
         }
@@ -139,6 +157,10 @@ async fn acquire(
                     return Ok(Ok(env));
                 }
                 tracing::info!(function = %key.function, "no environment within the cold-start wait limit");
+                shared.starter.metrics.throttled(
+                    &key.function,
+                    ThrottleReason::FunctionInvocationRateLimitExceeded.as_str(),
+                );
                 return Err(SchedulerError::Throttled(
                     ThrottleReason::FunctionInvocationRateLimitExceeded,
                 ));
@@ -184,8 +206,18 @@ async fn cold_start(
     shared.starter.start(job, cancel).await
 }
 
+/// Lambda's `Resource` dimension: the function, or `function:qualifier` as invoked.
+fn resource(req: &InvokeRequest) -> String {
+    let name = &req.target.record.function_name;
+    match &req.target.qualifier {
+        Some(q) => format!("{name}:{q}"),
+        None => name.clone(),
+    }
+}
+
 /// The result of an invocation whose cold start failed: the init error is its payload.
 fn init_failed(
+    shared_metrics: &crate::metrics::SchedulerMetrics,
     req: &InvokeRequest,
     version: &str,
     f: InitFailure,
@@ -209,6 +241,10 @@ fn init_failed(
         error_type: Some(error_type),
     }));
     f.log.flush();
+    let m = shared_metrics.invoke(&rec.function_name, &resource(req), version);
+    m.invocations.inc();
+    m.errors.inc();
+    m.init_duration.observe(f.duration);
     InvokeResult {
         request_id: req.request_id.clone(),
         executed_version: version.to_string(),

@@ -27,6 +27,7 @@ mod logs;
 mod pool;
 mod request;
 mod scheduler;
+pub mod metrics;
 mod shared;
 mod start;
 mod trace;
@@ -38,7 +39,8 @@ pub use error::SchedulerError;
 pub use kindling_model::invoke::{FunctionError, InvokeTarget};
 pub use launch::{RuntimeLocator, RuntimePaths};
 pub use logs::{
-    LogRetention, LogStore, RetentionOverrides, RetentionTask, SweepReport, log_stream_name,
+    LogRetention, LogStore, RetentionOverrides, RetentionTask, SweepReport, layout,
+    log_stream_name,
 };
 pub use request::{InvokeRequest, InvokeResult};
 pub use scheduler::{PoolStats, Scheduler};

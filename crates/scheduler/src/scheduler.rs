@@ -13,6 +13,8 @@ use crate::error::SchedulerError;
 use crate::invocation;
 use crate::launch::RuntimeLocator;
 use crate::logs::LogStore;
+use crate::metrics::{Live, SchedulerMetrics};
+use kindling_metrics::Exposition;
 use crate::pool::{self, Pooled};
 use crate::request::{InvokeRequest, InvokeResult};
 use crate::shared::Shared;
@@ -54,6 +56,7 @@ impl Scheduler {
             sandbox,
             logs,
             locator,
+            metrics: Arc::new(SchedulerMetrics::default()),
         };
         Ok(Self {
             shared: Arc::new(Shared::new(starter)),
@@ -75,6 +78,22 @@ impl Scheduler {
         }
     }
 
+    /// The scheduler's metrics (Lambda's per-function set and Kindling's own).
+    pub fn metrics(&self) -> &Arc<SchedulerMetrics> {
+        &self.shared.starter.metrics
+    }
+
+    /// Writes the scheduler's metrics in the Prometheus text format.
+    pub fn render_metrics(&self, e: &mut Exposition) {
+        let (unreserved_running, running) = self.shared.concurrency.snapshot();
+        let live = Live {
+            idle_environments: self.shared.pool().len(),
+            running,
+            unreserved_running,
+        };
+        self.shared.starter.metrics.render(&live, e);
+    }
+
     /// Runs one invocation to completion (or its timeout) in a task of its own: dropping the
     /// returned future (the caller went away) does not cancel it. The invocation holds its
     /// concurrency slot, and its environment goes back to the pool, as if the caller had
@@ -92,7 +111,13 @@ impl Scheduler {
                 target.reserved_concurrency,
                 target.unreserved_pool,
             )
-            .map_err(SchedulerError::Throttled)?;
+            .map_err(|reason| {
+                shared
+                    .starter
+                    .metrics
+                    .throttled(&target.record.function_name, reason.as_str());
+                SchedulerError::Throttled(reason)
+            })?;
         let entered = shared.tasks.enter();
         let run = invocation::run(Arc::clone(shared), req, permit);
         let task = tokio::spawn(async move {

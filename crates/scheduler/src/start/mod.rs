@@ -30,6 +30,7 @@ use crate::env::{Env, Started, Tree, exit_message, platform_error};
 use crate::error::SchedulerError;
 use crate::launch::{EnvVars, Inside, RuntimeLocator};
 use crate::logs::{LogStore, LogStream};
+use crate::metrics::{Ended, SchedulerMetrics};
 use crate::pool::PoolKey;
 use crate::users::{UserLease, UserPool};
 
@@ -73,6 +74,7 @@ pub(crate) struct Starter {
     pub locator: RuntimeLocator,
     /// Per-environment users (Namespaces mode with a configured range).
     pub users: Option<UserPool>,
+    pub metrics: Arc<SchedulerMetrics>,
 }
 
 /// A spawned environment whose Init is under way.
@@ -107,7 +109,13 @@ impl Starter {
             Ok(s) => s,
             Err(f) => return Ok(Err(f)),
         };
-        self.await_init(&job, spawned, started, cancel).await
+        let setup = started.elapsed();
+        let result = self.await_init(&job, spawned, started, cancel).await;
+        let state = self.metrics.cold_start(&job.rec.function_name, setup);
+        if !matches!(result, Ok(Ok(_))) {
+            state.ended(Ended::Failure);
+        }
+        result
     }
 
     /// Step 2: network, Runtime API, environment variables, sandbox, output pump.
@@ -222,9 +230,9 @@ impl Starter {
             let log = Arc::clone(&prepared.log);
             tokio::spawn(async move {
                 while let Some(line) = output.recv().await {
-                    log.line(&line.line);
+                    log.function_line(&line.line);
                     while let Ok(more) = output.try_recv() {
-                        log.line(&more.line);
+                        log.function_line(&more.line);
                     }
                     log.flush();
                 }
@@ -315,28 +323,28 @@ impl Starter {
                 _ = cancel.wait_for(|stop| *stop) => {}
             }
         }
-        enum Ended {
+        enum InitEnd {
             Init(InitResult),
             Exited(kindling_sandbox::Exit),
             TimedOut,
             Cancelled,
         }
         let ended = tokio::select! {
-            r = api.wait_init() => Ended::Init(r),
-            exit = tree.sandbox().wait() => Ended::Exited(exit),
-            () = tokio::time::sleep_until(deadline) => Ended::TimedOut,
-            _ = cancel.wait_for(|stop| *stop) => Ended::Cancelled,
+            r = api.wait_init() => InitEnd::Init(r),
+            exit = tree.sandbox().wait() => InitEnd::Exited(exit),
+            () = tokio::time::sleep_until(deadline) => InitEnd::TimedOut,
+            _ = cancel.wait_for(|stop| *stop) => InitEnd::Cancelled,
         };
         let init = match ended {
-            Ended::Init(r) => Some(r),
-            Ended::TimedOut => None,
-            Ended::Exited(exit) => {
+            InitEnd::Init(r) => Some(r),
+            InitEnd::TimedOut => None,
+            InitEnd::Exited(exit) => {
                 let (message, error) = exit_message(exit);
                 let failure = prepared.failure(error, &job.request_id, &message, started);
                 prepared.discard(tree).await;
                 return Ok(Err(failure));
             }
-            Ended::Cancelled => {
+            InitEnd::Cancelled => {
                 prepared.discard(tree).await;
                 return Err(SchedulerError::ShuttingDown);
             }
@@ -353,6 +361,8 @@ impl Starter {
                 memory_mb: job.rec.spec.memory_size,
                 timeout: Duration::from_secs(u64::from(job.rec.spec.timeout)),
                 tmp_dir: prepared.tmp_dir,
+                state: self.metrics.functions.get(&job.rec.function_name),
+                metrics: Arc::clone(&self.metrics),
             }))),
             Some(InitResult::InitError { error_type, body }) => {
                 let failure = InitFailure {

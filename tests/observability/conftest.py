@@ -83,7 +83,7 @@ def endpoint(server) -> str:
 
 def client(service: str, *, validate: bool = True):
     c = boto3.client(service, config=Config(parameter_validation=validate,
-                                            retries={"max_attempts": 1},
+                                            retries={"total_max_attempts": 1},
                                             read_timeout=60))
     c.meta.events.register("after-call", _record)
     return c

@@ -146,7 +146,9 @@ impl AsyncInvoker {
         let store = Arc::clone(&self.shared.store);
         let started = std::time::Instant::now();
         let stats = tokio::task::spawn_blocking(move || store.queue_stats()).await;
-        self.shared.metrics.store_call("queue_stats", started.elapsed());
+        self.shared
+            .metrics
+            .store_call("queue_stats", started.elapsed());
         let Ok(Ok(stats)) = stats else {
             return;
         };

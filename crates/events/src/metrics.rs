@@ -78,7 +78,11 @@ impl EventsMetrics {
             "Time from an event's acceptance to each attempt to invoke it.",
         );
         for (f, h) in self.age.members() {
-            e.histogram("kindling_lambda_async_event_age_seconds", &[("function", &f)], &h);
+            e.histogram(
+                "kindling_lambda_async_event_age_seconds",
+                &[("function", &f)],
+                &h,
+            );
         }
         e.header(
             "kindling_store_call_seconds",

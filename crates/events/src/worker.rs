@@ -167,7 +167,9 @@ async fn process(shared: &Arc<Shared>, event: AsyncEvent) {
         .metrics
         .age
         .get(&event.function_name)
-        .observe(Duration::from_millis((now - event.enqueued_ms).max(0) as u64));
+        .observe(Duration::from_millis(
+            (now - event.enqueued_ms).max(0) as u64
+        ));
     let req = InvokeRequest {
         target,
         request_id: event.id.clone(),

@@ -87,8 +87,9 @@ async fn serve(state: &LogsState, req: Request) -> Result<Value, LogsError> {
     let input: Value = if body.bytes.is_empty() {
         Value::Object(serde_json::Map::new())
     } else {
-        serde_json::from_slice(&body.bytes)
-            .map_err(|e| LogsError::Serialization(format!("The request body is not valid JSON: {e}")))?
+        serde_json::from_slice(&body.bytes).map_err(|e| {
+            LogsError::Serialization(format!("The request body is not valid JSON: {e}"))
+        })?
     };
     if !input.is_object() {
         return Err(LogsError::Serialization(
@@ -105,12 +106,15 @@ async fn serve(state: &LogsState, req: Request) -> Result<Value, LogsError> {
     let resource = input
         .get("logGroupName")
         .and_then(Value::as_str)
-        .map_or_else(|| "*".to_string(), |g| {
-            format!(
-                "arn:aws:logs:{}:{}:log-group:{g}",
-                state.logs.region, state.logs.account_id
-            )
-        });
+        .map_or_else(
+            || "*".to_string(),
+            |g| {
+                format!(
+                    "arn:aws:logs:{}:{}:log-group:{g}",
+                    state.logs.region, state.logs.account_id
+                )
+            },
+        );
     state
         .gate
         .authorize(&caller, access, &format!("logs:{name}"), &resource, false)?;

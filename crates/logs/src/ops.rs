@@ -470,7 +470,11 @@ impl Logs {
                 "logStreamNames and logStreamNamePrefix are mutually exclusive parameters.",
             ));
         }
-        if input.log_stream_names.as_ref().is_some_and(|n| n.len() > 100) {
+        if input
+            .log_stream_names
+            .as_ref()
+            .is_some_and(|n| n.len() > 100)
+        {
             return Err(LogsError::invalid(
                 "1 validation error detected: Value at 'logStreamNames' failed to satisfy constraint: Member must have length less than or equal to 100",
             ));
@@ -696,9 +700,7 @@ impl Logs {
 
     /// Deletes the group's streams last written more than `max_age` ago (never an open one).
     fn expire(&self, group: &str, max_age: Duration) -> Result<usize, LogsError> {
-        let cutoff = SystemTime::now()
-            .checked_sub(max_age)
-            .unwrap_or(UNIX_EPOCH);
+        let cutoff = SystemTime::now().checked_sub(max_age).unwrap_or(UNIX_EPOCH);
         let mut deleted = 0;
         for path in self.store.group_streams(group)? {
             let old = std::fs::metadata(&path)

@@ -284,10 +284,9 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
                         Some('.') => {
                             i += 1;
                             let start = i;
-                            while b
-                                .get(i)
-                                .is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '@' | ':'))
-                            {
+                            while b.get(i).is_some_and(|c| {
+                                c.is_alphanumeric() || matches!(c, '_' | '-' | '@' | ':')
+                            }) {
                                 i += 1;
                             }
                             if start == i {
@@ -321,7 +320,8 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
             _ => {
                 let start = i;
                 while b.get(i).is_some_and(|c| {
-                    !c.is_whitespace() && !matches!(c, '(' | ')' | '=' | '!' | '<' | '>' | '&' | '|' | '"')
+                    !c.is_whitespace()
+                        && !matches!(c, '(' | ')' | '=' | '!' | '<' | '>' | '&' | '|' | '"')
                 }) {
                     i += 1;
                 }
@@ -668,7 +668,10 @@ mod tests {
         assert!(m(r#"{ $.latency > 100 && $.user.id = "u-7" }"#, rec));
         assert!(!m(r#"{ $.latency < 100 }"#, rec));
         assert!(m(r#"{ $.latency = 150 }"#, rec));
-        assert!(m(r#"{ ($.latency < 10 || $.level = "ERROR") && $.user.tags[1] = "b" }"#, rec));
+        assert!(m(
+            r#"{ ($.latency < 10 || $.level = "ERROR") && $.user.tags[1] = "b" }"#,
+            rec
+        ));
         assert!(m(r#"{ $.ok IS FALSE }"#, rec));
         assert!(m(r#"{ $.gone IS NULL }"#, rec));
         assert!(m(r#"{ $.nope NOT EXISTS }"#, rec));
@@ -678,14 +681,21 @@ mod tests {
             r#"{ $.level = "ERROR" }"#,
             "2024-01-01T00:00:00Z\treq\t{\"level\":\"ERROR\"}"
         ));
-        for bad in ["{ $.a = }", "{ $.a }", "{ level = 1 }", "{ $.a = 1", "{ ($.a = 1 }"] {
+        for bad in [
+            "{ $.a = }",
+            "{ $.a }",
+            "{ level = 1 }",
+            "{ $.a = 1",
+            "{ ($.a = 1 }",
+        ] {
             assert!(Pattern::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn space_delimited_patterns() {
-        let line = r#"127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /index.html HTTP/1.0" 404 1534"#;
+        let line =
+            r#"127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /index.html HTTP/1.0" 404 1534"#;
         assert!(m("[ip, id, user, ts, request, status=404, size]", line));
         assert!(m("[ip, id, user, ts, request, status=4*, size>1000]", line));
         assert!(!m("[ip, id, user, ts, request, status!=404, size]", line));

@@ -138,7 +138,10 @@ mod tests {
         for ms in [0, 1_586_545_592_563, 1_700_000_000_001, 951_782_400_000] {
             assert_eq!(parse_iso_ms(&iso8601_z(ms)), Some(ms));
         }
-        assert_eq!(parse_iso_ms("2020-04-10T19:06:32Z"), Some(1_586_545_592_000));
+        assert_eq!(
+            parse_iso_ms("2020-04-10T19:06:32Z"),
+            Some(1_586_545_592_000)
+        );
         assert_eq!(parse_iso_ms("garbage"), None);
     }
 
@@ -149,7 +152,10 @@ mod tests {
         assert_eq!(ev.len(), 3);
         assert_eq!(ev[0].timestamp, 1_586_545_592_563);
         assert_eq!(ev[0].message, "START x");
-        assert_eq!((ev[1].timestamp, ev[1].message.as_str()), (1_586_545_592_563, "stray"));
+        assert_eq!(
+            (ev[1].timestamp, ev[1].message.as_str()),
+            (1_586_545_592_563, "stray")
+        );
         assert_eq!(ev[2].index, 2);
     }
 
@@ -157,7 +163,11 @@ mod tests {
     fn stream_info_reads_first_and_last_events() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s.log");
-        fs::write(&p, "2020-04-10T19:06:32.563Z\ta\n2020-04-10T19:06:40.000Z\tb\n").unwrap();
+        fs::write(
+            &p,
+            "2020-04-10T19:06:32.563Z\ta\n2020-04-10T19:06:40.000Z\tb\n",
+        )
+        .unwrap();
         let info = stream_info("s".into(), &p).unwrap();
         assert_eq!(info.first_event, Some(1_586_545_592_563));
         assert_eq!(info.last_event, Some(1_586_545_600_000));

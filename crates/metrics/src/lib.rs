@@ -106,7 +106,10 @@ impl Histogram {
         let mut out = Vec::with_capacity(self.counts.len());
         for (i, c) in self.counts.iter().enumerate() {
             cumulative += c.load(Ordering::Relaxed);
-            out.push((self.bounds.get(i).copied().unwrap_or(f64::INFINITY), cumulative));
+            out.push((
+                self.bounds.get(i).copied().unwrap_or(f64::INFINITY),
+                cumulative,
+            ));
         }
         let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
         (out, sum, cumulative)

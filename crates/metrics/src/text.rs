@@ -120,8 +120,11 @@ mod tests {
         let h = Histogram::new(&[0.5]);
         h.observe(std::time::Duration::from_millis(250));
         let mut e = Exposition::default();
-        e.header("x_total", MetricType::Counter, "Things.")
-            .sample("x_total", &[("fn", "a\"b\\c\nd")], 3.0);
+        e.header("x_total", MetricType::Counter, "Things.").sample(
+            "x_total",
+            &[("fn", "a\"b\\c\nd")],
+            3.0,
+        );
         e.header("d_seconds", MetricType::Histogram, "Durations.")
             .histogram("d_seconds", &[("fn", "a")], &h);
         let text = e.finish();

@@ -24,10 +24,10 @@ mod inflight;
 mod invocation;
 mod launch;
 mod logs;
+pub mod metrics;
 mod pool;
 mod request;
 mod scheduler;
-pub mod metrics;
 mod shared;
 mod start;
 mod trace;
@@ -39,8 +39,7 @@ pub use error::SchedulerError;
 pub use kindling_model::invoke::{FunctionError, InvokeTarget};
 pub use launch::{RuntimeLocator, RuntimePaths};
 pub use logs::{
-    LogRetention, LogStore, RetentionOverrides, RetentionTask, SweepReport, layout,
-    log_stream_name,
+    LogRetention, LogStore, RetentionOverrides, RetentionTask, SweepReport, layout, log_stream_name,
 };
 pub use request::{InvokeRequest, InvokeResult};
 pub use scheduler::{PoolStats, Scheduler};

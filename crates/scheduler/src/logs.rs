@@ -274,7 +274,13 @@ impl LogStream {
 
     /// A platform record: the text line, or in JSON format the record of `kind` (dropped below
     /// the system log level).
-    pub fn platform(&self, text: impl FnOnce() -> Option<String>, kind: &str, level: Level, record: impl FnOnce() -> serde_json::Value) {
+    pub fn platform(
+        &self,
+        text: impl FnOnce() -> Option<String>,
+        kind: &str,
+        level: Level,
+        record: impl FnOnce() -> serde_json::Value,
+    ) {
         let mut s = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let line = if s.format.json {
             s.format.platform(now_ms(), kind, level, record())
@@ -446,7 +452,9 @@ mod tests {
     fn keeps_a_bounded_tail_per_invocation() {
         let dir = tempfile::tempdir().unwrap();
         let store = LogStore::new(dir.path().to_path_buf());
-        let s = store.open_stream("/aws/lambda/f", "2020/01/01/[$LATEST]x").unwrap();
+        let s = store
+            .open_stream("/aws/lambda/f", "2020/01/01/[$LATEST]x")
+            .unwrap();
         s.line("before");
         s.begin_tail();
         for i in 0..2000 {

@@ -7,8 +7,8 @@
 //! start, a first invocation through a new alias, a throttle). Concurrency and environment
 //! counts are read from the admission and the pool when `/metrics` is scraped.
 
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use kindling_metrics::{
@@ -133,8 +133,11 @@ pub(crate) struct Live {
 
 impl SchedulerMetrics {
     pub fn invoke(&self, function: &str, resource: &str, version: &str) -> Arc<InvokeMetrics> {
-        self.invokes
-            .get(&(function.to_string(), resource.to_string(), version.to_string()))
+        self.invokes.get(&(
+            function.to_string(),
+            resource.to_string(),
+            version.to_string(),
+        ))
     }
 
     pub fn throttled(&self, function: &str, reason: &'static str) {
@@ -179,7 +182,11 @@ impl SchedulerMetrics {
         );
         for (k, m) in &invokes {
             let l = labels(k);
-            e.sample("kindling_lambda_errors_total", &as_refs(&l), m.errors.get() as f64);
+            e.sample(
+                "kindling_lambda_errors_total",
+                &as_refs(&l),
+                m.errors.get() as f64,
+            );
         }
         e.header(
             "kindling_lambda_duration_seconds",
@@ -188,7 +195,11 @@ impl SchedulerMetrics {
         );
         for (k, m) in &invokes {
             let l = labels(k);
-            e.histogram("kindling_lambda_duration_seconds", &as_refs(&l), &m.duration);
+            e.histogram(
+                "kindling_lambda_duration_seconds",
+                &as_refs(&l),
+                &m.duration,
+            );
         }
         e.header(
             "kindling_lambda_init_duration_seconds",
@@ -289,10 +300,14 @@ mod tests {
         let m = SchedulerMetrics::default();
         let s = m.cold_start("f", Duration::from_millis(3));
         assert_eq!(s.live.get(), 1);
-        assert_eq!(m.functions.get(&"f".to_string()).cold_start_cause(), "scale_out");
+        assert_eq!(
+            m.functions.get(&"f".to_string()).cold_start_cause(),
+            "scale_out"
+        );
         s.ended(Ended::Timeout);
         assert_eq!(s.cold_start_cause(), "timeout");
-        m.cold_start("f", Duration::from_millis(3)).ended(Ended::Update);
+        m.cold_start("f", Duration::from_millis(3))
+            .ended(Ended::Update);
         assert_eq!(s.cold_start_cause(), "code_or_config_update");
         let mut e = Exposition::default();
         m.render(

@@ -14,12 +14,12 @@ use crate::invocation;
 use crate::launch::RuntimeLocator;
 use crate::logs::LogStore;
 use crate::metrics::{Live, SchedulerMetrics};
-use kindling_metrics::Exposition;
 use crate::pool::{self, Pooled};
 use crate::request::{InvokeRequest, InvokeResult};
 use crate::shared::Shared;
 use crate::start::Starter;
 use crate::users::UserPool;
+use kindling_metrics::Exposition;
 
 /// Figures for observability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

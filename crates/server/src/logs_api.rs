@@ -13,9 +13,9 @@ use crate::cli::ServeArgs;
 /// Reads the registry of log groups under the log root.
 pub fn registry(logs: &LogStore) -> anyhow::Result<Arc<Registry>> {
     let path = logs.root().join(".registry.json");
-    Ok(Arc::new(Registry::open(path.clone()).with_context(|| {
-        format!("reading the log group registry {}", path.display())
-    })?))
+    Ok(Arc::new(Registry::open(path.clone()).with_context(
+        || format!("reading the log group registry {}", path.display()),
+    )?))
 }
 
 /// The CloudWatch Logs API (signing name `logs`).

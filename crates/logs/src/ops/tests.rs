@@ -22,7 +22,10 @@ fn call(l: &Logs, op: &str, input: Value) -> Result<Value, LogsError> {
 
 fn write(l: &Logs, group: &str, stream: &str, events: &[(i64, &str)]) {
     let events: Vec<(i64, String)> = events.iter().map(|(t, m)| (*t, m.to_string())).collect();
-    l.store.append_events(group, stream, &events).unwrap().unwrap();
+    l.store
+        .append_events(group, stream, &events)
+        .unwrap()
+        .unwrap();
 }
 
 const G: &str = "/aws/lambda/fn";
@@ -30,8 +33,18 @@ const G: &str = "/aws/lambda/fn";
 #[test]
 fn groups_and_streams_are_described() {
     let (l, _d) = logs();
-    write(&l, G, "2024/01/01/[$LATEST]aaa", &[(1000, "a1"), (5000, "a2")]);
-    write(&l, G, "2024/01/01/[$LATEST]bbb", &[(2000, "b1"), (3000, "b2")]);
+    write(
+        &l,
+        G,
+        "2024/01/01/[$LATEST]aaa",
+        &[(1000, "a1"), (5000, "a2")],
+    );
+    write(
+        &l,
+        G,
+        "2024/01/01/[$LATEST]bbb",
+        &[(2000, "b1"), (3000, "b2")],
+    );
     let groups = call(&l, "DescribeLogGroups", json!({})).unwrap();
     assert_eq!(groups["logGroups"][0]["logGroupName"], G);
     assert_eq!(
@@ -50,7 +63,10 @@ fn groups_and_streams_are_described() {
         .iter()
         .map(|s| s["logStreamName"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["2024/01/01/[$LATEST]aaa", "2024/01/01/[$LATEST]bbb"]);
+    assert_eq!(
+        names,
+        ["2024/01/01/[$LATEST]aaa", "2024/01/01/[$LATEST]bbb"]
+    );
     assert_eq!(streams["logStreams"][0]["lastEventTimestamp"], 5000);
     assert_eq!(streams["logStreams"][0]["firstEventTimestamp"], 1000);
     let page = call(
@@ -66,7 +82,10 @@ fn groups_and_streams_are_described() {
         json!({"logGroupName": G, "limit": 1, "nextToken": page["nextToken"]}),
     )
     .unwrap();
-    assert_eq!(rest["logStreams"][0]["logStreamName"], "2024/01/01/[$LATEST]bbb");
+    assert_eq!(
+        rest["logStreams"][0]["logStreamName"],
+        "2024/01/01/[$LATEST]bbb"
+    );
     assert!(rest.get("nextToken").is_none());
     let err = call(&l, "DescribeLogStreams", json!({"logGroupName": "/nope"})).unwrap_err();
     assert_eq!(err.code(), "ResourceNotFoundException");
@@ -94,7 +113,12 @@ fn get_log_events_pages_both_ways_and_repeats_tokens_at_the_end() {
             .collect()
     };
     // Newest page by default.
-    let last = call(&l, "GetLogEvents", json!({"logGroupName": G, "logStreamName": s, "limit": 2})).unwrap();
+    let last = call(
+        &l,
+        "GetLogEvents",
+        json!({"logGroupName": G, "logStreamName": s, "limit": 2}),
+    )
+    .unwrap();
     assert_eq!(msgs(&last), ["e3", "e4"]);
     let back = call(
         &l,
@@ -122,7 +146,8 @@ fn get_log_events_pages_both_ways_and_repeats_tokens_at_the_end() {
     let mut token = Value::Null;
     let mut seen = Vec::new();
     for _ in 0..10 {
-        let mut input = json!({"logGroupName": G, "logStreamName": s, "limit": 2, "startFromHead": true});
+        let mut input =
+            json!({"logGroupName": G, "logStreamName": s, "limit": 2, "startFromHead": true});
         if !token.is_null() {
             input["nextToken"] = token.clone();
         }
@@ -152,7 +177,12 @@ fn get_log_events_pages_both_ways_and_repeats_tokens_at_the_end() {
     )
     .unwrap();
     assert_eq!(msgs(&ranged), ["e1", "e2"]);
-    let err = call(&l, "GetLogEvents", json!({"logGroupName": G, "logStreamName": "nope"})).unwrap_err();
+    let err = call(
+        &l,
+        "GetLogEvents",
+        json!({"logGroupName": G, "logStreamName": "nope"}),
+    )
+    .unwrap_err();
     assert_eq!(err.message(), "The specified log stream does not exist.");
     let err = call(
         &l,
@@ -166,9 +196,23 @@ fn get_log_events_pages_both_ways_and_repeats_tokens_at_the_end() {
 #[test]
 fn filter_log_events_interleaves_filters_and_pages() {
     let (l, _d) = logs();
-    write(&l, G, "a", &[(1, "INFO one"), (3, "ERROR three"), (5, "{\"level\":\"ERROR\",\"n\":5}")]);
+    write(
+        &l,
+        G,
+        "a",
+        &[
+            (1, "INFO one"),
+            (3, "ERROR three"),
+            (5, "{\"level\":\"ERROR\",\"n\":5}"),
+        ],
+    );
     write(&l, G, "b", &[(2, "ERROR two"), (4, "INFO four")]);
-    let all = call(&l, "FilterLogEvents", json!({"logGroupName": G, "interleaved": true})).unwrap();
+    let all = call(
+        &l,
+        "FilterLogEvents",
+        json!({"logGroupName": G, "interleaved": true}),
+    )
+    .unwrap();
     let ts: Vec<i64> = all["events"]
         .as_array()
         .unwrap()
@@ -176,7 +220,12 @@ fn filter_log_events_interleaves_filters_and_pages() {
         .map(|e| e["timestamp"].as_i64().unwrap())
         .collect();
     assert_eq!(ts, [1, 2, 3, 4, 5]);
-    let errors = call(&l, "FilterLogEvents", json!({"logGroupName": G, "filterPattern": "ERROR -three"})).unwrap();
+    let errors = call(
+        &l,
+        "FilterLogEvents",
+        json!({"logGroupName": G, "filterPattern": "ERROR -three"}),
+    )
+    .unwrap();
     assert_eq!(errors["events"].as_array().unwrap().len(), 2);
     let json_only = call(
         &l,
@@ -221,7 +270,12 @@ fn filter_log_events_interleaves_filters_and_pages() {
         .collect();
     assert_eq!(ids, again);
     assert!(ids.iter().all(|i| i.len() == 56));
-    let err = call(&l, "FilterLogEvents", json!({"logGroupName": G, "filterPattern": "{ $.x = "})).unwrap_err();
+    let err = call(
+        &l,
+        "FilterLogEvents",
+        json!({"logGroupName": G, "filterPattern": "{ $.x = "}),
+    )
+    .unwrap_err();
     assert_eq!(err.code(), "InvalidParameterException");
 }
 
@@ -233,14 +287,24 @@ fn groups_can_be_created_retained_and_deleted() {
     assert_eq!(err.code(), "ResourceAlreadyExistsException");
     let err = call(&l, "CreateLogGroup", json!({"logGroupName": "bad name"})).unwrap_err();
     assert_eq!(err.code(), "InvalidParameterException");
-    call(&l, "CreateLogStream", json!({"logGroupName": "/app/custom", "logStreamName": "s1"})).unwrap();
+    call(
+        &l,
+        "CreateLogStream",
+        json!({"logGroupName": "/app/custom", "logStreamName": "s1"}),
+    )
+    .unwrap();
     call(
         &l,
         "PutLogEvents",
         json!({"logGroupName": "/app/custom", "logStreamName": "s1", "logEvents": [{"timestamp": 10, "message": "hello"}]}),
     )
     .unwrap();
-    let got = call(&l, "GetLogEvents", json!({"logGroupName": "/app/custom", "logStreamName": "s1"})).unwrap();
+    let got = call(
+        &l,
+        "GetLogEvents",
+        json!({"logGroupName": "/app/custom", "logStreamName": "s1"}),
+    )
+    .unwrap();
     assert_eq!(got["events"][0]["message"], "hello");
     // An old stream goes when a retention policy is set.
     write(&l, "/app/custom", "old", &[(10, "old")]);
@@ -258,12 +322,32 @@ fn groups_can_be_created_retained_and_deleted() {
     )
     .unwrap_err();
     assert_eq!(err.code(), "InvalidParameterException");
-    call(&l, "PutRetentionPolicy", json!({"logGroupName": "/app/custom", "retentionInDays": 1})).unwrap();
+    call(
+        &l,
+        "PutRetentionPolicy",
+        json!({"logGroupName": "/app/custom", "retentionInDays": 1}),
+    )
+    .unwrap();
     assert!(!old.exists());
-    let groups = call(&l, "DescribeLogGroups", json!({"logGroupNamePrefix": "/app"})).unwrap();
+    let groups = call(
+        &l,
+        "DescribeLogGroups",
+        json!({"logGroupNamePrefix": "/app"}),
+    )
+    .unwrap();
     assert_eq!(groups["logGroups"][0]["retentionInDays"], 1);
-    call(&l, "DeleteRetentionPolicy", json!({"logGroupName": "/app/custom"})).unwrap();
-    let groups = call(&l, "DescribeLogGroups", json!({"logGroupNamePrefix": "/app"})).unwrap();
+    call(
+        &l,
+        "DeleteRetentionPolicy",
+        json!({"logGroupName": "/app/custom"}),
+    )
+    .unwrap();
+    let groups = call(
+        &l,
+        "DescribeLogGroups",
+        json!({"logGroupNamePrefix": "/app"}),
+    )
+    .unwrap();
     assert!(groups["logGroups"][0].get("retentionInDays").is_none());
     call(&l, "DeleteLogGroup", json!({"logGroupName": "/app/custom"})).unwrap();
     let err = call(&l, "DeleteLogGroup", json!({"logGroupName": "/app/custom"})).unwrap_err();

@@ -113,10 +113,18 @@ mod tests {
         assert!(json.keeps_function_line(r#"{"level":"ERROR","message":"x"}"#));
         assert!(json.keeps_function_line("plain print output"));
         assert!(json.keeps_function_line(r#"{"message":"no level"}"#));
-        assert!(json.platform(0, "platform.start", Level::Info, json!({})).is_none());
+        assert!(
+            json.platform(0, "platform.start", Level::Info, json!({}))
+                .is_none()
+        );
         let info = LogFormat::of(&config("JSON", None, None));
         let line = info
-            .platform(1_586_545_592_563, "platform.start", Level::Info, json!({"requestId": "r"}))
+            .platform(
+                1_586_545_592_563,
+                "platform.start",
+                Level::Info,
+                json!({"requestId": "r"}),
+            )
             .unwrap();
         assert_eq!(
             line,

@@ -318,7 +318,9 @@ mod tests {
     #[test]
     fn never_deletes_a_stream_open_for_writing() {
         let (store, _d) = store();
-        let open = store.open_stream("/aws/lambda/f", "2023/11/14/[$LATEST]open").unwrap();
+        let open = store
+            .open_stream("/aws/lambda/f", "2023/11/14/[$LATEST]open")
+            .unwrap();
         open.line("still running");
         open.flush();
         let path = store.streams("f").unwrap().remove(0);
@@ -339,7 +341,9 @@ mod tests {
         assert!(!path.exists());
         // The emptied directories went with it; a new stream of the function still opens.
         assert!(!store.function_dir("f").exists());
-        store.open_stream("/aws/lambda/f", "2023/11/15/[$LATEST]next").unwrap();
+        store
+            .open_stream("/aws/lambda/f", "2023/11/15/[$LATEST]next")
+            .unwrap();
     }
 
     #[test]

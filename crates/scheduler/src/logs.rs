@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kindling_model::timefmt::iso8601_z;
+use kindling_runtime_api::telemetry::Telemetry;
 
 pub use format::{Level, LogFormat};
 pub use retention::{LogRetention, RetentionOverrides, RetentionTask, SweepReport};
@@ -186,6 +187,7 @@ impl LogStore {
                 file: BufWriter::new(file),
                 tail: None,
                 format: LogFormat::default(),
+                telemetry: None,
             }),
             path,
             open: Arc::clone(&self.open),
@@ -235,6 +237,8 @@ struct StreamState {
     /// The current invocation's lines, while one is being recorded.
     tail: Option<Vec<u8>>,
     format: LogFormat,
+    /// The environment's Telemetry API hub, once its Runtime API runs.
+    telemetry: Option<Arc<Telemetry>>,
 }
 
 /// One environment's log stream.
@@ -269,11 +273,23 @@ impl LogStream {
         let mut s = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         if s.format.keeps_function_line(text) {
             Self::write_line(&self.path, &mut s, text);
+            if let Some(t) = &s.telemetry {
+                t.function_line(text);
+            }
         }
     }
 
-    /// A platform record: the text line, or in JSON format the record of `kind` (dropped below
-    /// the system log level).
+    /// Sends the stream's lines and platform records also to the environment's Telemetry API
+    /// subscribers.
+    pub fn set_telemetry(&self, telemetry: Arc<Telemetry>) {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .telemetry = Some(telemetry);
+    }
+
+    /// A platform event: the text line (`text`), or in JSON format the record of `kind`
+    /// (dropped below the system log level); and the record to telemetry subscribers.
     pub fn platform(
         &self,
         text: impl FnOnce() -> Option<String>,
@@ -282,13 +298,20 @@ impl LogStream {
         record: impl FnOnce() -> serde_json::Value,
     ) {
         let mut s = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let line = if s.format.json {
-            s.format.platform(now_ms(), kind, level, record())
-        } else {
-            text()
+        let telemetry = s.telemetry.as_ref().filter(|t| t.wanted()).cloned();
+        let json_line = s.format.json && level >= s.format.system_level;
+        let record = (json_line || telemetry.is_some()).then(record);
+        let line = match (&record, s.format.json) {
+            (Some(r), true) if json_line => s.format.platform(now_ms(), kind, level, r.clone()),
+            (_, true) => None,
+            (_, false) => text(),
         };
         if let Some(line) = line {
             Self::write_line(&self.path, &mut s, &line);
+        }
+        drop(s);
+        if let (Some(t), Some(r)) = (telemetry, record) {
+            t.platform(kind, r);
         }
     }
 

@@ -29,7 +29,7 @@ use crate::config::SchedulerConfig;
 use crate::env::{Env, Started, Tree, exit_message, platform_error};
 use crate::error::SchedulerError;
 use crate::launch::{EnvVars, Inside, RuntimeLocator};
-use crate::logs::{LogStore, LogStream};
+use crate::logs::{Level, LogStore, LogStream};
 use crate::metrics::{Ended, SchedulerMetrics};
 use crate::pool::PoolKey;
 use crate::users::{UserLease, UserPool};
@@ -159,6 +159,22 @@ impl Starter {
         )
         .map_err(SchedulerError::io("starting the Runtime API"))?;
         let runtime_api = api.local_addr().to_string();
+        prepared.log.set_telemetry(api.telemetry());
+        // Text logs have no INIT_START line here; JSON logs and telemetry have initStart.
+        prepared.log.platform(
+            || None,
+            "platform.initStart",
+            Level::Info,
+            || {
+                serde_json::json!({
+                    "initializationType": "on-demand",
+                    "phase": "init",
+                    "runtimeVersion": rec.spec.runtime.as_deref().unwrap_or("provided"),
+                    "functionName": rec.function_name,
+                    "functionVersion": rec.version_label(),
+                })
+            },
+        );
 
         let empty_opt = self.config.work_dir.join("empty-opt");
         let inside = self.inside(&prepared.task_root, prepared.opt_dir.as_deref(), &empty_opt);
@@ -350,6 +366,35 @@ impl Starter {
             }
         };
         let duration = started.elapsed();
+        let status = match &init {
+            Some(InitResult::Ready) => "success",
+            Some(InitResult::InitError { .. }) => "error",
+            None => "timeout",
+        };
+        let init_record = |with_metrics: bool| {
+            let mut r = serde_json::json!({
+                "initializationType": "on-demand",
+                "phase": "init",
+                "status": status,
+            });
+            if with_metrics {
+                r["metrics"] = serde_json::json!({ "durationMs": (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0 });
+            }
+            r
+        };
+        prepared.log.platform(
+            || None,
+            "platform.initRuntimeDone",
+            Level::Debug,
+            || init_record(false),
+        );
+        prepared.log.platform(
+            || None,
+            "platform.initReport",
+            Level::Debug,
+            || init_record(true),
+        );
+        api.telemetry().end_init();
         match init {
             Some(InitResult::Ready) => Ok(Ok(Env::new(Started {
                 key: PoolKey::of(&job.rec),

@@ -12,7 +12,7 @@ use super::{InitFailure, StartJob, StartResult, Starter, extensions};
 use crate::env::platform_error;
 use crate::error::SchedulerError;
 use crate::launch::{Launch, launch};
-use crate::logs::{self, Level, LogFormat, LogStream};
+use crate::logs::{self, LogFormat, LogStream};
 use crate::users::UserLease;
 
 /// What step 1 produced.
@@ -83,21 +83,6 @@ impl Starter {
         if job.tail {
             log.begin_tail();
         }
-        // Text format has no INIT_START line here; JSON has Lambda's platform.initStart.
-        log.platform(
-            || None,
-            "platform.initStart",
-            Level::Info,
-            || {
-                serde_json::json!({
-                    "initializationType": "on-demand",
-                    "phase": "init",
-                    "runtimeVersion": rec.spec.runtime.as_deref().unwrap_or("provided"),
-                    "functionName": rec.function_name,
-                    "functionVersion": rec.version_label(),
-                })
-            },
-        );
         let empty_opt = self.config.work_dir.join("empty-opt");
         let inside = self.inside(&task_root, opt_dir.as_deref(), &empty_opt);
         let launch = match launch(rec, &self.locator, &task_root, opt_dir.as_deref(), &inside)? {

@@ -8,8 +8,11 @@ boto3 client made here receives must carry `x-amzn-RequestId` and must not be a 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
@@ -67,9 +70,53 @@ def server_factory(tmp_path_factory):
         srv.kill()
 
 
+class OtlpReceiver:
+    """An OpenTelemetry collector's OTLP/HTTP endpoint, as small as it gets: every JSON body
+    posted to /v1/traces is kept."""
+
+    def __init__(self):
+        self.posts: list[dict] = []
+        self.paths: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.paths.append(self.path)
+                if self.headers.get("Content-Type", "").startswith("application/json"):
+                    outer.posts.append(json.loads(body))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def spans(self) -> list[dict]:
+        out = []
+        for post in list(self.posts):
+            for rs in post.get("resourceSpans", []):
+                for ss in rs.get("scopeSpans", []):
+                    out.extend(ss.get("spans", []))
+        return out
+
+
 @pytest.fixture(scope="session")
-def server(server_factory):
-    srv = server_factory(extra=["--log-sweep-interval", "1"])
+def otlp():
+    receiver = OtlpReceiver()
+    yield receiver
+    receiver.server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def server(server_factory, otlp):
+    srv = server_factory(extra=["--log-sweep-interval", "1", "--otlp-endpoint", otlp.url])
     yield srv
     support.stop_cleanly(srv)
 

@@ -177,6 +177,7 @@ async fn process(shared: &Arc<Shared>, event: AsyncEvent) {
         client_context: None,
         trace_id: event.trace_header.clone(),
         tail: false,
+        enqueued_ms: Some(event.enqueued_ms),
     };
     match shared.scheduler.invoke(req).await {
         Ok(r) => {

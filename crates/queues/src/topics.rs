@@ -82,6 +82,9 @@ pub struct PublishInput {
     pub attributes: BTreeMap<String, AttributeInput>,
     pub group_id: Option<String>,
     pub dedup_id: Option<String>,
+    /// The publisher's X-Ray header: Lambda deliveries continue it, SQS deliveries carry it
+    /// as `AWSTraceHeader`.
+    pub trace_header: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -782,6 +785,7 @@ impl TopicService {
             dedup_id: dedup_id.as_deref(),
             sequence_number: sequence_number.as_deref(),
             now,
+            trace_header: input.trace_header.as_deref(),
         };
         let subs = self.subscriptions_of(Some(&topic.arn)).await?;
         let mut delivery = Delivery::default();
@@ -857,7 +861,7 @@ impl TopicService {
                     attempts: 0,
                     not_before_ms: p.now,
                     last_result: None,
-                    trace_header: None,
+                    trace_header: p.trace_header.map(str::to_string),
                 });
             }
             _ => {
@@ -926,6 +930,19 @@ impl TopicService {
             } else {
                 None
             },
+            system_attributes: p
+                .trace_header
+                .map(|t| {
+                    BTreeMap::from([(
+                        "AWSTraceHeader".to_string(),
+                        AttributeInput {
+                            data_type: Some("String".into()),
+                            string_value: Some(t.to_string()),
+                            ..AttributeInput::default()
+                        },
+                    )])
+                })
+                .unwrap_or_default(),
             ..SendInput::default()
         };
         let (m, _) = QueueService::build_message(&q, &input, &p.topic.account, p.now)?;
@@ -954,6 +971,7 @@ struct Published<'a> {
     dedup_id: Option<&'a str>,
     sequence_number: Option<&'a str>,
     now: i64,
+    trace_header: Option<&'a str>,
 }
 
 impl Published<'_> {

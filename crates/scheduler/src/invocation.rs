@@ -5,7 +5,7 @@
 //! [`Scheduler::invoke`]: crate::Scheduler::invoke
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kindling_model::invoke::FunctionError;
 use kindling_runtime_api::{Invocation, ShutdownReason};
@@ -17,6 +17,7 @@ use crate::logs::{self, Report};
 use crate::pool::{PoolKey, Taken};
 use crate::request::{InvokeRequest, InvokeResult};
 use crate::shared::Shared;
+use crate::spans::Timeline;
 use crate::start::{InitFailure, StartJob, StartResult};
 use crate::trace::invocation_trace_header;
 
@@ -30,9 +31,39 @@ pub(crate) async fn run(
     let version = rec.version_label();
     let trace_id = invocation_trace_header(req.trace_id.as_deref());
     let mut cancel = shared.cancel.subscribe();
+    let exporter = shared.starter.spans.get().cloned();
+    let started = SystemTime::now();
+    let timeline = |acquired, init, run, error| Timeline {
+        function: &rec.function_name,
+        version: &version,
+        request_id: &req.request_id,
+        invoked_arn: &req.target.invoked_arn,
+        incoming: req.trace_id.as_deref(),
+        runtime_header: &trace_id,
+        asynchronous: req.enqueued_ms.is_some(),
+        enqueued: req
+            .enqueued_ms
+            .map(|ms| UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)),
+        started,
+        acquired,
+        init,
+        run,
+        ended: SystemTime::now(),
+        error,
+    };
     let mut env = match acquire(&shared, &req, &mut cancel).await? {
         Ok(env) => env,
         Err(failure) => {
+            if let Some(x) = &exporter {
+                let now = SystemTime::now();
+                timeline(
+                    now,
+                    Some(failure.duration),
+                    None,
+                    Some(failure.error.as_str()),
+                )
+                .export(x);
+            }
             return Ok(init_failed(
                 &shared.starter.metrics,
                 &req,
@@ -42,6 +73,7 @@ pub(crate) async fn run(
             ));
         }
     };
+    let acquired = SystemTime::now();
 
     let deadline_ms = logs::now_ms() as u64 + u64::from(rec.spec.timeout) * 1000;
     let inv = Invocation {
@@ -67,6 +99,10 @@ pub(crate) async fn run(
     m.duration.observe(run.duration);
     if let Some(init) = run.init {
         m.init_duration.observe(init);
+    }
+    if let Some(x) = &exporter {
+        let error = run.error.as_ref().map(FunctionError::as_str);
+        timeline(acquired, run.init, Some(run.duration), error).export(x);
     }
     if run.reusable {
         shared.give_back(env);

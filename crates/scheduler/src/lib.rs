@@ -29,6 +29,7 @@ mod pool;
 mod request;
 mod scheduler;
 mod shared;
+mod spans;
 mod start;
 mod trace;
 mod users;

@@ -57,6 +57,7 @@ impl Scheduler {
             logs,
             locator,
             metrics: Arc::new(SchedulerMetrics::default()),
+            spans: std::sync::OnceLock::new(),
         };
         Ok(Self {
             shared: Arc::new(Shared::new(starter)),
@@ -81,6 +82,12 @@ impl Scheduler {
     /// The scheduler's metrics (Lambda's per-function set and Kindling's own).
     pub fn metrics(&self) -> &Arc<SchedulerMetrics> {
         &self.shared.starter.metrics
+    }
+
+    /// Exports every invocation's spans (request, queue wait, environment wait, init,
+    /// invoke) from now on. Only the first exporter set is used.
+    pub fn export_spans(&self, exporter: Arc<kindling_otel::Exporter>) {
+        let _ = self.shared.starter.spans.set(exporter);
     }
 
     /// Writes the scheduler's metrics in the Prometheus text format.

@@ -92,6 +92,18 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let (scheduler, isolation) =
         data_plane(&args, &node, logs.clone(), issuer).context("starting the data plane")?;
     let reaper = scheduler.spawn_reaper(Duration::from_millis(250));
+    if let Some(endpoint) = &args.otlp_endpoint {
+        tracing::info!(
+            "exporting invocation spans to http://{}:{}{}",
+            endpoint.host,
+            endpoint.port,
+            endpoint.path
+        );
+        scheduler.export_spans(kindling_otel::Exporter::start(
+            endpoint.clone(),
+            args.otlp_service_name.clone(),
+        ));
+    }
     let events = AsyncInvoker::new(
         events_config(&args, &node),
         Arc::clone(&store),

@@ -75,6 +75,8 @@ pub(crate) struct Starter {
     /// Per-environment users (Namespaces mode with a configured range).
     pub users: Option<UserPool>,
     pub metrics: Arc<SchedulerMetrics>,
+    /// Where invocations' spans go, when an OTLP endpoint is configured.
+    pub spans: std::sync::OnceLock<Arc<kindling_otel::Exporter>>,
 }
 
 /// A spawned environment whose Init is under way.

@@ -299,6 +299,10 @@ fn parse_runtime(s: &str) -> Result<(String, PathBuf), String> {
     Ok((name.to_string(), PathBuf::from(path)))
 }
 
+fn parse_otlp_endpoint(s: &str) -> Result<kindling_otel::Endpoint, String> {
+    kindling_otel::Endpoint::parse(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,8 +320,4 @@ mod tests {
         assert!(parse_days("-1").is_err());
         assert!(parse_positive_seconds("0").is_err());
     }
-}
-
-fn parse_otlp_endpoint(s: &str) -> Result<kindling_otel::Endpoint, String> {
-    kindling_otel::Endpoint::parse(s)
 }

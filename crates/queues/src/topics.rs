@@ -82,8 +82,8 @@ pub struct PublishInput {
     pub attributes: BTreeMap<String, AttributeInput>,
     pub group_id: Option<String>,
     pub dedup_id: Option<String>,
-    /// The publisher's X-Ray header: Lambda deliveries continue it, SQS deliveries carry it
-    /// as `AWSTraceHeader`.
+    /// The publisher's `X-Amzn-Trace-Id`: continued by Lambda subscribers' invocations and kept
+    /// as SQS subscribers' `AWSTraceHeader` (recursive loop detection reads its `Lineage`).
     pub trace_header: Option<String>,
 }
 
@@ -784,8 +784,8 @@ impl TopicService {
             group_id: input.group_id.as_deref(),
             dedup_id: dedup_id.as_deref(),
             sequence_number: sequence_number.as_deref(),
-            now,
             trace_header: input.trace_header.as_deref(),
+            now,
         };
         let subs = self.subscriptions_of(Some(&topic.arn)).await?;
         let mut delivery = Delivery::default();
@@ -932,12 +932,12 @@ impl TopicService {
             },
             system_attributes: p
                 .trace_header
-                .map(|t| {
+                .map(|h| {
                     BTreeMap::from([(
                         "AWSTraceHeader".to_string(),
                         AttributeInput {
                             data_type: Some("String".into()),
-                            string_value: Some(t.to_string()),
+                            string_value: Some(h.to_string()),
                             ..AttributeInput::default()
                         },
                     )])
@@ -970,8 +970,8 @@ struct Published<'a> {
     group_id: Option<&'a str>,
     dedup_id: Option<&'a str>,
     sequence_number: Option<&'a str>,
-    now: i64,
     trace_header: Option<&'a str>,
+    now: i64,
 }
 
 impl Published<'_> {

@@ -39,7 +39,7 @@ impl InvokeMetrics {
 /// Why an environment ended, as the next cold start's cause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-pub enum Ended {
+pub enum EnvEnd {
     Never = 0,
     Idle = 1,
     Failure = 2,
@@ -47,7 +47,7 @@ pub enum Ended {
     Update = 4,
 }
 
-impl Ended {
+impl EnvEnd {
     fn from_u8(v: u8) -> Self {
         match v {
             1 => Self::Idle,
@@ -76,7 +76,7 @@ pub struct FunctionState {
 }
 
 impl FunctionState {
-    pub fn ended(&self, why: Ended) {
+    pub fn ended(&self, why: EnvEnd) {
         self.live.add(-1);
         self.last_ended.store(why as u8, Ordering::Relaxed);
     }
@@ -87,12 +87,12 @@ impl FunctionState {
         if self.live.get() > 0 {
             return "scale_out";
         }
-        match Ended::from_u8(self.last_ended.load(Ordering::Relaxed)) {
-            Ended::Never => "first",
-            Ended::Idle => "idle_timeout",
-            Ended::Failure => "crash",
-            Ended::Timeout => "timeout",
-            Ended::Update => "code_or_config_update",
+        match EnvEnd::from_u8(self.last_ended.load(Ordering::Relaxed)) {
+            EnvEnd::Never => "first",
+            EnvEnd::Idle => "idle_timeout",
+            EnvEnd::Failure => "crash",
+            EnvEnd::Timeout => "timeout",
+            EnvEnd::Update => "code_or_config_update",
         }
     }
 }
@@ -304,10 +304,10 @@ mod tests {
             m.functions.get(&"f".to_string()).cold_start_cause(),
             "scale_out"
         );
-        s.ended(Ended::Timeout);
+        s.ended(EnvEnd::Timeout);
         assert_eq!(s.cold_start_cause(), "timeout");
         m.cold_start("f", Duration::from_millis(3))
-            .ended(Ended::Update);
+            .ended(EnvEnd::Update);
         assert_eq!(s.cold_start_cause(), "code_or_config_update");
         let mut e = Exposition::default();
         m.render(

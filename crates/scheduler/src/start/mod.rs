@@ -30,7 +30,7 @@ use crate::env::{Env, Started, Tree, exit_message, platform_error};
 use crate::error::SchedulerError;
 use crate::launch::{EnvVars, Inside, RuntimeLocator};
 use crate::logs::{Level, LogStore, LogStream};
-use crate::metrics::{Ended, SchedulerMetrics};
+use crate::metrics::{EnvEnd, SchedulerMetrics};
 use crate::pool::PoolKey;
 use crate::users::{UserLease, UserPool};
 
@@ -115,7 +115,7 @@ impl Starter {
         let result = self.await_init(&job, spawned, started, cancel).await;
         let state = self.metrics.cold_start(&job.rec.function_name, setup);
         if !matches!(result, Ok(Ok(_))) {
-            state.ended(Ended::Failure);
+            state.ended(EnvEnd::Failure);
         }
         result
     }
@@ -157,6 +157,7 @@ impl Starter {
                 max_response_bytes: MAX_RESPONSE_BYTES,
                 extensions_enabled: true,
                 allowed_peer_uid: (namespaces && shares_host_network).then_some(uid),
+                stream_limits: self.config.stream_limits,
             },
         )
         .map_err(SchedulerError::io("starting the Runtime API"))?;

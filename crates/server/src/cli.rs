@@ -269,6 +269,13 @@ pub struct ServeArgs {
     /// Seconds between log retention sweeps (the first runs at start).
     #[arg(long, env = "KINDLING_LOG_SWEEP_INTERVAL", default_value_t = 60.0, value_parser = parse_positive_seconds)]
     pub log_sweep_interval: f64,
+    /// OpenTelemetry collector to send invocation spans to, over OTLP/HTTP with JSON
+    /// (`http://host:4318`; requests go to `<url>/v1/traces`). Unset: no spans.
+    #[arg(long, env = "KINDLING_OTLP_ENDPOINT", value_parser = parse_otlp_endpoint)]
+    pub otlp_endpoint: Option<kindling_otel::Endpoint>,
+    /// `service.name` of the exported spans' resource.
+    #[arg(long, env = "KINDLING_OTLP_SERVICE_NAME", default_value = "kindling")]
+    pub otlp_service_name: String,
     /// Largest object a single S3 PutObject, UploadPart or CopyObject may store (S3: 5GiB).
     #[arg(long, env = "KINDLING_S3_MAX_OBJECT_SIZE", default_value = "5GiB", value_parser = parse_size)]
     pub s3_max_object_size: u64,
@@ -344,6 +351,10 @@ fn parse_runtime(s: &str) -> Result<(String, PathBuf), String> {
         .split_once('=')
         .ok_or_else(|| format!("expected RUNTIME=PATH, got {s:?}"))?;
     Ok((name.to_string(), PathBuf::from(path)))
+}
+
+fn parse_otlp_endpoint(s: &str) -> Result<kindling_otel::Endpoint, String> {
+    kindling_otel::Endpoint::parse(s)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! `start` (cold starts: prepare → spawn → await Init), `env` (a started environment) →
 //! `freezer`, `logs`, `launch`, `artifacts`, `users`, `concurrency`, `trace`.
 
+mod arch;
 mod artifacts;
 mod concurrency;
 mod config;
@@ -22,7 +23,9 @@ mod error;
 mod freezer;
 mod inflight;
 mod invocation;
+mod java;
 mod launch;
+mod locate;
 mod logs;
 mod pool;
 mod request;
@@ -36,7 +39,7 @@ pub use concurrency::ThrottleReason;
 pub use config::{CredentialsProvider, SchedulerConfig};
 pub use error::SchedulerError;
 pub use kindling_model::invoke::{FunctionError, InvokeTarget};
-pub use launch::{RuntimeLocator, RuntimePaths};
+pub use locate::{RuntimeLocator, RuntimePaths};
 pub use logs::{
     LogRetention, LogStore, RetentionOverrides, RetentionTask, SweepReport, log_stream_name,
 };

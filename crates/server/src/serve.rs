@@ -61,6 +61,14 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let queue_store: Arc<dyn QueueStore> = sqlite.clone();
     let blobs = BlobStore::open(args.data_dir.join("code")).context("opening code store")?;
     let objects = object_store(&args, &sqlite)?;
+    let runtime_dir = runtime_files::install(&args.data_dir.join("runtime"))
+        .context("installing runtime bootstraps")?;
+    let locator = Arc::new(RuntimeLocator::new(RuntimePaths {
+        interpreters: args.runtimes.iter().cloned().collect(),
+        search_dirs: search_dirs(),
+        runtime_dir,
+        cache_dir: runtime_cache_dir(&args.data_dir),
+    }));
     let control = Arc::new(
         ControlPlane::new(
             Arc::clone(&store),
@@ -71,7 +79,8 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
                 min_unreserved_concurrency: args.min_unreserved_concurrency,
             },
         )
-        .with_object_source(Arc::new(S3CodeSource(objects.clone()))),
+        .with_object_source(Arc::new(S3CodeSource(objects.clone())))
+        .with_runtime_support(locator.clone()),
     );
     let node = node_id(&args.data_dir)?;
     let server_secret = secret::load_or_create(&args.data_dir.join("auth-secret"))
@@ -87,7 +96,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         )
         .context("starting log retention")?;
     let (scheduler, isolation) =
-        data_plane(&args, &node, logs, issuer).context("starting the data plane")?;
+        data_plane(&args, &node, logs, issuer, locator).context("starting the data plane")?;
     let reaper = scheduler.spawn_reaper(Duration::from_millis(250));
     let events = AsyncInvoker::new(
         events_config(&args, &node),
@@ -373,9 +382,9 @@ fn data_plane(
     node: &str,
     logs: LogStore,
     issuer: kindling_auth::SessionIssuer,
+    locator: Arc<RuntimeLocator>,
 ) -> anyhow::Result<(Scheduler, IsolationMode)> {
-    let runtime_dir = runtime_files::install(&args.data_dir.join("runtime"))
-        .context("installing runtime bootstraps")?;
+    let runtime_dir = args.data_dir.join("runtime");
     let config = SchedulerConfig {
         work_dir: args.data_dir.join("run"),
         runtime_dir,
@@ -402,13 +411,32 @@ fn data_plane(
             }),
         cold_start_wait_limit: Duration::from_secs_f64(args.cold_start_wait_limit),
     };
-    let locator = RuntimeLocator::new(RuntimePaths {
-        interpreters: args.runtimes.iter().cloned().collect(),
-        search_dirs: search_dirs(),
-    });
     let sandbox = sandbox(args.isolation, node, !args.no_tune_cgroups, &args.data_dir)?;
     let mode = sandbox.mode();
     Ok((Scheduler::new(config, sandbox, locator, logs)?, mode))
+}
+
+/// Where one-off runtime builds (Kindling's compiled Java runtime and its class-data-sharing
+/// archives) live: `/var/cache/kindling` when Kindling may write there (shared by every data
+/// directory: entries are keyed by source and JDK), else `<data-dir>/runtime-cache`. The
+/// directory appears inside sandboxes at the same path (a CDS archive is only valid for the
+/// jar path it was made with), so it must not be under `/tmp`, which sandboxes replace.
+fn runtime_cache_dir(data_dir: &std::path::Path) -> PathBuf {
+    let shared = PathBuf::from("/var/cache/kindling");
+    let writable = std::fs::create_dir_all(&shared).is_ok() && tempfile_probe(&shared);
+    if writable {
+        shared
+    } else {
+        data_dir.join("runtime-cache")
+    }
+}
+
+/// True when a file can be created in `dir`.
+fn tempfile_probe(dir: &std::path::Path) -> bool {
+    let probe = dir.join(format!(".probe-{}", std::process::id()));
+    let ok = std::fs::write(&probe, b"").is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
 }
 
 /// Each environment gets session credentials of its own function and role, as Lambda gives

@@ -28,7 +28,8 @@ use crate::artifacts::Artifacts;
 use crate::config::SchedulerConfig;
 use crate::env::{Env, Started, Tree, exit_message, platform_error};
 use crate::error::SchedulerError;
-use crate::launch::{EnvVars, Inside, RuntimeLocator};
+use crate::launch::{EnvVars, Inside};
+use crate::locate::RuntimeLocator;
 use crate::logs::{LogStore, LogStream};
 use crate::pool::PoolKey;
 use crate::users::{UserLease, UserPool};
@@ -70,7 +71,7 @@ pub(crate) struct Starter {
     pub sandbox: Sandbox,
     pub artifacts: Artifacts,
     pub logs: LogStore,
-    pub locator: RuntimeLocator,
+    pub locator: Arc<RuntimeLocator>,
     /// Per-environment users (Namespaces mode with a configured range).
     pub users: Option<UserPool>,
 }
@@ -177,10 +178,10 @@ impl Starter {
             (launch.program.clone(), launch.args.clone())
         };
         let mut readonly = self.config.readonly_host_paths.clone();
-        if let Some(prefix) = &launch.interpreter_prefix
-            && !readonly.iter().any(|p| prefix.starts_with(p))
-        {
-            readonly.push(prefix.clone());
+        for path in &launch.visible {
+            if !readonly.iter().any(|p| path.starts_with(p)) {
+                readonly.push(path.clone());
+            }
         }
         let spec = EnvironmentSpec {
             id: prepared.id.clone(),

@@ -195,6 +195,8 @@ pub(crate) struct EnvVars<'a> {
     pub rec: &'a VersionRecord,
     pub region: &'a str,
     pub runtime_api: &'a str,
+    /// Kindling's API as the environment reaches it (`AWS_ENDPOINT_URL`).
+    pub endpoint: Option<&'a str>,
     pub log_stream: &'a str,
     pub inside: &'a Inside<'a>,
     pub credentials: &'a [(String, String)],
@@ -286,6 +288,11 @@ impl EnvVars<'_> {
             if let Some(level) = &spec.logging.application_log_level {
                 vars.push(("AWS_LAMBDA_LOG_LEVEL".into(), level.clone()));
             }
+        }
+        if let Some(url) = self.endpoint {
+            // Every AWS SDK (boto3 1.28+, JS v3, Java v2, Go v2, Ruby) honours it: the
+            // function's SDK calls reach Kindling with no code change.
+            vars.push(("AWS_ENDPOINT_URL".into(), url.into()));
         }
         vars.extend(self.credentials.iter().cloned());
         // User variables last: they may override LANG, PATH, LD_LIBRARY_PATH, TZ, PYTHONPATH...

@@ -36,7 +36,7 @@ mod trace;
 mod users;
 
 pub use concurrency::ThrottleReason;
-pub use config::{CredentialsProvider, SchedulerConfig};
+pub use config::{CredentialsProvider, SchedulerConfig, ServiceEndpoint};
 pub use error::SchedulerError;
 pub use kindling_model::invoke::{FunctionError, InvokeTarget};
 pub use locate::{RuntimeLocator, RuntimePaths};

@@ -17,7 +17,7 @@ use tower::Layer;
 use kindling_sandbox::{IsolationMode, NetworkMode, Sandbox, SandboxConfig, TmpBacking};
 use kindling_scheduler::{
     CredentialsProvider, LogRetention, LogStore, RuntimeLocator, RuntimePaths, Scheduler,
-    SchedulerConfig, UserRange,
+    SchedulerConfig, ServiceEndpoint, UserRange,
 };
 
 use crate::cli::{FunctionApiAccess, Isolation, ServeArgs};
@@ -95,8 +95,10 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             Duration::from_secs_f64(args.log_sweep_interval),
         )
         .context("starting log retention")?;
-    let (scheduler, isolation) =
-        data_plane(&args, &node, logs, issuer, locator).context("starting the data plane")?;
+    // Connections to Kindling's API accepted inside environments' own network namespaces.
+    let (relay_tx, relay_rx) = tokio::sync::mpsc::channel::<kindling_edge::Relayed>(256);
+    let (scheduler, isolation) = data_plane(&args, &node, logs, issuer, locator, relay_tx)
+        .context("starting the data plane")?;
     let reaper = scheduler.spawn_reaper(Duration::from_millis(250));
     let events = AsyncInvoker::new(
         events_config(&args, &node),
@@ -169,8 +171,9 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             });
         }
     };
-    kindling_edge::serve(
+    kindling_edge::serve_with_relayed(
         listener,
+        Some(relay_rx),
         services,
         edge,
         kindling_api::edge_renderer(),
@@ -383,6 +386,7 @@ fn data_plane(
     logs: LogStore,
     issuer: kindling_auth::SessionIssuer,
     locator: Arc<RuntimeLocator>,
+    relay: tokio::sync::mpsc::Sender<kindling_edge::Relayed>,
 ) -> anyhow::Result<(Scheduler, IsolationMode)> {
     let runtime_dir = args.data_dir.join("runtime");
     let config = SchedulerConfig {
@@ -410,10 +414,38 @@ fn data_plane(
                 SchedulerConfig::cold_starts_for_cores(cores)
             }),
         cold_start_wait_limit: Duration::from_secs_f64(args.cold_start_wait_limit),
+        endpoint: Some(service_endpoint(args.listen, relay)),
     };
     let sandbox = sandbox(args.isolation, node, !args.no_tune_cgroups, &args.data_dir)?;
     let mode = sandbox.mode();
     Ok((Scheduler::new(config, sandbox, locator, logs)?, mode))
+}
+
+/// Kindling's API as environments reach it: `AWS_ENDPOINT_URL` (the listen address, loopback
+/// when it listens on every address), and the relay of connections made inside environments'
+/// own network namespaces, which the edge serves as theirs (signatures required).
+fn service_endpoint(
+    listen: std::net::SocketAddr,
+    relay: tokio::sync::mpsc::Sender<kindling_edge::Relayed>,
+) -> ServiceEndpoint {
+    let ip = match listen.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    ServiceEndpoint {
+        host_url: format!("http://{}", std::net::SocketAddr::new(ip, listen.port())),
+        port: listen.port(),
+        relay: Arc::new(move |stream, uid| {
+            let origin = kindling_edge::Origin::Environment { uid };
+            if relay.try_send((stream, origin)).is_err() {
+                tracing::warn!(
+                    uid,
+                    "API relay queue full; a function's connection was dropped"
+                );
+            }
+        }),
+    }
 }
 
 /// Where one-off runtime builds (Kindling's compiled Java runtime and its class-data-sharing

@@ -127,9 +127,10 @@ impl Starter {
             .map_or(self.sandbox.config().uid, UserLease::id);
         // The Runtime API where only the environment reaches it: inside its network
         // namespace, or on the host's loopback serving only its user's sockets.
-        let network = self
+        let service_ports: Vec<u16> = self.config.endpoint.iter().map(|e| e.port).collect();
+        let mut network = self
             .sandbox
-            .prepare_network(RUNTIME_API_PORT)
+            .prepare_network_with(RUNTIME_API_PORT, &service_ports)
             .await
             .map_err(|source| SchedulerError::Sandbox {
                 what: "preparing the network",
@@ -152,10 +153,26 @@ impl Starter {
         )
         .map_err(SchedulerError::io("starting the Runtime API"))?;
         let runtime_api = api.local_addr().to_string();
+        // Kindling's API for the function's SDK calls: on the host's loopback, or relayed from
+        // a listener on the namespace's own loopback at the same port.
+        let (endpoint_url, relay) = match (&self.config.endpoint, network.extra_listeners.pop()) {
+            (Some(e), Some(inside)) => (
+                Some(format!("http://127.0.0.1:{}", e.port)),
+                Some(relay_task(inside, e, uid)?),
+            ),
+            (Some(e), None) => (Some(e.host_url.clone()), None),
+            (None, _) => (None, None),
+        };
 
         let empty_opt = self.config.work_dir.join("empty-opt");
         let inside = self.inside(&prepared.task_root, prepared.opt_dir.as_deref(), &empty_opt);
-        let env = self.env_vars(rec, &runtime_api, &prepared.stream_name, &inside);
+        let env = self.env_vars(
+            rec,
+            &runtime_api,
+            endpoint_url.as_deref(),
+            &prepared.stream_name,
+            &inside,
+        );
         let launch = &prepared.launch;
         let (gate, pass_fds) = if prepared.extensions > 0 {
             let (gate, read_end) = extensions::Gate::new()
@@ -233,7 +250,7 @@ impl Starter {
         }
         Ok(Ok(Spawned {
             prepared,
-            tree: Tree::new(sandbox, user),
+            tree: Tree::new(sandbox, user, relay),
             api,
             gate,
             at,
@@ -267,6 +284,7 @@ impl Starter {
         &self,
         rec: &VersionRecord,
         runtime_api: &str,
+        endpoint: Option<&str>,
         stream_name: &str,
         inside: &Inside<'_>,
     ) -> Vec<(String, String)> {
@@ -282,6 +300,7 @@ impl Starter {
             rec,
             region: &self.config.region,
             runtime_api,
+            endpoint,
             log_stream: stream_name,
             inside,
             credentials: &credentials,
@@ -382,6 +401,31 @@ impl Starter {
             }
         }
     }
+}
+
+/// Accepts connections on `listener` (inside an environment's network namespace) and hands
+/// them to the endpoint's relay as the environment's (`uid`). Ends when aborted (with the
+/// environment's tree).
+fn relay_task(
+    listener: std::net::TcpListener,
+    endpoint: &crate::config::ServiceEndpoint,
+    uid: u32,
+) -> Result<tokio::task::AbortHandle, SchedulerError> {
+    let listener = tokio::net::TcpListener::from_std(listener)
+        .map_err(SchedulerError::io("registering the API relay listener"))?;
+    let relay = Arc::clone(&endpoint.relay);
+    let task = tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => relay(stream, uid),
+                Err(e) => {
+                    tracing::debug!(error = %e, "API relay accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    });
+    Ok(task.abort_handle())
 }
 
 impl Prepared {

@@ -200,6 +200,31 @@ pub(crate) struct EnvVars<'a> {
     pub log_stream: &'a str,
     pub inside: &'a Inside<'a>,
     pub credentials: &'a [(String, String)],
+    /// Which AWS SDKs `kindling runtimes install-sdks` installed.
+    pub sdks: Sdks,
+}
+
+/// Where `kindling runtimes install-sdks` puts boto3 (`pip install --target`), relative to
+/// the runtime directory (`/var/runtime` inside sandboxes).
+pub const PYTHON_SDK: &str = "sdk/python";
+/// Where it puts the AWS SDK for JavaScript v3 clients (`npm install --prefix sdk/nodejs`).
+pub const NODE_SDK: &str = "sdk/nodejs/node_modules";
+
+/// The SDKs present in a runtime directory.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Sdks {
+    pub python: bool,
+    pub node: bool,
+}
+
+impl Sdks {
+    /// Looks in the host's runtime directory (a `stat` each; installs appear without restart).
+    pub fn find(runtime_dir: &Path) -> Self {
+        Self {
+            python: runtime_dir.join(PYTHON_SDK).join("boto3").is_dir(),
+            node: runtime_dir.join(NODE_SDK).join("@aws-sdk").is_dir(),
+        }
+    }
 }
 
 impl EnvVars<'_> {
@@ -256,17 +281,26 @@ impl EnvVars<'_> {
         match family(runtime) {
             RuntimeFamily::Python { minor } => {
                 vars.push(("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{runtime}")));
-                vars.push((
-                    "PYTHONPATH".into(),
-                    format!("{opt}/python/lib/python3.{minor}/site-packages:{opt}/python"),
-                ));
+                // Lambda's order: the function (task root, first on sys.path), its layers, then
+                // the runtime's own AWS SDK (boto3).
+                let mut path =
+                    format!("{opt}/python/lib/python3.{minor}/site-packages:{opt}/python");
+                if self.sdks.python {
+                    path.push(':');
+                    path.push_str(&runtime_file(self.inside, PYTHON_SDK));
+                }
+                vars.push(("PYTHONPATH".into(), path));
             }
             RuntimeFamily::Node { major } => {
                 vars.push(("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{runtime}")));
-                vars.push((
-                    "NODE_PATH".into(),
-                    format!("{opt}/nodejs/node{major}/node_modules:{opt}/nodejs/node_modules:{task}/node_modules"),
-                ));
+                let mut path = format!(
+                    "{opt}/nodejs/node{major}/node_modules:{opt}/nodejs/node_modules:{task}/node_modules"
+                );
+                if self.sdks.node {
+                    path.push(':');
+                    path.push_str(&runtime_file(self.inside, NODE_SDK));
+                }
+                vars.push(("NODE_PATH".into(), path));
             }
             RuntimeFamily::Ruby { major, minor } => {
                 vars.push(("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{runtime}")));

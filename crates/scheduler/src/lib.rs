@@ -39,6 +39,7 @@ pub use concurrency::ThrottleReason;
 pub use config::{CredentialsProvider, SchedulerConfig, ServiceEndpoint};
 pub use error::SchedulerError;
 pub use kindling_model::invoke::{FunctionError, InvokeTarget};
+pub use launch::{NODE_SDK, PYTHON_SDK};
 pub use locate::{RuntimeLocator, RuntimePaths};
 pub use logs::{
     LogRetention, LogStore, RetentionOverrides, RetentionTask, SweepReport, log_stream_name,

@@ -6,6 +6,7 @@ mod code_source;
 mod logs;
 mod messaging;
 mod runtime_files;
+mod sdks;
 mod secret;
 mod serve;
 
@@ -19,6 +20,7 @@ fn main() -> anyhow::Result<()> {
         cli::Command::Logs(args) => logs::run(&args),
         cli::Command::Queue(args) => admin::queue(&args),
         cli::Command::Dlq(cmd) => admin::dlq(&cmd),
+        cli::Command::Runtimes(cli::RuntimesCommand::InstallSdks(args)) => sdks::install(&args),
     }
 }
 

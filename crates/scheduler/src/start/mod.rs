@@ -28,7 +28,7 @@ use crate::artifacts::Artifacts;
 use crate::config::SchedulerConfig;
 use crate::env::{Env, Started, Tree, exit_message, platform_error};
 use crate::error::SchedulerError;
-use crate::launch::{EnvVars, Inside};
+use crate::launch::{EnvVars, Inside, Sdks};
 use crate::locate::RuntimeLocator;
 use crate::logs::{LogStore, LogStream};
 use crate::pool::PoolKey;
@@ -166,13 +166,23 @@ impl Starter {
 
         let empty_opt = self.config.work_dir.join("empty-opt");
         let inside = self.inside(&prepared.task_root, prepared.opt_dir.as_deref(), &empty_opt);
-        let env = self.env_vars(
+        let mut env = self.env_vars(
             rec,
             &runtime_api,
             endpoint_url.as_deref(),
             &prepared.stream_name,
             &inside,
         );
+        if !env.iter().any(|(k, _)| k == "HOME") {
+            // Environment users have no passwd entry: SDKs looking for ~/.aws (the JavaScript
+            // v3 clients fail without a home) find the environment's own /tmp.
+            let tmp = if namespaces {
+                PathBuf::from("/tmp")
+            } else {
+                prepared.tmp_dir.clone()
+            };
+            env.push(("HOME".into(), tmp.to_string_lossy().into_owned()));
+        }
         let launch = &prepared.launch;
         let (gate, pass_fds) = if prepared.extensions > 0 {
             let (gate, read_end) = extensions::Gate::new()
@@ -304,6 +314,7 @@ impl Starter {
             log_stream: stream_name,
             inside,
             credentials: &credentials,
+            sdks: Sdks::find(&self.config.runtime_dir),
         }
         .build()
     }

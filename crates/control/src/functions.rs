@@ -516,6 +516,10 @@ impl ControlPlane {
         if let Some(m) = v.message() {
             return Err(ControlError::Validation(m));
         }
+        if let Some(archs) = &req.architectures {
+            let runtime = self.load_latest(&r)?.spec.runtime;
+            self.runnable_check(runtime.as_deref(), archs)?;
+        }
         let zip = zip_bytes(&req.code, "UpdateFunctionCode", self.code_source())?;
         let unzipped = verify_zip(&zip)?;
         let _guard = self.lock();

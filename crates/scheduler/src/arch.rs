@@ -113,6 +113,19 @@ pub(crate) fn availability(architecture: &str) -> Availability {
     ))
 }
 
+/// For a runtime Kindling starts with the host's interpreter (Python, Node.js, Java, Ruby):
+/// what an `architecture` other than the host's means.
+pub(crate) fn interpreter_note(runtime: &str, architecture: &str) -> Option<String> {
+    (architecture != host()).then(|| {
+        format!(
+            "architecture {architecture}: {runtime} runs on this host's {} interpreter (the \
+             function's own code behaves the same; native {architecture} libraries in the \
+             package or its layers will not load)",
+            host()
+        )
+    })
+}
+
 /// Refuses a bootstrap binary built for another architecture than the function's
 /// (scripts and other non-ELF files pass: their interpreter decides).
 pub(crate) fn check_binary(path: &Path, architecture: &str) -> Result<(), String> {

@@ -62,12 +62,16 @@ pub(crate) fn launch(
         .architectures
         .first()
         .map_or("x86_64", String::as_str);
-    let arch_note = match arch::availability(architecture) {
-        Availability::Exact => None,
-        Availability::Substitute(n) => Some(n),
-        Availability::Missing(m) => return Err(SchedulerError::RuntimeUnavailable(m)),
-    };
     let fam = family(runtime);
+    let arch_note = if fam == RuntimeFamily::Provided {
+        match arch::availability(architecture) {
+            Availability::Exact => None,
+            Availability::Substitute(n) => Some(n),
+            Availability::Missing(m) => return Err(SchedulerError::RuntimeUnavailable(m)),
+        }
+    } else {
+        arch::interpreter_note(runtime, architecture)
+    };
     let mut launch = match fam {
         RuntimeFamily::Provided => {
             let candidates = [
@@ -159,15 +163,7 @@ pub(crate) fn launch(
             )));
         }
     };
-    let interpreter_arch_note = (fam != RuntimeFamily::Provided && architecture != arch::host())
-        .then(|| {
-            format!(
-                "the {runtime} interpreter is the host's ({}): native {architecture} libraries \
-                 in the package will not load",
-                arch::host()
-            )
-        });
-    let notes: Vec<String> = [arch_note, interpreter_arch_note, launch.note.take()]
+    let notes: Vec<String> = [arch_note, launch.note.take()]
         .into_iter()
         .flatten()
         .collect();

@@ -351,27 +351,19 @@ fn language(runtime: &str) -> &'static str {
 
 impl RuntimeSupport for RuntimeLocator {
     fn availability(&self, runtime: Option<&str>, architecture: &str) -> Availability {
-        let arch = arch::availability(architecture);
-        if let Availability::Missing(m) = arch {
-            return Availability::Missing(m);
-        }
-        let runtime_note = match runtime.map(|r| (r, family(r))) {
-            None | Some((_, RuntimeFamily::Provided)) => None,
+        let (arch_note, runtime_note) = match runtime.map(|r| (r, family(r))) {
+            // Binaries of the function's own: its architecture must run here.
+            None | Some((_, RuntimeFamily::Provided)) => match arch::availability(architecture) {
+                Availability::Missing(m) => return Availability::Missing(m),
+                Availability::Substitute(n) => (Some(n), None),
+                Availability::Exact => (None, None),
+            },
             Some((r, _)) => match self.resolve(r) {
-                Ok(resolved) => resolved.note,
+                Ok(resolved) => (arch::interpreter_note(r, architecture), resolved.note),
                 Err(e) => return Availability::Missing(e.to_string()),
             },
         };
-        let notes: Vec<String> = [
-            match arch {
-                Availability::Substitute(n) => Some(n),
-                _ => None,
-            },
-            runtime_note,
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        let notes: Vec<String> = [arch_note, runtime_note].into_iter().flatten().collect();
         if notes.is_empty() {
             Availability::Exact
         } else {

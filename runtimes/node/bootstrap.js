@@ -346,7 +346,7 @@ function esmNodePath() {
   const { pathToFileURL } = require('url');
   const parents = (process.env.NODE_PATH || '')
     .split(path.delimiter)
-    .filter((dir) => path.basename(dir) === 'node_modules')
+    .filter((dir) => path.basename(dir) === 'node_modules' && fs.existsSync(dir))
     .map((dir) => pathToFileURL(path.join(path.dirname(dir), 'kindling-esm-parent.mjs')).href);
   if (typeof Module.register !== 'function' || parents.length === 0) {
     return;

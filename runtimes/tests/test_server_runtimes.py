@@ -37,8 +37,14 @@ def java_zip(java_build):
 
 @pytest.mark.parametrize("runtime", ["java17", "java21"])
 def test_java_echo_context_and_substitute_warning(lam, java_zip, runtime):
-    name = s.create(lam, runtime, "example.Environment::handleRequest", java_zip,
-                    Environment={"Variables": {"CUSTOM_SETTING": "on"}})
+    name = s.unique("java")
+    created = lam.create_function(FunctionName=name, Runtime=runtime, Role=s.ROLE,
+                                  Handler="example.Environment::handleRequest", Code={"ZipFile": java_zip},
+                                  Timeout=60, MemorySize=512,
+                                  Environment={"Variables": {"CUSTOM_SETTING": "on"}})
+    s.k.wait_active(lam, name)
+    substitute = int(runtime[4:]) not in s.host_jdk_majors()
+    assert ("Kindling WARNING: runtime " in created["StateReason"]) == substitute, created["StateReason"]
     inv = s.invoke(lam, name, {"k": 1})
     out = inv.ok()
     assert out["env"]["AWS_LAMBDA_FUNCTION_NAME"] == name

@@ -213,6 +213,20 @@ impl ControlPlane {
         }
     }
 
+    /// What runs instead of what `rec` asks for (another version, emulation), if anything:
+    /// CreateFunction's response says it in `StateReason`; cold starts write it to the log.
+    pub fn runtime_note(&self, rec: &VersionRecord) -> Option<String> {
+        let arch = rec
+            .spec
+            .architectures
+            .first()
+            .map_or("x86_64", String::as_str);
+        match self.availability(rec.spec.runtime.as_deref(), arch) {
+            Availability::Substitute(n) => Some(n),
+            Availability::Exact | Availability::Missing(_) => None,
+        }
+    }
+
     /// Service-level checks and the merge of `c` into `spec`.
     fn apply_config(&self, spec: &mut FunctionSpec, c: &ConfigInput) -> Result<()> {
         runtime_check(c)?;

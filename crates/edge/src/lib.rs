@@ -63,6 +63,8 @@ pub enum Origin {
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub origin: Origin,
+    /// The client's address (`None` when the request did not come through the listener).
+    pub peer: Option<std::net::SocketAddr>,
     /// Bounds for reading the body with [`read_body`].
     pub body_limits: BodyLimits,
 }
@@ -195,10 +197,10 @@ pub async fn serve_with_relayed<S, B>(
             accepted = listener.accept() => Ok(accepted),
             r = next_relayed => Err(r),
         };
-        let (stream, origin) = match accepted {
+        let (stream, origin, peer) = match accepted {
             Ok(Ok((stream, peer))) => {
                 let origin = conn::origin(&stream, peer, shared.config.environment_uids.as_ref());
-                (stream, origin)
+                (stream, origin, peer)
             }
             Ok(Err(e)) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -206,7 +208,13 @@ pub async fn serve_with_relayed<S, B>(
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
-            Err(Some(relayed)) => relayed,
+            Err(Some((stream, origin))) => {
+                // The peer as seen inside the environment's namespace (its loopback).
+                let Ok(peer) = stream.peer_addr() else {
+                    continue;
+                };
+                (stream, origin, peer)
+            }
             Err(None) => {
                 relayed = None;
                 continue;
@@ -216,7 +224,7 @@ pub async fn serve_with_relayed<S, B>(
         let shared = Arc::clone(&shared);
         let stop = stop_rx.clone();
         tokio::spawn(async move {
-            conn::serve_connection(stream, origin, service, shared, stop).await;
+            conn::serve_connection(stream, origin, peer, service, shared, stop).await;
             drop(permit);
         });
     }

@@ -1,8 +1,11 @@
 //! The `kindling` binary: parses the command line and hands over to the library crates.
 
 mod admin;
+mod apigateway;
 mod cli;
 mod code_source;
+mod deploy;
+mod deploy_cli;
 mod logs;
 mod messaging;
 mod runtime_files;
@@ -21,6 +24,8 @@ fn main() -> anyhow::Result<()> {
         cli::Command::Queue(args) => admin::queue(&args),
         cli::Command::Dlq(cmd) => admin::dlq(&cmd),
         cli::Command::Runtimes(cli::RuntimesCommand::InstallSdks(args)) => sdks::install(&args),
+        cli::Command::Deploy(args) => deploy_cli::deploy(&args),
+        cli::Command::DeleteStack(args) => deploy_cli::delete_stack(&args),
     }
 }
 

@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use kindling_model::ArnContext;
+use kindling_model::runtime::{Availability, RuntimeSupport};
 use kindling_store::{BlobStore, Store};
 
 pub use aliases::AliasList;
@@ -66,6 +67,8 @@ pub struct ControlPlane {
     url_cache: Mutex<urls::UrlCache>,
     /// Where `S3Bucket`/`S3Key` packages are read from.
     code_source: Option<Arc<dyn ObjectSource>>,
+    /// What the host can run; without it every known runtime is accepted.
+    runtime_support: Option<Arc<dyn RuntimeSupport>>,
 }
 
 /// Holds the write lock; on release it invalidates cached invoke targets.
@@ -91,6 +94,7 @@ impl ControlPlane {
             invoke_cache: Mutex::new(Default::default()),
             url_cache: Mutex::new(Default::default()),
             code_source: None,
+            runtime_support: None,
         }
     }
 
@@ -98,6 +102,20 @@ impl ControlPlane {
     pub fn with_object_source(mut self, source: Arc<dyn ObjectSource>) -> Self {
         self.code_source = Some(source);
         self
+    }
+
+    /// Refuses, at CreateFunction and UpdateFunctionConfiguration, runtimes the host cannot run.
+    pub fn with_runtime_support(mut self, support: Arc<dyn RuntimeSupport>) -> Self {
+        self.runtime_support = Some(support);
+        self
+    }
+
+    /// How the host runs `runtime` on `architecture` (`Exact` without a runtime support).
+    pub(crate) fn availability(&self, runtime: Option<&str>, architecture: &str) -> Availability {
+        match &self.runtime_support {
+            Some(s) => s.availability(runtime, architecture),
+            None => Availability::Exact,
+        }
     }
 
     pub(crate) fn code_source(&self) -> Option<&dyn ObjectSource> {

@@ -11,7 +11,7 @@ use crate::artifacts::Artifacts;
 use crate::config::SchedulerConfig;
 use crate::error::SchedulerError;
 use crate::invocation;
-use crate::launch::RuntimeLocator;
+use crate::locate::RuntimeLocator;
 use crate::logs::LogStore;
 use crate::metrics::{Live, SchedulerMetrics};
 use crate::pool::{self, Pooled};
@@ -83,7 +83,7 @@ impl Scheduler {
     pub fn new(
         config: SchedulerConfig,
         sandbox: Sandbox,
-        locator: RuntimeLocator,
+        locator: Arc<RuntimeLocator>,
         logs: LogStore,
     ) -> Result<Self, SchedulerError> {
         std::fs::create_dir_all(config.work_dir.join("empty-opt"))

@@ -28,6 +28,9 @@ pub enum Command {
     /// back to their functions.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Language runtimes: the AWS SDKs Lambda's managed runtimes bundle.
+    #[command(subcommand)]
+    Runtimes(RuntimesCommand),
     /// Deploy a CloudFormation or SAM template: package local code, upload it, create and
     /// execute a change set, stream each resource event, print the outputs.
     Deploy(DeployArgs),
@@ -74,6 +77,41 @@ pub struct DeleteStackArgs {
     pub stack_name: String,
     #[command(flatten)]
     pub endpoint: EndpointArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum RuntimesCommand {
+    /// Install, once, the AWS SDKs functions expect (boto3 for Python with pip, the AWS SDK for
+    /// JavaScript v3 clients for Node.js with npm) into the data directory. Functions see them
+    /// after their own code and layers. Works offline once installed.
+    InstallSdks(InstallSdksArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InstallSdksArgs {
+    /// Only this SDK (default: both).
+    #[arg(long, value_enum)]
+    pub only: Option<SdkKind>,
+    /// Download again even when installed (newest versions).
+    #[arg(long)]
+    pub upgrade: bool,
+    /// Python whose pip installs boto3.
+    #[arg(long, default_value = "/usr/bin/python3")]
+    pub python: PathBuf,
+    /// npm that installs the JavaScript clients.
+    #[arg(long, default_value = "npm")]
+    pub npm: PathBuf,
+    #[command(flatten)]
+    pub dir: DataDirArgs,
+}
+
+/// An SDK `install-sdks` provides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SdkKind {
+    /// boto3 (and botocore), for Python functions.
+    Python,
+    /// @aws-sdk/client-* v3, for Node.js functions.
+    Node,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -97,6 +97,10 @@ impl Starter {
                 }));
             }
         };
+        if let Some(note) = &launch.note {
+            // In the function's own log (and a LogType Tail), not only the server's.
+            log.line(&format!("Kindling WARNING: {note}"));
+        }
         let extensions = opt_dir.as_deref().map_or(0, extensions::count);
         let user = match &self.users {
             Some(pool) if self.namespaces() => Some(pool.lease().map_err(SchedulerError::Users)?),

@@ -61,6 +61,16 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let queue_store: Arc<dyn QueueStore> = sqlite.clone();
     let blobs = BlobStore::open(args.data_dir.join("code")).context("opening code store")?;
     let objects = object_store(&args, &sqlite)?;
+    let registry = Arc::new(
+        kindling_registry::Storage::open(
+            &args.data_dir.join("registry"),
+            kindling_registry::Limits {
+                max_blob: args.registry_max_blob_size,
+                max_total: args.registry_max_size,
+            },
+        )
+        .context("opening the container registry")?,
+    );
     let control = Arc::new(
         ControlPlane::new(
             Arc::clone(&store),
@@ -128,6 +138,13 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         .mount(ServiceId::Sqs, messaging.sqs)
         .mount(ServiceId::Sns, messaging.sns)
         .mount(ServiceId::S3, s3_router(&args, &objects, &policy))
+        .mount(
+            ServiceId::Registry,
+            kindling_registry::router(kindling_registry::RegistryState::new(
+                Arc::clone(&registry),
+                Arc::clone(&policy),
+            )),
+        )
         .mount(
             ServiceId::Sts,
             kindling_sts::router(kindling_sts::StsState {
@@ -353,8 +370,9 @@ fn edge_config(args: &ServeArgs, isolation: IsolationMode) -> kindling_edge::Edg
         max_requests: args.max_requests,
         max_body_memory: args.max_body_memory.saturating_mul(1024 * 1024),
         environment_uids,
-        // S3's HeadBucket and HeadObject; every other HEAD is refused by the edge.
-        head_services: vec![ServiceId::S3],
+        // S3's HeadBucket and HeadObject, the registry's blob and manifest checks; every
+        // other HEAD is refused by the edge.
+        head_services: vec![ServiceId::S3, ServiceId::Registry],
         ..kindling_edge::EdgeConfig::default()
     }
 }

@@ -12,6 +12,7 @@ mod concurrency;
 mod error;
 mod event_config;
 mod functions;
+pub mod image;
 pub mod input;
 mod invoke;
 mod layers;
@@ -33,6 +34,7 @@ pub use concurrency::AccountSettings;
 pub use error::{ControlError, Result};
 pub use event_config::EventConfigView;
 pub use functions::{FunctionDetails, FunctionList};
+pub use image::{ImageSource, ImageSourceError, ResolvedImage};
 
 pub use layers::{LayerList, LayerVersionList, LayerView};
 pub use paginate::Page;
@@ -62,6 +64,8 @@ pub struct ControlPlane {
     invoke_cache: Mutex<invoke::InvokeCache>,
     /// Where `S3Bucket`/`S3Key` packages are read from.
     code_source: Option<Arc<dyn ObjectSource>>,
+    /// Where container images come from.
+    image_source: Option<Arc<dyn ImageSource>>,
 }
 
 /// Holds the write lock; on release it invalidates cached invoke targets.
@@ -86,6 +90,7 @@ impl ControlPlane {
             generation: AtomicU64::new(0),
             invoke_cache: Mutex::new(Default::default()),
             code_source: None,
+            image_source: None,
         }
     }
 
@@ -93,6 +98,16 @@ impl ControlPlane {
     pub fn with_object_source(mut self, source: Arc<dyn ObjectSource>) -> Self {
         self.code_source = Some(source);
         self
+    }
+
+    /// Resolves `ImageUri`s with `source`.
+    pub fn with_image_source(mut self, source: Arc<dyn ImageSource>) -> Self {
+        self.image_source = Some(source);
+        self
+    }
+
+    pub(crate) fn image_source(&self) -> Option<&dyn ImageSource> {
+        self.image_source.as_deref()
     }
 
     pub(crate) fn code_source(&self) -> Option<&dyn ObjectSource> {

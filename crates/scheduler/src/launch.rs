@@ -141,6 +141,8 @@ pub(crate) struct Launch {
     pub args: Vec<String>,
     /// Installation prefix of the interpreter, which must be visible inside the sandbox.
     pub interpreter_prefix: Option<PathBuf>,
+    /// Working directory, when not the task root (a container image's `WORKDIR`).
+    pub cwd: Option<PathBuf>,
 }
 
 /// Paths as the runtime sees them.
@@ -166,6 +168,7 @@ pub(crate) fn launch(
                     program: inside.task_root.join("bootstrap"),
                     args: vec![],
                     interpreter_prefix: None,
+                    cwd: None,
                 }));
             }
             if host_opt.is_some_and(|o| is_executable(&o.join("bootstrap"))) {
@@ -173,6 +176,7 @@ pub(crate) fn launch(
                     program: inside.opt.join("bootstrap"),
                     args: vec![],
                     interpreter_prefix: None,
+                    cwd: None,
                 }));
             }
             Ok(Err(format!(
@@ -195,6 +199,7 @@ pub(crate) fn launch(
                         .into_owned(),
                 ],
                 interpreter_prefix: prefix(&python),
+                cwd: None,
                 program: python,
             }))
         }
@@ -209,6 +214,7 @@ pub(crate) fn launch(
                         .into_owned(),
                 ],
                 interpreter_prefix: prefix(&node),
+                cwd: None,
                 program: node,
             }))
         }

@@ -20,6 +20,7 @@ mod config;
 mod env;
 mod error;
 mod freezer;
+mod image;
 mod inflight;
 mod invocation;
 mod launch;

@@ -3,6 +3,7 @@
 mod admin;
 mod cli;
 mod code_source;
+mod image_source;
 mod logs;
 mod messaging;
 mod runtime_files;

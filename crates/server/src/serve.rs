@@ -61,7 +61,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let queue_store: Arc<dyn QueueStore> = sqlite.clone();
     let blobs = BlobStore::open(args.data_dir.join("code")).context("opening code store")?;
     let objects = object_store(&args, &sqlite)?;
-    let registry = Arc::new(
+    let registry: Arc<kindling_registry::Storage> = Arc::new(
         kindling_registry::Storage::open(
             &args.data_dir.join("registry"),
             kindling_registry::Limits {
@@ -81,7 +81,10 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
                 min_unreserved_concurrency: args.min_unreserved_concurrency,
             },
         )
-        .with_object_source(Arc::new(S3CodeSource(objects.clone()))),
+        .with_object_source(Arc::new(S3CodeSource(objects.clone())))
+        .with_image_source(Arc::new(crate::image_source::RegistryImages(Arc::clone(
+            &registry,
+        )))),
     );
     let node = node_id(&args.data_dir)?;
     let server_secret = secret::load_or_create(&args.data_dir.join("auth-secret"))

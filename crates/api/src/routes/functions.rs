@@ -67,12 +67,20 @@ pub async fn get(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let d = details(&s, name, &q).await?;
-    let mut body = json!({
-        "Configuration": configuration(&s, &d)?,
-        "Code": {
+    let code = match &d.version.code.image {
+        Some(image) => json!({
+            "RepositoryType": "ECR",
+            "ImageUri": image.image_uri,
+            "ResolvedImageUri": image.resolved_image_uri,
+        }),
+        None => json!({
             "RepositoryType": "S3",
             "Location": code_location(&s, &headers, &d.version.code.blob),
-        },
+        }),
+    };
+    let mut body = json!({
+        "Configuration": configuration(&s, &d)?,
+        "Code": code,
     });
     if !d.tags.is_empty() {
         body["Tags"] = json!(d.tags);

@@ -50,6 +50,8 @@ pub(crate) struct StartJob {
     pub rec: Arc<VersionRecord>,
     pub code_zip: PathBuf,
     pub layers: Vec<(String, PathBuf)>,
+    /// A container image's layer files, bottom first.
+    pub image_layers: Vec<PathBuf>,
     /// The invocation that caused the cold start (named in error messages).
     pub request_id: String,
     /// Collect the log tail from the start (the invocation asked for `LogType: Tail`).
@@ -154,7 +156,10 @@ impl Starter {
 
         let empty_opt = self.config.work_dir.join("empty-opt");
         let inside = self.inside(&prepared.task_root, prepared.opt_dir.as_deref(), &empty_opt);
-        let env = self.env_vars(rec, &runtime_api, &prepared.stream_name, &inside);
+        let mut env = self.env_vars(rec, &runtime_api, &prepared.stream_name, &inside);
+        if let Some(image) = &rec.code.image {
+            env = crate::image::environment(image, env, rec);
+        }
         let launch = &prepared.launch;
         let (gate, pass_fds) = if prepared.extensions > 0 {
             let (gate, read_end) = extensions::Gate::new()
@@ -176,7 +181,12 @@ impl Starter {
         } else {
             (launch.program.clone(), launch.args.clone())
         };
-        let mut readonly = self.config.readonly_host_paths.clone();
+        let image = prepared.image_root.is_some();
+        let mut readonly = if image {
+            Vec::new()
+        } else {
+            self.config.readonly_host_paths.clone()
+        };
         if let Some(prefix) = &launch.interpreter_prefix
             && !readonly.iter().any(|p| prefix.starts_with(p))
         {
@@ -193,12 +203,20 @@ impl Starter {
             tmp_size_mb: rec.spec.ephemeral_storage,
             memory_mb: rec.spec.memory_size,
             pids_max: 1024,
-            cwd: inside.task_root.to_path_buf(),
+            cwd: launch
+                .cwd
+                .clone()
+                .unwrap_or_else(|| inside.task_root.to_path_buf()),
             readonly_host_paths: readonly,
-            extra_mounts: vec![BindMount {
-                host: self.config.runtime_dir.clone(),
-                inside: PathBuf::from("/var/runtime"),
-            }],
+            extra_mounts: if image {
+                Vec::new()
+            } else {
+                vec![BindMount {
+                    host: self.config.runtime_dir.clone(),
+                    inside: PathBuf::from("/var/runtime"),
+                }]
+            },
+            root_dir: prepared.image_root.clone(),
             uid: user.as_ref().map(UserLease::id),
             gid: user.as_ref().map(UserLease::id),
             network: network.namespace,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import shutil
+import sys
 import sysconfig
 import urllib.error
 import urllib.request
@@ -25,9 +25,9 @@ def http(method: str, url: str, data: bytes | None = None, headers: dict | None 
     req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=30) as res:
-            return res.status, dict(res.headers), res.read()
+            return res.status, {k.lower(): v for k, v in res.headers.items()}, res.read()
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
 
 def error_code(body: bytes) -> str:
@@ -61,7 +61,7 @@ def test_registry_speaks_the_distribution_protocol(server, registry):
     base = server.url
     status, headers, _ = http("GET", f"{base}/v2/")
     assert status == 200
-    assert headers.get("Docker-Distribution-API-Version") == "registry/2.0"
+    assert headers.get("docker-distribution-api-version") == "registry/2.0"
     missing = "sha256:" + "0" * 64
     status, _, body = http("GET", f"{base}/v2/proto/blobs/{missing}")
     assert (status, error_code(body)) == (404, "BLOB_UNKNOWN")
@@ -124,8 +124,8 @@ def test_scratch_rust_image_runs_and_updates(server, registry, lam, static_echo,
 
 def python_layout(tmp: Path, handler_source: str) -> Path:
     """An image carrying this host's Python (relocated to /usr/local), awslambdaric, a handler."""
-    prefix = Path(sysconfig.get_config_var("prefix") or "/usr/local")
-    real_python = Path(os.path.realpath(shutil.which("python3") or "/usr/bin/python3"))
+    # The interpreter running this test (a venv's python is a link to it), not a PATH shim.
+    real_python = Path(os.path.realpath(sys.executable))
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     site = Path(sysconfig.get_paths()["purelib"])
     ver = f"python{sysconfig.get_python_version()}"
@@ -178,9 +178,8 @@ def python_layout(tmp: Path, handler_source: str) -> Path:
         "Cmd": ["app.handler"],
         "WorkingDir": "/var/task",
         "Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "LD_LIBRARY_PATH=/usr/local/lib",
-                f"PYTHONHOME=/usr/local"],
+                "PYTHONHOME=/usr/local"],
     }, tag="v1")
-    _ = prefix
     return layout
 
 

@@ -409,7 +409,10 @@ impl ControlPlane {
             let arch = spec.architectures.first().cloned().unwrap_or_default();
             (Vec::new(), Some(self.resolve_image(&code_input, &arch)?))
         } else {
-            (zip_bytes(&code_input, "CreateFunction", self.code_source())?, None)
+            (
+                zip_bytes(&code_input, "CreateFunction", self.code_source())?,
+                None,
+            )
         };
         let unzipped = match &image_code {
             Some((_, size)) => *size,
@@ -553,7 +556,10 @@ impl ControlPlane {
                         .into(),
                 ));
             }
-            (zip_bytes(&req.code, "UpdateFunctionCode", self.code_source())?, None)
+            (
+                zip_bytes(&req.code, "UpdateFunctionCode", self.code_source())?,
+                None,
+            )
         };
         let unzipped = match &image_code {
             Some((_, size)) => *size,

@@ -69,7 +69,11 @@ pub(crate) fn check_image_config(config: &serde_json::Value) -> Result<()> {
             }
             "WorkingDirectory" => match value.as_str() {
                 Some(w) if w.len() <= 1000 => {}
-                _ => return invalid("ImageConfig.WorkingDirectory must be a string of at most 1000 characters."),
+                _ => {
+                    return invalid(
+                        "ImageConfig.WorkingDirectory must be a string of at most 1000 characters.",
+                    );
+                }
             },
             _ => {}
         }
@@ -79,7 +83,11 @@ pub(crate) fn check_image_config(config: &serde_json::Value) -> Result<()> {
 
 impl ControlPlane {
     /// The image a code input names, resolved and verified (blocking, CPU-heavy).
-    pub(crate) fn resolve_image(&self, code: &CodeInput, architecture: &str) -> Result<(CodeInfo, u64)> {
+    pub(crate) fn resolve_image(
+        &self,
+        code: &CodeInput,
+        architecture: &str,
+    ) -> Result<(CodeInfo, u64)> {
         if code.zip_file.is_some() || code.s3_bucket.is_some() || code.s3_key.is_some() {
             return Err(ControlError::InvalidParameter(
                 "Please provide ImageUri when updating a function with packageType Image.".into(),
@@ -99,7 +107,9 @@ impl ControlPlane {
             .resolve(uri, architecture, IMAGE_SIZE_UNPACKED)
             .map_err(|e| match e {
                 ImageSourceError::Invalid(m) => ControlError::InvalidParameter(m),
-                ImageSourceError::Failed(m) => ControlError::Internal(format!("resolving {uri}: {m}")),
+                ImageSourceError::Failed(m) => {
+                    ControlError::Internal(format!("resolving {uri}: {m}"))
+                }
             })?;
         let hex = resolved
             .code

@@ -140,12 +140,7 @@ impl ImageCode {
             (Some(e), Some(c)) => e.into_iter().chain(c).collect(),
             (Some(e), None) => e,
             (None, Some(c)) => self.entrypoint.iter().cloned().chain(c).collect(),
-            (None, None) => self
-                .entrypoint
-                .iter()
-                .chain(&self.cmd)
-                .cloned()
-                .collect(),
+            (None, None) => self.entrypoint.iter().chain(&self.cmd).cloned().collect(),
         };
         let workdir = overrides
             .and_then(|o| o.get("WorkingDirectory"))
@@ -378,7 +373,16 @@ pub(crate) mod tests {
         assert_eq!(argv, ["/lambda-entrypoint.sh", "app.handler"]);
         assert_eq!(wd, "/var/task");
         let o = serde_json::json!({"Command": ["other.handler"], "WorkingDirectory": "/app"});
-        assert_eq!(img.command(Some(&o)), (vec!["/lambda-entrypoint.sh".to_string(), "other.handler".to_string()], "/app".to_string()));
+        assert_eq!(
+            img.command(Some(&o)),
+            (
+                vec![
+                    "/lambda-entrypoint.sh".to_string(),
+                    "other.handler".to_string()
+                ],
+                "/app".to_string()
+            )
+        );
         let o = serde_json::json!({"EntryPoint": ["/bootstrap"]});
         assert_eq!(img.command(Some(&o)).0, ["/bootstrap"]);
         let o = serde_json::json!({"EntryPoint": ["/bin/x"], "Command": ["a"]});

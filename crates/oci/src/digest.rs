@@ -92,7 +92,10 @@ mod tests {
             "sha256:../../etc/passwd",
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
         ] {
-            assert!(matches!(Digest::parse(bad), Err(DigestError::Malformed(_))), "{bad}");
+            assert!(
+                matches!(Digest::parse(bad), Err(DigestError::Malformed(_))),
+                "{bad}"
+            );
         }
         assert!(matches!(
             Digest::parse("sha512:abcd"),

@@ -19,5 +19,5 @@ pub mod unpack;
 
 pub use digest::{Digest, DigestError};
 pub use manifest::{Descriptor, ImageConfig, ManifestError, ParsedManifest, RuntimeConfig};
-pub use reference::{ImageRef, Reference, RefError};
+pub use reference::{ImageRef, RefError, Reference};
 pub use unpack::{UnpackError, UnpackLimits, UnpackStats};

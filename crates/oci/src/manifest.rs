@@ -262,7 +262,10 @@ pub fn oci_architecture(lambda: &str) -> &str {
 }
 
 /// The entry of an index for linux on `architecture` (OCI name).
-pub fn select_platform<'a>(manifests: &'a [Descriptor], architecture: &str) -> Option<&'a Descriptor> {
+pub fn select_platform<'a>(
+    manifests: &'a [Descriptor],
+    architecture: &str,
+) -> Option<&'a Descriptor> {
     manifests.iter().find(|m| {
         m.platform
             .as_ref()
@@ -307,7 +310,10 @@ mod tests {
 
     #[test]
     fn bad_manifests_say_why() {
-        assert!(matches!(parse_manifest(b"{", None), Err(ManifestError::Json(_))));
+        assert!(matches!(
+            parse_manifest(b"{", None),
+            Err(ManifestError::Json(_))
+        ));
         assert!(matches!(
             parse_manifest(br#"{"schemaVersion":1}"#, None),
             Err(ManifestError::SchemaVersion)
@@ -334,12 +340,15 @@ mod tests {
             d(b"a"),
             d(b"b")
         );
-        let ParsedManifest::Index { manifests, .. } = parse_manifest(body.as_bytes(), None).unwrap()
+        let ParsedManifest::Index { manifests, .. } =
+            parse_manifest(body.as_bytes(), None).unwrap()
         else {
             panic!("an index")
         };
         assert_eq!(
-            select_platform(&manifests, oci_architecture("x86_64")).unwrap().digest,
+            select_platform(&manifests, oci_architecture("x86_64"))
+                .unwrap()
+                .digest,
             Digest::of(b"b")
         );
         assert!(select_platform(&manifests, "s390x").is_none());

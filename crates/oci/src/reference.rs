@@ -27,7 +27,9 @@ impl Reference {
     /// A manifest reference as it appears in `/v2/<name>/manifests/<reference>`.
     pub fn parse(text: &str) -> Result<Self, RefError> {
         if text.contains(':') {
-            return Digest::parse(text).map(Reference::Digest).map_err(RefError::Digest);
+            return Digest::parse(text)
+                .map(Reference::Digest)
+                .map_err(RefError::Digest);
         }
         if valid_tag(text) {
             Ok(Reference::Tag(text.to_string()))
@@ -211,8 +213,8 @@ mod tests {
 
     #[test]
     fn image_uris_in_both_forms() {
-        let r = ImageRef::parse("123456789012.dkr.ecr.us-east-1.localhost:9001/team/app:v1")
-            .unwrap();
+        let r =
+            ImageRef::parse("123456789012.dkr.ecr.us-east-1.localhost:9001/team/app:v1").unwrap();
         assert_eq!(r.account.as_deref(), Some("123456789012"));
         assert_eq!(r.region.as_deref(), Some("us-east-1"));
         assert_eq!(r.repository, "team/app");

@@ -365,7 +365,8 @@ impl Walk {
                         message: e.to_string(),
                     })?
                     .ok_or_else(|| refused("a hard link without a target"))?;
-                let target = clean(&target).ok_or_else(|| refused("a hard link out of the root"))?;
+                let target =
+                    clean(&target).ok_or_else(|| refused("a hard link out of the root"))?;
                 if target.as_os_str().is_empty() {
                     return Err(refused("a hard link to the root"));
                 }
@@ -374,7 +375,9 @@ impl Walk {
                     let source = source_dir.join(target.file_name().unwrap_or_default());
                     let is_file = source.symlink_metadata().is_ok_and(|m| m.is_file());
                     if !is_file {
-                        return Err(refused("a hard link must point at a file unpacked before it"));
+                        return Err(refused(
+                            "a hard link must point at a file unpacked before it",
+                        ));
                     }
                     if let Some(at) = self.target(layer, &path, &shown)? {
                         fs::hard_link(&source, &at).map_err(io_at(&at))?;
@@ -400,7 +403,12 @@ impl Walk {
 
     /// The host path where entry `path` is to be created, with whatever was there removed;
     /// `None` when only verifying.
-    fn target(&mut self, layer: usize, path: &Path, shown: &str) -> Result<Option<PathBuf>, UnpackError> {
+    fn target(
+        &mut self,
+        layer: usize,
+        path: &Path,
+        shown: &str,
+    ) -> Result<Option<PathBuf>, UnpackError> {
         if self.root.is_none() {
             return Ok(None);
         }
@@ -429,7 +437,12 @@ impl Walk {
     }
 
     /// Empties directory `dir` of entries not created by the current layer.
-    fn make_opaque(&mut self, layer: usize, dir: &Path, created: &HashSet<PathBuf>) -> Result<(), UnpackError> {
+    fn make_opaque(
+        &mut self,
+        layer: usize,
+        dir: &Path,
+        created: &HashSet<PathBuf>,
+    ) -> Result<(), UnpackError> {
         let Some(root) = self.root.clone() else {
             return Ok(());
         };
@@ -455,19 +468,35 @@ impl Walk {
     }
 
     /// The host directory that holds entry `path`, creating missing directories on the way.
-    fn resolve_parent(&mut self, layer: usize, path: &Path, shown: &str) -> Result<PathBuf, UnpackError> {
+    fn resolve_parent(
+        &mut self,
+        layer: usize,
+        path: &Path,
+        shown: &str,
+    ) -> Result<PathBuf, UnpackError> {
         self.resolve(layer, path, shown, true)
             .map(|p| p.unwrap_or_default())
     }
 
-    fn resolve_existing_parent(&mut self, layer: usize, path: &Path, shown: &str) -> Result<Option<PathBuf>, UnpackError> {
+    fn resolve_existing_parent(
+        &mut self,
+        layer: usize,
+        path: &Path,
+        shown: &str,
+    ) -> Result<Option<PathBuf>, UnpackError> {
         self.resolve(layer, path, shown, false)
     }
 
     /// Resolves the parent of `path` inside the root, following symbolic links as the
     /// container would (never above the root). `create`: missing directories are made;
     /// otherwise a missing one gives `None`.
-    fn resolve(&mut self, layer: usize, path: &Path, shown: &str, create: bool) -> Result<Option<PathBuf>, UnpackError> {
+    fn resolve(
+        &mut self,
+        layer: usize,
+        path: &Path,
+        shown: &str,
+        create: bool,
+    ) -> Result<Option<PathBuf>, UnpackError> {
         let root = self.root.clone().unwrap_or_default();
         let refused = |why: &'static str| UnpackError::Refused {
             layer,

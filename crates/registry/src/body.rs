@@ -63,7 +63,9 @@ pub async fn read_small(body: Body, limit: usize, idle: Duration) -> Result<Byte
             Err(_) => return Err(RegistryError::Timeout),
             Ok(None) => break,
             Ok(Some(Err(e))) => {
-                return Err(RegistryError::ManifestInvalid(format!("reading the body failed: {e}")));
+                return Err(RegistryError::ManifestInvalid(format!(
+                    "reading the body failed: {e}"
+                )));
             }
             Ok(Some(Ok(frame))) => frame,
         };

@@ -103,7 +103,10 @@ impl RegistryError {
         });
         *res.status_mut() = self.status();
         let h = res.headers_mut();
-        h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         h.insert(
             "docker-distribution-api-version",
             HeaderValue::from_static("registry/2.0"),
@@ -139,6 +142,11 @@ mod tests {
         assert_eq!(v["errors"][0]["code"], "BLOB_UNKNOWN");
         let res = RegistryError::Unauthorized.into_response(false);
         assert_eq!(res.status(), 401);
-        assert!(res.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic "));
+        assert!(
+            res.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Basic ")
+        );
     }
 }

@@ -178,7 +178,8 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         if b[i] == b'%'
             && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+            && let Ok(v) =
+                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
         {
             out.push(v);
             i += 3;
@@ -220,11 +221,14 @@ fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
 async fn serve(state: &RegistryState, req: Request) -> Result<Response<Body>, RegistryError> {
     let (parts, body) = req.into_parts();
     authenticate(&state.policy, &parts)?;
-    let route = route(parts.uri.path())
-        .ok_or_else(|| RegistryError::Unsupported(format!("no such endpoint: {}", parts.uri.path())))?;
+    let route = route(parts.uri.path()).ok_or_else(|| {
+        RegistryError::Unsupported(format!("no such endpoint: {}", parts.uri.path()))
+    })?;
     let method = parts.method.clone();
     match (route, method) {
-        (Route::Base, Method::GET | Method::HEAD) => Ok(json(StatusCode::OK, &serde_json::json!({}))),
+        (Route::Base, Method::GET | Method::HEAD) => {
+            Ok(json(StatusCode::OK, &serde_json::json!({})))
+        }
         (Route::Catalog, Method::GET) => catalog(state, &parts).await,
         (Route::Tags(name), Method::GET) => tags(state, &parts, repo_name(&name)?).await,
         (Route::Manifest(name, reference), m) => {
@@ -234,7 +238,9 @@ async fn serve(state: &RegistryState, req: Request) -> Result<Response<Body>, Re
                 other => RegistryError::TagInvalid(other.to_string()),
             })?;
             match m {
-                Method::GET | Method::HEAD => get_manifest(state, repo, reference, m == Method::HEAD).await,
+                Method::GET | Method::HEAD => {
+                    get_manifest(state, repo, reference, m == Method::HEAD).await
+                }
                 Method::PUT => put_manifest(state, &parts, body, repo, reference).await,
                 Method::DELETE => {
                     let storage = Arc::clone(&state.storage);
@@ -248,7 +254,9 @@ async fn serve(state: &RegistryState, req: Request) -> Result<Response<Body>, Re
             let repo = repo_name(&name)?;
             let digest = digest_of(&digest)?;
             match m {
-                Method::GET | Method::HEAD => get_blob(state, repo, digest, m == Method::HEAD).await,
+                Method::GET | Method::HEAD => {
+                    get_blob(state, repo, digest, m == Method::HEAD).await
+                }
                 Method::DELETE => {
                     let storage = Arc::clone(&state.storage);
                     blocking(move || storage.unlink_blob(&repo, &digest)).await?;
@@ -266,20 +274,27 @@ async fn serve(state: &RegistryState, req: Request) -> Result<Response<Body>, Re
                 Method::PATCH => patch_upload(state, &parts, body, repo, id).await,
                 Method::PUT => finish_upload(state, &parts, body, repo, id).await,
                 Method::GET => {
-                    let upload = state.take_upload(&id).ok_or(RegistryError::BlobUploadUnknown)?;
+                    let upload = state
+                        .take_upload(&id)
+                        .ok_or(RegistryError::BlobUploadUnknown)?;
                     let written = upload.written;
                     state.put_upload(&id, upload);
                     Ok(upload_status(StatusCode::NO_CONTENT, &repo, &id, written))
                 }
                 Method::DELETE => {
-                    state.take_upload(&id).ok_or(RegistryError::BlobUploadUnknown)?;
+                    state
+                        .take_upload(&id)
+                        .ok_or(RegistryError::BlobUploadUnknown)?;
                     let _ = tokio::fs::remove_file(state.storage.upload_path(&id)).await;
                     Ok(respond(StatusCode::NO_CONTENT, &[], Body::empty()))
                 }
                 other => Err(RegistryError::Unsupported(format!("{other} on an upload"))),
             }
         }
-        (_, m) => Err(RegistryError::Unsupported(format!("{m} {}", parts.uri.path()))),
+        (_, m) => Err(RegistryError::Unsupported(format!(
+            "{m} {}",
+            parts.uri.path()
+        ))),
     }
 }
 
@@ -307,7 +322,10 @@ async fn catalog(state: &RegistryState, parts: &Parts) -> Result<Response<Body>,
     let storage = Arc::clone(&state.storage);
     let repos = blocking(move || Ok(storage.repositories())).await?;
     let (repos, more) = page(parts, repos)?;
-    let mut res = json(StatusCode::OK, &serde_json::json!({ "repositories": repos }));
+    let mut res = json(
+        StatusCode::OK,
+        &serde_json::json!({ "repositories": repos }),
+    );
     if more && let Some(last) = repos.last() {
         let link = format!("</v2/_catalog?last={last}&n={}>; rel=\"next\"", repos.len());
         if let Ok(v) = HeaderValue::from_str(&link) {
@@ -317,7 +335,11 @@ async fn catalog(state: &RegistryState, parts: &Parts) -> Result<Response<Body>,
     Ok(res)
 }
 
-async fn tags(state: &RegistryState, parts: &Parts, repo: String) -> Result<Response<Body>, RegistryError> {
+async fn tags(
+    state: &RegistryState,
+    parts: &Parts,
+    repo: String,
+) -> Result<Response<Body>, RegistryError> {
     let storage = Arc::clone(&state.storage);
     let r = repo.clone();
     let tags = blocking(move || {
@@ -328,9 +350,15 @@ async fn tags(state: &RegistryState, parts: &Parts, repo: String) -> Result<Resp
     })
     .await?;
     let (tags, more) = page(parts, tags)?;
-    let mut res = json(StatusCode::OK, &serde_json::json!({ "name": repo, "tags": tags }));
+    let mut res = json(
+        StatusCode::OK,
+        &serde_json::json!({ "name": repo, "tags": tags }),
+    );
     if more && let Some(last) = tags.last() {
-        let link = format!("</v2/{repo}/tags/list?last={last}&n={}>; rel=\"next\"", tags.len());
+        let link = format!(
+            "</v2/{repo}/tags/list?last={last}&n={}>; rel=\"next\"",
+            tags.len()
+        );
         if let Ok(v) = HeaderValue::from_str(&link) {
             res.headers_mut().insert(http::header::LINK, v);
         }
@@ -354,7 +382,11 @@ async fn get_manifest(
         ("content-length", bytes.len().to_string()),
         ("etag", format!("\"{digest}\"")),
     ];
-    let body = if head_only { Body::empty() } else { Body::from(bytes) };
+    let body = if head_only {
+        Body::empty()
+    } else {
+        Body::from(bytes)
+    };
     Ok(respond(StatusCode::OK, &headers, body))
 }
 
@@ -510,13 +542,19 @@ async fn start_upload(
         }
         // Not mountable: an ordinary upload, as the spec says.
     }
-    let monolithic = query_param(parts, "digest").map(|d| digest_of(&d)).transpose()?;
+    let monolithic = query_param(parts, "digest")
+        .map(|d| digest_of(&d))
+        .transpose()?;
     if monolithic.is_none() && declared_length(parts).is_some_and(|n| n > 0) {
         return Err(RegistryError::BlobUploadInvalid(
             "a body on POST needs ?digest= (monolithic upload)".into(),
         ));
     }
-    let in_progress = state.uploads.lock().unwrap_or_else(PoisonError::into_inner).len();
+    let in_progress = state
+        .uploads
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .len();
     if in_progress >= MAX_UPLOADS {
         return Err(RegistryError::Denied(format!(
             "{MAX_UPLOADS} uploads are in progress; finish or cancel some"
@@ -561,9 +599,20 @@ async fn write_chunk(
 ) -> Result<(), RegistryError> {
     let idle = context(parts).1.idle_timeout();
     let path = state.storage.upload_path(id);
-    let mut file = tokio::fs::OpenOptions::new().append(true).open(&path).await?;
+    let mut file = tokio::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .await?;
     let limit = state.storage.limits.max_blob;
-    append(body, &mut file, &mut upload.hasher, &mut upload.written, limit, idle).await?;
+    append(
+        body,
+        &mut file,
+        &mut upload.hasher,
+        &mut upload.written,
+        limit,
+        idle,
+    )
+    .await?;
     state.storage.check_room(upload.written)?;
     Ok(())
 }
@@ -602,7 +651,10 @@ fn content_range_start(parts: &Parts) -> Result<Option<u64>, RegistryError> {
         return Ok(None);
     };
     let text = v.to_str().unwrap_or("");
-    let text = text.trim().trim_start_matches("bytes=").trim_start_matches("bytes ");
+    let text = text
+        .trim()
+        .trim_start_matches("bytes=")
+        .trim_start_matches("bytes ");
     let start = text
         .split('-')
         .next()
@@ -618,7 +670,9 @@ async fn patch_upload(
     repo: String,
     id: String,
 ) -> Result<Response<Body>, RegistryError> {
-    let mut upload = state.take_upload(&id).ok_or(RegistryError::BlobUploadUnknown)?;
+    let mut upload = state
+        .take_upload(&id)
+        .ok_or(RegistryError::BlobUploadUnknown)?;
     if upload.repo != repo {
         state.put_upload(&id, upload);
         return Err(RegistryError::BlobUploadUnknown);
@@ -652,9 +706,13 @@ async fn finish_upload(
     id: String,
 ) -> Result<Response<Body>, RegistryError> {
     let digest = query_param(parts, "digest")
-        .ok_or_else(|| RegistryError::DigestInvalid("?digest= is required to finish an upload".into()))
+        .ok_or_else(|| {
+            RegistryError::DigestInvalid("?digest= is required to finish an upload".into())
+        })
         .and_then(|d| digest_of(&d))?;
-    let mut upload = state.take_upload(&id).ok_or(RegistryError::BlobUploadUnknown)?;
+    let mut upload = state
+        .take_upload(&id)
+        .ok_or(RegistryError::BlobUploadUnknown)?;
     if upload.repo != repo {
         state.put_upload(&id, upload);
         return Err(RegistryError::BlobUploadUnknown);
@@ -685,7 +743,10 @@ mod route_tests {
             route("/v2/app/blobs/sha256:ab"),
             Some(Route::Blob("app".into(), "sha256:ab".into()))
         );
-        assert_eq!(route("/v2/app/blobs/uploads/"), Some(Route::Upload("app".into(), None)));
+        assert_eq!(
+            route("/v2/app/blobs/uploads/"),
+            Some(Route::Upload("app".into(), None))
+        );
         assert_eq!(
             route("/v2/app/blobs/uploads/u1"),
             Some(Route::Upload("app".into(), Some("u1".into())))

@@ -84,7 +84,8 @@ impl Storage {
             return Err(ResolveError::Invalid("an index inside an index".into()));
         };
         let config_path = self.verified_blob(repo, &config.digest, config.size)?;
-        let config_bytes = std::fs::read(&config_path).map_err(|e| ResolveError::Io(e.to_string()))?;
+        let config_bytes =
+            std::fs::read(&config_path).map_err(|e| ResolveError::Io(e.to_string()))?;
         let image_config = manifest::parse_config(&config_bytes)
             .map_err(|e| ResolveError::Invalid(e.to_string()))?;
         if !image_config.architecture.is_empty() && image_config.architecture != architecture {
@@ -121,10 +122,15 @@ impl Storage {
     }
 
     /// The path of a blob `repo` holds, after checking its size and re-hashing it.
-    fn verified_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<PathBuf, ResolveError> {
-        let stored = self.blob_in_repo(repo, digest).ok_or_else(|| {
-            ResolveError::NotFound(format!("blob {digest} of {repo} is missing"))
-        })?;
+    fn verified_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<PathBuf, ResolveError> {
+        let stored = self
+            .blob_in_repo(repo, digest)
+            .ok_or_else(|| ResolveError::NotFound(format!("blob {digest} of {repo} is missing")))?;
         if stored != size {
             return Err(ResolveError::Invalid(format!(
                 "blob {digest} has {stored} bytes; the manifest says {size}"

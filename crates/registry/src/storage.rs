@@ -158,7 +158,8 @@ impl Storage {
 
     /// Whether `repo` has any manifest or blob.
     pub fn repo_exists(&self, repo: &str) -> bool {
-        self.repo_dir(repo).join("_manifests").is_dir() || self.repo_dir(repo).join("_layers").is_dir()
+        self.repo_dir(repo).join("_manifests").is_dir()
+            || self.repo_dir(repo).join("_layers").is_dir()
     }
 
     /// The size of blob `digest` if `repo` holds it.
@@ -180,7 +181,12 @@ impl Storage {
 
     /// Moves a finished upload (already fsync'd, its digest verified) into the blob store
     /// and links it into `repo`.
-    pub fn commit_upload(&self, upload: &Path, repo: &str, digest: &Digest) -> Result<(), RegistryError> {
+    pub fn commit_upload(
+        &self,
+        upload: &Path,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<(), RegistryError> {
         let dest = self.blob_path(digest);
         if dest.is_file() {
             let _ = fs::remove_file(upload);
@@ -229,7 +235,11 @@ impl Storage {
     }
 
     /// The digest a reference names in `repo`, if it has that manifest.
-    pub fn manifest_digest(&self, repo: &str, reference: &Reference) -> Result<Option<Digest>, RegistryError> {
+    pub fn manifest_digest(
+        &self,
+        repo: &str,
+        reference: &Reference,
+    ) -> Result<Option<Digest>, RegistryError> {
         let digest = match reference {
             Reference::Digest(d) => d.clone(),
             Reference::Tag(t) => match fs::read_to_string(self.tag_path(repo, t)) {
@@ -243,7 +253,11 @@ impl Storage {
     }
 
     /// A manifest of `repo`: its digest, media type and bytes (verified against the digest).
-    pub fn manifest(&self, repo: &str, reference: &Reference) -> Result<Option<(Digest, String, Vec<u8>)>, RegistryError> {
+    pub fn manifest(
+        &self,
+        repo: &str,
+        reference: &Reference,
+    ) -> Result<Option<(Digest, String, Vec<u8>)>, RegistryError> {
         let Some(digest) = self.manifest_digest(repo, reference)? else {
             return Ok(None);
         };

@@ -66,11 +66,25 @@ async fn chunked_and_monolithic_uploads_then_manifests() {
     let (st, h, _) = send(&s, "POST", "/v2/team/app/blobs/uploads/", &[], vec![]).await;
     assert_eq!(st, StatusCode::ACCEPTED);
     let loc = h["location"].to_str().unwrap().to_string();
-    let (st, h, _) = send(&s, "PATCH", &loc, &[("content-range", "0-4")], data[..5].to_vec()).await;
+    let (st, h, _) = send(
+        &s,
+        "PATCH",
+        &loc,
+        &[("content-range", "0-4")],
+        data[..5].to_vec(),
+    )
+    .await;
     assert_eq!(st, StatusCode::ACCEPTED);
     assert_eq!(h["range"], "0-4");
     // A chunk that does not continue the upload.
-    let (st, _, body) = send(&s, "PATCH", &loc, &[("content-range", "3-6")], data[3..].to_vec()).await;
+    let (st, _, body) = send(
+        &s,
+        "PATCH",
+        &loc,
+        &[("content-range", "3-6")],
+        data[3..].to_vec(),
+    )
+    .await;
     assert_eq!(st, StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(code(&body), "BLOB_UPLOAD_INVALID");
     let (st, _, _) = send(&s, "PATCH", &loc, &[], data[5..10].to_vec()).await;
@@ -79,25 +93,46 @@ async fn chunked_and_monolithic_uploads_then_manifests() {
     let (st, h, _) = send(&s, "PUT", &put, &[], data[10..].to_vec()).await;
     assert_eq!(st, StatusCode::CREATED);
     assert_eq!(h["docker-content-digest"], digest.to_string().as_str());
-    let (st, h, body) = send(&s, "HEAD", &format!("/v2/team/app/blobs/{digest}"), &[], vec![]).await;
+    let (st, h, body) = send(
+        &s,
+        "HEAD",
+        &format!("/v2/team/app/blobs/{digest}"),
+        &[],
+        vec![],
+    )
+    .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(h["content-length"], data.len().to_string().as_str());
     assert!(body.is_empty());
-    let (_, _, body) = send(&s, "GET", &format!("/v2/team/app/blobs/{digest}"), &[], vec![]).await;
+    let (_, _, body) = send(
+        &s,
+        "GET",
+        &format!("/v2/team/app/blobs/{digest}"),
+        &[],
+        vec![],
+    )
+    .await;
     assert_eq!(body, data);
     // Another repository does not hold it until mounted.
     let (st, _, body) = send(&s, "GET", &format!("/v2/other/blobs/{digest}"), &[], vec![]).await;
-    assert_eq!((st, code(&body)), (StatusCode::NOT_FOUND, "BLOB_UNKNOWN".into()));
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::NOT_FOUND, "BLOB_UNKNOWN".into())
+    );
     let mount = format!("/v2/other/blobs/uploads/?mount={digest}&from=team/app");
     let (st, _, _) = send(&s, "POST", &mount, &[], vec![]).await;
     assert_eq!(st, StatusCode::CREATED);
 
     // Monolithic config blob, wrong digest refused.
-    let config = br#"{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/bootstrap"]}}"#.to_vec();
+    let config =
+        br#"{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/bootstrap"]}}"#.to_vec();
     let cd = Digest::of(&config);
     let bad = format!("/v2/team/app/blobs/uploads/?digest={digest}");
     let (st, _, body) = send(&s, "POST", &bad, &[], config.clone()).await;
-    assert_eq!((st, code(&body)), (StatusCode::BAD_REQUEST, "DIGEST_INVALID".into()));
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::BAD_REQUEST, "DIGEST_INVALID".into())
+    );
     let good = format!("/v2/team/app/blobs/uploads/?digest={cd}");
     let (st, _, _) = send(&s, "POST", &good, &[], config.clone()).await;
     assert_eq!(st, StatusCode::CREATED);
@@ -110,11 +145,25 @@ async fn chunked_and_monolithic_uploads_then_manifests() {
     })
     .to_string();
     let ct = [("content-type", kindling_oci::manifest::OCI_MANIFEST)];
-    let (st, h, _) = send(&s, "PUT", "/v2/team/app/manifests/v1", &ct, manifest.clone().into_bytes()).await;
+    let (st, h, _) = send(
+        &s,
+        "PUT",
+        "/v2/team/app/manifests/v1",
+        &ct,
+        manifest.clone().into_bytes(),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED);
     let md = Digest::of(manifest.as_bytes());
     assert_eq!(h["docker-content-digest"], md.to_string().as_str());
-    let (st, h, body) = send(&s, "GET", &format!("/v2/team/app/manifests/{md}"), &[], vec![]).await;
+    let (st, h, body) = send(
+        &s,
+        "GET",
+        &format!("/v2/team/app/manifests/{md}"),
+        &[],
+        vec![],
+    )
+    .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(h["content-type"], kindling_oci::manifest::OCI_MANIFEST);
     assert_eq!(body, manifest.as_bytes());
@@ -122,28 +171,72 @@ async fn chunked_and_monolithic_uploads_then_manifests() {
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["tags"], serde_json::json!(["v1"]));
     // The same manifest in a repository without its blobs.
-    let (st, _, body) = send(&s, "PUT", "/v2/empty/manifests/v1", &ct, manifest.into_bytes()).await;
-    assert_eq!((st, code(&body)), (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN".into()));
-    let (st, _, body) = send(&s, "PUT", "/v2/team/app/manifests/v2", &ct, b"{nope".to_vec()).await;
-    assert_eq!((st, code(&body)), (StatusCode::BAD_REQUEST, "MANIFEST_INVALID".into()));
+    let (st, _, body) = send(
+        &s,
+        "PUT",
+        "/v2/empty/manifests/v1",
+        &ct,
+        manifest.into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN".into())
+    );
+    let (st, _, body) = send(
+        &s,
+        "PUT",
+        "/v2/team/app/manifests/v2",
+        &ct,
+        b"{nope".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::BAD_REQUEST, "MANIFEST_INVALID".into())
+    );
     let (st, _, body) = send(&s, "GET", "/v2/team/app/manifests/nope", &[], vec![]).await;
-    assert_eq!((st, code(&body)), (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN".into()));
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN".into())
+    );
     let (st, _, body) = send(&s, "GET", "/v2/nothing/tags/list", &[], vec![]).await;
-    assert_eq!((st, code(&body)), (StatusCode::NOT_FOUND, "NAME_UNKNOWN".into()));
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::NOT_FOUND, "NAME_UNKNOWN".into())
+    );
     let (st, _, body) = send(&s, "GET", "/v2/Bad..Name/tags/list", &[], vec![]).await;
-    assert_eq!((st, code(&body)), (StatusCode::BAD_REQUEST, "NAME_INVALID".into()));
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::BAD_REQUEST, "NAME_INVALID".into())
+    );
     let (st, _, body) = send(&s, "GET", "/v2/team/app/blobs/sha256:xyz", &[], vec![]).await;
-    assert_eq!((st, code(&body)), (StatusCode::BAD_REQUEST, "DIGEST_INVALID".into()));
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::BAD_REQUEST, "DIGEST_INVALID".into())
+    );
 
     // Resolution: the layer is not a tar, so the image is refused as corrupt.
     let err = s
         .storage()
-        .resolve("team/app", &kindling_oci::Reference::Tag("v1".into()), "amd64", 1 << 30)
+        .resolve(
+            "team/app",
+            &kindling_oci::Reference::Tag("v1".into()),
+            "amd64",
+            1 << 30,
+        )
         .unwrap_err();
     assert!(matches!(err, ResolveError::Invalid(_)), "{err}");
 
     // Delete by digest removes the tag too.
-    let (st, _, _) = send(&s, "DELETE", &format!("/v2/team/app/manifests/{md}"), &[], vec![]).await;
+    let (st, _, _) = send(
+        &s,
+        "DELETE",
+        &format!("/v2/team/app/manifests/{md}"),
+        &[],
+        vec![],
+    )
+    .await;
     assert_eq!(st, StatusCode::ACCEPTED);
     let (st, _, _) = send(&s, "GET", "/v2/team/app/manifests/v1", &[], vec![]).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
@@ -155,22 +248,45 @@ async fn limits_are_enforced() {
     let s = state(dir.path(), local());
     let big = vec![0u8; (1 << 20) + 1];
     let d = Digest::of(&big);
-    let (st, _, body) = send(&s, "POST", &format!("/v2/app/blobs/uploads/?digest={d}"), &[], big).await;
-    assert_eq!((st, code(&body)), (StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID".into()));
+    let (st, _, body) = send(
+        &s,
+        "POST",
+        &format!("/v2/app/blobs/uploads/?digest={d}"),
+        &[],
+        big,
+    )
+    .await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID".into())
+    );
     assert_eq!(s.storage().used(), 0);
     // Nothing left in uploads.
-    assert_eq!(std::fs::read_dir(dir.path().join("uploads")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("uploads"))
+            .unwrap()
+            .count(),
+        0
+    );
 }
 
 #[tokio::test]
 async fn shared_mode_wants_an_operators_key_as_basic_credentials() {
     let dir = tempfile::tempdir().unwrap();
     let creds = kindling_auth::Credentials::parse("AKIDOPERATOR s3cretkey\n").unwrap();
-    let s = state(dir.path(), AuthPolicy::new(creds, true, SECRET, "us-east-1"));
+    let s = state(
+        dir.path(),
+        AuthPolicy::new(creds, true, SECRET, "us-east-1"),
+    );
     let (st, h, body) = send(&s, "GET", "/v2/", &[], vec![]).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     assert_eq!(code(&body), "UNAUTHORIZED");
-    assert!(h["www-authenticate"].to_str().unwrap().starts_with("Basic realm="));
+    assert!(
+        h["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic realm=")
+    );
     use base64::Engine;
     let good = format!(
         "Basic {}",

@@ -69,7 +69,13 @@ pub(crate) fn environment(
     if !vars.iter().any(|(k, _)| k == "PATH") {
         vars.push(("PATH".into(), DEFAULT_PATH.into()));
     }
-    let user: Vec<&String> = rec.spec.environment.iter().flatten().map(|(k, _)| k).collect();
+    let user: Vec<&String> = rec
+        .spec
+        .environment
+        .iter()
+        .flatten()
+        .map(|(k, _)| k)
+        .collect();
     for (k, v) in lambda {
         let image_has = vars.iter().any(|(existing, _)| *existing == k);
         if image_has && IMAGE_WINS.contains(&k.as_str()) && !user.contains(&&k) {
@@ -108,7 +114,11 @@ mod tests {
             entrypoint: vec!["nope".into()],
             ..image.clone()
         };
-        assert!(launch(&missing, None, dir.path()).unwrap_err().contains("not found"));
+        assert!(
+            launch(&missing, None, dir.path())
+                .unwrap_err()
+                .contains("not found")
+        );
         assert!(launch(&ImageCode::default(), None, dir.path()).is_err());
     }
 

@@ -35,15 +35,23 @@ fn tar_of(entries: &[E<'_>]) -> Vec<u8> {
                 let h = header(name, EntryType::Regular, data.len() as u64, *mode);
                 b.append(&h, *data).unwrap();
             }
-            E::Dir(name, mode) => b.append(&header(name, EntryType::Directory, 0, *mode), &[][..]).unwrap(),
+            E::Dir(name, mode) => b
+                .append(&header(name, EntryType::Directory, 0, *mode), &[][..])
+                .unwrap(),
             E::Symlink(name, target) | E::Hardlink(name, target) => {
-                let kind = if matches!(e, E::Symlink(..)) { EntryType::Symlink } else { EntryType::Link };
+                let kind = if matches!(e, E::Symlink(..)) {
+                    EntryType::Symlink
+                } else {
+                    EntryType::Link
+                };
                 let mut h = header(name, kind, 0, 0o777);
                 h.as_old_mut().linkname[..target.len()].copy_from_slice(target.as_bytes());
                 h.set_cksum();
                 b.append(&h, &[][..]).unwrap();
             }
-            E::Char(name) => b.append(&header(name, EntryType::Char, 0, 0o666), &[][..]).unwrap(),
+            E::Char(name) => b
+                .append(&header(name, EntryType::Char, 0, 0o666), &[][..])
+                .unwrap(),
         }
     }
     b.into_inner().unwrap()
@@ -88,7 +96,10 @@ fn layers_apply_in_order_with_modes_cleaned() {
     let b = layer_file(
         dir.path(),
         "b",
-        &tar_of(&[E::File("usr/tool", b"v2", 0o755), E::Hardlink("usr/tool2", "usr/tool")]),
+        &tar_of(&[
+            E::File("usr/tool", b"v2", 0o755),
+            E::Hardlink("usr/tool2", "usr/tool"),
+        ]),
     );
     let root = dir.path().join("root");
     let stats = unpack_layers(&[&a, &b], &root, &limits()).unwrap();
@@ -106,7 +117,10 @@ fn layers_apply_in_order_with_modes_cleaned() {
     let verified = verify_layers(&[&a, &b], &limits()).unwrap();
     assert_eq!(verified.bytes, stats.bytes);
     // Nothing left beside the root.
-    let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names.len(), 3, "{names:?}");
 }
 
@@ -159,12 +173,22 @@ fn nothing_is_written_outside_the_root() {
     let b = layer_file(
         dir.path(),
         "b",
-        &tar_of(&[E::File("escape/pwned", b"x", 0o644), E::File("up/pwned2", b"x", 0o644)]),
+        &tar_of(&[
+            E::File("escape/pwned", b"x", 0o644),
+            E::File("up/pwned2", b"x", 0o644),
+        ]),
     );
     let root = dir.path().join("root");
     unpack_layers(&[&a, &b], &root, &limits()).unwrap();
-    assert!(fs::read_dir(&outside).unwrap().next().is_none(), "nothing outside");
-    assert!(root.join(outside.strip_prefix("/").unwrap()).join("pwned").exists());
+    assert!(
+        fs::read_dir(&outside).unwrap().next().is_none(),
+        "nothing outside"
+    );
+    assert!(
+        root.join(outside.strip_prefix("/").unwrap())
+            .join("pwned")
+            .exists()
+    );
     assert!(root.join("pwned2").exists(), "'..' stops at the root");
     assert!(!dir.path().join("pwned2").exists());
 
@@ -172,7 +196,10 @@ fn nothing_is_written_outside_the_root() {
         ("dotdot", tar_of(&[E::File("../evil", b"x", 0o644)])),
         ("deep", tar_of(&[E::File("a/../../evil", b"x", 0o644)])),
         ("hardlink", tar_of(&[E::Hardlink("h", "../../etc/passwd")])),
-        ("hardlink-missing", tar_of(&[E::Hardlink("h", "etc/passwd")])),
+        (
+            "hardlink-missing",
+            tar_of(&[E::Hardlink("h", "etc/passwd")]),
+        ),
     ] {
         let p = layer_file(dir.path(), name, &bad);
         let dest = dir.path().join(format!("r-{name}"));
@@ -192,15 +219,30 @@ fn corrupt_and_oversized_layers_are_refused() {
     let err = verify_layers(&[&truncated], &limits()).unwrap_err();
     assert!(matches!(err, UnpackError::Corrupt { .. }), "{err}");
     let garbage = layer_file(dir.path(), "g", &[0x1f, 0x8b, 1, 2, 3, 4, 5, 6, 7, 8]);
-    assert!(matches!(verify_layers(&[&garbage], &limits()), Err(UnpackError::Corrupt { .. })));
+    assert!(matches!(
+        verify_layers(&[&garbage], &limits()),
+        Err(UnpackError::Corrupt { .. })
+    ));
     let text = layer_file(dir.path(), "x", &[b'x'; 1024]);
-    assert!(matches!(verify_layers(&[&text], &limits()), Err(UnpackError::Corrupt { .. })));
+    assert!(matches!(
+        verify_layers(&[&text], &limits()),
+        Err(UnpackError::Corrupt { .. })
+    ));
     let empty = layer_file(dir.path(), "e", b"");
-    assert!(matches!(verify_layers(&[&empty], &limits()), Err(UnpackError::Corrupt { .. })));
+    assert!(matches!(
+        verify_layers(&[&empty], &limits()),
+        Err(UnpackError::Corrupt { .. })
+    ));
     let zstd = layer_file(dir.path(), "z", &[0x28, 0xb5, 0x2f, 0xfd, 0, 0]);
-    assert!(matches!(verify_layers(&[&zstd], &limits()), Err(UnpackError::Unsupported { .. })));
+    assert!(matches!(
+        verify_layers(&[&zstd], &limits()),
+        Err(UnpackError::Unsupported { .. })
+    ));
     let ok = layer_file(dir.path(), "ok", &good);
     let small = UnpackLimits::new(4095);
-    assert!(matches!(verify_layers(&[&ok], &small), Err(UnpackError::TooLarge { limit: 4095 })));
+    assert!(matches!(
+        verify_layers(&[&ok], &small),
+        Err(UnpackError::TooLarge { limit: 4095 })
+    ));
     assert_eq!(verify_layers(&[&ok], &limits()).unwrap().bytes, 4096);
 }

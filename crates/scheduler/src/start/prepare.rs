@@ -128,9 +128,9 @@ impl Starter {
     fn prepare_image(&self, job: &Job, started: Instant) -> StartResult<Prepared> {
         let rec = &job.rec;
         let Some(image) = &rec.code.image else {
-            return Err(SchedulerError::io("preparing an image")(std::io::Error::other(
-                "not an image function",
-            )));
+            return Err(SchedulerError::io("preparing an image")(
+                std::io::Error::other("not an image function"),
+            ));
         };
         let id = uuid::Uuid::new_v4().simple().to_string();
         let stream_name = logs::log_stream_name(logs::now_ms(), &rec.version_label(), &id);
@@ -157,12 +157,22 @@ impl Starter {
                 log,
             );
         }
-        let root = match self.artifacts.image_root(&image.manifest_digest, &job.image_layers) {
+        let root = match self
+            .artifacts
+            .image_root(&image.manifest_digest, &job.image_layers)
+        {
             Ok(root) => root,
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                return fail(format!("The image {} cannot be unpacked: {e}", image.image_uri), log);
+                return fail(
+                    format!("The image {} cannot be unpacked: {e}", image.image_uri),
+                    log,
+                );
             }
-            Err(e) => return Err(SchedulerError::unpacking("unpacking the function's image")(e)),
+            Err(e) => {
+                return Err(SchedulerError::unpacking("unpacking the function's image")(
+                    e,
+                ));
+            }
         };
         let launch = match crate::image::launch(image, rec.spec.image_config.as_ref(), &root) {
             Ok(l) => l,

@@ -236,3 +236,42 @@ def test_bad_images_are_refused_at_create(server, registry, lam, static_echo, tm
     with pytest.raises(lam.exceptions.InvalidParameterValueException):
         lam.create_function(FunctionName="img-refused", PackageType="Image",
                             Code={"ImageUri": "docker.io/library/alpine:3"}, Role=ROLE)
+
+
+def test_shared_mode_registry_wants_an_operators_key(static_echo, tmp_path):
+    """`--shared`: pushing needs Basic credentials (an operator's key id and secret); a server in
+    process isolation resolves images but refuses to run them, saying why."""
+    import boto3
+    import support
+    from botocore.config import Config
+
+    from conftest import _binary
+
+    creds = tmp_path / "credentials"
+    creds.write_text("AKIDIMAGES s3cretimages\n")
+    srv = support.KindlingServer(_binary(), tmp_path / "data", tmp_path / "kindling.log",
+                                 extra_args=["--shared", "--credentials", str(creds),
+                                             "--isolation", "process"])
+    srv.start()
+    try:
+        registry = srv.url.split("://", 1)[1]
+        status, headers, body = http("GET", f"{srv.url}/v2/")
+        assert (status, error_code(body)) == (401, "UNAUTHORIZED")
+        assert headers["www-authenticate"].startswith("Basic ")
+        layout = rust_layout(tmp_path, static_echo, "shared", "v1")
+        with pytest.raises(RuntimeError, match="(?i)unauthorized|authentication"):
+            oci.push(layout, "v1", f"{registry}/shared/app:v1")
+        with pytest.raises(RuntimeError):
+            oci.push(layout, "v1", f"{registry}/shared/app:v1", creds="AKIDIMAGES:wrong")
+        oci.push(layout, "v1", f"{registry}/shared/app:v1", creds="AKIDIMAGES:s3cretimages")
+        lam = boto3.client("lambda", endpoint_url=srv.url, aws_access_key_id="AKIDIMAGES",
+                           aws_secret_access_key="s3cretimages",
+                           config=Config(retries={"max_attempts": 1}))
+        lam.create_function(FunctionName="img-shared", PackageType="Image",
+                            Code={"ImageUri": f"{registry}/shared/app:v1"}, Role=ROLE)
+        res = lam.invoke(FunctionName="img-shared", Payload=b"{}")
+        assert res["FunctionError"] == "Unhandled"
+        payload = json.loads(res["Payload"].read())
+        assert "namespaces isolation" in payload["errorMessage"], payload
+    finally:
+        support.stop_cleanly(srv)

@@ -22,12 +22,16 @@ use crate::storage::Storage;
 
 /// Uploads in progress at once (each holds a file).
 const MAX_UPLOADS: usize = 256;
+/// An upload nobody touched for this long is abandoned: its file is removed when the next
+/// upload starts.
+const UPLOAD_IDLE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// An upload in progress: its repository, and the hash and size of what arrived so far.
 struct Upload {
     repo: String,
     hasher: Sha256,
     written: u64,
+    touched: std::time::Instant,
 }
 
 /// What the registry serves with.
@@ -59,11 +63,29 @@ impl RegistryState {
             .remove(id)
     }
 
-    fn put_upload(&self, id: &str, upload: Upload) {
+    fn put_upload(&self, id: &str, mut upload: Upload) {
+        upload.touched = std::time::Instant::now();
         self.uploads
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id.to_string(), upload);
+    }
+
+    /// Forgets uploads idle past [`UPLOAD_IDLE`]; returns their files to remove.
+    fn expire_uploads(&self) -> Vec<std::path::PathBuf> {
+        let mut uploads = self.uploads.lock().unwrap_or_else(PoisonError::into_inner);
+        let stale: Vec<String> = uploads
+            .iter()
+            .filter(|(_, u)| u.touched.elapsed() > UPLOAD_IDLE)
+            .map(|(id, _)| id.clone())
+            .collect();
+        stale
+            .into_iter()
+            .map(|id| {
+                uploads.remove(&id);
+                self.storage.upload_path(&id)
+            })
+            .collect()
     }
 }
 
@@ -550,6 +572,9 @@ async fn start_upload(
             "a body on POST needs ?digest= (monolithic upload)".into(),
         ));
     }
+    for stale in state.expire_uploads() {
+        let _ = tokio::fs::remove_file(stale).await;
+    }
     let in_progress = state
         .uploads
         .lock()
@@ -570,6 +595,7 @@ async fn start_upload(
         repo: repo.clone(),
         hasher: Sha256::new(),
         written: 0,
+        touched: std::time::Instant::now(),
     };
     match monolithic {
         Some(digest) => {

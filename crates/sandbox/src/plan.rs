@@ -504,6 +504,63 @@ mod tests {
     }
 
     #[test]
+    fn an_image_root_is_bound_read_only_and_nothing_is_made_in_it() {
+        let spec = EnvironmentSpec {
+            root_dir: Some("/images/abc".into()),
+            extra_mounts: vec![BindMount {
+                host: "/srv/runtime".into(),
+                inside: "/var/runtime".into(),
+            }],
+            ..spec()
+        };
+        let steps = build(
+            &spec,
+            Path::new("/stage"),
+            TmpSource::Tmpfs,
+            (993, 993),
+            probe,
+        )
+        .unwrap();
+        assert_eq!(
+            mounts_on(&steps, "/stage"),
+            vec![
+                (Some("/images/abc".into()), libc::MS_BIND | libc::MS_REC),
+                (None, RO_FLAGS),
+            ]
+        );
+        // The image's own directories are the mount points: no mkdir, no host paths, no task.
+        assert!(
+            !steps.iter().any(|s| matches!(s, Step::Mkdir(_))),
+            "{steps:?}"
+        );
+        for absent in [
+            "/stage/usr",
+            "/stage/var/task",
+            "/stage/opt",
+            "/stage/var/runtime",
+        ] {
+            assert!(mounts_on(&steps, absent).is_empty(), "{absent}");
+        }
+        for present in ["/stage/tmp", "/stage/proc", "/stage/dev"] {
+            assert!(!mounts_on(&steps, present).is_empty(), "{present}");
+        }
+        assert_eq!(
+            steps.last(),
+            Some(&Step::Mount {
+                source: None,
+                target: "/".into(),
+                fstype: None,
+                flags: RO_FLAGS,
+                data: None,
+            })
+        );
+        assert!(
+            spec.validate(false).is_err(),
+            "process mode cannot use a root"
+        );
+    }
+
+    #[test]
     fn starts_private_and_ends_pivoted_and_read_only() {
         let steps = steps(TmpSource::HostDir);
         assert_eq!(

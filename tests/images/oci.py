@@ -101,3 +101,25 @@ def ldd(path: Path) -> list[Path]:
         elif parts and parts[0].startswith("/"):
             libs.append(Path(parts[0]))
     return libs
+
+
+def scratch_image(binary: Path, layout: Path, tag: str, marker: str = "") -> str:
+    """A `FROM scratch` image: `binary` as /bootstrap (its ENTRYPOINT), WORKDIR /var/task."""
+    entries: list[tuple[str, object, int]] = [("bootstrap", binary, 0o755), ("var/", None, 0o755),
+                                              ("var/task/", None, 0o755)]
+    if marker:
+        entries.append(("var/task/marker.txt", marker.encode(), 0o644))
+    return write_layout(layout, [tar_layer(entries)],
+                        {"Entrypoint": ["/bootstrap"], "WorkingDir": "/var/task"}, tag=tag)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Write a FROM-scratch OCI image layout around a "
+                                             "static executable (its /bootstrap entry point).")
+    ap.add_argument("--binary", required=True, type=Path)
+    ap.add_argument("--layout", required=True, type=Path)
+    ap.add_argument("--tag", default="latest")
+    a = ap.parse_args()
+    print(scratch_image(a.binary, a.layout, a.tag))

@@ -129,6 +129,24 @@ impl ControlPlane {
         ))
     }
 
+    /// The layer files of an image version with their digests (`None` for a zip version).
+    pub fn image_layers(
+        &self,
+        rec: &kindling_model::function::VersionRecord,
+    ) -> Result<Option<(String, Vec<(PathBuf, String)>)>> {
+        let Some(image) = &rec.code.image else {
+            return Ok(None);
+        };
+        let paths = self.image_layer_paths(image)?;
+        Ok(Some((
+            image.manifest_digest.clone(),
+            paths
+                .into_iter()
+                .zip(image.layers.iter().cloned())
+                .collect(),
+        )))
+    }
+
     /// The layer files of an image version.
     pub(crate) fn image_layer_paths(&self, image: &ImageCode) -> Result<Vec<PathBuf>> {
         let source = self

@@ -20,4 +20,4 @@ pub mod unpack;
 pub use digest::{Digest, DigestError};
 pub use manifest::{Descriptor, ImageConfig, ManifestError, ParsedManifest, RuntimeConfig};
 pub use reference::{ImageRef, RefError, Reference};
-pub use unpack::{UnpackError, UnpackLimits, UnpackStats};
+pub use unpack::{Layer, UnpackError, UnpackLimits, UnpackStats};

@@ -26,7 +26,35 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use sha2::{Digest as _, Sha256};
 use tar::EntryType;
+
+use crate::digest::Digest;
+
+/// One layer to read: its file and, when known, the digest its bytes must hash to (checked
+/// as the file is read, so a blob changed on disk since it was verified is refused).
+#[derive(Debug, Clone, Copy)]
+pub struct Layer<'a> {
+    pub path: &'a Path,
+    pub digest: Option<&'a Digest>,
+}
+
+/// A reader that hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: Rc<RefCell<Sha256>>,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.borrow_mut().update(&buf[..n]);
+        Ok(n)
+    }
+}
 
 /// Bounds of one unpack.
 #[derive(Debug, Clone, Copy)]
@@ -74,6 +102,13 @@ pub enum UnpackError {
     TooLarge { limit: u64 },
     #[error("the image has more than {limit} entries")]
     TooManyEntries { limit: u64 },
+    /// The layer's bytes do not hash to its digest.
+    #[error("layer {layer} is corrupt: its content hashes to {actual}, not {expected}")]
+    DigestMismatch {
+        layer: usize,
+        expected: String,
+        actual: String,
+    },
     /// The host's file system failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -99,7 +134,10 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> UnpackError + '_ {
 
 /// Verifies `layers` (files, in order) without writing anything: every layer decompresses and
 /// parses to its end, every entry is acceptable, and the total fits `limits`.
-pub fn verify_layers(layers: &[&Path], limits: &UnpackLimits) -> Result<UnpackStats, UnpackError> {
+pub fn verify_layers(
+    layers: &[Layer<'_>],
+    limits: &UnpackLimits,
+) -> Result<UnpackStats, UnpackError> {
     let mut walk = Walk::new(None, *limits);
     for (i, layer) in layers.iter().enumerate() {
         walk.layer(i, layer)?;
@@ -111,7 +149,7 @@ pub fn verify_layers(layers: &[&Path], limits: &UnpackLimits) -> Result<UnpackSt
 /// renamed, so `dest` exists only complete). Mount points `/proc`, `/dev` and `/tmp` are
 /// made real directories. If `dest` appears meanwhile (a concurrent unpack), it is kept.
 pub fn unpack_layers(
-    layers: &[&Path],
+    layers: &[Layer<'_>],
     dest: &Path,
     limits: &UnpackLimits,
 ) -> Result<UnpackStats, UnpackError> {
@@ -183,12 +221,17 @@ impl Walk {
         }
     }
 
-    fn layer(&mut self, index: usize, path: &Path) -> Result<(), UnpackError> {
+    fn layer(&mut self, index: usize, layer: &Layer<'_>) -> Result<(), UnpackError> {
+        let path = layer.path;
         let corrupt = |e: io::Error| UnpackError::Corrupt {
             layer: index,
             message: e.to_string(),
         };
-        let mut file = BufReader::new(File::open(path).map_err(io_at(path))?);
+        let hasher = Rc::new(RefCell::new(Sha256::new()));
+        let mut file = BufReader::new(Hashing {
+            inner: File::open(path).map_err(io_at(path))?,
+            hasher: Rc::clone(&hasher),
+        });
         let mut magic = [0u8; 4];
         let n = read_up_to(&mut file, &mut magic).map_err(io_at(path))?;
         let head = io::Cursor::new(magic[..n].to_vec());
@@ -221,6 +264,17 @@ impl Walk {
         // Read to the end: a gzip stream's CRC and length are checked only there.
         let mut rest = archive.into_inner();
         io::copy(&mut rest, &mut io::sink()).map_err(corrupt)?;
+        drop(rest);
+        if let Some(expected) = layer.digest {
+            let actual = Digest::from_sha256(hasher.take().finalize().into());
+            if &actual != expected {
+                return Err(UnpackError::DigestMismatch {
+                    layer: index,
+                    expected: expected.to_string(),
+                    actual: actual.to_string(),
+                });
+            }
+        }
         for dir in opaque {
             self.make_opaque(index, &dir, &created)?;
         }

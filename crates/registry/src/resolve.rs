@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use kindling_oci::manifest::{self, ParsedManifest};
-use kindling_oci::unpack::{UnpackLimits, verify_layers};
+use kindling_oci::unpack::{Layer, UnpackLimits, verify_layers};
 use kindling_oci::{Digest, Reference, RuntimeConfig};
 
 use crate::error::RegistryError;
@@ -102,9 +102,17 @@ impl Storage {
                     layer.digest, layer.media_type
                 )));
             }
-            paths.push(self.verified_blob(repo, &layer.digest, layer.size)?);
+            // Hashed while it is walked below.
+            paths.push(self.present_blob(repo, &layer.digest, layer.size)?);
         }
-        let refs: Vec<&std::path::Path> = paths.iter().map(PathBuf::as_path).collect();
+        let refs: Vec<Layer<'_>> = paths
+            .iter()
+            .zip(&layers)
+            .map(|(path, l)| Layer {
+                path,
+                digest: Some(&l.digest),
+            })
+            .collect();
         let stats = verify_layers(&refs, &UnpackLimits::new(max_unpacked)).map_err(|e| {
             if e.is_invalid_image() {
                 ResolveError::Invalid(e.to_string())
@@ -128,6 +136,23 @@ impl Storage {
         digest: &Digest,
         size: u64,
     ) -> Result<PathBuf, ResolveError> {
+        let path = self.present_blob(repo, digest, size)?;
+        let actual = sha256_file(&path).map_err(|e| ResolveError::Io(e.to_string()))?;
+        if &actual != digest {
+            return Err(ResolveError::Invalid(format!(
+                "blob {digest} is corrupt: its content hashes to {actual}"
+            )));
+        }
+        Ok(path)
+    }
+
+    /// The path of a blob `repo` holds, after checking its size.
+    fn present_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<PathBuf, ResolveError> {
         let stored = self
             .blob_in_repo(repo, digest)
             .ok_or_else(|| ResolveError::NotFound(format!("blob {digest} of {repo} is missing")))?;
@@ -136,13 +161,6 @@ impl Storage {
                 "blob {digest} has {stored} bytes; the manifest says {size}"
             )));
         }
-        let path = self.blob_path(digest);
-        let actual = sha256_file(&path).map_err(|e| ResolveError::Io(e.to_string()))?;
-        if &actual != digest {
-            return Err(ResolveError::Invalid(format!(
-                "blob {digest} is corrupt: its content hashes to {actual}"
-            )));
-        }
-        Ok(path)
+        Ok(self.blob_path(digest))
     }
 }

@@ -91,7 +91,12 @@ impl Artifacts {
     /// The unpacked root filesystem of a container image (`sha256:…` manifest digest), its
     /// layers applied in order (see `kindling-oci`'s unpacker: whiteouts, no escape, no
     /// devices, no setuid), at most Lambda's 10 GB. A bad layer is an `InvalidData` error.
-    pub fn image_root(&self, manifest_digest: &str, layers: &[PathBuf]) -> io::Result<PathBuf> {
+    /// Each layer is `(file, digest)`: its bytes are hashed as they are read.
+    pub fn image_root(
+        &self,
+        manifest_digest: &str,
+        layers: &[(PathBuf, String)],
+    ) -> io::Result<PathBuf> {
         let hex = manifest_digest
             .strip_prefix("sha256:")
             .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -101,7 +106,19 @@ impl Artifacts {
             return Ok(dest);
         }
         private_dir_all(&self.root.join("images"))?;
-        let refs: Vec<&Path> = layers.iter().map(PathBuf::as_path).collect();
+        let digests = layers
+            .iter()
+            .map(|(_, d)| kindling_oci::Digest::parse(d))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        let refs: Vec<kindling_oci::Layer<'_>> = layers
+            .iter()
+            .zip(&digests)
+            .map(|((path, _), digest)| kindling_oci::Layer {
+                path,
+                digest: Some(digest),
+            })
+            .collect();
         let limits = kindling_oci::UnpackLimits::new(10 * 1024 * 1024 * 1024);
         kindling_oci::unpack::unpack_layers(&refs, &dest, &limits).map_err(|e| {
             if e.is_invalid_image() {

@@ -73,6 +73,10 @@ fn mode(p: &Path) -> u32 {
     p.symlink_metadata().unwrap().permissions().mode() & 0o7777
 }
 
+fn l(path: &Path) -> Layer<'_> {
+    Layer { path, digest: None }
+}
+
 fn limits() -> UnpackLimits {
     UnpackLimits::new(1 << 20)
 }
@@ -102,7 +106,7 @@ fn layers_apply_in_order_with_modes_cleaned() {
         ]),
     );
     let root = dir.path().join("root");
-    let stats = unpack_layers(&[&a, &b], &root, &limits()).unwrap();
+    let stats = unpack_layers(&[l(&a), l(&b)], &root, &limits()).unwrap();
     assert_eq!(fs::read(root.join("usr/tool")).unwrap(), b"v2");
     assert_eq!(fs::read(root.join("bin/tool")).unwrap(), b"v2");
     assert_eq!(fs::read(root.join("usr/tool2")).unwrap(), b"v2");
@@ -114,7 +118,7 @@ fn layers_apply_in_order_with_modes_cleaned() {
     assert!(root.join("dev").is_dir() && !root.join("dev/null").exists());
     assert!(root.join("proc").is_dir() && root.join("tmp").is_dir());
     assert_eq!(stats.bytes, 2 + 1 + 2);
-    let verified = verify_layers(&[&a, &b], &limits()).unwrap();
+    let verified = verify_layers(&[l(&a), l(&b)], &limits()).unwrap();
     assert_eq!(verified.bytes, stats.bytes);
     // Nothing left beside the root.
     let names: Vec<_> = fs::read_dir(dir.path())
@@ -148,7 +152,7 @@ fn whiteouts_remove_and_opaque_directories_empty() {
         ]),
     );
     let root = dir.path().join("root");
-    unpack_layers(&[&a, &b], &root, &limits()).unwrap();
+    unpack_layers(&[l(&a), l(&b)], &root, &limits()).unwrap();
     assert!(!root.join("app/old.py").exists());
     assert!(root.join("app/keep.py").exists());
     assert!(!root.join("cfg/a").exists() && !root.join("cfg/b").exists());
@@ -179,7 +183,7 @@ fn nothing_is_written_outside_the_root() {
         ]),
     );
     let root = dir.path().join("root");
-    unpack_layers(&[&a, &b], &root, &limits()).unwrap();
+    unpack_layers(&[l(&a), l(&b)], &root, &limits()).unwrap();
     assert!(
         fs::read_dir(&outside).unwrap().next().is_none(),
         "nothing outside"
@@ -203,7 +207,7 @@ fn nothing_is_written_outside_the_root() {
     ] {
         let p = layer_file(dir.path(), name, &bad);
         let dest = dir.path().join(format!("r-{name}"));
-        let err = unpack_layers(&[&p], &dest, &limits()).unwrap_err();
+        let err = unpack_layers(&[l(&p)], &dest, &limits()).unwrap_err();
         assert!(matches!(err, UnpackError::Refused { .. }), "{name}: {err}");
         assert!(err.is_invalid_image());
         assert!(!dest.exists());
@@ -216,33 +220,55 @@ fn corrupt_and_oversized_layers_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let good = gz(&tar_of(&[E::File("f", &[7u8; 4096], 0o644)]));
     let truncated = layer_file(dir.path(), "t", &good[..good.len() - 10]);
-    let err = verify_layers(&[&truncated], &limits()).unwrap_err();
+    let err = verify_layers(&[l(&truncated)], &limits()).unwrap_err();
     assert!(matches!(err, UnpackError::Corrupt { .. }), "{err}");
     let garbage = layer_file(dir.path(), "g", &[0x1f, 0x8b, 1, 2, 3, 4, 5, 6, 7, 8]);
     assert!(matches!(
-        verify_layers(&[&garbage], &limits()),
+        verify_layers(&[l(&garbage)], &limits()),
         Err(UnpackError::Corrupt { .. })
     ));
     let text = layer_file(dir.path(), "x", &[b'x'; 1024]);
     assert!(matches!(
-        verify_layers(&[&text], &limits()),
+        verify_layers(&[l(&text)], &limits()),
         Err(UnpackError::Corrupt { .. })
     ));
     let empty = layer_file(dir.path(), "e", b"");
     assert!(matches!(
-        verify_layers(&[&empty], &limits()),
+        verify_layers(&[l(&empty)], &limits()),
         Err(UnpackError::Corrupt { .. })
     ));
     let zstd = layer_file(dir.path(), "z", &[0x28, 0xb5, 0x2f, 0xfd, 0, 0]);
     assert!(matches!(
-        verify_layers(&[&zstd], &limits()),
+        verify_layers(&[l(&zstd)], &limits()),
         Err(UnpackError::Unsupported { .. })
     ));
     let ok = layer_file(dir.path(), "ok", &good);
     let small = UnpackLimits::new(4095);
     assert!(matches!(
-        verify_layers(&[&ok], &small),
+        verify_layers(&[l(&ok)], &small),
         Err(UnpackError::TooLarge { limit: 4095 })
     ));
-    assert_eq!(verify_layers(&[&ok], &limits()).unwrap().bytes, 4096);
+    assert_eq!(verify_layers(&[l(&ok)], &limits()).unwrap().bytes, 4096);
+}
+
+#[test]
+fn layer_digests_are_checked_while_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = gz(&tar_of(&[E::File("f", b"data", 0o644)]));
+    let p = layer_file(dir.path(), "l", &bytes);
+    let right = Digest::of(&bytes);
+    let wrong = Digest::of(b"other");
+    let ok = Layer {
+        path: &p,
+        digest: Some(&right),
+    };
+    assert_eq!(verify_layers(&[ok], &limits()).unwrap().bytes, 4);
+    let bad = Layer {
+        path: &p,
+        digest: Some(&wrong),
+    };
+    let err = unpack_layers(&[bad], &dir.path().join("root"), &limits()).unwrap_err();
+    assert!(matches!(err, UnpackError::DigestMismatch { .. }), "{err}");
+    assert!(err.is_invalid_image());
+    assert!(!dir.path().join("root").exists());
 }

@@ -157,10 +157,13 @@ impl Starter {
                 log,
             );
         }
-        let root = match self
-            .artifacts
-            .image_root(&image.manifest_digest, &job.image_layers)
-        {
+        let layers: Vec<(PathBuf, String)> = job
+            .image_layers
+            .iter()
+            .cloned()
+            .zip(image.layers.iter().cloned())
+            .collect();
+        let root = match self.artifacts.image_root(&image.manifest_digest, &layers) {
             Ok(root) => root,
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
                 return fail(

@@ -541,11 +541,13 @@ impl ControlPlane {
         }
         // The package type is the function's: read it before resolving (the write lock is
         // not held while an image is verified).
-        let is_image = self.load_latest(&r)?.spec.package_type == "Image";
+        let before = self.load_latest(&r)?;
+        let is_image = before.spec.package_type == "Image";
         let (zip, image_code) = if is_image {
             let arch = req
                 .architectures
                 .as_ref()
+                .or(Some(&before.spec.architectures))
                 .and_then(|a| a.first().cloned())
                 .unwrap_or_else(|| "x86_64".into());
             (Vec::new(), Some(self.resolve_image(&req.code, &arch)?))

@@ -166,3 +166,167 @@ impl ControlPlane {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kindling_model::ArnContext;
+    use kindling_store::{BlobStore, SqliteStore};
+
+    use super::*;
+    use crate::input::{ConfigInput, CreateFunction, UpdateFunctionCode};
+    use crate::{ControlConfig, ControlPlane};
+
+    /// Two images: `good:v1` and `good:v2`; everything else is missing.
+    struct Images;
+
+    impl ImageSource for Images {
+        fn resolve(
+            &self,
+            uri: &str,
+            architecture: &str,
+            _max: u64,
+        ) -> std::result::Result<ResolvedImage, ImageSourceError> {
+            let tag = uri.rsplit(':').next().unwrap_or_default();
+            if !uri.contains("/good:") || architecture != "x86_64" {
+                return Err(ImageSourceError::Invalid(format!(
+                    "Source image {uri} does not exist."
+                )));
+            }
+            Ok(ResolvedImage {
+                code: ImageCode {
+                    image_uri: uri.into(),
+                    resolved_image_uri: format!("127.0.0.1:1/good@sha256:{}", "a".repeat(64)),
+                    manifest_digest: format!("sha256:{}", tag.repeat(32)),
+                    layers: vec![format!("sha256:{}", "b".repeat(64))],
+                    entrypoint: vec!["/bootstrap".into()],
+                    ..Default::default()
+                },
+                unpacked_size: 1234,
+            })
+        }
+
+        fn layer_path(&self, _digest: &str) -> Option<PathBuf> {
+            Some("/layers/b".into())
+        }
+    }
+
+    fn plane() -> (ControlPlane, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let plane = ControlPlane::new(
+            Arc::new(SqliteStore::in_memory().unwrap()),
+            BlobStore::open(dir.path()).unwrap(),
+            ControlConfig {
+                arn: ArnContext::new("us-east-1", "000000000000"),
+                account_concurrency: 1000,
+                min_unreserved_concurrency: 100,
+            },
+        )
+        .with_image_source(Arc::new(Images));
+        (plane, dir)
+    }
+
+    fn create(plane: &ControlPlane, name: &str, uri: &str, config: ConfigInput) -> Result<()> {
+        plane
+            .create_function(CreateFunction {
+                function_name: Some(name.into()),
+                package_type: Some("Image".into()),
+                code: Some(CodeInput {
+                    image_uri: Some(uri.into()),
+                    ..Default::default()
+                }),
+                config: ConfigInput {
+                    role: Some("arn:aws:iam::000000000000:role/r".into()),
+                    ..config
+                },
+                ..Default::default()
+            })
+            .map(|_| ())
+    }
+
+    fn message(r: Result<impl std::fmt::Debug>) -> String {
+        match r {
+            Err(ControlError::InvalidParameter(m)) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn image_functions_pin_the_digest_and_refuse_zip_settings() {
+        let (p, _dir) = plane();
+        create(&p, "f", "127.0.0.1:1/good:v1", ConfigInput::default()).unwrap();
+        let rec = p.get_function("f", None).unwrap().version;
+        assert_eq!(rec.spec.package_type, "Image");
+        assert_eq!(rec.code.size, 0);
+        assert_eq!(rec.code.sha256, "v1".repeat(32));
+        assert_eq!(rec.code.unzipped_size, 1234);
+        assert!(rec.spec.runtime.is_none());
+        let (digest, layers) = p.image_layers(&rec).unwrap().unwrap();
+        assert_eq!(digest, format!("sha256:{}", "v1".repeat(32)));
+        assert_eq!(layers.len(), 1);
+
+        let missing = create(&p, "g", "127.0.0.1:1/none:v1", ConfigInput::default());
+        assert!(message(missing).contains("does not exist"));
+        for (config, word) in [
+            (
+                ConfigInput {
+                    runtime: Some("python3.12".into()),
+                    ..Default::default()
+                },
+                "Runtime",
+            ),
+            (
+                ConfigInput {
+                    handler: Some("a.b".into()),
+                    ..Default::default()
+                },
+                "Handler",
+            ),
+            (
+                ConfigInput {
+                    layers: Some(vec![]),
+                    ..Default::default()
+                },
+                "Layers",
+            ),
+            (
+                ConfigInput {
+                    image_config: Some(serde_json::json!({"EntryPoint": "not a list"})),
+                    ..Default::default()
+                },
+                "EntryPoint",
+            ),
+        ] {
+            let m = message(create(&p, "h", "127.0.0.1:1/good:v1", config));
+            assert!(m.contains(word), "{m}");
+        }
+        assert!(p.get_function("h", None).is_err(), "nothing created");
+
+        // UpdateFunctionCode: a new image; a zip is refused for an image function.
+        let (next, _) = p
+            .update_function_code(
+                "f",
+                UpdateFunctionCode {
+                    code: CodeInput {
+                        image_uri: Some("127.0.0.1:1/good:v2".into()),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(next.code.sha256, "v2".repeat(32));
+        let zip = p.update_function_code(
+            "f",
+            UpdateFunctionCode {
+                code: CodeInput {
+                    zip_file: Some("UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA==".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        );
+        assert!(message(zip).contains("ImageUri"));
+    }
+}

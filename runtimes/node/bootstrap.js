@@ -38,19 +38,34 @@
  *     set to the payload's errorType (AWS omits it on invocation errors).
  *   - A result that JSON.stringify rejects is reported as
  *     Runtime.JSONStringifyError instead of crashing the process.
- *   - Response streaming (awslambda.streamifyResponse) and the JSON log format
- *     are not implemented.
+ *   - The JSON log format is not implemented.
+ *
+ * Response streaming as on AWS: the global `awslambda.streamifyResponse(handler)`
+ * marks a handler `(event, responseStream, context)`; its responseStream is a
+ * Writable whose bytes go to POST /response in streaming mode
+ * (Lambda-Runtime-Function-Response-Mode: streaming, chunked, flushed per write,
+ * back-pressure through the socket) once the first byte is written or the
+ * handler settles. `responseStream.setContentType()` works until then.
+ * `awslambda.HttpResponseStream.from(stream, {statusCode, headers, cookies})`
+ * sets the function URL prelude (the JSON, then 8 NUL bytes), sent with the
+ * first byte of the body as on AWS. A handler that
+ * fails before writing posts /error; after, the error goes in the trailers
+ * Lambda-Runtime-Function-Error-Type / -Error-Body (base64 of the payload).
  */
 
 const fs = require('fs');
 const http = require('http');
 const path = require('path');
+const { Writable } = require('stream');
 const util = require('util');
 
 const RUNTIME_PATH = '/2018-06-01/runtime';
 const USER_AGENT = `kindling-node-runtime/1 (node ${process.version})`;
 const ERROR_TYPE_HEADER = 'Lambda-Runtime-Function-Error-Type';
 const TRACE_ENV = '_X_AMZN_TRACE_ID';
+const STREAMING_SYMBOL = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HIGH_WATER_MARK_SYMBOL = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
+const HTTP_INTEGRATION_CONTENT_TYPE = 'application/vnd.awslambda.http-integration-response';
 // Shared with libraries that read the current request id, as on AWS.
 const REQUEST_ID_SYMBOL = Symbol.for('aws.lambda.runtime.requestId');
 
@@ -86,6 +101,51 @@ class RuntimeApiClient {
   postResponse(requestId, body) {
     const target = `${RUNTIME_PATH}/invocation/${encodeURIComponent(requestId)}/response`;
     return this.post(target, body, { 'Content-Type': 'application/json' });
+  }
+
+  /**
+   * Opens a streamed POST /response. Resolves `posted` once the platform answered
+   * (or the exchange broke: the platform then ends the invocation itself, and the
+   * next /next tells whether the API is still there).
+   */
+  openStream(requestId, contentType) {
+    const target = `${RUNTIME_PATH}/invocation/${encodeURIComponent(requestId)}/response`;
+    const request = http.request({
+      host: this.host,
+      port: this.port,
+      method: 'POST',
+      path: target,
+      agent: this.agent,
+      headers: {
+        'User-Agent': USER_AGENT,
+        'Content-Type': contentType,
+        'Lambda-Runtime-Function-Response-Mode': 'streaming',
+        'Transfer-Encoding': 'chunked',
+        Trailer: `${ERROR_TYPE_HEADER}, Lambda-Runtime-Function-Error-Body`,
+      },
+    });
+    request.on('socket', (socket) => socket.setNoDelay(true));
+    const posted = new Promise((resolve) => {
+      request.on('response', (response) => {
+        const chunks = [];
+        response.on('data', (chunk) => chunks.push(chunk));
+        response.on('error', () => resolve());
+        response.on('end', () => {
+          const answer = { status: response.statusCode, body: Buffer.concat(chunks) };
+          if (answer.status >= 300) {
+            process.stderr.write(
+              `[WARNING] Runtime API refused the streamed result: ${describeFailure(`POST ${target}`, answer)}\n`,
+            );
+          }
+          resolve();
+        });
+      });
+      request.on('error', (err) => {
+        process.stderr.write(`[WARNING] streamed response interrupted: ${err.message}\n`);
+        resolve();
+      });
+    });
+    return { request, posted };
   }
 
   postInvocationError(requestId, payload) {
@@ -508,6 +568,148 @@ function isPromise(value) {
 }
 
 // ---------------------------------------------------------------------------
+// Response streaming
+// ---------------------------------------------------------------------------
+
+/**
+ * The responseStream a streaming handler writes to. The POST starts with the
+ * first byte (or at the end), so the content type may be set until then; each
+ * write is handed to the socket at once and the write callback waits for the
+ * socket to drain (back-pressure from the platform reaches the handler).
+ */
+class ResponseStream extends Writable {
+  constructor(api, requestId, highWaterMark) {
+    super(highWaterMark ? { highWaterMark } : {});
+    this.api = api;
+    this.requestId = requestId;
+    this.contentType = 'application/octet-stream';
+    this.exchange = null;
+    this.failure = null;
+    this.prelude = null;
+  }
+
+  setContentType(contentType) {
+    if (this.exchange) {
+      throw new Error('The content type cannot be set after the response started');
+    }
+    this.contentType = String(contentType);
+  }
+
+  get started() {
+    return this.exchange !== null;
+  }
+
+  /** Opens the POST (once), with the HTTP prelude first if one is pending. */
+  start() {
+    if (!this.exchange) {
+      this.exchange = this.api.openStream(this.requestId, this.contentType);
+    }
+    if (this.prelude) {
+      this.exchange.request.write(this.prelude);
+      this.prelude = null;
+    }
+    return this.exchange.request;
+  }
+
+  _write(chunk, _encoding, callback) {
+    const request = this.start();
+    if (request.destroyed) {
+      callback();
+    } else if (request.write(chunk)) {
+      callback();
+    } else {
+      request.once('drain', () => callback());
+    }
+  }
+
+  _final(callback) {
+    const request = this.start();
+    if (this.failure) {
+      request.addTrailers({
+        [ERROR_TYPE_HEADER]: headerSafe(this.failure.errorType),
+        'Lambda-Runtime-Function-Error-Body': Buffer.from(JSON.stringify(this.failure)).toString('base64'),
+      });
+    }
+    request.end();
+    callback();
+  }
+
+  /** Resolves once the platform answered the streamed POST. */
+  posted() {
+    this.start();
+    return this.exchange.posted;
+  }
+}
+
+class HttpResponseStream {
+  /**
+   * Prepares `stream` for a function URL: the content type of the HTTP
+   * integration and the prelude (status, headers, cookies) before the body.
+   */
+  static from(stream, prelude) {
+    stream.setContentType(HTTP_INTEGRATION_CONTENT_TYPE);
+    // Sent with the first byte of the body (or at the end): a handler that fails before
+    // writing anything still posts a plain error.
+    stream.prelude = Buffer.concat([Buffer.from(JSON.stringify(prelude || {})), Buffer.alloc(8)]);
+    return stream;
+  }
+}
+
+function installAwsLambdaGlobal() {
+  globalThis.awslambda = {
+    streamifyResponse(handler, options) {
+      handler[STREAMING_SYMBOL] = 'response';
+      if (options && Number.isInteger(options.highWaterMark) && options.highWaterMark > 0) {
+        handler[HIGH_WATER_MARK_SYMBOL] = options.highWaterMark;
+      }
+      return handler;
+    },
+    HttpResponseStream,
+  };
+}
+
+/** Runs a streaming handler once: the stream ends when its promise settles. */
+function runStreaming(api, handler, invocation, completion, event) {
+  const stream = new ResponseStream(api, invocation.requestId, handler[HIGH_WATER_MARK_SYMBOL]);
+  const finish = (error) => {
+    if (!completion.claim()) return;
+    if (error !== undefined) {
+      if (!stream.started) {
+        completion.postError(error);
+        return;
+      }
+      logError('Invoke Error', error);
+      if (stream.writableEnded) {
+        process.stderr.write('[WARNING] the handler failed after its response stream ended\n');
+      } else {
+        stream.failure = errorPayload(error);
+      }
+    }
+    if (!stream.writableEnded) {
+      stream.end();
+    }
+    stream.posted().then(completion.onPosted, exitOnRuntimeApiFailure);
+  };
+  stream.on('error', (err) => finish(err || 'handled'));
+  let result;
+  try {
+    result = handler(event, stream, buildContext(invocation, completion));
+  } catch (err) {
+    finish(err === undefined || err === null ? 'handled' : err);
+    return;
+  }
+  if (isPromise(result)) {
+    result.then(
+      () => finish(undefined),
+      (err) => finish(err === undefined || err === null ? 'handled' : err),
+    );
+  } else {
+    // A handler that is not async ends its stream itself.
+    stream.on('finish', () => finish(undefined));
+  }
+}
+
+// ---------------------------------------------------------------------------
 // The invocation loop
 // ---------------------------------------------------------------------------
 
@@ -530,6 +732,17 @@ class InvocationLoop {
     exportTraceId(invocation.traceId);
     const completion = new Completion(this.api, invocation.requestId, () => this.scheduleNext());
     this.completion = completion;
+    if (this.handler[STREAMING_SYMBOL] === 'response') {
+      let event;
+      try {
+        event = JSON.parse(invocation.body);
+      } catch (err) {
+        completion.callback(err);
+        return;
+      }
+      runStreaming(this.api, this.handler, invocation, completion, event);
+      return;
+    }
     try {
       const context = buildContext(invocation, completion);
       const result = this.handler(JSON.parse(invocation.body), context, (error, value) =>
@@ -587,6 +800,7 @@ function installCrashHandlers(api, getLoop) {
 
 async function main() {
   patchConsole();
+  installAwsLambdaGlobal();
   globalThis[REQUEST_ID_SYMBOL] = undefined;
   let api;
   try {

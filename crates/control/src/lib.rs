@@ -20,6 +20,7 @@ mod paginate;
 mod policy;
 mod resolve;
 mod tags;
+mod urls;
 mod versions;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +41,7 @@ pub use layers::{LayerList, LayerVersionList, LayerView};
 pub use paginate::Page;
 pub use policy::PolicyView;
 pub use resolve::Resolved;
+pub use urls::{FunctionUrlView, UrlTarget};
 
 /// Settings of the control plane, passed in by the binary.
 #[derive(Debug, Clone)]
@@ -62,6 +64,8 @@ pub struct ControlPlane {
     /// Bumped after every write; cached invoke targets of an older generation are stale.
     generation: AtomicU64,
     invoke_cache: Mutex<invoke::InvokeCache>,
+    /// Function URLs by url-id, valid for one generation.
+    url_cache: Mutex<urls::UrlCache>,
     /// Where `S3Bucket`/`S3Key` packages are read from.
     code_source: Option<Arc<dyn ObjectSource>>,
     /// Where container images come from.
@@ -89,6 +93,7 @@ impl ControlPlane {
             write: Mutex::new(()),
             generation: AtomicU64::new(0),
             invoke_cache: Mutex::new(Default::default()),
+            url_cache: Mutex::new(Default::default()),
             code_source: None,
             image_source: None,
         }
@@ -112,6 +117,12 @@ impl ControlPlane {
 
     pub(crate) fn code_source(&self) -> Option<&dyn ObjectSource> {
         self.code_source.as_deref()
+    }
+
+    /// Bumped after every write of this node: what callers cache from reads (invoke targets,
+    /// policies) is stale once it moves.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     pub fn config(&self) -> &ControlConfig {
@@ -154,3 +165,5 @@ pub(crate) fn new_revision() -> String {
 mod race_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod urls_tests;

@@ -63,6 +63,8 @@ pub enum Origin {
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub origin: Origin,
+    /// The client's address (`None` when the request did not come through the listener).
+    pub peer: Option<std::net::SocketAddr>,
     /// Bounds for reading the body with [`read_body`].
     pub body_limits: BodyLimits,
 }
@@ -177,7 +179,7 @@ pub async fn serve<S, B>(
         let shared = Arc::clone(&shared);
         let stop = stop_rx.clone();
         tokio::spawn(async move {
-            conn::serve_connection(stream, origin, service, shared, stop).await;
+            conn::serve_connection(stream, origin, peer, service, shared, stop).await;
             drop(permit);
         });
     }

@@ -61,8 +61,14 @@ impl Default for EventsConfig {
     }
 }
 
+/// Whether a function's recursive loops are stopped (`RecursiveLoop` is `Terminate`), asked
+/// only of an event that has already invoked the function Lambda's maximum number of times.
+pub type LoopPolicy = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 pub(crate) struct Shared {
     pub config: EventsConfig,
+    /// `None`: every loop is stopped (Lambda's default).
+    pub loop_policy: std::sync::RwLock<Option<LoopPolicy>>,
     pub store: Arc<dyn Store>,
     pub control: Arc<ControlPlane>,
     pub scheduler: Scheduler,
@@ -94,6 +100,7 @@ impl AsyncInvoker {
         }
         let shared = Arc::new(Shared {
             config,
+            loop_policy: std::sync::RwLock::new(None),
             store,
             control,
             scheduler,
@@ -129,6 +136,14 @@ impl AsyncInvoker {
                 trace_header,
             })
             .await
+    }
+
+    /// Sets how a function's `RecursiveLoop` setting is read (a blocking call; the default
+    /// stops every loop).
+    pub fn set_loop_policy(&self, policy: LoopPolicy) {
+        if let Ok(mut p) = self.shared.loop_policy.write() {
+            *p = Some(policy);
+        }
     }
 
     /// Tells the dispatcher that events were stored by another writer (an SNS publish stores

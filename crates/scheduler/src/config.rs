@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use kindling_runtime_api::StreamLimits;
+
 use crate::users::UserRange;
 
 /// Settings of the scheduler, passed in by the binary.
@@ -38,6 +40,9 @@ pub struct SchedulerConfig {
     /// Longest an invocation waits for a cold-start slot or a warm environment; then it is
     /// throttled (429, `FunctionInvocationRateLimitExceeded`).
     pub cold_start_wait_limit: Duration,
+    /// Size and bandwidth of streamed responses (Lambda: 200 MB; the first 6 MB at full
+    /// speed, then 2 MB/s).
+    pub stream_limits: StreamLimits,
 }
 
 impl SchedulerConfig {

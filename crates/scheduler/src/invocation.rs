@@ -7,15 +7,18 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
 use kindling_model::invoke::FunctionError;
 use kindling_runtime_api::{Invocation, ShutdownReason};
 
 use crate::concurrency::{Permit, ThrottleReason};
-use crate::env::Env;
+use crate::env::{Env, Ran, RunResult};
 use crate::error::SchedulerError;
 use crate::logs::{self, Report};
 use crate::pool::{PoolKey, Taken};
-use crate::request::{InvokeRequest, InvokeResult};
+use crate::request::{InvokeRequest, InvokeResponse, InvokeResult, InvokeStream, StreamOutcome};
 use crate::shared::Shared;
 use crate::start::{InitFailure, StartJob, StartResult};
 use crate::trace::invocation_trace_header;
@@ -25,14 +28,18 @@ pub(crate) async fn run(
     shared: Arc<Shared>,
     req: InvokeRequest,
     permit: Permit,
-) -> Result<InvokeResult, SchedulerError> {
+) -> Result<InvokeResponse, SchedulerError> {
     let rec = &req.target.record;
     let version = rec.version_label();
     let trace_id = invocation_trace_header(req.trace_id.as_deref());
     let mut cancel = shared.cancel.subscribe();
     let mut env = match acquire(&shared, &req, &mut cancel).await? {
         Ok(env) => env,
-        Err(failure) => return Ok(init_failed(&req, &version, failure, trace_id)),
+        Err(failure) => {
+            return Ok(InvokeResponse::Buffered(init_failed(
+                &req, &version, failure, trace_id,
+            )));
+        }
     };
 
     let deadline_ms = logs::now_ms() as u64 + u64::from(rec.spec.timeout) * 1000;
@@ -47,10 +54,73 @@ pub(crate) async fn run(
         payload: req.payload.clone(),
         content_type: None,
     };
-    let Some((run, tail)) = env.run(inv, &version, req.tail, &mut cancel).await else {
-        shared.retire(env, ShutdownReason::Spindown);
-        return Err(SchedulerError::ShuttingDown);
+    let (run, tail) = match env.run(inv, &version, req.tail, &mut cancel).await {
+        None => {
+            shared.retire(env, ShutdownReason::Spindown);
+            return Err(SchedulerError::ShuttingDown);
+        }
+        Some(Ran::Done(run, tail)) => (run, tail),
+        Some(Ran::Streaming {
+            content_type,
+            chunks,
+            stream,
+        }) => {
+            let (end_tx, end) = oneshot::channel();
+            // The stream's end is awaited in a task of its own (counted for the shutdown),
+            // which holds the environment and the concurrency slot until then.
+            let entered = shared.tasks.enter();
+            let shared = Arc::clone(&shared);
+            tokio::spawn(async move {
+                let outcome = match env.finish_stream(stream, &mut cancel).await {
+                    None => {
+                        shared.retire(env, ShutdownReason::Spindown);
+                        StreamOutcome {
+                            function_error: Some(FunctionError::Unknown),
+                            error_body: Bytes::from_static(
+                                br#"{"errorType":"Runtime.Unknown","errorMessage":"Kindling is shutting down"}"#,
+                            ),
+                            log_tail: None,
+                        }
+                    }
+                    Some((run, log_tail)) => {
+                        let outcome = StreamOutcome {
+                            function_error: run.error.clone(),
+                            error_body: run.payload.clone(),
+                            log_tail,
+                        };
+                        hand_back(&shared, env, &run);
+                        outcome
+                    }
+                };
+                drop(permit);
+                let _ = end_tx.send(outcome);
+                drop(entered);
+            });
+            return Ok(InvokeResponse::Stream(InvokeStream {
+                request_id: req.request_id,
+                executed_version: version,
+                content_type,
+                trace_id,
+                chunks,
+                end,
+            }));
+        }
     };
+    hand_back(&shared, env, &run);
+    drop(permit);
+    Ok(InvokeResponse::Buffered(InvokeResult {
+        request_id: req.request_id,
+        executed_version: version,
+        payload: run.payload,
+        content_type: run.content_type,
+        function_error: run.error,
+        log_tail: tail,
+        trace_id,
+    }))
+}
+
+/// Returns the environment after a run: to the pool, or to its end after a crash or timeout.
+fn hand_back(shared: &Shared, env: Env, run: &RunResult) {
     if run.reusable {
         shared.give_back(env);
     } else {
@@ -61,16 +131,6 @@ pub(crate) async fn run(
         };
         shared.retire(env, reason);
     }
-    drop(permit);
-    Ok(InvokeResult {
-        request_id: req.request_id,
-        executed_version: version,
-        payload: run.payload,
-        content_type: run.content_type,
-        function_error: run.error,
-        log_tail: tail,
-        trace_id,
-    })
 }
 
 /// An environment for `req`: a warm one of its key; else whichever comes first of one handed

@@ -34,14 +34,15 @@ mod trace;
 mod users;
 
 pub use concurrency::ThrottleReason;
-pub use config::{CredentialsProvider, SchedulerConfig};
+pub use config::{CredentialsProvider, SchedulerConfig, StreamLimits};
 pub use error::SchedulerError;
 pub use kindling_model::invoke::{FunctionError, InvokeTarget};
+pub use kindling_runtime_api::DEFAULT_STREAM_BURST_BYTES;
 pub use launch::{RuntimeLocator, RuntimePaths};
 pub use logs::{
     LogRetention, LogStore, RetentionOverrides, RetentionTask, SweepReport, log_stream_name,
 };
-pub use request::{InvokeRequest, InvokeResult};
+pub use request::{InvokeRequest, InvokeResponse, InvokeResult, InvokeStream, StreamOutcome};
 pub use scheduler::{PoolStats, Scheduler};
 pub use trace::{accept_trace_header, invocation_trace_header};
 pub use users::{UserPoolError, UserRange};

@@ -14,10 +14,56 @@ use crate::invocation;
 use crate::launch::RuntimeLocator;
 use crate::logs::LogStore;
 use crate::pool::{self, Pooled};
-use crate::request::{InvokeRequest, InvokeResult};
+use crate::request::{InvokeRequest, InvokeResponse, InvokeResult, InvokeStream};
 use crate::shared::Shared;
 use crate::start::Starter;
 use crate::users::UserPool;
+
+/// A streamed response taken whole, for a caller of plain Invoke: up to the buffered limit,
+/// beyond which it is `Function.ResponseSizeTooLarge` (the rest of the stream is discarded).
+async fn collect(mut stream: InvokeStream) -> InvokeResult {
+    let max = kindling_runtime_api::DEFAULT_MAX_RESPONSE_BYTES;
+    let mut body = bytes::BytesMut::new();
+    let mut too_large = false;
+    while let Some(chunk) = stream.next_chunk().await {
+        if body.len() + chunk.len() > max {
+            too_large = true;
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let request_id = stream.request_id.clone();
+    let executed_version = stream.executed_version.clone();
+    let content_type = stream.content_type.clone();
+    let trace_id = stream.trace_id.clone();
+    let end = stream.finish().await;
+    let (payload, function_error) = if end.function_error.is_some() {
+        (end.error_body, end.function_error)
+    } else if too_large {
+        let error = kindling_model::invoke::FunctionError::ResponseTooLarge;
+        let body = crate::env::platform_error(
+            &error,
+            &request_id,
+            &format!("Response payload size exceeded maximum allowed payload size ({max} bytes)."),
+        );
+        (body, Some(error))
+    } else {
+        (body.freeze(), None)
+    };
+    InvokeResult {
+        request_id,
+        executed_version,
+        payload,
+        content_type: if function_error.is_some() {
+            None
+        } else {
+            content_type
+        },
+        function_error,
+        log_tail: end.log_tail,
+        trace_id,
+    }
+}
 
 /// Figures for observability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +126,19 @@ impl Scheduler {
     /// concurrency slot, and its environment goes back to the pool, as if the caller had
     /// waited.
     pub async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResult, SchedulerError> {
+        match self.invoke_response(req).await? {
+            InvokeResponse::Buffered(result) => Ok(result),
+            InvokeResponse::Stream(stream) => Ok(collect(stream).await),
+        }
+    }
+
+    /// [`Scheduler::invoke`] for callers that can take a streamed response as it is written
+    /// (InvokeWithResponseStream, RESPONSE_STREAM function URLs). A function that answers in
+    /// one piece gives [`InvokeResponse::Buffered`].
+    pub async fn invoke_response(
+        &self,
+        req: InvokeRequest,
+    ) -> Result<InvokeResponse, SchedulerError> {
         let shared = &self.shared;
         if shared.shutting_down() {
             return Err(SchedulerError::ShuttingDown);

@@ -28,6 +28,52 @@ pub enum Command {
     /// back to their functions.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Deploy a CloudFormation or SAM template: package local code, upload it, create and
+    /// execute a change set, stream each resource event, print the outputs.
+    Deploy(DeployArgs),
+    /// Delete a stack and everything it made, streaming each resource event.
+    DeleteStack(DeleteStackArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EndpointArgs {
+    /// Kindling's endpoint.
+    #[arg(
+        long,
+        env = "KINDLING_ENDPOINT",
+        default_value = "http://127.0.0.1:9001"
+    )]
+    pub endpoint: String,
+    /// Region the server presents itself as (for request signatures).
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
+    /// The template (YAML or JSON; SAM or plain CloudFormation).
+    #[arg(short = 't', long = "template-file", default_value = "template.yaml")]
+    pub template_file: PathBuf,
+    /// The stack (default: the template's folder name).
+    #[arg(long)]
+    pub stack_name: Option<String>,
+    /// Parameter values, `KEY=VALUE` each.
+    #[arg(long, num_args = 1..)]
+    pub parameter_overrides: Vec<String>,
+    /// The bucket artifacts are uploaded to (created when missing).
+    #[arg(long, default_value = "kindling-deploy-artifacts")]
+    pub bucket: String,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeleteStackArgs {
+    /// The stack to delete.
+    #[arg(long)]
+    pub stack_name: String,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -185,6 +231,14 @@ pub struct ServeArgs {
     /// is throttled (429 TooManyRequestsException, FunctionInvocationRateLimitExceeded).
     #[arg(long, env = "KINDLING_COLD_START_WAIT_LIMIT", default_value_t = 30.0)]
     pub cold_start_wait_limit: f64,
+    /// Largest streamed response (InvokeWithResponseStream, RESPONSE_STREAM function URLs;
+    /// Lambda: 200 MB): past it the stream ends with `Function.ResponseSizeTooLarge`.
+    #[arg(long, env = "KINDLING_MAX_STREAM_SIZE", default_value = "200MiB", value_parser = parse_size)]
+    pub max_stream_size: u64,
+    /// Bandwidth of a streamed response past its first 6 MiB (Lambda: 2 MB/s), in bytes per
+    /// second with the units of sizes (`2MiB`); 0: uncapped.
+    #[arg(long, env = "KINDLING_STREAM_BANDWIDTH", default_value = "2MiB", value_parser = parse_size)]
+    pub stream_bandwidth: u64,
     /// Async worker threads (default: one per core, one on hosts with two cores or fewer).
     #[arg(long, env = "KINDLING_WORKER_THREADS")]
     pub worker_threads: Option<usize>,

@@ -1,9 +1,12 @@
 //! The `kindling` binary: parses the command line and hands over to the library crates.
 
 mod admin;
+mod apigateway;
 mod cli;
 mod code_source;
 mod image_source;
+mod deploy;
+mod deploy_cli;
 mod logs;
 mod messaging;
 mod runtime_files;
@@ -20,6 +23,8 @@ fn main() -> anyhow::Result<()> {
         cli::Command::Logs(args) => logs::run(&args),
         cli::Command::Queue(args) => admin::queue(&args),
         cli::Command::Dlq(cmd) => admin::dlq(&cmd),
+        cli::Command::Deploy(args) => deploy_cli::deploy(&args),
+        cli::Command::DeleteStack(args) => deploy_cli::delete_stack(&args),
     }
 }
 

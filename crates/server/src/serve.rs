@@ -17,12 +17,12 @@ use tower::Layer;
 use kindling_sandbox::{IsolationMode, NetworkMode, Sandbox, SandboxConfig, TmpBacking};
 use kindling_scheduler::{
     CredentialsProvider, LogRetention, LogStore, RuntimeLocator, RuntimePaths, Scheduler,
-    SchedulerConfig, UserRange,
+    SchedulerConfig, StreamLimits, UserRange,
 };
 
 use crate::cli::{FunctionApiAccess, Isolation, ServeArgs};
 use crate::code_source::S3CodeSource;
-use crate::{messaging, runtime_files, secret};
+use crate::{apigateway, deploy, messaging, runtime_files, secret};
 
 /// How long the credentials given to an execution environment stay valid. Environments are
 /// not recycled on a schedule, so this outlives any realistic environment; changing the
@@ -124,10 +124,53 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let messaging = messaging::start(&args, queue_store, &events, Arc::clone(&policy))
         .await
         .context("starting SQS and SNS")?;
+    let apis = apigateway::routers(
+        &args,
+        sqlite.clone(),
+        Arc::clone(&control),
+        scheduler.clone(),
+        Arc::clone(&policy),
+    );
+    let function_urls = kindling_frontdoor::router(kindling_frontdoor::FrontDoorState {
+        control: Arc::clone(&control),
+        scheduler: scheduler.clone(),
+        gate: kindling_edge::gate::Gate::new(Arc::clone(&policy), "lambda"),
+    });
+    let mappings = kindling_esm::Mappings::new(
+        kindling_esm::EsmConfig {
+            region: args.region.clone(),
+            account_id: args.account_id.clone(),
+            ..Default::default()
+        },
+        sqlite.clone(),
+        Arc::clone(&control),
+        messaging.queues.clone(),
+        scheduler.clone(),
+    );
+    let mapping_manager = mappings.start(stopped(stop_rx.clone()));
+    {
+        // Asynchronous invocations read the same `RecursiveLoop` setting as mappings.
+        let settings: Arc<dyn kindling_store::MappingStore> = sqlite.clone();
+        events.set_loop_policy(Arc::new(move |function: &str| {
+            settings
+                .recursive_loop(function)
+                .map_or(true, |v| v.as_deref() != Some("Allow"))
+        }));
+    }
+    let cloudformation = deploy::start(
+        &args,
+        sqlite.clone(),
+        Arc::clone(&control),
+        messaging.topics.clone(),
+        objects.clone(),
+        Arc::clone(&policy),
+    )
+    .await?;
     let lambda = router(ApiState {
         control,
         scheduler: Some(scheduler.clone()),
         events: Some(events),
+        esm: Some(mappings),
         auth: Arc::new(ApiAuth::with_policy(Arc::clone(&policy))),
     });
     // botocore sends `/2015-03-31/functions/` for ListFunctions: Lambda's paths are matched
@@ -138,9 +181,14 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let services = Services::new(ServiceId::Lambda, lambda.clone())
         // Kindling's own paths (`/_kindling/code/...` downloads) are served by the Lambda API.
         .mount(ServiceId::Kindling, lambda)
+        .mount(ServiceId::FunctionUrl, function_urls)
         .mount(ServiceId::Sqs, messaging.sqs)
         .mount(ServiceId::Sns, messaging.sns)
+        .mount(ServiceId::CloudFormation, cloudformation)
         .mount(ServiceId::S3, s3_router(&args, &objects, &policy))
+        .mount(ServiceId::ApiGateway, apis.v1)
+        .mount(ServiceId::ApiGatewayV2, apis.v2)
+        .mount(ServiceId::ExecuteApi, apis.execute)
         .mount(
             ServiceId::Registry,
             kindling_registry::router(kindling_registry::RegistryState::new(
@@ -189,6 +237,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     )
     .await;
     let _ = dispatcher.await;
+    let _ = mapping_manager.await;
     reaper.abort();
     scheduler.shutdown().await;
     tracing::info!("Kindling stopped");
@@ -373,9 +422,15 @@ fn edge_config(args: &ServeArgs, isolation: IsolationMode) -> kindling_edge::Edg
         max_requests: args.max_requests,
         max_body_memory: args.max_body_memory.saturating_mul(1024 * 1024),
         environment_uids,
-        // S3's HeadBucket and HeadObject, the registry's blob and manifest checks; every
-        // other HEAD is refused by the edge.
-        head_services: vec![ServiceId::S3, ServiceId::Registry],
+        // S3's HeadBucket and HeadObject, function URLs and API routes (the function
+        // answers), the registry's blob and manifest checks; every other HEAD is refused by
+        // the edge.
+        head_services: vec![
+            ServiceId::S3,
+            ServiceId::FunctionUrl,
+            ServiceId::ExecuteApi,
+            ServiceId::Registry,
+        ],
         ..kindling_edge::EdgeConfig::default()
     }
 }
@@ -422,6 +477,11 @@ fn data_plane(
                 SchedulerConfig::cold_starts_for_cores(cores)
             }),
         cold_start_wait_limit: Duration::from_secs_f64(args.cold_start_wait_limit),
+        stream_limits: StreamLimits {
+            max_bytes: args.max_stream_size,
+            burst_bytes: kindling_scheduler::DEFAULT_STREAM_BURST_BYTES,
+            bytes_per_second: (args.stream_bandwidth > 0).then_some(args.stream_bandwidth),
+        },
     };
     let locator = RuntimeLocator::new(RuntimePaths {
         interpreters: args.runtimes.iter().cloned().collect(),
@@ -524,6 +584,10 @@ fn validate(args: &ServeArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.cold_start_wait_limit > 0.0 && args.cold_start_wait_limit <= 3600.0,
         "--cold-start-wait-limit must be more than 0 and at most 3600 seconds"
+    );
+    anyhow::ensure!(
+        args.max_stream_size > 0,
+        "--max-stream-size must be more than 0"
     );
     anyhow::ensure!(
         args.min_unreserved_concurrency <= args.account_concurrency,

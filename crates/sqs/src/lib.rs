@@ -163,11 +163,19 @@ async fn serve(state: &SqsState, req: Request) -> (Option<Operation>, Result<Val
         Caller::Function(session) => session.function_name().to_string(),
         Caller::Anonymous => sender_id(&parts.headers).unwrap_or_else(|| state.account_id.clone()),
     };
+    // SQS keeps the sender's X-Ray header (the SDKs send `_X_AMZN_TRACE_ID` inside Lambda) as
+    // the messages' `AWSTraceHeader`: Lambda's recursive loop detection reads its `Lineage`.
+    let trace_header = parts
+        .headers
+        .get("x-amzn-trace-id")
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.len() <= 2048);
     let cx = Context {
         queues: &state.queues,
         account_id: &state.account_id,
         base_url: &base_url,
         sender_id: &sender,
+        trace_header,
     };
     let result = execute(op, &input, &cx).await.map_err(SqsError::from);
     (Some(op), result)

@@ -149,6 +149,7 @@ impl Starter {
                 max_response_bytes: MAX_RESPONSE_BYTES,
                 extensions_enabled: true,
                 allowed_peer_uid: (namespaces && shares_host_network).then_some(uid),
+                stream_limits: self.config.stream_limits,
             },
         )
         .map_err(SchedulerError::io("starting the Runtime API"))?;

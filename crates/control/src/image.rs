@@ -14,6 +14,9 @@ use crate::input::CodeInput;
 /// Lambda's limit on a container image's unpacked size (10 GB).
 pub const IMAGE_SIZE_UNPACKED: u64 = 10 * 1024 * 1024 * 1024;
 
+/// An image's manifest digest and its layer files with their digests, bottom first.
+pub type ImageLayers = (String, Vec<(PathBuf, String)>);
+
 /// An image found and verified.
 #[derive(Debug, Clone)]
 pub struct ResolvedImage {
@@ -133,7 +136,7 @@ impl ControlPlane {
     pub fn image_layers(
         &self,
         rec: &kindling_model::function::VersionRecord,
-    ) -> Result<Option<(String, Vec<(PathBuf, String)>)>> {
+    ) -> Result<Option<ImageLayers>> {
         let Some(image) = &rec.code.image else {
             return Ok(None);
         };

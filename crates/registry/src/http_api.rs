@@ -292,6 +292,10 @@ async fn serve(state: &RegistryState, req: Request) -> Result<Response<Body>, Re
         }
         (Route::Upload(name, Some(id)), m) => {
             let repo = repo_name(&name)?;
+            // Ids are the UUIDs this registry hands out (they name files): nothing else is one.
+            if id.len() != 36 || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+                return Err(RegistryError::BlobUploadUnknown);
+            }
             match m {
                 Method::PATCH => patch_upload(state, &parts, body, repo, id).await,
                 Method::PUT => finish_upload(state, &parts, body, repo, id).await,
@@ -299,14 +303,21 @@ async fn serve(state: &RegistryState, req: Request) -> Result<Response<Body>, Re
                     let upload = state
                         .take_upload(&id)
                         .ok_or(RegistryError::BlobUploadUnknown)?;
-                    let written = upload.written;
+                    let (written, same_repo) = (upload.written, upload.repo == repo);
                     state.put_upload(&id, upload);
+                    if !same_repo {
+                        return Err(RegistryError::BlobUploadUnknown);
+                    }
                     Ok(upload_status(StatusCode::NO_CONTENT, &repo, &id, written))
                 }
                 Method::DELETE => {
-                    state
+                    let upload = state
                         .take_upload(&id)
                         .ok_or(RegistryError::BlobUploadUnknown)?;
+                    if upload.repo != repo {
+                        state.put_upload(&id, upload);
+                        return Err(RegistryError::BlobUploadUnknown);
+                    }
                     let _ = tokio::fs::remove_file(state.storage.upload_path(&id)).await;
                     Ok(respond(StatusCode::NO_CONTENT, &[], Body::empty()))
                 }

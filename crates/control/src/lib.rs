@@ -12,6 +12,7 @@ mod concurrency;
 mod error;
 mod event_config;
 mod functions;
+pub mod image;
 pub mod input;
 mod invoke;
 mod layers;
@@ -35,6 +36,7 @@ pub use concurrency::AccountSettings;
 pub use error::{ControlError, Result};
 pub use event_config::EventConfigView;
 pub use functions::{FunctionDetails, FunctionList};
+pub use image::{ImageSource, ImageSourceError, ResolvedImage};
 
 pub use layers::{LayerList, LayerVersionList, LayerView};
 pub use paginate::Page;
@@ -69,6 +71,8 @@ pub struct ControlPlane {
     code_source: Option<Arc<dyn ObjectSource>>,
     /// What the host can run; without it every known runtime is accepted.
     runtime_support: Option<Arc<dyn RuntimeSupport>>,
+    /// Where container images come from.
+    image_source: Option<Arc<dyn ImageSource>>,
 }
 
 /// Holds the write lock; on release it invalidates cached invoke targets.
@@ -95,6 +99,7 @@ impl ControlPlane {
             url_cache: Mutex::new(Default::default()),
             code_source: None,
             runtime_support: None,
+            image_source: None,
         }
     }
 
@@ -116,6 +121,16 @@ impl ControlPlane {
             Some(s) => s.availability(runtime, architecture),
             None => Availability::Exact,
         }
+    }
+
+    /// Resolves `ImageUri`s with `source`.
+    pub fn with_image_source(mut self, source: Arc<dyn ImageSource>) -> Self {
+        self.image_source = Some(source);
+        self
+    }
+
+    pub(crate) fn image_source(&self) -> Option<&dyn ImageSource> {
+        self.image_source.as_deref()
     }
 
     pub(crate) fn code_source(&self) -> Option<&dyn ObjectSource> {

@@ -22,6 +22,8 @@ pub(crate) struct Launch {
     /// What runs instead of what the function asked for (another version, emulation): written
     /// into the function's log at each cold start.
     pub note: Option<String>,
+    /// Working directory, when not the task root (a container image's `WORKDIR`).
+    pub cwd: Option<PathBuf>,
 }
 
 /// Paths as the runtime sees them.
@@ -106,6 +108,7 @@ pub(crate) fn launch(
                 args: vec![],
                 visible: vec![],
                 note: None,
+                cwd: None,
             }
         }
         RuntimeFamily::Python { .. } => {
@@ -176,6 +179,7 @@ fn interpreted(r: Resolved, args: Vec<String>) -> Launch {
     Launch {
         visible: prefix(&r.program).into_iter().collect(),
         note: r.note,
+        cwd: None,
         args,
         program: r.program,
     }

@@ -21,6 +21,7 @@ mod config;
 mod env;
 mod error;
 mod freezer;
+mod image;
 mod inflight;
 mod invocation;
 mod java;

@@ -231,6 +231,17 @@ impl Scheduler {
         });
     }
 
+    /// Unpacks a container image's root ahead of its first cold start (in the background; a
+    /// failure is only logged: the cold start tries again and reports it).
+    pub fn prepare_image(&self, manifest_digest: String, layers: Vec<(PathBuf, String)>) {
+        let artifacts = self.shared.starter.artifacts.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = artifacts.image_root(&manifest_digest, &layers) {
+                tracing::debug!(manifest_digest, error = %e, "could not unpack an image ahead of time");
+            }
+        });
+    }
+
     /// Abandons every in-flight invocation (its environment is killed and the caller gets
     /// `ShuttingDown`): for a server whose shutdown grace period ran out.
     pub fn cancel_in_flight(&self) {

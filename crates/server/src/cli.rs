@@ -320,6 +320,12 @@ pub struct ServeArgs {
     /// Largest object an S3 multipart upload may complete (S3: 5TiB; bounded by the disk).
     #[arg(long, env = "KINDLING_S3_MAX_UPLOAD_SIZE", default_value = "5TiB", value_parser = parse_size)]
     pub s3_max_upload_size: u64,
+    /// Largest blob (image layer) the container registry accepts.
+    #[arg(long, env = "KINDLING_REGISTRY_MAX_BLOB_SIZE", default_value = "10GiB", value_parser = parse_size)]
+    pub registry_max_blob_size: u64,
+    /// Most bytes the container registry stores, all repositories together.
+    #[arg(long, env = "KINDLING_REGISTRY_MAX_SIZE", default_value = "100GiB", value_parser = parse_size)]
+    pub registry_max_size: u64,
     /// Host names under which `<bucket>.<host>` addresses a bucket (virtual-hosted style;
     /// `<bucket>.localhost` and `<bucket>.s3.<anything>` always do). Repeatable.
     #[arg(

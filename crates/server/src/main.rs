@@ -4,6 +4,7 @@ mod admin;
 mod apigateway;
 mod cli;
 mod code_source;
+mod image_source;
 mod deploy;
 mod deploy_cli;
 mod logs;

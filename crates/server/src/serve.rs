@@ -70,6 +70,16 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         runtime_dir,
         cache_dir: runtime_cache_dir(&args.data_dir),
     }));
+    let registry: Arc<kindling_registry::Storage> = Arc::new(
+        kindling_registry::Storage::open(
+            &args.data_dir.join("registry"),
+            kindling_registry::Limits {
+                max_blob: args.registry_max_blob_size,
+                max_total: args.registry_max_size,
+            },
+        )
+        .context("opening the container registry")?,
+    );
     let control = Arc::new(
         ControlPlane::new(
             Arc::clone(&store),
@@ -81,7 +91,10 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             },
         )
         .with_object_source(Arc::new(S3CodeSource(objects.clone())))
-        .with_runtime_support(locator.clone()),
+        .with_runtime_support(locator.clone())
+        .with_image_source(Arc::new(crate::image_source::RegistryImages(Arc::clone(
+            &registry,
+        )))),
     );
     let node = node_id(&args.data_dir)?;
     let server_secret = secret::load_or_create(&args.data_dir.join("auth-secret"))
@@ -212,6 +225,13 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         .mount(
             ServiceId::Logs,
             logs_api::router(&args, logs, log_groups, &policy),
+        )
+        .mount(
+            ServiceId::Registry,
+            kindling_registry::router(kindling_registry::RegistryState::new(
+                Arc::clone(&registry),
+                Arc::clone(&policy),
+            )),
         )
         .mount(
             ServiceId::Sts,
@@ -441,8 +461,14 @@ fn edge_config(args: &ServeArgs, isolation: IsolationMode) -> kindling_edge::Edg
         max_body_memory: args.max_body_memory.saturating_mul(1024 * 1024),
         environment_uids,
         // S3's HeadBucket and HeadObject, function URLs and API routes (the function
-        // answers); every other HEAD is refused by the edge.
-        head_services: vec![ServiceId::S3, ServiceId::FunctionUrl, ServiceId::ExecuteApi],
+        // answers), the registry's blob and manifest checks; every other HEAD is refused by
+        // the edge.
+        head_services: vec![
+            ServiceId::S3,
+            ServiceId::FunctionUrl,
+            ServiceId::ExecuteApi,
+            ServiceId::Registry,
+        ],
         ..kindling_edge::EdgeConfig::default()
     }
 }

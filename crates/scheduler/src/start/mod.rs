@@ -52,6 +52,8 @@ pub(crate) struct StartJob {
     pub rec: Arc<VersionRecord>,
     pub code_zip: PathBuf,
     pub layers: Vec<(String, PathBuf)>,
+    /// A container image's layer files, bottom first.
+    pub image_layers: Vec<PathBuf>,
     /// The invocation that caused the cold start (named in error messages).
     pub request_id: String,
     /// Collect the log tail from the start (the invocation asked for `LogType: Tail`).
@@ -200,6 +202,9 @@ impl Starter {
             &prepared.stream_name,
             &inside,
         );
+        if let Some(image) = &rec.code.image {
+            env = crate::image::environment(image, env, rec);
+        }
         if !env.iter().any(|(k, _)| k == "HOME") {
             // Environment users have no passwd entry: SDKs looking for ~/.aws (the JavaScript
             // v3 clients fail without a home) find the environment's own /tmp.
@@ -231,7 +236,12 @@ impl Starter {
         } else {
             (launch.program.clone(), launch.args.clone())
         };
-        let mut readonly = self.config.readonly_host_paths.clone();
+        let image = prepared.image_root.is_some();
+        let mut readonly = if image {
+            Vec::new()
+        } else {
+            self.config.readonly_host_paths.clone()
+        };
         for path in &launch.visible {
             if !readonly.iter().any(|p| path.starts_with(p)) {
                 readonly.push(path.clone());
@@ -248,12 +258,20 @@ impl Starter {
             tmp_size_mb: rec.spec.ephemeral_storage,
             memory_mb: rec.spec.memory_size,
             pids_max: 1024,
-            cwd: inside.task_root.to_path_buf(),
+            cwd: launch
+                .cwd
+                .clone()
+                .unwrap_or_else(|| inside.task_root.to_path_buf()),
             readonly_host_paths: readonly,
-            extra_mounts: vec![BindMount {
-                host: self.config.runtime_dir.clone(),
-                inside: PathBuf::from("/var/runtime"),
-            }],
+            extra_mounts: if image {
+                Vec::new()
+            } else {
+                vec![BindMount {
+                    host: self.config.runtime_dir.clone(),
+                    inside: PathBuf::from("/var/runtime"),
+                }]
+            },
+            root_dir: prepared.image_root.clone(),
             uid: user.as_ref().map(UserLease::id),
             gid: user.as_ref().map(UserLease::id),
             network: network.namespace,

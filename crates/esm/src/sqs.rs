@@ -317,6 +317,7 @@ impl Poller {
             client_context: None,
             trace_id: trace,
             tail: false,
+            enqueued_ms: None,
         };
         match self.inner.scheduler.invoke(req).await {
             Ok(r) if r.function_error.is_none() => {

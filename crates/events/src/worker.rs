@@ -33,7 +33,10 @@ async fn store_call<T: Send + 'static>(
     f: impl FnOnce(&Shared) -> Result<T, kindling_store::StoreError> + Send + 'static,
 ) -> Option<T> {
     let s = Arc::clone(shared);
-    match tokio::task::spawn_blocking(move || f(&s)).await {
+    let started = std::time::Instant::now();
+    let result = tokio::task::spawn_blocking(move || f(&s)).await;
+    shared.metrics.store_call(what, started.elapsed());
+    match result {
         Ok(Ok(v)) => Some(v),
         Ok(Err(e)) => {
             tracing::error!(
@@ -105,6 +108,9 @@ async fn process(shared: &Arc<Shared>, event: AsyncEvent) {
         Ok(Ok(v)) => v,
         Ok(Err(ControlError::NotFound(message))) => {
             tracing::warn!(event = %event.id, %message, "dropping an event whose function is gone");
+            shared
+                .metrics
+                .dropped(&event.function_name, "function_deleted");
             finish(shared, &event, Deliveries::default()).await;
             return;
         }
@@ -166,6 +172,9 @@ async fn process(shared: &Arc<Shared>, event: AsyncEvent) {
     }
     if now - event.enqueued_ms > i64::from(settings.max_age_seconds()) * 1000 {
         tracing::info!(event = %event.id, "event exceeded its maximum age");
+        shared
+            .metrics
+            .dropped(&event.function_name, "event_age_exceeded");
         finish(
             shared,
             &event,
@@ -176,9 +185,17 @@ async fn process(shared: &Arc<Shared>, event: AsyncEvent) {
     }
     if target.reserved_concurrency == Some(0) {
         // Lambda sends events of a function throttled to zero straight to failure handling.
+        shared.metrics.dropped(&event.function_name, "throttled");
         finish(shared, &event, fail(Condition::RetriesExhausted, None)).await;
         return;
     }
+    shared
+        .metrics
+        .age
+        .get(&event.function_name)
+        .observe(Duration::from_millis(
+            (now - event.enqueued_ms).max(0) as u64
+        ));
     let req = InvokeRequest {
         target,
         request_id: event.id.clone(),
@@ -186,6 +203,7 @@ async fn process(shared: &Arc<Shared>, event: AsyncEvent) {
         client_context: None,
         trace_id: trace_header.clone().or_else(|| event.trace_header.clone()),
         tail: false,
+        enqueued_ms: Some(event.enqueued_ms),
     };
     match shared.scheduler.invoke(req).await {
         Ok(r) => {
@@ -218,6 +236,9 @@ async fn process(shared: &Arc<Shared>, event: AsyncEvent) {
                 }
                 finish(shared, &event, out).await;
             } else if attempts > settings.retries() {
+                shared
+                    .metrics
+                    .dropped(&event.function_name, "retries_exhausted");
                 let out = failure(
                     now_ms(),
                     &attempted,

@@ -52,7 +52,8 @@ pub(crate) fn launch(
     Ok(Launch {
         program,
         args: args.to_vec(),
-        interpreter_prefix: None,
+        visible: Vec::new(),
+        note: None,
         cwd: Some(PathBuf::from(workdir)),
     })
 }

@@ -20,12 +20,24 @@ pub async fn create(State(s): State<ApiState>, body: Body) -> Result<Response, A
     let req: CreateFunction =
         read_json(body, limits::MAX_CODE_REQUEST_BODY, "CreateFunction").await?;
     let control = s.control.clone();
-    let (latest, _published) = blocking(move || control.create_function(req)).await?;
+    let (latest, note) = blocking(move || {
+        let (latest, _published) = control.create_function(req)?;
+        let note = control.runtime_note(&latest);
+        Ok((latest, note))
+    })
+    .await?;
     prepare_code(&s, &latest);
-    Ok(json_status(
-        StatusCode::CREATED,
-        &config(&latest, s.control.arn(), false, Phase::Creating)?,
-    ))
+    let mut body = config(&latest, s.control.arn(), false, Phase::Creating)?;
+    if let Some(note) = note
+        && let Some(reason) = body.get_mut("StateReason")
+    {
+        // Where the user looks first: the function runs, but not exactly as asked.
+        *reason = serde_json::json!(format!(
+            "{} Kindling WARNING: {note}.",
+            reason.as_str().unwrap_or_default()
+        ));
+    }
+    Ok(json_status(StatusCode::CREATED, &body))
 }
 
 /// Lets the data plane unpack new code (a zip, or an image's layers) before its first

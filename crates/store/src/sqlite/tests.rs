@@ -434,6 +434,7 @@ fn dead_letters_and_redrive_are_atomic() {
         function_name: "f".into(),
         qualifier: None,
         request_payload: serde_json::json!({}),
+        trace_header: None,
     };
     // A worker that lost its lease stores nothing.
     s.finish_event("e1", "other", std::slice::from_ref(&letter), &[])

@@ -301,3 +301,121 @@ async fn shared_mode_wants_an_operators_key_as_basic_credentials() {
     let (st, _, _) = send(&s, "GET", "/v2/", &[("authorization", &bad)], vec![]).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
 }
+
+/// A gzip'd tar with one file.
+fn layer(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o755);
+    h.set_cksum();
+    b.append_data(&mut h, name, data).unwrap();
+    let tar = b.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    gz.finish().unwrap()
+}
+
+async fn push_blob(s: &RegistryState, repo: &str, data: &[u8]) -> Digest {
+    let d = Digest::of(data);
+    let uri = format!("/v2/{repo}/blobs/uploads/?digest={d}");
+    let (st, _, _) = send(s, "POST", &uri, &[], data.to_vec()).await;
+    assert_eq!(st, StatusCode::CREATED);
+    d
+}
+
+#[tokio::test]
+async fn images_resolve_through_an_index_to_their_platform() {
+    use kindling_oci::manifest::{OCI_CONFIG, OCI_INDEX, OCI_MANIFEST};
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path(), local());
+    let l = layer("bootstrap", b"#!binary");
+    let ld = push_blob(&s, "app", &l).await;
+    let config = br#"{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/bootstrap"],"WorkingDir":"/var/task","Env":["A=1"]}}"#;
+    let cd = push_blob(&s, "app", config).await;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": cd.to_string(), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld.to_string(), "size": l.len()}],
+    })
+    .to_string();
+    let md = Digest::of(manifest.as_bytes());
+    let ct = [("content-type", OCI_MANIFEST)];
+    let (st, _, _) = send(
+        &s,
+        "PUT",
+        &format!("/v2/app/manifests/{md}"),
+        &ct,
+        manifest.clone().into_bytes(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let index = serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": md.to_string(), "size": manifest.len(),
+                       "platform": {"os": "linux", "architecture": "amd64"}}],
+    })
+    .to_string();
+    let ict = [("content-type", OCI_INDEX)];
+    let (st, _, _) = send(
+        &s,
+        "PUT",
+        "/v2/app/manifests/multi",
+        &ict,
+        index.clone().into_bytes(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    // An index naming a manifest the repository lacks is refused.
+    let dangling = index.replace(&md.hex().to_string(), &"0".repeat(64));
+    let (st, _, body) = send(
+        &s,
+        "PUT",
+        "/v2/app/manifests/bad",
+        &ict,
+        dangling.into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN".into())
+    );
+
+    let tag = kindling_oci::Reference::Tag("multi".into());
+    let r = s.storage().resolve("app", &tag, "amd64", 1 << 30).unwrap();
+    assert_eq!(r.manifest_digest, md);
+    assert_eq!(r.reference_digest, Digest::of(index.as_bytes()));
+    assert_eq!(
+        r.config.entrypoint.as_deref(),
+        Some(&["/bootstrap".to_string()][..])
+    );
+    assert_eq!(r.layers, vec![(ld.clone(), l.len() as u64)]);
+    assert_eq!(r.unpacked_size, 8);
+    // No arm64 image in the index.
+    let err = s
+        .storage()
+        .resolve("app", &tag, "arm64", 1 << 30)
+        .unwrap_err();
+    assert!(
+        matches!(err, ResolveError::Invalid(ref m) if m.contains("linux/arm64")),
+        "{err}"
+    );
+    // Over the unpacked limit.
+    let err = s.storage().resolve("app", &tag, "amd64", 4).unwrap_err();
+    assert!(matches!(err, ResolveError::Invalid(_)), "{err}");
+    // A layer whose bytes changed on disk is caught by its digest.
+    std::fs::write(s.storage().blob_path(&ld), layer("bootstrap", b"#!evil!!")).unwrap();
+    let err = s
+        .storage()
+        .resolve("app", &tag, "amd64", 1 << 30)
+        .unwrap_err();
+    assert!(
+        matches!(err, ResolveError::Invalid(ref m) if m.contains("corrupt")),
+        "{err}"
+    );
+    let missing = kindling_oci::Reference::Tag("nope".into());
+    assert!(matches!(
+        s.storage().resolve("app", &missing, "amd64", 1 << 30),
+        Err(ResolveError::NotFound(_))
+    ));
+}

@@ -1,10 +1,12 @@
 //! Unpacked code and layers on disk: each package is unpacked once and shared, read-only, by
 //! every environment of every version that uses it.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use kindling_model::limits::CODE_SIZE_UNZIPPED;
 use kindling_package::{Limits, PackageError};
@@ -69,6 +71,9 @@ fn package_io_error(e: PackageError) -> io::Error {
 #[derive(Debug, Clone)]
 pub struct Artifacts {
     root: PathBuf,
+    /// One lock per image digest being unpacked: a cold start that needs an image the
+    /// ahead-of-time unpack is working on waits for it instead of unpacking it a second time.
+    image_locks: Arc<Mutex<HashMap<String, Arc<Mutex<()>>>>>,
 }
 
 impl Artifacts {
@@ -78,7 +83,10 @@ impl Artifacts {
         for kind in ["code", "opt", "images"] {
             remove_interrupted(&root.join(kind));
         }
-        Self { root }
+        Self {
+            root,
+            image_locks: Arc::default(),
+        }
     }
 
     /// The unpacked task root of a code package named by its blob id.
@@ -105,6 +113,17 @@ impl Artifacts {
         if dest.is_dir() {
             return Ok(dest);
         }
+        let lock = Arc::clone(
+            self.image_locks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(hex.to_string())
+                .or_default(),
+        );
+        let _unpacking = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        if dest.is_dir() {
+            return Ok(dest);
+        }
         private_dir_all(&self.root.join("images"))?;
         let digests = layers
             .iter()
@@ -127,6 +146,10 @@ impl Artifacts {
                 io::Error::other(e.to_string())
             }
         })?;
+        self.image_locks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(hex);
         Ok(dest)
     }
 

@@ -26,6 +26,9 @@
  *     AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_LOG_GROUP_NAME,
  *     AWS_LAMBDA_LOG_STREAM_NAME  copied into each context object
  *     AWS_LAMBDA_LOG_LEVEL        hides console methods below this level
+ *     AWS_LAMBDA_LOG_FORMAT       JSON: console lines become JSON records
+ *                                 {"timestamp","level","requestId","message"} (+ errorType,
+ *                                 errorMessage, stackTrace for errors), as AWS's runtime writes
  * Environment written: _X_AMZN_TRACE_ID (per invocation, from the trace header).
  *
  * Behaviour follows AWS's Node.js runtime: async handlers (result = the
@@ -297,10 +300,51 @@ function expandError(value) {
 
 const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
 
+const JSON_LOGS = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+
 function writeLogLine(level, args) {
+  if (JSON_LOGS) {
+    process.stdout.write(formatJsonLine(level, args) + '\n');
+    return;
+  }
   const message = util.format(...args);
   const line = `${new Date().toISOString()}\t${globalThis[REQUEST_ID_SYMBOL]}\t${level}\t${message}`;
   process.stdout.write(line.replace(/\n/g, '\r') + '\n');
+}
+
+/** Errors as JSON: their name, message and stack (JSON.stringify drops them otherwise). */
+function jsonErrorReplacer(_key, value) {
+  if (value instanceof Error) {
+    return Object.assign(
+      { errorType: value?.constructor?.name ?? 'UnknownError', errorMessage: value.message, stackTrace: typeof value.stack === 'string' ? value.stack.split('\n') : value.stack },
+      value,
+    );
+  }
+  return value;
+}
+
+/** AWS_LAMBDA_LOG_FORMAT=JSON: one JSON record per call, as Lambda's Node.js runtime writes it. */
+function formatJsonLine(level, args) {
+  const result = { timestamp: new Date().toISOString(), level, requestId: globalThis[REQUEST_ID_SYMBOL] };
+  if (args.length === 1) {
+    result.message = args[0];
+    try {
+      return JSON.stringify(result, jsonErrorReplacer);
+    } catch (_) {
+      result.message = util.format(result.message);
+      return JSON.stringify(result);
+    }
+  }
+  result.message = util.format(...args);
+  for (const param of args) {
+    if (param instanceof Error) {
+      result.errorType = param?.constructor?.name ?? 'UnknownError';
+      result.errorMessage = param.message;
+      result.stackTrace = typeof param.stack === 'string' ? param.stack.split('\n') : [];
+      break;
+    }
+  }
+  return JSON.stringify(result);
 }
 
 function patchConsole() {

@@ -111,6 +111,13 @@ operations! {
     UpdateFunctionUrlConfig: Write, Control;
     DeleteFunctionUrlConfig: Write, Small;
     ListFunctionUrlConfigs: Read, Small;
+    CreateEventSourceMapping: Write, Control;
+    GetEventSourceMapping: Read, Small;
+    UpdateEventSourceMapping: Write, Control;
+    DeleteEventSourceMapping: Write, Small;
+    ListEventSourceMappings: Read, Small;
+    PutFunctionRecursionConfig: Write, Control;
+    GetFunctionRecursionConfig: Read, Small;
     DownloadCode: Public, Small;
 }
 

@@ -260,6 +260,18 @@ impl ControlPlane {
             if let Some(g) = &l.log_group {
                 spec.logging.log_group = g.clone();
             }
+            // JSON logs have levels (INFO unless set, as Lambda shows them); text logs none.
+            if spec.logging.log_format == "JSON" {
+                for level in [
+                    &mut spec.logging.application_log_level,
+                    &mut spec.logging.system_log_level,
+                ] {
+                    level.get_or_insert_with(|| "INFO".to_string());
+                }
+            } else {
+                spec.logging.application_log_level = None;
+                spec.logging.system_log_level = None;
+            }
         }
         if let Some(s) = c.snap_start.as_ref().and_then(|s| s.apply_on.clone()) {
             spec.snap_start_apply_on = s;

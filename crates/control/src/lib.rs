@@ -104,6 +104,12 @@ impl ControlPlane {
         self.code_source.as_deref()
     }
 
+    /// Bumped after every write of this node: what callers cache from reads (invoke targets,
+    /// policies) is stale once it moves.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     pub fn config(&self) -> &ControlConfig {
         &self.config
     }

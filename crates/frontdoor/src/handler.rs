@@ -155,6 +155,7 @@ async fn serve(
         client_context: None,
         trace_id: header(parts, "x-amzn-trace-id").map(str::to_owned),
         tail: false,
+        enqueued_ms: None,
     };
     let result = if target.record.invoke_mode == InvokeMode::ResponseStream {
         match s.scheduler.invoke_response(invoke).await? {

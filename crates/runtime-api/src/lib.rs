@@ -85,7 +85,8 @@
 //!   error post, every call by that extension is refused with `403
 //!   Extension.InvalidExtensionState` and it no longer counts in any wait.
 //! * Telemetry/Logs subscriptions: `200 "OK"`, stored per extension (see
-//!   [`RuntimeApi::telemetry_subscriptions`]); **nothing is delivered yet**. A body without
+//!   [`RuntimeApi::telemetry_subscriptions`]) and delivered to by [`telemetry`] with the
+//!   buffering asked for (outside Lambda's bounds: `400 ValidationError`). A body without
 //!   `destination.protocol` (`HTTP`|`TCP`) and `destination.URI`, or an extension subscribing
 //!   to both APIs, gets `400 ValidationError`.
 //! * `GET /ping` → `200 pong` (as RIE). Unknown paths → `404` with
@@ -129,6 +130,7 @@ mod routes;
 mod server;
 mod state;
 mod stream;
+pub mod telemetry;
 mod types;
 
 use std::io;
@@ -272,9 +274,15 @@ impl RuntimeApi {
         self.shared.registered_extensions()
     }
 
-    /// The Telemetry and Logs API subscriptions made so far (stored; not delivered to).
+    /// The Telemetry and Logs API subscriptions made so far.
     pub fn telemetry_subscriptions(&self) -> Vec<TelemetrySubscription> {
         self.shared.telemetry_subscriptions()
+    }
+
+    /// The environment's telemetry hub: what is emitted there reaches the subscribers
+    /// ([`telemetry`]).
+    pub fn telemetry(&self) -> Arc<telemetry::Telemetry> {
+        Arc::clone(&self.shared.telemetry)
     }
 }
 

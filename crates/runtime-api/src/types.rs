@@ -276,7 +276,7 @@ pub enum TelemetryApi {
     Logs,
 }
 
-/// A stored Telemetry or Logs API subscription. Nothing is delivered to it yet.
+/// A Telemetry or Logs API subscription (delivered to by `telemetry`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TelemetrySubscription {
     /// The name of the extension that subscribed.
@@ -288,6 +288,6 @@ pub struct TelemetrySubscription {
     pub uri: String,
     /// `types`, e.g. `["platform","function"]`.
     pub types: Vec<String>,
-    /// The whole request body as sent, for whoever implements delivery (buffering etc.).
+    /// The whole request body as sent (its `buffering` is read by the delivery).
     pub raw: Bytes,
 }

@@ -133,8 +133,6 @@ mod sandbox;
 mod seccomp;
 mod spec;
 mod sys;
-#[cfg(test)]
-mod test_support;
 mod tmp_disk;
 
 pub use environment::{Environment, Exit};

@@ -14,7 +14,8 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::freezer::Freezer;
-use crate::logs::{self, LogStream, Report};
+use crate::logs::{self, Level, LogStream, Report};
+use crate::metrics::{EnvEnd, FunctionState, InvokeMetrics, SchedulerMetrics};
 use crate::pool::{PoolKey, Pooled};
 use crate::users::UserLease;
 
@@ -166,6 +167,10 @@ pub(crate) struct RunResult {
     pub error: Option<FunctionError>,
     /// Whether the environment can serve another invocation.
     pub reusable: bool,
+    /// The invocation's Duration.
+    pub duration: Duration,
+    /// The environment's Init Duration, on its first invocation.
+    pub init: Option<Duration>,
 }
 
 /// What `start` hands over once Init is done.
@@ -179,6 +184,8 @@ pub(crate) struct Started {
     pub memory_mb: u32,
     pub timeout: Duration,
     pub tmp_dir: PathBuf,
+    pub state: Arc<FunctionState>,
+    pub metrics: Arc<SchedulerMetrics>,
 }
 
 pub(crate) struct Env {
@@ -196,6 +203,13 @@ pub(crate) struct Env {
     /// Extensions registered: the environment waits for them between invocations.
     has_extensions: bool,
     freezer: Arc<Freezer>,
+    /// The function's environment counts (this one is live until retired).
+    state: Arc<FunctionState>,
+    metrics: Arc<SchedulerMetrics>,
+    /// Metrics of the resources (`fn`, `fn:alias`...) this environment served, resolved once.
+    handles: Vec<(String, Arc<InvokeMetrics>)>,
+    /// Set when the environment is retired because its function changed.
+    pub stale: bool,
 }
 
 impl Pooled for Env {
@@ -235,7 +249,23 @@ impl Env {
             last_used: Instant::now(),
             has_extensions,
             freezer,
+            state: s.state,
+            metrics: s.metrics,
+            handles: Vec::new(),
+            stale: false,
         }
+    }
+
+    /// The metrics of invocations through `resource` running in this environment.
+    pub fn invoke_metrics(&mut self, resource: &str) -> Arc<InvokeMetrics> {
+        if let Some((_, m)) = self.handles.iter().find(|(r, _)| r == resource) {
+            return Arc::clone(m);
+        }
+        let m = self
+            .metrics
+            .invoke(&self.key.function, resource, &self.key.version);
+        self.handles.push((resource.to_string(), Arc::clone(&m)));
+        m
     }
 
     fn sandbox(&self) -> &Environment {
@@ -279,7 +309,12 @@ impl Env {
         if tail {
             self.log.begin_tail();
         }
-        self.log.line(&logs::start_line(&request_id, version));
+        self.log.platform(
+            || Some(logs::start_line(&request_id, version)),
+            "platform.start",
+            Level::Info,
+            || logs::start_record(&request_id, version),
+        );
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + self.timeout;
         let ended = tokio::select! {
@@ -367,6 +402,8 @@ impl Env {
                     content_type,
                     error: None,
                     reusable: true,
+                    duration: Duration::ZERO,
+                    init: None,
                 },
                 None,
             ),
@@ -376,6 +413,8 @@ impl Env {
                     content_type: None,
                     error: None,
                     reusable: true,
+                    duration: Duration::ZERO,
+                    init: None,
                 },
                 None,
             ),
@@ -390,6 +429,8 @@ impl Env {
                         content_type: None,
                         error: Some(error.clone()),
                         reusable: true,
+                        duration: Duration::ZERO,
+                        init: None,
                     },
                     Some(("error", error)),
                 )
@@ -411,6 +452,8 @@ impl Env {
                         content_type: None,
                         error: Some(error.clone()),
                         reusable: false,
+                        duration: Duration::ZERO,
+                        init: None,
                     },
                     Some(("error", error)),
                 )
@@ -425,6 +468,8 @@ impl Env {
                         content_type: None,
                         error: Some(error.clone()),
                         reusable: false,
+                        duration: Duration::ZERO,
+                        init: None,
                     },
                     Some(("error", error)),
                 )
@@ -447,6 +492,8 @@ impl Env {
                         content_type: None,
                         error: Some(error.clone()),
                         reusable: false,
+                        duration: Duration::ZERO,
+                        init: None,
                     },
                     Some(("timeout", error)),
                 )
@@ -454,13 +501,24 @@ impl Env {
         };
         // Let the output pump forward what the runtime printed before it answered.
         tokio::task::yield_now().await;
-        self.log.line(&logs::end_line(request_id));
+        self.log.platform(
+            || Some(logs::end_line(request_id)),
+            "platform.runtimeDone",
+            Level::Debug,
+            || {
+                json!({
+                    "requestId": request_id,
+                    "status": status.as_ref().map_or("success", |(s, _)| *s),
+                    "metrics": { "durationMs": (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0 },
+                })
+            },
+        );
         let peak_mb = self
             .sandbox()
             .memory_peak_bytes()
             .unwrap_or(0)
             .div_ceil(1024 * 1024);
-        self.log.line(&logs::report_line(&Report {
+        let report = Report {
             request_id,
             duration,
             memory_mb: self.memory_mb,
@@ -471,10 +529,21 @@ impl Env {
                 .as_ref()
                 .filter(|(s, _)| *s == "error")
                 .map(|(_, t)| t.as_str()),
-        }));
+        };
+        self.log.platform(
+            || Some(logs::report_line(&report)),
+            "platform.report",
+            Level::Info,
+            || logs::report_record(&report),
+        );
         self.log.flush();
         self.last_used = Instant::now();
         let tail_text = tail.then(|| self.log.end_tail());
+        let result = RunResult {
+            duration,
+            init: report.init_duration,
+            ..result
+        };
         (result, tail_text)
     }
 
@@ -496,6 +565,8 @@ impl Env {
                 content_type: None,
                 error: Some(error.clone()),
                 reusable: true,
+                duration: Duration::ZERO,
+                init: None,
             },
             Some(("error", error)),
         )
@@ -508,10 +579,20 @@ impl Env {
         if self.has_extensions && self.alive() {
             self.api.shutdown(reason, EXTENSION_SHUTDOWN).await;
         }
+        let ended = if self.stale {
+            EnvEnd::Update
+        } else {
+            EnvEnd::of(reason)
+        };
         let Self {
-            tree, log, tmp_dir, ..
+            tree,
+            log,
+            tmp_dir,
+            state,
+            ..
         } = self;
         tree.end().await;
+        state.ended(ended);
         log.flush();
         let _ = tokio::fs::remove_dir_all(&tmp_dir).await;
     }

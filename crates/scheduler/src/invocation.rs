@@ -5,7 +5,7 @@
 //! [`Scheduler::invoke`]: crate::Scheduler::invoke
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
@@ -20,6 +20,7 @@ use crate::logs::{self, Report};
 use crate::pool::{PoolKey, Taken};
 use crate::request::{InvokeRequest, InvokeResponse, InvokeResult, InvokeStream, StreamOutcome};
 use crate::shared::Shared;
+use crate::spans::Timeline;
 use crate::start::{InitFailure, StartJob, StartResult};
 use crate::trace::invocation_trace_header;
 
@@ -33,14 +34,49 @@ pub(crate) async fn run(
     let version = rec.version_label();
     let trace_id = invocation_trace_header(req.trace_id.as_deref());
     let mut cancel = shared.cancel.subscribe();
+    let exporter = shared.starter.spans.get().cloned();
+    let started = SystemTime::now();
+    let timeline = |acquired, init, run, error| Timeline {
+        function: &rec.function_name,
+        version: &version,
+        request_id: &req.request_id,
+        invoked_arn: &req.target.invoked_arn,
+        incoming: req.trace_id.as_deref(),
+        runtime_header: &trace_id,
+        asynchronous: req.enqueued_ms.is_some(),
+        enqueued: req
+            .enqueued_ms
+            .map(|ms| UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)),
+        started,
+        acquired,
+        init,
+        run,
+        ended: SystemTime::now(),
+        error,
+    };
     let mut env = match acquire(&shared, &req, &mut cancel).await? {
         Ok(env) => env,
         Err(failure) => {
+            if let Some(x) = &exporter {
+                let now = SystemTime::now();
+                timeline(
+                    now,
+                    Some(failure.duration),
+                    None,
+                    Some(failure.error.as_str()),
+                )
+                .export(x);
+            }
             return Ok(InvokeResponse::Buffered(init_failed(
-                &req, &version, failure, trace_id,
+                &shared.starter.metrics,
+                &req,
+                &version,
+                failure,
+                trace_id,
             )));
         }
     };
+    let acquired = SystemTime::now();
 
     let deadline_ms = logs::now_ms() as u64 + u64::from(rec.spec.timeout) * 1000;
     let inv = Invocation {
@@ -66,6 +102,7 @@ pub(crate) async fn run(
             stream,
         }) => {
             let (end_tx, end) = oneshot::channel();
+            let resource = resource(&req);
             // The stream's end is awaited in a task of its own (counted for the shutdown),
             // which holds the environment and the concurrency slot until then.
             let entered = shared.tasks.enter();
@@ -83,6 +120,7 @@ pub(crate) async fn run(
                         }
                     }
                     Some((run, log_tail)) => {
+                        record(&mut env, &resource, &run);
                         let outcome = StreamOutcome {
                             function_error: run.error.clone(),
                             error_body: run.payload.clone(),
@@ -106,6 +144,11 @@ pub(crate) async fn run(
             }));
         }
     };
+    record(&mut env, &resource(&req), &run);
+    if let Some(x) = &exporter {
+        let error = run.error.as_ref().map(FunctionError::as_str);
+        timeline(acquired, run.init, Some(run.duration), error).export(x);
+    }
     hand_back(&shared, env, &run);
     drop(permit);
     Ok(InvokeResponse::Buffered(InvokeResult {
@@ -117,6 +160,19 @@ pub(crate) async fn run(
         log_tail: tail,
         trace_id,
     }))
+}
+
+/// Lambda's metrics of one run, on the members its environment resolved (atomic adds).
+fn record(env: &mut Env, resource: &str, run: &RunResult) {
+    let m = env.invoke_metrics(resource);
+    m.invocations.inc();
+    if run.error.is_some() {
+        m.errors.inc();
+    }
+    m.duration.observe(run.duration);
+    if let Some(init) = run.init {
+        m.init_duration.observe(init);
+    }
 }
 
 /// Returns the environment after a run: to the pool, or to its end after a crash or timeout.
@@ -161,7 +217,8 @@ async fn acquire(
         if !stale_checked {
             stale_checked = true;
             let stale = shared.pool().stale(&key);
-            for env in stale {
+            for mut env in stale {
+                env.stale = true;
                 shared.retire(env, ShutdownReason::Spindown);
             }
         }
@@ -199,6 +256,10 @@ async fn acquire(
                     return Ok(Ok(env));
                 }
                 tracing::info!(function = %key.function, "no environment within the cold-start wait limit");
+                shared.starter.metrics.throttled(
+                    &key.function,
+                    ThrottleReason::FunctionInvocationRateLimitExceeded.as_str(),
+                );
                 return Err(SchedulerError::Throttled(
                     ThrottleReason::FunctionInvocationRateLimitExceeded,
                 ));
@@ -244,8 +305,18 @@ async fn cold_start(
     shared.starter.start(job, cancel).await
 }
 
+/// Lambda's `Resource` dimension: the function, or `function:qualifier` as invoked.
+fn resource(req: &InvokeRequest) -> String {
+    let name = &req.target.record.function_name;
+    match &req.target.qualifier {
+        Some(q) => format!("{name}:{q}"),
+        None => name.clone(),
+    }
+}
+
 /// The result of an invocation whose cold start failed: the init error is its payload.
 fn init_failed(
+    shared_metrics: &crate::metrics::SchedulerMetrics,
     req: &InvokeRequest,
     version: &str,
     f: InitFailure,
@@ -269,6 +340,10 @@ fn init_failed(
         error_type: Some(error_type),
     }));
     f.log.flush();
+    let m = shared_metrics.invoke(&rec.function_name, &resource(req), version);
+    m.invocations.inc();
+    m.errors.inc();
+    m.init_duration.observe(f.duration);
     InvokeResult {
         request_id: req.request_id.clone(),
         executed_version: version.to_string(),

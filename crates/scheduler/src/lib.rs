@@ -24,10 +24,12 @@ mod inflight;
 mod invocation;
 mod launch;
 mod logs;
+pub mod metrics;
 mod pool;
 mod request;
 mod scheduler;
 mod shared;
+mod spans;
 mod start;
 mod trace;
 mod users;
@@ -39,7 +41,7 @@ pub use kindling_model::invoke::{FunctionError, InvokeTarget};
 pub use kindling_runtime_api::DEFAULT_STREAM_BURST_BYTES;
 pub use launch::{RuntimeLocator, RuntimePaths};
 pub use logs::{
-    LogRetention, LogStore, RetentionOverrides, RetentionTask, SweepReport, log_stream_name,
+    LogRetention, LogStore, RetentionOverrides, RetentionTask, SweepReport, layout, log_stream_name,
 };
 pub use request::{InvokeRequest, InvokeResponse, InvokeResult, InvokeStream, StreamOutcome};
 pub use scheduler::{PoolStats, Scheduler};

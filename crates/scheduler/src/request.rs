@@ -22,6 +22,8 @@ pub struct InvokeRequest {
     pub trace_id: Option<String>,
     /// Return the last 4 KB of the invocation's log.
     pub tail: bool,
+    /// When an asynchronous event was accepted (its `queue wait` span).
+    pub enqueued_ms: Option<i64>,
 }
 
 /// The result of an invocation that ran (function errors included).

@@ -13,11 +13,13 @@ use crate::error::SchedulerError;
 use crate::invocation;
 use crate::launch::RuntimeLocator;
 use crate::logs::LogStore;
+use crate::metrics::{Live, SchedulerMetrics};
 use crate::pool::{self, Pooled};
 use crate::request::{InvokeRequest, InvokeResponse, InvokeResult, InvokeStream};
 use crate::shared::Shared;
 use crate::start::Starter;
 use crate::users::UserPool;
+use kindling_metrics::Exposition;
 
 /// A streamed response taken whole, for a caller of plain Invoke: up to the buffered limit,
 /// beyond which it is `Function.ResponseSizeTooLarge` (the rest of the stream is discarded).
@@ -100,6 +102,8 @@ impl Scheduler {
             sandbox,
             logs,
             locator,
+            metrics: Arc::new(SchedulerMetrics::default()),
+            spans: std::sync::OnceLock::new(),
         };
         Ok(Self {
             shared: Arc::new(Shared::new(starter)),
@@ -119,6 +123,28 @@ impl Scheduler {
         PoolStats {
             idle_environments: self.shared.pool().len(),
         }
+    }
+
+    /// The scheduler's metrics (Lambda's per-function set and Kindling's own).
+    pub fn metrics(&self) -> &Arc<SchedulerMetrics> {
+        &self.shared.starter.metrics
+    }
+
+    /// Exports every invocation's spans (request, queue wait, environment wait, init,
+    /// invoke) from now on. Only the first exporter set is used.
+    pub fn export_spans(&self, exporter: Arc<kindling_otel::Exporter>) {
+        let _ = self.shared.starter.spans.set(exporter);
+    }
+
+    /// Writes the scheduler's metrics in the Prometheus text format.
+    pub fn render_metrics(&self, e: &mut Exposition) {
+        let (unreserved_running, running) = self.shared.concurrency.snapshot();
+        let live = Live {
+            idle_environments: self.shared.pool().len(),
+            running,
+            unreserved_running,
+        };
+        self.shared.starter.metrics.render(&live, e);
     }
 
     /// Runs one invocation to completion (or its timeout) in a task of its own: dropping the
@@ -151,7 +177,13 @@ impl Scheduler {
                 target.reserved_concurrency,
                 target.unreserved_pool,
             )
-            .map_err(SchedulerError::Throttled)?;
+            .map_err(|reason| {
+                shared
+                    .starter
+                    .metrics
+                    .throttled(&target.record.function_name, reason.as_str());
+                SchedulerError::Throttled(reason)
+            })?;
         let entered = shared.tasks.enter();
         let run = invocation::run(Arc::clone(shared), req, permit);
         let task = tokio::spawn(async move {

@@ -28,6 +28,52 @@ pub enum Command {
     /// back to their functions.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Deploy a CloudFormation or SAM template: package local code, upload it, create and
+    /// execute a change set, stream each resource event, print the outputs.
+    Deploy(DeployArgs),
+    /// Delete a stack and everything it made, streaming each resource event.
+    DeleteStack(DeleteStackArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EndpointArgs {
+    /// Kindling's endpoint.
+    #[arg(
+        long,
+        env = "KINDLING_ENDPOINT",
+        default_value = "http://127.0.0.1:9001"
+    )]
+    pub endpoint: String,
+    /// Region the server presents itself as (for request signatures).
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
+    /// The template (YAML or JSON; SAM or plain CloudFormation).
+    #[arg(short = 't', long = "template-file", default_value = "template.yaml")]
+    pub template_file: PathBuf,
+    /// The stack (default: the template's folder name).
+    #[arg(long)]
+    pub stack_name: Option<String>,
+    /// Parameter values, `KEY=VALUE` each.
+    #[arg(long, num_args = 1..)]
+    pub parameter_overrides: Vec<String>,
+    /// The bucket artifacts are uploaded to (created when missing).
+    #[arg(long, default_value = "kindling-deploy-artifacts")]
+    pub bucket: String,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeleteStackArgs {
+    /// The stack to delete.
+    #[arg(long)]
+    pub stack_name: String,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -223,6 +269,13 @@ pub struct ServeArgs {
     /// Seconds between log retention sweeps (the first runs at start).
     #[arg(long, env = "KINDLING_LOG_SWEEP_INTERVAL", default_value_t = 60.0, value_parser = parse_positive_seconds)]
     pub log_sweep_interval: f64,
+    /// OpenTelemetry collector to send invocation spans to, over OTLP/HTTP with JSON
+    /// (`http://host:4318`; requests go to `<url>/v1/traces`). Unset: no spans.
+    #[arg(long, env = "KINDLING_OTLP_ENDPOINT", value_parser = parse_otlp_endpoint)]
+    pub otlp_endpoint: Option<kindling_otel::Endpoint>,
+    /// `service.name` of the exported spans' resource.
+    #[arg(long, env = "KINDLING_OTLP_SERVICE_NAME", default_value = "kindling")]
+    pub otlp_service_name: String,
     /// Largest object a single S3 PutObject, UploadPart or CopyObject may store (S3: 5GiB).
     #[arg(long, env = "KINDLING_S3_MAX_OBJECT_SIZE", default_value = "5GiB", value_parser = parse_size)]
     pub s3_max_object_size: u64,
@@ -298,6 +351,10 @@ fn parse_runtime(s: &str) -> Result<(String, PathBuf), String> {
         .split_once('=')
         .ok_or_else(|| format!("expected RUNTIME=PATH, got {s:?}"))?;
     Ok((name.to_string(), PathBuf::from(path)))
+}
+
+fn parse_otlp_endpoint(s: &str) -> Result<kindling_otel::Endpoint, String> {
+    kindling_otel::Endpoint::parse(s)
 }
 
 #[cfg(test)]

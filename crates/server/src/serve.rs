@@ -22,7 +22,7 @@ use kindling_scheduler::{
 
 use crate::cli::{FunctionApiAccess, Isolation, ServeArgs};
 use crate::code_source::S3CodeSource;
-use crate::{messaging, runtime_files, secret};
+use crate::{apigateway, deploy, logs_api, messaging, observe, runtime_files, secret};
 
 /// How long the credentials given to an execution environment stay valid. Environments are
 /// not recycled on a schedule, so this outlives any realistic environment; changing the
@@ -59,6 +59,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         Arc::new(SqliteStore::open(&args.data_dir.join("state.db")).context("opening state")?);
     let store: Arc<dyn Store> = sqlite.clone();
     let queue_store: Arc<dyn QueueStore> = sqlite.clone();
+    let queue_metrics_store: Arc<dyn QueueStore> = sqlite.clone();
     let blobs = BlobStore::open(args.data_dir.join("code")).context("opening code store")?;
     let objects = object_store(&args, &sqlite)?;
     let control = Arc::new(
@@ -78,17 +79,31 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         .context("reading the server secret")?;
     let issuer = kindling_auth::SessionIssuer::new(&server_secret);
     let logs = LogStore::new(args.data_dir.join("logs"));
+    // Retention policies set through CloudWatch Logs are the groups' age limits.
+    let log_groups = logs_api::registry(&logs)?;
     // Its own thread; dropped (stopped) when serve returns.
     let _log_retention = logs
         .spawn_retention(
             log_retention(&args),
-            Arc::new(()),
+            log_groups.clone(),
             Duration::from_secs_f64(args.log_sweep_interval),
         )
         .context("starting log retention")?;
     let (scheduler, isolation) =
-        data_plane(&args, &node, logs, issuer).context("starting the data plane")?;
+        data_plane(&args, &node, logs.clone(), issuer).context("starting the data plane")?;
     let reaper = scheduler.spawn_reaper(Duration::from_millis(250));
+    if let Some(endpoint) = &args.otlp_endpoint {
+        tracing::info!(
+            "exporting invocation spans to http://{}:{}{}",
+            endpoint.host,
+            endpoint.port,
+            endpoint.path
+        );
+        scheduler.export_spans(kindling_otel::Exporter::start(
+            endpoint.clone(),
+            args.otlp_service_name.clone(),
+        ));
+    }
     let events = AsyncInvoker::new(
         events_config(&args, &node),
         Arc::clone(&store),
@@ -111,15 +126,59 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let messaging = messaging::start(&args, queue_store, &events, Arc::clone(&policy))
         .await
         .context("starting SQS and SNS")?;
+    let observed = observe::Observed::new(
+        scheduler.clone(),
+        events.clone(),
+        Arc::clone(&store),
+        Arc::clone(&queue_metrics_store),
+    );
+    let apis = apigateway::routers(
+        &args,
+        sqlite.clone(),
+        Arc::clone(&control),
+        scheduler.clone(),
+        Arc::clone(&policy),
+    );
     let function_urls = kindling_frontdoor::router(kindling_frontdoor::FrontDoorState {
         control: Arc::clone(&control),
         scheduler: scheduler.clone(),
         gate: kindling_edge::gate::Gate::new(Arc::clone(&policy), "lambda"),
     });
+    let mappings = kindling_esm::Mappings::new(
+        kindling_esm::EsmConfig {
+            region: args.region.clone(),
+            account_id: args.account_id.clone(),
+            ..Default::default()
+        },
+        sqlite.clone(),
+        Arc::clone(&control),
+        messaging.queues.clone(),
+        scheduler.clone(),
+    );
+    let mapping_manager = mappings.start(stopped(stop_rx.clone()));
+    {
+        // Asynchronous invocations read the same `RecursiveLoop` setting as mappings.
+        let settings: Arc<dyn kindling_store::MappingStore> = sqlite.clone();
+        events.set_loop_policy(Arc::new(move |function: &str| {
+            settings
+                .recursive_loop(function)
+                .map_or(true, |v| v.as_deref() != Some("Allow"))
+        }));
+    }
+    let cloudformation = deploy::start(
+        &args,
+        sqlite.clone(),
+        Arc::clone(&control),
+        messaging.topics.clone(),
+        objects.clone(),
+        Arc::clone(&policy),
+    )
+    .await?;
     let lambda = router(ApiState {
         control,
         scheduler: Some(scheduler.clone()),
         events: Some(events),
+        esm: Some(mappings),
         auth: Arc::new(ApiAuth::with_policy(Arc::clone(&policy))),
     });
     // botocore sends `/2015-03-31/functions/` for ListFunctions: Lambda's paths are matched
@@ -128,12 +187,21 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         .fallback_service(tower::util::MapRequestLayer::new(normalize_path).layer(lambda));
     // One endpoint, every service: the dispatch table in `kindling-edge` picks the router.
     let services = Services::new(ServiceId::Lambda, lambda.clone())
-        // Kindling's own paths (`/_kindling/code/...` downloads) are served by the Lambda API.
-        .mount(ServiceId::Kindling, lambda)
+        // Kindling's own paths: metrics and health here, the rest (`/_kindling/code/...`
+        // downloads) by the Lambda API.
+        .mount(ServiceId::Kindling, observe::router(observed, lambda))
         .mount(ServiceId::FunctionUrl, function_urls)
         .mount(ServiceId::Sqs, messaging.sqs)
         .mount(ServiceId::Sns, messaging.sns)
+        .mount(ServiceId::CloudFormation, cloudformation)
         .mount(ServiceId::S3, s3_router(&args, &objects, &policy))
+        .mount(ServiceId::ApiGateway, apis.v1)
+        .mount(ServiceId::ApiGatewayV2, apis.v2)
+        .mount(ServiceId::ExecuteApi, apis.execute)
+        .mount(
+            ServiceId::Logs,
+            logs_api::router(&args, logs, log_groups, &policy),
+        )
         .mount(
             ServiceId::Sts,
             kindling_sts::router(kindling_sts::StsState {
@@ -175,6 +243,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     )
     .await;
     let _ = dispatcher.await;
+    let _ = mapping_manager.await;
     reaper.abort();
     scheduler.shutdown().await;
     tracing::info!("Kindling stopped");
@@ -359,9 +428,9 @@ fn edge_config(args: &ServeArgs, isolation: IsolationMode) -> kindling_edge::Edg
         max_requests: args.max_requests,
         max_body_memory: args.max_body_memory.saturating_mul(1024 * 1024),
         environment_uids,
-        // S3's HeadBucket and HeadObject, and function URLs (the function answers); every
-        // other HEAD is refused by the edge.
-        head_services: vec![ServiceId::S3, ServiceId::FunctionUrl],
+        // S3's HeadBucket and HeadObject, function URLs and API routes (the function
+        // answers); every other HEAD is refused by the edge.
+        head_services: vec![ServiceId::S3, ServiceId::FunctionUrl, ServiceId::ExecuteApi],
         ..kindling_edge::EdgeConfig::default()
     }
 }

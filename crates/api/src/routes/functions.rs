@@ -166,5 +166,9 @@ pub async fn delete(
     let control = s.control.clone();
     let qualifier = q.get("Qualifier").map(str::to_string);
     blocking(move || control.delete_function(&name, qualifier.as_deref())).await?;
+    // The function's event source mappings went with it: their pollers stop now.
+    if let Some(esm) = &s.esm {
+        esm.wake();
+    }
     Ok(no_content())
 }

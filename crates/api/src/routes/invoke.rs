@@ -144,6 +144,7 @@ pub async fn invoke(
         client_context,
         trace_id: header(&headers, "x-amzn-trace-id").map(str::to_string),
         tail: tail && kind == InvocationType::RequestResponse,
+        enqueued_ms: None,
     };
     match kind {
         InvocationType::DryRun => Ok(with_request_id(
@@ -180,6 +181,7 @@ pub async fn invoke_async(
         client_context: None,
         trace_id: None,
         tail: false,
+        enqueued_ms: None,
     };
     enqueue(&s, &req).await?;
     let res = (StatusCode::ACCEPTED, axum::Json(json!({ "Status": 202 }))).into_response();

@@ -63,6 +63,7 @@ pub async fn invoke_with_response_stream(
         client_context,
         trace_id: header(&headers, "x-amzn-trace-id").map(str::to_string),
         tail,
+        enqueued_ms: None,
     };
     let body = match scheduler.invoke_response(req).await? {
         InvokeResponse::Buffered(result) => EventStreamBody::buffered(result),

@@ -72,13 +72,15 @@ mod tests {
     #[tokio::test]
     async fn the_listener_lives_in_its_own_namespace() {
         if !is_root() {
-            crate::test_support::cannot_run("a network namespace needs root");
+            kindling_test_support::cannot_run("a network namespace needs root");
             return;
         }
         let (namespace, listener) = match new_loopback_namespace(0).await {
             Ok(made) => made,
             Err(e) => {
-                crate::test_support::cannot_run(&format!("cannot create a network namespace: {e}"));
+                kindling_test_support::cannot_run(&format!(
+                    "cannot create a network namespace: {e}"
+                ));
                 return;
             }
         };

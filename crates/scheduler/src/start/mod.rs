@@ -29,7 +29,8 @@ use crate::config::SchedulerConfig;
 use crate::env::{Env, Started, Tree, exit_message, platform_error};
 use crate::error::SchedulerError;
 use crate::launch::{EnvVars, Inside, RuntimeLocator};
-use crate::logs::{LogStore, LogStream};
+use crate::logs::{Level, LogStore, LogStream};
+use crate::metrics::{EnvEnd, SchedulerMetrics};
 use crate::pool::PoolKey;
 use crate::users::{UserLease, UserPool};
 
@@ -73,6 +74,9 @@ pub(crate) struct Starter {
     pub locator: RuntimeLocator,
     /// Per-environment users (Namespaces mode with a configured range).
     pub users: Option<UserPool>,
+    pub metrics: Arc<SchedulerMetrics>,
+    /// Where invocations' spans go, when an OTLP endpoint is configured.
+    pub spans: std::sync::OnceLock<Arc<kindling_otel::Exporter>>,
 }
 
 /// A spawned environment whose Init is under way.
@@ -107,7 +111,13 @@ impl Starter {
             Ok(s) => s,
             Err(f) => return Ok(Err(f)),
         };
-        self.await_init(&job, spawned, started, cancel).await
+        let setup = started.elapsed();
+        let result = self.await_init(&job, spawned, started, cancel).await;
+        let state = self.metrics.cold_start(&job.rec.function_name, setup);
+        if !matches!(result, Ok(Ok(_))) {
+            state.ended(EnvEnd::Failure);
+        }
+        result
     }
 
     /// Step 2: network, Runtime API, environment variables, sandbox, output pump.
@@ -152,6 +162,22 @@ impl Starter {
         )
         .map_err(SchedulerError::io("starting the Runtime API"))?;
         let runtime_api = api.local_addr().to_string();
+        prepared.log.set_telemetry(api.telemetry());
+        // Text logs have no INIT_START line here; JSON logs and telemetry have initStart.
+        prepared.log.platform(
+            || None,
+            "platform.initStart",
+            Level::Info,
+            || {
+                serde_json::json!({
+                    "initializationType": "on-demand",
+                    "phase": "init",
+                    "runtimeVersion": rec.spec.runtime.as_deref().unwrap_or("provided"),
+                    "functionName": rec.function_name,
+                    "functionVersion": rec.version_label(),
+                })
+            },
+        );
 
         let empty_opt = self.config.work_dir.join("empty-opt");
         let inside = self.inside(&prepared.task_root, prepared.opt_dir.as_deref(), &empty_opt);
@@ -223,9 +249,9 @@ impl Starter {
             let log = Arc::clone(&prepared.log);
             tokio::spawn(async move {
                 while let Some(line) = output.recv().await {
-                    log.line(&line.line);
+                    log.function_line(&line.line);
                     while let Ok(more) = output.try_recv() {
-                        log.line(&more.line);
+                        log.function_line(&more.line);
                     }
                     log.flush();
                 }
@@ -316,33 +342,62 @@ impl Starter {
                 _ = cancel.wait_for(|stop| *stop) => {}
             }
         }
-        enum Ended {
+        enum InitEnd {
             Init(InitResult),
             Exited(kindling_sandbox::Exit),
             TimedOut,
             Cancelled,
         }
         let ended = tokio::select! {
-            r = api.wait_init() => Ended::Init(r),
-            exit = tree.sandbox().wait() => Ended::Exited(exit),
-            () = tokio::time::sleep_until(deadline) => Ended::TimedOut,
-            _ = cancel.wait_for(|stop| *stop) => Ended::Cancelled,
+            r = api.wait_init() => InitEnd::Init(r),
+            exit = tree.sandbox().wait() => InitEnd::Exited(exit),
+            () = tokio::time::sleep_until(deadline) => InitEnd::TimedOut,
+            _ = cancel.wait_for(|stop| *stop) => InitEnd::Cancelled,
         };
         let init = match ended {
-            Ended::Init(r) => Some(r),
-            Ended::TimedOut => None,
-            Ended::Exited(exit) => {
+            InitEnd::Init(r) => Some(r),
+            InitEnd::TimedOut => None,
+            InitEnd::Exited(exit) => {
                 let (message, error) = exit_message(exit);
                 let failure = prepared.failure(error, &job.request_id, &message, started);
                 prepared.discard(tree).await;
                 return Ok(Err(failure));
             }
-            Ended::Cancelled => {
+            InitEnd::Cancelled => {
                 prepared.discard(tree).await;
                 return Err(SchedulerError::ShuttingDown);
             }
         };
         let duration = started.elapsed();
+        let status = match &init {
+            Some(InitResult::Ready) => "success",
+            Some(InitResult::InitError { .. }) => "error",
+            None => "timeout",
+        };
+        let init_record = |with_metrics: bool| {
+            let mut r = serde_json::json!({
+                "initializationType": "on-demand",
+                "phase": "init",
+                "status": status,
+            });
+            if with_metrics {
+                r["metrics"] = serde_json::json!({ "durationMs": (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0 });
+            }
+            r
+        };
+        prepared.log.platform(
+            || None,
+            "platform.initRuntimeDone",
+            Level::Debug,
+            || init_record(false),
+        );
+        prepared.log.platform(
+            || None,
+            "platform.initReport",
+            Level::Debug,
+            || init_record(true),
+        );
+        api.telemetry().end_init();
         match init {
             Some(InitResult::Ready) => Ok(Ok(Env::new(Started {
                 key: PoolKey::of(&job.rec),
@@ -354,6 +409,8 @@ impl Starter {
                 memory_mb: job.rec.spec.memory_size,
                 timeout: Duration::from_secs(u64::from(job.rec.spec.timeout)),
                 tmp_dir: prepared.tmp_dir,
+                state: self.metrics.functions.get(&job.rec.function_name),
+                metrics: Arc::clone(&self.metrics),
             }))),
             Some(InitResult::InitError { error_type, body }) => {
                 let failure = InitFailure {

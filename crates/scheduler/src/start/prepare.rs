@@ -12,7 +12,7 @@ use super::{InitFailure, StartJob, StartResult, Starter, extensions};
 use crate::env::platform_error;
 use crate::error::SchedulerError;
 use crate::launch::{Launch, launch};
-use crate::logs::{self, LogStream};
+use crate::logs::{self, LogFormat, LogStream};
 use crate::users::UserLease;
 
 /// What step 1 produced.
@@ -76,9 +76,10 @@ impl Starter {
         let stream_name = logs::log_stream_name(logs::now_ms(), &rec.version_label(), &id);
         let log = Arc::new(
             self.logs
-                .open_stream(&rec.function_name, &stream_name)
+                .open_stream(&rec.spec.logging.log_group, &stream_name)
                 .map_err(SchedulerError::io("opening the log stream"))?,
         );
+        log.set_format(LogFormat::of(&rec.spec.logging));
         if job.tail {
             log.begin_tail();
         }

@@ -34,6 +34,11 @@ fn version(name: &str, number: Option<u64>, rev: &str) -> VersionRecord {
     }
 }
 
+/// A function's meta and `$LATEST`, for other modules' tests.
+pub(super) fn function(name: &str) -> (FunctionMeta, VersionRecord) {
+    (meta(name), version(name, None, "r1"))
+}
+
 fn meta(name: &str) -> FunctionMeta {
     FunctionMeta {
         name: name.into(),
@@ -428,6 +433,7 @@ fn dead_letters_and_redrive_are_atomic() {
         function_name: "f".into(),
         qualifier: None,
         request_payload: serde_json::json!({}),
+        trace_header: None,
     };
     // A worker that lost its lease stores nothing.
     s.finish_event("e1", "other", std::slice::from_ref(&letter), &[])

@@ -430,7 +430,48 @@ async function importIfExists(file) {
     return undefined;
   }
   const { pathToFileURL } = require('url');
+  esmNodePath();
   return import(pathToFileURL(file).href);
+}
+
+/**
+ * ES modules ignore NODE_PATH; on AWS an ES module handler still imports the runtime's bundled
+ * AWS SDK and layer packages by bare name. A resolve hook (Node 20.6+) retries a bare specifier
+ * that normal resolution cannot find from each NODE_PATH "node_modules" directory, in order,
+ * after the module's own node_modules (so the function's own copy wins).
+ */
+let esmNodePathDone = false;
+function esmNodePath() {
+  if (esmNodePathDone) {
+    return;
+  }
+  esmNodePathDone = true;
+  const Module = require('module');
+  const { pathToFileURL } = require('url');
+  const parents = (process.env.NODE_PATH || '')
+    .split(path.delimiter)
+    .filter((dir) => path.basename(dir) === 'node_modules' && fs.existsSync(dir))
+    .map((dir) => pathToFileURL(path.join(path.dirname(dir), 'kindling-esm-parent.mjs')).href);
+  if (typeof Module.register !== 'function' || parents.length === 0) {
+    return;
+  }
+  const hook = `
+const PARENTS = ${JSON.stringify(parents)};
+const bare = (s) => !/^(\\.{0,2}\\/|\\/|[a-zA-Z][a-zA-Z0-9+.-]*:)/.test(s);
+export async function resolve(specifier, context, next) {
+  try {
+    return await next(specifier, context);
+  } catch (err) {
+    if (!err || err.code !== 'ERR_MODULE_NOT_FOUND' || !bare(specifier)) throw err;
+    for (const parentURL of PARENTS) {
+      try {
+        return await next(specifier, { ...context, parentURL });
+      } catch (_) {}
+    }
+    throw err;
+  }
+}`;
+  Module.register(`data:text/javascript,${encodeURIComponent(hook)}`);
 }
 
 /**

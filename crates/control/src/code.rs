@@ -20,7 +20,7 @@ pub(crate) fn zip_bytes(
 ) -> Result<Vec<u8>> {
     if code.image_uri.is_some() {
         return Err(ControlError::InvalidParameter(
-            "Container images (ImageUri) are not supported by Kindling; deploy a .zip file archive."
+            "ImageUri is only for functions with packageType Image; a Zip function's code is a .zip file archive."
                 .into(),
         ));
     }
@@ -158,6 +158,7 @@ impl ControlPlane {
             size: bytes.len() as u64,
             unzipped_size: unzipped,
             blob: id.as_str().to_string(),
+            image: None,
         })
     }
 }

@@ -109,13 +109,20 @@ fn signal_name(sig: i32) -> &'static str {
 pub(crate) struct Tree {
     sandbox: Arc<Environment>,
     user: Option<UserLease>,
+    /// The relay of Kindling's API into the environment's network namespace, if any.
+    relay: Option<tokio::task::AbortHandle>,
 }
 
 impl Tree {
-    pub fn new(sandbox: Environment, user: Option<UserLease>) -> Self {
+    pub fn new(
+        sandbox: Environment,
+        user: Option<UserLease>,
+        relay: Option<tokio::task::AbortHandle>,
+    ) -> Self {
         Self {
             sandbox: Arc::new(sandbox),
             user,
+            relay,
         }
     }
 
@@ -134,6 +141,9 @@ impl Tree {
 impl Drop for Tree {
     fn drop(&mut self) {
         self.sandbox.kill();
+        if let Some(relay) = self.relay.take() {
+            relay.abort();
+        }
         let Some(user) = self.user.take() else {
             return;
         };
@@ -633,7 +643,7 @@ mod tests {
             .await
             .unwrap();
         let pid = sandbox.pid().unwrap();
-        let tree = Tree::new(sandbox, Some(users.lease().unwrap()));
+        let tree = Tree::new(sandbox, Some(users.lease().unwrap()), None);
         drop(tree);
         assert!(
             users.lease().is_err(),

@@ -299,6 +299,7 @@ async fn cold_start(
         rec: Arc::clone(&target.record),
         code_zip: target.code_zip.clone(),
         layers: target.layers.clone(),
+        image_layers: target.image_layers.clone(),
         request_id: req.request_id.clone(),
         tail: req.tail,
     };

@@ -14,15 +14,19 @@
 //! `start` (cold starts: prepare → spawn → await Init), `env` (a started environment) →
 //! `freezer`, `logs`, `launch`, `artifacts`, `users`, `concurrency`, `trace`.
 
+mod arch;
 mod artifacts;
 mod concurrency;
 mod config;
 mod env;
 mod error;
 mod freezer;
+mod image;
 mod inflight;
 mod invocation;
+mod java;
 mod launch;
+mod locate;
 mod logs;
 pub mod metrics;
 mod pool;
@@ -35,11 +39,12 @@ mod trace;
 mod users;
 
 pub use concurrency::ThrottleReason;
-pub use config::{CredentialsProvider, SchedulerConfig, StreamLimits};
+pub use config::{CredentialsProvider, SchedulerConfig, ServiceEndpoint, StreamLimits};
 pub use error::SchedulerError;
 pub use kindling_model::invoke::{FunctionError, InvokeTarget};
 pub use kindling_runtime_api::DEFAULT_STREAM_BURST_BYTES;
-pub use launch::{RuntimeLocator, RuntimePaths};
+pub use launch::{NODE_SDK, PYTHON_SDK};
+pub use locate::{RuntimeLocator, RuntimePaths};
 pub use logs::{
     LogRetention, LogStore, RetentionOverrides, RetentionTask, SweepReport, layout, log_stream_name,
 };

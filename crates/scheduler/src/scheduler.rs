@@ -11,7 +11,7 @@ use crate::artifacts::Artifacts;
 use crate::config::SchedulerConfig;
 use crate::error::SchedulerError;
 use crate::invocation;
-use crate::launch::RuntimeLocator;
+use crate::locate::RuntimeLocator;
 use crate::logs::LogStore;
 use crate::metrics::{Live, SchedulerMetrics};
 use crate::pool::{self, Pooled};
@@ -83,7 +83,7 @@ impl Scheduler {
     pub fn new(
         config: SchedulerConfig,
         sandbox: Sandbox,
-        locator: RuntimeLocator,
+        locator: Arc<RuntimeLocator>,
         logs: LogStore,
     ) -> Result<Self, SchedulerError> {
         std::fs::create_dir_all(config.work_dir.join("empty-opt"))
@@ -227,6 +227,17 @@ impl Scheduler {
         tokio::task::spawn_blocking(move || {
             if let Err(e) = artifacts.code_dir(&blob, &zip) {
                 tracing::debug!(blob, error = %e, "could not unpack code ahead of time");
+            }
+        });
+    }
+
+    /// Unpacks a container image's root ahead of its first cold start (in the background; a
+    /// failure is only logged: the cold start tries again and reports it).
+    pub fn prepare_image(&self, manifest_digest: String, layers: Vec<(PathBuf, String)>) {
+        let artifacts = self.shared.starter.artifacts.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = artifacts.image_root(&manifest_digest, &layers) {
+                tracing::debug!(manifest_digest, error = %e, "could not unpack an image ahead of time");
             }
         });
     }

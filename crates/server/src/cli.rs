@@ -28,6 +28,9 @@ pub enum Command {
     /// back to their functions.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Language runtimes: the AWS SDKs Lambda's managed runtimes bundle.
+    #[command(subcommand)]
+    Runtimes(RuntimesCommand),
     /// Deploy a CloudFormation or SAM template: package local code, upload it, create and
     /// execute a change set, stream each resource event, print the outputs.
     Deploy(DeployArgs),
@@ -74,6 +77,41 @@ pub struct DeleteStackArgs {
     pub stack_name: String,
     #[command(flatten)]
     pub endpoint: EndpointArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum RuntimesCommand {
+    /// Install, once, the AWS SDKs functions expect (boto3 for Python with pip, the AWS SDK for
+    /// JavaScript v3 clients for Node.js with npm) into the data directory. Functions see them
+    /// after their own code and layers. Works offline once installed.
+    InstallSdks(InstallSdksArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InstallSdksArgs {
+    /// Only this SDK (default: both).
+    #[arg(long, value_enum)]
+    pub only: Option<SdkKind>,
+    /// Download again even when installed (newest versions).
+    #[arg(long)]
+    pub upgrade: bool,
+    /// Python whose pip installs boto3.
+    #[arg(long, default_value = "/usr/bin/python3")]
+    pub python: PathBuf,
+    /// npm that installs the JavaScript clients.
+    #[arg(long, default_value = "npm")]
+    pub npm: PathBuf,
+    #[command(flatten)]
+    pub dir: DataDirArgs,
+}
+
+/// An SDK `install-sdks` provides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SdkKind {
+    /// boto3 (and botocore), for Python functions.
+    Python,
+    /// @aws-sdk/client-* v3, for Node.js functions.
+    Node,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -282,6 +320,12 @@ pub struct ServeArgs {
     /// Largest object an S3 multipart upload may complete (S3: 5TiB; bounded by the disk).
     #[arg(long, env = "KINDLING_S3_MAX_UPLOAD_SIZE", default_value = "5TiB", value_parser = parse_size)]
     pub s3_max_upload_size: u64,
+    /// Largest blob (image layer) the container registry accepts.
+    #[arg(long, env = "KINDLING_REGISTRY_MAX_BLOB_SIZE", default_value = "10GiB", value_parser = parse_size)]
+    pub registry_max_blob_size: u64,
+    /// Most bytes the container registry stores, all repositories together.
+    #[arg(long, env = "KINDLING_REGISTRY_MAX_SIZE", default_value = "100GiB", value_parser = parse_size)]
+    pub registry_max_size: u64,
     /// Host names under which `<bucket>.<host>` addresses a bucket (virtual-hosted style;
     /// `<bucket>.localhost` and `<bucket>.s3.<anything>` always do). Repeatable.
     #[arg(

@@ -4,6 +4,7 @@ mod admin;
 mod apigateway;
 mod cli;
 mod code_source;
+mod image_source;
 mod deploy;
 mod deploy_cli;
 mod logs;
@@ -11,6 +12,7 @@ mod logs_api;
 mod messaging;
 mod observe;
 mod runtime_files;
+mod sdks;
 mod secret;
 mod serve;
 
@@ -24,6 +26,7 @@ fn main() -> anyhow::Result<()> {
         cli::Command::Logs(args) => logs::run(&args),
         cli::Command::Queue(args) => admin::queue(&args),
         cli::Command::Dlq(cmd) => admin::dlq(&cmd),
+        cli::Command::Runtimes(cli::RuntimesCommand::InstallSdks(args)) => sdks::install(&args),
         cli::Command::Deploy(args) => deploy_cli::deploy(&args),
         cli::Command::DeleteStack(args) => deploy_cli::delete_stack(&args),
     }

@@ -17,7 +17,7 @@ use tower::Layer;
 use kindling_sandbox::{IsolationMode, NetworkMode, Sandbox, SandboxConfig, TmpBacking};
 use kindling_scheduler::{
     CredentialsProvider, LogRetention, LogStore, RuntimeLocator, RuntimePaths, Scheduler,
-    SchedulerConfig, StreamLimits, UserRange,
+    SchedulerConfig, ServiceEndpoint, StreamLimits, UserRange,
 };
 
 use crate::cli::{FunctionApiAccess, Isolation, ServeArgs};
@@ -62,6 +62,24 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let queue_metrics_store: Arc<dyn QueueStore> = sqlite.clone();
     let blobs = BlobStore::open(args.data_dir.join("code")).context("opening code store")?;
     let objects = object_store(&args, &sqlite)?;
+    let runtime_dir = runtime_files::install(&args.data_dir.join("runtime"))
+        .context("installing runtime bootstraps")?;
+    let locator = Arc::new(RuntimeLocator::new(RuntimePaths {
+        interpreters: args.runtimes.iter().cloned().collect(),
+        search_dirs: search_dirs(),
+        runtime_dir,
+        cache_dir: runtime_cache_dir(&args.data_dir),
+    }));
+    let registry: Arc<kindling_registry::Storage> = Arc::new(
+        kindling_registry::Storage::open(
+            &args.data_dir.join("registry"),
+            kindling_registry::Limits {
+                max_blob: args.registry_max_blob_size,
+                max_total: args.registry_max_size,
+            },
+        )
+        .context("opening the container registry")?,
+    );
     let control = Arc::new(
         ControlPlane::new(
             Arc::clone(&store),
@@ -72,7 +90,11 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
                 min_unreserved_concurrency: args.min_unreserved_concurrency,
             },
         )
-        .with_object_source(Arc::new(S3CodeSource(objects.clone()))),
+        .with_object_source(Arc::new(S3CodeSource(objects.clone())))
+        .with_runtime_support(locator.clone())
+        .with_image_source(Arc::new(crate::image_source::RegistryImages(Arc::clone(
+            &registry,
+        )))),
     );
     let node = node_id(&args.data_dir)?;
     let server_secret = secret::load_or_create(&args.data_dir.join("auth-secret"))
@@ -89,8 +111,10 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             Duration::from_secs_f64(args.log_sweep_interval),
         )
         .context("starting log retention")?;
-    let (scheduler, isolation) =
-        data_plane(&args, &node, logs.clone(), issuer).context("starting the data plane")?;
+    // Connections to Kindling's API accepted inside environments' own network namespaces.
+    let (relay_tx, relay_rx) = tokio::sync::mpsc::channel::<kindling_edge::Relayed>(256);
+    let (scheduler, isolation) = data_plane(&args, &node, logs.clone(), issuer, locator, relay_tx)
+        .context("starting the data plane")?;
     let reaper = scheduler.spawn_reaper(Duration::from_millis(250));
     if let Some(endpoint) = &args.otlp_endpoint {
         tracing::info!(
@@ -203,6 +227,13 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             logs_api::router(&args, logs, log_groups, &policy),
         )
         .mount(
+            ServiceId::Registry,
+            kindling_registry::router(kindling_registry::RegistryState::new(
+                Arc::clone(&registry),
+                Arc::clone(&policy),
+            )),
+        )
+        .mount(
             ServiceId::Sts,
             kindling_sts::router(kindling_sts::StsState {
                 account_id: args.account_id.clone(),
@@ -234,8 +265,9 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             });
         }
     };
-    kindling_edge::serve(
+    kindling_edge::serve_with_relayed(
         listener,
+        Some(relay_rx),
         services,
         edge,
         kindling_api::edge_renderer(),
@@ -429,8 +461,14 @@ fn edge_config(args: &ServeArgs, isolation: IsolationMode) -> kindling_edge::Edg
         max_body_memory: args.max_body_memory.saturating_mul(1024 * 1024),
         environment_uids,
         // S3's HeadBucket and HeadObject, function URLs and API routes (the function
-        // answers); every other HEAD is refused by the edge.
-        head_services: vec![ServiceId::S3, ServiceId::FunctionUrl, ServiceId::ExecuteApi],
+        // answers), the registry's blob and manifest checks; every other HEAD is refused by
+        // the edge.
+        head_services: vec![
+            ServiceId::S3,
+            ServiceId::FunctionUrl,
+            ServiceId::ExecuteApi,
+            ServiceId::Registry,
+        ],
         ..kindling_edge::EdgeConfig::default()
     }
 }
@@ -449,9 +487,10 @@ fn data_plane(
     node: &str,
     logs: LogStore,
     issuer: kindling_auth::SessionIssuer,
+    locator: Arc<RuntimeLocator>,
+    relay: tokio::sync::mpsc::Sender<kindling_edge::Relayed>,
 ) -> anyhow::Result<(Scheduler, IsolationMode)> {
-    let runtime_dir = runtime_files::install(&args.data_dir.join("runtime"))
-        .context("installing runtime bootstraps")?;
+    let runtime_dir = args.data_dir.join("runtime");
     let config = SchedulerConfig {
         work_dir: args.data_dir.join("run"),
         runtime_dir,
@@ -477,19 +516,66 @@ fn data_plane(
                 SchedulerConfig::cold_starts_for_cores(cores)
             }),
         cold_start_wait_limit: Duration::from_secs_f64(args.cold_start_wait_limit),
+        endpoint: Some(service_endpoint(args.listen, relay)),
         stream_limits: StreamLimits {
             max_bytes: args.max_stream_size,
             burst_bytes: kindling_scheduler::DEFAULT_STREAM_BURST_BYTES,
             bytes_per_second: (args.stream_bandwidth > 0).then_some(args.stream_bandwidth),
         },
     };
-    let locator = RuntimeLocator::new(RuntimePaths {
-        interpreters: args.runtimes.iter().cloned().collect(),
-        search_dirs: search_dirs(),
-    });
     let sandbox = sandbox(args.isolation, node, !args.no_tune_cgroups, &args.data_dir)?;
     let mode = sandbox.mode();
     Ok((Scheduler::new(config, sandbox, locator, logs)?, mode))
+}
+
+/// Kindling's API as environments reach it: `AWS_ENDPOINT_URL` (the listen address, loopback
+/// when it listens on every address), and the relay of connections made inside environments'
+/// own network namespaces, which the edge serves as theirs (signatures required).
+fn service_endpoint(
+    listen: std::net::SocketAddr,
+    relay: tokio::sync::mpsc::Sender<kindling_edge::Relayed>,
+) -> ServiceEndpoint {
+    let ip = match listen.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    ServiceEndpoint {
+        host_url: format!("http://{}", std::net::SocketAddr::new(ip, listen.port())),
+        port: listen.port(),
+        relay: Arc::new(move |stream, uid| {
+            let origin = kindling_edge::Origin::Environment { uid };
+            if relay.try_send((stream, origin)).is_err() {
+                tracing::warn!(
+                    uid,
+                    "API relay queue full; a function's connection was dropped"
+                );
+            }
+        }),
+    }
+}
+
+/// Where one-off runtime builds (Kindling's compiled Java runtime and its class-data-sharing
+/// archives) live: `/var/cache/kindling` when Kindling may write there (shared by every data
+/// directory: entries are keyed by source and JDK), else `<data-dir>/runtime-cache`. The
+/// directory appears inside sandboxes at the same path (a CDS archive is only valid for the
+/// jar path it was made with), so it must not be under `/tmp`, which sandboxes replace.
+fn runtime_cache_dir(data_dir: &std::path::Path) -> PathBuf {
+    let shared = PathBuf::from("/var/cache/kindling");
+    let writable = std::fs::create_dir_all(&shared).is_ok() && tempfile_probe(&shared);
+    if writable {
+        shared
+    } else {
+        data_dir.join("runtime-cache")
+    }
+}
+
+/// True when a file can be created in `dir`.
+fn tempfile_probe(dir: &std::path::Path) -> bool {
+    let probe = dir.join(format!(".probe-{}", std::process::id()));
+    let ok = std::fs::write(&probe, b"").is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
 }
 
 /// Each environment gets session credentials of its own function and role, as Lambda gives

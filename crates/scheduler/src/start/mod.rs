@@ -28,7 +28,8 @@ use crate::artifacts::Artifacts;
 use crate::config::SchedulerConfig;
 use crate::env::{Env, Started, Tree, exit_message, platform_error};
 use crate::error::SchedulerError;
-use crate::launch::{EnvVars, Inside, RuntimeLocator};
+use crate::launch::{EnvVars, Inside, Sdks};
+use crate::locate::RuntimeLocator;
 use crate::logs::{Level, LogStore, LogStream};
 use crate::metrics::{EnvEnd, SchedulerMetrics};
 use crate::pool::PoolKey;
@@ -51,6 +52,8 @@ pub(crate) struct StartJob {
     pub rec: Arc<VersionRecord>,
     pub code_zip: PathBuf,
     pub layers: Vec<(String, PathBuf)>,
+    /// A container image's layer files, bottom first.
+    pub image_layers: Vec<PathBuf>,
     /// The invocation that caused the cold start (named in error messages).
     pub request_id: String,
     /// Collect the log tail from the start (the invocation asked for `LogType: Tail`).
@@ -71,7 +74,7 @@ pub(crate) struct Starter {
     pub sandbox: Sandbox,
     pub artifacts: Artifacts,
     pub logs: LogStore,
-    pub locator: RuntimeLocator,
+    pub locator: Arc<RuntimeLocator>,
     /// Per-environment users (Namespaces mode with a configured range).
     pub users: Option<UserPool>,
     pub metrics: Arc<SchedulerMetrics>,
@@ -136,9 +139,10 @@ impl Starter {
             .map_or(self.sandbox.config().uid, UserLease::id);
         // The Runtime API where only the environment reaches it: inside its network
         // namespace, or on the host's loopback serving only its user's sockets.
-        let network = self
+        let service_ports: Vec<u16> = self.config.endpoint.iter().map(|e| e.port).collect();
+        let mut network = self
             .sandbox
-            .prepare_network(RUNTIME_API_PORT)
+            .prepare_network_with(RUNTIME_API_PORT, &service_ports)
             .await
             .map_err(|source| SchedulerError::Sandbox {
                 what: "preparing the network",
@@ -178,10 +182,39 @@ impl Starter {
                 })
             },
         );
+        // Kindling's API for the function's SDK calls: on the host's loopback, or relayed from
+        // a listener on the namespace's own loopback at the same port.
+        let (endpoint_url, relay) = match (&self.config.endpoint, network.extra_listeners.pop()) {
+            (Some(e), Some(inside)) => (
+                Some(format!("http://127.0.0.1:{}", e.port)),
+                Some(relay_task(inside, e, uid)?),
+            ),
+            (Some(e), None) => (Some(e.host_url.clone()), None),
+            (None, _) => (None, None),
+        };
 
         let empty_opt = self.config.work_dir.join("empty-opt");
         let inside = self.inside(&prepared.task_root, prepared.opt_dir.as_deref(), &empty_opt);
-        let env = self.env_vars(rec, &runtime_api, &prepared.stream_name, &inside);
+        let mut env = self.env_vars(
+            rec,
+            &runtime_api,
+            endpoint_url.as_deref(),
+            &prepared.stream_name,
+            &inside,
+        );
+        if let Some(image) = &rec.code.image {
+            env = crate::image::environment(image, env, rec);
+        }
+        if !env.iter().any(|(k, _)| k == "HOME") {
+            // Environment users have no passwd entry: SDKs looking for ~/.aws (the JavaScript
+            // v3 clients fail without a home) find the environment's own /tmp.
+            let tmp = if namespaces {
+                PathBuf::from("/tmp")
+            } else {
+                prepared.tmp_dir.clone()
+            };
+            env.push(("HOME".into(), tmp.to_string_lossy().into_owned()));
+        }
         let launch = &prepared.launch;
         let (gate, pass_fds) = if prepared.extensions > 0 {
             let (gate, read_end) = extensions::Gate::new()
@@ -203,11 +236,16 @@ impl Starter {
         } else {
             (launch.program.clone(), launch.args.clone())
         };
-        let mut readonly = self.config.readonly_host_paths.clone();
-        if let Some(prefix) = &launch.interpreter_prefix
-            && !readonly.iter().any(|p| prefix.starts_with(p))
-        {
-            readonly.push(prefix.clone());
+        let image = prepared.image_root.is_some();
+        let mut readonly = if image {
+            Vec::new()
+        } else {
+            self.config.readonly_host_paths.clone()
+        };
+        for path in &launch.visible {
+            if !readonly.iter().any(|p| path.starts_with(p)) {
+                readonly.push(path.clone());
+            }
         }
         let spec = EnvironmentSpec {
             id: prepared.id.clone(),
@@ -220,12 +258,20 @@ impl Starter {
             tmp_size_mb: rec.spec.ephemeral_storage,
             memory_mb: rec.spec.memory_size,
             pids_max: 1024,
-            cwd: inside.task_root.to_path_buf(),
+            cwd: launch
+                .cwd
+                .clone()
+                .unwrap_or_else(|| inside.task_root.to_path_buf()),
             readonly_host_paths: readonly,
-            extra_mounts: vec![BindMount {
-                host: self.config.runtime_dir.clone(),
-                inside: PathBuf::from("/var/runtime"),
-            }],
+            extra_mounts: if image {
+                Vec::new()
+            } else {
+                vec![BindMount {
+                    host: self.config.runtime_dir.clone(),
+                    inside: PathBuf::from("/var/runtime"),
+                }]
+            },
+            root_dir: prepared.image_root.clone(),
             uid: user.as_ref().map(UserLease::id),
             gid: user.as_ref().map(UserLease::id),
             network: network.namespace,
@@ -259,7 +305,7 @@ impl Starter {
         }
         Ok(Ok(Spawned {
             prepared,
-            tree: Tree::new(sandbox, user),
+            tree: Tree::new(sandbox, user, relay),
             api,
             gate,
             at,
@@ -293,6 +339,7 @@ impl Starter {
         &self,
         rec: &VersionRecord,
         runtime_api: &str,
+        endpoint: Option<&str>,
         stream_name: &str,
         inside: &Inside<'_>,
     ) -> Vec<(String, String)> {
@@ -308,9 +355,11 @@ impl Starter {
             rec,
             region: &self.config.region,
             runtime_api,
+            endpoint,
             log_stream: stream_name,
             inside,
             credentials: &credentials,
+            sdks: Sdks::find(&self.config.runtime_dir),
         }
         .build()
     }
@@ -439,6 +488,31 @@ impl Starter {
             }
         }
     }
+}
+
+/// Accepts connections on `listener` (inside an environment's network namespace) and hands
+/// them to the endpoint's relay as the environment's (`uid`). Ends when aborted (with the
+/// environment's tree).
+fn relay_task(
+    listener: std::net::TcpListener,
+    endpoint: &crate::config::ServiceEndpoint,
+    uid: u32,
+) -> Result<tokio::task::AbortHandle, SchedulerError> {
+    let listener = tokio::net::TcpListener::from_std(listener)
+        .map_err(SchedulerError::io("registering the API relay listener"))?;
+    let relay = Arc::clone(&endpoint.relay);
+    let task = tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => relay(stream, uid),
+                Err(e) => {
+                    tracing::debug!(error = %e, "API relay accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    });
+    Ok(task.abort_handle())
 }
 
 impl Prepared {

@@ -28,6 +28,7 @@ fn version(name: &str, number: Option<u64>, rev: &str) -> VersionRecord {
             size: 100,
             unzipped_size: 200,
             blob: "00".repeat(32),
+            image: None,
         },
         revision_id: rev.into(),
         last_modified_ms: 0,

@@ -90,6 +90,11 @@ def test_event_is_payload_2_0(url, fn):
     assert "cookie" not in e["headers"]
     assert e["headers"]["content-type"] == "application/json"
     assert e["headers"]["x-multi"] == "one"
+    # As in front of AWS's URLs: the client's address, the scheme and port it reached.
+    port = urllib.parse.urlsplit(url).port
+    assert e["headers"]["x-forwarded-for"] == "127.0.0.1"
+    assert e["headers"]["x-forwarded-proto"] == "http"
+    assert e["headers"]["x-forwarded-port"] == str(port)
     assert all(k == k.lower() for k in e["headers"])
     assert e["body"] == body and e["isBase64Encoded"] is False
     assert e["pathParameters"] is None and e["stageVariables"] is None

@@ -110,22 +110,15 @@ async fn serve(
 
     let region = &s.control.arn().region;
     let url_id = addr.url_id;
+    let source_ip = context_peer(parts);
     let request = HttpRequest {
         method: parts.method.as_str().to_owned(),
         path: addr.path.to_owned(),
         query: parts.uri.query().unwrap_or("").to_owned(),
         protocol: protocol(parts.version).to_owned(),
-        headers: parts
-            .headers
-            .iter()
-            .filter_map(|(n, v)| {
-                v.to_str()
-                    .ok()
-                    .map(|v| (n.as_str().to_owned(), v.to_owned()))
-            })
-            .collect(),
+        headers: event_headers(parts, &source_ip),
         body: body.bytes.clone(),
-        source_ip: context_peer(parts),
+        source_ip,
     };
     drop(body);
     let context = RequestContext {
@@ -226,6 +219,38 @@ fn response(
         set(h, "X-Amzn-Trace-Id", t);
     }
     res
+}
+
+/// The request's header lines as the function sees them, with the `X-Forwarded-*` headers
+/// Lambda adds in front of a function URL (frameworks build absolute URLs from them): the
+/// client's address appended to `X-Forwarded-For`, Kindling's scheme (`http`) and port.
+fn event_headers(parts: &Parts, source_ip: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::with_capacity(parts.headers.len() + 3);
+    let mut forwarded_for = None;
+    for (name, value) in &parts.headers {
+        let Ok(value) = value.to_str() else { continue };
+        if name == "x-forwarded-for" {
+            forwarded_for = Some(value);
+            continue;
+        }
+        if name == "x-forwarded-proto" || name == "x-forwarded-port" {
+            continue;
+        }
+        out.push((name.as_str().to_owned(), value.to_owned()));
+    }
+    let chain = match forwarded_for {
+        Some(prior) => format!("{prior}, {source_ip}"),
+        None => source_ip.to_owned(),
+    };
+    let port = header(parts, "host")
+        .and_then(|h| h.rsplit_once(':'))
+        .map(|(_, p)| p)
+        .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or("80");
+    out.push(("x-forwarded-for".to_owned(), chain));
+    out.push(("x-forwarded-proto".to_owned(), "http".to_owned()));
+    out.push(("x-forwarded-port".to_owned(), port.to_owned()));
+    out
 }
 
 fn set(h: &mut http::HeaderMap, name: &'static str, value: &str) {

@@ -124,6 +124,20 @@ def test_validation(lam, lam_raw, sqs, sink):
         lam.create_event_source_mapping(FunctionName=unique("nofn"), EventSourceArn=arn)
     assert error(e)[:2] == ("ResourceNotFoundException", 404)
 
+    kafka = {"SelfManagedEventSource": {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": ["127.0.0.1:9092"]}},
+             "Topics": ["orders"]}
+    with pytest.raises(ClientError) as e:
+        lam.create_event_source_mapping(FunctionName=fn, **kafka)
+    assert error(e)[0] == "InvalidParameterValueException"
+    assert "StartingPosition" in error(e)[2]
+    with pytest.raises(ClientError) as e:  # valid, but this build has no Kafka poller
+        lam.create_event_source_mapping(FunctionName=fn, StartingPosition="TRIM_HORIZON", **kafka)
+    assert error(e)[0] == "InvalidParameterValueException"
+    assert "Kafka" in error(e)[2]
+    with pytest.raises(ClientError) as e:
+        lam.create_event_source_mapping(FunctionName=fn, EventSourceArn=arn, **kafka)
+    assert error(e)[0] == "InvalidParameterValueException"
+
     _, fifo = make_queue(sqs, unique("f") + ".fifo")
     with pytest.raises(ClientError) as e:
         lam.create_event_source_mapping(FunctionName=fn, EventSourceArn=fifo, BatchSize=11,

@@ -130,10 +130,12 @@ def test_validation(lam, lam_raw, sqs, sink):
         lam.create_event_source_mapping(FunctionName=fn, **kafka)
     assert error(e)[0] == "InvalidParameterValueException"
     assert "StartingPosition" in error(e)[2]
-    with pytest.raises(ClientError) as e:  # valid, but this build has no Kafka poller
-        lam.create_event_source_mapping(FunctionName=fn, StartingPosition="TRIM_HORIZON", **kafka)
+    with pytest.raises(ClientError) as e:
+        lam.create_event_source_mapping(FunctionName=fn, StartingPosition="AT_TIMESTAMP", **kafka)
     assert error(e)[0] == "InvalidParameterValueException"
-    assert "Kafka" in error(e)[2]
+    k = lam.create_event_source_mapping(FunctionName=fn, StartingPosition="LATEST", **kafka)
+    assert k["BatchSize"] == 100 and k["MaximumRetryAttempts"] == -1
+    lam.delete_event_source_mapping(UUID=k["UUID"])
     with pytest.raises(ClientError) as e:
         lam.create_event_source_mapping(FunctionName=fn, EventSourceArn=arn, **kafka)
     assert error(e)[0] == "InvalidParameterValueException"

@@ -22,6 +22,7 @@
 mod batch;
 mod error;
 pub mod input;
+mod kafka;
 mod manager;
 mod rabbit;
 mod record;

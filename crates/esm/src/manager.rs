@@ -155,12 +155,7 @@ fn start(inner: &Arc<Inner>, rec: MappingRecord) -> Runner {
         match rec.kind {
             SourceKind::Sqs => crate::sqs::run(inner, rec, rx).await,
             SourceKind::RabbitMq => crate::rabbit::run(inner, rec, rx).await,
-            SourceKind::Kafka => {
-                tracing::warn!(
-                    mapping = %rec.uuid,
-                    "this Kindling has no poller for the mapping's source kind yet"
-                );
-            }
+            SourceKind::Kafka => crate::kafka::run(inner, rec, rx).await,
         }
     });
     Runner {

@@ -151,7 +151,7 @@ impl Mappings {
             .transpose()?;
         let target = inner.target(&function).await?;
         let mut fifo = false;
-        let (topics, mut queues) = (Vec::new(), Vec::new());
+        let (mut topics, mut queues) = (Vec::new(), Vec::new());
         match kind {
             SourceKind::Sqs => {
                 let arn = input.event_source_arn.as_deref().unwrap_or_default();
@@ -182,7 +182,7 @@ impl Mappings {
                 }
             }
             SourceKind::Kafka => {
-                one_name(&input.topics, "topics", "Topics")?;
+                topics = one_name(&input.topics, "topics", "Topics")?;
                 match input.starting_position.as_deref() {
                     Some("TRIM_HORIZON" | "LATEST") => {}
                     Some(other) => {
@@ -197,12 +197,6 @@ impl Mappings {
                         ));
                     }
                 }
-                // The request is valid, but this build has no Kafka poller: refuse rather than
-                // keep a mapping that would never poll.
-                return Err(EsmError::InvalidParameter(
-                    "This Kindling does not poll self-managed Apache Kafka yet; SQS queues and RabbitMQ brokers are supported."
-                        .into(),
-                ));
             }
         }
         let (default_batch, _) = batch_limits(kind, fifo);

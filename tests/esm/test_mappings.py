@@ -124,6 +124,22 @@ def test_validation(lam, lam_raw, sqs, sink):
         lam.create_event_source_mapping(FunctionName=unique("nofn"), EventSourceArn=arn)
     assert error(e)[:2] == ("ResourceNotFoundException", 404)
 
+    kafka = {"SelfManagedEventSource": {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": ["127.0.0.1:9092"]}},
+             "Topics": ["orders"]}
+    with pytest.raises(ClientError) as e:
+        lam.create_event_source_mapping(FunctionName=fn, **kafka)
+    assert error(e)[0] == "InvalidParameterValueException"
+    assert "StartingPosition" in error(e)[2]
+    with pytest.raises(ClientError) as e:
+        lam.create_event_source_mapping(FunctionName=fn, StartingPosition="AT_TIMESTAMP", **kafka)
+    assert error(e)[0] == "InvalidParameterValueException"
+    k = lam.create_event_source_mapping(FunctionName=fn, StartingPosition="LATEST", **kafka)
+    assert k["BatchSize"] == 100 and k["MaximumRetryAttempts"] == -1
+    lam.delete_event_source_mapping(UUID=k["UUID"])
+    with pytest.raises(ClientError) as e:
+        lam.create_event_source_mapping(FunctionName=fn, EventSourceArn=arn, **kafka)
+    assert error(e)[0] == "InvalidParameterValueException"
+
     _, fifo = make_queue(sqs, unique("f") + ".fifo")
     with pytest.raises(ClientError) as e:
         lam.create_event_source_mapping(FunctionName=fn, EventSourceArn=fifo, BatchSize=11,

@@ -22,10 +22,13 @@
 mod batch;
 mod error;
 pub mod input;
+mod kafka;
 mod manager;
+mod rabbit;
 mod record;
 mod service;
 mod sqs;
+mod target;
 mod validate;
 mod view;
 
@@ -52,6 +55,9 @@ pub struct EsmConfig {
     /// How often stored mappings are compared with running pollers when nothing signals a
     /// change (a function deleted elsewhere, another node's write).
     pub reconcile_interval: Duration,
+    /// RabbitMQ brokers by name (`amqp://USER:PASS@HOST:PORT/VHOST`), selected by a mapping's
+    /// `arn:aws:mq:<region>:<account>:broker:<name>:<id>`.
+    pub brokers: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for EsmConfig {
@@ -61,6 +67,7 @@ impl Default for EsmConfig {
             account_id: "123456789012".into(),
             default_max_pollers: 8,
             reconcile_interval: Duration::from_secs(1),
+            brokers: Default::default(),
         }
     }
 }

@@ -154,12 +154,8 @@ fn start(inner: &Arc<Inner>, rec: MappingRecord) -> Runner {
     let handle = tokio::spawn(async move {
         match rec.kind {
             SourceKind::Sqs => crate::sqs::run(inner, rec, rx).await,
-            SourceKind::RabbitMq | SourceKind::Kafka => {
-                tracing::warn!(
-                    mapping = %rec.uuid,
-                    "this Kindling has no poller for the mapping's source kind yet"
-                );
-            }
+            SourceKind::RabbitMq => crate::rabbit::run(inner, rec, rx).await,
+            SourceKind::Kafka => crate::kafka::run(inner, rec, rx).await,
         }
     });
     Runner {

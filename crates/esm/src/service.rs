@@ -169,6 +169,17 @@ impl Mappings {
             }
             SourceKind::RabbitMq => {
                 queues = one_name(&input.queues, "queues", "Queues")?;
+                let arn = input.event_source_arn.as_deref().unwrap_or_default();
+                let name = crate::rabbit::broker_name(arn).ok_or_else(|| {
+                    EsmError::InvalidParameter(format!(
+                        "{arn} is not an Amazon MQ broker ARN (arn:aws:mq:<region>:<account>:broker:<name>:<id>)."
+                    ))
+                })?;
+                if !inner.config.brokers.contains_key(name) {
+                    return Err(EsmError::InvalidParameter(format!(
+                        "The broker {name} is not one of this Kindling's brokers (name them with --mq-broker {name}=amqp://USER:PASS@HOST:PORT/VHOST)."
+                    )));
+                }
             }
             SourceKind::Kafka => {
                 topics = one_name(&input.topics, "topics", "Topics")?;

@@ -367,18 +367,12 @@ impl Poller {
     }
 
     async fn target(&self) -> Result<InvokeTarget, ControlError> {
-        let control = &self.inner.control;
-        let name = &self.rec.function_name;
-        if let Some(t) = control.cached_invoke_target(name, self.qualifier.as_deref())? {
-            return Ok(t);
-        }
-        let control = Arc::clone(control);
-        let (name, q) = (name.clone(), self.qualifier.clone());
-        match tokio::task::spawn_blocking(move || control.invoke_target(&name, q.as_deref())).await
-        {
-            Ok(r) => r,
-            Err(e) => Err(ControlError::Internal(format!("resolve task failed: {e}"))),
-        }
+        crate::target::resolve(
+            &self.inner,
+            &self.rec.function_name,
+            self.qualifier.as_deref(),
+        )
+        .await
     }
 
     /// Deletes messages by receipt handle, ten per call.

@@ -337,6 +337,11 @@ pub struct ServeArgs {
     /// Interpreter for a runtime, e.g. `--runtime python3.12=/usr/bin/python3.12` (repeatable).
     #[arg(long = "runtime", env = "KINDLING_RUNTIMES", value_delimiter = ',', value_parser = parse_runtime)]
     pub runtimes: Vec<(String, PathBuf)>,
+    /// A RabbitMQ broker event source mappings may read, `NAME=amqp://USER:PASS@HOST:PORT/VHOST`
+    /// (repeatable): a mapping's `EventSourceArn` `arn:aws:mq:<region>:<account>:broker:NAME:<id>`
+    /// selects it.
+    #[arg(long = "mq-broker", env = "KINDLING_MQ_BROKERS", value_delimiter = ',', value_parser = parse_broker)]
+    pub mq_brokers: Vec<(String, String)>,
 }
 
 fn parse_days(s: &str) -> Result<f64, String> {
@@ -388,6 +393,28 @@ pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
         return Err(format!("size out of range: {s:?}"));
     }
     Ok(bytes as u64)
+}
+
+fn parse_broker(s: &str) -> Result<(String, String), String> {
+    let (name, url) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=amqp://USER:PASS@HOST:PORT/VHOST, got {s:?}"))?;
+    let valid_name = !name.is_empty()
+        && name.len() <= 50
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid_name {
+        return Err(format!(
+            "broker name {name:?}: letters, digits, '-' and '_' only"
+        ));
+    }
+    if !url.starts_with("amqp://") {
+        return Err(format!(
+            "broker {name}: expected an amqp:// URL, got {url:?}"
+        ));
+    }
+    Ok((name.to_string(), url.to_string()))
 }
 
 fn parse_runtime(s: &str) -> Result<(String, PathBuf), String> {

@@ -172,6 +172,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         kindling_esm::EsmConfig {
             region: args.region.clone(),
             account_id: args.account_id.clone(),
+            brokers: args.mq_brokers.iter().cloned().collect(),
             ..Default::default()
         },
         sqlite.clone(),

@@ -22,6 +22,7 @@ mod load;
 mod procfs;
 mod report;
 mod server;
+mod apigwq;
 mod sqsq;
 mod urls;
 
@@ -122,6 +123,7 @@ fn main() {
         "sqs" => run_sqs(&args),
         "coldmix" => run_coldmix(&args),
         "urls" => urls::run_urls(&args),
+        "apigw" => run_apigw(&args),
         other => Err(format!("unknown command {other}").into()),
     };
     if let Err(e) = result {
@@ -706,6 +708,30 @@ fn run_sqs(a: &Args) -> Result<(), Error> {
         None => None,
     };
     let text = sqsq::report(a.get("kindling-rev").unwrap_or("?"), &kf, mf.as_ref(), secs);
+    let _ = std::fs::remove_dir_all(&work);
+    print!("{text}");
+    if let Some(out) = a.path("out") {
+        std::fs::write(out, &text)?;
+    }
+    Ok(())
+}
+
+/// The API Gateway front door next to direct Invoke (see apigwq.rs).
+fn run_apigw(a: &Args) -> Result<(), Error> {
+    let kindling = a.path("kindling").ok_or("--kindling BIN is required")?;
+    let rust_fn = std::fs::read(a.path("rust-fn").ok_or("--rust-fn BIN is required")?)?;
+    let work = std::env::temp_dir().join(format!("kindling-bench-apigw-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let conns: Vec<usize> = a.list("conns", "1,4,16").iter().filter_map(|c| c.parse().ok()).collect();
+    let plan = apigwq::Plan {
+        isolation: a.get("isolation").unwrap_or("process"),
+        reps: a.num("reps", 5),
+        n: a.num("n", 2000),
+        conns: &conns,
+        secs: a.num("secs", 3.0),
+        rev: a.get("kindling-rev").unwrap_or("?"),
+    };
+    let text = apigwq::run(&kindling, &rust_fn, &work, &plan)?;
     let _ = std::fs::remove_dir_all(&work);
     print!("{text}");
     if let Some(out) = a.path("out") {

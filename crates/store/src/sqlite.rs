@@ -5,11 +5,13 @@
 
 mod account;
 mod aliases;
+mod apis;
 mod connections;
 mod event_configs;
 mod function_urls;
 mod functions;
 mod layers;
+mod mappings;
 mod object_store;
 mod objects;
 mod policies;
@@ -18,6 +20,7 @@ mod queue_store;
 mod rows;
 mod sns;
 mod sqs;
+mod stack_store;
 mod versions;
 
 use std::path::Path;
@@ -29,6 +32,7 @@ use kindling_model::layer::LayerVersionRecord;
 use kindling_model::url::FunctionUrlRecord;
 
 use self::connections::{Connections, DEFAULT_READERS, Durability};
+use crate::apis::{ApiRecord, ApiStore};
 use crate::{AccountUsage, PolicyRecord, QueueStat, Result, Store};
 
 /// SQLite-backed store: a durable writer, a relaxed writer for queue bookkeeping and a pool of
@@ -306,3 +310,25 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests;
+
+impl ApiStore for SqliteStore {
+    fn create_api(&self, rec: &ApiRecord) -> Result<()> {
+        self.write(|c| apis::create_api(c, rec))
+    }
+
+    fn api(&self, api_id: &str) -> Result<Option<ApiRecord>> {
+        self.read(|c| apis::api(c, api_id))
+    }
+
+    fn apis(&self, kind: &str) -> Result<Vec<ApiRecord>> {
+        self.read(|c| apis::apis(c, kind))
+    }
+
+    fn put_api(&self, rec: &ApiRecord, expected_revision: &str) -> Result<()> {
+        self.write(|c| apis::put_api(c, rec, expected_revision))
+    }
+
+    fn delete_api(&self, api_id: &str) -> Result<()> {
+        self.write(|c| apis::delete_api(c, api_id))
+    }
+}

@@ -46,7 +46,17 @@ def test_built_call_by_call(apigw, echo_fn, endpoint):
                          authorizationType="NONE")
         apigw.put_integration(restApiId=api_id, resourceId=res["id"], httpMethod=method,
                               type="AWS_PROXY", integrationHttpMethod="POST", uri=uri(echo_fn))
+    apigw.put_method_response(restApiId=api_id, resourceId=pet["id"], httpMethod="GET",
+                              statusCode="200", responseModels={"application/json": "Empty"})
+    apigw.put_integration_response(restApiId=api_id, resourceId=pet["id"], httpMethod="GET",
+                                   statusCode="200", selectionPattern="")
+    got = apigw.get_method_response(restApiId=api_id, resourceId=pet["id"], httpMethod="GET",
+                                    statusCode="200")
+    assert got["statusCode"] == "200" and got["responseModels"] == {"application/json": "Empty"}
+    assert apigw.get_integration_response(restApiId=api_id, resourceId=pet["id"], httpMethod="GET",
+                                          statusCode="200")["statusCode"] == "200"
     m = apigw.get_method(restApiId=api_id, resourceId=pet["id"], httpMethod="GET")
+    assert m["methodResponses"]["200"]["statusCode"] == "200"
     assert m["methodIntegration"]["uri"] == uri(echo_fn)
     assert apigw.get_integration(restApiId=api_id, resourceId=pet["id"],
                                  httpMethod="PUT")["type"] == "AWS_PROXY"

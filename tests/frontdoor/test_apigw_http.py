@@ -60,6 +60,12 @@ def test_quick_create_makes_route_integration_and_default_stage(apigwv2, echo_fn
     assert event["requestContext"]["stage"] == "$default"
     assert event["requestContext"]["http"]["method"] == "GET"
     assert r.headers["apigw-requestid"]
+    assert event["requestContext"]["http"]["sourceIp"] == "127.0.0.1"
+    # A client's X-Forwarded-For is kept in front; the source is the connection's address.
+    spoof = s.get(api["ApiEndpoint"] + "/x", headers={"X-Forwarded-For": "203.0.113.7"}).json()
+    assert spoof["requestContext"]["http"]["sourceIp"] == "127.0.0.1"
+    assert spoof["headers"]["x-forwarded-for"] == "203.0.113.7, 127.0.0.1"
+    assert spoof["headers"]["x-forwarded-proto"] == "http"
     assert "a=1" in r.headers["set-cookie"] and "b=2" in r.headers["set-cookie"]
     apigwv2.update_api(ApiId=api_id, Name="renamed")
     assert apigwv2.get_api(ApiId=api_id)["Name"] == "renamed"

@@ -164,13 +164,16 @@ def test_payload_1_0_event(apigwv2, echo_fn):
 
 
 def test_gateway_errors(apigwv2, lam, echo_fn, server):
-    api = make_api(apigwv2, echo_fn, ["POST /x"], timeout=1000)
+    api = make_api(apigwv2, echo_fn, ["POST /x"])
     url = api["ApiEndpoint"] + "/x"
     r = s.get(url, method="POST", data="malformed", headers={"content-type": "text/plain"})
     assert (r.status_code, r.json()) == (500, {"message": "Internal Server Error"})
     r = s.get(url, method="POST", data="raise", headers={"content-type": "text/plain"})
     assert (r.status_code, r.json()) == (500, {"message": "Internal Server Error"})
-    r = s.get(url, method="POST", data="sleep", headers={"content-type": "text/plain"})
+    # An integration timeout of 1 s against a function that takes 3 s.
+    quick = make_api(apigwv2, echo_fn, ["POST /x"], timeout=1000)
+    r = s.get(quick["ApiEndpoint"] + "/x", method="POST", data="sleep",
+              headers={"content-type": "text/plain"})
     assert (r.status_code, r.json()) == (503, {"message": "Service Unavailable"})
     s.wait_log(server, "integration timed out")
 

@@ -116,6 +116,8 @@ OPENAPI = {
     "info": {"title": "oas3", "version": "2"},
     "paths": {
         "/hello": {"get": {"x-amazon-apigateway-integration": {
+            "type": "aws_proxy", "httpMethod": "POST", "uri": None}}},
+        "/slow": {"post": {"x-amazon-apigateway-integration": {
             "type": "aws_proxy", "httpMethod": "POST", "uri": None,
             "timeoutInMillis": 1000}}},
         "/hello/{name}": {"post": {"x-amazon-apigateway-integration": {
@@ -143,15 +145,15 @@ def test_import_put_and_gateway_errors(apigw, echo_fn, endpoint):
     assert (r.status_code, r.json()) == (502, {"message": "Internal server error"})
     r = s.get(f"{base}/hello/bob", method="POST", data="raise")
     assert (r.status_code, r.json()) == (502, {"message": "Internal server error"})
-    # /hello's integration times out after 1 s (the 29 s limit, shortened).
-    r = s.get(f"{base}/hello", data="sleep")
+    # /slow's integration times out after 1 s (the 29 s limit, shortened).
+    r = s.get(f"{base}/slow", method="POST", data="sleep")
     assert (r.status_code, r.json()) == (504, {"message": "Endpoint request timed out"})
     # Merge adds a path; overwrite replaces the definition.
     extra = {"openapi": "3.0.1", "info": {"title": "oas3"}, "paths": {"/more": {"get": {
         "x-amazon-apigateway-integration": {"type": "aws_proxy", "uri": uri(echo_fn)}}}}}
     apigw.put_rest_api(restApiId=api_id, mode="merge", body=json.dumps(extra).encode())
     paths = {r["path"] for r in apigw.get_resources(restApiId=api_id)["items"]}
-    assert {"/hello", "/hello/{name}", "/more"} <= paths
+    assert {"/hello", "/hello/{name}", "/slow", "/more"} <= paths
     apigw.put_rest_api(restApiId=api_id, mode="overwrite", body=json.dumps(extra).encode())
     paths = {r["path"] for r in apigw.get_resources(restApiId=api_id)["items"]}
     assert paths == {"/", "/more"}

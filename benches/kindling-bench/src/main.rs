@@ -8,6 +8,7 @@
 //!   kindling-bench load --addr HOST:PORT --path P [--conns C] [--secs S] [--n N]
 //!   kindling-bench async --kindling BIN [--isolation I] [--conns 1,16,64] [--secs S] [--samples N]
 //!   kindling-bench sqs --kindling BIN [--moto BIN] [--conns 1,16,64] [--secs S]
+//!   kindling-bench urls --kindling BIN --http-fn BIN [--cargo-lambda BIN --cl-manifest TOML --cl-target-dir DIR] [--quick]
 //!   kindling-bench coldmix --kindling BIN --rust-fn BIN [--isolation LIST] [--secs S]
 //!                      [--cold-functions N] [--cold-conc C] [--out FILE]
 //!   kindling-bench echo-serve --port P [--upstream HOST:PORT --spawn-upstream]  (floor servers)
@@ -23,6 +24,7 @@ mod report;
 mod server;
 mod apigwq;
 mod sqsq;
+mod urls;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -120,6 +122,7 @@ fn main() {
         "async" => run_async(&args),
         "sqs" => run_sqs(&args),
         "coldmix" => run_coldmix(&args),
+        "urls" => urls::run_urls(&args),
         "apigw" => run_apigw(&args),
         other => Err(format!("unknown command {other}").into()),
     };
@@ -160,9 +163,11 @@ thread_local! {
 fn target(m: &Managed, name: &str) -> Target {
     Target {
         addr: m.addr,
+        method: "POST",
         path: invoke_path(name),
         body: Bytes::from_static(EVENT.as_bytes()),
         server_pid: m.pid(),
+        expect: None,
     }
 }
 
@@ -764,9 +769,11 @@ fn run_coldmix(a: &Args) -> Result<(), Error> {
 fn run_load(a: &Args) -> Result<(), Error> {
     let t = Target {
         addr: parse_addr(a)?,
+        method: "POST",
         path: a.get("path").unwrap_or("/2015-03-31/functions/echo-rs/invocations").to_string(),
         body: Bytes::from(a.get("body").unwrap_or(EVENT).to_string()),
         server_pid: a.num("pid", 0),
+        expect: None,
     };
     let conns: usize = a.num("conns", 0);
     let s: Stats = if conns == 0 {

@@ -86,6 +86,7 @@ impl Invoker {
             client_context: None,
             trace_id,
             tail: false,
+            enqueued_ms: None,
         };
         match tokio::time::timeout(timeout, self.scheduler.invoke(req)).await {
             Err(_) => Err(CallError::Timeout(timeout)),

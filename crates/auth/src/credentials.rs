@@ -285,6 +285,15 @@ impl Credentials {
         self.keys.keys().map(String::as_str)
     }
 
+    /// Whether `secret` is the secret access key of `access_key_id` (compared in constant
+    /// time). For schemes that carry the key pair itself, such as the container registry's
+    /// HTTP Basic authentication.
+    pub fn check_secret(&self, access_key_id: &str, secret: &str) -> bool {
+        self.keys.get(access_key_id).is_some_and(|s| {
+            crate::crypto::constant_time_eq(s.secret_access_key.as_bytes(), secret.as_bytes())
+        })
+    }
+
     pub(crate) fn get(&self, access_key_id: &str) -> Option<&Secret> {
         self.keys.get(access_key_id)
     }
@@ -303,6 +312,14 @@ impl fmt::Debug for Credentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_checked_per_key() {
+        let c = Credentials::parse("AKID1 s3cret\n").expect("parses");
+        assert!(c.check_secret("AKID1", "s3cret"));
+        assert!(!c.check_secret("AKID1", "s3cre"));
+        assert!(!c.check_secret("AKID2", "s3cret"));
+    }
 
     #[test]
     fn one_key_per_line() {

@@ -20,7 +20,7 @@ pub(crate) fn zip_bytes(
 ) -> Result<Vec<u8>> {
     if code.image_uri.is_some() {
         return Err(ControlError::InvalidParameter(
-            "Container images (ImageUri) are not supported by Kindling; deploy a .zip file archive."
+            "ImageUri is only for functions with packageType Image; a Zip function's code is a .zip file archive."
                 .into(),
         ));
     }
@@ -158,6 +158,7 @@ impl ControlPlane {
             size: bytes.len() as u64,
             unzipped_size: unzipped,
             blob: id.as_str().to_string(),
+            image: None,
         })
     }
 }
@@ -166,19 +167,7 @@ impl ControlPlane {
 mod tests {
     use super::*;
 
-    fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut buf = std::io::Cursor::new(Vec::new());
-        {
-            let mut w = zip::ZipWriter::new(&mut buf);
-            for (name, data) in files {
-                w.start_file(*name, zip::write::SimpleFileOptions::default())
-                    .unwrap();
-                std::io::Write::write_all(&mut w, data).unwrap();
-            }
-            w.finish().unwrap();
-        }
-        buf.into_inner()
-    }
+    use kindling_test_support::zip_of;
 
     #[test]
     fn rejects_non_zip_and_measures_zip() {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use kindling_model::function::{FunctionMeta, FunctionSpec, LayerAttachment, VersionRecord};
 use kindling_model::layer::LayerVersionRef;
+use kindling_model::runtime::Availability;
 use kindling_model::validate::{self, Violations};
 use kindling_model::{FunctionRef, Qualifier, limits, runtime};
 use kindling_store::{Entity, StoreError};
@@ -185,6 +186,29 @@ fn architectures_check(v: &mut Violations, archs: &[String]) {
     }
 }
 
+/// What container-image functions refuse: Runtime, Handler and Layers belong to the image.
+fn image_config_check(c: &ConfigInput, creating: bool) -> Result<()> {
+    let refuse = |what: &str| {
+        Err(ControlError::InvalidParameter(format!(
+            "{what} {} not supported for functions with packageType Image.",
+            if what == "Layers" { "are" } else { "is" }
+        )))
+    };
+    if c.runtime.is_some() {
+        return refuse("Runtime");
+    }
+    if c.handler.is_some() {
+        return refuse("Handler");
+    }
+    if c.layers.as_ref().is_some_and(|l| !l.is_empty() || creating) {
+        return refuse("Layers");
+    }
+    if let Some(config) = &c.image_config {
+        crate::image::check_image_config(config)?;
+    }
+    Ok(())
+}
+
 /// Lambda answers an unknown runtime with InvalidParameterValueException (not a validation error).
 fn runtime_check(c: &ConfigInput) -> Result<()> {
     match &c.runtime {
@@ -192,11 +216,40 @@ fn runtime_check(c: &ConfigInput) -> Result<()> {
             "Value {rt} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [{}] or be a valid ARN",
             runtime::ALL_RUNTIMES.join(", ")
         ))),
-        _ => Ok(()),
+        Some(rt) => match runtime::deprecation_message(rt) {
+            Some(m) => Err(ControlError::InvalidParameter(m)),
+            None => Ok(()),
+        },
+        None => Ok(()),
     }
 }
 
 impl ControlPlane {
+    /// Refuses a runtime the host cannot run at all (InvalidParameterValueException naming
+    /// what is missing). A substitute (another version, emulation) is accepted: the cold
+    /// start writes what runs instead into the function's log.
+    fn runnable_check(&self, runtime: Option<&str>, architectures: &[String]) -> Result<()> {
+        let arch = architectures.first().map_or("x86_64", String::as_str);
+        match self.availability(runtime, arch) {
+            Availability::Missing(m) => Err(ControlError::InvalidParameter(m)),
+            Availability::Exact | Availability::Substitute(_) => Ok(()),
+        }
+    }
+
+    /// What runs instead of what `rec` asks for (another version, emulation), if anything:
+    /// CreateFunction's response says it in `StateReason`; cold starts write it to the log.
+    pub fn runtime_note(&self, rec: &VersionRecord) -> Option<String> {
+        let arch = rec
+            .spec
+            .architectures
+            .first()
+            .map_or("x86_64", String::as_str);
+        match self.availability(rec.spec.runtime.as_deref(), arch) {
+            Availability::Substitute(n) => Some(n),
+            Availability::Exact | Availability::Missing(_) => None,
+        }
+    }
+
     /// Service-level checks and the merge of `c` into `spec`.
     fn apply_config(&self, spec: &mut FunctionSpec, c: &ConfigInput) -> Result<()> {
         runtime_check(c)?;
@@ -259,6 +312,18 @@ impl ControlPlane {
             }
             if let Some(g) = &l.log_group {
                 spec.logging.log_group = g.clone();
+            }
+            // JSON logs have levels (INFO unless set, as Lambda shows them); text logs none.
+            if spec.logging.log_format == "JSON" {
+                for level in [
+                    &mut spec.logging.application_log_level,
+                    &mut spec.logging.system_log_level,
+                ] {
+                    level.get_or_insert_with(|| "INFO".to_string());
+                }
+            } else {
+                spec.logging.application_log_level = None;
+                spec.logging.system_log_level = None;
             }
         }
         if let Some(s) = c.snap_start.as_ref().and_then(|s| s.apply_on.clone()) {
@@ -358,12 +423,15 @@ impl ControlPlane {
                 "Function name cannot contain a qualifier on CreateFunction.".into(),
             ));
         }
-        if req.package_type.as_deref() == Some("Image") {
+        let is_image = req.package_type.as_deref() == Some("Image");
+        if is_image {
+            image_config_check(&req.config, true)?;
+        } else if req.config.image_config.is_some() {
             return Err(ControlError::InvalidParameter(
-                "Container images (PackageType Image) are not supported by Kindling.".into(),
+                "ImageConfig is not supported for functions with packageType Zip.".into(),
             ));
         }
-        if req.config.runtime.is_none() || req.config.handler.is_none() {
+        if !is_image && (req.config.runtime.is_none() || req.config.handler.is_none()) {
             return Err(ControlError::InvalidParameter(
                 "Runtime and Handler are mandatory parameters for functions created with deployment packages."
                     .into(),
@@ -377,12 +445,24 @@ impl ControlPlane {
             spec.architectures.clone_from(archs);
         }
         self.apply_config(&mut spec, &req.config)?;
-        let zip = zip_bytes(
-            req.code.as_ref().unwrap_or(&Default::default()),
-            "CreateFunction",
-            self.code_source(),
-        )?;
-        let unzipped = verify_zip(&zip)?;
+        if !is_image {
+            self.runnable_check(spec.runtime.as_deref(), &spec.architectures)?;
+        }
+        let code_input = req.code.clone().unwrap_or_default();
+        let (zip, image_code) = if is_image {
+            spec.package_type = "Image".into();
+            let arch = spec.architectures.first().cloned().unwrap_or_default();
+            (Vec::new(), Some(self.resolve_image(&code_input, &arch)?))
+        } else {
+            (
+                zip_bytes(&code_input, "CreateFunction", self.code_source())?,
+                None,
+            )
+        };
+        let unzipped = match &image_code {
+            Some((_, size)) => *size,
+            None => verify_zip(&zip)?,
+        };
         let _guard = self.lock();
         if self.store().function(&r.name)?.is_some() {
             return Err(ControlError::Conflict(format!(
@@ -390,8 +470,13 @@ impl ControlPlane {
                 r.name
             )));
         }
-        check_unzipped(unzipped + self.layers_unzipped(&spec.layers)?)?;
-        let code = self.store_code(&zip, unzipped)?;
+        let code = match image_code {
+            Some((code, _)) => code,
+            None => {
+                check_unzipped(unzipped + self.layers_unzipped(&spec.layers)?)?;
+                self.store_code(&zip, unzipped)?
+            }
+        };
         let now = now_ms();
         let latest = VersionRecord {
             function_name: r.name.clone(),
@@ -499,8 +584,37 @@ impl ControlPlane {
         if let Some(m) = v.message() {
             return Err(ControlError::Validation(m));
         }
-        let zip = zip_bytes(&req.code, "UpdateFunctionCode", self.code_source())?;
-        let unzipped = verify_zip(&zip)?;
+        // The package type is the function's: read it before resolving (the write lock is
+        // not held while an image is verified).
+        let before = self.load_latest(&r)?;
+        let is_image = before.spec.package_type == "Image";
+        if !is_image && let Some(archs) = &req.architectures {
+            self.runnable_check(before.spec.runtime.as_deref(), archs)?;
+        }
+        let (zip, image_code) = if is_image {
+            let arch = req
+                .architectures
+                .as_ref()
+                .or(Some(&before.spec.architectures))
+                .and_then(|a| a.first().cloned())
+                .unwrap_or_else(|| "x86_64".into());
+            (Vec::new(), Some(self.resolve_image(&req.code, &arch)?))
+        } else {
+            if req.code.image_uri.is_some() {
+                return Err(ControlError::InvalidParameter(
+                    "Please don't provide ImageUri when updating a function with packageType Zip."
+                        .into(),
+                ));
+            }
+            (
+                zip_bytes(&req.code, "UpdateFunctionCode", self.code_source())?,
+                None,
+            )
+        };
+        let unzipped = match &image_code {
+            Some((_, size)) => *size,
+            None => verify_zip(&zip)?,
+        };
         let _guard = self.lock();
         let current = self.load_latest(&r)?;
         if req
@@ -514,11 +628,16 @@ impl ControlPlane {
         if let Some(archs) = req.architectures {
             next.spec.architectures = archs;
         }
-        check_unzipped(unzipped + self.layers_unzipped(&next.spec.layers)?)?;
+        if image_code.is_none() {
+            check_unzipped(unzipped + self.layers_unzipped(&next.spec.layers)?)?;
+        }
         if req.dry_run {
             return Ok((next, None));
         }
-        next.code = self.store_code(&zip, unzipped)?;
+        next.code = match image_code {
+            Some((code, _)) => code,
+            None => self.store_code(&zip, unzipped)?,
+        };
         next.revision_id = new_revision();
         next.last_modified_ms = now_ms();
         let client_revision = req.revision_id.is_some();
@@ -543,6 +662,12 @@ impl ControlPlane {
         if let Some(m) = v.message() {
             return Err(ControlError::Validation(m));
         }
+        if let Some(rt) = &req.config.runtime {
+            // Before the write lock: the first check of a runtime may build it (seconds).
+            runtime_check(&req.config)?;
+            let archs = self.load_latest(&r)?.spec.architectures;
+            self.runnable_check(Some(rt), &archs)?;
+        }
         let _guard = self.lock();
         let current = self.load_latest(&r)?;
         if req
@@ -553,8 +678,17 @@ impl ControlPlane {
             return Err(revision_mismatch());
         }
         let mut next = current.clone();
+        if current.spec.package_type == "Image" {
+            image_config_check(&req.config, false)?;
+        } else if req.config.image_config.is_some() {
+            return Err(ControlError::InvalidParameter(
+                "ImageConfig is not supported for functions with packageType Zip.".into(),
+            ));
+        }
         self.apply_config(&mut next.spec, &req.config)?;
-        check_unzipped(next.code.unzipped_size + self.layers_unzipped(&next.spec.layers)?)?;
+        if current.spec.package_type != "Image" {
+            check_unzipped(next.code.unzipped_size + self.layers_unzipped(&next.spec.layers)?)?;
+        }
         next.revision_id = new_revision();
         next.last_modified_ms = now_ms();
         self.commit_latest(&r, &next, &current.revision_id, req.revision_id.is_some())?;

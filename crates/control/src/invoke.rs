@@ -93,8 +93,13 @@ impl ControlPlane {
             None => self.arn().function_arn(&r.name),
         };
         let build = |record: VersionRecord| -> Result<InvokeTarget> {
+            let (code_zip, image_layers) = match &record.code.image {
+                Some(image) => (PathBuf::new(), self.image_layer_paths(image)?),
+                None => (self.blob_path(&record.code.blob)?, Vec::new()),
+            };
             Ok(InvokeTarget {
-                code_zip: self.blob_path(&record.code.blob)?,
+                code_zip,
+                image_layers,
                 layers: self.layer_paths(&record)?,
                 record: Arc::new(record),
                 invoked_arn: invoked_arn.clone(),

@@ -12,6 +12,7 @@ mod concurrency;
 mod error;
 mod event_config;
 mod functions;
+pub mod image;
 pub mod input;
 mod invoke;
 mod layers;
@@ -26,6 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use kindling_model::ArnContext;
+use kindling_model::runtime::{Availability, RuntimeSupport};
 use kindling_store::{BlobStore, Store};
 
 pub use aliases::AliasList;
@@ -34,6 +36,7 @@ pub use concurrency::AccountSettings;
 pub use error::{ControlError, Result};
 pub use event_config::EventConfigView;
 pub use functions::{FunctionDetails, FunctionList};
+pub use image::{ImageSource, ImageSourceError, ResolvedImage};
 
 pub use layers::{LayerList, LayerVersionList, LayerView};
 pub use paginate::Page;
@@ -66,6 +69,10 @@ pub struct ControlPlane {
     url_cache: Mutex<urls::UrlCache>,
     /// Where `S3Bucket`/`S3Key` packages are read from.
     code_source: Option<Arc<dyn ObjectSource>>,
+    /// What the host can run; without it every known runtime is accepted.
+    runtime_support: Option<Arc<dyn RuntimeSupport>>,
+    /// Where container images come from.
+    image_source: Option<Arc<dyn ImageSource>>,
 }
 
 /// Holds the write lock; on release it invalidates cached invoke targets.
@@ -91,6 +98,8 @@ impl ControlPlane {
             invoke_cache: Mutex::new(Default::default()),
             url_cache: Mutex::new(Default::default()),
             code_source: None,
+            runtime_support: None,
+            image_source: None,
         }
     }
 
@@ -98,6 +107,30 @@ impl ControlPlane {
     pub fn with_object_source(mut self, source: Arc<dyn ObjectSource>) -> Self {
         self.code_source = Some(source);
         self
+    }
+
+    /// Refuses, at CreateFunction and UpdateFunctionConfiguration, runtimes the host cannot run.
+    pub fn with_runtime_support(mut self, support: Arc<dyn RuntimeSupport>) -> Self {
+        self.runtime_support = Some(support);
+        self
+    }
+
+    /// How the host runs `runtime` on `architecture` (`Exact` without a runtime support).
+    pub(crate) fn availability(&self, runtime: Option<&str>, architecture: &str) -> Availability {
+        match &self.runtime_support {
+            Some(s) => s.availability(runtime, architecture),
+            None => Availability::Exact,
+        }
+    }
+
+    /// Resolves `ImageUri`s with `source`.
+    pub fn with_image_source(mut self, source: Arc<dyn ImageSource>) -> Self {
+        self.image_source = Some(source);
+        self
+    }
+
+    pub(crate) fn image_source(&self) -> Option<&dyn ImageSource> {
+        self.image_source.as_deref()
     }
 
     pub(crate) fn code_source(&self) -> Option<&dyn ObjectSource> {
@@ -150,3 +183,5 @@ pub(crate) fn new_revision() -> String {
 mod race_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod urls_tests;

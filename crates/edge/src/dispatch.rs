@@ -214,9 +214,11 @@ fn by_host(headers: &HeaderMap) -> Option<ServiceId> {
     if first.is_empty() {
         return None;
     }
-    match labels.next()? {
-        "lambda-url" => Some(ServiceId::FunctionUrl),
-        "execute-api" => Some(ServiceId::ExecuteApi),
+    match (labels.next()?, labels.next()) {
+        ("lambda-url", _) => Some(ServiceId::FunctionUrl),
+        ("execute-api", _) => Some(ServiceId::ExecuteApi),
+        // ECR's registry host: `<account>.dkr.ecr.<region>.<…>`.
+        ("dkr", Some("ecr")) => Some(ServiceId::Registry),
         _ => None,
     }
 }
@@ -287,6 +289,9 @@ fn by_path(path: &str) -> Option<ServiceId> {
         return Some(ServiceId::Lambda);
     }
     if first == "v2" {
+        if is_registry_path(path) {
+            return Some(ServiceId::Registry);
+        }
         return match segments.next() {
             Some(s) if APIGATEWAYV2_PATHS.contains(&s) => Some(ServiceId::ApiGatewayV2),
             _ => Some(ServiceId::Registry),
@@ -299,6 +304,17 @@ fn by_path(path: &str) -> Option<ServiceId> {
         return Some(ServiceId::Scheduler);
     }
     None
+}
+
+/// The OCI distribution API's own shapes under `/v2/`: the base, the catalog, and paths
+/// ending in `/tags/list` or holding `/manifests/` or `/blobs/`. API Gateway v2's paths
+/// (`/v2/apis/…`, `/v2/tags/<arn>`) never have these, while a repository may be named `apis`
+/// or `tags/x` (`/v2/apis/manifests/v1` is the registry's).
+fn is_registry_path(path: &str) -> bool {
+    matches!(path, "/v2" | "/v2/" | "/v2/_catalog")
+        || path.ends_with("/tags/list")
+        || path.contains("/manifests/")
+        || path.contains("/blobs/")
 }
 
 /// `2015-03-31`: Lambda's date-versioned API paths.
@@ -439,6 +455,24 @@ mod tests {
             classify(&head(&Method::GET, "/v2/apis", None, &none), &all),
             Decision::Service(ServiceId::ApiGatewayV2)
         );
+        for registry in [
+            "/v2/apis/manifests/v1",
+            "/v2/tags/x/tags/list",
+            "/v2/domainnames/blobs/uploads/",
+            "/v2/_catalog",
+            "/v2/team/app/blobs/sha256:ab",
+        ] {
+            assert_eq!(
+                classify(&head(&Method::GET, registry, None, &none), &all),
+                Decision::Service(ServiceId::Registry),
+                "{registry}"
+            );
+        }
+        let ecr = headers(&[("host", "123456789012.dkr.ecr.us-east-1.localhost:9001")]);
+        assert_eq!(
+            classify(&head(&Method::GET, "/v2/apis/tags/list", None, &ecr), &all),
+            Decision::Service(ServiceId::Registry)
+        );
         let form = headers(&[(
             "content-type",
             "application/x-www-form-urlencoded; charset=utf-8",
@@ -507,6 +541,20 @@ mod tests {
         assert_eq!(
             classify(&head(&get, "/prod", None, &h), &all),
             Decision::Service(ServiceId::ExecuteApi)
+        );
+        // AWS_IAM function URLs are signed for `lambda`: both forms stay function URLs.
+        let h = headers(&[("authorization", &signed("lambda"))]);
+        assert_eq!(
+            classify(&head(&Method::POST, "/lambda-url/abc123/", None, &h), &all),
+            Decision::Service(ServiceId::FunctionUrl)
+        );
+        let h = headers(&[
+            ("host", "abc123.lambda-url.us-east-1.localhost"),
+            ("authorization", &signed("lambda")),
+        ]);
+        assert_eq!(
+            classify(&head(&get, "/2015-03-31/functions", None, &h), &all),
+            Decision::Service(ServiceId::FunctionUrl)
         );
     }
 

@@ -9,6 +9,7 @@ use kindling_auth::AuthError;
 use kindling_control::ControlError;
 use kindling_edge::BodyError;
 use kindling_httpevents::ResponseError;
+use kindling_httpevents::stream::PreludeError;
 use kindling_model::limits;
 use kindling_scheduler::SchedulerError;
 
@@ -37,6 +38,9 @@ pub enum FrontDoorError {
     /// The function's result is not a response Lambda can send.
     #[error("the function's result cannot be sent: {0}")]
     BadResult(#[from] ResponseError),
+    /// A streamed response whose HTTP prelude is missing or malformed.
+    #[error("the function's response stream cannot be sent: {0}")]
+    BadStream(#[from] PreludeError),
     /// The function cannot run (package, runtime); Lambda answers 502.
     #[error("the function cannot run: {0}")]
     Unrunnable(SchedulerError),
@@ -120,7 +124,7 @@ impl FrontDoorError {
                 msg("Rate Exceeded."),
                 JSON,
             ),
-            Self::Function(_) | Self::BadResult(_) | Self::Unrunnable(_) => (
+            Self::Function(_) | Self::BadResult(_) | Self::BadStream(_) | Self::Unrunnable(_) => (
                 StatusCode::BAD_GATEWAY,
                 None,
                 "Internal Server Error".to_owned(),
@@ -177,6 +181,7 @@ mod tests {
             (FrontDoorError::TooLarge { limit: 1 }, 413),
             (FrontDoorError::Function("Unhandled".into()), 502),
             (FrontDoorError::BadResult(ResponseError::BadBase64), 502),
+            (FrontDoorError::BadStream(PreludeError::Ended), 502),
             (FrontDoorError::ShuttingDown, 503),
             (FrontDoorError::Internal("x".into()), 500),
         ];

@@ -14,20 +14,21 @@ use kindling_control::UrlTarget;
 use kindling_edge::gate::context;
 use kindling_httpevents::{HttpRequest, RequestContext, v2};
 use kindling_model::limits;
-use kindling_model::url::{Cors, UrlAuthType};
-use kindling_scheduler::InvokeRequest;
+use kindling_model::url::{Cors, InvokeMode, UrlAuthType};
+use kindling_scheduler::{InvokeRequest, InvokeResponse};
 use serde_json::json;
 
 use crate::FrontDoorState;
 use crate::address::{address, domain_name};
 use crate::cors;
 use crate::error::FrontDoorError;
+use crate::streaming;
 
 type Shared = Arc<FrontDoorState>;
 
 /// Headers of the function's response that describe the connection or framing, which Kindling
 /// sets itself.
-const HOP_BY_HOP: &[&str] = &[
+pub(crate) const HOP_BY_HOP: &[&str] = &[
     "content-length",
     "transfer-encoding",
     "connection",
@@ -51,6 +52,7 @@ pub(crate) async fn handle(State(s): State<Shared>, req: Request) -> Response {
                 }
                 FrontDoorError::Function(_)
                 | FrontDoorError::BadResult(_)
+                | FrontDoorError::BadStream(_)
                 | FrontDoorError::Unrunnable(_) => {
                     tracing::info!(error = %e, request_id, "function URL answered 502")
                 }
@@ -146,17 +148,29 @@ async fn serve(
 
     let invoke_target = invoke_target(s, &target).await?;
     let begun = Instant::now();
-    let result = s
-        .scheduler
-        .invoke(InvokeRequest {
-            target: invoke_target,
-            request_id: request_id.to_owned(),
-            payload: Bytes::from(event),
-            client_context: None,
-            trace_id: header(parts, "x-amzn-trace-id").map(str::to_owned),
-            tail: false,
-        })
-        .await?;
+    let invoke = InvokeRequest {
+        target: invoke_target,
+        request_id: request_id.to_owned(),
+        payload: Bytes::from(event),
+        client_context: None,
+        trace_id: header(parts, "x-amzn-trace-id").map(str::to_owned),
+        tail: false,
+        enqueued_ms: None,
+    };
+    let result = if target.record.invoke_mode == InvokeMode::ResponseStream {
+        match s.scheduler.invoke_response(invoke).await? {
+            InvokeResponse::Buffered(result) => result,
+            InvokeResponse::Stream(stream) => {
+                let (status, mut headers, body) = streaming::respond(stream).await?;
+                if let Some(c) = cors_config {
+                    cors::apply(c, header(parts, "origin"), &mut headers);
+                }
+                return Ok(response(status, headers, body, request_id, None));
+            }
+        }
+    } else {
+        s.scheduler.invoke(invoke).await?
+    };
     if let Some(e) = &result.function_error {
         return Err(FrontDoorError::Function(e.as_str().to_owned()));
     }
@@ -172,8 +186,26 @@ async fn serve(
         cors::apply(c, header(parts, "origin"), &mut headers);
     }
     tracing::trace!(elapsed = ?begun.elapsed(), "function URL invocation");
-    let mut res = Response::new(Body::from(mapped.body));
-    *res.status_mut() = StatusCode::from_u16(mapped.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    Ok(response(
+        mapped.status,
+        headers,
+        Body::from(mapped.body),
+        request_id,
+        Some(&result.trace_id),
+    ))
+}
+
+/// The HTTP answer: the function's status and headers (those that are valid HTTP), Kindling's
+/// request id and the trace header.
+fn response(
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Body,
+    request_id: &str,
+    trace_id: Option<&str>,
+) -> Response {
+    let mut res = Response::new(body);
+    *res.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     let h = res.headers_mut();
     for (name, value) in headers {
         match (
@@ -190,8 +222,10 @@ async fn serve(
         }
     }
     set(h, "x-amzn-RequestId", request_id);
-    set(h, "X-Amzn-Trace-Id", &result.trace_id);
-    Ok(res)
+    if let Some(t) = trace_id {
+        set(h, "X-Amzn-Trace-Id", t);
+    }
+    res
 }
 
 fn set(h: &mut http::HeaderMap, name: &'static str, value: &str) {

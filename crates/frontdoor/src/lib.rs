@@ -15,6 +15,7 @@ mod address;
 mod cors;
 mod error;
 mod handler;
+mod streaming;
 
 use std::sync::Arc;
 

@@ -6,11 +6,15 @@
 //! * [`v1::event`] builds a payload format 1.0 event (REST APIs, HTTP APIs with 1.0) and
 //!   [`v1::response`] maps the result (`statusCode` required; anything else is malformed).
 //!
+//! * [`stream::PreludeReader`] finds the HTTP prelude (status, headers, cookies) at the start
+//!   of a streamed response (function URLs in `RESPONSE_STREAM` mode).
+//!
 //! Inputs are plain data ([`HttpRequest`], [`RequestContext`]); nothing here reads a clock,
 //! a socket or the environment.
 
 mod request;
 mod response;
+pub mod stream;
 mod time;
 pub mod v1;
 pub mod v2;

@@ -95,8 +95,67 @@ pub struct CodeInfo {
     pub size: u64,
     /// Total size of the unpacked files.
     pub unzipped_size: u64,
-    /// Hex SHA-256 naming the zip in the blob store.
+    /// Hex SHA-256 naming the zip in the blob store (empty for a container image).
     pub blob: String,
+    /// The container image of a `PackageType: Image` version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageCode>,
+}
+
+/// A container image as resolved when the function was created or updated: pinned to its
+/// digest, with the image's own start configuration (`ImageConfig` overrides apply on top).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageCode {
+    /// `ImageUri` as given.
+    pub image_uri: String,
+    /// `ResolvedImageUri`: the same image by digest.
+    pub resolved_image_uri: String,
+    /// The image manifest's digest (`sha256:…`).
+    pub manifest_digest: String,
+    /// Layer digests (`sha256:…`), bottom first.
+    pub layers: Vec<String>,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub working_dir: String,
+    /// The image's `ENV`, in order.
+    pub env: Vec<(String, String)>,
+}
+
+impl ImageCode {
+    /// The command a version starts with: `ImageConfig`'s `EntryPoint`/`Command`/
+    /// `WorkingDirectory` (a JSON object as stored) over the image's `ENTRYPOINT`/`CMD`/
+    /// `WORKDIR`, as Lambda combines them: an overridden entry point drops the image's `CMD`
+    /// unless `Command` is given too. Returns (argv, working directory).
+    pub fn command(&self, overrides: Option<&Value>) -> (Vec<String>, String) {
+        let list = |key: &str| -> Option<Vec<String>> {
+            overrides?.get(key)?.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+        };
+        let entrypoint = list("EntryPoint");
+        let cmd = list("Command");
+        let argv = match (entrypoint, cmd) {
+            (Some(e), Some(c)) => e.into_iter().chain(c).collect(),
+            (Some(e), None) => e,
+            (None, Some(c)) => self.entrypoint.iter().cloned().chain(c).collect(),
+            (None, None) => self.entrypoint.iter().chain(&self.cmd).cloned().collect(),
+        };
+        let workdir = overrides
+            .and_then(|o| o.get("WorkingDirectory"))
+            .and_then(Value::as_str)
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                if self.working_dir.is_empty() {
+                    "/".to_string()
+                } else {
+                    self.working_dir.clone()
+                }
+            });
+        (argv, workdir)
+    }
 }
 
 /// Version number of a function version: `None` is `$LATEST`.
@@ -295,10 +354,40 @@ pub(crate) mod tests {
                 size: 512,
                 unzipped_size: 1024,
                 blob: "00".repeat(32),
+                image: None,
             },
             revision_id: "r1".into(),
             last_modified_ms: 1_714_564_800_000,
         }
+    }
+
+    #[test]
+    fn image_commands_combine_like_lambda() {
+        let img = ImageCode {
+            entrypoint: vec!["/lambda-entrypoint.sh".into()],
+            cmd: vec!["app.handler".into()],
+            working_dir: "/var/task".into(),
+            ..Default::default()
+        };
+        let (argv, wd) = img.command(None);
+        assert_eq!(argv, ["/lambda-entrypoint.sh", "app.handler"]);
+        assert_eq!(wd, "/var/task");
+        let o = serde_json::json!({"Command": ["other.handler"], "WorkingDirectory": "/app"});
+        assert_eq!(
+            img.command(Some(&o)),
+            (
+                vec![
+                    "/lambda-entrypoint.sh".to_string(),
+                    "other.handler".to_string()
+                ],
+                "/app".to_string()
+            )
+        );
+        let o = serde_json::json!({"EntryPoint": ["/bootstrap"]});
+        assert_eq!(img.command(Some(&o)).0, ["/bootstrap"]);
+        let o = serde_json::json!({"EntryPoint": ["/bin/x"], "Command": ["a"]});
+        assert_eq!(img.command(Some(&o)).0, ["/bin/x", "a"]);
+        assert_eq!(ImageCode::default().command(None).1, "/");
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub struct InvokeTarget {
     pub code_zip: PathBuf,
     /// Layers in order: (blob id, zip path).
     pub layers: Vec<(String, PathBuf)>,
+    /// A container image's layer files, bottom first (empty for zip functions).
+    pub image_layers: Vec<PathBuf>,
     pub reserved_concurrency: Option<u32>,
     /// Account concurrency not reserved by any function.
     pub unreserved_pool: u32,

@@ -5,11 +5,13 @@
 
 pub mod alias;
 pub mod arn;
+pub mod esm;
 pub mod events;
 pub mod function;
 pub mod invoke;
 pub mod layer;
 pub mod limits;
+pub mod lineage;
 pub mod messaging;
 pub mod objects;
 pub mod policy;

@@ -183,6 +183,9 @@ pub(crate) fn build(
         libc::MS_REC | libc::MS_PRIVATE,
         None,
     );
+    if let Some(root) = &spec.root_dir {
+        return Ok(image_root(plan, spec, root, staging, tmp, tmp_owner, probe));
+    }
     plan.steps.push(Step::Mount {
         source: Some("tmpfs".into()),
         target: staging.to_path_buf(),
@@ -238,6 +241,51 @@ pub(crate) fn build(
         None => plan.mkdir_all(Path::new("/opt")),
     }
 
+    Ok(system_mounts(plan, spec, staging, tmp, tmp_owner, probe))
+}
+
+/// A container image's root: `root` bound read-only (nosuid, nodev) at the staging
+/// directory, then the usual `/tmp`, `/proc` and `/dev` on top. The image's `tmp`, `proc`
+/// and `dev` exist as directories (the unpacker makes sure), so nothing is created in it.
+fn image_root(
+    mut plan: Builder,
+    spec: &EnvironmentSpec,
+    root: &Path,
+    staging: &Path,
+    tmp: TmpSource,
+    tmp_owner: (u32, u32),
+    probe: impl Fn(&Path) -> HostKind,
+) -> Vec<Step> {
+    plan.steps.push(Step::Mount {
+        source: Some(root.to_path_buf()),
+        target: staging.to_path_buf(),
+        fstype: None,
+        flags: libc::MS_BIND | libc::MS_REC,
+        data: None,
+    });
+    plan.steps.push(Step::Mount {
+        source: None,
+        target: staging.to_path_buf(),
+        fstype: None,
+        flags: RO_FLAGS,
+        data: None,
+    });
+    for dir in ["/tmp", "/proc", "/dev"] {
+        plan.made.insert(PathBuf::from(dir));
+    }
+    plan.made.insert(PathBuf::from("/"));
+    system_mounts(plan, spec, staging, tmp, tmp_owner, probe)
+}
+
+/// `/tmp`, `/proc`, `/dev`, then the pivot and the read-only root.
+fn system_mounts(
+    mut plan: Builder,
+    spec: &EnvironmentSpec,
+    staging: &Path,
+    tmp: TmpSource,
+    tmp_owner: (u32, u32),
+    probe: impl Fn(&Path) -> HostKind,
+) -> Vec<Step> {
     let tmp_inside = Path::new("/tmp");
     plan.mkdir_all(tmp_inside);
     match tmp {
@@ -326,7 +374,7 @@ pub(crate) fn build(
         flags: RO_FLAGS,
         data: None,
     });
-    Ok(plan.steps)
+    plan.steps
 }
 
 struct Builder {
@@ -453,6 +501,63 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn an_image_root_is_bound_read_only_and_nothing_is_made_in_it() {
+        let spec = EnvironmentSpec {
+            root_dir: Some("/images/abc".into()),
+            extra_mounts: vec![BindMount {
+                host: "/srv/runtime".into(),
+                inside: "/var/runtime".into(),
+            }],
+            ..spec()
+        };
+        let steps = build(
+            &spec,
+            Path::new("/stage"),
+            TmpSource::Tmpfs,
+            (993, 993),
+            probe,
+        )
+        .unwrap();
+        assert_eq!(
+            mounts_on(&steps, "/stage"),
+            vec![
+                (Some("/images/abc".into()), libc::MS_BIND | libc::MS_REC),
+                (None, RO_FLAGS),
+            ]
+        );
+        // The image's own directories are the mount points: no mkdir, no host paths, no task.
+        assert!(
+            !steps.iter().any(|s| matches!(s, Step::Mkdir(_))),
+            "{steps:?}"
+        );
+        for absent in [
+            "/stage/usr",
+            "/stage/var/task",
+            "/stage/opt",
+            "/stage/var/runtime",
+        ] {
+            assert!(mounts_on(&steps, absent).is_empty(), "{absent}");
+        }
+        for present in ["/stage/tmp", "/stage/proc", "/stage/dev"] {
+            assert!(!mounts_on(&steps, present).is_empty(), "{present}");
+        }
+        assert_eq!(
+            steps.last(),
+            Some(&Step::Mount {
+                source: None,
+                target: "/".into(),
+                fstype: None,
+                flags: RO_FLAGS,
+                data: None,
+            })
+        );
+        assert!(
+            spec.validate(false).is_err(),
+            "process mode cannot use a root"
+        );
     }
 
     #[test]

@@ -66,6 +66,12 @@ pub struct EnvironmentSpec {
     pub task_root: PathBuf,
     /// Host directory with the merged layers, read-only at `/opt` (an empty `/opt` when `None`).
     pub opt_dir: Option<PathBuf>,
+    /// A whole root filesystem (an unpacked container image) to run in, instead of the
+    /// minimal one: bound read-only (nosuid, nodev) as `/`, with `/proc`, `/dev` and `/tmp`
+    /// mounted on it as usual; `task_root`, `opt_dir`, `readonly_host_paths` and
+    /// `extra_mounts` are then not mounted. Its `proc`, `dev` and `tmp` must be directories
+    /// (not links): the sandbox never writes to it. Namespaces mode only.
+    pub root_dir: Option<PathBuf>,
     /// Host directory for this environment's `/tmp` (see [`TmpBacking`](crate::TmpBacking)).
     /// The sandbox creates it if missing and never removes it, so it survives a reset as in
     /// Lambda; the caller removes it when it retires the environment for good.
@@ -145,6 +151,7 @@ impl fmt::Debug for EnvironmentSpec {
             .field("env (names only)", &env_names)
             .field("task_root", &self.task_root)
             .field("opt_dir", &self.opt_dir)
+            .field("root_dir", &self.root_dir)
             .field("tmp_dir", &self.tmp_dir)
             .field("tmp_size_mb", &self.tmp_size_mb)
             .field("memory_mb", &self.memory_mb)
@@ -194,6 +201,11 @@ impl EnvironmentSpec {
             }
         }
         if !namespaces {
+            if self.root_dir.is_some() {
+                return Err(invalid(
+                    "a root_dir (container image) needs the Namespaces isolation mode",
+                ));
+            }
             return Ok(());
         }
         for (what, path) in [("program", &self.program), ("cwd", &self.cwd)] {
@@ -222,6 +234,7 @@ impl EnvironmentSpec {
         for (what, path) in [
             ("task_root", Some(&self.task_root)),
             ("opt_dir", self.opt_dir.as_ref()),
+            ("root_dir", self.root_dir.as_ref()),
         ] {
             if let Some(path) = path
                 && !path.is_absolute()

@@ -75,7 +75,7 @@ impl Artifacts {
     /// Packages under `root` (this node's own work directory). Unpacking that a crash or a
     /// shutdown interrupted left temporary directories behind: they are removed here.
     pub fn new(root: PathBuf) -> Self {
-        for kind in ["code", "opt"] {
+        for kind in ["code", "opt", "images"] {
             remove_interrupted(&root.join(kind));
         }
         Self { root }
@@ -85,6 +85,48 @@ impl Artifacts {
     pub fn code_dir(&self, blob: &str, zip: &Path) -> io::Result<PathBuf> {
         let dest = self.root.join("code").join(blob);
         unpack_once(&[zip], &dest)?;
+        Ok(dest)
+    }
+
+    /// The unpacked root filesystem of a container image (`sha256:…` manifest digest), its
+    /// layers applied in order (see `kindling-oci`'s unpacker: whiteouts, no escape, no
+    /// devices, no setuid), at most Lambda's 10 GB. A bad layer is an `InvalidData` error.
+    /// Each layer is `(file, digest)`: its bytes are hashed as they are read.
+    pub fn image_root(
+        &self,
+        manifest_digest: &str,
+        layers: &[(PathBuf, String)],
+    ) -> io::Result<PathBuf> {
+        let hex = manifest_digest
+            .strip_prefix("sha256:")
+            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| io::Error::other(format!("bad image digest {manifest_digest}")))?;
+        let dest = self.root.join("images").join(hex);
+        if dest.is_dir() {
+            return Ok(dest);
+        }
+        private_dir_all(&self.root.join("images"))?;
+        let digests = layers
+            .iter()
+            .map(|(_, d)| kindling_oci::Digest::parse(d))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        let refs: Vec<kindling_oci::Layer<'_>> = layers
+            .iter()
+            .zip(&digests)
+            .map(|((path, _), digest)| kindling_oci::Layer {
+                path,
+                digest: Some(digest),
+            })
+            .collect();
+        let limits = kindling_oci::UnpackLimits::new(10 * 1024 * 1024 * 1024);
+        kindling_oci::unpack::unpack_layers(&refs, &dest, &limits).map_err(|e| {
+            if e.is_invalid_image() {
+                io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+            } else {
+                io::Error::other(e.to_string())
+            }
+        })?;
         Ok(dest)
     }
 

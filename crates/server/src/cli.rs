@@ -28,6 +28,90 @@ pub enum Command {
     /// back to their functions.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Language runtimes: the AWS SDKs Lambda's managed runtimes bundle.
+    #[command(subcommand)]
+    Runtimes(RuntimesCommand),
+    /// Deploy a CloudFormation or SAM template: package local code, upload it, create and
+    /// execute a change set, stream each resource event, print the outputs.
+    Deploy(DeployArgs),
+    /// Delete a stack and everything it made, streaming each resource event.
+    DeleteStack(DeleteStackArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EndpointArgs {
+    /// Kindling's endpoint.
+    #[arg(
+        long,
+        env = "KINDLING_ENDPOINT",
+        default_value = "http://127.0.0.1:9001"
+    )]
+    pub endpoint: String,
+    /// Region the server presents itself as (for request signatures).
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
+    /// The template (YAML or JSON; SAM or plain CloudFormation).
+    #[arg(short = 't', long = "template-file", default_value = "template.yaml")]
+    pub template_file: PathBuf,
+    /// The stack (default: the template's folder name).
+    #[arg(long)]
+    pub stack_name: Option<String>,
+    /// Parameter values, `KEY=VALUE` each.
+    #[arg(long, num_args = 1..)]
+    pub parameter_overrides: Vec<String>,
+    /// The bucket artifacts are uploaded to (created when missing).
+    #[arg(long, default_value = "kindling-deploy-artifacts")]
+    pub bucket: String,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeleteStackArgs {
+    /// The stack to delete.
+    #[arg(long)]
+    pub stack_name: String,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum RuntimesCommand {
+    /// Install, once, the AWS SDKs functions expect (boto3 for Python with pip, the AWS SDK for
+    /// JavaScript v3 clients for Node.js with npm) into the data directory. Functions see them
+    /// after their own code and layers. Works offline once installed.
+    InstallSdks(InstallSdksArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InstallSdksArgs {
+    /// Only this SDK (default: both).
+    #[arg(long, value_enum)]
+    pub only: Option<SdkKind>,
+    /// Download again even when installed (newest versions).
+    #[arg(long)]
+    pub upgrade: bool,
+    /// Python whose pip installs boto3.
+    #[arg(long, default_value = "/usr/bin/python3")]
+    pub python: PathBuf,
+    /// npm that installs the JavaScript clients.
+    #[arg(long, default_value = "npm")]
+    pub npm: PathBuf,
+    #[command(flatten)]
+    pub dir: DataDirArgs,
+}
+
+/// An SDK `install-sdks` provides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SdkKind {
+    /// boto3 (and botocore), for Python functions.
+    Python,
+    /// @aws-sdk/client-* v3, for Node.js functions.
+    Node,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -185,6 +269,14 @@ pub struct ServeArgs {
     /// is throttled (429 TooManyRequestsException, FunctionInvocationRateLimitExceeded).
     #[arg(long, env = "KINDLING_COLD_START_WAIT_LIMIT", default_value_t = 30.0)]
     pub cold_start_wait_limit: f64,
+    /// Largest streamed response (InvokeWithResponseStream, RESPONSE_STREAM function URLs;
+    /// Lambda: 200 MB): past it the stream ends with `Function.ResponseSizeTooLarge`.
+    #[arg(long, env = "KINDLING_MAX_STREAM_SIZE", default_value = "200MiB", value_parser = parse_size)]
+    pub max_stream_size: u64,
+    /// Bandwidth of a streamed response past its first 6 MiB (Lambda: 2 MB/s), in bytes per
+    /// second with the units of sizes (`2MiB`); 0: uncapped.
+    #[arg(long, env = "KINDLING_STREAM_BANDWIDTH", default_value = "2MiB", value_parser = parse_size)]
+    pub stream_bandwidth: u64,
     /// Async worker threads (default: one per core, one on hosts with two cores or fewer).
     #[arg(long, env = "KINDLING_WORKER_THREADS")]
     pub worker_threads: Option<usize>,
@@ -215,12 +307,25 @@ pub struct ServeArgs {
     /// Seconds between log retention sweeps (the first runs at start).
     #[arg(long, env = "KINDLING_LOG_SWEEP_INTERVAL", default_value_t = 60.0, value_parser = parse_positive_seconds)]
     pub log_sweep_interval: f64,
+    /// OpenTelemetry collector to send invocation spans to, over OTLP/HTTP with JSON
+    /// (`http://host:4318`; requests go to `<url>/v1/traces`). Unset: no spans.
+    #[arg(long, env = "KINDLING_OTLP_ENDPOINT", value_parser = parse_otlp_endpoint)]
+    pub otlp_endpoint: Option<kindling_otel::Endpoint>,
+    /// `service.name` of the exported spans' resource.
+    #[arg(long, env = "KINDLING_OTLP_SERVICE_NAME", default_value = "kindling")]
+    pub otlp_service_name: String,
     /// Largest object a single S3 PutObject, UploadPart or CopyObject may store (S3: 5GiB).
     #[arg(long, env = "KINDLING_S3_MAX_OBJECT_SIZE", default_value = "5GiB", value_parser = parse_size)]
     pub s3_max_object_size: u64,
     /// Largest object an S3 multipart upload may complete (S3: 5TiB; bounded by the disk).
     #[arg(long, env = "KINDLING_S3_MAX_UPLOAD_SIZE", default_value = "5TiB", value_parser = parse_size)]
     pub s3_max_upload_size: u64,
+    /// Largest blob (image layer) the container registry accepts.
+    #[arg(long, env = "KINDLING_REGISTRY_MAX_BLOB_SIZE", default_value = "10GiB", value_parser = parse_size)]
+    pub registry_max_blob_size: u64,
+    /// Most bytes the container registry stores, all repositories together.
+    #[arg(long, env = "KINDLING_REGISTRY_MAX_SIZE", default_value = "100GiB", value_parser = parse_size)]
+    pub registry_max_size: u64,
     /// Host names under which `<bucket>.<host>` addresses a bucket (virtual-hosted style;
     /// `<bucket>.localhost` and `<bucket>.s3.<anything>` always do). Repeatable.
     #[arg(
@@ -290,6 +395,10 @@ fn parse_runtime(s: &str) -> Result<(String, PathBuf), String> {
         .split_once('=')
         .ok_or_else(|| format!("expected RUNTIME=PATH, got {s:?}"))?;
     Ok((name.to_string(), PathBuf::from(path)))
+}
+
+fn parse_otlp_endpoint(s: &str) -> Result<kindling_otel::Endpoint, String> {
+    kindling_otel::Endpoint::parse(s)
 }
 
 #[cfg(test)]

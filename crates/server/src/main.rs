@@ -4,9 +4,15 @@ mod admin;
 mod apigateway;
 mod cli;
 mod code_source;
+mod deploy;
+mod deploy_cli;
+mod image_source;
 mod logs;
+mod logs_api;
 mod messaging;
+mod observe;
 mod runtime_files;
+mod sdks;
 mod secret;
 mod serve;
 
@@ -20,6 +26,9 @@ fn main() -> anyhow::Result<()> {
         cli::Command::Logs(args) => logs::run(&args),
         cli::Command::Queue(args) => admin::queue(&args),
         cli::Command::Dlq(cmd) => admin::dlq(&cmd),
+        cli::Command::Runtimes(cli::RuntimesCommand::InstallSdks(args)) => sdks::install(&args),
+        cli::Command::Deploy(args) => deploy_cli::deploy(&args),
+        cli::Command::DeleteStack(args) => deploy_cli::delete_stack(&args),
     }
 }
 

@@ -18,6 +18,10 @@ use crate::cli::ServeArgs;
 pub struct Messaging {
     pub sqs: axum::Router,
     pub sns: axum::Router,
+    /// The queue domain, for event source mappings' pollers.
+    pub queues: QueueService,
+    /// The topic domain (and through it the queues), for the deploy engine's handlers.
+    pub topics: TopicService,
 }
 
 /// Starts the queue and topic domains: migrates records of the former built-in dead-letter
@@ -63,11 +67,13 @@ pub async fn start(
     let sweeper = queues.clone();
     tokio::spawn(async move { sweeper.sweep_retention(Duration::from_secs(30)).await });
     Ok(Messaging {
+        queues: queues.clone(),
         sqs: kindling_sqs::router(kindling_sqs::SqsState {
             queues,
             account_id: args.account_id.clone(),
             gate: Gate::new(Arc::clone(&policy), "sqs"),
         }),
+        topics: topics.clone(),
         sns: kindling_sns::router(kindling_sns::SnsState {
             topics,
             account_id: args.account_id.clone(),

@@ -121,6 +121,7 @@ fn seed(store: &dyn Store) -> Result<(), kindling_store::StoreError> {
             size: 100,
             unzipped_size: 200,
             blob: "00".repeat(32),
+            image: None,
         },
         revision_id: "r1".into(),
         last_modified_ms: 0,

@@ -22,6 +22,7 @@ pub enum Entity {
     Subscription,
     Api,
     FunctionUrl,
+    EventSourceMapping,
 }
 
 impl fmt::Display for Entity {
@@ -41,6 +42,7 @@ impl fmt::Display for Entity {
             Self::Subscription => "subscription",
             Self::Api => "API",
             Self::FunctionUrl => "function URL configuration",
+            Self::EventSourceMapping => "event source mapping",
         })
     }
 }

@@ -9,16 +9,20 @@
 pub mod apis;
 mod blobs;
 mod error;
+pub mod mappings;
 pub mod messaging;
 pub mod objects;
 mod sqlite;
+pub mod stacks;
 
 pub use apis::{ApiRecord, ApiStore};
 pub use blobs::{BlobId, BlobStore};
 pub use error::{Entity, StoreError};
+pub use mappings::MappingStore;
 pub use messaging::QueueStore;
 pub use objects::ObjectStore;
 pub use sqlite::SqliteStore;
+pub use stacks::{ChangeSetRow, StackRow, StackStore};
 
 /// Re-exported for implementations' callers.
 pub use kindling_model::events;

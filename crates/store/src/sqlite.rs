@@ -11,6 +11,7 @@ mod event_configs;
 mod function_urls;
 mod functions;
 mod layers;
+mod mappings;
 mod object_store;
 mod objects;
 mod policies;
@@ -19,6 +20,7 @@ mod queue_store;
 mod rows;
 mod sns;
 mod sqs;
+mod stack_store;
 mod versions;
 
 use std::path::Path;

@@ -20,17 +20,44 @@ pub async fn create(State(s): State<ApiState>, body: Body) -> Result<Response, A
     let req: CreateFunction =
         read_json(body, limits::MAX_CODE_REQUEST_BODY, "CreateFunction").await?;
     let control = s.control.clone();
-    let (latest, _published) = blocking(move || control.create_function(req)).await?;
-    prepare_code(&s, &latest.code.blob);
-    Ok(json_status(
-        StatusCode::CREATED,
-        &config(&latest, s.control.arn(), false, Phase::Creating)?,
-    ))
+    let (latest, note) = blocking(move || {
+        let (latest, _published) = control.create_function(req)?;
+        let note = control.runtime_note(&latest);
+        Ok((latest, note))
+    })
+    .await?;
+    prepare_code(&s, &latest);
+    let mut body = config(&latest, s.control.arn(), false, Phase::Creating)?;
+    if let Some(note) = note
+        && let Some(reason) = body.get_mut("StateReason")
+    {
+        // Where the user looks first: the function runs, but not exactly as asked.
+        *reason = serde_json::json!(format!(
+            "{} Kindling WARNING: {note}.",
+            reason.as_str().unwrap_or_default()
+        ));
+    }
+    Ok(json_status(StatusCode::CREATED, &body))
 }
 
-/// Lets the data plane unpack new code before its first invocation.
-fn prepare_code(s: &ApiState, blob: &str) {
-    if let (Some(scheduler), Some(id)) = (&s.scheduler, kindling_store::BlobId::parse(blob)) {
+/// Lets the data plane unpack new code (a zip, or an image's layers) before its first
+/// invocation.
+fn prepare_code(s: &ApiState, rec: &kindling_model::function::VersionRecord) {
+    let Some(scheduler) = &s.scheduler else {
+        return;
+    };
+    if rec.code.image.is_some() {
+        // Finding the layer files touches the disk: off the async runtime.
+        let (control, scheduler, rec) = (s.control.clone(), scheduler.clone(), rec.clone());
+        tokio::task::spawn_blocking(move || {
+            if let Ok(Some((digest, layers))) = control.image_layers(&rec) {
+                scheduler.prepare_image(digest, layers);
+            }
+        });
+        return;
+    }
+    let blob = &rec.code.blob;
+    if let Some(id) = kindling_store::BlobId::parse(blob) {
         scheduler.prepare_code(blob.to_string(), s.control.blobs().path(&id));
     }
 }
@@ -67,12 +94,20 @@ pub async fn get(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let d = details(&s, name, &q).await?;
-    let mut body = json!({
-        "Configuration": configuration(&s, &d)?,
-        "Code": {
+    let code = match &d.version.code.image {
+        Some(image) => json!({
+            "RepositoryType": "ECR",
+            "ImageUri": image.image_uri,
+            "ResolvedImageUri": image.resolved_image_uri,
+        }),
+        None => json!({
             "RepositoryType": "S3",
             "Location": code_location(&s, &headers, &d.version.code.blob),
-        },
+        }),
+    };
+    let mut body = json!({
+        "Configuration": configuration(&s, &d)?,
+        "Code": code,
     });
     if !d.tags.is_empty() {
         body["Tags"] = json!(d.tags);
@@ -128,7 +163,7 @@ pub async fn update_code(
         read_json(body, limits::MAX_CODE_REQUEST_BODY, "UpdateFunctionCode").await?;
     let control = s.control.clone();
     let (latest, published) = blocking(move || control.update_function_code(&name, req)).await?;
-    prepare_code(&s, &latest.code.blob);
+    prepare_code(&s, &latest);
     // With Publish, Lambda answers with the new version's configuration.
     let body = match &published {
         Some(v) => config(v, s.control.arn(), true, Phase::Settled)?,
@@ -166,5 +201,9 @@ pub async fn delete(
     let control = s.control.clone();
     let qualifier = q.get("Qualifier").map(str::to_string);
     blocking(move || control.delete_function(&name, qualifier.as_deref())).await?;
+    // The function's event source mappings went with it: their pollers stop now.
+    if let Some(esm) = &s.esm {
+        esm.wake();
+    }
     Ok(no_content())
 }

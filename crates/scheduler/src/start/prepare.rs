@@ -12,7 +12,7 @@ use super::{InitFailure, StartJob, StartResult, Starter, extensions};
 use crate::env::platform_error;
 use crate::error::SchedulerError;
 use crate::launch::{Launch, launch};
-use crate::logs::{self, LogStream};
+use crate::logs::{self, LogFormat, LogStream};
 use crate::users::UserLease;
 
 /// What step 1 produced.
@@ -25,6 +25,8 @@ pub(super) struct Prepared {
     pub task_root: PathBuf,
     pub opt_dir: Option<PathBuf>,
     pub launch: Launch,
+    /// A container image's unpacked root (the environment's `/`).
+    pub image_root: Option<PathBuf>,
     /// External extensions to start before the runtime.
     pub extensions: usize,
     /// The environment's own user (taken by the spawn step).
@@ -37,6 +39,7 @@ struct Job {
     rec: Arc<VersionRecord>,
     code_zip: PathBuf,
     layers: Vec<(String, PathBuf)>,
+    image_layers: Vec<PathBuf>,
     request_id: String,
     tail: bool,
 }
@@ -53,6 +56,7 @@ impl Starter {
             rec: Arc::clone(&job.rec),
             code_zip: job.code_zip.clone(),
             layers: job.layers.clone(),
+            image_layers: job.image_layers.clone(),
             request_id: job.request_id.clone(),
             tail: job.tail,
         };
@@ -62,6 +66,9 @@ impl Starter {
     }
 
     fn prepare_blocking(&self, job: &Job, started: Instant) -> StartResult<Prepared> {
+        if job.rec.code.image.is_some() {
+            return self.prepare_image(job, started);
+        }
         let rec = &job.rec;
         let task_root = self
             .artifacts
@@ -76,9 +83,10 @@ impl Starter {
         let stream_name = logs::log_stream_name(logs::now_ms(), &rec.version_label(), &id);
         let log = Arc::new(
             self.logs
-                .open_stream(&rec.function_name, &stream_name)
+                .open_stream(&rec.spec.logging.log_group, &stream_name)
                 .map_err(SchedulerError::io("opening the log stream"))?,
         );
+        log.set_format(LogFormat::of(&rec.spec.logging));
         if job.tail {
             log.begin_tail();
         }
@@ -96,6 +104,10 @@ impl Starter {
                 }));
             }
         };
+        if let Some(note) = &launch.note {
+            // In the function's own log (and a LogType Tail), not only the server's.
+            log.line(&format!("Kindling WARNING: {note}"));
+        }
         let extensions = opt_dir.as_deref().map_or(0, extensions::count);
         let user = match &self.users {
             Some(pool) if self.namespaces() => Some(pool.lease().map_err(SchedulerError::Users)?),
@@ -109,7 +121,85 @@ impl Starter {
             task_root,
             opt_dir,
             launch,
+            image_root: None,
             extensions,
+            user,
+            tmp_dir,
+        }))
+    }
+
+    /// Step 1 for a container image: its root unpacked once (cached by digest), the
+    /// command from its config and `ImageConfig`.
+    fn prepare_image(&self, job: &Job, started: Instant) -> StartResult<Prepared> {
+        let rec = &job.rec;
+        let Some(image) = &rec.code.image else {
+            return Err(SchedulerError::io("preparing an image")(
+                std::io::Error::other("not an image function"),
+            ));
+        };
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let stream_name = logs::log_stream_name(logs::now_ms(), &rec.version_label(), &id);
+        let log = Arc::new(
+            self.logs
+                .open_stream(&rec.function_name, &stream_name)
+                .map_err(SchedulerError::io("opening the log stream"))?,
+        );
+        if job.tail {
+            log.begin_tail();
+        }
+        let fail = |message: String, log: Arc<LogStream>| {
+            let error = FunctionError::InvalidEntrypoint;
+            Ok(Err(InitFailure {
+                payload: platform_error(&error, &job.request_id, &message),
+                error,
+                log,
+                duration: started.elapsed(),
+            }))
+        };
+        if !self.namespaces() {
+            return fail(
+                "Container-image functions need Kindling's namespaces isolation (--isolation namespaces, as root): the image is the environment's root filesystem.".into(),
+                log,
+            );
+        }
+        let layers: Vec<(PathBuf, String)> = job
+            .image_layers
+            .iter()
+            .cloned()
+            .zip(image.layers.iter().cloned())
+            .collect();
+        let root = match self.artifacts.image_root(&image.manifest_digest, &layers) {
+            Ok(root) => root,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return fail(
+                    format!("The image {} cannot be unpacked: {e}", image.image_uri),
+                    log,
+                );
+            }
+            Err(e) => {
+                return Err(SchedulerError::unpacking("unpacking the function's image")(
+                    e,
+                ));
+            }
+        };
+        let launch = match crate::image::launch(image, rec.spec.image_config.as_ref(), &root) {
+            Ok(l) => l,
+            Err(message) => return fail(message, log),
+        };
+        let user = match &self.users {
+            Some(pool) => Some(pool.lease().map_err(SchedulerError::Users)?),
+            None => None,
+        };
+        let tmp_dir = self.config.work_dir.join("tmp").join(&id);
+        Ok(Ok(Prepared {
+            id,
+            stream_name,
+            log,
+            task_root: root.clone(),
+            opt_dir: None,
+            launch,
+            image_root: Some(root),
+            extensions: 0,
             user,
             tmp_dir,
         }))

@@ -37,6 +37,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0005_messaging.sql"),
     include_str!("../../migrations/0030_apigateway.sql"),
     include_str!("../../migrations/0031_function_urls.sql"),
+    include_str!("../../migrations/0040_event_source_mappings.sql"),
+    include_str!("../../migrations/0012_deploy.sql"),
 ];
 
 /// How long a connection waits for another process's lock before failing with `Busy`.

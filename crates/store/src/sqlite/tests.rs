@@ -28,10 +28,16 @@ fn version(name: &str, number: Option<u64>, rev: &str) -> VersionRecord {
             size: 100,
             unzipped_size: 200,
             blob: "00".repeat(32),
+            image: None,
         },
         revision_id: rev.into(),
         last_modified_ms: 0,
     }
+}
+
+/// A function's meta and `$LATEST`, for other modules' tests.
+pub(super) fn function(name: &str) -> (FunctionMeta, VersionRecord) {
+    (meta(name), version(name, None, "r1"))
 }
 
 fn meta(name: &str) -> FunctionMeta {
@@ -428,6 +434,7 @@ fn dead_letters_and_redrive_are_atomic() {
         function_name: "f".into(),
         qualifier: None,
         request_payload: serde_json::json!({}),
+        trace_header: None,
     };
     // A worker that lost its lease stores nothing.
     s.finish_event("e1", "other", std::slice::from_ref(&letter), &[])

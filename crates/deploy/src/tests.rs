@@ -1,0 +1,344 @@
+//! Engine tests with a fake provider over an in-memory store: ordering, rollback, update
+//! cleanup, and recovery of an operation a crash interrupted.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kindling_store::SqliteStore;
+use serde_json::{Map, Value};
+
+use crate::provider::{
+    BoxFuture, Provider, ProvisionError, Provisioned, ResourceContext, TemplateSource,
+};
+use crate::{DeployConfig, Deployer, StackInput, TemplateInput};
+
+/// Records calls; fails creates of resources whose `Fail` property is set; blocks forever on
+/// `Hang` (a crash mid-operation).
+#[derive(Default)]
+struct Fake {
+    calls: Mutex<Vec<String>>,
+    live: Mutex<BTreeMap<String, Map<String, Value>>>,
+}
+
+impl Fake {
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().expect("lock").clone()
+    }
+    fn live(&self) -> Vec<String> {
+        self.live.lock().expect("lock").keys().cloned().collect()
+    }
+}
+
+impl Provider for Arc<Fake> {
+    fn supports(&self, t: &str) -> bool {
+        t != "AWS::Logs::LogGroup"
+    }
+    fn expected_physical_id(
+        &self,
+        ctx: &ResourceContext,
+        _: &Map<String, Value>,
+    ) -> Option<String> {
+        Some(format!("phys-{}", ctx.logical_id))
+    }
+    fn create<'a>(
+        &'a self,
+        ctx: &'a ResourceContext,
+        props: &'a Map<String, Value>,
+    ) -> BoxFuture<'a, Result<Provisioned, ProvisionError>> {
+        Box::pin(async move {
+            self.calls
+                .lock()
+                .expect("lock")
+                .push(format!("create {}", ctx.logical_id));
+            let id = format!("phys-{}", ctx.logical_id);
+            if props.contains_key("Hang") {
+                self.live
+                    .lock()
+                    .expect("lock")
+                    .insert(id.clone(), props.clone());
+                std::future::pending::<()>().await;
+            }
+            if props.contains_key("Fail") {
+                return Err(ProvisionError::new("it failed"));
+            }
+            self.live
+                .lock()
+                .expect("lock")
+                .insert(id.clone(), props.clone());
+            Ok(Provisioned::named(id.clone()).attr("Arn", format!("arn:{id}")))
+        })
+    }
+    fn update<'a>(
+        &'a self,
+        ctx: &'a ResourceContext,
+        physical: &'a str,
+        _: &'a Map<String, Value>,
+        new: &'a Map<String, Value>,
+    ) -> BoxFuture<'a, Result<Provisioned, ProvisionError>> {
+        Box::pin(async move {
+            self.calls
+                .lock()
+                .expect("lock")
+                .push(format!("update {}", ctx.logical_id));
+            if new.contains_key("Fail") {
+                return Err(ProvisionError::new("update failed"));
+            }
+            self.live
+                .lock()
+                .expect("lock")
+                .insert(physical.to_string(), new.clone());
+            Ok(Provisioned::named(physical).attr("Arn", format!("arn:{physical}")))
+        })
+    }
+    fn delete<'a>(
+        &'a self,
+        ctx: &'a ResourceContext,
+        physical: &'a str,
+        _: &'a Map<String, Value>,
+    ) -> BoxFuture<'a, Result<(), ProvisionError>> {
+        Box::pin(async move {
+            self.calls
+                .lock()
+                .expect("lock")
+                .push(format!("delete {}", ctx.logical_id));
+            self.live.lock().expect("lock").remove(physical);
+            Ok(())
+        })
+    }
+}
+
+struct NoUrls;
+impl TemplateSource for NoUrls {
+    fn fetch<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async { Err("no".to_string()) })
+    }
+}
+
+async fn open(store: Arc<SqliteStore>, fake: Arc<Fake>) -> Deployer {
+    let mut config = DeployConfig::new("us-east-1", "000000000000");
+    config.linger = Duration::from_secs(5);
+    Deployer::open(config, store, Arc::new(fake), Arc::new(NoUrls))
+        .await
+        .expect("open")
+}
+
+fn input(name: &str, body: &str) -> StackInput {
+    StackInput {
+        stack_name: name.into(),
+        template: TemplateInput {
+            body: Some(body.into()),
+            ..TemplateInput::default()
+        },
+        ..StackInput::default()
+    }
+}
+
+const CHAIN: &str = r#"
+Resources:
+  A:
+    Type: AWS::SQS::Queue
+  B:
+    Type: AWS::SNS::Topic
+    Properties:
+      Name: !GetAtt A.Arn
+  C:
+    Type: AWS::SNS::Subscription
+    Properties:
+      TopicArn: !Ref B
+Outputs:
+  Out:
+    Value: !Ref C
+"#;
+
+async fn status(d: &Deployer, name: &str) -> String {
+    for _ in 0..200 {
+        let s = d.stack(name).expect("stack");
+        if !s.status.ends_with("_IN_PROGRESS") {
+            return s.status;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    d.stack(name).expect("stack").status
+}
+
+#[tokio::test]
+async fn creates_in_dependency_order_and_deletes_in_reverse() {
+    let fake = Arc::new(Fake::default());
+    let d = open(
+        Arc::new(SqliteStore::in_memory().expect("db")),
+        Arc::clone(&fake),
+    )
+    .await;
+    d.create_stack(input("s", CHAIN)).await.expect("create");
+    assert_eq!(status(&d, "s").await, "CREATE_COMPLETE");
+    assert_eq!(fake.calls(), ["create A", "create B", "create C"]);
+    let s = d.stack("s").expect("stack");
+    assert_eq!(s.outputs[0].value, "phys-C");
+    assert_eq!(
+        fake.live.lock().expect("lock")["phys-B"]["Name"],
+        "arn:phys-A"
+    );
+    d.delete_stack("s").await.expect("delete");
+    let deleted = d.stack(&s.stack_id).expect("by id");
+    assert_eq!(deleted.status, "DELETE_COMPLETE");
+    assert_eq!(&fake.calls()[3..], ["delete C", "delete B", "delete A"]);
+    assert!(fake.live().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_create_rolls_back_what_was_made() {
+    let fake = Arc::new(Fake::default());
+    let d = open(
+        Arc::new(SqliteStore::in_memory().expect("db")),
+        Arc::clone(&fake),
+    )
+    .await;
+    let body = CHAIN.replace(
+        "      TopicArn: !Ref B",
+        "      TopicArn: !Ref B\n      Fail: yes",
+    );
+    d.create_stack(input("s", &body)).await.expect("create");
+    assert_eq!(status(&d, "s").await, "ROLLBACK_COMPLETE");
+    let s = d.stack("s").expect("stack");
+    assert!(s.operation.is_none());
+    assert!(fake.live().is_empty(), "left behind: {:?}", fake.live());
+    let events = d.describe_stack_events("s").expect("events");
+    assert!(events.iter().any(|e| e.logical_id == "C"
+        && e.status == "CREATE_FAILED"
+        && e.status_reason.as_deref() == Some("it failed")));
+}
+
+#[tokio::test]
+async fn a_failed_update_restores_the_previous_state() {
+    let fake = Arc::new(Fake::default());
+    let d = open(
+        Arc::new(SqliteStore::in_memory().expect("db")),
+        Arc::clone(&fake),
+    )
+    .await;
+    d.create_stack(input("s", CHAIN)).await.expect("create");
+    assert_eq!(status(&d, "s").await, "CREATE_COMPLETE");
+    // B changes in place, D is new, C fails: B goes back, D goes away.
+    let body = format!(
+        "{}  D:\n    Type: AWS::SQS::Queue\n",
+        CHAIN
+            .replace(
+                "      Name: !GetAtt A.Arn",
+                "      Name: !GetAtt A.Arn\n      DisplayName: two"
+            )
+            .replace(
+                "      TopicArn: !Ref B",
+                "      TopicArn: !Ref B\n      Fail: yes"
+            )
+            .replace("Outputs:\n  Out:\n    Value: !Ref C\n", "")
+    );
+    d.update_stack(input("s", &body)).await.expect("update");
+    assert_eq!(status(&d, "s").await, "UPDATE_ROLLBACK_COMPLETE");
+    let live = fake.live.lock().expect("lock").clone();
+    assert!(!live.contains_key("phys-D"));
+    assert!(
+        !live["phys-B"].contains_key("DisplayName"),
+        "B not restored: {live:?}"
+    );
+    let s = d.stack("s").expect("stack");
+    assert_eq!(s.outputs[0].value, "phys-C");
+    assert_eq!(s.resources.len(), 3);
+}
+
+#[tokio::test]
+async fn an_update_removes_dropped_resources_at_cleanup() {
+    let fake = Arc::new(Fake::default());
+    let d = open(
+        Arc::new(SqliteStore::in_memory().expect("db")),
+        Arc::clone(&fake),
+    )
+    .await;
+    d.create_stack(input("s", CHAIN)).await.expect("create");
+    assert_eq!(status(&d, "s").await, "CREATE_COMPLETE");
+    d.update_stack(input("s", "Resources:\n  A:\n    Type: AWS::SQS::Queue\n"))
+        .await
+        .expect("update");
+    assert_eq!(status(&d, "s").await, "UPDATE_COMPLETE");
+    assert_eq!(fake.live(), ["phys-A"]);
+    assert_eq!(&fake.calls()[3..], ["delete C", "delete B"]);
+}
+
+#[tokio::test]
+async fn an_interrupted_create_is_rolled_back_on_restart() {
+    let store = Arc::new(SqliteStore::in_memory().expect("db"));
+    let fake = Arc::new(Fake::default());
+    {
+        let mut config = DeployConfig::new("us-east-1", "000000000000");
+        config.linger = Duration::from_millis(200);
+        let d = Deployer::open(
+            config,
+            Arc::clone(&store) as _,
+            Arc::new(Arc::clone(&fake)),
+            Arc::new(NoUrls),
+        )
+        .await
+        .expect("open");
+        let body = CHAIN.replace(
+            "      TopicArn: !Ref B",
+            "      TopicArn: !Ref B\n      Hang: yes",
+        );
+        d.create_stack(input("s", &body)).await.expect("create");
+        assert_eq!(d.stack("s").expect("stack").status, "CREATE_IN_PROGRESS");
+        assert_eq!(fake.live().len(), 3);
+        // The process "dies" here: the hanging task is never resumed by this deployer.
+    }
+    let after = Arc::new(Fake::default());
+    *after.live.lock().expect("lock") = fake.live.lock().expect("lock").clone();
+    let d = open(Arc::clone(&store), Arc::clone(&after)).await;
+    assert_eq!(status(&d, "s").await, "ROLLBACK_COMPLETE");
+    let s = d.stack("s").expect("stack");
+    assert!(s.status_reason.is_none());
+    assert!(after.live().is_empty(), "left behind: {:?}", after.live());
+    assert_eq!(after.calls(), ["delete C", "delete B", "delete A"]);
+    let events = d.describe_stack_events("s").expect("events");
+    assert!(events.iter().any(|e| {
+        e.status == "ROLLBACK_IN_PROGRESS"
+            && e.status_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("Kindling stopped"))
+    }));
+}
+
+#[tokio::test]
+async fn change_sets_report_no_changes_as_cloudformation_does() {
+    let fake = Arc::new(Fake::default());
+    let d = open(
+        Arc::new(SqliteStore::in_memory().expect("db")),
+        Arc::clone(&fake),
+    )
+    .await;
+    let cs = |name: &str, kind: &str| crate::ChangeSetInput {
+        stack: input("s", CHAIN),
+        change_set_name: name.into(),
+        change_set_type: Some(kind.into()),
+        description: None,
+    };
+    let (id, _) = d.create_change_set(cs("one", "CREATE")).await.expect("cs");
+    assert_eq!(d.stack("s").expect("stack").status, "REVIEW_IN_PROGRESS");
+    let c = d.change_set(&id, None).expect("describe");
+    assert_eq!(
+        (c.status.as_str(), c.execution_status.as_str()),
+        ("CREATE_COMPLETE", "AVAILABLE")
+    );
+    assert_eq!(c.changes.len(), 3);
+    d.execute_change_set(&id, None).await.expect("execute");
+    assert_eq!(status(&d, "s").await, "CREATE_COMPLETE");
+    assert_eq!(
+        d.change_set(&id, None).expect("cs").execution_status,
+        "EXECUTE_COMPLETE"
+    );
+    let (id2, _) = d.create_change_set(cs("two", "UPDATE")).await.expect("cs");
+    let c = d.change_set(&id2, None).expect("describe");
+    assert_eq!(c.status, "FAILED");
+    assert_eq!(
+        c.status_reason.as_deref(),
+        Some(kindling_cfn_template::NO_CHANGES_REASON)
+    );
+    assert_eq!(c.execution_status, "UNAVAILABLE");
+}

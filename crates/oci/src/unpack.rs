@@ -1,0 +1,674 @@
+//! Layers applied in order into a root filesystem, the way container engines do, with the
+//! care of an attack surface (layers come from whoever can push):
+//!
+//! * entry paths are cleaned (`./`, leading `/`); a `..` component refuses the layer;
+//! * parents are resolved inside the root: a symbolic link met on the way is followed as it
+//!   would be inside the container (absolute targets from the root, `..` stopping at the
+//!   root), never out of it; the entry itself is never followed (an existing entry is
+//!   replaced, a file is created with `O_EXCL | O_NOFOLLOW`);
+//! * hard links must point at a regular file already unpacked in the root;
+//! * device nodes and FIFOs are skipped (counted), sparse files are refused;
+//! * modes keep their permission bits only: setuid, setgid and sticky are stripped; every
+//!   entry belongs to the unpacking user (root), whatever the layer says;
+//! * whiteouts: `.wh.<name>` removes `<name>` of lower layers, `.wh..wh..opq` empties its
+//!   directory of what lower layers put there;
+//! * at most [`UnpackLimits::max_bytes`] of file data and [`UnpackLimits::max_entries`]
+//!   entries; gzip streams are read to their end so their CRC is checked.
+//!
+//! [`verify_layers`] walks the same way without writing: it measures the unpacked size and
+//! proves every layer decompresses and parses.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use sha2::{Digest as _, Sha256};
+use tar::EntryType;
+
+use crate::digest::Digest;
+
+/// One layer to read: its file and, when known, the digest its bytes must hash to (checked
+/// as the file is read, so a blob changed on disk since it was verified is refused).
+#[derive(Debug, Clone, Copy)]
+pub struct Layer<'a> {
+    pub path: &'a Path,
+    pub digest: Option<&'a Digest>,
+}
+
+/// A reader that hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: Rc<RefCell<Sha256>>,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.borrow_mut().update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Bounds of one unpack.
+#[derive(Debug, Clone, Copy)]
+pub struct UnpackLimits {
+    /// Bytes of file data, all layers together (Lambda: 10 GB uncompressed).
+    pub max_bytes: u64,
+    pub max_entries: u64,
+}
+
+impl UnpackLimits {
+    pub fn new(max_bytes: u64) -> Self {
+        Self {
+            max_bytes,
+            max_entries: 2_000_000,
+        }
+    }
+}
+
+/// What an unpack did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UnpackStats {
+    /// Bytes of file data (the image's unpacked size, whiteouts ignored).
+    pub bytes: u64,
+    pub entries: u64,
+    /// Device nodes and FIFOs left out.
+    pub skipped: u64,
+}
+
+/// Why a layer could not be unpacked.
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    /// The layer is not a (gzip-compressed) tar, or is truncated.
+    #[error("layer {layer} is corrupt: {message}")]
+    Corrupt { layer: usize, message: String },
+    /// An entry that would write outside the root, or an impossible one.
+    #[error("layer {layer}: entry {path:?} is refused: {why}")]
+    Refused {
+        layer: usize,
+        path: String,
+        why: &'static str,
+    },
+    #[error("layer {layer} uses {what}, which Kindling does not unpack")]
+    Unsupported { layer: usize, what: String },
+    #[error("the image unpacks to more than {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("the image has more than {limit} entries")]
+    TooManyEntries { limit: u64 },
+    /// The layer's bytes do not hash to its digest.
+    #[error("layer {layer} is corrupt: its content hashes to {actual}, not {expected}")]
+    DigestMismatch {
+        layer: usize,
+        expected: String,
+        actual: String,
+    },
+    /// The host's file system failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl UnpackError {
+    /// True when the image is at fault (not the host).
+    pub fn is_invalid_image(&self) -> bool {
+        !matches!(self, Self::Io { .. })
+    }
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> UnpackError + '_ {
+    move |source| UnpackError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Verifies `layers` (files, in order) without writing anything: every layer decompresses and
+/// parses to its end, every entry is acceptable, and the total fits `limits`.
+pub fn verify_layers(
+    layers: &[Layer<'_>],
+    limits: &UnpackLimits,
+) -> Result<UnpackStats, UnpackError> {
+    let mut walk = Walk::new(None, *limits);
+    for (i, layer) in layers.iter().enumerate() {
+        walk.layer(i, layer)?;
+    }
+    Ok(walk.stats)
+}
+
+/// Unpacks `layers` into a new directory `dest` (built beside it under a temporary name, then
+/// renamed, so `dest` exists only complete). Mount points `/proc`, `/dev` and `/tmp` are
+/// made real directories. If `dest` appears meanwhile (a concurrent unpack), it is kept.
+pub fn unpack_layers(
+    layers: &[Layer<'_>],
+    dest: &Path,
+    limits: &UnpackLimits,
+) -> Result<UnpackStats, UnpackError> {
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    let name = dest.file_name().unwrap_or(OsStr::new("root"));
+    let tmp = parent.join(format!(
+        ".{}.tmp-{:016x}",
+        name.to_string_lossy(),
+        fastrand::u64(..)
+    ));
+    fs::create_dir(&tmp).map_err(io_at(&tmp))?;
+    let result = (|| {
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).map_err(io_at(&tmp))?;
+        let mut walk = Walk::new(Some(tmp.clone()), *limits);
+        for (i, layer) in layers.iter().enumerate() {
+            walk.layer(i, layer)?;
+        }
+        walk.finish()?;
+        Ok(walk.stats)
+    })();
+    match result {
+        Ok(stats) => match fs::rename(&tmp, dest) {
+            Ok(()) => Ok(stats),
+            Err(_) if dest.is_dir() => {
+                let _ = fs::remove_dir_all(&tmp);
+                Ok(stats)
+            }
+            Err(e) => {
+                let _ = fs::remove_dir_all(&tmp);
+                Err(io_at(dest)(e))
+            }
+        },
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// The relative, clean form of an entry path: `None` when it has a `..`.
+fn clean(path: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(s) => out.push(s),
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+struct Walk {
+    /// `None`: verify only.
+    root: Option<PathBuf>,
+    limits: UnpackLimits,
+    stats: UnpackStats,
+    /// Directory modes to apply at the end (directories stay writable while unpacking).
+    dir_modes: HashMap<PathBuf, u32>,
+}
+
+impl Walk {
+    fn new(root: Option<PathBuf>, limits: UnpackLimits) -> Self {
+        Self {
+            root,
+            limits,
+            stats: UnpackStats::default(),
+            dir_modes: HashMap::new(),
+        }
+    }
+
+    fn layer(&mut self, index: usize, layer: &Layer<'_>) -> Result<(), UnpackError> {
+        let path = layer.path;
+        let corrupt = |e: io::Error| UnpackError::Corrupt {
+            layer: index,
+            message: e.to_string(),
+        };
+        let hasher = Rc::new(RefCell::new(Sha256::new()));
+        let mut file = BufReader::new(Hashing {
+            inner: File::open(path).map_err(io_at(path))?,
+            hasher: Rc::clone(&hasher),
+        });
+        let mut magic = [0u8; 4];
+        let n = read_up_to(&mut file, &mut magic).map_err(io_at(path))?;
+        let head = io::Cursor::new(magic[..n].to_vec());
+        let reader = head.chain(file);
+        let reader: Box<dyn Read> = match &magic[..n] {
+            [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(reader)),
+            [0x28, 0xb5, 0x2f, 0xfd] => {
+                return Err(UnpackError::Unsupported {
+                    layer: index,
+                    what: "zstd compression".into(),
+                });
+            }
+            _ => Box::new(reader),
+        };
+        let mut archive = tar::Archive::new(reader);
+        let mut created: HashSet<PathBuf> = HashSet::new();
+        let mut opaque: Vec<PathBuf> = Vec::new();
+        let mut saw_entry = false;
+        for entry in archive.entries().map_err(corrupt)? {
+            let mut entry = entry.map_err(corrupt)?;
+            saw_entry = true;
+            self.entry(index, &mut entry, &mut created, &mut opaque)?;
+        }
+        if !saw_entry && n == 0 {
+            return Err(UnpackError::Corrupt {
+                layer: index,
+                message: "the layer is empty".into(),
+            });
+        }
+        // Read to the end: a gzip stream's CRC and length are checked only there.
+        let mut rest = archive.into_inner();
+        io::copy(&mut rest, &mut io::sink()).map_err(corrupt)?;
+        drop(rest);
+        if let Some(expected) = layer.digest {
+            let actual = Digest::from_sha256(hasher.take().finalize().into());
+            if &actual != expected {
+                return Err(UnpackError::DigestMismatch {
+                    layer: index,
+                    expected: expected.to_string(),
+                    actual: actual.to_string(),
+                });
+            }
+        }
+        for dir in opaque {
+            self.make_opaque(index, &dir, &created)?;
+        }
+        Ok(())
+    }
+
+    fn entry<R: Read>(
+        &mut self,
+        layer: usize,
+        entry: &mut tar::Entry<'_, R>,
+        created: &mut HashSet<PathBuf>,
+        opaque: &mut Vec<PathBuf>,
+    ) -> Result<(), UnpackError> {
+        let raw = entry.path().map_err(|e| UnpackError::Corrupt {
+            layer,
+            message: e.to_string(),
+        })?;
+        let shown = raw.display().to_string();
+        let refused = |why: &'static str| UnpackError::Refused {
+            layer,
+            path: shown.clone(),
+            why,
+        };
+        let path = clean(&raw).ok_or_else(|| refused("it has a '..' component"))?;
+        if path.as_os_str().len() > 4096 {
+            return Err(refused("the path is longer than 4096 bytes"));
+        }
+        self.stats.entries += 1;
+        if self.stats.entries > self.limits.max_entries {
+            return Err(UnpackError::TooManyEntries {
+                limit: self.limits.max_entries,
+            });
+        }
+        let kind = entry.header().entry_type();
+        let name = path.file_name().map(OsStr::as_bytes).unwrap_or_default();
+        if path.as_os_str().is_empty() {
+            // The root itself: nothing to do beyond checking its type.
+            return if kind.is_dir() {
+                Ok(())
+            } else {
+                Err(refused("the root must be a directory"))
+            };
+        }
+        if let Some(hidden) = name.strip_prefix(b".wh.") {
+            let parent = path.parent().unwrap_or(Path::new("")).to_path_buf();
+            if hidden == b".wh..opq" {
+                opaque.push(parent);
+                return Ok(());
+            }
+            if hidden.is_empty() || hidden == b"." || hidden == b".." || hidden.contains(&b'/') {
+                return Err(refused("a whiteout must name an entry"));
+            }
+            let victim = parent.join(OsStr::from_bytes(hidden));
+            return self.remove(layer, &victim, &shown);
+        }
+        let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
+        match kind {
+            EntryType::Regular | EntryType::Continuous => {
+                let size = entry.size();
+                if self.stats.bytes.saturating_add(size) > self.limits.max_bytes {
+                    return Err(UnpackError::TooLarge {
+                        limit: self.limits.max_bytes,
+                    });
+                }
+                self.stats.bytes += size;
+                match self.target(layer, &path, &shown)? {
+                    None => {
+                        io::copy(entry, &mut io::sink()).map_err(|e| UnpackError::Corrupt {
+                            layer,
+                            message: e.to_string(),
+                        })?;
+                    }
+                    Some(at) => {
+                        let mut file = OpenOptions::new()
+                            .write(true)
+                            .create_new(true)
+                            .mode(0o600)
+                            .custom_flags(libc::O_NOFOLLOW)
+                            .open(&at)
+                            .map_err(io_at(&at))?;
+                        let copied = io::copy(entry, &mut file).map_err(|e| {
+                            if e.kind() == io::ErrorKind::UnexpectedEof
+                                || e.kind() == io::ErrorKind::InvalidData
+                                || e.kind() == io::ErrorKind::InvalidInput
+                            {
+                                UnpackError::Corrupt {
+                                    layer,
+                                    message: e.to_string(),
+                                }
+                            } else {
+                                io_at(&at)(e)
+                            }
+                        })?;
+                        if copied != size {
+                            return Err(UnpackError::Corrupt {
+                                layer,
+                                message: format!("{shown}: {copied} of {size} bytes"),
+                            });
+                        }
+                        fs::set_permissions(&at, fs::Permissions::from_mode(mode))
+                            .map_err(io_at(&at))?;
+                    }
+                }
+            }
+            EntryType::Directory => {
+                if let Some(root) = self.root.clone() {
+                    let parent = self.resolve_parent(layer, &path, &shown)?;
+                    let at = parent.join(path.file_name().unwrap_or_default());
+                    match at.symlink_metadata() {
+                        Ok(m) if m.is_dir() => {}
+                        Ok(_) => {
+                            remove_any(&at)?;
+                            make_dir(&at)?;
+                        }
+                        Err(_) => make_dir(&at)?,
+                    }
+                    let rel = at.strip_prefix(&root).unwrap_or(&at).to_path_buf();
+                    self.dir_modes.insert(rel, mode);
+                }
+            }
+            EntryType::Symlink => {
+                let target = entry
+                    .link_name()
+                    .map_err(|e| UnpackError::Corrupt {
+                        layer,
+                        message: e.to_string(),
+                    })?
+                    .ok_or_else(|| refused("a symbolic link without a target"))?
+                    .into_owned();
+                if target.as_os_str().is_empty() || target.as_os_str().len() > 4096 {
+                    return Err(refused("a symbolic link target must be 1-4096 bytes"));
+                }
+                if let Some(at) = self.target(layer, &path, &shown)? {
+                    std::os::unix::fs::symlink(&target, &at).map_err(io_at(&at))?;
+                }
+            }
+            EntryType::Link => {
+                let target = entry
+                    .link_name()
+                    .map_err(|e| UnpackError::Corrupt {
+                        layer,
+                        message: e.to_string(),
+                    })?
+                    .ok_or_else(|| refused("a hard link without a target"))?;
+                let target =
+                    clean(&target).ok_or_else(|| refused("a hard link out of the root"))?;
+                if target.as_os_str().is_empty() {
+                    return Err(refused("a hard link to the root"));
+                }
+                if self.root.is_some() {
+                    let source_dir = self.resolve_parent(layer, &target, &shown)?;
+                    let source = source_dir.join(target.file_name().unwrap_or_default());
+                    let is_file = source.symlink_metadata().is_ok_and(|m| m.is_file());
+                    if !is_file {
+                        return Err(refused(
+                            "a hard link must point at a file unpacked before it",
+                        ));
+                    }
+                    if let Some(at) = self.target(layer, &path, &shown)? {
+                        fs::hard_link(&source, &at).map_err(io_at(&at))?;
+                    }
+                }
+            }
+            EntryType::Char | EntryType::Block | EntryType::Fifo => {
+                self.stats.skipped += 1;
+                return Ok(());
+            }
+            EntryType::GNUSparse => {
+                return Err(UnpackError::Unsupported {
+                    layer,
+                    what: format!("a sparse file ({shown})"),
+                });
+            }
+            // Metadata entries the tar reader has not folded in (global PAX headers...).
+            _ => return Ok(()),
+        }
+        created.insert(path);
+        Ok(())
+    }
+
+    /// The host path where entry `path` is to be created, with whatever was there removed;
+    /// `None` when only verifying.
+    fn target(
+        &mut self,
+        layer: usize,
+        path: &Path,
+        shown: &str,
+    ) -> Result<Option<PathBuf>, UnpackError> {
+        if self.root.is_none() {
+            return Ok(None);
+        }
+        let parent = self.resolve_parent(layer, path, shown)?;
+        let at = parent.join(path.file_name().unwrap_or_default());
+        if at.symlink_metadata().is_ok() {
+            remove_any(&at)?;
+        }
+        Ok(Some(at))
+    }
+
+    /// Removes entry `path` (a whiteout), if present.
+    fn remove(&mut self, layer: usize, path: &Path, shown: &str) -> Result<(), UnpackError> {
+        if self.root.is_none() {
+            return Ok(());
+        }
+        let parent = match self.resolve_existing_parent(layer, path, shown)? {
+            Some(p) => p,
+            None => return Ok(()),
+        };
+        let at = parent.join(path.file_name().unwrap_or_default());
+        if at.symlink_metadata().is_ok() {
+            remove_any(&at)?;
+        }
+        Ok(())
+    }
+
+    /// Empties directory `dir` of entries not created by the current layer.
+    fn make_opaque(
+        &mut self,
+        layer: usize,
+        dir: &Path,
+        created: &HashSet<PathBuf>,
+    ) -> Result<(), UnpackError> {
+        let Some(root) = self.root.clone() else {
+            return Ok(());
+        };
+        let shown = dir.display().to_string();
+        let host_dir = if dir.as_os_str().is_empty() {
+            root.clone()
+        } else {
+            match self.resolve_existing_parent(layer, &dir.join("x"), &shown)? {
+                Some(d) => d,
+                None => return Ok(()),
+            }
+        };
+        let Ok(entries) = fs::read_dir(&host_dir) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            let rel = dir.join(entry.file_name());
+            if !created.contains(&rel) {
+                remove_any(&entry.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The host directory that holds entry `path`, creating missing directories on the way.
+    fn resolve_parent(
+        &mut self,
+        layer: usize,
+        path: &Path,
+        shown: &str,
+    ) -> Result<PathBuf, UnpackError> {
+        self.resolve(layer, path, shown, true)
+            .map(|p| p.unwrap_or_default())
+    }
+
+    fn resolve_existing_parent(
+        &mut self,
+        layer: usize,
+        path: &Path,
+        shown: &str,
+    ) -> Result<Option<PathBuf>, UnpackError> {
+        self.resolve(layer, path, shown, false)
+    }
+
+    /// Resolves the parent of `path` inside the root, following symbolic links as the
+    /// container would (never above the root). `create`: missing directories are made;
+    /// otherwise a missing one gives `None`.
+    fn resolve(
+        &mut self,
+        layer: usize,
+        path: &Path,
+        shown: &str,
+        create: bool,
+    ) -> Result<Option<PathBuf>, UnpackError> {
+        let root = self.root.clone().unwrap_or_default();
+        let refused = |why: &'static str| UnpackError::Refused {
+            layer,
+            path: shown.to_string(),
+            why,
+        };
+        let parent = path.parent().unwrap_or(Path::new(""));
+        let mut pending: VecDeque<OsString> = parent
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(s) => Some(s.to_os_string()),
+                _ => None,
+            })
+            .collect();
+        let mut stack: Vec<OsString> = Vec::new();
+        let mut links = 0;
+        while let Some(component) = pending.pop_front() {
+            if component == ".." {
+                stack.pop();
+                continue;
+            }
+            if component == "." || component.is_empty() {
+                continue;
+            }
+            let mut here = root.clone();
+            here.extend(&stack);
+            let next = here.join(&component);
+            match next.symlink_metadata() {
+                Ok(m) if m.file_type().is_symlink() => {
+                    links += 1;
+                    if links > 40 {
+                        return Err(refused("too many levels of symbolic links"));
+                    }
+                    let target = fs::read_link(&next).map_err(io_at(&next))?;
+                    if target.is_absolute() {
+                        stack.clear();
+                    }
+                    let mut expanded: Vec<OsString> = target
+                        .components()
+                        .filter_map(|c| match c {
+                            Component::Normal(s) => Some(s.to_os_string()),
+                            Component::ParentDir => Some(OsString::from("..")),
+                            _ => None,
+                        })
+                        .collect();
+                    while let Some(c) = expanded.pop() {
+                        pending.push_front(c);
+                    }
+                }
+                Ok(m) if m.is_dir() => stack.push(component),
+                Ok(_) => return Err(refused("a parent of the entry is not a directory")),
+                Err(_) if create => {
+                    make_dir(&next)?;
+                    stack.push(component);
+                }
+                Err(_) => return Ok(None),
+            }
+        }
+        let mut here = root;
+        here.extend(&stack);
+        Ok(Some(here))
+    }
+
+    /// Applies directory modes and makes the sandbox's mount points real directories.
+    fn finish(&mut self) -> Result<(), UnpackError> {
+        let Some(root) = self.root.clone() else {
+            return Ok(());
+        };
+        for dir in ["proc", "dev", "tmp"] {
+            let at = root.join(dir);
+            match at.symlink_metadata() {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    remove_any(&at)?;
+                    make_dir(&at)?;
+                }
+                Err(_) => make_dir(&at)?,
+            }
+        }
+        let mut modes: Vec<(&PathBuf, &u32)> = self.dir_modes.iter().collect();
+        // Deepest first, so a parent's mode never gets in the way.
+        modes.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
+        for (rel, mode) in modes {
+            let at = root.join(rel);
+            if at.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+                fs::set_permissions(&at, fs::Permissions::from_mode(*mode)).map_err(io_at(&at))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn make_dir(at: &Path) -> Result<(), UnpackError> {
+    fs::create_dir(at).map_err(io_at(at))?;
+    fs::set_permissions(at, fs::Permissions::from_mode(0o755)).map_err(io_at(at))
+}
+
+/// Removes whatever is at `at`, never following a symbolic link.
+fn remove_any(at: &Path) -> Result<(), UnpackError> {
+    match at.symlink_metadata() {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(at).map_err(io_at(at)),
+        Ok(_) => fs::remove_file(at).map_err(io_at(at)),
+        Err(_) => Ok(()),
+    }
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,274 @@
+use std::io::Write;
+
+use super::*;
+
+/// A tar entry for tests: raw name bytes (so hostile names can be written).
+enum E<'a> {
+    File(&'a str, &'a [u8], u32),
+    Dir(&'a str, u32),
+    Symlink(&'a str, &'a str),
+    Hardlink(&'a str, &'a str),
+    Char(&'a str),
+}
+
+fn header(name: &str, kind: EntryType, size: u64, mode: u32) -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    {
+        let old = h.as_old_mut();
+        old.name = [0; 100];
+        old.name[..name.len()].copy_from_slice(name.as_bytes());
+    }
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(mode);
+    h.set_uid(1234);
+    h.set_gid(1234);
+    h.set_cksum();
+    h
+}
+
+fn tar_of(entries: &[E<'_>]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        match e {
+            E::File(name, data, mode) => {
+                let h = header(name, EntryType::Regular, data.len() as u64, *mode);
+                b.append(&h, *data).unwrap();
+            }
+            E::Dir(name, mode) => b
+                .append(&header(name, EntryType::Directory, 0, *mode), &[][..])
+                .unwrap(),
+            E::Symlink(name, target) | E::Hardlink(name, target) => {
+                let kind = if matches!(e, E::Symlink(..)) {
+                    EntryType::Symlink
+                } else {
+                    EntryType::Link
+                };
+                let mut h = header(name, kind, 0, 0o777);
+                h.as_old_mut().linkname[..target.len()].copy_from_slice(target.as_bytes());
+                h.set_cksum();
+                b.append(&h, &[][..]).unwrap();
+            }
+            E::Char(name) => b
+                .append(&header(name, EntryType::Char, 0, 0o666), &[][..])
+                .unwrap(),
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn layer_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn mode(p: &Path) -> u32 {
+    p.symlink_metadata().unwrap().permissions().mode() & 0o7777
+}
+
+fn l(path: &Path) -> Layer<'_> {
+    Layer { path, digest: None }
+}
+
+fn limits() -> UnpackLimits {
+    UnpackLimits::new(1 << 20)
+}
+
+#[test]
+fn layers_apply_in_order_with_modes_cleaned() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = layer_file(
+        dir.path(),
+        "a",
+        &gz(&tar_of(&[
+            E::Dir("./", 0o755),
+            E::Dir("./usr/", 0o755),
+            E::File("./usr/tool", b"v1", 0o4755),
+            E::File("etc/conf", b"x", 0o2644),
+            E::Symlink("bin", "usr"),
+            E::Dir("data/", 0o700),
+            E::Char("dev/null"),
+        ])),
+    );
+    let b = layer_file(
+        dir.path(),
+        "b",
+        &tar_of(&[
+            E::File("usr/tool", b"v2", 0o755),
+            E::Hardlink("usr/tool2", "usr/tool"),
+        ]),
+    );
+    let root = dir.path().join("root");
+    let stats = unpack_layers(&[l(&a), l(&b)], &root, &limits()).unwrap();
+    assert_eq!(fs::read(root.join("usr/tool")).unwrap(), b"v2");
+    assert_eq!(fs::read(root.join("bin/tool")).unwrap(), b"v2");
+    assert_eq!(fs::read(root.join("usr/tool2")).unwrap(), b"v2");
+    assert_eq!(mode(&root.join("usr/tool")), 0o755);
+    assert_eq!(mode(&root.join("etc/conf")), 0o644, "setgid stripped");
+    assert_eq!(mode(&root.join("data")), 0o700);
+    assert_eq!(mode(&root), 0o755);
+    assert_eq!(stats.skipped, 1, "the device node is left out");
+    assert!(root.join("dev").is_dir() && !root.join("dev/null").exists());
+    assert!(root.join("proc").is_dir() && root.join("tmp").is_dir());
+    assert_eq!(stats.bytes, 2 + 1 + 2);
+    let verified = verify_layers(&[l(&a), l(&b)], &limits()).unwrap();
+    assert_eq!(verified.bytes, stats.bytes);
+    // Nothing left beside the root.
+    let names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+}
+
+#[test]
+fn whiteouts_remove_and_opaque_directories_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = layer_file(
+        dir.path(),
+        "a",
+        &tar_of(&[
+            E::File("app/old.py", b"1", 0o644),
+            E::File("app/keep.py", b"1", 0o644),
+            E::File("cfg/a", b"1", 0o644),
+            E::File("cfg/b", b"1", 0o644),
+        ]),
+    );
+    let b = layer_file(
+        dir.path(),
+        "b",
+        &tar_of(&[
+            E::File("app/.wh.old.py", b"", 0o644),
+            E::File("cfg/new", b"2", 0o644),
+            E::File("cfg/.wh..wh..opq", b"", 0o644),
+            E::File(".wh.missing", b"", 0o644),
+        ]),
+    );
+    let root = dir.path().join("root");
+    unpack_layers(&[l(&a), l(&b)], &root, &limits()).unwrap();
+    assert!(!root.join("app/old.py").exists());
+    assert!(root.join("app/keep.py").exists());
+    assert!(!root.join("cfg/a").exists() && !root.join("cfg/b").exists());
+    assert_eq!(fs::read(root.join("cfg/new")).unwrap(), b"2");
+    assert!(!root.join("app/.wh.old.py").exists());
+}
+
+#[test]
+fn nothing_is_written_outside_the_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    // A link to an absolute host path, then a file through it: lands inside the root.
+    let a = layer_file(
+        dir.path(),
+        "a",
+        &tar_of(&[
+            E::Symlink("escape", outside.to_str().unwrap()),
+            E::Symlink("up", "../../../../.."),
+        ]),
+    );
+    let b = layer_file(
+        dir.path(),
+        "b",
+        &tar_of(&[
+            E::File("escape/pwned", b"x", 0o644),
+            E::File("up/pwned2", b"x", 0o644),
+        ]),
+    );
+    let root = dir.path().join("root");
+    unpack_layers(&[l(&a), l(&b)], &root, &limits()).unwrap();
+    assert!(
+        fs::read_dir(&outside).unwrap().next().is_none(),
+        "nothing outside"
+    );
+    assert!(
+        root.join(outside.strip_prefix("/").unwrap())
+            .join("pwned")
+            .exists()
+    );
+    assert!(root.join("pwned2").exists(), "'..' stops at the root");
+    assert!(!dir.path().join("pwned2").exists());
+
+    for (name, bad) in [
+        ("dotdot", tar_of(&[E::File("../evil", b"x", 0o644)])),
+        ("deep", tar_of(&[E::File("a/../../evil", b"x", 0o644)])),
+        ("hardlink", tar_of(&[E::Hardlink("h", "../../etc/passwd")])),
+        (
+            "hardlink-missing",
+            tar_of(&[E::Hardlink("h", "etc/passwd")]),
+        ),
+    ] {
+        let p = layer_file(dir.path(), name, &bad);
+        let dest = dir.path().join(format!("r-{name}"));
+        let err = unpack_layers(&[l(&p)], &dest, &limits()).unwrap_err();
+        assert!(matches!(err, UnpackError::Refused { .. }), "{name}: {err}");
+        assert!(err.is_invalid_image());
+        assert!(!dest.exists());
+    }
+    assert!(!dir.path().join("evil").exists());
+}
+
+#[test]
+fn corrupt_and_oversized_layers_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = gz(&tar_of(&[E::File("f", &[7u8; 4096], 0o644)]));
+    let truncated = layer_file(dir.path(), "t", &good[..good.len() - 10]);
+    let err = verify_layers(&[l(&truncated)], &limits()).unwrap_err();
+    assert!(matches!(err, UnpackError::Corrupt { .. }), "{err}");
+    let garbage = layer_file(dir.path(), "g", &[0x1f, 0x8b, 1, 2, 3, 4, 5, 6, 7, 8]);
+    assert!(matches!(
+        verify_layers(&[l(&garbage)], &limits()),
+        Err(UnpackError::Corrupt { .. })
+    ));
+    let text = layer_file(dir.path(), "x", &[b'x'; 1024]);
+    assert!(matches!(
+        verify_layers(&[l(&text)], &limits()),
+        Err(UnpackError::Corrupt { .. })
+    ));
+    let empty = layer_file(dir.path(), "e", b"");
+    assert!(matches!(
+        verify_layers(&[l(&empty)], &limits()),
+        Err(UnpackError::Corrupt { .. })
+    ));
+    let zstd = layer_file(dir.path(), "z", &[0x28, 0xb5, 0x2f, 0xfd, 0, 0]);
+    assert!(matches!(
+        verify_layers(&[l(&zstd)], &limits()),
+        Err(UnpackError::Unsupported { .. })
+    ));
+    let ok = layer_file(dir.path(), "ok", &good);
+    let small = UnpackLimits::new(4095);
+    assert!(matches!(
+        verify_layers(&[l(&ok)], &small),
+        Err(UnpackError::TooLarge { limit: 4095 })
+    ));
+    assert_eq!(verify_layers(&[l(&ok)], &limits()).unwrap().bytes, 4096);
+}
+
+#[test]
+fn layer_digests_are_checked_while_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = gz(&tar_of(&[E::File("f", b"data", 0o644)]));
+    let p = layer_file(dir.path(), "l", &bytes);
+    let right = Digest::of(&bytes);
+    let wrong = Digest::of(b"other");
+    let ok = Layer {
+        path: &p,
+        digest: Some(&right),
+    };
+    assert_eq!(verify_layers(&[ok], &limits()).unwrap().bytes, 4);
+    let bad = Layer {
+        path: &p,
+        digest: Some(&wrong),
+    };
+    let err = unpack_layers(&[bad], &dir.path().join("root"), &limits()).unwrap_err();
+    assert!(matches!(err, UnpackError::DigestMismatch { .. }), "{err}");
+    assert!(err.is_invalid_image());
+    assert!(!dir.path().join("root").exists());
+}

@@ -1,0 +1,303 @@
+//! The registry driven through its router, as a client would.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use kindling_edge::gate::AuthPolicy;
+use kindling_oci::Digest;
+use tower::ServiceExt;
+
+use super::*;
+
+const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+fn state(dir: &std::path::Path, policy: AuthPolicy) -> RegistryState {
+    let limits = Limits {
+        max_blob: 1 << 20,
+        max_total: 4 << 20,
+    };
+    let storage = Arc::new(Storage::open(dir, limits).unwrap());
+    RegistryState::new(storage, Arc::new(policy))
+}
+
+async fn send(
+    s: &RegistryState,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (StatusCode, http::HeaderMap, Vec<u8>) {
+    let mut req = Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = router(s.clone())
+        .oneshot(req.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+    (status, headers, body)
+}
+
+fn code(body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    v["errors"][0]["code"].as_str().unwrap().to_string()
+}
+
+fn local() -> AuthPolicy {
+    AuthPolicy::local(SECRET, "us-east-1")
+}
+
+#[tokio::test]
+async fn chunked_and_monolithic_uploads_then_manifests() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path(), local());
+    let (st, h, _) = send(&s, "GET", "/v2/", &[], vec![]).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(h["docker-distribution-api-version"], "registry/2.0");
+
+    // Chunked: POST, two PATCHes, PUT.
+    let data = b"hello layer data".to_vec();
+    let digest = Digest::of(&data);
+    let (st, h, _) = send(&s, "POST", "/v2/team/app/blobs/uploads/", &[], vec![]).await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    let loc = h["location"].to_str().unwrap().to_string();
+    let (st, h, _) = send(
+        &s,
+        "PATCH",
+        &loc,
+        &[("content-range", "0-4")],
+        data[..5].to_vec(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    assert_eq!(h["range"], "0-4");
+    // A chunk that does not continue the upload.
+    let (st, _, body) = send(
+        &s,
+        "PATCH",
+        &loc,
+        &[("content-range", "3-6")],
+        data[3..].to_vec(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(code(&body), "BLOB_UPLOAD_INVALID");
+    let (st, _, _) = send(&s, "PATCH", &loc, &[], data[5..10].to_vec()).await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    let put = format!("{loc}?digest={digest}");
+    let (st, h, _) = send(&s, "PUT", &put, &[], data[10..].to_vec()).await;
+    assert_eq!(st, StatusCode::CREATED);
+    assert_eq!(h["docker-content-digest"], digest.to_string().as_str());
+    let (st, h, body) = send(
+        &s,
+        "HEAD",
+        &format!("/v2/team/app/blobs/{digest}"),
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(h["content-length"], data.len().to_string().as_str());
+    assert!(body.is_empty());
+    let (_, _, body) = send(
+        &s,
+        "GET",
+        &format!("/v2/team/app/blobs/{digest}"),
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(body, data);
+    // Another repository does not hold it until mounted.
+    let (st, _, body) = send(&s, "GET", &format!("/v2/other/blobs/{digest}"), &[], vec![]).await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::NOT_FOUND, "BLOB_UNKNOWN".into())
+    );
+    let mount = format!("/v2/other/blobs/uploads/?mount={digest}&from=team/app");
+    let (st, _, _) = send(&s, "POST", &mount, &[], vec![]).await;
+    assert_eq!(st, StatusCode::CREATED);
+
+    // Monolithic config blob, wrong digest refused.
+    let config =
+        br#"{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/bootstrap"]}}"#.to_vec();
+    let cd = Digest::of(&config);
+    let bad = format!("/v2/team/app/blobs/uploads/?digest={digest}");
+    let (st, _, body) = send(&s, "POST", &bad, &[], config.clone()).await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::BAD_REQUEST, "DIGEST_INVALID".into())
+    );
+    let good = format!("/v2/team/app/blobs/uploads/?digest={cd}");
+    let (st, _, _) = send(&s, "POST", &good, &[], config.clone()).await;
+    assert_eq!(st, StatusCode::CREATED);
+
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": kindling_oci::manifest::OCI_MANIFEST,
+        "config": {"mediaType": kindling_oci::manifest::OCI_CONFIG, "digest": cd.to_string(), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest.to_string(), "size": data.len()}],
+    })
+    .to_string();
+    let ct = [("content-type", kindling_oci::manifest::OCI_MANIFEST)];
+    let (st, h, _) = send(
+        &s,
+        "PUT",
+        "/v2/team/app/manifests/v1",
+        &ct,
+        manifest.clone().into_bytes(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let md = Digest::of(manifest.as_bytes());
+    assert_eq!(h["docker-content-digest"], md.to_string().as_str());
+    let (st, h, body) = send(
+        &s,
+        "GET",
+        &format!("/v2/team/app/manifests/{md}"),
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(h["content-type"], kindling_oci::manifest::OCI_MANIFEST);
+    assert_eq!(body, manifest.as_bytes());
+    let (_, _, body) = send(&s, "GET", "/v2/team/app/tags/list", &[], vec![]).await;
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["tags"], serde_json::json!(["v1"]));
+    // The same manifest in a repository without its blobs.
+    let (st, _, body) = send(
+        &s,
+        "PUT",
+        "/v2/empty/manifests/v1",
+        &ct,
+        manifest.into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN".into())
+    );
+    let (st, _, body) = send(
+        &s,
+        "PUT",
+        "/v2/team/app/manifests/v2",
+        &ct,
+        b"{nope".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::BAD_REQUEST, "MANIFEST_INVALID".into())
+    );
+    let (st, _, body) = send(&s, "GET", "/v2/team/app/manifests/nope", &[], vec![]).await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN".into())
+    );
+    let (st, _, body) = send(&s, "GET", "/v2/nothing/tags/list", &[], vec![]).await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::NOT_FOUND, "NAME_UNKNOWN".into())
+    );
+    let (st, _, body) = send(&s, "GET", "/v2/Bad..Name/tags/list", &[], vec![]).await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::BAD_REQUEST, "NAME_INVALID".into())
+    );
+    let (st, _, body) = send(&s, "GET", "/v2/team/app/blobs/sha256:xyz", &[], vec![]).await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::BAD_REQUEST, "DIGEST_INVALID".into())
+    );
+
+    // Resolution: the layer is not a tar, so the image is refused as corrupt.
+    let err = s
+        .storage()
+        .resolve(
+            "team/app",
+            &kindling_oci::Reference::Tag("v1".into()),
+            "amd64",
+            1 << 30,
+        )
+        .unwrap_err();
+    assert!(matches!(err, ResolveError::Invalid(_)), "{err}");
+
+    // Delete by digest removes the tag too.
+    let (st, _, _) = send(
+        &s,
+        "DELETE",
+        &format!("/v2/team/app/manifests/{md}"),
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    let (st, _, _) = send(&s, "GET", "/v2/team/app/manifests/v1", &[], vec![]).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn limits_are_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path(), local());
+    let big = vec![0u8; (1 << 20) + 1];
+    let d = Digest::of(&big);
+    let (st, _, body) = send(
+        &s,
+        "POST",
+        &format!("/v2/app/blobs/uploads/?digest={d}"),
+        &[],
+        big,
+    )
+    .await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID".into())
+    );
+    assert_eq!(s.storage().used(), 0);
+    // Nothing left in uploads.
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("uploads"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn shared_mode_wants_an_operators_key_as_basic_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let creds = kindling_auth::Credentials::parse("AKIDOPERATOR s3cretkey\n").unwrap();
+    let s = state(
+        dir.path(),
+        AuthPolicy::new(creds, true, SECRET, "us-east-1"),
+    );
+    let (st, h, body) = send(&s, "GET", "/v2/", &[], vec![]).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert_eq!(code(&body), "UNAUTHORIZED");
+    assert!(
+        h["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic realm=")
+    );
+    use base64::Engine;
+    let good = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("AKIDOPERATOR:s3cretkey")
+    );
+    let bad = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("AKIDOPERATOR:wrong")
+    );
+    let (st, _, _) = send(&s, "GET", "/v2/", &[("authorization", &good)], vec![]).await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _, _) = send(&s, "GET", "/v2/", &[("authorization", &bad)], vec![]).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+}

@@ -1,0 +1,146 @@
+//! [`StackStore`] on SQLite: every write commits durably.
+
+use rusqlite::{Connection, params};
+
+use super::SqliteStore;
+use crate::Result;
+use crate::stacks::{ChangeSetRow, StackRow, StackStore};
+
+impl StackStore for SqliteStore {
+    fn save_stack(&self, stack: &StackRow, events: &[String]) -> Result<()> {
+        self.write(|c| save_stack(c, stack, events))
+    }
+
+    fn stacks(&self) -> Result<Vec<StackRow>> {
+        self.read(stacks)
+    }
+
+    fn stack_events(&self, stack_id: &str) -> Result<Vec<String>> {
+        self.read(|c| stack_events(c, stack_id))
+    }
+
+    fn save_change_set(&self, change_set: &ChangeSetRow) -> Result<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO cfn_change_sets (change_set_id, stack_id, created_ms, document)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (change_set_id) DO UPDATE SET document = excluded.document",
+                params![
+                    change_set.change_set_id,
+                    change_set.stack_id,
+                    change_set.created_ms,
+                    change_set.document
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn change_sets(&self) -> Result<Vec<ChangeSetRow>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT change_set_id, stack_id, created_ms, document FROM cfn_change_sets
+                 ORDER BY created_ms, change_set_id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(ChangeSetRow {
+                    change_set_id: r.get(0)?,
+                    stack_id: r.get(1)?,
+                    created_ms: r.get(2)?,
+                    document: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn delete_change_set(&self, change_set_id: &str) -> Result<()> {
+        self.write(|c| {
+            c.execute(
+                "DELETE FROM cfn_change_sets WHERE change_set_id = ?1",
+                [change_set_id],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+fn save_stack(c: &Connection, stack: &StackRow, events: &[String]) -> Result<()> {
+    c.execute(
+        "INSERT INTO cfn_stacks (stack_id, name, status, updated_ms, document)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (stack_id) DO UPDATE SET status = excluded.status,
+             updated_ms = excluded.updated_ms, document = excluded.document",
+        params![
+            stack.stack_id,
+            stack.name,
+            stack.status,
+            stack.updated_ms,
+            stack.document
+        ],
+    )?;
+    let mut insert =
+        c.prepare_cached("INSERT INTO cfn_stack_events (stack_id, document) VALUES (?1, ?2)")?;
+    for e in events {
+        insert.execute(params![stack.stack_id, e])?;
+    }
+    Ok(())
+}
+
+fn stacks(c: &Connection) -> Result<Vec<StackRow>> {
+    let mut stmt = c.prepare(
+        "SELECT stack_id, name, status, updated_ms, document FROM cfn_stacks ORDER BY rowid",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(StackRow {
+            stack_id: r.get(0)?,
+            name: r.get(1)?,
+            status: r.get(2)?,
+            updated_ms: r.get(3)?,
+            document: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
+fn stack_events(c: &Connection, stack_id: &str) -> Result<Vec<String>> {
+    let mut stmt =
+        c.prepare("SELECT document FROM cfn_stack_events WHERE stack_id = ?1 ORDER BY seq")?;
+    let rows = stmt.query_map([stack_id], |r| r.get(0))?;
+    Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stacks_and_events_round_trip() {
+        let s = SqliteStore::in_memory().expect("store");
+        let row = StackRow {
+            stack_id: "arn:1".into(),
+            name: "a".into(),
+            status: "CREATE_IN_PROGRESS".into(),
+            updated_ms: 1,
+            document: "{}".into(),
+        };
+        s.save_stack(&row, &["e1".into()]).expect("save");
+        let row2 = StackRow {
+            status: "CREATE_COMPLETE".into(),
+            ..row.clone()
+        };
+        s.save_stack(&row2, &["e2".into()]).expect("save");
+        assert_eq!(s.stacks().expect("stacks"), vec![row2]);
+        assert_eq!(s.stack_events("arn:1").expect("events"), vec!["e1", "e2"]);
+        let cs = ChangeSetRow {
+            change_set_id: "cs".into(),
+            stack_id: "arn:1".into(),
+            created_ms: 3,
+            document: "{}".into(),
+        };
+        s.save_change_set(&cs).expect("cs");
+        assert_eq!(s.change_sets().expect("list").len(), 1);
+        s.delete_change_set("cs").expect("delete");
+        assert!(s.change_sets().expect("list").is_empty());
+    }
+}

@@ -1,0 +1,144 @@
+"""Harness for the deploy suite: one real `kindling serve` per session, the aws CLI v1 and
+the SAM CLI pointed at it with `AWS_ENDPOINT_URL` only, boto3 clients for checking results."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(REPO / "tests" / "conformance"))
+
+import support  # noqa: E402
+
+VENV_BIN = Path(sys.executable).parent
+REGION = "us-east-1"
+
+for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN",
+             "AWS_CA_BUNDLE"):
+    os.environ.pop(_var, None)
+os.environ["AWS_CONFIG_FILE"] = os.devnull
+os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+os.environ["AWS_ACCESS_KEY_ID"] = "test"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "test"
+os.environ["AWS_DEFAULT_REGION"] = REGION
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+
+
+def _binary() -> Path:
+    env = os.environ.get("KINDLING_BIN")
+    return Path(env) if env else REPO / "target" / "debug" / "kindling"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    path = _binary()
+    if not path.is_file():
+        pytest.exit(f"kindling binary not found at {path}; build it with "
+                    "`cargo build -p kindling-server` or set KINDLING_BIN", returncode=2)
+    logs = tmp_path_factory.mktemp("logs")
+    srv = support.KindlingServer(path, tmp_path_factory.mktemp("data"), logs / "kindling.log")
+    srv.start()
+    os.environ["AWS_ENDPOINT_URL"] = srv.url
+    yield srv
+    support.stop_cleanly(srv)
+
+
+@pytest.fixture(scope="session")
+def endpoint(server) -> str:
+    return server.url
+
+
+def client(service: str):
+    return boto3.client(service, region_name=REGION,
+                        config=Config(retries={"max_attempts": 1}, read_timeout=120))
+
+
+@pytest.fixture(scope="session")
+def cfn(endpoint):
+    return client("cloudformation")
+
+
+@pytest.fixture(scope="session")
+def lam(endpoint):
+    return client("lambda")
+
+
+@pytest.fixture(scope="session")
+def sqs(endpoint):
+    return client("sqs")
+
+
+@pytest.fixture(scope="session")
+def sns(endpoint):
+    return client("sns")
+
+
+@pytest.fixture(scope="session")
+def s3(endpoint):
+    return client("s3")
+
+
+class Run:
+    def __init__(self, proc: subprocess.CompletedProcess):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+
+    def __repr__(self) -> str:
+        return f"rc={self.rc}\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}"
+
+
+def run(cmd: list[str], *, cwd: Path | None = None, timeout: float = 300,
+        env: dict | None = None) -> Run:
+    full_env = dict(os.environ)
+    full_env["PATH"] = f"{VENV_BIN}:{full_env.get('PATH', '')}"
+    full_env["SAM_CLI_TELEMETRY"] = "0"
+    full_env["AWS_PAGER"] = ""
+    if env:
+        full_env.update(env)
+    return Run(subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True,
+                              timeout=timeout))
+
+
+def aws(*args: str, **kw) -> Run:
+    return run([sys.executable, "-m", "awscli", *args], **kw)
+
+
+def stack_events(cfn, name: str) -> list[tuple[str, str, str]]:
+    events = cfn.describe_stack_events(StackName=name)["StackEvents"]
+    return [(e["LogicalResourceId"], e["ResourceStatus"], e.get("ResourceStatusReason", ""))
+            for e in reversed(events)]
+
+
+def outputs(cfn, name: str) -> dict[str, str]:
+    stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def wait_for(predicate, timeout: float = 30, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def invoke(lam, name: str, payload: dict | None = None) -> dict:
+    res = lam.invoke(FunctionName=name, Payload=json.dumps(payload or {}).encode())
+    body = res["Payload"].read()
+    assert "FunctionError" not in res, body
+    return json.loads(body)

@@ -1,0 +1,84 @@
+"""Harness for the container-image suite: one `kindling serve --isolation namespaces` (images
+run as the environment's root filesystem, which needs root), boto3 through
+`AWS_ENDPOINT_URL` only, images written as OCI layouts by the test and pushed with skopeo."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "conformance"))
+
+import support  # noqa: E402
+
+for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+    os.environ.pop(_var, None)
+os.environ["AWS_CONFIG_FILE"] = os.devnull
+os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+os.environ["AWS_ACCESS_KEY_ID"] = "test"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "test"
+os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+
+FIXTURE_TARGET = REPO / "target" / "images-fixture"
+
+
+def _binary() -> Path:
+    env = os.environ.get("KINDLING_BIN")
+    return Path(env) if env else REPO / "target" / "debug" / "kindling"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.fail("container-image functions run in namespaces mode, which needs root")
+    if shutil.which("skopeo") is None:
+        pytest.fail("skopeo is required (apt-get install skopeo)")
+    path = _binary()
+    if not path.is_file():
+        pytest.exit(f"kindling binary not found at {path}", returncode=2)
+    srv = support.KindlingServer(path, tmp_path_factory.mktemp("data"),
+                                 tmp_path_factory.mktemp("logs") / "kindling.log",
+                                 extra_args=["--isolation", "namespaces"])
+    srv.start()
+    os.environ["AWS_ENDPOINT_URL"] = srv.url
+    yield srv
+    support.stop_cleanly(srv)
+
+
+@pytest.fixture(scope="session")
+def registry(server) -> str:
+    """`127.0.0.1:<port>`: the registry is the same endpoint."""
+    return server.url.split("://", 1)[1]
+
+
+@pytest.fixture(scope="session")
+def lam(server):
+    return boto3.client("lambda", config=Config(retries={"max_attempts": 1}, read_timeout=120))
+
+
+@pytest.fixture(scope="session")
+def static_echo() -> Path:
+    """tests/fixtures/rust-echo (lambda_runtime) linked statically (glibc, crt-static): it runs
+    in a `FROM scratch` image with nothing else in it."""
+    crate = REPO / "tests" / "fixtures" / "rust-echo"
+    binary = FIXTURE_TARGET / "x86_64-unknown-linux-gnu" / "release" / "rust-echo"
+    if not binary.exists():
+        env = dict(os.environ, CARGO_TARGET_DIR=str(FIXTURE_TARGET), CARGO_TERM_COLOR="never",
+                   RUSTFLAGS="-C target-feature=+crt-static")
+        proc = subprocess.run(["cargo", "build", "--release", "--target", "x86_64-unknown-linux-gnu",
+                               "--manifest-path", str(crate / "Cargo.toml")],
+                              env=env, capture_output=True, text=True, timeout=1800)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+    out = subprocess.run(["file", str(binary)], capture_output=True, text=True).stdout
+    assert "statically linked" in out or "static-pie" in out, out
+    return binary

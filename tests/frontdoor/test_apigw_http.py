@@ -60,6 +60,12 @@ def test_quick_create_makes_route_integration_and_default_stage(apigwv2, echo_fn
     assert event["requestContext"]["stage"] == "$default"
     assert event["requestContext"]["http"]["method"] == "GET"
     assert r.headers["apigw-requestid"]
+    assert event["requestContext"]["http"]["sourceIp"] == "127.0.0.1"
+    # A client's X-Forwarded-For is kept in front; the source is the connection's address.
+    spoof = s.get(api["ApiEndpoint"] + "/x", headers={"X-Forwarded-For": "203.0.113.7"}).json()
+    assert spoof["requestContext"]["http"]["sourceIp"] == "127.0.0.1"
+    assert spoof["headers"]["x-forwarded-for"] == "203.0.113.7, 127.0.0.1"
+    assert spoof["headers"]["x-forwarded-proto"] == "http"
     assert "a=1" in r.headers["set-cookie"] and "b=2" in r.headers["set-cookie"]
     apigwv2.update_api(ApiId=api_id, Name="renamed")
     assert apigwv2.get_api(ApiId=api_id)["Name"] == "renamed"
@@ -158,13 +164,16 @@ def test_payload_1_0_event(apigwv2, echo_fn):
 
 
 def test_gateway_errors(apigwv2, lam, echo_fn, server):
-    api = make_api(apigwv2, echo_fn, ["POST /x"], timeout=1000)
+    api = make_api(apigwv2, echo_fn, ["POST /x"])
     url = api["ApiEndpoint"] + "/x"
     r = s.get(url, method="POST", data="malformed", headers={"content-type": "text/plain"})
     assert (r.status_code, r.json()) == (500, {"message": "Internal Server Error"})
     r = s.get(url, method="POST", data="raise", headers={"content-type": "text/plain"})
     assert (r.status_code, r.json()) == (500, {"message": "Internal Server Error"})
-    r = s.get(url, method="POST", data="sleep", headers={"content-type": "text/plain"})
+    # An integration timeout of 1 s against a function that takes 3 s.
+    quick = make_api(apigwv2, echo_fn, ["POST /x"], timeout=1000)
+    r = s.get(quick["ApiEndpoint"] + "/x", method="POST", data="sleep",
+              headers={"content-type": "text/plain"})
     assert (r.status_code, r.json()) == (503, {"message": "Service Unavailable"})
     s.wait_log(server, "integration timed out")
 
@@ -274,3 +283,52 @@ def test_aws_cli(echo_fn, endpoint):
     bad = subprocess.run(aws + ["apigatewayv2", "get-api", "--api-id", "nonexistent"], env=env,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "NotFoundException" in bad.stderr
+
+
+def test_import_and_reimport_openapi(apigwv2, echo_fn):
+    uri = (f"arn:aws:apigateway:{s.REGION}:lambda:path/2015-03-31/functions/"
+           f"{s.function_arn(echo_fn)}/invocations")
+    doc = {
+        "openapi": "3.0.1",
+        "info": {"title": "imported", "version": "1"},
+        "x-amazon-apigateway-cors": {"allowOrigins": ["https://a.example"], "allowMethods": ["GET"]},
+        "paths": {
+            "/pets/{id}": {"get": {"x-amazon-apigateway-integration": {
+                "type": "aws_proxy", "httpMethod": "POST", "uri": uri, "payloadFormatVersion": "2.0"}}},
+            "/$default": {"x-amazon-apigateway-any-method": {"isDefaultRoute": True,
+                "x-amazon-apigateway-integration": {
+                    "type": "aws_proxy", "httpMethod": "POST", "uri": uri, "payloadFormatVersion": "1.0"}}},
+        },
+    }
+    api = apigwv2.import_api(Body=json.dumps(doc))
+    api_id = api["ApiId"]
+    assert api["Name"] == "imported"
+    assert api["CorsConfiguration"]["AllowOrigins"] == ["https://a.example"]
+    keys = sorted(r["RouteKey"] for r in apigwv2.get_routes(ApiId=api_id)["Items"])
+    assert keys == ["$default", "GET /pets/{id}"]
+    versions = sorted(i["PayloadFormatVersion"] for i in apigwv2.get_integrations(ApiId=api_id)["Items"])
+    assert versions == ["1.0", "2.0"]
+    apigwv2.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
+    e = s.get(api["ApiEndpoint"] + "/pets/3").json()
+    assert e["routeKey"] == "GET /pets/{id}" and e["pathParameters"] == {"id": "3"}
+    assert s.get(api["ApiEndpoint"] + "/else").json()["version"] == "1.0"
+    doc["paths"] = {"/x": doc["paths"]["/pets/{id}"]}
+    apigwv2.reimport_api(ApiId=api_id, Body=json.dumps(doc))
+    assert [r["RouteKey"] for r in apigwv2.get_routes(ApiId=api_id)["Items"]] == ["GET /x"]
+    assert s.get(api["ApiEndpoint"] + "/x").status_code == 200
+    assert s.get(api["ApiEndpoint"] + "/pets/3").status_code == 404
+    with pytest.raises(ClientError) as e:
+        apigwv2.import_api(Body="swagger: '2.0'\ninfo: {title: x}\n")
+    assert code(e.value) == "BadRequestException"
+
+
+def test_request_limits_and_head(apigwv2, echo_fn):
+    api = make_api(apigwv2, echo_fn, ["ANY /big"])
+    url = api["ApiEndpoint"] + "/big"
+    # Over Lambda's 6 MB once in the event; over API Gateway's 10 MB at the door.
+    for size in (7 * 1024 * 1024, 11 * 1024 * 1024):
+        r = s.get(url, method="POST", data=b"x" * size,
+                  headers={"content-type": "application/octet-stream"})
+        assert (r.status_code, r.json()) == (413, {"message": "Request Too Long"}), size
+    r = s.get(url, method="HEAD")
+    assert r.status_code == 200 and r.content == b""

@@ -46,7 +46,17 @@ def test_built_call_by_call(apigw, echo_fn, endpoint):
                          authorizationType="NONE")
         apigw.put_integration(restApiId=api_id, resourceId=res["id"], httpMethod=method,
                               type="AWS_PROXY", integrationHttpMethod="POST", uri=uri(echo_fn))
+    apigw.put_method_response(restApiId=api_id, resourceId=pet["id"], httpMethod="GET",
+                              statusCode="200", responseModels={"application/json": "Empty"})
+    apigw.put_integration_response(restApiId=api_id, resourceId=pet["id"], httpMethod="GET",
+                                   statusCode="200", selectionPattern="")
+    got = apigw.get_method_response(restApiId=api_id, resourceId=pet["id"], httpMethod="GET",
+                                    statusCode="200")
+    assert got["statusCode"] == "200" and got["responseModels"] == {"application/json": "Empty"}
+    assert apigw.get_integration_response(restApiId=api_id, resourceId=pet["id"], httpMethod="GET",
+                                          statusCode="200")["statusCode"] == "200"
     m = apigw.get_method(restApiId=api_id, resourceId=pet["id"], httpMethod="GET")
+    assert m["methodResponses"]["200"]["statusCode"] == "200"
     assert m["methodIntegration"]["uri"] == uri(echo_fn)
     assert apigw.get_integration(restApiId=api_id, resourceId=pet["id"],
                                  httpMethod="PUT")["type"] == "AWS_PROXY"
@@ -106,6 +116,8 @@ OPENAPI = {
     "info": {"title": "oas3", "version": "2"},
     "paths": {
         "/hello": {"get": {"x-amazon-apigateway-integration": {
+            "type": "aws_proxy", "httpMethod": "POST", "uri": None}}},
+        "/slow": {"post": {"x-amazon-apigateway-integration": {
             "type": "aws_proxy", "httpMethod": "POST", "uri": None,
             "timeoutInMillis": 1000}}},
         "/hello/{name}": {"post": {"x-amazon-apigateway-integration": {
@@ -133,15 +145,15 @@ def test_import_put_and_gateway_errors(apigw, echo_fn, endpoint):
     assert (r.status_code, r.json()) == (502, {"message": "Internal server error"})
     r = s.get(f"{base}/hello/bob", method="POST", data="raise")
     assert (r.status_code, r.json()) == (502, {"message": "Internal server error"})
-    # /hello's integration times out after 1 s (the 29 s limit, shortened).
-    r = s.get(f"{base}/hello", data="sleep")
+    # /slow's integration times out after 1 s (the 29 s limit, shortened).
+    r = s.get(f"{base}/slow", method="POST", data="sleep")
     assert (r.status_code, r.json()) == (504, {"message": "Endpoint request timed out"})
     # Merge adds a path; overwrite replaces the definition.
     extra = {"openapi": "3.0.1", "info": {"title": "oas3"}, "paths": {"/more": {"get": {
         "x-amazon-apigateway-integration": {"type": "aws_proxy", "uri": uri(echo_fn)}}}}}
     apigw.put_rest_api(restApiId=api_id, mode="merge", body=json.dumps(extra).encode())
     paths = {r["path"] for r in apigw.get_resources(restApiId=api_id)["items"]}
-    assert {"/hello", "/hello/{name}", "/more"} <= paths
+    assert {"/hello", "/hello/{name}", "/slow", "/more"} <= paths
     apigw.put_rest_api(restApiId=api_id, mode="overwrite", body=json.dumps(extra).encode())
     paths = {r["path"] for r in apigw.get_resources(restApiId=api_id)["items"]}
     assert paths == {"/", "/more"}

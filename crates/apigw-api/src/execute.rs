@@ -222,14 +222,29 @@ impl Call<'_> {
                     .map(|v| (k.as_str().to_string(), v.to_string()))
             })
             .collect();
-        let source_ip = header(p, "x-forwarded-for")
-            .and_then(|v| v.split(',').next())
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|| "127.0.0.1".into());
-        if header(p, "x-forwarded-for").is_none() {
-            headers.push(("x-forwarded-for".into(), source_ip.clone()));
-        }
+        // The connection's address, as API Gateway sees its client; X-Forwarded-For gets it
+        // appended (a client's own value is kept in front, never trusted as the source).
+        let source_ip = p
+            .extensions
+            .get::<kindling_edge::RequestContext>()
+            .and_then(|c| c.peer)
+            .map_or_else(|| "127.0.0.1".to_string(), |a| a.ip().to_string());
+        let forwarded = match header(p, "x-forwarded-for") {
+            Some(prior) => format!("{prior}, {source_ip}"),
+            None => source_ip.clone(),
+        };
+        headers.retain(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "x-forwarded-for" | "x-forwarded-proto" | "x-forwarded-port"
+            )
+        });
+        headers.push(("x-forwarded-for".into(), forwarded));
         headers.push(("x-forwarded-proto".into(), "http".into()));
+        let port = header(p, "host")
+            .and_then(|h| h.rsplit_once(':'))
+            .map_or("80", |(_, port)| port);
+        headers.push(("x-forwarded-port".into(), port.to_string()));
         HttpRequest {
             method: p.method.to_string(),
             path: path.to_string(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use http::Method;
-use kindling_apigw::rest_api::{PatchOperation, PutMode, Resource};
+use kindling_apigw::rest_api::{PatchOperation, PutMode, Resource, ResponseKind};
 use kindling_apigw::{ApiGateway, ApigwError};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -69,6 +69,14 @@ fn resource_json(r: &Resource, embed: bool) -> Value {
         }
     }
     v
+}
+
+fn response_kind(rest: &[&str]) -> ResponseKind {
+    if rest.first() == Some(&"integration") {
+        ResponseKind::Integration
+    } else {
+        ResponseKind::Method
+    }
 }
 
 fn ok<T: serde::Serialize>(v: &T) -> Response {
@@ -185,6 +193,33 @@ async fn handle(state: &ControlState, req: Request) -> Result<Response, ControlE
         (&Method::DELETE, ["restapis", _, "resources", _, "methods", _, "integration"]) => {
             let (id, r, hm) = (owned(1), owned(3), owned(5));
             blocking(move || svc.delete_integration_v1(&id, &r, &hm)).await?;
+            empty(204)
+        }
+        // ---- method and integration responses ----
+        (&Method::PUT, ["restapis", _, "resources", _, "methods", _, rest @ ..])
+            if matches!(rest, ["responses", _] | ["integration", "responses", _]) =>
+        {
+            let kind = response_kind(rest);
+            let (id, r, hm, code) = (owned(1), owned(3), owned(5), owned(s.len() - 1));
+            let i: Value = input(&body)?;
+            json(
+                201,
+                &blocking(move || svc.put_response(&id, &r, &hm, &code, kind, i)).await?,
+            )
+        }
+        (&Method::GET, ["restapis", _, "resources", _, "methods", _, rest @ ..])
+            if matches!(rest, ["responses", _] | ["integration", "responses", _]) =>
+        {
+            let kind = response_kind(rest);
+            let (id, r, hm, code) = (owned(1), owned(3), owned(5), owned(s.len() - 1));
+            ok(&blocking(move || svc.get_response(&id, &r, &hm, &code, kind)).await?)
+        }
+        (&Method::DELETE, ["restapis", _, "resources", _, "methods", _, rest @ ..])
+            if matches!(rest, ["responses", _] | ["integration", "responses", _]) =>
+        {
+            let kind = response_kind(rest);
+            let (id, r, hm, code) = (owned(1), owned(3), owned(5), owned(s.len() - 1));
+            blocking(move || svc.delete_response(&id, &r, &hm, &code, kind)).await?;
             empty(204)
         }
         // ---- deployments and stages ----

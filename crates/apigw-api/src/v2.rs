@@ -41,6 +41,21 @@ fn items<T: serde::Serialize + Clone>(
     Ok(v)
 }
 
+/// ImportApi's JSON input: the OpenAPI document as the `body` member.
+fn import_body(body: &[u8]) -> Result<String, ControlError> {
+    #[derive(serde::Deserialize)]
+    struct Import {
+        body: Option<String>,
+    }
+    let i: Import = input(body)?;
+    i.body
+        .ok_or_else(|| ApigwError::BadRequest("Invalid input: body is required.".into()).into())
+}
+
+fn flag(parts: &http::request::Parts, name: &str) -> bool {
+    query(parts, name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
 fn ok<T: serde::Serialize>(v: &T) -> Response {
     json(200, v)
 }
@@ -64,11 +79,18 @@ async fn handle(state: &ControlState, req: Request) -> Result<Response, ControlE
             let all: Vec<Value> = docs.iter().map(|d| api_json(d, &origin)).collect();
             ok(&items(&all, &parts)?)
         }
-        (&Method::PUT, ["v2", "apis"]) | (&Method::PUT, ["v2", "apis", _]) => {
-            return Err(ApigwError::BadRequest(
-                "ImportApi and ReimportApi are not supported by Kindling for HTTP APIs; create the API with CreateApi, CreateIntegration and CreateRoute.".into(),
-            )
-            .into());
+        (&Method::PUT, ["v2", "apis"]) => {
+            let doc_body = import_body(&body)?;
+            let fail = flag(&parts, "failOnWarnings");
+            let doc = blocking(move || svc.import_http_api(doc_body.as_bytes(), fail)).await?;
+            json(201, &api_json(&doc, &origin))
+        }
+        (&Method::PUT, ["v2", "apis", _]) => {
+            let (id, doc_body) = (owned(2), import_body(&body)?);
+            let fail = flag(&parts, "failOnWarnings");
+            let doc =
+                blocking(move || svc.reimport_http_api(&id, doc_body.as_bytes(), fail)).await?;
+            json(201, &api_json(&doc, &origin))
         }
         (&Method::GET, ["v2", "apis", _]) => {
             let id = owned(2);

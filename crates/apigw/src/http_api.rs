@@ -433,7 +433,7 @@ impl HttpApiDoc {
     }
 
     /// After a change of routes or integrations: stages with auto-deploy get a new deployment.
-    fn changed(&mut self) {
+    pub(crate) fn changed(&mut self) {
         if !self.stages.iter().any(|s| s.auto_deploy) {
             return;
         }

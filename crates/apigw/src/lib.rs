@@ -19,6 +19,7 @@
 
 pub mod error;
 pub mod http_api;
+pub mod http_import;
 mod ids;
 pub mod openapi;
 pub mod rest_api;

@@ -42,12 +42,12 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("x-amazon-apigateway-any-method", "ANY"),
 ];
 
-fn invalid(detail: impl std::fmt::Display) -> ApigwError {
+pub(crate) fn invalid(detail: impl std::fmt::Display) -> ApigwError {
     ApigwError::BadRequest(format!("Errors found during import:\n\t{detail}"))
 }
 
-/// Parses and checks a document.
-pub fn parse(body: &[u8], ctx: &ArnContext, fail_on_warnings: bool) -> Result<Imported> {
+/// Reads a document's text (JSON or YAML) into a value.
+pub(crate) fn document(body: &[u8]) -> Result<Value> {
     if body.len() > MAX_DOCUMENT {
         return Err(invalid(format!(
             "The API definition is larger than {MAX_DOCUMENT} bytes."
@@ -58,7 +58,7 @@ pub fn parse(body: &[u8], ctx: &ArnContext, fail_on_warnings: bool) -> Result<Im
     if text.trim().is_empty() {
         return Err(invalid("The API definition is empty."));
     }
-    let doc = kindling_cfn_template::parse_document(text).map_err(|e| {
+    kindling_cfn_template::parse_document(text).map_err(|e| {
         let msg = e.to_string();
         let msg = msg
             .strip_prefix("Template format error: ")
@@ -67,8 +67,12 @@ pub fn parse(body: &[u8], ctx: &ArnContext, fail_on_warnings: bool) -> Result<Im
         invalid(format!(
             "Unable to parse the API definition as JSON or YAML: {msg}"
         ))
-    })?;
-    from_value(&doc, ctx, fail_on_warnings)
+    })
+}
+
+/// Parses and checks a document.
+pub fn parse(body: &[u8], ctx: &ArnContext, fail_on_warnings: bool) -> Result<Imported> {
+    from_value(&document(body)?, ctx, fail_on_warnings)
 }
 
 fn version_text(v: &Value) -> Option<String> {

@@ -1147,3 +1147,119 @@ pub(crate) fn compile(doc: &RestApiDoc) -> Deployed {
         disabled: doc.api.disable_execute_api_endpoint,
     }
 }
+
+/// Method and integration responses (what non-proxy integrations and MOCK CORS answers use;
+/// kept as given).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseKind {
+    Method,
+    Integration,
+}
+
+fn check_status(code: &str) -> Result<()> {
+    let ok = code.len() == 3
+        && code.bytes().all(|b| b.is_ascii_digit())
+        && (b'1'..=b'5').contains(&code.as_bytes()[0]);
+    if ok {
+        Ok(())
+    } else {
+        Err(bad(format!(
+            "Invalid status code '{code}': expected 100-599."
+        )))
+    }
+}
+
+impl ApiGateway {
+    /// PutMethodResponse / PutIntegrationResponse: stores the response for `status`.
+    pub fn put_response(
+        &self,
+        api_id: &str,
+        resource_id: &str,
+        method: &str,
+        status: &str,
+        kind: ResponseKind,
+        input: Value,
+    ) -> Result<Value> {
+        let m = check_method_name(method)?;
+        check_status(status)?;
+        let Value::Object(mut fields) = input else {
+            return Err(bad("Invalid request body: expected a JSON object."));
+        };
+        fields.insert("statusCode".into(), Value::String(status.to_string()));
+        let entry = Value::Object(fields);
+        self.with_rest(api_id, |doc| {
+            let method = Self::method_ref(doc, resource_id, &m)?;
+            let slot = match kind {
+                ResponseKind::Method => &mut method.method_responses,
+                ResponseKind::Integration => {
+                    let Some(i) = method.method_integration.as_mut() else {
+                        return Err(ApigwError::NotFound(
+                            "No integration defined for method".into(),
+                        ));
+                    };
+                    &mut i.integration_responses
+                }
+            };
+            let map = slot.get_or_insert_with(|| Value::Object(Default::default()));
+            if let Value::Object(map) = map {
+                map.insert(status.to_string(), entry.clone());
+            }
+            Ok(entry.clone())
+        })
+    }
+
+    /// GetMethodResponse / GetIntegrationResponse.
+    pub fn get_response(
+        &self,
+        api_id: &str,
+        resource_id: &str,
+        method: &str,
+        status: &str,
+        kind: ResponseKind,
+    ) -> Result<Value> {
+        let m = check_method_name(method)?;
+        let mut doc = self.rest_doc(api_id)?;
+        let method = Self::method_ref(&mut doc, resource_id, &m)?;
+        let slot = match kind {
+            ResponseKind::Method => method.method_responses.as_ref(),
+            ResponseKind::Integration => method
+                .method_integration
+                .as_ref()
+                .and_then(|i| i.integration_responses.as_ref()),
+        };
+        slot.and_then(|s| s.get(status))
+            .cloned()
+            .ok_or_else(|| ApigwError::NotFound("Invalid Response status code specified".into()))
+    }
+
+    /// DeleteMethodResponse / DeleteIntegrationResponse.
+    pub fn delete_response(
+        &self,
+        api_id: &str,
+        resource_id: &str,
+        method: &str,
+        status: &str,
+        kind: ResponseKind,
+    ) -> Result<()> {
+        let m = check_method_name(method)?;
+        self.with_rest(api_id, |doc| {
+            let method = Self::method_ref(doc, resource_id, &m)?;
+            let slot = match kind {
+                ResponseKind::Method => method.method_responses.as_mut(),
+                ResponseKind::Integration => method
+                    .method_integration
+                    .as_mut()
+                    .and_then(|i| i.integration_responses.as_mut()),
+            };
+            match slot
+                .and_then(Value::as_object_mut)
+                .and_then(|m| m.remove(status))
+            {
+                Some(_) => Ok(()),
+                None => Err(ApigwError::NotFound(
+                    "Invalid Response status code specified".into(),
+                )),
+            }
+        })
+    }
+}

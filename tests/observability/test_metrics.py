@@ -129,3 +129,21 @@ def test_health_endpoints(endpoint):
         assert r.status == 200 and body["store"]["ok"] is True
     s = scrape(endpoint)
     assert value(s, "kindling_store_probe_seconds_count") >= 1
+
+
+def test_undelivered_destination_records_are_counted(lam, endpoint):
+    name = make_function(lam, code=SLOW_CODE)
+    lam.put_function_event_invoke_config(
+        FunctionName=name, MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {
+            "Destination": "arn:aws:sqs:us-east-1:000000000000:no-such-queue-for-metrics"}})
+    lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"fail": true}')
+
+    def counted():
+        s = scrape(endpoint)
+        return value(s, "kindling_lambda_undelivered_records_total", function=name,
+                     kind="destination") == 1
+    wait_for(counted, timeout=60, what="the undelivered destination record")
+    s = scrape(endpoint)
+    assert value(s, "kindling_lambda_async_events_dropped_total", function=name,
+                 reason="retries_exhausted") == 1

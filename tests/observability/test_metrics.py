@@ -67,12 +67,14 @@ def test_lambda_metrics_match_what_ran(lam, endpoint):
     assert value(s, "kindling_lambda_duration_seconds_sum", **latest) > 0
     assert value(s, "kindling_lambda_invocations_total", **aliased) == 2
     assert value(s, "kindling_lambda_errors_total", **aliased) == 0
-    # One environment started for $LATEST (its first), one for version N.
-    assert value(s, "kindling_lambda_init_duration_seconds_count", **latest) == 1
+    # Environments started for $LATEST (its first; the two events may run at once and start a
+    # second) and one for version N: each cold start has its init duration.
+    inits_latest = value(s, "kindling_lambda_init_duration_seconds_count", **latest)
+    assert inits_latest in (1, 2)
     assert value(s, "kindling_lambda_init_duration_seconds_count", **aliased) == 1
     assert value(s, "kindling_cold_starts_total", function=name, cause="first") == 1
     assert sum(v for (n, l), v in s.items() if n == "kindling_cold_starts_total"
-               and dict(l)["function"] == name) == 2
+               and dict(l)["function"] == name) == inits_latest + 1
     assert value(s, "kindling_lambda_async_events_received_total", function=name) == 2
     assert value(s, "kindling_lambda_async_event_age_seconds_count", function=name) == 2
     assert value(s, "kindling_environments", state="idle") >= 2

@@ -193,7 +193,21 @@ async fn forward(
     Ok(true)
 }
 
+/// Drops a record that cannot be delivered (counted: a dead letter carries the DLQ
+/// attributes, a destination record none).
 async fn drop_letter(queues: &QueueService, letter: &DeadLetter) -> Result<(), QueueError> {
+    let is_dead_letter = letter
+        .attributes
+        .as_object()
+        .is_some_and(|a| a.contains_key("RequestID"));
+    queues.count_undelivered(
+        &letter.function_name,
+        if is_dead_letter {
+            "dead_letter"
+        } else {
+            "destination"
+        },
+    );
     let store = Arc::clone(queues.store());
     let id = letter.id.clone();
     match tokio::task::spawn_blocking(move || store.drop_letter(&id)).await {

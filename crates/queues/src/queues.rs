@@ -110,6 +110,8 @@ struct Inner {
     deleted: Mutex<HashMap<(String, String), i64>>,
     purged: Mutex<HashMap<i64, i64>>,
     moves: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    /// Dead letters and destination records that could not be delivered, by (function, kind).
+    undelivered: kindling_metrics::Family<(String, &'static str), kindling_metrics::Counter>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -148,8 +150,29 @@ impl QueueService {
                 deleted: Mutex::default(),
                 purged: Mutex::default(),
                 moves: Mutex::default(),
+                undelivered: kindling_metrics::Family::new(kindling_metrics::Counter::default),
             }),
         })
+    }
+
+    /// Counts a dead letter (`dead_letter`) or destination record (`destination`) of
+    /// `function` that could not be delivered (Lambda's `DeadLetterErrors` and
+    /// `DestinationDeliveryFailures`).
+    pub fn count_undelivered(&self, function: &str, kind: &'static str) {
+        self.inner
+            .undelivered
+            .get(&(function.to_string(), kind))
+            .inc();
+    }
+
+    /// Undelivered records so far: ((function, kind), count).
+    pub fn undelivered(&self) -> Vec<((String, &'static str), u64)> {
+        self.inner
+            .undelivered
+            .members()
+            .into_iter()
+            .map(|(k, c)| (k, c.get()))
+            .collect()
     }
 
     pub fn config(&self) -> &QueuesConfig {

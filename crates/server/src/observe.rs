@@ -23,6 +23,8 @@ pub struct Observed {
     pub events: AsyncInvoker,
     pub store: Arc<dyn Store>,
     pub queues: Arc<dyn QueueStore>,
+    /// Undelivered dead letters and destination records.
+    pub queue_service: Option<kindling_queues::QueueService>,
     /// Readiness probes of the store.
     pub probe: Arc<Histogram>,
 }
@@ -39,6 +41,7 @@ impl Observed {
             events,
             store,
             queues,
+            queue_service: None,
             probe: Arc::new(Histogram::new(FAST_BUCKETS)),
         }
     }
@@ -97,6 +100,20 @@ async fn metrics(State(o): State<Observed>) -> Response {
     o.scheduler.render_metrics(&mut e);
     o.events.render_metrics(&mut e).await;
     queue_metrics(&o, &mut e).await;
+    if let Some(q) = &o.queue_service {
+        e.header(
+            "kindling_lambda_undelivered_records_total",
+            MetricType::Counter,
+            "Dead letters (kind dead_letter: Lambda's DeadLetterErrors) and destination records (kind destination: DestinationDeliveryFailures) that could not be delivered.",
+        );
+        for ((f, kind), n) in q.undelivered() {
+            e.sample(
+                "kindling_lambda_undelivered_records_total",
+                &[("function", &f), ("kind", kind)],
+                n as f64,
+            );
+        }
+    }
     let _ = probe_store(&o).await;
     e.header(
         "kindling_store_probe_seconds",

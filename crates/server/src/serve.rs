@@ -150,12 +150,13 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let messaging = messaging::start(&args, queue_store, &events, Arc::clone(&policy))
         .await
         .context("starting SQS and SNS")?;
-    let observed = observe::Observed::new(
+    let mut observed = observe::Observed::new(
         scheduler.clone(),
         events.clone(),
         Arc::clone(&store),
         Arc::clone(&queue_metrics_store),
     );
+    observed.queue_service = Some(messaging.queues.clone());
     let apis = apigateway::routers(
         &args,
         sqlite.clone(),

@@ -257,6 +257,7 @@ async fn invoke(
         client_context: None,
         trace_id: None,
         tail: false,
+        enqueued_ms: None,
     };
     match inner.scheduler.invoke(req).await {
         Ok(r) => r.function_error.is_none(),

@@ -117,7 +117,9 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         Arc::clone(&control),
         messaging.topics.clone(),
         objects.clone(),
+        events.clone(),
         Arc::clone(&policy),
+        stopped(stop_rx.clone()),
     )
     .await?;
     let lambda = router(ApiState {

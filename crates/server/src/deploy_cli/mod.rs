@@ -174,10 +174,7 @@ pub fn deploy(args: &DeployArgs) -> anyhow::Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let stack = args
-        .stack_name
-        .clone()
-        .unwrap_or_else(default_stack_name);
+    let stack = args.stack_name.clone().unwrap_or_else(default_stack_name);
     package::package(&client, &mut doc, base, &args.bucket)?;
     let template = serde_json::to_string(&doc).context("writing the template")?;
     let mut params: Vec<(String, String)> = vec![("StackName".into(), stack.clone())];

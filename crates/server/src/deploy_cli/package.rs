@@ -148,9 +148,7 @@ pub fn package(client: &Client, doc: &mut Value, base: &Path, bucket: &str) -> a
         client.put_object(bucket, &key, zip)?;
         println!(
             "Uploaded {} ({} bytes) to s3://{bucket}/{key} for {}",
-            a.given,
-            size,
-            a.logical_id
+            a.given, size, a.logical_id
         );
         let props = doc
             .get_mut("Resources")

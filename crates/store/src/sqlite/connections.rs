@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_objects.sql"),
     include_str!("../../migrations/0005_messaging.sql"),
     include_str!("../../migrations/0012_deploy.sql"),
+    include_str!("../../migrations/0013_schedules.sql"),
 ];
 
 /// How long a connection waits for another process's lock before failing with `Busy`.

@@ -26,6 +26,9 @@
  *     AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_LOG_GROUP_NAME,
  *     AWS_LAMBDA_LOG_STREAM_NAME  copied into each context object
  *     AWS_LAMBDA_LOG_LEVEL        hides console methods below this level
+ *     AWS_LAMBDA_LOG_FORMAT       JSON: console lines become JSON records
+ *                                 {"timestamp","level","requestId","message"} (+ errorType,
+ *                                 errorMessage, stackTrace for errors), as AWS's runtime writes
  * Environment written: _X_AMZN_TRACE_ID (per invocation, from the trace header).
  *
  * Behaviour follows AWS's Node.js runtime: async handlers (result = the
@@ -38,19 +41,34 @@
  *     set to the payload's errorType (AWS omits it on invocation errors).
  *   - A result that JSON.stringify rejects is reported as
  *     Runtime.JSONStringifyError instead of crashing the process.
- *   - Response streaming (awslambda.streamifyResponse) and the JSON log format
- *     are not implemented.
+ *   - The JSON log format is not implemented.
+ *
+ * Response streaming as on AWS: the global `awslambda.streamifyResponse(handler)`
+ * marks a handler `(event, responseStream, context)`; its responseStream is a
+ * Writable whose bytes go to POST /response in streaming mode
+ * (Lambda-Runtime-Function-Response-Mode: streaming, chunked, flushed per write,
+ * back-pressure through the socket) once the first byte is written or the
+ * handler settles. `responseStream.setContentType()` works until then.
+ * `awslambda.HttpResponseStream.from(stream, {statusCode, headers, cookies})`
+ * sets the function URL prelude (the JSON, then 8 NUL bytes), sent with the
+ * first byte of the body as on AWS. A handler that
+ * fails before writing posts /error; after, the error goes in the trailers
+ * Lambda-Runtime-Function-Error-Type / -Error-Body (base64 of the payload).
  */
 
 const fs = require('fs');
 const http = require('http');
 const path = require('path');
+const { Writable } = require('stream');
 const util = require('util');
 
 const RUNTIME_PATH = '/2018-06-01/runtime';
 const USER_AGENT = `kindling-node-runtime/1 (node ${process.version})`;
 const ERROR_TYPE_HEADER = 'Lambda-Runtime-Function-Error-Type';
 const TRACE_ENV = '_X_AMZN_TRACE_ID';
+const STREAMING_SYMBOL = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HIGH_WATER_MARK_SYMBOL = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
+const HTTP_INTEGRATION_CONTENT_TYPE = 'application/vnd.awslambda.http-integration-response';
 // Shared with libraries that read the current request id, as on AWS.
 const REQUEST_ID_SYMBOL = Symbol.for('aws.lambda.runtime.requestId');
 
@@ -86,6 +104,51 @@ class RuntimeApiClient {
   postResponse(requestId, body) {
     const target = `${RUNTIME_PATH}/invocation/${encodeURIComponent(requestId)}/response`;
     return this.post(target, body, { 'Content-Type': 'application/json' });
+  }
+
+  /**
+   * Opens a streamed POST /response. Resolves `posted` once the platform answered
+   * (or the exchange broke: the platform then ends the invocation itself, and the
+   * next /next tells whether the API is still there).
+   */
+  openStream(requestId, contentType) {
+    const target = `${RUNTIME_PATH}/invocation/${encodeURIComponent(requestId)}/response`;
+    const request = http.request({
+      host: this.host,
+      port: this.port,
+      method: 'POST',
+      path: target,
+      agent: this.agent,
+      headers: {
+        'User-Agent': USER_AGENT,
+        'Content-Type': contentType,
+        'Lambda-Runtime-Function-Response-Mode': 'streaming',
+        'Transfer-Encoding': 'chunked',
+        Trailer: `${ERROR_TYPE_HEADER}, Lambda-Runtime-Function-Error-Body`,
+      },
+    });
+    request.on('socket', (socket) => socket.setNoDelay(true));
+    const posted = new Promise((resolve) => {
+      request.on('response', (response) => {
+        const chunks = [];
+        response.on('data', (chunk) => chunks.push(chunk));
+        response.on('error', () => resolve());
+        response.on('end', () => {
+          const answer = { status: response.statusCode, body: Buffer.concat(chunks) };
+          if (answer.status >= 300) {
+            process.stderr.write(
+              `[WARNING] Runtime API refused the streamed result: ${describeFailure(`POST ${target}`, answer)}\n`,
+            );
+          }
+          resolve();
+        });
+      });
+      request.on('error', (err) => {
+        process.stderr.write(`[WARNING] streamed response interrupted: ${err.message}\n`);
+        resolve();
+      });
+    });
+    return { request, posted };
   }
 
   postInvocationError(requestId, payload) {
@@ -237,10 +300,51 @@ function expandError(value) {
 
 const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
 
+const JSON_LOGS = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+
 function writeLogLine(level, args) {
+  if (JSON_LOGS) {
+    process.stdout.write(formatJsonLine(level, args) + '\n');
+    return;
+  }
   const message = util.format(...args);
   const line = `${new Date().toISOString()}\t${globalThis[REQUEST_ID_SYMBOL]}\t${level}\t${message}`;
   process.stdout.write(line.replace(/\n/g, '\r') + '\n');
+}
+
+/** Errors as JSON: their name, message and stack (JSON.stringify drops them otherwise). */
+function jsonErrorReplacer(_key, value) {
+  if (value instanceof Error) {
+    return Object.assign(
+      { errorType: value?.constructor?.name ?? 'UnknownError', errorMessage: value.message, stackTrace: typeof value.stack === 'string' ? value.stack.split('\n') : value.stack },
+      value,
+    );
+  }
+  return value;
+}
+
+/** AWS_LAMBDA_LOG_FORMAT=JSON: one JSON record per call, as Lambda's Node.js runtime writes it. */
+function formatJsonLine(level, args) {
+  const result = { timestamp: new Date().toISOString(), level, requestId: globalThis[REQUEST_ID_SYMBOL] };
+  if (args.length === 1) {
+    result.message = args[0];
+    try {
+      return JSON.stringify(result, jsonErrorReplacer);
+    } catch (_) {
+      result.message = util.format(result.message);
+      return JSON.stringify(result);
+    }
+  }
+  result.message = util.format(...args);
+  for (const param of args) {
+    if (param instanceof Error) {
+      result.errorType = param?.constructor?.name ?? 'UnknownError';
+      result.errorMessage = param.message;
+      result.stackTrace = typeof param.stack === 'string' ? param.stack.split('\n') : [];
+      break;
+    }
+  }
+  return JSON.stringify(result);
 }
 
 function patchConsole() {
@@ -326,7 +430,48 @@ async function importIfExists(file) {
     return undefined;
   }
   const { pathToFileURL } = require('url');
+  esmNodePath();
   return import(pathToFileURL(file).href);
+}
+
+/**
+ * ES modules ignore NODE_PATH; on AWS an ES module handler still imports the runtime's bundled
+ * AWS SDK and layer packages by bare name. A resolve hook (Node 20.6+) retries a bare specifier
+ * that normal resolution cannot find from each NODE_PATH "node_modules" directory, in order,
+ * after the module's own node_modules (so the function's own copy wins).
+ */
+let esmNodePathDone = false;
+function esmNodePath() {
+  if (esmNodePathDone) {
+    return;
+  }
+  esmNodePathDone = true;
+  const Module = require('module');
+  const { pathToFileURL } = require('url');
+  const parents = (process.env.NODE_PATH || '')
+    .split(path.delimiter)
+    .filter((dir) => path.basename(dir) === 'node_modules' && fs.existsSync(dir))
+    .map((dir) => pathToFileURL(path.join(path.dirname(dir), 'kindling-esm-parent.mjs')).href);
+  if (typeof Module.register !== 'function' || parents.length === 0) {
+    return;
+  }
+  const hook = `
+const PARENTS = ${JSON.stringify(parents)};
+const bare = (s) => !/^(\\.{0,2}\\/|\\/|[a-zA-Z][a-zA-Z0-9+.-]*:)/.test(s);
+export async function resolve(specifier, context, next) {
+  try {
+    return await next(specifier, context);
+  } catch (err) {
+    if (!err || err.code !== 'ERR_MODULE_NOT_FOUND' || !bare(specifier)) throw err;
+    for (const parentURL of PARENTS) {
+      try {
+        return await next(specifier, { ...context, parentURL });
+      } catch (_) {}
+    }
+    throw err;
+  }
+}`;
+  Module.register(`data:text/javascript,${encodeURIComponent(hook)}`);
 }
 
 /**
@@ -508,6 +653,148 @@ function isPromise(value) {
 }
 
 // ---------------------------------------------------------------------------
+// Response streaming
+// ---------------------------------------------------------------------------
+
+/**
+ * The responseStream a streaming handler writes to. The POST starts with the
+ * first byte (or at the end), so the content type may be set until then; each
+ * write is handed to the socket at once and the write callback waits for the
+ * socket to drain (back-pressure from the platform reaches the handler).
+ */
+class ResponseStream extends Writable {
+  constructor(api, requestId, highWaterMark) {
+    super(highWaterMark ? { highWaterMark } : {});
+    this.api = api;
+    this.requestId = requestId;
+    this.contentType = 'application/octet-stream';
+    this.exchange = null;
+    this.failure = null;
+    this.prelude = null;
+  }
+
+  setContentType(contentType) {
+    if (this.exchange) {
+      throw new Error('The content type cannot be set after the response started');
+    }
+    this.contentType = String(contentType);
+  }
+
+  get started() {
+    return this.exchange !== null;
+  }
+
+  /** Opens the POST (once), with the HTTP prelude first if one is pending. */
+  start() {
+    if (!this.exchange) {
+      this.exchange = this.api.openStream(this.requestId, this.contentType);
+    }
+    if (this.prelude) {
+      this.exchange.request.write(this.prelude);
+      this.prelude = null;
+    }
+    return this.exchange.request;
+  }
+
+  _write(chunk, _encoding, callback) {
+    const request = this.start();
+    if (request.destroyed) {
+      callback();
+    } else if (request.write(chunk)) {
+      callback();
+    } else {
+      request.once('drain', () => callback());
+    }
+  }
+
+  _final(callback) {
+    const request = this.start();
+    if (this.failure) {
+      request.addTrailers({
+        [ERROR_TYPE_HEADER]: headerSafe(this.failure.errorType),
+        'Lambda-Runtime-Function-Error-Body': Buffer.from(JSON.stringify(this.failure)).toString('base64'),
+      });
+    }
+    request.end();
+    callback();
+  }
+
+  /** Resolves once the platform answered the streamed POST. */
+  posted() {
+    this.start();
+    return this.exchange.posted;
+  }
+}
+
+class HttpResponseStream {
+  /**
+   * Prepares `stream` for a function URL: the content type of the HTTP
+   * integration and the prelude (status, headers, cookies) before the body.
+   */
+  static from(stream, prelude) {
+    stream.setContentType(HTTP_INTEGRATION_CONTENT_TYPE);
+    // Sent with the first byte of the body (or at the end): a handler that fails before
+    // writing anything still posts a plain error.
+    stream.prelude = Buffer.concat([Buffer.from(JSON.stringify(prelude || {})), Buffer.alloc(8)]);
+    return stream;
+  }
+}
+
+function installAwsLambdaGlobal() {
+  globalThis.awslambda = {
+    streamifyResponse(handler, options) {
+      handler[STREAMING_SYMBOL] = 'response';
+      if (options && Number.isInteger(options.highWaterMark) && options.highWaterMark > 0) {
+        handler[HIGH_WATER_MARK_SYMBOL] = options.highWaterMark;
+      }
+      return handler;
+    },
+    HttpResponseStream,
+  };
+}
+
+/** Runs a streaming handler once: the stream ends when its promise settles. */
+function runStreaming(api, handler, invocation, completion, event) {
+  const stream = new ResponseStream(api, invocation.requestId, handler[HIGH_WATER_MARK_SYMBOL]);
+  const finish = (error) => {
+    if (!completion.claim()) return;
+    if (error !== undefined) {
+      if (!stream.started) {
+        completion.postError(error);
+        return;
+      }
+      logError('Invoke Error', error);
+      if (stream.writableEnded) {
+        process.stderr.write('[WARNING] the handler failed after its response stream ended\n');
+      } else {
+        stream.failure = errorPayload(error);
+      }
+    }
+    if (!stream.writableEnded) {
+      stream.end();
+    }
+    stream.posted().then(completion.onPosted, exitOnRuntimeApiFailure);
+  };
+  stream.on('error', (err) => finish(err || 'handled'));
+  let result;
+  try {
+    result = handler(event, stream, buildContext(invocation, completion));
+  } catch (err) {
+    finish(err === undefined || err === null ? 'handled' : err);
+    return;
+  }
+  if (isPromise(result)) {
+    result.then(
+      () => finish(undefined),
+      (err) => finish(err === undefined || err === null ? 'handled' : err),
+    );
+  } else {
+    // A handler that is not async ends its stream itself.
+    stream.on('finish', () => finish(undefined));
+  }
+}
+
+// ---------------------------------------------------------------------------
 // The invocation loop
 // ---------------------------------------------------------------------------
 
@@ -530,6 +817,17 @@ class InvocationLoop {
     exportTraceId(invocation.traceId);
     const completion = new Completion(this.api, invocation.requestId, () => this.scheduleNext());
     this.completion = completion;
+    if (this.handler[STREAMING_SYMBOL] === 'response') {
+      let event;
+      try {
+        event = JSON.parse(invocation.body);
+      } catch (err) {
+        completion.callback(err);
+        return;
+      }
+      runStreaming(this.api, this.handler, invocation, completion, event);
+      return;
+    }
     try {
       const context = buildContext(invocation, completion);
       const result = this.handler(JSON.parse(invocation.body), context, (error, value) =>
@@ -587,6 +885,7 @@ function installCrashHandlers(api, getLoop) {
 
 async function main() {
   patchConsole();
+  installAwsLambdaGlobal();
   globalThis[REQUEST_ID_SYMBOL] = undefined;
   let api;
   try {

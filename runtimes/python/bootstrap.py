@@ -48,11 +48,12 @@ line formats. Differences, on purpose:
   * Every /error and /init/error POST carries Lambda-Runtime-Function-Error-Type
     set to the payload's errorType (AWS omits it on invocation errors).
   * Decimal results are encoded as JSON numbers via int/float.
-  * Only the text log format is implemented (AWS_LAMBDA_LOG_FORMAT=JSON is not).
   * Because of -S the interpreter's own site-packages are not importable (AWS
     ships boto3 there); Kindling can offer such libraries through PYTHONPATH.
 Log output goes to stdout, like AWS's: the root logger's lines and each
 error record ("[ERROR] Type: message" plus traceback, one \r-joined line).
+AWS_LAMBDA_LOG_FORMAT=JSON turns both into Lambda's JSON records (one line
+each); print() output stays as it is, as on AWS.
 
 Start-up is kept short by importing only C-level modules (_socket, _json, time)
 plus os and sys; `logging` is configured only when user code imports it, and
@@ -616,8 +617,26 @@ def _user_stack_trace(tb):
     return traceback.format_list(frames)
 
 
+def _json_logs():
+    return os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
+
+
+JSON_DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
 def log_error(error):
-    """Write an error as one log record: `[ERROR] Type: message` plus the traceback."""
+    """Write an error as one log record: `[ERROR] Type: message` plus the traceback, or
+    with AWS_LAMBDA_LOG_FORMAT=JSON one JSON record {"timestamp","level","errorMessage",...}."""
+    if _json_logs():
+        import json
+
+        record = {"timestamp": time.strftime(JSON_DATE_FORMAT, time.gmtime()), "level": "ERROR"}
+        record.update(error)
+        if _current_request_id:
+            record.setdefault("requestId", _current_request_id)
+        sys.stdout.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        sys.stdout.flush()
+        return
     description = "[ERROR]"
     if error["errorType"]:
         description += " " + error["errorType"]
@@ -769,13 +788,59 @@ def configure_root_logger(logging):
 
     logging.Formatter.converter = time.gmtime
     handler = LambdaLogHandler()
-    handler.setFormatter(logging.Formatter(LOG_FORMAT, LOG_DATE_FORMAT))
+    if _json_logs():
+        handler.setFormatter(_json_formatter(logging))
+    else:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT, LOG_DATE_FORMAT))
     handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     level = _log_level_from_env()
     if level and isinstance(logging.getLevelName(level), int):
         root.setLevel(level)
     root.addHandler(handler)
+
+
+# LogRecord attributes that are not copied into JSON records as extra keys.
+_RESERVED_RECORD_FIELDS = frozenset((
+    "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module",
+    "exc_info", "exc_text", "stack_info", "lineno", "funcName", "created", "msecs",
+    "relativeCreated", "thread", "threadName", "processName", "process", "aws_request_id",
+    "tenant_id", "taskName", "message", "asctime",
+))
+
+
+def _json_formatter(logging):
+    """AWS_LAMBDA_LOG_FORMAT=JSON: Lambda's Python JSON record, one line per log call:
+    {"timestamp","level","message","logger","requestId"} (+ stackTrace, errorType,
+    errorMessage, location for exceptions, and the record's `extra` keys)."""
+    import json
+    import traceback
+
+    class JsonFormatter(logging.Formatter):
+        def format(self, record):
+            levelno = min(50, max(0, record.levelno)) // 10 * 10
+            exc = record.exc_info
+            msg = record.msg if isinstance(record.msg, dict) and not record.args else record.getMessage()
+            result = {
+                "timestamp": self.formatTime(record, JSON_DATE_FORMAT),
+                "level": logging.getLevelName(levelno),
+                "message": msg,
+                "logger": record.name,
+                "stackTrace": traceback.format_tb(exc[2]) if exc else None,
+                "errorType": exc[0].__name__ if exc else None,
+                "errorMessage": str(exc[1]) if exc else None,
+                "requestId": getattr(record, "aws_request_id", None) or None,
+                "location": f"{record.pathname}:{record.funcName}:{record.lineno}" if exc else None,
+            }
+            if getattr(record, "tenant_id", None) is not None:
+                result["tenantId"] = record.tenant_id
+            for key, value in record.__dict__.items():
+                if key not in _RESERVED_RECORD_FIELDS and key not in result:
+                    result[key] = value
+            result = {k: v for k, v in result.items() if v is not None}
+            return json.dumps(result, ensure_ascii=False, default=str) + "\n"
+
+    return JsonFormatter()
 
 
 def _log_level_from_env():

@@ -73,3 +73,24 @@ def opt_dir(tmp_path):
     path = tmp_path / "opt"
     path.mkdir()
     return str(path)
+
+
+# --- The real server (test_server_*.py) ----------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def kindling(tmp_path_factory):
+    """A real `kindling serve` (KINDLING_BIN, else target/debug/kindling) for the whole session."""
+    import server_support
+
+    srv = server_support.start_server(tmp_path_factory)
+    yield srv
+    running = srv.running
+    srv.kill()
+    assert running, "kindling died during the tests:\n" + srv.log_tail()
+
+
+@pytest.fixture(scope="session")
+def lam(kindling):
+    import server_support
+
+    return server_support.client(kindling.url)

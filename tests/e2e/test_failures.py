@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from botocore.exceptions import ClientError
+
 import kindling_e2e as k
 
 
@@ -166,12 +168,16 @@ def test_custom_runtime_exits_during_init(lam):
     assert "dying" in (inv.log or ""), f"the runtime's stderr is missing from the tail: {inv.log!r}"
 
 
-def test_unsupported_runtime_is_a_clear_error(lam):
-    name = k.unique("e2e-java")
-    lam.create_function(FunctionName=name, Runtime="java21", Role=k.ROLE,
-                        Handler="example.Handler::handleRequest",
-                        Code={"ZipFile": k.make_zip({"example/Handler.class": b"\xca\xfe\xba\xbe"})})
-    k.wait_active(lam, name)
-    err = k.invoke_error(lam, name, {})
-    message = k.assert_api_error(err, "InvalidRuntimeException", 502)
-    assert "java21" in message, f"message does not name the runtime: {message!r}"
+def test_unsupported_runtime_is_refused_at_create(lam):
+    """A runtime Kindling cannot run (no .NET) is refused when the function is created, not
+    when it is first invoked (a 502 there would be retried by botocore)."""
+    name = k.unique("e2e-dotnet")
+    try:
+        lam.create_function(FunctionName=name, Runtime="dotnet8", Role=k.ROLE,
+                            Handler="App::App.Function::Handler",
+                            Code={"ZipFile": k.make_zip({"App.dll": b"MZ"})})
+    except ClientError as e:
+        message = k.assert_api_error(e, "InvalidParameterValueException", 400)
+    else:
+        raise AssertionError("dotnet8 was accepted")
+    assert "dotnet8" in message and ".NET" in message, f"message does not say what is missing: {message!r}"

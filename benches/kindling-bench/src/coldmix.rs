@@ -120,9 +120,11 @@ pub fn run(kindling: &Path, rust_fn: &Path, work: &Path, isolation: &str, plan: 
     }
     let target = Target {
         addr,
+        method: "POST",
         path: invoke_path("warm-rs"),
         body: Bytes::from_static(EVENT.as_bytes()),
         server_pid: m.pid(),
+        expect: None,
     };
     let window = Duration::from_secs_f64(plan.secs);
     // Warm up, then the warm client alone, then with cold starts alongside.

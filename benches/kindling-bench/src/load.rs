@@ -84,10 +84,20 @@ impl Stats {
 #[derive(Clone)]
 pub struct Target {
     pub addr: SocketAddr,
+    /// `POST` for invokes; function URLs are also measured with `GET`.
+    pub method: &'static str,
     pub path: String,
     pub body: Bytes,
+    /// The body every answer must have (`None`: the request body, an echo).
+    pub expect: Option<Bytes>,
     /// PID of the server whose CPU (and children's CPU) is accounted.
     pub server_pid: i32,
+}
+
+impl Target {
+    fn expected(&self) -> &Bytes {
+        self.expect.as_ref().unwrap_or(&self.body)
+    }
 }
 
 fn same_json(a: &[u8], b: &[u8]) -> bool {
@@ -165,9 +175,9 @@ pub fn latency(t: &Target, warmup: usize, n: usize, max_time: Duration) -> Stats
         let deadline = Instant::now() + max_time;
         let mut scratch = Stats::default();
         for _ in 0..warmup {
-            let r = conn.post(&t.path, t.body.clone()).await;
+            let r = conn.request(t.method, &t.path, &[], t.body.clone()).await;
             let failed_transport = r.is_err();
-            classify(&mut scratch, r, &t.body);
+            classify(&mut scratch, r, t.expected());
             if failed_transport {
                 if let Ok(c) = Conn::connect(t.addr).await {
                     conn = c;
@@ -182,10 +192,10 @@ pub fn latency(t: &Target, warmup: usize, n: usize, max_time: Duration) -> Stats
         let start = Instant::now();
         for _ in 0..n {
             let t0 = Instant::now();
-            let r = conn.post(&t.path, t.body.clone()).await;
+            let r = conn.request(t.method, &t.path, &[], t.body.clone()).await;
             let dt = t0.elapsed();
             let failed_transport = r.is_err();
-            if classify(&mut stats, r, &t.body) {
+            if classify(&mut stats, r, t.expected()) {
                 stats.lat_ns.push(dt.as_nanos() as u64);
             }
             if failed_transport {
@@ -258,15 +268,15 @@ pub fn throughput(
                         break;
                     }
                     sent += 1;
-                    let r = conn.post(&t.path, t.body.clone()).await;
+                    let r = conn.request(t.method, &t.path, &[], t.body.clone()).await;
                     let e = Instant::now();
                     let failed_transport = r.is_err();
                     if s >= start && e <= end {
-                        if classify(&mut stats, r, &t.body) {
+                        if classify(&mut stats, r, t.expected()) {
                             stats.lat_ns.push((e - s).as_nanos() as u64);
                         }
                     } else {
-                        classify(&mut warm, r, &t.body);
+                        classify(&mut warm, r, t.expected());
                     }
                     if failed_transport {
                         match Conn::connect(t.addr).await {

@@ -8,6 +8,7 @@
 //!   kindling-bench load --addr HOST:PORT --path P [--conns C] [--secs S] [--n N]
 //!   kindling-bench async --kindling BIN [--isolation I] [--conns 1,16,64] [--secs S] [--samples N]
 //!   kindling-bench sqs --kindling BIN [--moto BIN] [--conns 1,16,64] [--secs S]
+//!   kindling-bench urls --kindling BIN --http-fn BIN [--cargo-lambda BIN --cl-manifest TOML --cl-target-dir DIR] [--quick]
 //!   kindling-bench coldmix --kindling BIN --rust-fn BIN [--isolation LIST] [--secs S]
 //!                      [--cold-functions N] [--cold-conc C] [--out FILE]
 //!   kindling-bench echo-serve --port P [--upstream HOST:PORT --spawn-upstream]  (floor servers)
@@ -21,7 +22,9 @@ mod load;
 mod procfs;
 mod report;
 mod server;
+mod apigwq;
 mod sqsq;
+mod urls;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -119,6 +122,8 @@ fn main() {
         "async" => run_async(&args),
         "sqs" => run_sqs(&args),
         "coldmix" => run_coldmix(&args),
+        "urls" => urls::run_urls(&args),
+        "apigw" => run_apigw(&args),
         other => Err(format!("unknown command {other}").into()),
     };
     if let Err(e) = result {
@@ -158,9 +163,11 @@ thread_local! {
 fn target(m: &Managed, name: &str) -> Target {
     Target {
         addr: m.addr,
+        method: "POST",
         path: invoke_path(name),
         body: Bytes::from_static(EVENT.as_bytes()),
         server_pid: m.pid(),
+        expect: None,
     }
 }
 
@@ -709,6 +716,30 @@ fn run_sqs(a: &Args) -> Result<(), Error> {
     Ok(())
 }
 
+/// The API Gateway front door next to direct Invoke (see apigwq.rs).
+fn run_apigw(a: &Args) -> Result<(), Error> {
+    let kindling = a.path("kindling").ok_or("--kindling BIN is required")?;
+    let rust_fn = std::fs::read(a.path("rust-fn").ok_or("--rust-fn BIN is required")?)?;
+    let work = std::env::temp_dir().join(format!("kindling-bench-apigw-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let conns: Vec<usize> = a.list("conns", "1,4,16").iter().filter_map(|c| c.parse().ok()).collect();
+    let plan = apigwq::Plan {
+        isolation: a.get("isolation").unwrap_or("process"),
+        reps: a.num("reps", 5),
+        n: a.num("n", 2000),
+        conns: &conns,
+        secs: a.num("secs", 3.0),
+        rev: a.get("kindling-rev").unwrap_or("?"),
+    };
+    let text = apigwq::run(&kindling, &rust_fn, &work, &plan)?;
+    let _ = std::fs::remove_dir_all(&work);
+    print!("{text}");
+    if let Some(out) = a.path("out") {
+        std::fs::write(out, &text)?;
+    }
+    Ok(())
+}
+
 /// Warm latency while other functions cold-start (see coldmix.rs).
 fn run_coldmix(a: &Args) -> Result<(), Error> {
     let kindling = a.path("kindling").ok_or("--kindling BIN is required")?;
@@ -738,9 +769,11 @@ fn run_coldmix(a: &Args) -> Result<(), Error> {
 fn run_load(a: &Args) -> Result<(), Error> {
     let t = Target {
         addr: parse_addr(a)?,
+        method: "POST",
         path: a.get("path").unwrap_or("/2015-03-31/functions/echo-rs/invocations").to_string(),
         body: Bytes::from(a.get("body").unwrap_or(EVENT).to_string()),
         server_pid: a.num("pid", 0),
+        expect: None,
     };
     let conns: usize = a.num("conns", 0);
     let s: Stats = if conns == 0 {

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kindling_control::ControlError;
+use kindling_esm::EsmError;
 use kindling_events::IntakeError;
 use kindling_scheduler::SchedulerError;
 use serde_json::json;
@@ -71,6 +72,18 @@ pub enum ApiError {
     /// An Event invocation could not be stored.
     #[error(transparent)]
     Intake(#[from] IntakeError),
+    /// An event source mapping operation failed (function errors arrive as `Control`).
+    #[error(transparent)]
+    Esm(EsmError),
+}
+
+impl From<EsmError> for ApiError {
+    fn from(e: EsmError) -> Self {
+        match e {
+            EsmError::Control(c) => Self::Control(c),
+            other => Self::Esm(other),
+        }
+    }
 }
 
 /// Whether an exception's model member is `Message` (capitalized) or `message`.
@@ -245,6 +258,31 @@ impl ApiError {
                 "Kindling is shutting down.".into(),
             ),
             Self::Intake(_) => internal(),
+            Self::Esm(e) => match e {
+                EsmError::Validation(m) => {
+                    (StatusCode::BAD_REQUEST, "ValidationException", m.clone())
+                }
+                EsmError::InvalidParameter(m) => (
+                    StatusCode::BAD_REQUEST,
+                    "InvalidParameterValueException",
+                    m.clone(),
+                ),
+                EsmError::NotFound(m) => (
+                    StatusCode::NOT_FOUND,
+                    "ResourceNotFoundException",
+                    m.clone(),
+                ),
+                EsmError::Conflict(m) => {
+                    (StatusCode::CONFLICT, "ResourceConflictException", m.clone())
+                }
+                EsmError::InUse(m) => {
+                    (StatusCode::BAD_REQUEST, "ResourceInUseException", m.clone())
+                }
+                EsmError::Control(_)
+                | EsmError::Store(_)
+                | EsmError::Queue(_)
+                | EsmError::Task(_) => internal(),
+            },
         }
     }
 }

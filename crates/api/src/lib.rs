@@ -43,6 +43,8 @@ pub struct ApiState {
     pub scheduler: Option<kindling_scheduler::Scheduler>,
     /// Asynchronous invocation; `None` serves the control plane only.
     pub events: Option<kindling_events::AsyncInvoker>,
+    /// Event source mappings; `None` answers their operations `ServiceException`.
+    pub esm: Option<kindling_esm::Mappings>,
     /// Signatures, function credentials and code download URLs.
     pub auth: Arc<ApiAuth>,
 }

@@ -100,11 +100,24 @@ operations! {
     RemovePermission: Write, Small;
     Invoke: Data, InvokePayload;
     InvokeAsync: Data, InvokeAsyncPayload;
+    InvokeWithResponseStream: Data, InvokePayload;
     PutFunctionEventInvokeConfig: Write, Control;
     UpdateFunctionEventInvokeConfig: Write, Control;
     GetFunctionEventInvokeConfig: Read, Small;
     DeleteFunctionEventInvokeConfig: Write, Small;
     ListFunctionEventInvokeConfigs: Read, Small;
+    CreateFunctionUrlConfig: Write, Control;
+    GetFunctionUrlConfig: Read, Small;
+    UpdateFunctionUrlConfig: Write, Control;
+    DeleteFunctionUrlConfig: Write, Small;
+    ListFunctionUrlConfigs: Read, Small;
+    CreateEventSourceMapping: Write, Control;
+    GetEventSourceMapping: Read, Small;
+    UpdateEventSourceMapping: Write, Control;
+    DeleteEventSourceMapping: Write, Small;
+    ListEventSourceMappings: Read, Small;
+    PutFunctionRecursionConfig: Write, Control;
+    GetFunctionRecursionConfig: Read, Small;
     DownloadCode: Public, Small;
 }
 
@@ -112,7 +125,9 @@ impl Operation {
     /// The IAM action named in `AccessDeniedException` (`lambda:InvokeFunction` for Invoke).
     pub fn iam_action(self) -> String {
         match self {
-            Operation::Invoke => "lambda:InvokeFunction".to_string(),
+            Operation::Invoke | Operation::InvokeWithResponseStream => {
+                "lambda:InvokeFunction".to_string()
+            }
             other => format!("lambda:{}", other.name()),
         }
     }

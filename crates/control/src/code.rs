@@ -166,19 +166,7 @@ impl ControlPlane {
 mod tests {
     use super::*;
 
-    fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut buf = std::io::Cursor::new(Vec::new());
-        {
-            let mut w = zip::ZipWriter::new(&mut buf);
-            for (name, data) in files {
-                w.start_file(*name, zip::write::SimpleFileOptions::default())
-                    .unwrap();
-                std::io::Write::write_all(&mut w, data).unwrap();
-            }
-            w.finish().unwrap();
-        }
-        buf.into_inner()
-    }
+    use kindling_test_support::zip_of;
 
     #[test]
     fn rejects_non_zip_and_measures_zip() {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use kindling_model::function::{FunctionMeta, FunctionSpec, LayerAttachment, VersionRecord};
 use kindling_model::layer::LayerVersionRef;
+use kindling_model::runtime::Availability;
 use kindling_model::validate::{self, Violations};
 use kindling_model::{FunctionRef, Qualifier, limits, runtime};
 use kindling_store::{Entity, StoreError};
@@ -192,11 +193,40 @@ fn runtime_check(c: &ConfigInput) -> Result<()> {
             "Value {rt} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [{}] or be a valid ARN",
             runtime::ALL_RUNTIMES.join(", ")
         ))),
-        _ => Ok(()),
+        Some(rt) => match runtime::deprecation_message(rt) {
+            Some(m) => Err(ControlError::InvalidParameter(m)),
+            None => Ok(()),
+        },
+        None => Ok(()),
     }
 }
 
 impl ControlPlane {
+    /// Refuses a runtime the host cannot run at all (InvalidParameterValueException naming
+    /// what is missing). A substitute (another version, emulation) is accepted: the cold
+    /// start writes what runs instead into the function's log.
+    fn runnable_check(&self, runtime: Option<&str>, architectures: &[String]) -> Result<()> {
+        let arch = architectures.first().map_or("x86_64", String::as_str);
+        match self.availability(runtime, arch) {
+            Availability::Missing(m) => Err(ControlError::InvalidParameter(m)),
+            Availability::Exact | Availability::Substitute(_) => Ok(()),
+        }
+    }
+
+    /// What runs instead of what `rec` asks for (another version, emulation), if anything:
+    /// CreateFunction's response says it in `StateReason`; cold starts write it to the log.
+    pub fn runtime_note(&self, rec: &VersionRecord) -> Option<String> {
+        let arch = rec
+            .spec
+            .architectures
+            .first()
+            .map_or("x86_64", String::as_str);
+        match self.availability(rec.spec.runtime.as_deref(), arch) {
+            Availability::Substitute(n) => Some(n),
+            Availability::Exact | Availability::Missing(_) => None,
+        }
+    }
+
     /// Service-level checks and the merge of `c` into `spec`.
     fn apply_config(&self, spec: &mut FunctionSpec, c: &ConfigInput) -> Result<()> {
         runtime_check(c)?;
@@ -259,6 +289,18 @@ impl ControlPlane {
             }
             if let Some(g) = &l.log_group {
                 spec.logging.log_group = g.clone();
+            }
+            // JSON logs have levels (INFO unless set, as Lambda shows them); text logs none.
+            if spec.logging.log_format == "JSON" {
+                for level in [
+                    &mut spec.logging.application_log_level,
+                    &mut spec.logging.system_log_level,
+                ] {
+                    level.get_or_insert_with(|| "INFO".to_string());
+                }
+            } else {
+                spec.logging.application_log_level = None;
+                spec.logging.system_log_level = None;
             }
         }
         if let Some(s) = c.snap_start.as_ref().and_then(|s| s.apply_on.clone()) {
@@ -377,6 +419,7 @@ impl ControlPlane {
             spec.architectures.clone_from(archs);
         }
         self.apply_config(&mut spec, &req.config)?;
+        self.runnable_check(spec.runtime.as_deref(), &spec.architectures)?;
         let zip = zip_bytes(
             req.code.as_ref().unwrap_or(&Default::default()),
             "CreateFunction",
@@ -499,6 +542,10 @@ impl ControlPlane {
         if let Some(m) = v.message() {
             return Err(ControlError::Validation(m));
         }
+        if let Some(archs) = &req.architectures {
+            let runtime = self.load_latest(&r)?.spec.runtime;
+            self.runnable_check(runtime.as_deref(), archs)?;
+        }
         let zip = zip_bytes(&req.code, "UpdateFunctionCode", self.code_source())?;
         let unzipped = verify_zip(&zip)?;
         let _guard = self.lock();
@@ -542,6 +589,12 @@ impl ControlPlane {
         config_violations(&mut v, &req.config);
         if let Some(m) = v.message() {
             return Err(ControlError::Validation(m));
+        }
+        if let Some(rt) = &req.config.runtime {
+            // Before the write lock: the first check of a runtime may build it (seconds).
+            runtime_check(&req.config)?;
+            let archs = self.load_latest(&r)?.spec.architectures;
+            self.runnable_check(Some(rt), &archs)?;
         }
         let _guard = self.lock();
         let current = self.load_latest(&r)?;

@@ -211,6 +211,7 @@ pub struct AddPermission {
     #[serde(rename = "PrincipalOrgID")]
     pub principal_org_id: Option<String>,
     pub function_url_auth_type: Option<String>,
+    pub invoked_via_function_url: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -233,4 +234,13 @@ pub struct EventInvokeConfigInput {
     pub maximum_retry_attempts: Option<i64>,
     pub maximum_event_age_in_seconds: Option<i64>,
     pub destination_config: Option<DestinationConfigInput>,
+}
+
+/// Create/UpdateFunctionUrlConfig.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FunctionUrlConfigInput {
+    pub auth_type: Option<String>,
+    pub cors: Option<kindling_model::url::Cors>,
+    pub invoke_mode: Option<String>,
 }

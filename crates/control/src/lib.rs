@@ -19,12 +19,14 @@ mod paginate;
 mod policy;
 mod resolve;
 mod tags;
+mod urls;
 mod versions;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use kindling_model::ArnContext;
+use kindling_model::runtime::{Availability, RuntimeSupport};
 use kindling_store::{BlobStore, Store};
 
 pub use aliases::AliasList;
@@ -38,6 +40,7 @@ pub use layers::{LayerList, LayerVersionList, LayerView};
 pub use paginate::Page;
 pub use policy::PolicyView;
 pub use resolve::Resolved;
+pub use urls::{FunctionUrlView, UrlTarget};
 
 /// Settings of the control plane, passed in by the binary.
 #[derive(Debug, Clone)]
@@ -60,8 +63,12 @@ pub struct ControlPlane {
     /// Bumped after every write; cached invoke targets of an older generation are stale.
     generation: AtomicU64,
     invoke_cache: Mutex<invoke::InvokeCache>,
+    /// Function URLs by url-id, valid for one generation.
+    url_cache: Mutex<urls::UrlCache>,
     /// Where `S3Bucket`/`S3Key` packages are read from.
     code_source: Option<Arc<dyn ObjectSource>>,
+    /// What the host can run; without it every known runtime is accepted.
+    runtime_support: Option<Arc<dyn RuntimeSupport>>,
 }
 
 /// Holds the write lock; on release it invalidates cached invoke targets.
@@ -85,7 +92,9 @@ impl ControlPlane {
             write: Mutex::new(()),
             generation: AtomicU64::new(0),
             invoke_cache: Mutex::new(Default::default()),
+            url_cache: Mutex::new(Default::default()),
             code_source: None,
+            runtime_support: None,
         }
     }
 
@@ -95,8 +104,28 @@ impl ControlPlane {
         self
     }
 
+    /// Refuses, at CreateFunction and UpdateFunctionConfiguration, runtimes the host cannot run.
+    pub fn with_runtime_support(mut self, support: Arc<dyn RuntimeSupport>) -> Self {
+        self.runtime_support = Some(support);
+        self
+    }
+
+    /// How the host runs `runtime` on `architecture` (`Exact` without a runtime support).
+    pub(crate) fn availability(&self, runtime: Option<&str>, architecture: &str) -> Availability {
+        match &self.runtime_support {
+            Some(s) => s.availability(runtime, architecture),
+            None => Availability::Exact,
+        }
+    }
+
     pub(crate) fn code_source(&self) -> Option<&dyn ObjectSource> {
         self.code_source.as_deref()
+    }
+
+    /// Bumped after every write of this node: what callers cache from reads (invoke targets,
+    /// policies) is stale once it moves.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     pub fn config(&self) -> &ControlConfig {
@@ -139,3 +168,5 @@ pub(crate) fn new_revision() -> String {
 mod race_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod urls_tests;

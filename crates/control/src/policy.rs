@@ -134,6 +134,7 @@ impl ControlPlane {
             event_source_token: req.event_source_token,
             principal_org_id: req.principal_org_id,
             function_url_auth_type: req.function_url_auth_type,
+            invoked_via_function_url: req.invoked_via_function_url,
         };
         let statement = policy::statement(&input, &resource, &self.arn().partition);
         statements.push(statement.clone());

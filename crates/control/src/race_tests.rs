@@ -10,6 +10,7 @@ use kindling_model::alias::AliasRecord;
 use kindling_model::events::{AsyncEvent, DeadLetter, EventInvokeConfig};
 use kindling_model::function::{FunctionMeta, VersionNumber, VersionRecord};
 use kindling_model::layer::LayerVersionRecord;
+use kindling_model::url::FunctionUrlRecord;
 use kindling_store::{
     AccountUsage, BlobStore, PolicyRecord, QueueStat, Result, SqliteStore, Store, StoreError,
 };
@@ -240,6 +241,30 @@ impl Store for SharedStore {
     }
     fn redrive(&self, letter_ids: &[String], events: &[AsyncEvent]) -> Result<()> {
         self.inner.redrive(letter_ids, events)
+    }
+    fn create_function_url(&self, rec: &FunctionUrlRecord) -> Result<()> {
+        self.write();
+        self.inner.create_function_url(rec)
+    }
+    fn function_url(&self, function: &str, qualifier: &str) -> Result<Option<FunctionUrlRecord>> {
+        self.read()?;
+        self.inner.function_url(function, qualifier)
+    }
+    fn function_url_by_id(&self, url_id: &str) -> Result<Option<FunctionUrlRecord>> {
+        self.read()?;
+        self.inner.function_url_by_id(url_id)
+    }
+    fn function_urls(&self, function: &str) -> Result<Vec<FunctionUrlRecord>> {
+        self.read()?;
+        self.inner.function_urls(function)
+    }
+    fn update_function_url(&self, rec: &FunctionUrlRecord, expected_revision: &str) -> Result<()> {
+        self.write();
+        self.inner.update_function_url(rec, expected_revision)
+    }
+    fn delete_function_url(&self, function: &str, qualifier: &str) -> Result<bool> {
+        self.write();
+        self.inner.delete_function_url(function, qualifier)
     }
 }
 

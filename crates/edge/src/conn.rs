@@ -62,6 +62,7 @@ type EdgeBody<B> = Either<B, Either<Full<Bytes>, Empty<Bytes>>>;
 pub(crate) async fn serve_connection<S, B>(
     stream: TcpStream,
     origin: Origin,
+    peer: SocketAddr,
     service: S,
     shared: Arc<Shared>,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -119,6 +120,7 @@ pub(crate) async fn serve_connection<S, B>(
                 };
                 req.extensions_mut().insert(RequestContext {
                     origin,
+                    peer: Some(peer),
                     body_limits: shared.body_limits.clone(),
                 });
                 let res = service.oneshot(req).await?;

@@ -508,6 +508,20 @@ mod tests {
             classify(&head(&get, "/prod", None, &h), &all),
             Decision::Service(ServiceId::ExecuteApi)
         );
+        // AWS_IAM function URLs are signed for `lambda`: both forms stay function URLs.
+        let h = headers(&[("authorization", &signed("lambda"))]);
+        assert_eq!(
+            classify(&head(&Method::POST, "/lambda-url/abc123/", None, &h), &all),
+            Decision::Service(ServiceId::FunctionUrl)
+        );
+        let h = headers(&[
+            ("host", "abc123.lambda-url.us-east-1.localhost"),
+            ("authorization", &signed("lambda")),
+        ]);
+        assert_eq!(
+            classify(&head(&get, "/2015-03-31/functions", None, &h), &all),
+            Decision::Service(ServiceId::FunctionUrl)
+        );
     }
 
     #[test]

@@ -521,6 +521,7 @@ mod tests {
         assert!(!admission.is_signed());
         parts.extensions.insert(RequestContext {
             origin: Origin::Environment { uid: 100_001 },
+            peer: None,
             body_limits: default_limits().clone(),
         });
         assert!(matches!(

@@ -63,6 +63,8 @@ pub enum Origin {
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub origin: Origin,
+    /// The client's address (`None` when the request did not come through the listener).
+    pub peer: Option<std::net::SocketAddr>,
     /// Bounds for reading the body with [`read_body`].
     pub body_limits: BodyLimits,
 }
@@ -142,6 +144,31 @@ pub async fn serve<S, B>(
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    serve_with_relayed(listener, None, service, config, renderer, shutdown).await;
+}
+
+/// A connection accepted elsewhere (inside an execution environment's own network namespace)
+/// and handed to the edge with its origin.
+pub type Relayed = (tokio::net::TcpStream, Origin);
+
+/// As [`serve`], also serving the connections that arrive on `relayed` (with the origin they
+/// come with), under the same limits.
+pub async fn serve_with_relayed<S, B>(
+    listener: TcpListener,
+    mut relayed: Option<tokio::sync::mpsc::Receiver<Relayed>>,
+    service: S,
+    config: EdgeConfig,
+    renderer: Renderer,
+    shutdown: impl std::future::Future<Output = ()>,
+) where
+    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let shared = Arc::new(conn::Shared {
         requests: Arc::new(Semaphore::new(config.max_requests)),
         body_limits: BodyLimits::new(config.body_idle_timeout, config.max_body_memory),
@@ -159,25 +186,45 @@ pub async fn serve<S, B>(
                 Err(_) => break,
             },
         };
+        let next_relayed = async {
+            match relayed.as_mut() {
+                Some(r) => r.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         let accepted = tokio::select! {
             () = &mut shutdown => break,
-            accepted = listener.accept() => accepted,
+            accepted = listener.accept() => Ok(accepted),
+            r = next_relayed => Err(r),
         };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
+        let (stream, origin, peer) = match accepted {
+            Ok(Ok((stream, peer))) => {
+                let origin = conn::origin(&stream, peer, shared.config.environment_uids.as_ref());
+                (stream, origin, peer)
+            }
+            Ok(Err(e)) => {
                 // Out of file descriptors and the like: back off instead of spinning.
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
+            Err(Some((stream, origin))) => {
+                // The peer as seen inside the environment's namespace (its loopback).
+                let Ok(peer) = stream.peer_addr() else {
+                    continue;
+                };
+                (stream, origin, peer)
+            }
+            Err(None) => {
+                relayed = None;
+                continue;
+            }
         };
-        let origin = conn::origin(&stream, peer, shared.config.environment_uids.as_ref());
         let service = service.clone();
         let shared = Arc::clone(&shared);
         let stop = stop_rx.clone();
         tokio::spawn(async move {
-            conn::serve_connection(stream, origin, service, shared, stop).await;
+            conn::serve_connection(stream, origin, peer, service, shared, stop).await;
             drop(permit);
         });
     }

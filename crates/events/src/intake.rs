@@ -71,10 +71,12 @@ fn run(shared: &Shared, rx: &mpsc::Receiver<Job>) {
             }
         }
         let events: Vec<AsyncEvent> = batch.iter().map(|(e, _)| e.clone()).collect();
+        let started = std::time::Instant::now();
         let result = shared
             .store
             .enqueue_events(&events)
             .map_err(IntakeError::from);
+        shared.metrics.store_call("enqueue", started.elapsed());
         if let Err(e) = &result {
             tracing::error!(
                 error = e as &dyn std::error::Error,

@@ -12,6 +12,7 @@
 //! with the same request id on every attempt.
 
 mod intake;
+pub mod metrics;
 mod outcome;
 mod worker;
 
@@ -25,6 +26,7 @@ use kindling_store::Store;
 use tokio::sync::Notify;
 
 pub use intake::IntakeError;
+pub use metrics::EventsMetrics;
 
 /// Settings of asynchronous invocation, passed in by the binary.
 #[derive(Debug, Clone)]
@@ -61,13 +63,20 @@ impl Default for EventsConfig {
     }
 }
 
+/// Whether a function's recursive loops are stopped (`RecursiveLoop` is `Terminate`), asked
+/// only of an event that has already invoked the function Lambda's maximum number of times.
+pub type LoopPolicy = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 pub(crate) struct Shared {
     pub config: EventsConfig,
+    /// `None`: every loop is stopped (Lambda's default).
+    pub loop_policy: std::sync::RwLock<Option<LoopPolicy>>,
     pub store: Arc<dyn Store>,
     pub control: Arc<ControlPlane>,
     pub scheduler: Scheduler,
     /// Signalled when events are enqueued or a worker slot frees.
     pub wake: Notify,
+    pub metrics: EventsMetrics,
 }
 
 /// The asynchronous-invocation service. Cheap to clone.
@@ -94,10 +103,12 @@ impl AsyncInvoker {
         }
         let shared = Arc::new(Shared {
             config,
+            loop_policy: std::sync::RwLock::new(None),
             store,
             control,
             scheduler,
             wake: Notify::new(),
+            metrics: EventsMetrics::default(),
         });
         let intake = intake::Intake::start(Arc::clone(&shared))?;
         Ok(Self { shared, intake })
@@ -116,6 +127,7 @@ impl AsyncInvoker {
     ) -> Result<(), IntakeError> {
         let now = worker::now_ms();
         let trace_header = Some(kindling_scheduler::accept_trace_header(trace_header));
+        let received = self.shared.metrics.received.get(&function_name);
         self.intake
             .submit(AsyncEvent {
                 id: request_id,
@@ -128,7 +140,59 @@ impl AsyncInvoker {
                 last_result: None,
                 trace_header,
             })
-            .await
+            .await?;
+        received.inc();
+        Ok(())
+    }
+
+    /// Writes the queue's metrics in the Prometheus text format: Lambda's async event
+    /// metrics, and the depth and oldest event of each function's queue (read from the store,
+    /// on the blocking pool).
+    pub async fn render_metrics(&self, e: &mut kindling_metrics::Exposition) {
+        self.shared.metrics.render(e);
+        let store = Arc::clone(&self.shared.store);
+        let started = std::time::Instant::now();
+        let stats = tokio::task::spawn_blocking(move || store.queue_stats()).await;
+        self.shared
+            .metrics
+            .store_call("queue_stats", started.elapsed());
+        let Ok(Ok(stats)) = stats else {
+            return;
+        };
+        let now = worker::now_ms();
+        use kindling_metrics::MetricType;
+        e.header(
+            "kindling_lambda_async_queue_depth",
+            MetricType::Gauge,
+            "Events waiting for an asynchronous invocation (in flight included), by function.",
+        );
+        for s in &stats {
+            e.sample(
+                "kindling_lambda_async_queue_depth",
+                &[("function", &s.function_name)],
+                s.depth as f64,
+            );
+        }
+        e.header(
+            "kindling_lambda_async_queue_oldest_event_age_seconds",
+            MetricType::Gauge,
+            "Age of the oldest event waiting, by function.",
+        );
+        for s in &stats {
+            e.sample(
+                "kindling_lambda_async_queue_oldest_event_age_seconds",
+                &[("function", &s.function_name)],
+                ((now - s.oldest_enqueued_ms).max(0)) as f64 / 1000.0,
+            );
+        }
+    }
+
+    /// Sets how a function's `RecursiveLoop` setting is read (a blocking call; the default
+    /// stops every loop).
+    pub fn set_loop_policy(&self, policy: LoopPolicy) {
+        if let Ok(mut p) = self.shared.loop_policy.write() {
+            *p = Some(policy);
+        }
     }
 
     /// Tells the dispatcher that events were stored by another writer (an SNS publish stores

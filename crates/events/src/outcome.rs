@@ -49,6 +49,7 @@ impl Deliveries {
                 function_name: event.function_name.clone(),
                 qualifier: event.qualifier.clone(),
                 request_payload: payload_json(&event.payload),
+                trace_header: event.trace_header.clone(),
             }),
             None => tracing::warn!(
                 target = target_arn,

@@ -8,6 +8,8 @@ use kindling_control::ControlError;
 use kindling_model::events::{
     AsyncEvent, AttemptResult, Condition, destination_record, payload_json,
 };
+use kindling_model::lineage;
+use kindling_model::trace::TraceHeader;
 use kindling_scheduler::{InvokeRequest, SchedulerError};
 use tokio::sync::Semaphore;
 
@@ -31,7 +33,10 @@ async fn store_call<T: Send + 'static>(
     f: impl FnOnce(&Shared) -> Result<T, kindling_store::StoreError> + Send + 'static,
 ) -> Option<T> {
     let s = Arc::clone(shared);
-    match tokio::task::spawn_blocking(move || f(&s)).await {
+    let started = std::time::Instant::now();
+    let result = tokio::task::spawn_blocking(move || f(&s)).await;
+    shared.metrics.store_call(what, started.elapsed());
+    match result {
         Ok(Ok(v)) => Some(v),
         Ok(Err(e)) => {
             tracing::error!(
@@ -103,6 +108,9 @@ async fn process(shared: &Arc<Shared>, event: AsyncEvent) {
         Ok(Ok(v)) => v,
         Ok(Err(ControlError::NotFound(message))) => {
             tracing::warn!(event = %event.id, %message, "dropping an event whose function is gone");
+            shared
+                .metrics
+                .dropped(&event.function_name, "function_deleted");
             finish(shared, &event, Deliveries::default()).await;
             return;
         }
@@ -123,6 +131,17 @@ async fn process(shared: &Arc<Shared>, event: AsyncEvent) {
     };
     let function_arn = target.qualified_arn();
     let dlq = target.record.spec.dead_letter_target.clone();
+    // Recursive loop detection: the event's trace header counts how many times its chain of
+    // events has invoked this function (`Lineage`).
+    let lineage_id = lineage::function_id(&shared.control.arn().function_arn(&event.function_name));
+    let incoming = TraceHeader::parse(&kindling_scheduler::accept_trace_header(
+        event.trace_header.as_deref(),
+    ))
+    .ok();
+    let hops = incoming
+        .as_ref()
+        .map_or(0, |h| lineage::count(h, &lineage_id));
+    let trace_header = incoming.map(|h| lineage::with_count(&h, &lineage_id, hops + 1).to_string());
     let last: Option<AttemptResult> = event
         .last_result
         .as_deref()
@@ -138,8 +157,24 @@ async fn process(shared: &Arc<Shared>, event: AsyncEvent) {
             settings.on_failure.as_deref(),
         )
     };
+    if hops >= lineage::MAX_INVOCATIONS && terminates_loops(shared, &event.function_name).await {
+        tracing::warn!(
+            function = %event.function_name,
+            event = %event.id,
+            "Lambda detected a recursive loop: this event has invoked the function {} times; the invocation was stopped (RecursiveLoop is Terminate)",
+            lineage::MAX_INVOCATIONS
+        );
+        let mut out = fail(Condition::RetriesExhausted, last.as_ref());
+        // A stopped loop must not go on through a function destination.
+        out.follow_ups.clear();
+        finish(shared, &event, out).await;
+        return;
+    }
     if now - event.enqueued_ms > i64::from(settings.max_age_seconds()) * 1000 {
         tracing::info!(event = %event.id, "event exceeded its maximum age");
+        shared
+            .metrics
+            .dropped(&event.function_name, "event_age_exceeded");
         finish(
             shared,
             &event,
@@ -150,16 +185,25 @@ async fn process(shared: &Arc<Shared>, event: AsyncEvent) {
     }
     if target.reserved_concurrency == Some(0) {
         // Lambda sends events of a function throttled to zero straight to failure handling.
+        shared.metrics.dropped(&event.function_name, "throttled");
         finish(shared, &event, fail(Condition::RetriesExhausted, None)).await;
         return;
     }
+    shared
+        .metrics
+        .age
+        .get(&event.function_name)
+        .observe(Duration::from_millis(
+            (now - event.enqueued_ms).max(0) as u64
+        ));
     let req = InvokeRequest {
         target,
         request_id: event.id.clone(),
         payload: Bytes::from(event.payload.clone()),
         client_context: None,
-        trace_id: event.trace_header.clone(),
+        trace_id: trace_header.clone().or_else(|| event.trace_header.clone()),
         tail: false,
+        enqueued_ms: Some(event.enqueued_ms),
     };
     match shared.scheduler.invoke(req).await {
         Ok(r) => {
@@ -170,8 +214,11 @@ async fn process(shared: &Arc<Shared>, event: AsyncEvent) {
                 payload: payload_json(&r.payload),
             };
             let attempts = event.attempts + 1;
+            // What the invocation produces (destination events) continues its trace, with
+            // this invocation counted in the lineage.
             let attempted = AsyncEvent {
                 attempts,
+                trace_header: trace_header.clone().or_else(|| event.trace_header.clone()),
                 ..event.clone()
             };
             if r.function_error.is_none() {
@@ -189,6 +236,9 @@ async fn process(shared: &Arc<Shared>, event: AsyncEvent) {
                 }
                 finish(shared, &event, out).await;
             } else if attempts > settings.retries() {
+                shared
+                    .metrics
+                    .dropped(&event.function_name, "retries_exhausted");
                 let out = failure(
                     now_ms(),
                     &attempted,
@@ -225,6 +275,18 @@ async fn process(shared: &Arc<Shared>, event: AsyncEvent) {
             retry_later(shared, &event, now_ms()).await;
         }
     }
+}
+
+/// Whether `function`'s recursive loops are stopped (read on the blocking pool).
+async fn terminates_loops(shared: &Arc<Shared>, function: &str) -> bool {
+    let policy = shared.loop_policy.read().ok().and_then(|p| p.clone());
+    let Some(policy) = policy else {
+        return true;
+    };
+    let name = function.to_string();
+    tokio::task::spawn_blocking(move || policy(&name))
+        .await
+        .unwrap_or(true)
 }
 
 /// Backs off after a throttle or a system error: the delay grows with the event's age (doubling

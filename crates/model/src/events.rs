@@ -155,6 +155,9 @@ pub struct DeadLetter {
     pub qualifier: Option<String>,
     /// The original event, for redrive.
     pub request_payload: Value,
+    /// The event's X-Ray header: the message carries it as `AWSTraceHeader`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_header: Option<String>,
 }
 
 /// Where a destination ARN delivers.

@@ -5,17 +5,20 @@
 
 pub mod alias;
 pub mod arn;
+pub mod esm;
 pub mod events;
 pub mod function;
 pub mod invoke;
 pub mod layer;
 pub mod limits;
+pub mod lineage;
 pub mod messaging;
 pub mod objects;
 pub mod policy;
 pub mod runtime;
 pub mod timefmt;
 pub mod trace;
+pub mod url;
 pub mod validate;
 
 pub use arn::{ArnContext, FunctionRef, Qualifier};

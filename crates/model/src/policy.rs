@@ -13,6 +13,8 @@ pub struct PermissionInput {
     pub event_source_token: Option<String>,
     pub principal_org_id: Option<String>,
     pub function_url_auth_type: Option<String>,
+    /// `{"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}` when set.
+    pub invoked_via_function_url: Option<bool>,
 }
 
 /// Renders the principal as IAM does: services by name, accounts as root ARNs.
@@ -46,6 +48,12 @@ pub fn statement(input: &PermissionInput, resource_arn: &str, partition: &str) -
     }
     if !string_equals.is_empty() {
         conditions.insert("StringEquals".into(), Value::Object(string_equals));
+    }
+    if let Some(via) = input.invoked_via_function_url {
+        conditions.insert(
+            "Bool".into(),
+            json!({ "lambda:InvokedViaFunctionUrl": via.to_string() }),
+        );
     }
     if let Some(arn) = &input.source_arn {
         conditions.insert("ArnLike".into(), json!({ "AWS:SourceArn": arn }));

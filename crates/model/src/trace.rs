@@ -126,6 +126,29 @@ impl TraceHeader {
     pub fn extra_fields(&self) -> &[String] {
         &self.extra
     }
+
+    /// The value of another service's field (`Lineage`), if present.
+    pub fn field(&self, key: &str) -> Option<&str> {
+        self.extra.iter().find_map(|f| {
+            let (k, v) = f.split_once('=')?;
+            (k.trim() == key).then(|| v.trim())
+        })
+    }
+
+    /// The same header with `key=value` replacing that field (or appended).
+    pub fn with_field(&self, key: &str, value: &str) -> Self {
+        let mut out = self.clone();
+        let field = format!("{key}={value}");
+        match out
+            .extra
+            .iter_mut()
+            .find(|f| f.split_once('=').is_some_and(|(k, _)| k.trim() == key))
+        {
+            Some(f) => *f = field,
+            None => out.extra.push(field),
+        }
+        out
+    }
 }
 
 impl fmt::Display for TraceHeader {

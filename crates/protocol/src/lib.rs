@@ -14,6 +14,7 @@
 //! *Invariant: no service semantics and no I/O; pure functions of their inputs.*
 
 pub mod error;
+pub mod eventstream;
 pub mod json;
 pub mod query;
 pub mod rest;

@@ -113,6 +113,7 @@ async fn forward(
                     topic_arn: Some(letter.target_arn.clone()),
                     message: Some(body),
                     attributes: attributes_of(letter),
+                    trace_header: letter.trace_header.clone(),
                     ..PublishInput::default()
                 };
                 return match topics.prepare(&input).await {
@@ -158,6 +159,20 @@ async fn forward(
     let input = SendInput {
         body,
         attributes: attributes_of(letter),
+        system_attributes: letter
+            .trace_header
+            .as_ref()
+            .map(|t| {
+                BTreeMap::from([(
+                    "AWSTraceHeader".to_string(),
+                    AttributeInput {
+                        data_type: Some("String".into()),
+                        string_value: Some(t.clone()),
+                        ..AttributeInput::default()
+                    },
+                )])
+            })
+            .unwrap_or_default(),
         ..SendInput::default()
     };
     let message = match QueueService::build_message(&queue, &input, &account, now_ms()) {

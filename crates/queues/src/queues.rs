@@ -1268,7 +1268,9 @@ fn wake_receivers(
             continue;
         }
         match (op, result) {
+            // A delete can unblock a FIFO group: its next message becomes receivable.
             (QueueOp::Send { queue_id, .. }, _)
+            | (QueueOp::Delete { queue_id, .. }, _)
             | (QueueOp::ChangeVisibility { queue_id, .. }, _) => {
                 woken.insert(*queue_id);
             }

@@ -82,6 +82,9 @@ pub struct PublishInput {
     pub attributes: BTreeMap<String, AttributeInput>,
     pub group_id: Option<String>,
     pub dedup_id: Option<String>,
+    /// The publisher's `X-Amzn-Trace-Id`: continued by Lambda subscribers' invocations and kept
+    /// as SQS subscribers' `AWSTraceHeader` (recursive loop detection reads its `Lineage`).
+    pub trace_header: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -781,6 +784,7 @@ impl TopicService {
             group_id: input.group_id.as_deref(),
             dedup_id: dedup_id.as_deref(),
             sequence_number: sequence_number.as_deref(),
+            trace_header: input.trace_header.as_deref(),
             now,
         };
         let subs = self.subscriptions_of(Some(&topic.arn)).await?;
@@ -857,7 +861,7 @@ impl TopicService {
                     attempts: 0,
                     not_before_ms: p.now,
                     last_result: None,
-                    trace_header: None,
+                    trace_header: p.trace_header.map(str::to_string),
                 });
             }
             _ => {
@@ -926,6 +930,19 @@ impl TopicService {
             } else {
                 None
             },
+            system_attributes: p
+                .trace_header
+                .map(|h| {
+                    BTreeMap::from([(
+                        "AWSTraceHeader".to_string(),
+                        AttributeInput {
+                            data_type: Some("String".into()),
+                            string_value: Some(h.to_string()),
+                            ..AttributeInput::default()
+                        },
+                    )])
+                })
+                .unwrap_or_default(),
             ..SendInput::default()
         };
         let (m, _) = QueueService::build_message(&q, &input, &p.topic.account, p.now)?;
@@ -953,6 +970,7 @@ struct Published<'a> {
     group_id: Option<&'a str>,
     dedup_id: Option<&'a str>,
     sequence_number: Option<&'a str>,
+    trace_header: Option<&'a str>,
     now: i64,
 }
 

@@ -13,7 +13,7 @@
 //! .local_addr() -> SocketAddr                          // AWS_LAMBDA_RUNTIME_API
 //! .wait_init().await -> InitResult                     // Ready | InitError
 //! .init_result() -> Option<InitResult>                 // the same, without waiting
-//! .invoke(Invocation).await -> Outcome                 // Response | Error | ResponseTooLarge
+//! .invoke(Invocation).await -> Outcome                 // Response | Error | ResponseTooLarge | Stream
 //! .wait_invocation_complete().await                    // runtime and extensions back in next
 //! .shutdown(ShutdownReason, Duration).await            // SHUTDOWN to extensions, bounded wait
 //! .runtime_polling() -> bool                           // a live /next is parked
@@ -65,10 +65,17 @@
 //!   same cap and outcome apply to `/error` bodies.
 //! * A `/response` or `/error` whose body is cut off gets `400 TruncatedHTTPRequest` and the
 //!   invocation stays open for another answer.
-//! * `Lambda-Runtime-Function-Response-Mode: streaming` is accepted and buffered under the
-//!   same cap; error trailers (`Lambda-Runtime-Function-Error-Type`, base64
-//!   `Lambda-Runtime-Function-Error-Body`) turn it into [`Outcome::Error`]. Any other mode
-//!   value: `400 InvalidFunctionResponseMode`.
+//! * `Lambda-Runtime-Function-Response-Mode: streaming` (a chunked body): the invocation
+//!   resolves as soon as the head is in, as [`Outcome::Stream`]; each body frame is handed
+//!   over as it arrives through a channel of [`STREAM_CHANNEL_FRAMES`] frames (a full channel
+//!   stops the reads: back-pressure), at full speed for the first
+//!   [`StreamLimits::burst_bytes`] and then at [`StreamLimits::bytes_per_second`] (Lambda: 6
+//!   MB, then 2 MB/s). The trailers (`Lambda-Runtime-Function-Error-Type`, base64
+//!   `Lambda-Runtime-Function-Error-Body`) make the end a [`StreamEnd::Error`]. Past
+//!   [`StreamLimits::max_bytes`] the stream ends [`StreamEnd::TooLarge`] and the runtime gets
+//!   `413`; a cut body ends [`StreamEnd::Truncated`] (`400 TruncatedHTTPRequest`). The
+//!   runtime's `202` comes after the whole body. Any other mode value: `400
+//!   InvalidFunctionResponseMode`.
 //! * Extension registration: the body may be empty (no events); `configurationKeys` or bad
 //!   JSON → `403 InvalidRequestFormat`; a duplicate name → `403
 //!   Extension.InvalidExtensionState` (as RIE). The answer's `handler` is `""` when unset
@@ -78,7 +85,8 @@
 //!   error post, every call by that extension is refused with `403
 //!   Extension.InvalidExtensionState` and it no longer counts in any wait.
 //! * Telemetry/Logs subscriptions: `200 "OK"`, stored per extension (see
-//!   [`RuntimeApi::telemetry_subscriptions`]); **nothing is delivered yet**. A body without
+//!   [`RuntimeApi::telemetry_subscriptions`]) and delivered to by [`telemetry`] with the
+//!   buffering asked for (outside Lambda's bounds: `400 ValidationError`). A body without
 //!   `destination.protocol` (`HTTP`|`TCP`) and `destination.URI`, or an extension subscribing
 //!   to both APIs, gets `400 ValidationError`.
 //! * `GET /ping` → `200 pong` (as RIE). Unknown paths → `404` with
@@ -121,6 +129,8 @@ mod events;
 mod routes;
 mod server;
 mod state;
+mod stream;
+pub mod telemetry;
 mod types;
 
 use std::io;
@@ -133,8 +143,10 @@ use tokio::task::JoinHandle;
 
 use crate::state::Shared;
 pub use crate::types::{
-    DEFAULT_MAX_RESPONSE_BYTES, InitResult, Invocation, MAX_EXTENSIONS, Outcome, RuntimeApiConfig,
-    ShutdownReason, TelemetryApi, TelemetrySubscription,
+    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_STREAM_BYTES, DEFAULT_STREAM_BURST_BYTES,
+    DEFAULT_STREAM_BYTES_PER_SECOND, InitResult, Invocation, MAX_EXTENSIONS, Outcome,
+    ResponseStream, RuntimeApiConfig, STREAM_CHANNEL_FRAMES, ShutdownReason, StreamEnd,
+    StreamLimits, TelemetryApi, TelemetrySubscription,
 };
 
 /// One execution environment's Runtime and Extensions API server. Dropping it stops the
@@ -262,9 +274,15 @@ impl RuntimeApi {
         self.shared.registered_extensions()
     }
 
-    /// The Telemetry and Logs API subscriptions made so far (stored; not delivered to).
+    /// The Telemetry and Logs API subscriptions made so far.
     pub fn telemetry_subscriptions(&self) -> Vec<TelemetrySubscription> {
         self.shared.telemetry_subscriptions()
+    }
+
+    /// The environment's telemetry hub: what is emitted there reaches the subscribers
+    /// ([`telemetry`]).
+    pub fn telemetry(&self) -> Arc<telemetry::Telemetry> {
+        Arc::clone(&self.shared.telemetry)
     }
 }
 

@@ -8,13 +8,14 @@
 
 use std::collections::VecDeque;
 use std::pin::pin;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use tokio::sync::{Notify, oneshot};
 
 use crate::error::{ApiError, ExtensionErrorKind};
 use crate::events;
+use crate::telemetry::{Buffering, Telemetry};
 use crate::types::{
     InitResult, Invocation, MAX_EXTENSIONS, Outcome, RuntimeApiConfig, ShutdownReason,
     TelemetrySubscription,
@@ -38,6 +39,7 @@ pub(crate) struct Shared {
     pub(crate) config: RuntimeApiConfig,
     state: Mutex<State>,
     changed: Notify,
+    pub(crate) telemetry: Arc<Telemetry>,
 }
 
 #[derive(Default)]
@@ -176,6 +178,7 @@ impl Shared {
             config,
             state: Mutex::new(State::default()),
             changed: Notify::new(),
+            telemetry: Arc::new(Telemetry::default()),
         }
     }
 
@@ -615,13 +618,17 @@ impl Shared {
                     .to_owned(),
             ));
         }
+        let buffering =
+            Buffering::of_body(&subscription.raw).map_err(ApiError::InvalidSubscription)?;
         subscription.extension = ext.name.clone();
         tracing::debug!(
             extension = ext.name,
             uri = subscription.uri,
             "telemetry subscription"
         );
-        ext.subscription = Some(subscription);
+        ext.subscription = Some(subscription.clone());
+        drop(state);
+        self.telemetry.subscribe(&subscription, buffering);
         Ok(())
     }
 }

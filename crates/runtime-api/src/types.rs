@@ -1,10 +1,57 @@
 //! The data the scheduler hands in and gets back. Plain values, no I/O.
 
+use std::time::Duration;
+
 use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
 
 /// Lambda's synchronous response limit plus the 100 bytes of slack Lambda allows: a runtime
 /// posting more than this gets `413 RequestEntityTooLarge`.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024 + 100;
+
+/// Lambda's limit on a streamed response: 200 MB.
+pub const DEFAULT_MAX_STREAM_BYTES: u64 = 200 * 1024 * 1024;
+
+/// The part of a streamed response Lambda sends at full speed: the first 6 MB.
+pub const DEFAULT_STREAM_BURST_BYTES: u64 = 6 * 1024 * 1024;
+
+/// Lambda's bandwidth for a streamed response past its first 6 MB: 2 MB/s.
+pub const DEFAULT_STREAM_BYTES_PER_SECOND: u64 = 2 * 1024 * 1024;
+
+/// At most this many body frames of a streamed response wait between the runtime's connection
+/// and the caller; beyond that the runtime's connection is not read (back-pressure).
+pub const STREAM_CHANNEL_FRAMES: usize = 8;
+
+/// How much a runtime may stream and how fast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// Largest streamed response; past it the stream ends with
+    /// [`StreamEnd::TooLarge`] and the runtime gets `413 RequestEntityTooLarge`.
+    pub max_bytes: u64,
+    /// Bytes forwarded at full speed before the bandwidth cap applies.
+    pub burst_bytes: u64,
+    /// Bandwidth past the burst; `None`: uncapped.
+    pub bytes_per_second: Option<u64>,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: DEFAULT_MAX_STREAM_BYTES,
+            burst_bytes: DEFAULT_STREAM_BURST_BYTES,
+            bytes_per_second: Some(DEFAULT_STREAM_BYTES_PER_SECOND),
+        }
+    }
+}
+
+impl StreamLimits {
+    /// How long after the stream began `total` bytes may have been forwarded.
+    pub(crate) fn earliest(&self, total: u64) -> Option<Duration> {
+        let rate = self.bytes_per_second.filter(|r| *r > 0)?;
+        let over = total.checked_sub(self.burst_bytes).filter(|o| *o > 0)?;
+        Some(Duration::from_secs_f64(over as f64 / rate as f64))
+    }
+}
 
 /// At most this many extensions may register with one environment.
 pub const MAX_EXTENSIONS: usize = 10;
@@ -29,6 +76,9 @@ pub struct RuntimeApiConfig {
     /// the host's loopback while environments run as users of their own. Other connections
     /// are closed unanswered. `None` (the default): anyone who can connect is served.
     pub allowed_peer_uid: Option<u32>,
+    /// Size and bandwidth of streamed responses (`Lambda-Runtime-Function-Response-Mode:
+    /// streaming`).
+    pub stream_limits: StreamLimits,
 }
 
 impl RuntimeApiConfig {
@@ -46,6 +96,7 @@ impl RuntimeApiConfig {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             extensions_enabled: true,
             allowed_peer_uid: None,
+            stream_limits: StreamLimits::default(),
         }
     }
 }
@@ -74,7 +125,6 @@ pub struct Invocation {
 }
 
 /// How an invocation ended, as far as the runtime is concerned.
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The runtime posted `/response`.
     Response {
@@ -82,7 +132,7 @@ pub enum Outcome {
         /// The `Content-Type` the runtime sent with the response, if any.
         content_type: Option<String>,
     },
-    /// The runtime posted `/error` (or a streamed response ended with an error trailer).
+    /// The runtime posted `/error`.
     Error {
         /// `Lambda-Runtime-Function-Error-Type`, verbatim.
         error_type: Option<String>,
@@ -92,6 +142,92 @@ pub enum Outcome {
     /// The runtime posted a body larger than `max_response_bytes`. It was answered
     /// `413 RequestEntityTooLarge`; the caller should get `Function.ResponseSizeTooLarge`.
     ResponseTooLarge,
+    /// The runtime began a streamed `/response` (`Lambda-Runtime-Function-Response-Mode:
+    /// streaming`): its body arrives as it is written, then how it ended.
+    Stream(ResponseStream),
+}
+
+impl std::fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Response { body, content_type } => f
+                .debug_struct("Response")
+                .field("body", body)
+                .field("content_type", content_type)
+                .finish(),
+            Self::Error { error_type, body } => f
+                .debug_struct("Error")
+                .field("error_type", error_type)
+                .field("body", body)
+                .finish(),
+            Self::ResponseTooLarge => f.write_str("ResponseTooLarge"),
+            Self::Stream(s) => f
+                .debug_struct("Stream")
+                .field("content_type", &s.content_type)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// Outcomes compare by value; two streams are never equal.
+impl PartialEq for Outcome {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (
+                Self::Response {
+                    body: a,
+                    content_type: ca,
+                },
+                Self::Response {
+                    body: b,
+                    content_type: cb,
+                },
+            ) => a == b && ca == cb,
+            (
+                Self::Error {
+                    error_type: ta,
+                    body: a,
+                },
+                Self::Error {
+                    error_type: tb,
+                    body: b,
+                },
+            ) => ta == tb && a == b,
+            (Self::ResponseTooLarge, Self::ResponseTooLarge) => true,
+            _ => false,
+        }
+    }
+}
+
+/// A streamed response: the body's bytes as the runtime writes them, then how it ended.
+///
+/// `chunks` holds at most [`STREAM_CHANNEL_FRAMES`] frames: while it is full, the runtime's
+/// connection is not read, so a slow reader slows the function's writes and nothing is
+/// buffered whole. Dropping `chunks` does not stop the stream: the rest of the body is read
+/// and discarded (the invocation runs to its end whatever its caller does). `chunks` closes
+/// when the body ends; `end` resolves then (it is dropped if the connection's task is).
+pub struct ResponseStream {
+    /// The `Content-Type` the runtime sent, if any.
+    pub content_type: Option<String>,
+    pub chunks: mpsc::Receiver<Bytes>,
+    pub end: oneshot::Receiver<StreamEnd>,
+}
+
+/// How a streamed response ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The body ended without error trailers; `bytes` were streamed.
+    Complete { bytes: u64 },
+    /// The body ended with the trailers `Lambda-Runtime-Function-Error-Type` and (base64)
+    /// `Lambda-Runtime-Function-Error-Body`.
+    Error {
+        error_type: Option<String>,
+        body: Bytes,
+    },
+    /// The body went past [`StreamLimits::max_bytes`]; the runtime got `413`.
+    TooLarge { max: u64 },
+    /// The body was cut off (the connection failed or closed mid-body).
+    Truncated,
 }
 
 /// How the init phase ended.
@@ -140,7 +276,7 @@ pub enum TelemetryApi {
     Logs,
 }
 
-/// A stored Telemetry or Logs API subscription. Nothing is delivered to it yet.
+/// A Telemetry or Logs API subscription (delivered to by `telemetry`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TelemetrySubscription {
     /// The name of the extension that subscribed.
@@ -152,6 +288,6 @@ pub struct TelemetrySubscription {
     pub uri: String,
     /// `types`, e.g. `["platform","function"]`.
     pub types: Vec<String>,
-    /// The whole request body as sent, for whoever implements delivery (buffering etc.).
+    /// The whole request body as sent (its `buffering` is read by the delivery).
     pub raw: Bytes,
 }

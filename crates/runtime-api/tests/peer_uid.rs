@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kindling_runtime_api::{Invocation, Outcome};
+use kindling_test_support::cannot_run;
 use support::*;
 
 const HELPER_ADDR: &str = "KINDLING_RUNTIME_API_PEER_HELPER_ADDR";
@@ -79,27 +80,6 @@ async fn without_a_check_anyone_is_served() {
         .get("/ping", &[])
         .await;
     assert_eq!(res.status, 200);
-}
-
-/// Set to `1` by the test script when it runs as root: a test that cannot run then fails
-/// instead of being skipped.
-const REQUIRE_ROOT_TESTS: &str = "KINDLING_REQUIRE_ROOT_TESTS";
-
-/// Called by a test that cannot run here (`why`), just before it returns. Panics, failing the
-/// test, when `KINDLING_REQUIRE_ROOT_TESTS=1`; otherwise writes a `SKIPPED` line straight to
-/// the process's stderr (the harness captures `eprintln!`, which would hide it).
-fn cannot_run(why: &str) {
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("this test")
-        .to_string();
-    if std::env::var(REQUIRE_ROOT_TESTS).is_ok_and(|v| v == "1") {
-        panic!("{test} cannot run here ({why}), and {REQUIRE_ROOT_TESTS}=1 requires it");
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: {why} (run as root, with {REQUIRE_ROOT_TESTS}=1 to make this a failure)"
-    );
 }
 
 /// Runs `peer_helper` in a copy of this test binary as `uid`/`gid`; its stdout, or `None`

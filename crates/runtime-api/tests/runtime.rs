@@ -642,32 +642,11 @@ async fn truncated_answer_leaves_the_invocation_open() {
 }
 
 #[tokio::test]
-async fn streaming_mode_is_buffered_and_error_trailers_become_errors() {
+async fn unknown_response_mode_is_refused() {
     let (api, addr) = ready_env().await;
-    let next = spawn_next(addr);
-    let invoke = tokio::spawn({
-        let api = api.clone();
-        async move { api.invoke(invocation("st")).await }
-    });
-    let (mut conn, _) = soon(next).await.unwrap();
-    let head = format!(
-        "POST {} HTTP/1.1\r\nHost: x\r\nLambda-Runtime-Function-Response-Mode: streaming\r\n\
-         Transfer-Encoding: chunked\r\nTrailer: Lambda-Runtime-Function-Error-Type, \
-         Lambda-Runtime-Function-Error-Body\r\n\r\n5\r\nhello\r\n0\r\n\
-         Lambda-Runtime-Function-Error-Type: Runtime.StreamError\r\n\
-         Lambda-Runtime-Function-Error-Body: eyJlcnJvck1lc3NhZ2UiOiJ4In0=\r\n\r\n",
-        response_path("st")
-    );
-    conn.write_raw(head.as_bytes()).await;
-    assert_eq!(soon(conn.read_response()).await.unwrap().status, 202);
-    assert_eq!(
-        soon(invoke).await.unwrap(),
-        Outcome::Error {
-            error_type: Some("Runtime.StreamError".into()),
-            body: Bytes::from_static(br#"{"errorMessage":"x"}"#)
-        }
-    );
-
+    let _next = spawn_next(addr);
+    soon(api.wait_init()).await;
+    let mut conn = Conn::connect(addr).await;
     let res = conn
         .post(
             &response_path("zzz"),

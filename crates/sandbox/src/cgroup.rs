@@ -620,12 +620,12 @@ mod tests {
     #[test]
     fn v2_freezer_and_kill_on_a_real_process() {
         if !nix::unistd::geteuid().is_root() {
-            crate::test_support::cannot_run("needs root");
+            kindling_test_support::cannot_run("needs root");
             return;
         }
         let mounts = Mounts::read().unwrap();
         let Some(unified) = mounts.v2.clone() else {
-            crate::test_support::cannot_run("no cgroup v2 hierarchy");
+            kindling_test_support::cannot_run("no cgroup v2 hierarchy");
             return;
         };
         let v2_controllers: Vec<String> = fs::read_to_string(unified.join("cgroup.controllers"))
@@ -636,7 +636,7 @@ mod tests {
         let Ok(mut roots) =
             CgroupRoots::choose(&mounts, &v2_controllers, Path::new("kindling-test"))
         else {
-            crate::test_support::cannot_run("no memory or pids cgroup controller");
+            kindling_test_support::cannot_run("no memory or pids cgroup controller");
             return;
         };
         roots.freezer = Some(Hierarchy {

@@ -70,7 +70,7 @@
 //! # -> Result<(), kindling_sandbox::SandboxError> {
 //! use kindling_sandbox::{EnvironmentSpec, PreparedNetwork};
 //!
-//! let PreparedNetwork { listener, namespace } = sandbox.prepare_network(9001).await?;
+//! let PreparedNetwork { listener, namespace, .. } = sandbox.prepare_network(9001).await?;
 //! let address = listener.local_addr().expect("bound"); // 127.0.0.1:9001 with a namespace
 //! // ... serve on `listener`, tell the program `address` ...
 //! let env = sandbox
@@ -133,8 +133,6 @@ mod sandbox;
 mod seccomp;
 mod spec;
 mod sys;
-#[cfg(test)]
-mod test_support;
 mod tmp_disk;
 
 pub use environment::{Environment, Exit};

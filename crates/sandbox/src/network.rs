@@ -47,4 +47,9 @@ pub struct PreparedNetwork {
     /// shares the host's network (the listener is then on the host's loopback, where any local
     /// process can connect: check who connects).
     pub namespace: Option<NetworkNamespace>,
+    /// With a namespace of its own: listeners on its loopback at the extra ports asked for
+    /// ([`Sandbox::prepare_network_with`](crate::Sandbox::prepare_network_with)), in that
+    /// order, non-blocking and close-on-exec. Empty when the environment shares the host's
+    /// network (it reaches the host's services directly).
+    pub extra_listeners: Vec<TcpListener>,
 }

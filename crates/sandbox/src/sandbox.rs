@@ -215,35 +215,50 @@ impl Sandbox {
     /// A namespace is made on a short-lived thread of its own (only that thread moves into it),
     /// so this never blocks the async runtime's workers. Must be called within a Tokio runtime.
     pub async fn prepare_network(&self, port_inside: u16) -> Result<PreparedNetwork, SandboxError> {
+        self.prepare_network_with(port_inside, &[]).await
+    }
+
+    /// As [`Self::prepare_network`], plus, when the environment gets a network namespace of
+    /// its own, listeners on its loopback at `extra_ports` (for services of Kindling's the
+    /// environment may use, whose connections the caller relays).
+    pub async fn prepare_network_with(
+        &self,
+        port_inside: u16,
+        extra_ports: &[u16],
+    ) -> Result<PreparedNetwork, SandboxError> {
         let shared = &self.shared;
-        let (listener, namespace) =
+        let (listener, namespace, extra_listeners) =
             if shared.cgroups.is_some() && shared.network() == NetworkMode::None {
-                let (namespace, listener) = sys::net::new_loopback_namespace(port_inside)
-                    .await
-                    .map_err(|e| {
-                        if is_permission_like(&e) {
-                            SandboxError::IsolationUnavailable(format!(
-                                "cannot create a network namespace: {e}"
-                            ))
-                        } else {
-                            SandboxError::io("preparing a network namespace", e)
-                        }
-                    })?;
+                let (namespace, listener, extra) =
+                    sys::net::new_loopback_namespace_with(port_inside, extra_ports.to_vec())
+                        .await
+                        .map_err(|e| {
+                            if is_permission_like(&e) {
+                                SandboxError::IsolationUnavailable(format!(
+                                    "cannot create a network namespace: {e}"
+                                ))
+                            } else {
+                                SandboxError::io("preparing a network namespace", e)
+                            }
+                        })?;
                 (
                     listener,
                     Some(NetworkNamespace::new(above_stdio(namespace)?)),
+                    extra,
                 )
             } else {
                 let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
                     .map_err(|e| SandboxError::io("binding a loopback listener", e))?;
-                (listener, None)
+                (listener, None, Vec::new())
             };
-        listener
-            .set_nonblocking(true)
-            .map_err(|e| SandboxError::io("making the listener non-blocking", e))?;
+        for l in std::iter::once(&listener).chain(&extra_listeners) {
+            l.set_nonblocking(true)
+                .map_err(|e| SandboxError::io("making the listener non-blocking", e))?;
+        }
         Ok(PreparedNetwork {
             listener,
             namespace,
+            extra_listeners,
         })
     }
 

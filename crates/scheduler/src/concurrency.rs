@@ -78,6 +78,18 @@ impl Concurrency {
         })
     }
 
+    /// In-flight invocations without reserved concurrency, and per function (by name).
+    pub fn snapshot(&self) -> (u32, Vec<(String, u32)>) {
+        let c = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut per: Vec<(String, u32)> = c
+            .per_function
+            .iter()
+            .map(|(f, n)| (f.clone(), *n))
+            .collect();
+        per.sort();
+        (c.unreserved, per)
+    }
+
     /// In-flight invocations of one function.
     pub fn running(&self, function: &str) -> u32 {
         let c = self.counts.lock().unwrap_or_else(PoisonError::into_inner);

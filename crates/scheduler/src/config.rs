@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use kindling_runtime_api::StreamLimits;
+
 use crate::users::UserRange;
 
 /// Settings of the scheduler, passed in by the binary.
@@ -38,6 +40,34 @@ pub struct SchedulerConfig {
     /// Longest an invocation waits for a cold-start slot or a warm environment; then it is
     /// throttled (429, `FunctionInvocationRateLimitExceeded`).
     pub cold_start_wait_limit: Duration,
+    /// Size and bandwidth of streamed responses (Lambda: 200 MB; the first 6 MB at full
+    /// speed, then 2 MB/s).
+    pub stream_limits: StreamLimits,
+    /// How environments reach Kindling's own API (`AWS_ENDPOINT_URL`); `None`: they are not
+    /// pointed at it.
+    pub endpoint: Option<ServiceEndpoint>,
+}
+
+/// Kindling's API as execution environments reach it: SDK calls from functions go there
+/// (`AWS_ENDPOINT_URL`), signed with the environment's own credentials.
+#[derive(Clone)]
+pub struct ServiceEndpoint {
+    /// The URL for environments sharing the host's network (`http://127.0.0.1:9001`).
+    pub host_url: String,
+    /// The API's port. An environment with a network namespace of its own gets a listener on
+    /// its loopback at this port (`AWS_ENDPOINT_URL=http://127.0.0.1:<port>`) whose
+    /// connections are handed to `relay` with the environment's user id.
+    pub port: u16,
+    pub relay: Arc<dyn Fn(tokio::net::TcpStream, u32) + Send + Sync>,
+}
+
+impl std::fmt::Debug for ServiceEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceEndpoint")
+            .field("host_url", &self.host_url)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SchedulerConfig {

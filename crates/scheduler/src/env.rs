@@ -8,14 +8,54 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kindling_model::invoke::FunctionError;
-use kindling_runtime_api::{Invocation, Outcome, RuntimeApi, ShutdownReason};
+use kindling_runtime_api::{Invocation, Outcome, RuntimeApi, ShutdownReason, StreamEnd};
 use kindling_sandbox::{Environment, Exit};
 use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::freezer::Freezer;
-use crate::logs::{self, LogStream, Report};
+use crate::logs::{self, Level, LogStream, Report};
+use crate::metrics::{EnvEnd, FunctionState, InvokeMetrics, SchedulerMetrics};
 use crate::pool::{PoolKey, Pooled};
 use crate::users::UserLease;
+
+/// A buffered response's limit (Lambda's 6 MB plus its 100 bytes of slack), for the message.
+const MAX_BUFFERED_RESPONSE_BYTES: usize = kindling_runtime_api::DEFAULT_MAX_RESPONSE_BYTES;
+
+/// After a stream is cut off, how long to wait for the runtime's exit to report that instead.
+const EXIT_AFTER_CUT: Duration = Duration::from_millis(200);
+
+/// How the runtime's side of a run ended.
+enum Ended {
+    Outcome(Outcome),
+    Stream(StreamEnd),
+    Exit(Exit),
+    Timeout,
+    /// The server is stopping (never concluded: the environment is killed).
+    Cancelled,
+}
+
+/// What [`Env::run`] gives back.
+pub(crate) enum Ran {
+    /// The run is over: its result and the log tail (when asked for).
+    Done(RunResult, Option<String>),
+    /// The runtime is streaming: the caller reads `chunks`, the environment waits for the end
+    /// with [`Env::finish_stream`].
+    Streaming {
+        content_type: Option<String>,
+        chunks: mpsc::Receiver<Bytes>,
+        stream: Streaming,
+    },
+}
+
+/// A run whose response is being streamed.
+pub(crate) struct Streaming {
+    end: oneshot::Receiver<StreamEnd>,
+    request_id: String,
+    started: Instant,
+    deadline: tokio::time::Instant,
+    tail: bool,
+}
 
 /// Shutdown budget for external extensions.
 const EXTENSION_SHUTDOWN: Duration = Duration::from_millis(2000);
@@ -69,13 +109,20 @@ fn signal_name(sig: i32) -> &'static str {
 pub(crate) struct Tree {
     sandbox: Arc<Environment>,
     user: Option<UserLease>,
+    /// The relay of Kindling's API into the environment's network namespace, if any.
+    relay: Option<tokio::task::AbortHandle>,
 }
 
 impl Tree {
-    pub fn new(sandbox: Environment, user: Option<UserLease>) -> Self {
+    pub fn new(
+        sandbox: Environment,
+        user: Option<UserLease>,
+        relay: Option<tokio::task::AbortHandle>,
+    ) -> Self {
         Self {
             sandbox: Arc::new(sandbox),
             user,
+            relay,
         }
     }
 
@@ -94,6 +141,9 @@ impl Tree {
 impl Drop for Tree {
     fn drop(&mut self) {
         self.sandbox.kill();
+        if let Some(relay) = self.relay.take() {
+            relay.abort();
+        }
         let Some(user) = self.user.take() else {
             return;
         };
@@ -127,6 +177,10 @@ pub(crate) struct RunResult {
     pub error: Option<FunctionError>,
     /// Whether the environment can serve another invocation.
     pub reusable: bool,
+    /// The invocation's Duration.
+    pub duration: Duration,
+    /// The environment's Init Duration, on its first invocation.
+    pub init: Option<Duration>,
 }
 
 /// What `start` hands over once Init is done.
@@ -140,6 +194,8 @@ pub(crate) struct Started {
     pub memory_mb: u32,
     pub timeout: Duration,
     pub tmp_dir: PathBuf,
+    pub state: Arc<FunctionState>,
+    pub metrics: Arc<SchedulerMetrics>,
 }
 
 pub(crate) struct Env {
@@ -157,6 +213,13 @@ pub(crate) struct Env {
     /// Extensions registered: the environment waits for them between invocations.
     has_extensions: bool,
     freezer: Arc<Freezer>,
+    /// The function's environment counts (this one is live until retired).
+    state: Arc<FunctionState>,
+    metrics: Arc<SchedulerMetrics>,
+    /// Metrics of the resources (`fn`, `fn:alias`...) this environment served, resolved once.
+    handles: Vec<(String, Arc<InvokeMetrics>)>,
+    /// Set when the environment is retired because its function changed.
+    pub stale: bool,
 }
 
 impl Pooled for Env {
@@ -196,7 +259,23 @@ impl Env {
             last_used: Instant::now(),
             has_extensions,
             freezer,
+            state: s.state,
+            metrics: s.metrics,
+            handles: Vec::new(),
+            stale: false,
         }
+    }
+
+    /// The metrics of invocations through `resource` running in this environment.
+    pub fn invoke_metrics(&mut self, resource: &str) -> Arc<InvokeMetrics> {
+        if let Some((_, m)) = self.handles.iter().find(|(r, _)| r == resource) {
+            return Arc::clone(m);
+        }
+        let m = self
+            .metrics
+            .invoke(&self.key.function, resource, &self.key.version);
+        self.handles.push((resource.to_string(), Arc::clone(&m)));
+        m
     }
 
     fn sandbox(&self) -> &Environment {
@@ -226,6 +305,8 @@ impl Env {
     }
 
     /// Runs one invocation: START, hand-over, wait with the function's timeout, END, REPORT.
+    /// A runtime that streams its response makes this return [`Ran::Streaming`] as soon as the
+    /// stream begins; [`Env::finish_stream`] then waits for its end (same timeout) and logs.
     /// `None` when `cancel` fired first (the server is stopping): the environment was killed.
     pub async fn run(
         &mut self,
@@ -233,38 +314,122 @@ impl Env {
         version: &str,
         tail: bool,
         cancel: &mut tokio::sync::watch::Receiver<bool>,
-    ) -> Option<(RunResult, Option<String>)> {
+    ) -> Option<Ran> {
         let request_id = inv.request_id.clone();
         if tail {
             self.log.begin_tail();
         }
-        self.log.line(&logs::start_line(&request_id, version));
+        self.log.platform(
+            || Some(logs::start_line(&request_id, version)),
+            "platform.start",
+            Level::Info,
+            || logs::start_record(&request_id, version),
+        );
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let outcome = tokio::select! {
-            o = self.api.invoke(inv) => Ok(o),
-            exit = self.tree.sandbox().wait() => Err(Some(exit)),
-            () = tokio::time::sleep_until(deadline) => Err(None),
+        let ended = tokio::select! {
+            o = self.api.invoke(inv) => match o {
+                Outcome::Stream(stream) => {
+                    return Some(Ran::Streaming {
+                        content_type: stream.content_type,
+                        chunks: stream.chunks,
+                        stream: Streaming {
+                            end: stream.end,
+                            request_id,
+                            started,
+                            deadline,
+                            tail,
+                        },
+                    });
+                }
+                o => Ended::Outcome(o),
+            },
+            exit = self.tree.sandbox().wait() => Ended::Exit(exit),
+            () = tokio::time::sleep_until(deadline) => Ended::Timeout,
             _ = cancel.wait_for(|stop| *stop) => {
-                self.sandbox().kill();
-                self.log.line(&format!("RequestId: {request_id} Error: Kindling is shutting down"));
-                self.log.line(&logs::end_line(&request_id));
-                self.log.flush();
+                self.cancelled(&request_id);
                 return None;
             }
         };
+        let (result, log_tail) = self.conclude(ended, &request_id, started, tail).await;
+        Some(Ran::Done(result, log_tail))
+    }
+
+    /// Waits for the end of a streamed response (its body, the runtime's exit, the timeout or
+    /// `cancel`), then END and REPORT as [`Env::run`] does.
+    pub async fn finish_stream(
+        &mut self,
+        s: Streaming,
+        cancel: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> Option<(RunResult, Option<String>)> {
+        let ended = tokio::select! {
+            biased;
+            end = s.end => Ended::Stream(end.unwrap_or(StreamEnd::Truncated)),
+            exit = self.tree.sandbox().wait() => Ended::Exit(exit),
+            () = tokio::time::sleep_until(s.deadline) => Ended::Timeout,
+            _ = cancel.wait_for(|stop| *stop) => Ended::Cancelled,
+        };
+        let ended = match ended {
+            Ended::Cancelled => {
+                self.cancelled(&s.request_id);
+                return None;
+            }
+            Ended::Stream(StreamEnd::Truncated) => {
+                // A runtime that dies mid-stream cuts its body first: report the exit.
+                match tokio::time::timeout(EXIT_AFTER_CUT, self.sandbox().wait()).await {
+                    Ok(exit) => Ended::Exit(exit),
+                    Err(_) => Ended::Stream(StreamEnd::Truncated),
+                }
+            }
+            other => other,
+        };
+        Some(self.conclude(ended, &s.request_id, s.started, s.tail).await)
+    }
+
+    /// The server is stopping: the environment is killed and the invocation's log closed.
+    fn cancelled(&self, request_id: &str) {
+        self.sandbox().kill();
+        self.log.line(&format!(
+            "RequestId: {request_id} Error: Kindling is shutting down"
+        ));
+        self.log.line(&logs::end_line(request_id));
+        self.log.flush();
+    }
+
+    /// The result of a run that ended as `ended`, with its END and REPORT lines.
+    async fn conclude(
+        &mut self,
+        ended: Ended,
+        request_id: &str,
+        started: Instant,
+        tail: bool,
+    ) -> (RunResult, Option<String>) {
         let duration = started.elapsed();
-        let (result, status) = match outcome {
-            Ok(Outcome::Response { body, content_type }) => (
+        let (result, status) = match ended {
+            Ended::Outcome(Outcome::Response { body, content_type }) => (
                 RunResult {
                     payload: body,
                     content_type,
                     error: None,
                     reusable: true,
+                    duration: Duration::ZERO,
+                    init: None,
                 },
                 None,
             ),
-            Ok(Outcome::Error { error_type, body }) => {
+            Ended::Stream(StreamEnd::Complete { .. }) => (
+                RunResult {
+                    payload: Bytes::new(),
+                    content_type: None,
+                    error: None,
+                    reusable: true,
+                    duration: Duration::ZERO,
+                    init: None,
+                },
+                None,
+            ),
+            Ended::Outcome(Outcome::Error { error_type, body })
+            | Ended::Stream(StreamEnd::Error { error_type, body }) => {
                 let error = error_type
                     .as_deref()
                     .map_or(FunctionError::Unhandled, FunctionError::from_wire);
@@ -274,42 +439,52 @@ impl Env {
                         content_type: None,
                         error: Some(error.clone()),
                         reusable: true,
+                        duration: Duration::ZERO,
+                        init: None,
                     },
                     Some(("error", error)),
                 )
             }
-            Ok(Outcome::ResponseTooLarge) => {
-                let error = FunctionError::ResponseTooLarge;
-                let body = platform_error(
-                    &error,
-                    &request_id,
-                    "Response payload size exceeded maximum allowed payload size (6291556 bytes).",
-                );
+            Ended::Outcome(Outcome::ResponseTooLarge) => {
+                self.too_large(request_id, MAX_BUFFERED_RESPONSE_BYTES as u64)
+            }
+            Ended::Stream(StreamEnd::TooLarge { max }) => self.too_large(request_id, max),
+            Ended::Stream(StreamEnd::Truncated)
+            | Ended::Outcome(Outcome::Stream(_))
+            | Ended::Cancelled => {
+                let error = FunctionError::Unknown;
+                let message = "The runtime's streamed response was cut off";
+                self.log
+                    .line(&format!("RequestId: {request_id} Error: {message}"));
                 (
                     RunResult {
-                        payload: body,
+                        payload: platform_error(&error, request_id, message),
                         content_type: None,
                         error: Some(error.clone()),
-                        reusable: true,
+                        reusable: false,
+                        duration: Duration::ZERO,
+                        init: None,
                     },
                     Some(("error", error)),
                 )
             }
-            Err(Some(exit)) => {
+            Ended::Exit(exit) => {
                 let (message, error) = exit_message(exit);
                 self.log
                     .line(&format!("RequestId: {request_id} Error: {message}"));
                 (
                     RunResult {
-                        payload: platform_error(&error, &request_id, &message),
+                        payload: platform_error(&error, request_id, &message),
                         content_type: None,
                         error: Some(error.clone()),
                         reusable: false,
+                        duration: Duration::ZERO,
+                        init: None,
                     },
                     Some(("error", error)),
                 )
             }
-            Err(None) => {
+            Ended::Timeout => {
                 let secs = format!("{:.2}", self.timeout.as_secs_f64());
                 self.sandbox().kill();
                 self.log.line(&format!(
@@ -321,12 +496,14 @@ impl Env {
                     RunResult {
                         payload: platform_error(
                             &error,
-                            &request_id,
+                            request_id,
                             &format!("Task timed out after {secs} seconds"),
                         ),
                         content_type: None,
                         error: Some(error.clone()),
                         reusable: false,
+                        duration: Duration::ZERO,
+                        init: None,
                     },
                     Some(("timeout", error)),
                 )
@@ -334,14 +511,25 @@ impl Env {
         };
         // Let the output pump forward what the runtime printed before it answered.
         tokio::task::yield_now().await;
-        self.log.line(&logs::end_line(&request_id));
+        self.log.platform(
+            || Some(logs::end_line(request_id)),
+            "platform.runtimeDone",
+            Level::Debug,
+            || {
+                json!({
+                    "requestId": request_id,
+                    "status": status.as_ref().map_or("success", |(s, _)| *s),
+                    "metrics": { "durationMs": (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0 },
+                })
+            },
+        );
         let peak_mb = self
             .sandbox()
             .memory_peak_bytes()
             .unwrap_or(0)
             .div_ceil(1024 * 1024);
-        self.log.line(&logs::report_line(&Report {
-            request_id: &request_id,
+        let report = Report {
+            request_id,
             duration,
             memory_mb: self.memory_mb,
             max_memory_used_mb: peak_mb,
@@ -351,11 +539,47 @@ impl Env {
                 .as_ref()
                 .filter(|(s, _)| *s == "error")
                 .map(|(_, t)| t.as_str()),
-        }));
+        };
+        self.log.platform(
+            || Some(logs::report_line(&report)),
+            "platform.report",
+            Level::Info,
+            || logs::report_record(&report),
+        );
         self.log.flush();
         self.last_used = Instant::now();
         let tail_text = tail.then(|| self.log.end_tail());
-        Some((result, tail_text))
+        let result = RunResult {
+            duration,
+            init: report.init_duration,
+            ..result
+        };
+        (result, tail_text)
+    }
+
+    /// A response over the limit of `max` bytes: `Function.ResponseSizeTooLarge`.
+    fn too_large(
+        &self,
+        request_id: &str,
+        max: u64,
+    ) -> (RunResult, Option<(&'static str, FunctionError)>) {
+        let error = FunctionError::ResponseTooLarge;
+        let body = platform_error(
+            &error,
+            request_id,
+            &format!("Response payload size exceeded maximum allowed payload size ({max} bytes)."),
+        );
+        (
+            RunResult {
+                payload: body,
+                content_type: None,
+                error: Some(error.clone()),
+                reusable: true,
+                duration: Duration::ZERO,
+                init: None,
+            },
+            Some(("error", error)),
+        )
     }
 
     /// Ends the environment: SHUTDOWN to extensions (if any), then the process tree; its user
@@ -365,10 +589,20 @@ impl Env {
         if self.has_extensions && self.alive() {
             self.api.shutdown(reason, EXTENSION_SHUTDOWN).await;
         }
+        let ended = if self.stale {
+            EnvEnd::Update
+        } else {
+            EnvEnd::of(reason)
+        };
         let Self {
-            tree, log, tmp_dir, ..
+            tree,
+            log,
+            tmp_dir,
+            state,
+            ..
         } = self;
         tree.end().await;
+        state.ended(ended);
         log.flush();
         let _ = tokio::fs::remove_dir_all(&tmp_dir).await;
     }
@@ -409,7 +643,7 @@ mod tests {
             .await
             .unwrap();
         let pid = sandbox.pid().unwrap();
-        let tree = Tree::new(sandbox, Some(users.lease().unwrap()));
+        let tree = Tree::new(sandbox, Some(users.lease().unwrap()), None);
         drop(tree);
         assert!(
             users.lease().is_err(),

@@ -5,18 +5,22 @@
 //! [`Scheduler::invoke`]: crate::Scheduler::invoke
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
 
 use kindling_model::invoke::FunctionError;
 use kindling_runtime_api::{Invocation, ShutdownReason};
 
 use crate::concurrency::{Permit, ThrottleReason};
-use crate::env::Env;
+use crate::env::{Env, Ran, RunResult};
 use crate::error::SchedulerError;
 use crate::logs::{self, Report};
 use crate::pool::{PoolKey, Taken};
-use crate::request::{InvokeRequest, InvokeResult};
+use crate::request::{InvokeRequest, InvokeResponse, InvokeResult, InvokeStream, StreamOutcome};
 use crate::shared::Shared;
+use crate::spans::Timeline;
 use crate::start::{InitFailure, StartJob, StartResult};
 use crate::trace::invocation_trace_header;
 
@@ -25,15 +29,54 @@ pub(crate) async fn run(
     shared: Arc<Shared>,
     req: InvokeRequest,
     permit: Permit,
-) -> Result<InvokeResult, SchedulerError> {
+) -> Result<InvokeResponse, SchedulerError> {
     let rec = &req.target.record;
     let version = rec.version_label();
     let trace_id = invocation_trace_header(req.trace_id.as_deref());
     let mut cancel = shared.cancel.subscribe();
+    let exporter = shared.starter.spans.get().cloned();
+    let started = SystemTime::now();
+    let timeline = |acquired, init, run, error| Timeline {
+        function: &rec.function_name,
+        version: &version,
+        request_id: &req.request_id,
+        invoked_arn: &req.target.invoked_arn,
+        incoming: req.trace_id.as_deref(),
+        runtime_header: &trace_id,
+        asynchronous: req.enqueued_ms.is_some(),
+        enqueued: req
+            .enqueued_ms
+            .map(|ms| UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)),
+        started,
+        acquired,
+        init,
+        run,
+        ended: SystemTime::now(),
+        error,
+    };
     let mut env = match acquire(&shared, &req, &mut cancel).await? {
         Ok(env) => env,
-        Err(failure) => return Ok(init_failed(&req, &version, failure, trace_id)),
+        Err(failure) => {
+            if let Some(x) = &exporter {
+                let now = SystemTime::now();
+                timeline(
+                    now,
+                    Some(failure.duration),
+                    None,
+                    Some(failure.error.as_str()),
+                )
+                .export(x);
+            }
+            return Ok(InvokeResponse::Buffered(init_failed(
+                &shared.starter.metrics,
+                &req,
+                &version,
+                failure,
+                trace_id,
+            )));
+        }
     };
+    let acquired = SystemTime::now();
 
     let deadline_ms = logs::now_ms() as u64 + u64::from(rec.spec.timeout) * 1000;
     let inv = Invocation {
@@ -47,10 +90,93 @@ pub(crate) async fn run(
         payload: req.payload.clone(),
         content_type: None,
     };
-    let Some((run, tail)) = env.run(inv, &version, req.tail, &mut cancel).await else {
-        shared.retire(env, ShutdownReason::Spindown);
-        return Err(SchedulerError::ShuttingDown);
+    let (run, tail) = match env.run(inv, &version, req.tail, &mut cancel).await {
+        None => {
+            shared.retire(env, ShutdownReason::Spindown);
+            return Err(SchedulerError::ShuttingDown);
+        }
+        Some(Ran::Done(run, tail)) => (run, tail),
+        Some(Ran::Streaming {
+            content_type,
+            chunks,
+            stream,
+        }) => {
+            let (end_tx, end) = oneshot::channel();
+            let resource = resource(&req);
+            // The stream's end is awaited in a task of its own (counted for the shutdown),
+            // which holds the environment and the concurrency slot until then.
+            let entered = shared.tasks.enter();
+            let shared = Arc::clone(&shared);
+            tokio::spawn(async move {
+                let outcome = match env.finish_stream(stream, &mut cancel).await {
+                    None => {
+                        shared.retire(env, ShutdownReason::Spindown);
+                        StreamOutcome {
+                            function_error: Some(FunctionError::Unknown),
+                            error_body: Bytes::from_static(
+                                br#"{"errorType":"Runtime.Unknown","errorMessage":"Kindling is shutting down"}"#,
+                            ),
+                            log_tail: None,
+                        }
+                    }
+                    Some((run, log_tail)) => {
+                        record(&mut env, &resource, &run);
+                        let outcome = StreamOutcome {
+                            function_error: run.error.clone(),
+                            error_body: run.payload.clone(),
+                            log_tail,
+                        };
+                        hand_back(&shared, env, &run);
+                        outcome
+                    }
+                };
+                drop(permit);
+                let _ = end_tx.send(outcome);
+                drop(entered);
+            });
+            return Ok(InvokeResponse::Stream(InvokeStream {
+                request_id: req.request_id,
+                executed_version: version,
+                content_type,
+                trace_id,
+                chunks,
+                end,
+            }));
+        }
     };
+    record(&mut env, &resource(&req), &run);
+    if let Some(x) = &exporter {
+        let error = run.error.as_ref().map(FunctionError::as_str);
+        timeline(acquired, run.init, Some(run.duration), error).export(x);
+    }
+    hand_back(&shared, env, &run);
+    drop(permit);
+    Ok(InvokeResponse::Buffered(InvokeResult {
+        request_id: req.request_id,
+        executed_version: version,
+        payload: run.payload,
+        content_type: run.content_type,
+        function_error: run.error,
+        log_tail: tail,
+        trace_id,
+    }))
+}
+
+/// Lambda's metrics of one run, on the members its environment resolved (atomic adds).
+fn record(env: &mut Env, resource: &str, run: &RunResult) {
+    let m = env.invoke_metrics(resource);
+    m.invocations.inc();
+    if run.error.is_some() {
+        m.errors.inc();
+    }
+    m.duration.observe(run.duration);
+    if let Some(init) = run.init {
+        m.init_duration.observe(init);
+    }
+}
+
+/// Returns the environment after a run: to the pool, or to its end after a crash or timeout.
+fn hand_back(shared: &Shared, env: Env, run: &RunResult) {
     if run.reusable {
         shared.give_back(env);
     } else {
@@ -61,16 +187,6 @@ pub(crate) async fn run(
         };
         shared.retire(env, reason);
     }
-    drop(permit);
-    Ok(InvokeResult {
-        request_id: req.request_id,
-        executed_version: version,
-        payload: run.payload,
-        content_type: run.content_type,
-        function_error: run.error,
-        log_tail: tail,
-        trace_id,
-    })
 }
 
 /// An environment for `req`: a warm one of its key; else whichever comes first of one handed
@@ -101,7 +217,8 @@ async fn acquire(
         if !stale_checked {
             stale_checked = true;
             let stale = shared.pool().stale(&key);
-            for env in stale {
+            for mut env in stale {
+                env.stale = true;
                 shared.retire(env, ShutdownReason::Spindown);
             }
         }
@@ -139,6 +256,10 @@ async fn acquire(
                     return Ok(Ok(env));
                 }
                 tracing::info!(function = %key.function, "no environment within the cold-start wait limit");
+                shared.starter.metrics.throttled(
+                    &key.function,
+                    ThrottleReason::FunctionInvocationRateLimitExceeded.as_str(),
+                );
                 return Err(SchedulerError::Throttled(
                     ThrottleReason::FunctionInvocationRateLimitExceeded,
                 ));
@@ -184,8 +305,18 @@ async fn cold_start(
     shared.starter.start(job, cancel).await
 }
 
+/// Lambda's `Resource` dimension: the function, or `function:qualifier` as invoked.
+fn resource(req: &InvokeRequest) -> String {
+    let name = &req.target.record.function_name;
+    match &req.target.qualifier {
+        Some(q) => format!("{name}:{q}"),
+        None => name.clone(),
+    }
+}
+
 /// The result of an invocation whose cold start failed: the init error is its payload.
 fn init_failed(
+    shared_metrics: &crate::metrics::SchedulerMetrics,
     req: &InvokeRequest,
     version: &str,
     f: InitFailure,
@@ -209,6 +340,10 @@ fn init_failed(
         error_type: Some(error_type),
     }));
     f.log.flush();
+    let m = shared_metrics.invoke(&rec.function_name, &resource(req), version);
+    m.invocations.inc();
+    m.errors.inc();
+    m.init_duration.observe(f.duration);
     InvokeResult {
         request_id: req.request_id.clone(),
         executed_version: version.to_string(),

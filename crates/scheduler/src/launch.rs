@@ -1,146 +1,27 @@
-//! How a runtime is started: interpreter discovery on the host, the command line, and the
+//! How a runtime is started: the command line (interpreters found by `locate`), and the
 //! environment variables Lambda gives a runtime process.
 
-use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Mutex, PoisonError};
 
 use kindling_model::function::VersionRecord;
-use kindling_model::runtime::{RuntimeFamily, family};
+use kindling_model::runtime::{Availability, RuntimeFamily, family};
 
+use crate::arch;
 use crate::error::SchedulerError;
-
-/// Explicit interpreter choices, e.g. `python3.12 -> /opt/py312/bin/python3.12`.
-#[derive(Debug, Clone, Default)]
-pub struct RuntimePaths {
-    pub interpreters: BTreeMap<String, PathBuf>,
-    /// Directories searched for interpreters, in order (never pyenv shim directories).
-    pub search_dirs: Vec<PathBuf>,
-}
-
-/// Finds real interpreter binaries for runtimes and remembers what it found.
-#[derive(Debug)]
-pub struct RuntimeLocator {
-    paths: RuntimePaths,
-    cache: Mutex<HashMap<String, PathBuf>>,
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    p.metadata()
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
-}
-
-/// True for files that are scripts (`#!`), such as pyenv shims: they cost ~100 ms per start.
-fn is_script(p: &Path) -> bool {
-    use std::io::Read;
-    let mut head = [0u8; 2];
-    std::fs::File::open(p)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .map(|()| &head == b"#!")
-        .unwrap_or(false)
-}
-
-impl RuntimeLocator {
-    pub fn new(paths: RuntimePaths) -> Self {
-        Self {
-            paths,
-            cache: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn find(&self, names: &[String]) -> Option<PathBuf> {
-        for dir in &self.paths.search_dirs {
-            if dir.components().any(|c| c.as_os_str() == "shims") {
-                continue;
-            }
-            for name in names {
-                let candidate = dir.join(name);
-                if is_executable(&candidate) && !is_script(&candidate) {
-                    return Some(candidate.canonicalize().unwrap_or(candidate));
-                }
-            }
-        }
-        None
-    }
-
-    /// The interpreter for `runtime` (`python3.12`, `nodejs20.x`).
-    pub fn interpreter(&self, runtime: &str) -> Result<PathBuf, SchedulerError> {
-        if let Some(p) = self
-            .cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(runtime)
-        {
-            return Ok(p.clone());
-        }
-        let found = match self.paths.interpreters.get(runtime) {
-            Some(p) => Some(p.clone()),
-            None => match family(runtime) {
-                RuntimeFamily::Python { minor } => self.python(minor),
-                RuntimeFamily::Node { major } => self.node(major),
-                _ => None,
-            },
-        };
-        let path = found.ok_or_else(|| {
-            SchedulerError::RuntimeUnavailable(format!(
-                "Kindling found no interpreter for runtime {runtime} on this host; install one or map it with --runtime {runtime}=/path/to/interpreter"
-            ))
-        })?;
-        self.cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(runtime.to_string(), path.clone());
-        Ok(path)
-    }
-
-    fn python(&self, minor: u32) -> Option<PathBuf> {
-        if let Some(p) = self.find(&[format!("python3.{minor}")]) {
-            return Some(p);
-        }
-        // Fall back to the newest other 3.x available.
-        for other in (6..=20).rev().filter(|m| *m != minor) {
-            if let Some(p) = self.find(&[format!("python3.{other}")]) {
-                tracing::warn!(
-                    wanted = format!("python3.{minor}"),
-                    using = %p.display(),
-                    "no exact Python interpreter found; falling back to python3.{other}"
-                );
-                return Some(p);
-            }
-        }
-        None
-    }
-
-    fn node(&self, major: u32) -> Option<PathBuf> {
-        let p = self.find(&[format!("node{major}"), "node".into(), "nodejs".into()])?;
-        let version = Command::new(&p)
-            .arg("--version")
-            .output()
-            .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default();
-        if !version.starts_with(&format!("v{major}.")) {
-            tracing::warn!(
-                wanted = format!("nodejs{major}.x"),
-                found = %version,
-                using = %p.display(),
-                "no exact Node.js version found; falling back to the one available"
-            );
-        }
-        Some(p)
-    }
-}
+use crate::java;
+use crate::locate::{Resolved, RuntimeLocator, is_executable};
 
 /// What to execute for a runtime, as host paths (the caller maps them for the sandbox).
 #[derive(Debug, Clone)]
 pub(crate) struct Launch {
     pub program: PathBuf,
     pub args: Vec<String>,
-    /// Installation prefix of the interpreter, which must be visible inside the sandbox.
-    pub interpreter_prefix: Option<PathBuf>,
+    /// Host paths the runtime needs visible (read-only, same path) inside the sandbox: the
+    /// interpreter's installation prefix, Java's build cache.
+    pub visible: Vec<PathBuf>,
+    /// What runs instead of what the function asked for (another version, emulation): written
+    /// into the function's log at each cold start.
+    pub note: Option<String>,
 }
 
 /// Paths as the runtime sees them.
@@ -148,6 +29,23 @@ pub(crate) struct Inside<'a> {
     pub task_root: &'a Path,
     pub opt: &'a Path,
     pub runtime_dir: &'a Path,
+}
+
+fn runtime_file(inside: &Inside<'_>, relative: &str) -> String {
+    inside
+        .runtime_dir
+        .join(relative)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The user's `JAVA_TOOL_OPTIONS`, if any.
+fn tool_options(rec: &VersionRecord) -> &str {
+    rec.spec
+        .environment
+        .as_ref()
+        .and_then(|e| e.get("JAVA_TOOL_OPTIONS"))
+        .map_or("", String::as_str)
 }
 
 /// The command that starts the runtime of `rec`, or `None` with the error Lambda reports.
@@ -159,62 +57,127 @@ pub(crate) fn launch(
     inside: &Inside<'_>,
 ) -> Result<Result<Launch, String>, SchedulerError> {
     let runtime = rec.spec.runtime.as_deref().unwrap_or("provided.al2023");
-    match family(runtime) {
+    let architecture = rec
+        .spec
+        .architectures
+        .first()
+        .map_or("x86_64", String::as_str);
+    let fam = family(runtime);
+    let arch_note = if fam == RuntimeFamily::Provided {
+        match arch::availability(architecture) {
+            Availability::Exact => None,
+            Availability::Substitute(n) => Some(n),
+            Availability::Missing(m) => return Err(SchedulerError::RuntimeUnavailable(m)),
+        }
+    } else {
+        arch::interpreter_note(runtime, architecture)
+    };
+    let mut launch = match fam {
         RuntimeFamily::Provided => {
-            if is_executable(&host_task_root.join("bootstrap")) {
-                return Ok(Ok(Launch {
-                    program: inside.task_root.join("bootstrap"),
-                    args: vec![],
-                    interpreter_prefix: None,
-                }));
+            let candidates = [
+                (
+                    host_task_root.join("bootstrap"),
+                    inside.task_root.join("bootstrap"),
+                ),
+                (
+                    host_opt.map_or_else(PathBuf::new, |o| o.join("bootstrap")),
+                    inside.opt.join("bootstrap"),
+                ),
+            ];
+            let Some((host, program)) =
+                candidates.into_iter().find(|(host, _)| is_executable(host))
+            else {
+                return Ok(Err(format!(
+                    "Couldn't find valid bootstrap(s): [{} {}]",
+                    inside.task_root.join("bootstrap").display(),
+                    inside.opt.join("bootstrap").display()
+                )));
+            };
+            // Never a binary of one architecture run as a function of the other (binfmt
+            // emulation would run an arm64 binary for an x86_64 function, too).
+            if let Err(m) = arch::check_binary(&host, architecture) {
+                return Ok(Err(m.replace(
+                    &host.display().to_string(),
+                    &program.display().to_string(),
+                )));
             }
-            if host_opt.is_some_and(|o| is_executable(&o.join("bootstrap"))) {
-                return Ok(Ok(Launch {
-                    program: inside.opt.join("bootstrap"),
-                    args: vec![],
-                    interpreter_prefix: None,
-                }));
+            Launch {
+                program,
+                args: vec![],
+                visible: vec![],
+                note: None,
             }
-            Ok(Err(format!(
-                "Couldn't find valid bootstrap(s): [{} {}]",
-                inside.task_root.join("bootstrap").display(),
-                inside.opt.join("bootstrap").display()
-            )))
         }
         RuntimeFamily::Python { .. } => {
-            let python = locator.interpreter(runtime)?;
-            Ok(Ok(Launch {
-                args: vec![
+            let r = locator.resolve(runtime)?;
+            interpreted(
+                r,
+                vec![
                     "-I".into(),
                     "-S".into(),
                     "-u".into(),
-                    inside
-                        .runtime_dir
-                        .join("python/bootstrap.py")
-                        .to_string_lossy()
-                        .into_owned(),
+                    runtime_file(inside, "python/bootstrap.py"),
                 ],
-                interpreter_prefix: prefix(&python),
-                program: python,
-            }))
+            )
         }
         RuntimeFamily::Node { .. } => {
-            let node = locator.interpreter(runtime)?;
-            Ok(Ok(Launch {
-                args: vec![
-                    inside
-                        .runtime_dir
-                        .join("node/bootstrap.js")
-                        .to_string_lossy()
-                        .into_owned(),
-                ],
-                interpreter_prefix: prefix(&node),
-                program: node,
-            }))
+            let r = locator.resolve(runtime)?;
+            interpreted(r, vec![runtime_file(inside, "node/bootstrap.js")])
         }
-        RuntimeFamily::Unsupported => Err(SchedulerError::RuntimeUnavailable(format!(
-            "The runtime {runtime} is not supported by Kindling (supported: provided*, python3.x, nodejs*)."
-        ))),
+        RuntimeFamily::Ruby { .. } => {
+            let r = locator.resolve(runtime)?;
+            interpreted(
+                r,
+                vec![
+                    "--disable-gems".into(),
+                    runtime_file(inside, "ruby/bootstrap.rb"),
+                ],
+            )
+        }
+        RuntimeFamily::Java { .. } => {
+            let r = locator.resolve(runtime)?;
+            let build = r.java.clone().ok_or_else(|| {
+                SchedulerError::RuntimeUnavailable(format!("{runtime}: no Java runtime build"))
+            })?;
+            let mut args = java::jvm_flags(
+                rec.spec.memory_size,
+                tool_options(rec),
+                build.archive.as_deref(),
+                true,
+            );
+            if inside.opt != Path::new("/opt") {
+                args.push(format!("-Dkindling.opt={}", inside.opt.display()));
+            }
+            args.push("-cp".into());
+            args.push(build.jar.to_string_lossy().into_owned());
+            args.push(java::MAIN_CLASS.into());
+            let mut l = interpreted(r, args);
+            l.visible.push(build.dir.clone());
+            l
+        }
+        RuntimeFamily::Unsupported => {
+            // Refused at CreateFunction; a function stored before that check reaches here.
+            locator.resolve(runtime)?;
+            return Err(SchedulerError::RuntimeUnavailable(format!(
+                "The runtime {runtime} is not supported by Kindling."
+            )));
+        }
+    };
+    let notes: Vec<String> = [arch_note, launch.note.take()]
+        .into_iter()
+        .flatten()
+        .collect();
+    launch.note = (!notes.is_empty()).then(|| notes.join("; "));
+    Ok(Ok(launch))
+}
+
+/// An interpreter (`r`) running one of Kindling's bootstraps.
+fn interpreted(r: Resolved, args: Vec<String>) -> Launch {
+    Launch {
+        visible: prefix(&r.program).into_iter().collect(),
+        note: r.note,
+        args,
+        program: r.program,
     }
 }
 
@@ -228,9 +191,36 @@ pub(crate) struct EnvVars<'a> {
     pub rec: &'a VersionRecord,
     pub region: &'a str,
     pub runtime_api: &'a str,
+    /// Kindling's API as the environment reaches it (`AWS_ENDPOINT_URL`).
+    pub endpoint: Option<&'a str>,
     pub log_stream: &'a str,
     pub inside: &'a Inside<'a>,
     pub credentials: &'a [(String, String)],
+    /// Which AWS SDKs `kindling runtimes install-sdks` installed.
+    pub sdks: Sdks,
+}
+
+/// Where `kindling runtimes install-sdks` puts boto3 (`pip install --target`), relative to
+/// the runtime directory (`/var/runtime` inside sandboxes).
+pub const PYTHON_SDK: &str = "sdk/python";
+/// Where it puts the AWS SDK for JavaScript v3 clients (`npm install --prefix sdk/nodejs`).
+pub const NODE_SDK: &str = "sdk/nodejs/node_modules";
+
+/// The SDKs present in a runtime directory.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Sdks {
+    pub python: bool,
+    pub node: bool,
+}
+
+impl Sdks {
+    /// Looks in the host's runtime directory (a `stat` each; installs appear without restart).
+    pub fn find(runtime_dir: &Path) -> Self {
+        Self {
+            python: runtime_dir.join(PYTHON_SDK).join("boto3").is_dir(),
+            node: runtime_dir.join(NODE_SDK).join("@aws-sdk").is_dir(),
+        }
+    }
 }
 
 impl EnvVars<'_> {
@@ -287,25 +277,52 @@ impl EnvVars<'_> {
         match family(runtime) {
             RuntimeFamily::Python { minor } => {
                 vars.push(("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{runtime}")));
-                vars.push((
-                    "PYTHONPATH".into(),
-                    format!("{opt}/python/lib/python3.{minor}/site-packages:{opt}/python"),
-                ));
+                // Lambda's order: the function (task root, first on sys.path), its layers, then
+                // the runtime's own AWS SDK (boto3).
+                let mut path =
+                    format!("{opt}/python/lib/python3.{minor}/site-packages:{opt}/python");
+                if self.sdks.python {
+                    path.push(':');
+                    path.push_str(&runtime_file(self.inside, PYTHON_SDK));
+                }
+                vars.push(("PYTHONPATH".into(), path));
             }
             RuntimeFamily::Node { major } => {
                 vars.push(("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{runtime}")));
+                let mut path = format!(
+                    "{opt}/nodejs/node{major}/node_modules:{opt}/nodejs/node_modules:{task}/node_modules"
+                );
+                if self.sdks.node {
+                    path.push(':');
+                    path.push_str(&runtime_file(self.inside, NODE_SDK));
+                }
+                vars.push(("NODE_PATH".into(), path));
+            }
+            RuntimeFamily::Ruby { major, minor } => {
+                vars.push(("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{runtime}")));
+                vars.push(("RUBYLIB".into(), format!("{task}:{opt}/ruby/lib")));
                 vars.push((
-                    "NODE_PATH".into(),
-                    format!("{opt}/nodejs/node{major}/node_modules:{opt}/nodejs/node_modules:{task}/node_modules"),
+                    "GEM_PATH".into(),
+                    format!(
+                        "{task}/vendor/bundle/ruby/{major}.{minor}.0:{opt}/ruby/gems/{major}.{minor}.0:"
+                    ),
                 ));
             }
-            _ => {}
+            RuntimeFamily::Java { .. } => {
+                vars.push(("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{runtime}")));
+            }
+            RuntimeFamily::Provided | RuntimeFamily::Unsupported => {}
         }
         if spec.logging.log_format == "JSON" {
             vars.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
             if let Some(level) = &spec.logging.application_log_level {
                 vars.push(("AWS_LAMBDA_LOG_LEVEL".into(), level.clone()));
             }
+        }
+        if let Some(url) = self.endpoint {
+            // Every AWS SDK (boto3 1.28+, JS v3, Java v2, Go v2, Ruby) honours it: the
+            // function's SDK calls reach Kindling with no code change.
+            vars.push(("AWS_ENDPOINT_URL".into(), url.into()));
         }
         vars.extend(self.credentials.iter().cloned());
         // User variables last: they may override LANG, PATH, LD_LIBRARY_PATH, TZ, PYTHONPATH...

@@ -14,6 +14,7 @@
 //! `start` (cold starts: prepare → spawn → await Init), `env` (a started environment) →
 //! `freezer`, `logs`, `launch`, `artifacts`, `users`, `concurrency`, `trace`.
 
+mod arch;
 mod artifacts;
 mod concurrency;
 mod config;
@@ -22,25 +23,31 @@ mod error;
 mod freezer;
 mod inflight;
 mod invocation;
+mod java;
 mod launch;
+mod locate;
 mod logs;
+pub mod metrics;
 mod pool;
 mod request;
 mod scheduler;
 mod shared;
+mod spans;
 mod start;
 mod trace;
 mod users;
 
 pub use concurrency::ThrottleReason;
-pub use config::{CredentialsProvider, SchedulerConfig};
+pub use config::{CredentialsProvider, SchedulerConfig, ServiceEndpoint, StreamLimits};
 pub use error::SchedulerError;
 pub use kindling_model::invoke::{FunctionError, InvokeTarget};
-pub use launch::{RuntimeLocator, RuntimePaths};
+pub use kindling_runtime_api::DEFAULT_STREAM_BURST_BYTES;
+pub use launch::{NODE_SDK, PYTHON_SDK};
+pub use locate::{RuntimeLocator, RuntimePaths};
 pub use logs::{
-    LogRetention, LogStore, RetentionOverrides, RetentionTask, SweepReport, log_stream_name,
+    LogRetention, LogStore, RetentionOverrides, RetentionTask, SweepReport, layout, log_stream_name,
 };
-pub use request::{InvokeRequest, InvokeResult};
+pub use request::{InvokeRequest, InvokeResponse, InvokeResult, InvokeStream, StreamOutcome};
 pub use scheduler::{PoolStats, Scheduler};
 pub use trace::{accept_trace_header, invocation_trace_header};
 pub use users::{UserPoolError, UserRange};

@@ -1,8 +1,11 @@
 //! Function logs: one stream per execution environment, stored as files under the log
-//! directory (`<function>/<YYYY>/<MM>/<DD>/[<version>]<id>.log`), one line per event with its
+//! directory (`<function>/<YYYY>/<MM>/<DD>/[<version>]<id>.log` for the default group
+//! `/aws/lambda/<function>`, other groups as [`layout`] says), one line per event with its
 //! timestamp; plus the START/END/REPORT platform lines and the per-invocation tail. Old streams
 //! are deleted by [`retention`], never while they are open for writing.
 
+mod format;
+pub mod layout;
 mod retention;
 
 use std::collections::HashSet;
@@ -13,7 +16,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kindling_model::timefmt::iso8601_z;
+use kindling_runtime_api::telemetry::Telemetry;
 
+pub use format::{Level, LogFormat};
 pub use retention::{LogRetention, RetentionOverrides, RetentionTask, SweepReport};
 
 /// Size of the `X-Amz-Log-Result` tail.
@@ -60,15 +65,116 @@ impl LogStore {
         self.root.join(function)
     }
 
+    /// The root directory of every group.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory of a log group's streams ([`layout`]).
+    pub fn group_dir(&self, group: &str) -> PathBuf {
+        layout::group_dir(&self.root, group)
+    }
+
+    /// Creates a group's directory if missing (CloudWatch Logs' `CreateLogGroup`).
+    pub fn create_group(&self, group: &str) -> io::Result<PathBuf> {
+        let _open = self.open_streams();
+        layout::create_group_dir(&self.root, group)
+    }
+
+    /// Every group with a directory: `(name, directory)`.
+    pub fn groups(&self) -> io::Result<Vec<(String, PathBuf)>> {
+        layout::list_groups(&self.root)
+    }
+
+    /// Every stream file of a group, in no particular order.
+    pub fn group_streams(&self, group: &str) -> io::Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        collect(&self.group_dir(group), &mut out)?;
+        Ok(out)
+    }
+
+    /// Whether a stream file is open for writing by an environment.
+    pub fn is_open(&self, path: &Path) -> bool {
+        self.open_streams().contains(path)
+    }
+
+    /// Deletes a group's streams that are not open for writing and, if none is left, its
+    /// directory; returns whether the group is gone.
+    pub fn delete_group(&self, group: &str) -> io::Result<bool> {
+        let dir = self.group_dir(group);
+        let open = self.open_streams();
+        let mut files = Vec::new();
+        collect(&dir, &mut files)?;
+        let mut kept = false;
+        for f in files {
+            if open.contains(&f) {
+                kept = true;
+                continue;
+            }
+            match fs::remove_file(&f) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if !kept {
+            match fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(!kept)
+    }
+
+    /// Appends events to a stream written through the Logs API (`PutLogEvents`), creating it
+    /// when missing; `None` when the stream name cannot be a file name.
+    pub fn append_events(
+        &self,
+        group: &str,
+        stream: &str,
+        events: &[(i64, String)],
+    ) -> io::Result<Option<PathBuf>> {
+        let open = self.open_streams();
+        let dir = layout::create_group_dir(&self.root, group)?;
+        let Some(path) = layout::stream_file(&dir, stream) else {
+            return Ok(None);
+        };
+        if open.contains(&path) {
+            // An environment's stream: its own writer owns the file.
+            return Err(io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                "the stream is being written by an execution environment",
+            ));
+        }
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let mut buf = Vec::new();
+        for (ts, message) in events {
+            for line in message.split('\n') {
+                buf.extend_from_slice(iso8601_z(*ts).as_bytes());
+                buf.push(b'\t');
+                buf.extend_from_slice(line.as_bytes());
+                buf.push(b'\n');
+            }
+        }
+        file.write_all(&buf)?;
+        Ok(Some(path))
+    }
+
     fn open_streams(&self) -> MutexGuard<'_, HashSet<PathBuf>> {
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Opens (creating) the file of one log stream; retention leaves it alone until the
-    /// returned stream is dropped.
-    pub(crate) fn open_stream(&self, function: &str, stream: &str) -> io::Result<LogStream> {
-        let path = self.function_dir(function).join(format!("{stream}.log"));
+    /// Opens (creating) the file of one log stream of `group`; retention leaves it alone until
+    /// the returned stream is dropped.
+    pub(crate) fn open_stream(&self, group: &str, stream: &str) -> io::Result<LogStream> {
         let mut open = self.open_streams();
+        let dir = layout::create_group_dir(&self.root, group)?;
+        let path = layout::stream_file(&dir, stream)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad log stream name"))?;
         let file = (|| {
             if let Some(dir) = path.parent() {
                 fs::create_dir_all(dir)?;
@@ -80,6 +186,8 @@ impl LogStore {
             inner: Mutex::new(StreamState {
                 file: BufWriter::new(file),
                 tail: None,
+                format: LogFormat::default(),
+                telemetry: None,
             }),
             path,
             open: Arc::clone(&self.open),
@@ -128,6 +236,9 @@ struct StreamState {
     file: BufWriter<File>,
     /// The current invocation's lines, while one is being recorded.
     tail: Option<Vec<u8>>,
+    format: LogFormat,
+    /// The environment's Telemetry API hub, once its Runtime API runs.
+    telemetry: Option<Arc<Telemetry>>,
 }
 
 /// One environment's log stream.
@@ -148,12 +259,72 @@ impl Drop for LogStream {
 }
 
 impl LogStream {
-    /// Appends one line (function output or a platform line).
+    /// Sets the function's `LoggingConfig` (Text by default).
+    pub fn set_format(&self, format: LogFormat) {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .format = format;
+    }
+
+    /// Appends one line of the function's output, unless its JSON level is below the
+    /// application log level.
+    pub fn function_line(&self, text: &str) {
+        let mut s = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if s.format.keeps_function_line(text) {
+            Self::write_line(&self.path, &mut s, text);
+            if let Some(t) = &s.telemetry {
+                t.function_line(text);
+            }
+        }
+    }
+
+    /// Sends the stream's lines and platform records also to the environment's Telemetry API
+    /// subscribers.
+    pub fn set_telemetry(&self, telemetry: Arc<Telemetry>) {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .telemetry = Some(telemetry);
+    }
+
+    /// A platform event: the text line (`text`), or in JSON format the record of `kind`
+    /// (dropped below the system log level); and the record to telemetry subscribers.
+    pub fn platform(
+        &self,
+        text: impl FnOnce() -> Option<String>,
+        kind: &str,
+        level: Level,
+        record: impl FnOnce() -> serde_json::Value,
+    ) {
+        let mut s = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let telemetry = s.telemetry.as_ref().filter(|t| t.wanted()).cloned();
+        let json_line = s.format.json && level >= s.format.system_level;
+        let record = (json_line || telemetry.is_some()).then(record);
+        let line = match (&record, s.format.json) {
+            (Some(r), true) if json_line => s.format.platform(now_ms(), kind, level, r.clone()),
+            (_, true) => None,
+            (_, false) => text(),
+        };
+        if let Some(line) = line {
+            Self::write_line(&self.path, &mut s, &line);
+        }
+        drop(s);
+        if let (Some(t), Some(r)) = (telemetry, record) {
+            t.platform(kind, r);
+        }
+    }
+
+    /// Appends one line (a platform line in either format).
     pub fn line(&self, text: &str) {
         let mut s = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        Self::write_line(&self.path, &mut s, text);
+    }
+
+    fn write_line(path: &Path, s: &mut StreamState, text: &str) {
         let record = format!("{}\t{text}\n", iso8601_z(now_ms()));
         if let Err(e) = s.file.write_all(record.as_bytes()) {
-            tracing::warn!(path = %self.path.display(), error = %e, "could not write log line");
+            tracing::warn!(path = %path.display(), error = %e, "could not write log line");
         }
         if let Some(tail) = s.tail.as_mut() {
             tail.extend_from_slice(text.as_bytes());
@@ -246,6 +417,35 @@ pub(crate) fn report_line(r: &Report<'_>) -> String {
     line
 }
 
+/// `platform.start`'s record.
+pub(crate) fn start_record(request_id: &str, version: &str) -> serde_json::Value {
+    serde_json::json!({ "requestId": request_id, "version": version })
+}
+
+/// `platform.report`'s record (Lambda's shape: metrics, then status and error type).
+pub(crate) fn report_record(r: &Report<'_>) -> serde_json::Value {
+    let ms = r.duration.as_secs_f64() * 1000.0;
+    let mut metrics = serde_json::json!({
+        "durationMs": (ms * 1000.0).round() / 1000.0,
+        "billedDurationMs": (ms.ceil() as u64).max(1),
+        "memorySizeMB": r.memory_mb,
+        "maxMemoryUsedMB": r.max_memory_used_mb,
+    });
+    if let Some(init) = r.init_duration {
+        metrics["initDurationMs"] =
+            serde_json::json!((init.as_secs_f64() * 1_000_000.0).round() / 1000.0);
+    }
+    let mut record = serde_json::json!({
+        "requestId": r.request_id,
+        "metrics": metrics,
+        "status": r.status.unwrap_or("success"),
+    });
+    if let Some(t) = r.error_type {
+        record["errorType"] = serde_json::json!(t);
+    }
+    record
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,7 +475,9 @@ mod tests {
     fn keeps_a_bounded_tail_per_invocation() {
         let dir = tempfile::tempdir().unwrap();
         let store = LogStore::new(dir.path().to_path_buf());
-        let s = store.open_stream("f", "2020/01/01/[$LATEST]x").unwrap();
+        let s = store
+            .open_stream("/aws/lambda/f", "2020/01/01/[$LATEST]x")
+            .unwrap();
         s.line("before");
         s.begin_tail();
         for i in 0..2000 {

@@ -11,13 +11,61 @@ use crate::artifacts::Artifacts;
 use crate::config::SchedulerConfig;
 use crate::error::SchedulerError;
 use crate::invocation;
-use crate::launch::RuntimeLocator;
+use crate::locate::RuntimeLocator;
 use crate::logs::LogStore;
+use crate::metrics::{Live, SchedulerMetrics};
 use crate::pool::{self, Pooled};
-use crate::request::{InvokeRequest, InvokeResult};
+use crate::request::{InvokeRequest, InvokeResponse, InvokeResult, InvokeStream};
 use crate::shared::Shared;
 use crate::start::Starter;
 use crate::users::UserPool;
+use kindling_metrics::Exposition;
+
+/// A streamed response taken whole, for a caller of plain Invoke: up to the buffered limit,
+/// beyond which it is `Function.ResponseSizeTooLarge` (the rest of the stream is discarded).
+async fn collect(mut stream: InvokeStream) -> InvokeResult {
+    let max = kindling_runtime_api::DEFAULT_MAX_RESPONSE_BYTES;
+    let mut body = bytes::BytesMut::new();
+    let mut too_large = false;
+    while let Some(chunk) = stream.next_chunk().await {
+        if body.len() + chunk.len() > max {
+            too_large = true;
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let request_id = stream.request_id.clone();
+    let executed_version = stream.executed_version.clone();
+    let content_type = stream.content_type.clone();
+    let trace_id = stream.trace_id.clone();
+    let end = stream.finish().await;
+    let (payload, function_error) = if end.function_error.is_some() {
+        (end.error_body, end.function_error)
+    } else if too_large {
+        let error = kindling_model::invoke::FunctionError::ResponseTooLarge;
+        let body = crate::env::platform_error(
+            &error,
+            &request_id,
+            &format!("Response payload size exceeded maximum allowed payload size ({max} bytes)."),
+        );
+        (body, Some(error))
+    } else {
+        (body.freeze(), None)
+    };
+    InvokeResult {
+        request_id,
+        executed_version,
+        payload,
+        content_type: if function_error.is_some() {
+            None
+        } else {
+            content_type
+        },
+        function_error,
+        log_tail: end.log_tail,
+        trace_id,
+    }
+}
 
 /// Figures for observability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +83,7 @@ impl Scheduler {
     pub fn new(
         config: SchedulerConfig,
         sandbox: Sandbox,
-        locator: RuntimeLocator,
+        locator: Arc<RuntimeLocator>,
         logs: LogStore,
     ) -> Result<Self, SchedulerError> {
         std::fs::create_dir_all(config.work_dir.join("empty-opt"))
@@ -54,6 +102,8 @@ impl Scheduler {
             sandbox,
             logs,
             locator,
+            metrics: Arc::new(SchedulerMetrics::default()),
+            spans: std::sync::OnceLock::new(),
         };
         Ok(Self {
             shared: Arc::new(Shared::new(starter)),
@@ -75,11 +125,46 @@ impl Scheduler {
         }
     }
 
+    /// The scheduler's metrics (Lambda's per-function set and Kindling's own).
+    pub fn metrics(&self) -> &Arc<SchedulerMetrics> {
+        &self.shared.starter.metrics
+    }
+
+    /// Exports every invocation's spans (request, queue wait, environment wait, init,
+    /// invoke) from now on. Only the first exporter set is used.
+    pub fn export_spans(&self, exporter: Arc<kindling_otel::Exporter>) {
+        let _ = self.shared.starter.spans.set(exporter);
+    }
+
+    /// Writes the scheduler's metrics in the Prometheus text format.
+    pub fn render_metrics(&self, e: &mut Exposition) {
+        let (unreserved_running, running) = self.shared.concurrency.snapshot();
+        let live = Live {
+            idle_environments: self.shared.pool().len(),
+            running,
+            unreserved_running,
+        };
+        self.shared.starter.metrics.render(&live, e);
+    }
+
     /// Runs one invocation to completion (or its timeout) in a task of its own: dropping the
     /// returned future (the caller went away) does not cancel it. The invocation holds its
     /// concurrency slot, and its environment goes back to the pool, as if the caller had
     /// waited.
     pub async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResult, SchedulerError> {
+        match self.invoke_response(req).await? {
+            InvokeResponse::Buffered(result) => Ok(result),
+            InvokeResponse::Stream(stream) => Ok(collect(stream).await),
+        }
+    }
+
+    /// [`Scheduler::invoke`] for callers that can take a streamed response as it is written
+    /// (InvokeWithResponseStream, RESPONSE_STREAM function URLs). A function that answers in
+    /// one piece gives [`InvokeResponse::Buffered`].
+    pub async fn invoke_response(
+        &self,
+        req: InvokeRequest,
+    ) -> Result<InvokeResponse, SchedulerError> {
         let shared = &self.shared;
         if shared.shutting_down() {
             return Err(SchedulerError::ShuttingDown);
@@ -92,7 +177,13 @@ impl Scheduler {
                 target.reserved_concurrency,
                 target.unreserved_pool,
             )
-            .map_err(SchedulerError::Throttled)?;
+            .map_err(|reason| {
+                shared
+                    .starter
+                    .metrics
+                    .throttled(&target.record.function_name, reason.as_str());
+                SchedulerError::Throttled(reason)
+            })?;
         let entered = shared.tasks.enter();
         let run = invocation::run(Arc::clone(shared), req, permit);
         let task = tokio::spawn(async move {

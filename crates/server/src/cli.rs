@@ -28,6 +28,9 @@ pub enum Command {
     /// back to their functions.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Language runtimes: the AWS SDKs Lambda's managed runtimes bundle.
+    #[command(subcommand)]
+    Runtimes(RuntimesCommand),
     /// Deploy a CloudFormation or SAM template: package local code, upload it, create and
     /// execute a change set, stream each resource event, print the outputs.
     Deploy(DeployArgs),
@@ -75,6 +78,41 @@ pub struct DeleteStackArgs {
     pub stack_name: String,
     #[command(flatten)]
     pub endpoint: EndpointArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum RuntimesCommand {
+    /// Install, once, the AWS SDKs functions expect (boto3 for Python with pip, the AWS SDK for
+    /// JavaScript v3 clients for Node.js with npm) into the data directory. Functions see them
+    /// after their own code and layers. Works offline once installed.
+    InstallSdks(InstallSdksArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InstallSdksArgs {
+    /// Only this SDK (default: both).
+    #[arg(long, value_enum)]
+    pub only: Option<SdkKind>,
+    /// Download again even when installed (newest versions).
+    #[arg(long)]
+    pub upgrade: bool,
+    /// Python whose pip installs boto3.
+    #[arg(long, default_value = "/usr/bin/python3")]
+    pub python: PathBuf,
+    /// npm that installs the JavaScript clients.
+    #[arg(long, default_value = "npm")]
+    pub npm: PathBuf,
+    #[command(flatten)]
+    pub dir: DataDirArgs,
+}
+
+/// An SDK `install-sdks` provides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SdkKind {
+    /// boto3 (and botocore), for Python functions.
+    Python,
+    /// @aws-sdk/client-* v3, for Node.js functions.
+    Node,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -232,6 +270,14 @@ pub struct ServeArgs {
     /// is throttled (429 TooManyRequestsException, FunctionInvocationRateLimitExceeded).
     #[arg(long, env = "KINDLING_COLD_START_WAIT_LIMIT", default_value_t = 30.0)]
     pub cold_start_wait_limit: f64,
+    /// Largest streamed response (InvokeWithResponseStream, RESPONSE_STREAM function URLs;
+    /// Lambda: 200 MB): past it the stream ends with `Function.ResponseSizeTooLarge`.
+    #[arg(long, env = "KINDLING_MAX_STREAM_SIZE", default_value = "200MiB", value_parser = parse_size)]
+    pub max_stream_size: u64,
+    /// Bandwidth of a streamed response past its first 6 MiB (Lambda: 2 MB/s), in bytes per
+    /// second with the units of sizes (`2MiB`); 0: uncapped.
+    #[arg(long, env = "KINDLING_STREAM_BANDWIDTH", default_value = "2MiB", value_parser = parse_size)]
+    pub stream_bandwidth: u64,
     /// Async worker threads (default: one per core, one on hosts with two cores or fewer).
     #[arg(long, env = "KINDLING_WORKER_THREADS")]
     pub worker_threads: Option<usize>,
@@ -262,6 +308,13 @@ pub struct ServeArgs {
     /// Seconds between log retention sweeps (the first runs at start).
     #[arg(long, env = "KINDLING_LOG_SWEEP_INTERVAL", default_value_t = 60.0, value_parser = parse_positive_seconds)]
     pub log_sweep_interval: f64,
+    /// OpenTelemetry collector to send invocation spans to, over OTLP/HTTP with JSON
+    /// (`http://host:4318`; requests go to `<url>/v1/traces`). Unset: no spans.
+    #[arg(long, env = "KINDLING_OTLP_ENDPOINT", value_parser = parse_otlp_endpoint)]
+    pub otlp_endpoint: Option<kindling_otel::Endpoint>,
+    /// `service.name` of the exported spans' resource.
+    #[arg(long, env = "KINDLING_OTLP_SERVICE_NAME", default_value = "kindling")]
+    pub otlp_service_name: String,
     /// Largest object a single S3 PutObject, UploadPart or CopyObject may store (S3: 5GiB).
     #[arg(long, env = "KINDLING_S3_MAX_OBJECT_SIZE", default_value = "5GiB", value_parser = parse_size)]
     pub s3_max_object_size: u64,
@@ -337,6 +390,10 @@ fn parse_runtime(s: &str) -> Result<(String, PathBuf), String> {
         .split_once('=')
         .ok_or_else(|| format!("expected RUNTIME=PATH, got {s:?}"))?;
     Ok((name.to_string(), PathBuf::from(path)))
+}
+
+fn parse_otlp_endpoint(s: &str) -> Result<kindling_otel::Endpoint, String> {
+    kindling_otel::Endpoint::parse(s)
 }
 
 #[cfg(test)]

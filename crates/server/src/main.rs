@@ -1,13 +1,17 @@
 //! The `kindling` binary: parses the command line and hands over to the library crates.
 
 mod admin;
+mod apigateway;
 mod cli;
 mod code_source;
 mod deploy;
 mod deploy_cli;
 mod logs;
+mod logs_api;
 mod messaging;
+mod observe;
 mod runtime_files;
+mod sdks;
 mod secret;
 mod serve;
 
@@ -21,6 +25,7 @@ fn main() -> anyhow::Result<()> {
         cli::Command::Logs(args) => logs::run(&args),
         cli::Command::Queue(args) => admin::queue(&args),
         cli::Command::Dlq(cmd) => admin::dlq(&cmd),
+        cli::Command::Runtimes(cli::RuntimesCommand::InstallSdks(args)) => sdks::install(&args),
         cli::Command::Deploy(args) => deploy_cli::deploy(&args),
         cli::Command::DeleteStack(args) => deploy_cli::delete_stack(&args),
     }

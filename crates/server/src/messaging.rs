@@ -18,6 +18,8 @@ use crate::cli::ServeArgs;
 pub struct Messaging {
     pub sqs: axum::Router,
     pub sns: axum::Router,
+    /// The queue domain, for event source mappings' pollers.
+    pub queues: QueueService,
     /// The topic domain (and through it the queues), for the deploy engine's handlers.
     pub topics: TopicService,
 }
@@ -65,6 +67,7 @@ pub async fn start(
     let sweeper = queues.clone();
     tokio::spawn(async move { sweeper.sweep_retention(Duration::from_secs(30)).await });
     Ok(Messaging {
+        queues: queues.clone(),
         sqs: kindling_sqs::router(kindling_sqs::SqsState {
             queues,
             account_id: args.account_id.clone(),

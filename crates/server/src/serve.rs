@@ -17,12 +17,12 @@ use tower::Layer;
 use kindling_sandbox::{IsolationMode, NetworkMode, Sandbox, SandboxConfig, TmpBacking};
 use kindling_scheduler::{
     CredentialsProvider, LogRetention, LogStore, RuntimeLocator, RuntimePaths, Scheduler,
-    SchedulerConfig, UserRange,
+    SchedulerConfig, ServiceEndpoint, StreamLimits, UserRange,
 };
 
 use crate::cli::{FunctionApiAccess, Isolation, ServeArgs};
 use crate::code_source::S3CodeSource;
-use crate::{deploy, messaging, runtime_files, secret};
+use crate::{apigateway, deploy, logs_api, messaging, observe, runtime_files, secret};
 
 /// How long the credentials given to an execution environment stay valid. Environments are
 /// not recycled on a schedule, so this outlives any realistic environment; changing the
@@ -59,8 +59,17 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         Arc::new(SqliteStore::open(&args.data_dir.join("state.db")).context("opening state")?);
     let store: Arc<dyn Store> = sqlite.clone();
     let queue_store: Arc<dyn QueueStore> = sqlite.clone();
+    let queue_metrics_store: Arc<dyn QueueStore> = sqlite.clone();
     let blobs = BlobStore::open(args.data_dir.join("code")).context("opening code store")?;
     let objects = object_store(&args, &sqlite)?;
+    let runtime_dir = runtime_files::install(&args.data_dir.join("runtime"))
+        .context("installing runtime bootstraps")?;
+    let locator = Arc::new(RuntimeLocator::new(RuntimePaths {
+        interpreters: args.runtimes.iter().cloned().collect(),
+        search_dirs: search_dirs(),
+        runtime_dir,
+        cache_dir: runtime_cache_dir(&args.data_dir),
+    }));
     let control = Arc::new(
         ControlPlane::new(
             Arc::clone(&store),
@@ -71,24 +80,41 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
                 min_unreserved_concurrency: args.min_unreserved_concurrency,
             },
         )
-        .with_object_source(Arc::new(S3CodeSource(objects.clone()))),
+        .with_object_source(Arc::new(S3CodeSource(objects.clone())))
+        .with_runtime_support(locator.clone()),
     );
     let node = node_id(&args.data_dir)?;
     let server_secret = secret::load_or_create(&args.data_dir.join("auth-secret"))
         .context("reading the server secret")?;
     let issuer = kindling_auth::SessionIssuer::new(&server_secret);
     let logs = LogStore::new(args.data_dir.join("logs"));
+    // Retention policies set through CloudWatch Logs are the groups' age limits.
+    let log_groups = logs_api::registry(&logs)?;
     // Its own thread; dropped (stopped) when serve returns.
     let _log_retention = logs
         .spawn_retention(
             log_retention(&args),
-            Arc::new(()),
+            log_groups.clone(),
             Duration::from_secs_f64(args.log_sweep_interval),
         )
         .context("starting log retention")?;
-    let (scheduler, isolation) =
-        data_plane(&args, &node, logs, issuer).context("starting the data plane")?;
+    // Connections to Kindling's API accepted inside environments' own network namespaces.
+    let (relay_tx, relay_rx) = tokio::sync::mpsc::channel::<kindling_edge::Relayed>(256);
+    let (scheduler, isolation) = data_plane(&args, &node, logs.clone(), issuer, locator, relay_tx)
+        .context("starting the data plane")?;
     let reaper = scheduler.spawn_reaper(Duration::from_millis(250));
+    if let Some(endpoint) = &args.otlp_endpoint {
+        tracing::info!(
+            "exporting invocation spans to http://{}:{}{}",
+            endpoint.host,
+            endpoint.port,
+            endpoint.path
+        );
+        scheduler.export_spans(kindling_otel::Exporter::start(
+            endpoint.clone(),
+            args.otlp_service_name.clone(),
+        ));
+    }
     let events = AsyncInvoker::new(
         events_config(&args, &node),
         Arc::clone(&store),
@@ -111,6 +137,45 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let messaging = messaging::start(&args, queue_store, &events, Arc::clone(&policy))
         .await
         .context("starting SQS and SNS")?;
+    let observed = observe::Observed::new(
+        scheduler.clone(),
+        events.clone(),
+        Arc::clone(&store),
+        Arc::clone(&queue_metrics_store),
+    );
+    let apis = apigateway::routers(
+        &args,
+        sqlite.clone(),
+        Arc::clone(&control),
+        scheduler.clone(),
+        Arc::clone(&policy),
+    );
+    let function_urls = kindling_frontdoor::router(kindling_frontdoor::FrontDoorState {
+        control: Arc::clone(&control),
+        scheduler: scheduler.clone(),
+        gate: kindling_edge::gate::Gate::new(Arc::clone(&policy), "lambda"),
+    });
+    let mappings = kindling_esm::Mappings::new(
+        kindling_esm::EsmConfig {
+            region: args.region.clone(),
+            account_id: args.account_id.clone(),
+            ..Default::default()
+        },
+        sqlite.clone(),
+        Arc::clone(&control),
+        messaging.queues.clone(),
+        scheduler.clone(),
+    );
+    let mapping_manager = mappings.start(stopped(stop_rx.clone()));
+    {
+        // Asynchronous invocations read the same `RecursiveLoop` setting as mappings.
+        let settings: Arc<dyn kindling_store::MappingStore> = sqlite.clone();
+        events.set_loop_policy(Arc::new(move |function: &str| {
+            settings
+                .recursive_loop(function)
+                .map_or(true, |v| v.as_deref() != Some("Allow"))
+        }));
+    }
     let cloudformation = deploy::start(
         &args,
         sqlite.clone(),
@@ -126,6 +191,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         control,
         scheduler: Some(scheduler.clone()),
         events: Some(events),
+        esm: Some(mappings),
         auth: Arc::new(ApiAuth::with_policy(Arc::clone(&policy))),
     });
     // botocore sends `/2015-03-31/functions/` for ListFunctions: Lambda's paths are matched
@@ -134,12 +200,21 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         .fallback_service(tower::util::MapRequestLayer::new(normalize_path).layer(lambda));
     // One endpoint, every service: the dispatch table in `kindling-edge` picks the router.
     let services = Services::new(ServiceId::Lambda, lambda.clone())
-        // Kindling's own paths (`/_kindling/code/...` downloads) are served by the Lambda API.
-        .mount(ServiceId::Kindling, lambda)
+        // Kindling's own paths: metrics and health here, the rest (`/_kindling/code/...`
+        // downloads) by the Lambda API.
+        .mount(ServiceId::Kindling, observe::router(observed, lambda))
+        .mount(ServiceId::FunctionUrl, function_urls)
         .mount(ServiceId::Sqs, messaging.sqs)
         .mount(ServiceId::Sns, messaging.sns)
         .mount(ServiceId::CloudFormation, cloudformation)
         .mount(ServiceId::S3, s3_router(&args, &objects, &policy))
+        .mount(ServiceId::ApiGateway, apis.v1)
+        .mount(ServiceId::ApiGatewayV2, apis.v2)
+        .mount(ServiceId::ExecuteApi, apis.execute)
+        .mount(
+            ServiceId::Logs,
+            logs_api::router(&args, logs, log_groups, &policy),
+        )
         .mount(
             ServiceId::Sts,
             kindling_sts::router(kindling_sts::StsState {
@@ -172,8 +247,9 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             });
         }
     };
-    kindling_edge::serve(
+    kindling_edge::serve_with_relayed(
         listener,
+        Some(relay_rx),
         services,
         edge,
         kindling_api::edge_renderer(),
@@ -181,6 +257,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     )
     .await;
     let _ = dispatcher.await;
+    let _ = mapping_manager.await;
     reaper.abort();
     scheduler.shutdown().await;
     tracing::info!("Kindling stopped");
@@ -365,8 +442,9 @@ fn edge_config(args: &ServeArgs, isolation: IsolationMode) -> kindling_edge::Edg
         max_requests: args.max_requests,
         max_body_memory: args.max_body_memory.saturating_mul(1024 * 1024),
         environment_uids,
-        // S3's HeadBucket and HeadObject; every other HEAD is refused by the edge.
-        head_services: vec![ServiceId::S3],
+        // S3's HeadBucket and HeadObject, function URLs and API routes (the function
+        // answers); every other HEAD is refused by the edge.
+        head_services: vec![ServiceId::S3, ServiceId::FunctionUrl, ServiceId::ExecuteApi],
         ..kindling_edge::EdgeConfig::default()
     }
 }
@@ -385,9 +463,10 @@ fn data_plane(
     node: &str,
     logs: LogStore,
     issuer: kindling_auth::SessionIssuer,
+    locator: Arc<RuntimeLocator>,
+    relay: tokio::sync::mpsc::Sender<kindling_edge::Relayed>,
 ) -> anyhow::Result<(Scheduler, IsolationMode)> {
-    let runtime_dir = runtime_files::install(&args.data_dir.join("runtime"))
-        .context("installing runtime bootstraps")?;
+    let runtime_dir = args.data_dir.join("runtime");
     let config = SchedulerConfig {
         work_dir: args.data_dir.join("run"),
         runtime_dir,
@@ -413,14 +492,66 @@ fn data_plane(
                 SchedulerConfig::cold_starts_for_cores(cores)
             }),
         cold_start_wait_limit: Duration::from_secs_f64(args.cold_start_wait_limit),
+        endpoint: Some(service_endpoint(args.listen, relay)),
+        stream_limits: StreamLimits {
+            max_bytes: args.max_stream_size,
+            burst_bytes: kindling_scheduler::DEFAULT_STREAM_BURST_BYTES,
+            bytes_per_second: (args.stream_bandwidth > 0).then_some(args.stream_bandwidth),
+        },
     };
-    let locator = RuntimeLocator::new(RuntimePaths {
-        interpreters: args.runtimes.iter().cloned().collect(),
-        search_dirs: search_dirs(),
-    });
     let sandbox = sandbox(args.isolation, node, !args.no_tune_cgroups, &args.data_dir)?;
     let mode = sandbox.mode();
     Ok((Scheduler::new(config, sandbox, locator, logs)?, mode))
+}
+
+/// Kindling's API as environments reach it: `AWS_ENDPOINT_URL` (the listen address, loopback
+/// when it listens on every address), and the relay of connections made inside environments'
+/// own network namespaces, which the edge serves as theirs (signatures required).
+fn service_endpoint(
+    listen: std::net::SocketAddr,
+    relay: tokio::sync::mpsc::Sender<kindling_edge::Relayed>,
+) -> ServiceEndpoint {
+    let ip = match listen.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    ServiceEndpoint {
+        host_url: format!("http://{}", std::net::SocketAddr::new(ip, listen.port())),
+        port: listen.port(),
+        relay: Arc::new(move |stream, uid| {
+            let origin = kindling_edge::Origin::Environment { uid };
+            if relay.try_send((stream, origin)).is_err() {
+                tracing::warn!(
+                    uid,
+                    "API relay queue full; a function's connection was dropped"
+                );
+            }
+        }),
+    }
+}
+
+/// Where one-off runtime builds (Kindling's compiled Java runtime and its class-data-sharing
+/// archives) live: `/var/cache/kindling` when Kindling may write there (shared by every data
+/// directory: entries are keyed by source and JDK), else `<data-dir>/runtime-cache`. The
+/// directory appears inside sandboxes at the same path (a CDS archive is only valid for the
+/// jar path it was made with), so it must not be under `/tmp`, which sandboxes replace.
+fn runtime_cache_dir(data_dir: &std::path::Path) -> PathBuf {
+    let shared = PathBuf::from("/var/cache/kindling");
+    let writable = std::fs::create_dir_all(&shared).is_ok() && tempfile_probe(&shared);
+    if writable {
+        shared
+    } else {
+        data_dir.join("runtime-cache")
+    }
+}
+
+/// True when a file can be created in `dir`.
+fn tempfile_probe(dir: &std::path::Path) -> bool {
+    let probe = dir.join(format!(".probe-{}", std::process::id()));
+    let ok = std::fs::write(&probe, b"").is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
 }
 
 /// Each environment gets session credentials of its own function and role, as Lambda gives
@@ -515,6 +646,10 @@ fn validate(args: &ServeArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.cold_start_wait_limit > 0.0 && args.cold_start_wait_limit <= 3600.0,
         "--cold-start-wait-limit must be more than 0 and at most 3600 seconds"
+    );
+    anyhow::ensure!(
+        args.max_stream_size > 0,
+        "--max-stream-size must be more than 0"
     );
     anyhow::ensure!(
         args.min_unreserved_concurrency <= args.account_concurrency,

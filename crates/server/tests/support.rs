@@ -2,24 +2,18 @@
 
 #![allow(dead_code)]
 
-use std::io::Write;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[allow(unused_imports)] // each test binary uses some of them
+pub use kindling_test_support::{eventually, free_port, zip_of};
 
 /// A running `kindling serve` child process; killed on drop.
 pub struct Server {
     pub child: Child,
     pub base: String,
     pub data_dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 impl Server {
@@ -48,38 +42,65 @@ impl Server {
         Self::spawn(dir, Some(cwd), &args)
     }
 
-    fn spawn(data_dir: tempfile::TempDir, cwd: Option<&Path>, args: &[&std::ffi::OsStr]) -> Self {
-        let port = free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kindling"));
-        if let Some(cwd) = cwd {
-            cmd.current_dir(cwd);
+    /// Spawns `kindling serve` on a free port and waits until it answers. The port was free
+    /// when picked, but another process may take it first (tests run in parallel): a server
+    /// that exits before it answers is started again on another port.
+    fn spawn(
+        mut data_dir: tempfile::TempDir,
+        cwd: Option<&Path>,
+        args: &[&std::ffi::OsStr],
+    ) -> Self {
+        for _ in 0..3 {
+            let port = free_port();
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_kindling"));
+            if let Some(cwd) = cwd {
+                cmd.current_dir(cwd);
+            }
+            let child = cmd
+                .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+                .args(args)
+                .env("KINDLING_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("spawn kindling");
+            let mut server = Self {
+                child,
+                base: format!("http://127.0.0.1:{port}"),
+                data_dir,
+            };
+            if server.wait_ready() {
+                return server;
+            }
+            data_dir =
+                std::mem::replace(&mut server.data_dir, tempfile::tempdir().expect("temp dir"));
         }
-        let child = cmd
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(args)
-            .env("KINDLING_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn kindling");
-        let server = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            data_dir,
-        };
-        server.wait_ready();
-        server
+        panic!("kindling exited before answering, three times (see its stderr above)");
     }
 
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+    /// Waits until this server (not some other process on the port) answers Lambda's API:
+    /// true when it does, false when it exited first; panics when it neither answers nor exits
+    /// in time.
+    fn wait_ready(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("http client");
+        let probe = self.url("/2015-03-31/functions");
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(self.base.trim_start_matches("http://")).is_ok() {
-                return;
+            if self.child.try_wait().expect("wait").is_some() {
+                return false;
+            }
+            let answered = client.get(&probe).send().is_ok_and(|r| {
+                r.headers().contains_key("x-amzn-requestid") || r.status().is_success()
+            });
+            if answered {
+                return true;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("kindling did not start listening on {}", self.base);
+        panic!("kindling did not answer on {} within 30 s", self.base);
     }
 
     /// Sends SIGTERM and waits for a clean exit; returns the data dir for a restart.
@@ -134,18 +155,6 @@ pub fn cli(data_dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Polls `check` until it returns `Some` or `timeout` passes.
-pub fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Creates a Python 3.11 function from one source file `app.py`.
@@ -217,20 +226,6 @@ impl Drop for Server {
 }
 
 /// A zip holding the given files.
-pub fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut buf = std::io::Cursor::new(Vec::new());
-    {
-        let mut w = zip::ZipWriter::new(&mut buf);
-        for (name, content) in files {
-            let opts = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
-            w.start_file(*name, opts).expect("zip entry");
-            w.write_all(content).expect("zip write");
-        }
-        w.finish().expect("zip finish");
-    }
-    buf.into_inner()
-}
-
 pub fn b64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)

@@ -124,7 +124,12 @@ async fn serve(state: &SnsState, req: Request) -> (String, Result<Output, SnsErr
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
     let base_url = format!("http://{host}");
-    let result = execute(state, &action, &params, &base_url).await;
+    let trace = parts
+        .headers
+        .get("x-amzn-trace-id")
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.len() <= 2048);
+    let result = execute(state, &action, &params, &base_url, trace).await;
     (action, result)
 }
 
@@ -170,7 +175,7 @@ fn message_attributes(p: &Params) -> Result<BTreeMap<String, AttributeInput>, Sn
     Ok(out)
 }
 
-fn publish_input(p: &Params) -> Result<PublishInput, SnsError> {
+fn publish_input(p: &Params, trace: Option<&str>) -> Result<PublishInput, SnsError> {
     let get = |k: &str| p.get(k).map(str::to_string);
     Ok(PublishInput {
         topic_arn: get("TopicArn"),
@@ -182,6 +187,7 @@ fn publish_input(p: &Params) -> Result<PublishInput, SnsError> {
         attributes: message_attributes(p)?,
         group_id: get("MessageGroupId"),
         dedup_id: get("MessageDeduplicationId"),
+        trace_header: trace.map(str::to_string),
     })
 }
 
@@ -205,6 +211,7 @@ async fn execute(
     action: &str,
     p: &Params,
     base_url: &str,
+    trace: Option<&str>,
 ) -> Result<Output, SnsError> {
     let t = &state.topics;
     let account = state.account_id.as_str();
@@ -318,7 +325,7 @@ async fn execute(
             None
         }
         "Publish" => {
-            let r = t.publish(&publish_input(p)?).await?;
+            let r = t.publish(&publish_input(p, trace)?).await?;
             some(move |x| {
                 x.leaf("MessageId", &r.message_id);
                 x.opt_leaf("SequenceNumber", r.sequence_number.as_deref());
@@ -330,7 +337,7 @@ async fn execute(
             for e in p.indexed("PublishBatchRequestEntries") {
                 entries.push((
                     e.get("Id").unwrap_or_default().to_string(),
-                    publish_input(&e)?,
+                    publish_input(&e, trace)?,
                 ));
             }
             let results = t.publish_batch(topic, entries).await?;

@@ -142,6 +142,15 @@ async fn serve(state: &SqsState, req: Request) -> (Option<Operation>, Result<Val
             Value::String(format!("/{account}/{name}")),
         );
     }
+    if matches!(op, Operation::SendMessage | Operation::SendMessageBatch)
+        && let Some(trace) = parts
+            .headers
+            .get("x-amzn-trace-id")
+            .and_then(|h| h.to_str().ok())
+            .filter(|t| kindling_model::trace::TraceHeader::parse(t).is_ok())
+    {
+        carry_trace_header(&mut input, trace);
+    }
     let resource = resource_arn(state, &input);
     if let Err(e) = state.gate.authorize(
         &caller,
@@ -163,11 +172,19 @@ async fn serve(state: &SqsState, req: Request) -> (Option<Operation>, Result<Val
         Caller::Function(session) => session.function_name().to_string(),
         Caller::Anonymous => sender_id(&parts.headers).unwrap_or_else(|| state.account_id.clone()),
     };
+    // SQS keeps the sender's X-Ray header (the SDKs send `_X_AMZN_TRACE_ID` inside Lambda) as
+    // the messages' `AWSTraceHeader`: Lambda's recursive loop detection reads its `Lineage`.
+    let trace_header = parts
+        .headers
+        .get("x-amzn-trace-id")
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.len() <= 2048);
     let cx = Context {
         queues: &state.queues,
         account_id: &state.account_id,
         base_url: &base_url,
         sender_id: &sender,
+        trace_header,
     };
     let result = execute(op, &input, &cx).await.map_err(SqsError::from);
     (Some(op), result)
@@ -206,6 +223,27 @@ fn read(parts: &http::request::Parts, body: &Bytes) -> Result<(Operation, Value)
         .to_string();
     let op = Operation::parse(&action).ok_or(SqsError::InvalidAction(action))?;
     Ok((op, input::from_query(op.name(), &params)))
+}
+
+/// SQS sets a message's `AWSTraceHeader` from the sender's `X-Amzn-Trace-Id` when the message
+/// does not carry one: the trace continues through the queue (to a consumer function).
+fn carry_trace_header(input: &mut Value, trace: &str) {
+    let attribute = serde_json::json!({"DataType": "String", "StringValue": trace});
+    let mut add = |message: &mut Value| {
+        let Value::Object(m) = message else { return };
+        let system = m
+            .entry("MessageSystemAttributes")
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        if let Value::Object(system) = system {
+            system
+                .entry("AWSTraceHeader")
+                .or_insert_with(|| attribute.clone());
+        }
+    };
+    match input.get_mut("Entries") {
+        Some(Value::Array(entries)) => entries.iter_mut().for_each(&mut add),
+        _ => add(input),
+    }
 }
 
 /// The access key id of a signed request (the messages' `SenderId`).

@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use kindling_queues::{
     AttributeValue, EntryResult, QueueError, QueueRecord, QueueService, ReceiveInput,
-    ReceivedMessage, SendResult,
+    ReceivedMessage, SendInput, SendResult,
 };
 use serde_json::{Map, Value, json};
 
@@ -104,6 +104,8 @@ pub struct Context<'a> {
     /// `http://<Host>` for minted queue URLs.
     pub base_url: &'a str,
     pub sender_id: &'a str,
+    /// The request's `X-Amzn-Trace-Id`: sent messages' `AWSTraceHeader` unless they set one.
+    pub trace_header: Option<&'a str>,
 }
 
 impl Context<'_> {
@@ -201,7 +203,9 @@ pub async fn execute(op: Operation, input: &Value, cx: &Context<'_>) -> Result<V
         }
         O::SendMessage => {
             let queue = cx.queue(input).await?;
-            let r = q.send(&queue, &send_input(input)?, cx.sender_id).await?;
+            let r = q
+                .send(&queue, &traced(send_input(input)?, cx), cx.sender_id)
+                .await?;
             send_output(&r, None)
         }
         O::SendMessageBatch => {
@@ -211,7 +215,7 @@ pub async fn execute(op: Operation, input: &Value, cx: &Context<'_>) -> Result<V
             for e in entries(input)? {
                 let id = string(&e, "Id")?.unwrap_or_default();
                 match send_input(&e) {
-                    Ok(i) => batch.push((id, i)),
+                    Ok(i) => batch.push((id, traced(i, cx))),
                     Err(err) => early.push((id, Err(err))),
                 }
             }
@@ -350,6 +354,23 @@ pub async fn execute(op: Operation, input: &Value, cx: &Context<'_>) -> Result<V
             json!({"ApproximateNumberOfMessagesMoved": moved})
         }
     })
+}
+
+/// Gives a message the request's trace header as `AWSTraceHeader` when it has none.
+fn traced(mut input: SendInput, cx: &Context<'_>) -> SendInput {
+    if let Some(h) = cx.trace_header
+        && !input.system_attributes.contains_key("AWSTraceHeader")
+    {
+        input.system_attributes.insert(
+            "AWSTraceHeader".into(),
+            kindling_queues::AttributeInput {
+                data_type: Some("String".into()),
+                string_value: Some(h.to_string()),
+                ..Default::default()
+            },
+        );
+    }
+    input
 }
 
 fn send_output(r: &SendResult, id: Option<&str>) -> Value {

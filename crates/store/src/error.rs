@@ -20,6 +20,9 @@ pub enum Entity {
     Queue,
     Topic,
     Subscription,
+    Api,
+    FunctionUrl,
+    EventSourceMapping,
 }
 
 impl fmt::Display for Entity {
@@ -37,6 +40,9 @@ impl fmt::Display for Entity {
             Self::Queue => "queue",
             Self::Topic => "topic",
             Self::Subscription => "subscription",
+            Self::Api => "API",
+            Self::FunctionUrl => "function URL configuration",
+            Self::EventSourceMapping => "event source mapping",
         })
     }
 }

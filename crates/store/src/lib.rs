@@ -6,15 +6,19 @@
 //! (`NotFound`, `AlreadyExists`, `RevisionMismatch`, `InUse`, `LimitExceeded`) are distinct
 //! [`StoreError`] variants; failures of the database keep their cause as the error's source.
 
+pub mod apis;
 mod blobs;
 mod error;
+pub mod mappings;
 pub mod messaging;
 pub mod objects;
 mod sqlite;
 pub mod stacks;
 
+pub use apis::{ApiRecord, ApiStore};
 pub use blobs::{BlobId, BlobStore};
 pub use error::{Entity, StoreError};
+pub use mappings::MappingStore;
 pub use messaging::QueueStore;
 pub use objects::ObjectStore;
 pub use sqlite::SqliteStore;
@@ -27,6 +31,7 @@ use kindling_model::alias::AliasRecord;
 use kindling_model::events::{AsyncEvent, DeadLetter, EventInvokeConfig};
 use kindling_model::function::{FunctionMeta, VersionNumber, VersionRecord};
 use kindling_model::layer::LayerVersionRecord;
+use kindling_model::url::FunctionUrlRecord;
 use serde_json::Value;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -206,4 +211,18 @@ pub trait Store: Send + Sync + 'static {
     fn dead_letters(&self, queue: Option<&str>, limit: usize) -> Result<Vec<DeadLetter>>;
     /// Deletes dead letters and enqueues events in one transaction (redrive).
     fn redrive(&self, letter_ids: &[String], events: &[AsyncEvent]) -> Result<()>;
+
+    // --- function URLs ---
+    /// `NotFound(Function)`/`NotFound(Alias)` unless what it invokes exists;
+    /// `AlreadyExists(FunctionUrl)` when the function and qualifier have one.
+    fn create_function_url(&self, rec: &FunctionUrlRecord) -> Result<()>;
+    /// By function and qualifier (`$LATEST` or an alias).
+    fn function_url(&self, function: &str, qualifier: &str) -> Result<Option<FunctionUrlRecord>>;
+    fn function_url_by_id(&self, url_id: &str) -> Result<Option<FunctionUrlRecord>>;
+    /// A function's URLs by qualifier.
+    fn function_urls(&self, function: &str) -> Result<Vec<FunctionUrlRecord>>;
+    /// Compare-and-swap on the stored `revision_id`: `RevisionMismatch`, `NotFound(FunctionUrl)`.
+    fn update_function_url(&self, rec: &FunctionUrlRecord, expected_revision: &str) -> Result<()>;
+    /// Returns whether a URL was deleted.
+    fn delete_function_url(&self, function: &str, qualifier: &str) -> Result<bool>;
 }

@@ -133,6 +133,8 @@ pub struct QueueCounts {
     pub visible: u64,
     pub in_flight: u64,
     pub delayed: u64,
+    /// When the oldest message still in the queue was sent.
+    pub oldest_sent_ms: Option<i64>,
 }
 
 /// A message to move from one queue to another (dead-letter redrive).

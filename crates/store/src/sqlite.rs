@@ -5,10 +5,13 @@
 
 mod account;
 mod aliases;
+mod apis;
 mod connections;
 mod event_configs;
+mod function_urls;
 mod functions;
 mod layers;
+mod mappings;
 mod object_store;
 mod objects;
 mod policies;
@@ -26,8 +29,10 @@ use kindling_model::alias::AliasRecord;
 use kindling_model::events::{AsyncEvent, DeadLetter, EventInvokeConfig};
 use kindling_model::function::{FunctionMeta, VersionNumber, VersionRecord};
 use kindling_model::layer::LayerVersionRecord;
+use kindling_model::url::FunctionUrlRecord;
 
 use self::connections::{Connections, DEFAULT_READERS, Durability};
+use crate::apis::{ApiRecord, ApiStore};
 use crate::{AccountUsage, PolicyRecord, QueueStat, Result, Store};
 
 /// SQLite-backed store: a durable writer, a relaxed writer for queue bookkeeping and a pool of
@@ -277,7 +282,53 @@ impl Store for SqliteStore {
     fn redrive(&self, letter_ids: &[String], events: &[AsyncEvent]) -> Result<()> {
         self.write(|c| queue::redrive(c, letter_ids, events))
     }
+
+    fn create_function_url(&self, rec: &FunctionUrlRecord) -> Result<()> {
+        self.write(|c| function_urls::create(c, rec))
+    }
+
+    fn function_url(&self, function: &str, qualifier: &str) -> Result<Option<FunctionUrlRecord>> {
+        self.read(|c| function_urls::get(c, function, qualifier))
+    }
+
+    fn function_url_by_id(&self, url_id: &str) -> Result<Option<FunctionUrlRecord>> {
+        self.read(|c| function_urls::by_id(c, url_id))
+    }
+
+    fn function_urls(&self, function: &str) -> Result<Vec<FunctionUrlRecord>> {
+        self.read(|c| function_urls::all(c, function))
+    }
+
+    fn update_function_url(&self, rec: &FunctionUrlRecord, expected_revision: &str) -> Result<()> {
+        self.write(|c| function_urls::update(c, rec, expected_revision))
+    }
+
+    fn delete_function_url(&self, function: &str, qualifier: &str) -> Result<bool> {
+        self.write(|c| function_urls::delete(c, function, qualifier))
+    }
 }
 
 #[cfg(test)]
 mod tests;
+
+impl ApiStore for SqliteStore {
+    fn create_api(&self, rec: &ApiRecord) -> Result<()> {
+        self.write(|c| apis::create_api(c, rec))
+    }
+
+    fn api(&self, api_id: &str) -> Result<Option<ApiRecord>> {
+        self.read(|c| apis::api(c, api_id))
+    }
+
+    fn apis(&self, kind: &str) -> Result<Vec<ApiRecord>> {
+        self.read(|c| apis::apis(c, kind))
+    }
+
+    fn put_api(&self, rec: &ApiRecord, expected_revision: &str) -> Result<()> {
+        self.write(|c| apis::put_api(c, rec, expected_revision))
+    }
+
+    fn delete_api(&self, api_id: &str) -> Result<()> {
+        self.write(|c| apis::delete_api(c, api_id))
+    }
+}

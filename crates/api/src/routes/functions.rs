@@ -20,12 +20,24 @@ pub async fn create(State(s): State<ApiState>, body: Body) -> Result<Response, A
     let req: CreateFunction =
         read_json(body, limits::MAX_CODE_REQUEST_BODY, "CreateFunction").await?;
     let control = s.control.clone();
-    let (latest, _published) = blocking(move || control.create_function(req)).await?;
+    let (latest, note) = blocking(move || {
+        let (latest, _published) = control.create_function(req)?;
+        let note = control.runtime_note(&latest);
+        Ok((latest, note))
+    })
+    .await?;
     prepare_code(&s, &latest.code.blob);
-    Ok(json_status(
-        StatusCode::CREATED,
-        &config(&latest, s.control.arn(), false, Phase::Creating)?,
-    ))
+    let mut body = config(&latest, s.control.arn(), false, Phase::Creating)?;
+    if let Some(note) = note
+        && let Some(reason) = body.get_mut("StateReason")
+    {
+        // Where the user looks first: the function runs, but not exactly as asked.
+        *reason = serde_json::json!(format!(
+            "{} Kindling WARNING: {note}.",
+            reason.as_str().unwrap_or_default()
+        ));
+    }
+    Ok(json_status(StatusCode::CREATED, &body))
 }
 
 /// Lets the data plane unpack new code before its first invocation.
@@ -166,5 +178,9 @@ pub async fn delete(
     let control = s.control.clone();
     let qualifier = q.get("Qualifier").map(str::to_string);
     blocking(move || control.delete_function(&name, qualifier.as_deref())).await?;
+    // The function's event source mappings went with it: their pollers stop now.
+    if let Some(esm) = &s.esm {
+        esm.wake();
+    }
     Ok(no_content())
 }

@@ -32,7 +32,7 @@ fn invalid(message: String) -> ApiError {
     ApiError::Control(ControlError::InvalidParameter(message))
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -50,8 +50,19 @@ fn invocation_type(headers: &HeaderMap) -> Result<InvocationType, ApiError> {
     }
 }
 
+/// `X-Amz-Log-Type: Tail`.
+pub(super) fn log_tail(headers: &HeaderMap) -> Result<bool, ApiError> {
+    match header(headers, "x-amz-log-type") {
+        None | Some("None") => Ok(false),
+        Some("Tail") => Ok(true),
+        Some(other) => Err(ApiError::Control(ControlError::Validation(format!(
+            "1 validation error detected: Value '{other}' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [None, Tail]"
+        )))),
+    }
+}
+
 /// Decodes `X-Amz-Client-Context` (base64 of a JSON object).
-fn client_context(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub(super) fn client_context(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(raw) = header(headers, "x-amz-client-context") else {
         return Ok(None);
     };
@@ -72,7 +83,7 @@ fn client_context(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 }
 
 /// Reads the payload within `limit`; an empty body is the event `{}`; anything else must be JSON.
-async fn payload(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+pub(super) async fn payload(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     let too_large = || ApiError::PayloadTooLarge { limit };
     let bytes = axum::body::to_bytes(body, limit)
         .await
@@ -92,7 +103,7 @@ async fn payload(body: Body, limit: usize) -> Result<Bytes, ApiError> {
 
 /// The invoke target: from the control plane's memory when cached (warm path), else read from
 /// the store on the blocking pool.
-async fn resolve(
+pub(super) async fn resolve(
     s: &ApiState,
     name: String,
     qualifier: Option<String>,
@@ -116,15 +127,7 @@ pub async fn invoke(
     body: Body,
 ) -> Result<Response, ApiError> {
     let kind = invocation_type(&headers)?;
-    let tail = match header(&headers, "x-amz-log-type") {
-        None | Some("None") => false,
-        Some("Tail") => true,
-        Some(other) => {
-            return Err(ApiError::Control(ControlError::Validation(format!(
-                "1 validation error detected: Value '{other}' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [None, Tail]"
-            ))));
-        }
-    };
+    let tail = log_tail(&headers)?;
     let client_context = client_context(&headers)?;
     let limit = match kind {
         InvocationType::Event => limits::ASYNC_PAYLOAD,
@@ -141,6 +144,7 @@ pub async fn invoke(
         client_context,
         trace_id: header(&headers, "x-amzn-trace-id").map(str::to_string),
         tail: tail && kind == InvocationType::RequestResponse,
+        enqueued_ms: None,
     };
     match kind {
         InvocationType::DryRun => Ok(with_request_id(
@@ -177,6 +181,7 @@ pub async fn invoke_async(
         client_context: None,
         trace_id: None,
         tail: false,
+        enqueued_ms: None,
     };
     enqueue(&s, &req).await?;
     let res = (StatusCode::ACCEPTED, axum::Json(json!({ "Status": 202 }))).into_response();
@@ -200,13 +205,13 @@ async fn enqueue(s: &ApiState, req: &InvokeRequest) -> Result<(), ApiError> {
         .map_err(ApiError::from)
 }
 
-fn set(res: &mut Response, name: &'static str, value: &str) {
+pub(super) fn set(res: &mut Response, name: &'static str, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         res.headers_mut().insert(name, v);
     }
 }
 
-fn with_request_id(mut res: Response, request_id: &str) -> Response {
+pub(super) fn with_request_id(mut res: Response, request_id: &str) -> Response {
     set(&mut res, "x-amzn-RequestId", request_id);
     res
 }

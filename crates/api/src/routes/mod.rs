@@ -6,9 +6,12 @@ mod code;
 mod event_config;
 mod functions;
 mod invoke;
+mod invoke_stream;
 mod layers;
+mod mappings;
 mod policy;
 mod tags;
+mod urls;
 mod versions;
 
 use axum::Router;
@@ -29,6 +32,10 @@ const POLICY: &str = "/2015-03-31/functions/{name}/policy";
 const EVENT_CONFIG: &str = "/2019-09-25/functions/{name}/event-invoke-config";
 const LAYER_VERSIONS: &str = "/2018-10-31/layers/{layer}/versions";
 const LAYER_VERSION: &str = "/2018-10-31/layers/{layer}/versions/{version}";
+const URL: &str = "/2021-10-31/functions/{name}/url";
+const MAPPINGS: &str = "/2015-03-31/event-source-mappings";
+const MAPPING: &str = "/2015-03-31/event-source-mappings/{uuid}";
+const RECURSION: &str = "/2024-08-31/functions/{name}/recursion-config";
 const TAGS: &str = "/2017-03-31/tags/{resource}";
 
 /// Where each operation is served, and its handler.
@@ -87,6 +94,10 @@ fn endpoint(op: Operation) -> (&'static str, MethodRouter<ApiState>) {
             "/2014-11-13/functions/{name}/invoke-async",
             post(invoke::invoke_async),
         ),
+        O::InvokeWithResponseStream => (
+            "/2021-11-15/functions/{name}/response-streaming-invocations",
+            post(invoke_stream::invoke_with_response_stream),
+        ),
         O::PutFunctionEventInvokeConfig => (EVENT_CONFIG, put(event_config::put)),
         O::UpdateFunctionEventInvokeConfig => (EVENT_CONFIG, post(event_config::update)),
         O::GetFunctionEventInvokeConfig => (EVENT_CONFIG, get(event_config::get)),
@@ -95,6 +106,18 @@ fn endpoint(op: Operation) -> (&'static str, MethodRouter<ApiState>) {
             "/2019-09-25/functions/{name}/event-invoke-config/list",
             get(event_config::list),
         ),
+        O::CreateFunctionUrlConfig => (URL, post(urls::create)),
+        O::GetFunctionUrlConfig => (URL, get(urls::get)),
+        O::UpdateFunctionUrlConfig => (URL, put(urls::update)),
+        O::DeleteFunctionUrlConfig => (URL, delete(urls::delete)),
+        O::ListFunctionUrlConfigs => ("/2021-10-31/functions/{name}/urls", get(urls::list)),
+        O::CreateEventSourceMapping => (MAPPINGS, post(mappings::create)),
+        O::ListEventSourceMappings => (MAPPINGS, get(mappings::list)),
+        O::GetEventSourceMapping => (MAPPING, get(mappings::get)),
+        O::UpdateEventSourceMapping => (MAPPING, put(mappings::update)),
+        O::DeleteEventSourceMapping => (MAPPING, delete(mappings::delete)),
+        O::PutFunctionRecursionConfig => (RECURSION, put(mappings::put_recursion)),
+        O::GetFunctionRecursionConfig => (RECURSION, get(mappings::get_recursion)),
         O::DownloadCode => ("/_kindling/code/{blob}", get(code::download)),
     }
 }

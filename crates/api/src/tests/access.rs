@@ -88,6 +88,7 @@ async fn send(
     let mut req = builder.body(Body::empty()).unwrap();
     req.extensions_mut().insert(RequestContext {
         origin,
+        peer: None,
         body_limits: BodyLimits::new(Duration::from_secs(10), 64 << 20),
     });
     let res = app.clone().oneshot(req).await.unwrap();

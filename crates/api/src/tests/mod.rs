@@ -33,6 +33,7 @@ fn app_with(auth: ApiAuth) -> (Router, tempfile::TempDir) {
             control: Arc::new(control),
             scheduler: None,
             events: None,
+            esm: None,
             auth: Arc::new(auth),
         }),
         dir,

@@ -323,6 +323,7 @@ pub async fn add_permission(
         revision_id: None,
         principal_org_id: string(props, "PrincipalOrgID"),
         function_url_auth_type: string(props, "FunctionUrlAuthType"),
+        invoked_via_function_url: props.get("InvokedViaFunctionUrl").and_then(Value::as_bool),
     };
     let control = std::sync::Arc::clone(&k.control);
     blocking(move || {

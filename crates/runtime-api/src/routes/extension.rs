@@ -164,8 +164,8 @@ struct Destination {
     uri: String,
 }
 
-/// `PUT /2022-07-01/telemetry` and `PUT /2020-08-15/logs`: validated and stored. Nothing is
-/// delivered to the destination yet.
+/// `PUT /2022-07-01/telemetry` and `PUT /2020-08-15/logs`: validated, stored, and delivered
+/// to from now on.
 pub(super) async fn subscribe(
     shared: &Shared,
     api: TelemetryApi,

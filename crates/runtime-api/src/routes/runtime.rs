@@ -12,7 +12,8 @@ use super::{Res, header_string, read_body};
 use crate::body::{self, ReadError};
 use crate::error::{ApiError, accepted};
 use crate::state::{Poll, Shared};
-use crate::types::{Invocation, Outcome};
+use crate::stream::{self, Relayed};
+use crate::types::{Invocation, Outcome, ResponseStream};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("lambda-runtime-aws-request-id");
 const DEADLINE_MS: HeaderName = HeaderName::from_static("lambda-runtime-deadline-ms");
@@ -105,9 +106,11 @@ pub(super) async fn post_result(
     let (parts, body) = req.into_parts();
     if answer == Answer::Response
         && let Some(mode) = parts.headers.get(RESPONSE_MODE)
-        && !mode.as_bytes().eq_ignore_ascii_case(b"streaming")
     {
-        return Err(ApiError::InvalidResponseMode);
+        if !mode.as_bytes().eq_ignore_ascii_case(b"streaming") {
+            return Err(ApiError::InvalidResponseMode);
+        }
+        return post_stream(shared, request_id, &parts.headers, body).await;
     }
     let seq = shared.claim(request_id)?;
     let mut claim = Claim {
@@ -145,6 +148,35 @@ pub(super) async fn post_result(
             Err(ApiError::TooLarge { max })
         }
         Err(ReadError::Truncated) => Err(ApiError::TruncatedRequest),
+    }
+}
+
+/// A streamed `/response`: the caller gets the stream as soon as the head is in, then each
+/// frame as it arrives; the runtime's answer comes once the body has ended.
+async fn post_stream(
+    shared: &Shared,
+    request_id: &str,
+    headers: &HeaderMap,
+    body: Incoming,
+) -> Result<Res, ApiError> {
+    let seq = shared.claim(request_id)?;
+    let (relay, chunks, end) = stream::channel(shared.config.stream_limits);
+    let response = ResponseStream {
+        content_type: header_string(headers, &CONTENT_TYPE),
+        chunks,
+        end,
+    };
+    if !shared.complete(seq, Outcome::Stream(response)) {
+        // The caller abandoned the invocation: nothing to stream to.
+        body::drain(body).await;
+        return Err(ApiError::InvalidRequestId);
+    }
+    match relay.run(body).await {
+        Relayed::Done => Ok(accepted()),
+        Relayed::TooLarge { max } => Err(ApiError::TooLarge {
+            max: usize::try_from(max).unwrap_or(usize::MAX),
+        }),
+        Relayed::Truncated => Err(ApiError::TruncatedRequest),
     }
 }
 

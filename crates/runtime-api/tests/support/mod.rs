@@ -54,15 +54,8 @@ pub async fn stays_pending<F: Future + Unpin>(fut: &mut F) -> bool {
 }
 
 /// Polls `check` until it is true, failing the test after [`SOON`].
-pub async fn eventually(mut check: impl FnMut() -> bool, what: &str) {
-    let deadline = tokio::time::Instant::now() + SOON;
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+pub async fn eventually(check: impl FnMut() -> bool, what: &str) {
+    kindling_test_support::eventually_async(what, SOON, check).await;
 }
 
 #[derive(Debug)]

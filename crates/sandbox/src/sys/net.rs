@@ -15,12 +15,24 @@ use std::os::fd::OwnedFd;
 /// (`port` 0: any free port). Returns the namespace (an open `/proc/thread-self/ns/net`) and
 /// the listener (blocking, close-on-exec). Needs `CAP_SYS_ADMIN`. The work runs on a thread of
 /// its own, which the caller's task awaits without blocking its worker.
+#[cfg(test)]
 pub(crate) async fn new_loopback_namespace(port: u16) -> io::Result<(OwnedFd, TcpListener)> {
+    new_loopback_namespace_with(port, Vec::new())
+        .await
+        .map(|(fd, listener, _)| (fd, listener))
+}
+
+/// As [`new_loopback_namespace`], with further listeners on the namespace's loopback at
+/// `extra_ports` (services of Kindling's the environment may reach, such as its API).
+pub(crate) async fn new_loopback_namespace_with(
+    port: u16,
+    extra_ports: Vec<u16>,
+) -> io::Result<(OwnedFd, TcpListener, Vec<TcpListener>)> {
     let (done, made) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("kindling-netns".into())
         .spawn(move || {
-            let _ = done.send(in_new_namespace(port));
+            let _ = done.send(in_new_namespace(port, &extra_ports));
         })?;
     made.await.unwrap_or_else(|_| {
         Err(io::Error::other(
@@ -31,7 +43,10 @@ pub(crate) async fn new_loopback_namespace(port: u16) -> io::Result<(OwnedFd, Tc
 
 /// Runs on the helper thread, which ends right after: whatever namespace it is left in goes
 /// away with it, and nothing else ever runs on it.
-fn in_new_namespace(port: u16) -> io::Result<(OwnedFd, TcpListener)> {
+fn in_new_namespace(
+    port: u16,
+    extra_ports: &[u16],
+) -> io::Result<(OwnedFd, TcpListener, Vec<TcpListener>)> {
     // SAFETY: unshare with a flag only; CLONE_NEWNET moves just this thread, which is ours
     // alone and exits after this function.
     if unsafe { libc::unshare(libc::CLONE_NEWNET) } < 0 {
@@ -42,7 +57,11 @@ fn in_new_namespace(port: u16) -> io::Result<(OwnedFd, TcpListener)> {
     }
     let namespace = File::open("/proc/thread-self/ns/net")?;
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
-    Ok((namespace.into(), listener))
+    let extra = extra_ports
+        .iter()
+        .map(|p| TcpListener::bind((Ipv4Addr::LOCALHOST, *p)))
+        .collect::<io::Result<Vec<_>>>()?;
+    Ok((namespace.into(), listener, extra))
 }
 
 /// Moves the calling thread into the network namespace `fd`. For tests: the supervisor does
@@ -72,13 +91,15 @@ mod tests {
     #[tokio::test]
     async fn the_listener_lives_in_its_own_namespace() {
         if !is_root() {
-            crate::test_support::cannot_run("a network namespace needs root");
+            kindling_test_support::cannot_run("a network namespace needs root");
             return;
         }
         let (namespace, listener) = match new_loopback_namespace(0).await {
             Ok(made) => made,
             Err(e) => {
-                crate::test_support::cannot_run(&format!("cannot create a network namespace: {e}"));
+                kindling_test_support::cannot_run(&format!(
+                    "cannot create a network namespace: {e}"
+                ));
                 return;
             }
         };

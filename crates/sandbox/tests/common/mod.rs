@@ -4,10 +4,15 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kindling_sandbox::{EnvironmentSpec, OutputLine, Stream};
 use tokio::sync::mpsc;
+
+#[allow(unused_imports)] // each test binary uses some of them
+pub use kindling_test_support::{
+    REQUIRE_ROOT_TESTS, cannot_run, eventually_async as eventually, is_root,
+};
 
 pub const MARK_VAR: &str = "KINDLING_SANDBOX_TEST_MARK";
 
@@ -79,18 +84,6 @@ pub async fn lines_until(
     lines
 }
 
-/// Polls `condition` until it holds, or panics after `limit`.
-pub async fn eventually(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !condition() {
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not true after {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 /// Pids of live (non-zombie) processes whose environment carries `MARK_VAR=mark`.
 pub fn marked_processes(mark: &str) -> Vec<i32> {
     let needle = format!("{MARK_VAR}={mark}");
@@ -119,40 +112,6 @@ pub fn open_dir(path: &Path) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     path.to_path_buf()
-}
-
-/// Set to `1` by the test script when it runs as root: a test that cannot run then fails
-/// instead of being skipped.
-pub const REQUIRE_ROOT_TESTS: &str = "KINDLING_REQUIRE_ROOT_TESTS";
-
-/// Called by a test that cannot run here (`why`), just before it returns. Panics, failing the
-/// test, when `KINDLING_REQUIRE_ROOT_TESTS=1`; otherwise writes a `SKIPPED` line straight to
-/// the process's stderr (the harness captures `eprintln!`, which would hide it).
-pub fn cannot_run(why: &str) {
-    use std::io::Write;
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("this test")
-        .to_string();
-    if std::env::var(REQUIRE_ROOT_TESTS).is_ok_and(|v| v == "1") {
-        panic!("{test} cannot run here ({why}), and {REQUIRE_ROOT_TESTS}=1 requires it");
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: {why} (run as root, with {REQUIRE_ROOT_TESTS}=1 to make this a failure)"
-    );
-}
-
-pub fn is_root() -> bool {
-    // The effective uid is the second field of the Uid: line.
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
 }
 
 /// Lets `settle` pass, then requires that no process carrying `mark` is (or stays) alive. A

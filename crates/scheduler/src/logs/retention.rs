@@ -3,9 +3,9 @@
 //!
 //! A stream open for writing (its environment is alive) is never deleted: it only counts
 //! toward the total. Sweeps run on a thread of their own ([`LogStore::spawn_retention`]), never
-//! on the async runtime. Per-function age limits ([`RetentionOverrides`]) are where a CloudWatch
-//! Logs `PutRetentionPolicy` on a function's log group plugs in; the size limit protects the
-//! disk and applies to every function.
+//! on the async runtime. Per-group age limits ([`RetentionOverrides`], keyed by log group name)
+//! are where CloudWatch Logs' `PutRetentionPolicy` plugs in; the size limit protects the disk
+//! and applies to every group.
 
 use std::fs;
 use std::io;
@@ -27,23 +27,24 @@ pub struct LogRetention {
     pub max_total_bytes: Option<u64>,
 }
 
-/// Age limits of single functions' streams, overriding [`LogRetention::max_age`].
+/// Age limits of single log groups' streams, overriding [`LogRetention::max_age`].
 pub trait RetentionOverrides: Send + Sync {
-    /// The age limit for `function`'s streams, or `None` to use the server's. (`Duration::MAX`
-    /// keeps them until the size limit needs the space.)
-    fn max_age(&self, function: &str) -> Option<Duration>;
+    /// The age limit for the streams of `group` (`/aws/lambda/<function>` for a function's
+    /// default group), or `None` to use the server's. (`Duration::MAX` keeps them until the
+    /// size limit needs the space.)
+    fn max_age(&self, group: &str) -> Option<Duration>;
 }
 
-/// No function has a retention of its own.
+/// No group has a retention of its own.
 impl RetentionOverrides for () {
-    fn max_age(&self, _function: &str) -> Option<Duration> {
+    fn max_age(&self, _group: &str) -> Option<Duration> {
         None
     }
 }
 
 impl<F: Fn(&str) -> Option<Duration> + Send + Sync> RetentionOverrides for F {
-    fn max_age(&self, function: &str) -> Option<Duration> {
-        self(function)
+    fn max_age(&self, group: &str) -> Option<Duration> {
+        self(group)
     }
 }
 
@@ -61,7 +62,7 @@ pub struct SweepReport {
 /// One stream file found by a sweep.
 struct Stream {
     path: PathBuf,
-    function: String,
+    group: String,
     bytes: u64,
     modified: SystemTime,
 }
@@ -82,7 +83,7 @@ impl LogStore {
         let mut kept = Vec::with_capacity(streams.len());
         for s in streams {
             let age = now.duration_since(s.modified).unwrap_or_default();
-            let limit = overrides.max_age(&s.function).or(policy.max_age);
+            let limit = overrides.max_age(&s.group).or(policy.max_age);
             let due = limit.is_some_and(|l| age > l);
             match due.then(|| self.delete(&s, &mut report)) {
                 Some(Deleted::Yes) => {}
@@ -152,25 +153,19 @@ impl LogStore {
         Ok(RetentionTask { stop, thread })
     }
 
-    /// Every stream file with its function, size and last write.
+    /// Every stream file with its group, size and last write.
     fn stream_files(&self) -> io::Result<Vec<Stream>> {
         let mut paths = Vec::new();
         super::collect(&self.root, &mut paths)?;
         let mut out = Vec::with_capacity(paths.len());
         for path in paths {
-            let Some(function) = path
-                .strip_prefix(&self.root)
-                .ok()
-                .and_then(|p| p.components().next())
-                .and_then(|c| c.as_os_str().to_str())
-                .map(str::to_string)
-            else {
+            let Some(group) = super::layout::group_of(&self.root, &path) else {
                 continue;
             };
             match fs::symlink_metadata(&path).and_then(|m| Ok((m.len(), m.modified()?))) {
                 Ok((bytes, modified)) => out.push(Stream {
                     path,
-                    function,
+                    group,
                     bytes,
                     modified,
                 }),
@@ -323,7 +318,9 @@ mod tests {
     #[test]
     fn never_deletes_a_stream_open_for_writing() {
         let (store, _d) = store();
-        let open = store.open_stream("f", "2023/11/14/[$LATEST]open").unwrap();
+        let open = store
+            .open_stream("/aws/lambda/f", "2023/11/14/[$LATEST]open")
+            .unwrap();
         open.line("still running");
         open.flush();
         let path = store.streams("f").unwrap().remove(0);
@@ -344,18 +341,20 @@ mod tests {
         assert!(!path.exists());
         // The emptied directories went with it; a new stream of the function still opens.
         assert!(!store.function_dir("f").exists());
-        store.open_stream("f", "2023/11/15/[$LATEST]next").unwrap();
+        store
+            .open_stream("/aws/lambda/f", "2023/11/15/[$LATEST]next")
+            .unwrap();
     }
 
     #[test]
-    fn per_function_limits_override_the_servers() {
+    fn per_group_limits_override_the_servers() {
         let (store, _d) = store();
         let kept = stream(&store, "keep", "1", 10, 30 * DAY);
         let short = stream(&store, "short", "1", 10, 2 * DAY);
         let default = stream(&store, "other", "1", 10, 2 * DAY);
-        let overrides = |function: &str| match function {
-            "keep" => Some(Duration::MAX),
-            "short" => Some(DAY),
+        let overrides = |group: &str| match group {
+            "/aws/lambda/keep" => Some(Duration::MAX),
+            "/aws/lambda/short" => Some(DAY),
             _ => None,
         };
         let policy = LogRetention {

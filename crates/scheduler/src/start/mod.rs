@@ -28,8 +28,10 @@ use crate::artifacts::Artifacts;
 use crate::config::SchedulerConfig;
 use crate::env::{Env, Started, Tree, exit_message, platform_error};
 use crate::error::SchedulerError;
-use crate::launch::{EnvVars, Inside, RuntimeLocator};
-use crate::logs::{LogStore, LogStream};
+use crate::launch::{EnvVars, Inside, Sdks};
+use crate::locate::RuntimeLocator;
+use crate::logs::{Level, LogStore, LogStream};
+use crate::metrics::{EnvEnd, SchedulerMetrics};
 use crate::pool::PoolKey;
 use crate::users::{UserLease, UserPool};
 
@@ -70,9 +72,12 @@ pub(crate) struct Starter {
     pub sandbox: Sandbox,
     pub artifacts: Artifacts,
     pub logs: LogStore,
-    pub locator: RuntimeLocator,
+    pub locator: Arc<RuntimeLocator>,
     /// Per-environment users (Namespaces mode with a configured range).
     pub users: Option<UserPool>,
+    pub metrics: Arc<SchedulerMetrics>,
+    /// Where invocations' spans go, when an OTLP endpoint is configured.
+    pub spans: std::sync::OnceLock<Arc<kindling_otel::Exporter>>,
 }
 
 /// A spawned environment whose Init is under way.
@@ -107,7 +112,13 @@ impl Starter {
             Ok(s) => s,
             Err(f) => return Ok(Err(f)),
         };
-        self.await_init(&job, spawned, started, cancel).await
+        let setup = started.elapsed();
+        let result = self.await_init(&job, spawned, started, cancel).await;
+        let state = self.metrics.cold_start(&job.rec.function_name, setup);
+        if !matches!(result, Ok(Ok(_))) {
+            state.ended(EnvEnd::Failure);
+        }
+        result
     }
 
     /// Step 2: network, Runtime API, environment variables, sandbox, output pump.
@@ -126,9 +137,10 @@ impl Starter {
             .map_or(self.sandbox.config().uid, UserLease::id);
         // The Runtime API where only the environment reaches it: inside its network
         // namespace, or on the host's loopback serving only its user's sockets.
-        let network = self
+        let service_ports: Vec<u16> = self.config.endpoint.iter().map(|e| e.port).collect();
+        let mut network = self
             .sandbox
-            .prepare_network(RUNTIME_API_PORT)
+            .prepare_network_with(RUNTIME_API_PORT, &service_ports)
             .await
             .map_err(|source| SchedulerError::Sandbox {
                 what: "preparing the network",
@@ -147,14 +159,57 @@ impl Starter {
                 max_response_bytes: MAX_RESPONSE_BYTES,
                 extensions_enabled: true,
                 allowed_peer_uid: (namespaces && shares_host_network).then_some(uid),
+                stream_limits: self.config.stream_limits,
             },
         )
         .map_err(SchedulerError::io("starting the Runtime API"))?;
         let runtime_api = api.local_addr().to_string();
+        prepared.log.set_telemetry(api.telemetry());
+        // Text logs have no INIT_START line here; JSON logs and telemetry have initStart.
+        prepared.log.platform(
+            || None,
+            "platform.initStart",
+            Level::Info,
+            || {
+                serde_json::json!({
+                    "initializationType": "on-demand",
+                    "phase": "init",
+                    "runtimeVersion": rec.spec.runtime.as_deref().unwrap_or("provided"),
+                    "functionName": rec.function_name,
+                    "functionVersion": rec.version_label(),
+                })
+            },
+        );
+        // Kindling's API for the function's SDK calls: on the host's loopback, or relayed from
+        // a listener on the namespace's own loopback at the same port.
+        let (endpoint_url, relay) = match (&self.config.endpoint, network.extra_listeners.pop()) {
+            (Some(e), Some(inside)) => (
+                Some(format!("http://127.0.0.1:{}", e.port)),
+                Some(relay_task(inside, e, uid)?),
+            ),
+            (Some(e), None) => (Some(e.host_url.clone()), None),
+            (None, _) => (None, None),
+        };
 
         let empty_opt = self.config.work_dir.join("empty-opt");
         let inside = self.inside(&prepared.task_root, prepared.opt_dir.as_deref(), &empty_opt);
-        let env = self.env_vars(rec, &runtime_api, &prepared.stream_name, &inside);
+        let mut env = self.env_vars(
+            rec,
+            &runtime_api,
+            endpoint_url.as_deref(),
+            &prepared.stream_name,
+            &inside,
+        );
+        if !env.iter().any(|(k, _)| k == "HOME") {
+            // Environment users have no passwd entry: SDKs looking for ~/.aws (the JavaScript
+            // v3 clients fail without a home) find the environment's own /tmp.
+            let tmp = if namespaces {
+                PathBuf::from("/tmp")
+            } else {
+                prepared.tmp_dir.clone()
+            };
+            env.push(("HOME".into(), tmp.to_string_lossy().into_owned()));
+        }
         let launch = &prepared.launch;
         let (gate, pass_fds) = if prepared.extensions > 0 {
             let (gate, read_end) = extensions::Gate::new()
@@ -177,10 +232,10 @@ impl Starter {
             (launch.program.clone(), launch.args.clone())
         };
         let mut readonly = self.config.readonly_host_paths.clone();
-        if let Some(prefix) = &launch.interpreter_prefix
-            && !readonly.iter().any(|p| prefix.starts_with(p))
-        {
-            readonly.push(prefix.clone());
+        for path in &launch.visible {
+            if !readonly.iter().any(|p| path.starts_with(p)) {
+                readonly.push(path.clone());
+            }
         }
         let spec = EnvironmentSpec {
             id: prepared.id.clone(),
@@ -222,9 +277,9 @@ impl Starter {
             let log = Arc::clone(&prepared.log);
             tokio::spawn(async move {
                 while let Some(line) = output.recv().await {
-                    log.line(&line.line);
+                    log.function_line(&line.line);
                     while let Ok(more) = output.try_recv() {
-                        log.line(&more.line);
+                        log.function_line(&more.line);
                     }
                     log.flush();
                 }
@@ -232,7 +287,7 @@ impl Starter {
         }
         Ok(Ok(Spawned {
             prepared,
-            tree: Tree::new(sandbox, user),
+            tree: Tree::new(sandbox, user, relay),
             api,
             gate,
             at,
@@ -266,6 +321,7 @@ impl Starter {
         &self,
         rec: &VersionRecord,
         runtime_api: &str,
+        endpoint: Option<&str>,
         stream_name: &str,
         inside: &Inside<'_>,
     ) -> Vec<(String, String)> {
@@ -281,9 +337,11 @@ impl Starter {
             rec,
             region: &self.config.region,
             runtime_api,
+            endpoint,
             log_stream: stream_name,
             inside,
             credentials: &credentials,
+            sdks: Sdks::find(&self.config.runtime_dir),
         }
         .build()
     }
@@ -315,33 +373,62 @@ impl Starter {
                 _ = cancel.wait_for(|stop| *stop) => {}
             }
         }
-        enum Ended {
+        enum InitEnd {
             Init(InitResult),
             Exited(kindling_sandbox::Exit),
             TimedOut,
             Cancelled,
         }
         let ended = tokio::select! {
-            r = api.wait_init() => Ended::Init(r),
-            exit = tree.sandbox().wait() => Ended::Exited(exit),
-            () = tokio::time::sleep_until(deadline) => Ended::TimedOut,
-            _ = cancel.wait_for(|stop| *stop) => Ended::Cancelled,
+            r = api.wait_init() => InitEnd::Init(r),
+            exit = tree.sandbox().wait() => InitEnd::Exited(exit),
+            () = tokio::time::sleep_until(deadline) => InitEnd::TimedOut,
+            _ = cancel.wait_for(|stop| *stop) => InitEnd::Cancelled,
         };
         let init = match ended {
-            Ended::Init(r) => Some(r),
-            Ended::TimedOut => None,
-            Ended::Exited(exit) => {
+            InitEnd::Init(r) => Some(r),
+            InitEnd::TimedOut => None,
+            InitEnd::Exited(exit) => {
                 let (message, error) = exit_message(exit);
                 let failure = prepared.failure(error, &job.request_id, &message, started);
                 prepared.discard(tree).await;
                 return Ok(Err(failure));
             }
-            Ended::Cancelled => {
+            InitEnd::Cancelled => {
                 prepared.discard(tree).await;
                 return Err(SchedulerError::ShuttingDown);
             }
         };
         let duration = started.elapsed();
+        let status = match &init {
+            Some(InitResult::Ready) => "success",
+            Some(InitResult::InitError { .. }) => "error",
+            None => "timeout",
+        };
+        let init_record = |with_metrics: bool| {
+            let mut r = serde_json::json!({
+                "initializationType": "on-demand",
+                "phase": "init",
+                "status": status,
+            });
+            if with_metrics {
+                r["metrics"] = serde_json::json!({ "durationMs": (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0 });
+            }
+            r
+        };
+        prepared.log.platform(
+            || None,
+            "platform.initRuntimeDone",
+            Level::Debug,
+            || init_record(false),
+        );
+        prepared.log.platform(
+            || None,
+            "platform.initReport",
+            Level::Debug,
+            || init_record(true),
+        );
+        api.telemetry().end_init();
         match init {
             Some(InitResult::Ready) => Ok(Ok(Env::new(Started {
                 key: PoolKey::of(&job.rec),
@@ -353,6 +440,8 @@ impl Starter {
                 memory_mb: job.rec.spec.memory_size,
                 timeout: Duration::from_secs(u64::from(job.rec.spec.timeout)),
                 tmp_dir: prepared.tmp_dir,
+                state: self.metrics.functions.get(&job.rec.function_name),
+                metrics: Arc::clone(&self.metrics),
             }))),
             Some(InitResult::InitError { error_type, body }) => {
                 let failure = InitFailure {
@@ -381,6 +470,31 @@ impl Starter {
             }
         }
     }
+}
+
+/// Accepts connections on `listener` (inside an environment's network namespace) and hands
+/// them to the endpoint's relay as the environment's (`uid`). Ends when aborted (with the
+/// environment's tree).
+fn relay_task(
+    listener: std::net::TcpListener,
+    endpoint: &crate::config::ServiceEndpoint,
+    uid: u32,
+) -> Result<tokio::task::AbortHandle, SchedulerError> {
+    let listener = tokio::net::TcpListener::from_std(listener)
+        .map_err(SchedulerError::io("registering the API relay listener"))?;
+    let relay = Arc::clone(&endpoint.relay);
+    let task = tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => relay(stream, uid),
+                Err(e) => {
+                    tracing::debug!(error = %e, "API relay accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    });
+    Ok(task.abort_handle())
 }
 
 impl Prepared {

@@ -12,7 +12,7 @@ use super::{InitFailure, StartJob, StartResult, Starter, extensions};
 use crate::env::platform_error;
 use crate::error::SchedulerError;
 use crate::launch::{Launch, launch};
-use crate::logs::{self, LogStream};
+use crate::logs::{self, LogFormat, LogStream};
 use crate::users::UserLease;
 
 /// What step 1 produced.
@@ -76,9 +76,10 @@ impl Starter {
         let stream_name = logs::log_stream_name(logs::now_ms(), &rec.version_label(), &id);
         let log = Arc::new(
             self.logs
-                .open_stream(&rec.function_name, &stream_name)
+                .open_stream(&rec.spec.logging.log_group, &stream_name)
                 .map_err(SchedulerError::io("opening the log stream"))?,
         );
+        log.set_format(LogFormat::of(&rec.spec.logging));
         if job.tail {
             log.begin_tail();
         }
@@ -96,6 +97,10 @@ impl Starter {
                 }));
             }
         };
+        if let Some(note) = &launch.note {
+            // In the function's own log (and a LogType Tail), not only the server's.
+            log.line(&format!("Kindling WARNING: {note}"));
+        }
         let extensions = opt_dir.as_deref().map_or(0, extensions::count);
         let user = match &self.users {
             Some(pool) if self.namespaces() => Some(pool.lease().map_err(SchedulerError::Users)?),

@@ -99,5 +99,9 @@ pub(super) fn delete(conn: &Connection, function: &str, name: &str) -> Result<()
         "DELETE FROM policies WHERE function_name = ?1 AND qualifier = ?2",
         params![function, name],
     )?;
+    conn.execute(
+        "DELETE FROM function_urls WHERE function_name = ?1 AND qualifier = ?2",
+        params![function, name],
+    )?;
     Ok(())
 }

@@ -35,6 +35,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_trace_header.sql"),
     include_str!("../../migrations/0004_objects.sql"),
     include_str!("../../migrations/0005_messaging.sql"),
+    include_str!("../../migrations/0030_apigateway.sql"),
+    include_str!("../../migrations/0031_function_urls.sql"),
+    include_str!("../../migrations/0040_event_source_mappings.sql"),
     include_str!("../../migrations/0012_deploy.sql"),
     include_str!("../../migrations/0013_schedules.sql"),
 ];

@@ -76,7 +76,8 @@ pub(super) fn counts(conn: &Connection, id: i64, now_ms: i64) -> Result<QueueCou
         .prepare_cached(
             "SELECT COALESCE(SUM(visible_ms <= ?2), 0),
                     COALESCE(SUM(visible_ms > ?2 AND receive_count > 0), 0),
-                    COALESCE(SUM(visible_ms > ?2 AND receive_count = 0), 0)
+                    COALESCE(SUM(visible_ms > ?2 AND receive_count = 0), 0),
+                    MIN(sent_ms)
              FROM sqs_messages WHERE queue_id = ?1",
         )?
         .query_row(params![id, now_ms], |r| {
@@ -84,6 +85,7 @@ pub(super) fn counts(conn: &Connection, id: i64, now_ms: i64) -> Result<QueueCou
                 visible: r.get::<_, i64>(0)? as u64,
                 in_flight: r.get::<_, i64>(1)? as u64,
                 delayed: r.get::<_, i64>(2)? as u64,
+                oldest_sent_ms: r.get(3)?,
             })
         })?)
 }

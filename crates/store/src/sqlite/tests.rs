@@ -34,6 +34,11 @@ fn version(name: &str, number: Option<u64>, rev: &str) -> VersionRecord {
     }
 }
 
+/// A function's meta and `$LATEST`, for other modules' tests.
+pub(super) fn function(name: &str) -> (FunctionMeta, VersionRecord) {
+    (meta(name), version(name, None, "r1"))
+}
+
 fn meta(name: &str) -> FunctionMeta {
     FunctionMeta {
         name: name.into(),
@@ -144,6 +149,79 @@ fn aliases_protect_versions_and_cascade() {
     s.delete_function("f").unwrap();
     assert!(s.alias("f", "prod").unwrap().is_none());
     assert!(s.versions("f").unwrap().is_empty());
+}
+
+fn url(function: &str, qualifier: &str, id: &str) -> kindling_model::url::FunctionUrlRecord {
+    use kindling_model::url::{FunctionUrlRecord, InvokeMode, UrlAuthType};
+    FunctionUrlRecord {
+        url_id: id.into(),
+        function_name: function.into(),
+        qualifier: qualifier.into(),
+        auth_type: UrlAuthType::None,
+        cors: None,
+        invoke_mode: InvokeMode::Buffered,
+        creation_ms: 1,
+        last_modified_ms: 1,
+        revision_id: "u1".into(),
+    }
+}
+
+#[test]
+fn function_urls_are_unique_compare_and_swap_and_cascade() {
+    let s = SqliteStore::in_memory().unwrap();
+    s.create_function(
+        &meta("f"),
+        &version("f", None, "r1"),
+        Some(&version("f", Some(1), "v")),
+    )
+    .unwrap();
+    assert!(matches!(
+        s.create_function_url(&url("g", "$LATEST", "id0")),
+        Err(StoreError::NotFound(Entity::Function))
+    ));
+    assert!(matches!(
+        s.create_function_url(&url("f", "prod", "id0")),
+        Err(StoreError::NotFound(Entity::Alias))
+    ));
+    s.create_function_url(&url("f", "$LATEST", "id1")).unwrap();
+    assert!(matches!(
+        s.create_function_url(&url("f", "$LATEST", "id2")),
+        Err(StoreError::AlreadyExists(Entity::FunctionUrl))
+    ));
+    s.create_alias(&alias("f", "prod", "1")).unwrap();
+    s.create_function_url(&url("f", "prod", "id3")).unwrap();
+    assert_eq!(
+        s.function_url_by_id("id3").unwrap().unwrap().qualifier,
+        "prod"
+    );
+    let all: Vec<String> = s
+        .function_urls("f")
+        .unwrap()
+        .into_iter()
+        .map(|u| u.url_id)
+        .collect();
+    assert_eq!(all, vec!["id1", "id3"]);
+
+    let mut next = url("f", "$LATEST", "id1");
+    next.revision_id = "u2".into();
+    assert!(matches!(
+        s.update_function_url(&next, "stale"),
+        Err(StoreError::RevisionMismatch)
+    ));
+    s.update_function_url(&next, "u1").unwrap();
+    assert_eq!(
+        s.function_url("f", "$LATEST").unwrap().unwrap().revision_id,
+        "u2"
+    );
+
+    // Deleting the alias deletes its URL; deleting the function deletes the rest.
+    s.delete_alias("f", "prod").unwrap();
+    assert!(s.function_url_by_id("id3").unwrap().is_none());
+    assert!(s.delete_function_url("f", "$LATEST").unwrap());
+    assert!(!s.delete_function_url("f", "$LATEST").unwrap());
+    s.create_function_url(&url("f", "$LATEST", "id4")).unwrap();
+    s.delete_function("f").unwrap();
+    assert!(s.function_url_by_id("id4").unwrap().is_none());
 }
 
 #[test]
@@ -355,6 +433,7 @@ fn dead_letters_and_redrive_are_atomic() {
         function_name: "f".into(),
         qualifier: None,
         request_payload: serde_json::json!({}),
+        trace_header: None,
     };
     // A worker that lost its lease stores nothing.
     s.finish_event("e1", "other", std::slice::from_ref(&letter), &[])

@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""Observability overhead on the warm invoke path (`benches/run --obs`).
+
+Two release Kindlings (`--isolation process`), measured in turns with the Rust load generator
+(`kindling-bench load`), warm echo-rs function:
+
+- off: no OTLP endpoint, no telemetry subscriber, /metrics never scraped;
+- on:  `--otlp-endpoint` to a collector stand-in (every invocation exports 3-4 spans), the
+       function carries an external extension (a layer) subscribed to the Telemetry API for
+       platform and function events (buffering timeoutMs 100), and /metrics is scraped every
+       second during the runs.
+
+Rows: single-client latency (p50, p99) and 4-client throughput, `--reps` times each, interleaved.
+Printed and written to benches/results/obs-latest.txt, with the targets (<= 5 % throughput,
+<= 5 us p50).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+EXTENSION = r'''#!/usr/bin/python3
+# Telemetry API subscriber: registers for no events (it never holds invocations up),
+# subscribes to platform and function events and discards every batch it receives.
+import json, os, sys, threading, urllib.request
+from http.server import BaseHTTPRequestHandler, HTTPServer
+API = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"]
+COUNT = [0]
+class H(BaseHTTPRequestHandler):
+    def do_POST(self):
+        COUNT[0] += len(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200); self.end_headers()
+    def log_message(self, *a): pass
+srv = HTTPServer(("127.0.0.1", 0), H)
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+r = urllib.request.urlopen(urllib.request.Request(API + "/2020-01-01/extension/register",
+    method="POST", data=b'{"events": ["SHUTDOWN"]}', headers={"Lambda-Extension-Name": "subscriber"}))
+eid = r.headers["Lambda-Extension-Identifier"]
+sub = {"schemaVersion": "2022-12-13", "types": ["platform", "function"],
+       "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 100},
+       "destination": {"protocol": "HTTP", "URI": "http://sandbox.localdomain:%d" % srv.server_address[1]}}
+urllib.request.urlopen(urllib.request.Request(API + "/2022-07-01/telemetry", method="PUT",
+    data=json.dumps(sub).encode(), headers={"Lambda-Extension-Identifier": eid}))
+urllib.request.urlopen(urllib.request.Request(API + "/2020-01-01/extension/event/next",
+    headers={"Lambda-Extension-Identifier": eid}))
+print("[subscriber] items received:", COUNT[0], flush=True)
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sink:
+    """Stands in for an OpenTelemetry collector: counts spans, answers 200."""
+
+    def __init__(self):
+        self.spans = 0
+        outer = self
+
+        class H(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                for rs in body.get("resourceSpans", []):
+                    for ss in rs.get("scopeSpans", []):
+                        outer.spans += len(ss.get("spans", []))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+class Kindling:
+    def __init__(self, binary: str, work: str, name: str, extra: list[str]):
+        self.port = free_port()
+        self.data = os.path.join(work, name)
+        self.log = open(os.path.join(work, f"{name}.log"), "wb")
+        self.proc = subprocess.Popen(
+            [binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data,
+             "--isolation", "process", *extra], stdout=self.log, stderr=subprocess.STDOUT)
+        self.addr = f"127.0.0.1:{self.port}"
+        deadline = time.time() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.time() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError(f"{name} did not start")
+                time.sleep(0.05)
+
+    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+        req = urllib.request.Request(f"http://{self.addr}{path}", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            text = r.read()
+            return json.loads(text) if text else {}
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def layer_zip() -> str:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        info = zipfile.ZipInfo("extensions/subscriber", date_time=(2024, 1, 1, 0, 0, 0))
+        info.external_attr = 0o755 << 16
+        zf.writestr(info, EXTENSION)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+LINE = re.compile(r"ok=(\d+) .*?rps=(\d+) p50=([\d.]+)us p90=([\d.]+)us p99=([\d.]+)us"
+                  r".*?cpu/inv: server=([\d.]+)us children=([\d.]+)us.*?foreign=(\d+)%")
+
+
+def load(bench: str, k: Kindling, extra: list[str]) -> dict:
+    out = subprocess.run([bench, "load", "--addr", k.addr, "--pid", str(k.proc.pid), *extra],
+                         capture_output=True, text=True, timeout=300)
+    m = LINE.search(out.stdout)
+    if not m:
+        raise RuntimeError(f"unexpected load output: {out.stdout}{out.stderr}")
+    ok, rps, p50, p90, p99, srv, children, foreign = m.groups()
+    return {"ok": int(ok), "rps": float(rps), "p50": float(p50), "p99": float(p99),
+            "server_cpu": float(srv), "children_cpu": float(children), "foreign": int(foreign)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kindling", required=True)
+    ap.add_argument("--rust-fn", required=True)
+    ap.add_argument("--bench", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--rev", default="unknown")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--n", type=int, default=5000)
+    ap.add_argument("--secs", type=int, default=3)
+    args = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="kindling-bench-obs-")
+    sink = Sink()
+    off = Kindling(args.kindling, work, "off", [])
+    on = Kindling(args.kindling, work, "on", ["--otlp-endpoint", sink.url])
+    scraping = threading.Event()
+    scrapes = [0]
+
+    def scraper():
+        while True:
+            scraping.wait()
+            try:
+                urllib.request.urlopen(f"http://{on.addr}/metrics", timeout=10).read()
+                scrapes[0] += 1
+            except OSError:
+                pass
+            time.sleep(1)
+    threading.Thread(target=scraper, daemon=True).start()
+    try:
+        for k in (off, on):
+            subprocess.run([args.bench, "deploy", "--addr", k.addr, "--rust-fn", args.rust_fn],
+                           check=True, capture_output=True, timeout=120)
+        layer = on.api("POST", "/2018-10-31/layers/subscriber/versions",
+                       {"Content": {"ZipFile": layer_zip()}})["LayerVersionArn"]
+        on.api("PUT", "/2015-03-31/functions/echo-rs/configuration", {"Layers": [layer]})
+        # Warm both (the update made a new environment with the extension).
+        for k in (off, on):
+            load(args.bench, k, ["--warmup", "200", "--n", "500"])
+        rows: dict[str, dict[str, list]] = {"off": {}, "on": {}}
+        for _ in range(args.reps):
+            for name, k in (("off", off), ("on", on)):
+                if name == "on":
+                    scraping.set()
+                lat = load(args.bench, k, ["--warmup", "500", "--n", str(args.n)])
+                tp = load(args.bench, k, ["--conns", "4", "--secs", str(args.secs)])
+                scraping.clear()
+                r = rows[name]
+                for key, v in (("p50", lat["p50"]), ("p99", lat["p99"]),
+                               ("lat_cpu", lat["server_cpu"]), ("rps", tp["rps"]),
+                               ("tp_cpu", tp["server_cpu"]), ("foreign", tp["foreign"])):
+                    r.setdefault(key, []).append(v)
+        time.sleep(1.5)
+        med = {n: {k: statistics.median(v) for k, v in r.items()} for n, r in rows.items()}
+        d_p50 = med["on"]["p50"] - med["off"]["p50"]
+        d_rps = 100.0 * (med["off"]["rps"] - med["on"]["rps"]) / med["off"]["rps"]
+        lines = [
+            f"Observability overhead, warm invoke of echo-rs (Rust, lambda_runtime), "
+            f"--isolation process, Kindling {args.rev}",
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; medians of {args.reps} "
+            f"interleaved repetitions ({args.n} requests single-client, {args.secs} s at 4 clients)",
+            "",
+            f"{'':6} {'p50 us':>8} {'p99 us':>8} {'srv cpu/inv us':>15} {'rps (4 cl)':>11} "
+            f"{'srv cpu/inv us':>15} {'foreign %':>10}",
+        ]
+        for n in ("off", "on"):
+            m = med[n]
+            lines.append(f"{n:6} {m['p50']:8.1f} {m['p99']:8.1f} {m['lat_cpu']:15.1f} "
+                         f"{m['rps']:11.0f} {m['tp_cpu']:15.1f} {m['foreign']:10.0f}")
+        lines += [
+            "",
+            f"all runs (off / on): p50 {rows['off']['p50']} / {rows['on']['p50']}; "
+            f"rps {rows['off']['rps']} / {rows['on']['rps']}",
+            f"on: spans received by the collector stand-in: {sink.spans}; /metrics scrapes: "
+            f"{scrapes[0]}",
+            "",
+            f"p50 cost: {d_p50:+.1f} us (target <= 5 us): {'PASS' if d_p50 <= 5 else 'MISS'}",
+            f"throughput cost: {d_rps:+.1f} % (target <= 5 %): {'PASS' if d_rps <= 5 else 'MISS'}",
+        ]
+        text = "\n".join(lines) + "\n"
+        print(text)
+        with open(args.out, "w") as f:
+            f.write(text)
+    finally:
+        off.stop()
+        on.stop()
+        sink.server.shutdown()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

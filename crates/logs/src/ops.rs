@@ -1,0 +1,845 @@
+//! The operations, over the stored streams ([`LogStore`]) and the group [`Registry`]. Every
+//! function here blocks (file reads and writes): the router calls them on the blocking pool.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kindling_scheduler::LogStore;
+use kindling_scheduler::layout::{self, fnv64};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::LogsError;
+use crate::pattern::Pattern;
+use crate::registry::{GroupRecord, Registry};
+use crate::stream::{self, Event, StreamInfo};
+
+/// Largest answer of GetLogEvents and FilterLogEvents (events' bytes), as CloudWatch's 1 MB.
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+/// The retention periods CloudWatch Logs accepts.
+pub const RETENTION_DAYS: [u32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// What the operations work on.
+#[derive(Clone)]
+pub struct Logs {
+    pub store: LogStore,
+    pub registry: Arc<Registry>,
+    pub region: String,
+    pub account_id: String,
+}
+
+/// Every operation served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    DescribeLogGroups,
+    DescribeLogStreams,
+    GetLogEvents,
+    FilterLogEvents,
+    CreateLogGroup,
+    DeleteLogGroup,
+    CreateLogStream,
+    DeleteLogStream,
+    PutLogEvents,
+    PutRetentionPolicy,
+    DeleteRetentionPolicy,
+}
+
+impl Operation {
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "DescribeLogGroups" => Self::DescribeLogGroups,
+            "DescribeLogStreams" => Self::DescribeLogStreams,
+            "GetLogEvents" => Self::GetLogEvents,
+            "FilterLogEvents" => Self::FilterLogEvents,
+            "CreateLogGroup" => Self::CreateLogGroup,
+            "DeleteLogGroup" => Self::DeleteLogGroup,
+            "CreateLogStream" => Self::CreateLogStream,
+            "DeleteLogStream" => Self::DeleteLogStream,
+            "PutLogEvents" => Self::PutLogEvents,
+            "PutRetentionPolicy" => Self::PutRetentionPolicy,
+            "DeleteRetentionPolicy" => Self::DeleteRetentionPolicy,
+            _ => return None,
+        })
+    }
+
+    /// Reads are open to functions' credentials per the server's function access; writes of
+    /// events (`CreateLogStream`, `PutLogEvents`) are the data plane, as an execution role's
+    /// basic logging permission.
+    pub fn is_read(self) -> bool {
+        matches!(
+            self,
+            Self::DescribeLogGroups
+                | Self::DescribeLogStreams
+                | Self::GetLogEvents
+                | Self::FilterLogEvents
+        )
+    }
+
+    pub fn is_data(self) -> bool {
+        matches!(self, Self::CreateLogStream | Self::PutLogEvents)
+    }
+}
+
+/// Runs one operation.
+pub fn execute(logs: &Logs, op: Operation, input: Value) -> Result<Value, LogsError> {
+    match op {
+        Operation::DescribeLogGroups => logs.describe_log_groups(parse(input)?),
+        Operation::DescribeLogStreams => logs.describe_log_streams(parse(input)?),
+        Operation::GetLogEvents => logs.get_log_events(parse(input)?),
+        Operation::FilterLogEvents => logs.filter_log_events(parse(input)?),
+        Operation::CreateLogGroup => logs.create_log_group(parse(input)?),
+        Operation::DeleteLogGroup => logs.delete_log_group(parse(input)?),
+        Operation::CreateLogStream => logs.create_log_stream(parse(input)?),
+        Operation::DeleteLogStream => logs.delete_log_stream(parse(input)?),
+        Operation::PutLogEvents => logs.put_log_events(parse(input)?),
+        Operation::PutRetentionPolicy => logs.put_retention_policy(parse(input)?),
+        Operation::DeleteRetentionPolicy => logs.delete_retention_policy(parse(input)?),
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(input: Value) -> Result<T, LogsError> {
+    serde_json::from_value(input).map_err(|e| LogsError::Serialization(e.to_string()))
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn modified_ms(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct GroupRef {
+    log_group_name: Option<String>,
+    log_group_identifier: Option<String>,
+}
+
+impl GroupRef {
+    /// The group named by its name or identifier (name or ARN), exactly one of them.
+    fn name(&self) -> Result<String, LogsError> {
+        match (&self.log_group_name, &self.log_group_identifier) {
+            (Some(n), None) => Ok(n.clone()),
+            (None, Some(id)) => Ok(group_of_identifier(id)),
+            (Some(_), Some(_)) => Err(LogsError::invalid(
+                "LogGroup name and LogGroup ARN are mutually exclusive parameters.",
+            )),
+            (None, None) => Err(LogsError::invalid(
+                "Should provide either name or ARN of the LogGroup.",
+            )),
+        }
+    }
+}
+
+/// `arn:aws:logs:<region>:<account>:log-group:<name>[:*]` → `<name>`; a name stays itself.
+fn group_of_identifier(id: &str) -> String {
+    match id.split_once(":log-group:") {
+        Some((prefix, rest)) if prefix.starts_with("arn:") => {
+            rest.strip_suffix(":*").unwrap_or(rest).to_string()
+        }
+        _ => id.to_string(),
+    }
+}
+
+fn valid_group_name(name: &str) -> Result<(), LogsError> {
+    let ok = !name.is_empty()
+        && name.len() <= 512
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'/' | b'#'));
+    if ok {
+        Ok(())
+    } else {
+        Err(LogsError::invalid(format!(
+            "1 validation error detected: Value '{name}' at 'logGroupName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+"
+        )))
+    }
+}
+
+fn valid_stream_name(name: &str) -> Result<(), LogsError> {
+    if name.is_empty() || name.len() > 512 || name.contains([':', '*']) {
+        return Err(LogsError::invalid(format!(
+            "1 validation error detected: Value '{name}' at 'logStreamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [^:*]*"
+        )));
+    }
+    Ok(())
+}
+
+fn limit(asked: Option<i64>, max: usize, default: usize) -> Result<usize, LogsError> {
+    match asked {
+        None => Ok(default),
+        Some(n) if n >= 1 && n as usize <= max => Ok(n as usize),
+        Some(n) => Err(LogsError::invalid(format!(
+            "1 validation error detected: Value '{n}' at 'limit' failed to satisfy constraint: Member must have value between 1 and {max}"
+        ))),
+    }
+}
+
+fn bad_token() -> LogsError {
+    LogsError::invalid("The specified nextToken is invalid.")
+}
+
+impl Logs {
+    fn group_arn(&self, group: &str) -> String {
+        format!(
+            "arn:aws:logs:{}:{}:log-group:{group}",
+            self.region, self.account_id
+        )
+    }
+
+    fn exists(&self, group: &str) -> bool {
+        self.registry.get(group).is_some() || self.store.group_dir(group).is_dir()
+    }
+
+    fn require(&self, group: &str) -> Result<(), LogsError> {
+        if self.exists(group) {
+            Ok(())
+        } else {
+            Err(LogsError::group_not_found())
+        }
+    }
+
+    /// Every stream of a group: (name, file).
+    fn streams(&self, group: &str) -> Result<Vec<(String, PathBuf)>, LogsError> {
+        let dir = self.store.group_dir(group);
+        Ok(self
+            .store
+            .group_streams(group)?
+            .into_iter()
+            .filter_map(|p| Some((layout::stream_name(&dir, &p)?, p)))
+            .collect())
+    }
+
+    fn stream_path(&self, group: &str, stream: &str) -> Result<PathBuf, LogsError> {
+        self.require(group)?;
+        let path = layout::stream_file(&self.store.group_dir(group), stream)
+            .ok_or_else(LogsError::stream_not_found)?;
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(LogsError::stream_not_found())
+        }
+    }
+
+    fn describe_log_groups(&self, input: DescribeGroups) -> Result<Value, LogsError> {
+        let limit = limit(input.limit, 50, 50)?;
+        if input.log_group_name_prefix.is_some() && input.log_group_name_pattern.is_some() {
+            return Err(LogsError::invalid(
+                "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.",
+            ));
+        }
+        let registered = self.registry.all();
+        let mut names: BTreeSet<String> = registered.keys().cloned().collect();
+        let dirs = self.store.groups()?;
+        names.extend(dirs.iter().map(|(n, _)| n.clone()));
+        let wanted: Option<BTreeSet<String>> = input
+            .log_group_identifiers
+            .map(|ids| ids.iter().map(|i| group_of_identifier(i)).collect());
+        let pattern = input.log_group_name_pattern.map(|p| p.to_lowercase());
+        let mut out = Vec::new();
+        let mut next = None;
+        for name in names {
+            if input
+                .log_group_name_prefix
+                .as_ref()
+                .is_some_and(|p| !name.starts_with(p.as_str()))
+                || pattern
+                    .as_ref()
+                    .is_some_and(|p| !name.to_lowercase().contains(p.as_str()))
+                || wanted.as_ref().is_some_and(|w| !w.contains(&name))
+                || input.next_token.as_ref().is_some_and(|t| name <= *t)
+            {
+                continue;
+            }
+            if out.len() == limit {
+                next = out
+                    .last()
+                    .and_then(|g: &Value| g["logGroupName"].as_str().map(str::to_string));
+                break;
+            }
+            let dir = self.store.group_dir(&name);
+            let mut bytes = 0;
+            for f in self.store.group_streams(&name)? {
+                bytes += std::fs::metadata(f).map_or(0, |m| m.len());
+            }
+            let record = registered.get(&name).copied().unwrap_or_else(|| {
+                let meta = std::fs::metadata(&dir).ok();
+                GroupRecord {
+                    creation_time: meta
+                        .as_ref()
+                        .and_then(|m| m.created().ok())
+                        .and_then(|c| c.duration_since(UNIX_EPOCH).ok())
+                        .map(|d| d.as_millis() as i64)
+                        .or_else(|| meta.as_ref().map(modified_ms))
+                        .unwrap_or(0),
+                    retention_in_days: None,
+                }
+            });
+            let arn = self.group_arn(&name);
+            let mut g = json!({
+                "logGroupName": name,
+                "creationTime": record.creation_time,
+                "metricFilterCount": 0,
+                "arn": format!("{arn}:*"),
+                "logGroupArn": arn,
+                "storedBytes": bytes,
+                "logGroupClass": "STANDARD",
+            });
+            if let Some(days) = record.retention_in_days {
+                g["retentionInDays"] = json!(days);
+            }
+            out.push(g);
+        }
+        let mut res = json!({ "logGroups": out });
+        if let Some(t) = next {
+            res["nextToken"] = json!(t);
+        }
+        Ok(res)
+    }
+
+    fn describe_log_streams(&self, input: DescribeStreams) -> Result<Value, LogsError> {
+        let group = input.group.name()?;
+        let limit = limit(input.limit, 50, 50)?;
+        let by_time = match input.order_by.as_deref() {
+            None | Some("LogStreamName") => false,
+            Some("LastEventTime") => true,
+            Some(other) => {
+                return Err(LogsError::invalid(format!(
+                    "1 validation error detected: Value '{other}' at 'orderBy' failed to satisfy constraint: Member must satisfy enum value set: [LastEventTime, LogStreamName]"
+                )));
+            }
+        };
+        if by_time && input.log_stream_name_prefix.is_some() {
+            return Err(LogsError::invalid(
+                "Cannot order by LastEventTime with a logStreamNamePrefix.",
+            ));
+        }
+        self.require(&group)?;
+        let mut infos: Vec<StreamInfo> = Vec::new();
+        for (name, path) in self.streams(&group)? {
+            if input
+                .log_stream_name_prefix
+                .as_ref()
+                .is_some_and(|p| !name.starts_with(p.as_str()))
+            {
+                continue;
+            }
+            match stream::stream_info(name, &path) {
+                Ok(i) => infos.push(i),
+                // Removed by retention meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if by_time {
+            infos.sort_by(|a, b| {
+                (a.last_event.unwrap_or(a.creation_time), &a.name)
+                    .cmp(&(b.last_event.unwrap_or(b.creation_time), &b.name))
+            });
+        } else {
+            infos.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        if input.descending.unwrap_or(false) {
+            infos.reverse();
+        }
+        let start: usize = match &input.next_token {
+            None => 0,
+            Some(t) => t
+                .strip_prefix("s/")
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(bad_token)?,
+        };
+        let page: Vec<Value> = infos
+            .iter()
+            .skip(start)
+            .take(limit)
+            .map(|s| {
+                let mut v = json!({
+                    "logStreamName": s.name,
+                    "creationTime": s.creation_time,
+                    "lastIngestionTime": s.last_ingestion,
+                    "uploadSequenceToken": "1",
+                    "arn": format!("{}:log-stream:{}", self.group_arn(&group), s.name),
+                    "storedBytes": s.stored_bytes,
+                });
+                if let (Some(first), Some(last)) = (s.first_event, s.last_event) {
+                    v["firstEventTimestamp"] = json!(first);
+                    v["lastEventTimestamp"] = json!(last);
+                }
+                v
+            })
+            .collect();
+        let mut res = json!({ "logStreams": page });
+        if start + limit < infos.len() {
+            res["nextToken"] = json!(format!("s/{}", start + limit));
+        }
+        Ok(res)
+    }
+
+    fn get_log_events(&self, input: GetEvents) -> Result<Value, LogsError> {
+        let group = input.group.name()?;
+        let limit = limit(input.limit, 10_000, 10_000)?;
+        let path = self.stream_path(&group, &input.log_stream_name)?;
+        let events = stream::read_events(&path)?;
+        let in_range = |e: &&Event| {
+            input.start_time.is_none_or(|s| e.timestamp >= s)
+                && input.end_time.is_none_or(|t| e.timestamp < t)
+        };
+        let token = match &input.next_token {
+            None => None,
+            Some(t) => Some(parse_get_token(t).ok_or_else(bad_token)?),
+        };
+        let forward = match token {
+            Some((forward, _)) => forward,
+            None => input.start_from_head.unwrap_or(false),
+        };
+        let total = events.len();
+        let mut page: Vec<&Event> = Vec::new();
+        let mut bytes = 0;
+        let mut fits = |e: &Event, page: &Vec<&Event>| {
+            let size = e.message.len() + 26;
+            let ok = page.len() < limit && bytes + size <= MAX_RESPONSE_BYTES;
+            if ok {
+                bytes += size;
+            }
+            ok
+        };
+        let (from, to) = if forward {
+            let start = token.map_or(0, |(_, n)| n.min(total));
+            let mut to = total;
+            for e in events[start..].iter().filter(in_range) {
+                if !fits(e, &page) {
+                    to = e.index;
+                    break;
+                }
+                page.push(e);
+            }
+            (page.first().map_or(start, |e| e.index), to)
+        } else {
+            let end = token.map_or(total, |(_, n)| n.min(total));
+            for e in events[..end].iter().rev().filter(in_range) {
+                if !fits(e, &page) {
+                    break;
+                }
+                page.push(e);
+            }
+            page.reverse();
+            let to = match (token, page.last()) {
+                (None, _) => total,
+                (Some(_), Some(last)) => last.index + 1,
+                (Some(_), None) => end,
+            };
+            (page.first().map_or(end, |e| e.index), to)
+        };
+        // At the end of the stream the same token comes back (clients stop on a repeat).
+        let forward_token = format!("f/{to:056}");
+        let backward_token = format!("b/{from:056}");
+        let events: Vec<Value> = page
+            .iter()
+            .map(|e| {
+                json!({
+                    "timestamp": e.timestamp,
+                    "message": e.message,
+                    "ingestionTime": e.timestamp,
+                })
+            })
+            .collect();
+        Ok(json!({
+            "events": events,
+            "nextForwardToken": forward_token,
+            "nextBackwardToken": backward_token,
+        }))
+    }
+
+    fn filter_log_events(&self, input: FilterEvents) -> Result<Value, LogsError> {
+        let group = input.group.name()?;
+        let limit = limit(input.limit, 10_000, 10_000)?;
+        if input.log_stream_names.is_some() && input.log_stream_name_prefix.is_some() {
+            return Err(LogsError::invalid(
+                "logStreamNames and logStreamNamePrefix are mutually exclusive parameters.",
+            ));
+        }
+        if input
+            .log_stream_names
+            .as_ref()
+            .is_some_and(|n| n.len() > 100)
+        {
+            return Err(LogsError::invalid(
+                "1 validation error detected: Value at 'logStreamNames' failed to satisfy constraint: Member must have length less than or equal to 100",
+            ));
+        }
+        let pattern = Pattern::parse(input.filter_pattern.as_deref().unwrap_or(""))
+            .map_err(|e| LogsError::invalid(format!("Invalid filter pattern: {e}")))?;
+        let after = match &input.next_token {
+            None => None,
+            Some(t) => Some(parse_filter_token(t).ok_or_else(bad_token)?),
+        };
+        self.require(&group)?;
+        let mut matched: Vec<(i64, String, usize, String)> = Vec::new();
+        let mut searched = Vec::new();
+        for (name, path) in self.streams(&group)? {
+            if let Some(names) = &input.log_stream_names
+                && !names.contains(&name)
+            {
+                continue;
+            }
+            if let Some(p) = &input.log_stream_name_prefix
+                && !name.starts_with(p.as_str())
+            {
+                continue;
+            }
+            // A stream last written before the start holds nothing for us.
+            if let Some(start) = input.start_time
+                && std::fs::metadata(&path).is_ok_and(|m| modified_ms(&m) < start)
+            {
+                continue;
+            }
+            let events = match stream::read_events(&path) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            };
+            for e in events {
+                if input.start_time.is_some_and(|s| e.timestamp < s)
+                    || input.end_time.is_some_and(|t| e.timestamp > t)
+                {
+                    continue;
+                }
+                if let Some((ts, ref s, i)) = after
+                    && (e.timestamp, &name, e.index) <= (ts, s, i)
+                {
+                    continue;
+                }
+                if pattern.matches(&e.message) {
+                    matched.push((e.timestamp, name.clone(), e.index, e.message));
+                }
+            }
+            searched.push(json!({ "logStreamName": name, "searchedCompletely": true }));
+        }
+        matched.sort_by(|a, b| (a.0, &a.1, a.2).cmp(&(b.0, &b.1, b.2)));
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        let mut next = None;
+        for (ts, stream, index, message) in &matched {
+            if out.len() == limit || bytes + message.len() + 26 > MAX_RESPONSE_BYTES {
+                break;
+            }
+            bytes += message.len() + 26;
+            out.push(json!({
+                "logStreamName": stream,
+                "timestamp": ts,
+                "message": message,
+                "ingestionTime": ts,
+                "eventId": event_id(*ts, stream, *index),
+            }));
+            next = Some(filter_token(*ts, stream, *index));
+        }
+        let mut res = json!({ "searchedLogStreams": searched });
+        if out.len() < matched.len()
+            && let Some(t) = next
+        {
+            res["nextToken"] = json!(t);
+        }
+        res["events"] = json!(out);
+        Ok(res)
+    }
+
+    fn create_log_group(&self, input: GroupRef) -> Result<Value, LogsError> {
+        let group = input.name()?;
+        valid_group_name(&group)?;
+        if self.exists(&group) {
+            return Err(LogsError::ResourceAlreadyExists(
+                "The specified log group already exists".into(),
+            ));
+        }
+        self.store.create_group(&group)?;
+        self.registry.update(|g| {
+            g.insert(
+                group.clone(),
+                GroupRecord {
+                    creation_time: now_ms(),
+                    retention_in_days: None,
+                },
+            );
+        })?;
+        Ok(json!({}))
+    }
+
+    fn delete_log_group(&self, input: GroupRef) -> Result<Value, LogsError> {
+        let group = input.name()?;
+        self.require(&group)?;
+        self.registry.update(|g| g.remove(&group))?;
+        if !self.store.delete_group(&group)? {
+            tracing::info!(group, "log group deleted; streams still written were kept");
+        }
+        Ok(json!({}))
+    }
+
+    fn create_log_stream(&self, input: StreamRef) -> Result<Value, LogsError> {
+        let group = input.group.name()?;
+        valid_stream_name(&input.log_stream_name)?;
+        self.require(&group)?;
+        let path = layout::stream_file(&self.store.group_dir(&group), &input.log_stream_name)
+            .ok_or_else(|| LogsError::invalid("The log stream name cannot be stored."))?;
+        if path.exists() {
+            return Err(LogsError::ResourceAlreadyExists(
+                "The specified log stream already exists".into(),
+            ));
+        }
+        self.append(&group, &input.log_stream_name, &[])?;
+        Ok(json!({}))
+    }
+
+    fn delete_log_stream(&self, input: StreamRef) -> Result<Value, LogsError> {
+        let group = input.group.name()?;
+        let path = self.stream_path(&group, &input.log_stream_name)?;
+        if self.store.is_open(&path) {
+            return Err(LogsError::invalid(
+                "The log stream is being written by an execution environment.",
+            ));
+        }
+        std::fs::remove_file(path)?;
+        Ok(json!({}))
+    }
+
+    fn put_log_events(&self, input: PutEvents) -> Result<Value, LogsError> {
+        let group = input.group.name()?;
+        self.stream_path(&group, &input.log_stream_name)?;
+        if input.log_events.is_empty() || input.log_events.len() > 10_000 {
+            return Err(LogsError::invalid(
+                "1 validation error detected: Value at 'logEvents' failed to satisfy constraint: Member must have length between 1 and 10000",
+            ));
+        }
+        let size: usize = input.log_events.iter().map(|e| e.message.len() + 26).sum();
+        if size > 1_048_576 {
+            return Err(LogsError::invalid(
+                "Upload too large: the batch of log events exceeds 1,048,576 bytes.",
+            ));
+        }
+        if input
+            .log_events
+            .windows(2)
+            .any(|w| w[1].timestamp < w[0].timestamp)
+        {
+            return Err(LogsError::invalid(
+                "Log events in a single PutLogEvents request must be in chronological order.",
+            ));
+        }
+        let events: Vec<(i64, String)> = input
+            .log_events
+            .into_iter()
+            .map(|e| (e.timestamp, e.message))
+            .collect();
+        self.append(&group, &input.log_stream_name, &events)?;
+        Ok(json!({ "nextSequenceToken": format!("{:056}", now_ms()) }))
+    }
+
+    fn append(&self, group: &str, stream: &str, events: &[(i64, String)]) -> Result<(), LogsError> {
+        match self.store.append_events(group, stream, events) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(LogsError::invalid("The log stream name cannot be stored.")),
+            Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy => Err(LogsError::invalid(
+                "The log stream is being written by an execution environment.",
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn put_retention_policy(&self, input: Retention) -> Result<Value, LogsError> {
+        let group = input.group.name()?;
+        let days = input.retention_in_days.ok_or_else(|| {
+            LogsError::invalid("1 validation error detected: Value null at 'retentionInDays' failed to satisfy constraint: Member must not be null")
+        })?;
+        if !RETENTION_DAYS.contains(&days) {
+            return Err(LogsError::invalid(format!(
+                "1 validation error detected: Value '{days}' at 'retentionInDays' failed to satisfy constraint: Member must satisfy enum value set: {RETENTION_DAYS:?}"
+            )));
+        }
+        self.require(&group)?;
+        let created = self.creation_time(&group);
+        self.registry.update(|g| {
+            g.entry(group.clone())
+                .or_insert(GroupRecord {
+                    creation_time: created,
+                    retention_in_days: None,
+                })
+                .retention_in_days = Some(days);
+        })?;
+        // Data older than the new period goes now, not at the next sweep.
+        self.expire(&group, Duration::from_secs(u64::from(days) * 86_400))?;
+        Ok(json!({}))
+    }
+
+    fn delete_retention_policy(&self, input: GroupRef) -> Result<Value, LogsError> {
+        let group = input.name()?;
+        self.require(&group)?;
+        self.registry.update(|g| {
+            if let Some(r) = g.get_mut(&group) {
+                r.retention_in_days = None;
+            }
+        })?;
+        Ok(json!({}))
+    }
+
+    fn creation_time(&self, group: &str) -> i64 {
+        std::fs::metadata(self.store.group_dir(group))
+            .map(|m| modified_ms(&m))
+            .unwrap_or_else(|_| now_ms())
+    }
+
+    /// Deletes the group's streams last written more than `max_age` ago (never an open one).
+    fn expire(&self, group: &str, max_age: Duration) -> Result<usize, LogsError> {
+        let cutoff = SystemTime::now().checked_sub(max_age).unwrap_or(UNIX_EPOCH);
+        let mut deleted = 0;
+        for path in self.store.group_streams(group)? {
+            let old = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .is_ok_and(|m| m < cutoff);
+            if old && !self.store.is_open(&path) {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => deleted += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+/// A stable 56-digit id: the timestamp, a hash of the stream's name and the line.
+fn event_id(ts: i64, stream: &str, index: usize) -> String {
+    format!(
+        "{:016}{:020}{:020}",
+        ts.max(0),
+        fnv64(stream.as_bytes()),
+        index
+    )
+}
+
+/// The position after the last event returned: `<ts>.<line>.<hex of the stream name>`.
+fn filter_token(ts: i64, stream: &str, index: usize) -> String {
+    let hex: String = stream.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{ts}.{index}.{hex}")
+}
+
+fn parse_filter_token(t: &str) -> Option<(i64, String, usize)> {
+    let mut parts = t.splitn(3, '.');
+    let ts = parts.next()?.parse().ok()?;
+    let index = parts.next()?.parse().ok()?;
+    let hex = parts.next()?;
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect();
+    Some((ts, String::from_utf8(bytes?).ok()?, index))
+}
+
+/// `f/<position>` or `b/<position>` → (forward, position).
+fn parse_get_token(t: &str) -> Option<(bool, usize)> {
+    let (dir, n) = t.split_once('/')?;
+    let forward = match dir {
+        "f" => true,
+        "b" => false,
+        _ => return None,
+    };
+    Some((forward, n.parse().ok()?))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DescribeGroups {
+    log_group_name_prefix: Option<String>,
+    log_group_name_pattern: Option<String>,
+    log_group_identifiers: Option<Vec<String>>,
+    limit: Option<i64>,
+    next_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DescribeStreams {
+    #[serde(flatten)]
+    group: GroupRef,
+    log_stream_name_prefix: Option<String>,
+    order_by: Option<String>,
+    descending: Option<bool>,
+    limit: Option<i64>,
+    next_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetEvents {
+    #[serde(flatten)]
+    group: GroupRef,
+    log_stream_name: String,
+    start_time: Option<i64>,
+    end_time: Option<i64>,
+    limit: Option<i64>,
+    start_from_head: Option<bool>,
+    next_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FilterEvents {
+    #[serde(flatten)]
+    group: GroupRef,
+    log_stream_names: Option<Vec<String>>,
+    log_stream_name_prefix: Option<String>,
+    start_time: Option<i64>,
+    end_time: Option<i64>,
+    filter_pattern: Option<String>,
+    limit: Option<i64>,
+    next_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StreamRef {
+    #[serde(flatten)]
+    group: GroupRef,
+    log_stream_name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InputEvent {
+    timestamp: i64,
+    message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PutEvents {
+    #[serde(flatten)]
+    group: GroupRef,
+    log_stream_name: String,
+    log_events: Vec<InputEvent>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Retention {
+    #[serde(flatten)]
+    group: GroupRef,
+    retention_in_days: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests;

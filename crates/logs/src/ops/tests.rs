@@ -1,0 +1,357 @@
+use super::*;
+use kindling_protocol::WireError;
+
+fn logs() -> (Logs, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("logs");
+    let registry = Arc::new(Registry::open(root.join(".registry.json")).unwrap());
+    (
+        Logs {
+            store: LogStore::new(root),
+            registry,
+            region: "us-east-1".into(),
+            account_id: "123456789012".into(),
+        },
+        dir,
+    )
+}
+
+fn call(l: &Logs, op: &str, input: Value) -> Result<Value, LogsError> {
+    execute(l, Operation::parse(op).unwrap(), input)
+}
+
+fn write(l: &Logs, group: &str, stream: &str, events: &[(i64, &str)]) {
+    let events: Vec<(i64, String)> = events.iter().map(|(t, m)| (*t, m.to_string())).collect();
+    l.store
+        .append_events(group, stream, &events)
+        .unwrap()
+        .unwrap();
+}
+
+const G: &str = "/aws/lambda/fn";
+
+#[test]
+fn groups_and_streams_are_described() {
+    let (l, _d) = logs();
+    write(
+        &l,
+        G,
+        "2024/01/01/[$LATEST]aaa",
+        &[(1000, "a1"), (5000, "a2")],
+    );
+    write(
+        &l,
+        G,
+        "2024/01/01/[$LATEST]bbb",
+        &[(2000, "b1"), (3000, "b2")],
+    );
+    let groups = call(&l, "DescribeLogGroups", json!({})).unwrap();
+    assert_eq!(groups["logGroups"][0]["logGroupName"], G);
+    assert_eq!(
+        groups["logGroups"][0]["arn"],
+        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/fn:*"
+    );
+    let streams = call(
+        &l,
+        "DescribeLogStreams",
+        json!({"logGroupName": G, "orderBy": "LastEventTime", "descending": true}),
+    )
+    .unwrap();
+    let names: Vec<&str> = streams["logStreams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["logStreamName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["2024/01/01/[$LATEST]aaa", "2024/01/01/[$LATEST]bbb"]
+    );
+    assert_eq!(streams["logStreams"][0]["lastEventTimestamp"], 5000);
+    assert_eq!(streams["logStreams"][0]["firstEventTimestamp"], 1000);
+    let page = call(
+        &l,
+        "DescribeLogStreams",
+        json!({"logGroupName": G, "limit": 1}),
+    )
+    .unwrap();
+    assert_eq!(page["logStreams"].as_array().unwrap().len(), 1);
+    let rest = call(
+        &l,
+        "DescribeLogStreams",
+        json!({"logGroupName": G, "limit": 1, "nextToken": page["nextToken"]}),
+    )
+    .unwrap();
+    assert_eq!(
+        rest["logStreams"][0]["logStreamName"],
+        "2024/01/01/[$LATEST]bbb"
+    );
+    assert!(rest.get("nextToken").is_none());
+    let err = call(&l, "DescribeLogStreams", json!({"logGroupName": "/nope"})).unwrap_err();
+    assert_eq!(err.code(), "ResourceNotFoundException");
+    let err = call(
+        &l,
+        "DescribeLogStreams",
+        json!({"logGroupName": G, "orderBy": "LastEventTime", "logStreamNamePrefix": "2024"}),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "InvalidParameterException");
+}
+
+#[test]
+fn get_log_events_pages_both_ways_and_repeats_tokens_at_the_end() {
+    let (l, _d) = logs();
+    let s = "2024/01/01/[$LATEST]x";
+    let events: Vec<(i64, String)> = (0..5).map(|i| (1000 + i, format!("e{i}"))).collect();
+    l.store.append_events(G, s, &events).unwrap();
+    let msgs = |v: &Value| -> Vec<String> {
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["message"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Newest page by default.
+    let last = call(
+        &l,
+        "GetLogEvents",
+        json!({"logGroupName": G, "logStreamName": s, "limit": 2}),
+    )
+    .unwrap();
+    assert_eq!(msgs(&last), ["e3", "e4"]);
+    let back = call(
+        &l,
+        "GetLogEvents",
+        json!({"logGroupName": G, "logStreamName": s, "limit": 2, "nextToken": last["nextBackwardToken"]}),
+    )
+    .unwrap();
+    assert_eq!(msgs(&back), ["e1", "e2"]);
+    let back2 = call(
+        &l,
+        "GetLogEvents",
+        json!({"logGroupName": G, "logStreamName": s, "limit": 2, "nextToken": back["nextBackwardToken"]}),
+    )
+    .unwrap();
+    assert_eq!(msgs(&back2), ["e0"]);
+    let back3 = call(
+        &l,
+        "GetLogEvents",
+        json!({"logGroupName": G, "logStreamName": s, "limit": 2, "nextToken": back2["nextBackwardToken"]}),
+    )
+    .unwrap();
+    assert!(msgs(&back3).is_empty());
+    assert_eq!(back3["nextBackwardToken"], back2["nextBackwardToken"]);
+    // From the head, forward to the end; the end repeats the token sent.
+    let mut token = Value::Null;
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let mut input =
+            json!({"logGroupName": G, "logStreamName": s, "limit": 2, "startFromHead": true});
+        if !token.is_null() {
+            input["nextToken"] = token.clone();
+        }
+        let page = call(&l, "GetLogEvents", input).unwrap();
+        seen.extend(msgs(&page));
+        if page["nextForwardToken"] == token {
+            break;
+        }
+        token = page["nextForwardToken"].clone();
+    }
+    assert_eq!(seen, ["e0", "e1", "e2", "e3", "e4"]);
+    // New events appear after the end token.
+    l.store
+        .append_events(G, s, &[(2000, "late".to_string())])
+        .unwrap();
+    let more = call(
+        &l,
+        "GetLogEvents",
+        json!({"logGroupName": G, "logStreamName": s, "nextToken": token}),
+    )
+    .unwrap();
+    assert_eq!(msgs(&more), ["late"]);
+    let ranged = call(
+        &l,
+        "GetLogEvents",
+        json!({"logGroupName": G, "logStreamName": s, "startTime": 1001, "endTime": 1003, "startFromHead": true}),
+    )
+    .unwrap();
+    assert_eq!(msgs(&ranged), ["e1", "e2"]);
+    let err = call(
+        &l,
+        "GetLogEvents",
+        json!({"logGroupName": G, "logStreamName": "nope"}),
+    )
+    .unwrap_err();
+    assert_eq!(err.message(), "The specified log stream does not exist.");
+    let err = call(
+        &l,
+        "GetLogEvents",
+        json!({"logGroupName": G, "logStreamName": s, "nextToken": "zzz"}),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "InvalidParameterException");
+}
+
+#[test]
+fn filter_log_events_interleaves_filters_and_pages() {
+    let (l, _d) = logs();
+    write(
+        &l,
+        G,
+        "a",
+        &[
+            (1, "INFO one"),
+            (3, "ERROR three"),
+            (5, "{\"level\":\"ERROR\",\"n\":5}"),
+        ],
+    );
+    write(&l, G, "b", &[(2, "ERROR two"), (4, "INFO four")]);
+    let all = call(
+        &l,
+        "FilterLogEvents",
+        json!({"logGroupName": G, "interleaved": true}),
+    )
+    .unwrap();
+    let ts: Vec<i64> = all["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["timestamp"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ts, [1, 2, 3, 4, 5]);
+    let errors = call(
+        &l,
+        "FilterLogEvents",
+        json!({"logGroupName": G, "filterPattern": "ERROR -three"}),
+    )
+    .unwrap();
+    assert_eq!(errors["events"].as_array().unwrap().len(), 2);
+    let json_only = call(
+        &l,
+        "FilterLogEvents",
+        json!({"logGroupName": G, "filterPattern": "{ $.level = \"ERROR\" && $.n != 4 }"}),
+    )
+    .unwrap();
+    assert_eq!(json_only["events"][0]["timestamp"], 5);
+    let b_only = call(
+        &l,
+        "FilterLogEvents",
+        json!({"logGroupName": G, "logStreamNames": ["b"], "startTime": 3}),
+    )
+    .unwrap();
+    assert_eq!(b_only["events"][0]["message"], "INFO four");
+    // Pages of two, then the rest; event ids are stable across calls.
+    let mut token: Option<Value> = None;
+    let mut ids = Vec::new();
+    loop {
+        let mut input = json!({"logGroupName": G, "limit": 2});
+        if let Some(t) = &token {
+            input["nextToken"] = t.clone();
+        }
+        let page = call(&l, "FilterLogEvents", input).unwrap();
+        ids.extend(
+            page["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["eventId"].as_str().unwrap().to_string()),
+        );
+        match page.get("nextToken") {
+            Some(t) => token = Some(t.clone()),
+            None => break,
+        }
+    }
+    let again: Vec<String> = all["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["eventId"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, again);
+    assert!(ids.iter().all(|i| i.len() == 56));
+    let err = call(
+        &l,
+        "FilterLogEvents",
+        json!({"logGroupName": G, "filterPattern": "{ $.x = "}),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "InvalidParameterException");
+}
+
+#[test]
+fn groups_can_be_created_retained_and_deleted() {
+    let (l, _d) = logs();
+    call(&l, "CreateLogGroup", json!({"logGroupName": "/app/custom"})).unwrap();
+    let err = call(&l, "CreateLogGroup", json!({"logGroupName": "/app/custom"})).unwrap_err();
+    assert_eq!(err.code(), "ResourceAlreadyExistsException");
+    let err = call(&l, "CreateLogGroup", json!({"logGroupName": "bad name"})).unwrap_err();
+    assert_eq!(err.code(), "InvalidParameterException");
+    call(
+        &l,
+        "CreateLogStream",
+        json!({"logGroupName": "/app/custom", "logStreamName": "s1"}),
+    )
+    .unwrap();
+    call(
+        &l,
+        "PutLogEvents",
+        json!({"logGroupName": "/app/custom", "logStreamName": "s1", "logEvents": [{"timestamp": 10, "message": "hello"}]}),
+    )
+    .unwrap();
+    let got = call(
+        &l,
+        "GetLogEvents",
+        json!({"logGroupName": "/app/custom", "logStreamName": "s1"}),
+    )
+    .unwrap();
+    assert_eq!(got["events"][0]["message"], "hello");
+    // An old stream goes when a retention policy is set.
+    write(&l, "/app/custom", "old", &[(10, "old")]);
+    let old = l.store.group_dir("/app/custom").join("old.log");
+    std::fs::File::options()
+        .append(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(3 * 86_400))
+        .unwrap();
+    let err = call(
+        &l,
+        "PutRetentionPolicy",
+        json!({"logGroupName": "/app/custom", "retentionInDays": 2}),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "InvalidParameterException");
+    call(
+        &l,
+        "PutRetentionPolicy",
+        json!({"logGroupName": "/app/custom", "retentionInDays": 1}),
+    )
+    .unwrap();
+    assert!(!old.exists());
+    let groups = call(
+        &l,
+        "DescribeLogGroups",
+        json!({"logGroupNamePrefix": "/app"}),
+    )
+    .unwrap();
+    assert_eq!(groups["logGroups"][0]["retentionInDays"], 1);
+    call(
+        &l,
+        "DeleteRetentionPolicy",
+        json!({"logGroupName": "/app/custom"}),
+    )
+    .unwrap();
+    let groups = call(
+        &l,
+        "DescribeLogGroups",
+        json!({"logGroupNamePrefix": "/app"}),
+    )
+    .unwrap();
+    assert!(groups["logGroups"][0].get("retentionInDays").is_none());
+    call(&l, "DeleteLogGroup", json!({"logGroupName": "/app/custom"})).unwrap();
+    let err = call(&l, "DeleteLogGroup", json!({"logGroupName": "/app/custom"})).unwrap_err();
+    assert_eq!(err.code(), "ResourceNotFoundException");
+    let groups = call(&l, "DescribeLogGroups", json!({})).unwrap();
+    assert!(groups["logGroups"].as_array().unwrap().is_empty());
+}

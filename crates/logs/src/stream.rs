@@ -1,0 +1,176 @@
+//! Reading stored log streams: one event per line, `<ISO-8601 UTC>\t<message>`.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::time::UNIX_EPOCH;
+
+/// One event of a stream, with its position (line index) in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub index: usize,
+    pub timestamp: i64,
+    pub message: String,
+}
+
+/// What DescribeLogStreams shows of a stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamInfo {
+    pub name: String,
+    pub creation_time: i64,
+    pub first_event: Option<i64>,
+    pub last_event: Option<i64>,
+    pub last_ingestion: i64,
+    pub stored_bytes: u64,
+}
+
+/// Every complete line of the stream file as an event (a partial last line is left for the
+/// next read). A line without a readable timestamp takes the previous event's.
+pub fn read_events(path: &Path) -> io::Result<Vec<Event>> {
+    let bytes = fs::read(path)?;
+    Ok(parse(&bytes))
+}
+
+fn parse(bytes: &[u8]) -> Vec<Event> {
+    let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let text = String::from_utf8_lossy(&bytes[..complete]);
+    let mut out = Vec::new();
+    let mut last_ts = 0;
+    for (index, line) in text.lines().enumerate() {
+        let (timestamp, message) = match line.split_once('\t') {
+            Some((ts, msg)) => match parse_iso_ms(ts) {
+                Some(ts) => (ts, msg),
+                None => (last_ts, line),
+            },
+            None => (last_ts, line),
+        };
+        last_ts = timestamp;
+        out.push(Event {
+            index,
+            timestamp,
+            message: message.to_string(),
+        });
+    }
+    out
+}
+
+/// The figures of a stream file, reading only its first line and its last 64 KiB.
+pub fn stream_info(name: String, path: &Path) -> io::Result<StreamInfo> {
+    let meta = fs::metadata(path)?;
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut file = File::open(path)?;
+    let mut head = vec![0u8; 64.min(meta.len() as usize)];
+    file.read_exact(&mut head)?;
+    let first_event = head
+        .iter()
+        .position(|&b| b == b'\t')
+        .and_then(|i| parse_iso_ms(std::str::from_utf8(&head[..i]).ok()?));
+    let tail_len = meta.len().min(64 * 1024);
+    file.seek(SeekFrom::Start(meta.len() - tail_len))?;
+    let mut tail = Vec::with_capacity(tail_len as usize);
+    file.take(tail_len).read_to_end(&mut tail)?;
+    let last_event = parse(&tail)
+        .iter()
+        .rev()
+        .find(|e| e.timestamp > 0)
+        .map(|e| e.timestamp);
+    let created = meta
+        .created()
+        .ok()
+        .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as i64);
+    Ok(StreamInfo {
+        name,
+        creation_time: first_event.or(created).unwrap_or(modified),
+        first_event,
+        last_event,
+        last_ingestion: modified,
+        stored_bytes: meta.len(),
+    })
+}
+
+/// `YYYY-MM-DDThh:mm:ss.sssZ` (or without the fraction) → milliseconds since the epoch.
+pub fn parse_iso_ms(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || !s.ends_with('Z') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let millis = match &s[19..s.len() - 1] {
+        "" => 0,
+        f => {
+            let digits = f.strip_prefix('.')?;
+            let padded: String = digits.chars().chain("000".chars()).take(3).collect();
+            padded.parse().ok()?
+        }
+    };
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let days = days_from_civil(y, mo, d);
+    Some(((days * 86_400 + h * 3600 + mi * 60 + sec) * 1000) + millis)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kindling_model::timefmt::iso8601_z;
+
+    #[test]
+    fn timestamps_round_trip() {
+        for ms in [0, 1_586_545_592_563, 1_700_000_000_001, 951_782_400_000] {
+            assert_eq!(parse_iso_ms(&iso8601_z(ms)), Some(ms));
+        }
+        assert_eq!(
+            parse_iso_ms("2020-04-10T19:06:32Z"),
+            Some(1_586_545_592_000)
+        );
+        assert_eq!(parse_iso_ms("garbage"), None);
+    }
+
+    #[test]
+    fn lines_become_events_and_partial_lines_wait() {
+        let text = "2020-04-10T19:06:32.563Z\tSTART x\nstray\n2020-04-10T19:06:33.000Z\tEND x\n2020-04-10T19:06:34";
+        let ev = parse(text.as_bytes());
+        assert_eq!(ev.len(), 3);
+        assert_eq!(ev[0].timestamp, 1_586_545_592_563);
+        assert_eq!(ev[0].message, "START x");
+        assert_eq!(
+            (ev[1].timestamp, ev[1].message.as_str()),
+            (1_586_545_592_563, "stray")
+        );
+        assert_eq!(ev[2].index, 2);
+    }
+
+    #[test]
+    fn stream_info_reads_first_and_last_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.log");
+        fs::write(
+            &p,
+            "2020-04-10T19:06:32.563Z\ta\n2020-04-10T19:06:40.000Z\tb\n",
+        )
+        .unwrap();
+        let info = stream_info("s".into(), &p).unwrap();
+        assert_eq!(info.first_event, Some(1_586_545_592_563));
+        assert_eq!(info.last_event, Some(1_586_545_600_000));
+        assert_eq!(info.creation_time, 1_586_545_592_563);
+    }
+}

@@ -1,0 +1,151 @@
+//! OpenTelemetry spans of an invocation, when an exporter is configured: `request` (the
+//! invocation as the platform handled it, a child of the caller's X-Ray segment), and its
+//! children `queue wait` (an asynchronous event's time in the queue), `environment wait` (an
+//! invocation waiting for a warm environment or a cold-start slot), `init` (a cold start) and
+//! `invoke` (the function's run, whose span id is the `Parent` the runtime receives in its
+//! trace header, so the function's own spans continue from it). The X-Ray trace id
+//! `1-<8 hex>-<24 hex>` is the OTel trace id's 32 hex digits.
+
+use std::time::{Duration, SystemTime};
+
+use kindling_model::trace::TraceHeader;
+use kindling_otel::{AttrValue, Exporter, Span, SpanKind};
+
+/// The X-Ray trace id as an OTel trace id.
+pub(crate) fn otel_trace_id(root: &str) -> Option<String> {
+    let hex: String = root
+        .strip_prefix("1-")?
+        .chars()
+        .filter(|c| *c != '-')
+        .collect();
+    (hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hex)
+}
+
+fn new_span_id() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    id[..16].to_string()
+}
+
+/// What one invocation went through, for its spans.
+pub(crate) struct Timeline<'a> {
+    pub function: &'a str,
+    pub version: &'a str,
+    pub request_id: &'a str,
+    pub invoked_arn: &'a str,
+    /// The caller's header (its Parent is the request span's parent).
+    pub incoming: Option<&'a str>,
+    /// The header the runtime got (its Parent is the invoke span's id).
+    pub runtime_header: &'a str,
+    pub asynchronous: bool,
+    pub enqueued: Option<SystemTime>,
+    pub started: SystemTime,
+    /// When an environment was in hand (after a cold start, if any).
+    pub acquired: SystemTime,
+    pub init: Option<Duration>,
+    pub run: Option<Duration>,
+    pub ended: SystemTime,
+    pub error: Option<&'a str>,
+}
+
+impl Timeline<'_> {
+    pub fn export(&self, exporter: &Exporter) {
+        let Ok(header) = TraceHeader::parse(self.runtime_header) else {
+            return;
+        };
+        let Some(trace_id) = otel_trace_id(header.root()) else {
+            return;
+        };
+        let parent = self
+            .incoming
+            .and_then(|h| TraceHeader::parse(h).ok())
+            .and_then(|h| h.parent().map(str::to_string));
+        let request_id = new_span_id();
+        let common = || {
+            vec![
+                ("faas.name", AttrValue::Str(self.function.to_string())),
+                ("faas.version", AttrValue::Str(self.version.to_string())),
+                (
+                    "faas.invocation_id",
+                    AttrValue::Str(self.request_id.to_string()),
+                ),
+                (
+                    "cloud.resource_id",
+                    AttrValue::Str(self.invoked_arn.to_string()),
+                ),
+            ]
+        };
+        let child = |name: &str, start: SystemTime, end: SystemTime, id: Option<String>| Span {
+            trace_id: trace_id.clone(),
+            span_id: id.unwrap_or_else(new_span_id),
+            parent_span_id: Some(request_id.clone()),
+            name: name.to_string(),
+            kind: SpanKind::Internal,
+            start,
+            end,
+            attributes: common(),
+            error: None,
+        };
+        let mut attributes = common();
+        attributes.push(("faas.coldstart", AttrValue::Bool(self.init.is_some())));
+        attributes.push((
+            "faas.trigger",
+            AttrValue::Str(if self.asynchronous { "pubsub" } else { "http" }.into()),
+        ));
+        let request_start = self.enqueued.unwrap_or(self.started).min(self.started);
+        exporter.record(Span {
+            trace_id: trace_id.clone(),
+            span_id: request_id.clone(),
+            parent_span_id: parent,
+            name: format!("{} request", self.function),
+            kind: SpanKind::Server,
+            start: request_start,
+            end: self.ended,
+            attributes,
+            error: self.error.map(str::to_string),
+        });
+        if let Some(enqueued) = self.enqueued {
+            exporter.record(child("queue wait", enqueued, self.started, None));
+        }
+        let init_start = self
+            .init
+            .and_then(|d| self.acquired.checked_sub(d))
+            .unwrap_or(self.acquired);
+        if init_start > self.started + Duration::from_micros(50) {
+            exporter.record(child("environment wait", self.started, init_start, None));
+        }
+        if self.init.is_some() {
+            let mut init = child("init", init_start, self.acquired, None);
+            init.attributes
+                .push(("faas.coldstart", AttrValue::Bool(true)));
+            if self.run.is_none() {
+                init.error = self.error.map(str::to_string);
+            }
+            exporter.record(init);
+        }
+        if let Some(run) = self.run {
+            let start = self.ended.checked_sub(run).unwrap_or(self.acquired);
+            let mut invoke = child(
+                "invoke",
+                start,
+                self.ended,
+                header.parent().map(str::to_string),
+            );
+            invoke.error = self.error.map(str::to_string);
+            exporter.record(invoke);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xray_roots_are_otel_trace_ids() {
+        assert_eq!(
+            otel_trace_id("1-5759e988-bd862e3fe1be46a994272793").as_deref(),
+            Some("5759e988bd862e3fe1be46a994272793")
+        );
+        assert_eq!(otel_trace_id("2-x"), None);
+    }
+}

@@ -1,0 +1,50 @@
+//! API Gateway in the server: the domain over the state database, its two control planes and
+//! the invocation router (mounted behind the edge's dispatch table).
+
+use std::sync::Arc;
+
+use kindling_apigw::{ApiGateway, ApigwConfig};
+use kindling_apigw_api::{ControlState, ExecuteState, Invoker};
+use kindling_control::ControlPlane;
+use kindling_edge::gate::{AuthPolicy, Gate};
+use kindling_model::ArnContext;
+use kindling_scheduler::Scheduler;
+use kindling_store::{ApiStore, SqliteStore};
+
+use crate::cli::ServeArgs;
+
+/// The API Gateway routers.
+pub struct Routers {
+    pub v1: axum::Router,
+    pub v2: axum::Router,
+    pub execute: axum::Router,
+}
+
+pub fn routers(
+    args: &ServeArgs,
+    store: Arc<SqliteStore>,
+    control: Arc<ControlPlane>,
+    scheduler: Scheduler,
+    policy: Arc<AuthPolicy>,
+) -> Routers {
+    let store: Arc<dyn ApiStore> = store;
+    let service = Arc::new(ApiGateway::new(
+        store,
+        ApigwConfig {
+            arn: ArnContext::new(&args.region, &args.account_id),
+        },
+    ));
+    // Both API Gateway clients sign as `apigateway`.
+    let control_state = ControlState {
+        service: Arc::clone(&service),
+        gate: Gate::new(policy, "apigateway"),
+    };
+    Routers {
+        v1: kindling_apigw_api::v1_router(control_state.clone()),
+        v2: kindling_apigw_api::v2_router(control_state),
+        execute: kindling_apigw_api::execute_router(ExecuteState {
+            service,
+            invoker: Arc::new(Invoker::new(control, scheduler)),
+        }),
+    }
+}

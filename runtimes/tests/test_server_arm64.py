@@ -1,0 +1,106 @@
+"""Architectures: an arm64 custom runtime (a static aarch64 binary, cross-compiled by the test
+with Debian's gcc-aarch64-linux-gnu) runs through qemu-user emulation on an x86-64 host, or is
+refused at CreateFunction when the host cannot emulate it; a binary of one architecture never
+runs as a function of the other."""
+
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import server_support as s
+
+SOURCE = Path(__file__).parent / "arm64" / "echo_runtime.c"
+BINFMT = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+
+pytestmark = pytest.mark.skipif(platform.machine() != "x86_64",
+                                reason="emulation tests are for x86-64 hosts")
+
+
+def elf_machine(path: Path) -> int:
+    head = path.read_bytes()[:20]
+    assert head[:4] == b"\x7fELF", f"{path} is not ELF"
+    return int.from_bytes(head[18:20], "little")
+
+
+def compile_runtime(compiler: str, out: Path) -> Path:
+    cc = shutil.which(compiler)
+    assert cc, f"{compiler} is needed (Debian: apt-get install gcc-aarch64-linux-gnu)"
+    subprocess.run([cc, "-static", "-O2", "-o", str(out), str(SOURCE)], check=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def binaries(tmp_path_factory):
+    d = tmp_path_factory.mktemp("arch")
+    arm = compile_runtime("aarch64-linux-gnu-gcc", d / "arm64")
+    x86 = compile_runtime("gcc", d / "x86_64")
+    assert elf_machine(arm) == 0xB7 and elf_machine(x86) == 0x3E
+    return {"arm64": arm.read_bytes(), "x86_64": x86.read_bytes()}
+
+
+def package(binary: bytes) -> bytes:
+    return s.zip_files({"bootstrap": (binary, 0o755)})
+
+
+def emulation_available() -> bool:
+    try:
+        text = BINFMT.read_text()
+    except OSError:
+        return False
+    return text.startswith("enabled") and "flags:" in text and "F" in text.split("flags:")[1].split()[0]
+
+
+def test_arm64_binary_runs_through_emulation(lam, binaries):
+    if not emulation_available():
+        code, status, message = s.api_error(
+            lam.create_function, FunctionName=s.unique("arm"), Runtime="provided.al2023",
+            Role=s.ROLE, Handler="x", Architectures=["arm64"], Code={"ZipFile": package(binaries["arm64"])})
+        assert (code, status) == ("InvalidParameterValueException", 400), message
+        assert "qemu-user-static" in message, message
+        return
+    name = s.create(lam, "provided.al2023", "x", package(binaries["arm64"]), Architectures=["arm64"])
+    inv = s.invoke(lam, name, {"n": 1})
+    assert inv.ok() == {"machine": "aarch64", "event": {"n": 1}}, inv.payload
+    lines = s.log_lines(inv)
+    assert any("Kindling WARNING" in l and "emulation" in l for l in lines), lines
+    assert any("echo runtime up on aarch64" in l for l in lines), lines
+    # Warm invocations reuse the emulated process.
+    assert s.invoke(lam, name, [2]).ok() == {"machine": "aarch64", "event": [2]}
+    assert lam.get_function_configuration(FunctionName=name)["Architectures"] == ["arm64"]
+
+
+def test_x86_binary_never_runs_as_arm64(lam, binaries):
+    if not emulation_available():
+        pytest.skip("arm64 functions are refused at create on this host (tested above)")
+    name = s.create(lam, "provided.al2023", "x", package(binaries["x86_64"]), Architectures=["arm64"])
+    body = s.invoke(lam, name).error()
+    assert body["errorType"] == "Runtime.InvalidEntrypoint", body
+    assert "is a x86_64 binary, but the function's architecture is arm64" in body["errorMessage"], body
+
+
+def test_arm64_binary_never_runs_as_x86_64(lam, binaries):
+    name = s.create(lam, "provided.al2023", "x", package(binaries["arm64"]))
+    body = s.invoke(lam, name).error()
+    assert body["errorType"] == "Runtime.InvalidEntrypoint", body
+    assert "is a arm64 binary, but the function's architecture is x86_64" in body["errorMessage"], body
+
+
+def test_switching_architecture_with_update_function_code(lam, binaries):
+    if not emulation_available():
+        pytest.skip("arm64 functions are refused at create on this host (tested above)")
+    name = s.create(lam, "provided.al2023", "x", package(binaries["x86_64"]))
+    assert s.invoke(lam, name, 1).ok() == {"machine": "x86_64", "event": 1}
+    lam.update_function_code(FunctionName=name, ZipFile=package(binaries["arm64"]), Architectures=["arm64"])
+    s.k.wait_active(lam, name)
+    assert s.invoke(lam, name, 2).ok() == {"machine": "aarch64", "event": 2}
+
+
+def test_python_on_arm64_says_it_uses_the_host_interpreter(lam):
+    code = s.zip_files({"app.py": "import platform\ndef handler(e, c):\n    return platform.machine()\n"})
+    name = s.create(lam, "python3.12", "app.handler", code, Architectures=["arm64"])
+    inv = s.invoke(lam, name)
+    assert inv.ok() == "x86_64"
+    assert any("architecture arm64" in l and "interpreter" in l for l in s.log_lines(inv)), s.log_lines(inv)

@@ -114,6 +114,7 @@ pub async fn start(
     topics: TopicService,
     objects: Objects,
     events: AsyncInvoker,
+    mappings: kindling_esm::Mappings,
     policy: Arc<AuthPolicy>,
     stopped: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<axum::Router> {
@@ -140,6 +141,7 @@ pub async fn start(
         region: args.region.clone(),
         base_url: format!("http://{host}"),
         cron: Some(cron),
+        esm: Some(mappings),
     };
     let mut config = DeployConfig::new(&args.region, &args.account_id);
     config.linger = LINGER;

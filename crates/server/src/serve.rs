@@ -183,6 +183,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         messaging.topics.clone(),
         objects.clone(),
         events.clone(),
+        mappings.clone(),
         Arc::clone(&policy),
         stopped(stop_rx.clone()),
     )

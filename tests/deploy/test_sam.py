@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError
@@ -34,10 +35,10 @@ def deploy(app, template, *extra: str):
                "--no-progressbar", *extra, cwd=app)
 
 
-def receive(sqs, url: str) -> list[str]:
+def receive(sqs, url: str, timeout: float = 60) -> list[str]:
     def got():
         return sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2).get("Messages")
-    return [m["Body"] for m in wait_for(got, timeout=30, what=f"a message on {url}")]
+    return [m["Body"] for m in wait_for(got, timeout=timeout, what=f"a message on {url}")]
 
 
 @pytest.fixture
@@ -78,6 +79,22 @@ def test_sam_build_deploy_drive_update_delete(app, cfn, lam, sns, sqs, s3):
     assert record["requestContext"]["condition"] == "Success"
     assert record["responsePayload"] == {"notified": ["order 7 accepted"]}
 
+    # The function URL (on the live alias) answers over HTTP.
+    with urllib.request.urlopen(f"{out['OrdersUrl']}?id=9", timeout=30) as r:
+        assert json.loads(r.read()) == {"message": "order 9 accepted", "version": "1"}
+
+    # The topic also feeds the orders queue, consumed by a function through an event source
+    # mapping with partial batch responses: the good order is deleted, the failing one goes
+    # to the dead-letter queue after its one receive.
+    sns.publish(TopicArn=out["EventsTopicArn"], Message=json.dumps({"id": "bad", "fail": True}))
+    assert json.loads(receive(sqs, out["DeadLettersUrl"])[0]) == {"id": "bad", "fail": True}
+
+    def drained():
+        attrs = sqs.get_queue_attributes(QueueUrl=out["OrdersQueueUrl"], AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return all(v == "0" for v in attrs.values())
+    wait_for(drained, timeout=60, what="the orders queue to drain")
+
     # The managed bucket holds the artifacts and the template.
     buckets = [b["Name"] for b in s3.list_buckets()["Buckets"]]
     managed = [b for b in buckets if b.startswith("aws-sam-cli-managed-default-")]
@@ -93,8 +110,9 @@ def test_sam_build_deploy_drive_update_delete(app, cfn, lam, sns, sqs, s3):
 
     # A changed handler and a removed resource (the audit queue and its subscription).
     handler = app / "src" / "orders" / "app.py"
-    handler.write_text(handler.read_text().replace("describe_order(event.get(\"id\", \"?\"))",
-                                                   "describe_order(event.get(\"id\", \"?\")) + \" (v2)\""))
+    source = handler.read_text()
+    assert "describe_order(order_id)" in source
+    handler.write_text(source.replace("describe_order(order_id)", "describe_order(order_id) + \" (v2)\""))
     text = (app / "template.yaml").read_text()
     text = re.sub(r"\n  AuditQueue:\n.*?\n\n", "\n", text, flags=re.S)
     text = re.sub(r"\n  AuditSubscription:\n.*?\n\n", "\n", text, flags=re.S)

@@ -54,9 +54,10 @@ pub struct EndpointArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct DeployArgs {
-    /// The template (YAML or JSON; SAM or plain CloudFormation).
-    #[arg(short = 't', long = "template-file", default_value = "template.yaml")]
-    pub template_file: PathBuf,
+    /// The template (YAML or JSON; SAM or plain CloudFormation). Default: the one `sam build`
+    /// wrote (`.aws-sam/build/template.yaml`) if present, else `template.yaml`.
+    #[arg(short = 't', long = "template-file")]
+    pub template_file: Option<PathBuf>,
     /// The stack (default: the template's folder name).
     #[arg(long)]
     pub stack_name: Option<String>,

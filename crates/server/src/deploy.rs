@@ -9,6 +9,7 @@ use kindling_control::ControlPlane;
 use kindling_deploy::handlers::Kindling;
 use kindling_deploy::{BoxFuture, DeployConfig, Deployer, TemplateSource};
 use kindling_edge::gate::{AuthPolicy, Gate};
+use kindling_events::AsyncInvoker;
 use kindling_objects::Objects;
 use kindling_queues::TopicService;
 use kindling_store::StackStore;
@@ -76,15 +77,57 @@ impl TemplateSource for S3Templates {
     }
 }
 
-/// Opens the engine (resuming interrupted operations) and returns the CloudFormation router.
+/// Schedules' targets: Lambda functions, invoked asynchronously (the event is stored before
+/// the tick counts as delivered).
+struct LambdaTargets(AsyncInvoker);
+
+impl kindling_cron::Fire for LambdaTargets {
+    fn fire<'a>(
+        &'a self,
+        target: &'a kindling_cron::Target,
+        payload: Vec<u8>,
+    ) -> kindling_cron::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let r = kindling_model::FunctionRef::parse(&target.arn, true)
+                .map_err(|e| format!("{}: {e}", target.arn))?;
+            self.0
+                .enqueue(
+                    uuid::Uuid::new_v4().to_string(),
+                    r.name,
+                    r.qualifier.map(|q| q.to_string()),
+                    payload,
+                    None,
+                )
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// Opens the schedule runner and the engine (resuming interrupted operations); returns the
+/// CloudFormation router. The runner stops when `stopped` resolves.
+#[allow(clippy::too_many_arguments)]
 pub async fn start(
     args: &ServeArgs,
-    store: Arc<dyn StackStore>,
+    store: Arc<kindling_store::SqliteStore>,
     control: Arc<ControlPlane>,
     topics: TopicService,
     objects: Objects,
+    events: AsyncInvoker,
+    mappings: kindling_esm::Mappings,
     policy: Arc<AuthPolicy>,
+    stopped: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<axum::Router> {
+    let cron = kindling_cron::Cron::open(
+        store.clone(),
+        Arc::new(LambdaTargets(events)),
+        &args.region,
+        &args.account_id,
+    )
+    .await
+    .context("opening schedules")?;
+    cron.start(stopped);
+    let store: Arc<dyn StackStore> = store;
     let host = if args.listen.ip().is_unspecified() {
         format!("127.0.0.1:{}", args.listen.port())
     } else {
@@ -97,6 +140,8 @@ pub async fn start(
         account_id: args.account_id.clone(),
         region: args.region.clone(),
         base_url: format!("http://{host}"),
+        cron: Some(cron),
+        esm: Some(mappings),
     };
     let mut config = DeployConfig::new(&args.region, &args.account_id);
     config.linger = LINGER;

@@ -197,7 +197,10 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         Arc::clone(&control),
         messaging.topics.clone(),
         objects.clone(),
+        events.clone(),
+        mappings.clone(),
         Arc::clone(&policy),
+        stopped(stop_rx.clone()),
     )
     .await?;
     let lambda = router(ApiState {

@@ -22,7 +22,7 @@ pub use mappings::MappingStore;
 pub use messaging::QueueStore;
 pub use objects::ObjectStore;
 pub use sqlite::SqliteStore;
-pub use stacks::{ChangeSetRow, StackRow, StackStore};
+pub use stacks::{ChangeSetRow, ScheduleStore, StackRow, StackStore};
 
 /// Re-exported for implementations' callers.
 pub use kindling_model::events;

@@ -41,3 +41,13 @@ pub trait StackStore: Send + Sync + 'static {
     /// Deletes a change set (absent is not an error).
     fn delete_change_set(&self, change_set_id: &str) -> Result<()>;
 }
+
+/// Durable schedules (EventBridge rules and Scheduler schedules), one JSON document each.
+pub trait ScheduleStore: Send + Sync + 'static {
+    /// Inserts or replaces a schedule.
+    fn put_schedule(&self, id: &str, document: &str) -> Result<()>;
+    /// Deletes a schedule (absent is not an error).
+    fn delete_schedule(&self, id: &str) -> Result<()>;
+    /// Every schedule's document.
+    fn schedules(&self) -> Result<Vec<String>>;
+}

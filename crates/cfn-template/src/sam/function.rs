@@ -499,10 +499,9 @@ fn build(
         )?;
         let auth = url.get("AuthType").ok_or("AuthType is required to configure function property `FunctionUrlConfig`. Please provide either AWS_IAM or NONE.")?;
         let mut p = Map::new();
-        p.insert("TargetFunctionArn".into(), r#ref(id));
-        if let (Some(_), Some(name)) = (&target.alias, &alias_name) {
-            p.insert("Qualifier".into(), name.clone());
-        }
+        // As samtranslator: the alias when there is one (its ARN carries the qualifier, and
+        // the reference orders the URL after the alias).
+        p.insert("TargetFunctionArn".into(), target.name_ref());
         p.insert("AuthType".into(), auth.clone());
         for k in ["Cors", "InvokeMode"] {
             if let Some(v) = url.get(k) {

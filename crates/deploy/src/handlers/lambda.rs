@@ -439,3 +439,171 @@ pub async fn delete_invoke_config(
     })
     .await
 }
+
+// ------------------------------------------------------------------ function URLs
+
+fn url_input(
+    props: &Map<String, Value>,
+) -> Result<kindling_control::input::FunctionUrlConfigInput, ProvisionError> {
+    let mut m = Map::new();
+    for key in ["AuthType", "InvokeMode", "Cors"] {
+        if let Some(v) = props.get(key) {
+            m.insert(key.to_string(), v.clone());
+        }
+    }
+    if let Some(Value::Object(cors)) = m.get_mut("Cors")
+        && let Some(age) = cors.get("MaxAge").and_then(number)
+    {
+        cors.insert("MaxAge".into(), json!(age));
+    }
+    parse(Value::Object(m))
+}
+
+fn url_outcome(k: &Kindling, function: &str, qualifier: Option<&str>, url_id: &str) -> Provisioned {
+    let arn = match qualifier {
+        Some(q) => format!("{}:{q}", k.control.arn().function_arn(function)),
+        None => k.control.arn().function_arn(function),
+    };
+    Provisioned::named(arn.clone())
+        .attr("FunctionArn", arn)
+        .attr(
+            "FunctionUrl",
+            format!("{}/lambda-url/{url_id}/", k.base_url),
+        )
+}
+
+pub async fn create_url(k: &Kindling, props: &Map<String, Value>) -> Outcome {
+    let (function, q) = target(&super::props::required(props, "TargetFunctionArn")?);
+    let qualifier = string(props, "Qualifier").or(q);
+    let input = url_input(props)?;
+    let control = std::sync::Arc::clone(&k.control);
+    let (f, qq) = (function.clone(), qualifier.clone());
+    let view = blocking(move || {
+        control
+            .create_function_url_config(&f, qq.as_deref(), input)
+            .map_err(err)
+    })
+    .await?;
+    Ok(url_outcome(
+        k,
+        &function,
+        qualifier.as_deref(),
+        &view.record.url_id,
+    ))
+}
+
+pub async fn update_url(k: &Kindling, props: &Map<String, Value>) -> Outcome {
+    let (function, q) = target(&super::props::required(props, "TargetFunctionArn")?);
+    let qualifier = string(props, "Qualifier").or(q);
+    let input = url_input(props)?;
+    let control = std::sync::Arc::clone(&k.control);
+    let (f, qq) = (function.clone(), qualifier.clone());
+    let view = blocking(move || {
+        control
+            .update_function_url_config(&f, qq.as_deref(), input)
+            .map_err(err)
+    })
+    .await?;
+    Ok(url_outcome(
+        k,
+        &function,
+        qualifier.as_deref(),
+        &view.record.url_id,
+    ))
+}
+
+pub async fn delete_url(k: &Kindling, props: &Map<String, Value>) -> Result<(), ProvisionError> {
+    let Some(raw) = string(props, "TargetFunctionArn") else {
+        return Ok(());
+    };
+    let (function, q) = target(&raw);
+    let qualifier = string(props, "Qualifier").or(q);
+    let control = std::sync::Arc::clone(&k.control);
+    blocking(move || {
+        missing_ok(control.delete_function_url_config(&function, qualifier.as_deref()))
+    })
+    .await
+}
+
+// ------------------------------------------------------------------ event source mappings
+
+fn mapping_shape(props: &Map<String, Value>) -> Value {
+    let mut m = props.clone();
+    for key in [
+        "BatchSize",
+        "MaximumBatchingWindowInSeconds",
+        "MaximumRetryAttempts",
+        "MaximumRecordAgeInSeconds",
+        "ParallelizationFactor",
+        "TumblingWindowInSeconds",
+    ] {
+        if let Some(v) = m.get(key).and_then(number) {
+            m.insert(key.to_string(), json!(v));
+        }
+    }
+    if let Some(Value::Object(sc)) = m.get_mut("ScalingConfig")
+        && let Some(v) = sc.get("MaximumConcurrency").and_then(number)
+    {
+        sc.insert("MaximumConcurrency".into(), json!(v));
+    }
+    if let Some(v) = m.get("Enabled").and_then(text) {
+        m.insert("Enabled".into(), json!(v == "true"));
+    }
+    m.remove("Tags");
+    Value::Object(m)
+}
+
+fn mapping_outcome(v: &Value) -> Result<Provisioned, ProvisionError> {
+    let uuid = v
+        .get("UUID")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ProvisionError::new("the event source mapping has no UUID"))?
+        .to_string();
+    let arn = v
+        .get("EventSourceMappingArn")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    Ok(Provisioned::named(uuid.clone())
+        .attr("Id", uuid)
+        .attr("EventSourceMappingArn", arn))
+}
+
+fn esm(k: &Kindling) -> Result<&kindling_esm::Mappings, ProvisionError> {
+    k.esm
+        .as_ref()
+        .ok_or_else(|| ProvisionError::new("this Kindling runs no event source mappings"))
+}
+
+pub async fn create_mapping(k: &Kindling, props: &Map<String, Value>) -> Outcome {
+    let input: kindling_esm::input::CreateMappingInput = parse(mapping_shape(props))?;
+    let v = esm(k)?
+        .create(input)
+        .await
+        .map_err(|e| ProvisionError::new(e.to_string()))?;
+    mapping_outcome(&v)
+}
+
+pub async fn update_mapping(k: &Kindling, uuid: &str, props: &Map<String, Value>) -> Outcome {
+    let mut shape = mapping_shape(props);
+    if let Some(o) = shape.as_object_mut() {
+        o.remove("EventSourceArn");
+        o.remove("StartingPosition");
+        o.remove("StartingPositionTimestamp");
+        o.remove("SelfManagedEventSource");
+        o.entry("Enabled").or_insert(json!(true));
+    }
+    let input: kindling_esm::input::UpdateMappingInput = parse(shape)?;
+    let v = esm(k)?
+        .update(uuid, input)
+        .await
+        .map_err(|e| ProvisionError::new(e.to_string()))?;
+    mapping_outcome(&v)
+}
+
+pub async fn delete_mapping(k: &Kindling, uuid: &str) -> Result<(), ProvisionError> {
+    match esm(k)?.delete(uuid).await {
+        Ok(_) | Err(kindling_esm::EsmError::NotFound(_)) => Ok(()),
+        Err(e) => Err(ProvisionError::new(e.to_string())),
+    }
+}

@@ -6,6 +6,7 @@ mod lambda;
 mod messaging;
 mod props;
 mod s3;
+mod schedules;
 
 use std::sync::Arc;
 
@@ -26,6 +27,10 @@ pub struct Kindling {
     pub region: String,
     /// `http://host:port` of Kindling's endpoint (queue URLs, confirmation URLs).
     pub base_url: String,
+    /// The schedule runner (EventBridge rules and Scheduler schedules), if any.
+    pub cron: Option<kindling_cron::Cron>,
+    /// Event source mappings, if any.
+    pub esm: Option<kindling_esm::Mappings>,
 }
 
 type Outcome = Result<Provisioned, ProvisionError>;
@@ -57,6 +62,10 @@ const TYPES: &[&str] = &[
     "AWS::IAM::Policy",
     "AWS::IAM::ManagedPolicy",
     "AWS::CloudFormation::WaitConditionHandle",
+    "AWS::Events::Rule",
+    "AWS::Scheduler::Schedule",
+    "AWS::Lambda::Url",
+    "AWS::Lambda::EventSourceMapping",
 ];
 
 impl Provider for Kindling {
@@ -121,6 +130,10 @@ impl Provider for Kindling {
                 "AWS::SNS::Topic" => messaging::create_topic(self, ctx, props).await,
                 "AWS::SNS::Subscription" => messaging::subscribe(self, props).await,
                 "AWS::S3::Bucket" => s3::create_bucket(self, ctx, props).await,
+                "AWS::Lambda::Url" => lambda::create_url(self, props).await,
+                "AWS::Lambda::EventSourceMapping" => lambda::create_mapping(self, props).await,
+                "AWS::Events::Rule" => schedules::put_rule(self, ctx, props, None).await,
+                "AWS::Scheduler::Schedule" => schedules::put_schedule(self, ctx, props, None).await,
                 "AWS::IAM::Role" | "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => {
                     Ok(iam::record(self, ctx, props, None))
                 }
@@ -161,6 +174,14 @@ impl Provider for Kindling {
                 }
                 "AWS::SNS::Topic" => messaging::update_topic(self, physical_id, new).await,
                 "AWS::S3::Bucket" => Ok(s3::outcome(self, physical_id)),
+                "AWS::Lambda::Url" => lambda::update_url(self, new).await,
+                "AWS::Lambda::EventSourceMapping" => {
+                    lambda::update_mapping(self, physical_id, new).await
+                }
+                "AWS::Events::Rule" => schedules::put_rule(self, ctx, new, Some(physical_id)).await,
+                "AWS::Scheduler::Schedule" => {
+                    schedules::put_schedule(self, ctx, new, Some(physical_id)).await
+                }
                 "AWS::IAM::Role" | "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => {
                     Ok(iam::record(self, ctx, new, Some(physical_id)))
                 }
@@ -196,6 +217,14 @@ impl Provider for Kindling {
                 "AWS::SNS::Topic" => messaging::delete_topic(self, physical_id).await,
                 "AWS::SNS::Subscription" => messaging::unsubscribe(self, physical_id).await,
                 "AWS::S3::Bucket" => s3::delete_bucket(self, physical_id).await,
+                "AWS::Lambda::Url" => lambda::delete_url(self, props).await,
+                "AWS::Lambda::EventSourceMapping" => {
+                    lambda::delete_mapping(self, physical_id).await
+                }
+                "AWS::Events::Rule" => schedules::delete_rule(self, physical_id, props).await,
+                "AWS::Scheduler::Schedule" => {
+                    schedules::delete_schedule(self, physical_id, props).await
+                }
                 _ => Ok(()),
             }
         })

@@ -21,16 +21,11 @@ fn text(e: &Element, name: &str) -> String {
     e.child_text(name).unwrap_or_default().to_string()
 }
 
-/// The stack's name from the template's folder (`my_app/template.yaml` → `my-app`).
-fn default_stack_name(template: &Path) -> String {
-    let dir = template
-        .canonicalize()
+/// The stack's name from the current folder (`my_app` → `my-app`).
+fn default_stack_name() -> String {
+    let dir = std::env::current_dir()
         .ok()
-        .and_then(|p| {
-            p.parent()
-                .and_then(|d| d.file_name())
-                .map(|n| n.to_string_lossy().into_owned())
-        })
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "kindling-app".into());
     let mut name: String = dir
         .chars()
@@ -163,19 +158,23 @@ fn wait_change_set(client: &Client, id: &str) -> anyhow::Result<Element> {
 pub fn deploy(args: &DeployArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let client = Client::new(&args.endpoint.endpoint, &args.endpoint.region)?;
-    let body = std::fs::read_to_string(&args.template_file)
-        .with_context(|| format!("reading {}", args.template_file.display()))?;
+    let template_file = args.template_file.clone().unwrap_or_else(|| {
+        let built = Path::new(".aws-sam/build/template.yaml");
+        if built.is_file() {
+            built.to_path_buf()
+        } else {
+            "template.yaml".into()
+        }
+    });
+    let body = std::fs::read_to_string(&template_file)
+        .with_context(|| format!("reading {}", template_file.display()))?;
     let mut doc = kindling_cfn_template::parse_document(&body)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.template_file.display()))?;
-    let base = args
-        .template_file
+        .map_err(|e| anyhow::anyhow!("{}: {e}", template_file.display()))?;
+    let base = template_file
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let stack = args
-        .stack_name
-        .clone()
-        .unwrap_or_else(|| default_stack_name(&args.template_file));
+    let stack = args.stack_name.clone().unwrap_or_else(default_stack_name);
     package::package(&client, &mut doc, base, &args.bucket)?;
     let template = serde_json::to_string(&doc).context("writing the template")?;
     let mut params: Vec<(String, String)> = vec![("StackName".into(), stack.clone())];

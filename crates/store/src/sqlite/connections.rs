@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0031_function_urls.sql"),
     include_str!("../../migrations/0040_event_source_mappings.sql"),
     include_str!("../../migrations/0012_deploy.sql"),
+    include_str!("../../migrations/0013_schedules.sql"),
 ];
 
 /// How long a connection waits for another process's lock before failing with `Busy`.

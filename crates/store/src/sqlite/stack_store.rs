@@ -4,7 +4,7 @@ use rusqlite::{Connection, params};
 
 use super::SqliteStore;
 use crate::Result;
-use crate::stacks::{ChangeSetRow, StackRow, StackStore};
+use crate::stacks::{ChangeSetRow, ScheduleStore, StackRow, StackStore};
 
 impl StackStore for SqliteStore {
     fn save_stack(&self, stack: &StackRow, events: &[String]) -> Result<()> {
@@ -61,6 +61,34 @@ impl StackStore for SqliteStore {
                 [change_set_id],
             )?;
             Ok(())
+        })
+    }
+}
+
+impl ScheduleStore for SqliteStore {
+    fn put_schedule(&self, id: &str, document: &str) -> Result<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO cron_schedules (id, document) VALUES (?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET document = excluded.document",
+                params![id, document],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn delete_schedule(&self, id: &str) -> Result<()> {
+        self.write(|c| {
+            c.execute("DELETE FROM cron_schedules WHERE id = ?1", [id])?;
+            Ok(())
+        })
+    }
+
+    fn schedules(&self) -> Result<Vec<String>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT document FROM cron_schedules ORDER BY id")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
         })
     }
 }

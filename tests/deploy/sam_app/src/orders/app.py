@@ -6,5 +6,6 @@ logger = Logger()
 
 @logger.inject_lambda_context
 def handler(event, context):
-    logger.info("order received", extra={"order": event.get("id")})
-    return {"message": describe_order(event.get("id", "?")), "version": context.function_version}
+    order_id = event.get("id") or (event.get("queryStringParameters") or {}).get("id", "?")
+    logger.info("order received", extra={"order": order_id})
+    return {"message": describe_order(order_id), "version": context.function_version}

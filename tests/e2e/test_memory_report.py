@@ -47,6 +47,7 @@ def test_max_memory_used_is_the_environments_resident_memory(lam, kind, fixtures
         # A CPython runtime is never this small: a figure below it counts only anonymous memory.
         assert rep.max_memory >= 8, rep.line
         if kind.key == "ric":
-            # awslambdaric (its C extension, json, http.client, ...) on CPython 3.11.
-            assert rep.max_memory > 15, rep.line
+            # awslambdaric (its C extension, json, http.client, ...) on CPython 3.11: 14.7 MB
+            # resident on this machine kind, never the ~5 MB a cgroup-only figure shows.
+            assert rep.max_memory >= 12, rep.line
         assert rep.max_memory <= 256, rep.line

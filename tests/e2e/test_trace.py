@@ -92,7 +92,9 @@ def test_event_invocations_and_destinations_continue_the_trace(server, lam, logs
     [delivered] = _traces(logs, target, "incoming")
     for m in (ran, delivered):
         assert f"1-{m.group('time')}-{m.group('id')}" == INCOMING_ROOT, m.group(0)
-        assert m.group("rest") == ";Lineage=a87bd80c:0", m.group(0)
+        # The caller's lineage entry is kept; recursive loop detection appends one entry per
+        # function the event has invoked (`<8 hex digits>:<count>`).
+        assert re.fullmatch(r";Lineage=a87bd80c:0(\|[0-9a-f]{8}:\d+)+", m.group("rest")), m.group(0)
     assert len({"53995c3f42cd8ad8", ran.group("parent"), delivered.group("parent")}) == 3, (
         "each invocation has a Parent of its own")
 

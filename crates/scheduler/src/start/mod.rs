@@ -139,7 +139,12 @@ impl Starter {
             .map_or(self.sandbox.config().uid, UserLease::id);
         // The Runtime API where only the environment reaches it: inside its network
         // namespace, or on the host's loopback serving only its user's sockets.
-        let service_ports: Vec<u16> = self.config.endpoint.iter().map(|e| e.port).collect();
+        let service_ports: Vec<u16> = self
+            .config
+            .endpoint
+            .iter()
+            .map(|e| endpoint_port_inside(e.port))
+            .collect();
         let mut network = self
             .sandbox
             .prepare_network_with(RUNTIME_API_PORT, &service_ports)
@@ -186,7 +191,7 @@ impl Starter {
         // a listener on the namespace's own loopback at the same port.
         let (endpoint_url, relay) = match (&self.config.endpoint, network.extra_listeners.pop()) {
             (Some(e), Some(inside)) => (
-                Some(format!("http://127.0.0.1:{}", e.port)),
+                Some(format!("http://127.0.0.1:{}", endpoint_port_inside(e.port))),
                 Some(relay_task(inside, e, uid)?),
             ),
             (Some(e), None) => (Some(e.host_url.clone()), None),
@@ -537,5 +542,27 @@ impl Prepared {
     async fn discard(self, tree: Tree) {
         drop(tree);
         let _ = tokio::fs::remove_dir_all(&self.tmp_dir).await;
+    }
+}
+
+/// The port of Kindling's API on an environment's own loopback: the port Kindling listens on,
+/// unless that is the Runtime API's (Kindling's default 9001 is also Lambda's Runtime API
+/// port), then the next one.
+fn endpoint_port_inside(listen_port: u16) -> u16 {
+    if listen_port == RUNTIME_API_PORT {
+        RUNTIME_API_PORT + 1
+    } else {
+        listen_port
+    }
+}
+
+#[cfg(test)]
+mod endpoint_port_tests {
+    use super::*;
+
+    #[test]
+    fn the_endpoint_never_takes_the_runtime_api_port_inside() {
+        assert_ne!(endpoint_port_inside(RUNTIME_API_PORT), RUNTIME_API_PORT);
+        assert_eq!(endpoint_port_inside(4566), 4566);
     }
 }

@@ -145,6 +145,69 @@ where
     })
 }
 
+/// Size of each read of [`file_body`].
+const FILE_READ_BUFFER: usize = 64 * 1024;
+
+/// A response body reading `len` bytes of a file from its current position.
+pub fn file_body(file: std::fs::File, len: u64) -> axum::body::Body {
+    axum::body::Body::new(FileBody {
+        file: tokio::fs::File::from_std(file),
+        remaining: len,
+        buf: vec![0; FILE_READ_BUFFER],
+    })
+}
+
+struct FileBody {
+    file: tokio::fs::File,
+    remaining: u64,
+    buf: Vec<u8>,
+}
+
+impl http_body::Body for FileBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        use std::pin::Pin;
+        use std::task::Poll;
+        use tokio::io::{AsyncRead, ReadBuf};
+        let this = self.get_mut();
+        if this.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let want = (this.buf.len() as u64).min(this.remaining) as usize;
+        let mut read = ReadBuf::new(&mut this.buf[..want]);
+        match Pin::new(&mut this.file).poll_read(cx, &mut read) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(Ok(())) => {
+                let filled = read.filled();
+                if filled.is_empty() {
+                    return Poll::Ready(Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "file shorter than the length it was served with",
+                    ))));
+                }
+                this.remaining -= filled.len() as u64;
+                Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::copy_from_slice(
+                    filled,
+                )))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.remaining)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;

@@ -45,7 +45,7 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-pub use body::{BodyError, BodyLimits, BufferedBody, read_body};
+pub use body::{BodyError, BodyLimits, BufferedBody, file_body, read_body};
 pub use dispatch::{Decision, RequestHead, ServiceId, classify, classify_form};
 pub use services::Services;
 

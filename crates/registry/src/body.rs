@@ -1,20 +1,15 @@
 //! Bodies as streams: uploads from the socket to a file a frame at a time (hashed on the
 //! way), downloads from a file to the socket a buffer at a time.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
-use http_body::Frame;
 use http_body_util::BodyExt;
 use sha2::{Digest as _, Sha256};
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::AsyncWriteExt;
 
 use crate::error::RegistryError;
-
-const READ_BUFFER: usize = 64 * 1024;
 
 /// Appends `body` to `file`, feeding `hasher`; at most `limit` bytes in all (`written`
 /// counts them). A body that stops arriving for `idle` fails.
@@ -81,57 +76,4 @@ pub async fn read_small(body: Body, limit: usize, idle: Duration) -> Result<Byte
     Ok(buf.freeze())
 }
 
-/// A response body reading `len` bytes of a file.
-pub fn file_body(file: std::fs::File, len: u64) -> Body {
-    Body::new(FileBody {
-        file: tokio::fs::File::from_std(file),
-        remaining: len,
-        buf: vec![0; READ_BUFFER],
-    })
-}
-
-struct FileBody {
-    file: tokio::fs::File,
-    remaining: u64,
-    buf: Vec<u8>,
-}
-
-impl http_body::Body for FileBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-        let this = self.get_mut();
-        if this.remaining == 0 {
-            return Poll::Ready(None);
-        }
-        let want = (this.buf.len() as u64).min(this.remaining) as usize;
-        let mut read = ReadBuf::new(&mut this.buf[..want]);
-        match Pin::new(&mut this.file).poll_read(cx, &mut read) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(Ok(())) => {
-                let filled = read.filled();
-                if filled.is_empty() {
-                    return Poll::Ready(Some(Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "blob file shorter than expected",
-                    ))));
-                }
-                this.remaining -= filled.len() as u64;
-                Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(filled)))))
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.remaining == 0
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        http_body::SizeHint::with_exact(self.remaining)
-    }
-}
+pub use kindling_edge::file_body;

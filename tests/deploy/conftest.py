@@ -111,7 +111,25 @@ def run(cmd: list[str], *, cwd: Path | None = None, timeout: float = 300,
                               timeout=timeout))
 
 
+_last_deploy_second = 0
+
+
+def next_changeset_second() -> None:
+    """`aws cloudformation deploy` and `sam deploy` name their change set after the wall-clock
+    second (`awscli-cloudformation-package-deploy-<epoch>`, `samcli-deploy<epoch>`), and a
+    no-change deploy leaves its FAILED change set behind, as AWS does. Against Kindling two
+    deploys of one stack can start within the same second, which AWS refuses with
+    AlreadyExistsException just as Kindling does; start each deploy in a second of its own."""
+    global _last_deploy_second
+    deadline = time.monotonic() + 5
+    while int(time.time()) <= _last_deploy_second and time.monotonic() < deadline:
+        time.sleep(0.05)
+    _last_deploy_second = int(time.time())
+
+
 def aws(*args: str, **kw) -> Run:
+    if args[:2] == ("cloudformation", "deploy"):
+        next_changeset_second()
     return run([sys.executable, "-m", "awscli", *args], **kw)
 
 

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import HERE, outputs, run, wait_for
+from conftest import HERE, next_changeset_second, outputs, run, wait_for
 
 STACK = "orders"
 
@@ -30,6 +30,7 @@ def build(app):
 
 
 def deploy(app, template, *extra: str):
+    next_changeset_second()
     return sam("deploy", "--template-file", str(template), "--stack-name", STACK,
                "--resolve-s3", "--capabilities", "CAPABILITY_IAM", "--no-confirm-changeset",
                "--no-progressbar", *extra, cwd=app)

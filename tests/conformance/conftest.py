@@ -16,35 +16,17 @@ from pathlib import Path
 
 import pytest
 
+import harness
 import support
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Keep the developer's AWS configuration out of the clients.
-for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA",
-             "AWS_SESSION_TOKEN", "AWS_CA_BUNDLE"):
-    os.environ.pop(_var, None)
-os.environ["AWS_CONFIG_FILE"] = os.devnull
-os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
-os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
-
-
-def _binary() -> Path:
-    env = os.environ.get("KINDLING_BIN")
-    return Path(env) if env else REPO / "target" / "debug" / "kindling"
+harness.isolate_aws_env(credentials=False)
 
 
 @pytest.fixture(scope="session")
 def kindling_binary() -> Path:
-    path = _binary()
-    if not path.is_file() or not os.access(path, os.X_OK):
-        pytest.exit(
-            f"kindling binary not found at {path}. Build it first with "
-            "`cargo build -p kindling-server`, or set KINDLING_BIN to the binary.",
-            returncode=2,
-        )
-    return path
+    return harness.kindling_binary()
 
 
 @pytest.fixture(scope="session")
@@ -60,23 +42,9 @@ def shared_mode_args(tmp_path_factory) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def server_factory(kindling_binary, tmp_path_factory, shared_mode_args):
+def server_factory(tmp_path_factory, shared_mode_args):
     """Start extra servers (fresh or on an existing data dir); leftovers are killed at the end."""
-    started: list[support.KindlingServer] = []
-    logs = tmp_path_factory.mktemp("logs")
-
-    def start(data_dir: Path | None = None) -> support.KindlingServer:
-        data_dir = data_dir or tmp_path_factory.mktemp("data")
-        srv = support.KindlingServer(
-            kindling_binary, data_dir, logs / f"kindling-{len(started)}.log",
-            extra_args=shared_mode_args,
-        )
-        started.append(srv)
-        return srv.start()
-
-    yield start
-    for srv in started:
-        srv.kill()
+    yield from harness.server_factory(tmp_path_factory, shared_mode_args)
 
 
 @pytest.fixture(scope="session")

@@ -18,34 +18,18 @@ REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO / "tests" / "conformance"))
 
+import harness  # noqa: E402
 import support  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 REGION = "us-east-1"
 
-for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN",
-             "AWS_CA_BUNDLE"):
-    os.environ.pop(_var, None)
-os.environ["AWS_CONFIG_FILE"] = os.devnull
-os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
-os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-os.environ["AWS_ACCESS_KEY_ID"] = "test"
-os.environ["AWS_SECRET_ACCESS_KEY"] = "test"
-os.environ["AWS_DEFAULT_REGION"] = REGION
-os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
-
-
-def _binary() -> Path:
-    env = os.environ.get("KINDLING_BIN")
-    return Path(env) if env else REPO / "target" / "debug" / "kindling"
+harness.isolate_aws_env()
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    path = _binary()
-    if not path.is_file():
-        pytest.exit(f"kindling binary not found at {path}; build it with "
-                    "`cargo build -p kindling-server` or set KINDLING_BIN", returncode=2)
+    path = harness.kindling_binary()
     logs = tmp_path_factory.mktemp("logs")
     srv = support.KindlingServer(path, tmp_path_factory.mktemp("data"), logs / "kindling.log")
     srv.start()

@@ -10,7 +10,8 @@ import shutil
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import HERE, _binary, invoke, outputs, run
+from conftest import HERE, invoke, outputs, run
+from harness import kindling_binary
 
 APP = """
 AWSTemplateFormatVersion: "2010-09-09"
@@ -41,7 +42,7 @@ Outputs:
 
 
 def kindling(*args: str, cwd):
-    return run([str(_binary()), *args], cwd=cwd)
+    return run([str(kindling_binary()), *args], cwd=cwd)
 
 
 @pytest.fixture

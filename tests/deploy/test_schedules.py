@@ -13,7 +13,8 @@ import time
 import boto3
 
 import support
-from conftest import REGION, _binary, aws, outputs, wait_for
+from conftest import REGION, aws, outputs, wait_for
+from harness import kindling_binary
 
 TEMPLATE = """
 AWSTemplateFormatVersion: "2010-09-09"
@@ -92,7 +93,7 @@ def test_schedules_deploy_and_fire_on_time(tmp_path, cfn, sqs):
 
 
 def test_a_tick_missed_while_stopped_is_delivered_at_start(tmp_path, tmp_path_factory):
-    srv = support.KindlingServer(_binary(), tmp_path / "data", tmp_path / "kindling.log")
+    srv = support.KindlingServer(kindling_binary(), tmp_path / "data", tmp_path / "kindling.log")
     srv.start()
     env = {"AWS_ENDPOINT_URL": srv.url}
     try:

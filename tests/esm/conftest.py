@@ -19,46 +19,17 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "conformance"))
 
+import harness  # noqa: E402  (the client suites' shared harness)
 import support  # noqa: E402  (the conformance suite's server harness)
 
 import esm_support  # noqa: E402
 
-for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS",
-             "AWS_ENDPOINT_URL_LAMBDA", "AWS_SESSION_TOKEN", "AWS_CA_BUNDLE"):
-    os.environ.pop(_var, None)
-os.environ["AWS_CONFIG_FILE"] = os.devnull
-os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
-os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-os.environ["AWS_ACCESS_KEY_ID"] = "test"
-os.environ["AWS_SECRET_ACCESS_KEY"] = "test"
-os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
-os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
-
-
-def _binary() -> Path:
-    env = os.environ.get("KINDLING_BIN")
-    return Path(env) if env else REPO / "target" / "debug" / "kindling"
+harness.isolate_aws_env()
 
 
 @pytest.fixture(scope="session")
 def server_factory(tmp_path_factory):
-    path = _binary()
-    if not path.is_file():
-        pytest.exit(f"kindling binary not found at {path}; build it with "
-                    "`cargo build -p kindling-server` or set KINDLING_BIN", returncode=2)
-    started: list[support.KindlingServer] = []
-    logs = tmp_path_factory.mktemp("logs")
-
-    def start(data_dir: Path | None = None, extra: list[str] | None = None):
-        data_dir = data_dir or tmp_path_factory.mktemp("data")
-        srv = support.KindlingServer(path, data_dir, logs / f"kindling-{len(started)}.log",
-                                     extra_args=extra)
-        started.append(srv)
-        return srv.start()
-
-    yield start
-    for srv in started:
-        srv.kill()
+    yield from harness.server_factory(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -98,18 +69,4 @@ def sink():
     s.stop()
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item):
-    esm_support.RESPONSES.clear()
-    result = yield
-    problems = []
-    for op, status, headers in esm_support.RESPONSES:
-        lowered = {k.lower() for k in headers}
-        if "x-amzn-requestid" not in lowered:
-            problems.append(f"{op}: no x-amzn-RequestId")
-        if status >= 500:
-            problems.append(f"{op}: status {status}")
-    esm_support.RESPONSES.clear()
-    if problems:
-        raise AssertionError("protocol violations:\n  " + "\n  ".join(problems))
-    return result
+pytest_runtest_call = esm_support.RESPONSES.runtest_call_hook()

@@ -13,24 +13,14 @@ from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
-
+import harness
 import support
 
-RESPONSES: list[tuple[str, int, dict]] = []
-
-
-def _record(http_response, parsed, model, **_kwargs):
-    RESPONSES.append((model.name, http_response.status_code, dict(http_response.headers)))
+RESPONSES = harness.ResponseLog()
 
 
 def client(service: str, *, validate: bool = True):
-    c = boto3.client(service, config=Config(parameter_validation=validate,
-                                            retries={"max_attempts": 1},
-                                            read_timeout=60))
-    c.meta.events.register("after-call", _record)
-    return c
+    return RESPONSES.client(service, validate=validate, read_timeout=60)
 
 
 def clients_for(url: str):

@@ -12,57 +12,24 @@ import os
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.config import Config
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "conformance"))
 
+import harness  # noqa: E402  (the client suites' shared harness)
 import support  # noqa: E402  (the conformance suite's server harness)
 
-for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA",
-             "AWS_SESSION_TOKEN", "AWS_CA_BUNDLE"):
-    os.environ.pop(_var, None)
-os.environ["AWS_CONFIG_FILE"] = os.devnull
-os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
-os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-os.environ["AWS_ACCESS_KEY_ID"] = "test"
-os.environ["AWS_SECRET_ACCESS_KEY"] = "test"
-os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
-os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+harness.isolate_aws_env()
 
-RESPONSES: list[tuple[str, int, dict]] = []
-
-
-def _record(http_response, parsed, model, **_kwargs):
-    RESPONSES.append((model.name, http_response.status_code, dict(http_response.headers)))
-
-
-def _binary() -> Path:
-    env = os.environ.get("KINDLING_BIN")
-    return Path(env) if env else REPO / "target" / "debug" / "kindling"
+RESPONSES = harness.ResponseLog()
+client = RESPONSES.client
+pytest_runtest_call = RESPONSES.runtest_call_hook()
 
 
 @pytest.fixture(scope="session")
 def server_factory(tmp_path_factory):
-    path = _binary()
-    if not path.is_file():
-        pytest.exit(f"kindling binary not found at {path}; build it with "
-                    "`cargo build -p kindling-server` or set KINDLING_BIN", returncode=2)
-    started: list[support.KindlingServer] = []
-    logs = tmp_path_factory.mktemp("logs")
-
-    def start(data_dir: Path | None = None, extra: list[str] | None = None):
-        data_dir = data_dir or tmp_path_factory.mktemp("data")
-        srv = support.KindlingServer(path, data_dir, logs / f"kindling-{len(started)}.log",
-                                     extra_args=extra)
-        started.append(srv)
-        return srv.start()
-
-    yield start
-    for srv in started:
-        srv.kill()
+    yield from harness.server_factory(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -79,14 +46,6 @@ def endpoint(server) -> str:
     return server.url
 
 
-def client(service: str, *, validate: bool = True, **kwargs):
-    c = boto3.client(service, config=Config(parameter_validation=validate,
-                                            retries={"max_attempts": 1},
-                                            read_timeout=120), **kwargs)
-    c.meta.events.register("after-call", _record)
-    return c
-
-
 @pytest.fixture(scope="session")
 def lam(endpoint):
     return client("lambda")
@@ -96,20 +55,3 @@ def lam(endpoint):
 def lam_raw(endpoint):
     """Client-side validation off, so values the model forbids reach the server."""
     return client("lambda", validate=False)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item):
-    RESPONSES.clear()
-    result = yield
-    problems = []
-    for op, status, headers in RESPONSES:
-        lowered = {k.lower() for k in headers}
-        if "x-amzn-requestid" not in lowered:
-            problems.append(f"{op}: no x-amzn-RequestId")
-        if status >= 500:
-            problems.append(f"{op}: status {status}")
-    RESPONSES.clear()
-    if problems:
-        raise AssertionError("protocol violations:\n  " + "\n  ".join(problems))
-    return result

@@ -17,24 +17,12 @@ from botocore.config import Config
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "conformance"))
 
+import harness  # noqa: E402
 import support  # noqa: E402
 
-for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-    os.environ.pop(_var, None)
-os.environ["AWS_CONFIG_FILE"] = os.devnull
-os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
-os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-os.environ["AWS_ACCESS_KEY_ID"] = "test"
-os.environ["AWS_SECRET_ACCESS_KEY"] = "test"
-os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
-os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+harness.isolate_aws_env()
 
 FIXTURE_TARGET = REPO / "target" / "images-fixture"
-
-
-def _binary() -> Path:
-    env = os.environ.get("KINDLING_BIN")
-    return Path(env) if env else REPO / "target" / "debug" / "kindling"
 
 
 @pytest.fixture(scope="session")
@@ -43,9 +31,7 @@ def server(tmp_path_factory):
         pytest.fail("container-image functions run in namespaces mode, which needs root")
     if shutil.which("skopeo") is None:
         pytest.fail("skopeo is required (apt-get install skopeo)")
-    path = _binary()
-    if not path.is_file():
-        pytest.exit(f"kindling binary not found at {path}", returncode=2)
+    path = harness.kindling_binary()
     srv = support.KindlingServer(path, tmp_path_factory.mktemp("data"),
                                  tmp_path_factory.mktemp("logs") / "kindling.log",
                                  extra_args=["--isolation", "namespaces"])

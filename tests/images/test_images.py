@@ -265,11 +265,11 @@ def test_shared_mode_registry_wants_an_operators_key(static_echo, tmp_path):
     import support
     from botocore.config import Config
 
-    from conftest import _binary
+    from harness import kindling_binary
 
     creds = tmp_path / "credentials"
     creds.write_text("AKIDIMAGES s3cretimages\n")
-    srv = support.KindlingServer(_binary(), tmp_path / "data", tmp_path / "kindling.log",
+    srv = support.KindlingServer(kindling_binary(), tmp_path / "data", tmp_path / "kindling.log",
                                  extra_args=["--shared", "--credentials", str(creds),
                                              "--isolation", "process"])
     srv.start()

@@ -202,7 +202,7 @@ def test_expect_continue_refusal_is_answered_before_the_body(endpoint):
 
 
 def test_declared_size_over_the_limit_is_refused_unread(server_factory):
-    srv = server_factory(extra_args=["--s3-max-object-size", "1MiB"])
+    srv = server_factory(extra=["--s3-max-object-size", "1MiB"])
     c = s3support.client("s3", srv.url)
     c.create_bucket(Bucket="limits")
     c.put_object(Bucket="limits", Key="ok", Body=b"x" * 1024)

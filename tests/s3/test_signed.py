@@ -24,7 +24,7 @@ MB = s3support.MB
 def signed_server(server_factory, tmp_path_factory):
     creds = tmp_path_factory.mktemp("creds") / "credentials"
     creds.write_text(f"{KEY} {SECRET}\n")
-    return server_factory(extra_args=["--credentials", str(creds)])
+    return server_factory(extra=["--credentials", str(creds)])
 
 
 @pytest.fixture(scope="module")

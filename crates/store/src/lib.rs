@@ -11,9 +11,13 @@ mod blobs;
 mod error;
 pub mod mappings;
 pub mod messaging;
+pub mod nodes;
 pub mod objects;
 mod sqlite;
 pub mod stacks;
+
+#[cfg(test)]
+mod service_tests;
 
 pub use apis::{ApiRecord, ApiStore};
 pub use blobs::{BlobId, BlobStore};

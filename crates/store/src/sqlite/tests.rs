@@ -35,11 +35,6 @@ fn version(name: &str, number: Option<u64>, rev: &str) -> VersionRecord {
     }
 }
 
-/// A function's meta and `$LATEST`, for other modules' tests.
-pub(super) fn function(name: &str) -> (FunctionMeta, VersionRecord) {
-    (meta(name), version(name, None, "r1"))
-}
-
 fn meta(name: &str) -> FunctionMeta {
     FunctionMeta {
         name: name.into(),

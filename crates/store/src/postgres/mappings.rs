@@ -1,8 +1,8 @@
 //! [`MappingStore`] on PostgreSQL: mappings are control-plane records; stream positions are
 //! bookkeeping committed without waiting for the WAL flush (a lost one re-processes records).
 
-use kindling_model::esm::MappingRecord;
 use super::connections::Tx;
+use kindling_model::esm::MappingRecord;
 
 use super::PgStore;
 use super::rows::{record, records, to_json};
@@ -98,7 +98,7 @@ impl MappingStore for PgStore {
     }
 
     fn set_source_position(&self, uuid: &str, source: &str, position: i64) -> Result<()> {
-        self.write(|c| {
+        self.queue(|c| {
             super::queue_store::relaxed(c)?;
             c.execute(
                 "INSERT INTO event_source_offsets (mapping_uuid, source, position)

@@ -11,8 +11,8 @@ use postgres::Row;
 use super::PgStore;
 use super::connections::Tx;
 use super::records::limit;
-use crate::nodes::{NodeRecord, NodeStore, Registration, ResourceLease};
 use crate::Result;
+use crate::nodes::{NodeRecord, NodeStore, Registration, ResourceLease};
 
 // Times are the database clock in milliseconds since the epoch:
 // `(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT` (the statement's time, not the
@@ -225,7 +225,7 @@ impl NodeStore for PgStore {
         node_id: &str,
         epoch: i64,
     ) -> Result<bool> {
-        self.write(|c| {
+        self.queue(|c| {
             // Locks the lease row: a takeover waits for this write, or this write sees it.
             let owns = c
                 .query_opt(

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use kindling_model::objects::{BucketConfig, BucketRecord, ObjectRecord, PartRecord, UploadRecord};
 use super::connections::Tx;
+use kindling_model::objects::{BucketConfig, BucketRecord, ObjectRecord, PartRecord, UploadRecord};
 
 use super::records::{limit, strings};
 use super::rows::{record, records, to_json};
@@ -25,18 +25,18 @@ pub(super) fn create_bucket(tx: &mut Tx<'_>, rec: &BucketRecord) -> Result<()> {
 }
 
 pub(super) fn bucket(tx: &mut Tx<'_>, name: &str) -> Result<Option<BucketRecord>> {
-    record(tx, "SELECT record FROM s3_buckets WHERE name = $1", &[&name])
+    record(
+        tx,
+        "SELECT record FROM s3_buckets WHERE name = $1",
+        &[&name],
+    )
 }
 
 pub(super) fn buckets(tx: &mut Tx<'_>) -> Result<Vec<BucketRecord>> {
     records(tx, "SELECT record FROM s3_buckets ORDER BY name", &[])
 }
 
-pub(super) fn set_bucket_config(
-    tx: &mut Tx<'_>,
-    name: &str,
-    config: &BucketConfig,
-) -> Result<()> {
+pub(super) fn set_bucket_config(tx: &mut Tx<'_>, name: &str, config: &BucketConfig) -> Result<()> {
     let mut rec: BucketRecord = record(
         tx,
         "SELECT record FROM s3_buckets WHERE name = $1 FOR NO KEY UPDATE",
@@ -60,7 +60,10 @@ pub(super) fn set_bucket_config(
 pub(super) fn delete_bucket(tx: &mut Tx<'_>, name: &str) -> Result<Vec<String>> {
     // Locks the bucket: objects and uploads being added wait (their key check), then fail.
     if tx
-        .query_opt("SELECT 1 FROM s3_buckets WHERE name = $1 FOR UPDATE", &[&name])?
+        .query_opt(
+            "SELECT 1 FROM s3_buckets WHERE name = $1 FOR UPDATE",
+            &[&name],
+        )?
         .is_none()
     {
         return Err(StoreError::NotFound(Entity::Bucket));
@@ -290,7 +293,12 @@ pub(super) fn put_part(tx: &mut Tx<'_>, rec: &PartRecord) -> Result<Option<Strin
     }
 }
 
-pub(super) fn parts(tx: &mut Tx<'_>, upload_id: &str, after: u32, n: usize) -> Result<Vec<PartRecord>> {
+pub(super) fn parts(
+    tx: &mut Tx<'_>,
+    upload_id: &str,
+    after: u32,
+    n: usize,
+) -> Result<Vec<PartRecord>> {
     let after = i32::try_from(after).unwrap_or(i32::MAX);
     records(
         tx,

@@ -1,13 +1,16 @@
-//! [`QueueStore`] on PostgreSQL. Sends and publishes commit durably; claims, deletes and
-//! visibility changes commit with `synchronous_commit = off` when the caller does not ask for
-//! durability (the relaxed writer's role on SQLite: a crash of the database loses at most the
-//! last few such commits, which makes messages receivable again, at-least-once).
+//! [`QueueStore`] on PostgreSQL. Queues, topics and subscriptions are control-plane writes
+//! (serializable, retried on conflicts). Message traffic runs `READ COMMITTED` with row locks
+//! (`FOR UPDATE SKIP LOCKED` claims): nodes sending and receiving at once neither abort nor wait
+//! for each other. Sends and publishes commit durably; claims, deletes and visibility changes
+//! commit with `synchronous_commit = off` when the caller does not ask for durability (the
+//! relaxed writer's role on SQLite: a crash of the database loses at most the last few such
+//! commits, which makes messages receivable again, at-least-once).
 
+use super::connections::Tx;
 use kindling_model::events::{AsyncEvent, DeadLetter};
 use kindling_model::messaging::{
     HttpDelivery, NewMessage, QueueRecord, StoredMessage, SubscriptionRecord, TopicRecord,
 };
-use super::connections::Tx;
 
 use super::{PgStore, sns, sqs};
 use crate::messaging::{MoveMessage, QueueCounts, QueueOp, QueueOpOutput, QueueStore};
@@ -49,7 +52,7 @@ impl QueueStore for PgStore {
         ops: &[QueueOp],
         durable: bool,
     ) -> Result<Vec<Result<QueueOpOutput, StoreError>>> {
-        self.write(|c| {
+        self.queue(|c| {
             if !durable {
                 relaxed(c)?;
             }
@@ -58,14 +61,14 @@ impl QueueStore for PgStore {
     }
 
     fn purge_queue(&self, id: i64) -> Result<u64> {
-        self.write(|c| {
+        self.queue(|c| {
             relaxed(c)?;
             sqs::purge(c, id)
         })
     }
 
     fn expire_messages(&self, id: i64, cutoff_ms: i64, now_ms: i64) -> Result<u64> {
-        self.write(|c| {
+        self.queue(|c| {
             relaxed(c)?;
             sqs::expire(c, id, cutoff_ms, now_ms)
         })
@@ -76,11 +79,11 @@ impl QueueStore for PgStore {
     }
 
     fn move_messages(&self, from_queue_id: i64, moves: &[MoveMessage]) -> Result<u64> {
-        self.write(|c| sqs::move_messages(c, from_queue_id, moves))
+        self.queue(|c| sqs::move_messages(c, from_queue_id, moves))
     }
 
     fn redrive_messages(&self, queue_id: i64, seqs: &[i64], events: &[AsyncEvent]) -> Result<u64> {
-        self.write(|c| {
+        self.queue(|c| {
             let n = sqs::delete_seqs(c, queue_id, seqs)?;
             super::queue::enqueue(c, events)?;
             Ok(n)
@@ -94,7 +97,7 @@ impl QueueStore for PgStore {
         started_ms: i64,
         record: &str,
     ) -> Result<()> {
-        self.write(|c| {
+        self.queue(|c| {
             relaxed(c)?;
             sqs::put_move_task(c, handle, source_arn, started_ms, record)
         })
@@ -150,11 +153,11 @@ impl QueueStore for PgStore {
         retry: Option<(u32, i64)>,
         dead_letter: Option<(i64, NewMessage)>,
     ) -> Result<()> {
-        self.write(|c| sns::finish_http(c, id, retry, dead_letter.as_ref()))
+        self.queue(|c| sns::finish_http(c, id, retry, dead_letter.as_ref()))
     }
 
     fn drop_letter(&self, id: &str) -> Result<()> {
-        self.write(|c| {
+        self.queue(|c| {
             c.execute("DELETE FROM dead_letters WHERE id = $1", &[&id])?;
             Ok(())
         })

@@ -1,7 +1,7 @@
 //! SNS topics, subscriptions and pending HTTP deliveries on PostgreSQL.
 
-use kindling_model::messaging::{HttpDelivery, NewMessage, SubscriptionRecord, TopicRecord};
 use super::connections::Tx;
+use kindling_model::messaging::{HttpDelivery, NewMessage, SubscriptionRecord, TopicRecord};
 
 use super::records::limit;
 use super::rows::{record, records, to_json};

@@ -14,8 +14,8 @@ use super::connections::Tx;
 use super::records::limit;
 use super::rows::{from_json, to_json};
 use crate::messaging::{
-    MoveMessage, QueueCounts, QueueOp, QueueOpOutput, ReceiptRef, ReceiveOp, Received,
-    SendOutcome, VisibilityRefusal,
+    MoveMessage, QueueCounts, QueueOp, QueueOpOutput, ReceiptRef, ReceiveOp, Received, SendOutcome,
+    VisibilityRefusal,
 };
 use crate::{Entity, Result, StoreError};
 
@@ -56,10 +56,13 @@ pub(super) fn get(tx: &mut Tx<'_>, account: &str, name: &str) -> Result<Option<Q
 }
 
 pub(super) fn all(tx: &mut Tx<'_>) -> Result<Vec<QueueRecord>> {
-    tx.query("SELECT id, record FROM sqs_queues ORDER BY account, name", &[])?
-        .iter()
-        .map(|row| from_json::<QueueRecord>(row.get::<_, &str>(1)).map(|r| with_id(r, row.get(0))))
-        .collect()
+    tx.query(
+        "SELECT id, record FROM sqs_queues ORDER BY account, name",
+        &[],
+    )?
+    .iter()
+    .map(|row| from_json::<QueueRecord>(row.get::<_, &str>(1)).map(|r| with_id(r, row.get(0))))
+    .collect()
 }
 
 pub(super) fn put(tx: &mut Tx<'_>, rec: &QueueRecord) -> Result<()> {
@@ -167,7 +170,10 @@ fn run(tx: &mut Tx<'_>, op: &QueueOp) -> Result<QueueOpOutput> {
 /// for the first's commit and then finds the key taken.
 pub(super) fn insert(tx: &mut Tx<'_>, queue_id: i64, m: &NewMessage) -> Result<SendOutcome> {
     let seq: i64 = tx
-        .query_one("SELECT nextval(pg_get_serial_sequence('sqs_messages', 'seq'))", &[])?
+        .query_one(
+            "SELECT nextval(pg_get_serial_sequence('sqs_messages', 'seq'))",
+            &[],
+        )?
         .get(0);
     if let Some(key) = &m.dedup_key {
         let claimed = tx.query_opt(
@@ -178,7 +184,14 @@ pub(super) fn insert(tx: &mut Tx<'_>, queue_id: i64, m: &NewMessage) -> Result<S
                    until_ms = excluded.until_ms
                WHERE sqs_dedup.until_ms <= $6
              RETURNING seq",
-            &[&queue_id, key, &m.message_id, &seq, &m.dedup_until_ms, &m.sent_ms],
+            &[
+                &queue_id,
+                key,
+                &m.message_id,
+                &seq,
+                &m.dedup_until_ms,
+                &m.sent_ms,
+            ],
         )?;
         if claimed.is_none() {
             let row = tx.query_one(

@@ -1,40 +1,12 @@
-use std::collections::BTreeMap;
-
 use kindling_model::esm::{MappingRecord, MappingState, SourceKind};
-use kindling_model::function::{CodeInfo, FunctionMeta, FunctionSpec, VersionRecord};
 
 use super::on_both;
 use crate::mappings::MappingStore;
 use crate::{Entity, Store, StoreError};
 
 /// Creates function `name` with its `$LATEST`.
-pub(super) fn create_function(s: &impl Store, name: &str) {
-    let meta = FunctionMeta {
-        name: name.into(),
-        created_ms: 0,
-        tags: BTreeMap::new(),
-        reserved_concurrency: None,
-        last_version: 0,
-    };
-    let latest = VersionRecord {
-        function_name: name.into(),
-        version: None,
-        spec: FunctionSpec {
-            runtime: Some("python3.12".into()),
-            handler: Some("app.handler".into()),
-            role: "arn:aws:iam::123456789012:role/r".into(),
-            ..FunctionSpec::lambda_defaults(name)
-        },
-        code: CodeInfo {
-            sha256: "x".into(),
-            size: 100,
-            unzipped_size: 200,
-            blob: "00".repeat(32),
-            image: None,
-        },
-        revision_id: "r1".into(),
-        last_modified_ms: 0,
-    };
+fn create_function(s: &impl Store, name: &str) {
+    let (meta, latest) = crate::store_tests::function(name);
     s.create_function(&meta, &latest, None)
         .expect("create function");
 }

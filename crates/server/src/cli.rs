@@ -36,6 +36,23 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Delete a stack and everything it made, streaming each resource event.
     DeleteStack(DeleteStackArgs),
+    /// Show the nodes sharing this server's database: heartbeats, load, leased events, and
+    /// which node owns each event source mapping and schedule.
+    Nodes(NodesArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct NodesArgs {
+    /// A node's endpoint.
+    #[arg(
+        long,
+        env = "KINDLING_ENDPOINT",
+        default_value = "http://127.0.0.1:9001"
+    )]
+    pub endpoint: String,
+    /// Print the JSON the node serves instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -315,6 +332,15 @@ pub struct ServeArgs {
     /// Most asynchronous events this node runs at once.
     #[arg(long, env = "KINDLING_ASYNC_WORKERS", default_value_t = 64)]
     pub async_workers: usize,
+    /// Seconds between a node's heartbeats to the shared database (with `--store
+    /// postgres://...`; each heartbeat also looks for dead nodes).
+    #[arg(long, env = "KINDLING_NODE_HEARTBEAT_INTERVAL", default_value_t = 1.0)]
+    pub node_heartbeat_interval: f64,
+    /// Seconds without a heartbeat after which a node is declared dead and its work (leased
+    /// events, event source mappings, schedules) taken over. A node that cannot reach the
+    /// database stops taking work after half of this.
+    #[arg(long, env = "KINDLING_NODE_DEAD_AFTER", default_value_t = 10.0)]
+    pub node_dead_after: f64,
     /// Seconds before the 2nd, 3rd... attempt of a failed asynchronous event (Lambda: 60,120).
     #[arg(
         long,

@@ -37,6 +37,7 @@ pub async fn start(
             region: args.region.clone(),
             account_id: args.account_id.clone(),
             batch_max: 512,
+            refresh: None,
         },
         store,
     )

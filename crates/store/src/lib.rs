@@ -13,12 +13,16 @@ mod blobs;
 mod error;
 pub mod mappings;
 pub mod messaging;
+pub mod nodes;
 pub mod objects;
 mod postgres;
 mod sqlite;
 pub mod stacks;
 #[cfg(test)]
 mod store_tests;
+
+#[cfg(test)]
+mod service_tests;
 
 pub use self::postgres::{Change, ChangeListener, PgStore};
 pub use apis::{ApiRecord, ApiStore};

@@ -29,7 +29,11 @@ use crate::{Result, StoreError};
 
 /// Schema migrations of the PostgreSQL store, applied in order; `kindling_schema` records how
 /// many ran. They mirror the SQLite migrations (`migrations/`) table for table.
-pub(super) const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_core.sql")];
+pub(super) const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_core.sql"),
+    include_str!("../../migrations/postgres/0010_services.sql"),
+    include_str!("../../migrations/postgres/0011_nodes.sql"),
+];
 
 /// Times a serializable write is attempted before its conflict is reported.
 pub(super) const MAX_ATTEMPTS: u32 = 8;

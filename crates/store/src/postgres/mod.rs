@@ -8,6 +8,7 @@
 
 mod account;
 mod aliases;
+mod apis;
 mod changes;
 mod code_blobs;
 mod connections;
@@ -15,9 +16,18 @@ mod event_configs;
 mod function_urls;
 mod functions;
 mod layers;
+mod mappings;
+mod nodes;
+mod object_store;
+mod objects;
 mod policies;
 mod queue;
+mod queue_store;
+mod records;
 mod rows;
+mod sns;
+mod sqs;
+mod stack_store;
 mod versions;
 
 use std::time::Duration;

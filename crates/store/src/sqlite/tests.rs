@@ -11,7 +11,6 @@ use crate::StoreError;
 use crate::store_tests::{event, meta, version};
 
 /// A function's meta and `$LATEST`, for other modules' tests.
-pub(super) use crate::store_tests::function;
 
 #[test]
 fn layers_number_monotonically_and_survive_reopen() {

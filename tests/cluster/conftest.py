@@ -19,7 +19,9 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.config import Config
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "conformance"))
@@ -147,6 +149,69 @@ def start_node(database, tmp_path_factory):
     yield start
     for srv in started:
         srv.kill()
+
+
+@pytest.fixture(scope="session")
+def nodes(database, tmp_path_factory):
+    """Three nodes on the run's database for the whole session (the control-plane tests),
+    stopped cleanly (exit status 0) at the end."""
+    path = _binary()
+    if not path.is_file():
+        pytest.exit(f"kindling binary not found at {path}; build it with "
+                    "`cargo build -p kindling-server` or set KINDLING_BIN", returncode=2)
+    logs = tmp_path_factory.mktemp("session-logs")
+    host = PG.split("@", 1)[1]
+    started: list[support.KindlingServer] = []
+    try:
+        for i in range(3):
+            srv = support.KindlingServer(path, tmp_path_factory.mktemp(f"session-node{i}"),
+                                         logs / f"node{i}.log",
+                                         extra_args=["--store", f"postgres://postgres@{host}/{database}",
+                                                     "--isolation", "process"])
+            started.append(srv)
+            srv.start(timeout=60)
+        yield started
+        for srv in started:
+            support.stop_cleanly(srv)
+    finally:
+        for srv in started:
+            srv.kill()
+
+
+RESPONSES: list[tuple[str, int, dict]] = []
+
+
+def _record(http_response, parsed, model, **_kwargs):
+    RESPONSES.append((model.name, http_response.status_code, dict(http_response.headers)))
+
+
+@pytest.fixture(scope="session")
+def clients(nodes):
+    """A boto3 Lambda client per session node; every response is checked after each test."""
+    out = []
+    for srv in nodes:
+        c = boto3.client("lambda", endpoint_url=srv.url,
+                         config=Config(retries={"max_attempts": 1}, read_timeout=120))
+        c.meta.events.register("after-call", _record)
+        out.append(c)
+    return out
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """Every response the session nodes' clients saw carries a request id and none is a 5xx."""
+    RESPONSES.clear()
+    result = yield
+    problems = []
+    for op, status, headers in RESPONSES:
+        if "x-amzn-requestid" not in {k.lower() for k in headers}:
+            problems.append(f"{op}: no x-amzn-RequestId")
+        if status >= 500:
+            problems.append(f"{op}: status {status}")
+    RESPONSES.clear()
+    if problems:
+        raise AssertionError("protocol violations:\n  " + "\n  ".join(problems))
+    return result
 
 
 @pytest.fixture(scope="session")

@@ -124,6 +124,25 @@ pub struct InstallSdksArgs {
 }
 
 /// An SDK `install-sdks` provides.
+/// Where `kindling serve` keeps its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// `<data-dir>/state.db`.
+    Sqlite,
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+fn parse_store(s: &str) -> Result<StoreLocation, String> {
+    if s == "sqlite" {
+        Ok(StoreLocation::Sqlite)
+    } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        Ok(StoreLocation::Postgres(s.to_string()))
+    } else {
+        Err("expected `sqlite` or `postgres://USER@HOST:PORT/DB`".into())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SdkKind {
     /// boto3 (and botocore), for Python functions.
@@ -207,6 +226,15 @@ pub struct ServeArgs {
     /// Directory holding state (SQLite) and code packages.
     #[arg(long, env = "KINDLING_DATA_DIR", default_value = ".kindling")]
     pub data_dir: PathBuf,
+    /// Where the control plane's state lives: `sqlite` (`<data-dir>/state.db`, one node) or
+    /// `postgres://USER@HOST:PORT/DB`, one database that several nodes share (functions,
+    /// versions, aliases, layers, code packages, URLs and the asynchronous queue).
+    #[arg(long, env = "KINDLING_STORE", default_value = "sqlite", value_parser = parse_store)]
+    pub store: StoreLocation,
+    /// Test setting: a PostgreSQL store call made on an async worker thread panics instead of
+    /// being moved off it (finds callers that skipped the blocking pool).
+    #[arg(long, hide = true)]
+    pub store_strict_blocking: bool,
     /// Region this server presents itself as (in ARNs).
     #[arg(long, env = "KINDLING_REGION", default_value = "us-east-1")]
     pub region: String,

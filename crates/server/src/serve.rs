@@ -11,7 +11,7 @@ use kindling_edge::{ServiceId, Services};
 use kindling_events::{AsyncInvoker, EventsConfig};
 use kindling_model::ArnContext;
 use kindling_objects::{Objects, ObjectsConfig};
-use kindling_store::{BlobStore, QueueStore, SqliteStore, Store};
+use kindling_store::{BlobStore, PgStore, QueueStore, SqliteStore, Store};
 use tower::Layer;
 
 use kindling_sandbox::{IsolationMode, NetworkMode, Sandbox, SandboxConfig, TmpBacking};
@@ -20,7 +20,7 @@ use kindling_scheduler::{
     SchedulerConfig, ServiceEndpoint, StreamLimits, UserRange,
 };
 
-use crate::cli::{FunctionApiAccess, Isolation, ServeArgs};
+use crate::cli::{FunctionApiAccess, Isolation, ServeArgs, StoreLocation};
 use crate::code_source::S3CodeSource;
 use crate::stores::ServiceStores;
 use crate::{apigateway, cluster, deploy, logs_api, messaging, observe, runtime_files, secret};
@@ -58,11 +58,19 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("resolving data dir {}", args.data_dir.display()))?;
     let sqlite =
         Arc::new(SqliteStore::open(&args.data_dir.join("state.db")).context("opening state")?);
-    let store: Arc<dyn Store> = sqlite.clone();
-    let stores = ServiceStores::new(&sqlite, None);
+    let shared = shared_store(&args).await?;
+    let store: Arc<dyn Store> = match &shared {
+        Some(pg) => pg.clone(),
+        None => sqlite.clone(),
+    };
+    let stores = ServiceStores::new(&sqlite, shared.as_ref());
     let queue_store: Arc<dyn QueueStore> = Arc::clone(&stores.queues);
     let queue_metrics_store: Arc<dyn QueueStore> = Arc::clone(&stores.queues);
-    let blobs = BlobStore::open(args.data_dir.join("code")).context("opening code store")?;
+    let mut blobs = BlobStore::open(args.data_dir.join("code")).context("opening code store")?;
+    if let Some(pg) = &shared {
+        // Code packages are written through to PostgreSQL and fetched from it by other nodes.
+        blobs = blobs.with_shared(pg.clone());
+    }
     let objects = object_store(&args, &stores)?;
     let runtime_dir = runtime_files::install(&args.data_dir.join("runtime"))
         .context("installing runtime bootstraps")?;
@@ -98,6 +106,11 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             &registry,
         )))),
     );
+    // Other nodes' control-plane writes drop this node's caches before they return.
+    let _changes = match &shared {
+        Some(pg) => Some(listen_changes(pg, &control).await?),
+        None => None,
+    };
     let node = node_id(&args.data_dir)?;
     let server_secret = secret::load_or_create(&args.data_dir.join("auth-secret"))
         .context("reading the server secret")?;
@@ -305,6 +318,41 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     scheduler.shutdown().await;
     tracing::info!("Kindling stopped");
     Ok(())
+}
+
+/// The PostgreSQL store when `--store postgres://...` names one (connected and migrated on
+/// the blocking pool).
+async fn shared_store(args: &ServeArgs) -> anyhow::Result<Option<Arc<PgStore>>> {
+    let StoreLocation::Postgres(url) = &args.store else {
+        return Ok(None);
+    };
+    PgStore::set_strict_blocking(args.store_strict_blocking);
+    let url = url.clone();
+    let pg = tokio::task::spawn_blocking(move || PgStore::connect(&url))
+        .await
+        .context("connecting to PostgreSQL")?
+        .context("opening the PostgreSQL store")?;
+    tracing::info!("control-plane state in PostgreSQL (shared with every node of its database)");
+    Ok(Some(Arc::new(pg)))
+}
+
+/// Starts the listener that tells this node's control plane about every node's writes.
+async fn listen_changes(
+    pg: &Arc<PgStore>,
+    control: &Arc<ControlPlane>,
+) -> anyhow::Result<kindling_store::ChangeListener> {
+    let pg = Arc::clone(pg);
+    let control = Arc::downgrade(control);
+    tokio::task::spawn_blocking(move || {
+        pg.listen_changes(move |change| {
+            if let Some(control) = control.upgrade() {
+                control.on_store_change(change);
+            }
+        })
+    })
+    .await
+    .context("starting the change listener")?
+    .context("listening for control-plane changes")
 }
 
 /// The sandbox the isolation setting asks for (`auto` falls back to plain processes).

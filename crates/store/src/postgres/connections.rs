@@ -280,11 +280,20 @@ impl r2d2::HandleError<postgres::Error> for LogErrors {
     }
 }
 
+/// Turns the safety net of [`off_runtime`] off, process-wide: a store call made on an async
+/// runtime's worker then panics (the `postgres` client's own check) instead of being moved
+/// off it, which finds callers that skipped `spawn_blocking` (a test setting).
+pub(super) static STRICT_BLOCKING: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// Runs `f` where the synchronous client may block: on the calling thread unless it runs an
 /// async runtime's tasks. On a multi-threaded runtime's worker the call is `block_in_place`
 /// (the worker's other tasks move to another thread); on a current-thread runtime it runs on
 /// a scoped thread of its own.
 pub(super) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if STRICT_BLOCKING.load(std::sync::atomic::Ordering::Relaxed) {
+        return f();
+    }
     match tokio::runtime::Handle::try_current() {
         Err(_) => f(),
         Ok(handle) => match handle.runtime_flavor() {

@@ -67,6 +67,13 @@ impl PgStore {
         })
     }
 
+    /// With `true`, a call of any PostgreSQL store of the process made on an async runtime's
+    /// worker thread panics instead of being moved off the runtime: a test setting that finds
+    /// callers which skipped `spawn_blocking`.
+    pub fn set_strict_blocking(strict: bool) {
+        connections::STRICT_BLOCKING.store(strict, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// A read-only snapshot transaction.
     fn read<T: Send>(&self, f: impl FnMut(&mut Tx<'_>) -> Result<T> + Send) -> Result<T> {
         self.conns.run(Mode::Read, f)
@@ -327,3 +334,5 @@ impl Store for PgStore {
 
 #[cfg(test)]
 pub(crate) mod test_db;
+#[cfg(test)]
+mod tests;

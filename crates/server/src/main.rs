@@ -17,6 +17,7 @@ mod runtime_files;
 mod sdks;
 mod secret;
 mod serve;
+mod stores;
 
 use clap::Parser;
 

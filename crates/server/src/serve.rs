@@ -22,7 +22,8 @@ use kindling_scheduler::{
 
 use crate::cli::{FunctionApiAccess, Isolation, ServeArgs, StoreLocation};
 use crate::code_source::S3CodeSource;
-use crate::{apigateway, deploy, logs_api, messaging, observe, runtime_files, secret};
+use crate::stores::ServiceStores;
+use crate::{apigateway, cluster, deploy, logs_api, messaging, observe, runtime_files, secret};
 
 /// How long the credentials given to an execution environment stay valid. Environments are
 /// not recycled on a schedule, so this outlives any realistic environment; changing the
@@ -62,14 +63,15 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         Some(pg) => pg.clone(),
         None => sqlite.clone(),
     };
-    let queue_store: Arc<dyn QueueStore> = sqlite.clone();
-    let queue_metrics_store: Arc<dyn QueueStore> = sqlite.clone();
+    let stores = ServiceStores::new(&sqlite, shared.as_ref());
+    let queue_store: Arc<dyn QueueStore> = Arc::clone(&stores.queues);
+    let queue_metrics_store: Arc<dyn QueueStore> = Arc::clone(&stores.queues);
     let mut blobs = BlobStore::open(args.data_dir.join("code")).context("opening code store")?;
     if let Some(pg) = &shared {
         // Code packages are written through to PostgreSQL and fetched from it by other nodes.
         blobs = blobs.with_shared(pg.clone());
     }
-    let objects = object_store(&args, &sqlite)?;
+    let objects = object_store(&args, &stores)?;
     let runtime_dir = runtime_files::install(&args.data_dir.join("runtime"))
         .context("installing runtime bootstraps")?;
     let locator = Arc::new(RuntimeLocator::new(RuntimePaths {
@@ -158,11 +160,24 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
+    // This node's membership (alone with SQLite): heartbeats, fencing, ownership.
+    let cluster = cluster::join(&args, &node, stores.nodes.clone(), &scheduler).await?;
+    let membership = cluster.start(stopped(stop_rx.clone()));
+    {
+        let cluster = cluster.clone();
+        events.set_lease_gate(Arc::new(move || cluster.healthy()));
+    }
     let dispatcher = events.start(stopped(stop_rx.clone()));
     let policy = Arc::new(auth_policy(&args, &server_secret)?);
-    let messaging = messaging::start(&args, queue_store, &events, Arc::clone(&policy))
-        .await
-        .context("starting SQS and SNS")?;
+    let messaging = messaging::start(
+        &args,
+        queue_store,
+        stores.refresh(),
+        &events,
+        Arc::clone(&policy),
+    )
+    .await
+    .context("starting SQS and SNS")?;
     let mut observed = observe::Observed::new(
         scheduler.clone(),
         events.clone(),
@@ -170,9 +185,11 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         Arc::clone(&queue_metrics_store),
     );
     observed.queue_service = Some(messaging.queues.clone());
+    observed.cluster = Some(cluster.clone());
     let apis = apigateway::routers(
         &args,
-        sqlite.clone(),
+        Arc::clone(&stores.apis),
+        stores.refresh(),
         Arc::clone(&control),
         scheduler.clone(),
         Arc::clone(&policy),
@@ -189,15 +206,16 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             brokers: args.mq_brokers.iter().cloned().collect(),
             ..Default::default()
         },
-        sqlite.clone(),
+        Arc::clone(&stores.mappings),
         Arc::clone(&control),
         messaging.queues.clone(),
         scheduler.clone(),
     );
+    mappings.set_cluster(cluster.clone());
     let mapping_manager = mappings.start(stopped(stop_rx.clone()));
     {
         // Asynchronous invocations read the same `RecursiveLoop` setting as mappings.
-        let settings: Arc<dyn kindling_store::MappingStore> = sqlite.clone();
+        let settings: Arc<dyn kindling_store::MappingStore> = Arc::clone(&stores.mappings);
         events.set_loop_policy(Arc::new(move |function: &str| {
             settings
                 .recursive_loop(function)
@@ -206,7 +224,8 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     }
     let cloudformation = deploy::start(
         &args,
-        sqlite.clone(),
+        &stores,
+        cluster.clone(),
         Arc::clone(&control),
         messaging.topics.clone(),
         objects.clone(),
@@ -297,6 +316,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     .await;
     let _ = dispatcher.await;
     let _ = mapping_manager.await;
+    let _ = membership.await;
     reaper.abort();
     scheduler.shutdown().await;
     tracing::info!("Kindling stopped");
@@ -430,10 +450,10 @@ fn search_dirs() -> Vec<PathBuf> {
 
 /// The S3-compatible object store: metadata in the state database, bytes under
 /// `<data-dir>/s3`. Files a crash left unreferenced are swept on a thread of their own.
-fn object_store(args: &ServeArgs, sqlite: &Arc<SqliteStore>) -> anyhow::Result<Objects> {
+fn object_store(args: &ServeArgs, stores: &ServiceStores) -> anyhow::Result<Objects> {
     let started = std::time::SystemTime::now();
     let objects = Objects::open(
-        sqlite.clone(),
+        Arc::clone(&stores.objects),
         &args.data_dir.join("s3"),
         ObjectsConfig {
             region: args.region.clone(),
@@ -713,6 +733,7 @@ fn events_config(args: &ServeArgs, node: &str) -> EventsConfig {
 }
 
 fn validate(args: &ServeArgs) -> anyhow::Result<()> {
+    cluster::validate(args)?;
     anyhow::ensure!(
         !args.shared || args.credentials.is_some(),
         "--shared requires --credentials FILE: a shared server verifies every request's signature"

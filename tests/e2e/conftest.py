@@ -10,12 +10,18 @@ Environment:
   KINDLING_E2E_ISOLATION  value for `--isolation` (default: the server's default, `auto`)
   KINDLING_E2E_RUNTIMES   comma-separated subset of rust,ric,python,node to run
   KINDLING_E2E_SERVE_ARGS extra `kindling serve` arguments for every server (shell syntax)
+  KINDLING_TEST_STORE     `postgres`: every server keeps its state in a fresh PostgreSQL database
+                          of its own (created on KINDLING_TEST_PG_URL, default
+                          postgres://postgres@127.0.0.1:5432/postgres, dropped at the end), with
+                          store calls on async worker threads turned into failures
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -75,22 +81,48 @@ def _base_args(binary: Path) -> list[str]:
     return (["--isolation", iso] if iso else []) + extra
 
 
+PG_ADMIN_URL = os.environ.get("KINDLING_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+def _psql(sql: str) -> None:
+    done = subprocess.run(["psql", PG_ADMIN_URL, "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
+                          capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise RuntimeError(f"psql {sql!r} failed: {done.stderr.strip()}")
+
+
+def _store_args(databases: list[str]) -> list[str]:
+    """`--store` for a server: a new PostgreSQL database under KINDLING_TEST_STORE=postgres."""
+    store = os.environ.get("KINDLING_TEST_STORE", "sqlite")
+    if store == "sqlite":
+        return []
+    if store != "postgres":
+        raise pytest.UsageError(f"KINDLING_TEST_STORE: expected sqlite or postgres, got {store!r}")
+    name = f"kindling_e2e_{uuid.uuid4().hex[:12]}"
+    _psql(f"CREATE DATABASE {name}")
+    databases.append(name)
+    return ["--store", PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name, "--store-strict-blocking"]
+
+
 @pytest.fixture(scope="session")
 def server_factory(kindling_binary, tmp_path_factory):
     """`start(*args)` runs an extra server with its own data dir; all are killed at the end."""
     started: list[k.KindlingServer] = []
+    databases: list[str] = []
     logs = tmp_path_factory.mktemp("server-logs")
 
     def start(*args: str) -> k.KindlingServer:
         srv = k.KindlingServer(kindling_binary, tmp_path_factory.mktemp("data"),
                                logs / f"kindling-{len(started)}.log",
-                               [*_base_args(kindling_binary), *args])
+                               [*_base_args(kindling_binary), *_store_args(databases), *args])
         started.append(srv)
         return srv.start()
 
     yield start
     for srv in started:
         srv.kill()
+    for name in databases:
+        _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="session")

@@ -96,7 +96,11 @@ pub struct ApiGateway {
     config: ApigwConfig,
     /// Bumped after every write of this node; cached deployments of an older one are stale.
     generation: AtomicU64,
-    cache: Mutex<HashMap<String, (u64, Arc<Deployed>)>>,
+    /// Compiled deployments by API id, with the generation and instant they were read at.
+    cache: Mutex<HashMap<String, (u64, Arc<Deployed>, std::time::Instant)>>,
+    /// Set when other nodes share the store (their writes do not bump this node's
+    /// generation): how long a cached deployment is trusted.
+    refresh: Option<std::time::Duration>,
 }
 
 impl ApiGateway {
@@ -106,7 +110,14 @@ impl ApiGateway {
             config,
             generation: AtomicU64::new(0),
             cache: Mutex::new(HashMap::new()),
+            refresh: None,
         }
+    }
+
+    /// Other nodes write the same store: cached deployments are read again after `every`.
+    pub fn with_refresh(mut self, every: std::time::Duration) -> Self {
+        self.refresh = Some(every);
+        self
     }
 
     pub fn arn(&self) -> &ArnContext {
@@ -208,8 +219,10 @@ impl ApiGateway {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(api_id)
-            .filter(|(g, _)| *g == generation)
-            .map(|(_, d)| Some(Arc::clone(d)))
+            .filter(|(g, _, read)| {
+                *g == generation && self.refresh.is_none_or(|every| read.elapsed() < every)
+            })
+            .map(|(_, d, _)| Some(Arc::clone(d)))
     }
 
     /// Reads and compiles the deployed stages of `api_id` (either kind); `None` when no such
@@ -236,12 +249,15 @@ impl ApiGateway {
         if found.is_some() {
             let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
             if cache.len() >= MAX_CACHED {
-                cache.retain(|_, (g, _)| *g == generation);
+                cache.retain(|_, (g, _, _)| *g == generation);
             }
             if cache.len() < MAX_CACHED
                 && let Some(d) = &found
             {
-                cache.insert(api_id.to_string(), (generation, Arc::clone(d)));
+                cache.insert(
+                    api_id.to_string(),
+                    (generation, Arc::clone(d), std::time::Instant::now()),
+                );
             }
         }
         Ok(found)

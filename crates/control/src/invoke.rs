@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
 use kindling_model::function::VersionRecord;
@@ -42,7 +41,7 @@ impl ControlPlane {
     /// weighted alias at random by its weights.
     pub fn invoke_target(&self, raw: &str, qualifier: Option<&str>) -> Result<InvokeTarget> {
         let r = parse_ref(self, raw, qualifier, true)?;
-        let generation = self.generation.load(Ordering::Acquire);
+        let generation = self.generation();
         let entry = match self.cached(&r, generation) {
             Some(c) => c,
             None => {
@@ -66,7 +65,7 @@ impl ControlPlane {
         qualifier: Option<&str>,
     ) -> Result<Option<InvokeTarget>> {
         let r = parse_ref(self, raw, qualifier, true)?;
-        let generation = self.generation.load(Ordering::Acquire);
+        let generation = self.generation();
         Ok(self.cached(&r, generation).map(CachedTarget::draw))
     }
 
@@ -133,7 +132,10 @@ impl ControlPlane {
     fn blob_path(&self, blob: &str) -> Result<PathBuf> {
         let id = BlobId::parse(blob)
             .ok_or_else(|| ControlError::Internal(format!("corrupt blob id {blob}")))?;
-        Ok(self.blobs().path(&id))
+        // With a shared store, the package is copied to this node (and checked) on first use.
+        self.blobs()
+            .ensure(&id)
+            .map_err(|e| ControlError::Internal(format!("code package {blob}: {e}")))
     }
 
     fn layer_paths(&self, rec: &VersionRecord) -> Result<Vec<(String, PathBuf)>> {

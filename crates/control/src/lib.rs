@@ -23,7 +23,7 @@ mod tags;
 mod urls;
 mod versions;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use kindling_model::ArnContext;
@@ -62,8 +62,12 @@ pub struct ControlPlane {
     /// Serializes read-validate-write sequences on this node; the store's revision checks
     /// keep them safe across nodes.
     write: Mutex<()>,
-    /// Bumped after every write; cached invoke targets of an older generation are stale.
+    /// Bumped after every write (of this node, or of another node sharing the store);
+    /// cached invoke targets of an older generation are stale.
     generation: AtomicU64,
+    /// False while writes of other nodes may go unannounced (the store's change listener
+    /// lost its connection): then nothing cached is reused.
+    caching: AtomicBool,
     invoke_cache: Mutex<invoke::InvokeCache>,
     /// Function URLs by url-id, valid for one generation.
     url_cache: Mutex<urls::UrlCache>,
@@ -95,6 +99,7 @@ impl ControlPlane {
             config,
             write: Mutex::new(()),
             generation: AtomicU64::new(0),
+            caching: AtomicBool::new(true),
             invoke_cache: Mutex::new(Default::default()),
             url_cache: Mutex::new(Default::default()),
             code_source: None,
@@ -137,10 +142,29 @@ impl ControlPlane {
         self.code_source.as_deref()
     }
 
-    /// Bumped after every write of this node: what callers cache from reads (invoke targets,
-    /// policies) is stale once it moves.
+    /// Bumped after every write of this node or, with a shared store, of any node: what
+    /// callers cache from reads (invoke targets, policies) is stale once it moves. While other
+    /// nodes' writes cannot be heard of, every call returns a new generation, so nothing
+    /// cached is reused.
     pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+        if self.caching.load(Ordering::Acquire) {
+            self.generation.load(Ordering::Acquire)
+        } else {
+            self.generation.fetch_add(1, Ordering::AcqRel) + 1
+        }
+    }
+
+    /// What a shared store's change listener reports (see [`kindling_store::Change`]): another
+    /// node's write makes everything cached stale; a lost listener stops caching until it
+    /// has resynchronized. Called on the listener's thread, before the write returns to its
+    /// caller on the other node.
+    pub fn on_store_change(&self, change: kindling_store::Change) {
+        match change {
+            kindling_store::Change::Lost => self.caching.store(false, Ordering::Release),
+            kindling_store::Change::Resync => self.caching.store(true, Ordering::Release),
+            kindling_store::Change::Committed(_) => {}
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn config(&self) -> &ControlConfig {

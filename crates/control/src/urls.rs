@@ -3,7 +3,6 @@
 //! resource policy lets anyone call it.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
 use kindling_model::url::{Cors, FunctionUrlRecord, InvokeMode, UrlAuthType, allows_public_url};
@@ -311,7 +310,7 @@ impl ControlPlane {
     /// What the URL `url_id` invokes, read from the store (blocking) and cached until the
     /// next control-plane write. `None`: no such URL.
     pub fn url_target(&self, url_id: &str) -> Result<Option<UrlTarget>> {
-        let generation = self.generation.load(Ordering::Acquire);
+        let generation = self.generation();
         if let Some(t) = self.cached_url(url_id, generation) {
             return Ok(Some(t));
         }
@@ -343,7 +342,7 @@ impl ControlPlane {
 
     /// [`Self::url_target`] from memory only: `None` when not cached (or stale).
     pub fn cached_url_target(&self, url_id: &str) -> Option<UrlTarget> {
-        self.cached_url(url_id, self.generation.load(Ordering::Acquire))
+        self.cached_url(url_id, self.generation())
     }
 
     fn cached_url(&self, url_id: &str, generation: u64) -> Option<UrlTarget> {

@@ -7,6 +7,12 @@
 //! window, 24 h by default); older ticks are dropped, as EventBridge drops events past their
 //! age. A tick is recorded as done only after its targets were handed over (at-least-once:
 //! a crash in between delivers it again).
+//!
+//! *Several nodes* on one database ([`Cron::set_cluster`]): every node reloads the schedules
+//! each round; a schedule fires only on the node that owns it (`schedule:<arn>`, with an
+//! epoch), and the tick it delivered is recorded only while that node still owns it at that
+//! epoch (a node that lost it stops). A fenced node fires nothing; when an owner dies, another
+//! node takes its schedules over from the last recorded tick.
 
 mod civil;
 pub mod expr;
@@ -92,7 +98,11 @@ struct Inner {
     account: String,
     schedules: Mutex<HashMap<String, ScheduleRecord>>,
     wake: tokio::sync::Notify,
+    cluster: std::sync::OnceLock<kindling_cluster::Cluster>,
 }
+
+/// How often a node of a cluster reloads schedules and claims its share of them.
+const CLUSTER_ROUND: Duration = Duration::from_secs(1);
 
 /// The schedules and their runner.
 #[derive(Clone)]
@@ -136,6 +146,7 @@ impl Cron {
                 account: account.to_string(),
                 schedules: Mutex::new(schedules),
                 wake: tokio::sync::Notify::new(),
+                cluster: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -145,6 +156,47 @@ impl Cron {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         }
+    }
+
+    /// Fires only the schedules this node owns in `cluster` (set before [`Self::start`]).
+    pub fn set_cluster(&self, cluster: kindling_cluster::Cluster) {
+        let _ = self.inner.cluster.set(cluster);
+    }
+
+    fn shared_cluster(&self) -> Option<&kindling_cluster::Cluster> {
+        self.inner.cluster.get().filter(|c| c.is_shared())
+    }
+
+    /// Replaces the schedules held in memory with the stored ones (other nodes write too).
+    async fn reload(&self) -> Result<(), CronError> {
+        let store = Arc::clone(&self.inner.store);
+        let docs = blocking(move || store.schedules()).await?;
+        let mut fresh = HashMap::new();
+        for d in docs {
+            if let Ok(r) = serde_json::from_str::<ScheduleRecord>(&d) {
+                fresh.insert(r.arn.clone(), r);
+            }
+        }
+        *self.schedules() = fresh;
+        Ok(())
+    }
+
+    /// The schedules this node may fire, with the epochs it owns them at (all, alone).
+    async fn owned(&self) -> Result<Option<HashMap<String, i64>>, CronError> {
+        let Some(cluster) = self.shared_cluster() else {
+            return Ok(None);
+        };
+        self.reload().await?;
+        let mut arns: Vec<String> = self
+            .schedules()
+            .values()
+            .filter(|r| r.enabled && r.next_fire_ms.is_some())
+            .map(|r| r.arn.clone())
+            .collect();
+        arns.sort();
+        Ok(Some(
+            cluster.owned("schedule", &arns).await.into_iter().collect(),
+        ))
     }
 
     pub fn region(&self) -> &str {
@@ -162,6 +214,31 @@ impl Cron {
         blocking(move || store.put_schedule(&id, &doc)).await?;
         self.schedules().insert(rec.arn.clone(), rec.clone());
         Ok(())
+    }
+
+    /// Records a delivered tick: alone, as any write; in a cluster, only while this node still
+    /// owns the schedule at `epoch` (`false`: nothing written).
+    async fn persist_tick(
+        &self,
+        rec: &ScheduleRecord,
+        epoch: Option<i64>,
+    ) -> Result<bool, CronError> {
+        let (Some(cluster), Some(epoch)) = (self.shared_cluster(), epoch) else {
+            self.persist(rec).await?;
+            return Ok(true);
+        };
+        let doc = serde_json::to_string(rec).map_err(|_| CronError::Task)?;
+        let written = cluster
+            .put_owned_schedule(&rec.arn, &doc, epoch, || Ok(()))
+            .await
+            .map_err(|e| match e {
+                kindling_cluster::ClusterError::Store(s) => CronError::Store(s),
+                kindling_cluster::ClusterError::Task => CronError::Task,
+            })?;
+        if written {
+            self.schedules().insert(rec.arn.clone(), rec.clone());
+        }
+        Ok(written)
     }
 
     /// Creates or replaces a schedule (its ticks count from now; an unchanged expression
@@ -236,10 +313,13 @@ impl Cron {
     /// Fires every tick due at `now` (late ones within their maximum age); returns how many
     /// ticks were delivered and the earliest tick still owed.
     pub async fn run_due(&self, now: i64) -> Result<(usize, Option<i64>), CronError> {
+        let owned = self.owned().await?;
+        let may_fire = |arn: &str| owned.as_ref().is_none_or(|o| o.contains_key(arn));
         let due: Vec<ScheduleRecord> = self
             .schedules()
             .values()
             .filter(|r| r.enabled && r.next_fire_ms.is_some_and(|t| t <= now))
+            .filter(|r| may_fire(&r.arn))
             .cloned()
             .collect();
         let mut delivered = 0;
@@ -247,7 +327,14 @@ impl Cron {
             let Ok(expr) = Expression::parse(&rec.expression) else {
                 continue;
             };
+            let epoch = owned.as_ref().and_then(|o| o.get(&rec.arn).copied());
             while let Some(tick) = rec.next_fire_ms.filter(|t| *t <= now) {
+                if let (Some(cluster), Some(epoch)) = (self.shared_cluster(), epoch)
+                    && !cluster.still_owns("schedule", &rec.arn, epoch)
+                {
+                    tracing::warn!(schedule = %rec.arn, "this node no longer owns the schedule: not firing it");
+                    break;
+                }
                 if now - tick <= rec.max_event_age_s * 1000 {
                     for target in &rec.targets {
                         let payload = self.payload(&rec, target, tick);
@@ -266,7 +353,10 @@ impl Cron {
                     Some(c) if c.expression == rec.expression && c.start_ms == rec.start_ms => {
                         let mut updated = c;
                         updated.next_fire_ms = rec.next_fire_ms;
-                        self.persist(&updated).await?;
+                        if !self.persist_tick(&updated, epoch).await? {
+                            tracing::warn!(schedule = %rec.arn, "another node took the schedule over: its tick was not recorded here");
+                            break;
+                        }
                     }
                     _ => break,
                 }
@@ -298,9 +388,14 @@ impl Cron {
                         Some(now_ms() + 1000)
                     }
                 };
-                let wait = next.map_or(Duration::from_secs(60), |t| {
+                let most = if me.shared_cluster().is_some() {
+                    CLUSTER_ROUND
+                } else {
+                    Duration::from_secs(60)
+                };
+                let wait = next.map_or(most, |t| {
                     Duration::from_millis(u64::try_from((t - now_ms()).max(0)).unwrap_or(0))
-                        .min(Duration::from_secs(60))
+                        .min(most)
                 });
                 tokio::select! {
                     () = &mut shutdown => return,

@@ -35,6 +35,7 @@ mod view;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kindling_cluster::Cluster;
 use kindling_control::ControlPlane;
 use kindling_queues::QueueService;
 use kindling_scheduler::Scheduler;
@@ -82,6 +83,17 @@ pub(crate) struct Inner {
     pub write: tokio::sync::Mutex<()>,
     /// Signalled after every write, so that the manager reconciles at once.
     pub wake: Notify,
+    /// Which node polls which mapping (unset: this node alone polls every mapping).
+    pub cluster: std::sync::OnceLock<Cluster>,
+}
+
+impl Inner {
+    pub(crate) fn cluster(&self) -> &Cluster {
+        static ALONE: std::sync::OnceLock<Cluster> = std::sync::OnceLock::new();
+        self.cluster
+            .get()
+            .unwrap_or_else(|| ALONE.get_or_init(|| Cluster::single("node", "", Arc::new(|| 0))))
+    }
 }
 
 /// The event source mapping service. Cheap to clone.
@@ -107,6 +119,7 @@ impl Mappings {
                 scheduler,
                 write: tokio::sync::Mutex::new(()),
                 wake: Notify::new(),
+                cluster: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -117,6 +130,12 @@ impl Mappings {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(manager::run(Arc::clone(&self.inner), shutdown))
+    }
+
+    /// Polls only the mappings this node owns in `cluster` (set before [`Self::start`]; a
+    /// second call is ignored).
+    pub fn set_cluster(&self, cluster: Cluster) {
+        let _ = self.inner.cluster.set(cluster);
     }
 
     /// Tells the manager to reconcile now (a function was deleted).

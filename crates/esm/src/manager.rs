@@ -2,6 +2,11 @@
 //! (Creating/Enabling/Updating → Enabled or Disabled, Disabling → Disabled, Deleting → gone),
 //! starts pollers for mappings that should poll, restarts them when a mapping changed, and stops
 //! them when a mapping is disabled, deleted, or went with its function.
+//!
+//! Nodes sharing a database (`kindling-cluster`): a mapping polls only on the node that owns
+//! it (`esm:<uuid>`, claimed up to a fair share and kept until that node dies). A guard stops a
+//! runner as soon as its node no longer owns the mapping at the runner's epoch (fenced, or
+//! declared dead), without waiting for the manager's next round or the database.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,16 +21,23 @@ use crate::{Inner, blocking};
 /// How long a stopping runner may take to finish its batches before it is left behind.
 const STOP_WAIT: Duration = Duration::from_secs(5);
 
+/// How often a runner's guard checks that its node still owns the mapping.
+const OWNERSHIP_CHECK: Duration = Duration::from_millis(200);
+
 struct Runner {
-    /// The record's `last_modified_ms` the runner was started with.
-    version: i64,
-    stop: watch::Sender<bool>,
+    /// The record's `last_modified_ms` and the ownership epoch the runner was started with.
+    version: (i64, i64),
+    stop: Arc<watch::Sender<bool>>,
     handle: JoinHandle<()>,
+    guard: Option<JoinHandle<()>>,
 }
 
 impl Runner {
     async fn stop(self) {
         let _ = self.stop.send(true);
+        if let Some(g) = &self.guard {
+            g.abort();
+        }
         let mut handle = self.handle;
         if tokio::time::timeout(STOP_WAIT, &mut handle).await.is_err() {
             handle.abort();
@@ -37,6 +49,14 @@ pub(crate) async fn run(inner: Arc<Inner>, shutdown: impl std::future::Future<Ou
     let mut runners: HashMap<String, Runner> = HashMap::new();
     tokio::pin!(shutdown);
     loop {
+        if !inner.cluster().healthy() && !runners.is_empty() {
+            tracing::warn!(
+                "this node is fenced from the shared database: stopping its event source mappings"
+            );
+            for (_, r) in runners.drain() {
+                r.stop().await;
+            }
+        }
         if let Err(e) = reconcile(&inner, &mut runners).await {
             tracing::error!(
                 error = &e as &dyn std::error::Error,
@@ -84,6 +104,7 @@ async fn reconcile(inner: &Arc<Inner>, runners: &mut HashMap<String, Runner>) ->
             r.stop().await;
         }
     }
+    let mut settled_recs = Vec::with_capacity(mappings.len());
     for rec in mappings {
         if rec.state == MappingState::Deleting {
             if let Some(r) = runners.remove(&rec.uuid) {
@@ -101,19 +122,30 @@ async fn reconcile(inner: &Arc<Inner>, runners: &mut HashMap<String, Runner>) ->
             },
             None => rec,
         };
-        let want = rec.polling();
+        settled_recs.push(rec);
+    }
+    let polling: Vec<String> = settled_recs
+        .iter()
+        .filter(|r| r.polling())
+        .map(|r| r.uuid.clone())
+        .collect();
+    let owned = inner.cluster().owned("esm", &polling).await;
+    for rec in settled_recs {
+        let epoch = owned.get(&rec.uuid).copied();
+        let want = rec.polling() && epoch.is_some();
+        let version = (rec.last_modified_ms, epoch.unwrap_or(0));
         match runners.get(&rec.uuid) {
-            Some(r) if want && r.version == rec.last_modified_ms => {}
+            Some(r) if want && r.version == version => {}
             Some(_) => {
                 if let Some(r) = runners.remove(&rec.uuid) {
                     r.stop().await;
                 }
                 if want {
-                    runners.insert(rec.uuid.clone(), start(inner, rec));
+                    runners.insert(rec.uuid.clone(), start(inner, rec, version.1));
                 }
             }
             None if want => {
-                runners.insert(rec.uuid.clone(), start(inner, rec));
+                runners.insert(rec.uuid.clone(), start(inner, rec, version.1));
             }
             None => {}
         }
@@ -147,9 +179,20 @@ async fn settle(
     }
 }
 
-fn start(inner: &Arc<Inner>, rec: MappingRecord) -> Runner {
+fn start(inner: &Arc<Inner>, rec: MappingRecord, epoch: i64) -> Runner {
     let (tx, rx) = watch::channel(false);
-    let version = rec.last_modified_ms;
+    let stop = Arc::new(tx);
+    let version = (rec.last_modified_ms, epoch);
+    let guard = inner.cluster().is_shared().then(|| {
+        let (cluster, stop, uuid) = (inner.cluster().clone(), Arc::clone(&stop), rec.uuid.clone());
+        tokio::spawn(async move {
+            while cluster.still_owns("esm", &uuid, epoch) {
+                tokio::time::sleep(OWNERSHIP_CHECK).await;
+            }
+            tracing::warn!(mapping = %uuid, "this node no longer owns the event source mapping: its pollers stop");
+            let _ = stop.send(true);
+        })
+    });
     let inner = Arc::clone(inner);
     let handle = tokio::spawn(async move {
         match rec.kind {
@@ -160,7 +203,8 @@ fn start(inner: &Arc<Inner>, rec: MappingRecord) -> Runner {
     });
     Runner {
         version,
-        stop: tx,
+        stop,
         handle,
+        guard,
     }
 }

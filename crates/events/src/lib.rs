@@ -67,10 +67,15 @@ impl Default for EventsConfig {
 /// only of an event that has already invoked the function Lambda's maximum number of times.
 pub type LoopPolicy = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
+/// Whether this node may lease events now (false while it is fenced from a shared database).
+pub type LeaseGate = Arc<dyn Fn() -> bool + Send + Sync>;
+
 pub(crate) struct Shared {
     pub config: EventsConfig,
     /// `None`: every loop is stopped (Lambda's default).
     pub loop_policy: std::sync::RwLock<Option<LoopPolicy>>,
+    /// `None`: always lease (one node).
+    pub lease_gate: std::sync::RwLock<Option<LeaseGate>>,
     pub store: Arc<dyn Store>,
     pub control: Arc<ControlPlane>,
     pub scheduler: Scheduler,
@@ -104,6 +109,7 @@ impl AsyncInvoker {
         let shared = Arc::new(Shared {
             config,
             loop_policy: std::sync::RwLock::new(None),
+            lease_gate: std::sync::RwLock::new(None),
             store,
             control,
             scheduler,
@@ -192,6 +198,14 @@ impl AsyncInvoker {
     pub fn set_loop_policy(&self, policy: LoopPolicy) {
         if let Ok(mut p) = self.shared.loop_policy.write() {
             *p = Some(policy);
+        }
+    }
+
+    /// Sets when this node may lease events (a node of a cluster stops leasing while it is
+    /// fenced; its leases are freed when the others declare it dead).
+    pub fn set_lease_gate(&self, gate: LeaseGate) {
+        if let Ok(mut g) = self.shared.lease_gate.write() {
+            *g = Some(gate);
         }
     }
 

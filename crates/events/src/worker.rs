@@ -60,7 +60,7 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, shutdown: impl std::future::Fu
     loop {
         let free = slots.available_permits();
         let mut leased = 0;
-        if free > 0 {
+        if free > 0 && may_lease(&shared) {
             let owner = shared.config.node_id.clone();
             let lease_ms = ms(shared.config.lease);
             let events = store_call(&shared, "lease", move |s| {
@@ -91,6 +91,12 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, shutdown: impl std::future::Fu
         }
     }
     tracing::info!("asynchronous invocation dispatcher stopped");
+}
+
+/// Whether the lease gate (a fenced node of a cluster) lets this node lease now.
+fn may_lease(shared: &Shared) -> bool {
+    let gate = shared.lease_gate.read().ok().and_then(|g| g.clone());
+    gate.is_none_or(|g| g())
 }
 
 /// Handles one leased event: run it, then finish, retry or fail it.

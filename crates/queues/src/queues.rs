@@ -42,6 +42,10 @@ pub struct QueuesConfig {
     pub account_id: String,
     /// Most operations committed in one transaction.
     pub batch_max: usize,
+    /// Set when other nodes share the store: how long a cached queue record is trusted (their
+    /// writes do not reach this node's cache) and how often a long poll looks again (their
+    /// sends do not wake this node's receivers). `None`: this node is the only writer.
+    pub refresh: Option<Duration>,
 }
 
 /// The result of one send.
@@ -105,7 +109,8 @@ struct Inner {
     config: QueuesConfig,
     store: Arc<dyn QueueStore>,
     committer: Committer,
-    cache: Mutex<HashMap<(String, String), Arc<QueueRecord>>>,
+    /// Queue records by (account, name), with when they were read.
+    cache: Mutex<HashMap<(String, String), (Arc<QueueRecord>, std::time::Instant)>>,
     waiters: Arc<Mutex<HashMap<i64, Arc<Notify>>>>,
     deleted: Mutex<HashMap<(String, String), i64>>,
     purged: Mutex<HashMap<i64, i64>>,
@@ -192,17 +197,24 @@ impl QueueService {
 
     // ---------------------------------------------------------------- queues
 
-    /// Finds a queue (cached; the cache is refreshed by this node's writes).
+    /// Finds a queue (cached; the cache is refreshed by this node's writes, and read again
+    /// after `refresh` when other nodes write too).
     pub async fn queue(&self, account: &str, name: &str) -> Result<Arc<QueueRecord>, QueueError> {
         let key = (account.to_string(), name.to_string());
-        if let Some(q) = lock(&self.inner.cache).get(&key) {
+        if let Some((q, read)) = lock(&self.inner.cache).get(&key)
+            && self.inner.config.refresh.is_none_or(|d| read.elapsed() < d)
+        {
             return Ok(Arc::clone(q));
         }
         let store = Arc::clone(&self.inner.store);
         let (a, n) = key.clone();
         let found = blocking(move || store.queue(&a, &n)).await?;
-        let q = Arc::new(found.ok_or(QueueError::QueueDoesNotExist)?);
-        lock(&self.inner.cache).insert(key, Arc::clone(&q));
+        let Some(found) = found else {
+            lock(&self.inner.cache).remove(&key);
+            return Err(QueueError::QueueDoesNotExist);
+        };
+        let q = Arc::new(found);
+        self.cache(key, &q);
         Ok(q)
     }
 
@@ -211,6 +223,10 @@ impl QueueService {
         let (_, account, name) =
             names::parse_queue_arn(arn).ok_or(QueueError::QueueDoesNotExist)?;
         self.queue(account, name).await
+    }
+
+    fn cache(&self, key: (String, String), q: &Arc<QueueRecord>) {
+        lock(&self.inner.cache).insert(key, (Arc::clone(q), std::time::Instant::now()));
     }
 
     fn forget(&self, q: &QueueRecord) {
@@ -296,7 +312,7 @@ impl QueueService {
             }
         }
         let stored = Arc::new(stored);
-        lock(&self.inner.cache).insert(key, Arc::clone(&stored));
+        self.cache(key, &stored);
         Ok(stored)
     }
 
@@ -479,7 +495,7 @@ impl QueueService {
                 }
                 other => other,
             })?;
-        lock(&self.inner.cache).insert((rec.account.clone(), rec.name.clone()), Arc::new(rec));
+        self.cache((rec.account.clone(), rec.name.clone()), &Arc::new(rec));
         Ok(())
     }
 
@@ -743,6 +759,9 @@ impl QueueService {
                 return Ok(Vec::new());
             }
             let mut wake_at = deadline;
+            if let Some(every) = self.inner.config.refresh {
+                wake_at = wake_at.min(now_instant + every);
+            }
             if let Some(next) = got.next_visible_ms {
                 let ahead = Duration::from_millis((next - now_ms()).max(0) as u64);
                 wake_at = wake_at.min(now_instant + ahead);

@@ -119,6 +119,12 @@ impl Scheduler {
         self.shared.concurrency.running(function)
     }
 
+    /// Invocations in flight on this node, every function together (a node's load).
+    pub fn in_flight(&self) -> u64 {
+        let (_, per_function) = self.shared.concurrency.snapshot();
+        per_function.iter().map(|(_, n)| u64::from(*n)).sum()
+    }
+
     pub fn stats(&self) -> PoolStats {
         PoolStats {
             idle_environments: self.shared.pool().len(),

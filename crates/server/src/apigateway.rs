@@ -9,7 +9,7 @@ use kindling_control::ControlPlane;
 use kindling_edge::gate::{AuthPolicy, Gate};
 use kindling_model::ArnContext;
 use kindling_scheduler::Scheduler;
-use kindling_store::{ApiStore, SqliteStore};
+use kindling_store::ApiStore;
 
 use crate::cli::ServeArgs;
 
@@ -22,18 +22,22 @@ pub struct Routers {
 
 pub fn routers(
     args: &ServeArgs,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn ApiStore>,
+    refresh: Option<std::time::Duration>,
     control: Arc<ControlPlane>,
     scheduler: Scheduler,
     policy: Arc<AuthPolicy>,
 ) -> Routers {
-    let store: Arc<dyn ApiStore> = store;
-    let service = Arc::new(ApiGateway::new(
+    let mut service = ApiGateway::new(
         store,
         ApigwConfig {
             arn: ArnContext::new(&args.region, &args.account_id),
         },
-    ));
+    );
+    if let Some(every) = refresh {
+        service = service.with_refresh(every);
+    }
+    let service = Arc::new(service);
     // Both API Gateway clients sign as `apigateway`.
     let control_state = ControlState {
         service: Arc::clone(&service),

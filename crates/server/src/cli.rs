@@ -36,6 +36,23 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Delete a stack and everything it made, streaming each resource event.
     DeleteStack(DeleteStackArgs),
+    /// Show the nodes sharing this server's database: heartbeats, load, leased events, and
+    /// which node owns each event source mapping and schedule.
+    Nodes(NodesArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct NodesArgs {
+    /// A node's endpoint.
+    #[arg(
+        long,
+        env = "KINDLING_ENDPOINT",
+        default_value = "http://127.0.0.1:9001"
+    )]
+    pub endpoint: String,
+    /// Print the JSON the node serves instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -107,6 +124,25 @@ pub struct InstallSdksArgs {
 }
 
 /// An SDK `install-sdks` provides.
+/// Where `kindling serve` keeps its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// `<data-dir>/state.db`.
+    Sqlite,
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+fn parse_store(s: &str) -> Result<StoreLocation, String> {
+    if s == "sqlite" {
+        Ok(StoreLocation::Sqlite)
+    } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        Ok(StoreLocation::Postgres(s.to_string()))
+    } else {
+        Err("expected `sqlite` or `postgres://USER@HOST:PORT/DB`".into())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SdkKind {
     /// boto3 (and botocore), for Python functions.
@@ -190,6 +226,15 @@ pub struct ServeArgs {
     /// Directory holding state (SQLite) and code packages.
     #[arg(long, env = "KINDLING_DATA_DIR", default_value = ".kindling")]
     pub data_dir: PathBuf,
+    /// Where the control plane's state lives: `sqlite` (`<data-dir>/state.db`, one node) or
+    /// `postgres://USER@HOST:PORT/DB`, one database that several nodes share (functions,
+    /// versions, aliases, layers, code packages, URLs and the asynchronous queue).
+    #[arg(long, env = "KINDLING_STORE", default_value = "sqlite", value_parser = parse_store)]
+    pub store: StoreLocation,
+    /// Test setting: a PostgreSQL store call made on an async worker thread panics instead of
+    /// being moved off it (finds callers that skipped the blocking pool).
+    #[arg(long, hide = true)]
+    pub store_strict_blocking: bool,
     /// Region this server presents itself as (in ARNs).
     #[arg(long, env = "KINDLING_REGION", default_value = "us-east-1")]
     pub region: String,
@@ -287,6 +332,15 @@ pub struct ServeArgs {
     /// Most asynchronous events this node runs at once.
     #[arg(long, env = "KINDLING_ASYNC_WORKERS", default_value_t = 64)]
     pub async_workers: usize,
+    /// Seconds between a node's heartbeats to the shared database (with `--store
+    /// postgres://...`; each heartbeat also looks for dead nodes).
+    #[arg(long, env = "KINDLING_NODE_HEARTBEAT_INTERVAL", default_value_t = 1.0)]
+    pub node_heartbeat_interval: f64,
+    /// Seconds without a heartbeat after which a node is declared dead and its work (leased
+    /// events, event source mappings, schedules) taken over. A node that cannot reach the
+    /// database stops taking work after half of this.
+    #[arg(long, env = "KINDLING_NODE_DEAD_AFTER", default_value_t = 10.0)]
+    pub node_dead_after: f64,
     /// Seconds before the 2nd, 3rd... attempt of a failed asynchronous event (Lambda: 60,120).
     #[arg(
         long,

@@ -109,7 +109,8 @@ impl kindling_cron::Fire for LambdaTargets {
 #[allow(clippy::too_many_arguments)]
 pub async fn start(
     args: &ServeArgs,
-    store: Arc<kindling_store::SqliteStore>,
+    stores: &crate::stores::ServiceStores,
+    cluster: kindling_cluster::Cluster,
     control: Arc<ControlPlane>,
     topics: TopicService,
     objects: Objects,
@@ -119,15 +120,16 @@ pub async fn start(
     stopped: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<axum::Router> {
     let cron = kindling_cron::Cron::open(
-        store.clone(),
+        Arc::clone(&stores.schedules),
         Arc::new(LambdaTargets(events)),
         &args.region,
         &args.account_id,
     )
     .await
     .context("opening schedules")?;
+    cron.set_cluster(cluster);
     cron.start(stopped);
-    let store: Arc<dyn StackStore> = store;
+    let store: Arc<dyn StackStore> = Arc::clone(&stores.stacks);
     let host = if args.listen.ip().is_unspecified() {
         format!("127.0.0.1:{}", args.listen.port())
     } else {

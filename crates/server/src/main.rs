@@ -3,6 +3,7 @@
 mod admin;
 mod apigateway;
 mod cli;
+mod cluster;
 mod code_source;
 mod deploy;
 mod deploy_cli;
@@ -10,11 +11,13 @@ mod image_source;
 mod logs;
 mod logs_api;
 mod messaging;
+mod nodes_cli;
 mod observe;
 mod runtime_files;
 mod sdks;
 mod secret;
 mod serve;
+mod stores;
 
 use clap::Parser;
 
@@ -29,6 +32,7 @@ fn main() -> anyhow::Result<()> {
         cli::Command::Runtimes(cli::RuntimesCommand::InstallSdks(args)) => sdks::install(&args),
         cli::Command::Deploy(args) => deploy_cli::deploy(&args),
         cli::Command::DeleteStack(args) => deploy_cli::delete_stack(&args),
+        cli::Command::Nodes(args) => nodes_cli::run(&args),
     }
 }
 

@@ -29,6 +29,7 @@ pub struct Messaging {
 pub async fn start(
     args: &ServeArgs,
     store: Arc<dyn QueueStore>,
+    refresh: Option<std::time::Duration>,
     events: &AsyncInvoker,
     policy: Arc<AuthPolicy>,
 ) -> anyhow::Result<Messaging> {
@@ -37,6 +38,7 @@ pub async fn start(
             region: args.region.clone(),
             account_id: args.account_id.clone(),
             batch_max: 512,
+            refresh,
         },
         store,
     )

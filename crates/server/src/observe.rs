@@ -2,7 +2,9 @@
 //! Prometheus text format, and health checks for load balancers and orchestrators:
 //! `/_kindling/health/live` (the process serves requests) and `/_kindling/health/ready` (the
 //! state database answers within a second). Every other `/_kindling/...` path goes to the
-//! Lambda API (code downloads).
+//! Lambda API (code downloads). `/_kindling/nodes` shows the cluster (`kindling nodes`);
+//! `/_kindling/health/node` says whether this node may take work (not fenced), without a
+//! database round trip.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -27,6 +29,8 @@ pub struct Observed {
     pub queue_service: Option<kindling_queues::QueueService>,
     /// Readiness probes of the store.
     pub probe: Arc<Histogram>,
+    /// This node's membership (nodes sharing a database, or this one alone).
+    pub cluster: Option<kindling_cluster::Cluster>,
 }
 
 impl Observed {
@@ -43,6 +47,7 @@ impl Observed {
             queues,
             queue_service: None,
             probe: Arc::new(Histogram::new(FAST_BUCKETS)),
+            cluster: None,
         }
     }
 }
@@ -54,6 +59,8 @@ pub fn router(observed: Observed, fallback: axum::Router) -> axum::Router {
         .route("/_kindling/metrics", get(metrics))
         .route("/_kindling/health/live", get(live))
         .route("/_kindling/health/ready", get(ready))
+        .route("/_kindling/nodes", get(nodes))
+        .route("/_kindling/health/node", get(node_health))
         .with_state(observed)
         .fallback_service(fallback)
 }
@@ -95,8 +102,128 @@ async fn probe_store(o: &Observed) -> Result<Duration, String> {
     }
 }
 
+/// How long the cluster's endpoints wait for the database.
+const CLUSTER_READ_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Whether this node may take work, without touching the database (200 while it may, 503
+/// while it is fenced).
+async fn node_health(State(o): State<Observed>) -> Response {
+    let Some(cluster) = &o.cluster else {
+        return json(StatusCode::OK, r#"{"healthy":true}"#.to_string());
+    };
+    let healthy = cluster.healthy();
+    json(
+        if healthy {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        serde_json::json!({"nodeId": cluster.node_id(), "healthy": healthy}).to_string(),
+    )
+}
+
+/// The cluster as this node sees it (JSON; `kindling nodes` renders it).
+async fn nodes(State(o): State<Observed>) -> Response {
+    let Some(cluster) = &o.cluster else {
+        return json(
+            StatusCode::NOT_FOUND,
+            r#"{"message":"this server keeps no node membership"}"#.to_string(),
+        );
+    };
+    let view = match tokio::time::timeout(CLUSTER_READ_TIMEOUT, cluster.view()).await {
+        Ok(v) => v,
+        Err(_) => {
+            return json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"message": "the node store did not answer in time", "healthy": cluster.healthy()})
+                    .to_string(),
+            );
+        }
+    };
+    match view {
+        Ok(view) => match serde_json::to_string(&view) {
+            Ok(body) => json(StatusCode::OK, body),
+            Err(e) => {
+                tracing::error!(error = %e, "could not encode the cluster view");
+                json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    r#"{"message":"internal error"}"#.to_string(),
+                )
+            }
+        },
+        Err(e) => {
+            tracing::warn!(
+                error = &e as &dyn std::error::Error,
+                "could not read the cluster"
+            );
+            json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"message": "the node store did not answer", "healthy": cluster.healthy()})
+                    .to_string(),
+            )
+        }
+    }
+}
+
+/// Nodes, their heartbeats, load and leases, as gauges.
+async fn cluster_metrics(o: &Observed, e: &mut Exposition) {
+    let Some(cluster) = &o.cluster else {
+        return;
+    };
+    e.header(
+        "kindling_node_healthy",
+        MetricType::Gauge,
+        "1 while this node may take work; 0 while it is fenced from the shared database.",
+    );
+    e.sample(
+        "kindling_node_healthy",
+        &[],
+        f64::from(u8::from(cluster.healthy())),
+    );
+    let Ok(Ok(view)) = tokio::time::timeout(CLUSTER_READ_TIMEOUT, cluster.view()).await else {
+        return;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let gauges: [(&str, &str, fn(&kindling_cluster::NodeView, i64) -> f64); 5] = [
+        (
+            "kindling_cluster_node_alive",
+            "1 for a node with fresh heartbeats, 0 for one declared dead or gone.",
+            |n, _| f64::from(u8::from(n.alive)),
+        ),
+        (
+            "kindling_cluster_node_heartbeat_age_seconds",
+            "Time since the node's last heartbeat (database clock against this node's).",
+            |n, now| (now - n.heartbeat_ms).max(0) as f64 / 1000.0,
+        ),
+        (
+            "kindling_cluster_node_load",
+            "Invocations in flight on the node at its last heartbeat.",
+            |n, _| n.load as f64,
+        ),
+        (
+            "kindling_cluster_node_owned_resources",
+            "Event source mappings and schedules the node owns.",
+            |n, _| n.owned as f64,
+        ),
+        (
+            "kindling_cluster_node_leased_events",
+            "Asynchronous events the node has leased.",
+            |n, _| n.leased_events as f64,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        e.header(name, MetricType::Gauge, help);
+        for n in &view.nodes {
+            e.sample(name, &[("node", &n.node_id)], value(n, now));
+        }
+    }
+}
+
 async fn metrics(State(o): State<Observed>) -> Response {
     let mut e = Exposition::default();
+    cluster_metrics(&o, &mut e).await;
     o.scheduler.render_metrics(&mut e);
     o.events.render_metrics(&mut e).await;
     queue_metrics(&o, &mut e).await;

@@ -11,7 +11,7 @@ use kindling_edge::{ServiceId, Services};
 use kindling_events::{AsyncInvoker, EventsConfig};
 use kindling_model::ArnContext;
 use kindling_objects::{Objects, ObjectsConfig};
-use kindling_store::{BlobStore, QueueStore, SqliteStore, Store};
+use kindling_store::{BlobStore, PgStore, QueueStore, SqliteStore, Store};
 use tower::Layer;
 
 use kindling_sandbox::{IsolationMode, NetworkMode, Sandbox, SandboxConfig, TmpBacking};
@@ -20,9 +20,10 @@ use kindling_scheduler::{
     SchedulerConfig, ServiceEndpoint, StreamLimits, UserRange,
 };
 
-use crate::cli::{FunctionApiAccess, Isolation, ServeArgs};
+use crate::cli::{FunctionApiAccess, Isolation, ServeArgs, StoreLocation};
 use crate::code_source::S3CodeSource;
-use crate::{apigateway, deploy, logs_api, messaging, observe, runtime_files, secret};
+use crate::stores::ServiceStores;
+use crate::{apigateway, cluster, deploy, logs_api, messaging, observe, runtime_files, secret};
 
 /// How long the credentials given to an execution environment stay valid. Environments are
 /// not recycled on a schedule, so this outlives any realistic environment; changing the
@@ -57,11 +58,20 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("resolving data dir {}", args.data_dir.display()))?;
     let sqlite =
         Arc::new(SqliteStore::open(&args.data_dir.join("state.db")).context("opening state")?);
-    let store: Arc<dyn Store> = sqlite.clone();
-    let queue_store: Arc<dyn QueueStore> = sqlite.clone();
-    let queue_metrics_store: Arc<dyn QueueStore> = sqlite.clone();
-    let blobs = BlobStore::open(args.data_dir.join("code")).context("opening code store")?;
-    let objects = object_store(&args, &sqlite)?;
+    let shared = shared_store(&args).await?;
+    let store: Arc<dyn Store> = match &shared {
+        Some(pg) => pg.clone(),
+        None => sqlite.clone(),
+    };
+    let stores = ServiceStores::new(&sqlite, shared.as_ref());
+    let queue_store: Arc<dyn QueueStore> = Arc::clone(&stores.queues);
+    let queue_metrics_store: Arc<dyn QueueStore> = Arc::clone(&stores.queues);
+    let mut blobs = BlobStore::open(args.data_dir.join("code")).context("opening code store")?;
+    if let Some(pg) = &shared {
+        // Code packages are written through to PostgreSQL and fetched from it by other nodes.
+        blobs = blobs.with_shared(pg.clone());
+    }
+    let objects = object_store(&args, &stores)?;
     let runtime_dir = runtime_files::install(&args.data_dir.join("runtime"))
         .context("installing runtime bootstraps")?;
     let locator = Arc::new(RuntimeLocator::new(RuntimePaths {
@@ -96,6 +106,11 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             &registry,
         )))),
     );
+    // Other nodes' control-plane writes drop this node's caches before they return.
+    let _changes = match &shared {
+        Some(pg) => Some(listen_changes(pg, &control).await?),
+        None => None,
+    };
     let node = node_id(&args.data_dir)?;
     let server_secret = secret::load_or_create(&args.data_dir.join("auth-secret"))
         .context("reading the server secret")?;
@@ -145,11 +160,24 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
+    // This node's membership (alone with SQLite): heartbeats, fencing, ownership.
+    let cluster = cluster::join(&args, &node, stores.nodes.clone(), &scheduler).await?;
+    let membership = cluster.start(stopped(stop_rx.clone()));
+    {
+        let cluster = cluster.clone();
+        events.set_lease_gate(Arc::new(move || cluster.healthy()));
+    }
     let dispatcher = events.start(stopped(stop_rx.clone()));
     let policy = Arc::new(auth_policy(&args, &server_secret)?);
-    let messaging = messaging::start(&args, queue_store, &events, Arc::clone(&policy))
-        .await
-        .context("starting SQS and SNS")?;
+    let messaging = messaging::start(
+        &args,
+        queue_store,
+        stores.refresh(),
+        &events,
+        Arc::clone(&policy),
+    )
+    .await
+    .context("starting SQS and SNS")?;
     let mut observed = observe::Observed::new(
         scheduler.clone(),
         events.clone(),
@@ -157,9 +185,11 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         Arc::clone(&queue_metrics_store),
     );
     observed.queue_service = Some(messaging.queues.clone());
+    observed.cluster = Some(cluster.clone());
     let apis = apigateway::routers(
         &args,
-        sqlite.clone(),
+        Arc::clone(&stores.apis),
+        stores.refresh(),
         Arc::clone(&control),
         scheduler.clone(),
         Arc::clone(&policy),
@@ -176,15 +206,16 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             brokers: args.mq_brokers.iter().cloned().collect(),
             ..Default::default()
         },
-        sqlite.clone(),
+        Arc::clone(&stores.mappings),
         Arc::clone(&control),
         messaging.queues.clone(),
         scheduler.clone(),
     );
+    mappings.set_cluster(cluster.clone());
     let mapping_manager = mappings.start(stopped(stop_rx.clone()));
     {
         // Asynchronous invocations read the same `RecursiveLoop` setting as mappings.
-        let settings: Arc<dyn kindling_store::MappingStore> = sqlite.clone();
+        let settings: Arc<dyn kindling_store::MappingStore> = Arc::clone(&stores.mappings);
         events.set_loop_policy(Arc::new(move |function: &str| {
             settings
                 .recursive_loop(function)
@@ -193,7 +224,8 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     }
     let cloudformation = deploy::start(
         &args,
-        sqlite.clone(),
+        &stores,
+        cluster.clone(),
         Arc::clone(&control),
         messaging.topics.clone(),
         objects.clone(),
@@ -270,6 +302,9 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             });
         }
     };
+    // Start-up is done (its store calls ran before anything was served); from here on a
+    // store call on an async worker is a bug that the test setting makes fatal.
+    PgStore::set_strict_blocking(args.store_strict_blocking);
     kindling_edge::serve_with_relayed(
         listener,
         Some(relay_rx),
@@ -281,10 +316,45 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     .await;
     let _ = dispatcher.await;
     let _ = mapping_manager.await;
+    let _ = membership.await;
     reaper.abort();
     scheduler.shutdown().await;
     tracing::info!("Kindling stopped");
     Ok(())
+}
+
+/// The PostgreSQL store when `--store postgres://...` names one (connected and migrated on
+/// the blocking pool).
+async fn shared_store(args: &ServeArgs) -> anyhow::Result<Option<Arc<PgStore>>> {
+    let StoreLocation::Postgres(url) = &args.store else {
+        return Ok(None);
+    };
+    let url = url.clone();
+    let pg = tokio::task::spawn_blocking(move || PgStore::connect(&url))
+        .await
+        .context("connecting to PostgreSQL")?
+        .context("opening the PostgreSQL store")?;
+    tracing::info!("control-plane state in PostgreSQL (shared with every node of its database)");
+    Ok(Some(Arc::new(pg)))
+}
+
+/// Starts the listener that tells this node's control plane about every node's writes.
+async fn listen_changes(
+    pg: &Arc<PgStore>,
+    control: &Arc<ControlPlane>,
+) -> anyhow::Result<kindling_store::ChangeListener> {
+    let pg = Arc::clone(pg);
+    let control = Arc::downgrade(control);
+    tokio::task::spawn_blocking(move || {
+        pg.listen_changes(move |change| {
+            if let Some(control) = control.upgrade() {
+                control.on_store_change(change);
+            }
+        })
+    })
+    .await
+    .context("starting the change listener")?
+    .context("listening for control-plane changes")
 }
 
 /// The sandbox the isolation setting asks for (`auto` falls back to plain processes).
@@ -380,10 +450,10 @@ fn search_dirs() -> Vec<PathBuf> {
 
 /// The S3-compatible object store: metadata in the state database, bytes under
 /// `<data-dir>/s3`. Files a crash left unreferenced are swept on a thread of their own.
-fn object_store(args: &ServeArgs, sqlite: &Arc<SqliteStore>) -> anyhow::Result<Objects> {
+fn object_store(args: &ServeArgs, stores: &ServiceStores) -> anyhow::Result<Objects> {
     let started = std::time::SystemTime::now();
     let objects = Objects::open(
-        sqlite.clone(),
+        Arc::clone(&stores.objects),
         &args.data_dir.join("s3"),
         ObjectsConfig {
             region: args.region.clone(),
@@ -663,6 +733,7 @@ fn events_config(args: &ServeArgs, node: &str) -> EventsConfig {
 }
 
 fn validate(args: &ServeArgs) -> anyhow::Result<()> {
+    cluster::validate(args)?;
     anyhow::ensure!(
         !args.shared || args.credentials.is_some(),
         "--shared requires --credentials FILE: a shared server verifies every request's signature"

@@ -18,6 +18,7 @@ fn app() -> axum::Router {
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
             batch_max: 64,
+            refresh: None,
         },
         store,
     )

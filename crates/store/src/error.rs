@@ -1,5 +1,6 @@
 //! Errors of the store: what the caller can act on (absent, present, stale, in use, over a
-//! limit) apart from failures of the database itself, each failure keeping its source.
+//! limit) apart from failures of the database itself (SQLite's or PostgreSQL's), each failure
+//! keeping its source.
 
 use std::fmt;
 
@@ -87,6 +88,22 @@ pub enum StoreError {
     /// Any other database failure.
     #[error("database error")]
     Sqlite(#[source] rusqlite::Error),
+    /// PostgreSQL: a schema constraint (key, foreign key, check) rejected the write.
+    #[error("a database constraint rejected the write")]
+    PgConstraint(#[source] postgres::Error),
+    /// PostgreSQL: the transaction lost a conflict with another (serialization failure or
+    /// deadlock) and was not retried, or failed every retry.
+    #[error("the transaction conflicted with another one")]
+    Conflict(#[source] postgres::Error),
+    /// PostgreSQL could not be reached, or the connection broke.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] r2d2::Error),
+    /// PostgreSQL: the connection to the server broke during the call.
+    #[error("the connection to the database broke")]
+    ConnectionLost(#[source] postgres::Error),
+    /// Any other PostgreSQL failure.
+    #[error("database error")]
+    Postgres(#[source] postgres::Error),
     /// A stored record does not decode as its type.
     #[error("corrupt stored record ({record})")]
     CorruptRecord {
@@ -108,6 +125,16 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// A PostgreSQL schema migration failed (nothing of it was applied).
+    #[error("PostgreSQL schema migration {version} failed")]
+    PgMigration {
+        version: usize,
+        #[source]
+        source: postgres::Error,
+    },
+    /// A stored code package does not hash to its name.
+    #[error("stored code blob {0} does not match its SHA-256")]
+    BlobMismatch(String),
 }
 
 impl StoreError {
@@ -122,6 +149,45 @@ impl StoreError {
                 | Self::NotEmpty(_)
                 | Self::LimitExceeded
         )
+    }
+
+    /// True when running the transaction again may succeed (it lost a conflict).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Conflict(_))
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        use postgres::error::SqlState;
+        if e.is_closed() {
+            return Self::ConnectionLost(e);
+        }
+        match e.code() {
+            Some(c)
+                if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+            {
+                Self::Conflict(e)
+            }
+            // Class 23: integrity constraint violations (unique, foreign key, check, not null).
+            Some(c) if c.code().starts_with("23") => Self::PgConstraint(e),
+            // Class 08 (connection exception) and 57P01-57P03 (the server shut down or the
+            // session was terminated by an administrator).
+            Some(c)
+                if c.code().starts_with("08")
+                    || *c == SqlState::ADMIN_SHUTDOWN
+                    || *c == SqlState::CRASH_SHUTDOWN
+                    || *c == SqlState::CANNOT_CONNECT_NOW =>
+            {
+                Self::ConnectionLost(e)
+            }
+            // No SQLSTATE and an I/O cause: the connection failed.
+            None if std::error::Error::source(&e).is_some_and(|c| c.is::<std::io::Error>()) => {
+                Self::ConnectionLost(e)
+            }
+            _ => Self::Postgres(e),
+        }
     }
 }
 

@@ -1,4 +1,6 @@
 //! Kindling's durable state behind the [`Store`] trait, and the content-addressed code blob store.
+//! Two implementations: [`SqliteStore`] (one node, embedded) and [`PgStore`] (any number of
+//! nodes sharing one PostgreSQL database).
 //!
 //! The trait is synchronous and every method is one atomic transaction: a failed call changes
 //! nothing. Compare-and-swap on revision ids (`expected_revision`) lets several nodes share one
@@ -11,12 +13,20 @@ mod blobs;
 mod error;
 pub mod mappings;
 pub mod messaging;
+pub mod nodes;
 pub mod objects;
+mod postgres;
 mod sqlite;
 pub mod stacks;
+#[cfg(test)]
+mod store_tests;
 
+#[cfg(test)]
+mod service_tests;
+
+pub use self::postgres::{Change, ChangeListener, PgStore};
 pub use apis::{ApiRecord, ApiStore};
-pub use blobs::{BlobId, BlobStore};
+pub use blobs::{BlobId, BlobStore, SharedBlobs};
 pub use error::{Entity, StoreError};
 pub use mappings::MappingStore;
 pub use messaging::QueueStore;

@@ -204,7 +204,9 @@ pub trait QueueStore: Send + Sync + 'static {
     /// Subscriptions of one topic, or of all, in creation order.
     fn subscriptions(&self, topic_arn: Option<&str>) -> Result<Vec<SubscriptionRecord>>;
     fn delete_subscription(&self, arn: &str) -> Result<bool>;
-    /// Pending HTTP deliveries due at `now_ms`, oldest first.
+    /// Pending HTTP deliveries due at `now_ms`, oldest first. A store shared by several nodes
+    /// reserves them for the caller (another caller gets them only once the reservation lapses
+    /// unfinished), so that each POST is made by one node.
     fn due_http_deliveries(&self, now_ms: i64, limit: usize) -> Result<Vec<HttpDelivery>>;
     /// Ends an HTTP delivery: retried later (`retry`), or removed, with an optional message for
     /// the subscription's dead-letter queue in the same transaction.

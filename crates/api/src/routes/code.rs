@@ -44,8 +44,11 @@ pub async fn download(
         ))
     };
     let id = BlobId::parse(&blob).ok_or_else(missing)?;
-    let bytes = tokio::fs::read(s.control.blobs().path(&id))
+    // From this node's copy, or from the shared store (several nodes) when it has none yet.
+    let blobs = s.control.blobs().clone();
+    let bytes = tokio::task::spawn_blocking(move || blobs.read(&id))
         .await
+        .map_err(|_| missing())?
         .map_err(|_| missing())?;
     Ok((
         StatusCode::OK,

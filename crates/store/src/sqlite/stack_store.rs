@@ -137,38 +137,3 @@ fn stack_events(c: &Connection, stack_id: &str) -> Result<Vec<String>> {
     let rows = stmt.query_map([stack_id], |r| r.get(0))?;
     Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stacks_and_events_round_trip() {
-        let s = SqliteStore::in_memory().expect("store");
-        let row = StackRow {
-            stack_id: "arn:1".into(),
-            name: "a".into(),
-            status: "CREATE_IN_PROGRESS".into(),
-            updated_ms: 1,
-            document: "{}".into(),
-        };
-        s.save_stack(&row, &["e1".into()]).expect("save");
-        let row2 = StackRow {
-            status: "CREATE_COMPLETE".into(),
-            ..row.clone()
-        };
-        s.save_stack(&row2, &["e2".into()]).expect("save");
-        assert_eq!(s.stacks().expect("stacks"), vec![row2]);
-        assert_eq!(s.stack_events("arn:1").expect("events"), vec!["e1", "e2"]);
-        let cs = ChangeSetRow {
-            change_set_id: "cs".into(),
-            stack_id: "arn:1".into(),
-            created_ms: 3,
-            document: "{}".into(),
-        };
-        s.save_change_set(&cs).expect("cs");
-        assert_eq!(s.change_sets().expect("list").len(), 1);
-        s.delete_change_set("cs").expect("delete");
-        assert!(s.change_sets().expect("list").is_empty());
-    }
-}

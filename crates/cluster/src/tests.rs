@@ -1,0 +1,248 @@
+//! Membership against an in-memory node store whose database can be cut.
+
+use kindling_store::nodes::Registration;
+
+use super::*;
+
+/// One "database" for several nodes; `cut` makes every call of `node` fail.
+#[derive(Default)]
+struct FakeDb {
+    nodes: Mutex<BTreeMap<String, (i64, Instant, bool)>>,
+    leases: Mutex<BTreeMap<String, (Option<String>, i64)>>,
+    cut: Mutex<Option<String>>,
+}
+
+struct Handle {
+    db: Arc<FakeDb>,
+    node: String,
+}
+
+impl Handle {
+    fn check(&self) -> kindling_store::Result<()> {
+        if lock(&self.db.cut).as_deref() == Some(self.node.as_str()) {
+            return Err(StoreError::Invalid("cut from the database"));
+        }
+        Ok(())
+    }
+}
+
+impl NodeStore for Handle {
+    fn register_node(
+        &self,
+        node_id: &str,
+        _: &str,
+        _: u64,
+    ) -> kindling_store::Result<Registration> {
+        self.check()?;
+        let mut nodes = lock(&self.db.nodes);
+        let inc = nodes.get(node_id).map_or(1, |n| n.0 + 1);
+        nodes.insert(node_id.into(), (inc, Instant::now(), true));
+        Ok(Registration {
+            incarnation: inc,
+            db_now_ms: 0,
+        })
+    }
+    fn heartbeat(&self, node_id: &str, inc: i64, _: u64) -> kindling_store::Result<bool> {
+        self.check()?;
+        let mut nodes = lock(&self.db.nodes);
+        match nodes.get_mut(node_id) {
+            Some(n) if n.0 == inc && n.2 => {
+                n.1 = Instant::now();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+    fn reap_dead_nodes(&self, dead_after_ms: i64) -> kindling_store::Result<Vec<String>> {
+        self.check()?;
+        let mut dead = Vec::new();
+        for (id, n) in lock(&self.db.nodes).iter_mut() {
+            if n.2 && n.1.elapsed() > Duration::from_millis(dead_after_ms as u64) {
+                n.2 = false;
+                dead.push(id.clone());
+            }
+        }
+        for l in lock(&self.db.leases).values_mut() {
+            if l.0.as_ref().is_some_and(|o| dead.contains(o)) {
+                l.0 = None;
+            }
+        }
+        Ok(dead)
+    }
+    fn leave_node(&self, _: &str, _: i64) -> kindling_store::Result<()> {
+        Ok(())
+    }
+    fn nodes(&self) -> kindling_store::Result<Vec<NodeRecord>> {
+        self.check()?;
+        Ok(lock(&self.db.nodes)
+            .iter()
+            .map(|(id, n)| NodeRecord {
+                node_id: id.clone(),
+                address: String::new(),
+                incarnation: n.0,
+                started_ms: 0,
+                heartbeat_ms: 0,
+                load: 0,
+                alive: n.2,
+                owned: 0,
+                leased_events: 0,
+            })
+            .collect())
+    }
+    fn claim_resources(
+        &self,
+        node_id: &str,
+        inc: i64,
+        resources: &[String],
+        share: usize,
+    ) -> kindling_store::Result<Option<Vec<(String, i64)>>> {
+        self.check()?;
+        if lock(&self.db.nodes)
+            .get(node_id)
+            .is_none_or(|n| n.0 != inc || !n.2)
+        {
+            return Ok(None);
+        }
+        let mut leases = lock(&self.db.leases);
+        for r in resources {
+            let owned = resources
+                .iter()
+                .filter(|r| {
+                    leases
+                        .get(*r)
+                        .is_some_and(|l| l.0.as_deref() == Some(node_id))
+                })
+                .count();
+            let l = leases.entry(r.clone()).or_insert((None, 0));
+            if l.0.is_none() && owned < share {
+                *l = (Some(node_id.into()), l.1 + 1);
+            }
+        }
+        Ok(Some(
+            resources
+                .iter()
+                .filter_map(|r| {
+                    let l = leases.get(r)?;
+                    (l.0.as_deref() == Some(node_id)).then(|| (r.clone(), l.1))
+                })
+                .collect(),
+        ))
+    }
+    fn release_resources(&self, _: &str, _: &[(String, i64)]) -> kindling_store::Result<()> {
+        Ok(())
+    }
+    fn resource_leases(&self) -> kindling_store::Result<Vec<ResourceLease>> {
+        Ok(Vec::new())
+    }
+    fn put_schedule_owned(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: i64,
+    ) -> kindling_store::Result<bool> {
+        Ok(true)
+    }
+}
+
+fn config(node: &str) -> ClusterConfig {
+    ClusterConfig::new(
+        node,
+        "127.0.0.1:1",
+        Duration::from_millis(20),
+        Duration::from_millis(400),
+    )
+}
+
+async fn node(db: &Arc<FakeDb>, id: &str) -> Cluster {
+    let store = Arc::new(Handle {
+        db: Arc::clone(db),
+        node: id.into(),
+    });
+    Cluster::join(store, config(id), Arc::new(|| 0))
+        .await
+        .expect("join")
+}
+
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_node_fences_itself_before_the_others_take_its_resources() {
+    let db = Arc::new(FakeDb::default());
+    let a = node(&db, "a").await;
+    let b = node(&db, "b").await;
+    let _ha = a.start(std::future::pending());
+    let _hb = b.start(std::future::pending());
+    let ids = vec!["m1".to_string(), "m2".to_string()];
+    // A alone at first: it takes both (the share counts live nodes once B's heartbeat ran).
+    until("b to see two nodes", || {
+        b.inner.alive_nodes.load(Ordering::Acquire) == 2
+    })
+    .await;
+    until("a to see two nodes", || {
+        a.inner.alive_nodes.load(Ordering::Acquire) == 2
+    })
+    .await;
+    let owned_a = a.owned("esm", &ids).await;
+    let owned_b = b.owned("esm", &ids).await;
+    assert_eq!(owned_a.len(), 1, "{owned_a:?}");
+    assert_eq!(owned_b.len(), 1, "{owned_b:?}");
+    let (a_res, a_epoch) = owned_a.iter().next().map(|(k, v)| (k.clone(), *v)).unwrap();
+
+    *lock(&db.cut) = Some("a".into());
+    let cut = Instant::now();
+    // A stops by itself (fence_after = 200 ms) ...
+    until("a to fence itself", || !a.healthy()).await;
+    let fenced = cut.elapsed();
+    assert!(
+        fenced <= Duration::from_millis(300),
+        "fenced after {fenced:?}"
+    );
+    assert!(!a.still_owns("esm", &a_res, a_epoch));
+    assert!(a.owned("esm", &ids).await.is_empty());
+    // ... and only later does B get A's resource, with a higher epoch.
+    let mut taken = BTreeMap::new();
+    until_async(&b, &ids, &mut taken).await;
+    let took = cut.elapsed();
+    assert!(
+        took > fenced + Duration::from_millis(100),
+        "taken over {took:?} after the cut, fenced after {fenced:?}"
+    );
+    assert!(taken[&a_res] > a_epoch);
+
+    // Reconnected, A learns it was declared dead, registers again and owns nothing.
+    *lock(&db.cut) = None;
+    until("a to be healthy again", || a.healthy()).await;
+    assert!(a.owned("esm", &ids).await.is_empty());
+    assert!(b.owned("esm", &ids).await.len() == 2);
+}
+
+async fn until_async(b: &Cluster, ids: &[String], out: &mut BTreeMap<String, i64>) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        *out = b.owned("esm", ids).await;
+        if out.len() == 2 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "b never took a's resource");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_single_node_is_always_healthy_and_owns_everything() {
+    let c = Cluster::single("n", "127.0.0.1:1", Arc::new(|| 3));
+    assert!(c.healthy() && !c.is_shared());
+    let owned = c.owned("schedule", &["x".to_string()]).await;
+    assert_eq!(owned.get("x"), Some(&0));
+    let view = c.view().await.unwrap();
+    assert_eq!(view.mode, "single");
+    assert_eq!(view.nodes[0].load, 3);
+}

@@ -77,7 +77,10 @@ def role(database):
     name = f"kindling_node_{uuid.uuid4().hex[:8]}"
     psql(f"CREATE ROLE {name} LOGIN SUPERUSER")
     yield name
+    psql(f"ALTER ROLE {name} NOLOGIN")
     psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{name}'")
+    # A node of this role may have created the schema: its tables go to `postgres`.
+    psql(f"REASSIGN OWNED BY {name} TO postgres", db=database)
     psql(f"DROP ROLE IF EXISTS {name}")
 
 
@@ -236,10 +239,10 @@ def handler(event, context):
 '''
 
 
-def make_reporter(lam, sink, name: str | None = None, sleep: float = 0) -> str:
+def make_reporter(lam, sink, name: str | None = None, sleep: float = 0, timeout: int = 5) -> str:
     name = name or esm_support.unique("fn")
     support.create_function(lam, name, zip_bytes=support.make_zip({"lambda_function.py": REPORTER}),
-                            Handler="lambda_function.handler", Timeout=30,
+                            Handler="lambda_function.handler", Timeout=timeout,
                             Environment={"Variables": {"SINK": f"{sink.url}/{name}",
                                                        "SLEEP": str(sleep)}})
     return name

@@ -54,7 +54,7 @@ def test_an_async_flood_survives_a_killed_node(start_node, sink):
         return row and row["leased_events"] >= 3 and row["leased_events"]
     held = wait_for(victim_leases, timeout=60, interval=0.05, what="node 2 to lease events")
     nodes[2].srv.kill()
-    killed = now()
+    killed, killed_wall = now(), time.time()
     for t in threads:
         t.join(timeout=120)
     assert len(accepted) >= 80, f"only {len(accepted)} events were accepted"
@@ -68,11 +68,15 @@ def test_an_async_flood_survives_a_killed_node(start_node, sink):
     print(f"node 2 held {held} leased events when killed; {len(accepted)} accepted, "
           f"{sum(Counter(r['id'] for r in sink.get(fn)).values())} runs")
     runs = Counter(r["id"] for r in sink.get(fn))
-    assert set(runs) == set(accepted), "an invocation ran that nobody sent"
-    # Events node 2 held when it died ran again on a survivor, with the same request id.
+    # The one request node 2 was answering when it died may have been stored without its 202
+    # reaching the client: it runs too (accepted is stored, not acknowledged).
+    unacknowledged = set(runs) - set(accepted)
+    assert len(unacknowledged) <= 1, unacknowledged
+    # Everything that ran after node 2's death ran on a survivor (its leased events included,
+    # with their request ids).
     survivors = ports([nodes[0].url, nodes[1].url])
-    late = [r for r in sink.get(fn)[-20:]]
-    assert all(port(r["node"]) in survivors for r in late), late
+    late = [r for r in sink.get(fn) if r["t"] > killed_wall + 1]
+    assert late and all(port(r["node"]) in survivors for r in late), late
     stats = nodes[0].nodes()
     dead = [n for n in stats["nodes"] if not n["alive"]]
     assert len(dead) == 1 and port("x:" + dead[0]["address"]) == port(nodes[2].url), stats

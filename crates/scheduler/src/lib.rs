@@ -30,6 +30,7 @@ mod locate;
 mod logs;
 pub mod metrics;
 mod pool;
+mod provisioned;
 mod request;
 mod scheduler;
 mod shared;
@@ -39,6 +40,9 @@ mod trace;
 mod users;
 
 pub use concurrency::ThrottleReason;
+pub use provisioned::{
+    INIT_FAILURE_REASON, ProvisionedSpec, ProvisionedState, ProvisionedStatus,
+};
 pub use config::{CredentialsProvider, SchedulerConfig, ServiceEndpoint, StreamLimits};
 pub use error::SchedulerError;
 pub use kindling_model::invoke::{FunctionError, InvokeTarget};

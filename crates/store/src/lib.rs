@@ -51,6 +51,9 @@ pub struct AccountUsage {
     pub total_code_size: u64,
     /// Sum of all reserved concurrency.
     pub reserved_concurrency: u64,
+    /// Sum of the provisioned concurrency of functions without reserved concurrency (it is
+    /// taken from the unreserved pool; a reservation holds its function's own).
+    pub unreserved_provisioned: u64,
 }
 
 /// Depth of one function's asynchronous queue.

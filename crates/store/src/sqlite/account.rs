@@ -32,6 +32,13 @@ pub(super) fn usage(conn: &Connection) -> Result<AccountUsage> {
     for m in records::<FunctionMeta>(conn, "SELECT meta FROM functions", [])? {
         usage.function_count += 1;
         usage.reserved_concurrency += u64::from(m.reserved_concurrency.unwrap_or(0));
+        if m.reserved_concurrency.is_none() {
+            usage.unreserved_provisioned += m
+                .provisioned
+                .values()
+                .map(|p| u64::from(p.requested))
+                .sum::<u64>();
+        }
     }
     let fn_code: i64 = conn.query_row(
         "SELECT COALESCE(SUM(code_size), 0) FROM function_versions",

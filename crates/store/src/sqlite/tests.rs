@@ -47,6 +47,7 @@ fn meta(name: &str) -> FunctionMeta {
         tags: BTreeMap::new(),
         reserved_concurrency: None,
         last_version: 0,
+        provisioned: Default::default(),
     }
 }
 

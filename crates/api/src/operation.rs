@@ -140,12 +140,8 @@ impl Operation {
     /// The operation a request on this operation's route really is, from its query string
     /// (`GET .../provisioned-concurrency?List=ALL` is ListProvisionedConcurrencyConfigs).
     pub fn refine(self, query: Option<&str>) -> Operation {
-        let listing = || {
-            query.is_some_and(|q| {
-                q.split('&')
-                    .any(|kv| kv.split('=').next() == Some("List"))
-            })
-        };
+        let listing =
+            || query.is_some_and(|q| q.split('&').any(|kv| kv.split('=').next() == Some("List")));
         match self {
             Operation::GetProvisionedConcurrencyConfig if listing() => {
                 Operation::ListProvisionedConcurrencyConfigs

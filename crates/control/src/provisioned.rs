@@ -23,11 +23,11 @@ use crate::{ControlPlane, now_ms};
 
 const ON_LATEST: &str =
     "Provisioned Concurrency Configs cannot be applied to unpublished function versions.";
-const NOT_PUBLISHED: &str = "The function resource provided must be an alias or a published version.";
+const NOT_PUBLISHED: &str =
+    "The function resource provided must be an alias or a published version.";
 const NO_CONFIG: &str = "No Provisioned Concurrency Config found for this function";
 const OVER_RESERVED: &str = "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution for function";
-const ALIAS_ON_PROVISIONED_VERSION: &str =
-    "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version";
+const ALIAS_ON_PROVISIONED_VERSION: &str = "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version";
 const VERSION_UNDER_ALIAS: &str = "Version is pointed by a Provisioned Concurrency alias";
 const ALIAS_WITH_WEIGHTS: &str = "Alias with weights can not be used with Provisioned Concurrency";
 
@@ -91,7 +91,11 @@ impl ControlPlane {
 
     /// The function's record, and the version the slot leads to (`None` for an alias on
     /// `$LATEST`), with the errors Lambda gives for a missing function, version or alias.
-    fn provisioned_slot(&self, r: &FunctionRef, slot: &Slot) -> Result<(FunctionMeta, Option<u64>)> {
+    fn provisioned_slot(
+        &self,
+        r: &FunctionRef,
+        slot: &Slot,
+    ) -> Result<(FunctionMeta, Option<u64>)> {
         let meta = self.store().function(&r.name)?.ok_or_else(|| {
             self.not_found(&FunctionRef {
                 qualifier: None,
@@ -128,13 +132,12 @@ impl ControlPlane {
         for q in meta.provisioned.keys() {
             let version = match Qualifier::parse(q) {
                 Some(Qualifier::Version(n)) => Some(n),
-                Some(Qualifier::Alias(a)) => self
-                    .store()
-                    .alias(&meta.name, &a)?
-                    .and_then(|al| match Qualifier::parse(&al.function_version) {
+                Some(Qualifier::Alias(a)) => self.store().alias(&meta.name, &a)?.and_then(|al| {
+                    match Qualifier::parse(&al.function_version) {
                         Some(Qualifier::Version(n)) => Some(n),
                         _ => None,
-                    }),
+                    }
+                }),
                 _ => None,
             };
             out.push((q.clone(), version));

@@ -278,7 +278,9 @@ impl Env {
 
     /// The provisioned set this environment belongs to, if any.
     pub fn provisioned_set(&self) -> Option<&Arc<crate::provisioned::Set>> {
-        self.provisioned.as_ref().map(crate::provisioned::Ticket::set)
+        self.provisioned
+            .as_ref()
+            .map(crate::provisioned::Ticket::set)
     }
 
     /// The metrics of invocations through `resource` running in this environment.

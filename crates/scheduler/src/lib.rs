@@ -40,9 +40,6 @@ mod trace;
 mod users;
 
 pub use concurrency::ThrottleReason;
-pub use provisioned::{
-    INIT_FAILURE_REASON, ProvisionedSpec, ProvisionedState, ProvisionedStatus,
-};
 pub use config::{CredentialsProvider, SchedulerConfig, ServiceEndpoint, StreamLimits};
 pub use error::SchedulerError;
 pub use kindling_model::invoke::{FunctionError, InvokeTarget};
@@ -52,6 +49,7 @@ pub use locate::{RuntimeLocator, RuntimePaths};
 pub use logs::{
     LogRetention, LogStore, RetentionOverrides, RetentionTask, SweepReport, layout, log_stream_name,
 };
+pub use provisioned::{INIT_FAILURE_REASON, ProvisionedSpec, ProvisionedState, ProvisionedStatus};
 pub use request::{InvokeRequest, InvokeResponse, InvokeResult, InvokeStream, StreamOutcome};
 pub use scheduler::{PoolStats, Scheduler};
 pub use trace::{accept_trace_header, invocation_trace_header};

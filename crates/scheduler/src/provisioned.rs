@@ -299,11 +299,12 @@ async fn supervise(shared: Arc<Shared>, set: Arc<Set>) {
         // Idle members whose runtime died, and those beyond a smaller count.
         let gone = {
             let mut st = set.state();
-            let (dead, alive): (Vec<Env>, Vec<Env>) =
-                std::mem::take(&mut st.idle).into_iter().partition(|e| !e.alive());
+            let (dead, alive): (Vec<Env>, Vec<Env>) = std::mem::take(&mut st.idle)
+                .into_iter()
+                .partition(|e| !e.alive());
             st.idle = alive;
-            let excess = (st.members.saturating_sub(dead.len() as u32))
-                .saturating_sub(st.desired) as usize;
+            let excess =
+                (st.members.saturating_sub(dead.len() as u32)).saturating_sub(st.desired) as usize;
             let keep = st.idle.len().saturating_sub(excess);
             let extra = st.idle.split_off(keep);
             (dead, extra)

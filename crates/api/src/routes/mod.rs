@@ -135,9 +135,7 @@ fn endpoint(op: Operation) -> (&'static str, MethodRouter<ApiState>) {
 /// The route table: every operation behind its gate (authentication, authorization, bounded
 /// body), which knows which operation it guards.
 pub fn routes(state: &ApiState) -> Router<ApiState> {
-    let routed = Operation::ALL
-        .iter()
-        .filter(|op| op.routed_as() == **op);
+    let routed = Operation::ALL.iter().filter(|op| op.routed_as() == **op);
     routed.fold(Router::new(), |router, &op| {
         let (path, handler) = endpoint(op);
         router.route(

@@ -151,22 +151,22 @@ impl Provisioned {
         set.state().idle.pop()
     }
 
-    /// Takes back a member after a run; gives it back when it must end instead (its set
-    /// was released or shrank).
-    pub fn put_back(&self, env: Env) -> Result<(), Env> {
+    /// Takes back a member after a run; returns it when it must end instead (its set was
+    /// released or shrank).
+    pub fn put_back(&self, env: Env) -> Option<Env> {
         let Some(set) = env.provisioned_set().cloned() else {
-            return Err(env);
+            return Some(env);
         };
         if set.closed() {
-            return Err(env);
+            return Some(env);
         }
         let mut st = set.state();
         if st.members > st.desired {
             drop(st);
-            return Err(env);
+            return Some(env);
         }
         st.idle.push(env);
-        Ok(())
+        None
     }
 
     pub fn status(&self, function: &str, qualifier: &str) -> Option<ProvisionedStatus> {

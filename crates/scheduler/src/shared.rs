@@ -81,7 +81,7 @@ impl Shared {
             self.retire(env, ShutdownReason::Spindown);
         } else if env.provisioned_set().is_some() {
             // A provisioned environment goes back to its set, or ends (never to the pool).
-            if let Err(env) = self.provisioned.put_back(env) {
+            if let Some(env) = self.provisioned.put_back(env) {
                 self.retire(env, ShutdownReason::Spindown);
             }
         } else {

@@ -44,6 +44,9 @@ pub struct ProvisionedSpec {
     /// The version its environments run.
     pub target: InvokeTarget,
     pub count: u32,
+    /// Changes with every Put of the configuration (its `LastModified`): a new Put starts a
+    /// FAILED configuration over.
+    pub generation: String,
 }
 
 /// A configuration's `Status`.
@@ -77,6 +80,7 @@ pub struct ProvisionedStatus {
 
 struct SetState {
     desired: u32,
+    generation: String,
     idle: Vec<Env>,
     /// Initialized members alive (idle or busy): one per live [`Ticket`].
     members: u32,
@@ -230,8 +234,9 @@ pub(crate) fn apply(shared: &Arc<Shared>, function: &str, specs: Vec<Provisioned
             match sets.get(&key) {
                 Some(set) => {
                     let mut st = set.state();
-                    if st.desired != spec.count {
+                    if st.desired != spec.count || st.generation != spec.generation {
                         st.desired = spec.count;
+                        st.generation = spec.generation.clone();
                         st.ready_once = false;
                         st.failed = None;
                     }
@@ -246,6 +251,7 @@ pub(crate) fn apply(shared: &Arc<Shared>, function: &str, specs: Vec<Provisioned
                         target: spec.target.clone(),
                         state: Mutex::new(SetState {
                             desired: spec.count,
+                            generation: spec.generation.clone(),
                             idle: Vec::new(),
                             members: 0,
                             starting: 0,

@@ -84,6 +84,7 @@ pub async fn sync_provisioned(s: &ApiState, raw: &str) {
                 qualifier: t.view.qualifier,
                 target: t.target?,
                 count: t.view.requested,
+                generation: t.view.last_modified,
             })
         })
         .collect();

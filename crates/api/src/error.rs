@@ -122,6 +122,11 @@ impl ApiError {
                     m.clone(),
                 ),
                 C::Conflict(m) => (StatusCode::CONFLICT, "ResourceConflictException", m.clone()),
+                C::ProvisionedConfigNotFound(m) => (
+                    StatusCode::NOT_FOUND,
+                    "ProvisionedConcurrencyConfigNotFoundException",
+                    m.clone(),
+                ),
                 C::PreconditionFailed(m) => (
                     StatusCode::PRECONDITION_FAILED,
                     "PreconditionFailedException",

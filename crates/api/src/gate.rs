@@ -37,6 +37,7 @@ async fn run(
     next: Next,
 ) -> Result<Response, ApiError> {
     let (mut parts, body) = req.into_parts();
+    let op = op.refine(parts.uri.query());
     if op.access() == Access::Public {
         // Code downloads carry their own (presigned) signature, checked by the handler.
         return Ok(next.run(Request::from_parts(parts, body)).await);

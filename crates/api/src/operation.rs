@@ -118,10 +118,38 @@ operations! {
     ListEventSourceMappings: Read, Small;
     PutFunctionRecursionConfig: Write, Control;
     GetFunctionRecursionConfig: Read, Small;
+    PutProvisionedConcurrencyConfig: Write, Control;
+    GetProvisionedConcurrencyConfig: Read, Small;
+    DeleteProvisionedConcurrencyConfig: Write, Small;
+    ListProvisionedConcurrencyConfigs: Read, Small;
     DownloadCode: Public, Small;
 }
 
 impl Operation {
+    /// The operation whose route serves this one (itself, except where Lambda serves two
+    /// operations at one method and path).
+    pub fn routed_as(self) -> Operation {
+        match self {
+            Operation::ListProvisionedConcurrencyConfigs => {
+                Operation::GetProvisionedConcurrencyConfig
+            }
+            other => other,
+        }
+    }
+
+    /// The operation a request on this operation's route really is, from its query string
+    /// (`GET .../provisioned-concurrency?List=ALL` is ListProvisionedConcurrencyConfigs).
+    pub fn refine(self, query: Option<&str>) -> Operation {
+        let listing =
+            || query.is_some_and(|q| q.split('&').any(|kv| kv.split('=').next() == Some("List")));
+        match self {
+            Operation::GetProvisionedConcurrencyConfig if listing() => {
+                Operation::ListProvisionedConcurrencyConfigs
+            }
+            other => other,
+        }
+    }
+
     /// The IAM action named in `AccessDeniedException` (`lambda:InvokeFunction` for Invoke).
     pub fn iam_action(self) -> String {
         match self {

@@ -63,6 +63,20 @@ impl ControlPlane {
             return Err(floor_error());
         }
         let _guard = self.lock();
+        // Provisioned concurrency of functions without a reservation is taken from the
+        // unreserved pool too (this function's own moves into its reservation).
+        let own_provisioned = match self.store().function(&r.name)? {
+            Some(m) if m.reserved_concurrency.is_none() => {
+                m.provisioned.values().map(|p| u64::from(p.requested)).sum()
+            }
+            _ => 0,
+        };
+        let taken = self
+            .store()
+            .account_usage()?
+            .unreserved_provisioned
+            .saturating_sub(own_provisioned);
+        let max_total = max_total.saturating_sub(taken);
         match self
             .store()
             .set_reserved_concurrency(&r.name, Some(value as u32), max_total)
@@ -107,7 +121,8 @@ impl ControlPlane {
             code_size_zipped: limits::CODE_SIZE_ZIPPED,
             concurrent_executions: limit,
             unreserved_concurrent_executions: u64::from(limit)
-                .saturating_sub(usage.reserved_concurrency),
+                .saturating_sub(usage.reserved_concurrency)
+                .saturating_sub(usage.unreserved_provisioned),
             total_code_size_used: usage.total_code_size,
             function_count: usage.function_count,
         })

@@ -19,6 +19,9 @@ pub enum ControlError {
     /// `ResourceNotFoundException`.
     #[error("{0}")]
     NotFound(String),
+    /// `ProvisionedConcurrencyConfigNotFoundException`.
+    #[error("{0}")]
+    ProvisionedConfigNotFound(String),
     /// `ResourceConflictException`.
     #[error("{0}")]
     Conflict(String),

@@ -497,6 +497,7 @@ impl ControlPlane {
             tags: req.tags.unwrap_or_default(),
             reserved_concurrency: None,
             last_version: u64::from(req.publish),
+            provisioned: Default::default(),
         };
         match self
             .store()

@@ -18,6 +18,7 @@ mod invoke;
 mod layers;
 mod paginate;
 mod policy;
+mod provisioned;
 mod resolve;
 mod tags;
 mod urls;
@@ -41,6 +42,7 @@ pub use image::{ImageSource, ImageSourceError, ResolvedImage};
 pub use layers::{LayerList, LayerVersionList, LayerView};
 pub use paginate::Page;
 pub use policy::PolicyView;
+pub use provisioned::{ProvisionedTarget, ProvisionedView};
 pub use resolve::Resolved;
 pub use urls::{FunctionUrlView, UrlTarget};
 

@@ -242,3 +242,70 @@ fn resolves_every_reference_form() {
         Err(ControlError::NotFound(_))
     ));
 }
+
+#[test]
+fn provisioned_concurrency_follows_lambdas_rules() {
+    let (plane, _d) = plane();
+    create(&plane, "f", true);
+    let err = |r: Result<crate::ProvisionedView>| match r {
+        Err(e) => e,
+        Ok(v) => panic!("accepted: {v:?}"),
+    };
+    assert!(matches!(
+        err(plane.put_provisioned("f", Some("$LATEST"), Some(1))),
+        ControlError::InvalidParameter(m) if m.contains("unpublished")
+    ));
+    assert!(matches!(
+        err(plane.put_provisioned("f", Some("1"), Some(0))),
+        ControlError::Validation(_)
+    ));
+    assert!(matches!(
+        err(plane.put_provisioned("f", Some("2"), Some(1))),
+        ControlError::NotFound(m) if m.ends_with("function:f:2")
+    ));
+    let v = plane.put_provisioned("f", Some("1"), Some(3)).unwrap();
+    assert_eq!((v.version, v.requested), (Some(1), 3));
+    assert_eq!(
+        plane
+            .account_settings()
+            .unwrap()
+            .unreserved_concurrent_executions,
+        997
+    );
+    plane
+        .create_alias(
+            "f",
+            CreateAlias {
+                name: Some("live".into()),
+                function_version: Some("1".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(matches!(
+        err(plane.put_provisioned("f", Some("live"), Some(1))),
+        ControlError::Conflict(_)
+    ));
+    // What the data plane keeps: version 1, three environments.
+    let targets = plane.provisioned_targets("f").unwrap();
+    assert_eq!(targets.len(), 1);
+    assert_eq!(targets[0].view.requested, 3);
+    assert_eq!(targets[0].target.as_ref().unwrap().record.version, Some(1));
+    // A reservation must hold all of the function's provisioned concurrency.
+    plane.put_concurrency("f", Some(3)).unwrap();
+    plane.delete_provisioned("f", Some("1")).unwrap();
+    plane.delete_provisioned("f", Some("1")).unwrap();
+    plane.put_provisioned("f", Some("live"), Some(3)).unwrap();
+    assert!(matches!(
+        err(plane.put_provisioned("f", Some("live"), Some(4))),
+        ControlError::InvalidParameter(m) if m.contains("reservedConcurrentExecution")
+    ));
+    assert_eq!(plane.provisioned_functions().unwrap(), ["f"]);
+    let page = plane.list_provisioned("f", None, None).unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert!(page.items[0].function_arn.ends_with("function:f:live"));
+    assert!(matches!(
+        plane.get_provisioned("f", Some("1")),
+        Err(ControlError::ProvisionedConfigNotFound(_))
+    ));
+}

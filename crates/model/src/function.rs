@@ -333,6 +333,20 @@ pub struct FunctionMeta {
     pub reserved_concurrency: Option<u32>,
     /// Highest version number ever published (numbers are never reused).
     pub last_version: u64,
+    /// Provisioned concurrency configurations by qualifier (a version number or an alias
+    /// name). Kept in the function-level record (already serialized whole), so adding them
+    /// needs no schema change; records written before they existed read as empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub provisioned: BTreeMap<String, ProvisionedConfig>,
+}
+
+/// One PutProvisionedConcurrencyConfig, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisionedConfig {
+    /// `ProvisionedConcurrentExecutions` requested.
+    pub requested: u32,
+    /// When it was put (milliseconds since the epoch).
+    pub last_modified_ms: i64,
 }
 
 #[cfg(test)]

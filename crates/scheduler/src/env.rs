@@ -220,6 +220,8 @@ pub(crate) struct Env {
     handles: Vec<(String, Arc<InvokeMetrics>)>,
     /// Set when the environment is retired because its function changed.
     pub stale: bool,
+    /// Membership of a provisioned concurrency set (`None`: an on-demand environment).
+    provisioned: Option<crate::provisioned::Ticket>,
 }
 
 impl Pooled for Env {
@@ -263,7 +265,22 @@ impl Env {
             metrics: s.metrics,
             handles: Vec::new(),
             stale: false,
+            provisioned: None,
         }
+    }
+
+    /// Makes this freshly initialized environment a member of a provisioned set: its Init
+    /// happened ahead of any invocation, so no REPORT line carries it.
+    pub fn make_provisioned(&mut self, ticket: crate::provisioned::Ticket) {
+        self.init_duration = None;
+        self.provisioned = Some(ticket);
+    }
+
+    /// The provisioned set this environment belongs to, if any.
+    pub fn provisioned_set(&self) -> Option<&Arc<crate::provisioned::Set>> {
+        self.provisioned
+            .as_ref()
+            .map(crate::provisioned::Ticket::set)
     }
 
     /// The metrics of invocations through `resource` running in this environment.

@@ -198,6 +198,12 @@ async fn acquire(
     cancel: &mut tokio::sync::watch::Receiver<bool>,
 ) -> StartResult<Env> {
     let key = PoolKey::of(&req.target.record);
+    // Provisioned concurrency first; beyond it, on-demand environments.
+    while let Some(env) = shared.provisioned.take(&key) {
+        if let Some(env) = usable(shared, env).await {
+            return Ok(Ok(env));
+        }
+    }
     let deadline = Instant::now() + shared.config().cold_start_wait_limit;
     // Created once, so the invocation keeps its place in the gate's line across hand-overs.
     let slot = shared.cold_starts.acquire();
@@ -302,6 +308,7 @@ async fn cold_start(
         image_layers: target.image_layers.clone(),
         request_id: req.request_id.clone(),
         tail: req.tail,
+        provisioned: false,
     };
     shared.starter.start(job, cancel).await
 }

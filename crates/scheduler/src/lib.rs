@@ -30,6 +30,7 @@ mod locate;
 mod logs;
 pub mod metrics;
 mod pool;
+mod provisioned;
 mod request;
 mod scheduler;
 mod shared;
@@ -48,6 +49,7 @@ pub use locate::{RuntimeLocator, RuntimePaths};
 pub use logs::{
     LogRetention, LogStore, RetentionOverrides, RetentionTask, SweepReport, layout, log_stream_name,
 };
+pub use provisioned::{INIT_FAILURE_REASON, ProvisionedSpec, ProvisionedState, ProvisionedStatus};
 pub use request::{InvokeRequest, InvokeResponse, InvokeResult, InvokeStream, StreamOutcome};
 pub use scheduler::{PoolStats, Scheduler};
 pub use trace::{accept_trace_header, invocation_trace_header};

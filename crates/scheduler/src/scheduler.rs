@@ -15,6 +15,7 @@ use crate::locate::RuntimeLocator;
 use crate::logs::LogStore;
 use crate::metrics::{Live, SchedulerMetrics};
 use crate::pool::{self, Pooled};
+use crate::provisioned::{self, ProvisionedSpec, ProvisionedStatus};
 use crate::request::{InvokeRequest, InvokeResponse, InvokeResult, InvokeStream};
 use crate::shared::Shared;
 use crate::start::Starter;
@@ -248,6 +249,21 @@ impl Scheduler {
         });
     }
 
+    /// Keeps `function`'s provisioned concurrency as `specs` say (all of it: configurations
+    /// missing from `specs` are released, their idle environments shut down).
+    pub fn set_provisioned(&self, function: &str, specs: Vec<ProvisionedSpec>) {
+        if self.shared.shutting_down() {
+            return;
+        }
+        provisioned::apply(&self.shared, function, specs);
+    }
+
+    /// Allocation and status of the provisioned concurrency configuration on `qualifier`
+    /// (`None`: not provisioned here).
+    pub fn provisioned_status(&self, function: &str, qualifier: &str) -> Option<ProvisionedStatus> {
+        self.shared.provisioned.status(function, qualifier)
+    }
+
     /// Abandons every in-flight invocation (its environment is killed and the caller gets
     /// `ShuttingDown`): for a server whose shutdown grace period ran out.
     pub fn cancel_in_flight(&self) {
@@ -262,7 +278,8 @@ impl Scheduler {
     /// [`cancel_in_flight`]: Self::cancel_in_flight
     pub async fn shutdown(&self) {
         self.shared.begin_shutdown();
-        let envs = self.shared.pool().drain();
+        let mut envs = self.shared.pool().drain();
+        envs.append(&mut self.shared.provisioned.drain());
         let count = envs.len();
         for env in envs {
             self.shared.retire(env, ShutdownReason::Spindown);

@@ -12,6 +12,7 @@ use crate::config::SchedulerConfig;
 use crate::env::Env;
 use crate::inflight::InFlight;
 use crate::pool::Pool;
+use crate::provisioned::Provisioned;
 use crate::start::Starter;
 
 pub(crate) struct Shared {
@@ -25,6 +26,8 @@ pub(crate) struct Shared {
     pub cancel: watch::Sender<bool>,
     /// Detached invocations and retirements, for the shutdown to wait on.
     pub tasks: InFlight,
+    /// Provisioned concurrency's environments, served before the pool's.
+    pub provisioned: Provisioned,
 }
 
 impl Shared {
@@ -38,6 +41,7 @@ impl Shared {
             shutting_down: AtomicBool::new(false),
             cancel: watch::channel(false).0,
             tasks: InFlight::default(),
+            provisioned: Provisioned::default(),
         }
     }
 
@@ -75,6 +79,11 @@ impl Shared {
     pub fn give_back(&self, env: Env) {
         if self.shutting_down() {
             self.retire(env, ShutdownReason::Spindown);
+        } else if env.provisioned_set().is_some() {
+            // A provisioned environment goes back to its set, or ends (never to the pool).
+            if let Some(env) = self.provisioned.put_back(env) {
+                self.retire(env, ShutdownReason::Spindown);
+            }
         } else {
             self.pool().put(env);
         }

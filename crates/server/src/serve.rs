@@ -235,13 +235,19 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         stopped(stop_rx.clone()),
     )
     .await?;
-    let lambda = router(ApiState {
+    let api_state = ApiState {
         control,
         scheduler: Some(scheduler.clone()),
         events: Some(events),
         esm: Some(mappings),
         auth: Arc::new(ApiAuth::with_policy(Arc::clone(&policy))),
+    };
+    // Provisioned concurrency survives restarts: its environments are initialized again.
+    tokio::spawn({
+        let state = api_state.clone();
+        async move { kindling_api::restore_provisioned(&state).await }
     });
+    let lambda = router(api_state);
     // botocore sends `/2015-03-31/functions/` for ListFunctions: Lambda's paths are matched
     // without their trailing slash (other services' paths, such as S3 keys, keep theirs).
     let lambda = axum::Router::new()

@@ -106,6 +106,7 @@ fn seed(store: &dyn Store) -> Result<(), kindling_store::StoreError> {
         tags: BTreeMap::new(),
         reserved_concurrency: None,
         last_version: 0,
+        provisioned: Default::default(),
     };
     let latest = VersionRecord {
         function_name: "f".into(),

@@ -61,6 +61,22 @@ pub struct AccountUsage {
     pub total_code_size: u64,
     /// Sum of all reserved concurrency.
     pub reserved_concurrency: u64,
+    /// Sum of the provisioned concurrency of functions without reserved concurrency (it is
+    /// taken from the unreserved pool; a reservation holds its function's own).
+    pub unreserved_provisioned: u64,
+}
+
+impl AccountUsage {
+    /// Counts one function's record: its reservation, and its provisioned concurrency when it
+    /// comes from the unreserved pool.
+    pub(crate) fn count_function(&mut self, m: &FunctionMeta) {
+        self.function_count += 1;
+        self.reserved_concurrency += u64::from(m.reserved_concurrency.unwrap_or(0));
+        if m.reserved_concurrency.is_none() {
+            self.unreserved_provisioned +=
+                m.provisioned.values().map(|p| u64::from(p.requested)).sum::<u64>();
+        }
+    }
 }
 
 /// Depth of one function's asynchronous queue.

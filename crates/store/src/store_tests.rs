@@ -45,6 +45,7 @@ pub(crate) fn meta(name: &str) -> FunctionMeta {
         tags: BTreeMap::new(),
         reserved_concurrency: None,
         last_version: 0,
+        provisioned: Default::default(),
     }
 }
 

@@ -44,7 +44,10 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     let req: UpdateAlias = read_json(body, limits::MAX_CONTROL_REQUEST_BODY, "UpdateAlias").await?;
     let control = s.control.clone();
-    let rec = blocking(move || control.update_alias(&name, &alias, req)).await?;
+    let raw = name.clone();
+    let rec = blocking(move || control.update_alias(&raw, &alias, req)).await?;
+    // An alias with provisioned concurrency takes it to its new version.
+    super::sync_provisioned(&s, &name).await;
     Ok(ok(&AliasConfiguration::render(&rec, s.control.arn())))
 }
 
@@ -53,7 +56,9 @@ pub async fn delete(
     Path((name, alias)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let control = s.control.clone();
-    blocking(move || control.delete_alias(&name, &alias)).await?;
+    let raw = name.clone();
+    blocking(move || control.delete_alias(&raw, &alias)).await?;
+    super::sync_provisioned(&s, &name).await;
     Ok(no_content())
 }
 

@@ -200,7 +200,10 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     let control = s.control.clone();
     let qualifier = q.get("Qualifier").map(str::to_string);
-    blocking(move || control.delete_function(&name, qualifier.as_deref())).await?;
+    let raw = name.clone();
+    blocking(move || control.delete_function(&raw, qualifier.as_deref())).await?;
+    // Environments provisioned for it (or for the deleted version) are released.
+    super::sync_provisioned(&s, &name).await;
     // The function's event source mappings went with it: their pollers stop now.
     if let Some(esm) = &s.esm {
         esm.wake();

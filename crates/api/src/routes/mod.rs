@@ -10,6 +10,7 @@ mod invoke_stream;
 mod layers;
 mod mappings;
 mod policy;
+mod provisioned;
 mod tags;
 mod urls;
 mod versions;
@@ -37,6 +38,9 @@ const MAPPINGS: &str = "/2015-03-31/event-source-mappings";
 const MAPPING: &str = "/2015-03-31/event-source-mappings/{uuid}";
 const RECURSION: &str = "/2024-08-31/functions/{name}/recursion-config";
 const TAGS: &str = "/2017-03-31/tags/{resource}";
+const PROVISIONED: &str = "/2019-09-30/functions/{name}/provisioned-concurrency";
+
+pub use provisioned::{restore_provisioned, sync_provisioned};
 
 /// Where each operation is served, and its handler.
 fn endpoint(op: Operation) -> (&'static str, MethodRouter<ApiState>) {
@@ -118,6 +122,12 @@ fn endpoint(op: Operation) -> (&'static str, MethodRouter<ApiState>) {
         O::DeleteEventSourceMapping => (MAPPING, delete(mappings::delete)),
         O::PutFunctionRecursionConfig => (RECURSION, put(mappings::put_recursion)),
         O::GetFunctionRecursionConfig => (RECURSION, get(mappings::get_recursion)),
+        O::PutProvisionedConcurrencyConfig => (PROVISIONED, put(provisioned::put)),
+        // One GET route serves both (`List=ALL`): the gate tells them apart.
+        O::GetProvisionedConcurrencyConfig | O::ListProvisionedConcurrencyConfigs => {
+            (PROVISIONED, get(provisioned::get_or_list))
+        }
+        O::DeleteProvisionedConcurrencyConfig => (PROVISIONED, delete(provisioned::delete)),
         O::DownloadCode => ("/_kindling/code/{blob}", get(code::download)),
     }
 }
@@ -125,7 +135,8 @@ fn endpoint(op: Operation) -> (&'static str, MethodRouter<ApiState>) {
 /// The route table: every operation behind its gate (authentication, authorization, bounded
 /// body), which knows which operation it guards.
 pub fn routes(state: &ApiState) -> Router<ApiState> {
-    Operation::ALL.iter().fold(Router::new(), |router, &op| {
+    let routed = Operation::ALL.iter().filter(|op| op.routed_as() == **op);
+    routed.fold(Router::new(), |router, &op| {
         let (path, handler) = endpoint(op);
         router.route(
             path,

@@ -58,6 +58,19 @@ pub(crate) struct StartJob {
     pub request_id: String,
     /// Collect the log tail from the start (the invocation asked for `LogType: Tail`).
     pub tail: bool,
+    /// Initialized ahead for provisioned concurrency, not for an invocation.
+    pub provisioned: bool,
+}
+
+impl StartJob {
+    /// `AWS_LAMBDA_INITIALIZATION_TYPE` and telemetry's `initializationType`.
+    fn initialization_type(&self) -> &'static str {
+        if self.provisioned {
+            "provisioned-concurrency"
+        } else {
+            "on-demand"
+        }
+    }
 }
 
 /// A cold start that failed: the invocation gets this error as its result.
@@ -179,7 +192,7 @@ impl Starter {
             Level::Info,
             || {
                 serde_json::json!({
-                    "initializationType": "on-demand",
+                    "initializationType": job.initialization_type(),
                     "phase": "init",
                     "runtimeVersion": rec.spec.runtime.as_deref().unwrap_or("provided"),
                     "functionName": rec.function_name,
@@ -207,6 +220,13 @@ impl Starter {
             &prepared.stream_name,
             &inside,
         );
+        if job.provisioned
+            && let Some(v) = env
+                .iter_mut()
+                .find(|(k, _)| k == "AWS_LAMBDA_INITIALIZATION_TYPE")
+        {
+            v.1 = job.initialization_type().to_string();
+        }
         if let Some(image) = &rec.code.image {
             env = crate::image::environment(image, env, rec);
         }
@@ -430,7 +450,7 @@ impl Starter {
         };
         let init_record = |with_metrics: bool| {
             let mut r = serde_json::json!({
-                "initializationType": "on-demand",
+                "initializationType": job.initialization_type(),
                 "phase": "init",
                 "status": status,
             });

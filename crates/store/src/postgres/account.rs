@@ -36,8 +36,7 @@ pub(super) fn set_reserved(
 pub(super) fn usage(tx: &mut Tx<'_>) -> Result<AccountUsage> {
     let mut usage = AccountUsage::default();
     for m in records::<FunctionMeta>(tx, "SELECT meta FROM functions", &[])? {
-        usage.function_count += 1;
-        usage.reserved_concurrency += u64::from(m.reserved_concurrency.unwrap_or(0));
+        usage.count_function(&m);
     }
     let row = tx.query_one(
         "SELECT (SELECT COALESCE(SUM(code_size), 0)::BIGINT FROM function_versions),

@@ -30,8 +30,7 @@ pub(super) fn set_reserved(
 pub(super) fn usage(conn: &Connection) -> Result<AccountUsage> {
     let mut usage = AccountUsage::default();
     for m in records::<FunctionMeta>(conn, "SELECT meta FROM functions", [])? {
-        usage.function_count += 1;
-        usage.reserved_concurrency += u64::from(m.reserved_concurrency.unwrap_or(0));
+        usage.count_function(&m);
     }
     let fn_code: i64 = conn.query_row(
         "SELECT COALESCE(SUM(code_size), 0) FROM function_versions",

@@ -1,0 +1,418 @@
+//! Provisioned concurrency: environments initialized ahead for a published version (directly
+//! or through an alias), kept apart from the on-demand warm pool, and served first.
+//!
+//! Each configuration is a [`Set`] keyed by the exact version it runs ([`PoolKey`]; Lambda
+//! allows one configuration per version). A supervisor task per set keeps `desired`
+//! environments alive: it starts the missing ones through the cold-start gate (with
+//! `AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency`), drops the idle ones whose
+//! runtime died, and replaces every member that is gone. Membership is a [`Ticket`] inside
+//! the environment: however the environment ends (retired after a crash or a timeout, found
+//! dead, released), dropping it uncounts it and wakes the supervisor.
+//!
+//! An invocation of the version takes an idle member first ([`Provisioned::take`]); when all
+//! are busy it spills over to the on-demand pool (warm or cold). A member goes back to its
+//! set after its run, never to the on-demand pool.
+//!
+//! Lock order: a set's `state` is a leaf (never held while taking `sets`, never held while
+//! an environment is dropped: environments leave it and are retired outside the lock).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use kindling_model::invoke::InvokeTarget;
+use kindling_runtime_api::ShutdownReason;
+use tokio::sync::Notify;
+
+use crate::env::Env;
+use crate::pool::PoolKey;
+use crate::shared::Shared;
+use crate::start::StartJob;
+
+/// How often a supervisor looks for idle members whose runtime died (it is also woken by
+/// every member that ends).
+const CHECK_EVERY: Duration = Duration::from_millis(200);
+/// `StatusReason` of a configuration whose environments fail their Init.
+pub const INIT_FAILURE_REASON: &str = "FUNCTION_ERROR_INIT_FAILURE";
+
+/// What to keep provisioned for one configuration.
+#[derive(Debug, Clone)]
+pub struct ProvisionedSpec {
+    /// The version number or alias name the configuration is on.
+    pub qualifier: String,
+    /// The version its environments run.
+    pub target: InvokeTarget,
+    pub count: u32,
+    /// Changes with every Put of the configuration (its `LastModified`): a new Put starts a
+    /// FAILED configuration over.
+    pub generation: String,
+}
+
+/// A configuration's `Status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProvisionedState {
+    InProgress,
+    Ready,
+    Failed,
+}
+
+impl ProvisionedState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "IN_PROGRESS",
+            Self::Ready => "READY",
+            Self::Failed => "FAILED",
+        }
+    }
+}
+
+/// A configuration's allocation as the API reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionedStatus {
+    /// Environments initialized for it and alive (idle or serving).
+    pub allocated: u32,
+    /// Of those, the idle ones (ready for an invocation now).
+    pub available: u32,
+    pub state: ProvisionedState,
+    pub reason: Option<String>,
+}
+
+struct SetState {
+    desired: u32,
+    generation: String,
+    idle: Vec<Env>,
+    /// Initialized members alive (idle or busy): one per live [`Ticket`].
+    members: u32,
+    starting: u32,
+    failed: Option<String>,
+    /// Reached `desired` once since the last change: an environment being replaced does not
+    /// take the configuration back to IN_PROGRESS.
+    ready_once: bool,
+}
+
+/// One configuration's environments.
+pub(crate) struct Set {
+    function: String,
+    qualifier: String,
+    key: PoolKey,
+    target: InvokeTarget,
+    state: Mutex<SetState>,
+    wake: Notify,
+    closed: AtomicBool,
+}
+
+impl Set {
+    fn state(&self) -> MutexGuard<'_, SetState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+/// Membership of an environment in a set; dropped with the environment.
+pub(crate) struct Ticket {
+    set: Arc<Set>,
+}
+
+impl Ticket {
+    pub fn set(&self) -> &Arc<Set> {
+        &self.set
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        {
+            let mut st = self.set.state();
+            st.members = st.members.saturating_sub(1);
+        }
+        self.set.wake.notify_one();
+    }
+}
+
+/// Every provisioned set, by version key and by configuration.
+#[derive(Default)]
+pub(crate) struct Provisioned {
+    sets: Mutex<HashMap<PoolKey, Arc<Set>>>,
+    /// Whether any set exists: invocations skip the lock otherwise.
+    any: AtomicBool,
+}
+
+impl Provisioned {
+    fn sets(&self) -> MutexGuard<'_, HashMap<PoolKey, Arc<Set>>> {
+        self.sets.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// An idle provisioned environment of `key`, if its set has one.
+    pub fn take(&self, key: &PoolKey) -> Option<Env> {
+        if !self.any.load(Ordering::Acquire) {
+            return None;
+        }
+        let set = self.sets().get(key).cloned()?;
+        set.state().idle.pop()
+    }
+
+    /// Takes back a member after a run; returns it when it must end instead (its set was
+    /// released or shrank).
+    pub fn put_back(&self, env: Env) -> Option<Env> {
+        let Some(set) = env.provisioned_set().cloned() else {
+            return Some(env);
+        };
+        if set.closed() {
+            return Some(env);
+        }
+        let mut st = set.state();
+        if st.members > st.desired {
+            drop(st);
+            return Some(env);
+        }
+        st.idle.push(env);
+        None
+    }
+
+    pub fn status(&self, function: &str, qualifier: &str) -> Option<ProvisionedStatus> {
+        let set = self
+            .sets()
+            .values()
+            .find(|s| s.function == function && s.qualifier == qualifier)
+            .cloned()?;
+        let st = set.state();
+        let state = if st.failed.is_some() {
+            ProvisionedState::Failed
+        } else if st.ready_once || st.members >= st.desired {
+            ProvisionedState::Ready
+        } else {
+            ProvisionedState::InProgress
+        };
+        Some(ProvisionedStatus {
+            allocated: st.members,
+            available: st.idle.len() as u32,
+            state,
+            reason: st.failed.clone(),
+        })
+    }
+
+    /// Every idle member of every set, the sets closed (the server is stopping).
+    pub fn drain(&self) -> Vec<Env> {
+        let sets: Vec<Arc<Set>> = self.sets().drain().map(|(_, s)| s).collect();
+        self.any.store(false, Ordering::Release);
+        let mut out = Vec::new();
+        for set in sets {
+            set.closed.store(true, Ordering::Release);
+            out.append(&mut set.state().idle);
+            set.wake.notify_one();
+        }
+        out
+    }
+}
+
+/// Makes `function`'s provisioned sets match `specs`: new ones are started, changed counts
+/// applied, and sets no longer wanted (or whose alias moved to another version) released.
+pub(crate) fn apply(shared: &Arc<Shared>, function: &str, specs: Vec<ProvisionedSpec>) {
+    let mut released = Vec::new();
+    let mut created = Vec::new();
+    {
+        let mut sets = shared.provisioned.sets();
+        let wanted: HashMap<PoolKey, &ProvisionedSpec> = specs
+            .iter()
+            .map(|s| (PoolKey::of(&s.target.record), s))
+            .collect();
+        sets.retain(|key, set| {
+            let keep = set.function != function
+                || wanted
+                    .get(key)
+                    .is_some_and(|s| s.qualifier == set.qualifier);
+            if !keep {
+                released.push(Arc::clone(set));
+            }
+            keep
+        });
+        for (key, spec) in wanted {
+            match sets.get(&key) {
+                Some(set) => {
+                    let mut st = set.state();
+                    if st.desired != spec.count || st.generation != spec.generation {
+                        st.desired = spec.count;
+                        st.generation = spec.generation.clone();
+                        st.ready_once = false;
+                        st.failed = None;
+                    }
+                    drop(st);
+                    set.wake.notify_one();
+                }
+                None => {
+                    let set = Arc::new(Set {
+                        function: function.to_string(),
+                        qualifier: spec.qualifier.clone(),
+                        key: key.clone(),
+                        target: spec.target.clone(),
+                        state: Mutex::new(SetState {
+                            desired: spec.count,
+                            generation: spec.generation.clone(),
+                            idle: Vec::new(),
+                            members: 0,
+                            starting: 0,
+                            failed: None,
+                            ready_once: false,
+                        }),
+                        wake: Notify::new(),
+                        closed: AtomicBool::new(false),
+                    });
+                    sets.insert(key, Arc::clone(&set));
+                    created.push(set);
+                }
+            }
+        }
+        shared
+            .provisioned
+            .any
+            .store(!sets.is_empty(), Ordering::Release);
+    }
+    for set in released {
+        set.closed.store(true, Ordering::Release);
+        let idle = std::mem::take(&mut set.state().idle);
+        tracing::info!(function = %set.function, qualifier = %set.qualifier, environments = idle.len(), "provisioned concurrency released");
+        for env in idle {
+            shared.retire(env, ShutdownReason::Spindown);
+        }
+        set.wake.notify_one();
+    }
+    for set in created {
+        tracing::info!(function = %set.function, qualifier = %set.qualifier, version = %set.key.version, "provisioning environments");
+        let entered = shared.tasks.enter();
+        let shared = Arc::clone(shared);
+        tokio::spawn(async move {
+            supervise(shared, set).await;
+            drop(entered);
+        });
+    }
+}
+
+/// Keeps a set at its desired size until it is released or the server stops.
+async fn supervise(shared: Arc<Shared>, set: Arc<Set>) {
+    let mut cancel = shared.cancel.subscribe();
+    loop {
+        if set.closed() || shared.shutting_down() {
+            let idle = std::mem::take(&mut set.state().idle);
+            for env in idle {
+                shared.retire(env, ShutdownReason::Spindown);
+            }
+            return;
+        }
+        // Idle members whose runtime died, and those beyond a smaller count.
+        let gone = {
+            let mut st = set.state();
+            let (dead, alive): (Vec<Env>, Vec<Env>) = std::mem::take(&mut st.idle)
+                .into_iter()
+                .partition(|e| !e.alive());
+            st.idle = alive;
+            let excess =
+                (st.members.saturating_sub(dead.len() as u32)).saturating_sub(st.desired) as usize;
+            let keep = st.idle.len().saturating_sub(excess);
+            let extra = st.idle.split_off(keep);
+            (dead, extra)
+        };
+        for env in gone.0 {
+            tracing::info!(function = %set.function, stream = %env.stream_name, "a provisioned environment died; replacing it");
+            shared.retire(env, ShutdownReason::Failure);
+        }
+        for env in gone.1 {
+            shared.retire(env, ShutdownReason::Spindown);
+        }
+        let missing = {
+            let mut st = set.state();
+            let have = st.members + st.starting;
+            let n = if st.failed.is_some() {
+                0
+            } else {
+                st.desired.saturating_sub(have)
+            };
+            st.starting += n;
+            n
+        };
+        for _ in 0..missing {
+            let entered = shared.tasks.enter();
+            let (shared, set) = (Arc::clone(&shared), Arc::clone(&set));
+            tokio::spawn(async move {
+                start_one(&shared, &set).await;
+                drop(entered);
+            });
+        }
+        tokio::select! {
+            () = set.wake.notified() => {}
+            () = tokio::time::sleep(CHECK_EVERY) => {}
+            _ = cancel.wait_for(|stop| *stop) => {}
+        }
+    }
+}
+
+/// Starts one member through the cold-start gate and adds it to the set (or records why
+/// it could not be).
+async fn start_one(shared: &Arc<Shared>, set: &Arc<Set>) {
+    let finish = |failed: Option<String>| {
+        let mut st = set.state();
+        st.starting = st.starting.saturating_sub(1);
+        if failed.is_some() {
+            st.failed = failed;
+        }
+    };
+    let Ok(_slot) = shared.cold_starts.acquire().await else {
+        finish(None);
+        return;
+    };
+    if set.closed() || shared.shutting_down() {
+        finish(None);
+        return;
+    }
+    let target = &set.target;
+    let job = StartJob {
+        rec: Arc::clone(&target.record),
+        code_zip: target.code_zip.clone(),
+        layers: target.layers.clone(),
+        image_layers: target.image_layers.clone(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        tail: false,
+        provisioned: true,
+    };
+    let mut cancel = shared.cancel.subscribe();
+    match shared.starter.start(job, &mut cancel).await {
+        Ok(Ok(mut env)) => {
+            let mut st = set.state();
+            st.starting = st.starting.saturating_sub(1);
+            if set.closed() || st.members >= st.desired {
+                drop(st);
+                shared.retire(env, ShutdownReason::Spindown);
+                return;
+            }
+            st.members += 1;
+            env.make_provisioned(Ticket {
+                set: Arc::clone(set),
+            });
+            st.idle.push(env);
+            if st.members >= st.desired {
+                st.ready_once = true;
+            }
+        }
+        Ok(Err(failure)) => {
+            failure.log.line(&format!(
+                "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: error\tError Type: {}",
+                failure.duration.as_secs_f64() * 1000.0,
+                failure.error.as_str()
+            ));
+            failure.log.flush();
+            tracing::warn!(function = %set.function, qualifier = %set.qualifier, error = failure.error.as_str(), "a provisioned environment failed its Init");
+            finish(Some(INIT_FAILURE_REASON.to_string()));
+        }
+        Err(e) => {
+            if !shared.shutting_down() {
+                tracing::warn!(function = %set.function, error = %e, "could not start a provisioned environment");
+                finish(Some(INIT_FAILURE_REASON.to_string()));
+            } else {
+                finish(None);
+            }
+        }
+    }
+}

@@ -13,6 +13,9 @@
 
 mod extensions;
 mod prepare;
+mod prewarm;
+
+pub(crate) use prewarm::PrewarmPool;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -80,6 +83,8 @@ pub(crate) struct Starter {
     pub metrics: Arc<SchedulerMetrics>,
     /// Where invocations' spans go, when an OTLP endpoint is configured.
     pub spans: std::sync::OnceLock<Arc<kindling_otel::Exporter>>,
+    /// Pre-initialized environments per runtime (see `prewarm`).
+    pub prewarm: PrewarmPool,
 }
 
 /// A spawned environment whose Init is under way.
@@ -110,12 +115,23 @@ impl Starter {
             Ok(p) => p,
             Err(f) => return Ok(Err(f)),
         };
-        let spawned = match self.spawn(&job, prepared, started).await? {
-            Ok(s) => s,
-            Err(f) => return Ok(Err(f)),
+        // A pre-initialized environment if one fits; its Init (what the function sees)
+        // begins when it gets the function.
+        let (spawned, init_started) = match self.prewarmed_for(&job, &prepared) {
+            Some(p) => {
+                let claimed = Instant::now();
+                match self.spawn_prewarmed(&job, prepared, p).await? {
+                    Ok(s) => (s, claimed),
+                    Err(f) => return Ok(Err(f)),
+                }
+            }
+            None => match self.spawn(&job, prepared, started).await? {
+                Ok(s) => (s, started),
+                Err(f) => return Ok(Err(f)),
+            },
         };
         let setup = started.elapsed();
-        let result = self.await_init(&job, spawned, started, cancel).await;
+        let result = self.await_init(&job, spawned, init_started, cancel).await;
         let state = self.metrics.cold_start(&job.rec.function_name, setup);
         if !matches!(result, Ok(Ok(_))) {
             state.ended(EnvEnd::Failure);
@@ -171,22 +187,7 @@ impl Starter {
         )
         .map_err(SchedulerError::io("starting the Runtime API"))?;
         let runtime_api = api.local_addr().to_string();
-        prepared.log.set_telemetry(api.telemetry());
-        // Text logs have no INIT_START line here; JSON logs and telemetry have initStart.
-        prepared.log.platform(
-            || None,
-            "platform.initStart",
-            Level::Info,
-            || {
-                serde_json::json!({
-                    "initializationType": "on-demand",
-                    "phase": "init",
-                    "runtimeVersion": rec.spec.runtime.as_deref().unwrap_or("provided"),
-                    "functionName": rec.function_name,
-                    "functionVersion": rec.version_label(),
-                })
-            },
-        );
+        log_init_start(&prepared, &api, rec);
         // Kindling's API for the function's SDK calls: on the host's loopback, or relayed from
         // a listener on the namespace's own loopback at the same port.
         let (endpoint_url, relay) = match (&self.config.endpoint, network.extra_listeners.pop()) {
@@ -281,6 +282,7 @@ impl Starter {
             gid: user.as_ref().map(UserLease::id),
             network: network.namespace,
             pass_fds,
+            code_later: false,
         };
         let mut sandbox = match self.sandbox.spawn(spec).await {
             Ok(s) => s,
@@ -296,18 +298,7 @@ impl Starter {
                 )));
             }
         };
-        if let Some(mut output) = sandbox.take_output() {
-            let log = Arc::clone(&prepared.log);
-            tokio::spawn(async move {
-                while let Some(line) = output.recv().await {
-                    log.function_line(&line.line);
-                    while let Ok(more) = output.try_recv() {
-                        log.function_line(&more.line);
-                    }
-                    log.flush();
-                }
-            });
-        }
+        pump_output(&mut sandbox, &prepared.log);
         Ok(Ok(Spawned {
             prepared,
             tree: Tree::new(sandbox, user, relay),
@@ -492,6 +483,41 @@ impl Starter {
                 Ok(Err(failure))
             }
         }
+    }
+}
+
+/// The log's and telemetry's `initStart` (text logs have no INIT_START line here).
+fn log_init_start(prepared: &Prepared, api: &RuntimeApi, rec: &VersionRecord) {
+    prepared.log.set_telemetry(api.telemetry());
+    prepared.log.platform(
+        || None,
+        "platform.initStart",
+        Level::Info,
+        || {
+            serde_json::json!({
+                "initializationType": "on-demand",
+                "phase": "init",
+                "runtimeVersion": rec.spec.runtime.as_deref().unwrap_or("provided"),
+                "functionName": rec.function_name,
+                "functionVersion": rec.version_label(),
+            })
+        },
+    );
+}
+
+/// Sends the environment's output lines to its log stream.
+fn pump_output(sandbox: &mut kindling_sandbox::Environment, log: &Arc<LogStream>) {
+    if let Some(mut output) = sandbox.take_output() {
+        let log = Arc::clone(log);
+        tokio::spawn(async move {
+            while let Some(line) = output.recv().await {
+                log.function_line(&line.line);
+                while let Ok(more) = output.try_recv() {
+                    log.function_line(&more.line);
+                }
+                log.flush();
+            }
+        });
     }
 }
 

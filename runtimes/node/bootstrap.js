@@ -916,12 +916,38 @@ function receiveIdentity(fd) {
     if (eq > 0) process.env[entry.slice(0, eq)] = entry.slice(eq + 1);
   }
   JSON_LOGS = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+  showEnvironment(data);
   // The process started in the empty mount point; the code is mounted over it since.
   process.chdir(process.env.LAMBDA_TASK_ROOT || '/var/task');
   // Node read NODE_PATH at its start: read it again.
   const Module = require('module');
   if (typeof Module._initPaths === 'function') Module._initPaths();
   return true;
+}
+
+/**
+ * Make /proc/<pid>/environ (the process's initial environment, which tools on the host and in
+ * the function read) show the function's environment: it is written over the initial one,
+ * which Kindling made large enough (and which nothing uses any longer).
+ */
+function showEnvironment(data) {
+  try {
+    const stat = fs.readFileSync('/proc/self/stat', 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 1).trim().split(/\s+/);
+    const start = Number(fields[47]);
+    const end = Number(fields[48]); // env_start, env_end (fields 50, 51)
+    if (!(end > start) || data.length > end - start) return;
+    const block = Buffer.alloc(end - start);
+    data.copy(block);
+    const mem = fs.openSync('/proc/self/mem', 'r+');
+    try {
+      fs.writeSync(mem, block, 0, block.length, start);
+    } finally {
+      fs.closeSync(mem);
+    }
+  } catch (err) {
+    // Cosmetic only: the function's environment is in effect either way.
+  }
 }
 
 async function main() {

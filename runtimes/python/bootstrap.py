@@ -950,9 +950,27 @@ def receive_identity(fd):
             key, _, value = entry.partition(b"=")
             os.environ[os.fsdecode(key)] = os.fsdecode(value)
     time.tzset()
+    _show_environment(data)
     # The process started in the empty mount point; the code is mounted over it since.
     os.chdir(os.environ.get("LAMBDA_TASK_ROOT") or "/var/task")
     return True
+
+
+def _show_environment(data):
+    """Make /proc/<pid>/environ (the process's initial environment, which tools on the host
+    and in the function read) show the function's environment: it is written over the
+    initial one, which Kindling made large enough (and which nothing uses any longer)."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        start, end = int(fields[47]), int(fields[48])  # env_start, env_end (fields 50, 51)
+        if len(data) > end - start:
+            return
+        with open("/proc/self/mem", "r+b", buffering=0) as mem:
+            mem.seek(start)
+            mem.write(data + b"\0" * (end - start - len(data)))
+    except (OSError, ValueError, IndexError):
+        pass
 
 
 def main(argv):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 import pytest
 
@@ -41,6 +42,14 @@ def _procs():
     return found
 
 
+def _process_age_s():
+    with open("/proc/self/stat", "rb") as f:
+        start_ticks = int(f.read().rsplit(b")", 1)[1].split()[19])  # field 22, starttime
+    with open("/proc/uptime") as f:
+        uptime = float(f.read().split()[0])
+    return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+
+
 def handler(event, context):
     STATE["count"] += 1
     if event.get("op") == "dirty":
@@ -66,7 +75,9 @@ def handler(event, context):
     return {
         "uid": os.getuid(),
         "hostname": os.uname().nodename,
-        "prewarmed": b"KINDLING_IDENTITY_FD=3" in initial_env,
+        "started_at": time.time() - _process_age_s(),
+        "initial_env_is_mine": ("AWS_LAMBDA_FUNCTION_NAME=" + context.function_name).encode()
+        in initial_env and not any(e.startswith(b"KINDLING_") for e in initial_env),
         "identity_var_visible": "KINDLING_IDENTITY_FD" in os.environ,
         "init_type": os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"),
         "function_name": os.environ.get("AWS_LAMBDA_FUNCTION_NAME"),
@@ -89,7 +100,8 @@ def handler(event, context):
 NODE = r'''
 const fs = require('fs');
 exports.handler = async () => ({
-  prewarmed: fs.readFileSync('/proc/self/environ').toString().split('\0').includes('KINDLING_IDENTITY_FD=3'),
+  startedAt: Date.now() / 1000 - process.uptime(),
+  initialEnv: fs.readFileSync('/proc/self/environ').toString().split('\0').filter((e) => e),
   identityVarVisible: 'KINDLING_IDENTITY_FD' in process.env,
   mine: process.env.MINE,
   initType: process.env.AWS_LAMBDA_INITIALIZATION_TYPE,
@@ -126,6 +138,20 @@ def run(server, name, event=None) -> tuple[dict, str]:
     return r.payload, r.log
 
 
+def create(server, name, source, **kwargs) -> float:
+    """Deploys; returns when CreateFunction was called (time.time())."""
+    created = time.time()
+    deploy(server, name, source, **kwargs)
+    return created
+
+
+def prewarmed(payload: dict, created: float) -> bool:
+    """The runtime process is older than the function: it was started before the function
+    existed, i.e. pre-initialized."""
+    started = payload.get("started_at", payload.get("startedAt"))
+    return started < created
+
+
 @pytest.fixture
 def prewarm_server(server_factory):
     srv = server_factory.start("prewarm", extra_args=[
@@ -140,16 +166,18 @@ def test_an_environment_serves_one_function_and_nothing_of_it_reaches_the_next(p
     srv = prewarm_server
     marker = "297.%d" % (os.getpid() % 1000)
     first, second = unique("pw-dirty"), unique("pw-clean")
-    deploy(srv, first, PY, memory=384, environment={"MINE": "first"})
-    deploy(srv, second, PY, memory=256, environment={"MINE": "second"})
+    first_at = create(srv, first, PY, memory=384, environment={"MINE": "first"})
+    second_at = create(srv, second, PY, memory=256, environment={"MINE": "second"})
+    waiting_before = set(waiting_pids(srv))
 
     a, a_log = run(srv, first, {"op": "dirty", "sleep": marker})
-    assert a["prewarmed"], a
+    assert prewarmed(a, first_at), a
     assert init_duration_ms(a_log) is not None, a_log
     assert a["mine"] == "first" and a["function_name"] == first, a
     assert a["init_type"] == "on-demand", a
     assert a["memory"] == "384", a
     assert not a["identity_var_visible"], a
+    assert a["initial_env_is_mine"], "/proc/self/environ shows the function's environment"
     assert a["cwd"] == "/var/task" and a["task"] == ["app.py"], a
     assert not a["task_writable"], "the code must be mounted read-only"
     assert a["tz"] == "UTC", a
@@ -159,9 +187,11 @@ def test_an_environment_serves_one_function_and_nothing_of_it_reaches_the_next(p
     assert len(daemons) == 1, daemons
     limit = k.process_cgroup_file(daemons[0], "memory", "memory.limit_in_bytes", "memory.max")
     assert limit is not None and int(limit.read_text()) == 384 * 1024 * 1024
+    # On the host, the runtime process's environment names its function (tools find it).
+    assert k.pids_with_env("AWS_LAMBDA_FUNCTION_NAME", first), "host view of the environment"
 
     b, b_log = run(srv, second)
-    assert b["prewarmed"], b
+    assert prewarmed(b, second_at), b
     assert init_duration_ms(b_log) is not None, b_log
     assert b["mine"] == "second" and b["function_name"] == second and b["memory"] == "256", b
     assert b["uid"] != a["uid"], (a["uid"], b["uid"])
@@ -178,22 +208,23 @@ def test_an_environment_serves_one_function_and_nothing_of_it_reaches_the_next(p
     assert a2["leaked_var"] == "from " + first and a2["tmp"] == ["leftover"], a2
     assert init_duration_ms(a2_log) is None, "a warm invoke has no Init"
 
-    # Pre-initialized environments are used once: the pool refills with new ones, never with
-    # the environments that ran a function.
-    wait_until(lambda: len(waiting_pids(srv)) >= 4 + 2, 60, 0.1, "the pool to refill")
+    # Pre-initialized environments are used once: the pool refills with new processes,
+    # never with the environments that ran a function.
+    wait_until(lambda: len(set(waiting_pids(srv)) - waiting_before) >= 2, 60, 0.1,
+               "the pool to refill")
     third = unique("pw-third")
-    deploy(srv, third, PY, environment={"MINE": "third"})
+    third_at = create(srv, third, PY, environment={"MINE": "third"})
     c, _ = run(srv, third)
-    assert c["prewarmed"] and c["hostname"] not in (a["hostname"], b["hostname"]), c
-    assert c["uid"] not in (a["uid"], b["uid"]) and c["tmp"] == [], c
+    assert prewarmed(c, third_at) and c["hostname"] not in (a["hostname"], b["hostname"]), c
+    assert c["uid"] not in (a["uid"], b["uid"]) and c["tmp"] == [] and c["count"] == 1, c
 
 
 def test_init_duration_is_the_handler_import(prewarm_server):
     srv = prewarm_server
     name = unique("pw-import")
-    deploy(srv, name, PY, environment={"IMPORT_SLEEP": "0.3"})
+    created = create(srv, name, PY, environment={"IMPORT_SLEEP": "0.3"})
     p, log = run(srv, name)
-    assert p["prewarmed"], p
+    assert prewarmed(p, created), p
     init = init_duration_ms(log)
     assert init is not None, log
     # The import itself, plus attaching the code, the handler lookup and the first /next:
@@ -204,23 +235,26 @@ def test_init_duration_is_the_handler_import(prewarm_server):
 def test_variables_read_at_a_process_start_get_an_ordinary_cold_start(prewarm_server):
     srv = prewarm_server
     name = unique("pw-locale")
-    deploy(srv, name, PY, environment={"LANG": "C.UTF-8", "MINE": "locale"})
+    created = create(srv, name, PY, environment={"LANG": "C.UTF-8", "MINE": "locale"})
     p, log = run(srv, name)
-    assert not p["prewarmed"], "LANG differs from the waiting process's: it cannot be applied late"
+    assert not prewarmed(p, created), "LANG differs from the waiting process's: not applied late"
     assert p["mine"] == "locale" and init_duration_ms(log) is not None, p
 
 
 def test_node_runtime(prewarm_server):
     srv = prewarm_server
     first, second = unique("pw-node-a"), unique("pw-node-b")
-    deploy(srv, first, NODE, runtime="nodejs20.x", file_name="app.js", environment={"MINE": "a"})
-    deploy(srv, second, NODE, runtime="nodejs20.x", file_name="app.js")
+    first_at = create(srv, first, NODE, runtime="nodejs20.x", file_name="app.js",
+                      environment={"MINE": "a"})
+    second_at = create(srv, second, NODE, runtime="nodejs20.x", file_name="app.js")
     a, a_log = run(srv, first)
     b, _ = run(srv, second)
-    for p in (a, b):
-        assert p["prewarmed"] and not p["identityVarVisible"], p
+    for p, created, name in ((a, first_at, first), (b, second_at, second)):
+        assert prewarmed(p, created) and not p["identityVarVisible"], p
         assert p["initType"] == "on-demand" and p["cwd"] == "/var/task" and p["tmp"] == [], p
         assert "/var/task/node_modules" in p["nodePath"], p
+        assert f"AWS_LAMBDA_FUNCTION_NAME={name}" in p["initialEnv"], p["initialEnv"]
+        assert not any(e.startswith("KINDLING_") for e in p["initialEnv"]), p["initialEnv"]
     assert a["mine"] == "a" and b.get("mine") is None, (a, b)
     assert a["functionName"] == first and b["functionName"] == second
     assert a["uid"] != b["uid"]

@@ -38,6 +38,9 @@ pub(super) const PREWARM_TMP_MB: u32 = 512;
 /// Memory limit while waiting (the interpreter needs ~10-30 MB); the function's own limit is
 /// set at the claim.
 const WAITING_MEMORY_MB: u32 = 128;
+/// Bytes reserved in a waiting process's initial environment for the function's (Lambda
+/// caps a function's own variables at 4 KB; Kindling's and the credentials add ~3 KB).
+const ENV_ROOM: usize = 16 * 1024;
 /// The descriptor at which the bootstrap waits for the function's environment.
 const IDENTITY_FD: &str = "3";
 
@@ -145,6 +148,9 @@ fn waiting_env() -> Vec<(String, String)> {
         ("LAMBDA_RUNTIME_DIR".into(), "/var/runtime".into()),
         ("HOME".into(), "/tmp".into()),
         ("KINDLING_IDENTITY_FD".into(), IDENTITY_FD.into()),
+        // Room in the initial environment block, which the bootstrap overwrites with the
+        // function's variables so that /proc/<pid>/environ shows them.
+        ("KINDLING_ENV_ROOM".into(), " ".repeat(ENV_ROOM)),
     ]
 }
 
@@ -506,6 +512,7 @@ mod tests {
             assert!(!k.starts_with("AWS_"), "{k}");
             assert!(!k.starts_with('_'), "{k}");
             assert!(!v.contains("function"), "{k}={v}");
+            assert!(!v.contains("AWS"), "{k}={v}");
         }
         assert!(
             env.iter()

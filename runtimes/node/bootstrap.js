@@ -29,6 +29,8 @@
  *     AWS_LAMBDA_LOG_FORMAT       JSON: console lines become JSON records
  *                                 {"timestamp","level","requestId","message"} (+ errorType,
  *                                 errorMessage, stackTrace for errors), as AWS's runtime writes
+ *     KINDLING_IDENTITY_FD        pre-initialized start: wait at this descriptor for the
+ *                                 function's environment (see receiveIdentity)
  * Environment written: _X_AMZN_TRACE_ID (per invocation, from the trace header).
  *
  * Behaviour follows AWS's Node.js runtime: async handlers (result = the

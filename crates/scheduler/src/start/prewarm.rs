@@ -320,12 +320,14 @@ impl Starter {
         if self.config.prewarm_per_runtime == 0 || !self.namespaces() || !supported(runtime) {
             return None;
         }
-        // Whatever the outcome, the runtime's pool fills for the next one.
+        let taken = if image || extensions > 0 || ephemeral_storage != PREWARM_TMP_MB {
+            None
+        } else {
+            self.prewarm.take(runtime)
+        };
+        // Whatever the outcome, the runtime's pool fills (again) for the next one.
         self.prewarm_fill(runtime);
-        if image || extensions > 0 || ephemeral_storage != PREWARM_TMP_MB {
-            return None;
-        }
-        let p = self.prewarm.take(runtime)?;
+        let p = taken?;
         let same_command = p.launch.program == launch.program && p.launch.args == launch.args;
         let startup_agrees = user_env
             .into_iter()

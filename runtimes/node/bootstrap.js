@@ -29,6 +29,8 @@
  *     AWS_LAMBDA_LOG_FORMAT       JSON: console lines become JSON records
  *                                 {"timestamp","level","requestId","message"} (+ errorType,
  *                                 errorMessage, stackTrace for errors), as AWS's runtime writes
+ *     KINDLING_IDENTITY_FD        pre-initialized start: wait at this descriptor for the
+ *                                 function's environment (see receiveIdentity)
  * Environment written: _X_AMZN_TRACE_ID (per invocation, from the trace header).
  *
  * Behaviour follows AWS's Node.js runtime: async handlers (result = the
@@ -300,7 +302,7 @@ function expandError(value) {
 
 const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
 
-const JSON_LOGS = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+let JSON_LOGS = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
 
 function writeLogLine(level, args) {
   if (JSON_LOGS) {
@@ -883,7 +885,78 @@ function installCrashHandlers(api, getLoop) {
   });
 }
 
+/**
+ * Pre-initialized start: wait at `fd` for the function this process is to run.
+ *
+ * Kindling started Node (and loaded this file) before any function was chosen, with a neutral
+ * environment, in an environment of its own (namespaces, cgroup, user, /tmp). When a function's
+ * first invocation arrives, Kindling attaches its code at /var/task and /opt and writes the
+ * function's complete environment here as NUL-separated KEY=VALUE entries, then closes the pipe.
+ * Nothing of another function was ever in this process: it runs one function, then ends.
+ * Returns false when the pipe closed empty (the environment is discarded unused).
+ */
+function receiveIdentity(fd) {
+  const chunks = [];
+  const buffer = Buffer.alloc(65536);
+  for (;;) {
+    let n;
+    try {
+      n = fs.readSync(fd, buffer, 0, buffer.length, null);
+    } catch (err) {
+      if (err.code === 'EAGAIN' || err.code === 'EINTR') continue;
+      throw err;
+    }
+    if (n === 0) break;
+    chunks.push(Buffer.from(buffer.subarray(0, n)));
+  }
+  fs.closeSync(fd);
+  const data = Buffer.concat(chunks);
+  if (data.length === 0) return false;
+  for (const key of Object.keys(process.env)) delete process.env[key];
+  for (const entry of data.toString('utf8').split('\0')) {
+    const eq = entry.indexOf('=');
+    if (eq > 0) process.env[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  JSON_LOGS = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+  showEnvironment(data);
+  // The process started in the empty mount point; the code is mounted over it since.
+  process.chdir(process.env.LAMBDA_TASK_ROOT || '/var/task');
+  // Node read NODE_PATH at its start: read it again.
+  const Module = require('module');
+  if (typeof Module._initPaths === 'function') Module._initPaths();
+  return true;
+}
+
+/**
+ * Make /proc/<pid>/environ (the process's initial environment, which tools on the host and in
+ * the function read) show the function's environment: it is written over the initial one,
+ * which Kindling made large enough (and which nothing uses any longer).
+ */
+function showEnvironment(data) {
+  try {
+    const stat = fs.readFileSync('/proc/self/stat', 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 1).trim().split(/\s+/);
+    const start = Number(fields[47]);
+    const end = Number(fields[48]); // env_start, env_end (fields 50, 51)
+    if (!(end > start) || data.length > end - start) return;
+    const block = Buffer.alloc(end - start);
+    data.copy(block);
+    const mem = fs.openSync('/proc/self/mem', 'r+');
+    try {
+      fs.writeSync(mem, block, 0, block.length, start);
+    } finally {
+      fs.closeSync(mem);
+    }
+  } catch (err) {
+    // Cosmetic only: the function's environment is in effect either way.
+  }
+}
+
 async function main() {
+  const identityFd = process.env.KINDLING_IDENTITY_FD;
+  if (identityFd !== undefined && !receiveIdentity(Number(identityFd))) {
+    process.exit(0);
+  }
   patchConsole();
   installAwsLambdaGlobal();
   globalThis[REQUEST_ID_SYMBOL] = undefined;

@@ -36,6 +36,8 @@ Environment read:
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_LOG_GROUP_NAME,
     AWS_LAMBDA_LOG_STREAM_NAME  copied into each context object
     AWS_LAMBDA_LOG_LEVEL        root logger level (TRACE means DEBUG)
+    KINDLING_IDENTITY_FD        pre-initialized start: wait at this descriptor for
+                                the function's environment (see receive_identity)
 Environment written: _X_AMZN_TRACE_ID (per invocation, from the trace header).
 
 sys.path, in order: LAMBDA_TASK_ROOT, /opt/python/lib/pythonX.Y/site-packages,
@@ -920,8 +922,62 @@ def initialise(api, handler_name):
         sys.exit(1)
 
 
+def receive_identity(fd):
+    """Pre-initialized start: wait at `fd` for the function this process is to run.
+
+    Kindling started this interpreter (and imported this file) before any function was
+    chosen, with a neutral environment, in an environment of its own (namespaces, cgroup,
+    user, /tmp). When a function's first invocation arrives, Kindling attaches its code at
+    /var/task and /opt and writes the function's complete environment here as
+    NUL-separated KEY=VALUE entries, then closes the pipe. Nothing of another function was
+    ever in this process: it runs exactly one function, then ends with its environment.
+
+    Returns False when the pipe closed empty (the environment is being discarded unused).
+    """
+    chunks = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    data = b"".join(chunks)
+    if not data:
+        return False
+    os.environ.clear()
+    for entry in data.split(b"\0"):
+        if entry:
+            key, _, value = entry.partition(b"=")
+            os.environ[os.fsdecode(key)] = os.fsdecode(value)
+    time.tzset()
+    _show_environment(data)
+    # The process started in the empty mount point; the code is mounted over it since.
+    os.chdir(os.environ.get("LAMBDA_TASK_ROOT") or "/var/task")
+    return True
+
+
+def _show_environment(data):
+    """Make /proc/<pid>/environ (the process's initial environment, which tools on the host
+    and in the function read) show the function's environment: it is written over the
+    initial one, which Kindling made large enough (and which nothing uses any longer)."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        start, end = int(fields[47]), int(fields[48])  # env_start, env_end (fields 50, 51)
+        if len(data) > end - start:
+            return
+        with open("/proc/self/mem", "r+b", buffering=0) as mem:
+            mem.seek(start)
+            mem.write(data + b"\0" * (end - start - len(data)))
+    except (OSError, ValueError, IndexError):
+        pass
+
+
 def main(argv):
     make_stdio_unbuffered()
+    identity_fd = os.environ.get("KINDLING_IDENTITY_FD")
+    if identity_fd is not None and not receive_identity(int(identity_fd)):
+        return 0
     address = os.environ.get("AWS_LAMBDA_RUNTIME_API")
     if not address:
         _write_stderr("kindling python runtime: AWS_LAMBDA_RUNTIME_API is not set\n")

@@ -262,15 +262,18 @@ def zip_bytes(files: dict[str, str | bytes], stored: bool = False) -> bytes:
 
 def deploy(server: Server, name: str, source: str, *, memory: int = 256, timeout: int = 60,
            ephemeral: int | None = None, extra_files: dict[str, str | bytes] | None = None,
-           stored: bool = False):
-    files = {"app.py": source, **(extra_files or {})}
+           stored: bool = False, environment: dict[str, str] | None = None,
+           runtime: str = "python3.11", file_name: str = "app.py"):
+    files = {file_name: source, **(extra_files or {})}
     kwargs = dict(
-        FunctionName=name, Runtime="python3.11", Handler="app.handler",
+        FunctionName=name, Runtime=runtime, Handler="app.handler",
         Role="arn:aws:iam::000000000000:role/isolation-test",
         Code={"ZipFile": zip_bytes(files, stored)}, MemorySize=memory, Timeout=timeout,
     )
     if ephemeral is not None:
         kwargs["EphemeralStorage"] = {"Size": ephemeral}
+    if environment is not None:
+        kwargs["Environment"] = {"Variables": environment}
     c = server.client()
     resp = c.create_function(**kwargs)
     wait_until(lambda: c.get_function(FunctionName=name)["Configuration"].get("State")

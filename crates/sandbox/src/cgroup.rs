@@ -351,6 +351,23 @@ impl EnvCgroup {
         Ok(())
     }
 
+    /// Changes the memory limit (and the CPU share that follows it) of a running tree: for an
+    /// environment started before its function was known. cgroup v1 refuses a memory limit
+    /// above memory+swap's and memory+swap's below the memory limit, so the order depends on
+    /// the direction; writing memory+swap on both sides covers both.
+    pub(crate) fn set_memory(&self, memory_mb: u32, pids_max: u32) -> Result<(), SandboxError> {
+        let memory_bytes = u64::from(memory_mb) * 1024 * 1024;
+        if !self.memory.v2 {
+            let memsw = self.memory.dir.join("memory.memsw.limit_in_bytes");
+            let _ = write_if_present(&memsw, &memory_bytes.to_string());
+        }
+        self.set_limits(&Limits {
+            memory_bytes,
+            pids_max,
+            memory_mb,
+        })
+    }
+
     /// The `cgroup.procs` file of every hierarchy: a process joins by writing "0" to each.
     pub(crate) fn procs_files(&self) -> Vec<PathBuf> {
         self.dirs

@@ -1,6 +1,7 @@
 //! A running environment: the handle the caller holds, and the task that watches the tree.
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -38,6 +39,9 @@ impl Exit {
     }
 }
 
+/// How long the supervisor may take to attach the code.
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// State shared by the handle and the monitor task.
 pub(crate) struct Inner {
     pub namespaces: bool,
@@ -60,6 +64,9 @@ pub(crate) struct Inner {
     /// The `/tmp` filesystem ([`TmpBacking::Disk`](crate::TmpBacking::Disk)), released to its
     /// pool once the tree is gone.
     pub tmp: Mutex<Option<crate::tmp_disk::HeldTmp>>,
+    /// `code_later`: Kindling's end of the supervisor's control socket, taken by the one
+    /// [`Environment::attach_code`].
+    pub control: Mutex<Option<OwnedFd>>,
 }
 
 impl Inner {
@@ -168,6 +175,61 @@ impl Environment {
     /// tells when everything is gone. Safe to call any number of times, also after the end.
     pub fn kill(&self) {
         self.inner.kill();
+    }
+
+    /// For an environment spawned with
+    /// [`code_later`](crate::EnvironmentSpec::code_later): attaches `task_root` read-only
+    /// (nosuid, nodev) at `/var/task` and `opt_dir` at `/opt` (else `/opt` stays empty), and
+    /// sets the tree's memory limit (memory and memory+swap) and `pids_max`, with the CPU share
+    /// that follows the memory. Returns once the mounts are in place: a program waiting for
+    /// its code may go on. Only once per environment; the directories must be readable by its
+    /// user. Runs on the blocking pool.
+    pub async fn attach_code(
+        &self,
+        task_root: &Path,
+        opt_dir: Option<&Path>,
+        memory_mb: u32,
+        pids_max: u32,
+    ) -> Result<(), SandboxError> {
+        if memory_mb == 0 || pids_max == 0 {
+            return Err(SandboxError::InvalidSpec(
+                "memory_mb and pids_max must be at least 1".into(),
+            ));
+        }
+        let Some(control) = self
+            .inner
+            .control
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
+            return Err(SandboxError::InvalidSpec(
+                "attach_code: the environment was not spawned with code_later, or its code \
+                 was attached already"
+                    .into(),
+            ));
+        };
+        let inner = Arc::clone(&self.inner);
+        let (task_root, opt_dir) = (task_root.to_path_buf(), opt_dir.map(Path::to_path_buf));
+        tokio::task::spawn_blocking(move || {
+            let what = |path: &Path| format!("preparing {} for the environment", path.display());
+            let mut mounts = vec![
+                sys::code::read_only_copy(&task_root)
+                    .map_err(|e| SandboxError::io(what(&task_root), e))?,
+            ];
+            if let Some(opt) = &opt_dir {
+                mounts.push(
+                    sys::code::read_only_copy(opt).map_err(|e| SandboxError::io(what(opt), e))?,
+                );
+            }
+            if let Some(cgroup) = inner.cgroup().as_ref() {
+                cgroup.set_memory(memory_mb, pids_max)?;
+            }
+            sys::code::send_mounts(&control, &mounts, ATTACH_TIMEOUT)
+                .map_err(|e| SandboxError::io("attaching the code inside the environment", e))
+        })
+        .await
+        .map_err(|e| SandboxError::io("attaching the code", std::io::Error::other(e)))?
     }
 
     /// Whether [`freeze`](Self::freeze) really suspends the tree (Namespaces mode with a

@@ -102,7 +102,7 @@ impl Shared {
             (None, _) => TmpSource::Tmpfs,
         };
         let steps = if namespaces {
-            if !spec.task_root.is_dir() {
+            if !spec.code_later && !spec.task_root.is_dir() {
                 return Err(SandboxError::InvalidSpec(format!(
                     "task_root {} is not a directory",
                     spec.task_root.display()
@@ -143,6 +143,14 @@ impl Shared {
             fs::File::open("/dev/null").map_err(|e| SandboxError::io("opening /dev/null", e))?;
         let dev_null = above_stdio(dev_null.into())?;
         let (cgroup_files, thaw_file) = open_cgroup_files(cgroup.as_ref())?;
+        // code_later: the channel on which the supervisor receives the code's mounts.
+        let (control, control_child) = if spec.code_later {
+            let (ours, theirs) = sys::code::control_pair()
+                .map_err(|e| SandboxError::io("creating the control socket", e))?;
+            (Some(above_stdio(ours)?), Some(above_stdio(theirs)?))
+        } else {
+            (None, None)
+        };
         // The supervisor puts its stdio at 0-2 first: a passed descriptor there would be lost.
         let low_copies = spec
             .pass_fds
@@ -179,6 +187,7 @@ impl Shared {
                 .map(|(file, value)| (file.as_raw_fd(), *value)),
             pass,
             tmp_mount,
+            control: control_child.as_ref().map(AsRawFd::as_raw_fd),
         };
         let netns = spec.network.as_ref().map(|n| n.as_fd().as_raw_fd());
         let ns_plan = if namespaces {
@@ -237,6 +246,7 @@ impl Shared {
             cgroup_files,
             thaw_file,
             low_copies,
+            control_child,
         ));
         Ok(Launched {
             supervisor_pid,
@@ -251,6 +261,7 @@ impl Shared {
             report: report_read,
             lifeline: lifeline_write,
             steps,
+            control,
         })
     }
 
@@ -276,6 +287,8 @@ pub(crate) struct Launched {
     pub report: OwnedFd,
     pub lifeline: OwnedFd,
     pub steps: Vec<Step>,
+    /// `code_later`: Kindling's end of the supervisor's control socket.
+    pub control: Option<OwnedFd>,
 }
 
 /// The supervisor's pidfd and the cgroups. Dropped while it still holds the pidfd (the caller

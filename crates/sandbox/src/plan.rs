@@ -235,10 +235,16 @@ pub(crate) fn build(
         }
     }
 
-    plan.bind_read_only(&spec.task_root, Path::new("/var/task"), true);
-    match &spec.opt_dir {
-        Some(opt) => plan.bind_read_only(opt, Path::new("/opt"), true),
-        None => plan.mkdir_all(Path::new("/opt")),
+    if spec.code_later {
+        // Mount points only: the code is attached later (`Environment::attach_code`).
+        plan.mkdir_all(Path::new("/var/task"));
+        plan.mkdir_all(Path::new("/opt"));
+    } else {
+        plan.bind_read_only(&spec.task_root, Path::new("/var/task"), true);
+        match &spec.opt_dir {
+            Some(opt) => plan.bind_read_only(opt, Path::new("/opt"), true),
+            None => plan.mkdir_all(Path::new("/opt")),
+        }
     }
 
     Ok(system_mounts(plan, spec, staging, tmp, tmp_owner, probe))

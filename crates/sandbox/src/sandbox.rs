@@ -286,6 +286,7 @@ impl Sandbox {
             report,
             lifeline,
             steps,
+            control,
         } = launched?;
         let (namespaces, cgroup, tmp) = (tree.namespaces, tree.cgroup.take(), tree.tmp.take());
         let Some(pidfd) = tree.pidfd.take() else {
@@ -369,6 +370,7 @@ impl Sandbox {
             statm: program_pid.and_then(|pid| fs::File::open(format!("/proc/{pid}/statm")).ok()),
             rss_peak: AtomicU64::new(0),
             tmp: Mutex::new(tmp),
+            control: Mutex::new(control),
         });
         let (exit_tx, exit_rx) = watch::channel(None);
         tokio::spawn(monitor(Arc::clone(&inner), report, exit_tx));

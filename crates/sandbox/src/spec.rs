@@ -135,6 +135,13 @@ pub struct EnvironmentSpec {
     /// # drop(env); Ok(()) }
     /// ```
     pub pass_fds: Vec<Arc<OwnedFd>>,
+    /// Namespaces mode: start with empty `/var/task` and `/opt` (`task_root` and `opt_dir`
+    /// are not used) and attach the code later, once, with
+    /// [`Environment::attach_code`](crate::Environment::attach_code). This is what lets a
+    /// runtime be started before it is known which function it will run (a pre-initialized
+    /// environment): the program should wait (at a passed descriptor, for example) until the
+    /// code is in place. Not with a `root_dir`.
+    pub code_later: bool,
 }
 
 /// Most descriptors [`EnvironmentSpec::pass_fds`] may hold.
@@ -162,6 +169,7 @@ impl fmt::Debug for EnvironmentSpec {
             .field("uid", &self.uid)
             .field("gid", &self.gid)
             .field("network", &self.network)
+            .field("code_later", &self.code_later)
             .field(
                 "pass_fds",
                 &self
@@ -200,6 +208,11 @@ impl EnvironmentSpec {
                 )));
             }
         }
+        if self.code_later && (!namespaces || self.root_dir.is_some()) {
+            return Err(invalid(
+                "code_later needs the Namespaces isolation mode and no root_dir",
+            ));
+        }
         if !namespaces {
             if self.root_dir.is_some() {
                 return Err(invalid(
@@ -232,7 +245,7 @@ impl EnvironmentSpec {
             }
         }
         for (what, path) in [
-            ("task_root", Some(&self.task_root)),
+            ("task_root", (!self.code_later).then_some(&self.task_root)),
             ("opt_dir", self.opt_dir.as_ref()),
             ("root_dir", self.root_dir.as_ref()),
         ] {

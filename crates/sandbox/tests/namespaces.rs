@@ -658,3 +658,61 @@ async fn passes_descriptors_at_fixed_numbers_and_nothing_else() {
     let dirs = Dirs::new();
     passes_descriptors_at_fixed_numbers(&sandbox, dirs.shell(&unique("passfds"), "")).await;
 }
+
+/// `code_later`: the program starts with empty `/var/task` and `/opt`, waits at a passed pipe,
+/// and finds the code (read-only) and layers once `attach_code` returned; the memory limit is
+/// the attached one. A second attach is refused.
+#[tokio::test]
+async fn code_attached_later_appears_read_only_with_its_limits() {
+    let Some(sandbox) = sandbox() else { return };
+    let dirs = Dirs::new();
+    let layers = tempfile::tempdir().expect("layers dir");
+    open_dir(layers.path());
+    std::fs::write(layers.path().join("layer.txt"), "from a layer\n").expect("write");
+    let (gate, release) = std::io::pipe().expect("pipe");
+    let id = unique("codelater");
+    let script = "echo before: $(ls -A /var/task | wc -l) $(ls -A /opt | wc -l); \
+                  read -r go <&3; cd /var/task; cat hello.txt /opt/layer.txt; \
+                  touch /var/task/x 2>/dev/null && echo writable || echo read-only; \
+                  cat /proc/self/cgroup >/dev/null; exit 0";
+    let spec = EnvironmentSpec {
+        task_root: PathBuf::new(),
+        code_later: true,
+        memory_mb: 64,
+        pass_fds: vec![Arc::new(std::os::fd::OwnedFd::from(gate))],
+        ..dirs.shell(&id, script)
+    };
+    let mut env = sandbox.spawn(spec).await.expect("spawn");
+    let mut output = env.take_output().expect("output");
+    // Nothing is there until the code is attached.
+    let before = lines_until(&mut output, LIMIT, |l| !l.is_empty()).await;
+    assert_eq!(
+        texts(&before, Stream::Stdout),
+        ["before: 0 0"],
+        "{before:?}"
+    );
+    let lines = tokio::spawn(all_lines(output, LIMIT));
+    env.attach_code(dirs.task.path(), Some(layers.path()), 96, 64)
+        .await
+        .expect("attach");
+    let limit = ["memory/kindling-test", "unified/kindling-test"]
+        .iter()
+        .map(|h| Path::new("/sys/fs/cgroup").join(h).join(&id))
+        .find_map(|dir| {
+            std::fs::read_to_string(dir.join("memory.limit_in_bytes"))
+                .or_else(|_| std::fs::read_to_string(dir.join("memory.max")))
+                .ok()
+        });
+    assert_eq!(limit.as_deref().map(str::trim), Some("100663296"));
+    let again = env.attach_code(dirs.task.path(), None, 96, 64).await;
+    assert!(again.is_err(), "a second attach must be refused");
+    drop(release);
+    assert_eq!(env.wait().await, Exit::Code(0));
+    let lines = lines.await.expect("lines");
+    let stdout = texts(&lines, Stream::Stdout);
+    assert_eq!(
+        stdout,
+        ["hello from the task root", "from a layer", "read-only"],
+        "{lines:?}"
+    );
+}

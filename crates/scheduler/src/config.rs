@@ -46,6 +46,13 @@ pub struct SchedulerConfig {
     /// How environments reach Kindling's own API (`AWS_ENDPOINT_URL`); `None`: they are not
     /// pointed at it.
     pub endpoint: Option<ServiceEndpoint>,
+    /// Namespaces mode: pre-initialized environments kept ready per Python and Node.js
+    /// runtime (sandbox built, interpreter and bootstrap loaded, waiting for a function), so
+    /// a cold start only attaches the code and imports the handler. 0: none. A runtime's pool
+    /// fills from its first cold start, or from the start for `prewarm_runtimes`.
+    pub prewarm_per_runtime: usize,
+    /// Runtimes whose pre-initialized environments are started with the scheduler.
+    pub prewarm_runtimes: Vec<String>,
 }
 
 /// Kindling's API as execution environments reach it: SDK calls from functions go there

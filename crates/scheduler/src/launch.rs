@@ -111,21 +111,15 @@ pub(crate) fn launch(
                 cwd: None,
             }
         }
-        RuntimeFamily::Python { .. } => {
-            let r = locator.resolve(runtime)?;
-            interpreted(
-                r,
-                vec![
-                    "-I".into(),
-                    "-S".into(),
-                    "-u".into(),
-                    runtime_file(inside, "python/bootstrap.py"),
-                ],
-            )
-        }
-        RuntimeFamily::Node { .. } => {
-            let r = locator.resolve(runtime)?;
-            interpreted(r, vec![runtime_file(inside, "node/bootstrap.js")])
+        RuntimeFamily::Python { .. } | RuntimeFamily::Node { .. } => {
+            match bootstrap_launch(runtime, locator, inside)? {
+                Some(l) => l,
+                None => {
+                    return Err(SchedulerError::RuntimeUnavailable(format!(
+                        "{runtime}: no bootstrap"
+                    )));
+                }
+            }
         }
         RuntimeFamily::Ruby { .. } => {
             let r = locator.resolve(runtime)?;
@@ -174,6 +168,44 @@ pub(crate) fn launch(
     Ok(Ok(launch))
 }
 
+/// The command of a Python or Node.js runtime (an interpreter running Kindling's bootstrap),
+/// which depends on the runtime alone: what a pre-initialized environment runs. `None` for
+/// the other families.
+pub(crate) fn bootstrap_launch(
+    runtime: &str,
+    locator: &RuntimeLocator,
+    inside: &Inside<'_>,
+) -> Result<Option<Launch>, SchedulerError> {
+    Ok(match family(runtime) {
+        RuntimeFamily::Python { .. } => Some(interpreted(
+            locator.resolve(runtime)?,
+            vec![
+                "-I".into(),
+                "-S".into(),
+                "-u".into(),
+                runtime_file(inside, "python/bootstrap.py"),
+            ],
+        )),
+        RuntimeFamily::Node { .. } => Some(interpreted(
+            locator.resolve(runtime)?,
+            vec![runtime_file(inside, "node/bootstrap.js")],
+        )),
+        _ => None,
+    })
+}
+
+/// Lambda's `PATH` for runtimes.
+pub(crate) fn base_path(opt: &str) -> String {
+    format!("/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:{opt}/bin")
+}
+
+/// Lambda's `LD_LIBRARY_PATH` for runtimes.
+pub(crate) fn base_ld_library_path(task: &str, opt: &str) -> String {
+    format!(
+        "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:{task}:{task}/lib:{opt}/lib"
+    )
+}
+
 /// An interpreter (`r`) running one of Kindling's bootstraps.
 fn interpreted(r: Resolved, args: Vec<String>) -> Launch {
     Launch {
@@ -202,6 +234,8 @@ pub(crate) struct EnvVars<'a> {
     pub credentials: &'a [(String, String)],
     /// Which AWS SDKs `kindling runtimes install-sdks` installed.
     pub sdks: Sdks,
+    /// `AWS_LAMBDA_INITIALIZATION_TYPE`: `on-demand` or `provisioned-concurrency`.
+    pub initialization_type: &'a str,
 }
 
 /// Where `kindling runtimes install-sdks` puts boto3 (`pip install --target`), relative to
@@ -254,7 +288,10 @@ impl EnvVars<'_> {
             ("AWS_LAMBDA_LOG_STREAM_NAME".into(), self.log_stream.into()),
             ("AWS_REGION".into(), self.region.into()),
             ("AWS_DEFAULT_REGION".into(), self.region.into()),
-            ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
+            (
+                "AWS_LAMBDA_INITIALIZATION_TYPE".into(),
+                self.initialization_type.into(),
+            ),
             ("AWS_XRAY_CONTEXT_MISSING".into(), "LOG_ERROR".into()),
             (
                 "AWS_XRAY_DAEMON_ADDRESS".into(),
@@ -264,16 +301,8 @@ impl EnvVars<'_> {
             ("_AWS_XRAY_DAEMON_PORT".into(), "2000".into()),
             ("TZ".into(), ":UTC".into()),
             ("LANG".into(), "en_US.UTF-8".into()),
-            (
-                "PATH".into(),
-                format!("/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:{opt}/bin"),
-            ),
-            (
-                "LD_LIBRARY_PATH".into(),
-                format!(
-                    "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:{task}:{task}/lib:{opt}/lib"
-                ),
-            ),
+            ("PATH".into(), base_path(&opt)),
+            ("LD_LIBRARY_PATH".into(), base_ld_library_path(&task, &opt)),
         ];
         if let Some(h) = &spec.handler {
             vars.push(("_HANDLER".into(), h.clone()));

@@ -105,10 +105,15 @@ impl Scheduler {
             locator,
             metrics: Arc::new(SchedulerMetrics::default()),
             spans: std::sync::OnceLock::new(),
+            prewarm: crate::start::PrewarmPool::default(),
         };
-        Ok(Self {
-            shared: Arc::new(Shared::new(starter)),
-        })
+        let shared = Arc::new(Shared::new(starter));
+        if tokio::runtime::Handle::try_current().is_ok() {
+            for runtime in &shared.starter.config.prewarm_runtimes {
+                shared.starter.prewarm_fill(runtime);
+            }
+        }
+        Ok(Self { shared })
     }
 
     pub fn logs(&self) -> &LogStore {

@@ -311,6 +311,17 @@ pub struct ServeArgs {
     /// environment of their function if one frees up first.
     #[arg(long, env = "KINDLING_MAX_CONCURRENT_COLD_STARTS")]
     pub max_concurrent_cold_starts: Option<usize>,
+    /// Namespaces mode: pre-initialized environments kept ready per Python and Node.js
+    /// runtime (sandbox built, interpreter and Kindling's bootstrap loaded, waiting for a
+    /// function; each serves exactly one function). A cold start then only attaches the code
+    /// and imports the handler. 0 turns this off. A runtime's pool fills from its first cold
+    /// start, or from the start with --prewarm-runtimes.
+    #[arg(long, env = "KINDLING_PREWARM", default_value_t = 2)]
+    pub prewarm: usize,
+    /// Runtimes (comma-separated, e.g. `python3.12,nodejs20.x`) whose pre-initialized
+    /// environments are started with the server rather than at their first cold start.
+    #[arg(long, env = "KINDLING_PREWARM_RUNTIMES", value_delimiter = ',')]
+    pub prewarm_runtimes: Vec<String>,
     /// Seconds an invocation may wait for a cold-start slot or a warm environment before it
     /// is throttled (429 TooManyRequestsException, FunctionInvocationRateLimitExceeded).
     #[arg(long, env = "KINDLING_COLD_START_WAIT_LIMIT", default_value_t = 30.0)]

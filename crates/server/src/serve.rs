@@ -603,6 +603,8 @@ fn data_plane(
             burst_bytes: kindling_scheduler::DEFAULT_STREAM_BURST_BYTES,
             bytes_per_second: (args.stream_bandwidth > 0).then_some(args.stream_bandwidth),
         },
+        prewarm_per_runtime: args.prewarm,
+        prewarm_runtimes: args.prewarm_runtimes.clone(),
     };
     let sandbox = sandbox(args.isolation, node, !args.no_tune_cgroups, &args.data_dir)?;
     let mode = sandbox.mode();

@@ -94,6 +94,9 @@ pub(crate) struct ChildFds {
     pub pass: Vec<RawFd>,
     /// The detached mount that becomes `/tmp` (a filesystem step attaches and closes it).
     pub tmp_mount: Option<RawFd>,
+    /// `code_later`: the supervisor's end of the control socket, on which it receives the
+    /// detached mounts of the code (once) after the program started.
+    pub control: Option<RawFd>,
 }
 
 /// Everything the supervisor and the program need, prepared before the clone.
@@ -137,6 +140,7 @@ impl ChildPlan {
         keep.extend(fds.thaw.map(|(fd, _)| fd));
         keep.extend(&fds.pass);
         keep.extend(fds.tmp_mount);
+        keep.extend(fds.control);
         keep.sort_unstable();
         keep.dedup();
         let mut strings = args;
@@ -294,6 +298,8 @@ pub(crate) fn supervisor_main(plan: &ChildPlan) -> ! {
 
     let mut program_status = None;
     let mut stop = false;
+    // Negative: poll ignores it (no control socket, or its one message was handled).
+    let mut control = plan.fds.control.unwrap_or(-1);
     while program_status.is_none() && !stop {
         let mut fds = [
             libc::pollfd {
@@ -306,15 +312,27 @@ pub(crate) fn supervisor_main(plan: &ChildPlan) -> ! {
                 events: libc::POLLIN,
                 revents: 0,
             },
+            libc::pollfd {
+                fd: control,
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
-        // SAFETY: poll on an array of two initialised pollfd structures.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        // SAFETY: poll on an array of three initialised pollfd structures.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 3, -1) };
         if ready < 0 && errno() != libc::EINTR {
             stop = true;
         }
-        let [signal_fd, lifeline_fd] = fds;
+        let [signal_fd, lifeline_fd, control_fd] = fds;
         if lifeline_fd.revents != 0 {
             stop = true;
+        }
+        if control >= 0 && control_fd.revents != 0 {
+            // One attach per environment: whatever happened, the socket is done with.
+            attach_code(control);
+            // SAFETY: closing a descriptor we own.
+            unsafe { libc::close(control) };
+            control = -1;
         }
         if signal_fd.revents != 0 && drain_signals(signals) {
             stop = true;
@@ -333,6 +351,87 @@ pub(crate) fn supervisor_main(plan: &ChildPlan) -> ! {
     send(report, record);
     // SAFETY: ends the supervisor without running destructors of the parent's copy.
     unsafe { libc::_exit(0) }
+}
+
+/// Mount points of the code, in the order of the descriptors a control message carries.
+const CODE_TARGETS: [&CStr; 2] = [c"/var/task", c"/opt"];
+
+/// `code_later`: receives one message on `control` carrying up to two detached mounts (the
+/// code, then the layers) and attaches them at [`CODE_TARGETS`]; answers with the errno of the
+/// first failure (0: done). The program sees them at once: it shares this mount namespace.
+fn attach_code(control: RawFd) {
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    // Room for a control message of two descriptors (u64s keep the alignment cmsghdr needs).
+    let mut space = [0u64; 8];
+    // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths); fields set below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = space.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&space);
+    // SAFETY: recvmsg into buffers that live until it returns; descriptors received are
+    // close-on-exec.
+    let got = unsafe { libc::recvmsg(control, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    if got <= 0 {
+        // Kindling dropped its end without attaching: the environment is being discarded.
+        return;
+    }
+    let mut fds: [RawFd; 2] = [-1, -1];
+    let mut count = 0;
+    // SAFETY: walking the control messages recvmsg filled in, with the kernel's macros; the
+    // data of an SCM_RIGHTS message is an array of ints, read unaligned.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
+                let len = ((*cmsg).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize)
+                    / std::mem::size_of::<RawFd>();
+                let mut i = 0;
+                while i < len {
+                    let fd = ptr::read_unaligned(data.add(i));
+                    if count < fds.len() {
+                        fds[count] = fd;
+                        count += 1;
+                    } else {
+                        libc::close(fd);
+                    }
+                    i += 1;
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    let mut result: c_int = 0;
+    let mut i = 0;
+    while i < count {
+        let (fd, target) = (fds[i], CODE_TARGETS[i]);
+        // SAFETY: move_mount of a detached mount received for this purpose onto a static
+        // NUL-terminated path (MOVE_MOUNT_F_EMPTY_PATH: the descriptor itself); then closing
+        // the descriptor, which nothing else uses.
+        unsafe {
+            let rc = libc::syscall(
+                libc::SYS_move_mount,
+                fd,
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                target.as_ptr(),
+                libc::MOVE_MOUNT_F_EMPTY_PATH,
+            );
+            if rc < 0 && result == 0 {
+                result = errno();
+            }
+            libc::close(fd);
+        }
+        i += 1;
+    }
+    let answer = result.to_ne_bytes();
+    // SAFETY: one write from a stack buffer to a descriptor we own.
+    unsafe { libc::write(control, answer.as_ptr().cast(), answer.len()) };
 }
 
 /// A close-on-exec pipe: [read, write]. Ends the supervisor on failure.

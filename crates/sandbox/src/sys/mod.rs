@@ -5,6 +5,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub(crate) mod child;
+pub(crate) mod code;
 pub(crate) mod disk;
 pub(crate) mod net;
 

@@ -13,6 +13,9 @@
 
 mod extensions;
 mod prepare;
+mod prewarm;
+
+pub(crate) use prewarm::PrewarmPool;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -93,6 +96,8 @@ pub(crate) struct Starter {
     pub metrics: Arc<SchedulerMetrics>,
     /// Where invocations' spans go, when an OTLP endpoint is configured.
     pub spans: std::sync::OnceLock<Arc<kindling_otel::Exporter>>,
+    /// Pre-initialized environments per runtime (see `prewarm`).
+    pub prewarm: PrewarmPool,
 }
 
 /// A spawned environment whose Init is under way.
@@ -123,12 +128,23 @@ impl Starter {
             Ok(p) => p,
             Err(f) => return Ok(Err(f)),
         };
-        let spawned = match self.spawn(&job, prepared, started).await? {
-            Ok(s) => s,
-            Err(f) => return Ok(Err(f)),
+        // A pre-initialized environment if one fits; its Init (what the function sees)
+        // begins when it gets the function.
+        let (spawned, init_started) = match self.prewarmed_for(&job, &prepared) {
+            Some(p) => {
+                let claimed = Instant::now();
+                match self.spawn_prewarmed(&job, prepared, p).await? {
+                    Ok(s) => (s, claimed),
+                    Err(f) => return Ok(Err(f)),
+                }
+            }
+            None => match self.spawn(&job, prepared, started).await? {
+                Ok(s) => (s, started),
+                Err(f) => return Ok(Err(f)),
+            },
         };
         let setup = started.elapsed();
-        let result = self.await_init(&job, spawned, started, cancel).await;
+        let result = self.await_init(&job, spawned, init_started, cancel).await;
         let state = self.metrics.cold_start(&job.rec.function_name, setup);
         if !matches!(result, Ok(Ok(_))) {
             state.ended(EnvEnd::Failure);
@@ -184,22 +200,7 @@ impl Starter {
         )
         .map_err(SchedulerError::io("starting the Runtime API"))?;
         let runtime_api = api.local_addr().to_string();
-        prepared.log.set_telemetry(api.telemetry());
-        // Text logs have no INIT_START line here; JSON logs and telemetry have initStart.
-        prepared.log.platform(
-            || None,
-            "platform.initStart",
-            Level::Info,
-            || {
-                serde_json::json!({
-                    "initializationType": job.initialization_type(),
-                    "phase": "init",
-                    "runtimeVersion": rec.spec.runtime.as_deref().unwrap_or("provided"),
-                    "functionName": rec.function_name,
-                    "functionVersion": rec.version_label(),
-                })
-            },
-        );
+        log_init_start(&prepared, &api, job);
         // Kindling's API for the function's SDK calls: on the host's loopback, or relayed from
         // a listener on the namespace's own loopback at the same port.
         let (endpoint_url, relay) = match (&self.config.endpoint, network.extra_listeners.pop()) {
@@ -214,19 +215,12 @@ impl Starter {
         let empty_opt = self.config.work_dir.join("empty-opt");
         let inside = self.inside(&prepared.task_root, prepared.opt_dir.as_deref(), &empty_opt);
         let mut env = self.env_vars(
-            rec,
+            job,
             &runtime_api,
             endpoint_url.as_deref(),
             &prepared.stream_name,
             &inside,
         );
-        if job.provisioned
-            && let Some(v) = env
-                .iter_mut()
-                .find(|(k, _)| k == "AWS_LAMBDA_INITIALIZATION_TYPE")
-        {
-            v.1 = job.initialization_type().to_string();
-        }
         if let Some(image) = &rec.code.image {
             env = crate::image::environment(image, env, rec);
         }
@@ -301,6 +295,7 @@ impl Starter {
             gid: user.as_ref().map(UserLease::id),
             network: network.namespace,
             pass_fds,
+            code_later: false,
         };
         let mut sandbox = match self.sandbox.spawn(spec).await {
             Ok(s) => s,
@@ -316,18 +311,7 @@ impl Starter {
                 )));
             }
         };
-        if let Some(mut output) = sandbox.take_output() {
-            let log = Arc::clone(&prepared.log);
-            tokio::spawn(async move {
-                while let Some(line) = output.recv().await {
-                    log.function_line(&line.line);
-                    while let Ok(more) = output.try_recv() {
-                        log.function_line(&more.line);
-                    }
-                    log.flush();
-                }
-            });
-        }
+        pump_output(&mut sandbox, &prepared.log);
         Ok(Ok(Spawned {
             prepared,
             tree: Tree::new(sandbox, user, relay),
@@ -362,12 +346,13 @@ impl Starter {
     /// The runtime's environment variables (the one place they are built).
     fn env_vars(
         &self,
-        rec: &VersionRecord,
+        job: &StartJob,
         runtime_api: &str,
         endpoint: Option<&str>,
         stream_name: &str,
         inside: &Inside<'_>,
     ) -> Vec<(String, String)> {
+        let rec = &job.rec;
         let function_arn = format!(
             "arn:aws:lambda:{}:{}:function:{}",
             self.config.region, self.config.account_id, rec.function_name
@@ -378,6 +363,7 @@ impl Starter {
             .for_function(&function_arn, &rec.spec.role);
         EnvVars {
             rec,
+            initialization_type: job.initialization_type(),
             region: &self.config.region,
             runtime_api,
             endpoint,
@@ -512,6 +498,42 @@ impl Starter {
                 Ok(Err(failure))
             }
         }
+    }
+}
+
+/// The log's and telemetry's `initStart` (text logs have no INIT_START line here).
+fn log_init_start(prepared: &Prepared, api: &RuntimeApi, job: &StartJob) {
+    let rec = &job.rec;
+    prepared.log.set_telemetry(api.telemetry());
+    prepared.log.platform(
+        || None,
+        "platform.initStart",
+        Level::Info,
+        || {
+            serde_json::json!({
+                "initializationType": job.initialization_type(),
+                "phase": "init",
+                "runtimeVersion": rec.spec.runtime.as_deref().unwrap_or("provided"),
+                "functionName": rec.function_name,
+                "functionVersion": rec.version_label(),
+            })
+        },
+    );
+}
+
+/// Sends the environment's output lines to its log stream.
+fn pump_output(sandbox: &mut kindling_sandbox::Environment, log: &Arc<LogStream>) {
+    if let Some(mut output) = sandbox.take_output() {
+        let log = Arc::clone(log);
+        tokio::spawn(async move {
+            while let Some(line) = output.recv().await {
+                log.function_line(&line.line);
+                while let Ok(more) = output.try_recv() {
+                    log.function_line(&more.line);
+                }
+                log.flush();
+            }
+        });
     }
 }
 

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Cold starts with and without pre-initialized environments, in one run.
+
+    benches/run --prewarm            (builds release Kindling, then runs this)
+    python3 benches/prewarm.py --kindling target/release/kindling [--cold N]
+
+Two Kindlings side by side (same binary, same isolation): `--prewarm 0` (every cold start
+builds a sandbox and starts the interpreter) and `--prewarm 2 --prewarm-runtimes ...`
+(Python and Node.js cold starts take a pre-initialized environment). For each runtime
+(python3.12, nodejs20.x, and the custom runtime floor provided.al2023, which cannot be
+pre-initialized and shows that its path is unchanged) `--cold` fresh functions each (own
+package: CreateFunction, then the first invoke), measured in alternating turns so background
+load falls on both alike, each after a 250 ms pause (isolated events; a pre-initialized pool
+refills within it). Figures: client round trip of the first invoke and `Init Duration` from its
+REPORT. A last row per server: a Python function whose import takes 200 ms (time.sleep), to show
+that Init Duration is the import and nothing more. Writes benches/results/prewarm-latest.txt.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runtimes import ECHO, Api, c_package, pct, report_value, zip_files  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = {"python": 8.0, "node": 25.0, "c": 5.0}
+HEAVY = ("python3.12", "app.handler", {"app.py": (
+    "import time\n_t = time.monotonic()\ntime.sleep(0.2)\nIMPORT_MS = (time.monotonic() - _t) * 1000\n"
+    "def handler(event, context):\n    return {'import_ms': IMPORT_MS}\n")})
+
+
+def start(kindling: str, isolation: str, extra: list[str], work: Path, tag: str):
+    port = 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(work / f"{tag}.log", "wb")
+    proc = subprocess.Popen(
+        [kindling, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(work / tag),
+         "--isolation", isolation, "--idle-timeout", "600", *extra],
+        stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc, Api(port)
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit(f"kindling ({tag}) did not start:\n{(work / f'{tag}.log').read_text()[-2000:]}")
+            time.sleep(0.05)
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--kindling", default=str(ROOT / "target" / "release" / "kindling"))
+    ap.add_argument("--cold", type=int, default=10, help="cold starts per runtime and server")
+    ap.add_argument("--memory-mb", type=int, default=512)
+    ap.add_argument("--isolation", default="namespaces")
+    ap.add_argument("--out", default=str(ROOT / "benches" / "results" / "prewarm-latest.txt"))
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="kindling-prewarm-bench-"))
+    packages = {"c": ("provided.al2023", "echo", c_package(work))}
+    for key in ("python", "node"):
+        runtime, handler, files = ECHO[key]
+        packages[key] = (runtime, handler, zip_files(files))
+    heavy = (HEAVY[0], HEAVY[1], zip_files(HEAVY[2]))
+    servers = {}
+    try:
+        servers["off"] = start(args.kindling, args.isolation, ["--prewarm", "0"], work, "off")
+        servers["on"] = start(args.kindling, args.isolation,
+                              ["--prewarm", "2", "--prewarm-runtimes", "python3.12,nodejs20.x"], work, "on")
+        payload = json.dumps({"hello": "world", "n": 1}).encode()
+        results = {(s, k): ([], []) for s in servers for k in packages}
+        heavy_rows = {s: [] for s in servers}
+        for key, (runtime, handler, code) in packages.items():
+            for tag, (_, api) in servers.items():
+                # One throw-away function first: interpreter discovery and the like are
+                # one-off work, not a cold start.
+                api.create(f"warmup-{key}", runtime, handler, code, args.memory_mb)
+                api.invoke(f"warmup-{key}", payload, True)
+            for i in range(args.cold):
+                for tag, (_, api) in servers.items():
+                    name = f"cold-{key}-{i}"
+                    api.create(name, runtime, handler, code, args.memory_mb)
+                    time.sleep(0.25)
+                    elapsed, out, log = api.invoke(name, payload, True)
+                    assert json.loads(out) == json.loads(payload), out
+                    client, init = results[(tag, key)]
+                    client.append(elapsed)
+                    if (v := report_value(log, "Init Duration")) is not None:
+                        init.append(v)
+            print(f"{key}: " + ", ".join(
+                f"{tag} p50 {statistics.median(results[(tag, key)][0]):.1f} ms" for tag in servers),
+                file=sys.stderr)
+        for i in range(3):
+            for tag, (_, api) in servers.items():
+                name = f"heavy-{i}"
+                api.create(name, *heavy, args.memory_mb)
+                time.sleep(0.25)
+                elapsed, out, log = api.invoke(name, payload, True)
+                heavy_rows[tag].append((elapsed, report_value(log, "Init Duration"), json.loads(out)["import_ms"]))
+    finally:
+        for proc, _ in servers.values():
+            stop(proc)
+
+    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                         text=True).stdout.strip()
+    load = os.getloadavg()
+    lines = [
+        f"Kindling pre-initialized environments benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"rev {rev}, binary {args.kindling}",
+        f"isolation {args.isolation}, MemorySize {args.memory_mb} MB, {args.cold} cold starts per runtime and "
+        f"server, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} (2 shared cores)",
+        "",
+        "Cold: CreateFunction, then the first invoke of a fresh function (own package). client = round trip",
+        "seen by the client, Init = 'Init Duration' of the REPORT. ms. off = --prewarm 0, on = --prewarm 2.",
+        "",
+        f"{'runtime':<18} {'server':<4} {'client p50':>10} {'min':>7} {'max':>7} {'Init p50':>9}   target",
+    ]
+    for key, (runtime, _, _) in packages.items():
+        for tag in servers:
+            client, init = results[(tag, key)]
+            verdict = ""
+            if tag == "on" or key == "c":
+                verdict = f"<= {TARGETS[key]:.0f} ms " + ("PASS" if statistics.median(client) <= TARGETS[key] else "MISS")
+            lines.append(f"{runtime:<18} {tag:<4} {statistics.median(client):>10.2f} {min(client):>7.2f} "
+                         f"{max(client):>7.2f} {pct(init, 50):>9.2f}   {verdict}")
+    lines.append("")
+    lines.append("Python function whose import sleeps 200 ms: client, Init Duration, import time measured by")
+    lines.append("the function itself; Init - import = what the platform adds to the function's Init.")
+    for tag, rows in heavy_rows.items():
+        for client, init, imp in rows:
+            lines.append(f"  {tag:<4} client {client:7.1f}  Init {init:7.1f}  import {imp:7.1f}  Init-import {init - imp:6.1f}")
+    for tag, (client_off, client_on) in [("python", (results[("off", "python")][0], results[("on", "python")][0])),
+                                         ("node", (results[("off", "node")][0], results[("on", "node")][0]))]:
+        lines.append(f"  {tag}: pre-initialized saves {statistics.median(client_off) - statistics.median(client_on):.1f} ms "
+                     f"of {statistics.median(client_off):.1f} ms (p50 off - p50 on)")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    Path(args.out).write_text(text)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

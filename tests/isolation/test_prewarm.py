@@ -1,0 +1,261 @@
+"""Pre-initialized environments (`--prewarm`), from real functions on a real
+`kindling serve --isolation namespaces`: a cold start takes an environment whose interpreter and
+bootstrap were loaded before any function was chosen. Each such environment serves exactly one
+function: what a function leaves behind (files in /tmp, globals, environment variables,
+processes) is never seen by the next one, every environment has its own user id, hostname
+(namespaces) and cgroup limits, the function sees its own environment variables only, and
+`Init Duration` is the handler's import."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import pytest
+
+import iso_support as k
+from iso_support import deploy, invoke, unique, wait_until
+
+if os.geteuid() != 0:
+    pytest.skip("the isolation suite needs root: `--isolation namespaces` (mount/PID namespaces, "
+                "cgroups) is only available to root", allow_module_level=True)
+
+PY = r'''
+import os, sys, time
+
+_T0 = time.monotonic()
+time.sleep(float(os.environ.get("IMPORT_SLEEP", "0")))  # a "heavy import"
+IMPORT_MS = (time.monotonic() - _T0) * 1000.0
+STATE = {"count": 0}
+
+
+def _procs():
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % name, "rb") as f:
+                    found.append(f.read().replace(b"\0", b" ").decode(errors="replace").strip())
+            except OSError:
+                pass
+    return found
+
+
+def _process_age_s():
+    with open("/proc/self/stat", "rb") as f:
+        start_ticks = int(f.read().rsplit(b")", 1)[1].split()[19])  # field 22, starttime
+    with open("/proc/uptime") as f:
+        uptime = float(f.read().split()[0])
+    return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+
+
+def handler(event, context):
+    STATE["count"] += 1
+    if event.get("op") == "dirty":
+        with open("/tmp/leftover", "w") as f:
+            f.write("secret of " + context.function_name)
+        globals()["LEFT_BEHIND"] = context.function_name
+        os.environ["LEAKED_VAR"] = "from " + context.function_name
+        sys.modules["leaked_module"] = sys  # a module object left in the interpreter
+        pid = os.fork()
+        if pid == 0:  # a daemon outliving the invocation (double fork)
+            os.setsid()
+            if os.fork() == 0:
+                os.execv("/bin/sleep", ["sleep", event["sleep"]])
+            os._exit(0)
+        os.waitpid(pid, 0)
+    with open("/proc/self/environ", "rb") as f:
+        initial_env = f.read().split(b"\0")
+    try:
+        open("/var/task/planted", "w").close()
+        task_writable = True
+    except OSError:
+        task_writable = False
+    return {
+        "uid": os.getuid(),
+        "hostname": os.uname().nodename,
+        "started_at": time.time() - _process_age_s(),
+        "initial_env_is_mine": ("AWS_LAMBDA_FUNCTION_NAME=" + context.function_name).encode()
+        in initial_env and not any(e.startswith(b"KINDLING_") for e in initial_env),
+        "identity_var_visible": "KINDLING_IDENTITY_FD" in os.environ,
+        "init_type": os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"),
+        "function_name": os.environ.get("AWS_LAMBDA_FUNCTION_NAME"),
+        "memory": os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+        "mine": os.environ.get("MINE"),
+        "leaked_var": os.environ.get("LEAKED_VAR"),
+        "left_behind": globals().get("LEFT_BEHIND"),
+        "leaked_module": "leaked_module" in sys.modules,
+        "tmp": sorted(os.listdir("/tmp")),
+        "task": sorted(os.listdir("/var/task")),
+        "task_writable": task_writable,
+        "cwd": os.getcwd(),
+        "count": STATE["count"],
+        "procs": _procs(),
+        "import_ms": IMPORT_MS,
+        "tz": time.strftime("%Z"),
+    }
+'''
+
+NODE = r'''
+const fs = require('fs');
+exports.handler = async () => ({
+  startedAt: Date.now() / 1000 - process.uptime(),
+  initialEnv: fs.readFileSync('/proc/self/environ').toString().split('\0').filter((e) => e),
+  identityVarVisible: 'KINDLING_IDENTITY_FD' in process.env,
+  mine: process.env.MINE,
+  initType: process.env.AWS_LAMBDA_INITIALIZATION_TYPE,
+  functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
+  cwd: process.cwd(),
+  uid: process.getuid(),
+  tmp: fs.readdirSync('/tmp'),
+  nodePath: process.env.NODE_PATH,
+});
+'''
+
+
+def _parent(pid: int) -> int:
+    stat = k.read_proc(pid, "stat")
+    return int(stat.rsplit(b")", 1)[-1].split()[1]) if stat else 0
+
+
+def waiting_pids(server) -> list[int]:
+    """Host pids of `server`'s pre-initialized runtimes (their initial environment names the
+    pipe; the supervisor Kindling cloned is their parent), claimed or not."""
+    return [p for p in k.pids_with_env("KINDLING_IDENTITY_FD", "3")
+            if k.alive(p) and _parent(_parent(p)) == server.pid]
+
+
+def init_duration_ms(log: str) -> float | None:
+    m = re.search(r"Init Duration: ([\d.]+) ms", log)
+    return float(m.group(1)) if m else None
+
+
+def run(server, name, event=None) -> tuple[dict, str]:
+    r = invoke(server, name, event or {})
+    assert r.status == 200 and r.function_error is None, r.describe()
+    assert isinstance(r.payload, dict), r.describe()
+    return r.payload, r.log
+
+
+def create(server, name, source, **kwargs) -> float:
+    """Deploys; returns when CreateFunction was called (time.time())."""
+    created = time.time()
+    deploy(server, name, source, **kwargs)
+    return created
+
+
+def prewarmed(payload: dict, created: float) -> bool:
+    """The runtime process is older than the function: it was started before the function
+    existed, i.e. pre-initialized."""
+    started = payload.get("started_at", payload.get("startedAt"))
+    return started < created
+
+
+@pytest.fixture
+def prewarm_server(server_factory):
+    srv = server_factory.start("prewarm", extra_args=[
+        "--prewarm", "2", "--prewarm-runtimes", "python3.11,nodejs20.x"])
+    # Two per runtime, started one after the other in the background.
+    wait_until(lambda: len(waiting_pids(srv)) >= 4, 60, 0.1,
+               "four pre-initialized runtimes to be waiting")
+    return srv
+
+
+def test_an_environment_serves_one_function_and_nothing_of_it_reaches_the_next(prewarm_server):
+    srv = prewarm_server
+    marker = "297.%d" % (os.getpid() % 1000)
+    first, second = unique("pw-dirty"), unique("pw-clean")
+    first_at = create(srv, first, PY, memory=384, environment={"MINE": "first"})
+    second_at = create(srv, second, PY, memory=256, environment={"MINE": "second"})
+    waiting_before = set(waiting_pids(srv))
+
+    a, a_log = run(srv, first, {"op": "dirty", "sleep": marker})
+    assert prewarmed(a, first_at), a
+    assert init_duration_ms(a_log) is not None, a_log
+    assert a["mine"] == "first" and a["function_name"] == first, a
+    assert a["init_type"] == "on-demand", a
+    assert a["memory"] == "384", a
+    assert not a["identity_var_visible"], a
+    assert a["initial_env_is_mine"], "/proc/self/environ shows the function's environment"
+    assert a["cwd"] == "/var/task" and a["task"] == ["app.py"], a
+    assert not a["task_writable"], "the code must be mounted read-only"
+    assert a["tz"] == "UTC", a
+    # The daemon outlived the invocation, inside the first environment's cgroup, whose
+    # memory limit is the first function's.
+    daemons = k.pids_with_cmdline("sleep\0" + marker)
+    assert len(daemons) == 1, daemons
+    limit = k.process_cgroup_file(daemons[0], "memory", "memory.limit_in_bytes", "memory.max")
+    assert limit is not None and int(limit.read_text()) == 384 * 1024 * 1024
+    # On the host, the runtime process's environment names its function (tools find it).
+    assert k.pids_with_env("AWS_LAMBDA_FUNCTION_NAME", first), "host view of the environment"
+
+    b, b_log = run(srv, second)
+    assert prewarmed(b, second_at), b
+    assert init_duration_ms(b_log) is not None, b_log
+    assert b["mine"] == "second" and b["function_name"] == second and b["memory"] == "256", b
+    assert b["uid"] != a["uid"], (a["uid"], b["uid"])
+    assert b["hostname"] != a["hostname"], "every environment has namespaces of its own"
+    assert b["tmp"] == [], f"/tmp of a new environment must be empty: {b['tmp']}"
+    assert b["leaked_var"] is None and b["left_behind"] is None and not b["leaked_module"], b
+    assert b["count"] == 1, b
+    assert not any(marker in p for p in b["procs"]), b["procs"]
+    assert b["task"] == ["app.py"], b
+
+    # The first function's environment is still its own: warm, with its state.
+    a2, a2_log = run(srv, first)
+    assert a2["hostname"] == a["hostname"] and a2["count"] == 2, a2
+    assert a2["leaked_var"] == "from " + first and a2["tmp"] == ["leftover"], a2
+    assert init_duration_ms(a2_log) is None, "a warm invoke has no Init"
+
+    # Pre-initialized environments are used once: the pool refills with new processes,
+    # never with the environments that ran a function.
+    wait_until(lambda: len(set(waiting_pids(srv)) - waiting_before) >= 2, 60, 0.1,
+               "the pool to refill")
+    third = unique("pw-third")
+    third_at = create(srv, third, PY, environment={"MINE": "third"})
+    c, _ = run(srv, third)
+    assert prewarmed(c, third_at) and c["hostname"] not in (a["hostname"], b["hostname"]), c
+    assert c["uid"] not in (a["uid"], b["uid"]) and c["tmp"] == [] and c["count"] == 1, c
+
+
+def test_init_duration_is_the_handler_import(prewarm_server):
+    srv = prewarm_server
+    name = unique("pw-import")
+    created = create(srv, name, PY, environment={"IMPORT_SLEEP": "0.3"})
+    p, log = run(srv, name)
+    assert prewarmed(p, created), p
+    init = init_duration_ms(log)
+    assert init is not None, log
+    # The import itself, plus attaching the code, the handler lookup and the first /next:
+    # nothing of the interpreter's start or the sandbox's setup.
+    assert p["import_ms"] <= init <= p["import_ms"] + 150, (init, p["import_ms"])
+
+
+def test_variables_read_at_a_process_start_get_an_ordinary_cold_start(prewarm_server):
+    srv = prewarm_server
+    name = unique("pw-locale")
+    created = create(srv, name, PY, environment={"LANG": "C.UTF-8", "MINE": "locale"})
+    p, log = run(srv, name)
+    assert not prewarmed(p, created), "LANG differs from the waiting process's: not applied late"
+    assert p["mine"] == "locale" and init_duration_ms(log) is not None, p
+
+
+def test_node_runtime(prewarm_server):
+    srv = prewarm_server
+    first, second = unique("pw-node-a"), unique("pw-node-b")
+    first_at = create(srv, first, NODE, runtime="nodejs20.x", file_name="app.js",
+                      environment={"MINE": "a"})
+    second_at = create(srv, second, NODE, runtime="nodejs20.x", file_name="app.js")
+    a, a_log = run(srv, first)
+    b, _ = run(srv, second)
+    for p, created, name in ((a, first_at, first), (b, second_at, second)):
+        assert prewarmed(p, created) and not p["identityVarVisible"], p
+        assert p["initType"] == "on-demand" and p["cwd"] == "/var/task" and p["tmp"] == [], p
+        assert "/var/task/node_modules" in p["nodePath"], p
+        assert f"AWS_LAMBDA_FUNCTION_NAME={name}" in p["initialEnv"], p["initialEnv"]
+        assert not any(e.startswith("KINDLING_") for e in p["initialEnv"]), p["initialEnv"]
+    assert a["mine"] == "a" and b.get("mine") is None, (a, b)
+    assert a["functionName"] == first and b["functionName"] == second
+    assert a["uid"] != b["uid"]
+    assert init_duration_ms(a_log) is not None, a_log

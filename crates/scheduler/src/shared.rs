@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use kindling_runtime_api::ShutdownReason;
 use tokio::sync::{Semaphore, watch};
 
+use crate::activity::Activity;
 use crate::concurrency::Concurrency;
 use crate::config::SchedulerConfig;
 use crate::env::Env;
@@ -25,6 +26,8 @@ pub(crate) struct Shared {
     pub cancel: watch::Sender<bool>,
     /// Detached invocations and retirements, for the shutdown to wait on.
     pub tasks: InFlight,
+    /// Recent invocations and per-function charts for the console.
+    pub activity: Activity,
 }
 
 impl Shared {
@@ -38,6 +41,7 @@ impl Shared {
             shutting_down: AtomicBool::new(false),
             cancel: watch::channel(false).0,
             tasks: InFlight::default(),
+            activity: Activity::default(),
         }
     }
 

@@ -252,7 +252,9 @@ async function logsView(fn) {
       if (!abort.signal.aborted) { state.textContent = 'Session ended; reconnecting…'; setTimeout(run, 1000); }
     } catch (e) {
       if (abort.signal.aborted) return;
-      state.textContent = `Live tail failed (${e.code || e.message}); retrying…`;
+      state.textContent = e.code === 'ResourceNotFoundException'
+        ? 'No log group yet: waiting for the first invocation…'
+        : `Live tail failed (${e.code || e.message}); retrying…`;
       setTimeout(run, 2000);
     }
   };

@@ -20,10 +20,13 @@
 //! service's JSON error.*
 
 pub mod error;
+pub mod live;
 pub mod ops;
 pub mod pattern;
 pub mod registry;
 pub mod stream;
+
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -48,6 +51,8 @@ pub struct LogsState {
     pub logs: Logs,
     /// Who may call (signing name `logs`).
     pub gate: Gate,
+    /// Live Tail sessions running.
+    pub live: Arc<live::Sessions>,
 }
 
 /// The CloudWatch Logs API.
@@ -57,8 +62,9 @@ pub fn router(state: LogsState) -> axum::Router {
 
 async fn handle(State(state): State<LogsState>, req: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let response = match serve(&state, req).await {
-        Ok(v) => json::response(JsonVersion::V1_1, &request_id, &v),
+    let response = match serve(&state, req, &request_id).await {
+        Ok(Reply::Json(v)) => json::response(JsonVersion::V1_1, &request_id, &v),
+        Ok(Reply::Stream(r)) => return r,
         Err(e) => {
             if e.status() >= 500 {
                 tracing::error!(error = &e as &dyn std::error::Error, "Logs request failed");
@@ -69,7 +75,13 @@ async fn handle(State(state): State<LogsState>, req: Request) -> Response {
     response.map(Body::from).into_response()
 }
 
-async fn serve(state: &LogsState, req: Request) -> Result<Value, LogsError> {
+/// An operation's answer: JSON, or an event stream (StartLiveTail).
+enum Reply {
+    Json(Value),
+    Stream(Response),
+}
+
+async fn serve(state: &LogsState, req: Request, request_id: &str) -> Result<Reply, LogsError> {
     let (parts, body) = req.into_parts();
     let admission = state.gate.check_head(&parts)?;
     let (caller, body) = state
@@ -118,10 +130,16 @@ async fn serve(state: &LogsState, req: Request) -> Result<Value, LogsError> {
     state
         .gate
         .authorize(&caller, access, &format!("logs:{name}"), &resource, false)?;
+    if op == Operation::StartLiveTail {
+        return live::start(&state.logs, &state.live, input, request_id)
+            .await
+            .map(Reply::Stream);
+    }
     let logs = state.logs.clone();
     tokio::task::spawn_blocking(move || ops::execute(&logs, op, input))
         .await
         .map_err(|e| LogsError::Io(std::io::Error::other(e)))?
+        .map(Reply::Json)
 }
 
 impl From<GateError> for LogsError {

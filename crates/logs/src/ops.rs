@@ -47,6 +47,8 @@ pub enum Operation {
     PutLogEvents,
     PutRetentionPolicy,
     DeleteRetentionPolicy,
+    /// A streamed answer: served by [`crate::live`], not by [`execute`].
+    StartLiveTail,
 }
 
 impl Operation {
@@ -63,6 +65,7 @@ impl Operation {
             "PutLogEvents" => Self::PutLogEvents,
             "PutRetentionPolicy" => Self::PutRetentionPolicy,
             "DeleteRetentionPolicy" => Self::DeleteRetentionPolicy,
+            "StartLiveTail" => Self::StartLiveTail,
             _ => return None,
         })
     }
@@ -77,6 +80,7 @@ impl Operation {
                 | Self::DescribeLogStreams
                 | Self::GetLogEvents
                 | Self::FilterLogEvents
+                | Self::StartLiveTail
         )
     }
 
@@ -99,6 +103,9 @@ pub fn execute(logs: &Logs, op: Operation, input: Value) -> Result<Value, LogsEr
         Operation::PutLogEvents => logs.put_log_events(parse(input)?),
         Operation::PutRetentionPolicy => logs.put_retention_policy(parse(input)?),
         Operation::DeleteRetentionPolicy => logs.delete_retention_policy(parse(input)?),
+        Operation::StartLiveTail => Err(LogsError::UnknownOperation(
+            "StartLiveTail (a streamed operation)".into(),
+        )),
     }
 }
 
@@ -143,7 +150,7 @@ impl GroupRef {
 }
 
 /// `arn:aws:logs:<region>:<account>:log-group:<name>[:*]` → `<name>`; a name stays itself.
-fn group_of_identifier(id: &str) -> String {
+pub(crate) fn group_of_identifier(id: &str) -> String {
     match id.split_once(":log-group:") {
         Some((prefix, rest)) if prefix.starts_with("arn:") => {
             rest.strip_suffix(":*").unwrap_or(rest).to_string()
@@ -196,6 +203,16 @@ impl Logs {
             "arn:aws:logs:{}:{}:log-group:{group}",
             self.region, self.account_id
         )
+    }
+
+    /// Whether the group exists (created, or written by a function).
+    pub(crate) fn group_exists(&self, group: &str) -> bool {
+        self.exists(group)
+    }
+
+    /// Every stream of a group: (name, file).
+    pub(crate) fn group_streams(&self, group: &str) -> Result<Vec<(String, PathBuf)>, LogsError> {
+        self.streams(group)
     }
 
     fn exists(&self, group: &str) -> bool {

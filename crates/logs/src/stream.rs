@@ -31,7 +31,7 @@ pub fn read_events(path: &Path) -> io::Result<Vec<Event>> {
     Ok(parse(&bytes))
 }
 
-fn parse(bytes: &[u8]) -> Vec<Event> {
+pub(crate) fn parse(bytes: &[u8]) -> Vec<Event> {
     let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     let text = String::from_utf8_lossy(&bytes[..complete]);
     let mut out = Vec::new();

@@ -19,6 +19,7 @@
 mod attributes;
 mod commit;
 mod digest;
+pub mod dlq;
 mod error;
 pub mod forward;
 pub mod http;

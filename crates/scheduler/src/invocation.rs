@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use kindling_model::invoke::FunctionError;
 use kindling_runtime_api::{Invocation, ShutdownReason};
 
+use crate::activity::InvocationRecord;
 use crate::concurrency::{Permit, ThrottleReason};
 use crate::env::{Env, Ran, RunResult};
 use crate::error::SchedulerError;
@@ -67,6 +68,17 @@ pub(crate) async fn run(
                 )
                 .export(x);
             }
+            shared.activity.record(InvocationRecord {
+                at_ms: logs::now_ms(),
+                function: rec.function_name.clone(),
+                version: version.clone(),
+                resource: resource(&req),
+                request_id: req.request_id.clone(),
+                error: Some(failure.error.as_str().to_string()),
+                duration: failure.duration,
+                init: Some(failure.duration),
+                asynchronous: req.enqueued_ms.is_some(),
+            });
             return Ok(InvokeResponse::Buffered(init_failed(
                 &shared.starter.metrics,
                 &req,
@@ -103,6 +115,7 @@ pub(crate) async fn run(
         }) => {
             let (end_tx, end) = oneshot::channel();
             let resource = resource(&req);
+            let req_facts = Facts::of(&req, &version);
             // The stream's end is awaited in a task of its own (counted for the shutdown),
             // which holds the environment and the concurrency slot until then.
             let entered = shared.tasks.enter();
@@ -121,6 +134,9 @@ pub(crate) async fn run(
                     }
                     Some((run, log_tail)) => {
                         record(&mut env, &resource, &run);
+                        shared
+                            .activity
+                            .record(activity_of(&req_facts, resource.clone(), &run));
                         let outcome = StreamOutcome {
                             function_error: run.error.clone(),
                             error_body: run.payload.clone(),
@@ -144,7 +160,11 @@ pub(crate) async fn run(
             }));
         }
     };
-    record(&mut env, &resource(&req), &run);
+    let resource = resource(&req);
+    record(&mut env, &resource, &run);
+    shared
+        .activity
+        .record(activity_of(&Facts::of(&req, &version), resource, &run));
     if let Some(x) = &exporter {
         let error = run.error.as_ref().map(FunctionError::as_str);
         timeline(acquired, run.init, Some(run.duration), error).export(x);
@@ -172,6 +192,39 @@ fn record(env: &mut Env, resource: &str, run: &RunResult) {
     m.duration.observe(run.duration);
     if let Some(init) = run.init {
         m.init_duration.observe(init);
+    }
+}
+
+/// What the console's activity record needs of the request.
+struct Facts {
+    function: String,
+    version: String,
+    request_id: String,
+    asynchronous: bool,
+}
+
+impl Facts {
+    fn of(req: &InvokeRequest, version: &str) -> Self {
+        Self {
+            function: req.target.record.function_name.clone(),
+            version: version.to_string(),
+            request_id: req.request_id.clone(),
+            asynchronous: req.enqueued_ms.is_some(),
+        }
+    }
+}
+
+fn activity_of(f: &Facts, resource: String, run: &RunResult) -> InvocationRecord {
+    InvocationRecord {
+        at_ms: logs::now_ms(),
+        function: f.function.clone(),
+        version: f.version.clone(),
+        resource,
+        request_id: f.request_id.clone(),
+        error: run.error.as_ref().map(|e| e.as_str().to_string()),
+        duration: run.duration,
+        init: run.init,
+        asynchronous: f.asynchronous,
     }
 }
 

@@ -14,6 +14,7 @@
 //! `start` (cold starts: prepare → spawn → await Init), `env` (a started environment) →
 //! `freezer`, `logs`, `launch`, `artifacts`, `users`, `concurrency`, `trace`.
 
+pub mod activity;
 mod arch;
 mod artifacts;
 mod concurrency;

@@ -137,6 +137,11 @@ impl Scheduler {
         }
     }
 
+    /// Recent invocations and per-function charts (the web console's).
+    pub fn activity(&self) -> &crate::activity::Activity {
+        &self.shared.activity
+    }
+
     /// The scheduler's metrics (Lambda's per-function set and Kindling's own).
     pub fn metrics(&self) -> &Arc<SchedulerMetrics> {
         &self.shared.starter.metrics

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use kindling_runtime_api::ShutdownReason;
 use tokio::sync::{Semaphore, watch};
 
+use crate::activity::Activity;
 use crate::concurrency::Concurrency;
 use crate::config::SchedulerConfig;
 use crate::env::Env;
@@ -28,6 +29,8 @@ pub(crate) struct Shared {
     pub tasks: InFlight,
     /// Provisioned concurrency's environments, served before the pool's.
     pub provisioned: Provisioned,
+    /// Recent invocations and per-function charts for the console.
+    pub activity: Activity,
 }
 
 impl Shared {
@@ -42,6 +45,7 @@ impl Shared {
             cancel: watch::channel(false).0,
             tasks: InFlight::default(),
             provisioned: Provisioned::default(),
+            activity: Activity::default(),
         }
     }
 

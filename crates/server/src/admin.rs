@@ -6,10 +6,9 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use kindling_model::events::AsyncEvent;
 use kindling_model::messaging::{QueueRecord, StoredMessage};
-use kindling_store::{QueueStore, SqliteStore, Store};
-use serde_json::{Value, json};
+use kindling_queues::dlq;
+use kindling_store::{SqliteStore, Store};
 
 use crate::cli::{DataDirArgs, DlqCommand};
 
@@ -82,7 +81,7 @@ pub fn dlq(cmd: &DlqCommand) -> anyhow::Result<()> {
         DlqCommand::List { queue, dir } => {
             let store = open(dir)?;
             for (q, m) in messages(&store, queue.as_deref())? {
-                println!("{}", serde_json::to_string(&listed(&q, &m))?);
+                println!("{}", serde_json::to_string(&dlq::listed(&q, &m))?);
             }
             // Records for EventBridge buses and S3 buckets stay in the built-in store (those
             // for queues and topics are there only until the server forwards them).
@@ -102,35 +101,7 @@ pub fn dlq(cmd: &DlqCommand) -> anyhow::Result<()> {
             dir,
         } => {
             let store = open(dir)?;
-            let now = now_ms();
-            let mut total = 0;
-            for (q, m) in messages(&store, queue.as_deref())? {
-                let body = body_json(&m.message.body);
-                let (name, qualifier, payload) = match redrive_target(&body) {
-                    Some(t) => t,
-                    None => match function {
-                        Some(f) => (f.clone(), None, body.clone()),
-                        None => anyhow::bail!(
-                            "message {} of queue {} is an event without its function (a \
-                             dead-letter queue message): name it with --function",
-                            m.message.message_id,
-                            q.name
-                        ),
-                    },
-                };
-                let event = AsyncEvent {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    function_name: name,
-                    qualifier,
-                    payload: payload.to_string().into_bytes(),
-                    enqueued_ms: now,
-                    attempts: 0,
-                    not_before_ms: now,
-                    last_result: None,
-                    trace_header: None,
-                };
-                total += store.redrive_messages(q.id, &[m.seq], &[event])?;
-            }
+            let total = dlq::redrive(&store, queue.as_deref(), function.as_deref(), now_ms())?;
             println!("redrove {total} message(s)");
             Ok(())
         }
@@ -142,48 +113,7 @@ fn messages(
     store: &SqliteStore,
     queue: Option<&str>,
 ) -> anyhow::Result<Vec<(QueueRecord, StoredMessage)>> {
-    let mut out = Vec::new();
-    for q in store.queues()? {
-        if queue.is_some_and(|name| name != q.name) {
-            continue;
-        }
-        for m in store.peek_messages(q.id, usize::MAX >> 1)? {
-            out.push((q.clone(), m));
-        }
-    }
-    Ok(out)
-}
-
-fn body_json(body: &str) -> Value {
-    serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string()))
-}
-
-/// A message as `dlq list` prints it: its queue, body (JSON when it is) and attributes.
-fn listed(q: &QueueRecord, m: &StoredMessage) -> Value {
-    let attributes: serde_json::Map<String, Value> = m
-        .message
-        .attributes
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(v.string_value.clone().unwrap_or_default())))
-        .collect();
-    json!({
-        "id": m.message.message_id,
-        "queue": q.name,
-        "sent_ms": m.message.sent_ms,
-        "body": body_json(&m.message.body),
-        "attributes": attributes,
-    })
-}
-
-/// A destination record names its function and original event.
-fn redrive_target(body: &Value) -> Option<(String, Option<String>, Value)> {
-    let arn = body["requestContext"]["functionArn"].as_str()?;
-    let r = kindling_model::FunctionRef::parse(arn, true).ok()?;
-    Some((
-        r.name,
-        r.qualifier.map(|q| q.to_string()),
-        body.get("requestPayload")?.clone(),
-    ))
+    Ok(dlq::messages(store, queue, usize::MAX >> 1)?)
 }
 
 #[cfg(test)]

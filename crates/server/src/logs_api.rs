@@ -33,5 +33,6 @@ pub fn router(
             account_id: args.account_id.clone(),
         },
         gate: Gate::new(Arc::clone(policy), "logs"),
+        live: Arc::default(),
     })
 }

@@ -235,6 +235,14 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         stopped(stop_rx.clone()),
     )
     .await?;
+    let console = kindling_console::ConsoleState {
+        scheduler: scheduler.clone(),
+        queues: Arc::clone(&queue_metrics_store),
+        events: events.clone(),
+        gate: kindling_edge::gate::Gate::new(Arc::clone(&policy), "lambda"),
+        region: args.region.clone(),
+        account_id: args.account_id.clone(),
+    };
     let api_state = ApiState {
         control,
         scheduler: Some(scheduler.clone()),
@@ -254,9 +262,12 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         .fallback_service(tower::util::MapRequestLayer::new(normalize_path).layer(lambda));
     // One endpoint, every service: the dispatch table in `kindling-edge` picks the router.
     let services = Services::new(ServiceId::Lambda, lambda.clone())
-        // Kindling's own paths: metrics and health here, the rest (`/_kindling/code/...`
-        // downloads) by the Lambda API.
-        .mount(ServiceId::Kindling, observe::router(observed, lambda))
+        // Kindling's own paths: metrics and health, the web console, the rest
+        // (`/_kindling/code/...` downloads) by the Lambda API.
+        .mount(
+            ServiceId::Kindling,
+            observe::router(observed, kindling_console::router(console, lambda)),
+        )
         .mount(ServiceId::FunctionUrl, function_urls)
         .mount(ServiceId::Sqs, messaging.sqs)
         .mount(ServiceId::Sns, messaging.sns)

@@ -47,7 +47,9 @@ def server(tmp_path_factory):
         pytest.exit(f"kindling binary not found at {path}; build it with "
                     "`cargo build -p kindling-server` or set KINDLING_BIN", returncode=2)
     logs = tmp_path_factory.mktemp("logs")
-    srv = support.KindlingServer(path, tmp_path_factory.mktemp("data"), logs / "kindling.log")
+    # A DeploymentPreference "minute" of 0.4 s: canary deployments finish in seconds.
+    srv = support.KindlingServer(path, tmp_path_factory.mktemp("data"), logs / "kindling.log",
+                                 ["--traffic-shift-minute", "0.4"])
     srv.start()
     os.environ["AWS_ENDPOINT_URL"] = srv.url
     yield srv

@@ -20,20 +20,24 @@ pub struct Routers {
     pub execute: axum::Router,
 }
 
-pub fn routers(
-    args: &ServeArgs,
-    store: Arc<SqliteStore>,
-    control: Arc<ControlPlane>,
-    scheduler: Scheduler,
-    policy: Arc<AuthPolicy>,
-) -> Routers {
+/// The domain over the state database (shared by the control planes, invocations and
+/// CloudFormation's handlers, so that every write drops the invocation path's cache).
+pub fn service(args: &ServeArgs, store: Arc<SqliteStore>) -> Arc<ApiGateway> {
     let store: Arc<dyn ApiStore> = store;
-    let service = Arc::new(ApiGateway::new(
+    Arc::new(ApiGateway::new(
         store,
         ApigwConfig {
             arn: ArnContext::new(&args.region, &args.account_id),
         },
-    ));
+    ))
+}
+
+pub fn routers(
+    service: Arc<ApiGateway>,
+    control: Arc<ControlPlane>,
+    scheduler: Scheduler,
+    policy: Arc<AuthPolicy>,
+) -> Routers {
     // Both API Gateway clients sign as `apigateway`.
     let control_state = ControlState {
         service: Arc::clone(&service),

@@ -105,7 +105,8 @@ impl kindling_cron::Fire for LambdaTargets {
 }
 
 /// Opens the schedule runner and the engine (resuming interrupted operations); returns the
-/// CloudFormation router. The runner stops when `stopped` resolves.
+/// CloudFormation router and the rules (scheduled and pattern rules, for EventBridge's
+/// PutEvents). The runner stops when `stopped` resolves.
 #[allow(clippy::too_many_arguments)]
 pub async fn start(
     args: &ServeArgs,
@@ -115,9 +116,10 @@ pub async fn start(
     objects: Objects,
     events: AsyncInvoker,
     mappings: kindling_esm::Mappings,
+    apigw: Arc<kindling_apigw::ApiGateway>,
     policy: Arc<AuthPolicy>,
     stopped: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<axum::Router> {
+) -> anyhow::Result<(axum::Router, kindling_cron::Cron)> {
     let cron = kindling_cron::Cron::open(
         store.clone(),
         Arc::new(LambdaTargets(events)),
@@ -140,8 +142,10 @@ pub async fn start(
         account_id: args.account_id.clone(),
         region: args.region.clone(),
         base_url: format!("http://{host}"),
-        cron: Some(cron),
+        cron: Some(cron.clone()),
         esm: Some(mappings),
+        apigw: Some(apigw),
+        shift_minute: Duration::from_secs_f64(args.traffic_shift_minute),
     };
     let mut config = DeployConfig::new(&args.region, &args.account_id);
     config.linger = LINGER;
@@ -153,11 +157,12 @@ pub async fn start(
     )
     .await
     .context("opening CloudFormation stacks")?;
-    Ok(kindling_cloudformation::router(
-        kindling_cloudformation::CfnState {
+    Ok((
+        kindling_cloudformation::router(kindling_cloudformation::CfnState {
             deployer,
             gate: Gate::new(policy, "cloudformation"),
-        },
+        }),
+        cron,
     ))
 }
 

@@ -157,9 +157,9 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         Arc::clone(&queue_metrics_store),
     );
     observed.queue_service = Some(messaging.queues.clone());
+    let apigw = apigateway::service(&args, sqlite.clone());
     let apis = apigateway::routers(
-        &args,
-        sqlite.clone(),
+        Arc::clone(&apigw),
         Arc::clone(&control),
         scheduler.clone(),
         Arc::clone(&policy),
@@ -191,7 +191,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
                 .map_or(true, |v| v.as_deref() != Some("Allow"))
         }));
     }
-    let cloudformation = deploy::start(
+    let (cloudformation, rules) = deploy::start(
         &args,
         sqlite.clone(),
         Arc::clone(&control),
@@ -199,6 +199,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         objects.clone(),
         events.clone(),
         mappings.clone(),
+        apigw,
         Arc::clone(&policy),
         stopped(stop_rx.clone()),
     )
@@ -223,6 +224,13 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         .mount(ServiceId::Sqs, messaging.sqs)
         .mount(ServiceId::Sns, messaging.sns)
         .mount(ServiceId::CloudFormation, cloudformation)
+        .mount(
+            ServiceId::Events,
+            kindling_eventbridge::router(kindling_eventbridge::EventsState {
+                cron: rules,
+                gate: kindling_edge::gate::Gate::new(Arc::clone(&policy), "events"),
+            }),
+        )
         .mount(ServiceId::S3, s3_router(&args, &objects, &policy))
         .mount(ServiceId::ApiGateway, apis.v1)
         .mount(ServiceId::ApiGatewayV2, apis.v2)

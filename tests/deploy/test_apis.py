@@ -11,7 +11,7 @@ DeploymentPreference:
   `AWS::ApiGateway` REST API with resource, method, deployment and stage; an update changes a
   route in place and replaces the REST resource; deleting the stack deletes the APIs;
 - an `EventBridgeRule` event and an `AWS::Events::Rule` with `EventPattern` deliver the events
-  `aws events put-events` puts (and only the matching ones) to a function.
+  `aws events put-events` puts (and only the matching ones) to a function and to a queue.
 
 The Outputs print AWS's host form (`https://<api-id>.execute-api.<region>.amazonaws.com/...`):
 Kindling serves it when the request's Host header says so, which is how these tests call it
@@ -56,12 +56,8 @@ def call(endpoint: str, url: str) -> tuple[int, dict | str]:
         return status, body.decode(errors="replace")
 
 
-# The SAM CLI polls every 5 s unless told otherwise; Kindling's stacks finish sooner.
-SAM_ENV = {"SAM_CLI_POLL_DELAY": "0.5"}
-
-
 def sam(*args: str, cwd):
-    return run(["sam", *args], cwd=cwd, timeout=600, env=SAM_ENV)
+    return run(["sam", *args], cwd=cwd, timeout=600)
 
 
 SAM_DEPLOY = ["deploy", "--template-file", "template.yaml", "--stack-name", "hello",
@@ -103,7 +99,7 @@ def test_sam_hello_world_apis_canary_and_delete(tmp_path, endpoint, cfn, lam):
     source.write_text(source.read_text().replace('"hello world"', '"hello canary"'))
     proc = subprocess.Popen(["sam", *SAM_DEPLOY], cwd=app, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, **SAM_ENV, "SAM_CLI_TELEMETRY": "0",
+                            env={**os.environ, "SAM_CLI_TELEMETRY": "0",
                                  "PATH": f"{VENV_BIN}:{os.environ['PATH']}"})
     try:
         def canary():
@@ -233,6 +229,11 @@ def test_eventbridge_rules_deliver_matching_put_events(cfn, sqs):
         "account": "000000000000", "region": "us-east-1",
         "resources": ["arn:aws:shop:order/1"], "detail": {"amount": 150, "state": "live"}}
     assert time.strptime(envelope["time"], "%Y-%m-%dT%H:%M:%SZ")
+    # The queue target got the one event its rule matched, as it was put.
+    raw = wait_for(lambda: sqs.receive_message(QueueUrl=out["RawUrl"], WaitTimeSeconds=1,
+                                               MaxNumberOfMessages=10).get("Messages"),
+                   timeout=30, what="the queue target's message")
+    assert [json.loads(m["Body"]) for m in raw] == [envelope]
     # Nothing else matched.
     assert not sqs.receive_message(QueueUrl=out["ResultsUrl"], WaitTimeSeconds=2).get("Messages")
 

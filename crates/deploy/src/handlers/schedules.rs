@@ -49,9 +49,12 @@ fn target(t: &Value, default_id: &str) -> Result<Target, ProvisionError> {
         .get("Arn")
         .and_then(text)
         .ok_or_else(|| ProvisionError::new("Every target needs an Arn"))?;
-    if !arn.starts_with("arn:aws:lambda:") {
+    if !["arn:aws:lambda:", "arn:aws:sqs:", "arn:aws:sns:"]
+        .iter()
+        .any(|p| arn.starts_with(p))
+    {
         return Err(ProvisionError::new(format!(
-            "Kindling delivers events to Lambda functions only, not to {arn}"
+            "Kindling delivers events to Lambda functions, SQS queues and SNS topics only, not to {arn}"
         )));
     }
     if t.get("InputTransformer").is_some() {

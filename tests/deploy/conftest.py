@@ -31,7 +31,9 @@ harness.isolate_aws_env()
 def server(tmp_path_factory):
     path = harness.kindling_binary()
     logs = tmp_path_factory.mktemp("logs")
-    srv = support.KindlingServer(path, tmp_path_factory.mktemp("data"), logs / "kindling.log")
+    # A DeploymentPreference "minute" of 0.4 s: canary deployments finish in seconds.
+    srv = support.KindlingServer(path, tmp_path_factory.mktemp("data"), logs / "kindling.log",
+                                 ["--traffic-shift-minute", "0.4"])
     srv.start()
     os.environ["AWS_ENDPOINT_URL"] = srv.url
     yield srv

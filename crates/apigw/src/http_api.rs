@@ -19,6 +19,9 @@ pub const MAX_INTEGRATIONS: usize = 300;
 pub const MAX_STAGES: usize = 10;
 /// Deployments kept per API (the oldest unreferenced ones are forgotten).
 pub const MAX_DEPLOYMENTS: usize = 100;
+/// Snapshots kept of the latest explicit deployments no stage serves (a stage made after its
+/// deployment, as CloudFormation makes it, finds it); older unserved snapshots are dropped.
+pub const UNSERVED_SNAPSHOTS: usize = 5;
 /// The integration timeout's range for HTTP APIs, milliseconds.
 pub const TIMEOUT_RANGE: std::ops::RangeInclusive<i64> = 50..=30_000;
 
@@ -456,7 +459,16 @@ impl HttpApiDoc {
             .iter()
             .filter_map(|s| s.deployment_id.clone())
             .collect();
-        self.snapshots.retain(|id, _| served.contains(id));
+        let recent: Vec<&String> = self
+            .deployments
+            .iter()
+            .rev()
+            .filter(|d| !d.auto_deployed)
+            .take(UNSERVED_SNAPSHOTS)
+            .map(|d| &d.deployment_id)
+            .collect();
+        self.snapshots
+            .retain(|id, _| served.contains(id) || recent.contains(&id));
         while self.deployments.len() > MAX_DEPLOYMENTS {
             match self
                 .deployments

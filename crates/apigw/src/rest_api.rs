@@ -490,7 +490,15 @@ impl RestApiDoc {
             .iter()
             .map(|s| s.deployment_id.clone())
             .collect();
-        self.snapshots.retain(|id, _| served.contains(id));
+        let recent: Vec<&String> = self
+            .deployments
+            .iter()
+            .rev()
+            .take(crate::http_api::UNSERVED_SNAPSHOTS)
+            .map(|d| &d.id)
+            .collect();
+        self.snapshots
+            .retain(|id, _| served.contains(id) || recent.contains(&id));
         while self.deployments.len() > MAX_DEPLOYMENTS {
             match self
                 .deployments

@@ -145,10 +145,33 @@ fn stages_serve_what_was_deployed_to_them() {
         svc.delete_integration(&api, &i),
         Err(ApigwError::Conflict(_))
     ));
-    // Only the snapshots stages serve are kept.
+    // Only the snapshots stages serve (and the latest explicit deployments') are kept.
     let doc = svc.get_http_api(&api).expect("get");
     assert_eq!(doc.snapshots.len(), 2);
     assert!(doc.deployments.len() >= 3);
+    // A deployment made before the stage that serves it (CloudFormation's order).
+    let d = svc
+        .create_deployment(
+            &api,
+            DeploymentInput {
+                stage_name: None,
+                description: None,
+            },
+        )
+        .expect("deploy");
+    svc.create_stage(
+        &api,
+        StageInput {
+            stage_name: Some("later".into()),
+            deployment_id: Some(d.deployment_id),
+            ..StageInput::default()
+        },
+    )
+    .expect("a stage on the new deployment");
+    assert_eq!(
+        http_stage_routes(&svc, &api, "later").map(|r| r.len()),
+        Some(2)
+    );
 }
 
 #[test]

@@ -14,6 +14,7 @@
 //! epoch (a node that lost it stops). A fenced node fires nothing; when an owner dies, another
 //! node takes its schedules over from the last recorded tick.
 
+pub mod bus;
 mod civil;
 pub mod expr;
 
@@ -26,6 +27,7 @@ use std::time::Duration;
 use kindling_store::ScheduleStore;
 use serde::{Deserialize, Serialize};
 
+pub use bus::{BusError, PutEvent};
 pub use expr::{ExprError, Expression};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -47,6 +49,9 @@ pub struct Target {
     pub arn: String,
     /// A constant JSON input (else the scheduled event, or `{}` for Scheduler).
     pub input: Option<String>,
+    /// A JSON path (`$`, `$.detail.a`) selecting what of a matched event is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_path: Option<String>,
 }
 
 /// A schedule as stored.
@@ -61,8 +66,20 @@ pub struct ScheduleRecord {
     pub max_event_age_s: i64,
     /// Rates count from here.
     pub start_ms: i64,
-    /// The next tick owed (`None`: none left, a one-time schedule that ran).
+    /// The next tick owed (`None`: none left, a one-time schedule that ran, or a rule
+    /// matching an event pattern).
     pub next_fire_ms: Option<i64>,
+    /// A rule's event pattern (EventBridge syntax): the rule matches events put on its bus
+    /// instead of (or besides) running on a schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// The rule's event bus (`default` unless named).
+    #[serde(default = "default_bus")]
+    pub bus: String,
+}
+
+fn default_bus() -> String {
+    "default".into()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +90,8 @@ pub enum CronError {
     Store(#[from] kindling_store::StoreError),
     #[error("the schedule store task failed")]
     Task,
+    #[error("Event pattern is not valid. Reason: {0}")]
+    Pattern(#[from] kindling_filter::PatternError),
 }
 
 /// Delivers a tick's payload to one target.
@@ -270,6 +289,8 @@ impl Cron {
                 .clamp(60, MAX_EVENT_AGE_S),
             start_ms,
             next_fire_ms,
+            pattern: None,
+            bus: default_bus(),
         };
         self.persist(&rec).await?;
         self.inner.wake.notify_one();
@@ -436,6 +457,7 @@ mod tests {
             id: "t".into(),
             arn: "arn:aws:lambda:us-east-1:000000000000:function:f".into(),
             input: None,
+            input_path: None,
         }]
     }
 

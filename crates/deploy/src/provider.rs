@@ -18,6 +18,9 @@ pub struct ResourceContext {
     /// A name to use when the template gives none: `{stack}-{logical id}-{random}`, chosen
     /// (and recorded) before the handler runs so that an interrupted create can be undone.
     pub physical_name: String,
+    /// For an alias of a SAM function with a `DeploymentPreference`: how an update moves its
+    /// traffic to the new version (CodeDeploy's part, carried out by the handler).
+    pub traffic_shifting: Option<kindling_cfn_template::TrafficShifting>,
 }
 
 /// A created or updated resource.

@@ -30,6 +30,7 @@ pub(crate) async fn run(d: &Deployer, stack: Stack, resumed: bool) -> Result<()>
         stack,
         pending: Vec::new(),
         active: HashSet::new(),
+        shifting: std::collections::HashMap::new(),
     };
     let interrupted = "Kindling stopped while the operation ran; it is rolled back on restart";
     match op.kind {
@@ -107,6 +108,8 @@ struct Runner<'a> {
     pending: Vec<StackEvent>,
     /// The new template's resources whose condition holds (set by `apply_target`).
     active: HashSet<String>,
+    /// Aliases of the new template that shift traffic (SAM's `DeploymentPreference`).
+    shifting: std::collections::HashMap<String, kindling_cfn_template::TrafficShifting>,
 }
 
 /// A failed step: the resource and the reason.
@@ -166,6 +169,7 @@ impl Runner<'_> {
             logical_id: logical_id.to_string(),
             resource_type: resource_type.to_string(),
             physical_name: name,
+            traffic_shifting: self.shifting.get(logical_id).cloned(),
         }
     }
 
@@ -250,6 +254,13 @@ impl Runner<'_> {
     /// Creates or updates every resource of the operation's target; `Err` names the resource
     /// that failed (its status and reason are recorded).
     async fn apply_target(&mut self) -> Result<std::result::Result<(), Failed>> {
+        let r = self.apply_target_resources().await;
+        // Rollbacks and cleanups move aliases at once, as CodeDeploy's rollback does.
+        self.shifting.clear();
+        r
+    }
+
+    async fn apply_target_resources(&mut self) -> Result<std::result::Result<(), Failed>> {
         let Some(target) = self.stack.operation.as_ref().and_then(|o| o.target.clone()) else {
             return Ok(Ok(()));
         };
@@ -268,6 +279,14 @@ impl Runner<'_> {
         };
         let order = graph.creation_order();
         self.active = order.iter().cloned().collect();
+        self.shifting = template
+            .resources
+            .iter()
+            .filter(|(_, r)| r.resource_type == "AWS::Lambda::Alias")
+            .filter_map(|(id, _)| {
+                kindling_cfn_template::traffic_shifting(&template, id).map(|t| (id.clone(), t))
+            })
+            .collect();
         for id in order {
             let Some(decl) = template.resources.get(&id) else {
                 continue;

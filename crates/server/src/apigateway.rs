@@ -20,14 +20,14 @@ pub struct Routers {
     pub execute: axum::Router,
 }
 
-pub fn routers(
+/// The domain over the state database (shared by the control planes, invocations and
+/// CloudFormation's handlers, so that every write drops the invocation path's cache); with
+/// `refresh`, it also reloads what other nodes changed that often.
+pub fn service(
     args: &ServeArgs,
     store: Arc<dyn ApiStore>,
     refresh: Option<std::time::Duration>,
-    control: Arc<ControlPlane>,
-    scheduler: Scheduler,
-    policy: Arc<AuthPolicy>,
-) -> Routers {
+) -> Arc<ApiGateway> {
     let mut service = ApiGateway::new(
         store,
         ApigwConfig {
@@ -37,7 +37,15 @@ pub fn routers(
     if let Some(every) = refresh {
         service = service.with_refresh(every);
     }
-    let service = Arc::new(service);
+    Arc::new(service)
+}
+
+pub fn routers(
+    service: Arc<ApiGateway>,
+    control: Arc<ControlPlane>,
+    scheduler: Scheduler,
+    policy: Arc<AuthPolicy>,
+) -> Routers {
     // Both API Gateway clients sign as `apigateway`.
     let control_state = ControlState {
         service: Arc::clone(&service),

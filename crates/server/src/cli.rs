@@ -360,6 +360,11 @@ pub struct ServeArgs {
         default_value = "60,120"
     )]
     pub async_retry_delays: Vec<f64>,
+    /// Seconds one "minute" of a SAM DeploymentPreference (Canary10Percent5Minutes,
+    /// Linear10PercentEvery1Minute...) lasts while Kindling shifts an alias's traffic. 60 as on
+    /// AWS; tests shorten it.
+    #[arg(long, env = "KINDLING_TRAFFIC_SHIFT_MINUTE", default_value_t = 60.0, value_parser = parse_positive_seconds)]
+    pub traffic_shift_minute: f64,
     /// First backoff in seconds for throttled asynchronous events (doubles up to 5 minutes).
     #[arg(long, env = "KINDLING_ASYNC_BACKOFF_MIN", default_value_t = 1.0)]
     pub async_backoff_min: f64,

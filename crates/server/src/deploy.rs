@@ -77,35 +77,70 @@ impl TemplateSource for S3Templates {
     }
 }
 
-/// Schedules' targets: Lambda functions, invoked asynchronously (the event is stored before
-/// the tick counts as delivered).
-struct LambdaTargets(AsyncInvoker);
+/// Rules' and schedules' targets: Lambda functions, invoked asynchronously (the event is
+/// stored before the tick or `PutEvents` counts it as delivered), SQS queues (a message sent)
+/// and SNS topics (a message published).
+struct Targets {
+    events: AsyncInvoker,
+    topics: TopicService,
+}
 
-impl kindling_cron::Fire for LambdaTargets {
+impl kindling_cron::Fire for Targets {
     fn fire<'a>(
         &'a self,
         target: &'a kindling_cron::Target,
         payload: Vec<u8>,
     ) -> kindling_cron::BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let r = kindling_model::FunctionRef::parse(&target.arn, true)
-                .map_err(|e| format!("{}: {e}", target.arn))?;
-            self.0
-                .enqueue(
-                    uuid::Uuid::new_v4().to_string(),
-                    r.name,
-                    r.qualifier.map(|q| q.to_string()),
-                    payload,
-                    None,
-                )
-                .await
-                .map_err(|e| e.to_string())
+            let arn = target.arn.as_str();
+            if arn.starts_with("arn:aws:sqs:") {
+                let queues = self.topics.queues();
+                let q = queues
+                    .queue_by_arn(arn)
+                    .await
+                    .map_err(|e| format!("{arn}: {e}"))?;
+                let account = arn.split(':').nth(4).unwrap_or_default();
+                let input = kindling_queues::SendInput {
+                    body: String::from_utf8_lossy(&payload).into_owned(),
+                    ..Default::default()
+                };
+                queues
+                    .send(&q, &input, account)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("{arn}: {e}"))
+            } else if arn.starts_with("arn:aws:sns:") {
+                let input = kindling_queues::PublishInput {
+                    topic_arn: Some(arn.to_string()),
+                    message: Some(String::from_utf8_lossy(&payload).into_owned()),
+                    ..Default::default()
+                };
+                self.topics
+                    .publish(&input)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("{arn}: {e}"))
+            } else {
+                let r = kindling_model::FunctionRef::parse(arn, true)
+                    .map_err(|e| format!("{arn}: {e}"))?;
+                self.events
+                    .enqueue(
+                        uuid::Uuid::new_v4().to_string(),
+                        r.name,
+                        r.qualifier.map(|q| q.to_string()),
+                        payload,
+                        None,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())
+            }
         })
     }
 }
 
 /// Opens the schedule runner and the engine (resuming interrupted operations); returns the
-/// CloudFormation router. The runner stops when `stopped` resolves.
+/// CloudFormation router and the rules (scheduled and pattern rules, for EventBridge's
+/// PutEvents). The runner stops when `stopped` resolves.
 #[allow(clippy::too_many_arguments)]
 pub async fn start(
     args: &ServeArgs,
@@ -116,12 +151,16 @@ pub async fn start(
     objects: Objects,
     events: AsyncInvoker,
     mappings: kindling_esm::Mappings,
+    apigw: Arc<kindling_apigw::ApiGateway>,
     policy: Arc<AuthPolicy>,
     stopped: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<axum::Router> {
+) -> anyhow::Result<(axum::Router, kindling_cron::Cron)> {
     let cron = kindling_cron::Cron::open(
         Arc::clone(&stores.schedules),
-        Arc::new(LambdaTargets(events)),
+        Arc::new(Targets {
+            events,
+            topics: topics.clone(),
+        }),
         &args.region,
         &args.account_id,
     )
@@ -142,8 +181,10 @@ pub async fn start(
         account_id: args.account_id.clone(),
         region: args.region.clone(),
         base_url: format!("http://{host}"),
-        cron: Some(cron),
+        cron: Some(cron.clone()),
         esm: Some(mappings),
+        apigw: Some(apigw),
+        shift_minute: Duration::from_secs_f64(args.traffic_shift_minute),
     };
     let mut config = DeployConfig::new(&args.region, &args.account_id);
     config.linger = LINGER;
@@ -155,11 +196,12 @@ pub async fn start(
     )
     .await
     .context("opening CloudFormation stacks")?;
-    Ok(kindling_cloudformation::router(
-        kindling_cloudformation::CfnState {
+    Ok((
+        kindling_cloudformation::router(kindling_cloudformation::CfnState {
             deployer,
             gate: Gate::new(policy, "cloudformation"),
-        },
+        }),
+        cron,
     ))
 }
 

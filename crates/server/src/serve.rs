@@ -186,10 +186,9 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     );
     observed.queue_service = Some(messaging.queues.clone());
     observed.cluster = Some(cluster.clone());
+    let apigw = apigateway::service(&args, Arc::clone(&stores.apis), stores.refresh());
     let apis = apigateway::routers(
-        &args,
-        Arc::clone(&stores.apis),
-        stores.refresh(),
+        Arc::clone(&apigw),
         Arc::clone(&control),
         scheduler.clone(),
         Arc::clone(&policy),
@@ -222,7 +221,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
                 .map_or(true, |v| v.as_deref() != Some("Allow"))
         }));
     }
-    let cloudformation = deploy::start(
+    let (cloudformation, rules) = deploy::start(
         &args,
         &stores,
         cluster.clone(),
@@ -231,6 +230,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         objects.clone(),
         events.clone(),
         mappings.clone(),
+        apigw,
         Arc::clone(&policy),
         stopped(stop_rx.clone()),
     )
@@ -272,6 +272,13 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         .mount(ServiceId::Sqs, messaging.sqs)
         .mount(ServiceId::Sns, messaging.sns)
         .mount(ServiceId::CloudFormation, cloudformation)
+        .mount(
+            ServiceId::Events,
+            kindling_eventbridge::router(kindling_eventbridge::EventsState {
+                cron: rules,
+                gate: kindling_edge::gate::Gate::new(Arc::clone(&policy), "events"),
+            }),
+        )
         .mount(ServiceId::S3, s3_router(&args, &objects, &policy))
         .mount(ServiceId::ApiGateway, apis.v1)
         .mount(ServiceId::ApiGatewayV2, apis.v2)

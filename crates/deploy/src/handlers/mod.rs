@@ -1,12 +1,15 @@
 //! Resource handlers over Kindling's own services, called in-process: Lambda (control
-//! plane), SQS and SNS (queues), S3 (objects); IAM is recorded only (Kindling has no IAM).
+//! plane), SQS and SNS (queues), S3 (objects), API Gateway (REST and HTTP APIs), EventBridge
+//! rules and schedules (cron); IAM is recorded only (Kindling has no IAM).
 
+mod apigw;
 mod iam;
 mod lambda;
 mod messaging;
 mod props;
 mod s3;
 mod schedules;
+mod shifting;
 
 use std::sync::Arc;
 
@@ -31,6 +34,10 @@ pub struct Kindling {
     pub cron: Option<kindling_cron::Cron>,
     /// Event source mappings, if any.
     pub esm: Option<kindling_esm::Mappings>,
+    /// API Gateway (REST and HTTP APIs), if any.
+    pub apigw: Option<Arc<kindling_apigw::ApiGateway>>,
+    /// How long one minute of a traffic shifting configuration lasts (60 s; tests shorten it).
+    pub shift_minute: std::time::Duration,
 }
 
 type Outcome = Result<Provisioned, ProvisionError>;
@@ -66,6 +73,18 @@ const TYPES: &[&str] = &[
     "AWS::Scheduler::Schedule",
     "AWS::Lambda::Url",
     "AWS::Lambda::EventSourceMapping",
+    "AWS::CodeDeploy::Application",
+    "AWS::CodeDeploy::DeploymentGroup",
+    "AWS::ApiGatewayV2::Api",
+    "AWS::ApiGatewayV2::Stage",
+    "AWS::ApiGatewayV2::Route",
+    "AWS::ApiGatewayV2::Integration",
+    "AWS::ApiGatewayV2::Deployment",
+    "AWS::ApiGateway::RestApi",
+    "AWS::ApiGateway::Resource",
+    "AWS::ApiGateway::Method",
+    "AWS::ApiGateway::Deployment",
+    "AWS::ApiGateway::Stage",
 ];
 
 impl Provider for Kindling {
@@ -81,9 +100,12 @@ impl Provider for Kindling {
     ) -> bool {
         match resource_type {
             // Subscriptions, policies and layer versions are re-made on any change.
-            "AWS::SNS::Subscription" | "AWS::Lambda::Permission" | "AWS::Lambda::LayerVersion" => {
-                old != new
-            }
+            "AWS::SNS::Subscription"
+            | "AWS::Lambda::Permission"
+            | "AWS::Lambda::LayerVersion"
+            | "AWS::ApiGateway::Resource"
+            | "AWS::ApiGateway::Deployment"
+            | "AWS::ApiGatewayV2::Deployment" => old != new,
             _ => false,
         }
     }
@@ -134,10 +156,23 @@ impl Provider for Kindling {
                 "AWS::Lambda::EventSourceMapping" => lambda::create_mapping(self, props).await,
                 "AWS::Events::Rule" => schedules::put_rule(self, ctx, props, None).await,
                 "AWS::Scheduler::Schedule" => schedules::put_schedule(self, ctx, props, None).await,
+                "AWS::ApiGatewayV2::Api" => apigw::create_http_api(self, ctx, props).await,
+                "AWS::ApiGatewayV2::Stage" => apigw::create_stage(self, props).await,
+                "AWS::ApiGatewayV2::Route" => apigw::create_route(self, props).await,
+                "AWS::ApiGatewayV2::Integration" => apigw::create_integration(self, props).await,
+                "AWS::ApiGatewayV2::Deployment" => apigw::create_deployment(self, props).await,
+                "AWS::ApiGateway::RestApi" => apigw::create_rest_api(self, ctx, props).await,
+                "AWS::ApiGateway::Resource" => apigw::create_resource(self, props).await,
+                "AWS::ApiGateway::Method" => apigw::put_method(self, ctx, props, None).await,
+                "AWS::ApiGateway::Deployment" => apigw::create_rest_deployment(self, props).await,
+                "AWS::ApiGateway::Stage" => apigw::create_rest_stage(self, ctx, props).await,
                 "AWS::IAM::Role" | "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => {
                     Ok(iam::record(self, ctx, props, None))
                 }
                 "AWS::SNS::TopicPolicy" | "AWS::S3::BucketPolicy" => Ok(recorded(ctx, props)),
+                "AWS::CodeDeploy::Application" | "AWS::CodeDeploy::DeploymentGroup" => {
+                    Ok(shifting::recorded(ctx, props, None))
+                }
                 "AWS::CloudFormation::WaitConditionHandle" => Ok(Provisioned::named(format!(
                     "{}/wait-condition/{}",
                     self.base_url, ctx.physical_name
@@ -159,7 +194,10 @@ impl Provider for Kindling {
                 "AWS::Lambda::Function" => {
                     lambda::update_function(self, physical_id, old, new).await
                 }
-                "AWS::Lambda::Alias" => lambda::update_alias(self, physical_id, new).await,
+                "AWS::Lambda::Alias" => match &ctx.traffic_shifting {
+                    Some(t) => shifting::shift_alias(self, t, physical_id, old, new).await,
+                    None => lambda::update_alias(self, physical_id, new).await,
+                },
                 "AWS::Lambda::EventInvokeConfig" => {
                     lambda::update_invoke_config(self, physical_id, new).await
                 }
@@ -182,11 +220,31 @@ impl Provider for Kindling {
                 "AWS::Scheduler::Schedule" => {
                     schedules::put_schedule(self, ctx, new, Some(physical_id)).await
                 }
+                "AWS::ApiGatewayV2::Api" => {
+                    apigw::update_http_api(self, physical_id, old, new).await
+                }
+                "AWS::ApiGatewayV2::Stage" => apigw::update_stage(self, physical_id, new).await,
+                "AWS::ApiGatewayV2::Route" => apigw::update_route(self, physical_id, new).await,
+                "AWS::ApiGatewayV2::Integration" => {
+                    apigw::update_integration(self, physical_id, new).await
+                }
+                "AWS::ApiGateway::RestApi" => {
+                    apigw::update_rest_api(self, physical_id, old, new).await
+                }
+                "AWS::ApiGateway::Method" => {
+                    apigw::put_method(self, ctx, new, Some(physical_id)).await
+                }
+                "AWS::ApiGateway::Stage" => {
+                    apigw::update_rest_stage(self, physical_id, old, new).await
+                }
                 "AWS::IAM::Role" | "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => {
                     Ok(iam::record(self, ctx, new, Some(physical_id)))
                 }
                 "AWS::SNS::TopicPolicy" | "AWS::S3::BucketPolicy" => {
                     Ok(Provisioned::named(physical_id))
+                }
+                "AWS::CodeDeploy::Application" | "AWS::CodeDeploy::DeploymentGroup" => {
+                    Ok(shifting::recorded(ctx, new, Some(physical_id)))
                 }
                 "AWS::CloudFormation::WaitConditionHandle" => Ok(Provisioned::named(physical_id)),
                 other => Err(unsupported(other)),
@@ -225,6 +283,25 @@ impl Provider for Kindling {
                 "AWS::Scheduler::Schedule" => {
                     schedules::delete_schedule(self, physical_id, props).await
                 }
+                "AWS::ApiGatewayV2::Api" => apigw::delete_http_api(self, physical_id).await,
+                "AWS::ApiGatewayV2::Stage" => apigw::delete_stage(self, physical_id, props).await,
+                "AWS::ApiGatewayV2::Route" => apigw::delete_route(self, physical_id, props).await,
+                "AWS::ApiGatewayV2::Integration" => {
+                    apigw::delete_integration(self, physical_id, props).await
+                }
+                "AWS::ApiGatewayV2::Deployment" => {
+                    apigw::delete_deployment(self, physical_id, props).await
+                }
+                "AWS::ApiGateway::RestApi" => apigw::delete_rest_api(self, physical_id).await,
+                "AWS::ApiGateway::Resource" => {
+                    apigw::delete_resource(self, physical_id, props).await
+                }
+                "AWS::ApiGateway::Method" => apigw::delete_method(self, props).await,
+                "AWS::ApiGateway::Stage" => {
+                    apigw::delete_rest_stage(self, physical_id, props).await
+                }
+                // REST API deployments go with their API (API Gateway keeps no delete of a
+                // deployment a stage may still serve).
                 _ => Ok(()),
             }
         })

@@ -1,5 +1,6 @@
-//! AWS::Events::Rule (scheduled rules) and AWS::Scheduler::Schedule over Kindling's durable
-//! schedule runner.
+//! AWS::Events::Rule (scheduled rules, and rules matching an `EventPattern` against the
+//! events put on their bus) and AWS::Scheduler::Schedule over Kindling's durable schedule
+//! runner.
 
 use kindling_cron::{Cron, Kind, Target};
 use serde_json::{Map, Value};
@@ -48,10 +49,22 @@ fn target(t: &Value, default_id: &str) -> Result<Target, ProvisionError> {
         .get("Arn")
         .and_then(text)
         .ok_or_else(|| ProvisionError::new("Every target needs an Arn"))?;
-    if !arn.starts_with("arn:aws:lambda:") {
+    if !["arn:aws:lambda:", "arn:aws:sqs:", "arn:aws:sns:"]
+        .iter()
+        .any(|p| arn.starts_with(p))
+    {
         return Err(ProvisionError::new(format!(
-            "Kindling delivers scheduled events to Lambda functions only, not to {arn}"
+            "Kindling delivers events to Lambda functions, SQS queues and SNS topics only, not to {arn}"
         )));
+    }
+    if t.get("InputTransformer").is_some() {
+        return Err(ProvisionError::new(
+            "Kindling does not support InputTransformer on targets (Input and InputPath are supported)",
+        ));
+    }
+    let input_path = t.get("InputPath").and_then(text);
+    if let Some(p) = &input_path {
+        kindling_cron::bus::check_input_path(p).map_err(|e| ProvisionError::new(e.0))?;
     }
     Ok(Target {
         id: t
@@ -60,6 +73,7 @@ fn target(t: &Value, default_id: &str) -> Result<Target, ProvisionError> {
             .unwrap_or_else(|| default_id.to_string()),
         arn,
         input: t.get("Input").map(document),
+        input_path,
     })
 }
 
@@ -70,11 +84,8 @@ pub async fn put_rule(
     existing: Option<&str>,
 ) -> Outcome {
     let cron = cron(k)?;
-    let Some(expression) = string(props, "ScheduleExpression") else {
-        return Err(ProvisionError::new(
-            "Kindling runs scheduled rules only (ScheduleExpression); rules matching an EventPattern are not supported",
-        ));
-    };
+    let expression = string(props, "ScheduleExpression");
+    let pattern = props.get("EventPattern").map(document);
     let name = existing
         .map(str::to_string)
         .or_else(|| string(props, "Name"))
@@ -89,15 +100,23 @@ pub async fn put_rule(
         .map(|t| target(t, "Target"))
         .collect::<Result<Vec<_>, _>>()?;
     let arn = rule_arn(k, props, &name);
-    cron.put(
-        &arn,
-        Kind::Rule,
-        &expression,
-        enabled(props),
-        targets,
-        list.first().and_then(max_age),
-    )
-    .await
+    let age = list.first().and_then(max_age);
+    match (expression, pattern) {
+        (Some(expression), None) => {
+            cron.put(&arn, Kind::Rule, &expression, enabled(props), targets, age)
+                .await
+        }
+        (None, Some(pattern)) => {
+            let bus = string(props, "EventBusName").unwrap_or_else(|| "default".into());
+            cron.put_pattern_rule(&arn, &bus, &pattern, enabled(props), targets, age)
+                .await
+        }
+        _ => {
+            return Err(ProvisionError::new(
+                "A rule needs either a ScheduleExpression or an EventPattern (Kindling runs rules with one of them, not both)",
+            ));
+        }
+    }
     .map_err(|e| ProvisionError::new(e.to_string()))?;
     Ok(Provisioned::named(name).attr("Arn", arn))
 }

@@ -132,12 +132,40 @@ fn print_outputs(client: &Client, stack: &str) -> anyhow::Result<()> {
     println!("\nOutputs");
     for o in outputs {
         let desc = text(o, "Description");
-        println!("  {:<28} {}", text(o, "OutputKey"), text(o, "OutputValue"));
+        let value = text(o, "OutputValue");
+        println!("  {:<28} {}", text(o, "OutputKey"), value);
+        if let Some(local) = served_at(client.endpoint(), &value) {
+            println!("  {:<28} (served by Kindling at {local})", "");
+        }
         if !desc.is_empty() {
             println!("  {:<28} ({desc})", "");
         }
     }
     Ok(())
+}
+
+/// Where Kindling serves an API Gateway URL as AWS prints it
+/// (`https://<api-id>.execute-api.<region>.amazonaws.com/<path>`): the host form under
+/// `localhost` (which resolves to the loopback address) at the endpoint's port.
+fn served_at(endpoint: &str, value: &str) -> Option<String> {
+    let rest = value.strip_prefix("https://")?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (api, aws) = host.split_once(".execute-api.")?;
+    if api.is_empty() || !aws.ends_with(".amazonaws.com") {
+        return None;
+    }
+    let authority = endpoint
+        .strip_prefix("http://")
+        .or_else(|| endpoint.strip_prefix("https://"))?;
+    let port = authority.rsplit_once(':').map(|(_, p)| p)?;
+    let scheme = if endpoint.starts_with("https://") {
+        "https"
+    } else {
+        "http"
+    };
+    Some(format!(
+        "{scheme}://{api}.execute-api.localhost:{port}/{path}"
+    ))
 }
 
 fn wait_change_set(client: &Client, id: &str) -> anyhow::Result<Element> {
@@ -346,4 +374,32 @@ pub fn delete_stack(args: &DeleteStackArgs) -> anyhow::Result<()> {
         "deleting stack {} failed ({status}): {failure}",
         args.stack_name
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::served_at;
+
+    #[test]
+    fn api_urls_as_kindling_serves_them() {
+        assert_eq!(
+            served_at(
+                "http://127.0.0.1:9001",
+                "https://abc123.execute-api.us-east-1.amazonaws.com/Prod/hello/"
+            )
+            .as_deref(),
+            Some("http://abc123.execute-api.localhost:9001/Prod/hello/")
+        );
+        assert_eq!(
+            served_at("http://127.0.0.1:9001", "https://example.com/x"),
+            None
+        );
+        assert_eq!(
+            served_at(
+                "http://127.0.0.1:9001",
+                "arn:aws:lambda:us-east-1:1:function:f"
+            ),
+            None
+        );
+    }
 }

@@ -1,5 +1,6 @@
-//! `kindling-bench urls`: HTTP GET through a function URL to a warm `lambda_http` Rust
-//! function, next to direct `Invoke` of the same function with the same payload 2.0 event, and
+//! `kindling-bench urls`: HTTP GET through a function URL and through an HTTP API (quick
+//! create: `$default` route, payload 2.0) to a warm `lambda_http` Rust function, each next to
+//! direct `Invoke` of the same function with the payload 2.0 event that front door sends, and
 //! next to `cargo lambda watch`'s function-URL emulation serving the very same binary — one
 //! run, servers up at once and measured in turns.
 
@@ -29,6 +30,26 @@ fn url_event(url_id: &str) -> String {
             "time": "06/Dec/2026:00:00:00 +0000", "timeEpoch": 1796515200000_i64
         },
         "pathParameters": null, "isBase64Encoded": false, "stageVariables": null
+    })
+    .to_string()
+}
+
+/// The event the HTTP API sends for `GET /execute-api/<api-id>/hello` (what `Invoke` gets in
+/// the comparison).
+fn api_event(api_id: &str) -> String {
+    json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": "/hello", "rawQueryString": "",
+        "headers": {"host": "127.0.0.1", "x-forwarded-for": "127.0.0.1",
+                    "x-forwarded-port": "80", "x-forwarded-proto": "http"},
+        "requestContext": {
+            "accountId": "000000000000", "apiId": api_id,
+            "domainName": "127.0.0.1", "domainPrefix": "127",
+            "http": {"method": "GET", "path": "/hello", "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": ""},
+            "requestId": "bench", "routeKey": "$default", "stage": "$default",
+            "time": "06/Dec/2026:00:00:00 +0000", "timeEpoch": 1796515200000_i64
+        },
+        "isBase64Encoded": false
     })
     .to_string()
 }
@@ -146,9 +167,41 @@ pub fn run_urls(a: &Args) -> Result<(), Error> {
         return Err(format!("the URL answered {:?}", String::from_utf8_lossy(&through_url)).into());
     }
     invoke_target.expect = Some(first_answer(&invoke_target)?);
+
+    // The HTTP API: quick create on the same function, with API Gateway's permission.
+    let permission = json!({"StatementId": "apigw", "Action": "lambda:InvokeFunction",
+                            "Principal": "apigateway.amazonaws.com"});
+    let p = block_on(api.conn.post(&format!("/2015-03-31/functions/{FUNCTION}/policy"), Bytes::from(permission.to_string())))?;
+    if p.status != 201 {
+        return Err(format!("AddPermission (apigateway): HTTP {} {}", p.status, p.text()).into());
+    }
+    let created = block_on(api.conn.post("/v2/apis", Bytes::from(json!({"name": "bench", "protocolType": "HTTP",
+        "target": format!("arn:aws:lambda:us-east-1:000000000000:function:{FUNCTION}")}).to_string())))?;
+    if !(200..300).contains(&created.status) {
+        return Err(format!("CreateApi: HTTP {} {}", created.status, created.text()).into());
+    }
+    let created: Value = serde_json::from_slice(&created.body)?;
+    let api_id = created["apiId"].as_str().ok_or("no apiId")?.to_string();
+    let api_target = Target {
+        addr: srv.addr,
+        method: "GET",
+        path: format!("/execute-api/{api_id}/hello"),
+        body: Bytes::new(),
+        expect: Some(Bytes::from_static(b"hello")),
+        server_pid: srv.pid(),
+    };
+    let through_api = first_answer(&api_target)?;
+    if &through_api[..] != b"hello" {
+        return Err(format!("the HTTP API answered {:?}", String::from_utf8_lossy(&through_api)).into());
+    }
+    let mut api_invoke_target = Target { body: Bytes::from(api_event(&api_id)), expect: None, ..invoke_target.clone() };
+    api_invoke_target.expect = Some(first_answer(&api_invoke_target)?);
+
     let mut subjects = vec![
-        Subject { label: "kindling Invoke (POST, same 2.0 event)", target: invoke_target },
+        Subject { label: "kindling Invoke (POST, the URL's 2.0 event)", target: invoke_target },
         Subject { label: "kindling function URL (GET /hello)", target: url_target },
+        Subject { label: "kindling Invoke (POST, the API's 2.0 event)", target: api_invoke_target },
+        Subject { label: "kindling HTTP API (GET /hello)", target: api_target },
     ];
 
     let mut cl: Option<Managed> = None;
@@ -235,18 +288,20 @@ pub fn run_urls(a: &Args) -> Result<(), Error> {
         let _ = writeln!(out);
     }
     let _ = writeln!(out, "(* = some requests failed or were throttled)");
-    let overhead = p50s[1] - p50s[0];
-    let cpu_overhead = cpus[1] - cpus[0];
-    let _ = writeln!(out, "\nFront-door overhead, URL vs Invoke: p50 {overhead:+.1} µs (median of rep p50s; target ≤ 15 µs: {}), Kindling CPU {cpu_overhead:+.1} µs per request",
-        if overhead <= 15.0 { "PASS" } else { "MISS" });
-    for (ci, c) in conns.iter().enumerate() {
-        let loss = 100.0 * (1.0 - rps[1][ci] / rps[0][ci]);
-        let _ = write!(out, "x{c}: URL throughput {:+.1} % vs Invoke (target ≥ -10 %: {})", -loss, if loss <= 10.0 { "PASS" } else { "MISS" });
-        if rps.len() > 2 {
-            let ratio = rps[1][ci] / rps[2][ci];
-            let _ = write!(out, "; {ratio:.1}x cargo-lambda (target ≥ 5x: {})", if ratio >= 5.0 { "PASS" } else { "MISS" });
+    for (door, invoke, name) in [(1, 0, "URL"), (3, 2, "HTTP API")] {
+        let overhead = p50s[door] - p50s[invoke];
+        let cpu_overhead = cpus[door] - cpus[invoke];
+        let _ = writeln!(out, "\nFront-door overhead, {name} vs Invoke: p50 {overhead:+.1} µs (median of rep p50s; target ≤ 15 µs: {}), Kindling CPU {cpu_overhead:+.1} µs per request",
+            if overhead <= 15.0 { "PASS" } else { "MISS" });
+        for (ci, c) in conns.iter().enumerate() {
+            let loss = 100.0 * (1.0 - rps[door][ci] / rps[invoke][ci]);
+            let _ = write!(out, "x{c}: {name} throughput {:+.1} % vs Invoke (target ≥ -10 %: {})", -loss, if loss <= 10.0 { "PASS" } else { "MISS" });
+            if rps.len() > 4 {
+                let ratio = rps[door][ci] / rps[4][ci];
+                let _ = write!(out, "; {ratio:.1}x cargo-lambda (target ≥ 5x: {})", if ratio >= 5.0 { "PASS" } else { "MISS" });
+            }
+            let _ = writeln!(out);
         }
-        let _ = writeln!(out);
     }
     println!("{out}");
     if let Some(path) = a.path("out") {

@@ -17,7 +17,7 @@ use http::{HeaderName, HeaderValue, Method, StatusCode};
 use kindling_apigw::http_api::{CompiledRoute, Cors};
 use kindling_apigw::rest_api::CompiledResource;
 use kindling_apigw::routing::{self, split_path};
-use kindling_apigw::target::{self, FunctionTarget};
+use kindling_apigw::target::{FunctionTarget, TargetError};
 use kindling_apigw::{Deployed, DeployedHttp, DeployedRest};
 use kindling_httpevents::{BodyEncoding, HttpRequest, HttpResponse, RequestContext, v1, v2};
 use percent_encoding::percent_decode_str;
@@ -283,9 +283,15 @@ impl Call<'_> {
         )
     }
 
-    fn target(&self, uri: Option<&String>) -> Result<FunctionTarget, String> {
-        let uri = uri.ok_or_else(|| "the integration has no URI".to_string())?;
-        target::parse(uri, self.state.service.arn()).map_err(|e| e.to_string())
+    /// The function of an integration, as parsed when its deployment was compiled.
+    fn target(
+        function: Option<&Result<FunctionTarget, TargetError>>,
+    ) -> Result<&FunctionTarget, String> {
+        match function {
+            Some(Ok(t)) => Ok(t),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err("the integration has no URI".to_string()),
+        }
     }
 
     // ---- HTTP APIs ----
@@ -315,7 +321,7 @@ impl Call<'_> {
                 gateway(404, "Not Found", Some("NotFoundException"), id),
             );
         };
-        let target = match self.target(integration.integration_uri.as_ref()) {
+        let target = match Self::target(route.function.as_ref()) {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(api = %stage.api_id, route = %route.route_key, error = %e, "API integration misconfigured");
@@ -369,7 +375,7 @@ impl Call<'_> {
             .state
             .invoker
             .call(
-                &target,
+                target,
                 &source_arn,
                 Bytes::from(event),
                 timeout,
@@ -450,7 +456,7 @@ impl Call<'_> {
         if integration.kind == "MOCK" {
             return mock(integration.integration_responses.as_ref(), id);
         }
-        let target = match self.target(integration.uri.as_ref()) {
+        let target = match Self::target(resource.function.as_ref()) {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(api = %stage.api_id, resource = %resource.resource_path, error = %e, "API integration misconfigured");
@@ -492,7 +498,7 @@ impl Call<'_> {
             .state
             .invoker
             .call(
-                &target,
+                target,
                 &source_arn,
                 Bytes::from(event),
                 timeout,

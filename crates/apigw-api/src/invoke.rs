@@ -13,6 +13,9 @@ use kindling_control::ControlPlane;
 use kindling_scheduler::{InvokeRequest, InvokeResult, Scheduler, SchedulerError};
 use serde_json::Value;
 
+/// Source ARNs whose permission decisions are remembered at most.
+const MAX_PERMISSIONS: usize = 16_384;
+
 /// The service principal API Gateway invokes as.
 pub const PRINCIPAL: &str = "apigateway.amazonaws.com";
 
@@ -31,17 +34,16 @@ pub enum CallError {
     Timeout(Duration),
 }
 
-type PermissionKey = (String, Option<String>, String);
-/// A decision and the control-plane generation it was made at.
-type Decision = (u64, Result<(), String>);
+/// A decision for one function and the control-plane generation it was made at.
+type Decision = (FunctionTarget, u64, Result<(), String>);
 
 /// Invokes functions for API Gateway.
 pub struct Invoker {
     control: Arc<ControlPlane>,
     scheduler: Scheduler,
-    /// Permission decisions by (function, qualifier, source ARN), with the control plane's
-    /// generation they were made at.
-    permissions: Mutex<HashMap<PermissionKey, Decision>>,
+    /// Permission decisions by source ARN, then function (looked up without allocating),
+    /// with the control plane's generation they were made at.
+    permissions: Mutex<HashMap<String, Vec<Decision>>>,
 }
 
 impl Invoker {
@@ -99,23 +101,25 @@ impl Invoker {
     }
 
     async fn permitted(&self, target: &FunctionTarget, source_arn: &str) -> Result<(), CallError> {
-        let key = (
-            target.name.clone(),
-            target.qualifier.clone(),
-            source_arn.to_string(),
-        );
         let generation = self.control.generation();
-        if let Some((g, decision)) = self
+        if let Some((_, _, decision)) = self
             .permissions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-            && *g == generation
+            .get(source_arn)
+            .and_then(|d| {
+                d.iter()
+                    .find(|(t, g, _)| *g == generation && t == target)
+            })
         {
             return decision.clone().map_err(CallError::Refused);
         }
         let control = Arc::clone(&self.control);
-        let (name, qualifier, arn) = key.clone();
+        let (name, qualifier, arn) = (
+            target.name.clone(),
+            target.qualifier.clone(),
+            source_arn.to_string(),
+        );
         let decision = tokio::task::spawn_blocking(move || {
             let policy = control
                 .store()
@@ -140,10 +144,22 @@ impl Invoker {
         })
         .await
         .map_err(|e| CallError::Refused(format!("checking permissions: {e}")))?;
-        self.permissions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key, (generation, decision.clone()));
+        {
+            let mut permissions = self.permissions.lock().unwrap_or_else(PoisonError::into_inner);
+            // Bounded like the APIs it serves: decisions of older generations go first.
+            if permissions.len() >= MAX_PERMISSIONS {
+                permissions.retain(|_, d| {
+                    d.retain(|(_, g, _)| *g == generation);
+                    !d.is_empty()
+                });
+                if permissions.len() >= MAX_PERMISSIONS {
+                    permissions.clear();
+                }
+            }
+            let decisions = permissions.entry(source_arn.to_string()).or_default();
+            decisions.retain(|(t, g, _)| *g == generation && *t != *target);
+            decisions.push((target.clone(), generation, decision.clone()));
+        }
         decision.map_err(CallError::Refused)
     }
 }

@@ -1199,6 +1199,8 @@ pub struct CompiledRoute {
     pub template: PathTemplate,
     /// The route's integration (`None`: the route has no target).
     pub integration: Option<Integration>,
+    /// The function its integration URI names, parsed once per deployment (`None`: no URI).
+    pub function: Option<std::result::Result<target::FunctionTarget, target::TargetError>>,
 }
 
 impl Candidate for CompiledRoute {
@@ -1211,7 +1213,15 @@ impl Candidate for CompiledRoute {
 }
 
 /// Routes of a snapshot ready for matching, and its `$default` route.
-pub fn compile(snapshot: &Snapshot) -> (Vec<CompiledRoute>, Option<CompiledRoute>) {
+pub fn compile(
+    snapshot: &Snapshot,
+    ctx: &kindling_model::ArnContext,
+) -> (Vec<CompiledRoute>, Option<CompiledRoute>) {
+    let function = |i: &Option<Integration>| {
+        i.as_ref()
+            .and_then(|i| i.integration_uri.as_deref())
+            .map(|uri| target::parse(uri, ctx))
+    };
     let integration = |r: &Route| {
         r.target
             .as_deref()
@@ -1228,18 +1238,24 @@ pub fn compile(snapshot: &Snapshot) -> (Vec<CompiledRoute>, Option<CompiledRoute
     let mut default = None;
     for r in &snapshot.routes {
         match parse_route_key(&r.route_key) {
-            Ok(Some((method, template))) => routes.push(CompiledRoute {
-                route_key: r.route_key.clone(),
-                method,
-                template,
-                integration: integration(r),
-            }),
+            Ok(Some((method, template))) => {
+                let integration = integration(r);
+                routes.push(CompiledRoute {
+                    route_key: r.route_key.clone(),
+                    method,
+                    template,
+                    function: function(&integration),
+                    integration,
+                })
+            }
             Ok(None) => {
+                let integration = integration(r);
                 default = Some(CompiledRoute {
                     route_key: r.route_key.clone(),
                     method: "ANY".into(),
                     template: PathTemplate::root(),
-                    integration: integration(r),
+                    function: function(&integration),
+                    integration,
                 });
             }
             Err(_) => {}

@@ -1103,6 +1103,8 @@ pub struct CompiledResource {
     pub method: String,
     pub template: PathTemplate,
     pub integration: Option<RestIntegration>,
+    /// The function its integration URI names, parsed once per deployment (`None`: no URI).
+    pub function: Option<std::result::Result<target::FunctionTarget, target::TargetError>>,
 }
 
 impl Candidate for CompiledResource {
@@ -1114,7 +1116,7 @@ impl Candidate for CompiledResource {
     }
 }
 
-pub(crate) fn compile(doc: &RestApiDoc) -> Deployed {
+pub(crate) fn compile(doc: &RestApiDoc, ctx: &kindling_model::ArnContext) -> Deployed {
     let mut stages = std::collections::HashMap::new();
     for s in &doc.stages {
         let Some(snapshot) = doc.snapshots.get(&s.deployment_id) else {
@@ -1132,6 +1134,11 @@ pub(crate) fn compile(doc: &RestApiDoc) -> Deployed {
                     method: m.clone(),
                     template: template.clone(),
                     integration: method.method_integration.clone(),
+                    function: method
+                        .method_integration
+                        .as_ref()
+                        .and_then(|i| i.uri.as_deref())
+                        .map(|uri| target::parse(uri, ctx)),
                 });
             }
         }

@@ -236,11 +236,11 @@ impl ApiGateway {
                 None => None,
                 Some(rec) if rec.kind == Kind::Http.as_str() => {
                     let doc: HttpApiDoc = decode(&rec)?;
-                    Some(Arc::new(compile_http(&doc)))
+                    Some(Arc::new(compile_http(&doc, &self.config.arn)))
                 }
                 Some(rec) => {
                     let doc: RestApiDoc = decode(&rec)?;
-                    Some(Arc::new(rest_api::compile(&doc)))
+                    Some(Arc::new(rest_api::compile(&doc, &self.config.arn)))
                 }
             }
         };
@@ -264,13 +264,13 @@ impl ApiGateway {
     }
 }
 
-fn compile_http(doc: &HttpApiDoc) -> Deployed {
+fn compile_http(doc: &HttpApiDoc, ctx: &ArnContext) -> Deployed {
     let mut stages = HashMap::new();
     for s in &doc.stages {
         let Some(snapshot) = s.deployment_id.as_ref().and_then(|d| doc.snapshots.get(d)) else {
             continue;
         };
-        let (routes, default_route) = http_api::compile(snapshot);
+        let (routes, default_route) = http_api::compile(snapshot, ctx);
         stages.insert(
             s.stage_name.clone(),
             Arc::new(DeployedHttp {

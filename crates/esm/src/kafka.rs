@@ -6,6 +6,12 @@
 //! position only after the function succeeded. A failing batch is retried (after a second)
 //! until `MaximumRetryAttempts` (-1, the default: forever); then a record of it goes to the
 //! `OnFailure` SQS queue, if any, and the position moves past it. Order is kept per partition.
+//!
+//! A batch is gathered for up to `MaximumBatchingWindowInSeconds` (500 ms when none is set, as
+//! on Lambda) after its first record, or until it holds `BatchSize` records. Records that no
+//! pattern of the mapping's `FilterCriteria` matches are skipped (the position moves past them
+//! without an invocation); patterns see the record with its `value` decoded (parsed when it is
+//! a JSON object or array, else the text), as Lambda filters Kafka records.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +20,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
+use kindling_filter::Pattern;
 use kindling_model::esm::MappingRecord;
 use kindling_queues::SendInput;
 use kindling_scheduler::InvokeRequest;
@@ -30,6 +37,8 @@ use crate::{Inner, blocking, now_ms};
 const FETCH_BYTES: i32 = 4 * 1024 * 1024;
 /// How long a fetch waits at the broker for records.
 const FETCH_WAIT_MS: i32 = 500;
+/// Lambda's batching window for Kafka when the mapping sets none.
+const DEFAULT_WINDOW: Duration = Duration::from_millis(500);
 
 async fn wait_or_stop(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
     tokio::select! {
@@ -159,6 +168,17 @@ async fn partition(
             return;
         }
     };
+    let window = match rec.maximum_batching_window_in_seconds {
+        0 => DEFAULT_WINDOW,
+        s => Duration::from_secs(u64::from(s)),
+    };
+    let want = rec.batch_size.max(1) as usize;
+    let patterns: Vec<Pattern> = rec
+        .filters
+        .iter()
+        .flatten()
+        .filter_map(|p| Pattern::parse_str(p).ok())
+        .collect();
     let mut attempts: i64 = 0;
     loop {
         if *stop.borrow() {
@@ -182,8 +202,45 @@ async fn partition(
             continue;
         }
         records.sort_by_key(|r| r.offset);
-        records.truncate(rec.batch_size.max(1) as usize);
+        // The batching window: more records until the batch is full or the window ends.
+        let deadline = tokio::time::Instant::now() + window;
+        while records.len() < want {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let next = records.last().map_or(offset, |r| r.offset + 1);
+            let wait = (deadline - now).as_millis().clamp(1, FETCH_WAIT_MS as u128) as i32;
+            let more = tokio::select! {
+                r = pc.fetch_records(next, 1..FETCH_BYTES, wait) => r,
+                _ = stop.changed() => return,
+            };
+            match more {
+                Ok((more, _)) => {
+                    let mut more: Vec<RecordAndOffset> =
+                        more.into_iter().filter(|r| r.offset >= next).collect();
+                    more.sort_by_key(|r| r.offset);
+                    records.extend(more);
+                }
+                // The batch so far is invoked; the next fetch reports the error.
+                Err(_) => break,
+            }
+        }
+        records.truncate(want);
         let last = records.last().map_or(offset, |r| r.offset);
+        if !patterns.is_empty() {
+            records.retain(|r| {
+                let doc = filter_document(topic, p, r);
+                patterns.iter().any(|pat| pat.matches(&doc))
+            });
+            if records.is_empty() {
+                // Nothing matched: the position moves past the batch without an invocation.
+                offset = last + 1;
+                attempts = 0;
+                save(inner, rec, &key, offset).await;
+                continue;
+            }
+        }
         if invoke(inner, rec, topic, p, &records).await {
             offset = last + 1;
             attempts = 0;
@@ -222,6 +279,22 @@ fn record_json(topic: &str, p: i32, r: &RecordAndOffset) -> Value {
         "value": r.record.value.as_ref().map(|v| STANDARD.encode(v)),
         "headers": headers,
     })
+}
+
+/// What filter patterns see of a record: its event form with `value` decoded (a JSON object
+/// or array parsed, other UTF-8 text as a string) and `key` as text.
+fn filter_document(topic: &str, p: i32, r: &RecordAndOffset) -> Value {
+    let mut doc = record_json(topic, p, r);
+    if let Some(v) = &r.record.value {
+        doc["value"] = match serde_json::from_slice::<Value>(v) {
+            Ok(parsed) if parsed.is_object() || parsed.is_array() => parsed,
+            _ => match std::str::from_utf8(v) {
+                Ok(text) => Value::String(text.to_string()),
+                Err(_) => doc["value"].take(),
+            },
+        };
+    }
+    doc
 }
 
 /// Runs the function on a batch of one partition; whether it succeeded.
@@ -316,5 +389,41 @@ async fn on_failure(
         Err(e) => {
             tracing::warn!(destination = %dest, error = %e, "the mapping's OnFailure destination is not a queue of this Kindling; record dropped")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use rskafka::record::Record;
+
+    use super::*;
+
+    fn record(value: &[u8]) -> RecordAndOffset {
+        RecordAndOffset {
+            record: Record {
+                key: Some(b"k".to_vec()),
+                value: Some(value.to_vec()),
+                headers: BTreeMap::new(),
+                timestamp: rskafka::chrono::DateTime::from_timestamp_millis(1_700_000_000_000)
+                    .expect("timestamp"),
+            },
+            offset: 7,
+        }
+    }
+
+    #[test]
+    fn filters_see_decoded_values() {
+        let json = filter_document("t", 0, &record(br#"{"kind":"order","n":3}"#));
+        assert_eq!(json["value"]["kind"], "order");
+        assert_eq!(json["offset"], 7);
+        let text = filter_document("t", 0, &record(b"plain"));
+        assert_eq!(text["value"], "plain");
+        let binary = filter_document("t", 0, &record(&[0xff, 0xfe]));
+        assert_eq!(binary["value"], STANDARD.encode([0xff, 0xfe]));
+        let pattern = Pattern::parse_str(r#"{"value":{"kind":["order"]}}"#).expect("pattern");
+        assert!(pattern.matches(&json));
+        assert!(!pattern.matches(&text));
     }
 }

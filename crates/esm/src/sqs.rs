@@ -152,6 +152,8 @@ async fn wait_or_stop(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
 
 async fn poll(p: Arc<Poller>, mut stop: watch::Receiver<bool>, more: mpsc::Sender<()>) {
     let mut backoff = Duration::ZERO;
+    // The deletes of the last successful batch, committed while the next one is received.
+    let mut settling: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         if *stop.borrow() {
             break;
@@ -177,7 +179,7 @@ async fn poll(p: Arc<Poller>, mut stop: watch::Receiver<bool>, more: mpsc::Sende
                 if b.len() >= (p.rec.batch_size as usize).min(10) {
                     let _ = more.try_send(());
                 }
-                match p.process(b).await {
+                match p.process(b, &mut settling).await {
                     Flow::Continue => backoff = Duration::ZERO,
                     Flow::Backoff => {
                         backoff = (backoff * 2).clamp(BACKOFF_MIN, BACKOFF_MAX);
@@ -193,6 +195,9 @@ async fn poll(p: Arc<Poller>, mut stop: watch::Receiver<bool>, more: mpsc::Sende
                 }
             }
         }
+    }
+    if let Some(s) = settling {
+        let _ = s.await;
     }
     p.active.fetch_sub(1, Ordering::AcqRel);
 }
@@ -241,7 +246,13 @@ impl Poller {
         Ok(out)
     }
 
-    async fn process(&self, msgs: Vec<ReceivedMessage>) -> Flow {
+    /// Runs one batch. On success its deletes are left running in `settling` (at most one
+    /// batch's at a time), so that they commit together with the next receive.
+    async fn process(
+        self: &Arc<Self>,
+        msgs: Vec<ReceivedMessage>,
+        settling: &mut Option<tokio::task::JoinHandle<()>>,
+    ) -> Flow {
         let region = &self.inner.config.region;
         let mut dropped = Vec::new();
         let mut batch: Vec<(ReceivedMessage, Value, u32)> = Vec::new();
@@ -345,7 +356,11 @@ impl Poller {
                         Vec::new()
                     }
                 };
-                self.delete(done).await;
+                if let Some(previous) = settling.take() {
+                    let _ = previous.await;
+                }
+                let me = Arc::clone(self);
+                *settling = Some(tokio::spawn(async move { me.delete(done).await }));
                 Flow::Continue
             }
             Ok(r) => {

@@ -392,14 +392,14 @@ async fn invoke_target(
     s: &Shared,
     target: &UrlTarget,
 ) -> Result<kindling_scheduler::InvokeTarget, FrontDoorError> {
-    let name = target.record.function_name.clone();
-    let qualifier = target.record.alias().map(str::to_owned);
     if let Some(t) = s
         .control
-        .cached_invoke_target(&name, qualifier.as_deref())?
+        .cached_invoke_target(&target.record.function_name, target.record.alias())?
     {
         return Ok(t);
     }
+    let name = target.record.function_name.clone();
+    let qualifier = target.record.alias().map(str::to_owned);
     let control = Arc::clone(&s.control);
     Ok(
         tokio::task::spawn_blocking(move || control.invoke_target(&name, qualifier.as_deref()))

@@ -9,7 +9,8 @@
 //! and are forwarded into queues and topics ([`forward`]).
 //!
 //! Invariants:
-//! - A send or publish is answered only after the transaction holding it was fsync'd.
+//! - A send or publish is answered only after the transaction holding it was fsync'd (its
+//!   receivers may claim it before: they are woken when it is committed, not when it is synced).
 //! - A message leaves a queue only by a delete with its latest receipt, a purge, the end of its
 //!   retention period, or a move (to a dead-letter queue at receive time, or back by a move
 //!   task) that inserts it elsewhere in the same transaction.

@@ -82,6 +82,9 @@ pub enum StoreError {
     /// The database file could not be opened, read or written (I/O, full disk, permissions).
     #[error("the database file could not be used")]
     Storage(#[source] rusqlite::Error),
+    /// The database's log could not be fsync'd.
+    #[error("the database's log could not be synced to disk")]
+    Sync(#[source] std::io::Error),
     /// The database file is damaged.
     #[error("the database file is corrupt")]
     CorruptDatabase(#[source] rusqlite::Error),

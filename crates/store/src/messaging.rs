@@ -166,6 +166,10 @@ pub trait QueueStore: Send + Sync + 'static {
         ops: &[QueueOp],
         durable: bool,
     ) -> Result<Vec<Result<QueueOpOutput, StoreError>>>;
+    /// Makes every commit so far durable (one fsync of the log), for callers that committed
+    /// with `durable: false` and answer only after this returns: the commit is visible to
+    /// readers (and survives a crash of the process) before it is on disk.
+    fn sync_queue_ops(&self) -> Result<()>;
     /// Deletes every message of a queue; how many.
     fn purge_queue(&self, id: i64) -> Result<u64>;
     /// Deletes messages sent before `cutoff_ms` and expired deduplication ids.

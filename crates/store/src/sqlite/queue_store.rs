@@ -47,6 +47,10 @@ impl QueueStore for SqliteStore {
         }
     }
 
+    fn sync_queue_ops(&self) -> Result<()> {
+        self.conns.sync()
+    }
+
     fn purge_queue(&self, id: i64) -> Result<u64> {
         self.write_relaxed(|c| sqs::purge(c, id))
     }

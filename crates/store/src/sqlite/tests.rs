@@ -186,6 +186,20 @@ fn relaxed_commits_survive_a_restart() {
 }
 
 #[test]
+fn syncing_the_log_covers_relaxed_commits() {
+    use crate::messaging::QueueStore;
+    let (s, dir) = file_store();
+    // Nothing committed to the WAL is no error, nor is an in-memory store.
+    s.sync_queue_ops().unwrap();
+    SqliteStore::in_memory().unwrap().sync_queue_ops().unwrap();
+    s.enqueue_events(&[event("e1", "f", 0)]).unwrap();
+    s.lease_events("w", 10, 1000, 1).unwrap();
+    let wal = dir.path().join("state.db-wal");
+    assert!(wal.exists(), "the log is {}", wal.display());
+    s.sync_queue_ops().unwrap();
+}
+
+#[test]
 fn concurrent_writers_and_readers_all_succeed() {
     let (s, _dir) = file_store();
     let s = Arc::new(s);

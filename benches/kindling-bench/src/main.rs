@@ -19,6 +19,7 @@ mod coldmix;
 mod echo;
 mod http;
 mod load;
+mod previous;
 mod procfs;
 mod report;
 mod server;
@@ -201,6 +202,12 @@ fn run_all(a: &Args) -> Result<(), Error> {
     let rust_fn = std::fs::read(&rust_fn_path)?;
     let work = tempdir()?;
     let mut rep = Report::new(&plan, a.get("kindling-rev").unwrap_or("?"), &rust_fn_path, rust_fn.len());
+    if let Some(prev) = a.path("previous") {
+        match std::fs::read_to_string(&prev) {
+            Ok(text) => rep.previous(a.get("previous-label").unwrap_or("previous run"), text),
+            Err(e) => rep.note(&format!("previous results {} not read: {e}", prev.display())),
+        }
+    }
     let cl = match (a.path("cargo-lambda"), a.path("cl-manifest"), a.path("cl-target-dir")) {
         (Some(b), Some(m), Some(t)) if !a.flags.contains("no-cargo-lambda") => Some((b, m, t)),
         _ => None,

@@ -76,6 +76,8 @@ pub struct Report {
     mem: Vec<(String, String, Memory)>,
     notes: Vec<String>,
     load_start: String,
+    /// The previous committed results (label, text), shown next to this run's warm rows.
+    previous: Option<(String, String)>,
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -131,7 +133,13 @@ impl Report {
             mem: Vec::new(),
             notes: Vec::new(),
             load_start: crate::procfs::loadavg(),
+            previous: None,
         }
+    }
+
+    /// The results this run is compared with (section 7).
+    pub fn previous(&mut self, label: &str, text: String) {
+        self.previous = Some((label.to_string(), text));
     }
 
     pub fn latency(&mut self, server: &str, runtime: &str, reps: Vec<Stats>) {
@@ -453,6 +461,10 @@ impl Report {
                 }
             }
         }
+
+        let now = crate::previous::parse(&o);
+        let before = self.previous.as_ref().map(|(label, text)| (label.as_str(), crate::previous::parse(text)));
+        crate::previous::render(&mut o, &now, before.as_ref().map(|(l, p)| (*l, p)), ncpu());
 
         if !self.notes.is_empty() {
             let _ = writeln!(o, "\nNOTES");

@@ -60,6 +60,16 @@ impl QueueStore for PgStore {
         })
     }
 
+    /// Commits made with `synchronous_commit = off` are durable once any later synchronous
+    /// commit is: WAL is flushed in order. A transaction that takes a transaction id writes a
+    /// commit record, so committing it waits for the flush of everything before it.
+    fn sync_queue_ops(&self) -> Result<()> {
+        self.queue(|c| {
+            c.execute("SELECT txid_current()", &[])?;
+            Ok(())
+        })
+    }
+
     fn purge_queue(&self, id: i64) -> Result<u64> {
         self.queue(|c| {
             relaxed(c)?;

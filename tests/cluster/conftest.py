@@ -71,13 +71,27 @@ def database():
 
 
 @pytest.fixture
-def role(database):
+def failover_database():
+    """A database of its own for one failover test (its nodes alone are the cluster: the
+    session's nodes would otherwise claim its mappings, schedules and events), dropped
+    afterwards."""
+    name = f"kindling_failover_{uuid.uuid4().hex[:10]}"
+    psql(f"CREATE DATABASE {name}")
+    yield name
+    psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def role(failover_database):
     """A login role of its own for one node, so that a test can cut that node alone from
     PostgreSQL (`ALTER ROLE ... NOLOGIN` and `pg_terminate_backend`)."""
     name = f"kindling_node_{uuid.uuid4().hex[:8]}"
     psql(f"CREATE ROLE {name} LOGIN SUPERUSER")
     yield name
+    psql(f"ALTER ROLE {name} NOLOGIN")
     psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{name}'")
+    # A node of this role may have created the schema: its tables go to `postgres`.
+    psql(f"REASSIGN OWNED BY {name} TO postgres", db=failover_database)
     psql(f"DROP ROLE IF EXISTS {name}")
 
 
@@ -126,8 +140,8 @@ class Node:
 
 
 @pytest.fixture
-def start_node(database, tmp_path_factory):
-    """Starts a node on the run's database (as `user`, default `postgres`)."""
+def start_node(failover_database, tmp_path_factory):
+    """Starts a node on the test's own database (as `user`, default `postgres`)."""
     path = _binary()
     if not path.is_file():
         pytest.exit(f"kindling binary not found at {path}; build it with "
@@ -137,7 +151,7 @@ def start_node(database, tmp_path_factory):
 
     def start(user: str = "postgres", extra: list[str] | None = None) -> Node:
         host = PG.split("@", 1)[1]
-        store = f"postgres://{user}@{host}/{database}"
+        store = f"postgres://{user}@{host}/{failover_database}"
         srv = support.KindlingServer(path, tmp_path_factory.mktemp("node"),
                                      logs / f"node-{len(started)}.log",
                                      extra_args=["--store", store, "--isolation", "process",
@@ -228,7 +242,7 @@ import json, os, time, urllib.request
 def handler(event, context):
     time.sleep(float(os.environ.get("SLEEP", "0")))
     body = {"id": context.aws_request_id, "node": os.environ.get("AWS_ENDPOINT_URL"),
-            "event": event}
+            "event": event, "t": time.time()}
     req = urllib.request.Request(os.environ["SINK"], data=json.dumps(body).encode(),
                                  method="POST", headers={"Content-Type": "application/json"})
     urllib.request.urlopen(req, timeout=10).read()
@@ -236,10 +250,10 @@ def handler(event, context):
 '''
 
 
-def make_reporter(lam, sink, name: str | None = None, sleep: float = 0) -> str:
+def make_reporter(lam, sink, name: str | None = None, sleep: float = 0, timeout: int = 5) -> str:
     name = name or esm_support.unique("fn")
     support.create_function(lam, name, zip_bytes=support.make_zip({"lambda_function.py": REPORTER}),
-                            Handler="lambda_function.handler", Timeout=30,
+                            Handler="lambda_function.handler", Timeout=timeout,
                             Environment={"Variables": {"SINK": f"{sink.url}/{name}",
                                                        "SLEEP": str(sleep)}})
     return name

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
 import threading
 import time
 from collections import Counter
 
 import esm_support
-from conftest import (DEAD_AFTER, address_of, make_reporter, now, owner_of, psql, wait_for)
+from conftest import (DEAD_AFTER, _binary, address_of, make_reporter, now, owner_of, psql,
+                      wait_for)
 
 
 def ports(urls) -> set[str]:
@@ -26,7 +28,7 @@ def port(url: str) -> str:
 def test_an_async_flood_survives_a_killed_node(start_node, sink):
     nodes = [start_node() for _ in range(3)]
     lam = [n.client("lambda") for n in nodes]
-    fn = make_reporter(lam[0], sink, sleep=0.2)
+    fn = make_reporter(lam[0], sink, sleep=0.5)
     accepted: list[str] = []
     lock = threading.Lock()
 
@@ -44,9 +46,17 @@ def test_an_async_flood_survives_a_killed_node(start_node, sink):
     threads = [threading.Thread(target=flood, args=(i, 40)) for i in range(3)]
     for t in threads:
         t.start()
-    # Node 2 dies once events are in flight on it.
-    wait_for(lambda: len(sink.get(fn)) >= 10, timeout=60, what="the first invocations")
+    # Node 2 dies while it holds leased events it has not finished: only their lease's
+    # reclaim (node 2 declared dead) can make them run.
+    victim = port(nodes[2].url)
+
+    def victim_leases():
+        view = nodes[0].nodes()
+        row = next((n for n in view["nodes"] if port("x:" + n["address"]) == victim), None)
+        return row and row["leased_events"] >= 3 and row["leased_events"]
+    held = wait_for(victim_leases, timeout=60, interval=0.05, what="node 2 to lease events")
     nodes[2].srv.kill()
+    killed, killed_wall = now(), time.time()
     for t in threads:
         t.join(timeout=120)
     assert len(accepted) >= 80, f"only {len(accepted)} events were accepted"
@@ -56,12 +66,19 @@ def test_an_async_flood_survives_a_killed_node(start_node, sink):
         return set(accepted) <= ran
     wait_for(all_ran, timeout=DEAD_AFTER + 90, interval=0.5,
              what="every accepted event to run at least once")
+    assert now() - killed >= DEAD_AFTER * 0.8, "node 2's events cannot have been reclaimed yet"
+    print(f"node 2 held {held} leased events when killed; {len(accepted)} accepted, "
+          f"{sum(Counter(r['id'] for r in sink.get(fn)).values())} runs")
     runs = Counter(r["id"] for r in sink.get(fn))
-    assert set(runs) == set(accepted), "an invocation ran that nobody sent"
-    # Events node 2 held when it died ran again on a survivor, with the same request id.
+    # The one request node 2 was answering when it died may have been stored without its 202
+    # reaching the client: it runs too (accepted is stored, not acknowledged).
+    unacknowledged = set(runs) - set(accepted)
+    assert len(unacknowledged) <= 1, unacknowledged
+    # Everything that ran after node 2's death ran on a survivor (its leased events included,
+    # with their request ids).
     survivors = ports([nodes[0].url, nodes[1].url])
-    late = [r for r in sink.get(fn)[-20:]]
-    assert all(port(r["node"]) in survivors for r in late), late
+    late = [r for r in sink.get(fn) if r["t"] > killed_wall + 1]
+    assert late and all(port(r["node"]) in survivors for r in late), late
     stats = nodes[0].nodes()
     dead = [n for n in stats["nodes"] if not n["alive"]]
     assert len(dead) == 1 and port("x:" + dead[0]["address"]) == port(nodes[2].url), stats
@@ -71,7 +88,7 @@ def test_a_mapping_moves_when_its_owner_dies(start_node, sink):
     a, b = start_node(), start_node()
     sqs, lam = a.clients()
     fn = make_reporter(lam, sink)
-    url, arn = esm_support.make_queue(sqs, VisibilityTimeout="5")
+    url, arn = esm_support.make_queue(sqs, VisibilityTimeout="10")
     mapping = esm_support.map_queue(lam, fn, arn, BatchSize=1)
     resource = f"esm:{mapping}"
     owner = wait_for(lambda: owner_of(a, resource), timeout=20, what="the mapping's owner")
@@ -99,6 +116,16 @@ def test_a_mapping_moves_when_its_owner_dies(start_node, sink):
     after = [r for r in sink.get(fn) if r["event"]["Records"][0]["body"].startswith("after-")]
     assert ports(r["node"] for r in after) == {port(survivor.url)}
     assert new_owner != owner
+
+    # `kindling nodes` shows the dead owner and who owns the mapping now.
+    out = subprocess.run([str(_binary()), "nodes", "--endpoint", survivor.url],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("cluster: shared (seen from "), out.stdout
+    assert any(l.startswith(owner) and " dead " in l for l in lines), out.stdout
+    assert any(l.startswith(new_owner) and " alive " in l for l in lines), out.stdout
+    assert any(l.startswith(resource) and new_owner in l for l in lines), out.stdout
 
 
 SCHEDULE_TEMPLATE = """
@@ -201,6 +228,9 @@ def test_a_node_cut_from_postgres_fences_itself_and_no_work_runs_twice(start_nod
         b_sqs.send_message(QueueUrl=b_url, MessageBody=f"after-{i}")
     wait_for(lambda: owner_of(b, resource) not in (None, a_row["node_id"]),
              timeout=DEAD_AFTER + 20, what="B to take the mapping over")
+    taken = now() - cut
+    assert taken > fenced, f"B took the mapping {taken:.1f}s after the cut, A fenced at {fenced:.1f}s"
+    print(f"A fenced itself {fenced:.2f}s after the cut; B owned its mapping {taken:.2f}s after")
 
     def processed():
         return {r["event"]["Records"][0]["body"] for r in sink.get(fn)} >= {

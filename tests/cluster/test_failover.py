@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
 import threading
 import time
 from collections import Counter
 
 import esm_support
-from conftest import (DEAD_AFTER, address_of, make_reporter, now, owner_of, psql, wait_for)
+from conftest import (DEAD_AFTER, _binary, address_of, make_reporter, now, owner_of, psql,
+                      wait_for)
 
 
 def ports(urls) -> set[str]:
@@ -114,6 +116,16 @@ def test_a_mapping_moves_when_its_owner_dies(start_node, sink):
     after = [r for r in sink.get(fn) if r["event"]["Records"][0]["body"].startswith("after-")]
     assert ports(r["node"] for r in after) == {port(survivor.url)}
     assert new_owner != owner
+
+    # `kindling nodes` shows the dead owner and who owns the mapping now.
+    out = subprocess.run([str(_binary()), "nodes", "--endpoint", survivor.url],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("cluster: shared (seen from "), out.stdout
+    assert any(l.startswith(owner) and " dead " in l for l in lines), out.stdout
+    assert any(l.startswith(new_owner) and " alive " in l for l in lines), out.stdout
+    assert any(l.startswith(resource) and new_owner in l for l in lines), out.stdout
 
 
 SCHEDULE_TEMPLATE = """

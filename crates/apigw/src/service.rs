@@ -89,6 +89,9 @@ pub enum Deployed {
     },
 }
 
+/// A compiled deployment, with the generation and instant it was read at.
+type CachedDeployment = (u64, Arc<Deployed>, std::time::Instant);
+
 /// API Gateway over a store. Share it in an `Arc`; methods are blocking (the store is
 /// synchronous): call them off the async runtime, except [`ApiGateway::cached`].
 pub struct ApiGateway {
@@ -97,7 +100,7 @@ pub struct ApiGateway {
     /// Bumped after every write of this node; cached deployments of an older one are stale.
     generation: AtomicU64,
     /// Compiled deployments by API id, with the generation and instant they were read at.
-    cache: Mutex<HashMap<String, (u64, Arc<Deployed>, std::time::Instant)>>,
+    cache: Mutex<HashMap<String, CachedDeployment>>,
     /// Set when other nodes share the store (their writes do not bump this node's
     /// generation): how long a cached deployment is trusted.
     refresh: Option<std::time::Duration>,

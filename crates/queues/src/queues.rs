@@ -110,7 +110,7 @@ struct Inner {
     store: Arc<dyn QueueStore>,
     committer: Committer,
     /// Queue records by (account, name), with when they were read.
-    cache: Mutex<HashMap<(String, String), (Arc<QueueRecord>, std::time::Instant)>>,
+    cache: Mutex<HashMap<(String, String), CachedQueue>>,
     waiters: Arc<Mutex<HashMap<i64, Arc<Notify>>>>,
     deleted: Mutex<HashMap<(String, String), i64>>,
     purged: Mutex<HashMap<i64, i64>>,
@@ -118,6 +118,9 @@ struct Inner {
     /// Dead letters and destination records that could not be delivered, by (function, kind).
     undelivered: kindling_metrics::Family<(String, &'static str), kindling_metrics::Counter>,
 }
+
+/// A queue record and when it was read from the store.
+type CachedQueue = (Arc<QueueRecord>, std::time::Instant);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)

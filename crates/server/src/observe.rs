@@ -165,6 +165,9 @@ async fn nodes(State(o): State<Observed>) -> Response {
     }
 }
 
+/// One gauge's value for a node (given the current time in milliseconds).
+type NodeGauge = fn(&kindling_cluster::NodeView, i64) -> f64;
+
 /// Nodes, their heartbeats, load and leases, as gauges.
 async fn cluster_metrics(o: &Observed, e: &mut Exposition) {
     let Some(cluster) = &o.cluster else {
@@ -186,7 +189,7 @@ async fn cluster_metrics(o: &Observed, e: &mut Exposition) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    let gauges: [(&str, &str, fn(&kindling_cluster::NodeView, i64) -> f64); 5] = [
+    let gauges: [(&str, &str, NodeGauge); 5] = [
         (
             "kindling_cluster_node_alive",
             "1 for a node with fresh heartbeats, 0 for one declared dead or gone.",

@@ -358,7 +358,7 @@ fn change_visibility(
 }
 
 pub(super) fn purge(tx: &mut Tx<'_>, id: i64) -> Result<u64> {
-    Ok(tx.execute("DELETE FROM sqs_messages WHERE queue_id = $1", &[&id])?)
+    tx.execute("DELETE FROM sqs_messages WHERE queue_id = $1", &[&id])
 }
 
 pub(super) fn expire(tx: &mut Tx<'_>, id: i64, cutoff_ms: i64, now_ms: i64) -> Result<u64> {
@@ -366,10 +366,10 @@ pub(super) fn expire(tx: &mut Tx<'_>, id: i64, cutoff_ms: i64, now_ms: i64) -> R
         "DELETE FROM sqs_dedup WHERE queue_id = $1 AND until_ms <= $2",
         &[&id, &now_ms],
     )?;
-    Ok(tx.execute(
+    tx.execute(
         "DELETE FROM sqs_messages WHERE queue_id = $1 AND sent_ms < $2",
         &[&id, &cutoff_ms],
-    )?)
+    )
 }
 
 pub(super) fn peek(tx: &mut Tx<'_>, id: i64, n: usize) -> Result<Vec<StoredMessage>> {
@@ -399,10 +399,10 @@ pub(super) fn move_messages(tx: &mut Tx<'_>, from: i64, moves: &[MoveMessage]) -
 }
 
 pub(super) fn delete_seqs(tx: &mut Tx<'_>, queue_id: i64, seqs: &[i64]) -> Result<u64> {
-    Ok(tx.execute(
+    tx.execute(
         "DELETE FROM sqs_messages WHERE queue_id = $1 AND seq = ANY($2)",
         &[&queue_id, &seqs],
-    )?)
+    )
 }
 
 pub(super) fn put_move_task(

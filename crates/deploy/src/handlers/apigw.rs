@@ -257,9 +257,9 @@ pub async fn create_stage(k: &Kindling, props: &Map<String, Value>) -> Outcome {
     let api = required(props, "ApiId")?;
     let mut input: v2::StageInput = wire_input(
         props,
-        &[],
-        &[],
-        &["AutoDeploy"],
+        &["DefaultRouteSettings"],
+        &["ThrottlingBurstLimit"],
+        &["AutoDeploy", "DetailedMetricsEnabled", "DataTraceEnabled"],
         &[
             "ApiId",
             "Tags",
@@ -279,9 +279,9 @@ pub async fn update_stage(k: &Kindling, name: &str, props: &Map<String, Value>) 
     let api = required(props, "ApiId")?;
     let mut input: v2::StageInput = wire_input(
         props,
-        &[],
-        &[],
-        &["AutoDeploy"],
+        &["DefaultRouteSettings"],
+        &["ThrottlingBurstLimit"],
+        &["AutoDeploy", "DetailedMetricsEnabled", "DataTraceEnabled"],
         &[
             "ApiId",
             "Tags",

@@ -66,7 +66,11 @@ impl Provider for Arc<Fake> {
                 .lock()
                 .expect("lock")
                 .insert(id.clone(), props.clone());
-            Ok(Provisioned::named(id.clone()).attr("Arn", format!("arn:{id}")))
+            // Each create makes a new "version" (for aliases' `FunctionVersion`).
+            let version = self.calls.lock().expect("lock").len().to_string();
+            Ok(Provisioned::named(id.clone())
+                .attr("Arn", format!("arn:{id}"))
+                .attr("Version", version))
         })
     }
     fn update<'a>(
@@ -77,10 +81,15 @@ impl Provider for Arc<Fake> {
         new: &'a Map<String, Value>,
     ) -> BoxFuture<'a, Result<Provisioned, ProvisionError>> {
         Box::pin(async move {
+            let shifting = ctx
+                .traffic_shifting
+                .as_ref()
+                .map(|t| format!(" ({})", t.config_name))
+                .unwrap_or_default();
             self.calls
                 .lock()
                 .expect("lock")
-                .push(format!("update {}", ctx.logical_id));
+                .push(format!("update {}{shifting}", ctx.logical_id));
             if new.contains_key("Fail") {
                 return Err(ProvisionError::new("update failed"));
             }
@@ -341,4 +350,48 @@ async fn change_sets_report_no_changes_as_cloudformation_does() {
         Some(kindling_cfn_template::NO_CHANGES_REASON)
     );
     assert_eq!(c.execution_status, "UNAVAILABLE");
+}
+
+const CANARY: &str = r#"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.12
+      Handler: index.handler
+      InlineCode: "def handler(e, c): return 1"
+      AutoPublishAlias: live
+      DeploymentPreference:
+        Type: Linear10PercentEvery1Minute
+"#;
+
+#[tokio::test]
+async fn an_alias_update_carries_its_traffic_shifting_to_the_handler() {
+    let fake = Arc::new(Fake::default());
+    let d = open(
+        Arc::new(SqliteStore::in_memory().expect("db")),
+        Arc::clone(&fake),
+    )
+    .await;
+    let with_caps = |body: &str| StackInput {
+        capabilities: vec!["CAPABILITY_IAM".into(), "CAPABILITY_AUTO_EXPAND".into()],
+        ..input("s", body)
+    };
+    d.create_stack(with_caps(CANARY)).await.expect("create");
+    assert_eq!(status(&d, "s").await, "CREATE_COMPLETE");
+    let v2 = CANARY.replace("return 1", "return 2");
+    d.update_stack(with_caps(&v2)).await.expect("update");
+    assert_eq!(status(&d, "s").await, "UPDATE_COMPLETE");
+    let updates: Vec<String> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("update "))
+        .collect();
+    assert!(
+        updates.contains(&"update FnAliaslive (Linear10PercentEvery1Minute)".to_string()),
+        "{updates:?}"
+    );
+    // Only the alias shifts: the function's update carries nothing.
+    assert!(updates.contains(&"update Fn".to_string()), "{updates:?}");
 }

@@ -508,12 +508,15 @@ def check_billed(rep: Report) -> None:
 class KindlingLogs:
     """`kindling logs FUNCTION --data-dir DIR`: lines `<ISO timestamp>\\t<message>`."""
 
-    def __init__(self, binary: Path, data_dir: Path):
+    def __init__(self, binary: Path, data_dir: Path, store_args: list[str] | None = None):
         self.binary = binary
         self.data_dir = data_dir
+        # The server's `--store URL`, when its functions live in PostgreSQL.
+        self.store_args = list(store_args or [])
 
     def raw(self, function: str) -> str:
-        proc = subprocess.run([str(self.binary), "logs", function, "--data-dir", str(self.data_dir)],
+        proc = subprocess.run([str(self.binary), "logs", function, "--data-dir", str(self.data_dir),
+                               *self.store_args],
                               capture_output=True, text=True, timeout=30)
         assert proc.returncode == 0, f"kindling logs {function} failed rc={proc.returncode}: {proc.stderr}"
         return proc.stdout
@@ -604,7 +607,11 @@ class KindlingServer:
 
     @property
     def logs(self) -> KindlingLogs:
-        return KindlingLogs(self.binary, self.data_dir)
+        store: list[str] = []
+        if "--store" in self.args:
+            i = self.args.index("--store")
+            store = self.args[i:i + 2]
+        return KindlingLogs(self.binary, self.data_dir, store)
 
     def log_tail(self, n: int = 60) -> str:
         try:

@@ -242,3 +242,26 @@ fn resolves_every_reference_form() {
         Err(ControlError::NotFound(_))
     ));
 }
+
+#[test]
+fn other_nodes_changes_drop_cached_targets_and_a_lost_listener_stops_caching() {
+    let (plane, _dir) = plane();
+    create(&plane, "f", false);
+    plane.invoke_target("f", None).unwrap();
+    assert!(plane.cached_invoke_target("f", None).unwrap().is_some());
+    // Another node's write, heard through the store's listener.
+    plane.on_store_change(kindling_store::Change::Committed(7));
+    assert!(plane.cached_invoke_target("f", None).unwrap().is_none());
+    plane.invoke_target("f", None).unwrap();
+    assert!(plane.cached_invoke_target("f", None).unwrap().is_some());
+    // Writes may now go unannounced: nothing cached is reused, even just loaded.
+    plane.on_store_change(kindling_store::Change::Lost);
+    plane.invoke_target("f", None).unwrap();
+    assert!(plane.cached_invoke_target("f", None).unwrap().is_none());
+    assert_ne!(plane.generation(), plane.generation());
+    // Resynchronized: caching resumes.
+    plane.on_store_change(kindling_store::Change::Resync);
+    plane.invoke_target("f", None).unwrap();
+    assert!(plane.cached_invoke_target("f", None).unwrap().is_some());
+    assert_eq!(plane.generation(), plane.generation());
+}

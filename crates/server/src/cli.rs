@@ -192,6 +192,10 @@ pub struct LogsArgs {
     /// Directory holding Kindling's state.
     #[arg(long, env = "KINDLING_DATA_DIR", default_value = ".kindling")]
     pub data_dir: PathBuf,
+    /// Where the server keeps its functions (as `kindling serve --store`); the log files are
+    /// the node's own, under `--data-dir`.
+    #[arg(long, env = "KINDLING_STORE", default_value = "sqlite", value_parser = parse_store)]
+    pub store: StoreLocation,
 }
 
 /// How execution environments are isolated.

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use kindling_scheduler::LogStore;
-use kindling_store::{SqliteStore, Store};
+use kindling_store::{PgStore, SqliteStore, Store};
 
-use crate::cli::LogsArgs;
+use crate::cli::{LogsArgs, StoreLocation};
 
 pub fn run(args: &LogsArgs) -> anyhow::Result<()> {
     let store = LogStore::new(args.data_dir.join("logs"));
@@ -62,8 +62,17 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
 }
 
-/// Fails with a clear message when the data dir holds no such function.
+/// Fails with a clear message when the data dir (or the shared store) holds no such function.
 fn ensure_function_exists(args: &LogsArgs) -> anyhow::Result<()> {
+    if let StoreLocation::Postgres(url) = &args.store {
+        let store = PgStore::connect_with_pool(url, 1).context("opening the PostgreSQL store")?;
+        anyhow::ensure!(
+            store.function(&args.function)?.is_some(),
+            "function not found: {} (no such function in the PostgreSQL store)",
+            args.function
+        );
+        return Ok(());
+    }
     let db = args.data_dir.join("state.db");
     anyhow::ensure!(
         db.is_file(),

@@ -302,6 +302,9 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             });
         }
     };
+    // Start-up is done (its store calls ran before anything was served); from here on a
+    // store call on an async worker is a bug that the test setting makes fatal.
+    PgStore::set_strict_blocking(args.store_strict_blocking);
     kindling_edge::serve_with_relayed(
         listener,
         Some(relay_rx),
@@ -326,7 +329,6 @@ async fn shared_store(args: &ServeArgs) -> anyhow::Result<Option<Arc<PgStore>>> 
     let StoreLocation::Postgres(url) = &args.store else {
         return Ok(None);
     };
-    PgStore::set_strict_blocking(args.store_strict_blocking);
     let url = url.clone();
     let pg = tokio::task::spawn_blocking(move || PgStore::connect(&url))
         .await

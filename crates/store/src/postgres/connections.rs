@@ -47,8 +47,33 @@ pub(super) const DEFAULT_POOL_SIZE: u32 = 16;
 /// A pooled client and the statements prepared on it (prepared once per connection: every
 /// later call of the same SQL is one round trip).
 pub(super) struct PgConn {
-    client: Client,
+    /// `Some` until the connection is dropped.
+    client: Option<Client>,
     statements: HashMap<&'static str, Statement>,
+}
+
+impl PgConn {
+    fn client(&mut self) -> Result<&mut Client> {
+        self.client
+            .as_mut()
+            .ok_or(StoreError::Invalid("the connection was closed"))
+    }
+}
+
+impl Drop for PgConn {
+    /// Closing a client blocks on its private runtime, which panics on a thread that runs an
+    /// async runtime (a store dropped at shutdown): there it closes on a thread of its own.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let _ = std::thread::Builder::new()
+                    .name("pg-close".into())
+                    .spawn(move || drop(client));
+            } else {
+                drop(client);
+            }
+        }
+    }
 }
 
 /// Opens connections for the pool.
@@ -62,17 +87,20 @@ impl r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> std::result::Result<PgConn, postgres::Error> {
         Ok(PgConn {
-            client: self.config.connect(NoTls)?,
+            client: Some(self.config.connect(NoTls)?),
             statements: HashMap::new(),
         })
     }
 
     fn is_valid(&self, conn: &mut PgConn) -> std::result::Result<(), postgres::Error> {
-        conn.client.simple_query("").map(|_| ())
+        match conn.client.as_mut() {
+            Some(c) => c.simple_query("").map(|_| ()),
+            None => Ok(()),
+        }
     }
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {
-        conn.client.is_closed()
+        conn.client.as_ref().is_none_or(Client::is_closed)
     }
 }
 
@@ -208,7 +236,7 @@ impl Connections {
     ) -> Result<T> {
         off_runtime(|| {
             let mut conn = self.pool.get().map_err(StoreError::Unavailable)?;
-            f(&mut conn.client)
+            f(conn.client()?)
         })
     }
 
@@ -217,7 +245,7 @@ impl Connections {
     fn migrate(&self) -> Result<()> {
         off_runtime(|| {
             let mut conn = self.pool.get().map_err(StoreError::Unavailable)?;
-            let mut tx = conn.client.transaction()?;
+            let mut tx = conn.client()?.transaction()?;
             tx.batch_execute(
                 "SELECT pg_advisory_xact_lock(7361524893);
                  CREATE TABLE IF NOT EXISTS kindling_schema (version INTEGER NOT NULL);",
@@ -254,6 +282,9 @@ fn run_once<T>(
     f: &mut impl FnMut(&mut Tx<'_>) -> Result<T>,
 ) -> Result<T> {
     let PgConn { client, statements } = conn;
+    let client = client
+        .as_mut()
+        .ok_or(StoreError::Invalid("the connection was closed"))?;
     let (level, read_only) = match mode {
         Mode::Write => (IsolationLevel::Serializable, false),
         Mode::Queue => (IsolationLevel::ReadCommitted, false),

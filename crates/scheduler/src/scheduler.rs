@@ -298,6 +298,7 @@ impl Scheduler {
         if running > count {
             tracing::info!(tasks = running - count, "waiting for in-flight invocations");
         }
+        self.shared.starter.prewarm.close().await;
         self.shared.tasks.idle().await;
         tracing::info!(environments = count, "execution environments shut down");
     }

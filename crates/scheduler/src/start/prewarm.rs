@@ -83,6 +83,8 @@ pub(super) fn encode_identity(env: &[(String, String)]) -> Vec<u8> {
 #[derive(Default)]
 pub(crate) struct PrewarmPool {
     slots: Mutex<HashMap<String, Slot>>,
+    /// Set at shutdown: nothing more is started or kept.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -94,6 +96,29 @@ struct Slot {
 impl PrewarmPool {
     fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
         self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Shutdown: no more environments are started, and the waiting ones are ended (each
+    /// killed, waited for, its user id given back once it is gone).
+    pub(crate) async fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        let waiting: Vec<Box<Prewarmed>> = self
+            .slots()
+            .values_mut()
+            .flat_map(|slot| slot.ready.drain(..))
+            .collect();
+        for p in &waiting {
+            p.sandbox.kill();
+        }
+        for p in waiting {
+            let _ = p.sandbox.wait().await;
+            drop(p);
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// A live ready environment of `runtime`, oldest first.
@@ -160,7 +185,7 @@ impl Starter {
     /// runtime, so refilling never becomes a spawn storm next to real cold starts).
     pub(crate) fn prewarm_fill(self: &Arc<Self>, runtime: &str) {
         let target = self.config.prewarm_per_runtime;
-        if target == 0 || !self.namespaces() || !supported(runtime) {
+        if target == 0 || !self.namespaces() || !supported(runtime) || self.prewarm.is_closed() {
             return;
         }
         {
@@ -180,6 +205,11 @@ impl Starter {
                 let slot = slots.entry(runtime.clone()).or_default();
                 slot.starting = slot.starting.saturating_sub(1);
                 match result {
+                    Ok(p) if this.prewarm.is_closed() => {
+                        // Shutting down: ended here (dropping it kills the tree).
+                        drop(p);
+                        false
+                    }
                     Ok(p) => {
                         slot.ready.push_back(Box::new(p));
                         true

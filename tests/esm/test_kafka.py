@@ -121,3 +121,42 @@ def test_records_in_order_positions_and_on_failure(lam, sqs, sink, broker):
         assert offsets == list(range(15)), (p, offsets)
     time.sleep(1)
     lam.delete_event_source_mapping(UUID=m["UUID"])
+
+
+def test_batching_window_and_filter_criteria(lam, sink, broker):
+    """Records produced within MaximumBatchingWindowInSeconds reach the function in one batch;
+    FilterCriteria patterns see the decoded JSON value, and records none matches are skipped."""
+    topic = unique("filtered")
+    admin = KafkaAdminClient(bootstrap_servers=broker)
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    admin.close()
+    fn = make_function(lam, sink, zip_bytes=support.make_zip({"lambda_function.py": KAFKA_HANDLER}))
+    m = lam.create_event_source_mapping(
+        FunctionName=fn, Topics=[topic], StartingPosition="TRIM_HORIZON", BatchSize=100,
+        MaximumBatchingWindowInSeconds=3,
+        FilterCriteria={"Filters": [{"Pattern": json.dumps({"value": {"kind": ["order"]}})}]},
+        SelfManagedEventSource={"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [broker]}})
+    assert m["MaximumBatchingWindowInSeconds"] == 3
+    wait_state(lam, m["UUID"], "Enabled")
+    producer = KafkaProducer(bootstrap_servers=broker)
+    producer.send(topic, key=b"k0", value=json.dumps({"kind": "order", "n": 0}).encode())
+    producer.flush()
+    time.sleep(1)  # within the window: the first record waits for these
+    for i in range(1, 8):
+        kind = "order" if i % 2 == 0 else "noise"
+        producer.send(topic, key=f"k{i}".encode(), value=json.dumps({"kind": kind, "n": i}).encode())
+    producer.send(topic, key=b"k8", value=b"not json")
+    producer.flush()
+
+    def orders():
+        return sorted(json.loads(row[4])["n"] for r in sink.get(fn) for row in r["rows"])
+
+    wait_for(lambda: orders() == [0, 2, 4, 6], timeout=60, what="the matching records")
+    calls = sink.get(fn)
+    assert len(calls) == 1, [r["rows"] for r in calls]
+    # Skipped records still move the position: a later matching record is the next batch alone.
+    producer.send(topic, key=b"k9", value=json.dumps({"kind": "order", "n": 9}).encode())
+    producer.flush()
+    wait_for(lambda: orders() == [0, 2, 4, 6, 9], timeout=60, what="the record after them")
+    assert [row[2] for row in sink.get(fn)[-1]["rows"]] == [9]
+    lam.delete_event_source_mapping(UUID=m["UUID"])

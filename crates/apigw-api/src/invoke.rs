@@ -107,10 +107,7 @@ impl Invoker {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(source_arn)
-            .and_then(|d| {
-                d.iter()
-                    .find(|(t, g, _)| *g == generation && t == target)
-            })
+            .and_then(|d| d.iter().find(|(t, g, _)| *g == generation && t == target))
         {
             return decision.clone().map_err(CallError::Refused);
         }
@@ -145,7 +142,10 @@ impl Invoker {
         .await
         .map_err(|e| CallError::Refused(format!("checking permissions: {e}")))?;
         {
-            let mut permissions = self.permissions.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut permissions = self
+                .permissions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             // Bounded like the APIs it serves: decisions of older generations go first.
             if permissions.len() >= MAX_PERMISSIONS {
                 permissions.retain(|_, d| {

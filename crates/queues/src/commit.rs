@@ -122,22 +122,21 @@ fn run(
             }
         }
         let durable = ops.iter().any(QueueOp::needs_durability);
-        let results: Vec<Result<QueueOpOutput, QueueError>> =
-            match store.apply(&ops) {
-                Ok(outs) => outs
-                    .into_iter()
-                    .map(|r| r.map_err(QueueError::from))
-                    .collect(),
-                Err(e) => {
-                    tracing::error!(
-                        error = &e as &dyn std::error::Error,
-                        operations = ops.len(),
-                        "could not commit queue operations"
-                    );
-                    let e = QueueError::from(e);
-                    ops.iter().map(|_| Err(e.clone())).collect()
-                }
-            };
+        let results: Vec<Result<QueueOpOutput, QueueError>> = match store.apply(&ops) {
+            Ok(outs) => outs
+                .into_iter()
+                .map(|r| r.map_err(QueueError::from))
+                .collect(),
+            Err(e) => {
+                tracing::error!(
+                    error = &e as &dyn std::error::Error,
+                    operations = ops.len(),
+                    "could not commit queue operations"
+                );
+                let e = QueueError::from(e);
+                ops.iter().map(|_| Err(e.clone())).collect()
+            }
+        };
         after(&ops, &results);
         if durable {
             if let Err(mpsc::SendError((replies, _))) = syncer.send((replies, results)) {
@@ -244,8 +243,8 @@ mod tests {
                 let _ = woken_tx.send(());
             }
         });
-        let c = Committer::start_with(Arc::clone(&log) as Arc<dyn Log>, 8, after)
-            .expect("committer");
+        let c =
+            Committer::start_with(Arc::clone(&log) as Arc<dyn Log>, 8, after).expect("committer");
         let sender = {
             let c = c.clone();
             tokio::spawn(async move { c.submit(send()).await })
@@ -267,7 +266,10 @@ mod tests {
         assert!(matches!(delete, Ok(QueueOpOutput::Deleted(_))));
         // The sender hears nothing before the fsync.
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(!sender.is_finished(), "a send was answered before its fsync");
+        assert!(
+            !sender.is_finished(),
+            "a send was answered before its fsync"
+        );
         assert_eq!(*log.syncs.lock().expect("syncs"), 0);
         open.send(()).expect("open the gate");
         let sent = tokio::time::timeout(Duration::from_secs(10), sender)

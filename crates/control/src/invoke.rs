@@ -32,6 +32,14 @@ impl CachedTarget {
             _ => self.primary,
         }
     }
+
+    /// [`draw`](Self::draw) without consuming the cache entry.
+    fn draw_cloned(&self) -> InvokeTarget {
+        match &self.routed {
+            Some((routed, weight)) if fastrand::f64() < *weight => routed.clone(),
+            _ => self.primary.clone(),
+        }
+    }
 }
 
 pub(crate) type InvokeCache = HashMap<(String, Option<Qualifier>), CachedTarget>;
@@ -66,7 +74,14 @@ impl ControlPlane {
     ) -> Result<Option<InvokeTarget>> {
         let r = parse_ref(self, raw, qualifier, true)?;
         let generation = self.generation();
-        Ok(self.cached(&r, generation).map(CachedTarget::draw))
+        // Only the drawn version's target is cloned (the warm path runs this per invoke).
+        Ok(self
+            .invoke_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(r.name, r.qualifier))
+            .filter(|c| c.generation == generation)
+            .map(CachedTarget::draw_cloned))
     }
 
     fn cached(&self, r: &FunctionRef, generation: u64) -> Option<CachedTarget> {

@@ -10,6 +10,9 @@ use hyper::body::{Body, Incoming};
 /// connection is simply closed after the answer.
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 
+/// Bodies up to this size are copied out of the connection's read buffer.
+const COPY_BELOW: usize = 4096;
+
 /// A complete body.
 #[derive(Debug)]
 pub(crate) struct Collected {
@@ -76,6 +79,10 @@ pub(crate) async fn read_capped(mut body: Incoming, max: usize) -> Result<Collec
     }
     let bytes = match (joined, first) {
         (Some(buf), _) => buf.freeze(),
+        // A small body is copied out: a slice would keep hyper's whole read buffer shared,
+        // and the connection's next request (the runtime's `/next`, sent right after the
+        // answer) would then be read into a freshly allocated one.
+        (None, Some(head)) if head.len() <= COPY_BELOW => Bytes::copy_from_slice(&head),
         (None, Some(head)) => head,
         (None, None) => Bytes::new(),
     };

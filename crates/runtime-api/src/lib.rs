@@ -15,6 +15,7 @@
 //! .init_result() -> Option<InitResult>                 // the same, without waiting
 //! .invoke(Invocation).await -> Outcome                 // Response | Error | ResponseTooLarge | Stream
 //! .wait_invocation_complete().await                    // runtime and extensions back in next
+//! .invocation_complete() -> bool                       // the same, without waiting
 //! .shutdown(ShutdownReason, Duration).await            // SHUTDOWN to extensions, bounded wait
 //! .runtime_polling() -> bool                           // a live /next is parked
 //! .registered_extensions() -> Vec<String>
@@ -236,6 +237,12 @@ impl RuntimeApi {
     /// extension registered for INVOKE has called `/extension/event/next` again.
     pub async fn wait_invocation_complete(&self) {
         self.shared.wait_invocation_complete().await;
+    }
+
+    /// Whether [`wait_invocation_complete`](Self::wait_invocation_complete) would return at
+    /// once: the runtime (and each extension) already asked for the next event.
+    pub fn invocation_complete(&self) -> bool {
+        self.shared.invocation_complete()
     }
 
     /// Sends SHUTDOWN with `reason` and `deadlineMs = now + deadline` to the extensions

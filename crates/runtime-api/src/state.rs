@@ -137,6 +137,25 @@ impl State {
         }
     }
 
+    /// `Some` once init has ended and the last invocation is done: the runtime (and every
+    /// extension registered for INVOKE) asked for the next event.
+    fn invocation_complete(&self) -> Option<()> {
+        match self.init {
+            InitPhase::Failed(_) => Some(()),
+            InitPhase::Pending => None,
+            InitPhase::Done => {
+                let rt = &self.runtime;
+                let runtime_idle = rt.queue.is_empty() && !rt.busy;
+                let extensions_idle = self
+                    .extensions
+                    .iter()
+                    .filter(|e| e.invoke)
+                    .all(Extension::idle);
+                (runtime_idle && extensions_idle).then_some(())
+            }
+        }
+    }
+
     /// Init ends when the runtime and every registered extension have called their next.
     fn recompute_init(&mut self) {
         if matches!(self.init, InitPhase::Pending)
@@ -288,21 +307,13 @@ impl Shared {
     }
 
     pub(crate) async fn wait_invocation_complete(&self) {
-        self.wait_until(|s| match s.init {
-            InitPhase::Failed(_) => Some(()),
-            InitPhase::Pending => None,
-            InitPhase::Done => {
-                let rt = &s.runtime;
-                let runtime_idle = rt.queue.is_empty() && !rt.busy;
-                let extensions_idle = s
-                    .extensions
-                    .iter()
-                    .filter(|e| e.invoke)
-                    .all(Extension::idle);
-                (runtime_idle && extensions_idle).then_some(())
-            }
-        })
-        .await
+        self.wait_until(State::invocation_complete).await
+    }
+
+    /// Whether [`wait_invocation_complete`](Self::wait_invocation_complete) would resolve at
+    /// once (the warm path's check, without a wait).
+    pub(crate) fn invocation_complete(&self) -> bool {
+        self.lock().invocation_complete().is_some()
     }
 
     /// Sends SHUTDOWN (once) to the extensions registered for it and closes registration.

@@ -314,6 +314,10 @@ impl Env {
     /// and then exit) or never asked within the function's timeout: the caller retires it and
     /// starts a fresh one, as Lambda resets such an environment.
     pub async fn ready(&self) -> bool {
+        // The warm path: the runtime is already back in `/next` (no timer armed, no wait).
+        if self.api.invocation_complete() {
+            return self.alive();
+        }
         tokio::select! {
             () = self.api.wait_invocation_complete() => self.alive(),
             _ = self.sandbox().wait() => false,

@@ -4,6 +4,7 @@
 //!
 //! [`Scheduler::invoke`]: crate::Scheduler::invoke
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -114,7 +115,7 @@ pub(crate) async fn run(
             stream,
         }) => {
             let (end_tx, end) = oneshot::channel();
-            let resource = resource(&req);
+            let resource = resource(&req).into_owned();
             let req_facts = Facts::of(&req, &version);
             // The stream's end is awaited in a task of its own (counted for the shutdown),
             // which holds the environment and the concurrency slot until then.
@@ -367,11 +368,11 @@ async fn cold_start(
 }
 
 /// Lambda's `Resource` dimension: the function, or `function:qualifier` as invoked.
-fn resource(req: &InvokeRequest) -> String {
+fn resource(req: &InvokeRequest) -> Cow<'_, str> {
     let name = &req.target.record.function_name;
     match &req.target.qualifier {
-        Some(q) => format!("{name}:{q}"),
-        None => name.clone(),
+        Some(q) => Cow::Owned(format!("{name}:{q}")),
+        None => Cow::Borrowed(name),
     }
 }
 

@@ -118,17 +118,27 @@ pub(super) async fn resolve(
     blocking(move || control.invoke_target(&name, qualifier.as_deref())).await
 }
 
+/// A new request id (a random UUID, version 4) from the thread's fast generator: no system
+/// call per invocation. Request ids name invocations; they are not secrets.
+pub(super) fn new_request_id() -> String {
+    uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes())
+        .into_uuid()
+        .to_string()
+}
+
 /// `POST /2015-03-31/functions/{name}/invocations`
 pub async fn invoke(
     State(s): State<ApiState>,
     Path(name): Path<String>,
     q: QueryParams,
-    headers: HeaderMap,
-    body: Body,
+    req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    let kind = invocation_type(&headers)?;
-    let tail = log_tail(&headers)?;
-    let client_context = client_context(&headers)?;
+    // The head's headers are read in place (the `HeaderMap` extractor would copy them).
+    let (parts, body) = req.into_parts();
+    let headers = &parts.headers;
+    let kind = invocation_type(headers)?;
+    let tail = log_tail(headers)?;
+    let client_context = client_context(headers)?;
     let limit = match kind {
         InvocationType::Event => limits::ASYNC_PAYLOAD,
         _ => limits::SYNC_PAYLOAD,
@@ -136,13 +146,13 @@ pub async fn invoke(
     let payload = payload(body, limit).await?;
     let t = resolve(&s, name, q.get("Qualifier").map(str::to_string)).await?;
     let scheduler = s.scheduler.clone().ok_or(ApiError::DataPlaneDisabled)?;
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = new_request_id();
     let req = InvokeRequest {
         target: t,
         request_id: request_id.clone(),
         payload,
         client_context,
-        trace_id: header(&headers, "x-amzn-trace-id").map(str::to_string),
+        trace_id: header(headers, "x-amzn-trace-id").map(str::to_string),
         tail: tail && kind == InvocationType::RequestResponse,
         enqueued_ms: None,
     };
@@ -173,7 +183,7 @@ pub async fn invoke_async(
 ) -> Result<Response, ApiError> {
     let payload = payload(body, INVOKE_ASYNC_PAYLOAD).await?;
     let t = resolve(&s, name, None).await?;
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = new_request_id();
     let req = InvokeRequest {
         target: t,
         request_id: request_id.clone(),

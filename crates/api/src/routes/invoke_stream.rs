@@ -49,7 +49,7 @@ pub async fn invoke_with_response_stream(
     let payload = payload(body, limits::SYNC_PAYLOAD).await?;
     let target = resolve(&s, name, q.get("Qualifier").map(str::to_string)).await?;
     let scheduler = s.scheduler.clone().ok_or(ApiError::DataPlaneDisabled)?;
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = super::invoke::new_request_id();
     if dry_run {
         return Ok(with_request_id(
             StatusCode::NO_CONTENT.into_response(),

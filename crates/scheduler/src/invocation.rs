@@ -73,7 +73,7 @@ pub(crate) async fn run(
                 at_ms: logs::now_ms(),
                 function: rec.function_name.clone(),
                 version: version.clone(),
-                resource: resource(&req),
+                resource: resource(&req).into_owned(),
                 request_id: req.request_id.clone(),
                 error: Some(failure.error.as_str().to_string()),
                 duration: failure.duration,
@@ -165,7 +165,7 @@ pub(crate) async fn run(
     record(&mut env, &resource, &run);
     shared
         .activity
-        .record(activity_of(&Facts::of(&req, &version), resource, &run));
+        .record(activity_of(&Facts::of(&req, &version), resource.into_owned(), &run));
     if let Some(x) = &exporter {
         let error = run.error.as_ref().map(FunctionError::as_str);
         timeline(acquired, run.init, Some(run.duration), error).export(x);

@@ -163,9 +163,11 @@ pub(crate) async fn run(
     };
     let resource = resource(&req);
     record(&mut env, &resource, &run);
-    shared
-        .activity
-        .record(activity_of(&Facts::of(&req, &version), resource.into_owned(), &run));
+    shared.activity.record(activity_of(
+        &Facts::of(&req, &version),
+        resource.into_owned(),
+        &run,
+    ));
     if let Some(x) = &exporter {
         let error = run.error.as_ref().map(FunctionError::as_str);
         timeline(acquired, run.init, Some(run.duration), error).export(x);

@@ -73,8 +73,11 @@ impl AccountUsage {
         self.function_count += 1;
         self.reserved_concurrency += u64::from(m.reserved_concurrency.unwrap_or(0));
         if m.reserved_concurrency.is_none() {
-            self.unreserved_provisioned +=
-                m.provisioned.values().map(|p| u64::from(p.requested)).sum::<u64>();
+            self.unreserved_provisioned += m
+                .provisioned
+                .values()
+                .map(|p| u64::from(p.requested))
+                .sum::<u64>();
         }
     }
 }

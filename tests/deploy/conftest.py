@@ -8,6 +8,9 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -146,3 +149,24 @@ def invoke(lam, name: str, payload: dict | None = None) -> dict:
     body = res["Payload"].read()
     assert "FunctionError" not in res, body
     return json.loads(body)
+
+
+def call(endpoint: str, url: str) -> tuple[int, dict | str]:
+    """GETs an API's URL: the host form (`https://<id>.execute-api.<region>.amazonaws.com/...`,
+    as templates' Outputs print it) through Kindling's endpoint with its Host header, any other
+    URL as it is."""
+    parts = urllib.parse.urlsplit(url)
+    headers = {}
+    if ".execute-api." in parts.netloc:
+        headers["Host"] = parts.netloc
+        url = endpoint + parts.path + (f"?{parts.query}" if parts.query else "")
+    req = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            status, body = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        status, body = e.code, e.read()
+    try:
+        return status, json.loads(body)
+    except ValueError:
+        return status, body.decode(errors="replace")

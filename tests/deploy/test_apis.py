@@ -24,36 +24,13 @@ import os
 import shutil
 import subprocess
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import HERE, VENV_BIN, aws, client, outputs, run, stack_events, wait_for
+from conftest import HERE, VENV_BIN, aws, call, client, outputs, run, stack_events, wait_for
 
 TEMPLATES = HERE / "templates"
-
-
-def call(endpoint: str, url: str) -> tuple[int, dict | str]:
-    """GETs an API's URL: the host form through Kindling's endpoint with its Host header, any
-    other URL as it is."""
-    parts = urllib.parse.urlsplit(url)
-    headers = {}
-    if ".execute-api." in parts.netloc:
-        headers["Host"] = parts.netloc
-        url = endpoint + parts.path + (f"?{parts.query}" if parts.query else "")
-    req = urllib.request.Request(url, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            status, body = r.status, r.read()
-    except urllib.error.HTTPError as e:
-        status, body = e.code, e.read()
-    try:
-        return status, json.loads(body)
-    except ValueError:
-        return status, body.decode(errors="replace")
 
 
 def sam(*args: str, cwd):

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import HERE, next_changeset_second, outputs, run, wait_for
+from conftest import HERE, call, next_changeset_second, outputs, run, wait_for
 
 STACK = "orders"
 
@@ -49,7 +49,7 @@ def app(tmp_path):
     return dst
 
 
-def test_sam_build_deploy_drive_update_delete(app, cfn, lam, sns, sqs, s3):
+def test_sam_build_deploy_drive_update_delete(app, endpoint, cfn, lam, sns, sqs, s3):
     template = build(app)
     res = deploy(app, template)
     assert res.rc == 0, res
@@ -83,6 +83,10 @@ def test_sam_build_deploy_drive_update_delete(app, cfn, lam, sns, sqs, s3):
     # The function URL (on the live alias) answers over HTTP.
     with urllib.request.urlopen(f"{out['OrdersUrl']}?id=9", timeout=30) as r:
         assert json.loads(r.read()) == {"message": "order 9 accepted", "version": "1"}
+    # So do the REST API's route (Prod stage) and the HTTP API's, both to the live alias.
+    for api in ("OrdersRestApi", "OrdersHttpApi"):
+        status, body = call(endpoint, f"{out[api]}?id=5")
+        assert (status, body) == (200, {"message": "order 5 accepted", "version": "1"}), api
 
     # The topic also feeds the orders queue, consumed by a function through an event source
     # mapping with partial batch responses: the good order is deleted, the failing one goes
@@ -133,6 +137,8 @@ def test_sam_build_deploy_drive_update_delete(app, cfn, lam, sns, sqs, s3):
                                                "version": "2"}
     alias = lam.get_alias(FunctionName=orders_fn, Name="live")
     assert alias["FunctionVersion"] == "2"
+    status, body = call(endpoint, f"{out2['OrdersRestApi']}?id=6")
+    assert (status, body) == (200, {"message": "order 6 accepted (v2)", "version": "2"})
     with pytest.raises(ClientError):
         sqs.get_queue_attributes(QueueUrl=out["AuditQueueUrl"])
     resources = {r["LogicalResourceId"] for r in
@@ -145,6 +151,8 @@ def test_sam_build_deploy_drive_update_delete(app, cfn, lam, sns, sqs, s3):
     assert "Deleted successfully" in res.stdout
     with pytest.raises(ClientError):
         cfn.describe_stacks(StackName=STACK)
+    assert all(call(endpoint, f"{out[api]}?id=1")[0] != 200
+               for api in ("OrdersRestApi", "OrdersHttpApi"))
     with pytest.raises(ClientError):
         lam.get_function(FunctionName=orders_fn)
     with pytest.raises(ClientError):

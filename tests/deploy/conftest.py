@@ -103,23 +103,29 @@ def run(cmd: list[str], *, cwd: Path | None = None, timeout: float = 300,
 _last_deploy_second = 0
 
 
-def next_changeset_second() -> None:
-    """`aws cloudformation deploy` and `sam deploy` name their change set after the wall-clock
-    second (`awscli-cloudformation-package-deploy-<epoch>`, `samcli-deploy<epoch>`), and a
-    no-change deploy leaves its FAILED change set behind, as AWS does. Against Kindling two
-    deploys of one stack can start within the same second, which AWS refuses with
-    AlreadyExistsException just as Kindling does; start each deploy in a second of its own."""
+def changeset_deploy(start):
+    """Runs `start()`, an `aws cloudformation deploy` or `sam deploy`, in a wall-clock second of
+    its own. Both CLIs name their change set after the second they reach CreateChangeSet in
+    (`awscli-cloudformation-package-deploy-<epoch>`, `samcli-deploy<epoch>`), and a no-change
+    deploy leaves its FAILED change set behind, as AWS does; two deploys of one stack within
+    one second collide with AlreadyExistsException against AWS as against Kindling. The
+    previous deploy named its change set no later than the second it ended in, so the next
+    one starts after that second."""
     global _last_deploy_second
     deadline = time.monotonic() + 5
     while int(time.time()) <= _last_deploy_second and time.monotonic() < deadline:
         time.sleep(0.05)
-    _last_deploy_second = int(time.time())
+    try:
+        return start()
+    finally:
+        _last_deploy_second = int(time.time())
 
 
 def aws(*args: str, **kw) -> Run:
+    cmd = [sys.executable, "-m", "awscli", *args]
     if args[:2] == ("cloudformation", "deploy"):
-        next_changeset_second()
-    return run([sys.executable, "-m", "awscli", *args], **kw)
+        return changeset_deploy(lambda: run(cmd, **kw))
+    return run(cmd, **kw)
 
 
 def stack_events(cfn, name: str) -> list[tuple[str, str, str]]:

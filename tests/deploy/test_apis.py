@@ -28,12 +28,15 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import HERE, VENV_BIN, aws, call, client, outputs, run, stack_events, wait_for
+from conftest import (HERE, VENV_BIN, aws, call, changeset_deploy, client, outputs, run,
+                      stack_events, wait_for)
 
 TEMPLATES = HERE / "templates"
 
 
 def sam(*args: str, cwd):
+    if args[:1] == ("deploy",):
+        return changeset_deploy(lambda: run(["sam", *args], cwd=cwd, timeout=600))
     return run(["sam", *args], cwd=cwd, timeout=600)
 
 

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import HERE, call, next_changeset_second, outputs, run, wait_for
+from conftest import HERE, call, changeset_deploy, outputs, run, wait_for
 
 STACK = "orders"
 
@@ -30,10 +30,10 @@ def build(app):
 
 
 def deploy(app, template, *extra: str):
-    next_changeset_second()
-    return sam("deploy", "--template-file", str(template), "--stack-name", STACK,
-               "--resolve-s3", "--capabilities", "CAPABILITY_IAM", "--no-confirm-changeset",
-               "--no-progressbar", *extra, cwd=app)
+    return changeset_deploy(lambda: sam(
+        "deploy", "--template-file", str(template), "--stack-name", STACK, "--resolve-s3",
+        "--capabilities", "CAPABILITY_IAM", "--no-confirm-changeset", "--no-progressbar", *extra,
+        cwd=app))
 
 
 def receive(sqs, url: str, timeout: float = 60) -> list[str]:

@@ -135,30 +135,6 @@ fn reads_do_not_wait_for_a_writer_in_a_long_transaction() {
 }
 
 #[test]
-fn readers_see_every_write_once_it_returned() {
-    let (s, _dir) = file_store();
-    s.create_function(&meta("f"), &version("f", None, "r0"), None)
-        .unwrap();
-    assert!(s.function("f").unwrap().is_some(), "create, then get");
-    for i in 1..=50 {
-        s.update_latest(
-            &version("f", None, &format!("r{i}")),
-            &format!("r{}", i - 1),
-        )
-        .unwrap();
-        let seen = s.version("f", None).unwrap().unwrap().revision_id;
-        assert_eq!(seen, format!("r{i}"));
-    }
-    // Relaxed bookkeeping is visible to readers and to the durable writer's checks alike.
-    s.enqueue_events(&[event("e1", "f", 0)]).unwrap();
-    s.lease_events("w", 10, 1000, 1).unwrap();
-    assert_eq!(s.queue_stats().unwrap()[0].in_flight, 1);
-    assert!(s.lease_events("x", 10, 1000, 1).unwrap().is_empty());
-    s.finish_event("e1", "w", &[], &[]).unwrap();
-    assert!(s.queue_stats().unwrap().is_empty());
-}
-
-#[test]
 fn writers_keep_their_own_durability() {
     let (s, _dir) = file_store();
     s.enqueue_events(&[event("e1", "f", 0)]).unwrap();

@@ -530,9 +530,21 @@ fn env_trees(srv: &Managed, function: Option<&str>) -> Vec<(i32, Vec<i32>)> {
         .collect()
 }
 
+/// Environments that ran a function: a pre-initialized one waiting for its function (the pool
+/// `--prewarm` keeps in namespaces mode) has no `AWS_LAMBDA_FUNCTION_NAME` and is not reaped.
+fn function_envs(srv: &Managed) -> usize {
+    procfs::subtrees(srv.pid())
+        .into_iter()
+        .filter(|(_, tree)| {
+            tree.iter()
+                .any(|p| procfs::environ_var(*p, "AWS_LAMBDA_FUNCTION_NAME").is_some())
+        })
+        .count()
+}
+
 fn wait_reaped(srv: &Managed, timeout: Duration) -> Result<(), Error> {
     let deadline = Instant::now() + timeout;
-    while count_envs(srv, None) > 0 {
+    while function_envs(srv) > 0 {
         if Instant::now() > deadline {
             return Err("environments were not reaped in time".into());
         }

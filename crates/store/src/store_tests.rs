@@ -543,9 +543,8 @@ macro_rules! on_both_stores {
             $(
                 #[test]
                 fn $name() {
-                    if let Some(db) = crate::postgres::test_db::TestDb::create() {
-                        super::$name(db.store());
-                    }
+                    let db = crate::postgres::test_db::TestDb::create();
+                    super::$name(db.store());
                 }
             )*
         }

@@ -112,6 +112,23 @@ struct Spawned {
 }
 
 impl Starter {
+    /// Kindling's API for the function's SDK calls (`AWS_ENDPOINT_URL`): on the host's
+    /// loopback, or relayed from a listener on the namespace's own loopback at the same port.
+    fn sdk_endpoint(
+        &self,
+        inside: Option<std::net::TcpListener>,
+        uid: u32,
+    ) -> Result<(Option<String>, Option<tokio::task::AbortHandle>), SchedulerError> {
+        Ok(match (&self.config.endpoint, inside) {
+            (Some(e), Some(inside)) => (
+                Some(format!("http://127.0.0.1:{}", endpoint_port_inside(e.port))),
+                Some(relay_task(inside, e, uid)?),
+            ),
+            (Some(e), None) => (Some(e.host_url.clone()), None),
+            (None, _) => (None, None),
+        })
+    }
+
     fn namespaces(&self) -> bool {
         matches!(self.sandbox.mode(), IsolationMode::Namespaces { .. })
     }
@@ -201,16 +218,7 @@ impl Starter {
         .map_err(SchedulerError::io("starting the Runtime API"))?;
         let runtime_api = api.local_addr().to_string();
         log_init_start(&prepared, &api, job);
-        // Kindling's API for the function's SDK calls: on the host's loopback, or relayed from
-        // a listener on the namespace's own loopback at the same port.
-        let (endpoint_url, relay) = match (&self.config.endpoint, network.extra_listeners.pop()) {
-            (Some(e), Some(inside)) => (
-                Some(format!("http://127.0.0.1:{}", endpoint_port_inside(e.port))),
-                Some(relay_task(inside, e, uid)?),
-            ),
-            (Some(e), None) => (Some(e.host_url.clone()), None),
-            (None, _) => (None, None),
-        };
+        let (endpoint_url, relay) = self.sdk_endpoint(network.extra_listeners.pop(), uid)?;
 
         let empty_opt = self.config.work_dir.join("empty-opt");
         let inside = self.inside(&prepared.task_root, prepared.opt_dir.as_deref(), &empty_opt);

@@ -25,7 +25,7 @@ use kindling_sandbox::{BindMount, Environment, EnvironmentSpec};
 use super::prepare::Prepared;
 use super::{
     MAX_RESPONSE_BYTES, RUNTIME_API_PORT, Spawned, StartJob, StartResult, Starter,
-    endpoint_port_inside, log_init_start, pump_output, relay_task,
+    endpoint_port_inside, log_init_start, pump_output,
 };
 use crate::env::Tree;
 use crate::error::SchedulerError;
@@ -443,14 +443,7 @@ impl Starter {
         .map_err(SchedulerError::io("starting the Runtime API"))?;
         let runtime_api = api.local_addr().to_string();
         log_init_start(&prepared, &api, job);
-        let (endpoint_url, relay) = match (&self.config.endpoint, endpoint_listener) {
-            (Some(e), Some(inside)) => (
-                Some(format!("http://127.0.0.1:{}", endpoint_port_inside(e.port))),
-                Some(relay_task(inside, e, uid)?),
-            ),
-            (Some(e), None) => (Some(e.host_url.clone()), None),
-            (None, _) => (None, None),
-        };
+        let (endpoint_url, relay) = self.sdk_endpoint(endpoint_listener, uid)?;
         let empty_opt = self.config.work_dir.join("empty-opt");
         let inside = self.inside(&prepared.task_root, prepared.opt_dir.as_deref(), &empty_opt);
         let mut env = self.env_vars(

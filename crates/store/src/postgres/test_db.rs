@@ -2,8 +2,7 @@
 //!
 //! The server is `postgres://postgres@127.0.0.1:5432` unless `KINDLING_TEST_PG_URL` names
 //! another (any database on it: the test databases are created beside it). When it cannot
-//! be reached the PostgreSQL tests say so and pass, unless `KINDLING_REQUIRE_PG_TESTS=1`
-//! (set by `scripts/test`), which makes them fail.
+//! be reached the PostgreSQL tests fail: a test that passes without running tests nothing.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -23,24 +22,18 @@ pub(crate) struct TestDb {
 }
 
 impl TestDb {
-    /// A new database with the store's schema, or `None` (after saying why) when PostgreSQL
-    /// cannot be reached and the tests are not required.
-    pub fn create() -> Option<Self> {
+    /// A new database with the store's schema; panics (the test fails) when PostgreSQL cannot
+    /// be reached.
+    pub fn create() -> Self {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let admin_url =
             std::env::var("KINDLING_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_URL.into());
-        let required = std::env::var("KINDLING_REQUIRE_PG_TESTS").is_ok_and(|v| v == "1");
-        let mut admin = match Client::connect(&admin_url, NoTls) {
-            Ok(c) => c,
-            Err(e) if !required => {
-                eprintln!(
-                    "SKIPPED: PostgreSQL store test: cannot reach {admin_url} ({e}); \
-                     set KINDLING_REQUIRE_PG_TESTS=1 to fail instead"
-                );
-                return None;
-            }
-            Err(e) => panic!("PostgreSQL required for the store tests: {admin_url}: {e}"),
-        };
+        let mut admin = Client::connect(&admin_url, NoTls).unwrap_or_else(|e| {
+            panic!(
+                "the PostgreSQL store tests need a PostgreSQL server: {admin_url}: {e} \
+                 (set KINDLING_TEST_PG_URL to use another)"
+            )
+        });
         let name = format!(
             "kindling_test_{}_{}_{}",
             std::process::id(),
@@ -55,12 +48,12 @@ impl TestDb {
             .map_or(admin_url.as_str(), |(b, _)| b);
         let url = format!("{base}/{name}");
         let store = PgStore::connect_with_pool(&url, 4).expect("open the test store");
-        Some(Self {
+        Self {
             store: Some(store),
             url,
             name,
             admin_url,
-        })
+        }
     }
 
     pub fn store(&self) -> &PgStore {

@@ -18,7 +18,7 @@ fn raw(db: &TestDb) -> Client {
 
 #[test]
 fn code_blobs_are_shared_and_checked() {
-    let Some(db) = TestDb::create() else { return };
+    let db = TestDb::create();
     let pg: Arc<PgStore> = Arc::new(PgStore::connect_with_pool(&db.url, 2).unwrap());
     // Larger than one chunk, so that order of chunks matters.
     let bytes: Vec<u8> = (0..(9 * 1024 * 1024 + 7))
@@ -82,7 +82,7 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn a_write_returns_only_after_every_node_dropped_its_caches() {
-    let Some(db) = TestDb::create() else { return };
+    let db = TestDb::create();
     let node_a = db.store();
     let node_b = PgStore::connect_with_pool(&db.url, 2).unwrap();
     let (seen, on_change) = recorder();
@@ -139,7 +139,7 @@ fn a_write_returns_only_after_every_node_dropped_its_caches() {
 
 #[test]
 fn a_listener_cut_from_the_database_stops_caching_then_resynchronizes() {
-    let Some(db) = TestDb::create() else { return };
+    let db = TestDb::create();
     let node_b = PgStore::connect_with_pool(&db.url, 2).unwrap();
     let (seen, on_change) = recorder();
     let _listener = node_b.listen_changes(on_change).unwrap();
@@ -169,7 +169,7 @@ fn a_listener_cut_from_the_database_stops_caching_then_resynchronizes() {
 
 #[test]
 fn sqlstates_map_to_store_errors() {
-    let Some(db) = TestDb::create() else { return };
+    let db = TestDb::create();
     let mut c = raw(&db);
     c.batch_execute("CREATE TABLE t (k TEXT PRIMARY KEY); INSERT INTO t VALUES ('a')")
         .unwrap();

@@ -23,9 +23,7 @@ macro_rules! on_both {
 
                 #[test]
                 fn postgres() {
-                    let Some(db) = crate::postgres::test_db::TestDb::create() else {
-                        return;
-                    };
+                    let db = crate::postgres::test_db::TestDb::create();
                     super::$name(db.store());
                 }
             }
@@ -34,7 +32,7 @@ macro_rules! on_both {
 }
 pub(crate) use on_both;
 
-/// A fresh PostgreSQL store for a PostgreSQL-only test (`None`: skipped, said why).
-pub(crate) fn postgres() -> Option<crate::postgres::test_db::TestDb> {
+/// A fresh PostgreSQL store for a PostgreSQL-only test.
+pub(crate) fn postgres() -> crate::postgres::test_db::TestDb {
     crate::postgres::test_db::TestDb::create()
 }

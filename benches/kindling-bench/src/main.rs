@@ -6,6 +6,8 @@
 //!                      --cl-target-dir DIR] [--out FILE] [--quick]
 //!   kindling-bench deploy --addr HOST:PORT --rust-fn BIN      (echo-rs and echo-py, for profiling)
 //!   kindling-bench load --addr HOST:PORT --path P [--conns C] [--secs S] [--n N]
+//!   kindling-bench events --addrs A,B,.. --path P [--conns C] [--secs S] [--warmup-ms MS]
+//!                      (Event invokes spread over nodes; benches/cluster.py)
 //!   kindling-bench async --kindling BIN [--isolation I] [--conns 1,16,64] [--secs S] [--samples N]
 //!   kindling-bench sqs --kindling BIN [--moto BIN] [--conns 1,16,64] [--secs S]
 //!   kindling-bench urls --kindling BIN --http-fn BIN [--cargo-lambda BIN --cl-manifest TOML --cl-target-dir DIR] [--quick]
@@ -17,6 +19,7 @@
 mod asyncq;
 mod coldmix;
 mod echo;
+mod events;
 mod http;
 mod load;
 mod previous;
@@ -119,6 +122,7 @@ fn main() {
         "all" => run_all(&args),
         "deploy" => run_deploy(&args),
         "load" => run_load(&args),
+        "events" => run_events(&args),
         "echo-serve" => run_echo(&args),
         "async" => run_async(&args),
         "sqs" => run_sqs(&args),
@@ -785,6 +789,24 @@ fn run_coldmix(a: &Args) -> Result<(), Error> {
 }
 
 /// Ad-hoc load against any server: latency (--conns 0) or throughput.
+fn run_events(a: &Args) -> Result<(), Error> {
+    let addrs = a
+        .list("addrs", "")
+        .iter()
+        .map(|s| s.parse::<SocketAddr>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let s = events::run(
+        &addrs,
+        a.get("path").unwrap_or("/2015-03-31/functions/echo-rs/invocations"),
+        a.num("conns", 16),
+        a.num("client-threads", 2),
+        Duration::from_millis(a.num("warmup-ms", 500)),
+        Duration::from_secs_f64(a.num("secs", 3.0)),
+    )?;
+    println!("{}", events::line(&s));
+    Ok(())
+}
+
 fn run_load(a: &Args) -> Result<(), Error> {
     let t = Target {
         addr: parse_addr(a)?,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -114,8 +115,18 @@ def test_readme_commands_run_as_written(tmp_path):
     env["AWS_EC2_METADATA_DISABLED"] = "true"
     env["NO_PROXY"] = "127.0.0.1,localhost"
     started = time.monotonic()
-    proc = subprocess.run(["bash", str(script)], cwd=work, env=env, capture_output=True,
-                          text=True, timeout=SERVER_START_TIMEOUT + BLOCK_TIMEOUT * 2)
+    # Its own process group: whatever a block left running in the background (the cluster
+    # section's nodes, if a command after them failed) is stopped with the session.
+    with subprocess.Popen(["bash", str(script)], cwd=work, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, start_new_session=True) as popen:
+        try:
+            stdout, stderr = popen.communicate(timeout=SERVER_START_TIMEOUT + BLOCK_TIMEOUT * 2)
+        finally:
+            try:
+                os.killpg(popen.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    proc = subprocess.CompletedProcess(popen.args, popen.returncode, stdout, stderr)
 
     def report() -> str:
         parts = [f"exit {proc.returncode} after {time.monotonic() - started:.0f}s",

@@ -86,7 +86,9 @@ pub fn run(
                         }
                         Ok(r) => {
                             other += 1;
-                            first_error.get_or_insert_with(|| format!("HTTP {} from {addr}: {}", r.status, r.text()));
+                            first_error.get_or_insert_with(|| {
+                                format!("HTTP {} from {addr}: {}", r.status, r.text())
+                            });
                         }
                         Err(err) => {
                             other += 1;

@@ -454,83 +454,110 @@ def scaling(args, pg: str, db: str, binary: str, work: str, first: Node, lines: 
     return rows
 
 
-STMT = re.compile(r"@(\S+) LOG:  (?:statement|execute [^:]*): (.*)")
+STMT = re.compile(r"@(\S+) LOG:  duration: ([\d.]+) ms  (?:statement|execute [^:]*): (.*)")
 
 
-def log_statements(path: str, start: int, end: int, db: str) -> dict[str, int]:
+def log_statements(path: str, start: int, end: int, db: str) -> dict[str, list[float]]:
     """Statements the server logged for `db` between two offsets of its log, by kind (the
-    statement's first words)."""
+    statement's first words): [count, milliseconds executing]."""
     with open(path, "rb") as f:
         f.seek(start)
         text = f.read(end - start).decode(errors="replace")
-    kinds: dict[str, int] = {}
+    kinds: dict[str, list[float]] = {}
     for line in text.splitlines():
         m = STMT.search(line)
         if m and m.group(1) == db:
-            kind = " ".join(m.group(2).split())[:72]
-            kinds[kind] = kinds.get(kind, 0) + 1
+            k = kinds.setdefault(" ".join(m.group(3).split())[:64], [0, 0.0])
+            k[0] += 1
+            k[1] += float(m.group(2))
     return kinds
 
 
 def statement_breakdown(args, pg: str, db: str, binary: str, work: str, lines: list[str],
                         started: list[Node]):
-    """Every statement one fresh node sends, from PostgreSQL's own log (`log_statement = all`
-    set on the bench database only, for this node's sessions): what a warm invoke and an
-    asynchronous event cost in round trips, statement by statement."""
+    """Every statement fresh nodes send, from PostgreSQL's own log (`log_min_duration_statement
+    = 0` set on the bench database only, so only sessions opened afterwards log): what a warm
+    invoke and an asynchronous event cost in round trips and execution time, statement by
+    statement, with one node and with three."""
     path = args.pg_log
     if not path or not os.access(path, os.R_OK):
         lines += ["4. STATEMENTS: skipped (PostgreSQL's log is not readable: --pg-log)", ""]
         return
-    psql(pg, f"ALTER DATABASE {db} SET log_statement = 'all'")
+    secs = args.stmt_secs
+    res = {}
+    psql(pg, f"ALTER DATABASE {db} SET log_min_duration_statement = 0")
     try:
-        node = Node(binary, work, "node-stmts", f"{pg}/{db}")
-        started.append(node)
-        load(args.bench, node, ["--warmup", "200", "--n", "200"])
-        warm_node(args, [node])
-        secs = args.stmt_secs
-        time.sleep(1)
-        o0 = os.path.getsize(path)
-        t0 = time.monotonic()
-        time.sleep(secs)
-        o1, t1 = os.path.getsize(path), time.monotonic()
-        r0 = node.count_reports()
-        load(args.bench, node, ["--conns", "4", "--secs", str(secs), "--warmup-ms", "0"])
-        time.sleep(0.5)
-        o2, t2 = os.path.getsize(path), time.monotonic()
-        n_warm = node.count_reports() - r0
-        ev = events(args.bench, [node], 16, secs, warmup_ms=0)
-        drained = wait_drained([node], r0 + n_warm + ev["total"], args.drain_timeout)
-        time.sleep(0.5)
-        o3, t3 = os.path.getsize(path), time.monotonic()
-        node.stop()
+        nodes: list[Node] = []
+        for k in (1, 3):
+            while len(nodes) < k:
+                nodes.append(Node(binary, work, f"stmts{len(nodes) + 1}", f"{pg}/{db}"))
+                started.append(nodes[-1])
+            for n in nodes:
+                load(args.bench, n, ["--warmup", "100", "--n", "100"])
+            warm_node(args, nodes)
+            time.sleep(1)
+            o0, t0 = os.path.getsize(path), time.monotonic()
+            time.sleep(secs)
+            o1, t1 = os.path.getsize(path), time.monotonic()
+            r = {"idle": (log_statements(path, o0, o1, db), t1 - t0)}
+            if k == 1:
+                r0 = nodes[0].count_reports()
+                load(args.bench, nodes[0], ["--conns", "4", "--secs", str(secs), "--warmup-ms", "0"])
+                time.sleep(0.5)
+                o2, t2 = os.path.getsize(path), time.monotonic()
+                n_warm = nodes[0].count_reports() - r0
+                r["warm"] = (log_statements(path, o1, o2, db), t2 - t1, n_warm)
+                o1, t1 = o2, t2
+            r0 = sum(n.count_reports() for n in nodes)
+            ev = events(args.bench, nodes, 16, secs, warmup_ms=0)
+            drained = wait_drained(nodes, r0 + ev["total"], args.drain_timeout)
+            time.sleep(0.5)
+            o3, t3 = os.path.getsize(path), time.monotonic()
+            r["async"] = (log_statements(path, o1, o3, db), t3 - t1, ev["total"], drained)
+            res[k] = r
+        for n in nodes:
+            n.stop()
     finally:
-        psql(pg, f"ALTER DATABASE {db} RESET log_statement")
-    idle = log_statements(path, o0, o1, db)
-    warm = log_statements(path, o1, o2, db)
-    asy = log_statements(path, o2, o3, db)
-    bg = {k: v / (t1 - t0) for k, v in idle.items()}
+        psql(pg, f"ALTER DATABASE {db} RESET log_min_duration_statement")
 
-    def net(kinds: dict[str, int], secs: float, n: int) -> dict[str, float]:
-        out = {k: (v - bg.get(k, 0) * secs) / max(n, 1) for k, v in kinds.items()}
-        return {k: v for k, v in out.items() if abs(v) >= 0.005}
+    def net(r: dict, what: str) -> dict[str, tuple[float, float]]:
+        idle, idle_secs = r["idle"]
+        kinds, secs_, n = r[what][:3]
+        out = {}
+        for key, (c, ms) in kinds.items():
+            bc, bms = idle.get(key, (0, 0.0))
+            f = secs_ / idle_secs
+            out[key] = ((c - bc * f) / max(n, 1), (ms - bms * f) / max(n, 1))
+        return {k_: v for k_, v in out.items() if abs(v[0]) >= 0.02}
 
-    w = net(warm, t2 - t1, n_warm)
-    a = net(asy, t3 - t2, ev["total"])
+    idle1, idle1_secs = res[1]["idle"]
+    w = net(res[1], "warm")
+    a1, a3 = net(res[1], "async"), net(res[3], "async")
     lines += [
-        "4. STATEMENTS, from PostgreSQL's own log (log_statement = all on the bench database, one "
-        "fresh node): every statement is one round trip",
-        f"   background (idle, {t1 - t0:.1f} s): {sum(idle.values()) / (t1 - t0):.1f} statements/s: "
-        + "; ".join(f"{v / (t1 - t0):.2f}/s {k[:40]}" for k, v in
-                    sorted(idle.items(), key=lambda kv: -kv[1])[:4]),
-        f"   per warm invoke ({n_warm} invokes at 4 clients), background subtracted: "
-        f"{sum(w.values()):+.4f} statements"
-        + ("" if not w else " (" + "; ".join(f"{v:+.3f} {k[:40]}" for k, v in w.items()) + ")"),
-        f"   per async event ({ev['total']} events at 16 clients, "
-        f"{'all ran' if drained else 'NOT ALL RAN'}), background subtracted: "
-        f"{sum(a.values()):.2f} statements:",
+        "4. STATEMENTS, from PostgreSQL's own log (log_min_duration_statement = 0 on the bench "
+        "database, fresh nodes): every statement is one round trip; us/ev = the server's execution "
+        "time per event (a COMMIT's includes waiting for its WAL flush)",
+        f"   background of one idle node: {sum(c for c, _ in idle1.values()) / idle1_secs:.1f} "
+        "statements/s: " + "; ".join(
+            f"{c / idle1_secs:.2f}/s {k_[:36]}"
+            for k_, (c, _) in sorted(idle1.items(), key=lambda kv: -kv[1][0])[:4]),
+        f"   per warm invoke ({res[1]['warm'][2]} invokes at 4 clients, one node), background "
+        f"subtracted: {sum(c for c, _ in w.values()):+.4f} statements",
+        "   per async event (16 clients for "
+        f"{secs} s; {res[1]['async'][2]} events on 1 node, {res[3]['async'][2]} on 3 nodes"
+        f"{'' if res[1]['async'][3] and res[3]['async'][3] else ', NOT ALL RAN'}), "
+        "background subtracted:",
+        f"     {'1 node':>14} {'3 nodes':>14}",
+        f"     {'stmts':>6} {'us/ev':>7} {'stmts':>6} {'us/ev':>7}",
     ]
-    for k, v in sorted(a.items(), key=lambda kv: -kv[1]):
-        lines.append(f"     {v:6.3f}  {k}")
+    for key in sorted(set(a1) | set(a3), key=lambda k_: -a1.get(k_, (0, 0))[0]):
+        c1, m1 = a1.get(key, (0.0, 0.0))
+        c3, m3 = a3.get(key, (0.0, 0.0))
+        lines.append(f"     {c1:6.3f} {1000 * m1:7.1f} {c3:6.3f} {1000 * m3:7.1f}  {key}")
+    lines.append(
+        f"     {sum(c for c, _ in a1.values()):6.2f} {1000 * sum(m for _, m in a1.values()):7.1f} "
+        f"{sum(c for c, _ in a3.values()):6.2f} {1000 * sum(m for _, m in a3.values()):7.1f}  "
+        "in all")
     lines.append("")
 
 

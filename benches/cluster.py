@@ -26,6 +26,10 @@ generator (`kindling-bench load` / `kindling-bench events`).
    bench database and of the client; commits/s and WAL fsyncs/s. What bounds it and what
    that predicts for N machines is printed with the arithmetic.
 
+4. Statements, from PostgreSQL's own log (`log_min_duration_statement = 0` on the bench
+   database only): every statement fresh nodes send per warm invoke and per event, by kind,
+   with its execution time, for one node and for three: the exact round trips.
+
 CPU time per operation is printed everywhere: wall-clock rates move with the machine's load
 (printed with the load average); CPU per operation moves much less.
 """

@@ -114,13 +114,20 @@ def test_the_account_limit_holds_across_nodes_and_follows_the_demand(start_node)
     reason = "ConcurrentInvocationLimitExceeded"
 
     # 7 calls per node at once: 21 against a limit of 6 for the whole cluster.
-    ran, refused = check(burst(nodes * 7, name), LIMIT, reason)
+    results = burst(nodes * 7, name)
+    ran, refused = check(results, LIMIT, reason)
     assert refused >= 21 - 2 * LIMIT, (ran, refused)
     total = sum(granted(n, "unreserved") for n in nodes)
     assert total <= LIMIT, total
+    print(f"21 calls over 3 nodes, limit {LIMIT}: {ran} ran (at most "
+          f"{max_overlap([(b['start'], b['end']) for s, b in results if s == 200])} at once), "
+          f"{refused} got 429; grants now {[granted(n, 'unreserved') for n in nodes]}")
 
     # All demand on one node: it gets (nearly) the whole limit.
+    started = now()
     until_one_node_gets(nodes[1], name, LIMIT - 1, LIMIT, reason, timeout=60)
+    print(f"node 1 ran {LIMIT - 1}+ at once {now() - started:.1f}s after its demand began; "
+          f"grants {[granted(n, 'unreserved') for n in nodes]}")
     assert sum(granted(n, "unreserved") for n in nodes) <= LIMIT
 
     # Node 1 dies while it holds (nearly) every slot: they come back after dead-after.
@@ -143,6 +150,7 @@ def test_the_account_limit_holds_across_nodes_and_follows_the_demand(start_node)
             t.join(timeout=60)
     got = until_one_node_gets(nodes[2], name, LIMIT - 1, LIMIT, reason,
                               timeout=DEAD_AFTER + 60)
+    print(f"node 2 ran {LIMIT - 1}+ at once {got - killed:.1f}s after node 1 was killed")
     assert got - killed >= DEAD_AFTER * 0.8, \
         f"node 2 ran {LIMIT - 1} at once {got - killed:.1f}s after the kill: before node 1 was dead"
     assert granted(nodes[0], "unreserved") + granted(nodes[2], "unreserved") <= LIMIT

@@ -341,7 +341,11 @@ async fn a_single_node_is_always_healthy_and_owns_everything() {
 #[tokio::test]
 async fn grants_follow_the_demand_and_a_dead_node_gives_its_slots_back() {
     let db = Arc::new(FakeDb::default());
-    let nodes = [node(&db, "a").await, node(&db, "b").await, node(&db, "c").await];
+    let nodes = [
+        node(&db, "a").await,
+        node(&db, "b").await,
+        node(&db, "c").await,
+    ];
     let tables: Vec<Arc<FakeTable>> = (0..3).map(|_| Arc::new(FakeTable::default())).collect();
     for (n, t) in nodes.iter().zip(&tables) {
         n.set_grant_table(Arc::clone(t) as Arc<dyn GrantTable>);
@@ -353,7 +357,10 @@ async fn grants_follow_the_demand_and_a_dead_node_gives_its_slots_back() {
     let tasks: Vec<_> = nodes.iter().map(|n| n.start(stop(rx.clone()))).collect();
     let total = || -> u32 { lock(&db.grants).values().map(|g| g.0).sum() };
     // Idle: an equal part each.
-    until("idle shares", || tables.iter().all(|t| lock(&t.grant).0 == 3)).await;
+    until("idle shares", || {
+        tables.iter().all(|t| lock(&t.grant).0 == 3)
+    })
+    .await;
     // All demand on A: it ends up with the whole limit, never more in total.
     tables[0].demand.store(50, Ordering::Relaxed);
     until("A holds the limit", || {

@@ -336,7 +336,11 @@ impl Concurrency {
     pub fn revoke_grants(&self) {
         let mut c = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         let c = &mut *c;
-        for g in c.unreserved_grant.iter_mut().chain(c.function_grants.values_mut()) {
+        for g in c
+            .unreserved_grant
+            .iter_mut()
+            .chain(c.function_grants.values_mut())
+        {
             g.granted = 0;
             g.target = None;
         }

@@ -15,6 +15,10 @@
 //!   divided by live nodes) and keeps them until it dies or leaves. Writes on behalf of a
 //!   resource carry the epoch and are refused once another node took it over.
 //!
+//! - **Concurrency grants** ([`grants`]): the account's unreserved pool and each function's
+//!   reserved concurrency hold for the whole cluster: each node admits against the slots it
+//!   was granted, and the grants follow the demand at every heartbeat.
+//!
 //! Invariant: a node that is not [`Cluster::healthy`] starts no work that ownership or a lease
 //! authorizes. Without a shared database ([`Cluster::single`]) the node is always healthy and
 //! owns everything: one node's behaviour is unchanged.
@@ -24,6 +28,9 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+mod grants;
+
+pub use grants::GrantTable;
 use kindling_store::StoreError;
 use kindling_store::nodes::{NodeRecord, NodeStore, ResourceLease};
 use serde::{Deserialize, Serialize};
@@ -146,6 +153,8 @@ struct Inner {
     alive_nodes: AtomicUsize,
     /// Resources owned at the last successful claim, by resource, with their epochs.
     owned: Mutex<HashMap<String, i64>>,
+    /// Concurrency grants (with a shared database and a grant table only).
+    grants: grants::Grants,
 }
 
 /// This node's membership. Cheap to clone.
@@ -201,6 +210,7 @@ impl Cluster {
                 lost: AtomicBool::new(false),
                 alive_nodes: AtomicUsize::new(1),
                 owned: Mutex::new(HashMap::new()),
+                grants: grants::Grants::default(),
             }),
         }
     }
@@ -248,10 +258,11 @@ impl Cluster {
         self.inner.valid_until.fetch_max(until, Ordering::AcqRel);
     }
 
-    /// Stops taking work at once (declared dead): ownerships are gone.
+    /// Stops taking work at once (declared dead): ownerships and grants are gone.
     fn fence(&self) {
         self.inner.valid_until.store(0, Ordering::Release);
         lock(&self.inner.owned).clear();
+        self.inner.grants.revoke();
     }
 
     async fn register(&self) -> Result<(), ClusterError> {
@@ -270,6 +281,8 @@ impl Cluster {
             .store(reg.incarnation, Ordering::Release);
         self.inner.lost.store(false, Ordering::Release);
         lock(&self.inner.owned).clear();
+        // An earlier incarnation's grants were freed with its registration.
+        self.inner.grants.revoke();
         self.renew(sent);
         tracing::info!(
             node = %self.inner.config.node_id,
@@ -280,7 +293,7 @@ impl Cluster {
     }
 
     /// One heartbeat round: renew (or register again after being declared dead), declare
-    /// dead nodes, count the live ones.
+    /// dead nodes, count the live ones, then a round of concurrency grants.
     async fn beat(&self) -> Result<(), ClusterError> {
         let Some(store) = self.inner.store.clone() else {
             return Ok(());
@@ -313,7 +326,7 @@ impl Cluster {
         let nodes = blocking(move || store.nodes()).await?;
         let alive = nodes.iter().filter(|n| n.alive).count().max(1);
         self.inner.alive_nodes.store(alive, Ordering::Release);
-        Ok(())
+        self.rebalance().await
     }
 
     /// Heartbeats until `shutdown` resolves, then leaves the cluster (freeing what this node

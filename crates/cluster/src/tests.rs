@@ -1,6 +1,6 @@
 //! Membership against an in-memory node store whose database can be cut.
 
-use kindling_store::nodes::Registration;
+use kindling_store::nodes::{Grant, GrantRecord, GrantRequest, Registration, fair_share};
 
 use super::*;
 
@@ -9,6 +9,8 @@ use super::*;
 struct FakeDb {
     nodes: Mutex<BTreeMap<String, (i64, Instant, bool)>>,
     leases: Mutex<BTreeMap<String, (Option<String>, i64)>>,
+    /// (scope, node) -> (granted, demand).
+    grants: Mutex<BTreeMap<(String, String), (u32, u32)>>,
     cut: Mutex<Option<String>>,
 }
 
@@ -67,6 +69,7 @@ impl NodeStore for Handle {
                 l.0 = None;
             }
         }
+        lock(&self.db.grants).retain(|(_, n), _| !dead.contains(n));
         Ok(dead)
     }
     fn leave_node(&self, _: &str, _: i64) -> kindling_store::Result<()> {
@@ -143,6 +146,100 @@ impl NodeStore for Handle {
         _: i64,
     ) -> kindling_store::Result<bool> {
         Ok(true)
+    }
+    fn sync_grants(
+        &self,
+        node_id: &str,
+        inc: i64,
+        requests: &[GrantRequest],
+    ) -> kindling_store::Result<Option<Vec<Grant>>> {
+        self.check()?;
+        let nodes = lock(&self.db.nodes);
+        if nodes.get(node_id).is_none_or(|n| n.0 != inc || !n.2) {
+            return Ok(None);
+        }
+        let live = nodes.values().filter(|n| n.2).count();
+        let mut grants = lock(&self.db.grants);
+        let mut out = Vec::new();
+        for r in requests {
+            let key = (r.scope.clone(), node_id.to_string());
+            let current = grants.get(&key).map_or(0, |g| g.0);
+            let others: Vec<(u32, u32)> = grants
+                .iter()
+                .filter(|((s, n), _)| *s == r.scope && n != node_id)
+                .map(|(_, g)| *g)
+                .collect();
+            let held: u32 = others.iter().map(|g| g.0).sum();
+            let demands: Vec<u32> = others.iter().map(|g| g.1).collect();
+            let target = fair_share(r.limit, live, r.demand, &demands);
+            let base = r.keep.min(current);
+            let free = r.limit.saturating_sub(held + base);
+            let granted = if base < target {
+                base + free.min(target - base)
+            } else {
+                base
+            };
+            grants.insert(key, (granted, r.demand));
+            out.push(Grant {
+                scope: r.scope.clone(),
+                granted,
+                target,
+            });
+        }
+        Ok(Some(out))
+    }
+    fn concurrency_grants(&self) -> kindling_store::Result<Vec<GrantRecord>> {
+        Ok(lock(&self.db.grants)
+            .iter()
+            .map(|((scope, node_id), g)| GrantRecord {
+                scope: scope.clone(),
+                node_id: node_id.clone(),
+                granted: g.0,
+                demand: g.1,
+                limit: 0,
+            })
+            .collect())
+    }
+}
+
+/// A node's admission as the grant rounds see it: a fixed demand, nothing in flight.
+#[derive(Default)]
+struct FakeTable {
+    demand: std::sync::atomic::AtomicU32,
+    /// (granted, last fair share)
+    grant: Mutex<(u32, Option<u32>)>,
+}
+
+impl GrantTable for FakeTable {
+    fn round(&self) -> Vec<GrantRequest> {
+        let mut g = lock(&self.grant);
+        if let Some(t) = g.1 {
+            g.0 = g.0.min(t);
+        }
+        vec![GrantRequest {
+            scope: "unreserved".into(),
+            limit: 10,
+            demand: self.demand.load(Ordering::Relaxed),
+            keep: g.0,
+        }]
+    }
+    fn ask(&self, _: &str) -> Option<GrantRequest> {
+        let g = lock(&self.grant);
+        Some(GrantRequest {
+            scope: "unreserved".into(),
+            limit: 10,
+            demand: self.demand.load(Ordering::Relaxed),
+            keep: g.0,
+        })
+    }
+    fn apply(&self, grants: &[Grant], current: &dyn Fn() -> bool) {
+        let mut g = lock(&self.grant);
+        if current() {
+            *g = (grants[0].granted, Some(grants[0].target));
+        }
+    }
+    fn revoke(&self) {
+        *lock(&self.grant) = (0, None);
     }
 }
 
@@ -239,4 +336,53 @@ async fn a_single_node_is_always_healthy_and_owns_everything() {
     let view = c.view().await.unwrap();
     assert_eq!(view.mode, "single");
     assert_eq!(view.nodes[0].load, 3);
+}
+
+#[tokio::test]
+async fn grants_follow_the_demand_and_a_dead_node_gives_its_slots_back() {
+    let db = Arc::new(FakeDb::default());
+    let nodes = [
+        node(&db, "a").await,
+        node(&db, "b").await,
+        node(&db, "c").await,
+    ];
+    let tables: Vec<Arc<FakeTable>> = (0..3).map(|_| Arc::new(FakeTable::default())).collect();
+    for (n, t) in nodes.iter().zip(&tables) {
+        n.set_grant_table(Arc::clone(t) as Arc<dyn GrantTable>);
+    }
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let tasks: Vec<_> = nodes.iter().map(|n| n.start(stop(rx.clone()))).collect();
+    let total = || -> u32 { lock(&db.grants).values().map(|g| g.0).sum() };
+    // Idle: an equal part each.
+    until("idle shares", || {
+        tables.iter().all(|t| lock(&t.grant).0 == 3)
+    })
+    .await;
+    // All demand on A: it ends up with the whole limit, never more in total.
+    tables[0].demand.store(50, Ordering::Relaxed);
+    until("A holds the limit", || {
+        assert!(total() <= 10);
+        lock(&tables[0].grant).0 == 10
+    })
+    .await;
+    // The slow path takes only free slots: nothing is free now.
+    tables[1].demand.store(1, Ordering::Relaxed);
+    nodes[1].ask_grant("unreserved".into()).await;
+    assert!(total() <= 10);
+    // A is cut from the database: fenced, then declared dead; its slots go to B.
+    *lock(&db.cut) = Some("a".into());
+    tables[1].demand.store(50, Ordering::Relaxed);
+    until("B holds the limit after A died", || {
+        assert!(total() <= 10);
+        lock(&tables[1].grant).0 == 10
+    })
+    .await;
+    assert!(!nodes[0].healthy());
+    let _ = tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
 }

@@ -40,7 +40,9 @@ mod start;
 mod trace;
 mod users;
 
-pub use concurrency::ThrottleReason;
+pub use concurrency::{
+    Concurrency, GrantBroker, HealthFn, Refused, ScopeDemand, ThrottleReason, UNRESERVED_SCOPE,
+};
 pub use config::{CredentialsProvider, SchedulerConfig, ServiceEndpoint, StreamLimits};
 pub use error::SchedulerError;
 pub use kindling_model::invoke::{FunctionError, InvokeTarget};

@@ -8,6 +8,7 @@ use kindling_runtime_api::ShutdownReason;
 use kindling_sandbox::{IsolationMode, Sandbox};
 
 use crate::artifacts::Artifacts;
+use crate::concurrency::{Concurrency, GrantBroker, HealthFn, Refused};
 use crate::config::SchedulerConfig;
 use crate::error::SchedulerError;
 use crate::invocation;
@@ -125,6 +126,18 @@ impl Scheduler {
         self.shared.concurrency.running(function)
     }
 
+    /// Admits invocations only within the concurrency slots the cluster grants this node (per
+    /// scope: the unreserved pool, each function with reserved concurrency), and only while
+    /// `healthy`; `broker` asks the cluster for more when a scope's grant is used up.
+    pub fn use_grants(&self, healthy: HealthFn, broker: Arc<dyn GrantBroker>) {
+        self.shared.concurrency.use_grants(healthy, broker);
+    }
+
+    /// This node's concurrency grants (see [`Concurrency`]): their exchange with the cluster.
+    pub fn grants(&self) -> Arc<Concurrency> {
+        Arc::clone(&self.shared.concurrency)
+    }
+
     /// Invocations in flight on this node, every function together (a node's load).
     pub fn in_flight(&self) -> u64 {
         let (_, per_function) = self.shared.concurrency.snapshot();
@@ -162,6 +175,20 @@ impl Scheduler {
             unreserved_running,
         };
         self.shared.starter.metrics.render(&live, e);
+        if self.shared.concurrency.granting() {
+            e.header(
+                "kindling_concurrency_granted_slots",
+                kindling_metrics::MetricType::Gauge,
+                "Concurrency slots the cluster granted this node, by scope (unreserved, or function:NAME for reserved concurrency).",
+            );
+            for (scope, n) in self.shared.concurrency.granted() {
+                e.sample(
+                    "kindling_concurrency_granted_slots",
+                    &[("scope", &scope)],
+                    f64::from(n),
+                );
+            }
+        }
     }
 
     /// Runs one invocation to completion (or its timeout) in a task of its own: dropping the
@@ -187,20 +214,34 @@ impl Scheduler {
             return Err(SchedulerError::ShuttingDown);
         }
         let target = &req.target;
-        let permit = shared
-            .concurrency
-            .acquire(
+        let admit = || {
+            shared.concurrency.admit(
                 &target.record.function_name,
                 target.reserved_concurrency,
                 target.unreserved_pool,
             )
-            .map_err(|reason| {
-                shared
-                    .starter
-                    .metrics
-                    .throttled(&target.record.function_name, reason.as_str());
-                SchedulerError::Throttled(reason)
-            })?;
+        };
+        let admitted = match admit() {
+            // In a cluster, at this node's grant but not at the limit: ask for more slots
+            // (bounded wait), then try once more.
+            Err(Refused {
+                ask: Some(scope), ..
+            }) => match shared.concurrency.broker() {
+                Some(broker) => {
+                    broker.ask(scope).await;
+                    admit()
+                }
+                None => admit(),
+            },
+            other => other,
+        };
+        let permit = admitted.map_err(|Refused { reason, .. }| {
+            shared
+                .starter
+                .metrics
+                .throttled(&target.record.function_name, reason.as_str());
+            SchedulerError::Throttled(reason)
+        })?;
         let entered = shared.tasks.enter();
         let run = invocation::run(Arc::clone(shared), req, permit);
         let task = tokio::spawn(async move {

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use kindling_cluster::{Cluster, ClusterConfig};
-use kindling_scheduler::Scheduler;
-use kindling_store::nodes::NodeStore;
+use kindling_cluster::{Cluster, ClusterConfig, GrantTable};
+use kindling_scheduler::{Concurrency, GrantBroker, Scheduler, ScopeDemand};
+use kindling_store::nodes::{Grant, GrantRequest, NodeStore};
 
 use crate::cli::ServeArgs;
 
@@ -42,9 +42,64 @@ pub async fn join(
         fence_after = ?config.fence_after,
         "joining the nodes sharing the database"
     );
-    Cluster::join(store, config, load)
+    let cluster = Cluster::join(store, config, load)
         .await
-        .context("registering this node in the shared database")
+        .context("registering this node in the shared database")?;
+    // Concurrency limits hold for the whole cluster: admission within granted slots.
+    cluster.set_grant_table(Arc::new(SchedulerGrants(scheduler.grants())));
+    let healthy = {
+        let cluster = cluster.clone();
+        Arc::new(move || cluster.healthy())
+    };
+    scheduler.use_grants(healthy, Arc::new(ClusterBroker(cluster.clone())));
+    Ok(cluster)
+}
+
+/// The scheduler's admission as the cluster's grant table.
+struct SchedulerGrants(Arc<Concurrency>);
+
+fn request(d: ScopeDemand) -> GrantRequest {
+    GrantRequest {
+        scope: d.scope,
+        limit: d.limit,
+        demand: d.demand,
+        keep: d.keep,
+    }
+}
+
+impl GrantTable for SchedulerGrants {
+    fn round(&self) -> Vec<GrantRequest> {
+        self.0.grant_round().into_iter().map(request).collect()
+    }
+
+    fn ask(&self, scope: &str) -> Option<GrantRequest> {
+        self.0.grant_ask(scope).map(request)
+    }
+
+    fn apply(&self, grants: &[Grant], current: &dyn Fn() -> bool) {
+        let grants: Vec<(String, u32, u32)> = grants
+            .iter()
+            .map(|g| (g.scope.clone(), g.granted, g.target))
+            .collect();
+        self.0.apply_grants(&grants, current);
+    }
+
+    fn revoke(&self) {
+        self.0.revoke_grants();
+    }
+}
+
+/// The scheduler's slow path: asks the cluster.
+struct ClusterBroker(Cluster);
+
+impl GrantBroker for ClusterBroker {
+    fn ask(
+        &self,
+        scope: String,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        let cluster = self.0.clone();
+        Box::pin(async move { cluster.ask_grant(scope).await })
+    }
 }
 
 /// `--node-heartbeat-interval` and `--node-dead-after` leave room for several heartbeats

@@ -12,13 +12,87 @@ use super::PgStore;
 use super::connections::Tx;
 use super::records::limit;
 use crate::Result;
-use crate::nodes::{NodeRecord, NodeStore, Registration, ResourceLease};
+use crate::nodes::{
+    Grant, GrantRecord, GrantRequest, NodeRecord, NodeStore, Registration, ResourceLease,
+    fair_share,
+};
+
+/// The first key of the scopes' advisory locks (the second is the scope's hash): the two-key
+/// lock space is apart from the one-key locks other modules take.
+const GRANT_LOCK_CLASS: i32 = 0x4b_47; // "KG"
+
+fn count(n: i64) -> u32 {
+    u32::try_from(n.max(0)).unwrap_or(u32::MAX)
+}
+
+/// One scope of [`NodeStore::sync_grants`], under the scope's lock.
+fn sync_grant(tx: &mut Tx<'_>, node_id: &str, live: usize, req: &GrantRequest) -> Result<Grant> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        &[&GRANT_LOCK_CLASS, &req.scope],
+    )?;
+    let current = tx
+        .query_opt(
+            "SELECT granted FROM kindling_concurrency_grants WHERE scope = $1 AND node_id = $2",
+            &[&req.scope, &node_id],
+        )?
+        .map_or(0, |r| count(r.get(0)));
+    if req.limit == 0 && req.demand == 0 && req.keep == 0 {
+        tx.execute(
+            "DELETE FROM kindling_concurrency_grants WHERE scope = $1 AND node_id = $2",
+            &[&req.scope, &node_id],
+        )?;
+        return Ok(Grant {
+            scope: req.scope.clone(),
+            granted: 0,
+            target: 0,
+        });
+    }
+    let others = tx.query(
+        "SELECT g.granted, g.demand FROM kindling_concurrency_grants g
+         JOIN kindling_nodes n ON n.node_id = g.node_id AND n.alive
+         WHERE g.scope = $1 AND g.node_id <> $2",
+        &[&req.scope, &node_id],
+    )?;
+    let held: u64 = others.iter().map(|r| u64::from(count(r.get(0)))).sum();
+    let demands: Vec<u32> = others.iter().map(|r| count(r.get(1))).collect();
+    let target = fair_share(req.limit, live, req.demand, &demands);
+    // Never above what is stored: the node's local grant is at most the stored one.
+    let base = req.keep.min(current);
+    let free = u64::from(req.limit).saturating_sub(held + u64::from(base));
+    let granted = if base < target {
+        base + u32::try_from(free.min(u64::from(target - base))).unwrap_or(0)
+    } else {
+        base
+    };
+    tx.execute(
+        "INSERT INTO kindling_concurrency_grants
+               (scope, node_id, granted, demand, scope_limit, updated_ms)
+             VALUES ($1, $2, $3, $4, $5, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT)
+             ON CONFLICT (scope, node_id) DO UPDATE SET granted = excluded.granted,
+                 demand = excluded.demand, scope_limit = excluded.scope_limit,
+                 updated_ms = excluded.updated_ms",
+        &[
+            &req.scope,
+            &node_id,
+            &i64::from(granted),
+            &i64::from(req.demand),
+            &i64::from(req.limit),
+        ],
+    )?;
+    Ok(Grant {
+        scope: req.scope.clone(),
+        granted,
+        target,
+    })
+}
 
 // Times are the database clock in milliseconds since the epoch:
 // `(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT` (the statement's time, not the
 // transaction's start).
 
-/// Frees what the given nodes held: their asynchronous events' leases and their resources.
+/// Frees what the given nodes held: their asynchronous events' leases, their resources and
+/// their concurrency grants.
 fn free_held(tx: &mut Tx<'_>, nodes: &[String]) -> Result<()> {
     if nodes.is_empty() {
         return Ok(());
@@ -30,6 +104,10 @@ fn free_held(tx: &mut Tx<'_>, nodes: &[String]) -> Result<()> {
     )?;
     tx.execute(
         "UPDATE kindling_leases SET owner = NULL WHERE owner = ANY($1)",
+        &[&nodes],
+    )?;
+    tx.execute(
+        "DELETE FROM kindling_concurrency_grants WHERE node_id = ANY($1)",
         &[&nodes],
     )?;
     Ok(())
@@ -242,6 +320,61 @@ impl NodeStore for PgStore {
                 &[&id, &document],
             )?;
             Ok(true)
+        })
+    }
+
+    fn sync_grants(
+        &self,
+        node_id: &str,
+        incarnation: i64,
+        requests: &[GrantRequest],
+    ) -> Result<Option<Vec<Grant>>> {
+        let mut sorted: Vec<&GrantRequest> = requests.iter().collect();
+        // One lock order for every transaction: scopes by name.
+        sorted.sort_by(|a, b| a.scope.cmp(&b.scope));
+        self.queue(|c| {
+            // Holds the node's row: it cannot be declared dead (and its grants freed) before
+            // this commits.
+            let alive = c
+                .query_opt(
+                    "SELECT 1 FROM kindling_nodes
+                     WHERE node_id = $1 AND incarnation = $2 AND alive FOR SHARE",
+                    &[&node_id, &incarnation],
+                )?
+                .is_some();
+            if !alive {
+                return Ok(None);
+            }
+            let live: i64 = c
+                .query_one("SELECT COUNT(*) FROM kindling_nodes WHERE alive", &[])?
+                .get(0);
+            let live = usize::try_from(live).unwrap_or(1);
+            let mut out = Vec::with_capacity(sorted.len());
+            for req in &sorted {
+                out.push(sync_grant(c, node_id, live, req)?);
+            }
+            Ok(Some(out))
+        })
+    }
+
+    fn concurrency_grants(&self) -> Result<Vec<GrantRecord>> {
+        self.read(|c| {
+            Ok(c.query(
+                "SELECT g.scope, g.node_id, g.granted, g.demand, g.scope_limit
+                 FROM kindling_concurrency_grants g
+                 JOIN kindling_nodes n ON n.node_id = g.node_id AND n.alive
+                 ORDER BY g.scope, g.node_id",
+                &[],
+            )?
+            .iter()
+            .map(|r| GrantRecord {
+                scope: r.get(0),
+                node_id: r.get(1),
+                granted: count(r.get(2)),
+                demand: count(r.get(3)),
+                limit: count(r.get(4)),
+            })
+            .collect())
         })
     }
 }

@@ -3,7 +3,7 @@
 use kindling_model::events::AsyncEvent;
 
 use crate::Store;
-use crate::nodes::NodeStore;
+use crate::nodes::{GrantRequest, NodeStore, UNRESERVED_SCOPE, function_scope};
 use crate::stacks::ScheduleStore;
 
 fn event(id: &str) -> AsyncEvent {
@@ -116,4 +116,122 @@ fn a_schedule_is_written_only_under_its_current_epoch() {
         .unwrap();
     assert_eq!(s.resource_leases().unwrap()[0].owner, None);
     assert_eq!(s.schedules().unwrap(), vec!["{\"v\":3}"]);
+}
+
+fn ask(scope: &str, limit: u32, demand: u32, keep: u32) -> GrantRequest {
+    GrantRequest {
+        scope: scope.into(),
+        limit,
+        demand,
+        keep,
+    }
+}
+
+fn granted(s: &impl NodeStore, node: &str, inc: i64, req: GrantRequest) -> (u32, u32) {
+    let g = s.sync_grants(node, inc, &[req]).unwrap().unwrap();
+    (g[0].granted, g[0].target)
+}
+
+fn held(s: &impl NodeStore, scope: &str) -> Vec<(String, u32)> {
+    s.concurrency_grants()
+        .unwrap()
+        .into_iter()
+        .filter(|g| g.scope == scope)
+        .map(|g| (g.node_id, g.granted))
+        .collect()
+}
+
+#[test]
+fn concurrency_grants_move_to_the_demand_and_never_exceed_the_limit() {
+    let db = super::postgres();
+    let s = db.store();
+    for n in ["a", "b", "c"] {
+        s.register_node(n, "x", 0).unwrap();
+    }
+    let u = UNRESERVED_SCOPE;
+    // Idle: an equal part each, the remainder stays free.
+    assert_eq!(granted(s, "a", 1, ask(u, 10, 0, 0)), (3, 3));
+    assert_eq!(granted(s, "b", 1, ask(u, 10, 0, 0)), (3, 3));
+    assert_eq!(granted(s, "c", 1, ask(u, 10, 0, 0)), (3, 3));
+    // All demand on A: it takes the free slot at once, its share is the whole limit.
+    assert_eq!(granted(s, "a", 1, ask(u, 10, 20, 3)), (4, 10));
+    // B and C learn their share is now 0; they give back at their next round (their
+    // grants never drop below what they keep: what they have in flight).
+    assert_eq!(granted(s, "b", 1, ask(u, 10, 0, 3)), (3, 0));
+    assert_eq!(granted(s, "b", 1, ask(u, 10, 0, 0)), (0, 0));
+    // C still runs one: that is its share under contention (water-filling).
+    assert_eq!(granted(s, "c", 1, ask(u, 10, 1, 1)), (1, 1));
+    assert_eq!(granted(s, "a", 1, ask(u, 10, 20, 4)), (9, 9));
+    assert_eq!(granted(s, "c", 1, ask(u, 10, 0, 0)), (0, 0));
+    assert_eq!(granted(s, "a", 1, ask(u, 10, 20, 9)), (10, 10));
+    // Asking to keep more than is stored keeps what is stored.
+    assert_eq!(granted(s, "b", 1, ask(u, 10, 0, 7)), (0, 0));
+    // A function's reserved concurrency is a scope of its own.
+    let f = function_scope("f");
+    assert_eq!(granted(s, "b", 1, ask(&f, 2, 1, 0)), (1, 1));
+    assert_eq!(granted(s, "c", 1, ask(&f, 2, 5, 0)), (1, 1));
+    assert_eq!(held(s, &f), [("b".into(), 1), ("c".into(), 1)]);
+    // A request of nothing deletes the node's grant.
+    assert_eq!(granted(s, "b", 1, ask(&f, 0, 0, 0)), (0, 0));
+    assert_eq!(held(s, &f), [("c".to_string(), 1)]);
+
+    // A dies: its grants are freed in the transaction that declares it dead.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(s.heartbeat("b", 1, 0).unwrap());
+    assert!(s.heartbeat("c", 1, 0).unwrap());
+    assert_eq!(s.reap_dead_nodes(200).unwrap(), vec!["a".to_string()]);
+    assert_eq!(held(s, u), [("b".into(), 0), ("c".into(), 0)]);
+    assert!(
+        s.sync_grants("a", 1, &[ask(u, 10, 1, 0)])
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(granted(s, "b", 1, ask(u, 10, 30, 0)), (10, 10));
+    // Leaving frees them at once; so does registering again.
+    s.leave_node("b", 1).unwrap();
+    assert_eq!(held(s, u), [("c".to_string(), 0)]);
+    assert_eq!(granted(s, "c", 1, ask(u, 10, 30, 0)), (10, 10));
+    assert_eq!(s.register_node("c", "x", 0).unwrap().incarnation, 2);
+    assert!(held(s, u).is_empty());
+}
+
+#[test]
+fn concurrent_grant_changes_never_exceed_the_limit() {
+    let db = super::postgres();
+    let s = db.store();
+    let nodes = ["a", "b", "c"];
+    for n in nodes {
+        s.register_node(n, "x", 0).unwrap();
+    }
+    let limit = 7;
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for (i, node) in nodes.iter().enumerate() {
+            let done = &done;
+            scope.spawn(move || {
+                let mut keep = 0;
+                let mut target = 0;
+                for round in 0..40u32 {
+                    // A node whose demand changes every round, giving back down to its share.
+                    let demand = (round * (i as u32 + 3)) % 11;
+                    keep = keep.min(target.max(demand.min(keep)));
+                    let g = s
+                        .sync_grants(node, 1, &[ask(UNRESERVED_SCOPE, limit, demand, keep)])
+                        .unwrap()
+                        .unwrap();
+                    assert!(g[0].granted >= keep, "the grant fell below what is kept");
+                    (keep, target) = (g[0].granted, g[0].target);
+                }
+                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            });
+        }
+        scope.spawn(|| {
+            while done.load(std::sync::atomic::Ordering::Relaxed) < nodes.len() {
+                let total: u32 = held(s, UNRESERVED_SCOPE).iter().map(|(_, g)| g).sum();
+                assert!(total <= limit, "grants add up to {total} > {limit}");
+            }
+        });
+    });
+    let total: u32 = held(s, UNRESERVED_SCOPE).iter().map(|(_, g)| g).sum();
+    assert!(total <= limit);
 }

@@ -42,9 +42,14 @@ pub async fn join(
         fence_after = ?config.fence_after,
         "joining the nodes sharing the database"
     );
-    Cluster::join(store, config, load)
+    let cluster = Cluster::join(store, config, load)
         .await
-        .context("registering this node in the shared database")
+        .context("registering this node in the shared database")?;
+    // The targets this node holds warm environments for, advertised to the others (which
+    // forward synchronous invokes of them here).
+    let scheduler = scheduler.clone();
+    cluster.set_warm_source(Arc::new(move || scheduler.warm_targets()));
+    Ok(cluster)
 }
 
 /// `--node-heartbeat-interval` and `--node-dead-after` leave room for several heartbeats

@@ -51,7 +51,7 @@ class Result:
 def lam(node):
     # One attempt: a failed call is seen as it failed, never retried.
     return boto3.client("lambda", endpoint_url=node.url,
-                        config=Config(retries={"max_attempts": 1}, read_timeout=90,
+                        config=Config(retries={"total_max_attempts": 1}, read_timeout=90,
                                       connect_timeout=5))
 
 
@@ -60,11 +60,11 @@ def invoke(client, name: str, event: dict | None = None) -> Result:
                                 Payload=json.dumps(event or {}).encode()))
 
 
-def metric(node, name: str, **labels) -> float | None:
+def metric(srv, name: str, **labels) -> float | None:
     """A sample of `name` with exactly `labels`, from the node's /metrics."""
     want = ",".join(f'{k}="{v}"' for k, v in labels.items())
     prefix = f"{name}{{{want}}} " if want else f"{name} "
-    for line in node.metrics().splitlines():
+    for line in srv.metrics().splitlines():
         if line.startswith(prefix):
             return float(line.split()[-1])
     return None

@@ -26,6 +26,10 @@ pub enum ApiError {
     /// No operation is served at this method and path.
     #[error("unknown operation")]
     UnknownOperation,
+    /// The node running a forwarded invocation failed (or did not answer in time) after it
+    /// had the request: it may have run, so it is not run again here.
+    #[error("node {node} failed while running a forwarded invocation")]
+    PeerFailed { node: String },
     /// A blocking task died (a bug): logged, answered as ServiceException.
     #[error("a blocking task failed")]
     Join(#[from] tokio::task::JoinError),
@@ -252,6 +256,13 @@ impl ApiError {
                 | SchedulerError::Users(_)
                 | SchedulerError::Task { .. } => internal(),
             },
+            Self::PeerFailed { node } => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ServiceException",
+                format!(
+                    "The Kindling node running this invocation ({node}) failed before it answered."
+                ),
+            ),
             Self::DataPlaneDisabled => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "ServiceException",

@@ -34,7 +34,7 @@ pub use auth::{ApiAuth, CODE_URL_LIFETIME, CodeUrls};
 pub use error::ApiError;
 pub use kindling_edge::gate::{AuthPolicy, FunctionAccess};
 pub use operation::{Access, Operation};
-pub use routes::{restore_provisioned, sync_provisioned};
+pub use routes::{HOP_HEADER, NODE_HEADER, Routing, restore_provisioned, sync_provisioned};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -48,6 +48,9 @@ pub struct ApiState {
     pub esm: Option<kindling_esm::Mappings>,
     /// Signatures, function credentials and code download URLs.
     pub auth: Arc<ApiAuth>,
+    /// Several nodes on one database: synchronous invokes go to warm environments on other
+    /// nodes; `None` alone.
+    pub routing: Option<Arc<Routing>>,
 }
 
 /// The complete Lambda API. Trailing slashes are trimmed before routing (botocore sends

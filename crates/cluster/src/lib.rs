@@ -18,6 +18,10 @@
 //! - **Concurrency grants** ([`grants`]): the account's unreserved pool and each function's
 //!   reserved concurrency hold for the whole cluster: each node admits against the slots it
 //!   was granted, and the grants follow the demand at every heartbeat.
+//! - **Routing of synchronous invokes** ([`warm`]): each node advertises the invoke targets it
+//!   holds warm environments for; the others keep a copy refreshed with their heartbeats and
+//!   forward an invoke that finds no idle environment locally to a live node advertising its
+//!   target ([`Cluster::route`]).
 //!
 //! Invariant: a node that is not [`Cluster::healthy`] starts no work that ownership or a lease
 //! authorizes. Without a shared database ([`Cluster::single`]) the node is always healthy and
@@ -25,7 +29,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 mod grants;
@@ -34,6 +38,10 @@ pub use grants::GrantTable;
 use kindling_store::StoreError;
 use kindling_store::nodes::{NodeRecord, NodeStore, ResourceLease};
 use serde::{Deserialize, Serialize};
+
+pub mod warm;
+
+pub use warm::{Directory, Peer, RouteStats, WarmFn};
 
 /// Timing of a node's membership.
 #[derive(Debug, Clone)]
@@ -155,6 +163,14 @@ struct Inner {
     owned: Mutex<HashMap<String, i64>>,
     /// Concurrency grants (with a shared database and a grant table only).
     grants: grants::Grants,
+    /// The other nodes' warm targets and the routing decision.
+    directory: Directory,
+    /// This node's warm targets (the scheduler's), advertised when set.
+    warm_source: OnceLock<WarmFn>,
+    /// The hop header's value of forwarded invokes (read when joining).
+    route_token: OnceLock<String>,
+    /// Set when the node left: its background tasks stop.
+    left: AtomicBool,
 }
 
 /// This node's membership. Cheap to clone.
@@ -198,8 +214,13 @@ impl Cluster {
     }
 
     fn build(config: ClusterConfig, store: Option<Arc<dyn NodeStore>>, load: LoadFn) -> Self {
+        let directory = Directory::new(&config.node_id, config.heartbeat, config.dead_after);
         Self {
             inner: Arc::new(Inner {
+                directory,
+                warm_source: OnceLock::new(),
+                route_token: OnceLock::new(),
+                left: AtomicBool::new(false),
                 config,
                 store,
                 load,
@@ -222,8 +243,10 @@ impl Cluster {
         config: ClusterConfig,
         load: LoadFn,
     ) -> Result<Self, ClusterError> {
-        let me = Self::build(config, Some(store), load);
+        let me = Self::build(config, Some(Arc::clone(&store)), load);
         me.register().await?;
+        let token = blocking(move || store.route_token()).await?;
+        let _ = me.inner.route_token.set(token);
         Ok(me)
     }
 
@@ -323,9 +346,12 @@ impl Cluster {
         for node in dead {
             tracing::warn!(dead = %node, "declared a node dead (no heartbeat): its leases and resources are free");
         }
-        let nodes = blocking(move || store.nodes()).await?;
+        let s = Arc::clone(&store);
+        let nodes = blocking(move || s.nodes()).await?;
         let alive = nodes.iter().filter(|n| n.alive).count().max(1);
         self.inner.alive_nodes.store(alive, Ordering::Release);
+        let warm = blocking(move || store.warm_nodes()).await?;
+        self.inner.directory.refresh(warm);
         self.rebalance().await
     }
 
@@ -336,6 +362,9 @@ impl Cluster {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
+        if me.is_shared() {
+            tokio::spawn(me.clone().publish_warm());
+        }
         tokio::spawn(async move {
             if !me.is_shared() {
                 return;
@@ -372,6 +401,8 @@ impl Cluster {
         let Some(store) = self.inner.store.clone() else {
             return;
         };
+        self.inner.left.store(true, Ordering::Release);
+        self.inner.directory.clear();
         self.fence();
         let id = self.inner.config.node_id.clone();
         let incarnation = self.inner.incarnation.load(Ordering::Acquire);
@@ -382,6 +413,75 @@ impl Cluster {
                 "could not leave the cluster; the others will declare this node dead"
             ),
         }
+    }
+
+    /// Advertises this node's warm targets: every [`warm::PUBLISH_EVERY`], the set is
+    /// written when it differs from the last one written (or this node registered again
+    /// since). Runs until the node leaves.
+    async fn publish_warm(self) {
+        let Some(store) = self.inner.store.clone() else {
+            return;
+        };
+        let mut written: Option<(i64, Vec<String>)> = None;
+        let mut tick = tokio::time::interval(warm::PUBLISH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !self.inner.left.load(Ordering::Acquire) {
+            tick.tick().await;
+            let Some(source) = self.inner.warm_source.get() else {
+                continue;
+            };
+            if !self.healthy() {
+                continue;
+            }
+            let targets = warm::normalize(source());
+            let incarnation = self.inner.incarnation.load(Ordering::Acquire);
+            if written
+                .as_ref()
+                .is_some_and(|(i, t)| *i == incarnation && *t == targets)
+            {
+                continue;
+            }
+            let (s, id, list) = (
+                Arc::clone(&store),
+                self.inner.config.node_id.clone(),
+                targets.clone(),
+            );
+            match blocking(move || s.advertise_warm(&id, incarnation, &list)).await {
+                Ok(true) => written = Some((incarnation, targets)),
+                // Declared dead meanwhile: the heartbeat registers again, then this writes.
+                Ok(false) => written = None,
+                Err(e) => tracing::debug!(
+                    error = &e as &dyn std::error::Error,
+                    "could not advertise this node's warm targets; trying again"
+                ),
+            }
+        }
+    }
+
+    /// Where this node's warm targets come from (the scheduler); advertised from now on.
+    pub fn set_warm_source(&self, source: WarmFn) {
+        let _ = self.inner.warm_source.set(source);
+    }
+
+    /// The live peer to forward a synchronous invoke of `target` to (it advertises warm
+    /// environments for it), or `None` to run it here: alone, fenced (this node's copy may be
+    /// stale), or no live peer advertises the target. No database round trip.
+    pub fn route(&self, target: &str) -> Option<Arc<Peer>> {
+        if !self.is_shared() || !self.healthy() {
+            return None;
+        }
+        self.inner.directory.pick(target)
+    }
+
+    /// The copy of the other nodes' warm targets (to report declines and unreachable peers)
+    /// and the routing counters.
+    pub fn directory(&self) -> &Directory {
+        &self.inner.directory
+    }
+
+    /// The hop header's value of invokes forwarded between nodes (`None` alone).
+    pub fn route_token(&self) -> Option<&str> {
+        self.inner.route_token.get().map(String::as_str)
     }
 
     /// The resources among `ids` (of one `kind`, e.g. `esm`) this node owns now, with their

@@ -1,6 +1,6 @@
 //! Membership against an in-memory node store whose database can be cut.
 
-use kindling_store::nodes::{Grant, GrantRecord, GrantRequest, Registration, fair_share};
+use kindling_store::nodes::{Grant, GrantRecord, GrantRequest, Registration, WarmNode, fair_share};
 
 use super::*;
 
@@ -11,6 +11,8 @@ struct FakeDb {
     leases: Mutex<BTreeMap<String, (Option<String>, i64)>>,
     /// (scope, node) -> (granted, demand).
     grants: Mutex<BTreeMap<(String, String), (u32, u32)>>,
+    /// Advertised warm targets by node: (incarnation, targets).
+    warm: Mutex<BTreeMap<String, (i64, Vec<String>)>>,
     cut: Mutex<Option<String>>,
 }
 
@@ -146,6 +148,40 @@ impl NodeStore for Handle {
         _: i64,
     ) -> kindling_store::Result<bool> {
         Ok(true)
+    }
+    fn advertise_warm(
+        &self,
+        node_id: &str,
+        inc: i64,
+        targets: &[String],
+    ) -> kindling_store::Result<bool> {
+        self.check()?;
+        if lock(&self.db.nodes)
+            .get(node_id)
+            .is_none_or(|n| n.0 != inc || !n.2)
+        {
+            return Ok(false);
+        }
+        lock(&self.db.warm).insert(node_id.into(), (inc, targets.to_vec()));
+        Ok(true)
+    }
+    fn warm_nodes(&self) -> kindling_store::Result<Vec<WarmNode>> {
+        self.check()?;
+        let nodes = lock(&self.db.nodes);
+        Ok(lock(&self.db.warm)
+            .iter()
+            .filter(|(id, (inc, t))| {
+                !t.is_empty() && nodes.get(*id).is_some_and(|n| n.0 == *inc && n.2)
+            })
+            .map(|(id, (_, t))| WarmNode {
+                node_id: id.clone(),
+                address: format!("{id}:80"),
+                targets: t.clone(),
+            })
+            .collect())
+    }
+    fn route_token(&self) -> kindling_store::Result<String> {
+        Ok("token".into())
     }
     fn sync_grants(
         &self,
@@ -385,4 +421,43 @@ async fn grants_follow_the_demand_and_a_dead_node_gives_its_slots_back() {
     for t in tasks {
         let _ = t.await;
     }
+}
+
+/// A node's warm targets reach the others with their heartbeats; a dead node's stop counting
+/// once it is declared dead, and a fenced node routes nothing (its copy may be stale).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_targets_route_to_live_nodes_only() {
+    let db = Arc::new(FakeDb::default());
+    let a = node(&db, "a").await;
+    let b = node(&db, "b").await;
+    assert_eq!(b.route_token(), Some("token"));
+    let warm = Arc::new(Mutex::new(vec!["f:1:r".to_string()]));
+    a.set_warm_source({
+        let warm = Arc::clone(&warm);
+        Arc::new(move || lock(&warm).clone())
+    });
+    let _ha = a.start(std::future::pending());
+    let _hb = b.start(std::future::pending());
+    until("b to route f to a", || {
+        b.route("f:1:r")
+            .is_some_and(|p| p.node_id == "a" && p.address == "a:80")
+    })
+    .await;
+    assert!(a.route("f:1:r").is_none(), "never to itself");
+    assert!(b.route("g:1:r").is_none());
+    // The set changes: written again, read again.
+    lock(&warm).push("g:1:r".into());
+    until("b to route g to a", || b.route("g:1:r").is_some()).await;
+    assert_eq!(b.directory().advertised(), vec![("a".to_string(), 2)]);
+
+    // B is cut from the database: fenced, it routes nothing.
+    *lock(&db.cut) = Some("b".into());
+    until("b to fence itself", || !b.healthy()).await;
+    assert!(b.route("f:1:r").is_none(), "a fenced node routes nothing");
+    // A is cut instead: B, back, stops routing to it once it declared A dead.
+    *lock(&db.cut) = Some("a".into());
+    until("b to forget a", || {
+        b.healthy() && b.route("f:1:r").is_none() && b.directory().advertised().is_empty()
+    })
+    .await;
 }

@@ -26,11 +26,13 @@ use crate::spans::Timeline;
 use crate::start::{InitFailure, StartJob, StartResult};
 use crate::trace::invocation_trace_header;
 
-/// Runs `req` to completion, holding its concurrency `permit` throughout.
+/// Runs `req` to completion, holding its concurrency `permit` throughout, in `warm` when given
+/// (taken by [`take_warm`]), else in an environment [`acquire`]d for it.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     req: InvokeRequest,
     permit: Permit,
+    warm: Option<Env>,
 ) -> Result<InvokeResponse, SchedulerError> {
     let rec = &req.target.record;
     let version = rec.version_label();
@@ -56,7 +58,11 @@ pub(crate) async fn run(
         ended: SystemTime::now(),
         error,
     };
-    let mut env = match acquire(&shared, &req, &mut cancel).await? {
+    let acquired = match warm {
+        Some(env) => Ok(env),
+        None => acquire(&shared, &req, &mut cancel).await?,
+    };
+    let mut env = match acquired {
         Ok(env) => env,
         Err(failure) => {
             if let Some(x) = &exporter {
@@ -326,6 +332,23 @@ async fn acquire(
                     ThrottleReason::FunctionInvocationRateLimitExceeded,
                 ));
             }
+        }
+    }
+}
+
+/// An idle environment of `key` (provisioned first), ready for its next event, without
+/// waiting for one nor starting one: for invocations forwarded by another node, which runs
+/// them itself when this one has none.
+pub(crate) async fn take_warm(shared: &Shared, key: &PoolKey) -> Option<Env> {
+    while let Some(env) = shared.provisioned.take(key) {
+        if let Some(env) = usable(shared, env).await {
+            return Some(env);
+        }
+    }
+    loop {
+        let env = shared.pool().take(key)?;
+        if let Some(env) = usable(shared, env).await {
+            return Some(env);
         }
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Generic over what it holds ([`Pooled`]), so it knows nothing of how environments run.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -53,6 +53,8 @@ pub(crate) enum Taken<E> {
 pub(crate) struct Pool<E> {
     idle: HashMap<PoolKey, Vec<E>>,
     waiters: HashMap<PoolKey, VecDeque<oneshot::Sender<E>>>,
+    /// Keys of which an environment went idle since [`Pool::advertised`] last looked.
+    recent: HashSet<PoolKey>,
 }
 
 impl<E> Default for Pool<E> {
@@ -60,6 +62,7 @@ impl<E> Default for Pool<E> {
         Self {
             idle: HashMap::new(),
             waiters: HashMap::new(),
+            recent: HashSet::new(),
         }
     }
 }
@@ -104,6 +107,9 @@ impl<E: Pooled> Pool<E> {
             self.waiters.remove(env.key());
         }
         env.freezer().set_idle(true);
+        if !self.recent.contains(env.key()) {
+            self.recent.insert(env.key().clone());
+        }
         match self.idle.get_mut(env.key()) {
             Some(list) => list.push(env),
             None => {
@@ -169,6 +175,20 @@ impl<E: Pooled> Pool<E> {
             env.freezer().set_idle(false);
         }
         out
+    }
+
+    /// Whether an environment of `key` is idle now.
+    pub fn has_idle(&self, key: &PoolKey) -> bool {
+        self.idle.contains_key(key)
+    }
+
+    /// The keys this node advertises to the others (routing of synchronous invokes): those
+    /// with an idle environment now or at some moment since the last call. A key whose
+    /// environments stay busy a whole period, or are gone, drops out.
+    pub fn advertised(&mut self) -> Vec<PoolKey> {
+        let mut keys: Vec<PoolKey> = self.recent.drain().collect();
+        keys.extend(self.idle.keys().cloned());
+        keys
     }
 
     /// Idle environments.
@@ -348,5 +368,38 @@ mod tests {
         let stale = pool.stale(&key("f"));
         assert_eq!(stale.iter().map(|e| e.id).collect::<Vec<_>>(), [3]);
         assert_eq!(pool.len(), 1);
+    }
+
+    /// A key is advertised while an environment of it is idle, and for one more look after
+    /// its last one was taken (it was idle during that period); then it drops out.
+    #[test]
+    fn advertised_keys_are_those_idle_now_or_since_the_last_look() {
+        let fake = Arc::new(Fake::default());
+        let mut pool = Pool::default();
+        assert!(pool.advertised().is_empty());
+        pool.put(env("f", 1, Arc::clone(&fake), Duration::ZERO));
+        assert!(pool.has_idle(&key("f")) && !pool.has_idle(&key("g")));
+        let mut seen = pool.advertised();
+        seen.dedup();
+        assert_eq!(seen, [key("f")]);
+        let taken = pool.take(&key("f")).unwrap();
+        assert!(!pool.has_idle(&key("f")));
+        // Idle since the last look? No: it went idle before it, and is busy now.
+        assert!(pool.advertised().is_empty());
+        pool.put(taken);
+        let taken = pool.take(&key("f")).unwrap();
+        assert_eq!(
+            pool.advertised(),
+            [key("f")],
+            "idle for a moment of the period"
+        );
+        assert!(pool.advertised().is_empty());
+        // An environment handed over to a waiting invocation never went idle.
+        let Taken::Wait(mut rx) = pool.take_or_wait(&key("f")) else {
+            panic!("nothing idle");
+        };
+        pool.put(taken);
+        assert_eq!(rx.try_recv().unwrap().id, 1);
+        assert!(pool.advertised().is_empty());
     }
 }

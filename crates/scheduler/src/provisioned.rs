@@ -155,6 +155,27 @@ impl Provisioned {
         set.state().idle.pop()
     }
 
+    /// Whether `key`'s set has an idle member now.
+    pub fn has_idle(&self, key: &PoolKey) -> bool {
+        self.any.load(Ordering::Acquire)
+            && self
+                .sets()
+                .get(key)
+                .is_some_and(|set| !set.state().idle.is_empty())
+    }
+
+    /// The keys of sets with an idle member now.
+    pub fn idle_keys(&self) -> Vec<PoolKey> {
+        if !self.any.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        self.sets()
+            .iter()
+            .filter(|(_, set)| !set.state().idle.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     /// Takes back a member after a run; returns it when it must end instead (its set was
     /// released or shrank).
     pub fn put_back(&self, env: Env) -> Option<Env> {

@@ -15,13 +15,14 @@ use crate::invocation;
 use crate::locate::RuntimeLocator;
 use crate::logs::LogStore;
 use crate::metrics::{Live, SchedulerMetrics};
-use crate::pool::{self, Pooled};
+use crate::pool::{self, PoolKey, Pooled};
 use crate::provisioned::{self, ProvisionedSpec, ProvisionedStatus};
 use crate::request::{InvokeRequest, InvokeResponse, InvokeResult, InvokeStream};
 use crate::shared::Shared;
 use crate::start::Starter;
 use crate::users::UserPool;
 use kindling_metrics::Exposition;
+use kindling_model::invoke::InvokeTarget;
 
 /// A streamed response taken whole, for a caller of plain Invoke: up to the buffered limit,
 /// beyond which it is `Function.ResponseSizeTooLarge` (the rest of the stream is discarded).
@@ -243,9 +244,78 @@ impl Scheduler {
             SchedulerError::Throttled(reason)
         })?;
         let entered = shared.tasks.enter();
-        let run = invocation::run(Arc::clone(shared), req, permit);
+        let run = invocation::run(Arc::clone(shared), req, permit, None);
         let task = tokio::spawn(async move {
             let result = run.await;
+            drop(entered);
+            result
+        });
+        task.await
+            .map_err(SchedulerError::task("running an invocation"))?
+    }
+
+    /// Whether an environment for `target` is idle on this node now (provisioned or warm):
+    /// an invocation of it would start at once, here.
+    pub fn has_idle(&self, target: &InvokeTarget) -> bool {
+        let key = PoolKey::of(&target.record);
+        self.shared.pool().has_idle(&key) || self.shared.provisioned.has_idle(&key)
+    }
+
+    /// The routing name of `target`'s environments (function, version, code revision): what
+    /// nodes advertise to each other ([`Scheduler::warm_targets`]).
+    pub fn route_key(target: &InvokeTarget) -> String {
+        let rec = &target.record;
+        format!(
+            "{}:{}:{}",
+            rec.function_name,
+            rec.version_label(),
+            rec.revision_id
+        )
+    }
+
+    /// The routing names of the targets with an environment idle now or at some moment since
+    /// the last call (unsorted, maybe repeated): what this node advertises.
+    pub fn warm_targets(&self) -> Vec<String> {
+        let mut keys = self.shared.pool().advertised();
+        keys.extend(self.shared.provisioned.idle_keys());
+        keys.into_iter()
+            .map(|k| format!("{}:{}:{}", k.function, k.version, k.revision))
+            .collect()
+    }
+
+    /// Runs `req` if an environment for it is idle on this node now (without waiting for one
+    /// or starting one), as [`Scheduler::invoke`] would; `None` when there is none, or when
+    /// this node's concurrency limits refuse it, or it is stopping: the node that forwarded
+    /// it runs it instead.
+    pub async fn invoke_warm(
+        &self,
+        req: InvokeRequest,
+    ) -> Result<Option<InvokeResult>, SchedulerError> {
+        let shared = &self.shared;
+        if shared.shutting_down() {
+            return Ok(None);
+        }
+        let target = &req.target;
+        let Ok(permit) = shared.concurrency.acquire(
+            &target.record.function_name,
+            target.reserved_concurrency,
+            target.unreserved_pool,
+        ) else {
+            return Ok(None);
+        };
+        let entered = shared.tasks.enter();
+        let shared = Arc::clone(shared);
+        let task = tokio::spawn(async move {
+            let key = PoolKey::of(&req.target.record);
+            let result = match invocation::take_warm(&shared, &key).await {
+                None => Ok(None),
+                Some(env) => {
+                    match invocation::run(Arc::clone(&shared), req, permit, Some(env)).await? {
+                        InvokeResponse::Buffered(result) => Ok(Some(result)),
+                        InvokeResponse::Stream(stream) => Ok(Some(collect(stream).await)),
+                    }
+                }
+            };
             drop(entered);
             result
         });

@@ -52,6 +52,10 @@ pub async fn join(
         Arc::new(move || cluster.healthy())
     };
     scheduler.use_grants(healthy, Arc::new(ClusterBroker(cluster.clone())));
+    // The targets this node holds warm environments for, advertised to the others (which
+    // forward synchronous invokes of them here).
+    let scheduler = scheduler.clone();
+    cluster.set_warm_source(Arc::new(move || scheduler.warm_targets()));
     Ok(cluster)
 }
 

@@ -183,6 +183,7 @@ async fn cluster_metrics(o: &Observed, e: &mut Exposition) {
         &[],
         f64::from(u8::from(cluster.healthy())),
     );
+    routing_metrics(cluster, e);
     let Ok(Ok(view)) = tokio::time::timeout(CLUSTER_READ_TIMEOUT, cluster.view()).await else {
         return;
     };
@@ -221,6 +222,60 @@ async fn cluster_metrics(o: &Observed, e: &mut Exposition) {
         for n in &view.nodes {
             e.sample(name, &[("node", &n.node_id)], value(n, now));
         }
+    }
+}
+
+/// Synchronous invokes forwarded between nodes, and the warm targets this node knows of (its
+/// copy of the other nodes' sets: no database read).
+fn routing_metrics(cluster: &kindling_cluster::Cluster, e: &mut Exposition) {
+    if !cluster.is_shared() {
+        return;
+    }
+    let directory = cluster.directory();
+    let name = "kindling_cluster_warm_targets";
+    e.header(
+        name,
+        MetricType::Gauge,
+        "Invoke targets another live node advertises warm environments for, as this node last read them.",
+    );
+    for (node, count) in directory.advertised() {
+        e.sample(name, &[("node", &node)], count as f64);
+    }
+    let s = &directory.stats;
+    let name = "kindling_forwarded_invocations_total";
+    e.header(
+        name,
+        MetricType::Counter,
+        "Synchronous invokes this node forwarded to a node holding warm environments, by outcome: \
+         served there, declined (run here), unreachable (run here), failed (the caller got an error).",
+    );
+    for (outcome, c) in [
+        ("served", &s.forwarded),
+        ("declined", &s.declined),
+        ("unreachable", &s.unreachable),
+        ("failed", &s.failed),
+    ] {
+        e.sample(
+            name,
+            &[("outcome", outcome)],
+            c.load(std::sync::atomic::Ordering::Relaxed) as f64,
+        );
+    }
+    let name = "kindling_forwarded_in_invocations_total";
+    e.header(
+        name,
+        MetricType::Counter,
+        "Synchronous invokes other nodes forwarded here, by outcome: served on an idle environment, or declined.",
+    );
+    for (outcome, c) in [
+        ("served", &s.served_for_peers),
+        ("declined", &s.declined_for_peers),
+    ] {
+        e.sample(
+            name,
+            &[("outcome", outcome)],
+            c.load(std::sync::atomic::Ordering::Relaxed) as f64,
+        );
     }
 }
 

@@ -249,6 +249,10 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         events: Some(events),
         esm: Some(mappings),
         auth: Arc::new(ApiAuth::with_policy(Arc::clone(&policy))),
+        // Several nodes: synchronous invokes go to warm environments on other nodes.
+        routing: cluster
+            .is_shared()
+            .then(|| Arc::new(kindling_api::Routing::new(cluster.clone()))),
     };
     // Provisioned concurrency survives restarts: its environments are initialized again.
     tokio::spawn({

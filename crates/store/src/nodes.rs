@@ -43,6 +43,15 @@ pub struct ResourceLease {
     pub epoch: i64,
 }
 
+/// A live node's advertised warm invoke targets (see [`NodeStore::advertise_warm`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarmNode {
+    pub node_id: String,
+    /// Where the node serves Kindling's API (`host:port`).
+    pub address: String,
+    pub targets: Vec<String>,
+}
+
 /// The database clock and this node's registration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Registration {
@@ -165,6 +174,15 @@ pub trait NodeStore: Send + Sync + 'static {
         node_id: &str,
         epoch: i64,
     ) -> Result<bool>;
+    /// Replaces the set of invoke targets the node holds warm environments for, while it is
+    /// alive at `incarnation` (`false`, nothing written, once it is not).
+    fn advertise_warm(&self, node_id: &str, incarnation: i64, targets: &[String]) -> Result<bool>;
+    /// Every live node's latest advertised set (only the current incarnation's; nodes
+    /// advertising nothing are left out), by node id.
+    fn warm_nodes(&self) -> Result<Vec<WarmNode>>;
+    /// The token nodes put in the hop header of the invokes they forward to each other (made
+    /// once, with the schema).
+    fn route_token(&self) -> Result<String>;
     /// Moves the node's concurrency grants towards its fair share, one scope at a time under
     /// the scope's lock: records its demand, sets its grant to `keep` (never higher than the
     /// stored grant), then grows it towards its [`fair_share`] from the slots no live node

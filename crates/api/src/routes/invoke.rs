@@ -12,6 +12,9 @@ use kindling_model::limits;
 use kindling_scheduler::{InvokeRequest, InvokeResult};
 use serde_json::json;
 
+use std::time::Duration;
+
+use super::forward::{Forwarded, Hop};
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::extract::{QueryParams, blocking};
@@ -84,10 +87,18 @@ pub(super) fn client_context(headers: &HeaderMap) -> Result<Option<String>, ApiE
 
 /// Reads the payload within `limit`; an empty body is the event `{}`; anything else must be JSON.
 pub(super) async fn payload(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    let too_large = || ApiError::PayloadTooLarge { limit };
-    let bytes = axum::body::to_bytes(body, limit)
+    check_payload(raw_payload(body, limit).await?)
+}
+
+/// The body's bytes as received, within `limit`.
+async fn raw_payload(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit)
         .await
-        .map_err(|_| too_large())?;
+        .map_err(|_| ApiError::PayloadTooLarge { limit })
+}
+
+/// The event of a payload: an empty body is `{}`; anything else must be JSON.
+fn check_payload(bytes: Bytes) -> Result<Bytes, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Bytes::from_static(b"{}"));
     }
@@ -143,9 +154,30 @@ pub async fn invoke(
         InvocationType::Event => limits::ASYNC_PAYLOAD,
         _ => limits::SYNC_PAYLOAD,
     };
-    let payload = payload(body, limit).await?;
+    let raw = raw_payload(body, limit).await?;
+    let payload = check_payload(raw.clone())?;
     let t = resolve(&s, name, q.get("Qualifier").map(str::to_string)).await?;
     let scheduler = s.scheduler.clone().ok_or(ApiError::DataPlaneDisabled)?;
+    // Several nodes: a synchronous invoke with no idle environment here goes to a node that
+    // has one (see `forward`); one forwarded here runs on an idle environment or is declined.
+    let hop = match &s.routing {
+        Some(r) if kind == InvocationType::RequestResponse => Some((r, r.hop(&parts))),
+        _ => None,
+    };
+    if let Some((r, Hop::Client)) = hop
+        && forwardable(&s, headers)
+        && !scheduler.has_idle(&t)
+    {
+        let key = kindling_scheduler::Scheduler::route_key(&t);
+        if let Some(peer) = r.cluster().route(&key) {
+            let timeout = Duration::from_secs(u64::from(t.record.spec.timeout));
+            match r.forward(&peer, &key, &parts, raw, timeout).await {
+                Forwarded::Answer(res) => return Ok(res),
+                Forwarded::Failed(e) => return Err(e),
+                Forwarded::RunHere => {}
+            }
+        }
+    }
     let request_id = new_request_id();
     let req = InvokeRequest {
         target: t,
@@ -169,6 +201,9 @@ pub async fn invoke(
             ))
         }
         InvocationType::RequestResponse => {
+            if let Some((r, Hop::Peer)) = hop {
+                return r.serve(&scheduler, req).await;
+            }
             let result = scheduler.invoke(req).await?;
             Ok(render(result))
         }
@@ -226,8 +261,15 @@ pub(super) fn with_request_id(mut res: Response, request_id: &str) -> Response {
     res
 }
 
+/// Whether this request may be run by another node: not when signatures are required and
+/// it is signed with session credentials (a function's, or from STS), whose tokens only the
+/// node that issued them can open.
+fn forwardable(s: &ApiState, headers: &HeaderMap) -> bool {
+    !(s.auth.gate.policy().require_signature && headers.contains_key("x-amz-security-token"))
+}
+
 /// The 200 response of a synchronous invocation, function errors included.
-fn render(r: InvokeResult) -> Response {
+pub(super) fn render(r: InvokeResult) -> Response {
     let mut res = (StatusCode::OK, r.payload).into_response();
     set(&mut res, "content-type", "application/json");
     set(&mut res, "X-Amz-Executed-Version", &r.executed_version);

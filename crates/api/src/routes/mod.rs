@@ -4,6 +4,7 @@ mod account;
 mod aliases;
 mod code;
 mod event_config;
+mod forward;
 mod functions;
 mod invoke;
 mod invoke_stream;
@@ -14,6 +15,8 @@ mod provisioned;
 mod tags;
 mod urls;
 mod versions;
+
+pub use forward::{HOP_HEADER, NODE_HEADER, Routing};
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;

@@ -35,6 +35,7 @@ fn app_with(auth: ApiAuth) -> (Router, tempfile::TempDir) {
             events: None,
             esm: None,
             auth: Arc::new(auth),
+            routing: None,
         }),
         dir,
     )

@@ -34,6 +34,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0010_services.sql"),
     include_str!("../../migrations/postgres/0011_nodes.sql"),
     include_str!("../../migrations/postgres/0060_concurrency_grants.sql"),
+    include_str!("../../migrations/postgres/0065_warm_targets.sql"),
 ];
 
 /// Times a serializable write is attempted before its conflict is reported.

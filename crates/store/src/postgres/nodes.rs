@@ -13,7 +13,7 @@ use super::connections::Tx;
 use super::records::limit;
 use crate::Result;
 use crate::nodes::{
-    Grant, GrantRecord, GrantRequest, NodeRecord, NodeStore, Registration, ResourceLease,
+    Grant, GrantRecord, GrantRequest, NodeRecord, NodeStore, Registration, ResourceLease, WarmNode,
     fair_share,
 };
 
@@ -375,6 +375,49 @@ impl NodeStore for PgStore {
                 limit: count(r.get(4)),
             })
             .collect())
+        })
+    }
+
+    fn advertise_warm(&self, node_id: &str, incarnation: i64, targets: &[String]) -> Result<bool> {
+        self.queue(|c| {
+            Ok(c.execute(
+                "INSERT INTO kindling_warm (node_id, incarnation, targets, updated_ms)
+                 SELECT node_id, incarnation, $3, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT
+                 FROM kindling_nodes WHERE node_id = $1 AND incarnation = $2 AND alive
+                 ON CONFLICT (node_id) DO UPDATE SET incarnation = excluded.incarnation,
+                     targets = excluded.targets, updated_ms = excluded.updated_ms",
+                &[&node_id, &incarnation, &targets],
+            )? == 1)
+        })
+    }
+
+    fn warm_nodes(&self) -> Result<Vec<WarmNode>> {
+        self.read(|c| {
+            Ok(c.query(
+                "SELECT n.node_id, n.address, w.targets
+                 FROM kindling_warm w
+                 JOIN kindling_nodes n ON n.node_id = w.node_id AND n.incarnation = w.incarnation
+                 WHERE n.alive AND cardinality(w.targets) > 0
+                 ORDER BY n.node_id",
+                &[],
+            )?
+            .iter()
+            .map(|r| WarmNode {
+                node_id: r.get(0),
+                address: r.get(1),
+                targets: r.get(2),
+            })
+            .collect())
+        })
+    }
+
+    fn route_token(&self) -> Result<String> {
+        self.read(|c| {
+            Ok(c.query_one(
+                "SELECT value FROM kindling_cluster_settings WHERE name = 'route_token'",
+                &[],
+            )?
+            .get(0))
         })
     }
 }

@@ -8,6 +8,7 @@ mod nodes;
 mod objects;
 mod queues;
 mod stacks;
+mod warm;
 
 /// Runs `$body(&store)` against an in-memory SQLite store and a fresh PostgreSQL database
 /// (skipped, saying so, when PostgreSQL cannot be reached and is not required).

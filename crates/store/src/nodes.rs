@@ -83,4 +83,17 @@ pub trait NodeStore: Send + Sync + 'static {
         node_id: &str,
         epoch: i64,
     ) -> Result<bool>;
+    /// Records a stream source's next position for mapping `uuid` (as
+    /// `MappingStore::set_source_position`) if `node_id` still owns `resource` at `epoch`;
+    /// `false` (nothing written) once it does not, so a deposed owner cannot move a position
+    /// back.
+    fn set_source_position_owned(
+        &self,
+        uuid: &str,
+        source: &str,
+        position: i64,
+        resource: &str,
+        node_id: &str,
+        epoch: i64,
+    ) -> Result<bool>;
 }

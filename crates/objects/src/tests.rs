@@ -563,12 +563,13 @@ async fn the_sweep_removes_files_a_crash_left() {
     assert_eq!(o.read_object("bkt", "kept", 10).await.unwrap().1, b"x");
 }
 
+/// A blob in [`MemBytes`]: its finished mark and its chunks.
+type MemBlob = (Option<kindling_store::StoredBytes>, Vec<Vec<u8>>);
+
 /// Shared bytes kept in memory, as the PostgreSQL store keeps them (chunks, finished blobs).
 #[derive(Default)]
 struct MemBytes {
-    blobs: std::sync::Mutex<
-        std::collections::HashMap<String, (Option<kindling_store::StoredBytes>, Vec<Vec<u8>>)>,
-    >,
+    blobs: std::sync::Mutex<std::collections::HashMap<String, MemBlob>>,
 }
 
 impl kindling_store::SharedObjectBytes for MemBytes {

@@ -159,6 +159,8 @@ async fn serve(
         )
         .map_err(gate_error)?;
     let d = &state.deployer;
+    // Stacks other nodes sharing the store created or changed.
+    d.sync().await?;
     let ok = |write: &dyn Fn(&mut Xml)| Ok(response(&action, NS, request_id, Some(write)));
     match action.as_str() {
         "CreateStack" => {
@@ -187,7 +189,9 @@ async fn serve(
             ok(&|x| render::stack_summaries(x, &stacks))
         }
         "DescribeStackEvents" => {
-            let events = d.describe_stack_events(params.require("StackName")?)?;
+            let events = d
+                .describe_stack_events(params.require("StackName")?)
+                .await?;
             ok(&|x| render::events(x, &events))
         }
         "DescribeStackResource" => {
@@ -224,11 +228,13 @@ async fn serve(
         }
         "GetTemplate" => {
             let processed = params.get("TemplateStage") == Some("Processed");
-            let body = d.get_template(
-                params.get("StackName"),
-                params.get("ChangeSetName"),
-                processed,
-            )?;
+            let body = d
+                .get_template(
+                    params.get("StackName"),
+                    params.get("ChangeSetName"),
+                    processed,
+                )
+                .await?;
             ok(&|x| {
                 x.leaf("TemplateBody", &body);
                 x.elem("StagesAvailable", |x| {
@@ -257,11 +263,13 @@ async fn serve(
             })
         }
         "DescribeChangeSet" => {
-            let cs = d.change_set(params.require("ChangeSetName")?, params.get("StackName"))?;
+            let cs = d
+                .change_set(params.require("ChangeSetName")?, params.get("StackName"))
+                .await?;
             ok(&|x| render::change_set(x, &cs))
         }
         "ListChangeSets" => {
-            let list = d.list_change_sets(params.require("StackName")?)?;
+            let list = d.list_change_sets(params.require("StackName")?).await?;
             ok(&|x| render::change_set_summaries(x, &list))
         }
         "ExecuteChangeSet" => {

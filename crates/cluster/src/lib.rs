@@ -569,6 +569,39 @@ impl Cluster {
         .await
     }
 
+    /// Records a stream position of event source mapping `uuid` if this node still owns
+    /// `esm:<uuid>` at `epoch` (`false`: another node took it over, nothing written). Alone:
+    /// always written (by `fallback`).
+    pub async fn set_owned_source_position(
+        &self,
+        uuid: &str,
+        source: &str,
+        position: i64,
+        epoch: i64,
+        fallback: impl FnOnce() -> kindling_store::Result<()> + Send + 'static,
+    ) -> Result<bool, ClusterError> {
+        let Some(store) = self.inner.store.clone() else {
+            blocking(fallback).await?;
+            return Ok(true);
+        };
+        let (uuid, source, node) = (
+            uuid.to_string(),
+            source.to_string(),
+            self.inner.config.node_id.clone(),
+        );
+        blocking(move || {
+            store.set_source_position_owned(
+                &uuid,
+                &source,
+                position,
+                &format!("esm:{uuid}"),
+                &node,
+                epoch,
+            )
+        })
+        .await
+    }
+
     /// The cluster as this node sees it: every node and every owned resource (alone: this
     /// node and its load).
     pub async fn view(&self) -> Result<ClusterView, ClusterError> {

@@ -149,6 +149,17 @@ impl NodeStore for Handle {
     ) -> kindling_store::Result<bool> {
         Ok(true)
     }
+    fn set_source_position_owned(
+        &self,
+        _: &str,
+        _: &str,
+        _: i64,
+        _: &str,
+        _: &str,
+        _: i64,
+    ) -> kindling_store::Result<bool> {
+        Ok(true)
+    }
     fn advertise_warm(
         &self,
         node_id: &str,

@@ -9,6 +9,8 @@ use kindling_cfn_template::{
     plan_changes, required_capabilities,
 };
 
+use kindling_store::StoreError;
+
 use crate::engine::{Deployer, now_ms};
 use crate::error::{DeployError, Result, no_stack};
 use crate::model::{
@@ -197,6 +199,8 @@ impl Deployer {
             resources: Vec::new(),
             change_set_id: None,
             operation: None,
+            revision: 0,
+            owner: None,
         }
     }
 
@@ -237,22 +241,53 @@ impl Deployer {
         }
     }
 
-    /// Starts an operation on a stack whose status and operation are set: saves, runs it on a
-    /// task, and waits (up to the linger) for it to end.
-    async fn start(&self, stack: Stack, event: StackEvent) -> Result<()> {
+    /// Begins an operation on a stack whose status and operation are set: reserves the stack
+    /// on this node and saves it, a compare-and-swap on the revision it was read at. When the
+    /// stack changed meanwhile (another node began an operation on it first), nothing is
+    /// written and the caller gets `busy`'s answer for the stack as it is now.
+    async fn begin(
+        &self,
+        stack: &mut Stack,
+        event: StackEvent,
+        busy: fn(&Stack) -> DeployError,
+    ) -> Result<()> {
         {
-            let state = self.state();
-            if state.running.contains(&stack.stack_id) {
-                return Err(DeployError::Validation(format!(
-                    "Stack:{} is in {} state and can not be updated.",
-                    stack.stack_id, stack.status
-                )));
+            let mut state = self.state();
+            if !state.running.insert(stack.stack_id.clone()) {
+                let current = state.find(&stack.stack_id).unwrap_or(&*stack).clone();
+                return Err(busy(&current));
             }
         }
-        self.save(&stack, vec![event]).await?;
+        match self.save(stack, vec![event]).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.state().running.remove(&stack.stack_id);
+                if matches!(e, DeployError::Store(StoreError::RevisionMismatch))
+                    && let Some(now) = self.reload(&stack.stack_id).await?
+                {
+                    return Err(busy(&now));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs a begun operation on a task and waits (up to the linger) for it to end.
+    async fn launch(&self, stack: Stack) {
         let id = stack.stack_id.clone();
-        self.spawn(stack, false);
+        self.spawn(stack, None);
         self.linger(&id).await;
+    }
+
+    /// Begins and runs an operation.
+    async fn start(
+        &self,
+        mut stack: Stack,
+        event: StackEvent,
+        busy: fn(&Stack) -> DeployError,
+    ) -> Result<()> {
+        self.begin(&mut stack, event, busy).await?;
+        self.launch(stack).await;
         Ok(())
     }
 
@@ -261,10 +296,7 @@ impl Deployer {
             status::CREATE_COMPLETE
             | status::UPDATE_COMPLETE
             | status::UPDATE_ROLLBACK_COMPLETE => Ok(()),
-            other => Err(DeployError::Validation(format!(
-                "Stack:{} is in {other} state and can not be updated.",
-                stack.stack_id
-            ))),
+            _ => Err(not_updatable(stack)),
         }
     }
 
@@ -294,7 +326,7 @@ impl Deployer {
         });
         let event = Self::stack_event(&stack, status::CREATE_IN_PROGRESS, Some(user_initiated()));
         let id = stack.stack_id.clone();
-        self.start(stack, event).await?;
+        self.start(stack, event, already_exists).await?;
         Ok(id)
     }
 
@@ -331,7 +363,7 @@ impl Deployer {
         stack.status_reason = Some(user_initiated().to_string());
         let event = Self::stack_event(&stack, status::UPDATE_IN_PROGRESS, Some(user_initiated()));
         let id = stack.stack_id.clone();
-        self.start(stack, event).await?;
+        self.start(stack, event, not_updatable).await?;
         Ok(id)
     }
 
@@ -347,10 +379,7 @@ impl Deployer {
             return Ok(());
         }
         if stack.is_busy() {
-            return Err(DeployError::Validation(format!(
-                "Stack [{}] cannot be deleted while in status {}",
-                stack.stack_name, stack.status
-            )));
+            return Err(not_deletable(&stack));
         }
         stack.status = status::DELETE_IN_PROGRESS.to_string();
         stack.status_reason = Some(user_initiated().to_string());
@@ -364,7 +393,7 @@ impl Deployer {
             change_set_id: None,
         });
         let event = Self::stack_event(&stack, status::DELETE_IN_PROGRESS, Some(user_initiated()));
-        self.start(stack, event).await
+        self.start(stack, event, not_deletable).await
     }
 
     /// DescribeStacks: one stack (deleted ones by id), or every live stack.
@@ -395,14 +424,9 @@ impl Deployer {
     }
 
     /// DescribeStackEvents: newest first.
-    pub fn describe_stack_events(&self, name_or_id: &str) -> Result<Vec<StackEvent>> {
+    pub async fn describe_stack_events(&self, name_or_id: &str) -> Result<Vec<StackEvent>> {
         let stack = self.stack(name_or_id)?;
-        let mut events = self
-            .state()
-            .events
-            .get(&stack.stack_id)
-            .cloned()
-            .unwrap_or_default();
+        let mut events = self.events_of(&stack.stack_id).await?;
         events.reverse();
         Ok(events)
     }
@@ -447,7 +471,7 @@ impl Deployer {
     }
 
     /// GetTemplate: the original body or the processed JSON of a stack or change set.
-    pub fn get_template(
+    pub async fn get_template(
         &self,
         stack: Option<&str>,
         change_set: Option<&str>,
@@ -455,7 +479,7 @@ impl Deployer {
     ) -> Result<String> {
         let (body, doc) = match change_set {
             Some(cs) => {
-                let cs = self.change_set(cs, stack)?;
+                let cs = self.change_set(cs, stack).await?;
                 (cs.template_body, cs.processed)
             }
             None => {
@@ -651,10 +675,10 @@ impl Deployer {
         let existing = self.state().find(&input.stack.stack_name).cloned();
         if let Some(s) = &existing
             && self
-                .state()
-                .change_sets
+                .change_sets_of(&s.stack_id)
+                .await?
                 .iter()
-                .any(|c| c.stack_id == s.stack_id && c.change_set_name == input.change_set_name)
+                .any(|c| c.change_set_name == input.change_set_name)
         {
             return Err(DeployError::AlreadyExists(format!(
                 "ChangeSet {} already exists",
@@ -710,10 +734,10 @@ impl Deployer {
         let stack = match existing {
             Some(s) => s,
             None => {
-                let s = self.new_stack(&input.stack, status::REVIEW_IN_PROGRESS);
+                let mut s = self.new_stack(&input.stack, status::REVIEW_IN_PROGRESS);
                 let event =
                     Self::stack_event(&s, status::REVIEW_IN_PROGRESS, Some(user_initiated()));
-                self.save(&s, vec![event]).await?;
+                self.save(&mut s, vec![event]).await?;
                 s
             }
         };
@@ -755,40 +779,32 @@ impl Deployer {
     }
 
     /// A change set by ARN, or by name within a stack.
-    pub fn change_set(&self, name_or_arn: &str, stack: Option<&str>) -> Result<ChangeSet> {
-        let state = self.state();
+    pub async fn change_set(&self, name_or_arn: &str, stack: Option<&str>) -> Result<ChangeSet> {
         let found = if name_or_arn.starts_with("arn:") {
-            state
-                .change_sets
-                .iter()
-                .find(|c| c.change_set_id == name_or_arn)
+            self.change_set_by_id(name_or_arn).await?
         } else {
-            let stack = stack
-                .and_then(|s| state.find(s))
-                .map(|s| s.stack_id.clone());
-            state
-                .change_sets
-                .iter()
-                .find(|c| c.change_set_name == name_or_arn && stack.as_deref() == Some(&c.stack_id))
+            let stack = stack.and_then(|s| self.state().find(s).map(|s| s.stack_id.clone()));
+            match stack {
+                Some(id) => self
+                    .change_sets_of(&id)
+                    .await?
+                    .into_iter()
+                    .find(|c| c.change_set_name == name_or_arn),
+                None => None,
+            }
         };
-        found.cloned().ok_or_else(|| {
+        found.ok_or_else(|| {
             DeployError::ChangeSetNotFound(format!("ChangeSet [{name_or_arn}] does not exist"))
         })
     }
 
-    pub fn list_change_sets(&self, stack: &str) -> Result<Vec<ChangeSet>> {
+    pub async fn list_change_sets(&self, stack: &str) -> Result<Vec<ChangeSet>> {
         let s = self.stack(stack)?;
-        Ok(self
-            .state()
-            .change_sets
-            .iter()
-            .filter(|c| c.stack_id == s.stack_id)
-            .cloned()
-            .collect())
+        self.change_sets_of(&s.stack_id).await
     }
 
     pub async fn delete_change_set(&self, name_or_arn: &str, stack: Option<&str>) -> Result<()> {
-        let cs = self.change_set(name_or_arn, stack)?;
+        let cs = self.change_set(name_or_arn, stack).await?;
         if cs.execution_status == status::EXEC_IN_PROGRESS {
             return Err(DeployError::InvalidChangeSetStatus(format!(
                 "Cannot delete ChangeSet [{}] in its current status of [{}]",
@@ -800,22 +816,18 @@ impl Deployer {
         let stack = self.state().find(&cs.stack_id).cloned();
         if let Some(mut s) = stack
             && s.status == status::REVIEW_IN_PROGRESS
-            && !self
-                .state()
-                .change_sets
-                .iter()
-                .any(|c| c.stack_id == s.stack_id)
+            && self.change_sets_of(&s.stack_id).await?.is_empty()
         {
             s.status = status::DELETE_COMPLETE.to_string();
             s.deletion_ms = Some(now_ms());
             let event = Self::stack_event(&s, status::DELETE_COMPLETE, None);
-            self.save(&s, vec![event]).await?;
+            self.save(&mut s, vec![event]).await?;
         }
         Ok(())
     }
 
     pub async fn execute_change_set(&self, name_or_arn: &str, stack: Option<&str>) -> Result<()> {
-        let mut cs = self.change_set(name_or_arn, stack)?;
+        let mut cs = self.change_set(name_or_arn, stack).await?;
         if cs.status != status::CS_CREATE_COMPLETE || cs.execution_status != status::EXEC_AVAILABLE
         {
             return Err(DeployError::InvalidChangeSetStatus(format!(
@@ -825,10 +837,7 @@ impl Deployer {
         }
         let mut stack = self.stack(&cs.stack_id)?;
         if stack.is_busy() {
-            return Err(DeployError::InvalidChangeSetStatus(format!(
-                "ChangeSet [{}] cannot be executed while the stack is in {}",
-                cs.change_set_id, stack.status
-            )));
+            return Err(busy_for_change_set(&stack));
         }
         let create = stack.status == status::REVIEW_IN_PROGRESS;
         let target = Snapshot {
@@ -878,33 +887,37 @@ impl Deployer {
                     .map(str::to_string),
             );
         }
+        // The stack first: of two nodes executing change sets of one stack at once, one wins.
+        let event = Self::stack_event(&stack, st, Some(user_initiated()));
+        self.begin(&mut stack, event, busy_for_change_set).await?;
         cs.execution_status = status::EXEC_IN_PROGRESS.to_string();
-        self.save_change_set(&cs).await?;
-        let others: Vec<ChangeSet> = self
-            .state()
-            .change_sets
-            .iter()
-            .filter(|c| c.stack_id == cs.stack_id && c.change_set_id != cs.change_set_id)
-            .cloned()
-            .collect();
-        for mut other in others {
-            if other.execution_status == status::EXEC_AVAILABLE {
+        let marked = self.save_change_set(&cs).await;
+        let others = match marked {
+            Ok(()) => self.change_sets_of(&cs.stack_id).await,
+            Err(e) => Err(e),
+        };
+        let mut failed = others.as_ref().err().map(|e| e.to_string());
+        for mut other in others.unwrap_or_default() {
+            if other.change_set_id != cs.change_set_id
+                && other.execution_status == status::EXEC_AVAILABLE
+                && failed.is_none()
+            {
                 other.execution_status = status::EXEC_OBSOLETE.to_string();
-                self.save_change_set(&other).await?;
+                if let Err(e) = self.save_change_set(&other).await {
+                    failed = Some(e.to_string());
+                }
             }
         }
-        let event = Self::stack_event(&stack, st, Some(user_initiated()));
-        self.start(stack, event).await
+        if let Some(e) = failed {
+            // The operation is begun: it runs anyway (its end marks the change set).
+            tracing::warn!(error = %e, "could not mark the stack's change sets");
+        }
+        self.launch(stack).await;
+        Ok(())
     }
 
     pub(crate) async fn mark_change_set(&self, id: &str, execution_status: &str) -> Result<()> {
-        let found = self
-            .state()
-            .change_sets
-            .iter()
-            .find(|c| c.change_set_id == id)
-            .cloned();
-        if let Some(mut cs) = found {
+        if let Some(mut cs) = self.change_set_by_id(id).await? {
             cs.execution_status = execution_status.to_string();
             self.save_change_set(&cs).await?;
         }
@@ -912,18 +925,40 @@ impl Deployer {
     }
 
     pub(crate) async fn drop_change_sets(&self, stack_id: &str) -> Result<()> {
-        let ids: Vec<String> = self
-            .state()
-            .change_sets
-            .iter()
-            .filter(|c| c.stack_id == stack_id)
-            .map(|c| c.change_set_id.clone())
-            .collect();
-        for id in ids {
-            self.forget_change_set(&id).await?;
+        for cs in self.change_sets_of(stack_id).await? {
+            self.forget_change_set(&cs.change_set_id).await?;
         }
         Ok(())
     }
+}
+
+/// A stack busy with an operation, to UpdateStack (and CreateChangeSet of type UPDATE).
+fn not_updatable(stack: &Stack) -> DeployError {
+    DeployError::Validation(format!(
+        "Stack:{} is in {} state and can not be updated.",
+        stack.stack_id, stack.status
+    ))
+}
+
+/// A stack busy with an operation, to DeleteStack.
+fn not_deletable(stack: &Stack) -> DeployError {
+    DeployError::Validation(format!(
+        "Stack [{}] cannot be deleted while in status {}",
+        stack.stack_name, stack.status
+    ))
+}
+
+/// A stack busy with an operation, to ExecuteChangeSet.
+fn busy_for_change_set(stack: &Stack) -> DeployError {
+    DeployError::InvalidChangeSetStatus(format!(
+        "ChangeSet cannot be executed while the stack [{}] is in {}",
+        stack.stack_name, stack.status
+    ))
+}
+
+/// A new stack whose name another node took first.
+fn already_exists(stack: &Stack) -> DeployError {
+    DeployError::AlreadyExists(format!("Stack [{}] already exists", stack.stack_name))
 }
 
 /// Parameters as DescribeStacks shows them (NoEcho values masked).

@@ -1,11 +1,21 @@
-//! The engine's handle: stacks, events and change sets in memory (loaded from the store at
-//! start), every change written durably before it becomes visible, operations run on tasks.
+//! The engine's handle: stacks cached in memory (loaded from the store at start and, when
+//! nodes share the store, refreshed from it before every request), every change written
+//! durably (a compare-and-swap on the stack's revision) before it becomes visible, events
+//! and change sets read from the store, operations run on tasks.
+//!
+//! With a shared store, a stack with an operation in flight names its owner (the node running
+//! it); another node's request to start an operation on it loses the compare-and-swap and is
+//! refused as CloudFormation refuses a busy stack. Every second a node adopts the operations
+//! of nodes that died (`StackStore::adopt_orphaned_stacks`) and resumes them, as it resumes
+//! its own after a restart or an interrupted run: an interrupted create or update is rolled
+//! back, a cleanup, rollback or delete is finished.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use kindling_store::{ChangeSetRow, StackRow, StackStore};
+use kindling_cluster::Cluster;
+use kindling_store::{ChangeSetRow, StackRow, StackStore, StoreError};
 
 use crate::error::{DeployError, Result};
 use crate::model::{ChangeSet, Stack, StackEvent};
@@ -38,8 +48,6 @@ impl DeployConfig {
 pub(crate) struct State {
     /// Every stack, deleted ones included, oldest first.
     pub stacks: Vec<Stack>,
-    pub events: HashMap<String, Vec<StackEvent>>,
-    pub change_sets: Vec<ChangeSet>,
     /// Stacks with an operation task running on this node.
     pub running: HashSet<String>,
 }
@@ -55,6 +63,19 @@ impl State {
                 .find(|s| s.stack_name == name_or_id && !s.is_deleted())
         }
     }
+
+    /// Installs a stack read or written at its revision, unless a newer one is cached.
+    fn install(&mut self, stack: Stack) {
+        match self
+            .stacks
+            .iter_mut()
+            .find(|s| s.stack_id == stack.stack_id)
+        {
+            Some(slot) if slot.revision <= stack.revision => *slot = stack,
+            Some(_) => {}
+            None => self.stacks.push(stack),
+        }
+    }
 }
 
 pub(crate) struct Inner {
@@ -62,6 +83,8 @@ pub(crate) struct Inner {
     pub store: Arc<dyn StackStore>,
     pub provider: Arc<dyn Provider>,
     pub templates: Arc<dyn TemplateSource>,
+    /// This node's membership (alone: always healthy).
+    pub cluster: Cluster,
     pub state: Mutex<State>,
     /// Woken whenever an operation ends.
     pub finished: tokio::sync::Notify,
@@ -79,7 +102,7 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> kindling_store::Result<T> + Send + 'static,
 ) -> Result<T> {
     match tokio::task::spawn_blocking(f).await {
@@ -92,62 +115,70 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| DeployError::Internal(e.to_string()))
 }
 
+fn from_row(row: StackRow) -> Result<Stack> {
+    let mut stack: Stack = serde_json::from_str(&row.document).map_err(|e| {
+        DeployError::Internal(format!("stack record {} unreadable: {e}", row.stack_id))
+    })?;
+    stack.revision = row.revision;
+    stack.owner = row.owner;
+    Ok(stack)
+}
+
+/// How often a node sharing the store looks for operations to adopt or resume.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+
 impl Deployer {
-    /// Loads every stack, event and change set, and resumes (rolls back, or finishes
-    /// deleting) operations a crash interrupted.
+    /// Loads every stack and resumes (rolls back, or finishes) the operations a crash of this
+    /// node interrupted. With a shared store (`cluster`), also starts adopting the operations
+    /// of nodes that die.
     pub async fn open(
         config: DeployConfig,
         store: Arc<dyn StackStore>,
         provider: Arc<dyn Provider>,
         templates: Arc<dyn TemplateSource>,
+        cluster: Cluster,
     ) -> Result<Self> {
         let s = Arc::clone(&store);
-        let (rows, change_sets) = blocking(move || Ok((s.stacks()?, s.change_sets()?))).await?;
+        let rows = blocking(move || s.stacks()).await?;
         let mut state = State::default();
         for row in rows {
-            let stack: Stack = serde_json::from_str(&row.document).map_err(|e| {
-                DeployError::Internal(format!("stack record {} unreadable: {e}", row.stack_id))
-            })?;
-            let s = Arc::clone(&store);
-            let id = row.stack_id.clone();
-            let events = blocking(move || s.stack_events(&id)).await?;
-            let events = events
-                .iter()
-                .filter_map(|e| serde_json::from_str::<StackEvent>(e).ok())
-                .collect();
-            state.events.insert(row.stack_id.clone(), events);
-            state.stacks.push(stack);
+            state.stacks.push(from_row(row)?);
         }
-        for row in change_sets {
-            if let Ok(cs) = serde_json::from_str::<ChangeSet>(&row.document) {
-                state.change_sets.push(cs);
-            }
-        }
-        let interrupted: Vec<Stack> = state
-            .stacks
-            .iter()
-            .filter(|s| s.operation.is_some())
-            .cloned()
-            .collect();
         let deployer = Self {
             inner: Arc::new(Inner {
                 config,
                 store,
                 provider,
                 templates,
+                cluster,
                 state: Mutex::new(state),
                 finished: tokio::sync::Notify::new(),
             }),
         };
-        for stack in interrupted {
-            tracing::warn!(stack = %stack.stack_name, status = %stack.status, "resuming an interrupted stack operation");
-            deployer.spawn(stack, true);
+        deployer.resume_own(INTERRUPTED);
+        if deployer.inner.cluster.is_shared() {
+            let me = deployer.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(WATCH_EVERY).await;
+                    if let Err(e) = me.watch().await {
+                        tracing::warn!(
+                            error = &e as &dyn std::error::Error,
+                            "looking for stack operations to adopt failed"
+                        );
+                    }
+                }
+            });
         }
         Ok(deployer)
     }
 
     pub fn config(&self) -> &DeployConfig {
         &self.inner.config
+    }
+
+    fn node_id(&self) -> &str {
+        self.inner.cluster.node_id()
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
@@ -157,33 +188,168 @@ impl Deployer {
         }
     }
 
-    /// Writes a stack with new events durably, then makes both visible.
-    pub(crate) async fn save(&self, stack: &Stack, events: Vec<StackEvent>) -> Result<()> {
+    /// Brings the cache up to date with the store when nodes share it (stacks another node
+    /// created or changed); nothing to do alone. Called before every request.
+    pub async fn sync(&self) -> Result<()> {
+        if !self.inner.cluster.is_shared() {
+            return Ok(());
+        }
+        let store = Arc::clone(&self.inner.store);
+        let revisions = blocking(move || store.stack_revisions()).await?;
+        let stale: Vec<String> = {
+            let state = self.state();
+            revisions
+                .into_iter()
+                .filter(|(id, rev)| {
+                    state
+                        .stacks
+                        .iter()
+                        .find(|s| &s.stack_id == id)
+                        .is_none_or(|s| s.revision < *rev)
+                })
+                .map(|(id, _)| id)
+                .collect()
+        };
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let store = Arc::clone(&self.inner.store);
+        let rows = blocking(move || store.stacks_by_id(&stale)).await?;
+        let mut fresh = Vec::with_capacity(rows.len());
+        for row in rows {
+            fresh.push(from_row(row)?);
+        }
+        let mut state = self.state();
+        for stack in fresh {
+            state.install(stack);
+        }
+        Ok(())
+    }
+
+    /// Resumes the operations this node owns that no task of it runs (after a restart, or a
+    /// run that stopped because the store failed or the node was fenced).
+    fn resume_own(&self, reason: &str) {
+        let me = self.node_id().to_string();
+        let shared = self.inner.cluster.is_shared();
+        let orphans: Vec<Stack> = {
+            let mut state = self.state();
+            let found: Vec<Stack> = state
+                .stacks
+                .iter()
+                .filter(|s| s.operation.is_some() && !state.running.contains(&s.stack_id))
+                .filter(|s| !shared || s.owner.as_deref().is_none_or(|o| o == me))
+                .cloned()
+                .collect();
+            for s in &found {
+                state.running.insert(s.stack_id.clone());
+            }
+            found
+        };
+        for stack in orphans {
+            tracing::warn!(stack = %stack.stack_name, status = %stack.status, "resuming an interrupted stack operation");
+            self.spawn(stack, Some(reason.to_string()));
+        }
+    }
+
+    /// One round of a node sharing the store: adopt the operations of dead nodes, then
+    /// resume every operation this node owns and does not run.
+    async fn watch(&self) -> Result<()> {
+        if !self.inner.cluster.healthy() {
+            return Ok(());
+        }
+        let store = Arc::clone(&self.inner.store);
+        let me = self.node_id().to_string();
+        let adopted = blocking(move || store.adopt_orphaned_stacks(&me)).await?;
+        for id in &adopted {
+            tracing::warn!(stack = %id, "adopted the stack operation of a node that stopped");
+        }
+        self.sync().await?;
+        if !self.inner.cluster.healthy() {
+            return Ok(());
+        }
+        self.resume_own(ADOPTED);
+        Ok(())
+    }
+
+    /// Writes a stack (a compare-and-swap on the revision it was read at) with new events
+    /// durably, then makes it visible; the stack carries its new revision afterwards.
+    pub(crate) async fn save(&self, stack: &mut Stack, events: Vec<StackEvent>) -> Result<()> {
+        if !self.inner.cluster.healthy() {
+            return Err(DeployError::Internal(
+                "this node cannot reach the shared store; it takes no stack operation".into(),
+            ));
+        }
+        let owner = stack.operation.as_ref().map(|_| self.node_id().to_string());
         let row = StackRow {
             stack_id: stack.stack_id.clone(),
             name: stack.stack_name.clone(),
             status: stack.status.clone(),
             updated_ms: now_ms(),
-            document: to_json(stack)?,
+            document: to_json(&*stack)?,
+            revision: stack.revision,
+            owner: owner.clone(),
         };
         let docs = events.iter().map(to_json).collect::<Result<Vec<_>>>()?;
         let store = Arc::clone(&self.inner.store);
-        blocking(move || store.save_stack(&row, &docs)).await?;
-        let mut state = self.state();
-        match state
-            .stacks
-            .iter_mut()
-            .find(|s| s.stack_id == stack.stack_id)
-        {
-            Some(slot) => *slot = stack.clone(),
-            None => state.stacks.push(stack.clone()),
-        }
-        state
-            .events
-            .entry(stack.stack_id.clone())
-            .or_default()
-            .extend(events);
+        let revision =
+            match tokio::task::spawn_blocking(move || store.save_stack(&row, &docs)).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(StoreError::AlreadyExists(_))) => {
+                    return Err(DeployError::AlreadyExists(format!(
+                        "Stack [{}] already exists",
+                        stack.stack_name
+                    )));
+                }
+                Ok(Err(e)) => return Err(DeployError::from(e)),
+                Err(e) => return Err(DeployError::Internal(format!("store task failed: {e}"))),
+            };
+        stack.revision = revision;
+        stack.owner = owner;
+        self.state().install(stack.clone());
         Ok(())
+    }
+
+    /// Reads one stack again from the store into the cache (after a lost compare-and-swap).
+    pub(crate) async fn reload(&self, stack_id: &str) -> Result<Option<Stack>> {
+        let store = Arc::clone(&self.inner.store);
+        let ids = vec![stack_id.to_string()];
+        let rows = blocking(move || store.stacks_by_id(&ids)).await?;
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(None);
+        };
+        let stack = from_row(row)?;
+        self.state().install(stack.clone());
+        Ok(Some(stack))
+    }
+
+    /// A stack's events, oldest first.
+    pub(crate) async fn events_of(&self, stack_id: &str) -> Result<Vec<StackEvent>> {
+        let store = Arc::clone(&self.inner.store);
+        let id = stack_id.to_string();
+        let docs = blocking(move || store.stack_events(&id)).await?;
+        Ok(docs
+            .iter()
+            .filter_map(|e| serde_json::from_str::<StackEvent>(e).ok())
+            .collect())
+    }
+
+    /// A stack's change sets, oldest first.
+    pub(crate) async fn change_sets_of(&self, stack_id: &str) -> Result<Vec<ChangeSet>> {
+        let store = Arc::clone(&self.inner.store);
+        let id = stack_id.to_string();
+        let rows = blocking(move || store.change_sets_of(&id)).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| serde_json::from_str::<ChangeSet>(&r.document).ok())
+            .collect())
+    }
+
+    /// One change set by id.
+    pub(crate) async fn change_set_by_id(&self, id: &str) -> Result<Option<ChangeSet>> {
+        let store = Arc::clone(&self.inner.store);
+        let id = id.to_string();
+        let row = blocking(move || store.change_set(&id)).await?;
+        Ok(row.and_then(|r| serde_json::from_str::<ChangeSet>(&r.document).ok()))
     }
 
     pub(crate) async fn save_change_set(&self, cs: &ChangeSet) -> Result<()> {
@@ -194,35 +360,30 @@ impl Deployer {
             document: to_json(cs)?,
         };
         let store = Arc::clone(&self.inner.store);
-        blocking(move || store.save_change_set(&row)).await?;
-        let mut state = self.state();
-        match state
-            .change_sets
-            .iter_mut()
-            .find(|c| c.change_set_id == cs.change_set_id)
-        {
-            Some(slot) => *slot = cs.clone(),
-            None => state.change_sets.push(cs.clone()),
-        }
-        Ok(())
+        blocking(move || store.save_change_set(&row)).await
     }
 
     pub(crate) async fn forget_change_set(&self, id: &str) -> Result<()> {
         let store = Arc::clone(&self.inner.store);
         let owned = id.to_string();
-        blocking(move || store.delete_change_set(&owned)).await?;
-        self.state().change_sets.retain(|c| c.change_set_id != id);
-        Ok(())
+        blocking(move || store.delete_change_set(&owned)).await
     }
 
-    /// Runs the stack's operation on a task of its own (`resumed`: after a restart).
-    pub(crate) fn spawn(&self, stack: Stack, resumed: bool) {
+    /// Runs the stack's operation on a task of its own (`resumed`: after its run was
+    /// interrupted, with the reason). The caller reserved the stack in `running`.
+    pub(crate) fn spawn(&self, stack: Stack, resumed: Option<String>) {
         let id = stack.stack_id.clone();
         self.state().running.insert(id.clone());
         let me = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = crate::run::run(&me, stack, resumed).await {
-                tracing::error!(stack = %id, error = %e, "stack operation stopped: the store failed");
+            match crate::run::run(&me, stack, resumed).await {
+                Ok(()) => {}
+                Err(DeployError::Store(StoreError::RevisionMismatch)) => {
+                    tracing::warn!(stack = %id, "stack operation stopped: another node took the stack over");
+                }
+                Err(e) => {
+                    tracing::error!(stack = %id, error = %e, "stack operation stopped: the store failed");
+                }
             }
             me.state().running.remove(&id);
             me.inner.finished.notify_waiters();
@@ -243,3 +404,8 @@ impl Deployer {
         }
     }
 }
+
+/// Why an operation that was interrupted on this node is rolled back.
+const INTERRUPTED: &str = "Kindling stopped while the operation ran; it is rolled back on restart";
+/// Why an operation whose run stopped (its node died or lost the shared store) is rolled back.
+const ADOPTED: &str = "The Kindling node running the operation stopped or lost the database; the operation is rolled back";

@@ -32,6 +32,12 @@ pub struct Stack {
     pub change_set_id: Option<String>,
     /// The operation in flight (`None` when the stack is in a final state).
     pub operation: Option<Operation>,
+    /// The store's revision of this record (every save is a compare-and-swap on it).
+    #[serde(skip)]
+    pub revision: i64,
+    /// The node running the operation, as stored.
+    #[serde(skip)]
+    pub owner: Option<String>,
 }
 
 impl Stack {

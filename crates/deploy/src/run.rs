@@ -20,8 +20,9 @@ const USER_INITIATED: &str = "User Initiated";
 const IN_PLACE_REASON: &str =
     "Requested update requires the creation of a new physical resource; hence creating one.";
 
-/// Runs (or, `resumed` after a restart, recovers) the stack's operation to its end.
-pub(crate) async fn run(d: &Deployer, stack: Stack, resumed: bool) -> Result<()> {
+/// Runs (or, `resumed` after its run was interrupted, with the reason, recovers) the stack's
+/// operation to its end.
+pub(crate) async fn run(d: &Deployer, stack: Stack, resumed: Option<String>) -> Result<()> {
     let Some(op) = stack.operation.clone() else {
         return Ok(());
     };
@@ -32,12 +33,17 @@ pub(crate) async fn run(d: &Deployer, stack: Stack, resumed: bool) -> Result<()>
         active: HashSet::new(),
         shifting: std::collections::HashMap::new(),
     };
-    let interrupted = "Kindling stopped while the operation ran; it is rolled back on restart";
+    let interrupted = resumed.clone().unwrap_or_default();
+    let resumed = resumed.is_some();
+    if resumed {
+        // Exports of stacks other nodes changed meanwhile.
+        d.sync().await?;
+    }
     match op.kind {
         OperationKind::Delete => r.delete().await,
         OperationKind::Create => {
             if resumed && !op.rolling_back {
-                r.fail_create(interrupted.to_string()).await
+                r.fail_create(interrupted).await
             } else if op.rolling_back {
                 r.rollback_create().await
             } else {
@@ -50,7 +56,7 @@ pub(crate) async fn run(d: &Deployer, stack: Stack, resumed: bool) -> Result<()>
                 r.finish_update_rollback().await
             }
             _ if op.rolling_back => r.rollback_update().await,
-            _ if resumed => r.fail_update(interrupted.to_string()).await,
+            _ if resumed => r.fail_update(interrupted).await,
             _ => r.update().await,
         },
     }
@@ -159,7 +165,7 @@ impl Runner<'_> {
 
     async fn flush(&mut self) -> Result<()> {
         let events = std::mem::take(&mut self.pending);
-        self.d.save(&self.stack, events).await
+        self.d.save(&mut self.stack, events).await
     }
 
     fn ctx(&self, logical_id: &str, resource_type: &str, name: String) -> ResourceContext {

@@ -124,10 +124,15 @@ impl TemplateSource for NoUrls {
     }
 }
 
+/// One node alone (no shared store).
+fn alone() -> kindling_cluster::Cluster {
+    kindling_cluster::Cluster::single("test-node", "127.0.0.1:0", Arc::new(|| 0))
+}
+
 async fn open(store: Arc<SqliteStore>, fake: Arc<Fake>) -> Deployer {
     let mut config = DeployConfig::new("us-east-1", "000000000000");
     config.linger = Duration::from_secs(5);
-    Deployer::open(config, store, Arc::new(fake), Arc::new(NoUrls))
+    Deployer::open(config, store, Arc::new(fake), Arc::new(NoUrls), alone())
         .await
         .expect("open")
 }
@@ -212,7 +217,7 @@ async fn a_failed_create_rolls_back_what_was_made() {
     let s = d.stack("s").expect("stack");
     assert!(s.operation.is_none());
     assert!(fake.live().is_empty(), "left behind: {:?}", fake.live());
-    let events = d.describe_stack_events("s").expect("events");
+    let events = d.describe_stack_events("s").await.expect("events");
     assert!(events.iter().any(|e| e.logical_id == "C"
         && e.status == "CREATE_FAILED"
         && e.status_reason.as_deref() == Some("it failed")));
@@ -285,6 +290,7 @@ async fn an_interrupted_create_is_rolled_back_on_restart() {
             Arc::clone(&store) as _,
             Arc::new(Arc::clone(&fake)),
             Arc::new(NoUrls),
+            alone(),
         )
         .await
         .expect("open");
@@ -305,7 +311,7 @@ async fn an_interrupted_create_is_rolled_back_on_restart() {
     assert!(s.status_reason.is_none());
     assert!(after.live().is_empty(), "left behind: {:?}", after.live());
     assert_eq!(after.calls(), ["delete C", "delete B", "delete A"]);
-    let events = d.describe_stack_events("s").expect("events");
+    let events = d.describe_stack_events("s").await.expect("events");
     assert!(events.iter().any(|e| {
         e.status == "ROLLBACK_IN_PROGRESS"
             && e.status_reason
@@ -330,7 +336,7 @@ async fn change_sets_report_no_changes_as_cloudformation_does() {
     };
     let (id, _) = d.create_change_set(cs("one", "CREATE")).await.expect("cs");
     assert_eq!(d.stack("s").expect("stack").status, "REVIEW_IN_PROGRESS");
-    let c = d.change_set(&id, None).expect("describe");
+    let c = d.change_set(&id, None).await.expect("describe");
     assert_eq!(
         (c.status.as_str(), c.execution_status.as_str()),
         ("CREATE_COMPLETE", "AVAILABLE")
@@ -339,11 +345,11 @@ async fn change_sets_report_no_changes_as_cloudformation_does() {
     d.execute_change_set(&id, None).await.expect("execute");
     assert_eq!(status(&d, "s").await, "CREATE_COMPLETE");
     assert_eq!(
-        d.change_set(&id, None).expect("cs").execution_status,
+        d.change_set(&id, None).await.expect("cs").execution_status,
         "EXECUTE_COMPLETE"
     );
     let (id2, _) = d.create_change_set(cs("two", "UPDATE")).await.expect("cs");
-    let c = d.change_set(&id2, None).expect("describe");
+    let c = d.change_set(&id2, None).await.expect("describe");
     assert_eq!(c.status, "FAILED");
     assert_eq!(
         c.status_reason.as_deref(),

@@ -47,7 +47,14 @@ async fn wait_or_stop(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
     }
 }
 
-pub(crate) async fn run(inner: Arc<Inner>, rec: MappingRecord, mut stop: watch::Receiver<bool>) {
+/// Polls the mapping's partitions while this node owns the mapping at `epoch` (positions are
+/// written only under that epoch: a node that lost the mapping cannot move one back).
+pub(crate) async fn run(
+    inner: Arc<Inner>,
+    rec: MappingRecord,
+    epoch: i64,
+    mut stop: watch::Receiver<bool>,
+) {
     let Some(topic) = rec.topics.first().cloned() else {
         return;
     };
@@ -101,7 +108,7 @@ pub(crate) async fn run(inner: Arc<Inner>, rec: MappingRecord, mut stop: watch::
                 .partition_client(topic.clone(), p, UnknownTopicHandling::Retry)
                 .await
             {
-                Ok(pc) => partition(&inner, &rec, &pc, &topic, p, stop).await,
+                Ok(pc) => partition(&inner, &rec, epoch, &pc, &topic, p, stop).await,
                 Err(e) => {
                     tracing::warn!(mapping = %rec.uuid, partition = p, error = %e, "no client for a Kafka partition")
                 }
@@ -118,6 +125,7 @@ pub(crate) async fn run(inner: Arc<Inner>, rec: MappingRecord, mut stop: watch::
 async fn start_offset(
     inner: &Arc<Inner>,
     rec: &MappingRecord,
+    epoch: i64,
     pc: &PartitionClient,
     key: &str,
 ) -> Option<i64> {
@@ -136,24 +144,41 @@ async fn start_offset(
         _ => OffsetAt::Earliest,
     };
     let offset = pc.get_offset(at).await.ok()?;
-    save(inner, rec, key, offset).await;
-    Some(offset)
+    save(inner, rec, epoch, key, offset).await.then_some(offset)
 }
 
-async fn save(inner: &Arc<Inner>, rec: &MappingRecord, key: &str, offset: i64) {
+/// Stores a partition's next position while this node owns the mapping at `epoch`; `false`
+/// once another node took the mapping over (nothing written: the partition's task stops).
+/// A failing store is logged and the task goes on (the position is written again later).
+async fn save(inner: &Arc<Inner>, rec: &MappingRecord, epoch: i64, key: &str, offset: i64) -> bool {
     let store = Arc::clone(&inner.store);
-    let (uuid, key) = (rec.uuid.clone(), key.to_string());
-    if let Err(e) = blocking(move || store.set_source_position(&uuid, &key, offset)).await {
-        tracing::warn!(
-            error = &e as &dyn std::error::Error,
-            "storing a Kafka position failed"
-        );
+    let (uuid, owned_key) = (rec.uuid.clone(), key.to_string());
+    let written = inner
+        .cluster()
+        .set_owned_source_position(&rec.uuid, key, offset, epoch, move || {
+            store.set_source_position(&uuid, &owned_key, offset)
+        })
+        .await;
+    match written {
+        Ok(true) => true,
+        Ok(false) => {
+            tracing::warn!(mapping = %rec.uuid, partition = %key, epoch, "this node no longer owns the mapping: its Kafka position is not written");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(
+                error = &e as &dyn std::error::Error,
+                "storing a Kafka position failed"
+            );
+            true
+        }
     }
 }
 
 async fn partition(
     inner: &Arc<Inner>,
     rec: &MappingRecord,
+    epoch: i64,
     pc: &PartitionClient,
     topic: &str,
     p: i32,
@@ -161,7 +186,7 @@ async fn partition(
 ) {
     let key = format!("{topic}-{p}");
     let mut offset = loop {
-        if let Some(o) = start_offset(inner, rec, pc, &key).await {
+        if let Some(o) = start_offset(inner, rec, epoch, pc, &key).await {
             break o;
         }
         if wait_or_stop(&mut stop, Duration::from_secs(2)).await {
@@ -237,14 +262,18 @@ async fn partition(
                 // Nothing matched: the position moves past the batch without an invocation.
                 offset = last + 1;
                 attempts = 0;
-                save(inner, rec, &key, offset).await;
+                if !save(inner, rec, epoch, &key, offset).await {
+                    return;
+                }
                 continue;
             }
         }
         if invoke(inner, rec, topic, p, &records).await {
             offset = last + 1;
             attempts = 0;
-            save(inner, rec, &key, offset).await;
+            if !save(inner, rec, epoch, &key, offset).await {
+                return;
+            }
             continue;
         }
         attempts += 1;
@@ -253,7 +282,9 @@ async fn partition(
             on_failure(inner, rec, topic, p, &records, attempts).await;
             offset = last + 1;
             attempts = 0;
-            save(inner, rec, &key, offset).await;
+            if !save(inner, rec, epoch, &key, offset).await {
+                return;
+            }
             continue;
         }
         if wait_or_stop(&mut stop, Duration::from_secs(1)).await {

@@ -198,7 +198,7 @@ fn start(inner: &Arc<Inner>, rec: MappingRecord, epoch: i64) -> Runner {
         match rec.kind {
             SourceKind::Sqs => crate::sqs::run(inner, rec, rx).await,
             SourceKind::RabbitMq => crate::rabbit::run(inner, rec, rx).await,
-            SourceKind::Kafka => crate::kafka::run(inner, rec, rx).await,
+            SourceKind::Kafka => crate::kafka::run(inner, rec, epoch, rx).await,
         }
     });
     Runner {

@@ -14,6 +14,13 @@
 //! [`Staged::publish`] renames it into `blobs/` and fsyncs the directory. Only then does the
 //! caller commit the metadata, so a crash at any point leaves at most an unreferenced file,
 //! which [`Files::sweep`] deletes at the next start.
+//!
+//! With shared bytes ([`SharedObjectBytes`]: several nodes on one PostgreSQL database), the
+//! files are this node's cache: publishing a blob also stores it there, in 4 MiB chunks read
+//! back from the fsync'd file (the caller commits the metadata only after that), and a blob
+//! this node does not have is copied from there into `tmp/`, checked against its size and
+//! SHA-256, and renamed into `blobs/` before it is opened. Removing a blob removes it there
+//! too. Neither direction ever holds a whole object in memory.
 
 use std::fs::File;
 use std::io::Write;
@@ -22,17 +29,39 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
+use kindling_store::{SharedObjectBytes, StoredBytes};
+use sha2::{Digest, Sha256};
 
 use crate::digest::{DigestPlan, Digests, Hasher};
 use crate::error::{ObjectError, Result};
 
 /// Bytes gathered before one write to disk (bounds a request's buffered memory).
 const WRITE_BATCH: usize = 256 * 1024;
+/// Bytes per chunk in the shared store.
+const SHARED_CHUNK: usize = 4 * 1024 * 1024;
 
-/// The root of the object files.
-#[derive(Debug, Clone)]
+/// The root of the object files, and the shared store they cache (if any).
+#[derive(Clone)]
 pub(crate) struct Files {
     root: Arc<PathBuf>,
+    shared: Option<Arc<dyn SharedObjectBytes>>,
+}
+
+impl std::fmt::Debug for Files {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Files")
+            .field("root", &self.root)
+            .field("shared", &self.shared.is_some())
+            .finish()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn store_error(e: kindling_store::StoreError) -> std::io::Error {
+    std::io::Error::other(e)
 }
 
 /// A fresh random blob id.
@@ -64,7 +93,18 @@ impl Files {
         std::fs::create_dir_all(&tmp)?;
         Ok(Self {
             root: Arc::new(root.to_path_buf()),
+            shared: None,
         })
+    }
+
+    /// Makes the files a cache of `shared`: blobs are published to it and read from it.
+    pub fn with_shared(mut self, shared: Arc<dyn SharedObjectBytes>) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    pub fn shared(&self) -> Option<&Arc<dyn SharedObjectBytes>> {
+        self.shared.as_ref()
     }
 
     pub fn root(&self) -> &Path {
@@ -118,14 +158,119 @@ impl Files {
         })
     }
 
-    /// Opens a blob for reading (blocking).
+    /// Opens a blob for reading (blocking), copying it from the shared store first when this
+    /// node does not have it. `NotFound` when it is nowhere (deleted meanwhile).
     pub fn open_blob(&self, id: &str) -> std::io::Result<File> {
-        File::open(self.blob_path(id)?)
+        let path = self.blob_path(id)?;
+        match File::open(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.shared.is_some() => {
+                self.fetch(id)?;
+                File::open(&path)
+            }
+            other => other,
+        }
     }
 
-    /// Deletes blobs no longer referenced (blocking). Failures are logged: the next sweep
-    /// removes what is left.
+    /// Copies a blob from the shared store into place: into `tmp/` chunk by chunk, checked
+    /// against the stored size and SHA-256 (a blob that does not match is an error, never
+    /// served), fsync'd, renamed into `blobs/`.
+    fn fetch(&self, id: &str) -> std::io::Result<()> {
+        let Some(shared) = &self.shared else {
+            return Err(std::io::ErrorKind::NotFound.into());
+        };
+        let gone = || {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("object blob {id} is not stored"),
+            )
+        };
+        let head = shared
+            .object_bytes(id)
+            .map_err(store_error)?
+            .ok_or_else(gone)?;
+        let mut tmp = self.create_sync()?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        for seq in 0..head.chunks {
+            let chunk = shared
+                .object_chunk(id, seq)
+                .map_err(store_error)?
+                .ok_or_else(gone)?;
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+            tmp.file.write_all(&chunk)?;
+        }
+        if size != head.size || hex(&hasher.finalize()) != head.sha256 {
+            return Err(store_error(kindling_store::StoreError::BlobMismatch(
+                id.to_string(),
+            )));
+        }
+        tmp.file.sync_all()?;
+        let staged = Staged {
+            files: self.clone(),
+            id: id.to_string(),
+            tmp: tmp.path.take(),
+            digests: crate::digest::Hasher::new(&DigestPlan::default()).finish(),
+        };
+        staged.place()?;
+        Ok(())
+    }
+
+    /// Stores a published blob's bytes in the shared store (nothing to do without one): read
+    /// back from its fsync'd file in chunks, finished with its size and SHA-256.
+    fn share(&self, id: &str) -> std::io::Result<()> {
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        let mut file = File::open(self.blob_path(id)?)?;
+        shared.begin_object_bytes(id).map_err(store_error)?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; SHARED_CHUNK];
+        let (mut size, mut chunks) = (0u64, 0u32);
+        loop {
+            let n = read_full(&mut file, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            shared
+                .put_object_chunk(id, chunks, &buf[..n])
+                .map_err(store_error)?;
+            size += n as u64;
+            chunks += 1;
+            if n < buf.len() {
+                break;
+            }
+        }
+        shared
+            .finish_object_bytes(
+                id,
+                &StoredBytes {
+                    size,
+                    chunks,
+                    sha256: hex(&hasher.finalize()),
+                },
+            )
+            .map_err(store_error)
+    }
+
+    /// Deletes blobs no longer referenced (blocking), here and in the shared store. Failures
+    /// are logged: the next sweep removes what is left.
     pub fn remove(&self, ids: &[String]) {
+        self.remove_local(ids);
+        if let Some(shared) = &self.shared
+            && !ids.is_empty()
+            && let Err(e) = shared.delete_object_bytes(ids)
+        {
+            tracing::warn!(
+                error = &e as &dyn std::error::Error,
+                "could not delete shared object bytes; the sweep will"
+            );
+        }
+    }
+
+    /// Deletes this node's files of blobs (the shared store keeps its copy).
+    fn remove_local(&self, ids: &[String]) {
         for id in ids {
             let result = self.blob_path(id).and_then(std::fs::remove_file);
             match result {
@@ -137,7 +282,7 @@ impl Files {
     }
 
     /// Every blob file modified before `before` (blocking), in batches for `unreferenced`,
-    /// which names those to delete. Returns how many were deleted.
+    /// which names those to delete (this node's files only). Returns how many were deleted.
     pub fn sweep(
         &self,
         before: SystemTime,
@@ -151,7 +296,9 @@ impl Files {
             }
             let gone = unreferenced(batch)?;
             deleted += gone.len();
-            self.remove(&gone);
+            // Only this node's files: a blob published here but not committed yet may be
+            // unreferenced for a moment, and its shared bytes must stay.
+            self.remove_local(&gone);
             batch.clear();
             Ok(())
         };
@@ -320,13 +467,41 @@ impl std::fmt::Debug for Staged {
     }
 }
 
+/// Reads until `buf` is full or the file ends; returns how many bytes were read.
+fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::io::Read;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
 impl Staged {
     pub fn digests(&self) -> &Digests {
         &self.digests
     }
 
-    /// Moves the file into `blobs/` (blocking: rename and directory fsyncs); returns its id.
-    pub(crate) fn publish(mut self) -> std::io::Result<String> {
+    /// Moves the file into `blobs/` (blocking: rename and directory fsyncs) and, with a shared
+    /// store, stores its bytes there; returns its id. On error nothing of it is left.
+    pub(crate) fn publish(self) -> std::io::Result<String> {
+        let files = self.files.clone();
+        let id = self.id.clone();
+        self.place()?;
+        if let Err(e) = files.share(&id) {
+            files.remove(std::slice::from_ref(&id));
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    /// Moves the file into `blobs/` and fsyncs the directories.
+    fn place(mut self) -> std::io::Result<()> {
         let target = self.files.blob_path(&self.id)?;
         let dir = target
             .parent()
@@ -341,7 +516,7 @@ impl Staged {
             std::fs::rename(&tmp, &target)?;
         }
         fsync_dir(&dir)?;
-        Ok(self.id.clone())
+        Ok(())
     }
 }
 

@@ -33,7 +33,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use kindling_store::ObjectStore;
+use kindling_store::{ObjectStore, SharedObjectBytes};
 
 pub use buckets::CreatedBucket;
 pub use digest::{DigestPlan, Digests};
@@ -51,6 +51,10 @@ pub const MAX_MULTIPART_OBJECT: u64 = 5 * 1024 * 1024 * 1024 * 1024;
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// Highest part number.
 pub const MAX_PART_NUMBER: u32 = 10_000;
+
+/// How old unreferenced shared bytes must be before a sweep deletes them (a node may still be
+/// storing a large object's chunks before it commits the metadata).
+pub const SHARED_SWEEP_AGE: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
 
 /// Settings, passed in by the binary.
 #[derive(Debug, Clone)]
@@ -102,10 +106,25 @@ impl Objects {
         root: &Path,
         config: ObjectsConfig,
     ) -> std::io::Result<Self> {
+        Self::open_with(store, root, config, None)
+    }
+
+    /// Like [`Self::open`]; with `shared`, the bytes live there (every node of a cluster reads
+    /// them) and the files under `root` are this node's cache of them.
+    pub fn open_with(
+        store: Arc<dyn ObjectStore>,
+        root: &Path,
+        config: ObjectsConfig,
+        shared: Option<Arc<dyn SharedObjectBytes>>,
+    ) -> std::io::Result<Self> {
+        let mut files = files::Files::open(root)?;
+        if let Some(shared) = shared {
+            files = files.with_shared(shared);
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
-                files: files::Files::open(root)?,
+                files,
                 config,
             }),
         })
@@ -118,11 +137,30 @@ impl Objects {
     /// Deletes object files that no metadata refers to and that were written before
     /// `before` (what a crash between writing a file and committing it left). Blocking: run
     /// it on a thread of its own at start.
+    ///
+    /// With shared bytes, the files are a cache: those of objects deleted through other nodes
+    /// go too; and shared bytes that no metadata refers to, stored more than
+    /// [`SHARED_SWEEP_AGE`] before `before` (a node died between storing and committing),
+    /// are deleted from the shared store.
     pub fn sweep_blocking(&self, before: SystemTime) -> Result<usize> {
         let store = Arc::clone(&self.inner.store);
-        self.inner
+        let mut deleted = self
+            .inner
             .files
-            .sweep(before, |batch| Ok(store.unreferenced_blobs(batch)?))
+            .sweep(before, |batch| Ok(store.unreferenced_blobs(batch)?))?;
+        if let Some(shared) = self.inner.files.shared() {
+            let cutoff = before
+                .checked_sub(SHARED_SWEEP_AGE)
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            deleted += shared.sweep_object_bytes(cutoff)?;
+        }
+        Ok(deleted)
+    }
+
+    /// Whether the bytes live in a store shared by several nodes.
+    pub fn is_shared(&self) -> bool {
+        self.inner.files.shared().is_some()
     }
 
     /// Runs `f` with the store and files on the blocking pool.

@@ -562,3 +562,183 @@ async fn the_sweep_removes_files_a_crash_left() {
     assert_eq!(blob_files(dir.path()), 1);
     assert_eq!(o.read_object("bkt", "kept", 10).await.unwrap().1, b"x");
 }
+
+/// A blob in [`MemBytes`]: its finished mark and its chunks.
+type MemBlob = (Option<kindling_store::StoredBytes>, Vec<Vec<u8>>);
+
+/// Shared bytes kept in memory, as the PostgreSQL store keeps them (chunks, finished blobs).
+#[derive(Default)]
+struct MemBytes {
+    blobs: std::sync::Mutex<std::collections::HashMap<String, MemBlob>>,
+}
+
+impl kindling_store::SharedObjectBytes for MemBytes {
+    fn begin_object_bytes(&self, id: &str) -> kindling_store::Result<()> {
+        self.blobs
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), (None, Vec::new()));
+        Ok(())
+    }
+    fn put_object_chunk(&self, id: &str, seq: u32, data: &[u8]) -> kindling_store::Result<()> {
+        let mut blobs = self.blobs.lock().unwrap();
+        let chunks = &mut blobs.get_mut(id).unwrap().1;
+        assert_eq!(chunks.len(), seq as usize, "chunks in order");
+        assert!(data.len() <= 4 * 1024 * 1024, "chunks are bounded");
+        chunks.push(data.to_vec());
+        Ok(())
+    }
+    fn finish_object_bytes(
+        &self,
+        id: &str,
+        bytes: &kindling_store::StoredBytes,
+    ) -> kindling_store::Result<()> {
+        self.blobs.lock().unwrap().get_mut(id).unwrap().0 = Some(bytes.clone());
+        Ok(())
+    }
+    fn object_bytes(
+        &self,
+        id: &str,
+    ) -> kindling_store::Result<Option<kindling_store::StoredBytes>> {
+        Ok(self.blobs.lock().unwrap().get(id).and_then(|b| b.0.clone()))
+    }
+    fn object_chunk(&self, id: &str, seq: u32) -> kindling_store::Result<Option<Vec<u8>>> {
+        Ok(self
+            .blobs
+            .lock()
+            .unwrap()
+            .get(id)
+            .and_then(|b| b.1.get(seq as usize).cloned()))
+    }
+    fn delete_object_bytes(&self, ids: &[String]) -> kindling_store::Result<()> {
+        let mut blobs = self.blobs.lock().unwrap();
+        for id in ids {
+            blobs.remove(id);
+        }
+        Ok(())
+    }
+    fn sweep_object_bytes(&self, _before_ms: i64) -> kindling_store::Result<usize> {
+        Ok(0)
+    }
+}
+
+/// Two nodes: one metadata store, one shared byte store, a file cache each.
+fn two_nodes() -> (
+    Objects,
+    Objects,
+    Arc<MemBytes>,
+    tempfile::TempDir,
+    tempfile::TempDir,
+) {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let meta = Arc::new(SqliteStore::in_memory().unwrap());
+    let bytes = Arc::new(MemBytes::default());
+    let open = |dir: &tempfile::TempDir| {
+        Objects::open_with(
+            meta.clone(),
+            dir.path(),
+            ObjectsConfig::default(),
+            Some(bytes.clone()),
+        )
+        .unwrap()
+    };
+    (open(&da), open(&db), bytes, da, db)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn objects_put_on_one_node_are_read_on_another_checked_by_their_sha256() {
+    let (a, b, bytes, _da, db_dir) = two_nodes();
+    a.create_bucket("bkt", None).await.unwrap();
+    // 9 MiB and a bit: three chunks in the shared store.
+    let data: Vec<u8> = (0..9 * 1024 * 1024 + 7).map(|i| (i % 251) as u8).collect();
+    let rec = put(&a, "bkt", "k", &data).await;
+    {
+        let blobs = bytes.blobs.lock().unwrap();
+        let (head, chunks) = &blobs[&rec.blob];
+        assert_eq!(head.as_ref().unwrap().size, data.len() as u64);
+        assert_eq!(chunks.len(), 3);
+    }
+    assert_eq!(blob_files(db_dir.path()), 0);
+    let (_, got) = b.read_object("bkt", "k", u64::MAX).await.unwrap();
+    assert_eq!(got, data);
+    assert_eq!(blob_files(db_dir.path()), 1, "B keeps a cached copy");
+
+    // An overwrite through B: A reads the new bytes; the old blob is gone everywhere.
+    let rec2 = put(&b, "bkt", "k", b"second").await;
+    assert!(!bytes.blobs.lock().unwrap().contains_key(&rec.blob));
+    assert_eq!(
+        a.read_object("bkt", "k", u64::MAX).await.unwrap().1,
+        b"second"
+    );
+
+    // A corrupted shared copy is refused, never served (B does not have it cached yet).
+    let rec3 = put(&a, "bkt", "other", b"original bytes").await;
+    bytes.blobs.lock().unwrap().get_mut(&rec3.blob).unwrap().1[0] = b"tampered bytes".to_vec();
+    let err = b.read_object("bkt", "other", u64::MAX).await.unwrap_err();
+    assert!(format!("{err:?}").contains("BlobMismatch"), "{err:?}");
+    assert_eq!(
+        blob_files(db_dir.path()),
+        1,
+        "nothing of the bad copy is kept"
+    );
+    assert!(
+        std::fs::read_dir(db_dir.path().join("tmp"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+
+    // Deleted through A: B's cached copy is swept as unreferenced.
+    a.delete_object("bkt", "k").await.unwrap();
+    assert!(!bytes.blobs.lock().unwrap().contains_key(&rec2.blob));
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    assert_eq!(b.sweep_blocking(later).unwrap(), 1);
+    assert!(matches!(
+        b.read_object("bkt", "k", u64::MAX).await,
+        Err(ObjectError::NoSuchKey { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_multipart_upload_spans_nodes() {
+    let (a, b, bytes, _da, _db) = two_nodes();
+    a.create_bucket("bkt", None).await.unwrap();
+    let up = a
+        .create_upload("bkt", "big", ObjectMeta::default(), None)
+        .await
+        .unwrap();
+    let part1 = vec![b'a'; MIN_PART_SIZE as usize];
+    let part2 = b"tail".to_vec();
+    let mut etags = Vec::new();
+    // Part 1 through A, part 2 through B; B completes it.
+    for (o, n, data) in [(&a, 1u32, &part1), (&b, 2, &part2)] {
+        let mut w = o
+            .begin_part("bkt", "big", &up.upload_id, n, DigestPlan::default(), None)
+            .await
+            .unwrap();
+        w.write(Bytes::copy_from_slice(data)).await.unwrap();
+        let staged = w.finish().await.unwrap();
+        let p = o
+            .commit_part(staged, "bkt", "big", &up.upload_id, n)
+            .await
+            .unwrap();
+        etags.push(CompletePart {
+            part_number: n,
+            etag: format!("\"{}\"", p.etag),
+            checksum: None,
+        });
+    }
+    let rec = b
+        .complete_upload("bkt", "big", &up.upload_id, etags)
+        .await
+        .unwrap();
+    let mut whole = part1.clone();
+    whole.extend(&part2);
+    assert_eq!(
+        a.read_object("bkt", "big", u64::MAX).await.unwrap().1,
+        whole
+    );
+    // Only the object's bytes remain shared: the parts went with the upload.
+    let blobs = bytes.blobs.lock().unwrap();
+    assert_eq!(blobs.keys().collect::<Vec<_>>(), [&rec.blob]);
+}

@@ -1,22 +1,44 @@
 //! `kindling queue` and `kindling dlq`: inspection of the asynchronous queue, and a thin helper
 //! over SQS queues holding dead letters and destination records (list them without receiving;
-//! redrive their events to functions), straight from the data dir (safe while the server runs:
-//! SQLite serializes writers).
+//! redrive their events to functions), straight from the store: the data dir's SQLite database
+//! (safe while the server runs: SQLite serializes writers) or, with `--store postgres://...`,
+//! the database a cluster's nodes share (redriven events run on whichever node leases them).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use kindling_model::messaging::{QueueRecord, StoredMessage};
 use kindling_queues::dlq;
-use kindling_store::{SqliteStore, Store};
+use kindling_store::{PgStore, QueueStore, SqliteStore, Store};
 
-use crate::cli::{DataDirArgs, DlqCommand};
+use crate::cli::{DlqCommand, StateArgs, StoreLocation};
 
-fn open(dir: &DataDirArgs) -> anyhow::Result<SqliteStore> {
-    let path = dir.data_dir.join("state.db");
-    anyhow::ensure!(path.is_file(), "no Kindling state at {}", path.display());
-    SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))
+/// Runs `f` on the server's store: the data dir's SQLite database, or the shared PostgreSQL
+/// database (`--store postgres://...`: the queues and the asynchronous queue every node of a
+/// cluster shares).
+fn with_store<T>(
+    args: &StateArgs,
+    f: impl FnOnce(&dyn AdminStore) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    match &args.store {
+        StoreLocation::Postgres(url) => {
+            let store =
+                PgStore::connect_with_pool(url, 1).context("opening the PostgreSQL store")?;
+            f(&store)
+        }
+        StoreLocation::Sqlite => {
+            let path = args.data_dir.join("state.db");
+            anyhow::ensure!(path.is_file(), "no Kindling state at {}", path.display());
+            let store =
+                SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            f(&store)
+        }
+    }
 }
+
+/// What these commands read and write: the asynchronous queue and dead letters, and SQS.
+trait AdminStore: Store + QueueStore {}
+impl<T: Store + QueueStore> AdminStore for T {}
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -25,9 +47,8 @@ fn now_ms() -> i64 {
 }
 
 /// Prints queue depth, in-flight count and the age of the oldest event per function.
-pub fn queue(dir: &DataDirArgs) -> anyhow::Result<()> {
-    let store = open(dir)?;
-    let stats = store.queue_stats()?;
+pub fn queue(args: &StateArgs) -> anyhow::Result<()> {
+    let stats = with_store(args, |store| Ok(store.queue_stats()?))?;
     let now = now_ms();
     let rows: Vec<[String; 4]> = stats
         .into_iter()
@@ -78,9 +99,8 @@ fn table(header: &[&str; 4], rows: &[[String; 4]]) -> String {
 
 pub fn dlq(cmd: &DlqCommand) -> anyhow::Result<()> {
     match cmd {
-        DlqCommand::List { queue, dir } => {
-            let store = open(dir)?;
-            for (q, m) in messages(&store, queue.as_deref())? {
+        DlqCommand::List { queue, dir } => with_store(dir, |store| {
+            for (q, m) in messages(store, queue.as_deref())? {
                 println!("{}", serde_json::to_string(&dlq::listed(&q, &m))?);
             }
             // Records for EventBridge buses and S3 buckets stay in the built-in store (those
@@ -94,23 +114,22 @@ pub fn dlq(cmd: &DlqCommand) -> anyhow::Result<()> {
                 }
             }
             Ok(())
-        }
+        }),
         DlqCommand::Redrive {
             queue,
             function,
             dir,
-        } => {
-            let store = open(dir)?;
-            let total = dlq::redrive(&store, queue.as_deref(), function.as_deref(), now_ms())?;
+        } => with_store(dir, |store| {
+            let total = dlq::redrive(store, queue.as_deref(), function.as_deref(), now_ms())?;
             println!("redrove {total} message(s)");
             Ok(())
-        }
+        }),
     }
 }
 
 /// Messages of one queue (or of all), oldest first, without receiving them.
 fn messages(
-    store: &SqliteStore,
+    store: &dyn QueueStore,
     queue: Option<&str>,
 ) -> anyhow::Result<Vec<(QueueRecord, StoredMessage)>> {
     Ok(dlq::messages(store, queue, usize::MAX >> 1)?)

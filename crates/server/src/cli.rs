@@ -23,7 +23,7 @@ pub enum Command {
     /// Print a function's logs (all log streams, oldest first).
     Logs(LogsArgs),
     /// Show the asynchronous-invocation queue: depth and oldest event per function.
-    Queue(DataDirArgs),
+    Queue(StateArgs),
     /// List the messages of SQS queues (dead-letter queues, destinations) or send their events
     /// back to their functions.
     #[command(subcommand)]
@@ -166,7 +166,7 @@ pub enum DlqCommand {
         #[arg(long)]
         queue: Option<String>,
         #[command(flatten)]
-        dir: DataDirArgs,
+        dir: StateArgs,
     },
     /// Delete a queue's messages and invoke their functions again with the original events
     /// (destination records name their function; dead-letter queue messages need --function).
@@ -178,8 +178,21 @@ pub enum DlqCommand {
         #[arg(long)]
         function: Option<String>,
         #[command(flatten)]
-        dir: DataDirArgs,
+        dir: StateArgs,
     },
+}
+
+/// Where a command finds the server's state: the data dir's SQLite database, or the
+/// PostgreSQL database a cluster shares.
+#[derive(Debug, Clone, Args)]
+pub struct StateArgs {
+    /// Directory holding Kindling's state (with `--store sqlite`).
+    #[arg(long, env = "KINDLING_DATA_DIR", default_value = ".kindling")]
+    pub data_dir: PathBuf,
+    /// Where the server keeps its state (as `kindling serve --store`): `sqlite`
+    /// (`<data-dir>/state.db`) or `postgres://USER@HOST:PORT/DB`.
+    #[arg(long, env = "KINDLING_STORE", default_value = "sqlite", value_parser = parse_store)]
+    pub store: StoreLocation,
 }
 
 #[derive(Debug, Clone, Args)]

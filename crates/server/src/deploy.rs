@@ -166,7 +166,7 @@ pub async fn start(
     )
     .await
     .context("opening schedules")?;
-    cron.set_cluster(cluster);
+    cron.set_cluster(cluster.clone());
     cron.start(stopped);
     let store: Arc<dyn StackStore> = Arc::clone(&stores.stacks);
     let host = if args.listen.ip().is_unspecified() {
@@ -193,6 +193,7 @@ pub async fn start(
         store,
         Arc::new(provider),
         Arc::new(S3Templates(objects)),
+        cluster.clone(),
     )
     .await
     .context("opening CloudFormation stacks")?;

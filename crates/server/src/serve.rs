@@ -477,10 +477,12 @@ fn search_dirs() -> Vec<PathBuf> {
 }
 
 /// The S3-compatible object store: metadata in the state database, bytes under
-/// `<data-dir>/s3`. Files a crash left unreferenced are swept on a thread of their own.
+/// `<data-dir>/s3` (with a shared store: in the database, the files being this node's cache).
+/// Files a crash left unreferenced are swept on a thread of their own; with a shared store,
+/// every hour too (cached files of objects other nodes deleted).
 fn object_store(args: &ServeArgs, stores: &ServiceStores) -> anyhow::Result<Objects> {
     let started = std::time::SystemTime::now();
-    let objects = Objects::open(
+    let objects = Objects::open_with(
         Arc::clone(&stores.objects),
         &args.data_dir.join("s3"),
         ObjectsConfig {
@@ -488,19 +490,34 @@ fn object_store(args: &ServeArgs, stores: &ServiceStores) -> anyhow::Result<Obje
             max_object_size: args.s3_max_object_size,
             max_multipart_size: args.s3_max_upload_size,
         },
+        stores.object_bytes.clone(),
     )
     .context("opening the object store")?;
     let sweeper = objects.clone();
     std::thread::Builder::new()
         .name("s3-sweep".into())
-        .spawn(move || match sweeper.sweep_blocking(started) {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(files = n, "removed object files no object refers to"),
-            Err(e) => tracing::warn!(error = %e, "could not sweep object files"),
+        .spawn(move || {
+            let mut before = started;
+            loop {
+                match sweeper.sweep_blocking(before) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(files = n, "removed object files no object refers to"),
+                    Err(e) => tracing::warn!(error = %e, "could not sweep object files"),
+                }
+                if !sweeper.is_shared() {
+                    return;
+                }
+                std::thread::sleep(SHARED_SWEEP_EVERY);
+                // Files written in the last minutes may belong to a write not committed yet.
+                before = std::time::SystemTime::now() - SHARED_SWEEP_EVERY / 6;
+            }
         })
         .context("starting the object file sweep")?;
     Ok(objects)
 }
+
+/// How often a node sharing its store sweeps its cache of object files.
+const SHARED_SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
 /// The S3 API over the object store, behind the shared authentication policy.
 fn s3_router(args: &ServeArgs, objects: &Objects, policy: &Arc<AuthPolicy>) -> axum::Router {

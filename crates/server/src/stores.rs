@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use kindling_store::nodes::NodeStore;
 use kindling_store::{
-    ApiStore, MappingStore, ObjectStore, PgStore, QueueStore, ScheduleStore, SqliteStore,
-    StackStore,
+    ApiStore, MappingStore, ObjectStore, PgStore, QueueStore, ScheduleStore, SharedObjectBytes,
+    SqliteStore, StackStore,
 };
 
 /// How long a node trusts what it cached of records other nodes may change (queue records,
@@ -26,6 +26,8 @@ pub struct ServiceStores {
     pub schedules: Arc<dyn ScheduleStore>,
     /// `Some` when other nodes share the store.
     pub nodes: Option<Arc<dyn NodeStore>>,
+    /// Where S3 object bytes live when other nodes share the store (`None`: the node's files).
+    pub object_bytes: Option<Arc<dyn SharedObjectBytes>>,
 }
 
 impl ServiceStores {
@@ -39,6 +41,7 @@ impl ServiceStores {
                 stacks: pg.clone(),
                 schedules: pg.clone(),
                 nodes: Some(pg.clone()),
+                object_bytes: Some(pg.clone()),
             },
             None => Self {
                 queues: sqlite.clone(),
@@ -48,6 +51,7 @@ impl ServiceStores {
                 stacks: sqlite.clone(),
                 schedules: sqlite.clone(),
                 nodes: None,
+                object_bytes: None,
             },
         }
     }

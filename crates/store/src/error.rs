@@ -24,6 +24,7 @@ pub enum Entity {
     Api,
     FunctionUrl,
     EventSourceMapping,
+    Stack,
 }
 
 impl fmt::Display for Entity {
@@ -44,6 +45,7 @@ impl fmt::Display for Entity {
             Self::Api => "API",
             Self::FunctionUrl => "function URL configuration",
             Self::EventSourceMapping => "event source mapping",
+            Self::Stack => "stack",
         })
     }
 }

@@ -30,7 +30,7 @@ pub use blobs::{BlobId, BlobStore, SharedBlobs};
 pub use error::{Entity, StoreError};
 pub use mappings::MappingStore;
 pub use messaging::QueueStore;
-pub use objects::ObjectStore;
+pub use objects::{ObjectStore, SharedObjectBytes, StoredBytes};
 pub use sqlite::SqliteStore;
 pub use stacks::{ChangeSetRow, ScheduleStore, StackRow, StackStore};
 

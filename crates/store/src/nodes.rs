@@ -174,6 +174,19 @@ pub trait NodeStore: Send + Sync + 'static {
         node_id: &str,
         epoch: i64,
     ) -> Result<bool>;
+    /// Records a stream source's next position for mapping `uuid` (as
+    /// `MappingStore::set_source_position`) if `node_id` still owns `resource` at `epoch`;
+    /// `false` (nothing written) once it does not, so a deposed owner cannot move a position
+    /// back.
+    fn set_source_position_owned(
+        &self,
+        uuid: &str,
+        source: &str,
+        position: i64,
+        resource: &str,
+        node_id: &str,
+        epoch: i64,
+    ) -> Result<bool>;
     /// Replaces the set of invoke targets the node holds warm environments for, while it is
     /// alive at `incarnation` (`false`, nothing written, once it is not).
     fn advertise_warm(&self, node_id: &str, incarnation: i64, targets: &[String]) -> Result<bool>;

@@ -104,6 +104,38 @@ pub trait ObjectStore: Send + Sync + 'static {
     fn unreferenced_blobs(&self, blobs: &[String]) -> Result<Vec<String>>;
 }
 
+/// A blob's bytes as a shared store holds them (complete ones only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBytes {
+    pub size: u64,
+    pub chunks: u32,
+    /// Lowercase hex SHA-256 of the whole blob.
+    pub sha256: String,
+}
+
+/// The bytes of objects and parts kept where every node reads them (PostgreSQL when several
+/// nodes share one database), in chunks; each node's files are then a cache of them. A blob is
+/// written chunk by chunk (never whole in memory) and becomes readable only when
+/// [`SharedObjectBytes::finish_object_bytes`] records its size and SHA-256; the metadata that
+/// refers to it is committed after that. Each method is one transaction.
+pub trait SharedObjectBytes: Send + Sync + 'static {
+    /// Starts blob `id` (forgetting any chunks an earlier attempt left).
+    fn begin_object_bytes(&self, id: &str) -> Result<()>;
+    /// Stores chunk `seq` (from 0) of a blob being written.
+    fn put_object_chunk(&self, id: &str, seq: u32, data: &[u8]) -> Result<()>;
+    /// Makes a blob readable with its size, chunk count and SHA-256.
+    fn finish_object_bytes(&self, id: &str, bytes: &StoredBytes) -> Result<()>;
+    /// A complete blob's size, chunk count and SHA-256; `None` when absent or unfinished.
+    fn object_bytes(&self, id: &str) -> Result<Option<StoredBytes>>;
+    /// Chunk `seq` of a blob; `None` when absent (the blob was deleted).
+    fn object_chunk(&self, id: &str, seq: u32) -> Result<Option<Vec<u8>>>;
+    /// Deletes blobs (absent ones are fine).
+    fn delete_object_bytes(&self, ids: &[String]) -> Result<()>;
+    /// Deletes blobs started before `before_ms` that no object or part refers to (what a
+    /// crash between storing the bytes and committing the metadata left); returns how many.
+    fn sweep_object_bytes(&self, before_ms: i64) -> Result<usize>;
+}
+
 /// The first byte string after every string that starts with `prefix` (the exclusive end of
 /// the prefix's range); `None` when there is none (empty prefix, or all `0xFF`).
 pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {

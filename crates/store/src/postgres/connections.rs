@@ -35,6 +35,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0011_nodes.sql"),
     include_str!("../../migrations/postgres/0060_concurrency_grants.sql"),
     include_str!("../../migrations/postgres/0065_warm_targets.sql"),
+    include_str!("../../migrations/postgres/0070_shared_stacks.sql"),
+    include_str!("../../migrations/postgres/0071_object_bytes.sql"),
 ];
 
 /// Times a serializable write is attempted before its conflict is reported.

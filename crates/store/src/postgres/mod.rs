@@ -18,6 +18,7 @@ mod functions;
 mod layers;
 mod mappings;
 mod nodes;
+mod object_bytes;
 mod object_store;
 mod objects;
 mod policies;

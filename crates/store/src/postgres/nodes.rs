@@ -323,6 +323,38 @@ impl NodeStore for PgStore {
         })
     }
 
+    fn set_source_position_owned(
+        &self,
+        uuid: &str,
+        source: &str,
+        position: i64,
+        resource: &str,
+        node_id: &str,
+        epoch: i64,
+    ) -> Result<bool> {
+        self.queue(|c| {
+            // Locks the lease row: a takeover waits for this write, or this write sees it.
+            let owns = c
+                .query_opt(
+                    "SELECT 1 FROM kindling_leases
+                     WHERE resource = $1 AND owner = $2 AND epoch = $3 FOR SHARE",
+                    &[&resource, &node_id, &epoch],
+                )?
+                .is_some();
+            if !owns {
+                return Ok(false);
+            }
+            c.execute(
+                "INSERT INTO event_source_offsets (mapping_uuid, source, position)
+                 SELECT $1, $2, $3
+                 WHERE EXISTS (SELECT 1 FROM event_source_mappings WHERE uuid = $1)
+                 ON CONFLICT (mapping_uuid, source) DO UPDATE SET position = excluded.position",
+                &[&uuid, &source, &position],
+            )?;
+            Ok(true)
+        })
+    }
+
     fn sync_grants(
         &self,
         node_id: &str,

@@ -5,13 +5,13 @@ use crate::mappings::MappingStore;
 use crate::{Entity, Store, StoreError};
 
 /// Creates function `name` with its `$LATEST`.
-fn create_function(s: &impl Store, name: &str) {
+pub(super) fn create_function(s: &impl Store, name: &str) {
     let (meta, latest) = crate::store_tests::function(name);
     s.create_function(&meta, &latest, None)
         .expect("create function");
 }
 
-fn sample(uuid: &str, function: &str) -> MappingRecord {
+pub(super) fn sample(uuid: &str, function: &str) -> MappingRecord {
     MappingRecord {
         uuid: uuid.into(),
         kind: SourceKind::Sqs,

@@ -235,3 +235,108 @@ fn concurrent_grant_changes_never_exceed_the_limit() {
     let total: u32 = held(s, UNRESERVED_SCOPE).iter().map(|(_, g)| g).sum();
     assert!(total <= limit);
 }
+
+/// A stack whose operation's owner is no longer a live node is adopted by a live node (once,
+/// with a new revision, so the former owner's next save is refused); a live owner's stack is
+/// never taken, and a dead node adopts nothing.
+#[test]
+fn a_dead_nodes_stack_operations_are_adopted() {
+    use crate::StoreError;
+    use crate::stacks::{StackRow, StackStore};
+
+    let db = super::postgres();
+    let s = db.store();
+    s.register_node("a", "127.0.0.1:1", 0).unwrap();
+    s.register_node("b", "127.0.0.1:2", 0).unwrap();
+    let row = |id: &str, owner: Option<&str>| StackRow {
+        stack_id: id.into(),
+        name: id.into(),
+        status: "UPDATE_IN_PROGRESS".into(),
+        updated_ms: 1,
+        document: "{}".into(),
+        revision: 0,
+        owner: owner.map(str::to_string),
+    };
+    s.save_stack(&row("of-a", Some("a")), &[]).unwrap();
+    s.save_stack(&row("of-b", Some("b")), &[]).unwrap();
+    s.save_stack(&row("of-gone", Some("never-registered")), &[])
+        .unwrap();
+    s.save_stack(&row("idle", None), &[]).unwrap();
+
+    // Everyone alive: only the stack of a node that never registered is an orphan.
+    assert_eq!(s.adopt_orphaned_stacks("b").unwrap(), vec!["of-gone"]);
+    assert!(s.adopt_orphaned_stacks("a").unwrap().is_empty());
+
+    // A dies: B adopts its stack; A's write at the revision it knew is refused.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(s.heartbeat("b", 1, 0).unwrap());
+    assert_eq!(s.reap_dead_nodes(200).unwrap(), vec!["a".to_string()]);
+    assert!(
+        s.adopt_orphaned_stacks("a").unwrap().is_empty(),
+        "a dead node adopts nothing"
+    );
+    assert_eq!(s.adopt_orphaned_stacks("b").unwrap(), vec!["of-a"]);
+    assert!(s.adopt_orphaned_stacks("b").unwrap().is_empty());
+    let late = StackRow {
+        revision: 1,
+        status: "UPDATE_COMPLETE".into(),
+        ..row("of-a", None)
+    };
+    assert!(matches!(
+        s.save_stack(&late, &[]),
+        Err(StoreError::RevisionMismatch)
+    ));
+    let stacks = s.stacks().unwrap();
+    let owners: Vec<(&str, Option<&str>, i64)> = stacks
+        .iter()
+        .map(|r| (r.stack_id.as_str(), r.owner.as_deref(), r.revision))
+        .collect();
+    assert_eq!(
+        owners,
+        [
+            ("of-a", Some("b"), 2),
+            ("of-b", Some("b"), 1),
+            ("of-gone", Some("b"), 2),
+            ("idle", None, 1)
+        ]
+    );
+}
+
+/// A Kafka position is written only by the mapping's owner at its current epoch: once another
+/// node took the mapping over, the deposed owner's late write (an older position) is refused.
+#[test]
+fn a_stream_position_is_written_only_under_its_current_epoch() {
+    use crate::mappings::MappingStore;
+
+    let db = super::postgres();
+    let s = db.store();
+    super::mappings::create_function(s, "f");
+    s.create_mapping(&super::mappings::sample("m", "f"))
+        .unwrap();
+    s.register_node("a", "x", 0).unwrap();
+    s.register_node("b", "y", 0).unwrap();
+    let r = vec!["esm:m".to_string()];
+    let epoch = s.claim_resources("a", 1, &r, 1).unwrap().unwrap()[0].1;
+    assert!(
+        s.set_source_position_owned("m", "t-0", 10, &r[0], "a", epoch)
+            .unwrap()
+    );
+    assert!(
+        !s.set_source_position_owned("m", "t-0", 99, &r[0], "b", epoch)
+            .unwrap(),
+        "a node that does not own the mapping writes nothing"
+    );
+    // B takes over after A left and moves on; A's late write under the old epoch is refused.
+    s.leave_node("a", 1).unwrap();
+    let b_epoch = s.claim_resources("b", 1, &r, 1).unwrap().unwrap()[0].1;
+    assert!(b_epoch > epoch);
+    assert!(
+        s.set_source_position_owned("m", "t-0", 20, &r[0], "b", b_epoch)
+            .unwrap()
+    );
+    assert!(
+        !s.set_source_position_owned("m", "t-0", 11, &r[0], "a", epoch)
+            .unwrap()
+    );
+    assert_eq!(s.source_positions("m").unwrap(), vec![("t-0".into(), 20)]);
+}

@@ -227,3 +227,75 @@ on_both!(
     objects_replace_and_list_in_byte_order_by_prefix_and_start,
     uploads_collect_parts_and_complete_or_abort_atomically
 );
+
+/// Shared object bytes (PostgreSQL): a blob is readable only once finished, chunk by chunk;
+/// deleting is idempotent; the sweep removes old blobs no object or part refers to and keeps
+/// referenced ones, recent ones and those of other tables' rows.
+#[test]
+fn shared_object_bytes_are_chunked_finished_and_swept() {
+    use crate::objects::{SharedObjectBytes, StoredBytes};
+
+    let db = super::postgres();
+    let s = db.store();
+    s.begin_object_bytes("blob-a").unwrap();
+    s.put_object_chunk("blob-a", 0, b"hello ").unwrap();
+    s.put_object_chunk("blob-a", 1, b"world").unwrap();
+    assert_eq!(s.object_bytes("blob-a").unwrap(), None, "unfinished");
+    let done = StoredBytes {
+        size: 11,
+        chunks: 2,
+        sha256: "ab".repeat(32),
+    };
+    s.finish_object_bytes("blob-a", &done).unwrap();
+    assert_eq!(s.object_bytes("blob-a").unwrap(), Some(done.clone()));
+    assert_eq!(
+        s.object_chunk("blob-a", 1).unwrap().as_deref(),
+        Some(&b"world"[..])
+    );
+    assert_eq!(s.object_chunk("blob-a", 2).unwrap(), None);
+    // Begun again (a retried write): the old chunks and the finished mark go.
+    s.begin_object_bytes("blob-a").unwrap();
+    assert_eq!(s.object_bytes("blob-a").unwrap(), None);
+    assert_eq!(s.object_chunk("blob-a", 0).unwrap(), None);
+    s.put_object_chunk("blob-a", 0, b"again").unwrap();
+    s.finish_object_bytes("blob-a", &done).unwrap();
+
+    // Referenced by an object, a part, or by nothing.
+    s.create_bucket(&bucket_rec("b")).unwrap();
+    s.put_object(&obj("b", "k", "blob-a")).unwrap();
+    for id in ["blob-p", "blob-orphan"] {
+        s.begin_object_bytes(id).unwrap();
+        s.put_object_chunk(id, 0, b"x").unwrap();
+    }
+    s.create_upload(&UploadRecord {
+        upload_id: "u".into(),
+        bucket: "b".into(),
+        key: "k2".into(),
+        initiated_ms: 1,
+        meta: ObjectMeta::default(),
+        checksum_algorithm: None,
+    })
+    .unwrap();
+    s.put_part(&PartRecord {
+        upload_id: "u".into(),
+        part_number: 1,
+        blob: "blob-p".into(),
+        size: 1,
+        etag: "e".into(),
+        last_modified_ms: 1,
+        checksum: None,
+    })
+    .unwrap();
+    // Too recent: nothing is swept.
+    assert_eq!(s.sweep_object_bytes(0).unwrap(), 0);
+    let later = i64::MAX;
+    assert_eq!(s.sweep_object_bytes(later).unwrap(), 1);
+    assert_eq!(s.object_chunk("blob-orphan", 0).unwrap(), None);
+    assert!(s.object_chunk("blob-p", 0).unwrap().is_some());
+    assert!(s.object_bytes("blob-a").unwrap().is_some());
+    s.delete_object_bytes(&["blob-a".into(), "never".into()])
+        .unwrap();
+    s.delete_object_bytes(&["blob-a".into()]).unwrap();
+    assert_eq!(s.object_bytes("blob-a").unwrap(), None);
+    assert_eq!(s.object_chunk("blob-a", 0).unwrap(), None);
+}

@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0040_event_source_mappings.sql"),
     include_str!("../../migrations/0012_deploy.sql"),
     include_str!("../../migrations/0013_schedules.sql"),
+    include_str!("../../migrations/0070_stack_revisions.sql"),
 ];
 
 /// How long a connection waits for another process's lock before failing with `Busy`.

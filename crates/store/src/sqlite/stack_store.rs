@@ -1,22 +1,63 @@
 //! [`StackStore`] on SQLite: every write commits durably.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
-use crate::Result;
 use crate::stacks::{ChangeSetRow, ScheduleStore, StackRow, StackStore};
+use crate::{Entity, Result, StoreError};
 
 impl StackStore for SqliteStore {
-    fn save_stack(&self, stack: &StackRow, events: &[String]) -> Result<()> {
+    fn save_stack(&self, stack: &StackRow, events: &[String]) -> Result<i64> {
         self.write(|c| save_stack(c, stack, events))
     }
 
     fn stacks(&self) -> Result<Vec<StackRow>> {
-        self.read(stacks)
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT stack_id, name, status, updated_ms, document, revision, owner
+                 FROM cfn_stacks ORDER BY rowid",
+            )?;
+            let rows = stmt.query_map([], stack_row)?;
+            Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn stack_revisions(&self) -> Result<Vec<(String, i64)>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT stack_id, revision FROM cfn_stacks ORDER BY rowid")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn stacks_by_id(&self, ids: &[String]) -> Result<Vec<StackRow>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT stack_id, name, status, updated_ms, document, revision, owner, rowid
+                 FROM cfn_stacks WHERE stack_id = ?1",
+            )?;
+            let mut found = Vec::new();
+            for id in ids {
+                if let Some(row) = stmt
+                    .query_row([id], |r| Ok((r.get::<_, i64>(7)?, stack_row(r)?)))
+                    .optional()?
+                {
+                    found.push(row);
+                }
+            }
+            found.sort_by_key(|(rowid, _)| *rowid);
+            found.dedup_by_key(|(rowid, _)| *rowid);
+            Ok(found.into_iter().map(|(_, row)| row).collect())
+        })
     }
 
     fn stack_events(&self, stack_id: &str) -> Result<Vec<String>> {
         self.read(|c| stack_events(c, stack_id))
+    }
+
+    fn adopt_orphaned_stacks(&self, _node_id: &str) -> Result<Vec<String>> {
+        // One node: nobody else's operation to adopt.
+        Ok(Vec::new())
     }
 
     fn save_change_set(&self, change_set: &ChangeSetRow) -> Result<()> {
@@ -42,15 +83,30 @@ impl StackStore for SqliteStore {
                 "SELECT change_set_id, stack_id, created_ms, document FROM cfn_change_sets
                  ORDER BY created_ms, change_set_id",
             )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(ChangeSetRow {
-                    change_set_id: r.get(0)?,
-                    stack_id: r.get(1)?,
-                    created_ms: r.get(2)?,
-                    document: r.get(3)?,
-                })
-            })?;
+            let rows = stmt.query_map([], change_set_row)?;
             Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn change_sets_of(&self, stack_id: &str) -> Result<Vec<ChangeSetRow>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT change_set_id, stack_id, created_ms, document FROM cfn_change_sets
+                 WHERE stack_id = ?1 ORDER BY created_ms, change_set_id",
+            )?;
+            let rows = stmt.query_map([stack_id], change_set_row)?;
+            Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn change_set(&self, change_set_id: &str) -> Result<Option<ChangeSetRow>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT change_set_id, stack_id, created_ms, document FROM cfn_change_sets
+                     WHERE change_set_id = ?1",
+            )?
+            .query_row([change_set_id], change_set_row)
+            .optional()?)
         })
     }
 
@@ -63,6 +119,27 @@ impl StackStore for SqliteStore {
             Ok(())
         })
     }
+}
+
+fn stack_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StackRow> {
+    Ok(StackRow {
+        stack_id: r.get(0)?,
+        name: r.get(1)?,
+        status: r.get(2)?,
+        updated_ms: r.get(3)?,
+        document: r.get(4)?,
+        revision: r.get(5)?,
+        owner: r.get(6)?,
+    })
+}
+
+fn change_set_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChangeSetRow> {
+    Ok(ChangeSetRow {
+        change_set_id: r.get(0)?,
+        stack_id: r.get(1)?,
+        created_ms: r.get(2)?,
+        document: r.get(3)?,
+    })
 }
 
 impl ScheduleStore for SqliteStore {
@@ -93,42 +170,54 @@ impl ScheduleStore for SqliteStore {
     }
 }
 
-fn save_stack(c: &Connection, stack: &StackRow, events: &[String]) -> Result<()> {
-    c.execute(
-        "INSERT INTO cfn_stacks (stack_id, name, status, updated_ms, document)
-         VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (stack_id) DO UPDATE SET status = excluded.status,
-             updated_ms = excluded.updated_ms, document = excluded.document",
-        params![
-            stack.stack_id,
-            stack.name,
-            stack.status,
-            stack.updated_ms,
-            stack.document
-        ],
-    )?;
+fn save_stack(c: &Connection, stack: &StackRow, events: &[String]) -> Result<i64> {
+    let written = if stack.revision == 0 {
+        let taken: Option<i64> = c
+            .query_row(
+                "SELECT 1 FROM cfn_stacks WHERE name = ?1 AND status <> 'DELETE_COMPLETE'",
+                [&stack.name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if taken.is_some() && stack.status != "DELETE_COMPLETE" {
+            return Err(StoreError::AlreadyExists(Entity::Stack));
+        }
+        c.execute(
+            "INSERT INTO cfn_stacks (stack_id, name, status, updated_ms, document, revision, owner)
+             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6) ON CONFLICT (stack_id) DO NOTHING",
+            params![
+                stack.stack_id,
+                stack.name,
+                stack.status,
+                stack.updated_ms,
+                stack.document,
+                stack.owner
+            ],
+        )?
+    } else {
+        c.execute(
+            "UPDATE cfn_stacks SET status = ?2, updated_ms = ?3, document = ?4, owner = ?5,
+                 revision = revision + 1
+             WHERE stack_id = ?1 AND revision = ?6",
+            params![
+                stack.stack_id,
+                stack.status,
+                stack.updated_ms,
+                stack.document,
+                stack.owner,
+                stack.revision
+            ],
+        )?
+    };
+    if written != 1 {
+        return Err(StoreError::RevisionMismatch);
+    }
     let mut insert =
         c.prepare_cached("INSERT INTO cfn_stack_events (stack_id, document) VALUES (?1, ?2)")?;
     for e in events {
         insert.execute(params![stack.stack_id, e])?;
     }
-    Ok(())
-}
-
-fn stacks(c: &Connection) -> Result<Vec<StackRow>> {
-    let mut stmt = c.prepare(
-        "SELECT stack_id, name, status, updated_ms, document FROM cfn_stacks ORDER BY rowid",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(StackRow {
-            stack_id: r.get(0)?,
-            name: r.get(1)?,
-            status: r.get(2)?,
-            updated_ms: r.get(3)?,
-            document: r.get(4)?,
-        })
-    })?;
-    Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+    Ok(stack.revision + 1)
 }
 
 fn stack_events(c: &Connection, stack_id: &str) -> Result<Vec<String>> {

@@ -20,6 +20,7 @@ use crate::env::{Env, Ran, RunResult};
 use crate::error::SchedulerError;
 use crate::logs::{self, Report};
 use crate::pool::{PoolKey, Taken};
+use crate::provisioned::Take;
 use crate::request::{InvokeRequest, InvokeResponse, InvokeResult, InvokeStream, StreamOutcome};
 use crate::shared::Shared;
 use crate::spans::Timeline;
@@ -255,8 +256,11 @@ async fn acquire(
 ) -> StartResult<Env> {
     let key = PoolKey::of(&req.target.record);
     // Provisioned concurrency first; beyond it, on-demand environments.
-    while let Some(env) = shared.provisioned.take(&key) {
+    while let Take::Member(env) = shared.provisioned.take(&key) {
         if let Some(env) = usable(shared, env).await {
+            if let Some(set) = env.provisioned_set() {
+                set.served();
+            }
             return Ok(Ok(env));
         }
     }

@@ -26,6 +26,7 @@ use kindling_runtime_api::ShutdownReason;
 use tokio::sync::Notify;
 
 use crate::env::Env;
+use crate::metrics::{ProvisionedLive, ProvisionedMetrics};
 use crate::pool::PoolKey;
 use crate::shared::Shared;
 use crate::start::StartJob;
@@ -100,6 +101,8 @@ pub(crate) struct Set {
     state: Mutex<SetState>,
     wake: Notify,
     closed: AtomicBool,
+    /// Its invocation counters (resolved once: they outlive the set, as Prometheus counters).
+    metrics: Arc<ProvisionedMetrics>,
 }
 
 impl Set {
@@ -110,6 +113,21 @@ impl Set {
     fn closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
+
+    /// Counts an invocation served by one of its members.
+    pub fn served(&self) {
+        self.metrics.invocations.inc();
+    }
+}
+
+/// What [`Provisioned::take`] found for an invocation.
+pub(crate) enum Take {
+    /// An idle member.
+    Member(Env),
+    /// The version is provisioned but no member is idle: the invocation spills over (counted).
+    Spill,
+    /// The version is not provisioned.
+    None,
 }
 
 /// Membership of an environment in a set; dropped with the environment.
@@ -146,13 +164,46 @@ impl Provisioned {
         self.sets.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// An idle provisioned environment of `key`, if its set has one.
-    pub fn take(&self, key: &PoolKey) -> Option<Env> {
+    /// An idle provisioned environment of `key`, if its set has one; a spill-over (counted)
+    /// when it has none.
+    pub fn take(&self, key: &PoolKey) -> Take {
         if !self.any.load(Ordering::Acquire) {
-            return None;
+            return Take::None;
         }
-        let set = self.sets().get(key).cloned()?;
-        set.state().idle.pop()
+        let Some(set) = self.sets().get(key).cloned() else {
+            return Take::None;
+        };
+        let env = set.state().idle.pop();
+        match env {
+            Some(env) => Take::Member(env),
+            None => {
+                set.metrics.spillover.inc();
+                Take::Spill
+            }
+        }
+    }
+
+    /// Every set's environments now, for `/metrics`.
+    pub fn live(&self) -> Vec<ProvisionedLive> {
+        if !self.any.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        let sets: Vec<Arc<Set>> = self.sets().values().cloned().collect();
+        sets.iter()
+            .map(|set| {
+                let st = set.state();
+                let idle = st.idle.len() as u32;
+                ProvisionedLive {
+                    key: (
+                        set.function.clone(),
+                        format!("{}:{}", set.function, set.qualifier),
+                        set.key.version.clone(),
+                    ),
+                    busy: st.members.saturating_sub(idle),
+                    allocated: st.members,
+                }
+            })
+            .collect()
     }
 
     /// Takes back a member after a run; returns it when it must end instead (its set was
@@ -244,6 +295,11 @@ pub(crate) fn apply(shared: &Arc<Shared>, function: &str, specs: Vec<Provisioned
                     set.wake.notify_one();
                 }
                 None => {
+                    let metrics = shared.starter.metrics.provisioned.get(&(
+                        function.to_string(),
+                        format!("{function}:{}", spec.qualifier),
+                        key.version.clone(),
+                    ));
                     let set = Arc::new(Set {
                         function: function.to_string(),
                         qualifier: spec.qualifier.clone(),
@@ -260,6 +316,7 @@ pub(crate) fn apply(shared: &Arc<Shared>, function: &str, specs: Vec<Provisioned
                         }),
                         wake: Notify::new(),
                         closed: AtomicBool::new(false),
+                        metrics,
                     });
                     sets.insert(key, Arc::clone(&set));
                     created.push(set);

@@ -20,7 +20,6 @@ use crate::env::{Env, Ran, RunResult};
 use crate::error::SchedulerError;
 use crate::logs::{self, Report};
 use crate::pool::{PoolKey, Taken};
-use crate::provisioned::Take;
 use crate::request::{InvokeRequest, InvokeResponse, InvokeResult, InvokeStream, StreamOutcome};
 use crate::shared::Shared;
 use crate::spans::Timeline;
@@ -256,7 +255,7 @@ async fn acquire(
 ) -> StartResult<Env> {
     let key = PoolKey::of(&req.target.record);
     // Provisioned concurrency first; beyond it, on-demand environments.
-    while let Take::Member(env) = shared.provisioned.take(&key) {
+    while let Some(env) = shared.provisioned.take(&key) {
         if let Some(env) = usable(shared, env).await {
             if let Some(set) = env.provisioned_set() {
                 set.served();

@@ -120,16 +120,6 @@ impl Set {
     }
 }
 
-/// What [`Provisioned::take`] found for an invocation.
-pub(crate) enum Take {
-    /// An idle member.
-    Member(Env),
-    /// The version is provisioned but no member is idle: the invocation spills over (counted).
-    Spill,
-    /// The version is not provisioned.
-    None,
-}
-
 /// Membership of an environment in a set; dropped with the environment.
 pub(crate) struct Ticket {
     set: Arc<Set>,
@@ -164,23 +154,18 @@ impl Provisioned {
         self.sets.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// An idle provisioned environment of `key`, if its set has one; a spill-over (counted)
-    /// when it has none.
-    pub fn take(&self, key: &PoolKey) -> Take {
+    /// An idle provisioned environment of `key`, if its set has one; `None` also when the
+    /// set has none idle, counted then as a spill-over.
+    pub fn take(&self, key: &PoolKey) -> Option<Env> {
         if !self.any.load(Ordering::Acquire) {
-            return Take::None;
+            return None;
         }
-        let Some(set) = self.sets().get(key).cloned() else {
-            return Take::None;
-        };
+        let set = self.sets().get(key).cloned()?;
         let env = set.state().idle.pop();
-        match env {
-            Some(env) => Take::Member(env),
-            None => {
-                set.metrics.spillover.inc();
-                Take::Spill
-            }
+        if env.is_none() {
+            set.metrics.spillover.inc();
         }
+        env
     }
 
     /// Every set's environments now, for `/metrics`.

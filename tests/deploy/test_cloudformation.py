@@ -5,6 +5,7 @@ accepts every template used here."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -206,3 +207,44 @@ Outputs:
     cfn.delete_stack(StackName=stack_id)
     cfn.get_waiter("stack_delete_complete").wait(StackName=stack_id,
                                                  WaiterConfig={"Delay": 1})
+
+
+def test_provisioned_concurrency_is_ready_when_the_stack_completes(cfn, lam):
+    """ProvisionedConcurrencyConfig on a SAM function's AutoPublishAlias and on an
+    AWS::Lambda::Version: the stack completes once each configuration is READY (as
+    CloudFormation waits), an update changes or removes them, the deletion takes them."""
+    body = (TEMPLATES / "provisioned.yaml").read_text()
+    caps = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
+    waiter = {"Delay": 1, "MaxAttempts": 300}
+    stack_id = cfn.create_stack(StackName="provisioned", TemplateBody=body,
+                                Capabilities=caps)["StackId"]
+    cfn.get_waiter("stack_create_complete").wait(StackName=stack_id, WaiterConfig=waiter)
+    out = outputs(cfn, "provisioned")
+    on_alias, plain, version = out["OnAlias"], out["Plain"], out["PlainVersion"]
+    for name, qualifier in ((on_alias, "live"), (plain, version)):
+        cfg = lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier=qualifier)
+        assert cfg["Status"] == "READY", cfg
+        assert cfg["AllocatedProvisionedConcurrentExecutions"] == 1, cfg
+        got = json.loads(lam.invoke(FunctionName=name, Qualifier=qualifier)["Payload"].read())
+        assert got == {"init": "provisioned-concurrency"}, got
+
+    # Two on the alias, none on the version: READY with 2 when the update completes.
+    updated = body.replace("ProvisionedConcurrentExecutions: 1\n      InlineCode",
+                           "ProvisionedConcurrentExecutions: 2\n      InlineCode")
+    updated = updated.replace(
+        "      FunctionName: !Ref Plain\n      ProvisionedConcurrencyConfig:\n"
+        "        ProvisionedConcurrentExecutions: 1\n",
+        "      FunctionName: !Ref Plain\n")
+    assert updated.count("ProvisionedConcurrencyConfig") == 1
+    cfn.update_stack(StackName=stack_id, TemplateBody=updated, Capabilities=caps)
+    cfn.get_waiter("stack_update_complete").wait(StackName=stack_id, WaiterConfig=waiter)
+    cfg = lam.get_provisioned_concurrency_config(FunctionName=on_alias, Qualifier="live")
+    assert (cfg["Status"], cfg["AllocatedProvisionedConcurrentExecutions"]) == ("READY", 2), cfg
+    listed = lam.list_provisioned_concurrency_configs(FunctionName=plain)
+    assert listed["ProvisionedConcurrencyConfigs"] == [], listed
+
+    cfn.delete_stack(StackName=stack_id)
+    cfn.get_waiter("stack_delete_complete").wait(StackName=stack_id, WaiterConfig=waiter)
+    with pytest.raises(ClientError) as e:
+        lam.get_function(FunctionName=on_alias)
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"

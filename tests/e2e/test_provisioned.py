@@ -2,11 +2,16 @@
 AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency serve a version's (and its alias's)
 invocations first, with no Init Duration in their REPORT lines; invocations beyond them spill
 over to on-demand environments; a provisioned environment that dies is replaced; deleting the
-configuration releases them; and the configuration survives a restart."""
+configuration releases them; and the configuration survives a restart. Lambda's provisioned
+concurrency metrics on /metrics (parsed with the Prometheus client library's parser) count
+what happened."""
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
 
 import kindling_e2e as k
 
@@ -15,6 +20,7 @@ APP = """import os, time
 
 INIT = os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE")
 COUNT = 0
+time.sleep(float(os.environ.get("INIT_SLEEP", "0")))
 
 def handler(event, context):
     global COUNT
@@ -52,8 +58,20 @@ def _concurrently(lam, name: str, qualifier: str, n: int, sleep_ms: int):
         return list(pool.map(lambda _: _invoke(lam, name, qualifier, sleep_ms), range(n)))
 
 
-def test_provisioned_environments_serve_first_and_spill_over(lam, kinds):
+def _scrape(url: str) -> dict[tuple[str, tuple], float]:
+    with urllib.request.urlopen(url + "/metrics", timeout=30) as r:
+        text = r.read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def _pc_metric(samples, metric: str, labels: dict) -> float | None:
+    return samples.get((f"kindling_lambda_provisioned_{metric}", tuple(sorted(labels.items()))))
+
+
+def test_provisioned_environments_serve_first_and_spill_over(lam, kinds, server):
     name, version = _deploy(lam, kinds)
+    labels = {"function": name, "resource": f"{name}:live", "executed_version": version}
     lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
     put = lam.put_provisioned_concurrency_config(
         FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=2)
@@ -70,8 +88,28 @@ def test_provisioned_environments_serve_first_and_spill_over(lam, kinds):
     assert body["init"] == "on-demand", body
     assert report.init_duration is not None, report.line
 
+    # Two invocations served by provisioned environments, none busy now.
+    samples = _scrape(server.url)
+    assert _pc_metric(samples, "concurrency_invocations_total", labels) == 2, samples
+    assert _pc_metric(samples, "concurrency_spillover_invocations_total", labels) == 0
+    assert _pc_metric(samples, "concurrent_executions", labels) == 0
+    assert _pc_metric(samples, "concurrency_utilization", labels) == 0
+
     # Three at once on two provisioned environments: the third spills over to on-demand.
-    results = _concurrently(lam, name, "live", 3, sleep_ms=1500)
+    # While they run, both provisioned environments are busy: utilization 1.
+    with cf.ThreadPoolExecutor(max_workers=3) as pool:
+        running = [pool.submit(_invoke, lam, name, "live", 2500) for _ in range(3)]
+
+        def both_busy():
+            s = _scrape(server.url)
+            return (_pc_metric(s, "concurrent_executions", labels) == 2
+                    and _pc_metric(s, "concurrency_utilization", labels) == 1.0) or None
+
+        k.wait_for(both_busy, timeout=20, interval=0.1, what="2 busy provisioned environments")
+        results = [f.result() for f in running]
+    samples = _scrape(server.url)
+    assert _pc_metric(samples, "concurrency_invocations_total", labels) == 4, samples
+    assert _pc_metric(samples, "concurrency_spillover_invocations_total", labels) == 1
     kinds_seen = sorted(b["init"] for b, _ in results)
     assert kinds_seen == ["on-demand", "provisioned-concurrency", "provisioned-concurrency"], results
     for body, report in results:
@@ -107,12 +145,19 @@ def test_provisioned_environments_serve_first_and_spill_over(lam, kinds):
                    what=f"provisioned environment {stream} to be shut down")
     body, _ = _invoke(lam, name, "live")
     assert body["init"] == "on-demand", body
+    # The released configuration's gauges are gone; its counters stay (not a spill-over now).
+    samples = _scrape(server.url)
+    assert _pc_metric(samples, "concurrent_executions", labels) is None
+    assert _pc_metric(samples, "concurrency_utilization", labels) is None
+    assert _pc_metric(samples, "concurrency_invocations_total", labels) >= 4
     lam.delete_function(FunctionName=name)
 
 
 def test_an_alias_moved_takes_its_provisioned_concurrency_along(lam, kinds):
     name, v1 = _deploy(lam, kinds)
-    lam.update_function_configuration(FunctionName=name, Description="second")
+    # v2's Init takes 2 s: the moved configuration is IN_PROGRESS meanwhile.
+    lam.update_function_configuration(FunctionName=name, Description="second",
+                                      Environment={"Variables": {"INIT_SLEEP": "2"}})
     k.wait_active(lam, name)
     v2 = k.publish(lam, name)
     lam.create_alias(FunctionName=name, Name="live", FunctionVersion=v1)
@@ -121,6 +166,9 @@ def test_an_alias_moved_takes_its_provisioned_concurrency_along(lam, kinds):
     _wait_ready(lam, name, "live", 1)
     old = _invoke(lam, name, v1)[0]["stream"]
     lam.update_alias(FunctionName=name, Name="live", FunctionVersion=v2)
+    moving = lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier="live")
+    assert moving["Status"] == "IN_PROGRESS", moving
+    assert moving["AllocatedProvisionedConcurrentExecutions"] == 0, moving
     k.wait_for(lambda: not k.processes_with(old), timeout=30, what="v1's environment to end")
     _wait_ready(lam, name, "live", 1)
     body, report = _invoke(lam, name, "live")
@@ -130,6 +178,31 @@ def test_an_alias_moved_takes_its_provisioned_concurrency_along(lam, kinds):
     lam.delete_function(FunctionName=name)
     k.wait_for(lambda: not k.processes_with(body["stream"]), timeout=30,
                what="the deleted function's provisioned environment to end")
+
+
+def test_deleting_an_alias_or_a_version_deletes_its_configuration(lam, kinds):
+    name, v1 = _deploy(lam, kinds)
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion=v1)
+    lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=1)
+    _wait_ready(lam, name, "live", 1)
+    on_alias = _invoke(lam, name, "live")[0]["stream"]
+    lam.delete_alias(FunctionName=name, Name="live")
+    k.wait_for(lambda: not k.processes_with(on_alias), timeout=30,
+               what="the deleted alias's provisioned environment to end")
+    assert lam.list_provisioned_concurrency_configs(
+        FunctionName=name)["ProvisionedConcurrencyConfigs"] == []
+    # The version's own configuration goes with the version.
+    lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier=v1, ProvisionedConcurrentExecutions=1)
+    _wait_ready(lam, name, v1, 1)
+    on_version = _invoke(lam, name, v1)[0]["stream"]
+    lam.delete_function(FunctionName=name, Qualifier=v1)
+    k.wait_for(lambda: not k.processes_with(on_version), timeout=30,
+               what="the deleted version's provisioned environment to end")
+    assert lam.list_provisioned_concurrency_configs(
+        FunctionName=name)["ProvisionedConcurrencyConfigs"] == []
+    lam.delete_function(FunctionName=name)
 
 
 def test_the_configuration_survives_a_restart(server_factory, kindling_binary, kinds, tmp_path):

@@ -30,8 +30,10 @@ class ServerFactory:
     def __init__(self):
         self.servers: list[k.Server] = []
 
-    def start(self, tag: str, isolation: str = "namespaces", extra_args=()) -> k.Server:
-        server = k.Server(k.new_data_dir(tag), isolation=isolation, extra_args=list(extra_args))
+    def start(self, tag: str, isolation: str = "namespaces", extra_args=(),
+              prefix=()) -> k.Server:
+        server = k.Server(k.new_data_dir(tag), isolation=isolation, extra_args=list(extra_args),
+                          prefix=list(prefix))
         self.servers.append(server)
         return server.start()
 

@@ -89,6 +89,8 @@ class Server:
     data_dir: Path
     isolation: str = "namespaces"
     extra_args: list[str] = field(default_factory=list)
+    # A command the server runs under (`chrt -f 10`, `nice -n -5`), empty for none.
+    prefix: list[str] = field(default_factory=list)
     port: int = 0
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
@@ -111,7 +113,7 @@ class Server:
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "info")
         self.proc = subprocess.Popen(
-            [str(binary()), "serve", "--listen", f"127.0.0.1:{self.port}",
+            [*self.prefix, str(binary()), "serve", "--listen", f"127.0.0.1:{self.port}",
              "--data-dir", str(self.data_dir), "--isolation", self.isolation,
              *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,

@@ -251,6 +251,9 @@ impl ControlPlane {
     pub fn delete_alias(&self, raw: &str, name: &str) -> Result<()> {
         let _guard = self.lock();
         let r = self.function_ref(raw)?;
+        // Its provisioned concurrency configuration goes with it (as in Lambda), first: a
+        // crash in between leaves an alias without one, never one without its alias.
+        self.forget_provisioned(&r.name, name)?;
         Ok(self.store().delete_alias(&r.name, name)?)
     }
 

@@ -744,7 +744,11 @@ impl ControlPlane {
                 Err(StoreError::InUse { alias }) => Err(ControlError::Conflict(format!(
                     "Unable to delete version because the following aliases reference it: [{alias}]"
                 ))),
-                other => Ok(other?),
+                other => {
+                    other?;
+                    // Its provisioned concurrency configuration goes with it (as in Lambda).
+                    self.forget_provisioned(&r.name, &n.to_string())
+                }
             },
         }
     }

@@ -331,6 +331,21 @@ impl ControlPlane {
         Ok(out)
     }
 
+    /// Removes the configuration on `qualifier` (a version or alias being deleted), if any.
+    /// The caller holds the control lock.
+    pub(crate) fn forget_provisioned(&self, name: &str, qualifier: &str) -> Result<()> {
+        let Some(mut meta) = self.store().function(name)? else {
+            return Ok(());
+        };
+        if meta.provisioned.remove(qualifier).is_none() {
+            return Ok(());
+        }
+        match self.store().put_function_meta(&meta) {
+            Err(StoreError::NotFound(Entity::Function)) => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
     /// Names of the functions with provisioned concurrency configurations (for a restart).
     pub fn provisioned_functions(&self) -> Result<Vec<String>> {
         let mut names = Vec::new();

@@ -308,6 +308,35 @@ fn provisioned_concurrency_follows_lambdas_rules() {
         plane.get_provisioned("f", Some("1")),
         Err(ControlError::ProvisionedConfigNotFound(_))
     ));
+    // Deleting the alias deletes its configuration; deleting the version deletes its own.
+    plane.delete_alias("f", "live").unwrap();
+    assert!(
+        plane
+            .list_provisioned("f", None, None)
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(plane.provisioned_targets("f").unwrap().is_empty());
+    assert!(plane.provisioned_functions().unwrap().is_empty());
+    plane.delete_concurrency("f").unwrap();
+    plane.put_provisioned("f", Some("1"), Some(2)).unwrap();
+    assert_eq!(
+        plane
+            .account_settings()
+            .unwrap()
+            .unreserved_concurrent_executions,
+        998
+    );
+    plane.delete_function("f", Some("1")).unwrap();
+    assert!(plane.provisioned_functions().unwrap().is_empty());
+    assert_eq!(
+        plane
+            .account_settings()
+            .unwrap()
+            .unreserved_concurrent_executions,
+        1000
+    );
 }
 
 #[test]

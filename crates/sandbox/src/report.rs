@@ -31,6 +31,8 @@ pub(crate) enum Stage {
     PassFds = 15,
     /// Installing the system call filter.
     SyscallFilter = 16,
+    /// Resetting the scheduling policy to SCHED_OTHER (Kindling may run under a real-time one).
+    Scheduling = 17,
 }
 
 impl Stage {
@@ -53,6 +55,7 @@ impl Stage {
             Network,
             PassFds,
             SyscallFilter,
+            Scheduling,
         ]
         .into_iter()
         .find(|stage| *stage as u32 == value)
@@ -77,6 +80,7 @@ impl Stage {
             Stage::Network => "joining the environment's network namespace",
             Stage::PassFds => "passing descriptors to the program",
             Stage::SyscallFilter => "installing the system call filter",
+            Stage::Scheduling => "resetting the scheduling policy",
         }
     }
 }

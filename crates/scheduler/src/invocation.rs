@@ -263,6 +263,9 @@ async fn acquire(
     // Provisioned concurrency first; beyond it, on-demand environments.
     while let Some(env) = shared.provisioned.take(&key) {
         if let Some(env) = usable(shared, env).await {
+            if let Some(set) = env.provisioned_set() {
+                set.served();
+            }
             return Ok(Ok(env));
         }
     }

@@ -36,6 +36,18 @@ impl InvokeMetrics {
     }
 }
 
+/// Invocations of one provisioned concurrency configuration (function, `function:qualifier`,
+/// the version its environments run).
+#[derive(Debug, Default)]
+pub struct ProvisionedMetrics {
+    /// Served by one of its provisioned environments (Lambda's
+    /// `ProvisionedConcurrencyInvocations`).
+    pub invocations: Counter,
+    /// Served on demand because every provisioned environment was busy or still starting
+    /// (`ProvisionedConcurrencySpilloverInvocations`).
+    pub spillover: Counter,
+}
+
 /// Why an environment ended, as the next cold start's cause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -107,6 +119,8 @@ pub struct SchedulerMetrics {
     pub throttles: Family<(String, &'static str), Counter>,
     /// By (function, cause).
     pub cold_starts: Family<(String, &'static str), Counter>,
+    /// By (function, resource, executed version) of a provisioned concurrency configuration.
+    pub provisioned: Family<(String, String, String), ProvisionedMetrics>,
     /// From the start of a cold start to the runtime's process running (unpacking, uid,
     /// network, Runtime API, sandbox).
     pub sandbox_setup: Histogram,
@@ -119,6 +133,7 @@ impl Default for SchedulerMetrics {
             functions: Family::new(FunctionState::default),
             throttles: Family::new(Counter::default),
             cold_starts: Family::new(Counter::default),
+            provisioned: Family::new(ProvisionedMetrics::default),
             sandbox_setup: Histogram::new(FAST_BUCKETS),
         }
     }
@@ -129,6 +144,18 @@ pub(crate) struct Live {
     pub idle_environments: usize,
     pub running: Vec<(String, u32)>,
     pub unreserved_running: u32,
+    /// Every provisioned concurrency configuration kept now.
+    pub provisioned: Vec<ProvisionedLive>,
+}
+
+/// A provisioned concurrency configuration's environments when `/metrics` is scraped.
+pub(crate) struct ProvisionedLive {
+    /// (function, resource, executed version), as [`SchedulerMetrics::provisioned`].
+    pub key: (String, String, String),
+    /// Members serving an invocation now.
+    pub busy: u32,
+    /// Members alive (initialized, idle or busy).
+    pub allocated: u32,
 }
 
 impl SchedulerMetrics {
@@ -238,6 +265,7 @@ impl SchedulerMetrics {
                 f64::from(*n),
             );
         }
+        self.render_provisioned(live, e);
         e.header(
             "kindling_lambda_unreserved_concurrent_executions",
             MetricType::Gauge,
@@ -287,6 +315,78 @@ impl SchedulerMetrics {
     }
 }
 
+impl SchedulerMetrics {
+    /// Lambda's provisioned concurrency metrics, per configuration (function, its
+    /// `function:qualifier` resource, the version its environments run).
+    fn render_provisioned(&self, live: &Live, e: &mut Exposition) {
+        let labels = |k: &(String, String, String)| {
+            [
+                ("function", k.0.clone()),
+                ("resource", k.1.clone()),
+                ("executed_version", k.2.clone()),
+            ]
+        };
+        e.header(
+            "kindling_lambda_provisioned_concurrent_executions",
+            MetricType::Gauge,
+            "Provisioned environments serving an invocation now (Lambda's ProvisionedConcurrentExecutions).",
+        );
+        for p in &live.provisioned {
+            let l = labels(&p.key);
+            e.sample(
+                "kindling_lambda_provisioned_concurrent_executions",
+                &as_refs(&l),
+                f64::from(p.busy),
+            );
+        }
+        e.header(
+            "kindling_lambda_provisioned_concurrency_utilization",
+            MetricType::Gauge,
+            "Provisioned environments serving an invocation over those allocated (0 to 1).",
+        );
+        for p in &live.provisioned {
+            let l = labels(&p.key);
+            let ratio = if p.allocated == 0 {
+                0.0
+            } else {
+                f64::from(p.busy) / f64::from(p.allocated)
+            };
+            e.sample(
+                "kindling_lambda_provisioned_concurrency_utilization",
+                &as_refs(&l),
+                ratio,
+            );
+        }
+        let members = self.provisioned.members();
+        e.header(
+            "kindling_lambda_provisioned_concurrency_invocations_total",
+            MetricType::Counter,
+            "Invocations served by a provisioned environment.",
+        );
+        for (k, m) in &members {
+            let l = labels(k);
+            e.sample(
+                "kindling_lambda_provisioned_concurrency_invocations_total",
+                &as_refs(&l),
+                m.invocations.get() as f64,
+            );
+        }
+        e.header(
+            "kindling_lambda_provisioned_concurrency_spillover_invocations_total",
+            MetricType::Counter,
+            "Invocations of a provisioned version or alias served on demand (every provisioned environment busy).",
+        );
+        for (k, m) in &members {
+            let l = labels(k);
+            e.sample(
+                "kindling_lambda_provisioned_concurrency_spillover_invocations_total",
+                &as_refs(&l),
+                m.spillover.get() as f64,
+            );
+        }
+    }
+}
+
 fn as_refs<'a>(l: &'a [(&'static str, String); 3]) -> [(&'static str, &'a str); 3] {
     [(l[0].0, &l[0].1), (l[1].0, &l[1].1), (l[2].0, &l[2].1)]
 }
@@ -309,12 +409,20 @@ mod tests {
         m.cold_start("f", Duration::from_millis(3))
             .ended(EnvEnd::Update);
         assert_eq!(s.cold_start_cause(), "code_or_config_update");
+        let key = ("f".to_string(), "f:live".to_string(), "3".to_string());
+        m.provisioned.get(&key).invocations.add(5);
+        m.provisioned.get(&key).spillover.inc();
         let mut e = Exposition::default();
         m.render(
             &Live {
                 idle_environments: 0,
                 running: vec![("f".into(), 2)],
                 unreserved_running: 2,
+                provisioned: vec![ProvisionedLive {
+                    key: ("f".into(), "f:live".into(), "3".into()),
+                    busy: 1,
+                    allocated: 4,
+                }],
             },
             &mut e,
         );
@@ -322,5 +430,14 @@ mod tests {
         assert!(text.contains("kindling_cold_starts_total{function=\"f\",cause=\"first\"} 1\n"));
         assert!(text.contains("kindling_cold_starts_total{function=\"f\",cause=\"timeout\"} 1\n"));
         assert!(text.contains("kindling_lambda_concurrent_executions{function=\"f\"} 2\n"));
+        let l = "{function=\"f\",resource=\"f:live\",executed_version=\"3\"}";
+        for line in [
+            format!("kindling_lambda_provisioned_concurrent_executions{l} 1\n"),
+            format!("kindling_lambda_provisioned_concurrency_utilization{l} 0.25\n"),
+            format!("kindling_lambda_provisioned_concurrency_invocations_total{l} 5\n"),
+            format!("kindling_lambda_provisioned_concurrency_spillover_invocations_total{l} 1\n"),
+        ] {
+            assert!(text.contains(&line), "{line} missing from {text}");
+        }
     }
 }

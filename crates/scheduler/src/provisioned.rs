@@ -26,6 +26,7 @@ use kindling_runtime_api::ShutdownReason;
 use tokio::sync::Notify;
 
 use crate::env::Env;
+use crate::metrics::{ProvisionedLive, ProvisionedMetrics};
 use crate::pool::PoolKey;
 use crate::shared::Shared;
 use crate::start::StartJob;
@@ -100,6 +101,8 @@ pub(crate) struct Set {
     state: Mutex<SetState>,
     wake: Notify,
     closed: AtomicBool,
+    /// Its invocation counters (resolved once: they outlive the set, as Prometheus counters).
+    metrics: Arc<ProvisionedMetrics>,
 }
 
 impl Set {
@@ -109,6 +112,11 @@ impl Set {
 
     fn closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// Counts an invocation served by one of its members.
+    pub fn served(&self) {
+        self.metrics.invocations.inc();
     }
 }
 
@@ -146,13 +154,41 @@ impl Provisioned {
         self.sets.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// An idle provisioned environment of `key`, if its set has one.
+    /// An idle provisioned environment of `key`, if its set has one; `None` also when the
+    /// set has none idle, counted then as a spill-over.
     pub fn take(&self, key: &PoolKey) -> Option<Env> {
         if !self.any.load(Ordering::Acquire) {
             return None;
         }
         let set = self.sets().get(key).cloned()?;
-        set.state().idle.pop()
+        let env = set.state().idle.pop();
+        if env.is_none() {
+            set.metrics.spillover.inc();
+        }
+        env
+    }
+
+    /// Every set's environments now, for `/metrics`.
+    pub fn live(&self) -> Vec<ProvisionedLive> {
+        if !self.any.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        let sets: Vec<Arc<Set>> = self.sets().values().cloned().collect();
+        sets.iter()
+            .map(|set| {
+                let st = set.state();
+                let idle = st.idle.len() as u32;
+                ProvisionedLive {
+                    key: (
+                        set.function.clone(),
+                        format!("{}:{}", set.function, set.qualifier),
+                        set.key.version.clone(),
+                    ),
+                    busy: st.members.saturating_sub(idle),
+                    allocated: st.members,
+                }
+            })
+            .collect()
     }
 
     /// Whether `key`'s set has an idle member now.
@@ -265,6 +301,11 @@ pub(crate) fn apply(shared: &Arc<Shared>, function: &str, specs: Vec<Provisioned
                     set.wake.notify_one();
                 }
                 None => {
+                    let metrics = shared.starter.metrics.provisioned.get(&(
+                        function.to_string(),
+                        format!("{function}:{}", spec.qualifier),
+                        key.version.clone(),
+                    ));
                     let set = Arc::new(Set {
                         function: function.to_string(),
                         qualifier: spec.qualifier.clone(),
@@ -281,6 +322,7 @@ pub(crate) fn apply(shared: &Arc<Shared>, function: &str, specs: Vec<Provisioned
                         }),
                         wake: Notify::new(),
                         closed: AtomicBool::new(false),
+                        metrics,
                     });
                     sets.insert(key, Arc::clone(&set));
                     created.push(set);

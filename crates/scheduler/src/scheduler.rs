@@ -174,6 +174,7 @@ impl Scheduler {
             idle_environments: self.shared.pool().len(),
             running,
             unreserved_running,
+            provisioned: self.shared.provisioned.live(),
         };
         self.shared.starter.metrics.render(&live, e);
         if self.shared.concurrency.granting() {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use kindling_control::ControlPlane;
-use kindling_deploy::handlers::Kindling;
+use kindling_deploy::handlers::{Kindling, ProvisionedConcurrency};
 use kindling_deploy::{BoxFuture, DeployConfig, Deployer, TemplateSource};
 use kindling_edge::gate::{AuthPolicy, Gate};
 use kindling_events::AsyncInvoker;
@@ -138,6 +138,29 @@ impl kindling_cron::Fire for Targets {
     }
 }
 
+/// Provisioned concurrency of templates' aliases and versions, kept by this node's scheduler
+/// as for the Lambda API.
+struct DataPlane {
+    control: Arc<ControlPlane>,
+    scheduler: kindling_scheduler::Scheduler,
+}
+
+impl ProvisionedConcurrency for DataPlane {
+    fn apply<'a>(&'a self, function: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(kindling_api::provision(
+            &self.control,
+            &self.scheduler,
+            function,
+        ))
+    }
+
+    fn status(&self, function: &str, qualifier: &str) -> Option<(&'static str, Option<String>)> {
+        self.scheduler
+            .provisioned_status(function, qualifier)
+            .map(|s| (s.state.as_str(), s.reason))
+    }
+}
+
 /// Opens the schedule runner and the engine (resuming interrupted operations); returns the
 /// CloudFormation router and the rules (scheduled and pattern rules, for EventBridge's
 /// PutEvents). The runner stops when `stopped` resolves.
@@ -147,6 +170,7 @@ pub async fn start(
     stores: &crate::stores::ServiceStores,
     cluster: kindling_cluster::Cluster,
     control: Arc<ControlPlane>,
+    scheduler: kindling_scheduler::Scheduler,
     topics: TopicService,
     objects: Objects,
     events: AsyncInvoker,
@@ -174,6 +198,10 @@ pub async fn start(
     } else {
         args.listen.to_string()
     };
+    let provisioned: Arc<dyn ProvisionedConcurrency> = Arc::new(DataPlane {
+        control: Arc::clone(&control),
+        scheduler,
+    });
     let provider = Kindling {
         control,
         topics,
@@ -185,6 +213,7 @@ pub async fn start(
         esm: Some(mappings),
         apigw: Some(apigw),
         shift_minute: Duration::from_secs_f64(args.traffic_shift_minute),
+        provisioned: Some(provisioned),
     };
     let mut config = DeployConfig::new(&args.region, &args.account_id);
     config.linger = LINGER;

@@ -226,6 +226,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         &stores,
         cluster.clone(),
         Arc::clone(&control),
+        scheduler.clone(),
         messaging.topics.clone(),
         objects.clone(),
         events.clone(),

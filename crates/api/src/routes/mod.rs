@@ -43,7 +43,7 @@ const RECURSION: &str = "/2024-08-31/functions/{name}/recursion-config";
 const TAGS: &str = "/2017-03-31/tags/{resource}";
 const PROVISIONED: &str = "/2019-09-30/functions/{name}/provisioned-concurrency";
 
-pub use provisioned::{restore_provisioned, sync_provisioned};
+pub use provisioned::{provision, restore_provisioned, sync_provisioned};
 
 /// Where each operation is served, and its handler.
 fn endpoint(op: Operation) -> (&'static str, MethodRouter<ApiState>) {

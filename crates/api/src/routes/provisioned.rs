@@ -62,13 +62,22 @@ fn render(s: &ApiState, v: &ProvisionedView, with_arn: bool) -> Value {
 /// says now. A failure is logged: the configuration stands, and the next change or restart
 /// applies it.
 pub async fn sync_provisioned(s: &ApiState, raw: &str) {
-    let Some(scheduler) = s.scheduler.clone() else {
+    let Some(scheduler) = s.scheduler.as_ref() else {
         return;
     };
+    provision(&s.control, scheduler, raw).await;
+}
+
+/// [`sync_provisioned`] for callers without an [`ApiState`] (CloudFormation's handlers).
+pub async fn provision(
+    control: &std::sync::Arc<kindling_control::ControlPlane>,
+    scheduler: &kindling_scheduler::Scheduler,
+    raw: &str,
+) {
     let Ok(r) = kindling_model::FunctionRef::parse(raw, true) else {
         return;
     };
-    let control = s.control.clone();
+    let control = control.clone();
     let name = r.name.clone();
     let targets = match blocking(move || control.provisioned_targets(&name)).await {
         Ok(t) => t,

@@ -215,7 +215,27 @@ pub async fn create_version(k: &Kindling, props: &Map<String, Value>) -> Outcome
     let f = function.clone();
     let rec = blocking(move || control.publish_version(&f, req).map_err(err)).await?;
     let arn = k.control.arn().qualified_arn(&function, &rec.qualifier());
+    let config = props.get("ProvisionedConcurrencyConfig");
+    super::provisioned::apply(k, &function, &rec.qualifier().to_string(), config, false).await?;
     version_outcome(k, &arn)
+}
+
+/// A version is immutable; only its `ProvisionedConcurrencyConfig` can change in place.
+pub async fn update_version(
+    k: &Kindling,
+    arn: &str,
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+) -> Outcome {
+    let r = FunctionRef::parse(arn, true).map_err(|e| ProvisionError::new(e.to_string()))?;
+    let config = new.get("ProvisionedConcurrencyConfig");
+    if let Some(q) = &r.qualifier
+        && config != old.get("ProvisionedConcurrencyConfig")
+    {
+        let had = old.contains_key("ProvisionedConcurrencyConfig");
+        super::provisioned::apply(k, &r.name, &q.to_string(), config, had).await?;
+    }
+    version_outcome(k, arn)
 }
 
 pub async fn delete_version(k: &Kindling, arn: &str) -> Result<(), ProvisionError> {
@@ -226,7 +246,11 @@ pub async fn delete_version(k: &Kindling, arn: &str) -> Result<(), ProvisionErro
         Err(ControlError::Conflict(_)) => Ok(()),
         other => missing_ok(other),
     })
-    .await
+    .await?;
+    if let Ok(r) = FunctionRef::parse(arn, true) {
+        super::provisioned::released(k, &r.name).await;
+    }
+    Ok(())
 }
 
 fn routing(props: &Map<String, Value>) -> Value {
@@ -266,6 +290,8 @@ pub async fn create_alias(k: &Kindling, props: &Map<String, Value>) -> Outcome {
     let control = std::sync::Arc::clone(&k.control);
     let f = function.clone();
     blocking(move || control.create_alias(&f, req).map(|_| ()).map_err(err)).await?;
+    let config = props.get("ProvisionedConcurrencyConfig");
+    super::provisioned::apply(k, &function, &name, config, false).await?;
     Ok(alias_outcome(k, &function, &name))
 }
 
@@ -278,7 +304,12 @@ fn split_alias(arn: &str) -> Result<(String, String), ProvisionError> {
     Ok((r.name, alias))
 }
 
-pub async fn update_alias(k: &Kindling, arn: &str, props: &Map<String, Value>) -> Outcome {
+pub async fn update_alias(
+    k: &Kindling,
+    arn: &str,
+    old: &Map<String, Value>,
+    props: &Map<String, Value>,
+) -> Outcome {
     let (function, name) = split_alias(arn)?;
     let req = UpdateAlias {
         function_version: string(props, "FunctionVersion"),
@@ -289,13 +320,23 @@ pub async fn update_alias(k: &Kindling, arn: &str, props: &Map<String, Value>) -
     let control = std::sync::Arc::clone(&k.control);
     let (f, n) = (function.clone(), name.clone());
     blocking(move || control.update_alias(&f, &n, req).map(|_| ()).map_err(err)).await?;
+    // The alias may have moved to another version (its environments follow it) and its
+    // configuration may have changed: either way it is READY before the alias is complete.
+    let config = props.get("ProvisionedConcurrencyConfig");
+    let had = old.contains_key("ProvisionedConcurrencyConfig");
+    if config.is_some() || had {
+        super::provisioned::apply(k, &function, &name, config, had).await?;
+    }
     Ok(alias_outcome(k, &function, &name))
 }
 
 pub async fn delete_alias(k: &Kindling, arn: &str) -> Result<(), ProvisionError> {
     let (function, name) = split_alias(arn)?;
     let control = std::sync::Arc::clone(&k.control);
-    blocking(move || missing_ok(control.delete_alias(&function, &name))).await
+    let f = function.clone();
+    blocking(move || missing_ok(control.delete_alias(&f, &name))).await?;
+    super::provisioned::released(k, &function).await;
+    Ok(())
 }
 
 /// The function and qualifier a permission's `FunctionName` names.

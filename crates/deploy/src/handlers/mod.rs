@@ -7,6 +7,7 @@ mod iam;
 mod lambda;
 mod messaging;
 mod props;
+mod provisioned;
 mod s3;
 mod schedules;
 mod shifting;
@@ -17,6 +18,8 @@ use kindling_control::ControlPlane;
 use kindling_objects::Objects;
 use kindling_queues::TopicService;
 use serde_json::{Map, Value};
+
+pub use provisioned::ProvisionedConcurrency;
 
 use crate::provider::{BoxFuture, Provider, ProvisionError, Provisioned, ResourceContext};
 
@@ -38,6 +41,8 @@ pub struct Kindling {
     pub apigw: Option<Arc<kindling_apigw::ApiGateway>>,
     /// How long one minute of a traffic shifting configuration lasts (60 s; tests shorten it).
     pub shift_minute: std::time::Duration,
+    /// The data plane's provisioned concurrency (`None`: configurations are stored only).
+    pub provisioned: Option<Arc<dyn ProvisionedConcurrency>>,
 }
 
 type Outcome = Result<Provisioned, ProvisionError>;
@@ -196,12 +201,12 @@ impl Provider for Kindling {
                 }
                 "AWS::Lambda::Alias" => match &ctx.traffic_shifting {
                     Some(t) => shifting::shift_alias(self, t, physical_id, old, new).await,
-                    None => lambda::update_alias(self, physical_id, new).await,
+                    None => lambda::update_alias(self, physical_id, old, new).await,
                 },
                 "AWS::Lambda::EventInvokeConfig" => {
                     lambda::update_invoke_config(self, physical_id, new).await
                 }
-                "AWS::Lambda::Version" => lambda::version_outcome(self, physical_id),
+                "AWS::Lambda::Version" => lambda::update_version(self, physical_id, old, new).await,
                 "AWS::SQS::Queue" => messaging::update_queue(self, physical_id, old, new).await,
                 "AWS::SQS::QueuePolicy" => {
                     messaging::put_queue_policy(self, ctx, old, true).await?;

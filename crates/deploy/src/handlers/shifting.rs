@@ -96,7 +96,7 @@ pub async fn shift_alias(
         _ => Vec::new(),
     };
     if plan.is_empty() {
-        return lambda::update_alias(k, arn, new).await;
+        return lambda::update_alias(k, arn, old, new).await;
     }
     if t.pre_traffic_hook.is_some() || t.post_traffic_hook.is_some() {
         return Err(ProvisionError::new(format!(
@@ -106,11 +106,14 @@ pub async fn shift_alias(
     }
     let (from, to) = (from.unwrap_or_default(), to.unwrap_or_default());
     for (percent, minutes) in plan {
-        lambda::update_alias(k, arn, &with_weight(new, &from, &to, percent)).await?;
+        // Provisioned concurrency (never on a weighted alias) is applied with the last step.
+        let mut step = with_weight(new, &from, &to, percent);
+        step.remove("ProvisionedConcurrencyConfig");
+        lambda::update_alias(k, arn, &Map::new(), &step).await?;
         tracing::info!(alias = arn, version = %to, percent, "alias traffic shifted");
         tokio::time::sleep(k.shift_minute * minutes).await;
     }
-    let mut done = lambda::update_alias(k, arn, new).await?;
+    let mut done = lambda::update_alias(k, arn, old, new).await?;
     done.note = Some(format!(
         "Traffic shifted from version {from} to {to} by Kindling ({}); CloudWatch alarms are not evaluated",
         t.config_name

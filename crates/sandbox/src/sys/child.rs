@@ -199,9 +199,32 @@ fn argument_area() -> Option<(usize, usize)> {
     })
 }
 
+/// Puts the environment's tree on the ordinary time-sharing policy at nice 0, whatever
+/// Kindling runs under: a real-time policy (`chrt -f 10 kindling serve`) is inherited through
+/// `clone3` (unless Kindling set `SCHED_RESET_ON_FORK`) and would let a function starve the
+/// host, and a real-time task cannot join a cgroup with the cpu controller (EINVAL) when the
+/// kernel has real-time group scheduling. Done first, before the program is forked and joins
+/// the cgroups; the program inherits it and cannot raise it again (no CAP_SYS_NICE, and
+/// `RLIMIT_RTPRIO` is 0 by default). Without `SCHED_RESET_ON_FORK`, so a function may set its
+/// own children's policy as any Linux process may. A nice value Kindling was started with is
+/// reset too; lowering it needs CAP_SYS_NICE, so an unprivileged Kindling started at a
+/// positive nice keeps it for its environments (which cannot starve anything then).
+fn reset_scheduling(report: RawFd) {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler on ourselves (pid 0) with a parameter on our stack; a plain
+    // system call (glibc's wrapper takes no lock and consults no thread list).
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) } < 0 {
+        fail(report, Stage::Scheduling, 0, errno());
+    }
+    // SAFETY: setpriority with integer arguments only; failure (EACCES for an unprivileged
+    // Kindling at a positive nice) leaves the inherited value, as explained above.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 0) };
+}
+
 /// Entry point of the supervisor. Never returns.
 pub(crate) fn supervisor_main(plan: &ChildPlan) -> ! {
     let report = plan.fds.report;
+    reset_scheduling(report);
     for (from, to) in [
         (plan.fds.stdin, 0),
         (plan.fds.stdout, 1),

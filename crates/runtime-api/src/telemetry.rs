@@ -639,6 +639,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_batch_goes_once_max_items_are_queued_before_its_timeout() {
+        let hub = Telemetry::default();
+        let (uri, mut rx) = receiver().await;
+        let buffering = Buffering {
+            max_items: 1000,
+            max_bytes: 1_048_576,
+            timeout: Duration::from_secs(30),
+        };
+        hub.subscribe(&sub(uri, &["function"]), buffering);
+        hub.end_init();
+        // 2 000 fit the queue (2 x maxItems): none is dropped.
+        for i in 0..2000 {
+            hub.function_line(&format!("line \"{i}\""));
+        }
+        let mut records = Vec::new();
+        while records.len() < 2000 {
+            let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(batch.len() <= 1000);
+            for item in &batch {
+                assert_eq!(item["type"], "function");
+                assert!(item["time"].as_str().unwrap().ends_with('Z'));
+            }
+            records.extend(
+                batch
+                    .iter()
+                    .map(|i| i["record"].as_str().unwrap().to_string()),
+            );
+        }
+        let expected: Vec<String> = (0..2000).map(|i| format!("line \"{i}\"")).collect();
+        assert_eq!(records, expected);
+    }
+
+    #[tokio::test]
     async fn a_dead_subscriber_never_blocks_and_drops_are_counted() {
         let hub = Telemetry::default();
         // Nothing listens there: deliveries fail, emitting never waits.

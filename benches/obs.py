@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """Observability overhead on the warm invoke path (`benches/run --obs`).
 
-Two release Kindlings (`--isolation process`), measured in turns with the Rust load generator
+Five release Kindlings (`--isolation process`), measured in turns with the Rust load generator
 (`kindling-bench load`), warm echo-rs function:
 
-- off: no OTLP endpoint, no telemetry subscriber, /metrics never scraped;
-- on:  `--otlp-endpoint` to a collector stand-in (every invocation exports 3-4 spans), the
-       function carries an external extension (a layer) subscribed to the Telemetry API for
-       platform and function events (buffering timeoutMs 100), and /metrics is scraped every
-       second during the runs.
+- off:        no OTLP endpoint, no telemetry subscriber, /metrics never scraped;
+- otlp:       `--otlp-endpoint` to a collector stand-in (every invocation exports 2-4 spans);
+- subscriber: the function carries an external extension (a layer) subscribed to the Telemetry
+              API for platform and function events (buffering timeoutMs 100);
+- scrape:     /metrics is scraped every second during the runs;
+- on:         all three (each can be left out with --no-otlp/--no-subscriber/--no-scrape).
 
-Rows: single-client latency (p50, p99) and 4-client throughput, `--reps` times each, interleaved.
+Rows: single-client latency (p50, p99) and 4-client throughput, `--reps` times each, interleaved;
+the server's CPU per invocation of each row over 'off' is each feature's cost. `--perf DIR`
+profiles each server's last 4-client turn (`perf report -i DIR/<row>.data`).
 Printed and written to benches/results/obs-latest.txt, with the targets (<= 5 % throughput,
 <= 5 us p50).
 """
@@ -158,6 +161,9 @@ def load(bench: str, k: Kindling, extra: list[str]) -> dict:
             "server_cpu": float(srv), "children_cpu": float(children), "foreign": int(foreign)}
 
 
+FEATURES = ("otlp", "subscriber", "scrape")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kindling", required=True)
@@ -171,28 +177,42 @@ def main() -> int:
     ap.add_argument("--no-otlp", action="store_true", help="'on' without span export")
     ap.add_argument("--no-subscriber", action="store_true", help="'on' without the extension")
     ap.add_argument("--no-scrape", action="store_true", help="'on' without /metrics scrapes")
+    ap.add_argument("--perf", metavar="DIR",
+                    help="record each server's 4-client turns of the last repetition with "
+                         "`perf record -e cpu-clock -g` into DIR/<row>.data")
     args = ap.parse_args()
+
+    enabled = [f for f in FEATURES if not getattr(args, "no_" + f)]
+    # Rows: all off; each feature alone; all enabled features together ("on").
+    configs = {"off": set()}
+    for f in enabled:
+        configs[f] = {f}
+    configs["on"] = set(enabled)
 
     work = tempfile.mkdtemp(prefix="kindling-bench-obs-")
     sink = Sink()
-    off = Kindling(args.kindling, work, "off", [])
-    on = Kindling(args.kindling, work, "on", [] if args.no_otlp else ["--otlp-endpoint", sink.url])
+    servers = {name: Kindling(args.kindling, work, name,
+                              ["--otlp-endpoint", sink.url] if "otlp" in feats else [])
+               for name, feats in configs.items()}
+    target = [None]
     scraping = threading.Event()
     scrapes = [0]
 
     def scraper():
         while True:
             scraping.wait()
+            k = target[0]
             try:
-                urllib.request.urlopen(f"http://{on.addr}/metrics", timeout=10).read()
-                scrapes[0] += 1
+                if k is not None:
+                    urllib.request.urlopen(f"http://{k.addr}/metrics", timeout=10).read()
+                    scrapes[0] += 1
             except OSError:
                 pass
             time.sleep(1)
     threading.Thread(target=scraper, daemon=True).start()
     try:
         fn = "echo-rs" if args.rust_fn else "echo-py"
-        for k in (off, on):
+        for k in servers.values():
             if args.rust_fn:
                 subprocess.run([args.bench, "deploy", "--addr", k.addr, "--rust-fn", args.rust_fn],
                                check=True, capture_output=True, timeout=120)
@@ -201,13 +221,15 @@ def main() -> int:
                     "FunctionName": fn, "Runtime": "python3.11", "Handler": "app.handler",
                     "Role": "arn:aws:iam::000000000000:role/bench",
                     "Code": {"ZipFile": py_zip()}})
-        if not args.no_subscriber:
-            layer = on.api("POST", "/2018-10-31/layers/subscriber/versions",
-                           {"Content": {"ZipFile": layer_zip()}})["LayerVersionArn"]
-            on.api("PUT", f"/2015-03-31/functions/{fn}/configuration", {"Layers": [layer]})
+        for name, feats in configs.items():
+            if "subscriber" in feats:
+                k = servers[name]
+                layer = k.api("POST", "/2018-10-31/layers/subscriber/versions",
+                              {"Content": {"ZipFile": layer_zip()}})["LayerVersionArn"]
+                k.api("PUT", f"/2015-03-31/functions/{fn}/configuration", {"Layers": [layer]})
         path = ["--path", f"/2015-03-31/functions/{fn}/invocations"]
-        # Warm both (the update made a new environment with the extension).
-        for k in (off, on):
+        # Warm every server (an update made a new environment with the extension).
+        for k in servers.values():
             deadline = time.time() + 60
             while True:
                 try:
@@ -217,13 +239,25 @@ def main() -> int:
                     if time.time() > deadline:
                         raise
                     time.sleep(1)
-        rows: dict[str, dict[str, list]] = {"off": {}, "on": {}}
-        for _ in range(args.reps):
-            for name, k in (("off", off), ("on", on)):
-                if name == "on" and not args.no_scrape:
+        rows: dict[str, dict[str, list]] = {n: {} for n in configs}
+        for rep in range(args.reps):
+            for name, k in servers.items():
+                target[0] = k
+                if "scrape" in configs[name]:
                     scraping.set()
                 lat = load(args.bench, k, ["--warmup", "500", "--n", str(args.n), *path])
+                perf = None
+                if args.perf and rep == args.reps - 1:
+                    os.makedirs(args.perf, exist_ok=True)
+                    perf = subprocess.Popen(
+                        ["perf", "record", "-q", "-e", "cpu-clock", "-g", "-p", str(k.proc.pid),
+                         "-o", os.path.join(args.perf, f"{name}.data")],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    time.sleep(0.3)
                 tp = load(args.bench, k, ["--conns", "4", "--secs", str(args.secs), *path])
+                if perf is not None:
+                    perf.send_signal(2)
+                    perf.wait(timeout=60)
                 scraping.clear()
                 r = rows[name]
                 for key, v in (("p50", lat["p50"]), ("p99", lat["p99"]),
@@ -231,32 +265,45 @@ def main() -> int:
                                ("tp_cpu", tp["server_cpu"]), ("foreign", tp["foreign"])):
                     r.setdefault(key, []).append(v)
         time.sleep(1.5)
+        load_avg = os.getloadavg()
         med = {n: {k: statistics.median(v) for k, v in r.items()} for n, r in rows.items()}
         d_p50 = med["on"]["p50"] - med["off"]["p50"]
         d_rps = 100.0 * (med["off"]["rps"] - med["on"]["rps"]) / med["off"]["rps"]
+        label = {"otlp": "OTLP span export", "subscriber": "Telemetry API subscriber",
+                 "scrape": "/metrics scraped every second"}
         lines = [
             f"Observability overhead, warm invoke of {fn} "
             f"({'Rust, lambda_runtime' if args.rust_fn else 'Python, Kindling bootstrap'}), "
             f"--isolation process, Kindling {args.rev}",
-            "on = " + ", ".join(x for x, off_ in (("OTLP span export", args.no_otlp),
-                                                  ("Telemetry API subscriber", args.no_subscriber),
-                                                  ("/metrics scraped every second", args.no_scrape))
-                                if not off_),
-            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; medians of {args.reps} "
-            f"interleaved repetitions ({args.n} requests single-client, {args.secs} s at 4 clients)",
+            "on = " + ", ".join(label[f] for f in enabled) + "; the middle rows have one each",
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average "
+            f"{load_avg[0]:.1f} / {load_avg[1]:.1f} / {load_avg[2]:.1f} (1/5/15 min) at the end; "
+            f"medians of {args.reps} interleaved repetitions ({args.n} requests single-client, "
+            f"{args.secs} s at 4 clients)",
             "",
-            f"{'':6} {'p50 us':>8} {'p99 us':>8} {'srv cpu/inv us':>15} {'rps (4 cl)':>11} "
+            f"{'':11} {'p50 us':>8} {'p99 us':>8} {'srv cpu/inv us':>15} {'rps (4 cl)':>11} "
             f"{'srv cpu/inv us':>15} {'foreign %':>10}",
         ]
-        for n in ("off", "on"):
+        for n in configs:
             m = med[n]
-            lines.append(f"{n:6} {m['p50']:8.1f} {m['p99']:8.1f} {m['lat_cpu']:15.1f} "
+            lines.append(f"{n:11} {m['p50']:8.1f} {m['p99']:8.1f} {m['lat_cpu']:15.1f} "
                          f"{m['rps']:11.0f} {m['tp_cpu']:15.1f} {m['foreign']:10.0f}")
+        lines += ["", "server CPU per invocation over 'off' (us, and % of off's):"]
+        for n in configs:
+            if n == "off":
+                continue
+            d1 = med[n]["lat_cpu"] - med["off"]["lat_cpu"]
+            d4 = med[n]["tp_cpu"] - med["off"]["tp_cpu"]
+            lines.append(
+                f"  {n:11} single client {d1:+7.1f} us ({100 * d1 / med['off']['lat_cpu']:+5.1f} %)"
+                f"   4 clients {d4:+7.1f} us ({100 * d4 / med['off']['tp_cpu']:+5.1f} %)"
+                f"   runs: {rows[n]['lat_cpu']} / {rows[n]['tp_cpu']}")
         lines += [
+            f"  {'off runs':11} {rows['off']['lat_cpu']} / {rows['off']['tp_cpu']}",
             "",
             f"all runs (off / on): p50 {rows['off']['p50']} / {rows['on']['p50']}; "
             f"rps {rows['off']['rps']} / {rows['on']['rps']}",
-            f"on: spans received by the collector stand-in: {sink.spans}; /metrics scrapes: "
+            f"spans received by the collector stand-in: {sink.spans}; /metrics scrapes: "
             f"{scrapes[0]}",
             "",
             f"p50 cost: {d_p50:+.1f} us (target <= 5 us): {'PASS' if d_p50 <= 5 else 'MISS'}",
@@ -267,8 +314,8 @@ def main() -> int:
         with open(args.out, "w") as f:
             f.write(text)
     finally:
-        off.stop()
-        on.stop()
+        for k in servers.values():
+            k.stop()
         sink.server.shutdown()
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -9,9 +9,14 @@
 //! subscriber later gets a `platform.logsDropped` record with the count. Items emitted before
 //! the first subscription during Init (the platform's `initStart`, early log lines) are kept
 //! (up to [`BACKLOG`]) and handed to subscribers that arrive before Init ends, as Lambda does.
+//!
+//! The emitting side is cheap: an item is the record as given (a JSON value or a line) with its
+//! time, shared by every subscriber; the delivery task encodes a whole batch into one reused
+//! buffer, and is woken once per batch (by its first item, or when `maxItems`/`maxBytes` are
+//! reached), not once per item.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,7 +24,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use crate::types::{TelemetryApi, TelemetrySubscription};
 
@@ -46,11 +51,60 @@ impl Kind {
     }
 }
 
-/// One serialized item: `{"time","type","record"}`.
-#[derive(Debug, Clone)]
-struct Item {
+/// One item, `{"time","type","record"}` once encoded; shared by the subscribers it goes to.
+type Item = Arc<Entry>;
+
+#[derive(Debug)]
+struct Entry {
     kind: Kind,
-    json: Arc<str>,
+    /// Milliseconds since the epoch.
+    time_ms: i64,
+    /// `type`.
+    ty: &'static str,
+    record: Record,
+}
+
+#[derive(Debug)]
+enum Record {
+    Json(Value),
+    Line(Box<str>),
+}
+
+impl Entry {
+    fn new(kind: Kind, ty: &'static str, record: Record) -> Item {
+        Arc::new(Self {
+            kind,
+            time_ms: now_ms(),
+            ty,
+            record,
+        })
+    }
+
+    /// About the encoded size, for `maxBytes` and dropped bytes (exact for lines, an estimate
+    /// for platform records, which are encoded only when delivered).
+    fn size(&self) -> usize {
+        const FRAME: usize = r#"{"time":"2024-01-01T00:00:00.000Z","type":"","record":}"#.len();
+        FRAME
+            + self.ty.len()
+            + match &self.record {
+                Record::Json(_) => 160,
+                Record::Line(l) => l.len() + 2,
+            }
+    }
+
+    /// Appends the item's JSON.
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(br#"{"time":""#);
+        write_iso(out, self.time_ms);
+        out.extend_from_slice(br#"","type":"#);
+        let _ = serde_json::to_writer(&mut *out, self.ty);
+        out.extend_from_slice(br#","record":"#);
+        let _ = match &self.record {
+            Record::Json(v) => serde_json::to_writer(&mut *out, v),
+            Record::Line(l) => serde_json::to_writer(&mut *out, &**l),
+        };
+        out.push(b'}');
+    }
 }
 
 /// Buffering as asked, within Lambda's bounds.
@@ -115,7 +169,43 @@ impl Buffering {
 struct Subscriber {
     types: u8,
     tx: mpsc::Sender<Item>,
-    dropped: Arc<Dropped>,
+    queue: Arc<Queue>,
+}
+
+/// What the emitting side and a subscriber's delivery task share.
+struct Queue {
+    dropped: Dropped,
+    /// Items (and their bytes) sent and not yet taken by the delivery task.
+    items: AtomicUsize,
+    bytes: AtomicUsize,
+    /// `maxItems` or `maxBytes` are queued: the batch is due.
+    full: Notify,
+    buffering: Buffering,
+}
+
+impl Queue {
+    /// Offers an item; counts it as dropped when the subscriber's queue is full. Never waits.
+    fn offer(&self, tx: &mpsc::Sender<Item>, item: &Item) {
+        let size = item.size();
+        // Counted before they are sent, so the delivery task never counts them out first.
+        let items = self.items.fetch_add(1, Ordering::Relaxed) + 1;
+        let bytes = self.bytes.fetch_add(size, Ordering::Relaxed) + size;
+        if tx.try_send(Arc::clone(item)).is_err() {
+            self.items.fetch_sub(1, Ordering::Relaxed);
+            self.bytes.fetch_sub(size, Ordering::Relaxed);
+            self.dropped.records.fetch_add(1, Ordering::Relaxed);
+            self.dropped.bytes.fetch_add(size as u64, Ordering::Relaxed);
+        } else if items == self.buffering.max_items
+            || (bytes >= self.buffering.max_bytes && bytes - size < self.buffering.max_bytes)
+        {
+            self.full.notify_one();
+        }
+    }
+
+    fn is_due(&self) -> bool {
+        self.items.load(Ordering::Relaxed) >= self.buffering.max_items
+            || self.bytes.load(Ordering::Relaxed) >= self.buffering.max_bytes
+    }
 }
 
 #[derive(Default)]
@@ -156,11 +246,22 @@ impl Default for Telemetry {
     }
 }
 
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// `YYYY-MM-DDThh:mm:ss.sssZ` of now.
 pub fn now_iso() -> String {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let mut out = Vec::with_capacity(24);
+    write_iso(&mut out, now_ms());
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends `YYYY-MM-DDThh:mm:ss.sssZ` of `ms` since the epoch.
+fn write_iso(out: &mut Vec<u8>, ms: i64) {
+    use std::io::Write;
     let secs = ms.div_euclid(1000);
     let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let z = days + 719_468;
@@ -172,13 +273,14 @@ pub fn now_iso() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
+    let _ = write!(
+        out,
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
         sod / 3600,
         (sod % 3600) / 60,
         sod % 60,
         ms.rem_euclid(1000)
-    )
+    );
 }
 
 impl Telemetry {
@@ -192,50 +294,45 @@ impl Telemetry {
     }
 
     /// A platform event: `{"time","type":kind,"record":record}`.
-    pub fn platform(&self, kind: &str, record: Value) {
+    pub fn platform(&self, kind: &'static str, record: Value) {
         if self.wanted() {
-            let item = json!({ "time": now_iso(), "type": kind, "record": record });
-            self.push(Kind::Platform, item.to_string());
+            self.push(Entry::new(Kind::Platform, kind, Record::Json(record)));
         }
     }
 
     /// One line of the function's output (`"type":"function"`, the line as the record).
     pub fn function_line(&self, line: &str) {
         if self.wanted() {
-            let item = json!({ "time": now_iso(), "type": "function", "record": line });
-            self.push(Kind::Function, item.to_string());
+            self.push(Entry::new(
+                Kind::Function,
+                "function",
+                Record::Line(line.into()),
+            ));
         }
     }
 
     /// One line of an extension's output (`"type":"extension"`).
     pub fn extension_line(&self, line: &str) {
         if self.wanted() {
-            let item = json!({ "time": now_iso(), "type": "extension", "record": line });
-            self.push(Kind::Extension, item.to_string());
+            self.push(Entry::new(
+                Kind::Extension,
+                "extension",
+                Record::Line(line.into()),
+            ));
         }
     }
 
-    fn push(&self, kind: Kind, json: String) {
-        let item = Item {
-            kind,
-            json: Arc::from(json),
-        };
+    fn push(&self, item: Item) {
         let mut inner = self.lock();
         if let Some(backlog) = inner.backlog.as_mut() {
             if backlog.len() == BACKLOG {
                 backlog.pop_front();
             }
-            backlog.push_back(item.clone());
+            backlog.push_back(Arc::clone(&item));
         }
         for s in &inner.subscribers {
-            if s.types & kind.bit() == 0 {
-                continue;
-            }
-            if s.tx.try_send(item.clone()).is_err() {
-                s.dropped.records.fetch_add(1, Ordering::Relaxed);
-                s.dropped
-                    .bytes
-                    .fetch_add(item.json.len() as u64, Ordering::Relaxed);
+            if s.types & item.kind.bit() != 0 {
+                s.queue.offer(&s.tx, &item);
             }
         }
     }
@@ -261,32 +358,37 @@ impl Telemetry {
         });
         let capacity = (buffering.max_items * 2).clamp(1000, 20_000);
         let (tx, rx) = mpsc::channel(capacity);
-        let dropped = Arc::new(Dropped::default());
+        let queue = Arc::new(Queue {
+            dropped: Dropped::default(),
+            items: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            full: Notify::new(),
+            buffering,
+        });
         let destination = Destination {
             protocol: sub.protocol.clone(),
             uri: sub.uri.clone(),
             api: sub.api,
         };
-        tokio::spawn(deliver(rx, destination, buffering, Arc::clone(&dropped)));
-        let notice = json!({
-            "time": now_iso(),
-            "type": "platform.telemetrySubscription",
-            "record": { "name": sub.extension, "state": "Subscribed", "types": sub.types },
-        });
+        tokio::spawn(deliver(rx, destination, Arc::clone(&queue)));
+        let notice = Entry::new(
+            Kind::Platform,
+            "platform.telemetrySubscription",
+            Record::Json(
+                json!({ "name": sub.extension, "state": "Subscribed", "types": sub.types }),
+            ),
+        );
         let mut inner = self.lock();
         // Any earlier subscription of this extension is replaced.
         for item in inner.backlog.iter().flatten() {
-            if types & item.kind.bit() != 0 && tx.try_send(item.clone()).is_err() {
-                dropped.records.fetch_add(1, Ordering::Relaxed);
+            if types & item.kind.bit() != 0 {
+                queue.offer(&tx, item);
             }
         }
         if sub.api == TelemetryApi::Telemetry && types & Kind::Platform.bit() != 0 {
-            let _ = tx.try_send(Item {
-                kind: Kind::Platform,
-                json: Arc::from(notice.to_string()),
-            });
+            queue.offer(&tx, &notice);
         }
-        inner.subscribers.push(Subscriber { types, tx, dropped });
+        inner.subscribers.push(Subscriber { types, tx, queue });
         self.wanted.store(true, Ordering::Relaxed);
     }
 }
@@ -298,12 +400,7 @@ struct Destination {
 }
 
 /// Buffers and sends one subscriber's items until the hub is gone.
-async fn deliver(
-    mut rx: mpsc::Receiver<Item>,
-    dest: Destination,
-    buffering: Buffering,
-    dropped: Arc<Dropped>,
-) {
+async fn deliver(mut rx: mpsc::Receiver<Item>, dest: Destination, queue: Arc<Queue>) {
     let Some((host, port, path)) = parse_uri(&dest.uri) else {
         tracing::debug!(
             uri = dest.uri,
@@ -311,49 +408,80 @@ async fn deliver(
         );
         return;
     };
+    let tcp_lines = dest.protocol == "TCP";
+    let buffering = queue.buffering;
     let mut tcp: Option<TcpStream> = None;
+    let mut batch: Vec<Item> = Vec::new();
+    let mut body: Vec<u8> = Vec::new();
+    // Waiting in `recv` is the only time an emitter wakes this task: after the first item of a
+    // batch it sleeps until the batch is due (timeout, maxItems or maxBytes), then takes what
+    // is queued.
     while let Some(first) = rx.recv().await {
-        let mut bytes = first.json.len();
-        let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + buffering.timeout;
-        while batch.len() < buffering.max_items && bytes < buffering.max_bytes {
+        let mut bytes = first.size();
+        batch.push(first);
+        if !queue.is_due() {
+            let deadline = tokio::time::Instant::now() + buffering.timeout;
             tokio::select! {
-                item = rx.recv() => match item {
-                    Some(i) => {
-                        bytes += i.json.len();
-                        batch.push(i);
-                    }
-                    None => break,
-                },
-                () = tokio::time::sleep_until(deadline) => break,
+                () = tokio::time::sleep_until(deadline) => {}
+                () = queue.full.notified() => {}
             }
         }
-        let lost = dropped.records.swap(0, Ordering::Relaxed);
-        let lost_bytes = dropped.bytes.swap(0, Ordering::Relaxed);
+        while batch.len() < buffering.max_items && bytes < buffering.max_bytes {
+            match rx.try_recv() {
+                Ok(item) => {
+                    bytes += item.size();
+                    batch.push(item);
+                }
+                Err(_) => break,
+            }
+        }
+        queue.items.fetch_sub(batch.len(), Ordering::Relaxed);
+        queue.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        let lost = queue.dropped.records.swap(0, Ordering::Relaxed);
+        let lost_bytes = queue.dropped.bytes.swap(0, Ordering::Relaxed);
         if lost > 0 {
-            let record = json!({
-                "time": now_iso(),
-                "type": "platform.logsDropped",
-                "record": {
+            batch.push(Entry::new(
+                Kind::Platform,
+                "platform.logsDropped",
+                Record::Json(json!({
                     "reason": "Some logs were dropped because the downstream consumer is slower than the logs production rate",
                     "droppedRecords": lost,
                     "droppedBytes": lost_bytes,
-                },
-            });
-            batch.push(Item {
-                kind: Kind::Platform,
-                json: Arc::from(record.to_string()),
-            });
+                })),
+            ));
         }
-        let sent = match dest.protocol.as_str() {
-            "TCP" => send_tcp(&mut tcp, &host, port, &batch).await,
-            _ => post(&host, port, &path, &batch).await,
+        body.clear();
+        if tcp_lines {
+            for item in &batch {
+                item.encode(&mut body);
+                body.push(b'\n');
+            }
+        } else {
+            body.push(b'[');
+            for (n, item) in batch.iter().enumerate() {
+                if n > 0 {
+                    body.push(b',');
+                }
+                item.encode(&mut body);
+            }
+            body.push(b']');
+        }
+        let sent = if tcp_lines {
+            send_tcp(&mut tcp, &host, port, &body).await
+        } else {
+            post(&host, port, &path, &body).await
         };
         if let Err(e) = sent {
             tracing::debug!(uri = dest.uri, api = ?dest.api, error = %e, "telemetry delivery failed");
-            dropped
+            queue
+                .dropped
                 .records
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        }
+        batch.clear();
+        // A body far above the usual is not kept.
+        if body.capacity() > 2 * buffering.max_bytes.max(1 << 20) {
+            body = Vec::new();
         }
     }
 }
@@ -374,22 +502,8 @@ fn parse_uri(uri: &str) -> Option<(String, u16, String)> {
     Some((host.to_string(), port, path.to_string()))
 }
 
-fn body_of(batch: &[Item]) -> Vec<u8> {
-    let mut body = Vec::with_capacity(batch.iter().map(|i| i.json.len() + 1).sum::<usize>() + 2);
-    body.push(b'[');
-    for (n, item) in batch.iter().enumerate() {
-        if n > 0 {
-            body.push(b',');
-        }
-        body.extend_from_slice(item.json.as_bytes());
-    }
-    body.push(b']');
-    body
-}
-
 /// One POST of the batch as a JSON array; the subscriber's answer is read and ignored.
-async fn post(host: &str, port: u16, path: &str, batch: &[Item]) -> std::io::Result<()> {
-    let body = body_of(batch);
+async fn post(host: &str, port: u16, path: &str, body: &[u8]) -> std::io::Result<()> {
     let exchange = async {
         let mut s = TcpStream::connect((host, port)).await?;
         s.set_nodelay(true)?;
@@ -398,7 +512,7 @@ async fn post(host: &str, port: u16, path: &str, batch: &[Item]) -> std::io::Res
             body.len()
         );
         s.write_all(head.as_bytes()).await?;
-        s.write_all(&body).await?;
+        s.write_all(body).await?;
         let mut status = [0u8; 12];
         s.read_exact(&mut status).await?;
         let mut rest = [0u8; 4096];
@@ -415,19 +529,14 @@ async fn send_tcp(
     conn: &mut Option<TcpStream>,
     host: &str,
     port: u16,
-    batch: &[Item],
+    lines: &[u8],
 ) -> std::io::Result<()> {
-    let mut lines = Vec::new();
-    for item in batch {
-        lines.extend_from_slice(item.json.as_bytes());
-        lines.push(b'\n');
-    }
     let attempt = async {
         if conn.is_none() {
             *conn = Some(TcpStream::connect((host, port)).await?);
         }
         match conn.as_mut() {
-            Some(s) => s.write_all(&lines).await,
+            Some(s) => s.write_all(lines).await,
             None => Ok(()),
         }
     };
@@ -530,6 +639,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_batch_goes_once_max_items_are_queued_before_its_timeout() {
+        let hub = Telemetry::default();
+        let (uri, mut rx) = receiver().await;
+        let buffering = Buffering {
+            max_items: 1000,
+            max_bytes: 1_048_576,
+            timeout: Duration::from_secs(30),
+        };
+        hub.subscribe(&sub(uri, &["function"]), buffering);
+        hub.end_init();
+        // 2 000 fit the queue (2 x maxItems): none is dropped.
+        for i in 0..2000 {
+            hub.function_line(&format!("line \"{i}\""));
+        }
+        let mut records = Vec::new();
+        while records.len() < 2000 {
+            let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(batch.len() <= 1000);
+            for item in &batch {
+                assert_eq!(item["type"], "function");
+                assert!(item["time"].as_str().unwrap().ends_with('Z'));
+            }
+            records.extend(
+                batch
+                    .iter()
+                    .map(|i| i["record"].as_str().unwrap().to_string()),
+            );
+        }
+        let expected: Vec<String> = (0..2000).map(|i| format!("line \"{i}\"")).collect();
+        assert_eq!(records, expected);
+    }
+
+    #[tokio::test]
     async fn a_dead_subscriber_never_blocks_and_drops_are_counted() {
         let hub = Telemetry::default();
         // Nothing listens there: deliveries fail, emitting never waits.
@@ -544,7 +689,14 @@ mod tests {
         }
         assert!(started.elapsed() < Duration::from_secs(2));
         let inner = hub.lock();
-        assert!(inner.subscribers[0].dropped.records.load(Ordering::Relaxed) > 0);
+        assert!(
+            inner.subscribers[0]
+                .queue
+                .dropped
+                .records
+                .load(Ordering::Relaxed)
+                > 0
+        );
     }
 
     #[test]

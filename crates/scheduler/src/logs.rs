@@ -293,7 +293,7 @@ impl LogStream {
     pub fn platform(
         &self,
         text: impl FnOnce() -> Option<String>,
-        kind: &str,
+        kind: &'static str,
         level: Level,
         record: impl FnOnce() -> serde_json::Value,
     ) {

@@ -6,25 +6,31 @@
 //! trace header, so the function's own spans continue from it). The X-Ray trace id
 //! `1-<8 hex>-<24 hex>` is the OTel trace id's 32 hex digits.
 
+use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use kindling_model::trace::TraceHeader;
-use kindling_otel::{AttrValue, Exporter, Span, SpanKind};
+use kindling_otel::{AttrValue, Exporter, Span, SpanId, SpanKind, TraceId};
 
 /// The X-Ray trace id as an OTel trace id.
-pub(crate) fn otel_trace_id(root: &str) -> Option<String> {
-    let hex: String = root
-        .strip_prefix("1-")?
-        .chars()
-        .filter(|c| *c != '-')
-        .collect();
-    (hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hex)
+pub(crate) fn otel_trace_id(root: &str) -> Option<TraceId> {
+    let (time, rest) = root.strip_prefix("1-")?.split_once('-')?;
+    if time.len() != 8
+        || rest.len() != 24
+        || !(time.bytes().chain(rest.bytes())).all(|b| b.is_ascii_hexdigit())
+    {
+        return None;
+    }
+    let hi = u128::from(u32::from_str_radix(time, 16).ok()?);
+    let lo = u128::from_str_radix(rest, 16).ok()?;
+    Some(TraceId(hi << 96 | lo))
 }
 
-/// A random 64-bit span id (a fast user-space generator: span ids need uniqueness, not
+/// A random nonzero 64-bit span id (a fast user-space generator: span ids need uniqueness, not
 /// secrecy, and this runs several times per invocation).
-fn new_span_id() -> String {
-    format!("{:016x}", fastrand::u64(1..))
+fn new_span_id() -> SpanId {
+    SpanId(fastrand::u64(1..))
 }
 
 /// What one invocation went through, for its spans.
@@ -49,6 +55,8 @@ pub(crate) struct Timeline<'a> {
 }
 
 impl Timeline<'_> {
+    /// Records the invocation's spans: small structs sharing one set of attributes; the
+    /// exporter's batch task encodes them.
     pub fn export(&self, exporter: &Exporter) {
         let Ok(header) = TraceHeader::parse(self.runtime_header) else {
             return;
@@ -59,49 +67,60 @@ impl Timeline<'_> {
         let parent = self
             .incoming
             .and_then(|h| TraceHeader::parse(h).ok())
-            .and_then(|h| h.parent().map(str::to_string));
+            .and_then(|h| h.parent().and_then(SpanId::from_hex));
         let request_id = new_span_id();
-        let common = || {
-            vec![
-                ("faas.name", AttrValue::Str(self.function.to_string())),
-                ("faas.version", AttrValue::Str(self.version.to_string())),
-                (
-                    "faas.invocation_id",
-                    AttrValue::Str(self.request_id.to_string()),
-                ),
-                (
-                    "cloud.resource_id",
-                    AttrValue::Str(self.invoked_arn.to_string()),
-                ),
-            ]
-        };
-        let child = |name: &str, start: SystemTime, end: SystemTime, id: Option<String>| Span {
-            trace_id: trace_id.clone(),
-            span_id: id.unwrap_or_else(new_span_id),
-            parent_span_id: Some(request_id.clone()),
-            name: name.to_string(),
-            kind: SpanKind::Internal,
-            start,
-            end,
-            attributes: common(),
-            error: None,
-        };
-        let mut attributes = common();
-        attributes.push(("faas.coldstart", AttrValue::Bool(self.init.is_some())));
-        attributes.push((
-            "faas.trigger",
-            AttrValue::Str(if self.asynchronous { "pubsub" } else { "http" }.into()),
-        ));
+        let common = Arc::new(vec![
+            (
+                "faas.name",
+                AttrValue::Str(self.function.to_string().into()),
+            ),
+            (
+                "faas.version",
+                AttrValue::Str(self.version.to_string().into()),
+            ),
+            (
+                "faas.invocation_id",
+                AttrValue::Str(self.request_id.to_string().into()),
+            ),
+            (
+                "cloud.resource_id",
+                AttrValue::Str(self.invoked_arn.to_string().into()),
+            ),
+        ]);
+        let child =
+            |name: &'static str, start: SystemTime, end: SystemTime, id: Option<SpanId>| Span {
+                trace_id,
+                span_id: id.unwrap_or_else(new_span_id),
+                parent_span_id: Some(request_id),
+                name: Cow::Borrowed(name),
+                kind: SpanKind::Internal,
+                start,
+                end,
+                shared: Some(Arc::clone(&common)),
+                attributes: Vec::new(),
+                error: None,
+            };
         let request_start = self.enqueued.unwrap_or(self.started).min(self.started);
         exporter.record(Span {
-            trace_id: trace_id.clone(),
-            span_id: request_id.clone(),
+            trace_id,
+            span_id: request_id,
             parent_span_id: parent,
-            name: format!("{} request", self.function),
+            name: Cow::Owned(format!("{} request", self.function)),
             kind: SpanKind::Server,
             start: request_start,
             end: self.ended,
-            attributes,
+            shared: Some(Arc::clone(&common)),
+            attributes: vec![
+                ("faas.coldstart", AttrValue::Bool(self.init.is_some())),
+                (
+                    "faas.trigger",
+                    AttrValue::Str(Cow::Borrowed(if self.asynchronous {
+                        "pubsub"
+                    } else {
+                        "http"
+                    })),
+                ),
+            ],
             error: self.error.map(str::to_string),
         });
         if let Some(enqueued) = self.enqueued {
@@ -125,11 +144,12 @@ impl Timeline<'_> {
         }
         if let Some(run) = self.run {
             let start = self.ended.checked_sub(run).unwrap_or(self.acquired);
+            // The runtime's trace header carries this span's id as its Parent.
             let mut invoke = child(
                 "invoke",
                 start,
                 self.ended,
-                header.parent().map(str::to_string),
+                header.parent().and_then(SpanId::from_hex),
             );
             invoke.error = self.error.map(str::to_string);
             exporter.record(invoke);
@@ -144,8 +164,8 @@ mod tests {
     #[test]
     fn xray_roots_are_otel_trace_ids() {
         assert_eq!(
-            otel_trace_id("1-5759e988-bd862e3fe1be46a994272793").as_deref(),
-            Some("5759e988bd862e3fe1be46a994272793")
+            otel_trace_id("1-5759e988-bd862e3fe1be46a994272793"),
+            TraceId::from_hex("5759e988bd862e3fe1be46a994272793")
         );
         assert_eq!(otel_trace_id("2-x"), None);
     }

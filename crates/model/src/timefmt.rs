@@ -23,6 +23,32 @@ pub fn iso8601_z(epoch_ms: i64) -> String {
     s
 }
 
+/// [`iso8601_z`] written into a fixed buffer (`YYYY-MM-DDTHH:MM:SS.mmmZ`, 24 bytes) without
+/// allocating, for the log lines every invocation writes; `None` for years outside 0..=9999
+/// (callers fall back to [`iso8601_z`]).
+pub fn iso8601_z_bytes(epoch_ms: i64) -> Option<[u8; 24]> {
+    let secs = epoch_ms.div_euclid(1000);
+    let millis = epoch_ms.rem_euclid(1000) as u32;
+    let sod = secs.rem_euclid(86_400) as u32;
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let y = u32::try_from(y).ok().filter(|y| *y <= 9999)?;
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y);
+    put(5, 2, m);
+    put(8, 2, d);
+    put(11, 2, sod / 3600);
+    put(14, 2, (sod % 3600) / 60);
+    put(17, 2, sod % 60);
+    put(20, 3, millis);
+    Some(out)
+}
+
 /// Epoch seconds with a millisecond fraction, the `Date` shape of ESM / event-invoke-config.
 pub fn epoch_seconds(epoch_ms: i64) -> f64 {
     epoch_ms as f64 / 1000.0
@@ -59,5 +85,29 @@ mod tests {
         );
         assert_eq!(iso8601_z(1_586_545_592_563), "2020-04-10T19:06:32.563Z");
         assert_eq!(epoch_seconds(1_573_686_021_479), 1_573_686_021.479);
+    }
+
+    #[test]
+    fn fixed_buffer_form_matches_the_string_form() {
+        let mut ms: i64 = 0;
+        // Every field's carry, leap days and the century rules, up to year 9999.
+        while ms < 253_402_300_799_999 {
+            let bytes = iso8601_z_bytes(ms).unwrap();
+            assert_eq!(std::str::from_utf8(&bytes).unwrap(), iso8601_z(ms), "{ms}");
+            ms = ms * 3 + 7_919;
+        }
+        for ms in [
+            0,
+            999,
+            1_000,
+            86_399_999,
+            951_782_400_000,
+            253_402_300_799_999,
+        ] {
+            let bytes = iso8601_z_bytes(ms).unwrap();
+            assert_eq!(std::str::from_utf8(&bytes).unwrap(), iso8601_z(ms));
+        }
+        assert_eq!(iso8601_z_bytes(253_402_300_800_000), None);
+        assert_eq!(iso8601_z_bytes(-62_167_219_200_001), None);
     }
 }

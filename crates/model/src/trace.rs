@@ -49,8 +49,15 @@ fn valid_root(root: &str) -> bool {
     )
 }
 
+/// Lower-case hex of `bytes`, in one allocation (this runs for every invocation).
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 impl TraceHeader {
@@ -177,6 +184,12 @@ mod tests {
             "Root=1-5bef4de7-adadadadadadadadadadadad;Parent=9a9a9a9a9a9a9a9a;Sampled=0"
         );
         assert_eq!(TraceHeader::parse(&h.to_string()), Ok(h));
+    }
+
+    #[test]
+    fn hex_is_two_lower_case_digits_per_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xf0, 0xff, 0x5a]), "000ff0ff5a");
+        assert_eq!(hex(&[]), "");
     }
 
     #[test]

@@ -132,34 +132,40 @@ pub struct Activity {
 impl Activity {
     pub fn record(&self, r: InvocationRecord) {
         let start = r.at_ms - r.at_ms.rem_euclid(BUCKET_MS);
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        if !inner.charts.contains_key(&r.function) && inner.charts.len() >= MAX_FUNCTIONS {
-            let stalest = inner
-                .charts
-                .iter()
-                .min_by_key(|(_, b)| b.back().map_or(i64::MIN, |b| b.start_ms))
-                .map(|(f, _)| f.clone());
-            if let Some(f) = stalest {
-                inner.charts.remove(&f);
-            }
-        }
-        let buckets = inner.charts.entry(r.function.clone()).or_default();
-        match buckets.back_mut() {
-            Some(b) if b.start_ms == start => b.add(&r),
-            // A record that ended out of order (a long invocation): its own bucket if still
-            // kept, else dropped from the chart (it stays in the ring).
-            Some(b) if b.start_ms > start => {
-                if let Some(b) = buckets.iter_mut().rev().find(|b| b.start_ms == start) {
-                    b.add(&r);
+        let mut guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let inner = &mut *guard;
+        // The name is copied only for a function not charted yet (not once per invocation).
+        if !inner.charts.contains_key(&r.function) {
+            if inner.charts.len() >= MAX_FUNCTIONS {
+                let stalest = inner
+                    .charts
+                    .iter()
+                    .min_by_key(|(_, b)| b.back().map_or(i64::MIN, |b| b.start_ms))
+                    .map(|(f, _)| f.clone());
+                if let Some(f) = stalest {
+                    inner.charts.remove(&f);
                 }
             }
-            _ => {
-                let mut b = Bucket::new(start);
-                b.add(&r);
-                buckets.push_back(b);
-                let horizon = start - BUCKET_MS * BUCKETS as i64;
-                while buckets.front().is_some_and(|b| b.start_ms <= horizon) {
-                    buckets.pop_front();
+            inner.charts.insert(r.function.clone(), VecDeque::new());
+        }
+        if let Some(buckets) = inner.charts.get_mut(&r.function) {
+            match buckets.back_mut() {
+                Some(b) if b.start_ms == start => b.add(&r),
+                // A record that ended out of order (a long invocation): its own bucket if still
+                // kept, else dropped from the chart (it stays in the ring).
+                Some(b) if b.start_ms > start => {
+                    if let Some(b) = buckets.iter_mut().rev().find(|b| b.start_ms == start) {
+                        b.add(&r);
+                    }
+                }
+                _ => {
+                    let mut b = Bucket::new(start);
+                    b.add(&r);
+                    buckets.push_back(b);
+                    let horizon = start - BUCKET_MS * BUCKETS as i64;
+                    while buckets.front().is_some_and(|b| b.start_ms <= horizon) {
+                        buckets.pop_front();
+                    }
                 }
             }
         }

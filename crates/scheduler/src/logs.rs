@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kindling_model::timefmt::iso8601_z;
+use kindling_model::timefmt::{iso8601_z, iso8601_z_bytes};
 use kindling_runtime_api::telemetry::Telemetry;
 
 pub use format::{Level, LogFormat};
@@ -322,8 +322,28 @@ impl LogStream {
     }
 
     fn write_line(path: &Path, s: &mut StreamState, text: &str) {
-        let record = format!("{}\t{text}\n", iso8601_z(now_ms()));
-        if let Err(e) = s.file.write_all(record.as_bytes()) {
+        let ms = now_ms();
+        let written = match iso8601_z_bytes(ms) {
+            // A line that fits the stream's buffer is copied into it piecewise (no allocation
+            // per line), after a flush if the buffer is too full to take it whole, so a line
+            // still reaches the file in one write.
+            Some(stamp) if stamp.len() + text.len() + 2 <= s.file.capacity() => {
+                let room = s.file.capacity() - s.file.buffer().len();
+                if room < stamp.len() + text.len() + 2 {
+                    s.file.flush()
+                } else {
+                    Ok(())
+                }
+                .and_then(|()| s.file.write_all(&stamp))
+                .and_then(|()| s.file.write_all(b"\t"))
+                .and_then(|()| s.file.write_all(text.as_bytes()))
+                .and_then(|()| s.file.write_all(b"\n"))
+            }
+            _ => s
+                .file
+                .write_all(format!("{}\t{text}\n", iso8601_z(ms)).as_bytes()),
+        };
+        if let Err(e) = written {
             tracing::warn!(path = %path.display(), error = %e, "could not write log line");
         }
         if let Some(tail) = s.tail.as_mut() {

@@ -115,3 +115,28 @@ def test_messages_are_acked_requeued_and_dead_lettered(mq_server, rabbit, sink):
     assert body == b"poison-1"
     assert depth(rabbit, name) == 0
     lam.delete_event_source_mapping(UUID=m["UUID"])
+
+
+def test_filter_criteria_match_json_data_and_ack_the_rest(mq_server, rabbit, sink):
+    """FilterCriteria patterns see `data` decoded (JSON parsed); messages no pattern matches
+    are acknowledged without an invocation (Lambda drops them), not requeued or dead-lettered."""
+    _, lam = clients_for(mq_server.url)
+    fn = make_function(lam, sink, zip_bytes=support.make_zip({"lambda_function.py": RMQ_HANDLER}))
+    name, dlq = queues(rabbit)
+    m = lam.create_event_source_mapping(
+        FunctionName=fn, EventSourceArn=BROKER_ARN, Queues=[name], BatchSize=10,
+        FilterCriteria={"Filters": [{"Pattern": json.dumps({"data": {"kind": ["order"]}})}]})
+    wait_state(lam, m["UUID"], "Enabled")
+    bodies = [json.dumps({"kind": "order", "n": 1}), json.dumps({"kind": "refund", "n": 2}),
+              "plain text order", json.dumps({"kind": "order", "n": 3}), "\xff\xfe"]
+    for b in bodies:
+        rabbit.basic_publish("", name, b.encode("latin-1") if b == "\xff\xfe" else b.encode())
+    wanted = {bodies[0], bodies[3]}
+    wait_for(lambda: {d for r in sink.get(fn) for d in r["ids"]} >= wanted, timeout=60,
+             what="the two matching messages processed")
+    wait_for(lambda: depth(rabbit, name) == 0, timeout=20,
+             what="every message acknowledged, matching or not")
+    seen = [d for r in sink.get(fn) for d in r["ids"]]
+    assert sorted(seen) == sorted(wanted), seen
+    assert depth(rabbit, dlq) == 0
+    lam.delete_event_source_mapping(UUID=m["UUID"])

@@ -8,6 +8,10 @@
 //!   redelivered is rejected without requeue, which dead-letters it through the queue's
 //!   dead-letter exchange when it has one (else the broker drops it).
 //!
+//! - messages no pattern of the mapping's `FilterCriteria` matches are acknowledged without an
+//!   invocation (Lambda drops them); patterns see the message as the event renders it, with
+//!   `data` decoded (a JSON object or array parsed, other UTF-8 text as a string).
+//!
 //! Unacknowledged messages of a lost connection (or a crash of Kindling) go back to the queue:
 //! the broker keeps them until they are acknowledged.
 
@@ -18,6 +22,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use kindling_control::ControlError;
+use kindling_filter::Pattern;
 use kindling_model::esm::MappingRecord;
 use kindling_scheduler::{InvokeRequest, SchedulerError};
 use lapin::message::Delivery;
@@ -136,6 +141,12 @@ async fn poll(
         s => Duration::from_secs(u64::from(s)),
     };
     let want = rec.batch_size.max(1) as usize;
+    let patterns: Vec<Pattern> = rec
+        .filters
+        .iter()
+        .flatten()
+        .filter_map(|p| Pattern::parse_str(p).ok())
+        .collect();
     loop {
         if *stop.borrow() {
             return Ok(());
@@ -166,6 +177,18 @@ async fn poll(
                 return Ok(());
             }
             continue;
+        }
+        if !patterns.is_empty() {
+            let (kept, dropped): (Vec<Delivery>, Vec<Delivery>) = batch
+                .into_iter()
+                .partition(|d| patterns.iter().any(|p| p.matches(&filter_document(d))));
+            for d in &dropped {
+                d.acker.ack(BasicAckOptions::default()).await?;
+            }
+            batch = kept;
+            if batch.is_empty() {
+                continue;
+            }
         }
         let ok = invoke(inner, rec, arn, queue, vhost, &batch).await;
         for d in &batch {
@@ -252,6 +275,20 @@ fn message(d: &Delivery) -> Value {
         "redelivered": d.redelivered,
         "data": STANDARD.encode(&d.data),
     })
+}
+
+/// What filter patterns see of a message: its event form with `data` decoded (a JSON object
+/// or array parsed, other UTF-8 text as a string; binary data stays base64).
+fn filter_document(d: &Delivery) -> Value {
+    let mut doc = message(d);
+    doc["data"] = match serde_json::from_slice::<Value>(&d.data) {
+        Ok(parsed) if parsed.is_object() || parsed.is_array() => parsed,
+        _ => match std::str::from_utf8(&d.data) {
+            Ok(text) => Value::String(text.to_string()),
+            Err(_) => doc["data"].take(),
+        },
+    };
+    doc
 }
 
 fn properties(p: &BasicProperties, body_size: usize) -> Value {

@@ -29,12 +29,12 @@ use kindling_queues::{
     AttributeInput, QueueError, QueueRecord, ReceiveInput, ReceivedMessage, SendInput,
 };
 use kindling_scheduler::{InvokeRequest, SchedulerError};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::batch::{Settlement, settle};
-use crate::record::{filter_document, sqs_record};
+use crate::record::{SqsEvent, SqsRecord, filter_document};
 use crate::service::DEFAULT_RECURSIVE_LOOP;
 use crate::{Inner, blocking};
 
@@ -255,36 +255,39 @@ impl Poller {
     ) -> Flow {
         let region = &self.inner.config.region;
         let mut dropped = Vec::new();
-        let mut batch: Vec<(ReceivedMessage, Value, u32)> = Vec::new();
+        let mut batch: Vec<(ReceivedMessage, u32)> = Vec::with_capacity(msgs.len());
         for m in msgs {
-            let record = sqs_record(&m, &self.queue_arn, region);
-            if !self.patterns.is_empty()
-                && !self
-                    .patterns
-                    .iter()
-                    .any(|p| p.matches(&filter_document(&record)))
-            {
-                dropped.push(m.receipt_handle);
-                continue;
+            if !self.patterns.is_empty() {
+                let doc = filter_document(&SqsRecord {
+                    m: &m,
+                    queue_arn: &self.queue_arn,
+                    region,
+                });
+                if !self.patterns.iter().any(|p| p.matches(&doc)) {
+                    dropped.push(m.receipt_handle);
+                    continue;
+                }
             }
             let hops = m
                 .attributes
                 .get("AWSTraceHeader")
                 .and_then(|h| TraceHeader::parse(h).ok())
                 .map_or(0, |h| lineage::count(&h, &self.lineage_id));
-            batch.push((m, record, hops));
+            batch.push((m, hops));
         }
-        self.delete(dropped).await;
+        if !dropped.is_empty() {
+            self.delete(dropped).await;
+        }
         if batch
             .iter()
-            .any(|(_, _, hops)| *hops >= lineage::MAX_INVOCATIONS)
+            .any(|(_, hops)| *hops >= lineage::MAX_INVOCATIONS)
             && self.terminates_loops().await
         {
             let (looping, rest): (Vec<_>, Vec<_>) = batch
                 .into_iter()
-                .partition(|(_, _, hops)| *hops >= lineage::MAX_INVOCATIONS);
+                .partition(|(_, hops)| *hops >= lineage::MAX_INVOCATIONS);
             batch = rest;
-            self.stop_loop(looping.into_iter().map(|(m, _, _)| m).collect())
+            self.stop_loop(looping.into_iter().map(|(m, _)| m).collect())
                 .await;
         }
         if batch.is_empty() {
@@ -303,18 +306,27 @@ impl Poller {
                 return Flow::Backoff;
             }
         };
-        let hops = batch.iter().map(|(_, _, h)| *h).max().unwrap_or(0);
+        let hops = batch.iter().map(|(_, h)| *h).max().unwrap_or(0);
         let trace = batch
             .iter()
-            .find_map(|(m, _, _)| {
+            .find_map(|(m, _)| {
                 m.attributes
                     .get("AWSTraceHeader")
                     .and_then(|h| TraceHeader::parse(h).ok())
             })
             .or_else(|| TraceHeader::parse(&kindling_scheduler::accept_trace_header(None)).ok())
             .map(|h| lineage::with_count(&h, &self.lineage_id, hops + 1).to_string());
-        let records: Vec<&Value> = batch.iter().map(|(_, r, _)| r).collect();
-        let payload = match serde_json::to_vec(&json!({ "Records": records })) {
+        let event = SqsEvent {
+            records: batch
+                .iter()
+                .map(|(m, _)| SqsRecord {
+                    m,
+                    queue_arn: &self.queue_arn,
+                    region,
+                })
+                .collect(),
+        };
+        let payload = match event.to_vec() {
             Ok(p) => Bytes::from(p),
             Err(e) => {
                 tracing::error!(error = %e, "encoding an SQS event failed");
@@ -333,10 +345,8 @@ impl Poller {
         match self.inner.scheduler.invoke(req).await {
             Ok(r) if r.function_error.is_none() => {
                 let settlement = if self.rec.reports_item_failures() {
-                    let ids: HashSet<&str> = batch
-                        .iter()
-                        .map(|(m, _, _)| m.message_id.as_str())
-                        .collect();
+                    let ids: HashSet<&str> =
+                        batch.iter().map(|(m, _)| m.message_id.as_str()).collect();
                     settle(&r.payload, &ids)
                 } else {
                     Settlement::AllSucceeded
@@ -344,12 +354,12 @@ impl Poller {
                 let done: Vec<String> = match &settlement {
                     Settlement::AllSucceeded => batch
                         .iter()
-                        .map(|(m, _, _)| m.receipt_handle.clone())
+                        .map(|(m, _)| m.receipt_handle.clone())
                         .collect(),
                     Settlement::Failed(failed) => batch
                         .iter()
-                        .filter(|(m, _, _)| !failed.contains(&m.message_id))
-                        .map(|(m, _, _)| m.receipt_handle.clone())
+                        .filter(|(m, _)| !failed.contains(&m.message_id))
+                        .map(|(m, _)| m.receipt_handle.clone())
                         .collect(),
                     Settlement::AllFailed => {
                         tracing::info!(mapping = %self.rec.uuid, request = %r.request_id, "the function's partial batch response is not valid: the whole batch failed");
@@ -405,12 +415,12 @@ impl Poller {
     }
 
     /// Makes a batch visible again after `after`.
-    async fn release(&self, batch: &[(ReceivedMessage, Value, u32)], after: Duration) {
+    async fn release(&self, batch: &[(ReceivedMessage, u32)], after: Duration) {
         for chunk in batch.chunks(10) {
             let entries = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, (m, _, _))| {
+                .map(|(i, (m, _))| {
                     (
                         i.to_string(),
                         m.receipt_handle.clone(),

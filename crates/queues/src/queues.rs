@@ -753,7 +753,7 @@ impl QueueService {
             if !got.messages.is_empty() {
                 return Ok(got
                     .messages
-                    .iter()
+                    .into_iter()
                     .map(|m| self.render(q, m, &system_names, &input.message_attribute_names))
                     .collect());
             }
@@ -789,14 +789,19 @@ impl QueueService {
         Arc::clone(lock(&self.inner.waiters).entry(queue_id).or_default())
     }
 
+    /// A claimed message as ReceiveMessage returns it (its fields moved, not copied).
     fn render(
         &self,
         q: &QueueRecord,
-        s: &StoredMessage,
+        s: StoredMessage,
         system_names: &HashSet<&'static str>,
         attribute_names: &[String],
     ) -> ReceivedMessage {
-        let m = &s.message;
+        let StoredMessage {
+            seq,
+            message: m,
+            receipt,
+        } = s;
         let mut attrs = BTreeMap::new();
         let mut put = |name: &'static str, value: Option<String>| {
             if let Some(v) = value
@@ -805,7 +810,7 @@ impl QueueService {
                 attrs.insert(name.to_string(), v);
             }
         };
-        put("SenderId", Some(m.sender_id.clone()));
+        put("SenderId", Some(m.sender_id));
         put("SentTimestamp", Some(m.sent_ms.to_string()));
         put("ApproximateReceiveCount", Some(m.receive_count.to_string()));
         put(
@@ -813,30 +818,36 @@ impl QueueService {
             m.first_receive_ms.map(|t| t.to_string()),
         );
         if q.fifo {
-            put("SequenceNumber", Some(sequence_number(s.seq)));
-            put("MessageDeduplicationId", m.dedup_id.clone());
+            put("SequenceNumber", Some(sequence_number(seq)));
+            put("MessageDeduplicationId", m.dedup_id);
         }
-        put("MessageGroupId", m.group_id.clone());
+        put("MessageGroupId", m.group_id);
         put(
             "AWSTraceHeader",
             m.system_attributes
                 .get("AWSTraceHeader")
                 .and_then(|v| v.string_value.clone()),
         );
-        put("DeadLetterQueueSourceArn", m.dead_letter_source_arn.clone());
+        put("DeadLetterQueueSourceArn", m.dead_letter_source_arn);
+        let all = m.attributes.len();
         let message_attributes: BTreeMap<String, AttributeValue> = m
             .attributes
-            .iter()
+            .into_iter()
             .filter(|(name, _)| attribute_selected(name, attribute_names))
-            .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        // Every attribute selected: the digest is the one computed at send time.
+        let md5_attributes = if message_attributes.len() == all && m.md5_attributes.is_some() {
+            m.md5_attributes
+        } else {
+            md5_of_attributes(&message_attributes)
+        };
         ReceivedMessage {
-            message_id: m.message_id.clone(),
-            receipt_handle: receipt::encode(q.id, s.seq, &s.receipt),
-            md5_body: m.md5_body.clone(),
-            body: m.body.clone(),
+            message_id: m.message_id,
+            receipt_handle: receipt::encode(q.id, seq, &receipt),
+            md5_body: m.md5_body,
+            body: m.body,
             attributes: attrs,
-            md5_attributes: md5_of_attributes(&message_attributes),
+            md5_attributes,
             message_attributes,
         }
     }

@@ -1,6 +1,9 @@
 //! Event invoke configuration (Put/Update/Get/Delete/ListFunctionEventInvokeConfigs): retries,
 //! maximum event age and destinations of asynchronous invocations, per function and qualifier.
 
+use std::collections::HashMap;
+use std::sync::PoisonError;
+
 use kindling_model::events::{DestinationKind, EventInvokeConfig, destination_kind};
 use kindling_model::validate::Violations;
 use kindling_model::{FunctionRef, Qualifier};
@@ -18,6 +21,13 @@ pub struct EventConfigView {
     pub function_arn: String,
     pub config: EventInvokeConfig,
 }
+
+/// What the asynchronous dispatcher read of a function and qualifier (`None`: nothing
+/// configured), with the control-plane generation it was read at.
+pub(crate) type EventConfigCache = HashMap<(String, String), (u64, Option<EventInvokeConfig>)>;
+
+/// Cached entries kept at most; a full cache is emptied (entries are one read to rebuild).
+const CACHE_LIMIT: usize = 4096;
 
 fn check_input(input: &EventInvokeConfigInput) -> Result<()> {
     let mut v = Violations::new();
@@ -204,22 +214,49 @@ impl ControlPlane {
     }
 
     /// The settings an asynchronous event of `function` invoked with `qualifier` runs under
-    /// (Lambda's defaults when nothing is configured).
+    /// (Lambda's defaults when nothing is configured). Cached between control-plane writes
+    /// like invoke targets: any write (of this node, or announced by another node's through
+    /// the store's change listener) moves the generation and the next event reads again.
     pub fn async_settings(
         &self,
         function: &str,
         qualifier: Option<&str>,
     ) -> Result<EventInvokeConfig> {
-        let key = qualifier.unwrap_or("$LATEST");
-        Ok(self
-            .store()
-            .event_invoke_config(function, key)?
-            .unwrap_or(EventInvokeConfig {
-                maximum_retry_attempts: None,
-                maximum_event_age_in_seconds: None,
-                on_success: None,
-                on_failure: None,
-                last_modified_ms: 0,
-            }))
+        let key = (
+            function.to_owned(),
+            qualifier.unwrap_or("$LATEST").to_owned(),
+        );
+        // Read before the store: a write that lands during the read moves the generation past
+        // the one recorded, so what this read returned is not reused.
+        let generation = self.generation();
+        let cached = self
+            .event_config_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, c)| c.clone());
+        let config = match cached {
+            Some(c) => c,
+            None => {
+                let fresh = self.store().event_invoke_config(&key.0, &key.1)?;
+                let mut cache = self
+                    .event_config_cache
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if cache.len() >= CACHE_LIMIT {
+                    cache.clear();
+                }
+                cache.insert(key, (generation, fresh.clone()));
+                fresh
+            }
+        };
+        Ok(config.unwrap_or(EventInvokeConfig {
+            maximum_retry_attempts: None,
+            maximum_event_age_in_seconds: None,
+            on_success: None,
+            on_failure: None,
+            last_modified_ms: 0,
+        }))
     }
 }

@@ -73,6 +73,8 @@ pub struct ControlPlane {
     invoke_cache: Mutex<invoke::InvokeCache>,
     /// Function URLs by url-id, valid for one generation.
     url_cache: Mutex<urls::UrlCache>,
+    /// Event invoke configurations by function and qualifier, valid for one generation.
+    event_config_cache: Mutex<event_config::EventConfigCache>,
     /// Where `S3Bucket`/`S3Key` packages are read from.
     code_source: Option<Arc<dyn ObjectSource>>,
     /// What the host can run; without it every known runtime is accepted.
@@ -104,6 +106,7 @@ impl ControlPlane {
             caching: AtomicBool::new(true),
             invoke_cache: Mutex::new(Default::default()),
             url_cache: Mutex::new(Default::default()),
+            event_config_cache: Mutex::new(Default::default()),
             code_source: None,
             runtime_support: None,
             image_source: None,

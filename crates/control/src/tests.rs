@@ -361,3 +361,106 @@ fn other_nodes_changes_drop_cached_targets_and_a_lost_listener_stops_caching() {
     assert!(plane.cached_invoke_target("f", None).unwrap().is_some());
     assert_eq!(plane.generation(), plane.generation());
 }
+
+#[test]
+fn async_settings_are_cached_until_a_write_of_any_node() {
+    let (plane, _dir) = plane();
+    create(&plane, "f", false);
+    let retries = |n: i64| EventInvokeConfigInput {
+        maximum_retry_attempts: Some(n),
+        ..Default::default()
+    };
+    assert_eq!(
+        plane
+            .async_settings("f", None)
+            .unwrap()
+            .maximum_retry_attempts,
+        None
+    );
+    // This node's write: seen by the next event at once.
+    plane
+        .put_event_invoke_config("f", None, retries(1))
+        .unwrap();
+    assert_eq!(
+        plane
+            .async_settings("f", None)
+            .unwrap()
+            .maximum_retry_attempts,
+        Some(1)
+    );
+    // Another node's write straight to the shared store: the cached settings stand until the
+    // store's listener announces it, then the next event reads the new ones.
+    let mut other = plane
+        .store()
+        .event_invoke_config("f", "$LATEST")
+        .unwrap()
+        .unwrap();
+    other.maximum_retry_attempts = Some(0);
+    plane
+        .store()
+        .put_event_invoke_config("f", "$LATEST", &other)
+        .unwrap();
+    assert_eq!(
+        plane
+            .async_settings("f", None)
+            .unwrap()
+            .maximum_retry_attempts,
+        Some(1)
+    );
+    plane.on_store_change(kindling_store::Change::Committed(8));
+    assert_eq!(
+        plane
+            .async_settings("f", None)
+            .unwrap()
+            .maximum_retry_attempts,
+        Some(0)
+    );
+    // Keyed by qualifier: '$LATEST' has a configuration, an alias-less version none.
+    assert_eq!(
+        plane
+            .async_settings("f", Some("1"))
+            .unwrap()
+            .maximum_retry_attempts,
+        None
+    );
+    // A lost listener: nothing cached is reused.
+    plane.on_store_change(kindling_store::Change::Lost);
+    assert_eq!(
+        plane
+            .async_settings("f", None)
+            .unwrap()
+            .maximum_retry_attempts,
+        Some(0)
+    );
+    plane
+        .store()
+        .delete_event_invoke_config("f", "$LATEST")
+        .unwrap();
+    assert_eq!(
+        plane
+            .async_settings("f", None)
+            .unwrap()
+            .maximum_retry_attempts,
+        None
+    );
+    plane.on_store_change(kindling_store::Change::Resync);
+    // Deleting the configuration through this node resets to Lambda's defaults at once.
+    plane
+        .put_event_invoke_config("f", None, retries(2))
+        .unwrap();
+    assert_eq!(
+        plane
+            .async_settings("f", None)
+            .unwrap()
+            .maximum_retry_attempts,
+        Some(2)
+    );
+    plane.delete_event_invoke_config("f", None).unwrap();
+    assert_eq!(
+        plane
+            .async_settings("f", None)
+            .unwrap()
+            .maximum_retry_attempts,
+        None
+    );
+}

@@ -260,6 +260,13 @@ impl Store for PgStore {
         letters: &[DeadLetter],
         follow_ups: &[AsyncEvent],
     ) -> Result<()> {
+        if letters.is_empty() && follow_ups.is_empty() {
+            // The common case (an event that ran, with no destination): the lease-fenced
+            // DELETE alone, committed on its own - one round trip, no BEGIN/COMMIT.
+            self.conns
+                .execute_autocommit(queue::DELETE_LEASED, &[&id, &owner])?;
+            return Ok(());
+        }
         self.queue(|t| queue::finish(t, id, owner, letters, follow_ups))
     }
 

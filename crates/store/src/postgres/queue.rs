@@ -3,7 +3,8 @@
 //! Nodes lease with `FOR UPDATE SKIP LOCKED`: two nodes leasing at once take different events
 //! and neither waits for the other. Every statement here is one round trip: accepting a batch
 //! of events is one `INSERT ... SELECT FROM unnest(...)` (group commit), leasing one
-//! `UPDATE ... RETURNING` over the locked rows.
+//! `UPDATE ... RETURNING` over the locked rows, finishing an event that produced nothing to
+//! store one lease-fenced `DELETE` committed on its own (no `BEGIN`/`COMMIT` around it).
 
 use kindling_model::events::{AsyncEvent, DeadLetter};
 use postgres::Row;
@@ -137,6 +138,11 @@ pub(super) fn reschedule(
     Ok(())
 }
 
+/// Deletes event `$1` if node `$2` still holds its lease: a node whose lease expired and was
+/// taken by another node deletes nothing (the other node's run finishes the event).
+pub(super) const DELETE_LEASED: &str =
+    "DELETE FROM async_events WHERE id = $1 AND lease_owner = $2";
+
 /// Removes the event if `owner` still holds its lease, storing what it produced with it.
 pub(super) fn finish(
     tx: &mut Tx<'_>,
@@ -145,10 +151,7 @@ pub(super) fn finish(
     letters: &[DeadLetter],
     follow_ups: &[AsyncEvent],
 ) -> Result<()> {
-    let n = tx.execute(
-        "DELETE FROM async_events WHERE id = $1 AND lease_owner = $2",
-        &[&id, &owner],
-    )?;
+    let n = tx.execute(DELETE_LEASED, &[&id, &owner])?;
     if n == 1 {
         insert_letters(tx, letters)?;
         enqueue(tx, follow_ups)?;

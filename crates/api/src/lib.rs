@@ -34,7 +34,9 @@ pub use auth::{ApiAuth, CODE_URL_LIFETIME, CodeUrls};
 pub use error::ApiError;
 pub use kindling_edge::gate::{AuthPolicy, FunctionAccess};
 pub use operation::{Access, Operation};
-pub use routes::{HOP_HEADER, NODE_HEADER, Routing, provision, restore_provisioned, sync_provisioned};
+pub use routes::{
+    HOP_HEADER, NODE_HEADER, Routing, provision, restore_provisioned, sync_provisioned,
+};
 
 /// What the handlers share.
 #[derive(Clone)]

@@ -20,8 +20,8 @@ import iso_support as k
 from iso_support import deploy, ok, ping, unique
 
 if os.geteuid() != 0:
-    pytest.skip("the isolation suite needs root: `--isolation namespaces` (mount/PID namespaces, "
-                "cgroups) is only available to root", allow_module_level=True)
+    pytest.fail("the isolation suite needs root: `--isolation namespaces` (mount/PID namespaces, "
+                "cgroups) is only available to root: run it as root", pytrace=False)
 
 ATTACKER = r'''
 import json, os, urllib.request, urllib.error

@@ -21,8 +21,8 @@ import iso_support as k
 from iso_support import deploy, invoke, ok, ping, unique, wait_until
 
 if os.geteuid() != 0:
-    pytest.skip("the isolation suite needs root: `--isolation namespaces` (mount/PID namespaces, "
-                "cgroups) is only available to root", allow_module_level=True)
+    pytest.fail("the isolation suite needs root: `--isolation namespaces` (mount/PID namespaces, "
+                "cgroups) is only available to root: run it as root", pytrace=False)
 
 MIB = 1024 * 1024
 

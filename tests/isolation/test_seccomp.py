@@ -13,8 +13,8 @@ import iso_support as k
 from iso_support import deploy, invoke, ping, unique
 
 if os.geteuid() != 0:
-    pytest.skip("the isolation suite needs root: `--isolation namespaces` (mount/PID namespaces, "
-                "cgroups) is only available to root", allow_module_level=True)
+    pytest.fail("the isolation suite needs root: `--isolation namespaces` (mount/PID namespaces, "
+                "cgroups) is only available to root: run it as root", pytrace=False)
 
 ATTACKS = r'''
 import ctypes, errno, struct, subprocess, sys

@@ -9,8 +9,8 @@ a minimal Runtime API that serves one invocation per environment, and leaves eac
 idle at its second /next, in two ways:
 
   execve  N interpreters started as Kindling starts them today (`python -I -S -u bootstrap.py`);
-  zygote  one root interpreter that imported the bootstrap (and froze its objects: gc.freeze),
-          then per environment a fork that joins a prepared set of namespaces (mount, pid,
+  zygote  one lean root interpreter of its own (ZYGOTE below: it loads only the bootstrap and
+          ctypes, then freezes its objects with gc.freeze), then per environment a fork that joins a prepared set of namespaces (mount, pid,
           net, ipc, uts, cgroup: `setns`, then a second fork for the pid namespace), a memory
           cgroup of its own, drops to a uid of its own (setgroups, setgid, setuid), sets
           dumpable (as `execve` would), no_new_privs and a seccomp filter, and only then runs
@@ -28,8 +28,6 @@ Prints a report (benches/results/zygote-probe-latest.txt holds one).
 import argparse
 import ctypes
 import errno
-import gc
-import importlib.util
 import os
 import shutil
 import socket
@@ -117,20 +115,104 @@ def wait_responses(control_path: str, n: int, deadline_s: float = 60.0) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Privileged steps of a zygote's child, from CPython (ctypes where `os` has no wrapper).
+# The zygote: a lean interpreter of its own (only what a real one would load: the bootstrap,
+# ctypes for the privileged steps), so that what its children share and dirty is measured,
+# not the probe's own modules. Requests on stdin, one per line: "<init pid> <cgroup.procs>
+# <uid> <ns>..." ; per request one line on stdout from the child, once it is confined.
 # ---------------------------------------------------------------------------------------------
 
+ZYGOTE = r"""
+import ctypes, gc, os, sys, types
+
+BOOTSTRAP, FILTER, FREEZE, ENV = sys.argv[1], bytes.fromhex(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
+NAMESPACES = ["mnt", "pid", "net", "ipc", "uts", "cgroup"]
 LIBC = ctypes.CDLL(None, use_errno=True)
-PR_SET_DUMPABLE = 4
-PR_SET_NO_NEW_PRIVS = 38
-SECCOMP_SET_MODE_FILTER = 1
-SYS_SECCOMP = 317  # x86_64
-SYS_UNSHARE = 272  # x86_64
-AUDIT_ARCH_X86_64 = 0xC000003E
+PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 4, 36, 38
+SYS_SECCOMP, SYS_UNSHARE, SECCOMP_SET_MODE_FILTER = 317, 272, 1  # x86_64
 
 
 class SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def check(rc, what):
+    if rc != 0:
+        raise OSError(ctypes.get_errno(), what)
+
+
+def become_environment(init, cgroup_procs, uid):
+    # In the zygote's child (root): join the environment, then drop everything. Returns in
+    # the grandchild (a member of the pid namespace); the intermediate child exits.
+    fds = {ns: os.open("/proc/%d/ns/%s" % (init, ns), os.O_RDONLY | os.O_CLOEXEC) for ns in NAMESPACES}
+    fd = os.open(cgroup_procs, os.O_WRONLY)
+    os.write(fd, b"0")
+    os.close(fd)
+    for ns in ["cgroup", "ipc", "uts", "net", "pid", "mnt"]:  # mnt last: it moves root and cwd
+        os.setns(fds[ns], 0)
+        os.close(fds[ns])
+    if os.fork():  # pid namespaces apply to children only
+        os._exit(0)
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+    check(LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "PR_SET_DUMPABLE")  # as execve would
+    check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
+    buf = ctypes.create_string_buffer(FILTER, len(FILTER))
+    fprog = SockFprog(len(FILTER) // 8, ctypes.addressof(buf))
+    check(LIBC.syscall(SYS_SECCOMP, SECCOMP_SET_MODE_FILTER, 0, ctypes.byref(fprog)), "seccomp")
+
+
+def verify(expected, uid):
+    for ns, want in zip(NAMESPACES, expected):
+        mine = os.readlink("/proc/self/ns/" + ns)
+        if mine != want:
+            raise RuntimeError("%s: %s != %s" % (ns, mine, want))
+    if os.getuid() != uid or os.geteuid() != uid or os.getgroups():
+        raise RuntimeError("credentials not dropped")
+    if LIBC.syscall(SYS_UNSHARE, 0x20000) == 0:  # CLONE_NEWNS
+        raise RuntimeError("unshare allowed after the filter")
+    # The host's /proc (the target mounted none of its own): /proc/self names the host pid.
+    return "pid %d uid %d host-pid %s hash %d" % (os.getpid(), os.getuid(), os.readlink("/proc/self"), hash("kindling"))
+
+
+bootstrap = types.ModuleType("bootstrap")
+bootstrap.__file__ = BOOTSTRAP
+with open(BOOTSTRAP, "rb") as f:
+    exec(compile(f.read(), BOOTSTRAP, "exec"), bootstrap.__dict__)
+env = dict(entry.split("=", 1) for entry in ENV.split("\x01") if entry)
+gc.collect()
+if FREEZE:
+    gc.freeze()
+# Orphans of the zygote's tree come back to it: the pid namespace's init is NOT their reaper
+# (reparenting follows the exiting parent's own pid namespace, the host's).
+check(LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "PR_SET_CHILD_SUBREAPER")
+out = sys.stdout.fileno()
+for line in sys.stdin:
+    init, cgroup_procs, uid, *expected = line.split()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            become_environment(int(init), cgroup_procs, int(uid))
+            os.write(out, (verify(expected, int(uid)) + "\n").encode())
+            null = os.open("/dev/null", os.O_RDWR)
+            for fd in (0, 1):
+                os.dup2(null, fd)
+            os.close(null)
+            os.environ.clear()
+            os.environ.update(env)
+            os.chdir(env["LAMBDA_TASK_ROOT"])
+            os._exit(bootstrap.main(["bootstrap"]) or 0)
+        except BaseException as exc:
+            os.write(out, ("FAILED %r\n" % (exc,)).encode())
+            os._exit(1)
+    os.waitpid(pid, 0)  # the intermediate child
+while True:  # idle until killed, as a zygote waits
+    os.pause()
+"""
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+SYS_UNSHARE = 272  # x86_64
+AUDIT_ARCH_X86_64 = 0xC000003E
 
 
 def bpf(code: int, jt: int, jf: int, k: int) -> bytes:
@@ -155,43 +237,6 @@ def probe_filter() -> bytes:
 def check(rc: int, what: str) -> None:
     if rc != 0:
         raise OSError(ctypes.get_errno(), what)
-
-
-def become_environment(target_pid: int, cgroup_procs: str, uid: int, program: bytes) -> None:
-    """In the zygote's child (root): join the environment, then drop everything. Returns in the
-    grandchild (pid namespace member); the intermediate child exits."""
-    fds = {ns: os.open(f"/proc/{target_pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC) for ns in NAMESPACES}
-    with open(cgroup_procs, "w") as f:
-        f.write("0")
-    # The mount namespace last among those that change paths (it changes root and cwd).
-    for ns in ["cgroup", "ipc", "uts", "net", "pid", "mnt"]:
-        os.setns(fds[ns], 0)
-        os.close(fds[ns])
-    pid = os.fork()  # pid namespaces apply to children only
-    if pid:
-        os._exit(0)  # the grandchild is reparented to the namespace's init
-    os.setgroups([])
-    os.setgid(uid)
-    os.setuid(uid)
-    check(LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "PR_SET_DUMPABLE")
-    check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
-    buf = ctypes.create_string_buffer(program, len(program))
-    fprog = SockFprog(len(program) // 8, ctypes.addressof(buf))
-    check(LIBC.syscall(SYS_SECCOMP, SECCOMP_SET_MODE_FILTER, 0, ctypes.byref(fprog)), "seccomp")
-
-
-def verify(target_pid_ns: dict, uid: int) -> str:
-    """What the child can see of its confinement; raises on any mismatch."""
-    for ns in NAMESPACES:
-        mine = os.readlink(f"/proc/self/ns/{ns}")
-        if mine != target_pid_ns[ns]:
-            raise SystemExit(f"{ns}: {mine} != {target_pid_ns[ns]}")
-    if os.getuid() != uid or os.geteuid() != uid or os.getgroups():
-        raise SystemExit("credentials not dropped")
-    if LIBC.syscall(SYS_UNSHARE, 0x20000) == 0:  # CLONE_NEWNS
-        raise SystemExit("unshare allowed after the filter")
-    # The host's /proc (the target did not mount its own): /proc/self names the host pid.
-    return f"pid {os.getpid()} uid {os.getuid()} host-pid {os.readlink('/proc/self')}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,68 +414,47 @@ def main() -> None:
                 time.sleep(0.01)
             init = int(kids[0])
             inits.append(init)
-            target_ns.append({ns: os.readlink(f"/proc/{init}/ns/{ns}") for ns in NAMESPACES})
+            target_ns.append([os.readlink(f"/proc/{init}/ns/{ns}") for ns in NAMESPACES])
 
-        spec = importlib.util.spec_from_file_location("bootstrap", BOOTSTRAP)
-        bootstrap = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(bootstrap)
-        program = probe_filter()
-        gc.collect()
-        if not args.no_freeze:
-            gc.freeze()
-        # Orphans of the zygote's tree come back to it, not to the host's init: the pid
-        # namespace's init is NOT their reaper (reparenting follows the exiting parent's own
-        # pid namespace, and the intermediate child lives in the host's).
-        PR_SET_CHILD_SUBREAPER = 36
-        check(LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "PR_SET_CHILD_SUBREAPER")
-        zygote_cgroups, seen = [], []
+        env_arg = "\x01".join(f"{k}={v}" for k, v in env.items())
+        zygote = subprocess.Popen([args.python, "-I", "-S", "-c", ZYGOTE, str(BOOTSTRAP),
+                                   probe_filter().hex(), "0" if args.no_freeze else "1", env_arg],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        procs.append(zygote)
+        zygote_cgroups = []
         for i, init in enumerate(inits):
             cg = CGROUP / f"zygote-{i}"
             cg.mkdir(exist_ok=True)
             zygote_cgroups.append(cg)
-            uid = FIRST_UID + 1000 + i
-            r, w = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                os.close(r)
-                try:
-                    become_environment(init, str(cg / "cgroup.procs"), uid, program)
-                    line = verify(target_ns[i], uid)
-                    os.write(w, line.encode())
-                    os.close(w)
-                    os.environ.clear()
-                    os.environ.update(env)
-                    os.chdir(task)
-                    os._exit(bootstrap.main(["bootstrap"]) or 0)
-                except BaseException as exc:  # noqa: BLE001 - reported through the pipe
-                    os.write(w, f"FAILED {exc!r}".encode())
-                    os._exit(1)
-            os.close(w)
-            os.waitpid(pid, 0)  # the intermediate child
-            with os.fdopen(r, "rb") as f:
-                seen.append(f.read().decode())
+            request = [str(init), str(cg / "cgroup.procs"), str(FIRST_UID + 1000 + i),
+                       *target_ns[i]]
+            zygote.stdin.write((" ".join(request) + "\n").encode())
+        zygote.stdin.flush()
+        seen = [zygote.stdout.readline().decode().strip() for _ in inits]
         failures = [s for s in seen if not s.startswith("pid ")]
         if failures:
             raise SystemExit(f"zygote children failed: {failures[:3]}")
         wait_responses(control, 2 * args.envs)
         time.sleep(0.5)
-        zygote_pids = [int(line.split("host-pid ")[1]) for line in seen]
-        for pid, init in zip(zygote_pids, inits):
+        zygote_pids = [int(line.split("host-pid ")[1].split()[0]) for line in seen]
+        for pid in zygote_pids:
             ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            if ppid != os.getpid():
+            if ppid != zygote.pid:
                 raise SystemExit(f"child {pid}: parent {ppid}, expected the zygote")
             if Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
                 raise SystemExit(f"child {pid} has children")
+        hashes = {line.split("hash ")[1] for line in seen}
         report.append("  (each child's parent is the zygote, a subreaper: not its namespace's init "
                       f"{inits[0]}, ...)")
         report += summary("zygote fork (each in its namespaces, uid, cgroup, filter; "
                           + ("no gc.freeze" if args.no_freeze else "gc.freeze") + ")", zygote_pids,
                           zygote_cgroups)
-        report.append(f"  children saw (inside their pid namespace): {seen[0]}, ...; "
+        report.append(f"  children saw (inside their pid namespace): {seen[0].split(' hash')[0]}, ...; "
                       f"all {len(seen)} in the target's 6 namespaces, unshare refused")
-        report.append(f"  zygote itself: private {private_mb(rollup(os.getpid())):.2f} MB "
+        report.append(f"  zygote itself: private {private_mb(rollup(zygote.pid)):.2f} MB "
                       f"(once per runtime)")
-        report.append(f"  hash('kindling') in every child: {hash('kindling')} (the zygote's secret)")
+        report.append(f"  hash('kindling') in the {len(seen)} children: {len(hashes)} distinct value(s) "
+                      "(the zygote's hash secret, shared)")
     finally:
         for pid in [] if "zygote_pids" not in locals() else zygote_pids:
             try:

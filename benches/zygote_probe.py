@@ -478,6 +478,10 @@ def main() -> None:
                 cg.rmdir()
             except OSError:
                 pass
+        try:
+            CGROUP.rmdir()
+        except OSError:
+            pass
         subprocess.run(["ip", "netns", "del", NETNS], stderr=subprocess.DEVNULL)
         remove_scratch(work)
     text = "\n".join(report) + "\n"

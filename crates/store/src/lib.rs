@@ -24,7 +24,7 @@ mod store_tests;
 #[cfg(test)]
 mod service_tests;
 
-pub use self::postgres::{Change, ChangeListener, PgStore};
+pub use self::postgres::{Change, ChangeListener, DEFAULT_POOL_SIZE, MAX_POOL_SIZE, PgStore};
 pub use apis::{ApiRecord, ApiStore};
 pub use blobs::{BlobId, BlobStore, SharedBlobs};
 pub use error::{Entity, StoreError};

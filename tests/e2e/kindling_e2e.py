@@ -111,19 +111,30 @@ def _newest_mtime(paths: Iterable[Path]) -> float:
     return max(p.stat().st_mtime for p in paths)
 
 
+# tests/fixtures/rust-echo is built once for every suite that runs it, statically linked
+# (glibc, crt-static) with exactly the README's and tests/images' command and settings, so that
+# this one release build serves them all (cargo finds it fresh): the e2e and streaming suites
+# run it as a zip function, the images suite and the README in a `FROM scratch` image.
+RUST_ECHO_TARGET = REPO / "target" / "images-fixture"
+RUST_ECHO_TRIPLE = "x86_64-unknown-linux-gnu"
+RUST_ECHO_RUSTFLAGS = "-C target-feature=+crt-static"
+
+
 def build_rust_echo() -> Path:
-    """`cargo build --release` of tests/fixtures/rust-echo when the binary is missing or older
-    than its sources; returns the binary."""
+    """`cargo build --release` of tests/fixtures/rust-echo (statically linked) when the binary
+    is missing or older than its sources; returns the binary (`rust-stream` is next to it)."""
     crate = FIXTURES / "rust-echo"
-    binary = FIXTURE_TARGET / "release" / "rust-echo"
+    binary = RUST_ECHO_TARGET / RUST_ECHO_TRIPLE / "release" / "rust-echo"
     sources = [crate / "Cargo.toml", *crate.joinpath("src").rglob("*.rs")]
     if (crate / "Cargo.lock").exists():
         sources.append(crate / "Cargo.lock")
     if binary.exists() and binary.stat().st_mtime >= _newest_mtime(sources):
         return binary
-    env = dict(os.environ, CARGO_TARGET_DIR=str(FIXTURE_TARGET), CARGO_TERM_COLOR="never")
+    env = dict(os.environ, CARGO_TARGET_DIR=str(RUST_ECHO_TARGET), CARGO_TERM_COLOR="never",
+               RUSTFLAGS=RUST_ECHO_RUSTFLAGS)
     proc = subprocess.run(
-        ["cargo", "build", "--release", "--manifest-path", str(crate / "Cargo.toml")],
+        ["cargo", "build", "--release", "--target", RUST_ECHO_TRIPLE,
+         "--manifest-path", str(crate / "Cargo.toml")],
         env=env, capture_output=True, text=True, timeout=1800,
     )
     if proc.returncode != 0:

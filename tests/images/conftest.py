@@ -16,13 +16,13 @@ from botocore.config import Config
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "conformance"))
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
 import harness  # noqa: E402
+import kindling_e2e  # noqa: E402  (builds the Rust echo fixture once for every suite)
 import support  # noqa: E402
 
 harness.isolate_aws_env()
-
-FIXTURE_TARGET = REPO / "target" / "images-fixture"
 
 
 @pytest.fixture(scope="session")
@@ -56,15 +56,7 @@ def lam(server):
 def static_echo() -> Path:
     """tests/fixtures/rust-echo (lambda_runtime) linked statically (glibc, crt-static): it runs
     in a `FROM scratch` image with nothing else in it."""
-    crate = REPO / "tests" / "fixtures" / "rust-echo"
-    binary = FIXTURE_TARGET / "x86_64-unknown-linux-gnu" / "release" / "rust-echo"
-    if not binary.exists():
-        env = dict(os.environ, CARGO_TARGET_DIR=str(FIXTURE_TARGET), CARGO_TERM_COLOR="never",
-                   RUSTFLAGS="-C target-feature=+crt-static")
-        proc = subprocess.run(["cargo", "build", "--release", "--target", "x86_64-unknown-linux-gnu",
-                               "--manifest-path", str(crate / "Cargo.toml")],
-                              env=env, capture_output=True, text=True, timeout=1800)
-        assert proc.returncode == 0, proc.stderr[-4000:]
+    binary = kindling_e2e.build_rust_echo()
     out = subprocess.run(["file", str(binary)], capture_output=True, text=True).stdout
     assert "statically linked" in out or "static-pie" in out, out
     return binary

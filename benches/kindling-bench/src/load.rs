@@ -178,10 +178,10 @@ pub fn latency(t: &Target, warmup: usize, n: usize, max_time: Duration) -> Stats
             let r = conn.request(t.method, &t.path, &[], t.body.clone()).await;
             let failed_transport = r.is_err();
             classify(&mut scratch, r, t.expected());
-            if failed_transport {
-                if let Ok(c) = Conn::connect(t.addr).await {
-                    conn = c;
-                }
+            if failed_transport
+                && let Ok(c) = Conn::connect(t.addr).await
+            {
+                conn = c;
             }
             if Instant::now() > deadline {
                 break;
@@ -198,10 +198,10 @@ pub fn latency(t: &Target, warmup: usize, n: usize, max_time: Duration) -> Stats
             if classify(&mut stats, r, t.expected()) {
                 stats.lat_ns.push(dt.as_nanos() as u64);
             }
-            if failed_transport {
-                if let Ok(c) = Conn::connect(t.addr).await {
-                    conn = c;
-                }
+            if failed_transport
+                && let Ok(c) = Conn::connect(t.addr).await
+            {
+                conn = c;
             }
             if Instant::now() > deadline {
                 break;

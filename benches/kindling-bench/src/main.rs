@@ -281,6 +281,9 @@ impl Subject {
     }
 }
 
+/// A server the warm suite measures: its label, its `--isolation` and extra environment.
+type WarmVariant = (String, String, Vec<(&'static str, &'static str)>);
+
 /// Warm latency and throughput, every server up at once and measured in turns (so that the
 /// machine's background load falls on all of them alike), each figure repeated `plan.reps` times.
 fn warm_suite(
@@ -292,7 +295,7 @@ fn warm_suite(
     rep: &mut Report,
 ) -> Result<(), Error> {
     let mut subjects = Vec::new();
-    let mut variants: Vec<(String, String, Vec<(&str, &str)>)> = plan
+    let mut variants: Vec<WarmVariant> = plan
         .isolations
         .iter()
         .map(|iso| (format!("kindling {iso}"), iso.clone(), Vec::new()))
@@ -418,12 +421,11 @@ fn wait_invocable(srv: &Managed, fn_name: &str) -> Result<(), Error> {
     let deadline = Instant::now() + Duration::from_secs(300);
     let ok = block_on(async {
         loop {
-            if let Ok(mut c) = http::Conn::connect(srv.addr).await {
-                if let Ok(r) = c.post(&invoke_path(fn_name), Bytes::from_static(EVENT.as_bytes())).await {
-                    if r.status == 200 {
-                        return true;
-                    }
-                }
+            if let Ok(mut c) = http::Conn::connect(srv.addr).await
+                && let Ok(r) = c.post(&invoke_path(fn_name), Bytes::from_static(EVENT.as_bytes())).await
+                && r.status == 200
+            {
+                return true;
             }
             if Instant::now() > deadline {
                 return false;
@@ -612,10 +614,10 @@ fn measure_memory(srv: &Managed, name: &str, n: usize) -> Result<Memory, Error> 
     let server_cg = procfs::memcg_usage(srv.pid()).map(|(p, _)| p);
     let mut cgroups = HashMap::new();
     for &p in &pids {
-        if let Some((path, bytes)) = procfs::memcg_usage(p) {
-            if Some(&path) != server_cg.as_ref() {
-                cgroups.insert(path, bytes);
-            }
+        if let Some((path, bytes)) = procfs::memcg_usage(p)
+            && Some(&path) != server_cg.as_ref()
+        {
+            cgroups.insert(path, bytes);
         }
     }
     Ok(Memory {

@@ -17,8 +17,12 @@ pub struct Row {
     pub cli_cpu: Option<f64>,
 }
 
+/// The warm rows of one results file: section 1's (single client), then section 2's
+/// (throughput).
+pub type Sections = (Vec<Row>, Vec<Row>);
+
 /// The rows of sections 1 and 2 of a results file written by `kindling-bench all`.
-pub fn parse(text: &str) -> (Vec<Row>, Vec<Row>) {
+pub fn parse(text: &str) -> Sections {
     let (mut lat, mut tp) = (Vec::new(), Vec::new());
     let mut section = 0;
     for line in text.lines() {
@@ -84,8 +88,8 @@ fn change(now: f64, before: Option<f64>) -> String {
 /// targets. `now` holds this run's rows in the same shape.
 pub fn render(
     o: &mut String,
-    now: &(Vec<Row>, Vec<Row>),
-    previous: Option<(&str, &(Vec<Row>, Vec<Row>))>,
+    now: &Sections,
+    previous: Option<(&str, &Sections)>,
     cores: f64,
 ) {
     let _ = writeln!(

@@ -165,10 +165,10 @@ pub fn memcg_usage(pid: i32) -> Option<(String, u64)> {
         if ctrl.is_empty() {
             // cgroup v2 unified hierarchy.
             for base in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] {
-                if let Ok(s) = fs::read_to_string(format!("{base}{path}/memory.current")) {
-                    if let Ok(v) = s.trim().parse() {
-                        return Some((path.to_string(), v));
-                    }
+                if let Ok(s) = fs::read_to_string(format!("{base}{path}/memory.current"))
+                    && let Ok(v) = s.trim().parse()
+                {
+                    return Some((path.to_string(), v));
                 }
             }
         }

@@ -129,12 +129,11 @@ impl Api {
     pub async fn wait_ready(addr: SocketAddr, timeout: Duration) -> Result<Api, Error> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Ok(mut api) = Api::connect(addr).await {
-                if let Ok(r) = api.conn.get("/2015-03-31/functions/").await {
-                    if r.status == 200 {
-                        return Ok(api);
-                    }
-                }
+            if let Ok(mut api) = Api::connect(addr).await
+                && let Ok(r) = api.conn.get("/2015-03-31/functions/").await
+                && r.status == 200
+            {
+                return Ok(api);
             }
             if Instant::now() > deadline {
                 return Err("server did not become ready".into());

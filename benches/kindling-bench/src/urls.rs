@@ -278,9 +278,9 @@ pub fn run_urls(a: &Args) -> Result<(), Error> {
     for (i, s) in subjects.iter().enumerate() {
         let _ = write!(out, "{:<42}", s.label);
         let mut row = Vec::new();
-        for ci in 0..conns.len() {
-            let m = median(tp[i][ci].iter().map(Stats::rps).collect());
-            let failed: u64 = tp[i][ci].iter().map(|s| s.errors + s.function_errors + s.throttled).sum();
+        for runs in tp[i].iter().take(conns.len()) {
+            let m = median(runs.iter().map(Stats::rps).collect());
+            let failed: u64 = runs.iter().map(|s| s.errors + s.function_errors + s.throttled).sum();
             let _ = write!(out, " {:>10}", if failed > 0 { format!("{m:.0}*") } else { format!("{m:.0}") });
             row.push(m);
         }

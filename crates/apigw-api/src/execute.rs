@@ -20,6 +20,7 @@ use kindling_apigw::routing::{self, split_path};
 use kindling_apigw::target::{FunctionTarget, TargetError};
 use kindling_apigw::{Deployed, DeployedHttp, DeployedRest};
 use kindling_httpevents::{BodyEncoding, HttpRequest, HttpResponse, RequestContext, v1, v2};
+use kindling_scheduler::InvokeResult;
 use percent_encoding::percent_decode_str;
 
 use crate::ExecuteState;
@@ -370,17 +371,8 @@ impl Call<'_> {
         if event.len() > MAX_EVENT {
             return self.with_cors(stage, gateway(413, "Request Too Long", None, id));
         }
-        let timeout = Duration::from_millis(integration.timeout_in_millis.max(50) as u64);
         let result = self
-            .state
-            .invoker
-            .call(
-                target,
-                &source_arn,
-                Bytes::from(event),
-                timeout,
-                self.trace(),
-            )
+            .invoke(target, &source_arn, event, integration.timeout_in_millis)
             .await;
         let res = match result {
             Ok(r) if r.function_error.is_some() => {
@@ -439,6 +431,28 @@ impl Call<'_> {
         header(self.parts, "x-amzn-trace-id").map(str::to_string)
     }
 
+    /// Runs the integration's function with `event`, waiting at most its timeout (50 ms at
+    /// least), with the request's trace header.
+    async fn invoke(
+        &self,
+        target: &FunctionTarget,
+        source_arn: &str,
+        event: Vec<u8>,
+        timeout_in_millis: i64,
+    ) -> Result<InvokeResult, CallError> {
+        let timeout = Duration::from_millis(timeout_in_millis.max(50) as u64);
+        self.state
+            .invoker
+            .call(
+                target,
+                source_arn,
+                Bytes::from(event),
+                timeout,
+                self.trace(),
+            )
+            .await
+    }
+
     // ---- REST APIs ----
 
     async fn rest(&self, stage: &DeployedRest, path: &str) -> Response {
@@ -493,17 +507,8 @@ impl Call<'_> {
         if event.len() > MAX_EVENT {
             return gateway(413, "Request Too Long", None, id);
         }
-        let timeout = Duration::from_millis(integration.timeout_in_millis.max(50) as u64);
         let result = self
-            .state
-            .invoker
-            .call(
-                target,
-                &source_arn,
-                Bytes::from(event),
-                timeout,
-                self.trace(),
-            )
+            .invoke(target, &source_arn, event, integration.timeout_in_millis)
             .await;
         match result {
             Ok(r) if r.function_error.is_some() => {

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::error::{ApigwError, Result, bad};
 use crate::routing::{Candidate, PathTemplate};
 use crate::service::{ApiGateway, Kind};
-use crate::{ids, target, time};
+use crate::{ids, retention, target, time};
 
 /// Routes per HTTP API (AWS's default quota).
 pub const MAX_ROUTES: usize = 300;
@@ -459,28 +459,14 @@ impl HttpApiDoc {
             .iter()
             .filter_map(|s| s.deployment_id.clone())
             .collect();
-        let recent: Vec<&String> = self
-            .deployments
-            .iter()
-            .rev()
-            .filter(|d| !d.auto_deployed)
-            .take(UNSERVED_SNAPSHOTS)
-            .map(|d| &d.deployment_id)
-            .collect();
-        self.snapshots
-            .retain(|id, _| served.contains(id) || recent.contains(&id));
-        while self.deployments.len() > MAX_DEPLOYMENTS {
-            match self
-                .deployments
-                .iter()
-                .position(|d| !served.contains(&d.deployment_id))
-            {
-                Some(i) => {
-                    self.deployments.remove(i);
-                }
-                None => break,
-            }
-        }
+        retention::forget(
+            &mut self.deployments,
+            &mut self.snapshots,
+            &served,
+            (MAX_DEPLOYMENTS, UNSERVED_SNAPSHOTS),
+            |d| &d.deployment_id,
+            |d| !d.auto_deployed,
+        );
     }
 }
 

@@ -23,6 +23,7 @@ pub mod http_import;
 mod ids;
 pub mod openapi;
 pub mod rest_api;
+mod retention;
 pub mod routing;
 mod service;
 pub mod target;

@@ -11,7 +11,7 @@ use crate::error::{ApigwError, Result, bad};
 use crate::openapi::{self, Imported};
 use crate::routing::{Candidate, PathTemplate, Segment};
 use crate::service::{ApiGateway, Deployed, DeployedRest, Kind};
-use crate::{ids, target, time};
+use crate::{ids, retention, target, time};
 
 /// Resources per REST API (AWS's default quota).
 pub const MAX_RESOURCES: usize = 300;
@@ -490,27 +490,14 @@ impl RestApiDoc {
             .iter()
             .map(|s| s.deployment_id.clone())
             .collect();
-        let recent: Vec<&String> = self
-            .deployments
-            .iter()
-            .rev()
-            .take(crate::http_api::UNSERVED_SNAPSHOTS)
-            .map(|d| &d.id)
-            .collect();
-        self.snapshots
-            .retain(|id, _| served.contains(id) || recent.contains(&id));
-        while self.deployments.len() > MAX_DEPLOYMENTS {
-            match self
-                .deployments
-                .iter()
-                .position(|d| !served.contains(&d.id))
-            {
-                Some(i) => {
-                    self.deployments.remove(i);
-                }
-                None => break,
-            }
-        }
+        retention::forget(
+            &mut self.deployments,
+            &mut self.snapshots,
+            &served,
+            (MAX_DEPLOYMENTS, crate::http_api::UNSERVED_SNAPSHOTS),
+            |d| &d.id,
+            |_| true,
+        );
     }
 
     /// Applies an imported document.

@@ -36,6 +36,18 @@ fn http_stage_routes(svc: &ApiGateway, api: &str, stage: &str) -> Option<Vec<Str
     })
 }
 
+/// A new HTTP API named `name` (no quick create); its id.
+fn http_api(svc: &ApiGateway, name: &str) -> String {
+    svc.create_http_api(ApiInput {
+        name: Some(name.into()),
+        protocol_type: Some("HTTP".into()),
+        ..ApiInput::default()
+    })
+    .expect("create")
+    .api
+    .api_id
+}
+
 fn integration(svc: &ApiGateway, api: &str) -> String {
     svc.create_integration(
         api,
@@ -85,15 +97,7 @@ fn quick_create_deploys_a_default_stage() {
 #[test]
 fn stages_serve_what_was_deployed_to_them() {
     let svc = service();
-    let api = svc
-        .create_http_api(ApiInput {
-            name: Some("a".into()),
-            protocol_type: Some("HTTP".into()),
-            ..ApiInput::default()
-        })
-        .expect("create")
-        .api
-        .api_id;
+    let api = http_api(&svc, "a");
     let i = integration(&svc, &api);
     route(&svc, &api, "GET /one", &i);
     for (name, auto) in [("$default", true), ("prod", false)] {
@@ -177,15 +181,7 @@ fn stages_serve_what_was_deployed_to_them() {
 #[test]
 fn concurrent_writers_all_land() {
     let svc = service();
-    let api = svc
-        .create_http_api(ApiInput {
-            name: Some("c".into()),
-            protocol_type: Some("HTTP".into()),
-            ..ApiInput::default()
-        })
-        .expect("create")
-        .api
-        .api_id;
+    let api = http_api(&svc, "c");
     let i = integration(&svc, &api);
     let threads: Vec<_> = (0..4)
         .map(|t| {

@@ -554,17 +554,9 @@ impl Cluster {
         epoch: i64,
         fallback: impl FnOnce() -> kindling_store::Result<()> + Send + 'static,
     ) -> Result<bool, ClusterError> {
-        let Some(store) = self.inner.store.clone() else {
-            blocking(fallback).await?;
-            return Ok(true);
-        };
-        let (id, document, node) = (
-            id.to_string(),
-            document.to_string(),
-            self.inner.config.node_id.clone(),
-        );
-        blocking(move || {
-            store.put_schedule_owned(&id, &document, &format!("schedule:{id}"), &node, epoch)
+        let (id, document) = (id.to_string(), document.to_string());
+        self.write_owned(fallback, move |store, node| {
+            store.put_schedule_owned(&id, &document, &format!("schedule:{id}"), node, epoch)
         })
         .await
     }
@@ -580,26 +572,28 @@ impl Cluster {
         epoch: i64,
         fallback: impl FnOnce() -> kindling_store::Result<()> + Send + 'static,
     ) -> Result<bool, ClusterError> {
+        let (uuid, source) = (uuid.to_string(), source.to_string());
+        self.write_owned(fallback, move |store, node| {
+            let resource = format!("esm:{uuid}");
+            store.set_source_position_owned(&uuid, &source, position, &resource, node, epoch)
+        })
+        .await
+    }
+
+    /// A write fenced by a lease of this node: `write` with the shared store and this node's
+    /// id on the blocking pool (its `false`: the lease is another node's now). Alone:
+    /// `fallback`, always written.
+    async fn write_owned(
+        &self,
+        fallback: impl FnOnce() -> kindling_store::Result<()> + Send + 'static,
+        write: impl FnOnce(&dyn NodeStore, &str) -> kindling_store::Result<bool> + Send + 'static,
+    ) -> Result<bool, ClusterError> {
         let Some(store) = self.inner.store.clone() else {
             blocking(fallback).await?;
             return Ok(true);
         };
-        let (uuid, source, node) = (
-            uuid.to_string(),
-            source.to_string(),
-            self.inner.config.node_id.clone(),
-        );
-        blocking(move || {
-            store.set_source_position_owned(
-                &uuid,
-                &source,
-                position,
-                &format!("esm:{uuid}"),
-                &node,
-                epoch,
-            )
-        })
-        .await
+        let node = self.inner.config.node_id.clone();
+        blocking(move || write(store.as_ref(), &node)).await
     }
 
     /// The cluster as this node sees it: every node and every owned resource (alone: this

@@ -252,6 +252,17 @@ pub struct ServeArgs {
     /// being moved off it (finds callers that skipped the blocking pool).
     #[arg(long, hide = true)]
     pub store_strict_blocking: bool,
+    /// With `--store postgres://...`: connections this node's pool keeps open to PostgreSQL at
+    /// most (1 to 1000). Each node also holds one more for the change listener: N nodes use up
+    /// to N x (pool size + 1) of the server's `max_connections` (PostgreSQL's default: 100).
+    #[arg(
+        long,
+        env = "KINDLING_STORE_POOL_SIZE",
+        default_value_t = kindling_store::DEFAULT_POOL_SIZE,
+        value_parser = parse_pool_size,
+        value_name = "CONNECTIONS"
+    )]
+    pub store_pool_size: u32,
     /// Region this server presents itself as (in ARNs).
     #[arg(long, env = "KINDLING_REGION", default_value = "us-east-1")]
     pub region: String,
@@ -432,6 +443,16 @@ pub struct ServeArgs {
     pub mq_brokers: Vec<(String, String)>,
 }
 
+fn parse_pool_size(s: &str) -> Result<u32, String> {
+    let max = kindling_store::MAX_POOL_SIZE;
+    match s.trim().parse::<u32>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a number of connections from 1 to {max}, got {s:?}"
+        )),
+    }
+}
+
 fn parse_days(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         // Up to 100 years, so that the age always fits a Duration.
@@ -532,5 +553,15 @@ mod tests {
         assert!(parse_size("-5").is_err());
         assert!(parse_days("-1").is_err());
         assert!(parse_positive_seconds("0").is_err());
+    }
+
+    #[test]
+    fn pool_sizes_are_bounded() {
+        assert_eq!(parse_pool_size("4"), Ok(4));
+        assert_eq!(parse_pool_size("1000"), Ok(1000));
+        for bad in ["0", "1001", "-1", "many", ""] {
+            let err = parse_pool_size(bad).unwrap_err();
+            assert!(err.contains("from 1 to 1000"), "{bad}: {err}");
+        }
     }
 }

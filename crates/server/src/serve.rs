@@ -359,7 +359,8 @@ async fn shared_store(args: &ServeArgs) -> anyhow::Result<Option<Arc<PgStore>>> 
         return Ok(None);
     };
     let url = url.clone();
-    let pg = tokio::task::spawn_blocking(move || PgStore::connect(&url))
+    let pool_size = args.store_pool_size;
+    let pg = tokio::task::spawn_blocking(move || PgStore::connect_with_pool(&url, pool_size))
         .await
         .context("connecting to PostgreSQL")?
         .context("opening the PostgreSQL store")?;

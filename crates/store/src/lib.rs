@@ -11,12 +11,14 @@
 pub mod apis;
 mod blobs;
 mod error;
+mod json;
 pub mod mappings;
 pub mod messaging;
 pub mod nodes;
 pub mod objects;
 mod postgres;
 mod sqlite;
+mod sqs_receive;
 pub mod stacks;
 #[cfg(test)]
 mod store_tests;
@@ -24,7 +26,7 @@ mod store_tests;
 #[cfg(test)]
 mod service_tests;
 
-pub use self::postgres::{Change, ChangeListener, PgStore};
+pub use self::postgres::{Change, ChangeListener, DEFAULT_POOL_SIZE, MAX_POOL_SIZE, PgStore};
 pub use apis::{ApiRecord, ApiStore};
 pub use blobs::{BlobId, BlobStore, SharedBlobs};
 pub use error::{Entity, StoreError};
@@ -80,6 +82,28 @@ impl AccountUsage {
                 .sum::<u64>();
         }
     }
+}
+
+/// Sets `meta`'s reserved concurrency to `value` unless, with the reservations of every other
+/// function (`others`), the account would reserve more than `max_total_reserved`
+/// (`LimitExceeded`). Removing a reservation (`None`) always succeeds.
+pub(crate) fn reserve_concurrency(
+    meta: &mut FunctionMeta,
+    others: &[FunctionMeta],
+    value: Option<u32>,
+    max_total_reserved: u64,
+) -> Result<()> {
+    if let Some(v) = value {
+        let others: u64 = others
+            .iter()
+            .map(|m| u64::from(m.reserved_concurrency.unwrap_or(0)))
+            .sum();
+        if others + u64::from(v) > max_total_reserved {
+            return Err(StoreError::LimitExceeded);
+        }
+    }
+    meta.reserved_concurrency = value;
+    Ok(())
 }
 
 /// Depth of one function's asynchronous queue.

@@ -17,6 +17,19 @@ pub struct KeyRange<'a> {
     pub start: KeyStart<'a>,
 }
 
+impl<'a> KeyRange<'a> {
+    /// The range's first key as a bound: the key, and whether it is excluded (`key > bound`
+    /// rather than `key >= bound`). A start before the prefix starts at the prefix.
+    pub fn lower_bound(&self) -> (&'a [u8], bool) {
+        match self.start {
+            KeyStart::First => (self.prefix, false),
+            KeyStart::At(k) if k > self.prefix => (k, false),
+            KeyStart::After(k) if k >= self.prefix => (k, true),
+            KeyStart::At(_) | KeyStart::After(_) => (self.prefix, false),
+        }
+    }
+}
+
 /// Where a listing starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyStart<'a> {
@@ -148,6 +161,125 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     }
     None
 }
+
+/// Implements [`ObjectStore`] for `$store` with the functions of its dialect's module `$sql`,
+/// one per method, each in a read (`$store::read`) or a durable write (`$store::write`):
+/// both stores make the same choice for every method.
+macro_rules! impl_object_store {
+    ($store:ty, $sql:ident) => {
+        const _: () = {
+            use std::collections::BTreeMap;
+
+            use kindling_model::objects::{
+                BucketConfig, BucketRecord, ObjectRecord, PartRecord, UploadRecord,
+            };
+
+            use $crate::Result;
+            use $crate::objects::{Completed, KeyRange, ObjectStore};
+
+            impl ObjectStore for $store {
+                fn create_bucket(&self, rec: &BucketRecord) -> Result<()> {
+                    self.write(|c| $sql::create_bucket(c, rec))
+                }
+
+                fn bucket(&self, name: &str) -> Result<Option<BucketRecord>> {
+                    self.read(|c| $sql::bucket(c, name))
+                }
+
+                fn buckets(&self) -> Result<Vec<BucketRecord>> {
+                    self.read($sql::buckets)
+                }
+
+                fn set_bucket_config(&self, name: &str, config: &BucketConfig) -> Result<()> {
+                    self.write(|c| $sql::set_bucket_config(c, name, config))
+                }
+
+                fn delete_bucket(&self, name: &str) -> Result<Vec<String>> {
+                    self.write(|c| $sql::delete_bucket(c, name))
+                }
+
+                fn put_object(&self, rec: &ObjectRecord) -> Result<Option<String>> {
+                    self.write(|c| $sql::put_object(c, rec))
+                }
+
+                fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
+                    self.read(|c| $sql::object(c, bucket, key))
+                }
+
+                fn list_objects(
+                    &self,
+                    bucket: &str,
+                    range: KeyRange<'_>,
+                    limit: usize,
+                ) -> Result<Vec<ObjectRecord>> {
+                    self.read(|c| $sql::list_objects(c, bucket, range, limit))
+                }
+
+                fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<String>> {
+                    self.write(|c| $sql::delete_object(c, bucket, key))
+                }
+
+                fn set_object_tags(
+                    &self,
+                    bucket: &str,
+                    key: &str,
+                    blob: &str,
+                    tags: &BTreeMap<String, String>,
+                ) -> Result<()> {
+                    self.write(|c| $sql::set_object_tags(c, bucket, key, blob, tags))
+                }
+
+                fn create_upload(&self, rec: &UploadRecord) -> Result<()> {
+                    self.write(|c| $sql::create_upload(c, rec))
+                }
+
+                fn upload(&self, upload_id: &str) -> Result<Option<UploadRecord>> {
+                    self.read(|c| $sql::upload(c, upload_id))
+                }
+
+                fn list_uploads(
+                    &self,
+                    bucket: &str,
+                    prefix: &[u8],
+                    after: Option<(&[u8], &str)>,
+                    limit: usize,
+                ) -> Result<Vec<UploadRecord>> {
+                    self.read(|c| $sql::list_uploads(c, bucket, prefix, after, limit))
+                }
+
+                fn put_part(&self, rec: &PartRecord) -> Result<Option<String>> {
+                    self.write(|c| $sql::put_part(c, rec))
+                }
+
+                fn parts(
+                    &self,
+                    upload_id: &str,
+                    after: u32,
+                    limit: usize,
+                ) -> Result<Vec<PartRecord>> {
+                    self.read(|c| $sql::parts(c, upload_id, after, limit))
+                }
+
+                fn complete_upload(
+                    &self,
+                    upload_id: &str,
+                    object: &ObjectRecord,
+                ) -> Result<Completed> {
+                    self.write(|c| $sql::complete_upload(c, upload_id, object))
+                }
+
+                fn abort_upload(&self, upload_id: &str) -> Result<Vec<String>> {
+                    self.write(|c| $sql::abort_upload(c, upload_id))
+                }
+
+                fn unreferenced_blobs(&self, blobs: &[String]) -> Result<Vec<String>> {
+                    self.read(|c| $sql::unreferenced_blobs(c, blobs))
+                }
+            }
+        };
+    };
+}
+pub(crate) use impl_object_store;
 
 #[cfg(test)]
 mod tests {

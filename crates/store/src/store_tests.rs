@@ -134,13 +134,18 @@ fn revisions_are_compare_and_swap(s: &dyn Store) {
     assert_eq!(versions, vec![None, Some(1)]);
 }
 
-fn aliases_protect_versions_and_cascade(s: &dyn Store) {
+/// Function `f`, its `$LATEST` and published version 1.
+fn function_with_version_1(s: &dyn Store) {
     s.create_function(
         &meta("f"),
         &version("f", None, "r1"),
         Some(&version("f", Some(1), "v")),
     )
     .unwrap();
+}
+
+fn aliases_protect_versions_and_cascade(s: &dyn Store) {
+    function_with_version_1(s);
     assert!(matches!(
         s.create_alias(&alias("f", "prod", "2")),
         Err(StoreError::NotFound(Entity::Version))
@@ -179,12 +184,7 @@ fn aliases_protect_versions_and_cascade(s: &dyn Store) {
 }
 
 fn function_urls_are_unique_compare_and_swap_and_cascade(s: &dyn Store) {
-    s.create_function(
-        &meta("f"),
-        &version("f", None, "r1"),
-        Some(&version("f", Some(1), "v")),
-    )
-    .unwrap();
+    function_with_version_1(s);
     assert!(matches!(
         s.create_function_url(&url("g", "$LATEST", "id0")),
         Err(StoreError::NotFound(Entity::Function))
@@ -386,26 +386,9 @@ fn dead_letters_and_redrive_are_atomic(s: &dyn Store) {
     assert_eq!(s.queue_stats().unwrap().len(), 2);
 }
 
-fn layers_number_monotonically(s: &dyn Store) {
-    let rec = LayerVersionRecord {
-        name: "deps".into(),
-        version: 0,
-        description: String::new(),
-        created_ms: 0,
-        compatible_runtimes: vec![],
-        compatible_architectures: vec![],
-        license_info: None,
-        code: version("x", None, "r").code,
-    };
-    assert_eq!(s.publish_layer_version(&rec).unwrap(), 1);
-    assert_eq!(s.publish_layer_version(&rec).unwrap(), 2);
-    s.delete_layer_version("deps", 2).unwrap();
-    assert_eq!(s.publish_layer_version(&rec).unwrap(), 3);
-    let other = LayerVersionRecord {
-        name: "Base".into(),
-        ..rec.clone()
-    };
-    assert_eq!(s.publish_layer_version(&other).unwrap(), 1);
+/// Layer `deps` as [`layers_number_monotonically`] leaves it: versions 3 and 1, newest first;
+/// version 2 deleted (seen only when asked for deleted ones).
+pub(crate) fn deps_layers_are_3_and_1(s: &dyn Store) {
     let versions: Vec<u64> = s
         .layer_versions("deps")
         .unwrap()
@@ -415,6 +398,31 @@ fn layers_number_monotonically(s: &dyn Store) {
     assert_eq!(versions, vec![3, 1]);
     assert!(s.layer_version("deps", 2, false).unwrap().is_none());
     assert!(s.layer_version("deps", 2, true).unwrap().is_some());
+}
+
+/// A layer version to publish as `name`.
+pub(crate) fn layer(name: &str) -> LayerVersionRecord {
+    LayerVersionRecord {
+        name: name.into(),
+        version: 0,
+        description: String::new(),
+        created_ms: 0,
+        compatible_runtimes: vec![],
+        compatible_architectures: vec![],
+        license_info: None,
+        code: version("x", None, "r").code,
+    }
+}
+
+/// Publishes versions 1, 2 and 3 of layer `deps` (deleting 2 before 3) and 1 of `Base`.
+pub(crate) fn layers_number_monotonically(s: &dyn Store) {
+    let rec = layer("deps");
+    assert_eq!(s.publish_layer_version(&rec).unwrap(), 1);
+    assert_eq!(s.publish_layer_version(&rec).unwrap(), 2);
+    s.delete_layer_version("deps", 2).unwrap();
+    assert_eq!(s.publish_layer_version(&rec).unwrap(), 3);
+    assert_eq!(s.publish_layer_version(&layer("Base")).unwrap(), 1);
+    deps_layers_are_3_and_1(s);
     // Byte order: upper case before lower case, whatever the database's locale.
     assert_eq!(s.layer_names().unwrap(), vec!["Base", "deps"]);
     assert_eq!(s.account_usage().unwrap().total_code_size, 300);
@@ -441,7 +449,7 @@ fn readers_see_every_write_once_it_returned(s: &dyn Store) {
     assert!(s.queue_stats().unwrap().is_empty());
 }
 
-fn concurrent_writers_and_readers_all_succeed(s: &dyn Store) {
+pub(crate) fn concurrent_writers_and_readers_all_succeed(s: &dyn Store) {
     s.create_function(&meta("f"), &version("f", None, "r"), None)
         .unwrap();
     std::thread::scope(|scope| {

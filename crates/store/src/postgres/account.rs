@@ -20,16 +20,11 @@ pub(super) fn set_reserved(
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&RESERVATIONS_LOCK])?;
     let mut meta =
         functions::meta_for_update(tx, name)?.ok_or(StoreError::NotFound(Entity::Function))?;
-    if let Some(v) = value {
-        let others: u64 = functions::metas_except(tx, name)?
-            .iter()
-            .map(|m| u64::from(m.reserved_concurrency.unwrap_or(0)))
-            .sum();
-        if others + u64::from(v) > max_total_reserved {
-            return Err(StoreError::LimitExceeded);
-        }
-    }
-    meta.reserved_concurrency = value;
+    let others = match value {
+        Some(_) => functions::metas_except(tx, name)?,
+        None => Vec::new(),
+    };
+    crate::reserve_concurrency(&mut meta, &others, value, max_total_reserved)?;
     functions::put_meta(tx, &meta)
 }
 

@@ -45,8 +45,13 @@ pub(super) const MAX_ATTEMPTS: u32 = 8;
 /// How long a caller waits for a free connection before the store reports it unavailable.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Connections the pool keeps at most.
-pub(super) const DEFAULT_POOL_SIZE: u32 = 16;
+/// Connections the pool keeps at most, unless the caller chooses.
+pub const DEFAULT_POOL_SIZE: u32 = 16;
+
+/// The largest pool a node may ask for: PostgreSQL's own default `max_connections` is 100, and
+/// a pool larger than this is a mistake, not a setting (a server configured for more serves
+/// several nodes of a smaller pool each).
+pub const MAX_POOL_SIZE: u32 = 1000;
 
 /// A pooled client and the statements prepared on it (prepared once per connection: every
 /// later call of the same SQL is one round trip).
@@ -174,8 +179,13 @@ pub(super) struct Connections {
 
 impl Connections {
     /// Connects to `url` (`postgres://user@host:port/db`), applies pending migrations and keeps
-    /// up to `size` connections.
+    /// up to `size` connections (1 to [`MAX_POOL_SIZE`]).
     pub fn open(url: &str, size: u32) -> Result<Self> {
+        if !(1..=MAX_POOL_SIZE).contains(&size) {
+            return Err(StoreError::Invalid(
+                "the PostgreSQL pool size must be 1 to 1000 connections",
+            ));
+        }
         let mut config = postgres::Config::from_str(url).map_err(StoreError::from)?;
         if config.get_application_name().is_none() {
             config.application_name("kindling");
@@ -188,7 +198,7 @@ impl Connections {
         };
         let pool = off_runtime(|| {
             r2d2::Pool::builder()
-                .max_size(size.max(1))
+                .max_size(size)
                 .min_idle(Some(1))
                 .connection_timeout(CHECKOUT_TIMEOUT)
                 // A broken connection is found by `has_broken` when it is returned; checking

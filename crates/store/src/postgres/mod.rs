@@ -40,7 +40,8 @@ use kindling_model::layer::LayerVersionRecord;
 use kindling_model::url::FunctionUrlRecord;
 
 pub use self::changes::{Change, ChangeListener};
-use self::connections::{Connections, DEFAULT_POOL_SIZE, Mode, Tx};
+use self::connections::{Connections, Mode, Tx};
+pub use self::connections::{DEFAULT_POOL_SIZE, MAX_POOL_SIZE};
 use crate::{AccountUsage, PolicyRecord, QueueStat, Result, Store};
 
 /// How long a control-plane write waits, after its commit, for every listening node to drop
@@ -60,7 +61,9 @@ impl PgStore {
         Self::connect_with_pool(url, DEFAULT_POOL_SIZE)
     }
 
-    /// Like [`Self::connect`], keeping at most `pool_size` connections.
+    /// Like [`Self::connect`], keeping at most `pool_size` connections (1 to
+    /// [`MAX_POOL_SIZE`]; anything else is [`StoreError::Invalid`](crate::StoreError::Invalid)).
+    /// The change listener ([`Self::listen_changes`]) uses one connection more.
     pub fn connect_with_pool(url: &str, pool_size: u32) -> Result<Self> {
         Ok(Self {
             conns: Connections::open(url, pool_size)?,

@@ -304,15 +304,7 @@ impl NodeStore for PgStore {
         epoch: i64,
     ) -> Result<bool> {
         self.queue(|c| {
-            // Locks the lease row: a takeover waits for this write, or this write sees it.
-            let owns = c
-                .query_opt(
-                    "SELECT 1 FROM kindling_leases
-                     WHERE resource = $1 AND owner = $2 AND epoch = $3 FOR SHARE",
-                    &[&resource, &node_id, &epoch],
-                )?
-                .is_some();
-            if !owns {
+            if !owns_lease(c, resource, node_id, epoch)? {
                 return Ok(false);
             }
             c.execute(
@@ -333,15 +325,7 @@ impl NodeStore for PgStore {
         epoch: i64,
     ) -> Result<bool> {
         self.queue(|c| {
-            // Locks the lease row: a takeover waits for this write, or this write sees it.
-            let owns = c
-                .query_opt(
-                    "SELECT 1 FROM kindling_leases
-                     WHERE resource = $1 AND owner = $2 AND epoch = $3 FOR SHARE",
-                    &[&resource, &node_id, &epoch],
-                )?
-                .is_some();
-            if !owns {
+            if !owns_lease(c, resource, node_id, epoch)? {
                 return Ok(false);
             }
             c.execute(
@@ -452,4 +436,16 @@ impl NodeStore for PgStore {
             .get(0))
         })
     }
+}
+
+/// Whether `node_id` still holds `resource` at `epoch`, locking the lease row for the rest of
+/// the transaction: a takeover waits for the caller's write, or the caller sees the takeover.
+fn owns_lease(tx: &mut Tx<'_>, resource: &str, node_id: &str, epoch: i64) -> Result<bool> {
+    Ok(tx
+        .query_opt(
+            "SELECT 1 FROM kindling_leases
+             WHERE resource = $1 AND owner = $2 AND epoch = $3 FOR SHARE",
+            &[&resource, &node_id, &epoch],
+        )?
+        .is_some())
 }

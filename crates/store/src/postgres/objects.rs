@@ -9,7 +9,7 @@ use kindling_model::objects::{BucketConfig, BucketRecord, ObjectRecord, PartReco
 
 use super::records::{limit, strings};
 use super::rows::{record, records, to_json};
-use crate::objects::{Completed, KeyRange, KeyStart, prefix_end};
+use crate::objects::{Completed, KeyRange, prefix_end};
 use crate::{Entity, Result, StoreError};
 
 pub(super) fn create_bucket(tx: &mut Tx<'_>, rec: &BucketRecord) -> Result<()> {
@@ -151,13 +151,7 @@ pub(super) fn list_objects(
     n: usize,
 ) -> Result<Vec<ObjectRecord>> {
     let end = prefix_end(range.prefix);
-    let (lower, exclusive): (&[u8], bool) = match range.start {
-        KeyStart::First => (range.prefix, false),
-        KeyStart::At(k) if k > range.prefix => (k, false),
-        KeyStart::At(_) => (range.prefix, false),
-        KeyStart::After(k) if k >= range.prefix => (k, true),
-        KeyStart::After(_) => (range.prefix, false),
-    };
+    let (lower, exclusive) = range.lower_bound();
     let sql = if exclusive {
         "SELECT record FROM s3_objects
          WHERE bucket = $1 AND key > $2 AND ($3::BYTEA IS NULL OR key < $3)

@@ -17,6 +17,7 @@ use crate::messaging::{
     MoveMessage, QueueCounts, QueueOp, QueueOpOutput, ReceiptRef, ReceiveOp, Received, SendOutcome,
     VisibilityRefusal,
 };
+use crate::sqs_receive::{self, ReceiveSql};
 use crate::{Entity, Result, StoreError};
 
 fn with_id(mut rec: QueueRecord, id: i64) -> QueueRecord {
@@ -276,57 +277,49 @@ fn receive(tx: &mut Tx<'_>, r: &ReceiveOp) -> Result<Received> {
             &[&r.queue_id],
         )?;
     }
-    let mut got = Received::default();
-    // Moves to the dead-letter queue free places in the batch: look again (bounded).
-    for _ in 0..4 {
-        let want = r.max.saturating_sub(got.messages.len());
-        if want == 0 {
-            break;
-        }
-        let found = candidates(tx, r, want)?;
-        let exhausted = found.len() < want;
-        let mut moved_now = 0;
-        for mut m in found {
-            if let Some(dlq) = &r.redrive
-                && m.message.receive_count >= dlq.max_receive_count
-            {
-                let mut moved = m.message.clone();
-                moved.dead_letter_source_arn = Some(dlq.source_arn.clone());
-                moved.receive_count = 0;
-                moved.first_receive_ms = None;
-                moved.visible_ms = r.now_ms;
-                moved.dedup_key = None;
-                insert(tx, dlq.queue_id, &moved)?;
-                tx.execute("DELETE FROM sqs_messages WHERE seq = $1", &[&m.seq])?;
-                moved_now += 1;
-                continue;
-            }
-            let first = m.message.first_receive_ms.unwrap_or(r.now_ms);
-            tx.execute(
-                "UPDATE sqs_messages SET receive_count = receive_count + 1, receipt = $2,
-                   visible_ms = $3, first_receive_ms = $4
-                 WHERE seq = $1",
-                &[&m.seq, &r.receipt, &(r.now_ms + r.visibility_ms), &first],
-            )?;
-            m.message.receive_count += 1;
-            m.message.first_receive_ms = Some(first);
-            m.receipt = r.receipt.clone();
-            got.messages.push(m);
-        }
-        got.moved += moved_now;
-        if moved_now == 0 || exhausted {
-            break;
-        }
+    sqs_receive::receive(tx, r)
+}
+
+impl ReceiveSql for Tx<'_> {
+    fn candidates(&mut self, r: &ReceiveOp, want: usize) -> Result<Vec<StoredMessage>> {
+        candidates(self, r, want)
     }
-    if got.messages.is_empty() {
-        got.next_visible_ms = tx
+
+    fn move_to_dead_letter(
+        &mut self,
+        seq: i64,
+        dlq_queue_id: i64,
+        moved: &NewMessage,
+    ) -> Result<()> {
+        insert(self, dlq_queue_id, moved)?;
+        self.execute("DELETE FROM sqs_messages WHERE seq = $1", &[&seq])?;
+        Ok(())
+    }
+
+    fn mark_received(
+        &mut self,
+        seq: i64,
+        receipt: &str,
+        visible_ms: i64,
+        first_receive_ms: i64,
+    ) -> Result<()> {
+        self.execute(
+            "UPDATE sqs_messages SET receive_count = receive_count + 1, receipt = $2,
+               visible_ms = $3, first_receive_ms = $4
+             WHERE seq = $1",
+            &[&seq, &receipt, &visible_ms, &first_receive_ms],
+        )?;
+        Ok(())
+    }
+
+    fn next_visible_ms(&mut self, queue_id: i64, now_ms: i64) -> Result<Option<i64>> {
+        Ok(self
             .query_one(
                 "SELECT MIN(visible_ms) FROM sqs_messages WHERE queue_id = $1 AND visible_ms > $2",
-                &[&r.queue_id, &r.now_ms],
+                &[&queue_id, &now_ms],
             )?
-            .get(0);
+            .get(0))
     }
-    Ok(got)
 }
 
 fn change_visibility(

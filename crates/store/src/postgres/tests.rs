@@ -184,3 +184,20 @@ fn sqlstates_map_to_store_errors() {
         Err(StoreError::Unavailable(_))
     ));
 }
+
+#[test]
+fn pool_sizes_out_of_range_are_refused_before_connecting() {
+    // Port 1: nothing listens, so only the size check can answer `Invalid`.
+    let url = "postgres://postgres@127.0.0.1:1/none";
+    for size in [0, super::MAX_POOL_SIZE + 1] {
+        let err = PgStore::connect_with_pool(url, size).err();
+        assert!(
+            matches!(err, Some(StoreError::Invalid(m)) if m.contains(&format!("1 to {} ", super::MAX_POOL_SIZE))),
+            "{size}: {err:?}"
+        );
+    }
+    assert!(matches!(
+        PgStore::connect_with_pool(url, super::MAX_POOL_SIZE),
+        Err(StoreError::Unavailable(_))
+    ));
+}

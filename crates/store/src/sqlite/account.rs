@@ -14,16 +14,11 @@ pub(super) fn set_reserved(
     max_total_reserved: u64,
 ) -> Result<()> {
     let mut meta = functions::meta(conn, name)?.ok_or(StoreError::NotFound(Entity::Function))?;
-    if let Some(v) = value {
-        let others: u64 = functions::metas_except(conn, name)?
-            .iter()
-            .map(|m| u64::from(m.reserved_concurrency.unwrap_or(0)))
-            .sum();
-        if others + u64::from(v) > max_total_reserved {
-            return Err(StoreError::LimitExceeded);
-        }
-    }
-    meta.reserved_concurrency = value;
+    let others = match value {
+        Some(_) => functions::metas_except(conn, name)?,
+        None => Vec::new(),
+    };
+    crate::reserve_concurrency(&mut meta, &others, value, max_total_reserved)?;
     functions::put_meta(conn, &meta)
 }
 

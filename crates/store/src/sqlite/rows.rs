@@ -1,24 +1,11 @@
 //! Records as JSON columns, and reading them back from rows.
 
 use rusqlite::{Connection, OptionalExtension};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{Result, StoreError};
+use crate::Result;
 
-pub(super) fn to_json<T: Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|source| StoreError::Encode {
-        record: std::any::type_name::<T>(),
-        source,
-    })
-}
-
-pub(super) fn from_json<T: DeserializeOwned>(s: &str) -> Result<T> {
-    serde_json::from_str(s).map_err(|source| StoreError::CorruptRecord {
-        record: std::any::type_name::<T>(),
-        source,
-    })
-}
+pub(super) use crate::json::{from_json, to_json};
 
 /// The JSON record of the one row a query returns, if any.
 pub(super) fn record<T: DeserializeOwned>(

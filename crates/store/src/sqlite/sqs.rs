@@ -9,6 +9,7 @@ use crate::messaging::{
     Delivery, MoveMessage, QueueCounts, QueueOp, QueueOpOutput, ReceiptRef, ReceiveOp, Received,
     SendOutcome, VisibilityRefusal,
 };
+use crate::sqs_receive::{self, ReceiveSql};
 use crate::{Entity, Result, StoreError};
 
 fn with_id(mut rec: QueueRecord, id: i64) -> QueueRecord {
@@ -251,57 +252,55 @@ fn candidates(conn: &Connection, r: &ReceiveOp, limit: usize) -> Result<Vec<Stor
 }
 
 fn receive(conn: &Connection, r: &ReceiveOp) -> Result<Received> {
-    let mut got = Received::default();
-    // Moves to the dead-letter queue free places in the batch: look again (bounded).
-    for _ in 0..4 {
-        let want = r.max.saturating_sub(got.messages.len());
-        if want == 0 {
-            break;
-        }
-        let found = candidates(conn, r, want)?;
-        let exhausted = found.len() < want;
-        let mut moved_now = 0;
-        for mut m in found {
-            if let Some(dlq) = &r.redrive
-                && m.message.receive_count >= dlq.max_receive_count
-            {
-                let mut moved = m.message.clone();
-                moved.dead_letter_source_arn = Some(dlq.source_arn.clone());
-                moved.receive_count = 0;
-                moved.first_receive_ms = None;
-                moved.visible_ms = r.now_ms;
-                moved.dedup_key = None;
-                insert(conn, dlq.queue_id, &moved)?;
-                conn.prepare_cached("DELETE FROM sqs_messages WHERE seq = ?1")?
-                    .execute([m.seq])?;
-                moved_now += 1;
-                continue;
-            }
-            let first = m.message.first_receive_ms.unwrap_or(r.now_ms);
-            conn.prepare_cached(
+    sqs_receive::receive(&mut Claim(conn), r)
+}
+
+/// A claim's statements on the writer's connection.
+struct Claim<'a>(&'a Connection);
+
+impl ReceiveSql for Claim<'_> {
+    fn candidates(&mut self, r: &ReceiveOp, want: usize) -> Result<Vec<StoredMessage>> {
+        candidates(self.0, r, want)
+    }
+
+    fn move_to_dead_letter(
+        &mut self,
+        seq: i64,
+        dlq_queue_id: i64,
+        moved: &NewMessage,
+    ) -> Result<()> {
+        insert(self.0, dlq_queue_id, moved)?;
+        self.0
+            .prepare_cached("DELETE FROM sqs_messages WHERE seq = ?1")?
+            .execute([seq])?;
+        Ok(())
+    }
+
+    fn mark_received(
+        &mut self,
+        seq: i64,
+        receipt: &str,
+        visible_ms: i64,
+        first_receive_ms: i64,
+    ) -> Result<()> {
+        self.0
+            .prepare_cached(
                 "UPDATE sqs_messages SET receive_count = receive_count + 1, receipt = ?2,
                    visible_ms = ?3, first_receive_ms = ?4
                  WHERE seq = ?1",
             )?
-            .execute(params![m.seq, r.receipt, r.now_ms + r.visibility_ms, first])?;
-            m.message.receive_count += 1;
-            m.message.first_receive_ms = Some(first);
-            m.receipt = r.receipt.clone();
-            got.messages.push(m);
-        }
-        got.moved += moved_now;
-        if moved_now == 0 || exhausted {
-            break;
-        }
+            .execute(params![seq, receipt, visible_ms, first_receive_ms])?;
+        Ok(())
     }
-    if got.messages.is_empty() {
-        got.next_visible_ms = conn
+
+    fn next_visible_ms(&mut self, queue_id: i64, now_ms: i64) -> Result<Option<i64>> {
+        Ok(self
+            .0
             .prepare_cached(
                 "SELECT MIN(visible_ms) FROM sqs_messages WHERE queue_id = ?1 AND visible_ms > ?2",
             )?
-            .query_row(params![r.queue_id, r.now_ms], |row| row.get(0))?;
+            .query_row(params![queue_id, now_ms], |row| row.get(0))?)
     }
-    Ok(got)
 }
 
 fn change_visibility(

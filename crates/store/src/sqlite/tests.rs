@@ -8,41 +8,14 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::StoreError;
-use crate::store_tests::{event, meta, version};
-
-/// A function's meta and `$LATEST`, for other modules' tests.
+use crate::store_tests::{self, event, meta, version};
 
 #[test]
 fn layers_number_monotonically_and_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
-    {
-        let s = SqliteStore::open(&path).unwrap();
-        let rec = LayerVersionRecord {
-            name: "deps".into(),
-            version: 0,
-            description: String::new(),
-            created_ms: 0,
-            compatible_runtimes: vec![],
-            compatible_architectures: vec![],
-            license_info: None,
-            code: version("x", None, "r").code,
-        };
-        assert_eq!(s.publish_layer_version(&rec).unwrap(), 1);
-        assert_eq!(s.publish_layer_version(&rec).unwrap(), 2);
-        s.delete_layer_version("deps", 2).unwrap();
-        assert_eq!(s.publish_layer_version(&rec).unwrap(), 3);
-    }
-    let s = SqliteStore::open(&path).unwrap();
-    let versions: Vec<u64> = s
-        .layer_versions("deps")
-        .unwrap()
-        .iter()
-        .map(|l| l.version)
-        .collect();
-    assert_eq!(versions, vec![3, 1]);
-    assert!(s.layer_version("deps", 2, false).unwrap().is_none());
-    assert!(s.layer_version("deps", 2, true).unwrap().is_some());
+    store_tests::layers_number_monotonically(&SqliteStore::open(&path).unwrap());
+    store_tests::deps_layers_are_3_and_1(&SqliteStore::open(&path).unwrap());
 }
 
 #[test]
@@ -175,34 +148,10 @@ fn syncing_the_log_covers_relaxed_commits() {
     s.sync_queue_ops().unwrap();
 }
 
+/// The shared suite's concurrency test on a file database: reads on the reader pool while
+/// the writers commit (the in-memory store has a single connection).
 #[test]
 fn concurrent_writers_and_readers_all_succeed() {
     let (s, _dir) = file_store();
-    let s = Arc::new(s);
-    s.create_function(&meta("f"), &version("f", None, "r"), None)
-        .unwrap();
-    let threads: Vec<_> = (0..4)
-        .map(|t| {
-            let s = Arc::clone(&s);
-            std::thread::spawn(move || {
-                for i in 0..40 {
-                    let id = format!("t{t}-{i}");
-                    s.enqueue_events(&[event(&id, "f", i)]).unwrap();
-                    for e in s.lease_events(&id, 1000, 1000, 2).unwrap() {
-                        s.finish_event(&e.id, &id, &[], &[]).unwrap();
-                    }
-                    assert!(s.function("f").unwrap().is_some());
-                    if i % 10 == 0 {
-                        let name = format!("g{t}-{i}");
-                        s.create_function(&meta(&name), &version(&name, None, "r"), None)
-                            .unwrap();
-                    }
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    assert_eq!(s.account_usage().unwrap().function_count, 1 + 4 * 4);
+    store_tests::concurrent_writers_and_readers_all_succeed(&s);
 }

@@ -135,7 +135,7 @@ mod spec;
 mod sys;
 mod tmp_disk;
 
-pub use environment::{Environment, Exit};
+pub use environment::{Environment, Exit, LateExec};
 pub use error::SandboxError;
 pub use network::{NetworkNamespace, PreparedNetwork};
 pub use output::{OutputLine, Stream};

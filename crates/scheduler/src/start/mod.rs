@@ -304,6 +304,7 @@ impl Starter {
             network: network.namespace,
             pass_fds,
             code_later: false,
+            exec_later: false,
         };
         let mut sandbox = match self.sandbox.spawn(spec).await {
             Ok(s) => s,

@@ -11,7 +11,6 @@
 //! variables, the Runtime API's function settings. See docs/ARCHITECTURE.md.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -43,6 +42,9 @@ const WAITING_MEMORY_MB: u32 = 128;
 const ENV_ROOM: usize = 16 * 1024;
 /// The descriptor at which the bootstrap waits for the function's environment.
 const IDENTITY_FD: &str = "3";
+/// How long after a claimed environment's Init its pool starts a replacement: its first
+/// invocation, which follows at once, is usually over by then.
+const REFILL_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// One environment waiting for its function.
 pub(super) struct Prewarmed {
@@ -79,6 +81,15 @@ pub(super) fn encode_identity(env: &[(String, String)]) -> Vec<u8> {
         data.push(0);
     }
     data
+}
+
+/// Writes the function's environment to the waiting bootstrap's pipe and closes it, on the
+/// async runtime (the pipe is made non-blocking: a message larger than the pipe's buffer waits
+/// for the bootstrap to read, without holding a thread).
+async fn deliver_identity(identity: std::fs::File, data: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut pipe = tokio::net::unix::pipe::Sender::from_file(identity)?;
+    pipe.write_all(data).await
 }
 
 /// The ready environments, per runtime, and how many are being started.
@@ -387,9 +398,12 @@ impl Starter {
         } else {
             self.prewarm.take(runtime)
         };
-        // Whatever the outcome, the runtime's pool fills (again) for the next one.
-        self.prewarm_fill(runtime);
-        let p = taken?;
+        let Some(p) = taken else {
+            // The runtime's pool fills (again) for the next one. After a claim it refills
+            // only once the claimed environment is under way (`refill_after_claim`).
+            self.prewarm_fill(runtime);
+            return None;
+        };
         // A custom runtime's program starts with the function's command and environment.
         let fits = match &p.launch {
             None => launch.cwd.is_none(),
@@ -415,6 +429,20 @@ impl Starter {
                 .push_front(p);
             None
         }
+    }
+
+    /// After a claim: refills `runtime`'s pool once the claimed environment's Init is over
+    /// and [`REFILL_DELAY`] has passed, so that making the next one (a clone of Kindling, a
+    /// network namespace, the root's mounts, an interpreter's start: tens of milliseconds of
+    /// CPU) does not compete with the claimed environment's Init and first invocation on a
+    /// small machine.
+    pub(super) fn refill_after_claim(self: &Arc<Self>, runtime: &str) {
+        let this = Arc::clone(self);
+        let runtime = runtime.to_string();
+        tokio::spawn(async move {
+            tokio::time::sleep(REFILL_DELAY).await;
+            this.prewarm_fill(&runtime);
+        });
     }
 
     /// A pre-initialized environment for `job`, if one fits (see [`Self::take_prewarmed`]).
@@ -516,7 +544,7 @@ impl Starter {
                 )
                 .await
                 .map_err(|e| e.to_string()),
-            Some(mut identity) => {
+            Some(identity) => {
                 let attached = tree
                     .sandbox()
                     .attach_code(
@@ -527,15 +555,9 @@ impl Starter {
                     )
                     .await;
                 match attached {
-                    Ok(()) => {
-                        let data = encode_identity(&env);
-                        tokio::task::spawn_blocking(move || identity.write_all(&data))
-                            .await
-                            .map_err(SchedulerError::task(
-                                "delivering the function's environment",
-                            ))?
-                            .map_err(|e| e.to_string())
-                    }
+                    Ok(()) => deliver_identity(identity, &encode_identity(&env))
+                        .await
+                        .map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 }
             }

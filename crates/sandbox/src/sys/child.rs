@@ -16,7 +16,8 @@
 //! 3. forks the program, which joins the cgroups, drops privileges, takes its passed
 //!    descriptors, installs the system call filter and (Namespaces mode) waits at a gate while
 //!    the supervisor builds the root filesystem, hostname and loopback (so both run at once on
-//!    two CPUs), then executes;
+//!    two CPUs), then executes (`exec_later`: tells the supervisor it is ready, then waits for
+//!    its command on a pipe, read into buffers allocated before the clone, and executes that);
 //! 4. reports `Started` once the `execve` succeeded (a close-on-exec pipe tells), then reaps
 //!    children until the program exits, a kill is requested (SIGTERM/SIGINT/SIGHUP/SIGQUIT) or
 //!    Kindling goes away (the lifeline pipe closes);

@@ -1318,7 +1318,10 @@ fn set_errno(value: c_int) {
 mod tests {
     use super::*;
 
-    fn decode(message: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<u8>, Vec<Vec<u8>>), c_int> {
+    /// argv, cwd, envp.
+    type Decoded = (Vec<Vec<u8>>, Vec<u8>, Vec<Vec<u8>>);
+
+    fn decode(message: &[u8]) -> Result<Decoded, c_int> {
         let mut pointers = [ptr::null(); 16];
         let command = decode_late_exec(message, &mut pointers)?;
         let strings = |from: usize| -> Vec<Vec<u8>> {

@@ -107,6 +107,7 @@ def main() -> None:
     ap.add_argument("--memory-mb", type=int, default=512)
     ap.add_argument("--isolation", default="namespaces")
     ap.add_argument("--out", default=str(ROOT / "benches" / "results" / "prewarm-latest.txt"))
+    ap.add_argument("--note", action="append", default=[], help="a line added to the results")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="kindling-prewarm-bench-"))
@@ -223,6 +224,7 @@ def main() -> None:
             text = "  ".join(f"{label} {statistics.median(c):6.2f} / {min(c):6.2f}"
                              for label, c in zip(("pre", "prepare", "spawn|claim", "init", "post"), cols))
             lines.append(f"  {runtime:<16} {tag:<4} {text}")
+    lines.extend(args.note)
     lines.append("")
     lines.append("Previous figures (benches/results/latest.txt, python namespaces first invoke after deploy, an")
     lines.append("idle machine): client 29.58 ms, Init 26.25 ms; rust (provided) 9.79 ms / 7.48 ms. Compare rows")

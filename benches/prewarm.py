@@ -217,13 +217,13 @@ def main() -> None:
                 prepare = int(f["prepare_us"]) / 1000
                 setup = int(f["setup_us"]) / 1000
                 rows.append(((at - ready / 1000 - sent) * 1000, prepare, setup - prepare, ready - setup,
-                             (received - at) * 1000))
+                             (received - at) * 1000, f.get("prewarmed") == "true"))
             if not rows:
                 continue
             cols = list(zip(*rows))
             text = "  ".join(f"{label} {statistics.median(c):6.2f} / {min(c):6.2f}"
                              for label, c in zip(("pre", "prepare", "spawn|claim", "init", "post"), cols))
-            lines.append(f"  {runtime:<16} {tag:<4} {text}")
+            lines.append(f"  {runtime:<16} {tag:<4} {text}  pre-initialized {sum(cols[5])}/{len(rows)}")
     lines.extend(args.note)
     lines.append("")
     lines.append("Previous figures (benches/results/latest.txt, python namespaces first invoke after deploy, an")

@@ -151,7 +151,14 @@ impl Starter {
         let (spawned, init_started, prewarmed) = match self.prewarmed_for(&job, &prepared) {
             Some(p) => {
                 let claimed = Instant::now();
-                match self.spawn_prewarmed(&job, prepared, p).await? {
+                let claim = self.spawn_prewarmed(&job, prepared, p).await;
+                if !matches!(claim, Ok(Ok(_)))
+                    && let Some(runtime) = job.rec.spec.runtime.as_deref()
+                {
+                    // The environment is used up all the same: its pool refills.
+                    self.refill_after_claim(runtime);
+                }
+                match claim? {
                     Ok(s) => (s, claimed, true),
                     Err(f) => return Ok(Err(f)),
                 }

@@ -259,3 +259,125 @@ def test_node_runtime(prewarm_server):
     assert a["functionName"] == first and b["functionName"] == second
     assert a["uid"] != b["uid"]
     assert init_duration_ms(a_log) is not None, a_log
+
+
+# A custom runtime (`provided.al2023`) whose `bootstrap` is a Python script run by the host's
+# interpreter (visible read-only under /usr): it serves invocations over the Runtime API and
+# reports what its process sees.
+BOOTSTRAP = r'''#!/usr/bin/python3 -I
+import json, os, socket, time, urllib.request
+
+API = "http://%s/2018-06-01/runtime" % os.environ["AWS_LAMBDA_RUNTIME_API"]
+
+
+def age(pid):
+    with open("/proc/%s/stat" % pid, "rb") as f:
+        start_ticks = int(f.read().rsplit(b")", 1)[1].split()[19])
+    with open("/proc/uptime") as f:
+        uptime = float(f.read().split()[0])
+    return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+
+
+count = 0
+while True:
+    with urllib.request.urlopen(API + "/invocation/next") as r:
+        rid = r.headers["Lambda-Runtime-Aws-Request-Id"]
+        event = json.loads(r.read() or b"{}")
+    count += 1
+    if event.get("op") == "dirty":
+        with open("/tmp/leftover", "w") as f:
+            f.write("secret")
+    with open("/proc/self/environ", "rb") as f:
+        initial_env = [e.decode(errors="replace") for e in f.read().split(b"\0") if e]
+    body = json.dumps({
+        "started_at": time.time() - age("self"),
+        "init_started_at": time.time() - age(1),
+        "uid": os.getuid(),
+        "hostname": socket.gethostname(),
+        "cwd": os.getcwd(),
+        "function_name": os.environ.get("AWS_LAMBDA_FUNCTION_NAME"),
+        "mine": os.environ.get("MINE"),
+        "initial_env": initial_env,
+        "fds": sorted(os.listdir("/proc/self/fd")),
+        "tmp": sorted(os.listdir("/tmp")),
+        "task": sorted(os.listdir("/var/task")),
+        "count": count,
+    }).encode()
+    urllib.request.urlopen(urllib.request.Request(
+        API + "/invocation/%s/response" % rid, data=body, method="POST")).read()
+'''
+
+
+def deploy_custom(server, name: str, bootstrap: str, **kwargs):
+    """A `provided.al2023` function whose zip holds an executable `bootstrap`."""
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        info = zipfile.ZipInfo("bootstrap")
+        info.external_attr = 0o100755 << 16
+        info.create_system = 3
+        z.writestr(info, bootstrap)
+    c = server.client()
+    args = dict(FunctionName=name, Runtime="provided.al2023", Handler="unused",
+                Role="arn:aws:iam::000000000000:role/isolation-test",
+                Code={"ZipFile": buf.getvalue()}, MemorySize=kwargs.get("memory", 256), Timeout=30)
+    if "environment" in kwargs:
+        args["Environment"] = {"Variables": kwargs["environment"]}
+    created = time.time()
+    c.create_function(**args)
+    wait_until(lambda: c.get_function(FunctionName=name)["Configuration"].get("State")
+               in ("Active", None), 60, 0.2, f"{name} to become Active")
+    return created
+
+
+@pytest.fixture
+def custom_prewarm_server(server_factory):
+    srv = server_factory.start("prewarm-custom", extra_args=[
+        "--prewarm", "2", "--prewarm-runtimes", "provided.al2023"])
+    # Their programs wait before their execve: the supervisors (kindling-init) are Kindling's
+    # children; two per pool.
+    wait_until(lambda: len([p for p in k.pids_with_cmdline("kindling-init")
+                            if _parent(p) == srv.pid]) >= 2, 60, 0.1,
+               "two pre-built custom-runtime environments")
+    return srv
+
+
+def test_a_custom_runtime_runs_in_a_prebuilt_sandbox_of_its_own(custom_prewarm_server):
+    srv = custom_prewarm_server
+    first, second = unique("pw-custom-a"), unique("pw-custom-b")
+    first_at = deploy_custom(srv, first, BOOTSTRAP, memory=384, environment={"MINE": "first"})
+    second_at = deploy_custom(srv, second, BOOTSTRAP)
+    a, a_log = run(srv, first, {"op": "dirty"})
+    b, b_log = run(srv, second)
+    for p, created, log, name in ((a, first_at, a_log, first), (b, second_at, b_log, second)):
+        # The sandbox (its pid 1) and the process were made before the function existed; the
+        # process executed the function's bootstrap only at the claim.
+        assert prewarmed(p, created) and p["init_started_at"] < created, p
+        assert init_duration_ms(log) is not None, log
+        assert p["function_name"] == name and p["cwd"] == "/var/task" and p["task"] == ["bootstrap"], p
+        # Its initial environment is the function's, and nothing of Kindling's is open in it.
+        assert f"AWS_LAMBDA_FUNCTION_NAME={name}" in p["initial_env"], p["initial_env"]
+        assert not any(e.startswith("KINDLING_") for e in p["initial_env"]), p["initial_env"]
+        assert p["fds"] == ["0", "1", "2", "3"], p["fds"]
+    assert a["mine"] == "first" and b["mine"] is None, (a, b)
+    assert a["uid"] != b["uid"] and a["hostname"] != b["hostname"], (a, b)
+    assert b["tmp"] == [] and b["count"] == 1, b
+    pids = k.pids_with_env("AWS_LAMBDA_FUNCTION_NAME", first)
+    assert pids, "host view of the first function's process"
+    limit = k.process_cgroup_file(pids[0], "memory", "memory.limit_in_bytes", "memory.max")
+    assert limit is not None and int(limit.read_text()) == 384 * 1024 * 1024
+    # Warm: the same process, its state kept.
+    a2, a2_log = run(srv, first)
+    assert a2["hostname"] == a["hostname"] and a2["count"] == 2 and a2["tmp"] == ["leftover"], a2
+    assert init_duration_ms(a2_log) is None, a2_log
+
+
+def test_a_custom_runtime_that_cannot_execute_fails_as_on_the_ordinary_path(custom_prewarm_server):
+    srv = custom_prewarm_server
+    name = unique("pw-custom-bad")
+    deploy_custom(srv, name, "#!/nonexistent/interpreter\n")
+    r = invoke(srv, name, {})
+    assert r.status == 200 and r.function_error == "Unhandled", r.describe()
+    assert r.payload["errorType"] == "Runtime.InvalidEntrypoint", r.describe()
+    assert "cannot execute /var/task/bootstrap" in r.payload["errorMessage"], r.describe()

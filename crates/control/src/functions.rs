@@ -391,8 +391,20 @@ impl ControlPlane {
         Ok(total)
     }
 
-    /// CreateFunction: returns `$LATEST` and, with `Publish`, version 1.
+    /// CreateFunction: returns `$LATEST` and, with `Publish`, version 1. The new function's
+    /// invoke target is cached on the way out (after the write lock's release), so that its
+    /// first invocation, usually right after the deploy, finds it without a store read.
     pub fn create_function(
+        &self,
+        req: CreateFunction,
+    ) -> Result<(VersionRecord, Option<VersionRecord>)> {
+        let created = self.create_function_locked(req)?;
+        // Best effort: a function that cannot be invoked yet is looked up at its invoke.
+        let _ = self.invoke_target(&created.0.function_name, None);
+        Ok(created)
+    }
+
+    fn create_function_locked(
         &self,
         req: CreateFunction,
     ) -> Result<(VersionRecord, Option<VersionRecord>)> {

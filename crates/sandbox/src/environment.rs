@@ -1,7 +1,8 @@
 //! A running environment: the handle the caller holds, and the task that watches the tree.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::cgroup::EnvCgroup;
 use crate::output::OutputLine;
-use crate::report::{RECORD_LEN, Record};
+use crate::report::{RECORD_LEN, Record, Stage};
 use crate::{SandboxError, sys};
 
 /// How an environment ended.
@@ -67,6 +68,71 @@ pub(crate) struct Inner {
     /// `code_later`: Kindling's end of the supervisor's control socket, taken by the one
     /// [`Environment::attach_code`].
     pub control: Mutex<Option<OwnedFd>>,
+    /// `exec_later`: the write end of the pipe the waiting program reads its command from,
+    /// taken by [`Environment::attach_code_and_exec`]. Dropping it unused ends the program.
+    pub late_gate: Mutex<Option<OwnedFd>>,
+}
+
+/// What an environment spawned with
+/// [`exec_later`](crate::EnvironmentSpec::exec_later) executes (see
+/// [`Environment::attach_code_and_exec`]).
+#[derive(Clone, Default)]
+pub struct LateExec {
+    /// The program, as seen inside (`/var/task/bootstrap`); executed as given.
+    pub program: PathBuf,
+    /// Arguments after `argv[0]` (which is `program`).
+    pub args: Vec<String>,
+    /// The complete environment of the program.
+    pub env: Vec<(String, String)>,
+    /// Working directory, as seen inside.
+    pub cwd: PathBuf,
+}
+
+impl std::fmt::Debug for LateExec {
+    // Environment values may hold credentials: show only the names.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env_names: Vec<&str> = self.env.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("LateExec")
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field("env (names only)", &env_names)
+            .field("cwd", &self.cwd)
+            .finish()
+    }
+}
+
+impl LateExec {
+    /// The message the waiting program reads; `InvalidSpec` when it cannot take it.
+    fn encode(&self) -> Result<Vec<u8>, SandboxError> {
+        for (key, _) in &self.env {
+            if key.is_empty() || key.contains('=') {
+                return Err(SandboxError::InvalidSpec(format!(
+                    "environment variable name {key:?} is invalid"
+                )));
+            }
+        }
+        for (what, path) in [("program", &self.program), ("cwd", &self.cwd)] {
+            if !path.is_absolute() {
+                return Err(SandboxError::InvalidSpec(format!(
+                    "{what} {} must be absolute",
+                    path.display()
+                )));
+            }
+        }
+        let args: Vec<&[u8]> = self.args.iter().map(|a| a.as_bytes()).collect();
+        let env: Vec<(&[u8], &[u8])> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+            .collect();
+        sys::child::encode_late_exec(
+            self.program.as_os_str().as_bytes(),
+            self.cwd.as_os_str().as_bytes(),
+            &args,
+            &env,
+        )
+        .map_err(SandboxError::InvalidSpec)
+    }
 }
 
 impl Inner {
@@ -177,6 +243,43 @@ impl Environment {
         self.inner.kill();
     }
 
+    /// For an environment spawned with [`exec_later`](crate::EnvironmentSpec::exec_later):
+    /// attaches the code as [`attach_code`](Self::attach_code) does, then has the waiting
+    /// program execute `exec`. Returns once its `execve` succeeded; an error names what
+    /// failed (a missing or non-executable program is [`SandboxError::Exec`]), and the
+    /// program has then ended. One blocking-pool hop for both. Only once per environment.
+    pub async fn attach_code_and_exec(
+        &self,
+        task_root: &Path,
+        opt_dir: Option<&Path>,
+        memory_mb: u32,
+        pids_max: u32,
+        exec: LateExec,
+    ) -> Result<(), SandboxError> {
+        let message = exec.encode()?;
+        let Some(gate) = self
+            .inner
+            .late_gate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
+            return Err(SandboxError::InvalidSpec(
+                "attach_code_and_exec: the environment was not spawned with exec_later, or \
+                 its program was executed already"
+                    .into(),
+            ));
+        };
+        self.attach(
+            task_root,
+            opt_dir,
+            memory_mb,
+            pids_max,
+            Some((gate, message, exec)),
+        )
+        .await
+    }
+
     /// For an environment spawned with
     /// [`code_later`](crate::EnvironmentSpec::code_later): attaches `task_root` read-only
     /// (nosuid, nodev) at `/var/task` and `opt_dir` at `/opt` (else `/opt` stays empty), and
@@ -190,6 +293,20 @@ impl Environment {
         opt_dir: Option<&Path>,
         memory_mb: u32,
         pids_max: u32,
+    ) -> Result<(), SandboxError> {
+        self.attach(task_root, opt_dir, memory_mb, pids_max, None)
+            .await
+    }
+
+    /// `attach_code`, then (`exec_later`) the command sent through `late` and the outcome of
+    /// its `execve` awaited, on the blocking pool.
+    async fn attach(
+        &self,
+        task_root: &Path,
+        opt_dir: Option<&Path>,
+        memory_mb: u32,
+        pids_max: u32,
+        late: Option<(OwnedFd, Vec<u8>, LateExec)>,
     ) -> Result<(), SandboxError> {
         if memory_mb == 0 || pids_max == 0 {
             return Err(SandboxError::InvalidSpec(
@@ -226,7 +343,16 @@ impl Environment {
                 cgroup.set_memory(memory_mb, pids_max)?;
             }
             sys::code::send_mounts(&control, &mounts, ATTACH_TIMEOUT)
-                .map_err(|e| SandboxError::io("attaching the code inside the environment", e))
+                .map_err(|e| SandboxError::io("attaching the code inside the environment", e))?;
+            let Some((gate, message, exec)) = late else {
+                return Ok(());
+            };
+            let failure = sys::code::exec_late(&control, gate, &message)
+                .map_err(|e| SandboxError::io("executing the environment's program", e))?;
+            match failure {
+                None => Ok(()),
+                Some((stage, step, errno)) => Err(late_exec_error(&exec, stage, step, errno)),
+            }
         })
         .await
         .map_err(|e| SandboxError::io("attaching the code", std::io::Error::other(e)))?
@@ -355,6 +481,25 @@ impl Drop for Environment {
     fn drop(&mut self) {
         self.inner.kill();
         self.lifeline.take();
+    }
+}
+
+/// The error for a failed `exec_later` start, as `spawn` reports the same failures.
+fn late_exec_error(exec: &LateExec, stage: Option<Stage>, step: u32, errno: i32) -> SandboxError {
+    let source = std::io::Error::from_raw_os_error(errno);
+    match stage.unwrap_or(Stage::Exec) {
+        Stage::Exec => SandboxError::Exec {
+            program: exec.program.clone(),
+            source,
+        },
+        Stage::Chdir => SandboxError::Setup {
+            step: format!("changing to {}", exec.cwd.display()),
+            source,
+        },
+        other => SandboxError::Setup {
+            step: format!("{} (step {step})", other.describe()),
+            source,
+        },
     }
 }
 

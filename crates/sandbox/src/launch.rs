@@ -151,6 +151,13 @@ impl Shared {
         } else {
             (None, None)
         };
+        // exec_later: the pipe on which the waiting program receives its command.
+        let (late_read, late_write) = if spec.exec_later {
+            let (read, write) = pipe("late exec")?;
+            (Some(read), Some(write))
+        } else {
+            (None, None)
+        };
         // The supervisor puts its stdio at 0-2 first: a passed descriptor there would be lost.
         let low_copies = spec
             .pass_fds
@@ -188,6 +195,7 @@ impl Shared {
             pass,
             tmp_mount,
             control: control_child.as_ref().map(AsRawFd::as_raw_fd),
+            late_gate: late_read.as_ref().map(AsRawFd::as_raw_fd),
         };
         let netns = spec.network.as_ref().map(|n| n.as_fd().as_raw_fd());
         let ns_plan = if namespaces {
@@ -247,6 +255,7 @@ impl Shared {
             thaw_file,
             low_copies,
             control_child,
+            late_read,
         ));
         Ok(Launched {
             supervisor_pid,
@@ -262,6 +271,7 @@ impl Shared {
             lifeline: lifeline_write,
             steps,
             control,
+            late_gate: late_write,
         })
     }
 
@@ -289,6 +299,8 @@ pub(crate) struct Launched {
     pub steps: Vec<Step>,
     /// `code_later`: Kindling's end of the supervisor's control socket.
     pub control: Option<OwnedFd>,
+    /// `exec_later`: the write end of the pipe the waiting program reads its command from.
+    pub late_gate: Option<OwnedFd>,
 }
 
 /// The supervisor's pidfd and the cgroups. Dropped while it still holds the pidfd (the caller

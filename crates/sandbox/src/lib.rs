@@ -61,6 +61,11 @@
 //!   environment only. Otherwise it is on the host's loopback (a free port).
 //! - [`EnvironmentSpec::uid`] / [`EnvironmentSpec::gid`] run one environment as a user of its
 //!   own (the [`SandboxConfig`]'s by default).
+//! - [`EnvironmentSpec::code_later`] starts an environment with empty `/var/task` and `/opt`,
+//!   attached later with [`Environment::attach_code`]; with [`EnvironmentSpec::exec_later`]
+//!   the program also waits just before its `execve` until
+//!   [`Environment::attach_code_and_exec`] names what to execute ([`LateExec`]): a sandbox
+//!   built before its program is known.
 //! - [`EnvironmentSpec::pass_fds`] hands open files to the program at descriptors 3, 4, ...
 //!   (for example the read end of a pipe as a start gate); nothing else of Kindling's is open
 //!   in the program.
@@ -135,7 +140,7 @@ mod spec;
 mod sys;
 mod tmp_disk;
 
-pub use environment::{Environment, Exit};
+pub use environment::{Environment, Exit, LateExec};
 pub use error::SandboxError;
 pub use network::{NetworkNamespace, PreparedNetwork};
 pub use output::{OutputLine, Stream};

@@ -33,6 +33,9 @@ pub(crate) enum Stage {
     SyscallFilter = 16,
     /// Resetting the scheduling policy to SCHED_OTHER (Kindling may run under a real-time one).
     Scheduling = 17,
+    /// `exec_later`: receiving what to execute (the message was too large or malformed, or
+    /// the program died while it waited for it).
+    LateExec = 18,
 }
 
 impl Stage {
@@ -56,6 +59,7 @@ impl Stage {
             PassFds,
             SyscallFilter,
             Scheduling,
+            LateExec,
         ]
         .into_iter()
         .find(|stage| *stage as u32 == value)
@@ -81,6 +85,7 @@ impl Stage {
             Stage::PassFds => "passing descriptors to the program",
             Stage::SyscallFilter => "installing the system call filter",
             Stage::Scheduling => "resetting the scheduling policy",
+            Stage::LateExec => "receiving the command to execute",
         }
     }
 }
@@ -161,6 +166,14 @@ pub(crate) fn encode_exec_failure(stage: Stage, step: u32, errno: i32) -> [u8; E
     out
 }
 
+/// `exec_later`: what the program sends instead of a failure once it is ready and waits for
+/// its command (no stage has this value).
+pub(crate) const EXEC_WAITING: [u8; EXEC_FAILURE_LEN] = [0xff; EXEC_FAILURE_LEN];
+
+/// `exec_later`: what the supervisor answers Kindling once the program executed (no stage is
+/// 0); otherwise it forwards the program's failure message.
+pub(crate) const EXEC_DONE: [u8; EXEC_FAILURE_LEN] = [0; EXEC_FAILURE_LEN];
+
 pub(crate) fn decode_exec_failure(bytes: &[u8; EXEC_FAILURE_LEN]) -> (Option<Stage>, u32, i32) {
     let word = |i: usize| u32::from_ne_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
     (Stage::from_u32(word(0)), word(4), word(8) as i32)
@@ -219,6 +232,13 @@ mod tests {
             decode_exec_failure(&bytes),
             (Some(Stage::Chdir), 3, libc::EACCES)
         );
+    }
+
+    #[test]
+    fn the_late_exec_markers_are_no_failure() {
+        assert_eq!(decode_exec_failure(&EXEC_WAITING).0, None);
+        assert_eq!(decode_exec_failure(&EXEC_DONE).0, None);
+        assert_ne!(EXEC_WAITING, EXEC_DONE);
     }
 
     #[test]

@@ -287,6 +287,7 @@ impl Sandbox {
             lifeline,
             steps,
             control,
+            late_gate,
         } = launched?;
         let (namespaces, cgroup, tmp) = (tree.namespaces, tree.cgroup.take(), tree.tmp.take());
         let Some(pidfd) = tree.pidfd.take() else {
@@ -371,6 +372,7 @@ impl Sandbox {
             rss_peak: AtomicU64::new(0),
             tmp: Mutex::new(tmp),
             control: Mutex::new(control),
+            late_gate: Mutex::new(late_gate),
         });
         let (exit_tx, exit_rx) = watch::channel(None);
         tokio::spawn(monitor(Arc::clone(&inner), report, exit_tx));

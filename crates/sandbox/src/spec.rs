@@ -142,6 +142,15 @@ pub struct EnvironmentSpec {
     /// environment): the program should wait (at a passed descriptor, for example) until the
     /// code is in place. Not with a `root_dir`.
     pub code_later: bool,
+    /// Namespaces mode, with `code_later`: the program is made ready (cgroups joined,
+    /// privileges dropped, system call filter installed, root built) but not executed; it
+    /// waits just before its `execve` until
+    /// [`Environment::attach_code_and_exec`](crate::Environment::attach_code_and_exec) names
+    /// what to execute, with which arguments, environment and working directory. `program`,
+    /// `args`, `env` and `cwd` are then not used. This lets the whole sandbox of a custom
+    /// runtime (whose program is the function's own `bootstrap`) be built before the function
+    /// is known. `spawn` returns once the program waits.
+    pub exec_later: bool,
 }
 
 /// Most descriptors [`EnvironmentSpec::pass_fds`] may hold.
@@ -170,6 +179,7 @@ impl fmt::Debug for EnvironmentSpec {
             .field("gid", &self.gid)
             .field("network", &self.network)
             .field("code_later", &self.code_later)
+            .field("exec_later", &self.exec_later)
             .field(
                 "pass_fds",
                 &self
@@ -189,10 +199,13 @@ impl EnvironmentSpec {
     /// Checks what can be checked without touching the host.
     pub(crate) fn validate(&self, namespaces: bool) -> Result<(), SandboxError> {
         validate_id(&self.id)?;
-        if self.program.as_os_str().is_empty() {
+        if self.exec_later && !self.code_later {
+            return Err(invalid("exec_later needs code_later"));
+        }
+        if !self.exec_later && self.program.as_os_str().is_empty() {
             return Err(invalid("program is empty"));
         }
-        if self.cwd.as_os_str().is_empty() {
+        if !self.exec_later && self.cwd.as_os_str().is_empty() {
             return Err(invalid("cwd is empty"));
         }
         if self.pass_fds.len() > MAX_PASS_FDS {
@@ -222,7 +235,7 @@ impl EnvironmentSpec {
             return Ok(());
         }
         for (what, path) in [("program", &self.program), ("cwd", &self.cwd)] {
-            if !path.is_absolute() {
+            if !self.exec_later && !path.is_absolute() {
                 return Err(invalid(format!(
                     "{what} {} must be absolute",
                     path.display()

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::*;
 use kindling_sandbox::{
-    EnvironmentSpec, Exit, IsolationMode, NetworkMode, Sandbox, SandboxConfig, SandboxError,
-    Stream, TmpBacking,
+    EnvironmentSpec, Exit, IsolationMode, LateExec, NetworkMode, Sandbox, SandboxConfig,
+    SandboxError, Stream, TmpBacking,
 };
 use tempfile::TempDir;
 
@@ -715,4 +715,154 @@ async fn code_attached_later_appears_read_only_with_its_limits() {
         ["hello from the task root", "from a layer", "read-only"],
         "{lines:?}"
     );
+}
+
+/// `exec_later`: the sandbox is built and `spawn` returns while the program waits before its
+/// `execve`; `attach_code_and_exec` attaches the code and executes the program named only
+/// then (from the code), with exactly the arguments, environment and working directory given,
+/// as the same process (its pid), holding no descriptor of Kindling's; the limits are the
+/// attached ones. A second call is refused.
+#[tokio::test]
+async fn a_program_named_at_the_claim_executes_in_the_prebuilt_sandbox() {
+    let Some(sandbox) = sandbox() else { return };
+    let dirs = Dirs::new();
+    let script = "#!/bin/sh\n\
+                  echo \"args:$*|cwd:$(pwd)|uid:$(id -u)|A:$A|B:$B|vars:$(env | grep -c .)\"\n\
+                  echo \"fds:$(ls /proc/self/fd | tr '\\n' ' ')\"\n\
+                  echo \"pid:$$\"\n\
+                  cat /var/task/hello.txt\n";
+    let boot = dirs.task.path().join("bootstrap");
+    std::fs::write(&boot, script).expect("write bootstrap");
+    std::fs::set_permissions(&boot, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let id = unique("execlater");
+    let spec = EnvironmentSpec {
+        task_root: PathBuf::new(),
+        program: PathBuf::new(),
+        args: Vec::new(),
+        env: Vec::new(),
+        cwd: PathBuf::new(),
+        code_later: true,
+        exec_later: true,
+        memory_mb: 64,
+        uid: Some(100_123),
+        gid: Some(100_123),
+        ..dirs.shell(&id, "")
+    };
+    let mut env = sandbox.spawn(spec).await.expect("spawn");
+    let pid = env.pid().expect("the waiting program's pid");
+    assert_eq!(env.try_wait(), None, "the program waits");
+    let lines = tokio::spawn(all_lines(env.take_output().expect("output"), LIMIT));
+    env.attach_code_and_exec(
+        dirs.task.path(),
+        None,
+        96,
+        64,
+        LateExec {
+            program: "/var/task/bootstrap".into(),
+            args: vec!["one".into(), "two words".into()],
+            env: vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "x=y".into()),
+                ("PATH".into(), "/usr/bin:/bin".into()),
+            ],
+            cwd: "/tmp".into(),
+        },
+    )
+    .await
+    .expect("attach and exec");
+    let limit = ["memory/kindling-test", "unified/kindling-test"]
+        .iter()
+        .map(|h| Path::new("/sys/fs/cgroup").join(h).join(&id))
+        .find_map(|dir| {
+            std::fs::read_to_string(dir.join("memory.limit_in_bytes"))
+                .or_else(|_| std::fs::read_to_string(dir.join("memory.max")))
+                .ok()
+        });
+    assert_eq!(limit.as_deref().map(str::trim), Some("100663296"));
+    let again = env
+        .attach_code_and_exec(dirs.task.path(), None, 96, 64, LateExec::default())
+        .await;
+    assert!(again.is_err(), "a second start must be refused");
+    assert_eq!(env.wait().await, Exit::Code(0));
+    let lines = lines.await.expect("lines");
+    let stdout = texts(&lines, Stream::Stdout);
+    // `env` shows A, B, PATH and what the shell adds itself (PWD, SHLVL, _ ...): no variable
+    // of Kindling's; `ls` lists 0-2 and its own directory descriptor.
+    assert_eq!(stdout.len(), 4, "{lines:?}");
+    assert!(
+        stdout[0].starts_with("args:one two words|cwd:/tmp|uid:100123|A:1|B:x=y|vars:"),
+        "{lines:?}"
+    );
+    assert_eq!(stdout[1], "fds:0 1 2 3 ", "{lines:?}");
+    assert_eq!(stdout[3], "hello from the task root", "{lines:?}");
+    // The program kept its pid through the execve (pid 2 inside: the supervisor is 1).
+    assert_eq!(stdout[2], "pid:2", "{lines:?}");
+    assert!(pid > 2);
+}
+
+/// `exec_later` failures: a program that does not exist is `SandboxError::Exec` at the claim
+/// (and the environment ends); an environment dropped unused ends as `Killed`.
+#[tokio::test]
+async fn a_late_exec_failure_is_reported_at_the_claim() {
+    let Some(sandbox) = sandbox() else { return };
+    let dirs = Dirs::new();
+    let spec = |id: &str| EnvironmentSpec {
+        task_root: PathBuf::new(),
+        code_later: true,
+        exec_later: true,
+        memory_mb: 64,
+        ..dirs.shell(id, "")
+    };
+    let env = sandbox
+        .spawn(spec(&unique("latefail")))
+        .await
+        .expect("spawn");
+    let err = env
+        .attach_code_and_exec(
+            dirs.task.path(),
+            None,
+            64,
+            64,
+            LateExec {
+                program: "/var/task/missing".into(),
+                cwd: "/var/task".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("no such program");
+    assert!(
+        matches!(&err, SandboxError::Exec { program, source }
+            if program == Path::new("/var/task/missing")
+                && source.raw_os_error() == Some(libc::ENOENT)),
+        "{err:?}"
+    );
+    assert!(matches!(env.wait().await, Exit::Code(127)));
+
+    let unused = sandbox
+        .spawn(spec(&unique("lateunused")))
+        .await
+        .expect("spawn");
+    unused.kill();
+    assert_eq!(unused.wait().await, Exit::Killed);
+    let relative = sandbox
+        .spawn(spec(&unique("laterel")))
+        .await
+        .expect("spawn");
+    let err = relative
+        .attach_code_and_exec(
+            dirs.task.path(),
+            None,
+            64,
+            64,
+            LateExec {
+                program: "bootstrap".into(),
+                cwd: "/var/task".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("relative program");
+    assert!(matches!(err, SandboxError::InvalidSpec(_)), "{err:?}");
 }

@@ -339,11 +339,12 @@ pub struct ServeArgs {
     /// environment of their function if one frees up first.
     #[arg(long, env = "KINDLING_MAX_CONCURRENT_COLD_STARTS")]
     pub max_concurrent_cold_starts: Option<usize>,
-    /// Namespaces mode: pre-initialized environments kept ready per Python and Node.js
-    /// runtime (sandbox built, interpreter and Kindling's bootstrap loaded, waiting for a
-    /// function; each serves exactly one function). A cold start then only attaches the code
-    /// and imports the handler. 0 turns this off. A runtime's pool fills from its first cold
-    /// start, or from the start with --prewarm-runtimes.
+    /// Namespaces mode: pre-initialized environments kept ready per Python, Node.js and
+    /// custom (`provided`) runtime (sandbox built; interpreter and Kindling's bootstrap loaded,
+    /// or for a custom runtime a program waiting just before its execve; each serves exactly
+    /// one function). A cold start then only attaches the code and imports the handler (or
+    /// executes the function's bootstrap). 0 turns this off. A runtime's pool fills from its
+    /// first cold start, or from the start with --prewarm-runtimes.
     #[arg(long, env = "KINDLING_PREWARM", default_value_t = 2)]
     pub prewarm: usize,
     /// Runtimes (comma-separated, e.g. `python3.12,nodejs20.x`) whose pre-initialized

@@ -16,7 +16,8 @@
 //! 3. forks the program, which joins the cgroups, drops privileges, takes its passed
 //!    descriptors, installs the system call filter and (Namespaces mode) waits at a gate while
 //!    the supervisor builds the root filesystem, hostname and loopback (so both run at once on
-//!    two CPUs), then executes;
+//!    two CPUs), then executes (`exec_later`: tells the supervisor it is ready, then waits for
+//!    its command on a pipe, read into buffers allocated before the clone, and executes that);
 //! 4. reports `Started` once the `execve` succeeded (a close-on-exec pipe tells), then reaps
 //!    children until the program exits, a kill is requested (SIGTERM/SIGINT/SIGHUP/SIGQUIT) or
 //!    Kindling goes away (the lifeline pipe closes);
@@ -25,6 +26,7 @@
 //! A failure of the supervisor's setup ends it; as pid 1 of the namespace, its death kills the
 //! waiting program too.
 
+use std::cell::UnsafeCell;
 use std::ffi::{CStr, CString};
 use std::os::fd::RawFd;
 use std::ptr;
@@ -97,6 +99,157 @@ pub(crate) struct ChildFds {
     /// `code_later`: the supervisor's end of the control socket, on which it receives the
     /// detached mounts of the code (once) after the program started.
     pub control: Option<RawFd>,
+    /// `exec_later`: the read end of the pipe on which the program, ready just before its
+    /// `execve`, receives what to execute (see [`LateBuffers`]).
+    pub late_gate: Option<RawFd>,
+}
+
+/// Most bytes of an `exec_later` message (program, working directory, arguments and
+/// environment with their NULs, and an 8-byte header).
+pub(crate) const LATE_EXEC_BYTES: usize = 64 * 1024;
+/// Most pointers an `exec_later` message needs: the program, each argument, each variable,
+/// and the two terminating nulls.
+pub(crate) const LATE_EXEC_POINTERS: usize = 1024;
+
+/// `exec_later`: where the waiting program receives its command. Allocated before the clone,
+/// so that the program, which may not allocate, has room: the message is read into `bytes`
+/// and `pointers` becomes `argv` and `envp` (pointing into `bytes`). The program writes them in
+/// its own copy of the address space, which nothing else reads or writes.
+pub(crate) struct LateBuffers {
+    bytes: Box<[UnsafeCell<u8>]>,
+    pointers: Box<[UnsafeCell<*const c_char>]>,
+}
+
+impl LateBuffers {
+    fn new() -> Self {
+        LateBuffers {
+            bytes: (0..LATE_EXEC_BYTES).map(|_| UnsafeCell::new(0)).collect(),
+            pointers: (0..LATE_EXEC_POINTERS)
+                .map(|_| UnsafeCell::new(ptr::null()))
+                .collect(),
+        }
+    }
+}
+
+impl std::fmt::Debug for LateBuffers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LateBuffers")
+            .field("bytes", &self.bytes.len())
+            .field("pointers", &self.pointers.len())
+            .finish()
+    }
+}
+
+/// The `exec_later` message for `program` (run with `args` after `argv[0]`, in `cwd`, with
+/// exactly `env`): `[argc u32][envc u32]` then `program`, `cwd`, each argument and each
+/// `KEY=VALUE` entry, each ended by a NUL. Err when a string holds a NUL or the message does
+/// not fit the waiting program's buffers.
+pub(crate) fn encode_late_exec(
+    program: &[u8],
+    cwd: &[u8],
+    args: &[&[u8]],
+    env: &[(&[u8], &[u8])],
+) -> Result<Vec<u8>, String> {
+    let strings = args.len() + env.len() + 3;
+    if strings > LATE_EXEC_POINTERS {
+        return Err(format!(
+            "{} arguments and variables; at most {}",
+            args.len() + env.len(),
+            LATE_EXEC_POINTERS - 3
+        ));
+    }
+    let fields = [program, cwd]
+        .into_iter()
+        .chain(args.iter().copied())
+        .chain(env.iter().flat_map(|(k, v)| [*k, *v]));
+    let mut message = Vec::with_capacity(4096);
+    message.extend_from_slice(&(args.len() as u32).to_ne_bytes());
+    message.extend_from_slice(&(env.len() as u32).to_ne_bytes());
+    for field in [program, cwd].into_iter().chain(args.iter().copied()) {
+        message.extend_from_slice(field);
+        message.push(0);
+    }
+    for (key, value) in env {
+        message.extend_from_slice(key);
+        message.push(b'=');
+        message.extend_from_slice(value);
+        message.push(0);
+    }
+    if fields.into_iter().any(|f| f.contains(&0)) {
+        return Err("a NUL byte in the command or the environment".into());
+    }
+    // The program must see the end of the message before its buffer is full.
+    if message.len() >= LATE_EXEC_BYTES {
+        return Err(format!(
+            "command and environment take {} bytes; at most {}",
+            message.len(),
+            LATE_EXEC_BYTES - 1
+        ));
+    }
+    Ok(message)
+}
+
+/// Where [`decode_late_exec`] put things: `pointers[0..]` is `argv`, `pointers[envp..]` is
+/// `envp`; `cwd` points into the message.
+#[derive(Debug, PartialEq, Eq)]
+struct LateCommand {
+    cwd: *const c_char,
+    envp: usize,
+}
+
+/// Reads a message of [`encode_late_exec`] in place: fills `pointers` with `argv` (the
+/// program first, null-terminated) followed by `envp` (null-terminated), all pointing into
+/// `message`. No allocation, no panic: Err(EINVAL) for a malformed message, Err(E2BIG) when
+/// `pointers` is too short.
+fn decode_late_exec(message: &[u8], pointers: &mut [*const c_char]) -> Result<LateCommand, c_int> {
+    let word = |at: usize| -> Option<usize> {
+        let bytes = message.get(at..at + 4)?;
+        let mut word = [0u8; 4];
+        word.copy_from_slice(bytes);
+        Some(u32::from_ne_bytes(word) as usize)
+    };
+    let (Some(argc), Some(envc)) = (word(0), word(4)) else {
+        return Err(libc::EINVAL);
+    };
+    let needed = argc
+        .checked_add(envc)
+        .and_then(|n| n.checked_add(3))
+        .ok_or(libc::E2BIG)?;
+    if needed > pointers.len() {
+        return Err(libc::E2BIG);
+    }
+    let mut at = 8;
+    // The next NUL-terminated string of the message.
+    let mut next = || -> Result<*const c_char, c_int> {
+        let rest = message.get(at..).ok_or(libc::EINVAL)?;
+        let len = rest.iter().position(|&b| b == 0).ok_or(libc::EINVAL)?;
+        let start = rest.as_ptr().cast::<c_char>();
+        at += len + 1;
+        Ok(start)
+    };
+    let program = next()?;
+    let cwd = next()?;
+    let mut slots = pointers.iter_mut();
+    let mut put = |value: *const c_char| -> Result<(), c_int> {
+        *slots.next().ok_or(libc::E2BIG)? = value;
+        Ok(())
+    };
+    put(program)?;
+    for _ in 0..argc {
+        put(next()?)?;
+    }
+    put(ptr::null())?;
+    for _ in 0..envc {
+        put(next()?)?;
+    }
+    put(ptr::null())?;
+    if at != message.len() {
+        return Err(libc::EINVAL);
+    }
+    Ok(LateCommand {
+        cwd,
+        envp: argc + 2,
+    })
 }
 
 /// Everything the supervisor and the program need, prepared before the clone.
@@ -117,6 +270,8 @@ pub(crate) struct ChildPlan {
     /// The system call filter the program installs just before `execve`, and the `sock_fprog`
     /// pointing into it.
     seccomp: Option<(Arc<SyscallFilter>, libc::sock_fprog)>,
+    /// `exec_later`: the program's buffers for its command.
+    late: Option<LateBuffers>,
 }
 
 impl ChildPlan {
@@ -141,6 +296,7 @@ impl ChildPlan {
         keep.extend(&fds.pass);
         keep.extend(fds.tmp_mount);
         keep.extend(fds.control);
+        keep.extend(fds.late_gate);
         keep.sort_unstable();
         keep.dedup();
         let mut strings = args;
@@ -155,6 +311,7 @@ impl ChildPlan {
             };
             (filter, fprog)
         });
+        let late = fds.late_gate.map(|_| LateBuffers::new());
         // Moving a CString moves its pointer, not its heap buffer: argv/envp stay valid.
         ChildPlan {
             fds,
@@ -167,6 +324,7 @@ impl ChildPlan {
             ns,
             arg_area: argument_area(),
             seccomp,
+            late,
         }
     }
 }
@@ -298,24 +456,36 @@ pub(crate) fn supervisor_main(plan: &ChildPlan) -> ! {
             libc::close(gate_write);
         }
     }
-    // SAFETY: closing our copies of the passed descriptors: only the program holds them now.
+    // SAFETY: closing our copies of the passed descriptors and of the late gate: only the
+    // program holds them now.
     unsafe {
-        for &fd in &plan.fds.pass {
+        for &fd in plan.fds.pass.iter().chain(&plan.fds.late_gate) {
             libc::close(fd);
         }
     }
     let signals =
         signalfd_for_handled_signals().unwrap_or_else(|e| fail(report, Stage::Signalfd, 0, e));
+    let late = plan.late.is_some();
     let mut failure = [0u8; EXEC_FAILURE_LEN];
     let got = read_full(exec_read, &mut failure);
-    // SAFETY: closing a descriptor we own.
-    unsafe { libc::close(exec_read) };
-    if got == EXEC_FAILURE_LEN {
-        let mut status = 0;
-        // SAFETY: reaping our own child; `status` is a valid out pointer.
-        unsafe { libc::waitpid(program, &mut status, 0) };
-        let (stage, step, code) = report::decode_exec_failure(&failure);
-        fail(report, stage.unwrap_or(Stage::Exec), step, code);
+    // exec_later: the program is ready and waits for its command; the pipe tells later
+    // whether the execve succeeded (see `answer_exec`).
+    let waiting = late && got == EXEC_FAILURE_LEN && failure == report::EXEC_WAITING;
+    if !waiting {
+        // SAFETY: closing a descriptor we own.
+        unsafe { libc::close(exec_read) };
+        if got == EXEC_FAILURE_LEN || late {
+            let mut status = 0;
+            // SAFETY: reaping our own child; `status` is a valid out pointer.
+            unsafe { libc::waitpid(program, &mut status, 0) };
+            // exec_later with nothing read: the program died before it was ready.
+            let (stage, step, code) = if got == EXEC_FAILURE_LEN {
+                report::decode_exec_failure(&failure)
+            } else {
+                (Some(Stage::LateExec), 0, libc::ECHILD)
+            };
+            fail(report, stage.unwrap_or(Stage::Exec), step, code);
+        }
     }
     send(report, Record::Started { pid: program });
 
@@ -323,6 +493,10 @@ pub(crate) fn supervisor_main(plan: &ChildPlan) -> ! {
     let mut stop = false;
     // Negative: poll ignores it (no control socket, or its one message was handled).
     let mut control = plan.fds.control.unwrap_or(-1);
+    // exec_later: the control socket once the code is attached, on which Kindling waits for
+    // the outcome of the execve; and the exec pipe until that outcome is known.
+    let mut answer_to: RawFd = -1;
+    let mut exec_pending = if waiting { exec_read } else { -1 };
     while program_status.is_none() && !stop {
         let mut fds = [
             libc::pollfd {
@@ -340,27 +514,54 @@ pub(crate) fn supervisor_main(plan: &ChildPlan) -> ! {
                 events: libc::POLLIN,
                 revents: 0,
             },
+            libc::pollfd {
+                fd: exec_pending,
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
-        // SAFETY: poll on an array of three initialised pollfd structures.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 3, -1) };
+        // SAFETY: poll on an array of four initialised pollfd structures.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 4, -1) };
         if ready < 0 && errno() != libc::EINTR {
             stop = true;
         }
-        let [signal_fd, lifeline_fd, control_fd] = fds;
+        let [signal_fd, lifeline_fd, control_fd, exec_fd] = fds;
         if lifeline_fd.revents != 0 {
             stop = true;
         }
         if control >= 0 && control_fd.revents != 0 {
-            // One attach per environment: whatever happened, the socket is done with.
-            attach_code(control);
-            // SAFETY: closing a descriptor we own.
-            unsafe { libc::close(control) };
+            // One attach per environment. exec_later keeps the socket for the answer below;
+            // otherwise (or when Kindling dropped its end) it is done with.
+            if attach_code(control) && exec_pending >= 0 {
+                answer_to = control;
+            } else {
+                // SAFETY: closing a descriptor we own.
+                unsafe { libc::close(control) };
+            }
             control = -1;
+        }
+        if exec_pending >= 0 && exec_fd.revents != 0 {
+            answer_exec(exec_pending, answer_to);
+            exec_pending = -1;
+            answer_to = -1;
         }
         if signal_fd.revents != 0 && drain_signals(signals) {
             stop = true;
         }
         reap_ready(program, &mut program_status);
+    }
+    if exec_pending >= 0 {
+        // The program ended (or the tree is being torn down) before it executed: whatever it
+        // wrote is in the pipe already.
+        if program_status.is_some() {
+            answer_exec(exec_pending, answer_to);
+        } else {
+            // SAFETY: closing descriptors we own (a negative one is ignored).
+            unsafe {
+                libc::close(exec_pending);
+                libc::close(answer_to);
+            }
+        }
     }
 
     tear_down(plan);
@@ -379,10 +580,30 @@ pub(crate) fn supervisor_main(plan: &ChildPlan) -> ! {
 /// Mount points of the code, in the order of the descriptors a control message carries.
 const CODE_TARGETS: [&CStr; 2] = [c"/var/task", c"/opt"];
 
+/// `exec_later`: reads the outcome of the program's `execve` from the exec pipe (end of file:
+/// it executed; else its 12-byte failure) and forwards it to Kindling on `answer_to` (if
+/// the code was attached: Kindling waits there), then closes both.
+fn answer_exec(exec_read: RawFd, answer_to: RawFd) {
+    let mut outcome = report::EXEC_DONE;
+    if read_full(exec_read, &mut outcome) != EXEC_FAILURE_LEN {
+        outcome = report::EXEC_DONE;
+    }
+    // SAFETY: one write of a 12-byte stack buffer (a negative descriptor fails harmlessly),
+    // then closing descriptors we own.
+    unsafe {
+        if answer_to >= 0 {
+            libc::write(answer_to, outcome.as_ptr().cast(), outcome.len());
+            libc::close(answer_to);
+        }
+        libc::close(exec_read);
+    }
+}
+
 /// `code_later`: receives one message on `control` carrying up to two detached mounts (the
 /// code, then the layers) and attaches them at [`CODE_TARGETS`]; answers with the errno of the
 /// first failure (0: done). The program sees them at once: it shares this mount namespace.
-fn attach_code(control: RawFd) {
+/// False when Kindling closed its end instead (the environment is being discarded).
+fn attach_code(control: RawFd) -> bool {
     let mut byte = [0u8; 1];
     let mut iov = libc::iovec {
         iov_base: byte.as_mut_ptr().cast(),
@@ -401,7 +622,7 @@ fn attach_code(control: RawFd) {
     let got = unsafe { libc::recvmsg(control, &mut msg, libc::MSG_CMSG_CLOEXEC) };
     if got <= 0 {
         // Kindling dropped its end without attaching: the environment is being discarded.
-        return;
+        return false;
     }
     let mut fds: [RawFd; 2] = [-1, -1];
     let mut count = 0;
@@ -455,6 +676,7 @@ fn attach_code(control: RawFd) {
     let answer = result.to_ne_bytes();
     // SAFETY: one write from a stack buffer to a descriptor we own.
     unsafe { libc::write(control, answer.as_ptr().cast(), answer.len()) };
+    true
 }
 
 /// A close-on-exec pipe: [read, write]. Ends the supervisor on failure.
@@ -483,10 +705,14 @@ fn program_main(plan: &ChildPlan, exec_write: RawFd, gate: Option<RawFd>) -> ! {
         drop_privileges(ns, exec_write);
     }
     reset_signals();
-    let mut needed = [exec_write, gate.unwrap_or(-1)];
+    let mut needed = [
+        exec_write,
+        gate.unwrap_or(-1),
+        plan.fds.late_gate.unwrap_or(-1),
+    ];
     place_passed_fds(&plan.fds.pass, &mut needed)
         .unwrap_or_else(|code| exec_fail(exec_write, Stage::PassFds, 0, code));
-    let [exec_write, gate] = needed;
+    let [exec_write, gate, late_gate] = needed;
     if let Some((_, fprog)) = &plan.seccomp {
         // From here on only read, chdir, execve, write and _exit are needed, and the filter
         // allows them. No new privileges first, as seccomp requires of non-root (and so that
@@ -516,6 +742,9 @@ fn program_main(plan: &ChildPlan, exec_write: RawFd, gate: Option<RawFd>) -> ! {
         // SAFETY: closing the gate, which nothing else uses.
         unsafe { libc::close(gate) };
     }
+    if let Some(late) = &plan.late {
+        late_exec(late, late_gate, exec_write);
+    }
     // SAFETY: `cwd` is a NUL-terminated string owned by the plan.
     if unsafe { libc::chdir(plan.cwd.as_ptr()) } < 0 {
         exec_fail(exec_write, Stage::Chdir, 0, errno());
@@ -529,6 +758,60 @@ fn program_main(plan: &ChildPlan, exec_write: RawFd, gate: Option<RawFd>) -> ! {
             plan.envp.as_ptr(),
         )
     };
+    exec_fail(exec_write, Stage::Exec, 0, errno())
+}
+
+/// `exec_later`: tells the supervisor the program is ready, waits at `late_gate` for its
+/// command (read into the plan's preallocated buffers), then changes directory and executes
+/// it. End of file without a message (the environment is discarded unused) ends the process.
+fn late_exec(late: &LateBuffers, late_gate: RawFd, exec_write: RawFd) -> ! {
+    // SAFETY: one write of a static 12-byte buffer (atomic on a pipe).
+    unsafe {
+        libc::write(
+            exec_write,
+            report::EXEC_WAITING.as_ptr().cast(),
+            report::EXEC_WAITING.len(),
+        )
+    };
+    // SAFETY: `UnsafeCell<u8>` has the layout of `u8`, so the cells are `len` contiguous bytes,
+    // and `UnsafeCell<*const c_char>` likewise; this single-threaded process writes them in
+    // its own copy of the address space, where nothing else reads or writes them, and no
+    // other reference to their contents exists while these slices live.
+    let (bytes, pointers) = unsafe {
+        (
+            std::slice::from_raw_parts_mut(
+                UnsafeCell::raw_get(late.bytes.as_ptr()),
+                late.bytes.len(),
+            ),
+            std::slice::from_raw_parts_mut(
+                UnsafeCell::raw_get(late.pointers.as_ptr()),
+                late.pointers.len(),
+            ),
+        )
+    };
+    let got = read_full(late_gate, bytes);
+    // SAFETY: closing the late gate, which nothing else uses.
+    unsafe { libc::close(late_gate) };
+    if got == 0 {
+        // SAFETY: _exit ends this process; nobody waits for a command from it any more.
+        unsafe { libc::_exit(0) };
+    }
+    let message = match bytes.get(..got) {
+        Some(message) if got < bytes.len() => message,
+        _ => exec_fail(exec_write, Stage::LateExec, 0, libc::E2BIG),
+    };
+    let command = decode_late_exec(message, pointers)
+        .unwrap_or_else(|code| exec_fail(exec_write, Stage::LateExec, 1, code));
+    // SAFETY: `cwd` points at a NUL-terminated string inside the message.
+    if unsafe { libc::chdir(command.cwd) } < 0 {
+        exec_fail(exec_write, Stage::Chdir, 0, errno());
+    }
+    let (Some(argv), Some(envp)) = (pointers.first(), pointers.get(command.envp)) else {
+        exec_fail(exec_write, Stage::LateExec, 2, libc::EINVAL)
+    };
+    // SAFETY: `argv` and `envp` start null-terminated arrays of pointers to NUL-terminated
+    // strings inside the message (see `decode_late_exec`), all in buffers of the plan.
+    unsafe { libc::execve(*argv, argv, envp) };
     exec_fail(exec_write, Stage::Exec, 0, errno())
 }
 
@@ -1029,4 +1312,71 @@ fn errno() -> c_int {
 fn set_errno(value: c_int) {
     // SAFETY: __errno_location returns this thread's errno slot.
     unsafe { *libc::__errno_location() = value };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// argv, cwd, envp.
+    type Decoded = (Vec<Vec<u8>>, Vec<u8>, Vec<Vec<u8>>);
+
+    fn decode(message: &[u8]) -> Result<Decoded, c_int> {
+        let mut pointers = [ptr::null(); 16];
+        let command = decode_late_exec(message, &mut pointers)?;
+        let strings = |from: usize| -> Vec<Vec<u8>> {
+            pointers[from..]
+                .iter()
+                .take_while(|p| !p.is_null())
+                // SAFETY: every non-null pointer is a NUL-terminated string inside
+                // `message`, which lives until the end of this function.
+                .map(|p| unsafe { CStr::from_ptr(*p) }.to_bytes().to_vec())
+                .collect()
+        };
+        // SAFETY: as above.
+        let cwd = unsafe { CStr::from_ptr(command.cwd) }.to_bytes().to_vec();
+        Ok((strings(0), cwd, strings(command.envp)))
+    }
+
+    #[test]
+    fn a_late_command_round_trips_in_place() {
+        let message = encode_late_exec(
+            b"/var/task/bootstrap",
+            b"/var/task",
+            &[b"-x", b""],
+            &[(b"A", b"1"), (b"EMPTY", b""), (b"B", b"x=y")],
+        )
+        .unwrap();
+        let (argv, cwd, envp) = decode(&message).unwrap();
+        assert_eq!(argv, [&b"/var/task/bootstrap"[..], b"-x", b""]);
+        assert_eq!(cwd, b"/var/task");
+        assert_eq!(envp, [&b"A=1"[..], b"EMPTY=", b"B=x=y"]);
+        let (argv, _, envp) = decode(&encode_late_exec(b"/p", b"/", &[], &[]).unwrap()).unwrap();
+        assert_eq!((argv.len(), envp.len()), (1, 0));
+    }
+
+    #[test]
+    fn malformed_or_oversized_late_commands_are_refused() {
+        let good = encode_late_exec(b"/p", b"/", &[b"a"], &[(b"K", b"V")]).unwrap();
+        // Cut anywhere: an unterminated string, missing entries or a short header.
+        for cut in 0..good.len() {
+            assert!(decode(&good[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut trailing = good.clone();
+        trailing.extend_from_slice(b"junk\0");
+        assert_eq!(decode(&trailing), Err(libc::EINVAL));
+        let mut huge_counts = good.clone();
+        huge_counts[..4].copy_from_slice(&u32::MAX.to_ne_bytes());
+        assert_eq!(decode(&huge_counts), Err(libc::E2BIG));
+        let many: Vec<&[u8]> = vec![b"a"; 20];
+        let too_many = encode_late_exec(b"/p", b"/", &many, &[]).unwrap();
+        assert_eq!(decode(&too_many), Err(libc::E2BIG), "16 pointers only");
+
+        assert!(encode_late_exec(b"/p\0x", b"/", &[], &[]).is_err());
+        assert!(encode_late_exec(b"/p", b"/", &[], &[(b"K", b"a\0b")]).is_err());
+        let big = vec![b'x'; LATE_EXEC_BYTES];
+        assert!(encode_late_exec(b"/p", b"/", &[], &[(b"K", &big)]).is_err());
+        let names: Vec<(&[u8], &[u8])> = vec![(b"K", b"V"); LATE_EXEC_POINTERS];
+        assert!(encode_late_exec(b"/p", b"/", &[], &names).is_err());
+    }
 }

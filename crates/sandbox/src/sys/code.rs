@@ -2,12 +2,13 @@
 //! Kindling makes read-only detached copies of the host directories (`open_tree`) and sends
 //! them over a socket to the environment's supervisor, which attaches them inside.
 
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::time::Duration;
 
 use crate::plan::c_path;
+use crate::report::{EXEC_DONE, EXEC_FAILURE_LEN, Stage, decode_exec_failure};
 
 /// A connected pair of close-on-exec Unix stream sockets: (Kindling's end, the supervisor's).
 pub(crate) fn control_pair() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -159,4 +160,41 @@ pub(crate) fn send_mounts(
         0 => Ok(()),
         errno => Err(io::Error::from_raw_os_error(errno)),
     }
+}
+
+/// `exec_later`, once the code is attached: writes the program's command `message` to its
+/// `gate` and closes it (the program reads to the end), then waits on `control` (whose
+/// receive timeout [`send_mounts`] set) for the supervisor's word on the `execve`: `None`
+/// once it succeeded, else the failure the program reported.
+pub(crate) fn exec_late(
+    control: &OwnedFd,
+    gate: OwnedFd,
+    message: &[u8],
+) -> io::Result<Option<(Option<Stage>, u32, i32)>> {
+    std::fs::File::from(gate).write_all(message)?;
+    let mut answer = [0u8; EXEC_FAILURE_LEN];
+    let mut got = 0;
+    while got < answer.len() {
+        let rest = &mut answer[got..];
+        // SAFETY: read into the unfilled rest of a stack buffer, with its exact length.
+        let n = unsafe { libc::read(control.as_raw_fd(), rest.as_mut_ptr().cast(), rest.len()) };
+        match n {
+            n if n > 0 => got += n as usize,
+            0 => {
+                return Err(io::Error::other(
+                    "the environment ended before its program was executed",
+                ));
+            }
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    if answer == EXEC_DONE {
+        return Ok(None);
+    }
+    Ok(Some(decode_exec_failure(&answer)))
 }

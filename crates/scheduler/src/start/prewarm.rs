@@ -11,7 +11,6 @@
 //! variables, the Runtime API's function settings. See docs/ARCHITECTURE.md.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,7 +19,7 @@ use std::time::Instant;
 use kindling_model::invoke::FunctionError;
 use kindling_model::runtime::{RuntimeFamily, family};
 use kindling_runtime_api::{RuntimeApi, RuntimeApiConfig};
-use kindling_sandbox::{BindMount, Environment, EnvironmentSpec};
+use kindling_sandbox::{BindMount, Environment, EnvironmentSpec, LateExec};
 
 use super::prepare::Prepared;
 use super::{
@@ -43,6 +42,9 @@ const WAITING_MEMORY_MB: u32 = 128;
 const ENV_ROOM: usize = 16 * 1024;
 /// The descriptor at which the bootstrap waits for the function's environment.
 const IDENTITY_FD: &str = "3";
+/// How long after a claimed environment's Init its pool starts a replacement: its first
+/// invocation, which follows at once, is usually over by then.
+const REFILL_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// One environment waiting for its function.
 pub(super) struct Prewarmed {
@@ -53,14 +55,16 @@ pub(super) struct Prewarmed {
     /// host's loopback) and, with a namespace, the listener for Kindling's API.
     pub listener: std::net::TcpListener,
     pub endpoint_listener: Option<std::net::TcpListener>,
-    /// Write end of the pipe the bootstrap reads its identity from; closing it ends the
-    /// message.
-    pub identity: std::fs::File,
+    /// Write end of the pipe Kindling's bootstrap reads its identity from; closing it ends
+    /// the message. `None` for a custom runtime, whose program is executed at the claim.
+    pub identity: Option<std::fs::File>,
     /// The environment shares the host's network (its Runtime API admits only its user).
     pub shares_host_network: bool,
     pub tmp_dir: PathBuf,
-    /// What runs in it (compared with what the function's cold start would run).
-    pub launch: Launch,
+    /// What runs in it (compared with what the function's cold start would run); `None`
+    /// for a custom runtime, whose program waits before its `execve` for the function's
+    /// `bootstrap`.
+    pub launch: Option<Launch>,
     /// The variables it started with that its process took in at its start (the dynamic
     /// linker's and the locale's); a function must agree with them to use it.
     pub startup_env: Vec<(String, String)>,
@@ -77,6 +81,15 @@ pub(super) fn encode_identity(env: &[(String, String)]) -> Vec<u8> {
         data.push(0);
     }
     data
+}
+
+/// Writes the function's environment to the waiting bootstrap's pipe and closes it, on the
+/// async runtime (the pipe is made non-blocking: a message larger than the pipe's buffer waits
+/// for the bootstrap to read, without holding a thread).
+async fn deliver_identity(identity: std::fs::File, data: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut pipe = tokio::net::unix::pipe::Sender::from_file(identity)?;
+    pipe.write_all(data).await
 }
 
 /// The ready environments, per runtime, and how many are being started.
@@ -136,14 +149,20 @@ impl PrewarmPool {
 }
 
 /// Whether the runtime family can be pre-initialized: Kindling's own bootstraps, which wait
-/// for their identity. A custom runtime (`provided`) runs the function's own `bootstrap`
-/// from its code, which does not exist before the function is known; Java and Ruby are not
-/// done (yet).
+/// for their identity, and custom runtimes (`provided`), whose sandbox is built ahead with a
+/// program that waits just before its `execve` to be told the function's `bootstrap`
+/// ([`is_exec_later`]). Java and Ruby are not done (yet).
 pub(crate) fn supported(runtime: &str) -> bool {
     matches!(
         family(runtime),
-        RuntimeFamily::Python { .. } | RuntimeFamily::Node { .. }
+        RuntimeFamily::Python { .. } | RuntimeFamily::Node { .. } | RuntimeFamily::Provided
     )
+}
+
+/// A custom runtime: its pre-built environment executes the function's own `bootstrap` at
+/// the claim, with the function's environment, so nothing of a process start differs.
+fn is_exec_later(runtime: &str) -> bool {
+    family(runtime) == RuntimeFamily::Provided
 }
 
 /// Variables a process takes in when it starts, which changing later does not undo: the
@@ -232,16 +251,26 @@ impl Starter {
         let locator = Arc::clone(&self.locator);
         let users = self.users.clone();
         let owned_runtime = runtime.to_string();
+        let exec_later = is_exec_later(runtime);
         let (launch, user) = tokio::task::spawn_blocking(move || {
             let inside = Inside {
                 task_root: Path::new("/var/task"),
                 opt: Path::new("/opt"),
                 runtime_dir: Path::new("/var/runtime"),
             };
-            let launch =
-                launch::bootstrap_launch(&owned_runtime, &locator, &inside)?.ok_or_else(|| {
-                    SchedulerError::RuntimeUnavailable(format!("{owned_runtime}: no bootstrap"))
-                })?;
+            let launch = if exec_later {
+                None
+            } else {
+                Some(
+                    launch::bootstrap_launch(&owned_runtime, &locator, &inside)?.ok_or_else(
+                        || {
+                            SchedulerError::RuntimeUnavailable(format!(
+                                "{owned_runtime}: no bootstrap"
+                            ))
+                        },
+                    )?,
+                )
+            };
             let user = users
                 .map(|pool| pool.lease().map_err(SchedulerError::Users))
                 .transpose()?;
@@ -264,17 +293,28 @@ impl Starter {
                 source,
             })?;
         let shares_host_network = network.namespace.is_none();
-        let (gate, identity) =
-            std::io::pipe().map_err(SchedulerError::io("creating the identity pipe"))?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let tmp_dir = self.config.work_dir.join("tmp").join(&id);
         let mut readonly = self.config.readonly_host_paths.clone();
-        for path in &launch.visible {
+        for path in launch.iter().flat_map(|l| &l.visible) {
             if !readonly.iter().any(|p| path.starts_with(p)) {
                 readonly.push(path.clone());
             }
         }
-        let env = waiting_env();
+        // Kindling's bootstrap starts with a neutral environment and waits at a pipe for the
+        // function's; a custom runtime's program is told everything at its execve.
+        let (env, identity, pass_fds) = match &launch {
+            Some(_) => {
+                let (gate, identity) =
+                    std::io::pipe().map_err(SchedulerError::io("creating the identity pipe"))?;
+                (
+                    waiting_env(),
+                    Some(std::fs::File::from(OwnedFd::from(identity))),
+                    vec![Arc::new(OwnedFd::from(gate))],
+                )
+            }
+            None => (Vec::new(), None, Vec::new()),
+        };
         let startup_env = env
             .iter()
             .filter(|(k, _)| read_at_start(k))
@@ -282,8 +322,10 @@ impl Starter {
             .collect();
         let spec = EnvironmentSpec {
             id: id.clone(),
-            program: launch.program.clone(),
-            args: launch.args.clone(),
+            program: launch
+                .as_ref()
+                .map_or_else(PathBuf::new, |l| l.program.clone()),
+            args: launch.as_ref().map_or_else(Vec::new, |l| l.args.clone()),
             env,
             task_root: PathBuf::new(),
             opt_dir: None,
@@ -301,8 +343,9 @@ impl Starter {
             uid: user.as_ref().map(UserLease::id),
             gid: user.as_ref().map(UserLease::id),
             network: network.namespace.take(),
-            pass_fds: vec![Arc::new(OwnedFd::from(gate))],
+            pass_fds,
             code_later: true,
+            exec_later: launch.is_none(),
         };
         let started = Instant::now();
         let sandbox = self
@@ -325,7 +368,7 @@ impl Starter {
             user,
             listener: network.listener,
             endpoint_listener: network.extra_listeners.pop(),
-            identity: std::fs::File::from(OwnedFd::from(identity)),
+            identity,
             shares_host_network,
             tmp_dir,
             launch,
@@ -355,16 +398,26 @@ impl Starter {
         } else {
             self.prewarm.take(runtime)
         };
-        // Whatever the outcome, the runtime's pool fills (again) for the next one.
-        self.prewarm_fill(runtime);
-        let p = taken?;
-        let same_command = p.launch.program == launch.program && p.launch.args == launch.args;
-        let startup_agrees = user_env
-            .into_iter()
-            .flatten()
-            .filter(|(k, _)| read_at_start(k))
-            .all(|(k, v)| p.startup_env.iter().any(|(pk, pv)| pk == k && pv == v));
-        if same_command && startup_agrees {
+        let Some(p) = taken else {
+            // The runtime's pool fills (again) for the next one. After a claim it refills
+            // only once the claimed environment is under way (`refill_after_claim`).
+            self.prewarm_fill(runtime);
+            return None;
+        };
+        // A custom runtime's program starts with the function's command and environment.
+        let fits = match &p.launch {
+            None => launch.cwd.is_none(),
+            Some(waiting) => {
+                let same_command = waiting.program == launch.program && waiting.args == launch.args;
+                let startup_agrees = user_env
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, _)| read_at_start(k))
+                    .all(|(k, v)| p.startup_env.iter().any(|(pk, pv)| pk == k && pv == v));
+                same_command && startup_agrees
+            }
+        };
+        if fits {
             Some(p)
         } else {
             // Not for this function; it goes back for the next (it ran nothing).
@@ -376,6 +429,20 @@ impl Starter {
                 .push_front(p);
             None
         }
+    }
+
+    /// After a claim: refills `runtime`'s pool once the claimed environment's Init is over
+    /// and [`REFILL_DELAY`] has passed, so that making the next one (a clone of Kindling, a
+    /// network namespace, the root's mounts, an interpreter's start: tens of milliseconds of
+    /// CPU) does not compete with the claimed environment's Init and first invocation on a
+    /// small machine.
+    pub(super) fn refill_after_claim(self: &Arc<Self>, runtime: &str) {
+        let this = Arc::clone(self);
+        let runtime = runtime.to_string();
+        tokio::spawn(async move {
+            tokio::time::sleep(REFILL_DELAY).await;
+            this.prewarm_fill(&runtime);
+        });
     }
 
     /// A pre-initialized environment for `job`, if one fits (see [`Self::take_prewarmed`]).
@@ -458,27 +525,42 @@ impl Starter {
         }
         pump_output(&mut sandbox, &prepared.log);
         let tree = Tree::new(sandbox, user, relay);
-        let attached = tree
-            .sandbox()
-            .attach_code(
-                &prepared.task_root,
-                prepared.opt_dir.as_deref(),
-                rec.spec.memory_size,
-                1024,
-            )
-            .await;
-        let delivered = match attached {
-            Ok(()) => {
-                let data = encode_identity(&env);
-                let mut identity = identity;
-                tokio::task::spawn_blocking(move || identity.write_all(&data))
-                    .await
-                    .map_err(SchedulerError::task(
-                        "delivering the function's environment",
-                    ))?
-                    .map_err(|e| e.to_string())
+        let delivered = match identity {
+            // A custom runtime: the code attached, then its bootstrap executed with the
+            // function's environment, in one step.
+            None => tree
+                .sandbox()
+                .attach_code_and_exec(
+                    &prepared.task_root,
+                    prepared.opt_dir.as_deref(),
+                    rec.spec.memory_size,
+                    1024,
+                    LateExec {
+                        program: prepared.launch.program.clone(),
+                        args: prepared.launch.args.clone(),
+                        env,
+                        cwd: inside.task_root.to_path_buf(),
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string()),
+            Some(identity) => {
+                let attached = tree
+                    .sandbox()
+                    .attach_code(
+                        &prepared.task_root,
+                        prepared.opt_dir.as_deref(),
+                        rec.spec.memory_size,
+                        1024,
+                    )
+                    .await;
+                match attached {
+                    Ok(()) => deliver_identity(identity, &encode_identity(&env))
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
             }
-            Err(e) => Err(e.to_string()),
         };
         if let Err(e) = delivered {
             tracing::warn!(function = %rec.function_name, id, error = %e, "could not hand a pre-initialized environment its function");
@@ -546,10 +628,11 @@ mod tests {
     }
 
     #[test]
-    fn only_kindlings_bootstraps_are_supported() {
+    fn kindlings_bootstraps_and_custom_runtimes_are_supported() {
         assert!(supported("python3.12"));
         assert!(supported("nodejs20.x"));
-        assert!(!supported("provided.al2023"));
+        assert!(supported("provided.al2023") && supported("provided"));
+        assert!(is_exec_later("provided.al2023") && !is_exec_later("python3.12"));
         assert!(!supported("java21"));
         assert!(!supported("ruby3.3"));
     }

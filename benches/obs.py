@@ -167,6 +167,36 @@ def load(bench: str, k: Kindling, extra: list[str]) -> dict:
 FEATURES = ("otlp", "subscriber", "scrape")
 
 
+# Where the server's CPU goes, by symbol (perf report of --perf's recordings).
+PERF_GROUPS = (
+    ("telemetry", r"kindling_runtime_api::telemetry"),
+    ("records", r"kindling_scheduler::logs::(start_record|runtime_done_record|report_record|init_)"),
+    ("otel", r"kindling_otel|kindling_scheduler::spans"),
+    ("metrics", r"kindling_metrics"),
+    ("json ser", r"serde_json::ser|serialize_str|format_escaped"),
+    ("malloc", r"malloc|_int_free|cfree|realloc|unlink_chunk"),
+    ("ctx switch", r"finish_task_switch"),
+)
+
+
+def perf_shares(data: str) -> tuple[int, list[float]]:
+    """Samples in `data` and the share (%) of each of PERF_GROUPS."""
+    out = subprocess.run(["perf", "report", "-q", "--no-children", "-g", "none", "--sort", "symbol",
+                          "-n", "-i", data], capture_output=True, text=True).stdout
+    total, acc = 0, [0] * len(PERF_GROUPS)
+    for line in out.splitlines():
+        m = re.match(r"\s*[\d.]+%\s+(\d+)\s+(.*)", line)
+        if not m:
+            continue
+        n = int(m.group(1))
+        total += n
+        for i, (_, rx) in enumerate(PERF_GROUPS):
+            if re.search(rx, m.group(2)):
+                acc[i] += n
+                break
+    return total, [100.0 * a / max(total, 1) for a in acc]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kindling", required=True)
@@ -330,6 +360,13 @@ def main() -> int:
             f"p50 cost: {d_p50:+.1f} us (target <= 5 us): {'PASS' if d_p50 <= 5 else 'MISS'}",
             f"throughput cost: {d_rps:+.1f} % (target <= 5 %): {'PASS' if d_rps <= 5 else 'MISS'}",
         ]
+        if args.perf:
+            lines += ["", "perf (cpu-clock, the server's threads, each row's last 4-client turn): "
+                      "share of the server's samples by symbol group",
+                      f"{'':11} {'samples':>8} " + " ".join(f"{g:>10}" for g, _ in PERF_GROUPS)]
+            for n in configs:
+                total, shares = perf_shares(os.path.join(args.perf, f"{n}.data"))
+                lines.append(f"{n:11} {total:8} " + " ".join(f"{x:9.2f}%" for x in shares))
         text = "\n".join(lines) + "\n"
         print(text)
         with open(args.out, "w") as f:

@@ -360,6 +360,11 @@ def main() -> int:
             f"p50 cost: {d_p50:+.1f} us (target <= 5 us): {'PASS' if d_p50 <= 5 else 'MISS'}",
             f"throughput cost: {d_rps:+.1f} % (target <= 5 %): {'PASS' if d_rps <= 5 else 'MISS'}",
         ]
+        busy = max(med[n]["foreign"] for n in configs)
+        if busy > 20:
+            lines.append(f"WARNING: other work took up to {busy:.0f} % of the machine: the p50 and "
+                         "throughput verdicts above are noise; read CPU per invocation and the "
+                         "perf shares")
         if args.perf:
             lines += ["", "perf (cpu-clock, the server's threads, each row's last 4-client turn): "
                       "share of the server's samples by symbol group",

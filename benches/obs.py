@@ -7,12 +7,15 @@ Five release Kindlings (`--isolation process`), measured in turns with the Rust 
 - off:        no OTLP endpoint, no telemetry subscriber, /metrics never scraped;
 - otlp:       `--otlp-endpoint` to a collector stand-in (every invocation exports 2-4 spans);
 - subscriber: the function carries an external extension (a layer) subscribed to the Telemetry
-              API for platform and function events (buffering timeoutMs 100);
+              API for platform and function events (Lambda's default buffering: maxItems
+              10000, maxBytes 262144, timeoutMs 1000; `--sub-timeout-ms` to change the timeout);
 - scrape:     /metrics is scraped every second during the runs;
 - on:         all three (each can be left out with --no-otlp/--no-subscriber/--no-scrape).
 
 Rows: single-client latency (p50, p99) and 4-client throughput, `--reps` times each, interleaved;
-the server's CPU per invocation of each row over 'off' is each feature's cost. `--perf DIR`
+the server's CPU per invocation of each row over 'off' is each feature's cost; the CPU of the
+server's children (the function and, with a subscriber, the extension receiving the batches)
+is given apart, since on a small machine an extension's CPU competes with the function's. `--perf DIR`
 profiles each server's last 4-client turn (`perf report -i DIR/<row>.data`).
 Printed and written to benches/results/obs-latest.txt, with the targets (<= 5 % throughput,
 <= 5 us p50).
@@ -56,7 +59,7 @@ r = urllib.request.urlopen(urllib.request.Request(API + "/2020-01-01/extension/r
     method="POST", data=b'{"events": ["SHUTDOWN"]}', headers={"Lambda-Extension-Name": "subscriber"}))
 eid = r.headers["Lambda-Extension-Identifier"]
 sub = {"schemaVersion": "2022-12-13", "types": ["platform", "function"],
-       "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 100},
+       "buffering": {"maxItems": 10000, "maxBytes": 262144, "timeoutMs": TIMEOUT_MS},
        "destination": {"protocol": "HTTP", "URI": "http://sandbox.localdomain:%d" % srv.server_address[1]}}
 urllib.request.urlopen(urllib.request.Request(API + "/2022-07-01/telemetry", method="PUT",
     data=json.dumps(sub).encode(), headers={"Lambda-Extension-Identifier": eid}))
@@ -137,12 +140,12 @@ def py_zip() -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def layer_zip() -> str:
+def layer_zip(timeout_ms: int) -> str:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         info = zipfile.ZipInfo("extensions/subscriber", date_time=(2024, 1, 1, 0, 0, 0))
         info.external_attr = 0o755 << 16
-        zf.writestr(info, EXTENSION)
+        zf.writestr(info, EXTENSION.replace("TIMEOUT_MS", str(timeout_ms)))
     return base64.b64encode(buf.getvalue()).decode()
 
 
@@ -164,6 +167,36 @@ def load(bench: str, k: Kindling, extra: list[str]) -> dict:
 FEATURES = ("otlp", "subscriber", "scrape")
 
 
+# Where the server's CPU goes, by symbol (perf report of --perf's recordings).
+PERF_GROUPS = (
+    ("telemetry", r"kindling_runtime_api::telemetry"),
+    ("records", r"kindling_scheduler::logs::(start_record|runtime_done_record|report_record|init_)"),
+    ("otel", r"kindling_otel|kindling_scheduler::spans"),
+    ("metrics", r"kindling_metrics"),
+    ("json ser", r"serde_json::ser|serialize_str|format_escaped"),
+    ("malloc", r"malloc|_int_free|cfree|realloc|unlink_chunk"),
+    ("ctx switch", r"finish_task_switch"),
+)
+
+
+def perf_shares(data: str) -> tuple[int, list[float]]:
+    """Samples in `data` and the share (%) of each of PERF_GROUPS."""
+    out = subprocess.run(["perf", "report", "-q", "--no-children", "-g", "none", "--sort", "symbol",
+                          "-n", "-i", data], capture_output=True, text=True).stdout
+    total, acc = 0, [0] * len(PERF_GROUPS)
+    for line in out.splitlines():
+        m = re.match(r"\s*[\d.]+%\s+(\d+)\s+(.*)", line)
+        if not m:
+            continue
+        n = int(m.group(1))
+        total += n
+        for i, (_, rx) in enumerate(PERF_GROUPS):
+            if re.search(rx, m.group(2)):
+                acc[i] += n
+                break
+    return total, [100.0 * a / max(total, 1) for a in acc]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kindling", required=True)
@@ -177,6 +210,8 @@ def main() -> int:
     ap.add_argument("--no-otlp", action="store_true", help="'on' without span export")
     ap.add_argument("--no-subscriber", action="store_true", help="'on' without the extension")
     ap.add_argument("--no-scrape", action="store_true", help="'on' without /metrics scrapes")
+    ap.add_argument("--sub-timeout-ms", type=int, default=1000,
+                    help="the subscriber's buffering timeoutMs (default Lambda's 1000)")
     ap.add_argument("--perf", metavar="DIR",
                     help="record each server's 4-client turns of the last repetition with "
                          "`perf record -e cpu-clock -g` into DIR/<row>.data")
@@ -225,7 +260,7 @@ def main() -> int:
             if "subscriber" in feats:
                 k = servers[name]
                 layer = k.api("POST", "/2018-10-31/layers/subscriber/versions",
-                              {"Content": {"ZipFile": layer_zip()}})["LayerVersionArn"]
+                              {"Content": {"ZipFile": layer_zip(args.sub_timeout_ms)}})["LayerVersionArn"]
                 k.api("PUT", f"/2015-03-31/functions/{fn}/configuration", {"Layers": [layer]})
         path = ["--path", f"/2015-03-31/functions/{fn}/invocations"]
         # Warm every server (an update made a new environment with the extension).
@@ -262,14 +297,18 @@ def main() -> int:
                 r = rows[name]
                 for key, v in (("p50", lat["p50"]), ("p99", lat["p99"]),
                                ("lat_cpu", lat["server_cpu"]), ("rps", tp["rps"]),
-                               ("tp_cpu", tp["server_cpu"]), ("foreign", tp["foreign"])):
+                               ("tp_cpu", tp["server_cpu"]), ("foreign", tp["foreign"]),
+                               ("lat_children", lat["children_cpu"]),
+                               ("tp_children", tp["children_cpu"])):
                     r.setdefault(key, []).append(v)
         time.sleep(1.5)
         load_avg = os.getloadavg()
         med = {n: {k: statistics.median(v) for k, v in r.items()} for n, r in rows.items()}
         d_p50 = med["on"]["p50"] - med["off"]["p50"]
         d_rps = 100.0 * (med["off"]["rps"] - med["on"]["rps"]) / med["off"]["rps"]
-        label = {"otlp": "OTLP span export", "subscriber": "Telemetry API subscriber",
+        label = {"otlp": "OTLP span export",
+                 "subscriber": "Telemetry API subscriber (platform and function events, "
+                               f"maxItems 10000, maxBytes 262144, timeoutMs {args.sub_timeout_ms})",
                  "scrape": "/metrics scraped every second"}
         lines = [
             f"Observability overhead, warm invoke of {fn} "
@@ -281,13 +320,17 @@ def main() -> int:
             f"medians of {args.reps} interleaved repetitions ({args.n} requests single-client, "
             f"{args.secs} s at 4 clients)",
             "",
-            f"{'':11} {'p50 us':>8} {'p99 us':>8} {'srv cpu/inv us':>15} {'rps (4 cl)':>11} "
-            f"{'srv cpu/inv us':>15} {'foreign %':>10}",
+            "(children = the server's child processes: the function, and the subscribing extension)",
+            "",
+            f"{'':11} {'single client':>48} | {'4 clients':>47}",
+            f"{'':11} {'p50 us':>8} {'p99 us':>8} {'srv cpu/inv us':>15} {'children us':>12} | "
+            f"{'rps':>7} {'srv cpu/inv us':>15} {'children us':>12} {'foreign %':>10}",
         ]
         for n in configs:
             m = med[n]
             lines.append(f"{n:11} {m['p50']:8.1f} {m['p99']:8.1f} {m['lat_cpu']:15.1f} "
-                         f"{m['rps']:11.0f} {m['tp_cpu']:15.1f} {m['foreign']:10.0f}")
+                         f"{m['lat_children']:12.1f} | {m['rps']:7.0f} {m['tp_cpu']:15.1f} "
+                         f"{m['tp_children']:12.1f} {m['foreign']:10.0f}")
         lines += ["", "server CPU per invocation over 'off' (us, and % of off's):"]
         for n in configs:
             if n == "off":
@@ -298,8 +341,16 @@ def main() -> int:
                 f"  {n:11} single client {d1:+7.1f} us ({100 * d1 / med['off']['lat_cpu']:+5.1f} %)"
                 f"   4 clients {d4:+7.1f} us ({100 * d4 / med['off']['tp_cpu']:+5.1f} %)"
                 f"   runs: {rows[n]['lat_cpu']} / {rows[n]['tp_cpu']}")
+        lines += [f"  {'off runs':11} {rows['off']['lat_cpu']} / {rows['off']['tp_cpu']}", "",
+                  "children's CPU per invocation over 'off' (us; with a subscriber: the "
+                  "extension's share):"]
+        for n in configs:
+            if n == "off":
+                continue
+            c1 = med[n]["lat_children"] - med["off"]["lat_children"]
+            c4 = med[n]["tp_children"] - med["off"]["tp_children"]
+            lines.append(f"  {n:11} single client {c1:+7.1f} us   4 clients {c4:+7.1f} us")
         lines += [
-            f"  {'off runs':11} {rows['off']['lat_cpu']} / {rows['off']['tp_cpu']}",
             "",
             f"all runs (off / on): p50 {rows['off']['p50']} / {rows['on']['p50']}; "
             f"rps {rows['off']['rps']} / {rows['on']['rps']}",
@@ -309,6 +360,18 @@ def main() -> int:
             f"p50 cost: {d_p50:+.1f} us (target <= 5 us): {'PASS' if d_p50 <= 5 else 'MISS'}",
             f"throughput cost: {d_rps:+.1f} % (target <= 5 %): {'PASS' if d_rps <= 5 else 'MISS'}",
         ]
+        busy = max(med[n]["foreign"] for n in configs)
+        if busy > 20:
+            lines.append(f"WARNING: other work took up to {busy:.0f} % of the machine: the p50 and "
+                         "throughput verdicts above are noise; read CPU per invocation and the "
+                         "perf shares")
+        if args.perf:
+            lines += ["", "perf (cpu-clock, the server's threads, each row's last 4-client turn): "
+                      "share of the server's samples by symbol group",
+                      f"{'':11} {'samples':>8} " + " ".join(f"{g:>10}" for g, _ in PERF_GROUPS)]
+            for n in configs:
+                total, shares = perf_shares(os.path.join(args.perf, f"{n}.data"))
+                lines.append(f"{n:11} {total:8} " + " ".join(f"{x:9.2f}%" for x in shares))
         text = "\n".join(lines) + "\n"
         print(text)
         with open(args.out, "w") as f:

@@ -342,7 +342,6 @@ impl Env {
         }
         self.log.platform(
             || Some(logs::start_line(&request_id, version)),
-            "platform.start",
             Level::Info,
             || logs::start_record(&request_id, version),
         );
@@ -534,14 +533,13 @@ impl Env {
         tokio::task::yield_now().await;
         self.log.platform(
             || Some(logs::end_line(request_id)),
-            "platform.runtimeDone",
             Level::Debug,
             || {
-                json!({
-                    "requestId": request_id,
-                    "status": status.as_ref().map_or("success", |(s, _)| *s),
-                    "metrics": { "durationMs": (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0 },
-                })
+                logs::runtime_done_record(
+                    request_id,
+                    status.as_ref().map_or("success", |(s, _)| *s),
+                    duration,
+                )
             },
         );
         let peak_mb = self
@@ -563,7 +561,6 @@ impl Env {
         };
         self.log.platform(
             || Some(logs::report_line(&report)),
-            "platform.report",
             Level::Info,
             || logs::report_record(&report),
         );

@@ -8,6 +8,7 @@ mod format;
 pub mod layout;
 mod retention;
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -16,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kindling_model::timefmt::{iso8601_z, iso8601_z_bytes};
-use kindling_runtime_api::telemetry::Telemetry;
+use kindling_runtime_api::telemetry::{self, Kind, Platform, Telemetry};
 
 pub use format::{Level, LogFormat};
 pub use retention::{LogRetention, RetentionOverrides, RetentionTask, SweepReport};
@@ -268,13 +269,15 @@ impl LogStream {
     }
 
     /// Appends one line of the function's output, unless its JSON level is below the
-    /// application log level.
-    pub fn function_line(&self, text: &str) {
+    /// application log level; the line itself goes on to telemetry subscribers (one timestamp
+    /// for both).
+    pub fn function_line(&self, text: String) {
         let mut s = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        if s.format.keeps_function_line(text) {
-            Self::write_line(&self.path, &mut s, text);
+        if s.format.keeps_function_line(&text) {
+            let ms = now_ms();
+            Self::write_line(&self.path, &mut s, ms, &text);
             if let Some(t) = &s.telemetry {
-                t.function_line(text);
+                t.function_line(ms, text);
             }
         }
     }
@@ -288,41 +291,45 @@ impl LogStream {
             .telemetry = Some(telemetry);
     }
 
-    /// A platform event: the text line (`text`), or in JSON format the record of `kind`
-    /// (dropped below the system log level); and the record to telemetry subscribers.
+    /// A platform event: the text line (`text`), or in JSON format its record (dropped below
+    /// the system log level); and the record to telemetry subscribers. The record is built
+    /// only when one of them takes it.
     pub fn platform(
         &self,
         text: impl FnOnce() -> Option<String>,
-        kind: &'static str,
         level: Level,
-        record: impl FnOnce() -> serde_json::Value,
+        record: impl FnOnce() -> Platform,
     ) {
         let mut s = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let telemetry = s.telemetry.as_ref().filter(|t| t.wanted()).cloned();
+        let telemetry = s
+            .telemetry
+            .as_ref()
+            .filter(|t| t.wants(Kind::Platform))
+            .cloned();
         let json_line = s.format.json && level >= s.format.system_level;
         let record = (json_line || telemetry.is_some()).then(record);
-        let line = match (&record, s.format.json) {
-            (Some(r), true) if json_line => s.format.platform(now_ms(), kind, level, r.clone()),
-            (_, true) => None,
-            (_, false) => text(),
-        };
-        if let Some(line) = line {
-            Self::write_line(&self.path, &mut s, &line);
+        let ms = now_ms();
+        if !s.format.json {
+            if let Some(line) = text() {
+                Self::write_line(&self.path, &mut s, ms, &line);
+            }
+        } else if let (true, Some(r)) = (json_line, &record) {
+            let line = s.format.platform_line(ms, r);
+            Self::write_line(&self.path, &mut s, ms, &line);
         }
         drop(s);
         if let (Some(t), Some(r)) = (telemetry, record) {
-            t.platform(kind, r);
+            t.platform(ms, r);
         }
     }
 
     /// Appends one line (a platform line in either format).
     pub fn line(&self, text: &str) {
         let mut s = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        Self::write_line(&self.path, &mut s, text);
+        Self::write_line(&self.path, &mut s, now_ms(), text);
     }
 
-    fn write_line(path: &Path, s: &mut StreamState, text: &str) {
-        let ms = now_ms();
+    fn write_line(path: &Path, s: &mut StreamState, ms: i64, text: &str) {
         let written = match iso8601_z_bytes(ms) {
             // A line that fits the stream's buffer is copied into it piecewise (no allocation
             // per line), after a flush if the buffer is too full to take it whole, so a line
@@ -437,33 +444,91 @@ pub(crate) fn report_line(r: &Report<'_>) -> String {
     line
 }
 
+/// A status word of a record (`success`, `error`, `timeout`, `failure`) without allocating.
+fn status_word(s: &str) -> Cow<'static, str> {
+    match s {
+        "success" => Cow::Borrowed("success"),
+        "error" => Cow::Borrowed("error"),
+        "timeout" => Cow::Borrowed("timeout"),
+        "failure" => Cow::Borrowed("failure"),
+        other => Cow::Owned(other.to_string()),
+    }
+}
+
+/// Milliseconds with microsecond precision (`12.345`), as Lambda's records give durations.
+fn duration_ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
 /// `platform.start`'s record.
-pub(crate) fn start_record(request_id: &str, version: &str) -> serde_json::Value {
-    serde_json::json!({ "requestId": request_id, "version": version })
+pub(crate) fn start_record(request_id: &str, version: &str) -> Platform {
+    Platform::Start {
+        request_id: request_id.into(),
+        version: version.into(),
+    }
+}
+
+/// `platform.runtimeDone`'s record.
+pub(crate) fn runtime_done_record(request_id: &str, status: &str, duration: Duration) -> Platform {
+    Platform::RuntimeDone {
+        request_id: request_id.into(),
+        status: status_word(status),
+        duration_ms: duration_ms(duration),
+    }
 }
 
 /// `platform.report`'s record (Lambda's shape: metrics, then status and error type).
-pub(crate) fn report_record(r: &Report<'_>) -> serde_json::Value {
+pub(crate) fn report_record(r: &Report<'_>) -> Platform {
     let ms = r.duration.as_secs_f64() * 1000.0;
-    let mut metrics = serde_json::json!({
-        "durationMs": (ms * 1000.0).round() / 1000.0,
-        "billedDurationMs": (ms.ceil() as u64).max(1),
-        "memorySizeMB": r.memory_mb,
-        "maxMemoryUsedMB": r.max_memory_used_mb,
-    });
-    if let Some(init) = r.init_duration {
-        metrics["initDurationMs"] =
-            serde_json::json!((init.as_secs_f64() * 1_000_000.0).round() / 1000.0);
+    Platform::Report(Box::new(telemetry::Report {
+        request_id: r.request_id.into(),
+        duration_ms: (ms * 1000.0).round() / 1000.0,
+        billed_duration_ms: (ms.ceil() as u64).max(1),
+        memory_size_mb: r.memory_mb,
+        max_memory_used_mb: r.max_memory_used_mb,
+        init_duration_ms: r.init_duration.map(duration_ms),
+        status: status_word(r.status.unwrap_or("success")),
+        error_type: r.error_type.map(Into::into),
+    }))
+}
+
+/// `platform.initStart`'s record.
+pub(crate) fn init_start_record(
+    initialization_type: &'static str,
+    runtime_version: &str,
+    function_name: &str,
+    function_version: &str,
+) -> Platform {
+    Platform::InitStart {
+        initialization_type,
+        runtime_version: runtime_version.into(),
+        function_name: function_name.into(),
+        function_version: function_version.into(),
     }
-    let mut record = serde_json::json!({
-        "requestId": r.request_id,
-        "metrics": metrics,
-        "status": r.status.unwrap_or("success"),
-    });
-    if let Some(t) = r.error_type {
-        record["errorType"] = serde_json::json!(t);
+}
+
+/// `platform.initRuntimeDone`'s record.
+pub(crate) fn init_runtime_done_record(
+    initialization_type: &'static str,
+    status: &'static str,
+) -> Platform {
+    Platform::InitRuntimeDone {
+        initialization_type,
+        status,
     }
-    record
+}
+
+/// `platform.initReport`'s record.
+pub(crate) fn init_report_record(
+    initialization_type: &'static str,
+    status: &'static str,
+    duration: Duration,
+) -> Platform {
+    Platform::InitReport {
+        initialization_type,
+        status,
+        duration_ms: duration_ms(duration),
+    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 //! drops function output records in JSON whose `level` is below it.
 
 use kindling_model::function::LoggingConfig;
-use kindling_model::timefmt::iso8601_z;
-use serde_json::{Value, json};
+use kindling_runtime_api::telemetry::{Platform, write_platform_item};
+use serde_json::Value;
 
 /// Lambda's log levels, lowest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -82,11 +82,12 @@ impl LogFormat {
         level.is_none_or(|l| l >= self.application_level)
     }
 
-    /// A platform record of `type` at `level`, or `None` when the system log level drops it.
-    pub fn platform(&self, at_ms: i64, kind: &str, level: Level, record: Value) -> Option<String> {
-        (level >= self.system_level).then(|| {
-            json!({ "time": iso8601_z(at_ms), "type": kind, "record": record }).to_string()
-        })
+    /// The JSON line of a platform record (`{"time","type","record"}`, the shape telemetry
+    /// subscribers get).
+    pub fn platform_line(&self, at_ms: i64, record: &Platform) -> String {
+        let mut out = Vec::with_capacity(256);
+        write_platform_item(&mut out, at_ms, record);
+        String::from_utf8(out).unwrap_or_default()
     }
 }
 
@@ -113,22 +114,18 @@ mod tests {
         assert!(json.keeps_function_line(r#"{"level":"ERROR","message":"x"}"#));
         assert!(json.keeps_function_line("plain print output"));
         assert!(json.keeps_function_line(r#"{"message":"no level"}"#));
-        assert!(
-            json.platform(0, "platform.start", Level::Info, json!({}))
-                .is_none()
-        );
+        assert_eq!(json.system_level, Level::Warn);
         let info = LogFormat::of(&config("JSON", None, None));
-        let line = info
-            .platform(
-                1_586_545_592_563,
-                "platform.start",
-                Level::Info,
-                json!({"requestId": "r"}),
-            )
-            .unwrap();
+        let line = info.platform_line(
+            1_586_545_592_563,
+            &Platform::Start {
+                request_id: "r".into(),
+                version: "$LATEST".into(),
+            },
+        );
         assert_eq!(
             line,
-            r#"{"time":"2020-04-10T19:06:32.563Z","type":"platform.start","record":{"requestId":"r"}}"#
+            r#"{"time":"2020-04-10T19:06:32.563Z","type":"platform.start","record":{"requestId":"r","version":"$LATEST"}}"#
         );
     }
 }

@@ -33,7 +33,7 @@ use crate::env::{Env, Started, Tree, exit_message, platform_error};
 use crate::error::SchedulerError;
 use crate::launch::{EnvVars, Inside, Sdks};
 use crate::locate::RuntimeLocator;
-use crate::logs::{Level, LogStore, LogStream};
+use crate::logs::{self, Level, LogStore, LogStream};
 use crate::metrics::{EnvEnd, SchedulerMetrics};
 use crate::pool::PoolKey;
 use crate::users::{UserLease, UserPool};
@@ -465,28 +465,16 @@ impl Starter {
             Some(InitResult::InitError { .. }) => "error",
             None => "timeout",
         };
-        let init_record = |with_metrics: bool| {
-            let mut r = serde_json::json!({
-                "initializationType": job.initialization_type(),
-                "phase": "init",
-                "status": status,
-            });
-            if with_metrics {
-                r["metrics"] = serde_json::json!({ "durationMs": (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0 });
-            }
-            r
-        };
+        let init_type = job.initialization_type();
         prepared.log.platform(
             || None,
-            "platform.initRuntimeDone",
             Level::Debug,
-            || init_record(false),
+            || logs::init_runtime_done_record(init_type, status),
         );
         prepared.log.platform(
             || None,
-            "platform.initReport",
             Level::Debug,
-            || init_record(true),
+            || logs::init_report_record(init_type, status, duration),
         );
         api.telemetry().end_init();
         match init {
@@ -538,16 +526,14 @@ fn log_init_start(prepared: &Prepared, api: &RuntimeApi, job: &StartJob) {
     prepared.log.set_telemetry(api.telemetry());
     prepared.log.platform(
         || None,
-        "platform.initStart",
         Level::Info,
         || {
-            serde_json::json!({
-                "initializationType": job.initialization_type(),
-                "phase": "init",
-                "runtimeVersion": rec.spec.runtime.as_deref().unwrap_or("provided"),
-                "functionName": rec.function_name,
-                "functionVersion": rec.version_label(),
-            })
+            logs::init_start_record(
+                job.initialization_type(),
+                rec.spec.runtime.as_deref().unwrap_or("provided"),
+                &rec.function_name,
+                &rec.version_label(),
+            )
         },
     );
 }
@@ -558,9 +544,9 @@ fn pump_output(sandbox: &mut kindling_sandbox::Environment, log: &Arc<LogStream>
         let log = Arc::clone(log);
         tokio::spawn(async move {
             while let Some(line) = output.recv().await {
-                log.function_line(&line.line);
+                log.function_line(line.line);
                 while let Ok(more) = output.try_recv() {
-                    log.function_line(&more.line);
+                    log.function_line(more.line);
                 }
                 log.flush();
             }

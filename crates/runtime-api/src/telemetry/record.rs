@@ -1,0 +1,368 @@
+//! Platform records as small typed values: built on the invoke path without a JSON tree or any
+//! string formatting, and written straight into a delivery's (or a JSON log line's) buffer,
+//! with Lambda's field names and order (`lambda-facts.md` §4.3).
+
+use std::borrow::Cow;
+
+/// One `platform.*` record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Platform {
+    /// `platform.initStart`.
+    InitStart {
+        initialization_type: &'static str,
+        runtime_version: Box<str>,
+        function_name: Box<str>,
+        function_version: Box<str>,
+    },
+    /// `platform.initRuntimeDone`.
+    InitRuntimeDone {
+        initialization_type: &'static str,
+        status: &'static str,
+    },
+    /// `platform.initReport`.
+    InitReport {
+        initialization_type: &'static str,
+        status: &'static str,
+        duration_ms: f64,
+    },
+    /// `platform.start`.
+    Start {
+        request_id: Box<str>,
+        version: Box<str>,
+    },
+    /// `platform.runtimeDone`.
+    RuntimeDone {
+        request_id: Box<str>,
+        status: Cow<'static, str>,
+        duration_ms: f64,
+    },
+    /// `platform.report`.
+    Report(Box<Report>),
+    /// `platform.telemetrySubscription`.
+    TelemetrySubscription { name: Box<str>, types: Vec<String> },
+    /// `platform.logsDropped`.
+    LogsDropped { records: u64, bytes: u64 },
+}
+
+/// `platform.report`'s record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub request_id: Box<str>,
+    pub duration_ms: f64,
+    pub billed_duration_ms: u64,
+    pub memory_size_mb: u32,
+    pub max_memory_used_mb: u64,
+    pub init_duration_ms: Option<f64>,
+    pub status: Cow<'static, str>,
+    pub error_type: Option<Box<str>>,
+}
+
+const DROPPED_REASON: &str = "Some logs were dropped because the downstream consumer is slower than the logs production rate";
+
+/// `"..."` with JSON escapes.
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn write_f64(out: &mut Vec<u8>, v: f64) {
+    let _ = serde_json::to_writer(&mut *out, &v);
+}
+
+fn write_u64(out: &mut Vec<u8>, v: u64) {
+    let _ = serde_json::to_writer(&mut *out, &v);
+}
+
+impl Platform {
+    /// The item's `type`.
+    pub fn ty(&self) -> &'static str {
+        match self {
+            Self::InitStart { .. } => "platform.initStart",
+            Self::InitRuntimeDone { .. } => "platform.initRuntimeDone",
+            Self::InitReport { .. } => "platform.initReport",
+            Self::Start { .. } => "platform.start",
+            Self::RuntimeDone { .. } => "platform.runtimeDone",
+            Self::Report(_) => "platform.report",
+            Self::TelemetrySubscription { .. } => "platform.telemetrySubscription",
+            Self::LogsDropped { .. } => "platform.logsDropped",
+        }
+    }
+
+    /// About the encoded record's size (for `maxBytes`), without encoding it.
+    pub fn size_hint(&self) -> usize {
+        match self {
+            Self::InitStart {
+                runtime_version,
+                function_name,
+                function_version,
+                ..
+            } => 110 + runtime_version.len() + function_name.len() + function_version.len(),
+            Self::InitRuntimeDone { .. } => 70,
+            Self::InitReport { .. } => 100,
+            Self::Start {
+                request_id,
+                version,
+            } => 28 + request_id.len() + version.len(),
+            Self::RuntimeDone { request_id, .. } => 70 + request_id.len(),
+            Self::Report(r) => {
+                150 + r.request_id.len() + r.error_type.as_ref().map_or(0, |t| t.len() + 14)
+            }
+            Self::TelemetrySubscription { name, types } => {
+                40 + name.len() + types.iter().map(|t| t.len() + 3).sum::<usize>()
+            }
+            Self::LogsDropped { .. } => 150,
+        }
+    }
+
+    /// Appends the record's JSON object.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Self::InitStart {
+                initialization_type,
+                runtime_version,
+                function_name,
+                function_version,
+            } => {
+                out.extend_from_slice(br#"{"initializationType":"#);
+                write_str(out, initialization_type);
+                out.extend_from_slice(br#","phase":"init","runtimeVersion":"#);
+                write_str(out, runtime_version);
+                out.extend_from_slice(br#","functionName":"#);
+                write_str(out, function_name);
+                out.extend_from_slice(br#","functionVersion":"#);
+                write_str(out, function_version);
+                out.push(b'}');
+            }
+            Self::InitRuntimeDone {
+                initialization_type,
+                status,
+            } => {
+                out.extend_from_slice(br#"{"initializationType":"#);
+                write_str(out, initialization_type);
+                out.extend_from_slice(br#","phase":"init","status":"#);
+                write_str(out, status);
+                out.push(b'}');
+            }
+            Self::InitReport {
+                initialization_type,
+                status,
+                duration_ms,
+            } => {
+                out.extend_from_slice(br#"{"initializationType":"#);
+                write_str(out, initialization_type);
+                out.extend_from_slice(br#","phase":"init","status":"#);
+                write_str(out, status);
+                out.extend_from_slice(br#","metrics":{"durationMs":"#);
+                write_f64(out, *duration_ms);
+                out.extend_from_slice(b"}}");
+            }
+            Self::Start {
+                request_id,
+                version,
+            } => {
+                out.extend_from_slice(br#"{"requestId":"#);
+                write_str(out, request_id);
+                out.extend_from_slice(br#","version":"#);
+                write_str(out, version);
+                out.push(b'}');
+            }
+            Self::RuntimeDone {
+                request_id,
+                status,
+                duration_ms,
+            } => {
+                out.extend_from_slice(br#"{"requestId":"#);
+                write_str(out, request_id);
+                out.extend_from_slice(br#","status":"#);
+                write_str(out, status);
+                out.extend_from_slice(br#","metrics":{"durationMs":"#);
+                write_f64(out, *duration_ms);
+                out.extend_from_slice(b"}}");
+            }
+            Self::Report(r) => {
+                out.extend_from_slice(br#"{"requestId":"#);
+                write_str(out, &r.request_id);
+                out.extend_from_slice(br#","metrics":{"durationMs":"#);
+                write_f64(out, r.duration_ms);
+                out.extend_from_slice(br#","billedDurationMs":"#);
+                write_u64(out, r.billed_duration_ms);
+                out.extend_from_slice(br#","memorySizeMB":"#);
+                write_u64(out, u64::from(r.memory_size_mb));
+                out.extend_from_slice(br#","maxMemoryUsedMB":"#);
+                write_u64(out, r.max_memory_used_mb);
+                if let Some(init) = r.init_duration_ms {
+                    out.extend_from_slice(br#","initDurationMs":"#);
+                    write_f64(out, init);
+                }
+                out.extend_from_slice(br#"},"status":"#);
+                write_str(out, &r.status);
+                if let Some(t) = &r.error_type {
+                    out.extend_from_slice(br#","errorType":"#);
+                    write_str(out, t);
+                }
+                out.push(b'}');
+            }
+            Self::TelemetrySubscription { name, types } => {
+                out.extend_from_slice(br#"{"name":"#);
+                write_str(out, name);
+                out.extend_from_slice(br#","state":"Subscribed","types":["#);
+                for (i, t) in types.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_str(out, t);
+                }
+                out.extend_from_slice(b"]}");
+            }
+            Self::LogsDropped { records, bytes } => {
+                out.extend_from_slice(br#"{"reason":"#);
+                write_str(out, DROPPED_REASON);
+                out.extend_from_slice(br#","droppedRecords":"#);
+                write_u64(out, *records);
+                out.extend_from_slice(br#","droppedBytes":"#);
+                write_u64(out, *bytes);
+                out.push(b'}');
+            }
+        }
+    }
+}
+
+/// Appends `{"time":"<ISO 8601>","type":"<type>","record":<record>}` of a platform record.
+pub fn write_platform_item(out: &mut Vec<u8>, time_ms: i64, record: &Platform) {
+    out.extend_from_slice(br#"{"time":""#);
+    out.extend_from_slice(&iso_bytes(time_ms));
+    out.extend_from_slice(br#"","type":""#);
+    out.extend_from_slice(record.ty().as_bytes());
+    out.extend_from_slice(br#"","record":"#);
+    record.encode(out);
+    out.push(b'}');
+}
+
+/// `YYYY-MM-DDThh:mm:ss.sssZ` of `ms` since the epoch (years past 9999 are written as 9999).
+pub fn iso_bytes(ms: i64) -> [u8; 24] {
+    let secs = ms.div_euclid(1000);
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = (yoe + era * 400 + i64::from(m <= 2)).clamp(0, 9999);
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut v: i64| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y);
+    put(5, 2, m);
+    put(8, 2, d);
+    put(11, 2, sod / 3600);
+    put(14, 2, (sod % 3600) / 60);
+    put(17, 2, sod % 60);
+    put(20, 3, ms.rem_euclid(1000));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn encoded(r: &Platform) -> Value {
+        let mut out = Vec::new();
+        write_platform_item(&mut out, 1_586_545_592_563, r);
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn records_have_lambdas_shapes_and_order() {
+        let report = Platform::Report(Box::new(Report {
+            request_id: "r\"1".into(),
+            duration_ms: 15.74,
+            billed_duration_ms: 16,
+            memory_size_mb: 128,
+            max_memory_used_mb: 20,
+            init_duration_ms: Some(100.0),
+            status: "error".into(),
+            error_type: Some("Runtime.ExitError".into()),
+        }));
+        let mut out = Vec::new();
+        write_platform_item(&mut out, 1_586_545_592_563, &report);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"time":"2020-04-10T19:06:32.563Z","type":"platform.report","record":{"requestId":"r\"1","metrics":{"durationMs":15.74,"billedDurationMs":16,"memorySizeMB":128,"maxMemoryUsedMB":20,"initDurationMs":100.0},"status":"error","errorType":"Runtime.ExitError"}}"#
+        );
+        let cases = [
+            (
+                Platform::InitStart {
+                    initialization_type: "on-demand",
+                    runtime_version: "provided".into(),
+                    function_name: "f".into(),
+                    function_version: "$LATEST".into(),
+                },
+                json!({"initializationType": "on-demand", "phase": "init", "runtimeVersion": "provided", "functionName": "f", "functionVersion": "$LATEST"}),
+            ),
+            (
+                Platform::InitRuntimeDone {
+                    initialization_type: "on-demand",
+                    status: "success",
+                },
+                json!({"initializationType": "on-demand", "phase": "init", "status": "success"}),
+            ),
+            (
+                Platform::InitReport {
+                    initialization_type: "on-demand",
+                    status: "success",
+                    duration_ms: 1.5,
+                },
+                json!({"initializationType": "on-demand", "phase": "init", "status": "success", "metrics": {"durationMs": 1.5}}),
+            ),
+            (
+                Platform::Start {
+                    request_id: "r".into(),
+                    version: "$LATEST".into(),
+                },
+                json!({"requestId": "r", "version": "$LATEST"}),
+            ),
+            (
+                Platform::RuntimeDone {
+                    request_id: "r".into(),
+                    status: "success".into(),
+                    duration_ms: 0.25,
+                },
+                json!({"requestId": "r", "status": "success", "metrics": {"durationMs": 0.25}}),
+            ),
+            (
+                Platform::TelemetrySubscription {
+                    name: "ext".into(),
+                    types: vec!["platform".into(), "function".into()],
+                },
+                json!({"name": "ext", "state": "Subscribed", "types": ["platform", "function"]}),
+            ),
+            (
+                Platform::LogsDropped {
+                    records: 3,
+                    bytes: 300,
+                },
+                json!({"reason": DROPPED_REASON, "droppedRecords": 3, "droppedBytes": 300}),
+            ),
+        ];
+        for (record, expected) in cases {
+            let item = encoded(&record);
+            assert_eq!(item["type"], record.ty());
+            assert_eq!(item["time"], "2020-04-10T19:06:32.563Z");
+            // Same fields, same order.
+            assert_eq!(item["record"].to_string(), expected.to_string());
+        }
+    }
+
+    #[test]
+    fn iso_timestamps() {
+        assert_eq!(&iso_bytes(0), b"1970-01-01T00:00:00.000Z");
+        assert_eq!(&iso_bytes(951_782_400_999), b"2000-02-29T00:00:00.999Z");
+    }
+}

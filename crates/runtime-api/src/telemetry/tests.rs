@@ -1,0 +1,186 @@
+//! The hub and its delivery against a real HTTP receiver.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use super::deliver::parse_uri;
+use super::*;
+use crate::types::TelemetryApi;
+
+fn sub(uri: String, types: &[&str]) -> TelemetrySubscription {
+    TelemetrySubscription {
+        extension: "ext".into(),
+        api: TelemetryApi::Telemetry,
+        protocol: "HTTP".into(),
+        uri,
+        types: types.iter().map(|t| t.to_string()).collect(),
+        raw: bytes::Bytes::new(),
+    }
+}
+
+/// A subscriber that answers 200 and hands every body over.
+async fn receiver() -> (String, mpsc::UnboundedReceiver<Vec<Value>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 65536];
+            loop {
+                let n = s.read(&mut chunk).await.unwrap();
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf);
+                if let Some(i) = text.find("\r\n\r\n") {
+                    let len: usize = text[..i]
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    if buf.len() >= i + 4 + len {
+                        let body: Vec<Value> =
+                            serde_json::from_slice(&buf[i + 4..i + 4 + len]).unwrap();
+                        tx.send(body).unwrap();
+                        break;
+                    }
+                }
+            }
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                .await
+                .unwrap();
+        }
+    });
+    (format!("http://sandbox.localdomain:{port}/telemetry"), rx)
+}
+
+#[tokio::test]
+async fn delivers_backlog_and_later_items_in_batches_by_type() {
+    let hub = Telemetry::default();
+    hub.platform(
+        now_ms(),
+        Platform::InitStart {
+            initialization_type: "on-demand",
+            runtime_version: "provided".into(),
+            function_name: "f".into(),
+            function_version: "$LATEST".into(),
+        },
+    );
+    let (uri, mut rx) = receiver().await;
+    let buffering = Buffering {
+        max_items: 1000,
+        max_bytes: 262_144,
+        timeout: Duration::from_millis(50),
+    };
+    hub.subscribe(&sub(uri, &["platform"]), buffering);
+    hub.end_init();
+    assert!(!hub.wants(Kind::Function));
+    hub.function_line(now_ms(), "not subscribed".into());
+    hub.platform(
+        now_ms(),
+        Platform::Start {
+            request_id: "r1".into(),
+            version: "$LATEST".into(),
+        },
+    );
+    let mut types = Vec::new();
+    while types.len() < 3 {
+        let batch = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        types.extend(
+            batch
+                .iter()
+                .map(|i| i["type"].as_str().unwrap().to_string()),
+        );
+    }
+    assert_eq!(
+        types,
+        [
+            "platform.initStart",
+            "platform.telemetrySubscription",
+            "platform.start"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_batch_goes_once_max_items_are_queued_before_its_timeout() {
+    let hub = Telemetry::default();
+    let (uri, mut rx) = receiver().await;
+    let buffering = Buffering {
+        max_items: 1000,
+        max_bytes: 1_048_576,
+        timeout: Duration::from_secs(30),
+    };
+    hub.subscribe(&sub(uri, &["function"]), buffering);
+    hub.end_init();
+    // 2 000 fit the queue (2 x maxItems): none is dropped.
+    for i in 0..2000 {
+        hub.function_line(now_ms(), format!("line \"{i}\""));
+    }
+    let mut records = Vec::new();
+    while records.len() < 2000 {
+        let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(batch.len() <= 1000);
+        for item in &batch {
+            assert_eq!(item["type"], "function");
+            assert!(item["time"].as_str().unwrap().ends_with('Z'));
+        }
+        records.extend(
+            batch
+                .iter()
+                .map(|i| i["record"].as_str().unwrap().to_string()),
+        );
+    }
+    let expected: Vec<String> = (0..2000).map(|i| format!("line \"{i}\"")).collect();
+    assert_eq!(records, expected);
+}
+
+#[tokio::test]
+async fn a_dead_subscriber_never_blocks_and_drops_are_counted() {
+    let hub = Telemetry::default();
+    // Nothing listens there: deliveries fail, emitting never waits.
+    hub.subscribe(
+        &sub("http://127.0.0.1:9/x".into(), &["platform", "function"]),
+        Buffering::default(),
+    );
+    hub.end_init();
+    let started = std::time::Instant::now();
+    for i in 0..50_000 {
+        hub.function_line(now_ms(), format!("line {i}"));
+    }
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let inner = hub.lock();
+    assert!(
+        inner.subscribers[0]
+            .queue
+            .dropped
+            .records
+            .load(Ordering::Relaxed)
+            > 0
+    );
+}
+
+#[test]
+fn buffering_bounds() {
+    assert_eq!(Buffering::of_body(b"{}").unwrap(), Buffering::default());
+    let b =
+        Buffering::of_body(br#"{"buffering":{"maxItems":1000,"maxBytes":262144,"timeoutMs":25}}"#)
+            .unwrap();
+    assert_eq!(b.timeout, Duration::from_millis(25));
+    assert!(Buffering::of_body(br#"{"buffering":{"timeoutMs":5}}"#).is_err());
+    assert!(now_iso().ends_with('Z'));
+    assert_eq!(
+        parse_uri("http://sandbox.localdomain:8080/x"),
+        Some(("127.0.0.1".into(), 8080, "/x".into()))
+    );
+}

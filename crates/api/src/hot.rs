@@ -19,7 +19,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Method, Request, Uri};
 use axum::response::IntoResponse;
-use kindling_edge::{HotFuture, HotRoute};
+use kindling_edge::{Declined, HotFuture, HotRoute};
 
 use crate::operation::Operation;
 use crate::{ApiState, gate, routes};
@@ -87,9 +87,9 @@ fn qualifier_spot(query: &str) -> Option<Range<usize>> {
 }
 
 impl HotRoute for HotInvoke {
-    fn claim(&self, req: Request<Body>) -> Result<HotFuture, Request<Body>> {
+    fn claim(&self, req: Request<Body>) -> Result<HotFuture, Declined> {
         let Some(spots) = invoke_spots(req.method(), req.uri()) else {
-            return Err(req);
+            return Err(Box::new(req));
         };
         let state = Arc::clone(&self.state);
         Ok(Box::pin(async move { answer(&state, spots, req).await }))

@@ -18,11 +18,15 @@ use http::{Request, Response};
 /// The answer of a claimed request.
 pub type HotFuture = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
 
+/// A request a hot route gave back, unchanged (boxed: only requests the route does not serve
+/// pay for it).
+pub type Declined = Box<Request<Body>>;
+
 /// A lean way to serve some of one service's requests.
 pub trait HotRoute: Send + Sync + 'static {
     /// Serves `req` when this route handles it (decided from its head only), else gives it
     /// back unchanged.
-    fn claim(&self, req: Request<Body>) -> Result<HotFuture, Request<Body>>;
+    fn claim(&self, req: Request<Body>) -> Result<HotFuture, Declined>;
 }
 
 /// A new request id (a random UUID, version 4, lowercase and hyphenated) from the thread's

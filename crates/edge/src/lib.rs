@@ -52,7 +52,7 @@ use tokio::sync::Semaphore;
 
 pub use body::{BodyError, BodyLimits, BufferedBody, file_body, read_body};
 pub use dispatch::{Decision, RequestHead, ServiceId, classify, classify_form};
-pub use hot::{HotFuture, HotRoute, new_request_id};
+pub use hot::{Declined, HotFuture, HotRoute, new_request_id};
 pub use services::Services;
 
 /// Where a connection comes from, as far as the edge can tell; in every request's extensions.

@@ -176,7 +176,7 @@ impl Services {
         let req = match self.inner.hot.get(&id) {
             Some(hot) => match hot.claim(req) {
                 Ok(answer) => return answer.await,
-                Err(req) => req,
+                Err(req) => *req,
             },
             None => req,
         };
@@ -311,15 +311,15 @@ mod tests {
         assert_eq!(send(&s, req).await.1, "lambda");
     }
 
-    /// Claims `POST /hot` only.
+    /// Claims `POST /2015-03-31/hot` only.
     struct HotPath;
 
     impl HotRoute for HotPath {
-        fn claim(&self, req: Request<Body>) -> Result<crate::HotFuture, Request<Body>> {
+        fn claim(&self, req: Request<Body>) -> Result<crate::HotFuture, crate::Declined> {
             if req.method() == http::Method::POST && req.uri().path() == "/2015-03-31/hot" {
                 Ok(Box::pin(async { Response::new(Body::from("hot")) }))
             } else {
-                Err(req)
+                Err(Box::new(req))
             }
         }
     }

@@ -27,7 +27,7 @@ use axum::extract::State;
 use http::Request;
 use kindling_control::ControlPlane;
 use kindling_edge::gate::Gate;
-use kindling_edge::{HotFuture, HotRoute};
+use kindling_edge::{Declined, HotFuture, HotRoute};
 use kindling_scheduler::Scheduler;
 
 pub use address::{Address, address, domain_name};
@@ -59,7 +59,7 @@ pub fn hot_route(state: FrontDoorState) -> Arc<dyn HotRoute> {
 struct Hot(Arc<FrontDoorState>);
 
 impl HotRoute for Hot {
-    fn claim(&self, req: Request<Body>) -> Result<HotFuture, Request<Body>> {
+    fn claim(&self, req: Request<Body>) -> Result<HotFuture, Declined> {
         Ok(Box::pin(handler::handle(State(Arc::clone(&self.0)), req)))
     }
 }

@@ -12,8 +12,8 @@ use axum::extract::{FromRequestParts, RawPathParams, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use kindling_edge::BodyError;
 use kindling_edge::gate::GateError;
+use kindling_edge::{BodyError, BufferedBody};
 
 use crate::ApiState;
 use crate::error::ApiError;
@@ -42,31 +42,49 @@ async fn run(
         // Code downloads carry their own (presigned) signature, checked by the handler.
         return Ok(next.run(Request::from_parts(parts, body)).await);
     }
-    let gate = &state.auth.gate;
     // Unsigned local requests go straight to the body (a path parameter that is not UTF-8 is
     // then refused by the handler's extractor, in Lambda's format by `request_id`).
-    let admission = if gate.must_sign(&parts) {
-        let target = target(&mut parts).await?;
-        let admission = gate.check_head(&parts)?;
-        state.auth.authorize(
-            state.control.arn(),
-            op,
-            admission.caller(),
-            target.as_deref(),
-        )?;
-        admission
+    let target = if state.auth.gate.must_sign(&parts) {
+        target(&mut parts).await?
     } else {
-        gate.check_head(&parts)?
+        None
     };
-    let limit = op.max_body(&parts.headers);
-    let (_caller, buffered) = gate
-        .read_body(admission, &parts, body, limit)
-        .await
-        .map_err(|e| gate_error(e, op, limit))?;
+    let buffered = admit(state, op, &parts, target.as_deref(), body).await?;
     let req = Request::from_parts(parts, Body::from(buffered.bytes.clone()));
     let res = next.run(req).await;
     drop(buffered);
     Ok(res)
+}
+
+/// The gate's checks of one request for `op` (not [`Access::Public`]) whose resource is
+/// `target` (decoded; looked at only when the request must be signed): the head's signature
+/// and the caller's authorization, then the body read within the operation's limit and the
+/// signature finished over it. The body holds its share of the edge's memory budget until
+/// dropped. Also the hot Invoke route's gate (`hot.rs`).
+pub(crate) async fn admit<B>(
+    state: &ApiState,
+    op: Operation,
+    parts: &Parts,
+    target: Option<&str>,
+    body: B,
+) -> Result<BufferedBody, ApiError>
+where
+    B: http_body::Body<Data = bytes::Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let gate = &state.auth.gate;
+    let admission = gate.check_head(parts)?;
+    if admission.is_signed() {
+        state
+            .auth
+            .authorize(state.control.arn(), op, admission.caller(), target)?;
+    }
+    let limit = op.max_body(&parts.headers);
+    let (_caller, buffered) = gate
+        .read_body(admission, parts, body, limit)
+        .await
+        .map_err(|e| gate_error(e, op, limit))?;
+    Ok(buffered)
 }
 
 /// The resource the request names (`{name}`, `{layer}` or `{resource}`), decoded.

@@ -11,11 +11,16 @@
 //! authorized before the body is read; the body is read within the operation's limit through
 //! `kindling-edge`, whose listener serves this router ([`edge_renderer`] gives it Lambda's
 //! error format for the requests it answers itself).
+//!
+//! [`HotInvoke`] serves `Invoke` (`POST /2015-03-31/functions/{name}/invocations`) straight
+//! from the edge's dispatch decision, through the same gate and handler functions but without
+//! the router, its middleware layers and their copies of the request.
 
 mod auth;
 mod error;
 mod extract;
 mod gate;
+mod hot;
 mod operation;
 mod render;
 mod routes;
@@ -32,6 +37,7 @@ use kindling_edge::Rejection;
 
 pub use auth::{ApiAuth, CODE_URL_LIFETIME, CodeUrls};
 pub use error::ApiError;
+pub use hot::HotInvoke;
 pub use kindling_edge::gate::{AuthPolicy, FunctionAccess};
 pub use operation::{Access, Operation};
 pub use routes::{
@@ -84,7 +90,11 @@ pub fn normalize_path<B>(mut req: axum::http::Request<B>) -> axum::http::Request
 /// Gives every response an `x-amzn-RequestId`, and turns any error response not in Lambda's
 /// format (axum's own rejections: 405 and the like) into it.
 async fn request_id(req: Request, next: Next) -> Response {
-    let mut res = next.run(req).await;
+    finish(next.run(req).await).await
+}
+
+/// What [`request_id`] does to a response (also the hot route's last step).
+pub(crate) async fn finish(mut res: Response) -> Response {
     let status = res.status();
     if (status.is_client_error() || status.is_server_error())
         && !res.headers().contains_key(error::ERROR_TYPE_HEADER)
@@ -95,11 +105,10 @@ async fn request_id(req: Request, next: Next) -> Response {
             error::foreign_error(res).await
         };
     }
-    if !res.headers().contains_key("x-amzn-RequestId") {
-        let id = uuid::Uuid::new_v4().to_string();
-        if let Ok(v) = HeaderValue::from_str(&id) {
-            res.headers_mut().insert("x-amzn-RequestId", v);
-        }
+    if !res.headers().contains_key("x-amzn-RequestId")
+        && let Ok(v) = HeaderValue::try_from(kindling_edge::new_request_id())
+    {
+        res.headers_mut().insert("x-amzn-RequestId", v);
     }
     res
 }

@@ -25,12 +25,17 @@
 //!   refused before it was read), the rest of the input is read and dropped for a short while
 //!   (lingering close), so the client sees the answer instead of a reset.
 //!
+//! * **Hot routes**: a service may register a [`HotRoute`] that serves its busiest requests
+//!   (Lambda's `Invoke`, function URL calls) straight from the dispatch decision, below its
+//!   router and middleware layers ([`hot`]); everything else reaches the router unchanged.
+//!
 //! Knows no API's wire format: the service and the error renderer are passed in.
 
 mod body;
 mod conn;
 pub mod dispatch;
 pub mod gate;
+pub mod hot;
 mod rewrite;
 mod services;
 
@@ -47,6 +52,7 @@ use tokio::sync::Semaphore;
 
 pub use body::{BodyError, BodyLimits, BufferedBody, file_body, read_body};
 pub use dispatch::{Decision, RequestHead, ServiceId, classify, classify_form};
+pub use hot::{Declined, HotFuture, HotRoute, new_request_id};
 pub use services::Services;
 
 /// Where a connection comes from, as far as the edge can tell; in every request's extensions.

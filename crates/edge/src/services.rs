@@ -18,6 +18,7 @@ use tower::ServiceExt;
 use crate::body::read_body;
 use crate::dispatch::{Decision, RequestHead, ServiceId, classify, classify_form};
 use crate::gate::context;
+use crate::hot::{HotRoute, new_request_id};
 
 /// Largest form body read to find out which query-protocol service it is for.
 const MAX_FORM_BODY: usize = 4 * 1024 * 1024;
@@ -30,6 +31,8 @@ pub struct Services {
 
 struct Inner {
     routers: BTreeMap<ServiceId, Router>,
+    /// Lean routes tried before a service's router (see [`crate::hot`]).
+    hot: BTreeMap<ServiceId, Arc<dyn HotRoute>>,
     /// Serves requests that name no service (their answer says so in its own format).
     default: ServiceId,
 }
@@ -41,21 +44,40 @@ impl Services {
         let mut routers = BTreeMap::new();
         routers.insert(default, router);
         Self {
-            inner: Arc::new(Inner { routers, default }),
+            inner: Arc::new(Inner {
+                routers,
+                hot: BTreeMap::new(),
+                default,
+            }),
         }
     }
 
     /// Adds a service (replacing one of the same id).
-    pub fn mount(mut self, id: ServiceId, router: Router) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+    pub fn mount(self, id: ServiceId, router: Router) -> Self {
+        self.edit(|inner| {
             inner.routers.insert(id, router);
+        })
+    }
+
+    /// Adds a hot route for a mounted service: requests dispatched to `id` are offered to
+    /// `route` first, and reach the service's router only when it gives them back.
+    pub fn hot(self, id: ServiceId, route: Arc<dyn HotRoute>) -> Self {
+        self.edit(|inner| {
+            inner.hot.insert(id, route);
+        })
+    }
+
+    fn edit(mut self, change: impl FnOnce(&mut Inner)) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            change(inner);
         } else {
-            let mut routers = self.inner.routers.clone();
-            routers.insert(id, router);
-            self.inner = Arc::new(Inner {
-                routers,
+            let mut inner = Inner {
+                routers: self.inner.routers.clone(),
+                hot: self.inner.hot.clone(),
                 default: self.inner.default,
-            });
+            };
+            change(&mut inner);
+            self.inner = Arc::new(inner);
         }
         self
     }
@@ -151,6 +173,13 @@ impl Services {
     }
 
     async fn route(&self, id: ServiceId, req: Request<Body>) -> Response<Body> {
+        let req = match self.inner.hot.get(&id) {
+            Some(hot) => match hot.claim(req) {
+                Ok(answer) => return answer.await,
+                Err(req) => *req,
+            },
+            None => req,
+        };
         match self.inner.routers.get(&id) {
             Some(router) => match router.clone().oneshot(req).await {
                 Ok(res) => res,
@@ -186,10 +215,6 @@ fn is_query(parts: &http::request::Parts) -> bool {
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"))
-}
-
-fn new_request_id() -> String {
-    uuid::Uuid::new_v4().to_string()
 }
 
 /// The dispatcher's own answers.
@@ -284,6 +309,40 @@ mod tests {
         // Nothing names a service: the default answers.
         let req = Request::get("/").body(Body::empty()).unwrap();
         assert_eq!(send(&s, req).await.1, "lambda");
+    }
+
+    /// Claims `POST /2015-03-31/hot` only.
+    struct HotPath;
+
+    impl HotRoute for HotPath {
+        fn claim(&self, req: Request<Body>) -> Result<crate::HotFuture, crate::Declined> {
+            if req.method() == http::Method::POST && req.uri().path() == "/2015-03-31/hot" {
+                Ok(Box::pin(async { Response::new(Body::from("hot")) }))
+            } else {
+                Err(Box::new(req))
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn hot_routes_serve_what_they_claim_after_dispatch() {
+        let s = services().hot(ServiceId::Lambda, Arc::new(HotPath));
+        let post = |path: &str| Request::post(path).body(Body::empty()).unwrap();
+        assert_eq!(
+            send(&s, post("/2015-03-31/hot")).await,
+            (StatusCode::OK, "hot".into(), true),
+            "claimed, and still marked with a request id"
+        );
+        // Given back: the service's router answers, with the request as it came.
+        assert_eq!(send(&s, post("/2015-03-31/cold")).await.1, "lambda");
+        let get = Request::get("/2015-03-31/hot").body(Body::empty()).unwrap();
+        assert_eq!(send(&s, get).await.1, "lambda");
+        // Only requests dispatched to the route's service are offered to it.
+        let sqs = Request::post("/2015-03-31/hot")
+            .header("x-amz-target", "AmazonSQS.ListQueues")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(send(&s, sqs).await.1, "sqs");
     }
 
     #[tokio::test]

@@ -37,7 +37,7 @@ pub(crate) const HOP_BY_HOP: &[&str] = &[
 ];
 
 pub(crate) async fn handle(State(s): State<Shared>, req: Request) -> Response {
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = kindling_edge::new_request_id();
     let (parts, body) = req.into_parts();
     match serve(&s, &request_id, &parts, body).await {
         Ok(res) => res,

@@ -8,6 +8,8 @@
 //! the scheduler (same concurrency, throttling, logs and alias weights as `Invoke`). The result
 //! is mapped back to an HTTP response as Lambda maps it.
 //!
+//! [`hot_route`] serves the same handler below the router (the edge's hot routes).
+//!
 //! *Invariant: no Lambda REST routes here and no wire format but the URL's own; every failure
 //! goes through [`FrontDoorError`]; a client's mistake is never a 500.*
 
@@ -20,8 +22,12 @@ mod streaming;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use http::Request;
 use kindling_control::ControlPlane;
 use kindling_edge::gate::Gate;
+use kindling_edge::{Declined, HotFuture, HotRoute};
 use kindling_scheduler::Scheduler;
 
 pub use address::{Address, address, domain_name};
@@ -41,4 +47,19 @@ pub fn router(state: FrontDoorState) -> Router {
     Router::new()
         .fallback(handler::handle)
         .with_state(Arc::new(state))
+}
+
+/// The same handler as [`router`]'s, as a hot route (`Services::hot` for
+/// `ServiceId::FunctionUrl`): every request the dispatch table sends to function URLs goes
+/// straight to it, without the router's matching and state layers.
+pub fn hot_route(state: FrontDoorState) -> Arc<dyn HotRoute> {
+    Arc::new(Hot(Arc::new(state)))
+}
+
+struct Hot(Arc<FrontDoorState>);
+
+impl HotRoute for Hot {
+    fn claim(&self, req: Request<Body>) -> Result<HotFuture, Declined> {
+        Ok(Box::pin(handler::handle(State(Arc::clone(&self.0)), req)))
+    }
 }

@@ -193,11 +193,12 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         scheduler.clone(),
         Arc::clone(&policy),
     );
-    let function_urls = kindling_frontdoor::router(kindling_frontdoor::FrontDoorState {
+    let front_door = kindling_frontdoor::FrontDoorState {
         control: Arc::clone(&control),
         scheduler: scheduler.clone(),
         gate: kindling_edge::gate::Gate::new(Arc::clone(&policy), "lambda"),
-    });
+    };
+    let function_urls = kindling_frontdoor::router(front_door.clone());
     let mappings = kindling_esm::Mappings::new(
         kindling_esm::EsmConfig {
             region: args.region.clone(),
@@ -260,6 +261,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         let state = api_state.clone();
         async move { kindling_api::restore_provisioned(&state).await }
     });
+    let hot_invoke = Arc::new(kindling_api::HotInvoke::new(api_state.clone()));
     let lambda = router(api_state);
     // botocore sends `/2015-03-31/functions/` for ListFunctions: Lambda's paths are matched
     // without their trailing slash (other services' paths, such as S3 keys, keep theirs).
@@ -274,6 +276,12 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             observe::router(observed, kindling_console::router(console, lambda)),
         )
         .mount(ServiceId::FunctionUrl, function_urls)
+        // The requests that carry the load go below the routers (same handlers).
+        .hot(ServiceId::Lambda, hot_invoke)
+        .hot(
+            ServiceId::FunctionUrl,
+            kindling_frontdoor::hot_route(front_door),
+        )
         .mount(ServiceId::Sqs, messaging.sqs)
         .mount(ServiceId::Sns, messaging.sns)
         .mount(ServiceId::CloudFormation, cloudformation)

@@ -2,7 +2,8 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -116,25 +117,21 @@ fn check_payload(bytes: Bytes) -> Result<Bytes, ApiError> {
 /// the store on the blocking pool.
 pub(super) async fn resolve(
     s: &ApiState,
-    name: String,
-    qualifier: Option<String>,
+    name: &str,
+    qualifier: Option<&str>,
 ) -> Result<kindling_scheduler::InvokeTarget, ApiError> {
-    if let Some(t) = s
-        .control
-        .cached_invoke_target(&name, qualifier.as_deref())?
-    {
+    if let Some(t) = s.control.cached_invoke_target(name, qualifier)? {
         return Ok(t);
     }
     let control = s.control.clone();
+    let (name, qualifier) = (name.to_owned(), qualifier.map(str::to_owned));
     blocking(move || control.invoke_target(&name, qualifier.as_deref())).await
 }
 
 /// A new request id (a random UUID, version 4) from the thread's fast generator: no system
-/// call per invocation. Request ids name invocations; they are not secrets.
+/// call per invocation.
 pub(super) fn new_request_id() -> String {
-    uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes())
-        .into_uuid()
-        .to_string()
+    kindling_edge::new_request_id()
 }
 
 /// `POST /2015-03-31/functions/{name}/invocations`
@@ -146,32 +143,46 @@ pub async fn invoke(
 ) -> Result<Response, ApiError> {
     // The head's headers are read in place (the `HeaderMap` extractor would copy them).
     let (parts, body) = req.into_parts();
+    let limit = match invocation_type(&parts.headers) {
+        Ok(InvocationType::Event) => limits::ASYNC_PAYLOAD,
+        _ => limits::SYNC_PAYLOAD,
+    };
+    // The gate read the body within the same limit: this takes it as it is.
+    let raw = raw_payload(body, limit).await?;
+    serve(&s, &parts, &name, q.get("Qualifier"), raw).await
+}
+
+/// Invoke once the gate admitted the request and read its body (`raw`, as received): the
+/// handler's work, shared by the router's route and the hot route (`crate::hot`). `name` is
+/// the decoded `{name}`, `qualifier` the decoded `Qualifier` parameter.
+pub(crate) async fn serve(
+    s: &ApiState,
+    parts: &Parts,
+    name: &str,
+    qualifier: Option<&str>,
+    raw: Bytes,
+) -> Result<Response, ApiError> {
     let headers = &parts.headers;
     let kind = invocation_type(headers)?;
     let tail = log_tail(headers)?;
     let client_context = client_context(headers)?;
-    let limit = match kind {
-        InvocationType::Event => limits::ASYNC_PAYLOAD,
-        _ => limits::SYNC_PAYLOAD,
-    };
-    let raw = raw_payload(body, limit).await?;
     let payload = check_payload(raw.clone())?;
-    let t = resolve(&s, name, q.get("Qualifier").map(str::to_string)).await?;
+    let t = resolve(s, name, qualifier).await?;
     let scheduler = s.scheduler.clone().ok_or(ApiError::DataPlaneDisabled)?;
     // Several nodes: a synchronous invoke with no idle environment here goes to a node that
     // has one (see `forward`); one forwarded here runs on an idle environment or is declined.
     let hop = match &s.routing {
-        Some(r) if kind == InvocationType::RequestResponse => Some((r, r.hop(&parts))),
+        Some(r) if kind == InvocationType::RequestResponse => Some((r, r.hop(parts))),
         _ => None,
     };
     if let Some((r, Hop::Client)) = hop
-        && forwardable(&s, headers)
+        && forwardable(s, headers)
         && !scheduler.has_idle(&t)
     {
         let key = kindling_scheduler::Scheduler::route_key(&t);
         if let Some(peer) = r.cluster().route(&key) {
             let timeout = Duration::from_secs(u64::from(t.record.spec.timeout));
-            match r.forward(&peer, &key, &parts, raw, timeout).await {
+            match r.forward(&peer, &key, parts, raw, timeout).await {
                 Forwarded::Answer(res) => return Ok(res),
                 Forwarded::Failed(e) => return Err(e),
                 Forwarded::RunHere => {}
@@ -181,7 +192,7 @@ pub async fn invoke(
     let request_id = new_request_id();
     let req = InvokeRequest {
         target: t,
-        request_id: request_id.clone(),
+        request_id,
         payload,
         client_context,
         trace_id: header(headers, "x-amzn-trace-id").map(str::to_string),
@@ -191,13 +202,13 @@ pub async fn invoke(
     match kind {
         InvocationType::DryRun => Ok(with_request_id(
             StatusCode::NO_CONTENT.into_response(),
-            &request_id,
+            &req.request_id,
         )),
         InvocationType::Event => {
-            enqueue(&s, &req).await?;
+            enqueue(s, &req).await?;
             Ok(with_request_id(
                 StatusCode::ACCEPTED.into_response(),
-                &request_id,
+                &req.request_id,
             ))
         }
         InvocationType::RequestResponse => {
@@ -217,7 +228,7 @@ pub async fn invoke_async(
     body: Body,
 ) -> Result<Response, ApiError> {
     let payload = payload(body, INVOKE_ASYNC_PAYLOAD).await?;
-    let t = resolve(&s, name, None).await?;
+    let t = resolve(&s, &name, None).await?;
     let request_id = new_request_id();
     let req = InvokeRequest {
         target: t,
@@ -268,17 +279,35 @@ fn forwardable(s: &ApiState, headers: &HeaderMap) -> bool {
     !(s.auth.gate.policy().require_signature && headers.contains_key("x-amz-security-token"))
 }
 
-/// The 200 response of a synchronous invocation, function errors included.
+const EXECUTED_VERSION: HeaderName = HeaderName::from_static("x-amz-executed-version");
+const FUNCTION_ERROR: HeaderName = HeaderName::from_static("x-amz-function-error");
+const LOG_RESULT: HeaderName = HeaderName::from_static("x-amz-log-result");
+const TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
+
+/// The 200 response of a synchronous invocation, function errors included. The values are
+/// moved into the headers, not copied; the header order is the one clients always got
+/// (`Content-Type`, version, error, log, trace, request id).
 pub(super) fn render(r: InvokeResult) -> Response {
-    let mut res = (StatusCode::OK, r.payload).into_response();
-    set(&mut res, "content-type", "application/json");
-    set(&mut res, "X-Amz-Executed-Version", &r.executed_version);
+    fn put(h: &mut HeaderMap, name: HeaderName, value: String) {
+        if let Ok(v) = HeaderValue::try_from(value) {
+            h.insert(name, v);
+        }
+    }
+    let mut res = Response::new(Body::from(r.payload));
+    let h = res.headers_mut();
+    h.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    put(h, EXECUTED_VERSION, r.executed_version);
     if r.function_error.is_some() {
-        set(&mut res, "X-Amz-Function-Error", "Unhandled");
+        h.insert(FUNCTION_ERROR, HeaderValue::from_static("Unhandled"));
     }
     if let Some(tail) = r.log_tail {
-        set(&mut res, "X-Amz-Log-Result", &B64.encode(tail));
+        put(h, LOG_RESULT, B64.encode(tail));
     }
-    set(&mut res, "X-Amzn-Trace-Id", &r.trace_id);
-    with_request_id(res, &r.request_id)
+    put(h, TRACE_ID, r.trace_id);
+    put(h, REQUEST_ID, r.request_id);
+    res
 }

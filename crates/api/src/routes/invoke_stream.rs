@@ -47,7 +47,7 @@ pub async fn invoke_with_response_stream(
     let tail = log_tail(&headers)?;
     let client_context = client_context(&headers)?;
     let payload = payload(body, limits::SYNC_PAYLOAD).await?;
-    let target = resolve(&s, name, q.get("Qualifier").map(str::to_string)).await?;
+    let target = resolve(&s, &name, q.get("Qualifier")).await?;
     let scheduler = s.scheduler.clone().ok_or(ApiError::DataPlaneDisabled)?;
     let request_id = super::invoke::new_request_id();
     if dry_run {

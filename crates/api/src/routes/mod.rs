@@ -17,6 +17,7 @@ mod urls;
 mod versions;
 
 pub use forward::{HOP_HEADER, NODE_HEADER, Routing};
+pub(crate) use invoke::serve as serve_invoke;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;

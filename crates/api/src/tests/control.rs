@@ -63,7 +63,7 @@ fn crc32(data: &[u8]) -> u32 {
     !crc
 }
 
-fn create_body(name: &str) -> String {
+pub(crate) fn create_body(name: &str) -> String {
     json!({
         "FunctionName": name,
         "Runtime": "python3.12",

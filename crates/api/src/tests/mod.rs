@@ -15,9 +15,15 @@ fn app() -> (Router, tempfile::TempDir) {
     app_with(ApiAuth::local(SECRET, "us-east-1"))
 }
 
-const SECRET: &[u8] = &[7u8; 32];
+pub(crate) const SECRET: &[u8] = &[7u8; 32];
 
 fn app_with(auth: ApiAuth) -> (Router, tempfile::TempDir) {
+    let (state, dir) = state_with(auth);
+    (router(state), dir)
+}
+
+/// The API's state over an in-memory store, without a data plane.
+pub(crate) fn state_with(auth: ApiAuth) -> (ApiState, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let control = ControlPlane::new(
         Arc::new(SqliteStore::in_memory().unwrap()),
@@ -29,14 +35,14 @@ fn app_with(auth: ApiAuth) -> (Router, tempfile::TempDir) {
         },
     );
     (
-        router(ApiState {
+        ApiState {
             control: Arc::new(control),
             scheduler: None,
             events: None,
             esm: None,
             auth: Arc::new(auth),
             routing: None,
-        }),
+        },
         dir,
     )
 }
@@ -107,5 +113,5 @@ async fn lists_with_trailing_slash_and_account_settings() {
 }
 
 mod access;
-mod control;
+pub(crate) mod control;
 mod fuzz;

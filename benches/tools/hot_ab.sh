@@ -7,6 +7,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 B=$root/benches/kindling-bench/target/release/kindling-bench
 FN=$root/target/bench-fn/release/rust-echo
 W=$(mktemp -d /tmp/hot-ab.XXXX)
+AWS=${AWS:-aws}  # the aws CLI (any version)
 export AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_DEFAULT_REGION=us-east-1
 : > "$OUT"
 for round in $(seq 1 "$ROUNDS"); do
@@ -19,8 +20,8 @@ for round in $(seq 1 "$ROUNDS"); do
     for i in $(seq 1 100); do curl -s -o /dev/null http://$addr/2015-03-31/functions && break; sleep 0.2; done
     "$B" deploy --addr $addr --rust-fn "$FN" > /dev/null
     export AWS_ENDPOINT_URL=http://$addr
-    url=$(/work/venv/bin/aws lambda create-function-url-config --function-name echo-rs --auth-type NONE --query FunctionUrl --output text)
-    /work/venv/bin/aws lambda add-permission --function-name echo-rs --statement-id url --action lambda:InvokeFunctionUrl --principal '*' --function-url-auth-type NONE > /dev/null
+    url=$("$AWS" lambda create-function-url-config --function-name echo-rs --auth-type NONE --query FunctionUrl --output text)
+    "$AWS" lambda add-permission --function-name echo-rs --statement-id url --action lambda:InvokeFunctionUrl --principal '*' --function-url-auth-type NONE > /dev/null
     upath=$(python3 -c "import sys,urllib.parse; print(urllib.parse.urlparse(sys.argv[1]).path)" "$url")
     echo "== round $round $v ($bin) load $(cut -d' ' -f1 /proc/loadavg)" >> "$OUT"
     echo -n "invoke c1 : " >> "$OUT"; "$B" load --addr $addr --pid $pid --n 5000 --warmup 500 >> "$OUT"

@@ -197,9 +197,8 @@ impl Scheduler {
 
     /// Runs one invocation to completion (or its timeout), on the caller's task: dropping the
     /// returned future (the caller went away) does not cancel it, what is left of it goes on in
-    /// a task of its own. The invocation holds its
-    /// concurrency slot, and its environment goes back to the pool, as if the caller had
-    /// waited.
+    /// a task of its own. The invocation holds its concurrency slot, and its environment goes
+    /// back to the pool, as if the caller had waited.
     pub async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResult, SchedulerError> {
         match self.invoke_response(req).await? {
             InvokeResponse::Buffered(result) => Ok(result),

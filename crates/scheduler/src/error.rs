@@ -43,8 +43,9 @@ pub enum SchedulerError {
     #[error("{what}: {source}")]
     Task {
         what: &'static str,
+        /// A `tokio::task::JoinError`, or an invocation's caught panic.
         #[source]
-        source: tokio::task::JoinError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
@@ -86,7 +87,18 @@ impl SchedulerError {
 
     /// Wraps a join error of the task `what` (for `map_err`).
     pub(crate) fn task(what: &'static str) -> impl FnOnce(tokio::task::JoinError) -> Self {
-        move |source| Self::Task { what, source }
+        move |source| Self::Task {
+            what,
+            source: Box::new(source),
+        }
+    }
+
+    /// An invocation run in place panicked (for `map_err`).
+    pub(crate) fn panicked(what: &'static str) -> impl FnOnce(crate::detach::Panicked) -> Self {
+        move |source| Self::Task {
+            what,
+            source: Box::new(source),
+        }
     }
 
     /// A fault of Kindling itself, not of the caller or the function (the API answers 500).

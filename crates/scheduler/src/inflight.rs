@@ -1,52 +1,65 @@
 //! Counts the scheduler's detached work (invocations, environments being retired), so that a
 //! shutdown can wait for it.
+//!
+//! Every invocation enters and leaves once, so the count is one atomic add each way; the
+//! shutdown's waiter is woken only when the count drops to zero (a `watch` channel woke its
+//! eight waiter lists on every change).
 
+use std::pin::pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::sync::watch;
+use tokio::sync::Notify;
+
+#[derive(Debug, Default)]
+struct Counter {
+    count: AtomicUsize,
+    /// Notified each time `count` drops to zero.
+    idle: Notify,
+}
 
 /// A counter of running tasks.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct InFlight {
-    count: Arc<watch::Sender<usize>>,
+    inner: Arc<Counter>,
 }
 
 /// One counted task; dropping it uncounts it.
 #[derive(Debug)]
 pub(crate) struct Entered {
-    count: Arc<watch::Sender<usize>>,
-}
-
-impl Default for InFlight {
-    fn default() -> Self {
-        Self {
-            count: Arc::new(watch::channel(0).0),
-        }
-    }
+    inner: Arc<Counter>,
 }
 
 impl InFlight {
     pub fn enter(&self) -> Entered {
-        self.count.send_modify(|c| *c += 1);
+        self.inner.count.fetch_add(1, Ordering::AcqRel);
         Entered {
-            count: Arc::clone(&self.count),
+            inner: Arc::clone(&self.inner),
         }
     }
 
     pub fn count(&self) -> usize {
-        *self.count.borrow()
+        self.inner.count.load(Ordering::Acquire)
     }
 
     /// Resolves once no task is counted.
     pub async fn idle(&self) {
-        let mut rx = self.count.subscribe();
-        let _ = rx.wait_for(|c| *c == 0).await;
+        loop {
+            let mut notified = pin!(self.inner.idle.notified());
+            notified.as_mut().enable();
+            if self.count() == 0 {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 
 impl Drop for Entered {
     fn drop(&mut self) {
-        self.count.send_modify(|c| *c = c.saturating_sub(1));
+        if self.inner.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.inner.idle.notify_waiters();
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! One invocation, run in a task of its own (see [`Scheduler::invoke`]): an environment
+//! One invocation, run on its caller's task (see [`Scheduler::invoke`]): an environment
 //! (warm, handed over by another invocation, or cold-started once the gate lets it), the run,
 //! and the environment's return.
 //!
@@ -143,7 +143,7 @@ pub(crate) async fn run(
                         record(&mut env, &resource, &run);
                         shared
                             .activity
-                            .record(activity_of(&req_facts, resource.clone(), &run));
+                            .record(activity_of(req_facts, resource.clone(), &run));
                         let outcome = StreamOutcome {
                             function_error: run.error.clone(),
                             error_body: run.payload.clone(),
@@ -170,7 +170,7 @@ pub(crate) async fn run(
     let resource = resource(&req);
     record(&mut env, &resource, &run);
     shared.activity.record(activity_of(
-        &Facts::of(&req, &version),
+        Facts::of(&req, &version),
         resource.into_owned(),
         &run,
     ));
@@ -223,13 +223,13 @@ impl Facts {
     }
 }
 
-fn activity_of(f: &Facts, resource: String, run: &RunResult) -> InvocationRecord {
+fn activity_of(f: Facts, resource: String, run: &RunResult) -> InvocationRecord {
     InvocationRecord {
         at_ms: logs::now_ms(),
-        function: f.function.clone(),
-        version: f.version.clone(),
+        function: f.function,
+        version: f.version,
         resource,
-        request_id: f.request_id.clone(),
+        request_id: f.request_id,
         error: run.error.as_ref().map(|e| e.as_str().to_string()),
         duration: run.duration,
         init: run.init,

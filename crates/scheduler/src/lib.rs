@@ -19,6 +19,7 @@ mod arch;
 mod artifacts;
 mod concurrency;
 mod config;
+mod detach;
 mod env;
 mod error;
 mod freezer;

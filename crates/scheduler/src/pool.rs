@@ -70,11 +70,9 @@ impl<E> Default for Pool<E> {
 impl<E: Pooled> Pool<E> {
     /// An idle environment of `key`, marked busy.
     pub fn take(&mut self, key: &PoolKey) -> Option<E> {
-        let list = self.idle.get_mut(key)?;
-        let env = list.pop();
-        if list.is_empty() {
-            self.idle.remove(key);
-        }
+        // An emptied list stays (the warm path takes and puts back the same key on every
+        // invoke: no key clone and re-insert each time); the reaper's `expired` drops it.
+        let env = self.idle.get_mut(key)?.pop();
         if let Some(env) = &env {
             env.freezer().set_idle(false);
         }
@@ -179,7 +177,7 @@ impl<E: Pooled> Pool<E> {
 
     /// Whether an environment of `key` is idle now.
     pub fn has_idle(&self, key: &PoolKey) -> bool {
-        self.idle.contains_key(key)
+        self.idle.get(key).is_some_and(|list| !list.is_empty())
     }
 
     /// The keys this node advertises to the others (routing of synchronous invokes): those
@@ -187,7 +185,12 @@ impl<E: Pooled> Pool<E> {
     /// environments stay busy a whole period, or are gone, drops out.
     pub fn advertised(&mut self) -> Vec<PoolKey> {
         let mut keys: Vec<PoolKey> = self.recent.drain().collect();
-        keys.extend(self.idle.keys().cloned());
+        keys.extend(
+            self.idle
+                .iter()
+                .filter(|(_, list)| !list.is_empty())
+                .map(|(key, _)| key.clone()),
+        );
         keys
     }
 

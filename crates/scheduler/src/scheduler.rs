@@ -1,4 +1,5 @@
-//! The scheduler's handle: admission, detached invocations, reaping and shutdown.
+//! The scheduler's handle: admission, invocations (detached if their caller goes away),
+//! reaping and shutdown.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use kindling_sandbox::{IsolationMode, Sandbox};
 use crate::artifacts::Artifacts;
 use crate::concurrency::{Concurrency, GrantBroker, HealthFn, Refused};
 use crate::config::SchedulerConfig;
+use crate::detach::Detachable;
 use crate::error::SchedulerError;
 use crate::invocation;
 use crate::locate::RuntimeLocator;
@@ -193,10 +195,10 @@ impl Scheduler {
         }
     }
 
-    /// Runs one invocation to completion (or its timeout) in a task of its own: dropping the
-    /// returned future (the caller went away) does not cancel it. The invocation holds its
-    /// concurrency slot, and its environment goes back to the pool, as if the caller had
-    /// waited.
+    /// Runs one invocation to completion (or its timeout), on the caller's task: dropping the
+    /// returned future (the caller went away) does not cancel it, what is left of it goes on in
+    /// a task of its own. The invocation holds its concurrency slot, and its environment goes
+    /// back to the pool, as if the caller had waited.
     pub async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResult, SchedulerError> {
         match self.invoke_response(req).await? {
             InvokeResponse::Buffered(result) => Ok(result),
@@ -246,13 +248,15 @@ impl Scheduler {
         })?;
         let entered = shared.tasks.enter();
         let run = invocation::run(Arc::clone(shared), req, permit, None);
-        let task = tokio::spawn(async move {
+        // On the caller's task (no spawn, no cross-thread wake-up per invoke); detached into a
+        // task of its own only if the caller goes away first.
+        Detachable::new(async move {
             let result = run.await;
             drop(entered);
             result
-        });
-        task.await
-            .map_err(SchedulerError::task("running an invocation"))?
+        })
+        .await
+        .map_err(SchedulerError::panicked("running an invocation"))?
     }
 
     /// Whether an environment for `target` is idle on this node now (provisioned or warm):
@@ -306,7 +310,7 @@ impl Scheduler {
         };
         let entered = shared.tasks.enter();
         let shared = Arc::clone(shared);
-        let task = tokio::spawn(async move {
+        let task = Detachable::new(async move {
             let key = PoolKey::of(&req.target.record);
             let result = match invocation::take_warm(&shared, &key).await {
                 None => Ok(None),
@@ -321,7 +325,7 @@ impl Scheduler {
             result
         });
         task.await
-            .map_err(SchedulerError::task("running an invocation"))?
+            .map_err(SchedulerError::panicked("running an invocation"))?
     }
 
     /// Shuts down idle environments past the idle timeout and freezes those idle for a while,

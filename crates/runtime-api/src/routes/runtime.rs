@@ -39,18 +39,19 @@ pub(super) async fn next(shared: &Shared) -> Result<Res, ApiError> {
 }
 
 /// The `/next` answer: the payload as the body, the invocation's metadata as headers (each
-/// only when set).
+/// only when set). The invocation's strings become the header values without a copy.
 fn render_invocation(inv: Invocation) -> Res {
     let mut res = Response::new(Full::new(inv.payload));
     let headers = res.headers_mut();
-    put(headers, REQUEST_ID, Some(&inv.request_id));
+    headers.reserve(8);
+    put(headers, REQUEST_ID, Some(inv.request_id));
     headers.insert(DEADLINE_MS, HeaderValue::from(inv.deadline_ms));
-    put(headers, FUNCTION_ARN, Some(&inv.invoked_function_arn));
-    put(headers, TRACE_ID, inv.trace_id.as_deref());
-    put(headers, CLIENT_CONTEXT, inv.client_context.as_deref());
-    put(headers, COGNITO_IDENTITY, inv.cognito_identity.as_deref());
-    put(headers, TENANT_ID, inv.tenant_id.as_deref());
-    match inv.content_type.as_deref() {
+    put(headers, FUNCTION_ARN, Some(inv.invoked_function_arn));
+    put(headers, TRACE_ID, inv.trace_id);
+    put(headers, CLIENT_CONTEXT, inv.client_context);
+    put(headers, COGNITO_IDENTITY, inv.cognito_identity);
+    put(headers, TENANT_ID, inv.tenant_id);
+    match inv.content_type {
         Some(ct) if !ct.is_empty() => put(headers, CONTENT_TYPE, Some(ct)),
         _ => {
             headers.insert(CONTENT_TYPE, DEFAULT_CONTENT_TYPE);
@@ -61,11 +62,12 @@ fn render_invocation(inv: Invocation) -> Res {
 
 /// Sets `name` when `value` is non-empty. Values that cannot be an HTTP header (control
 /// characters) are left out and logged; UTF-8 text is sent as its bytes.
-fn put(headers: &mut HeaderMap, name: HeaderName, value: Option<&str>) {
+fn put(headers: &mut HeaderMap, name: HeaderName, value: Option<String>) {
     let Some(value) = value.filter(|v| !v.is_empty()) else {
         return;
     };
-    match HeaderValue::from_bytes(value.as_bytes()) {
+    // `Bytes::from(String)` takes the string's buffer; `from_maybe_shared` keeps it.
+    match HeaderValue::from_maybe_shared(Bytes::from(value)) {
         Ok(v) => {
             headers.insert(name, v);
         }

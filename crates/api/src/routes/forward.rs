@@ -191,6 +191,10 @@ impl Routing {
             }
             Ok(Err(e)) => {
                 directory.stats.failed.fetch_add(1, Ordering::Relaxed);
+                // A connection that broke mid-call means the node is most likely going down:
+                // the next calls are not sent there (a connect can still succeed into a dying
+                // node's listen backlog and then fail the same way) until the avoidance ends.
+                directory.unreachable(peer);
                 tracing::warn!(peer = %peer.node_id, error = %e, "the node running a forwarded invocation failed before it answered");
                 return Forwarded::Failed(ApiError::PeerFailed {
                     node: peer.node_id.clone(),

@@ -237,34 +237,14 @@ pub fn write_platform_item(out: &mut Vec<u8>, time_ms: i64, record: &Platform) {
     out.push(b'}');
 }
 
-/// `YYYY-MM-DDThh:mm:ss.sssZ` of `ms` since the epoch (years past 9999 are written as 9999).
+/// `YYYY-MM-DDThh:mm:ss.sssZ` of `ms` since the epoch (instants outside years 0-9999 are
+/// written as the nearest end of that range).
 pub fn iso_bytes(ms: i64) -> [u8; 24] {
-    let secs = ms.div_euclid(1000);
-    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = (yoe + era * 400 + i64::from(m <= 2)).clamp(0, 9999);
-    let mut out = *b"0000-00-00T00:00:00.000Z";
-    let mut put = |at: usize, width: usize, mut v: i64| {
-        for i in (at..at + width).rev() {
-            out[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    };
-    put(0, 4, y);
-    put(5, 2, m);
-    put(8, 2, d);
-    put(11, 2, sod / 3600);
-    put(14, 2, (sod % 3600) / 60);
-    put(17, 2, sod % 60);
-    put(20, 3, ms.rem_euclid(1000));
-    out
+    kindling_model::timefmt::iso8601_z_bytes(ms).unwrap_or(if ms < 0 {
+        *b"0000-01-01T00:00:00.000Z"
+    } else {
+        *b"9999-12-31T23:59:59.999Z"
+    })
 }
 
 #[cfg(test)]

@@ -503,35 +503,11 @@ mod tests {
 
     /// A collector stand-in that answers 200 and hands every body over.
     async fn collector() -> (Endpoint, mpsc::UnboundedReceiver<Value>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let (port, mut bodies) = kindling_test_support::body_sink().await;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
-            loop {
-                let (mut s, _) = listener.accept().await.unwrap();
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 65536];
-                loop {
-                    let n = s.read(&mut chunk).await.unwrap();
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf);
-                    if let Some(i) = text.find("\r\n\r\n") {
-                        let len: usize = text[..i]
-                            .lines()
-                            .find_map(|l| l.strip_prefix("Content-Length: "))
-                            .unwrap()
-                            .parse()
-                            .unwrap();
-                        if buf.len() >= i + 4 + len {
-                            tx.send(serde_json::from_slice(&buf[i + 4..i + 4 + len]).unwrap())
-                                .unwrap();
-                            break;
-                        }
-                    }
-                }
-                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-                    .await
-                    .unwrap();
+            while let Some(body) = bodies.recv().await {
+                tx.send(serde_json::from_slice(&body).unwrap()).unwrap();
             }
         });
         (

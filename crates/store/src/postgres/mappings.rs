@@ -9,6 +9,14 @@ use super::rows::{record, records, to_json};
 use crate::mappings::MappingStore;
 use crate::{Entity, Result, StoreError};
 
+/// A stream source's next position for a mapping that still exists (`$1` uuid, `$2` source,
+/// `$3` position); also the fenced write of `NodeStore::set_source_position_owned`.
+pub(super) const SET_SOURCE_POSITION: &str =
+    "INSERT INTO event_source_offsets (mapping_uuid, source, position)
+     SELECT $1, $2, $3
+     WHERE EXISTS (SELECT 1 FROM event_source_mappings WHERE uuid = $1)
+     ON CONFLICT (mapping_uuid, source) DO UPDATE SET position = excluded.position";
+
 /// `NotFound(Function)` unless the function exists; locks it against a concurrent delete.
 fn require_function(tx: &mut Tx<'_>, name: &str) -> Result<()> {
     tx.query_opt(
@@ -100,13 +108,7 @@ impl MappingStore for PgStore {
     fn set_source_position(&self, uuid: &str, source: &str, position: i64) -> Result<()> {
         self.queue(|c| {
             super::queue_store::relaxed(c)?;
-            c.execute(
-                "INSERT INTO event_source_offsets (mapping_uuid, source, position)
-                 SELECT $1, $2, $3
-                 WHERE EXISTS (SELECT 1 FROM event_source_mappings WHERE uuid = $1)
-                 ON CONFLICT (mapping_uuid, source) DO UPDATE SET position = excluded.position",
-                &[&uuid, &source, &position],
-            )?;
+            c.execute(SET_SOURCE_POSITION, &[&uuid, &source, &position])?;
             Ok(())
         })
     }

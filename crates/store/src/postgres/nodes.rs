@@ -304,14 +304,13 @@ impl NodeStore for PgStore {
         epoch: i64,
     ) -> Result<bool> {
         self.queue(|c| {
-            if !owns_lease(c, resource, node_id, epoch)? {
-                return Ok(false);
-            }
-            c.execute(
-                "UPDATE cron_schedules SET document = $2 WHERE id = $1",
-                &[&id, &document],
-            )?;
-            Ok(true)
+            write_owned(c, resource, node_id, epoch, |c| {
+                c.execute(
+                    "UPDATE cron_schedules SET document = $2 WHERE id = $1",
+                    &[&id, &document],
+                )?;
+                Ok(())
+            })
         })
     }
 
@@ -325,17 +324,13 @@ impl NodeStore for PgStore {
         epoch: i64,
     ) -> Result<bool> {
         self.queue(|c| {
-            if !owns_lease(c, resource, node_id, epoch)? {
-                return Ok(false);
-            }
-            c.execute(
-                "INSERT INTO event_source_offsets (mapping_uuid, source, position)
-                 SELECT $1, $2, $3
-                 WHERE EXISTS (SELECT 1 FROM event_source_mappings WHERE uuid = $1)
-                 ON CONFLICT (mapping_uuid, source) DO UPDATE SET position = excluded.position",
-                &[&uuid, &source, &position],
-            )?;
-            Ok(true)
+            write_owned(c, resource, node_id, epoch, |c| {
+                c.execute(
+                    super::mappings::SET_SOURCE_POSITION,
+                    &[&uuid, &source, &position],
+                )?;
+                Ok(())
+            })
         })
     }
 
@@ -438,14 +433,25 @@ impl NodeStore for PgStore {
     }
 }
 
-/// Whether `node_id` still holds `resource` at `epoch`, locking the lease row for the rest of
-/// the transaction: a takeover waits for the caller's write, or the caller sees the takeover.
-fn owns_lease(tx: &mut Tx<'_>, resource: &str, node_id: &str, epoch: i64) -> Result<bool> {
-    Ok(tx
+/// Runs `write` only if `node_id` still holds `resource` at `epoch` (and says whether it did),
+/// locking the lease row for the rest of the transaction: a takeover waits for the caller's
+/// write, or the caller sees the takeover and writes nothing.
+fn write_owned(
+    tx: &mut Tx<'_>,
+    resource: &str,
+    node_id: &str,
+    epoch: i64,
+    write: impl FnOnce(&mut Tx<'_>) -> Result<()>,
+) -> Result<bool> {
+    let owned = tx
         .query_opt(
             "SELECT 1 FROM kindling_leases
              WHERE resource = $1 AND owner = $2 AND epoch = $3 FOR SHARE",
             &[&resource, &node_id, &epoch],
         )?
-        .is_some())
+        .is_some();
+    if owned {
+        write(tx)?;
+    }
+    Ok(owned)
 }

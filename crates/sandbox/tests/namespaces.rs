@@ -1,6 +1,5 @@
-//! Namespaces mode with real processes. Every test is skipped (a `SKIPPED` line on stderr) when
-//! not root or when the host refuses namespaces, and fails instead when
-//! `KINDLING_REQUIRE_ROOT_TESTS=1`.
+//! Namespaces mode with real processes. Every test fails, naming why, when not root or when the
+//! host refuses namespaces.
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! The disk-backed `/tmp` (`TmpBacking::Disk`) with real processes: not charged as memory,
 //! ENOSPC at exactly its size, private to one environment, gone with it; and the fallback to
-//! a tmpfs when images cannot be made. Needs root (skipped, or failed with
-//! `KINDLING_REQUIRE_ROOT_TESTS=1`, otherwise).
+//! a tmpfs when images cannot be made. Needs root (fails, naming why,
+//! otherwise).
 
 mod common;
 

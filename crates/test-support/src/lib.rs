@@ -14,7 +14,7 @@ pub mod wait;
 pub mod zip;
 
 pub use net::free_port;
-pub use root::{REQUIRE_ROOT_TESTS, cannot_run, is_root};
+pub use root::{cannot_run, is_root};
 pub use sink::body_sink;
 pub use wait::{eventually, eventually_async};
 pub use zip::{zip_of, zip_with_modes};

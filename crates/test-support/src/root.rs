@@ -1,30 +1,16 @@
 //! Tests that need root (namespaces, cgroups, network namespaces) or a host feature.
 //!
-//! Off CI such a test reports itself skipped; when `scripts/test` runs as root it sets
-//! [`REQUIRE_ROOT_TESTS`], and a test that still cannot run fails instead of passing unseen.
+//! Such a test that cannot run here fails, naming why: a test that returned early would pass
+//! without testing anything.
 
-use std::io::Write;
-
-/// Set to `1` by the test script when it runs as root: a test that cannot run then fails
-/// instead of being skipped.
-pub const REQUIRE_ROOT_TESTS: &str = "KINDLING_REQUIRE_ROOT_TESTS";
-
-/// Called by a test that cannot run here (`why`), just before it returns. Panics, failing the
-/// test, when `KINDLING_REQUIRE_ROOT_TESTS=1`; otherwise writes a `SKIPPED` line straight to
-/// the process's stderr (the harness captures `eprintln!`, which would hide it).
+/// Called by a test that cannot run here (`why`): panics, failing the test with the reason
+/// (run the tests as root on a host with the feature).
 pub fn cannot_run(why: &str) {
     let test = std::thread::current()
         .name()
         .unwrap_or("this test")
         .to_string();
-    assert!(
-        !std::env::var(REQUIRE_ROOT_TESTS).is_ok_and(|v| v == "1"),
-        "{test} cannot run here ({why}), and {REQUIRE_ROOT_TESTS}=1 requires it"
-    );
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: {why} (run as root, with {REQUIRE_ROOT_TESTS}=1 to make this a failure)"
-    );
+    panic!("{test} cannot run here ({why}): run the tests as root on a host that has it");
 }
 
 /// True when the process's effective uid is 0 (read from `/proc/self/status`, no libc).

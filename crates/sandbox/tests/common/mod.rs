@@ -10,9 +10,7 @@ use kindling_sandbox::{EnvironmentSpec, OutputLine, Stream};
 use tokio::sync::mpsc;
 
 #[allow(unused_imports)] // each test binary uses some of them
-pub use kindling_test_support::{
-    REQUIRE_ROOT_TESTS, cannot_run, eventually_async as eventually, is_root,
-};
+pub use kindling_test_support::{cannot_run, eventually_async as eventually, is_root};
 
 pub const MARK_VAR: &str = "KINDLING_SANDBOX_TEST_MARK";
 

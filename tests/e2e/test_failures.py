@@ -106,7 +106,8 @@ def test_out_of_memory(lam, deploy, kind):
     name = deploy(MemorySize=128)
     inv = k.invoke(lam, name, {"alloc_mb": 400, "info": True}, tail=True)
     if not k.expected_isolation_is_namespaces() and inv.function_error is None:
-        pytest.skip("memory limits are only enforced with namespaces isolation (cgroups)")
+        pytest.fail("memory limits are only enforced with namespaces isolation (cgroups): "
+                    "run the suite as root")
     err = inv.error()
     assert err.get("errorType") == "Runtime.OutOfMemory", err
     assert inv.request_id in err.get("errorMessage", ""), err

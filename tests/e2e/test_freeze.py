@@ -50,7 +50,7 @@ def _freezing(files: list[tuple[str, str]]) -> bool:
 
 def test_invokes_during_the_freeze_pass_find_their_warm_environments(server_factory, kinds):
     if not k.expected_isolation_is_namespaces():
-        pytest.skip("environments are frozen only with namespaces isolation (run as root)")
+        pytest.fail("environments are frozen only with namespaces isolation: run the suite as root")
     srv = server_factory("--idle-timeout", "600")
     lam = k.make_client(srv.url)
     names = [k.create_function(lam, kinds["python"]) for _ in range(FUNCTIONS)]

@@ -4,7 +4,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use nix::sys::wait::WaitStatus;
@@ -52,6 +52,9 @@ pub(crate) struct Inner {
     pub killed: AtomicBool,
     /// The supervisor has been reaped: the tree is gone.
     pub ended: AtomicBool,
+    /// When Kindling learned that the program ended (the supervisor's first word of it, before
+    /// the tree is torn down and the exit published).
+    pub program_ended: OnceLock<Instant>,
     /// `None` in Process mode and once removed. Locked briefly, never across an await, so that
     /// no operation can touch a later environment's cgroup of the same name.
     pub cgroup: Mutex<Option<EnvCgroup>>,
@@ -229,6 +232,13 @@ impl Environment {
             // The monitor was dropped with the runtime: its guard tore the tree down.
             Err(_) => exit.borrow().unwrap_or(Exit::Killed),
         }
+    }
+
+    /// When Kindling learned that the program ended, if it has: set as soon as the supervisor
+    /// says so, while [`wait`](Self::wait) still waits for the rest of the tree and the
+    /// cgroup's figures. Work handed to the program after this instant never reached it.
+    pub fn program_ended_at(&self) -> Option<Instant> {
+        self.inner.program_ended.get().copied()
     }
 
     /// How the environment ended, if it has (same value as [`wait`](Self::wait)).
@@ -543,8 +553,17 @@ pub(crate) async fn monitor(
     };
     let mut last = None;
     while let Some(record) = read_record(&mut report).await {
-        last = Some(record);
+        if matches!(
+            record,
+            Record::Ending | Record::Exited { .. } | Record::Killed
+        ) {
+            let _ = inner.program_ended.set(Instant::now());
+        }
+        if record != Record::Ending {
+            last = Some(record);
+        }
     }
+    let _ = inner.program_ended.set(Instant::now());
     let supervisor = match sys::reap(&inner.supervisor).await {
         Ok(status) => Some(status),
         Err(e) => {

@@ -103,12 +103,17 @@ pub(crate) enum Record {
     /// The tree was torn down on request (or because Kindling went away) before the program
     /// ended.
     Killed,
+    /// The program has ended; the supervisor now tears the rest of the tree down and sends
+    /// [`Record::Exited`]. Sent first so that Kindling stops handing work to the program at
+    /// once, not only when the whole tree is gone.
+    Ending,
 }
 
 const TAG_STARTED: u32 = 1;
 const TAG_FAILED: u32 = 2;
 const TAG_EXITED: u32 = 3;
 const TAG_KILLED: u32 = 4;
+const TAG_ENDING: u32 = 5;
 
 impl Record {
     pub(crate) fn encode(self) -> [u8; RECORD_LEN] {
@@ -120,6 +125,7 @@ impl Record {
                 max_rss_kib,
             } => (TAG_EXITED, status as u32, max_rss_kib, 0),
             Record::Killed => (TAG_KILLED, 0, 0, 0),
+            Record::Ending => (TAG_ENDING, 0, 0, 0),
         };
         let mut out = [0u8; RECORD_LEN];
         let words = [tag, a, b, c];
@@ -147,6 +153,7 @@ impl Record {
                 max_rss_kib: b,
             }),
             TAG_KILLED => Some(Record::Killed),
+            TAG_ENDING => Some(Record::Ending),
             _ => None,
         }
     }
@@ -206,6 +213,7 @@ mod tests {
                 max_rss_kib: u32::MAX,
             },
             Record::Killed,
+            Record::Ending,
         ];
         for record in records {
             assert_eq!(Record::decode(&record.encode()), Some(record));

@@ -4,7 +4,7 @@ use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::io::unix::AsyncFd;
@@ -365,6 +365,7 @@ impl Sandbox {
             program_pid,
             killed: AtomicBool::new(false),
             ended: AtomicBool::new(false),
+            program_ended: OnceLock::new(),
             cgroup: Mutex::new(cgroup),
             final_peak: Mutex::new(None),
             final_oom: AtomicBool::new(false),

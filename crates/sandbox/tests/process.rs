@@ -191,6 +191,22 @@ async fn dropping_the_handle_ends_the_tree() {
 }
 
 #[tokio::test]
+async fn the_programs_end_is_known_before_the_exit_is_published() {
+    let sandbox = Sandbox::process();
+    let env = sandbox
+        .spawn(shell(&unique("ended"), "sleep 1; exit 4"))
+        .await
+        .unwrap();
+    assert_eq!(env.program_ended_at(), None, "the program is still running");
+    assert_eq!(env.wait().await, Exit::Code(4));
+    let published = std::time::Instant::now();
+    let ended = env
+        .program_ended_at()
+        .expect("the end is known once the exit is published");
+    assert!(ended <= published);
+}
+
+#[tokio::test]
 async fn leftovers_die_when_the_program_exits() {
     let sandbox = Sandbox::process();
     let id = unique("leftover");

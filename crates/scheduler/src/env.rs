@@ -46,6 +46,10 @@ pub(crate) enum Ran {
         chunks: mpsc::Receiver<Bytes>,
         stream: Streaming,
     },
+    /// The runtime had ended before the event was handed to it (a runtime may exit while
+    /// idle, and a warm environment's exit is only noticed moments later): it never saw the
+    /// event, so the caller runs it in another environment, as Lambda would have.
+    Undelivered,
 }
 
 /// A run whose response is being streamed.
@@ -299,9 +303,10 @@ impl Env {
         self.tree.sandbox()
     }
 
-    /// True while the runtime process is alive.
+    /// True until Kindling learns that the runtime process ended (as soon as the supervisor
+    /// says so, before the rest of the tree is torn down).
     pub fn alive(&self) -> bool {
-        self.sandbox().try_wait().is_none()
+        self.sandbox().program_ended_at().is_none()
     }
 
     /// Resumes the environment if the reaper froze it while it was idle.
@@ -329,13 +334,19 @@ impl Env {
     /// A runtime that streams its response makes this return [`Ran::Streaming`] as soon as the
     /// stream begins; [`Env::finish_stream`] then waits for its end (same timeout) and logs.
     /// `None` when `cancel` fired first (the server is stopping): the environment was killed.
+    /// With `redeliver`, an event the runtime provably never saw (it had ended before the
+    /// hand-over) gives [`Ran::Undelivered`] instead of the runtime's exit error.
     pub async fn run(
         &mut self,
         inv: Invocation,
         version: &str,
         tail: bool,
+        redeliver: bool,
         cancel: &mut tokio::sync::watch::Receiver<bool>,
     ) -> Option<Ran> {
+        if redeliver && !self.alive() {
+            return Some(Ran::Undelivered);
+        }
         let request_id = inv.request_id.clone();
         if tail {
             self.log.begin_tail();
@@ -371,6 +382,21 @@ impl Env {
                 return None;
             }
         };
+        if redeliver
+            && matches!(ended, Ended::Exit(_))
+            && self
+                .sandbox()
+                .program_ended_at()
+                .is_some_and(|at| at < started)
+        {
+            // Kindling had word of the end before the hand-over, so the runtime never read it.
+            self.log.line(&format!(
+                "RequestId: {request_id} Error: Runtime exited before it received the event; \
+                 the invocation runs in another environment"
+            ));
+            self.log.flush();
+            return Some(Ran::Undelivered);
+        }
         let (result, log_tail) = self.conclude(ended, &request_id, started, tail).await;
         Some(Ran::Done(result, log_tail))
     }

@@ -26,13 +26,17 @@ use crate::spans::Timeline;
 use crate::start::{InitFailure, StartJob, StartResult};
 use crate::trace::invocation_trace_header;
 
+/// How many environments an invocation is handed to when each one's runtime turns out to have
+/// died before it received the event (see [`Ran::Undelivered`]).
+const DELIVERY_ATTEMPTS: u32 = 3;
+
 /// Runs `req` to completion, holding its concurrency `permit` throughout, in `warm` when given
 /// (taken by [`take_warm`]), else in an environment [`acquire`]d for it.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     req: InvokeRequest,
     permit: Permit,
-    warm: Option<Env>,
+    mut warm: Option<Env>,
 ) -> Result<InvokeResponse, SchedulerError> {
     let rec = &req.target.record;
     let version = rec.version_label();
@@ -58,113 +62,123 @@ pub(crate) async fn run(
         ended: SystemTime::now(),
         error,
     };
-    let acquired = match warm {
-        Some(env) => Ok(env),
-        None => acquire(&shared, &req, &mut cancel).await?,
-    };
-    let mut env = match acquired {
-        Ok(env) => env,
-        Err(failure) => {
-            if let Some(x) = &exporter {
-                let now = SystemTime::now();
-                timeline(
-                    now,
-                    Some(failure.duration),
-                    None,
-                    Some(failure.error.as_str()),
-                )
-                .export(x);
+    let mut attempts = 0;
+    let (mut env, acquired, run, tail) = loop {
+        let acquired = match warm.take() {
+            Some(env) => Ok(env),
+            None => acquire(&shared, &req, &mut cancel).await?,
+        };
+        let mut env = match acquired {
+            Ok(env) => env,
+            Err(failure) => {
+                if let Some(x) = &exporter {
+                    let now = SystemTime::now();
+                    timeline(
+                        now,
+                        Some(failure.duration),
+                        None,
+                        Some(failure.error.as_str()),
+                    )
+                    .export(x);
+                }
+                shared.activity.record(InvocationRecord {
+                    at_ms: logs::now_ms(),
+                    function: rec.function_name.clone(),
+                    version: version.clone(),
+                    resource: resource(&req).into_owned(),
+                    request_id: req.request_id.clone(),
+                    error: Some(failure.error.as_str().to_string()),
+                    duration: failure.duration,
+                    init: Some(failure.duration),
+                    asynchronous: req.enqueued_ms.is_some(),
+                });
+                return Ok(InvokeResponse::Buffered(init_failed(
+                    &shared.starter.metrics,
+                    &req,
+                    &version,
+                    failure,
+                    trace_id,
+                )));
             }
-            shared.activity.record(InvocationRecord {
-                at_ms: logs::now_ms(),
-                function: rec.function_name.clone(),
-                version: version.clone(),
-                resource: resource(&req).into_owned(),
-                request_id: req.request_id.clone(),
-                error: Some(failure.error.as_str().to_string()),
-                duration: failure.duration,
-                init: Some(failure.duration),
-                asynchronous: req.enqueued_ms.is_some(),
-            });
-            return Ok(InvokeResponse::Buffered(init_failed(
-                &shared.starter.metrics,
-                &req,
-                &version,
-                failure,
-                trace_id,
-            )));
-        }
-    };
-    let acquired = SystemTime::now();
+        };
+        let acquired = SystemTime::now();
 
-    let deadline_ms = logs::now_ms() as u64 + u64::from(rec.spec.timeout) * 1000;
-    let inv = Invocation {
-        request_id: req.request_id.clone(),
-        deadline_ms,
-        invoked_function_arn: req.target.invoked_arn.clone(),
-        trace_id: Some(trace_id.clone()),
-        client_context: req.client_context.clone(),
-        cognito_identity: None,
-        tenant_id: None,
-        payload: req.payload.clone(),
-        content_type: None,
-    };
-    let (run, tail) = match env.run(inv, &version, req.tail, &mut cancel).await {
-        None => {
-            shared.retire(env, ShutdownReason::Spindown);
-            return Err(SchedulerError::ShuttingDown);
-        }
-        Some(Ran::Done(run, tail)) => (run, tail),
-        Some(Ran::Streaming {
-            content_type,
-            chunks,
-            stream,
-        }) => {
-            let (end_tx, end) = oneshot::channel();
-            let resource = resource(&req).into_owned();
-            let req_facts = Facts::of(&req, &version);
-            // The stream's end is awaited in a task of its own (counted for the shutdown),
-            // which holds the environment and the concurrency slot until then.
-            let entered = shared.tasks.enter();
-            let shared = Arc::clone(&shared);
-            tokio::spawn(async move {
-                let outcome = match env.finish_stream(stream, &mut cancel).await {
-                    None => {
-                        shared.retire(env, ShutdownReason::Spindown);
-                        StreamOutcome {
-                            function_error: Some(FunctionError::Unknown),
-                            error_body: Bytes::from_static(
-                                br#"{"errorType":"Runtime.Unknown","errorMessage":"Kindling is shutting down"}"#,
-                            ),
-                            log_tail: None,
-                        }
-                    }
-                    Some((run, log_tail)) => {
-                        record(&mut env, &resource, &run);
-                        shared
-                            .activity
-                            .record(activity_of(req_facts, resource.clone(), &run));
-                        let outcome = StreamOutcome {
-                            function_error: run.error.clone(),
-                            error_body: run.payload.clone(),
-                            log_tail,
-                        };
-                        hand_back(&shared, env, &run);
-                        outcome
-                    }
-                };
-                drop(permit);
-                let _ = end_tx.send(outcome);
-                drop(entered);
-            });
-            return Ok(InvokeResponse::Stream(InvokeStream {
-                request_id: req.request_id,
-                executed_version: version,
+        let deadline_ms = logs::now_ms() as u64 + u64::from(rec.spec.timeout) * 1000;
+        let inv = Invocation {
+            request_id: req.request_id.clone(),
+            deadline_ms,
+            invoked_function_arn: req.target.invoked_arn.clone(),
+            trace_id: Some(trace_id.clone()),
+            client_context: req.client_context.clone(),
+            cognito_identity: None,
+            tenant_id: None,
+            payload: req.payload.clone(),
+            content_type: None,
+        };
+        attempts += 1;
+        let redeliver = attempts < DELIVERY_ATTEMPTS;
+        match env
+            .run(inv, &version, req.tail, redeliver, &mut cancel)
+            .await
+        {
+            None => {
+                shared.retire(env, ShutdownReason::Spindown);
+                return Err(SchedulerError::ShuttingDown);
+            }
+            // The runtime had died before the event was handed to it: another environment.
+            Some(Ran::Undelivered) => shared.retire(env, ShutdownReason::Failure),
+            Some(Ran::Done(run, tail)) => break (env, acquired, run, tail),
+            Some(Ran::Streaming {
                 content_type,
-                trace_id,
                 chunks,
-                end,
-            }));
+                stream,
+            }) => {
+                let (end_tx, end) = oneshot::channel();
+                let resource = resource(&req).into_owned();
+                let req_facts = Facts::of(&req, &version);
+                // The stream's end is awaited in a task of its own (counted for the shutdown),
+                // which holds the environment and the concurrency slot until then.
+                let entered = shared.tasks.enter();
+                let shared = Arc::clone(&shared);
+                tokio::spawn(async move {
+                    let outcome = match env.finish_stream(stream, &mut cancel).await {
+                        None => {
+                            shared.retire(env, ShutdownReason::Spindown);
+                            StreamOutcome {
+                                function_error: Some(FunctionError::Unknown),
+                                error_body: Bytes::from_static(
+                                    br#"{"errorType":"Runtime.Unknown","errorMessage":"Kindling is shutting down"}"#,
+                                ),
+                                log_tail: None,
+                            }
+                        }
+                        Some((run, log_tail)) => {
+                            record(&mut env, &resource, &run);
+                            shared
+                                .activity
+                                .record(activity_of(req_facts, resource.clone(), &run));
+                            let outcome = StreamOutcome {
+                                function_error: run.error.clone(),
+                                error_body: run.payload.clone(),
+                                log_tail,
+                            };
+                            hand_back(&shared, env, &run);
+                            outcome
+                        }
+                    };
+                    drop(permit);
+                    let _ = end_tx.send(outcome);
+                    drop(entered);
+                });
+                return Ok(InvokeResponse::Stream(InvokeStream {
+                    request_id: req.request_id,
+                    executed_version: version,
+                    content_type,
+                    trace_id,
+                    chunks,
+                    end,
+                }));
+            }
         }
     };
     let resource = resource(&req);

@@ -564,6 +564,9 @@ pub(crate) fn supervisor_main(plan: &ChildPlan) -> ! {
         }
     }
 
+    if program_status.is_some() {
+        send(report, Record::Ending);
+    }
     tear_down(plan);
     let record = match program_status {
         Some(status) => Record::Exited {

@@ -234,7 +234,8 @@ impl Environment {
         }
     }
 
-    /// When Kindling learned that the program ended, if it has: set as soon as the supervisor
+    /// When the program ended, if Kindling knows it has: the supervisor's clock reading right
+    /// after it reaped the program (an upper bound of the end), known as soon as the supervisor
     /// says so, while [`wait`](Self::wait) still waits for the rest of the tree and the
     /// cgroup's figures. Work handed to the program after this instant never reached it.
     pub fn program_ended_at(&self) -> Option<Instant> {
@@ -553,15 +554,21 @@ pub(crate) async fn monitor(
     };
     let mut last = None;
     while let Some(record) = read_record(&mut report).await {
-        if matches!(
-            record,
-            Record::Ending | Record::Exited { .. } | Record::Killed
-        ) {
-            let _ = inner.program_ended.set(Instant::now());
+        match record {
+            // The supervisor's own reading: right even when this task runs late.
+            Record::Ending { at } => {
+                let now = Instant::now();
+                let _ = inner
+                    .program_ended
+                    .set(now.checked_sub(at.elapsed()).unwrap_or(now));
+                continue;
+            }
+            Record::Exited { .. } | Record::Killed => {
+                let _ = inner.program_ended.set(Instant::now());
+            }
+            Record::Started { .. } | Record::Failed { .. } => {}
         }
-        if record != Record::Ending {
-            last = Some(record);
-        }
+        last = Some(record);
     }
     let _ = inner.program_ended.set(Instant::now());
     let supervisor = match sys::reap(&inner.supervisor).await {

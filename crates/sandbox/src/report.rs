@@ -105,8 +105,32 @@ pub(crate) enum Record {
     Killed,
     /// The program has ended; the supervisor now tears the rest of the tree down and sends
     /// [`Record::Exited`]. Sent first so that Kindling stops handing work to the program at
-    /// once, not only when the whole tree is gone.
-    Ending,
+    /// once, not only when the whole tree is gone. `at` is `CLOCK_MONOTONIC` read right after
+    /// the supervisor reaped the program (an upper bound of the end; the clock is the host's:
+    /// environments get no time namespace).
+    Ending { at: MonotonicStamp },
+}
+
+/// A `CLOCK_MONOTONIC` reading (seconds and nanoseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MonotonicStamp {
+    pub secs: u32,
+    pub nanos: u32,
+}
+
+impl MonotonicStamp {
+    /// `CLOCK_MONOTONIC` now. Allocation-free and async-signal-safe (the supervisor calls it).
+    pub(crate) fn now() -> Self {
+        let (secs, nanos) = crate::sys::monotonic_now();
+        Self { secs, nanos }
+    }
+
+    /// How long ago this reading was taken (zero if it lies in the future).
+    pub(crate) fn elapsed(self) -> std::time::Duration {
+        let now = Self::now();
+        let at = |s: Self| std::time::Duration::new(u64::from(s.secs), s.nanos);
+        at(now).saturating_sub(at(self))
+    }
 }
 
 const TAG_STARTED: u32 = 1;
@@ -125,7 +149,7 @@ impl Record {
                 max_rss_kib,
             } => (TAG_EXITED, status as u32, max_rss_kib, 0),
             Record::Killed => (TAG_KILLED, 0, 0, 0),
-            Record::Ending => (TAG_ENDING, 0, 0, 0),
+            Record::Ending { at } => (TAG_ENDING, at.secs, at.nanos, 0),
         };
         let mut out = [0u8; RECORD_LEN];
         let words = [tag, a, b, c];
@@ -153,7 +177,9 @@ impl Record {
                 max_rss_kib: b,
             }),
             TAG_KILLED => Some(Record::Killed),
-            TAG_ENDING => Some(Record::Ending),
+            TAG_ENDING => Some(Record::Ending {
+                at: MonotonicStamp { secs: a, nanos: b },
+            }),
             _ => None,
         }
     }
@@ -213,11 +239,32 @@ mod tests {
                 max_rss_kib: u32::MAX,
             },
             Record::Killed,
-            Record::Ending,
+            Record::Ending {
+                at: MonotonicStamp {
+                    secs: 86_400,
+                    nanos: 999_999_999,
+                },
+            },
         ];
         for record in records {
             assert_eq!(Record::decode(&record.encode()), Some(record));
         }
+    }
+
+    #[test]
+    fn monotonic_stamps_measure_elapsed_time() {
+        let before = MonotonicStamp::now();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let elapsed = before.elapsed();
+        assert!(
+            elapsed >= std::time::Duration::from_millis(5),
+            "{elapsed:?}"
+        );
+        let future = MonotonicStamp {
+            secs: u32::MAX,
+            nanos: 0,
+        };
+        assert_eq!(future.elapsed(), std::time::Duration::ZERO);
     }
 
     #[test]

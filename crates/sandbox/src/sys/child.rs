@@ -565,7 +565,12 @@ pub(crate) fn supervisor_main(plan: &ChildPlan) -> ! {
     }
 
     if program_status.is_some() {
-        send(report, Record::Ending);
+        send(
+            report,
+            Record::Ending {
+                at: report::MonotonicStamp::now(),
+            },
+        );
     }
     tear_down(plan);
     let record = match program_status {

@@ -118,6 +118,18 @@ fn clone_with(ns_flags: u64, entry: Entry<'_>) -> io::Result<(libc::pid_t, Owned
     Ok((rc as libc::pid_t, pidfd))
 }
 
+/// `CLOCK_MONOTONIC` as (seconds, nanoseconds). Allocation-free and async-signal-safe: the
+/// supervisor calls it between `clone` and its end.
+pub(crate) fn monotonic_now() -> (u32, u32) {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime with a valid out pointer; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u32, ts.tv_nsec as u32)
+}
+
 /// Sends `signal` to the process of `pidfd`; a process that has exited (even one already
 /// reaped) is not an error. Unlike kill(2) this can never hit a recycled pid.
 pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: libc::c_int) -> io::Result<()> {

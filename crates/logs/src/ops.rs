@@ -119,6 +119,11 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// How far a stream file's modification time may lag the timestamps of the events written
+/// to it (the kernel stamps files from its coarse clock, several milliseconds behind; far more
+/// than that here, since the skip it guards is only a shortcut).
+const MTIME_SLACK_MS: i64 = 10_000;
+
 fn modified_ms(meta: &std::fs::Metadata) -> i64 {
     meta.modified()
         .ok()
@@ -516,9 +521,13 @@ impl Logs {
             {
                 continue;
             }
-            // A stream last written before the start holds nothing for us.
+            // A stream last written well before the start holds nothing for us. The file's
+            // modification time comes from the kernel's coarse clock, which lags the events'
+            // own timestamps by up to a few milliseconds: a stream written just after `start`
+            // can carry an older time, hence the slack.
             if let Some(start) = input.start_time
-                && std::fs::metadata(&path).is_ok_and(|m| modified_ms(&m) < start)
+                && std::fs::metadata(&path)
+                    .is_ok_and(|m| modified_ms(&m) < start.saturating_sub(MTIME_SLACK_MS))
             {
                 continue;
             }

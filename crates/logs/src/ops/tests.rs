@@ -194,6 +194,30 @@ fn get_log_events_pages_both_ways_and_repeats_tokens_at_the_end() {
 }
 
 #[test]
+fn a_stream_whose_file_time_lags_its_events_is_still_searched() {
+    // The kernel stamps files from its coarse clock: a stream written right after `startTime`
+    // can carry a modification time a few milliseconds before it.
+    let (l, _d) = logs();
+    let at = now_ms();
+    write(&l, G, "lagging", &[(at, "just written")]);
+    let path = l.store.group_streams(G).unwrap().pop().unwrap();
+    let earlier = UNIX_EPOCH + std::time::Duration::from_millis((at - 5) as u64);
+    std::fs::File::options()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(earlier)
+        .unwrap();
+    let found = call(
+        &l,
+        "FilterLogEvents",
+        json!({"logGroupName": G, "startTime": at, "interleaved": true}),
+    )
+    .unwrap();
+    assert_eq!(found["events"][0]["message"], "just written", "{found}");
+}
+
+#[test]
 fn filter_log_events_interleaves_filters_and_pages() {
     let (l, _d) = logs();
     write(

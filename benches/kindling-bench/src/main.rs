@@ -281,6 +281,11 @@ impl Subject {
     }
 }
 
+/// Slices of the single-client latency measurement, taken by the subjects in turns.
+pub(crate) const LATENCY_SLICES: usize = 8;
+/// Warm-up requests of every slice after a subject's first (a fresh keep-alive connection).
+const SLICE_WARMUP: usize = 20;
+
 /// A server the warm suite measures: its label, its `--isolation` and extra environment.
 type WarmVariant = (String, String, Vec<(&'static str, &'static str)>);
 
@@ -361,14 +366,25 @@ fn warm_suite(
         rep.note("floor rows: bare single-threaded tokio+hyper HTTP/1.1 servers in kindling-bench on the same loopback; 'http echo' = client->echo (one hop), 'proxy->echo' = client->proxy->echo process (two hops, the shape of client->Kindling->runtime, without Lambda's long poll)");
     }
 
-    // Single-client latency.
+    // Single-client latency, in interleaved slices: each repetition's `n` requests per subject
+    // are sent as LATENCY_SLICES slices, the subjects taking turns slice by slice, and the
+    // slices pooled. Background CPU use (another server's prewarm, cargo-lambda settling after
+    // its start, other users of the machine) then falls on every subject alike: on this
+    // machine an idle vCPU answers a wake-up ~20 us later than a busy one, so a subject
+    // measured alone while something else ran looked ~35 us faster (docs/ARCHITECTURE.md,
+    // "Warm path latency on an idle machine"). The first slice of each subject gets the full
+    // warm-up, later ones a short one (a new keep-alive connection per slice).
     let mut lat: Vec<Vec<Stats>> = vec![Vec::new(); subjects.len() * 2];
+    let slice_n = plan.n.div_ceil(LATENCY_SLICES).max(1);
     for r in 0..plan.reps {
-        for (i, s) in subjects.iter().enumerate() {
-            progress(&format!("warm latency rep {}/{}: {}", r + 1, plan.reps, s.label));
-            lat[2 * i].push(load::latency(&target(&s.srv, &s.rust), plan.warmup, plan.n, Duration::from_secs(120)));
-            if let Some(py) = &s.python {
-                lat[2 * i + 1].push(load::latency(&target(&s.srv, py), plan.warmup, plan.n, Duration::from_secs(120)));
+        progress(&format!("warm latency rep {}/{}: {LATENCY_SLICES} slices of {slice_n} per subject, in turns", r + 1, plan.reps));
+        for slice in 0..LATENCY_SLICES {
+            let warmup = if r == 0 && slice == 0 { plan.warmup } else { SLICE_WARMUP };
+            for (i, s) in subjects.iter().enumerate() {
+                lat[2 * i].push(load::latency(&target(&s.srv, &s.rust), warmup, slice_n, Duration::from_secs(120)));
+                if let Some(py) = &s.python {
+                    lat[2 * i + 1].push(load::latency(&target(&s.srv, py), warmup, slice_n, Duration::from_secs(120)));
+                }
             }
         }
     }

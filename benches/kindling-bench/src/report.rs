@@ -224,8 +224,8 @@ impl Report {
         // 1. Warm latency.
         let _ = writeln!(
             o,
-            "\n1. WARM INVOKE LATENCY - single client, one keep-alive connection; {} repetitions x {} requests (after {} warm-up\n   each), pooled; microseconds. Servers measured in turns, so background load falls on all alike.",
-            p.reps, p.n, p.warmup
+            "\n1. WARM INVOKE LATENCY - single client, keep-alive; {} repetitions x {} requests (after {} warm-up), each sent in\n   {} slices, the servers taking turns slice by slice (background load falls on all alike), pooled; microseconds.",
+            p.reps, p.n, p.warmup, crate::LATENCY_SLICES
         );
         let _ = writeln!(
             o,
@@ -258,7 +258,7 @@ impl Report {
         }
         let _ = writeln!(
             o,
-            "  (reps) = range of the repetitions' p50. srvCPU/fnCPU/cliCPU = CPU microseconds per invoke used by the server\n  process, by its child processes (the function's runtime; for cargo-lambda also its idle `cargo run` parents) and by\n  this client. srvRQ/fnRQ/cliRQ = microseconds per invoke those threads spent runnable but waiting for a CPU\n  (/proc/*/task/*/schedstat). frgn = share of the machine's CPU used by other processes meanwhile (noise)."
+            "  (reps) = range of the slices' p50. srvCPU/fnCPU/cliCPU = CPU microseconds per invoke used by the server\n  process, by its child processes (the function's runtime; for cargo-lambda also its idle `cargo run` parents) and by\n  this client. srvRQ/fnRQ/cliRQ = microseconds per invoke those threads spent runnable but waiting for a CPU\n  (/proc/*/task/*/schedstat). frgn = share of the machine's CPU used by other processes meanwhile (noise)."
         );
 
         // 2. Throughput.

@@ -2,12 +2,13 @@
 //! extension as a user would ship one (compiled, like the Rust function it sits beside). It
 //! registers for no events (it never holds invocations up), subscribes to platform and
 //! function events with the buffering given on its command line, and parses every batch it
-//! receives as JSON (a forwarder would then send the records on), counting the records. On
-//! SHUTDOWN (or when the API goes away) it prints `[subscriber] items received: N`.
+//! receives into typed items (`time`, `type`, and the record kept as raw JSON, as a forwarder
+//! that passes records on would), counting them. On SHUTDOWN (or when the API goes away) it
+//! prints `[subscriber] items received: N`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
@@ -21,10 +22,24 @@ use tokio::net::{TcpListener, lookup_host};
 
 use crate::http::{Conn, Error};
 
-/// Records of one delivered batch (a JSON array of `{"time","type","record"}`).
+/// One delivered item; the record is validated and kept as its JSON text.
+#[derive(serde::Deserialize)]
+struct Item<'a> {
+    #[serde(borrow)]
+    time: &'a str,
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+    #[serde(borrow)]
+    record: &'a serde_json::value::RawValue,
+}
+
+/// Items of one delivered batch (a JSON array of `{"time","type","record"}`).
 fn records(body: &[u8]) -> Result<u64, serde_json::Error> {
-    let items: Vec<serde_json::Value> = serde_json::from_slice(body)?;
-    Ok(items.iter().filter(|i| i.get("record").is_some()).count() as u64)
+    let items: Vec<Item<'_>> = serde_json::from_slice(body)?;
+    Ok(items
+        .iter()
+        .filter(|i| !i.time.is_empty() && !i.kind.is_empty() && !i.record.get().is_empty())
+        .count() as u64)
 }
 
 /// Runs the extension; `buffering` is the subscription's `buffering` object.
@@ -51,22 +66,34 @@ pub fn run(name: &str, buffering: serde_json::Value) -> Result<(), Error> {
         let port = listener.local_addr()?.port();
         let count = Arc::new(AtomicU64::new(0));
         let served = Arc::clone(&count);
+        // One body buffer for every delivery (Kindling opens a connection per batch).
+        let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let _ = stream.set_nodelay(true);
                 let count = Arc::clone(&served);
+                let buffer = Arc::clone(&buffer);
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: Request<Incoming>| {
                         let count = Arc::clone(&count);
+                        let buffer = Arc::clone(&buffer);
                         async move {
-                            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                            let status = match records(&body) {
+                            let mut body = req.into_body();
+                            let mut buf = std::mem::take(&mut *buffer.lock().unwrap_or_else(|e| e.into_inner()));
+                            buf.clear();
+                            while let Some(Ok(frame)) = body.frame().await {
+                                if let Some(data) = frame.data_ref() {
+                                    buf.extend_from_slice(data);
+                                }
+                            }
+                            let status = match records(&buf) {
                                 Ok(n) => {
                                     count.fetch_add(n, Ordering::Relaxed);
                                     200
                                 }
                                 Err(_) => 400,
                             };
+                            *buffer.lock().unwrap_or_else(|e| e.into_inner()) = buf;
                             let mut res = Response::new(Full::new(Bytes::new()));
                             *res.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or_default();
                             Ok::<_, Infallible>(res)

@@ -6,7 +6,7 @@
 //! `GET /count` answers `spans=N bad=M`. Single-threaded tokio + hyper, keep-alive.
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{Buf, Bytes};
@@ -82,13 +82,16 @@ pub fn serve(port: u16) -> Result<(), Error> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         println!("listening {}", listener.local_addr()?.port());
         let counts = Arc::new(Counts::default());
+        let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
         loop {
             let (stream, _) = listener.accept().await?;
             stream.set_nodelay(true)?;
             let counts = Arc::clone(&counts);
+            let buffer = Arc::clone(&buffer);
             tokio::spawn(async move {
                 let svc = service_fn(move |req: Request<Incoming>| {
                     let counts = Arc::clone(&counts);
+                    let buffer = Arc::clone(&buffer);
                     async move {
                         if req.method() == Method::GET {
                             let text = format!(
@@ -102,8 +105,17 @@ pub fn serve(port: u16) -> Result<(), Error> {
                             .headers()
                             .get("content-type")
                             .is_some_and(|v| v.as_bytes().starts_with(b"application/x-protobuf"));
-                        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                        let counted = if protobuf { protobuf_spans(&body) } else { Ok(json_spans(&body)) };
+                        // Read into one reused buffer (the exporter opens a connection per batch).
+                        let mut buf = std::mem::take(&mut *buffer.lock().unwrap_or_else(|e| e.into_inner()));
+                        buf.clear();
+                        let mut body = req.into_body();
+                        while let Some(Ok(frame)) = body.frame().await {
+                            if let Some(data) = frame.data_ref() {
+                                buf.extend_from_slice(data);
+                            }
+                        }
+                        let counted = if protobuf { protobuf_spans(&buf) } else { Ok(json_spans(&buf)) };
+                        *buffer.lock().unwrap_or_else(|e| e.into_inner()) = buf;
                         match counted {
                             Ok(n) => counts.spans.fetch_add(n, Ordering::Relaxed),
                             Err(_) => counts.bad.fetch_add(1, Ordering::Relaxed),

@@ -5,10 +5,14 @@ Five release Kindlings (`--isolation process`), measured in turns with the Rust 
 (`kindling-bench load`), warm echo-rs function:
 
 - off:        no OTLP endpoint, no telemetry subscriber, /metrics never scraped;
-- otlp:       `--otlp-endpoint` to a collector stand-in (every invocation exports 2-4 spans);
+- otlp:       `--otlp-endpoint` to a collector stand-in (OTLP/HTTP protobuf, Kindling's default;
+              every invocation exports 2-4 spans; `--otlp-protocol http/json` to measure JSON);
 - subscriber: the function carries an external extension (a layer) subscribed to the Telemetry
               API for platform and function events (Lambda's default buffering: maxItems
-              10000, maxBytes 262144, timeoutMs 1000; `--sub-timeout-ms` to change the timeout);
+              10000, maxBytes 262144, timeoutMs 1000; `--sub-timeout-ms` to change the timeout):
+              compiled, as the function is (`kindling-bench telemetry-extension`: parses every
+              batch as JSON and counts its records), or `--py-extension` (http.server, counts
+              without parsing);
 - scrape:     /metrics is scraped every second during the runs;
 - on:         all three (each can be left out with --no-otlp/--no-subscriber/--no-scrape).
 
@@ -39,7 +43,6 @@ import threading
 import time
 import urllib.request
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 EXTENSION = r'''#!/usr/bin/python3
 # Telemetry API subscriber: registers for no events (it never holds invocations up),
@@ -76,26 +79,30 @@ def free_port() -> int:
 
 
 class Sink:
-    """Stands in for an OpenTelemetry collector: counts spans, answers 200."""
+    """Stands in for an OpenTelemetry collector (`kindling-bench otlp-sink`, compiled): walks
+    each protobuf export down to its spans and counts them, answers 200. A real collector runs
+    on another machine; this one shares the measured machine, so it is kept as cheap as a
+    compiled decoder makes it, and its CPU is reported apart."""
 
-    def __init__(self):
-        self.spans = 0
-        outer = self
+    def __init__(self, bench: str):
+        self.proc = subprocess.Popen([bench, "otlp-sink"], stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().split()
+        if len(line) != 2 or line[0] != "listening":
+            raise RuntimeError(f"otlp-sink did not start: {line}")
+        self.url = f"http://127.0.0.1:{line[1]}"
 
-        class H(BaseHTTPRequestHandler):
-            def do_POST(self):
-                # Counted without parsing: the stand-in should cost the machine little.
-                outer.spans += self.rfile.read(int(self.headers["Content-Length"])).count(b'"spanId"')
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+    def counts(self) -> dict:
+        with urllib.request.urlopen(self.url + "/count", timeout=10) as r:
+            return dict(kv.split("=") for kv in r.read().decode().split())
 
-            def log_message(self, *a):
-                pass
+    def cpu_seconds(self) -> float:
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
 
 
 class Kindling:
@@ -140,12 +147,28 @@ def py_zip() -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def layer_zip(timeout_ms: int) -> str:
+# The compiled subscriber: kindling-bench's `telemetry-extension`, shipped in the layer.
+RUST_EXTENSION = """#!/bin/sh
+exec "$(dirname "$0")/../bin/kindling-bench" telemetry-extension --name subscriber --timeout-ms TIMEOUT_MS
+"""
+
+
+def layer_zip(timeout_ms: int, bench: str | None) -> str:
+    """The subscriber's layer: with `bench`, the compiled extension (kindling-bench in bin/ and
+    a wrapper in extensions/); else the Python one."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        info = zipfile.ZipInfo("extensions/subscriber", date_time=(2024, 1, 1, 0, 0, 0))
-        info.external_attr = 0o755 << 16
-        zf.writestr(info, EXTENSION.replace("TIMEOUT_MS", str(timeout_ms)))
+        def add(name: str, data: bytes | str):
+            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+            info.external_attr = 0o755 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, data)
+        if bench:
+            with open(bench, "rb") as f:
+                add("bin/kindling-bench", f.read())
+            add("extensions/subscriber", RUST_EXTENSION.replace("TIMEOUT_MS", str(timeout_ms)))
+        else:
+            add("extensions/subscriber", EXTENSION.replace("TIMEOUT_MS", str(timeout_ms)))
     return base64.b64encode(buf.getvalue()).decode()
 
 
@@ -210,6 +233,12 @@ def main() -> int:
     ap.add_argument("--no-otlp", action="store_true", help="'on' without span export")
     ap.add_argument("--no-subscriber", action="store_true", help="'on' without the extension")
     ap.add_argument("--no-scrape", action="store_true", help="'on' without /metrics scrapes")
+    ap.add_argument("--otlp-protocol", choices=("http/protobuf", "http/json"),
+                    help="the servers' --otlp-protocol (default: theirs, http/protobuf)")
+    ap.add_argument("--py-extension", action="store_true",
+                    help="the subscriber in Python (http.server, counts records without parsing) "
+                         "instead of the compiled one (kindling-bench telemetry-extension, parses "
+                         "every batch)")
     ap.add_argument("--sub-timeout-ms", type=int, default=1000,
                     help="the subscriber's buffering timeoutMs (default Lambda's 1000)")
     ap.add_argument("--perf", metavar="DIR",
@@ -225,9 +254,10 @@ def main() -> int:
     configs["on"] = set(enabled)
 
     work = tempfile.mkdtemp(prefix="kindling-bench-obs-")
-    sink = Sink()
+    sink = Sink(args.bench)
+    protocol = ["--otlp-protocol", args.otlp_protocol] if args.otlp_protocol else []
     servers = {name: Kindling(args.kindling, work, name,
-                              ["--otlp-endpoint", sink.url] if "otlp" in feats else [])
+                              ["--otlp-endpoint", sink.url, *protocol] if "otlp" in feats else [])
                for name, feats in configs.items()}
     target = [None]
     scraping = threading.Event()
@@ -260,7 +290,9 @@ def main() -> int:
             if "subscriber" in feats:
                 k = servers[name]
                 layer = k.api("POST", "/2018-10-31/layers/subscriber/versions",
-                              {"Content": {"ZipFile": layer_zip(args.sub_timeout_ms)}})["LayerVersionArn"]
+                              {"Content": {"ZipFile": layer_zip(
+                                  args.sub_timeout_ms,
+                                  None if args.py_extension else args.bench)}})["LayerVersionArn"]
                 k.api("PUT", f"/2015-03-31/functions/{fn}/configuration", {"Layers": [layer]})
         path = ["--path", f"/2015-03-31/functions/{fn}/invocations"]
         # Warm every server (an update made a new environment with the extension).
@@ -302,12 +334,15 @@ def main() -> int:
                                ("tp_children", tp["children_cpu"])):
                     r.setdefault(key, []).append(v)
         time.sleep(1.5)
+        received, sink_cpu = sink.counts(), sink.cpu_seconds()
         load_avg = os.getloadavg()
         med = {n: {k: statistics.median(v) for k, v in r.items()} for n, r in rows.items()}
         d_p50 = med["on"]["p50"] - med["off"]["p50"]
         d_rps = 100.0 * (med["off"]["rps"] - med["on"]["rps"]) / med["off"]["rps"]
-        label = {"otlp": "OTLP span export",
-                 "subscriber": "Telemetry API subscriber (platform and function events, "
+        label = {"otlp": f"OTLP span export ({args.otlp_protocol or 'default encoding'})",
+                 "subscriber": "Telemetry API subscriber ("
+                               f"{'Python' if args.py_extension else 'compiled'} extension; "
+                               "platform and function events, "
                                f"maxItems 10000, maxBytes 262144, timeoutMs {args.sub_timeout_ms})",
                  "scrape": "/metrics scraped every second"}
         lines = [
@@ -354,8 +389,10 @@ def main() -> int:
             "",
             f"all runs (off / on): p50 {rows['off']['p50']} / {rows['on']['p50']}; "
             f"rps {rows['off']['rps']} / {rows['on']['rps']}",
-            f"spans received by the collector stand-in: {sink.spans}; /metrics scrapes: "
-            f"{scrapes[0]}",
+            f"spans received by the collector stand-in: {received['spans']} "
+            f"(undecodable exports: {received['bad']}; its CPU: {sink_cpu:.2f} s, "
+            f"{1e6 * sink_cpu / max(int(received['spans']), 1):.2f} us per span); "
+            f"/metrics scrapes: {scrapes[0]}",
             "",
             f"p50 cost: {d_p50:+.1f} us (target <= 5 us): {'PASS' if d_p50 <= 5 else 'MISS'}",
             f"throughput cost: {d_rps:+.1f} % (target <= 5 %): {'PASS' if d_rps <= 5 else 'MISS'}",
@@ -379,7 +416,7 @@ def main() -> int:
     finally:
         for k in servers.values():
             k.stop()
-        sink.server.shutdown()
+        sink.stop()
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

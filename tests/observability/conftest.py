@@ -8,6 +8,7 @@ boto3 client made here receives must carry `x-amzn-RequestId` and must not be a 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
@@ -16,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from google.protobuf.json_format import MessageToDict
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "conformance"))
@@ -37,26 +40,49 @@ def server_factory(tmp_path_factory):
     yield from harness.server_factory(tmp_path_factory)
 
 
+def _hex_ids(value):
+    """The protobuf JSON mapping writes bytes as base64; OTLP/JSON writes ids as hex."""
+    if isinstance(value, list):
+        return [_hex_ids(v) for v in value]
+    if isinstance(value, dict):
+        return {k: base64.b64decode(v).hex() if k in ("traceId", "spanId", "parentSpanId")
+                else _hex_ids(v) for k, v in value.items()}
+    return value
+
+
+def decode_otlp(content_type: str, body: bytes) -> dict:
+    """An OTLP/HTTP trace export in the OTLP/JSON shape: protobuf bodies decoded with the
+    OpenTelemetry project's own generated classes (`opentelemetry-proto`), so the test proves
+    a real collector reads them; JSON bodies parsed as they are."""
+    if content_type.startswith("application/x-protobuf"):
+        request = ExportTraceServiceRequest.FromString(body)
+        return _hex_ids(MessageToDict(request, use_integers_for_enums=True))
+    if content_type.startswith("application/json"):
+        return json.loads(body)
+    raise AssertionError(f"an OTLP export with Content-Type {content_type!r}")
+
+
 class OtlpReceiver:
-    """An OpenTelemetry collector's OTLP/HTTP endpoint, as small as it gets: every JSON body
-    posted to /v1/traces is kept."""
+    """An OpenTelemetry collector's OTLP/HTTP endpoint, as small as it gets: every body posted
+    to /v1/traces is decoded (protobuf or JSON, by its Content-Type) and kept."""
 
     def __init__(self):
         self.posts: list[dict] = []
         self.paths: list[str] = []
+        self.content_types: list[str] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                content_type = self.headers.get("Content-Type", "")
                 outer.paths.append(self.path)
-                if self.headers.get("Content-Type", "").startswith("application/json"):
-                    outer.posts.append(json.loads(body))
+                outer.content_types.append(content_type)
+                outer.posts.append(decode_otlp(content_type, body))
                 self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
                 self.end_headers()
-                self.wfile.write(b"{}")
 
             def log_message(self, *args):
                 pass

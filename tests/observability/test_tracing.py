@@ -7,7 +7,7 @@ import json
 import time
 
 import support
-from conftest import client
+from conftest import OtlpReceiver, client
 from obs_support import invoke, make_function, wait_for
 
 TRACED = """
@@ -78,6 +78,8 @@ def test_sync_invoke_continues_the_callers_trace_and_exports_spans(lam, otlp):
     assert run["spanId"] == f["Parent"]
     assert int(init["endTimeUnixNano"]) <= int(run["startTimeUnixNano"])
     assert otlp.paths and all(p == "/v1/traces" for p in otlp.paths)
+    # Protobuf unless asked otherwise (decoded by opentelemetry-proto's classes).
+    assert otlp.content_types and set(otlp.content_types) == {"application/x-protobuf"}
     # A warm invocation: no init span.
     traced2 = with_trace_header(client("lambda"), "Invoke", header("1111111111111111"))
     traced2.invoke(FunctionName=name, Payload=b"{}")
@@ -88,6 +90,26 @@ def test_sync_invoke_continues_the_callers_trace_and_exports_spans(lam, otlp):
     warm_request = wait_for(warm, timeout=30, what="the warm request span")[0]
     children = [s for s in otlp.spans() if s.get("parentSpanId") == warm_request["spanId"]]
     assert "init" not in {c["name"] for c in children}
+
+
+def test_spans_in_otlp_json_when_asked(server_factory):
+    receiver = OtlpReceiver()
+    srv = server_factory(extra=["--otlp-endpoint", receiver.url, "--otlp-protocol", "http/json"])
+    try:
+        lam = client("lambda", endpoint_url=srv.url)
+        name = make_function(lam, code=TRACED)
+        traced = with_trace_header(client("lambda", endpoint_url=srv.url), "Invoke",
+                                   header("2222222222222222"))
+        traced.invoke(FunctionName=name, Payload=b"{}")
+
+        def request():
+            return [s for s in receiver.spans() if s.get("parentSpanId") == "2222222222222222"]
+        span = wait_for(request, timeout=30, what="the request span in OTLP/JSON")[0]
+        assert span["name"] == f"{name} request" and span["traceId"] == ROOT[2:].replace("-", "")
+        assert set(receiver.content_types) == {"application/json"}
+    finally:
+        support.stop_cleanly(srv)
+        receiver.server.shutdown()
 
 
 def test_async_invoke_and_function_destination_continue_the_trace(lam, logs, otlp):

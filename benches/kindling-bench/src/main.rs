@@ -14,14 +14,19 @@
 //!   kindling-bench coldmix --kindling BIN --rust-fn BIN [--isolation LIST] [--secs S]
 //!                      [--cold-functions N] [--cold-conc C] [--out FILE]
 //!   kindling-bench echo-serve --port P [--upstream HOST:PORT --spawn-upstream]  (floor servers)
+//!   kindling-bench otlp-sink [--port P]   (benches/obs.py's collector stand-in; GET /count)
+//!   kindling-bench telemetry-extension [--timeout-ms MS]  (benches/obs.py's subscriber, run as
+//!                      an external extension inside the function's environment)
 //! Options of `all` are listed in benches/README.md.
 
 mod asyncq;
 mod coldmix;
 mod echo;
 mod events;
+mod extension;
 mod http;
 mod load;
+mod otlp_sink;
 mod previous;
 mod procfs;
 mod report;
@@ -124,6 +129,15 @@ fn main() {
         "load" => run_load(&args),
         "events" => run_events(&args),
         "echo-serve" => run_echo(&args),
+        "otlp-sink" => otlp_sink::serve(args.num("port", 0)),
+        "telemetry-extension" => extension::run(
+            args.get("name").unwrap_or("subscriber"),
+            serde_json::json!({
+                "maxItems": args.num::<u64>("max-items", 10_000),
+                "maxBytes": args.num::<u64>("max-bytes", 262_144),
+                "timeoutMs": args.num::<u64>("timeout-ms", 1000),
+            }),
+        ),
         "async" => run_async(&args),
         "sqs" => run_sqs(&args),
         "coldmix" => run_coldmix(&args),

@@ -10,7 +10,6 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use kindling_model::trace::TraceHeader;
 use kindling_otel::{AttrValue, Exporter, Span, SpanId, SpanKind, TraceId};
 
 /// The X-Ray trace id as an OTel trace id.
@@ -25,6 +24,14 @@ pub(crate) fn otel_trace_id(root: &str) -> Option<TraceId> {
     let hi = u128::from(u32::from_str_radix(time, 16).ok()?);
     let lo = u128::from_str_radix(rest, 16).ok()?;
     Some(TraceId(hi << 96 | lo))
+}
+
+/// The value of `key` in an X-Ray header (`Root=…;Parent=…;Sampled=…`), read in place.
+fn header_field<'h>(header: &'h str, key: &str) -> Option<&'h str> {
+    header.split(';').find_map(|field| {
+        let (k, v) = field.split_once('=')?;
+        (k.trim() == key).then(|| v.trim())
+    })
 }
 
 /// A random nonzero 64-bit span id (a fast user-space generator: span ids need uniqueness, not
@@ -58,16 +65,20 @@ impl Timeline<'_> {
     /// Records the invocation's spans: small structs sharing one set of attributes; the
     /// exporter's batch task encodes them.
     pub fn export(&self, exporter: &Exporter) {
-        let Ok(header) = TraceHeader::parse(self.runtime_header) else {
+        // The runtime's header is Kindling's own (valid): its fields are read in place.
+        let Some(root) = header_field(self.runtime_header, "Root") else {
             return;
         };
-        let Some(trace_id) = otel_trace_id(header.root()) else {
+        let Some(trace_id) = otel_trace_id(root) else {
             return;
         };
+        // The caller's Parent, when the invocation continued the caller's trace.
         let parent = self
             .incoming
-            .and_then(|h| TraceHeader::parse(h).ok())
-            .and_then(|h| h.parent().and_then(SpanId::from_hex));
+            .filter(|h| header_field(h, "Root") == Some(root))
+            .and_then(|h| header_field(h, "Parent"))
+            .and_then(SpanId::from_hex);
+        let invoke_id = header_field(self.runtime_header, "Parent").and_then(SpanId::from_hex);
         let request_id = new_span_id();
         let common = Arc::new(vec![
             (
@@ -145,12 +156,7 @@ impl Timeline<'_> {
         if let Some(run) = self.run {
             let start = self.ended.checked_sub(run).unwrap_or(self.acquired);
             // The runtime's trace header carries this span's id as its Parent.
-            let mut invoke = child(
-                "invoke",
-                start,
-                self.ended,
-                header.parent().and_then(SpanId::from_hex),
-            );
+            let mut invoke = child("invoke", start, self.ended, invoke_id);
             invoke.error = self.error.map(str::to_string);
             exporter.record(invoke);
         }
@@ -168,5 +174,17 @@ mod tests {
             TraceId::from_hex("5759e988bd862e3fe1be46a994272793")
         );
         assert_eq!(otel_trace_id("2-x"), None);
+    }
+
+    #[test]
+    fn header_fields_in_place() {
+        let h = " Root=1-5759e988-bd862e3fe1be46a994272793; Parent=53995c3f42cd8ad8;Sampled=1";
+        assert_eq!(
+            header_field(h, "Root"),
+            Some("1-5759e988-bd862e3fe1be46a994272793")
+        );
+        assert_eq!(header_field(h, "Parent"), Some("53995c3f42cd8ad8"));
+        assert_eq!(header_field(h, "Lineage"), None);
+        assert_eq!(header_field("garbage", "Root"), None);
     }
 }

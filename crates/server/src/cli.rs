@@ -407,10 +407,14 @@ pub struct ServeArgs {
     /// Seconds between log retention sweeps (the first runs at start).
     #[arg(long, env = "KINDLING_LOG_SWEEP_INTERVAL", default_value_t = 60.0, value_parser = parse_positive_seconds)]
     pub log_sweep_interval: f64,
-    /// OpenTelemetry collector to send invocation spans to, over OTLP/HTTP with JSON
+    /// OpenTelemetry collector to send invocation spans to, over OTLP/HTTP
     /// (`http://host:4318`; requests go to `<url>/v1/traces`). Unset: no spans.
     #[arg(long, env = "KINDLING_OTLP_ENDPOINT", value_parser = parse_otlp_endpoint)]
     pub otlp_endpoint: Option<kindling_otel::Endpoint>,
+    /// OTLP/HTTP encoding of exported spans: `http/protobuf` (binary protobuf, the OTel SDKs'
+    /// and the Collector's default) or `http/json`.
+    #[arg(long, env = "KINDLING_OTLP_PROTOCOL", default_value = "http/protobuf", value_parser = parse_otlp_protocol)]
+    pub otlp_protocol: kindling_otel::Encoding,
     /// `service.name` of the exported spans' resource.
     #[arg(long, env = "KINDLING_OTLP_SERVICE_NAME", default_value = "kindling")]
     pub otlp_service_name: String,
@@ -536,6 +540,10 @@ fn parse_runtime(s: &str) -> Result<(String, PathBuf), String> {
 
 fn parse_otlp_endpoint(s: &str) -> Result<kindling_otel::Endpoint, String> {
     kindling_otel::Endpoint::parse(s)
+}
+
+fn parse_otlp_protocol(s: &str) -> Result<kindling_otel::Encoding, String> {
+    kindling_otel::Encoding::parse(s)
 }
 
 #[cfg(test)]

@@ -133,14 +133,16 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let reaper = scheduler.spawn_reaper(Duration::from_millis(250));
     if let Some(endpoint) = &args.otlp_endpoint {
         tracing::info!(
-            "exporting invocation spans to http://{}:{}{}",
+            "exporting invocation spans to http://{}:{}{} ({})",
             endpoint.host,
             endpoint.port,
-            endpoint.path
+            endpoint.path,
+            args.otlp_protocol.content_type()
         );
         scheduler.export_spans(kindling_otel::Exporter::start(
             endpoint.clone(),
             args.otlp_service_name.clone(),
+            args.otlp_protocol,
         ));
     }
     let events = AsyncInvoker::new(

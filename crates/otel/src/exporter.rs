@@ -1,0 +1,263 @@
+//! The bounded queue spans are recorded into and the task that sends them in batches.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, mpsc};
+
+use crate::{BATCH, Encoding, Endpoint, FLUSH_EVERY, QUEUE, Span};
+
+/// Sends spans in the background. Cheap to share (`Arc`).
+#[derive(Debug)]
+pub struct Exporter {
+    tx: mpsc::Sender<Span>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    dropped: AtomicU64,
+    exported: AtomicU64,
+    /// Spans in the queue (as counted by [`Exporter::record`] and the batch task).
+    queued: AtomicUsize,
+    /// A full batch is queued.
+    full: Notify,
+}
+
+impl Exporter {
+    /// Starts the sending task on the current tokio runtime.
+    pub fn start(endpoint: Endpoint, service_name: String, encoding: Encoding) -> Arc<Self> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let shared = Arc::new(Shared::default());
+        let sender = Sender {
+            endpoint,
+            service: service_name,
+            encoding,
+        };
+        tokio::spawn(send_loop(rx, sender, Arc::clone(&shared)));
+        Arc::new(Self { tx, shared })
+    }
+
+    /// Queues a span; drops it (counted) when the queue is full.
+    pub fn record(&self, span: Span) {
+        // Counted before it is sent, so the batch task never counts it out first.
+        let queued = self.shared.queued.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.tx.try_send(span).is_err() {
+            self.shared.queued.fetch_sub(1, Ordering::Relaxed);
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+        } else if queued == BATCH {
+            self.shared.full.notify_one();
+        }
+    }
+
+    /// Spans dropped (queue full, or their batch failed).
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Spans the collector accepted.
+    pub fn exported(&self) -> u64 {
+        self.shared.exported.load(Ordering::Relaxed)
+    }
+}
+
+/// Where and how batches are sent.
+struct Sender {
+    endpoint: Endpoint,
+    service: String,
+    encoding: Encoding,
+}
+
+async fn send_loop(mut rx: mpsc::Receiver<Span>, sender: Sender, shared: Arc<Shared>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut body = Vec::new();
+    // Waiting in `recv` is the only time a recorder wakes this task: after the first span of a
+    // batch it sleeps until the batch is due or full, then takes what is queued.
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        if shared.queued.load(Ordering::Relaxed) < BATCH {
+            let deadline = tokio::time::Instant::now() + FLUSH_EVERY;
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => {}
+                () = shared.full.notified() => {}
+            }
+        }
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(s) => batch.push(s),
+                Err(_) => break,
+            }
+        }
+        shared.queued.fetch_sub(batch.len(), Ordering::Relaxed);
+        body.clear();
+        sender.encoding.write(&mut body, &sender.service, &batch);
+        let counter = match post(&sender, &body).await {
+            Ok(status) if (200..300).contains(&status) => &shared.exported,
+            Ok(status) => {
+                tracing::debug!(
+                    status,
+                    spans = batch.len(),
+                    "the OTLP collector refused spans"
+                );
+                &shared.dropped
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, spans = batch.len(), "could not export spans");
+                &shared.dropped
+            }
+        };
+        counter.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        batch.clear();
+        // A batch (or a body) far above the usual is not kept.
+        if body.capacity() > 4 * BATCH * 1024 {
+            body = Vec::new();
+        }
+    }
+}
+
+/// One POST; the status code of the answer.
+async fn post(sender: &Sender, body: &[u8]) -> std::io::Result<u16> {
+    let e = &sender.endpoint;
+    let exchange = async {
+        let mut s = TcpStream::connect((e.host.as_str(), e.port)).await?;
+        s.set_nodelay(true)?;
+        let head = format!(
+            "POST {} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            e.path,
+            e.host,
+            e.port,
+            sender.encoding.content_type(),
+            body.len()
+        );
+        s.write_all(head.as_bytes()).await?;
+        s.write_all(body).await?;
+        let mut answer = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while answer.len() < 12 {
+            let n = s.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&chunk[..n]);
+        }
+        let status = std::str::from_utf8(answer.get(9..12).unwrap_or_default())
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other("not an HTTP answer"))?;
+        while s.read(&mut chunk).await? > 0 {}
+        Ok(status)
+    };
+    tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "the collector is too slow")
+        })?
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use serde_json::Value;
+
+    use super::*;
+    use crate::proto::tests::decode_request;
+    use crate::{SpanId, SpanKind, TraceId};
+
+    /// A collector stand-in that answers 200 and hands every body over, decoded into the OTLP
+    /// JSON mapping.
+    async fn collector(encoding: Encoding) -> (Endpoint, mpsc::UnboundedReceiver<Value>) {
+        let (port, mut bodies) = kindling_test_support::body_sink().await;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(body) = bodies.recv().await {
+                let decoded = match encoding {
+                    Encoding::Json => serde_json::from_slice(&body).unwrap(),
+                    Encoding::Protobuf => decode_request(&body),
+                };
+                tx.send(decoded).unwrap();
+            }
+        });
+        (
+            Endpoint::parse(&format!("http://127.0.0.1:{port}")).unwrap(),
+            rx,
+        )
+    }
+
+    fn span(n: u64) -> Span {
+        Span {
+            trace_id: TraceId(1),
+            span_id: SpanId(n),
+            parent_span_id: None,
+            name: "invoke".into(),
+            kind: SpanKind::Internal,
+            start: UNIX_EPOCH,
+            end: UNIX_EPOCH,
+            shared: None,
+            attributes: vec![],
+            error: None,
+        }
+    }
+
+    async fn every_span_arrives_in_batches_of_at_most_batch(encoding: Encoding) {
+        let (endpoint, mut rx) = collector(encoding).await;
+        let exporter = Exporter::start(endpoint, "svc".into(), encoding);
+        let total = 3 * BATCH as u64 + 7;
+        for n in 1..=total {
+            exporter.record(span(n));
+        }
+        let mut ids = Vec::new();
+        while ids.len() < total as usize {
+            let body = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            let spans = body["resourceSpans"][0]["scopeSpans"][0]["spans"]
+                .as_array()
+                .unwrap()
+                .clone();
+            assert!(!spans.is_empty() && spans.len() <= BATCH);
+            ids.extend(
+                spans
+                    .iter()
+                    .map(|s| s["spanId"].as_str().unwrap().to_string()),
+            );
+        }
+        let expected: Vec<String> = (1..=total).map(|n| format!("{n:016x}")).collect();
+        assert_eq!(ids, expected);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while exporter.exported() < total && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!((exporter.exported(), exporter.dropped()), (total, 0));
+    }
+
+    #[tokio::test]
+    async fn every_span_arrives_in_protobuf_batches() {
+        every_span_arrives_in_batches_of_at_most_batch(Encoding::Protobuf).await;
+    }
+
+    #[tokio::test]
+    async fn every_span_arrives_in_json_batches() {
+        every_span_arrives_in_batches_of_at_most_batch(Encoding::Json).await;
+    }
+
+    #[tokio::test]
+    async fn a_dead_collector_never_blocks_and_drops_are_counted() {
+        // Nothing listens on port 9: batches fail, recording never waits.
+        let exporter = Exporter::start(
+            Endpoint::parse("http://127.0.0.1:9").unwrap(),
+            "s".into(),
+            Encoding::default(),
+        );
+        let started = std::time::Instant::now();
+        for n in 1..=(2 * QUEUE as u64) {
+            exporter.record(span(n));
+        }
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(exporter.dropped() >= QUEUE as u64 - BATCH as u64);
+    }
+}

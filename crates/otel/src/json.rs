@@ -1,0 +1,182 @@
+//! OTLP/HTTP's JSON encoding (`application/json`): the protobuf messages' JSON mapping with
+//! lowerCamelCase names, trace and span ids as hex strings, 64-bit integers as strings and
+//! enums as integers, as the OTLP specification defines it for HTTP/JSON.
+
+use std::io::Write as _;
+
+use serde_json::{Value, json};
+
+use crate::{AttrValue, CLOUD_PROVIDER, SCOPE_NAME, SCOPE_VERSION, STATUS_ERROR, STATUS_OK, Span};
+
+/// `s` as a JSON string.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&s.as_bytes()[plain..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.extend_from_slice(escape);
+        }
+        plain = i + 1;
+    }
+    out.extend_from_slice(&s.as_bytes()[plain..]);
+    out.push(b'"');
+}
+
+/// The JSON body of a batch as text (tests and tools; see [`write_export`]).
+pub fn export_text(service_name: &str, spans: &[Span]) -> String {
+    let mut out = Vec::with_capacity(256 + spans.len() * 640);
+    write_export(&mut out, service_name, spans);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Appends the JSON body of a batch to `out` directly (no intermediate JSON tree; the exporter
+/// reuses one buffer for every batch).
+pub fn write_export(out: &mut Vec<u8>, service_name: &str, spans: &[Span]) {
+    out.extend_from_slice(
+        br#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"#,
+    );
+    write_str(out, service_name);
+    let _ = write!(
+        out,
+        r#"}}}},{{"key":"cloud.provider","value":{{"stringValue":"{CLOUD_PROVIDER}"}}}}]}},"scopeSpans":[{{"scope":{{"name":"{SCOPE_NAME}","version":"{SCOPE_VERSION}"}},"spans":["#,
+    );
+    for (i, s) in spans.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let _ = write!(
+            out,
+            r#"{{"traceId":"{:032x}","spanId":"{:016x}","#,
+            s.trace_id.0, s.span_id.0
+        );
+        if let Some(p) = &s.parent_span_id {
+            let _ = write!(out, r#""parentSpanId":"{:016x}","#, p.0);
+        }
+        out.extend_from_slice(br#""name":"#);
+        write_str(out, &s.name);
+        let (start, end) = s.times();
+        let _ = write!(
+            out,
+            r#","kind":{},"startTimeUnixNano":"{start}","endTimeUnixNano":"{end}","attributes":["#,
+            s.kind as i32,
+        );
+        for (j, (k, v)) in s.all_attributes().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            let _ = write!(out, r#"{{"key":"{k}","value":{{"#);
+            let _ = match v {
+                AttrValue::Str(x) => {
+                    out.extend_from_slice(br#""stringValue":"#);
+                    write_str(out, x);
+                    Ok(())
+                }
+                AttrValue::Int(x) => write!(out, r#""intValue":"{x}""#),
+                AttrValue::Bool(x) => write!(out, r#""boolValue":{x}"#),
+            };
+            out.extend_from_slice(b"}}");
+        }
+        out.extend_from_slice(b"],\"status\":");
+        match &s.error {
+            None => {
+                let _ = write!(out, r#"{{"code":{STATUS_OK}}}"#);
+            }
+            Some(m) => {
+                let _ = write!(out, r#"{{"code":{STATUS_ERROR},"message":"#);
+                write_str(out, m);
+                out.push(b'}');
+            }
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}]}]}");
+}
+
+/// One span as a JSON value (the reference [`write_export`] is checked against).
+fn span_value(s: &Span) -> Value {
+    let attributes: Vec<Value> = s
+        .all_attributes()
+        .map(|(k, v)| {
+            let value = match v {
+                AttrValue::Str(s) => json!({ "stringValue": s }),
+                AttrValue::Int(i) => json!({ "intValue": i.to_string() }),
+                AttrValue::Bool(b) => json!({ "boolValue": b }),
+            };
+            json!({ "key": k, "value": value })
+        })
+        .collect();
+    let (start, end) = s.times();
+    let mut span = json!({
+        "traceId": format!("{:032x}", s.trace_id.0),
+        "spanId": format!("{:016x}", s.span_id.0),
+        "name": s.name,
+        "kind": s.kind as i32,
+        "startTimeUnixNano": start.to_string(),
+        "endTimeUnixNano": end.to_string(),
+        "attributes": attributes,
+        "status": match &s.error {
+            None => json!({ "code": STATUS_OK }),
+            Some(m) => json!({ "code": STATUS_ERROR, "message": m }),
+        },
+    });
+    if let Some(p) = &s.parent_span_id {
+        span["parentSpanId"] = json!(format!("{:016x}", p.0));
+    }
+    span
+}
+
+/// The JSON body of a batch as a JSON value (tests; see [`write_export`]).
+pub fn export_body(service_name: &str, spans: &[Span]) -> Value {
+    json!({
+        "resourceSpans": [{
+            "resource": { "attributes": [
+                { "key": "service.name", "value": { "stringValue": service_name } },
+                { "key": "cloud.provider", "value": { "stringValue": CLOUD_PROVIDER } },
+            ]},
+            "scopeSpans": [{
+                "scope": { "name": SCOPE_NAME, "version": SCOPE_VERSION },
+                "spans": spans.iter().map(span_value).collect::<Vec<_>>(),
+            }],
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample;
+
+    #[test]
+    fn spans_in_otlp_json() {
+        let body = export_body("kindling", &sample::spans()[1..]);
+        let span = &body["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+        assert_eq!(span["startTimeUnixNano"], "1500000000");
+        assert_eq!(span["endTimeUnixNano"], "1500000007");
+        assert_eq!(span["status"]["code"], 2);
+        assert_eq!(span["attributes"][0]["value"]["boolValue"], true);
+        assert!(span.get("parentSpanId").is_none());
+        assert_eq!(span["spanId"], "53995c3f42cd8ad9");
+        assert_eq!(span["traceId"], "5759e988bd862e3fe1be46a994272793");
+    }
+
+    #[test]
+    fn the_written_body_is_the_json_body() {
+        let spans = sample::spans();
+        let text = export_text("svc \"x\"", &spans);
+        assert!(text.contains(r#""traceId":"5759e988bd862e3fe1be46a994272793","spanId":"53995c3f42cd8ad8","parentSpanId":"0000000000000001""#));
+        let written: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(written, export_body("svc \"x\"", &spans));
+    }
+}

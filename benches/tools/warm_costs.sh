@@ -19,8 +19,10 @@ libc=$(ldconfig -p | awk '/libc.so.6 .*x86-64/ {print $NF; exit}')
 mkdir -p "$out"
 work=$(mktemp -d)
 pid=
+probes=
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  [ -n "$probes" ] && perf probe -q -d 'probe_libc:*' 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$work"
 }
@@ -56,7 +58,9 @@ syscalls c1 --n 2000 --warmup 0
 syscalls c4 --conns 4 --secs 2 --warmup-ms 0
 
 # Allocations, single client.
-perf probe -q -x "$libc" -a malloc -a realloc -a calloc 2>/dev/null || true
+if ! perf probe -l 2>/dev/null | grep -q 'probe_libc:malloc'; then
+  perf probe -q -x "$libc" -a malloc -a realloc -a calloc && probes=1
+fi
 perf stat -e probe_libc:malloc,probe_libc:realloc,probe_libc:calloc -p "$pid" \
   -o "$out/allocs-c1.txt" &
 pp=$!

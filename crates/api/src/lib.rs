@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderName, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use kindling_control::ControlPlane;
@@ -105,10 +105,12 @@ pub(crate) async fn finish(mut res: Response) -> Response {
             error::foreign_error(res).await
         };
     }
-    if !res.headers().contains_key("x-amzn-RequestId")
+    // A constant name: a `&str` would be parsed and lower-cased on every answer.
+    const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
+    if !res.headers().contains_key(REQUEST_ID)
         && let Ok(v) = HeaderValue::try_from(kindling_edge::new_request_id())
     {
-        res.headers_mut().insert("x-amzn-RequestId", v);
+        res.headers_mut().insert(REQUEST_ID, v);
     }
     res
 }

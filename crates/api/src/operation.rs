@@ -2,8 +2,11 @@
 //! its handler runs: its name (and IAM action), who may call it ([`Access`]) and how large its
 //! body may be. The route table (`routes/mod.rs`) is built from [`Operation::ALL`].
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 use kindling_model::limits;
+
+/// `X-Amz-Invocation-Type`, as a constant (a `&str` name is parsed on every lookup).
+const INVOCATION_TYPE: HeaderName = HeaderName::from_static("x-amz-invocation-type");
 
 /// Who may call an operation with a function's session credentials (operators' keys may call
 /// everything). Services added later put their operations in the same classes.
@@ -169,7 +172,7 @@ impl Operation {
             BodyLimit::Small => SMALL_BODY,
             BodyLimit::InvokePayload => {
                 let event = headers
-                    .get("x-amz-invocation-type")
+                    .get(INVOCATION_TYPE)
                     .is_some_and(|v| v.as_bytes() == b"Event");
                 if event {
                     limits::ASYNC_PAYLOAD

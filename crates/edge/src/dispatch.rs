@@ -19,7 +19,7 @@
 //! A request that names a service Kindling does not serve is [`Decision::Unserved`], so the
 //! caller can say so instead of answering with some other service's 404.
 
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderName, Method, header};
 
 /// A service behind the one endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -145,7 +145,7 @@ pub fn classify(head: &RequestHead<'_>, served: &dyn Fn(ServiceId) -> bool) -> D
             None => Decision::Unserved(format!("the service signed as \"{name}\"")),
         };
     }
-    if let Some(target) = header(head.headers, "x-amz-target") {
+    if let Some(target) = header(head.headers, X_AMZ_TARGET) {
         let prefix = target.split('.').next().unwrap_or_default();
         return match TARGET_PREFIXES.iter().find(|(p, _)| *p == prefix) {
             Some((_, id)) => decide(*id),
@@ -187,12 +187,16 @@ fn by_version(version: &str, served: &dyn Fn(ServiceId) -> bool) -> Decision {
     }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// `X-Amz-Target` (JSON protocol services).
+const X_AMZ_TARGET: HeaderName = HeaderName::from_static("x-amz-target");
+
+/// A header's text. Names are constants: a `&str` would be parsed on every request.
+fn header(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 fn is_form(headers: &HeaderMap) -> bool {
-    header(headers, "content-type").is_some_and(|ct| {
+    header(headers, header::CONTENT_TYPE).is_some_and(|ct| {
         ct.trim_start()
             .to_ascii_lowercase()
             .starts_with("application/x-www-form-urlencoded")
@@ -201,7 +205,7 @@ fn is_form(headers: &HeaderMap) -> bool {
 
 /// Front doors named by the host: `<id>.lambda-url.<region>.<…>`, `<id>.execute-api.<…>`.
 fn by_host(headers: &HeaderMap) -> Option<ServiceId> {
-    let host = header(headers, "host")?;
+    let host = header(headers, header::HOST)?;
     let host = host.rsplit_once(':').map_or(host, |(h, port)| {
         if port.bytes().all(|b| b.is_ascii_digit()) {
             h
@@ -242,7 +246,7 @@ fn by_kindling_path(path: &str) -> Option<ServiceId> {
 /// The signing name of a SigV4 request: the 4th element of the credential scope, from the
 /// `Authorization` header or a presigned URL's `X-Amz-Credential`.
 pub fn signing_name(head: &RequestHead<'_>) -> Option<String> {
-    if let Some(auth) = header(head.headers, "authorization") {
+    if let Some(auth) = header(head.headers, header::AUTHORIZATION) {
         let (_, rest) = auth.split_once("Credential=")?;
         let scope = rest.split([',', ' ']).next()?;
         return scope_service(scope);

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::Body;
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use kindling_protocol::json::JsonVersion;
 use kindling_protocol::{WireError, json, query, rest};
 use tower::ServiceExt;
@@ -19,6 +19,9 @@ use crate::body::read_body;
 use crate::dispatch::{Decision, RequestHead, ServiceId, classify, classify_form};
 use crate::gate::context;
 use crate::hot::{HotRoute, new_request_id};
+
+/// `x-amzn-RequestId`, as a constant: a `&str` name is parsed on every answer.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
 
 /// Largest form body read to find out which query-protocol service it is for.
 const MAX_FORM_BODY: usize = 4 * 1024 * 1024;
@@ -164,10 +167,10 @@ impl Services {
                 }
             }
         };
-        if !res.headers().contains_key("x-amzn-requestid")
+        if !res.headers().contains_key(REQUEST_ID)
             && let Ok(v) = HeaderValue::from_str(&new_request_id())
         {
-            res.headers_mut().insert("x-amzn-RequestId", v);
+            res.headers_mut().insert(REQUEST_ID, v);
         }
         res
     }

@@ -220,7 +220,14 @@ impl Concurrency {
         if reserved.is_none() {
             c.unreserved += 1;
         }
-        *c.per_function.entry(function.to_string()).or_insert(0) += 1;
+        // The name is copied only when the function has nothing running yet (the entry API
+        // would copy it for every invocation).
+        match c.per_function.get_mut(function) {
+            Some(n) => *n += 1,
+            None => {
+                c.per_function.insert(function.to_string(), 1);
+            }
+        }
         Ok(Permit {
             owner: Arc::clone(self),
             function: function.to_string(),

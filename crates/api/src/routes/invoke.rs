@@ -36,7 +36,12 @@ fn invalid(message: String) -> ApiError {
     ApiError::Control(ControlError::InvalidParameter(message))
 }
 
-pub(super) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// A header's non-empty text value. `name` is best a [`HeaderName`] constant: a `&str` is
+/// parsed (and lower-cased) on every call.
+pub(super) fn header(
+    headers: &HeaderMap,
+    name: impl axum::http::header::AsHeaderName,
+) -> Option<&str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -44,7 +49,7 @@ pub(super) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
 }
 
 fn invocation_type(headers: &HeaderMap) -> Result<InvocationType, ApiError> {
-    match header(headers, "x-amz-invocation-type") {
+    match header(headers, INVOCATION_TYPE) {
         None | Some("RequestResponse") => Ok(InvocationType::RequestResponse),
         Some("Event") => Ok(InvocationType::Event),
         Some("DryRun") => Ok(InvocationType::DryRun),
@@ -56,7 +61,7 @@ fn invocation_type(headers: &HeaderMap) -> Result<InvocationType, ApiError> {
 
 /// `X-Amz-Log-Type: Tail`.
 pub(super) fn log_tail(headers: &HeaderMap) -> Result<bool, ApiError> {
-    match header(headers, "x-amz-log-type") {
+    match header(headers, LOG_TYPE) {
         None | Some("None") => Ok(false),
         Some("Tail") => Ok(true),
         Some(other) => Err(ApiError::Control(ControlError::Validation(format!(
@@ -67,7 +72,7 @@ pub(super) fn log_tail(headers: &HeaderMap) -> Result<bool, ApiError> {
 
 /// Decodes `X-Amz-Client-Context` (base64 of a JSON object).
 pub(super) fn client_context(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(raw) = header(headers, "x-amz-client-context") else {
+    let Some(raw) = header(headers, CLIENT_CONTEXT) else {
         return Ok(None);
     };
     if raw.len() > CLIENT_CONTEXT_MAX {
@@ -195,7 +200,7 @@ pub(crate) async fn serve(
         request_id,
         payload,
         client_context,
-        trace_id: header(headers, "x-amzn-trace-id").map(str::to_string),
+        trace_id: header(headers, TRACE_ID).map(str::to_string),
         tail: tail && kind == InvocationType::RequestResponse,
         enqueued_ms: None,
     };
@@ -279,6 +284,9 @@ fn forwardable(s: &ApiState, headers: &HeaderMap) -> bool {
     !(s.auth.gate.policy().require_signature && headers.contains_key("x-amz-security-token"))
 }
 
+const INVOCATION_TYPE: HeaderName = HeaderName::from_static("x-amz-invocation-type");
+const LOG_TYPE: HeaderName = HeaderName::from_static("x-amz-log-type");
+const CLIENT_CONTEXT: HeaderName = HeaderName::from_static("x-amz-client-context");
 const EXECUTED_VERSION: HeaderName = HeaderName::from_static("x-amz-executed-version");
 const FUNCTION_ERROR: HeaderName = HeaderName::from_static("x-amz-function-error");
 const LOG_RESULT: HeaderName = HeaderName::from_static("x-amz-log-result");

@@ -1,6 +1,7 @@
 """A Kindling started under a real-time scheduling policy and a raised priority
-(`chrt -f 10 nice -n -5 kindling serve`) runs its functions on the ordinary time-sharing
-policy at nice 0, in both isolation modes: a function never inherits the power to starve the
+(`chrt -f 10 nice -n -5 kindling serve`) runs its functions on the time-sharing policy
+SCHED_BATCH (fair share; a woken function does not preempt the running task) at nice 0, in both
+isolation modes: a function never inherits the power to starve the
 host, and (namespaces mode, cgroup v1 with real-time group scheduling) environments still
 start, where a real-time task could not join a cgroup with the cpu controller."""
 
@@ -42,7 +43,7 @@ def handler(event, context):
 
 
 @pytest.mark.parametrize("isolation", ["namespaces", "process"])
-def test_functions_run_at_sched_other_nice_0_under_a_realtime_server(server_factory, isolation):
+def test_functions_run_at_sched_batch_nice_0_under_a_realtime_server(server_factory, isolation):
     assert shutil.which("chrt") and shutil.which("nice"), "chrt and nice (util-linux, coreutils)"
     srv = server_factory.start(f"rt-{isolation}", isolation=isolation,
                                prefix=["chrt", "-f", "10", "nice", "-n", "-5"])
@@ -53,7 +54,7 @@ def test_functions_run_at_sched_other_nice_0_under_a_realtime_server(server_fact
     name = unique("rt")
     deploy(srv, name, SRC)
     got = ok(srv, name, {})
-    assert got["policy"] == os.SCHED_OTHER, got
+    assert got["policy"] == os.SCHED_BATCH, got
     assert got["nice"] == 0, got
-    # /proc/self/sched: policy 0 (SCHED_NORMAL), static priority 120 (nice 0).
-    assert (got["proc_policy"], got["proc_prio"]) == (0, 120), got
+    # /proc/self/sched: policy 3 (SCHED_BATCH), static priority 120 (nice 0).
+    assert (got["proc_policy"], got["proc_prio"]) == (3, 120), got

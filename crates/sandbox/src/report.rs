@@ -31,7 +31,7 @@ pub(crate) enum Stage {
     PassFds = 15,
     /// Installing the system call filter.
     SyscallFilter = 16,
-    /// Resetting the scheduling policy to SCHED_OTHER (Kindling may run under a real-time one).
+    /// Setting the scheduling policy to SCHED_BATCH (Kindling may run under a real-time one).
     Scheduling = 17,
     /// `exec_later`: receiving what to execute (the message was too large or malformed, or
     /// the program died while it waited for it).

@@ -357,8 +357,13 @@ fn argument_area() -> Option<(usize, usize)> {
     })
 }
 
-/// Puts the environment's tree on the ordinary time-sharing policy at nice 0, whatever
-/// Kindling runs under: a real-time policy (`chrt -f 10 kindling serve`) is inherited through
+/// Puts the environment's tree on the time-sharing policy `SCHED_BATCH` at nice 0, whatever
+/// Kindling runs under. `SCHED_BATCH` is `SCHED_OTHER`'s fair share with one difference: a
+/// woken task does not preempt the running one. A runtime given its event therefore no longer
+/// takes the CPU from the Kindling thread that woke it in the middle of its `writev` (it runs
+/// on the other CPU or once that thread sleeps), and over time the function gets exactly the
+/// share `SCHED_OTHER` would give it (benches/results/sched-batch-2026-12-06.txt: +10-35 %
+/// warm invokes/s at 4 clients, -30 us single-client p50). Then: a real-time policy (`chrt -f 10 kindling serve`) is inherited through
 /// `clone3` (unless Kindling set `SCHED_RESET_ON_FORK`) and would let a function starve the
 /// host, and a real-time task cannot join a cgroup with the cpu controller (EINVAL) when the
 /// kernel has real-time group scheduling. Done first, before the program is forked and joins
@@ -371,7 +376,7 @@ fn reset_scheduling(report: RawFd) {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: sched_setscheduler on ourselves (pid 0) with a parameter on our stack; a plain
     // system call (glibc's wrapper takes no lock and consults no thread list).
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) } < 0 {
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } < 0 {
         fail(report, Stage::Scheduling, 0, errno());
     }
     // SAFETY: setpriority with integer arguments only; failure (EACCES for an unprivileged

@@ -82,9 +82,10 @@ async fn without_a_check_anyone_is_served() {
     assert_eq!(res.status, 200);
 }
 
-/// Runs `peer_helper` in a copy of this test binary as `uid`/`gid`; its stdout, or `None`
-/// when that user cannot execute the binary (a test directory private to root).
-fn spawn_helper(addr: SocketAddr, uid: u32) -> Option<tokio::process::Child> {
+/// Runs `peer_helper` in a copy of this test binary as `uid`/`gid`; the test cannot run (and
+/// fails, saying so) when that user cannot execute the binary (a test directory private to
+/// root).
+fn spawn_helper(addr: SocketAddr, uid: u32) -> tokio::process::Child {
     let exe = std::env::current_exe().expect("test binary");
     let mut command = std::process::Command::new(exe);
     command
@@ -96,10 +97,9 @@ fn spawn_helper(addr: SocketAddr, uid: u32) -> Option<tokio::process::Child> {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit());
     match tokio::process::Command::from(command).spawn() {
-        Ok(child) => Some(child),
+        Ok(child) => child,
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            cannot_run(&format!("uid {uid} cannot execute the test binary: {e}"));
-            None
+            cannot_run(&format!("uid {uid} cannot execute the test binary: {e}"))
         }
         Err(e) => panic!("spawning the helper: {e}"),
     }
@@ -120,7 +120,6 @@ async fn results(child: tokio::process::Child) -> Vec<String> {
 async fn only_the_environments_user_gets_its_events() {
     if own_uids()[1] != 0 {
         cannot_run("running clients as other users needs root");
-        return;
     }
     let (allowed, other) = (100_321, 100_322);
     let mut config = config();
@@ -129,16 +128,14 @@ async fn only_the_environments_user_gets_its_events() {
     let addr = api.local_addr();
 
     // Another user's runtime: closed before it can park a /next.
-    let Some(intruder) = spawn_helper(addr, other) else {
-        return;
-    };
+    let intruder = spawn_helper(addr, other);
     assert_eq!(results(intruder).await, ["closed"]);
     assert!(!api.runtime_polling());
     // Kindling's own user (root) is no exception.
     assert!(is_refused(addr).await);
 
     // The environment's user: served end to end.
-    let runtime = spawn_helper(addr, allowed).expect("the same binary ran a moment ago");
+    let runtime = spawn_helper(addr, allowed);
     eventually(|| api.runtime_polling(), "the allowed runtime's /next").await;
     let outcome = soon(api.invoke(Invocation {
         request_id: "req-1".into(),

@@ -638,12 +638,10 @@ mod tests {
     fn v2_freezer_and_kill_on_a_real_process() {
         if !nix::unistd::geteuid().is_root() {
             kindling_test_support::cannot_run("needs root");
-            return;
         }
         let mounts = Mounts::read().unwrap();
         let Some(unified) = mounts.v2.clone() else {
             kindling_test_support::cannot_run("no cgroup v2 hierarchy");
-            return;
         };
         let v2_controllers: Vec<String> = fs::read_to_string(unified.join("cgroup.controllers"))
             .unwrap_or_default()
@@ -654,7 +652,6 @@ mod tests {
             CgroupRoots::choose(&mounts, &v2_controllers, Path::new("kindling-test"))
         else {
             kindling_test_support::cannot_run("no memory or pids cgroup controller");
-            return;
         };
         roots.freezer = Some(Hierarchy {
             mount: unified,

@@ -20,7 +20,7 @@ const HOST_PATHS: [&str; 5] = ["/usr", "/bin", "/lib", "/lib64", "/sbin"];
 
 /// The shared sandbox of a configuration, each with a cgroup parent of its own: the default
 /// one (host network, host `/tmp`) under [`CGROUP_PARENT`], the others next to it.
-fn sandbox_with(network: NetworkMode, tmp: TmpBacking) -> Option<Arc<Sandbox>> {
+fn sandbox_with(network: NetworkMode, tmp: TmpBacking) -> Arc<Sandbox> {
     let parent = match (network, tmp) {
         (NetworkMode::Host, TmpBacking::HostDir) => CGROUP_PARENT.to_string(),
         other => format!("{CGROUP_PARENT}-{other:?}")
@@ -34,20 +34,21 @@ fn sandbox_with(network: NetworkMode, tmp: TmpBacking) -> Option<Arc<Sandbox>> {
 /// the parent's empty child cgroups (what a killed predecessor left), and so would also remove
 /// those that concurrent tests have just created and not yet joined: every parent is swept
 /// once, before any environment of this process uses it.
-fn sandbox_in(parent: &str, network: NetworkMode, tmp: TmpBacking) -> Option<Arc<Sandbox>> {
+fn sandbox_in(parent: &str, network: NetworkMode, tmp: TmpBacking) -> Arc<Sandbox> {
     type Made = Vec<((String, NetworkMode, TmpBacking), Option<Arc<Sandbox>>)>;
     static MADE: Mutex<Made> = Mutex::new(Vec::new());
     if !is_root() {
         cannot_run("Namespaces mode needs root");
-        return None;
     }
     let key = (parent.to_string(), network, tmp);
     let mut made = MADE.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some((_, sandbox)) = made.iter().find(|(k, _)| *k == key) {
-        if sandbox.is_none() {
-            cannot_run("Namespaces mode is unavailable here (see the first test's message)");
-        }
-        return sandbox.clone();
+        return match sandbox {
+            Some(sandbox) => Arc::clone(sandbox),
+            None => {
+                cannot_run("Namespaces mode is unavailable here (see the first test's message)")
+            }
+        };
     }
     let config = SandboxConfig {
         cgroup_parent: parent.into(),
@@ -55,21 +56,20 @@ fn sandbox_in(parent: &str, network: NetworkMode, tmp: TmpBacking) -> Option<Arc
         ..Default::default()
     };
     let sandbox = match Sandbox::new(IsolationMode::Namespaces { network }, config) {
-        Ok(sandbox) => Some(Arc::new(sandbox)),
+        Ok(sandbox) => Arc::new(sandbox),
         Err(e) if e.is_isolation_unavailable() => {
             // Recorded first, so that a required test's panic does not poison MADE for others.
             made.push((key, None));
             drop(made);
             cannot_run(&e.to_string());
-            return None;
         }
         Err(e) => panic!("{e}"),
     };
-    made.push((key, sandbox.clone()));
+    made.push((key, Some(Arc::clone(&sandbox))));
     sandbox
 }
 
-fn sandbox() -> Option<Arc<Sandbox>> {
+fn sandbox() -> Arc<Sandbox> {
     sandbox_with(NetworkMode::Host, TmpBacking::HostDir)
 }
 
@@ -151,7 +151,7 @@ async fn run(sandbox: &Sandbox, spec: EnvironmentSpec) -> (Vec<String>, Vec<Stri
 
 #[tokio::test]
 async fn runs_as_an_unprivileged_pid_2_in_a_minimal_root() {
-    let Some(sandbox) = sandbox() else { return };
+    let sandbox = sandbox();
     let dirs = Dirs::new();
     let id = unique("root");
     let script = r#"
@@ -186,7 +186,7 @@ async fn runs_as_an_unprivileged_pid_2_in_a_minimal_root() {
 
 #[tokio::test]
 async fn task_root_is_read_only_and_tmp_is_private() {
-    let Some(sandbox) = sandbox() else { return };
+    let sandbox = sandbox();
     let dirs = Dirs::new();
     let script = r#"
         cat /var/task/hello.txt
@@ -226,9 +226,7 @@ async fn task_root_is_read_only_and_tmp_is_private() {
 
 #[tokio::test]
 async fn tmpfs_backing_enforces_the_size() {
-    let Some(sandbox) = sandbox_with(NetworkMode::Host, TmpBacking::Tmpfs) else {
-        return;
-    };
+    let sandbox = sandbox_with(NetworkMode::Host, TmpBacking::Tmpfs);
     let dirs = Dirs::new();
     let mut spec = dirs.shell(
         &unique("tmpfs"),
@@ -246,7 +244,7 @@ async fn tmpfs_backing_enforces_the_size() {
 
 #[tokio::test]
 async fn environment_is_exactly_the_given_one() {
-    let Some(sandbox) = sandbox() else { return };
+    let sandbox = sandbox();
     let dirs = Dirs::new();
     let mut spec = dirs.shell(&unique("env"), "");
     spec.program = "/usr/bin/env".into();
@@ -263,7 +261,7 @@ async fn environment_is_exactly_the_given_one() {
 
 #[tokio::test]
 async fn setup_and_exec_errors_are_returned() {
-    let Some(sandbox) = sandbox() else { return };
+    let sandbox = sandbox();
     let dirs = Dirs::new();
     let mut spec = dirs.shell(&unique("noexec"), "");
     spec.program = "/var/task/bootstrap".into();
@@ -289,7 +287,7 @@ async fn setup_and_exec_errors_are_returned() {
 
 #[tokio::test]
 async fn memory_limit_triggers_oom_detection() {
-    let Some(sandbox) = sandbox() else { return };
+    let sandbox = sandbox();
     let dirs = Dirs::new();
     let mut spec = dirs.shell(&unique("oom"), "");
     spec.program = "/usr/bin/python3".into();
@@ -315,7 +313,7 @@ async fn memory_limit_triggers_oom_detection() {
 
 #[tokio::test]
 async fn pids_limit_contains_a_fork_bomb() {
-    let Some(sandbox) = sandbox() else { return };
+    let sandbox = sandbox();
     let dirs = Dirs::new();
     let id = unique("bomb");
     let mut spec = dirs.shell(&id, "echo go; bomb() { bomb | bomb & }; bomb; sleep 1000");
@@ -342,7 +340,7 @@ async fn pids_limit_contains_a_fork_bomb() {
 
 #[tokio::test]
 async fn freeze_stops_and_thaw_resumes_a_busy_loop() {
-    let Some(sandbox) = sandbox() else { return };
+    let sandbox = sandbox();
     let dirs = Dirs::new();
     let env = sandbox
         .spawn(dirs.shell(&unique("freeze"), "while :; do :; done"))
@@ -371,7 +369,7 @@ async fn freeze_stops_and_thaw_resumes_a_busy_loop() {
 
 #[tokio::test]
 async fn kill_ends_the_whole_tree() {
-    let Some(sandbox) = sandbox() else { return };
+    let sandbox = sandbox();
     let dirs = Dirs::new();
     let id = unique("kill");
     let script = r#"
@@ -399,7 +397,7 @@ async fn kill_ends_the_whole_tree() {
 
 #[tokio::test]
 async fn nothing_is_left_after_drop() {
-    let Some(sandbox) = sandbox() else { return };
+    let sandbox = sandbox();
     let dirs = Dirs::new();
     let id = unique("drop");
     let mut env = sandbox
@@ -426,9 +424,7 @@ async fn nothing_is_left_after_drop() {
 
 #[tokio::test]
 async fn private_network_has_only_loopback() {
-    let Some(sandbox) = sandbox_with(NetworkMode::None, TmpBacking::HostDir) else {
-        return;
-    };
+    let sandbox = sandbox_with(NetworkMode::None, TmpBacking::HostDir);
     let dirs = Dirs::new();
     let mut spec = dirs.shell(&unique("net"), "");
     spec.program = "/usr/bin/python3".into();
@@ -452,9 +448,7 @@ c = socket.create_connection(s.getsockname()); print('loopback works')";
 #[tokio::test]
 async fn runs_as_the_user_and_group_of_its_spec() {
     for tmp in [TmpBacking::HostDir, TmpBacking::Tmpfs] {
-        let Some(sandbox) = sandbox_with(NetworkMode::Host, tmp) else {
-            return;
-        };
+        let sandbox = sandbox_with(NetworkMode::Host, tmp);
         let dirs = Dirs::new();
         let script = r#"
             echo "uid $(id -u) gid $(id -g) groups $(id -G)"
@@ -485,7 +479,7 @@ async fn runs_as_the_user_and_group_of_its_spec() {
 
 #[tokio::test]
 async fn privileged_spec_users_are_refused() {
-    let Some(sandbox) = sandbox() else { return };
+    let sandbox = sandbox();
     let dirs = Dirs::new();
     for (uid, gid) in [
         (Some(0), None),
@@ -504,9 +498,7 @@ async fn privileged_spec_users_are_refused() {
 
 #[tokio::test]
 async fn prepared_network_is_reachable_from_inside_only() {
-    let Some(sandbox) = sandbox_with(NetworkMode::None, TmpBacking::HostDir) else {
-        return;
-    };
+    let sandbox = sandbox_with(NetworkMode::None, TmpBacking::HostDir);
     let prepared = sandbox.prepare_network(9001).await.expect("prepare");
     let namespace = prepared.namespace.clone().expect("a private namespace");
     let addr = prepared.listener.local_addr().expect("address");
@@ -558,7 +550,7 @@ print('sent')";
 
 #[tokio::test]
 async fn shared_network_gets_a_host_listener_and_no_namespace() {
-    let Some(sandbox) = sandbox() else { return };
+    let sandbox = sandbox();
     let prepared = sandbox.prepare_network(9001).await.expect("prepare");
     assert!(prepared.namespace.is_none());
     let addr = prepared.listener.local_addr().expect("address");
@@ -566,9 +558,7 @@ async fn shared_network_gets_a_host_listener_and_no_namespace() {
     std::net::TcpStream::connect(addr).expect("reachable from the host");
 
     // A namespace of another sandbox cannot be used with a shared network.
-    let Some(private) = sandbox_with(NetworkMode::None, TmpBacking::HostDir) else {
-        return;
-    };
+    let private = sandbox_with(NetworkMode::None, TmpBacking::HostDir);
     let other = private.prepare_network(0).await.expect("prepare");
     let dirs = Dirs::new();
     let mut spec = dirs.shell(&unique("mismatch"), "true");
@@ -581,7 +571,7 @@ async fn shared_network_gets_a_host_listener_and_no_namespace() {
 
 #[tokio::test]
 async fn reports_host_pid_and_memory_while_running() {
-    let Some(sandbox) = sandbox() else { return };
+    let sandbox = sandbox();
     let dirs = Dirs::new();
     let mut env = sandbox
         .spawn(dirs.shell(&unique("pid"), "echo up; exec sleep 1000"))
@@ -603,7 +593,7 @@ async fn reports_host_pid_and_memory_while_running() {
 
 #[tokio::test]
 async fn a_cancelled_spawn_leaves_nothing_behind() {
-    let Some(sandbox) = sandbox() else { return };
+    let sandbox = sandbox();
     let dirs = Dirs::new();
     let id = unique("cancel");
     let spawned = tokio::time::timeout(
@@ -625,7 +615,7 @@ async fn a_cancelled_spawn_leaves_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_environments_stay_apart() {
-    let Some(sandbox) = sandbox() else { return };
+    let sandbox = sandbox();
     let sandbox = std::sync::Arc::new(sandbox);
     let mut tasks = Vec::new();
     for i in 0..8 {
@@ -653,7 +643,7 @@ async fn concurrent_environments_stay_apart() {
 
 #[tokio::test]
 async fn passes_descriptors_at_fixed_numbers_and_nothing_else() {
-    let Some(sandbox) = sandbox() else { return };
+    let sandbox = sandbox();
     let dirs = Dirs::new();
     passes_descriptors_at_fixed_numbers(&sandbox, dirs.shell(&unique("passfds"), "")).await;
 }
@@ -663,7 +653,7 @@ async fn passes_descriptors_at_fixed_numbers_and_nothing_else() {
 /// the attached one. A second attach is refused.
 #[tokio::test]
 async fn code_attached_later_appears_read_only_with_its_limits() {
-    let Some(sandbox) = sandbox() else { return };
+    let sandbox = sandbox();
     let dirs = Dirs::new();
     let layers = tempfile::tempdir().expect("layers dir");
     open_dir(layers.path());
@@ -723,7 +713,7 @@ async fn code_attached_later_appears_read_only_with_its_limits() {
 /// attached ones. A second call is refused.
 #[tokio::test]
 async fn a_program_named_at_the_claim_executes_in_the_prebuilt_sandbox() {
-    let Some(sandbox) = sandbox() else { return };
+    let sandbox = sandbox();
     let dirs = Dirs::new();
     let script = "#!/bin/sh\n\
                   echo \"args:$*|cwd:$(pwd)|uid:$(id -u)|A:$A|B:$B|vars:$(env | grep -c .)\"\n\
@@ -804,7 +794,7 @@ async fn a_program_named_at_the_claim_executes_in_the_prebuilt_sandbox() {
 /// (and the environment ends); an environment dropped unused ends as `Killed`.
 #[tokio::test]
 async fn a_late_exec_failure_is_reported_at_the_claim() {
-    let Some(sandbox) = sandbox() else { return };
+    let sandbox = sandbox();
     let dirs = Dirs::new();
     let spec = |id: &str| EnvironmentSpec {
         task_root: PathBuf::new(),

@@ -150,13 +150,12 @@ async fn the_filter_can_be_turned_off() {
     assert_eq!(exit, Exit::Code(0));
 }
 
-/// A namespaced sandbox of its own (cgroups under `kindling-test-seccomp`), or `None` after
-/// saying why not.
-fn namespaced() -> Option<Arc<Sandbox>> {
+/// A namespaced sandbox of its own (cgroups under `kindling-test-seccomp`); the test fails,
+/// saying why, where there is none.
+fn namespaced() -> Arc<Sandbox> {
     static MADE: std::sync::OnceLock<Option<Arc<Sandbox>>> = std::sync::OnceLock::new();
     if !is_root() {
         cannot_run("Namespaces mode needs root");
-        return None;
     }
     let made = MADE.get_or_init(|| {
         let config = SandboxConfig {
@@ -172,10 +171,10 @@ fn namespaced() -> Option<Arc<Sandbox>> {
             Err(e) => panic!("{e}"),
         }
     });
-    if made.is_none() {
-        cannot_run("Namespaces mode is unavailable here");
+    match made {
+        Some(sandbox) => Arc::clone(sandbox),
+        None => cannot_run("Namespaces mode is unavailable here"),
     }
-    made.clone()
 }
 
 struct Dirs {
@@ -215,7 +214,7 @@ impl Dirs {
 
 #[tokio::test]
 async fn namespaced_programs_run_under_the_filter() {
-    let Some(sandbox) = namespaced() else { return };
+    let sandbox = namespaced();
     let dirs = Dirs::new();
     let spec = dirs.spec(&unique("filter-ns-py"), PYTHON, &["-c", PROBE], &[]);
     let (out, err, exit) = run(&sandbox, spec).await;
@@ -225,12 +224,11 @@ async fn namespaced_programs_run_under_the_filter() {
 
 #[tokio::test]
 async fn a_jvm_runs_under_the_filter() {
-    let Some(sandbox) = namespaced() else { return };
+    let sandbox = namespaced();
     let java = Path::new(JAVA_HOME).join("bin/java");
     let javac = Path::new(JAVA_HOME).join("bin/javac");
     if !java.exists() || !javac.exists() {
         cannot_run(&format!("no OpenJDK 17 at {JAVA_HOME}"));
-        return;
     }
     let dirs = Dirs::new();
     let source = dirs.task.path().join("Hello.java");

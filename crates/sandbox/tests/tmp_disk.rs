@@ -25,11 +25,10 @@ fn image_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_TARGET_TMPDIR"), "/tmp-disk-images"))
 }
 
-fn sandbox() -> Option<Arc<Sandbox>> {
+fn sandbox() -> Arc<Sandbox> {
     static MADE: OnceLock<Option<Arc<Sandbox>>> = OnceLock::new();
     if !is_root() {
         cannot_run("Namespaces mode needs root");
-        return None;
     }
     let made = MADE.get_or_init(|| {
         let config = SandboxConfig {
@@ -50,12 +49,10 @@ fn sandbox() -> Option<Arc<Sandbox>> {
     match made {
         None => cannot_run("Namespaces mode is unavailable here"),
         Some(sandbox) if sandbox.config().tmp != TmpBacking::Disk => {
-            cannot_run("disk-backed /tmp is unavailable here (see the warning)");
-            return None;
+            cannot_run("disk-backed /tmp is unavailable here (see the warning)")
         }
-        Some(_) => {}
+        Some(sandbox) => Arc::clone(sandbox),
     }
-    made.clone()
 }
 
 struct Task(TempDir);
@@ -95,7 +92,7 @@ async fn run(sandbox: &Sandbox, spec: EnvironmentSpec) -> (Vec<String>, Vec<Stri
 
 #[tokio::test]
 async fn a_128_mb_function_writes_200_mb_to_tmp() {
-    let Some(sandbox) = sandbox() else { return };
+    let sandbox = sandbox();
     let task = Task::new();
     let script = "dd if=/dev/zero of=/tmp/big bs=1M count=200 2>/dev/null && echo wrote \
                   $(stat -c %s /tmp/big); stat -c '%U %a' /tmp; ls -A /tmp";
@@ -111,7 +108,7 @@ async fn a_128_mb_function_writes_200_mb_to_tmp() {
 
 #[tokio::test]
 async fn writing_past_the_size_is_enospc_at_exactly_the_size() {
-    let Some(sandbox) = sandbox() else { return };
+    let sandbox = sandbox();
     let task = Task::new();
     // 300 MiB asked, 64 MiB /tmp.
     let script = "dd if=/dev/zero of=/tmp/fill bs=1M count=300 2>&1 | grep -o 'No space left on device' | head -1; \
@@ -132,7 +129,7 @@ async fn writing_past_the_size_is_enospc_at_exactly_the_size() {
 
 #[tokio::test]
 async fn tmp_is_private_to_one_environment_and_gone_with_it() {
-    let Some(sandbox) = sandbox() else { return };
+    let sandbox = sandbox();
     let task = Task::new();
     // Prints the device of its /tmp, writes a file, waits at the gate (fd 3), reads it back.
     let script = "grep ' /tmp ' /proc/self/mountinfo | sed 's/.* - [^ ]* \\([^ ]*\\) .*/\\1/'; \
@@ -191,7 +188,6 @@ async fn tmp_is_private_to_one_environment_and_gone_with_it() {
 async fn without_images_tmp_falls_back_to_a_tmpfs() {
     if !is_root() {
         cannot_run("Namespaces mode needs root");
-        return;
     }
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("dir");
     let config = SandboxConfig {
@@ -205,7 +201,6 @@ async fn without_images_tmp_falls_back_to_a_tmpfs() {
         Ok(sandbox) => sandbox,
         Err(e) if e.is_isolation_unavailable() => {
             cannot_run(&e.to_string());
-            return;
         }
         Err(e) => panic!("{e}"),
     };
@@ -224,7 +219,6 @@ async fn without_images_tmp_falls_back_to_a_tmpfs() {
 async fn a_burst_of_cold_starts_each_gets_a_disk_tmp() {
     if !is_root() {
         cannot_run("Namespaces mode needs root");
-        return;
     }
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("dir");
     let config = SandboxConfig {
@@ -238,11 +232,9 @@ async fn a_burst_of_cold_starts_each_gets_a_disk_tmp() {
         Ok(sandbox) if sandbox.config().tmp == TmpBacking::Disk => Arc::new(sandbox),
         Ok(_) => {
             cannot_run("disk-backed /tmp is unavailable here (see the warning)");
-            return;
         }
         Err(e) if e.is_isolation_unavailable() => {
             cannot_run(&e.to_string());
-            return;
         }
         Err(e) => panic!("{e}"),
     };
@@ -269,7 +261,6 @@ async fn a_burst_of_cold_starts_each_gets_a_disk_tmp() {
 async fn when_images_cannot_be_made_environments_get_a_tmpfs() {
     if !is_root() {
         cannot_run("Namespaces mode needs root");
-        return;
     }
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("dir");
     let config = SandboxConfig {
@@ -284,7 +275,6 @@ async fn when_images_cannot_be_made_environments_get_a_tmpfs() {
         Ok(sandbox) => sandbox,
         Err(e) if e.is_isolation_unavailable() => {
             cannot_run(&e.to_string());
-            return;
         }
         Err(e) => panic!("{e}"),
     };

@@ -5,7 +5,7 @@
 
 /// Called by a test that cannot run here (`why`): panics, failing the test with the reason
 /// (run the tests as root on a host with the feature).
-pub fn cannot_run(why: &str) {
+pub fn cannot_run(why: &str) -> ! {
     let test = std::thread::current()
         .name()
         .unwrap_or("this test")

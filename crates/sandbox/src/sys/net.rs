@@ -92,7 +92,6 @@ mod tests {
     async fn the_listener_lives_in_its_own_namespace() {
         if !is_root() {
             kindling_test_support::cannot_run("a network namespace needs root");
-            return;
         }
         let (namespace, listener) = match new_loopback_namespace(0).await {
             Ok(made) => made,
@@ -100,7 +99,6 @@ mod tests {
                 kindling_test_support::cannot_run(&format!(
                     "cannot create a network namespace: {e}"
                 ));
-                return;
             }
         };
         let addr = listener.local_addr().expect("address");

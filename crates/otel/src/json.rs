@@ -8,30 +8,9 @@ use serde_json::{Value, json};
 
 use crate::{AttrValue, CLOUD_PROVIDER, SCOPE_NAME, SCOPE_VERSION, STATUS_ERROR, STATUS_OK, Span};
 
-/// `s` as a JSON string.
+/// `s` as a JSON string (serde_json's escaping).
 fn write_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    let mut plain = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let escape: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&s.as_bytes()[plain..i]);
-        if escape.is_empty() {
-            let _ = write!(out, "\\u{b:04x}");
-        } else {
-            out.extend_from_slice(escape);
-        }
-        plain = i + 1;
-    }
-    out.extend_from_slice(&s.as_bytes()[plain..]);
-    out.push(b'"');
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// The JSON body of a batch as text (tests and tools; see [`write_export`]).
@@ -174,9 +153,11 @@ mod tests {
     #[test]
     fn the_written_body_is_the_json_body() {
         let spans = sample::spans();
-        let text = export_text("svc \"x\"", &spans);
+        // Quotes, backslashes and control characters are escaped as JSON requires.
+        let name = "svc \"x\" \\ \n\t\u{1}";
+        let text = export_text(name, &spans);
         assert!(text.contains(r#""traceId":"5759e988bd862e3fe1be46a994272793","spanId":"53995c3f42cd8ad8","parentSpanId":"0000000000000001""#));
         let written: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(written, export_body("svc \"x\"", &spans));
+        assert_eq!(written, export_body(name, &spans));
     }
 }

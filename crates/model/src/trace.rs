@@ -49,15 +49,48 @@ fn valid_root(root: &str) -> bool {
     )
 }
 
-/// Lower-case hex of `bytes`, in one allocation (this runs for every invocation).
-fn hex(bytes: &[u8]) -> String {
+/// Appends the lower-case hex of `bytes` to `out`.
+fn push_hex(out: &mut String, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
     for &b in bytes {
         out.push(char::from(DIGITS[usize::from(b >> 4)]));
         out.push(char::from(DIGITS[usize::from(b & 0xf)]));
     }
+}
+
+/// Lower-case hex of `bytes`, in one allocation (this runs for every invocation).
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut out, bytes);
     out
+}
+
+/// Length of a new trace's header: `Root=1-` 8 hex `-` 24 hex `;Parent=` 16 hex `;Sampled=0`.
+pub const NEW_HEADER_LEN: usize = 7 + 8 + 1 + 24 + 8 + 16 + 10;
+
+/// The header of a new trace, the very text of `TraceHeader::new(..).to_string()`, built in
+/// one allocation of its exact length: every invocation without an incoming trace starts one
+/// (no intermediate fields, no formatting machinery).
+pub fn new_header(epoch_secs: u64, root_bits: [u8; 12], parent_bits: [u8; 8]) -> String {
+    let mut out = String::with_capacity(NEW_HEADER_LEN);
+    out.push_str("Root=1-");
+    let secs = (epoch_secs & 0xffff_ffff) as u32;
+    push_hex(&mut out, &secs.to_be_bytes());
+    out.push('-');
+    push_hex(&mut out, &root_bits);
+    out.push_str(";Parent=");
+    push_hex(&mut out, &parent_bits);
+    out.push_str(";Sampled=0");
+    out
+}
+
+/// The value of field `key` of a header Kindling wrote (or one already accepted), read in
+/// place without parsing or validating the rest.
+pub fn header_field<'h>(header: &'h str, key: &str) -> Option<&'h str> {
+    header.split(';').find_map(|field| {
+        let (k, v) = field.split_once('=')?;
+        (k.trim() == key).then(|| v.trim())
+    })
 }
 
 impl TraceHeader {
@@ -175,6 +208,32 @@ impl fmt::Display for TraceHeader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_header_is_the_new_traces_text_in_one_exact_allocation() {
+        for (secs, root, parent) in [
+            (0x5bef_4de7_u64, [0xad; 12], [0x9a; 8]),
+            (0, [0; 12], [0; 8]),
+            (0x1_0000_0001, [0xff; 12], [1, 2, 3, 4, 5, 6, 7, 8]),
+        ] {
+            let direct = new_header(secs, root, parent);
+            assert_eq!(direct, TraceHeader::new(secs, root, parent).to_string());
+            assert_eq!(direct.len(), NEW_HEADER_LEN);
+            assert_eq!(direct.capacity(), NEW_HEADER_LEN, "no spare capacity");
+        }
+    }
+
+    #[test]
+    fn header_fields_in_place() {
+        let h = " Root=1-5759e988-bd862e3fe1be46a994272793; Parent=53995c3f42cd8ad8;Sampled=1";
+        assert_eq!(
+            header_field(h, "Root"),
+            Some("1-5759e988-bd862e3fe1be46a994272793")
+        );
+        assert_eq!(header_field(h, "Parent"), Some("53995c3f42cd8ad8"));
+        assert_eq!(header_field(h, "Lineage"), None);
+        assert_eq!(header_field("garbage", "Root"), None);
+    }
 
     #[test]
     fn new_traces_have_xrays_format() {

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use kindling_model::trace::header_field;
 use kindling_otel::{AttrValue, Exporter, Span, SpanId, SpanKind, TraceId};
 
 /// The X-Ray trace id as an OTel trace id.
@@ -24,14 +25,6 @@ pub(crate) fn otel_trace_id(root: &str) -> Option<TraceId> {
     let hi = u128::from(u32::from_str_radix(time, 16).ok()?);
     let lo = u128::from_str_radix(rest, 16).ok()?;
     Some(TraceId(hi << 96 | lo))
-}
-
-/// The value of `key` in an X-Ray header (`Root=…;Parent=…;Sampled=…`), read in place.
-fn header_field<'h>(header: &'h str, key: &str) -> Option<&'h str> {
-    header.split(';').find_map(|field| {
-        let (k, v) = field.split_once('=')?;
-        (k.trim() == key).then(|| v.trim())
-    })
 }
 
 /// A random nonzero 64-bit span id (a fast user-space generator: span ids need uniqueness, not
@@ -174,17 +167,5 @@ mod tests {
             TraceId::from_hex("5759e988bd862e3fe1be46a994272793")
         );
         assert_eq!(otel_trace_id("2-x"), None);
-    }
-
-    #[test]
-    fn header_fields_in_place() {
-        let h = " Root=1-5759e988-bd862e3fe1be46a994272793; Parent=53995c3f42cd8ad8;Sampled=1";
-        assert_eq!(
-            header_field(h, "Root"),
-            Some("1-5759e988-bd862e3fe1be46a994272793")
-        );
-        assert_eq!(header_field(h, "Parent"), Some("53995c3f42cd8ad8"));
-        assert_eq!(header_field(h, "Lineage"), None);
-        assert_eq!(header_field("garbage", "Root"), None);
     }
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::*;
 use kindling_sandbox::{
-    EnvironmentSpec, Exit, IsolationMode, LateExec, NetworkMode, Sandbox, SandboxConfig,
-    SandboxError, Stream, TmpBacking,
+    Environment, EnvironmentSpec, Exit, IsolationMode, LateExec, NetworkMode, Sandbox,
+    SandboxConfig, SandboxError, Stream, TmpBacking,
 };
 use tempfile::TempDir;
 
@@ -790,6 +790,18 @@ async fn a_program_named_at_the_claim_executes_in_the_prebuilt_sandbox() {
     assert!(pid > 2);
 }
 
+/// Claims an `exec_later` environment with the code of `dirs` (64 MB, 64 pids), executing
+/// `program` in `/var/task`.
+async fn late_exec(env: &Environment, dirs: &Dirs, program: &str) -> Result<(), SandboxError> {
+    let exec = LateExec {
+        program: program.into(),
+        cwd: "/var/task".into(),
+        ..Default::default()
+    };
+    env.attach_code_and_exec(dirs.task.path(), None, 64, 64, exec)
+        .await
+}
+
 /// `exec_later` failures: a program that does not exist is `SandboxError::Exec` at the claim
 /// (and the environment ends); an environment dropped unused ends as `Killed`.
 #[tokio::test]
@@ -807,18 +819,7 @@ async fn a_late_exec_failure_is_reported_at_the_claim() {
         .spawn(spec(&unique("latefail")))
         .await
         .expect("spawn");
-    let err = env
-        .attach_code_and_exec(
-            dirs.task.path(),
-            None,
-            64,
-            64,
-            LateExec {
-                program: "/var/task/missing".into(),
-                cwd: "/var/task".into(),
-                ..Default::default()
-            },
-        )
+    let err = late_exec(&env, &dirs, "/var/task/missing")
         .await
         .expect_err("no such program");
     assert!(
@@ -839,18 +840,7 @@ async fn a_late_exec_failure_is_reported_at_the_claim() {
         .spawn(spec(&unique("laterel")))
         .await
         .expect("spawn");
-    let err = relative
-        .attach_code_and_exec(
-            dirs.task.path(),
-            None,
-            64,
-            64,
-            LateExec {
-                program: "bootstrap".into(),
-                cwd: "/var/task".into(),
-                ..Default::default()
-            },
-        )
+    let err = late_exec(&relative, &dirs, "bootstrap")
         .await
         .expect_err("relative program");
     assert!(matches!(err, SandboxError::InvalidSpec(_)), "{err:?}");

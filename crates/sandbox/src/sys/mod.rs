@@ -1,6 +1,7 @@
 //! The crate's only `unsafe` code: `clone3` with a pidfd, pidfd signals and waits, (in
-//! [`child`]) what runs between `clone3` and `execve`, and (in [`net`]) making a network
-//! namespace with a listener in it.
+//! [`child`]) what runs between `clone3` and `execve`, (in [`net`]) making a network
+//! namespace with a listener in it, and the image of `kindling-init` (`init.rs`, a program of
+//! its own built by build.rs), which every supervisor becomes once its setup is done.
 #![allow(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -116,6 +117,42 @@ fn clone_with(ns_flags: u64, entry: Entry<'_>) -> io::Result<(libc::pid_t, Owned
     // SAFETY: with CLONE_PIDFD the kernel stored a new pidfd in `pidfd` that nothing else owns.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     Ok((rc as libc::pid_t, pidfd))
+}
+
+/// `kindling-init` (src/sys/init.rs), built by build.rs: the supervisor's steady state as a
+/// static executable of a few kilobytes.
+static INIT_IMAGE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kindling-init"));
+
+/// A sealed, close-on-exec memfd holding `kindling-init`, which supervisors `execveat` once
+/// their setup is done (so that none keeps a copy of Kindling's address space). Made once per
+/// sandbox; its pages are shared by every supervisor.
+pub(crate) fn init_image() -> io::Result<OwnedFd> {
+    const MFD_EXEC: libc::c_uint = 0x10;
+    let name = c"kindling-init";
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // SAFETY: memfd_create with a static NUL-terminated name and integer flags. MFD_EXEC (an
+    // executable memfd, Linux 6.3+) first; older kernels refuse the flag with EINVAL, and
+    // their memfds are executable anyway.
+    let mut fd = unsafe { libc::memfd_create(name.as_ptr(), flags | MFD_EXEC) };
+    if fd < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+        // SAFETY: as above.
+        fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
+    }
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: memfd_create returned a new descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut file = std::fs::File::from(fd);
+    std::io::Write::write_all(&mut file, INIT_IMAGE)?;
+    let fd = OwnedFd::from(file);
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: fcntl with integer arguments on a descriptor we own. Sealed, the image cannot be
+    // changed by anyone holding the descriptor (a forked program holds it until its execve).
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
 }
 
 /// `CLOCK_MONOTONIC` as (seconds, nanoseconds). Allocation-free and async-signal-safe: the

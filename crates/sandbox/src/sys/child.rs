@@ -18,9 +18,9 @@
 //!    the supervisor builds the root filesystem, hostname and loopback (so both run at once on
 //!    two CPUs), then executes (`exec_later`: tells the supervisor it is ready, then waits for
 //!    its command on a pipe, read into buffers allocated before the clone, and executes that);
-//! 4. once the program executed (`exec_later`: once it waits for its command), executes
-//!    `kindling-init` (`init.rs`, a static program of a few kilobytes), which reports `Started`
-//!    and, as the same process, reaps children until the program exits, a kill is requested
+//! 4. once the program executed (`exec_later`: once it waits for its command), reports
+//!    `Started` and executes `kindling-init` (`init.rs`, a static program of a few kilobytes),
+//!    which, as the same process, reaps children until the program exits, a kill is requested
 //!    (SIGTERM/SIGINT/SIGHUP/SIGQUIT) or Kindling goes away (the lifeline pipe closes), then
 //!    kills every other process of the tree, reaps them, reports how the program ended and
 //!    exits. So no supervisor keeps, while its environment lives, the copy of Kindling's
@@ -498,20 +498,28 @@ pub(crate) fn supervisor_main(plan: &ChildPlan) -> ! {
             fail(report, stage.unwrap_or(Stage::Exec), step, code);
         }
     }
+    send(report, Record::Started { pid: program });
     let exec_pending = if waiting { exec_read } else { -1 };
     become_init(plan, program, signals, exec_pending)
 }
 
-/// Executes `kindling-init` (`init.rs`, from the sandbox's sealed memfd), which reports
-/// `Started` and goes on as the supervisor: it waits on the signalfd, the lifeline, the
-/// control socket and (`exec_later`) the exec pipe, attaches the code, reaps, and tears the
-/// tree down. Replacing this image drops the copy of Kindling's address space the clone gave
-/// this process, which would otherwise grow, page by page, with every page Kindling writes for
-/// as long as the environment lives. The descriptors it keeps lose close-on-exec; everything
-/// else (the cgroup files, the memfd, Kindling's) closes. Its state is one variable of its
-/// environment (its only one): `KINDLING_INIT=program:namespaces:report:lifeline:signals:
-/// control:exec_pending:thaw:thaw_value` (-1: none). Signals stay blocked across `execve`, so
-/// none is lost between here and its first poll.
+/// Executes `kindling-init` (`init.rs`, from the sandbox's sealed memfd), which goes on as
+/// the supervisor: it waits on the signalfd, the lifeline, the control socket and
+/// (`exec_later`) the exec pipe, attaches the code, reaps, and tears the tree down. Replacing
+/// this image drops the copy of Kindling's address space the clone gave this process, which
+/// would otherwise grow, page by page, with every page Kindling writes for as long as the
+/// environment lives. Done after `Started`, so that the `execve` (and the teardown of that
+/// copy) is not on the spawn's path; nothing is lost meanwhile: a control message waits in
+/// its socket, the lifeline's end in its pipe, and signals stay blocked (pending) across
+/// `execve` until its signalfd reads them. The descriptors it keeps lose close-on-exec;
+/// everything else (the cgroup files, the memfd, Kindling's) closes. Its state is one
+/// variable of its environment (its only one): `KINDLING_INIT=program:namespaces:report:
+/// lifeline:signals:control:exec_pending:thaw:thaw_value` (-1: none).
+///
+/// The sandbox executed the same image once when it was made (`sys::probe_init_image`), so
+/// this fails only for want of resources; then the environment ends at once: the program is
+/// killed (Namespaces mode: with pid 1, by the kernel; Process mode: its process group, which
+/// it has just made) and the supervisor exits 121, which Kindling reports as the program's end.
 fn become_init(plan: &ChildPlan, program: libc::pid_t, signals: RawFd, exec_pending: RawFd) -> ! {
     let report = plan.fds.report;
     let control = plan.fds.control.unwrap_or(-1);
@@ -524,12 +532,11 @@ fn become_init(plan: &ChildPlan, program: libc::pid_t, signals: RawFd, exec_pend
         exec_pending,
         thaw,
     ];
-    for fd in inherited.into_iter().filter(|&fd| fd >= 0) {
+    let cleared = inherited
+        .into_iter()
+        .filter(|&fd| fd >= 0)
         // SAFETY: fcntl with integer arguments on a descriptor this process owns.
-        if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } < 0 {
-            fail(report, Stage::Supervisor, 1, errno());
-        }
-    }
+        .all(|fd| unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } == 0);
     let mut state = StateBuf::default();
     state.push(b"KINDLING_INIT=");
     let numbers = [
@@ -548,23 +555,30 @@ fn become_init(plan: &ChildPlan, program: libc::pid_t, signals: RawFd, exec_pend
     }
     state.push(thaw_value);
     state.push(b"\0");
-    if state.overflow {
-        fail(report, Stage::Supervisor, 2, libc::E2BIG);
+    if cleared && !state.overflow {
+        let argv = [INIT_NAME.as_ptr(), ptr::null()];
+        let envp = [state.bytes.as_ptr().cast::<c_char>(), ptr::null()];
+        // SAFETY: execveat of the sandbox's memfd (AT_EMPTY_PATH: the descriptor itself) with
+        // null-terminated arrays of NUL-terminated strings on this stack.
+        unsafe {
+            libc::syscall(
+                libc::SYS_execveat,
+                plan.fds.init_image,
+                c"".as_ptr(),
+                argv.as_ptr(),
+                envp.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            )
+        };
     }
-    let argv = [INIT_NAME.as_ptr(), ptr::null()];
-    let envp = [state.bytes.as_ptr().cast::<c_char>(), ptr::null()];
-    // SAFETY: execveat of the sandbox's memfd (AT_EMPTY_PATH: the descriptor itself) with
-    // null-terminated arrays of NUL-terminated strings on this stack.
-    unsafe {
-        libc::syscall(
-            libc::SYS_execveat,
-            plan.fds.init_image,
-            c"".as_ptr(),
-            argv.as_ptr(),
-            envp.as_ptr(),
-            libc::AT_EMPTY_PATH,
-        )
-    };
+    if plan.ns.is_none() {
+        // SAFETY: kill with integer arguments: the program's process group, then the program
+        // (should it not have made its group yet).
+        unsafe {
+            libc::kill(-program, libc::SIGKILL);
+            libc::kill(program, libc::SIGKILL);
+        }
+    }
     fail(report, Stage::Supervisor, 0, errno())
 }
 
@@ -1154,6 +1168,23 @@ mod tests {
         // SAFETY: as above.
         let cwd = unsafe { CStr::from_ptr(command.cwd) }.to_bytes().to_vec();
         Ok((strings(0), cwd, strings(command.envp)))
+    }
+
+    #[test]
+    fn the_init_state_is_written_without_allocation() {
+        let mut state = StateBuf::default();
+        for n in [0, 7, -1, 1_234_567_890, c_int::MIN] {
+            state.push_decimal(n);
+            state.push(b":");
+        }
+        state.push(b"THAWED");
+        assert_eq!(
+            &state.bytes[..state.len],
+            b"0:7:-1:1234567890:-2147483648:THAWED"
+        );
+        assert!(!state.overflow);
+        state.push(&[b'x'; 160]);
+        assert!(state.overflow, "a string that does not fit is noticed");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! `kindling-init`: an environment's supervisor once its setup is done, as a program of its
 //! own. Not a module of the crate: `build.rs` compiles this file alone (no_std, no libc,
 //! static, not position-independent) into a few kilobytes that the crate embeds, and the
-//! supervisor `execveat`s it (from a sealed memfd, see `sys::init_image`) once the program
-//! executed; it reports `Started`. The supervisor is a `clone3` of Kindling; without this `execve` it would keep a
+//! supervisor `execveat`s it (from a sealed memfd, see `sys::init_image`) right after it
+//! reported `Started`. The supervisor is a `clone3` of Kindling; without this `execve` it would keep a
 //! copy-on-write image of Kindling's whole address space for the environment's lifetime, and
 //! every page Kindling writes afterwards would become the supervisor's private copy. As this
 //! program it owns a stack page and a data page (~20 KiB private whatever Kindling's size).
@@ -143,7 +143,6 @@ const RUSAGE_CHILDREN: isize = -1;
 const SIGINFO_LEN: usize = 128;
 
 /// `report::Record` tags.
-const TAG_STARTED: u32 = 1;
 const TAG_EXITED: u32 = 3;
 const TAG_KILLED: u32 = 4;
 const TAG_ENDING: u32 = 5;
@@ -362,12 +361,13 @@ struct PollFd {
 /// `sp` must be the initial stack the kernel built.
 unsafe extern "C" fn init_main(sp: *const usize) -> ! {
     // SAFETY: the initial stack: argc, argc argument pointers, a null, then envp.
-    let state = unsafe {
+    let value = unsafe {
         let argc = *sp;
         find_state(sp.add(argc + 2).cast())
-    }
-    .and_then(parse);
-    let Some(state) = state else { exit(121) };
+    };
+    // No state at all: the sandbox's probe, which checks once that this image can be executed.
+    let Some(value) = value else { exit(0) };
+    let Some(state) = parse(value) else { exit(121) };
     // SAFETY: prctl with a static NUL-terminated name (comm was the memfd's number).
     unsafe {
         syscall(
@@ -382,7 +382,6 @@ unsafe extern "C" fn init_main(sp: *const usize) -> ! {
             ],
         )
     };
-    send(state.report, [TAG_STARTED, state.program as u32, 0, 0]);
     supervise(&state)
 }
 

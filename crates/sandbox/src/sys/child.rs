@@ -516,7 +516,7 @@ pub(crate) fn supervisor_main(plan: &ChildPlan) -> ! {
 /// variable of its environment (its only one): `KINDLING_INIT=program:namespaces:report:
 /// lifeline:signals:control:exec_pending:thaw:thaw_value` (-1: none).
 ///
-/// The sandbox executed the same image once when it was made (`sys::probe_init_image`), so
+/// The sandbox executed the same image once when it was made (`sys::init_image`), so
 /// this fails only for want of resources; then the environment ends at once: the program is
 /// killed (Namespaces mode: with pid 1, by the kernel; Process mode: its process group, which
 /// it has just made) and the supervisor exits 121, which Kindling reports as the program's end.

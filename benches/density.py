@@ -9,7 +9,11 @@ One Kindling (`--isolation namespaces`, pre-initialized environments on), N Pyth
 500 ms, as usual). Then, from /proc: Kindling's resident memory before and after (and per
 environment), and for every environment's processes (the supervisor `kindling-init` and the
 runtime) their private memory (Private_Clean + Private_Dirty of smaps_rollup: what the
-environment alone costs) and PSS. Writes benches/results/density-latest.txt.
+environment alone costs) and PSS. With `--churn N`, Kindling then serves N invocations of
+one of them (payloads of 1-256 KiB, which churn its heap) and the environments are measured
+again: a supervisor's private memory must not grow with what Kindling writes (#15; it did
+while supervisors kept the copy of Kindling's address space their clone gave them).
+Writes benches/results/density-latest.txt.
 """
 
 import argparse
@@ -28,9 +32,9 @@ from runtimes import ECHO, pct, zip_files  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def rss_kib(pid: int) -> int:
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
 
@@ -57,11 +61,45 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def measure(kindling_pid: int) -> list[tuple]:
+    """(tree private, PSS, RSS, runtime private, processes, supervisor private) per environment."""
+    envs = []
+    for sup in children(kindling_pid):
+        try:
+            comm = Path(f"/proc/{sup}/comm").read_text().strip()
+        except OSError:
+            continue
+        if comm != "kindling-init":
+            continue
+        procs = [sup] + children(sup)
+        roll = [rollup(p) for p in procs]
+        private = sum(r.get("Private_Clean", 0) + r.get("Private_Dirty", 0) for r in roll)
+        pss = sum(r.get("Pss", 0) for r in roll)
+        rss = sum(r.get("Rss", 0) for r in roll)
+        runtime_private = sum(r.get("Private_Clean", 0) + r.get("Private_Dirty", 0) for r in roll[1:])
+        sup_private = roll[0].get("Private_Clean", 0) + roll[0].get("Private_Dirty", 0)
+        envs.append((private, pss, rss, runtime_private, len(procs), sup_private))
+    return envs
+
+
+def rows(envs: list[tuple], label: str) -> list[str]:
+    def col(i):
+        return [e[i] / 1024 for e in envs]
+
+    out = [f"per environment, MB ({label})"]
+    for name, i, note in (("private (whole tree)", 0, "   target <= 3 MB"), ("private (supervisor)", 5, ""),
+                          ("private (runtime)", 3, ""), ("PSS", 1, ""), ("RSS", 2, "")):
+        v = col(i)
+        out.append(f"  {name:<20}  {pct(v, 50):6.2f}  {pct(v, 90):6.2f}  {max(v, default=0):6.2f}{note}")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kindling", default=str(ROOT / "target" / "release" / "kindling"))
     ap.add_argument("--envs", type=int, default=200)
     ap.add_argument("--memory-mb", type=int, default=128)
+    ap.add_argument("--churn", type=int, default=0, help="invocations that churn Kindling's heap")
     ap.add_argument("--out", default=str(ROOT / "benches" / "results" / "density-latest.txt"))
     args = ap.parse_args()
 
@@ -81,18 +119,18 @@ def main() -> None:
         took = time.monotonic() - started
         time.sleep(3)  # idle: frozen after 500 ms
         after_rss = rss_kib(proc.pid)
-        envs = []
-        for sup in children(proc.pid):
-            comm = Path(f"/proc/{sup}/comm").read_text().strip()
-            if comm != "kindling-init":
-                continue
-            procs = [sup] + children(sup)
-            roll = [rollup(p) for p in procs]
-            private = sum(r.get("Private_Clean", 0) + r.get("Private_Dirty", 0) for r in roll)
-            pss = sum(r.get("Pss", 0) for r in roll)
-            rss = sum(r.get("Rss", 0) for r in roll)
-            runtime_private = sum(r.get("Private_Clean", 0) + r.get("Private_Dirty", 0) for r in roll[1:])
-            envs.append((private, pss, rss, runtime_private, len(procs)))
+        after_anon = rss_kib(proc.pid, "RssAnon")
+        envs = measure(proc.pid)
+        churned, churn_rss, churn_anon = [], 0, 0
+        if args.churn:
+            sizes = [1 << k for k in range(10, 19)]  # 1 KiB .. 256 KiB
+            for i in range(args.churn):
+                body = b'{"pad": "' + b"x" * sizes[i % len(sizes)] + b'"}'
+                api.invoke("idle-0", body, False)
+            time.sleep(3)
+            churn_rss = rss_kib(proc.pid)
+            churn_anon = rss_kib(proc.pid, "RssAnon")
+            churned = measure(proc.pid)
     finally:
         stop(proc)
     shutil.rmtree(work, ignore_errors=True)
@@ -100,10 +138,6 @@ def main() -> None:
     load = os.getloadavg()
     rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                          text=True).stdout.strip()
-    priv = [e[0] / 1024 for e in envs]
-    rt_priv = [e[3] / 1024 for e in envs]
-    pss = [e[1] / 1024 for e in envs]
-    rss = [e[2] / 1024 for e in envs]
     lines = [
         f"Kindling density benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, rev {rev}, "
         f"binary {args.kindling}",
@@ -114,12 +148,17 @@ def main() -> None:
         f"Kindling RSS: {base_rss / 1024:.1f} MB before, {after_rss / 1024:.1f} MB after "
         f"({(after_rss - base_rss) / max(args.envs, 1):.1f} KiB per environment; "
         f"extrapolated to 1,000: {(base_rss + (after_rss - base_rss) * 1000 / max(args.envs, 1)) / 1024:.1f} MB, target <= 200 MB)",
-        f"per environment, MB        p50     p90     max",
-        f"  private (whole tree)  {pct(priv, 50):6.2f}  {pct(priv, 90):6.2f}  {max(priv, default=0):6.2f}   target <= 3 MB",
-        f"  private (runtime)     {pct(rt_priv, 50):6.2f}  {pct(rt_priv, 90):6.2f}  {max(rt_priv, default=0):6.2f}",
-        f"  PSS                   {pct(pss, 50):6.2f}  {pct(pss, 90):6.2f}  {max(pss, default=0):6.2f}",
-        f"  RSS                   {pct(rss, 50):6.2f}  {pct(rss, 90):6.2f}  {max(rss, default=0):6.2f}",
-    ]
+        f"Kindling's anonymous memory (RssAnon, what a supervisor that kept its clone's copy could "
+        f"come to own): {after_anon / 1024:.1f} MB",
+        "                                p50     p90     max",
+    ] + rows(envs, "idle, after their start")
+    if args.churn:
+        lines += [
+            "",
+            f"after {args.churn} invocations of idle-0 (payloads 1-256 KiB): Kindling RSS {churn_rss / 1024:.1f} MB "
+            f"(RssAnon {churn_anon / 1024:.1f} MB); "
+            f"{len(churned)} environments",
+        ] + rows(churned, "idle, after Kindling's churn")
     text = "\n".join(lines) + "\n"
     print(text)
     Path(args.out).write_text(text)

@@ -32,6 +32,9 @@ pub(crate) struct Shared {
     pub filter: Option<Result<Arc<SyscallFilter>, String>>,
     /// Ready `/tmp` filesystems ([`TmpBacking::Disk`] in Namespaces mode).
     pub tmp_pool: Option<TmpPool>,
+    /// `kindling-init`, which every supervisor executes once its setup is done (`Err`: it
+    /// could not be made, and every spawn fails with that).
+    pub init_image: Result<OwnedFd, String>,
 }
 
 impl Shared {
@@ -39,6 +42,15 @@ impl Shared {
     pub(crate) fn launch(&self, spec: &EnvironmentSpec) -> Result<Launched, SandboxError> {
         let namespaces = self.cgroups.is_some();
         spec.validate(namespaces)?;
+        let init_image = match &self.init_image {
+            Ok(image) => image.as_raw_fd(),
+            Err(e) => {
+                return Err(SandboxError::io(
+                    "making the supervisor's program (kindling-init)",
+                    std::io::Error::other(e.clone()),
+                ));
+            }
+        };
         let filter = match &self.filter {
             Some(Ok(filter)) => Some(Arc::clone(filter)),
             Some(Err(e)) => return Err(SandboxError::SyscallFilter(e.clone())),
@@ -196,6 +208,7 @@ impl Shared {
             tmp_mount,
             control: control_child.as_ref().map(AsRawFd::as_raw_fd),
             late_gate: late_read.as_ref().map(AsRawFd::as_raw_fd),
+            init_image,
         };
         let netns = spec.network.as_ref().map(|n| n.as_fd().as_raw_fd());
         let ns_plan = if namespaces {

@@ -36,6 +36,8 @@ pub(crate) enum Stage {
     /// `exec_later`: receiving what to execute (the message was too large or malformed, or
     /// the program died while it waited for it).
     LateExec = 18,
+    /// Executing `kindling-init`, the supervisor's own program once its setup is done.
+    Supervisor = 19,
 }
 
 impl Stage {
@@ -60,6 +62,7 @@ impl Stage {
             SyscallFilter,
             Scheduling,
             LateExec,
+            Supervisor,
         ]
         .into_iter()
         .find(|stage| *stage as u32 == value)
@@ -86,6 +89,7 @@ impl Stage {
             Stage::SyscallFilter => "installing the system call filter",
             Stage::Scheduling => "resetting the scheduling policy",
             Stage::LateExec => "receiving the command to execute",
+            Stage::Supervisor => "starting the supervisor's program (kindling-init)",
         }
     }
 }

@@ -170,6 +170,7 @@ impl Sandbox {
                 cgroups,
                 filter,
                 tmp_pool,
+                init_image: sys::init_image().map_err(|e| e.to_string()),
             }),
         })
     }
@@ -184,6 +185,7 @@ impl Sandbox {
                 cgroups: None,
                 filter: Some(seccomp::filter()),
                 tmp_pool: None,
+                init_image: sys::init_image().map_err(|e| e.to_string()),
             }),
         }
     }

@@ -18,10 +18,13 @@
 //!    the supervisor builds the root filesystem, hostname and loopback (so both run at once on
 //!    two CPUs), then executes (`exec_later`: tells the supervisor it is ready, then waits for
 //!    its command on a pipe, read into buffers allocated before the clone, and executes that);
-//! 4. reports `Started` once the `execve` succeeded (a close-on-exec pipe tells), then reaps
-//!    children until the program exits, a kill is requested (SIGTERM/SIGINT/SIGHUP/SIGQUIT) or
-//!    Kindling goes away (the lifeline pipe closes);
-//! 5. kills every other process of the tree, reaps them, reports how the program ended and exits.
+//! 4. once the program executed (`exec_later`: once it waits for its command), reports
+//!    `Started` and executes `kindling-init` (`init.rs`, a static program of a few kilobytes),
+//!    which, as the same process, reaps children until the program exits, a kill is requested
+//!    (SIGTERM/SIGINT/SIGHUP/SIGQUIT) or Kindling goes away (the lifeline pipe closes), then
+//!    kills every other process of the tree, reaps them, reports how the program ended and
+//!    exits. So no supervisor keeps, while its environment lives, the copy of Kindling's
+//!    address space the clone gave it (see `become_init`).
 //!
 //! A failure of the supervisor's setup ends it; as pid 1 of the namespace, its death kills the
 //! waiting program too.
@@ -102,6 +105,8 @@ pub(crate) struct ChildFds {
     /// `exec_later`: the read end of the pipe on which the program, ready just before its
     /// `execve`, receives what to execute (see [`LateBuffers`]).
     pub late_gate: Option<RawFd>,
+    /// The sealed memfd of `kindling-init`, which the supervisor executes once set up.
+    pub init_image: RawFd,
 }
 
 /// Most bytes of an `exec_later` message (program, working directory, arguments and
@@ -297,6 +302,7 @@ impl ChildPlan {
         keep.extend(fds.tmp_mount);
         keep.extend(fds.control);
         keep.extend(fds.late_gate);
+        keep.push(fds.init_image);
         keep.sort_unstable();
         keep.dedup();
         let mut strings = args;
@@ -474,7 +480,7 @@ pub(crate) fn supervisor_main(plan: &ChildPlan) -> ! {
     let mut failure = [0u8; EXEC_FAILURE_LEN];
     let got = read_full(exec_read, &mut failure);
     // exec_later: the program is ready and waits for its command; the pipe tells later
-    // whether the execve succeeded (see `answer_exec`).
+    // whether the execve succeeded (kindling-init's `answer_exec`).
     let waiting = late && got == EXEC_FAILURE_LEN && failure == report::EXEC_WAITING;
     if !waiting {
         // SAFETY: closing a descriptor we own.
@@ -493,203 +499,136 @@ pub(crate) fn supervisor_main(plan: &ChildPlan) -> ! {
         }
     }
     send(report, Record::Started { pid: program });
-
-    let mut program_status = None;
-    let mut stop = false;
-    // Negative: poll ignores it (no control socket, or its one message was handled).
-    let mut control = plan.fds.control.unwrap_or(-1);
-    // exec_later: the control socket once the code is attached, on which Kindling waits for
-    // the outcome of the execve; and the exec pipe until that outcome is known.
-    let mut answer_to: RawFd = -1;
-    let mut exec_pending = if waiting { exec_read } else { -1 };
-    while program_status.is_none() && !stop {
-        let mut fds = [
-            libc::pollfd {
-                fd: signals,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: plan.fds.lifeline,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: control,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: exec_pending,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: poll on an array of four initialised pollfd structures.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 4, -1) };
-        if ready < 0 && errno() != libc::EINTR {
-            stop = true;
-        }
-        let [signal_fd, lifeline_fd, control_fd, exec_fd] = fds;
-        if lifeline_fd.revents != 0 {
-            stop = true;
-        }
-        if control >= 0 && control_fd.revents != 0 {
-            // One attach per environment. exec_later keeps the socket for the answer below;
-            // otherwise (or when Kindling dropped its end) it is done with.
-            if attach_code(control) && exec_pending >= 0 {
-                answer_to = control;
-            } else {
-                // SAFETY: closing a descriptor we own.
-                unsafe { libc::close(control) };
-            }
-            control = -1;
-        }
-        if exec_pending >= 0 && exec_fd.revents != 0 {
-            answer_exec(exec_pending, answer_to);
-            exec_pending = -1;
-            answer_to = -1;
-        }
-        if signal_fd.revents != 0 && drain_signals(signals) {
-            stop = true;
-        }
-        reap_ready(program, &mut program_status);
-    }
-    if exec_pending >= 0 {
-        // The program ended (or the tree is being torn down) before it executed: whatever it
-        // wrote is in the pipe already.
-        if program_status.is_some() {
-            answer_exec(exec_pending, answer_to);
-        } else {
-            // SAFETY: closing descriptors we own (a negative one is ignored).
-            unsafe {
-                libc::close(exec_pending);
-                libc::close(answer_to);
-            }
-        }
-    }
-
-    if program_status.is_some() {
-        send(
-            report,
-            Record::Ending {
-                at: report::MonotonicStamp::now(),
-            },
-        );
-    }
-    tear_down(plan);
-    let record = match program_status {
-        Some(status) => Record::Exited {
-            status,
-            max_rss_kib: children_max_rss_kib(),
-        },
-        None => Record::Killed,
-    };
-    send(report, record);
-    // SAFETY: ends the supervisor without running destructors of the parent's copy.
-    unsafe { libc::_exit(0) }
+    let exec_pending = if waiting { exec_read } else { -1 };
+    become_init(plan, program, signals, exec_pending)
 }
 
-/// Mount points of the code, in the order of the descriptors a control message carries.
-const CODE_TARGETS: [&CStr; 2] = [c"/var/task", c"/opt"];
-
-/// `exec_later`: reads the outcome of the program's `execve` from the exec pipe (end of file:
-/// it executed; else its 12-byte failure) and forwards it to Kindling on `answer_to` (if
-/// the code was attached: Kindling waits there), then closes both.
-fn answer_exec(exec_read: RawFd, answer_to: RawFd) {
-    let mut outcome = report::EXEC_DONE;
-    if read_full(exec_read, &mut outcome) != EXEC_FAILURE_LEN {
-        outcome = report::EXEC_DONE;
+/// Executes `kindling-init` (`init.rs`, from the sandbox's sealed memfd), which goes on as
+/// the supervisor: it waits on the signalfd, the lifeline, the control socket and
+/// (`exec_later`) the exec pipe, attaches the code, reaps, and tears the tree down. Replacing
+/// this image drops the copy of Kindling's address space the clone gave this process, which
+/// would otherwise grow, page by page, with every page Kindling writes for as long as the
+/// environment lives. Done after `Started`, so that the `execve` (and the teardown of that
+/// copy) is not on the spawn's path; nothing is lost meanwhile: a control message waits in
+/// its socket, the lifeline's end in its pipe, and signals stay blocked (pending) across
+/// `execve` until its signalfd reads them. The descriptors it keeps lose close-on-exec;
+/// everything else (the cgroup files, the memfd, Kindling's) closes. Its state is one
+/// variable of its environment (its only one): `KINDLING_INIT=program:namespaces:report:
+/// lifeline:signals:control:exec_pending:thaw:thaw_value` (-1: none).
+///
+/// The sandbox executed the same image once when it was made (`sys::init_image`), so
+/// this fails only for want of resources; then the environment ends at once: the program is
+/// killed (Namespaces mode: with pid 1, by the kernel; Process mode: its process group, which
+/// it has just made) and the supervisor exits 121, which Kindling reports as the program's end.
+fn become_init(plan: &ChildPlan, program: libc::pid_t, signals: RawFd, exec_pending: RawFd) -> ! {
+    let report = plan.fds.report;
+    let control = plan.fds.control.unwrap_or(-1);
+    let (thaw, thaw_value) = plan.fds.thaw.unwrap_or((-1, b""));
+    let inherited = [
+        report,
+        plan.fds.lifeline,
+        signals,
+        control,
+        exec_pending,
+        thaw,
+    ];
+    let cleared = inherited
+        .into_iter()
+        .filter(|&fd| fd >= 0)
+        // SAFETY: fcntl with integer arguments on a descriptor this process owns.
+        .all(|fd| unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } == 0);
+    let mut state = StateBuf::default();
+    state.push(b"KINDLING_INIT=");
+    let numbers = [
+        program,
+        c_int::from(plan.ns.is_some()),
+        report,
+        plan.fds.lifeline,
+        signals,
+        control,
+        exec_pending,
+        thaw,
+    ];
+    for number in numbers {
+        state.push_decimal(number);
+        state.push(b":");
     }
-    // SAFETY: one write of a 12-byte stack buffer (a negative descriptor fails harmlessly),
-    // then closing descriptors we own.
-    unsafe {
-        if answer_to >= 0 {
-            libc::write(answer_to, outcome.as_ptr().cast(), outcome.len());
-            libc::close(answer_to);
-        }
-        libc::close(exec_read);
-    }
-}
-
-/// `code_later`: receives one message on `control` carrying up to two detached mounts (the
-/// code, then the layers) and attaches them at [`CODE_TARGETS`]; answers with the errno of the
-/// first failure (0: done). The program sees them at once: it shares this mount namespace.
-/// False when Kindling closed its end instead (the environment is being discarded).
-fn attach_code(control: RawFd) -> bool {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    // Room for a control message of two descriptors (u64s keep the alignment cmsghdr needs).
-    let mut space = [0u64; 8];
-    // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths); fields set below.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = space.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&space);
-    // SAFETY: recvmsg into buffers that live until it returns; descriptors received are
-    // close-on-exec.
-    let got = unsafe { libc::recvmsg(control, &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    if got <= 0 {
-        // Kindling dropped its end without attaching: the environment is being discarded.
-        return false;
-    }
-    let mut fds: [RawFd; 2] = [-1, -1];
-    let mut count = 0;
-    // SAFETY: walking the control messages recvmsg filled in, with the kernel's macros; the
-    // data of an SCM_RIGHTS message is an array of ints, read unaligned.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
-                let len = ((*cmsg).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize)
-                    / std::mem::size_of::<RawFd>();
-                let mut i = 0;
-                while i < len {
-                    let fd = ptr::read_unaligned(data.add(i));
-                    if count < fds.len() {
-                        fds[count] = fd;
-                        count += 1;
-                    } else {
-                        libc::close(fd);
-                    }
-                    i += 1;
-                }
-            }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-        }
-    }
-    let mut result: c_int = 0;
-    let mut i = 0;
-    while i < count {
-        let (fd, target) = (fds[i], CODE_TARGETS[i]);
-        // SAFETY: move_mount of a detached mount received for this purpose onto a static
-        // NUL-terminated path (MOVE_MOUNT_F_EMPTY_PATH: the descriptor itself); then closing
-        // the descriptor, which nothing else uses.
+    state.push(thaw_value);
+    state.push(b"\0");
+    if cleared && !state.overflow {
+        let argv = [INIT_NAME.as_ptr(), ptr::null()];
+        let envp = [state.bytes.as_ptr().cast::<c_char>(), ptr::null()];
+        // SAFETY: execveat of the sandbox's memfd (AT_EMPTY_PATH: the descriptor itself) with
+        // null-terminated arrays of NUL-terminated strings on this stack.
         unsafe {
-            let rc = libc::syscall(
-                libc::SYS_move_mount,
-                fd,
+            libc::syscall(
+                libc::SYS_execveat,
+                plan.fds.init_image,
                 c"".as_ptr(),
-                libc::AT_FDCWD,
-                target.as_ptr(),
-                libc::MOVE_MOUNT_F_EMPTY_PATH,
-            );
-            if rc < 0 && result == 0 {
-                result = errno();
-            }
-            libc::close(fd);
-        }
-        i += 1;
+                argv.as_ptr(),
+                envp.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            )
+        };
     }
-    let answer = result.to_ne_bytes();
-    // SAFETY: one write from a stack buffer to a descriptor we own.
-    unsafe { libc::write(control, answer.as_ptr().cast(), answer.len()) };
-    true
+    if plan.ns.is_none() {
+        // SAFETY: kill with integer arguments: the program's process group, then the program
+        // (should it not have made its group yet).
+        unsafe {
+            libc::kill(-program, libc::SIGKILL);
+            libc::kill(program, libc::SIGKILL);
+        }
+    }
+    fail(report, Stage::Supervisor, 0, errno())
+}
+
+/// `kindling-init`'s state variable, written without allocation.
+struct StateBuf {
+    bytes: [u8; 160],
+    len: usize,
+    overflow: bool,
+}
+
+impl Default for StateBuf {
+    fn default() -> Self {
+        StateBuf {
+            bytes: [0; 160],
+            len: 0,
+            overflow: false,
+        }
+    }
+}
+
+impl StateBuf {
+    fn push(&mut self, text: &[u8]) {
+        match self.bytes.get_mut(self.len..self.len + text.len()) {
+            Some(slot) => {
+                slot.copy_from_slice(text);
+                self.len += text.len();
+            }
+            None => self.overflow = true,
+        }
+    }
+
+    fn push_decimal(&mut self, value: c_int) {
+        if value < 0 {
+            self.push(b"-");
+        }
+        let mut digits = [0u8; 10];
+        let mut n = value.unsigned_abs();
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            if let Some(d) = digits.get_mut(at) {
+                *d = b'0' + (n % 10) as u8;
+            }
+            n /= 10;
+            if n == 0 || at == 0 {
+                break;
+            }
+        }
+        self.push(digits.get(at..).unwrap_or(&[]));
+    }
 }
 
 /// A close-on-exec pipe: [read, write]. Ends the supervisor on failure.
@@ -1089,126 +1028,6 @@ fn signalfd_for_handled_signals() -> Result<RawFd, c_int> {
     }
 }
 
-/// Reads every queued signal; true if one of them asks for a teardown.
-fn drain_signals(fd: RawFd) -> bool {
-    let mut teardown = false;
-    loop {
-        // SAFETY: signalfd_siginfo is plain data; read fills at most its size.
-        let (n, info) = unsafe {
-            let mut info: libc::signalfd_siginfo = std::mem::zeroed();
-            let size = std::mem::size_of::<libc::signalfd_siginfo>();
-            let n = libc::read(fd, (&raw mut info).cast(), size);
-            (n, info)
-        };
-        if n != std::mem::size_of::<libc::signalfd_siginfo>() as isize {
-            return teardown;
-        }
-        if info.ssi_signo != libc::SIGCHLD as u32 {
-            teardown = true;
-        }
-    }
-}
-
-/// Reaps every child that has exited, noting the program's status.
-fn reap_ready(program: libc::pid_t, program_status: &mut Option<c_int>) {
-    loop {
-        let mut status = 0;
-        // SAFETY: waitpid with a valid out pointer.
-        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG | libc::__WALL) };
-        if pid <= 0 {
-            return;
-        }
-        if pid == program {
-            *program_status = Some(status);
-        }
-    }
-}
-
-/// Kills every process left in the tree and reaps them all.
-fn tear_down(plan: &ChildPlan) {
-    if plan.ns.is_some() {
-        // pid 1 of the namespace: -1 reaches every other process in it, and nothing outside.
-        // SAFETY: kill with integer arguments.
-        unsafe { libc::kill(-1, libc::SIGKILL) };
-        thaw(plan);
-        reap_all(|| {});
-    } else {
-        // As subreaper every orphan of the tree is our child: kill the children, reap one,
-        // repeat; their children become ours in turn.
-        reap_all(kill_children);
-    }
-}
-
-/// Calls `before_wait` and waits for a child, until there are no children left.
-fn reap_all(before_wait: impl Fn()) {
-    loop {
-        before_wait();
-        let mut status = 0;
-        // SAFETY: waitpid with a valid out pointer.
-        let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
-        if pid < 0 && errno() != libc::EINTR {
-            return;
-        }
-    }
-}
-
-/// Thaws the environment's cgroup, so killed processes can actually die.
-fn thaw(plan: &ChildPlan) {
-    if let Some((fd, value)) = plan.fds.thaw {
-        // SAFETY: writing a static buffer to a descriptor we own.
-        unsafe { libc::pwrite(fd, value.as_ptr().cast(), value.len(), 0) };
-    }
-}
-
-/// SIGKILLs every child listed in /proc/thread-self/children.
-fn kill_children() {
-    let mut buf = [0u8; 4096];
-    // SAFETY: open/read/close on a static path and a stack buffer of the size passed.
-    let n = unsafe {
-        let fd = libc::open(
-            c"/proc/thread-self/children".as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        );
-        if fd < 0 {
-            return;
-        }
-        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
-        libc::close(fd);
-        n
-    };
-    let Some(data) = usize::try_from(n).ok().and_then(|n| buf.get(..n)) else {
-        return;
-    };
-    let mut pid: libc::pid_t = 0;
-    let mut digits = false;
-    for &byte in data {
-        if byte.is_ascii_digit() {
-            pid = pid
-                .saturating_mul(10)
-                .saturating_add(libc::pid_t::from(byte - b'0'));
-            digits = true;
-        } else {
-            if digits && pid > 0 {
-                // SAFETY: kill with integer arguments.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            pid = 0;
-            digits = false;
-        }
-    }
-    // A number at the very end may be cut off by the buffer: it is handled on the next round.
-}
-
-fn children_max_rss_kib() -> u32 {
-    // SAFETY: getrusage fills the zeroed plain-data structure we pass.
-    let max_rss = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
-        usage.ru_maxrss
-    };
-    u32::try_from(max_rss).unwrap_or(u32::MAX)
-}
-
 /// Resets every signal to its default action and unblocks all of them, for the program.
 fn reset_signals() {
     for signal in 1..=64 {
@@ -1349,6 +1168,23 @@ mod tests {
         // SAFETY: as above.
         let cwd = unsafe { CStr::from_ptr(command.cwd) }.to_bytes().to_vec();
         Ok((strings(0), cwd, strings(command.envp)))
+    }
+
+    #[test]
+    fn the_init_state_is_written_without_allocation() {
+        let mut state = StateBuf::default();
+        for n in [0, 7, -1, 1_234_567_890, c_int::MIN] {
+            state.push_decimal(n);
+            state.push(b":");
+        }
+        state.push(b"THAWED");
+        assert_eq!(
+            &state.bytes[..state.len],
+            b"0:7:-1:1234567890:-2147483648:THAWED"
+        );
+        assert!(!state.overflow);
+        state.push(&[b'x'; 160]);
+        assert!(state.overflow, "a string that does not fit is noticed");
     }
 
     #[test]

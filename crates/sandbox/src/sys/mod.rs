@@ -1,6 +1,7 @@
 //! The crate's only `unsafe` code: `clone3` with a pidfd, pidfd signals and waits, (in
-//! [`child`]) what runs between `clone3` and `execve`, and (in [`net`]) making a network
-//! namespace with a listener in it.
+//! [`child`]) what runs between `clone3` and `execve`, (in [`net`]) making a network
+//! namespace with a listener in it, and the image of `kindling-init` (`init.rs`, a program of
+//! its own built by build.rs), which every supervisor becomes once its setup is done.
 #![allow(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -45,6 +46,9 @@ pub(crate) const NS_NET: u64 = libc::CLONE_NEWNET as u64;
 enum Entry<'a> {
     Supervisor(&'a ChildPlan),
     ExitAtOnce,
+    /// Executes `kindling-init` from this memfd without state (it exits 0); exits with the
+    /// errno if the `execveat` fails.
+    InitProbe(libc::c_int),
 }
 
 /// Clones a child in new namespaces `ns_flags` (0 for none) that runs the supervisor of
@@ -62,14 +66,20 @@ pub(crate) fn clone_supervisor(
 /// Checks that a child can be created in namespaces `ns_flags`; the child exits at once.
 pub(crate) fn probe_namespaces(ns_flags: u64) -> io::Result<()> {
     let (_, pidfd) = clone_with(ns_flags, Entry::ExitAtOnce)?;
+    match wait_exit_code(pidfd.as_fd())? {
+        0 => Ok(()),
+        code => Err(io::Error::other(format!(
+            "namespace probe ended with code {code}"
+        ))),
+    }
+}
+
+/// Waits for the child of `pidfd` to exit; its exit code (a signal is an error).
+fn wait_exit_code(pidfd: BorrowedFd<'_>) -> io::Result<i32> {
     loop {
-        match waitid(Id::PIDFd(pidfd.as_fd()), WaitPidFlag::WEXITED) {
-            Ok(WaitStatus::Exited(_, 0)) => return Ok(()),
-            Ok(other) => {
-                return Err(io::Error::other(format!(
-                    "namespace probe ended with {other:?}"
-                )));
-            }
+        match waitid(Id::PIDFd(pidfd), WaitPidFlag::WEXITED) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(other) => return Err(io::Error::other(format!("the child ended with {other:?}"))),
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -106,6 +116,24 @@ fn clone_with(ns_flags: u64, entry: Entry<'_>) -> io::Result<(libc::pid_t, Owned
             Entry::Supervisor(plan) => child::supervisor_main(plan),
             // SAFETY: _exit ends the child without running any of the parent's destructors.
             Entry::ExitAtOnce => unsafe { libc::_exit(0) },
+            Entry::InitProbe(image) => {
+                let argv = [c"kindling-init".as_ptr(), std::ptr::null()];
+                let envp = [std::ptr::null::<libc::c_char>()];
+                // SAFETY: execveat of a memfd we own (AT_EMPTY_PATH) with null-terminated
+                // arrays on this stack; if it returns, _exit with its errno (this child's own
+                // copy) without running any of the parent's destructors.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_execveat,
+                        image,
+                        c"".as_ptr(),
+                        argv.as_ptr(),
+                        envp.as_ptr(),
+                        libc::AT_EMPTY_PATH,
+                    );
+                    libc::_exit(*libc::__errno_location())
+                }
+            }
         }
     }
     let clone_error = io::Error::last_os_error();
@@ -116,6 +144,48 @@ fn clone_with(ns_flags: u64, entry: Entry<'_>) -> io::Result<(libc::pid_t, Owned
     // SAFETY: with CLONE_PIDFD the kernel stored a new pidfd in `pidfd` that nothing else owns.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     Ok((rc as libc::pid_t, pidfd))
+}
+
+/// `kindling-init` (src/sys/init.rs), built by build.rs: the supervisor's steady state as a
+/// static executable of a few kilobytes.
+static INIT_IMAGE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kindling-init"));
+
+/// A sealed, close-on-exec memfd holding `kindling-init`, which supervisors `execveat` once
+/// their setup is done (so that none keeps a copy of Kindling's address space). Made once per
+/// sandbox; its pages are shared by every supervisor.
+pub(crate) fn init_image() -> io::Result<OwnedFd> {
+    const MFD_EXEC: libc::c_uint = 0x10;
+    let name = c"kindling-init";
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // SAFETY: memfd_create with a static NUL-terminated name and integer flags. MFD_EXEC (an
+    // executable memfd, Linux 6.3+) first; older kernels refuse the flag with EINVAL, and
+    // their memfds are executable anyway.
+    let mut fd = unsafe { libc::memfd_create(name.as_ptr(), flags | MFD_EXEC) };
+    if fd < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+        // SAFETY: as above.
+        fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
+    }
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: memfd_create returned a new descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut file = std::fs::File::from(fd);
+    std::io::Write::write_all(&mut file, INIT_IMAGE)?;
+    let fd = OwnedFd::from(file);
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: fcntl with integer arguments on a descriptor we own. Sealed, the image cannot be
+    // changed by anyone holding the descriptor (a forked program holds it until its execve).
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // Executed once here, so that a host that refuses it (`vm.memfd_noexec = 2`, a security
+    // module) is told at start, not by every environment's supervisor.
+    let (_, pidfd) = clone_with(0, Entry::InitProbe(fd.as_raw_fd()))?;
+    match wait_exit_code(pidfd.as_fd())? {
+        0 => Ok(fd),
+        errno => Err(io::Error::from_raw_os_error(errno)),
+    }
 }
 
 /// `CLOCK_MONOTONIC` as (seconds, nanoseconds). Allocation-free and async-signal-safe: the

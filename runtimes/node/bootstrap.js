@@ -170,6 +170,7 @@ class RuntimeApiClient {
   }
 
   async post(target, body, headers) {
+    await outputFlushed();
     const response = await this.request('POST', target, headers, body);
     if (response.status >= 500) {
       throw new Error(describeFailure(`POST ${target}`, response));
@@ -253,6 +254,16 @@ function runtimeError(name, message) {
   // The stack's first line was rendered with the old name; keep them in step.
   error.stack = error.stack.replace(/^Error/, error.name);
   return error;
+}
+
+/**
+ * Resolves once what was written to stdout and stderr is in the platform's pipes. Node.js
+ * writes to a pipe asynchronously once it is full; Lambda's runtimes log synchronously, so a
+ * result is posted only after the output before it, which is then logged before END.
+ */
+function outputFlushed() {
+  const pending = [process.stdout, process.stderr].filter((stream) => stream.writableLength > 0);
+  return Promise.all(pending.map((stream) => new Promise((resolve) => stream.write('', resolve))));
 }
 
 /** The payload posted to /error or /init/error, shaped as AWS's Node runtime does. */

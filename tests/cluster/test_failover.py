@@ -210,9 +210,10 @@ def test_a_node_cut_from_postgres_fences_itself_and_no_work_runs_twice(start_nod
     wait_for(lambda: sink.get(fn), timeout=30, what="A to process a message")
     assert a.healthy()
 
-    # Cut A: its sessions are killed and it may not log in again.
-    cut = now()
+    # Cut A: it may not log in again, and its sessions are killed (the cut; a psql of its own
+    # takes a while on a loaded machine, so the clock starts after the first).
     psql(f"ALTER ROLE {role} NOLOGIN")
+    cut = now()
     psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'")
     wait_for(lambda: not a.healthy(), timeout=DEAD_AFTER * 2, interval=0.1,
              what="A to fence itself")

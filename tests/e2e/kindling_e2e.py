@@ -528,9 +528,10 @@ class KindlingLogs:
     def raw(self, function: str) -> str:
         proc = subprocess.run([str(self.binary), "logs", function, "--data-dir", str(self.data_dir),
                                *self.store_args],
-                              capture_output=True, text=True, timeout=30)
-        assert proc.returncode == 0, f"kindling logs {function} failed rc={proc.returncode}: {proc.stderr}"
-        return proc.stdout
+                              capture_output=True, timeout=30)
+        assert proc.returncode == 0, f"kindling logs {function} failed rc={proc.returncode}: {proc.stderr!r}"
+        # Decoded as is: a "\r" inside an event (Node.js's multi-line console.log) stays one.
+        return proc.stdout.decode("utf-8", "replace")
 
     def messages(self, function: str) -> list[str]:
         out = []

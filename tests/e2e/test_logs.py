@@ -99,3 +99,31 @@ def test_event_invocation_runs(lam, logs, deploy, kind):
     messages = logs.wait_contains(name, f"REPORT RequestId: {rid}", timeout=30)
     assert f"START RequestId: {rid} Version: $LATEST" in messages, (
         "the Event invoke's RequestId is not the id the function ran with:\n" + "\n".join(messages))
+
+
+def test_a_burst_of_output_is_logged_before_end(lam, logs, deploy, kind):
+    """Everything a function printed before it answered is in its log before END and REPORT,
+    however much it printed: here several pipe-fulls per stream (the platform's lines must wait
+    for Kindling's output readers, not race them)."""
+    name = deploy()
+    count = 2000
+    ids = []
+    for r in range(4):
+        marker = k.unique(f"burst{r}")
+        text = "\n".join(f"{marker} {i:05d} " + "x" * 100 for i in range(count))
+        inv = k.invoke(lam, name, {"print": text})
+        inv.ok()
+        ids.append((inv.request_id, marker))
+    # Events split on "\n" only: the Node.js runtime logs one console.log as one event, its
+    # newlines turned into "\r" (as Lambda's does).
+    raw = k.wait_for(lambda: (lambda r: r if f"REPORT RequestId: {ids[-1][0]}" in r else None)(
+        logs.raw(name)), what="the last REPORT in `kindling logs`")
+    events = [line.partition("\t")[2] for line in raw.split("\n") if line]
+    for rid, marker in ids:
+        start = events.index(f"START RequestId: {rid} Version: $LATEST")
+        end = events.index(f"END RequestId: {rid}")
+        # stdout's lines and stderr's (its first line prefixed `stderr:`).
+        printed = sum(e.count(marker) for e in events)
+        assert printed == 2 * count, f"{printed} of {2 * count} lines of {rid} logged"
+        late = [e[:60] for i, e in enumerate(events) if marker in e and not start < i < end]
+        assert not late, f"{len(late)} lines of {rid} outside START..END, first {late[:3]}"

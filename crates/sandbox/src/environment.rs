@@ -11,10 +11,10 @@ use nix::sys::wait::WaitStatus;
 use tokio::io::AsyncReadExt;
 use tokio::io::unix::AsyncFd;
 use tokio::net::unix::pipe;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::cgroup::EnvCgroup;
-use crate::output::OutputLine;
+use crate::output::{Output, Progress, Sources};
 use crate::report::{RECORD_LEN, Record, Stage};
 use crate::{SandboxError, sys};
 
@@ -166,7 +166,10 @@ pub struct Environment {
     pid: Option<u32>,
     inner: Arc<Inner>,
     exit: watch::Receiver<Option<Exit>>,
-    output: Option<mpsc::Receiver<OutputLine>>,
+    output: Option<Output>,
+    /// The output pipes' read ends and how far their lines have got.
+    sources: Sources,
+    progress: Arc<Progress>,
     /// The supervisor tears the tree down when this closes (even if Kindling dies).
     lifeline: Option<OwnedFd>,
 }
@@ -187,7 +190,9 @@ impl Environment {
         id: String,
         inner: Arc<Inner>,
         exit: watch::Receiver<Option<Exit>>,
-        output: mpsc::Receiver<OutputLine>,
+        output: Output,
+        sources: Sources,
+        progress: Arc<Progress>,
         lifeline: OwnedFd,
     ) -> Self {
         let pid = inner.program_pid.and_then(|p| u32::try_from(p).ok());
@@ -197,6 +202,8 @@ impl Environment {
             inner,
             exit,
             output: Some(output),
+            sources,
+            progress,
             lifeline: Some(lifeline),
         }
     }
@@ -218,8 +225,17 @@ impl Environment {
     ///
     /// The channel is bounded: a caller that keeps the receiver must drain it, or the program
     /// eventually blocks writing. Dropping the receiver discards further output.
-    pub fn take_output(&mut self) -> Option<mpsc::Receiver<OutputLine>> {
+    pub fn take_output(&mut self) -> Option<Output> {
         self.output.take()
+    }
+
+    /// Waits until every complete line the environment wrote before the call has been
+    /// received from [`take_output`](Self::take_output)'s receiver and handled (its holder
+    /// asked for the next line), or the receiver is gone. Whoever writes the platform's lines
+    /// after a runtime's answer waits for this, so that nothing the function printed before
+    /// answering lands after them. Immediate, with no system call, when the output is idle.
+    pub async fn output_settled(&self) {
+        self.sources.settled(&self.progress).await;
     }
 
     /// Waits until the tree is gone (every process reaped, cgroups removed) and tells how the

@@ -52,8 +52,9 @@
 //!   [`try_wait`](Environment::try_wait) → [`Exit`], [`kill`](Environment::kill),
 //!   [`freeze`](Environment::freeze) / [`thaw`](Environment::thaw),
 //!   [`memory_peak_bytes`](Environment::memory_peak_bytes),
-//!   [`oom_killed`](Environment::oom_killed), [`take_output`](Environment::take_output) (a
-//!   channel of [`OutputLine`]). Dropping it kills the tree; `kill` and drop are idempotent.
+//!   [`oom_killed`](Environment::oom_killed), [`take_output`](Environment::take_output) (an
+//!   [`Output`] receiver of [`OutputLine`]s), [`output_settled`](Environment::output_settled).
+//!   Dropping it kills the tree; `kill` and drop are idempotent.
 //! - [`Sandbox::prepare_network`]`(port_inside)` → [`PreparedNetwork`] `{ listener, namespace }`,
 //!   before `spawn`: a listener on the loopback the environment will see. With
 //!   [`NetworkMode::None`] it is bound inside a new network namespace (on `port_inside`) that
@@ -143,7 +144,7 @@ mod tmp_disk;
 pub use environment::{Environment, Exit, LateExec};
 pub use error::SandboxError;
 pub use network::{NetworkNamespace, PreparedNetwork};
-pub use output::{OutputLine, Stream};
+pub use output::{Output, OutputLine, Stream};
 pub use sandbox::{Sandbox, SandboxConfig, TmpBacking};
 pub use spec::{BindMount, EnvironmentSpec, IsolationMode, MAX_PASS_FDS, NetworkMode};
 

@@ -1,8 +1,14 @@
 //! Standard output and error of an environment, delivered line by line.
 
-use tokio::io::AsyncReadExt;
+use std::future::Future;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use tokio::io::Interest;
 use tokio::net::unix::pipe;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 /// Which of the program's output streams a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -111,43 +117,219 @@ fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// How far the environment's output has got, shared by its pumps, its [`Output`] receiver and
+/// [`Environment::output_settled`](crate::Environment::output_settled).
+#[derive(Debug)]
+pub(crate) struct Progress {
+    /// Lines the pumps sent into the channel.
+    sent: AtomicU64,
+    /// Lines the receiver's holder is done with: every line handed out before its latest call.
+    done: AtomicU64,
+    /// Per stream (stdout, stderr): bytes read from the pipe whose complete lines were sent.
+    read: [AtomicU64; 2],
+    /// Per stream: the pump reached the end of the pipe (or gave up on it).
+    closed: [AtomicBool; 2],
+    /// Woken whenever one of the above moved while someone may be waiting.
+    moved: Notify,
+}
+
+impl Progress {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Progress {
+            sent: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            read: [AtomicU64::new(0), AtomicU64::new(0)],
+            closed: [AtomicBool::new(false), AtomicBool::new(false)],
+            moved: Notify::new(),
+        })
+    }
+
+    fn all_lines_done(&self) -> bool {
+        self.done.load(Ordering::Acquire) >= self.sent.load(Ordering::Acquire)
+    }
+}
+
+fn index(stream: Stream) -> usize {
+    match stream {
+        Stream::Stdout => 0,
+        Stream::Stderr => 1,
+    }
+}
+
+/// The environment's output, line by line (stdout and stderr interleaved as they arrive): a
+/// bounded channel's receiving end that also tells the environment what its holder is done
+/// with. A line counts as handled once the holder asks for the next one (or drops this), so
+/// [`Environment::output_settled`](crate::Environment::output_settled) can wait until every
+/// line printed before a point has been dealt with.
+#[derive(Debug)]
+pub struct Output {
+    lines: mpsc::Receiver<OutputLine>,
+    progress: Arc<Progress>,
+    handed: u64,
+}
+
+impl Output {
+    pub(crate) fn new(lines: mpsc::Receiver<OutputLine>, progress: Arc<Progress>) -> Self {
+        Output {
+            lines,
+            progress,
+            handed: 0,
+        }
+    }
+
+    /// The next line; `None` once every process that held the pipes is gone and all lines were
+    /// delivered. Marks every line received before as handled.
+    pub async fn recv(&mut self) -> Option<OutputLine> {
+        self.handled_so_far();
+        let line = self.lines.recv().await;
+        self.handed += u64::from(line.is_some());
+        line
+    }
+
+    /// The next line if one is waiting. Marks every line received before as handled.
+    pub fn try_recv(&mut self) -> Result<OutputLine, mpsc::error::TryRecvError> {
+        self.handled_so_far();
+        let line = self.lines.try_recv();
+        self.handed += u64::from(line.is_ok());
+        line
+    }
+
+    fn handled_so_far(&self) {
+        if self.progress.done.load(Ordering::Relaxed) != self.handed {
+            self.progress.done.store(self.handed, Ordering::Release);
+            self.progress.moved.notify_waiters();
+        }
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        // Nobody will handle further lines: the pumps drop them, and nothing waits for them.
+        self.progress.done.store(u64::MAX, Ordering::Release);
+        self.progress.moved.notify_waiters();
+    }
+}
+
+/// The read ends of an environment's output pipes, kept to tell whether output is pending.
+#[derive(Debug, Default)]
+pub(crate) struct Sources {
+    pipes: Vec<(Stream, Arc<pipe::Receiver>)>,
+}
+
+impl Sources {
+    pub(crate) fn push(&mut self, stream: Stream, pipe: Arc<pipe::Receiver>) {
+        self.pipes.push((stream, pipe));
+    }
+
+    /// Waits until every byte written into the pipes before the call has been read, split
+    /// into lines and handled by the [`Output`]'s holder (or the holder is gone). Costs no
+    /// system call when the reactor has seen nothing to read and every line sent was handled:
+    /// a runtime's output written before its response reached Kindling is seen by the reactor
+    /// no later than the response (one epoll instance reports readiness in the order it
+    /// happened). A partial last line (no newline yet) is not waited for.
+    pub(crate) async fn settled(&self, progress: &Progress) {
+        let pending: Vec<(usize, &pipe::Receiver)> = self
+            .pipes
+            .iter()
+            .map(|(s, p)| (index(*s), &**p))
+            .filter(|(i, p)| !progress.closed[*i].load(Ordering::Acquire) && readable_now(p))
+            .collect();
+        if pending.is_empty() && progress.all_lines_done() {
+            return;
+        }
+        // Everything up to what the pipes hold now.
+        let targets: Vec<(usize, u64)> = pending
+            .iter()
+            .map(|(i, p)| {
+                let unread = crate::sys::pipe::unread_bytes(p.as_fd()).unwrap_or(0) as u64;
+                (*i, progress.read[*i].load(Ordering::Acquire) + unread)
+            })
+            .collect();
+        let mut lines_to_handle = None;
+        loop {
+            let moved = progress.moved.notified();
+            let mut moved = std::pin::pin!(moved);
+            moved.as_mut().enable();
+            if lines_to_handle.is_none()
+                && targets.iter().all(|(i, target)| {
+                    progress.closed[*i].load(Ordering::Acquire)
+                        || progress.read[*i].load(Ordering::Acquire) >= *target
+                })
+            {
+                lines_to_handle = Some(progress.sent.load(Ordering::Acquire));
+            }
+            if let Some(sent) = lines_to_handle
+                && progress.done.load(Ordering::Acquire) >= sent
+            {
+                return;
+            }
+            moved.await;
+        }
+    }
+}
+
+/// Whether the reactor has seen the pipe readable (or closed) and its reader has not yet read
+/// it empty. No system call: one poll of a readiness future.
+fn readable_now(pipe: &pipe::Receiver) -> bool {
+    let ready = pipe.ready(Interest::READABLE);
+    let ready = std::pin::pin!(ready);
+    let mut cx = Context::from_waker(Waker::noop());
+    matches!(ready.poll(&mut cx), Poll::Ready(_))
+}
+
 /// Reads one output pipe to its end, sending each line. When the receiver is gone the pipe is
 /// still drained (and lines dropped) so the program never blocks on a full pipe.
 pub(crate) async fn pump(
     stream: Stream,
-    mut source: pipe::Receiver,
+    source: Arc<pipe::Receiver>,
     sink: mpsc::Sender<OutputLine>,
     max_line_bytes: usize,
+    progress: Arc<Progress>,
 ) {
+    let i = index(stream);
     let mut sink = Some(sink);
     let mut splitter = LineSplitter::new(max_line_bytes);
     let mut buf = vec![0u8; 16 * 1024];
     let mut lines = Vec::new();
-    loop {
-        let n = match source.read(&mut buf).await {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                tracing::debug!(?stream, error = %e, "reading environment output failed");
-                break;
-            }
-        };
-        splitter.push(&buf[..n], &mut lines);
-        for line in lines.drain(..) {
-            send(&mut sink, OutputLine { stream, line }).await;
+    'pipe: loop {
+        if let Err(e) = source.readable().await {
+            tracing::debug!(?stream, error = %e, "waiting for environment output failed");
+            break;
         }
+        loop {
+            let n = match source.try_read(&mut buf) {
+                Ok(0) => break 'pipe,
+                Ok(n) => n,
+                // Read empty: the reactor's readiness is cleared; tell waiters.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::debug!(?stream, error = %e, "reading environment output failed");
+                    break 'pipe;
+                }
+            };
+            splitter.push(&buf[..n], &mut lines);
+            for line in lines.drain(..) {
+                send(&mut sink, OutputLine { stream, line }, &progress).await;
+            }
+            progress.read[i].fetch_add(n as u64, Ordering::AcqRel);
+        }
+        progress.moved.notify_waiters();
     }
     if let Some(line) = splitter.finish() {
-        send(&mut sink, OutputLine { stream, line }).await;
+        send(&mut sink, OutputLine { stream, line }, &progress).await;
     }
+    progress.closed[i].store(true, Ordering::Release);
+    progress.moved.notify_waiters();
 }
 
-async fn send(sink: &mut Option<mpsc::Sender<OutputLine>>, line: OutputLine) {
-    if let Some(tx) = sink
-        && tx.send(line).await.is_err()
-    {
-        *sink = None;
+async fn send(sink: &mut Option<mpsc::Sender<OutputLine>>, line: OutputLine, progress: &Progress) {
+    if let Some(tx) = sink {
+        // Counted before it is queued, so a count taken by `settled` covers every queued line.
+        progress.sent.fetch_add(1, Ordering::AcqRel);
+        if tx.send(line).await.is_err() {
+            *sink = None;
+        }
     }
 }
 

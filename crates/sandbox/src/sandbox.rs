@@ -16,7 +16,7 @@ use crate::environment::{Environment, Inner, monitor, read_record};
 use crate::launch::{
     Launched, Shared, abort_blocking, above_stdio, is_permission_like, prepare_namespaces,
 };
-use crate::output::{Stream, pump};
+use crate::output::{Output, Progress, Sources, Stream, pump};
 use crate::plan::Step;
 use crate::report::{Record, Stage};
 use crate::tmp_disk::TmpPool;
@@ -346,14 +346,19 @@ impl Sandbox {
         };
 
         let (lines_tx, lines_rx) = mpsc::channel(config.output_capacity.max(1));
+        let progress = Progress::new();
+        let mut sources = Sources::default();
         for (stream, fd) in [(Stream::Stdout, stdout), (Stream::Stderr, stderr)] {
             match pipe::Receiver::from_owned_fd(fd) {
                 Ok(source) => {
+                    let source = Arc::new(source);
+                    sources.push(stream, Arc::clone(&source));
                     tokio::spawn(pump(
                         stream,
                         source,
                         lines_tx.clone(),
                         config.max_line_bytes,
+                        Arc::clone(&progress),
                     ));
                 }
                 Err(e) => tracing::warn!(?stream, error = %e, "cannot read environment output"),
@@ -385,8 +390,9 @@ impl Sandbox {
             micros = started.elapsed().as_micros() as u64,
             "environment started"
         );
+        let output = Output::new(lines_rx, Arc::clone(&progress));
         Ok(Environment::new(
-            spec.id, inner, exit_rx, lines_rx, lifeline,
+            spec.id, inner, exit_rx, output, sources, progress, lifeline,
         ))
     }
 

@@ -2,6 +2,9 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
 use common::*;
@@ -330,4 +333,41 @@ async fn prepared_network_is_the_hosts_loopback() {
 async fn passes_descriptors_at_fixed_numbers_and_nothing_else() {
     let sandbox = Sandbox::process();
     passes_descriptors_at_fixed_numbers(&sandbox, shell(&unique("passfds"), "")).await;
+}
+
+#[tokio::test]
+async fn output_settled_waits_for_every_line_written_before_it() {
+    let sandbox = Sandbox::process();
+    let id = unique("settle");
+    let done = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{id}.done"));
+    // Several pipe-fulls on each stream, then a sign that everything was written.
+    let script = format!(
+        "seq 1 20000 | sed 's/$/ stdout-padding-padding-padding/'; \
+         seq 1 20000 | sed 's/$/ stderr-padding-padding-padding/' >&2; \
+         : > '{}'; exec sleep 1000",
+        done.display()
+    );
+    let mut env = sandbox.spawn(shell(&id, &script)).await.unwrap();
+    let mut output = env.take_output().unwrap();
+    let handled = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&handled);
+    // A slow holder: every 500 lines take it a while.
+    tokio::spawn(async move {
+        while output.recv().await.is_some() {
+            if (counter.fetch_add(1, SeqCst) + 1).is_multiple_of(500) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    });
+    eventually("the program wrote everything", LIMIT, || done.exists()).await;
+    tokio::time::timeout(LIMIT, env.output_settled())
+        .await
+        .expect("output settles");
+    assert_eq!(handled.load(SeqCst), 40_000);
+    // Idle output: settled at once.
+    tokio::time::timeout(Duration::from_millis(100), env.output_settled())
+        .await
+        .expect("idle output is settled");
+    env.kill();
+    let _ = std::fs::remove_file(&done);
 }

@@ -22,6 +22,11 @@ use crate::users::UserLease;
 /// A buffered response's limit (Lambda's 6 MB plus its 100 bytes of slack), for the message.
 const MAX_BUFFERED_RESPONSE_BYTES: usize = kindling_runtime_api::DEFAULT_MAX_RESPONSE_BYTES;
 
+/// How long END waits for the function's earlier output to be logged (a bound for a log
+/// writer that cannot keep up, never reached by a working one: it waits only for what the
+/// pipes held when the runtime answered).
+const OUTPUT_SETTLE_LIMIT: Duration = Duration::from_secs(2);
+
 /// After a stream is cut off, how long to wait for the runtime's exit to report that instead.
 const EXIT_AFTER_CUT: Duration = Duration::from_millis(200);
 
@@ -555,8 +560,13 @@ impl Env {
                 )
             }
         };
-        // Let the output pump forward what the runtime printed before it answered.
-        tokio::task::yield_now().await;
+        // What the runtime printed before it answered goes before END and REPORT.
+        if tokio::time::timeout(OUTPUT_SETTLE_LIMIT, self.sandbox().output_settled())
+            .await
+            .is_err()
+        {
+            tracing::warn!(%request_id, "the function's output was not logged in time; END follows");
+        }
         self.log.platform(
             || Some(logs::end_line(request_id)),
             Level::Debug,

@@ -9,6 +9,7 @@ pub(crate) mod child;
 pub(crate) mod code;
 pub(crate) mod disk;
 pub(crate) mod net;
+pub(crate) mod pipe;
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use kindling_sandbox::{EnvironmentSpec, OutputLine, Stream};
-use tokio::sync::mpsc;
 
 #[allow(unused_imports)] // each test binary uses some of them
 pub use kindling_test_support::{cannot_run, eventually_async as eventually, is_root};
@@ -43,7 +42,7 @@ pub fn shell(id: &str, script: &str) -> EnvironmentSpec {
 }
 
 /// Collects lines until the channel closes.
-pub async fn all_lines(mut rx: mpsc::Receiver<OutputLine>, limit: Duration) -> Vec<OutputLine> {
+pub async fn all_lines(mut rx: kindling_sandbox::Output, limit: Duration) -> Vec<OutputLine> {
     let mut lines = Vec::new();
     let deadline = tokio::time::Instant::now() + limit;
     loop {
@@ -66,7 +65,7 @@ pub fn texts(lines: &[OutputLine], stream: Stream) -> Vec<String> {
 
 /// Receives lines until `done` says the collected ones are enough.
 pub async fn lines_until(
-    rx: &mut mpsc::Receiver<OutputLine>,
+    rx: &mut kindling_sandbox::Output,
     limit: Duration,
     done: impl Fn(&[OutputLine]) -> bool,
 ) -> Vec<OutputLine> {

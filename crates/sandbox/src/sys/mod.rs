@@ -1,6 +1,6 @@
 //! The crate's only `unsafe` code: `clone3` with a pidfd, pidfd signals and waits, (in
 //! [`child`]) what runs between `clone3` and `execve`, (in [`net`]) making a network
-//! namespace with a listener in it, and the image of `kindling-init` (`init.rs`, a program of
+//! namespace with a listener in it, (in [`pipe`]) how much a pipe holds, and the image of `kindling-init` (`init.rs`, a program of
 //! its own built by build.rs), which every supervisor becomes once its setup is done.
 #![allow(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]

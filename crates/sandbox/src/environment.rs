@@ -231,11 +231,14 @@ impl Environment {
 
     /// Waits until every complete line the environment wrote before the call has been
     /// received from [`take_output`](Self::take_output)'s receiver and handled (its holder
-    /// asked for the next line), or the receiver is gone. Whoever writes the platform's lines
-    /// after a runtime's answer waits for this, so that nothing the function printed before
-    /// answering lands after them. Immediate, with no system call, when the output is idle.
+    /// asked for the next line), or the receiver is gone (or was never taken: nobody handles
+    /// lines then). Whoever writes the platform's lines after a runtime's answer waits for
+    /// this, so that nothing the function printed before answering lands after them.
+    /// Immediate, with no system call, when the output is idle.
     pub async fn output_settled(&self) {
-        self.sources.settled(&self.progress).await;
+        if self.output.is_none() {
+            self.sources.settled(&self.progress).await;
+        }
     }
 
     /// Waits until the tree is gone (every process reaped, cgroups removed) and tells how the

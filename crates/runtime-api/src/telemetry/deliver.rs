@@ -89,12 +89,12 @@ pub(super) struct Queue {
 
 impl Queue {
     /// Offers an item; counts it as dropped when the subscriber's queue is full. Never waits.
-    pub(super) fn offer(&self, tx: &mpsc::Sender<Item>, item: &Item) {
+    pub(super) fn offer(&self, tx: &mpsc::Sender<Item>, item: Item) {
         let size = item.size();
         // Counted before they are sent, so the delivery task never counts them out first.
         let items = self.items.fetch_add(1, Ordering::Relaxed) + 1;
         let bytes = self.bytes.fetch_add(size, Ordering::Relaxed) + size;
-        if tx.try_send(Arc::clone(item)).is_err() {
+        if tx.try_send(item).is_err() {
             self.items.fetch_sub(1, Ordering::Relaxed);
             self.bytes.fetch_sub(size, Ordering::Relaxed);
             self.dropped.records.fetch_add(1, Ordering::Relaxed);
@@ -167,13 +167,13 @@ pub(super) async fn deliver(mut rx: mpsc::Receiver<Item>, dest: Destination, que
         let lost = queue.dropped.records.swap(0, Ordering::Relaxed);
         let lost_bytes = queue.dropped.bytes.swap(0, Ordering::Relaxed);
         if lost > 0 {
-            batch.push(Entry::new(
+            batch.push(Item::Owned(Entry::new(
                 super::now_ms(),
                 Record::Platform(Platform::LogsDropped {
                     records: lost,
                     bytes: lost_bytes,
                 }),
-            ));
+            )));
         }
         body.clear();
         if tcp_lines {

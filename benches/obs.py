@@ -106,17 +106,15 @@ class Sink:
 
 
 class Kindling:
-    def __init__(self, binary: str, work: str, name: str, extra: list[str],
-                 wrap: list[str] | None = None):
-        """`wrap`: a command the server runs under (e.g. valgrind's)."""
+    def __init__(self, binary: str, work: str, name: str, extra: list[str]):
         self.port = free_port()
         self.data = os.path.join(work, name)
         self.log = open(os.path.join(work, f"{name}.log"), "wb")
         self.proc = subprocess.Popen(
-            [*(wrap or []), binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data,
+            [binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data,
              "--isolation", "process", *extra], stdout=self.log, stderr=subprocess.STDOUT)
         self.addr = f"127.0.0.1:{self.port}"
-        deadline = time.time() + (300 if wrap else 30)
+        deadline = time.time() + 30
         while True:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()

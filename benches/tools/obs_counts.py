@@ -1,23 +1,20 @@
 #!/usr/bin/env python3
-"""Load-insensitive counts of what observability costs a warm invoke: the server's user-space
-instructions per invoke (valgrind callgrind, instrumentation on only while the measured
-invokes run) and its system calls per invoke (strace -c -f), per row of benches/obs.py (off,
-otlp, subscriber, on = otlp + subscriber; /metrics scrapes cost nothing per invoke), for one or
-more Kindling binaries.
+"""Load-insensitive counts of what observability costs a warm invoke: the server's heap
+allocations per invoke (perf uprobes on libc's malloc/realloc/calloc) and its system calls per
+invoke (strace -c -f), per row of benches/obs.py (off, otlp, subscriber, on = otlp +
+subscriber; /metrics scrapes cost nothing per invoke), for one or more Kindling binaries.
+Single client, so batches are as large as a single client makes them.
 
     benches/tools/obs_counts.py --bench B --rust-fn F --out FILE [--n 2000] BIN[=LABEL] ...
 
-Instruction counts do not depend on the machine's load; they leave out the kernel (see the
-system calls) and the other processes (the function, the extension, the collector stand-in:
-benches/obs.py's children and sink columns). Under callgrind the server runs ~50x slower, so
-its batches are smaller than at full speed (each batch's fixed cost is over-counted).
+(Instruction counts would be better still, but this machine has no hardware counters and
+valgrind cannot run the server: it does not implement clone3, which the sandbox uses.)
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -29,19 +26,9 @@ from obs import Kindling, Sink, layer_zip, load  # noqa: E402
 ROWS = {"off": set(), "otlp": {"otlp"}, "subscriber": {"subscriber"},
         "on": {"otlp", "subscriber"}}
 
-# Exclusive instructions by symbol group (first match wins).
-GROUPS = (
-    ("otel", r"kindling_otel|kindling_scheduler::spans"),
-    ("telemetry", r"kindling_runtime_api::telemetry"),
-    ("records", r"kindling_scheduler::logs::"),
-    ("malloc", r"malloc|_int_free|free|realloc|unlink_chunk|calloc|memalign"),
-    ("tokio", r"tokio::"),
-)
-
-
-def setup(binary, bench, rust_fn, work, name, feats, sink, wrap=None):
+def setup(binary, bench, rust_fn, work, name, feats, sink):
     extra = ["--otlp-endpoint", sink.url] if "otlp" in feats else []
-    k = Kindling(binary, work, name, extra, wrap=wrap)
+    k = Kindling(binary, work, name, extra)
     subprocess.run([bench, "deploy", "--addr", k.addr, "--rust-fn", rust_fn],
                    check=True, capture_output=True, timeout=600)
     if "subscriber" in feats:
@@ -60,44 +47,44 @@ def setup(binary, bench, rust_fn, work, name, feats, sink, wrap=None):
             time.sleep(1)
 
 
-def callgrind(binary, args, work, name, feats, sink) -> tuple[float, dict]:
-    out = os.path.join(work, f"{name}.callgrind")
-    wrap = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
-    k, path = setup(binary, args.bench, args.rust_fn, work, name, feats, sink, wrap)
+def allocations(binary, args, work, name, feats, sink) -> dict:
+    """Heap allocations per invoke (perf uprobes on libc's malloc/realloc/calloc, which
+    `ensure_probes` adds), with the batch tasks' share of the run (they send after it)."""
+    k, path = setup(binary, args.bench, args.rust_fn, work, name, feats, sink)
     try:
-        subprocess.run(["callgrind_control", "-i", "on", str(k.proc.pid)], check=True,
-                       capture_output=True)
+        out = os.path.join(work, f"{name}.allocs")
+        pp = subprocess.Popen(["perf", "stat", "-x,", "-e", ",".join(PROBES), "-p",
+                               str(k.proc.pid), "-o", out],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
         r = load(args.bench, k, ["--warmup", "0", "--n", str(args.n), *path])
-        # Let the batch tasks send what the run queued (OTLP: 500 ms; Telemetry: timeoutMs).
-        time.sleep(3)
-        subprocess.run(["callgrind_control", "-d", str(k.proc.pid)], check=True,
-                       capture_output=True)
-        subprocess.run(["callgrind_control", "-i", "off", str(k.proc.pid)], check=True,
-                       capture_output=True)
+        # The batch tasks send what the run queued (OTLP: 500 ms; Telemetry: timeoutMs).
+        time.sleep(1.5)
+        pp.send_signal(2)
+        pp.wait(timeout=30)
     finally:
         k.stop()
-    dumps = sorted(f for f in os.listdir(work) if f.startswith(f"{name}.callgrind"))
-    dump = os.path.join(work, [d for d in dumps if d != f"{name}.callgrind"][0]
-                        if len(dumps) > 1 else dumps[0])
-    text = subprocess.run(["callgrind_annotate", "--threshold=100", dump],
-                          capture_output=True, text=True).stdout
-    total = 0
-    groups = {g: 0 for g, _ in GROUPS}
-    for line in text.splitlines():
-        m = re.match(r"\s*([\d,]+) \([ \d.]+%\)\s+(.*)", line)
-        if not m:
-            continue
-        n = int(m.group(1).replace(",", ""))
-        sym = m.group(2)
-        if "PROGRAM TOTALS" in sym:
-            total = n
-            continue
-        for g, rx in GROUPS:
-            if re.search(rx, sym):
-                groups[g] += n
-                break
+    counts = {}
+    for line in open(out):
+        f = line.strip().split(",")
+        if len(f) > 2 and f[0].isdigit():
+            counts[f[2].split(":")[-1]] = int(f[0])
     ok = max(r["ok"], 1)
-    return total / ok, {g: v / ok for g, v in groups.items()}
+    return {p: counts.get(p, 0) / ok for p in ("malloc", "realloc", "calloc")}
+
+
+PROBES = ("probe_libc:malloc", "probe_libc:realloc", "probe_libc:calloc")
+
+
+def ensure_probes() -> None:
+    listed = subprocess.run(["perf", "probe", "-l"], capture_output=True, text=True).stdout
+    if "probe_libc:malloc" in listed:
+        return
+    libc = next(line.split()[-1] for line in subprocess.run(
+        ["ldconfig", "-p"], capture_output=True, text=True).stdout.splitlines()
+        if "libc.so.6" in line and "x86-64" in line)
+    subprocess.run(["perf", "probe", "-q", "-x", libc, "-a", "malloc", "-a", "realloc",
+                    "-a", "calloc"], check=True)
 
 
 def syscalls(binary, args, work, name, feats, sink) -> tuple[float, str]:
@@ -138,28 +125,26 @@ def main() -> int:
     bins = [(b.split("=", 1) + [os.path.basename(b)])[:2] for b in args.binaries]
     work = tempfile.mkdtemp(prefix="kindling-obs-counts-")
     sink = Sink(args.bench)
+    ensure_probes()
     lines = [f"Observability counts per warm invoke of echo-rs (single client, {args.n} invokes), "
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
-             "instructions: the server's user space (callgrind), exclusive by symbol group; "
+             "allocations: the server's malloc/realloc/calloc calls (perf uprobes); "
              "syscalls: strace -c -f of the server", ""]
     try:
         for path, label in bins:
             lines.append(f"== {label} ({path})")
-            lines.append(f"{'':11} {'instr/inv':>10} " + " ".join(f"{g:>9}" for g, _ in GROUPS)
-                         + f" {'syscalls/inv':>13}")
-            base = None
+            lines.append(f"{'':11} {'malloc':>8} {'realloc':>8} {'calloc':>8} "
+                         f"{'syscalls':>9}")
             for row in rows:
                 name = f"{label}-{row}"
-                ir, groups = callgrind(path, args, work, name, ROWS[row], sink)
+                a = allocations(path, args, work, name, ROWS[row], sink)
                 sc, detail = (0.0, "") if args.no_strace else syscalls(
                     path, args, work, name + "-st", ROWS[row], sink)
-                base = ir if base is None else base
-                lines.append(f"{row:11} {ir:10.0f} " + " ".join(f"{groups[g]:9.0f}" for g, _ in
-                                                                GROUPS) + f" {sc:13.2f}"
-                             + f"   (+{ir - base:.0f} over off)")
+                lines.append(f"{row:11} {a['malloc']:8.2f} {a['realloc']:8.2f} "
+                             f"{a['calloc']:8.2f} {sc:9.2f}")
                 if detail:
                     lines.append(f"{'':11} syscalls: {detail}")
-                print(lines[-2] if detail else lines[-1], flush=True)
+                print("\n".join(lines[-2:]), flush=True)
             lines.append("")
     finally:
         sink.stop()

@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 
-use crate::post::Connection;
+use crate::post::{Connection, Target};
 use crate::{BATCH, Encoding, Endpoint, FLUSH_EVERY, QUEUE, SpanSource};
 
 /// Sends spans in the background. Cheap to share (`Arc`).
@@ -31,7 +32,14 @@ impl<S: SpanSource> Exporter<S> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let shared = Arc::new(Shared::default());
         let sender = Sender {
-            conn: Connection::new(endpoint, encoding.content_type()),
+            conn: Connection::new(&Target {
+                host: &endpoint.host,
+                port: endpoint.port,
+                authority: &format!("{}:{}", endpoint.host, endpoint.port),
+                path: &endpoint.path,
+                content_type: encoding.content_type(),
+                timeout: Duration::from_secs(10),
+            }),
             service: service_name,
             encoding,
         };
@@ -134,7 +142,7 @@ async fn send_loop<S: SpanSource>(mut rx: mpsc::Receiver<S>, mut sender: Sender,
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, UNIX_EPOCH};
+    use std::time::UNIX_EPOCH;
 
     use serde_json::Value;
 

@@ -20,7 +20,7 @@
 mod endpoint;
 mod exporter;
 pub mod json;
-mod post;
+pub mod post;
 pub mod proto;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

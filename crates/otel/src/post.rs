@@ -1,7 +1,8 @@
 //! POSTs over one HTTP/1.1 connection kept alive between batches (as the OTel SDKs' exporters
-//! do): a new connection only when there is none, the collector closed the last one, or an
-//! answer could not be read to its end. A POST on a kept connection that the collector had
-//! closed meanwhile (it answers nothing) is sent once more on a new connection.
+//! do; the Telemetry API's deliveries use it too): a new connection only when there is none,
+//! the receiver closed the last one, or an answer could not be read to its end. A POST on a
+//! kept connection that the receiver had closed meanwhile (it answers nothing) is sent once
+//! more on a new connection.
 
 use std::io;
 use std::time::Duration;
@@ -9,16 +10,15 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::Endpoint;
-
-/// Longest one POST (connecting, sending, reading the answer) may take.
-const TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest answer head read.
 const MAX_HEAD: usize = 64 * 1024;
 
 /// Where batches go, and the connection kept between them.
 pub struct Connection {
-    endpoint: Endpoint,
+    host: String,
+    port: u16,
+    /// Longest one POST (connecting, sending, reading the answer) may take.
+    timeout: Duration,
     /// `POST … Content-Length: ` (the length and the blank line follow).
     head: String,
     stream: Option<TcpStream>,
@@ -33,14 +33,28 @@ enum Failure {
     Failed(io::Error),
 }
 
+/// Where a [`Connection`] POSTs.
+pub struct Target<'a> {
+    /// Connected to.
+    pub host: &'a str,
+    pub port: u16,
+    /// The `Host` header.
+    pub authority: &'a str,
+    pub path: &'a str,
+    pub content_type: &'a str,
+    pub timeout: Duration,
+}
+
 impl Connection {
-    pub fn new(endpoint: Endpoint, content_type: &str) -> Self {
+    pub fn new(t: &Target<'_>) -> Self {
         let head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: {content_type}\r\nContent-Length: ",
-            endpoint.path, endpoint.host, endpoint.port
+            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: {}\r\nContent-Length: ",
+            t.path, t.authority, t.content_type
         );
         Self {
-            endpoint,
+            host: t.host.to_string(),
+            port: t.port,
+            timeout: t.timeout,
             head,
             stream: None,
             answer: Vec::new(),
@@ -49,13 +63,13 @@ impl Connection {
 
     /// One POST of `body`; the status code of the answer.
     pub async fn post(&mut self, body: &[u8]) -> io::Result<u16> {
-        match tokio::time::timeout(TIMEOUT, self.exchange(body)).await {
+        match tokio::time::timeout(self.timeout, self.exchange(body)).await {
             Ok(r) => r,
             Err(_) => {
                 self.stream = None;
                 Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    "the collector is too slow",
+                    "the receiver is too slow",
                 ))
             }
         }
@@ -71,12 +85,12 @@ impl Connection {
                     return Ok(status);
                 }
                 Err(Failure::Stale(e)) => {
-                    tracing::trace!(error = %e, "the collector closed the kept connection");
+                    tracing::trace!(error = %e, "the receiver closed the kept connection");
                 }
                 Err(Failure::Failed(e)) => return Err(e),
             }
         }
-        let mut s = TcpStream::connect((self.endpoint.host.as_str(), self.endpoint.port)).await?;
+        let mut s = TcpStream::connect((self.host.as_str(), self.port)).await?;
         s.set_nodelay(true)?;
         match self.on(&mut s, body, false).await {
             Ok((status, keep)) => {
@@ -231,6 +245,17 @@ mod tests {
 
     use super::*;
 
+    fn connection(port: u16) -> Connection {
+        Connection::new(&Target {
+            host: "127.0.0.1",
+            port,
+            authority: "collector:4318",
+            path: "/v1/traces",
+            content_type: "application/x-protobuf",
+            timeout: Duration::from_secs(10),
+        })
+    }
+
     #[test]
     fn answer_heads() {
         let h = Head::parse(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n").unwrap();
@@ -247,7 +272,7 @@ mod tests {
 
     /// A collector that answers `answers` requests on each connection it accepts (its body
     /// "ok"), then closes it; hands over each request's body and the connection it came on.
-    async fn collector(answers: usize) -> (Endpoint, tokio::sync::mpsc::UnboundedReceiver<(usize, Vec<u8>)>) {
+    async fn collector(answers: usize) -> (u16, tokio::sync::mpsc::UnboundedReceiver<(usize, Vec<u8>)>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -259,6 +284,7 @@ mod tests {
                     let body = loop {
                         if let Some(i) = find(&buf, b"\r\n\r\n") {
                             let text = String::from_utf8_lossy(&buf[..i]).to_string();
+                            assert!(text.starts_with("POST /v1/traces HTTP/1.1\r\nHost: collector:4318\r\n"));
                             let len: usize = text
                                 .lines()
                                 .find_map(|l| l.strip_prefix("Content-Length: "))
@@ -283,13 +309,13 @@ mod tests {
                 }
             }
         });
-        (Endpoint::parse(&format!("http://127.0.0.1:{port}")).unwrap(), rx)
+        (port, rx)
     }
 
     #[tokio::test]
     async fn posts_share_one_connection() {
-        let (endpoint, mut bodies) = collector(usize::MAX).await;
-        let mut c = Connection::new(endpoint, "application/x-protobuf");
+        let (port, mut bodies) = collector(usize::MAX).await;
+        let mut c = connection(port);
         for n in 0..5u8 {
             assert_eq!(c.post(&[n; 3]).await.unwrap(), 200);
             assert_eq!(bodies.recv().await.unwrap(), (0, vec![n; 3]));
@@ -299,8 +325,8 @@ mod tests {
     #[tokio::test]
     async fn a_connection_the_collector_closed_is_replaced() {
         // One answer per connection, then the collector closes it without saying so.
-        let (endpoint, mut bodies) = collector(1).await;
-        let mut c = Connection::new(endpoint, "application/json");
+        let (port, mut bodies) = collector(1).await;
+        let mut c = connection(port);
         for n in 0..4u8 {
             assert_eq!(c.post(&[n]).await.unwrap(), 200);
             assert_eq!(bodies.recv().await.unwrap(), (usize::from(n), vec![n]));
@@ -309,7 +335,7 @@ mod tests {
 
     #[tokio::test]
     async fn nobody_listening_is_an_error() {
-        let mut c = Connection::new(Endpoint::parse("http://127.0.0.1:9").unwrap(), "x/y");
+        let mut c = connection(9);
         assert!(c.post(b"x").await.is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! Telemetry API (`2022-07-01`) and Logs API (`2020-08-15`) delivery: the platform's events and
 //! the function's log lines, buffered per subscriber as it asked (`maxItems`, `maxBytes`,
-//! `timeoutMs`), then POSTed as one JSON array (`HTTP`) or written as JSON lines on a kept
-//! connection (`TCP`) to its destination, an address inside the environment
+//! `timeoutMs`), then POSTed as one JSON array (`HTTP`, on a connection kept alive between
+//! batches) or written as JSON lines on a kept connection (`TCP`) to its destination, an address inside the environment
 //! (`sandbox.localdomain` is the environment's loopback); see [`deliver`].
 //!
 //! A slow or dead subscriber never holds anything up: [`Telemetry::platform`] and

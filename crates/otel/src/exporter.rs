@@ -80,7 +80,11 @@ struct Sender {
     encoding: Encoding,
 }
 
-async fn send_loop<S: SpanSource>(mut rx: mpsc::Receiver<S>, mut sender: Sender, shared: Arc<Shared>) {
+async fn send_loop<S: SpanSource>(
+    mut rx: mpsc::Receiver<S>,
+    mut sender: Sender,
+    shared: Arc<Shared>,
+) {
     let mut batch: Vec<S> = Vec::with_capacity(BATCH);
     let mut body = Vec::new();
     // An item taken that did not fit the batch before: the next batch's first.
@@ -226,6 +230,54 @@ mod tests {
     #[tokio::test]
     async fn every_span_arrives_in_json_batches() {
         every_span_arrives_in_batches_of_at_most_batch(Encoding::Json).await;
+    }
+
+    /// An item of three spans, ids `3n+1..=3n+3`.
+    struct Three(u64);
+
+    impl SpanSource for Three {
+        fn span_count(&self) -> usize {
+            3
+        }
+
+        fn each_span(&self, f: &mut dyn FnMut(&Span<'_>)) {
+            for k in 1..=3 {
+                f(&span(3 * self.0 + k));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_items_spans_are_never_split_between_batches() {
+        let (endpoint, mut rx) = collector(Encoding::Protobuf).await;
+        let exporter = Exporter::start(endpoint, "svc".into(), Encoding::Protobuf);
+        let items = 2 * BATCH as u64;
+        for n in 0..items {
+            exporter.record(Three(n));
+        }
+        let mut ids = Vec::new();
+        while ids.len() < 3 * items as usize {
+            let body = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            let spans = body["resourceSpans"][0]["scopeSpans"][0]["spans"]
+                .as_array()
+                .unwrap()
+                .clone();
+            // Whole items only, and at most BATCH spans.
+            assert!(
+                spans.len() % 3 == 0 && spans.len() <= BATCH,
+                "{}",
+                spans.len()
+            );
+            ids.extend(
+                spans
+                    .iter()
+                    .map(|s| u64::from_str_radix(s["spanId"].as_str().unwrap(), 16).unwrap()),
+            );
+        }
+        assert_eq!(ids, (1..=3 * items).collect::<Vec<_>>());
     }
 
     #[tokio::test]

@@ -272,7 +272,9 @@ mod tests {
 
     /// A collector that answers `answers` requests on each connection it accepts (its body
     /// "ok"), then closes it; hands over each request's body and the connection it came on.
-    async fn collector(answers: usize) -> (u16, tokio::sync::mpsc::UnboundedReceiver<(usize, Vec<u8>)>) {
+    async fn collector(
+        answers: usize,
+    ) -> (u16, tokio::sync::mpsc::UnboundedReceiver<(usize, Vec<u8>)>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -284,7 +286,9 @@ mod tests {
                     let body = loop {
                         if let Some(i) = find(&buf, b"\r\n\r\n") {
                             let text = String::from_utf8_lossy(&buf[..i]).to_string();
-                            assert!(text.starts_with("POST /v1/traces HTTP/1.1\r\nHost: collector:4318\r\n"));
+                            assert!(text.starts_with(
+                                "POST /v1/traces HTTP/1.1\r\nHost: collector:4318\r\n"
+                            ));
                             let len: usize = text
                                 .lines()
                                 .find_map(|l| l.strip_prefix("Content-Length: "))

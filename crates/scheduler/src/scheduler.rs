@@ -174,7 +174,11 @@ impl Scheduler {
     ) {
         let spans = &self.shared.starter.spans;
         if spans.get().is_none() {
-            let _ = spans.set(crate::spans::Exporter::start(endpoint, service_name, encoding));
+            let _ = spans.set(crate::spans::Exporter::start(
+                endpoint,
+                service_name,
+                encoding,
+            ));
         }
     }
 

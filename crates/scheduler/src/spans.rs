@@ -86,12 +86,10 @@ impl Timeline<'_> {
                 + self.invoked_arn.len(),
         );
         let mut ends = [0; 4];
-        for (end, s) in ends.iter_mut().zip([
-            self.function,
-            REQUEST,
-            self.version,
-            self.request_id,
-        ]) {
+        for (end, s) in ends
+            .iter_mut()
+            .zip([self.function, REQUEST, self.version, self.request_id])
+        {
             text.push_str(s);
             *end = text.len();
         }
@@ -99,7 +97,13 @@ impl Timeline<'_> {
         Some(InvocationSpans {
             trace_id,
             parent,
-            ids: [new_span_id(), new_span_id(), new_span_id(), new_span_id(), invoke],
+            ids: [
+                new_span_id(),
+                new_span_id(),
+                new_span_id(),
+                new_span_id(),
+                invoke,
+            ],
             text: text.into_boxed_str(),
             ends,
             asynchronous: self.asynchronous,
@@ -166,7 +170,10 @@ impl SpanSource for InvocationSpans {
         let shared: [Attribute<'_>; 4] = [
             ("faas.name", AttrValue::Str(&text[..function_end])),
             ("faas.version", AttrValue::Str(&text[name_end..version_end])),
-            ("faas.invocation_id", AttrValue::Str(&text[version_end..id_end])),
+            (
+                "faas.invocation_id",
+                AttrValue::Str(&text[version_end..id_end]),
+            ),
             ("cloud.resource_id", AttrValue::Str(&text[id_end..])),
         ];
         let [request_id, queue_id, wait_id, init_id, invoke_id] = self.ids;
@@ -207,7 +214,12 @@ impl SpanSource for InvocationSpans {
         }
         let init_start = self.init_start();
         if self.waited() {
-            f(&child("environment wait", wait_id, self.started, init_start));
+            f(&child(
+                "environment wait",
+                wait_id,
+                self.started,
+                init_start,
+            ));
         }
         if self.init.is_some() {
             f(&Span {
@@ -273,7 +285,10 @@ mod tests {
                 s.span_id,
                 format!(
                     "{:?} {:?} {:?} {:?}",
-                    s.start, s.end, s.error, s.shared.iter().chain(s.attributes).collect::<Vec<_>>()
+                    s.start,
+                    s.end,
+                    s.error,
+                    s.shared.iter().chain(s.attributes).collect::<Vec<_>>()
                 ),
             ));
         });
@@ -295,7 +310,9 @@ mod tests {
         assert!(text.contains(r#"("faas.name", Str("f"))"#), "{text}");
         assert!(text.contains(r#"("faas.version", Str("$LATEST"))"#));
         assert!(text.contains(r#"("faas.invocation_id", Str("r-1"))"#));
-        assert!(text.contains(r#"("cloud.resource_id", Str("arn:aws:lambda:us-east-1:000000000000:function:f"))"#));
+        assert!(text.contains(
+            r#"("cloud.resource_id", Str("arn:aws:lambda:us-east-1:000000000000:function:f"))"#
+        ));
         assert!(text.contains(r#"("faas.coldstart", Bool(false)), ("faas.trigger", Str("http"))"#));
         let (name, parent, invoke_id, _) = &spans[1];
         assert_eq!(name, "invoke");
@@ -306,7 +323,10 @@ mod tests {
         assert_eq!(spans_of(&item), spans);
         // A caller's header of another trace is not the parent.
         let other = "Root=1-00000000-bd862e3fe1be46a994272793;Parent=0000000000000007";
-        assert_eq!(spans_of(&timeline(Some(other), ROOT, at).spans().unwrap())[0].1, None);
+        assert_eq!(
+            spans_of(&timeline(Some(other), ROOT, at).spans().unwrap())[0].1,
+            None
+        );
         assert!(timeline(None, "Root=bad", at).spans().is_none());
     }
 
@@ -322,7 +342,10 @@ mod tests {
         t.error = Some("Runtime.ExitError");
         let spans = spans_of(&t.spans().unwrap());
         let names: Vec<&str> = spans.iter().map(|s| s.0.as_str()).collect();
-        assert_eq!(names, ["f request", "queue wait", "environment wait", "init"]);
+        assert_eq!(
+            names,
+            ["f request", "queue wait", "environment wait", "init"]
+        );
         assert!(spans[0].3.contains(r#"Some("Runtime.ExitError")"#));
         assert!(spans[0].3.contains(r#"("faas.trigger", Str("pubsub"))"#));
         // The init span carries the failure when nothing ran.

@@ -20,7 +20,9 @@ Rows: single-client latency (p50, p99) and 4-client throughput, `--reps` times e
 the server's CPU per invocation of each row over 'off' is each feature's cost; the CPU of the
 server's children (the function and, with a subscriber, the extension receiving the batches)
 is given apart, since on a small machine an extension's CPU competes with the function's. `--perf DIR`
-profiles each server's last 4-client turn (`perf report -i DIR/<row>.data`).
+profiles each server's last 4-client turn (`perf report -i DIR/<row>.data`). `--base BIN` runs
+every row on a second binary too, in the same turns, and compares them pair by pair;
+`--rows` picks rows.
 Printed and written to benches/results/obs-latest.txt, with the targets (<= 5 % throughput,
 <= 5 us p50).
 """

@@ -20,7 +20,9 @@ Rows: single-client latency (p50, p99) and 4-client throughput, `--reps` times e
 the server's CPU per invocation of each row over 'off' is each feature's cost; the CPU of the
 server's children (the function and, with a subscriber, the extension receiving the batches)
 is given apart, since on a small machine an extension's CPU competes with the function's. `--perf DIR`
-profiles each server's last 4-client turn (`perf report -i DIR/<row>.data`).
+profiles each server's last 4-client turn (`perf report -i DIR/<row>.data`). `--base BIN` runs
+every row on a second binary too, in the same turns, and compares them pair by pair;
+`--rows` picks rows.
 Printed and written to benches/results/obs-latest.txt, with the targets (<= 5 % throughput,
 <= 5 us p50).
 """
@@ -220,9 +222,73 @@ def perf_shares(data: str) -> tuple[int, list[float]]:
     return total, [100.0 * a / max(total, 1) for a in acc]
 
 
+def table(med: dict, configs: dict) -> list[str]:
+    """One binary's rows (medians)."""
+    lines = [
+        f"{'':11} {'single client':>48} | {'4 clients':>60}",
+        f"{'':11} {'p50 us':>8} {'p99 us':>8} {'srv cpu/inv us':>15} {'children us':>12} | "
+        f"{'rps':>7} {'srv cpu/inv us':>15} {'children us':>12} {'sink us':>8} {'foreign %':>10}",
+    ]
+    for n in configs:
+        m = med[n]
+        lines.append(f"{n:11} {m['p50']:8.1f} {m['p99']:8.1f} {m['lat_cpu']:15.1f} "
+                     f"{m['lat_children']:12.1f} | {m['rps']:7.0f} {m['tp_cpu']:15.1f} "
+                     f"{m['tp_children']:12.1f} {m['tp_sink']:8.1f} {m['foreign']:10.0f}")
+    return lines
+
+
+def costs(med: dict, rows: dict, configs: dict) -> list[str]:
+    """Each row's CPU over 'off' (server, then children) for one binary."""
+    lines = ["server CPU per invocation over 'off' (us, and % of off's):"]
+    for n in configs:
+        if n == "off":
+            continue
+        d1 = med[n]["lat_cpu"] - med["off"]["lat_cpu"]
+        d4 = med[n]["tp_cpu"] - med["off"]["tp_cpu"]
+        lines.append(
+            f"  {n:11} single client {d1:+7.1f} us ({100 * d1 / med['off']['lat_cpu']:+5.1f} %)"
+            f"   4 clients {d4:+7.1f} us ({100 * d4 / med['off']['tp_cpu']:+5.1f} %)"
+            f"   runs: {rows[n]['lat_cpu']} / {rows[n]['tp_cpu']}")
+    lines += [f"  {'off runs':11} {rows['off']['lat_cpu']} / {rows['off']['tp_cpu']}", "",
+              "children's CPU per invocation over 'off' (us; with a subscriber: the "
+              "extension's share):"]
+    for n in configs:
+        if n == "off":
+            continue
+        c1 = med[n]["lat_children"] - med["off"]["lat_children"]
+        c4 = med[n]["tp_children"] - med["off"]["tp_children"]
+        lines.append(f"  {n:11} single client {c1:+7.1f} us   4 clients {c4:+7.1f} us")
+    lines += ["", "server + children + collector stand-in CPU per invocation over 'off', 4 clients "
+              "(what competes for the cores; us, and % of off's):"]
+    total = {n: med[n]["tp_cpu"] + med[n]["tp_children"] + med[n]["tp_sink"] for n in configs}
+    for n in configs:
+        if n == "off":
+            continue
+        d = total[n] - total["off"]
+        lines.append(f"  {n:11} {d:+7.1f} us ({100 * d / total['off']:+5.1f} %)")
+    return lines
+
+
+def verdicts(med: dict, rows: dict) -> list[str]:
+    d_p50 = med["on"]["p50"] - med["off"]["p50"]
+    d_rps = 100.0 * (med["off"]["rps"] - med["on"]["rps"]) / med["off"]["rps"]
+    return [
+        f"all runs (off / on): p50 {rows['off']['p50']} / {rows['on']['p50']}; "
+        f"rps {rows['off']['rps']} / {rows['on']['rps']}",
+        f"p50 cost: {d_p50:+.1f} us (target <= 5 us): {'PASS' if d_p50 <= 5 else 'MISS'}",
+        f"throughput cost: {d_rps:+.1f} % (target <= 5 %): {'PASS' if d_rps <= 5 else 'MISS'}",
+    ]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kindling", required=True)
+    ap.add_argument("--base", metavar="BIN",
+                    help="a second Kindling binary (e.g. main's) measured in the same turns: "
+                         "every row runs on both, alternately, and the report compares them")
+    ap.add_argument("--base-rev", default="base", help="what --base is (for the report)")
+    ap.add_argument("--rows", default="off,otlp,subscriber,scrape,on",
+                    help="rows to run, comma-separated (off is always run)")
     ap.add_argument("--rust-fn", help="the Rust echo function (default: a Python echo)")
     ap.add_argument("--bench", required=True)
     ap.add_argument("--out", required=True)
@@ -243,7 +309,7 @@ def main() -> int:
                     help="the subscriber's buffering timeoutMs (default Lambda's 1000)")
     ap.add_argument("--perf", metavar="DIR",
                     help="record each server's 4-client turns of the last repetition with "
-                         "`perf record -e cpu-clock -g` into DIR/<row>.data")
+                         "`perf record -e cpu-clock -g` into DIR/<row>[-base].data")
     args = ap.parse_args()
 
     enabled = [f for f in FEATURES if not getattr(args, "no_" + f)]
@@ -252,13 +318,20 @@ def main() -> int:
     for f in enabled:
         configs[f] = {f}
     configs["on"] = set(enabled)
+    wanted = set(args.rows.split(",")) | {"off"}
+    configs = {n: f for n, f in configs.items() if n in wanted}
+    # The binaries measured: "new" (--kindling) and, with --base, "base".
+    binaries = {"new": args.kindling}
+    if args.base:
+        binaries["base"] = args.base
 
     work = tempfile.mkdtemp(prefix="kindling-bench-obs-")
     sink = Sink(args.bench)
     protocol = ["--otlp-protocol", args.otlp_protocol] if args.otlp_protocol else []
-    servers = {name: Kindling(args.kindling, work, name,
-                              ["--otlp-endpoint", sink.url, *protocol] if "otlp" in feats else [])
-               for name, feats in configs.items()}
+    servers = {(name, b): Kindling(path, work, f"{name}-{b}",
+                                   ["--otlp-endpoint", sink.url, *protocol]
+                                   if "otlp" in feats else [])
+               for name, feats in configs.items() for b, path in binaries.items()}
     target = [None]
     scraping = threading.Event()
     scrapes = [0]
@@ -286,9 +359,8 @@ def main() -> int:
                     "FunctionName": fn, "Runtime": "python3.11", "Handler": "app.handler",
                     "Role": "arn:aws:iam::000000000000:role/bench",
                     "Code": {"ZipFile": py_zip()}})
-        for name, feats in configs.items():
-            if "subscriber" in feats:
-                k = servers[name]
+        for (name, _), k in servers.items():
+            if "subscriber" in configs[name]:
                 layer = k.api("POST", "/2018-10-31/layers/subscriber/versions",
                               {"Content": {"ZipFile": layer_zip(
                                   args.sub_timeout_ms,
@@ -306,39 +378,57 @@ def main() -> int:
                     if time.time() > deadline:
                         raise
                     time.sleep(1)
-        rows: dict[str, dict[str, list]] = {n: {} for n in configs}
+        rows = {b: {n: {} for n in configs} for b in binaries}
+        # Paired differences (new - base) per repetition, per row.
+        paired: dict[str, dict[str, list]] = {n: {} for n in configs}
         for rep in range(args.reps):
-            for name, k in servers.items():
-                target[0] = k
-                if "scrape" in configs[name]:
-                    scraping.set()
-                lat = load(args.bench, k, ["--warmup", "500", "--n", str(args.n), *path])
-                perf = None
-                if args.perf and rep == args.reps - 1:
-                    os.makedirs(args.perf, exist_ok=True)
-                    perf = subprocess.Popen(
-                        ["perf", "record", "-q", "-e", "cpu-clock", "-g", "-p", str(k.proc.pid),
-                         "-o", os.path.join(args.perf, f"{name}.data")],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                    time.sleep(0.3)
-                tp = load(args.bench, k, ["--conns", "4", "--secs", str(args.secs), *path])
-                if perf is not None:
-                    perf.send_signal(2)
-                    perf.wait(timeout=60)
-                scraping.clear()
-                r = rows[name]
-                for key, v in (("p50", lat["p50"]), ("p99", lat["p99"]),
-                               ("lat_cpu", lat["server_cpu"]), ("rps", tp["rps"]),
-                               ("tp_cpu", tp["server_cpu"]), ("foreign", tp["foreign"]),
-                               ("lat_children", lat["children_cpu"]),
-                               ("tp_children", tp["children_cpu"])):
-                    r.setdefault(key, []).append(v)
+            for name in configs:
+                # Alternate which binary goes first, so neither always follows the other.
+                order = list(binaries) if rep % 2 == 0 else list(reversed(binaries))
+                got = {}
+                for b in order:
+                    k = servers[(name, b)]
+                    target[0] = k
+                    if "scrape" in configs[name]:
+                        scraping.set()
+                    lat = load(args.bench, k, ["--warmup", "500", "--n", str(args.n), *path])
+                    perf = None
+                    if args.perf and rep == args.reps - 1:
+                        os.makedirs(args.perf, exist_ok=True)
+                        suffix = "" if b == "new" else "-" + b
+                        perf = subprocess.Popen(
+                            ["perf", "record", "-q", "-e", "cpu-clock", "-g", "-p",
+                             str(k.proc.pid), "-o", os.path.join(args.perf, f"{name}{suffix}.data")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                        time.sleep(0.3)
+                    sink0 = sink.cpu_seconds()
+                    tp = load(args.bench, k, ["--conns", "4", "--secs", str(args.secs), *path])
+                    if perf is not None:
+                        perf.send_signal(2)
+                        perf.wait(timeout=60)
+                    scraping.clear()
+                    if "otlp" in configs[name]:
+                        # The turn's last batch (flushed within 500 ms) is the turn's work.
+                        time.sleep(0.6)
+                    sink_us = 1e6 * (sink.cpu_seconds() - sink0) / max(tp["ok"], 1)
+                    r = rows[b][name]
+                    got[b] = {"lat_cpu": lat["server_cpu"], "tp_cpu": tp["server_cpu"],
+                              "tp_children": tp["children_cpu"], "rps": tp["rps"],
+                              "p50": lat["p50"]}
+                    for key, v in (("p50", lat["p50"]), ("p99", lat["p99"]),
+                                   ("lat_cpu", lat["server_cpu"]), ("rps", tp["rps"]),
+                                   ("tp_cpu", tp["server_cpu"]), ("foreign", tp["foreign"]),
+                                   ("lat_children", lat["children_cpu"]),
+                                   ("tp_children", tp["children_cpu"]), ("tp_sink", sink_us)):
+                        r.setdefault(key, []).append(v)
+                if "base" in got:
+                    for key in got["new"]:
+                        paired[name].setdefault(key, []).append(got["new"][key] - got["base"][key])
         time.sleep(1.5)
         received, sink_cpu = sink.counts(), sink.cpu_seconds()
         load_avg = os.getloadavg()
-        med = {n: {k: statistics.median(v) for k, v in r.items()} for n, r in rows.items()}
-        d_p50 = med["on"]["p50"] - med["off"]["p50"]
-        d_rps = 100.0 * (med["off"]["rps"] - med["on"]["rps"]) / med["off"]["rps"]
+        med = {b: {n: {k: statistics.median(v) for k, v in r.items()} for n, r in rs.items()}
+               for b, rs in rows.items()}
         label = {"otlp": f"OTLP span export ({args.otlp_protocol or 'default encoding'})",
                  "subscriber": "Telemetry API subscriber ("
                                f"{'Python' if args.py_extension else 'compiled'} extension; "
@@ -348,56 +438,44 @@ def main() -> int:
         lines = [
             f"Observability overhead, warm invoke of {fn} "
             f"({'Rust, lambda_runtime' if args.rust_fn else 'Python, Kindling bootstrap'}), "
-            f"--isolation process, Kindling {args.rev}",
+            f"--isolation process, Kindling {args.rev}"
+            + (f"; next to {args.base_rev} ({args.base}), the same rows in the same turns"
+               if args.base else ""),
             "on = " + ", ".join(label[f] for f in enabled) + "; the middle rows have one each",
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average "
             f"{load_avg[0]:.1f} / {load_avg[1]:.1f} / {load_avg[2]:.1f} (1/5/15 min) at the end; "
             f"medians of {args.reps} interleaved repetitions ({args.n} requests single-client, "
             f"{args.secs} s at 4 clients)",
             "",
-            "(children = the server's child processes: the function, and the subscribing extension)",
-            "",
-            f"{'':11} {'single client':>48} | {'4 clients':>47}",
-            f"{'':11} {'p50 us':>8} {'p99 us':>8} {'srv cpu/inv us':>15} {'children us':>12} | "
-            f"{'rps':>7} {'srv cpu/inv us':>15} {'children us':>12} {'foreign %':>10}",
+            "(children = the server's child processes: the function, and the subscribing "
+            "extension; sink = the collector stand-in's CPU in the turn, per invocation)",
         ]
-        for n in configs:
-            m = med[n]
-            lines.append(f"{n:11} {m['p50']:8.1f} {m['p99']:8.1f} {m['lat_cpu']:15.1f} "
-                         f"{m['lat_children']:12.1f} | {m['rps']:7.0f} {m['tp_cpu']:15.1f} "
-                         f"{m['tp_children']:12.1f} {m['foreign']:10.0f}")
-        lines += ["", "server CPU per invocation over 'off' (us, and % of off's):"]
-        for n in configs:
-            if n == "off":
-                continue
-            d1 = med[n]["lat_cpu"] - med["off"]["lat_cpu"]
-            d4 = med[n]["tp_cpu"] - med["off"]["tp_cpu"]
-            lines.append(
-                f"  {n:11} single client {d1:+7.1f} us ({100 * d1 / med['off']['lat_cpu']:+5.1f} %)"
-                f"   4 clients {d4:+7.1f} us ({100 * d4 / med['off']['tp_cpu']:+5.1f} %)"
-                f"   runs: {rows[n]['lat_cpu']} / {rows[n]['tp_cpu']}")
-        lines += [f"  {'off runs':11} {rows['off']['lat_cpu']} / {rows['off']['tp_cpu']}", "",
-                  "children's CPU per invocation over 'off' (us; with a subscriber: the "
-                  "extension's share):"]
-        for n in configs:
-            if n == "off":
-                continue
-            c1 = med[n]["lat_children"] - med["off"]["lat_children"]
-            c4 = med[n]["tp_children"] - med["off"]["tp_children"]
-            lines.append(f"  {n:11} single client {c1:+7.1f} us   4 clients {c4:+7.1f} us")
+        for b in binaries:
+            title = args.rev if b == "new" else args.base_rev
+            lines += ["", f"== {title}"] if args.base else [""]
+            lines += table(med[b], configs)
+            if "off" in configs and len(configs) > 1:
+                lines += [""] + costs(med[b], rows[b], configs)
+            if "on" in configs:
+                lines += [""] + verdicts(med[b], rows[b])
+        if args.base:
+            lines += ["", f"{args.rev} - {args.base_rev}, paired by turn (medians of the "
+                      "per-repetition differences; negative CPU = cheaper):",
+                      f"{'':11} {'srv cpu/inv 1c':>15} {'srv cpu/inv 4c':>15} "
+                      f"{'children 4c':>12} {'rps 4c %':>9} {'p50 us':>8}"]
+            for n in configs:
+                d = {k: statistics.median(v) for k, v in paired[n].items()}
+                rps_pct = 100.0 * d["rps"] / med["base"][n]["rps"]
+                lines.append(f"{n:11} {d['lat_cpu']:+15.1f} {d['tp_cpu']:+15.1f} "
+                             f"{d['tp_children']:+12.1f} {rps_pct:+9.1f} {d['p50']:+8.1f}")
         lines += [
             "",
-            f"all runs (off / on): p50 {rows['off']['p50']} / {rows['on']['p50']}; "
-            f"rps {rows['off']['rps']} / {rows['on']['rps']}",
             f"spans received by the collector stand-in: {received['spans']} "
             f"(undecodable exports: {received['bad']}; its CPU: {sink_cpu:.2f} s, "
             f"{1e6 * sink_cpu / max(int(received['spans']), 1):.2f} us per span); "
             f"/metrics scrapes: {scrapes[0]}",
-            "",
-            f"p50 cost: {d_p50:+.1f} us (target <= 5 us): {'PASS' if d_p50 <= 5 else 'MISS'}",
-            f"throughput cost: {d_rps:+.1f} % (target <= 5 %): {'PASS' if d_rps <= 5 else 'MISS'}",
         ]
-        busy = max(med[n]["foreign"] for n in configs)
+        busy = max(m[n]["foreign"] for m in med.values() for n in configs)
         if busy > 20:
             lines.append(f"WARNING: other work took up to {busy:.0f} % of the machine: the p50 and "
                          "throughput verdicts above are noise; read CPU per invocation and the "
@@ -405,10 +483,13 @@ def main() -> int:
         if args.perf:
             lines += ["", "perf (cpu-clock, the server's threads, each row's last 4-client turn): "
                       "share of the server's samples by symbol group",
-                      f"{'':11} {'samples':>8} " + " ".join(f"{g:>10}" for g, _ in PERF_GROUPS)]
-            for n in configs:
-                total, shares = perf_shares(os.path.join(args.perf, f"{n}.data"))
-                lines.append(f"{n:11} {total:8} " + " ".join(f"{x:9.2f}%" for x in shares))
+                      f"{'':16} {'samples':>8} " + " ".join(f"{g:>10}" for g, _ in PERF_GROUPS)]
+            for b in binaries:
+                suffix = "" if b == "new" else "-" + b
+                for n in configs:
+                    total, shares = perf_shares(os.path.join(args.perf, f"{n}{suffix}.data"))
+                    lines.append(f"{n + suffix:16} {total:8} "
+                                 + " ".join(f"{x:9.2f}%" for x in shares))
         text = "\n".join(lines) + "\n"
         print(text)
         with open(args.out, "w") as f:

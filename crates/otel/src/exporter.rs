@@ -1,19 +1,18 @@
-//! The bounded queue spans are recorded into and the task that sends them in batches.
+//! The bounded queue items are recorded into and the task that sends their spans in batches.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc};
 
-use crate::{BATCH, Encoding, Endpoint, FLUSH_EVERY, QUEUE, Span};
+use crate::post::{Connection, Target};
+use crate::{BATCH, Encoding, Endpoint, FLUSH_EVERY, QUEUE, SpanSource};
 
 /// Sends spans in the background. Cheap to share (`Arc`).
 #[derive(Debug)]
-pub struct Exporter {
-    tx: mpsc::Sender<Span>,
+pub struct Exporter<S> {
+    tx: mpsc::Sender<S>,
     shared: Arc<Shared>,
 }
 
@@ -27,13 +26,20 @@ struct Shared {
     full: Notify,
 }
 
-impl Exporter {
+impl<S: SpanSource> Exporter<S> {
     /// Starts the sending task on the current tokio runtime.
     pub fn start(endpoint: Endpoint, service_name: String, encoding: Encoding) -> Arc<Self> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let shared = Arc::new(Shared::default());
         let sender = Sender {
-            endpoint,
+            conn: Connection::new(&Target {
+                host: &endpoint.host,
+                port: endpoint.port,
+                authority: &format!("{}:{}", endpoint.host, endpoint.port),
+                path: &endpoint.path,
+                content_type: encoding.content_type(),
+                timeout: Duration::from_secs(10),
+            }),
             service: service_name,
             encoding,
         };
@@ -41,18 +47,21 @@ impl Exporter {
         Arc::new(Self { tx, shared })
     }
 
-    /// Queues a span; drops it (counted) when the queue is full.
-    pub fn record(&self, span: Span) {
+    /// Queues an item (its spans); drops them (counted) when the queue is full.
+    pub fn record(&self, item: S) {
+        let n = item.span_count();
         // Counted before it is sent, so the batch task never counts it out first.
-        let queued = self.shared.queued.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.tx.try_send(span).is_err() {
-            self.shared.queued.fetch_sub(1, Ordering::Relaxed);
-            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-        } else if queued == BATCH {
+        let queued = self.shared.queued.fetch_add(n, Ordering::Relaxed) + n;
+        if self.tx.try_send(item).is_err() {
+            self.shared.queued.fetch_sub(n, Ordering::Relaxed);
+            self.shared.dropped.fetch_add(n as u64, Ordering::Relaxed);
+        } else if queued >= BATCH && queued - n < BATCH {
             self.shared.full.notify_one();
         }
     }
+}
 
+impl<S> Exporter<S> {
     /// Spans dropped (queue full, or their batch failed).
     pub fn dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
@@ -66,17 +75,31 @@ impl Exporter {
 
 /// Where and how batches are sent.
 struct Sender {
-    endpoint: Endpoint,
+    conn: Connection,
     service: String,
     encoding: Encoding,
 }
 
-async fn send_loop(mut rx: mpsc::Receiver<Span>, sender: Sender, shared: Arc<Shared>) {
-    let mut batch = Vec::with_capacity(BATCH);
+async fn send_loop<S: SpanSource>(
+    mut rx: mpsc::Receiver<S>,
+    mut sender: Sender,
+    shared: Arc<Shared>,
+) {
+    let mut batch: Vec<S> = Vec::with_capacity(BATCH);
     let mut body = Vec::new();
-    // Waiting in `recv` is the only time a recorder wakes this task: after the first span of a
-    // batch it sleeps until the batch is due or full, then takes what is queued.
-    while let Some(first) = rx.recv().await {
+    // An item taken that did not fit the batch before: the next batch's first.
+    let mut carried: Option<S> = None;
+    loop {
+        // Waiting in `recv` is the only time a recorder wakes this task: after the first item
+        // of a batch it sleeps until the batch is due or full, then takes what is queued.
+        let first = match carried.take() {
+            Some(item) => item,
+            None => match rx.recv().await {
+                Some(item) => item,
+                None => break,
+            },
+        };
+        let mut spans = first.span_count();
         batch.push(first);
         if shared.queued.load(Ordering::Relaxed) < BATCH {
             let deadline = tokio::time::Instant::now() + FLUSH_EVERY;
@@ -85,76 +108,40 @@ async fn send_loop(mut rx: mpsc::Receiver<Span>, sender: Sender, shared: Arc<Sha
                 () = shared.full.notified() => {}
             }
         }
-        while batch.len() < BATCH {
+        while spans < BATCH {
             match rx.try_recv() {
-                Ok(s) => batch.push(s),
+                Ok(item) if spans + item.span_count() > BATCH => {
+                    carried = Some(item);
+                    break;
+                }
+                Ok(item) => {
+                    spans += item.span_count();
+                    batch.push(item);
+                }
                 Err(_) => break,
             }
         }
-        shared.queued.fetch_sub(batch.len(), Ordering::Relaxed);
+        shared.queued.fetch_sub(spans, Ordering::Relaxed);
         body.clear();
         sender.encoding.write(&mut body, &sender.service, &batch);
-        let counter = match post(&sender, &body).await {
+        let counter = match sender.conn.post(&body).await {
             Ok(status) if (200..300).contains(&status) => &shared.exported,
             Ok(status) => {
-                tracing::debug!(
-                    status,
-                    spans = batch.len(),
-                    "the OTLP collector refused spans"
-                );
+                tracing::debug!(status, spans, "the OTLP collector refused spans");
                 &shared.dropped
             }
             Err(e) => {
-                tracing::debug!(error = %e, spans = batch.len(), "could not export spans");
+                tracing::debug!(error = %e, spans, "could not export spans");
                 &shared.dropped
             }
         };
-        counter.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        counter.fetch_add(spans as u64, Ordering::Relaxed);
         batch.clear();
         // A batch (or a body) far above the usual is not kept.
         if body.capacity() > 4 * BATCH * 1024 {
             body = Vec::new();
         }
     }
-}
-
-/// One POST; the status code of the answer.
-async fn post(sender: &Sender, body: &[u8]) -> std::io::Result<u16> {
-    let e = &sender.endpoint;
-    let exchange = async {
-        let mut s = TcpStream::connect((e.host.as_str(), e.port)).await?;
-        s.set_nodelay(true)?;
-        let head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            e.path,
-            e.host,
-            e.port,
-            sender.encoding.content_type(),
-            body.len()
-        );
-        s.write_all(head.as_bytes()).await?;
-        s.write_all(body).await?;
-        let mut answer = Vec::new();
-        let mut chunk = [0u8; 1024];
-        while answer.len() < 12 {
-            let n = s.read(&mut chunk).await?;
-            if n == 0 {
-                break;
-            }
-            answer.extend_from_slice(&chunk[..n]);
-        }
-        let status = std::str::from_utf8(answer.get(9..12).unwrap_or_default())
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| std::io::Error::other("not an HTTP answer"))?;
-        while s.read(&mut chunk).await? > 0 {}
-        Ok(status)
-    };
-    tokio::time::timeout(Duration::from_secs(10), exchange)
-        .await
-        .map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::TimedOut, "the collector is too slow")
-        })?
 }
 
 #[cfg(test)]
@@ -165,7 +152,7 @@ mod tests {
 
     use super::*;
     use crate::proto::tests::decode_request;
-    use crate::{SpanId, SpanKind, TraceId};
+    use crate::{Span, SpanId, SpanKind, TraceId};
 
     /// A collector stand-in that answers 200 and hands every body over, decoded into the OTLP
     /// JSON mapping.
@@ -187,17 +174,17 @@ mod tests {
         )
     }
 
-    fn span(n: u64) -> Span {
+    fn span(n: u64) -> Span<'static> {
         Span {
             trace_id: TraceId(1),
             span_id: SpanId(n),
             parent_span_id: None,
-            name: "invoke".into(),
+            name: "invoke",
             kind: SpanKind::Internal,
             start: UNIX_EPOCH,
             end: UNIX_EPOCH,
-            shared: None,
-            attributes: vec![],
+            shared: &[],
+            attributes: &[],
             error: None,
         }
     }
@@ -243,6 +230,54 @@ mod tests {
     #[tokio::test]
     async fn every_span_arrives_in_json_batches() {
         every_span_arrives_in_batches_of_at_most_batch(Encoding::Json).await;
+    }
+
+    /// An item of three spans, ids `3n+1..=3n+3`.
+    struct Three(u64);
+
+    impl SpanSource for Three {
+        fn span_count(&self) -> usize {
+            3
+        }
+
+        fn each_span(&self, f: &mut dyn FnMut(&Span<'_>)) {
+            for k in 1..=3 {
+                f(&span(3 * self.0 + k));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_items_spans_are_never_split_between_batches() {
+        let (endpoint, mut rx) = collector(Encoding::Protobuf).await;
+        let exporter = Exporter::start(endpoint, "svc".into(), Encoding::Protobuf);
+        let items = 2 * BATCH as u64;
+        for n in 0..items {
+            exporter.record(Three(n));
+        }
+        let mut ids = Vec::new();
+        while ids.len() < 3 * items as usize {
+            let body = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            let spans = body["resourceSpans"][0]["scopeSpans"][0]["spans"]
+                .as_array()
+                .unwrap()
+                .clone();
+            // Whole items only, and at most BATCH spans.
+            assert!(
+                spans.len() % 3 == 0 && spans.len() <= BATCH,
+                "{}",
+                spans.len()
+            );
+            ids.extend(
+                spans
+                    .iter()
+                    .map(|s| u64::from_str_radix(s["spanId"].as_str().unwrap(), 16).unwrap()),
+            );
+        }
+        assert_eq!(ids, (1..=3 * items).collect::<Vec<_>>());
     }
 
     #[tokio::test]

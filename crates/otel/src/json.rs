@@ -6,7 +6,9 @@ use std::io::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::{AttrValue, CLOUD_PROVIDER, SCOPE_NAME, SCOPE_VERSION, STATUS_ERROR, STATUS_OK, Span};
+use crate::{
+    AttrValue, CLOUD_PROVIDER, SCOPE_NAME, SCOPE_VERSION, STATUS_ERROR, STATUS_OK, Span, SpanSource,
+};
 
 /// `s` as a JSON string (serde_json's escaping).
 fn write_str(out: &mut Vec<u8>, s: &str) {
@@ -14,15 +16,15 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// The JSON body of a batch as text (tests and tools; see [`write_export`]).
-pub fn export_text(service_name: &str, spans: &[Span]) -> String {
-    let mut out = Vec::with_capacity(256 + spans.len() * 640);
-    write_export(&mut out, service_name, spans);
+pub fn export_text<S: SpanSource>(service_name: &str, items: &[S]) -> String {
+    let mut out = Vec::with_capacity(256 + items.len() * 640);
+    write_export(&mut out, service_name, items);
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Appends the JSON body of a batch to `out` directly (no intermediate JSON tree; the exporter
-/// reuses one buffer for every batch).
-pub fn write_export(out: &mut Vec<u8>, service_name: &str, spans: &[Span]) {
+/// Appends the JSON body of a batch (the spans of `items`) to `out` directly (no intermediate
+/// JSON tree; the exporter reuses one buffer for every batch).
+pub fn write_export<S: SpanSource>(out: &mut Vec<u8>, service_name: &str, items: &[S]) {
     out.extend_from_slice(
         br#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"#,
     );
@@ -31,8 +33,9 @@ pub fn write_export(out: &mut Vec<u8>, service_name: &str, spans: &[Span]) {
         out,
         r#"}}}},{{"key":"cloud.provider","value":{{"stringValue":"{CLOUD_PROVIDER}"}}}}]}},"scopeSpans":[{{"scope":{{"name":"{SCOPE_NAME}","version":"{SCOPE_VERSION}"}},"spans":["#,
     );
-    for (i, s) in spans.iter().enumerate() {
-        if i > 0 {
+    let mut first = true;
+    let mut span = |s: &Span<'_>| {
+        if !std::mem::take(&mut first) {
             out.push(b',');
         }
         let _ = write!(
@@ -44,7 +47,7 @@ pub fn write_export(out: &mut Vec<u8>, service_name: &str, spans: &[Span]) {
             let _ = write!(out, r#""parentSpanId":"{:016x}","#, p.0);
         }
         out.extend_from_slice(br#""name":"#);
-        write_str(out, &s.name);
+        write_str(out, s.name);
         let (start, end) = s.times();
         let _ = write!(
             out,
@@ -68,7 +71,7 @@ pub fn write_export(out: &mut Vec<u8>, service_name: &str, spans: &[Span]) {
             out.extend_from_slice(b"}}");
         }
         out.extend_from_slice(b"],\"status\":");
-        match &s.error {
+        match s.error {
             None => {
                 let _ = write!(out, r#"{{"code":{STATUS_OK}}}"#);
             }
@@ -79,6 +82,9 @@ pub fn write_export(out: &mut Vec<u8>, service_name: &str, spans: &[Span]) {
             }
         }
         out.push(b'}');
+    };
+    for item in items {
+        item.each_span(&mut span);
     }
     out.extend_from_slice(b"]}]}]}");
 }
@@ -117,7 +123,11 @@ fn span_value(s: &Span) -> Value {
 }
 
 /// The JSON body of a batch as a JSON value (tests; see [`write_export`]).
-pub fn export_body(service_name: &str, spans: &[Span]) -> Value {
+pub fn export_body<S: SpanSource>(service_name: &str, items: &[S]) -> Value {
+    let mut spans = Vec::new();
+    for item in items {
+        item.each_span(&mut |s| spans.push(span_value(s)));
+    }
     json!({
         "resourceSpans": [{
             "resource": { "attributes": [
@@ -126,7 +136,7 @@ pub fn export_body(service_name: &str, spans: &[Span]) -> Value {
             ]},
             "scopeSpans": [{
                 "scope": { "name": SCOPE_NAME, "version": SCOPE_VERSION },
-                "spans": spans.iter().map(span_value).collect::<Vec<_>>(),
+                "spans": spans,
             }],
         }],
     })

@@ -3,24 +3,26 @@
 //! (`application/x-protobuf`, the default of the OTel SDKs and the Collector, and Kindling's:
 //! [`proto`]) or JSON (`application/json`, hex trace and span ids: [`json`]).
 //!
-//! [`Exporter::record`] never waits: spans go into a bounded queue (full: the span is dropped
-//! and counted); a background task sends them in batches (up to [`BATCH`] spans, or what came
-//! within [`FLUSH_EVERY`]). A collector that is down costs a failed connection per batch, the
-//! batch is dropped and counted. Plain `http://` only (a local collector or agent).
+//! [`Exporter::record`] never waits: items go into a bounded queue (full: the item's spans are
+//! dropped and counted); a background task sends them in batches (up to [`BATCH`] spans, or
+//! what came within [`FLUSH_EVERY`]), one POST each on a kept-alive connection. A collector
+//! that is down costs a failed connection per batch, the batch is dropped and counted. Plain
+//! `http://` only (a local collector or agent).
 //!
-//! The recording side is cheap: a [`Span`] is a small struct (ids as integers, names and
-//! attributes shared or static where they can be), nothing is encoded until the batch task
-//! writes the whole batch into one reused buffer, and the batch task is woken once per batch
-//! (by the first span of a batch, or when a full batch is queued), not once per span.
-//! *Invariant: the caller's path does one `try_send` and an atomic add per span.*
+//! The recording side is cheap: what is queued is a [`SpanSource`], an item that becomes its
+//! spans only when its batch is encoded (an invocation's ids, timestamps and strings, for
+//! instance: several spans, one queue item); a [`Span`] is a view that borrows its strings and
+//! attributes from its item, built on the stack while the batch task writes the whole batch
+//! into one reused buffer. The batch task is woken once per batch (by the first item of a
+//! batch, or when a full batch is queued), not once per item.
+//! *Invariant: the caller's path does one `try_send` and an atomic add per item.*
 
 mod endpoint;
 mod exporter;
 pub mod json;
+pub mod post;
 pub mod proto;
 
-use std::borrow::Cow;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use endpoint::Endpoint;
@@ -64,11 +66,11 @@ impl Encoding {
         }
     }
 
-    /// Appends the request body of a batch to `out`.
-    pub fn write(self, out: &mut Vec<u8>, service_name: &str, spans: &[Span]) {
+    /// Appends the request body of a batch (the spans of `items`) to `out`.
+    pub fn write<S: SpanSource>(self, out: &mut Vec<u8>, service_name: &str, items: &[S]) {
         match self {
-            Self::Protobuf => proto::write_export(out, service_name, spans),
-            Self::Json => json::write_export(out, service_name, spans),
+            Self::Protobuf => proto::write_export(out, service_name, items),
+            Self::Json => json::write_export(out, service_name, items),
         }
     }
 }
@@ -110,31 +112,51 @@ impl SpanId {
 }
 
 /// An attribute value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AttrValue {
-    Str(Cow<'static, str>),
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AttrValue<'a> {
+    Str(&'a str),
     Int(i64),
     Bool(bool),
 }
 
-/// Attributes, keyed by static names.
-pub type Attributes = Vec<(&'static str, AttrValue)>;
+/// An attribute: a static key and its value.
+pub type Attribute<'a> = (&'static str, AttrValue<'a>);
 
-/// One finished span.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Span {
+/// One finished span, as the encoders read it: a view borrowing its strings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Span<'a> {
     pub trace_id: TraceId,
     pub span_id: SpanId,
     pub parent_span_id: Option<SpanId>,
-    pub name: Cow<'static, str>,
+    pub name: &'a str,
     pub kind: SpanKind,
     pub start: SystemTime,
     pub end: SystemTime,
     /// Attributes several spans share (an invocation's), written before [`Span::attributes`].
-    pub shared: Option<Arc<Attributes>>,
-    pub attributes: Attributes,
+    pub shared: &'a [Attribute<'a>],
+    pub attributes: &'a [Attribute<'a>],
     /// The operation failed (status code ERROR), with a message.
-    pub error: Option<String>,
+    pub error: Option<&'a str>,
+}
+
+/// What the exporter queues: an item that becomes one or more spans when its batch is encoded.
+pub trait SpanSource: Send + 'static {
+    /// How many spans [`SpanSource::each_span`] gives.
+    fn span_count(&self) -> usize;
+    /// Calls `f` with each of the item's spans, the same ones in the same order every time
+    /// (an encoder may go over a batch twice: lengths first, then bytes).
+    fn each_span(&self, f: &mut dyn FnMut(&Span<'_>));
+}
+
+/// A span of static strings is its own source (tests, tools).
+impl SpanSource for Span<'static> {
+    fn span_count(&self) -> usize {
+        1
+    }
+
+    fn each_span(&self, f: &mut dyn FnMut(&Span<'_>)) {
+        f(self);
+    }
 }
 
 /// Nanoseconds since the epoch (0 before it).
@@ -143,12 +165,9 @@ fn nanos(t: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-impl Span {
-    fn all_attributes(&self) -> impl Iterator<Item = &(&'static str, AttrValue)> {
-        self.shared
-            .iter()
-            .flat_map(|a| a.iter())
-            .chain(self.attributes.iter())
+impl Span<'_> {
+    fn all_attributes(&self) -> impl Iterator<Item = &Attribute<'_>> {
+        self.shared.iter().chain(self.attributes.iter())
     }
 
     /// Start and end in nanoseconds since the epoch (an end before the start is the start).
@@ -173,23 +192,20 @@ pub(crate) mod sample {
     use super::*;
 
     /// Spans that exercise every field and every kind of value.
-    pub fn spans() -> Vec<Span> {
+    pub fn spans() -> Vec<Span<'static>> {
         let start = UNIX_EPOCH + Duration::from_millis(1500);
         vec![
             Span {
                 trace_id: TraceId::from_hex("5759e988bd862e3fe1be46a994272793").unwrap(),
                 span_id: SpanId(0x5399_5c3f_42cd_8ad8),
                 parent_span_id: SpanId::from_hex("0000000000000001"),
-                name: "a \"quoted\" name".into(),
+                name: "a \"quoted\" name",
                 kind: SpanKind::Server,
                 start,
                 end: start,
-                shared: Some(Arc::new(vec![(
-                    "ctl",
-                    AttrValue::Str("\u{1}\t\r\\ é".into()),
-                )])),
-                attributes: vec![
-                    ("s", AttrValue::Str("x\ny".into())),
+                shared: &[("ctl", AttrValue::Str("\u{1}\t\r\\ é"))],
+                attributes: &[
+                    ("s", AttrValue::Str("x\ny")),
                     ("i", AttrValue::Int(-3)),
                     ("b", AttrValue::Bool(false)),
                 ],
@@ -199,13 +215,13 @@ pub(crate) mod sample {
                 trace_id: TraceId::from_hex("5759e988bd862e3fe1be46a994272793").unwrap(),
                 span_id: SpanId(0x5399_5c3f_42cd_8ad9),
                 parent_span_id: None,
-                name: "init".into(),
+                name: "init",
                 kind: SpanKind::Internal,
                 start,
                 end: start + Duration::from_nanos(7),
-                shared: None,
-                attributes: vec![("faas.coldstart", AttrValue::Bool(true))],
-                error: Some("boom".into()),
+                shared: &[],
+                attributes: &[("faas.coldstart", AttrValue::Bool(true))],
+                error: Some("boom"),
             },
         ]
     }

@@ -2,12 +2,15 @@
 //! `ExportTraceServiceRequest` (`opentelemetry/proto/collector/trace/v1`) with one
 //! `ResourceSpans` holding one `ScopeSpans`, written field by field with prost's wire
 //! primitives straight from [`Span`]s (no generated message structs, nothing copied). Every
-//! message's length is computed before it is written, so the body is written in one pass.
+//! message's length is computed before it is written (a first pass over the batch's spans),
+//! so the body is written in one pass.
 
 use prost::bytes::BufMut;
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
 
-use crate::{AttrValue, CLOUD_PROVIDER, SCOPE_NAME, SCOPE_VERSION, STATUS_ERROR, STATUS_OK, Span};
+use crate::{
+    AttrValue, CLOUD_PROVIDER, SCOPE_NAME, SCOPE_VERSION, STATUS_ERROR, STATUS_OK, Span, SpanSource,
+};
 
 // Field numbers (opentelemetry-proto v1).
 mod field {
@@ -119,7 +122,6 @@ fn status_code(s: &Span) -> u64 {
 /// `Status`'s length.
 fn status_len(s: &Span) -> usize {
     s.error
-        .as_ref()
         .map_or(0, |m| delimited_len(field::STATUS_MESSAGE, m.len()))
         + varint_len(field::STATUS_CODE, status_code(s))
 }
@@ -156,16 +158,17 @@ fn put_span(out: &mut Vec<u8>, s: &Span, len: usize) {
         put_key_value(out, field::ATTRIBUTES, k, v);
     }
     put_delimited(out, field::STATUS, status_len(s));
-    if let Some(m) = &s.error {
+    if let Some(m) = s.error {
         put_bytes(out, field::STATUS_MESSAGE, m.as_bytes());
     }
     put_varint(out, field::STATUS_CODE, status_code(s));
 }
 
-/// Appends the protobuf body of a batch (an `ExportTraceServiceRequest`) to `out`.
-pub fn write_export(out: &mut Vec<u8>, service_name: &str, spans: &[Span]) {
-    let service = AttrValue::Str(service_name.to_string().into());
-    let provider = AttrValue::Str(CLOUD_PROVIDER.into());
+/// Appends the protobuf body of a batch (an `ExportTraceServiceRequest` of the spans of
+/// `items`) to `out`.
+pub fn write_export<S: SpanSource>(out: &mut Vec<u8>, service_name: &str, items: &[S]) {
+    let service = AttrValue::Str(service_name);
+    let provider = AttrValue::Str(CLOUD_PROVIDER);
     let resource_len = delimited_len(
         field::RESOURCE_ATTRIBUTES,
         key_value_len("service.name", &service),
@@ -175,7 +178,10 @@ pub fn write_export(out: &mut Vec<u8>, service_name: &str, spans: &[Span]) {
     );
     let scope_len = delimited_len(field::SCOPE_NAME, SCOPE_NAME.len())
         + delimited_len(field::SCOPE_VERSION, SCOPE_VERSION.len());
-    let span_lens: Vec<usize> = spans.iter().map(span_len).collect();
+    let mut span_lens = Vec::with_capacity(items.iter().map(SpanSource::span_count).sum());
+    for item in items {
+        item.each_span(&mut |s| span_lens.push(span_len(s)));
+    }
     let scope_spans_len = delimited_len(field::SCOPE, scope_len)
         + span_lens
             .iter()
@@ -193,8 +199,13 @@ pub fn write_export(out: &mut Vec<u8>, service_name: &str, spans: &[Span]) {
     put_delimited(out, field::SCOPE, scope_len);
     put_bytes(out, field::SCOPE_NAME, SCOPE_NAME.as_bytes());
     put_bytes(out, field::SCOPE_VERSION, SCOPE_VERSION.as_bytes());
-    for (s, &len) in spans.iter().zip(&span_lens) {
-        put_span(out, s, len);
+    let mut lens = span_lens.iter();
+    for item in items {
+        item.each_span(&mut |s| {
+            // Every span was measured in the first pass, in this order.
+            let len = lens.next().copied().unwrap_or_else(|| span_len(s));
+            put_span(out, s, len);
+        });
     }
 }
 
@@ -354,7 +365,7 @@ pub(crate) mod tests {
     #[test]
     fn an_empty_batch_is_a_request_with_no_spans() {
         let mut body = Vec::new();
-        write_export(&mut body, "s", &[]);
+        write_export::<Span<'static>>(&mut body, "s", &[]);
         let decoded = decode(&body, REQUEST);
         let scope = &decoded["resourceSpans"][0]["scopeSpans"][0];
         assert_eq!(scope["scope"]["name"], "kindling");

@@ -480,7 +480,7 @@ pub(crate) fn runtime_done_record(request_id: &str, status: &str, duration: Dura
 /// `platform.report`'s record (Lambda's shape: metrics, then status and error type).
 pub(crate) fn report_record(r: &Report<'_>) -> Platform {
     let ms = r.duration.as_secs_f64() * 1000.0;
-    Platform::Report(Box::new(telemetry::Report {
+    Platform::Report(telemetry::Report {
         request_id: r.request_id.into(),
         duration_ms: (ms * 1000.0).round() / 1000.0,
         billed_duration_ms: (ms.ceil() as u64).max(1),
@@ -489,7 +489,7 @@ pub(crate) fn report_record(r: &Report<'_>) -> Platform {
         init_duration_ms: r.init_duration.map(duration_ms),
         status: status_word(r.status.unwrap_or("success")),
         error_type: r.error_type.map(Into::into),
-    }))
+    })
 }
 
 /// `platform.initStart`'s record.

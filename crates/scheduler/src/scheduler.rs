@@ -164,9 +164,22 @@ impl Scheduler {
     }
 
     /// Exports every invocation's spans (request, queue wait, environment wait, init,
-    /// invoke) from now on. Only the first exporter set is used.
-    pub fn export_spans(&self, exporter: Arc<kindling_otel::Exporter>) {
-        let _ = self.shared.starter.spans.set(exporter);
+    /// invoke) from now on to the OTLP collector at `endpoint` (the exporter's task runs on the
+    /// current tokio runtime). Only the first call counts.
+    pub fn export_spans(
+        &self,
+        endpoint: kindling_otel::Endpoint,
+        service_name: String,
+        encoding: kindling_otel::Encoding,
+    ) {
+        let spans = &self.shared.starter.spans;
+        if spans.get().is_none() {
+            let _ = spans.set(crate::spans::Exporter::start(
+                endpoint,
+                service_name,
+                encoding,
+            ));
+        }
     }
 
     /// Writes the scheduler's metrics in the Prometheus text format.

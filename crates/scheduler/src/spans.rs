@@ -6,12 +6,13 @@
 //! trace header, so the function's own spans continue from it). The X-Ray trace id
 //! `1-<8 hex>-<24 hex>` is the OTel trace id's 32 hex digits.
 
-use std::borrow::Cow;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use kindling_model::trace::header_field;
-use kindling_otel::{AttrValue, Exporter, Span, SpanId, SpanKind, TraceId};
+use kindling_otel::{AttrValue, Attribute, Span, SpanId, SpanKind, SpanSource, TraceId};
+
+/// The exporter the scheduler records into: one item per invocation.
+pub type Exporter = kindling_otel::Exporter<InvocationSpans>;
 
 /// The X-Ray trace id as an OTel trace id.
 pub(crate) fn otel_trace_id(root: &str) -> Option<TraceId> {
@@ -55,103 +56,185 @@ pub(crate) struct Timeline<'a> {
 }
 
 impl Timeline<'_> {
-    /// Records the invocation's spans: small structs sharing one set of attributes; the
-    /// exporter's batch task encodes them.
+    /// Records the invocation's spans: one queue item (ids, times, and the strings in one
+    /// allocation); the exporter's batch task makes them spans and encodes them.
     pub fn export(&self, exporter: &Exporter) {
+        if let Some(item) = self.spans() {
+            exporter.record(item);
+        }
+    }
+
+    /// The invocation's spans as one item (none without a valid trace header).
+    fn spans(&self) -> Option<InvocationSpans> {
         // The runtime's header is Kindling's own (valid): its fields are read in place.
-        let Some(root) = header_field(self.runtime_header, "Root") else {
-            return;
-        };
-        let Some(trace_id) = otel_trace_id(root) else {
-            return;
-        };
+        let root = header_field(self.runtime_header, "Root")?;
+        let trace_id = otel_trace_id(root)?;
         // The caller's Parent, when the invocation continued the caller's trace.
         let parent = self
             .incoming
             .filter(|h| header_field(h, "Root") == Some(root))
             .and_then(|h| header_field(h, "Parent"))
             .and_then(SpanId::from_hex);
-        let invoke_id = header_field(self.runtime_header, "Parent").and_then(SpanId::from_hex);
-        let request_id = new_span_id();
-        let common = Arc::new(vec![
-            (
-                "faas.name",
-                AttrValue::Str(self.function.to_string().into()),
-            ),
-            (
-                "faas.version",
-                AttrValue::Str(self.version.to_string().into()),
-            ),
+        let invoke = header_field(self.runtime_header, "Parent")
+            .and_then(SpanId::from_hex)
+            .unwrap_or_else(new_span_id);
+        let mut text = String::with_capacity(
+            self.function.len()
+                + REQUEST.len()
+                + self.version.len()
+                + self.request_id.len()
+                + self.invoked_arn.len(),
+        );
+        let mut ends = [0; 4];
+        for (end, s) in ends
+            .iter_mut()
+            .zip([self.function, REQUEST, self.version, self.request_id])
+        {
+            text.push_str(s);
+            *end = text.len();
+        }
+        text.push_str(self.invoked_arn);
+        Some(InvocationSpans {
+            trace_id,
+            parent,
+            ids: [
+                new_span_id(),
+                new_span_id(),
+                new_span_id(),
+                new_span_id(),
+                invoke,
+            ],
+            text: text.into_boxed_str(),
+            ends,
+            asynchronous: self.asynchronous,
+            enqueued: self.enqueued,
+            started: self.started,
+            acquired: self.acquired,
+            init: self.init,
+            run: self.run,
+            ended: self.ended,
+            error: self.error.map(Box::from),
+        })
+    }
+}
+
+/// The request span's name after the function's.
+const REQUEST: &str = " request";
+
+/// One invocation's spans as queued: `request`, and its children `queue wait` (an event's),
+/// `environment wait`, `init` (a cold start's) and `invoke`, made from the invocation's ids and
+/// times when their batch is encoded.
+pub struct InvocationSpans {
+    trace_id: TraceId,
+    /// The caller's span (the request span's parent).
+    parent: Option<SpanId>,
+    /// Span ids: request, queue wait, environment wait, init, invoke.
+    ids: [SpanId; 5],
+    /// The function's name, " request", the version, the request id, the invoked ARN.
+    text: Box<str>,
+    /// Where the first four parts of `text` end.
+    ends: [usize; 4],
+    asynchronous: bool,
+    enqueued: Option<SystemTime>,
+    started: SystemTime,
+    acquired: SystemTime,
+    init: Option<Duration>,
+    run: Option<Duration>,
+    ended: SystemTime,
+    error: Option<Box<str>>,
+}
+
+impl InvocationSpans {
+    fn init_start(&self) -> SystemTime {
+        self.init
+            .and_then(|d| self.acquired.checked_sub(d))
+            .unwrap_or(self.acquired)
+    }
+
+    fn waited(&self) -> bool {
+        self.init_start() > self.started + Duration::from_micros(50)
+    }
+}
+
+impl SpanSource for InvocationSpans {
+    fn span_count(&self) -> usize {
+        1 + usize::from(self.enqueued.is_some())
+            + usize::from(self.waited())
+            + usize::from(self.init.is_some())
+            + usize::from(self.run.is_some())
+    }
+
+    fn each_span(&self, f: &mut dyn FnMut(&Span<'_>)) {
+        let [function_end, name_end, version_end, id_end] = self.ends;
+        let text = &*self.text;
+        let shared: [Attribute<'_>; 4] = [
+            ("faas.name", AttrValue::Str(&text[..function_end])),
+            ("faas.version", AttrValue::Str(&text[name_end..version_end])),
             (
                 "faas.invocation_id",
-                AttrValue::Str(self.request_id.to_string().into()),
+                AttrValue::Str(&text[version_end..id_end]),
             ),
+            ("cloud.resource_id", AttrValue::Str(&text[id_end..])),
+        ];
+        let [request_id, queue_id, wait_id, init_id, invoke_id] = self.ids;
+        let error = self.error.as_deref();
+        let request_attributes = [
+            ("faas.coldstart", AttrValue::Bool(self.init.is_some())),
             (
-                "cloud.resource_id",
-                AttrValue::Str(self.invoked_arn.to_string().into()),
+                "faas.trigger",
+                AttrValue::Str(if self.asynchronous { "pubsub" } else { "http" }),
             ),
-        ]);
-        let child =
-            |name: &'static str, start: SystemTime, end: SystemTime, id: Option<SpanId>| Span {
-                trace_id,
-                span_id: id.unwrap_or_else(new_span_id),
-                parent_span_id: Some(request_id),
-                name: Cow::Borrowed(name),
-                kind: SpanKind::Internal,
-                start,
-                end,
-                shared: Some(Arc::clone(&common)),
-                attributes: Vec::new(),
-                error: None,
-            };
-        let request_start = self.enqueued.unwrap_or(self.started).min(self.started);
-        exporter.record(Span {
-            trace_id,
+        ];
+        f(&Span {
+            trace_id: self.trace_id,
             span_id: request_id,
-            parent_span_id: parent,
-            name: Cow::Owned(format!("{} request", self.function)),
+            parent_span_id: self.parent,
+            name: &text[..name_end],
             kind: SpanKind::Server,
-            start: request_start,
+            start: self.enqueued.unwrap_or(self.started).min(self.started),
             end: self.ended,
-            shared: Some(Arc::clone(&common)),
-            attributes: vec![
-                ("faas.coldstart", AttrValue::Bool(self.init.is_some())),
-                (
-                    "faas.trigger",
-                    AttrValue::Str(Cow::Borrowed(if self.asynchronous {
-                        "pubsub"
-                    } else {
-                        "http"
-                    })),
-                ),
-            ],
-            error: self.error.map(str::to_string),
+            shared: &shared,
+            attributes: &request_attributes,
+            error,
         });
+        let child = |name, span_id, start, end| Span {
+            trace_id: self.trace_id,
+            span_id,
+            parent_span_id: Some(request_id),
+            name,
+            kind: SpanKind::Internal,
+            start,
+            end,
+            shared: &shared,
+            attributes: &[],
+            error: None,
+        };
         if let Some(enqueued) = self.enqueued {
-            exporter.record(child("queue wait", enqueued, self.started, None));
+            f(&child("queue wait", queue_id, enqueued, self.started));
         }
-        let init_start = self
-            .init
-            .and_then(|d| self.acquired.checked_sub(d))
-            .unwrap_or(self.acquired);
-        if init_start > self.started + Duration::from_micros(50) {
-            exporter.record(child("environment wait", self.started, init_start, None));
+        let init_start = self.init_start();
+        if self.waited() {
+            f(&child(
+                "environment wait",
+                wait_id,
+                self.started,
+                init_start,
+            ));
         }
         if self.init.is_some() {
-            let mut init = child("init", init_start, self.acquired, None);
-            init.attributes
-                .push(("faas.coldstart", AttrValue::Bool(true)));
-            if self.run.is_none() {
-                init.error = self.error.map(str::to_string);
-            }
-            exporter.record(init);
+            f(&Span {
+                attributes: &[("faas.coldstart", AttrValue::Bool(true))],
+                error: if self.run.is_none() { error } else { None },
+                ..child("init", init_id, init_start, self.acquired)
+            });
         }
         if let Some(run) = self.run {
             let start = self.ended.checked_sub(run).unwrap_or(self.acquired);
             // The runtime's trace header carries this span's id as its Parent.
-            let mut invoke = child("invoke", start, self.ended, invoke_id);
-            invoke.error = self.error.map(str::to_string);
-            exporter.record(invoke);
+            f(&Span {
+                error,
+                ..child("invoke", invoke_id, start, self.ended)
+            });
         }
     }
 }
@@ -167,5 +250,109 @@ mod tests {
             TraceId::from_hex("5759e988bd862e3fe1be46a994272793")
         );
         assert_eq!(otel_trace_id("2-x"), None);
+    }
+
+    fn timeline<'a>(
+        incoming: Option<&'a str>,
+        runtime_header: &'a str,
+        at: SystemTime,
+    ) -> Timeline<'a> {
+        Timeline {
+            function: "f",
+            version: "$LATEST",
+            request_id: "r-1",
+            invoked_arn: "arn:aws:lambda:us-east-1:000000000000:function:f",
+            incoming,
+            runtime_header,
+            asynchronous: false,
+            enqueued: None,
+            started: at,
+            acquired: at,
+            init: None,
+            run: Some(Duration::from_millis(2)),
+            ended: at + Duration::from_millis(3),
+            error: None,
+        }
+    }
+
+    /// Each span of an item as (name, parent, start, end, error, attributes as text).
+    fn spans_of(item: &InvocationSpans) -> Vec<(String, Option<SpanId>, SpanId, String)> {
+        let mut out = Vec::new();
+        item.each_span(&mut |s| {
+            out.push((
+                s.name.to_string(),
+                s.parent_span_id,
+                s.span_id,
+                format!(
+                    "{:?} {:?} {:?} {:?}",
+                    s.start,
+                    s.end,
+                    s.error,
+                    s.shared.iter().chain(s.attributes).collect::<Vec<_>>()
+                ),
+            ));
+        });
+        assert_eq!(out.len(), item.span_count());
+        out
+    }
+
+    const ROOT: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
+    #[test]
+    fn a_warm_invocation_is_a_request_and_an_invoke_under_the_callers_parent() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let caller = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=0000000000000007";
+        let item = timeline(Some(caller), ROOT, at).spans().unwrap();
+        let spans = spans_of(&item);
+        assert_eq!(spans.len(), 2);
+        let (name, parent, request_id, text) = &spans[0];
+        assert_eq!((name.as_str(), *parent), ("f request", Some(SpanId(7))));
+        assert!(text.contains(r#"("faas.name", Str("f"))"#), "{text}");
+        assert!(text.contains(r#"("faas.version", Str("$LATEST"))"#));
+        assert!(text.contains(r#"("faas.invocation_id", Str("r-1"))"#));
+        assert!(text.contains(
+            r#"("cloud.resource_id", Str("arn:aws:lambda:us-east-1:000000000000:function:f"))"#
+        ));
+        assert!(text.contains(r#"("faas.coldstart", Bool(false)), ("faas.trigger", Str("http"))"#));
+        let (name, parent, invoke_id, _) = &spans[1];
+        assert_eq!(name, "invoke");
+        assert_eq!(*parent, Some(*request_id));
+        // The runtime's Parent is the invoke span's id.
+        assert_eq!(*invoke_id, SpanId(0x5399_5c3f_42cd_8ad8));
+        // Encoded twice (lengths, then bytes), an item gives the same spans.
+        assert_eq!(spans_of(&item), spans);
+        // A caller's header of another trace is not the parent.
+        let other = "Root=1-00000000-bd862e3fe1be46a994272793;Parent=0000000000000007";
+        assert_eq!(
+            spans_of(&timeline(Some(other), ROOT, at).spans().unwrap())[0].1,
+            None
+        );
+        assert!(timeline(None, "Root=bad", at).spans().is_none());
+    }
+
+    #[test]
+    fn a_queued_cold_failed_invocation_has_every_span() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut t = timeline(None, ROOT, at + Duration::from_millis(10));
+        t.asynchronous = true;
+        t.enqueued = Some(at);
+        t.acquired = at + Duration::from_millis(500);
+        t.init = Some(Duration::from_millis(300));
+        t.run = None;
+        t.error = Some("Runtime.ExitError");
+        let spans = spans_of(&t.spans().unwrap());
+        let names: Vec<&str> = spans.iter().map(|s| s.0.as_str()).collect();
+        assert_eq!(
+            names,
+            ["f request", "queue wait", "environment wait", "init"]
+        );
+        assert!(spans[0].3.contains(r#"Some("Runtime.ExitError")"#));
+        assert!(spans[0].3.contains(r#"("faas.trigger", Str("pubsub"))"#));
+        // The init span carries the failure when nothing ran.
+        assert!(spans[3].3.contains(r#"Some("Runtime.ExitError")"#));
+        assert!(spans[3].3.ends_with(r#"("faas.coldstart", Bool(true))]"#));
+        assert!(spans[1].3.contains("None"));
+        let ids: std::collections::HashSet<u64> = spans.iter().map(|s| s.2.0).collect();
+        assert_eq!(ids.len(), 4);
     }
 }

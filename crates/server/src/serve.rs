@@ -139,11 +139,11 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             endpoint.path,
             args.otlp_protocol.content_type()
         );
-        scheduler.export_spans(kindling_otel::Exporter::start(
+        scheduler.export_spans(
             endpoint.clone(),
             args.otlp_service_name.clone(),
             args.otlp_protocol,
-        ));
+        );
     }
     let events = AsyncInvoker::new(
         events_config(&args, &node),

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use kindling_otel::post::{Connection, Target};
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc};
 
@@ -89,12 +90,12 @@ pub(super) struct Queue {
 
 impl Queue {
     /// Offers an item; counts it as dropped when the subscriber's queue is full. Never waits.
-    pub(super) fn offer(&self, tx: &mpsc::Sender<Item>, item: &Item) {
+    pub(super) fn offer(&self, tx: &mpsc::Sender<Item>, item: Item) {
         let size = item.size();
         // Counted before they are sent, so the delivery task never counts them out first.
         let items = self.items.fetch_add(1, Ordering::Relaxed) + 1;
         let bytes = self.bytes.fetch_add(size, Ordering::Relaxed) + size;
-        if tx.try_send(Arc::clone(item)).is_err() {
+        if tx.try_send(item).is_err() {
             self.items.fetch_sub(1, Ordering::Relaxed);
             self.bytes.fetch_sub(size, Ordering::Relaxed);
             self.dropped.records.fetch_add(1, Ordering::Relaxed);
@@ -136,6 +137,15 @@ pub(super) async fn deliver(mut rx: mpsc::Receiver<Item>, dest: Destination, que
     let tcp_lines = dest.protocol == "TCP";
     let buffering = queue.buffering;
     let mut tcp: Option<TcpStream> = None;
+    // HTTP: one connection kept alive between batches.
+    let mut http = Connection::new(&Target {
+        host: &host,
+        port,
+        authority: &format!("sandbox.localdomain:{port}"),
+        path: &path,
+        content_type: "application/json",
+        timeout: DELIVERY_TIMEOUT,
+    });
     let mut batch: Vec<Item> = Vec::new();
     let mut body: Vec<u8> = Vec::new();
     // The last timestamp formatted (items of one millisecond share it).
@@ -167,13 +177,13 @@ pub(super) async fn deliver(mut rx: mpsc::Receiver<Item>, dest: Destination, que
         let lost = queue.dropped.records.swap(0, Ordering::Relaxed);
         let lost_bytes = queue.dropped.bytes.swap(0, Ordering::Relaxed);
         if lost > 0 {
-            batch.push(Entry::new(
+            batch.push(Item::Owned(Entry::new(
                 super::now_ms(),
                 Record::Platform(Platform::LogsDropped {
                     records: lost,
                     bytes: lost_bytes,
                 }),
-            ));
+            )));
         }
         body.clear();
         if tcp_lines {
@@ -191,10 +201,11 @@ pub(super) async fn deliver(mut rx: mpsc::Receiver<Item>, dest: Destination, que
             }
             body.push(b']');
         }
+        // The subscriber's answer is read (to keep the connection) and its status ignored.
         let sent = if tcp_lines {
             send_tcp(&mut tcp, &host, port, &body).await
         } else {
-            post(&host, port, &path, &body).await
+            http.post(&body).await.map(drop)
         };
         if let Err(e) = sent {
             tracing::debug!(uri = dest.uri, api = ?dest.api, error = %e, "telemetry delivery failed");
@@ -225,28 +236,6 @@ pub(super) fn parse_uri(uri: &str) -> Option<(String, u16, String)> {
         h => h,
     };
     Some((host.to_string(), port, path.to_string()))
-}
-
-/// One POST of the batch as a JSON array; the subscriber's answer is read and ignored.
-async fn post(host: &str, port: u16, path: &str, body: &[u8]) -> std::io::Result<()> {
-    let exchange = async {
-        let mut s = TcpStream::connect((host, port)).await?;
-        s.set_nodelay(true)?;
-        let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: sandbox.localdomain:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        s.write_all(head.as_bytes()).await?;
-        s.write_all(body).await?;
-        let mut status = [0u8; 12];
-        s.read_exact(&mut status).await?;
-        let mut rest = [0u8; 4096];
-        while s.read(&mut rest).await? > 0 {}
-        Ok::<_, std::io::Error>(())
-    };
-    tokio::time::timeout(DELIVERY_TIMEOUT, exchange)
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "subscriber too slow"))?
 }
 
 /// The batch as JSON lines on a kept connection (reconnected after an error).

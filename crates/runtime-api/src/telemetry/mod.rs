@@ -1,7 +1,7 @@
 //! Telemetry API (`2022-07-01`) and Logs API (`2020-08-15`) delivery: the platform's events and
 //! the function's log lines, buffered per subscriber as it asked (`maxItems`, `maxBytes`,
-//! `timeoutMs`), then POSTed as one JSON array (`HTTP`) or written as JSON lines on a kept
-//! connection (`TCP`) to its destination, an address inside the environment
+//! `timeoutMs`), then POSTed as one JSON array (`HTTP`, on a connection kept alive between
+//! batches) or written as JSON lines on a kept connection (`TCP`) to its destination, an address inside the environment
 //! (`sandbox.localdomain` is the environment's loopback); see [`deliver`].
 //!
 //! A slow or dead subscriber never holds anything up: [`Telemetry::platform`] and
@@ -13,8 +13,9 @@
 //!
 //! The emitting side is cheap: callers ask [`Telemetry::wants`] (one atomic load) before they
 //! build anything, so a kind nobody subscribed to costs nothing; a platform record is a small
-//! typed value ([`Platform`]), a function line is the line as the output pump read it (moved,
-//! not copied), and an item is shared by every subscriber. The delivery task encodes a whole
+//! typed value ([`Platform`], its short strings inline: no allocation), a function line is the
+//! line as the output pump read it (moved, not copied), and an item moves into the queue of
+//! the one subscriber it goes to (shared, `Arc`, only between several or with the Init backlog). The delivery task encodes a whole
 //! batch straight into one reused buffer (each distinct millisecond's timestamp formatted
 //! once), and is woken once per batch (by its first item, or when `maxItems`/`maxBytes` are
 //! reached), not once per item.
@@ -33,7 +34,7 @@ use crate::types::{TelemetryApi, TelemetrySubscription};
 
 pub use deliver::Buffering;
 use deliver::{Destination, Dropped, Queue};
-pub use record::{Platform, Report, iso_bytes, write_platform_item};
+pub use record::{Platform, Report, Text, iso_bytes, write_platform_item};
 
 /// Items kept for subscribers that subscribe during Init.
 pub const BACKLOG: usize = 1000;
@@ -58,8 +59,24 @@ impl Kind {
 
 const ALL_KINDS: u8 = 7;
 
-/// One item, `{"time","type","record"}` once encoded; shared by the subscribers it goes to.
-type Item = Arc<Entry>;
+/// One item, `{"time","type","record"}` once encoded: moved into the queue of the one
+/// subscriber it goes to, or shared by several (and by the Init backlog).
+#[derive(Debug)]
+enum Item {
+    Owned(Entry),
+    Shared(Arc<Entry>),
+}
+
+impl std::ops::Deref for Item {
+    type Target = Entry;
+
+    fn deref(&self) -> &Entry {
+        match self {
+            Self::Owned(e) => e,
+            Self::Shared(e) => e,
+        }
+    }
+}
 
 #[derive(Debug)]
 struct Entry {
@@ -79,8 +96,8 @@ enum Record {
 const FRAME: usize = 56;
 
 impl Entry {
-    fn new(time_ms: i64, record: Record) -> Item {
-        Arc::new(Self { time_ms, record })
+    fn new(time_ms: i64, record: Record) -> Self {
+        Self { time_ms, record }
     }
 
     fn kind(&self) -> Kind {
@@ -139,7 +156,7 @@ struct Subscriber {
 struct Inner {
     subscribers: Vec<Subscriber>,
     /// Items emitted during Init, for subscribers still to come; `None` once Init is over.
-    backlog: Option<VecDeque<Item>>,
+    backlog: Option<VecDeque<Arc<Entry>>>,
 }
 
 /// One environment's telemetry hub.
@@ -213,13 +230,20 @@ impl Telemetry {
         }
     }
 
-    fn push(&self, item: Item) {
+    fn push(&self, entry: Entry) {
         let mut inner = self.lock();
-        let bit = item.kind().bit();
-        for s in &inner.subscribers {
-            if s.types & bit != 0 {
-                s.queue.offer(&s.tx, &item);
+        let bit = entry.kind().bit();
+        let mut takers = inner.subscribers.iter().filter(|s| s.types & bit != 0);
+        // The usual case, one subscriber after Init: the entry moves into its queue.
+        if inner.backlog.is_none() && takers.clone().nth(1).is_none() {
+            if let Some(s) = takers.next() {
+                s.queue.offer(&s.tx, Item::Owned(entry));
             }
+            return;
+        }
+        let item = Arc::new(entry);
+        for s in takers {
+            s.queue.offer(&s.tx, Item::Shared(Arc::clone(&item)));
         }
         if let Some(backlog) = inner.backlog.as_mut() {
             if backlog.len() == BACKLOG {
@@ -273,11 +297,11 @@ impl Telemetry {
         let mut inner = self.lock();
         for item in inner.backlog.iter().flatten() {
             if types & item.kind().bit() != 0 {
-                queue.offer(&tx, item);
+                queue.offer(&tx, Item::Shared(Arc::clone(item)));
             }
         }
         if sub.api == TelemetryApi::Telemetry && types & Kind::Platform.bit() != 0 {
-            queue.offer(&tx, &notice);
+            queue.offer(&tx, Item::Owned(notice));
         }
         inner.subscribers.push(Subscriber { types, tx, queue });
         if inner.backlog.is_none() {

@@ -3,6 +3,65 @@
 //! with Lambda's field names and order (`lambda-facts.md` §4.3).
 
 use std::borrow::Cow;
+use std::fmt;
+use std::ops::Deref;
+
+/// A record's string: up to [`Text::INLINE`] bytes (a request id, a version) are kept in the
+/// value itself, longer ones on the heap, so building a record allocates nothing for them.
+#[derive(Clone)]
+pub struct Text(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Inline { len: u8, bytes: [u8; Text::INLINE] },
+    Heap(Box<str>),
+}
+
+impl Text {
+    /// Bytes kept inline (a UUID request id is 36).
+    pub const INLINE: usize = 46;
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Self {
+        if s.len() <= Self::INLINE {
+            let mut bytes = [0; Self::INLINE];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            Self(Repr::Inline {
+                len: s.len() as u8,
+                bytes,
+            })
+        } else {
+            Self(Repr::Heap(s.into()))
+        }
+    }
+}
+
+impl Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match &self.0 {
+            // Always a whole copy of a `str` (see `From<&str>`): valid UTF-8.
+            Repr::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Repr::Heap(s) => s,
+        }
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
 
 /// One `platform.*` record.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,18 +85,15 @@ pub enum Platform {
         duration_ms: f64,
     },
     /// `platform.start`.
-    Start {
-        request_id: Box<str>,
-        version: Box<str>,
-    },
+    Start { request_id: Text, version: Text },
     /// `platform.runtimeDone`.
     RuntimeDone {
-        request_id: Box<str>,
+        request_id: Text,
         status: Cow<'static, str>,
         duration_ms: f64,
     },
     /// `platform.report`.
-    Report(Box<Report>),
+    Report(Report),
     /// `platform.telemetrySubscription`.
     TelemetrySubscription { name: Box<str>, types: Vec<String> },
     /// `platform.logsDropped`.
@@ -47,7 +103,7 @@ pub enum Platform {
 /// `platform.report`'s record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
-    pub request_id: Box<str>,
+    pub request_id: Text,
     pub duration_ms: f64,
     pub billed_duration_ms: u64,
     pub memory_size_mb: u32,
@@ -260,7 +316,7 @@ mod tests {
 
     #[test]
     fn records_have_lambdas_shapes_and_order() {
-        let report = Platform::Report(Box::new(Report {
+        let report = Platform::Report(Report {
             request_id: "r\"1".into(),
             duration_ms: 15.74,
             billed_duration_ms: 16,
@@ -269,7 +325,7 @@ mod tests {
             init_duration_ms: Some(100.0),
             status: "error".into(),
             error_type: Some("Runtime.ExitError".into()),
-        }));
+        });
         let mut out = Vec::new();
         write_platform_item(&mut out, 1_586_545_592_563, &report);
         assert_eq!(
@@ -338,6 +394,19 @@ mod tests {
             // Same fields, same order.
             assert_eq!(item["record"].to_string(), expected.to_string());
         }
+    }
+
+    #[test]
+    fn short_texts_are_inline_and_long_ones_whole() {
+        let id = "8476a536-e9f4-11e8-9739-2dfe598c3fcd";
+        assert!(matches!(Text::from(id).0, Repr::Inline { .. }));
+        assert_eq!(&*Text::from(id), id);
+        assert_eq!(&*Text::from(""), "");
+        let long = "é".repeat(40);
+        assert!(matches!(Text::from(long.as_str()).0, Repr::Heap(_)));
+        assert_eq!(&*Text::from(long.as_str()), long);
+        assert_eq!(Text::from("a"), Text::from("a"));
+        assert_eq!(format!("{:?}", Text::from("a\"")), r#""a\"""#);
     }
 
     #[test]

@@ -95,7 +95,7 @@ pub(crate) struct Starter {
     pub users: Option<UserPool>,
     pub metrics: Arc<SchedulerMetrics>,
     /// Where invocations' spans go, when an OTLP endpoint is configured.
-    pub spans: std::sync::OnceLock<Arc<kindling_otel::Exporter>>,
+    pub spans: std::sync::OnceLock<Arc<crate::spans::Exporter>>,
     /// Pre-initialized environments per runtime (see `prewarm`).
     pub prewarm: PrewarmPool,
 }

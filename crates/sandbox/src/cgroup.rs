@@ -202,7 +202,8 @@ impl CgroupRoots {
     }
 
     /// Creates the parent directory in every hierarchy and, on v2, enables the controllers for
-    /// it and its children.
+    /// it and its children; gives the environments as a whole the CPU weight of one nice-0
+    /// task per CPU ([`parent_cpu_weight`]).
     pub(crate) fn prepare(&self) -> Result<(), SandboxError> {
         let mut mounts: Vec<&Path> = self.hierarchies().map(|h| h.mount.as_path()).collect();
         mounts.extend(self.unified.as_deref());
@@ -227,6 +228,19 @@ impl CgroupRoots {
                 let file = dir.join("cgroup.subtree_control");
                 for controller in &controllers {
                     write(&file, &format!("+{controller}"))?;
+                }
+            }
+        }
+        if let Some(cpu) = &self.cpu {
+            let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+            let (file, value) = parent_cpu_weight(cpu.v2, cpus);
+            let mut dir = cpu.mount.clone();
+            for part in self.parent.components() {
+                dir.push(part);
+                // Best effort: a delegated subtree may not let us set its top's weight; the
+                // environments then compete as one task (the kernel's default), as before.
+                if let Err(e) = write(&dir.join(file), &value) {
+                    tracing::warn!(error = %e, "could not set the environments' parent CPU weight");
                 }
             }
         }
@@ -319,6 +333,23 @@ pub(crate) struct EnvCgroup {
 
 /// Lambda gives one vCPU at 1,769 MB; cpu shares (v1) and weight (v2) follow memory.
 const MB_PER_VCPU: u64 = 1769;
+
+/// The CPU weight of each cgroup level above the environments (`kindling`, `kindling/<node>`):
+/// one nice-0 task's weight per CPU (v1 `cpu.shares` 1024, v2 `cpu.weight` 100). With the
+/// kernel's default (one task's weight) every environment together would compete with the
+/// host's tasks, Kindling's own threads included, as a single task, whatever their number:
+/// at 4 busy environments on 2 CPUs each got a quarter of one task's share, and waited for
+/// the CPU longer than the same runtimes in Process mode (plain nice-0 processes). Among
+/// environments nothing changes: each keeps its own cgroup and a weight that follows its
+/// memory ([`EnvCgroup::set_limits`]).
+fn parent_cpu_weight(v2: bool, cpus: usize) -> (&'static str, String) {
+    let cpus = cpus.max(1) as u64;
+    if v2 {
+        ("cpu.weight", (100 * cpus).clamp(1, 10_000).to_string())
+    } else {
+        ("cpu.shares", (1024 * cpus).clamp(2, 262_144).to_string())
+    }
+}
 
 impl EnvCgroup {
     fn set_limits(&self, limits: &Limits) -> Result<(), SandboxError> {
@@ -630,6 +661,46 @@ mod tests {
             parse_mountinfo(line).v2.as_deref(),
             Some(Path::new("/mnt/with space"))
         );
+    }
+
+    #[test]
+    fn environments_together_weigh_one_task_per_cpu() {
+        assert_eq!(parent_cpu_weight(false, 2), ("cpu.shares", "2048".into()));
+        assert_eq!(parent_cpu_weight(true, 2), ("cpu.weight", "200".into()));
+        assert_eq!(parent_cpu_weight(false, 0), ("cpu.shares", "1024".into()));
+        assert_eq!(parent_cpu_weight(true, 512), ("cpu.weight", "10000".into()));
+        assert_eq!(
+            parent_cpu_weight(false, 1024),
+            ("cpu.shares", "262144".into())
+        );
+    }
+
+    /// The parents' CPU weight on the host's own cpu hierarchy, level by level.
+    #[test]
+    fn prepare_sets_the_parents_cpu_weight() {
+        if !nix::unistd::geteuid().is_root() {
+            kindling_test_support::cannot_run("needs root");
+        }
+        let roots = CgroupRoots::detect(Path::new("kindling-test-weight/node")).unwrap();
+        let Some(cpu) = roots.cpu.clone() else {
+            kindling_test_support::cannot_run("no cpu cgroup controller");
+        };
+        roots.prepare().unwrap();
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let (file, value) = parent_cpu_weight(cpu.v2, cpus);
+        for level in ["kindling-test-weight", "kindling-test-weight/node"] {
+            let got = fs::read_to_string(cpu.mount.join(level).join(file)).unwrap();
+            assert_eq!(got.trim(), value, "{level}/{file}");
+        }
+        let mounts: Vec<PathBuf> = roots
+            .hierarchies()
+            .map(|h| h.mount.clone())
+            .chain(roots.unified.clone())
+            .collect();
+        for mount in mounts {
+            let _ = fs::remove_dir(mount.join("kindling-test-weight/node"));
+            let _ = fs::remove_dir(mount.join("kindling-test-weight"));
+        }
     }
 
     /// The v2 freezer and `cgroup.kill` on a real hierarchy: on a hybrid host the freezer is

@@ -291,7 +291,8 @@ fn parse(value: &'static [u8]) -> Option<State> {
             Some((b'-', rest)) => (true, rest),
             _ => (false, field),
         };
-        if digits.is_empty() || digits.len() > 9 {
+        // Any non-negative i32 (`StateBuf` writes up to 10 digits); more is refused.
+        if digits.is_empty() || digits.len() > 10 {
             return None;
         }
         let mut n: i32 = 0;
@@ -299,7 +300,7 @@ fn parse(value: &'static [u8]) -> Option<State> {
             if !d.is_ascii_digit() {
                 return None;
             }
-            n = n * 10 + i32::from(d - b'0');
+            n = n.checked_mul(10)?.checked_add(i32::from(d - b'0'))?;
         }
         Some(if negative { -n } else { n })
     };

@@ -10,6 +10,8 @@ use std::process::Command;
 fn main() {
     let source = "src/sys/init.rs";
     println!("cargo:rerun-if-changed={source}");
+    // Under `cargo clippy`: linted again when the lint flags change (`-D warnings` or not).
+    println!("cargo:rerun-if-env-changed=CLIPPY_ARGS");
     let out =
         PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("kindling-init");
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());

@@ -10,7 +10,8 @@ static IMAGE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kindling-init"))
 /// code and what it wrote.
 fn run_init(state: &str) -> (Option<i32>, Vec<u8>) {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().expect("temp dir");
+    // Under the target directory, where test binaries run (a host's /tmp may be noexec).
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
     let path = dir.path().join("kindling-init");
     std::fs::write(&path, IMAGE).expect("write the image");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");

@@ -10,11 +10,24 @@ use std::process::Command;
 fn main() {
     let source = "src/sys/init.rs";
     println!("cargo:rerun-if-changed={source}");
+    // Under `cargo clippy`: linted again when the lint flags change (`-D warnings` or not).
+    println!("cargo:rerun-if-env-changed=CLIPPY_ARGS");
     let out =
         PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("kindling-init");
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let target = env::var("TARGET").expect("cargo sets TARGET");
-    let mut command = Command::new(rustc);
+    // Under `cargo clippy` cargo names clippy-driver as the workspace's wrapper (and runs this
+    // script in an output directory of its own): the program is then linted like the crate,
+    // with the caller's lint flags (CLIPPY_ARGS, inherited), instead of escaping the lints
+    // by being no module of the crate.
+    let mut command = match env::var_os("RUSTC_WORKSPACE_WRAPPER").filter(|w| !w.is_empty()) {
+        Some(wrapper) => {
+            let mut command = Command::new(wrapper);
+            command.arg(rustc);
+            command
+        }
+        None => Command::new(rustc),
+    };
     command
         .args([
             "--edition",
@@ -56,11 +69,19 @@ fn main() {
             arg
         });
     }
-    let status = command
+    let output = command
         .arg("-o")
         .arg(&out)
         .arg(source)
-        .status()
+        .output()
         .expect("running rustc for kindling-init");
-    assert!(status.success(), "building kindling-init ({source}) failed");
+    let diagnostics = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "building kindling-init ({source}) failed:\n{diagnostics}"
+    );
+    // Warnings (clippy's included) would otherwise stay in this script's captured output.
+    for line in diagnostics.lines().filter(|l| !l.trim().is_empty()) {
+        println!("cargo:warning=kindling-init: {line}");
+    }
 }

@@ -184,6 +184,33 @@ async fn runs_as_an_unprivileged_pid_2_in_a_minimal_root() {
     assert_eq!(out[out.len() - 2..], ["cwd /var/task", "nofile 1024"]);
 }
 
+/// The program cannot reach its supervisor, `kindling-init` (pid 1, root): no signal but
+/// SIGCONT (the kernel allows it within a session, and it changes nothing for a process that
+/// is not stopped; it stays pending, blocked), nothing of its memory, descriptors, program
+/// image or state variable; and the supervisor goes on (it still reports the program's exit).
+#[tokio::test]
+async fn the_program_cannot_signal_or_inspect_its_supervisor() {
+    let sandbox = sandbox();
+    let dirs = Dirs::new();
+    let script = r#"
+        for s in TERM INT HUP QUIT KILL STOP CHLD USR1 CONT; do
+            kill -s $s 1 2>/dev/null && echo "signal $s sent"
+        done
+        for f in environ maps mem fd fdinfo exe cwd root stack syscall auxv map_files; do
+            ls /proc/1/$f/ >/dev/null 2>&1 || cat /proc/1/$f >/dev/null 2>&1 && echo "read $f"
+        done
+        echo "init $(cat /proc/1/comm)"
+        exit 7
+    "#;
+    let (out, err, exit) = run(&sandbox, dirs.shell(&unique("pid1"), script)).await;
+    assert_eq!(
+        out,
+        ["signal CONT sent", "init kindling-init"],
+        "stderr: {err:?}"
+    );
+    assert_eq!(exit, Exit::Code(7));
+}
+
 #[tokio::test]
 async fn task_root_is_read_only_and_tmp_is_private() {
     let sandbox = sandbox();

@@ -23,6 +23,7 @@
 #![no_main]
 #![no_builtins]
 #![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 #[cfg(target_arch = "x86_64")]
 mod arch {
@@ -290,7 +291,8 @@ fn parse(value: &'static [u8]) -> Option<State> {
             Some((b'-', rest)) => (true, rest),
             _ => (false, field),
         };
-        if digits.is_empty() || digits.len() > 9 {
+        // Any non-negative i32 (`StateBuf` writes up to 10 digits); more is refused.
+        if digits.is_empty() || digits.len() > 10 {
             return None;
         }
         let mut n: i32 = 0;
@@ -298,7 +300,7 @@ fn parse(value: &'static [u8]) -> Option<State> {
             if !d.is_ascii_digit() {
                 return None;
             }
-            n = n * 10 + i32::from(d - b'0');
+            n = n.checked_mul(10)?.checked_add(i32::from(d - b'0'))?;
         }
         Some(if negative { -n } else { n })
     };
@@ -372,14 +374,7 @@ unsafe extern "C" fn init_main(sp: *const usize) -> ! {
     unsafe {
         syscall(
             PRCTL,
-            [
-                PR_SET_NAME,
-                b"kindling-init\0".as_ptr() as usize,
-                0,
-                0,
-                0,
-                0,
-            ],
+            [PR_SET_NAME, c"kindling-init".as_ptr() as usize, 0, 0, 0, 0],
         )
     };
     supervise(&state)
@@ -598,7 +593,7 @@ fn attach_code(control: i32) -> bool {
                 MOVE_MOUNT,
                 [
                     fd as usize,
-                    b"\0".as_ptr() as usize,
+                    c"".as_ptr() as usize,
                     AT_FDCWD as usize,
                     target.as_ptr() as usize,
                     MOVE_MOUNT_F_EMPTY_PATH,
@@ -719,7 +714,7 @@ fn kill_children() {
             OPENAT,
             [
                 AT_FDCWD as usize,
-                b"/proc/thread-self/children\0".as_ptr() as usize,
+                c"/proc/thread-self/children".as_ptr() as usize,
                 O_RDONLY_CLOEXEC,
                 0,
                 0,

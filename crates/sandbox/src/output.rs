@@ -125,8 +125,13 @@ pub(crate) struct Progress {
     sent: AtomicU64,
     /// Lines the receiver's holder is done with: every line handed out before its latest call.
     done: AtomicU64,
-    /// Per stream (stdout, stderr): bytes read from the pipe whose complete lines were sent.
-    read: [AtomicU64; 2],
+    /// Per stream (stdout, stderr): bytes taken from the pipe.
+    taken: [AtomicU64; 2],
+    /// Per stream: odd while the pump is reading (its `read` and the count of what it took are
+    /// one step for [`written_so_far`]).
+    reading: [AtomicU64; 2],
+    /// Per stream: bytes taken from the pipe whose complete lines were sent.
+    delivered: [AtomicU64; 2],
     /// Per stream: the pump reached the end of the pipe (or gave up on it).
     closed: [AtomicBool; 2],
     /// Woken whenever one of the above moved while someone may be waiting.
@@ -138,7 +143,9 @@ impl Progress {
         Arc::new(Progress {
             sent: AtomicU64::new(0),
             done: AtomicU64::new(0),
-            read: [AtomicU64::new(0), AtomicU64::new(0)],
+            taken: [AtomicU64::new(0), AtomicU64::new(0)],
+            reading: [AtomicU64::new(0), AtomicU64::new(0)],
+            delivered: [AtomicU64::new(0), AtomicU64::new(0)],
             closed: [AtomicBool::new(false), AtomicBool::new(false)],
             moved: Notify::new(),
         })
@@ -238,13 +245,10 @@ impl Sources {
             return;
         }
         // Everything up to what the pipes hold now.
-        let targets: Vec<(usize, u64)> = pending
-            .iter()
-            .map(|(i, p)| {
-                let unread = crate::sys::pipe::unread_bytes(p.as_fd()).unwrap_or(0) as u64;
-                (*i, progress.read[*i].load(Ordering::Acquire) + unread)
-            })
-            .collect();
+        let mut targets = Vec::with_capacity(pending.len());
+        for (i, pipe) in pending {
+            targets.push((i, written_so_far(pipe, progress, i).await));
+        }
         let mut lines_to_handle = None;
         loop {
             let moved = progress.moved.notified();
@@ -253,7 +257,7 @@ impl Sources {
             if lines_to_handle.is_none()
                 && targets.iter().all(|(i, target)| {
                     progress.closed[*i].load(Ordering::Acquire)
-                        || progress.read[*i].load(Ordering::Acquire) >= *target
+                        || progress.delivered[*i].load(Ordering::Acquire) >= *target
                 })
             {
                 lines_to_handle = Some(progress.sent.load(Ordering::Acquire));
@@ -265,6 +269,23 @@ impl Sources {
             }
             moved.await;
         }
+    }
+}
+
+/// Bytes written into stream `i`'s pipe so far: what its pump took plus what the pipe holds,
+/// read with no read of the pump's in progress or in between (a count that mixed a read with a
+/// pipe that no longer held its bytes would miss them, or count them twice).
+async fn written_so_far(pipe: &pipe::Receiver, progress: &Progress, i: usize) -> u64 {
+    loop {
+        let before = progress.reading[i].load(Ordering::Acquire);
+        if before.is_multiple_of(2) {
+            let taken = progress.taken[i].load(Ordering::Acquire);
+            let unread = crate::sys::pipe::unread_bytes(pipe.as_fd()).unwrap_or(0) as u64;
+            if progress.reading[i].load(Ordering::Acquire) == before {
+                return taken + unread;
+            }
+        }
+        tokio::task::yield_now().await;
     }
 }
 
@@ -297,7 +318,13 @@ pub(crate) async fn pump(
             break;
         }
         loop {
-            let n = match source.try_read(&mut buf) {
+            progress.reading[i].fetch_add(1, Ordering::AcqRel);
+            let read = source.try_read(&mut buf);
+            if let Ok(n) = read {
+                progress.taken[i].fetch_add(n as u64, Ordering::AcqRel);
+            }
+            progress.reading[i].fetch_add(1, Ordering::AcqRel);
+            let n = match read {
                 Ok(0) => break 'pipe,
                 Ok(n) => n,
                 // Read empty: the reactor's readiness is cleared; tell waiters.
@@ -312,7 +339,7 @@ pub(crate) async fn pump(
             for line in lines.drain(..) {
                 send(&mut sink, OutputLine { stream, line }, &progress).await;
             }
-            progress.read[i].fetch_add(n as u64, Ordering::AcqRel);
+            progress.delivered[i].fetch_add(n as u64, Ordering::AcqRel);
         }
         progress.moved.notify_waiters();
     }

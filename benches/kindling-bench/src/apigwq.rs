@@ -53,7 +53,9 @@ async fn post_json(conn: &mut Conn, path: &str, body: Value) -> Result<Value, Er
 
 /// Latencies (µs) of `n` requests on one connection after `warmup`.
 fn latency(addr: SocketAddr, r: &Route, warmup: usize, n: usize) -> Result<Vec<f64>, Error> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let mut conn = Conn::connect(addr).await?;
         for _ in 0..warmup {
@@ -128,8 +130,14 @@ pub fn run(kindling: &Path, rust_fn: &[u8], work: &Path, plan: &Plan<'_>) -> Res
     let addr = srv.addr;
     let api_id = crate::block_on(async {
         let mut api = Api::wait_ready(addr, Duration::from_secs(20)).await?;
-        api.create_function("echo-rs", "provided.al2023", "bootstrap", &crate::rust_zip(rust_fn, "echo-rs"), 128)
-            .await?;
+        api.create_function(
+            "echo-rs",
+            "provided.al2023",
+            "bootstrap",
+            &crate::rust_zip(rust_fn, "echo-rs"),
+            128,
+        )
+        .await?;
         let mut conn = Conn::connect(addr).await?;
         post_json(
             &mut conn,
@@ -208,7 +216,10 @@ pub fn run(kindling: &Path, rust_fn: &[u8], work: &Path, plan: &Plan<'_>) -> Res
         "front-door overhead at p50: {:.1} µs (target ≤ 15 µs)\n\n",
         p50[1] - p50[0]
     ));
-    out.push_str(&format!("Throughput, {:.0} s per row (requests/s)\n", plan.secs));
+    out.push_str(&format!(
+        "Throughput, {:.0} s per row (requests/s)\n",
+        plan.secs
+    ));
     out.push_str("clients   Invoke   HTTP API   HTTP API / Invoke   errors\n");
     for (j, &c) in plan.conns.iter().enumerate() {
         let (_, a, ea) = tput[0][j];

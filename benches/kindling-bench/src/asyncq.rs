@@ -16,7 +16,8 @@ use crate::server::{Api, invoke_path, make_zip, start_kindling};
 const PING_APP: &str = "import socket\n\n\ndef handler(event, context):\n    if 'port' in event:\n        with socket.create_connection(('127.0.0.1', event['port'])) as s:\n            s.sendall(str(event['id']).encode())\n    return event\n";
 
 /// A function that keeps its one environment busy (for measuring the intake alone).
-const SLEEP_APP: &str = "import time\n\n\ndef handler(event, context):\n    time.sleep(5)\n    return event\n";
+const SLEEP_APP: &str =
+    "import time\n\n\ndef handler(event, context):\n    time.sleep(5)\n    return event\n";
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -27,7 +28,12 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 
 /// Sends Event invokes on `conns` keep-alive connections for `secs`; returns (accepted/s,
 /// p50 ms, p99 ms, non-202 answers).
-async fn accept_rate(addr: SocketAddr, path: &str, conns: usize, secs: f64) -> (f64, f64, f64, u64) {
+async fn accept_rate(
+    addr: SocketAddr,
+    path: &str,
+    conns: usize,
+    secs: f64,
+) -> (f64, f64, f64, u64) {
     let end = Instant::now() + Duration::from_secs_f64(secs);
     let mut tasks = Vec::new();
     for c in 0..conns {
@@ -43,7 +49,10 @@ async fn accept_rate(addr: SocketAddr, path: &str, conns: usize, secs: f64) -> (
                 let body = Bytes::from(format!("{{\"id\":\"{c}-{i}\"}}"));
                 i += 1;
                 let t0 = Instant::now();
-                match conn.request("POST", &path, &[("x-amz-invocation-type", "Event")], body).await {
+                match conn
+                    .request("POST", &path, &[("x-amz-invocation-type", "Event")], body)
+                    .await
+                {
                     Ok(r) if r.status == 202 => lat.push(t0.elapsed().as_secs_f64() * 1000.0),
                     _ => bad += 1,
                 }
@@ -62,12 +71,31 @@ async fn accept_rate(addr: SocketAddr, path: &str, conns: usize, secs: f64) -> (
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort_by(f64::total_cmp);
-    (all.len() as f64 / elapsed, pct(&all, 50.0), pct(&all, 99.0), bad)
+    (
+        all.len() as f64 / elapsed,
+        pct(&all, 50.0),
+        pct(&all, 99.0),
+        bad,
+    )
 }
 
 /// Runs the async benchmark against a fresh Kindling; returns the report text.
-pub fn run(kindling: &Path, work: &Path, isolation: &str, conns: &[usize], secs: f64, samples: usize) -> Result<String, Error> {
-    let mut m = start_kindling(kindling, isolation, 300, work, &format!("async-{isolation}"), &[])?;
+pub fn run(
+    kindling: &Path,
+    work: &Path,
+    isolation: &str,
+    conns: &[usize],
+    secs: f64,
+    samples: usize,
+) -> Result<String, Error> {
+    let mut m = start_kindling(
+        kindling,
+        isolation,
+        300,
+        work,
+        &format!("async-{isolation}"),
+        &[],
+    )?;
     let addr = m.addr;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

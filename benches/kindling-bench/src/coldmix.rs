@@ -43,7 +43,12 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Invokes `cold-<i>` functions, `conc` at a time, until `stop` or the functions run out.
-async fn cold_client(addr: SocketAddr, names: Vec<String>, conc: usize, stop: Arc<AtomicBool>) -> Cold {
+async fn cold_client(
+    addr: SocketAddr,
+    names: Vec<String>,
+    conc: usize,
+    stop: Arc<AtomicBool>,
+) -> Cold {
     let next = Arc::new(AtomicUsize::new(0));
     let names = Arc::new(names);
     let mut tasks = Vec::new();
@@ -93,23 +98,49 @@ fn row(label: &str, s: &Stats) -> String {
 }
 
 /// Runs the comparison against a fresh Kindling; returns the report text.
-pub fn run(kindling: &Path, rust_fn: &Path, work: &Path, isolation: &str, plan: &Plan) -> Result<String, Error> {
-    let mut m = start_kindling(kindling, isolation, 600, work, &format!("coldmix-{isolation}"), &[])?;
+pub fn run(
+    kindling: &Path,
+    rust_fn: &Path,
+    work: &Path,
+    isolation: &str,
+    plan: &Plan,
+) -> Result<String, Error> {
+    let mut m = start_kindling(
+        kindling,
+        isolation,
+        600,
+        work,
+        &format!("coldmix-{isolation}"),
+        &[],
+    )?;
     let addr = m.addr;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
     let rust = std::fs::read(rust_fn)?;
-    let names: Vec<String> = (0..plan.cold_functions).map(|i| format!("cold-{i}")).collect();
+    let names: Vec<String> = (0..plan.cold_functions)
+        .map(|i| format!("cold-{i}"))
+        .collect();
     let setup: Result<(), Error> = rt.block_on(async {
         let mut api = Api::wait_ready(addr, Duration::from_secs(20)).await?;
         let zip = make_zip(&[("bootstrap", 0o755, &rust)]);
-        api.create_function("warm-rs", "provided.al2023", "bootstrap", &zip, plan.memory_mb).await?;
+        api.create_function(
+            "warm-rs",
+            "provided.al2023",
+            "bootstrap",
+            &zip,
+            plan.memory_mb,
+        )
+        .await?;
         for (i, name) in names.iter().enumerate() {
             let marker = format!("coldmix {i}");
-            let zip = make_zip(&[("app.py", 0o644, PY_APP.as_bytes()), ("marker.txt", 0o644, marker.as_bytes())]);
-            api.create_function(name, "python3.11", "app.handler", &zip, plan.memory_mb).await?;
+            let zip = make_zip(&[
+                ("app.py", 0o644, PY_APP.as_bytes()),
+                ("marker.txt", 0o644, marker.as_bytes()),
+            ]);
+            api.create_function(name, "python3.11", "app.handler", &zip, plan.memory_mb)
+                .await?;
         }
         Ok(())
     });

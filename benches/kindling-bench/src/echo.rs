@@ -21,7 +21,9 @@ use crate::http::{Conn, Error};
 /// upstream keep-alive connection per client connection) and its answer returned; without it,
 /// the body is echoed.
 pub fn serve(port: u16, upstream: Option<SocketAddr>) -> Result<(), Error> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         loop {
@@ -39,7 +41,12 @@ pub fn serve(port: u16, upstream: Option<SocketAddr>) -> Result<(), Error> {
                     let up = up.clone();
                     async move {
                         let path = req.uri().path().to_string();
-                        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        let body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
                         let out = match up {
                             Some(c) => match c.lock().await.post(&path, body).await {
                                 Ok(r) => r.body,
@@ -48,12 +55,17 @@ pub fn serve(port: u16, upstream: Option<SocketAddr>) -> Result<(), Error> {
                             None => body,
                         };
                         let mut res = Response::new(Full::new(out));
-                        res.headers_mut()
-                            .insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
+                        res.headers_mut().insert(
+                            "content-type",
+                            hyper::header::HeaderValue::from_static("application/json"),
+                        );
                         Ok::<_, Infallible>(res)
                     }
                 });
-                let _ = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), svc).await;
+                let _ = http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
             });
         }
     })

@@ -8,8 +8,8 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -45,7 +45,9 @@ fn records(body: &[u8]) -> Result<u64, serde_json::Error> {
 /// Runs the extension; `buffering` is the subscription's `buffering` object.
 pub fn run(name: &str, buffering: serde_json::Value) -> Result<(), Error> {
     let api = std::env::var("AWS_LAMBDA_RUNTIME_API")?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let addr: SocketAddr = lookup_host(&api).await?.next().ok_or("no Runtime API address")?;
         let mut conn = Conn::connect(addr).await?;

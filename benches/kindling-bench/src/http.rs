@@ -77,7 +77,11 @@ impl Conn {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        if !body.is_empty() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+        if !body.is_empty()
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
             req = req.header("content-type", "application/json");
         }
         let req = req.body(Full::new(body))?;

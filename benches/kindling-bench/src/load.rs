@@ -59,7 +59,10 @@ impl Stats {
     }
 
     pub fn max_us(&self) -> f64 {
-        self.lat_ns.last().map(|v| *v as f64 / 1000.0).unwrap_or(f64::NAN)
+        self.lat_ns
+            .last()
+            .map(|v| *v as f64 / 1000.0)
+            .unwrap_or(f64::NAN)
     }
 
     pub fn mean_us(&self) -> f64 {
@@ -178,9 +181,7 @@ pub fn latency(t: &Target, warmup: usize, n: usize, max_time: Duration) -> Stats
             let r = conn.request(t.method, &t.path, &[], t.body.clone()).await;
             let failed_transport = r.is_err();
             classify(&mut scratch, r, t.expected());
-            if failed_transport
-                && let Ok(c) = Conn::connect(t.addr).await
-            {
+            if failed_transport && let Ok(c) = Conn::connect(t.addr).await {
                 conn = c;
             }
             if Instant::now() > deadline {
@@ -198,9 +199,7 @@ pub fn latency(t: &Target, warmup: usize, n: usize, max_time: Duration) -> Stats
             if classify(&mut stats, r, t.expected()) {
                 stats.lat_ns.push(dt.as_nanos() as u64);
             }
-            if failed_transport
-                && let Ok(c) = Conn::connect(t.addr).await
-            {
+            if failed_transport && let Ok(c) = Conn::connect(t.addr).await {
                 conn = c;
             }
             if Instant::now() > deadline {

@@ -19,6 +19,7 @@
 //!                      an external extension inside the function's environment)
 //! Options of `all` are listed in benches/README.md.
 
+mod apigwq;
 mod asyncq;
 mod coldmix;
 mod echo;
@@ -31,7 +32,6 @@ mod previous;
 mod procfs;
 mod report;
 mod server;
-mod apigwq;
 mod sqsq;
 mod urls;
 
@@ -45,7 +45,9 @@ use bytes::Bytes;
 use crate::http::Error;
 use crate::load::{Stats, Target};
 use crate::report::Report;
-use crate::server::{Api, Managed, TailInvoke, invoke_path, make_zip, start_cargo_lambda, start_kindling};
+use crate::server::{
+    Api, Managed, TailInvoke, invoke_path, make_zip, start_cargo_lambda, start_kindling,
+};
 
 /// The event every warm invoke sends (echoed back by both functions).
 const EVENT: &str = r#"{"bench":"kindling","id":12345,"items":[1,2,3],"nested":{"ok":true}}"#;
@@ -164,15 +166,24 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 fn rust_zip(rust_fn: &[u8], marker: &str) -> Vec<u8> {
-    make_zip(&[("bootstrap", 0o755, rust_fn), ("marker.txt", 0o644, marker.as_bytes())])
+    make_zip(&[
+        ("bootstrap", 0o755, rust_fn),
+        ("marker.txt", 0o644, marker.as_bytes()),
+    ])
 }
 
 fn py_zip(marker: &str) -> Vec<u8> {
-    make_zip(&[("app.py", 0o644, PY_APP.as_bytes()), ("marker.txt", 0o644, marker.as_bytes())])
+    make_zip(&[
+        ("app.py", 0o644, PY_APP.as_bytes()),
+        ("marker.txt", 0o644, marker.as_bytes()),
+    ])
 }
 
 fn progress(msg: &str) {
-    eprintln!("[{:>7.1}s] {msg}", START.with(|s| s.elapsed().as_secs_f64()));
+    eprintln!(
+        "[{:>7.1}s] {msg}",
+        START.with(|s| s.elapsed().as_secs_f64())
+    );
 }
 
 thread_local! {
@@ -219,14 +230,26 @@ fn run_all(a: &Args) -> Result<(), Error> {
     let rust_fn_path = a.path("rust-fn").ok_or("--rust-fn BIN is required")?;
     let rust_fn = std::fs::read(&rust_fn_path)?;
     let work = tempdir()?;
-    let mut rep = Report::new(&plan, a.get("kindling-rev").unwrap_or("?"), &rust_fn_path, rust_fn.len());
+    let mut rep = Report::new(
+        &plan,
+        a.get("kindling-rev").unwrap_or("?"),
+        &rust_fn_path,
+        rust_fn.len(),
+    );
     if let Some(prev) = a.path("previous") {
         match std::fs::read_to_string(&prev) {
             Ok(text) => rep.previous(a.get("previous-label").unwrap_or("previous run"), text),
-            Err(e) => rep.note(&format!("previous results {} not read: {e}", prev.display())),
+            Err(e) => rep.note(&format!(
+                "previous results {} not read: {e}",
+                prev.display()
+            )),
         }
     }
-    let cl = match (a.path("cargo-lambda"), a.path("cl-manifest"), a.path("cl-target-dir")) {
+    let cl = match (
+        a.path("cargo-lambda"),
+        a.path("cl-manifest"),
+        a.path("cl-target-dir"),
+    ) {
         (Some(b), Some(m), Some(t)) if !a.flags.contains("no-cargo-lambda") => Some((b, m, t)),
         _ => None,
     };
@@ -322,7 +345,11 @@ fn warm_suite(
     if plan.tokio1 {
         // What-if: the same binary with one tokio worker thread (TOKIO_WORKER_THREADS is read by
         // tokio's runtime builder when the code does not set a worker count).
-        variants.push(("kindling process TW=1".into(), "process".into(), vec![("TOKIO_WORKER_THREADS", "1")]));
+        variants.push((
+            "kindling process TW=1".into(),
+            "process".into(),
+            vec![("TOKIO_WORKER_THREADS", "1")],
+        ));
     }
     for (label, iso, env) in &variants {
         progress(&format!("{label}: starting"));
@@ -330,8 +357,20 @@ fn warm_suite(
         let srv = start_kindling(bin, iso, 600, work, &tag, env)?;
         let mut api = block_on(Api::wait_ready(srv.addr, Duration::from_secs(30)))
             .map_err(|e| format!("{e}\n{}", srv.log_tail()))?;
-        block_on(api.create_function("warm-rs", "provided.al2023", "bootstrap", &rust_zip(rust_fn, "warm-rs"), plan.memory_mb))?;
-        block_on(api.create_function("warm-py", "python3.11", "app.handler", &py_zip("warm-py"), plan.memory_mb))?;
+        block_on(api.create_function(
+            "warm-rs",
+            "provided.al2023",
+            "bootstrap",
+            &rust_zip(rust_fn, "warm-rs"),
+            plan.memory_mb,
+        ))?;
+        block_on(api.create_function(
+            "warm-py",
+            "python3.11",
+            "app.handler",
+            &py_zip("warm-py"),
+            plan.memory_mb,
+        ))?;
         subjects.push(Subject {
             label: label.clone(),
             srv,
@@ -342,7 +381,10 @@ fn warm_suite(
         });
     }
     if let Some((b, m, t)) = cl {
-        progress(&format!("cargo lambda watch --concurrency {}: starting", plan.cl_concurrency));
+        progress(&format!(
+            "cargo lambda watch --concurrency {}: starting",
+            plan.cl_concurrency
+        ));
         let srv = start_cargo_lambda(b, m, t, plan.cl_concurrency, work)?;
         wait_invocable(&srv, "rust-echo")?;
         rep.note(&format!(
@@ -366,7 +408,12 @@ fn warm_suite(
             let port = server::free_port();
             let upstream = (hops == 2).then(server::free_port);
             let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-            let srv = Managed::spawn(label, echo::command(port, upstream), addr, work.join(format!("floor{hops}.log")))?;
+            let srv = Managed::spawn(
+                label,
+                echo::command(port, upstream),
+                addr,
+                work.join(format!("floor{hops}.log")),
+            )?;
             block_on(http::Conn::connect_retry(addr, Duration::from_secs(10)))?;
             subjects.push(Subject {
                 label: label.into(),
@@ -391,13 +438,31 @@ fn warm_suite(
     let mut lat: Vec<Vec<Stats>> = vec![Vec::new(); subjects.len() * 2];
     let slice_n = plan.n.div_ceil(LATENCY_SLICES).max(1);
     for r in 0..plan.reps {
-        progress(&format!("warm latency rep {}/{}: {LATENCY_SLICES} slices of {slice_n} per subject, in turns", r + 1, plan.reps));
+        progress(&format!(
+            "warm latency rep {}/{}: {LATENCY_SLICES} slices of {slice_n} per subject, in turns",
+            r + 1,
+            plan.reps
+        ));
         for slice in 0..LATENCY_SLICES {
-            let warmup = if r == 0 && slice == 0 { plan.warmup } else { SLICE_WARMUP };
+            let warmup = if r == 0 && slice == 0 {
+                plan.warmup
+            } else {
+                SLICE_WARMUP
+            };
             for (i, s) in subjects.iter().enumerate() {
-                lat[2 * i].push(load::latency(&target(&s.srv, &s.rust), warmup, slice_n, Duration::from_secs(120)));
+                lat[2 * i].push(load::latency(
+                    &target(&s.srv, &s.rust),
+                    warmup,
+                    slice_n,
+                    Duration::from_secs(120),
+                ));
                 if let Some(py) = &s.python {
-                    lat[2 * i + 1].push(load::latency(&target(&s.srv, py), warmup, slice_n, Duration::from_secs(120)));
+                    lat[2 * i + 1].push(load::latency(
+                        &target(&s.srv, py),
+                        warmup,
+                        slice_n,
+                        Duration::from_secs(120),
+                    ));
                 }
             }
         }
@@ -416,7 +481,14 @@ fn warm_suite(
     let max_c = plan.conns.iter().copied().max().unwrap_or(1);
     for s in subjects.iter().filter(|s| !s.floor) {
         progress(&format!("starting environments: {} x{max_c}", s.label));
-        let _ = load::throughput(&target(&s.srv, &s.rust), max_c, plan.client_threads, Duration::from_millis(2500), Duration::from_millis(500), 1_000_000);
+        let _ = load::throughput(
+            &target(&s.srv, &s.rust),
+            max_c,
+            plan.client_threads,
+            Duration::from_millis(2500),
+            Duration::from_millis(500),
+            1_000_000,
+        );
     }
     let floor_level = if plan.conns.contains(&16) { 16 } else { max_c };
     for &c in &plan.conns {
@@ -426,8 +498,20 @@ fn warm_suite(
                 if s.floor && c != floor_level {
                     continue;
                 }
-                progress(&format!("throughput x{c} rep {}/{}: {}", r + 1, plan.reps, s.label));
-                runs[i].push(load::throughput(&target(&s.srv, &s.rust), c, plan.client_threads, plan.tp_warmup, plan.tp_measure, 2_000_000));
+                progress(&format!(
+                    "throughput x{c} rep {}/{}: {}",
+                    r + 1,
+                    plan.reps,
+                    s.label
+                ));
+                runs[i].push(load::throughput(
+                    &target(&s.srv, &s.rust),
+                    c,
+                    plan.client_threads,
+                    plan.tp_warmup,
+                    plan.tp_measure,
+                    2_000_000,
+                ));
             }
         }
         for (i, s) in subjects.iter().enumerate() {
@@ -440,7 +524,11 @@ fn warm_suite(
     }
     for s in &subjects {
         if s.kindling {
-            rep.note(&format!("{}: python interpreter = {}", s.label, python_exe(&s.srv)));
+            rep.note(&format!(
+                "{}: python interpreter = {}",
+                s.label,
+                python_exe(&s.srv)
+            ));
         }
     }
     Ok(())
@@ -452,7 +540,9 @@ fn wait_invocable(srv: &Managed, fn_name: &str) -> Result<(), Error> {
     let ok = block_on(async {
         loop {
             if let Ok(mut c) = http::Conn::connect(srv.addr).await
-                && let Ok(r) = c.post(&invoke_path(fn_name), Bytes::from_static(EVENT.as_bytes())).await
+                && let Ok(r) = c
+                    .post(&invoke_path(fn_name), Bytes::from_static(EVENT.as_bytes()))
+                    .await
                 && r.status == 200
             {
                 return true;
@@ -466,19 +556,45 @@ fn wait_invocable(srv: &Managed, fn_name: &str) -> Result<(), Error> {
     if ok {
         Ok(())
     } else {
-        Err(format!("{fn_name} was not invocable on {}:\n{}", srv.addr, srv.log_tail()).into())
+        Err(format!(
+            "{fn_name} was not invocable on {}:\n{}",
+            srv.addr,
+            srv.log_tail()
+        )
+        .into())
     }
 }
 
 /// Memory per environment and cold starts with one isolation mode.
-fn cold_suite(bin: &Path, iso: &str, rust_fn: &[u8], work: &Path, plan: &Plan, rep: &mut Report) -> Result<(), Error> {
+fn cold_suite(
+    bin: &Path,
+    iso: &str,
+    rust_fn: &[u8],
+    work: &Path,
+    plan: &Plan,
+    rep: &mut Report,
+) -> Result<(), Error> {
     // --- Server A: long idle timeout. Memory, then first invokes after deploy.
-    progress(&format!("kindling --isolation {iso}: memory and cold starts after deploy"));
+    progress(&format!(
+        "kindling --isolation {iso}: memory and cold starts after deploy"
+    ));
     let srv = start_kindling(bin, iso, 600, work, &format!("{iso}-a"), &[])?;
     let mut api = block_on(Api::wait_ready(srv.addr, Duration::from_secs(30)))
         .map_err(|e| format!("{e}\n{}", srv.log_tail()))?;
-    block_on(api.create_function("mem-rs", "provided.al2023", "bootstrap", &rust_zip(rust_fn, "mem-rs"), plan.memory_mb))?;
-    block_on(api.create_function("mem-py", "python3.11", "app.handler", &py_zip("mem-py"), plan.memory_mb))?;
+    block_on(api.create_function(
+        "mem-rs",
+        "provided.al2023",
+        "bootstrap",
+        &rust_zip(rust_fn, "mem-rs"),
+        plan.memory_mb,
+    ))?;
+    block_on(api.create_function(
+        "mem-py",
+        "python3.11",
+        "app.handler",
+        &py_zip("mem-py"),
+        plan.memory_mb,
+    ))?;
     for (name, runtime) in [("mem-rs", "rust"), ("mem-py", "python")] {
         let m = measure_memory(&srv, name, plan.mem_envs)?;
         rep.memory(iso, runtime, m);
@@ -490,11 +606,23 @@ fn cold_suite(bin: &Path, iso: &str, rust_fn: &[u8], work: &Path, plan: &Plan, r
     let cpu0 = procfs::CpuSnap::take(srv.pid());
     for i in 0..plan.cold_samples {
         let n = format!("cold-rs-{i}");
-        block_on(api.create_function(&n, "provided.al2023", "bootstrap", &rust_zip(rust_fn, &n), plan.memory_mb))?;
+        block_on(api.create_function(
+            &n,
+            "provided.al2023",
+            "bootstrap",
+            &rust_zip(rust_fn, &n),
+            plan.memory_mb,
+        ))?;
         settle();
         rs.push(block_on(api.invoke_tail(&n, EVENT))?);
         let n = format!("cold-py-{i}");
-        block_on(api.create_function(&n, "python3.11", "app.handler", &py_zip(&n), plan.memory_mb))?;
+        block_on(api.create_function(
+            &n,
+            "python3.11",
+            "app.handler",
+            &py_zip(&n),
+            plan.memory_mb,
+        ))?;
         settle();
         py.push(block_on(api.invoke_tail(&n, EVENT))?);
     }
@@ -505,12 +633,26 @@ fn cold_suite(bin: &Path, iso: &str, rust_fn: &[u8], work: &Path, plan: &Plan, r
     drop(srv);
 
     // --- Server B: --idle-timeout 1. Cold start after the environment was reaped.
-    progress(&format!("kindling --isolation {iso} --idle-timeout 1: cold starts after reap"));
+    progress(&format!(
+        "kindling --isolation {iso} --idle-timeout 1: cold starts after reap"
+    ));
     let srv = start_kindling(bin, iso, 1, work, &format!("{iso}-b"), &[])?;
     let mut api = block_on(Api::wait_ready(srv.addr, Duration::from_secs(30)))
         .map_err(|e| format!("{e}\n{}", srv.log_tail()))?;
-    block_on(api.create_function("reap-rs", "provided.al2023", "bootstrap", &rust_zip(rust_fn, "reap-rs"), plan.memory_mb))?;
-    block_on(api.create_function("reap-py", "python3.11", "app.handler", &py_zip("reap-py"), plan.memory_mb))?;
+    block_on(api.create_function(
+        "reap-rs",
+        "provided.al2023",
+        "bootstrap",
+        &rust_zip(rust_fn, "reap-rs"),
+        plan.memory_mb,
+    ))?;
+    block_on(api.create_function(
+        "reap-py",
+        "python3.11",
+        "app.handler",
+        &py_zip("reap-py"),
+        plan.memory_mb,
+    ))?;
     // The first invokes are after deploy, not after a reap: not recorded.
     block_on(api.invoke_tail("reap-rs", EVENT))?;
     block_on(api.invoke_tail("reap-py", EVENT))?;
@@ -614,7 +756,10 @@ fn measure_memory(srv: &Managed, name: &str, n: usize) -> Result<Memory, Error> 
     let server_before = procfs::rss_kb(srv.pid());
     let addr = srv.addr;
     let path = invoke_path(name);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let results: Vec<Result<u16, String>> = rt.block_on(async {
         let mut hs = Vec::new();
         for _ in 0..n {
@@ -676,7 +821,9 @@ fn version(bin: &Path) -> String {
 // ---------------------------------------------------------------------------------------------
 
 fn parse_addr(a: &Args) -> Result<SocketAddr, Error> {
-    Ok(a.get("addr").ok_or("--addr HOST:PORT is required")?.parse()?)
+    Ok(a.get("addr")
+        .ok_or("--addr HOST:PORT is required")?
+        .parse()?)
 }
 
 /// Deploys echo-rs and echo-py on a running Kindling (for profiling sessions).
@@ -685,11 +832,29 @@ fn run_deploy(a: &Args) -> Result<(), Error> {
     let rust_fn = std::fs::read(a.path("rust-fn").ok_or("--rust-fn BIN is required")?)?;
     block_on(async {
         let mut api = Api::wait_ready(addr, Duration::from_secs(10)).await?;
-        api.create_function("echo-rs", "provided.al2023", "bootstrap", &rust_zip(&rust_fn, "echo-rs"), a.num("memory-mb", 128)).await?;
-        api.create_function("echo-py", "python3.11", "app.handler", &py_zip("echo-py"), a.num("memory-mb", 128)).await?;
+        api.create_function(
+            "echo-rs",
+            "provided.al2023",
+            "bootstrap",
+            &rust_zip(&rust_fn, "echo-rs"),
+            a.num("memory-mb", 128),
+        )
+        .await?;
+        api.create_function(
+            "echo-py",
+            "python3.11",
+            "app.handler",
+            &py_zip("echo-py"),
+            a.num("memory-mb", 128),
+        )
+        .await?;
         for n in ["echo-rs", "echo-py"] {
             let r: TailInvoke = api.invoke_tail(n, EVENT).await?;
-            println!("{n}: {:.2} ms  {}", r.client_ms, r.report.unwrap_or_default());
+            println!(
+                "{n}: {:.2} ms  {}",
+                r.client_ms,
+                r.report.unwrap_or_default()
+            );
         }
         Ok::<(), Error>(())
     })
@@ -722,7 +887,11 @@ fn run_async(a: &Args) -> Result<(), Error> {
     let kindling = a.path("kindling").ok_or("--kindling BIN is required")?;
     let work = std::env::temp_dir().join(format!("kindling-bench-async-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
-    let conns: Vec<usize> = a.list("conns", "1,16,64").iter().filter_map(|c| c.parse().ok()).collect();
+    let conns: Vec<usize> = a
+        .list("conns", "1,16,64")
+        .iter()
+        .filter_map(|c| c.parse().ok())
+        .collect();
     let text = asyncq::run(
         &kindling,
         &work,
@@ -744,7 +913,11 @@ fn run_sqs(a: &Args) -> Result<(), Error> {
     let kindling = a.path("kindling").ok_or("--kindling BIN is required")?;
     let work = std::env::temp_dir().join(format!("kindling-bench-sqs-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
-    let conns: Vec<usize> = a.list("conns", "1,16,64").iter().filter_map(|c| c.parse().ok()).collect();
+    let conns: Vec<usize> = a
+        .list("conns", "1,16,64")
+        .iter()
+        .filter_map(|c| c.parse().ok())
+        .collect();
     let secs: f64 = a.num("secs", 3.0);
     let k = start_kindling(&kindling, "process", 300, &work, "sqs", &[])?;
     let kf = sqsq::measure(k.addr, &conns, secs, a.num("fill", 150_000))?;
@@ -777,7 +950,11 @@ fn run_apigw(a: &Args) -> Result<(), Error> {
     let rust_fn = std::fs::read(a.path("rust-fn").ok_or("--rust-fn BIN is required")?)?;
     let work = std::env::temp_dir().join(format!("kindling-bench-apigw-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
-    let conns: Vec<usize> = a.list("conns", "1,4,16").iter().filter_map(|c| c.parse().ok()).collect();
+    let conns: Vec<usize> = a
+        .list("conns", "1,4,16")
+        .iter()
+        .filter_map(|c| c.parse().ok())
+        .collect();
     let plan = apigwq::Plan {
         isolation: a.get("isolation").unwrap_or("process"),
         reps: a.num("reps", 5),
@@ -809,7 +986,9 @@ fn run_coldmix(a: &Args) -> Result<(), Error> {
     };
     let mut text = String::new();
     for isolation in a.list("isolation", "process,namespaces") {
-        text.push_str(&coldmix::run(&kindling, &rust_fn, &work, &isolation, &plan)?);
+        text.push_str(&coldmix::run(
+            &kindling, &rust_fn, &work, &isolation, &plan,
+        )?);
         text.push('\n');
     }
     let _ = std::fs::remove_dir_all(&work);
@@ -829,7 +1008,8 @@ fn run_events(a: &Args) -> Result<(), Error> {
         .collect::<Result<Vec<_>, _>>()?;
     let s = events::run(
         &addrs,
-        a.get("path").unwrap_or("/2015-03-31/functions/echo-rs/invocations"),
+        a.get("path")
+            .unwrap_or("/2015-03-31/functions/echo-rs/invocations"),
         a.num("conns", 16),
         a.num("client-threads", 2),
         Duration::from_millis(a.num("warmup-ms", 500)),
@@ -843,14 +1023,22 @@ fn run_load(a: &Args) -> Result<(), Error> {
     let t = Target {
         addr: parse_addr(a)?,
         method: "POST",
-        path: a.get("path").unwrap_or("/2015-03-31/functions/echo-rs/invocations").to_string(),
+        path: a
+            .get("path")
+            .unwrap_or("/2015-03-31/functions/echo-rs/invocations")
+            .to_string(),
         body: Bytes::from(a.get("body").unwrap_or(EVENT).to_string()),
         server_pid: a.num("pid", 0),
         expect: None,
     };
     let conns: usize = a.num("conns", 0);
     let s: Stats = if conns == 0 {
-        load::latency(&t, a.num("warmup", 500), a.num("n", 5000), Duration::from_secs(a.num("max-secs", 60)))
+        load::latency(
+            &t,
+            a.num("warmup", 500),
+            a.num("n", 5000),
+            Duration::from_secs(a.num("max-secs", 60)),
+        )
     } else {
         load::throughput(
             &t,

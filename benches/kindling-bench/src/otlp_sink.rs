@@ -6,8 +6,8 @@
 //! `GET /count` answers `spans=N bad=M`. Single-threaded tokio + hyper, keep-alive.
 
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, Bytes};
 use http_body_util::{BodyExt, Full};
@@ -39,7 +39,9 @@ fn submessages(mut buf: &[u8], tag: u32) -> Result<Vec<&[u8]>, String> {
             }
             WireType::SixtyFourBit => 8,
             WireType::ThirtyTwoBit => 4,
-            WireType::LengthDelimited => decode_varint(&mut buf).map_err(|e| e.to_string())? as usize,
+            WireType::LengthDelimited => {
+                decode_varint(&mut buf).map_err(|e| e.to_string())? as usize
+            }
             other => return Err(format!("unexpected wire type {other:?}")),
         };
         if skip > buf.len() {
@@ -77,7 +79,9 @@ fn json_spans(body: &[u8]) -> u64 {
 
 /// Serves until killed; prints `listening PORT` once bound.
 pub fn serve(port: u16) -> Result<(), Error> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         println!("listening {}", listener.local_addr()?.port());
@@ -99,14 +103,17 @@ pub fn serve(port: u16) -> Result<(), Error> {
                                 counts.spans.load(Ordering::Relaxed),
                                 counts.bad.load(Ordering::Relaxed)
                             );
-                            return Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(text))));
+                            return Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(
+                                text,
+                            ))));
                         }
                         let protobuf = req
                             .headers()
                             .get("content-type")
                             .is_some_and(|v| v.as_bytes().starts_with(b"application/x-protobuf"));
                         // Read into one reused buffer (the exporter opens a connection per batch).
-                        let mut buf = std::mem::take(&mut *buffer.lock().unwrap_or_else(|e| e.into_inner()));
+                        let mut buf =
+                            std::mem::take(&mut *buffer.lock().unwrap_or_else(|e| e.into_inner()));
                         buf.clear();
                         let mut body = req.into_body();
                         while let Some(Ok(frame)) = body.frame().await {
@@ -114,7 +121,11 @@ pub fn serve(port: u16) -> Result<(), Error> {
                                 buf.extend_from_slice(data);
                             }
                         }
-                        let counted = if protobuf { protobuf_spans(&buf) } else { Ok(json_spans(&buf)) };
+                        let counted = if protobuf {
+                            protobuf_spans(&buf)
+                        } else {
+                            Ok(json_spans(&buf))
+                        };
                         *buffer.lock().unwrap_or_else(|e| e.into_inner()) = buf;
                         match counted {
                             Ok(n) => counts.spans.fetch_add(n, Ordering::Relaxed),
@@ -123,7 +134,10 @@ pub fn serve(port: u16) -> Result<(), Error> {
                         Ok(Response::new(Full::new(Bytes::new())))
                     }
                 });
-                let _ = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), svc).await;
+                let _ = http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
             });
         }
     })

@@ -86,12 +86,7 @@ fn change(now: f64, before: Option<f64>) -> String {
 
 /// Section 7: this run's warm rows (Rust function) next to `previous`'s, and the warm-path
 /// targets. `now` holds this run's rows in the same shape.
-pub fn render(
-    o: &mut String,
-    now: &Sections,
-    previous: Option<(&str, &Sections)>,
-    cores: f64,
-) {
+pub fn render(o: &mut String, now: &Sections, previous: Option<(&str, &Sections)>, cores: f64) {
     let _ = writeln!(
         o,
         "\n7. WARM PATH - this run next to the previous committed results ({})",

@@ -144,7 +144,10 @@ pub fn pss_kb(pid: i32) -> u64 {
 pub fn private_kb(pid: i32) -> u64 {
     fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
         .ok()
-        .map(|s| kb_field(&s, "Private_Clean:").unwrap_or(0) + kb_field(&s, "Private_Dirty:").unwrap_or(0))
+        .map(|s| {
+            kb_field(&s, "Private_Clean:").unwrap_or(0)
+                + kb_field(&s, "Private_Dirty:").unwrap_or(0)
+        })
         .unwrap_or(0)
 }
 
@@ -155,11 +158,12 @@ pub fn memcg_usage(pid: i32) -> Option<(String, u64)> {
         let mut parts = line.splitn(3, ':');
         let (_, ctrl, path) = (parts.next()?, parts.next()?, parts.next()?);
         if ctrl.split(',').any(|c| c == "memory") {
-            let usage = fs::read_to_string(format!("/sys/fs/cgroup/memory{path}/memory.usage_in_bytes"))
-                .ok()?
-                .trim()
-                .parse()
-                .ok()?;
+            let usage =
+                fs::read_to_string(format!("/sys/fs/cgroup/memory{path}/memory.usage_in_bytes"))
+                    .ok()?
+                    .trim()
+                    .parse()
+                    .ok()?;
             return Some((path.to_string(), usage));
         }
         if ctrl.is_empty() {
@@ -184,7 +188,11 @@ pub fn machine_ticks() -> (u64, u64) {
     let Some(line) = s.lines().next() else {
         return (0, 0);
     };
-    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
     let total: u64 = v.iter().take(8).sum();
     let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
     (total - idle, total)
@@ -260,7 +268,9 @@ pub struct CpuUse {
 impl CpuUse {
     /// Share of the machine's CPU used by other processes, in percent.
     pub fn foreign_pct(&self) -> f64 {
-        let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+        let ncpu = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1) as f64;
         100.0 * self.foreign_us / (self.wall_us * ncpu).max(1.0)
     }
 
@@ -281,7 +291,9 @@ impl CpuUse {
         let children_us = b.children_ticks.saturating_sub(a.children_ticks) as f64 * tick_us;
         let client_us = b.client_us.saturating_sub(a.client_us) as f64;
         let busy_us = b.machine_busy.saturating_sub(a.machine_busy) as f64 * tick_us;
-        let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+        let ncpu = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1) as f64;
         let wall_us = b.machine_total.saturating_sub(a.machine_total) as f64 * tick_us / ncpu;
         CpuUse {
             server_us,

@@ -86,11 +86,17 @@ fn median(v: &mut [f64]) -> f64 {
     }
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 fn ncpu() -> f64 {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as f64
 }
 
 /// Share of the machine's CPU used by other processes during a measurement.
@@ -160,7 +166,14 @@ impl Report {
         });
     }
 
-    pub fn throughput(&mut self, server: &str, runtime: &str, conns: usize, reps: Vec<Stats>, envs: Option<usize>) {
+    pub fn throughput(
+        &mut self,
+        server: &str,
+        runtime: &str,
+        conns: usize,
+        reps: Vec<Stats>,
+        envs: Option<usize>,
+    ) {
         let rep_rps: Vec<f64> = reps.iter().map(Stats::rps).collect();
         let s = pool(reps);
         let row = TpRow {
@@ -179,7 +192,14 @@ impl Report {
         self.tp.push(row);
     }
 
-    pub fn cold(&mut self, iso: &str, runtime: &str, case: &str, samples: Vec<TailInvoke>, foreign: f64) {
+    pub fn cold(
+        &mut self,
+        iso: &str,
+        runtime: &str,
+        case: &str,
+        samples: Vec<TailInvoke>,
+        foreign: f64,
+    ) {
         self.cold.push(ColdRow {
             iso: iso.into(),
             runtime: runtime.into(),
@@ -225,12 +245,31 @@ impl Report {
         let _ = writeln!(
             o,
             "\n1. WARM INVOKE LATENCY - single client, keep-alive; {} repetitions x {} requests (after {} warm-up), each sent in\n   {} slices, the servers taking turns slice by slice (background load falls on all alike), pooled; microseconds.",
-            p.reps, p.n, p.warmup, crate::LATENCY_SLICES
+            p.reps,
+            p.n,
+            p.warmup,
+            crate::LATENCY_SLICES
         );
         let _ = writeln!(
             o,
             "{:<22} {:<6} {:>6} {:>11} {:>6} {:>7} {:>8} {:>6} {:>5} {:>4} | {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6} | {:>5}",
-            "server", "func", "p50", "(reps)", "p90", "p99", "max", "mean", ">1ms", "err", "srvCPU", "fnCPU", "cliCPU", "srvRQ", "fnRQ", "cliRQ", "frgn"
+            "server",
+            "func",
+            "p50",
+            "(reps)",
+            "p90",
+            "p99",
+            "max",
+            "mean",
+            ">1ms",
+            "err",
+            "srvCPU",
+            "fnCPU",
+            "cliCPU",
+            "srvRQ",
+            "fnRQ",
+            "cliRQ",
+            "frgn"
         );
         for r in &self.lat {
             let s = &r.s;
@@ -273,7 +312,23 @@ impl Report {
         let _ = writeln!(
             o,
             "{:<22} {:>5} {:>8} {:>13} {:>6} {:>7} {:>8} {:>4} {:>5} {:>4} | {:>6} {:>6} {:>6} | {:>6} {:>6} | {:>5} {:>4}",
-            "server", "conns", "invoke/s", "(reps)", "p50", "p99", "max", "429", "fnErr", "err", "srvCPU", "fnCPU", "cliCPU", "srvRQ", "fnRQ", "frgn", "envs"
+            "server",
+            "conns",
+            "invoke/s",
+            "(reps)",
+            "p50",
+            "p99",
+            "max",
+            "429",
+            "fnErr",
+            "err",
+            "srvCPU",
+            "fnCPU",
+            "cliCPU",
+            "srvRQ",
+            "fnRQ",
+            "frgn",
+            "envs"
         );
         for r in &self.tp {
             let s = &r.s;
@@ -304,7 +359,11 @@ impl Report {
             .iter()
             .map(|r| (&r.server, &r.s))
             .chain(self.tp.iter().map(|r| (&r.server, &r.s)))
-            .filter_map(|(srv, s)| s.first_error.as_ref().map(|e| format!("  first error ({srv}): {e}")))
+            .filter_map(|(srv, s)| {
+                s.first_error
+                    .as_ref()
+                    .map(|e| format!("  first error ({srv}): {e}"))
+            })
             .collect();
         for e in errs {
             let _ = writeln!(o, "{}", e.chars().take(300).collect::<String>());
@@ -350,7 +409,11 @@ impl Report {
                 r.foreign
             );
         }
-        if let Some(r) = self.cold.iter().find_map(|r| r.samples.iter().find_map(|s| s.report.clone())) {
+        if let Some(r) = self
+            .cold
+            .iter()
+            .find_map(|r| r.samples.iter().find_map(|s| s.report.clone()))
+        {
             let _ = writeln!(o, "  e.g. {}", r.replace('\t', " "));
         }
 
@@ -376,7 +439,9 @@ impl Report {
                 m.rss_kb,
                 m.pss_kb,
                 m.private_kb,
-                m.memcg_kb.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into()),
+                m.memcg_kb
+                    .map(|v| format!("{v:.0}"))
+                    .unwrap_or_else(|| "-".into()),
                 m.server_delta_kb
             );
         }
@@ -386,9 +451,19 @@ impl Report {
         );
 
         // 5. Comparison and targets.
-        let _ = writeln!(o, "\n5. KINDLING vs CARGO-LAMBDA (same Rust function binary, same client, same run)");
-        let cl_lat = self.lat.iter().find(|r| r.server.starts_with("cargo-lambda"));
-        for r in self.lat.iter().filter(|r| r.server.starts_with("kindling") && r.runtime == "rust") {
+        let _ = writeln!(
+            o,
+            "\n5. KINDLING vs CARGO-LAMBDA (same Rust function binary, same client, same run)"
+        );
+        let cl_lat = self
+            .lat
+            .iter()
+            .find(|r| r.server.starts_with("cargo-lambda"));
+        for r in self
+            .lat
+            .iter()
+            .filter(|r| r.server.starts_with("kindling") && r.runtime == "rust")
+        {
             if let Some(cl) = cl_lat {
                 let _ = writeln!(
                     o,
@@ -427,11 +502,26 @@ impl Report {
 
         let _ = writeln!(o, "\n6. TARGETS (2-core machine)");
         let pass = |b: bool| if b { "PASS" } else { "MISS" };
-        for r in self.lat.iter().filter(|r| r.server.starts_with("kindling") && r.runtime == "rust") {
+        for r in self
+            .lat
+            .iter()
+            .filter(|r| r.server.starts_with("kindling") && r.runtime == "rust")
+        {
             let v = r.s.pct_us(50.0);
-            let _ = writeln!(o, "  warm overhead p50 < 150 us (rust, {}; client round trip, an upper bound): {v:.1} us  {}", r.server, pass(v < 150.0));
+            let _ = writeln!(
+                o,
+                "  warm overhead p50 < 150 us (rust, {}; client round trip, an upper bound): {v:.1} us  {}",
+                r.server,
+                pass(v < 150.0)
+            );
         }
-        for srv in self.tp.iter().filter(|r| r.server.starts_with("kindling")).map(|r| r.server.clone()).collect::<std::collections::BTreeSet<_>>() {
+        for srv in self
+            .tp
+            .iter()
+            .filter(|r| r.server.starts_with("kindling"))
+            .map(|r| r.server.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+        {
             let best = self
                 .tp
                 .iter()
@@ -463,7 +553,10 @@ impl Report {
         }
 
         let now = crate::previous::parse(&o);
-        let before = self.previous.as_ref().map(|(label, text)| (label.as_str(), crate::previous::parse(text)));
+        let before = self
+            .previous
+            .as_ref()
+            .map(|(label, text)| (label.as_str(), crate::previous::parse(text)));
         crate::previous::render(&mut o, &now, before.as_ref().map(|(l, p)| (*l, p)), ncpu());
 
         if !self.notes.is_empty() {

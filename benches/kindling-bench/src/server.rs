@@ -30,7 +30,12 @@ pub struct Managed {
 }
 
 impl Managed {
-    pub fn spawn(name: &str, mut cmd: Command, addr: SocketAddr, log: PathBuf) -> Result<Managed, Error> {
+    pub fn spawn(
+        name: &str,
+        mut cmd: Command,
+        addr: SocketAddr,
+        log: PathBuf,
+    ) -> Result<Managed, Error> {
         let out = std::fs::File::create(&log)?;
         let err = out.try_clone()?;
         cmd.stdin(Stdio::null())
@@ -38,11 +43,7 @@ impl Managed {
             .stderr(Stdio::from(err))
             .process_group(0);
         let child = cmd.spawn().map_err(|e| format!("starting {name}: {e}"))?;
-        Ok(Managed {
-            child,
-            addr,
-            log,
-        })
+        Ok(Managed { child, addr, log })
     }
 
     pub fn pid(&self) -> i32 {
@@ -177,7 +178,9 @@ impl Api {
             match v.get("State").and_then(Value::as_str) {
                 Some("Active") | None => return Ok(()),
                 Some("Failed") => return Err(format!("function {name} Failed: {v}").into()),
-                _ if Instant::now() > deadline => return Err(format!("function {name} not Active").into()),
+                _ if Instant::now() > deadline => {
+                    return Err(format!("function {name} not Active").into());
+                }
                 _ => tokio::time::sleep(Duration::from_millis(5)).await,
             }
         }
@@ -230,11 +233,19 @@ pub fn start_kindling(
         .arg(isolation)
         .arg("--idle-timeout")
         .arg(idle_timeout.to_string())
-        .env("KINDLING_LOG", std::env::var("KINDLING_LOG").unwrap_or_else(|_| "warn".into()));
+        .env(
+            "KINDLING_LOG",
+            std::env::var("KINDLING_LOG").unwrap_or_else(|_| "warn".into()),
+        );
     for (k, v) in env {
         cmd.env(k, v);
     }
-    Managed::spawn(&format!("kindling[{tag}]"), cmd, addr, work.join(format!("kindling-{tag}.log")))
+    Managed::spawn(
+        &format!("kindling[{tag}]"),
+        cmd,
+        addr,
+        work.join(format!("kindling-{tag}.log")),
+    )
 }
 
 /// Starts `cargo lambda watch` serving the Rust function's cargo project on a free port.
@@ -248,17 +259,23 @@ pub fn start_cargo_lambda(
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let mut cmd = Command::new(bin);
-    cmd.args(["lambda", "watch", "--quiet", "--ignore-changes", "--release"])
-        .arg("-A")
-        .arg("127.0.0.1")
-        .arg("-P")
-        .arg(port.to_string())
-        .arg("--concurrency")
-        .arg(concurrency.to_string())
-        .arg("--manifest-path")
-        .arg(manifest)
-        .env("CARGO_TARGET_DIR", target_dir)
-        .env("RUST_LOG", "warn");
+    cmd.args([
+        "lambda",
+        "watch",
+        "--quiet",
+        "--ignore-changes",
+        "--release",
+    ])
+    .arg("-A")
+    .arg("127.0.0.1")
+    .arg("-P")
+    .arg(port.to_string())
+    .arg("--concurrency")
+    .arg(concurrency.to_string())
+    .arg("--manifest-path")
+    .arg(manifest)
+    .env("CARGO_TARGET_DIR", target_dir)
+    .env("RUST_LOG", "warn");
     Managed::spawn("cargo-lambda", cmd, addr, work.join("cargo-lambda.log"))
 }
 

@@ -105,7 +105,9 @@ async fn create_queue(addr: SocketAddr, name: &str) -> Result<String, Error> {
     loop {
         match call(&mut c, "CreateQueue", &json!({"QueueName": name})).await {
             Ok(v) => return Ok(v["QueueUrl"].as_str().ok_or("no QueueUrl")?.to_string()),
-            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
             Err(e) => return Err(e),
         }
     }
@@ -126,7 +128,9 @@ async fn sends(addr: SocketAddr, url: &str, conns: usize, secs: f64) -> (f64, f6
             while Instant::now() < end {
                 let t0 = Instant::now();
                 match call(&mut conn, "SendMessage", &body).await {
-                    Ok(v) if v.get("MessageId").is_some() => lat.push(t0.elapsed().as_secs_f64() * 1000.0),
+                    Ok(v) if v.get("MessageId").is_some() => {
+                        lat.push(t0.elapsed().as_secs_f64() * 1000.0)
+                    }
                     _ => bad += 1,
                 }
             }
@@ -143,7 +147,12 @@ async fn sends(addr: SocketAddr, url: &str, conns: usize, secs: f64) -> (f64, f6
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort_by(f64::total_cmp);
-    (all.len() as f64 / elapsed, pct(&all, 50.0), pct(&all, 99.0), bad)
+    (
+        all.len() as f64 / elapsed,
+        pct(&all, 50.0),
+        pct(&all, 99.0),
+        bad,
+    )
 }
 
 /// Fills the queue with `n` messages (SendMessageBatch of 10 on 16 connections).
@@ -155,7 +164,9 @@ async fn fill(addr: SocketAddr, url: &str, n: usize) -> Result<(), Error> {
         let (url, next) = (url.to_string(), Arc::clone(&next));
         tasks.push(tokio::spawn(async move {
             let mut conn = Client::connect(addr).await?;
-            let entries: Vec<Value> = (0..10).map(|i| json!({"Id": format!("e{i}"), "MessageBody": BODY})).collect();
+            let entries: Vec<Value> = (0..10)
+                .map(|i| json!({"Id": format!("e{i}"), "MessageBody": BODY}))
+                .collect();
             let body = json!({"QueueUrl": url, "Entries": entries});
             while (next.fetch_add(1, Ordering::Relaxed) as usize) < batches {
                 call(&mut conn, "SendMessageBatch", &body).await?;
@@ -219,11 +230,20 @@ async fn drain(addr: SocketAddr, url: &str, conns: usize, secs: f64) -> (f64, f6
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort_by(f64::total_cmp);
-    (deleted.load(Ordering::Relaxed) as f64 / elapsed, pct(&all, 50.0), bad)
+    (
+        deleted.load(Ordering::Relaxed) as f64 / elapsed,
+        pct(&all, 50.0),
+        bad,
+    )
 }
 
 /// Measures one server. `fill_per_conn_sec` sizes the pre-filled queue for the drain runs.
-pub fn measure(addr: SocketAddr, conns: &[usize], secs: f64, drain_fill: usize) -> Result<SqsFigures, Error> {
+pub fn measure(
+    addr: SocketAddr,
+    conns: &[usize],
+    secs: f64,
+    drain_fill: usize,
+) -> Result<SqsFigures, Error> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -259,7 +279,9 @@ pub fn report(rev: &str, kindling: &SqsFigures, moto: Option<&SqsFigures>, secs:
     out.push_str("server     conns    sends/s   p50 ms   p99 ms  errors\n");
     let rows = |out: &mut String, name: &str, f: &SqsFigures| {
         for (c, rate, p50, p99, bad) in &f.sends {
-            out.push_str(&format!("{name:<10} {c:>5} {rate:>10.0} {p50:>8.2} {p99:>8.2} {bad:>7}\n"));
+            out.push_str(&format!(
+                "{name:<10} {c:>5} {rate:>10.0} {p50:>8.2} {p99:>8.2} {bad:>7}\n"
+            ));
         }
     };
     rows(&mut out, "kindling", kindling);
@@ -270,7 +292,9 @@ pub fn report(rev: &str, kindling: &SqsFigures, moto: Option<&SqsFigures>, secs:
     out.push_str("server     conns  msgs/s   receive p50 ms  errors\n");
     let drains = |out: &mut String, name: &str, f: &SqsFigures| {
         for (c, rate, p50, bad) in &f.drains {
-            out.push_str(&format!("{name:<10} {c:>5} {rate:>7.0} {p50:>16.2} {bad:>7}\n"));
+            out.push_str(&format!(
+                "{name:<10} {c:>5} {rate:>7.0} {p50:>16.2} {bad:>7}\n"
+            ));
         }
     };
     drains(&mut out, "kindling", kindling);
@@ -287,7 +311,11 @@ pub fn report(rev: &str, kindling: &SqsFigures, moto: Option<&SqsFigures>, secs:
     ));
     if let Some(m) = moto {
         let mb = m.sends.iter().map(|r| r.1).fold(0.0, f64::max);
-        out.push_str(&format!("; moto best {mb:.0}/s -> {:.0}x {}", best_send / mb.max(1e-9), verdict(best_send >= 100.0 * mb)));
+        out.push_str(&format!(
+            "; moto best {mb:.0}/s -> {:.0}x {}",
+            best_send / mb.max(1e-9),
+            verdict(best_send >= 100.0 * mb)
+        ));
     }
     out.push('\n');
     out.push_str(&format!(
@@ -296,7 +324,11 @@ pub fn report(rev: &str, kindling: &SqsFigures, moto: Option<&SqsFigures>, secs:
     ));
     if let Some(m) = moto {
         let mb = m.drains.iter().map(|r| r.1).fold(0.0, f64::max);
-        out.push_str(&format!("; moto best {mb:.0}/s -> {:.0}x {}", best_drain / mb.max(1e-9), verdict(best_drain >= 100.0 * mb)));
+        out.push_str(&format!(
+            "; moto best {mb:.0}/s -> {:.0}x {}",
+            best_drain / mb.max(1e-9),
+            verdict(best_drain >= 100.0 * mb)
+        ));
     }
     out.push('\n');
     out

@@ -82,7 +82,11 @@ fn wait_cargo_lambda(srv: &Managed, path: &str) -> Result<(), Error> {
         match r {
             Ok(r) if r.status == 200 => return Ok(()),
             _ if std::time::Instant::now() > deadline => {
-                return Err(format!("cargo lambda watch never answered {path}\n{}", srv.log_tail()).into());
+                return Err(format!(
+                    "cargo lambda watch never answered {path}\n{}",
+                    srv.log_tail()
+                )
+                .into());
             }
             _ => std::thread::sleep(Duration::from_millis(200)),
         }
@@ -112,13 +116,19 @@ fn per(total: f64, s: &Stats) -> f64 {
 
 pub fn run_urls(a: &Args) -> Result<(), Error> {
     let kindling = a.path("kindling").ok_or("--kindling BIN is required")?;
-    let http_fn_path = a.path("http-fn").ok_or("--http-fn BIN is required (lambda_http function)")?;
+    let http_fn_path = a
+        .path("http-fn")
+        .ok_or("--http-fn BIN is required (lambda_http function)")?;
     let http_fn = std::fs::read(&http_fn_path)?;
     let quick = a.flags.contains("quick");
     let reps: usize = a.num("reps", if quick { 1 } else { 3 });
     let n: usize = a.num("n", if quick { 1000 } else { 3000 });
     let warmup: usize = a.num("warmup", 300);
-    let conns: Vec<usize> = a.list("conns", "1,4,16").iter().filter_map(|c| c.parse().ok()).collect();
+    let conns: Vec<usize> = a
+        .list("conns", "1,4,16")
+        .iter()
+        .filter_map(|c| c.parse().ok())
+        .collect();
     let isolation = a.get("isolation").unwrap_or("process").to_string();
     let tp_measure = Duration::from_millis(a.num("tp-measure-ms", 2000));
     let work = tempdir()?;
@@ -127,21 +137,46 @@ pub fn run_urls(a: &Args) -> Result<(), Error> {
     let mut srv = start_kindling(&kindling, &isolation, 600, &work, "urls", &[])?;
     let mut api = block_on(Api::wait_ready(srv.addr, Duration::from_secs(30)))
         .map_err(|e| format!("{e}\n{}", srv.log_tail()))?;
-    block_on(api.create_function(FUNCTION, "provided.al2023", "bootstrap", &rust_zip(&http_fn, FUNCTION), 128))?;
+    block_on(api.create_function(
+        FUNCTION,
+        "provided.al2023",
+        "bootstrap",
+        &rust_zip(&http_fn, FUNCTION),
+        128,
+    ))?;
     let created = block_on(api.conn.post(
         &format!("/2021-10-31/functions/{FUNCTION}/url"),
         Bytes::from_static(br#"{"AuthType":"NONE"}"#),
     ))?;
     if created.status != 201 {
-        return Err(format!("CreateFunctionUrlConfig: HTTP {} {}", created.status, created.text()).into());
+        return Err(format!(
+            "CreateFunctionUrlConfig: HTTP {} {}",
+            created.status,
+            created.text()
+        )
+        .into());
     }
     let url: Value = serde_json::from_slice(&created.body)?;
-    let url = url["FunctionUrl"].as_str().ok_or("no FunctionUrl")?.to_string();
-    let url_path = url.find("/lambda-url/").map(|i| url[i..].to_string()).ok_or("odd FunctionUrl")?;
-    let url_id = url_path.trim_matches('/').rsplit('/').next().unwrap_or_default().to_string();
+    let url = url["FunctionUrl"]
+        .as_str()
+        .ok_or("no FunctionUrl")?
+        .to_string();
+    let url_path = url
+        .find("/lambda-url/")
+        .map(|i| url[i..].to_string())
+        .ok_or("odd FunctionUrl")?;
+    let url_id = url_path
+        .trim_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let permission = json!({"StatementId": "url", "Action": "lambda:InvokeFunctionUrl",
                             "Principal": "*", "FunctionUrlAuthType": "NONE"});
-    let p = block_on(api.conn.post(&format!("/2015-03-31/functions/{FUNCTION}/policy"), Bytes::from(permission.to_string())))?;
+    let p = block_on(api.conn.post(
+        &format!("/2015-03-31/functions/{FUNCTION}/policy"),
+        Bytes::from(permission.to_string()),
+    ))?;
     if p.status != 201 {
         return Err(format!("AddPermission: HTTP {} {}", p.status, p.text()).into());
     }
@@ -164,19 +199,34 @@ pub fn run_urls(a: &Args) -> Result<(), Error> {
     };
     let through_url = first_answer(&url_target)?;
     if &through_url[..] != b"hello" {
-        return Err(format!("the URL answered {:?}", String::from_utf8_lossy(&through_url)).into());
+        return Err(format!(
+            "the URL answered {:?}",
+            String::from_utf8_lossy(&through_url)
+        )
+        .into());
     }
     invoke_target.expect = Some(first_answer(&invoke_target)?);
 
     // The HTTP API: quick create on the same function, with API Gateway's permission.
     let permission = json!({"StatementId": "apigw", "Action": "lambda:InvokeFunction",
                             "Principal": "apigateway.amazonaws.com"});
-    let p = block_on(api.conn.post(&format!("/2015-03-31/functions/{FUNCTION}/policy"), Bytes::from(permission.to_string())))?;
+    let p = block_on(api.conn.post(
+        &format!("/2015-03-31/functions/{FUNCTION}/policy"),
+        Bytes::from(permission.to_string()),
+    ))?;
     if p.status != 201 {
         return Err(format!("AddPermission (apigateway): HTTP {} {}", p.status, p.text()).into());
     }
-    let created = block_on(api.conn.post("/v2/apis", Bytes::from(json!({"name": "bench", "protocolType": "HTTP",
-        "target": format!("arn:aws:lambda:us-east-1:000000000000:function:{FUNCTION}")}).to_string())))?;
+    let created = block_on(
+        api.conn.post(
+            "/v2/apis",
+            Bytes::from(
+                json!({"name": "bench", "protocolType": "HTTP",
+        "target": format!("arn:aws:lambda:us-east-1:000000000000:function:{FUNCTION}")})
+                .to_string(),
+            ),
+        ),
+    )?;
     if !(200..300).contains(&created.status) {
         return Err(format!("CreateApi: HTTP {} {}", created.status, created.text()).into());
     }
@@ -192,20 +242,44 @@ pub fn run_urls(a: &Args) -> Result<(), Error> {
     };
     let through_api = first_answer(&api_target)?;
     if &through_api[..] != b"hello" {
-        return Err(format!("the HTTP API answered {:?}", String::from_utf8_lossy(&through_api)).into());
+        return Err(format!(
+            "the HTTP API answered {:?}",
+            String::from_utf8_lossy(&through_api)
+        )
+        .into());
     }
-    let mut api_invoke_target = Target { body: Bytes::from(api_event(&api_id)), expect: None, ..invoke_target.clone() };
+    let mut api_invoke_target = Target {
+        body: Bytes::from(api_event(&api_id)),
+        expect: None,
+        ..invoke_target.clone()
+    };
     api_invoke_target.expect = Some(first_answer(&api_invoke_target)?);
 
     let mut subjects = vec![
-        Subject { label: "kindling Invoke (POST, the URL's 2.0 event)", target: invoke_target },
-        Subject { label: "kindling function URL (GET /hello)", target: url_target },
-        Subject { label: "kindling Invoke (POST, the API's 2.0 event)", target: api_invoke_target },
-        Subject { label: "kindling HTTP API (GET /hello)", target: api_target },
+        Subject {
+            label: "kindling Invoke (POST, the URL's 2.0 event)",
+            target: invoke_target,
+        },
+        Subject {
+            label: "kindling function URL (GET /hello)",
+            target: url_target,
+        },
+        Subject {
+            label: "kindling Invoke (POST, the API's 2.0 event)",
+            target: api_invoke_target,
+        },
+        Subject {
+            label: "kindling HTTP API (GET /hello)",
+            target: api_target,
+        },
     ];
 
     let mut cl: Option<Managed> = None;
-    let cl_note = match (a.path("cargo-lambda"), a.path("cl-manifest"), a.path("cl-target-dir")) {
+    let cl_note = match (
+        a.path("cargo-lambda"),
+        a.path("cl-manifest"),
+        a.path("cl-target-dir"),
+    ) {
         (Some(b), Some(m), Some(t)) if !a.flags.contains("no-cargo-lambda") => {
             progress("cargo lambda watch: starting");
             let c = start_cargo_lambda(&b, &m, &t, 1, &work)?;
@@ -223,7 +297,10 @@ pub fn run_urls(a: &Args) -> Result<(), Error> {
                 },
             });
             cl = Some(c);
-            format!("cargo-lambda: `cargo lambda watch --release --concurrency 1` ({}), function-URL emulation at /lambda-url/rust-http/, same binary", crate::version(&b))
+            format!(
+                "cargo-lambda: `cargo lambda watch --release --concurrency 1` ({}), function-URL emulation at /lambda-url/rust-http/, same binary",
+                crate::version(&b)
+            )
         }
         _ => "cargo-lambda: not measured".to_string(),
     };
@@ -233,7 +310,12 @@ pub fn run_urls(a: &Args) -> Result<(), Error> {
     for r in 0..reps {
         for (i, s) in subjects.iter().enumerate() {
             progress(&format!("latency rep {}/{reps}: {}", r + 1, s.label));
-            lat[i].push(load::latency(&s.target, warmup, n, Duration::from_secs(120)));
+            lat[i].push(load::latency(
+                &s.target,
+                warmup,
+                n,
+                Duration::from_secs(120),
+            ));
         }
     }
     // Throughput, in turns.
@@ -241,34 +323,86 @@ pub fn run_urls(a: &Args) -> Result<(), Error> {
     for (ci, &c) in conns.iter().enumerate() {
         for r in 0..reps {
             for (i, s) in subjects.iter().enumerate() {
-                progress(&format!("throughput x{c} rep {}/{reps}: {}", r + 1, s.label));
-                tp[i][ci].push(load::throughput(&s.target, c, 2, Duration::from_millis(500), tp_measure, 2_000_000));
+                progress(&format!(
+                    "throughput x{c} rep {}/{reps}: {}",
+                    r + 1,
+                    s.label
+                ));
+                tp[i][ci].push(load::throughput(
+                    &s.target,
+                    c,
+                    2,
+                    Duration::from_millis(500),
+                    tp_measure,
+                    2_000_000,
+                ));
             }
         }
     }
 
     let mut out = String::new();
     use std::fmt::Write;
-    let _ = writeln!(out, "Function URL benchmark — {}", a.get("kindling-rev").unwrap_or("?"));
-    let _ = writeln!(out, "kindling --isolation {isolation}; function: {} ({} bytes, lambda_http, provided.al2023, 128 MB)", http_fn_path.display(), http_fn.len());
+    let _ = writeln!(
+        out,
+        "Function URL benchmark — {}",
+        a.get("kindling-rev").unwrap_or("?")
+    );
+    let _ = writeln!(
+        out,
+        "kindling --isolation {isolation}; function: {} ({} bytes, lambda_http, provided.al2023, 128 MB)",
+        http_fn_path.display(),
+        http_fn.len()
+    );
     let _ = writeln!(out, "{cl_note}");
-    let _ = writeln!(out, "\nWarm latency, one client, one keep-alive connection, {reps} x {n} requests after {warmup} (µs; CPU µs per request: server = Kindling or cargo-lambda, fn = the function's process tree; frgn = other processes' share of the machine)");
-    let _ = writeln!(out, "{:<42} {:>8} {:>8} {:>8} {:>8} {:>12} {:>8} {:>6}", "target", "p50", "p90", "p99", "mean", "rep p50s", "srv cpu", "frgn");
+    let _ = writeln!(
+        out,
+        "\nWarm latency, one client, one keep-alive connection, {reps} x {n} requests after {warmup} (µs; CPU µs per request: server = Kindling or cargo-lambda, fn = the function's process tree; frgn = other processes' share of the machine)"
+    );
+    let _ = writeln!(
+        out,
+        "{:<42} {:>8} {:>8} {:>8} {:>8} {:>12} {:>8} {:>6}",
+        "target", "p50", "p90", "p99", "mean", "rep p50s", "srv cpu", "frgn"
+    );
     let mut p50s = Vec::new();
     let mut cpus = Vec::new();
     for (i, s) in subjects.iter().enumerate() {
         let all = pooled(&lat[i]);
         let rep_p50: Vec<f64> = lat[i].iter().map(|r| r.pct_us(50.0)).collect();
-        let span = rep_p50.iter().map(|v| format!("{v:.0}")).collect::<Vec<_>>().join("/");
+        let span = rep_p50
+            .iter()
+            .map(|v| format!("{v:.0}"))
+            .collect::<Vec<_>>()
+            .join("/");
         let cpu = per(all.cpu.server_us, &all);
-        let _ = writeln!(out, "{:<42} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>12} {:>8.1} {:>5.0}%{}",
-            s.label, all.pct_us(50.0), all.pct_us(90.0), all.pct_us(99.0), all.mean_us(), span, cpu,
+        let _ = writeln!(
+            out,
+            "{:<42} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>12} {:>8.1} {:>5.0}%{}",
+            s.label,
+            all.pct_us(50.0),
+            all.pct_us(90.0),
+            all.pct_us(99.0),
+            all.mean_us(),
+            span,
+            cpu,
             all.cpu.foreign_pct(),
-            if all.errors + all.function_errors + all.throttled > 0 { format!("  ({} failed: {})", all.errors + all.function_errors + all.throttled, all.first_error.clone().unwrap_or_default()) } else { String::new() });
+            if all.errors + all.function_errors + all.throttled > 0 {
+                format!(
+                    "  ({} failed: {})",
+                    all.errors + all.function_errors + all.throttled,
+                    all.first_error.clone().unwrap_or_default()
+                )
+            } else {
+                String::new()
+            }
+        );
         p50s.push(median(rep_p50));
         cpus.push(cpu);
     }
-    let _ = writeln!(out, "\nThroughput (requests/s, median of {reps}; {} s windows, 2 client threads)", tp_measure.as_secs_f64());
+    let _ = writeln!(
+        out,
+        "\nThroughput (requests/s, median of {reps}; {} s windows, 2 client threads)",
+        tp_measure.as_secs_f64()
+    );
     let _ = write!(out, "{:<42}", "target");
     for c in &conns {
         let _ = write!(out, " {:>10}", format!("x{c}"));
@@ -280,8 +414,19 @@ pub fn run_urls(a: &Args) -> Result<(), Error> {
         let mut row = Vec::new();
         for runs in tp[i].iter().take(conns.len()) {
             let m = median(runs.iter().map(Stats::rps).collect());
-            let failed: u64 = runs.iter().map(|s| s.errors + s.function_errors + s.throttled).sum();
-            let _ = write!(out, " {:>10}", if failed > 0 { format!("{m:.0}*") } else { format!("{m:.0}") });
+            let failed: u64 = runs
+                .iter()
+                .map(|s| s.errors + s.function_errors + s.throttled)
+                .sum();
+            let _ = write!(
+                out,
+                " {:>10}",
+                if failed > 0 {
+                    format!("{m:.0}*")
+                } else {
+                    format!("{m:.0}")
+                }
+            );
             row.push(m);
         }
         rps.push(row);
@@ -291,14 +436,26 @@ pub fn run_urls(a: &Args) -> Result<(), Error> {
     for (door, invoke, name) in [(1, 0, "URL"), (3, 2, "HTTP API")] {
         let overhead = p50s[door] - p50s[invoke];
         let cpu_overhead = cpus[door] - cpus[invoke];
-        let _ = writeln!(out, "\nFront-door overhead, {name} vs Invoke: p50 {overhead:+.1} µs (median of rep p50s; target ≤ 15 µs: {}), Kindling CPU {cpu_overhead:+.1} µs per request",
-            if overhead <= 15.0 { "PASS" } else { "MISS" });
+        let _ = writeln!(
+            out,
+            "\nFront-door overhead, {name} vs Invoke: p50 {overhead:+.1} µs (median of rep p50s; target ≤ 15 µs: {}), Kindling CPU {cpu_overhead:+.1} µs per request",
+            if overhead <= 15.0 { "PASS" } else { "MISS" }
+        );
         for (ci, c) in conns.iter().enumerate() {
             let loss = 100.0 * (1.0 - rps[door][ci] / rps[invoke][ci]);
-            let _ = write!(out, "x{c}: {name} throughput {:+.1} % vs Invoke (target ≥ -10 %: {})", -loss, if loss <= 10.0 { "PASS" } else { "MISS" });
+            let _ = write!(
+                out,
+                "x{c}: {name} throughput {:+.1} % vs Invoke (target ≥ -10 %: {})",
+                -loss,
+                if loss <= 10.0 { "PASS" } else { "MISS" }
+            );
             if rps.len() > 4 {
                 let ratio = rps[door][ci] / rps[4][ci];
-                let _ = write!(out, "; {ratio:.1}x cargo-lambda (target ≥ 5x: {})", if ratio >= 5.0 { "PASS" } else { "MISS" });
+                let _ = write!(
+                    out,
+                    "; {ratio:.1}x cargo-lambda (target ≥ 5x: {})",
+                    if ratio >= 5.0 { "PASS" } else { "MISS" }
+                );
             }
             let _ = writeln!(out);
         }

@@ -156,6 +156,18 @@ mod tests {
 
     /// A collector stand-in that answers 200 and hands every body over, decoded into the OTLP
     /// JSON mapping.
+    /// The spans of the next export the collector received (within 10 s).
+    async fn next_batch(rx: &mut mpsc::UnboundedReceiver<Value>) -> Vec<Value> {
+        let body = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        body["resourceSpans"][0]["scopeSpans"][0]["spans"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
     async fn collector(encoding: Encoding) -> (Endpoint, mpsc::UnboundedReceiver<Value>) {
         let (port, mut bodies) = kindling_test_support::body_sink().await;
         let (tx, rx) = mpsc::unbounded_channel();
@@ -198,14 +210,7 @@ mod tests {
         }
         let mut ids = Vec::new();
         while ids.len() < total as usize {
-            let body = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-                .await
-                .unwrap()
-                .unwrap();
-            let spans = body["resourceSpans"][0]["scopeSpans"][0]["spans"]
-                .as_array()
-                .unwrap()
-                .clone();
+            let spans = next_batch(&mut rx).await;
             assert!(!spans.is_empty() && spans.len() <= BATCH);
             ids.extend(
                 spans
@@ -257,14 +262,7 @@ mod tests {
         }
         let mut ids = Vec::new();
         while ids.len() < 3 * items as usize {
-            let body = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-                .await
-                .unwrap()
-                .unwrap();
-            let spans = body["resourceSpans"][0]["scopeSpans"][0]["spans"]
-                .as_array()
-                .unwrap()
-                .clone();
+            let spans = next_batch(&mut rx).await;
             // Whole items only, and at most BATCH spans.
             assert!(
                 spans.len() % 3 == 0 && spans.len() <= BATCH,

@@ -121,16 +121,19 @@ pub(crate) fn group_of(root: &Path, stream_file: &Path) -> Option<String> {
     }
 }
 
+/// The longest file name the file systems Kindling runs on store (`NAME_MAX`).
+const NAME_MAX: usize = 255;
+
 /// The file of stream `stream` in the group directory `dir`, if the name can be one: no empty,
-/// `.` or `..` segment, no segment starting with `.`, no NUL.
+/// `.` or `..` segment, no segment starting with `.`, no NUL, no segment longer than a file
+/// name can be (stream names may be 512 bytes long; `/` splits them into directories).
 pub fn stream_file(dir: &Path, stream: &str) -> Option<PathBuf> {
     if stream.is_empty() || stream.contains('\0') || stream.starts_with('/') {
         return None;
     }
-    if stream
-        .split('/')
-        .any(|segment| segment.is_empty() || segment.starts_with('.'))
-    {
+    if stream.split('/').any(|segment| {
+        segment.is_empty() || segment.starts_with('.') || segment.len() + ".log".len() > NAME_MAX
+    }) {
         return None;
     }
     Some(dir.join(format!("{stream}.log")))
@@ -179,6 +182,14 @@ mod tests {
         );
         for bad in ["", "../x", "a//b", "a/./b", ".hidden", "/abs"] {
             assert!(stream_file(&custom, bad).is_none(), "{bad}");
+        }
+        // 512-byte names are valid, but no file name holds a 252-byte segment and `.log`.
+        let long = "x".repeat(251);
+        let file = stream_file(&custom, &format!("{long}/{long}")).unwrap();
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, b"").unwrap();
+        for bad in ["x".repeat(252), format!("a/{}", "y".repeat(300))] {
+            assert!(stream_file(&custom, &bad).is_none(), "{} bytes", bad.len());
         }
     }
 }

@@ -28,7 +28,10 @@ pub enum ApigwError {
 
 impl From<StoreError> for ApigwError {
     fn from(e: StoreError) -> Self {
-        Self::Store(e)
+        match e {
+            StoreError::UnstorableText(_) => bad(kindling_store::UNSTORABLE_TEXT),
+            e => Self::Store(e),
+        }
     }
 }
 

@@ -58,7 +58,12 @@ pub enum ControlError {
 
 impl From<StoreError> for ControlError {
     fn from(e: StoreError) -> Self {
-        Self::Store(e)
+        match e {
+            StoreError::UnstorableText(_) => {
+                Self::InvalidParameter(kindling_store::UNSTORABLE_TEXT.into())
+            }
+            e => Self::Store(e),
+        }
     }
 }
 

@@ -38,7 +38,12 @@ impl From<TemplateError> for DeployError {
 
 impl From<kindling_store::StoreError> for DeployError {
     fn from(e: kindling_store::StoreError) -> Self {
-        Self::Store(e)
+        match e {
+            kindling_store::StoreError::UnstorableText(_) => {
+                Self::Validation(kindling_store::UNSTORABLE_TEXT.into())
+            }
+            e => Self::Store(e),
+        }
     }
 }
 

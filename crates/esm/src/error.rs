@@ -40,7 +40,12 @@ pub enum EsmError {
 
 impl From<StoreError> for EsmError {
     fn from(e: StoreError) -> Self {
-        Self::Store(e)
+        match e {
+            StoreError::UnstorableText(_) => {
+                Self::InvalidParameter(kindling_store::UNSTORABLE_TEXT.into())
+            }
+            e => Self::Store(e),
+        }
     }
 }
 

@@ -24,7 +24,7 @@ pub(crate) fn no_such_bucket(bucket: &str) -> impl Fn(StoreError) -> ObjectError
         StoreError::NotFound(Entity::Bucket) => ObjectError::NoSuchBucket {
             bucket: bucket.to_string(),
         },
-        e => ObjectError::Store(e),
+        e => ObjectError::from(e),
     }
 }
 

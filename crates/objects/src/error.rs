@@ -92,7 +92,12 @@ impl ObjectError {
 
 impl From<StoreError> for ObjectError {
     fn from(e: StoreError) -> Self {
-        Self::Store(e)
+        match e {
+            StoreError::UnstorableText(_) => {
+                Self::InvalidArgument(kindling_store::UNSTORABLE_TEXT.into())
+            }
+            e => Self::Store(e),
+        }
     }
 }
 

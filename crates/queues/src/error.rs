@@ -58,7 +58,10 @@ pub enum QueueError {
 
 impl From<StoreError> for QueueError {
     fn from(e: StoreError) -> Self {
-        Self::Store(Arc::new(e))
+        match e {
+            StoreError::UnstorableText(_) => Self::invalid(kindling_store::UNSTORABLE_TEXT),
+            e => Self::Store(Arc::new(e)),
+        }
     }
 }
 
@@ -105,7 +108,10 @@ pub enum TopicError {
 
 impl From<StoreError> for TopicError {
     fn from(e: StoreError) -> Self {
-        Self::Store(Arc::new(e))
+        match e {
+            StoreError::UnstorableText(_) => Self::invalid(kindling_store::UNSTORABLE_TEXT),
+            e => Self::Store(Arc::new(e)),
+        }
     }
 }
 

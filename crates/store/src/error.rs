@@ -106,6 +106,11 @@ pub enum StoreError {
     /// PostgreSQL: the connection to the server broke during the call.
     #[error("the connection to the database broke")]
     ConnectionLost(#[source] postgres::Error),
+    /// PostgreSQL: a text the caller sent holds a character no PostgreSQL text can hold (NUL).
+    /// An outcome about the input, not a store failure: SQLite keeps such text, PostgreSQL
+    /// refuses it, and no record keyed by it can exist there.
+    #[error("the text holds a character the database cannot store (NUL)")]
+    UnstorableText(#[source] postgres::Error),
     /// Any other PostgreSQL failure.
     #[error("database error")]
     Postgres(#[source] postgres::Error),
@@ -142,6 +147,10 @@ pub enum StoreError {
     BlobMismatch(String),
 }
 
+/// What the services tell a client whose text the store refused ([`StoreError::UnstorableText`]).
+pub const UNSTORABLE_TEXT: &str =
+    "A value in the request holds a NUL character, which is not allowed.";
+
 impl StoreError {
     /// True for failures of the store itself rather than outcomes about records.
     pub fn is_failure(&self) -> bool {
@@ -153,6 +162,7 @@ impl StoreError {
                 | Self::InUse { .. }
                 | Self::NotEmpty(_)
                 | Self::LimitExceeded
+                | Self::UnstorableText(_)
         )
     }
 
@@ -177,6 +187,13 @@ impl From<postgres::Error> for StoreError {
             }
             // Class 23: integrity constraint violations (unique, foreign key, check, not null).
             Some(c) if c.code().starts_with("23") => Self::PgConstraint(e),
+            // NUL in a text parameter ("invalid byte sequence for encoding UTF8: 0x00").
+            Some(c)
+                if *c == SqlState::CHARACTER_NOT_IN_REPERTOIRE
+                    || *c == SqlState::UNTRANSLATABLE_CHARACTER =>
+            {
+                Self::UnstorableText(e)
+            }
             // Class 08 (connection exception) and 57P01-57P03 (the server shut down or the
             // session was terminated by an administrator).
             Some(c)

@@ -29,7 +29,7 @@ mod service_tests;
 pub use self::postgres::{Change, ChangeListener, DEFAULT_POOL_SIZE, MAX_POOL_SIZE, PgStore};
 pub use apis::{ApiRecord, ApiStore};
 pub use blobs::{BlobId, BlobStore, SharedBlobs};
-pub use error::{Entity, StoreError};
+pub use error::{Entity, StoreError, UNSTORABLE_TEXT};
 pub use mappings::MappingStore;
 pub use messaging::QueueStore;
 pub use objects::{ObjectStore, SharedObjectBytes, StoredBytes};

@@ -179,6 +179,13 @@ fn sqlstates_map_to_store_errors() {
     assert!(e.is_failure() && !e.is_conflict());
     let bad = c.execute("SELECT nope FROM t", &[]).unwrap_err();
     assert!(matches!(StoreError::from(bad), StoreError::Postgres(_)));
+    // A NUL in a text parameter is the caller's input, not a store failure.
+    let nul = c
+        .query("SELECT k FROM t WHERE k = $1", &[&"a\0b"])
+        .unwrap_err();
+    let e = StoreError::from(nul);
+    assert!(matches!(e, StoreError::UnstorableText(_)), "{e:?}");
+    assert!(!e.is_failure());
     assert!(matches!(
         PgStore::connect("postgres://postgres@127.0.0.1:1/none"),
         Err(StoreError::Unavailable(_))

@@ -17,6 +17,15 @@ use crate::error::{Location, Result, TemplateError};
 /// Deepest nesting accepted (deeper input is rejected instead of exhausting the stack).
 const MAX_DEPTH: usize = 256;
 
+/// Most the parsed value may weigh, aliases expanded ([`weight`] units: about bytes). An alias
+/// copies its anchor's whole value, so a small document of aliases of aliases ("billion
+/// laughs") would otherwise expand exponentially; a real template (at most 1 MB of text)
+/// weighs a few times its size.
+const MAX_WEIGHT: usize = 32 << 20;
+
+/// What a node adds to the parsed value's weight: a fixed cost per node, plus its text.
+const NODE_WEIGHT: usize = 16;
+
 /// Short-form tag names and the key of the long form they stand for.
 const SHORT_FORMS: &[(&str, &str)] = &[
     ("Ref", "Ref"),
@@ -69,6 +78,7 @@ pub fn parse_yaml(text: &str) -> Result<Value> {
     let mut loader = Loader {
         parser: Parser::new_from_str(text),
         anchors: HashMap::new(),
+        weight: 0,
     };
     let mut documents = 0usize;
     let mut value = Value::Null;
@@ -97,7 +107,10 @@ pub fn parse_yaml(text: &str) -> Result<Value> {
 
 struct Loader<'a> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
-    anchors: HashMap<usize, Value>,
+    /// Each anchor's value and its weight (what every alias of it adds again).
+    anchors: HashMap<usize, (Value, usize)>,
+    /// The weight of everything built so far, aliases expanded.
+    weight: usize,
 }
 
 impl<'a> Loader<'a> {
@@ -109,22 +122,41 @@ impl<'a> Loader<'a> {
         }
     }
 
+    /// Adds `weight` to the value's, refusing a value that outgrows [`MAX_WEIGHT`].
+    fn add_weight(&mut self, weight: usize, span: &Span) -> Result<()> {
+        self.weight = self.weight.saturating_add(weight);
+        if self.weight > MAX_WEIGHT {
+            return Err(content_error(
+                span,
+                "The document expands beyond 32 MB (aliases of aliases).",
+            ));
+        }
+        Ok(())
+    }
+
     fn node(&mut self, event: Event<'a>, span: Span, depth: usize) -> Result<Value> {
         if depth > MAX_DEPTH {
             return Err(content_error(&span, "The template nests too deeply."));
         }
+        let start = self.weight;
         match event {
-            Event::Alias(id) => self
-                .anchors
-                .get(&id)
-                .cloned()
-                .ok_or_else(|| content_error(&span, "unknown alias")),
+            Event::Alias(id) => {
+                let (value, weight) = self
+                    .anchors
+                    .get(&id)
+                    .ok_or_else(|| content_error(&span, "unknown alias"))?;
+                let (value, weight) = (value.clone(), *weight);
+                self.add_weight(weight, &span)?;
+                Ok(value)
+            }
             Event::Scalar(text, style, anchor, tag) => {
+                self.add_weight(NODE_WEIGHT + text.len(), &span)?;
                 let value = scalar(&text, style, tag.as_deref(), &span)?;
-                self.remember(anchor, &value);
+                self.remember(anchor, &value, start);
                 Ok(value)
             }
             Event::SequenceStart(anchor, tag) => {
+                self.add_weight(NODE_WEIGHT, &span)?;
                 let mut items = Vec::new();
                 loop {
                     let (ev, sp) = self.next()?;
@@ -137,10 +169,11 @@ impl<'a> Loader<'a> {
                     items.push(self.node(ev, sp, depth + 1)?);
                 }
                 let value = wrap(tag.as_deref(), Value::Array(items), &span)?;
-                self.remember(anchor, &value);
+                self.remember(anchor, &value, start);
                 Ok(value)
             }
             Event::MappingStart(anchor, tag) => {
+                self.add_weight(NODE_WEIGHT, &span)?;
                 let mut map = Map::new();
                 loop {
                     let (ev, sp) = self.next()?;
@@ -152,7 +185,7 @@ impl<'a> Loader<'a> {
                     }
                     let key = match ev {
                         Event::Scalar(text, ..) => text.into_owned(),
-                        Event::Alias(id) => match self.anchors.get(&id) {
+                        Event::Alias(id) => match self.anchors.get(&id).map(|a| &a.0) {
                             Some(Value::String(s)) => s.clone(),
                             Some(Value::Number(n)) => n.to_string(),
                             Some(Value::Bool(b)) => b.to_string(),
@@ -160,6 +193,7 @@ impl<'a> Loader<'a> {
                         },
                         _ => return Err(content_error(&sp, "mapping keys must be strings")),
                     };
+                    self.add_weight(NODE_WEIGHT + key.len(), &sp)?;
                     let (vev, vsp) = self.next()?;
                     let value = self.node(vev, vsp, depth + 1)?;
                     if map.contains_key(&key) {
@@ -168,16 +202,19 @@ impl<'a> Loader<'a> {
                     map.insert(key, value);
                 }
                 let value = wrap(tag.as_deref(), Value::Object(map), &span)?;
-                self.remember(anchor, &value);
+                self.remember(anchor, &value, start);
                 Ok(value)
             }
             other => Err(content_error(&span, format!("unexpected {other:?}"))),
         }
     }
 
-    fn remember(&mut self, anchor: usize, value: &Value) {
+    /// Keeps an anchored value, with the weight it added since `start` (its own, aliases
+    /// inside it expanded).
+    fn remember(&mut self, anchor: usize, value: &Value, start: usize) {
         if anchor != 0 {
-            self.anchors.insert(anchor, value.clone());
+            self.anchors
+                .insert(anchor, (value.clone(), self.weight - start));
         }
     }
 }
@@ -395,5 +432,29 @@ mod tests {
     fn deep_nesting_is_rejected_not_a_crash() {
         let text = "[".repeat(5000);
         assert!(parse_yaml(&text).is_err());
+    }
+
+    /// "Billion laughs": nine aliases per level, nine levels: 9^9 scalars from 1 KB of text
+    /// (it exhausted 24 GB before the weight limit).
+    #[test]
+    fn aliases_of_aliases_cannot_expand_without_bound() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..9u8 {
+            let (prev, name) = ((b'a' + level - 1) as char, (b'a' + level) as char);
+            let refs = vec![format!("*{prev}"); 9].join(", ");
+            text.push_str(&format!("{name}: &{name} [{refs}]\n"));
+        }
+        let start = std::time::Instant::now();
+        let err = parse_yaml(&text).expect_err("a bomb");
+        assert!(err.to_string().contains("expands beyond"), "{err}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        // A long string aliased many times is weighed by its length.
+        let long = "y".repeat(1 << 20);
+        let many = vec!["*s"; 40].join(", ");
+        let err = parse_yaml(&format!("s: &s {long}\nl: [{many}]\n")).expect_err("too big");
+        assert!(err.to_string().contains("expands beyond"), "{err}");
+        // Ordinary aliases still work.
+        let v = parse_yaml("base: &b {k: v}\nuse: [*b, *b]\n").unwrap();
+        assert_eq!(v["use"][1]["k"], "v");
     }
 }

@@ -1112,6 +1112,41 @@ mod tests {
         assert_eq!(exists("me", ""), everywhere);
     }
 
+    /// A node starting while a sweeper holds its (dead predecessor's) lock waits for it, and
+    /// once the sweeper has unlinked that file holds a new one at the same path, which a
+    /// later sweeper sees held. (Each try opens the path afresh; `is_current` covers the
+    /// narrow window of an unlink between one try's open and its lock, not forced here.)
+    #[test]
+    fn a_node_swept_while_starting_ends_up_holding_the_file_at_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(dir.path(), OsStr::new("n"));
+        let sweeper = open_lock(&path).unwrap();
+        sweeper.try_lock().unwrap();
+        let starting = {
+            let dir = dir.path().to_path_buf();
+            std::thread::spawn(move || NodeLock::acquire(&dir, OsStr::new("n"), NODE_LOCK_WAIT))
+        };
+        // The starting node has opened the file and waits on its lock.
+        kindling_test_support::eventually(
+            Duration::from_secs(5),
+            "the starting node's open",
+            || {
+                let open = fs::read_dir("/proc/self/fd")
+                    .unwrap()
+                    .flatten()
+                    .filter(|fd| fs::read_link(fd.path()).is_ok_and(|target| target == path))
+                    .count();
+                (open >= 2).then_some(())
+            },
+        );
+        fs::remove_file(&path).unwrap();
+        drop(sweeper);
+        let lock = starting.join().unwrap().unwrap();
+        assert!(is_current(&lock._file, &path));
+        let later = open_lock(&path).unwrap();
+        assert!(matches!(later.try_lock(), Err(TryLockError::WouldBlock)));
+    }
+
     #[test]
     fn reads_keyed_values() {
         let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n";

@@ -692,13 +692,17 @@ fn is_current(file: &fs::File, path: &Path) -> bool {
 }
 
 /// Removes what dead nodes left: every sibling of `own` under `<mount>/<nodes>` in any of
-/// `mounts`, and every lock file in `lock_dir`, whose lock this process can take (its owner
-/// died, or never had one: an older Kindling). Taking it (making the file if missing) also
-/// keeps a node of that name from starting while its directories go. Under the lock the
-/// node's environment cgroups are removed, then its own directory, in every hierarchy, then
-/// its lock file. A busy lock is a live node, even one without environments: untouched. A
-/// cgroup with processes stays (`rmdir` refuses), and so does the lock file then, so that a
-/// later start tries again.
+/// `mounts`, and every lock file in `lock_dir`, whose lock this process can take: its owner
+/// died. Under the lock the node's environment cgroups are removed, then its own directory, in
+/// every hierarchy, then its lock file. A busy lock is a live node, even one without
+/// environments: untouched. A cgroup with processes stays (`rmdir` refuses), and so does the
+/// lock file then, so that a later start tries again.
+///
+/// A node without a lock file was made by a Kindling without node locks, which may still be
+/// running (an upgrade, or builds of both on a test host): its tree goes only when no process
+/// is in it and nothing in it was made within [`LEGACY_GRACE`] (cgroupfs keeps each
+/// directory's creation time). The sweeper makes and takes its lock meanwhile, so that a node
+/// of that name starting (with locks) waits; it unlinks the file if it leaves the tree.
 fn sweep_dead_nodes(mounts: &[&Path], nodes: &Path, own: &OsStr, lock_dir: &Path) {
     let mut names = BTreeSet::new();
     for mount in mounts {
@@ -722,6 +726,7 @@ fn sweep_dead_nodes(mounts: &[&Path], nodes: &Path, own: &OsStr, lock_dir: &Path
     for name in names {
         let path = lock_path(lock_dir, &name);
         let node = name.to_string_lossy();
+        let legacy = !path.exists();
         let file = match open_lock(&path) {
             Ok(file) => file,
             Err(e) => {
@@ -737,6 +742,11 @@ fn sweep_dead_nodes(mounts: &[&Path], nodes: &Path, own: &OsStr, lock_dir: &Path
                 tracing::warn!(%node, lock = %path.display(), error = %e, "cannot lock a node's lock");
                 continue;
             }
+        }
+        if legacy && !legacy_node_is_dead(mounts, &nodes.join(&name), LEGACY_GRACE) {
+            tracing::debug!(%node, "a node without a lock file may be alive: left alone");
+            let _ = fs::remove_file(&path);
+            continue;
         }
         let removed = remove_node(mounts, &nodes.join(&name));
         if removed.left.is_empty() {
@@ -759,6 +769,39 @@ fn sweep_dead_nodes(mounts: &[&Path], nodes: &Path, own: &OsStr, lock_dir: &Path
             );
         }
     }
+}
+
+/// How long the cgroups of a node without a lock file stay untouched after the latest of them
+/// was made (see [`sweep_dead_nodes`]).
+const LEGACY_GRACE: Duration = Duration::from_secs(3600);
+
+/// True when no process is in `<mount>/<node>` or its children, in any hierarchy, and none of
+/// those directories was made within `grace`.
+fn legacy_node_is_dead(mounts: &[&Path], node: &Path, grace: Duration) -> bool {
+    let recent = |dir: &Path| {
+        fs::metadata(dir)
+            .and_then(|m| m.modified())
+            .map_or(true, |made| made.elapsed().map_or(true, |age| age < grace))
+    };
+    let busy = |dir: &Path| {
+        fs::read_to_string(dir.join("cgroup.procs")).map_or(true, |pids| !pids.trim().is_empty())
+    };
+    for mount in mounts {
+        let dir = mount.join(node);
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        let children = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path());
+        for dir in std::iter::once(dir.clone()).chain(children) {
+            if recent(&dir) || busy(&dir) {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// What [`remove_node`] did.
@@ -1017,8 +1060,10 @@ mod tests {
     }
 
     /// On the host's real hierarchies: a starting node removes the cgroups of dead nodes (lock
-    /// file left unlocked; no lock file at all; a lock file alone) in every hierarchy, but not
-    /// those of live ones, with or without environments, nor a cgroup that holds a process.
+    /// file left unlocked; a lock file alone; no lock file, made over an hour ago, no process)
+    /// in every hierarchy, but not those of live ones, with or without environments, nor a
+    /// cgroup that holds a process, nor a recent or busy node without a lock file (an older
+    /// Kindling's, maybe alive).
     #[test]
     fn a_starting_node_removes_only_dead_nodes_cgroups() {
         if !nix::unistd::geteuid().is_root() {
@@ -1034,11 +1079,21 @@ mod tests {
         };
         let locks = tempfile::tempdir().unwrap();
         let lock_file = |node: &str| locks.path().join(format!("{node}.lock"));
-        let make = |node: &str, envs: &[&str]| {
+        let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+        let make = |node: &str, envs: &[&str], made: Option<std::time::SystemTime>| {
             for mount in &mounts {
-                fs::create_dir_all(mount.join(&nodes).join(node)).unwrap();
+                let dir = mount.join(&nodes).join(node);
+                fs::create_dir_all(&dir).unwrap();
                 for env in envs {
-                    fs::create_dir(mount.join(&nodes).join(node).join(env)).unwrap();
+                    fs::create_dir(dir.join(env)).unwrap();
+                }
+                if let Some(made) = made {
+                    for env in envs.iter().chain(&[""]) {
+                        fs::File::open(dir.join(env))
+                            .unwrap()
+                            .set_modified(made)
+                            .unwrap();
+                    }
                 }
             }
         };
@@ -1052,26 +1107,32 @@ mod tests {
         let nowhere = vec![false; mounts.len()];
 
         // Killed: its lock file is there, unlocked.
-        make("dead", &["env-1", "env-2"]);
+        make("dead", &["env-1", "env-2"], None);
         fs::write(lock_file("dead"), b"").unwrap();
-        // Left by a Kindling without node locks.
-        make("old", &["env-1"]);
         // A lock file whose node's cgroups are already gone.
         fs::write(lock_file("gone"), b"").unwrap();
+        // Without lock files (a Kindling without node locks): long dead; made just now; long
+        // made but with a process (in the second hierarchy, below).
+        make("old", &["env-1"], Some(two_hours_ago));
+        make("recent", &["env-1"], None);
+        make("old-busy", &["env-1"], Some(two_hours_ago));
         // Alive: one without environments (an empty directory, as a dead node's can be) and
         // one with an environment cgroup no process has joined yet.
-        make("idle", &[]);
-        make("busy", &["env-1"]);
+        make("idle", &[], None);
+        make("busy", &["env-1"], None);
         let idle = NodeLock::acquire(locks.path(), OsStr::new("idle"), Duration::ZERO).unwrap();
         let _busy = NodeLock::acquire(locks.path(), OsStr::new("busy"), Duration::ZERO).unwrap();
-        // Dead, but a process is still in its environment's cgroup of the first hierarchy.
-        make("stuck", &["env-1"]);
+        // Killed, but a process is still in its environment's cgroup of the first hierarchy.
+        make("stuck", &["env-1"], None);
+        fs::write(lock_file("stuck"), b"").unwrap();
         let child = std::process::Command::new("/bin/sleep")
             .arg("1000")
             .spawn()
             .unwrap();
-        let procs = mounts[0].join(&nodes).join("stuck/env-1/cgroup.procs");
-        fs::write(&procs, child.id().to_string()).unwrap();
+        for (mount, node) in [(&mounts[0], "stuck"), (&mounts[1], "old-busy")] {
+            let procs = mount.join(&nodes).join(node).join("env-1/cgroup.procs");
+            fs::write(&procs, child.id().to_string()).unwrap();
+        }
         tree.child = Some(child);
 
         let _me = roots.lock_node(locks.path()).unwrap();
@@ -1079,13 +1140,16 @@ mod tests {
 
         assert_eq!(exists("dead", ""), nowhere);
         assert_eq!(exists("old", ""), nowhere);
+        assert_eq!(exists("recent", "env-1"), everywhere);
+        assert_eq!(exists("old-busy", "env-1"), everywhere);
         assert_eq!(exists("idle", ""), everywhere);
         assert_eq!(exists("busy", "env-1"), everywhere);
         assert_eq!(exists("me", ""), everywhere);
         let mut only_first = nowhere.clone();
         only_first[0] = true;
         assert_eq!(exists("stuck", "env-1"), only_first);
-        for gone in ["dead", "old", "gone"] {
+        // Gone: dead nodes' lock files, and those the sweeper made for nodes it left alone.
+        for gone in ["dead", "gone", "old", "recent", "old-busy"] {
             assert!(!lock_file(gone).exists(), "{gone}");
         }
         // Kept: the lock files of live nodes, and of the node whose cgroups could not all go
@@ -1098,7 +1162,7 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("held by another"), "{err}");
 
-        // Once `idle` dies and the process leaves, the next node to start removes both.
+        // Once `idle` dies and the process leaves, the next node to start removes them.
         drop(idle);
         if let Some(mut child) = tree.child.take() {
             child.kill().unwrap();
@@ -1108,6 +1172,8 @@ mod tests {
         let _next = next.lock_node(locks.path()).unwrap();
         assert_eq!(exists("idle", ""), nowhere);
         assert_eq!(exists("stuck", ""), nowhere);
+        assert_eq!(exists("old-busy", ""), nowhere);
+        assert_eq!(exists("recent", "env-1"), everywhere);
         assert_eq!(exists("busy", "env-1"), everywhere);
         assert_eq!(exists("me", ""), everywhere);
     }

@@ -70,9 +70,11 @@ pub struct SandboxConfig {
     /// `cgroup_parent` is then `<nodes>/<node>` and every other directory under `<nodes>` is
     /// another node's. The sandbox holds an exclusive `flock` on `<dir>/<node>.lock` for its
     /// life, taken before its cgroups are created, and at construction removes the cgroups of
-    /// every sibling whose lock it can take (the owner died; or no lock file: an older Kindling)
-    /// in every hierarchy, environment cgroups first, and that node's lock file; cgroups with
-    /// processes stay. A sibling whose lock is held is alive and never touched. The directory
+    /// every sibling whose lock it can take (the owner died) in every hierarchy, environment
+    /// cgroups first, and that node's lock file; cgroups with processes stay. A sibling whose
+    /// lock is held is alive and never touched. A sibling without a lock file (made by a
+    /// Kindling without node locks, which may still run) goes only once it has no process and
+    /// none of its cgroups was made within the last hour. The directory
     /// should, like cgroups, not survive a reboot (`/run/...`). `Sandbox::new` fails when
     /// another live process holds this node's own lock. Default `None`: no lock, and only this
     /// node's own stale environment cgroups are removed.

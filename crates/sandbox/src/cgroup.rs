@@ -7,9 +7,13 @@
 //! controllers plus an empty v2 hierarchy, like this project's machines) the environment also
 //! gets a v2 cgroup, for `cgroup.kill`.
 
-use std::fs;
+use std::collections::BTreeSet;
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, TryLockError};
 use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -201,15 +205,40 @@ impl CgroupRoots {
         .collect()
     }
 
-    /// Creates the parent directory in every hierarchy and, on v2, enables the controllers for
-    /// it and its children; gives the environments as a whole the CPU weight of one nice-0
-    /// task per CPU ([`parent_cpu_weight`]).
-    pub(crate) fn prepare(&self) -> Result<(), SandboxError> {
+    /// The mount point of every hierarchy the environments use, each once.
+    fn mounts(&self) -> Vec<&Path> {
         let mut mounts: Vec<&Path> = self.hierarchies().map(|h| h.mount.as_path()).collect();
         mounts.extend(self.unified.as_deref());
         mounts.sort();
         mounts.dedup();
-        for mount in mounts {
+        mounts
+    }
+
+    /// Takes this node's liveness lock, `<lock_dir>/<node>.lock` (`node`: the parent's last
+    /// component, its siblings being the other nodes of the host), then removes the cgroups of
+    /// dead siblings ([`sweep_dead_nodes`]). Call it before [`prepare`](Self::prepare) creates
+    /// the node's own directories, so that a sweeper that sees them sees the lock held.
+    /// Blocking (file locks, `rmdir`s): construction code, never on an async worker.
+    pub(crate) fn lock_node(&self, lock_dir: &Path) -> Result<NodeLock, SandboxError> {
+        let (Some(nodes), Some(node)) = (
+            self.parent.parent().filter(|p| !p.as_os_str().is_empty()),
+            self.parent.file_name(),
+        ) else {
+            return Err(SandboxError::InvalidSpec(format!(
+                "with a node lock directory, cgroup_parent {} must be <nodes>/<node>",
+                self.parent.display()
+            )));
+        };
+        let lock = NodeLock::acquire(lock_dir, node, NODE_LOCK_WAIT)?;
+        sweep_dead_nodes(&self.mounts(), nodes, node, lock_dir);
+        Ok(lock)
+    }
+
+    /// Creates the parent directory in every hierarchy and, on v2, enables the controllers for
+    /// it and its children; gives the environments as a whole the CPU weight of one nice-0
+    /// task per CPU ([`parent_cpu_weight`]).
+    pub(crate) fn prepare(&self) -> Result<(), SandboxError> {
+        for mount in self.mounts() {
             let dir = mount.join(&self.parent);
             fs::create_dir_all(&dir).map_err(|e| SandboxError::cgroup(&dir, e))?;
             sweep(&dir);
@@ -583,6 +612,241 @@ fn sweep(parent: &Path) {
     }
 }
 
+/// How long a starting node waits for its own lock while another node's sweeper holds it (for
+/// the few `rmdir`s of a dead predecessor of the same name).
+const NODE_LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// A node's liveness marker: an exclusive `flock` on `<lock_dir>/<node>.lock`, held for the
+/// sandbox's life. The kernel drops it when the process dies, however it dies, so a free lock
+/// means a dead node. The descriptor is close-on-exec (as every file std opens), and each
+/// supervisor closes all descriptors but its own as its first step, so no environment holds it.
+#[derive(Debug)]
+pub(crate) struct NodeLock {
+    _file: fs::File,
+}
+
+impl NodeLock {
+    /// Takes the lock of `node` in `dir` (created 0700), waiting up to `wait` while someone
+    /// else holds it; err when it stays held (another live process with the same node name).
+    fn acquire(dir: &Path, node: &OsStr, wait: Duration) -> Result<NodeLock, SandboxError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| SandboxError::io(format!("creating {}", dir.display()), e))?;
+        let path = lock_path(dir, node);
+        let deadline = Instant::now() + wait;
+        loop {
+            let file = open_lock(&path)
+                .map_err(|e| SandboxError::io(format!("opening {}", path.display()), e))?;
+            match file.try_lock() {
+                Ok(()) if is_current(&file, &path) => return Ok(NodeLock { _file: file }),
+                // A sweeper removed the file after our open (its node was dead): take a new one.
+                Ok(()) => continue,
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(SandboxError::io(
+                        format!(
+                            "node lock {} is held by another process (another Kindling with \
+                             the same node id, i.e. data dir?)",
+                            path.display()
+                        ),
+                        io::ErrorKind::WouldBlock.into(),
+                    ));
+                }
+                Err(TryLockError::Error(e)) => {
+                    return Err(SandboxError::io(format!("locking {}", path.display()), e));
+                }
+            }
+        }
+    }
+}
+
+fn lock_path(dir: &Path, node: &OsStr) -> PathBuf {
+    let mut name = node.to_os_string();
+    name.push(LOCK_SUFFIX);
+    dir.join(name)
+}
+
+const LOCK_SUFFIX: &str = ".lock";
+
+/// Opens (creating it 0600 if missing) a lock file, close-on-exec.
+fn open_lock(path: &Path) -> io::Result<fs::File> {
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+}
+
+/// True when `file` is still the one at `path` (not unlinked by a sweeper since it was opened).
+fn is_current(file: &fs::File, path: &Path) -> bool {
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
+    }
+}
+
+/// Removes what dead nodes left: every sibling of `own` under `<mount>/<nodes>` in any of
+/// `mounts`, and every lock file in `lock_dir`, whose lock this process can take: its owner
+/// died. Under the lock the node's environment cgroups are removed, then its own directory, in
+/// every hierarchy, then its lock file. A busy lock is a live node, even one without
+/// environments: untouched. A cgroup with processes stays (`rmdir` refuses), and so does the
+/// lock file then, so that a later start tries again.
+///
+/// A node without a lock file was made by a Kindling without node locks, which may still be
+/// running (an upgrade, or builds of both on a test host): its tree goes only when no process
+/// is in it and nothing in it was made within [`LEGACY_GRACE`] (cgroupfs keeps each
+/// directory's creation time). The sweeper makes and takes its lock meanwhile, so that a node
+/// of that name starting (with locks) waits; it unlinks the file if it leaves the tree.
+fn sweep_dead_nodes(mounts: &[&Path], nodes: &Path, own: &OsStr, lock_dir: &Path) {
+    let mut names = BTreeSet::new();
+    for mount in mounts {
+        if let Ok(entries) = fs::read_dir(mount.join(nodes)) {
+            names.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.file_name()),
+            );
+        }
+    }
+    if let Ok(entries) = fs::read_dir(lock_dir) {
+        names.extend(entries.flatten().filter_map(|e| {
+            let name = e.file_name();
+            let node = name.to_str()?.strip_suffix(LOCK_SUFFIX)?;
+            (!node.is_empty()).then(|| OsString::from(node))
+        }));
+    }
+    names.remove(own);
+    for name in names {
+        let path = lock_path(lock_dir, &name);
+        let node = name.to_string_lossy();
+        let legacy = !path.exists();
+        let file = match open_lock(&path) {
+            Ok(file) => file,
+            Err(e) => {
+                tracing::warn!(%node, lock = %path.display(), error = %e, "cannot open a node's lock");
+                continue;
+            }
+        };
+        match file.try_lock() {
+            Ok(()) if is_current(&file, &path) => {}
+            // Another sweeper finished with it meanwhile, or its node is alive.
+            Ok(()) | Err(TryLockError::WouldBlock) => continue,
+            Err(TryLockError::Error(e)) => {
+                tracing::warn!(%node, lock = %path.display(), error = %e, "cannot lock a node's lock");
+                continue;
+            }
+        }
+        if legacy && !legacy_node_is_dead(mounts, &nodes.join(&name), LEGACY_GRACE) {
+            tracing::debug!(%node, "a node without a lock file may be alive: left alone");
+            let _ = fs::remove_file(&path);
+            continue;
+        }
+        let removed = remove_node(mounts, &nodes.join(&name));
+        if removed.left.is_empty() {
+            // Still under the lock: a node of this name that opened the file meanwhile sees
+            // it unlinked once it gets the lock, and makes a new one.
+            let _ = fs::remove_file(&path);
+            if removed.dirs > 0 {
+                tracing::info!(
+                    %node,
+                    environments = removed.environments.len(),
+                    cgroups = removed.dirs,
+                    "removed the cgroups of a dead node"
+                );
+            }
+        } else {
+            tracing::warn!(
+                %node,
+                left = ?removed.left,
+                "could not remove all of a dead node's cgroups (processes still in them?)"
+            );
+        }
+    }
+}
+
+/// How long the cgroups of a node without a lock file stay untouched after the latest of them
+/// was made (see [`sweep_dead_nodes`]).
+const LEGACY_GRACE: Duration = Duration::from_secs(3600);
+
+/// True when no process is in `<mount>/<node>` or its children, in any hierarchy, and none of
+/// those directories was made within `grace`.
+fn legacy_node_is_dead(mounts: &[&Path], node: &Path, grace: Duration) -> bool {
+    let recent = |dir: &Path| {
+        fs::metadata(dir)
+            .and_then(|m| m.modified())
+            .map_or(true, |made| made.elapsed().map_or(true, |age| age < grace))
+    };
+    let busy = |dir: &Path| {
+        fs::read_to_string(dir.join("cgroup.procs")).map_or(true, |pids| !pids.trim().is_empty())
+    };
+    for mount in mounts {
+        let dir = mount.join(node);
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        let children = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path());
+        for dir in std::iter::once(dir.clone()).chain(children) {
+            if recent(&dir) || busy(&dir) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// What [`remove_node`] did.
+#[derive(Debug, Default)]
+struct RemovedNode {
+    /// Names of the environment cgroups removed (in one hierarchy or more).
+    environments: BTreeSet<OsString>,
+    /// Directories removed, every hierarchy counted.
+    dirs: usize,
+    /// Directories that could not be removed.
+    left: Vec<PathBuf>,
+}
+
+/// Removes `<mount>/<node>` in each hierarchy: its child cgroups first, then itself. Missing
+/// directories count as removed.
+fn remove_node(mounts: &[&Path], node: &Path) -> RemovedNode {
+    fn rmdir(dir: &Path, removed: &mut RemovedNode) -> bool {
+        match fs::remove_dir(dir) {
+            Ok(()) => {
+                removed.dirs += 1;
+                true
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(_) => {
+                removed.left.push(dir.to_path_buf());
+                false
+            }
+        }
+    }
+    let mut removed = RemovedNode::default();
+    for mount in mounts {
+        let dir = mount.join(node);
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) && rmdir(&entry.path(), &mut removed) {
+                removed.environments.insert(entry.file_name());
+            }
+        }
+        rmdir(&dir, &mut removed);
+    }
+    removed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -772,6 +1036,181 @@ mod tests {
         );
         cgroup.remove().unwrap();
         assert!(cgroup.is_removed());
+    }
+
+    /// Removes `<mount>/<nodes>` (two levels below it first) and kills `child`, when dropped.
+    struct TestTree {
+        dirs: Vec<PathBuf>,
+        child: Option<std::process::Child>,
+    }
+
+    impl Drop for TestTree {
+        fn drop(&mut self) {
+            if let Some(child) = &mut self.child {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            for dir in &self.dirs {
+                for node in fs::read_dir(dir).into_iter().flatten().flatten() {
+                    remove_node(&[dir.as_path()], Path::new(&node.file_name()));
+                }
+                let _ = fs::remove_dir(dir);
+            }
+        }
+    }
+
+    /// On the host's real hierarchies: a starting node removes the cgroups of dead nodes (lock
+    /// file left unlocked; a lock file alone; no lock file, made over an hour ago, no process)
+    /// in every hierarchy, but not those of live ones, with or without environments, nor a
+    /// cgroup that holds a process, nor a recent or busy node without a lock file (an older
+    /// Kindling's, maybe alive).
+    #[test]
+    fn a_starting_node_removes_only_dead_nodes_cgroups() {
+        if !nix::unistd::geteuid().is_root() {
+            kindling_test_support::cannot_run("needs root");
+        }
+        let nodes = PathBuf::from(format!("kindling-test-nodes-{}", std::process::id()));
+        let roots = CgroupRoots::detect(&nodes.join("me")).unwrap();
+        let mounts: Vec<PathBuf> = roots.mounts().into_iter().map(Path::to_path_buf).collect();
+        assert!(mounts.len() >= 2, "{mounts:?}");
+        let mut tree = TestTree {
+            dirs: mounts.iter().map(|m| m.join(&nodes)).collect(),
+            child: None,
+        };
+        let locks = tempfile::tempdir().unwrap();
+        let lock_file = |node: &str| locks.path().join(format!("{node}.lock"));
+        let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+        let make = |node: &str, envs: &[&str], made: Option<std::time::SystemTime>| {
+            for mount in &mounts {
+                let dir = mount.join(&nodes).join(node);
+                fs::create_dir_all(&dir).unwrap();
+                for env in envs {
+                    fs::create_dir(dir.join(env)).unwrap();
+                }
+                if let Some(made) = made {
+                    for env in envs.iter().chain(&[""]) {
+                        fs::File::open(dir.join(env))
+                            .unwrap()
+                            .set_modified(made)
+                            .unwrap();
+                    }
+                }
+            }
+        };
+        let exists = |node: &str, env: &str| -> Vec<bool> {
+            mounts
+                .iter()
+                .map(|m| m.join(&nodes).join(node).join(env).is_dir())
+                .collect()
+        };
+        let everywhere = vec![true; mounts.len()];
+        let nowhere = vec![false; mounts.len()];
+
+        // Killed: its lock file is there, unlocked.
+        make("dead", &["env-1", "env-2"], None);
+        fs::write(lock_file("dead"), b"").unwrap();
+        // A lock file whose node's cgroups are already gone.
+        fs::write(lock_file("gone"), b"").unwrap();
+        // Without lock files (a Kindling without node locks): long dead; made just now; long
+        // made but with a process (in the second hierarchy, below).
+        make("old", &["env-1"], Some(two_hours_ago));
+        make("recent", &["env-1"], None);
+        make("old-busy", &["env-1"], Some(two_hours_ago));
+        // Alive: one without environments (an empty directory, as a dead node's can be) and
+        // one with an environment cgroup no process has joined yet.
+        make("idle", &[], None);
+        make("busy", &["env-1"], None);
+        let idle = NodeLock::acquire(locks.path(), OsStr::new("idle"), Duration::ZERO).unwrap();
+        let _busy = NodeLock::acquire(locks.path(), OsStr::new("busy"), Duration::ZERO).unwrap();
+        // Killed, but a process is still in its environment's cgroup of the first hierarchy.
+        make("stuck", &["env-1"], None);
+        fs::write(lock_file("stuck"), b"").unwrap();
+        let child = std::process::Command::new("/bin/sleep")
+            .arg("1000")
+            .spawn()
+            .unwrap();
+        for (mount, node) in [(&mounts[0], "stuck"), (&mounts[1], "old-busy")] {
+            let procs = mount.join(&nodes).join(node).join("env-1/cgroup.procs");
+            fs::write(&procs, child.id().to_string()).unwrap();
+        }
+        tree.child = Some(child);
+
+        let _me = roots.lock_node(locks.path()).unwrap();
+        roots.prepare().unwrap();
+
+        assert_eq!(exists("dead", ""), nowhere);
+        assert_eq!(exists("old", ""), nowhere);
+        assert_eq!(exists("recent", "env-1"), everywhere);
+        assert_eq!(exists("old-busy", "env-1"), everywhere);
+        assert_eq!(exists("idle", ""), everywhere);
+        assert_eq!(exists("busy", "env-1"), everywhere);
+        assert_eq!(exists("me", ""), everywhere);
+        let mut only_first = nowhere.clone();
+        only_first[0] = true;
+        assert_eq!(exists("stuck", "env-1"), only_first);
+        // Gone: dead nodes' lock files, and those the sweeper made for nodes it left alone.
+        for gone in ["dead", "gone", "old", "recent", "old-busy"] {
+            assert!(!lock_file(gone).exists(), "{gone}");
+        }
+        // Kept: the lock files of live nodes, and of the node whose cgroups could not all go
+        // (the next start tries again).
+        for kept in ["idle", "busy", "me", "stuck"] {
+            assert!(lock_file(kept).exists(), "{kept}");
+        }
+        // A second process of the same node cannot start while the first lives.
+        let err = NodeLock::acquire(locks.path(), OsStr::new("me"), Duration::from_millis(50))
+            .unwrap_err();
+        assert!(err.to_string().contains("held by another"), "{err}");
+
+        // Once `idle` dies and the process leaves, the next node to start removes them.
+        drop(idle);
+        if let Some(mut child) = tree.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        let next = CgroupRoots::detect(&nodes.join("next")).unwrap();
+        let _next = next.lock_node(locks.path()).unwrap();
+        assert_eq!(exists("idle", ""), nowhere);
+        assert_eq!(exists("stuck", ""), nowhere);
+        assert_eq!(exists("old-busy", ""), nowhere);
+        assert_eq!(exists("recent", "env-1"), everywhere);
+        assert_eq!(exists("busy", "env-1"), everywhere);
+        assert_eq!(exists("me", ""), everywhere);
+    }
+
+    /// A node starting while a sweeper holds its (dead predecessor's) lock waits for it, and
+    /// once the sweeper has unlinked that file holds a new one at the same path, which a
+    /// later sweeper sees held. (Each try opens the path afresh; `is_current` covers the
+    /// narrow window of an unlink between one try's open and its lock, not forced here.)
+    #[test]
+    fn a_node_swept_while_starting_ends_up_holding_the_file_at_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(dir.path(), OsStr::new("n"));
+        let sweeper = open_lock(&path).unwrap();
+        sweeper.try_lock().unwrap();
+        let starting = {
+            let dir = dir.path().to_path_buf();
+            std::thread::spawn(move || NodeLock::acquire(&dir, OsStr::new("n"), NODE_LOCK_WAIT))
+        };
+        // The starting node has opened the file and waits on its lock.
+        kindling_test_support::eventually(
+            Duration::from_secs(5),
+            "the starting node's open",
+            || {
+                let open = fs::read_dir("/proc/self/fd")
+                    .unwrap()
+                    .flatten()
+                    .filter(|fd| fs::read_link(fd.path()).is_ok_and(|target| target == path))
+                    .count();
+                (open >= 2).then_some(())
+            },
+        );
+        fs::remove_file(&path).unwrap();
+        drop(sweeper);
+        let lock = starting.join().unwrap().unwrap();
+        assert!(is_current(&lock._file, &path));
+        let later = open_lock(&path).unwrap();
+        assert!(matches!(later.try_lock(), Err(TryLockError::WouldBlock)));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use nix::fcntl::OFlag;
 use nix::unistd::{Gid, Uid, chown, geteuid, pipe2};
 
-use crate::cgroup::{CgroupRoots, EnvCgroup, Limits};
+use crate::cgroup::{CgroupRoots, EnvCgroup, Limits, NodeLock};
 use crate::plan::{self, HostKind, Step, TmpSource, c_path, c_str};
 use crate::seccomp::SyscallFilter;
 use crate::spec::is_unprivileged_id;
@@ -27,6 +27,8 @@ pub(crate) struct Shared {
     pub config: SandboxConfig,
     /// Namespaces mode only.
     pub cgroups: Option<CgroupRoots>,
+    /// This node's liveness lock ([`SandboxConfig::node_lock_dir`]), held for the sandbox's life.
+    pub _node_lock: Option<NodeLock>,
     /// The system call filter (`None`: the config turned it off; `Err`: it could not be built,
     /// and every spawn fails with that).
     pub filter: Option<Result<Arc<SyscallFilter>, String>>,
@@ -346,7 +348,7 @@ fn namespace_flags(network: NetworkMode) -> u64 {
 pub(crate) fn prepare_namespaces(
     config: &SandboxConfig,
     network: NetworkMode,
-) -> Result<CgroupRoots, SandboxError> {
+) -> Result<(CgroupRoots, Option<NodeLock>), SandboxError> {
     let unavailable = |message: String| SandboxError::IsolationUnavailable(message);
     let euid = geteuid();
     if !euid.is_root() {
@@ -371,7 +373,21 @@ pub(crate) fn prepare_namespaces(
             config.staging_dir.display()
         )));
     }
+    if let Some(dir) = &config.node_lock_dir
+        && (!dir.is_absolute() || parent.components().count() < 2)
+    {
+        return Err(SandboxError::InvalidSpec(format!(
+            "node_lock_dir {} must be absolute and cgroup_parent {} of the form <nodes>/<node>",
+            dir.display(),
+            parent.display()
+        )));
+    }
     let roots = CgroupRoots::detect(parent)?;
+    // Before the node's own directories exist (see `lock_node`).
+    let node_lock = match &config.node_lock_dir {
+        Some(dir) => Some(roots.lock_node(dir)?),
+        None => None,
+    };
     roots
         .prepare()
         .map_err(|e| unavailable(format!("preparing cgroups: {e}")))?;
@@ -379,7 +395,7 @@ pub(crate) fn prepare_namespaces(
         .map_err(|e| SandboxError::io(format!("creating {}", config.staging_dir.display()), e))?;
     sys::probe_namespaces(namespace_flags(network))
         .map_err(|e| unavailable(format!("cannot create namespaces: {e}")))?;
-    Ok(roots)
+    Ok((roots, node_lock))
 }
 
 /// Stops a supervisor that did not start the program and waits, blocking, until it is reaped;

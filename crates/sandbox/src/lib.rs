@@ -121,7 +121,9 @@
 //!   away, with its loop device and image file, when the environment's last process exits.
 //!   Image files live (briefly) in [`SandboxConfig::tmp_image_dir`].
 //! - Cgroups `<hierarchy>/<cgroup_parent>/<id>` are created by `spawn` and removed once the tree
-//!   is gone (before `wait` returns). The parent directories are left in place.
+//!   is gone (before `wait` returns). The parent directories are left in place; with
+//!   [`SandboxConfig::node_lock_dir`] the next sandbox to start on the host removes them once
+//!   their node's lock is free.
 //! - Mounts exist only inside each environment's mount namespace and vanish with it.
 //! - A prepared network namespace lasts while anything holds it: the [`NetworkNamespace`]
 //!   handles, the listener (and its connections), or a process inside. `spawn` does not keep

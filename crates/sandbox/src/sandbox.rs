@@ -65,6 +65,20 @@ pub struct SandboxConfig {
     /// environment (`<hierarchy>/<cgroup_parent>/<id>`). Created at construction; it must not
     /// hold processes itself. Default `kindling`.
     pub cgroup_parent: PathBuf,
+    /// Namespaces mode: a host-wide directory (absolute; created 0700) of node liveness locks,
+    /// for hosts where several sandboxes, "nodes", keep their cgroups side by side:
+    /// `cgroup_parent` is then `<nodes>/<node>` and every other directory under `<nodes>` is
+    /// another node's. The sandbox holds an exclusive `flock` on `<dir>/<node>.lock` for its
+    /// life, taken before its cgroups are created, and at construction removes the cgroups of
+    /// every sibling whose lock it can take (the owner died) in every hierarchy, environment
+    /// cgroups first, and that node's lock file; cgroups with processes stay. A sibling whose
+    /// lock is held is alive and never touched. A sibling without a lock file (made by a
+    /// Kindling without node locks, which may still run) goes only once it has no process and
+    /// none of its cgroups was made within the last hour. The directory
+    /// should, like cgroups, not survive a reboot (`/run/...`). `Sandbox::new` fails when
+    /// another live process holds this node's own lock. Default `None`: no lock, and only this
+    /// node's own stale environment cgroups are removed.
+    pub node_lock_dir: Option<PathBuf>,
     /// Empty host directory on which each environment's root is assembled, inside the
     /// environment's own mount namespace (the host never sees those mounts). Created at
     /// construction. Default `/run/kindling-sandbox`.
@@ -103,6 +117,7 @@ impl Default for SandboxConfig {
             uid: 993,
             gid: 993,
             cgroup_parent: PathBuf::from("kindling"),
+            node_lock_dir: None,
             staging_dir: PathBuf::from("/run/kindling-sandbox"),
             tmp: TmpBacking::default(),
             tmp_image_dir: PathBuf::from("/var/lib/kindling-sandbox/tmp-images"),
@@ -137,9 +152,12 @@ impl Sandbox {
             Some(Err(e)) => return Err(SandboxError::SyscallFilter(e)),
             None => None,
         };
-        let cgroups = match mode {
-            IsolationMode::Process => None,
-            IsolationMode::Namespaces { network } => Some(prepare_namespaces(&config, network)?),
+        let (cgroups, node_lock) = match mode {
+            IsolationMode::Process => (None, None),
+            IsolationMode::Namespaces { network } => {
+                let (cgroups, node_lock) = prepare_namespaces(&config, network)?;
+                (Some(cgroups), node_lock)
+            }
         };
         let mut config = config;
         let tmp_pool = if cgroups.is_some() && config.tmp == TmpBacking::Disk {
@@ -168,6 +186,7 @@ impl Sandbox {
                 mode,
                 config,
                 cgroups,
+                _node_lock: node_lock,
                 filter,
                 tmp_pool,
                 init_image: sys::init_image().map_err(|e| e.to_string()),
@@ -183,6 +202,7 @@ impl Sandbox {
                 mode: IsolationMode::Process,
                 config: SandboxConfig::default(),
                 cgroups: None,
+                _node_lock: None,
                 filter: Some(seccomp::filter()),
                 tmp_pool: None,
                 init_image: sys::init_image().map_err(|e| e.to_string()),

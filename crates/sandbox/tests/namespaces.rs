@@ -872,3 +872,57 @@ async fn a_late_exec_failure_is_reported_at_the_claim() {
         .expect_err("relative program");
     assert!(matches!(err, SandboxError::InvalidSpec(_)), "{err:?}");
 }
+
+/// With a node lock directory the sandbox holds its node's lock for its whole life: a second
+/// sandbox of the same node is refused until the first is dropped; a `cgroup_parent` without a
+/// `<nodes>/` level is refused (its siblings would be the hierarchy's own cgroups).
+#[test]
+fn a_node_lock_is_held_for_the_sandboxs_life() {
+    if !is_root() {
+        cannot_run("Namespaces mode needs root");
+    }
+    let locks = TempDir::new().unwrap();
+    let nodes = format!("{CGROUP_PARENT}-nodes-{}", std::process::id());
+    let config = |parent: String| SandboxConfig {
+        cgroup_parent: parent.into(),
+        node_lock_dir: Some(locks.path().join("nodes")),
+        ..Default::default()
+    };
+    let mode = IsolationMode::Namespaces {
+        network: NetworkMode::Host,
+    };
+    let first = Sandbox::new(mode, config(format!("{nodes}/a"))).unwrap();
+    assert!(locks.path().join("nodes/a.lock").is_file());
+    let err = Sandbox::new(mode, config(format!("{nodes}/a"))).unwrap_err();
+    assert!(err.to_string().contains("held by another process"), "{err}");
+    // Another node starts alongside, and leaves the live one's (empty) cgroups alone.
+    let second = Sandbox::new(mode, config(format!("{nodes}/b"))).unwrap();
+    let hierarchies: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|h| h.path())
+        .chain([PathBuf::from("/sys/fs/cgroup")])
+        .collect();
+    let node_dirs = |node: &str| {
+        hierarchies
+            .iter()
+            .filter(|h| h.join(&nodes).join(node).is_dir())
+            .count()
+    };
+    assert!(node_dirs("a") >= 1, "the live node's cgroups were removed");
+    drop(first);
+    let again = Sandbox::new(mode, config(format!("{nodes}/a"))).unwrap();
+    drop((again, second));
+    match Sandbox::new(mode, config(nodes.clone())) {
+        Err(SandboxError::InvalidSpec(message)) => assert!(message.contains("<nodes>/<node>")),
+        other => panic!("{other:?}"),
+    }
+    // What is left: two nodes' empty parents, removed by a third node's sweep.
+    let third = Sandbox::new(mode, config(format!("{nodes}/c"))).unwrap();
+    drop(third);
+    assert_eq!((node_dirs("a"), node_dirs("b")), (0, 0));
+    for hierarchy in &hierarchies {
+        let _ = std::fs::remove_dir(hierarchy.join(&nodes).join("c"));
+        let _ = std::fs::remove_dir(hierarchy.join(&nodes));
+    }
+}

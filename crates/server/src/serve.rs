@@ -128,8 +128,18 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         .context("starting log retention")?;
     // Connections to Kindling's API accepted inside environments' own network namespaces.
     let (relay_tx, relay_rx) = tokio::sync::mpsc::channel::<kindling_edge::Relayed>(256);
-    let (scheduler, isolation) = data_plane(&args, &node, logs.clone(), issuer, locator, relay_tx)
-        .context("starting the data plane")?;
+    // Blocking (namespace probes, cgroup directories, the sweep of dead nodes' cgroups).
+    let sandbox = {
+        let (isolation, tune, data_dir) =
+            (args.isolation, !args.no_tune_cgroups, args.data_dir.clone());
+        let node = node.clone();
+        tokio::task::spawn_blocking(move || sandbox(isolation, &node, tune, &data_dir))
+            .await
+            .context("preparing the sandbox")??
+    };
+    let (scheduler, isolation) =
+        data_plane(&args, sandbox, logs.clone(), issuer, locator, relay_tx)
+            .context("starting the data plane")?;
     let reaper = scheduler.spawn_reaper(Duration::from_millis(250));
     if let Some(endpoint) = &args.otlp_endpoint {
         tracing::info!(
@@ -432,8 +442,9 @@ fn tune_cgroups() {
     }
 }
 
-/// Each node keeps its environments' cgroups under `kindling/<node>`, so that at start it can
-/// remove what a killed predecessor left without touching other nodes on the same host.
+/// Each node keeps its environments' cgroups under `kindling/<node>` and holds the lock
+/// `/run/kindling/nodes/<node>.lock` while it runs, so that at start it removes what a killed
+/// predecessor of any node left (data dir reused or not), never touching a live node's.
 fn sandbox(
     isolation: Isolation,
     node: &str,
@@ -442,6 +453,7 @@ fn sandbox(
 ) -> anyhow::Result<Sandbox> {
     let config = SandboxConfig {
         cgroup_parent: PathBuf::from("kindling").join(node),
+        node_lock_dir: Some(PathBuf::from(NODE_LOCKS)),
         // A fresh ext4 of EphemeralStorage's size per environment, on disk (not counted as the
         // function's memory; ENOSPC at the size); a tmpfs if loop devices are unavailable.
         tmp: TmpBacking::Disk,
@@ -545,6 +557,9 @@ fn s3_router(args: &ServeArgs, objects: &Objects, policy: &Arc<AuthPolicy>) -> a
     })
 }
 
+/// Liveness locks of the nodes running on this host (see [`sandbox`]).
+const NODE_LOCKS: &str = "/run/kindling/nodes";
+
 /// Lock files of the environment user ids in use, shared by every Kindling process of the host.
 const ENV_UID_LOCKS: &str = "/run/kindling-uids";
 
@@ -616,7 +631,7 @@ fn log_retention(args: &ServeArgs) -> LogRetention {
 
 fn data_plane(
     args: &ServeArgs,
-    node: &str,
+    sandbox: Sandbox,
     logs: LogStore,
     issuer: kindling_auth::SessionIssuer,
     locator: Arc<RuntimeLocator>,
@@ -657,7 +672,6 @@ fn data_plane(
         prewarm_per_runtime: args.prewarm,
         prewarm_runtimes: args.prewarm_runtimes.clone(),
     };
-    let sandbox = sandbox(args.isolation, node, !args.no_tune_cgroups, &args.data_dir)?;
     let mode = sandbox.mode();
     Ok((Scheduler::new(config, sandbox, locator, logs)?, mode))
 }

@@ -1,15 +1,15 @@
 """Random requests to every service behind the one endpoint, in each service's own wire format.
 
-For a bounded time (`KINDLING_WIRE_FUZZ_SECONDS`, default 20 s), requests are drawn from the
+For a bounded time (`KINDLING_WIRE_FUZZ_SECONDS`, default 15 s a test), requests are drawn from the
 operations of botocore's service models (the shapes real SDKs send): each input built from
 its shape with random values (boundary lengths and numbers, wrong enum values, unicode,
 control characters, path tricks, existing and missing resources), serialized by botocore's
 own serializer for the protocol (JSON, query, REST-JSON, REST-XML), sometimes damaged on
 the wire (truncated, bytes flipped, non-UTF-8, wrong or no content type, a huge field),
-signed with SigV4 and sent. Every answer must be a client error, a success or a 501
-(NotImplemented: an operation Kindling does not serve, said in the service's format), never
-another 5xx;
-carry a request id; and, for an undamaged request, be one that botocore's parser for that
+signed with SigV4 and sent (the second test: to a server in shared mode, which verifies
+signatures, with wrong keys and damaged signatures too). Every answer must be a client error,
+a success or a 501 (NotImplemented: an operation Kindling does not serve, said in the
+service's format), never another 5xx; carry a request id; and, for an undamaged request, be one that botocore's parser for that
 protocol reads (an error with a code). At the end the server still serves every service.
 
 `KINDLING_WIRE_FUZZ_SEED` replays a run (the seed is printed in every failure).
@@ -185,11 +185,11 @@ def send(url: str, method: str, path: str, headers: dict[str, str], body: bytes)
         conn.close()
 
 
-def known_resources(server) -> dict[str, list[str]]:
+def known_resources(server, key: str = "test", secret: str = "test") -> dict[str, list[str]]:
     """A few resources that exist, so that random requests reach past the not-found answers."""
     session = botocore.session.get_session()
-    kw = dict(region_name=REGION, endpoint_url=server.url, aws_access_key_id="test",
-              aws_secret_access_key="test")
+    kw = dict(region_name=REGION, endpoint_url=server.url, aws_access_key_id=key,
+              aws_secret_access_key=secret)
     sqs = session.create_client("sqs", **kw)
     queue_url = sqs.create_queue(QueueName="fuzzq")["QueueUrl"]
     sns = session.create_client("sns", **kw)
@@ -210,7 +210,44 @@ def known_resources(server) -> dict[str, list[str]]:
     }
 
 
-def build(service: str, protocol: str, signing: str, op, params, url: str, rng, damaged: bool):
+def damage_signature(rng: random.Random, headers: dict[str, str]) -> str:
+    """Damages a signed request's authentication; returns what was done."""
+    auth = headers.get("Authorization", "")
+    choice = rng.randrange(8)
+    if choice == 0:
+        headers.pop("Authorization", None)
+        return "unsigned"
+    if choice == 1:
+        headers["Authorization"] = auth[: rng.randrange(len(auth) + 1)]
+        return "authorization truncated"
+    if choice == 2:
+        headers["Authorization"] = auth.replace("Signature=", "Signature=0", 1)
+        return "signature changed"
+    if choice == 3:
+        headers["X-Amz-Date"] = rng.choice(["", "20200101T000000Z", "garbage", "99999999T999999Z"])
+        return "date changed"
+    if choice == 4:
+        headers["X-Amz-Security-Token"] = rng.choice(["", "x" * 5000, "IQoJ\u00ff"])
+        return "session token added"
+    if choice == 5:
+        headers["Authorization"] = rng.choice([
+            "AWS4-HMAC-SHA256", "AWS4-HMAC-SHA256 Credential=", "Basic dGVzdDp0ZXN0",
+            "AWS4-HMAC-SHA256 Credential=AKIDTEAMKEY000000001/20200101/us-east-1/sqs/"
+            "aws4_request, SignedHeaders=, Signature=",
+            "AWS4-HMAC-SHA256 Credential=a/b/c/d/e/f/g, SignedHeaders=host;host;host, "
+            "Signature=" + "f" * 64,
+            "AWS4-HMAC-SHA256 " + "Credential=x," * 500])
+        return "authorization replaced"
+    if choice == 6:
+        headers["Authorization"] = auth.replace("SignedHeaders=", "SignedHeaders=x-nope;", 1)
+        return "signed headers changed"
+    headers["X-Amz-Content-SHA256"] = rng.choice(["UNSIGNED-PAYLOAD", "0" * 64, "x",
+                                                  "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"])
+    return "payload hash changed"
+
+
+def build(service: str, protocol: str, signing: str, op, params, url: str, rng, damaged: bool,
+          creds: Credentials, sign_damaged: bool = False):
     serializer = create_serializer(protocol, include_validation=False)
     req = serializer.serialize_to_request(params, op)
     path = req["url_path"] or "/"
@@ -230,23 +267,24 @@ def build(service: str, protocol: str, signing: str, op, params, url: str, rng, 
     body = headers.pop("__body__", body)
     full = url + path + ("?" + query if query else "")
     aws = AWSRequest(method=req["method"], url=full, data=body, headers=headers)
-    creds = Credentials("test", "test")
     signer = S3SigV4Auth if service == "s3" else SigV4Auth
     signer(creds, signing, REGION).add_auth(aws)
     prepared = aws.prepare()
     target = urllib.parse.urlsplit(prepared.url)
     out_headers = {kk: v for kk, v in prepared.headers.items()}
     out_headers["Host"] = target.netloc
+    if sign_damaged:
+        what = (what + ", " if what else "") + damage_signature(rng, out_headers)
     return (req["method"], target.path + ("?" + target.query if target.query else ""),
             out_headers, prepared.body or b"", what)
 
 
-def test_every_service_answers_random_requests_in_its_own_format(server_factory):
+def fuzz(server, known, signing_keys: list[Credentials], sign_damage: float) -> None:
+    """The loop of both tests: random requests for the budget, each signed with one of
+    `signing_keys`, a `sign_damage` share of them with their signature damaged."""
     seed = int(os.environ.get("KINDLING_WIRE_FUZZ_SEED") or random.randrange(2**32))
-    budget = float(os.environ.get("KINDLING_WIRE_FUZZ_SECONDS", "20"))
+    budget = float(os.environ.get("KINDLING_WIRE_FUZZ_SECONDS", "15"))
     rng = random.Random(seed)
-    server = server_factory()
-    known = known_resources(server)
     session = botocore.session.get_session()
     models = []
     for service, protocol, signing in SERVICES:
@@ -262,9 +300,11 @@ def test_every_service_answers_random_requests_in_its_own_format(server_factory)
         op = rng.choice(ops)
         params = gen.value(op.input_shape) if op.input_shape is not None else {}
         damaged = rng.random() < 0.3
+        sign_damaged = rng.random() < sign_damage
         try:
             method, path, headers, body, what = build(service, protocol, signing, op, params,
-                                                      server.url, rng, damaged)
+                                                      server.url, rng, damaged,
+                                                      rng.choice(signing_keys), sign_damaged)
         except (ValueError, TypeError, KeyError, AttributeError, ParamValidationError):
             continue  # botocore's serializer refused these values itself
         label = f"{service}/{protocol} {op.name}" + (f" ({what})" if what else "")
@@ -278,7 +318,7 @@ def test_every_service_answers_random_requests_in_its_own_format(server_factory)
                 break
             continue
         counts["requests"] += 1
-        counts["damaged"] += damaged
+        counts["damaged"] += damaged or sign_damaged
         counts["ok" if status < 400 else "client errors"] += 1
         excerpt = rbody[:300]
         if status >= 500 and status != 501:
@@ -287,7 +327,7 @@ def test_every_service_answers_random_requests_in_its_own_format(server_factory)
             continue
         if not (rheaders.get("x-amzn-requestid") or rheaders.get("x-amz-request-id")):
             failures.append(f"{label}: HTTP {status} without a request id")
-        if damaged or status < 300:
+        if damaged or sign_damaged or status < 300:
             continue
         parser = create_parser(protocol)
         response = {"status_code": status, "headers": rheaders, "body": rbody}
@@ -303,10 +343,29 @@ def test_every_service_answers_random_requests_in_its_own_format(server_factory)
                           + "\n  ".join(failures))
     assert counts["requests"] >= 200, f"only {counts} in {budget}s (seed {seed})"
     # Still serving every service, in order.
-    kw = dict(region_name=REGION, endpoint_url=server.url, aws_access_key_id="test",
-              aws_secret_access_key="test")
+    kw = dict(region_name=REGION, endpoint_url=server.url,
+              aws_access_key_id=signing_keys[0].access_key,
+              aws_secret_access_key=signing_keys[0].secret_key)
     for service, call in [("lambda", "list_functions"), ("sqs", "list_queues"),
                           ("sns", "list_topics"), ("s3", "list_buckets"),
                           ("logs", "describe_log_groups"), ("sts", "get_caller_identity")]:
         getattr(session.create_client(service, **kw), call)()
     print(f"wire fuzz: seed {seed}, {counts}")
+
+
+def test_every_service_answers_random_requests_in_its_own_format(server_factory):
+    server = server_factory()
+    fuzz(server, known_resources(server), [Credentials("test", "test")], sign_damage=0.0)
+
+
+def test_shared_mode_answers_random_and_badly_signed_requests(server_factory, tmp_path):
+    """The same against a server that verifies signatures (`--credentials`): requests signed
+    with its key, with an unknown key or a wrong secret, and a third with the signature
+    damaged (missing, truncated, changed, odd dates, tokens, signed headers, payload hashes)."""
+    keys = tmp_path / "credentials"
+    keys.write_text("AKIDFUZZKEY000000001 fuzz-secret-fuzz-secret\n")
+    server = server_factory("--credentials", str(keys))
+    good = Credentials("AKIDFUZZKEY000000001", "fuzz-secret-fuzz-secret")
+    known = known_resources(server, good.access_key, good.secret_key)
+    fuzz(server, known, [good, good, good, Credentials("AKIDUNKNOWN000000001", "x"),
+                         Credentials("AKIDFUZZKEY000000001", "wrong-secret")], sign_damage=0.3)

@@ -118,6 +118,8 @@ class Gen:
         if t == "string":
             return self.string(shape, name)
         if t in ("integer", "long"):
+            if name == "WaitTimeSeconds":  # a long poll would only stall the loop
+                return self.rng.choice([0, 1, -1, 21, 2**31])
             lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
             edges = [v for v in (lo, hi) if v is not None]
             edges += [v + d for v in edges for d in (-1, 1)]

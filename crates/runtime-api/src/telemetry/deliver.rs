@@ -205,7 +205,11 @@ pub(super) async fn deliver(mut rx: mpsc::Receiver<Item>, dest: Destination, que
         let sent = if tcp_lines {
             send_tcp(&mut tcp, &host, port, &body).await
         } else {
-            http.post(&body).await.map(drop)
+            // Kept as the source: `PostError` says what failed.
+            http.post(&body)
+                .await
+                .map(drop)
+                .map_err(std::io::Error::other)
         };
         if let Err(e) = sent {
             tracing::debug!(uri = dest.uri, api = ?dest.api, error = %e, "telemetry delivery failed");

@@ -36,6 +36,9 @@ impl Endpoint {
         } else {
             format!("{path}/v1/traces")
         };
+        if path.parse::<hyper::Uri>().is_err() {
+            return Err(format!("bad path in the OTLP endpoint: {url}"));
+        }
         Ok(Self {
             host: host.to_string(),
             port,
@@ -64,5 +67,6 @@ mod tests {
             "/otlp/v1/traces"
         );
         assert!(Endpoint::parse("https://c:1").is_err());
+        assert!(Endpoint::parse("http://c:1/a b").is_err());
     }
 }

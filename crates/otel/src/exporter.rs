@@ -1,23 +1,26 @@
 //! The bounded queue items are recorded into and the task that sends their spans in batches.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 use crate::post::{Connection, Target};
+use crate::queue::BatchQueue;
 use crate::{BATCH, Encoding, Endpoint, FLUSH_EVERY, QUEUE, SpanSource};
 
 /// Sends spans in the background. Cheap to share (`Arc`).
 #[derive(Debug)]
 pub struct Exporter<S> {
-    tx: mpsc::Sender<S>,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<S>>,
 }
 
-#[derive(Debug, Default)]
-struct Shared {
+#[derive(Debug)]
+struct Shared<S> {
+    /// Items recorded and not yet taken by the batch task (at most [`QUEUE`]).
+    queue: BatchQueue<S>,
     dropped: AtomicU64,
     exported: AtomicU64,
     /// Spans in the queue (as counted by [`Exporter::record`] and the batch task).
@@ -29,8 +32,13 @@ struct Shared {
 impl<S: SpanSource> Exporter<S> {
     /// Starts the sending task on the current tokio runtime.
     pub fn start(endpoint: Endpoint, service_name: String, encoding: Encoding) -> Arc<Self> {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            queue: BatchQueue::new(QUEUE),
+            dropped: AtomicU64::new(0),
+            exported: AtomicU64::new(0),
+            queued: AtomicUsize::new(0),
+            full: Notify::new(),
+        });
         let sender = Sender {
             conn: Connection::new(&Target {
                 host: &endpoint.host,
@@ -43,8 +51,8 @@ impl<S: SpanSource> Exporter<S> {
             service: service_name,
             encoding,
         };
-        tokio::spawn(send_loop(rx, sender, Arc::clone(&shared)));
-        Arc::new(Self { tx, shared })
+        tokio::spawn(send_loop(sender, Arc::clone(&shared)));
+        Arc::new(Self { shared })
     }
 
     /// Queues an item (its spans); drops them (counted) when the queue is full.
@@ -52,12 +60,19 @@ impl<S: SpanSource> Exporter<S> {
         let n = item.span_count();
         // Counted before it is sent, so the batch task never counts it out first.
         let queued = self.shared.queued.fetch_add(n, Ordering::Relaxed) + n;
-        if self.tx.try_send(item).is_err() {
+        if self.shared.queue.push(item).is_err() {
             self.shared.queued.fetch_sub(n, Ordering::Relaxed);
             self.shared.dropped.fetch_add(n as u64, Ordering::Relaxed);
         } else if queued >= BATCH && queued - n < BATCH {
             self.shared.full.notify_one();
         }
+    }
+}
+
+impl<S> Drop for Exporter<S> {
+    /// The batch task sends what is queued, then ends.
+    fn drop(&mut self) {
+        self.shared.queue.close();
     }
 }
 
@@ -80,27 +95,12 @@ struct Sender {
     encoding: Encoding,
 }
 
-async fn send_loop<S: SpanSource>(
-    mut rx: mpsc::Receiver<S>,
-    mut sender: Sender,
-    shared: Arc<Shared>,
-) {
-    let mut batch: Vec<S> = Vec::with_capacity(BATCH);
+async fn send_loop<S: SpanSource>(mut sender: Sender, shared: Arc<Shared<S>>) {
+    let mut batch: VecDeque<S> = VecDeque::new();
     let mut body = Vec::new();
-    // An item taken that did not fit the batch before: the next batch's first.
-    let mut carried: Option<S> = None;
-    loop {
-        // Waiting in `recv` is the only time a recorder wakes this task: after the first item
-        // of a batch it sleeps until the batch is due or full, then takes what is queued.
-        let first = match carried.take() {
-            Some(item) => item,
-            None => match rx.recv().await {
-                Some(item) => item,
-                None => break,
-            },
-        };
-        let mut spans = first.span_count();
-        batch.push(first);
+    // Waiting for a batch's first item is the only time a recorder wakes this task: then it
+    // sleeps until the batch is due or full, and takes what is queued under one lock.
+    while shared.queue.wait().await {
         if shared.queued.load(Ordering::Relaxed) < BATCH {
             let deadline = tokio::time::Instant::now() + FLUSH_EVERY;
             tokio::select! {
@@ -108,22 +108,18 @@ async fn send_loop<S: SpanSource>(
                 () = shared.full.notified() => {}
             }
         }
-        while spans < BATCH {
-            match rx.try_recv() {
-                Ok(item) if spans + item.span_count() > BATCH => {
-                    carried = Some(item);
-                    break;
-                }
-                Ok(item) => {
-                    spans += item.span_count();
-                    batch.push(item);
-                }
-                Err(_) => break,
-            }
-        }
+        // Up to BATCH spans; an item's spans are never split (an item above BATCH goes alone).
+        let mut weight = 0;
+        shared.queue.take(&mut batch, |item| {
+            weight += item.span_count();
+            weight <= BATCH
+        });
+        let spans: usize = batch.iter().map(SpanSource::span_count).sum();
         shared.queued.fetch_sub(spans, Ordering::Relaxed);
         body.clear();
-        sender.encoding.write(&mut body, &sender.service, &batch);
+        sender
+            .encoding
+            .write(&mut body, &sender.service, batch.make_contiguous());
         let counter = match sender.conn.post(&body).await {
             Ok(status) if (200..300).contains(&status) => &shared.exported,
             Ok(status) => {
@@ -149,6 +145,7 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     use serde_json::Value;
+    use tokio::sync::mpsc;
 
     use super::*;
     use crate::proto::tests::decode_request;

@@ -15,13 +15,15 @@
 //! attributes from its item, built on the stack while the batch task writes the whole batch
 //! into one reused buffer. The batch task is woken once per batch (by the first item of a
 //! batch, or when a full batch is queued), not once per item.
-//! *Invariant: the caller's path does one `try_send` and an atomic add per item.*
+//! *Invariant: the caller's path does one push under a short lock ([`queue::BatchQueue`]) and
+//! an atomic add per item.*
 
 mod endpoint;
 mod exporter;
 pub mod json;
 pub mod post;
 pub mod proto;
+pub mod queue;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -85,6 +87,20 @@ pub enum SpanKind {
     Consumer = 5,
 }
 
+/// The value of up to 32 hex digits (either case), digit by digit: no overflow checks or radix
+/// dispatch as in `from_str_radix` (this runs for every invocation's span ids).
+fn hex_value(hex: &str) -> Option<u128> {
+    hex.bytes().try_fold(0u128, |acc, b| {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => return None,
+        };
+        Some(acc << 4 | u128::from(digit))
+    })
+}
+
 /// A 128-bit trace id (written as 32 lowercase hex digits, or 16 big-endian bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraceId(pub u128);
@@ -92,9 +108,7 @@ pub struct TraceId(pub u128);
 impl TraceId {
     /// 32 hex digits.
     pub fn from_hex(hex: &str) -> Option<Self> {
-        (hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| u128::from_str_radix(hex, 16).ok().map(Self))
-            .flatten()
+        (hex.len() == 32).then(|| hex_value(hex).map(Self))?
     }
 }
 
@@ -105,9 +119,7 @@ pub struct SpanId(pub u64);
 impl SpanId {
     /// 16 hex digits.
     pub fn from_hex(hex: &str) -> Option<Self> {
-        (hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| u64::from_str_radix(hex, 16).ok().map(Self))
-            .flatten()
+        (hex.len() == 16).then(|| hex_value(hex).map(|v| Self(v as u64)))?
     }
 }
 

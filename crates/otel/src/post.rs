@@ -1,36 +1,68 @@
 //! POSTs over one HTTP/1.1 connection kept alive between batches (as the OTel SDKs' exporters
-//! do; the Telemetry API's deliveries use it too): a new connection only when there is none,
-//! the receiver closed the last one, or an answer could not be read to its end. A POST on a
-//! kept connection that the receiver had closed meanwhile (it answers nothing) is sent once
-//! more on a new connection.
+//! do; the Telemetry API's deliveries use it too), with hyper's client connection API
+//! (`hyper::client::conn::http1` over a tokio `TcpStream`): a new connection only when there
+//! is none, or the receiver closed the last one (hyper tells: the connection's task ended, or
+//! the answer was cut). A POST on a kept connection that the receiver had closed meanwhile is
+//! sent once more on a new connection.
 
-use std::io;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
+use hyper::{Method, Request, Uri};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 
-/// Longest answer head read.
-const MAX_HEAD: usize = 64 * 1024;
+/// Why a POST got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    /// The path, `Host` or content type cannot be sent in a request.
+    #[error("not a valid request target: {0}")]
+    Target(String),
+    #[error("could not connect to {host}:{port}: {source}")]
+    Connect {
+        host: String,
+        port: u16,
+        source: std::io::Error,
+    },
+    #[error("HTTP exchange failed: {0}")]
+    Http(#[from] hyper::Error),
+    #[error("the receiver did not answer within {0:?}")]
+    TimedOut(Duration),
+}
 
 /// Where batches go, and the connection kept between them.
 pub struct Connection {
     host: String,
     port: u16,
-    /// Longest one POST (connecting, sending, reading the answer) may take.
+    /// Longest one POST (connecting, sending, reading the answer, resending) may take.
     timeout: Duration,
-    /// `POST … Content-Length: ` (the length and the blank line follow).
-    head: String,
-    stream: Option<TcpStream>,
-    /// The answer's bytes (reused).
-    answer: Vec<u8>,
+    /// The request's path and headers, checked once.
+    template: Result<Template, String>,
+    builder: http1::Builder,
+    kept: Option<Kept>,
 }
 
-/// How an exchange ended.
-enum Failure {
-    /// Nothing came back on a kept connection: the collector had closed it (sent again).
-    Stale(io::Error),
-    Failed(io::Error),
+struct Template {
+    uri: Uri,
+    host: HeaderValue,
+    content_type: HeaderValue,
+}
+
+/// A connection: the handle requests are sent with and the task that drives it (aborted when
+/// the connection is given up).
+struct Kept {
+    sender: http1::SendRequest<Full<Bytes>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// Where a [`Connection`] POSTs.
@@ -46,234 +78,150 @@ pub struct Target<'a> {
 }
 
 impl Connection {
+    /// A target that cannot be sent (say, a path with a space) makes every POST fail with
+    /// [`PostError::Target`].
     pub fn new(t: &Target<'_>) -> Self {
-        let head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: {}\r\nContent-Length: ",
-            t.path, t.authority, t.content_type
-        );
+        let template = (|| {
+            Ok(Template {
+                uri: t
+                    .path
+                    .parse::<Uri>()
+                    .map_err(|e| format!("{}: {e}", t.path))?,
+                host: HeaderValue::from_str(t.authority)
+                    .map_err(|e| format!("{}: {e}", t.authority))?,
+                content_type: HeaderValue::from_str(t.content_type)
+                    .map_err(|e| format!("{}: {e}", t.content_type))?,
+            })
+        })();
+        let mut builder = http1::Builder::new();
+        // `Host`, `Content-Type`, `Content-Length`, as the receivers' own clients write them.
+        builder.title_case_headers(true);
         Self {
             host: t.host.to_string(),
             port: t.port,
             timeout: t.timeout,
-            head,
-            stream: None,
-            answer: Vec::new(),
+            template,
+            builder,
+            kept: None,
         }
     }
 
-    /// One POST of `body`; the status code of the answer.
-    pub async fn post(&mut self, body: &[u8]) -> io::Result<u16> {
+    /// One POST of `body`; the status code of the answer (whose body is read and discarded).
+    pub async fn post(&mut self, body: &[u8]) -> Result<u16, PostError> {
+        let body = Bytes::copy_from_slice(body);
         match tokio::time::timeout(self.timeout, self.exchange(body)).await {
             Ok(r) => r,
-            Err(_) => {
-                self.stream = None;
-                Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the receiver is too slow",
-                ))
-            }
+            // The connection was taken out of `self.kept` for the exchange: it is dropped
+            // with the exchange, and the next POST connects anew.
+            Err(_) => Err(PostError::TimedOut(self.timeout)),
         }
     }
 
-    async fn exchange(&mut self, body: &[u8]) -> io::Result<u16> {
-        if let Some(mut s) = self.stream.take() {
-            match self.on(&mut s, body, true).await {
-                Ok((status, keep)) => {
-                    if keep {
-                        self.stream = Some(s);
-                    }
+    async fn exchange(&mut self, body: Bytes) -> Result<u16, PostError> {
+        let t = self
+            .template
+            .as_ref()
+            .map_err(|e| PostError::Target(e.clone()))?;
+        if let Some(mut kept) = self.kept.take() {
+            match send(&mut kept, t, body.clone()).await {
+                Ok(status) => {
+                    self.keep(kept);
                     return Ok(status);
                 }
-                Err(Failure::Stale(e)) => {
+                Err(e) if stale(&e) => {
                     tracing::trace!(error = %e, "the receiver closed the kept connection");
                 }
-                Err(Failure::Failed(e)) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
-        let mut s = TcpStream::connect((self.host.as_str(), self.port)).await?;
-        s.set_nodelay(true)?;
-        match self.on(&mut s, body, false).await {
-            Ok((status, keep)) => {
-                if keep {
-                    self.stream = Some(s);
-                }
-                Ok(status)
+        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .and_then(|s| s.set_nodelay(true).map(|()| s))
+            .map_err(|source| PostError::Connect {
+                host: self.host.clone(),
+                port: self.port,
+                source,
+            })?;
+        let (sender, conn) = self.builder.handshake(TokioIo::new(tcp)).await?;
+        let task = tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::trace!(error = %e, "kept connection ended");
             }
-            Err(Failure::Stale(e) | Failure::Failed(e)) => Err(e),
-        }
+        });
+        let mut kept = Kept { sender, task };
+        let status = send(&mut kept, t, body).await?;
+        self.keep(kept);
+        Ok(status)
     }
 
-    /// Sends the request on `s` and reads the whole answer: its status, and whether the
-    /// connection can carry the next request.
-    async fn on(
-        &mut self,
-        s: &mut TcpStream,
-        body: &[u8],
-        reused: bool,
-    ) -> Result<(u16, bool), Failure> {
-        let mut head = String::with_capacity(self.head.len() + 24);
-        head.push_str(&self.head);
-        head.push_str(&body.len().to_string());
-        head.push_str("\r\n\r\n");
-        let sent = async {
-            s.write_all(head.as_bytes()).await?;
-            s.write_all(body).await
-        }
-        .await;
-        if let Err(e) = sent {
-            return Err(if reused {
-                Failure::Stale(e)
-            } else {
-                Failure::Failed(e)
-            });
-        }
-        self.answer.clear();
-        let end = loop {
-            if let Some(i) = find(&self.answer, b"\r\n\r\n") {
-                break i + 4;
-            }
-            if self.answer.len() > MAX_HEAD {
-                return Err(Failure::Failed(io::Error::other("answer head too long")));
-            }
-            match read_more(s, &mut self.answer).await {
-                Ok(0) | Err(_) if reused && self.answer.is_empty() => {
-                    return Err(Failure::Stale(io::Error::new(
-                        io::ErrorKind::ConnectionReset,
-                        "closed before answering",
-                    )));
-                }
-                Ok(0) => {
-                    return Err(Failure::Failed(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the answer ended early",
-                    )));
-                }
-                Ok(_) => {}
-                Err(e) => return Err(Failure::Failed(e)),
-            }
-        };
-        let head = Head::parse(&self.answer[..end])
-            .ok_or_else(|| Failure::Failed(io::Error::other("not an HTTP answer")))?;
-        let mut have = self.answer.len() - end;
-        match head.length {
-            Some(len) => {
-                while have < len {
-                    self.answer.clear();
-                    match read_more(s, &mut self.answer).await {
-                        Ok(0) => return Ok((head.status, false)),
-                        Ok(n) => have += n,
-                        Err(_) => return Ok((head.status, false)),
-                    }
-                }
-                Ok((head.status, head.keep_alive && have == len))
-            }
-            None => {
-                // No length (chunked, or until the end): read it all, then a new connection.
-                self.answer.clear();
-                while let Ok(n) = read_more(s, &mut self.answer).await {
-                    if n == 0 {
-                        break;
-                    }
-                    self.answer.clear();
-                }
-                Ok((head.status, false))
-            }
+    /// Keeps a connection for the next POST unless it is already closed (`Connection:
+    /// close`, or an answer hyper could not read to its end).
+    fn keep(&mut self, kept: Kept) {
+        if !kept.sender.is_closed() {
+            self.kept = Some(kept);
         }
     }
 }
 
-async fn read_more(s: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
-    buf.reserve(4096);
-    s.read_buf(buf).await
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// What an answer's head says.
-struct Head {
-    status: u16,
-    /// `Content-Length` (0 for answers that have no body).
-    length: Option<usize>,
-    keep_alive: bool,
-}
-
-impl Head {
-    fn parse(head: &[u8]) -> Option<Self> {
-        let text = std::str::from_utf8(head).ok()?;
-        let mut lines = text.split("\r\n");
-        let status_line = lines.next()?;
-        let status: u16 = status_line
-            .strip_prefix("HTTP/1.")?
-            .get(2..5)?
-            .parse()
-            .ok()?;
-        let mut length = None;
-        let mut chunked = false;
-        let mut keep_alive = status_line.starts_with("HTTP/1.1");
-        for line in lines {
-            let Some((name, value)) = line.split_once(':') else {
-                continue;
-            };
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("content-length") {
-                length = Some(value.parse().ok()?);
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = true;
-            } else if name.eq_ignore_ascii_case("connection") {
-                keep_alive = !value.eq_ignore_ascii_case("close");
-            }
+/// Sends the request on `kept` and reads the whole answer.
+async fn send(kept: &mut Kept, t: &Template, body: Bytes) -> Result<u16, hyper::Error> {
+    kept.sender.ready().await?;
+    let mut req = Request::new(Full::new(body));
+    *req.method_mut() = Method::POST;
+    *req.uri_mut() = t.uri.clone();
+    let headers = req.headers_mut();
+    headers.insert(HOST, t.host.clone());
+    headers.insert(CONTENT_TYPE, t.content_type.clone());
+    // hyper adds `Content-Length` (the body's exact size).
+    let answer = kept.sender.send_request(req).await?;
+    let status = answer.status().as_u16();
+    let mut rest = answer.into_body();
+    while let Some(frame) = rest.frame().await {
+        if frame.is_err() {
+            // The answer was cut: its status stands, the connection is closed (not kept).
+            break;
         }
-        if status == 204 || status == 304 || (100..200).contains(&status) {
-            length = Some(0);
-        }
-        if chunked {
-            length = None;
-        }
-        Some(Self {
-            status,
-            length,
-            keep_alive,
-        })
     }
+    Ok(status)
+}
+
+/// Whether an error on a kept connection means the receiver had closed it (so the request is
+/// sent again on a new one), rather than a bad answer.
+fn stale(e: &hyper::Error) -> bool {
+    !(e.is_parse() || e.is_parse_status() || e.is_parse_too_large() || e.is_user())
 }
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     use super::*;
 
-    fn connection(port: u16) -> Connection {
-        Connection::new(&Target {
+    fn connection_target(port: u16) -> Target<'static> {
+        Target {
             host: "127.0.0.1",
             port,
             authority: "collector:4318",
             path: "/v1/traces",
             content_type: "application/x-protobuf",
             timeout: Duration::from_secs(10),
-        })
+        }
     }
 
-    #[test]
-    fn answer_heads() {
-        let h = Head::parse(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n").unwrap();
-        assert_eq!((h.status, h.length, h.keep_alive), (200, Some(2), true));
-        let h = Head::parse(b"HTTP/1.1 400 Bad\r\nconnection: close\r\ncontent-length: 0\r\n\r\n")
-            .unwrap();
-        assert_eq!((h.status, h.length, h.keep_alive), (400, Some(0), false));
-        let h = Head::parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
-        assert_eq!(h.length, None);
-        let h = Head::parse(b"HTTP/1.0 204 No Content\r\n\r\n").unwrap();
-        assert_eq!((h.status, h.length, h.keep_alive), (204, Some(0), false));
-        assert!(Head::parse(b"SSH-2.0\r\n\r\n").is_none());
+    fn connection(port: u16) -> Connection {
+        Connection::new(&connection_target(port))
     }
 
-    /// A collector that answers `answers` requests on each connection it accepts (its body
-    /// "ok"), then closes it; hands over each request's body and the connection it came on.
+    fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+        hay.windows(needle.len()).position(|w| w == needle)
+    }
+
+    /// A collector that answers `answers` requests on each connection it accepts with
+    /// `answer`, then closes it; hands over each request's body and the connection it came on.
     async fn collector(
         answers: usize,
+        answer: &'static [u8],
     ) -> (u16, tokio::sync::mpsc::UnboundedReceiver<(usize, Vec<u8>)>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -286,9 +234,16 @@ mod tests {
                     let body = loop {
                         if let Some(i) = find(&buf, b"\r\n\r\n") {
                             let text = String::from_utf8_lossy(&buf[..i]).to_string();
-                            assert!(text.starts_with(
-                                "POST /v1/traces HTTP/1.1\r\nHost: collector:4318\r\n"
-                            ));
+                            assert!(
+                                text.starts_with(
+                                    "POST /v1/traces HTTP/1.1\r\nHost: collector:4318\r\n"
+                                ),
+                                "{text}"
+                            );
+                            assert!(
+                                text.contains("\r\nContent-Type: application/x-protobuf"),
+                                "{text}"
+                            );
                             let len: usize = text
                                 .lines()
                                 .find_map(|l| l.strip_prefix("Content-Length: "))
@@ -307,18 +262,18 @@ mod tests {
                     };
                     let Some(body) = body else { break };
                     tx.send((conn, body)).unwrap();
-                    s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                        .await
-                        .unwrap();
+                    s.write_all(answer).await.unwrap();
                 }
             }
         });
         (port, rx)
     }
 
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
     #[tokio::test]
     async fn posts_share_one_connection() {
-        let (port, mut bodies) = collector(usize::MAX).await;
+        let (port, mut bodies) = collector(usize::MAX, OK).await;
         let mut c = connection(port);
         for n in 0..5u8 {
             assert_eq!(c.post(&[n; 3]).await.unwrap(), 200);
@@ -327,9 +282,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn chunked_answers_keep_the_connection() {
+        let (port, mut bodies) = collector(
+            usize::MAX,
+            b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        )
+        .await;
+        let mut c = connection(port);
+        for n in 0..3u8 {
+            assert_eq!(c.post(&[n]).await.unwrap(), 202);
+            assert_eq!(bodies.recv().await.unwrap(), (0, vec![n]));
+        }
+    }
+
+    #[tokio::test]
     async fn a_connection_the_collector_closed_is_replaced() {
         // One answer per connection, then the collector closes it without saying so.
-        let (port, mut bodies) = collector(1).await;
+        let (port, mut bodies) = collector(1, OK).await;
         let mut c = connection(port);
         for n in 0..4u8 {
             assert_eq!(c.post(&[n]).await.unwrap(), 200);
@@ -338,8 +307,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn connection_close_is_honoured() {
+        let (port, mut bodies) = collector(
+            usize::MAX,
+            b"HTTP/1.1 400 Bad\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await;
+        let mut c = connection(port);
+        for n in 0..3u8 {
+            assert_eq!(c.post(&[n]).await.unwrap(), 400);
+            assert_eq!(bodies.recv().await.unwrap(), (usize::from(n), vec![n]));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_receiver_that_never_answers_times_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut c = Connection::new(&Target {
+            timeout: Duration::from_millis(200),
+            ..connection_target(port)
+        });
+        // Accepted (by the kernel's backlog), never read or answered.
+        let e = c.post(b"x").await.unwrap_err();
+        assert!(matches!(e, PostError::TimedOut(_)), "{e}");
+        drop(listener);
+    }
+
+    #[tokio::test]
     async fn nobody_listening_is_an_error() {
         let mut c = connection(9);
-        assert!(c.post(b"x").await.is_err());
+        assert!(matches!(
+            c.post(b"x").await,
+            Err(PostError::Connect { port: 9, .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_target_that_cannot_be_sent_is_an_error() {
+        let mut c = Connection::new(&Target {
+            path: "/v1/ traces",
+            ..connection_target(9)
+        });
+        assert!(matches!(c.post(b"x").await, Err(PostError::Target(_))));
     }
 }

@@ -17,15 +17,28 @@ pub type Exporter = kindling_otel::Exporter<InvocationSpans>;
 /// The X-Ray trace id as an OTel trace id.
 pub(crate) fn otel_trace_id(root: &str) -> Option<TraceId> {
     let (time, rest) = root.strip_prefix("1-")?.split_once('-')?;
-    if time.len() != 8
-        || rest.len() != 24
-        || !(time.bytes().chain(rest.bytes())).all(|b| b.is_ascii_hexdigit())
-    {
+    if time.len() != 8 || rest.len() != 24 {
         return None;
     }
-    let hi = u128::from(u32::from_str_radix(time, 16).ok()?);
-    let lo = u128::from_str_radix(rest, 16).ok()?;
-    Some(TraceId(hi << 96 | lo))
+    // The 32 digits side by side: one hex decode (which checks them).
+    let mut digits = [0u8; 32];
+    digits[..8].copy_from_slice(time.as_bytes());
+    digits[8..].copy_from_slice(rest.as_bytes());
+    TraceId::from_hex(std::str::from_utf8(&digits).ok()?)
+}
+
+/// The Root and Parent of the header an invocation runs with. Kindling writes it (new or
+/// continued) as `Root=1-<8>-<24>;Parent=<16>;…`: read at fixed offsets, else field by field.
+fn root_and_parent(header: &str) -> (Option<&str>, Option<&str>) {
+    const ROOT: usize = "Root=".len() + 35;
+    const PARENT: usize = ROOT + ";Parent=".len() + 16;
+    if header.starts_with("Root=1-")
+        && header.get(ROOT..ROOT + 8) == Some(";Parent=")
+        && matches!(header.as_bytes().get(PARENT), None | Some(b';'))
+    {
+        return (header.get(5..ROOT), header.get(PARENT - 16..PARENT));
+    }
+    (header_field(header, "Root"), header_field(header, "Parent"))
 }
 
 /// A random nonzero 64-bit span id (a fast user-space generator: span ids need uniqueness, not
@@ -67,7 +80,8 @@ impl Timeline<'_> {
     /// The invocation's spans as one item (none without a valid trace header).
     fn spans(&self) -> Option<InvocationSpans> {
         // The runtime's header is Kindling's own (valid): its fields are read in place.
-        let root = header_field(self.runtime_header, "Root")?;
+        let (root, invoke) = root_and_parent(self.runtime_header);
+        let root = root?;
         let trace_id = otel_trace_id(root)?;
         // The caller's Parent, when the invocation continued the caller's trace.
         let parent = self
@@ -75,7 +89,7 @@ impl Timeline<'_> {
             .filter(|h| header_field(h, "Root") == Some(root))
             .and_then(|h| header_field(h, "Parent"))
             .and_then(SpanId::from_hex);
-        let invoke = header_field(self.runtime_header, "Parent")
+        let invoke = invoke
             .and_then(SpanId::from_hex)
             .unwrap_or_else(new_span_id);
         let mut text = String::with_capacity(
@@ -250,6 +264,38 @@ mod tests {
             TraceId::from_hex("5759e988bd862e3fe1be46a994272793")
         );
         assert_eq!(otel_trace_id("2-x"), None);
+        assert_eq!(otel_trace_id("1-5759e988-bd862e3fe1be46a99427279g"), None);
+    }
+
+    #[test]
+    fn root_and_parent_at_fixed_offsets_or_field_by_field() {
+        let root = "1-5759e988-bd862e3fe1be46a994272793";
+        let new = crate::invocation_trace_header(None);
+        let continued = crate::invocation_trace_header(Some(&format!(
+            "Root={root};Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:0"
+        )));
+        for header in [new.as_str(), continued.as_str()] {
+            assert_eq!(
+                root_and_parent(header),
+                (header_field(header, "Root"), header_field(header, "Parent")),
+                "{header}"
+            );
+        }
+        assert_eq!(root_and_parent(&continued).0, Some(root));
+        for header in [
+            format!("Parent=53995c3f42cd8ad8;Root={root}"),
+            format!("Root={root};Parent=53995c3f42cd8ad8"),
+            format!("Root={root}"),
+        ] {
+            assert_eq!(
+                root_and_parent(&header),
+                (
+                    Some(root),
+                    header.contains("Parent").then_some("53995c3f42cd8ad8")
+                ),
+                "{header}"
+            );
+        }
     }
 
     fn timeline<'a>(

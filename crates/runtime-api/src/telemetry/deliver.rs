@@ -2,15 +2,17 @@
 //! that takes a batch when it is due (`timeoutMs` after its first item, or `maxItems` or
 //! `maxBytes` queued), encodes it into one reused buffer and sends it.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use kindling_otel::post::{Connection, Target};
+use kindling_otel::queue::BatchQueue;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 use super::{Entry, Item, Platform, Record};
 use crate::types::TelemetryApi;
@@ -79,6 +81,9 @@ impl Buffering {
 
 /// What the emitting side and a subscriber's delivery task share.
 pub(super) struct Queue {
+    /// The items emitted and not yet taken by the delivery task (2 × `maxItems`, within
+    /// 1 000-20 000).
+    pub(super) pending: BatchQueue<Item>,
     pub(super) dropped: Dropped,
     /// Items (and their bytes) sent and not yet taken by the delivery task.
     pub(super) items: AtomicUsize,
@@ -90,12 +95,12 @@ pub(super) struct Queue {
 
 impl Queue {
     /// Offers an item; counts it as dropped when the subscriber's queue is full. Never waits.
-    pub(super) fn offer(&self, tx: &mpsc::Sender<Item>, item: Item) {
+    pub(super) fn offer(&self, item: Item) {
         let size = item.size();
         // Counted before they are sent, so the delivery task never counts them out first.
         let items = self.items.fetch_add(1, Ordering::Relaxed) + 1;
         let bytes = self.bytes.fetch_add(size, Ordering::Relaxed) + size;
-        if tx.try_send(item).is_err() {
+        if self.pending.push(item).is_err() {
             self.items.fetch_sub(1, Ordering::Relaxed);
             self.bytes.fetch_sub(size, Ordering::Relaxed);
             self.dropped.records.fetch_add(1, Ordering::Relaxed);
@@ -126,12 +131,14 @@ pub(super) struct Destination {
 }
 
 /// Buffers and sends one subscriber's items until the hub is gone.
-pub(super) async fn deliver(mut rx: mpsc::Receiver<Item>, dest: Destination, queue: Arc<Queue>) {
+pub(super) async fn deliver(dest: Destination, queue: Arc<Queue>) {
     let Some((host, port, path)) = parse_uri(&dest.uri) else {
         tracing::debug!(
             uri = dest.uri,
             "telemetry destination is not an http://host:port URI"
         );
+        // Nothing is delivered: emitting counts its items as dropped at once.
+        queue.pending.close();
         return;
     };
     let tcp_lines = dest.protocol == "TCP";
@@ -146,16 +153,14 @@ pub(super) async fn deliver(mut rx: mpsc::Receiver<Item>, dest: Destination, que
         content_type: "application/json",
         timeout: DELIVERY_TIMEOUT,
     });
-    let mut batch: Vec<Item> = Vec::new();
+    let mut batch: VecDeque<Item> = VecDeque::new();
     let mut body: Vec<u8> = Vec::new();
     // The last timestamp formatted (items of one millisecond share it).
     let mut stamp = (i64::MIN, [0u8; 24]);
-    // Waiting in `recv` is the only time an emitter wakes this task: after the first item of a
-    // batch it sleeps until the batch is due (timeout, maxItems or maxBytes), then takes what
-    // is queued.
-    while let Some(first) = rx.recv().await {
-        let mut bytes = first.size();
-        batch.push(first);
+    // Waiting for a batch's first item is the only time an emitter wakes this task: then it
+    // sleeps until the batch is due (timeout, maxItems or maxBytes), and takes what is queued
+    // under one lock.
+    while queue.pending.wait().await {
         if !queue.is_due() {
             let deadline = tokio::time::Instant::now() + buffering.timeout;
             tokio::select! {
@@ -163,21 +168,21 @@ pub(super) async fn deliver(mut rx: mpsc::Receiver<Item>, dest: Destination, que
                 () = queue.full.notified() => {}
             }
         }
-        while batch.len() < buffering.max_items && bytes < buffering.max_bytes {
-            match rx.try_recv() {
-                Ok(item) => {
-                    bytes += item.size();
-                    batch.push(item);
-                }
-                Err(_) => break,
+        let (mut items, mut bytes) = (0, 0);
+        queue.pending.take(&mut batch, |item| {
+            let fits = items < buffering.max_items && bytes < buffering.max_bytes;
+            if fits {
+                items += 1;
+                bytes += item.size();
             }
-        }
-        queue.items.fetch_sub(batch.len(), Ordering::Relaxed);
+            fits
+        });
+        queue.items.fetch_sub(items, Ordering::Relaxed);
         queue.bytes.fetch_sub(bytes, Ordering::Relaxed);
         let lost = queue.dropped.records.swap(0, Ordering::Relaxed);
         let lost_bytes = queue.dropped.bytes.swap(0, Ordering::Relaxed);
         if lost > 0 {
-            batch.push(Item::Owned(Entry::new(
+            batch.push_back(Item::Owned(Entry::new(
                 super::now_ms(),
                 Record::Platform(Platform::LogsDropped {
                     records: lost,
@@ -205,7 +210,11 @@ pub(super) async fn deliver(mut rx: mpsc::Receiver<Item>, dest: Destination, que
         let sent = if tcp_lines {
             send_tcp(&mut tcp, &host, port, &body).await
         } else {
-            http.post(&body).await.map(drop)
+            // Kept as the source: `PostError` says what failed.
+            http.post(&body)
+                .await
+                .map(drop)
+                .map_err(std::io::Error::other)
         };
         if let Err(e) = sent {
             tracing::debug!(uri = dest.uri, api = ?dest.api, error = %e, "telemetry delivery failed");

@@ -28,7 +28,9 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
+
+use kindling_otel::queue::BatchQueue;
 
 use crate::types::{TelemetryApi, TelemetrySubscription};
 
@@ -148,8 +150,14 @@ impl Entry {
 
 struct Subscriber {
     types: u8,
-    tx: mpsc::Sender<Item>,
     queue: Arc<Queue>,
+}
+
+impl Drop for Subscriber {
+    /// The hub is gone: the delivery task sends what is queued, then ends.
+    fn drop(&mut self) {
+        self.queue.pending.close();
+    }
 }
 
 #[derive(Default)]
@@ -237,13 +245,13 @@ impl Telemetry {
         // The usual case, one subscriber after Init: the entry moves into its queue.
         if inner.backlog.is_none() && takers.clone().nth(1).is_none() {
             if let Some(s) = takers.next() {
-                s.queue.offer(&s.tx, Item::Owned(entry));
+                s.queue.offer(Item::Owned(entry));
             }
             return;
         }
         let item = Arc::new(entry);
         for s in takers {
-            s.queue.offer(&s.tx, Item::Shared(Arc::clone(&item)));
+            s.queue.offer(Item::Shared(Arc::clone(&item)));
         }
         if let Some(backlog) = inner.backlog.as_mut() {
             if backlog.len() == BACKLOG {
@@ -273,8 +281,8 @@ impl Telemetry {
             }
         });
         let capacity = (buffering.max_items * 2).clamp(1000, 20_000);
-        let (tx, rx) = mpsc::channel(capacity);
         let queue = Arc::new(Queue {
+            pending: BatchQueue::new(capacity),
             dropped: Dropped::default(),
             items: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
@@ -286,7 +294,7 @@ impl Telemetry {
             uri: sub.uri.clone(),
             api: sub.api,
         };
-        tokio::spawn(deliver::deliver(rx, destination, Arc::clone(&queue)));
+        tokio::spawn(deliver::deliver(destination, Arc::clone(&queue)));
         let notice = Entry::new(
             now_ms(),
             Record::Platform(Platform::TelemetrySubscription {
@@ -297,13 +305,13 @@ impl Telemetry {
         let mut inner = self.lock();
         for item in inner.backlog.iter().flatten() {
             if types & item.kind().bit() != 0 {
-                queue.offer(&tx, Item::Shared(Arc::clone(item)));
+                queue.offer(Item::Shared(Arc::clone(item)));
             }
         }
         if sub.api == TelemetryApi::Telemetry && types & Kind::Platform.bit() != 0 {
-            queue.offer(&tx, Item::Owned(notice));
+            queue.offer(Item::Owned(notice));
         }
-        inner.subscribers.push(Subscriber { types, tx, queue });
+        inner.subscribers.push(Subscriber { types, queue });
         if inner.backlog.is_none() {
             self.wanted.fetch_or(types, Ordering::Relaxed);
         }

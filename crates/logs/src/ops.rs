@@ -501,6 +501,15 @@ impl Logs {
                 "1 validation error detected: Value at 'logStreamNames' failed to satisfy constraint: Member must have length less than or equal to 100",
             ));
         }
+        if input
+            .filter_pattern
+            .as_ref()
+            .is_some_and(|p| p.len() > 1024)
+        {
+            return Err(LogsError::invalid(
+                "1 validation error detected: Value at 'filterPattern' failed to satisfy constraint: Member must have length less than or equal to 1024",
+            ));
+        }
         let pattern = Pattern::parse(input.filter_pattern.as_deref().unwrap_or(""))
             .map_err(|e| LogsError::invalid(format!("Invalid filter pattern: {e}")))?;
         let after = match &input.next_token {

@@ -178,7 +178,14 @@ pub struct Evaluator<'a> {
     conditions: HashMap<String, bool>,
     /// Bytes the intrinsic functions have produced so far (see [`MAX_EVALUATED_BYTES`]).
     produced: Cell<usize>,
+    /// Intrinsic functions being evaluated inside one another (see [`MAX_NESTING`]).
+    nesting: Cell<usize>,
 }
+
+/// How deep intrinsic functions may nest in one another. Each level costs the evaluator's
+/// recursion several frames (over 10 KB of stack in a debug build): `Fn::Base64` nested 120
+/// deep, a 4 KB template, overflowed a 2 MB worker's stack and aborted the server.
+pub const MAX_NESTING: usize = 32;
 
 /// How many bytes the intrinsic functions of one evaluator (one stack operation) may produce
 /// in all. Without a bound a small template amplifies: `Fn::Sub` of `${A}${A}` nested 40
@@ -200,6 +207,7 @@ impl<'a> Evaluator<'a> {
             env,
             conditions: HashMap::new(),
             produced: Cell::new(0),
+            nesting: Cell::new(0),
         };
         let mut done = HashMap::new();
         for name in template.conditions.keys() {
@@ -417,7 +425,16 @@ impl<'a> Evaluator<'a> {
                     && let Some((key, arg)) = map.iter().next()
                     && (key == "Ref" || key.starts_with("Fn::"))
                 {
-                    let v = self.intrinsic(key, arg, resolver, mode)?;
+                    let depth = self.nesting.get() + 1;
+                    if depth > MAX_NESTING {
+                        return Err(eval_err(format!(
+                            "intrinsic functions nest deeper than {MAX_NESTING}"
+                        )));
+                    }
+                    self.nesting.set(depth);
+                    let v = self.intrinsic(key, arg, resolver, mode);
+                    self.nesting.set(depth - 1);
+                    let v = v?;
                     if let V::Val(v) = &v {
                         self.charge(weight(v))?;
                     }
@@ -1301,6 +1318,34 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    #[test]
+    fn deep_intrinsics_are_refused_not_a_stack_overflow() {
+        let nest =
+            |depth: usize, f: &dyn Fn(Value) -> Value| (0..depth).fold(json!("x"), |v, _| f(v));
+        let b64 = nest(120, &|v| json!({"Fn::Base64": v}));
+        let select = nest(60, &|v| json!({"Fn::Select": [0, [v]]}));
+        let ok = nest(MAX_NESTING, &|v| json!({"Fn::Select": [0, [v]]}));
+        let plain = nest(120, &|v| json!([v]));
+        let results = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let f = Fixture::new(doc(json!({})), &[]);
+                [b64, select, ok, plain].map(|v| {
+                    f.evaluator()
+                        .evaluate(&v, &resolver(), EvalMode::Apply)
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .expect("thread")
+            .join()
+            .expect("no stack overflow");
+        let [b64, select, ok, plain] = results;
+        assert!(b64.unwrap_err().contains("nest deeper than 32"));
+        assert!(select.unwrap_err().contains("nest deeper than 32"));
+        assert_eq!(ok.expect("32 levels"), json!("x"));
+        assert!(plain.is_ok());
     }
 
     #[test]

@@ -188,7 +188,7 @@ pub struct Evaluator<'a> {
 pub const MAX_NESTING: usize = 32;
 
 /// How many bytes the intrinsic functions of one evaluator (one stack operation) may produce
-/// in all. Without a bound a small template amplifies: `Fn::Sub` of `${A}${A}` nested 40
+/// in all. Without a bound a small template amplifies: `Fn::Sub` of `${A}${A}` nested 30
 /// deep, or `Fn::Join` of a long delimiter over a long `Fn::Split`, builds terabytes.
 pub const MAX_EVALUATED_BYTES: usize = 64 * 1024 * 1024;
 

@@ -478,6 +478,29 @@ def test_redrive_to_dead_letter_queue_and_back(sqs):
     assert error(e)["Code"] == "InvalidParameterValue"
 
 
+def test_a_move_task_into_its_own_source_moves_each_message_once(sqs):
+    """A dead-letter queue moved into itself gets every message straight back: the task moves
+    what the queue held when it started, then completes (it used to move the same message
+    thousands of times a second, forever)."""
+    from qsupport import wait_for
+    dlq = make_queue(sqs)
+    dlq_arn = arn_of(sqs, dlq)
+    make_queue(sqs, RedrivePolicy=f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":1}}')
+    for body in ("one", "two"):
+        sqs.send_message(QueueUrl=dlq, MessageBody=body)
+    task = sqs.start_message_move_task(SourceArn=dlq_arn, DestinationArn=dlq_arn)["TaskHandle"]
+
+    def done():
+        results = sqs.list_message_move_tasks(SourceArn=dlq_arn)["Results"]
+        return results and results[0]["Status"] != "RUNNING" and results[0]
+    result = wait_for(done, what="move task end")
+    assert result["TaskHandle"] == task and result["Status"] == "COMPLETED"
+    assert result["ApproximateNumberOfMessagesMoved"] == 2
+    bodies = sorted(m["Body"] for m in sqs.receive_message(
+        QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"])
+    assert bodies == ["one", "two"]
+
+
 def test_binary_attribute_round_trip_base64(sqs):
     url = make_queue(sqs)
     data = bytes(range(256))

@@ -8,6 +8,7 @@
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use crate::error::{Result, TemplateError, eval_err, format_err};
@@ -162,6 +163,7 @@ pub struct EvaluatedOutput {
 }
 
 /// An intermediate result.
+#[derive(Clone)]
 enum V {
     Val(Value),
     NoValue,
@@ -174,7 +176,21 @@ pub struct Evaluator<'a> {
     parameters: &'a ResolvedParameters,
     env: Environment<'a>,
     conditions: HashMap<String, bool>,
+    /// Bytes the intrinsic functions have produced so far (see [`MAX_EVALUATED_BYTES`]).
+    produced: Cell<usize>,
+    /// Intrinsic functions being evaluated inside one another (see [`MAX_NESTING`]).
+    nesting: Cell<usize>,
 }
+
+/// How deep intrinsic functions may nest in one another. Each level costs the evaluator's
+/// recursion several frames (over 10 KB of stack in a debug build): `Fn::Base64` nested 120
+/// deep, a 4 KB template, overflowed a 2 MB worker's stack and aborted the server.
+pub const MAX_NESTING: usize = 32;
+
+/// How many bytes the intrinsic functions of one evaluator (one stack operation) may produce
+/// in all. Without a bound a small template amplifies: `Fn::Sub` of `${A}${A}` nested 30
+/// deep, or `Fn::Join` of a long delimiter over a long `Fn::Split`, builds terabytes.
+pub const MAX_EVALUATED_BYTES: usize = 64 * 1024 * 1024;
 
 const SUPPORTED_FUNCTIONS: &str = "[Fn::Base64, Fn::Cidr, Fn::FindInMap, Fn::GetAZs, Fn::GetAtt, Fn::If, Fn::ImportValue, Fn::Join, Fn::Length, Fn::Select, Fn::Split, Fn::Sub, Fn::ToJsonString, Ref]";
 
@@ -190,6 +206,8 @@ impl<'a> Evaluator<'a> {
             parameters,
             env,
             conditions: HashMap::new(),
+            produced: Cell::new(0),
+            nesting: Cell::new(0),
         };
         let mut done = HashMap::new();
         for name in template.conditions.keys() {
@@ -407,7 +425,20 @@ impl<'a> Evaluator<'a> {
                     && let Some((key, arg)) = map.iter().next()
                     && (key == "Ref" || key.starts_with("Fn::"))
                 {
-                    return self.intrinsic(key, arg, resolver, mode);
+                    let depth = self.nesting.get() + 1;
+                    if depth > MAX_NESTING {
+                        return Err(eval_err(format!(
+                            "intrinsic functions nest deeper than {MAX_NESTING}"
+                        )));
+                    }
+                    self.nesting.set(depth);
+                    let v = self.intrinsic(key, arg, resolver, mode);
+                    self.nesting.set(depth - 1);
+                    let v = v?;
+                    if let V::Val(v) = &v {
+                        self.charge(weight(v))?;
+                    }
+                    return Ok(v);
                 }
                 let mut out = Map::new();
                 for (k, v) in map {
@@ -436,6 +467,18 @@ impl<'a> Evaluator<'a> {
             }
             other => Ok(V::Val(other.clone())),
         }
+    }
+
+    /// Counts `bytes` more of produced output against [`MAX_EVALUATED_BYTES`].
+    fn charge(&self, bytes: usize) -> Result<()> {
+        let total = self.produced.get().saturating_add(bytes);
+        self.produced.set(total);
+        if total > MAX_EVALUATED_BYTES {
+            return Err(eval_err(format!(
+                "the intrinsic functions of the template produce more than {MAX_EVALUATED_BYTES} bytes"
+            )));
+        }
+        Ok(())
     }
 
     fn unknown(&self, what: String, mode: EvalMode) -> Result<V> {
@@ -556,6 +599,15 @@ impl<'a> Evaluator<'a> {
                         scalar_string(v).ok_or_else(|| eval_err("Fn::Join can only join strings"))
                     })
                     .collect::<Result<Vec<_>>>()?;
+                let delimiters = delimiter
+                    .len()
+                    .saturating_mul(parts.len().saturating_sub(1));
+                self.charge(
+                    parts
+                        .iter()
+                        .map(String::len)
+                        .fold(delimiters, usize::saturating_add),
+                )?;
                 Ok(V::Val(Value::String(parts.join(delimiter))))
             }
             "Fn::Select" => {
@@ -753,13 +805,23 @@ impl<'a> Evaluator<'a> {
         };
         let mut out = String::new();
         let mut unknown = false;
+        // Each local variable is evaluated once, however often the text names it.
+        let mut locals: HashMap<String, V> = HashMap::new();
         for part in parse_sub(text) {
             match part {
-                SubPart::Literal(l) => out.push_str(&l),
+                SubPart::Literal(l) => {
+                    self.charge(l.len())?;
+                    out.push_str(&l);
+                }
                 SubPart::Variable(name) => {
-                    let v = match vars.and_then(|m| m.get(&name)) {
-                        Some(local) => self.eval(local, resolver, mode)?,
-                        None => match name.split_once('.') {
+                    let v = match (vars.and_then(|m| m.get(&name)), locals.get(&name)) {
+                        (Some(_), Some(done)) => done.clone(),
+                        (Some(local), None) => {
+                            let v = self.eval(local, resolver, mode)?;
+                            locals.insert(name.clone(), v.clone());
+                            v
+                        }
+                        (None, _) => match name.split_once('.') {
                             Some((r, a)) if !name.starts_with("AWS::") => {
                                 self.get_att(r, a, resolver, mode)?
                             }
@@ -776,11 +838,15 @@ impl<'a> Evaluator<'a> {
                     };
                     match v {
                         V::Val(v) if !is_known(&v) => unknown = true,
-                        V::Val(v) => out.push_str(&scalar_string(&v).ok_or_else(|| {
-                            eval_err(format!(
-                                "variable {name} in Fn::Sub expression does not resolve to a string"
-                            ))
-                        })?),
+                        V::Val(v) => {
+                            let text = scalar_string(&v).ok_or_else(|| {
+                                eval_err(format!(
+                                    "variable {name} in Fn::Sub expression does not resolve to a string"
+                                ))
+                            })?;
+                            self.charge(text.len())?;
+                            out.push_str(&text);
+                        }
                         V::Unknown => unknown = true,
                         V::NoValue => {
                             return Err(eval_err(format!(
@@ -863,6 +929,19 @@ pub(crate) fn scalar_string(value: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
+    }
+}
+
+/// The bytes a value holds, roughly: its strings' lengths plus 8 per node.
+fn weight(value: &Value) -> usize {
+    match value {
+        Value::String(s) => 8 + s.len(),
+        Value::Array(items) => items.iter().map(weight).fold(8, usize::saturating_add),
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| k.len() + weight(v))
+            .fold(8, usize::saturating_add),
+        _ => 8,
     }
 }
 
@@ -1196,6 +1275,77 @@ mod tests {
             eval(&f, v).expect("if"),
             json!({"Keep": 1, "List": ["a", "c"]})
         );
+    }
+
+    /// `${A}${A}` nested `depth` deep around `inner`.
+    fn doubling_sub(depth: usize, inner: Value) -> Value {
+        (0..depth).fold(inner, |v, _| json!({"Fn::Sub": ["${A}${A}", {"A": v}]}))
+    }
+
+    #[test]
+    fn amplifying_intrinsics_are_bounded() {
+        let f = Fixture::new(doc(json!({})), &[]);
+        let ev = f.evaluator();
+        // Repeated locals keep their meaning, evaluated once.
+        let v = doubling_sub(3, json!("ab"));
+        let out = ev
+            .evaluate(&v, &resolver(), EvalMode::Apply)
+            .expect("small");
+        assert_eq!(out, json!("ab".repeat(8)));
+        let started = std::time::Instant::now();
+        // 2^30 copies of one byte (and 2^30 evaluations before locals were evaluated once).
+        let bomb = doubling_sub(30, json!("x"));
+        let err = ev
+            .evaluate(&bomb, &resolver(), EvalMode::Apply)
+            .expect_err("bounded");
+        assert!(err.to_string().contains("produce more than"), "{err}");
+        // Unknown values (a change-set preview) must not re-evaluate exponentially either.
+        let unknown = doubling_sub(30, json!({"Fn::Sub": "${Q.Arn}"}));
+        let preview = f
+            .evaluator()
+            .evaluate(&unknown, &NothingKnown, EvalMode::Preview);
+        assert_eq!(preview.expect("preview"), json!(KNOWN_AFTER_APPLY));
+        // A long delimiter over a long split: 200k parts times 1 KB.
+        let join =
+            json!({"Fn::Join": ["d".repeat(1024), {"Fn::Split": [",", ",".repeat(200_000)]}]});
+        let err = f
+            .evaluator()
+            .evaluate(&join, &resolver(), EvalMode::Apply)
+            .expect_err("bounded");
+        assert!(err.to_string().contains("produce more than"), "{err}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn deep_intrinsics_are_refused_not_a_stack_overflow() {
+        let nest =
+            |depth: usize, f: &dyn Fn(Value) -> Value| (0..depth).fold(json!("x"), |v, _| f(v));
+        let b64 = nest(120, &|v| json!({"Fn::Base64": v}));
+        let select = nest(60, &|v| json!({"Fn::Select": [0, [v]]}));
+        let ok = nest(MAX_NESTING, &|v| json!({"Fn::Select": [0, [v]]}));
+        let plain = nest(120, &|v| json!([v]));
+        let results = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let f = Fixture::new(doc(json!({})), &[]);
+                [b64, select, ok, plain].map(|v| {
+                    f.evaluator()
+                        .evaluate(&v, &resolver(), EvalMode::Apply)
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .expect("thread")
+            .join()
+            .expect("no stack overflow");
+        let [b64, select, ok, plain] = results;
+        assert!(b64.unwrap_err().contains("nest deeper than 32"));
+        assert!(select.unwrap_err().contains("nest deeper than 32"));
+        assert_eq!(ok.expect("32 levels"), json!("x"));
+        assert!(plain.is_ok());
     }
 
     #[test]

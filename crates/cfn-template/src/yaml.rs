@@ -14,8 +14,10 @@ use std::collections::HashMap;
 
 use crate::error::{Location, Result, TemplateError};
 
-/// Deepest nesting accepted (deeper input is rejected instead of exhausting the stack).
-const MAX_DEPTH: usize = 256;
+/// Deepest nesting accepted (deeper input is rejected instead of exhausting the stack), as
+/// serde_json's recursion limit holds JSON templates. Each level costs the loader a few KB of
+/// stack in a debug build: block-style nesting 200 deep overflowed a 2 MB worker's stack.
+const MAX_DEPTH: usize = 128;
 
 /// Most the parsed value may weigh, aliases expanded ([`weight`] units: about bytes). An alias
 /// copies its anchor's whole value, so a small document of aliases of aliases ("billion
@@ -432,6 +434,25 @@ mod tests {
     fn deep_nesting_is_rejected_not_a_crash() {
         let text = "[".repeat(5000);
         assert!(parse_yaml(&text).is_err());
+        // Block style has no flow-depth limit in the scanner: 1000 nested sequences (500 KB)
+        // and mappings, on a stack the size of a tokio worker's.
+        let seqs: String = (0..1000)
+            .map(|i| format!("{}- \n", " ".repeat(i)))
+            .collect();
+        let maps: String = (0..1000)
+            .map(|i| format!("{}a:\n", " ".repeat(i)))
+            .collect();
+        let ok: String = (0..100).map(|i| format!("{}- \n", " ".repeat(i))).collect();
+        let results = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || [seqs, maps, ok].map(|t| parse_yaml(&t).map_err(|e| e.to_string())))
+            .expect("thread")
+            .join()
+            .expect("no stack overflow");
+        let [seqs, maps, ok] = results;
+        assert!(seqs.unwrap_err().contains("nests too deeply"));
+        assert!(maps.unwrap_err().contains("nests too deeply"));
+        assert!(ok.is_ok());
     }
 
     /// "Billion laughs": nine aliases per level, nine levels: 9^9 scalars from 1 KB of text

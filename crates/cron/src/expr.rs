@@ -169,8 +169,16 @@ fn parse_rate(expr: &str, body: &str) -> Result<i64, ExprError> {
         ("day", 1) | ("days", 2..) => DAY_MS,
         _ => return Err(bad(expr)),
     };
-    Ok(n * unit_ms)
+    // A period so long that it overflows (or that `next_after`'s sums would) is no rate: it
+    // panicked a debug build's worker and, wrapped, could be a few milliseconds.
+    n.checked_mul(unit_ms)
+        .filter(|p| *p <= MAX_PERIOD_MS)
+        .ok_or_else(|| bad(expr))
 }
+
+/// Longest rate accepted: far beyond any schedule, small enough that a start time plus a few
+/// periods stays within `i64`.
+const MAX_PERIOD_MS: i64 = i64::MAX / 8;
 
 fn parse_at(expr: &str, body: &str) -> Result<i64, ExprError> {
     let b = body.as_bytes();
@@ -321,12 +329,17 @@ mod tests {
             Expression::parse("rate(1 day)").expect("valid"),
             Expression::Rate(DAY_MS)
         );
+        let long = Expression::parse("rate(1000000 days)").expect("valid");
+        assert_eq!(long.next_after(5, 1), Some(1 + 1_000_000 * DAY_MS));
         for bad in [
             "rate(1 minutes)",
             "rate(0 minutes)",
             "rate(2 minute)",
             "rate(5 weeks)",
             "rate()",
+            "rate(9223372036854775807 minutes)",
+            "rate(153722867280913 minutes)",
+            "rate(106751991167301 days)",
         ] {
             assert!(Expression::parse(bad).is_err(), "{bad}");
         }

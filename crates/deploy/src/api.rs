@@ -176,6 +176,22 @@ impl Deployer {
         }
     }
 
+    /// Refuses a new stack past the `StacksPerAccount` quota ([`crate::DeployConfig::max_stacks`]).
+    fn check_stack_quota(&self) -> Result<()> {
+        let live = self
+            .state()
+            .stacks
+            .iter()
+            .filter(|s| !s.is_deleted())
+            .count();
+        if live >= self.config().max_stacks {
+            return Err(DeployError::LimitExceeded(
+                "Limit for stacks has been exceeded".into(),
+            ));
+        }
+        Ok(())
+    }
+
     fn new_stack(&self, input: &StackInput, status: &str) -> Stack {
         let now = now_ms();
         Stack {
@@ -310,6 +326,7 @@ impl Deployer {
                 s.stack_name
             )));
         }
+        self.check_stack_quota()?;
         let body = self.template_text(&input.template, None).await?;
         let prepared = prepare(&body, &input.parameters, &[], &self.config().partition)?;
         self.check_capabilities(&prepared, &input.capabilities)?;
@@ -734,6 +751,7 @@ impl Deployer {
         let stack = match existing {
             Some(s) => s,
             None => {
+                self.check_stack_quota()?;
                 let mut s = self.new_stack(&input.stack, status::REVIEW_IN_PROGRESS);
                 let event =
                     Self::stack_event(&s, status::REVIEW_IN_PROGRESS, Some(user_initiated()));

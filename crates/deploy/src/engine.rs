@@ -31,6 +31,9 @@ pub struct DeployConfig {
     /// operation to finish before answering (clients' waiters poll every 5 to 30 s; a stack
     /// that finishes within this time is complete at their first poll). Zero answers at once.
     pub linger: Duration,
+    /// Stacks that may exist at once, deleted ones aside (CloudFormation's `StacksPerAccount`
+    /// quota, 2000): each holds its template in memory.
+    pub max_stacks: usize,
 }
 
 impl DeployConfig {
@@ -40,6 +43,7 @@ impl DeployConfig {
             account_id: account_id.to_string(),
             partition: "aws".to_string(),
             linger: Duration::ZERO,
+            max_stacks: 2000,
         }
     }
 }

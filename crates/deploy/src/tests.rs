@@ -401,3 +401,29 @@ async fn an_alias_update_carries_its_traffic_shifting_to_the_handler() {
     // Only the alias shifts: the function's update carries nothing.
     assert!(updates.contains(&"update Fn".to_string()), "{updates:?}");
 }
+
+#[tokio::test]
+async fn stacks_beyond_the_quota_are_refused_until_one_is_deleted() {
+    let mut config = DeployConfig::new("us-east-1", "000000000000");
+    config.linger = Duration::from_secs(5);
+    config.max_stacks = 2;
+    let store = Arc::new(SqliteStore::in_memory().expect("db"));
+    let fake = Arc::new(Fake::default());
+    let d = Deployer::open(config, store, Arc::new(fake), Arc::new(NoUrls), alone())
+        .await
+        .expect("open");
+    let mut ids = Vec::new();
+    for name in ["a", "b"] {
+        ids.push(d.create_stack(input(name, CHAIN)).await.expect("create"));
+        assert_eq!(status(&d, name).await, "CREATE_COMPLETE");
+    }
+    let err = d.create_stack(input("c", CHAIN)).await.expect_err("quota");
+    assert!(
+        matches!(&err, crate::DeployError::LimitExceeded(m) if m == "Limit for stacks has been exceeded")
+    );
+    d.delete_stack("a").await.expect("delete");
+    assert_eq!(status(&d, &ids[0]).await, "DELETE_COMPLETE");
+    d.create_stack(input("c", CHAIN))
+        .await
+        .expect("a slot again");
+}

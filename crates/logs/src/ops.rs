@@ -1,7 +1,7 @@
 //! The operations, over the stored streams ([`LogStore`]) and the group [`Registry`]. Every
 //! function here blocks (file reads and writes): the router calls them on the blocking pool.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -413,8 +413,7 @@ impl Logs {
         let group = input.group.name()?;
         let limit = limit(input.limit, 10_000, 10_000)?;
         let path = self.stream_path(&group, &input.log_stream_name)?;
-        let events = stream::read_events(&path)?;
-        let in_range = |e: &&Event| {
+        let in_range = |e: &Event| {
             input.start_time.is_none_or(|s| e.timestamp >= s)
                 && input.end_time.is_none_or(|t| e.timestamp < t)
         };
@@ -426,43 +425,54 @@ impl Logs {
             Some((forward, _)) => forward,
             None => input.start_from_head.unwrap_or(false),
         };
-        let total = events.len();
-        let mut page: Vec<&Event> = Vec::new();
+        let size = |e: &Event| e.message.len() + 26;
+        // The stream is read a line at a time; the page holds at most `limit` events and
+        // MAX_RESPONSE_BYTES of them.
+        let mut page: VecDeque<Event> = VecDeque::new();
         let mut bytes = 0;
-        let mut fits = |e: &Event, page: &Vec<&Event>| {
-            let size = e.message.len() + 26;
-            let ok = page.len() < limit && bytes + size <= MAX_RESPONSE_BYTES;
-            if ok {
-                bytes += size;
-            }
-            ok
-        };
+        let mut total = 0;
         let (from, to) = if forward {
-            let start = token.map_or(0, |(_, n)| n.min(total));
-            let mut to = total;
-            for e in events[start..].iter().filter(in_range) {
-                if !fits(e, &page) {
-                    to = e.index;
-                    break;
+            let start = token.map_or(0, |(_, n)| n);
+            let mut stopped_at = None;
+            stream::each_event(&path, |e| {
+                total = e.index + 1;
+                if e.index < start || !in_range(&e) {
+                    return true;
                 }
-                page.push(e);
-            }
-            (page.first().map_or(start, |e| e.index), to)
+                if page.len() == limit || bytes + size(&e) > MAX_RESPONSE_BYTES {
+                    stopped_at = Some(e.index);
+                    return false;
+                }
+                bytes += size(&e);
+                page.push_back(e);
+                true
+            })?;
+            let start = start.min(total);
+            let to = stopped_at.unwrap_or(total);
+            (page.front().map_or(start, |e| e.index), to)
         } else {
-            let end = token.map_or(total, |(_, n)| n.min(total));
-            for e in events[..end].iter().rev().filter(in_range) {
-                if !fits(e, &page) {
-                    break;
+            // The last events before the token (or the end) that fit: the longest suffix.
+            let before = token.map_or(usize::MAX, |(_, n)| n);
+            stream::each_event(&path, |e| {
+                total = e.index + 1;
+                if e.index < before && in_range(&e) {
+                    bytes += size(&e);
+                    page.push_back(e);
+                    while page.len() > limit || bytes > MAX_RESPONSE_BYTES {
+                        if let Some(old) = page.pop_front() {
+                            bytes -= size(&old);
+                        }
+                    }
                 }
-                page.push(e);
-            }
-            page.reverse();
-            let to = match (token, page.last()) {
+                true
+            })?;
+            let end = before.min(total);
+            let to = match (token, page.back()) {
                 (None, _) => total,
                 (Some(_), Some(last)) => last.index + 1,
                 (Some(_), None) => end,
             };
-            (page.first().map_or(end, |e| e.index), to)
+            (page.front().map_or(end, |e| e.index), to)
         };
         // At the end of the stream the same token comes back (clients stop on a repeat).
         let forward_token = format!("f/{to:056}");
@@ -501,6 +511,15 @@ impl Logs {
                 "1 validation error detected: Value at 'logStreamNames' failed to satisfy constraint: Member must have length less than or equal to 100",
             ));
         }
+        if input
+            .filter_pattern
+            .as_ref()
+            .is_some_and(|p| p.len() > 1024)
+        {
+            return Err(LogsError::invalid(
+                "1 validation error detected: Value at 'filterPattern' failed to satisfy constraint: Member must have length less than or equal to 1024",
+            ));
+        }
         let pattern = Pattern::parse(input.filter_pattern.as_deref().unwrap_or(""))
             .map_err(|e| LogsError::invalid(format!("Invalid filter pattern: {e}")))?;
         let after = match &input.next_token {
@@ -508,7 +527,12 @@ impl Logs {
             Some(t) => Some(parse_filter_token(t).ok_or_else(bad_token)?),
         };
         self.require(&group)?;
-        let mut matched: Vec<(i64, String, usize, String)> = Vec::new();
+        // The matches kept (see below), their bytes as the answer counts them, the smallest
+        // key dropped (later matches past it cannot be on this page), whether any was.
+        let mut matched: BTreeMap<(i64, String, usize), String> = BTreeMap::new();
+        let mut bytes = 0;
+        let mut beyond: Option<(i64, String, usize)> = None;
+        let mut more = false;
         let mut searched = Vec::new();
         for (name, path) in self.streams(&group)? {
             if let Some(names) = &input.log_stream_names
@@ -531,37 +555,48 @@ impl Logs {
             {
                 continue;
             }
-            let events = match stream::read_events(&path) {
-                Ok(e) => e,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e.into()),
-            };
-            for e in events {
+            let read = stream::each_event(&path, |e| {
                 if input.start_time.is_some_and(|s| e.timestamp < s)
                     || input.end_time.is_some_and(|t| e.timestamp > t)
                 {
-                    continue;
+                    return true;
                 }
                 if let Some((ts, ref s, i)) = after
                     && (e.timestamp, &name, e.index) <= (ts, s, i)
                 {
-                    continue;
+                    return true;
                 }
-                if pattern.matches(&e.message) {
-                    matched.push((e.timestamp, name.clone(), e.index, e.message));
+                if !pattern.matches(&e.message) {
+                    return true;
                 }
+                let key = (e.timestamp, name.clone(), e.index);
+                if beyond.as_ref().is_some_and(|b| key > *b) {
+                    return true;
+                }
+                bytes += e.message.len() + 26;
+                matched.insert(key, e.message);
+                // Only the first events (by time, stream, position) that fit the answer are
+                // kept: a page, not the whole group.
+                while matched.len() > limit || bytes > MAX_RESPONSE_BYTES {
+                    let Some((k, m)) = matched.pop_last() else {
+                        break;
+                    };
+                    bytes -= m.len() + 26;
+                    beyond = Some(k);
+                    more = true;
+                }
+                true
+            });
+            match read {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
             }
             searched.push(json!({ "logStreamName": name, "searchedCompletely": true }));
         }
-        matched.sort_by(|a, b| (a.0, &a.1, a.2).cmp(&(b.0, &b.1, b.2)));
         let mut out = Vec::new();
-        let mut bytes = 0;
         let mut next = None;
-        for (ts, stream, index, message) in &matched {
-            if out.len() == limit || bytes + message.len() + 26 > MAX_RESPONSE_BYTES {
-                break;
-            }
-            bytes += message.len() + 26;
+        for ((ts, stream, index), message) in &matched {
             out.push(json!({
                 "logStreamName": stream,
                 "timestamp": ts,
@@ -572,9 +607,7 @@ impl Logs {
             next = Some(filter_token(*ts, stream, *index));
         }
         let mut res = json!({ "searchedLogStreams": searched });
-        if out.len() < matched.len()
-            && let Some(t) = next
-        {
+        if more && let Some(t) = next {
             res["nextToken"] = json!(t);
         }
         res["events"] = json!(out);

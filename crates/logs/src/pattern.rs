@@ -90,7 +90,11 @@ impl Pattern {
                 .and_then(|r| r.strip_suffix('}'))
                 .ok_or("a JSON filter pattern must end with '}'")?;
             let tokens = lex(inner)?;
-            let mut p = Parser { tokens, pos: 0 };
+            let mut p = Parser {
+                tokens,
+                pos: 0,
+                depth: 0,
+            };
             let expr = p.or()?;
             if p.pos != p.tokens.len() {
                 return Err(format!("unexpected '{}'", p.tokens[p.pos].text()));
@@ -335,9 +339,13 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
     Ok(out)
 }
 
+/// How deep parentheses may nest in a JSON pattern (the parser recurses once per level).
+const MAX_NESTING: usize = 64;
+
 struct Parser {
     tokens: Vec<Tok>,
     pos: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -372,7 +380,12 @@ impl Parser {
     fn unary(&mut self) -> Result<Expr, String> {
         match self.next() {
             Some(Tok::Open) => {
+                self.depth += 1;
+                if self.depth > MAX_NESTING {
+                    return Err(format!("parentheses nest deeper than {MAX_NESTING}"));
+                }
                 let e = self.or()?;
+                self.depth -= 1;
                 match self.next() {
                     Some(Tok::Close) => Ok(e),
                     _ => Err("missing ')'".into()),
@@ -509,10 +522,10 @@ fn num_cmp(a: f64, op: Op, b: f64) -> bool {
 
 /// `*` matches any run of characters; everything else itself.
 fn glob(pattern: &str, s: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
+    if !pattern.contains('*') {
         return pattern == s;
     }
+    let parts: Vec<&str> = pattern.split('*').collect();
     let (first, last) = (parts[0], parts[parts.len() - 1]);
     if !s.starts_with(first) || s.len() < first.len() + last.len() || !s.ends_with(last) {
         return false;
@@ -605,29 +618,62 @@ fn split_fields(message: &str) -> Vec<String> {
     out
 }
 
+/// Whether the words match the fields. `...` matches any run of words, every other field
+/// exactly one, so the pattern is runs of one-word fields between `...`s, and each run may
+/// take its leftmost place (as `*` does in a glob): time is fields × words, never the
+/// exponential of trying every split (`[..., ..., ..., x=1]` over many words).
 fn match_fields(fields: &[Field], words: &[String]) -> bool {
-    match fields.split_first() {
-        None => words.is_empty(),
-        Some((Field::Rest, rest)) => (0..=words.len()).any(|k| match_fields(rest, &words[k..])),
-        Some((Field::Named(cond), rest)) => {
-            let Some((w, others)) = words.split_first() else {
-                return false;
-            };
-            let ok = match cond {
-                None => true,
-                Some((op, lit)) => {
-                    let v = match w.parse::<f64>() {
-                        Ok(n) if lit.number.is_some() => serde_json::json!(n),
-                        _ => Value::String(w.clone()),
-                    };
-                    match op {
-                        Op::Ne => !compare(&v, Op::Eq, lit),
-                        op => compare(&v, *op, lit),
-                    }
-                }
-            };
-            ok && match_fields(rest, others)
+    let runs: Vec<&[Field]> = fields.split(|f| matches!(f, Field::Rest)).collect();
+    let run_at = |run: &[Field], at: usize| {
+        at + run.len() <= words.len()
+            && run.iter().zip(&words[at..]).all(|(f, w)| match f {
+                Field::Named(cond) => word_matches(cond.as_ref(), w),
+                Field::Rest => true,
+            })
+    };
+    let (first, last) = (runs[0], runs[runs.len() - 1]);
+    if runs.len() == 1 {
+        return first.len() == words.len() && run_at(first, 0);
+    }
+    if first.len() + last.len() > words.len()
+        || !run_at(first, 0)
+        || !run_at(last, words.len() - last.len())
+    {
+        return false;
+    }
+    let end = words.len() - last.len();
+    let mut at = first.len();
+    for run in &runs[1..runs.len() - 1] {
+        match (at..)
+            .take_while(|i| i + run.len() <= end)
+            .find(|&i| run_at(run, i))
+        {
+            Some(i) => at = i + run.len(),
+            None => return false,
         }
+    }
+    true
+}
+
+/// One word against a field's condition, without allocating (this runs fields × words
+/// times): a word that reads as a number compares as one when the literal is a number
+/// (a non-finite one equals nothing), else as text (`=`/`!=` with `*` wildcards).
+fn word_matches(cond: Option<&(Op, Literal)>, w: &str) -> bool {
+    let Some((op, lit)) = cond else {
+        return true;
+    };
+    let number = lit
+        .number
+        .and_then(|b| w.parse::<f64>().ok().map(|a| (a, b)));
+    let equal = || match number {
+        Some((a, b)) => a.is_finite() && a == b,
+        None => glob(&lit.text, w),
+    };
+    match (op, number) {
+        (Op::Eq, _) => equal(),
+        (Op::Ne, _) => !equal(),
+        (op, Some((a, b))) => a.is_finite() && num_cmp(a, *op, b),
+        (_, None) => false,
     }
 }
 
@@ -702,5 +748,40 @@ mod tests {
         assert!(m("[ip=127.0.0.1, ...]", line));
         assert!(m("[..., status, size<2000]", line));
         assert!(!m("[ip, user]", line));
+        assert!(m("[ip, ..., status=404, ..., size]", line));
+        assert!(m("[..., user=frank, ts, ..., size>1000]", line));
+        assert!(!m("[ip, ..., status=404, size, ..., size]", line));
+        assert!(!m("[..., user=frank, ..., user=frank, ...]", line));
+        assert!(m("[..., user=frank, ..., status=404, ...]", line));
+        assert!(m("[a, b>1.5, c!=3, d=x*]", "q 2 4 xy"));
+        assert!(!m("[a, b<1.5, c!=4, d=x*]", "q 2 4 xy"));
+        assert!(!m("[a=inf, b, c<5]", "inf inf 4"));
+        assert!(!m("[a, b=5]", "q inf"));
+        assert!(!m("[a, b>5]", "q inf"));
+        assert!(m("[a, b!=5]", "q inf"));
+    }
+
+    #[test]
+    fn hostile_patterns_cost_little() {
+        let started = std::time::Instant::now();
+        // Every way to split 3000 words among 100 `...` is C(3100, 100): the matcher must
+        // not try them.
+        let rests = "..., ".repeat(100);
+        let p = Pattern::parse(&format!("[{rests}x=nomatch]")).unwrap();
+        assert!(!p.matches(&"w ".repeat(3000)));
+        let p = Pattern::parse(&format!("[{rests}w, w=w, ...]")).unwrap();
+        assert!(p.matches(&"w ".repeat(3000)));
+        let p = Pattern::parse(&format!("[{rests}x=nomatch, ...]")).unwrap();
+        assert!(!p.matches(&"w ".repeat(3000)));
+        // Deep parentheses are refused, not a stack overflow.
+        let deep = format!(
+            "{{ {}$.a = 1{} }}",
+            "(".repeat(100_000),
+            ")".repeat(100_000)
+        );
+        assert!(Pattern::parse(&deep).unwrap_err().contains("nest deeper"));
+        let ok = format!("{{ {}$.a = 1{} }}", "(".repeat(64), ")".repeat(64));
+        assert!(Pattern::parse(&ok).is_ok());
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
     }
 }

@@ -1,7 +1,7 @@
 //! Reading stored log streams: one event per line, `<ISO-8601 UTC>\t<message>`.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, BufRead, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
@@ -24,34 +24,56 @@ pub struct StreamInfo {
     pub stored_bytes: u64,
 }
 
-/// Every complete line of the stream file as an event (a partial last line is left for the
-/// next read). A line without a readable timestamp takes the previous event's.
-pub fn read_events(path: &Path) -> io::Result<Vec<Event>> {
-    let bytes = fs::read(path)?;
-    Ok(parse(&bytes))
+/// Calls `f` with every complete line of the stream file as an event, in order, until it
+/// returns `false` (a partial last line is left for the next read). The file is read a line
+/// at a time: memory is one event, however large the stream (reading it whole cost each
+/// GetLogEvents twice the stream's size). A line without a readable timestamp takes the
+/// previous event's.
+pub fn each_event(path: &Path, mut f: impl FnMut(Event) -> bool) -> io::Result<()> {
+    let mut reader = io::BufReader::new(File::open(path)?);
+    let mut line = Vec::new();
+    let mut last_ts = 0;
+    for index in 0.. {
+        line.clear();
+        reader.read_until(b'\n', &mut line)?;
+        if line.pop() != Some(b'\n') {
+            break;
+        }
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        if !f(event(index, &String::from_utf8_lossy(&line), &mut last_ts)) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// One line as an event (`last_ts`: the previous event's timestamp, updated).
+fn event(index: usize, line: &str, last_ts: &mut i64) -> Event {
+    let (timestamp, message) = match line.split_once('\t') {
+        Some((ts, msg)) => match parse_iso_ms(ts) {
+            Some(ts) => (ts, msg),
+            None => (*last_ts, line),
+        },
+        None => (*last_ts, line),
+    };
+    *last_ts = timestamp;
+    Event {
+        index,
+        timestamp,
+        message: message.to_string(),
+    }
 }
 
 pub(crate) fn parse(bytes: &[u8]) -> Vec<Event> {
     let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     let text = String::from_utf8_lossy(&bytes[..complete]);
-    let mut out = Vec::new();
     let mut last_ts = 0;
-    for (index, line) in text.lines().enumerate() {
-        let (timestamp, message) = match line.split_once('\t') {
-            Some((ts, msg)) => match parse_iso_ms(ts) {
-                Some(ts) => (ts, msg),
-                None => (last_ts, line),
-            },
-            None => (last_ts, line),
-        };
-        last_ts = timestamp;
-        out.push(Event {
-            index,
-            timestamp,
-            message: message.to_string(),
-        });
-    }
-    out
+    text.lines()
+        .enumerate()
+        .map(|(index, line)| event(index, line, &mut last_ts))
+        .collect()
 }
 
 /// The figures of a stream file, reading only its first line and its last 64 KiB.
@@ -157,6 +179,31 @@ mod tests {
             (1_586_545_592_563, "stray")
         );
         assert_eq!(ev[2].index, 2);
+    }
+
+    #[test]
+    fn events_are_read_a_line_at_a_time_as_parse_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.log");
+        let text = "2020-04-10T19:06:32.563Z\tSTART x\r\nstray \u{e9}\n\n2020-04-10T19:06:33.000Z\tEND x\n2020-04-10T19:06:34";
+        fs::write(&p, text).unwrap();
+        let mut read = Vec::new();
+        each_event(&p, |e| {
+            read.push(e);
+            true
+        })
+        .unwrap();
+        assert_eq!(read, parse(text.as_bytes()));
+        assert_eq!(read.len(), 4);
+        assert_eq!(read[0].message, "START x");
+        // The reader stops when asked.
+        let mut seen = 0;
+        each_event(&p, |_| {
+            seen += 1;
+            seen < 2
+        })
+        .unwrap();
+        assert_eq!(seen, 2);
     }
 
     #[test]

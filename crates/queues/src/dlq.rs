@@ -84,10 +84,17 @@ pub fn redrive_target(body: &Value) -> Option<(String, Option<String>, Value)> {
     ))
 }
 
+/// How many messages [`redrive`] reads from the store at a time.
+const REDRIVE_PAGE: usize = 100;
+
 /// Redrives every message of `queue` (or of all queues) to its function as an asynchronous
 /// event, each removed from its queue in the transaction that enqueues its event. Stops at the
 /// first message whose function is unknown when `function` is not given (the messages before
 /// it stay redriven). Returns how many were redriven.
+///
+/// Messages are read a page at a time (a whole queue of 256 KB messages is not held in
+/// memory), and at most as many as each queue held at the start are taken: an event that
+/// fails again may come back to the same queue while the redrive runs.
 pub fn redrive(
     store: &dyn QueueStore,
     queue: Option<&str>,
@@ -95,32 +102,132 @@ pub fn redrive(
     now_ms: i64,
 ) -> Result<u64, DlqError> {
     let mut total = 0;
-    for (q, m) in messages(store, queue, usize::MAX >> 1)? {
-        let body = body_json(&m.message.body);
-        let (name, qualifier, payload) = match redrive_target(&body) {
-            Some(t) => t,
-            None => match function {
-                Some(f) => (f.to_string(), None, body.clone()),
-                None => {
-                    return Err(DlqError::FunctionRequired {
-                        message_id: m.message.message_id.clone(),
-                        queue: q.name.clone(),
-                    });
-                }
-            },
-        };
-        let event = AsyncEvent {
-            id: uuid::Uuid::new_v4().to_string(),
-            function_name: name,
-            qualifier,
-            payload: payload.to_string().into_bytes(),
-            enqueued_ms: now_ms,
-            attempts: 0,
-            not_before_ms: now_ms,
-            last_result: None,
-            trace_header: None,
-        };
-        total += store.redrive_messages(q.id, &[m.seq], &[event])?;
+    let mut found = false;
+    for q in store.queues()? {
+        if queue.is_some_and(|name| name != q.name) {
+            continue;
+        }
+        found = true;
+        let counts = store.queue_counts(q.id, i64::MAX)?;
+        let mut left = counts.visible + counts.in_flight + counts.delayed;
+        while left > 0 {
+            let want = usize::try_from(left).map_or(REDRIVE_PAGE, |l| l.min(REDRIVE_PAGE));
+            let page = store.peek_messages(q.id, want)?;
+            if page.is_empty() {
+                break;
+            }
+            for m in page {
+                left = left.saturating_sub(1);
+                total += redrive_one(store, &q, &m, function, now_ms)?;
+            }
+        }
     }
-    Ok(total)
+    match queue {
+        Some(name) if !found => Err(DlqError::NoSuchQueue(name.to_string())),
+        _ => Ok(total),
+    }
+}
+
+fn redrive_one(
+    store: &dyn QueueStore,
+    q: &QueueRecord,
+    m: &StoredMessage,
+    function: Option<&str>,
+    now_ms: i64,
+) -> Result<u64, DlqError> {
+    let body = body_json(&m.message.body);
+    let (name, qualifier, payload) = match redrive_target(&body) {
+        Some(t) => t,
+        None => match function {
+            Some(f) => (f.to_string(), None, body.clone()),
+            None => {
+                return Err(DlqError::FunctionRequired {
+                    message_id: m.message.message_id.clone(),
+                    queue: q.name.clone(),
+                });
+            }
+        },
+    };
+    let event = AsyncEvent {
+        id: uuid::Uuid::new_v4().to_string(),
+        function_name: name,
+        qualifier,
+        payload: payload.to_string().into_bytes(),
+        enqueued_ms: now_ms,
+        attempts: 0,
+        not_before_ms: now_ms,
+        last_result: None,
+        trace_header: None,
+    };
+    Ok(store.redrive_messages(q.id, &[m.seq], &[event])?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use kindling_model::messaging::NewMessage;
+    use kindling_store::SqliteStore;
+    use kindling_store::messaging::QueueOp;
+
+    use super::*;
+
+    fn message(i: usize) -> NewMessage {
+        NewMessage {
+            message_id: format!("m{i}"),
+            body: format!("{{\"n\":{i}}}"),
+            attributes: BTreeMap::new(),
+            system_attributes: BTreeMap::new(),
+            md5_body: String::new(),
+            md5_attributes: None,
+            md5_system_attributes: None,
+            sender_id: "s".into(),
+            sent_ms: 1,
+            visible_ms: 1,
+            group_id: None,
+            dedup_id: None,
+            dedup_key: None,
+            dedup_until_ms: 0,
+            dead_letter_source_arn: None,
+            receive_count: 0,
+            first_receive_ms: None,
+        }
+    }
+
+    /// More messages than a page: every one is redriven, a page at a time, and the queue
+    /// ends empty.
+    #[test]
+    fn redrive_takes_every_message_page_by_page() {
+        let store = SqliteStore::in_memory().expect("db");
+        let rec = QueueRecord {
+            id: 0,
+            account: "000000000000".into(),
+            name: "dlq".into(),
+            fifo: false,
+            attributes: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            created_ms: 1,
+            modified_ms: 1,
+        };
+        let (q, _) = store.create_queue(&rec).expect("queue");
+        let n = 2 * REDRIVE_PAGE + 50;
+        let send = QueueOp::Send {
+            queue_id: q.id,
+            messages: (0..n).map(message).collect(),
+        };
+        store.apply_queue_ops(&[send], true).expect("send");
+        assert!(matches!(
+            redrive(&store, Some("dlq"), None, 5),
+            Err(DlqError::FunctionRequired { .. })
+        ));
+        assert!(matches!(
+            redrive(&store, Some("nope"), Some("f"), 5),
+            Err(DlqError::NoSuchQueue(_))
+        ));
+        assert_eq!(
+            redrive(&store, Some("dlq"), Some("f"), 5).expect("redrive"),
+            n as u64
+        );
+        assert!(store.peek_messages(q.id, 10).expect("peek").is_empty());
+    }
 }

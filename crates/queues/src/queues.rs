@@ -1119,12 +1119,13 @@ impl QueueService {
         let store = Arc::clone(&self.inner.store);
         let id = source.id;
         let to_move = blocking(move || store.queue_counts(id, i64::MAX)).await?;
+        let to_move = to_move.visible + to_move.in_flight + to_move.delayed;
         let mut record = json!({
             "TaskHandle": handle,
             "Status": "RUNNING",
             "SourceArn": source_arn,
             "ApproximateNumberOfMessagesMoved": 0,
-            "ApproximateNumberOfMessagesToMove": to_move.visible + to_move.in_flight + to_move.delayed,
+            "ApproximateNumberOfMessagesToMove": to_move,
             "StartedTimestamp": now_ms(),
         });
         if let Some(d) = destination_arn {
@@ -1139,7 +1140,7 @@ impl QueueService {
         let this = self.clone();
         let destination = destination_arn.map(str::to_string);
         tokio::spawn(async move {
-            this.run_move_task(source, destination, rate, record, cancel)
+            this.run_move_task(source, destination, rate, to_move, record, cancel)
                 .await;
         });
         Ok(handle)
@@ -1162,6 +1163,7 @@ impl QueueService {
         source: Arc<QueueRecord>,
         destination: Option<String>,
         rate: Option<i64>,
+        to_move: u64,
         mut record: Value,
         cancel: Arc<AtomicBool>,
     ) {
@@ -1171,6 +1173,14 @@ impl QueueService {
             if cancel.load(Ordering::Relaxed) {
                 break ("CANCELLED", None);
             }
+            // At most the messages the source held when the task started: a queue that is its
+            // own destination (or its own dead-letter queue) gets every message back at once,
+            // and the task would otherwise move the same messages forever.
+            let left = to_move.saturating_sub(moved_total);
+            if left == 0 {
+                break ("COMPLETED", None);
+            }
+            let batch = batch.min(usize::try_from(left).unwrap_or(usize::MAX));
             let started = tokio::time::Instant::now();
             let store = Arc::clone(&self.inner.store);
             let id = source.id;

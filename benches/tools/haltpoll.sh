@@ -7,6 +7,9 @@
 # Needs what `benches/run` builds (target/release, target/bench-fn's rust-echo, kindling-bench).
 #
 #   benches/tools/haltpoll.sh [KINDLING_BIN] [ROUNDS]
+#
+# KINDLING_ARGS adds `kindling serve` flags, e.g. KINDLING_ARGS=--cpu-latency-qos (then the
+# "halt poll 0" rows show what Kindling's own CPU latency request does).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${1:-$root/target/release/kindling}
@@ -28,7 +31,7 @@ free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0)
 for v in process namespaces; do
   port[$v]=$(free_port); mkdir -p "$work/$v"
   KINDLING_LOG=warn "$bin" serve --listen "127.0.0.1:${port[$v]}" --data-dir "$work/$v" \
-    --isolation "$v" --idle-timeout 600 > "$work/$v.log" 2>&1 &
+    --isolation "$v" --idle-timeout 600 ${KINDLING_ARGS:-} > "$work/$v.log" 2>&1 &
   pid[$v]=$!
   deadline=$((SECONDS + 30))
   until curl -s -o /dev/null "http://127.0.0.1:${port[$v]}/2015-03-31/functions"; do
@@ -38,7 +41,7 @@ for v in process namespaces; do
   "$bench" deploy --addr "127.0.0.1:${port[$v]}" --rust-fn "$fn" > /dev/null
   "$bench" load --addr "127.0.0.1:${port[$v]}" --pid "${pid[$v]}" --warmup 300 --n 300 > /dev/null
 done
-echo "# $(date -u '+%F %T UTC') $(git -C $root rev-parse --short HEAD) load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# $(date -u '+%F %T UTC') $(git -C $root rev-parse --short HEAD) ${KINDLING_ARGS:-} load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# mode        halt_poll_ns  p50_us  p99_us  srv_cpu_us  foreign%"
 for _ in $(seq 1 "$rounds"); do
   for hp in 0 200000; do

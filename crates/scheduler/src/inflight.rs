@@ -7,13 +7,15 @@
 
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
 #[derive(Debug, Default)]
 struct Counter {
     count: AtomicUsize,
+    /// Tasks ever entered (never decreases): how much work started.
+    entered: AtomicU64,
     /// Notified each time `count` drops to zero.
     idle: Notify,
 }
@@ -33,6 +35,7 @@ pub(crate) struct Entered {
 impl InFlight {
     pub fn enter(&self) -> Entered {
         self.inner.count.fetch_add(1, Ordering::AcqRel);
+        self.inner.entered.fetch_add(1, Ordering::Relaxed);
         Entered {
             inner: Arc::clone(&self.inner),
         }
@@ -40,6 +43,11 @@ impl InFlight {
 
     pub fn count(&self) -> usize {
         self.inner.count.load(Ordering::Acquire)
+    }
+
+    /// How many tasks were ever entered.
+    pub fn entered(&self) -> u64 {
+        self.inner.entered.load(Ordering::Relaxed)
     }
 
     /// Resolves once no task is counted.

@@ -147,6 +147,12 @@ impl Scheduler {
         per_function.iter().map(|(_, n)| u64::from(*n)).sum()
     }
 
+    /// How much work this node ever started (invocations, environments retired): a count that
+    /// moves while the node is busy (`--cpu-latency-qos` samples it).
+    pub fn work_started(&self) -> u64 {
+        self.shared.tasks.entered()
+    }
+
     pub fn stats(&self) -> PoolStats {
         PoolStats {
             idle_environments: self.shared.pool().len(),

@@ -330,6 +330,13 @@ pub struct ServeArgs {
     /// MiB of request bodies buffered at once (requests wait for room).
     #[arg(long, env = "KINDLING_MAX_BODY_MEMORY", default_value_t = 512)]
     pub max_body_memory: usize,
+    /// While invocations run, keep idle CPUs polling instead of halting (a 0 µs CPU latency
+    /// request through /dev/cpu_dma_latency, root; released 20 ms after the last invocation
+    /// started). Costs CPU while busy; on a virtual machine whose idle vCPUs halt it cuts a
+    /// warm invoke's latency about threefold (each of its three wake-ups is an exit to the
+    /// hypervisor otherwise).
+    #[arg(long, env = "KINDLING_CPU_LATENCY_QOS")]
+    pub cpu_latency_qos: bool,
     /// Leave the host's cgroup mounts as they are (by default Kindling turns on cgroup v2
     /// `favordynmods` when running namespaced as root: cold starts get 5-20 ms faster).
     #[arg(long, env = "KINDLING_NO_TUNE_CGROUPS")]

@@ -5,6 +5,7 @@ mod apigateway;
 mod cli;
 mod cluster;
 mod code_source;
+mod cpu_qos;
 mod deploy;
 mod deploy_cli;
 mod image_source;

@@ -141,6 +141,15 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         data_plane(&args, sandbox, logs.clone(), issuer, locator, relay_tx)
             .context("starting the data plane")?;
     let reaper = scheduler.spawn_reaper(Duration::from_millis(250));
+    if args.cpu_latency_qos {
+        let scheduler = scheduler.clone();
+        crate::cpu_qos::start(move || scheduler.work_started())
+            .context("--cpu-latency-qos (needs root and the kernel's PM QoS)")?;
+        tracing::info!(
+            device = crate::cpu_qos::DEVICE,
+            "idle CPUs poll while invocations run (--cpu-latency-qos)"
+        );
+    }
     if let Some(endpoint) = &args.otlp_endpoint {
         tracing::info!(
             "exporting invocation spans to http://{}:{}{} ({})",

@@ -19,28 +19,11 @@ fn=$root/target/bench-fn/release/rust-echo
 knob=/sys/module/haltpoll/parameters/guest_halt_poll_ns
 orig=$(cat $knob)
 work=$(mktemp -d)
-declare -A port pid
-cleanup() {
-  echo "$orig" > $knob
-  for v in process namespaces; do [ -n "${pid[$v]:-}" ] && kill "${pid[$v]}" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
+. "$root/benches/tools/warm_servers.sh"
+cleanup() { echo "$orig" > $knob; stop_servers; rm -rf "$work"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-for v in process namespaces; do
-  port[$v]=$(free_port); mkdir -p "$work/$v"
-  KINDLING_LOG=warn "$bin" serve --listen "127.0.0.1:${port[$v]}" --data-dir "$work/$v" \
-    --isolation "$v" --idle-timeout 600 ${KINDLING_ARGS:-} > "$work/$v.log" 2>&1 &
-  pid[$v]=$!
-  deadline=$((SECONDS + 30))
-  until curl -s -o /dev/null "http://127.0.0.1:${port[$v]}/2015-03-31/functions"; do
-    [ $SECONDS -lt $deadline ] || { echo "$v did not start:"; cat "$work/$v.log"; exit 1; }
-    sleep 0.1
-  done
-  "$bench" deploy --addr "127.0.0.1:${port[$v]}" --rust-fn "$fn" > /dev/null
-  "$bench" load --addr "127.0.0.1:${port[$v]}" --pid "${pid[$v]}" --warmup 300 --n 300 > /dev/null
-done
+# shellcheck disable=SC2086 # KINDLING_ARGS: zero or more flags
+for v in process namespaces; do start_server "$v" "$bin" "$v" ${KINDLING_ARGS:-}; done
 echo "# $(date -u '+%F %T UTC') $(git -C $root rev-parse --short HEAD) ${KINDLING_ARGS:-} load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# mode        halt_poll_ns  p50_us  p99_us  srv_cpu_us  foreign%"
 for _ in $(seq 1 "$rounds"); do

@@ -16,28 +16,10 @@ declare -A bin=([old]=$1 [new]=$2)
 iso=${3:-process}
 rounds=${4:-8}
 work=$(mktemp -d)
-declare -A port pid
-cleanup() {
-  for v in old new; do [ -n "${pid[$v]:-}" ] && kill "${pid[$v]}" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
+. "$root/benches/tools/warm_servers.sh"
+cleanup() { stop_servers; rm -rf "$work"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-for v in old new; do
-  port[$v]=$(free_port)
-  mkdir -p "$work/$v"
-  KINDLING_LOG=warn "${bin[$v]}" serve --listen "127.0.0.1:${port[$v]}" --data-dir "$work/$v" \
-    --isolation "$iso" --idle-timeout 600 > "$work/$v.log" 2>&1 &
-  pid[$v]=$!
-  deadline=$((SECONDS + 30))
-  until curl -s -o /dev/null "http://127.0.0.1:${port[$v]}/2015-03-31/functions"; do
-    [ $SECONDS -lt $deadline ] || { echo "$v did not start:"; cat "$work/$v.log"; exit 1; }
-    sleep 0.1
-  done
-  "$bench" deploy --addr "127.0.0.1:${port[$v]}" --rust-fn "$fn" > /dev/null
-  "$bench" load --addr "127.0.0.1:${port[$v]}" --pid "${pid[$v]}" --warmup 300 --n 300 > /dev/null
-done
+for v in old new; do start_server "$v" "${bin[$v]}" "$iso"; done
 for _ in $(seq 1 "$rounds"); do
   for v in old new; do
     s=$("$bench" load --addr "127.0.0.1:${port[$v]}" --pid "${pid[$v]}" --warmup 100 --n 3000 \

@@ -54,10 +54,15 @@ impl ControlPlane {
             Some(c) => c,
             None => {
                 let fresh = self.load_target(&r, generation)?;
-                self.invoke_cache
+                let mut cache = self
+                    .invoke_cache
                     .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert((r.name.clone(), r.qualifier.clone()), fresh.clone());
+                    .unwrap_or_else(PoisonError::into_inner);
+                // Entries of older generations are never read again: dropped here, so that
+                // the cache holds what is invoked now, not every function ever invoked
+                // (deleted ones included).
+                cache.retain(|_, c| c.generation == generation);
+                cache.insert((r.name.clone(), r.qualifier.clone()), fresh.clone());
                 fresh
             }
         };

@@ -340,6 +340,27 @@ fn provisioned_concurrency_follows_lambdas_rules() {
 }
 
 #[test]
+fn deleted_functions_leave_nothing_in_the_invoke_cache() {
+    let (plane, _dir) = plane();
+    for i in 0..20 {
+        let name = format!("f{i}");
+        create(&plane, &name, false);
+        plane.invoke_target(&name, None).unwrap();
+        plane.delete_function(&name, None).unwrap();
+    }
+    create(&plane, "g", false);
+    plane.invoke_target("g", None).unwrap();
+    let cached = plane
+        .invoke_cache
+        .lock()
+        .unwrap()
+        .keys()
+        .map(|(name, _)| name.clone())
+        .collect::<Vec<_>>();
+    assert_eq!(cached, ["g"]);
+}
+
+#[test]
 fn other_nodes_changes_drop_cached_targets_and_a_lost_listener_stops_caching() {
     let (plane, _dir) = plane();
     create(&plane, "f", false);

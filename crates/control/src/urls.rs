@@ -327,16 +327,19 @@ impl ControlPlane {
             record: Arc::new(record),
             public,
         };
-        self.url_cache
+        let mut cache = self
+            .url_cache
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                url_id.to_owned(),
-                CachedUrl {
-                    generation,
-                    target: target.clone(),
-                },
-            );
+            .unwrap_or_else(PoisonError::into_inner);
+        // Stale entries are never read again (see `invoke_target`).
+        cache.retain(|_, c| c.generation == generation);
+        cache.insert(
+            url_id.to_owned(),
+            CachedUrl {
+                generation,
+                target: target.clone(),
+            },
+        );
         Ok(Some(target))
     }
 

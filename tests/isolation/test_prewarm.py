@@ -182,8 +182,10 @@ def test_an_environment_serves_one_function_and_nothing_of_it_reaches_the_next(p
     assert not a["task_writable"], "the code must be mounted read-only"
     assert a["tz"] == "UTC", a
     # The daemon outlived the invocation, inside the first environment's cgroup, whose
-    # memory limit is the first function's.
-    daemons = k.pids_with_cmdline("sleep\0" + marker)
+    # memory limit is the first function's. (The handler returns once the intermediate child
+    # exited; the grandchild may not have executed `sleep` yet.)
+    daemons = wait_until(lambda: k.pids_with_cmdline("sleep\0" + marker), 10, 0.02,
+                         "the daemon to execute sleep")
     assert len(daemons) == 1, daemons
     limit = k.process_cgroup_file(daemons[0], "memory", "memory.limit_in_bytes", "memory.max")
     assert limit is not None and int(limit.read_text()) == 384 * 1024 * 1024

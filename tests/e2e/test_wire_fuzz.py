@@ -187,19 +187,23 @@ def send(url: str, method: str, path: str, headers: dict[str, str], body: bytes)
         conn.close()
 
 
-def known_resources(server, key: str = "test", secret: str = "test") -> dict[str, list[str]]:
+def client(server, service: str, creds: Credentials):
+    """A botocore client of `service` on `server`, signing with `creds`."""
+    return botocore.session.get_session().create_client(
+        service, region_name=REGION, endpoint_url=server.url,
+        aws_access_key_id=creds.access_key, aws_secret_access_key=creds.secret_key)
+
+
+def known_resources(server, creds: Credentials) -> dict[str, list[str]]:
     """A few resources that exist, so that random requests reach past the not-found answers."""
-    session = botocore.session.get_session()
-    kw = dict(region_name=REGION, endpoint_url=server.url, aws_access_key_id=key,
-              aws_secret_access_key=secret)
-    sqs = session.create_client("sqs", **kw)
+    sqs = client(server, "sqs", creds)
     queue_url = sqs.create_queue(QueueName="fuzzq")["QueueUrl"]
-    sns = session.create_client("sns", **kw)
+    sns = client(server, "sns", creds)
     topic = sns.create_topic(Name="fuzzt")["TopicArn"]
-    s3 = session.create_client("s3", **kw)
+    s3 = client(server, "s3", creds)
     s3.create_bucket(Bucket="fuzzb")
     s3.put_object(Bucket="fuzzb", Key="k", Body=b"v")
-    logs = session.create_client("logs", **kw)
+    logs = client(server, "logs", creds)
     logs.create_log_group(logGroupName="/aws/fuzz")
     return {
         "QueueUrl": [queue_url, queue_url + "x", server.url + "/000000000000/../fuzzq"],
@@ -345,19 +349,17 @@ def fuzz(server, known, signing_keys: list[Credentials], sign_damage: float) -> 
                           + "\n  ".join(failures))
     assert counts["requests"] >= 200, f"only {counts} in {budget}s (seed {seed})"
     # Still serving every service, in order.
-    kw = dict(region_name=REGION, endpoint_url=server.url,
-              aws_access_key_id=signing_keys[0].access_key,
-              aws_secret_access_key=signing_keys[0].secret_key)
     for service, call in [("lambda", "list_functions"), ("sqs", "list_queues"),
                           ("sns", "list_topics"), ("s3", "list_buckets"),
                           ("logs", "describe_log_groups"), ("sts", "get_caller_identity")]:
-        getattr(session.create_client(service, **kw), call)()
+        getattr(client(server, service, signing_keys[0]), call)()
     print(f"wire fuzz: seed {seed}, {counts}")
 
 
 def test_every_service_answers_random_requests_in_its_own_format(server_factory):
     server = server_factory()
-    fuzz(server, known_resources(server), [Credentials("test", "test")], sign_damage=0.0)
+    creds = Credentials("test", "test")
+    fuzz(server, known_resources(server, creds), [creds], sign_damage=0.0)
 
 
 def test_shared_mode_answers_random_and_badly_signed_requests(server_factory, tmp_path):
@@ -368,6 +370,6 @@ def test_shared_mode_answers_random_and_badly_signed_requests(server_factory, tm
     keys.write_text("AKIDFUZZKEY000000001 fuzz-secret-fuzz-secret\n")
     server = server_factory("--credentials", str(keys))
     good = Credentials("AKIDFUZZKEY000000001", "fuzz-secret-fuzz-secret")
-    known = known_resources(server, good.access_key, good.secret_key)
+    known = known_resources(server, good)
     fuzz(server, known, [good, good, good, Credentials("AKIDUNKNOWN000000001", "x"),
                          Credentials("AKIDFUZZKEY000000001", "wrong-secret")], sign_damage=0.3)

@@ -299,6 +299,9 @@ def main() -> int:
     ap.add_argument("--no-otlp", action="store_true", help="'on' without span export")
     ap.add_argument("--no-subscriber", action="store_true", help="'on' without the extension")
     ap.add_argument("--no-scrape", action="store_true", help="'on' without /metrics scrapes")
+    ap.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
+                    help="an extra argument for every server's `serve` (repeatable), e.g. "
+                         "--serve-arg=--cpu-latency-qos")
     ap.add_argument("--otlp-protocol", choices=("http/protobuf", "http/json"),
                     help="the servers' --otlp-protocol (default: theirs, http/protobuf)")
     ap.add_argument("--py-extension", action="store_true",
@@ -329,8 +332,9 @@ def main() -> int:
     sink = Sink(args.bench)
     protocol = ["--otlp-protocol", args.otlp_protocol] if args.otlp_protocol else []
     servers = {(name, b): Kindling(path, work, f"{name}-{b}",
-                                   ["--otlp-endpoint", sink.url, *protocol]
-                                   if "otlp" in feats else [])
+                                   [*args.serve_arg,
+                                    *(["--otlp-endpoint", sink.url, *protocol]
+                                      if "otlp" in feats else [])])
                for name, feats in configs.items() for b, path in binaries.items()}
     target = [None]
     scraping = threading.Event()
@@ -382,7 +386,10 @@ def main() -> int:
         # Paired differences (new - base) per repetition, per row.
         paired: dict[str, dict[str, list]] = {n: {} for n in configs}
         for rep in range(args.reps):
-            for name in configs:
+            # Alternate the rows' order too: whatever a turn leaves behind (a subscriber's
+            # last batch, a halted vCPU) falls on 'off' and 'on' alike.
+            names = list(configs) if rep % 2 == 0 else list(reversed(configs))
+            for name in names:
                 # Alternate which binary goes first, so neither always follows the other.
                 order = list(binaries) if rep % 2 == 0 else list(reversed(binaries))
                 got = {}
@@ -439,6 +446,7 @@ def main() -> int:
             f"Observability overhead, warm invoke of {fn} "
             f"({'Rust, lambda_runtime' if args.rust_fn else 'Python, Kindling bootstrap'}), "
             f"--isolation process, Kindling {args.rev}"
+            + (f", every server with {' '.join(args.serve_arg)}" if args.serve_arg else "")
             + (f"; next to {args.base_rev} ({args.base}), the same rows in the same turns"
                if args.base else ""),
             "on = " + ", ".join(label[f] for f in enabled) + "; the middle rows have one each",

@@ -111,10 +111,11 @@ def server_factory(kindling_binary, tmp_path_factory):
     databases: list[str] = []
     logs = tmp_path_factory.mktemp("server-logs")
 
-    def start(*args: str) -> k.KindlingServer:
+    def start(*args: str, nofile: tuple[int, int] | None = None) -> k.KindlingServer:
         srv = k.KindlingServer(kindling_binary, tmp_path_factory.mktemp("data"),
                                logs / f"kindling-{len(started)}.log",
-                               [*_base_args(kindling_binary), *_store_args(databases), *args])
+                               [*_base_args(kindling_binary), *_store_args(databases), *args],
+                               nofile=nofile)
         started.append(srv)
         return srv.start()
 

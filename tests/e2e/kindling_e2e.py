@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -604,11 +605,14 @@ def describe_pids(pids: list[int]) -> str:
 class KindlingServer:
     """`kindling serve --listen 127.0.0.1:<port> --data-dir <dir> [extra args]`."""
 
-    def __init__(self, binary: Path, data_dir: Path, log_path: Path, args: list[str]):
+    def __init__(self, binary: Path, data_dir: Path, log_path: Path, args: list[str],
+                 nofile: tuple[int, int] | None = None):
         self.binary = binary
         self.data_dir = data_dir
         self.log_path = log_path
         self.args = args
+        # (soft, hard) RLIMIT_NOFILE the server starts with, else the test process's.
+        self.nofile = nofile
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self.returncode: int | None = None
@@ -639,8 +643,15 @@ class KindlingServer:
         with open(self.log_path, "ab") as log:
             log.write(f"\n==== {' '.join(cmd)}\n".encode())
             log.flush()
+            limits = self.nofile
+
+            def preexec() -> None:
+                if limits is not None:
+                    resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
+                                         stdin=subprocess.DEVNULL,
+                                         preexec_fn=preexec if limits else None)
         deadline = time.monotonic() + timeout
         while True:
             try:

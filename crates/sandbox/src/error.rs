@@ -69,6 +69,22 @@ impl SandboxError {
         matches!(self, SandboxError::IsolationUnavailable(_))
     }
 
+    /// True when the host ran out of something every environment needs (file descriptors,
+    /// kernel memory, processes): nothing is wrong with the function, and a later start may
+    /// succeed once environments have gone.
+    pub fn is_host_exhausted(&self) -> bool {
+        match self {
+            SandboxError::Exec { source, .. }
+            | SandboxError::Setup { source, .. }
+            | SandboxError::Cgroup { source, .. }
+            | SandboxError::Io { source, .. } => is_exhaustion(source),
+            SandboxError::InvalidSpec(_)
+            | SandboxError::IsolationUnavailable(_)
+            | SandboxError::SyscallFilter(_)
+            | SandboxError::StartTimeout(_) => false,
+        }
+    }
+
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
         SandboxError::Io {
             context: context.into(),
@@ -81,5 +97,34 @@ impl SandboxError {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// Out of descriptors (the process's or the system's), memory, or processes.
+pub fn is_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EAGAIN)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_out_of_descriptors_is_the_host_not_the_function() {
+        let emfile = || io::Error::from_raw_os_error(libc::EMFILE);
+        assert!(SandboxError::io("creating the stdout pipe", emfile()).is_host_exhausted());
+        assert!(SandboxError::cgroup("/sys/fs/cgroup/x", emfile()).is_host_exhausted());
+        let missing = SandboxError::Exec {
+            program: "/var/task/bootstrap".into(),
+            source: io::Error::from_raw_os_error(libc::ENOENT),
+        };
+        assert!(
+            !missing.is_host_exhausted(),
+            "a missing bootstrap is the function's"
+        );
+        assert!(!SandboxError::InvalidSpec("x".into()).is_host_exhausted());
     }
 }

@@ -221,7 +221,6 @@ impl Shared {
                 netns,
                 uid,
                 gid,
-                nofile: self.config.nofile_limit,
             })
         } else {
             None
@@ -244,7 +243,8 @@ impl Shared {
             c_path(&spec.cwd)?,
             ns_plan,
             filter,
-        );
+        )
+        .with_nofile(self.config.nofile_limit);
 
         let flags = match (namespaces, netns) {
             (false, _) => 0,

@@ -93,10 +93,10 @@
 //! | paths in the spec | host paths | `program`/`cwd` inside; host dirs bound in |
 //! | filesystem | the host's | tmpfs root, read-only binds, `/var/task`, `/opt`, `/tmp`, new `/proc`, minimal `/dev` |
 //! | `/tmp` | `tmp_dir` | [`TmpBacking`]: a fresh ext4 of `tmp_size_mb` per environment (disk), a tmpfs, or `tmp_dir` |
-//! | user | Kindling's | `uid`/`gid` of the spec, else of the config (993), no new privileges, RLIMIT_NOFILE 1024 |
+//! | user | Kindling's | `uid`/`gid` of the spec, else of the config (993), no new privileges |
 //! | system calls | seccomp allowlist, no new privileges | the same |
 //! | namespaces | none | mount, PID, IPC, UTS (+ network with [`NetworkMode::None`]: the prepared one, else a new one) |
-//! | limits | none | cgroup memory (+swap), pids, cpu shares/weight ∝ memory |
+//! | limits | RLIMIT_NOFILE 1024 (at most Kindling's hard limit) | the same, cgroup memory (+swap), pids, cpu shares/weight ∝ memory |
 //! | kill | subreaper supervisor kills every descendant | SIGKILL to pid 1 ends the PID namespace, plus cgroup kill |
 //! | freeze/thaw | no-op | cgroup v1 freezer or v2 `cgroup.freeze` |
 //! | memory peak | program's largest sampled RSS; after the end, max RSS of reaped processes too | the larger of the cgroup's `max_usage_in_bytes` / `memory.peak` and the program's largest sampled RSS |
@@ -144,7 +144,7 @@ mod sys;
 mod tmp_disk;
 
 pub use environment::{Environment, Exit, LateExec};
-pub use error::SandboxError;
+pub use error::{SandboxError, is_exhaustion};
 pub use network::{NetworkNamespace, PreparedNetwork};
 pub use output::{Output, OutputLine, Stream};
 pub use sandbox::{Sandbox, SandboxConfig, TmpBacking};

@@ -96,7 +96,8 @@ pub struct SandboxConfig {
     /// [`TmpBacking::Disk`]: ready images kept per size (for the 4 sizes most recently asked
     /// for). Default 2.
     pub tmp_pool_per_size: usize,
-    /// RLIMIT_NOFILE of the program in Namespaces mode. Default 1024, as in Lambda.
+    /// RLIMIT_NOFILE of the program (soft and hard). Default 1024, as in Lambda; never above
+    /// the hard limit Kindling has (raising that needs CAP_SYS_RESOURCE).
     pub nofile_limit: u64,
     /// Longest output line; longer ones are cut into several. Default 256 KiB (CloudWatch's
     /// largest event).

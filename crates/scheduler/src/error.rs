@@ -101,6 +101,16 @@ impl SchedulerError {
         }
     }
 
+    /// True when a start failed because the host ran out of file descriptors, memory or
+    /// processes: not the function's fault, and worth retrying once environments have gone.
+    pub fn is_host_exhausted(&self) -> bool {
+        match self {
+            Self::Sandbox { source, .. } => source.is_host_exhausted(),
+            Self::Io { source, .. } => kindling_sandbox::is_exhaustion(source),
+            _ => false,
+        }
+    }
+
     /// A fault of Kindling itself, not of the caller or the function (the API answers 500).
     pub fn is_internal(&self) -> bool {
         matches!(

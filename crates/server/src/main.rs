@@ -14,6 +14,7 @@ mod logs_api;
 mod messaging;
 mod nodes_cli;
 mod observe;
+mod open_files;
 mod runtime_files;
 mod sdks;
 mod secret;

@@ -31,12 +31,40 @@ use crate::{apigateway, cluster, deploy, logs_api, messaging, observe, runtime_f
 const FUNCTION_CREDENTIALS_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    open_file_limit(&args);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(worker_threads(args.worker_threads))
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(serve(args))
+}
+
+/// Raises the open-file limit (before any thread exists) and says what it allows.
+fn open_file_limit(args: &ServeArgs) {
+    match crate::open_files::raise() {
+        Ok(files) => {
+            // Client connections at most, plus the store, log files and the like.
+            let reserved = args.max_connections as u64 + 512;
+            let environments = files.environments(reserved);
+            tracing::info!(
+                limit = files.now,
+                raised_from = files.before,
+                environments,
+                "open-file limit"
+            );
+            if environments < 256 {
+                tracing::warn!(
+                    limit = files.now,
+                    hard = files.hard,
+                    environments,
+                    "the open-file limit leaves room for few execution environments; raise the \
+                     hard limit (`ulimit -Hn`, systemd's LimitNOFILE=)"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read or raise the open-file limit"),
+    }
 }
 
 /// Async worker threads: as asked, else one per core — but one on a host with two cores or

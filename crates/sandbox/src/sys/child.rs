@@ -77,7 +77,6 @@ pub(crate) struct NsPlan {
     pub netns: Option<RawFd>,
     pub uid: libc::uid_t,
     pub gid: libc::gid_t,
-    pub nofile: u64,
 }
 
 /// Descriptors the parent opened for the child. All are close-on-exec and above 2.
@@ -270,6 +269,10 @@ pub(crate) struct ChildPlan {
     envp: Vec<*const c_char>,
     _strings: Vec<CString>,
     ns: Option<NsPlan>,
+    /// The program's RLIMIT_NOFILE (soft and hard), capped by the hard limit it inherits
+    /// (raising it needs CAP_SYS_RESOURCE, which a root without it lacks), so a Kindling that
+    /// raised its own soft limit does not hand it on.
+    nofile: Option<u64>,
     /// The parent's argument area `[start, end)`, overwritten in the supervisor.
     arg_area: Option<(usize, usize)>,
     /// The system call filter the program installs just before `execve`, and the `sock_fprog`
@@ -328,10 +331,19 @@ impl ChildPlan {
             envp,
             _strings: strings,
             ns,
+            nofile: None,
             arg_area: argument_area(),
             seccomp,
             late,
         }
+    }
+}
+
+impl ChildPlan {
+    /// Limits the program's open files to `nofile` (or the inherited hard limit, if lower).
+    pub(crate) fn with_nofile(mut self, nofile: u64) -> Self {
+        self.nofile = Some(nofile);
+        self
     }
 }
 
@@ -653,6 +665,9 @@ fn program_main(plan: &ChildPlan, exec_write: RawFd, gate: Option<RawFd>) -> ! {
     }
     // SAFETY: a process group of our own, so the tree can be signalled as a group.
     unsafe { libc::setpgid(0, 0) };
+    if let Some(nofile) = plan.nofile {
+        limit_open_files(nofile, exec_write);
+    }
     if let Some(ns) = &plan.ns {
         drop_privileges(ns, exec_write);
     }
@@ -812,21 +827,35 @@ fn place_passed_fds(pass: &[RawFd], needed: &mut [RawFd]) -> Result<(), c_int> {
     Ok(())
 }
 
-fn drop_privileges(ns: &NsPlan, exec_write: RawFd) {
-    let nofile = libc::rlimit {
-        rlim_cur: ns.nofile,
-        rlim_max: ns.nofile,
+/// RLIMIT_NOFILE to `nofile` (soft and hard), never above the inherited hard limit (lowering
+/// needs no privilege).
+fn limit_open_files(nofile: u64, exec_write: RawFd) {
+    let mut inherited = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
     };
+    // SAFETY: getrlimit writes into the initialised structure we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut inherited) } != 0 {
+        exec_fail(exec_write, Stage::Limits, 0, errno());
+    }
+    let n = nofile.min(inherited.rlim_max);
+    let limit = libc::rlimit {
+        rlim_cur: n,
+        rlim_max: n,
+    };
+    // SAFETY: setrlimit reads the initialised structure we pass.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        exec_fail(exec_write, Stage::Limits, 0, errno());
+    }
+}
+
+fn drop_privileges(ns: &NsPlan, exec_write: RawFd) {
     let no_core = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
-    // SAFETY: setrlimit with pointers to initialised structures.
-    let limits_ok = unsafe {
-        libc::setrlimit(libc::RLIMIT_NOFILE, &nofile) == 0
-            && libc::setrlimit(libc::RLIMIT_CORE, &no_core) == 0
-    };
-    if !limits_ok {
+    // SAFETY: setrlimit with a pointer to an initialised structure.
+    if unsafe { libc::setrlimit(libc::RLIMIT_CORE, &no_core) } != 0 {
         exec_fail(exec_write, Stage::Limits, 0, errno());
     }
     // Raw system calls: glibc's setuid/setgid would try to signal the parent's other threads,

@@ -28,6 +28,7 @@ use kindling_runtime_api::{InitResult, RuntimeApi, RuntimeApiConfig};
 use kindling_sandbox::{BindMount, EnvironmentSpec, IsolationMode, Sandbox};
 
 use crate::artifacts::Artifacts;
+use crate::concurrency::ThrottleReason;
 use crate::config::SchedulerConfig;
 use crate::env::{Env, Started, Tree, exit_message, platform_error};
 use crate::error::SchedulerError;
@@ -136,6 +137,25 @@ impl Starter {
     /// Starts an environment for `job` and runs its Init phase. `cancel` (the server is
     /// stopping) ends a start under way with `ShuttingDown`.
     pub async fn start(
+        self: &Arc<Self>,
+        job: StartJob,
+        cancel: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> StartResult<Env> {
+        let function = job.rec.function_name.clone();
+        match self.start_environment(job, cancel).await {
+            // Out of descriptors, memory or processes: the caller is throttled (429, retried
+            // by SDKs; an async event is retried later) instead of seeing the function fail.
+            Err(e) if e.is_host_exhausted() => {
+                tracing::warn!(%function, error = %e, "no execution environment can be started: the host is out of resources (see the open-file limit in the startup log)");
+                let reason = ThrottleReason::FunctionInvocationRateLimitExceeded;
+                self.metrics.throttled(&function, reason.as_str());
+                Err(SchedulerError::Throttled(reason))
+            }
+            other => other,
+        }
+    }
+
+    async fn start_environment(
         self: &Arc<Self>,
         job: StartJob,
         cancel: &mut tokio::sync::watch::Receiver<bool>,
@@ -330,6 +350,14 @@ impl Starter {
         };
         let mut sandbox = match self.sandbox.spawn(spec).await {
             Ok(s) => s,
+            // Kindling's own limits, not the function's: throttled by `start`, not reported
+            // as the function's failure.
+            Err(e) if e.is_host_exhausted() => {
+                return Err(SchedulerError::Sandbox {
+                    what: "starting the environment",
+                    source: e,
+                });
+            }
             Err(e) => {
                 tracing::warn!(function = %rec.function_name, error = %e, "could not start environment");
                 // Nothing runs as the user: its id can go back at once.

@@ -74,10 +74,14 @@ impl SandboxError {
     /// succeed once environments have gone.
     pub fn is_host_exhausted(&self) -> bool {
         match self {
-            SandboxError::Exec { source, .. }
-            | SandboxError::Setup { source, .. }
-            | SandboxError::Cgroup { source, .. }
-            | SandboxError::Io { source, .. } => is_exhaustion(source),
+            // Inside the environment, memory and processes are the function's own limits
+            // (its cgroup): only running out of descriptors is the host's.
+            SandboxError::Exec { source, .. } | SandboxError::Setup { source, .. } => {
+                matches!(source.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+            }
+            SandboxError::Cgroup { source, .. } | SandboxError::Io { source, .. } => {
+                is_exhaustion(source)
+            }
             SandboxError::InvalidSpec(_)
             | SandboxError::IsolationUnavailable(_)
             | SandboxError::SyscallFilter(_)
@@ -125,6 +129,16 @@ mod tests {
             !missing.is_host_exhausted(),
             "a missing bootstrap is the function's"
         );
+        let too_small = SandboxError::Exec {
+            program: "/var/task/bootstrap".into(),
+            source: io::Error::from_raw_os_error(libc::ENOMEM),
+        };
+        assert!(
+            !too_small.is_host_exhausted(),
+            "its memory limit is the function's"
+        );
+        let clone = io::Error::from_raw_os_error(libc::EAGAIN);
+        assert!(SandboxError::io("cloning the supervisor", clone).is_host_exhausted());
         assert!(!SandboxError::InvalidSpec("x".into()).is_host_exhausted());
     }
 }

@@ -13,6 +13,8 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 import kindling_e2e as k
 
 HANDLER = b"""
@@ -64,9 +66,12 @@ def _invoke_raw(url: str, name: str, payload: dict) -> tuple[int, dict, str]:
         return e.code, {h.lower(): v for h, v in e.headers.items()}, e.read().decode()
 
 
-def test_a_host_out_of_descriptors_throttles_and_recovers(server_factory):
-    # Room for a few dozen environments; idle ones go after a second.
-    srv = server_factory("--idle-timeout", "1", nofile=(512, 512))
+@pytest.mark.parametrize("limit", ["derived", "none"])
+def test_a_host_out_of_descriptors_throttles_and_recovers(server_factory, limit):
+    # Room for a few dozen environments; idle ones go after a second. "derived": the node's
+    # limit on environments follows the descriptors; "none": starts run out of descriptors.
+    extra = ["--max-environments", "0"] if limit == "none" else []
+    srv = server_factory("--idle-timeout", "1", *extra, nofile=(512, 512))
     lam = k.make_client(srv.url)
     names = [k.unique(f"nofile-{i}") for i in range(60)]
     for name in names:
@@ -98,3 +103,17 @@ def test_a_host_out_of_descriptors_throttles_and_recovers(server_factory):
 
     k.wait_for(runs, timeout=60, interval=0.5)
     assert srv.running, srv.log_tail()
+
+
+def test_idle_environments_make_room_for_new_ones(server_factory):
+    # Idle environments stay for 5 minutes: once descriptors run out, the one idle the
+    # longest is retired for the next cold start, and no invocation is throttled.
+    srv = server_factory("--idle-timeout", "300", nofile=(512, 512))
+    lam = k.make_client(srv.url)
+    for i in range(45):
+        name = k.unique(f"room-{i}")
+        _python_function(lam, name)
+        status, headers, body = _invoke_raw(srv.url, name, {})
+        assert (status, headers.get("x-amz-function-error")) == (200, None), (i, body[:300])
+    assert "retired to make room" in srv.log_tail(2000), (
+        "45 environments fitted in 512 descriptors: the test did not reach the limit")

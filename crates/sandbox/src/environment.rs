@@ -3,7 +3,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -74,6 +74,26 @@ pub(crate) struct Inner {
     /// `exec_later`: the write end of the pipe the waiting program reads its command from,
     /// taken by [`Environment::attach_code_and_exec`]. Dropping it unused ends the program.
     pub late_gate: Mutex<Option<OwnedFd>>,
+    /// Counts this environment among its sandbox's live ones until the last reference goes.
+    pub _live: LiveCount,
+}
+
+/// One environment in its sandbox's count of live environments (each holds descriptors,
+/// memory and processes of the host's), from its start until its state is dropped.
+#[derive(Debug)]
+pub(crate) struct LiveCount(Arc<AtomicUsize>);
+
+impl LiveCount {
+    pub(crate) fn enter(count: &Arc<AtomicUsize>) -> LiveCount {
+        count.fetch_add(1, Ordering::Relaxed);
+        LiveCount(Arc::clone(count))
+    }
+}
+
+impl Drop for LiveCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What an environment spawned with

@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     /// `kindling-init`, which every supervisor executes once its setup is done (`Err`: it
     /// could not be made, and every spawn fails with that).
     pub init_image: Result<OwnedFd, String>,
+    /// Environments started and not yet dropped.
+    pub live: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Shared {

@@ -12,7 +12,7 @@ use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, watch};
 
 use crate::cgroup::EnvCgroup;
-use crate::environment::{Environment, Inner, monitor, read_record};
+use crate::environment::{Environment, Inner, LiveCount, monitor, read_record};
 use crate::launch::{
     Launched, Shared, abort_blocking, above_stdio, is_permission_like, prepare_namespaces,
 };
@@ -191,6 +191,7 @@ impl Sandbox {
                 filter,
                 tmp_pool,
                 init_image: sys::init_image().map_err(|e| e.to_string()),
+                live: Arc::default(),
             }),
         })
     }
@@ -207,8 +208,15 @@ impl Sandbox {
                 filter: Some(seccomp::filter()),
                 tmp_pool: None,
                 init_image: sys::init_image().map_err(|e| e.to_string()),
+                live: Arc::default(),
             }),
         }
+    }
+
+    /// Environments started by this sandbox and not yet gone (dropped, and their tree's
+    /// state released).
+    pub fn live_environments(&self) -> usize {
+        self.shared.live.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn mode(&self) -> IsolationMode {
@@ -402,6 +410,7 @@ impl Sandbox {
             tmp: Mutex::new(tmp),
             control: Mutex::new(control),
             late_gate: Mutex::new(late_gate),
+            _live: LiveCount::enter(&self.shared.live),
         });
         let (exit_tx, exit_rx) = watch::channel(None);
         tokio::spawn(monitor(Arc::clone(&inner), report, exit_tx));

@@ -194,6 +194,36 @@ async fn dropping_the_handle_ends_the_tree() {
 }
 
 #[tokio::test]
+async fn live_environments_are_counted_until_they_are_gone() {
+    let sandbox = Sandbox::process();
+    assert_eq!(sandbox.live_environments(), 0);
+    let a = sandbox
+        .spawn(shell(&unique("live-a"), "sleep 1000"))
+        .await
+        .unwrap();
+    let b = sandbox
+        .spawn(shell(&unique("live-b"), "sleep 1000"))
+        .await
+        .unwrap();
+    assert_eq!(sandbox.live_environments(), 2);
+    drop(a);
+    eventually("one environment left", LIMIT, || {
+        sandbox.live_environments() == 1
+    })
+    .await;
+    drop(b);
+    eventually("none left", LIMIT, || sandbox.live_environments() == 0).await;
+    let mut spec = shell(&unique("live-c"), "");
+    spec.program = "/nonexistent/program".into();
+    assert!(sandbox.spawn(spec).await.is_err());
+    assert_eq!(
+        sandbox.live_environments(),
+        0,
+        "a failed start is not counted"
+    );
+}
+
+#[tokio::test]
 async fn the_programs_end_is_known_before_the_exit_is_published() {
     let sandbox = Sandbox::process();
     let env = sandbox

@@ -53,6 +53,11 @@ pub struct SchedulerConfig {
     pub prewarm_per_runtime: usize,
     /// Runtimes whose pre-initialized environments are started with the scheduler.
     pub prewarm_runtimes: Vec<String>,
+    /// Environments this node keeps at most (idle, busy, pre-initialized and provisioned):
+    /// a cold start beyond it first retires the environment idle the longest, of any
+    /// function, and is throttled when none is idle. `None`: no limit of Kindling's own (the
+    /// host's descriptors, memory and processes still are).
+    pub max_environments: Option<usize>,
 }
 
 /// Kindling's API as execution environments reach it: SDK calls from functions go there

@@ -106,7 +106,10 @@ impl SchedulerError {
     pub fn is_host_exhausted(&self) -> bool {
         match self {
             Self::Sandbox { source, .. } => source.is_host_exhausted(),
-            Self::Io { source, .. } => kindling_sandbox::is_exhaustion(source),
+            Self::Io { source, .. }
+            | Self::Users(UserPoolError::Lock { source, .. }) => {
+                kindling_sandbox::is_exhaustion(source)
+            }
             _ => false,
         }
     }

@@ -19,7 +19,7 @@ use crate::concurrency::{Permit, ThrottleReason};
 use crate::env::{Env, Ran, RunResult};
 use crate::error::SchedulerError;
 use crate::logs::{self, Report};
-use crate::pool::{PoolKey, Taken};
+use crate::pool::{PoolKey, Pooled, Taken};
 use crate::request::{InvokeRequest, InvokeResponse, InvokeResult, InvokeStream, StreamOutcome};
 use crate::shared::Shared;
 use crate::spans::Timeline;
@@ -406,8 +406,42 @@ async fn cold_start(
         tail: req.tail,
         provisioned: false,
     };
-    shared.starter.start(job, cancel).await
+    let mut evicted = 0;
+    loop {
+        // At the node's limit on environments, or out of descriptors, memory or processes:
+        // the environment idle the longest (any function's) makes room, as Lambda reclaims
+        // idle environments; none idle, the caller is throttled (429, retried by SDKs; an
+        // async event is retried later) rather than seeing the function fail.
+        let why = if shared.starter.has_room(0) {
+            match shared.starter.start(job.clone(), cancel).await {
+                Err(e) if e.is_host_exhausted() => e.to_string(),
+                other => return other,
+            }
+        } else {
+            "the node keeps --max-environments environments already".to_string()
+        };
+        let oldest = if evicted < MAX_EVICTIONS_PER_START {
+            shared.pool().take_least_recent()
+        } else {
+            None
+        };
+        let Some(env) = oldest else {
+            tracing::warn!(function = %job.rec.function_name, why, "no execution environment can be started and none is idle: throttled");
+            let reason = ThrottleReason::FunctionInvocationRateLimitExceeded;
+            shared
+                .starter
+                .metrics
+                .throttled(&job.rec.function_name, reason.as_str());
+            return Err(SchedulerError::Throttled(reason));
+        };
+        evicted += 1;
+        tracing::info!(function = %job.rec.function_name, retired = %env.key().function, why, "the environment idle the longest is retired to make room");
+        env.retire(ShutdownReason::Spindown).await;
+    }
 }
+
+/// Idle environments a cold start may retire when the host is out of resources for it.
+const MAX_EVICTIONS_PER_START: u32 = 3;
 
 /// Lambda's `Resource` dimension: the function, or `function:qualifier` as invoked.
 fn resource(req: &InvokeRequest) -> Cow<'_, str> {

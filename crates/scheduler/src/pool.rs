@@ -116,6 +116,24 @@ impl<E: Pooled> Pool<E> {
         }
     }
 
+    /// Removes the environment idle the longest, of any key (each list's first is its
+    /// least recently used).
+    pub fn take_least_recent(&mut self) -> Option<E> {
+        let key = self
+            .idle
+            .iter()
+            .filter_map(|(key, list)| list.first().map(|e| (e.last_used(), key)))
+            .min_by_key(|(used, _)| *used)
+            .map(|(_, key)| key.clone())?;
+        let list = self.idle.get_mut(&key)?;
+        let env = list.remove(0);
+        if list.is_empty() {
+            self.idle.remove(&key);
+        }
+        env.freezer().set_idle(false);
+        Some(env)
+    }
+
     /// Removes environments idle for `max_idle` or longer, and those whose runtime died.
     pub fn expired(&mut self, max_idle: Duration, now: Instant) -> Vec<E> {
         let mut out = Vec::new();
@@ -371,6 +389,22 @@ mod tests {
         let stale = pool.stale(&key("f"));
         assert_eq!(stale.iter().map(|e| e.id).collect::<Vec<_>>(), [3]);
         assert_eq!(pool.len(), 1);
+    }
+
+    #[test]
+    fn the_environment_idle_the_longest_is_taken_first_whatever_its_key() {
+        let fake = Arc::new(Fake::default());
+        let mut pool = Pool::default();
+        pool.put(env("f", 1, Arc::clone(&fake), Duration::from_secs(5)));
+        pool.put(env("f", 2, Arc::clone(&fake), Duration::from_secs(1)));
+        pool.put(env("g", 3, Arc::clone(&fake), Duration::from_secs(9)));
+        pool.put(env("h", 4, Arc::clone(&fake), Duration::ZERO));
+        let order: Vec<u32> = std::iter::from_fn(|| pool.take_least_recent())
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(order, [3, 1, 2, 4]);
+        assert_eq!(pool.len(), 0);
+        assert!(!pool.has_idle(&key("g")), "an emptied key is gone");
     }
 
     /// A key is advertised while an environment of it is idle, and for one more look after

@@ -321,6 +321,12 @@ pub struct ServeArgs {
     /// Seconds a request body may stop arriving before the request is cut.
     #[arg(long, env = "KINDLING_BODY_TIMEOUT", default_value_t = 10.0)]
     pub body_timeout: f64,
+    /// Execution environments this node keeps at most (idle, busy, pre-initialized and
+    /// provisioned). A cold start beyond it retires the environment idle the longest, of any
+    /// function, or is throttled (429) when none is idle. Default: what the open-file limit
+    /// allows (about 16 descriptors each, after room for --max-connections). 0: no limit.
+    #[arg(long, env = "KINDLING_MAX_ENVIRONMENTS")]
+    pub max_environments: Option<usize>,
     /// Open API connections at once (more wait to be accepted).
     #[arg(long, env = "KINDLING_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,

@@ -30,8 +30,13 @@ use crate::{apigateway, cluster, deploy, logs_api, messaging, observe, runtime_f
 /// server secret (`<data-dir>/auth-secret`) revokes them all.
 const FUNCTION_CREDENTIALS_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
-pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    open_file_limit(&args);
+pub fn run(mut args: ServeArgs) -> anyhow::Result<()> {
+    let room = open_file_limit(&args);
+    args.max_environments = match args.max_environments {
+        Some(0) => None,
+        Some(n) => Some(n),
+        None => room,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(worker_threads(args.worker_threads))
         .enable_all()
@@ -40,20 +45,22 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(serve(args))
 }
 
-/// Raises the open-file limit (before any thread exists) and says what it allows.
-fn open_file_limit(args: &ServeArgs) {
+/// Raises the open-file limit (before any thread exists) and says how many environments it
+/// leaves room for.
+fn open_file_limit(args: &ServeArgs) -> Option<usize> {
     match crate::open_files::raise() {
         Ok(files) => {
-            // Client connections at most, plus the store, log files and the like.
-            let reserved = args.max_connections as u64 + 512;
-            let environments = files.environments(reserved);
+            // Client connections (at most a quarter of the limit), plus the store, log files
+            // and the like.
+            let reserved = (args.max_connections as u64).min(files.now / 4) + 256;
+            let environments = usize::try_from(files.environments(reserved).max(1)).ok();
             tracing::info!(
                 limit = files.now,
                 raised_from = files.before,
                 environments,
                 "open-file limit"
             );
-            if environments < 256 {
+            if environments.is_some_and(|n| n < 256) && args.max_environments.is_none() {
                 tracing::warn!(
                     limit = files.now,
                     hard = files.hard,
@@ -62,8 +69,12 @@ fn open_file_limit(args: &ServeArgs) {
                      hard limit (`ulimit -Hn`, systemd's LimitNOFILE=)"
                 );
             }
+            environments
         }
-        Err(e) => tracing::warn!(error = %e, "could not read or raise the open-file limit"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read or raise the open-file limit");
+            None
+        }
     }
 }
 
@@ -708,6 +719,7 @@ fn data_plane(
         },
         prewarm_per_runtime: args.prewarm,
         prewarm_runtimes: args.prewarm_runtimes.clone(),
+        max_environments: args.max_environments,
     };
     let mode = sandbox.mode();
     Ok((Scheduler::new(config, sandbox, locator, logs)?, mode))

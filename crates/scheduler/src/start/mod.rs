@@ -28,7 +28,6 @@ use kindling_runtime_api::{InitResult, RuntimeApi, RuntimeApiConfig};
 use kindling_sandbox::{BindMount, EnvironmentSpec, IsolationMode, Sandbox};
 
 use crate::artifacts::Artifacts;
-use crate::concurrency::ThrottleReason;
 use crate::config::SchedulerConfig;
 use crate::env::{Env, Started, Tree, exit_message, platform_error};
 use crate::error::SchedulerError;
@@ -52,6 +51,7 @@ const RUNTIME_API_PORT: u16 = 9001;
 pub(crate) type StartResult<T> = Result<Result<T, InitFailure>, SchedulerError>;
 
 /// What to start.
+#[derive(Clone)]
 pub(crate) struct StartJob {
     pub rec: Arc<VersionRecord>,
     pub code_zip: PathBuf,
@@ -134,28 +134,17 @@ impl Starter {
         matches!(self.sandbox.mode(), IsolationMode::Namespaces { .. })
     }
 
+    /// Whether one more environment fits under `max_environments`, keeping `spare` of them
+    /// free (for cold starts of invocations, when a pre-initialized one is about to start).
+    pub(crate) fn has_room(&self, spare: usize) -> bool {
+        self.config
+            .max_environments
+            .is_none_or(|max| self.sandbox.live_environments() + spare < max)
+    }
+
     /// Starts an environment for `job` and runs its Init phase. `cancel` (the server is
     /// stopping) ends a start under way with `ShuttingDown`.
     pub async fn start(
-        self: &Arc<Self>,
-        job: StartJob,
-        cancel: &mut tokio::sync::watch::Receiver<bool>,
-    ) -> StartResult<Env> {
-        let function = job.rec.function_name.clone();
-        match self.start_environment(job, cancel).await {
-            // Out of descriptors, memory or processes: the caller is throttled (429, retried
-            // by SDKs; an async event is retried later) instead of seeing the function fail.
-            Err(e) if e.is_host_exhausted() => {
-                tracing::warn!(%function, error = %e, "no execution environment can be started: the host is out of resources (see the open-file limit in the startup log)");
-                let reason = ThrottleReason::FunctionInvocationRateLimitExceeded;
-                self.metrics.throttled(&function, reason.as_str());
-                Err(SchedulerError::Throttled(reason))
-            }
-            other => other,
-        }
-    }
-
-    async fn start_environment(
         self: &Arc<Self>,
         job: StartJob,
         cancel: &mut tokio::sync::watch::Receiver<bool>,

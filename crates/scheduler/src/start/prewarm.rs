@@ -31,6 +31,9 @@ use crate::error::SchedulerError;
 use crate::launch::{self, Inside, Launch};
 use crate::users::UserLease;
 
+/// Environments a pre-initialized one leaves free under `max_environments`.
+const PREWARM_SPARE: usize = 2;
+
 /// `/tmp` size of a pre-initialized environment: Lambda's default `EphemeralStorage`. A
 /// function asking for another size gets the ordinary cold start.
 pub(super) const PREWARM_TMP_MB: u32 = 512;
@@ -205,6 +208,10 @@ impl Starter {
     pub(crate) fn prewarm_fill(self: &Arc<Self>, runtime: &str) {
         let target = self.config.prewarm_per_runtime;
         if target == 0 || !self.namespaces() || !supported(runtime) || self.prewarm.is_closed() {
+            return;
+        }
+        // Near the node's limit on environments, the room goes to invocations.
+        if !self.has_room(PREWARM_SPARE) {
             return;
         }
         {

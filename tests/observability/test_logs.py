@@ -3,6 +3,7 @@ v2's `aws logs tail [--follow]` calls it, and the SAM CLI's `sam logs [--tail]`.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -14,6 +15,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+import support
 from obs_support import VENV_BIN, aws, aws_json, invoke, make_function, wait_for
 
 STREAM_RE = re.compile(r"^\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}$")
@@ -200,6 +202,51 @@ def test_sam_logs_and_tail(lam, endpoint):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
+
+
+def test_searches_within_a_small_budget_page_through_partial_answers(server_factory, tmp_path):
+    # A server whose FilterLogEvents reads about 300 bytes per request: every search pauses
+    # many times (empty pages with a nextToken), and the aws CLI, the way aws CLI v2 tails and
+    # sam logs still get every event once, in order.
+    import conftest
+    srv = server_factory(extra=["--logs-search-budget", "300"])
+    try:
+        logs = conftest.client("logs", endpoint_url=srv.url)
+        g = f"/kindling/budget/{uuid.uuid4().hex[:8]}"
+        logs.create_log_group(logGroupName=g)
+        now = int(time.time() * 1000) - 60_000
+        want = []
+        for s in range(3):
+            stream = f"app/{s}"
+            logs.create_log_stream(logGroupName=g, logStreamName=stream)
+            batch = [{"timestamp": now + i * 3 + s, "message": f"line {s}-{i:03d} " + "x" * 40}
+                     for i in range(40)]
+            logs.put_log_events(logGroupName=g, logStreamName=stream, logEvents=batch)
+            want += [(e["timestamp"], e["message"]) for e in batch]
+        want.sort()
+        first = logs.filter_log_events(logGroupName=g)
+        assert first["events"] == [] and "nextToken" in first
+        env = dict(os.environ, AWS_ENDPOINT_URL=srv.url)
+        out = subprocess.run([str(VENV_BIN / "aws"), "logs", "filter-log-events",
+                              "--log-group-name", g, "--output", "json"],
+                             capture_output=True, text=True, timeout=180, env=env)
+        assert out.returncode == 0, out.stderr
+        got = [(e["timestamp"], e["message"]) for e in json.loads(out.stdout)["events"]]
+        assert got == want
+        seen: set[str] = set()
+        tailed, _ = tail_like_aws_cli_v2(logs, g, now - 1000, seen)
+        assert [(e["timestamp"], e["message"]) for e in tailed] == want
+        sam = VENV_BIN / "sam"
+        if not sam.exists():
+            pytest.fail("the SAM CLI is not installed in the test venv")
+        out = subprocess.run([str(sam), "logs", "--cw-log-group", g, "--start-time", "10min ago"],
+                             capture_output=True, text=True, timeout=180,
+                             env=dict(env, SAM_CLI_TELEMETRY="0"))
+        assert out.returncode == 0, out.stderr
+        printed = [m for _, m in want if m in out.stdout]
+        assert len(printed) == len(want)
+    finally:
+        support.stop_cleanly(srv)
 
 
 def test_retention_policy_deletes_old_streams(logs, lam, server):

@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import socket
 import threading
+import time
 import urllib.request
 
 import pytest
@@ -264,6 +266,86 @@ def test_http_subscriber_confirmation_notifications_and_retries(sns):
         assert note["Message"] == "ping" and note["Subject"] == "s" and note["MessageId"] == msg_id
     finally:
         httpd.shutdown()
+
+
+class _Hanging:
+    """An endpoint that accepts connections, reads the requests and never answers."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.requests: list[bytes] = []
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._read, args=(conn,), daemon=True).start()
+
+    def _read(self, conn):
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:"))
+            while len(body) < length:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                body += chunk
+            self.requests.append(body)
+        except OSError:
+            pass
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def test_a_hanging_http_subscriber_does_not_delay_the_others(sns):
+    # One endpoint accepts and never answers (each POST waits for the 15 s timeout), another
+    # answers at once: the fast one gets every message while the hanging ones are pending.
+    hanging = _Hanging()
+    handler = type("Handler", (_Endpoint,), {"received": [], "fail_first": 0})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    topic = sns.create_topic(Name=unique("t"))["TopicArn"]
+    try:
+        for url, got in [(f"http://127.0.0.1:{hanging.port}/slow", lambda: hanging.requests),
+                         (f"http://127.0.0.1:{httpd.server_address[1]}/fast",
+                          lambda: [r[1].encode() for r in handler.received])]:
+            sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=url)
+            wait_for(got, what=f"SubscriptionConfirmation to {url}")
+            token = json.loads(got()[0])["Token"]
+            sns.confirm_subscription(TopicArn=topic, Token=token)
+        handler.received.clear()
+        n = 40
+        start = time.monotonic()
+        for i in range(n):
+            sns.publish(TopicArn=topic, Message=f"m{i}")
+        wait_for(lambda: len(handler.received) >= n, timeout=3, interval=0.02,
+                 what="every message at the fast endpoint")
+        elapsed = time.monotonic() - start
+        assert sorted(json.loads(b)["Message"] for _, b in handler.received) == \
+            sorted(f"m{i}" for i in range(n))
+        assert elapsed < 3, elapsed
+        # The hanging endpoint got notifications too (and answered none of them).
+        assert any(json.loads(b)["Type"] == "Notification" for b in hanging.requests)
+    finally:
+        sns.delete_topic(TopicArn=topic)
+        httpd.shutdown()
+        hanging.close()
 
 
 def test_lambda_subscriber_gets_the_sns_event(sns, sqs, lam):

@@ -34,6 +34,11 @@ pub struct DeployConfig {
     /// Stacks that may exist at once, deleted ones aside (CloudFormation's `StacksPerAccount`
     /// quota, 2000): each holds its template in memory.
     pub max_stacks: usize,
+    /// Deleted stacks kept (their summary and events, without template or resource bodies),
+    /// the newest first; older ones are forgotten.
+    pub max_deleted_stacks: usize,
+    /// How long a deleted stack stays visible (CloudFormation: 90 days).
+    pub deleted_retention: Duration,
 }
 
 impl DeployConfig {
@@ -44,6 +49,8 @@ impl DeployConfig {
             partition: "aws".to_string(),
             linger: Duration::ZERO,
             max_stacks: 2000,
+            max_deleted_stacks: 1000,
+            deleted_retention: Duration::from_secs(90 * 24 * 3600),
         }
     }
 }
@@ -66,6 +73,19 @@ impl State {
                 .iter()
                 .find(|s| s.stack_name == name_or_id && !s.is_deleted())
         }
+    }
+
+    /// The deleted stacks past the retention: all but the newest `keep`, and any deleted
+    /// before `oldest_ms`.
+    fn expired(&self, keep: usize, oldest_ms: i64) -> Vec<String> {
+        let mut deleted: Vec<&Stack> = self.stacks.iter().filter(|s| s.is_deleted()).collect();
+        deleted.sort_by_key(|s| std::cmp::Reverse(s.deleted_at_ms()));
+        deleted
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| *i >= keep || s.deleted_at_ms() < oldest_ms)
+            .map(|(_, s)| s.stack_id.clone())
+            .collect()
     }
 
     /// Installs a stack read or written at its revision, unless a newer one is cached.
@@ -125,6 +145,10 @@ fn from_row(row: StackRow) -> Result<Stack> {
     })?;
     stack.revision = row.revision;
     stack.owner = row.owner;
+    if stack.is_deleted() {
+        // (Records written before deleted stacks were shed still hold everything.)
+        stack.shed_deleted();
+    }
     Ok(stack)
 }
 
@@ -159,6 +183,7 @@ impl Deployer {
                 finished: tokio::sync::Notify::new(),
             }),
         };
+        deployer.forget_expired().await;
         deployer.resume_own(INTERRUPTED);
         if deployer.inner.cluster.is_shared() {
             let me = deployer.clone();
@@ -201,7 +226,12 @@ impl Deployer {
         let store = Arc::clone(&self.inner.store);
         let revisions = blocking(move || store.stack_revisions()).await?;
         let stale: Vec<String> = {
-            let state = self.state();
+            let mut state = self.state();
+            // Deleted stacks another node forgot leave this cache too.
+            let stored: HashSet<&str> = revisions.iter().map(|(id, _)| id.as_str()).collect();
+            state
+                .stacks
+                .retain(|s| !s.is_deleted() || stored.contains(s.stack_id.as_str()));
             revisions
                 .into_iter()
                 .filter(|(id, rev)| {
@@ -283,6 +313,9 @@ impl Deployer {
                 "this node cannot reach the shared store; it takes no stack operation".into(),
             ));
         }
+        if stack.is_deleted() {
+            stack.shed_deleted();
+        }
         let owner = stack.operation.as_ref().map(|_| self.node_id().to_string());
         let row = StackRow {
             stack_id: stack.stack_id.clone(),
@@ -310,7 +343,40 @@ impl Deployer {
         stack.revision = revision;
         stack.owner = owner;
         self.state().install(stack.clone());
+        if stack.is_deleted() {
+            self.forget_expired().await;
+        }
         Ok(())
+    }
+
+    /// Forgets the deleted stacks past the retention ([`DeployConfig::max_deleted_stacks`],
+    /// [`DeployConfig::deleted_retention`]): from this cache, and from the store with their
+    /// events and change sets. A store failure is logged (they go at the next delete).
+    async fn forget_expired(&self) {
+        let config = &self.inner.config;
+        let retention = i64::try_from(config.deleted_retention.as_millis()).unwrap_or(i64::MAX);
+        let expired = {
+            let mut state = self.state();
+            let expired = state.expired(
+                config.max_deleted_stacks,
+                now_ms().saturating_sub(retention),
+            );
+            if !expired.is_empty() {
+                let gone: HashSet<&str> = expired.iter().map(String::as_str).collect();
+                state.stacks.retain(|s| !gone.contains(s.stack_id.as_str()));
+            }
+            expired
+        };
+        if expired.is_empty() {
+            return;
+        }
+        let store = Arc::clone(&self.inner.store);
+        if let Err(e) = blocking(move || store.forget_deleted_stacks(&expired)).await {
+            tracing::warn!(
+                error = &e as &dyn std::error::Error,
+                "forgetting expired deleted stacks failed"
+            );
+        }
     }
 
     /// Reads one stack again from the store into the cache (after a lost compare-and-swap).

@@ -63,6 +63,29 @@ impl Stack {
         self.status == status::DELETE_COMPLETE
     }
 
+    /// Drops what a deleted stack no longer needs: the template (original and processed) and
+    /// the resources' bodies (properties, attributes, `Ref` values, metadata). What ListStacks,
+    /// DescribeStacks, DescribeStackResources and DescribeStackEvents show of it stays
+    /// (identity, status, times, parameters, outputs, tags, each resource's summary).
+    pub fn shed_deleted(&mut self) {
+        self.template_body = String::new();
+        self.processed = Value::Null;
+        self.operation = None;
+        for r in &mut self.resources {
+            r.properties = Map::new();
+            r.attributes = Map::new();
+            r.ref_value = None;
+            r.metadata = None;
+        }
+    }
+
+    /// When a deleted stack was deleted (its last change if the time was not recorded).
+    pub fn deleted_at_ms(&self) -> i64 {
+        self.deletion_ms
+            .or(self.last_updated_ms)
+            .unwrap_or(self.creation_ms)
+    }
+
     /// Whether an operation is running (nothing else may start).
     pub fn is_busy(&self) -> bool {
         self.status.ends_with("_IN_PROGRESS") && self.status != status::REVIEW_IN_PROGRESS

@@ -427,3 +427,93 @@ async fn stacks_beyond_the_quota_are_refused_until_one_is_deleted() {
         .await
         .expect("a slot again");
 }
+
+/// A template of about `kib` KiB (a long property value on every resource).
+fn big_template(kib: usize) -> String {
+    let filler = "x".repeat(kib * 1024 / 3);
+    format!(
+        "Resources:\n  A:\n    Type: AWS::SQS::Queue\n    Properties:\n      Pad: {filler}\n  \
+         B:\n    Type: AWS::SNS::Topic\n    Properties:\n      Pad: {filler}\n  \
+         C:\n    Type: AWS::SNS::Subscription\n    Properties:\n      Pad: {filler}\n"
+    )
+}
+
+#[tokio::test]
+async fn deleted_stacks_keep_only_their_summary_and_the_newest_are_kept() {
+    let mut config = DeployConfig::new("us-east-1", "000000000000");
+    config.linger = Duration::from_secs(5);
+    config.max_stacks = 2;
+    config.max_deleted_stacks = 2;
+    let store = Arc::new(SqliteStore::in_memory().expect("db"));
+    let fake = Arc::new(Fake::default());
+    let d = Deployer::open(
+        config,
+        Arc::clone(&store) as Arc<dyn kindling_store::StackStore>,
+        Arc::new(fake),
+        Arc::new(NoUrls),
+        alone(),
+    )
+    .await
+    .expect("open");
+    let body = big_template(45);
+    let mut ids = Vec::new();
+    for name in ["s0", "s1", "s2"] {
+        ids.push(d.create_stack(input(name, &body)).await.expect("create"));
+        assert_eq!(status(&d, name).await, "CREATE_COMPLETE");
+        let live = serde_json::to_string(&d.stack(name).expect("live")).expect("json");
+        assert!(
+            live.len() > 120 * 1024,
+            "a live stack holds its template: {}",
+            live.len()
+        );
+        d.delete_stack(name).await.expect("delete");
+        assert_eq!(status(&d, ids.last().expect("id")).await, "DELETE_COMPLETE");
+    }
+    // What a deleted stack retains, in memory and in the store: its summary, no template,
+    // no resource bodies.
+    let deleted = d.stack(&ids[2]).expect("by id");
+    let kept = serde_json::to_string(&deleted).expect("json").len();
+    let stored = kindling_store::StackStore::stacks_by_id(&*store, &ids[2..])
+        .expect("row")
+        .remove(0)
+        .document
+        .len();
+    assert!(
+        kept < 4 * 1024,
+        "deleted stack keeps {kept} bytes in memory"
+    );
+    assert!(
+        stored < 4 * 1024,
+        "deleted stack keeps {stored} bytes stored"
+    );
+    assert!(deleted.template_body.is_empty() && deleted.processed.is_null());
+    assert_eq!(deleted.resources.len(), 3);
+    assert!(deleted.resources.iter().all(|r| r.properties.is_empty()
+        && r.status == "DELETE_COMPLETE"
+        && r.physical_id.is_some()));
+    assert!(matches!(
+        d.get_template(Some(&ids[2]), None, false).await,
+        Err(crate::DeployError::Validation(_))
+    ));
+    let events = d.describe_stack_events(&ids[2]).await.expect("events");
+    assert_eq!(events[0].status, "DELETE_COMPLETE");
+    // Only the newest two deleted stacks stay (ListStacks, by id, events, the store).
+    let listed: Vec<String> = d.list_stacks(&[]).into_iter().map(|s| s.stack_id).collect();
+    assert_eq!(listed, [ids[2].clone(), ids[1].clone()]);
+    assert!(d.stack(&ids[0]).is_err());
+    assert!(
+        kindling_store::StackStore::stack_events(&*store, &ids[0])
+            .expect("events")
+            .is_empty()
+    );
+    assert_eq!(
+        kindling_store::StackStore::stack_revisions(&*store)
+            .expect("revisions")
+            .len(),
+        2
+    );
+    // The quota counts live stacks only.
+    for name in ["t0", "t1"] {
+        d.create_stack(input(name, CHAIN)).await.expect("create");
+    }
+}

@@ -11,6 +11,7 @@
 //!   space-delimited patterns);
 //! - [`registry`]: groups made with `CreateLogGroup` and retention policies (also the age
 //!   limits of the server's retention sweeps);
+//! - [`search`]: FilterLogEvents' search within a work budget (paused and resumed by token);
 //! - [`stream`]: reading stream files.
 //!
 //! Decisions: an event is a line of the stream; `ingestionTime` is the event's timestamp;
@@ -24,6 +25,7 @@ pub mod live;
 pub mod ops;
 pub mod pattern;
 pub mod registry;
+pub mod search;
 pub mod stream;
 
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The operations, over the stored streams ([`LogStore`]) and the group [`Registry`]. Every
 //! function here blocks (file reads and writes): the router calls them on the blocking pool.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::error::LogsError;
 use crate::pattern::Pattern;
 use crate::registry::{GroupRecord, Registry};
+use crate::search::{self, Key, Progress, Query, Searches};
 use crate::stream::{self, Event, StreamInfo};
 
 /// Largest answer of GetLogEvents and FilterLogEvents (events' bytes), as CloudWatch's 1 MB.
@@ -31,6 +32,8 @@ pub struct Logs {
     pub registry: Arc<Registry>,
     pub region: String,
     pub account_id: String,
+    /// FilterLogEvents' searches paused between requests, and their work budget.
+    pub searches: Arc<Searches>,
 }
 
 /// Every operation served.
@@ -522,81 +525,69 @@ impl Logs {
         }
         let pattern = Pattern::parse(input.filter_pattern.as_deref().unwrap_or(""))
             .map_err(|e| LogsError::invalid(format!("Invalid filter pattern: {e}")))?;
-        let after = match &input.next_token {
-            None => None,
-            Some(t) => Some(parse_filter_token(t).ok_or_else(bad_token)?),
+        let (paused, after) = match &input.next_token {
+            None => (None, None),
+            Some(t) => parse_filter_token(t).ok_or_else(bad_token)?,
         };
         self.require(&group)?;
-        // The matches kept (see below), their bytes as the answer counts them, the smallest
-        // key dropped (later matches past it cannot be on this page), whether any was.
-        let mut matched: BTreeMap<(i64, String, usize), String> = BTreeMap::new();
-        let mut bytes = 0;
-        let mut beyond: Option<(i64, String, usize)> = None;
-        let mut more = false;
-        let mut searched = Vec::new();
-        for (name, path) in self.streams(&group)? {
-            if let Some(names) = &input.log_stream_names
-                && !names.contains(&name)
-            {
-                continue;
-            }
-            if let Some(p) = &input.log_stream_name_prefix
-                && !name.starts_with(p.as_str())
-            {
-                continue;
-            }
-            // A stream last written well before the start holds nothing for us. The file's
-            // modification time comes from the kernel's coarse clock, which lags the events'
-            // own timestamps by up to a few milliseconds: a stream written just after `start`
-            // can carry an older time, hence the slack.
-            if let Some(start) = input.start_time
-                && std::fs::metadata(&path)
+        let fingerprint = fnv64(
+            format!(
+                "{group}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{limit}",
+                input.log_stream_names,
+                input.log_stream_name_prefix,
+                input.start_time,
+                input.end_time,
+                input.filter_pattern
+            )
+            .as_bytes(),
+        );
+        let mut progress = paused
+            .and_then(|id| self.searches.resume(id, fingerprint, &after))
+            .unwrap_or_else(|| Progress::new(fingerprint, after.clone()));
+        let query = Query {
+            names: input.log_stream_names.as_deref(),
+            prefix: input.log_stream_name_prefix.as_deref(),
+            start: input.start_time,
+            end: input.end_time,
+            pattern: &pattern,
+            limit,
+            max_bytes: MAX_RESPONSE_BYTES,
+        };
+        let mut streams = self.streams(&group)?;
+        streams.sort_by(|a, b| a.0.cmp(&b.0));
+        // A stream last written well before the start holds nothing for us. The file's
+        // modification time comes from the kernel's coarse clock, which lags the events' own
+        // timestamps by up to a few milliseconds: a stream written just after `start` can
+        // carry an older time, hence the slack.
+        let stale = |path: &std::path::Path| {
+            input.start_time.is_some_and(|start| {
+                std::fs::metadata(path)
                     .is_ok_and(|m| modified_ms(&m) < start.saturating_sub(MTIME_SLACK_MS))
-            {
-                continue;
-            }
-            let read = stream::each_event(&path, |e| {
-                if input.start_time.is_some_and(|s| e.timestamp < s)
-                    || input.end_time.is_some_and(|t| e.timestamp > t)
-                {
-                    return true;
-                }
-                if let Some((ts, ref s, i)) = after
-                    && (e.timestamp, &name, e.index) <= (ts, s, i)
-                {
-                    return true;
-                }
-                if !pattern.matches(&e.message) {
-                    return true;
-                }
-                let key = (e.timestamp, name.clone(), e.index);
-                if beyond.as_ref().is_some_and(|b| key > *b) {
-                    return true;
-                }
-                bytes += e.message.len() + 26;
-                matched.insert(key, e.message);
-                // Only the first events (by time, stream, position) that fit the answer are
-                // kept: a page, not the whole group.
-                while matched.len() > limit || bytes > MAX_RESPONSE_BYTES {
-                    let Some((k, m)) = matched.pop_last() else {
-                        break;
-                    };
-                    bytes -= m.len() + 26;
-                    beyond = Some(k);
-                    more = true;
-                }
-                true
-            });
-            match read {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e.into()),
-            }
-            searched.push(json!({ "logStreamName": name, "searchedCompletely": true }));
+            })
+        };
+        let (done, searched) = search::run(
+            &query,
+            &mut progress,
+            &streams,
+            self.searches.budget(),
+            stale,
+        )?;
+        let searched: Vec<Value> = searched
+            .iter()
+            .map(|name| json!({ "logStreamName": name, "searchedCompletely": true }))
+            .collect();
+        let mut res = json!({ "searchedLogStreams": searched });
+        if !done {
+            // Out of budget: an empty page whose token resumes the search where it stopped.
+            let after = progress.after.clone();
+            let id = self.searches.pause(progress);
+            res["nextToken"] = json!(paused_token(id, after.as_ref()));
+            res["events"] = json!([]);
+            return Ok(res);
         }
         let mut out = Vec::new();
         let mut next = None;
-        for ((ts, stream, index), message) in &matched {
+        for ((ts, stream, index), message) in &progress.matched {
             out.push(json!({
                 "logStreamName": stream,
                 "timestamp": ts,
@@ -606,8 +597,9 @@ impl Logs {
             }));
             next = Some(filter_token(*ts, stream, *index));
         }
-        let mut res = json!({ "searchedLogStreams": searched });
-        if more && let Some(t) = next {
+        if progress.more
+            && let Some(t) = next
+        {
             res["nextToken"] = json!(t);
         }
         res["events"] = json!(out);
@@ -793,7 +785,32 @@ fn filter_token(ts: i64, stream: &str, index: usize) -> String {
     format!("{ts}.{index}.{hex}")
 }
 
-fn parse_filter_token(t: &str) -> Option<(i64, String, usize)> {
+/// A paused search's token: `p<id>` and, after a `.`, the page's position (if any).
+fn paused_token(id: u64, after: Option<&Key>) -> String {
+    match after {
+        Some((ts, stream, index)) => format!("p{id}.{}", filter_token(*ts, stream, *index)),
+        None => format!("p{id}"),
+    }
+}
+
+/// A FilterLogEvents token: the paused search it resumes, if any, and the position after
+/// which the page starts.
+#[allow(
+    clippy::type_complexity,
+    reason = "the two parts of a token, named by the doc"
+)]
+fn parse_filter_token(t: &str) -> Option<(Option<u64>, Option<Key>)> {
+    if let Some(rest) = t.strip_prefix('p') {
+        let (id, after) = match rest.split_once('.') {
+            Some((id, after)) => (id, Some(parse_position(after)?)),
+            None => (rest, None),
+        };
+        return Some((Some(id.parse().ok()?), after));
+    }
+    Some((None, Some(parse_position(t)?)))
+}
+
+fn parse_position(t: &str) -> Option<Key> {
     let mut parts = t.splitn(3, '.');
     let ts = parts.next()?.parse().ok()?;
     let index = parts.next()?.parse().ok()?;

@@ -30,23 +30,48 @@ pub struct StreamInfo {
 /// GetLogEvents twice the stream's size). A line without a readable timestamp takes the
 /// previous event's.
 pub fn each_event(path: &Path, mut f: impl FnMut(Event) -> bool) -> io::Result<()> {
-    let mut reader = io::BufReader::new(File::open(path)?);
+    each_event_from(path, Position::default(), |e, _| f(e)).map(|_| ())
+}
+
+/// Where a read of a stream file stopped: the next line's byte offset and index, and the
+/// timestamp a line without one takes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Position {
+    pub offset: u64,
+    pub index: usize,
+    pub last_ts: i64,
+}
+
+/// [`each_event`] from `from` (a position an earlier read returned); `f` also gets the line's
+/// size in bytes. Returns the position after the last event given to `f`.
+pub fn each_event_from(
+    path: &Path,
+    from: Position,
+    mut f: impl FnMut(Event, u64) -> bool,
+) -> io::Result<Position> {
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(from.offset))?;
+    let mut reader = io::BufReader::new(file);
     let mut line = Vec::new();
-    let mut last_ts = 0;
-    for index in 0.. {
+    let mut at = from;
+    loop {
         line.clear();
         reader.read_until(b'\n', &mut line)?;
+        let size = line.len() as u64;
         if line.pop() != Some(b'\n') {
             break;
         }
         if line.last() == Some(&b'\r') {
             line.pop();
         }
-        if !f(event(index, &String::from_utf8_lossy(&line), &mut last_ts)) {
+        let e = event(at.index, &String::from_utf8_lossy(&line), &mut at.last_ts);
+        at.offset += size;
+        at.index += 1;
+        if !f(e, size) {
             break;
         }
     }
-    Ok(())
+    Ok(at)
 }
 
 /// One line as an event (`last_ts`: the previous event's timestamp, updated).

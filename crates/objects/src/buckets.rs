@@ -64,7 +64,8 @@ impl Objects {
         };
         let name = name.to_string();
         let constrained = location.is_some();
-        self.blocking(move |inner| match inner.store.create_bucket(&record) {
+        let max = self.inner.config.max_buckets;
+        self.blocking(move |inner| match inner.store.create_bucket(&record, max) {
             Ok(()) => Ok(CreatedBucket {
                 record,
                 existed: false,
@@ -85,6 +86,7 @@ impl Objects {
                     Err(ObjectError::BucketAlreadyOwnedByYou { bucket: name })
                 }
             }
+            Err(StoreError::LimitExceeded) => Err(ObjectError::TooManyBuckets { max }),
             Err(e) => Err(e.into()),
         })
         .await

@@ -29,6 +29,8 @@ pub enum ObjectError {
     NoSuchTagSet { bucket: String },
     #[error("Your previous request to create the named bucket succeeded and you already own it.")]
     BucketAlreadyOwnedByYou { bucket: String },
+    #[error("You have attempted to create more buckets than allowed")]
+    TooManyBuckets { max: usize },
     #[error("The bucket you tried to delete is not empty")]
     BucketNotEmpty { bucket: String },
     #[error("The specified bucket is not valid. {reason}")]

@@ -51,6 +51,8 @@ pub const MAX_MULTIPART_OBJECT: u64 = 5 * 1024 * 1024 * 1024 * 1024;
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// Highest part number.
 pub const MAX_PART_NUMBER: u32 = 10_000;
+/// Most buckets (S3's default quota of general purpose buckets per account).
+pub const MAX_BUCKETS: usize = 10_000;
 
 /// How old unreferenced shared bytes must be before a sweep deletes them (a node may still be
 /// storing a large object's chunks before it commits the metadata).
@@ -65,6 +67,8 @@ pub struct ObjectsConfig {
     pub max_object_size: u64,
     /// Largest object a multipart upload may complete.
     pub max_multipart_size: u64,
+    /// Most buckets; CreateBucket beyond it answers `TooManyBuckets`.
+    pub max_buckets: usize,
 }
 
 impl Default for ObjectsConfig {
@@ -73,6 +77,7 @@ impl Default for ObjectsConfig {
             region: "us-east-1".into(),
             max_object_size: MAX_SINGLE_OBJECT,
             max_multipart_size: MAX_MULTIPART_OBJECT,
+            max_buckets: MAX_BUCKETS,
         }
     }
 }

@@ -39,6 +39,31 @@ fn blob_files(dir: &std::path::Path) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn bucket_count_is_limited() {
+    assert_eq!(ObjectsConfig::default().max_buckets, 10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::in_memory().unwrap());
+    let config = ObjectsConfig {
+        max_buckets: 3,
+        ..ObjectsConfig::default()
+    };
+    let o = Objects::open(store, dir.path(), config).unwrap();
+    for name in ["bkt0", "bkt1", "bkt2"] {
+        o.create_bucket(name, None).await.unwrap();
+    }
+    assert!(matches!(
+        o.create_bucket("bkt3", None).await,
+        Err(ObjectError::TooManyBuckets { max: 3 })
+    ));
+    // At the limit, creating one you own is still answered as before.
+    assert!(o.create_bucket("bkt0", None).await.unwrap().existed);
+    assert_eq!(o.list_buckets().await.unwrap().len(), 3);
+    // A deleted bucket frees its place.
+    o.delete_bucket("bkt1").await.unwrap();
+    o.create_bucket("bkt3", None).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn buckets_follow_s3s_rules() {
     let (o, _dir) = store();
     let created = o.create_bucket("alpha", None).await.unwrap();

@@ -5,11 +5,12 @@
 //! verified against the Mozilla roots, except on the loopback (development servers with
 //! self-signed certificates), where the certificate is not checked.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use kindling_model::messaging::HttpDelivery;
+use kindling_store::messaging::HttpBusy;
 use serde_json::Value;
 
 use crate::message::SendInput;
@@ -19,7 +20,19 @@ use crate::topics::TopicService;
 /// Delay in seconds before attempt `n + 1` after `n` failures.
 const RETRY_DELAYS: [u64; 9] = [0, 0, 0, 1, 1, 2, 4, 8, 16];
 
-/// Sends due deliveries until the process ends.
+/// Most POSTs in flight at once.
+const MAX_IN_FLIGHT: usize = 256;
+/// Most POSTs in flight to one subscription: a hanging endpoint holds at most this many
+/// slots (plus what one fetch brings), the others keep flowing.
+const PER_SUBSCRIPTION: usize = 16;
+/// Most rows taken from the store at once.
+const FETCH: usize = 32;
+/// How often the store is looked at when nothing woke the loop.
+const POLL: Duration = Duration::from_millis(500);
+
+/// Sends due deliveries until the process ends. They flow continuously: due rows are taken
+/// as slots free (at most [`MAX_IN_FLIGHT`], [`PER_SUBSCRIPTION`] each), never a row already in
+/// flight, so a hanging endpoint delays only its own deliveries.
 pub async fn run(topics: TopicService) {
     let build = |loopback: bool| {
         reqwest::Client::builder()
@@ -36,30 +49,108 @@ pub async fn run(topics: TopicService) {
         }
     };
     let wake = Arc::clone(topics.http_wake());
+    let mut flight = InFlight::default();
+    let mut running = tokio::task::JoinSet::new();
     loop {
         let notified = wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let store = Arc::clone(topics.store());
-        let due = tokio::task::spawn_blocking(move || store.due_http_deliveries(now_ms(), 32))
+        let room = MAX_IN_FLIGHT.saturating_sub(running.len()).min(FETCH);
+        let mut more_due = false;
+        if room > 0 {
+            let store = Arc::clone(topics.store());
+            let busy = flight.busy();
+            let due = tokio::task::spawn_blocking(move || {
+                store.due_http_deliveries(now_ms(), room, &busy)
+            })
             .await
             .ok()
             .and_then(Result::ok)
             .unwrap_or_default();
-        let n = due.len();
-        // Deliveries of a batch run concurrently (a slow endpoint delays only its own).
-        let mut batch = tokio::task::JoinSet::new();
-        for d in due {
-            let (topics, clients) = (topics.clone(), Arc::clone(&clients));
-            batch.spawn(async move { deliver(&topics, &clients, d).await });
+            more_due = due.len() == room;
+            for d in due {
+                if flight.ids.contains(&d.id) {
+                    continue;
+                }
+                let key = (d.id.clone(), d.subscription_arn.clone());
+                let (topics, clients) = (topics.clone(), Arc::clone(&clients));
+                let task = running.spawn(async move { deliver(&topics, &clients, d).await });
+                flight.start(task.id(), key);
+            }
         }
-        while batch.join_next().await.is_some() {}
-        if n == 32 {
+        if more_due && running.len() < MAX_IN_FLIGHT {
             continue;
         }
-        tokio::select! {
-            () = &mut notified => {}
-            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        // Waits for a wake-up, the poll interval, or a finished POST that frees what was
+        // holding rows back (a full set of slots, or a subscription at its limit).
+        let poll = tokio::time::sleep(POLL);
+        tokio::pin!(poll);
+        loop {
+            tokio::select! {
+                () = &mut notified => break,
+                () = &mut poll => break,
+                Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                        let task = match done {
+                        Ok((task, ())) => task,
+                        Err(e) => {
+                            // Its row stays in the store and is retried when due.
+                            tracing::error!(error = %e, "an SNS HTTP delivery task failed");
+                            e.id()
+                        }
+                    };
+                    if flight.finish(task) || more_due {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The deliveries this node is making (row ids, by task) and how many per subscription.
+#[derive(Default)]
+struct InFlight {
+    tasks: HashMap<tokio::task::Id, (String, String)>,
+    ids: HashSet<String>,
+    per_subscription: HashMap<String, usize>,
+}
+
+impl InFlight {
+    /// Counts in the delivery `(row id, subscription)` that `task` makes.
+    fn start(&mut self, task: tokio::task::Id, key: (String, String)) {
+        self.ids.insert(key.0.clone());
+        *self.per_subscription.entry(key.1.clone()).or_default() += 1;
+        self.tasks.insert(task, key);
+    }
+
+    /// Counts a finished delivery out (its outcome is stored); whether that freed room the
+    /// store was being asked to hold back (all slots taken, or its subscription at its limit).
+    fn finish(&mut self, task: tokio::task::Id) -> bool {
+        let Some((id, subscription)) = self.tasks.remove(&task) else {
+            return false;
+        };
+        self.ids.remove(&id);
+        let Some(n) = self.per_subscription.get_mut(&subscription) else {
+            return false;
+        };
+        let was_held = *n >= PER_SUBSCRIPTION || self.tasks.len() + 1 >= MAX_IN_FLIGHT;
+        *n -= 1;
+        if *n == 0 {
+            self.per_subscription.remove(&subscription);
+        }
+        was_held
+    }
+
+    /// What the store must not return: the rows in flight, the subscriptions at their limit.
+    fn busy(&self) -> HttpBusy {
+        HttpBusy {
+            ids: self.ids.iter().cloned().collect(),
+            subscriptions: self
+                .per_subscription
+                .iter()
+                .filter(|(_, n)| **n >= PER_SUBSCRIPTION)
+                .map(|(s, _)| s.clone())
+                .collect(),
         }
     }
 }

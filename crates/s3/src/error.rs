@@ -133,6 +133,7 @@ impl WireError for S3Error {
                 ObjectError::BucketAlreadyOwnedByYou { .. }
                 | ObjectError::BucketNotEmpty { .. } => 409,
                 ObjectError::InvalidBucketName { .. }
+                | ObjectError::TooManyBuckets { .. }
                 | ObjectError::KeyTooLong { .. }
                 | ObjectError::InvalidArgument(_)
                 | ObjectError::InvalidRequest(_)
@@ -186,6 +187,7 @@ impl WireError for S3Error {
                 ObjectError::NoSuchTagSet { .. } => "NoSuchTagSet",
                 ObjectError::BucketAlreadyOwnedByYou { .. } => "BucketAlreadyOwnedByYou",
                 ObjectError::BucketNotEmpty { .. } => "BucketNotEmpty",
+                ObjectError::TooManyBuckets { .. } => "TooManyBuckets",
                 ObjectError::InvalidBucketName { .. } => "InvalidBucketName",
                 ObjectError::KeyTooLong { .. } => "KeyTooLongError",
                 ObjectError::InvalidArgument(_) => "InvalidArgument",
@@ -286,5 +288,28 @@ impl From<ChunkError> for S3Error {
             }
             e => Self::Chunked(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn too_many_buckets_is_s3s_400_document() {
+        let err = S3Error::Object(ObjectError::TooManyBuckets { max: 10_000 });
+        let res = error_response(&err, "req-1", false);
+        assert_eq!(res.status(), 400);
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(body.contains("<Code>TooManyBuckets</Code>"), "{body}");
+        assert!(
+            body.contains(
+                "<Message>You have attempted to create more buckets than allowed</Message>"
+            ),
+            "{body}"
+        );
     }
 }

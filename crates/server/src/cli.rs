@@ -420,6 +420,10 @@ pub struct ServeArgs {
     /// Seconds between log retention sweeps (the first runs at start).
     #[arg(long, env = "KINDLING_LOG_SWEEP_INTERVAL", default_value_t = 60.0, value_parser = parse_positive_seconds)]
     pub log_sweep_interval: f64,
+    /// Bytes of log streams one FilterLogEvents request reads before it answers a partial
+    /// (empty) page whose nextToken resumes the search.
+    #[arg(long, env = "KINDLING_LOGS_SEARCH_BUDGET", default_value = "64MiB", value_parser = parse_size)]
+    pub logs_search_budget: u64,
     /// OpenTelemetry collector to send invocation spans to, over OTLP/HTTP
     /// (`http://host:4318`; requests go to `<url>/v1/traces`). Unset: no spans.
     #[arg(long, env = "KINDLING_OTLP_ENDPOINT", value_parser = parse_otlp_endpoint)]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use kindling_edge::gate::{AuthPolicy, Gate};
+use kindling_logs::search::Searches;
 use kindling_logs::{Logs, LogsState, Registry};
 use kindling_scheduler::LogStore;
 
@@ -31,6 +32,7 @@ pub fn router(
             registry,
             region: args.region.clone(),
             account_id: args.account_id.clone(),
+            searches: Arc::new(Searches::with_budget(args.logs_search_budget)),
         },
         gate: Gate::new(Arc::clone(policy), "logs"),
         live: Arc::default(),

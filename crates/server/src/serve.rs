@@ -561,6 +561,7 @@ fn object_store(args: &ServeArgs, stores: &ServiceStores) -> anyhow::Result<Obje
             region: args.region.clone(),
             max_object_size: args.s3_max_object_size,
             max_multipart_size: args.s3_max_upload_size,
+            ..ObjectsConfig::default()
         },
         stores.object_bytes.clone(),
     )

@@ -13,6 +13,15 @@ use kindling_model::messaging::{
 
 use crate::{Result, StoreError};
 
+/// What a caller of [`QueueStore::due_http_deliveries`] already has in hand: the deliveries it
+/// is making (not returned again while they run) and the subscriptions it will not take more
+/// of for now (as many of theirs in flight as it allows; their rows stay due).
+#[derive(Debug, Clone, Default)]
+pub struct HttpBusy {
+    pub ids: Vec<String>,
+    pub subscriptions: Vec<String>,
+}
+
 /// One operation of a message batch.
 #[derive(Debug, Clone)]
 pub enum QueueOp {
@@ -208,10 +217,15 @@ pub trait QueueStore: Send + Sync + 'static {
     /// Subscriptions of one topic, or of all, in creation order.
     fn subscriptions(&self, topic_arn: Option<&str>) -> Result<Vec<SubscriptionRecord>>;
     fn delete_subscription(&self, arn: &str) -> Result<bool>;
-    /// Pending HTTP deliveries due at `now_ms`, oldest first. A store shared by several nodes
-    /// reserves them for the caller (another caller gets them only once the reservation lapses
-    /// unfinished), so that each POST is made by one node.
-    fn due_http_deliveries(&self, now_ms: i64, limit: usize) -> Result<Vec<HttpDelivery>>;
+    /// Pending HTTP deliveries due at `now_ms`, oldest first, except those `busy` names. A
+    /// store shared by several nodes reserves them for the caller (another caller gets them
+    /// only once the reservation lapses unfinished), so that each POST is made by one node.
+    fn due_http_deliveries(
+        &self,
+        now_ms: i64,
+        limit: usize,
+        busy: &HttpBusy,
+    ) -> Result<Vec<HttpDelivery>>;
     /// Ends an HTTP delivery: retried later (`retry`), or removed, with an optional message for
     /// the subscription's dead-letter queue in the same transaction.
     fn finish_http_delivery(

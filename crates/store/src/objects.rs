@@ -53,8 +53,9 @@ pub struct Completed {
 /// Durable object-store metadata. Each method is atomic.
 pub trait ObjectStore: Send + Sync + 'static {
     // --- buckets ---
-    /// Creates a bucket; `AlreadyExists(Bucket)` if the name is taken.
-    fn create_bucket(&self, rec: &BucketRecord) -> Result<()>;
+    /// Creates a bucket; `AlreadyExists(Bucket)` if the name is taken, `LimitExceeded` if
+    /// `max_buckets` exist already (checked in the same transaction).
+    fn create_bucket(&self, rec: &BucketRecord, max_buckets: usize) -> Result<()>;
     fn bucket(&self, name: &str) -> Result<Option<BucketRecord>>;
     /// Every bucket, by name.
     fn buckets(&self) -> Result<Vec<BucketRecord>>;
@@ -178,8 +179,8 @@ macro_rules! impl_object_store {
             use $crate::objects::{Completed, KeyRange, ObjectStore};
 
             impl ObjectStore for $store {
-                fn create_bucket(&self, rec: &BucketRecord) -> Result<()> {
-                    self.write(|c| $sql::create_bucket(c, rec))
+                fn create_bucket(&self, rec: &BucketRecord, max_buckets: usize) -> Result<()> {
+                    self.write(|c| $sql::create_bucket(c, rec, max_buckets))
                 }
 
                 fn bucket(&self, name: &str) -> Result<Option<BucketRecord>> {

@@ -65,6 +65,9 @@ pub trait StackStore: Send + Sync + 'static {
     fn change_set(&self, change_set_id: &str) -> Result<Option<ChangeSetRow>>;
     /// Deletes a change set (absent is not an error).
     fn delete_change_set(&self, change_set_id: &str) -> Result<()>;
+    /// Removes these stacks with their events and change sets, those that are deleted
+    /// (`DELETE_COMPLETE`) only; returns how many went.
+    fn forget_deleted_stacks(&self, ids: &[String]) -> Result<usize>;
 }
 
 /// Durable schedules (EventBridge rules and Scheduler schedules), one JSON document each.

@@ -11,6 +11,7 @@ fn logs() -> (Logs, tempfile::TempDir) {
             registry,
             region: "us-east-1".into(),
             account_id: "123456789012".into(),
+            searches: Arc::default(),
         },
         dir,
     )
@@ -378,4 +379,74 @@ fn groups_can_be_created_retained_and_deleted() {
     assert_eq!(err.code(), "ResourceNotFoundException");
     let groups = call(&l, "DescribeLogGroups", json!({})).unwrap();
     assert!(groups["logGroups"].as_array().unwrap().is_empty());
+}
+
+/// Every page of a FilterLogEvents search (events, and how many pages were partial).
+fn filter_all(l: &Logs, input: Value) -> (Vec<Value>, usize) {
+    let (mut events, mut partial) = (Vec::new(), 0);
+    let mut input = input;
+    for _ in 0..10_000 {
+        let page = call(l, "FilterLogEvents", input.clone()).unwrap();
+        let got = page["events"].as_array().unwrap();
+        if got.is_empty() && page.get("nextToken").is_some() {
+            partial += 1;
+        }
+        events.extend(got.iter().cloned());
+        match page.get("nextToken") {
+            Some(t) => input["nextToken"] = t.clone(),
+            None => return (events, partial),
+        }
+    }
+    panic!("the search never ended");
+}
+
+#[test]
+fn filter_log_events_pauses_within_its_budget_and_resumes_exactly() {
+    let (mut l, _d) = logs();
+    for (s, offset) in [("a", 0), ("b", 1), ("c", 2)] {
+        let events: Vec<(i64, String)> = (0..40)
+            .map(|i| {
+                (
+                    1000 + i * 3 + offset,
+                    format!("{s}{i} {}", if i % 3 == 0 { "hit" } else { "miss" }),
+                )
+            })
+            .collect();
+        let refs: Vec<(i64, &str)> = events.iter().map(|(t, m)| (*t, m.as_str())).collect();
+        write(&l, G, s, &refs);
+    }
+    for input in [
+        json!({"logGroupName": G}),
+        json!({"logGroupName": G, "filterPattern": "hit", "limit": 7}),
+        json!({"logGroupName": G, "startTime": 1010, "endTime": 1090, "limit": 5}),
+    ] {
+        l.searches = Arc::default();
+        let (whole, partial) = filter_all(&l, input.clone());
+        assert_eq!(partial, 0);
+        // About two lines per request: the search pauses and resumes many times.
+        l.searches = Arc::new(Searches::with_budget(40));
+        let (paged, partial) = filter_all(&l, input.clone());
+        assert!(partial > 10, "{partial} partial pages");
+        assert_eq!(paged, whole, "{input}");
+        let ids: BTreeSet<&str> = paged
+            .iter()
+            .map(|e| e["eventId"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids.len(), paged.len());
+    }
+    // A paused search that is gone (here: resumed once already) restarts its page: the same
+    // answer.
+    l.searches = Arc::new(Searches::with_budget(40));
+    let first = call(&l, "FilterLogEvents", json!({"logGroupName": G})).unwrap();
+    let token = first["nextToken"].clone();
+    assert!(first["events"].as_array().unwrap().is_empty());
+    let again = json!({"logGroupName": G, "nextToken": token});
+    let (a, _) = filter_all(&l, again.clone());
+    let (b, _) = filter_all(&l, again);
+    assert_eq!(a, b);
+    assert_eq!(a.len(), 120);
+    // A token for another query does not resume this one's search.
+    let other = json!({"logGroupName": G, "filterPattern": "hit", "nextToken": first["nextToken"]});
+    let (c, _) = filter_all(&l, other);
+    assert_eq!(c.len(), 42);
 }

@@ -12,7 +12,23 @@ use super::rows::{record, records, to_json};
 use crate::objects::{Completed, KeyRange, prefix_end};
 use crate::{Entity, Result, StoreError};
 
-pub(super) fn create_bucket(tx: &mut Tx<'_>, rec: &BucketRecord) -> Result<()> {
+/// Serializes bucket creations across nodes, so that the count checked is the count inserted
+/// into (a one-key advisory lock, apart from the other modules' keys).
+const BUCKETS_LOCK: i64 = 7_361_524_896;
+
+pub(super) fn create_bucket(tx: &mut Tx<'_>, rec: &BucketRecord, max: usize) -> Result<()> {
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&BUCKETS_LOCK])?;
+    let count: i64 = tx.query_one("SELECT COUNT(*) FROM s3_buckets", &[])?.get(0);
+    if usize::try_from(count).unwrap_or(usize::MAX) >= max {
+        let taken = tx
+            .query_opt("SELECT 1 FROM s3_buckets WHERE name = $1", &[&rec.name])?
+            .is_some();
+        return Err(if taken {
+            StoreError::AlreadyExists(Entity::Bucket)
+        } else {
+            StoreError::LimitExceeded
+        });
+    }
     let n = tx.execute(
         "INSERT INTO s3_buckets (name, created_ms, record) VALUES ($1, $2, $3)
          ON CONFLICT (name) DO NOTHING",

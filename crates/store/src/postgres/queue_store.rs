@@ -13,7 +13,7 @@ use kindling_model::messaging::{
 };
 
 use super::{PgStore, sns, sqs};
-use crate::messaging::{MoveMessage, QueueCounts, QueueOp, QueueOpOutput, QueueStore};
+use crate::messaging::{HttpBusy, MoveMessage, QueueCounts, QueueOp, QueueOpOutput, QueueStore};
 use crate::{Result, StoreError};
 
 /// Makes the current transaction's commit asynchronous (not waiting for the WAL flush).
@@ -153,8 +153,13 @@ impl QueueStore for PgStore {
         self.write(|c| sns::delete_subscription(c, arn))
     }
 
-    fn due_http_deliveries(&self, now_ms: i64, limit: usize) -> Result<Vec<HttpDelivery>> {
-        self.queue(|c| sns::due_http(c, now_ms, limit))
+    fn due_http_deliveries(
+        &self,
+        now_ms: i64,
+        limit: usize,
+        busy: &HttpBusy,
+    ) -> Result<Vec<HttpDelivery>> {
+        self.queue(|c| sns::due_http(c, now_ms, limit, busy))
     }
 
     fn finish_http_delivery(

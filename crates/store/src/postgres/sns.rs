@@ -5,6 +5,7 @@ use kindling_model::messaging::{HttpDelivery, NewMessage, SubscriptionRecord, To
 
 use super::records::limit;
 use super::rows::{record, records, to_json};
+use crate::messaging::HttpBusy;
 use crate::{Entity, Result, StoreError};
 
 pub(super) fn create_topic(tx: &mut Tx<'_>, rec: &TopicRecord) -> Result<(TopicRecord, bool)> {
@@ -110,14 +111,27 @@ const HTTP_RESERVATION_MS: i64 = 60_000;
 /// Due deliveries, reserved for the caller: several nodes deliver at once, each POST is made
 /// by one of them (`FOR UPDATE SKIP LOCKED`). The records keep their attempt count and time;
 /// only the row's due time moves, until the caller finishes the delivery.
-pub(super) fn due_http(tx: &mut Tx<'_>, now_ms: i64, n: usize) -> Result<Vec<HttpDelivery>> {
+pub(super) fn due_http(
+    tx: &mut Tx<'_>,
+    now_ms: i64,
+    n: usize,
+    busy: &HttpBusy,
+) -> Result<Vec<HttpDelivery>> {
     let mut due: Vec<HttpDelivery> = records(
         tx,
         "UPDATE sns_http_deliveries SET not_before_ms = $1 + $3
          WHERE id IN (SELECT id FROM sns_http_deliveries WHERE not_before_ms <= $1
+                          AND NOT (id = ANY($4))
+                          AND NOT ((record::jsonb ->> 'subscription_arn') = ANY($5))
                       ORDER BY not_before_ms LIMIT $2 FOR UPDATE SKIP LOCKED)
          RETURNING record",
-        &[&now_ms, &limit(n), &HTTP_RESERVATION_MS],
+        &[
+            &now_ms,
+            &limit(n),
+            &HTTP_RESERVATION_MS,
+            &busy.ids,
+            &busy.subscriptions,
+        ],
     )?;
     due.sort_by_key(|d| d.not_before_ms);
     Ok(due)

@@ -208,6 +208,30 @@ impl StackStore for PgStore {
             Ok(())
         })
     }
+
+    fn forget_deleted_stacks(&self, ids: &[String]) -> Result<usize> {
+        self.write(|c| {
+            let gone: Vec<String> = c
+                .query(
+                    "DELETE FROM cfn_stacks
+                     WHERE stack_id = ANY($1) AND status = 'DELETE_COMPLETE'
+                     RETURNING stack_id",
+                    &[&ids],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            c.execute(
+                "DELETE FROM cfn_stack_events WHERE stack_id = ANY($1)",
+                &[&gone],
+            )?;
+            c.execute(
+                "DELETE FROM cfn_change_sets WHERE stack_id = ANY($1)",
+                &[&gone],
+            )?;
+            Ok(gone.len())
+        })
+    }
 }
 
 impl ScheduleStore for PgStore {

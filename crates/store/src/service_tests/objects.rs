@@ -41,9 +41,18 @@ fn keys(list: &[ObjectRecord]) -> Vec<&str> {
 }
 
 fn buckets_are_unique_configurable_and_deleted_only_when_empty(s: &impl ObjectStore) {
-    s.create_bucket(&bucket_rec("b")).unwrap();
+    s.create_bucket(&bucket_rec("b"), 100).unwrap();
     assert!(matches!(
-        s.create_bucket(&bucket_rec("b")),
+        s.create_bucket(&bucket_rec("b"), 100),
+        Err(StoreError::AlreadyExists(Entity::Bucket))
+    ));
+    // At the limit: a new name is refused, a taken one is still `AlreadyExists`.
+    assert!(matches!(
+        s.create_bucket(&bucket_rec("c"), 1),
+        Err(StoreError::LimitExceeded)
+    ));
+    assert!(matches!(
+        s.create_bucket(&bucket_rec("b"), 1),
         Err(StoreError::AlreadyExists(Entity::Bucket))
     ));
     s.set_bucket_config("b", &BucketConfig::Versioning(Versioning::Enabled))
@@ -75,7 +84,7 @@ fn buckets_are_unique_configurable_and_deleted_only_when_empty(s: &impl ObjectSt
 }
 
 fn objects_replace_and_list_in_byte_order_by_prefix_and_start(s: &impl ObjectStore) {
-    s.create_bucket(&bucket_rec("b")).unwrap();
+    s.create_bucket(&bucket_rec("b"), 100).unwrap();
     for (i, k) in ["a/1", "a/2", "a0", "b", "a/", "é", "z"].iter().enumerate() {
         s.put_object(&obj("b", k, &format!("blob{i}"))).unwrap();
     }
@@ -165,7 +174,7 @@ fn part_rec(id: &str, n: u32, blob: &str) -> PartRecord {
 }
 
 fn uploads_collect_parts_and_complete_or_abort_atomically(s: &impl ObjectStore) {
-    s.create_bucket(&bucket_rec("b")).unwrap();
+    s.create_bucket(&bucket_rec("b"), 100).unwrap();
     assert!(matches!(
         s.create_upload(&upload_rec("u0", "nope", "k")),
         Err(StoreError::NotFound(Entity::Bucket))
@@ -261,7 +270,7 @@ fn shared_object_bytes_are_chunked_finished_and_swept() {
     s.finish_object_bytes("blob-a", &done).unwrap();
 
     // Referenced by an object, a part, or by nothing.
-    s.create_bucket(&bucket_rec("b")).unwrap();
+    s.create_bucket(&bucket_rec("b"), 100).unwrap();
     s.put_object(&obj("b", "k", "blob-a")).unwrap();
     for id in ["blob-p", "blob-orphan"] {
         s.begin_object_bytes(id).unwrap();

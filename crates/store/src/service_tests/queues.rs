@@ -6,7 +6,7 @@ use kindling_model::messaging::{
 
 use super::on_both;
 use crate::messaging::{
-    Delivery, MoveMessage, QueueOp, QueueOpOutput, QueueStore, ReceiptRef, ReceiveOp,
+    Delivery, HttpBusy, MoveMessage, QueueOp, QueueOpOutput, QueueStore, ReceiptRef, ReceiveOp,
     RedriveTarget, VisibilityRefusal,
 };
 use crate::{Entity, StoreError};
@@ -291,7 +291,8 @@ fn topics_subscriptions_and_http_deliveries(store: &impl QueueStore) {
     };
     one(store, QueueOp::Deliver(delivery)).unwrap();
     assert_eq!(store.peek_messages(q, 10).unwrap().len(), 1);
-    let due = store.due_http_deliveries(10, 10).unwrap();
+    let none = HttpBusy::default();
+    let due = store.due_http_deliveries(10, 10, &none).unwrap();
     assert_eq!(
         due.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
         ["h1"]
@@ -301,23 +302,55 @@ fn topics_subscriptions_and_http_deliveries(store: &impl QueueStore) {
         .unwrap();
     assert!(
         store
-            .due_http_deliveries(60, 10)
+            .due_http_deliveries(60, 10, &none)
             .unwrap()
             .iter()
             .all(|d| d.id == "h2")
     );
-    let retried = store.due_http_deliveries(100, 10).unwrap();
+    let retried = store.due_http_deliveries(100, 10, &none).unwrap();
     let h1 = retried.iter().find(|d| d.id == "h1").unwrap();
     assert_eq!((h1.attempts, h1.not_before_ms), (1, 100));
     store
         .finish_http_delivery("h1", None, Some((q, msg("dead", None, None))))
         .unwrap();
     assert_eq!(store.peek_messages(q, 10).unwrap().len(), 2);
-    let left = store.due_http_deliveries(1_000_000, 10).unwrap();
+    let left = store.due_http_deliveries(1_000_000, 10, &none).unwrap();
     assert_eq!(
         left.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
         ["h2"]
     );
+    // What the caller has in hand (deliveries in flight, subscriptions at their limit) is
+    // left out, and the rest is still found behind it.
+    let mut other = http("h3", 5);
+    other.subscription_arn = "s-other".into();
+    let more = Delivery {
+        messages: vec![],
+        events: vec![],
+        http: vec![http("h4", 5), http("h5", 6), other],
+        consume_letter: None,
+    };
+    one(store, QueueOp::Deliver(more)).unwrap();
+    // (A shared store reserves what it returns: each call looks later than the last.)
+    let ids = |now_ms: i64, busy: &HttpBusy| {
+        let mut due = store
+            .due_http_deliveries(now_ms, 10, busy)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.id)
+            .collect::<Vec<_>>();
+        due.sort();
+        due
+    };
+    let in_flight = HttpBusy {
+        ids: vec!["h2".into(), "h4".into()],
+        subscriptions: vec![],
+    };
+    assert_eq!(ids(2_000_000, &in_flight), ["h3", "h5"]);
+    let saturated = HttpBusy {
+        ids: vec![],
+        subscriptions: vec![http("x", 0).subscription_arn],
+    };
+    assert_eq!(ids(3_000_000, &saturated), ["h3"]);
 
     assert!(store.delete_topic(t).unwrap());
     assert!(store.subscriptions(None).unwrap().is_empty());

@@ -168,3 +168,41 @@ fn stack_saves_compare_revisions(s: &impl StackStore) {
 }
 
 on_both!(stack_saves_compare_revisions);
+
+/// Deleted stacks can be forgotten with their events and change sets; live ones cannot.
+fn deleted_stacks_are_forgotten_whole(s: &impl StackStore) {
+    let live = StackRow {
+        stack_id: "arn:live".into(),
+        name: "live".into(),
+        status: "CREATE_COMPLETE".into(),
+        updated_ms: 1,
+        document: "{}".into(),
+        revision: 0,
+        owner: None,
+    };
+    let gone = StackRow {
+        stack_id: "arn:gone".into(),
+        name: "gone".into(),
+        status: "DELETE_COMPLETE".into(),
+        ..live.clone()
+    };
+    s.save_stack(&live, &["l1".into()]).expect("save");
+    s.save_stack(&gone, &["g1".into(), "g2".into()])
+        .expect("save");
+    s.save_change_set(&ChangeSetRow {
+        change_set_id: "cs-gone".into(),
+        stack_id: "arn:gone".into(),
+        created_ms: 1,
+        document: "{}".into(),
+    })
+    .expect("cs");
+    let ids = ["arn:live".to_string(), "arn:gone".into(), "arn:nope".into()];
+    assert_eq!(s.forget_deleted_stacks(&ids).expect("forget"), 1);
+    assert_eq!(s.stack_revisions().expect("revisions").len(), 1);
+    assert!(s.stack_events("arn:gone").expect("events").is_empty());
+    assert!(s.change_sets_of("arn:gone").expect("of").is_empty());
+    assert_eq!(s.stack_events("arn:live").expect("events"), vec!["l1"]);
+    assert_eq!(s.forget_deleted_stacks(&ids).expect("again"), 0);
+}
+
+on_both!(deleted_stacks_are_forgotten_whole);

@@ -10,7 +10,22 @@ use super::rows::{record, records, to_json};
 use crate::objects::{Completed, KeyRange, prefix_end};
 use crate::{Entity, Result, StoreError};
 
-pub(super) fn create_bucket(conn: &Connection, rec: &BucketRecord) -> Result<()> {
+pub(super) fn create_bucket(conn: &Connection, rec: &BucketRecord, max: usize) -> Result<()> {
+    // (Writes are serialized: the count cannot change before the insert.)
+    let count: i64 = conn.query_row("SELECT COUNT(*) FROM s3_buckets", [], |r| r.get(0))?;
+    if usize::try_from(count).unwrap_or(usize::MAX) >= max {
+        let taken = conn
+            .query_row(
+                "SELECT 1 FROM s3_buckets WHERE name = ?1",
+                [&rec.name],
+                |_| Ok(()),
+            )
+            .optional()?;
+        return Err(match taken {
+            Some(()) => StoreError::AlreadyExists(Entity::Bucket),
+            None => StoreError::LimitExceeded,
+        });
+    }
     let inserted = conn.execute(
         "INSERT INTO s3_buckets (name, created_ms, record) VALUES (?1, ?2, ?3)
          ON CONFLICT (name) DO NOTHING",

@@ -7,7 +7,7 @@ use kindling_model::messaging::{
 };
 
 use super::{SqliteStore, sns, sqs};
-use crate::messaging::{MoveMessage, QueueCounts, QueueOp, QueueOpOutput, QueueStore};
+use crate::messaging::{HttpBusy, MoveMessage, QueueCounts, QueueOp, QueueOpOutput, QueueStore};
 use crate::{Result, StoreError};
 
 impl QueueStore for SqliteStore {
@@ -136,8 +136,13 @@ impl QueueStore for SqliteStore {
         self.write(|c| sns::delete_subscription(c, arn))
     }
 
-    fn due_http_deliveries(&self, now_ms: i64, limit: usize) -> Result<Vec<HttpDelivery>> {
-        self.read(|c| sns::due_http(c, now_ms, limit))
+    fn due_http_deliveries(
+        &self,
+        now_ms: i64,
+        limit: usize,
+        busy: &HttpBusy,
+    ) -> Result<Vec<HttpDelivery>> {
+        self.read(|c| sns::due_http(c, now_ms, limit, busy))
     }
 
     fn finish_http_delivery(

@@ -4,6 +4,7 @@ use kindling_model::messaging::{HttpDelivery, NewMessage, SubscriptionRecord, To
 use rusqlite::{Connection, params};
 
 use super::rows::{record, records, to_json};
+use crate::messaging::HttpBusy;
 use crate::{Entity, Result, StoreError};
 
 pub(super) fn create_topic(conn: &Connection, rec: &TopicRecord) -> Result<(TopicRecord, bool)> {
@@ -92,12 +93,25 @@ pub(super) fn insert_http(conn: &Connection, deliveries: &[HttpDelivery]) -> Res
     Ok(())
 }
 
-pub(super) fn due_http(conn: &Connection, now_ms: i64, limit: usize) -> Result<Vec<HttpDelivery>> {
+pub(super) fn due_http(
+    conn: &Connection,
+    now_ms: i64,
+    limit: usize,
+    busy: &HttpBusy,
+) -> Result<Vec<HttpDelivery>> {
     records(
         conn,
         "SELECT record FROM sns_http_deliveries WHERE not_before_ms <= ?1
+             AND id NOT IN (SELECT value FROM json_each(?3))
+             AND json_extract(record, '$.subscription_arn')
+                 NOT IN (SELECT value FROM json_each(?4))
          ORDER BY not_before_ms LIMIT ?2",
-        params![now_ms, limit as i64],
+        params![
+            now_ms,
+            limit as i64,
+            to_json(&busy.ids)?,
+            to_json(&busy.subscriptions)?
+        ],
     )
 }
 

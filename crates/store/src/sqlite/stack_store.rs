@@ -119,6 +119,24 @@ impl StackStore for SqliteStore {
             Ok(())
         })
     }
+
+    fn forget_deleted_stacks(&self, ids: &[String]) -> Result<usize> {
+        self.write(|c| {
+            let mut gone = 0;
+            for id in ids {
+                let n = c.execute(
+                    "DELETE FROM cfn_stacks WHERE stack_id = ?1 AND status = 'DELETE_COMPLETE'",
+                    [id],
+                )?;
+                if n > 0 {
+                    c.execute("DELETE FROM cfn_stack_events WHERE stack_id = ?1", [id])?;
+                    c.execute("DELETE FROM cfn_change_sets WHERE stack_id = ?1", [id])?;
+                    gone += n;
+                }
+            }
+            Ok(gone)
+        })
+    }
 }
 
 fn stack_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StackRow> {

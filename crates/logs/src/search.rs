@@ -1,0 +1,208 @@
+//! FilterLogEvents' search, within a work budget. A page is the first matches (by time, stream,
+//! line) after a position; finding them means reading every stream of the group. One request
+//! reads at most [`SCAN_BUDGET`] bytes of stream lines: a search that needs more is paused
+//! (where it stopped, with what it matched so far, kept in memory) and the request answers an
+//! empty page whose `nextToken` resumes it, as CloudWatch answers a long search with partial
+//! pages. The page is complete once every stream was read, so no event is lost or repeated.
+//! A token whose paused search is gone (too many paused at once, another node, a repeated
+//! request) restarts that page from its position: more work, the same answer.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::pattern::Pattern;
+use crate::stream::{self, Position};
+
+/// An event's place in a search's order: time, stream, line.
+pub(crate) type Key = (i64, String, usize);
+
+/// Bytes of stream lines one request reads before it answers with a partial page.
+pub const SCAN_BUDGET: u64 = 64 * 1024 * 1024;
+/// Searches paused at once; beyond, the oldest is dropped (its token restarts its page).
+const MAX_PAUSED: usize = 16;
+
+/// The searches paused between requests.
+pub struct Searches {
+    budget: u64,
+    next_id: AtomicU64,
+    paused: Mutex<VecDeque<(u64, Progress)>>,
+}
+
+impl Default for Searches {
+    fn default() -> Self {
+        Self::with_budget(SCAN_BUDGET)
+    }
+}
+
+impl Searches {
+    /// Searches that read at most `budget` bytes per request.
+    pub fn with_budget(budget: u64) -> Self {
+        Self {
+            budget: budget.max(1),
+            next_id: AtomicU64::new(1),
+            paused: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    pub(crate) fn budget(&self) -> u64 {
+        self.budget
+    }
+
+    fn paused(&self) -> MutexGuard<'_, VecDeque<(u64, Progress)>> {
+        match self.paused.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Takes the paused search `id` if it is the same query from the same position.
+    pub(crate) fn resume(
+        &self,
+        id: u64,
+        fingerprint: u64,
+        after: &Option<Key>,
+    ) -> Option<Progress> {
+        let mut paused = self.paused();
+        let i = paused
+            .iter()
+            .position(|(pid, p)| *pid == id && p.fingerprint == fingerprint && p.after == *after)?;
+        paused.remove(i).map(|(_, p)| p)
+    }
+
+    /// Keeps a search for a later request; its id.
+    pub(crate) fn pause(&self, progress: Progress) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut paused = self.paused();
+        while paused.len() >= MAX_PAUSED {
+            paused.pop_front();
+        }
+        paused.push_back((id, progress));
+        id
+    }
+}
+
+/// What a request searches for.
+pub(crate) struct Query<'a> {
+    pub names: Option<&'a [String]>,
+    pub prefix: Option<&'a str>,
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+    pub pattern: &'a Pattern,
+    /// Most events on a page.
+    pub limit: usize,
+    /// Most bytes of events on a page (as the answer counts them).
+    pub max_bytes: usize,
+}
+
+/// A page being gathered: the matches kept so far, the stream being read and where.
+pub(crate) struct Progress {
+    /// The request's identity (group and parameters): a token resumes only its own search.
+    fingerprint: u64,
+    /// The page starts after this event.
+    pub after: Option<Key>,
+    at: Option<(String, Position)>,
+    /// The first matches, their bytes as the answer counts them, the smallest key dropped
+    /// (later matches past it cannot be on this page), whether any was.
+    pub matched: BTreeMap<Key, String>,
+    bytes: usize,
+    beyond: Option<Key>,
+    pub more: bool,
+}
+
+impl Progress {
+    pub(crate) fn new(fingerprint: u64, after: Option<Key>) -> Self {
+        Self {
+            fingerprint,
+            after,
+            at: None,
+            matched: BTreeMap::new(),
+            bytes: 0,
+            beyond: None,
+            more: false,
+        }
+    }
+
+    /// Counts in one event of `stream`.
+    fn consider(&mut self, q: &Query<'_>, stream: &str, e: stream::Event) {
+        if q.start.is_some_and(|s| e.timestamp < s) || q.end.is_some_and(|t| e.timestamp > t) {
+            return;
+        }
+        if let Some((ts, s, i)) = &self.after
+            && (e.timestamp, stream, e.index) <= (*ts, s.as_str(), *i)
+        {
+            return;
+        }
+        if !q.pattern.matches(&e.message) {
+            return;
+        }
+        let key = (e.timestamp, stream.to_string(), e.index);
+        if self.beyond.as_ref().is_some_and(|b| key > *b) {
+            return;
+        }
+        self.bytes += e.message.len() + 26;
+        self.matched.insert(key, e.message);
+        // Only the first events (by time, stream, position) that fit the answer are kept: a
+        // page, not the whole group.
+        while self.matched.len() > q.limit || self.bytes > q.max_bytes {
+            let Some((k, m)) = self.matched.pop_last() else {
+                break;
+            };
+            self.bytes -= m.len() + 26;
+            self.beyond = Some(k);
+            self.more = true;
+        }
+    }
+}
+
+/// Continues the search over `streams` (every stream of the group, sorted by name) until every
+/// one was read (true) or `budget` bytes were (false: paused where it stopped). `stale` says
+/// which streams cannot hold a match (skipped unread). Returns also the streams read to their
+/// end by this call.
+pub(crate) fn run(
+    q: &Query<'_>,
+    p: &mut Progress,
+    streams: &[(String, PathBuf)],
+    budget: u64,
+    stale: impl Fn(&Path) -> bool,
+) -> io::Result<(bool, Vec<String>)> {
+    let (first, mut from) = match p.at.take() {
+        None => (0, Position::default()),
+        Some((name, pos)) => {
+            let i = streams.partition_point(|(n, _)| *n < name);
+            let same = streams.get(i).is_some_and(|(n, _)| *n == name);
+            (i, if same { pos } else { Position::default() })
+        }
+    };
+    let mut read = 0u64;
+    let mut searched = Vec::new();
+    for (name, path) in streams.get(first..).unwrap_or_default() {
+        let pos = std::mem::take(&mut from);
+        if q.names.is_some_and(|n| !n.contains(name))
+            || q.prefix.is_some_and(|pre| !name.starts_with(pre))
+            || (pos == Position::default() && stale(path))
+        {
+            continue;
+        }
+        let mut stopped = false;
+        let end = stream::each_event_from(path, pos, |e, size| {
+            read += size;
+            p.consider(q, name, e);
+            stopped = read >= budget;
+            !stopped
+        });
+        match end {
+            Ok(end) if stopped => {
+                p.at = Some((name.clone(), end));
+                return Ok((false, searched));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        }
+        searched.push(name.clone());
+    }
+    Ok((true, searched))
+}

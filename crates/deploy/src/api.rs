@@ -504,9 +504,6 @@ impl Deployer {
                     DeployError::Validation("StackName or ChangeSetName is required".into())
                 })?;
                 let s = self.stack(name)?;
-                if s.is_deleted() {
-                    return Err(template_not_kept(&s));
-                }
                 (s.template_body, s.processed)
             }
         };
@@ -526,9 +523,6 @@ impl Deployer {
         let body = match stack {
             Some(name) if template.body.is_none() && template.url.is_none() => {
                 let s = self.stack(name)?;
-                if s.is_deleted() {
-                    return Err(template_not_kept(&s));
-                }
                 s.template_body
             }
             _ => self.template_text(template, None).await?,
@@ -987,14 +981,6 @@ fn already_exists(stack: &Stack) -> DeployError {
 }
 
 /// Parameters as DescribeStacks shows them (NoEcho values masked).
-/// GetTemplate and GetTemplateSummary of a deleted stack: its template is not kept.
-fn template_not_kept(s: &Stack) -> DeployError {
-    DeployError::Validation(format!(
-        "Stack with id {} is deleted; its template is not kept",
-        s.stack_id
-    ))
-}
-
 pub fn shown_parameters(params: &[StackParameter]) -> Vec<(String, String)> {
     params
         .iter()

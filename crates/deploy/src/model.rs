@@ -68,7 +68,8 @@ impl Stack {
     /// DescribeStacks, DescribeStackResources and DescribeStackEvents show of it stays
     /// (identity, status, times, parameters, outputs, tags, each resource's summary).
     pub fn shed_deleted(&mut self) {
-        self.template_body = String::new();
+        // The original template stays: GetTemplate answers it for 90 days, as CloudFormation
+        // does for DELETE_COMPLETE stacks.
         self.processed = Value::Null;
         self.operation = None;
         for r in &mut self.resources {

@@ -469,8 +469,8 @@ async fn deleted_stacks_keep_only_their_summary_and_the_newest_are_kept() {
         d.delete_stack(name).await.expect("delete");
         assert_eq!(status(&d, ids.last().expect("id")).await, "DELETE_COMPLETE");
     }
-    // What a deleted stack retains, in memory and in the store: its summary, no template,
-    // no resource bodies.
+    // What a deleted stack retains, in memory and in the store: its summary and original
+    // template (GetTemplate answers it), no processed template, no resource bodies.
     let deleted = d.stack(&ids[2]).expect("by id");
     let kept = serde_json::to_string(&deleted).expect("json").len();
     let stored = kindling_store::StackStore::stacks_by_id(&*store, &ids[2..])
@@ -478,23 +478,26 @@ async fn deleted_stacks_keep_only_their_summary_and_the_newest_are_kept() {
         .remove(0)
         .document
         .len();
+    let summary = kept - serde_json::to_string(&body).expect("json").len();
     assert!(
-        kept < 4 * 1024,
-        "deleted stack keeps {kept} bytes in memory"
+        summary < 4 * 1024,
+        "deleted stack keeps {kept} bytes in memory, {summary} besides its template"
     );
     assert!(
-        stored < 4 * 1024,
+        stored < body.len() + 8 * 1024,
         "deleted stack keeps {stored} bytes stored"
     );
-    assert!(deleted.template_body.is_empty() && deleted.processed.is_null());
+    assert!(deleted.template_body == body && deleted.processed.is_null());
     assert_eq!(deleted.resources.len(), 3);
     assert!(deleted.resources.iter().all(|r| r.properties.is_empty()
         && r.status == "DELETE_COMPLETE"
         && r.physical_id.is_some()));
-    assert!(matches!(
-        d.get_template(Some(&ids[2]), None, false).await,
-        Err(crate::DeployError::Validation(_))
-    ));
+    assert_eq!(
+        d.get_template(Some(&ids[2]), None, false)
+            .await
+            .expect("template"),
+        body
+    );
     let events = d.describe_stack_events(&ids[2]).await.expect("events");
     assert_eq!(events[0].status, "DELETE_COMPLETE");
     // Only the newest two deleted stacks stay (ListStacks, by id, events, the store).

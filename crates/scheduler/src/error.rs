@@ -106,8 +106,7 @@ impl SchedulerError {
     pub fn is_host_exhausted(&self) -> bool {
         match self {
             Self::Sandbox { source, .. } => source.is_host_exhausted(),
-            Self::Io { source, .. }
-            | Self::Users(UserPoolError::Lock { source, .. }) => {
+            Self::Io { source, .. } | Self::Users(UserPoolError::Lock { source, .. }) => {
                 kindling_sandbox::is_exhaustion(source)
             }
             _ => false,

@@ -20,6 +20,9 @@ use nix::unistd::Pid;
 
 use crate::SandboxError;
 
+mod node;
+pub(crate) use node::NodeCaps;
+
 /// The cgroup mounts of the host.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Mounts {

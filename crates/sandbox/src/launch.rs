@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use nix::fcntl::OFlag;
 use nix::unistd::{Gid, Uid, chown, geteuid, pipe2};
 
-use crate::cgroup::{CgroupRoots, EnvCgroup, Limits, NodeLock};
+use crate::cgroup::{CgroupRoots, EnvCgroup, Limits, NodeCaps, NodeLock};
 use crate::plan::{self, HostKind, Step, TmpSource, c_path, c_str};
 use crate::seccomp::SyscallFilter;
 use crate::spec::is_unprivileged_id;
@@ -393,6 +393,10 @@ pub(crate) fn prepare_namespaces(
     roots
         .prepare()
         .map_err(|e| unavailable(format!("preparing cgroups: {e}")))?;
+    roots.set_node_caps(&NodeCaps {
+        max_processes: config.max_processes,
+        max_memory_bytes: config.max_memory_bytes,
+    })?;
     fs::create_dir_all(&config.staging_dir)
         .map_err(|e| SandboxError::io(format!("creating {}", config.staging_dir.display()), e))?;
     sys::probe_namespaces(namespace_flags(network))

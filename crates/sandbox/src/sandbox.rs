@@ -110,6 +110,16 @@ pub struct SandboxConfig {
     /// keyrings, BPF, perf, io_uring, ptrace, modules, reboot, clock setting, ...), in both
     /// modes. Default true; turning it off is for diagnosing a runtime the filter breaks.
     pub seccomp: bool,
+    /// Namespaces mode: processes and threads all environments together may have at once
+    /// (`pids.max` on the `cgroup_parent` level, above each environment's own 1,024), so that
+    /// functions that fork cannot exhaust the host's pids. A fork beyond it fails with EAGAIN
+    /// in the function. Default `None`: no node-wide cap (`max`).
+    pub max_processes: Option<u64>,
+    /// Namespaces mode: bytes of memory all environments together may use (`memory.max` on
+    /// v2, `memory.limit_in_bytes` on v1, on the `cgroup_parent` level). Past it the kernel's
+    /// OOM killer picks within the environments only, never Kindling or other host processes,
+    /// and the invocation ends with Lambda's out-of-memory error. Default `None`: no cap.
+    pub max_memory_bytes: Option<u64>,
 }
 
 impl Default for SandboxConfig {
@@ -133,6 +143,8 @@ impl Default for SandboxConfig {
             output_capacity: 1024,
             start_timeout: Duration::from_secs(10),
             seccomp: true,
+            max_processes: None,
+            max_memory_bytes: None,
         }
     }
 }

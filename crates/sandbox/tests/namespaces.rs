@@ -365,6 +365,18 @@ async fn pids_limit_contains_a_fork_bomb() {
     drop(output);
 }
 
+/// Under host memory pressure the OOM killer takes the environment (program and supervisor)
+/// first, though Kindling made it and runs as root.
+#[tokio::test]
+async fn the_environment_is_the_oom_killers_first_choice() {
+    let sandbox = sandbox();
+    let dirs = Dirs::new();
+    let script = "cat /proc/self/oom_score_adj; cat /proc/1/oom_score_adj 2>&1 || echo hidden";
+    let (out, err, exit) = run(&sandbox, dirs.shell(&unique("oom-adj"), script)).await;
+    assert_eq!(exit, Exit::Code(0), "stderr: {err:?}");
+    assert_eq!(out.first().map(String::as_str), Some("1000"), "{out:?}");
+}
+
 #[tokio::test]
 async fn freeze_stops_and_thaw_resumes_a_busy_loop() {
     let sandbox = sandbox();

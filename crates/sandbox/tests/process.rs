@@ -401,3 +401,19 @@ async fn output_settled_waits_for_every_line_written_before_it() {
     env.kill();
     let _ = std::fs::remove_file(&done);
 }
+
+/// The host's OOM killer takes functions first: the program, what it starts and its
+/// supervisor run with the highest `oom_score_adj`, whatever the parent's.
+#[tokio::test]
+async fn the_environment_is_the_oom_killers_first_choice() {
+    let sandbox = Sandbox::process();
+    let script = "cat /proc/self/oom_score_adj; sh -c 'cat /proc/$PPID/oom_score_adj'; \
+                  cat /proc/$PPID/oom_score_adj";
+    let mut env = sandbox
+        .spawn(shell(&unique("oom-adj"), script))
+        .await
+        .unwrap();
+    let lines = all_lines(env.take_output().unwrap(), LIMIT).await;
+    assert_eq!(texts(&lines, Stream::Stdout), ["1000", "1000", "1000"]);
+    assert_eq!(env.wait().await, Exit::Code(0));
+}

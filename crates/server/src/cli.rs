@@ -327,6 +327,19 @@ pub struct ServeArgs {
     /// allows (about 16 descriptors each, after room for --max-connections). 0: no limit.
     #[arg(long, env = "KINDLING_MAX_ENVIRONMENTS")]
     pub max_environments: Option<usize>,
+    /// Namespaces mode: processes and threads all execution environments of this node may
+    /// have at once (`pids.max` on the node's cgroup, above each environment's own 1,024); a
+    /// fork beyond it fails with EAGAIN in the function, and the host keeps pids for itself.
+    /// Default: three quarters of the smaller of `kernel.pid_max` and `kernel.threads-max`.
+    /// 0: no node-wide cap.
+    #[arg(long, env = "KINDLING_MAX_PROCESSES")]
+    pub max_processes: Option<u64>,
+    /// Namespaces mode: MiB of memory all execution environments of this node may use
+    /// together (the node's memory cgroup); past it the OOM killer ends a function (Lambda's
+    /// out-of-memory error), never Kindling. Default: the host's total memory less an eighth
+    /// (at least 1 GiB, at most half) left to the host. 0: no node-wide cap.
+    #[arg(long, env = "KINDLING_MAX_MEMORY")]
+    pub max_memory: Option<u64>,
     /// Open API connections at once (more wait to be accepted).
     #[arg(long, env = "KINDLING_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,

@@ -8,6 +8,7 @@ mod code_source;
 mod cpu_qos;
 mod deploy;
 mod deploy_cli;
+mod host_limits;
 mod image_source;
 mod logs;
 mod logs_api;

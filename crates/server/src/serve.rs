@@ -23,7 +23,16 @@ use kindling_scheduler::{
 use crate::cli::{FunctionApiAccess, Isolation, ServeArgs, StoreLocation};
 use crate::code_source::S3CodeSource;
 use crate::stores::ServiceStores;
-use crate::{apigateway, cluster, deploy, logs_api, messaging, observe, runtime_files, secret};
+use crate::{
+    apigateway, cluster, deploy, host_limits, logs_api, messaging, observe, runtime_files, secret,
+};
+
+/// The node-wide caps handed to the sandbox (Namespaces mode).
+#[derive(Debug, Clone, Copy)]
+struct NodeCaps {
+    max_processes: Option<u64>,
+    max_memory_bytes: Option<u64>,
+}
 
 /// How long the credentials given to an execution environment stay valid. Environments are
 /// not recycled on a schedule, so this outlives any realistic environment; changing the
@@ -171,8 +180,12 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let sandbox = {
         let (isolation, tune, data_dir) =
             (args.isolation, !args.no_tune_cgroups, args.data_dir.clone());
+        let caps = NodeCaps {
+            max_processes: host_limits::max_processes(args.max_processes),
+            max_memory_bytes: host_limits::max_memory_bytes(args.max_memory),
+        };
         let node = node.clone();
-        tokio::task::spawn_blocking(move || sandbox(isolation, &node, tune, &data_dir))
+        tokio::task::spawn_blocking(move || sandbox(isolation, &node, tune, &data_dir, caps))
             .await
             .context("preparing the sandbox")??
     };
@@ -498,8 +511,12 @@ fn sandbox(
     node: &str,
     tune: bool,
     data_dir: &std::path::Path,
+    caps: NodeCaps,
 ) -> anyhow::Result<Sandbox> {
+    host_limits::protect_self_from_oom_killer();
     let config = SandboxConfig {
+        max_processes: caps.max_processes,
+        max_memory_bytes: caps.max_memory_bytes,
         cgroup_parent: PathBuf::from("kindling").join(node),
         node_lock_dir: Some(PathBuf::from(NODE_LOCKS)),
         // A fresh ext4 of EphemeralStorage's size per environment, on disk (not counted as the
@@ -529,7 +546,14 @@ fn sandbox(
             }
         },
     };
-    tracing::info!(mode = ?sandbox.mode(), tmp = ?sandbox.config().tmp, "execution environment isolation");
+    let namespaced = sandbox.mode() != IsolationMode::Process;
+    tracing::info!(
+        mode = ?sandbox.mode(),
+        tmp = ?sandbox.config().tmp,
+        max_processes = namespaced.then_some(caps.max_processes).flatten(),
+        max_memory_mib = namespaced.then_some(caps.max_memory_bytes).flatten().map(|b| b >> 20),
+        "execution environment isolation"
+    );
     Ok(sandbox)
 }
 

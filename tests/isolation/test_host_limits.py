@@ -90,9 +90,13 @@ def test_functions_together_cannot_fork_past_the_nodes_process_cap(server_factor
         assert r.payload["error"] == "EAGAIN", f"a fork past the node's cap: {r.payload}"
     sleepers = k.pids_with_env("HOG_MARK", mark)
     current = int((node_pids.parent / "pids.current").read_text())
+    environments = [p for p in node_pids.parent.iterdir() if p.is_dir()]
     print(f"forked {made}, {len(sleepers)} sleepers and pythons on the host, "
-          f"node pids.current {current} of {cap}")
-    assert current <= cap
+          f"node pids.current {current} of {cap}, {len(environments)} environments")
+    # Forks stop at the cap; only a program joining its new environment's cgroup (a move,
+    # which pids.max does not refuse: here a pre-initialized environment started meanwhile)
+    # may pass it, by one per environment.
+    assert current <= cap + len(environments)
     assert sum(made) <= cap and sum(made) >= cap // 2, made
     assert len(sleepers) <= cap
 

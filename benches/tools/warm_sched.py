@@ -10,8 +10,10 @@ time slices), .../status (voluntary and involuntary context switches) and .../sc
 (se.nr_migrations), before and after one `kindling-bench load` run (no warm-up inside the run:
 a warm-up run at the same client count comes first, so every environment exists), and
 divides the differences by the invokes the run completed. The client's own counters come
-from `perf stat` around it. Machine-wide: /proc/stat's context switches, interrupts, softirqs
-and idle time. Prints one line per group and client count.
+from `perf stat` around it (--perf-client), else its own report. Machine-wide: /proc/stat's
+context switches, interrupts, softirq and idle time (without CONFIG_IRQ_TIME_ACCOUNTING the
+softirq time is a tick sample of work also inside the tasks' CPU). Prints one line per group
+and client count.
 """
 
 import argparse

@@ -89,7 +89,9 @@ fn open_file_limit(args: &ServeArgs) -> Option<usize> {
 
 /// Async worker threads: as asked, else one per core — but one on a host with two cores or
 /// fewer, where the functions' runtimes need the other core and cross-thread wake-ups of an
-/// invocation's steps cost more than they parallelize (measured in benches/).
+/// invocation's steps cost more than they parallelize (measured in benches/; again at 4 and 16
+/// clients in benches/results/warm-x16-2026-12-07.txt: two workers cost 36-53 us of server CPU
+/// per single-client invoke and were not ahead at 4 clients).
 fn worker_threads(asked: Option<usize>) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     asked

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::error::LogsError;
 use crate::pattern::Pattern;
 use crate::registry::{GroupRecord, Registry};
-use crate::search::{self, Key, Progress, Query, Searches};
+use crate::search::{self, Key, Progress, Query, QueryId, Searches};
 use crate::stream::{self, Event, StreamInfo};
 
 /// Largest answer of GetLogEvents and FilterLogEvents (events' bytes), as CloudWatch's 1 MB.
@@ -525,25 +525,31 @@ impl Logs {
         }
         let pattern = Pattern::parse(input.filter_pattern.as_deref().unwrap_or(""))
             .map_err(|e| LogsError::invalid(format!("Invalid filter pattern: {e}")))?;
-        let (paused, after) = match &input.next_token {
-            None => (None, None),
+        let (paused, rounds, after) = match &input.next_token {
+            None => (None, 0, None),
             Some(t) => parse_filter_token(t).ok_or_else(bad_token)?,
         };
         self.require(&group)?;
-        let fingerprint = fnv64(
-            format!(
-                "{group}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{limit}",
-                input.log_stream_names,
-                input.log_stream_name_prefix,
-                input.start_time,
-                input.end_time,
-                input.filter_pattern
-            )
-            .as_bytes(),
-        );
-        let mut progress = paused
-            .and_then(|id| self.searches.resume(id, fingerprint, &after))
-            .unwrap_or_else(|| Progress::new(fingerprint, after.clone()));
+        let id = QueryId {
+            group: group.clone(),
+            names: input.log_stream_names.clone(),
+            prefix: input.log_stream_name_prefix.clone(),
+            start: input.start_time,
+            end: input.end_time,
+            pattern: input.filter_pattern.clone(),
+            limit,
+        };
+        // A paused search goes on with one budget; a new page, or one whose paused search is
+        // gone, starts over with one budget more than the token says the page has taken (so
+        // it gets further than before), at most `MAX_RESTART_ROUNDS` budgets.
+        let resumed = paused.and_then(|pid| self.searches.resume(pid, &id, &after, rounds));
+        let (mut progress, budget, rounds) = match resumed {
+            Some(p) => (p, self.searches.budget(), rounds.saturating_add(1)),
+            None => {
+                let (budget, rounds) = self.searches.restart_budget(rounds);
+                (Progress::new(id, after.clone()), budget, rounds)
+            }
+        };
         let query = Query {
             names: input.log_stream_names.as_deref(),
             prefix: input.log_stream_name_prefix.as_deref(),
@@ -565,13 +571,7 @@ impl Logs {
                     .is_ok_and(|m| modified_ms(&m) < start.saturating_sub(MTIME_SLACK_MS))
             })
         };
-        let (done, searched) = search::run(
-            &query,
-            &mut progress,
-            &streams,
-            self.searches.budget(),
-            stale,
-        )?;
+        let (done, searched) = search::run(&query, &mut progress, &streams, budget, stale)?;
         let searched: Vec<Value> = searched
             .iter()
             .map(|name| json!({ "logStreamName": name, "searchedCompletely": true }))
@@ -580,8 +580,9 @@ impl Logs {
         if !done {
             // Out of budget: an empty page whose token resumes the search where it stopped.
             let after = progress.after.clone();
+            progress.rounds = rounds;
             let id = self.searches.pause(progress);
-            res["nextToken"] = json!(paused_token(id, after.as_ref()));
+            res["nextToken"] = json!(paused_token(id, rounds, after.as_ref()));
             res["events"] = json!([]);
             return Ok(res);
         }
@@ -785,29 +786,37 @@ fn filter_token(ts: i64, stream: &str, index: usize) -> String {
     format!("{ts}.{index}.{hex}")
 }
 
-/// A paused search's token: `p<id>` and, after a `.`, the page's position (if any).
-fn paused_token(id: u64, after: Option<&Key>) -> String {
+/// A paused search's token: `p<id>-<rounds>` (the budgets the page has taken so far) and,
+/// after a `.`, the page's position (if any).
+fn paused_token(id: u64, rounds: u64, after: Option<&Key>) -> String {
     match after {
-        Some((ts, stream, index)) => format!("p{id}.{}", filter_token(*ts, stream, *index)),
-        None => format!("p{id}"),
+        Some((ts, stream, index)) => {
+            format!("p{id}-{rounds}.{}", filter_token(*ts, stream, *index))
+        }
+        None => format!("p{id}-{rounds}"),
     }
 }
 
-/// A FilterLogEvents token: the paused search it resumes, if any, and the position after
-/// which the page starts.
+/// A FilterLogEvents token: the paused search it resumes, if any, the budgets its page has
+/// taken so far (0 for a page not started; a token without the count, as written before it
+/// existed, counts 1) and the position after which the page starts.
 #[allow(
     clippy::type_complexity,
-    reason = "the two parts of a token, named by the doc"
+    reason = "the three parts of a token, named by the doc"
 )]
-fn parse_filter_token(t: &str) -> Option<(Option<u64>, Option<Key>)> {
+fn parse_filter_token(t: &str) -> Option<(Option<u64>, u64, Option<Key>)> {
     if let Some(rest) = t.strip_prefix('p') {
         let (id, after) = match rest.split_once('.') {
             Some((id, after)) => (id, Some(parse_position(after)?)),
             None => (rest, None),
         };
-        return Some((Some(id.parse().ok()?), after));
+        let (id, rounds) = match id.split_once('-') {
+            Some((id, rounds)) => (id, rounds.parse().ok()?),
+            None => (id, 1),
+        };
+        return Some((Some(id.parse().ok()?), rounds, after));
     }
-    Some((None, Some(parse_position(t)?)))
+    Some((None, 0, Some(parse_position(t)?)))
 }
 
 fn parse_position(t: &str) -> Option<Key> {

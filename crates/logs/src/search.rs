@@ -5,7 +5,12 @@
 //! empty page whose `nextToken` resumes it, as CloudWatch answers a long search with partial
 //! pages. The page is complete once every stream was read, so no event is lost or repeated.
 //! A token whose paused search is gone (too many paused at once, another node, a repeated
-//! request) restarts that page from its position: more work, the same answer.
+//! request) restarts that page from its position: more work, the same answer. The token counts
+//! the budgets the page has taken so far (`rounds`): a restart reads one budget more than that,
+//! so it gets further than the search had got, and pagination ends even when every paused
+//! search is pushed out before its next request. The restart's budget is capped at
+//! [`MAX_RESTART_ROUNDS`] budgets (a forged count buys no more): a page that needs more than
+//! that while its paused search is pushed out every time still never completes.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
@@ -23,10 +28,14 @@ pub(crate) type Key = (i64, String, usize);
 pub const SCAN_BUDGET: u64 = 64 * 1024 * 1024;
 /// Searches paused at once; beyond, the oldest is dropped (its token restarts its page).
 const MAX_PAUSED: usize = 16;
+/// Most budgets a restarted page reads in one request.
+pub const MAX_RESTART_ROUNDS: u64 = 16;
 
 /// The searches paused between requests.
 pub struct Searches {
     budget: u64,
+    /// Searches paused at once ([`MAX_PAUSED`]; tests lower it).
+    capacity: usize,
     next_id: AtomicU64,
     paused: Mutex<VecDeque<(u64, Progress)>>,
 }
@@ -42,13 +51,36 @@ impl Searches {
     pub fn with_budget(budget: u64) -> Self {
         Self {
             budget: budget.max(1),
+            capacity: MAX_PAUSED,
             next_id: AtomicU64::new(1),
             paused: Mutex::new(VecDeque::new()),
         }
     }
 
+    /// The same, keeping at most `capacity` searches paused.
+    #[cfg(test)]
+    pub(crate) fn with_capacity(budget: u64, capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            ..Self::with_budget(budget)
+        }
+    }
+
+    /// The ids of the searches paused, oldest first.
+    #[cfg(test)]
+    pub(crate) fn paused_ids(&self) -> Vec<u64> {
+        self.paused().iter().map(|(id, _)| *id).collect()
+    }
+
     pub(crate) fn budget(&self) -> u64 {
         self.budget
+    }
+
+    /// The budget of a page that restarts after `rounds` budgets (a token's count: 0 for a
+    /// new search) and how many budgets it will have taken once it has read it.
+    pub(crate) fn restart_budget(&self, rounds: u64) -> (u64, u64) {
+        let rounds = rounds.saturating_add(1).min(MAX_RESTART_ROUNDS);
+        (self.budget.saturating_mul(rounds), rounds)
     }
 
     fn paused(&self) -> MutexGuard<'_, VecDeque<(u64, Progress)>> {
@@ -58,17 +90,19 @@ impl Searches {
         }
     }
 
-    /// Takes the paused search `id` if it is the same query from the same position.
+    /// Takes the paused search `id` if it is the same query (compared whole) from the same
+    /// position after the same number of rounds.
     pub(crate) fn resume(
         &self,
         id: u64,
-        fingerprint: u64,
+        query: &QueryId,
         after: &Option<Key>,
+        rounds: u64,
     ) -> Option<Progress> {
         let mut paused = self.paused();
-        let i = paused
-            .iter()
-            .position(|(pid, p)| *pid == id && p.fingerprint == fingerprint && p.after == *after)?;
+        let i = paused.iter().position(|(pid, p)| {
+            *pid == id && p.query == *query && p.after == *after && p.rounds == rounds
+        })?;
         paused.remove(i).map(|(_, p)| p)
     }
 
@@ -76,7 +110,7 @@ impl Searches {
     pub(crate) fn pause(&self, progress: Progress) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut paused = self.paused();
-        while paused.len() >= MAX_PAUSED {
+        while paused.len() >= self.capacity {
             paused.pop_front();
         }
         paused.push_back((id, progress));
@@ -97,12 +131,28 @@ pub(crate) struct Query<'a> {
     pub max_bytes: usize,
 }
 
+/// A request's identity: the group and every parameter but the token. A token resumes only a
+/// search of an equal query (the whole query is kept and compared, not a hash of it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct QueryId {
+    pub group: String,
+    pub names: Option<Vec<String>>,
+    pub prefix: Option<String>,
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+    pub pattern: Option<String>,
+    pub limit: usize,
+}
+
 /// A page being gathered: the matches kept so far, the stream being read and where.
 pub(crate) struct Progress {
-    /// The request's identity (group and parameters): a token resumes only its own search.
-    fingerprint: u64,
+    /// The request's identity: a token resumes only its own search.
+    query: QueryId,
     /// The page starts after this event.
     pub after: Option<Key>,
+    /// Budgets this page has taken so far (at least this many bytes were read from its
+    /// start): the count its token carries.
+    pub rounds: u64,
     at: Option<(String, Position)>,
     /// The first matches, their bytes as the answer counts them, the smallest key dropped
     /// (later matches past it cannot be on this page), whether any was.
@@ -113,10 +163,11 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
-    pub(crate) fn new(fingerprint: u64, after: Option<Key>) -> Self {
+    pub(crate) fn new(query: QueryId, after: Option<Key>) -> Self {
         Self {
-            fingerprint,
+            query,
             after,
+            rounds: 0,
             at: None,
             matched: BTreeMap::new(),
             bytes: 0,

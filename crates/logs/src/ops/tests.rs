@@ -450,3 +450,89 @@ fn filter_log_events_pauses_within_its_budget_and_resumes_exactly() {
     let (c, _) = filter_all(&l, other);
     assert_eq!(c.len(), 42);
 }
+
+/// Pages a FilterLogEvents search while another search pauses between every two of its
+/// requests (pushing its paused search out when one is all that is kept): the events, or
+/// None when the search did not end within `bound` requests.
+fn filter_all_pushed_out(l: &Logs, input: Value, bound: usize) -> Option<Vec<Value>> {
+    let mut events = Vec::new();
+    let mut input = input;
+    for _ in 0..bound {
+        let page = call(l, "FilterLogEvents", input.clone()).unwrap();
+        events.extend(page["events"].as_array().unwrap().iter().cloned());
+        match page.get("nextToken") {
+            Some(t) => input["nextToken"] = t.clone(),
+            None => return Some(events),
+        }
+        let rival = call(l, "FilterLogEvents", json!({"logGroupName": G, "limit": 3})).unwrap();
+        assert!(rival["events"].as_array().unwrap().is_empty());
+    }
+    None
+}
+
+#[test]
+fn filter_log_events_ends_when_every_paused_search_is_pushed_out() {
+    let (mut l, _d) = logs();
+    for (s, offset) in [("a", 0), ("b", 1), ("c", 2)] {
+        let events: Vec<(i64, String)> = (0..40)
+            .map(|i| (1000 + i * 3 + offset, format!("{s}{i} event")))
+            .collect();
+        let refs: Vec<(i64, &str)> = events.iter().map(|(t, m)| (*t, m.as_str())).collect();
+        write(&l, G, s, &refs);
+    }
+    let input = json!({"logGroupName": G, "limit": 50});
+    let (whole, _) = filter_all(&l, input.clone());
+    assert_eq!(whole.len(), 120);
+    // Every page reads the whole group: a tenth of it per budget, one search paused at a time.
+    // Every paused search of `input` is gone by its next request, so each page restarts, with
+    // one budget more every time (the group is under `MAX_RESTART_ROUNDS` budgets).
+    let size: u64 = std::fs::read_dir(l.store.group_dir(G))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(size > 3000, "{size}");
+    l.searches = Arc::new(Searches::with_capacity(size / 10, 1));
+    let paged = filter_all_pushed_out(&l, input.clone(), 1_000).expect("the search never ended");
+    assert_eq!(paged, whole);
+    // A forged round count buys no more than `MAX_RESTART_ROUNDS` budgets: 120 lines are far
+    // over 16 budgets of 40 bytes, so the first page pauses again, counting 16.
+    l.searches = Arc::new(Searches::with_budget(40));
+    let page = call(
+        &l,
+        "FilterLogEvents",
+        json!({"logGroupName": G, "limit": 50, "nextToken": "p999-1000000"}),
+    )
+    .unwrap();
+    assert!(page["events"].as_array().unwrap().is_empty());
+    let token = page["nextToken"].as_str().unwrap();
+    assert!(token.starts_with("p") && token.ends_with("-16"), "{token}");
+}
+
+#[test]
+fn filter_log_events_resumes_only_an_equal_query() {
+    let (mut l, _d) = logs();
+    let events: Vec<(i64, String)> = (0..40).map(|i| (1000 + i, format!("e{i}"))).collect();
+    let refs: Vec<(i64, &str)> = events.iter().map(|(t, m)| (*t, m.as_str())).collect();
+    write(&l, G, "a", &refs);
+    l.searches = Arc::new(Searches::with_budget(40));
+    let first = call(
+        &l,
+        "FilterLogEvents",
+        json!({"logGroupName": G, "limit": 5}),
+    )
+    .unwrap();
+    let token = first["nextToken"].clone();
+    // Another limit: the paused search is not taken (it stays for its own query).
+    let other = call(
+        &l,
+        "FilterLogEvents",
+        json!({"logGroupName": G, "limit": 6, "nextToken": token}),
+    )
+    .unwrap();
+    assert_ne!(other["nextToken"], token);
+    assert_eq!(l.searches.paused_ids(), [1, 2]);
+    let own = json!({"logGroupName": G, "limit": 5, "nextToken": token});
+    let resumed = call(&l, "FilterLogEvents", own).unwrap();
+    assert_eq!(l.searches.paused_ids(), [2, 3]);
+    assert_eq!(resumed["nextToken"], "p3-2");
+}

@@ -434,7 +434,8 @@ pub struct ServeArgs {
     #[arg(long, env = "KINDLING_LOG_SWEEP_INTERVAL", default_value_t = 60.0, value_parser = parse_positive_seconds)]
     pub log_sweep_interval: f64,
     /// Bytes of log streams one FilterLogEvents request reads before it answers a partial
-    /// (empty) page whose nextToken resumes the search.
+    /// (empty) page whose nextToken resumes the search. A page whose paused search was pushed
+    /// out restarts with one budget more than it had read, at most 16 budgets.
     #[arg(long, env = "KINDLING_LOGS_SEARCH_BUDGET", default_value = "64MiB", value_parser = parse_size)]
     pub logs_search_budget: u64,
     /// OpenTelemetry collector to send invocation spans to, over OTLP/HTTP

@@ -451,11 +451,18 @@ fn http_fetches_keep_to_each_subscriptions_allowance(store: &impl QueueStore) {
         allowances: vec![("a".into(), 3), ("b".into(), 0)],
     };
     let due = store.due_http_deliveries(1_000, 100, &busy).unwrap();
-    assert_eq!(per_sub(&due, "a"), ["a00", "a01", "a02"], "the oldest 3 of a");
+    assert_eq!(
+        per_sub(&due, "a"),
+        ["a00", "a01", "a02"],
+        "the oldest 3 of a"
+    );
     assert!(per_sub(&due, "b").is_empty());
     assert_eq!(per_sub(&due, "c").len(), 5);
     assert_eq!(due.len(), 8);
-    assert!(due.windows(2).all(|w| w[0].not_before_ms <= w[1].not_before_ms));
+    assert!(
+        due.windows(2)
+            .all(|w| w[0].not_before_ms <= w[1].not_before_ms)
+    );
     seen.extend(due.into_iter().map(|d| d.id));
     // Nothing in flight: at most 16 of each, and within the fetch's limit.
     let busy = HttpBusy {

@@ -275,6 +275,7 @@ class _Hanging:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.requests: list[bytes] = []
+        self.paths: list[tuple[str, bytes]] = []  # (request path, body) of each request
         self.conns: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -304,6 +305,7 @@ class _Hanging:
                     return
                 body += chunk
             self.requests.append(body)
+            self.paths.append((head.split(b"\r\n")[0].split()[1].decode(), body))
         except OSError:
             pass
 
@@ -344,6 +346,70 @@ def test_a_hanging_http_subscriber_does_not_delay_the_others(sns):
         assert any(json.loads(b)["Type"] == "Notification" for b in hanging.requests)
     finally:
         sns.delete_topic(TopicArn=topic)
+        httpd.shutdown()
+        hanging.close()
+
+
+def test_many_hanging_http_subscribers_with_backlogs_do_not_take_every_slot(sns):
+    # 14 endpoints that never answer, each with a backlog of 30 notifications, published
+    # before 40 for a fast endpoint: each hanging one holds at most 16 of the 256 POSTs in
+    # flight (14 x 16 = 224), so the fast one still gets everything at once. (Were a
+    # subscription below 16 in flight handed a whole fetch, the hanging ones would take about
+    # 20 each, every slot, for the 15 s timeout.)
+    hanging = _Hanging()
+    handler = type("Handler", (_Endpoint,), {"received": [], "fail_first": 0})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    slow_topics = [sns.create_topic(Name=unique("slow"))["TopicArn"] for _ in range(14)]
+    fast_topic = sns.create_topic(Name=unique("fast"))["TopicArn"]
+
+    def confirmation(topic):
+        for body in list(hanging.requests):
+            msg = json.loads(body)
+            if msg["Type"] == "SubscriptionConfirmation" and msg["TopicArn"] == topic:
+                return msg
+        return None
+
+    try:
+        for i, topic in enumerate(slow_topics):
+            sns.subscribe(TopicArn=topic, Protocol="http",
+                          Endpoint=f"http://127.0.0.1:{hanging.port}/slow{i}")
+            token = wait_for(lambda: confirmation(topic),
+                             what=f"SubscriptionConfirmation for {topic}")["Token"]
+            sns.confirm_subscription(TopicArn=topic, Token=token)
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/fast"
+        sns.subscribe(TopicArn=fast_topic, Protocol="http", Endpoint=url)
+        wait_for(lambda: handler.received, what=f"SubscriptionConfirmation to {url}")
+        token = json.loads(handler.received[0][1])["Token"]
+        sns.confirm_subscription(TopicArn=fast_topic, Token=token)
+        handler.received.clear()
+        backlog_start = time.monotonic()
+        for topic in slow_topics:
+            for k in range(0, 30, 10):
+                sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=[
+                    {"Id": f"e{j}", "Message": f"backlog{j}"} for j in range(k, k + 10)])
+        n = 40
+        start = time.monotonic()
+        for k in range(0, n, 10):
+            sns.publish_batch(TopicArn=fast_topic, PublishBatchRequestEntries=[
+                {"Id": f"e{j}", "Message": f"m{j}"} for j in range(k, k + 10)])
+        wait_for(lambda: len(handler.received) >= n, timeout=4, interval=0.02,
+                 what="every message at the fast endpoint")
+        elapsed = time.monotonic() - start
+        assert sorted(json.loads(b)["Message"] for _, b in handler.received) == \
+            sorted(f"m{j}" for j in range(n))
+        assert elapsed < 4, elapsed
+        # Every hanging endpoint got notifications too, never more than 16 at once (none of
+        # their POSTs has timed out yet: no retry is counted).
+        assert time.monotonic() - backlog_start < 14
+        notifications = {f"/slow{i}": 0 for i in range(len(slow_topics))}
+        for path, body in list(hanging.paths):
+            if json.loads(body)["Type"] == "Notification":
+                notifications[path] += 1
+        assert all(1 <= c <= 16 for c in notifications.values()), notifications
+    finally:
+        for topic in [*slow_topics, fast_topic]:
+            sns.delete_topic(TopicArn=topic)
         httpd.shutdown()
         hanging.close()
 

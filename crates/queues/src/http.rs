@@ -22,8 +22,8 @@ const RETRY_DELAYS: [u64; 9] = [0, 0, 0, 1, 1, 2, 4, 8, 16];
 
 /// Most POSTs in flight at once.
 const MAX_IN_FLIGHT: usize = 256;
-/// Most POSTs in flight to one subscription: a hanging endpoint holds at most this many
-/// slots (plus what one fetch brings), the others keep flowing.
+/// Most POSTs in flight to one subscription (the store returns no more of its rows than it
+/// has room for): a hanging endpoint holds at most this many slots, the others keep flowing.
 const PER_SUBSCRIPTION: usize = 16;
 /// Most rows taken from the store at once.
 const FETCH: usize = 32;
@@ -141,15 +141,16 @@ impl InFlight {
         was_held
     }
 
-    /// What the store must not return: the rows in flight, the subscriptions at their limit.
+    /// What the store must not return: the rows in flight, and more rows of a subscription
+    /// than it has room for (none of one at its limit).
     fn busy(&self) -> HttpBusy {
         HttpBusy {
             ids: self.ids.iter().cloned().collect(),
-            subscriptions: self
+            per_subscription: PER_SUBSCRIPTION,
+            allowances: self
                 .per_subscription
                 .iter()
-                .filter(|(_, n)| **n >= PER_SUBSCRIPTION)
-                .map(|(s, _)| s.clone())
+                .map(|(s, n)| (s.clone(), PER_SUBSCRIPTION.saturating_sub(*n)))
                 .collect(),
         }
     }

@@ -13,13 +13,46 @@ use kindling_model::messaging::{
 
 use crate::{Result, StoreError};
 
-/// What a caller of [`QueueStore::due_http_deliveries`] already has in hand: the deliveries it
-/// is making (not returned again while they run) and the subscriptions it will not take more
-/// of for now (as many of theirs in flight as it allows; their rows stay due).
-#[derive(Debug, Clone, Default)]
+/// What a caller of [`QueueStore::due_http_deliveries`] already has in hand and how much more
+/// it takes: the deliveries it is making (not returned again while they run), and how many
+/// rows of one subscription a call may return (`allowances` for the subscriptions it has in
+/// flight, `per_subscription` for the others). The rows held back stay due.
+#[derive(Debug, Clone)]
 pub struct HttpBusy {
     pub ids: Vec<String>,
-    pub subscriptions: Vec<String>,
+    /// Most rows of a subscription not named in `allowances` that one call returns.
+    pub per_subscription: usize,
+    /// Subscriptions and how many more of their rows one call may return (0: none for now).
+    pub allowances: Vec<(String, usize)>,
+}
+
+impl Default for HttpBusy {
+    /// Nothing in hand, no limit per subscription.
+    fn default() -> Self {
+        Self {
+            ids: Vec::new(),
+            per_subscription: usize::MAX,
+            allowances: Vec::new(),
+        }
+    }
+}
+
+impl HttpBusy {
+    /// The allowances as two parallel lists (subscriptions, counts) for SQL parameters.
+    pub(crate) fn allowance_columns(&self) -> (Vec<String>, Vec<i64>) {
+        self.allowances
+            .iter()
+            .map(|(s, n)| (s.clone(), count(*n)))
+            .unzip()
+    }
+
+    pub(crate) fn per_subscription_count(&self) -> i64 {
+        count(self.per_subscription)
+    }
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// One operation of a message batch.
@@ -217,7 +250,8 @@ pub trait QueueStore: Send + Sync + 'static {
     /// Subscriptions of one topic, or of all, in creation order.
     fn subscriptions(&self, topic_arn: Option<&str>) -> Result<Vec<SubscriptionRecord>>;
     fn delete_subscription(&self, arn: &str) -> Result<bool>;
-    /// Pending HTTP deliveries due at `now_ms`, oldest first, except those `busy` names. A
+    /// Pending HTTP deliveries due at `now_ms`, oldest first, except those `busy` names and
+    /// never more of one subscription than `busy` allows (its oldest ones). A
     /// store shared by several nodes reserves them for the caller (another caller gets them
     /// only once the reservation lapses unfinished), so that each POST is made by one node.
     fn due_http_deliveries(

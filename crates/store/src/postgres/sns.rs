@@ -110,27 +110,42 @@ const HTTP_RESERVATION_MS: i64 = 60_000;
 
 /// Due deliveries, reserved for the caller: several nodes deliver at once, each POST is made
 /// by one of them (`FOR UPDATE SKIP LOCKED`). The records keep their attempt count and time;
-/// only the row's due time moves, until the caller finishes the delivery.
+/// only the row's due time moves, until the caller finishes the delivery. Each subscription's
+/// due rows are numbered oldest first and those past its allowance are never locked nor
+/// reserved (a row locked by another node is skipped: fewer, never more, per subscription).
 pub(super) fn due_http(
     tx: &mut Tx<'_>,
     now_ms: i64,
     n: usize,
     busy: &HttpBusy,
 ) -> Result<Vec<HttpDelivery>> {
+    let (subscriptions, allowances) = busy.allowance_columns();
     let mut due: Vec<HttpDelivery> = records(
         tx,
         "UPDATE sns_http_deliveries SET not_before_ms = $1 + $3
-         WHERE id IN (SELECT id FROM sns_http_deliveries WHERE not_before_ms <= $1
-                          AND NOT (id = ANY($4))
-                          AND NOT ((record::jsonb ->> 'subscription_arn') = ANY($5))
-                      ORDER BY not_before_ms LIMIT $2 FOR UPDATE SKIP LOCKED)
+         WHERE id IN (
+             SELECT id FROM sns_http_deliveries
+             WHERE not_before_ms <= $1
+               AND id IN (
+                   SELECT ranked.id FROM (
+                       SELECT d.id, COALESCE(a.n, $7) AS allowance,
+                              ROW_NUMBER() OVER (PARTITION BY d.record::jsonb ->> 'subscription_arn'
+                                                 ORDER BY d.not_before_ms, d.id) AS nth
+                       FROM sns_http_deliveries d
+                       LEFT JOIN unnest($5::text[], $6::bigint[]) AS a(subscription, n)
+                              ON a.subscription = (d.record::jsonb ->> 'subscription_arn')
+                       WHERE d.not_before_ms <= $1 AND NOT (d.id = ANY($4))) ranked
+                   WHERE ranked.nth <= ranked.allowance)
+             ORDER BY not_before_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED)
          RETURNING record",
         &[
             &now_ms,
             &limit(n),
             &HTTP_RESERVATION_MS,
             &busy.ids,
-            &busy.subscriptions,
+            &subscriptions,
+            &allowances,
+            &busy.per_subscription_count(),
         ],
     )?;
     due.sort_by_key(|d| d.not_before_ms);

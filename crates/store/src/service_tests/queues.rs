@@ -343,12 +343,12 @@ fn topics_subscriptions_and_http_deliveries(store: &impl QueueStore) {
     };
     let in_flight = HttpBusy {
         ids: vec!["h2".into(), "h4".into()],
-        subscriptions: vec![],
+        ..HttpBusy::default()
     };
     assert_eq!(ids(2_000_000, &in_flight), ["h3", "h5"]);
     let saturated = HttpBusy {
-        ids: vec![],
-        subscriptions: vec![http("x", 0).subscription_arn],
+        allowances: vec![(http("x", 0).subscription_arn, 0)],
+        ..HttpBusy::default()
     };
     assert_eq!(ids(3_000_000, &saturated), ["h3"]);
 
@@ -411,11 +411,93 @@ fn queues_are_created_once_and_purged_expired_and_moved(store: &impl QueueStore)
     assert_eq!(store.queue_counts(a, 2_000).unwrap().visible, 0);
 }
 
+/// A fetch of due HTTP deliveries never returns more rows of a subscription than the caller
+/// allows (its oldest ones), and the rows held back stay due (a shared store reserves only
+/// what it returns).
+fn http_fetches_keep_to_each_subscriptions_allowance(store: &impl QueueStore) {
+    let row = |sub: &str, i: i64, offset: i64| {
+        let mut d = http(&format!("{sub}{i:02}"), 10 + i * 3 + offset);
+        d.subscription_arn = sub.into();
+        d
+    };
+    let mut rows: Vec<HttpDelivery> = (0..40).map(|i| row("a", i, 0)).collect();
+    rows.extend((0..40).map(|i| row("b", i, 1)));
+    rows.extend((0..5).map(|i| row("c", i, 2)));
+    let all: std::collections::BTreeSet<String> = rows.iter().map(|d| d.id.clone()).collect();
+    one(
+        store,
+        QueueOp::Deliver(Delivery {
+            messages: vec![],
+            events: vec![],
+            http: rows,
+            consume_letter: None,
+        }),
+    )
+    .unwrap();
+    let per_sub = |due: &[HttpDelivery], sub: &str| {
+        let mut ids: Vec<String> = due
+            .iter()
+            .filter(|d| d.subscription_arn == sub)
+            .map(|d| d.id.clone())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    // "a" has 13 in flight (3 more allowed), "b" 16 (none), "c" none (the default 16).
+    let busy = HttpBusy {
+        ids: vec![],
+        per_subscription: 16,
+        allowances: vec![("a".into(), 3), ("b".into(), 0)],
+    };
+    let due = store.due_http_deliveries(1_000, 100, &busy).unwrap();
+    assert_eq!(
+        per_sub(&due, "a"),
+        ["a00", "a01", "a02"],
+        "the oldest 3 of a"
+    );
+    assert!(per_sub(&due, "b").is_empty());
+    assert_eq!(per_sub(&due, "c").len(), 5);
+    assert_eq!(due.len(), 8);
+    assert!(
+        due.windows(2)
+            .all(|w| w[0].not_before_ms <= w[1].not_before_ms)
+    );
+    seen.extend(due.into_iter().map(|d| d.id));
+    // Nothing in flight: at most 16 of each, and within the fetch's limit.
+    let busy = HttpBusy {
+        per_subscription: 16,
+        ..HttpBusy::default()
+    };
+    let due = store.due_http_deliveries(1_000, 100, &busy).unwrap();
+    assert_eq!(per_sub(&due, "a").len(), 16);
+    assert_eq!(per_sub(&due, "b").len(), 16);
+    assert!(per_sub(&due, "c").len() <= 5);
+    seen.extend(due.into_iter().map(|d| d.id));
+    let busy = HttpBusy {
+        per_subscription: 4,
+        ..HttpBusy::default()
+    };
+    let due = store.due_http_deliveries(1_000, 6, &busy).unwrap();
+    assert_eq!(due.len(), 6);
+    for sub in ["a", "b", "c"] {
+        assert!(per_sub(&due, sub).len() <= 4, "{sub}: {due:?}");
+    }
+    seen.extend(due.into_iter().map(|d| d.id));
+    // Every row not returned yet is still due: none was reserved and then held back.
+    let due = store
+        .due_http_deliveries(1_000, 1_000, &HttpBusy::default())
+        .unwrap();
+    seen.extend(due.into_iter().map(|d| d.id));
+    assert_eq!(seen, all);
+}
+
 on_both!(
     fifo_claims_keep_group_order_and_block_groups_in_flight,
     failed_operations_roll_back_alone_and_receipts_are_checked,
     receives_past_the_limit_move_messages_to_the_dead_letter_queue,
     topics_subscriptions_and_http_deliveries,
+    http_fetches_keep_to_each_subscriptions_allowance,
     queues_are_created_once_and_purged_expired_and_moved,
 );
 

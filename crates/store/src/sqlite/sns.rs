@@ -99,18 +99,29 @@ pub(super) fn due_http(
     limit: usize,
     busy: &HttpBusy,
 ) -> Result<Vec<HttpDelivery>> {
+    let (subscriptions, allowances) = busy.allowance_columns();
+    // Each subscription's due rows are numbered oldest first; those past its allowance (the
+    // default for a subscription not named) are left out.
     records(
         conn,
-        "SELECT record FROM sns_http_deliveries WHERE not_before_ms <= ?1
-             AND id NOT IN (SELECT value FROM json_each(?3))
-             AND json_extract(record, '$.subscription_arn')
-                 NOT IN (SELECT value FROM json_each(?4))
-         ORDER BY not_before_ms LIMIT ?2",
+        "WITH allowance(subscription, n) AS (
+             SELECT s.value, a.value FROM json_each(?4) s JOIN json_each(?5) a ON a.key = s.key),
+         due AS (
+             SELECT record, not_before_ms, id, json_extract(record, '$.subscription_arn') AS sub,
+                    ROW_NUMBER() OVER (PARTITION BY json_extract(record, '$.subscription_arn')
+                                       ORDER BY not_before_ms, id) AS nth
+             FROM sns_http_deliveries WHERE not_before_ms <= ?1
+                 AND id NOT IN (SELECT value FROM json_each(?3)))
+         SELECT record FROM due LEFT JOIN allowance ON allowance.subscription = due.sub
+         WHERE nth <= COALESCE(allowance.n, ?6)
+         ORDER BY not_before_ms, id LIMIT ?2",
         params![
             now_ms,
             limit as i64,
             to_json(&busy.ids)?,
-            to_json(&busy.subscriptions)?
+            to_json(&subscriptions)?,
+            to_json(&allowances)?,
+            busy.per_subscription_count(),
         ],
     )
 }

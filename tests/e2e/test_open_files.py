@@ -86,6 +86,14 @@ def test_a_host_out_of_descriptors_throttles_and_recovers(server_factory, limit)
                      "TooManyRequestsException")]
     other = [(n, status, body[:300]) for n, status, headers, body in results
              if n not in ok and n not in throttled]
+    if limit == "none":
+        # Without Kindling's own limit the descriptors run out anywhere: an environment that
+        # started may lose its Runtime API connection (its runtime exits: Runtime.ExitError).
+        # What must never happen is a 5xx, or a start that failed for want of descriptors
+        # reported as the function's bad entrypoint.
+        other = [(n, status, body) for n, status, body in other
+                 if status != 200 or "InvalidEntrypoint" in body
+                 or "Too many open files" in body]
     assert not other, f"neither answered nor throttled: {other[:3]}"
     assert ok, "no environment started at all"
     assert throttled, (

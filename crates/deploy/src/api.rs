@@ -2,6 +2,7 @@
 //! into these inputs and renders the results).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use kindling_cfn_template::{
     DeployedResource, EvalMode, MASKED_VALUE, MAX_TEMPLATE_BODY_BYTES, MAX_TEMPLATE_URL_BYTES,
@@ -504,6 +505,10 @@ impl Deployer {
                     DeployError::Validation("StackName or ChangeSetName is required".into())
                 })?;
                 let s = self.stack(name)?;
+                if s.is_deleted() {
+                    // Kept in the store only (as CloudFormation keeps it for 90 days).
+                    return self.deleted_template(&s.stack_id).await;
+                }
                 (s.template_body, s.processed)
             }
         };
@@ -512,6 +517,19 @@ impl Deployer {
         } else {
             Ok(body)
         }
+    }
+
+    /// The original template of a deleted stack, from the store (memory keeps only its
+    /// summary).
+    async fn deleted_template(&self, stack_id: &str) -> Result<String> {
+        let store = Arc::clone(&self.inner.store);
+        let ids = vec![stack_id.to_string()];
+        let rows = crate::engine::blocking(move || store.stacks_by_id(&ids)).await?;
+        let row = rows.into_iter().next().ok_or_else(|| no_stack(stack_id))?;
+        let stack: Stack = serde_json::from_str(&row.document).map_err(|e| {
+            DeployError::Internal(format!("stack record {stack_id} unreadable: {e}"))
+        })?;
+        Ok(stack.template_body)
     }
 
     /// ValidateTemplate / GetTemplateSummary.
@@ -523,7 +541,11 @@ impl Deployer {
         let body = match stack {
             Some(name) if template.body.is_none() && template.url.is_none() => {
                 let s = self.stack(name)?;
-                s.template_body
+                if s.is_deleted() {
+                    self.deleted_template(&s.stack_id).await?
+                } else {
+                    s.template_body
+                }
             }
             _ => self.template_text(template, None).await?,
         };

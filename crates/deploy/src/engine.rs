@@ -146,8 +146,10 @@ fn from_row(row: StackRow) -> Result<Stack> {
     stack.revision = row.revision;
     stack.owner = row.owner;
     if stack.is_deleted() {
-        // (Records written before deleted stacks were shed still hold everything.)
+        // (Records written before deleted stacks were shed still hold everything.) In
+        // memory, a deleted stack keeps no template either: GetTemplate reads the store.
         stack.shed_deleted();
+        stack.template_body = String::new();
     }
     Ok(stack)
 }
@@ -342,6 +344,10 @@ impl Deployer {
             };
         stack.revision = revision;
         stack.owner = owner;
+        if stack.is_deleted() {
+            // The original template stays in the store only (GetTemplate reads it there).
+            stack.template_body = String::new();
+        }
         self.state().install(stack.clone());
         if stack.is_deleted() {
             self.forget_expired().await;

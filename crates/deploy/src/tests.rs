@@ -478,16 +478,15 @@ async fn deleted_stacks_keep_only_their_summary_and_the_newest_are_kept() {
         .remove(0)
         .document
         .len();
-    let summary = kept - serde_json::to_string(&body).expect("json").len();
     assert!(
-        summary < 4 * 1024,
-        "deleted stack keeps {kept} bytes in memory, {summary} besides its template"
+        kept < 4 * 1024,
+        "deleted stack keeps {kept} bytes in memory"
     );
     assert!(
         stored < body.len() + 8 * 1024,
-        "deleted stack keeps {stored} bytes stored"
+        "deleted stack keeps {stored} bytes stored (its summary and original template)"
     );
-    assert!(deleted.template_body == body && deleted.processed.is_null());
+    assert!(deleted.template_body.is_empty() && deleted.processed.is_null());
     assert_eq!(deleted.resources.len(), 3);
     assert!(deleted.resources.iter().all(|r| r.properties.is_empty()
         && r.status == "DELETE_COMPLETE"

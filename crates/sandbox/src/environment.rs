@@ -78,21 +78,30 @@ pub(crate) struct Inner {
     pub _live: LiveCount,
 }
 
-/// One environment in its sandbox's count of live environments (each holds descriptors,
-/// memory and processes of the host's), from its start until its state is dropped.
+/// A sandbox's count of live environments (each holds descriptors, memory and processes of
+/// the host's), and a signal for every one that goes.
+#[derive(Debug, Default)]
+pub(crate) struct LiveCounter {
+    pub count: AtomicUsize,
+    pub gone: tokio::sync::Notify,
+}
+
+/// One environment in its sandbox's [`LiveCounter`], from its start until its state is
+/// dropped.
 #[derive(Debug)]
-pub(crate) struct LiveCount(Arc<AtomicUsize>);
+pub(crate) struct LiveCount(Arc<LiveCounter>);
 
 impl LiveCount {
-    pub(crate) fn enter(count: &Arc<AtomicUsize>) -> LiveCount {
-        count.fetch_add(1, Ordering::Relaxed);
-        LiveCount(Arc::clone(count))
+    pub(crate) fn enter(counter: &Arc<LiveCounter>) -> LiveCount {
+        counter.count.fetch_add(1, Ordering::Relaxed);
+        LiveCount(Arc::clone(counter))
     }
 }
 
 impl Drop for LiveCount {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.count.fetch_sub(1, Ordering::Relaxed);
+        self.0.gone.notify_waiters();
     }
 }
 

@@ -38,7 +38,7 @@ pub(crate) struct Shared {
     /// could not be made, and every spawn fails with that).
     pub init_image: Result<OwnedFd, String>,
     /// Environments started and not yet dropped.
-    pub live: Arc<std::sync::atomic::AtomicUsize>,
+    pub live: Arc<crate::environment::LiveCounter>,
 }
 
 impl Shared {

@@ -228,7 +228,27 @@ impl Sandbox {
     /// Environments started by this sandbox and not yet gone (dropped, and their tree's
     /// state released).
     pub fn live_environments(&self) -> usize {
-        self.shared.live.load(std::sync::atomic::Ordering::Relaxed)
+        self.shared
+            .live
+            .count
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Waits until fewer than `n` environments are alive (see [`Self::live_environments`]),
+    /// at most `limit`; whether they are.
+    pub async fn wait_fewer_than(&self, n: usize, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let gone = self.shared.live.gone.notified();
+            tokio::pin!(gone);
+            gone.as_mut().enable();
+            if self.live_environments() < n {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, gone).await.is_err() {
+                return self.live_environments() < n;
+            }
+        }
     }
 
     pub fn mode(&self) -> IsolationMode {

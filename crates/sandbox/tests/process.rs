@@ -207,10 +207,15 @@ async fn live_environments_are_counted_until_they_are_gone() {
         .unwrap();
     assert_eq!(sandbox.live_environments(), 2);
     drop(a);
-    eventually("one environment left", LIMIT, || {
-        sandbox.live_environments() == 1
-    })
-    .await;
+    assert!(
+        sandbox.wait_fewer_than(2, LIMIT).await,
+        "one environment left"
+    );
+    assert_eq!(sandbox.live_environments(), 1);
+    assert!(
+        !sandbox.wait_fewer_than(1, Duration::from_millis(50)).await,
+        "the other is alive"
+    );
     drop(b);
     eventually("none left", LIMIT, || sandbox.live_environments() == 0).await;
     let mut spec = shell(&unique("live-c"), "");

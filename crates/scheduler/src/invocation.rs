@@ -436,9 +436,18 @@ async fn cold_start(
         };
         evicted += 1;
         tracing::info!(function = %job.rec.function_name, retired = %env.key().function, why, "the environment idle the longest is retired to make room");
+        let sandbox = &shared.starter.sandbox;
+        let before = sandbox.live_environments();
         env.retire(ShutdownReason::Spindown).await;
+        // Its descriptors and its place are free once its state is dropped (the monitor
+        // lets go just after the tree's end): waiting keeps the next try from retiring
+        // another environment for nothing.
+        sandbox.wait_fewer_than(before, ROOM_WAIT).await;
     }
 }
+
+/// How long a cold start waits for a retired environment's place to be free.
+const ROOM_WAIT: Duration = Duration::from_millis(500);
 
 /// Idle environments a cold start may retire when the host is out of resources for it.
 const MAX_EVICTIONS_PER_START: u32 = 3;

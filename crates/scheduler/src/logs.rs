@@ -189,6 +189,7 @@ impl LogStore {
                 tail: None,
                 format: LogFormat::default(),
                 telemetry: None,
+                written: false,
             }),
             path,
             open: Arc::clone(&self.open),
@@ -240,6 +241,9 @@ struct StreamState {
     format: LogFormat,
     /// The environment's Telemetry API hub, once its Runtime API runs.
     telemetry: Option<Arc<Telemetry>>,
+    /// A line was written: a stream that ends without one (a start that failed before its
+    /// environment ran, e.g. throttled for want of descriptors) leaves no empty file.
+    written: bool,
 }
 
 /// One environment's log stream.
@@ -252,6 +256,14 @@ pub(crate) struct LogStream {
 impl Drop for LogStream {
     fn drop(&mut self) {
         self.flush();
+        let written = self
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .written;
+        if !written && let Err(e) = std::fs::remove_file(&self.path) {
+            tracing::debug!(path = %self.path.display(), error = %e, "could not remove an empty log stream");
+        }
         self.open
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -330,6 +342,7 @@ impl LogStream {
     }
 
     fn write_line(path: &Path, s: &mut StreamState, ms: i64, text: &str) {
+        s.written = true;
         let written = match iso8601_z_bytes(ms) {
             // A line that fits the stream's buffer is copied into it piecewise (no allocation
             // per line), after a flush if the buffer is too full to take it whole, so a line
@@ -576,5 +589,31 @@ mod tests {
         assert_eq!(store.streams("f").unwrap().len(), 1);
         let text = fs::read_to_string(&store.streams("f").unwrap()[0]).unwrap();
         assert!(text.lines().next().unwrap().ends_with("\tbefore"));
+    }
+
+    #[test]
+    fn a_stream_closed_without_a_line_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::new(dir.path().to_path_buf());
+        let empty = store
+            .open_stream("/aws/lambda/f", "2020/01/01/[$LATEST]empty")
+            .unwrap();
+        assert_eq!(
+            store.streams("f").unwrap().len(),
+            1,
+            "open: the file exists"
+        );
+        drop(empty);
+        assert!(store.streams("f").unwrap().is_empty());
+        let used = store
+            .open_stream("/aws/lambda/f", "2020/01/01/[$LATEST]used")
+            .unwrap();
+        used.line("START");
+        drop(used);
+        assert_eq!(
+            store.streams("f").unwrap().len(),
+            1,
+            "a written stream stays"
+        );
     }
 }

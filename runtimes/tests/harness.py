@@ -457,5 +457,9 @@ class RuntimeProcess:
         if self._process.poll() is None:
             self._process.kill()
         self._process.wait(DEFAULT_TIMEOUT)
+        # The readers end at end of file (the process and its children are gone); closing
+        # the pipes under a reader still in read1 raised ValueError in its thread.
+        for reader in self._readers:
+            reader.join(DEFAULT_TIMEOUT)
         self._process.stdout.close()
         self._process.stderr.close()

@@ -460,6 +460,6 @@ class RuntimeProcess:
         # The readers end at end of file (the process and its children are gone); closing
         # the pipes under a reader still in read1 raised ValueError in its thread.
         for reader in self._readers:
-            reader.join(DEFAULT_TIMEOUT)
+            reader.join(1.0)
         self._process.stdout.close()
         self._process.stderr.close()

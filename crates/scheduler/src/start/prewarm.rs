@@ -532,7 +532,7 @@ impl Starter {
         }
         pump_output(&mut sandbox, &prepared.log);
         let tree = Tree::new(sandbox, user, relay);
-        let delivered = match identity {
+        let delivered: Result<(), SchedulerError> = match identity {
             // A custom runtime: the code attached, then its bootstrap executed with the
             // function's environment, in one step.
             None => tree
@@ -550,7 +550,10 @@ impl Starter {
                     },
                 )
                 .await
-                .map_err(|e| e.to_string()),
+                .map_err(|source| SchedulerError::Sandbox {
+                    what: "handing a pre-initialized environment its function",
+                    source,
+                }),
             Some(identity) => {
                 let attached = tree
                     .sandbox()
@@ -560,17 +563,28 @@ impl Starter {
                         rec.spec.memory_size,
                         1024,
                     )
-                    .await;
+                    .await
+                    .map_err(|source| SchedulerError::Sandbox {
+                        what: "handing a pre-initialized environment its function",
+                        source,
+                    });
                 match attached {
                     Ok(()) => deliver_identity(identity, &encode_identity(&env))
                         .await
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
+                        .map_err(SchedulerError::io(
+                            "handing a pre-initialized environment its function",
+                        )),
+                    Err(e) => Err(e),
                 }
             }
         };
         if let Err(e) = delivered {
             tracing::warn!(function = %rec.function_name, id, error = %e, "could not hand a pre-initialized environment its function");
+            // Kindling's own limits, not the function's: the caller evicts or throttles.
+            if e.is_host_exhausted() {
+                prepared.discard(tree).await;
+                return Err(e);
+            }
             let failure = prepared.failure(
                 FunctionError::InvalidEntrypoint,
                 &job.request_id,

@@ -115,9 +115,20 @@ async fn measure(sandbox: &Sandbox, namespaces: bool, ballast: &mut [u8]) -> (u6
         .expect("spawn");
     let program = env.pid().expect("program pid");
     let supervisor = parent_of(program);
-    let comm = std::fs::read_to_string(format!("/proc/{supervisor}/comm")).expect("comm");
+    // The supervisor executes kindling-init just after `Started` (from a memfd: named
+    // "memfd:kindling-" until it has renamed itself), so poll with a deadline.
+    let comm = || {
+        std::fs::read_to_string(format!("/proc/{supervisor}/comm"))
+            .expect("comm")
+            .trim()
+            .to_string()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while comm() != "kindling-init" && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert_eq!(
-        comm.trim(),
+        comm(),
         "kindling-init",
         "the program's parent is its supervisor"
     );

@@ -315,13 +315,19 @@ class _Hanging:
             c.close()
 
 
+def _fast_endpoint():
+    """An HTTP endpoint that answers every POST at once, recording it: (handler, server)."""
+    handler = type("Handler", (_Endpoint,), {"received": [], "fail_first": 0})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return handler, httpd
+
+
 def test_a_hanging_http_subscriber_does_not_delay_the_others(sns):
     # One endpoint accepts and never answers (each POST waits for the 15 s timeout), another
     # answers at once: the fast one gets every message while the hanging ones are pending.
     hanging = _Hanging()
-    handler = type("Handler", (_Endpoint,), {"received": [], "fail_first": 0})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    handler, httpd = _fast_endpoint()
     topic = sns.create_topic(Name=unique("t"))["TopicArn"]
     try:
         for url, got in [(f"http://127.0.0.1:{hanging.port}/slow", lambda: hanging.requests),
@@ -357,9 +363,7 @@ def test_many_hanging_http_subscribers_with_backlogs_do_not_take_every_slot(sns)
     # subscription below 16 in flight handed a whole fetch, the hanging ones would take about
     # 20 each, every slot, for the 15 s timeout.)
     hanging = _Hanging()
-    handler = type("Handler", (_Endpoint,), {"received": [], "fail_first": 0})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    handler, httpd = _fast_endpoint()
     slow_topics = [sns.create_topic(Name=unique("slow"))["TopicArn"] for _ in range(14)]
     fast_topic = sns.create_topic(Name=unique("fast"))["TopicArn"]
 

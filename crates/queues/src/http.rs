@@ -90,7 +90,7 @@ pub async fn run(topics: TopicService) {
                 () = &mut notified => break,
                 () = &mut poll => break,
                 Some(done) = running.join_next_with_id(), if !running.is_empty() => {
-                        let task = match done {
+                    let task = match done {
                         Ok((task, ())) => task,
                         Err(e) => {
                             // Its row stays in the store and is retried when due.

@@ -20,38 +20,43 @@ pub fn default_max_memory_bytes(mem_total: u64) -> u64 {
     mem_total - kept
 }
 
+/// A cap set by a flag: `0` means none, unset means what `derive` finds (None when it
+/// cannot tell).
+pub fn flag_cap<T: Default + PartialEq>(
+    asked: Option<T>,
+    derive: impl FnOnce() -> Option<T>,
+) -> Option<T> {
+    match asked {
+        Some(n) if n == T::default() => None,
+        Some(n) => Some(n),
+        None => derive(),
+    }
+}
+
 /// The node-wide process cap in effect: `asked` (0: none), else derived from the kernel's
 /// limits (None when they cannot be read).
 pub fn max_processes(asked: Option<u64>) -> Option<u64> {
-    match asked {
-        Some(0) => None,
-        Some(n) => Some(n),
-        None => {
-            let read = |name: &str| -> Option<u64> {
-                fs::read_to_string(format!("/proc/sys/kernel/{name}"))
-                    .ok()?
-                    .trim()
-                    .parse()
-                    .ok()
-            };
-            Some(default_max_processes(
-                read("pid_max")?,
-                read("threads-max")?,
-            ))
-        }
-    }
+    flag_cap(asked, || {
+        let read = |name: &str| -> Option<u64> {
+            fs::read_to_string(format!("/proc/sys/kernel/{name}"))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        };
+        Some(default_max_processes(
+            read("pid_max")?,
+            read("threads-max")?,
+        ))
+    })
 }
 
 /// The node-wide memory cap in bytes: `asked_mib` (0: none), else derived from `MemTotal`.
 pub fn max_memory_bytes(asked_mib: Option<u64>) -> Option<u64> {
-    match asked_mib {
-        Some(0) => None,
-        Some(mib) => Some(mib.saturating_mul(1 << 20)),
-        None => {
-            let meminfo = fs::read_to_string("/proc/meminfo").ok()?;
-            mem_total(&meminfo).map(default_max_memory_bytes)
-        }
-    }
+    flag_cap(asked_mib.map(|mib| mib.saturating_mul(1 << 20)), || {
+        let meminfo = fs::read_to_string("/proc/meminfo").ok()?;
+        mem_total(&meminfo).map(default_max_memory_bytes)
+    })
 }
 
 /// `MemTotal` of `/proc/meminfo`, in bytes.

@@ -41,11 +41,7 @@ const FUNCTION_CREDENTIALS_LIFETIME: Duration = Duration::from_secs(7 * 24 * 360
 
 pub fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     let room = open_file_limit(&args);
-    args.max_environments = match args.max_environments {
-        Some(0) => None,
-        Some(n) => Some(n),
-        None => room,
-    };
+    args.max_environments = host_limits::flag_cap(args.max_environments, || room);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(worker_threads(args.worker_threads))
         .enable_all()

@@ -12,7 +12,7 @@ Environment:
   KINDLING_E2E_SERVE_ARGS extra `kindling serve` arguments for every server (shell syntax)
   KINDLING_TEST_STORE     `postgres`: every server keeps its state in a fresh PostgreSQL database
                           of its own (created on KINDLING_TEST_PG_URL, default
-                          postgres://postgres@127.0.0.1:5432/postgres, dropped at the end), with
+                          postgres://postgres@127.0.0.1:5432/postgres, dropped when the server's test ends), with
                           store calls on async worker threads turned into failures
 """
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -84,11 +85,19 @@ def _base_args(binary: Path) -> list[str]:
 PG_ADMIN_URL = os.environ.get("KINDLING_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 
 
-def _psql(sql: str) -> None:
-    done = subprocess.run(["psql", PG_ADMIN_URL, "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
-                          capture_output=True, text=True, timeout=60)
-    if done.returncode != 0:
-        raise RuntimeError(f"psql {sql!r} failed: {done.stderr.strip()}")
+def _psql(sql: str, deadline_s: float = 60.0) -> None:
+    """Runs `sql` as the admin user. PostgreSQL refuses a connection with "too many clients"
+    while other suites' nodes hold every slot (`max_connections`, 100 by default, is shared by
+    the parallel lanes): that is retried until `deadline_s`, any other failure is not."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        done = subprocess.run(["psql", PG_ADMIN_URL, "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
+                              capture_output=True, text=True, timeout=60)
+        if done.returncode == 0:
+            return
+        if "too many clients" not in done.stderr or time.monotonic() > deadline:
+            raise RuntimeError(f"psql {sql!r} failed: {done.stderr.strip()}")
+        time.sleep(0.5)
 
 
 def _store_args(databases: list[str]) -> list[str]:
@@ -104,38 +113,63 @@ def _store_args(databases: list[str]) -> list[str]:
     return ["--store", PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name, "--store-strict-blocking"]
 
 
-@pytest.fixture(scope="session")
-def server_factory(kindling_binary, tmp_path_factory):
-    """`start(*args)` runs an extra server with its own data dir; all are killed at the end."""
-    started: list[k.KindlingServer] = []
-    databases: list[str] = []
-    logs = tmp_path_factory.mktemp("server-logs")
+class _Servers:
+    """Servers started for one scope (the session's shared server, or one test's own), each with
+    its data dir and, under KINDLING_TEST_STORE=postgres, its own database; `close()` kills them
+    and drops their databases. A test's servers end with the test: left running they would hold
+    their PostgreSQL connections (a pool that grew under load stays open) until the session's end,
+    and some thirty of them exhaust the server's `max_connections`."""
 
-    def start(*args: str, nofile: tuple[int, int] | None = None) -> k.KindlingServer:
-        srv = k.KindlingServer(kindling_binary, tmp_path_factory.mktemp("data"),
-                               logs / f"kindling-{len(started)}.log",
-                               [*_base_args(kindling_binary), *_store_args(databases), *args],
+    def __init__(self, binary: Path, tmp_path_factory, logs: Path):
+        self.binary = binary
+        self.tmp_path_factory = tmp_path_factory
+        self.logs = logs
+        self.started: list[k.KindlingServer] = []
+        self.databases: list[str] = []
+
+    def start(self, *args: str, nofile: tuple[int, int] | None = None) -> k.KindlingServer:
+        srv = k.KindlingServer(self.binary, self.tmp_path_factory.mktemp("data"),
+                               self.logs / f"kindling-{uuid.uuid4().hex[:8]}.log",
+                               [*_base_args(self.binary), *_store_args(self.databases), *args],
                                nofile=nofile)
-        started.append(srv)
+        self.started.append(srv)
         return srv.start()
 
-    yield start
-    for srv in started:
-        srv.kill()
-    for name in databases:
-        _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    def close(self) -> None:
+        for srv in self.started:
+            srv.kill()
+        for name in self.databases:
+            _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="session")
-def server(server_factory, kindling_binary):
+def server_logs(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("server-logs")
+
+
+@pytest.fixture
+def server_factory(kindling_binary, tmp_path_factory, server_logs):
+    """`start(*args)` runs an extra server with its own data dir; it is killed when the test
+    ends."""
+    servers = _Servers(kindling_binary, tmp_path_factory, server_logs)
+    yield servers.start
+    servers.close()
+
+
+@pytest.fixture(scope="session")
+def server(kindling_binary, tmp_path_factory, server_logs):
     args = []
     if k.supports_flag(kindling_binary, "--idle-timeout"):
         args += ["--idle-timeout", SESSION_IDLE_TIMEOUT]
-    srv = server_factory(*args)
+    servers = _Servers(kindling_binary, tmp_path_factory, server_logs)
+    srv = servers.start(*args)
     yield srv
-    assert srv.running, f"kindling died during the tests:\n{srv.log_tail()}"
-    rc = srv.stop()
-    assert rc == 0, f"kindling exited with status {rc} after SIGTERM:\n{srv.log_tail()}"
+    try:
+        assert srv.running, f"kindling died during the tests:\n{srv.log_tail()}"
+        rc = srv.stop()
+        assert rc == 0, f"kindling exited with status {rc} after SIGTERM:\n{srv.log_tail()}"
+    finally:
+        servers.close()
 
 
 @pytest.fixture(scope="session")

@@ -125,3 +125,22 @@ def test_idle_environments_make_room_for_new_ones(server_factory):
         assert (status, headers.get("x-amz-function-error")) == (200, None), (i, body[:300])
     assert "retired to make room" in srv.log_tail(2000), (
         "45 environments fitted in 512 descriptors: the test did not reach the limit")
+
+
+def test_the_environment_limit_holds_under_concurrent_cold_starts(server_factory):
+    # Eight functions invoked at once, each busy for 4 s, on a node that keeps 3 environments
+    # and lets all eight cold starts run together: the limit is a reservation taken before
+    # each start, so 3 run and the others are throttled (a check before the start let all
+    # eight through).
+    srv = server_factory("--max-environments", "3", "--max-concurrent-cold-starts", "8")
+    lam = k.make_client(srv.url)
+    names = [k.unique(f"limit-{i}") for i in range(8)]
+    for name in names:
+        _python_function(lam, name)
+    with ThreadPoolExecutor(len(names)) as pool:
+        results = list(pool.map(lambda n: _invoke_raw(srv.url, n, {"sleep": 4}), names))
+    ok = [r for r in results if r[0] == 200 and "x-amz-function-error" not in r[1]]
+    throttled = [r for r in results if r[0] == 429]
+    assert len(ok) + len(throttled) == len(names), [(s, b[:200]) for s, _, b in results]
+    assert 1 <= len(ok) <= 3, f"{len(ok)} environments ran at once under a limit of 3"
+    assert "--max-environments" in srv.log_tail(400)

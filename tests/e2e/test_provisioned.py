@@ -228,3 +228,43 @@ def test_the_configuration_survives_a_restart(server_factory, kindling_binary, k
         assert again.stop() == 0
     finally:
         again.kill()
+
+
+def test_provisioned_environments_take_the_place_of_idle_on_demand_ones(server_factory, kinds):
+    # A node that keeps 2 environments, both taken by idle on-demand ones: provisioned
+    # concurrency is capacity guaranteed to its version, so the idle ones make room for it.
+    srv = server_factory("--idle-timeout", "600", "--max-environments", "2")
+    lam = k.make_client(srv.url)
+    others = [_deploy(lam, kinds)[0] for _ in range(2)]
+    streams = [_invoke(lam, other, None)[0]["stream"] for other in others]
+    name, version = _deploy(lam, kinds)
+    lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=2)
+    _wait_ready(lam, name, version, 2)
+    k.wait_for(lambda: not any(k.processes_with(s) for s in streams), timeout=30,
+               what="the idle on-demand environments to end")
+    assert "retired to make room" in srv.log_tail(400)
+    body, report = _invoke(lam, name, version)
+    assert body["init"] == "provisioned-concurrency" and report.init_duration is None, body
+
+
+def test_provisioned_concurrency_beyond_the_node_limit_fails_with_a_reason(server_factory, kinds):
+    srv = server_factory("--idle-timeout", "600", "--max-environments", "2")
+    lam = k.make_client(srv.url)
+    name, version = _deploy(lam, kinds)
+    lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=3)
+
+    def failed():
+        cfg = lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
+        return cfg if cfg["Status"] == "FAILED" else None
+
+    cfg = k.wait_for(failed, timeout=60, what="the configuration to fail")
+    assert cfg["StatusReason"].startswith("INSUFFICIENT_CAPACITY"), cfg
+    assert "--max-environments" in cfg["StatusReason"], cfg
+    assert cfg["AllocatedProvisionedConcurrentExecutions"] <= 2, cfg
+    # The configuration's environments never push the node past its limit, and a smaller
+    # Put starts it over.
+    lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=2)
+    _wait_ready(lam, name, version, 2)

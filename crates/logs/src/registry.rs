@@ -1,13 +1,20 @@
 //! What CloudWatch Logs knows of groups beyond their streams: groups made with
 //! `CreateLogGroup` (which exist before any stream) and retention policies. Kept in memory and
 //! in one JSON file (`<log root>/.registry.json`), replaced atomically on every change (write,
-//! fsync, rename). Every method that touches the file blocks: call it off the async runtime.
+//! fsync, rename, fsync of the directory). Every method that touches the file blocks: call it
+//! off the async runtime.
+//!
+//! Readers (every lookup of a group's record or retention) never wait for the disk: a change
+//! is made on a copy and written to the file under a writer lock of its own, and the new
+//! records are published to readers (a short swap under the read-write lock) only once the
+//! file holds them. So a reader never sees a change a crash could lose, writers reach the file
+//! in the order their changes are published, and a write that fails changes nothing.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use kindling_scheduler::RetentionOverrides;
@@ -27,7 +34,24 @@ pub struct GroupRecord {
 #[derive(Debug)]
 pub struct Registry {
     path: PathBuf,
+    /// Held by a change from its copy of the records until they are published: one change at
+    /// a time, each on top of the one before, written in that order.
+    writer: Mutex<()>,
+    /// What readers see: the records the file holds.
     groups: RwLock<BTreeMap<String, GroupRecord>>,
+    /// Tests: runs after the new file is synced, before it replaces the old one.
+    #[cfg(test)]
+    before_rename: Option<TestHook>,
+}
+
+#[cfg(test)]
+struct TestHook(Box<dyn Fn() -> io::Result<()> + Send + Sync>);
+
+#[cfg(test)]
+impl std::fmt::Debug for TestHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TestHook")
+    }
 }
 
 impl Registry {
@@ -41,7 +65,10 @@ impl Registry {
         };
         Ok(Self {
             path,
+            writer: Mutex::new(()),
             groups: RwLock::new(groups),
+            #[cfg(test)]
+            before_rename: None,
         })
     }
 
@@ -57,33 +84,46 @@ impl Registry {
         self.groups.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Changes the records with `f` and writes the file; `f`'s answer is returned. On a
-    /// failed write the change is undone.
+    /// Changes the records with `f` and writes the file; `f`'s answer is returned. Readers
+    /// see the change once the file holds it; on a failed write nothing changes.
     pub fn update<T>(
         &self,
         f: impl FnOnce(&mut BTreeMap<String, GroupRecord>) -> T,
     ) -> io::Result<T> {
-        let mut groups = self.groups.write().unwrap_or_else(PoisonError::into_inner);
-        let before = groups.clone();
-        let out = f(&mut groups);
-        if *groups != before
-            && let Err(e) = self.write(&groups)
-        {
-            *groups = before;
-            return Err(e);
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        // Only a holder of the writer lock changes the records: this copy is the latest.
+        let mut next = self.all();
+        let out = f(&mut next);
+        if *self.read() != next {
+            self.write(&next)?;
+            let old = std::mem::replace(
+                &mut *self.groups.write().unwrap_or_else(PoisonError::into_inner),
+                next,
+            );
+            drop(old);
         }
         Ok(out)
     }
 
     fn write(&self, groups: &BTreeMap<String, GroupRecord>) -> io::Result<()> {
-        if let Some(dir) = self.path.parent() {
+        let dir = self.path.parent();
+        if let Some(dir) = dir {
             fs::create_dir_all(dir)?;
         }
         let tmp = self.path.with_extension("json.tmp");
         let mut file = fs::File::create(&tmp)?;
         file.write_all(&serde_json::to_vec(groups).map_err(io::Error::other)?)?;
         file.sync_all()?;
-        fs::rename(&tmp, &self.path)
+        #[cfg(test)]
+        if let Some(hook) = &self.before_rename {
+            (hook.0)()?;
+        }
+        fs::rename(&tmp, &self.path)?;
+        // The rename itself is durable once the directory is.
+        if let Some(dir) = dir {
+            fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     }
 }
 
@@ -99,6 +139,82 @@ impl RetentionOverrides for Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::mpsc;
+    use std::sync::{Arc, Barrier};
+
+    fn record(creation_time: i64) -> GroupRecord {
+        GroupRecord {
+            creation_time,
+            retention_in_days: None,
+        }
+    }
+
+    #[test]
+    fn readers_do_not_wait_for_a_write_and_see_it_once_it_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".registry.json");
+        let mut r = Registry::open(path.clone()).unwrap();
+        r.update(|g| g.insert("/old".into(), record(1))).unwrap();
+        // The first write that reaches its rename stops there until the test lets it go.
+        let (in_write_tx, in_write) = mpsc::channel::<()>();
+        let go = Arc::new(Barrier::new(2));
+        let once = std::sync::atomic::AtomicBool::new(true);
+        let hook_go = Arc::clone(&go);
+        let in_write_tx = Mutex::new(in_write_tx);
+        r.before_rename = Some(TestHook(Box::new(move || {
+            if once.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                in_write_tx.lock().unwrap().send(()).unwrap();
+                hook_go.wait();
+            }
+            Ok(())
+        })));
+        let r = Arc::new(r);
+        let first = {
+            let r = Arc::clone(&r);
+            std::thread::spawn(move || r.update(|g| g.insert("/a".into(), record(2))).unwrap())
+        };
+        in_write
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the write reached its rename");
+        // A second writer waits for the first, and applies its change on top of it.
+        let second = {
+            let r = Arc::clone(&r);
+            std::thread::spawn(move || r.update(|g| g.insert("/b".into(), record(3))).unwrap())
+        };
+        // Readers answer while the write is under way, from what the file holds.
+        let (seen_tx, seen) = mpsc::channel();
+        {
+            let r = Arc::clone(&r);
+            std::thread::spawn(move || {
+                let _ = seen_tx.send((r.get("/a"), r.all().len(), r.max_age("/old")));
+            });
+        }
+        let (a, n, _) = seen
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a reader waited for the write");
+        assert_eq!((a, n), (None, 1), "not published before it is durable");
+        go.wait();
+        first.join().unwrap();
+        second.join().unwrap();
+        assert_eq!(r.all().len(), 3);
+        let again = Registry::open(path).unwrap();
+        assert_eq!(again.all(), r.all(), "the file holds both changes");
+    }
+
+    #[test]
+    fn a_failed_write_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".registry.json");
+        let mut r = Registry::open(path.clone()).unwrap();
+        r.update(|g| g.insert("/kept".into(), record(1))).unwrap();
+        r.before_rename = Some(TestHook(Box::new(|| Err(io::Error::other("disk full")))));
+        let failed = r.update(|g| g.insert("/lost".into(), record(2)));
+        assert!(failed.is_err());
+        assert_eq!(r.get("/lost"), None, "not published");
+        assert!(r.get("/kept").is_some());
+        let again = Registry::open(path).unwrap();
+        assert_eq!(again.all(), r.all(), "the file is the one before");
+    }
 
     #[test]
     fn survives_a_reopen_and_gives_retention() {

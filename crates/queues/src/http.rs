@@ -22,17 +22,27 @@ const RETRY_DELAYS: [u64; 9] = [0, 0, 0, 1, 1, 2, 4, 8, 16];
 
 /// Most POSTs in flight at once.
 const MAX_IN_FLIGHT: usize = 256;
-/// Most POSTs in flight to one subscription (the store returns no more of its rows than it
-/// has room for): a hanging endpoint holds at most this many slots, the others keep flowing.
+/// Of those, the slots only a subscription with nothing in flight may take (one each): however
+/// many slow subscriptions hold the others, one that has a message and nothing under way gets
+/// it sent.
+const RESERVED: usize = 64;
+/// Most POSTs in flight to one subscription, however well its endpoint answers.
 const PER_SUBSCRIPTION: usize = 16;
+/// POSTs in flight a subscription may start with (and goes back to once it has nothing in
+/// flight and no failure against it): it earns more, one per POST answered with success, up
+/// to [`PER_SUBSCRIPTION`]; a refusal or error halves it, a timeout takes it down to 1.
+const INITIAL_WINDOW: usize = 4;
+/// Most slots held at once by subscriptions whose endpoint recently failed or timed out.
+const FAILING_SHARE: usize = MAX_IN_FLIGHT / 2;
 /// Most rows taken from the store at once.
 const FETCH: usize = 32;
 /// How often the store is looked at when nothing woke the loop.
 const POLL: Duration = Duration::from_millis(500);
 
 /// Sends due deliveries until the process ends. They flow continuously: due rows are taken
-/// as slots free (at most [`MAX_IN_FLIGHT`], [`PER_SUBSCRIPTION`] each), never a row already in
-/// flight, so a hanging endpoint delays only its own deliveries.
+/// as slots free, never a row already in flight, at most [`MAX_IN_FLIGHT`] in all and at most
+/// its window each (see [`INITIAL_WINDOW`]), the last [`RESERVED`] slots kept for
+/// subscriptions with nothing in flight, so hanging endpoints delay only their own deliveries.
 pub async fn run(topics: TopicService) {
     let build = |loopback: bool| {
         reqwest::Client::builder()
@@ -55,7 +65,7 @@ pub async fn run(topics: TopicService) {
         let notified = wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let room = MAX_IN_FLIGHT.saturating_sub(running.len()).min(FETCH);
+        let room = flight.room();
         let mut more_due = false;
         if room > 0 {
             let store = Arc::clone(topics.store());
@@ -90,15 +100,15 @@ pub async fn run(topics: TopicService) {
                 () = &mut notified => break,
                 () = &mut poll => break,
                 Some(done) = running.join_next_with_id(), if !running.is_empty() => {
-                    let task = match done {
-                        Ok((task, ())) => task,
+                    let (task, outcome) = match done {
+                        Ok((task, outcome)) => (task, outcome),
                         Err(e) => {
                             // Its row stays in the store and is retried when due.
                             tracing::error!(error = %e, "an SNS HTTP delivery task failed");
-                            e.id()
+                            (e.id(), Outcome::Failed)
                         }
                     };
-                    if flight.finish(task) || more_due {
+                    if flight.finish(task, outcome) || more_due {
                         break;
                     }
                 }
@@ -107,50 +117,139 @@ pub async fn run(topics: TopicService) {
     }
 }
 
-/// The deliveries this node is making (row ids, by task) and how many per subscription.
+/// How a POST ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Delivered,
+    /// Refused (not 2xx), or the connection failed.
+    Failed,
+    /// No answer within the client's timeout.
+    TimedOut,
+}
+
+/// The deliveries this node is making (row ids, by task), and per subscription how many and
+/// how many it may have (its window).
 #[derive(Default)]
 struct InFlight {
     tasks: HashMap<tokio::task::Id, (String, String)>,
     ids: HashSet<String>,
-    per_subscription: HashMap<String, usize>,
+    subscriptions: HashMap<String, Window>,
+    /// POSTs in flight of subscriptions whose window is below [`INITIAL_WINDOW`].
+    failing: usize,
+}
+
+/// One subscription's POSTs in flight and its window. Kept while either differs from a
+/// subscription never seen (nothing in flight, [`INITIAL_WINDOW`]).
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    in_flight: usize,
+    size: usize,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Self {
+            in_flight: 0,
+            size: INITIAL_WINDOW,
+        }
+    }
+}
+
+impl Window {
+    fn failing(&self) -> bool {
+        self.size < INITIAL_WINDOW
+    }
 }
 
 impl InFlight {
+    fn total(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// How many rows to take from the store now: up to the reserved slots while any other is
+    /// free (what [`Self::busy`] allows then may all go to subscriptions already sending),
+    /// then into them.
+    fn room(&self) -> usize {
+        let total = self.total();
+        let limit = if total < MAX_IN_FLIGHT - RESERVED {
+            MAX_IN_FLIGHT - RESERVED
+        } else {
+            MAX_IN_FLIGHT
+        };
+        limit.saturating_sub(total).min(FETCH)
+    }
+
     /// Counts in the delivery `(row id, subscription)` that `task` makes.
     fn start(&mut self, task: tokio::task::Id, key: (String, String)) {
         self.ids.insert(key.0.clone());
-        *self.per_subscription.entry(key.1.clone()).or_default() += 1;
+        let w = self.subscriptions.entry(key.1.clone()).or_default();
+        w.in_flight += 1;
+        if w.failing() {
+            self.failing += 1;
+        }
         self.tasks.insert(task, key);
     }
 
-    /// Counts a finished delivery out (its outcome is stored); whether that freed room the
-    /// store was being asked to hold back (all slots taken, or its subscription at its limit).
-    fn finish(&mut self, task: tokio::task::Id) -> bool {
+    /// Counts a finished delivery out (its outcome is stored) and adjusts its subscription's
+    /// window; whether that may have freed room the store was being asked to hold back.
+    fn finish(&mut self, task: tokio::task::Id, outcome: Outcome) -> bool {
         let Some((id, subscription)) = self.tasks.remove(&task) else {
             return false;
         };
         self.ids.remove(&id);
-        let Some(n) = self.per_subscription.get_mut(&subscription) else {
+        let total = self.total();
+        let Some(w) = self.subscriptions.get_mut(&subscription) else {
             return false;
         };
-        let was_held = *n >= PER_SUBSCRIPTION || self.tasks.len() + 1 >= MAX_IN_FLIGHT;
-        *n -= 1;
-        if *n == 0 {
-            self.per_subscription.remove(&subscription);
+        let was_held = w.in_flight >= w.size
+            || total + 1 >= MAX_IN_FLIGHT - RESERVED
+            || (w.failing() && self.failing >= FAILING_SHARE);
+        let was_failing = w.failing();
+        w.in_flight -= 1;
+        w.size = match outcome {
+            Outcome::Delivered => (w.size + 1).min(PER_SUBSCRIPTION),
+            Outcome::Failed => (w.size / 2).max(1),
+            Outcome::TimedOut => 1,
+        };
+        // The failing count follows each POST's subscription as it is now.
+        match (was_failing, w.failing()) {
+            (true, false) => self.failing -= w.in_flight + 1,
+            (false, true) => self.failing += w.in_flight,
+            (true, true) => self.failing -= 1,
+            (false, false) => {}
+        }
+        if w.in_flight == 0 && !w.failing() {
+            // Nothing to remember: it starts over like a new one.
+            self.subscriptions.remove(&subscription);
         }
         was_held
     }
 
     /// What the store must not return: the rows in flight, and more rows of a subscription
-    /// than it has room for (none of one at its limit).
+    /// than its window has room for; none of one with something in flight once only the
+    /// reserved slots are left, and one each of those with nothing in flight; none of a
+    /// failing one once failing ones hold their share.
     fn busy(&self) -> HttpBusy {
+        let general = self.total() < MAX_IN_FLIGHT - RESERVED;
+        let failing_room = self.failing < FAILING_SHARE;
         HttpBusy {
             ids: self.ids.iter().cloned().collect(),
-            per_subscription: PER_SUBSCRIPTION,
+            per_subscription: if general { INITIAL_WINDOW } else { 1 },
             allowances: self
-                .per_subscription
+                .subscriptions
                 .iter()
-                .map(|(s, n)| (s.clone(), PER_SUBSCRIPTION.saturating_sub(*n)))
+                .map(|(s, w)| {
+                    let n = if w.failing() && !failing_room {
+                        0
+                    } else if w.in_flight == 0 {
+                        if general { w.size } else { 1 }
+                    } else if general {
+                        w.size.saturating_sub(w.in_flight)
+                    } else {
+                        0
+                    };
+                    (s.clone(), n)
+                })
                 .collect(),
         }
     }
@@ -180,7 +279,7 @@ impl Clients {
     }
 }
 
-async fn deliver(topics: &TopicService, clients: &Clients, d: HttpDelivery) {
+async fn deliver(topics: &TopicService, clients: &Clients, d: HttpDelivery) -> Outcome {
     let client = clients.for_endpoint(&d.endpoint);
     let raw = d.message_type == "Notification" && !d.body.starts_with("{\"Type\"");
     let mut req = client
@@ -197,17 +296,22 @@ async fn deliver(topics: &TopicService, clients: &Clients, d: HttpDelivery) {
     if raw {
         req = req.header("x-amz-sns-rawdelivery", "true");
     }
-    let ok = match req.send().await {
-        Ok(res) if res.status().is_success() => true,
+    let outcome = match req.send().await {
+        Ok(res) if res.status().is_success() => Outcome::Delivered,
         Ok(res) => {
             tracing::info!(endpoint = %d.endpoint, status = %res.status(), "SNS HTTP delivery refused");
-            false
+            Outcome::Failed
         }
         Err(e) => {
             tracing::info!(endpoint = %d.endpoint, error = %e, "SNS HTTP delivery failed");
-            false
+            if e.is_timeout() {
+                Outcome::TimedOut
+            } else {
+                Outcome::Failed
+            }
         }
     };
+    let ok = outcome == Outcome::Delivered;
     let attempts = d.attempts + 1;
     let (retry, dead_letter) = if ok {
         (None, None)
@@ -229,6 +333,7 @@ async fn deliver(topics: &TopicService, clients: &Clients, d: HttpDelivery) {
     if dlq_queue.is_some() {
         topics.queues().wake(dlq_queue);
     }
+    outcome
 }
 
 /// The message for the subscription's dead-letter queue, if it has one that exists.
@@ -262,5 +367,123 @@ async fn dead_letter_for(
             tracing::warn!(error = %e, "SNS dead-letter message refused by its queue");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Task ids for the bookkeeping (only a running runtime hands them out).
+    fn ids(n: usize) -> Vec<tokio::task::Id> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut set = tokio::task::JoinSet::new();
+            (0..n).map(|_| set.spawn(async {}).id()).collect()
+        })
+    }
+
+    fn allowance(busy: &HttpBusy, sub: &str) -> usize {
+        busy.allowances
+            .iter()
+            .find(|(s, _)| s == sub)
+            .map_or(busy.per_subscription, |(_, n)| *n)
+    }
+
+    #[test]
+    fn a_window_grows_with_successes_and_shrinks_with_failures() {
+        let mut ids = ids(64).into_iter();
+        let mut f = InFlight::default();
+        assert_eq!(
+            allowance(&f.busy(), "a"),
+            INITIAL_WINDOW,
+            "a new subscription"
+        );
+        let mut next = |f: &mut InFlight, n: usize| -> Vec<tokio::task::Id> {
+            (0..n)
+                .map(|i| {
+                    let id = ids.next().unwrap();
+                    f.start(id, (format!("row-{id}-{i}"), "a".to_string()));
+                    id
+                })
+                .collect()
+        };
+        let first = next(&mut f, INITIAL_WINDOW);
+        assert_eq!(allowance(&f.busy(), "a"), 0, "its window is full");
+        for id in &first[..2] {
+            f.finish(*id, Outcome::Delivered);
+        }
+        // Two in flight, window 6: four more.
+        assert_eq!(allowance(&f.busy(), "a"), 4);
+        f.finish(first[2], Outcome::Failed);
+        // One in flight, window 3: failing now.
+        assert_eq!(allowance(&f.busy(), "a"), 2);
+        assert_eq!(f.failing, 1);
+        f.finish(first[3], Outcome::TimedOut);
+        assert_eq!(allowance(&f.busy(), "a"), 1, "a timeout leaves one");
+        assert_eq!(f.failing, 0, "nothing of it in flight");
+        // It earns its window back one success at a time, and is forgotten once it has.
+        for _ in 0..INITIAL_WINDOW - 1 {
+            let id = next(&mut f, 1)[0];
+            assert_eq!(f.failing, 1);
+            f.finish(id, Outcome::Delivered);
+        }
+        assert!(f.subscriptions.is_empty() && f.failing == 0);
+        assert_eq!(allowance(&f.busy(), "a"), INITIAL_WINDOW);
+    }
+
+    #[test]
+    fn hanging_subscriptions_leave_slots_to_one_with_nothing_in_flight() {
+        let mut f = InFlight::default();
+        let all = ids(MAX_IN_FLIGHT + 1);
+        let mut ids = all.into_iter();
+        // Hanging subscriptions fill their windows until only the reserved slots are left.
+        let mut n = 0;
+        while f.room() > 0 && f.total() < MAX_IN_FLIGHT - RESERVED {
+            let sub = format!("hanging-{}", n / INITIAL_WINDOW);
+            let busy = f.busy();
+            assert!(allowance(&busy, &sub) > 0);
+            f.start(ids.next().unwrap(), (format!("row-{n}"), sub));
+            n += 1;
+        }
+        assert_eq!(f.total(), MAX_IN_FLIGHT - RESERVED);
+        let busy = f.busy();
+        assert_eq!(allowance(&busy, "hanging-0"), 0, "one sending gets no more");
+        assert_eq!(
+            allowance(&busy, "healthy"),
+            1,
+            "one with nothing in flight gets one"
+        );
+        assert_eq!(f.room(), FETCH.min(RESERVED));
+        // Even with every reserved slot taken by others with nothing in flight, the others'
+        // windows never reach past MAX_IN_FLIGHT.
+        for i in 0..RESERVED {
+            f.start(
+                ids.next().unwrap(),
+                (format!("idle-row-{i}"), format!("idle-{i}")),
+            );
+        }
+        assert_eq!(f.room(), 0);
+    }
+
+    #[test]
+    fn failing_subscriptions_hold_at_most_their_share() {
+        let mut f = InFlight::default();
+        let all = ids(FAILING_SHARE * 2 + 8);
+        let mut ids = all.into_iter();
+        // Subscriptions whose endpoint timed out once, each back at one POST in flight.
+        for i in 0..FAILING_SHARE {
+            let sub = format!("failing-{i}");
+            let id = ids.next().unwrap();
+            f.start(id, (format!("first-{i}"), sub.clone()));
+            f.finish(id, Outcome::TimedOut);
+            f.start(ids.next().unwrap(), (format!("again-{i}"), sub));
+        }
+        assert_eq!(f.failing, FAILING_SHARE);
+        let busy = f.busy();
+        assert_eq!(allowance(&busy, "failing-0"), 0);
+        assert_eq!(allowance(&busy, "healthy"), INITIAL_WINDOW);
     }
 }

@@ -86,21 +86,45 @@ pub(crate) struct LiveCounter {
     pub gone: tokio::sync::Notify,
 }
 
-/// One environment in its sandbox's [`LiveCounter`], from its start until its state is
-/// dropped.
+/// One environment in its sandbox's [`LiveCounter`], from its reservation (or its start)
+/// until its state is dropped.
 #[derive(Debug)]
 pub(crate) struct LiveCount(Arc<LiveCounter>);
 
 impl LiveCount {
     pub(crate) fn enter(counter: &Arc<LiveCounter>) -> LiveCount {
-        counter.count.fetch_add(1, Ordering::Relaxed);
+        counter.count.fetch_add(1, Ordering::AcqRel);
         LiveCount(Arc::clone(counter))
+    }
+
+    /// Enters `counter` when fewer than `limit` are in it (one atomic step: concurrent
+    /// callers never take more than `limit` places between them).
+    pub(crate) fn enter_below(counter: &Arc<LiveCounter>, limit: usize) -> Option<LiveCount> {
+        counter
+            .count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| LiveCount(Arc::clone(counter)))
+    }
+
+    pub(crate) fn counts_in(&self, counter: &Arc<LiveCounter>) -> bool {
+        Arc::ptr_eq(&self.0, counter)
     }
 }
 
+/// A place for one environment among its sandbox's live ones, taken before the environment
+/// is spawned ([`Sandbox::reserve`](crate::Sandbox::reserve)) so that a limit on
+/// environments holds however many starts run at once. [`Sandbox::spawn_in`](crate::Sandbox::spawn_in)
+/// turns it into the environment's own place; dropped unused (the start failed, or was not
+/// needed), it is free again at once.
+#[derive(Debug)]
+pub struct EnvironmentSlot(pub(crate) LiveCount);
+
 impl Drop for LiveCount {
     fn drop(&mut self) {
-        self.0.count.fetch_sub(1, Ordering::Relaxed);
+        self.0.count.fetch_sub(1, Ordering::AcqRel);
         self.0.gone.notify_waiters();
     }
 }
@@ -763,6 +787,28 @@ mod tests {
     use super::*;
     use nix::sys::signal::Signal;
     use nix::unistd::Pid;
+
+    #[test]
+    fn entering_below_a_limit_is_atomic_across_threads() {
+        let counter = Arc::new(LiveCounter::default());
+        let barrier = Arc::new(std::sync::Barrier::new(16));
+        let taken: Vec<Option<LiveCount>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16)
+                .map(|_| {
+                    let (counter, barrier) = (Arc::clone(&counter), Arc::clone(&barrier));
+                    s.spawn(move || {
+                        barrier.wait();
+                        LiveCount::enter_below(&counter, 5)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(taken.iter().filter(|t| t.is_some()).count(), 5);
+        assert_eq!(counter.count.load(Ordering::Acquire), 5);
+        drop(taken);
+        assert_eq!(counter.count.load(Ordering::Acquire), 0);
+    }
 
     fn exited(code: i32) -> i32 {
         code << 8

@@ -143,7 +143,7 @@ mod spec;
 mod sys;
 mod tmp_disk;
 
-pub use environment::{Environment, Exit, LateExec};
+pub use environment::{Environment, EnvironmentSlot, Exit, LateExec};
 pub use error::{SandboxError, is_exhaustion};
 pub use network::{NetworkNamespace, PreparedNetwork};
 pub use output::{Output, OutputLine, Stream};

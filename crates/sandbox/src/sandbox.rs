@@ -12,7 +12,7 @@ use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, watch};
 
 use crate::cgroup::EnvCgroup;
-use crate::environment::{Environment, Inner, LiveCount, monitor, read_record};
+use crate::environment::{Environment, EnvironmentSlot, Inner, LiveCount, monitor, read_record};
 use crate::launch::{
     Launched, Shared, abort_blocking, above_stdio, is_permission_like, prepare_namespaces,
 };
@@ -226,12 +226,25 @@ impl Sandbox {
     }
 
     /// Environments started by this sandbox and not yet gone (dropped, and their tree's
-    /// state released).
+    /// state released), and places reserved for environments about to start
+    /// ([`Self::reserve`]).
     pub fn live_environments(&self) -> usize {
         self.shared
             .live
             .count
-            .load(std::sync::atomic::Ordering::Relaxed)
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// A place for one more environment when fewer than `limit` are live or reserved
+    /// ([`Self::live_environments`]), taken atomically: however many callers reserve at once,
+    /// at most `limit` places exist between environments and reservations. `None` for
+    /// `limit`: no limit. Spawn the environment with [`Self::spawn_in`].
+    pub fn reserve(&self, limit: Option<usize>) -> Option<EnvironmentSlot> {
+        let live = &self.shared.live;
+        match limit {
+            None => Some(EnvironmentSlot(LiveCount::enter(live))),
+            Some(limit) => LiveCount::enter_below(live, limit).map(EnvironmentSlot),
+        }
     }
 
     /// Waits until fewer than `n` environments are alive (see [`Self::live_environments`]),
@@ -333,6 +346,24 @@ impl Sandbox {
     /// Kindling's page tables) runs on Tokio's blocking pool, so a cold start never stalls the
     /// async workers. Dropping the returned future at any point tears down whatever was started.
     pub async fn spawn(&self, spec: EnvironmentSpec) -> Result<Environment, SandboxError> {
+        let slot = EnvironmentSlot(LiveCount::enter(&self.shared.live));
+        self.spawn_in(slot, spec).await
+    }
+
+    /// [`Self::spawn`] in a place reserved with [`Self::reserve`]: the environment keeps it
+    /// until it is gone; a failed start frees it. (A slot of another sandbox is let go and a
+    /// place taken in this one.)
+    pub async fn spawn_in(
+        &self,
+        slot: EnvironmentSlot,
+        spec: EnvironmentSpec,
+    ) -> Result<Environment, SandboxError> {
+        let live = if slot.0.counts_in(&self.shared.live) {
+            slot.0
+        } else {
+            drop(slot);
+            LiveCount::enter(&self.shared.live)
+        };
         let started = Instant::now();
         let shared = Arc::clone(&self.shared);
         let (spec, launched) = tokio::task::spawn_blocking(move || {
@@ -442,7 +473,7 @@ impl Sandbox {
             tmp: Mutex::new(tmp),
             control: Mutex::new(control),
             late_gate: Mutex::new(late_gate),
-            _live: LiveCount::enter(&self.shared.live),
+            _live: live,
         });
         let (exit_tx, exit_rx) = watch::channel(None);
         tokio::spawn(monitor(Arc::clone(&inner), report, exit_tx));

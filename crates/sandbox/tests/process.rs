@@ -228,6 +228,58 @@ async fn live_environments_are_counted_until_they_are_gone() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reservations_hold_a_limit_under_concurrent_starts() {
+    const LIMIT_ENVS: usize = 3;
+    let sandbox = Arc::new(Sandbox::process());
+    // Many starts at once, each reserving its place first: never more than the limit live
+    // or reserved, and exactly the limit's worth of them get a place.
+    let barrier = Arc::new(tokio::sync::Barrier::new(32));
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let (sandbox, barrier) = (Arc::clone(&sandbox), Arc::clone(&barrier));
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let slot = sandbox.reserve(Some(LIMIT_ENVS))?;
+            assert!(sandbox.live_environments() <= LIMIT_ENVS);
+            let env = sandbox
+                .spawn_in(slot, shell(&unique(&format!("slot-{i}")), "sleep 1000"))
+                .await
+                .unwrap();
+            assert!(sandbox.live_environments() <= LIMIT_ENVS);
+            Some(env)
+        }));
+    }
+    let mut envs = Vec::new();
+    for t in tasks {
+        envs.extend(t.await.unwrap());
+    }
+    assert_eq!(envs.len(), LIMIT_ENVS, "exactly the limit's worth started");
+    assert_eq!(sandbox.live_environments(), LIMIT_ENVS);
+    assert!(sandbox.reserve(Some(LIMIT_ENVS)).is_none(), "full");
+
+    // A place frees when an environment is gone; a reservation dropped unused, at once.
+    drop(envs.pop());
+    assert!(sandbox.wait_fewer_than(LIMIT_ENVS, LIMIT).await);
+    let slot = sandbox.reserve(Some(LIMIT_ENVS)).expect("a place is free");
+    assert!(
+        sandbox.reserve(Some(LIMIT_ENVS)).is_none(),
+        "the reservation holds it"
+    );
+    drop(slot);
+    assert_eq!(sandbox.live_environments(), LIMIT_ENVS - 1);
+
+    // A start that fails gives its reserved place back.
+    let slot = sandbox.reserve(Some(LIMIT_ENVS)).expect("a place is free");
+    let mut spec = shell(&unique("slot-fail"), "");
+    spec.program = "/nonexistent/program".into();
+    assert!(sandbox.spawn_in(slot, spec).await.is_err());
+    assert_eq!(sandbox.live_environments(), LIMIT_ENVS - 1);
+    assert!(sandbox.reserve(None).is_some(), "no limit: always a place");
+    drop(envs);
+    eventually("none left", LIMIT, || sandbox.live_environments() == 0).await;
+}
+
 #[tokio::test]
 async fn the_programs_end_is_known_before_the_exit_is_published() {
     let sandbox = Sandbox::process();

@@ -19,7 +19,7 @@ use crate::concurrency::{Permit, ThrottleReason};
 use crate::env::{Env, Ran, RunResult};
 use crate::error::SchedulerError;
 use crate::logs::{self, Report};
-use crate::pool::{PoolKey, Pooled, Taken};
+use crate::pool::{PoolKey, Taken};
 use crate::request::{InvokeRequest, InvokeResponse, InvokeResult, InvokeStream, StreamOutcome};
 use crate::shared::Shared;
 use crate::spans::Timeline;
@@ -409,23 +409,20 @@ async fn cold_start(
     let mut evicted = 0;
     loop {
         // At the node's limit on environments, or out of descriptors, memory or processes:
-        // the environment idle the longest (any function's) makes room, as Lambda reclaims
-        // idle environments; none idle, the caller is throttled (429, retried by SDKs; an
-        // async event is retried later) rather than seeing the function fail.
-        let why = if shared.starter.has_room(0) {
-            match shared.starter.start(job.clone(), cancel).await {
+        // an idle environment makes room (see `Shared::make_room`); none idle, the caller is
+        // throttled (429, retried by SDKs; an async event is retried later) rather than
+        // seeing the function fail. The place is reserved before the start, so concurrent
+        // starts never overshoot the limit.
+        let why = match shared.starter.reserve(0) {
+            Some(place) => match shared.starter.start(job.clone(), place, cancel).await {
                 Err(e) if e.is_host_exhausted() => e.to_string(),
                 other => return other,
-            }
-        } else {
-            "the node keeps --max-environments environments already".to_string()
+            },
+            None => "the node keeps --max-environments environments already".to_string(),
         };
-        let oldest = if evicted < MAX_EVICTIONS_PER_START {
-            shared.pool().take_least_recent()
-        } else {
-            None
-        };
-        let Some(env) = oldest else {
+        let room = evicted < MAX_EVICTIONS_PER_START
+            && shared.make_room(&job.rec.function_name, &why).await;
+        if !room {
             tracing::warn!(function = %job.rec.function_name, why, "no execution environment can be started and none is idle: throttled");
             let reason = ThrottleReason::FunctionInvocationRateLimitExceeded;
             shared
@@ -433,24 +430,13 @@ async fn cold_start(
                 .metrics
                 .throttled(&job.rec.function_name, reason.as_str());
             return Err(SchedulerError::Throttled(reason));
-        };
+        }
         evicted += 1;
-        tracing::info!(function = %job.rec.function_name, retired = %env.key().function, why, "the environment idle the longest is retired to make room");
-        let sandbox = &shared.starter.sandbox;
-        let before = sandbox.live_environments();
-        env.retire(ShutdownReason::Spindown).await;
-        // Its descriptors and its place are free once its state is dropped (the monitor
-        // lets go just after the tree's end): waiting keeps the next try from retiring
-        // another environment for nothing.
-        sandbox.wait_fewer_than(before, ROOM_WAIT).await;
     }
 }
 
-/// How long a cold start waits for a retired environment's place to be free.
-const ROOM_WAIT: Duration = Duration::from_millis(500);
-
 /// Idle environments a cold start may retire when the host is out of resources for it.
-const MAX_EVICTIONS_PER_START: u32 = 3;
+pub(crate) const MAX_EVICTIONS_PER_START: u32 = 3;
 
 /// Lambda's `Resource` dimension: the function, or `function:qualifier` as invoked.
 fn resource(req: &InvokeRequest) -> Cow<'_, str> {

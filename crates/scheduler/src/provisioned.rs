@@ -36,6 +36,9 @@ use crate::start::StartJob;
 const CHECK_EVERY: Duration = Duration::from_millis(200);
 /// `StatusReason` of a configuration whose environments fail their Init.
 pub const INIT_FAILURE_REASON: &str = "FUNCTION_ERROR_INIT_FAILURE";
+/// The start of the `StatusReason` of a configuration the node's limit on environments
+/// cannot hold.
+pub const CAPACITY_REASON: &str = "INSUFFICIENT_CAPACITY";
 
 /// What to keep provisioned for one configuration.
 #[derive(Debug, Clone)]
@@ -252,6 +255,18 @@ impl Provisioned {
         })
     }
 
+    /// Environments held by the other sets than `set` (initialized or being started).
+    pub fn members_except(&self, set: &Arc<Set>) -> usize {
+        let sets: Vec<Arc<Set>> = self.sets().values().cloned().collect();
+        sets.iter()
+            .filter(|s| !Arc::ptr_eq(s, set))
+            .map(|s| {
+                let st = s.state();
+                (st.members + st.starting) as usize
+            })
+            .sum()
+    }
+
     /// Every idle member of every set, the sets closed (the server is stopping).
     pub fn drain(&self) -> Vec<Env> {
         let sets: Vec<Arc<Set>> = self.sets().drain().map(|(_, s)| s).collect();
@@ -264,6 +279,20 @@ impl Provisioned {
         }
         out
     }
+}
+
+/// Why a configuration of `desired` environments cannot be allocated on a node that keeps at
+/// most `max` environments, `others` of which other configurations hold; `None` when it fits
+/// once on-demand environments give way.
+fn capacity_failure(max: usize, others: usize, desired: u32) -> Option<String> {
+    let desired = desired as usize;
+    (others + desired > max).then(|| {
+        format!(
+            "{CAPACITY_REASON}: the node keeps at most {max} execution environments \
+             (--max-environments), {others} of them provisioned for other configurations; \
+             {desired} more do not fit"
+        )
+    })
 }
 
 /// Makes `function`'s provisioned sets match `specs`: new ones are started, changed counts
@@ -430,6 +459,40 @@ async fn start_one(shared: &Arc<Shared>, set: &Arc<Set>) {
         finish(None);
         return;
     }
+    // Provisioned environments are capacity guaranteed to their version: at the node's limit
+    // on environments, idle on-demand (or pre-initialized) ones make room for them. With none
+    // idle the start is tried again at the supervisor's next check, unless the limit cannot
+    // hold this configuration next to the provisioned environments of others: then it is
+    // FAILED, with the reason, until a new Put.
+    let mut evicted = 0;
+    let place = loop {
+        if let Some(place) = shared.starter.reserve(0) {
+            break place;
+        }
+        if evicted < crate::invocation::MAX_EVICTIONS_PER_START
+            && shared
+                .make_room(&set.function, "a provisioned environment needs its place")
+                .await
+        {
+            evicted += 1;
+            continue;
+        }
+        let desired = set.state().desired;
+        let reason = shared
+            .config()
+            .max_environments
+            .and_then(|max| capacity_failure(max, shared.provisioned.members_except(set), desired));
+        match &reason {
+            Some(r) => {
+                tracing::warn!(function = %set.function, qualifier = %set.qualifier, reason = %r, "provisioned concurrency cannot be allocated")
+            }
+            None => {
+                tracing::debug!(function = %set.function, qualifier = %set.qualifier, "no room for a provisioned environment yet: tried again later")
+            }
+        }
+        finish(reason);
+        return;
+    };
     let target = &set.target;
     let job = StartJob {
         rec: Arc::clone(&target.record),
@@ -441,7 +504,7 @@ async fn start_one(shared: &Arc<Shared>, set: &Arc<Set>) {
         provisioned: true,
     };
     let mut cancel = shared.cancel.subscribe();
-    match shared.starter.start(job, &mut cancel).await {
+    match shared.starter.start(job, place, &mut cancel).await {
         Ok(Ok(mut env)) => {
             let mut st = set.state();
             st.starting = st.starting.saturating_sub(1);
@@ -477,5 +540,22 @@ async fn start_one(shared: &Arc<Shared>, set: &Arc<Set>) {
                 finish(None);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configuration_fails_only_when_the_limit_cannot_hold_it() {
+        // Room once on-demand environments give way: tried again, not failed.
+        assert_eq!(capacity_failure(4, 0, 4), None);
+        assert_eq!(capacity_failure(10, 6, 4), None);
+        // Other configurations' environments are not taken from them.
+        let reason = capacity_failure(10, 7, 4).expect("does not fit");
+        assert!(reason.starts_with(CAPACITY_REASON), "{reason}");
+        assert!(reason.contains("at most 10"), "{reason}");
+        assert!(capacity_failure(2, 0, 3).is_some());
     }
 }

@@ -12,9 +12,12 @@ use crate::concurrency::Concurrency;
 use crate::config::SchedulerConfig;
 use crate::env::Env;
 use crate::inflight::InFlight;
-use crate::pool::Pool;
+use crate::pool::{Pool, Pooled};
 use crate::provisioned::Provisioned;
 use crate::start::Starter;
+
+/// How long a start waits for a retired environment's place to be free.
+const ROOM_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 pub(crate) struct Shared {
     pub starter: Arc<Starter>,
@@ -76,6 +79,35 @@ impl Shared {
             env.retire(reason).await;
             drop(entered);
         });
+    }
+
+    /// Makes room for one more environment (the node is at its limit on environments, or out
+    /// of descriptors, memory or processes): retires the on-demand environment idle the
+    /// longest (any function's), as Lambda reclaims idle environments, or else one of the
+    /// pre-initialized environments waiting for a function, and waits (briefly) until its
+    /// place is free, so that the next try does not retire another one for nothing. False
+    /// when none is idle. (Provisioned environments are never taken: they are capacity
+    /// guaranteed to their version.)
+    pub async fn make_room(&self, function: &str, why: &str) -> bool {
+        let sandbox = &self.starter.sandbox;
+        let before = sandbox.live_environments();
+        let oldest = self.pool().take_least_recent();
+        if let Some(env) = oldest {
+            tracing::info!(function, retired = %env.key().function, why, "the environment idle the longest is retired to make room");
+            env.retire(ShutdownReason::Spindown).await;
+        } else if self.starter.prewarm.retire_one().await {
+            tracing::info!(
+                function,
+                why,
+                "a pre-initialized environment is retired to make room"
+            );
+        } else {
+            return false;
+        }
+        // Its descriptors and its place are free once its state is dropped (the monitor lets
+        // go just after the tree's end).
+        sandbox.wait_fewer_than(before, ROOM_WAIT).await;
+        true
     }
 
     /// Returns an environment after an invocation: to a waiting invocation or the warm pool,

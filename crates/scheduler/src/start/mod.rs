@@ -25,7 +25,7 @@ use bytes::Bytes;
 use kindling_model::function::VersionRecord;
 use kindling_model::invoke::FunctionError;
 use kindling_runtime_api::{InitResult, RuntimeApi, RuntimeApiConfig};
-use kindling_sandbox::{BindMount, EnvironmentSpec, IsolationMode, Sandbox};
+use kindling_sandbox::{BindMount, EnvironmentSlot, EnvironmentSpec, IsolationMode, Sandbox};
 
 use crate::artifacts::Artifacts;
 use crate::config::SchedulerConfig;
@@ -134,19 +134,25 @@ impl Starter {
         matches!(self.sandbox.mode(), IsolationMode::Namespaces { .. })
     }
 
-    /// Whether one more environment fits under `max_environments`, keeping `spare` of them
-    /// free (for cold starts of invocations, when a pre-initialized one is about to start).
-    pub(crate) fn has_room(&self, spare: usize) -> bool {
-        self.config
-            .max_environments
-            .is_none_or(|max| self.sandbox.live_environments() + spare < max)
+    /// A place for one more environment under `max_environments`, keeping `spare` of them
+    /// free (for cold starts of invocations, when a pre-initialized one is about to start);
+    /// `None` when the node keeps that many already (live or reserved). Taken atomically, so
+    /// concurrent starts never overshoot the limit; the place is the environment's once it
+    /// is spawned, and free again if the start fails.
+    pub(crate) fn reserve(&self, spare: usize) -> Option<EnvironmentSlot> {
+        match self.config.max_environments {
+            None => self.sandbox.reserve(None),
+            Some(max) => self.sandbox.reserve(Some(max.checked_sub(spare)?)),
+        }
     }
 
-    /// Starts an environment for `job` and runs its Init phase. `cancel` (the server is
-    /// stopping) ends a start under way with `ShuttingDown`.
+    /// Starts an environment for `job` in the place `slot` reserved for it ([`Self::reserve`])
+    /// and runs its Init phase. `cancel` (the server is stopping) ends a start under way with
+    /// `ShuttingDown`.
     pub async fn start(
         self: &Arc<Self>,
         job: StartJob,
+        slot: EnvironmentSlot,
         cancel: &mut tokio::sync::watch::Receiver<bool>,
     ) -> StartResult<Env> {
         let started = Instant::now();
@@ -159,6 +165,8 @@ impl Starter {
         // begins when it gets the function.
         let (spawned, init_started, prewarmed) = match self.prewarmed_for(&job, &prepared) {
             Some(p) => {
+                // The pre-initialized environment has its place already.
+                drop(slot);
                 let claimed = Instant::now();
                 let claim = self.spawn_prewarmed(&job, prepared, p).await;
                 if !matches!(claim, Ok(Ok(_)))
@@ -172,7 +180,7 @@ impl Starter {
                     Err(f) => return Ok(Err(f)),
                 }
             }
-            None => match self.spawn(&job, prepared, started).await? {
+            None => match self.spawn(&job, prepared, started, slot).await? {
                 Ok(s) => (s, started, false),
                 Err(f) => return Ok(Err(f)),
             },
@@ -206,6 +214,7 @@ impl Starter {
         job: &StartJob,
         mut prepared: Prepared,
         started: Instant,
+        slot: EnvironmentSlot,
     ) -> StartResult<Spawned> {
         let at = Instant::now();
         let rec = &job.rec;
@@ -337,7 +346,7 @@ impl Starter {
             code_later: false,
             exec_later: false,
         };
-        let mut sandbox = match self.sandbox.spawn(spec).await {
+        let mut sandbox = match self.sandbox.spawn_in(slot, spec).await {
             Ok(s) => s,
             // Kindling's own limits, not the function's: throttled by `start`, not reported
             // as the function's failure.

@@ -19,7 +19,7 @@ use std::time::Instant;
 use kindling_model::invoke::FunctionError;
 use kindling_model::runtime::{RuntimeFamily, family};
 use kindling_runtime_api::{RuntimeApi, RuntimeApiConfig};
-use kindling_sandbox::{BindMount, Environment, EnvironmentSpec, LateExec};
+use kindling_sandbox::{BindMount, Environment, EnvironmentSlot, EnvironmentSpec, LateExec};
 
 use super::prepare::Prepared;
 use super::{
@@ -133,6 +133,26 @@ impl PrewarmPool {
         }
     }
 
+    /// Ends one ready environment (of the runtime with the most ready) to make room for
+    /// others: killed and waited for. False when none is ready.
+    pub(crate) async fn retire_one(&self) -> bool {
+        let taken = {
+            let mut slots = self.slots();
+            slots
+                .values_mut()
+                .filter(|slot| !slot.ready.is_empty())
+                .max_by_key(|slot| slot.ready.len())
+                .and_then(|slot| slot.ready.pop_front())
+        };
+        let Some(p) = taken else {
+            return false;
+        };
+        p.sandbox.kill();
+        let _ = p.sandbox.wait().await;
+        drop(p);
+        true
+    }
+
     fn is_closed(&self) -> bool {
         self.closed.load(std::sync::atomic::Ordering::Acquire)
     }
@@ -210,22 +230,23 @@ impl Starter {
         if target == 0 || !self.namespaces() || !supported(runtime) || self.prewarm.is_closed() {
             return;
         }
-        // Near the node's limit on environments, the room goes to invocations.
-        if !self.has_room(PREWARM_SPARE) {
-            return;
-        }
-        {
+        let place = {
             let mut slots = self.prewarm.slots();
             let slot = slots.entry(runtime.to_string()).or_default();
             if slot.starting > 0 || slot.ready.len() >= target {
                 return;
             }
+            // Near the node's limit on environments, the room goes to invocations.
+            let Some(place) = self.reserve(PREWARM_SPARE) else {
+                return;
+            };
             slot.starting += 1;
-        }
+            place
+        };
         let this = Arc::clone(self);
         let runtime = runtime.to_string();
         tokio::spawn(async move {
-            let result = this.prewarm_one(&runtime).await;
+            let result = this.prewarm_one(&runtime, place).await;
             let again = {
                 let mut slots = this.prewarm.slots();
                 let slot = slots.entry(runtime.clone()).or_default();
@@ -254,7 +275,11 @@ impl Starter {
     }
 
     /// Starts one environment for `runtime` that waits for its function.
-    async fn prewarm_one(&self, runtime: &str) -> Result<Prewarmed, SchedulerError> {
+    async fn prewarm_one(
+        &self,
+        runtime: &str,
+        place: EnvironmentSlot,
+    ) -> Result<Prewarmed, SchedulerError> {
         let locator = Arc::clone(&self.locator);
         let users = self.users.clone();
         let owned_runtime = runtime.to_string();
@@ -355,14 +380,14 @@ impl Starter {
             exec_later: launch.is_none(),
         };
         let started = Instant::now();
-        let sandbox = self
-            .sandbox
-            .spawn(spec)
-            .await
-            .map_err(|source| SchedulerError::Sandbox {
-                what: "starting a pre-initialized environment",
-                source,
-            })?;
+        let sandbox =
+            self.sandbox
+                .spawn_in(place, spec)
+                .await
+                .map_err(|source| SchedulerError::Sandbox {
+                    what: "starting a pre-initialized environment",
+                    source,
+                })?;
         tracing::debug!(
             runtime,
             id,

@@ -177,15 +177,21 @@ pub(crate) fn bootstrap_launch(
     inside: &Inside<'_>,
 ) -> Result<Option<Launch>, SchedulerError> {
     Ok(match family(runtime) {
-        RuntimeFamily::Python { .. } => Some(interpreted(
-            locator.resolve(runtime)?,
-            vec![
-                "-I".into(),
-                "-S".into(),
-                "-u".into(),
-                runtime_file(inside, "python/bootstrap.py"),
-            ],
-        )),
+        RuntimeFamily::Python { .. } => {
+            let r = locator.resolve(runtime)?;
+            // The bootstrap compiled by this interpreter (not its source: see python.rs),
+            // visible inside the sandbox at its host path.
+            let source = runtime_file(inside, "python/bootstrap.py");
+            let pyc = locator.python_bootstrap(&r.program, &source);
+            let script = pyc
+                .as_ref()
+                .map_or(source, |p| p.to_string_lossy().into_owned());
+            let mut l = interpreted(r, vec!["-I".into(), "-S".into(), "-u".into(), script]);
+            if let Some(dir) = pyc.as_deref().and_then(Path::parent) {
+                l.visible.push(dir.to_path_buf());
+            }
+            Some(l)
+        }
         RuntimeFamily::Node { .. } => Some(interpreted(
             locator.resolve(runtime)?,
             vec![runtime_file(inside, "node/bootstrap.js")],

@@ -33,6 +33,7 @@ mod logs;
 pub mod metrics;
 mod pool;
 mod provisioned;
+mod python;
 mod request;
 mod scheduler;
 mod shared;

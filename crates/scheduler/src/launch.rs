@@ -179,18 +179,15 @@ pub(crate) fn bootstrap_launch(
     Ok(match family(runtime) {
         RuntimeFamily::Python { .. } => {
             let r = locator.resolve(runtime)?;
-            // The bootstrap compiled by this interpreter (not its source: see python.rs),
-            // visible inside the sandbox at its host path.
+            // The bootstrap compiled by this interpreter (not its source: see python.rs).
             let source = runtime_file(inside, "python/bootstrap.py");
-            let pyc = locator.python_bootstrap(&r.program, &source);
-            let script = pyc
-                .as_ref()
-                .map_or(source, |p| p.to_string_lossy().into_owned());
-            let mut l = interpreted(r, vec!["-I".into(), "-S".into(), "-u".into(), script]);
-            if let Some(dir) = pyc.as_deref().and_then(Path::parent) {
-                l.visible.push(dir.to_path_buf());
-            }
-            Some(l)
+            let script = locator
+                .python_bootstrap(&r.program, &source)
+                .map_or(source, |pyc| runtime_file(inside, &pyc));
+            Some(interpreted(
+                r,
+                vec!["-I".into(), "-S".into(), "-u".into(), script],
+            ))
         }
         RuntimeFamily::Node { .. } => Some(interpreted(
             locator.resolve(runtime)?,

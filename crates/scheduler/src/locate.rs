@@ -47,7 +47,7 @@ pub struct RuntimeLocator {
     building: Mutex<()>,
     /// Kindling's Python bootstrap compiled per (interpreter, path shown): `None` when that
     /// failed (the runtime then runs the source; not retried until Kindling restarts).
-    bytecode: Mutex<HashMap<(PathBuf, String), Option<PathBuf>>>,
+    bytecode: Mutex<HashMap<(PathBuf, String), Option<String>>>,
 }
 
 pub(crate) fn is_executable(p: &Path) -> bool {
@@ -94,10 +94,11 @@ impl RuntimeLocator {
         }
     }
 
-    /// The `.pyc` of Kindling's Python bootstrap for the interpreter `python`, its code naming
-    /// `shown_as` as its file (see `python::bootstrap_bytecode`); `None` when it cannot be
-    /// made (a warning says why, once). Blocking the first time per interpreter.
-    pub(crate) fn python_bootstrap(&self, python: &Path, shown_as: &str) -> Option<PathBuf> {
+    /// The `.pyc` of Kindling's Python bootstrap for the interpreter `python` (relative to the
+    /// runtime directory), its code naming `shown_as` as its file (see
+    /// `python::bootstrap_bytecode`); `None` when it cannot be made (a warning says why, once).
+    /// Blocking the first time per interpreter.
+    pub(crate) fn python_bootstrap(&self, python: &Path, shown_as: &str) -> Option<String> {
         let key = (python.to_path_buf(), shown_as.to_string());
         let lock = || self.bytecode.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(found) = lock().get(&key) {
@@ -108,12 +109,7 @@ impl RuntimeLocator {
             if let Some(found) = lock().get(&key) {
                 return found.clone();
             }
-            python::bootstrap_bytecode(
-                python,
-                &self.paths.runtime_dir.join("python/bootstrap.py"),
-                shown_as,
-                &self.paths.cache_dir,
-            )
+            python::bootstrap_bytecode(python, &self.paths.runtime_dir, shown_as)
         };
         let made = made
             .inspect_err(|e| {

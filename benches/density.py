@@ -50,6 +50,30 @@ def rollup(pid: int) -> dict:
     return out
 
 
+def by_mapping(pid: int) -> dict:
+    """Private memory (kB) of one process by kind of mapping, from /proc/<pid>/smaps."""
+    sizes, kind = {}, None
+    try:
+        text = Path(f"/proc/{pid}/smaps").read_text()
+    except OSError:
+        return sizes
+    for line in text.splitlines():
+        head = line.split()
+        if head and "-" in head[0] and ":" not in head[0] and len(head) >= 5:
+            name = head[5] if len(head) > 5 else ""
+            kind = ("heap" if name == "[heap]" else "stack" if name == "[stack]" else
+                    "anon" if not name else "libpython" if "libpython" in name else
+                    ".so" if ".so" in name else "other")
+        elif line.startswith(("Private_Clean:", "Private_Dirty:")):
+            sizes[kind] = sizes.get(kind, 0) + int(head[1])
+    return sizes
+
+
+KINDS = [("heap", "malloc heap [heap]"), ("anon", "anonymous (pymalloc arenas, mmap'd malloc)"),
+         ("libpython", "libpython's written pages"), (".so", "other shared objects"),
+         ("stack", "stack"), ("other", "other (executable, ...)")]
+
+
 def children(pid: int) -> list[int]:
     """Children of every thread of `pid` (supervisors are cloned from worker threads)."""
     found = []
@@ -62,7 +86,8 @@ def children(pid: int) -> list[int]:
 
 
 def measure(kindling_pid: int) -> list[tuple]:
-    """(tree private, PSS, RSS, runtime private, processes, supervisor private) per environment."""
+    """(tree private, PSS, RSS, runtime private, processes, supervisor private, runtime private by
+    kind of mapping) per environment."""
     envs = []
     for sup in children(kindling_pid):
         try:
@@ -78,7 +103,11 @@ def measure(kindling_pid: int) -> list[tuple]:
         rss = sum(r.get("Rss", 0) for r in roll)
         runtime_private = sum(r.get("Private_Clean", 0) + r.get("Private_Dirty", 0) for r in roll[1:])
         sup_private = roll[0].get("Private_Clean", 0) + roll[0].get("Private_Dirty", 0)
-        envs.append((private, pss, rss, runtime_private, len(procs), sup_private))
+        kinds = {}
+        for p in procs[1:]:
+            for k, v in by_mapping(p).items():
+                kinds[k] = kinds.get(k, 0) + v
+        envs.append((private, pss, rss, runtime_private, len(procs), sup_private, kinds))
     return envs
 
 
@@ -91,6 +120,10 @@ def rows(envs: list[tuple], label: str) -> list[str]:
                           ("private (runtime)", 3, ""), ("PSS", 1, ""), ("RSS", 2, "")):
         v = col(i)
         out.append(f"  {name:<20}  {pct(v, 50):6.2f}  {pct(v, 90):6.2f}  {max(v, default=0):6.2f}{note}")
+    out.append("  the runtime's private memory by mapping, MB (p50)")
+    for kind, label in KINDS:
+        v = [e[6].get(kind, 0) / 1024 for e in envs]
+        out.append(f"    {label:<44}  {pct(v, 50):6.2f}")
     return out
 
 

@@ -7,6 +7,7 @@ environment variables) and captures its output. All waits are bounded by
 deadlines; nothing sleeps blindly.
 """
 
+import atexit
 import glob
 import json
 import math
@@ -15,6 +16,7 @@ import queue
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -138,6 +140,29 @@ def java_jvm_flags(memory_mb, tool_options, archive, include_cds=True):
     return flags
 
 
+_PYTHON_BYTECODE = []
+
+
+def python_bootstrap():
+    """What Kindling runs: the bootstrap compiled by the interpreter into a .pyc whose code names
+    bootstrap.py as its file (crates/scheduler/src/python.rs); with KINDLING_TEST_PYTHON_SOURCE=1
+    the source itself (Kindling's fallback when it cannot compile)."""
+    if os.environ.get("KINDLING_TEST_PYTHON_SOURCE") == "1":
+        return PYTHON_BOOTSTRAP
+    if not _PYTHON_BYTECODE:
+        work = tempfile.mkdtemp(prefix="kindling-pyc-")
+        atexit.register(shutil.rmtree, work, True)
+        target = os.path.join(work, "bootstrap.pyc")
+        subprocess.run(
+            [PYTHON, "-I", "-S", "-c",
+             "import py_compile, sys; "
+             "py_compile.compile(sys.argv[1], cfile=sys.argv[2], dfile=sys.argv[3], doraise=True)",
+             PYTHON_BOOTSTRAP, target, PYTHON_BOOTSTRAP],
+            check=True, env={}, timeout=60)
+        _PYTHON_BYTECODE.append(target)
+    return _PYTHON_BYTECODE[0]
+
+
 def launch_command(runtime, env=None, java_runtime=None, opt_dir=None):
     """The exact command line Kindling uses to start each bootstrap.
 
@@ -146,7 +171,7 @@ def launch_command(runtime, env=None, java_runtime=None, opt_dir=None):
     """
     env = env or {}
     if runtime == "python":
-        return [PYTHON, "-I", "-S", "-u", PYTHON_BOOTSTRAP]
+        return [PYTHON, "-I", "-S", "-u", python_bootstrap()]
     if runtime == "node":
         return [NODE, NODE_BOOTSTRAP]
     if runtime == "ruby":

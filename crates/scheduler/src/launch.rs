@@ -177,15 +177,18 @@ pub(crate) fn bootstrap_launch(
     inside: &Inside<'_>,
 ) -> Result<Option<Launch>, SchedulerError> {
     Ok(match family(runtime) {
-        RuntimeFamily::Python { .. } => Some(interpreted(
-            locator.resolve(runtime)?,
-            vec![
-                "-I".into(),
-                "-S".into(),
-                "-u".into(),
-                runtime_file(inside, "python/bootstrap.py"),
-            ],
-        )),
+        RuntimeFamily::Python { .. } => {
+            let r = locator.resolve(runtime)?;
+            // The bootstrap compiled by this interpreter (not its source: see python.rs).
+            let source = runtime_file(inside, "python/bootstrap.py");
+            let script = locator
+                .python_bootstrap(&r.program, &source)
+                .map_or(source, |pyc| runtime_file(inside, &pyc));
+            Some(interpreted(
+                r,
+                vec!["-I".into(), "-S".into(), "-u".into(), script],
+            ))
+        }
         RuntimeFamily::Node { .. } => Some(interpreted(
             locator.resolve(runtime)?,
             vec![runtime_file(inside, "node/bootstrap.js")],

@@ -33,6 +33,7 @@ mod logs;
 pub mod metrics;
 mod pool;
 mod provisioned;
+mod python;
 mod request;
 mod scheduler;
 mod shared;
@@ -54,6 +55,7 @@ pub use logs::{
     LogRetention, LogStore, RetentionOverrides, RetentionTask, SweepReport, layout, log_stream_name,
 };
 pub use provisioned::{INIT_FAILURE_REASON, ProvisionedSpec, ProvisionedState, ProvisionedStatus};
+pub use python::sweep_python_bytecode;
 pub use request::{InvokeRequest, InvokeResponse, InvokeResult, InvokeStream, StreamOutcome};
 pub use scheduler::{PoolStats, Scheduler};
 pub use trace::{accept_trace_header, invocation_trace_header};

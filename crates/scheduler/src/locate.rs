@@ -12,6 +12,7 @@ use kindling_model::runtime::{Availability, RuntimeFamily, RuntimeSupport, famil
 use crate::arch;
 use crate::error::SchedulerError;
 use crate::java::{self, JavaBuild, Jdk};
+use crate::python;
 
 /// Explicit interpreter choices, e.g. `python3.12 -> /opt/py312/bin/python3.12`, and where to
 /// look for the others.
@@ -44,6 +45,9 @@ pub struct RuntimeLocator {
     cache: Mutex<HashMap<String, Result<Resolved, String>>>,
     /// Serializes one-off builds (two first Java starts compile once).
     building: Mutex<()>,
+    /// Kindling's Python bootstrap compiled per (interpreter, path shown): `None` when that
+    /// failed (the runtime then runs the source; not retried until Kindling restarts).
+    bytecode: Mutex<HashMap<(PathBuf, String), Option<String>>>,
 }
 
 pub(crate) fn is_executable(p: &Path) -> bool {
@@ -86,7 +90,34 @@ impl RuntimeLocator {
             paths,
             cache: Mutex::new(HashMap::new()),
             building: Mutex::new(()),
+            bytecode: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The `.pyc` of Kindling's Python bootstrap for the interpreter `python` (relative to the
+    /// runtime directory), its code naming `shown_as` as its file (see
+    /// `python::bootstrap_bytecode`); `None` when it cannot be made (a warning says why, once).
+    /// Blocking the first time per interpreter.
+    pub(crate) fn python_bootstrap(&self, python: &Path, shown_as: &str) -> Option<String> {
+        let key = (python.to_path_buf(), shown_as.to_string());
+        let lock = || self.bytecode.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = lock().get(&key) {
+            return found.clone();
+        }
+        let made = {
+            let _one = self.building.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(found) = lock().get(&key) {
+                return found.clone();
+            }
+            python::bootstrap_bytecode(python, &self.paths.runtime_dir, shown_as)
+        };
+        let made = made
+            .inspect_err(|e| {
+                tracing::warn!(python = %python.display(), error = %e, "running the Python bootstrap from source: every idle environment keeps ~2 MB more and each start takes ~15 ms more CPU");
+            })
+            .ok();
+        lock().insert(key, made.clone());
+        made
     }
 
     /// Directory of one-off builds (visible read-only inside sandboxes at the same path).

@@ -120,6 +120,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let objects = object_store(&args, &stores)?;
     let runtime_dir = runtime_files::install(&args.data_dir.join("runtime"))
         .context("installing runtime bootstraps")?;
+    kindling_scheduler::sweep_python_bytecode(&runtime_dir);
     let locator = Arc::new(RuntimeLocator::new(RuntimePaths {
         interpreters: args.runtimes.iter().cloned().collect(),
         search_dirs: search_dirs(),

@@ -99,7 +99,9 @@ def test_account_concurrency_pool(small_account, kind):
     assert settings["UnreservedConcurrentExecutions"] == 2
 
     markers = [k.unique("busy"), k.unique("busy")]
-    slow = [_run_in_thread(small_account.url, busy, {"print": m, "sleep_ms": 4000, "info": True})
+    # Long enough that both still run after two cold starts and the checks below on a loaded
+    # machine (4 s was not, at a load of ~11 on 2 cores).
+    slow = [_run_in_thread(small_account.url, busy, {"print": m, "sleep_ms": 10000, "info": True})
             for m in markers]
     for m in markers:
         logs.wait_contains(busy, m, timeout=30)  # both unreserved slots are taken

@@ -26,6 +26,7 @@ use kindling_runtime_api::ShutdownReason;
 use tokio::sync::Notify;
 
 use crate::env::Env;
+use crate::error::SchedulerError;
 use crate::metrics::{ProvisionedLive, ProvisionedMetrics};
 use crate::pool::PoolKey;
 use crate::shared::Shared;
@@ -489,21 +490,35 @@ async fn start_one(shared: &Arc<Shared>, set: &Arc<Set>) {
             finish(false, None);
             return;
         }
-        let why = match shared.starter.reserve(0) {
-            Some(place) => {
-                set.state().placed += 1;
-                match shared.starter.start(job.clone(), place, &mut cancel).await {
-                    Err(e) if e.is_host_exhausted() && !shared.shutting_down() => {
-                        // The place is free again (the start failed).
-                        let mut st = set.state();
-                        st.placed = st.placed.saturating_sub(1);
-                        drop(st);
-                        Some(e.to_string())
-                    }
-                    other => break other,
+        // A ready pre-initialized environment has its place already: none is reserved for
+        // it (nor anything retired to make room), unless none fits after all.
+        let prewarmed = shared.starter.prewarmed_ready(&job.rec);
+        let place = if prewarmed {
+            None
+        } else {
+            shared.starter.reserve(0)
+        };
+        let why = if place.is_some() || prewarmed {
+            // Counted as holding a place from here (a claim takes over the place of the
+            // pre-initialized environment).
+            set.state().placed += 1;
+            match shared.starter.start(job.clone(), place, &mut cancel).await {
+                Err(SchedulerError::NoPlace) => {
+                    let mut st = set.state();
+                    st.placed = st.placed.saturating_sub(1);
+                    None
                 }
+                Err(e) if e.is_host_exhausted() && !shared.shutting_down() => {
+                    // The place is free again (the start failed).
+                    let mut st = set.state();
+                    st.placed = st.placed.saturating_sub(1);
+                    drop(st);
+                    Some(e.to_string())
+                }
+                other => break other,
             }
-            None => None,
+        } else {
+            None
         };
         let need = why
             .as_deref()

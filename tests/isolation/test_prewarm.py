@@ -391,3 +391,27 @@ def test_a_custom_runtime_that_cannot_execute_fails_as_on_the_ordinary_path(cust
     assert r.status == 200 and r.function_error == "Unhandled", r.describe()
     assert r.payload["errorType"] == "Runtime.InvalidEntrypoint", r.describe()
     assert "cannot execute /var/task/bootstrap" in r.payload["errorMessage"], r.describe()
+
+
+def test_at_the_environment_limit_a_ready_one_is_claimed_without_making_room(server_factory):
+    # A node that keeps 3 environments: one pre-initialized, then two functions it does not
+    # fit (a larger /tmp) take the other places. Claiming the waiting environment needs no new
+    # place: the next function gets it, and no idle environment is retired for it (the place
+    # was reserved before the claim was tried, and the full node retired the oldest one).
+    srv = server_factory.start("prewarm-limit", extra_args=[
+        "--max-environments", "3", "--prewarm", "1", "--prewarm-runtimes", "python3.11"])
+    wait_until(lambda: len(waiting_pids(srv)) >= 1, 60, 0.1,
+               "a pre-initialized runtime to be waiting")
+    others = [unique("pw-limit-other") for _ in range(2)]
+    for name in others:
+        create(srv, name, PY, ephemeral=1024)
+        run(srv, name)
+    claimer = unique("pw-limit-claim")
+    created = create(srv, claimer, PY)
+    payload, _ = run(srv, claimer)
+    assert prewarmed(payload, created), payload
+    assert "retired to make room" not in srv.log_tail(400), srv.log_tail(400)
+    # The functions' environments are still warm.
+    for name in others:
+        _, log = run(srv, name)
+        assert init_duration_ms(log) is None, log

@@ -231,7 +231,7 @@ impl ApiError {
                 ),
             ),
             Self::Scheduler(e) => match e {
-                SchedulerError::Throttled(_) => (
+                SchedulerError::Throttled(_) | SchedulerError::NoPlace => (
                     StatusCode::TOO_MANY_REQUESTS,
                     "TooManyRequestsException",
                     "Rate Exceeded.".into(),

@@ -64,7 +64,7 @@ impl From<ControlError> for FrontDoorError {
 impl From<SchedulerError> for FrontDoorError {
     fn from(e: SchedulerError) -> Self {
         match e {
-            SchedulerError::Throttled(_) => Self::Throttled(e),
+            SchedulerError::Throttled(_) | SchedulerError::NoPlace => Self::Throttled(e),
             SchedulerError::ShuttingDown => Self::ShuttingDown,
             SchedulerError::RuntimeUnavailable(_) | SchedulerError::InvalidPackage(_) => {
                 Self::Unrunnable(e)

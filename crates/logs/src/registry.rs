@@ -7,8 +7,11 @@
 //! Readers (every lookup of a group's record or retention) never wait for the disk: a change
 //! is made on a copy and written to the file under a writer lock of its own, and the new
 //! records are published to readers (a short swap under the read-write lock) only once the
-//! file holds them. So a reader never sees a change a crash could lose, writers reach the file
-//! in the order their changes are published, and a write that fails changes nothing.
+//! file holds them. So writers reach the file in the order their changes are published, and a
+//! write that fails before its rename changes nothing. Once the rename succeeded the file holds
+//! the change (it is there after a restart), so it is published even if the directory's fsync
+//! then fails: that failure is logged as the change's durability unknown (a crash before the
+//! directory reaches the disk could still lose it), not returned as a failed change.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -42,6 +45,9 @@ pub struct Registry {
     /// Tests: runs after the new file is synced, before it replaces the old one.
     #[cfg(test)]
     before_rename: Option<TestHook>,
+    /// Tests: runs after the rename, in place of the directory's fsync.
+    #[cfg(test)]
+    dir_sync: Option<TestHook>,
 }
 
 #[cfg(test)]
@@ -69,6 +75,8 @@ impl Registry {
             groups: RwLock::new(groups),
             #[cfg(test)]
             before_rename: None,
+            #[cfg(test)]
+            dir_sync: None,
         })
     }
 
@@ -85,7 +93,9 @@ impl Registry {
     }
 
     /// Changes the records with `f` and writes the file; `f`'s answer is returned. Readers
-    /// see the change once the file holds it; on a failed write nothing changes.
+    /// see the change once the file holds it (renamed into place); on a write that fails
+    /// before that nothing changes. A failed fsync of the directory after the rename is
+    /// logged, the change published all the same (the file holds it).
     pub fn update<T>(
         &self,
         f: impl FnOnce(&mut BTreeMap<String, GroupRecord>) -> T,
@@ -105,6 +115,9 @@ impl Registry {
         Ok(out)
     }
 
+    /// Replaces the file with `groups`. `Err` when the file still holds the old records;
+    /// once the new one is renamed into place, a failure to make the rename durable is
+    /// logged, not returned.
     fn write(&self, groups: &BTreeMap<String, GroupRecord>) -> io::Result<()> {
         let dir = self.path.parent();
         if let Some(dir) = dir {
@@ -120,10 +133,21 @@ impl Registry {
         }
         fs::rename(&tmp, &self.path)?;
         // The rename itself is durable once the directory is.
-        if let Some(dir) = dir {
-            fs::File::open(dir)?.sync_all()?;
+        if let Err(error) = self.sync_dir(dir) {
+            tracing::warn!(file = %self.path.display(), %error, "log group registry changed, but syncing its directory failed: the change may not survive a crash");
         }
         Ok(())
+    }
+
+    fn sync_dir(&self, dir: Option<&std::path::Path>) -> io::Result<()> {
+        #[cfg(test)]
+        if let Some(hook) = &self.dir_sync {
+            return (hook.0)();
+        }
+        match dir {
+            Some(dir) => fs::File::open(dir)?.sync_all(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -214,6 +238,22 @@ mod tests {
         assert!(r.get("/kept").is_some());
         let again = Registry::open(path).unwrap();
         assert_eq!(again.all(), r.all(), "the file is the one before");
+    }
+
+    #[test]
+    fn a_change_renamed_into_place_is_published_even_if_the_directory_sync_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".registry.json");
+        let mut r = Registry::open(path.clone()).unwrap();
+        r.dir_sync = Some(TestHook(Box::new(|| Err(io::Error::other("EIO")))));
+        let n = r.update(|g| {
+            g.insert("/new".into(), record(1));
+            g.len()
+        });
+        assert_eq!(n.unwrap(), 1);
+        assert!(r.get("/new").is_some(), "published: the file holds it");
+        let again = Registry::open(path).unwrap();
+        assert_eq!(again.all(), r.all(), "readers and the file agree");
     }
 
     #[test]

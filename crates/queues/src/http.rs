@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kindling_model::messaging::HttpDelivery;
 use kindling_store::messaging::HttpBusy;
@@ -34,6 +34,11 @@ const PER_SUBSCRIPTION: usize = 16;
 const INITIAL_WINDOW: usize = 4;
 /// Most slots held at once by subscriptions whose endpoint recently failed or timed out.
 const FAILING_SHARE: usize = MAX_IN_FLIGHT / 2;
+/// How long a subscription with nothing in flight is remembered after its last outcome (a
+/// failing one, whose window is kept until it succeeds): then it starts over like a new one,
+/// so subscriptions deleted or no longer sent to do not stay in the windows (and in what every
+/// fetch sends the store) for good.
+const FORGET_AFTER: Duration = Duration::from_secs(300);
 /// Most rows taken from the store at once.
 const FETCH: usize = 32;
 /// How often the store is looked at when nothing woke the loop.
@@ -69,6 +74,7 @@ pub async fn run(topics: TopicService) {
         let mut more_due = false;
         if room > 0 {
             let store = Arc::clone(topics.store());
+            flight.forget_idle(Instant::now());
             let busy = flight.busy();
             let due = tokio::task::spawn_blocking(move || {
                 store.due_http_deliveries(now_ms(), room, &busy)
@@ -144,6 +150,8 @@ struct InFlight {
 struct Window {
     in_flight: usize,
     size: usize,
+    /// When its last POST ended (or, before any did, its first started).
+    last: Instant,
 }
 
 impl Default for Window {
@@ -151,6 +159,7 @@ impl Default for Window {
         Self {
             in_flight: 0,
             size: INITIAL_WINDOW,
+            last: Instant::now(),
         }
     }
 }
@@ -206,6 +215,7 @@ impl InFlight {
             || (w.failing() && self.failing >= FAILING_SHARE);
         let was_failing = w.failing();
         w.in_flight -= 1;
+        w.last = Instant::now();
         w.size = match outcome {
             Outcome::Delivered => (w.size + 1).min(PER_SUBSCRIPTION),
             Outcome::Failed => (w.size / 2).max(1),
@@ -225,13 +235,20 @@ impl InFlight {
         was_held
     }
 
+    /// Forgets the subscriptions with nothing in flight whose last POST ended
+    /// [`FORGET_AFTER`] before `now` (they hold nothing of the failing share).
+    fn forget_idle(&mut self, now: Instant) {
+        self.subscriptions
+            .retain(|_, w| w.in_flight > 0 || now.saturating_duration_since(w.last) < FORGET_AFTER);
+    }
+
     /// What the store must not return: the rows in flight, and more rows of a subscription
     /// than its window has room for; none of one with something in flight once only the
-    /// reserved slots are left, and one each of those with nothing in flight; none of a
-    /// failing one once failing ones hold their share.
+    /// reserved slots are left, and one each of those with nothing in flight; of failing
+    /// ones, no more in all than what their share has left.
     fn busy(&self) -> HttpBusy {
         let general = self.total() < MAX_IN_FLIGHT - RESERVED;
-        let failing_room = self.failing < FAILING_SHARE;
+        let mut failing_room = FAILING_SHARE.saturating_sub(self.failing);
         HttpBusy {
             ids: self.ids.iter().cloned().collect(),
             per_subscription: if general { INITIAL_WINDOW } else { 1 },
@@ -239,15 +256,17 @@ impl InFlight {
                 .subscriptions
                 .iter()
                 .map(|(s, w)| {
-                    let n = if w.failing() && !failing_room {
-                        0
-                    } else if w.in_flight == 0 {
+                    let mut n = if w.in_flight == 0 {
                         if general { w.size } else { 1 }
                     } else if general {
                         w.size.saturating_sub(w.in_flight)
                     } else {
                         0
                     };
+                    if w.failing() {
+                        n = n.min(failing_room);
+                        failing_room -= n;
+                    }
                     (s.clone(), n)
                 })
                 .collect(),
@@ -485,5 +504,57 @@ mod tests {
         let busy = f.busy();
         assert_eq!(allowance(&busy, "failing-0"), 0);
         assert_eq!(allowance(&busy, "healthy"), INITIAL_WINDOW);
+    }
+
+    #[test]
+    fn failing_allowances_together_stay_within_the_share() {
+        let mut f = InFlight::default();
+        let all = ids(FAILING_SHARE * 2 + 8);
+        let mut ids = all.into_iter();
+        // Many failing subscriptions with nothing in flight (each allowed one POST) and a
+        // few failing ones sending: what the store may return of them all fits the share.
+        for i in 0..FAILING_SHARE * 2 {
+            let sub = format!("failing-{i}");
+            let id = ids.next().unwrap();
+            f.start(id, (format!("first-{i}"), sub.clone()));
+            f.finish(id, Outcome::TimedOut);
+            if i < 8 {
+                f.start(ids.next().unwrap(), (format!("again-{i}"), sub));
+            }
+        }
+        assert_eq!(f.failing, 8);
+        let busy = f.busy();
+        let failing: usize = busy
+            .allowances
+            .iter()
+            .filter(|(s, _)| s.starts_with("failing-"))
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(failing, FAILING_SHARE - 8);
+    }
+
+    #[test]
+    fn idle_subscriptions_are_forgotten_after_a_while() {
+        let mut f = InFlight::default();
+        let all = ids(4);
+        let mut ids = all.into_iter();
+        let gone = ids.next().unwrap();
+        f.start(gone, ("row-1".into(), "deleted".into()));
+        f.finish(gone, Outcome::Failed);
+        let sending = ids.next().unwrap();
+        f.start(sending, ("row-2".into(), "hanging".into()));
+        let now = Instant::now();
+        f.forget_idle(now);
+        assert_eq!(f.subscriptions.len(), 2, "remembered for a while");
+        f.forget_idle(now + FORGET_AFTER);
+        assert!(
+            f.subscriptions.contains_key("hanging") && !f.subscriptions.contains_key("deleted"),
+            "one with something in flight is kept"
+        );
+        assert_eq!(
+            allowance(&f.busy(), "deleted"),
+            INITIAL_WINDOW,
+            "starts over"
+        );
     }
 }

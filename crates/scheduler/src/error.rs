@@ -17,6 +17,11 @@ pub enum SchedulerError {
     /// The server is shutting down.
     #[error("the scheduler is shutting down")]
     ShuttingDown,
+    /// A start that expected to claim a pre-initialized environment found none that fits, and
+    /// the node keeps `--max-environments` environments already: the caller makes room or
+    /// throttles, as when its own reservation fails (it never reaches the API as such).
+    #[error("the node keeps --max-environments environments already")]
+    NoPlace,
     /// The function's package (or a layer) cannot be unpacked: Lambda's
     /// `InvalidZipFileException`.
     #[error("{0}")]

@@ -412,13 +412,24 @@ async fn cold_start(
         // an idle environment makes room (see `Shared::make_room`); none idle, the caller is
         // throttled (429, retried by SDKs; an async event is retried later) rather than
         // seeing the function fail. The place is reserved before the start, so concurrent
-        // starts never overshoot the limit.
-        let why = match shared.starter.reserve(0) {
-            Some(place) => match shared.starter.start(job.clone(), place, cancel).await {
-                Err(e) if e.is_host_exhausted() => e.to_string(),
+        // starts never overshoot the limit; not when a pre-initialized environment is ready
+        // to be claimed, which has its place already (the start reserves one only if none
+        // fits after all), so that nothing is retired to make room for it.
+        let prewarmed = shared.starter.prewarmed_ready(&job.rec);
+        let place = if prewarmed {
+            None
+        } else {
+            shared.starter.reserve(0)
+        };
+        let why = if place.is_some() || prewarmed {
+            match shared.starter.start(job.clone(), place, cancel).await {
+                Err(e) if e.is_host_exhausted() || matches!(e, SchedulerError::NoPlace) => {
+                    e.to_string()
+                }
                 other => return other,
-            },
-            None => "the node keeps --max-environments environments already".to_string(),
+            }
+        } else {
+            SchedulerError::NoPlace.to_string()
         };
         let room = evicted < MAX_EVICTIONS_PER_START
             && shared.make_room(&job.rec.function_name, &why).await;

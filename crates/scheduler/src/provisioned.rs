@@ -26,6 +26,7 @@ use kindling_runtime_api::ShutdownReason;
 use tokio::sync::Notify;
 
 use crate::env::Env;
+use crate::error::SchedulerError;
 use crate::metrics::{ProvisionedLive, ProvisionedMetrics};
 use crate::pool::PoolKey;
 use crate::shared::Shared;
@@ -88,7 +89,12 @@ struct SetState {
     idle: Vec<Env>,
     /// Initialized members alive (idle or busy): one per live [`Ticket`].
     members: u32,
+    /// Starts under way (waiting for a cold-start slot, for a place, or initializing).
     starting: u32,
+    /// Of those, the ones holding a place under the node's limit on environments: with
+    /// `members`, what the set takes of the limit now (a start still waiting for its place
+    /// takes nothing, so it never makes another configuration look as if it did not fit).
+    placed: u32,
     failed: Option<String>,
     /// Reached `desired` once since the last change: an environment being replaced does not
     /// take the configuration back to IN_PROGRESS.
@@ -255,14 +261,15 @@ impl Provisioned {
         })
     }
 
-    /// Environments held by the other sets than `set` (initialized or being started).
+    /// Places under the node's limit the other sets than `set` hold: their initialized
+    /// members and their starts that reserved a place (not those still waiting for one).
     pub fn members_except(&self, set: &Arc<Set>) -> usize {
         let sets: Vec<Arc<Set>> = self.sets().values().cloned().collect();
         sets.iter()
             .filter(|s| !Arc::ptr_eq(s, set))
             .map(|s| {
                 let st = s.state();
-                (st.members + st.starting) as usize
+                (st.members + st.placed) as usize
             })
             .sum()
     }
@@ -346,6 +353,7 @@ pub(crate) fn apply(shared: &Arc<Shared>, function: &str, specs: Vec<Provisioned
                             idle: Vec::new(),
                             members: 0,
                             starting: 0,
+                            placed: 0,
                             failed: None,
                             ready_once: false,
                         }),
@@ -444,38 +452,89 @@ async fn supervise(shared: Arc<Shared>, set: Arc<Set>) {
 /// Starts one member through the cold-start gate and adds it to the set (or records why
 /// it could not be).
 async fn start_one(shared: &Arc<Shared>, set: &Arc<Set>) {
-    let finish = |failed: Option<String>| {
+    // Ends the start: `placed` when it held a place, `failed` the configuration's new reason.
+    let finish = |placed: bool, failed: Option<String>| {
         let mut st = set.state();
         st.starting = st.starting.saturating_sub(1);
+        if placed {
+            st.placed = st.placed.saturating_sub(1);
+        }
         if failed.is_some() {
             st.failed = failed;
         }
     };
     let Ok(_slot) = shared.cold_starts.acquire().await else {
-        finish(None);
+        finish(false, None);
         return;
     };
-    if set.closed() || shared.shutting_down() {
-        finish(None);
-        return;
-    }
+    let target = &set.target;
+    let job = StartJob {
+        rec: Arc::clone(&target.record),
+        code_zip: target.code_zip.clone(),
+        layers: target.layers.clone(),
+        image_layers: target.image_layers.clone(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        tail: false,
+        provisioned: true,
+    };
+    let mut cancel = shared.cancel.subscribe();
     // Provisioned environments are capacity guaranteed to their version: at the node's limit
-    // on environments, idle on-demand (or pre-initialized) ones make room for them. With none
-    // idle the start is tried again at the supervisor's next check, unless the limit cannot
-    // hold this configuration next to the provisioned environments of others: then it is
-    // FAILED, with the reason, until a new Put.
+    // on environments, or with the host out of descriptors, memory or processes, idle
+    // on-demand (or pre-initialized) ones make room for them. With none idle the start is
+    // tried again at the supervisor's next check, unless the limit cannot hold this
+    // configuration next to the places the provisioned environments of others hold: then it
+    // is FAILED, with the reason, until a new Put.
     let mut evicted = 0;
-    let place = loop {
-        if let Some(place) = shared.starter.reserve(0) {
-            break place;
+    let result = loop {
+        if set.closed() || shared.shutting_down() {
+            finish(false, None);
+            return;
         }
+        // A ready pre-initialized environment has its place already: none is reserved for
+        // it (nor anything retired to make room), unless none fits after all.
+        let prewarmed = shared.starter.prewarmed_ready(&job.rec);
+        let place = if prewarmed {
+            None
+        } else {
+            shared.starter.reserve(0)
+        };
+        let why = if place.is_some() || prewarmed {
+            // Counted as holding a place from here (a claim takes over the place of the
+            // pre-initialized environment).
+            set.state().placed += 1;
+            match shared.starter.start(job.clone(), place, &mut cancel).await {
+                Err(SchedulerError::NoPlace) => {
+                    let mut st = set.state();
+                    st.placed = st.placed.saturating_sub(1);
+                    None
+                }
+                Err(e) if e.is_host_exhausted() && !shared.shutting_down() => {
+                    // The place is free again (the start failed).
+                    let mut st = set.state();
+                    st.placed = st.placed.saturating_sub(1);
+                    drop(st);
+                    Some(e.to_string())
+                }
+                other => break other,
+            }
+        } else {
+            None
+        };
+        let need = why
+            .as_deref()
+            .unwrap_or("a provisioned environment needs its place");
         if evicted < crate::invocation::MAX_EVICTIONS_PER_START
-            && shared
-                .make_room(&set.function, "a provisioned environment needs its place")
-                .await
+            && shared.make_room(&set.function, need).await
         {
             evicted += 1;
             continue;
+        }
+        if let Some(why) = why {
+            // Not the function's fault nor a lack of capacity of the configuration: the host
+            // is short now, and the start is tried again at the next check.
+            tracing::debug!(function = %set.function, qualifier = %set.qualifier, why, "the host cannot start a provisioned environment now: tried again later");
+            finish(false, None);
+            return;
         }
         let desired = set.state().desired;
         let reason = shared
@@ -490,24 +549,14 @@ async fn start_one(shared: &Arc<Shared>, set: &Arc<Set>) {
                 tracing::debug!(function = %set.function, qualifier = %set.qualifier, "no room for a provisioned environment yet: tried again later")
             }
         }
-        finish(reason);
+        finish(false, reason);
         return;
     };
-    let target = &set.target;
-    let job = StartJob {
-        rec: Arc::clone(&target.record),
-        code_zip: target.code_zip.clone(),
-        layers: target.layers.clone(),
-        image_layers: target.image_layers.clone(),
-        request_id: uuid::Uuid::new_v4().to_string(),
-        tail: false,
-        provisioned: true,
-    };
-    let mut cancel = shared.cancel.subscribe();
-    match shared.starter.start(job, place, &mut cancel).await {
+    match result {
         Ok(Ok(mut env)) => {
             let mut st = set.state();
             st.starting = st.starting.saturating_sub(1);
+            st.placed = st.placed.saturating_sub(1);
             if set.closed() || st.members >= st.desired {
                 drop(st);
                 shared.retire(env, ShutdownReason::Spindown);
@@ -530,14 +579,14 @@ async fn start_one(shared: &Arc<Shared>, set: &Arc<Set>) {
             ));
             failure.log.flush();
             tracing::warn!(function = %set.function, qualifier = %set.qualifier, error = failure.error.as_str(), "a provisioned environment failed its Init");
-            finish(Some(INIT_FAILURE_REASON.to_string()));
+            finish(true, Some(INIT_FAILURE_REASON.to_string()));
         }
         Err(e) => {
             if !shared.shutting_down() {
                 tracing::warn!(function = %set.function, error = %e, "could not start a provisioned environment");
-                finish(Some(INIT_FAILURE_REASON.to_string()));
+                finish(true, Some(INIT_FAILURE_REASON.to_string()));
             } else {
-                finish(None);
+                finish(true, None);
             }
         }
     }
@@ -557,5 +606,74 @@ mod tests {
         assert!(reason.starts_with(CAPACITY_REASON), "{reason}");
         assert!(reason.contains("at most 10"), "{reason}");
         assert!(capacity_failure(2, 0, 3).is_some());
+    }
+
+    fn set(function: &str, desired: u32, members: u32, starting: u32, placed: u32) -> Arc<Set> {
+        use kindling_model::function::{CodeInfo, FunctionSpec, VersionRecord};
+        let record = Arc::new(VersionRecord {
+            function_name: function.into(),
+            version: Some(1),
+            spec: FunctionSpec::lambda_defaults(function),
+            code: CodeInfo {
+                sha256: String::new(),
+                size: 0,
+                unzipped_size: 0,
+                blob: String::new(),
+                image: None,
+            },
+            revision_id: "r".into(),
+            last_modified_ms: 0,
+        });
+        Arc::new(Set {
+            function: function.into(),
+            qualifier: "1".into(),
+            key: PoolKey::of(&record),
+            target: InvokeTarget {
+                record,
+                invoked_arn: String::new(),
+                qualifier: None,
+                code_zip: Default::default(),
+                layers: Vec::new(),
+                image_layers: Vec::new(),
+                reserved_concurrency: None,
+                unreserved_pool: 0,
+            },
+            state: Mutex::new(SetState {
+                desired,
+                generation: String::new(),
+                idle: Vec::new(),
+                members,
+                starting,
+                placed,
+                failed: None,
+                ready_once: false,
+            }),
+            wake: Notify::new(),
+            closed: AtomicBool::new(false),
+            metrics: Arc::default(),
+        })
+    }
+
+    #[test]
+    fn starts_waiting_for_a_place_do_not_count_against_other_configurations() {
+        // --max-environments 4, A=2 and B=3 put at once: B holds 2 places and its third start
+        // waits for one, as does A's second start (A holds 1). A's start that lost the race
+        // must see the 2 places B holds, not B's 3 wanted: 2 + 2 fit in 4.
+        let provisioned = Provisioned::default();
+        let a = set("a", 2, 0, 2, 1);
+        let b = set("b", 3, 1, 2, 1);
+        {
+            let mut sets = provisioned.sets();
+            sets.insert(a.key.clone(), Arc::clone(&a));
+            sets.insert(b.key.clone(), Arc::clone(&b));
+        }
+        assert_eq!(provisioned.members_except(&a), 2);
+        assert_eq!(capacity_failure(4, provisioned.members_except(&a), 2), None);
+        // B's last start, at the same limit, sees A's 1 place and its own 3 do fit too.
+        assert_eq!(provisioned.members_except(&b), 1);
+        assert_eq!(capacity_failure(4, provisioned.members_except(&b), 3), None);
+        // Once A holds its 2, B's third truly does not fit.
+        a.state().placed = 2;
+        assert!(capacity_failure(4, provisioned.members_except(&b), 3).is_some());
     }
 }

@@ -148,11 +148,14 @@ impl Starter {
 
     /// Starts an environment for `job` in the place `slot` reserved for it ([`Self::reserve`])
     /// and runs its Init phase. `cancel` (the server is stopping) ends a start under way with
-    /// `ShuttingDown`.
+    /// `ShuttingDown`. A pre-initialized environment that fits is claimed first (it has its
+    /// place already, and `slot` is let go); without one, and without `slot` (the caller saw
+    /// one ready: [`Self::prewarmed_ready`]), the place is reserved now, or the start ends
+    /// with `NoPlace`.
     pub async fn start(
         self: &Arc<Self>,
         job: StartJob,
-        slot: EnvironmentSlot,
+        slot: Option<EnvironmentSlot>,
         cancel: &mut tokio::sync::watch::Receiver<bool>,
     ) -> StartResult<Env> {
         let started = Instant::now();
@@ -180,10 +183,15 @@ impl Starter {
                     Err(f) => return Ok(Err(f)),
                 }
             }
-            None => match self.spawn(&job, prepared, started, slot).await? {
-                Ok(s) => (s, started, false),
-                Err(f) => return Ok(Err(f)),
-            },
+            None => {
+                let Some(slot) = slot.or_else(|| self.reserve(0)) else {
+                    return Err(SchedulerError::NoPlace);
+                };
+                match self.spawn(&job, prepared, started, slot).await? {
+                    Ok(s) => (s, started, false),
+                    Err(f) => return Ok(Err(f)),
+                }
+            }
         };
         let setup = started.elapsed();
         let result = self.await_init(&job, spawned, init_started, cancel).await;

@@ -496,6 +496,25 @@ impl Starter {
 }
 
 impl Starter {
+    /// Whether a start of `rec` may claim a pre-initialized environment now, which needs no
+    /// new place under the node's limit (whether one fits is decided once the start is
+    /// prepared, by `prewarmed_for`; without one it reserves its place then).
+    pub(crate) fn prewarmed_ready(&self, rec: &kindling_model::function::VersionRecord) -> bool {
+        let Some(runtime) = rec.spec.runtime.as_deref() else {
+            return false;
+        };
+        self.config.prewarm_per_runtime > 0
+            && self.namespaces()
+            && supported(runtime)
+            && rec.code.image.is_none()
+            && rec.spec.ephemeral_storage == PREWARM_TMP_MB
+            && self
+                .prewarm
+                .slots()
+                .get(runtime)
+                .is_some_and(|s| !s.ready.is_empty())
+    }
+
     /// Step 2 with a pre-initialized environment: the Runtime API on its listener, the
     /// function's code and limits attached, its environment variables delivered.
     pub(super) async fn spawn_prewarmed(

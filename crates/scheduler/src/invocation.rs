@@ -415,13 +415,7 @@ async fn cold_start(
         // starts never overshoot the limit; not when a pre-initialized environment is ready
         // to be claimed, which has its place already (the start reserves one only if none
         // fits after all), so that nothing is retired to make room for it.
-        let prewarmed = shared.starter.prewarmed_ready(&job.rec);
-        let place = if prewarmed {
-            None
-        } else {
-            shared.starter.reserve(0)
-        };
-        let why = if place.is_some() || prewarmed {
+        let why = if let Some(place) = shared.starter.place_for(&job.rec) {
             match shared.starter.start(job.clone(), place, cancel).await {
                 Err(e) if e.is_host_exhausted() || matches!(e, SchedulerError::NoPlace) => {
                     e.to_string()

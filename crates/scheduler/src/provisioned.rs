@@ -492,13 +492,7 @@ async fn start_one(shared: &Arc<Shared>, set: &Arc<Set>) {
         }
         // A ready pre-initialized environment has its place already: none is reserved for
         // it (nor anything retired to make room), unless none fits after all.
-        let prewarmed = shared.starter.prewarmed_ready(&job.rec);
-        let place = if prewarmed {
-            None
-        } else {
-            shared.starter.reserve(0)
-        };
-        let why = if place.is_some() || prewarmed {
+        let why = if let Some(place) = shared.starter.place_for(&job.rec) {
             // Counted as holding a place from here (a claim takes over the place of the
             // pre-initialized environment).
             set.state().placed += 1;

@@ -146,6 +146,18 @@ impl Starter {
         }
     }
 
+    /// The place a start of `rec` goes ahead with: `Some(None)` when a pre-initialized
+    /// environment is ready to be claimed (it has its place already, so none is reserved nor
+    /// anything retired for it: [`Self::prewarmed_ready`]), `Some(Some(slot))` a place reserved
+    /// for a fresh environment, `None` when the node keeps as many as it may.
+    pub(crate) fn place_for(&self, rec: &VersionRecord) -> Option<Option<EnvironmentSlot>> {
+        if self.prewarmed_ready(rec) {
+            Some(None)
+        } else {
+            self.reserve(0).map(Some)
+        }
+    }
+
     /// Starts an environment for `job` in the place `slot` reserved for it ([`Self::reserve`])
     /// and runs its Init phase. `cancel` (the server is stopping) ends a start under way with
     /// `ShuttingDown`. A pre-initialized environment that fits is claimed first (it has its

@@ -323,6 +323,17 @@ def _fast_endpoint():
     return handler, httpd
 
 
+def _all_arrive(handler, n: int, start: float, within: float) -> None:
+    """The fast endpoint received exactly the notifications m0..m<n-1>, all within `within`
+    seconds of `start` (when the first was published)."""
+    wait_for(lambda: len(handler.received) >= n, timeout=within, interval=0.02,
+             what="every message at the fast endpoint")
+    elapsed = time.monotonic() - start
+    assert sorted(json.loads(b)["Message"] for _, b in handler.received) == \
+        sorted(f"m{i}" for i in range(n))
+    assert elapsed < within, elapsed
+
+
 def test_a_hanging_http_subscriber_does_not_delay_the_others(sns):
     # One endpoint accepts and never answers (each POST waits for the 15 s timeout), another
     # answers at once: the fast one gets every message while the hanging ones are pending.
@@ -342,12 +353,7 @@ def test_a_hanging_http_subscriber_does_not_delay_the_others(sns):
         start = time.monotonic()
         for i in range(n):
             sns.publish(TopicArn=topic, Message=f"m{i}")
-        wait_for(lambda: len(handler.received) >= n, timeout=3, interval=0.02,
-                 what="every message at the fast endpoint")
-        elapsed = time.monotonic() - start
-        assert sorted(json.loads(b)["Message"] for _, b in handler.received) == \
-            sorted(f"m{i}" for i in range(n))
-        assert elapsed < 3, elapsed
+        _all_arrive(handler, n, start, within=3)
         # The hanging endpoint got notifications too (and answered none of them).
         assert any(json.loads(b)["Type"] == "Notification" for b in hanging.requests)
     finally:
@@ -396,12 +402,7 @@ def _hanging_backlogs_and_a_fast_endpoint(sns, n_hanging: int):
         for k in range(0, n, 10):
             sns.publish_batch(TopicArn=fast_topic, PublishBatchRequestEntries=[
                 {"Id": f"e{j}", "Message": f"m{j}"} for j in range(k, k + 10)])
-        wait_for(lambda: len(handler.received) >= n, timeout=4, interval=0.02,
-                 what="every message at the fast endpoint")
-        elapsed = time.monotonic() - start
-        assert sorted(json.loads(b)["Message"] for _, b in handler.received) == \
-            sorted(f"m{j}" for j in range(n))
-        assert elapsed < 4, elapsed
+        _all_arrive(handler, n, start, within=4)
         # Every hanging endpoint got notifications too, never more than 16 at once (none of
         # their POSTs has timed out yet: no retry is counted).
         assert time.monotonic() - backlog_start < 14

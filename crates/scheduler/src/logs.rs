@@ -51,19 +51,23 @@ type OpenStreams = Arc<Mutex<HashSet<PathBuf>>>;
 #[derive(Debug, Clone)]
 pub struct LogStore {
     root: PathBuf,
-    open: OpenStreams,
     /// Bytes one file of an environment's stream takes before the stream starts a new one
     /// (`None`: no limit); see [`LogStore::with_max_stream_bytes`].
     max_stream_bytes: Option<u64>,
+    open: OpenStreams,
 }
 
 impl LogStore {
     pub fn new(root: PathBuf) -> Self {
         Self {
             root,
-            open: OpenStreams::default(),
             max_stream_bytes: None,
+            open: OpenStreams::default(),
         }
+    }
+
+    pub fn function_dir(&self, function: &str) -> PathBuf {
+        self.root.join(function)
     }
 
     /// Bounds the disk an environment's stream takes, however long it lives and however much
@@ -74,10 +78,6 @@ impl LogStore {
     pub fn with_max_stream_bytes(mut self, max: Option<u64>) -> Self {
         self.max_stream_bytes = max;
         self
-    }
-
-    pub fn function_dir(&self, function: &str) -> PathBuf {
-        self.root.join(function)
     }
 
     /// The root directory of every group.
@@ -421,6 +421,14 @@ impl LogStream {
         }
     }
 
+    /// Writes buffered lines to the file.
+    pub fn flush(&self) {
+        let mut s = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Err(e) = s.file.flush() {
+            tracing::warn!(path = %self.path.display(), error = %e, "could not write log lines");
+        }
+    }
+
     /// Sets the stream's full file aside as `<name>-earlier` (replacing the one before) and
     /// goes on in a new file. On failure the stream keeps its file, tried again a limit later.
     fn rotate(path: &Path, s: &mut StreamState) -> io::Result<()> {
@@ -434,14 +442,6 @@ impl LogStream {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         s.file = BufWriter::new(file);
         Ok(())
-    }
-
-    /// Writes buffered lines to the file.
-    pub fn flush(&self) {
-        let mut s = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Err(e) = s.file.flush() {
-            tracing::warn!(path = %self.path.display(), error = %e, "could not write log lines");
-        }
     }
 
     /// Starts collecting the tail of a new invocation (a cold start's Init output, collected

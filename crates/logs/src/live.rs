@@ -210,10 +210,10 @@ impl Plan {
                     continue;
                 }
                 let from = cursor.offsets.get(&path).copied().unwrap_or(0);
-                let Ok((events, consumed)) = read_from(&path, from) else {
+                let Ok((events, next)) = read_from(&path, from) else {
                     continue;
                 };
-                cursor.offsets.insert(path, from + consumed);
+                cursor.offsets.insert(path, next);
                 for e in events {
                     if self.pattern.matches(&e.message) {
                         out.push(Found {
@@ -233,21 +233,22 @@ impl Plan {
     }
 }
 
-/// The complete lines of `path` after byte `from` (at most [`MAX_READ`] bytes), and how many
-/// bytes they took. A file shorter than `from` (rewritten) is read from its start.
+/// The complete lines of `path` after byte `from` (at most [`MAX_READ`] bytes), and the offset
+/// after them. A file shorter than `from` (a new file of the stream's name: an environment's
+/// stream starts one when its file is full) is read from its start.
 fn read_from(path: &std::path::Path, from: u64) -> std::io::Result<(Vec<stream::Event>, u64)> {
     let mut file = std::fs::File::open(path)?;
     let len = file.metadata()?.len();
     let from = if len < from { 0 } else { from };
     if len == from {
-        return Ok((Vec::new(), 0));
+        return Ok((Vec::new(), from));
     }
     file.seek(SeekFrom::Start(from))?;
     let mut bytes = Vec::new();
     file.take((len - from).min(MAX_READ))
         .read_to_end(&mut bytes)?;
     let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    Ok((stream::parse(&bytes[..complete]), complete as u64))
+    Ok((stream::parse(&bytes[..complete]), from + complete as u64))
 }
 
 /// Validates the request and answers with the session's event stream.
@@ -411,15 +412,31 @@ mod tests {
             b"2020-04-10T19:06:33.000Z\tnew\n2020-04-10T19:06:34.000Z\tpart",
         )
         .unwrap();
-        let (events, used) = read_from(&p, start).unwrap();
+        let (events, next) = read_from(&p, start).unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].message, "new");
         assert_eq!(events[0].timestamp, 1_586_545_593_000);
-        let (again, n) = read_from(&p, start + used).unwrap();
-        assert!(again.is_empty() && n == 0);
+        let (again, n) = read_from(&p, next).unwrap();
+        assert!(again.is_empty() && n == next);
         std::io::Write::write_all(&mut f, b"ial\n").unwrap();
-        let (rest, _) = read_from(&p, start + used).unwrap();
+        let (rest, _) = read_from(&p, next).unwrap();
         assert_eq!(rest[0].message, "partial");
+    }
+
+    #[test]
+    fn a_new_shorter_file_is_read_once_from_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        let line = |n: u32| format!("2020-04-10T19:06:32.563Z\tline {n}\n");
+        std::fs::write(&p, (0..100).map(line).collect::<String>()).unwrap();
+        let (_, old_end) = read_from(&p, 0).unwrap();
+        // The stream's full file was set aside; a new one took its name.
+        std::fs::write(&p, line(100) + &line(101)).unwrap();
+        let (events, next) = read_from(&p, old_end).unwrap();
+        let texts: Vec<_> = events.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(texts, ["line 100", "line 101"]);
+        let (again, _) = read_from(&p, next).unwrap();
+        assert!(again.is_empty(), "read twice: {again:?}");
     }
 
     #[test]

@@ -639,7 +639,9 @@ impl Shared {
         );
         ext.subscription = Some(subscription.clone());
         drop(state);
-        self.telemetry.subscribe(&subscription, buffering);
+        if self.config.deliver_telemetry {
+            self.telemetry.subscribe(&subscription, buffering);
+        }
         Ok(())
     }
 }

@@ -76,6 +76,12 @@ pub struct RuntimeApiConfig {
     /// the host's loopback while environments run as users of their own. Other connections
     /// are closed unanswered. `None` (the default): anyone who can connect is served.
     pub allowed_peer_uid: Option<u32>,
+    /// Whether Telemetry and Logs API subscriptions are delivered. Kindling connects to a
+    /// destination (the environment's `sandbox.localdomain`) from its own process, on the
+    /// host's loopback: false for an environment with a network namespace of its own, whose
+    /// loopback is not the host's and which must not reach the host's through Kindling; its
+    /// subscriptions are answered as usual and nothing is delivered.
+    pub deliver_telemetry: bool,
     /// Size and bandwidth of streamed responses (`Lambda-Runtime-Function-Response-Mode:
     /// streaming`).
     pub stream_limits: StreamLimits,
@@ -96,6 +102,7 @@ impl RuntimeApiConfig {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             extensions_enabled: true,
             allowed_peer_uid: None,
+            deliver_telemetry: true,
             stream_limits: StreamLimits::default(),
         }
     }

@@ -51,6 +51,9 @@ type OpenStreams = Arc<Mutex<HashSet<PathBuf>>>;
 #[derive(Debug, Clone)]
 pub struct LogStore {
     root: PathBuf,
+    /// Bytes one file of an environment's stream takes before the stream starts a new one
+    /// (`None`: no limit); see [`LogStore::with_max_stream_bytes`].
+    max_stream_bytes: Option<u64>,
     open: OpenStreams,
 }
 
@@ -58,12 +61,23 @@ impl LogStore {
     pub fn new(root: PathBuf) -> Self {
         Self {
             root,
+            max_stream_bytes: None,
             open: OpenStreams::default(),
         }
     }
 
     pub fn function_dir(&self, function: &str) -> PathBuf {
         self.root.join(function)
+    }
+
+    /// Bounds the disk an environment's stream takes, however long it lives and however much
+    /// it writes: once the stream's file holds `max` bytes it becomes the stream
+    /// `<name>-earlier` (replacing the one before, if any), which retention may delete, and
+    /// the environment goes on writing into a new file of its own name. A stream thus takes
+    /// at most twice `max` (plus one line) while it is open, and keeps its newest lines.
+    pub fn with_max_stream_bytes(mut self, max: Option<u64>) -> Self {
+        self.max_stream_bytes = max;
+        self
     }
 
     /// The root directory of every group.
@@ -190,6 +204,11 @@ impl LogStore {
                 format: LogFormat::default(),
                 telemetry: None,
                 written: false,
+                size: 0,
+                rotation: self.max_stream_bytes.map(|max| Rotation {
+                    max,
+                    open: Arc::clone(&self.open),
+                }),
             }),
             path,
             open: Arc::clone(&self.open),
@@ -244,6 +263,25 @@ struct StreamState {
     /// A line was written: a stream that ends without one (a start that failed before its
     /// environment ran, e.g. throttled for want of descriptors) leaves no empty file.
     written: bool,
+    /// Bytes in the stream's current file.
+    size: u64,
+    /// Where the file is set aside for a new one (`None`: it grows without limit).
+    rotation: Option<Rotation>,
+}
+
+/// [`LogStore::with_max_stream_bytes`] for one stream.
+struct Rotation {
+    max: u64,
+    /// The store's open streams: their lock orders the rename and the new file against
+    /// retention removing files and emptied directories.
+    open: OpenStreams,
+}
+
+/// The file a stream's earlier lines are set aside in: `<name>-earlier.log`.
+fn earlier_file(path: &Path) -> PathBuf {
+    let mut name = path.file_stem().unwrap_or_default().to_os_string();
+    name.push("-earlier.log");
+    path.with_file_name(name)
 }
 
 /// One environment's log stream.
@@ -343,6 +381,13 @@ impl LogStream {
 
     fn write_line(path: &Path, s: &mut StreamState, ms: i64, text: &str) {
         s.written = true;
+        if s.rotation.as_ref().is_some_and(|r| s.size >= r.max)
+            && let Err(e) = Self::rotate(path, s)
+        {
+            tracing::warn!(path = %path.display(), error = %e, "could not start a new log file");
+        }
+        // The stamp is 24 bytes, then a tab and the newline.
+        s.size += text.len() as u64 + 26;
         let written = match iso8601_z_bytes(ms) {
             // A line that fits the stream's buffer is copied into it piecewise (no allocation
             // per line), after a flush if the buffer is too full to take it whole, so a line
@@ -382,6 +427,21 @@ impl LogStream {
         if let Err(e) = s.file.flush() {
             tracing::warn!(path = %self.path.display(), error = %e, "could not write log lines");
         }
+    }
+
+    /// Sets the stream's full file aside as `<name>-earlier` (replacing the one before) and
+    /// goes on in a new file. On failure the stream keeps its file, tried again a limit later.
+    fn rotate(path: &Path, s: &mut StreamState) -> io::Result<()> {
+        s.size = 0;
+        s.file.flush()?;
+        let Some(rotation) = &s.rotation else {
+            return Ok(());
+        };
+        let _open = rotation.open.lock().unwrap_or_else(PoisonError::into_inner);
+        fs::rename(path, earlier_file(path))?;
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        s.file = BufWriter::new(file);
+        Ok(())
     }
 
     /// Starts collecting the tail of a new invocation (a cold start's Init output, collected
@@ -589,6 +649,62 @@ mod tests {
         assert_eq!(store.streams("f").unwrap().len(), 1);
         let text = fs::read_to_string(&store.streams("f").unwrap()[0]).unwrap();
         assert!(text.lines().next().unwrap().ends_with("\tbefore"));
+    }
+
+    #[test]
+    fn an_endless_stream_keeps_its_newest_lines_in_two_files_of_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::new(dir.path().to_path_buf()).with_max_stream_bytes(Some(4096));
+        let s = store
+            .open_stream("/aws/lambda/f", "2020/01/01/[$LATEST]flood")
+            .unwrap();
+        let line = "x".repeat(100);
+        for i in 0..10_000 {
+            s.line(&format!("{i:05} {line}"));
+        }
+        s.flush();
+        let mut files = store.streams("f").unwrap();
+        files.sort();
+        let names: Vec<_> = files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            ["[$LATEST]flood-earlier.log", "[$LATEST]flood.log"],
+            "{files:?}"
+        );
+        // The earlier file ends at the first line past the limit; the live one is filling.
+        let len = |i: usize| fs::metadata(&files[i]).unwrap().len();
+        assert!((4096..4096 + 131).contains(&len(0)), "{}", len(0));
+        assert!(len(1) < 4096 + 131, "{}", len(1));
+        let live = fs::read_to_string(&files[1]).unwrap();
+        assert!(live.ends_with(&format!("\t09999 {line}\n")), "{live}");
+        let earlier = fs::read_to_string(&files[0]).unwrap();
+        let first_live = live.lines().next().unwrap().split('\t').nth(1).unwrap();
+        let last_earlier = earlier.lines().last().unwrap().split('\t').nth(1).unwrap();
+        let number = |l: &str| l[..5].parse::<u32>().unwrap();
+        assert_eq!(
+            number(last_earlier) + 1,
+            number(first_live),
+            "no line lost between"
+        );
+        // Only the live file is open: retention may delete the earlier one.
+        assert!(store.is_open(&files[1]) && !store.is_open(&files[0]));
+    }
+
+    #[test]
+    fn without_a_limit_a_stream_stays_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::new(dir.path().to_path_buf());
+        let s = store
+            .open_stream("/aws/lambda/f", "2020/01/01/[$LATEST]one")
+            .unwrap();
+        for i in 0..1000 {
+            s.line(&format!("line {i}"));
+        }
+        drop(s);
+        assert_eq!(store.streams("f").unwrap().len(), 1);
     }
 
     #[test]

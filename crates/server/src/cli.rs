@@ -427,7 +427,9 @@ pub struct ServeArgs {
     #[arg(long, env = "KINDLING_LOG_RETENTION_DAYS", default_value_t = 7.0, value_parser = parse_days)]
     pub log_retention_days: f64,
     /// Most disk space all log streams may take together (`1GiB`, `500MB`, bytes; 0: no limit);
-    /// the oldest streams are deleted first. Streams of running environments are never deleted.
+    /// the oldest streams are deleted first. Streams of running environments are never deleted;
+    /// one keeps its newest lines, at most a sixteenth of the limit, in its own file and the
+    /// sixteenth before in `<stream>-earlier` (which retention may delete); older ones go.
     #[arg(long, env = "KINDLING_LOG_MAX_SIZE", default_value = "1GiB", value_parser = parse_size)]
     pub log_max_size: u64,
     /// Seconds between log retention sweeps (the first runs at start).

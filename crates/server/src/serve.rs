@@ -162,7 +162,8 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let server_secret = secret::load_or_create(&args.data_dir.join("auth-secret"))
         .context("reading the server secret")?;
     let issuer = kindling_auth::SessionIssuer::new(&server_secret);
-    let logs = LogStore::new(args.data_dir.join("logs"));
+    let logs = LogStore::new(args.data_dir.join("logs"))
+        .with_max_stream_bytes(max_stream_file_bytes(args.log_max_size));
     // Retention policies set through CloudWatch Logs are the groups' age limits.
     let log_groups = logs_api::registry(&logs)?;
     // Its own thread; dropped (stopped) when serve returns.
@@ -690,6 +691,14 @@ fn edge_config(args: &ServeArgs, isolation: IsolationMode) -> kindling_edge::Edg
         ],
         ..kindling_edge::EdgeConfig::default()
     }
+}
+
+/// The size at which an environment's log stream starts a new file (its full one set aside,
+/// replacing the one before): a sixteenth of `--log-max-size`, at least 1 MiB, so a stream
+/// that retention may not delete (its environment runs) takes at most an eighth of the limit,
+/// however much its function writes. `None` without a size limit.
+fn max_stream_file_bytes(log_max_size: u64) -> Option<u64> {
+    (log_max_size > 0).then(|| (log_max_size / 16).max(1 << 20))
 }
 
 /// The server-wide log retention (`0` turns a limit off).

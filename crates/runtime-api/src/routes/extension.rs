@@ -182,6 +182,12 @@ pub(super) async fn subscribe(
             request.destination.protocol
         )));
     }
+    if crate::telemetry::deliver::parse_uri(&request.destination.uri).is_none() {
+        return Err(ApiError::InvalidSubscription(format!(
+            "Invalid destination URI: {} (expected http://sandbox.localdomain:PORT, inside the execution environment)",
+            request.destination.uri
+        )));
+    }
     shared.subscribe(
         id,
         TelemetrySubscription {

@@ -231,8 +231,11 @@ pub(super) async fn deliver(dest: Destination, queue: Arc<Queue>) {
     }
 }
 
-/// `http://host:port/path` → (`host` with `sandbox.localdomain` as the loopback, port, path).
-pub(super) fn parse_uri(uri: &str) -> Option<(String, u16, String)> {
+/// `http://host:port/path` → (`127.0.0.1`, port, path). A destination is inside the
+/// environment (as Lambda requires): its host is `sandbox.localdomain` (or `sandbox`,
+/// `localhost`, `127.0.0.1`), the environment's loopback; any other host is refused (`None`),
+/// since Kindling connects from its own process and would reach it for the function.
+pub(crate) fn parse_uri(uri: &str) -> Option<(String, u16, String)> {
     let rest = uri.strip_prefix("http://").unwrap_or(uri);
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -241,8 +244,8 @@ pub(super) fn parse_uri(uri: &str) -> Option<(String, u16, String)> {
     let (host, port) = authority.rsplit_once(':')?;
     let port = port.parse().ok()?;
     let host = match host {
-        "sandbox.localdomain" | "sandbox" | "localhost" => "127.0.0.1",
-        h => h,
+        "sandbox.localdomain" | "sandbox" | "localhost" | "127.0.0.1" => "127.0.0.1",
+        _ => return None,
     };
     Some((host.to_string(), port, path.to_string()))
 }

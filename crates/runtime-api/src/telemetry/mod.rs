@@ -20,7 +20,7 @@
 //! once), and is woken once per batch (by its first item, or when `maxItems`/`maxBytes` are
 //! reached), not once per item.
 
-mod deliver;
+pub(crate) mod deliver;
 mod record;
 
 use std::collections::VecDeque;

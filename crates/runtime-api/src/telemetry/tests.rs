@@ -157,4 +157,20 @@ fn buffering_bounds() {
         parse_uri("http://sandbox.localdomain:8080/x"),
         Some(("127.0.0.1".into(), 8080, "/x".into()))
     );
+    assert_eq!(
+        parse_uri("localhost:4243"),
+        Some(("127.0.0.1".into(), 4243, "/".into()))
+    );
+    // Only the environment's loopback: Kindling would connect anywhere else for the function.
+    for foreign in [
+        "http://127.0.0.2:8080/x",
+        "http://0x7f000001:8080/",
+        "http://10.0.0.1:80/",
+        "http://169.254.169.254:80/latest",
+        "http://example.com:80/",
+        "http://[::1]:8080/",
+        "http://sandbox.localdomain.evil:8080/",
+    ] {
+        assert_eq!(parse_uri(foreign), None, "{foreign}");
+    }
 }

@@ -555,6 +555,7 @@ impl Starter {
                 max_response_bytes: MAX_RESPONSE_BYTES,
                 extensions_enabled: true,
                 allowed_peer_uid: shares_host_network.then_some(uid),
+                deliver_telemetry: shares_host_network,
                 stream_limits: self.config.stream_limits,
             },
         )

@@ -1,10 +1,11 @@
 """A function's Telemetry/Logs API subscription cannot make Kindling connect for it outside its
-sandbox.
+sandbox, and reaches the subscriber inside it.
 
 Kindling delivers telemetry from its own process. Before destinations were held to the
 environment's loopback, a subscription to any `host:port` made Kindling connect there and send
 the function's own log lines: under `namespaces-no-network` that reached the host's loopback
-(and any address Kindling can reach) from an environment that has no network at all."""
+(and any address Kindling can reach) from an environment that has no network at all. Now
+such an environment's destinations are reached inside its own network namespace."""
 
 from __future__ import annotations
 
@@ -57,26 +58,83 @@ def attack(event, context):
 '''
 
 
-def test_no_network_telemetry_never_reaches_the_host(server_factory):
+# A subscriber inside the environment, on the same port number as the host's listener: it
+# keeps every byte it is sent (HTTP requests get a 200 each; TCP gets JSON lines).
+RECEIVER = r'''
+import socket, threading
+
+RECEIVED = {"HTTP": [], "TCP": []}
+
+def _serve(conn):
+    first = conn.recv(65536)
+    kind = "HTTP" if first.startswith(b"POST") else "TCP"
+    buf, data = b"", first
+    while data:
+        RECEIVED[kind].append(data)
+        buf += data
+        while kind == "HTTP":
+            head, sep, rest = buf.partition(b"\r\n\r\n")
+            length = [int(l.split(b":")[1]) for l in head.split(b"\r\n")
+                      if l.lower().startswith(b"content-length:")]
+            if not sep or not length or len(rest) < length[0]:
+                break
+            buf = rest[length[0]:]
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        data = conn.recv(65536)
+
+def _accept(server):
+    while True:
+        conn, _ = server.accept()
+        threading.Thread(target=_serve, args=(conn,), daemon=True).start()
+
+_server = socket.socket()
+_server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+_server.bind(("127.0.0.1", int(__import__("os").environ["PROBE_PORT"])))
+_server.listen(16)
+threading.Thread(target=_accept, args=(_server,), daemon=True).start()
+'''
+
+SEEN = r'''
+
+def _seen(token):
+    mark = ("telemetry-probe-" + token).encode()
+    return {kind: mark in b"".join(chunks) for kind, chunks in RECEIVED.items()}
+'''
+
+
+def test_no_network_telemetry_reaches_the_environment_not_the_host(server_factory):
+    """Under `namespaces-no-network` the destination is the environment's own loopback:
+    Kindling connects inside the environment's network namespace, where the function's
+    subscriber receives its lines, and never to the host's loopback on the same port."""
     listener = k.Listener()
     try:
         srv = server_factory.start("tele-nonet", isolation="namespaces-no-network")
         name = k.unique("tele")
-        k.deploy(srv, name, k.function_source(SUBSCRIBE),
+        source = RECEIVER + SUBSCRIBE.replace(
+            "def attack(event, context):",
+            SEEN + "\ndef attack(event, context):\n"
+            "    if event.get(\"op\") == \"seen\":\n"
+            "        return _seen(event[\"token\"])")
+        k.deploy(srv, name, k.function_source(source),
                  environment={"PROBE_PORT": str(listener.port)})
         token = uuid.uuid4().hex
-        out = k.ok(srv, name, {"token": token})
-        # Whatever the subscriptions answered, nothing of the function leaves the sandbox:
-        # Kindling's process must not connect to the host's loopback on its behalf.
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline:
-            k.ping(srv, name)
-            time.sleep(0.2)
+        subs = k.ok(srv, name, {"token": token})["subscriptions"]
+        for key, answer in subs.items():
+            if not key.startswith("register"):
+                assert answer[0] == 200, subs
+        seen = {}
+
+        def delivered():
+            seen.update(k.ok(srv, name, {"op": "seen", "token": token}))
+            return seen["HTTP"] and seen["TCP"]
+
+        k.wait_until(delivered, 15, 0.2,
+                     what="the function's line at its in-sandbox subscribers (HTTP and TCP)")
         with listener.lock:
             conns = [dict(c) for c in listener.conns]
         assert not conns, (f"Kindling connected {len(conns)} time(s) to the host's "
                            f"127.0.0.1:{listener.port} for a no-network function "
-                           f"(subscriptions: {out['subscriptions']}); first bytes: "
+                           f"(subscriptions: {subs}); first bytes: "
                            f"{conns[0]['data'][:300]!r}")
     finally:
         listener.close()

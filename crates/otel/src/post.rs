@@ -5,6 +5,9 @@
 //! the answer was cut). A POST on a kept connection that the receiver had closed meanwhile is
 //! sent once more on a new connection.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -34,10 +37,21 @@ pub enum PostError {
     TimedOut(Duration),
 }
 
+/// Opens the TCP connection POSTs go over, given the target's host and port, when it must
+/// not be Kindling's own `TcpStream::connect` (say, a listener inside an environment's network
+/// namespace).
+pub type Dial = Arc<
+    dyn Fn(&str, u16) -> Pin<Box<dyn Future<Output = std::io::Result<TcpStream>> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// Where batches go, and the connection kept between them.
 pub struct Connection {
     host: String,
     port: u16,
+    /// `None`: `TcpStream::connect` from Kindling's own network.
+    dial: Option<Dial>,
     /// Longest one POST (connecting, sending, reading the answer, resending) may take.
     timeout: Duration,
     /// The request's path and headers, checked once.
@@ -99,11 +113,18 @@ impl Connection {
         Self {
             host: t.host.to_string(),
             port: t.port,
+            dial: None,
             timeout: t.timeout,
             template,
             builder,
             kept: None,
         }
+    }
+
+    /// Connections are opened with `dial` instead of from Kindling's own network.
+    pub fn dialing(mut self, dial: Dial) -> Self {
+        self.dial = Some(dial);
+        self
     }
 
     /// One POST of `body`; the status code of the answer (whose body is read and discarded).
@@ -134,8 +155,11 @@ impl Connection {
                 Err(e) => return Err(e.into()),
             }
         }
-        let tcp = TcpStream::connect((self.host.as_str(), self.port))
-            .await
+        let tcp = match &self.dial {
+            Some(dial) => dial(&self.host, self.port).await,
+            None => TcpStream::connect((self.host.as_str(), self.port)).await,
+        };
+        let tcp = tcp
             .and_then(|s| s.set_nodelay(true).map(|()| s))
             .map_err(|source| PostError::Connect {
                 host: self.host.clone(),
@@ -279,6 +303,28 @@ mod tests {
             assert_eq!(c.post(&[n; 3]).await.unwrap(), 200);
             assert_eq!(bodies.recv().await.unwrap(), (0, vec![n; 3]));
         }
+    }
+
+    #[tokio::test]
+    async fn a_dialing_connection_connects_only_through_its_dial() {
+        let (port, mut bodies) = collector(1, OK).await;
+        let dialed = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&dialed);
+        // The target names a port nobody listens on; the dial goes to the collector.
+        let dial: Dial = Arc::new(move |host: &str, asked: u16| {
+            seen.lock().unwrap().push((host.to_string(), asked));
+            Box::pin(TcpStream::connect(("127.0.0.1", port)))
+        });
+        let mut c = connection(1).dialing(dial);
+        for n in 0..2u8 {
+            assert_eq!(c.post(&[n]).await.unwrap(), 200);
+            assert_eq!(bodies.recv().await.unwrap(), (usize::from(n), vec![n]));
+        }
+        // One dial per connection (the collector closes each after one answer).
+        assert_eq!(
+            *dialed.lock().unwrap(),
+            [("127.0.0.1".to_string(), 1), ("127.0.0.1".to_string(), 1)]
+        );
     }
 
     #[tokio::test]

@@ -147,7 +147,7 @@ pub use crate::types::{
     DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_STREAM_BYTES, DEFAULT_STREAM_BURST_BYTES,
     DEFAULT_STREAM_BYTES_PER_SECOND, InitResult, Invocation, MAX_EXTENSIONS, Outcome,
     ResponseStream, RuntimeApiConfig, STREAM_CHANNEL_FRAMES, ShutdownReason, StreamEnd,
-    StreamLimits, TelemetryApi, TelemetrySubscription,
+    StreamLimits, TelemetryApi, TelemetryNetwork, TelemetrySubscription,
 };
 
 /// One execution environment's Runtime and Extensions API server. Dropping it stops the

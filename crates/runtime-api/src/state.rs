@@ -639,9 +639,11 @@ impl Shared {
         );
         ext.subscription = Some(subscription.clone());
         drop(state);
-        if self.config.deliver_telemetry {
-            self.telemetry.subscribe(&subscription, buffering);
-        }
+        self.telemetry.subscribe(
+            &subscription,
+            buffering,
+            self.config.telemetry_network.clone(),
+        );
         Ok(())
     }
 }

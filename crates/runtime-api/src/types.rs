@@ -53,6 +53,29 @@ impl StreamLimits {
     }
 }
 
+/// Where an environment's loopback (its `sandbox.localdomain`, where Telemetry and Logs API
+/// subscribers listen) is, as Kindling's process connects to it.
+#[derive(Clone, Default)]
+pub enum TelemetryNetwork {
+    /// The environment shares Kindling's network: its loopback is the host's.
+    #[default]
+    Host,
+    /// The environment has a network namespace of its own, whose loopback Kindling's network
+    /// cannot reach (and must not stand in for: the host's loopback is not the function's):
+    /// connections are opened inside the namespace by this dial (port only; the host is
+    /// always the namespace's `127.0.0.1`).
+    Inside(kindling_otel::post::Dial),
+}
+
+impl std::fmt::Debug for TelemetryNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Host => "Host",
+            Self::Inside(_) => "Inside",
+        })
+    }
+}
+
 /// At most this many extensions may register with one environment.
 pub const MAX_EXTENSIONS: usize = 10;
 
@@ -76,12 +99,9 @@ pub struct RuntimeApiConfig {
     /// the host's loopback while environments run as users of their own. Other connections
     /// are closed unanswered. `None` (the default): anyone who can connect is served.
     pub allowed_peer_uid: Option<u32>,
-    /// Whether Telemetry and Logs API subscriptions are delivered. Kindling connects to a
-    /// destination (the environment's `sandbox.localdomain`) from its own process, on the
-    /// host's loopback: false for an environment with a network namespace of its own, whose
-    /// loopback is not the host's and which must not reach the host's through Kindling; its
-    /// subscriptions are answered as usual and nothing is delivered.
-    pub deliver_telemetry: bool,
+    /// How Kindling reaches a Telemetry or Logs API destination (the environment's
+    /// `sandbox.localdomain`), which it connects to from its own process.
+    pub telemetry_network: TelemetryNetwork,
     /// Size and bandwidth of streamed responses (`Lambda-Runtime-Function-Response-Mode:
     /// streaming`).
     pub stream_limits: StreamLimits,
@@ -102,7 +122,7 @@ impl RuntimeApiConfig {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             extensions_enabled: true,
             allowed_peer_uid: None,
-            deliver_telemetry: true,
+            telemetry_network: TelemetryNetwork::Host,
             stream_limits: StreamLimits::default(),
         }
     }

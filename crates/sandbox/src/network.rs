@@ -18,6 +18,16 @@ impl NetworkNamespace {
     pub(crate) fn new(fd: OwnedFd) -> Self {
         NetworkNamespace { fd: Arc::new(fd) }
     }
+
+    /// A TCP connection to `127.0.0.1:port` as seen from inside the namespace (a service the
+    /// environment listens on, such as a Telemetry API subscriber), made from Kindling's process
+    /// without reaching its own network. Non-blocking and close-on-exec, ready for
+    /// `tokio::net::TcpStream::from_std`. Needs `CAP_SYS_ADMIN` (as making the namespace did).
+    pub async fn connect_loopback(&self, port: u16) -> std::io::Result<std::net::TcpStream> {
+        let stream = crate::sys::net::connect_inside(Arc::clone(&self.fd), port).await?;
+        stream.set_nonblocking(true)?;
+        Ok(stream)
+    }
 }
 
 impl AsFd for NetworkNamespace {

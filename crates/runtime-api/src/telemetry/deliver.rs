@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use kindling_otel::post::{Connection, Target};
+use kindling_otel::post::{Connection, Dial, Target};
 use kindling_otel::queue::BatchQueue;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use super::{Entry, Item, Platform, Record};
-use crate::types::TelemetryApi;
+use crate::types::{TelemetryApi, TelemetryNetwork};
 
 /// How long one delivery may take before it is given up (and its items counted as dropped).
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -128,6 +128,7 @@ pub(super) struct Destination {
     pub(super) protocol: String,
     pub(super) uri: String,
     pub(super) api: TelemetryApi,
+    pub(super) network: TelemetryNetwork,
 }
 
 /// Buffers and sends one subscriber's items until the hub is gone.
@@ -153,6 +154,13 @@ pub(super) async fn deliver(dest: Destination, queue: Arc<Queue>) {
         content_type: "application/json",
         timeout: DELIVERY_TIMEOUT,
     });
+    let dial = match &dest.network {
+        TelemetryNetwork::Host => None,
+        TelemetryNetwork::Inside(dial) => {
+            http = http.dialing(Arc::clone(dial));
+            Some(dial)
+        }
+    };
     let mut batch: VecDeque<Item> = VecDeque::new();
     let mut body: Vec<u8> = Vec::new();
     // The last timestamp formatted (items of one millisecond share it).
@@ -208,7 +216,7 @@ pub(super) async fn deliver(dest: Destination, queue: Arc<Queue>) {
         }
         // The subscriber's answer is read (to keep the connection) and its status ignored.
         let sent = if tcp_lines {
-            send_tcp(&mut tcp, &host, port, &body).await
+            send_tcp(&mut tcp, dial, &host, port, &body).await
         } else {
             // Kept as the source: `PostError` says what failed.
             http.post(&body)
@@ -233,8 +241,9 @@ pub(super) async fn deliver(dest: Destination, queue: Arc<Queue>) {
 
 /// `http://host:port/path` → (`127.0.0.1`, port, path). A destination is inside the
 /// environment (as Lambda requires): its host is `sandbox.localdomain` (or `sandbox`,
-/// `localhost`, `127.0.0.1`), the environment's loopback; any other host is refused (`None`),
-/// since Kindling connects from its own process and would reach it for the function.
+/// `localhost`, `127.0.0.1`), the environment's loopback (the host's, or its own namespace's
+/// through [`TelemetryNetwork::Inside`]); any other host is refused (`None`), since Kindling
+/// connects from its own process and would reach it for the function.
 pub(crate) fn parse_uri(uri: &str) -> Option<(String, u16, String)> {
     let rest = uri.strip_prefix("http://").unwrap_or(uri);
     let (authority, path) = match rest.find('/') {
@@ -253,13 +262,17 @@ pub(crate) fn parse_uri(uri: &str) -> Option<(String, u16, String)> {
 /// The batch as JSON lines on a kept connection (reconnected after an error).
 async fn send_tcp(
     conn: &mut Option<TcpStream>,
+    dial: Option<&Dial>,
     host: &str,
     port: u16,
     lines: &[u8],
 ) -> std::io::Result<()> {
     let attempt = async {
         if conn.is_none() {
-            *conn = Some(TcpStream::connect((host, port)).await?);
+            *conn = Some(match dial {
+                Some(dial) => dial(host, port).await?,
+                None => TcpStream::connect((host, port)).await?,
+            });
         }
         match conn.as_mut() {
             Some(s) => s.write_all(lines).await,

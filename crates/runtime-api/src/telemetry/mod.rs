@@ -32,7 +32,7 @@ use tokio::sync::Notify;
 
 use kindling_otel::queue::BatchQueue;
 
-use crate::types::{TelemetryApi, TelemetrySubscription};
+use crate::types::{TelemetryApi, TelemetryNetwork, TelemetrySubscription};
 
 pub use deliver::Buffering;
 use deliver::{Destination, Dropped, Queue};
@@ -271,7 +271,12 @@ impl Telemetry {
 
     /// Starts delivering to a new subscriber (on the current tokio runtime), first what the
     /// backlog holds of its types.
-    pub fn subscribe(&self, sub: &TelemetrySubscription, buffering: Buffering) {
+    pub fn subscribe(
+        &self,
+        sub: &TelemetrySubscription,
+        buffering: Buffering,
+        network: TelemetryNetwork,
+    ) {
         let types = sub.types.iter().fold(0u8, |acc, t| {
             acc | match t.as_str() {
                 "platform" => Kind::Platform.bit(),
@@ -293,6 +298,7 @@ impl Telemetry {
             protocol: sub.protocol.clone(),
             uri: sub.uri.clone(),
             api: sub.api,
+            network,
         };
         tokio::spawn(deliver::deliver(destination, Arc::clone(&queue)));
         let notice = Entry::new(

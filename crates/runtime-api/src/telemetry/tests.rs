@@ -50,7 +50,7 @@ async fn delivers_backlog_and_later_items_in_batches_by_type() {
         max_bytes: 262_144,
         timeout: Duration::from_millis(50),
     };
-    hub.subscribe(&sub(uri, &["platform"]), buffering);
+    hub.subscribe(&sub(uri, &["platform"]), buffering, TelemetryNetwork::Host);
     hub.end_init();
     assert!(!hub.wants(Kind::Function));
     hub.function_line(now_ms(), "not subscribed".into());
@@ -92,7 +92,7 @@ async fn a_batch_goes_once_max_items_are_queued_before_its_timeout() {
         max_bytes: 1_048_576,
         timeout: Duration::from_secs(30),
     };
-    hub.subscribe(&sub(uri, &["function"]), buffering);
+    hub.subscribe(&sub(uri, &["function"]), buffering, TelemetryNetwork::Host);
     hub.end_init();
     // 2 000 fit the queue (2 x maxItems): none is dropped.
     for i in 0..2000 {
@@ -126,6 +126,7 @@ async fn a_dead_subscriber_never_blocks_and_drops_are_counted() {
     hub.subscribe(
         &sub("http://127.0.0.1:9/x".into(), &["platform", "function"]),
         Buffering::default(),
+        TelemetryNetwork::Host,
     );
     hub.end_init();
     let started = std::time::Instant::now();
@@ -173,4 +174,47 @@ fn buffering_bounds() {
     ] {
         assert_eq!(parse_uri(foreign), None, "{foreign}");
     }
+}
+
+#[tokio::test]
+async fn an_environment_of_its_own_network_is_reached_only_through_its_dial() {
+    let hub = Telemetry::default();
+    let (uri, mut rx) = receiver().await;
+    let real_port: u16 = uri
+        .trim_start_matches("http://sandbox.localdomain:")
+        .trim_end_matches("/telemetry")
+        .parse()
+        .unwrap();
+    // The subscription names a port of the environment's loopback where nothing of the host's
+    // listens; the dial (standing in for a connection made inside the environment's network
+    // namespace) is what reaches the subscriber.
+    let dialed = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&dialed);
+    let dial: kindling_otel::post::Dial = Arc::new(move |host: &str, port: u16| {
+        seen.lock().unwrap().push((host.to_string(), port));
+        Box::pin(tokio::net::TcpStream::connect(("127.0.0.1", real_port)))
+    });
+    let buffering = Buffering {
+        max_items: 1000,
+        max_bytes: 262_144,
+        timeout: Duration::from_millis(25),
+    };
+    hub.subscribe(
+        &sub("http://sandbox.localdomain:9/t".into(), &["function"]),
+        buffering,
+        TelemetryNetwork::Inside(dial),
+    );
+    hub.end_init();
+    hub.function_line(now_ms(), "through the namespace".into());
+    let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a delivery within 10 s")
+        .unwrap();
+    let records: Vec<_> = batch
+        .iter()
+        .filter(|i| i["type"] == "function")
+        .map(|i| i["record"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(records, ["through the namespace"]);
+    assert_eq!(*dialed.lock().unwrap(), [("127.0.0.1".to_string(), 9)]);
 }

@@ -8,8 +8,9 @@
 
 use std::fs::File;
 use std::io;
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 
 /// Creates a network namespace with only `lo` (up) and a listener on `127.0.0.1:port` in it
 /// (`port` 0: any free port). Returns the namespace (an open `/proc/thread-self/ns/net`) and
@@ -62,6 +63,36 @@ fn in_new_namespace(
         .map(|p| TcpListener::bind((Ipv4Addr::LOCALHOST, *p)))
         .collect::<io::Result<Vec<_>>>()?;
     Ok((namespace.into(), listener, extra))
+}
+
+/// Connects to `127.0.0.1:port` inside the network namespace `namespace` (an environment's
+/// loopback, which Kindling's own network cannot reach): a short-lived thread moves itself
+/// into the namespace (`setns(CLONE_NEWNET)` acts on the calling thread only), connects (on a
+/// loopback the answer is immediate: accepted or refused) and exits; the socket stays in the
+/// namespace it was made in. Returns a blocking, close-on-exec stream. Needs `CAP_SYS_ADMIN`.
+pub(crate) async fn connect_inside(namespace: Arc<OwnedFd>, port: u16) -> io::Result<TcpStream> {
+    let (done, made) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("kindling-netns-connect".into())
+        .spawn(move || {
+            let _ = done.send(connect_from_thread(&namespace, port));
+        })?;
+    made.await.unwrap_or_else(|_| {
+        Err(io::Error::other(
+            "the network namespace helper ended without an answer",
+        ))
+    })
+}
+
+/// Runs on the helper thread, which ends right after and runs nothing else.
+fn connect_from_thread(namespace: &OwnedFd, port: u16) -> io::Result<TcpStream> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: setns with a descriptor borrowed for the duration of the call; CLONE_NEWNET
+    // moves just this thread, which is ours alone and exits after this function.
+    if unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    TcpStream::connect((Ipv4Addr::LOCALHOST, port))
 }
 
 /// Moves the calling thread into the network namespace `fd`. For tests: the supervisor does
@@ -130,6 +161,46 @@ mod tests {
         listener.set_nonblocking(true).expect("nonblocking");
         assert_eq!(
             listener.accept().map(|_| ()).map_err(|e| e.kind()),
+            Err(io::ErrorKind::WouldBlock)
+        );
+    }
+
+    #[tokio::test]
+    async fn connecting_inside_reaches_the_namespace_loopback_not_the_host() {
+        if !is_root() {
+            kindling_test_support::cannot_run("a network namespace needs root");
+        }
+        let (namespace, inside) = match new_loopback_namespace(0).await {
+            Ok(made) => made,
+            Err(e) => {
+                kindling_test_support::cannot_run(&format!(
+                    "cannot create a network namespace: {e}"
+                ));
+            }
+        };
+        let namespace = Arc::new(namespace);
+        let port = inside.local_addr().expect("address").port();
+        let mut stream = connect_inside(Arc::clone(&namespace), port)
+            .await
+            .expect("connect inside");
+        stream.write_all(b"to the environment").expect("write");
+        drop(stream);
+        let (mut accepted, _) = inside.accept().expect("accept");
+        let mut got = String::new();
+        accepted.read_to_string(&mut got).expect("read");
+        assert_eq!(got, "to the environment");
+
+        // A port only the host listens on is refused inside: nothing leaves the namespace.
+        let host = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("host listener");
+        let host_port = host.local_addr().expect("address").port();
+        let refused = connect_inside(namespace, host_port).await.map(drop);
+        assert_eq!(
+            refused.map_err(|e| e.kind()),
+            Err(io::ErrorKind::ConnectionRefused)
+        );
+        host.set_nonblocking(true).expect("nonblocking");
+        assert_eq!(
+            host.accept().map(drop).map_err(|e| e.kind()),
             Err(io::ErrorKind::WouldBlock)
         );
     }

@@ -24,8 +24,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kindling_model::function::VersionRecord;
 use kindling_model::invoke::FunctionError;
-use kindling_runtime_api::{InitResult, RuntimeApi, RuntimeApiConfig};
-use kindling_sandbox::{BindMount, EnvironmentSlot, EnvironmentSpec, IsolationMode, Sandbox};
+use kindling_runtime_api::{InitResult, RuntimeApi, RuntimeApiConfig, TelemetryNetwork};
+use kindling_sandbox::{
+    BindMount, EnvironmentSlot, EnvironmentSpec, IsolationMode, NetworkNamespace, Sandbox,
+};
 
 use crate::artifacts::Artifacts;
 use crate::config::SchedulerConfig;
@@ -272,7 +274,7 @@ impl Starter {
                 max_response_bytes: MAX_RESPONSE_BYTES,
                 extensions_enabled: true,
                 allowed_peer_uid: (namespaces && shares_host_network).then_some(uid),
-                deliver_telemetry: shares_host_network,
+                telemetry_network: telemetry_network(network.namespace.as_ref()),
                 stream_limits: self.config.stream_limits,
             },
         )
@@ -599,6 +601,24 @@ fn pump_output(sandbox: &mut kindling_sandbox::Environment, log: &Arc<LogStream>
             }
         });
     }
+}
+
+/// Where the environment's Telemetry and Logs API subscribers (on its `sandbox.localdomain`)
+/// are reached from Kindling's process: the host's loopback when it shares Kindling's network,
+/// else connections made inside its own network namespace (never the host's loopback, which is
+/// not the function's to reach).
+pub(super) fn telemetry_network(namespace: Option<&NetworkNamespace>) -> TelemetryNetwork {
+    let Some(namespace) = namespace else {
+        return TelemetryNetwork::Host;
+    };
+    let namespace = namespace.clone();
+    TelemetryNetwork::Inside(Arc::new(move |_host: &str, port: u16| {
+        let namespace = namespace.clone();
+        Box::pin(async move {
+            let stream = namespace.connect_loopback(port).await?;
+            tokio::net::TcpStream::from_std(stream)
+        })
+    }))
 }
 
 /// Accepts connections on `listener` (inside an environment's network namespace) and hands

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use kindling_model::invoke::FunctionError;
 use kindling_model::runtime::{RuntimeFamily, family};
-use kindling_runtime_api::{RuntimeApi, RuntimeApiConfig};
+use kindling_runtime_api::{RuntimeApi, RuntimeApiConfig, TelemetryNetwork};
 use kindling_sandbox::{BindMount, Environment, EnvironmentSlot, EnvironmentSpec, LateExec};
 
 use super::prepare::Prepared;
@@ -63,6 +63,8 @@ pub(super) struct Prewarmed {
     pub identity: Option<std::fs::File>,
     /// The environment shares the host's network (its Runtime API admits only its user).
     pub shares_host_network: bool,
+    /// How its Telemetry API subscribers are reached (inside its network namespace, if any).
+    pub telemetry_network: TelemetryNetwork,
     pub tmp_dir: PathBuf,
     /// What runs in it (compared with what the function's cold start would run); `None`
     /// for a custom runtime, whose program waits before its `execve` for the function's
@@ -325,6 +327,7 @@ impl Starter {
                 source,
             })?;
         let shares_host_network = network.namespace.is_none();
+        let telemetry_network = super::telemetry_network(network.namespace.as_ref());
         let id = uuid::Uuid::new_v4().simple().to_string();
         let tmp_dir = self.config.work_dir.join("tmp").join(&id);
         let mut readonly = self.config.readonly_host_paths.clone();
@@ -402,6 +405,7 @@ impl Starter {
             endpoint_listener: network.extra_listeners.pop(),
             identity,
             shares_host_network,
+            telemetry_network,
             tmp_dir,
             launch,
             startup_env,
@@ -533,6 +537,7 @@ impl Starter {
             endpoint_listener,
             identity,
             shares_host_network,
+            telemetry_network,
             tmp_dir,
             ..
         } = *p;
@@ -555,7 +560,7 @@ impl Starter {
                 max_response_bytes: MAX_RESPONSE_BYTES,
                 extensions_enabled: true,
                 allowed_peer_uid: shares_host_network.then_some(uid),
-                deliver_telemetry: shares_host_network,
+                telemetry_network,
                 stream_limits: self.config.stream_limits,
             },
         )

@@ -13,7 +13,8 @@ use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kindling_model::timefmt::{iso8601_z, iso8601_z_bytes};
@@ -24,6 +25,11 @@ pub use retention::{LogRetention, RetentionOverrides, RetentionTask, SweepReport
 
 /// Size of the `X-Amz-Log-Result` tail.
 pub const TAIL_BYTES: usize = 4096;
+
+/// How long lines given to [`LogStream::flush_soon`] may wait in the stream's buffer before
+/// they are written. Readers through [`LogStore::flush_pending`] (the Logs API, live tail)
+/// see them at once; a reader of the file itself within this bound.
+pub const FLUSH_DELAY: Duration = Duration::from_millis(5);
 
 /// Milliseconds since the epoch.
 pub(crate) fn now_ms() -> i64 {
@@ -47,11 +53,58 @@ pub fn log_stream_name(epoch_ms: i64, version: &str, env_id_hex: &str) -> String
 /// and file against retention removing files and emptied directories.
 type OpenStreams = Arc<Mutex<HashSet<PathBuf>>>;
 
+/// Streams with lines waiting for a deferred write ([`LogStream::flush_soon`]): one write
+/// per stream per [`FLUSH_DELAY`] instead of one per invocation on the warm path.
+#[derive(Debug, Default)]
+struct Deferred {
+    pending: Mutex<Vec<Weak<LogStream>>>,
+}
+
+impl Deferred {
+    fn pending(&self) -> MutexGuard<'_, Vec<Weak<LogStream>>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `stream` (not queued yet); the first stream queued after a write-out arms the
+    /// next one, [`FLUSH_DELAY`] later on the async runtime (at once without one).
+    fn queue(self: &Arc<Self>, stream: &Arc<LogStream>) {
+        let first = {
+            let mut pending = self.pending();
+            pending.push(Arc::downgrade(stream));
+            pending.len() == 1
+        };
+        if !first {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let deferred = Arc::clone(self);
+                runtime.spawn(async move {
+                    tokio::time::sleep(FLUSH_DELAY).await;
+                    deferred.flush_all();
+                });
+            }
+            Err(_) => self.flush_all(),
+        }
+    }
+
+    /// Writes every queued stream's buffered lines now.
+    fn flush_all(&self) {
+        let streams = std::mem::take(&mut *self.pending());
+        for stream in streams.iter().filter_map(Weak::upgrade) {
+            // Lines added from here on queue the stream again.
+            stream.queued.store(false, Ordering::Release);
+            stream.flush();
+        }
+    }
+}
+
 /// The root of stored logs. Clones share the set of open streams.
 #[derive(Debug, Clone)]
 pub struct LogStore {
     root: PathBuf,
     open: OpenStreams,
+    deferred: Arc<Deferred>,
 }
 
 impl LogStore {
@@ -59,7 +112,15 @@ impl LogStore {
         Self {
             root,
             open: OpenStreams::default(),
+            deferred: Arc::default(),
         }
+    }
+
+    /// Writes out the lines of every stream whose write was deferred
+    /// ([`LogStream::flush_soon`]): readers call it first, so they see every line logged
+    /// before their request.
+    pub fn flush_pending(&self) {
+        self.deferred.flush_all();
     }
 
     pub fn function_dir(&self, function: &str) -> PathBuf {
@@ -193,6 +254,8 @@ impl LogStore {
             }),
             path,
             open: Arc::clone(&self.open),
+            deferred: Arc::clone(&self.deferred),
+            queued: AtomicBool::new(false),
         })
     }
 
@@ -251,6 +314,17 @@ pub(crate) struct LogStream {
     inner: Mutex<StreamState>,
     path: PathBuf,
     open: OpenStreams,
+    deferred: Arc<Deferred>,
+    /// In `deferred`'s queue (its lines will be written without another call).
+    queued: AtomicBool,
+}
+
+impl std::fmt::Debug for LogStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogStream")
+            .field("path", &self.path)
+            .finish()
+    }
 }
 
 impl Drop for LogStream {
@@ -373,6 +447,15 @@ impl LogStream {
                 let cut = tail.len() - TAIL_BYTES;
                 tail.drain(..cut);
             }
+        }
+    }
+
+    /// Has the buffered lines written within [`FLUSH_DELAY`] (or by the next reader through
+    /// [`LogStore::flush_pending`], a full buffer, or the stream's end), batching the writes of
+    /// invocations that follow each other closely into one.
+    pub fn flush_soon(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            self.deferred.queue(self);
         }
     }
 
@@ -589,6 +672,58 @@ mod tests {
         assert_eq!(store.streams("f").unwrap().len(), 1);
         let text = fs::read_to_string(&store.streams("f").unwrap()[0]).unwrap();
         assert!(text.lines().next().unwrap().ends_with("\tbefore"));
+    }
+
+    #[tokio::test]
+    async fn a_deferred_write_happens_within_the_delay_or_at_a_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::new(dir.path().to_path_buf());
+        let s = Arc::new(
+            store
+                .open_stream("/aws/lambda/f", "2020/01/01/[$LATEST]d")
+                .unwrap(),
+        );
+        let path = store.streams("f").unwrap().remove(0);
+        let text = || fs::read_to_string(&path).unwrap();
+        s.line("one");
+        s.flush_soon();
+        s.flush_soon();
+        // The write waits for the delay (no await since: its task cannot have run).
+        assert_eq!(text(), "");
+        store.flush_pending();
+        assert!(text().ends_with("\tone\n"), "{}", text());
+        s.line("two");
+        s.flush_soon();
+        assert!(!text().contains("two"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !text().contains("\ttwo\n") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not written: {}",
+                text()
+            );
+            tokio::time::sleep(FLUSH_DELAY).await;
+        }
+        // Queued again after the write-out: a later line is written too.
+        s.line("three");
+        s.flush_soon();
+        drop(s);
+        assert!(text().ends_with("\tthree\n"), "written at the stream's end");
+    }
+
+    #[test]
+    fn a_deferred_write_without_an_async_runtime_happens_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::new(dir.path().to_path_buf());
+        let s = Arc::new(
+            store
+                .open_stream("/aws/lambda/f", "2020/01/01/[$LATEST]n")
+                .unwrap(),
+        );
+        s.line("now");
+        s.flush_soon();
+        let text = fs::read_to_string(&store.streams("f").unwrap()[0]).unwrap();
+        assert!(text.ends_with("\tnow\n"), "{text}");
     }
 
     #[test]

@@ -495,14 +495,23 @@ impl LogStream {
     }
 }
 
-/// `START RequestId: <id> Version: <version>`
+/// `START RequestId: <id> Version: <version>` (built in one allocation of its length).
 pub(crate) fn start_line(request_id: &str, version: &str) -> String {
-    format!("START RequestId: {request_id} Version: {version}")
+    concat(&["START RequestId: ", request_id, " Version: ", version])
 }
 
 /// `END RequestId: <id>`
 pub(crate) fn end_line(request_id: &str) -> String {
-    format!("END RequestId: {request_id}")
+    concat(&["END RequestId: ", request_id])
+}
+
+/// The pieces one after the other, in a string of exactly their length.
+fn concat(pieces: &[&str]) -> String {
+    let mut out = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
+    for p in pieces {
+        out.push_str(p);
+    }
+    out
 }
 
 /// The figures of a REPORT line.
@@ -517,24 +526,34 @@ pub(crate) struct Report<'a> {
     pub error_type: Option<&'a str>,
 }
 
-/// The tab-separated REPORT line (Init Duration last, as Lambda prints it).
+/// The tab-separated REPORT line (Init Duration last, as Lambda prints it), written into one
+/// string sized for the usual line (no `format!` per piece).
 pub(crate) fn report_line(r: &Report<'_>) -> String {
+    use std::fmt::Write as _;
     let ms = r.duration.as_secs_f64() * 1000.0;
     let billed = (ms.ceil() as u64).max(1);
-    let mut line = format!(
+    let mut line = String::with_capacity(160 + r.request_id.len());
+    // Writing into a String cannot fail.
+    let _ = write!(
+        line,
         "REPORT RequestId: {}\tDuration: {ms:.2} ms\tBilled Duration: {billed} ms\tMemory Size: {} MB\tMax Memory Used: {} MB\t",
         r.request_id, r.memory_mb, r.max_memory_used_mb
     );
     if let Some(init) = r.init_duration {
-        line.push_str(&format!(
+        let _ = write!(
+            line,
             "Init Duration: {:.2} ms\t",
             init.as_secs_f64() * 1000.0
-        ));
+        );
     }
     if let Some(status) = r.status {
-        line.push_str(&format!("Status: {status}\t"));
+        line.push_str("Status: ");
+        line.push_str(status);
+        line.push('\t');
         if let Some(t) = r.error_type {
-            line.push_str(&format!("Error Type: {t}\t"));
+            line.push_str("Error Type: ");
+            line.push_str(t);
+            line.push('\t');
         }
     }
     line
@@ -650,6 +669,23 @@ mod tests {
             line,
             "REPORT RequestId: r\tDuration: 15.74 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 20 MB\tInit Duration: 100.00 ms\t"
         );
+        assert_eq!(
+            report_line(&Report {
+                request_id: "r",
+                duration: Duration::from_nanos(1_004_999),
+                memory_mb: 128,
+                max_memory_used_mb: 20,
+                init_duration: None,
+                status: Some("error"),
+                error_type: Some("Runtime.ExitError"),
+            }),
+            "REPORT RequestId: r\tDuration: 1.00 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\tMax Memory Used: 20 MB\tStatus: error\tError Type: Runtime.ExitError\t"
+        );
+        assert_eq!(
+            start_line("r-1", "$LATEST"),
+            "START RequestId: r-1 Version: $LATEST"
+        );
+        assert_eq!(end_line("r-1"), "END RequestId: r-1");
     }
 
     #[test]

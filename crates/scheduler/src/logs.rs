@@ -297,7 +297,8 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
 }
 
 struct StreamState {
-    /// Flushed after each invocation's REPORT and after each burst of function output.
+    /// Written out within [`FLUSH_DELAY`] of an invocation's REPORT or a burst of function
+    /// output ([`LogStream::flush_soon`]), at once when a line would not fit.
     file: BufWriter<File>,
     /// The current invocation's lines, while one is being recorded.
     tail: Option<Vec<u8>>,

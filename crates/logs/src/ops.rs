@@ -94,6 +94,10 @@ impl Operation {
 
 /// Runs one operation.
 pub fn execute(logs: &Logs, op: Operation, input: Value) -> Result<Value, LogsError> {
+    if op.is_read() {
+        // Lines whose write an environment deferred are read like the others.
+        logs.store.flush_pending();
+    }
     match op {
         Operation::DescribeLogGroups => logs.describe_log_groups(parse(input)?),
         Operation::DescribeLogStreams => logs.describe_log_streams(parse(input)?),
@@ -220,6 +224,7 @@ impl Logs {
 
     /// Every stream of a group: (name, file).
     pub(crate) fn group_streams(&self, group: &str) -> Result<Vec<(String, PathBuf)>, LogsError> {
+        self.store.flush_pending();
         self.streams(group)
     }
 

@@ -600,7 +600,9 @@ impl Env {
             Level::Info,
             || logs::report_record(&report),
         );
-        self.log.flush();
+        // Written within `FLUSH_DELAY` with the lines of the invocations that follow (one
+        // write for many on the warm path), by the next Logs API read, or at the stream's end.
+        self.log.flush_soon();
         self.last_used = Instant::now();
         let tail_text = tail.then(|| self.log.end_tail());
         let result = RunResult {

@@ -13,7 +13,8 @@ use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kindling_model::timefmt::{iso8601_z, iso8601_z_bytes};
@@ -24,6 +25,11 @@ pub use retention::{LogRetention, RetentionOverrides, RetentionTask, SweepReport
 
 /// Size of the `X-Amz-Log-Result` tail.
 pub const TAIL_BYTES: usize = 4096;
+
+/// How long lines given to [`LogStream::flush_soon`] may wait in the stream's buffer before
+/// they are written. Readers through [`LogStore::flush_pending`] (the Logs API, live tail)
+/// see them at once; a reader of the file itself within this bound.
+pub const FLUSH_DELAY: Duration = Duration::from_millis(5);
 
 /// Milliseconds since the epoch.
 pub(crate) fn now_ms() -> i64 {
@@ -47,6 +53,52 @@ pub fn log_stream_name(epoch_ms: i64, version: &str, env_id_hex: &str) -> String
 /// and file against retention removing files and emptied directories.
 type OpenStreams = Arc<Mutex<HashSet<PathBuf>>>;
 
+/// Streams with lines waiting for a deferred write ([`LogStream::flush_soon`]): one write
+/// per stream per [`FLUSH_DELAY`] instead of one per invocation on the warm path.
+#[derive(Debug, Default)]
+struct Deferred {
+    pending: Mutex<Vec<Weak<LogStream>>>,
+}
+
+impl Deferred {
+    fn pending(&self) -> MutexGuard<'_, Vec<Weak<LogStream>>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `stream` (not queued yet); the first stream queued after a write-out arms the
+    /// next one, [`FLUSH_DELAY`] later on the async runtime (at once without one).
+    fn queue(self: &Arc<Self>, stream: &Arc<LogStream>) {
+        let first = {
+            let mut pending = self.pending();
+            pending.push(Arc::downgrade(stream));
+            pending.len() == 1
+        };
+        if !first {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let deferred = Arc::clone(self);
+                runtime.spawn(async move {
+                    tokio::time::sleep(FLUSH_DELAY).await;
+                    deferred.flush_all();
+                });
+            }
+            Err(_) => self.flush_all(),
+        }
+    }
+
+    /// Writes every queued stream's buffered lines now.
+    fn flush_all(&self) {
+        let streams = std::mem::take(&mut *self.pending());
+        for stream in streams.iter().filter_map(Weak::upgrade) {
+            // Lines added from here on queue the stream again.
+            stream.queued.store(false, Ordering::Release);
+            stream.flush();
+        }
+    }
+}
+
 /// The root of stored logs. Clones share the set of open streams.
 #[derive(Debug, Clone)]
 pub struct LogStore {
@@ -55,6 +107,7 @@ pub struct LogStore {
     /// (`None`: no limit); see [`LogStore::with_max_stream_bytes`].
     max_stream_bytes: Option<u64>,
     open: OpenStreams,
+    deferred: Arc<Deferred>,
 }
 
 impl LogStore {
@@ -63,7 +116,15 @@ impl LogStore {
             root,
             max_stream_bytes: None,
             open: OpenStreams::default(),
+            deferred: Arc::default(),
         }
+    }
+
+    /// Writes out the lines of every stream whose write was deferred
+    /// ([`LogStream::flush_soon`]): readers call it first, so they see every line logged
+    /// before their request.
+    pub fn flush_pending(&self) {
+        self.deferred.flush_all();
     }
 
     pub fn function_dir(&self, function: &str) -> PathBuf {
@@ -212,6 +273,8 @@ impl LogStore {
             }),
             path,
             open: Arc::clone(&self.open),
+            deferred: Arc::clone(&self.deferred),
+            queued: AtomicBool::new(false),
         })
     }
 
@@ -253,7 +316,8 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
 }
 
 struct StreamState {
-    /// Flushed after each invocation's REPORT and after each burst of function output.
+    /// Written out within [`FLUSH_DELAY`] of an invocation's REPORT or a burst of function
+    /// output ([`LogStream::flush_soon`]), at once when a line would not fit.
     file: BufWriter<File>,
     /// The current invocation's lines, while one is being recorded.
     tail: Option<Vec<u8>>,
@@ -289,6 +353,17 @@ pub(crate) struct LogStream {
     inner: Mutex<StreamState>,
     path: PathBuf,
     open: OpenStreams,
+    deferred: Arc<Deferred>,
+    /// In `deferred`'s queue (its lines will be written without another call).
+    queued: AtomicBool,
+}
+
+impl std::fmt::Debug for LogStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogStream")
+            .field("path", &self.path)
+            .finish()
+    }
 }
 
 impl Drop for LogStream {
@@ -421,6 +496,15 @@ impl LogStream {
         }
     }
 
+    /// Has the buffered lines written within [`FLUSH_DELAY`] (or by the next reader through
+    /// [`LogStore::flush_pending`], a full buffer, or the stream's end), batching the writes of
+    /// invocations that follow each other closely into one.
+    pub fn flush_soon(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            self.deferred.queue(self);
+        }
+    }
+
     /// Writes buffered lines to the file.
     pub fn flush(&self) {
         let mut s = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
@@ -472,14 +556,23 @@ impl LogStream {
     }
 }
 
-/// `START RequestId: <id> Version: <version>`
+/// `START RequestId: <id> Version: <version>` (built in one allocation of its length).
 pub(crate) fn start_line(request_id: &str, version: &str) -> String {
-    format!("START RequestId: {request_id} Version: {version}")
+    concat(&["START RequestId: ", request_id, " Version: ", version])
 }
 
 /// `END RequestId: <id>`
 pub(crate) fn end_line(request_id: &str) -> String {
-    format!("END RequestId: {request_id}")
+    concat(&["END RequestId: ", request_id])
+}
+
+/// The pieces one after the other, in a string of exactly their length.
+fn concat(pieces: &[&str]) -> String {
+    let mut out = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
+    for p in pieces {
+        out.push_str(p);
+    }
+    out
 }
 
 /// The figures of a REPORT line.
@@ -494,24 +587,34 @@ pub(crate) struct Report<'a> {
     pub error_type: Option<&'a str>,
 }
 
-/// The tab-separated REPORT line (Init Duration last, as Lambda prints it).
+/// The tab-separated REPORT line (Init Duration last, as Lambda prints it), written into one
+/// string sized for the usual line (no `format!` per piece).
 pub(crate) fn report_line(r: &Report<'_>) -> String {
+    use std::fmt::Write as _;
     let ms = r.duration.as_secs_f64() * 1000.0;
     let billed = (ms.ceil() as u64).max(1);
-    let mut line = format!(
+    let mut line = String::with_capacity(160 + r.request_id.len());
+    // Writing into a String cannot fail.
+    let _ = write!(
+        line,
         "REPORT RequestId: {}\tDuration: {ms:.2} ms\tBilled Duration: {billed} ms\tMemory Size: {} MB\tMax Memory Used: {} MB\t",
         r.request_id, r.memory_mb, r.max_memory_used_mb
     );
     if let Some(init) = r.init_duration {
-        line.push_str(&format!(
+        let _ = write!(
+            line,
             "Init Duration: {:.2} ms\t",
             init.as_secs_f64() * 1000.0
-        ));
+        );
     }
     if let Some(status) = r.status {
-        line.push_str(&format!("Status: {status}\t"));
+        line.push_str("Status: ");
+        line.push_str(status);
+        line.push('\t');
         if let Some(t) = r.error_type {
-            line.push_str(&format!("Error Type: {t}\t"));
+            line.push_str("Error Type: ");
+            line.push_str(t);
+            line.push('\t');
         }
     }
     line
@@ -627,6 +730,23 @@ mod tests {
             line,
             "REPORT RequestId: r\tDuration: 15.74 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 20 MB\tInit Duration: 100.00 ms\t"
         );
+        assert_eq!(
+            report_line(&Report {
+                request_id: "r",
+                duration: Duration::from_nanos(1_004_999),
+                memory_mb: 128,
+                max_memory_used_mb: 20,
+                init_duration: None,
+                status: Some("error"),
+                error_type: Some("Runtime.ExitError"),
+            }),
+            "REPORT RequestId: r\tDuration: 1.00 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\tMax Memory Used: 20 MB\tStatus: error\tError Type: Runtime.ExitError\t"
+        );
+        assert_eq!(
+            start_line("r-1", "$LATEST"),
+            "START RequestId: r-1 Version: $LATEST"
+        );
+        assert_eq!(end_line("r-1"), "END RequestId: r-1");
     }
 
     #[test]
@@ -649,6 +769,58 @@ mod tests {
         assert_eq!(store.streams("f").unwrap().len(), 1);
         let text = fs::read_to_string(&store.streams("f").unwrap()[0]).unwrap();
         assert!(text.lines().next().unwrap().ends_with("\tbefore"));
+    }
+
+    #[tokio::test]
+    async fn a_deferred_write_happens_within_the_delay_or_at_a_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::new(dir.path().to_path_buf());
+        let s = Arc::new(
+            store
+                .open_stream("/aws/lambda/f", "2020/01/01/[$LATEST]d")
+                .unwrap(),
+        );
+        let path = store.streams("f").unwrap().remove(0);
+        let text = || fs::read_to_string(&path).unwrap();
+        s.line("one");
+        s.flush_soon();
+        s.flush_soon();
+        // The write waits for the delay (no await since: its task cannot have run).
+        assert_eq!(text(), "");
+        store.flush_pending();
+        assert!(text().ends_with("\tone\n"), "{}", text());
+        s.line("two");
+        s.flush_soon();
+        assert!(!text().contains("two"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !text().contains("\ttwo\n") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not written: {}",
+                text()
+            );
+            tokio::time::sleep(FLUSH_DELAY).await;
+        }
+        // Queued again after the write-out: a later line is written too.
+        s.line("three");
+        s.flush_soon();
+        drop(s);
+        assert!(text().ends_with("\tthree\n"), "written at the stream's end");
+    }
+
+    #[test]
+    fn a_deferred_write_without_an_async_runtime_happens_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::new(dir.path().to_path_buf());
+        let s = Arc::new(
+            store
+                .open_stream("/aws/lambda/f", "2020/01/01/[$LATEST]n")
+                .unwrap(),
+        );
+        s.line("now");
+        s.flush_soon();
+        let text = fs::read_to_string(&store.streams("f").unwrap()[0]).unwrap();
+        assert!(text.ends_with("\tnow\n"), "{text}");
     }
 
     #[test]

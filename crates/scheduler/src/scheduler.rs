@@ -435,6 +435,8 @@ impl Scheduler {
         }
         self.shared.starter.prewarm.close().await;
         self.shared.tasks.idle().await;
+        // Streams still held elsewhere keep their deferred lines no longer than this.
+        self.logs().flush_pending();
         tracing::info!(environments = count, "execution environments shut down");
     }
 }

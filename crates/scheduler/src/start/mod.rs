@@ -597,7 +597,8 @@ fn pump_output(sandbox: &mut kindling_sandbox::Environment, log: &Arc<LogStream>
                 while let Ok(more) = output.try_recv() {
                     log.function_line(more.line);
                 }
-                log.flush();
+                // One write per burst at most, shared with the invocation's platform lines.
+                log.flush_soon();
             }
         });
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 
+import boto3
 import iso_support as k
 
 SUBSCRIBE = r'''
@@ -166,3 +167,42 @@ def test_a_destination_outside_the_sandbox_is_refused(server_factory):
                      what="the function's line at its sandbox.localdomain destination")
     finally:
         listener.close()
+
+
+def test_a_destination_on_kindlings_own_api_carries_the_function_identity(server_factory):
+    """With the host's network shared (`namespaces`), a subscription to Kindling's own API on
+    the loopback (`http://127.0.0.1:<listen port>/2015-03-31/functions/VICTIM/invocations`)
+    must not make Kindling invoke VICTIM for the function: the delivery's socket is owned by
+    the environment's user, so the edge treats it as the function (which must sign with its
+    own session credentials), never as an unsigned local operator."""
+    srv = server_factory.start("tele-deputy")
+    victim = k.unique("victim")
+    k.deploy(srv, victim, k.function_source('def attack(event, context):\n    return {}\n'))
+    name = k.unique("tele")
+    path = f"/2015-03-31/functions/{victim}/invocations"
+    source = SUBSCRIBE.replace(
+        '_subscribe([f"http://127.0.0.1:{_PORT}/t", f"http://sandbox.localdomain:{_PORT}/t"], "HTTP")',
+        f'_subscribe([f"http://127.0.0.1:{{_PORT}}{path}", '
+        f'f"http://sandbox.localdomain:{{_PORT}}{path}"], "HTTP")')
+    assert source != SUBSCRIBE
+    k.deploy(srv, name, k.function_source(source), environment={"PROBE_PORT": str(srv.port)})
+    token = uuid.uuid4().hex
+    subs = k.ok(srv, name, {"token": token})["subscriptions"]
+    assert subs[f"HTTP http://127.0.0.1:{srv.port}{path}"][0] == 200, subs
+    # Deliveries go out every 25 ms: give them a few seconds of invocations to carry.
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        k.ping(srv, name)
+        time.sleep(0.2)
+    logs = boto3.client("logs", endpoint_url=srv.endpoint, region_name="us-east-1",
+                        aws_access_key_id="AKIAISOLATIONTEST000",
+                        aws_secret_access_key="isolation-test-secret")
+    try:
+        streams = logs.describe_log_streams(logGroupName=f"/aws/lambda/{victim}")["logStreams"]
+    except logs.exceptions.ResourceNotFoundException:
+        streams = []
+    assert not streams, (f"Kindling invoked {victim} for another function's telemetry "
+                         f"subscription: {[s['logStreamName'] for s in streams]}")
+    # The victim is still invocable (the check above would see its stream): the probe is live.
+    k.ping(srv, victim)
+    assert logs.describe_log_streams(logGroupName=f"/aws/lambda/{victim}")["logStreams"]

@@ -53,25 +53,26 @@ impl StreamLimits {
     }
 }
 
-/// Where an environment's loopback (its `sandbox.localdomain`, where Telemetry and Logs API
-/// subscribers listen) is, as Kindling's process connects to it.
+/// How Kindling's process connects to an environment's Telemetry and Logs API subscribers
+/// (on its loopback, `sandbox.localdomain`).
 #[derive(Clone, Default)]
 pub enum TelemetryNetwork {
-    /// The environment shares Kindling's network: its loopback is the host's.
+    /// From Kindling's own network and identity (the environment shares both: process mode).
     #[default]
     Host,
-    /// The environment has a network namespace of its own, whose loopback Kindling's network
-    /// cannot reach (and must not stand in for: the host's loopback is not the function's):
-    /// connections are opened inside the namespace by this dial (port only; the host is
-    /// always the namespace's `127.0.0.1`).
-    Inside(kindling_otel::post::Dial),
+    /// Through this dial (port only; the host is always the environment's `127.0.0.1`): inside
+    /// the environment's own network namespace, whose loopback Kindling's network cannot reach
+    /// (and must not stand in for), or on the shared host loopback with a socket owned by the
+    /// environment's user, so that what Kindling connects to on the function's behalf (its own
+    /// API included) sees the function, not Kindling.
+    Dialed(kindling_otel::post::Dial),
 }
 
 impl std::fmt::Debug for TelemetryNetwork {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Host => "Host",
-            Self::Inside(_) => "Inside",
+            Self::Dialed(_) => "Dialed",
         })
     }
 }

@@ -145,7 +145,7 @@ mod tmp_disk;
 
 pub use environment::{Environment, EnvironmentSlot, Exit, LateExec};
 pub use error::{SandboxError, is_exhaustion};
-pub use network::{NetworkNamespace, PreparedNetwork};
+pub use network::{NetworkNamespace, PreparedNetwork, connect_loopback_as};
 pub use output::{Output, OutputLine, Stream};
 pub use sandbox::{Sandbox, SandboxConfig, TmpBacking};
 pub use spec::{BindMount, EnvironmentSpec, IsolationMode, MAX_PASS_FDS, NetworkMode};

@@ -30,6 +30,16 @@ impl NetworkNamespace {
     }
 }
 
+/// A TCP connection to `127.0.0.1:port` on the host's loopback whose socket is owned by `uid`
+/// (an environment's user), for connections Kindling makes on an environment's behalf: whoever
+/// identifies its peers by socket owner (Kindling's edge, a Runtime API's peer check) sees the
+/// environment, not Kindling. Non-blocking and close-on-exec. Needs `CAP_SETUID`.
+pub async fn connect_loopback_as(uid: u32, port: u16) -> std::io::Result<std::net::TcpStream> {
+    let stream = crate::sys::net::connect_as(uid, port).await?;
+    stream.set_nonblocking(true)?;
+    Ok(stream)
+}
+
 impl AsFd for NetworkNamespace {
     /// The namespace as an open file (what `/proc/<pid>/ns/net` opens to), e.g. for `setns(2)`.
     fn as_fd(&self) -> BorrowedFd<'_> {

@@ -156,7 +156,7 @@ pub(super) async fn deliver(dest: Destination, queue: Arc<Queue>) {
     });
     let dial = match &dest.network {
         TelemetryNetwork::Host => None,
-        TelemetryNetwork::Inside(dial) => {
+        TelemetryNetwork::Dialed(dial) => {
             http = http.dialing(Arc::clone(dial));
             Some(dial)
         }
@@ -242,7 +242,7 @@ pub(super) async fn deliver(dest: Destination, queue: Arc<Queue>) {
 /// `http://host:port/path` → (`127.0.0.1`, port, path). A destination is inside the
 /// environment (as Lambda requires): its host is `sandbox.localdomain` (or `sandbox`,
 /// `localhost`, `127.0.0.1`), the environment's loopback (the host's, or its own namespace's
-/// through [`TelemetryNetwork::Inside`]); any other host is refused (`None`), since Kindling
+/// through [`TelemetryNetwork::Dialed`]); any other host is refused (`None`), since Kindling
 /// connects from its own process and would reach it for the function.
 pub(crate) fn parse_uri(uri: &str) -> Option<(String, u16, String)> {
     let rest = uri.strip_prefix("http://").unwrap_or(uri);

@@ -202,7 +202,7 @@ async fn an_environment_of_its_own_network_is_reached_only_through_its_dial() {
     hub.subscribe(
         &sub("http://sandbox.localdomain:9/t".into(), &["function"]),
         buffering,
-        TelemetryNetwork::Inside(dial),
+        TelemetryNetwork::Dialed(dial),
     );
     hub.end_init();
     hub.function_line(now_ms(), "through the namespace".into());

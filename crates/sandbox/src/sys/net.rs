@@ -92,7 +92,53 @@ fn connect_from_thread(namespace: &OwnedFd, port: u16) -> io::Result<TcpStream> 
     if unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) } < 0 {
         return Err(io::Error::last_os_error());
     }
-    TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+    connect_loopback(port)
+}
+
+/// A loopback peer answers a connect at once (accepted or refused); one that lets its backlog
+/// fill drops SYNs, and the kernel would retry for minutes: bounded, so a hostile listener
+/// cannot hold helper threads.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn connect_loopback(port: u16) -> io::Result<TcpStream> {
+    TcpStream::connect_timeout(&(Ipv4Addr::LOCALHOST, port).into(), CONNECT_TIMEOUT)
+}
+
+/// Connects to `127.0.0.1:port` on the host's loopback with a socket owned by `uid` (an
+/// environment's user), so whoever asks the kernel who owns it (Kindling's edge through
+/// `sock_diag`, a Runtime API's peer check) sees that user, not Kindling: a connection made
+/// on a function's behalf carries the function's identity. A short-lived thread sets its own
+/// filesystem uid (what a new socket's owner is taken from; per thread, and the thread exits
+/// after) and connects. Needs `CAP_SETUID`. Returns a blocking, close-on-exec stream.
+pub(crate) async fn connect_as(uid: u32, port: u16) -> io::Result<TcpStream> {
+    let (done, made) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("kindling-connect-as".into())
+        .spawn(move || {
+            let _ = done.send(connect_as_from_thread(uid, port));
+        })?;
+    made.await.unwrap_or_else(|_| {
+        Err(io::Error::other(
+            "the connecting helper thread ended without an answer",
+        ))
+    })
+}
+
+fn connect_as_from_thread(uid: u32, port: u16) -> io::Result<TcpStream> {
+    // SAFETY: setfsuid changes only the calling thread's filesystem uid (credentials are per
+    // thread in the kernel and glibc does not spread setfsuid to other threads); this thread
+    // is ours alone and exits after this function.
+    unsafe { libc::setfsuid(uid) };
+    // SAFETY: as above; an invalid id (-1) changes nothing and returns the current fsuid,
+    // which says whether the first call took (setfsuid reports no error itself).
+    let now = unsafe { libc::setfsuid(u32::MAX) };
+    if now as u32 != uid {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("could not take the filesystem uid {uid} (still {now})"),
+        ));
+    }
+    connect_loopback(port)
 }
 
 /// Moves the calling thread into the network namespace `fd`. For tests: the supervisor does
@@ -203,5 +249,29 @@ mod tests {
             host.accept().map(drop).map_err(|e| e.kind()),
             Err(io::ErrorKind::WouldBlock)
         );
+    }
+
+    #[tokio::test]
+    async fn a_connection_made_as_a_user_is_owned_by_that_user() {
+        if !is_root() {
+            kindling_test_support::cannot_run("setfsuid to another user needs root");
+        }
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("listener");
+        let port = listener.local_addr().expect("address").port();
+        let stream = connect_as(123_457, port).await.expect("connect as");
+        let local = stream.local_addr().expect("local address").port();
+        // /proc/net/tcp: "sl local_address rem_address st ... uid": the client's socket.
+        let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+        let owner = table
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|f| f[1] == format!("0100007F:{local:04X}"))
+            .map(|f| f[7].to_string());
+        assert_eq!(owner.as_deref(), Some("123457"), "{table}");
+        // This thread's (and the process's) own identity is unchanged.
+        assert!(is_root());
+        // SAFETY: a query (-1 changes nothing) of this thread's filesystem uid.
+        assert_eq!(unsafe { libc::setfsuid(u32::MAX) }, 0);
     }
 }

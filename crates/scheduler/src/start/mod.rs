@@ -274,7 +274,10 @@ impl Starter {
                 max_response_bytes: MAX_RESPONSE_BYTES,
                 extensions_enabled: true,
                 allowed_peer_uid: (namespaces && shares_host_network).then_some(uid),
-                telemetry_network: telemetry_network(network.namespace.as_ref()),
+                telemetry_network: telemetry_network(
+                    network.namespace.as_ref(),
+                    namespaces.then_some(uid),
+                ),
                 stream_limits: self.config.stream_limits,
             },
         )
@@ -604,19 +607,33 @@ fn pump_output(sandbox: &mut kindling_sandbox::Environment, log: &Arc<LogStream>
     }
 }
 
-/// Where the environment's Telemetry and Logs API subscribers (on its `sandbox.localdomain`)
-/// are reached from Kindling's process: the host's loopback when it shares Kindling's network,
-/// else connections made inside its own network namespace (never the host's loopback, which is
-/// not the function's to reach).
-pub(super) fn telemetry_network(namespace: Option<&NetworkNamespace>) -> TelemetryNetwork {
-    let Some(namespace) = namespace else {
+/// How the environment's Telemetry and Logs API subscribers (on its `sandbox.localdomain`) are
+/// reached from Kindling's process: inside its own network namespace if it has one (never the
+/// host's loopback, which is not the function's to reach); on the shared host loopback with a
+/// socket owned by its own user (`own_uid`: namespaces mode), so Kindling's edge and any other
+/// listener that identifies peers by socket owner see the function, not Kindling (which would
+/// pass for the operator); else (process mode, where the function runs as Kindling's user
+/// anyway) as Kindling.
+pub(super) fn telemetry_network(
+    namespace: Option<&NetworkNamespace>,
+    own_uid: Option<u32>,
+) -> TelemetryNetwork {
+    if let Some(namespace) = namespace {
+        let namespace = namespace.clone();
+        return TelemetryNetwork::Dialed(Arc::new(move |_host: &str, port: u16| {
+            let namespace = namespace.clone();
+            Box::pin(async move {
+                let stream = namespace.connect_loopback(port).await?;
+                tokio::net::TcpStream::from_std(stream)
+            })
+        }));
+    }
+    let Some(uid) = own_uid else {
         return TelemetryNetwork::Host;
     };
-    let namespace = namespace.clone();
-    TelemetryNetwork::Inside(Arc::new(move |_host: &str, port: u16| {
-        let namespace = namespace.clone();
+    TelemetryNetwork::Dialed(Arc::new(move |_host: &str, port: u16| {
         Box::pin(async move {
-            let stream = namespace.connect_loopback(port).await?;
+            let stream = kindling_sandbox::connect_loopback_as(uid, port).await?;
             tokio::net::TcpStream::from_std(stream)
         })
     }))

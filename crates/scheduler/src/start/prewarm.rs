@@ -327,7 +327,14 @@ impl Starter {
                 source,
             })?;
         let shares_host_network = network.namespace.is_none();
-        let telemetry_network = super::telemetry_network(network.namespace.as_ref());
+        // Pre-initialized environments are namespaced: never Kindling's own user.
+        let telemetry_network = super::telemetry_network(
+            network.namespace.as_ref(),
+            Some(
+                user.as_ref()
+                    .map_or(self.sandbox.config().uid, UserLease::id),
+            ),
+        );
         let id = uuid::Uuid::new_v4().simple().to_string();
         let tmp_dir = self.config.work_dir.join("tmp").join(&id);
         let mut readonly = self.config.readonly_host_paths.clone();

@@ -522,8 +522,27 @@ impl LogStream {
             return Ok(());
         };
         let _open = rotation.open.lock().unwrap_or_else(PoisonError::into_inner);
-        fs::rename(path, earlier_file(path))?;
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        // The new file is opened first (as `<name>.log.next`, which no listing takes for a
+        // stream): opening is what can fail under pressure (descriptors, inodes), and a
+        // stream whose full file was already renamed would go on writing into the
+        // `-earlier` file, which retention may delete and which no later rotation renames.
+        // The renames need no descriptor.
+        let next = path.with_extension("log.next");
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&next)?;
+        if let Err(e) = fs::rename(path, earlier_file(path)) {
+            let _ = fs::remove_file(&next);
+            return Err(e);
+        }
+        if let Err(e) = fs::rename(&next, path) {
+            // Put the full file back under the stream's name: it stays the stream's file.
+            let _ = fs::rename(earlier_file(path), path);
+            let _ = fs::remove_file(&next);
+            return Err(e);
+        }
         s.file = BufWriter::new(file);
         Ok(())
     }
@@ -863,6 +882,44 @@ mod tests {
         );
         // Only the live file is open: retention may delete the earlier one.
         assert!(store.is_open(&files[1]) && !store.is_open(&files[0]));
+    }
+
+    #[test]
+    fn a_rotation_that_cannot_open_its_new_file_keeps_the_stream_in_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::new(dir.path().to_path_buf()).with_max_stream_bytes(Some(1024));
+        let s = store
+            .open_stream("/aws/lambda/f", "2020/01/01/[$LATEST]stuck")
+            .unwrap();
+        let path = store.streams("f").unwrap().remove(0);
+        // Whatever is at the new file's name cannot be opened as one (a directory here; out
+        // of descriptors or inodes in life).
+        let next = path.with_extension("log.next");
+        fs::create_dir(&next).unwrap();
+        for i in 0..100 {
+            s.line(&format!("{i:03} {}", "y".repeat(60)));
+        }
+        s.flush();
+        // No rotation happened: the stream's lines are all in its own file, none set aside.
+        assert_eq!(store.streams("f").unwrap(), [path.clone()]);
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 100);
+        assert!(store.is_open(&path));
+        // Once the new file can be made, the next limit rotates as usual.
+        fs::remove_dir(&next).unwrap();
+        for i in 100..200 {
+            s.line(&format!("{i:03} {}", "y".repeat(60)));
+        }
+        s.flush();
+        let mut files = store.streams("f").unwrap();
+        files.sort();
+        assert_eq!(files.len(), 2, "{files:?}");
+        assert!(
+            fs::read_to_string(&path)
+                .unwrap()
+                .ends_with(&format!("199 {}\n", "y".repeat(60)))
+        );
+        assert!(!next.exists());
     }
 
     #[test]

@@ -901,7 +901,7 @@ mod tests {
         }
         s.flush();
         // No rotation happened: the stream's lines are all in its own file, none set aside.
-        assert_eq!(store.streams("f").unwrap(), [path.clone()]);
+        assert_eq!(store.streams("f").unwrap(), std::slice::from_ref(&path));
         let text = fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 100);
         assert!(store.is_open(&path));

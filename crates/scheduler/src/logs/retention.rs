@@ -9,6 +9,7 @@
 
 use std::fs;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -65,6 +66,9 @@ struct Stream {
     group: String,
     bytes: u64,
     modified: SystemTime,
+    /// The file the sweep saw: a rotation may put another at the same path before it is
+    /// deleted (see [`LogStore::delete`]).
+    inode: u64,
 }
 
 impl LogStore {
@@ -162,12 +166,13 @@ impl LogStore {
             let Some(group) = super::layout::group_of(&self.root, &path) else {
                 continue;
             };
-            match fs::symlink_metadata(&path).and_then(|m| Ok((m.len(), m.modified()?))) {
-                Ok((bytes, modified)) => out.push(Stream {
+            match fs::symlink_metadata(&path).and_then(|m| Ok((m.len(), m.modified()?, m.ino()))) {
+                Ok((bytes, modified, inode)) => out.push(Stream {
                     path,
                     group,
                     bytes,
                     modified,
+                    inode,
                 }),
                 // Gone meanwhile.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -182,6 +187,14 @@ impl LogStore {
         let open = self.open_streams();
         if open.contains(&s.path) {
             return Deleted::Open;
+        }
+        // Under the same lock as a stream's rotation, which replaces `<name>-earlier` with
+        // the newest lines: a file that is not the one listed is judged at the next sweep.
+        match fs::symlink_metadata(&s.path) {
+            Ok(m) if m.ino() != s.inode => return Deleted::Open,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Deleted::Yes,
+            Err(_) => {}
         }
         match fs::remove_file(&s.path) {
             Ok(()) => {
@@ -208,7 +221,7 @@ impl LogStore {
 enum Deleted {
     /// Gone (also when something else removed it first).
     Yes,
-    /// Open for writing: kept.
+    /// Open for writing, or replaced since it was listed: kept.
     Open,
     /// Removing it failed (logged): kept.
     Failed,
@@ -250,6 +263,27 @@ mod tests {
     /// A fixed "now" for the sweeps, so that ages do not depend on the wall clock.
     fn now() -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+    }
+
+    #[test]
+    fn a_file_replaced_since_the_listing_is_not_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::new(dir.path().to_path_buf());
+        let path = stream(&store, "f", "a-earlier", 100, 10 * DAY);
+        let listed = store.stream_files().unwrap().remove(0);
+        assert_eq!(listed.path, path);
+        // A rotation sets the newest lines aside under the same name meanwhile.
+        let newer = path.with_extension("log.next");
+        fs::write(&newer, b"newest lines").unwrap();
+        fs::rename(&newer, &path).unwrap();
+        let mut report = SweepReport::default();
+        assert!(matches!(store.delete(&listed, &mut report), Deleted::Open));
+        assert_eq!(fs::read(&path).unwrap(), b"newest lines");
+        assert_eq!(report.deleted, 0);
+        // The file the listing saw is deleted as before.
+        let listed = store.stream_files().unwrap().remove(0);
+        assert!(matches!(store.delete(&listed, &mut report), Deleted::Yes));
+        assert!(!path.exists());
     }
 
     /// A closed stream of `bytes` bytes whose last write was `age` before [`now`].

@@ -165,19 +165,25 @@ mod tests {
         nix::unistd::geteuid().is_root()
     }
 
-    #[tokio::test]
-    async fn the_listener_lives_in_its_own_namespace() {
+    /// A new namespace with a listener on its loopback (any port); the test cannot run
+    /// (and says so) without root or without network namespaces.
+    async fn namespace_or_skip() -> (OwnedFd, TcpListener) {
         if !is_root() {
             kindling_test_support::cannot_run("a network namespace needs root");
         }
-        let (namespace, listener) = match new_loopback_namespace(0).await {
+        match new_loopback_namespace(0).await {
             Ok(made) => made,
             Err(e) => {
                 kindling_test_support::cannot_run(&format!(
                     "cannot create a network namespace: {e}"
                 ));
             }
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn the_listener_lives_in_its_own_namespace() {
+        let (namespace, listener) = namespace_or_skip().await;
         let addr = listener.local_addr().expect("address");
         assert_eq!(addr.ip(), Ipv4Addr::LOCALHOST);
         // This thread stays in the host's namespace.
@@ -213,17 +219,7 @@ mod tests {
 
     #[tokio::test]
     async fn connecting_inside_reaches_the_namespace_loopback_not_the_host() {
-        if !is_root() {
-            kindling_test_support::cannot_run("a network namespace needs root");
-        }
-        let (namespace, inside) = match new_loopback_namespace(0).await {
-            Ok(made) => made,
-            Err(e) => {
-                kindling_test_support::cannot_run(&format!(
-                    "cannot create a network namespace: {e}"
-                ));
-            }
-        };
+        let (namespace, inside) = namespace_or_skip().await;
         let namespace = Arc::new(namespace);
         let port = inside.local_addr().expect("address").port();
         let mut stream = connect_inside(Arc::clone(&namespace), port)

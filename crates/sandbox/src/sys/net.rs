@@ -29,17 +29,28 @@ pub(crate) async fn new_loopback_namespace_with(
     port: u16,
     extra_ports: Vec<u16>,
 ) -> io::Result<(OwnedFd, TcpListener, Vec<TcpListener>)> {
+    on_own_thread("kindling-netns", move || {
+        in_new_namespace(port, &extra_ports)
+    })
+    .await
+}
+
+/// Runs `work` on a short-lived thread of its own and awaits its answer without blocking the
+/// caller's worker: for work that changes the calling thread's namespace or credentials
+/// (`unshare`, `setns`, `setfsuid` act on the calling thread), which must never happen on a
+/// thread that runs anything else. The thread ends with `work`, and what it changed with it.
+async fn on_own_thread<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
     let (done, made) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
-        .name("kindling-netns".into())
+        .name(name.into())
         .spawn(move || {
-            let _ = done.send(in_new_namespace(port, &extra_ports));
+            let _ = done.send(work());
         })?;
-    made.await.unwrap_or_else(|_| {
-        Err(io::Error::other(
-            "the network namespace helper ended without an answer",
-        ))
-    })
+    made.await
+        .unwrap_or_else(|_| Err(io::Error::other(format!("{name} ended without an answer"))))
 }
 
 /// Runs on the helper thread, which ends right after: whatever namespace it is left in goes
@@ -71,17 +82,10 @@ fn in_new_namespace(
 /// loopback the answer is immediate: accepted or refused) and exits; the socket stays in the
 /// namespace it was made in. Returns a blocking, close-on-exec stream. Needs `CAP_SYS_ADMIN`.
 pub(crate) async fn connect_inside(namespace: Arc<OwnedFd>, port: u16) -> io::Result<TcpStream> {
-    let (done, made) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("kindling-netns-connect".into())
-        .spawn(move || {
-            let _ = done.send(connect_from_thread(&namespace, port));
-        })?;
-    made.await.unwrap_or_else(|_| {
-        Err(io::Error::other(
-            "the network namespace helper ended without an answer",
-        ))
+    on_own_thread("kindling-netns-connect", move || {
+        connect_from_thread(&namespace, port)
     })
+    .await
 }
 
 /// Runs on the helper thread, which ends right after and runs nothing else.
@@ -111,17 +115,10 @@ fn connect_loopback(port: u16) -> io::Result<TcpStream> {
 /// filesystem uid (what a new socket's owner is taken from; per thread, and the thread exits
 /// after) and connects. Needs `CAP_SETUID`. Returns a blocking, close-on-exec stream.
 pub(crate) async fn connect_as(uid: u32, port: u16) -> io::Result<TcpStream> {
-    let (done, made) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("kindling-connect-as".into())
-        .spawn(move || {
-            let _ = done.send(connect_as_from_thread(uid, port));
-        })?;
-    made.await.unwrap_or_else(|_| {
-        Err(io::Error::other(
-            "the connecting helper thread ended without an answer",
-        ))
+    on_own_thread("kindling-connect-as", move || {
+        connect_as_from_thread(uid, port)
     })
+    .await
 }
 
 fn connect_as_from_thread(uid: u32, port: u16) -> io::Result<TcpStream> {

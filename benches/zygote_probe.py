@@ -30,15 +30,16 @@ import ctypes
 import errno
 import os
 import shutil
-import socket
 import statistics
 import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+import mock_runtime_api
+from mock_runtime_api import HANDLER, wait_responses
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOTSTRAP = ROOT / "runtimes" / "python" / "bootstrap.py"
@@ -47,72 +48,6 @@ CGROUP = Path("/sys/fs/cgroup/memory/kindling-zygote-probe")
 PORT = 9301
 NAMESPACES = ["mnt", "pid", "net", "ipc", "uts", "cgroup"]
 FIRST_UID = 61000
-
-# ---------------------------------------------------------------------------------------------
-# The Runtime API: one invocation per connection's first /next, later /next calls hang (idle).
-# ---------------------------------------------------------------------------------------------
-
-MOCK_API = r'''
-import socket, sys, threading, time
-def serve(c):
-    f = c.makefile("rb"); n = 0
-    while True:
-        line = f.readline()
-        if not line:
-            return
-        headers = {}
-        while True:
-            h = f.readline()
-            if h in (b"\r\n", b"\n", b""):
-                break
-            k, _, v = h.decode().partition(":"); headers[k.strip().lower()] = v.strip()
-        f.read(int(headers.get("content-length", "0") or 0))
-        if b"/invocation/next" in line:
-            n += 1
-            if n > 1:
-                time.sleep(86400); return
-            b = b'{"key": "value", "list": [1, 2, 3]}'
-            c.sendall(b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: r1\r\n"
-                      b"Lambda-Runtime-Deadline-Ms: %d\r\n"
-                      b"Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:000000000000:function:f\r\n"
-                      b"Content-Length: %d\r\n\r\n" % (int(time.time() * 1000) + 600000, len(b)) + b)
-        else:
-            with LOCK:
-                DONE[0] += 1
-            c.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}")
-LOCK = threading.Lock(); DONE = [0]
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(4096)
-ctl = socket.socket(socket.AF_UNIX); ctl.bind(sys.argv[2]); ctl.listen(4)
-def control():
-    while True:
-        c, _ = ctl.accept()
-        with LOCK:
-            c.sendall(b"%d" % DONE[0])
-        c.close()
-threading.Thread(target=control, daemon=True).start()
-while True:
-    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
-'''
-
-HANDLER = "def handler(event, context):\n    return {'ok': True, 'event': event}\n"
-
-
-def responses(control_path: str) -> int:
-    c = socket.socket(socket.AF_UNIX)
-    c.connect(control_path)
-    n = int(c.recv(32) or b"0")
-    c.close()
-    return n
-
-
-def wait_responses(control_path: str, n: int, deadline_s: float = 60.0) -> None:
-    end = time.monotonic() + deadline_s
-    while responses(control_path) < n:
-        if time.monotonic() > end:
-            raise SystemExit(f"only {responses(control_path)} of {n} invocations answered")
-        time.sleep(0.05)
-
 
 # ---------------------------------------------------------------------------------------------
 # The zygote: a lean interpreter of its own (only what a real one would load: the bootstrap,
@@ -349,8 +284,6 @@ def main() -> None:
     (task / "handler.py").write_text(HANDLER)
     expose(Path(args.python))
     os.chmod(task, 0o755)
-    (work / "mock.py").write_text(MOCK_API)
-    control = str(work / "mock.sock")
     procs = []
     subprocess.run(["ip", "netns", "del", NETNS], stderr=subprocess.DEVNULL)
     sh("ip", "netns", "add", NETNS)
@@ -362,13 +295,8 @@ def main() -> None:
         + " ".join(f"{x:.1f}" for x in os.getloadavg())
     ]
     try:
-        procs.append(subprocess.Popen(["ip", "netns", "exec", NETNS, args.python, "-I", "-S",
-                                       str(work / "mock.py"), str(PORT), control]))
-        end = time.monotonic() + 10
-        while not os.path.exists(control):
-            if time.monotonic() > end:
-                raise SystemExit("mock Runtime API did not start")
-            time.sleep(0.02)
+        mock, control = mock_runtime_api.start(args.python, PORT, work, NETNS)
+        procs.append(mock)
         env = {"AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{PORT}", "_HANDLER": "handler.handler",
                "LAMBDA_TASK_ROOT": str(task), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
                # as Kindling's launch does for an interpreter outside the system's paths

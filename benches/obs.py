@@ -191,6 +191,37 @@ def load(bench: str, k: Kindling, extra: list[str]) -> dict:
 
 FEATURES = ("otlp", "subscriber", "scrape")
 
+# Context switches per invocation (--sched): warm_sched.py's per-thread counters.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools"))
+import warm_sched  # noqa: E402
+
+SCHED_KEYS = ("cs_machine", "cs_server", "cs_fn", "cs_ext", "intr_machine")
+
+
+def sched_snapshot(k: Kindling) -> tuple[dict, dict]:
+    return warm_sched.snapshot(k.proc.pid), warm_sched.machine()
+
+
+def sched_per_invoke(k: Kindling, before: tuple[dict, dict], invokes: int) -> dict:
+    """Context switches (voluntary and not) per invocation since `before`: the whole machine,
+    the server's threads, the function's processes and the extension's; interrupts."""
+    after, m1 = warm_sched.snapshot(k.proc.pid), warm_sched.machine()
+    threads, m0 = before
+    out = {key: 0.0 for key in SCHED_KEYS}
+    for key, c in after.items():
+        c0 = threads.get(key)
+        if c0 is None:
+            continue
+        n = (c["vol"] - c0["vol"]) + (c["invol"] - c0["invol"])
+        if key[0] == "server":
+            out["cs_server"] += n
+        elif key[0] == "fn":
+            name = warm_sched.comm(key[1])
+            out["cs_ext" if name.startswith("kindling-bench") else "cs_fn"] += n
+    out["cs_machine"] = m1["ctxt"] - m0["ctxt"]
+    out["intr_machine"] = m1["intr"] - m0["intr"]
+    return {key: v / max(invokes, 1) for key, v in out.items()}
+
 
 # Where the server's CPU goes, by symbol (perf report of --perf's recordings).
 PERF_GROUPS = (
@@ -310,6 +341,10 @@ def main() -> int:
                          "every batch)")
     ap.add_argument("--sub-timeout-ms", type=int, default=1000,
                     help="the subscriber's buffering timeoutMs (default Lambda's 1000)")
+    ap.add_argument("--sched", action="store_true",
+                    help="count context switches per invocation in the single-client turns: "
+                         "machine-wide (/proc/stat) and the server's threads and children "
+                         "(benches/tools/warm_sched.py's counters)")
     ap.add_argument("--perf", metavar="DIR",
                     help="record each server's 4-client turns of the last repetition with "
                          "`perf record -e cpu-clock -g` into DIR/<row>[-base].data")
@@ -398,7 +433,12 @@ def main() -> int:
                     target[0] = k
                     if "scrape" in configs[name]:
                         scraping.set()
+                    before = sched_snapshot(k) if args.sched else None
                     lat = load(args.bench, k, ["--warmup", "500", "--n", str(args.n), *path])
+                    if before is not None:
+                        # The run's 500 warm-up requests are counted too.
+                        for key, v in sched_per_invoke(k, before, lat["ok"] + 500).items():
+                            rows[b][name].setdefault(key, []).append(v)
                     perf = None
                     if args.perf and rep == args.reps - 1:
                         os.makedirs(args.perf, exist_ok=True)
@@ -488,6 +528,15 @@ def main() -> int:
             lines.append(f"WARNING: other work took up to {busy:.0f} % of the machine: the p50 and "
                          "throughput verdicts above are noise; read CPU per invocation and the "
                          "perf shares")
+        if args.sched:
+            lines += ["", "context switches per invocation, single-client turns (medians; "
+                      "machine = /proc/stat ctxt, ext = the subscribing extension):",
+                      f"{'':16} " + " ".join(f"{key:>13}" for key in SCHED_KEYS)]
+            for b in binaries:
+                suffix = "" if b == "new" else "-" + b
+                for n in configs:
+                    lines.append(f"{n + suffix:16} " + " ".join(
+                        f"{med[b][n][key]:13.2f}" for key in SCHED_KEYS))
         if args.perf:
             lines += ["", "perf (cpu-clock, the server's threads, each row's last 4-client turn): "
                       "share of the server's samples by symbol group",

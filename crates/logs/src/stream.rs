@@ -47,11 +47,19 @@ pub struct Position {
 pub fn each_event_from(
     path: &Path,
     from: Position,
+    f: impl FnMut(Event, u64) -> bool,
+) -> io::Result<Position> {
+    each_event_in(&File::open(path)?, from, f)
+}
+
+/// [`each_event_from`] in a file already open.
+pub fn each_event_in(
+    file: &File,
+    from: Position,
     mut f: impl FnMut(Event, u64) -> bool,
 ) -> io::Result<Position> {
-    let mut file = File::open(path)?;
-    file.seek(SeekFrom::Start(from.offset))?;
     let mut reader = io::BufReader::new(file);
+    reader.seek(SeekFrom::Start(from.offset))?;
     let mut line = Vec::new();
     let mut at = from;
     loop {

@@ -137,7 +137,8 @@ pub(crate) fn page(path: &Path, req: &Request) -> Result<Option<Page>, LogsError
     let Some(live) = OpenFile::open(path)? else {
         return Ok(None);
     };
-    let earlier = OpenFile::open(&earlier_file(path))?;
+    // The same file under both names (a rotation between the opens) is the stream's own.
+    let earlier = OpenFile::open(&earlier_file(path))?.filter(|e| e.id != live.id);
     let in_range = |e: &Event| {
         req.start_time.is_none_or(|s| e.timestamp >= s)
             && req.end_time.is_none_or(|t| e.timestamp < t)

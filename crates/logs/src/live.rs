@@ -608,6 +608,42 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_waits_while_its_earlier_file_has_more_than_a_poll_reads() {
+        let (l, _d) = logs();
+        append(&l, 0..1, false);
+        let plan = validate(&l, json!({"logGroupIdentifiers": [G]})).unwrap();
+        let mut cursor = plan.start(&l);
+        // More than one poll reads (MAX_READ), then the file is set aside.
+        let long = "y".repeat(1000);
+        let path = layout::stream_file(&l.store.group_dir(G), S).unwrap();
+        let text: String = (1..5001)
+            .map(|n| format!("2024-01-01T00:00:00.000Z\tline {n} {long}\n"))
+            .collect();
+        assert!(text.len() as u64 > MAX_READ);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+            .unwrap();
+        rotate(&l);
+        append(&l, 5001..5003, false);
+        let number = |m: &str| m.split(' ').nth(1).unwrap().parse::<u32>().unwrap();
+        let first: Vec<u32> = plan
+            .poll(&l, &mut cursor)
+            .iter()
+            .map(|f| number(&f.message))
+            .collect();
+        assert!(first.len() < 5000, "one poll read {} lines", first.len());
+        let rest: Vec<u32> = plan
+            .poll(&l, &mut cursor)
+            .iter()
+            .map(|f| number(&f.message))
+            .collect();
+        let all: Vec<u32> = first.into_iter().chain(rest).collect();
+        assert_eq!(all, (1..5003).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn a_new_stream_is_read_from_its_start_and_a_stream_filter_follows_its_earlier_file() {
         let (l, _d) = logs();
         l.store.create_group(G).unwrap();

@@ -72,3 +72,52 @@ def test_holding_many_runtime_api_connections_leaves_kindling_serving(server_fac
     assert grown < 1000, f"one function's Runtime API connections ({out}): {grown} descriptors in Kindling"
     assert took < 15, f"ListFunctions and a cold start took {took:.1f} s"
     k.ping(srv, hog)
+
+
+TAKE = r'''
+import os, socket
+
+HELD = []
+
+def attack(event, context):
+    """Opens connections to its Runtime API until one is not served (or `want`), keeps them."""
+    host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].rsplit(":", 1)
+    served = 0
+    for _ in range(event["want"]):
+        s = socket.create_connection((host, int(port)), timeout=5)
+        try:
+            s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = s.recv(4096)
+        except OSError:
+            head = b""
+        if not head.startswith(b"HTTP/1.1 200"):
+            s.close()
+            break
+        HELD.append(s)
+        served += 1
+    return {"served": served, "held": len(HELD)}
+'''
+
+
+def test_runtime_api_connections_share_one_budget_sized_by_the_open_file_limit(server_factory):
+    """Kindling counts 16 descriptors per environment when it sizes `--max-environments` from
+    its open-file limit: an environment holds 4 Runtime API connections of its own, more only
+    from one budget shared by all (what the limit leaves: 64 descriptors here), and at most 64.
+    Before, every environment could hold 64, so a quarter of the environments allowed could
+    exhaust Kindling's descriptors."""
+    # RLIMIT_NOFILE 1024: 512 left beside the reserve, 28 environments of 16, 64 shared.
+    srv = server_factory.start("rapi-budget", prefix=["prlimit", "--nofile=1024:1024", "--"])
+    assert "shared=64" in srv.log_tail(200), srv.log_tail(40)
+    hog, other = k.unique("hog"), k.unique("other")
+    for name in (hog, other):
+        k.deploy(srv, name, k.function_source(TAKE), timeout=60)
+    # The runtime's own connection (its /next) is one of its guaranteed 4.
+    got = k.ok(srv, hog, {"want": 200})
+    assert got["served"] == 63, f"one environment holds its 64 at most: {got}"
+    got = k.ok(srv, other, {"want": 200})
+    # 3 of its own beside the runtime's, and the 4 the first left of the shared 64.
+    assert got["served"] == 7, f"the second environment, after the first took 60 shared: {got}"
+    # Both still serve their runtimes (their own places are theirs), and Kindling serves on.
+    k.ping(srv, hog)
+    k.ping(srv, other)
+    assert {f["FunctionName"] for f in srv.client().list_functions()["Functions"]} >= {hog, other}

@@ -151,17 +151,22 @@ def test_a_destination_outside_the_sandbox_is_refused(server_factory):
         source = SUBSCRIBE.replace(
             '_subscribe([f"http://127.0.0.1:{_PORT}/t", f"http://sandbox.localdomain:{_PORT}/t"], "HTTP")',
             '_subscribe([f"http://127.0.0.2:{_PORT}/t", f"http://0x7f000001:{_PORT}/t", '
-            'f"http://example.invalid:{_PORT}/t", f"http://sandbox.localdomain:{_PORT}/t"], "HTTP")')
+            'f"http://example.invalid:{_PORT}/t", f"http://[::1]:{_PORT}/t", '
+            'f"http://SANDBOX.LocalDomain:{_PORT}/t"], "HTTP")')
         assert source != SUBSCRIBE
         k.deploy(srv, name, k.function_source(source),
                  environment={"PROBE_PORT": str(listener.port)})
         token = uuid.uuid4().hex
         subs = k.ok(srv, name, {"token": token})["subscriptions"]
-        for uri in ("127.0.0.2", "0x7f000001", "example.invalid"):
+        for uri in ("127.0.0.2", "0x7f000001", "example.invalid", "[::1]"):
             status, text = subs[f"HTTP http://{uri}:{listener.port}/t"]
             assert status == 400 and "ValidationError" in text, (uri, status, text)
-        # The environment's own loopback is still a destination (shared host network here).
-        status, _ = subs[f"HTTP http://sandbox.localdomain:{listener.port}/t"]
+            assert "sandbox.localdomain, sandbox, localhost or 127.0.0.1" in text, text
+        # No delivery dials IPv6: the message says so.
+        assert "IPv6" in subs[f"HTTP http://[::1]:{listener.port}/t"][1]
+        # The environment's own loopback is still a destination (shared host network here),
+        # its name in any letter case.
+        status, _ = subs[f"HTTP http://SANDBOX.LocalDomain:{listener.port}/t"]
         assert status == 200, subs
         k.wait_until(lambda: listener.with_data(f"telemetry-probe-{token}".encode()), 10,
                      what="the function's line at its sandbox.localdomain destination")

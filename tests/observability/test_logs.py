@@ -303,3 +303,102 @@ def test_groups_and_streams_written_through_the_api(logs):
     with pytest.raises(ClientError) as e:
         logs.describe_log_streams(logGroupName=g)
     assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+ROTATING_CODE = """
+import time
+def handler(event, context):
+    for i in range(event["first"], event["end"]):
+        print(f"rot-{i:06d} " + "x" * 1000, flush=True)
+        if event.get("pause"):
+            time.sleep(event["pause"])
+    return {}
+"""
+
+
+def test_tokens_and_live_tail_follow_a_stream_across_its_rotation(server_factory):
+    # `--log-max-size 16MiB`: an environment's stream sets its file aside as `-earlier` at
+    # 1 MiB (~1 000 of these lines) and starts a new one. A GetLogEvents token taken before
+    # the rotation and a live tail running through it read every line once, in order.
+    import conftest
+    from botocore.config import Config
+    srv = server_factory(extra=["--log-max-size", "16MiB"])
+    resp = None
+    try:
+        lam = conftest.client("lambda", endpoint_url=srv.url)
+        logs = conftest.client("logs", endpoint_url=srv.url)
+        name = make_function(lam, code=ROTATING_CODE, Timeout=60)
+        invoke(lam, name, {"first": 0, "end": 600})
+        stream = logs.describe_log_streams(logGroupName=group(name))["logStreams"][0]["logStreamName"]
+
+        def rot_lines(events):
+            return [e["message"].split(" ")[0] for e in events if e["message"].startswith("rot-")]
+
+        # Up to the end of the stream: the token waits for its next lines.
+        token, seen = None, []
+        while True:
+            kwargs = {"nextToken": token} if token else {"startFromHead": True}
+            page = logs.get_log_events(logGroupName=group(name), logStreamName=stream, **kwargs)
+            seen += rot_lines(page["events"])
+            if page["nextForwardToken"] == token:
+                break
+            token = page["nextForwardToken"]
+        assert seen == [f"rot-{i:06d}" for i in range(600)]
+
+        tail = boto3_tail(srv.url, Config)
+        resp = tail.start_live_tail(logGroupIdentifiers=[f"arn:aws:logs:{support.REGION}:"
+                                                         f"{support.ACCOUNT}:log-group:{group(name)}"],
+                                    logEventFilterPattern="rot")
+        events: list = []
+        done = threading.Event()
+
+        def follow():
+            try:
+                for e in resp["responseStream"]:
+                    if "sessionUpdate" in e:
+                        assert not e["sessionUpdate"]["sessionMetadata"]["sampled"]
+                        events.extend(e["sessionUpdate"]["sessionResults"])
+                        if any(r["message"].startswith("rot-001799") for r in events):
+                            break
+            except Exception as e:  # noqa: BLE001 - reported below
+                events.append({"message": f"error {e!r}"})
+            done.set()
+
+        threading.Thread(target=follow, daemon=True).start()
+        time.sleep(0.6)  # the session's first poll has taken its offsets
+        # ~1.2 MiB more, slowly enough for live tail's updates (500 events each at most).
+        invoke(lam, name, {"first": 600, "end": 1800, "pause": 0.002})
+        files = sorted(p.name for p in (srv.data_dir / "logs" / name).rglob("*.log"))
+        assert any(f.endswith("-earlier.log") for f in files), f"no rotation: {files}"
+        want = [f"rot-{i:06d}" for i in range(600, 1800)]
+
+        # The token taken before the rotation goes on in the file now called -earlier, then
+        # in the new one.
+        seen = []
+        while True:
+            page = logs.get_log_events(logGroupName=group(name), logStreamName=stream,
+                                       nextToken=token)
+            seen += rot_lines(page["events"])
+            if page["nextForwardToken"] == token:
+                break
+            token = page["nextForwardToken"]
+        assert seen == want
+
+        assert done.wait(30), f"live tail saw {len(events)} events"
+        assert rot_lines(events) == want
+        assert {e["logStreamName"] for e in events} == {stream}
+        with pytest.raises(ClientError) as err:
+            logs.get_log_events(logGroupName=group(name), logStreamName=stream,
+                                nextToken="f/" + "0" * 56)
+        assert err.value.response["Error"]["Code"] == "InvalidParameterException"
+    finally:
+        if resp is not None:
+            resp["responseStream"].close()  # a session left open holds up the server's stop
+        support.stop_cleanly(srv)
+
+
+def boto3_tail(url, config_cls):
+    import boto3
+    return boto3.client("logs", endpoint_url=url,
+                        config=config_cls(inject_host_prefix=False, read_timeout=30,
+                                          retries={"total_max_attempts": 1}))

@@ -7,6 +7,8 @@
 //! - [`ops`]: the operations (groups, streams, GetLogEvents with forward/backward tokens that
 //!   repeat at the end, FilterLogEvents interleaved by time with stable `eventId`s and a
 //!   resumable `nextToken`, retention, and the writes clients of the Logs API use);
+//! - `get`: GetLogEvents' pages and their tokens (a place in one file of the stream, which
+//!   follows the file when a rotation renames it);
 //! - [`pattern`]: filter patterns (terms, phrases, `?any`, `-exclusions`, JSON and
 //!   space-delimited patterns);
 //! - [`registry`]: groups made with `CreateLogGroup` and retention policies (also the age
@@ -21,6 +23,7 @@
 //! service's JSON error.*
 
 pub mod error;
+mod get;
 pub mod live;
 pub mod ops;
 pub mod pattern;

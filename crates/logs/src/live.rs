@@ -9,11 +9,14 @@
 //! dropped and the update says `sampled`). After [`SESSION_LIMIT`] a `SessionTimeoutException`
 //! ends the stream. The session stops as soon as the client goes away (the body is dropped).
 //!
-//! Reading: each stream file is followed from its size when the session started (streams that
-//! appear later from their start); only complete lines are events. At most [`MAX_SESSIONS`]
+//! Reading: each stream file is followed from its size when the session started (files that
+//! appear later from their start), its place kept by the file's identity, not its path: when
+//! an environment's stream sets its full file aside as `<name>-earlier` and starts a new one,
+//! the rest of the old file is read, then the new one from its start, each line once and in
+//! order, reported as the stream it was written to. Only complete lines are events. At most [`MAX_SESSIONS`]
 //! sessions run at once (`LimitExceededException` beyond).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -34,7 +37,8 @@ use tokio::sync::mpsc;
 use crate::error::LogsError;
 use crate::ops::Logs;
 use crate::pattern::Pattern;
-use crate::stream;
+use crate::stream::{self, FileId};
+use kindling_scheduler::layout;
 
 /// How often the streams are read.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -163,9 +167,16 @@ fn validate(logs: &Logs, input: Value) -> Result<Plan, LogsError> {
     })
 }
 
-/// Where each followed stream file was read up to.
+/// Where each followed stream file was read up to, keyed by the file's identity (not its
+/// name: an environment's stream renames its full file `<name>-earlier` and starts a new one
+/// of its name), with the stream its lines were written as.
 struct Cursor {
-    offsets: HashMap<PathBuf, u64>,
+    files: HashMap<FileId, Followed>,
+}
+
+struct Followed {
+    offset: u64,
+    stream: String,
 }
 
 /// One event for a `sessionUpdate`.
@@ -187,65 +198,138 @@ impl Plan {
         true
     }
 
-    /// The cursor at the end of every stream that exists now.
-    fn start(&self, logs: &Logs) -> Cursor {
-        let mut offsets = HashMap::new();
-        for (_, group) in &self.groups {
-            for (name, path) in logs.group_streams(group).unwrap_or_default() {
-                if self.wants(&name) {
-                    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
-                    offsets.insert(path, size);
-                }
-            }
-        }
-        Cursor { offsets }
+    /// Whether a stream file is followed: its own name, or for a file a rotation set aside,
+    /// the stream it was written as.
+    fn follows(&self, name: &str) -> bool {
+        self.wants(name) || self.wants(layout::written_as(name))
     }
 
-    /// New complete lines of every followed stream that match.
-    fn poll(&self, logs: &Logs, cursor: &mut Cursor) -> Vec<Found> {
+    /// The followed files of every group, each stream's set-aside `-earlier` file before its
+    /// own, opened in the reverse order (its own first): a rotation between the two opens
+    /// shows one file twice, never neither. Files that cannot be opened (deleted meanwhile)
+    /// are left out.
+    fn open_files(&self, logs: &Logs) -> Vec<(String, String, stream::OpenFile)> {
         let mut out = Vec::new();
         for (id, group) in &self.groups {
-            for (name, path) in logs.group_streams(group).unwrap_or_default() {
-                if !self.wants(&name) {
-                    continue;
+            let mut streams: Vec<(String, PathBuf)> = logs
+                .group_streams(group)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(name, _)| self.follows(name))
+                .collect();
+            // Each stream's own file, then its `-earlier` one.
+            streams.sort_by(|a, b| {
+                let key = |n: &str| (layout::written_as(n).to_string(), n.len());
+                key(&a.0).cmp(&key(&b.0))
+            });
+            let mut opened: Vec<(String, String, stream::OpenFile)> = streams
+                .into_iter()
+                .filter_map(|(name, path)| {
+                    let file = stream::OpenFile::open(&path).ok()??;
+                    Some((id.clone(), name, file))
+                })
+                .collect();
+            // Read order: `-earlier` before the stream's own file.
+            let mut i = 0;
+            while i + 1 < opened.len() {
+                if layout::written_as(&opened[i + 1].1) == opened[i].1 {
+                    opened.swap(i, i + 1);
+                    i += 2;
+                } else {
+                    i += 1;
                 }
-                let from = cursor.offsets.get(&path).copied().unwrap_or(0);
-                let Ok((events, next)) = read_from(&path, from) else {
-                    continue;
-                };
-                cursor.offsets.insert(path, next);
-                for e in events {
-                    if self.pattern.matches(&e.message) {
-                        out.push(Found {
-                            group: id.clone(),
-                            stream: name.clone(),
-                            timestamp: e.timestamp,
-                            message: e.message,
-                        });
-                    }
+            }
+            out.extend(opened);
+        }
+        out
+    }
+
+    /// The cursor at the end of every stream file that exists now.
+    fn start(&self, logs: &Logs) -> Cursor {
+        let files = self
+            .open_files(logs)
+            .into_iter()
+            .map(|(_, name, file)| {
+                let stream = layout::written_as(&name).to_string();
+                (
+                    file.id,
+                    Followed {
+                        offset: file.len,
+                        stream,
+                    },
+                )
+            })
+            .collect();
+        Cursor { files }
+    }
+
+    /// New complete lines of every followed stream that match. A file read before goes on
+    /// from where it was read to (under any name); a file not seen before is read from its
+    /// start (a stream that appeared, or the new file of a stream that rotated). A stream's
+    /// `-earlier` file is read before its own, and its own waits while the earlier one has
+    /// more than a poll reads: its lines come once, in order.
+    fn poll(&self, logs: &Logs, cursor: &mut Cursor) -> Vec<Found> {
+        let mut out = Vec::new();
+        // Every file listed (read or not) and those read this poll.
+        let mut listed: HashSet<FileId> = HashSet::new();
+        let mut read: HashSet<FileId> = HashSet::new();
+        // The stream whose `-earlier` file was left unfinished this poll.
+        let mut unfinished: Option<(String, String)> = None;
+        for (id, name, file) in self.open_files(logs) {
+            let stream = cursor.files.get(&file.id).map_or_else(
+                || layout::written_as(&name).to_string(),
+                |f| f.stream.clone(),
+            );
+            listed.insert(file.id);
+            if read.contains(&file.id) || unfinished.as_ref() == Some(&(id.clone(), stream.clone()))
+            {
+                continue;
+            }
+            read.insert(file.id);
+            let from = cursor.files.get(&file.id).map_or(0, |f| f.offset);
+            let Ok((events, next)) = read_from(&file, from) else {
+                continue;
+            };
+            if next < file.len && name != stream {
+                unfinished = Some((id.clone(), stream.clone()));
+            }
+            cursor.files.insert(
+                file.id,
+                Followed {
+                    offset: next,
+                    stream: stream.clone(),
+                },
+            );
+            for e in events {
+                if self.pattern.matches(&e.message) {
+                    out.push(Found {
+                        group: id.clone(),
+                        stream: stream.clone(),
+                        timestamp: e.timestamp,
+                        message: e.message,
+                    });
                 }
             }
         }
-        // Streams deleted meanwhile (retention) are forgotten.
-        cursor.offsets.retain(|p, _| p.exists());
+        // Files deleted meanwhile (retention, rotated out) are forgotten.
+        cursor.files.retain(|id, _| listed.contains(id));
         out.sort_by_key(|f| f.timestamp);
         out
     }
 }
 
-/// The complete lines of `path` after byte `from` (at most [`MAX_READ`] bytes), and the offset
-/// after them. A file shorter than `from` (a new file of the stream's name: an environment's
-/// stream starts one when its file is full) is read from its start.
-fn read_from(path: &std::path::Path, from: u64) -> std::io::Result<(Vec<stream::Event>, u64)> {
-    let mut file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len();
-    let from = if len < from { 0 } else { from };
-    if len == from {
+/// The complete lines of `file` after byte `from` (at most [`MAX_READ`] bytes), and the offset
+/// after them.
+fn read_from(file: &stream::OpenFile, from: u64) -> std::io::Result<(Vec<stream::Event>, u64)> {
+    let len = file.len;
+    if len <= from {
         return Ok((Vec::new(), from));
     }
-    file.seek(SeekFrom::Start(from))?;
+    let mut reader = &file.file;
+    reader.seek(SeekFrom::Start(from))?;
     let mut bytes = Vec::new();
-    file.take((len - from).min(MAX_READ))
+    reader
+        .take((len - from).min(MAX_READ))
         .read_to_end(&mut bytes)?;
     let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     Ok((stream::parse(&bytes[..complete]), from + complete as u64))
@@ -412,31 +496,182 @@ mod tests {
             b"2020-04-10T19:06:33.000Z\tnew\n2020-04-10T19:06:34.000Z\tpart",
         )
         .unwrap();
-        let (events, next) = read_from(&p, start).unwrap();
+        let open = || stream::OpenFile::open(&p).unwrap().unwrap();
+        let (events, next) = read_from(&open(), start).unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].message, "new");
         assert_eq!(events[0].timestamp, 1_586_545_593_000);
-        let (again, n) = read_from(&p, next).unwrap();
+        let (again, n) = read_from(&open(), next).unwrap();
         assert!(again.is_empty() && n == next);
         std::io::Write::write_all(&mut f, b"ial\n").unwrap();
-        let (rest, _) = read_from(&p, next).unwrap();
+        let (rest, _) = read_from(&open(), next).unwrap();
         assert_eq!(rest[0].message, "partial");
     }
 
-    #[test]
-    fn a_new_shorter_file_is_read_once_from_its_start() {
+    const G: &str = "/aws/lambda/fn";
+    const S: &str = "2024/01/01/[$LATEST]tail";
+
+    fn logs() -> (Logs, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("s");
-        let line = |n: u32| format!("2020-04-10T19:06:32.563Z\tline {n}\n");
-        std::fs::write(&p, (0..100).map(line).collect::<String>()).unwrap();
-        let (_, old_end) = read_from(&p, 0).unwrap();
-        // The stream's full file was set aside; a new one took its name.
-        std::fs::write(&p, line(100) + &line(101)).unwrap();
-        let (events, next) = read_from(&p, old_end).unwrap();
-        let texts: Vec<_> = events.iter().map(|e| e.message.as_str()).collect();
-        assert_eq!(texts, ["line 100", "line 101"]);
-        let (again, _) = read_from(&p, next).unwrap();
-        assert!(again.is_empty(), "read twice: {again:?}");
+        let root = dir.path().join("logs");
+        let registry = Arc::new(crate::Registry::open(root.join(".registry.json")).unwrap());
+        (
+            Logs {
+                store: kindling_scheduler::LogStore::new(root),
+                registry,
+                region: "us-east-1".into(),
+                account_id: "123456789012".into(),
+                searches: Arc::default(),
+            },
+            dir,
+        )
+    }
+
+    /// Appends `line <n>` for `range` to the stream, the last one without its newline when
+    /// `partial` (a write cut in the middle of a line).
+    fn append(l: &Logs, range: std::ops::Range<u32>, partial: bool) {
+        let path = layout::stream_file(&l.store.group_dir(G), S).unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut text: String = range
+            .map(|n| format!("2024-01-01T00:00:00.{:03}Z\tline {n}\n", n % 1000))
+            .collect();
+        if partial {
+            text.pop();
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
+    }
+
+    /// Ends a cut line.
+    fn finish_line(l: &Logs) {
+        let path = layout::stream_file(&l.store.group_dir(G), S).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"\n").unwrap();
+    }
+
+    /// An environment's stream at its limit: its file becomes `<name>-earlier` (replacing
+    /// the one before) and a new file takes its name.
+    fn rotate(l: &Logs) {
+        let path = layout::stream_file(&l.store.group_dir(G), S).unwrap();
+        std::fs::rename(&path, layout::earlier_file(&path)).unwrap();
+        std::fs::write(&path, "").unwrap();
+    }
+
+    #[test]
+    fn a_session_reads_every_line_once_in_order_across_rotations() {
+        let (l, _d) = logs();
+        append(&l, 0..5, false);
+        rotate(&l);
+        append(&l, 5..10, false);
+        let plan = validate(&l, json!({"logGroupIdentifiers": [G]})).unwrap();
+        let mut cursor = plan.start(&l);
+        let mut seen: Vec<(String, String)> = Vec::new();
+        let mut poll = |cursor: &mut Cursor| {
+            seen.extend(
+                plan.poll(&l, cursor)
+                    .into_iter()
+                    .map(|f| (f.stream, f.message)),
+            );
+        };
+        append(&l, 10..20, false);
+        poll(&mut cursor);
+        // Lines after the last poll, one of them cut, then the file is set aside and the
+        // new one gets more bytes than the old one had been read to.
+        append(&l, 20..23, true);
+        poll(&mut cursor);
+        finish_line(&l);
+        rotate(&l);
+        append(&l, 23..60, false);
+        poll(&mut cursor);
+        poll(&mut cursor);
+        // Two rotations between polls: the file in between was never seen, and is read whole
+        // (lines 60-61 went with the file the second rotation replaced).
+        append(&l, 60..62, false);
+        rotate(&l);
+        append(&l, 62..65, false);
+        rotate(&l);
+        append(&l, 65..70, false);
+        poll(&mut cursor);
+        poll(&mut cursor);
+        let want: Vec<(String, String)> = (10..60)
+            .chain(62..70)
+            .map(|n| (S.to_string(), format!("line {n}")))
+            .collect();
+        assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn a_stream_waits_while_its_earlier_file_has_more_than_a_poll_reads() {
+        let (l, _d) = logs();
+        append(&l, 0..1, false);
+        let plan = validate(&l, json!({"logGroupIdentifiers": [G]})).unwrap();
+        let mut cursor = plan.start(&l);
+        // More than one poll reads (MAX_READ), then the file is set aside.
+        let long = "y".repeat(1000);
+        let path = layout::stream_file(&l.store.group_dir(G), S).unwrap();
+        let text: String = (1..5001)
+            .map(|n| format!("2024-01-01T00:00:00.000Z\tline {n} {long}\n"))
+            .collect();
+        assert!(text.len() as u64 > MAX_READ);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+            .unwrap();
+        rotate(&l);
+        append(&l, 5001..5003, false);
+        let number = |m: &str| m.split(' ').nth(1).unwrap().parse::<u32>().unwrap();
+        let first: Vec<u32> = plan
+            .poll(&l, &mut cursor)
+            .iter()
+            .map(|f| number(&f.message))
+            .collect();
+        assert!(first.len() < 5000, "one poll read {} lines", first.len());
+        let rest: Vec<u32> = plan
+            .poll(&l, &mut cursor)
+            .iter()
+            .map(|f| number(&f.message))
+            .collect();
+        let all: Vec<u32> = first.into_iter().chain(rest).collect();
+        assert_eq!(all, (1..5003).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_new_stream_is_read_from_its_start_and_a_stream_filter_follows_its_earlier_file() {
+        let (l, _d) = logs();
+        l.store.create_group(G).unwrap();
+        let plan = validate(
+            &l,
+            json!({"logGroupIdentifiers": [G], "logStreamNames": [S]}),
+        )
+        .unwrap();
+        let mut cursor = plan.start(&l);
+        append(&l, 0..3, false);
+        let first: Vec<String> = plan
+            .poll(&l, &mut cursor)
+            .into_iter()
+            .map(|f| f.message)
+            .collect();
+        assert_eq!(first, ["line 0", "line 1", "line 2"]);
+        append(&l, 3..5, false);
+        rotate(&l);
+        append(&l, 5..6, false);
+        let next: Vec<(String, String)> = plan
+            .poll(&l, &mut cursor)
+            .into_iter()
+            .map(|f| (f.stream, f.message))
+            .collect();
+        let want: Vec<(String, String)> = (3..6)
+            .map(|n| (S.to_string(), format!("line {n}")))
+            .collect();
+        assert_eq!(next, want);
     }
 
     #[test]

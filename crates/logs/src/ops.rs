@@ -1,7 +1,7 @@
 //! The operations, over the stored streams ([`LogStore`]) and the group [`Registry`]. Every
 //! function here blocks (file reads and writes): the router calls them on the blocking pool.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,10 +12,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::LogsError;
+use crate::get;
 use crate::pattern::Pattern;
 use crate::registry::{GroupRecord, Registry};
 use crate::search::{self, Key, Progress, Query, QueryId, Searches};
-use crate::stream::{self, Event, StreamInfo};
+use crate::stream::{self, StreamInfo};
 
 /// Largest answer of GetLogEvents and FilterLogEvents (events' bytes), as CloudWatch's 1 MB.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -205,7 +206,7 @@ fn limit(asked: Option<i64>, max: usize, default: usize) -> Result<usize, LogsEr
     }
 }
 
-fn bad_token() -> LogsError {
+pub(crate) fn bad_token() -> LogsError {
     LogsError::invalid("The specified nextToken is invalid.")
 }
 
@@ -421,71 +422,27 @@ impl Logs {
         let group = input.group.name()?;
         let limit = limit(input.limit, 10_000, 10_000)?;
         let path = self.stream_path(&group, &input.log_stream_name)?;
-        let in_range = |e: &Event| {
-            input.start_time.is_none_or(|s| e.timestamp >= s)
-                && input.end_time.is_none_or(|t| e.timestamp < t)
-        };
         let token = match &input.next_token {
             None => None,
-            Some(t) => Some(parse_get_token(t).ok_or_else(bad_token)?),
+            Some(t) => Some(get::parse_token(t).ok_or_else(bad_token)?),
         };
-        let forward = match token {
-            Some((forward, _)) => forward,
-            None => input.start_from_head.unwrap_or(false),
-        };
-        let size = |e: &Event| e.message.len() + 26;
         // The stream is read a line at a time; the page holds at most `limit` events and
-        // MAX_RESPONSE_BYTES of them.
-        let mut page: VecDeque<Event> = VecDeque::new();
-        let mut bytes = 0;
-        let mut total = 0;
-        let (from, to) = if forward {
-            let start = token.map_or(0, |(_, n)| n);
-            let mut stopped_at = None;
-            stream::each_event(&path, |e| {
-                total = e.index + 1;
-                if e.index < start || !in_range(&e) {
-                    return true;
-                }
-                if page.len() == limit || bytes + size(&e) > MAX_RESPONSE_BYTES {
-                    stopped_at = Some(e.index);
-                    return false;
-                }
-                bytes += size(&e);
-                page.push_back(e);
-                true
-            })?;
-            let start = start.min(total);
-            let to = stopped_at.unwrap_or(total);
-            (page.front().map_or(start, |e| e.index), to)
-        } else {
-            // The last events before the token (or the end) that fit: the longest suffix.
-            let before = token.map_or(usize::MAX, |(_, n)| n);
-            stream::each_event(&path, |e| {
-                total = e.index + 1;
-                if e.index < before && in_range(&e) {
-                    bytes += size(&e);
-                    page.push_back(e);
-                    while page.len() > limit || bytes > MAX_RESPONSE_BYTES {
-                        if let Some(old) = page.pop_front() {
-                            bytes -= size(&old);
-                        }
-                    }
-                }
-                true
-            })?;
-            let end = before.min(total);
-            let to = match (token, page.back()) {
-                (None, _) => total,
-                (Some(_), Some(last)) => last.index + 1,
-                (Some(_), None) => end,
-            };
-            (page.front().map_or(end, |e| e.index), to)
-        };
-        // At the end of the stream the same token comes back (clients stop on a repeat).
-        let forward_token = format!("f/{to:056}");
-        let backward_token = format!("b/{from:056}");
+        // MAX_RESPONSE_BYTES of them. At the end of the stream the same token comes back
+        // (clients stop on a repeat).
+        let page = get::page(
+            &path,
+            &get::Request {
+                limit,
+                max_bytes: MAX_RESPONSE_BYTES,
+                start_time: input.start_time,
+                end_time: input.end_time,
+                start_from_head: input.start_from_head.unwrap_or(false),
+                token,
+            },
+        )?
+        .ok_or_else(LogsError::stream_not_found)?;
         let events: Vec<Value> = page
+            .events
             .iter()
             .map(|e| {
                 json!({
@@ -497,8 +454,8 @@ impl Logs {
             .collect();
         Ok(json!({
             "events": events,
-            "nextForwardToken": forward_token,
-            "nextBackwardToken": backward_token,
+            "nextForwardToken": get::token(true, page.forward),
+            "nextBackwardToken": get::token(false, page.backward),
         }))
     }
 
@@ -837,17 +794,6 @@ fn parse_position(t: &str) -> Option<Key> {
         .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
         .collect();
     Some((ts, String::from_utf8(bytes?).ok()?, index))
-}
-
-/// `f/<position>` or `b/<position>` → (forward, position).
-fn parse_get_token(t: &str) -> Option<(bool, usize)> {
-    let (dir, n) = t.split_once('/')?;
-    let forward = match dir {
-        "f" => true,
-        "b" => false,
-        _ => return None,
-    };
-    Some((forward, n.parse().ok()?))
 }
 
 #[derive(Deserialize)]

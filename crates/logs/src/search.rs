@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::pattern::Pattern;
-use crate::stream::{self, Position};
+use crate::stream::{self, FileId, Position};
 
 /// An event's place in a search's order: time, stream, line.
 pub(crate) type Key = (i64, String, usize);
@@ -153,7 +153,9 @@ pub(crate) struct Progress {
     /// Budgets this page has taken so far (at least this many bytes were read from its
     /// start): the count its token carries.
     pub rounds: u64,
-    at: Option<(String, Position)>,
+    /// The stream being read, the file it was in (a rotation gives the stream a new file:
+    /// a position is only good in its own) and where in it.
+    at: Option<(String, FileId, Position)>,
     /// The first matches, their bytes as the answer counts them, the smallest key dropped
     /// (later matches past it cannot be on this page), whether any was.
     pub matched: BTreeMap<Key, String>,
@@ -174,6 +176,18 @@ impl Progress {
             beyond: None,
             more: false,
         }
+    }
+
+    /// Drops the matches kept from `stream`.
+    fn forget_stream(&mut self, stream: &str) {
+        let bytes = &mut self.bytes;
+        self.matched.retain(|(_, s, _), m| {
+            let keep = s != stream;
+            if !keep {
+                *bytes -= m.len() + 26;
+            }
+            keep
+        });
     }
 
     /// Counts in one event of `stream`.
@@ -220,38 +234,47 @@ pub(crate) fn run(
     stale: impl Fn(&Path) -> bool,
 ) -> io::Result<(bool, Vec<String>)> {
     let (first, mut from) = match p.at.take() {
-        None => (0, Position::default()),
-        Some((name, pos)) => {
+        None => (0, None),
+        Some((name, id, pos)) => {
             let i = streams.partition_point(|(n, _)| *n < name);
             let same = streams.get(i).is_some_and(|(n, _)| *n == name);
-            (i, if same { pos } else { Position::default() })
+            (i, same.then_some((id, pos)))
         }
     };
     let mut read = 0u64;
     let mut searched = Vec::new();
     for (name, path) in streams.get(first..).unwrap_or_default() {
-        let pos = std::mem::take(&mut from);
+        let resumed = from.take();
         if q.names.is_some_and(|n| !n.contains(name))
             || q.prefix.is_some_and(|pre| !name.starts_with(pre))
-            || (pos == Position::default() && stale(path))
+            || (resumed.is_none() && stale(path))
         {
             continue;
         }
+        let Some(file) = stream::OpenFile::open(path)? else {
+            continue;
+        };
+        // A paused position goes on only in the file it was taken in. After a rotation the
+        // stream's new file is read from its start, and what the old file matched is
+        // forgotten: those lines are the `-earlier` stream's now, found again under its name.
+        let pos = match resumed {
+            Some((id, pos)) if id == file.id => pos,
+            Some(_) => {
+                p.forget_stream(name);
+                Position::default()
+            }
+            None => Position::default(),
+        };
         let mut stopped = false;
-        let end = stream::each_event_from(path, pos, |e, size| {
+        let end = stream::each_event_in(&file.file, pos, |e, size| {
             read += size;
             p.consider(q, name, e);
             stopped = read >= budget;
             !stopped
-        });
-        match end {
-            Ok(end) if stopped => {
-                p.at = Some((name.clone(), end));
-                return Ok((false, searched));
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
+        })?;
+        if stopped {
+            p.at = Some((name.clone(), file.id, end));
+            return Ok((false, searched));
         }
         searched.push(name.clone());
     }

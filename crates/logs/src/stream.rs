@@ -47,11 +47,19 @@ pub struct Position {
 pub fn each_event_from(
     path: &Path,
     from: Position,
+    f: impl FnMut(Event, u64) -> bool,
+) -> io::Result<Position> {
+    each_event_in(&File::open(path)?, from, f)
+}
+
+/// [`each_event_from`] in a file already open.
+pub fn each_event_in(
+    file: &File,
+    from: Position,
     mut f: impl FnMut(Event, u64) -> bool,
 ) -> io::Result<Position> {
-    let mut file = File::open(path)?;
-    file.seek(SeekFrom::Start(from.offset))?;
     let mut reader = io::BufReader::new(file);
+    reader.seek(SeekFrom::Start(from.offset))?;
     let mut line = Vec::new();
     let mut at = from;
     loop {
@@ -72,6 +80,108 @@ pub fn each_event_from(
         }
     }
     Ok(at)
+}
+
+/// Which file a position is in, whatever its name: its device and inode, and its birth time
+/// where the file system keeps one (an inode number is given again once its file is deleted).
+/// A stream's file keeps its identity when a rotation renames it `<name>-earlier`, so readers
+/// that key their place by it go on where they were, not in the new file that took the name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+    /// Nanoseconds since the epoch (0 where unknown).
+    pub born: u64,
+}
+
+impl FileId {
+    pub fn of(meta: &fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        let born = meta
+            .created()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            born,
+        }
+    }
+}
+
+/// An open stream file: its identity and length when it was opened.
+#[derive(Debug)]
+pub struct OpenFile {
+    pub file: File,
+    pub id: FileId,
+    pub len: u64,
+}
+
+impl OpenFile {
+    /// Opens `path`; `None` when it does not exist.
+    pub fn open(path: &Path) -> io::Result<Option<Self>> {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let meta = file.metadata()?;
+        Ok(Some(Self {
+            id: FileId::of(&meta),
+            len: meta.len(),
+            file,
+        }))
+    }
+
+    /// Whether `offset` is where a line starts (or the file's end).
+    pub fn at_line_start(&self, offset: u64) -> io::Result<bool> {
+        use std::os::unix::fs::FileExt;
+        if offset == 0 {
+            return Ok(true);
+        }
+        if offset > self.len {
+            return Ok(false);
+        }
+        let mut before = [0u8];
+        self.file.read_exact_at(&mut before, offset - 1)?;
+        Ok(before[0] == b'\n')
+    }
+
+    /// Calls `f` with every complete line from byte `from` as an event with its start and end
+    /// offsets, in order, until it returns `false` (that event counts as not taken). Returns
+    /// the offset after the last event taken. Lines are numbered from 0 at `from`; a line
+    /// without a timestamp takes the previous one's (0 for the first).
+    pub fn each_event_at(
+        &self,
+        from: u64,
+        mut f: impl FnMut(Event, u64, u64) -> bool,
+    ) -> io::Result<u64> {
+        let mut reader = io::BufReader::new(&self.file);
+        reader.seek(SeekFrom::Start(from))?;
+        let mut line = Vec::new();
+        let mut at = from;
+        let mut index = 0;
+        let mut last_ts = 0;
+        loop {
+            line.clear();
+            reader.read_until(b'\n', &mut line)?;
+            let size = line.len() as u64;
+            if line.pop() != Some(b'\n') {
+                break;
+            }
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            let e = event(index, &String::from_utf8_lossy(&line), &mut last_ts);
+            if !f(e, at, at + size) {
+                break;
+            }
+            at += size;
+            index += 1;
+        }
+        Ok(at)
+    }
 }
 
 /// One line as an event (`last_ts`: the previous event's timestamp, updated).

@@ -125,6 +125,7 @@
 //! Kindling bootstraps, shell extensions) against it by hand.
 
 mod body;
+pub mod connections;
 mod error;
 mod events;
 mod routes;

@@ -1,15 +1,15 @@
 //! The listener: accepts connections (TCP_NODELAY on each), checks who is connecting when
 //! the config asks for it, and serves HTTP/1.1 with keep-alive on each in its own task. The
 //! tasks live in a `JoinSet` owned by the accept task, so aborting that one task closes every
-//! connection. At most [`MAX_CONNECTIONS`] admitted connections are served at once: each is a
-//! descriptor of Kindling's own process, so a function holding thousands would exhaust
-//! Kindling's (its own processes' limits do not bound the sum); one past the cap is closed at
-//! once.
+//! connection. Admitted connections are served within the environment's places
+//! ([`crate::connections`]: a few of its own, more from the budget all environments share, at
+//! most [`MAX_CONNECTIONS`]): each is a descriptor of Kindling's own process, so a function
+//! holding thousands would exhaust Kindling's (its own processes' limits do not bound the
+//! sum); a connection without a place is closed at once, unanswered.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -18,36 +18,33 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
+use crate::connections::{GUARANTEED, MAX_CONNECTIONS, Places};
 use crate::routes;
 use crate::state::Shared;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 
-/// Admitted connections served at once. A runtime keeps one (its `/next` and answers), each
-/// extension one or two (at most 10 extensions): far below, and far below Kindling's own
-/// descriptor budget per environment.
-pub(crate) const MAX_CONNECTIONS: usize = 64;
-
 pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     let mut connections = JoinSet::new();
     // Counted after admission, so connections another user is refused (a function probing
     // another environment's port) never take this environment's places.
-    let served = Arc::new(AtomicUsize::new(0));
+    let places = Places::new(Arc::clone(&shared.config.connections));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     tracing::trace!(%peer, "runtime api connection");
                     let shared = Arc::clone(&shared);
-                    let served = Arc::clone(&served);
+                    let places = Arc::clone(&places);
                     connections.spawn(async move {
                         if !admitted(&stream, peer, shared.config.allowed_peer_uid) {
                             return;
                         }
-                        let Some(_place) = Place::take(&served) else {
-                            // Debug level: the function can try again and again.
-                            tracing::debug!(%peer, "runtime api connection refused: {MAX_CONNECTIONS} already open");
+                        let Some(_place) = places.take() else {
+                            // Dropping the stream closes it. Debug level: the function can try
+                            // again and again.
+                            tracing::debug!(%peer, "runtime api connection refused: its places are taken ({MAX_CONNECTIONS} at most, beyond {GUARANTEED} from the shared budget)");
                             return;
                         };
                         serve_connection(stream, shared).await;
@@ -60,26 +57,6 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
-    }
-}
-
-/// One of the [`MAX_CONNECTIONS`] places, given back when dropped.
-struct Place(Arc<AtomicUsize>);
-
-impl Place {
-    fn take(served: &Arc<AtomicUsize>) -> Option<Self> {
-        served
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_CONNECTIONS).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Place(Arc::clone(served)))
-    }
-}
-
-impl Drop for Place {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

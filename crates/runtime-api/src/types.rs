@@ -106,6 +106,9 @@ pub struct RuntimeApiConfig {
     /// Size and bandwidth of streamed responses (`Lambda-Runtime-Function-Response-Mode:
     /// streaming`).
     pub stream_limits: StreamLimits,
+    /// The connections beyond its guaranteed few that this environment draws from, shared by
+    /// every environment of the process ([`crate::connections`]).
+    pub connections: std::sync::Arc<crate::connections::ConnectionBudget>,
 }
 
 impl RuntimeApiConfig {
@@ -125,6 +128,7 @@ impl RuntimeApiConfig {
             allowed_peer_uid: None,
             telemetry_network: TelemetryNetwork::Host,
             stream_limits: StreamLimits::default(),
+            connections: std::sync::Arc::default(),
         }
     }
 }

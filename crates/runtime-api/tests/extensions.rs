@@ -572,6 +572,53 @@ async fn telemetry_and_logs_subscriptions_are_stored() {
     );
 }
 
+/// Destination hosts are case-insensitive; `[::1]` is refused with a message naming the hosts
+/// accepted (every delivery dials IPv4's loopback).
+#[tokio::test]
+async fn destination_hosts_in_any_case_are_taken_and_ipv6_is_refused_clearly() {
+    let api = start(config()).await;
+    let addr = api.local_addr();
+    let ext = register(addr, "tel", &[]).await;
+    let mut conn = Conn::connect(addr).await;
+    let subscribe = |uri: &str| {
+        format!(
+            r#"{{"schemaVersion":"2022-07-01","types":["platform"],"destination":{{"protocol":"HTTP","URI":"{uri}"}}}}"#
+        )
+    };
+    for uri in [
+        "http://SANDBOX.LOCALDOMAIN:8080",
+        "http://Localhost:8080/t",
+        "http://Sandbox:8080",
+    ] {
+        let res = conn
+            .request(
+                "PUT",
+                "/2022-07-01/telemetry",
+                &[("Lambda-Extension-Identifier", &ext)],
+                subscribe(uri).as_bytes(),
+            )
+            .await;
+        assert_eq!(res.status, 200, "{uri}");
+    }
+    let res = conn
+        .request(
+            "PUT",
+            "/2022-07-01/telemetry",
+            &[("Lambda-Extension-Identifier", &ext)],
+            subscribe("http://[::1]:8080").as_bytes(),
+        )
+        .await;
+    assert_eq!(res.status, 400);
+    let body = res.json();
+    assert_eq!(body["errorType"], "ValidationError");
+    let message = body["errorMessage"].as_str().unwrap();
+    assert!(
+        message.contains("sandbox.localdomain, sandbox, localhost or 127.0.0.1")
+            && message.contains("IPv6"),
+        "{message}"
+    );
+}
+
 /// The shape of a shell-script extension: `curl` with a fresh connection per call.
 #[tokio::test]
 async fn one_connection_per_request_clients_work() {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use kindling_runtime_api::StreamLimits;
+pub use kindling_runtime_api::connections::ConnectionBudget;
 
 use crate::users::UserRange;
 
@@ -43,6 +44,9 @@ pub struct SchedulerConfig {
     /// Size and bandwidth of streamed responses (Lambda: 200 MB; the first 6 MB at full
     /// speed, then 2 MB/s).
     pub stream_limits: StreamLimits,
+    /// The Runtime API connections environments hold beyond their guaranteed few, shared by
+    /// all of them (sized by the binary from its open-file limit).
+    pub runtime_api_connections: Arc<ConnectionBudget>,
     /// How environments reach Kindling's own API (`AWS_ENDPOINT_URL`); `None`: they are not
     /// pointed at it.
     pub endpoint: Option<ServiceEndpoint>,

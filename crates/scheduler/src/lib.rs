@@ -45,7 +45,9 @@ mod users;
 pub use concurrency::{
     Concurrency, GrantBroker, HealthFn, Refused, ScopeDemand, ThrottleReason, UNRESERVED_SCOPE,
 };
-pub use config::{CredentialsProvider, SchedulerConfig, ServiceEndpoint, StreamLimits};
+pub use config::{
+    ConnectionBudget, CredentialsProvider, SchedulerConfig, ServiceEndpoint, StreamLimits,
+};
 pub use error::SchedulerError;
 pub use kindling_model::invoke::{FunctionError, InvokeTarget};
 pub use kindling_runtime_api::DEFAULT_STREAM_BURST_BYTES;

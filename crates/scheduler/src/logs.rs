@@ -21,6 +21,7 @@ use kindling_model::timefmt::{iso8601_z, iso8601_z_bytes};
 use kindling_runtime_api::telemetry::{self, Kind, Platform, Telemetry};
 
 pub use format::{Level, LogFormat};
+use layout::earlier_file;
 pub use retention::{LogRetention, RetentionOverrides, RetentionTask, SweepReport};
 
 /// Size of the `X-Amz-Log-Result` tail.
@@ -339,13 +340,6 @@ struct Rotation {
     /// The store's open streams: their lock orders the rename and the new file against
     /// retention removing files and emptied directories.
     open: OpenStreams,
-}
-
-/// The file a stream's earlier lines are set aside in: `<name>-earlier.log`.
-fn earlier_file(path: &Path) -> PathBuf {
-    let mut name = path.file_stem().unwrap_or_default().to_os_string();
-    name.push("-earlier.log");
-    path.with_file_name(name)
 }
 
 /// One environment's log stream.

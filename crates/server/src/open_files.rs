@@ -7,8 +7,14 @@
 
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
-/// Descriptors one environment keeps open in Kindling (measured: 13-14), rounded up.
+/// Descriptors one environment keeps open in Kindling (measured: 13-14 with its runtime's one
+/// Runtime API connection), rounded up: room for the few Runtime API connections each
+/// environment is guaranteed (`kindling_runtime_api::connections::GUARANTEED`).
 pub const PER_ENVIRONMENT: u64 = 16;
+
+/// The part of the room for environments set aside, by default, for the Runtime API
+/// connections they hold beyond their guaranteed few (one in this many descriptors).
+const SHARED_CONNECTIONS_PART: u64 = 8;
 
 /// Above the kernel's default `fs.nr_open`, `setrlimit` refuses.
 const CEILING: u64 = 1 << 20;
@@ -23,9 +29,21 @@ pub struct OpenFiles {
 
 impl OpenFiles {
     /// Roughly how many environments fit beside `reserved` descriptors for connections,
-    /// the store and logs.
+    /// the store and logs, and the share of [`Self::shared_connections`].
     pub fn environments(&self, reserved: u64) -> u64 {
-        self.now.saturating_sub(reserved) / PER_ENVIRONMENT
+        let room = self.now.saturating_sub(reserved);
+        (room - room / SHARED_CONNECTIONS_PART) / PER_ENVIRONMENT
+    }
+
+    /// The Runtime API connections all environments may hold together beyond their
+    /// guaranteed few: what `environments` of them leave of the room beside `reserved`
+    /// (`None`: no cap on environments, then the share set aside by default).
+    pub fn shared_connections(&self, reserved: u64, environments: Option<u64>) -> u64 {
+        let room = self.now.saturating_sub(reserved);
+        match environments {
+            Some(n) => room.saturating_sub(n.saturating_mul(PER_ENVIRONMENT)),
+            None => room / SHARED_CONNECTIONS_PART,
+        }
     }
 }
 
@@ -65,7 +83,25 @@ mod tests {
             now: 20_000,
             hard: 20_000,
         };
-        assert_eq!(f.environments(2_000), 1_125);
+        // 18 000 left, an eighth of it for the connections beyond each one's guaranteed few.
+        assert_eq!(f.environments(2_000), 984);
         assert_eq!(f.environments(30_000), 0);
+    }
+
+    #[test]
+    fn shared_connections_are_what_the_environments_leave() {
+        let f = OpenFiles {
+            before: 1024,
+            now: 1024,
+            hard: 1024,
+        };
+        // A low limit: 768 beside the reserve, 42 environments, 96 left for connections.
+        let environments = f.environments(256);
+        assert_eq!(environments, 42);
+        assert_eq!(f.shared_connections(256, Some(environments)), 96);
+        assert_eq!(f.shared_connections(256, None), 96);
+        // More environments asked than fit: nothing is shared (each keeps its few).
+        assert_eq!(f.shared_connections(256, Some(100)), 0);
+        assert_eq!(f.shared_connections(256, Some(2)), 768 - 32);
     }
 }

@@ -16,8 +16,8 @@ use tower::Layer;
 
 use kindling_sandbox::{IsolationMode, NetworkMode, Sandbox, SandboxConfig, TmpBacking};
 use kindling_scheduler::{
-    CredentialsProvider, LogRetention, LogStore, RuntimeLocator, RuntimePaths, Scheduler,
-    SchedulerConfig, ServiceEndpoint, StreamLimits, UserRange,
+    ConnectionBudget, CredentialsProvider, LogRetention, LogStore, RuntimeLocator, RuntimePaths,
+    Scheduler, SchedulerConfig, ServiceEndpoint, StreamLimits, UserRange,
 };
 
 use crate::cli::{FunctionApiAccess, Isolation, ServeArgs, StoreLocation};
@@ -41,31 +41,56 @@ const FUNCTION_CREDENTIALS_LIFETIME: Duration = Duration::from_secs(7 * 24 * 360
 
 pub fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     let room = open_file_limit(&args);
-    args.max_environments = host_limits::flag_cap(args.max_environments, || room);
+    args.max_environments = host_limits::flag_cap(args.max_environments, || {
+        room.and_then(|r| usize::try_from(r.environments).ok())
+    });
+    // The Runtime API connections environments hold beyond their guaranteed few, together:
+    // what the environments allowed leave of the open-file limit.
+    let connections = Arc::new(room.map_or_else(ConnectionBudget::unlimited, |r| {
+        let shared = r
+            .files
+            .shared_connections(r.reserved, args.max_environments.map(|n| n as u64));
+        tracing::info!(
+            shared,
+            guaranteed = ConnectionBudget::GUARANTEED,
+            "runtime api connections beyond each environment's own"
+        );
+        ConnectionBudget::new(usize::try_from(shared).unwrap_or(usize::MAX))
+    }));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(worker_threads(args.worker_threads))
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(args))
+    runtime.block_on(serve(args, connections))
+}
+
+/// What the open-file limit leaves room for.
+#[derive(Debug, Clone, Copy)]
+struct Room {
+    files: crate::open_files::OpenFiles,
+    /// Descriptors kept for client connections, the store, log files and the like.
+    reserved: u64,
+    /// Environments that fit (at least one).
+    environments: u64,
 }
 
 /// Raises the open-file limit (before any thread exists) and says how many environments it
 /// leaves room for.
-fn open_file_limit(args: &ServeArgs) -> Option<usize> {
+fn open_file_limit(args: &ServeArgs) -> Option<Room> {
     match crate::open_files::raise() {
         Ok(files) => {
             // Client connections (at most a quarter of the limit), plus the store, log files
             // and the like.
             let reserved = (args.max_connections as u64).min(files.now / 4) + 256;
-            let environments = usize::try_from(files.environments(reserved).max(1)).ok();
+            let environments = files.environments(reserved).max(1);
             tracing::info!(
                 limit = files.now,
                 raised_from = files.before,
                 environments,
                 "open-file limit"
             );
-            if environments.is_some_and(|n| n < 256) && args.max_environments.is_none() {
+            if environments < 256 && args.max_environments.is_none() {
                 tracing::warn!(
                     limit = files.now,
                     hard = files.hard,
@@ -74,7 +99,11 @@ fn open_file_limit(args: &ServeArgs) -> Option<usize> {
                      hard limit (`ulimit -Hn`, systemd's LimitNOFILE=)"
                 );
             }
-            environments
+            Some(Room {
+                files,
+                reserved,
+                environments,
+            })
         }
         Err(e) => {
             tracing::warn!(error = %e, "could not read or raise the open-file limit");
@@ -95,7 +124,7 @@ fn worker_threads(asked: Option<usize>) -> usize {
         .unwrap_or(if cores <= 2 { 1 } else { cores })
 }
 
-async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(mut args: ServeArgs, connections: Arc<ConnectionBudget>) -> anyhow::Result<()> {
     validate(&args)?;
     private_data_dir(&args.data_dir)?;
     // Every path handed to environments (task root, runtime, /tmp) must be absolute: resolve
@@ -189,9 +218,16 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             .await
             .context("preparing the sandbox")??
     };
-    let (scheduler, isolation) =
-        data_plane(&args, sandbox, logs.clone(), issuer, locator, relay_tx)
-            .context("starting the data plane")?;
+    let (scheduler, isolation) = data_plane(
+        &args,
+        sandbox,
+        logs.clone(),
+        issuer,
+        locator,
+        relay_tx,
+        connections,
+    )
+    .context("starting the data plane")?;
     let reaper = scheduler.spawn_reaper(Duration::from_millis(250));
     if args.cpu_latency_qos {
         let scheduler = scheduler.clone();
@@ -717,6 +753,7 @@ fn data_plane(
     issuer: kindling_auth::SessionIssuer,
     locator: Arc<RuntimeLocator>,
     relay: tokio::sync::mpsc::Sender<kindling_edge::Relayed>,
+    runtime_api_connections: Arc<ConnectionBudget>,
 ) -> anyhow::Result<(Scheduler, IsolationMode)> {
     let runtime_dir = args.data_dir.join("runtime");
     let config = SchedulerConfig {
@@ -753,6 +790,7 @@ fn data_plane(
         prewarm_per_runtime: args.prewarm,
         prewarm_runtimes: args.prewarm_runtimes.clone(),
         max_environments: args.max_environments,
+        runtime_api_connections,
     };
     let mode = sandbox.mode();
     Ok((Scheduler::new(config, sandbox, locator, logs)?, mode))

@@ -536,3 +536,43 @@ fn filter_log_events_resumes_only_an_equal_query() {
     assert_eq!(l.searches.paused_ids(), [2, 3]);
     assert_eq!(resumed["nextToken"], "p3-2");
 }
+
+#[test]
+fn a_paused_filter_search_goes_on_only_in_the_file_it_paused_in() {
+    let (mut l, _d) = logs();
+    let line = |i: i64| (1000 + i, format!("old {i}"));
+    let old: Vec<(i64, String)> = (0..20).map(line).collect();
+    l.store.append_events(G, "a", &old).unwrap();
+    // About two lines per request: the first pauses inside the stream's file.
+    l.searches = Arc::new(Searches::with_budget(40));
+    let first = call(&l, "FilterLogEvents", json!({"logGroupName": G})).unwrap();
+    assert!(first["events"].as_array().unwrap().is_empty());
+    // The stream rotates: its file is set aside, a new one (longer lines) takes its name.
+    let path = layout::stream_file(&l.store.group_dir(G), "a").unwrap();
+    std::fs::rename(&path, layout::earlier_file(&path)).unwrap();
+    let new: Vec<(i64, String)> = (0..20)
+        .map(|i| (2000 + i, format!("new {i} {}", "x".repeat(i as usize))))
+        .collect();
+    l.store.append_events(G, "a", &new).unwrap();
+    let (events, _) = filter_all(
+        &l,
+        json!({"logGroupName": G, "nextToken": first["nextToken"]}),
+    );
+    let got: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["logStreamName"].as_str().unwrap().to_string(),
+                e["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // Every line of the new file, whole (none read from the middle of a line), and those of
+    // the file set aside under its new name.
+    let want: Vec<(String, String)> = old
+        .iter()
+        .map(|(_, m)| ("a-earlier".to_string(), m.clone()))
+        .chain(new.iter().map(|(_, m)| ("a".to_string(), m.clone())))
+        .collect();
+    assert_eq!(got, want);
+}

@@ -184,8 +184,14 @@ pub(super) async fn subscribe(
     }
     if crate::telemetry::deliver::parse_uri(&request.destination.uri).is_none() {
         return Err(ApiError::InvalidSubscription(format!(
-            "Invalid destination URI: {} (expected http://sandbox.localdomain:PORT, inside the execution environment)",
-            request.destination.uri
+            "Invalid destination URI: {} (expected http://HOST:PORT inside the execution environment, HOST being {}{})",
+            request.destination.uri,
+            crate::telemetry::deliver::DESTINATION_HOSTS,
+            if request.destination.uri.contains('[') {
+                "; IPv6 addresses are not: deliveries connect to 127.0.0.1"
+            } else {
+                ""
+            }
         )));
     }
     shared.subscribe(

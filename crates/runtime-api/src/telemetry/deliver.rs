@@ -239,24 +239,36 @@ pub(super) async fn deliver(dest: Destination, queue: Arc<Queue>) {
     }
 }
 
+/// The hosts a destination may name (any letter case: host names are case-insensitive).
+/// IPv6's `[::1]` is not one of them: every way a delivery is made dials IPv4's `127.0.0.1`
+/// (inside the environment's network namespace, or on the host's loopback with a socket of the
+/// environment's user), so a subscriber listening on `[::1]` would never be reached.
+pub(crate) const DESTINATION_HOSTS: &str = "sandbox.localdomain, sandbox, localhost or 127.0.0.1";
+
 /// `http://host:port/path` → (`127.0.0.1`, port, path). A destination is inside the
 /// environment (as Lambda requires): its host is `sandbox.localdomain` (or `sandbox`,
-/// `localhost`, `127.0.0.1`), the environment's loopback (the host's, or its own namespace's
-/// through [`TelemetryNetwork::Dialed`]); any other host is refused (`None`), since Kindling
-/// connects from its own process and would reach it for the function.
+/// `localhost`, `127.0.0.1`; [`DESTINATION_HOSTS`], in any letter case), the environment's
+/// loopback (the host's, or its own namespace's through [`TelemetryNetwork::Dialed`]); any
+/// other host is refused (`None`), since Kindling connects from its own process and would
+/// reach it for the function.
 pub(crate) fn parse_uri(uri: &str) -> Option<(String, u16, String)> {
-    let rest = uri.strip_prefix("http://").unwrap_or(uri);
+    let rest = match uri.get(..7) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("http://") => &uri[7..],
+        _ => uri,
+    };
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
     let (host, port) = authority.rsplit_once(':')?;
     let port = port.parse().ok()?;
-    let host = match host {
-        "sandbox.localdomain" | "sandbox" | "localhost" | "127.0.0.1" => "127.0.0.1",
-        _ => return None,
-    };
-    Some((host.to_string(), port, path.to_string()))
+    let allowed = ["sandbox.localdomain", "sandbox", "localhost", "127.0.0.1"]
+        .iter()
+        .any(|h| host.eq_ignore_ascii_case(h));
+    if !allowed {
+        return None;
+    }
+    Some(("127.0.0.1".to_string(), port, path.to_string()))
 }
 
 /// The batch as JSON lines on a kept connection (reconnected after an error).

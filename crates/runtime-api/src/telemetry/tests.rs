@@ -162,6 +162,18 @@ fn buffering_bounds() {
         parse_uri("localhost:4243"),
         Some(("127.0.0.1".into(), 4243, "/".into()))
     );
+    // Host names are case-insensitive (the scheme too).
+    for upper in [
+        "http://SANDBOX.LOCALDOMAIN:8080/x",
+        "http://Localhost:8080/x",
+        "HTTP://Sandbox:8080/x",
+    ] {
+        assert_eq!(
+            parse_uri(upper),
+            Some(("127.0.0.1".into(), 8080, "/x".into())),
+            "{upper}"
+        );
+    }
     // Only the environment's loopback: Kindling would connect anywhere else for the function.
     for foreign in [
         "http://127.0.0.2:8080/x",
@@ -169,7 +181,11 @@ fn buffering_bounds() {
         "http://10.0.0.1:80/",
         "http://169.254.169.254:80/latest",
         "http://example.com:80/",
+        // Every delivery dials 127.0.0.1 (inside the environment's namespace, or on the
+        // host's loopback as its user): a subscriber on [::1] would never be reached.
         "http://[::1]:8080/",
+        "http://[0:0:0:0:0:0:0:1]:8080/",
+        "http://SANDBOX.LOCALDOMAIN.evil:8080/",
         "http://sandbox.localdomain.evil:8080/",
     ] {
         assert_eq!(parse_uri(foreign), None, "{foreign}");

@@ -145,6 +145,24 @@ pub fn stream_name(dir: &Path, file: &Path) -> Option<String> {
     rel.strip_suffix(".log").map(str::to_string)
 }
 
+/// What a rotated stream's file is renamed with: the stream `<name>` goes on in a new file
+/// while its full one becomes the stream `<name>-earlier` (`LogStore::with_max_stream_bytes`).
+pub const EARLIER_SUFFIX: &str = "-earlier";
+
+/// The file a stream's earlier lines are set aside in: `<name>-earlier.log`.
+pub fn earlier_file(path: &Path) -> PathBuf {
+    let mut name = path.file_stem().unwrap_or_default().to_os_string();
+    name.push(EARLIER_SUFFIX);
+    name.push(".log");
+    path.with_file_name(name)
+}
+
+/// The stream whose lines a stream's file holds: `<name>` for `<name>-earlier` (a file set
+/// aside by a rotation), else the stream itself.
+pub fn written_as(stream: &str) -> &str {
+    stream.strip_suffix(EARLIER_SUFFIX).unwrap_or(stream)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

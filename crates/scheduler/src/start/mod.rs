@@ -279,6 +279,7 @@ impl Starter {
                     namespaces.then_some(uid),
                 ),
                 stream_limits: self.config.stream_limits,
+                connections: Arc::clone(&self.config.runtime_api_connections),
             },
         )
         .map_err(SchedulerError::io("starting the Runtime API"))?;

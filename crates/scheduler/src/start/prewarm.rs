@@ -569,6 +569,7 @@ impl Starter {
                 allowed_peer_uid: shares_host_network.then_some(uid),
                 telemetry_network,
                 stream_limits: self.config.stream_limits,
+                connections: Arc::clone(&self.config.runtime_api_connections),
             },
         )
         .map_err(SchedulerError::io("starting the Runtime API"))?;

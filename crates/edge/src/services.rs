@@ -132,6 +132,17 @@ impl Services {
             },
             &served,
         );
+        let target = match &decision {
+            Decision::Service(id) => Some(*id),
+            Decision::Unknown => Some(self.inner.default),
+            Decision::NeedsForm | Decision::Unserved(_) => None,
+        };
+        if !matches!(decision, Decision::Unserved(_))
+            && self.unsigned_allowed(&parts)
+            && crate::browser::forged(&parts, target)
+        {
+            return self.refuse(&parts, &Refusal::Browser).map(Body::from);
+        }
         let mut res = match decision {
             Decision::Service(id) => {
                 self.route(id, Request::from_parts(parts, Body::new(body)))
@@ -223,16 +234,31 @@ impl Services {
             name: name.to_string(),
             served: self.names().join(", "),
         };
+        self.refuse(parts, &refusal).map(Body::from)
+    }
+
+    /// The dispatcher's own refusal, in the protocol the request speaks.
+    fn refuse(
+        &self,
+        parts: &http::request::Parts,
+        refusal: &Refusal,
+    ) -> kindling_protocol::Response {
         let id = new_request_id();
-        let headers = &parts.headers;
-        let res = if headers.contains_key("x-amz-target") {
-            json::error_response(&refusal, JsonVersion::V1_1, &id, "", None)
+        if parts.headers.contains_key("x-amz-target") {
+            json::error_response(refusal, JsonVersion::V1_1, &id, "", None)
         } else if is_query(parts) {
-            query::error_response(&refusal, "", &id)
+            query::error_response(refusal, "", &id)
         } else {
-            rest::json_error_response(&refusal, &id)
-        };
-        res.map(Body::from)
+            rest::json_error_response(refusal, &id)
+        }
+    }
+
+    /// Whether this request may go unsigned (local mode, not from an execution environment).
+    fn unsigned_allowed(&self, parts: &http::request::Parts) -> bool {
+        self.inner
+            .policy
+            .as_ref()
+            .is_some_and(|p| !p.must_sign(context(parts).0))
     }
 }
 
@@ -256,6 +282,8 @@ enum Refusal {
     Unsigned {
         has_authorization: bool,
     },
+    /// An unsigned request a browser sent for another site (see [`crate::browser`]).
+    Browser,
 }
 
 impl WireError for Refusal {
@@ -263,6 +291,7 @@ impl WireError for Refusal {
         match self {
             Self::Unserved { .. } => StatusCode::NOT_IMPLEMENTED.as_u16(),
             Self::BadForm(_) => 400,
+            Self::Browser => 403,
             Self::Unsigned { has_authorization } => {
                 if *has_authorization {
                     400
@@ -277,6 +306,7 @@ impl WireError for Refusal {
         match self {
             Self::Unserved { .. } => "NotImplemented",
             Self::BadForm(_) => "MalformedQueryString",
+            Self::Browser => "AccessDeniedException",
             Self::Unsigned {
                 has_authorization: true,
             } => "IncompleteSignature",
@@ -292,6 +322,11 @@ impl WireError for Refusal {
                 format!("Kindling does not serve {name} on this endpoint. It serves: {served}.")
             }
             Self::BadForm(reason) => format!("The request's form could not be read: {reason}"),
+            Self::Browser => "A web browser sent this unsigned request for another site (its \
+                              Origin or Sec-Fetch-Site header says so, or it names a host that \
+                              is not the loopback's). Sign it, or open the console from \
+                              http://127.0.0.1 or http://localhost."
+                .to_string(),
             Self::Unsigned {
                 has_authorization: true,
             } => "Authorization header requires a 'Credential' parameter of the form \

@@ -215,3 +215,24 @@ def test_signed_hash_covers_the_bodies_of_every_operation(signed_server, ss3):
     assert res.status == 400 and res.code() == "XAmzContentSHA256Mismatch", res
     assert ss3.get_object(Bucket=bucket, Key="keep")["Body"].read() == b"k"
     s3support.empty_and_delete(ss3, bucket)
+
+
+def test_sigv2_urls_cannot_be_turned_into_unsigned_operations(signed_server, ss3):
+    """SigV2 signs only the sub-resources of its day: `?encryption` and `?publicAccessBlock`
+    appended to a captured presigned bucket URL (here a DeleteBucket) selected another
+    operation under the same signature."""
+    bucket = s3support.unique_bucket("v2sub")
+    ss3.create_bucket(Bucket=bucket)
+    ss3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True})
+    url = ss3.generate_presigned_url("delete_bucket", Params={"Bucket": bucket})
+    assert "AWSAccessKeyId=" in url
+    path = url.split(signed_server.url, 1)[1]
+    res = s3support.raw(signed_server.url, "DELETE", path + "&publicAccessBlock")
+    assert res.status == 403 and res.code() == "AccessDenied", res
+    assert ss3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"][
+        "BlockPublicAcls"] is True
+    # The URL still does what it was signed for.
+    res = s3support.raw(signed_server.url, "DELETE", path)
+    assert res.status == 204, res

@@ -189,7 +189,10 @@ where
         match (&mut first, &mut rest) {
             (None, None) => first = Some(data),
             (Some(f), None) => {
-                let mut buf = BytesMut::with_capacity(expected.max(f.len() + data.len()));
+                // Room for what is reserved (the announced length only as it arrives: memory
+                // follows the budget, not what a client claims it will send).
+                let room = expected.min(budget.units * UNIT).max(total);
+                let mut buf = BytesMut::with_capacity(room);
                 buf.extend_from_slice(f);
                 buf.extend_from_slice(&data);
                 first = None;

@@ -49,3 +49,28 @@ def test_signed_clients_work_and_others_are_refused(shared):
     assert r.headers["x-amzn-query-error"].startswith("MissingAuthenticationToken;")
     r = requests.post(shared.url, data={"Action": "ListTopics", "Version": "2010-03-31"}, timeout=30)
     assert r.status_code == 403 and "<Code>MissingAuthenticationToken</Code>" in r.text
+
+
+def test_unsigned_forms_are_refused_before_their_body(shared):
+    """A query-protocol form names its service only in its body; unsigned, it used to be read
+    (up to 4 MiB of the memory budget each, a trickled one for as long as it trickled) before
+    the service refused it, so a few connections that need no key starved every signed request
+    of the budget. Now it is answered from its head."""
+    import socket
+    import time
+    host, port = shared.url.split("://")[1].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded"
+                  b"\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nA\r\n")
+        started, head = time.monotonic(), b""
+        while b"\r\n\r\n" not in head:
+            chunk = s.recv(4096)
+            assert chunk, head
+            head += chunk
+        assert time.monotonic() - started < 3, "waited for the body"
+        while b"</ErrorResponse>" not in head:
+            chunk = s.recv(4096)
+            assert chunk, head
+            head += chunk
+    assert head.startswith(b"HTTP/1.1 403"), head
+    assert b"<Code>MissingAuthenticationToken</Code>" in head, head

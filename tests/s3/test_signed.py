@@ -2,6 +2,7 @@
 Header signatures over hashed and streaming payloads, presigned URLs, and signed aws-chunked
 bodies are accepted; unsigned, tampered, expired and wrongly keyed requests are refused."""
 
+import base64
 import hashlib
 import hmac
 import io
@@ -170,3 +171,68 @@ def test_sts_names_the_signing_key(signed_server):
     with pytest.raises(ClientError) as e:
         unknown.get_caller_identity()
     assert code(e) == "InvalidClientTokenId"
+
+
+def signed_head(url: str, method: str, path: str, body: bytes) -> dict[str, str]:
+    """The headers botocore's S3 signer gives a request carrying `body` (hashed payload)."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    req = AWSRequest(method=method, url=url + path, data=body)
+    req.headers["x-amz-content-sha256"] = hashlib.sha256(body).hexdigest()
+    S3SigV4Auth(Credentials(KEY, SECRET), "s3", "us-east-1").add_auth(req)
+    return {k: v for k, v in req.headers.items() if k.lower() != "host"}
+
+
+def test_signed_hash_covers_the_bodies_of_every_operation(signed_server, ss3):
+    """A signature covers the body through `x-amz-content-sha256`: a captured request replayed
+    with another body (other tags, a bucket policy, other keys to delete, other parts) is
+    `XAmzContentSHA256Mismatch` and changes nothing, for the XML bodies as for PutObject."""
+    bucket = s3support.unique_bucket("swap")
+    ss3.create_bucket(Bucket=bucket)
+    ss3.put_object(Bucket=bucket, Key="keep", Body=b"k")
+    tags = b"<Tagging><TagSet><Tag><Key>a</Key><Value>1</Value></Tag></TagSet></Tagging>"
+    evil = b"<Tagging><TagSet><Tag><Key>X</Key><Value>9</Value></Tag></TagSet></Tagging>"
+    policy = b'{"Version":"2012-10-17","Statement":[]}'
+    evil_policy = (b'{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*",'
+                   b'"Action":"s3:*","Resource":"*"}]}')
+    delete = b"<Delete><Object><Key>gone</Key></Object></Delete>"
+    evil_delete = b"<Delete><Object><Key>keep</Key></Object></Delete>"
+    for path, good, bad in [(f"/{bucket}?tagging", tags, evil),
+                            (f"/{bucket}?policy", policy, evil_policy),
+                            (f"/{bucket}/keep?tagging", tags, evil)]:
+        headers = signed_head(signed_server.url, "PUT", path, good)
+        res = s3support.raw(signed_server.url, "PUT", path, body=bad, headers=headers)
+        assert res.status == 400 and res.code() == "XAmzContentSHA256Mismatch", (path, res)
+        res = s3support.raw(signed_server.url, "PUT", path, body=good, headers=headers)
+        assert res.status in (200, 204), (path, res)
+    assert ss3.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "a", "Value": "1"}]
+    assert ss3.get_bucket_policy(Bucket=bucket)["Policy"] == policy.decode()
+    headers = signed_head(signed_server.url, "POST", f"/{bucket}?delete", delete)
+    headers["Content-MD5"] = base64.b64encode(hashlib.md5(evil_delete).digest()).decode()
+    res = s3support.raw(signed_server.url, "POST", f"/{bucket}?delete", body=evil_delete,
+                        headers=headers)
+    assert res.status == 400 and res.code() == "XAmzContentSHA256Mismatch", res
+    assert ss3.get_object(Bucket=bucket, Key="keep")["Body"].read() == b"k"
+    s3support.empty_and_delete(ss3, bucket)
+
+
+def test_sigv2_urls_cannot_be_turned_into_unsigned_operations(signed_server, ss3):
+    """SigV2 signs only the sub-resources of its day: `?encryption` and `?publicAccessBlock`
+    appended to a captured presigned bucket URL (here a DeleteBucket) selected another
+    operation under the same signature."""
+    bucket = s3support.unique_bucket("v2sub")
+    ss3.create_bucket(Bucket=bucket)
+    ss3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True})
+    url = ss3.generate_presigned_url("delete_bucket", Params={"Bucket": bucket})
+    assert "AWSAccessKeyId=" in url
+    path = url.split(signed_server.url, 1)[1]
+    res = s3support.raw(signed_server.url, "DELETE", path + "&publicAccessBlock")
+    assert res.status == 403 and res.code() == "AccessDenied", res
+    assert ss3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"][
+        "BlockPublicAcls"] is True
+    # The URL still does what it was signed for.
+    res = s3support.raw(signed_server.url, "DELETE", path)
+    assert res.status == 204, res

@@ -58,6 +58,9 @@ pub enum ApiError {
     /// The request body stopped arriving.
     #[error("the request body stopped arriving for {0:?}")]
     BodyTimeout(std::time::Duration),
+    /// The request body arrived too slowly on average.
+    #[error("{0}")]
+    BodySlow(String),
     /// Too many large bodies are being read at once.
     #[error("the request body budget is exhausted")]
     BodyBudget,
@@ -212,6 +215,11 @@ impl ApiError {
                     "The request body stopped arriving for {} s before it was complete.",
                     after.as_secs_f64()
                 ),
+            ),
+            Self::BodySlow(why) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "RequestTimeoutException",
+                format!("The request body was not complete in time: {why}."),
             ),
             Self::BodyBudget => (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -474,6 +482,7 @@ impl From<kindling_edge::gate::GateError> for ApiError {
                 operation: "this",
             },
             G::Body(BodyError::Timeout(after)) => Self::BodyTimeout(after),
+            G::Body(e @ BodyError::TooSlow { .. }) => Self::BodySlow(e.to_string()),
             G::Body(BodyError::Busy) => Self::BodyBudget,
             G::Body(BodyError::Read(source)) => Self::BodyRead(source),
             G::Task(e) => Self::Join(e),

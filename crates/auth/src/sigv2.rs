@@ -169,6 +169,13 @@ impl Verifier {
         } else {
             request.path
         });
+        // A path-style bucket (`/bucket`): botocore, as S3, signs `/bucket/`.
+        let bucket_only = bucket_prefix.is_none()
+            && request
+                .path
+                .strip_prefix('/')
+                .is_some_and(|b| !b.is_empty() && !b.contains('/'));
+        let mut sub = String::new();
         let mut subresources: Vec<(String, Option<String>)> = request
             .query
             .split('&')
@@ -190,7 +197,7 @@ impl Verifier {
             .collect();
         if !subresources.is_empty() {
             subresources.sort_by(|a, b| a.0.cmp(&b.0));
-            resource.push('?');
+            sub.push('?');
             let parts: Vec<String> = subresources
                 .iter()
                 .map(|(k, v)| match v {
@@ -198,7 +205,11 @@ impl Verifier {
                     None => k.clone(),
                 })
                 .collect();
-            resource.push_str(&parts.join("&"));
+            sub.push_str(&parts.join("&"));
+        }
+        let mut resources = vec![format!("{resource}{sub}")];
+        if bucket_only {
+            resources.push(format!("{resource}/{sub}"));
         }
         let text = |name: &str| {
             header(request, name)
@@ -210,7 +221,10 @@ impl Verifier {
         let provided = B64.decode(signature.trim()).unwrap_or_default();
         // The Content-Type the client sends may not be the one it signed (a presigned URL
         // signed without one, used by a client that adds one): both readings need the secret.
-        for content_type in [text("content-type"), String::new()] {
+        let readings = resources
+            .iter()
+            .flat_map(|r| [(r, text("content-type")), (r, String::new())]);
+        for (resource, content_type) in readings {
             let sts = format!(
                 "{}\n{md5}\n{content_type}\n{expires}\n{amz_lines}{resource}",
                 request.method.to_ascii_uppercase()
@@ -280,5 +294,37 @@ mod tests {
         );
         assert!(is_s3_v2_query(query));
         assert!(!is_s3_v2_query("X-Amz-Signature=a"));
+    }
+
+    /// botocore presigns a path-style bucket URL (`/bucket?AWSAccessKeyId=...`, a ListObjects
+    /// or DeleteBucket) over the resource `/bucket/`, as S3 canonicalizes it.
+    #[test]
+    fn a_path_style_bucket_is_signed_with_its_slash() {
+        let verifier =
+            Verifier::new(Credentials::new().with_key("AKID", "secret")).with_service("s3");
+        let mac = hmac_sha1(b"secret", b"DELETE\n\n\n1175139620\n/bucket/");
+        let mut signature = Vec::new();
+        crate::canonical::encode_into(&mut signature, B64.encode(mac).as_bytes());
+        let query = format!(
+            "AWSAccessKeyId=AKID&Signature={}&Expires=1175139620",
+            String::from_utf8(signature).unwrap()
+        );
+        let request = Request {
+            method: "DELETE",
+            path: "/bucket",
+            query: &query,
+            headers: &[("host", b"127.0.0.1:9001")],
+            payload: Payload::Bytes(b""),
+        };
+        let before = UNIX_EPOCH + Duration::from_secs(1_175_139_000);
+        assert!(verifier.verify_s3_v2_query(&request, None, before).is_ok());
+        let other = Request {
+            path: "/other",
+            ..request
+        };
+        assert_eq!(
+            verifier.verify_s3_v2_query(&other, None, before),
+            Err(AuthError::SignatureDoesNotMatch)
+        );
     }
 }

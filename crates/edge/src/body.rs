@@ -52,6 +52,10 @@ pub enum BodyError {
     /// than what it sends).
     #[error("the body stopped arriving for {0:?}")]
     Timeout(Duration),
+    /// The body arrived slower than [`MIN_BODY_RATE`] on average (after a grace of twice the
+    /// idle timeout).
+    #[error("the body arrived slower than {min_rate} bytes per second")]
+    TooSlow { min_rate: u64 },
     /// No memory budget became free within the idle timeout.
     #[error("too many request bodies are being buffered")]
     Busy,
@@ -60,8 +64,53 @@ pub enum BodyError {
     Read(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// Budget reserved before the first byte (a small body's whole size): larger bodies reserve
+/// more as their bytes arrive, so a body holds budget for what it sent, not for what it
+/// announced.
+const FIRST_RESERVATION: usize = 64 * 1024;
+/// The slowest a body may arrive on average, after twice the idle timeout of grace: a body of
+/// `n` bytes has `2 x idle_timeout + n / MIN_BODY_RATE` in all (6 MB: 20 s + 6 min). A client that
+/// sends a byte every few seconds would otherwise hold its connection, and what it sent of the
+/// memory budget, for ever.
+pub const MIN_BODY_RATE: u64 = 16 * 1024;
+
+/// A body's share of the memory budget, grown as its bytes arrive.
+struct Reservation<'a> {
+    limits: &'a BodyLimits,
+    permit: Option<OwnedSemaphorePermit>,
+    units: usize,
+}
+
+impl Reservation<'_> {
+    /// Holds at least `bytes` (in budget units), waiting for room at most `wait`.
+    async fn cover(&mut self, bytes: usize, wait: Duration) -> Result<(), BodyError> {
+        let want = bytes.div_ceil(UNIT).min(self.limits.budget_units);
+        if want <= self.units {
+            return Ok(());
+        }
+        let more = u32::try_from(want - self.units).unwrap_or(u32::MAX);
+        let budget = Arc::clone(&self.limits.budget);
+        // Without a timer when the budget has room (the usual case).
+        let permit = match Arc::clone(&budget).try_acquire_many_owned(more) {
+            Ok(permit) => permit,
+            Err(_) => match tokio::time::timeout(wait, budget.acquire_many_owned(more)).await {
+                Ok(Ok(permit)) => permit,
+                _ => return Err(BodyError::Busy),
+            },
+        };
+        match &mut self.permit {
+            Some(held) => held.merge(permit),
+            None => self.permit = Some(permit),
+        }
+        self.units = want;
+        Ok(())
+    }
+}
+
 /// Reads `body` (announced as `declared` bytes, if known) of at most `limit` bytes, with
-/// pauses of at most the idle timeout, after reserving its size in the memory budget.
+/// pauses of at most the idle timeout and at [`MIN_BODY_RATE`] on average, within the memory
+/// budget: the first 64 KiB (or the announced size, when smaller) reserved before reading,
+/// more as the bytes arrive.
 pub async fn read_body<B>(
     body: B,
     declared: Option<u64>,
@@ -76,23 +125,17 @@ where
         return Err(BodyError::TooLarge { limit });
     }
     let expected = declared.map_or(limit, |d| usize::try_from(d).unwrap_or(limit));
-    let budget = if expected == 0 {
-        None
-    } else {
-        let units = expected.div_ceil(UNIT).min(limits.budget_units);
-        let units = u32::try_from(units).unwrap_or(u32::MAX);
-        // Without a timer when the budget has room (the usual case).
-        match Arc::clone(&limits.budget).try_acquire_many_owned(units) {
-            Ok(permit) => Some(permit),
-            Err(_) => {
-                let acquire = Arc::clone(&limits.budget).acquire_many_owned(units);
-                match tokio::time::timeout(limits.idle_timeout, acquire).await {
-                    Ok(Ok(permit)) => Some(permit),
-                    _ => return Err(BodyError::Busy),
-                }
-            }
-        }
+    let mut budget = Reservation {
+        limits,
+        permit: None,
+        units: 0,
     };
+    budget
+        .cover(expected.min(FIRST_RESERVATION), limits.idle_timeout)
+        .await?;
+    let allowed = limits.idle_timeout * 2
+        + Duration::from_millis((expected as u64).saturating_mul(1000) / MIN_BODY_RATE);
+    let deadline = tokio::time::Instant::now() + allowed;
     let mut body = std::pin::pin!(body);
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
@@ -105,9 +148,20 @@ where
         .await;
         let next = match ready {
             Some(next) => next,
-            None => tokio::time::timeout(limits.idle_timeout, body.frame())
-                .await
-                .map_err(|_| BodyError::Timeout(limits.idle_timeout))?,
+            None => {
+                let idle = tokio::time::Instant::now() + limits.idle_timeout;
+                match tokio::time::timeout_at(idle.min(deadline), body.frame()).await {
+                    Ok(next) => next,
+                    Err(_) if idle <= deadline => {
+                        return Err(BodyError::Timeout(limits.idle_timeout));
+                    }
+                    Err(_) => {
+                        return Err(BodyError::TooSlow {
+                            min_rate: MIN_BODY_RATE,
+                        });
+                    }
+                }
+            }
         };
         let frame = match next {
             None => break,
@@ -118,14 +172,27 @@ where
             continue;
         };
         let have = first.as_ref().map_or(0, Bytes::len) + rest.as_ref().map_or(0, BytesMut::len);
-        if have + data.len() > limit {
+        let total = have + data.len();
+        if total > limit {
             return Err(BodyError::TooLarge { limit });
+        }
+        // Reserved ahead in doubling steps (a few semaphore calls per body), never beyond
+        // what the body may still bring.
+        if total > budget.units * UNIT {
+            let step = (budget.units * UNIT * 2).min(expected).max(total);
+            let wait = limits
+                .idle_timeout
+                .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            budget.cover(step, wait).await?;
         }
         // One piece (the usual small body) is kept as is; more are gathered in one buffer.
         match (&mut first, &mut rest) {
             (None, None) => first = Some(data),
             (Some(f), None) => {
-                let mut buf = BytesMut::with_capacity(expected.max(f.len() + data.len()));
+                // Room for what is reserved (the announced length only as it arrives: memory
+                // follows the budget, not what a client claims it will send).
+                let room = expected.min(budget.units * UNIT).max(total);
+                let mut buf = BytesMut::with_capacity(room);
                 buf.extend_from_slice(f);
                 buf.extend_from_slice(&data);
                 first = None;
@@ -141,7 +208,7 @@ where
     };
     Ok(BufferedBody {
         bytes,
-        _budget: budget,
+        _budget: budget.permit,
     })
 }
 
@@ -287,6 +354,117 @@ mod tests {
             Err(BodyError::Timeout(_))
         ));
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    /// A body that sends one byte every `every`, for ever.
+    struct Trickle(tokio::time::Interval);
+
+    impl Body for Trickle {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+            self.0
+                .poll_tick(cx)
+                .map(|_| Some(Ok(http_body::Frame::data(Bytes::from_static(b"x")))))
+        }
+    }
+
+    fn trickle(every: Duration) -> Trickle {
+        Trickle(tokio::time::interval(every))
+    }
+
+    #[tokio::test]
+    async fn a_trickled_body_is_cut_at_the_minimum_rate() {
+        // Idle 300 ms, a byte every 100 ms: never idle, but 10 000 bytes would take 17 min.
+        // It has 2 x 300 ms + 10 000 / MIN_BODY_RATE (0.6 s) in all.
+        let limits = BodyLimits::new(Duration::from_millis(300), 1024 * 1024);
+        let started = std::time::Instant::now();
+        let read = read_body(
+            trickle(Duration::from_millis(100)),
+            Some(10_000),
+            10_000,
+            &limits,
+        );
+        let got = tokio::time::timeout(Duration::from_secs(5), read)
+            .await
+            .expect("cut, not read for ever");
+        assert!(
+            matches!(
+                got,
+                Err(BodyError::TooSlow {
+                    min_rate: MIN_BODY_RATE
+                })
+            ),
+            "{got:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn a_body_holds_budget_for_what_it_sent_not_what_it_announced() {
+        // 256 KiB of budget; a client announces 1 MiB and trickles. It held the whole budget
+        // (every other body was Busy) while it had sent a few bytes.
+        let limits = BodyLimits::new(Duration::from_secs(1), 256 * 1024);
+        let trickled = tokio::spawn({
+            let limits = limits.clone();
+            async move {
+                read_body(
+                    trickle(Duration::from_millis(50)),
+                    Some(1024 * 1024),
+                    1024 * 1024,
+                    &limits,
+                )
+                .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let other = read_body(
+            Full::new(Bytes::from(vec![7u8; 150 * 1024])),
+            Some(150 * 1024),
+            1024 * 1024,
+            &limits,
+        )
+        .await;
+        assert!(other.is_ok(), "{other:?}");
+        drop(other);
+        trickled.abort();
+        assert!(trickled.await.unwrap_err().is_cancelled());
+        // A large body still gets the budget it needs as it arrives, and gives it back.
+        let pieces: Vec<&'static [u8]> = vec![&[1u8; 100 * 1024], &[2u8; 100 * 1024]];
+        let big = read_body(
+            chunks(pieces, false),
+            Some(200 * 1024),
+            1024 * 1024,
+            &limits,
+        )
+        .await
+        .unwrap();
+        assert_eq!(big.bytes.len(), 200 * 1024);
+        assert!(matches!(
+            read_body(
+                chunks(vec![&[3u8; 100 * 1024]], false),
+                None,
+                1024 * 1024,
+                &limits
+            )
+            .await,
+            Err(BodyError::Busy)
+        ));
+        drop(big);
+        assert!(
+            read_body(
+                chunks(vec![&[3u8; 100 * 1024]], false),
+                None,
+                1024 * 1024,
+                &limits
+            )
+            .await
+            .is_ok()
+        );
     }
 
     #[tokio::test]

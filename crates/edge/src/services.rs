@@ -17,7 +17,7 @@ use tower::ServiceExt;
 
 use crate::body::read_body;
 use crate::dispatch::{Decision, RequestHead, ServiceId, classify, classify_form};
-use crate::gate::context;
+use crate::gate::{AuthPolicy, context};
 use crate::hot::{HotRoute, new_request_id};
 
 /// `x-amzn-RequestId`, as a constant: a `&str` name is parsed on every answer.
@@ -38,6 +38,9 @@ struct Inner {
     hot: BTreeMap<ServiceId, Arc<dyn HotRoute>>,
     /// Serves requests that name no service (their answer says so in its own format).
     default: ServiceId,
+    /// Who must sign: a form whose service only its body can tell is not read for a caller
+    /// who must sign and did not (see [`Services::signatures`]).
+    policy: Option<Arc<AuthPolicy>>,
 }
 
 impl Services {
@@ -51,6 +54,7 @@ impl Services {
                 routers,
                 hot: BTreeMap::new(),
                 default,
+                policy: None,
             }),
         }
     }
@@ -78,11 +82,21 @@ impl Services {
                 routers: self.inner.routers.clone(),
                 hot: self.inner.hot.clone(),
                 default: self.inner.default,
+                policy: self.inner.policy.clone(),
             };
             change(&mut inner);
             self.inner = Arc::new(inner);
         }
         self
+    }
+
+    /// The server's signature rules. A signed request names its service in its credential
+    /// scope, so a query-protocol form that names it only in its body (`Version`) is unsigned:
+    /// from a caller who must sign (shared mode, execution environments) it is refused from
+    /// its head, never read (up to 4 MiB of the memory budget per connection otherwise, for
+    /// anyone who can connect).
+    pub fn signatures(self, policy: Arc<AuthPolicy>) -> Self {
+        self.edit(|inner| inner.policy = Some(policy))
     }
 
     pub fn serves(&self, id: ServiceId) -> bool {
@@ -118,6 +132,17 @@ impl Services {
             },
             &served,
         );
+        let target = match &decision {
+            Decision::Service(id) => Some(*id),
+            Decision::Unknown => Some(self.inner.default),
+            Decision::NeedsForm | Decision::Unserved(_) => None,
+        };
+        if !matches!(decision, Decision::Unserved(_))
+            && self.unsigned_allowed(&parts)
+            && crate::browser::forged(&parts, target)
+        {
+            return self.refuse(&parts, &Refusal::Browser).map(Body::from);
+        }
         let mut res = match decision {
             Decision::Service(id) => {
                 self.route(id, Request::from_parts(parts, Body::new(body)))
@@ -132,7 +157,18 @@ impl Services {
             }
             Decision::Unserved(name) => self.unserved(&parts, &name),
             Decision::NeedsForm => {
-                let (_, limits) = context(&parts);
+                let (origin, limits) = context(&parts);
+                if self
+                    .inner
+                    .policy
+                    .as_ref()
+                    .is_some_and(|p| p.must_sign(origin))
+                {
+                    let refusal = Refusal::Unsigned {
+                        has_authorization: parts.headers.contains_key(http::header::AUTHORIZATION),
+                    };
+                    return query::error_response(&refusal, "", &new_request_id()).map(Body::from);
+                }
                 let declared = parts
                     .headers
                     .get(http::header::CONTENT_LENGTH)
@@ -198,16 +234,31 @@ impl Services {
             name: name.to_string(),
             served: self.names().join(", "),
         };
+        self.refuse(parts, &refusal).map(Body::from)
+    }
+
+    /// The dispatcher's own refusal, in the protocol the request speaks.
+    fn refuse(
+        &self,
+        parts: &http::request::Parts,
+        refusal: &Refusal,
+    ) -> kindling_protocol::Response {
         let id = new_request_id();
-        let headers = &parts.headers;
-        let res = if headers.contains_key("x-amz-target") {
-            json::error_response(&refusal, JsonVersion::V1_1, &id, "", None)
+        if parts.headers.contains_key("x-amz-target") {
+            json::error_response(refusal, JsonVersion::V1_1, &id, "", None)
         } else if is_query(parts) {
-            query::error_response(&refusal, "", &id)
+            query::error_response(refusal, "", &id)
         } else {
-            rest::json_error_response(&refusal, &id)
-        };
-        res.map(Body::from)
+            rest::json_error_response(refusal, &id)
+        }
+    }
+
+    /// Whether this request may go unsigned (local mode, not from an execution environment).
+    fn unsigned_allowed(&self, parts: &http::request::Parts) -> bool {
+        self.inner
+            .policy
+            .as_ref()
+            .is_some_and(|p| !p.must_sign(context(parts).0))
     }
 }
 
@@ -222,8 +273,17 @@ fn is_query(parts: &http::request::Parts) -> bool {
 
 /// The dispatcher's own answers.
 enum Refusal {
-    Unserved { name: String, served: String },
+    Unserved {
+        name: String,
+        served: String,
+    },
     BadForm(String),
+    /// A form from a caller who must sign, without a signature that names a service.
+    Unsigned {
+        has_authorization: bool,
+    },
+    /// An unsigned request a browser sent for another site (see [`crate::browser`]).
+    Browser,
 }
 
 impl WireError for Refusal {
@@ -231,6 +291,14 @@ impl WireError for Refusal {
         match self {
             Self::Unserved { .. } => StatusCode::NOT_IMPLEMENTED.as_u16(),
             Self::BadForm(_) => 400,
+            Self::Browser => 403,
+            Self::Unsigned { has_authorization } => {
+                if *has_authorization {
+                    400
+                } else {
+                    403
+                }
+            }
         }
     }
 
@@ -238,6 +306,13 @@ impl WireError for Refusal {
         match self {
             Self::Unserved { .. } => "NotImplemented",
             Self::BadForm(_) => "MalformedQueryString",
+            Self::Browser => "AccessDeniedException",
+            Self::Unsigned {
+                has_authorization: true,
+            } => "IncompleteSignature",
+            Self::Unsigned {
+                has_authorization: false,
+            } => "MissingAuthenticationToken",
         }
     }
 
@@ -247,6 +322,19 @@ impl WireError for Refusal {
                 format!("Kindling does not serve {name} on this endpoint. It serves: {served}.")
             }
             Self::BadForm(reason) => format!("The request's form could not be read: {reason}"),
+            Self::Browser => "A web browser sent this unsigned request for another site (its \
+                              Origin or Sec-Fetch-Site header says so, or it names a host that \
+                              is not the loopback's). Sign it, or open the console from \
+                              http://127.0.0.1 or http://localhost."
+                .to_string(),
+            Self::Unsigned {
+                has_authorization: true,
+            } => "Authorization header requires a 'Credential' parameter of the form \
+                  keyid/date/region/service/aws4_request."
+                .to_string(),
+            Self::Unsigned {
+                has_authorization: false,
+            } => "Request is missing Authentication Token".to_string(),
         }
     }
 }
@@ -270,6 +358,8 @@ impl tower::Service<Request<hyper::body::Incoming>> for Services {
 mod tests {
     use axum::routing::any;
     use http_body_util::BodyExt;
+
+    use std::time::Duration;
 
     use super::*;
 
@@ -312,6 +402,72 @@ mod tests {
         // Nothing names a service: the default answers.
         let req = Request::get("/").body(Body::empty()).unwrap();
         assert_eq!(send(&s, req).await.1, "lambda");
+    }
+
+    /// A body that never sends a byte (a client trickling, or stalled).
+    struct Stalled;
+
+    impl http_body::Body for Stalled {
+        type Data = bytes::Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, Infallible>>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn forms_that_must_be_signed_are_refused_from_their_head() {
+        let shared = Arc::new(AuthPolicy::new(
+            kindling_auth::Credentials::new(),
+            true,
+            b"0123456789abcdef0123456789abcdef",
+            "us-east-1",
+        ));
+        let s = services().signatures(shared);
+        let form = |authorization: Option<&str>| {
+            let mut req = Request::post("/")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("transfer-encoding", "chunked");
+            if let Some(a) = authorization {
+                req = req.header("authorization", a);
+            }
+            req.body(Body::new(Stalled)).unwrap()
+        };
+        // Before, the dispatcher waited for the form (holding up to 4 MiB of the budget).
+        let answer = tokio::time::timeout(Duration::from_secs(2), send(&s, form(None)))
+            .await
+            .expect("answered without reading the body");
+        assert_eq!(answer.0, StatusCode::FORBIDDEN);
+        assert!(
+            answer.1.contains("<Code>MissingAuthenticationToken</Code>"),
+            "{}",
+            answer.1
+        );
+        assert!(answer.2);
+        let answer = tokio::time::timeout(Duration::from_secs(2), send(&s, form(Some("junk"))))
+            .await
+            .expect("answered without reading the body");
+        assert_eq!(answer.0, StatusCode::BAD_REQUEST);
+        assert!(
+            answer.1.contains("<Code>IncompleteSignature</Code>"),
+            "{}",
+            answer.1
+        );
+        // Local mode: unsigned forms are read and routed by their Version.
+        let local = Arc::new(AuthPolicy::local(
+            b"0123456789abcdef0123456789abcdef",
+            "us-east-1",
+        ));
+        let s = services().signatures(local);
+        let req = Request::post("/")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from("Action=ListTopics&Version=2010-03-31"))
+            .unwrap();
+        assert_eq!(send(&s, req).await.1, "sns");
     }
 
     /// Claims `POST /2015-03-31/hot` only.

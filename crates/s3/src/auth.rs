@@ -126,6 +126,23 @@ impl ChunkSignatures for Chain {
     }
 }
 
+/// Whether a SigV2 presigned URL covers what selects `op`. SigV2 signs only the
+/// sub-resources of its day (`kindling_auth::sigv2`); `encryption` and `publicAccessBlock`
+/// came later, so appending one to a captured presigned bucket URL (a CreateBucket PUT, a
+/// DeleteBucket) would turn it into another operation under the same signature.
+fn v2_signs_operation(op: Operation) -> bool {
+    use Operation as Op;
+    !matches!(
+        op,
+        Op::PutBucketEncryption
+            | Op::GetBucketEncryption
+            | Op::DeleteBucketEncryption
+            | Op::PutPublicAccessBlock
+            | Op::GetPublicAccessBlock
+            | Op::DeletePublicAccessBlock
+    )
+}
+
 /// What a function's credentials need to call `op`.
 fn access(op: Operation) -> Access {
     use Operation as Op;
@@ -182,6 +199,16 @@ impl S3Auth {
                 headers: &headers,
                 payload: Payload::Sha256Hex(declared),
             };
+            if !v2_signs_operation(op) {
+                return Err(S3Error::Auth {
+                    code: "AccessDenied",
+                    status: 403,
+                    message: format!(
+                        "A presigned URL of signature version 2 does not sign the query \
+                         parameter that selects {op:?}; presign it with SigV4."
+                    ),
+                });
+            }
             let bucket = target.bucket.as_deref().filter(|_| target.virtual_hosted);
             let identity = self
                 .gate

@@ -378,6 +378,7 @@ async fn serve(mut args: ServeArgs, connections: Arc<ConnectionBudget>) -> anyho
         .fallback_service(tower::util::MapRequestLayer::new(normalize_path).layer(lambda));
     // One endpoint, every service: the dispatch table in `kindling-edge` picks the router.
     let services = Services::new(ServiceId::Lambda, lambda.clone())
+        .signatures(Arc::clone(&policy))
         // Kindling's own paths: metrics and health, the web console, the rest
         // (`/_kindling/code/...` downloads) by the Lambda API.
         .mount(

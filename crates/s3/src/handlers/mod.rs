@@ -10,11 +10,12 @@ use axum::body::Body;
 use axum::response::Response;
 use kindling_model::objects::ChecksumAlgorithm;
 use kindling_objects::digest::{checksum, md5};
+use sha2::{Digest, Sha256};
 
 use crate::auth::Signing;
 use crate::error::S3Error;
 use crate::operation::Operation;
-use crate::request::{checksum_headers, content_md5};
+use crate::request::{ContentSha256, checksum_headers, content_md5};
 use crate::xml_in::MAX_XML_BODY;
 use crate::{Ctx, body};
 
@@ -62,14 +63,24 @@ pub(crate) async fn handle(ctx: Ctx, body: Body, signing: Signing) -> Result<Res
 }
 
 /// Reads a small request body (an XML document or a policy) and checks the digests the
-/// client sent for it (`Content-MD5`, `x-amz-checksum-*`); `required` when S3 insists on
-/// one.
+/// client sent for it (`x-amz-content-sha256`, which the signature covers, `Content-MD5`,
+/// `x-amz-checksum-*`); `required` when S3 insists on one. aws-chunked bodies are refused:
+/// their chunk signatures are checked only by the upload pipeline.
 pub(crate) async fn small_body(
     ctx: &Ctx,
     body: Body,
     limit: usize,
     digest_required: bool,
 ) -> Result<bytes::Bytes, S3Error> {
+    let sha256_sent = match ContentSha256::read(&ctx.headers)? {
+        ContentSha256::Hash(h) => Some(h),
+        sha if sha.is_streaming() => {
+            return Err(S3Error::InvalidRequest(
+                "aws-chunked bodies are accepted only by PutObject and UploadPart.".into(),
+            ));
+        }
+        _ => None,
+    };
     let md5_sent = content_md5(&ctx.headers)?;
     let sums = checksum_headers(&ctx.headers)?;
     if digest_required && md5_sent.is_none() && sums.is_empty() {
@@ -78,6 +89,11 @@ pub(crate) async fn small_body(
         ));
     }
     let data = body::read_small(body, limit.min(MAX_XML_BODY), ctx.idle()).await?;
+    if let Some(sent) = sha256_sent
+        && sent != <[u8; 32]>::from(Sha256::digest(&data))
+    {
+        return Err(kindling_objects::ObjectError::ContentSha256Mismatch.into());
+    }
     if let Some(sent) = md5_sent
         && sent != md5(&data)
     {

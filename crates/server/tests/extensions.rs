@@ -89,7 +89,16 @@ fn extensions_register_first_get_invoke_and_shutdown_events() {
     let (status, body, first, _) = invoke(&server, "withext");
     assert_eq!(status, 200);
     assert_eq!(body, json!({ "ok": true }));
-    let logs = server.cli(&["logs", "withext"]);
+    // Log lines reach the file within a few milliseconds of the answer (a stream's lines wait
+    // in its buffer, FLUSH_DELAY): `kindling logs` reads the file from another process.
+    let logs = eventually(
+        Duration::from_secs(5),
+        "the first REPORT in the log",
+        || {
+            let logs = server.cli(&["logs", "withext"]);
+            logs.contains("Init Duration: ").then_some(logs)
+        },
+    );
     assert!(logs.contains("[probe] registered for withext"), "{logs}");
     // The runtime started only once the extension registered (it waited 300 ms to do so).
     let init_ms: f64 = logs

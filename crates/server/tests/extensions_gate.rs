@@ -6,9 +6,11 @@
 
 mod support;
 
+use std::time::Duration;
+
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
-use support::{Server, b64, create_python, zip_of};
+use support::{Server, b64, create_python, eventually, zip_of};
 
 /// Python: the descriptors above 2 that are pipes (fd 1 and 2 are the output pipes).
 const PIPES_ABOVE_2: &str = r#"
@@ -79,7 +81,16 @@ fn the_runtime_waits_for_extensions_on_a_pipe_it_does_not_keep() {
     let body: Value = res.json().unwrap();
     assert_eq!(body["pipes"], json!([]), "the runtime kept a pipe: {body}");
 
-    let logs = server.cli(&["logs", "gated"]);
+    // Log lines reach the file within a few milliseconds of the answer (a stream's lines wait
+    // in its buffer, FLUSH_DELAY): `kindling logs` reads the file from another process.
+    let logs = eventually(
+        Duration::from_secs(5),
+        "the extension's line in the log",
+        || {
+            let logs = server.cli(&["logs", "gated"]);
+            logs.contains("[gated] registered-at ").then_some(logs)
+        },
+    );
     let line = logs
         .lines()
         .find_map(|l| l.split_once("[gated] registered-at ").map(|(_, rest)| rest))

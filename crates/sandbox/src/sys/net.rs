@@ -253,14 +253,28 @@ mod tests {
         let port = listener.local_addr().expect("address").port();
         let stream = connect_as(123_457, port).await.expect("connect as");
         let local = stream.local_addr().expect("local address").port();
-        // /proc/net/tcp: "sl local_address rem_address st ... uid": the client's socket.
-        let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
-        let owner = table
-            .lines()
-            .skip(1)
-            .map(|l| l.split_whitespace().collect::<Vec<_>>())
-            .find(|f| f[1] == format!("0100007F:{local:04X}"))
-            .map(|f| f[7].to_string());
+        // /proc/net/tcp: "sl local_address rem_address st ... uid": the client's socket, by
+        // both ends (another connection, to elsewhere, may share its local port). A table
+        // read while other tests open and close thousands of sockets can miss a row: read
+        // it again then.
+        let row = (
+            format!("0100007F:{local:04X}"),
+            format!("0100007F:{port:04X}"),
+        );
+        let mut table = String::new();
+        let mut owner = None;
+        for _ in 0..5 {
+            table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+            owner = table
+                .lines()
+                .skip(1)
+                .map(|l| l.split_whitespace().collect::<Vec<_>>())
+                .find(|f| f[1] == row.0 && f[2] == row.1)
+                .map(|f| f[7].to_string());
+            if owner.is_some() {
+                break;
+            }
+        }
         assert_eq!(owner.as_deref(), Some("123457"), "{table}");
         // This thread's (and the process's) own identity is unchanged.
         assert!(is_root());

@@ -153,8 +153,13 @@ def test_rebound_names_are_refused_without_browser_headers(server, lam):
 
 
 def test_allowed_host_admits_its_name(server_factory):
-    srv = server_factory("--allowed-host", "kindling", "--allowed-host", "*.dev.test")
+    srv = server_factory("--allowed-host", "kindling", "--allowed-host", "*.dev.test",
+                         "--s3-virtual-host", "objects.test")
     port = srv.url.rsplit(":", 1)[1]
+    # Names buckets are addressed under are allowed too: the bucket is looked for.
+    status, answer = _send(srv, "GET", "/key", headers={"Host": f"no-such.objects.test:{port}"},
+                           raw=True)
+    assert status == 404 and b"NoSuchBucket" in answer, (status, answer)
     for host in [f"kindling:{port}", "KINDLING", f"api.dev.test:{port}"]:
         status, answer = _send(srv, "GET", "/2015-03-31/functions/", headers={"Host": host},
                                raw=True)

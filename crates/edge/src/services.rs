@@ -482,6 +482,35 @@ mod tests {
         assert_eq!(send(&s, req).await.1, "sns");
     }
 
+    #[tokio::test]
+    async fn local_requests_for_other_hosts_are_refused_before_routing() {
+        let mut local = AuthPolicy::local(b"0123456789abcdef0123456789abcdef", "us-east-1");
+        local.allowed_hosts = vec!["kindling".into()];
+        let s = services().signatures(Arc::new(local));
+        let get = |host: &str| {
+            Request::get("/2015-03-31/functions")
+                .header("host", host)
+                .header("authorization", "AWS4-HMAC-SHA256 Credential=unchecked")
+                .body(Body::empty())
+                .unwrap()
+        };
+        let (status, body, has_id) = send(&s, get("rebind.evil.example:9001")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(has_id);
+        assert!(body.contains("--allowed-host"), "{body}");
+        assert_eq!(send(&s, get("kindling:9001")).await.1, "lambda");
+        assert_eq!(send(&s, get("127.0.0.1:9001")).await.1, "lambda");
+        // Where signatures are checked, the gate judges (and the Host is signed).
+        let shared = Arc::new(AuthPolicy::new(
+            kindling_auth::Credentials::new(),
+            true,
+            b"0123456789abcdef0123456789abcdef",
+            "us-east-1",
+        ));
+        let s = services().signatures(shared);
+        assert_eq!(send(&s, get("rebind.evil.example")).await.1, "lambda");
+    }
+
     /// Claims `POST /2015-03-31/hot` only.
     struct HotPath;
 

@@ -20,7 +20,7 @@ from support import create_function, make_zip, unique
 # Malformed requests on a raw socket: status, x-amzn-ErrorType, x-amzn-RequestId, JSON body.
 # --------------------------------------------------------------------------------------------
 
-LIST = b"GET /2015-03-31/functions HTTP/1.1\r\nHost: k\r\n"
+LIST = b"GET /2015-03-31/functions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 # In shared mode (KINDLING_CONFORMANCE_SHARED=1) a well-formed unsigned request is refused as
 # such before anything else is looked at.
 SHARED = os.environ.get("KINDLING_CONFORMANCE_SHARED") == "1"
@@ -29,30 +29,30 @@ UNSIGNED = (403, "MissingAuthenticationTokenException")
 MALFORMED = {
     # name: (request bytes, expected status, expected x-amzn-ErrorType)
     "utf8-invalid-percent-name": (
-        b"GET /2015-03-31/functions/%ff%fe HTTP/1.1\r\nHost: k\r\n\r\n", 400,
+        b"GET /2015-03-31/functions/%ff%fe HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400,
         "ValidationException"),
     "raw-bytes-in-path": (
-        b"GET /2015-03-31/functions/\xff\xfe HTTP/1.1\r\nHost: k\r\n\r\n", 400,
+        b"GET /2015-03-31/functions/\xff\xfe HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400,
         "ValidationException"),
     "control-byte-in-path": (
-        b"GET /2015-03-31/functions/a\x01b HTTP/1.1\r\nHost: k\r\n\r\n", 400,
+        b"GET /2015-03-31/functions/a\x01b HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400,
         "ValidationException"),
     "negative-content-length": (
-        b"POST /2015-03-31/functions HTTP/1.1\r\nHost: k\r\nContent-Length: -1\r\n\r\n", 400,
+        b"POST /2015-03-31/functions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n", 400,
         "ValidationException"),
     "two-content-lengths": (
-        b"POST /2015-03-31/functions HTTP/1.1\r\nHost: k\r\nContent-Length: 1\r\n"
+        b"POST /2015-03-31/functions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\n"
         b"Content-Length: 2\r\n\r\nab", 400, "ValidationException"),
-    "bad-method-token": (b"G(T /2015-03-31/functions HTTP/1.1\r\nHost: k\r\n\r\n", 400,
+    "bad-method-token": (b"G(T /2015-03-31/functions HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400,
                          "ValidationException"),
-    "http-version-2": (b"GET /2015-03-31/functions HTTP/2.0\r\nHost: k\r\n\r\n", 400,
+    "http-version-2": (b"GET /2015-03-31/functions HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n", 400,
                        "ValidationException"),
     "header-without-colon": (LIST + b"NoColonHere\r\n\r\n", 400, "ValidationException"),
     "name-of-6000-characters": (
-        b"GET /2015-03-31/functions/" + b"n" * 6000 + b" HTTP/1.1\r\nHost: k\r\n\r\n",
+        b"GET /2015-03-31/functions/" + b"n" * 6000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
         *(UNSIGNED if SHARED else (400, "ValidationException"))),
     "uri-of-70000-bytes": (
-        b"GET /2015-03-31/functions/" + b"%F0%9F%94%A5" * 6000 + b" HTTP/1.1\r\nHost: k\r\n\r\n",
+        b"GET /2015-03-31/functions/" + b"%F0%9F%94%A5" * 6000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
         431, "ValidationException"),
     "headers-over-64-kib": (
         LIST + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"v" * 1000) for i in range(80)) + b"\r\n",
@@ -60,10 +60,10 @@ MALFORMED = {
     "more-than-100-headers": (
         LIST + b"".join(b"X-H-%d: v\r\n" % i for i in range(150)) + b"\r\n", 431,
         "ValidationException"),
-    "unknown-method": (b"BREW /2015-03-31/functions HTTP/1.1\r\nHost: k\r\n\r\n",
+    "unknown-method": (b"BREW /2015-03-31/functions HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
                        *(UNSIGNED if SHARED else (404, "UnknownOperationException"))),
     # (`/nothing/here` would be S3 path-style addressing: bucket `nothing`, key `here`.)
-    "unknown-path": (b"GET /2015-03-31/nothing/here HTTP/1.1\r\nHost: k\r\n\r\n",
+    "unknown-path": (b"GET /2015-03-31/nothing/here HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
                      *(UNSIGNED if SHARED else (404, "UnknownOperationException"))),
 }
 
@@ -122,7 +122,7 @@ def test_malformed_requests_get_lambda_errors(endpoint, case):
 
 
 def test_a_malformed_request_after_a_good_one_on_the_same_connection(endpoint):
-    raw = LIST + b"\r\n" + b"GET /x\x01y HTTP/1.1\r\nHost: k\r\n\r\n"
+    raw = LIST + b"\r\n" + b"GET /x\x01y HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     first, bad = parse_responses(exchange(endpoint, raw))
     if SHARED:
         assert_lambda_error(*first, *UNSIGNED)
@@ -134,7 +134,7 @@ def test_a_malformed_request_after_a_good_one_on_the_same_connection(endpoint):
 
 
 def test_head_requests_are_unknown_operations(endpoint):
-    data = exchange(endpoint, b"HEAD /2015-03-31/functions HTTP/1.1\r\nHost: k\r\n\r\n")
+    data = exchange(endpoint, b"HEAD /2015-03-31/functions HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     head = data.decode("latin-1")
     assert head.startswith("HTTP/1.1 404"), head
     assert "x-amzn-errortype: UnknownOperationException" in head

@@ -5,8 +5,11 @@ such a client on behalf of every site it shows: `fetch(url, {method: "POST", mod
 is sent without a CORS preflight, so any page could create a function and invoke it (running
 its code as Kindling's user: `uid=0(root)` in the reproduction), and an `<img src>` could send a
 query-protocol GET. Requests carrying the headers browsers add for another site (`Origin`,
-`Sec-Fetch-Site`), or a DNS-rebound name, are refused; the CLI, SDKs, curl and the console
-(same origin) are not affected.
+`Sec-Fetch-Site`) are refused, and so is every request addressed to a name that is not
+`localhost`, `*.localhost`, an IP address or `--allowed-host` (DNS rebinding: a page whose name
+resolves to 127.0.0.1 sends same-origin requests without any of those headers). A signature in
+the query proves nothing where signatures are not checked. The CLI, SDKs, curl and the console
+(same origin, at 127.0.0.1) are not affected.
 """
 
 from __future__ import annotations
@@ -25,11 +28,20 @@ def _zip() -> bytes:
     return buf.getvalue()
 
 
-def _send(server, method: str, path: str, body: bytes = b"", headers: dict | None = None):
+def _send(server, method: str, path: str, body: bytes = b"", headers: dict | None = None,
+          raw: bool = False):
+    """`raw`: exactly the headers given (no Host unless given, no Accept-Encoding)."""
     host, port = server.url.split("://")[1].rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
     try:
-        conn.request(method, path, body=body, headers=headers or {})
+        if raw:
+            conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            for name, value in (headers or {}).items():
+                conn.putheader(name, value)
+            conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body)
+        else:
+            conn.request(method, path, body=body, headers=headers or {})
         res = conn.getresponse()
         body = res.read()
         # The refusal's code: in the body (query, JSON 1.1) or x-amzn-ErrorType (REST).
@@ -42,12 +54,16 @@ CROSS_SITE = {"Content-Type": "text/plain;charset=UTF-8", "Origin": "https://evi
               "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"}
 
 
-def test_pages_of_other_sites_cannot_create_or_invoke_functions(server, lam):
-    create = json.dumps({
-        "FunctionName": "browser-forged", "Runtime": "python3.12", "Handler": "index.handler",
+def _create(name: str = "browser-forged") -> bytes:
+    return json.dumps({
+        "FunctionName": name, "Runtime": "python3.12", "Handler": "index.handler",
         "Role": "arn:aws:iam::000000000000:role/r",
         "Code": {"ZipFile": base64.b64encode(_zip()).decode()},
     }).encode()
+
+
+def test_pages_of_other_sites_cannot_create_or_invoke_functions(server, lam):
+    create = _create()
     for headers in [CROSS_SITE, {"Content-Type": "text/plain", "Origin": "null"},
                     {"Content-Type": "text/plain", "Origin": "https://evil.example"}]:
         status, body = _send(server, "POST", "/2015-03-31/functions", create, headers)
@@ -78,3 +94,77 @@ def test_clients_and_the_console_are_not_affected(server, lam):
     status, body = _send(server, "GET", "/_kindling/console/", headers={
         "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"})
     assert status == 200 and b"<title>Kindling console</title>" in body
+
+
+def test_a_signature_in_the_query_is_no_signature(server, lam):
+    """Locally no signature is checked, so a page can write `X-Amz-Signature` into any URL."""
+    for query in ["X-Amz-Signature=1", "X-Amz-Credential=a&X-Amz-Signature=1",
+                  "AWSAccessKeyId=a&Signature=x"]:
+        status, body = _send(server, "POST", f"/2015-03-31/functions?{query}",
+                             _create("browser-query-signed"), CROSS_SITE)
+        assert status == 403 and b"AccessDeniedException" in body, (query, status, body)
+        # <img src="/?Action=DeleteQueue&...&Signature=x">
+        status, body = _send(server, "GET", f"/?Action=ListQueues&Version=2012-11-05&{query}",
+                             headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"})
+        assert status == 403 and b"<Code>AccessDeniedException</Code>" in body, (query, body)
+    names = [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+    assert "browser-query-signed" not in names
+    # A page's fetch() with an Authorization header needs a CORS preflight: refused, and it
+    # grants nothing.
+    host, port = server.url.split("://")[1].rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.request("OPTIONS", "/2015-03-31/functions", headers={
+            "Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site",
+            "Sec-Fetch-Mode": "cors", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type"})
+        res = conn.getresponse()
+        res.read()
+        assert res.status == 403, res.status
+        assert res.getheader("Access-Control-Allow-Origin") is None
+    finally:
+        conn.close()
+
+
+def test_rebound_names_are_refused_without_browser_headers(server, lam):
+    """A DNS-rebound page is same-origin: its GETs carry no Origin, and browsers send
+    Sec-Fetch-* only to secure origins (http://rebind.evil.example:9001 is not one). Its Host
+    is all that tells it apart, and it may add any header it likes, Authorization included."""
+    port = server.url.rsplit(":", 1)[1]
+    rebound = {"Host": f"rebind.evil.example:{port}", "Accept": "*/*"}
+    for method, path, extra in [
+        ("GET", "/2015-03-31/functions/", {}),
+        ("GET", "/2015-03-31/functions/any/configuration", {}),
+        ("GET", "/?Action=ReceiveMessage&QueueUrl=q&Version=2012-11-05", {}),
+        ("GET", "/some-bucket/secret.txt", {}),
+        ("GET", "/_kindling/console/", {}),
+        ("POST", "/2015-03-31/functions",
+         {"Content-Type": "application/json", "Authorization": "AWS4-HMAC-SHA256 Credential=x"}),
+    ]:
+        body = _create("browser-rebound") if method == "POST" else b""
+        status, answer = _send(server, method, path, body, {**rebound, **extra}, raw=True)
+        assert status == 403 and b"AccessDeniedException" in answer, (path, status, answer)
+    assert "browser-rebound" not in [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+    # The loopback's names, any case, a trailing dot; and no Host at all (HTTP/1.0 clients).
+    for headers in [{"Host": f"127.0.0.1:{port}"}, {"Host": f"LocalHost.:{port}"},
+                    {"Host": f"[::1]:{port}"}, {}]:
+        status, answer = _send(server, "GET", "/2015-03-31/functions/", headers=headers, raw=True)
+        assert status == 200, (headers, status, answer)
+
+
+def test_allowed_host_admits_its_name(server_factory):
+    srv = server_factory("--allowed-host", "kindling", "--allowed-host", "*.dev.test",
+                         "--s3-virtual-host", "objects.test")
+    port = srv.url.rsplit(":", 1)[1]
+    # Names buckets are addressed under are allowed too: the bucket is looked for.
+    status, answer = _send(srv, "GET", "/key", headers={"Host": f"no-such.objects.test:{port}"},
+                           raw=True)
+    assert status == 404 and b"NoSuchBucket" in answer, (status, answer)
+    for host in [f"kindling:{port}", "KINDLING", f"api.dev.test:{port}"]:
+        status, answer = _send(srv, "GET", "/2015-03-31/functions/", headers={"Host": host},
+                               raw=True)
+        assert status == 200, (host, status, answer)
+    for host in [f"rebind.evil.example:{port}", f"dev.test:{port}", "kindling.evil.example"]:
+        status, answer = _send(srv, "GET", "/2015-03-31/functions/", headers={"Host": host},
+                               raw=True)
+        assert status == 403 and b"--allowed-host" in answer, (host, status, answer)

@@ -1,72 +1,98 @@
-//! Requests a web browser makes on behalf of another site. In local mode unsigned requests
-//! are the operator's, and a browser on the operator's machine is a client of the loopback
+//! Requests a web browser makes on behalf of another site. In local mode requests are not
+//! checked for signatures, and a browser on the operator's machine is a client of the loopback
 //! too: any page it shows could `fetch('http://127.0.0.1:9001/2015-03-31/functions', {method:
 //! 'POST', mode: 'no-cors', body})` (a "simple" request, sent without a CORS preflight) and
-//! create and invoke a function, or load `<img src=".../?Action=DeleteQueue...">`. Such requests
-//! are told apart by what browsers add and pages cannot remove: `Sec-Fetch-Site` (anything
-//! but `same-origin` or `none`) and `Origin` (another origin than the `Host` asked for, or
-//! `null`); a browser's request for a `Host` that is not a loopback name or an IP address is
-//! refused as well (DNS rebinding makes a page's own name point at 127.0.0.1, and its requests
-//! same-origin). SDKs, the CLI and curl send neither header.
+//! create and invoke a function, or load `<img src=".../?Action=DeleteQueue...">`. Two checks:
+//!
+//! * **Host**, on every request: the name it is addressed to must be `localhost`,
+//!   `*.localhost`, an IP address or a name the operator allows (`--allowed-host`). DNS
+//!   rebinding makes a page's own name resolve to 127.0.0.1: its requests are then
+//!   same-origin, carry no `Origin` on a GET and no `Sec-Fetch-*` at all (browsers send those
+//!   only to secure origins), may set any header (an `Authorization` proves nothing where
+//!   signatures are not checked), but name the page's host, which a page cannot change. A
+//!   request without any `Host` is no browser's and passes.
+//! * **Site**, on requests without an `Authorization` header: `Sec-Fetch-Site` (anything but
+//!   `same-origin` or `none`) or `Origin` (another origin than the `Host`, or `null`) mark a
+//!   request sent for another site. A page cannot send `Authorization` to another origin
+//!   without a CORS preflight, and the preflight (`OPTIONS`, from the other site) is refused
+//!   here. A signature in the query (`X-Amz-Signature`, presigned URLs) is no such proof: a
+//!   page can write any URL, and locally no signature is checked.
+//!
+//! Function URLs and API Gateway's invocations are public and governed by CORS: never refused
+//! here. SDKs, the CLI and curl send no browser headers and address 127.0.0.1 or localhost.
 
 use http::request::Parts;
 use http::{HeaderMap, Method};
 
 use crate::dispatch::ServiceId;
 
-/// Whether `parts`, unsigned, was sent by a browser for another site (see the module).
-/// Function URLs and API Gateway's invocations are public and governed by CORS; other sites'
-/// pages may read S3 objects and open Kindling's own pages (the console), from the loopback.
-pub(crate) fn forged(parts: &Parts, service: Option<ServiceId>) -> bool {
+/// Why a request is refused as a browser's for another site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Forgery {
+    /// It names a host that is not the loopback's, an IP address or an allowed name.
+    Host,
+    /// `Origin` or `Sec-Fetch-Site` say another site's page sent it.
+    CrossSite,
+}
+
+/// Whether `parts` (from a caller whose signature is not checked) was sent by a browser for
+/// another site (see the module); `allowed` are the operator's extra host names (`name` or
+/// `*.name`). Other sites' pages may read S3 objects and open Kindling's own pages (the
+/// console), when they address the loopback.
+pub(crate) fn forged(
+    parts: &Parts,
+    service: Option<ServiceId>,
+    allowed: &[String],
+) -> Option<Forgery> {
     if matches!(
         service,
         Some(ServiceId::FunctionUrl | ServiceId::ExecuteApi)
-    ) || signed(parts)
-    {
-        return false;
+    ) {
+        return None;
+    }
+    if !hosts_allowed(parts, allowed) {
+        return Some(Forgery::Host);
     }
     let headers = &parts.headers;
+    if headers.contains_key(http::header::AUTHORIZATION) {
+        return None;
+    }
     let site = header(headers, "sec-fetch-site");
     let origin = header(headers, "origin");
-    if site.is_none() && origin.is_none() {
-        return false;
-    }
     // Reads without effects: S3's objects (a local web app's `<img src>`) and Kindling's own
     // pages (a link to the console). An SQS query GET has effects; no Lambda GET is needed.
     let read = matches!(parts.method, Method::GET | Method::HEAD)
         && matches!(service, Some(ServiceId::S3 | ServiceId::Kindling));
-    if let Some(site) = site
-        && !matches!(site, "same-origin" | "none")
-        && !read
-    {
-        return true;
+    if read {
+        return None;
     }
-    let host = header(headers, "host").unwrap_or_default();
+    if site.is_some_and(|site| !matches!(site, "same-origin" | "none")) {
+        return Some(Forgery::CrossSite);
+    }
     if let Some(origin) = origin {
+        let host = header(headers, "host").unwrap_or_default();
         let authority = origin
             .split_once("://")
             .map_or("", |(_, rest)| rest)
             .trim_end_matches('/');
-        if !authority.eq_ignore_ascii_case(host) && !read {
-            return true;
+        if !authority.eq_ignore_ascii_case(host) {
+            return Some(Forgery::CrossSite);
         }
     }
-    !local_host(host)
+    None
 }
 
-/// Whether the request carries a signature (a browser page holds no keys; a signed request is
-/// the gate's to judge).
-fn signed(parts: &Parts) -> bool {
-    parts.headers.contains_key(http::header::AUTHORIZATION)
-        || parts.uri.query().is_some_and(|q| {
-            q.split('&').any(|p| {
-                let name = p.split('=').next().unwrap_or_default();
-                matches!(
-                    name,
-                    "X-Amz-Credential" | "X-Amz-Signature" | "AWSAccessKeyId" | "Signature"
-                )
-            })
-        })
+/// Whether every name the request is addressed to (its `Host` headers, the authority of an
+/// absolute-form target) is allowed; a request with none passes (every browser sends one).
+fn hosts_allowed(parts: &Parts, allowed: &[String]) -> bool {
+    let from_uri = parts.uri.authority().map(http::uri::Authority::as_str);
+    parts
+        .headers
+        .get_all(http::header::HOST)
+        .iter()
+        .map(|v| v.to_str().ok())
+        .chain(from_uri.map(Some))
+        .all(|host| host.is_some_and(|h| host_allowed(h.trim(), allowed)))
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -76,21 +102,47 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
-/// `localhost`, `*.localhost` or an IP address, with or without a port: names no page can
-/// make resolve to the loopback behind the browser's back.
-fn local_host(host: &str) -> bool {
-    let name = if let Some(rest) = host.strip_prefix('[') {
+/// `localhost`, `*.localhost`, an IP address (names no page can make resolve to the loopback
+/// behind the browser's back) or one of `allowed`, with or without a port, in any case, with
+/// or without a trailing dot.
+fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    if let Some(rest) = host.strip_prefix('[') {
         // `[::1]:9001`
-        return rest
-            .split_once(']')
-            .is_some_and(|(ip, _)| ip.parse::<std::net::Ipv6Addr>().is_ok());
-    } else {
-        host.rsplit_once(':')
-            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
-            .map_or(host, |(name, _)| name)
-    };
-    let name = name.trim_end_matches('.').to_ascii_lowercase();
-    name == "localhost" || name.ends_with(".localhost") || name.parse::<std::net::IpAddr>().is_ok()
+        return rest.split_once(']').is_some_and(|(ip, port)| {
+            ip.parse::<std::net::Ipv6Addr>().is_ok()
+                && (port.is_empty()
+                    || port
+                        .strip_prefix(':')
+                        .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit())))
+        });
+    }
+    let name = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(name, _)| name);
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.is_empty() || name.contains(':') {
+        return false;
+    }
+    name.parse::<std::net::Ipv4Addr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost")
+        || subdomain_of(name, "localhost")
+        || allowed.iter().any(|a| {
+            let a = a.strip_suffix('.').unwrap_or(a);
+            match a.strip_prefix("*.") {
+                Some(parent) => subdomain_of(name, parent),
+                None => name.eq_ignore_ascii_case(a),
+            }
+        })
+}
+
+/// Whether `name` is `<label(s)>.parent` (ASCII case-insensitive).
+fn subdomain_of(name: &str, parent: &str) -> bool {
+    name.len() > parent.len() + 1
+        && name
+            .get(name.len() - parent.len()..)
+            .is_some_and(|tail| tail.eq_ignore_ascii_case(parent))
+        && name.as_bytes().get(name.len() - parent.len() - 1) == Some(&b'.')
 }
 
 #[cfg(test)]
@@ -131,7 +183,7 @@ mod tests {
             ],
         ] {
             let p = parts(Method::POST, "/2015-03-31/functions", &headers);
-            assert!(forged(&p, LAMBDA), "{headers:?}");
+            assert!(forged(&p, LAMBDA, &[]).is_some(), "{headers:?}");
         }
     }
 
@@ -199,7 +251,7 @@ mod tests {
             ),
         ] {
             let p = parts(method, uri, &headers);
-            assert!(!forged(&p, service), "{uri} {headers:?}");
+            assert_eq!(forged(&p, service, &[]), None, "{uri} {headers:?}");
         }
         // A cross-site GET is still refused outside S3 and Kindling's own pages (an SQS query
         // GET has effects), and a rebound name even there.
@@ -212,17 +264,197 @@ mod tests {
                 ("sec-fetch-mode", "navigate"),
             ],
         );
-        assert!(forged(&p, Some(ServiceId::Sqs)));
+        assert!(forged(&p, Some(ServiceId::Sqs), &[]).is_some());
         let img = [("host", "127.0.0.1:9001"), ("sec-fetch-site", "same-site")];
         let p = parts(Method::GET, "/bucket/pic.png", &img);
-        assert!(!forged(&p, Some(ServiceId::S3)));
+        assert_eq!(forged(&p, Some(ServiceId::S3), &[]), None);
         let p = parts(Method::PUT, "/bucket/pic.png", &img);
-        assert!(forged(&p, Some(ServiceId::S3)));
+        assert!(forged(&p, Some(ServiceId::S3), &[]).is_some());
         let rebound = [
             ("host", "rebind.evil.example:9001"),
             ("sec-fetch-site", "same-origin"),
         ];
         let p = parts(Method::GET, "/bucket/pic.png", &rebound);
-        assert!(forged(&p, Some(ServiceId::S3)));
+        assert!(forged(&p, Some(ServiceId::S3), &[]).is_some());
+    }
+
+    #[test]
+    fn a_signature_in_the_query_is_no_signature() {
+        // fetch('http://127.0.0.1:9001/2015-03-31/functions?X-Amz-Signature=1', {method:
+        // 'POST', mode: 'no-cors'}) and <img src="/?Action=DeleteQueue&...&Signature=x">.
+        let cross = [
+            ("host", "127.0.0.1:9001"),
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+        ];
+        for query in [
+            "X-Amz-Signature=1",
+            "X-Amz-Credential=a%2Fb&X-Amz-Signature=1",
+            "AWSAccessKeyId=a&Signature=x",
+        ] {
+            let p = parts(
+                Method::POST,
+                &format!("/2015-03-31/functions?{query}"),
+                &cross,
+            );
+            assert_eq!(forged(&p, LAMBDA, &[]), Some(Forgery::CrossSite), "{query}");
+            let p = parts(
+                Method::GET,
+                &format!("/?Action=DeleteQueue&QueueUrl=q&{query}"),
+                &[("host", "127.0.0.1:9001"), ("sec-fetch-site", "cross-site")],
+            );
+            assert!(forged(&p, Some(ServiceId::Sqs), &[]).is_some(), "{query}");
+        }
+        // A presigned S3 download still opens from another site's page, and from curl.
+        let p = parts(
+            Method::GET,
+            "/bucket/key?X-Amz-Signature=1",
+            &[("host", "127.0.0.1:9001"), ("sec-fetch-site", "cross-site")],
+        );
+        assert_eq!(forged(&p, Some(ServiceId::S3), &[]), None);
+        let p = parts(
+            Method::PUT,
+            "/bucket/key?X-Amz-Signature=1&X-Amz-Credential=a",
+            &[("host", "127.0.0.1:9001")],
+        );
+        assert_eq!(forged(&p, Some(ServiceId::S3), &[]), None);
+        // A CORS preflight from another site (for a request with Authorization) is refused.
+        let p = parts(
+            Method::OPTIONS,
+            "/2015-03-31/functions",
+            &[
+                ("host", "127.0.0.1:9001"),
+                ("origin", "https://evil.example"),
+                ("sec-fetch-site", "cross-site"),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "authorization"),
+            ],
+        );
+        assert_eq!(forged(&p, LAMBDA, &[]), Some(Forgery::CrossSite));
+    }
+
+    #[test]
+    fn every_request_names_an_allowed_host() {
+        // A rebound page's requests: no browser header at all (Sec-Fetch-* only go to secure
+        // origins, Origin not on same-origin GETs), any header it likes, its own Host.
+        for (method, service, headers) in [
+            (
+                Method::GET,
+                LAMBDA,
+                vec![("host", "rebind.evil.example:9001")],
+            ),
+            (
+                Method::GET,
+                Some(ServiceId::S3),
+                vec![("host", "rebind.evil.example")],
+            ),
+            (
+                Method::GET,
+                Some(ServiceId::Kindling),
+                vec![("host", "REBIND.evil.example.:9001")],
+            ),
+            (
+                Method::POST,
+                LAMBDA,
+                vec![
+                    ("host", "rebind.evil.example:9001"),
+                    ("authorization", "AWS4-HMAC-SHA256 Credential=x"),
+                ],
+            ),
+            // Look-alikes of allowed names.
+            (
+                Method::GET,
+                LAMBDA,
+                vec![("host", "localhost.evil.example")],
+            ),
+            (Method::GET, LAMBDA, vec![("host", "evillocalhost")]),
+            (
+                Method::GET,
+                LAMBDA,
+                vec![("host", "127.0.0.1.evil.example")],
+            ),
+            (Method::GET, LAMBDA, vec![("host", "[::1].evil.example")]),
+            (Method::GET, LAMBDA, vec![("host", "[::1]x")]),
+            (Method::GET, LAMBDA, vec![("host", "")]),
+            (Method::GET, LAMBDA, vec![("host", ":9001")]),
+            (Method::GET, LAMBDA, vec![("host", "kindling.evil.example")]),
+            (
+                Method::GET,
+                LAMBDA,
+                vec![("host", "x.kindling.evil.example")],
+            ),
+            // One good Host does not excuse another.
+            (
+                Method::GET,
+                LAMBDA,
+                vec![("host", "127.0.0.1"), ("host", "rebind.evil.example")],
+            ),
+        ] {
+            let p = parts(method, "/2015-03-31/functions", &headers);
+            let allowed = ["kindling".to_string(), "*.kindling.test".to_string()];
+            assert_eq!(
+                forged(&p, service, &allowed),
+                Some(Forgery::Host),
+                "{headers:?}"
+            );
+        }
+        // An absolute-form target names its host too.
+        let p = parts(
+            Method::GET,
+            "http://rebind.evil.example/2015-03-31/functions",
+            &[],
+        );
+        assert_eq!(forged(&p, LAMBDA, &[]), Some(Forgery::Host));
+        let p = parts(
+            Method::GET,
+            "http://127.0.0.1:9001/2015-03-31/functions",
+            &[],
+        );
+        assert_eq!(forged(&p, LAMBDA, &[]), None);
+
+        let allowed = [
+            "kindling".to_string(),
+            "host.docker.internal.".to_string(),
+            "*.kindling.test".to_string(),
+        ];
+        for host in [
+            "127.0.0.1:9001",
+            "127.0.0.1",
+            "10.1.2.3:80",
+            "[::1]:9001",
+            "[::1]",
+            "[fe80::1]:9001",
+            "localhost",
+            "LocalHost:9001",
+            "localhost.:9001",
+            "bucket.localhost:9001",
+            "abc.lambda-url.us-east-1.localhost",
+            "kindling:9001",
+            "KINDLING",
+            "kindling.",
+            "host.docker.internal:9001",
+            "bucket.kindling.test:9001",
+        ] {
+            let p = parts(Method::POST, "/2015-03-31/functions", &[("host", host)]);
+            assert_eq!(forged(&p, LAMBDA, &allowed), None, "{host}");
+        }
+        // `*.name` is the subdomains only; no Host at all (HTTP/1.0) is no browser's.
+        let p = parts(Method::GET, "/", &[("host", "kindling.test")]);
+        assert_eq!(forged(&p, LAMBDA, &allowed), Some(Forgery::Host));
+        let p = parts(Method::GET, "/2015-03-31/functions", &[]);
+        assert_eq!(forged(&p, LAMBDA, &[]), None);
+        // Public routes answer any host (they are named by it).
+        let p = parts(
+            Method::POST,
+            "/",
+            &[("host", "abc.lambda-url.us-east-1.on.aws")],
+        );
+        assert_eq!(forged(&p, Some(ServiceId::FunctionUrl), &[]), None);
+        let p = parts(
+            Method::GET,
+            "/prod/x",
+            &[("host", "a1.execute-api.evil.example")],
+        );
+        assert_eq!(forged(&p, Some(ServiceId::ExecuteApi), &[]), None);
     }
 }

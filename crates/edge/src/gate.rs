@@ -70,6 +70,11 @@ pub struct AuthPolicy {
     pub function_access: FunctionAccess,
     /// Execution roles whose functions may do everything (`--admin-role`).
     pub admin_roles: Vec<String>,
+    /// Where signatures are not checked (local mode): host names, besides `localhost`,
+    /// `*.localhost` and IP addresses, that requests may be addressed to (`name`, or `*.name`
+    /// for its subdomains; `--allowed-host`). Requests for other names are refused (DNS
+    /// rebinding, see the edge's `browser` module).
+    pub allowed_hosts: Vec<String>,
 }
 
 impl std::fmt::Debug for AuthPolicy {
@@ -80,6 +85,7 @@ impl std::fmt::Debug for AuthPolicy {
             .field("require_signature", &self.require_signature)
             .field("function_access", &self.function_access)
             .field("admin_roles", &self.admin_roles)
+            .field("allowed_hosts", &self.allowed_hosts)
             .finish_non_exhaustive()
     }
 }
@@ -103,6 +109,7 @@ impl AuthPolicy {
             require_signature,
             function_access: FunctionAccess::default(),
             admin_roles: Vec::new(),
+            allowed_hosts: Vec::new(),
         }
     }
 

@@ -138,10 +138,12 @@ impl Services {
             Decision::NeedsForm | Decision::Unserved(_) => None,
         };
         if !matches!(decision, Decision::Unserved(_))
-            && self.unsigned_allowed(&parts)
-            && crate::browser::forged(&parts, target)
+            && let Some(policy) = self.unchecked(&parts)
+            && let Some(forgery) = crate::browser::forged(&parts, target, &policy.allowed_hosts)
         {
-            return self.refuse(&parts, &Refusal::Browser).map(Body::from);
+            return self
+                .refuse(&parts, &Refusal::Browser(forgery))
+                .map(Body::from);
         }
         let mut res = match decision {
             Decision::Service(id) => {
@@ -253,12 +255,13 @@ impl Services {
         }
     }
 
-    /// Whether this request may go unsigned (local mode, not from an execution environment).
-    fn unsigned_allowed(&self, parts: &http::request::Parts) -> bool {
+    /// The policy, when this request's signature is not checked (local mode, not from an
+    /// execution environment): an `Authorization` header it carries proves nothing.
+    fn unchecked(&self, parts: &http::request::Parts) -> Option<&AuthPolicy> {
         self.inner
             .policy
-            .as_ref()
-            .is_some_and(|p| !p.must_sign(context(parts).0))
+            .as_deref()
+            .filter(|p| !p.must_sign(context(parts).0))
     }
 }
 
@@ -282,8 +285,9 @@ enum Refusal {
     Unsigned {
         has_authorization: bool,
     },
-    /// An unsigned request a browser sent for another site (see [`crate::browser`]).
-    Browser,
+    /// A request a browser sent for another site, where signatures are not checked (see
+    /// [`crate::browser`]).
+    Browser(crate::browser::Forgery),
 }
 
 impl WireError for Refusal {
@@ -291,7 +295,7 @@ impl WireError for Refusal {
         match self {
             Self::Unserved { .. } => StatusCode::NOT_IMPLEMENTED.as_u16(),
             Self::BadForm(_) => 400,
-            Self::Browser => 403,
+            Self::Browser(_) => 403,
             Self::Unsigned { has_authorization } => {
                 if *has_authorization {
                     400
@@ -306,7 +310,7 @@ impl WireError for Refusal {
         match self {
             Self::Unserved { .. } => "NotImplemented",
             Self::BadForm(_) => "MalformedQueryString",
-            Self::Browser => "AccessDeniedException",
+            Self::Browser(_) => "AccessDeniedException",
             Self::Unsigned {
                 has_authorization: true,
             } => "IncompleteSignature",
@@ -322,11 +326,19 @@ impl WireError for Refusal {
                 format!("Kindling does not serve {name} on this endpoint. It serves: {served}.")
             }
             Self::BadForm(reason) => format!("The request's form could not be read: {reason}"),
-            Self::Browser => "A web browser sent this unsigned request for another site (its \
-                              Origin or Sec-Fetch-Site header says so, or it names a host that \
-                              is not the loopback's). Sign it, or open the console from \
-                              http://127.0.0.1 or http://localhost."
-                .to_string(),
+            Self::Browser(crate::browser::Forgery::CrossSite) => {
+                "A web browser sent this unsigned request for another site (its Origin or \
+                 Sec-Fetch-Site header says so). Open the console from http://127.0.0.1 or \
+                 http://localhost."
+                    .to_string()
+            }
+            Self::Browser(crate::browser::Forgery::Host) => {
+                "This request is addressed to a host name that is not localhost, *.localhost or \
+                 an IP address (a web page whose name resolves to this machine could send it: \
+                 DNS rebinding). Address Kindling as 127.0.0.1 or localhost, or start it with \
+                 --allowed-host NAME."
+                    .to_string()
+            }
             Self::Unsigned {
                 has_authorization: true,
             } => "Authorization header requires a 'Credential' parameter of the form \
@@ -468,6 +480,35 @@ mod tests {
             .body(Body::from("Action=ListTopics&Version=2010-03-31"))
             .unwrap();
         assert_eq!(send(&s, req).await.1, "sns");
+    }
+
+    #[tokio::test]
+    async fn local_requests_for_other_hosts_are_refused_before_routing() {
+        let mut local = AuthPolicy::local(b"0123456789abcdef0123456789abcdef", "us-east-1");
+        local.allowed_hosts = vec!["kindling".into()];
+        let s = services().signatures(Arc::new(local));
+        let get = |host: &str| {
+            Request::get("/2015-03-31/functions")
+                .header("host", host)
+                .header("authorization", "AWS4-HMAC-SHA256 Credential=unchecked")
+                .body(Body::empty())
+                .unwrap()
+        };
+        let (status, body, has_id) = send(&s, get("rebind.evil.example:9001")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(has_id);
+        assert!(body.contains("--allowed-host"), "{body}");
+        assert_eq!(send(&s, get("kindling:9001")).await.1, "lambda");
+        assert_eq!(send(&s, get("127.0.0.1:9001")).await.1, "lambda");
+        // Where signatures are checked, the gate judges (and the Host is signed).
+        let shared = Arc::new(AuthPolicy::new(
+            kindling_auth::Credentials::new(),
+            true,
+            b"0123456789abcdef0123456789abcdef",
+            "us-east-1",
+        ));
+        let s = services().signatures(shared);
+        assert_eq!(send(&s, get("rebind.evil.example")).await.1, "lambda");
     }
 
     /// Claims `POST /2015-03-31/hot` only.

@@ -314,6 +314,17 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub admin_roles: Vec<String>,
+    /// Without `--credentials`: a host name, besides `localhost`, `*.localhost` and IP
+    /// addresses, that requests may be addressed to (`NAME`, or `*.NAME` for its subdomains;
+    /// repeatable). Requests for any other name are refused: a web page whose name resolves
+    /// to this machine (DNS rebinding) would send them.
+    #[arg(
+        long = "allowed-host",
+        env = "KINDLING_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_parser = parse_allowed_host
+    )]
+    pub allowed_hosts: Vec<String>,
     /// Seconds a client has to send a request's headers (also the longest a keep-alive
     /// connection may stay idle).
     #[arg(long, env = "KINDLING_HEADER_TIMEOUT", default_value_t = 10.0)]
@@ -501,6 +512,27 @@ fn parse_days(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A host name for `--allowed-host`: `NAME` or `*.NAME`, letters, digits, `-`, `_` and dots,
+/// no port; lowercase, without a trailing dot.
+fn parse_allowed_host(s: &str) -> Result<String, String> {
+    let host = s.trim().trim_end_matches('.').to_ascii_lowercase();
+    let name = host.strip_prefix("*.").unwrap_or(&host);
+    let valid = !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if valid {
+        Ok(host)
+    } else {
+        Err(format!(
+            "expected a host name (NAME or *.NAME, without a port), got {s:?}"
+        ))
+    }
+}
+
 fn parse_positive_seconds(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if v > 0.0 && v <= 86_400.0 * 365.0 => Ok(v),
@@ -595,6 +627,27 @@ mod tests {
         assert!(parse_size("-5").is_err());
         assert!(parse_days("-1").is_err());
         assert!(parse_positive_seconds("0").is_err());
+    }
+
+    #[test]
+    fn allowed_hosts_are_names_or_subdomain_patterns() {
+        assert_eq!(parse_allowed_host("Kindling."), Ok("kindling".into()));
+        assert_eq!(
+            parse_allowed_host("*.Dev.Example"),
+            Ok("*.dev.example".into())
+        );
+        for bad in [
+            "",
+            "*",
+            "*.",
+            "kindling:9001",
+            "a..b",
+            "http://x",
+            "*.*.x",
+            "a b",
+        ] {
+            assert!(parse_allowed_host(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

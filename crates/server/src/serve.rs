@@ -691,6 +691,13 @@ fn auth_policy(args: &ServeArgs, server_secret: &[u8]) -> anyhow::Result<AuthPol
         FunctionApiAccess::Full => FunctionAccess::Full,
     };
     policy.admin_roles.clone_from(&args.admin_roles);
+    // The names buckets are addressed under are Kindling's names too.
+    policy.allowed_hosts = args.allowed_hosts.clone();
+    for base in &args.s3_virtual_hosts {
+        let base = base.trim_end_matches('.').to_ascii_lowercase();
+        policy.allowed_hosts.push(format!("*.{base}"));
+        policy.allowed_hosts.push(base);
+    }
     Ok(policy)
 }
 

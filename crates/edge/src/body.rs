@@ -15,6 +15,7 @@ const UNIT: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct BodyLimits {
     idle_timeout: Duration,
+    min_rate: u64,
     budget: Arc<Semaphore>,
     budget_units: usize,
 }
@@ -25,9 +26,19 @@ impl BodyLimits {
         let units = (memory / UNIT).clamp(1, Semaphore::MAX_PERMITS);
         Self {
             idle_timeout,
+            min_rate: MIN_BODY_RATE,
             budget: Arc::new(Semaphore::new(units)),
             budget_units: units,
         }
+    }
+
+    /// The slowest a body may arrive on average, in bytes per second, after twice the idle
+    /// timeout of grace ([`MIN_BODY_RATE`] unless set); 0: no average rate, only the idle
+    /// timeout.
+    #[must_use]
+    pub fn with_min_rate(mut self, bytes_per_second: u64) -> Self {
+        self.min_rate = bytes_per_second;
+        self
     }
 
     pub fn idle_timeout(&self) -> Duration {
@@ -52,7 +63,7 @@ pub enum BodyError {
     /// than what it sends).
     #[error("the body stopped arriving for {0:?}")]
     Timeout(Duration),
-    /// The body arrived slower than [`MIN_BODY_RATE`] on average (after a grace of twice the
+    /// The body arrived slower than the minimum rate ([`MIN_BODY_RATE`] by default) on average (after a grace of twice the
     /// idle timeout).
     #[error("the body arrived slower than {min_rate} bytes per second")]
     TooSlow { min_rate: u64 },
@@ -69,7 +80,8 @@ pub enum BodyError {
 /// more as their bytes arrive, so a body holds budget for what it sent, not for what it
 /// announced.
 const FIRST_RESERVATION: usize = 64 * 1024;
-/// The slowest a body may arrive on average, after twice the idle timeout of grace: a body of
+/// The slowest a body may arrive on average by default ([`BodyLimits::with_min_rate`];
+/// `--body-min-rate`), after twice the idle timeout of grace: a body of
 /// `n` bytes has `2 x idle_timeout + n / MIN_BODY_RATE` in all (6 MB: 20 s + 6 min; a 70 MB
 /// upload: 20 s + 71 min), plus any time it waited for budget. A client that
 /// sends a byte every few seconds would otherwise hold its connection, and what it sent of the
@@ -136,7 +148,7 @@ impl Reservation<'_> {
 }
 
 /// Reads `body` (announced as `declared` bytes, if known) of at most `limit` bytes, with
-/// pauses of at most the idle timeout and at [`MIN_BODY_RATE`] on average (time spent waiting
+/// pauses of at most the idle timeout and at the minimum rate on average (time spent waiting
 /// for budget not counted), within the memory budget: the first 64 KiB (or the announced size,
 /// when smaller) reserved before reading, more as the bytes arrive (see [`Reservation::grow`]).
 pub async fn read_body<B>(
@@ -162,11 +174,13 @@ where
     // holds no more than that).
     let first_step = expected.min(FIRST_RESERVATION);
     budget.grow(first_step, first_step).await?;
-    let allowed = limits.idle_timeout * 2
-        + Duration::from_millis((expected as u64).saturating_mul(1000) / MIN_BODY_RATE);
     // Moved on by the time spent waiting for budget: that is the server's delay, not the
     // client's.
-    let mut deadline = tokio::time::Instant::now() + allowed;
+    let mut deadline = (limits.min_rate > 0).then(|| {
+        let allowed = limits.idle_timeout * 2
+            + Duration::from_millis((expected as u64).saturating_mul(1000) / limits.min_rate);
+        tokio::time::Instant::now() + allowed
+    });
     let mut body = std::pin::pin!(body);
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
@@ -181,14 +195,15 @@ where
             Some(next) => next,
             None => {
                 let idle = tokio::time::Instant::now() + limits.idle_timeout;
-                match tokio::time::timeout_at(idle.min(deadline), body.frame()).await {
+                let until = deadline.map_or(idle, |d| idle.min(d));
+                match tokio::time::timeout_at(until, body.frame()).await {
                     Ok(next) => next,
-                    Err(_) if idle <= deadline => {
+                    Err(_) if until == idle => {
                         return Err(BodyError::Timeout(limits.idle_timeout));
                     }
                     Err(_) => {
                         return Err(BodyError::TooSlow {
-                            min_rate: MIN_BODY_RATE,
+                            min_rate: limits.min_rate,
                         });
                     }
                 }
@@ -212,7 +227,10 @@ where
         // the body may still bring (its `Content-Length`, or the operation's limit).
         if total > budget.units * UNIT {
             let step = (budget.units * UNIT * 2).min(expected).max(total);
-            deadline += budget.grow(step, expected.max(total)).await?;
+            let waited = budget.grow(step, expected.max(total)).await?;
+            if let Some(deadline) = &mut deadline {
+                *deadline += waited;
+            }
         }
         // One piece (the usual small body) is kept as is; more are gathered in one buffer.
         match (&mut first, &mut rest) {
@@ -431,6 +449,27 @@ mod tests {
             "{got:?}"
         );
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_minimum_rate_is_configurable() {
+        // 10 000 bytes at 10 bytes per 100 ms (100 B/s): too slow for 1 KiB/s (cut after
+        // 600 ms + ~10 s), fine without a rate (0).
+        let limits = BodyLimits::new(Duration::from_millis(300), 1024 * 1024);
+        let slow = || paced(10_000, 10, Duration::from_millis(100));
+        let got = read_body(
+            slow(),
+            Some(10_000),
+            10_000,
+            &limits.clone().with_min_rate(1024),
+        )
+        .await;
+        assert!(
+            matches!(got, Err(BodyError::TooSlow { min_rate: 1024 })),
+            "{got:?}"
+        );
+        let got = read_body(slow(), Some(10_000), 10_000, &limits.with_min_rate(0)).await;
+        assert!(matches!(&got, Ok(b) if b.bytes.len() == 10_000), "{got:?}");
     }
 
     #[tokio::test]

@@ -150,7 +150,7 @@ impl Reservation<'_> {
 /// Reads `body` (announced as `declared` bytes, if known) of at most `limit` bytes, with
 /// pauses of at most the idle timeout and at the minimum rate on average (time spent waiting
 /// for budget not counted), within the memory budget: the first 64 KiB (or the announced size,
-/// when smaller) reserved before reading, more as the bytes arrive (see [`Reservation::grow`]).
+/// when smaller) reserved before reading, more as the bytes arrive (see `Reservation::grow`).
 pub async fn read_body<B>(
     body: B,
     declared: Option<u64>,

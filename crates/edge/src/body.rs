@@ -15,6 +15,7 @@ const UNIT: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct BodyLimits {
     idle_timeout: Duration,
+    min_rate: u64,
     budget: Arc<Semaphore>,
     budget_units: usize,
 }
@@ -25,9 +26,19 @@ impl BodyLimits {
         let units = (memory / UNIT).clamp(1, Semaphore::MAX_PERMITS);
         Self {
             idle_timeout,
+            min_rate: MIN_BODY_RATE,
             budget: Arc::new(Semaphore::new(units)),
             budget_units: units,
         }
+    }
+
+    /// The slowest a body may arrive on average, in bytes per second, after twice the idle
+    /// timeout of grace ([`MIN_BODY_RATE`] unless set); 0: no average rate, only the idle
+    /// timeout.
+    #[must_use]
+    pub fn with_min_rate(mut self, bytes_per_second: u64) -> Self {
+        self.min_rate = bytes_per_second;
+        self
     }
 
     pub fn idle_timeout(&self) -> Duration {
@@ -52,11 +63,12 @@ pub enum BodyError {
     /// than what it sends).
     #[error("the body stopped arriving for {0:?}")]
     Timeout(Duration),
-    /// The body arrived slower than [`MIN_BODY_RATE`] on average (after a grace of twice the
+    /// The body arrived slower than the minimum rate ([`MIN_BODY_RATE`] by default) on average (after a grace of twice the
     /// idle timeout).
     #[error("the body arrived slower than {min_rate} bytes per second")]
     TooSlow { min_rate: u64 },
-    /// No memory budget became free within the idle timeout.
+    /// No memory budget became free within the idle timeout (for a body's first 64 KiB, or
+    /// for all of it when it could not grow at once).
     #[error("too many request bodies are being buffered")]
     Busy,
     /// The connection failed while reading.
@@ -68,8 +80,10 @@ pub enum BodyError {
 /// more as their bytes arrive, so a body holds budget for what it sent, not for what it
 /// announced.
 const FIRST_RESERVATION: usize = 64 * 1024;
-/// The slowest a body may arrive on average, after twice the idle timeout of grace: a body of
-/// `n` bytes has `2 x idle_timeout + n / MIN_BODY_RATE` in all (6 MB: 20 s + 6 min). A client that
+/// The slowest a body may arrive on average by default ([`BodyLimits::with_min_rate`];
+/// `--body-min-rate`), after twice the idle timeout of grace: a body of
+/// `n` bytes has `2 x idle_timeout + n / MIN_BODY_RATE` in all (6 MB: 20 s + 6 min; a 70 MB
+/// upload: 20 s + 71 min), plus any time it waited for budget. A client that
 /// sends a byte every few seconds would otherwise hold its connection, and what it sent of the
 /// memory budget, for ever.
 pub const MIN_BODY_RATE: u64 = 16 * 1024;
@@ -82,35 +96,61 @@ struct Reservation<'a> {
 }
 
 impl Reservation<'_> {
-    /// Holds at least `bytes` (in budget units), waiting for room at most `wait`.
-    async fn cover(&mut self, bytes: usize, wait: Duration) -> Result<(), BodyError> {
-        let want = bytes.div_ceil(UNIT).min(self.limits.budget_units);
+    fn units_for(&self, bytes: usize) -> usize {
+        bytes.div_ceil(UNIT).min(self.limits.budget_units)
+    }
+
+    /// Holds at least `step` bytes: at once when the budget has room; otherwise gives back
+    /// what it holds and waits, first come first served, for `all` bytes (everything the body
+    /// may still need, so it never waits again), at most the idle timeout. Returns the time
+    /// spent waiting.
+    ///
+    /// A body never waits while holding budget: bodies that each held part of it while
+    /// waiting for more stalled one another until all failed (8 uploads of 70 MB on 512 MiB
+    /// each held 64 MiB, and none could have its next step). Bodies given back wait in one
+    /// queue (the semaphore serves `acquire_many` in order, and hands what is released to
+    /// the first in line), so they complete one after another instead. What a waiting body
+    /// has already read stays in memory outside the budget: while bodies queue, the budget
+    /// goes only to the queue, so those that wait with bytes read held them before the queue
+    /// formed (another budget's worth at most) or were given their first 64 KiB from it; a
+    /// body given all it may need never waits again.
+    async fn grow(&mut self, step: usize, all: usize) -> Result<Duration, BodyError> {
+        let want = self.units_for(step);
         if want <= self.units {
-            return Ok(());
+            return Ok(Duration::ZERO);
         }
-        let more = u32::try_from(want - self.units).unwrap_or(u32::MAX);
         let budget = Arc::clone(&self.limits.budget);
         // Without a timer when the budget has room (the usual case).
-        let permit = match Arc::clone(&budget).try_acquire_many_owned(more) {
-            Ok(permit) => permit,
-            Err(_) => match tokio::time::timeout(wait, budget.acquire_many_owned(more)).await {
-                Ok(Ok(permit)) => permit,
-                _ => return Err(BodyError::Busy),
-            },
-        };
-        match &mut self.permit {
-            Some(held) => held.merge(permit),
-            None => self.permit = Some(permit),
+        let more = u32::try_from(want - self.units).unwrap_or(u32::MAX);
+        if let Ok(permit) = Arc::clone(&budget).try_acquire_many_owned(more) {
+            match &mut self.permit {
+                Some(held) => held.merge(permit),
+                None => self.permit = Some(permit),
+            }
+            self.units = want;
+            return Ok(Duration::ZERO);
         }
-        self.units = want;
-        Ok(())
+        self.permit = None;
+        self.units = 0;
+        let all = self.units_for(all).max(want);
+        let started = tokio::time::Instant::now();
+        let units = u32::try_from(all).unwrap_or(u32::MAX);
+        match tokio::time::timeout(self.limits.idle_timeout, budget.acquire_many_owned(units)).await
+        {
+            Ok(Ok(permit)) => {
+                self.permit = Some(permit);
+                self.units = all;
+                Ok(started.elapsed())
+            }
+            _ => Err(BodyError::Busy),
+        }
     }
 }
 
 /// Reads `body` (announced as `declared` bytes, if known) of at most `limit` bytes, with
-/// pauses of at most the idle timeout and at [`MIN_BODY_RATE`] on average, within the memory
-/// budget: the first 64 KiB (or the announced size, when smaller) reserved before reading,
-/// more as the bytes arrive.
+/// pauses of at most the idle timeout and at the minimum rate on average (time spent waiting
+/// for budget not counted), within the memory budget: the first 64 KiB (or the announced size,
+/// when smaller) reserved before reading, more as the bytes arrive (see `Reservation::grow`).
 pub async fn read_body<B>(
     body: B,
     declared: Option<u64>,
@@ -130,12 +170,17 @@ where
         permit: None,
         units: 0,
     };
-    budget
-        .cover(expected.min(FIRST_RESERVATION), limits.idle_timeout)
-        .await?;
-    let allowed = limits.idle_timeout * 2
-        + Duration::from_millis((expected as u64).saturating_mul(1000) / MIN_BODY_RATE);
-    let deadline = tokio::time::Instant::now() + allowed;
+    // Nothing read yet: a body waits for its first step only (a client that sends nothing
+    // holds no more than that).
+    let first_step = expected.min(FIRST_RESERVATION);
+    budget.grow(first_step, first_step).await?;
+    // Moved on by the time spent waiting for budget: that is the server's delay, not the
+    // client's.
+    let mut deadline = (limits.min_rate > 0).then(|| {
+        let allowed = limits.idle_timeout * 2
+            + Duration::from_millis((expected as u64).saturating_mul(1000) / limits.min_rate);
+        tokio::time::Instant::now() + allowed
+    });
     let mut body = std::pin::pin!(body);
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
@@ -150,14 +195,15 @@ where
             Some(next) => next,
             None => {
                 let idle = tokio::time::Instant::now() + limits.idle_timeout;
-                match tokio::time::timeout_at(idle.min(deadline), body.frame()).await {
+                let until = deadline.map_or(idle, |d| idle.min(d));
+                match tokio::time::timeout_at(until, body.frame()).await {
                     Ok(next) => next,
-                    Err(_) if idle <= deadline => {
+                    Err(_) if until == idle => {
                         return Err(BodyError::Timeout(limits.idle_timeout));
                     }
                     Err(_) => {
                         return Err(BodyError::TooSlow {
-                            min_rate: MIN_BODY_RATE,
+                            min_rate: limits.min_rate,
                         });
                     }
                 }
@@ -177,13 +223,14 @@ where
             return Err(BodyError::TooLarge { limit });
         }
         // Reserved ahead in doubling steps (a few semaphore calls per body), never beyond
-        // what the body may still bring.
+        // what the body may still bring; when the budget has no room for the next step, all
+        // the body may still bring (its `Content-Length`, or the operation's limit).
         if total > budget.units * UNIT {
             let step = (budget.units * UNIT * 2).min(expected).max(total);
-            let wait = limits
-                .idle_timeout
-                .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
-            budget.cover(step, wait).await?;
+            let waited = budget.grow(step, expected.max(total)).await?;
+            if let Some(deadline) = &mut deadline {
+                *deadline += waited;
+            }
         }
         // One piece (the usual small body) is kept as is; more are gathered in one buffer.
         match (&mut first, &mut rest) {
@@ -404,6 +451,27 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(2));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn the_minimum_rate_is_configurable() {
+        // 10 000 bytes at 10 bytes per 100 ms (100 B/s): too slow for 1 KiB/s (cut after
+        // 600 ms + ~10 s), fine without a rate (0).
+        let limits = BodyLimits::new(Duration::from_millis(300), 1024 * 1024);
+        let slow = || paced(10_000, 10, Duration::from_millis(100));
+        let got = read_body(
+            slow(),
+            Some(10_000),
+            10_000,
+            &limits.clone().with_min_rate(1024),
+        )
+        .await;
+        assert!(
+            matches!(got, Err(BodyError::TooSlow { min_rate: 1024 })),
+            "{got:?}"
+        );
+        let got = read_body(slow(), Some(10_000), 10_000, &limits.with_min_rate(0)).await;
+        assert!(matches!(&got, Ok(b) if b.bytes.len() == 10_000), "{got:?}");
+    }
+
     #[tokio::test]
     async fn a_body_holds_budget_for_what_it_sent_not_what_it_announced() {
         // 256 KiB of budget; a client announces 1 MiB and trickles. It held the whole budget
@@ -465,6 +533,103 @@ mod tests {
             .await
             .is_ok()
         );
+    }
+
+    /// `left` bytes in pieces of `piece`, one every period of `tick`; a piece read late
+    /// delays the next ones (a client blocked on its socket while the server does not read).
+    struct Paced {
+        left: usize,
+        piece: usize,
+        tick: tokio::time::Interval,
+    }
+
+    impl Body for Paced {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+            if self.left == 0 {
+                return std::task::Poll::Ready(None);
+            }
+            std::task::ready!(self.tick.poll_tick(cx));
+            let n = self.piece.min(self.left);
+            self.left -= n;
+            std::task::Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from(vec![1u8; n])))))
+        }
+    }
+
+    fn paced(len: usize, piece: usize, every: Duration) -> Paced {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Paced {
+            left: len,
+            piece,
+            tick,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_bodies_larger_than_their_share_all_complete() {
+        // 4 bodies of 400 KiB on 1 MiB, read side by side: each reached 256 KiB (the budget
+        // spent), waited for its next step holding what it had, and all failed Busy.
+        const LEN: usize = 400 * 1024;
+        for declared in [Some(LEN as u64), None] {
+            let limits = BodyLimits::new(Duration::from_secs(1), 1024 * 1024);
+            let bodies: Vec<_> = (0..4)
+                .map(|_| {
+                    let limits = limits.clone();
+                    tokio::spawn(async move {
+                        let body = paced(LEN, 16 * 1024, Duration::from_millis(10));
+                        let got = read_body(body, declared, LEN, &limits).await?;
+                        // The request is handled while its body holds the budget.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Ok::<_, BodyError>(got.bytes.len())
+                    })
+                })
+                .collect();
+            for body in bodies {
+                let got = body.await.unwrap();
+                assert!(matches!(got, Ok(LEN)), "declared {declared:?}: {got:?}");
+            }
+            // Everything given back.
+            assert_eq!(limits.budget.available_permits(), limits.budget_units);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn time_spent_waiting_for_budget_does_not_count_against_the_rate() {
+        // 80 KiB at 4 KiB every 360 ms: done at 6.84 s of the 2 s + 5 s it is allowed. Its
+        // 17th piece waits 0.9 s for budget (another body holds the rest), which made it
+        // TooSlow at 7 s.
+        let limits = BodyLimits::new(Duration::from_secs(1), 128 * 1024);
+        let started = tokio::time::Instant::now();
+        let subject = tokio::spawn({
+            let limits = limits.clone();
+            async move {
+                let body = paced(80 * 1024, 4 * 1024, Duration::from_millis(360));
+                read_body(body, Some(80 * 1024), 80 * 1024, &limits).await
+            }
+        });
+        // The subject takes its first 64 KiB, then another body the other 64 KiB.
+        while limits.budget.available_permits() == limits.budget_units {
+            tokio::task::yield_now().await;
+        }
+        let holder = read_body(
+            Full::new(Bytes::from(vec![0u8; 64 * 1024])),
+            Some(64 * 1024),
+            64 * 1024,
+            &limits,
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep_until(started + Duration::from_millis(16 * 360 + 900)).await;
+        drop(holder);
+        let got = subject.await.unwrap().map(|b| b.bytes.len());
+        assert!(matches!(got, Ok(81_920)), "{got:?}");
+        assert!(started.elapsed() > Duration::from_secs(7));
     }
 
     #[tokio::test]

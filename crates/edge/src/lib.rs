@@ -100,6 +100,10 @@ pub struct EdgeConfig {
     pub header_read_timeout: Duration,
     /// Longest pause while a request body is being read before the request is cut.
     pub body_idle_timeout: Duration,
+    /// Slowest a request body may arrive on average, in bytes per second, after twice
+    /// `body_idle_timeout` of grace (time waiting for `max_body_memory` not counted); 0: no
+    /// average rate.
+    pub body_min_rate: u64,
     /// Open connections at once.
     pub max_connections: usize,
     /// Requests in progress at once.
@@ -123,6 +127,7 @@ impl Default for EdgeConfig {
         Self {
             header_read_timeout: Duration::from_secs(10),
             body_idle_timeout: Duration::from_secs(10),
+            body_min_rate: body::MIN_BODY_RATE,
             max_connections: 1024,
             max_requests: 2048,
             max_body_memory: 512 * 1024 * 1024,
@@ -178,7 +183,8 @@ pub async fn serve_with_relayed<S, B>(
 {
     let shared = Arc::new(conn::Shared {
         requests: Arc::new(Semaphore::new(config.max_requests)),
-        body_limits: BodyLimits::new(config.body_idle_timeout, config.max_body_memory),
+        body_limits: BodyLimits::new(config.body_idle_timeout, config.max_body_memory)
+            .with_min_rate(config.body_min_rate),
         renderer,
         config: config.clone(),
     });

@@ -332,6 +332,12 @@ pub struct ServeArgs {
     /// Seconds a request body may stop arriving before the request is cut.
     #[arg(long, env = "KINDLING_BODY_TIMEOUT", default_value_t = 10.0)]
     pub body_timeout: f64,
+    /// Slowest a request body may arrive on average, in bytes per second with the units of
+    /// sizes (`16KiB`), after a grace of twice `--body-timeout` (time waiting for
+    /// `--max-body-memory` not counted): a body trickled a byte at a time is cut. 0: no
+    /// average rate, only `--body-timeout` between pieces.
+    #[arg(long, env = "KINDLING_BODY_MIN_RATE", default_value = "16KiB", value_parser = parse_size)]
+    pub body_min_rate: u64,
     /// Execution environments this node keeps at most (idle, busy, pre-initialized and
     /// provisioned). A cold start beyond it retires the environment idle the longest, of any
     /// function, or is throttled (429) when none is idle. Default: what the open-file limit

@@ -80,7 +80,7 @@ fn unsigned_huge_bodies_are_refused_without_being_read() {
             let mut stream = connect(&server);
             let chunk = chunk.clone();
             std::thread::spawn(move || {
-                let head = "POST /2015-03-31/functions HTTP/1.1\r\nHost: x\r\nContent-Type: \
+                let head = "POST /2015-03-31/functions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: \
                             application/json\r\nContent-Length: 65000000\r\n\r\n";
                 stream.write_all(head.as_bytes()).expect("head");
                 stream
@@ -135,7 +135,7 @@ fn a_lying_content_length_is_cut_at_the_body_timeout() {
         &["--isolation", "process", "--body-timeout", "1"],
     );
     let mut stream = connect(&server);
-    let request = "POST /2015-03-31/functions HTTP/1.1\r\nHost: x\r\nContent-Type: \
+    let request = "POST /2015-03-31/functions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: \
                    application/json\r\nContent-Length: 1000\r\n\r\n{\"FunctionName\":";
     stream.write_all(request.as_bytes()).expect("write");
     let (answer, closed) = read_until_closed(&mut stream, Duration::from_secs(10));
@@ -162,7 +162,7 @@ fn slow_headers_are_cut_at_the_header_timeout() {
     let mut stream = connect(&server);
     // A slowloris: one header line, then a byte now and then, never the blank line.
     stream
-        .write_all(b"GET /2015-03-31/functions HTTP/1.1\r\nHost: x\r\n")
+        .write_all(b"GET /2015-03-31/functions HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         .expect("write");
     let started = Instant::now();
     let mut closed = None;
@@ -189,7 +189,9 @@ fn slow_headers_are_cut_at_the_header_timeout() {
     // The server still serves others.
     let mut other = connect(&server);
     other
-        .write_all(b"GET /2015-03-31/functions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .write_all(
+            b"GET /2015-03-31/functions HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        )
         .expect("write");
     let (answer, _) = read_until_closed(&mut other, Duration::from_secs(10));
     assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));

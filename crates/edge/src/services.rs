@@ -387,6 +387,16 @@ mod tests {
         (status, String::from_utf8_lossy(&body).into_owned(), has_id)
     }
 
+    /// A policy that checks every signature (shared mode), with no keys.
+    fn shared_mode() -> Arc<AuthPolicy> {
+        Arc::new(AuthPolicy::new(
+            kindling_auth::Credentials::new(),
+            true,
+            b"0123456789abcdef0123456789abcdef",
+            "us-east-1",
+        ))
+    }
+
     fn services() -> Services {
         Services::new(ServiceId::Lambda, named("lambda"))
             .mount(ServiceId::Sqs, named("sqs"))
@@ -433,12 +443,7 @@ mod tests {
 
     #[tokio::test]
     async fn forms_that_must_be_signed_are_refused_from_their_head() {
-        let shared = Arc::new(AuthPolicy::new(
-            kindling_auth::Credentials::new(),
-            true,
-            b"0123456789abcdef0123456789abcdef",
-            "us-east-1",
-        ));
+        let shared = shared_mode();
         let s = services().signatures(shared);
         let form = |authorization: Option<&str>| {
             let mut req = Request::post("/")
@@ -501,12 +506,7 @@ mod tests {
         assert_eq!(send(&s, get("kindling:9001")).await.1, "lambda");
         assert_eq!(send(&s, get("127.0.0.1:9001")).await.1, "lambda");
         // Where signatures are checked, the gate judges (and the Host is signed).
-        let shared = Arc::new(AuthPolicy::new(
-            kindling_auth::Credentials::new(),
-            true,
-            b"0123456789abcdef0123456789abcdef",
-            "us-east-1",
-        ));
+        let shared = shared_mode();
         let s = services().signatures(shared);
         assert_eq!(send(&s, get("rebind.evil.example")).await.1, "lambda");
     }

@@ -508,19 +508,7 @@ mod tests {
     const S: &str = "2024/01/01/[$LATEST]tail";
 
     fn logs() -> (Logs, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("logs");
-        let registry = Arc::new(crate::Registry::open(root.join(".registry.json")).unwrap());
-        (
-            Logs {
-                store: kindling_scheduler::LogStore::new(root),
-                registry,
-                region: "us-east-1".into(),
-                account_id: "123456789012".into(),
-                searches: Arc::default(),
-            },
-            dir,
-        )
+        Logs::for_tests()
     }
 
     /// Appends `line <n>` for `range` to the stream, the last one without its newline when

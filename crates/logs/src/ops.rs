@@ -37,6 +37,25 @@ pub struct Logs {
     pub searches: Arc<Searches>,
 }
 
+#[cfg(test)]
+impl Logs {
+    /// Logs over a fresh data dir (kept while the returned directory lives), for tests.
+    pub(crate) fn for_tests() -> (Self, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("logs");
+        let registry =
+            Arc::new(Registry::open(root.join(".registry.json")).expect("log group registry"));
+        let logs = Self {
+            store: LogStore::new(root),
+            registry,
+            region: "us-east-1".into(),
+            account_id: "123456789012".into(),
+            searches: Arc::default(),
+        };
+        (logs, dir)
+    }
+}
+
 /// Every operation served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {

@@ -1,31 +1,15 @@
-use std::sync::Arc;
-
 use kindling_protocol::WireError;
-use kindling_scheduler::LogStore;
 use kindling_scheduler::layout::{earlier_file, stream_file};
 use serde_json::{Value, json};
 
 use super::*;
 use crate::ops::{Logs, Operation, execute};
-use crate::registry::Registry;
 
 const G: &str = "/aws/lambda/fn";
 const S: &str = "2024/01/01/[$LATEST]rot";
 
 fn logs() -> (Logs, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("logs");
-    let registry = Arc::new(Registry::open(root.join(".registry.json")).unwrap());
-    (
-        Logs {
-            store: LogStore::new(root),
-            registry,
-            region: "us-east-1".into(),
-            account_id: "123456789012".into(),
-            searches: Arc::default(),
-        },
-        dir,
-    )
+    Logs::for_tests()
 }
 
 /// Appends lines `range` (`line <n>`, at time 1000 + n) to the stream's file.

@@ -2,19 +2,7 @@ use super::*;
 use kindling_protocol::WireError;
 
 fn logs() -> (Logs, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("logs");
-    let registry = Arc::new(Registry::open(root.join(".registry.json")).unwrap());
-    (
-        Logs {
-            store: LogStore::new(root),
-            registry,
-            region: "us-east-1".into(),
-            account_id: "123456789012".into(),
-            searches: Arc::default(),
-        },
-        dir,
-    )
+    Logs::for_tests()
 }
 
 fn call(l: &Logs, op: &str, input: Value) -> Result<Value, LogsError> {

@@ -25,6 +25,8 @@ pub struct ConnectionBudget {
 impl ConnectionBudget {
     /// [`GUARANTEED`], for users of the budget that do not name this crate.
     pub const GUARANTEED: usize = GUARANTEED;
+    /// [`MAX_CONNECTIONS`], likewise.
+    pub const MAX_PER_ENVIRONMENT: usize = MAX_CONNECTIONS;
 
     /// A budget of `capacity` connections beyond the guaranteed ones, for all environments.
     pub fn new(capacity: usize) -> Self {

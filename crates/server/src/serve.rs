@@ -55,6 +55,17 @@ pub fn run(mut args: ServeArgs) -> anyhow::Result<()> {
             guaranteed = ConnectionBudget::GUARANTEED,
             "runtime api connections beyond each environment's own"
         );
+        if shared < ConnectionBudget::MAX_PER_ENVIRONMENT as u64 {
+            // Connections beyond an environment's own few are then refused (closed unanswered):
+            // a runtime with several extensions may need them.
+            tracing::warn!(
+                shared,
+                limit = r.files.now,
+                max_environments = args.max_environments,
+                "the open-file limit leaves few Runtime API connections beyond each \
+                 environment's own; raise the limit (`ulimit -Hn`) or lower --max-environments"
+            );
+        }
         ConnectionBudget::new(usize::try_from(shared).unwrap_or(usize::MAX))
     }));
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -53,6 +53,13 @@ pub struct BufferedBody {
     _budget: Option<OwnedSemaphorePermit>,
 }
 
+impl BufferedBody {
+    /// The bytes, giving the budget they held back (for a reader that reserves it again).
+    pub fn into_bytes(self) -> Bytes {
+        self.bytes
+    }
+}
+
 /// Why a body could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {

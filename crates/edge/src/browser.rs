@@ -66,20 +66,47 @@ pub(crate) fn forged(
     if read {
         return None;
     }
+    let origin_authority = origin.map(|origin| {
+        origin
+            .split_once("://")
+            .map_or("", |(_, rest)| rest)
+            .trim_end_matches('/')
+    });
+    // A page this machine serves (a local web app on `http://localhost:3000` uploading to a
+    // presigned URL) is no other site: a remote or rebound page cannot have such an origin.
+    if origin_authority.is_some_and(|a| local_origin(a, allowed)) {
+        return None;
+    }
     if site.is_some_and(|site| !matches!(site, "same-origin" | "none")) {
         return Some(Forgery::CrossSite);
     }
-    if let Some(origin) = origin {
+    if let Some(authority) = origin_authority {
         let host = header(headers, "host").unwrap_or_default();
-        let authority = origin
-            .split_once("://")
-            .map_or("", |(_, rest)| rest)
-            .trim_end_matches('/');
         if !authority.eq_ignore_ascii_case(host) {
             return Some(Forgery::CrossSite);
         }
     }
     None
+}
+
+/// Whether an `Origin`'s authority is this machine's: a loopback address, `localhost`,
+/// `*.localhost` or a name the operator allows. Unlike a `Host`, any other IP address is not:
+/// a remote page may be served from one.
+fn local_origin(authority: &str, allowed: &[String]) -> bool {
+    if !host_allowed(authority, allowed) {
+        return false;
+    }
+    let name = match authority.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map_or("", |(ip, _)| ip),
+        None => authority
+            .rsplit_once(':')
+            .map_or(authority, |(name, _)| name),
+    };
+    let name = name.strip_suffix('.').unwrap_or(name);
+    match name.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => true,
+    }
 }
 
 /// Whether every name the request is addressed to (its `Host` headers, the authority of an
@@ -184,6 +211,46 @@ mod tests {
         ] {
             let p = parts(Method::POST, "/2015-03-31/functions", &headers);
             assert!(forged(&p, LAMBDA, &[]).is_some(), "{headers:?}");
+        }
+    }
+
+    #[test]
+    fn a_page_this_machine_serves_is_no_other_site() {
+        let host = ("host", "127.0.0.1:9001");
+        // A local web app PUTs to a presigned URL (its preflight is an OPTIONS like it).
+        for origin in [
+            "http://localhost:3000",
+            "http://127.0.0.1:5173",
+            "http://[::1]:8080",
+            "http://app.localhost:3000",
+            "http://kindling:3000",
+        ] {
+            let headers = [host, ("origin", origin), ("sec-fetch-site", "cross-site")];
+            for method in [Method::PUT, Method::OPTIONS] {
+                let p = parts(method, "/bucket/key?X-Amz-Signature=0", &headers);
+                assert_eq!(
+                    forged(&p, Some(ServiceId::S3), &["kindling".to_string()]),
+                    None,
+                    "{origin}"
+                );
+            }
+        }
+        // Any other address is another site's, even a bare IP (a remote page may be served
+        // from one), and so are look-alikes.
+        for origin in [
+            "http://203.0.113.5",
+            "http://10.0.0.2:3000",
+            "http://localhost.evil.example",
+            "http://127.0.0.1.evil.example",
+            "null",
+        ] {
+            let headers = [host, ("origin", origin), ("sec-fetch-site", "cross-site")];
+            let p = parts(Method::PUT, "/bucket/key?X-Amz-Signature=0", &headers);
+            assert_eq!(
+                forged(&p, Some(ServiceId::S3), &[]),
+                Some(Forgery::CrossSite),
+                "{origin}"
+            );
         }
     }
 

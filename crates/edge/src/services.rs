@@ -178,17 +178,18 @@ impl Services {
                     .and_then(|v| v.parse::<u64>().ok());
                 match read_body(body, declared, MAX_FORM_BODY, &limits).await {
                     Ok(form) => match classify_form(&form.bytes, &served) {
+                        // The service reads the form again and reserves budget for it
+                        // then: this reservation goes first, so a request never waits for
+                        // budget while holding some (with others queued, the two could wait
+                        // on each other until the body timeout).
                         Decision::Service(id) => {
-                            let bytes = form.bytes.clone();
-                            let res = self
-                                .route(id, Request::from_parts(parts, Body::from(bytes)))
-                                .await;
-                            drop(form);
-                            res
+                            let bytes = form.into_bytes();
+                            self.route(id, Request::from_parts(parts, Body::from(bytes)))
+                                .await
                         }
                         Decision::Unserved(name) => self.unserved(&parts, &name),
                         _ => {
-                            let bytes = form.bytes.clone();
+                            let bytes = form.into_bytes();
                             self.route(
                                 self.inner.default,
                                 Request::from_parts(parts, Body::from(bytes)),

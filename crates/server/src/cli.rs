@@ -520,7 +520,7 @@ fn parse_days(s: &str) -> Result<f64, String> {
 
 /// A host name for `--allowed-host`: `NAME` or `*.NAME`, letters, digits, `-`, `_` and dots,
 /// no port; lowercase, without a trailing dot.
-fn parse_allowed_host(s: &str) -> Result<String, String> {
+pub(crate) fn parse_allowed_host(s: &str) -> Result<String, String> {
     let host = s.trim().trim_end_matches('.').to_ascii_lowercase();
     let name = host.strip_prefix("*.").unwrap_or(&host);
     let valid = !name.is_empty()

@@ -704,10 +704,19 @@ fn auth_policy(args: &ServeArgs, server_secret: &[u8]) -> anyhow::Result<AuthPol
     policy.admin_roles.clone_from(&args.admin_roles);
     // The names buckets are addressed under are Kindling's names too.
     policy.allowed_hosts = args.allowed_hosts.clone();
+    // Only well-formed names (an empty one would allow every name ending in a dot).
     for base in &args.s3_virtual_hosts {
-        let base = base.trim_end_matches('.').to_ascii_lowercase();
-        policy.allowed_hosts.push(format!("*.{base}"));
-        policy.allowed_hosts.push(base);
+        match crate::cli::parse_allowed_host(base) {
+            Ok(base) if !base.starts_with("*.") => {
+                policy.allowed_hosts.push(format!("*.{base}"));
+                policy.allowed_hosts.push(base);
+            }
+            _ => tracing::warn!(
+                name = %base,
+                "--s3-virtual-host is not a host name: requests addressed to it are refused in \
+                 local mode"
+            ),
+        }
     }
     Ok(policy)
 }

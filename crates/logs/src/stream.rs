@@ -157,30 +157,22 @@ impl OpenFile {
         from: u64,
         mut f: impl FnMut(Event, u64, u64) -> bool,
     ) -> io::Result<u64> {
-        let mut reader = io::BufReader::new(&self.file);
-        reader.seek(SeekFrom::Start(from))?;
-        let mut line = Vec::new();
-        let mut at = from;
-        let mut index = 0;
-        let mut last_ts = 0;
-        loop {
-            line.clear();
-            reader.read_until(b'\n', &mut line)?;
-            let size = line.len() as u64;
-            if line.pop() != Some(b'\n') {
-                break;
+        // The offset after the last event taken (the line reader's own position also counts
+        // the event `f` refused).
+        let mut taken = from;
+        let start = Position {
+            offset: from,
+            index: 0,
+            last_ts: 0,
+        };
+        each_event_in(&self.file, start, |e, size| {
+            let ok = f(e, taken, taken + size);
+            if ok {
+                taken += size;
             }
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            let e = event(index, &String::from_utf8_lossy(&line), &mut last_ts);
-            if !f(e, at, at + size) {
-                break;
-            }
-            at += size;
-            index += 1;
-        }
-        Ok(at)
+            ok
+        })?;
+        Ok(taken)
     }
 }
 

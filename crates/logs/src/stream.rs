@@ -52,6 +52,47 @@ pub fn each_event_from(
     each_event_in(&File::open(path)?, from, f)
 }
 
+/// The most bytes of one line an event's message is read from: a longer line is cut to its
+/// first bytes and [`CUT_MARK`] (no more than this in all), and the line after it is read
+/// next. Kindling's writers make no such lines (function output is cut into lines of
+/// 256 KiB, PutLogEvents takes 1 MiB in all): this bounds what a reader holds and keeps any
+/// event within one page of GetLogEvents and FilterLogEvents (1 MiB with 26 bytes per event)
+/// and one update of live tail, so a stream never stops at a line too long to answer.
+pub const MAX_LINE_BYTES: usize = 1024 * 1024 - 26;
+/// Ends the message of a line cut at [`MAX_LINE_BYTES`].
+pub const CUT_MARK: &str = " [truncated by Kindling]";
+
+/// Reads one line into `line`, at most [`MAX_LINE_BYTES`] less [`CUT_MARK`] of it (the rest
+/// is skipped, never held), without its newline. Returns its size in the file, whether it
+/// is complete (ends with a newline) and whether it was cut.
+fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<(u64, bool, bool)> {
+    let keep = MAX_LINE_BYTES - CUT_MARK.len();
+    let (mut size, mut cut) = (0u64, false);
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok((size, false, cut));
+        }
+        let newline = buf.iter().position(|&b| b == b'\n');
+        let (content, used) = match newline {
+            Some(i) => (&buf[..i], i + 1),
+            None => (buf, buf.len()),
+        };
+        let take = content.len().min(keep.saturating_sub(line.len()));
+        cut |= take < content.len();
+        line.extend_from_slice(&content[..take]);
+        reader.consume(used);
+        size += used as u64;
+        if newline.is_some() {
+            return Ok((size, true, cut));
+        }
+    }
+}
+
 /// [`each_event_from`] in a file already open.
 pub fn each_event_in(
     file: &File,
@@ -64,15 +105,17 @@ pub fn each_event_in(
     let mut at = from;
     loop {
         line.clear();
-        reader.read_until(b'\n', &mut line)?;
-        let size = line.len() as u64;
-        if line.pop() != Some(b'\n') {
+        let (size, complete, cut) = read_line(&mut reader, &mut line)?;
+        if !complete {
             break;
         }
-        if line.last() == Some(&b'\r') {
+        if !cut && line.last() == Some(&b'\r') {
             line.pop();
         }
-        let e = event(at.index, &String::from_utf8_lossy(&line), &mut at.last_ts);
+        let mut e = event(at.index, &String::from_utf8_lossy(&line), &mut at.last_ts);
+        if cut {
+            e.message.push_str(CUT_MARK);
+        }
         at.offset += size;
         at.index += 1;
         if !f(e, size) {
@@ -107,6 +150,34 @@ impl FileId {
             ino: meta.ino(),
             born,
         }
+    }
+}
+
+/// A line's place in a stream: the byte offset where it starts in one file of the stream.
+/// It does not change when a rotation renames the file. Places are ordered by the file's
+/// birth (a stream's set-aside file was born before the file that took its name), then its
+/// identity, then the offset: a stream's lines in the order they were written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Place {
+    pub file: FileId,
+    pub offset: u64,
+}
+
+impl Place {
+    fn order(&self) -> (u64, u64, u64, u64) {
+        (self.file.born, self.file.dev, self.file.ino, self.offset)
+    }
+}
+
+impl Ord for Place {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.order().cmp(&other.order())
+    }
+}
+
+impl PartialOrd for Place {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -331,6 +402,29 @@ mod tests {
         })
         .unwrap();
         assert_eq!(seen, 2);
+    }
+
+    #[test]
+    fn a_line_too_long_for_an_event_is_cut_and_reading_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.log");
+        let long = "z".repeat(MAX_LINE_BYTES + 10);
+        let text = format!("2020-04-10T19:06:32.563Z\t{long}\r\n2020-04-10T19:06:33.000Z\tafter\n");
+        fs::write(&p, &text).unwrap();
+        let mut read = Vec::new();
+        let end = each_event_from(&p, Position::default(), |e, size| {
+            read.push((e, size));
+            true
+        })
+        .unwrap();
+        assert_eq!(end.offset, text.len() as u64);
+        assert_eq!(read.len(), 2);
+        let (cut, size) = &read[0];
+        assert_eq!(*size as usize, 25 + long.len() + 2);
+        assert_eq!(cut.timestamp, 1_586_545_592_563);
+        assert!(cut.message.starts_with("zzz") && cut.message.ends_with(CUT_MARK));
+        assert!(cut.message.len() <= MAX_LINE_BYTES, "{}", cut.message.len());
+        assert_eq!(read[1].0.message, "after");
     }
 
     #[test]

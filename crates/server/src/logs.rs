@@ -3,7 +3,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -26,28 +25,11 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<()> {
 }
 
 fn print(store: &LogStore, args: &LogsArgs) -> anyhow::Result<()> {
-    let mut offsets: HashMap<PathBuf, u64> = HashMap::new();
+    let mut offsets = Offsets::new();
     let stdout = io::stdout();
     loop {
         let mut out = stdout.lock();
-        let streams = store.streams(&args.function)?;
-        let live: HashSet<&PathBuf> = streams.iter().collect();
-        offsets.retain(|p, _| live.contains(p));
-        for path in streams {
-            let mut file = match std::fs::File::open(&path) {
-                Ok(f) => f,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e.into()),
-            };
-            let offset = offsets.entry(path.clone()).or_insert(0);
-            file.seek(SeekFrom::Start(*offset))?;
-            let mut buf = Vec::new();
-            file.read_to_end(&mut buf)?;
-            // Only complete lines; a partial last line is printed once it is finished.
-            let complete = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-            out.write_all(&buf[..complete])?;
-            *offset += complete as u64;
-        }
+        print_new(store, &args.function, &mut offsets, &mut out)?;
         out.flush()?;
         drop(out);
         if !args.follow {
@@ -55,6 +37,56 @@ fn print(store: &LogStore, args: &LogsArgs) -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// How far each stream file was printed, by the file's identity (device, inode), not its
+/// path: a rotation renames an environment's full file `<name>-earlier.log` and a new file
+/// takes its name, so the renamed file goes on where it was and the new one from its start.
+type Offsets = HashMap<(u64, u64), u64>;
+
+/// Writes the complete lines of the function's stream files not written yet, oldest file
+/// first (a stream's `-earlier` file before its own).
+fn print_new(
+    store: &LogStore,
+    function: &str,
+    offsets: &mut Offsets,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = HashSet::new();
+    let mut paths = store.streams(function)?;
+    // Oldest first, and a stream's `-earlier` file before its own: their modification times
+    // can be equal (the kernel's coarse clock).
+    paths.sort_by_cached_key(|p| {
+        let earlier = p
+            .file_stem()
+            .is_some_and(|s| s.to_string_lossy().ends_with("-earlier"));
+        (
+            std::fs::metadata(p).and_then(|m| m.modified()).ok(),
+            !earlier,
+        )
+    });
+    for path in paths {
+        let mut file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let meta = file.metadata()?;
+        let id = (meta.dev(), meta.ino());
+        seen.insert(id);
+        let offset = offsets.entry(id).or_insert(0);
+        file.seek(SeekFrom::Start(*offset))?;
+        let mut buf = Vec::new();
+        file.read_to_end(&mut buf)?;
+        // Only complete lines; a partial last line is printed once it is finished.
+        let complete = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        out.write_all(&buf[..complete])?;
+        *offset += complete as u64;
+    }
+    // Files deleted meanwhile (retention) are forgotten.
+    offsets.retain(|id, _| seen.contains(id));
+    Ok(())
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -87,4 +119,42 @@ fn ensure_function_exists(args: &LogsArgs) -> anyhow::Result<()> {
         args.data_dir.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kindling_scheduler::layout::{earlier_file, stream_file};
+
+    #[test]
+    fn follow_goes_on_across_a_rotation_printing_every_line_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::new(dir.path().to_path_buf());
+        let path = stream_file(
+            &store.function_dir("f"),
+            "2024/01/01/[$LATEST]0123456789abcdef0123456789abcdef",
+        )
+        .unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let append = |text: &str| {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .unwrap();
+            f.write_all(text.as_bytes()).unwrap();
+        };
+        let mut offsets = Offsets::new();
+        let mut out = Vec::new();
+        append("a\nb\n");
+        print_new(&store, "f", &mut offsets, &mut out).unwrap();
+        // More lines, then the file is set aside and a new one takes its name.
+        append("c\n");
+        std::fs::rename(&path, earlier_file(&path)).unwrap();
+        append("d\n");
+        print_new(&store, "f", &mut offsets, &mut out).unwrap();
+        append("e\n");
+        print_new(&store, "f", &mut offsets, &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "a\nb\nc\nd\ne\n");
+    }
 }

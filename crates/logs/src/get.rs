@@ -221,34 +221,48 @@ pub(crate) fn page(stream: &StreamFiles, req: &Request) -> Result<Option<Page>, 
             }
         },
     };
+    // The newest file first; an older one only while the page has room (a stream's earlier
+    // file is read only when its own file's lines do not fill the page).
     let mut page: VecDeque<Found> = VecDeque::new();
     let mut bytes = 0;
     let mut end = None;
-    for (file, before) in segments {
+    for (file, before) in segments.into_iter().rev() {
+        let (room, room_bytes) = (req.limit - page.len(), req.max_bytes.saturating_sub(bytes));
+        let mut part: VecDeque<Found> = VecDeque::new();
+        let mut part_bytes = 0;
+        let mut full = false;
         let stop = file.each_event_at(0, |e, start, end| {
             if before.is_some_and(|b| start >= b) {
                 return false;
             }
             if in_range(&e) {
-                bytes += size(&e);
-                page.push_back(Found {
+                part_bytes += size(&e);
+                part.push_back(Found {
                     event: e,
                     file: file.id,
                     start,
                     end,
                 });
-                while page.len() > req.limit || bytes > req.max_bytes {
-                    if let Some(old) = page.pop_front() {
-                        bytes -= size(&old.event);
+                while part.len() > room || part_bytes > room_bytes {
+                    if let Some(old) = part.pop_front() {
+                        part_bytes -= size(&old.event);
+                        full = true;
                     }
                 }
             }
             true
         })?;
-        end = Some(Place {
+        end.get_or_insert(Place {
             file: file.id,
             offset: before.unwrap_or(stop),
         });
+        bytes += part_bytes;
+        for f in part.into_iter().rev() {
+            page.push_front(f);
+        }
+        if full || page.len() == req.limit {
+            break;
+        }
     }
     let end = end.unwrap_or(Place {
         file: live.id,

@@ -133,6 +133,25 @@ fn a_rotated_stream_is_one_stream_with_its_earlier_lines_first() {
     )
     .unwrap();
     assert_eq!(back["events"][39]["message"], "line 109");
+    // A page the stream's own file fills; the next one back crosses into the earlier file.
+    let mut token = Value::Null;
+    let mut pages = Vec::new();
+    for _ in 0..3 {
+        let mut input = json!({"logGroupName": G, "logStreamName": S, "limit": 20});
+        if !token.is_null() {
+            input["nextToken"] = token.clone();
+        }
+        let page = call(&l, "GetLogEvents", input).unwrap();
+        let got: Vec<String> = page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["message"].as_str().unwrap().to_string())
+            .collect();
+        pages.push(got);
+        token = page["nextBackwardToken"].clone();
+    }
+    assert_eq!(pages, [lines(130..150), lines(110..130), lines(90..110)]);
     // The set-aside file is no stream of its own.
     let earlier = format!("{S}-earlier");
     let err = call(

@@ -85,16 +85,13 @@ impl StreamFiles {
     }
 
     /// What DescribeLogStreams shows of it: its first event is the earlier file's, its last
-    /// its own file's, its bytes both files'. `NotFound` when it has no file (deleted
-    /// meanwhile).
+    /// its own file's, its bytes both files'. Its files are opened as [`Self::open`] does (own
+    /// first), so a rotation meanwhile counts no file twice and none not at all. `NotFound`
+    /// when it has no file (deleted meanwhile).
     pub fn info(&self) -> io::Result<StreamInfo> {
         let mut info: Option<StreamInfo> = None;
-        for path in self.paths() {
-            let one = match stream::stream_info(self.name.clone(), path) {
-                Ok(i) => i,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
+        for file in self.open()? {
+            let one = stream::stream_info_of(self.name.clone(), &file.file)?;
             info = Some(match info {
                 None => one,
                 Some(older) => StreamInfo {

@@ -538,9 +538,9 @@ impl Logs {
         // modification time comes from the kernel's coarse clock, which lags the events' own
         // timestamps by up to a few milliseconds: a stream written just after `start` can
         // carry an older time, hence the slack.
-        let stale = |path: &std::path::Path| {
+        let stale = |file: &std::fs::File| {
             input.start_time.is_some_and(|start| {
-                std::fs::metadata(path)
+                file.metadata()
                     .is_ok_and(|m| modified_ms(&m) < start.saturating_sub(MTIME_SLACK_MS))
             })
         };

@@ -13,8 +13,8 @@
 //! that while its paused search is pushed out every time still never completes.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
 use std::io;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -215,14 +215,14 @@ impl Progress {
 
 /// Continues the search over `streams` (every stream of the group, sorted by name) until every
 /// one was read (true) or `budget` bytes were (false: paused where it stopped). `stale` says
-/// which stream files cannot hold a match (a stream all of whose files are is skipped
-/// unread). Returns also the streams read to their end by this call.
+/// which open stream files cannot hold a match (a stream all of whose existing files are is
+/// skipped unread). Returns also the streams read to their end by this call.
 pub(crate) fn run(
     q: &Query<'_>,
     p: &mut Progress,
     streams: &[StreamFiles],
     budget: u64,
-    stale: impl Fn(&Path) -> bool,
+    stale: impl Fn(&File) -> bool,
 ) -> io::Result<(bool, Vec<String>)> {
     let (first, mut from) = match p.at.take() {
         None => (0, None),
@@ -239,12 +239,16 @@ pub(crate) fn run(
         let resumed = from.take();
         if q.names.is_some_and(|n| !n.contains(name))
             || q.prefix.is_some_and(|pre| !name.starts_with(pre))
-            || (resumed.is_none() && s.paths().all(&stale))
         {
             continue;
         }
-        // Oldest first: the stream's earlier file (if any), then its own.
+        // Oldest first: the stream's earlier file (if any), then its own. Only the files
+        // that exist count: an environment's stream has an earlier file's name whether or
+        // not it has rotated.
         let files = s.open()?;
+        if resumed.is_none() && files.iter().all(|f| stale(&f.file)) {
+            continue;
+        }
         // A paused position goes on in the file it was taken in, wherever a rotation has
         // renamed it, then in the files after it. A file that is gone (rotated out) was older
         // than every file left: they are read from their start.

@@ -13,7 +13,9 @@ fn call(l: &Logs, op: &str, input: Value) -> Result<Value, LogsError> {
 }
 
 /// Appends `line <n>` at time 1000 + (n + 1) / 2 (two lines per millisecond: lines 119 and
-/// 120 tie across the rotation) to `stream` of `group`.
+/// 120 tie across the rotation) to `stream` of `group`. Their order here can come from the
+/// new file's higher inode number as well as from its later birth: that the birth time
+/// decides is `stream::tests::places_are_ordered_by_their_file_s_birth_before_its_inode`.
 fn append(l: &Logs, group: &str, stream: &str, range: std::ops::Range<i64>) {
     let events: Vec<(i64, String)> = range
         .map(|n| (1000 + (n + 1) / 2, format!("line {n}")))
@@ -285,4 +287,42 @@ fn a_stream_named_like_a_set_aside_file_is_an_ordinary_stream() {
     )
     .unwrap_err();
     assert_eq!(err.code(), "InvalidParameterException");
+}
+
+/// Sets the modification time of the stream's files that exist to a day ago.
+fn age(l: &Logs, group: &str, stream: &str) {
+    let path = layout::stream_file(&l.store.group_dir(group), stream).unwrap();
+    for p in [layout::earlier_file(&path), path] {
+        if let Ok(f) = std::fs::File::options().append(true).open(&p) {
+            f.set_modified(SystemTime::now() - Duration::from_secs(86_400))
+                .unwrap();
+        }
+    }
+}
+
+/// The streams a FilterLogEvents from `startTime` now read (those it skipped are not listed).
+fn searched_from_now(l: &Logs) -> Value {
+    let found = call(
+        l,
+        "FilterLogEvents",
+        json!({"logGroupName": G, "startTime": now_ms()}),
+    )
+    .unwrap();
+    found["searchedLogStreams"].clone()
+}
+
+#[test]
+fn filter_from_a_start_time_skips_old_environment_streams_unread() {
+    // An environment's stream has a set-aside file name whether or not it has rotated.
+    let (l, _d) = Logs::for_tests();
+    append(&l, G, S, 0..4);
+    age(&l, G, S);
+    assert_eq!(searched_from_now(&l), json!([]));
+    rotate(&l, G, S);
+    age(&l, G, S);
+    assert_eq!(searched_from_now(&l), json!([]));
+    // Written again: read.
+    append(&l, G, S, 4..6);
+    let read = json!([{"logStreamName": S, "searchedCompletely": true}]);
+    assert_eq!(searched_from_now(&l), read);
 }

@@ -194,18 +194,27 @@ impl Plan {
     /// Calls `f` with every followed stream of every group and its files, oldest first (an
     /// environment's set-aside `-earlier` file, then its own: `StreamFiles::open`), closed
     /// before the next stream's are opened, so a poll holds at most two descriptors whatever
-    /// the number of streams. Files that cannot be opened (deleted meanwhile) are left out.
-    fn each_stream(&self, logs: &Logs, mut f: impl FnMut(&str, &str, &[stream::OpenFile])) {
+    /// the number of streams. Files deleted meanwhile are left out. Returns whether every
+    /// group could be listed and every stream opened (false: some files that exist may have
+    /// been left out, e.g. out of descriptors).
+    fn each_stream(&self, logs: &Logs, mut f: impl FnMut(&str, &str, &[stream::OpenFile])) -> bool {
+        let mut complete = true;
         for (id, group) in &self.groups {
-            for s in logs.group_streams(group).unwrap_or_default() {
+            let Ok(streams) = logs.group_streams(group) else {
+                complete = false;
+                continue;
+            };
+            for s in streams {
                 if !self.wants(&s.name) {
                     continue;
                 }
-                if let Ok(files) = s.open() {
-                    f(id, &s.name, &files);
+                match s.open() {
+                    Ok(files) => f(id, &s.name, &files),
+                    Err(_) => complete = false,
                 }
             }
         }
+        complete
     }
 
     /// The cursor at the end of every stream file that exists now.
@@ -228,7 +237,7 @@ impl Plan {
         let mut out = Vec::new();
         // Every file listed (read or not).
         let mut listed: HashSet<FileId> = HashSet::new();
-        self.each_stream(logs, |id, stream, files| {
+        let complete = self.each_stream(logs, |id, stream, files| {
             listed.extend(files.iter().map(|f| f.id));
             for (k, file) in files.iter().enumerate() {
                 let from = cursor.files.get(&file.id).copied().unwrap_or(0);
@@ -254,8 +263,11 @@ impl Plan {
                 }
             }
         });
-        // Files deleted meanwhile (retention, rotated out) are forgotten.
-        cursor.files.retain(|id, _| listed.contains(id));
+        // Files deleted meanwhile (retention, rotated out) are forgotten; only when every
+        // file was listed: one left out by an error would be read again from its start.
+        if complete {
+            cursor.files.retain(|id, _| listed.contains(id));
+        }
         out.sort_by_key(|f| f.timestamp);
         out
     }
@@ -702,6 +714,44 @@ mod tests {
             }
             assert_eq!(seen, want, "{names}");
         }
+    }
+
+    #[test]
+    fn a_poll_that_cannot_list_or_open_a_stream_forgets_none_of_its_files() {
+        let (l, _d) = logs();
+        append(&l, 0..3, false);
+        let plan = validate(&l, json!({"logGroupIdentifiers": [G]})).unwrap();
+        let mut cursor = plan.start(&l);
+        let poll = |cursor: &mut Cursor| -> Vec<String> {
+            plan.poll(&l, cursor)
+                .into_iter()
+                .map(|f| f.message)
+                .collect()
+        };
+        // For one poll the group cannot be listed (its directory replaced by a file).
+        let dir = l.store.group_dir(G);
+        let aside = dir.with_extension("aside");
+        std::fs::rename(&dir, &aside).unwrap();
+        std::fs::write(&dir, "").unwrap();
+        assert!(poll(&mut cursor).is_empty());
+        std::fs::remove_file(&dir).unwrap();
+        std::fs::rename(&aside, &dir).unwrap();
+        append(&l, 3..4, false);
+        assert_eq!(poll(&mut cursor), ["line 3"]);
+        // For one poll the stream's own file cannot be opened (its name a symbolic link to
+        // itself), its set-aside file listed.
+        rotate(&l);
+        append(&l, 4..5, false);
+        assert_eq!(poll(&mut cursor), ["line 4"]);
+        let path = layout::stream_file(&dir, S).unwrap();
+        let moved = path.with_extension("moved");
+        std::fs::rename(&path, &moved).unwrap();
+        std::os::unix::fs::symlink(&path, &path).unwrap();
+        assert!(poll(&mut cursor).is_empty());
+        std::fs::remove_file(&path).unwrap();
+        std::fs::rename(&moved, &path).unwrap();
+        append(&l, 5..6, false);
+        assert_eq!(poll(&mut cursor), ["line 5"]);
     }
 
     /// Descriptors this process has open.

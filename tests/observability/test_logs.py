@@ -319,7 +319,8 @@ def handler(event, context):
 def test_tokens_and_live_tail_follow_a_stream_across_its_rotation(server_factory):
     # `--log-max-size 16MiB`: an environment's stream sets its file aside as `-earlier` at
     # 1 MiB (~1 000 of these lines) and starts a new one. A GetLogEvents token taken before
-    # the rotation and a live tail running through it read every line once, in order.
+    # the rotation and a live tail running through it read every line once, in order; the
+    # Logs API shows the two files as the one stream.
     import conftest
     from botocore.config import Config
     srv = server_factory(extra=["--log-max-size", "16MiB"])
@@ -387,6 +388,20 @@ def test_tokens_and_live_tail_follow_a_stream_across_its_rotation(server_factory
         assert done.wait(30), f"live tail saw {len(events)} events"
         assert rot_lines(events) == want
         assert {e["logStreamName"] for e in events} == {stream}
+
+        # Still one stream: the set-aside file's lines, then the new file's, under its name,
+        # each once with an id of its own (the aws CLI pages FilterLogEvents by itself).
+        streams = logs.describe_log_streams(logGroupName=group(name))["logStreams"]
+        assert [s["logStreamName"] for s in streams] == [stream]
+        found = json.loads(aws("--endpoint-url", srv.url, "logs", "filter-log-events",
+                               "--log-group-name", group(name), "--filter-pattern", "rot",
+                               "--page-size", "400").stdout)["events"]
+        assert rot_lines(found) == [f"rot-{i:06d}" for i in range(1800)]
+        assert {e["logStreamName"] for e in found} == {stream}
+        assert len({e["eventId"] for e in found}) == 1800
+        with pytest.raises(ClientError) as err:
+            logs.get_log_events(logGroupName=group(name), logStreamName=f"{stream}-earlier")
+        assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
         with pytest.raises(ClientError) as err:
             logs.get_log_events(logGroupName=group(name), logStreamName=stream,
                                 nextToken="f/" + "0" * 56)

@@ -4,7 +4,9 @@
 //! rotates (its full file becomes `<name>-earlier`, a new file takes the name): a forward
 //! token taken before the rotation names the file now called `<name>-earlier`, so the next
 //! page goes on there and then reads the new file from its start — every line once, in order.
-//! A backward token goes on in the file it names, wherever it is now.
+//! A backward token goes on in the file it names, wherever it is now. Both files are the one
+//! stream `<name>` (`crate::streams`): a page from its start begins in `<name>-earlier`, and
+//! the newest page reaches back into it.
 //!
 //! Tokens are opaque to clients: `f/` or `b/`, then digits (a format version, the place, and a
 //! check of them). A token of another format (an older Kindling's line numbers, anything
@@ -12,25 +14,18 @@
 //! rotations since) goes on from the oldest file the stream still has.
 
 use std::collections::VecDeque;
-use std::path::Path;
 
-use kindling_scheduler::layout::{earlier_file, fnv64};
+use kindling_scheduler::layout::fnv64;
 
 use crate::error::LogsError;
-use crate::stream::{Event, FileId, OpenFile};
+use crate::stream::{Event, FileId, OpenFile, Place};
+use crate::streams::StreamFiles;
 
 /// The token format written now (the first digit after `f/` or `b/`).
 const VERSION: char = '2';
 /// Digits of a token after the direction: the version, four 20-digit numbers, the check.
 const TOKEN_DIGITS: usize = 1 + 4 * 20 + CHECK_DIGITS;
 const CHECK_DIGITS: usize = 6;
-
-/// A place in a stream: before the line starting at `offset` of `file`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Place {
-    pub file: FileId,
-    pub offset: u64,
-}
 
 fn check(body: &str) -> u64 {
     fnv64(body.as_bytes()) % 10u64.pow(CHECK_DIGITS as u32)
@@ -130,15 +125,16 @@ fn named<'a>(
     }
 }
 
-/// Reads one page of the stream whose file is `path` (the file must exist: `None` if it
-/// went meanwhile). The stream's file is opened before its `-earlier` file, so a rotation
-/// between the two opens shows the same file twice, never neither.
-pub(crate) fn page(path: &Path, req: &Request) -> Result<Option<Page>, LogsError> {
-    let Some(live) = OpenFile::open(path)? else {
+/// Reads one page of the stream `stream` (`None` if it has no file). Without a token a
+/// forward page starts at the stream's first line (its earlier file's, if it has one), a
+/// backward page ends at its last; a backward page reaches back from the stream's own file
+/// into its earlier one.
+pub(crate) fn page(stream: &StreamFiles, req: &Request) -> Result<Option<Page>, LogsError> {
+    let mut files = stream.open()?;
+    let Some(live) = files.pop() else {
         return Ok(None);
     };
-    // The same file under both names (a rotation between the opens) is the stream's own.
-    let earlier = OpenFile::open(&earlier_file(path))?.filter(|e| e.id != live.id);
+    let earlier = files.pop();
     let in_range = |e: &Event| {
         req.start_time.is_none_or(|s| e.timestamp >= s)
             && req.end_time.is_none_or(|t| e.timestamp < t)
@@ -146,13 +142,14 @@ pub(crate) fn page(path: &Path, req: &Request) -> Result<Option<Page>, LogsError
     let named = |place: &Place| named(&live, earlier.as_ref(), place);
     let forward = req.token.map_or(req.start_from_head, |(f, _)| f);
     if forward {
+        let from_start = || earlier.iter().map(|e| (e, 0)).chain([(&live, 0)]).collect();
         let segments: Vec<(&OpenFile, u64)> = match &req.token {
-            None => vec![(&live, 0)],
+            None => from_start(),
             Some((_, place)) => match named(place)? {
                 Some(file) if file.id == live.id => vec![(&live, place.offset)],
                 Some(file) => vec![(file, place.offset), (&live, 0)],
                 // Gone (rotated out since): from the oldest file left.
-                None => earlier.iter().map(|e| (e, 0)).chain([(&live, 0)]).collect(),
+                None => from_start(),
             },
         };
         let start = Place {
@@ -200,11 +197,20 @@ pub(crate) fn page(path: &Path, req: &Request) -> Result<Option<Page>, LogsError
         }));
     }
     // Backward: the last events before the token (or the stream's end) that fit, the longest
-    // suffix.
-    let (file, before) = match &req.token {
-        None => (&live, None),
+    // suffix; before a place in the stream's own file come its earlier file's lines.
+    let segments: Vec<(&OpenFile, Option<u64>)> = match &req.token {
+        None => earlier
+            .iter()
+            .map(|e| (e, None))
+            .chain([(&live, None)])
+            .collect(),
         Some((_, place)) => match named(place)? {
-            Some(file) => (file, Some(place.offset)),
+            Some(file) if file.id == live.id => earlier
+                .iter()
+                .map(|e| (e, None))
+                .chain([(&live, Some(place.offset))])
+                .collect(),
+            Some(file) => vec![(file, Some(place.offset))],
             // The lines before it are gone with its file: the stream's start.
             None => {
                 return Ok(Some(Page {
@@ -215,41 +221,62 @@ pub(crate) fn page(path: &Path, req: &Request) -> Result<Option<Page>, LogsError
             }
         },
     };
+    // The newest file first; an older one only while the page has room (a stream's earlier
+    // file is read only when its own file's lines do not fill the page).
     let mut page: VecDeque<Found> = VecDeque::new();
     let mut bytes = 0;
-    let stop = file.each_event_at(0, |e, start, end| {
-        if before.is_some_and(|b| start >= b) {
-            return false;
-        }
-        if in_range(&e) {
-            bytes += size(&e);
-            page.push_back(Found {
-                event: e,
-                file: file.id,
-                start,
-                end,
-            });
-            while page.len() > req.limit || bytes > req.max_bytes {
-                if let Some(old) = page.pop_front() {
-                    bytes -= size(&old.event);
+    let mut end = None;
+    for (file, before) in segments.into_iter().rev() {
+        let (room, room_bytes) = (req.limit - page.len(), req.max_bytes.saturating_sub(bytes));
+        let mut part: VecDeque<Found> = VecDeque::new();
+        let mut part_bytes = 0;
+        let mut full = false;
+        let stop = file.each_event_at(0, |e, start, end| {
+            if before.is_some_and(|b| start >= b) {
+                return false;
+            }
+            if in_range(&e) {
+                part_bytes += size(&e);
+                part.push_back(Found {
+                    event: e,
+                    file: file.id,
+                    start,
+                    end,
+                });
+                while part.len() > room || part_bytes > room_bytes {
+                    if let Some(old) = part.pop_front() {
+                        part_bytes -= size(&old.event);
+                        full = true;
+                    }
                 }
             }
+            true
+        })?;
+        end.get_or_insert(Place {
+            file: file.id,
+            offset: before.unwrap_or(stop),
+        });
+        bytes += part_bytes;
+        for f in part.into_iter().rev() {
+            page.push_front(f);
         }
-        true
-    })?;
-    let end = Place {
-        file: file.id,
-        offset: before.unwrap_or(stop),
-    };
+        if full || page.len() == req.limit {
+            break;
+        }
+    }
+    let end = end.unwrap_or(Place {
+        file: live.id,
+        offset: 0,
+    });
     let forward = match (&req.token, page.back()) {
         (None, _) | (Some(_), None) => end,
         (Some(_), Some(last)) => Place {
-            file: file.id,
+            file: last.file,
             offset: last.end,
         },
     };
     let backward = page.front().map_or(end, |f| Place {
-        file: file.id,
+        file: f.file,
         offset: f.start,
     });
     Ok(Some(Page {

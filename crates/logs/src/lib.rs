@@ -14,7 +14,9 @@
 //! - [`registry`]: groups made with `CreateLogGroup` and retention policies (also the age
 //!   limits of the server's retention sweeps);
 //! - [`search`]: FilterLogEvents' search within a work budget (paused and resumed by token);
-//! - [`stream`]: reading stream files.
+//! - [`stream`]: reading stream files;
+//! - [`streams`]: a group's streams and their files (an environment's stream that rotated
+//!   is one stream of two files).
 //!
 //! Decisions: an event is a line of the stream; `ingestionTime` is the event's timestamp;
 //! retention deletes whole streams whose last event is older than the period (at once when
@@ -30,6 +32,7 @@ pub mod pattern;
 pub mod registry;
 pub mod search;
 pub mod stream;
+pub mod streams;
 
 use std::sync::Arc;
 

@@ -17,8 +17,6 @@
 //! sessions run at once (`LimitExceededException` beyond).
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Seek, SeekFrom};
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,7 +36,6 @@ use crate::error::LogsError;
 use crate::ops::Logs;
 use crate::pattern::Pattern;
 use crate::stream::{self, FileId};
-use kindling_scheduler::layout;
 
 /// How often the streams are read.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -50,7 +47,8 @@ pub const MAX_PER_UPDATE: usize = 500;
 pub const SESSION_LIMIT: Duration = Duration::from_secs(3 * 3600);
 /// Sessions at once (CloudWatch's default quota is 15 per account).
 pub const MAX_SESSIONS: usize = 15;
-/// Bytes read from one stream per poll at most (the rest waits for the next poll).
+/// Bytes read from one stream file per poll (the line that reaches it is the last; the rest
+/// waits for the next poll).
 const MAX_READ: u64 = 4 * 1024 * 1024;
 
 /// The running sessions, for the limit.
@@ -169,14 +167,9 @@ fn validate(logs: &Logs, input: Value) -> Result<Plan, LogsError> {
 
 /// Where each followed stream file was read up to, keyed by the file's identity (not its
 /// name: an environment's stream renames its full file `<name>-earlier` and starts a new one
-/// of its name), with the stream its lines were written as.
+/// of its name).
 struct Cursor {
-    files: HashMap<FileId, Followed>,
-}
-
-struct Followed {
-    offset: u64,
-    stream: String,
+    files: HashMap<FileId, u64>,
 }
 
 /// One event for a `sessionUpdate`.
@@ -198,58 +191,39 @@ impl Plan {
         true
     }
 
-    /// Whether a stream file is followed: its own name, or for a file a rotation set aside,
-    /// the stream it was written as.
-    fn follows(&self, name: &str) -> bool {
-        self.wants(name) || self.wants(layout::written_as(name))
-    }
-
-    /// Calls `f` with the followed files of every group, one stream at a time: its
-    /// set-aside `-earlier` file before its own, opened in the reverse order (its own first: a
-    /// rotation between the two opens shows one file twice, never neither) and closed before
-    /// the next stream's are opened, so a poll holds at most two descriptors whatever the
-    /// number of streams. Files that cannot be opened (deleted meanwhile) are left out.
-    fn each_file(&self, logs: &Logs, mut f: impl FnMut(&str, &str, &stream::OpenFile)) {
+    /// Calls `f` with every followed stream of every group and its files, oldest first (an
+    /// environment's set-aside `-earlier` file, then its own: `StreamFiles::open`), closed
+    /// before the next stream's are opened, so a poll holds at most two descriptors whatever
+    /// the number of streams. Files deleted meanwhile are left out. Returns whether every
+    /// group could be listed and every stream opened (false: some files that exist may have
+    /// been left out, e.g. out of descriptors).
+    fn each_stream(&self, logs: &Logs, mut f: impl FnMut(&str, &str, &[stream::OpenFile])) -> bool {
+        let mut complete = true;
         for (id, group) in &self.groups {
-            let mut streams: Vec<(String, PathBuf)> = logs
-                .group_streams(group)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|(name, _)| self.follows(name))
-                .collect();
-            // Each stream's own file, then its `-earlier` one.
-            streams.sort_by(|a, b| {
-                let key = |n: &str| (layout::written_as(n).to_string(), n.len());
-                key(&a.0).cmp(&key(&b.0))
-            });
-            for one in streams.chunk_by(|a, b| layout::written_as(&a.0) == layout::written_as(&b.0))
-            {
-                let opened: Vec<(&str, stream::OpenFile)> = one
-                    .iter()
-                    .filter_map(|(name, path)| {
-                        Some((name.as_str(), stream::OpenFile::open(path).ok()??))
-                    })
-                    .collect();
-                // Read order: `-earlier` before the stream's own file.
-                for (name, file) in opened.iter().rev() {
-                    f(id, name, file);
+            let Ok(streams) = logs.group_streams(group) else {
+                complete = false;
+                continue;
+            };
+            for s in streams {
+                if !self.wants(&s.name) {
+                    continue;
+                }
+                match s.open() {
+                    Ok(files) => f(id, &s.name, &files),
+                    Err(_) => complete = false,
                 }
             }
         }
+        complete
     }
 
     /// The cursor at the end of every stream file that exists now.
     fn start(&self, logs: &Logs) -> Cursor {
         let mut files = HashMap::new();
-        self.each_file(logs, |_, name, file| {
-            let stream = layout::written_as(name).to_string();
-            files.insert(
-                file.id,
-                Followed {
-                    offset: file.len,
-                    stream,
-                },
-            );
+        self.each_stream(logs, |_, _, opened| {
+            for file in opened {
+                files.insert(file.id, file.len);
+            }
         });
         Cursor { files }
     }
@@ -258,77 +232,68 @@ impl Plan {
     /// from where it was read to (under any name); a file not seen before is read from its
     /// start (a stream that appeared, or the new file of a stream that rotated). A stream's
     /// `-earlier` file is read before its own, and its own waits while the earlier one has
-    /// more than a poll reads: its lines come once, in order.
+    /// more than a poll reads: its lines come once, in order, as the stream's.
     fn poll(&self, logs: &Logs, cursor: &mut Cursor) -> Vec<Found> {
         let mut out = Vec::new();
-        // Every file listed (read or not) and those read this poll.
+        // Every file listed (read or not).
         let mut listed: HashSet<FileId> = HashSet::new();
-        let mut read: HashSet<FileId> = HashSet::new();
-        // The stream whose `-earlier` file was left unfinished this poll.
-        let mut unfinished: Option<(String, String)> = None;
-        self.each_file(logs, |id, name, file| {
-            let stream = cursor.files.get(&file.id).map_or_else(
-                || layout::written_as(name).to_string(),
-                |f| f.stream.clone(),
-            );
-            listed.insert(file.id);
-            if read.contains(&file.id)
-                || unfinished
-                    .as_ref()
-                    .is_some_and(|(g, s)| g == id && *s == stream)
-            {
-                return;
-            }
-            read.insert(file.id);
-            let from = cursor.files.get(&file.id).map_or(0, |f| f.offset);
-            let Ok((events, next)) = read_from(file, from) else {
-                return;
-            };
-            // An `-earlier` file this poll could not read to its end (more than a poll reads;
-            // a partial last line, which never completes, does not count).
-            if file.len.saturating_sub(from) > MAX_READ && name != stream {
-                unfinished = Some((id.to_string(), stream.clone()));
-            }
-            cursor.files.insert(
-                file.id,
-                Followed {
-                    offset: next,
-                    stream: stream.clone(),
-                },
-            );
-            for e in events {
-                if self.pattern.matches(&e.message) {
-                    out.push(Found {
-                        group: id.to_string(),
-                        stream: stream.clone(),
-                        timestamp: e.timestamp,
-                        message: e.message,
-                    });
+        let complete = self.each_stream(logs, |id, stream, files| {
+            listed.extend(files.iter().map(|f| f.id));
+            for (k, file) in files.iter().enumerate() {
+                let from = cursor.files.get(&file.id).copied().unwrap_or(0);
+                let Ok((events, next, more)) = read_from(file, from) else {
+                    return;
+                };
+                cursor.files.insert(file.id, next);
+                for e in events {
+                    if self.pattern.matches(&e.message) {
+                        out.push(Found {
+                            group: id.to_string(),
+                            stream: stream.to_string(),
+                            timestamp: e.timestamp,
+                            message: e.message,
+                        });
+                    }
+                }
+                // An `-earlier` file this poll could not read to its end (more than a poll
+                // reads; a cut last line, which never completes, does not count): the
+                // stream's own file waits for the next poll.
+                if more && k + 1 < files.len() {
+                    return;
                 }
             }
         });
-        // Files deleted meanwhile (retention, rotated out) are forgotten.
-        cursor.files.retain(|id, _| listed.contains(id));
+        // Files deleted meanwhile (retention, rotated out) are forgotten; only when every
+        // file was listed: one left out by an error would be read again from its start.
+        if complete {
+            cursor.files.retain(|id, _| listed.contains(id));
+        }
         out.sort_by_key(|f| f.timestamp);
         out
     }
 }
 
-/// The complete lines of `file` after byte `from` (at most [`MAX_READ`] bytes), and the offset
-/// after them.
-fn read_from(file: &stream::OpenFile, from: u64) -> std::io::Result<(Vec<stream::Event>, u64)> {
-    let len = file.len;
-    if len <= from {
-        return Ok((Vec::new(), from));
-    }
-    let mut reader = &file.file;
-    reader.seek(SeekFrom::Start(from))?;
-    let mut bytes = Vec::new();
-    reader
-        .take((len - from).min(MAX_READ))
-        .read_to_end(&mut bytes)?;
-    let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    Ok((stream::parse(&bytes[..complete]), from + complete as u64))
+/// The complete lines of `file` after byte `from`, until at least [`MAX_READ`] bytes were
+/// read: the events, the offset after them and whether the read stopped there (more may
+/// follow). A line too long for an event is cut (`stream::MAX_LINE_BYTES`) and the read goes
+/// on after it, so a stream never stops at one.
+fn read_from(
+    file: &stream::OpenFile,
+    from: u64,
+) -> std::io::Result<(Vec<stream::Event>, u64, bool)> {
+    let mut events = Vec::new();
+    let (mut read, mut more) = (0u64, false);
+    let start = stream::Position {
+        offset: from,
+        ..stream::Position::default()
+    };
+    let end = stream::each_event_in(&file.file, start, |e, size| {
+        events.push(e);
+        read += size;
+        more = read >= MAX_READ;
+        !more
+    })?;
+    Ok((events, end.offset, more))
 }
 
 /// Validates the request and answers with the session's event stream.
@@ -479,6 +444,7 @@ impl http_body::Body for ChannelBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kindling_scheduler::layout;
 
     #[test]
     fn reads_only_complete_new_lines() {
@@ -493,19 +459,19 @@ mod tests {
         )
         .unwrap();
         let open = || stream::OpenFile::open(&p).unwrap().unwrap();
-        let (events, next) = read_from(&open(), start).unwrap();
+        let (events, next, _) = read_from(&open(), start).unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].message, "new");
         assert_eq!(events[0].timestamp, 1_586_545_593_000);
-        let (again, n) = read_from(&open(), next).unwrap();
+        let (again, n, _) = read_from(&open(), next).unwrap();
         assert!(again.is_empty() && n == next);
         std::io::Write::write_all(&mut f, b"ial\n").unwrap();
-        let (rest, _) = read_from(&open(), next).unwrap();
+        let (rest, _, _) = read_from(&open(), next).unwrap();
         assert_eq!(rest[0].message, "partial");
     }
 
     const G: &str = "/aws/lambda/fn";
-    const S: &str = "2024/01/01/[$LATEST]tail";
+    const S: &str = "2024/01/01/[$LATEST]0123456789abcdef0123456789abcdef";
 
     fn logs() -> (Logs, tempfile::TempDir) {
         Logs::for_tests()
@@ -676,6 +642,118 @@ mod tests {
         assert_eq!(seen, ["line 1", "line 3", "line 4"]);
     }
 
+    #[test]
+    fn an_over_long_line_in_an_earlier_file_is_cut_and_the_stream_goes_on() {
+        let (l, _d) = logs();
+        append(&l, 0..1, false);
+        let plan = validate(&l, json!({"logGroupIdentifiers": [G]})).unwrap();
+        let mut cursor = plan.start(&l);
+        // A line longer than a poll reads, between two others, then the file is set aside.
+        let long = "z".repeat(MAX_READ as usize + 1000);
+        let path = layout::stream_file(&l.store.group_dir(G), S).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| {
+                std::io::Write::write_all(
+                    &mut f,
+                    format!(
+                        "2024-01-01T00:00:00.001Z\tline 1\n2024-01-01T00:00:00.002Z\t{long}\n2024-01-01T00:00:00.003Z\tline 2\n"
+                    )
+                    .as_bytes(),
+                )
+            })
+            .unwrap();
+        rotate(&l);
+        append(&l, 3..5, false);
+        let mut seen: Vec<String> = Vec::new();
+        for _ in 0..4 {
+            seen.extend(plan.poll(&l, &mut cursor).into_iter().map(|f| f.message));
+        }
+        assert_eq!(
+            seen.len(),
+            5,
+            "{:?}",
+            seen.iter().map(|m| m.len()).collect::<Vec<_>>()
+        );
+        assert!(seen[1].starts_with("zzzz") && seen[1].len() < long.len());
+        let others: Vec<&str> = [0, 2, 3, 4].iter().map(|&i| seen[i].as_str()).collect();
+        assert_eq!(others, ["line 1", "line 2", "line 3", "line 4"]);
+    }
+
+    #[test]
+    fn a_stream_named_x_earlier_is_its_own_stream_to_a_session() {
+        let (l, _d) = logs();
+        let g = "/app/custom";
+        let put = |stream: &str, message: &str| {
+            l.store
+                .append_events(g, stream, &[(1000, message.to_string())])
+                .unwrap()
+                .unwrap();
+        };
+        put("x", "x before");
+        put("x-earlier", "x-earlier before");
+        for names in [json!(["x"]), json!(["x", "x-earlier"])] {
+            let plan = validate(
+                &l,
+                json!({"logGroupIdentifiers": [g], "logStreamNames": names}),
+            )
+            .unwrap();
+            let mut cursor = plan.start(&l);
+            put("x", "x after");
+            put("x-earlier", "x-earlier after");
+            let mut seen: Vec<(String, String)> = plan
+                .poll(&l, &mut cursor)
+                .into_iter()
+                .map(|f| (f.stream, f.message))
+                .collect();
+            seen.sort();
+            let mut want = vec![("x".to_string(), "x after".to_string())];
+            if names.as_array().unwrap().len() == 2 {
+                want.push(("x-earlier".into(), "x-earlier after".into()));
+            }
+            assert_eq!(seen, want, "{names}");
+        }
+    }
+
+    #[test]
+    fn a_poll_that_cannot_list_or_open_a_stream_forgets_none_of_its_files() {
+        let (l, _d) = logs();
+        append(&l, 0..3, false);
+        let plan = validate(&l, json!({"logGroupIdentifiers": [G]})).unwrap();
+        let mut cursor = plan.start(&l);
+        let poll = |cursor: &mut Cursor| -> Vec<String> {
+            plan.poll(&l, cursor)
+                .into_iter()
+                .map(|f| f.message)
+                .collect()
+        };
+        // For one poll the group cannot be listed (its directory replaced by a file).
+        let dir = l.store.group_dir(G);
+        let aside = dir.with_extension("aside");
+        std::fs::rename(&dir, &aside).unwrap();
+        std::fs::write(&dir, "").unwrap();
+        assert!(poll(&mut cursor).is_empty());
+        std::fs::remove_file(&dir).unwrap();
+        std::fs::rename(&aside, &dir).unwrap();
+        append(&l, 3..4, false);
+        assert_eq!(poll(&mut cursor), ["line 3"]);
+        // For one poll the stream's own file cannot be opened (its name a symbolic link to
+        // itself), its set-aside file listed.
+        rotate(&l);
+        append(&l, 4..5, false);
+        assert_eq!(poll(&mut cursor), ["line 4"]);
+        let path = layout::stream_file(&dir, S).unwrap();
+        let moved = path.with_extension("moved");
+        std::fs::rename(&path, &moved).unwrap();
+        std::os::unix::fs::symlink(&path, &path).unwrap();
+        assert!(poll(&mut cursor).is_empty());
+        std::fs::remove_file(&path).unwrap();
+        std::fs::rename(&moved, &path).unwrap();
+        append(&l, 5..6, false);
+        assert_eq!(poll(&mut cursor), ["line 5"]);
+    }
+
     /// Descriptors this process has open.
     fn open_descriptors() -> usize {
         std::fs::read_dir("/proc/self/fd").unwrap().count()
@@ -686,7 +764,7 @@ mod tests {
         let (l, _d) = logs();
         let dir = l.store.group_dir(G);
         for n in 0..200 {
-            let name = format!("2024/01/01/[$LATEST]s{n:03}");
+            let name = format!("2024/01/01/[$LATEST]{n:032x}");
             let path = layout::stream_file(&dir, &name).unwrap();
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(
@@ -700,9 +778,9 @@ mod tests {
         let before = open_descriptors();
         let mut most = 0;
         let mut files = 0;
-        plan.each_file(&l, |_, _, _| {
+        plan.each_stream(&l, |_, _, opened| {
             most = most.max(open_descriptors());
-            files += 1;
+            files += opened.len();
         });
         assert_eq!(files, 400);
         // Other tests of this binary open files on their threads meanwhile: a margin, far

@@ -2,7 +2,6 @@
 //! function here blocks (file reads and writes): the router calls them on the blocking pool.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,7 +15,8 @@ use crate::get;
 use crate::pattern::Pattern;
 use crate::registry::{GroupRecord, Registry};
 use crate::search::{self, Key, Progress, Query, QueryId, Searches};
-use crate::stream::{self, StreamInfo};
+use crate::stream::{FileId, Place, StreamInfo};
+use crate::streams::StreamFiles;
 
 /// Largest answer of GetLogEvents and FilterLogEvents (events' bytes), as CloudWatch's 1 MB.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -242,8 +242,8 @@ impl Logs {
         self.exists(group)
     }
 
-    /// Every stream of a group: (name, file).
-    pub(crate) fn group_streams(&self, group: &str) -> Result<Vec<(String, PathBuf)>, LogsError> {
+    /// Every stream of a group, by name.
+    pub(crate) fn group_streams(&self, group: &str) -> Result<Vec<StreamFiles>, LogsError> {
         self.store.flush_pending();
         self.streams(group)
     }
@@ -260,26 +260,18 @@ impl Logs {
         }
     }
 
-    /// Every stream of a group: (name, file).
-    fn streams(&self, group: &str) -> Result<Vec<(String, PathBuf)>, LogsError> {
+    /// Every stream of a group, by name.
+    fn streams(&self, group: &str) -> Result<Vec<StreamFiles>, LogsError> {
         let dir = self.store.group_dir(group);
-        Ok(self
-            .store
-            .group_streams(group)?
-            .into_iter()
-            .filter_map(|p| Some((layout::stream_name(&dir, &p)?, p)))
-            .collect())
+        Ok(StreamFiles::group(&dir, self.store.group_streams(group)?))
     }
 
-    fn stream_path(&self, group: &str, stream: &str) -> Result<PathBuf, LogsError> {
+    /// The stream `stream` of `group` (`ResourceNotFoundException` when it has no file).
+    fn stream(&self, group: &str, stream: &str) -> Result<StreamFiles, LogsError> {
         self.require(group)?;
-        let path = layout::stream_file(&self.store.group_dir(group), stream)
-            .ok_or_else(LogsError::stream_not_found)?;
-        if path.is_file() {
-            Ok(path)
-        } else {
-            Err(LogsError::stream_not_found())
-        }
+        StreamFiles::named(&self.store.group_dir(group), stream)
+            .filter(StreamFiles::exists)
+            .ok_or_else(LogsError::stream_not_found)
     }
 
     fn describe_log_groups(&self, input: DescribeGroups) -> Result<Value, LogsError> {
@@ -377,15 +369,15 @@ impl Logs {
         }
         self.require(&group)?;
         let mut infos: Vec<StreamInfo> = Vec::new();
-        for (name, path) in self.streams(&group)? {
+        for s in self.streams(&group)? {
             if input
                 .log_stream_name_prefix
                 .as_ref()
-                .is_some_and(|p| !name.starts_with(p.as_str()))
+                .is_some_and(|p| !s.name.starts_with(p.as_str()))
             {
                 continue;
             }
-            match stream::stream_info(name, &path) {
+            match s.info() {
                 Ok(i) => infos.push(i),
                 // Removed by retention meanwhile.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -440,7 +432,7 @@ impl Logs {
     fn get_log_events(&self, input: GetEvents) -> Result<Value, LogsError> {
         let group = input.group.name()?;
         let limit = limit(input.limit, 10_000, 10_000)?;
-        let path = self.stream_path(&group, &input.log_stream_name)?;
+        let files = self.stream(&group, &input.log_stream_name)?;
         let token = match &input.next_token {
             None => None,
             Some(t) => Some(get::parse_token(t).ok_or_else(bad_token)?),
@@ -449,7 +441,7 @@ impl Logs {
         // MAX_RESPONSE_BYTES of them. At the end of the stream the same token comes back
         // (clients stop on a repeat).
         let page = get::page(
-            &path,
+            &files,
             &get::Request {
                 limit,
                 max_bytes: MAX_RESPONSE_BYTES,
@@ -540,15 +532,15 @@ impl Logs {
             limit,
             max_bytes: MAX_RESPONSE_BYTES,
         };
-        let mut streams = self.streams(&group)?;
-        streams.sort_by(|a, b| a.0.cmp(&b.0));
+        // By name.
+        let streams = self.streams(&group)?;
         // A stream last written well before the start holds nothing for us. The file's
         // modification time comes from the kernel's coarse clock, which lags the events' own
         // timestamps by up to a few milliseconds: a stream written just after `start` can
         // carry an older time, hence the slack.
-        let stale = |path: &std::path::Path| {
+        let stale = |file: &std::fs::File| {
             input.start_time.is_some_and(|start| {
-                std::fs::metadata(path)
+                file.metadata()
                     .is_ok_and(|m| modified_ms(&m) < start.saturating_sub(MTIME_SLACK_MS))
             })
         };
@@ -569,15 +561,15 @@ impl Logs {
         }
         let mut out = Vec::new();
         let mut next = None;
-        for ((ts, stream, index), message) in &progress.matched {
+        for ((ts, stream, place), message) in &progress.matched {
             out.push(json!({
                 "logStreamName": stream,
                 "timestamp": ts,
                 "message": message,
                 "ingestionTime": ts,
-                "eventId": event_id(*ts, stream, *index),
+                "eventId": event_id(*ts, stream, place),
             }));
-            next = Some(filter_token(*ts, stream, *index));
+            next = Some(filter_token(*ts, stream, place));
         }
         if progress.more
             && let Some(t) = next
@@ -623,9 +615,15 @@ impl Logs {
         let group = input.group.name()?;
         valid_stream_name(&input.log_stream_name)?;
         self.require(&group)?;
-        let path = layout::stream_file(&self.store.group_dir(&group), &input.log_stream_name)
+        if layout::rotated_from(&input.log_stream_name).is_some() {
+            // Its environment's next rotation would replace it.
+            return Err(LogsError::invalid(
+                "The log stream name is reserved: it names where an execution environment's stream sets its earlier lines aside.",
+            ));
+        }
+        let files = StreamFiles::named(&self.store.group_dir(&group), &input.log_stream_name)
             .ok_or_else(|| LogsError::invalid("The log stream name cannot be stored."))?;
-        if path.exists() {
+        if files.exists() {
             return Err(LogsError::ResourceAlreadyExists(
                 "The specified log stream already exists".into(),
             ));
@@ -636,19 +634,25 @@ impl Logs {
 
     fn delete_log_stream(&self, input: StreamRef) -> Result<Value, LogsError> {
         let group = input.group.name()?;
-        let path = self.stream_path(&group, &input.log_stream_name)?;
-        if self.store.is_open(&path) {
+        let files = self.stream(&group, &input.log_stream_name)?;
+        if self.store.is_open(&files.path) {
             return Err(LogsError::invalid(
                 "The log stream is being written by an execution environment.",
             ));
         }
-        std::fs::remove_file(path)?;
+        for path in files.paths() {
+            match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         Ok(json!({}))
     }
 
     fn put_log_events(&self, input: PutEvents) -> Result<Value, LogsError> {
         let group = input.group.name()?;
-        self.stream_path(&group, &input.log_stream_name)?;
+        self.stream(&group, &input.log_stream_name)?;
         if input.log_events.is_empty() || input.log_events.len() > 10_000 {
             return Err(LogsError::invalid(
                 "1 validation error detected: Value at 'logEvents' failed to satisfy constraint: Member must have length between 1 and 10000",
@@ -751,28 +755,31 @@ impl Logs {
     }
 }
 
-/// A stable 56-digit id: the timestamp, a hash of the stream's name and the line.
-fn event_id(ts: i64, stream: &str, index: usize) -> String {
-    format!(
-        "{:016}{:020}{:020}",
-        ts.max(0),
-        fnv64(stream.as_bytes()),
-        index
-    )
+/// A stable 56-digit id: the timestamp, a hash of the stream's name and the identity of the
+/// line's file, and the line's byte offset in that file. A rotation renames the file, so a
+/// line keeps its id (what `aws logs tail --follow` de-duplicates by).
+fn event_id(ts: i64, stream: &str, place: &Place) -> String {
+    let mut key = stream.as_bytes().to_vec();
+    for n in [place.file.dev, place.file.ino, place.file.born] {
+        key.extend_from_slice(&n.to_le_bytes());
+    }
+    format!("{:016}{:020}{:020}", ts.max(0), fnv64(&key), place.offset)
 }
 
-/// The position after the last event returned: `<ts>.<line>.<hex of the stream name>`.
-fn filter_token(ts: i64, stream: &str, index: usize) -> String {
+/// The position after the last event returned:
+/// `<ts>.<birth>-<device>-<inode>-<offset>.<hex of the stream name>`.
+fn filter_token(ts: i64, stream: &str, place: &Place) -> String {
     let hex: String = stream.bytes().map(|b| format!("{b:02x}")).collect();
-    format!("{ts}.{index}.{hex}")
+    let f = &place.file;
+    format!("{ts}.{}-{}-{}-{}.{hex}", f.born, f.dev, f.ino, place.offset)
 }
 
 /// A paused search's token: `p<id>-<rounds>` (the budgets the page has taken so far) and,
 /// after a `.`, the page's position (if any).
 fn paused_token(id: u64, rounds: u64, after: Option<&Key>) -> String {
     match after {
-        Some((ts, stream, index)) => {
-            format!("p{id}-{rounds}.{}", filter_token(*ts, stream, *index))
+        Some((ts, stream, place)) => {
+            format!("p{id}-{rounds}.{}", filter_token(*ts, stream, place))
         }
         None => format!("p{id}-{rounds}"),
     }
@@ -803,7 +810,16 @@ fn parse_filter_token(t: &str) -> Option<(Option<u64>, u64, Option<Key>)> {
 fn parse_position(t: &str) -> Option<Key> {
     let mut parts = t.splitn(3, '.');
     let ts = parts.next()?.parse().ok()?;
-    let index = parts.next()?.parse().ok()?;
+    let mut numbers = parts.next()?.split('-').map(|n| n.parse::<u64>().ok());
+    let mut number = || numbers.next().flatten();
+    let (born, dev, ino, offset) = (number()?, number()?, number()?, number()?);
+    if numbers.next().is_some() {
+        return None;
+    }
+    let place = Place {
+        file: FileId { dev, ino, born },
+        offset,
+    };
     let hex = parts.next()?;
     if hex.len() % 2 != 0 {
         return None;
@@ -812,7 +828,7 @@ fn parse_position(t: &str) -> Option<Key> {
         .step_by(2)
         .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
         .collect();
-    Some((ts, String::from_utf8(bytes?).ok()?, index))
+    Some((ts, String::from_utf8(bytes?).ok()?, place))
 }
 
 #[derive(Deserialize)]
@@ -896,5 +912,7 @@ struct Retention {
     retention_in_days: Option<u32>,
 }
 
+#[cfg(test)]
+mod rotated_tests;
 #[cfg(test)]
 mod tests;

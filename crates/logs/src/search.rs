@@ -13,16 +13,19 @@
 //! that while its paused search is pushed out every time still never completes.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
 use std::io;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::pattern::Pattern;
-use crate::stream::{self, FileId, Position};
+use crate::stream::{self, FileId, Place, Position};
+use crate::streams::StreamFiles;
 
-/// An event's place in a search's order: time, stream, line.
-pub(crate) type Key = (i64, String, usize);
+/// An event's place in a search's order: time, stream, and the line's place in the stream
+/// (its file's identity and offset: the same key before and after a rotation renames the
+/// file, and a stream's earlier file's lines before its own file's).
+pub(crate) type Key = (i64, String, Place);
 
 /// Bytes of stream lines one request reads before it answers with a partial page.
 pub const SCAN_BUDGET: u64 = 64 * 1024 * 1024;
@@ -153,8 +156,8 @@ pub(crate) struct Progress {
     /// Budgets this page has taken so far (at least this many bytes were read from its
     /// start): the count its token carries.
     pub rounds: u64,
-    /// The stream being read, the file it was in (a rotation gives the stream a new file:
-    /// a position is only good in its own) and where in it.
+    /// The stream being read, the file it was in (a position is only good in its own file,
+    /// whatever its name is now) and where in it.
     at: Option<(String, FileId, Position)>,
     /// The first matches, their bytes as the answer counts them, the smallest key dropped
     /// (later matches past it cannot be on this page), whether any was.
@@ -178,32 +181,20 @@ impl Progress {
         }
     }
 
-    /// Drops the matches kept from `stream`.
-    fn forget_stream(&mut self, stream: &str) {
-        let bytes = &mut self.bytes;
-        self.matched.retain(|(_, s, _), m| {
-            let keep = s != stream;
-            if !keep {
-                *bytes -= m.len() + 26;
-            }
-            keep
-        });
-    }
-
     /// Counts in one event of `stream`.
-    fn consider(&mut self, q: &Query<'_>, stream: &str, e: stream::Event) {
+    fn consider(&mut self, q: &Query<'_>, stream: &str, place: Place, e: stream::Event) {
         if q.start.is_some_and(|s| e.timestamp < s) || q.end.is_some_and(|t| e.timestamp > t) {
             return;
         }
-        if let Some((ts, s, i)) = &self.after
-            && (e.timestamp, stream, e.index) <= (*ts, s.as_str(), *i)
+        if let Some((ts, s, p)) = &self.after
+            && (e.timestamp, stream, place) <= (*ts, s.as_str(), *p)
         {
             return;
         }
         if !q.pattern.matches(&e.message) {
             return;
         }
-        let key = (e.timestamp, stream.to_string(), e.index);
+        let key = (e.timestamp, stream.to_string(), place);
         if self.beyond.as_ref().is_some_and(|b| key > *b) {
             return;
         }
@@ -224,57 +215,69 @@ impl Progress {
 
 /// Continues the search over `streams` (every stream of the group, sorted by name) until every
 /// one was read (true) or `budget` bytes were (false: paused where it stopped). `stale` says
-/// which streams cannot hold a match (skipped unread). Returns also the streams read to their
-/// end by this call.
+/// which open stream files cannot hold a match (a stream all of whose existing files are is
+/// skipped unread). Returns also the streams read to their end by this call.
 pub(crate) fn run(
     q: &Query<'_>,
     p: &mut Progress,
-    streams: &[(String, PathBuf)],
+    streams: &[StreamFiles],
     budget: u64,
-    stale: impl Fn(&Path) -> bool,
+    stale: impl Fn(&File) -> bool,
 ) -> io::Result<(bool, Vec<String>)> {
     let (first, mut from) = match p.at.take() {
         None => (0, None),
         Some((name, id, pos)) => {
-            let i = streams.partition_point(|(n, _)| *n < name);
-            let same = streams.get(i).is_some_and(|(n, _)| *n == name);
+            let i = streams.partition_point(|s| s.name < name);
+            let same = streams.get(i).is_some_and(|s| s.name == name);
             (i, same.then_some((id, pos)))
         }
     };
     let mut read = 0u64;
     let mut searched = Vec::new();
-    for (name, path) in streams.get(first..).unwrap_or_default() {
+    for s in streams.get(first..).unwrap_or_default() {
+        let name = &s.name;
         let resumed = from.take();
         if q.names.is_some_and(|n| !n.contains(name))
             || q.prefix.is_some_and(|pre| !name.starts_with(pre))
-            || (resumed.is_none() && stale(path))
         {
             continue;
         }
-        let Some(file) = stream::OpenFile::open(path)? else {
+        // Oldest first: the stream's earlier file (if any), then its own. Only the files
+        // that exist count: an environment's stream has an earlier file's name whether or
+        // not it has rotated.
+        let files = s.open()?;
+        if resumed.is_none() && files.iter().all(|f| stale(&f.file)) {
             continue;
+        }
+        // A paused position goes on in the file it was taken in, wherever a rotation has
+        // renamed it, then in the files after it. A file that is gone (rotated out) was older
+        // than every file left: they are read from their start.
+        let (skip, pos) = match resumed {
+            Some((id, pos)) => files
+                .iter()
+                .position(|f| f.id == id)
+                .map_or((0, Position::default()), |k| (k, pos)),
+            None => (0, Position::default()),
         };
-        // A paused position goes on only in the file it was taken in. After a rotation the
-        // stream's new file is read from its start, and what the old file matched is
-        // forgotten: those lines are the `-earlier` stream's now, found again under its name.
-        let pos = match resumed {
-            Some((id, pos)) if id == file.id => pos,
-            Some(_) => {
-                p.forget_stream(name);
-                Position::default()
+        for (k, file) in files.iter().enumerate().skip(skip) {
+            let start = if k == skip { pos } else { Position::default() };
+            let mut offset = start.offset;
+            let mut stopped = false;
+            let end = stream::each_event_in(&file.file, start, |e, size| {
+                let place = Place {
+                    file: file.id,
+                    offset,
+                };
+                offset += size;
+                read += size;
+                p.consider(q, name, place, e);
+                stopped = read >= budget;
+                !stopped
+            })?;
+            if stopped {
+                p.at = Some((name.clone(), file.id, end));
+                return Ok((false, searched));
             }
-            None => Position::default(),
-        };
-        let mut stopped = false;
-        let end = stream::each_event_in(&file.file, pos, |e, size| {
-            read += size;
-            p.consider(q, name, e);
-            stopped = read >= budget;
-            !stopped
-        })?;
-        if stopped {
-            p.at = Some((name.clone(), file.id, end));
-            return Ok((false, searched));
         }
         searched.push(name.clone());
     }

@@ -52,6 +52,52 @@ pub fn each_event_from(
     each_event_in(&File::open(path)?, from, f)
 }
 
+/// The most bytes of an event's message (as the answers count it: UTF-8, after invalid bytes
+/// were replaced): a longer one is cut at a character boundary and ends with [`CUT_MARK`]
+/// (no more than this in all), and the line after it is read next. Kindling's writers make
+/// no such lines (function output is cut into lines of 256 KiB, PutLogEvents takes a message
+/// of at most this many bytes, its line's timestamp apart): this bounds what a reader holds
+/// and keeps any event within one page of GetLogEvents and FilterLogEvents (1 MiB with 26
+/// bytes per event) and one update of live tail, so a stream never stops at a line too long
+/// to answer.
+pub const MAX_LINE_BYTES: usize = 1024 * 1024 - 26;
+/// Ends the message of a line cut at [`MAX_LINE_BYTES`].
+pub const CUT_MARK: &str = " [truncated by Kindling]";
+/// Bytes of a line read beyond [`MAX_LINE_BYTES`]: room for its timestamp and tab (25 bytes
+/// as Kindling writes them), which do not count against the message.
+const PREFIX_ROOM: usize = 64;
+
+/// Reads one line into `line`, at most [`MAX_LINE_BYTES`] and [`PREFIX_ROOM`] of it (the
+/// rest is skipped, never held), without its newline. Returns its size in the file, whether
+/// it is complete (ends with a newline) and whether it was cut.
+fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<(u64, bool, bool)> {
+    let keep = MAX_LINE_BYTES + PREFIX_ROOM;
+    let (mut size, mut cut) = (0u64, false);
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok((size, false, cut));
+        }
+        let newline = buf.iter().position(|&b| b == b'\n');
+        let (content, used) = match newline {
+            Some(i) => (&buf[..i], i + 1),
+            None => (buf, buf.len()),
+        };
+        let take = content.len().min(keep.saturating_sub(line.len()));
+        cut |= take < content.len();
+        line.extend_from_slice(&content[..take]);
+        reader.consume(used);
+        size += used as u64;
+        if newline.is_some() {
+            return Ok((size, true, cut));
+        }
+    }
+}
+
 /// [`each_event_from`] in a file already open.
 pub fn each_event_in(
     file: &File,
@@ -64,15 +110,17 @@ pub fn each_event_in(
     let mut at = from;
     loop {
         line.clear();
-        reader.read_until(b'\n', &mut line)?;
-        let size = line.len() as u64;
-        if line.pop() != Some(b'\n') {
+        let (size, complete, cut) = read_line(&mut reader, &mut line)?;
+        if !complete {
             break;
         }
-        if line.last() == Some(&b'\r') {
+        if !cut && line.last() == Some(&b'\r') {
             line.pop();
         }
-        let e = event(at.index, &String::from_utf8_lossy(&line), &mut at.last_ts);
+        let mut e = event(at.index, &String::from_utf8_lossy(&line), &mut at.last_ts);
+        if cut || e.message.len() > MAX_LINE_BYTES {
+            cut_message(&mut e.message);
+        }
         at.offset += size;
         at.index += 1;
         if !f(e, size) {
@@ -80,6 +128,16 @@ pub fn each_event_in(
         }
     }
     Ok(at)
+}
+
+/// Cuts a message to at most [`MAX_LINE_BYTES`] with [`CUT_MARK`], at a character boundary.
+fn cut_message(message: &mut String) {
+    let mut end = message.len().min(MAX_LINE_BYTES - CUT_MARK.len());
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    message.truncate(end);
+    message.push_str(CUT_MARK);
 }
 
 /// Which file a position is in, whatever its name: its device and inode, and its birth time
@@ -107,6 +165,34 @@ impl FileId {
             ino: meta.ino(),
             born,
         }
+    }
+}
+
+/// A line's place in a stream: the byte offset where it starts in one file of the stream.
+/// It does not change when a rotation renames the file. Places are ordered by the file's
+/// birth (a stream's set-aside file was born before the file that took its name), then its
+/// identity, then the offset: a stream's lines in the order they were written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Place {
+    pub file: FileId,
+    pub offset: u64,
+}
+
+impl Place {
+    fn order(&self) -> (u64, u64, u64, u64) {
+        (self.file.born, self.file.dev, self.file.ino, self.offset)
+    }
+}
+
+impl Ord for Place {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.order().cmp(&other.order())
+    }
+}
+
+impl PartialOrd for Place {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -205,13 +291,18 @@ pub(crate) fn parse(bytes: &[u8]) -> Vec<Event> {
 
 /// The figures of a stream file, reading only its first line and its last 64 KiB.
 pub fn stream_info(name: String, path: &Path) -> io::Result<StreamInfo> {
-    let meta = fs::metadata(path)?;
+    stream_info_of(name, &File::open(path)?)
+}
+
+/// [`stream_info`] of a file already open.
+pub fn stream_info_of(name: String, mut file: &File) -> io::Result<StreamInfo> {
+    let meta = file.metadata()?;
     let modified = meta
         .modified()
         .ok()
         .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_millis() as i64);
-    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(0))?;
     let mut head = vec![0u8; 64.min(meta.len() as usize)];
     file.read_exact(&mut head)?;
     let first_event = head
@@ -331,6 +422,102 @@ mod tests {
         })
         .unwrap();
         assert_eq!(seen, 2);
+    }
+
+    #[test]
+    fn a_line_too_long_for_an_event_is_cut_and_reading_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.log");
+        let long = "z".repeat(MAX_LINE_BYTES + 10);
+        let text = format!("2020-04-10T19:06:32.563Z\t{long}\r\n2020-04-10T19:06:33.000Z\tafter\n");
+        fs::write(&p, &text).unwrap();
+        let mut read = Vec::new();
+        let end = each_event_from(&p, Position::default(), |e, size| {
+            read.push((e, size));
+            true
+        })
+        .unwrap();
+        assert_eq!(end.offset, text.len() as u64);
+        assert_eq!(read.len(), 2);
+        let (cut, size) = &read[0];
+        assert_eq!(*size as usize, 25 + long.len() + 2);
+        assert_eq!(cut.timestamp, 1_586_545_592_563);
+        assert!(cut.message.starts_with("zzz") && cut.message.ends_with(CUT_MARK));
+        assert!(cut.message.len() <= MAX_LINE_BYTES, "{}", cut.message.len());
+        assert_eq!(read[1].0.message, "after");
+    }
+
+    #[test]
+    fn a_cut_or_grown_message_always_fits_an_event() {
+        // Invalid UTF-8 grows threefold when replaced (U+FFFD): a line cut on its bytes, or
+        // one short enough not to be cut, can still come out longer than an event may be.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.log");
+        let mut text = b"2020-04-10T19:06:32.563Z\t".to_vec();
+        text.extend(std::iter::repeat_n(0xffu8, MAX_LINE_BYTES + 10));
+        text.extend(b"\n2020-04-10T19:06:32.564Z\t");
+        text.extend(std::iter::repeat_n(0xffu8, MAX_LINE_BYTES / 2));
+        text.extend(b"\n2020-04-10T19:06:33.000Z\tafter\n");
+        fs::write(&p, &text).unwrap();
+        let mut read = Vec::new();
+        each_event(&p, |e| {
+            read.push(e);
+            true
+        })
+        .unwrap();
+        assert_eq!(read.len(), 3);
+        for e in &read[..2] {
+            assert!(e.message.len() <= MAX_LINE_BYTES, "{}", e.message.len());
+            assert!(e.message.starts_with('\u{fffd}') && e.message.ends_with(CUT_MARK));
+        }
+        assert_eq!(read[2].message, "after");
+    }
+
+    #[test]
+    fn the_longest_message_put_log_events_takes_is_not_cut() {
+        // PutLogEvents takes a message of 1 MiB less 26 bytes: the line's timestamp does not
+        // count against it.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.log");
+        let longest = "y".repeat(MAX_LINE_BYTES);
+        fs::write(&p, format!("2020-04-10T19:06:32.563Z\t{longest}\n")).unwrap();
+        let mut read = Vec::new();
+        each_event(&p, |e| {
+            read.push(e);
+            true
+        })
+        .unwrap();
+        assert_eq!(read.len(), 1);
+        assert!(read[0].message == longest, "{}", read[0].message.len());
+        // One byte more is cut.
+        fs::write(&p, format!("2020-04-10T19:06:32.563Z\t{longest}y\n")).unwrap();
+        read.clear();
+        each_event(&p, |e| {
+            read.push(e);
+            true
+        })
+        .unwrap();
+        assert!(read[0].message.ends_with(CUT_MARK));
+        assert!(read[0].message.len() <= MAX_LINE_BYTES);
+    }
+
+    #[test]
+    fn places_are_ordered_by_their_file_s_birth_before_its_inode() {
+        // A rotation's new file can get a lower inode number than the file it set aside (a
+        // freed one): the set-aside file, born first, still comes first.
+        let file = |born, ino| FileId { dev: 1, ino, born };
+        let set_aside = Place {
+            file: file(100, 900),
+            offset: 5000,
+        };
+        let new = Place {
+            file: file(200, 3),
+            offset: 0,
+        };
+        assert!(set_aside < new);
+        let mut places = vec![new, set_aside];
+        places.sort();
+        assert_eq!(places, [set_aside, new]);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use super::*;
 use crate::ops::{Logs, Operation, execute};
 
 const G: &str = "/aws/lambda/fn";
-const S: &str = "2024/01/01/[$LATEST]rot";
+const S: &str = "2024/01/01/[$LATEST]0123456789abcdef0123456789abcdef";
 
 fn logs() -> (Logs, tempfile::TempDir) {
     Logs::for_tests()
@@ -174,4 +174,41 @@ fn tokens_are_opaque_and_others_are_refused() {
         assert_eq!(err.code(), "InvalidParameterException", "{bad}");
         assert_eq!(err.status(), 400, "{bad}");
     }
+}
+
+#[test]
+fn a_line_too_long_for_a_page_is_cut_and_pages_go_on() {
+    let (l, _d) = logs();
+    append(&l, 0..1);
+    let long = "z".repeat(2 * 1024 * 1024);
+    l.store
+        .append_events(G, S, &[(1001, long)])
+        .unwrap()
+        .unwrap();
+    append(&l, 2..4);
+    let mut seen = Vec::new();
+    let mut token = Value::Null;
+    for _ in 0..10 {
+        let mut input = json!({"startFromHead": true});
+        if !token.is_null() {
+            input["nextToken"] = token.clone();
+        }
+        let page = get(&l, input).unwrap();
+        seen.extend(msgs(&page));
+        if page["nextForwardToken"] == token {
+            break;
+        }
+        token = page["nextForwardToken"].clone();
+    }
+    assert_eq!(
+        seen.len(),
+        4,
+        "{:?}",
+        seen.iter().map(String::len).collect::<Vec<_>>()
+    );
+    assert!(seen[1].starts_with("zzz") && seen[1].len() < 1024 * 1024);
+    assert_eq!(
+        [&seen[0], &seen[2], &seen[3]],
+        ["line 0", "line 2", "line 3"]
+    );
 }

@@ -145,8 +145,9 @@ pub fn stream_name(dir: &Path, file: &Path) -> Option<String> {
     rel.strip_suffix(".log").map(str::to_string)
 }
 
-/// What a rotated stream's file is renamed with: the stream `<name>` goes on in a new file
-/// while its full one becomes the stream `<name>-earlier` (`LogStore::with_max_stream_bytes`).
+/// What a rotated stream's file is renamed with: an environment's stream `<name>` goes on in a
+/// new file while its full one becomes `<name>-earlier` (`LogStore::with_max_stream_bytes`),
+/// still part of the stream `<name>` to readers ([`rotated_from`]).
 pub const EARLIER_SUFFIX: &str = "-earlier";
 
 /// The file a stream's earlier lines are set aside in: `<name>-earlier.log`.
@@ -157,10 +158,39 @@ pub fn earlier_file(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// The stream whose lines a stream's file holds: `<name>` for `<name>-earlier` (a file set
-/// aside by a rotation), else the stream itself.
-pub fn written_as(stream: &str) -> &str {
-    stream.strip_suffix(EARLIER_SUFFIX).unwrap_or(stream)
+/// Whether `stream` has the name of an environment's stream (`super::log_stream_name`):
+/// `YYYY/MM/DD/[<version>]<32 lowercase hex>`, the version `$LATEST` or a number. Only these
+/// streams rotate.
+pub fn is_environment_stream(stream: &str) -> bool {
+    let b = stream.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    if b.len() < 11 + 2 + 32 || !digits(0..4) || !digits(5..7) || !digits(8..10) {
+        return false;
+    }
+    if b[4] != b'/' || b[7] != b'/' || b[10] != b'/' || b[11] != b'[' {
+        return false;
+    }
+    let Some((version, id)) = stream[12..].split_once(']') else {
+        return false;
+    };
+    let version_ok = version == "$LATEST"
+        || (!version.is_empty() && version.bytes().all(|d| d.is_ascii_digit()));
+    version_ok
+        && id.len() == 32
+        && id
+            .bytes()
+            .all(|h| h.is_ascii_digit() || (b'a'..=b'f').contains(&h))
+}
+
+/// The environment's stream whose set-aside file has the stream name `file_stream`:
+/// `Some(<name>)` for `<name>-earlier` where `<name>` is an environment's stream
+/// ([`is_environment_stream`]); `None` for any other name, a stream of its own (a stream a
+/// client named `x-earlier` is just that).
+pub fn rotated_from(file_stream: &str) -> Option<&str> {
+    file_stream
+        .strip_suffix(EARLIER_SUFFIX)
+        .filter(|name| is_environment_stream(name))
 }
 
 #[cfg(test)]
@@ -208,6 +238,32 @@ mod tests {
         std::fs::write(&file, b"").unwrap();
         for bad in ["x".repeat(252), format!("a/{}", "y".repeat(300))] {
             assert!(stream_file(&custom, &bad).is_none(), "{} bytes", bad.len());
+        }
+    }
+
+    #[test]
+    fn only_an_environment_stream_s_earlier_file_is_a_rotated_part() {
+        let id = "0123456789abcdef0123456789abcdef";
+        for env in [
+            format!("2024/01/02/[$LATEST]{id}"),
+            format!("2024/12/31/[17]{id}"),
+        ] {
+            assert!(is_environment_stream(&env), "{env}");
+            assert_eq!(rotated_from(&format!("{env}-earlier")), Some(env.as_str()));
+            assert_eq!(rotated_from(&env), None);
+        }
+        for other in [
+            "x".to_string(),
+            "2024/01/02/[$LATEST]abc".into(),
+            format!("2024/01/02/[$LATEST]{}", id.to_uppercase()),
+            format!("2024/01/02/[alias]{id}"),
+            format!("2024/01/02/[]{id}"),
+            format!("2024-01-02/[$LATEST]{id}"),
+            format!("x/2024/01/02/[$LATEST]{id}"),
+            format!("2024/01/02/[$LATEST]{id}0"),
+        ] {
+            assert!(!is_environment_stream(&other), "{other}");
+            assert_eq!(rotated_from(&format!("{other}-earlier")), None, "{other}");
         }
     }
 }

@@ -10,10 +10,12 @@ import json
 import os
 import sys
 import sysconfig
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+import boto3
 import pytest
 
 import oci
@@ -207,6 +209,7 @@ def test_python_image_with_awslambdaric(server, registry, lam, tmp_path):
     handler = (
         "import os, sys\n"
         "def handler(event, context):\n"
+        "    print('image-log-line', event.get('a'))\n"
         "    return {'echo': event, 'python': sys.version.split()[0],\n"
         "            'fn': context.function_name, 'cwd': os.getcwd()}\n"
         "def other(event, context):\n"
@@ -221,11 +224,37 @@ def test_python_image_with_awslambdaric(server, registry, lam, tmp_path):
     assert out["echo"] == {"a": 1}
     assert out["fn"] == "img-python"
     assert out["cwd"] == "/var/task"
-    # ImageConfig.Command picks another handler, as on Lambda.
+    # Its log lines are in the function's log group, as a zip function's are.
+    logs = boto3.client("logs")
+    group = "/aws/lambda/img-python"
+    lines = wait_for_lines(logs, group, lambda ms: any("image-log-line 1" in m for m in ms)
+                           and any(m.startswith("REPORT RequestId") for m in ms))
+    assert any(m.startswith("START RequestId") for m in lines)
+    # ImageConfig.Command picks another handler, as on Lambda; LoggingConfig is honoured.
     lam.update_function_configuration(FunctionName="img-python",
-                                      ImageConfig={"Command": ["app.other"]})
+                                      ImageConfig={"Command": ["app.other"]},
+                                      LoggingConfig={"LogFormat": "JSON"})
     lam.get_waiter("function_updated_v2").wait(FunctionName="img-python")
     assert invoke(lam, "img-python", {}) == "other handler"
+    lines = wait_for_lines(logs, group, lambda ms: any('"platform.report"' in m for m in ms))
+    assert any('"platform.start"' in m for m in lines)
+
+
+def wait_for_lines(logs, group: str, done, timeout: float = 20.0) -> list[str]:
+    """The group's messages once `done(messages)` holds (log lines reach the file within
+    milliseconds of the invocation; polled with a deadline)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pages = logs.get_paginator("filter_log_events").paginate(logGroupName=group)
+            messages = [e["message"] for p in pages for e in p["events"]]
+        except logs.exceptions.ResourceNotFoundException:
+            messages = []
+        if done(messages):
+            return messages
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{group}: expected lines not found in {messages!r}")
+        time.sleep(0.2)
 
 
 def test_bad_images_are_refused_at_create(server, registry, lam, static_echo, tmp_path):

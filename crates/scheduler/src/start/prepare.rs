@@ -65,6 +65,25 @@ impl Starter {
             .map_err(SchedulerError::task("preparing an environment"))?
     }
 
+    /// A new environment's id and its log stream, in the function's log group (its
+    /// `LoggingConfig.LogGroup`, `/aws/lambda/<name>` by default) and format: the same for a
+    /// zip and an image function.
+    fn open_log(&self, job: &Job) -> Result<(String, String, Arc<LogStream>), SchedulerError> {
+        let rec = &job.rec;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let stream_name = logs::log_stream_name(logs::now_ms(), &rec.version_label(), &id);
+        let log = Arc::new(
+            self.logs
+                .open_stream(&rec.spec.logging.log_group, &stream_name)
+                .map_err(SchedulerError::io("opening the log stream"))?,
+        );
+        log.set_format(LogFormat::of(&rec.spec.logging));
+        if job.tail {
+            log.begin_tail();
+        }
+        Ok((id, stream_name, log))
+    }
+
     fn prepare_blocking(&self, job: &Job, started: Instant) -> StartResult<Prepared> {
         if job.rec.code.image.is_some() {
             return self.prepare_image(job, started);
@@ -79,17 +98,7 @@ impl Starter {
             .opt_dir(&job.layers)
             .map_err(SchedulerError::unpacking("unpacking the function's layers"))?;
 
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let stream_name = logs::log_stream_name(logs::now_ms(), &rec.version_label(), &id);
-        let log = Arc::new(
-            self.logs
-                .open_stream(&rec.spec.logging.log_group, &stream_name)
-                .map_err(SchedulerError::io("opening the log stream"))?,
-        );
-        log.set_format(LogFormat::of(&rec.spec.logging));
-        if job.tail {
-            log.begin_tail();
-        }
+        let (id, stream_name, log) = self.open_log(job)?;
         let empty_opt = self.config.work_dir.join("empty-opt");
         let inside = self.inside(&task_root, opt_dir.as_deref(), &empty_opt);
         let launch = match launch(rec, &self.locator, &task_root, opt_dir.as_deref(), &inside)? {
@@ -137,16 +146,7 @@ impl Starter {
                 std::io::Error::other("not an image function"),
             ));
         };
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let stream_name = logs::log_stream_name(logs::now_ms(), &rec.version_label(), &id);
-        let log = Arc::new(
-            self.logs
-                .open_stream(&rec.function_name, &stream_name)
-                .map_err(SchedulerError::io("opening the log stream"))?,
-        );
-        if job.tail {
-            log.begin_tail();
-        }
+        let (id, stream_name, log) = self.open_log(job)?;
         let fail = |message: String, log: Arc<LogStream>| {
             let error = FunctionError::InvalidEntrypoint;
             Ok(Err(InitFailure {

@@ -357,9 +357,16 @@ pub struct ServeArgs {
     /// (at least 1 GiB, at most half) left to the host. 0: no node-wide cap.
     #[arg(long, env = "KINDLING_MAX_MEMORY")]
     pub max_memory: Option<u64>,
-    /// Open API connections at once (more wait to be accepted).
+    /// Open API connections at once. One beyond it closes the connection idle the longest
+    /// (waiting for a first request, or between requests); it waits to be accepted only while
+    /// every connection has a request in progress.
     #[arg(long, env = "KINDLING_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
+    /// Open API connections at once from one remote address (loopback clients have no cap
+    /// of their own): one beyond it closes that address's connection idle the longest, or is
+    /// closed at once when all of them have a request in progress. 0: no cap.
+    #[arg(long, env = "KINDLING_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
     /// API requests in progress at once (more get 429).
     #[arg(long, env = "KINDLING_MAX_REQUESTS", default_value_t = 2048)]
     pub max_requests: usize,

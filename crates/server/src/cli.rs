@@ -50,6 +50,9 @@ pub struct NodesArgs {
         default_value = "http://127.0.0.1:9001"
     )]
     pub endpoint: String,
+    /// Region the server presents itself as (for the request's signature).
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
     /// Print the JSON the node serves instead of a table.
     #[arg(long)]
     pub json: bool,

@@ -303,6 +303,7 @@ async fn serve(mut args: ServeArgs, connections: Arc<ConnectionBudget>) -> anyho
         events.clone(),
         Arc::clone(&store),
         Arc::clone(&queue_metrics_store),
+        kindling_edge::gate::Gate::new(Arc::clone(&policy), "lambda"),
     );
     observed.queue_service = Some(messaging.queues.clone());
     observed.cluster = Some(cluster.clone());

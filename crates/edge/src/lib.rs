@@ -34,7 +34,7 @@
 //! Knows no API's wire format: the service and the error renderer are passed in.
 
 mod body;
-mod browser;
+pub mod browser;
 mod conn;
 pub mod dispatch;
 pub mod gate;

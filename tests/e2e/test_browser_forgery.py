@@ -19,6 +19,9 @@ import http.client
 import io
 import json
 import zipfile
+from urllib.parse import urlsplit
+
+from kindling_e2e import wait_active
 
 
 def _zip() -> bytes:
@@ -168,3 +171,52 @@ def test_allowed_host_admits_its_name(server_factory):
         status, answer = _send(srv, "GET", "/2015-03-31/functions/", headers={"Host": host},
                                raw=True)
         assert status == 403 and b"--allowed-host" in answer, (host, status, answer)
+
+
+def test_aws_iam_function_urls_are_not_for_other_sites_pages(server, lam):
+    """An `AuthType: AWS_IAM` URL asks for a signature that local mode does not check: a page
+    of another site must not call it (a NONE URL stays public, as on AWS). Unlike the rest of
+    the API a function URL answers preflights as its CORS configuration says, so even an
+    `Authorization` header from another site's page proves nothing."""
+    code = _zip_with("def handler(e, c):\n    return {'statusCode': 200, 'body': 'ran'}\n")
+    urls = {}
+    for auth in ["AWS_IAM", "NONE"]:
+        name = f"browser-url-{auth.lower().replace('_', '-')}"
+        lam.create_function(FunctionName=name, Runtime="python3.12", Handler="index.handler",
+                            Role="arn:aws:iam::000000000000:role/r", Code={"ZipFile": code})
+        wait_active(lam, name)
+        url = lam.create_function_url_config(
+            FunctionName=name, AuthType=auth,
+            Cors={"AllowOrigins": ["*"], "AllowHeaders": ["authorization", "content-type"],
+                  "AllowMethods": ["*"]})["FunctionUrl"]
+        if auth == "NONE":
+            lam.add_permission(FunctionName=name, StatementId="public",
+                               Action="lambda:InvokeFunctionUrl", Principal="*",
+                               FunctionUrlAuthType="NONE")
+        # The DNS-free path form: `/lambda-url/<id>/`.
+        parts = urlsplit(url)
+        urls[auth] = (parts.path if parts.path.startswith("/lambda-url/")
+                      else f"/lambda-url/{parts.hostname.split('.')[0]}/")
+    iam, public = urls["AWS_IAM"], urls["NONE"]
+    port = server.url.rsplit(":", 1)[1]
+    # The CLI, SDKs, curl (no browser headers), and pages this machine serves.
+    for headers in [{}, {"Origin": "http://localhost:3000", "Sec-Fetch-Site": "same-site"}]:
+        status, body = _send(server, "POST", iam, b"{}", headers)
+        assert status == 200 and body.startswith(b"ran"), (headers, status, body)
+    for headers in [CROSS_SITE, {"Origin": "https://evil.example"}, {"Origin": "null"},
+                    {**CROSS_SITE, "Authorization": "AWS4-HMAC-SHA256 Credential=x"},
+                    {"Host": f"rebind.evil.example:{port}"}]:
+        for method in ["POST", "GET"]:
+            status, body = _send(server, method, iam, b"{}" if method == "POST" else b"",
+                                 headers)
+            assert status == 403 and b"Forbidden" in body, (method, headers, status, body)
+        # A public URL is any page's to call (CORS decides what the page may read).
+        status, body = _send(server, "POST", public, b"{}", headers)
+        assert status == 200 and body.startswith(b"ran"), (headers, status, body)
+
+
+def _zip_with(source: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("index.py", source)
+    return buf.getvalue()

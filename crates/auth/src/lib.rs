@@ -35,7 +35,9 @@
 //! 4. Clock: within 5 minutes of the server, or within `X-Amz-Expires` for presigned URLs
 //!    (`InvalidSignatureException`, "Signature expired: ..." / "Signature not yet current:
 //!    ...").
-//! 5. Every `x-amz-*` header the request carries is signed (`InvalidSignatureException`).
+//! 5. Every `x-amz-*` header the request carries is signed (`InvalidSignatureException`),
+//!    and no signed header is sent twice (`IncompleteSignatureException`: its values would be
+//!    signed joined with `,` while the services read the first).
 //! 6. Access key known, and the request's `X-Amz-Security-Token` equal to the key's session
 //!    token, or both absent; or, with a [`SessionIssuer`], an `ASIA...` key whose session
 //!    token that issuer minted (`UnrecognizedClientException`), not yet expired

@@ -142,21 +142,27 @@ impl Verifier {
             return Err(AuthError::UnrecognizedClient);
         }
 
-        // x-amz-* headers, lowercased, sorted, repeated values joined.
+        // x-amz-* headers, lowercased, sorted. One sent twice would be signed with its values
+        // joined while the service reads the first: refused, as in SigV4.
         let mut amz: Vec<(String, String)> = Vec::new();
-        for (name, value) in request.headers {
+        for (i, (name, value)) in request.headers.iter().enumerate() {
             let lower = name.to_ascii_lowercase();
+            let signed = lower.starts_with("x-amz-") || lower == "content-md5";
+            if signed
+                && request.headers[..i]
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case(name))
+            {
+                return Err(AuthError::IncompleteSignature(format!(
+                    "The header '{lower}' appears more than once; a signed header must be sent \
+                     once."
+                )));
+            }
             if !lower.starts_with("x-amz-") {
                 continue;
             }
             let value = String::from_utf8_lossy(value).trim().to_string();
-            match amz.iter_mut().find(|(n, _)| *n == lower) {
-                Some((_, v)) => {
-                    v.push(',');
-                    v.push_str(&value);
-                }
-                None => amz.push((lower, value)),
-            }
+            amz.push((lower, value));
         }
         amz.sort();
         let mut resource = String::new();
@@ -326,5 +332,44 @@ mod tests {
             verifier.verify_s3_v2_query(&other, None, before),
             Err(AuthError::SignatureDoesNotMatch)
         );
+    }
+
+    /// A header signed with two values joined (`x-amz-meta-a: 1,2`) and replayed as two
+    /// headers would verify while the service reads `1`.
+    #[test]
+    fn signed_headers_sent_twice_are_refused() {
+        let verifier =
+            Verifier::new(Credentials::new().with_key("AKID", "secret")).with_service("s3");
+        let mac = hmac_sha1(
+            b"secret",
+            b"PUT\n\n\n1175139620\nx-amz-meta-a:1,2\n/bucket/key",
+        );
+        let mut signature = Vec::new();
+        crate::canonical::encode_into(&mut signature, B64.encode(mac).as_bytes());
+        let query = format!(
+            "AWSAccessKeyId=AKID&Signature={}&Expires=1175139620",
+            String::from_utf8(signature).unwrap()
+        );
+        let before = UNIX_EPOCH + Duration::from_secs(1_175_139_000);
+        let one = Request {
+            method: "PUT",
+            path: "/bucket/key",
+            query: &query,
+            headers: &[("host", b"127.0.0.1:9001"), ("x-amz-meta-a", b"1,2")],
+            payload: Payload::Bytes(b""),
+        };
+        assert!(verifier.verify_s3_v2_query(&one, None, before).is_ok());
+        let twice = Request {
+            headers: &[
+                ("host", b"127.0.0.1:9001"),
+                ("x-amz-meta-a", b"1"),
+                ("X-Amz-Meta-A", b"2"),
+            ],
+            ..one
+        };
+        assert!(matches!(
+            verifier.verify_s3_v2_query(&twice, None, before),
+            Err(AuthError::IncompleteSignature(m)) if m.contains("x-amz-meta-a")
+        ));
     }
 }

@@ -257,6 +257,33 @@ impl Owned {
         self
     }
 
+    fn has_repeated_header(&self) -> bool {
+        self.headers.iter().enumerate().any(|(i, (n, _))| {
+            self.headers[..i]
+                .iter()
+                .any(|(m, _)| m.eq_ignore_ascii_case(n))
+        })
+    }
+
+    /// Repeated headers sent as one, values joined with `,`: the same canonical request.
+    fn once(mut self) -> Self {
+        let mut merged: Vec<(String, Vec<u8>)> = Vec::new();
+        for (name, value) in self.headers {
+            match merged
+                .iter_mut()
+                .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+            {
+                Some((_, joined)) => {
+                    joined.push(b',');
+                    joined.extend_from_slice(value.trim_ascii());
+                }
+                None => merged.push((name, value.trim_ascii_end().to_vec())),
+            }
+        }
+        self.headers = merged;
+        self
+    }
+
     fn without_header(mut self, name: &str) -> Self {
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         self
@@ -302,7 +329,17 @@ fn ok(id: Result<VerifiedIdentity, AuthError>) {
 #[test]
 fn botocore_vectors_verify() {
     for v in VECTORS {
-        let result = Owned::of(v).verify(&verifier_for(v), at(0));
+        let owned = Owned::of(v);
+        if owned.has_repeated_header() {
+            // Signed as one header with the values joined: refused as sent, accepted joined.
+            let result = owned.verify(&verifier_for(v), at(0));
+            assert!(
+                matches!(result, Err(AuthError::IncompleteSignature(_))),
+                "{}: {result:?}",
+                v.name
+            );
+        }
+        let result = Owned::of(v).once().verify(&verifier_for(v), at(0));
         assert!(result.is_ok(), "{}: {result:?}", v.name);
         ok(result);
     }
@@ -759,10 +796,13 @@ fn credential_scope() {
 #[test]
 fn session_tokens() {
     let v = vector("session_token_and_spaces");
-    ok(Owned::of(v).verify(&Verifier::new(credentials_with_token()), at(0)));
+    ok(Owned::of(v)
+        .once()
+        .verify(&Verifier::new(credentials_with_token()), at(0)));
     // The key's token is required...
     assert_eq!(
         Owned::of(v)
+            .once()
             .without_header("X-Amz-Security-Token")
             .verify(&Verifier::new(credentials_with_token()), at(0)),
         Err(AuthError::UnrecognizedClient)
@@ -770,13 +810,16 @@ fn session_tokens() {
     // ... must be the right one ...
     assert_eq!(
         Owned::of(v)
+            .once()
             .set_header("X-Amz-Security-Token", "other")
             .verify(&Verifier::new(credentials_with_token()), at(0)),
         Err(AuthError::UnrecognizedClient)
     );
     // ... and a key without a token refuses one.
     assert_eq!(
-        Owned::of(v).verify(&Verifier::new(credentials()), at(0)),
+        Owned::of(v)
+            .once()
+            .verify(&Verifier::new(credentials()), at(0)),
         Err(AuthError::UnrecognizedClient)
     );
 }
@@ -1048,6 +1091,102 @@ fn unsigned_amz_headers_are_refused() {
             .set_header(name, value)
             .verify(&verifier, at(0)));
     }
+}
+
+#[test]
+fn signed_headers_sent_twice_are_refused() {
+    let verifier = Verifier::new(credentials());
+    let date = amz_date(at(0));
+    // Signed with `X-Amz-Invocation-Type: Event,RequestResponse` (one header).
+    let headers: Vec<(&str, &[u8])> = vec![
+        ("Host", b"127.0.0.1:9001"),
+        ("X-Amz-Date", date.as_bytes()),
+        ("Content-Type", b"application/json"),
+        ("X-Amz-Invocation-Type", b"Event,RequestResponse"),
+    ];
+    let unsigned = Request {
+        method: "POST",
+        path: "/2015-03-31/functions/f/invocations",
+        query: "",
+        headers: &headers,
+        payload: Payload::Bytes(b"{}"),
+    };
+    let params = SigningParams {
+        access_key_id: AKID,
+        secret_access_key: SECRET,
+        region: "us-east-1",
+        service: "lambda",
+        time: at(0),
+    };
+    let authorization = authorization_header(&unsigned, &params);
+    let auth = authorization.as_bytes();
+    let date = date.as_bytes();
+    let one: Vec<(&str, &[u8])> = vec![
+        ("Host", b"127.0.0.1:9001"),
+        ("X-Amz-Date", date),
+        ("Content-Type", b"application/json"),
+        ("X-Amz-Invocation-Type", b"Event,RequestResponse"),
+        ("Authorization", auth),
+    ];
+    ok(verifier.verify(
+        &Request {
+            headers: &one,
+            ..unsigned
+        },
+        at(0),
+    ));
+    // Replayed as two headers: the same canonical request, but the service would read the
+    // first (`Event`).
+    let twice: Vec<(&str, &[u8])> = vec![
+        ("Host", b"127.0.0.1:9001"),
+        ("X-Amz-Date", date),
+        ("Content-Type", b"application/json"),
+        ("X-Amz-Invocation-Type", b"Event"),
+        ("x-amz-invocation-type", b"RequestResponse"),
+        ("Authorization", auth),
+    ];
+    match verifier.verify(
+        &Request {
+            headers: &twice,
+            ..unsigned
+        },
+        at(0),
+    ) {
+        Err(AuthError::IncompleteSignature(m)) => {
+            assert!(m.contains("x-amz-invocation-type"), "{m}");
+        }
+        other => panic!("expected IncompleteSignature, got {other:?}"),
+    }
+    // Any signed header, not only x-amz-*; checked before the body is read.
+    let content_type_twice: Vec<(&str, &[u8])> = vec![
+        ("Host", b"127.0.0.1:9001"),
+        ("X-Amz-Date", date),
+        ("Content-Type", b"application/json"),
+        ("Content-Type", b"text/plain"),
+        ("X-Amz-Invocation-Type", b"Event,RequestResponse"),
+        ("Authorization", auth),
+    ];
+    assert!(matches!(
+        verifier.check_head(
+            &Request {
+                headers: &content_type_twice,
+                ..unsigned
+            },
+            at(0)
+        ),
+        Err(AuthError::IncompleteSignature(_))
+    ));
+    // A header the signature does not cover may repeat.
+    let mut accept_twice = one.clone();
+    accept_twice.push(("Accept", b"a"));
+    accept_twice.push(("Accept", b"b"));
+    ok(verifier.verify(
+        &Request {
+            headers: &accept_twice,
+            ..unsigned
+        },
+        at(0),
+    ));
 }
 
 /// A request signed by `sign` with every header given signed.

@@ -516,12 +516,29 @@ impl PendingSignature {
 /// `X-Amz-Invocation-Type: Event` turning a signed synchronous invoke into an asynchronous one).
 /// Signers sign every `x-amz-*` header (botocore leaves out only `expect`,
 /// `transfer-encoding`, `user-agent` and `x-amzn-trace-id`); other headers may stay unsigned.
+///
+/// Also refuses a signed header sent more than once (400 `IncompleteSignature`): SigV4 signs
+/// repeated headers as one, values joined with `,`, while the services read the first value, so
+/// a request signed with `X: a,b` could be replayed as `X: a` and `X: b` and act on `a`. No
+/// SDK sends a header twice.
 fn check_signed_headers(
     headers: &[(&str, &[u8])],
     signed_lower: &[String],
 ) -> Result<(), AuthError> {
     let mut unsigned: Vec<String> = Vec::new();
-    for (name, _) in headers {
+    for (i, (name, _)) in headers.iter().enumerate() {
+        let is_signed = signed_lower.iter().any(|s| s.eq_ignore_ascii_case(name));
+        if is_signed
+            && headers[..i]
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            return Err(incomplete(format!(
+                "The header '{}' appears more than once; a signed header must be sent once \
+                 (its values joined with ',').",
+                name.to_ascii_lowercase()
+            )));
+        }
         let is_amz = name
             .as_bytes()
             .get(..6)

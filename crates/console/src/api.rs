@@ -19,7 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use kindling_edge::gate::{Access, Caller, GateError};
+use kindling_edge::gate::{Access, Caller, Gate, GateError};
 use kindling_queues::dlq::{self, DlqError};
 use kindling_scheduler::activity::{BUCKET_MS, BUCKETS, RECENT};
 use serde_json::{Value, json};
@@ -149,15 +149,22 @@ async fn admit(
     access: Access,
     action: &str,
 ) -> Result<(Caller, Vec<u8>), ApiError> {
+    admit_through(&state.gate, req, access, action).await
+}
+
+/// [`admit`] for Kindling's other gated endpoints (`/_kindling/nodes`): the body (at most
+/// 4 KiB) read and signed, the caller allowed `kindling:<action>`; refusals render as these
+/// endpoints' errors ([`ApiError`]).
+pub async fn admit_through(
+    gate: &Gate,
+    req: Request,
+    access: Access,
+    action: &str,
+) -> Result<(Caller, Vec<u8>), ApiError> {
     let (parts, body) = req.into_parts();
-    let admission = state.gate.check_head(&parts)?;
-    let (caller, body) = state
-        .gate
-        .read_body(admission, &parts, body, MAX_BODY)
-        .await?;
-    state
-        .gate
-        .authorize(&caller, access, &format!("kindling:{action}"), "*", false)?;
+    let admission = gate.check_head(&parts)?;
+    let (caller, body) = gate.read_body(admission, &parts, body, MAX_BODY).await?;
+    gate.authorize(&caller, access, &format!("kindling:{action}"), "*", false)?;
     Ok((caller, body.bytes.to_vec()))
 }
 

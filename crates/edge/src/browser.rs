@@ -19,7 +19,10 @@
 //!   page can write any URL, and locally no signature is checked.
 //!
 //! Function URLs and API Gateway's invocations are public and governed by CORS: never refused
-//! here. SDKs, the CLI and curl send no browser headers and address 127.0.0.1 or localhost.
+//! here, except a function URL with `AuthType: AWS_IAM` where its signature is not checked
+//! (local mode without keys): the front door refuses it when [`sent_for_another_site`] says
+//! so, even with an `Authorization` header. SDKs, the CLI and curl send no browser headers and
+//! address 127.0.0.1 or localhost.
 
 use http::request::Parts;
 use http::{HeaderMap, Method};
@@ -66,6 +69,35 @@ pub(crate) fn forged(
     if read {
         return None;
     }
+    cross_site(headers, site, origin, allowed).then_some(Forgery::CrossSite)
+}
+
+/// Whether a web page of another site sent `parts`, whatever else it carries: it names a host
+/// that is not this machine's (DNS rebinding), or its `Origin` or `Sec-Fetch-Site` say so. For
+/// requests that ask for a signature nobody checks (an `AuthType: AWS_IAM` function URL in
+/// local mode): unlike the rest of the API, a function URL answers CORS preflights as its
+/// configuration says, so a page may send an `Authorization` header to it, and any GET or
+/// POST invokes the function.
+pub fn sent_for_another_site(parts: &Parts, allowed: &[String]) -> bool {
+    if !hosts_allowed(parts, allowed) {
+        return true;
+    }
+    let headers = &parts.headers;
+    cross_site(
+        headers,
+        header(headers, "sec-fetch-site"),
+        header(headers, "origin"),
+        allowed,
+    )
+}
+
+/// Whether `Sec-Fetch-Site` or `Origin` name another site than the request's `Host`.
+fn cross_site(
+    headers: &HeaderMap,
+    site: Option<&str>,
+    origin: Option<&str>,
+    allowed: &[String],
+) -> bool {
     let origin_authority = origin.map(|origin| {
         origin
             .split_once("://")
@@ -75,18 +107,18 @@ pub(crate) fn forged(
     // A page this machine serves (a local web app on `http://localhost:3000` uploading to a
     // presigned URL) is no other site: a remote or rebound page cannot have such an origin.
     if origin_authority.is_some_and(|a| local_origin(a, allowed)) {
-        return None;
+        return false;
     }
     if site.is_some_and(|site| !matches!(site, "same-origin" | "none")) {
-        return Some(Forgery::CrossSite);
+        return true;
     }
     if let Some(authority) = origin_authority {
         let host = header(headers, "host").unwrap_or_default();
         if !authority.eq_ignore_ascii_case(host) {
-            return Some(Forgery::CrossSite);
+            return true;
         }
     }
-    None
+    false
 }
 
 /// Whether an `Origin`'s authority is this machine's: a loopback address, `localhost`,

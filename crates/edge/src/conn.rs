@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response};
-use http_body_util::{Either, Empty, Full};
+use http_body_util::{BodyExt, Either, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncReadExt;
@@ -19,12 +19,17 @@ use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 use crate::rewrite::{HeadQueue, Rewrite};
+use crate::slots::Slot;
 use crate::{BodyLimits, EdgeConfig, Origin, Rejection, Renderer, RequestContext};
 
 /// How long, at most, the input of a closing connection is read and dropped.
 const LINGER: Duration = Duration::from_secs(5);
 /// A lingering connection that sends nothing for this long is closed at once.
 const LINGER_IDLE: Duration = Duration::from_secs(1);
+
+/// How long a connection asked to make room may take to close before it is dropped (unless a
+/// request is in progress on it).
+const SHED_GRACE: Duration = Duration::from_millis(50);
 
 /// What every connection of one server shares.
 pub(crate) struct Shared {
@@ -65,6 +70,7 @@ pub(crate) async fn serve_connection<S, B>(
     peer: SocketAddr,
     service: S,
     shared: Arc<Shared>,
+    slot: Slot,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) where
     S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
@@ -93,18 +99,22 @@ pub(crate) async fn serve_connection<S, B>(
         shared.config.marker_header,
         Arc::clone(&shared.renderer),
     );
+    let slot = Arc::new(slot);
     let svc = {
         let shared = Arc::clone(&shared);
+        let slot = Arc::clone(&slot);
         hyper::service::service_fn(move |mut req: Request<Incoming>| {
             let shared = Arc::clone(&shared);
             let service = service.clone();
+            // Busy until the response body is dropped (sent, or the connection gone).
+            let busy = slot.busy();
             let is_head = req.method() == Method::HEAD;
             let refuse_head = is_head && !head_served(&req, &shared.config.head_services);
             heads
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .push_back(is_head);
-            async move {
+            let answer = async move {
                 if refuse_head {
                     let (mut parts, _) =
                         (shared.renderer)(Rejection::MethodNotAllowed).into_parts();
@@ -126,6 +136,12 @@ pub(crate) async fn serve_connection<S, B>(
                 let res = service.oneshot(req).await?;
                 drop(permit);
                 Ok(res.map(|b| -> EdgeBody<B> { Either::Left(b) }))
+            };
+            async move {
+                let res = answer.await?;
+                // The guard lives in the body's frame hook, so it is dropped with the body.
+                let keep = move |_: &http_body::Frame<Bytes>| busy.keep();
+                Ok::<_, Infallible>(res.map(|b| b.inspect_frame(keep)))
             }
         })
     };
@@ -142,6 +158,23 @@ pub(crate) async fn serve_connection<S, B>(
         () = stopped(&mut stop) => {
             conn.as_mut().graceful_shutdown();
             conn.as_mut().await
+        }
+        () = slot.shed_requested() => {
+            // Idle (no request in progress): hyper closes at once a connection between
+            // requests or that has not sent a byte; one in the middle of its head is dropped
+            // here unless the head completes meanwhile (that request is answered first). No
+            // lingering: the slot is for the connection waiting for it.
+            conn.as_mut().graceful_shutdown();
+            loop {
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    () = tokio::time::sleep(SHED_GRACE) => if !slot.is_busy() {
+                        break;
+                    },
+                }
+            }
+            tracing::debug!(%peer, "idle connection closed to make room for a new one");
+            return;
         }
     };
     if let Err(e) = result {

@@ -3,8 +3,10 @@
 //!
 //! * **Dispatch**: which service a request is for, the way AWS clients tell them apart, in
 //!   one table ([`dispatch`]); the server mounts each service's router behind it.
-//! * **Limits**: at most [`EdgeConfig::max_connections`] open connections (past that, new ones
-//!   wait in the kernel's backlog) and [`EdgeConfig::max_requests`] requests in progress (past
+//! * **Limits**: at most [`EdgeConfig::max_connections`] open connections (past that, a new
+//!   one closes the connection idle the longest; it waits in the kernel's backlog only while
+//!   every connection has a request in progress), at most
+//!   [`EdgeConfig::max_connections_per_ip`] of them from one remote address ([`slots`]), and [`EdgeConfig::max_requests`] requests in progress (past
 //!   that, a request is answered with [`Rejection::Busy`] at once). Request bodies are read
 //!   with [`read_body`]: a size limit per operation, an idle timeout (a body that stops
 //!   arriving, such as one whose `Content-Length` lies, is cut) and a server-wide budget of
@@ -32,13 +34,14 @@
 //! Knows no API's wire format: the service and the error renderer are passed in.
 
 mod body;
-mod browser;
+pub mod browser;
 mod conn;
 pub mod dispatch;
 pub mod gate;
 pub mod hot;
 mod rewrite;
 mod services;
+mod slots;
 
 use std::convert::Infallible;
 use std::ops::RangeInclusive;
@@ -104,8 +107,14 @@ pub struct EdgeConfig {
     /// `body_idle_timeout` of grace (time waiting for `max_body_memory` not counted); 0: no
     /// average rate.
     pub body_min_rate: u64,
-    /// Open connections at once.
+    /// Open connections at once. A connection arriving when all are taken closes the one
+    /// idle the longest (waiting for its first request head, or between requests); it waits
+    /// in the kernel's backlog only while every connection has a request in progress.
     pub max_connections: usize,
+    /// Open connections at once from one remote address (the loopback has no cap of its
+    /// own): one beyond it closes that address's connection idle the longest, or is closed
+    /// at once when all of them are busy. 0: no cap.
+    pub max_connections_per_ip: usize,
     /// Requests in progress at once.
     pub max_requests: usize,
     /// Bytes of request bodies buffered at once, server-wide.
@@ -129,6 +138,7 @@ impl Default for EdgeConfig {
             body_idle_timeout: Duration::from_secs(10),
             body_min_rate: body::MIN_BODY_RATE,
             max_connections: 1024,
+            max_connections_per_ip: 256,
             max_requests: 2048,
             max_body_memory: 512 * 1024 * 1024,
             max_header_bytes: 64 * 1024,
@@ -188,17 +198,10 @@ pub async fn serve_with_relayed<S, B>(
         renderer,
         config: config.clone(),
     });
-    let connections = Arc::new(Semaphore::new(config.max_connections));
+    let slots = slots::Slots::new(config.max_connections, config.max_connections_per_ip);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            () = &mut shutdown => break,
-            permit = connections.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
         let next_relayed = async {
             match relayed.as_mut() {
                 Some(r) => r.recv().await,
@@ -233,16 +236,24 @@ pub async fn serve_with_relayed<S, B>(
                 continue;
             }
         };
+        // At the limit, the connection idle the longest makes room; the new one waits (and
+        // the ones after it in the kernel's backlog) only while every connection is busy.
+        let slot = match slots.admit(peer.ip(), &mut shutdown).await {
+            Some(slots::Admission::Admitted(slot)) => slot,
+            Some(slots::Admission::Refused) => {
+                tracing::debug!(%peer, "connection refused: its address holds its cap of busy connections");
+                continue;
+            }
+            None => break,
+        };
         let service = service.clone();
         let shared = Arc::clone(&shared);
         let stop = stop_rx.clone();
         tokio::spawn(async move {
-            conn::serve_connection(stream, origin, peer, service, shared, stop).await;
-            drop(permit);
+            conn::serve_connection(stream, origin, peer, service, shared, slot, stop).await;
         });
     }
     let _ = stop_tx.send(true);
-    // Every connection holds a permit until it is gone.
-    let all = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
-    let _ = connections.acquire_many(all).await;
+    // Every connection holds a slot until it is gone.
+    slots.drained().await;
 }

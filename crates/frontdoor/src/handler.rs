@@ -338,7 +338,19 @@ fn authenticate(
                 ))
             }
         }
-        UrlAuthType::AwsIam if !iam_enforced(s) => Ok(None),
+        // Nobody checks the signature (local mode without keys): the URL is still not a web
+        // page's to call, as the rest of the local API (DNS rebinding, other sites' pages).
+        UrlAuthType::AwsIam if !iam_enforced(s) => {
+            if kindling_edge::browser::sent_for_another_site(parts, &s.gate.policy().allowed_hosts)
+            {
+                tracing::info!(
+                    function = target.function_arn,
+                    "AWS_IAM function URL refused: a web page of another site sent the request (its Origin, Sec-Fetch-Site or Host says so) and signatures are not checked"
+                );
+                return Err(FrontDoorError::Forbidden("a web page of another site"));
+            }
+            Ok(None)
+        }
         UrlAuthType::AwsIam => {
             let headers = header_pairs(parts);
             let request = auth_request(parts, &headers, Payload::Bytes(&[]));

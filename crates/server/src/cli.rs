@@ -50,6 +50,9 @@ pub struct NodesArgs {
         default_value = "http://127.0.0.1:9001"
     )]
     pub endpoint: String,
+    /// Region the server presents itself as (for the request's signature).
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
     /// Print the JSON the node serves instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -357,9 +360,16 @@ pub struct ServeArgs {
     /// (at least 1 GiB, at most half) left to the host. 0: no node-wide cap.
     #[arg(long, env = "KINDLING_MAX_MEMORY")]
     pub max_memory: Option<u64>,
-    /// Open API connections at once (more wait to be accepted).
+    /// Open API connections at once. One beyond it closes the connection idle the longest
+    /// (waiting for a first request, or between requests); it waits to be accepted only while
+    /// every connection has a request in progress.
     #[arg(long, env = "KINDLING_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
+    /// Open API connections at once from one remote address (loopback clients have no cap
+    /// of their own): one beyond it closes that address's connection idle the longest, or is
+    /// closed at once when all of them have a request in progress. 0: no cap.
+    #[arg(long, env = "KINDLING_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
     /// API requests in progress at once (more get 429).
     #[arg(long, env = "KINDLING_MAX_REQUESTS", default_value_t = 2048)]
     pub max_requests: usize,

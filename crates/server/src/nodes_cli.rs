@@ -8,16 +8,16 @@ use anyhow::Context;
 use kindling_cluster::ClusterView;
 
 use crate::cli::NodesArgs;
+use crate::deploy_cli::client::Client;
 
 pub fn run(args: &NodesArgs) -> anyhow::Result<()> {
-    let url = format!("{}/_kindling/nodes", args.endpoint.trim_end_matches('/'));
-    let view: ClusterView = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .context("building the HTTP client")?
-        .get(&url)
-        .send()
-        .and_then(reqwest::blocking::Response::error_for_status)
+    // Signed like every API call (the environment's key; in local mode the signature is not
+    // checked): in shared mode the membership is for signed callers only.
+    let client = Client::with_timeout(&args.endpoint, &args.region, Duration::from_secs(10))?;
+    let url = format!("{}/_kindling/nodes", client.endpoint());
+    let view: ClusterView = client
+        .get("/_kindling/nodes", "lambda")?
+        .error_for_status()
         .with_context(|| format!("reading {url}"))?
         .json()
         .with_context(|| format!("decoding {url}"))?;

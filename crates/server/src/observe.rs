@@ -2,17 +2,21 @@
 //! Prometheus text format, and health checks for load balancers and orchestrators:
 //! `/_kindling/health/live` (the process serves requests) and `/_kindling/health/ready` (the
 //! state database answers within a second). Every other `/_kindling/...` path goes to the
-//! Lambda API (code downloads). `/_kindling/nodes` shows the cluster (`kindling nodes`);
-//! `/_kindling/health/node` says whether this node may take work (not fenced), without a
-//! database round trip.
+//! Lambda API (code downloads). `/_kindling/nodes` shows the cluster (`kindling nodes`); it
+//! sits behind the gate (signing name `lambda`, action `kindling:ListNodes`): in shared mode
+//! only signed callers learn the cluster's membership, while the metrics and health checks stay
+//! open to load balancers and scrapers. `/_kindling/health/node` says whether this node may
+//! take work (not fenced), without a database round trip.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use kindling_console::api::admit_through;
+use kindling_edge::gate::{Access, Gate};
 use kindling_events::AsyncInvoker;
 use kindling_metrics::{Exposition, FAST_BUCKETS, Histogram, MetricType};
 use kindling_scheduler::Scheduler;
@@ -31,6 +35,8 @@ pub struct Observed {
     pub probe: Arc<Histogram>,
     /// This node's membership (nodes sharing a database, or this one alone).
     pub cluster: Option<kindling_cluster::Cluster>,
+    /// Who may read the membership (signing name `lambda`).
+    pub gate: Gate,
 }
 
 impl Observed {
@@ -39,6 +45,7 @@ impl Observed {
         events: AsyncInvoker,
         store: Arc<dyn Store>,
         queues: Arc<dyn QueueStore>,
+        gate: Gate,
     ) -> Self {
         Self {
             scheduler,
@@ -48,6 +55,7 @@ impl Observed {
             queue_service: None,
             probe: Arc::new(Histogram::new(FAST_BUCKETS)),
             cluster: None,
+            gate,
         }
     }
 }
@@ -123,7 +131,10 @@ async fn node_health(State(o): State<Observed>) -> Response {
 }
 
 /// The cluster as this node sees it (JSON; `kindling nodes` renders it).
-async fn nodes(State(o): State<Observed>) -> Response {
+async fn nodes(State(o): State<Observed>, req: Request) -> Response {
+    if let Err(e) = admit_through(&o.gate, req, Access::Read, "ListNodes").await {
+        return e.into_response();
+    }
     let Some(cluster) = &o.cluster else {
         return json(
             StatusCode::NOT_FOUND,

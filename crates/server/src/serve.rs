@@ -303,6 +303,7 @@ async fn serve(mut args: ServeArgs, connections: Arc<ConnectionBudget>) -> anyho
         events.clone(),
         Arc::clone(&store),
         Arc::clone(&queue_metrics_store),
+        kindling_edge::gate::Gate::new(Arc::clone(&policy), "lambda"),
     );
     observed.queue_service = Some(messaging.queues.clone());
     observed.cluster = Some(cluster.clone());
@@ -742,6 +743,7 @@ fn edge_config(args: &ServeArgs, isolation: IsolationMode) -> kindling_edge::Edg
         body_idle_timeout: Duration::from_secs_f64(args.body_timeout),
         body_min_rate: args.body_min_rate,
         max_connections: args.max_connections,
+        max_connections_per_ip: args.max_connections_per_ip,
         max_requests: args.max_requests,
         max_body_memory: args.max_body_memory.saturating_mul(1024 * 1024),
         environment_uids,

@@ -111,3 +111,51 @@ fn queue_header_columns_are_separate() {
         ["FUNCTION", "DEPTH", "IN_FLIGHT", "OLDEST_AGE_S"]
     );
 }
+
+/// Shared mode: the cluster's membership (`/_kindling/nodes`) is for signed callers only, and
+/// `kindling nodes` signs with the environment's key.
+#[test]
+fn nodes_needs_a_signature_in_shared_mode() {
+    let keys = tempfile::tempdir().expect("dir");
+    let creds = keys.path().join("credentials");
+    std::fs::write(&creds, "AKIDNODESTEST0000001 nodes-test-secret\n").expect("credentials");
+    let server = Server::start_with(
+        tempfile::tempdir().expect("dir"),
+        &[
+            "--isolation",
+            "process",
+            "--shared",
+            "--credentials",
+            creds.to_str().expect("utf-8"),
+        ],
+    );
+    let res = reqwest::blocking::get(server.url("/_kindling/nodes")).expect("GET");
+    assert_eq!(res.status(), 403);
+    let body = res.text().unwrap_or_default();
+    assert!(body.contains("MissingAuthenticationToken"), "{body}");
+    // Health checks stay open for load balancers.
+    let res = reqwest::blocking::get(server.url("/_kindling/health/live")).expect("GET");
+    assert_eq!(res.status(), 200);
+
+    let nodes = |key: &str, secret: &str| {
+        kindling()
+            .args(["nodes", "--endpoint", &server.base])
+            .env("AWS_ACCESS_KEY_ID", key)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env_remove("AWS_SESSION_TOKEN")
+            .output()
+            .expect("run kindling nodes")
+    };
+    let out = nodes("AKIDNODESTEST0000001", "nodes-test-secret");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.starts_with("cluster: "), "{table}");
+    let out = nodes("AKIDNODESTEST0000001", "wrong");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("403"), "{err}");
+}

@@ -196,3 +196,61 @@ fn slow_headers_are_cut_at_the_header_timeout() {
     let (answer, _) = read_until_closed(&mut other, Duration::from_secs(10));
     assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
 }
+
+#[test]
+fn idle_connections_make_room_for_a_new_client() {
+    // Before, a new connection waited in the backlog until the header timeout (here 10 s)
+    // closed an idle one.
+    let server = Server::start_with(
+        tempfile::tempdir().expect("dir"),
+        &[
+            "--isolation",
+            "process",
+            "--max-connections",
+            "16",
+            "--header-timeout",
+            "10",
+        ],
+    );
+    let list = b"GET /2015-03-31/functions HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    // Sixteen idle connections: six kept alive after one request, six that never sent a
+    // byte, four in the middle of their first head.
+    let mut idle = Vec::new();
+    for i in 0..16 {
+        let mut stream = connect(&server);
+        if i < 6 {
+            stream.write_all(list).expect("write");
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).expect("answer");
+            assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "answered while free");
+        } else if i >= 12 {
+            stream
+                .write_all(b"GET /2015-03-31/functions HTTP/1.1\r\nHost: 1")
+                .expect("write");
+        }
+        idle.push(stream);
+    }
+    // Every slot is taken (the last idle ones are accepted, or wait in the backlog ahead of
+    // the new client: either way it comes after all sixteen).
+    for round in 0..3 {
+        let started = Instant::now();
+        let mut client = connect(&server);
+        client
+            .write_all(
+                b"GET /2015-03-31/functions HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+            )
+            .expect("write");
+        let (answer, _) = read_until_closed(&mut client, Duration::from_secs(15));
+        let took = started.elapsed();
+        assert!(
+            String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
+            "round {round}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        eprintln!("round {round}: answered in {took:?} with 16 idle connections open");
+        assert!(
+            took < Duration::from_secs(1),
+            "round {round}: answered after {took:?}; the header timeout is 10 s"
+        );
+    }
+}

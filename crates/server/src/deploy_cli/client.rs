@@ -1,4 +1,5 @@
-//! A small signed HTTP client for the CLI: CloudFormation's query protocol and S3 puts, with
+//! A small signed HTTP client for the CLI: CloudFormation's query protocol, S3 puts and
+//! Kindling's own gated paths (`kindling nodes`), with
 //! SigV4 from `kindling-auth` (the credentials of the environment, `test`/`test` otherwise).
 
 use std::time::{Duration, SystemTime};
@@ -44,6 +45,11 @@ fn form_encode(s: &str) -> String {
 
 impl Client {
     pub fn new(endpoint: &str, region: &str) -> anyhow::Result<Self> {
+        Self::with_timeout(endpoint, region, Duration::from_secs(300))
+    }
+
+    /// A client whose requests give up after `timeout`.
+    pub fn with_timeout(endpoint: &str, region: &str, timeout: Duration) -> anyhow::Result<Self> {
         let endpoint = endpoint.trim_end_matches('/').to_string();
         let host = endpoint
             .strip_prefix("http://")
@@ -56,7 +62,7 @@ impl Client {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         Ok(Self {
             http: reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(300))
+                .timeout(timeout)
                 .build()
                 .context("building the HTTP client")?,
             endpoint,
@@ -127,6 +133,11 @@ impl Client {
         req.body(body)
             .send()
             .with_context(|| format!("calling {url} (is `kindling serve` running there?)"))
+    }
+
+    /// A signed `GET` of one of Kindling's own paths (signing name `service`).
+    pub fn get(&self, path: &str, service: &str) -> anyhow::Result<reqwest::blocking::Response> {
+        self.signed("GET", path, service, None, Vec::new())
     }
 
     /// One CloudFormation action; the `…Result` element, or the service's error.

@@ -2,7 +2,7 @@
 //! packages local code, creates and executes a change set, streams each resource event as it
 //! happens, prints the outputs, and fails with the failing resource's reason.
 
-mod client;
+pub(crate) mod client;
 mod package;
 
 use std::collections::HashSet;

@@ -634,13 +634,30 @@ impl Walk {
         // Deepest first, so a parent's mode never gets in the way.
         modes.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
         for (rel, mode) in modes {
-            let at = root.join(rel);
-            if at.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+            // A later entry may have made a parent a symbolic link (to a host path, or `..`):
+            // the directory is then gone from the image, and the path names something else.
+            if let Some(at) = real_dir_in(&root, rel) {
                 fs::set_permissions(&at, fs::Permissions::from_mode(*mode)).map_err(io_at(&at))?;
             }
         }
         Ok(())
     }
+}
+
+/// `root/rel` when every component of `rel` is a directory, not a symbolic link (so the path
+/// stays inside `root`).
+fn real_dir_in(root: &Path, rel: &Path) -> Option<PathBuf> {
+    let mut at = root.to_path_buf();
+    for c in rel.components() {
+        let Component::Normal(name) = c else {
+            return None;
+        };
+        at.push(name);
+        if !at.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+            return None;
+        }
+    }
+    Some(at)
 }
 
 fn make_dir(at: &Path) -> Result<(), UnpackError> {

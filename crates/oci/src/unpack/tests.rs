@@ -272,3 +272,33 @@ fn layer_digests_are_checked_while_reading() {
     assert!(err.is_invalid_image());
     assert!(!dir.path().join("root").exists());
 }
+
+#[test]
+fn directory_modes_are_never_applied_through_a_later_symlink() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    fs::create_dir_all(outside.join("victim")).unwrap();
+    fs::set_permissions(outside.join("victim"), fs::Permissions::from_mode(0o700)).unwrap();
+    // `x/victim` is a directory whose mode is applied at the end; by then `x` is a link out of
+    // the root (absolute in one layer, relative in the next).
+    let a = layer_file(
+        dir.path(),
+        "a",
+        &tar_of(&[
+            E::Dir("x/victim/", 0o777),
+            E::Symlink("x", outside.to_str().unwrap()),
+        ]),
+    );
+    let b = layer_file(
+        dir.path(),
+        "b",
+        &tar_of(&[E::Dir("y/outside/victim/", 0o751), E::Symlink("y", "..")]),
+    );
+    let root = dir.path().join("root");
+    unpack_layers(&[l(&a), l(&b)], &root, &limits()).unwrap();
+    assert_eq!(
+        mode(&outside.join("victim")),
+        0o700,
+        "host directory untouched"
+    );
+}

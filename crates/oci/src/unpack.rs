@@ -13,7 +13,10 @@
 //! * whiteouts: `.wh.<name>` removes `<name>` of lower layers, `.wh..wh..opq` empties its
 //!   directory of what lower layers put there;
 //! * at most [`UnpackLimits::max_bytes`] of file data and [`UnpackLimits::max_entries`]
-//!   entries; gzip streams are read to their end so their CRC is checked.
+//!   entries (data of entries not written, such as a device node's, counts too); gzip streams
+//!   are read to their end so their CRC is checked;
+//! * at most [`BETWEEN_ENTRIES`] bytes read outside entries: PAX and GNU long-name headers
+//!   (which the tar reader buffers in memory) and padding after the end of the archive.
 //!
 //! [`verify_layers`] walks the same way without writing: it measures the unpacked size and
 //! proves every layer decompresses and parses.
@@ -26,7 +29,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use sha2::{Digest as _, Sha256};
@@ -52,6 +55,38 @@ impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.borrow_mut().update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Bytes the tar reader may consume on its own between two entries Kindling handles: extension
+/// headers (PAX records, GNU long names), which it buffers in memory, and end padding.
+const BETWEEN_ENTRIES: u64 = 4 << 20;
+
+/// The decompressed stream, refusing more than [`BETWEEN_ENTRIES`] bytes read outside an
+/// entry's data (between entries, and after the end of the archive).
+struct Budget<R> {
+    inner: R,
+    /// Bytes since the last entry was done; `None` while an entry's data is being read.
+    since: Rc<Cell<Option<u64>>>,
+}
+
+impl<R: Read> Read for Budget<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(since) = self.since.get() {
+            let since = since + n as u64;
+            if since > BETWEEN_ENTRIES {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "more than {BETWEEN_ENTRIES} bytes of tar extension headers or padding \
+                         outside any entry"
+                    ),
+                ));
+            }
+            self.since.set(Some(since));
+        }
         Ok(n)
     }
 }
@@ -209,6 +244,8 @@ struct Walk {
     stats: UnpackStats,
     /// Directory modes to apply at the end (directories stay writable while unpacking).
     dir_modes: HashMap<PathBuf, u32>,
+    /// Bytes of entry data read but not written (entries of types that carry none).
+    discarded: u64,
 }
 
 impl Walk {
@@ -218,6 +255,7 @@ impl Walk {
             limits,
             stats: UnpackStats::default(),
             dir_modes: HashMap::new(),
+            discarded: 0,
         }
     }
 
@@ -246,6 +284,11 @@ impl Walk {
             }
             _ => Box::new(reader),
         };
+        let since = Rc::new(Cell::new(Some(0)));
+        let reader = Budget {
+            inner: reader,
+            since: Rc::clone(&since),
+        };
         let mut archive = tar::Archive::new(reader);
         let mut created: HashSet<PathBuf> = HashSet::new();
         let mut opaque: Vec<PathBuf> = Vec::new();
@@ -253,7 +296,10 @@ impl Walk {
         for entry in archive.entries().map_err(corrupt)? {
             let mut entry = entry.map_err(corrupt)?;
             saw_entry = true;
+            since.set(None);
             self.entry(index, &mut entry, &mut created, &mut opaque)?;
+            self.drain(index, &mut entry)?;
+            since.set(Some(0));
         }
         if !saw_entry && n == 0 {
             return Err(UnpackError::Corrupt {
@@ -452,6 +498,28 @@ impl Walk {
             _ => return Ok(()),
         }
         created.insert(path);
+        Ok(())
+    }
+
+    /// Reads what `entry` has left of its data (a device node's, an unknown type's), counted
+    /// against [`UnpackLimits::max_bytes`] like file data.
+    fn drain<R: Read>(
+        &mut self,
+        layer: usize,
+        entry: &mut tar::Entry<'_, R>,
+    ) -> Result<(), UnpackError> {
+        let corrupt = |e: io::Error| UnpackError::Corrupt {
+            layer,
+            message: e.to_string(),
+        };
+        let limit = self.limits.max_bytes;
+        let room = limit.saturating_sub(self.stats.bytes.saturating_add(self.discarded));
+        let n =
+            io::copy(&mut entry.take(room.saturating_add(1)), &mut io::sink()).map_err(corrupt)?;
+        if n > room {
+            return Err(UnpackError::TooLarge { limit });
+        }
+        self.discarded += n;
         Ok(())
     }
 

@@ -302,3 +302,44 @@ fn directory_modes_are_never_applied_through_a_later_symlink() {
         "host directory untouched"
     );
 }
+
+#[test]
+fn extension_headers_and_trailing_data_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = (BETWEEN_ENTRIES + 1024) as usize;
+    // A GNU long name of 4 MiB + 1 KiB: the tar reader would buffer it whole (of any size).
+    let mut long = tar::Builder::new(Vec::new());
+    long.append(
+        &header("././@LongLink", EntryType::GNULongName, big as u64, 0o644),
+        &vec![b'a'; big][..],
+    )
+    .unwrap();
+    long.append(&header("x", EntryType::Regular, 0, 0o644), &[][..])
+        .unwrap();
+    // Zeros after the end of the archive, read only to reach the gzip trailer.
+    let mut trailing = tar_of(&[E::File("f", b"x", 0o644)]);
+    trailing.resize(trailing.len() + big, 0);
+    // A device node carrying data: counted against max_bytes.
+    let mut dev = tar::Builder::new(Vec::new());
+    dev.append(
+        &header("dev/x", EntryType::Char, 4096, 0o644),
+        &[0u8; 4096][..],
+    )
+    .unwrap();
+    for (name, bytes, limit) in [
+        ("long", gz(&long.into_inner().unwrap()), limits()),
+        ("trailing", gz(&trailing), limits()),
+        ("dev", dev.into_inner().unwrap(), UnpackLimits::new(4095)),
+    ] {
+        let p = layer_file(dir.path(), name, &bytes);
+        let err = verify_layers(&[l(&p)], &limit).unwrap_err();
+        let shown: String = err.to_string().chars().take(300).collect();
+        match name {
+            "dev" => assert!(matches!(err, UnpackError::TooLarge { .. }), "{shown}"),
+            _ => assert!(
+                matches!(&err, UnpackError::Corrupt { message, .. } if message.contains("outside any entry")),
+                "{name}: {shown}"
+            ),
+        }
+    }
+}

@@ -456,3 +456,46 @@ async fn uploads_in_progress_count_against_the_registry_size() {
     let (st, _, _) = send(&s, "PATCH", &at, &[], vec![1u8; 10]).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "4 MiB are held");
 }
+
+#[tokio::test]
+async fn an_oversized_image_config_is_refused_before_it_is_read() {
+    use kindling_oci::manifest::{MAX_CONFIG, OCI_CONFIG, OCI_MANIFEST};
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_blob: 8 << 20,
+        max_total: 32 << 20,
+    };
+    let storage = Arc::new(Storage::open(dir.path(), limits).unwrap());
+    let s = RegistryState::new(storage, Arc::new(local()));
+    let l = layer("bootstrap", b"#!binary");
+    let ld = push_blob(&s, "app", &l).await;
+    // Valid JSON, padded past the limit (the whole blob would be read into memory).
+    let mut config = br#"{"os":"linux"}"#.to_vec();
+    config.resize(MAX_CONFIG as usize + 1, b' ');
+    let cd = push_blob(&s, "app", &config).await;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": cd.to_string(), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld.to_string(), "size": l.len()}],
+    })
+    .to_string();
+    let ct = [("content-type", OCI_MANIFEST)];
+    let (st, _, _) = send(
+        &s,
+        "PUT",
+        "/v2/app/manifests/big",
+        &ct,
+        manifest.into_bytes(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let tag = kindling_oci::Reference::Tag("big".into());
+    let err = s
+        .storage()
+        .resolve("app", &tag, "amd64", 1 << 30)
+        .unwrap_err();
+    assert!(
+        matches!(err, ResolveError::Invalid(ref m) if m.contains("config")),
+        "{err}"
+    );
+}

@@ -479,6 +479,11 @@ impl Walk {
                             "a hard link must point at a file unpacked before it",
                         ));
                     }
+                    // Replacing what is at the entry's path would remove the file it links to.
+                    let at_dir = self.resolve_parent(layer, &path, &shown)?;
+                    if source.starts_with(at_dir.join(path.file_name().unwrap_or_default())) {
+                        return Err(refused("a hard link to itself or into itself"));
+                    }
                     if let Some(at) = self.target(layer, &path, &shown)? {
                         fs::hard_link(&source, &at).map_err(io_at(&at))?;
                     }

@@ -204,6 +204,22 @@ fn nothing_is_written_outside_the_root() {
             "hardlink-missing",
             tar_of(&[E::Hardlink("h", "etc/passwd")]),
         ),
+        (
+            "hardlink-self",
+            tar_of(&[E::File("a", b"x", 0o644), E::Hardlink("./a", "a")]),
+        ),
+        (
+            "hardlink-into-itself",
+            tar_of(&[E::File("d/a", b"x", 0o644), E::Hardlink("d", "d/a")]),
+        ),
+        (
+            "hardlink-self-through-link",
+            tar_of(&[
+                E::File("d/a", b"x", 0o644),
+                E::Symlink("l", "d"),
+                E::Hardlink("l/a", "d/a"),
+            ]),
+        ),
     ] {
         let p = layer_file(dir.path(), name, &bad);
         let dest = dir.path().join(format!("r-{name}"));

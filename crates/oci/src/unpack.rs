@@ -1,7 +1,8 @@
 //! Layers applied in order into a root filesystem, the way container engines do, with the
 //! care of an attack surface (layers come from whoever can push):
 //!
-//! * entry paths are cleaned (`./`, leading `/`); a `..` component refuses the layer;
+//! * entry paths are cleaned (`./`, leading `/`); a `..` component refuses the layer, so do
+//!   more than [`MAX_DEPTH`] components (also once parents' links are followed);
 //! * parents are resolved inside the root: a symbolic link met on the way is followed as it
 //!   would be inside the container (absolute targets from the root, `..` stopping at the
 //!   root), never out of it; the entry itself is never followed (an existing entry is
@@ -58,6 +59,11 @@ impl<R: Read> Read for Hashing<R> {
         Ok(n)
     }
 }
+
+/// Most components in an entry's path, and in the directory a parent resolves to. Resolving
+/// a parent costs one `lstat` per component, each walking the path from the root: the cost
+/// grows with the square of the depth, so deep paths are refused rather than walked.
+const MAX_DEPTH: usize = 128;
 
 /// Bytes the tar reader may consume on its own between two entries Kindling handles: extension
 /// headers (PAX records, GNU long names), which it buffers in memory, and end padding.
@@ -347,6 +353,9 @@ impl Walk {
         let path = clean(&raw).ok_or_else(|| refused("it has a '..' component"))?;
         if path.as_os_str().len() > 4096 {
             return Err(refused("the path is longer than 4096 bytes"));
+        }
+        if path.components().count() > MAX_DEPTH {
+            return Err(refused("the path has more than 128 components"));
         }
         self.stats.entries += 1;
         if self.stats.entries > self.limits.max_entries {
@@ -640,7 +649,12 @@ impl Walk {
             .collect();
         let mut stack: Vec<OsString> = Vec::new();
         let mut links = 0;
+        let mut walked = 0;
         while let Some(component) = pending.pop_front() {
+            walked += 1;
+            if walked > 4 * MAX_DEPTH || stack.len() > MAX_DEPTH {
+                return Err(refused("the path is too deep once its links are followed"));
+            }
             if component == ".." {
                 stack.pop();
                 continue;

@@ -57,6 +57,29 @@ fn tar_of(entries: &[E<'_>]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
+/// A tar with GNU long names: `(path, None)` a file (a directory when it ends in `/`),
+/// `(path, Some(target))` a symbolic link.
+fn long_tar(entries: &[(&str, Option<&str>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, target) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o755);
+        h.set_size(0);
+        match target {
+            Some(t) => {
+                h.set_entry_type(EntryType::Symlink);
+                b.append_link(&mut h, name, t).unwrap();
+            }
+            None if name.ends_with('/') => {
+                h.set_entry_type(EntryType::Directory);
+                b.append_data(&mut h, name, &[][..]).unwrap();
+            }
+            None => b.append_data(&mut h, name, &[][..]).unwrap(),
+        }
+    }
+    b.into_inner().unwrap()
+}
+
 fn gz(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     e.write_all(data).unwrap();
@@ -207,6 +230,18 @@ fn nothing_is_written_outside_the_root() {
         (
             "hardlink-self",
             tar_of(&[E::File("a", b"x", 0o644), E::Hardlink("./a", "a")]),
+        ),
+        (
+            "too-deep",
+            long_tar(&[(&format!("{}x", "a/".repeat(128)), None)]),
+        ),
+        (
+            "too-deep-through-a-link",
+            long_tar(&[
+                (&"d/".repeat(100), None),
+                ("l", Some(&"d/".repeat(100))),
+                (&format!("l/{}x", "e/".repeat(60)), None),
+            ]),
         ),
         (
             "hardlink-into-itself",

@@ -26,6 +26,11 @@ pub const LAYER_TYPES: &[&str] = &[
 
 /// Largest manifest accepted (the distribution spec's recommended minimum to support).
 pub const MAX_MANIFEST: usize = 4 * 1024 * 1024;
+/// Largest image config blob read (it is read whole, at CreateFunction).
+pub const MAX_CONFIG: u64 = 4 * 1024 * 1024;
+/// Most bytes of `Entrypoint`, `Cmd`, `WorkingDir`, `Env` and `User` together: they are kept
+/// with the function's configuration and given to every environment.
+pub const MAX_RUNTIME_CONFIG: usize = 64 * 1024;
 /// Most layers in one image (Docker's overlay limit is 127).
 pub const MAX_LAYERS: usize = 127;
 
@@ -249,6 +254,31 @@ pub fn parse_config(bytes: &[u8]) -> Result<ImageConfig, ManifestError> {
             config.os
         )));
     }
+    if let Some(rc) = &config.config {
+        let strings = rc
+            .entrypoint
+            .iter()
+            .chain(&rc.cmd)
+            .chain(&rc.env)
+            .flatten()
+            .chain(&rc.working_dir)
+            .chain(&rc.user);
+        let mut total = 0usize;
+        for text in strings {
+            if text.contains('\0') {
+                return Err(ManifestError::Invalid(format!(
+                    "the image config has a NUL byte in {text:?}"
+                )));
+            }
+            total = total.saturating_add(text.len() + 1);
+        }
+        if total > MAX_RUNTIME_CONFIG {
+            return Err(ManifestError::Invalid(format!(
+                "the image config's Entrypoint, Cmd, WorkingDir, Env and User hold more than \
+                 {MAX_RUNTIME_CONFIG} bytes"
+            )));
+        }
+    }
     Ok(config)
 }
 
@@ -364,5 +394,16 @@ mod tests {
         assert_eq!(rc.entrypoint.unwrap(), vec!["/bootstrap".to_string()]);
         assert_eq!(rc.working_dir.as_deref(), Some("/var/task"));
         assert!(parse_config(br#"{"os":"windows"}"#).is_err());
+        // Values that would only fail when an environment starts, or bloat the function.
+        let nul = br#"{"config":{"Entrypoint":["/bin/sh\u0000-c"]}}"#;
+        assert!(matches!(parse_config(nul), Err(ManifestError::Invalid(_))));
+        let huge = format!(
+            r#"{{"config":{{"WorkingDir":"/{}"}}}}"#,
+            "a".repeat(MAX_RUNTIME_CONFIG)
+        );
+        assert!(matches!(
+            parse_config(huge.as_bytes()),
+            Err(ManifestError::Invalid(_))
+        ));
     }
 }

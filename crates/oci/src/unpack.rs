@@ -1,7 +1,8 @@
 //! Layers applied in order into a root filesystem, the way container engines do, with the
 //! care of an attack surface (layers come from whoever can push):
 //!
-//! * entry paths are cleaned (`./`, leading `/`); a `..` component refuses the layer;
+//! * entry paths are cleaned (`./`, leading `/`); a `..` component refuses the layer, so do
+//!   more than [`MAX_DEPTH`] components (also once parents' links are followed);
 //! * parents are resolved inside the root: a symbolic link met on the way is followed as it
 //!   would be inside the container (absolute targets from the root, `..` stopping at the
 //!   root), never out of it; the entry itself is never followed (an existing entry is
@@ -13,7 +14,10 @@
 //! * whiteouts: `.wh.<name>` removes `<name>` of lower layers, `.wh..wh..opq` empties its
 //!   directory of what lower layers put there;
 //! * at most [`UnpackLimits::max_bytes`] of file data and [`UnpackLimits::max_entries`]
-//!   entries; gzip streams are read to their end so their CRC is checked.
+//!   entries (data of entries not written, such as a device node's, counts too); gzip streams
+//!   are read to their end so their CRC is checked;
+//! * at most [`BETWEEN_ENTRIES`] bytes read outside entries: PAX and GNU long-name headers
+//!   (which the tar reader buffers in memory) and padding after the end of the archive.
 //!
 //! [`verify_layers`] walks the same way without writing: it measures the unpacked size and
 //! proves every layer decompresses and parses.
@@ -26,7 +30,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use sha2::{Digest as _, Sha256};
@@ -52,6 +56,43 @@ impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.borrow_mut().update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Most components in an entry's path, and in the directory a parent resolves to. Resolving
+/// a parent costs one `lstat` per component, each walking the path from the root: the cost
+/// grows with the square of the depth, so deep paths are refused rather than walked.
+const MAX_DEPTH: usize = 128;
+
+/// Bytes the tar reader may consume on its own between two entries Kindling handles: extension
+/// headers (PAX records, GNU long names), which it buffers in memory, and end padding.
+const BETWEEN_ENTRIES: u64 = 4 << 20;
+
+/// The decompressed stream, refusing more than [`BETWEEN_ENTRIES`] bytes read outside an
+/// entry's data (between entries, and after the end of the archive).
+struct Budget<R> {
+    inner: R,
+    /// Bytes since the last entry was done; `None` while an entry's data is being read.
+    since: Rc<Cell<Option<u64>>>,
+}
+
+impl<R: Read> Read for Budget<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(since) = self.since.get() {
+            let since = since + n as u64;
+            if since > BETWEEN_ENTRIES {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "more than {BETWEEN_ENTRIES} bytes of tar extension headers or padding \
+                         outside any entry"
+                    ),
+                ));
+            }
+            self.since.set(Some(since));
+        }
         Ok(n)
     }
 }
@@ -209,6 +250,8 @@ struct Walk {
     stats: UnpackStats,
     /// Directory modes to apply at the end (directories stay writable while unpacking).
     dir_modes: HashMap<PathBuf, u32>,
+    /// Bytes of entry data read but not written (entries of types that carry none).
+    discarded: u64,
 }
 
 impl Walk {
@@ -218,6 +261,7 @@ impl Walk {
             limits,
             stats: UnpackStats::default(),
             dir_modes: HashMap::new(),
+            discarded: 0,
         }
     }
 
@@ -246,6 +290,11 @@ impl Walk {
             }
             _ => Box::new(reader),
         };
+        let since = Rc::new(Cell::new(Some(0)));
+        let reader = Budget {
+            inner: reader,
+            since: Rc::clone(&since),
+        };
         let mut archive = tar::Archive::new(reader);
         let mut created: HashSet<PathBuf> = HashSet::new();
         let mut opaque: Vec<PathBuf> = Vec::new();
@@ -253,7 +302,10 @@ impl Walk {
         for entry in archive.entries().map_err(corrupt)? {
             let mut entry = entry.map_err(corrupt)?;
             saw_entry = true;
+            since.set(None);
             self.entry(index, &mut entry, &mut created, &mut opaque)?;
+            self.drain(index, &mut entry)?;
+            since.set(Some(0));
         }
         if !saw_entry && n == 0 {
             return Err(UnpackError::Corrupt {
@@ -301,6 +353,9 @@ impl Walk {
         let path = clean(&raw).ok_or_else(|| refused("it has a '..' component"))?;
         if path.as_os_str().len() > 4096 {
             return Err(refused("the path is longer than 4096 bytes"));
+        }
+        if path.components().count() > MAX_DEPTH {
+            return Err(refused("the path has more than 128 components"));
         }
         self.stats.entries += 1;
         if self.stats.entries > self.limits.max_entries {
@@ -433,6 +488,11 @@ impl Walk {
                             "a hard link must point at a file unpacked before it",
                         ));
                     }
+                    // Replacing what is at the entry's path would remove the file it links to.
+                    let at_dir = self.resolve_parent(layer, &path, &shown)?;
+                    if source.starts_with(at_dir.join(path.file_name().unwrap_or_default())) {
+                        return Err(refused("a hard link to itself or into itself"));
+                    }
                     if let Some(at) = self.target(layer, &path, &shown)? {
                         fs::hard_link(&source, &at).map_err(io_at(&at))?;
                     }
@@ -452,6 +512,28 @@ impl Walk {
             _ => return Ok(()),
         }
         created.insert(path);
+        Ok(())
+    }
+
+    /// Reads what `entry` has left of its data (a device node's, an unknown type's), counted
+    /// against [`UnpackLimits::max_bytes`] like file data.
+    fn drain<R: Read>(
+        &mut self,
+        layer: usize,
+        entry: &mut tar::Entry<'_, R>,
+    ) -> Result<(), UnpackError> {
+        let corrupt = |e: io::Error| UnpackError::Corrupt {
+            layer,
+            message: e.to_string(),
+        };
+        let limit = self.limits.max_bytes;
+        let room = limit.saturating_sub(self.stats.bytes.saturating_add(self.discarded));
+        let n =
+            io::copy(&mut entry.take(room.saturating_add(1)), &mut io::sink()).map_err(corrupt)?;
+        if n > room {
+            return Err(UnpackError::TooLarge { limit });
+        }
+        self.discarded += n;
         Ok(())
     }
 
@@ -567,7 +649,12 @@ impl Walk {
             .collect();
         let mut stack: Vec<OsString> = Vec::new();
         let mut links = 0;
+        let mut walked = 0;
         while let Some(component) = pending.pop_front() {
+            walked += 1;
+            if walked > 4 * MAX_DEPTH || stack.len() > MAX_DEPTH {
+                return Err(refused("the path is too deep once its links are followed"));
+            }
             if component == ".." {
                 stack.pop();
                 continue;
@@ -634,13 +721,30 @@ impl Walk {
         // Deepest first, so a parent's mode never gets in the way.
         modes.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
         for (rel, mode) in modes {
-            let at = root.join(rel);
-            if at.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+            // A later entry may have made a parent a symbolic link (to a host path, or `..`):
+            // the directory is then gone from the image, and the path names something else.
+            if let Some(at) = real_dir_in(&root, rel) {
                 fs::set_permissions(&at, fs::Permissions::from_mode(*mode)).map_err(io_at(&at))?;
             }
         }
         Ok(())
     }
+}
+
+/// `root/rel` when every component of `rel` is a directory, not a symbolic link (so the path
+/// stays inside `root`).
+fn real_dir_in(root: &Path, rel: &Path) -> Option<PathBuf> {
+    let mut at = root.to_path_buf();
+    for c in rel.components() {
+        let Component::Normal(name) = c else {
+            return None;
+        };
+        at.push(name);
+        if !at.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+            return None;
+        }
+    }
+    Some(at)
 }
 
 fn make_dir(at: &Path) -> Result<(), UnpackError> {

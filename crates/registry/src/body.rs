@@ -12,7 +12,8 @@ use tokio::io::AsyncWriteExt;
 use crate::error::RegistryError;
 
 /// Appends `body` to `file`, feeding `hasher`; at most `limit` bytes in all (`written`
-/// counts them). A body that stops arriving for `idle` fails.
+/// counts them, each frame after `reserve` gave room for it). A body that stops arriving
+/// for `idle` fails.
 pub async fn append(
     body: Body,
     file: &mut tokio::fs::File,
@@ -20,6 +21,7 @@ pub async fn append(
     written: &mut u64,
     limit: u64,
     idle: Duration,
+    reserve: impl Fn(u64) -> Result<(), RegistryError>,
 ) -> Result<(), RegistryError> {
     let mut body = body;
     loop {
@@ -41,9 +43,10 @@ pub async fn append(
                 "the blob is larger than the registry's limit of {limit} bytes"
             )));
         }
+        reserve(data.len() as u64)?;
+        *written += data.len() as u64;
         hasher.update(&data);
         file.write_all(&data).await?;
-        *written += data.len() as u64;
     }
     file.flush().await?;
     Ok(())

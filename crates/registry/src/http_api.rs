@@ -27,11 +27,20 @@ const MAX_UPLOADS: usize = 256;
 const UPLOAD_IDLE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// An upload in progress: its repository, and the hash and size of what arrived so far.
+/// Its bytes hold room in the storage until it is dropped (finished, cancelled, failed or
+/// expired).
 struct Upload {
     repo: String,
     hasher: Sha256,
     written: u64,
     touched: std::time::Instant,
+    storage: Arc<Storage>,
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        self.storage.release(self.written);
+    }
 }
 
 /// What the registry serves with.
@@ -607,6 +616,7 @@ async fn start_upload(
         hasher: Sha256::new(),
         written: 0,
         touched: std::time::Instant::now(),
+        storage: Arc::clone(&state.storage),
     };
     match monolithic {
         Some(digest) => {
@@ -641,6 +651,7 @@ async fn write_chunk(
         .open(&path)
         .await?;
     let limit = state.storage.limits.max_blob;
+    let storage = Arc::clone(&state.storage);
     append(
         body,
         &mut file,
@@ -648,6 +659,7 @@ async fn write_chunk(
         &mut upload.written,
         limit,
         idle,
+        |n| storage.reserve(n),
     )
     .await?;
     state.storage.check_room(upload.written)?;
@@ -662,7 +674,7 @@ async fn complete(
     digest: &Digest,
 ) -> Result<(), RegistryError> {
     let path = state.storage.upload_path(id);
-    let actual = Digest::from_sha256(upload.hasher.finalize().into());
+    let actual = Digest::from_sha256(upload.hasher.clone().finalize().into());
     if &actual != digest {
         let _ = tokio::fs::remove_file(&path).await;
         return Err(RegistryError::DigestInvalid(format!(
@@ -670,13 +682,17 @@ async fn complete(
         )));
     }
     let storage = Arc::clone(&state.storage);
-    let (repo, d) = (upload.repo, digest.clone());
+    let d = digest.clone();
     blocking(move || {
-        std::fs::File::open(&path)?.sync_all()?;
-        let result = storage.commit_upload(&path, &repo, &d);
+        let result = std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(RegistryError::from)
+            .and_then(|()| storage.commit_upload(&path, &upload.repo, &d));
         if result.is_err() {
             let _ = std::fs::remove_file(&path);
         }
+        // The upload's room is given back only now that its bytes count as a blob.
+        drop(upload);
         result
     })
     .await

@@ -83,6 +83,13 @@ impl Storage {
         let ParsedManifest::Image { config, layers, .. } = parsed else {
             return Err(ResolveError::Invalid("an index inside an index".into()));
         };
+        if config.size > manifest::MAX_CONFIG {
+            return Err(ResolveError::Invalid(format!(
+                "the image config has {} bytes; at most {}",
+                config.size,
+                manifest::MAX_CONFIG
+            )));
+        }
         let config_path = self.verified_blob(repo, &config.digest, config.size)?;
         let config_bytes =
             std::fs::read(&config_path).map_err(|e| ResolveError::Io(e.to_string()))?;

@@ -37,6 +37,8 @@ pub struct Storage {
     root: PathBuf,
     pub(crate) limits: Limits,
     used: AtomicU64,
+    /// Bytes in upload files (not yet blobs): they count against `max_total` too.
+    pending: AtomicU64,
 }
 
 fn fsync_dir(dir: &Path) -> io::Result<()> {
@@ -105,6 +107,7 @@ impl Storage {
             root: root.to_path_buf(),
             limits,
             used: AtomicU64::new(used),
+            pending: AtomicU64::new(0),
         })
     }
 
@@ -154,6 +157,34 @@ impl Storage {
             )));
         }
         Ok(())
+    }
+
+    /// Takes room for `n` more bytes of an upload in progress (released with
+    /// [`Storage::release`] when the upload ends): blobs and uploads together stay within
+    /// `max_total`.
+    pub(crate) fn reserve(&self, n: u64) -> Result<(), RegistryError> {
+        let max = self.limits.max_total;
+        self.pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
+                let total = self.used().saturating_add(p).saturating_add(n);
+                (total <= max).then_some(p + n)
+            })
+            .map(|_| ())
+            .map_err(|_| {
+                RegistryError::Denied(format!(
+                    "the registry's storage limit of {max} bytes would be exceeded \
+                     (blobs and uploads in progress)"
+                ))
+            })
+    }
+
+    /// Gives back room taken by [`Storage::reserve`].
+    pub(crate) fn release(&self, n: u64) {
+        let _ = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
+                Some(p.saturating_sub(n))
+            });
     }
 
     /// Whether `repo` has any manifest or blob.

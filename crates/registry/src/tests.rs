@@ -419,3 +419,83 @@ async fn images_resolve_through_an_index_to_their_platform() {
         Err(ResolveError::NotFound(_))
     ));
 }
+
+#[tokio::test]
+async fn uploads_in_progress_count_against_the_registry_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path(), local());
+    let chunk = vec![7u8; 1 << 20];
+    let mut accepted = Vec::new();
+    // Five uploads of one blob-size each: the registry holds 4 MiB in all.
+    for _ in 0..5 {
+        let (st, h, _) = send(&s, "POST", "/v2/app/blobs/uploads/", &[], vec![]).await;
+        assert_eq!(st, StatusCode::ACCEPTED);
+        let at = h["location"].to_str().unwrap().to_string();
+        let (st, _, body) = send(&s, "PATCH", &at, &[], chunk.clone()).await;
+        if st == StatusCode::ACCEPTED {
+            accepted.push(at);
+        } else {
+            assert_eq!((st, code(&body)), (StatusCode::FORBIDDEN, "DENIED".into()));
+        }
+    }
+    assert_eq!(accepted.len(), 4, "the fifth upload is refused");
+    // Cancelling one gives its room back.
+    let (st, _, _) = send(&s, "DELETE", &accepted[0], &[], vec![]).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (_, h, _) = send(&s, "POST", "/v2/app/blobs/uploads/", &[], vec![]).await;
+    let at = h["location"].to_str().unwrap().to_string();
+    let (st, _, _) = send(&s, "PATCH", &at, &[], chunk.clone()).await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    // Finishing one keeps its bytes counted once (as a blob).
+    let d = Digest::of(&chunk);
+    let (st, _, _) = send(&s, "PUT", &format!("{at}?digest={d}"), &[], vec![]).await;
+    assert_eq!(st, StatusCode::CREATED);
+    assert_eq!(s.storage().used(), 1 << 20);
+    let (_, h, _) = send(&s, "POST", "/v2/app/blobs/uploads/", &[], vec![]).await;
+    let at = h["location"].to_str().unwrap().to_string();
+    let (st, _, _) = send(&s, "PATCH", &at, &[], vec![1u8; 10]).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "4 MiB are held");
+}
+
+#[tokio::test]
+async fn an_oversized_image_config_is_refused_before_it_is_read() {
+    use kindling_oci::manifest::{MAX_CONFIG, OCI_CONFIG, OCI_MANIFEST};
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_blob: 8 << 20,
+        max_total: 32 << 20,
+    };
+    let storage = Arc::new(Storage::open(dir.path(), limits).unwrap());
+    let s = RegistryState::new(storage, Arc::new(local()));
+    let l = layer("bootstrap", b"#!binary");
+    let ld = push_blob(&s, "app", &l).await;
+    // Valid JSON, padded past the limit (the whole blob would be read into memory).
+    let mut config = br#"{"os":"linux"}"#.to_vec();
+    config.resize(MAX_CONFIG as usize + 1, b' ');
+    let cd = push_blob(&s, "app", &config).await;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": cd.to_string(), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld.to_string(), "size": l.len()}],
+    })
+    .to_string();
+    let ct = [("content-type", OCI_MANIFEST)];
+    let (st, _, _) = send(
+        &s,
+        "PUT",
+        "/v2/app/manifests/big",
+        &ct,
+        manifest.into_bytes(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let tag = kindling_oci::Reference::Tag("big".into());
+    let err = s
+        .storage()
+        .resolve("app", &tag, "amd64", 1 << 30)
+        .unwrap_err();
+    assert!(
+        matches!(err, ResolveError::Invalid(ref m) if m.contains("config")),
+        "{err}"
+    );
+}

@@ -57,6 +57,29 @@ fn tar_of(entries: &[E<'_>]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
+/// A tar with GNU long names: `(path, None)` a file (a directory when it ends in `/`),
+/// `(path, Some(target))` a symbolic link.
+fn long_tar(entries: &[(&str, Option<&str>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, target) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o755);
+        h.set_size(0);
+        match target {
+            Some(t) => {
+                h.set_entry_type(EntryType::Symlink);
+                b.append_link(&mut h, name, t).unwrap();
+            }
+            None if name.ends_with('/') => {
+                h.set_entry_type(EntryType::Directory);
+                b.append_data(&mut h, name, &[][..]).unwrap();
+            }
+            None => b.append_data(&mut h, name, &[][..]).unwrap(),
+        }
+    }
+    b.into_inner().unwrap()
+}
+
 fn gz(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     e.write_all(data).unwrap();
@@ -204,6 +227,34 @@ fn nothing_is_written_outside_the_root() {
             "hardlink-missing",
             tar_of(&[E::Hardlink("h", "etc/passwd")]),
         ),
+        (
+            "hardlink-self",
+            tar_of(&[E::File("a", b"x", 0o644), E::Hardlink("./a", "a")]),
+        ),
+        (
+            "too-deep",
+            long_tar(&[(&format!("{}x", "a/".repeat(128)), None)]),
+        ),
+        (
+            "too-deep-through-a-link",
+            long_tar(&[
+                (&"d/".repeat(100), None),
+                ("l", Some(&"d/".repeat(100))),
+                (&format!("l/{}x", "e/".repeat(60)), None),
+            ]),
+        ),
+        (
+            "hardlink-into-itself",
+            tar_of(&[E::File("d/a", b"x", 0o644), E::Hardlink("d", "d/a")]),
+        ),
+        (
+            "hardlink-self-through-link",
+            tar_of(&[
+                E::File("d/a", b"x", 0o644),
+                E::Symlink("l", "d"),
+                E::Hardlink("l/a", "d/a"),
+            ]),
+        ),
     ] {
         let p = layer_file(dir.path(), name, &bad);
         let dest = dir.path().join(format!("r-{name}"));
@@ -271,4 +322,75 @@ fn layer_digests_are_checked_while_reading() {
     assert!(matches!(err, UnpackError::DigestMismatch { .. }), "{err}");
     assert!(err.is_invalid_image());
     assert!(!dir.path().join("root").exists());
+}
+
+#[test]
+fn directory_modes_are_never_applied_through_a_later_symlink() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    fs::create_dir_all(outside.join("victim")).unwrap();
+    fs::set_permissions(outside.join("victim"), fs::Permissions::from_mode(0o700)).unwrap();
+    // `x/victim` is a directory whose mode is applied at the end; by then `x` is a link out of
+    // the root (absolute in one layer, relative in the next).
+    let a = layer_file(
+        dir.path(),
+        "a",
+        &tar_of(&[
+            E::Dir("x/victim/", 0o777),
+            E::Symlink("x", outside.to_str().unwrap()),
+        ]),
+    );
+    let b = layer_file(
+        dir.path(),
+        "b",
+        &tar_of(&[E::Dir("y/outside/victim/", 0o751), E::Symlink("y", "..")]),
+    );
+    let root = dir.path().join("root");
+    unpack_layers(&[l(&a), l(&b)], &root, &limits()).unwrap();
+    assert_eq!(
+        mode(&outside.join("victim")),
+        0o700,
+        "host directory untouched"
+    );
+}
+
+#[test]
+fn extension_headers_and_trailing_data_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = (BETWEEN_ENTRIES + 1024) as usize;
+    // A GNU long name of 4 MiB + 1 KiB: the tar reader would buffer it whole (of any size).
+    let mut long = tar::Builder::new(Vec::new());
+    long.append(
+        &header("././@LongLink", EntryType::GNULongName, big as u64, 0o644),
+        &vec![b'a'; big][..],
+    )
+    .unwrap();
+    long.append(&header("x", EntryType::Regular, 0, 0o644), &[][..])
+        .unwrap();
+    // Zeros after the end of the archive, read only to reach the gzip trailer.
+    let mut trailing = tar_of(&[E::File("f", b"x", 0o644)]);
+    trailing.resize(trailing.len() + big, 0);
+    // A device node carrying data: counted against max_bytes.
+    let mut dev = tar::Builder::new(Vec::new());
+    dev.append(
+        &header("dev/x", EntryType::Char, 4096, 0o644),
+        &[0u8; 4096][..],
+    )
+    .unwrap();
+    for (name, bytes, limit) in [
+        ("long", gz(&long.into_inner().unwrap()), limits()),
+        ("trailing", gz(&trailing), limits()),
+        ("dev", dev.into_inner().unwrap(), UnpackLimits::new(4095)),
+    ] {
+        let p = layer_file(dir.path(), name, &bytes);
+        let err = verify_layers(&[l(&p)], &limit).unwrap_err();
+        let shown: String = err.to_string().chars().take(300).collect();
+        match name {
+            "dev" => assert!(matches!(err, UnpackError::TooLarge { .. }), "{shown}"),
+            _ => assert!(
+                matches!(&err, UnpackError::Corrupt { message, .. } if message.contains("outside any entry")),
+                "{name}: {shown}"
+            ),
+        }
+    }
 }

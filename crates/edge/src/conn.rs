@@ -27,8 +27,8 @@ const LINGER: Duration = Duration::from_secs(5);
 /// A lingering connection that sends nothing for this long is closed at once.
 const LINGER_IDLE: Duration = Duration::from_secs(1);
 
-/// How long a connection asked to make room may take to close before it is dropped (unless a
-/// request is in progress on it).
+/// How long a connection asked to make room may take to close before it is dropped, while it
+/// is still in its first request head.
 const SHED_GRACE: Duration = Duration::from_millis(50);
 
 /// What every connection of one server shares.
@@ -160,27 +160,33 @@ pub(crate) async fn serve_connection<S, B>(
             conn.as_mut().await
         }
         () = slot.shed_requested() => {
-            // Idle (no request in progress): hyper closes at once a connection between
-            // requests or that has not sent a byte; one in the middle of its head is dropped
-            // here unless the head completes meanwhile (that request is answered first). No
-            // lingering: the slot is for the connection waiting for it.
             conn.as_mut().graceful_shutdown();
-            loop {
-                tokio::select! {
-                    _ = conn.as_mut() => break,
-                    () = tokio::time::sleep(SHED_GRACE) => if !slot.is_busy() {
-                        break;
-                    },
+            tracing::debug!(%peer, "idle connection asked to close to make room for a new one");
+            if slot.has_started() {
+                // An answer may still sit in hyper's write buffer (the response body is gone
+                // once its last frame is queued): hyper flushes it, then closes by itself.
+                conn.as_mut().await
+            } else {
+                // Still in its first head: hyper closes at once a connection that has not
+                // sent a byte; a partial head is dropped here unless it completes meanwhile
+                // (that request is then answered first). Nothing was sent: no lingering,
+                // the slot is for the connection waiting for it.
+                let early = tokio::select! {
+                    r = conn.as_mut() => Some(r),
+                    () = tokio::time::sleep(SHED_GRACE) => None,
+                };
+                match early {
+                    _ if !slot.has_started() => return,
+                    Some(r) => r,
+                    None => conn.as_mut().await,
                 }
             }
-            tracing::debug!(%peer, "idle connection closed to make room for a new one");
-            return;
         }
     };
     if let Err(e) = result {
         tracing::debug!(error = %e, "connection ended with an error");
     }
-    linger_close(linger).await;
+    linger_close(linger, &slot).await;
 }
 
 async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
@@ -195,19 +201,26 @@ fn duplicate(stream: TcpStream) -> std::io::Result<(TcpStream, std::net::TcpStre
 
 /// Sends FIN, then reads and drops what the client still sends (for at most [`LINGER`]), so
 /// that closing with unread input does not reset the connection under the client's feet
-/// before it read the answer.
-async fn linger_close(socket: std::net::TcpStream) {
+/// before it read the answer. A connection asked to close to make room meanwhile stops at once
+/// (its slot is for a new connection); one asked before it lingers as usual, as it answered a
+/// request since.
+async fn linger_close(socket: std::net::TcpStream, slot: &Slot) {
     let _ = socket.shutdown(std::net::Shutdown::Write);
     let Ok(mut socket) = TcpStream::from_std(socket) else {
         return;
     };
+    let asked_before = slot.was_shed();
     let deadline = tokio::time::Instant::now() + LINGER;
     let mut sink = [0u8; 16 * 1024];
     loop {
         let idle = tokio::time::Instant::now() + LINGER_IDLE;
-        match tokio::time::timeout_at(deadline.min(idle), socket.read(&mut sink)).await {
-            Ok(Ok(n)) if n > 0 => continue,
-            _ => break,
+        let read = tokio::time::timeout_at(deadline.min(idle), socket.read(&mut sink));
+        tokio::select! {
+            r = read => match r {
+                Ok(Ok(n)) if n > 0 => continue,
+                _ => break,
+            },
+            () = slot.shed_requested(), if !asked_before => break,
         }
     }
 }
@@ -227,4 +240,96 @@ fn head_served<B>(req: &Request<B>, services: &[crate::ServiceId]) -> bool {
         crate::classify(&head, &|id| services.contains(&id)),
         crate::Decision::Service(id) if services.contains(&id)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+    use crate::Renderer;
+
+    /// 32 MiB: more than the loopback's socket buffers hold.
+    const SIZE: usize = 32 << 20;
+
+    async fn read_all(stream: &mut TcpStream) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+                _ => return got,
+            }
+        }
+    }
+
+    fn body_len(response: &[u8]) -> usize {
+        let head = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(response.len(), |i| i + 4);
+        response.len() - head
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_to_make_room_still_sends_its_whole_answer() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = EdgeConfig {
+            max_connections: 1,
+            ..EdgeConfig::default()
+        };
+        let renderer: Renderer = Arc::new(|_| {
+            Response::builder()
+                .status(503)
+                .header("x-amzn-requestid", "e")
+                .body(Bytes::new())
+                .unwrap()
+        });
+        let service = tower::service_fn(|_: Request<Incoming>| async {
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .header("x-amzn-requestid", "r")
+                    .body(Full::new(Bytes::from(vec![7u8; SIZE])))
+                    .unwrap(),
+            )
+        });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(crate::serve(listener, service, config, renderer, async {
+            let _ = stopped.await;
+        }));
+        // A slow reader: its answer is queued (the body is gone, the connection idle) but
+        // mostly unsent.
+        let mut slow = TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut peek = [0u8; 1];
+        tokio::time::timeout(Duration::from_secs(5), slow.peek(&mut peek))
+            .await
+            .expect("the answer starts")
+            .unwrap();
+        // A new connection: the slow one, idle, is asked to close.
+        let newcomer = tokio::spawn(async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            read_all(&mut s).await
+        });
+        // Well past SHED_GRACE.
+        tokio::time::sleep(SHED_GRACE * 4).await;
+        let got = read_all(&mut slow).await;
+        assert!(got.starts_with(b"HTTP/1.1 200"));
+        assert_eq!(body_len(&got), SIZE, "the whole answer");
+        let got = tokio::time::timeout(Duration::from_secs(20), newcomer)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(got.starts_with(b"HTTP/1.1 200"), "the newcomer served then");
+        assert_eq!(body_len(&got), SIZE);
+        let _ = stop.send(());
+        server.await.unwrap();
+    }
 }

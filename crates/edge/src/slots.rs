@@ -16,15 +16,26 @@
 //! refused when all of them are busy.
 
 use std::collections::HashMap;
+use std::future::poll_fn;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
+use atomic_waker::AtomicWaker;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 /// [`Tracker::state`] of a connection with a request in progress.
 const BUSY: u64 = u64::MAX;
+
+/// While a new connection waits for a slot, how often the connections are looked over again
+/// (a wake-up missed by the relaxed orderings of the request path is made up for here).
+const RESCAN: Duration = Duration::from_millis(50);
+
+/// A connection asked to close that is still there after this long no longer keeps another
+/// one from being asked (one flushing a large answer to a slow reader, or in a slow head).
+const CLOSE_STALE: Duration = Duration::from_secs(1);
 
 /// Every connection's slot.
 pub(crate) struct Slots {
@@ -43,15 +54,25 @@ struct Table {
     next_id: u64,
     conns: HashMap<u64, Arc<Tracker>>,
     per_ip: HashMap<IpAddr, usize>,
+    /// Connections asked to close that have neither closed nor started a request since.
+    closing: usize,
+    /// When the last of them was asked.
+    last_close: Option<Instant>,
 }
 
-/// One connection's state, shared between its task and [`Slots`].
+/// One connection's state, shared between its task and [`Slots`]; taken once at registration,
+/// so the request path touches only this connection's own cache lines.
 pub(crate) struct Tracker {
+    slots: Arc<Slots>,
     /// Microseconds since [`Slots::epoch`] at which the connection became idle, or [`BUSY`].
     state: AtomicU64,
+    /// Asked to close (never asked twice).
     shed: AtomicBool,
-    shed_wake: Notify,
-    /// The remote address counted against the per-address cap (`None` for the loopback).
+    /// Counted in [`Table::closing`] (asked, not yet gone nor busy again).
+    outstanding: AtomicBool,
+    shed_wake: AtomicWaker,
+    /// The remote address (an IPv6 peer's /64) counted against the per-address cap (`None` for
+    /// the loopback).
     counted_ip: Option<IpAddr>,
 }
 
@@ -84,8 +105,7 @@ impl Slots {
         ip: IpAddr,
         stop: impl std::future::Future<Output = ()>,
     ) -> Option<Admission> {
-        let counted_ip =
-            (self.per_ip > 0 && !ip.is_loopback() && !is_mapped_loopback(ip)).then_some(ip);
+        let counted_ip = (self.per_ip > 0).then(|| address_key(ip)).flatten();
         if let Some(ip) = counted_ip {
             let held = self.lock().per_ip.get(&ip).copied().unwrap_or(0);
             if held >= self.per_ip && !self.shed_oldest(Some(ip)) {
@@ -99,20 +119,29 @@ impl Slots {
         Some(Admission::Admitted(self.register(counted_ip, permit)))
     }
 
-    /// Every slot is taken: closes idle connections, oldest first, until one is free.
+    /// Every slot is taken: closes idle connections, oldest first, one at a time, until one
+    /// is free.
     async fn wait_for_room(
         self: &Arc<Self>,
         stop: impl std::future::Future<Output = ()>,
     ) -> Option<OwnedSemaphorePermit> {
         tokio::pin!(stop);
+        self.starved.store(true, Ordering::SeqCst);
         let permit = loop {
-            self.starved.store(true, Ordering::SeqCst);
-            self.shed_oldest(None);
+            let ask = {
+                let table = self.lock();
+                table.closing == 0 || table.last_close.is_none_or(|t| t.elapsed() >= CLOSE_STALE)
+            };
+            if ask {
+                self.shed_oldest(None);
+            }
             tokio::select! {
                 () = &mut stop => break None,
                 p = Arc::clone(&self.permits).acquire_owned() => break p.ok(),
-                // A busy connection went idle: it is now the one to close.
+                // A busy connection went idle (it is now the one to close), or the one asked
+                // started a request.
                 () = self.became_idle.notified() => {}
+                () = tokio::time::sleep(RESCAN) => {}
             }
         };
         self.starved.store(false, Ordering::SeqCst);
@@ -122,24 +151,27 @@ impl Slots {
     /// Asks the connection idle the longest (of `ip`'s, or of all) to close; `false` when
     /// every one is busy or already closing.
     fn shed_oldest(&self, ip: Option<IpAddr>) -> bool {
-        let table = self.lock();
+        let mut table = self.lock();
         let oldest = table
             .conns
             .iter()
             .filter(|(_, t)| ip.is_none() || t.counted_ip == ip)
             .filter(|(_, t)| !t.shed.load(Ordering::Relaxed))
             .filter_map(|(id, t)| {
-                let since = t.state.load(Ordering::SeqCst);
+                let since = t.state.load(Ordering::Acquire);
                 (since != BUSY).then_some(((since, *id), t))
             })
             .min_by_key(|(key, _)| *key)
             .map(|(_, t)| Arc::clone(t));
-        drop(table);
         let Some(tracker) = oldest else {
             return false;
         };
-        tracker.shed.store(true, Ordering::Relaxed);
-        tracker.shed_wake.notify_one();
+        table.closing += 1;
+        table.last_close = Some(Instant::now());
+        tracker.outstanding.store(true, Ordering::Relaxed);
+        drop(table);
+        tracker.shed.store(true, Ordering::Release);
+        tracker.shed_wake.wake();
         true
     }
 
@@ -149,9 +181,11 @@ impl Slots {
         permit: OwnedSemaphorePermit,
     ) -> Slot {
         let tracker = Arc::new(Tracker {
+            slots: Arc::clone(self),
             state: AtomicU64::new(self.now()),
             shed: AtomicBool::new(false),
-            shed_wake: Notify::new(),
+            outstanding: AtomicBool::new(false),
+            shed_wake: AtomicWaker::new(),
             counted_ip,
         });
         let mut table = self.lock();
@@ -162,9 +196,9 @@ impl Slots {
             *table.per_ip.entry(ip).or_default() += 1;
         }
         Slot {
-            slots: Arc::clone(self),
             id,
             tracker,
+            started: AtomicBool::new(false),
             _permit: permit,
         }
     }
@@ -184,48 +218,90 @@ impl Slots {
     }
 }
 
-/// `::ffff:127.0.0.1` (a dual-stack listener's view of an IPv4 loopback peer).
-fn is_mapped_loopback(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
-        IpAddr::V4(_) => false,
+/// The key `ip` is counted under for the per-address cap: IPv4-mapped addresses as IPv4, an
+/// IPv6 peer by its /64 (a host is commonly given a whole /64); `None` for the loopback.
+fn address_key(ip: IpAddr) -> Option<IpAddr> {
+    let ip = ip.to_canonical();
+    if ip.is_loopback() {
+        return None;
     }
+    Some(match ip {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        v4 @ IpAddr::V4(_) => v4,
+    })
 }
 
 /// A connection's hold on a slot; dropping it frees the slot.
 pub(crate) struct Slot {
-    slots: Arc<Slots>,
     id: u64,
     tracker: Arc<Tracker>,
+    /// A request head has completed on this connection.
+    started: AtomicBool,
     _permit: OwnedSemaphorePermit,
 }
 
 impl Slot {
-    /// Resolves when the server asks this connection to close to make room.
+    /// Resolves when the server asks this connection to close to make room (at once if it
+    /// already has).
     pub(crate) async fn shed_requested(&self) {
-        self.tracker.shed_wake.notified().await;
+        let tracker = &self.tracker;
+        poll_fn(|cx| {
+            if tracker.shed.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            tracker.shed_wake.register(cx.waker());
+            if tracker.shed.load(Ordering::Acquire) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
     }
 
-    /// Whether a request is in progress.
-    pub(crate) fn is_busy(&self) -> bool {
-        self.tracker.state.load(Ordering::SeqCst) == BUSY
+    /// Whether the server asked this connection to close.
+    pub(crate) fn was_shed(&self) -> bool {
+        self.tracker.shed.load(Ordering::Acquire)
+    }
+
+    /// Whether a request head ever completed on this connection.
+    pub(crate) fn has_started(&self) -> bool {
+        self.started.load(Ordering::Relaxed)
     }
 
     /// Marks a request in progress until the returned guard is dropped (with the response
     /// body, once it is sent).
     pub(crate) fn busy(&self) -> Busy {
-        self.tracker.state.store(BUSY, Ordering::SeqCst);
+        let tracker = &self.tracker;
+        tracker.state.store(BUSY, Ordering::Release);
+        if !self.started.load(Ordering::Relaxed) {
+            self.started.store(true, Ordering::Relaxed);
+        }
+        if tracker.outstanding.load(Ordering::Relaxed) {
+            // Asked to close, it answers a request first: another one is to be asked.
+            let slots = &tracker.slots;
+            let mut table = slots.lock();
+            if tracker.outstanding.swap(false, Ordering::Relaxed) {
+                table.closing -= 1;
+            }
+            drop(table);
+            if slots.starved.load(Ordering::Relaxed) {
+                slots.became_idle.notify_one();
+            }
+        }
         Busy {
-            slots: Arc::clone(&self.slots),
-            tracker: Arc::clone(&self.tracker),
+            tracker: Arc::clone(tracker),
         }
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut table = self.slots.lock();
+        let mut table = self.tracker.slots.lock();
         table.conns.remove(&self.id);
+        if self.tracker.outstanding.swap(false, Ordering::Relaxed) {
+            table.closing -= 1;
+        }
         if let Some(ip) = self.tracker.counted_ip
             && let Some(n) = table.per_ip.get_mut(&ip)
         {
@@ -239,7 +315,6 @@ impl Drop for Slot {
 
 /// A request in progress on a connection (see [`Slot::busy`]).
 pub(crate) struct Busy {
-    slots: Arc<Slots>,
     tracker: Arc<Tracker>,
 }
 
@@ -250,9 +325,11 @@ impl Busy {
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.tracker.state.store(self.slots.now(), Ordering::SeqCst);
-        if self.slots.starved.load(Ordering::SeqCst) {
-            self.slots.became_idle.notify_one();
+        let slots = &self.tracker.slots;
+        self.tracker.state.store(slots.now(), Ordering::Release);
+        // Relaxed: a wake-up missed here is made up for by the waiter's periodic re-scan.
+        if slots.starved.load(Ordering::Relaxed) {
+            slots.became_idle.notify_one();
         }
     }
 }
@@ -349,6 +426,63 @@ mod tests {
         // The loopback has no cap of its own.
         let local: Vec<_> = admit_n(&slots, LOCAL, 10).await;
         assert_eq!(local.len(), 10);
+    }
+
+    #[tokio::test]
+    async fn ipv6_peers_count_by_their_slash_64_and_mapped_ipv4_as_ipv4() {
+        let slots = Slots::new(100, 2);
+        let v6 =
+            |last: u16| IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, last));
+        let a = admit(&slots, v6(1)).await.unwrap();
+        let b = admit(&slots, v6(2)).await.unwrap();
+        let (_a, _b) = (a.busy(), b.busy());
+        assert!(
+            admit(&slots, v6(3)).await.is_none(),
+            "one /64: its cap reached"
+        );
+        let next = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 2, 0, 0, 0, 1));
+        assert!(admit(&slots, next).await.is_some(), "another /64");
+        let r1 = admit(&slots, REMOTE).await.unwrap();
+        let r2 = admit(&slots, REMOTE).await.unwrap();
+        let (_r1, _r2) = (r1.busy(), r2.busy());
+        let mapped = IpAddr::V6(Ipv4Addr::new(192, 0, 2, 7).to_ipv6_mapped());
+        assert!(admit(&slots, mapped).await.is_none(), "the same IPv4 host");
+        let mapped_loopback = IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped());
+        assert_eq!(admit_n(&slots, mapped_loopback, 5).await.len(), 5);
+    }
+
+    #[tokio::test]
+    async fn one_close_at_a_time_and_another_when_the_one_asked_starts_a_request() {
+        let slots = Slots::new(3, 0);
+        let a = admit(&slots, LOCAL).await.unwrap();
+        let b = admit(&slots, LOCAL).await.unwrap();
+        let c = admit(&slots, LOCAL).await.unwrap();
+        let (ba, bb, bc) = (a.busy(), b.busy(), c.busy());
+        let waiting = {
+            let slots = Arc::clone(&slots);
+            tokio::spawn(async move { slots.admit(LOCAL, std::future::pending()).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(ba);
+        tokio::time::timeout(Duration::from_secs(1), a.shed_requested())
+            .await
+            .expect("a, idle, is asked to close");
+        // b goes idle while a's close is outstanding: not asked as well.
+        drop(bb);
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert!(!shed(&b).await, "one close at a time");
+        // a completes a head instead of closing: b is asked now.
+        let _ba = a.busy();
+        tokio::time::timeout(Duration::from_secs(1), b.shed_requested())
+            .await
+            .expect("b asked once a turned busy");
+        assert!(!shed(&c).await);
+        drop(b);
+        assert!(matches!(
+            tokio::time::timeout(Duration::from_secs(1), waiting).await,
+            Ok(Ok(Some(Admission::Admitted(_))))
+        ));
+        drop(bc);
     }
 
     async fn admit_n(slots: &Arc<Slots>, ip: IpAddr, n: usize) -> Vec<Slot> {

@@ -17,7 +17,11 @@
 //!   entries (data of entries not written, such as a device node's, counts too); gzip streams
 //!   are read to their end so their CRC is checked;
 //! * at most [`BETWEEN_ENTRIES`] bytes read outside entries: PAX and GNU long-name headers
-//!   (which the tar reader buffers in memory) and padding after the end of the archive.
+//!   (which the tar reader buffers in memory) and padding after the end of the archive; those
+//!   bytes count toward `max_bytes` too;
+//! * parents resolved once are remembered (forgotten when anything is removed or replaced), so
+//!   the work is linear in the image; [`UnpackLimits::max_resolve_steps`] bounds it in total,
+//!   and directories made for parents count toward `max_entries`.
 //!
 //! [`verify_layers`] walks the same way without writing: it measures the unpacked size and
 //! proves every layer decompresses and parses.
@@ -61,8 +65,8 @@ impl<R: Read> Read for Hashing<R> {
 }
 
 /// Most components in an entry's path, and in the directory a parent resolves to. Resolving
-/// a parent costs one `lstat` per component, each walking the path from the root: the cost
-/// grows with the square of the depth, so deep paths are refused rather than walked.
+/// a parent not remembered costs one `lstat` per component, each walking the path from the
+/// root: the cost grows with the square of the depth, so deep paths are refused.
 const MAX_DEPTH: usize = 128;
 
 /// Bytes the tar reader may consume on its own between two entries Kindling handles: extension

@@ -52,13 +52,39 @@ pub trait ImageSource: Send + Sync {
     fn layer_path(&self, digest: &str) -> Option<PathBuf>;
 }
 
-/// Lambda's `ImageConfig` limits: checks the members' shapes.
+/// Most bytes of an `ImageConfig`'s strings together (the bound `kindling_oci::manifest`
+/// puts on an image's own `Entrypoint`, `Cmd`, `WorkingDir`, `Env` and `User`).
+const MAX_IMAGE_CONFIG_BYTES: usize = 64 * 1024;
+
+/// Lambda's `ImageConfig` limits: checks the members' shapes. Like the image's own config
+/// (`kindling_oci::manifest`), strings have no NUL byte (no process could be started with
+/// one) and `EntryPoint`, `Command` and `WorkingDirectory` hold at most
+/// [`MAX_IMAGE_CONFIG_BYTES`] together.
 pub(crate) fn check_image_config(config: &serde_json::Value) -> Result<()> {
     let invalid = |m: &str| Err(ControlError::InvalidParameter(m.to_string()));
     let Some(obj) = config.as_object() else {
         return invalid("ImageConfig must be an object.");
     };
+    let max = MAX_IMAGE_CONFIG_BYTES;
+    let mut total = 0usize;
     for (key, value) in obj {
+        let strings: Vec<&str> = match value {
+            serde_json::Value::String(s) => vec![s.as_str()],
+            serde_json::Value::Array(items) => items.iter().filter_map(|i| i.as_str()).collect(),
+            _ => Vec::new(),
+        };
+        if strings.iter().any(|s| s.contains('\0')) {
+            return invalid(&format!(
+                "ImageConfig.{key} must not contain a NUL character."
+            ));
+        }
+        total = strings.iter().fold(total, |t, s| t.saturating_add(s.len()));
+        if total > max {
+            return invalid(&format!(
+                "ImageConfig's EntryPoint, Command and WorkingDirectory must hold at most {max} \
+                 bytes together."
+            ));
+        }
         match key.as_str() {
             "EntryPoint" | "Command" => {
                 let Some(items) = value.as_array() else {
@@ -252,6 +278,34 @@ mod tests {
         match r {
             Err(ControlError::InvalidParameter(m)) => m,
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn image_config_strings_are_bounded_and_without_nul() {
+        use serde_json::json;
+        let big = "a".repeat(40 * 1024);
+        for (config, ok) in [
+            (
+                json!({"EntryPoint": ["/bin/app"], "Command": ["x"], "WorkingDirectory": "/"}),
+                true,
+            ),
+            (json!({"EntryPoint": [big.clone()]}), true),
+            (json!({"EntryPoint": ["/bin/a\u{0}pp"]}), false),
+            (json!({"Command": ["ok", "n\u{0}"]}), false),
+            (json!({"WorkingDirectory": "/\u{0}"}), false),
+            (
+                json!({"EntryPoint": [big.clone()], "Command": [big]}),
+                false,
+            ),
+            (json!({"Command": vec!["a"; 1501]}), false),
+            (json!({"WorkingDirectory": "a".repeat(1001)}), false),
+        ] {
+            let r = check_image_config(&config);
+            assert_eq!(r.is_ok(), ok, "{r:?}");
+            if let Err(e) = r {
+                assert!(matches!(e, ControlError::InvalidParameter(_)), "{e:?}");
+            }
         }
     }
 

@@ -17,7 +17,11 @@
 //!   entries (data of entries not written, such as a device node's, counts too); gzip streams
 //!   are read to their end so their CRC is checked;
 //! * at most [`BETWEEN_ENTRIES`] bytes read outside entries: PAX and GNU long-name headers
-//!   (which the tar reader buffers in memory) and padding after the end of the archive.
+//!   (which the tar reader buffers in memory) and padding after the end of the archive; those
+//!   bytes count toward `max_bytes` too;
+//! * parents resolved once are remembered (forgotten when anything is removed or replaced), so
+//!   the work is linear in the image; [`UnpackLimits::max_resolve_steps`] bounds it in total,
+//!   and directories made for parents count toward `max_entries`.
 //!
 //! [`verify_layers`] walks the same way without writing: it measures the unpacked size and
 //! proves every layer decompresses and parses.
@@ -61,8 +65,8 @@ impl<R: Read> Read for Hashing<R> {
 }
 
 /// Most components in an entry's path, and in the directory a parent resolves to. Resolving
-/// a parent costs one `lstat` per component, each walking the path from the root: the cost
-/// grows with the square of the depth, so deep paths are refused rather than walked.
+/// a parent not remembered costs one `lstat` per component, each walking the path from the
+/// root: the cost grows with the square of the depth, so deep paths are refused.
 const MAX_DEPTH: usize = 128;
 
 /// Bytes the tar reader may consume on its own between two entries Kindling handles: extension
@@ -70,11 +74,15 @@ const MAX_DEPTH: usize = 128;
 const BETWEEN_ENTRIES: u64 = 4 << 20;
 
 /// The decompressed stream, refusing more than [`BETWEEN_ENTRIES`] bytes read outside an
-/// entry's data (between entries, and after the end of the archive).
+/// entry's data (between entries, and after the end of the archive). Those bytes also count
+/// toward [`UnpackLimits::max_bytes`], so the work of one unpack is bounded in total.
 struct Budget<R> {
     inner: R,
     /// Bytes since the last entry was done; `None` while an entry's data is being read.
     since: Rc<Cell<Option<u64>>>,
+    /// Bytes counted toward `max_bytes` so far (file data, data discarded, bytes outside).
+    counted: Rc<Cell<u64>>,
+    max_bytes: u64,
 }
 
 impl<R: Read> Read for Budget<R> {
@@ -92,10 +100,24 @@ impl<R: Read> Read for Budget<R> {
                 ));
             }
             self.since.set(Some(since));
+            let counted = self.counted.get().saturating_add(n as u64);
+            self.counted.set(counted);
+            if counted > self.max_bytes {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{TOO_LARGE} (counting extension headers and padding)"),
+                ));
+            }
         }
         Ok(n)
     }
 }
+
+/// The start of the message of a read refused by [`Budget`] for `max_bytes`.
+const TOO_LARGE: &str = "the image unpacks to more than its size limit";
+
+/// Most parents remembered at once (the cache starts over beyond).
+const MAX_RESOLVED: usize = 1 << 18;
 
 /// Bounds of one unpack.
 #[derive(Debug, Clone, Copy)]
@@ -103,6 +125,11 @@ pub struct UnpackLimits {
     /// Bytes of file data, all layers together (Lambda: 10 GB uncompressed).
     pub max_bytes: u64,
     pub max_entries: u64,
+    /// Most work resolving entries' parents in one unpack, counted in path components the
+    /// kernel walks (an `lstat` or `mkdir` at depth 10 counts 10). Parents resolved once are
+    /// remembered, so a legitimate image costs about one `lstat` per directory it has; this
+    /// bounds images made to defeat that (each entry in a new deep chain of directories).
+    pub max_resolve_steps: u64,
 }
 
 impl UnpackLimits {
@@ -110,6 +137,7 @@ impl UnpackLimits {
         Self {
             max_bytes,
             max_entries: 2_000_000,
+            max_resolve_steps: 32 << 20,
         }
     }
 }
@@ -250,8 +278,55 @@ struct Walk {
     stats: UnpackStats,
     /// Directory modes to apply at the end (directories stay writable while unpacking).
     dir_modes: HashMap<PathBuf, u32>,
-    /// Bytes of entry data read but not written (entries of types that carry none).
-    discarded: u64,
+    /// Bytes counted toward `max_bytes`: file data, entry data read but not written
+    /// (entries of types that carry none), and bytes read outside entries.
+    counted: Rc<Cell<u64>>,
+    /// Parents already resolved, by entry path; emptied whenever an entry removes or
+    /// replaces anything (which could change what a remembered path resolves to).
+    resolved: Resolved,
+    resolved_count: usize,
+    /// Work spent resolving parents, against [`UnpackLimits::max_resolve_steps`].
+    steps: u64,
+    /// Directories made for entries' parents (no entry of their own), against
+    /// [`UnpackLimits::max_entries`] with the entries.
+    implicit: u64,
+}
+
+/// A directory reached resolving a parent: its path below the root as a stack sharing its
+/// tail with its parent's, so remembering every prefix costs memory linear in the names.
+struct Frame {
+    name: OsString,
+    up: Option<Rc<Frame>>,
+}
+
+/// The state of a parent's resolution after some of its components.
+#[derive(Clone, Default)]
+struct State {
+    top: Option<Rc<Frame>>,
+    depth: usize,
+    walked: usize,
+    links: usize,
+}
+
+impl State {
+    fn host(&self, root: &Path) -> PathBuf {
+        let mut names = Vec::with_capacity(self.depth);
+        let mut at = self.top.as_deref();
+        while let Some(f) = at {
+            names.push(&f.name);
+            at = f.up.as_deref();
+        }
+        let mut out = root.to_path_buf();
+        out.extend(names.iter().rev());
+        out
+    }
+}
+
+/// Resolved parents, a trie over entry path components.
+#[derive(Default)]
+struct Resolved {
+    state: State,
+    children: HashMap<OsString, Resolved>,
 }
 
 impl Walk {
@@ -261,15 +336,26 @@ impl Walk {
             limits,
             stats: UnpackStats::default(),
             dir_modes: HashMap::new(),
-            discarded: 0,
+            counted: Rc::new(Cell::new(0)),
+            resolved: Resolved::default(),
+            resolved_count: 0,
+            steps: 0,
+            implicit: 0,
         }
     }
 
     fn layer(&mut self, index: usize, layer: &Layer<'_>) -> Result<(), UnpackError> {
         let path = layer.path;
-        let corrupt = |e: io::Error| UnpackError::Corrupt {
-            layer: index,
-            message: e.to_string(),
+        let max_bytes = self.limits.max_bytes;
+        let corrupt = |e: io::Error| {
+            if e.to_string().starts_with(TOO_LARGE) {
+                UnpackError::TooLarge { limit: max_bytes }
+            } else {
+                UnpackError::Corrupt {
+                    layer: index,
+                    message: e.to_string(),
+                }
+            }
         };
         let hasher = Rc::new(RefCell::new(Sha256::new()));
         let mut file = BufReader::new(Hashing {
@@ -294,6 +380,8 @@ impl Walk {
         let reader = Budget {
             inner: reader,
             since: Rc::clone(&since),
+            counted: Rc::clone(&self.counted),
+            max_bytes,
         };
         let mut archive = tar::Archive::new(reader);
         let mut created: HashSet<PathBuf> = HashSet::new();
@@ -358,7 +446,7 @@ impl Walk {
             return Err(refused("the path has more than 128 components"));
         }
         self.stats.entries += 1;
-        if self.stats.entries > self.limits.max_entries {
+        if self.stats.entries + self.implicit > self.limits.max_entries {
             return Err(UnpackError::TooManyEntries {
                 limit: self.limits.max_entries,
             });
@@ -389,11 +477,13 @@ impl Walk {
         match kind {
             EntryType::Regular | EntryType::Continuous => {
                 let size = entry.size();
-                if self.stats.bytes.saturating_add(size) > self.limits.max_bytes {
+                let counted = self.counted.get().saturating_add(size);
+                if counted > self.limits.max_bytes {
                     return Err(UnpackError::TooLarge {
                         limit: self.limits.max_bytes,
                     });
                 }
+                self.counted.set(counted);
                 self.stats.bytes += size;
                 match self.target(layer, &path, &shown)? {
                     None => {
@@ -441,7 +531,7 @@ impl Walk {
                     match at.symlink_metadata() {
                         Ok(m) if m.is_dir() => {}
                         Ok(_) => {
-                            remove_any(&at)?;
+                            self.remove_at(&at)?;
                             make_dir(&at)?;
                         }
                         Err(_) => make_dir(&at)?,
@@ -527,13 +617,13 @@ impl Walk {
             message: e.to_string(),
         };
         let limit = self.limits.max_bytes;
-        let room = limit.saturating_sub(self.stats.bytes.saturating_add(self.discarded));
+        let room = limit.saturating_sub(self.counted.get());
         let n =
             io::copy(&mut entry.take(room.saturating_add(1)), &mut io::sink()).map_err(corrupt)?;
         if n > room {
             return Err(UnpackError::TooLarge { limit });
         }
-        self.discarded += n;
+        self.counted.set(self.counted.get() + n);
         Ok(())
     }
 
@@ -551,7 +641,7 @@ impl Walk {
         let parent = self.resolve_parent(layer, path, shown)?;
         let at = parent.join(path.file_name().unwrap_or_default());
         if at.symlink_metadata().is_ok() {
-            remove_any(&at)?;
+            self.remove_at(&at)?;
         }
         Ok(Some(at))
     }
@@ -567,9 +657,16 @@ impl Walk {
         };
         let at = parent.join(path.file_name().unwrap_or_default());
         if at.symlink_metadata().is_ok() {
-            remove_any(&at)?;
+            self.remove_at(&at)?;
         }
         Ok(())
+    }
+
+    /// Removes whatever is at `at`, forgetting the parents resolved so far.
+    fn remove_at(&mut self, at: &Path) -> Result<(), UnpackError> {
+        self.resolved = Resolved::default();
+        self.resolved_count = 0;
+        remove_any(at)
     }
 
     /// Empties directory `dir` of entries not created by the current layer.
@@ -597,7 +694,7 @@ impl Walk {
         for entry in entries.flatten() {
             let rel = dir.join(entry.file_name());
             if !created.contains(&rel) {
-                remove_any(&entry.path())?;
+                self.remove_at(&entry.path())?;
             }
         }
         Ok(())
@@ -640,65 +737,128 @@ impl Walk {
             why,
         };
         let parent = path.parent().unwrap_or(Path::new(""));
-        let mut pending: VecDeque<OsString> = parent
+        let components: Vec<&OsStr> = parent
             .components()
             .filter_map(|c| match c {
-                Component::Normal(s) => Some(s.to_os_string()),
+                Component::Normal(s) => Some(s),
                 _ => None,
             })
             .collect();
-        let mut stack: Vec<OsString> = Vec::new();
-        let mut links = 0;
-        let mut walked = 0;
-        while let Some(component) = pending.pop_front() {
-            walked += 1;
-            if walked > 4 * MAX_DEPTH || stack.len() > MAX_DEPTH {
-                return Err(refused("the path is too deep once its links are followed"));
-            }
-            if component == ".." {
-                stack.pop();
-                continue;
-            }
-            if component == "." || component.is_empty() {
-                continue;
-            }
-            let mut here = root.clone();
-            here.extend(&stack);
-            let next = here.join(&component);
-            match next.symlink_metadata() {
-                Ok(m) if m.file_type().is_symlink() => {
-                    links += 1;
-                    if links > 40 {
-                        return Err(refused("too many levels of symbolic links"));
-                    }
-                    let target = fs::read_link(&next).map_err(io_at(&next))?;
-                    if target.is_absolute() {
-                        stack.clear();
-                    }
-                    let mut expanded: Vec<OsString> = target
-                        .components()
-                        .filter_map(|c| match c {
-                            Component::Normal(s) => Some(s.to_os_string()),
-                            Component::ParentDir => Some(OsString::from("..")),
-                            _ => None,
-                        })
-                        .collect();
-                    while let Some(c) = expanded.pop() {
-                        pending.push_front(c);
-                    }
+        // The longest prefix already resolved: the walk goes on from its state, exactly as if
+        // it had walked there (symbolic links met on the way are expanded before the next
+        // component of the entry's path is taken).
+        let mut known = 0;
+        let mut node = &self.resolved;
+        while let Some(next) = components.get(known).and_then(|c| node.children.get(*c)) {
+            node = next;
+            known += 1;
+        }
+        let mut st = node.state.clone();
+        let mut here = st.host(&root);
+        let mut fresh: Vec<State> = Vec::new();
+        for original in &components[known..] {
+            let mut pending: VecDeque<OsString> = VecDeque::from([original.to_os_string()]);
+            while let Some(component) = pending.pop_front() {
+                st.walked += 1;
+                if st.walked > 4 * MAX_DEPTH || st.depth > MAX_DEPTH {
+                    return Err(refused("the path is too deep once its links are followed"));
                 }
-                Ok(m) if m.is_dir() => stack.push(component),
-                Ok(_) => return Err(refused("a parent of the entry is not a directory")),
-                Err(_) if create => {
-                    make_dir(&next)?;
-                    stack.push(component);
+                if component == ".." {
+                    if let Some(top) = st.top.take() {
+                        st.top = top.up.clone();
+                        st.depth -= 1;
+                        here.pop();
+                    }
+                    continue;
                 }
-                Err(_) => return Ok(None),
+                if component == "." || component.is_empty() {
+                    continue;
+                }
+                self.steps += st.depth as u64 + 1;
+                if self.steps > self.limits.max_resolve_steps {
+                    return Err(refused(
+                        "resolving the entries' parents takes too much work (too many deep \
+                         directories)",
+                    ));
+                }
+                let next = here.join(&component);
+                match next.symlink_metadata() {
+                    Ok(m) if m.file_type().is_symlink() => {
+                        st.links += 1;
+                        if st.links > 40 {
+                            return Err(refused("too many levels of symbolic links"));
+                        }
+                        let target = fs::read_link(&next).map_err(io_at(&next))?;
+                        if target.is_absolute() {
+                            st.top = None;
+                            st.depth = 0;
+                            here = root.clone();
+                        }
+                        let mut expanded: Vec<OsString> = target
+                            .components()
+                            .filter_map(|c| match c {
+                                Component::Normal(s) => Some(s.to_os_string()),
+                                Component::ParentDir => Some(OsString::from("..")),
+                                _ => None,
+                            })
+                            .collect();
+                        while let Some(c) = expanded.pop() {
+                            pending.push_front(c);
+                        }
+                        continue;
+                    }
+                    Ok(m) if m.is_dir() => {}
+                    Ok(_) => return Err(refused("a parent of the entry is not a directory")),
+                    Err(_) if create => {
+                        // Directories made on the way count as entries (one entry can
+                        // otherwise make up to 128 of them).
+                        self.implicit += 1;
+                        if self.stats.entries + self.implicit > self.limits.max_entries {
+                            return Err(UnpackError::TooManyEntries {
+                                limit: self.limits.max_entries,
+                            });
+                        }
+                        make_dir(&next)?
+                    }
+                    Err(_) => return Ok(None),
+                }
+                here.push(&component);
+                st.depth += 1;
+                st.top = Some(Rc::new(Frame {
+                    name: component,
+                    up: st.top.take(),
+                }));
+            }
+            fresh.push(st.clone());
+        }
+        self.remember(&components[..known], &components[known..], fresh);
+        Ok(Some(here))
+    }
+
+    /// Adds the states `fresh` of components `new` (after `known`, already remembered).
+    fn remember(&mut self, known: &[&OsStr], new: &[&OsStr], fresh: Vec<State>) {
+        if fresh.is_empty() {
+            return;
+        }
+        if self.resolved_count + fresh.len() > MAX_RESOLVED {
+            self.resolved = Resolved::default();
+            self.resolved_count = 0;
+            return;
+        }
+        let mut node = &mut self.resolved;
+        for c in known {
+            match node.children.get_mut(*c) {
+                Some(next) => node = next,
+                None => return,
             }
         }
-        let mut here = root;
-        here.extend(&stack);
-        Ok(Some(here))
+        self.resolved_count += fresh.len();
+        for (c, state) in new.iter().zip(fresh) {
+            node = node.children.entry(c.to_os_string()).or_insert(Resolved {
+                state,
+                children: HashMap::new(),
+            });
+        }
     }
 
     /// Applies directory modes and makes the sandbox's mount points real directories.

@@ -1,6 +1,7 @@
 //! The `/v2/` API: request routing, authentication, and each operation.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
@@ -27,19 +28,34 @@ const MAX_UPLOADS: usize = 256;
 const UPLOAD_IDLE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// An upload in progress: its repository, and the hash and size of what arrived so far.
-/// Its bytes hold room in the storage until it is dropped (finished, cancelled, failed or
-/// expired).
+/// Its bytes hold room in the storage, and its file stays, until it is dropped (finished,
+/// cancelled, failed, expired, or its request's handler dropped half-way).
 struct Upload {
     repo: String,
     hasher: Sha256,
     written: u64,
     touched: std::time::Instant,
     storage: Arc<Storage>,
+    /// Its file (moved into the blob store when the upload completes).
+    path: PathBuf,
 }
 
 impl Drop for Upload {
     fn drop(&mut self) {
         self.storage.release(self.written);
+        // Whatever is still at the upload's path is abandoned: removed, so no file stays
+        // outside the storage's accounting (a completed upload's file has been moved).
+        let path = std::mem::take(&mut self.path);
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn_blocking(move || {
+                    let _ = std::fs::remove_file(path);
+                });
+            }
+            Err(_) => {
+                let _ = std::fs::remove_file(path);
+            }
+        }
     }
 }
 
@@ -617,6 +633,7 @@ async fn start_upload(
         written: 0,
         touched: std::time::Instant::now(),
         storage: Arc::clone(&state.storage),
+        path: path.clone(),
     };
     match monolithic {
         Some(digest) => {

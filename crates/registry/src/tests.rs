@@ -499,3 +499,72 @@ async fn an_oversized_image_config_is_refused_before_it_is_read() {
         "{err}"
     );
 }
+
+/// A request body whose chunks arrive when the test sends them.
+struct Trickle(tokio::sync::mpsc::Receiver<bytes::Bytes>);
+
+impl http_body::Body for Trickle {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|b| Ok(http_body::Frame::data(b))))
+    }
+}
+
+#[tokio::test]
+async fn an_upload_whose_handler_is_dropped_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path(), local());
+    let uploads = dir.path().join("uploads");
+    let files = || std::fs::read_dir(&uploads).unwrap().count();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    // A monolithic upload (POST with ?digest=) and a chunk of a chunked one, each cut
+    // half-way by its connection going away (the handler's future dropped).
+    let digest = Digest::of(b"never finished");
+    for method in ["POST", "PATCH"] {
+        let uri = if method == "POST" {
+            format!("/v2/app/blobs/uploads/?digest={digest}")
+        } else {
+            let (st, h, _) = send(&s, "POST", "/v2/app/blobs/uploads/", &[], vec![]).await;
+            assert_eq!(st, StatusCode::ACCEPTED);
+            h["location"].to_str().unwrap().to_string()
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let req = Request::builder()
+            .method(method)
+            .uri(&uri)
+            .body(Body::new(Trickle(rx)))
+            .unwrap();
+        let task = tokio::spawn(router(s.clone()).oneshot(req));
+        tx.send(bytes::Bytes::from_static(b"0123456789"))
+            .await
+            .unwrap();
+        // Wait until the bytes are on disk, then drop the handler.
+        while !std::fs::read_dir(&uploads)
+            .unwrap()
+            .flatten()
+            .any(|e| e.metadata().unwrap().len() == 10)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the chunk never landed"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        while files() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{method}: the upload's file stays after its handler was dropped"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+}

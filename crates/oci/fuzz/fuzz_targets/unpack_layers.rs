@@ -52,6 +52,7 @@ fuzz_target!(|data: &[u8]| {
     let limits = UnpackLimits {
         max_bytes: 1 << 20,
         max_entries: 512,
+        max_resolve_steps: 1 << 20,
     };
     let verified = verify_layers(&layers, &limits);
     let root = tmp.path().join("root");

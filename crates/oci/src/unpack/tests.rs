@@ -378,8 +378,12 @@ fn extension_headers_and_trailing_data_are_bounded() {
     )
     .unwrap();
     for (name, bytes, limit) in [
-        ("long", gz(&long.into_inner().unwrap()), limits()),
-        ("trailing", gz(&trailing), limits()),
+        (
+            "long",
+            gz(&long.into_inner().unwrap()),
+            UnpackLimits::new(64 << 20),
+        ),
+        ("trailing", gz(&trailing), UnpackLimits::new(64 << 20)),
         ("dev", dev.into_inner().unwrap(), UnpackLimits::new(4095)),
     ] {
         let p = layer_file(dir.path(), name, &bytes);
@@ -393,4 +397,126 @@ fn extension_headers_and_trailing_data_are_bounded() {
             ),
         }
     }
+}
+
+/// A layer of `files` empty files in one directory `depth` levels deep.
+fn deep_layer(depth: usize, files: usize) -> Vec<u8> {
+    let dir = "d/".repeat(depth);
+    let names: Vec<String> = (0..files).map(|i| format!("{dir}f{i}")).collect();
+    let mut entries: Vec<(&str, Option<&str>)> = vec![(&dir, None)];
+    entries.extend(names.iter().map(|n| (n.as_str(), None)));
+    long_tar(&entries)
+}
+
+#[test]
+fn parents_resolved_once_keep_deep_images_linear() {
+    let dir = tempfile::tempdir().unwrap();
+    // 500 files 120 levels deep: walking every parent from the root would cost
+    // 500 x 120 x 121 / 2 = 3.6M components, remembering them ~7,300.
+    let p = layer_file(dir.path(), "deep", &deep_layer(120, 500));
+    // (Long names are read outside entries' data: they count toward max_bytes.)
+    let mut lim = UnpackLimits::new(64 << 20);
+    lim.max_resolve_steps = 20_000;
+    let started = std::time::Instant::now();
+    let stats = unpack_layers(&[l(&p)], &dir.path().join("root"), &lim).unwrap();
+    let took = started.elapsed();
+    eprintln!(
+        "{} deep entries in {took:?}: {:.0} entries/s",
+        stats.entries,
+        stats.entries as f64 / took.as_secs_f64()
+    );
+    assert_eq!(stats.entries, 501);
+    assert!(
+        dir.path()
+            .join("root")
+            .join("d/".repeat(120))
+            .join("f499")
+            .exists()
+    );
+
+    // Each entry in a new deep chain defeats remembering: the budget refuses the image.
+    let chains: Vec<String> = (0..200)
+        .map(|i| format!("c{i}/{}f", "d/".repeat(100)))
+        .collect();
+    let entries: Vec<(&str, Option<&str>)> = chains.iter().map(|n| (n.as_str(), None)).collect();
+    let p = layer_file(dir.path(), "chains", &long_tar(&entries));
+    let dest = dir.path().join("r-chains");
+    let err = unpack_layers(&[l(&p)], &dest, &lim).unwrap_err();
+    assert!(
+        matches!(&err, UnpackError::Refused { why, .. } if why.contains("too much work")),
+        "{err}"
+    );
+    assert!(!dest.exists());
+
+    // Directories made on the way count as entries.
+    let p = layer_file(dir.path(), "implicit", &long_tar(&[("a/b/c/d/e/f", None)]));
+    lim.max_entries = 5;
+    let dest = dir.path().join("r-implicit");
+    let err = unpack_layers(&[l(&p)], &dest, &lim).unwrap_err();
+    assert!(matches!(err, UnpackError::TooManyEntries { .. }), "{err}");
+    lim.max_entries = 6;
+    unpack_layers(&[l(&p)], &dest, &lim).unwrap();
+}
+
+#[test]
+fn remembered_parents_are_forgotten_when_a_path_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    let host = outside.to_str().unwrap();
+    // d/e resolved (and remembered), then d replaced by links to a host path and to `..`:
+    // later entries under d/e follow the new links, inside the root.
+    let a = layer_file(
+        dir.path(),
+        "a",
+        &tar_of(&[
+            E::File("d/e/f", b"x", 0o644),
+            E::Symlink("d", host),
+            E::File("d/e/g", b"x", 0o644),
+            E::Dir("d/e", 0o700),
+        ]),
+    );
+    let b = layer_file(
+        dir.path(),
+        "b",
+        &tar_of(&[
+            E::File("u/e/f", b"x", 0o644),
+            E::Char("u/.wh.e"),
+            E::Symlink("u/e", "../.."),
+            E::File("u/e/h", b"x", 0o644),
+            E::Dir("u/e/i", 0o700),
+        ]),
+    );
+    let root = dir.path().join("root");
+    unpack_layers(&[l(&a), l(&b)], &root, &limits()).unwrap();
+    assert!(
+        fs::read_dir(&outside).unwrap().next().is_none(),
+        "nothing outside"
+    );
+    let moved = root.join(outside.strip_prefix("/").unwrap());
+    assert!(moved.join("e/g").exists());
+    assert!(!moved.join("e/f").exists());
+    assert!(root.join("h").exists(), "'..' stops at the root");
+    assert!(!dir.path().join("h").exists());
+    assert_eq!(mode(&moved.join("e")), 0o700);
+    assert_eq!(mode(&root.join("i")), 0o700);
+    assert_eq!(mode(&root), 0o755);
+}
+
+#[test]
+fn bytes_outside_entries_count_toward_max_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2 MiB of zeros after the archive: within the 4 MiB allowed outside entries, but over
+    // the image's 1 MiB.
+    let mut trailing = tar_of(&[E::File("f", b"x", 0o644)]);
+    trailing.resize(trailing.len() + (2 << 20), 0);
+    let p = layer_file(dir.path(), "trailing", &gz(&trailing));
+    for result in [
+        verify_layers(&[l(&p)], &limits()),
+        unpack_layers(&[l(&p)], &dir.path().join("root"), &limits()),
+    ] {
+        let err = result.unwrap_err();
+        assert!(matches!(err, UnpackError::TooLarge { .. }), "{err}");
+    }
+    assert!(!dir.path().join("root").exists());
 }

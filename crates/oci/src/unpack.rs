@@ -19,12 +19,15 @@
 //! * at most [`BETWEEN_ENTRIES`] bytes read outside entries: PAX and GNU long-name headers
 //!   (which the tar reader buffers in memory) and padding after the end of the archive; those
 //!   bytes count toward `max_bytes` too;
-//! * parents resolved once are remembered (forgotten when anything is removed or replaced), so
-//!   the work is linear in the image; [`UnpackLimits::max_resolve_steps`] bounds it in total,
-//!   and directories made for parents count toward `max_entries`.
+//! * parents resolved once are remembered (forgotten when a directory or a symbolic link is
+//!   removed or replaced; at most [`MAX_RESOLVED`] of them and [`MAX_RESOLVED_BYTES`]), so the
+//!   work is linear in the image; [`UnpackLimits::max_resolve_steps`] bounds it in total, and
+//!   directories made for parents count toward `max_entries`.
 //!
 //! [`verify_layers`] walks the same way without writing: it measures the unpacked size and
-//! proves every layer decompresses and parses.
+//! proves every layer decompresses and parses. Resolving parents needs the file system, so it
+//! neither counts directories made for parents nor resolve steps: an image it accepts can
+//! still be refused by [`unpack_layers`] for `max_entries` or `max_resolve_steps`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::{OsStr, OsString};
@@ -118,6 +121,17 @@ const TOO_LARGE: &str = "the image unpacks to more than its size limit";
 
 /// Most parents remembered at once (the cache starts over beyond).
 const MAX_RESOLVED: usize = 1 << 18;
+
+/// Most bytes the remembered parents hold at once, counted as [`FRAME_OVERHEAD`] and the
+/// name of each [`Frame`], [`NODE_OVERHEAD`] and the key of each trie node (the cache starts
+/// over beyond): a walk through long symbolic link targets makes many frames for one node.
+const MAX_RESOLVED_BYTES: usize = 64 << 20;
+
+/// Bytes counted per [`Frame`] besides its name (the `Rc` box and the name's allocation).
+const FRAME_OVERHEAD: usize = 64;
+
+/// Bytes counted per trie node besides its key (the node, its map slot, the key's allocation).
+const NODE_OVERHEAD: usize = 128;
 
 /// Bounds of one unpack.
 #[derive(Debug, Clone, Copy)]
@@ -282,9 +296,15 @@ struct Walk {
     /// (entries of types that carry none), and bytes read outside entries.
     counted: Rc<Cell<u64>>,
     /// Parents already resolved, by entry path; emptied whenever an entry removes or
-    /// replaces anything (which could change what a remembered path resolves to).
+    /// replaces a directory or a symbolic link (which could change what a remembered path
+    /// resolves to), and when it grows past [`MAX_RESOLVED`] nodes or `max_resolved_bytes`.
     resolved: Resolved,
     resolved_count: usize,
+    /// Bytes [`Walk::resolved`] holds (see [`MAX_RESOLVED_BYTES`]), and its cap.
+    resolved_bytes: usize,
+    max_resolved_bytes: usize,
+    /// Times the remembered parents were dropped for their size (for tests).
+    resolved_restarts: u64,
     /// Work spent resolving parents, against [`UnpackLimits::max_resolve_steps`].
     steps: u64,
     /// Directories made for entries' parents (no entry of their own), against
@@ -339,6 +359,9 @@ impl Walk {
             counted: Rc::new(Cell::new(0)),
             resolved: Resolved::default(),
             resolved_count: 0,
+            resolved_bytes: 0,
+            max_resolved_bytes: MAX_RESOLVED_BYTES,
+            resolved_restarts: 0,
             steps: 0,
             implicit: 0,
         }
@@ -662,11 +685,25 @@ impl Walk {
         Ok(())
     }
 
-    /// Removes whatever is at `at`, forgetting the parents resolved so far.
+    /// Removes whatever is at `at`. Removing a directory or a symbolic link forgets the
+    /// parents resolved so far (they may go through it); removing anything else cannot change
+    /// how a parent resolves (a walk only goes through directories and links), so an overwritten
+    /// file keeps them.
     fn remove_at(&mut self, at: &Path) -> Result<(), UnpackError> {
+        let through = at
+            .symlink_metadata()
+            .is_ok_and(|m| m.is_dir() || m.file_type().is_symlink());
+        if through {
+            self.forget();
+        }
+        remove_any(at)
+    }
+
+    /// Drops every remembered parent.
+    fn forget(&mut self) {
         self.resolved = Resolved::default();
         self.resolved_count = 0;
-        remove_any(at)
+        self.resolved_bytes = 0;
     }
 
     /// Empties directory `dir` of entries not created by the current layer.
@@ -756,6 +793,8 @@ impl Walk {
         let mut st = node.state.clone();
         let mut here = st.host(&root);
         let mut fresh: Vec<State> = Vec::new();
+        // Bytes of the frames made by this walk (those kept by `fresh` are remembered).
+        let mut frame_bytes = 0;
         for original in &components[known..] {
             let mut pending: VecDeque<OsString> = VecDeque::from([original.to_os_string()]);
             while let Some(component) = pending.pop_front() {
@@ -824,6 +863,7 @@ impl Walk {
                 }
                 here.push(&component);
                 st.depth += 1;
+                frame_bytes += FRAME_OVERHEAD + component.len();
                 st.top = Some(Rc::new(Frame {
                     name: component,
                     up: st.top.take(),
@@ -831,18 +871,36 @@ impl Walk {
             }
             fresh.push(st.clone());
         }
-        self.remember(&components[..known], &components[known..], fresh);
+        self.remember(
+            &components[..known],
+            &components[known..],
+            fresh,
+            frame_bytes,
+        );
         Ok(Some(here))
     }
 
-    /// Adds the states `fresh` of components `new` (after `known`, already remembered).
-    fn remember(&mut self, known: &[&OsStr], new: &[&OsStr], fresh: Vec<State>) {
+    /// Adds the states `fresh` of components `new` (after `known`, already remembered), whose
+    /// new frames take `frame_bytes`.
+    fn remember(
+        &mut self,
+        known: &[&OsStr],
+        new: &[&OsStr],
+        fresh: Vec<State>,
+        frame_bytes: usize,
+    ) {
         if fresh.is_empty() {
             return;
         }
-        if self.resolved_count + fresh.len() > MAX_RESOLVED {
-            self.resolved = Resolved::default();
-            self.resolved_count = 0;
+        let node_bytes: usize = new
+            .iter()
+            .take(fresh.len())
+            .map(|c| NODE_OVERHEAD + c.len())
+            .sum();
+        let bytes = self.resolved_bytes + frame_bytes + node_bytes;
+        if self.resolved_count + fresh.len() > MAX_RESOLVED || bytes > self.max_resolved_bytes {
+            self.forget();
+            self.resolved_restarts += 1;
             return;
         }
         let mut node = &mut self.resolved;
@@ -853,6 +911,7 @@ impl Walk {
             }
         }
         self.resolved_count += fresh.len();
+        self.resolved_bytes = bytes;
         for (c, state) in new.iter().zip(fresh) {
             node = node.children.entry(c.to_os_string()).or_insert(Resolved {
                 state,

@@ -504,6 +504,67 @@ fn remembered_parents_are_forgotten_when_a_path_is_replaced() {
 }
 
 #[test]
+fn overwritten_files_keep_remembered_parents() {
+    let dir = tempfile::tempdir().unwrap();
+    // 300 files 25 levels deep, written again by a second layer (a second `npm ci`): forgetting
+    // the parents at each overwritten file would cost 300 x 25 x 26 / 2 = 97,500 components.
+    let a = layer_file(dir.path(), "a", &deep_layer(25, 300));
+    let b = layer_file(dir.path(), "b", &deep_layer(25, 300));
+    let mut lim = UnpackLimits::new(64 << 20);
+    lim.max_resolve_steps = 5_000;
+    let root = dir.path().join("root");
+    let stats = unpack_layers(&[l(&a), l(&b)], &root, &lim).unwrap();
+    assert_eq!(stats.entries, 602);
+    assert!(root.join("d/".repeat(25)).join("f299").exists());
+}
+
+#[test]
+fn remembered_parents_start_over_beyond_their_byte_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    // Links `kN -> /<long>/<long>/<long>` and files `kN/fN`: each walk remembers one node but
+    // three frames of long names.
+    let long = ["a", "b", "c"].map(|c| c.repeat(90));
+    let target = format!("/{}", long.join("/"));
+    let links: Vec<(String, String)> = (0..200)
+        .map(|i| (format!("k{i}"), format!("k{i}/f{i}")))
+        .collect();
+    let mut entries: Vec<(&str, Option<&str>)> = Vec::new();
+    let top = format!("{}/", long.join("/"));
+    entries.push((&top, None));
+    for (link, file) in &links {
+        entries.push((link, Some(&target)));
+        entries.push((file, None));
+    }
+    let p = layer_file(dir.path(), "links", &long_tar(&entries));
+    let root = dir.path().join("root");
+    fs::create_dir(&root).unwrap();
+    let mut walk = Walk::new(Some(root.clone()), UnpackLimits::new(64 << 20));
+    walk.max_resolved_bytes = 4_000;
+    walk.layer(0, &l(&p)).unwrap();
+    walk.finish().unwrap();
+    assert!(walk.resolved_restarts > 10, "{}", walk.resolved_restarts);
+    assert!(walk.resolved_bytes <= 4_000, "{}", walk.resolved_bytes);
+    let inner = root.join(long.join("/"));
+    for i in 0..200 {
+        assert!(inner.join(format!("f{i}")).is_file(), "f{i}");
+        assert!(root.join(format!("k{i}")).is_symlink());
+    }
+    assert_eq!(fs::read_dir(&inner).unwrap().count(), 200);
+
+    // The default cap keeps them all (no restart) with the same result.
+    let root2 = dir.path().join("root2");
+    fs::create_dir(&root2).unwrap();
+    let mut walk = Walk::new(Some(root2.clone()), UnpackLimits::new(64 << 20));
+    walk.layer(0, &l(&p)).unwrap();
+    assert_eq!(walk.resolved_restarts, 0);
+    assert!(walk.resolved_bytes > 4_000, "{}", walk.resolved_bytes);
+    assert_eq!(
+        fs::read_dir(root2.join(long.join("/"))).unwrap().count(),
+        200
+    );
+}
+
+#[test]
 fn bytes_outside_entries_count_toward_max_bytes() {
     let dir = tempfile::tempdir().unwrap();
     // 2 MiB of zeros after the archive: within the 4 MiB allowed outside entries, but over

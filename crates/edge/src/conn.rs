@@ -31,6 +31,13 @@ const LINGER_IDLE: Duration = Duration::from_secs(1);
 /// is still in its first request head.
 const SHED_GRACE: Duration = Duration::from_millis(50);
 
+/// How long a connection asked to make room may take to flush the answer it already gave
+/// before it is dropped (a client that never reads would otherwise hold its slot forever).
+#[cfg(not(test))]
+const SHED_FLUSH: Duration = Duration::from_secs(5);
+#[cfg(test)]
+const SHED_FLUSH: Duration = Duration::from_secs(2);
+
 /// What every connection of one server shares.
 pub(crate) struct Shared {
     pub requests: Arc<Semaphore>,
@@ -164,8 +171,16 @@ pub(crate) async fn serve_connection<S, B>(
             tracing::debug!(%peer, "idle connection asked to close to make room for a new one");
             if slot.has_started() {
                 // An answer may still sit in hyper's write buffer (the response body is gone
-                // once its last frame is queued): hyper flushes it, then closes by itself.
-                conn.as_mut().await
+                // once its last frame is queued): hyper flushes it, then closes by itself,
+                // within SHED_FLUSH or the connection is dropped (no lingering: the client
+                // is not reading).
+                match tokio::time::timeout(SHED_FLUSH, conn.as_mut()).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        tracing::debug!(%peer, "connection asked to close did not flush its answer in time; dropped");
+                        return;
+                    }
+                }
             } else {
                 // Still in its first head: hyper closes at once a connection that has not
                 // sent a byte; a partial head is dropped here unless it completes meanwhile
@@ -329,6 +344,63 @@ mod tests {
             .unwrap();
         assert!(got.starts_with(b"HTTP/1.1 200"), "the newcomer served then");
         assert_eq!(body_len(&got), SIZE);
+        let _ = stop.send(());
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_to_make_room_that_is_never_read_frees_its_slot() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = EdgeConfig {
+            max_connections: 1,
+            ..EdgeConfig::default()
+        };
+        let renderer: Renderer = Arc::new(|_| {
+            Response::builder()
+                .status(503)
+                .header("x-amzn-requestid", "e")
+                .body(Bytes::new())
+                .unwrap()
+        });
+        let service = tower::service_fn(|_: Request<Incoming>| async {
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .header("x-amzn-requestid", "r")
+                    .body(Full::new(Bytes::from(vec![7u8; SIZE])))
+                    .unwrap(),
+            )
+        });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(crate::serve(listener, service, config, renderer, async {
+            let _ = stopped.await;
+        }));
+        // A client that asks for a large answer and never reads it (zero window).
+        let mut stuck = TcpStream::connect(addr).await.unwrap();
+        stuck
+            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut peek = [0u8; 1];
+        tokio::time::timeout(Duration::from_secs(5), stuck.peek(&mut peek))
+            .await
+            .expect("the answer starts")
+            .unwrap();
+        // The newcomer is served once the stuck one is dropped, within SHED_FLUSH.
+        let newcomer = tokio::spawn(async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            read_all(&mut s).await
+        });
+        let got = tokio::time::timeout(SHED_FLUSH + Duration::from_secs(3), newcomer)
+            .await
+            .expect("the stuck connection's slot is freed")
+            .unwrap();
+        assert!(got.starts_with(b"HTTP/1.1 200"), "the newcomer served");
+        assert_eq!(body_len(&got), SIZE);
+        drop(stuck);
         let _ = stop.send(());
         server.await.unwrap();
     }

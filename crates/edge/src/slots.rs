@@ -13,7 +13,9 @@
 //!
 //! Remote peers (not the loopback) have a cap of their own, so one host cannot hold every
 //! slot: a connection beyond it closes that host's own connection idle the longest, or is
-//! refused when all of them are busy.
+//! refused when all of them are busy or closing. A close request is not counted as room: the
+//! host holds at most its cap of connections not asked to close, and twice its cap in all
+//! (those asked to close are gone within the connection's flush limit).
 
 use std::collections::HashMap;
 use std::future::poll_fn;
@@ -107,8 +109,26 @@ impl Slots {
     ) -> Option<Admission> {
         let counted_ip = (self.per_ip > 0).then(|| address_key(ip)).flatten();
         if let Some(ip) = counted_ip {
-            let held = self.lock().per_ip.get(&ip).copied().unwrap_or(0);
-            if held >= self.per_ip && !self.shed_oldest(Some(ip)) {
+            let (held, closing) = {
+                let table = self.lock();
+                let held = table.per_ip.get(&ip).copied().unwrap_or(0);
+                let closing = if held >= self.per_ip {
+                    table
+                        .conns
+                        .values()
+                        .filter(|t| t.counted_ip == Some(ip) && t.shed.load(Ordering::Acquire))
+                        .count()
+                } else {
+                    0
+                };
+                (held, closing)
+            };
+            // A close request is not room until the connection is gone: above the cap only
+            // while fewer than the cap are not closing, and never past twice the cap.
+            if held >= self.per_ip
+                && (held >= self.per_ip.saturating_mul(2)
+                    || (held - closing >= self.per_ip && !self.shed_oldest(Some(ip))))
+            {
                 return Some(Admission::Refused);
             }
         }
@@ -483,6 +503,37 @@ mod tests {
             Ok(Ok(Some(Admission::Admitted(_))))
         ));
         drop(bc);
+    }
+
+    #[tokio::test]
+    async fn a_close_request_is_not_room_for_a_remote_address() {
+        let slots = Slots::new(100, 2);
+        let r1 = admit(&slots, REMOTE).await.unwrap();
+        let r2 = admit(&slots, REMOTE).await.unwrap();
+        // r1 asked to close (it never goes; say it flushes to a reader that never reads).
+        let r3 = admit(&slots, REMOTE).await.unwrap();
+        assert!(shed(&r1).await);
+        // r2, r3 not closing and both busy: refused, r1's close request is no room.
+        let (_b2, _b3) = (r2.busy(), r3.busy());
+        assert!(
+            admit(&slots, REMOTE).await.is_none(),
+            "r1 closing is no room"
+        );
+        drop(_b3);
+        // r3 idle: asked to close, the newcomer admitted (2 not closing, 4 held).
+        let r4 = admit(&slots, REMOTE).await.unwrap();
+        assert!(shed(&r3).await);
+        let _b4 = r4.busy();
+        drop(_b2);
+        // Twice the cap held: refused even with r2 idle, until a closing one is gone.
+        assert!(
+            admit(&slots, REMOTE).await.is_none(),
+            "twice the cap at most"
+        );
+        assert!(!shed(&r2).await);
+        drop(r1);
+        let _r5 = admit(&slots, REMOTE).await.unwrap();
+        assert!(shed(&r2).await);
     }
 
     async fn admit_n(slots: &Arc<Slots>, ip: IpAddr, n: usize) -> Vec<Slot> {

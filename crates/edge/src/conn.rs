@@ -160,6 +160,10 @@ pub(crate) async fn serve_connection<S, B>(
         .keep_alive(true);
     let conn = builder.serve_connection(io, svc);
     tokio::pin!(conn);
+    // How long the lingering close waits for the client's next bytes: a connection closed to
+    // make room lingers only while the client is still sending (a body it was refused), not
+    // the usual second an idle keep-alive client would hold the slot a newcomer waits for.
+    let mut linger_idle = LINGER_IDLE;
     let result = tokio::select! {
         r = conn.as_mut() => r,
         () = stopped(&mut stop) => {
@@ -174,6 +178,7 @@ pub(crate) async fn serve_connection<S, B>(
                 // once its last frame is queued): hyper flushes it, then closes by itself,
                 // within SHED_FLUSH or the connection is dropped (no lingering: the client
                 // is not reading).
+                linger_idle = SHED_GRACE;
                 match tokio::time::timeout(SHED_FLUSH, conn.as_mut()).await {
                     Ok(r) => r,
                     Err(_) => {
@@ -201,7 +206,7 @@ pub(crate) async fn serve_connection<S, B>(
     if let Err(e) = result {
         tracing::debug!(error = %e, "connection ended with an error");
     }
-    linger_close(linger, &slot).await;
+    linger_close(linger, &slot, linger_idle).await;
 }
 
 async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
@@ -214,12 +219,13 @@ fn duplicate(stream: TcpStream) -> std::io::Result<(TcpStream, std::net::TcpStre
     Ok((TcpStream::from_std(std)?, copy))
 }
 
-/// Sends FIN, then reads and drops what the client still sends (for at most [`LINGER`]), so
+/// Sends FIN, then reads and drops what the client still sends (for at most [`LINGER`], while
+/// it sends something at least every `idle_for`), so
 /// that closing with unread input does not reset the connection under the client's feet
 /// before it read the answer. A connection asked to close to make room meanwhile stops at once
 /// (its slot is for a new connection); one asked before it lingers as usual, as it answered a
 /// request since.
-async fn linger_close(socket: std::net::TcpStream, slot: &Slot) {
+async fn linger_close(socket: std::net::TcpStream, slot: &Slot, idle_for: Duration) {
     let _ = socket.shutdown(std::net::Shutdown::Write);
     let Ok(mut socket) = TcpStream::from_std(socket) else {
         return;
@@ -228,7 +234,7 @@ async fn linger_close(socket: std::net::TcpStream, slot: &Slot) {
     let deadline = tokio::time::Instant::now() + LINGER;
     let mut sink = [0u8; 16 * 1024];
     loop {
-        let idle = tokio::time::Instant::now() + LINGER_IDLE;
+        let idle = tokio::time::Instant::now() + idle_for;
         let read = tokio::time::timeout_at(deadline.min(idle), socket.read(&mut sink));
         tokio::select! {
             r = read => match r {

@@ -293,8 +293,13 @@ mod tests {
         response.len() - head
     }
 
-    #[tokio::test]
-    async fn a_connection_closed_to_make_room_still_sends_its_whole_answer() {
+    /// A server with room for one connection whose every answer is SIZE bytes: its address,
+    /// what stops it, and its task.
+    async fn one_slot_server() -> (
+        std::net::SocketAddr,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    ) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let config = EdgeConfig {
@@ -320,6 +325,12 @@ mod tests {
         let server = tokio::spawn(crate::serve(listener, service, config, renderer, async {
             let _ = stopped.await;
         }));
+        (addr, stop, server)
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_to_make_room_still_sends_its_whole_answer() {
+        let (addr, stop, server) = one_slot_server().await;
         // A slow reader: its answer is queued (the body is gone, the connection idle) but
         // mostly unsent.
         let mut slow = TcpStream::connect(addr).await.unwrap();
@@ -356,31 +367,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_closed_to_make_room_that_is_never_read_frees_its_slot() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let config = EdgeConfig {
-            max_connections: 1,
-            ..EdgeConfig::default()
-        };
-        let renderer: Renderer = Arc::new(|_| {
-            Response::builder()
-                .status(503)
-                .header("x-amzn-requestid", "e")
-                .body(Bytes::new())
-                .unwrap()
-        });
-        let service = tower::service_fn(|_: Request<Incoming>| async {
-            Ok::<_, Infallible>(
-                Response::builder()
-                    .header("x-amzn-requestid", "r")
-                    .body(Full::new(Bytes::from(vec![7u8; SIZE])))
-                    .unwrap(),
-            )
-        });
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(crate::serve(listener, service, config, renderer, async {
-            let _ = stopped.await;
-        }));
+        let (addr, stop, server) = one_slot_server().await;
         // A client that asks for a large answer and never reads it (zero window).
         let mut stuck = TcpStream::connect(addr).await.unwrap();
         stuck

@@ -328,28 +328,38 @@ mod tests {
         (addr, stop, server)
     }
 
+    /// A keep-alive connection whose request's answer has started to arrive (and is left
+    /// unread).
+    async fn answer_started(addr: std::net::SocketAddr) -> TcpStream {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut peek = [0u8; 1];
+        tokio::time::timeout(Duration::from_secs(5), s.peek(&mut peek))
+            .await
+            .expect("the answer starts")
+            .unwrap();
+        s
+    }
+
+    /// A new client's one request (`connection: close`) and all it reads back.
+    async fn newcomer(addr: std::net::SocketAddr) -> Vec<u8> {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        read_all(&mut s).await
+    }
+
     #[tokio::test]
     async fn a_connection_closed_to_make_room_still_sends_its_whole_answer() {
         let (addr, stop, server) = one_slot_server().await;
         // A slow reader: its answer is queued (the body is gone, the connection idle) but
         // mostly unsent.
-        let mut slow = TcpStream::connect(addr).await.unwrap();
-        slow.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let mut peek = [0u8; 1];
-        tokio::time::timeout(Duration::from_secs(5), slow.peek(&mut peek))
-            .await
-            .expect("the answer starts")
-            .unwrap();
+        let mut slow = answer_started(addr).await;
         // A new connection: the slow one, idle, is asked to close.
-        let newcomer = tokio::spawn(async move {
-            let mut s = TcpStream::connect(addr).await.unwrap();
-            s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-                .await
-                .unwrap();
-            read_all(&mut s).await
-        });
+        let newcomer = tokio::spawn(newcomer(addr));
         // Well past SHED_GRACE.
         tokio::time::sleep(SHED_GRACE * 4).await;
         let got = read_all(&mut slow).await;
@@ -369,24 +379,9 @@ mod tests {
     async fn a_connection_closed_to_make_room_that_is_never_read_frees_its_slot() {
         let (addr, stop, server) = one_slot_server().await;
         // A client that asks for a large answer and never reads it (zero window).
-        let mut stuck = TcpStream::connect(addr).await.unwrap();
-        stuck
-            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let mut peek = [0u8; 1];
-        tokio::time::timeout(Duration::from_secs(5), stuck.peek(&mut peek))
-            .await
-            .expect("the answer starts")
-            .unwrap();
+        let stuck = answer_started(addr).await;
         // The newcomer is served once the stuck one is dropped, within SHED_FLUSH.
-        let newcomer = tokio::spawn(async move {
-            let mut s = TcpStream::connect(addr).await.unwrap();
-            s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-                .await
-                .unwrap();
-            read_all(&mut s).await
-        });
+        let newcomer = tokio::spawn(newcomer(addr));
         let got = tokio::time::timeout(SHED_FLUSH + Duration::from_secs(3), newcomer)
             .await
             .expect("the stuck connection's slot is freed")

@@ -97,6 +97,25 @@ def _chromium() -> tuple[str, str]:
     return browser, driver
 
 
+def _start_driver(webdriver, Service, driver_path: str, opts, log: Path):
+    """Starts chromedriver, up to twice more if it exits at start. Selenium picks chromedriver's
+    port by binding a free one and closing it, then starts the driver on it: a connection made
+    on the machine in between may take that port (chromedriver then exits with status 1, "port
+    not available"). Its log goes to `log` and is shown when it still fails."""
+    from selenium.common.exceptions import WebDriverException
+
+    for attempt in range(3):
+        try:
+            return webdriver.Chrome(service=Service(driver_path, log_output=str(log)), options=opts)
+        except WebDriverException as e:
+            if "unexpectedly exited" not in str(e) or attempt == 2:
+                try:
+                    said = log.read_text(errors="replace")[-4000:]
+                except OSError:
+                    said = "<no log>"
+                raise AssertionError(f"chromedriver did not start: {e}\nits log:\n{said}") from e
+
+
 @pytest.fixture
 def browser(artifacts, request):
     from selenium import webdriver
@@ -109,7 +128,8 @@ def browser(artifacts, request):
                 "--window-size=1400,1000", "--force-color-profile=srgb",
                 "--disable-extensions", "--no-first-run"):
         opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(driver_path), options=opts)
+    driver = _start_driver(webdriver, Service, driver_path, opts,
+                           artifacts / f"chromedriver-{request.node.name}.log")
     driver.set_page_load_timeout(30)
     yield driver
     failed = getattr(request.node, "rep_call", None)

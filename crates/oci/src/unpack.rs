@@ -21,7 +21,8 @@
 //!   bytes count toward `max_bytes` too;
 //! * parents resolved once are remembered (forgotten when a directory or a symbolic link is
 //!   removed or replaced; at most [`MAX_RESOLVED`] of them and [`MAX_RESOLVED_BYTES`]), so the
-//!   work is linear in the image; [`UnpackLimits::max_resolve_steps`] bounds it in total, and
+//!   work is linear in the image; [`UnpackLimits::max_resolve_steps`] bounds it in total (with
+//!   the entries listed to empty opaque directories, each directory once per layer), and
 //!   directories made for parents count toward `max_entries`.
 //!
 //! [`verify_layers`] walks the same way without writing: it measures the unpacked size and
@@ -29,7 +30,7 @@
 //! neither counts directories made for parents nor resolve steps: an image it accepts can
 //! still be refused by [`unpack_layers`] for `max_entries` or `max_resolve_steps`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read};
@@ -130,8 +131,10 @@ const MAX_RESOLVED_BYTES: usize = 64 << 20;
 /// Bytes counted per [`Frame`] besides its name (the `Rc` box and the name's allocation).
 const FRAME_OVERHEAD: usize = 64;
 
-/// Bytes counted per trie node besides its key (the node, its map slot, the key's allocation).
-const NODE_OVERHEAD: usize = 128;
+/// Bytes counted per trie node besides its key: its slot in its parent's map (key and node),
+/// twice over for the hash table's spare capacity (up to half its slots are empty after it
+/// grows), and the key's allocation.
+const NODE_OVERHEAD: usize = 2 * (std::mem::size_of::<(OsString, Resolved)>() + 1) + 16;
 
 /// Bounds of one unpack.
 #[derive(Debug, Clone, Copy)]
@@ -143,6 +146,7 @@ pub struct UnpackLimits {
     /// kernel walks (an `lstat` or `mkdir` at depth 10 counts 10). Parents resolved once are
     /// remembered, so a legitimate image costs about one `lstat` per directory it has; this
     /// bounds images made to defeat that (each entry in a new deep chain of directories).
+    /// Each entry listed to empty an opaque directory counts one.
     pub max_resolve_steps: u64,
 }
 
@@ -408,7 +412,9 @@ impl Walk {
         };
         let mut archive = tar::Archive::new(reader);
         let mut created: HashSet<PathBuf> = HashSet::new();
-        let mut opaque: Vec<PathBuf> = Vec::new();
+        // Each directory once, however many markers name it (a layer repeating one marker
+        // would otherwise list the directory once per marker: quadratic).
+        let mut opaque: BTreeSet<PathBuf> = BTreeSet::new();
         let mut saw_entry = false;
         for entry in archive.entries().map_err(corrupt)? {
             let mut entry = entry.map_err(corrupt)?;
@@ -449,7 +455,7 @@ impl Walk {
         layer: usize,
         entry: &mut tar::Entry<'_, R>,
         created: &mut HashSet<PathBuf>,
-        opaque: &mut Vec<PathBuf>,
+        opaque: &mut BTreeSet<PathBuf>,
     ) -> Result<(), UnpackError> {
         let raw = entry.path().map_err(|e| UnpackError::Corrupt {
             layer,
@@ -487,7 +493,7 @@ impl Walk {
         if let Some(hidden) = name.strip_prefix(b".wh.") {
             let parent = path.parent().unwrap_or(Path::new("")).to_path_buf();
             if hidden == b".wh..opq" {
-                opaque.push(parent);
+                opaque.insert(parent);
                 return Ok(());
             }
             if hidden.is_empty() || hidden == b"." || hidden == b".." || hidden.contains(&b'/') {
@@ -729,6 +735,15 @@ impl Walk {
             return Ok(());
         };
         for entry in entries.flatten() {
+            // Listing counts as resolve work, so the budget bounds it in total too.
+            self.steps += 1;
+            if self.steps > self.limits.max_resolve_steps {
+                return Err(UnpackError::Refused {
+                    layer,
+                    path: shown,
+                    why: "emptying opaque directories takes too much work",
+                });
+            }
             let rel = dir.join(entry.file_name());
             if !created.contains(&rel) {
                 self.remove_at(&entry.path())?;

@@ -581,3 +581,49 @@ fn bytes_outside_entries_count_toward_max_bytes() {
     }
     assert!(!dir.path().join("root").exists());
 }
+
+/// A layer repeating one directory's opaque marker empties the directory once: the work is
+/// linear in the entries (the directory, full of the layer's own entries, was listed once per
+/// marker: 16,001 entries took a minute), and listing counts against the resolve budget.
+#[test]
+fn repeated_opaque_markers_list_their_directory_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 2_000;
+    let lower = layer_file(
+        dir.path(),
+        "lower",
+        &tar_of(&[E::File("d/old", b"", 0o644)]),
+    );
+    let names: Vec<String> = (0..n).map(|i| format!("d/f{i}")).collect();
+    let mut upper: Vec<E<'_>> = vec![E::Dir("d", 0o755)];
+    for name in &names {
+        upper.push(E::File(name, b"", 0o644));
+    }
+    for _ in 0..n {
+        upper.push(E::File("d/.wh..wh..opq", b"", 0o644));
+    }
+    let upper = layer_file(dir.path(), "upper", &tar_of(&upper));
+    let root = dir.path().join("root");
+    // Room for listing the directory a few times, far from once per marker (n * n).
+    let mut limits = UnpackLimits::new(1 << 30);
+    limits.max_resolve_steps = 4 * n as u64;
+    unpack_layers(&[l(&lower), l(&upper)], &root, &limits).unwrap();
+    assert!(
+        !root.join("d/old").exists(),
+        "the opaque directory drops the lower layer's entry"
+    );
+    assert_eq!(
+        fs::read_dir(root.join("d")).unwrap().count(),
+        n,
+        "and keeps its own layer's"
+    );
+
+    // The listing is bounded by the budget as well: a budget below one listing refuses.
+    limits.max_resolve_steps = n as u64 / 2;
+    let err =
+        unpack_layers(&[l(&lower), l(&upper)], &dir.path().join("root2"), &limits).unwrap_err();
+    assert!(
+        err.to_string().contains("emptying opaque directories"),
+        "{err}"
+    );
+}

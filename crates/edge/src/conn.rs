@@ -392,4 +392,115 @@ mod tests {
         let _ = stop.send(());
         server.await.unwrap();
     }
+    /// REVIEW: a request that starts on a connection in the instant it is asked to close
+    /// (the client reused its idle keep-alive connection) is cut at SHED_FLUSH.
+    #[tokio::test]
+    async fn review_a_request_started_as_its_connection_is_asked_to_close_is_answered() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let mut outcomes = Vec::new();
+        for attempt in 0..20 {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let config = EdgeConfig {
+                max_connections: 1,
+                ..EdgeConfig::default()
+            };
+            let renderer: Renderer = Arc::new(|_| {
+                Response::builder()
+                    .status(503)
+                    .header("x-amzn-requestid", "e")
+                    .body(Bytes::new())
+                    .unwrap()
+            });
+            let slow_started = Arc::new(AtomicUsize::new(0));
+            let counter = Arc::clone(&slow_started);
+            let service = tower::service_fn(move |req: Request<Incoming>| {
+                let counter = Arc::clone(&counter);
+                async move {
+                    if req.uri().path() == "/slow" {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        // An invocation longer than SHED_FLUSH.
+                        tokio::time::sleep(SHED_FLUSH * 2).await;
+                    }
+                    Ok::<_, Infallible>(
+                        Response::builder()
+                            .header("x-amzn-requestid", "r")
+                            .body(Full::new(Bytes::from_static(b"done")))
+                            .unwrap(),
+                    )
+                }
+            });
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(crate::serve(listener, service, config, renderer, async {
+                let _ = stopped.await;
+            }));
+            // A keep-alive client: one answered request, the connection idle.
+            let mut a = TcpStream::connect(addr).await.unwrap();
+            a.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let mut first = Vec::new();
+            while !first.ends_with(b"done") {
+                let n = a.read(&mut buf).await.unwrap();
+                assert!(n > 0);
+                first.extend_from_slice(&buf[..n]);
+            }
+            // A newcomer arrives as the client reuses its connection for a long request.
+            let b = std::net::TcpStream::connect(addr).unwrap();
+            a.write_all(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+            let got = read_all(&mut a).await;
+            let started = slow_started.load(Ordering::SeqCst) > 0;
+            let answered = got.starts_with(b"HTTP/1.1 200");
+            outcomes.push((attempt, started, answered));
+            drop(b);
+            let _ = stop.send(());
+            server.await.unwrap();
+            assert!(
+                !started || answered,
+                "attempt {attempt}: the request was taken (its service ran) but the connection was \
+                 closed without an answer after SHED_FLUSH; outcomes {outcomes:?}"
+            );
+        }
+        eprintln!("outcomes (attempt, service started, answered): {outcomes:?}");
+    }
+    /// REVIEW: a slow but steady reader of an answer is cut at SHED_FLUSH when asked to close.
+    #[tokio::test]
+    async fn review_a_slow_steady_reader_gets_its_whole_answer() {
+        let (addr, stop, server) = one_slot_server().await;
+        let mut slow = answer_started(addr).await;
+        let newcomer = tokio::spawn(newcomer(addr));
+        // About 8 MiB/s: 32 MiB in ~4 s, longer than SHED_FLUSH (2 s in tests).
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match tokio::time::timeout_at(deadline, slow.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        assert_eq!(body_len(&got), SIZE, "the whole answer, read at a steady pace (got {} bytes)", got.len());
+        let _ = newcomer.await;
+        let _ = stop.send(());
+        server.await.unwrap();
+    }
+
+    /// REVIEW: a head completed just after its connection was asked to close, whose answer is
+    /// never read, holds the slot for good (the first-head path has no SHED_FLUSH bound, and a
+    /// connection asked once is never asked again).
+    #[tokio::test]
+    async fn review_a_head_completed_after_the_close_request_never_read_frees_its_slot() {
+        let (addr, stop, server) = one_slot_server().await;
+        let mut a = TcpStream::connect(addr).await.unwrap();
+        a.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let newcomer = tokio::spawn(newcomer(addr));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        a.write_all(b"\r\n").await.unwrap();
+        let got = tokio::time::timeout(SHED_FLUSH + Duration::from_secs(5), newcomer).await;
+        assert!(got.is_ok(), "the newcomer still waits: a holds the only slot");
+        drop(a);
+        let _ = stop.send(());
+        server.await.unwrap();
+    }
 }

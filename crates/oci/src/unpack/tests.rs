@@ -581,3 +581,31 @@ fn bytes_outside_entries_count_toward_max_bytes() {
     }
     assert!(!dir.path().join("root").exists());
 }
+
+/// REVIEW: repeated opaque markers for one directory each list the directory again.
+#[test]
+fn review_repeated_opaque_markers_cost_linear_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut times = Vec::new();
+    for n in [2_000usize, 4_000, 8_000] {
+        let names: Vec<String> = (0..n).map(|i| format!("d/f{i}")).collect();
+        let mut entries: Vec<E<'_>> = vec![E::Dir("d", 0o755)];
+        for name in &names {
+            entries.push(E::File(name, b"", 0o644));
+        }
+        for _ in 0..n {
+            entries.push(E::File("d/.wh..wh..opq", b"", 0o644));
+        }
+        let p = layer_file(dir.path(), &format!("l{n}"), &tar_of(&entries));
+        let root = dir.path().join(format!("root{n}"));
+        let started = std::time::Instant::now();
+        unpack_layers(&[l(&p)], &root, &UnpackLimits::new(1 << 30)).unwrap();
+        times.push((2 * n + 1, started.elapsed()));
+    }
+    eprintln!("entries, time: {times:?}");
+    // Linear work: 4x the entries in at most ~6x the time.
+    assert!(
+        times[2].1 < times[0].1 * 6,
+        "quadratic in the entries: {times:?}"
+    );
+}

@@ -42,6 +42,7 @@ pub mod hot;
 mod rewrite;
 mod services;
 mod slots;
+mod stall;
 
 use std::convert::Infallible;
 use std::ops::RangeInclusive;

@@ -15,7 +15,9 @@
 //! slot: a connection beyond it closes that host's own connection idle the longest, or is
 //! refused when all of them are busy or closing. A close request is not counted as room: the
 //! host holds at most its cap of connections not asked to close, and twice its cap in all
-//! (those asked to close are gone within the connection's flush limit).
+//! (one asked to close goes once its answer is sent, or once its client has read nothing of
+//! it for the connection's flush limit, after at most a short lingering close while its
+//! client still sends).
 
 use std::collections::HashMap;
 use std::future::poll_fn;

@@ -20,6 +20,7 @@ use tower::ServiceExt;
 
 use crate::rewrite::{HeadQueue, Rewrite};
 use crate::slots::Slot;
+use crate::stall::{Stall, Watched};
 use crate::{BodyLimits, EdgeConfig, Origin, Rejection, Renderer, RequestContext};
 
 /// How long, at most, the input of a closing connection is read and dropped.
@@ -31,12 +32,21 @@ const LINGER_IDLE: Duration = Duration::from_secs(1);
 /// is still in its first request head.
 const SHED_GRACE: Duration = Duration::from_millis(50);
 
-/// How long a connection asked to make room may take to flush the answer it already gave
-/// before it is dropped (a client that never reads would otherwise hold its slot forever).
+/// How long a connection asked to make room may wait on a client that reads nothing of its
+/// answer (a write stall: output pending, the socket full) before it is dropped. Only stalls
+/// count: an answer read slowly but steadily, or a request still in progress, is not cut.
 #[cfg(not(test))]
 const SHED_FLUSH: Duration = Duration::from_secs(5);
 #[cfg(test)]
 const SHED_FLUSH: Duration = Duration::from_secs(2);
+
+/// How long any connection may wait on a client that reads nothing of its answer before it is
+/// dropped (nginx's `send_timeout`: 60 s between two writes that make progress). A streamed
+/// answer whose producer is slow has nothing waiting to be written: it never stalls.
+#[cfg(not(test))]
+const WRITE_STALL: Duration = Duration::from_secs(60);
+#[cfg(test)]
+const WRITE_STALL: Duration = Duration::from_secs(3);
 
 /// What every connection of one server shares.
 pub(crate) struct Shared {
@@ -100,8 +110,9 @@ pub(crate) async fn serve_connection<S, B>(
         }
     };
     let heads: HeadQueue = Arc::new(Mutex::new(VecDeque::new()));
+    let stall = Stall::new();
     let io = Rewrite::new(
-        TokioIo::new(stream),
+        Watched::new(TokioIo::new(stream), Arc::clone(&stall)),
         Arc::clone(&heads),
         shared.config.marker_header,
         Arc::clone(&shared.renderer),
@@ -164,47 +175,50 @@ pub(crate) async fn serve_connection<S, B>(
     // make room lingers only while the client is still sending (a body it was refused), not
     // the usual second an idle keep-alive client would hold the slot a newcomer waits for.
     let mut linger_idle = LINGER_IDLE;
+    // Every wait on the connection is bounded by how long its output may stall on a client
+    // that reads nothing (WRITE_STALL; SHED_FLUSH once asked to close): `None` when it did.
     let result = tokio::select! {
-        r = conn.as_mut() => r,
+        r = stall.bound(conn.as_mut(), WRITE_STALL) => r,
         () = stopped(&mut stop) => {
             conn.as_mut().graceful_shutdown();
-            conn.as_mut().await
+            stall.bound(conn.as_mut(), WRITE_STALL).await
         }
         () = slot.shed_requested() => {
             conn.as_mut().graceful_shutdown();
             tracing::debug!(%peer, "idle connection asked to close to make room for a new one");
             if slot.has_started() {
                 // An answer may still sit in hyper's write buffer (the response body is gone
-                // once its last frame is queued): hyper flushes it, then closes by itself,
-                // within SHED_FLUSH or the connection is dropped (no lingering: the client
-                // is not reading).
+                // once its last frame is queued), or a request may have started meanwhile
+                // (the client reused its connection as it was asked): hyper answers and
+                // flushes, then closes by itself. Its slot is for a new connection: the
+                // output may stall only SHED_FLUSH, and the lingering close is short.
                 linger_idle = SHED_GRACE;
-                match tokio::time::timeout(SHED_FLUSH, conn.as_mut()).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        tracing::debug!(%peer, "connection asked to close did not flush its answer in time; dropped");
-                        return;
-                    }
-                }
+                stall.bound(conn.as_mut(), SHED_FLUSH).await
             } else {
                 // Still in its first head: hyper closes at once a connection that has not
                 // sent a byte; a partial head is dropped here unless it completes meanwhile
-                // (that request is then answered first). Nothing was sent: no lingering,
-                // the slot is for the connection waiting for it.
+                // (that request is then answered first, its output bounded as above).
+                // Nothing was sent: no lingering, the slot is for the connection waiting
+                // for it.
                 let early = tokio::select! {
-                    r = conn.as_mut() => Some(r),
+                    r = stall.bound(conn.as_mut(), SHED_FLUSH) => Some(r),
                     () = tokio::time::sleep(SHED_GRACE) => None,
                 };
                 match early {
                     _ if !slot.has_started() => return,
                     Some(r) => r,
-                    None => conn.as_mut().await,
+                    None => stall.bound(conn.as_mut(), SHED_FLUSH).await,
                 }
             }
         }
     };
-    if let Err(e) = result {
-        tracing::debug!(error = %e, "connection ended with an error");
+    match result {
+        Some(Ok(())) => {}
+        Some(Err(e)) => tracing::debug!(error = %e, "connection ended with an error"),
+        None => {
+            tracing::debug!(%peer, "the client read nothing of its answer for too long; connection dropped");
+            return;
+        }
     }
     linger_close(linger, &slot, linger_idle).await;
 }
@@ -265,6 +279,8 @@ fn head_served<B>(req: &Request<B>, services: &[crate::ServiceId]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::pin::Pin;
+
     use tokio::io::AsyncWriteExt;
 
     use super::*;
@@ -293,6 +309,16 @@ mod tests {
         response.len() - head
     }
 
+    fn renderer() -> Renderer {
+        Arc::new(|_| {
+            Response::builder()
+                .status(503)
+                .header("x-amzn-requestid", "e")
+                .body(Bytes::new())
+                .unwrap()
+        })
+    }
+
     /// A server with room for one connection whose every answer is SIZE bytes: its address,
     /// what stops it, and its task.
     async fn one_slot_server() -> (
@@ -306,13 +332,6 @@ mod tests {
             max_connections: 1,
             ..EdgeConfig::default()
         };
-        let renderer: Renderer = Arc::new(|_| {
-            Response::builder()
-                .status(503)
-                .header("x-amzn-requestid", "e")
-                .body(Bytes::new())
-                .unwrap()
-        });
         let service = tower::service_fn(|_: Request<Incoming>| async {
             Ok::<_, Infallible>(
                 Response::builder()
@@ -322,7 +341,7 @@ mod tests {
             )
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(crate::serve(listener, service, config, renderer, async {
+        let server = tokio::spawn(crate::serve(listener, service, config, renderer(), async {
             let _ = stopped.await;
         }));
         (addr, stop, server)
@@ -389,6 +408,253 @@ mod tests {
         assert!(got.starts_with(b"HTTP/1.1 200"), "the newcomer served");
         assert_eq!(body_len(&got), SIZE);
         drop(stuck);
+        let _ = stop.send(());
+        server.await.unwrap();
+    }
+    /// A client reuses its idle keep-alive connection for a long request in the instant the
+    /// connection is asked to make room: when the request is taken (the head read before the
+    /// close request is seen, about half the time), it is answered, however long it runs.
+    #[tokio::test]
+    async fn a_request_started_as_its_connection_is_asked_to_close_is_answered() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let mut outcomes = Vec::new();
+        for attempt in 0..20 {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let config = EdgeConfig {
+                max_connections: 1,
+                ..EdgeConfig::default()
+            };
+            let slow_started = Arc::new(AtomicUsize::new(0));
+            let counter = Arc::clone(&slow_started);
+            let service = tower::service_fn(move |req: Request<Incoming>| {
+                let counter = Arc::clone(&counter);
+                async move {
+                    if req.uri().path() == "/slow" {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        // An invocation longer than SHED_FLUSH.
+                        tokio::time::sleep(SHED_FLUSH + Duration::from_millis(500)).await;
+                    }
+                    Ok::<_, Infallible>(
+                        Response::builder()
+                            .header("x-amzn-requestid", "r")
+                            .body(Full::new(Bytes::from_static(b"done")))
+                            .unwrap(),
+                    )
+                }
+            });
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(crate::serve(listener, service, config, renderer(), async {
+                let _ = stopped.await;
+            }));
+            // A keep-alive client: one answered request, the connection idle.
+            let mut a = TcpStream::connect(addr).await.unwrap();
+            a.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut buf = vec![0u8; 4096];
+            let mut first = Vec::new();
+            while !first.ends_with(b"done") {
+                let n = a.read(&mut buf).await.unwrap();
+                assert!(n > 0);
+                first.extend_from_slice(&buf[..n]);
+            }
+            // A newcomer arrives as the client reuses its connection for a long request.
+            let b = std::net::TcpStream::connect(addr).unwrap();
+            a.write_all(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let got = read_all(&mut a).await;
+            let started = slow_started.load(Ordering::SeqCst) > 0;
+            let answered = got.starts_with(b"HTTP/1.1 200");
+            outcomes.push((attempt, started, answered));
+            drop(b);
+            let _ = stop.send(());
+            server.await.unwrap();
+            assert!(
+                !started || answered,
+                "attempt {attempt}: the request was taken (its service ran) but the connection \
+                 was closed without an answer; outcomes {outcomes:?}"
+            );
+            if started {
+                return;
+            }
+        }
+        panic!("the request was never taken in 20 attempts: {outcomes:?}");
+    }
+
+    #[tokio::test]
+    async fn a_slow_but_steady_reader_of_a_connection_asked_to_close_gets_its_whole_answer() {
+        let (addr, stop, server) = one_slot_server().await;
+        let mut slow = answer_started(addr).await;
+        let newcomer = tokio::spawn(newcomer(addr));
+        // About 8 MiB/s: 32 MiB in ~4 s, longer than SHED_FLUSH (2 s in tests).
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match tokio::time::timeout_at(deadline, slow.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        assert_eq!(
+            body_len(&got),
+            SIZE,
+            "the whole answer, read at a steady pace (got {} bytes)",
+            got.len()
+        );
+        let got = newcomer.await.unwrap();
+        assert!(got.starts_with(b"HTTP/1.1 200"), "the newcomer served then");
+        let _ = stop.send(());
+        server.await.unwrap();
+    }
+
+    /// A partial head completed just after the connection was asked to close is answered, but
+    /// an answer never read does not hold the slot: its output may stall only SHED_FLUSH.
+    #[tokio::test]
+    async fn a_head_completed_after_the_close_request_whose_answer_is_never_read_frees_its_slot() {
+        let (addr, stop, server) = one_slot_server().await;
+        let mut a = TcpStream::connect(addr).await.unwrap();
+        a.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let newcomer = tokio::spawn(newcomer(addr));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        a.write_all(b"\r\n").await.unwrap();
+        let got = tokio::time::timeout(SHED_FLUSH + Duration::from_secs(5), newcomer)
+            .await
+            .expect("the newcomer is served: a does not hold the only slot")
+            .unwrap();
+        assert!(got.starts_with(b"HTTP/1.1 200"), "the newcomer served");
+        assert_eq!(body_len(&got), SIZE);
+        drop(a);
+        let _ = stop.send(());
+        server.await.unwrap();
+    }
+
+    /// A streamed answer: `frames` frames of `size` bytes, one every `every` (at once when
+    /// zero); dropping it says so on `gone`.
+    struct Streamed {
+        frames: usize,
+        size: usize,
+        every: Duration,
+        next: Option<Pin<Box<tokio::time::Sleep>>>,
+        _gone: tokio::sync::oneshot::Sender<()>,
+    }
+
+    impl http_body::Body for Streamed {
+        type Data = Bytes;
+        type Error = Infallible;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+            let this = &mut *self;
+            if this.frames == 0 {
+                return std::task::Poll::Ready(None);
+            }
+            if !this.every.is_zero() {
+                let next = this
+                    .next
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(this.every)));
+                std::task::ready!(next.as_mut().poll(cx));
+                next.as_mut()
+                    .reset(tokio::time::Instant::now() + this.every);
+            }
+            this.frames -= 1;
+            std::task::Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from(vec![
+                7u8;
+                this.size
+            ])))))
+        }
+    }
+
+    /// A server whose every answer is [`Streamed`]: its address, what stops it, its task, and
+    /// for each answer, in order, what says it is gone.
+    async fn streaming_server(
+        frames: usize,
+        size: usize,
+        every: Duration,
+    ) -> (
+        std::net::SocketAddr,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+        tokio::sync::mpsc::UnboundedReceiver<tokio::sync::oneshot::Receiver<()>>,
+    ) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (answers, answered) = tokio::sync::mpsc::unbounded_channel();
+        let service = tower::service_fn(move |_: Request<Incoming>| {
+            let (gone, is_gone) = tokio::sync::oneshot::channel();
+            let _ = answers.send(is_gone);
+            let body = Streamed {
+                frames,
+                size,
+                every,
+                next: None,
+                _gone: gone,
+            };
+            async move {
+                Ok::<_, Infallible>(
+                    Response::builder()
+                        .header("x-amzn-requestid", "r")
+                        .body(body)
+                        .unwrap(),
+                )
+            }
+        });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(crate::serve(
+            listener,
+            service,
+            EdgeConfig::default(),
+            renderer(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        (addr, stop, server, answered)
+    }
+
+    #[tokio::test]
+    async fn an_answer_its_client_never_reads_is_dropped_after_the_write_stall_limit() {
+        // Endless: the answer is busy (never asked to close) while the client reads nothing.
+        let (addr, stop, server, mut answered) =
+            streaming_server(usize::MAX, 64 * 1024, Duration::ZERO).await;
+        let stuck = answer_started(addr).await;
+        let start = tokio::time::Instant::now();
+        let gone = answered.recv().await.unwrap();
+        tokio::time::timeout(WRITE_STALL + Duration::from_secs(5), gone)
+            .await
+            .expect("the answer (and its connection) is dropped")
+            .unwrap_err();
+        assert!(
+            start.elapsed() >= WRITE_STALL - Duration::from_millis(500),
+            "not before the client stalled it for WRITE_STALL ({:?})",
+            start.elapsed()
+        );
+        drop(stuck);
+        let _ = stop.send(());
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_streamed_answer_slower_than_the_write_stall_limit_is_sent_whole() {
+        // A slow producer: nothing waits to be written, whatever the time it takes.
+        let frames = 10;
+        let every = WRITE_STALL / 8;
+        let (addr, stop, server, _answered) = streaming_server(frames, 1024, every).await;
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let got = read_all(&mut s).await;
+        drop(s);
+        assert!(got.starts_with(b"HTTP/1.1 200"));
+        assert!(got.ends_with(b"\r\n0\r\n\r\n"), "the whole chunked answer");
+        // Each 1 KiB frame is one chunk: "400\r\n" + 1024 bytes + "\r\n".
+        assert_eq!(body_len(&got), frames * (5 + 1024 + 2) + 5);
         let _ = stop.send(());
         server.await.unwrap();
     }

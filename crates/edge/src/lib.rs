@@ -13,7 +13,9 @@
 //!   buffered body bytes ([`EdgeConfig::max_body_memory`]).
 //! * **Timeouts**: the request head must arrive within [`EdgeConfig::header_read_timeout`]
 //!   (this also closes keep-alive connections idle that long); a slow or stalled head closes
-//!   the connection without an answer.
+//!   the connection without an answer. An answer whose client reads nothing of it for 60 s
+//!   (5 s on a connection asked to make room) drops the connection (`stall.rs`): only write
+//!   stalls count, never a slow reader's progress or a slow producer's pauses.
 //! * **Origin**: with [`EdgeConfig::environment_uids`], each accepted connection's peer socket
 //!   owner is asked of the kernel once (`kindling-peer`); every request carries its [`Origin`]
 //!   in a [`RequestContext`] extension, so the API can hold requests from inside execution environments to
@@ -42,6 +44,7 @@ pub mod hot;
 mod rewrite;
 mod services;
 mod slots;
+mod stall;
 
 use std::convert::Infallible;
 use std::ops::RangeInclusive;

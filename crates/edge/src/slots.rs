@@ -15,7 +15,9 @@
 //! slot: a connection beyond it closes that host's own connection idle the longest, or is
 //! refused when all of them are busy or closing. A close request is not counted as room: the
 //! host holds at most its cap of connections not asked to close, and twice its cap in all
-//! (those asked to close are gone within the connection's flush limit).
+//! (one asked to close goes once its answer is sent, or once its client has read nothing of
+//! it for the connection's flush limit, after at most a short lingering close while its
+//! client still sends).
 
 use std::collections::HashMap;
 use std::future::poll_fn;
@@ -36,7 +38,8 @@ const BUSY: u64 = u64::MAX;
 const RESCAN: Duration = Duration::from_millis(50);
 
 /// A connection asked to close that is still there after this long no longer keeps another
-/// one from being asked (one flushing a large answer to a slow reader, or in a slow head).
+/// one from being asked (one flushing a large answer to a slow reader, or in a slow head):
+/// only close requests younger than this hold the next one back.
 const CLOSE_STALE: Duration = Duration::from_secs(1);
 
 /// Every connection's slot.
@@ -58,8 +61,6 @@ struct Table {
     per_ip: HashMap<IpAddr, usize>,
     /// Connections asked to close that have neither closed nor started a request since.
     closing: usize,
-    /// When the last of them was asked.
-    last_close: Option<Instant>,
 }
 
 /// One connection's state, shared between its task and [`Slots`]; taken once at registration,
@@ -72,6 +73,9 @@ pub(crate) struct Tracker {
     shed: AtomicBool,
     /// Counted in [`Table::closing`] (asked, not yet gone nor busy again).
     outstanding: AtomicBool,
+    /// Microseconds since [`Slots::epoch`] at which it was asked to close (under the table's
+    /// lock).
+    asked_at: AtomicU64,
     shed_wake: AtomicWaker,
     /// The remote address (an IPv6 peer's /64) counted against the per-address cap (`None` for
     /// the loopback).
@@ -150,7 +154,7 @@ impl Slots {
         let permit = loop {
             let ask = {
                 let table = self.lock();
-                table.closing == 0 || table.last_close.is_none_or(|t| t.elapsed() >= CLOSE_STALE)
+                table.closing == 0 || !self.fresh_close(&table)
             };
             if ask {
                 self.shed_oldest(None);
@@ -166,6 +170,17 @@ impl Slots {
         };
         self.starved.store(false, Ordering::SeqCst);
         permit
+    }
+
+    /// Whether a close request younger than [`CLOSE_STALE`] is outstanding: a stale one (a
+    /// connection still flushing) does not hold up the next newcomer.
+    fn fresh_close(&self, table: &Table) -> bool {
+        let stale = u64::try_from(CLOSE_STALE.as_micros()).unwrap_or(u64::MAX);
+        let fresh_after = self.now().saturating_sub(stale);
+        table.conns.values().any(|t| {
+            t.outstanding.load(Ordering::Relaxed)
+                && t.asked_at.load(Ordering::Relaxed) > fresh_after
+        })
     }
 
     /// Asks the connection idle the longest (of `ip`'s, or of all) to close; `false` when
@@ -187,7 +202,7 @@ impl Slots {
             return false;
         };
         table.closing += 1;
-        table.last_close = Some(Instant::now());
+        tracker.asked_at.store(self.now(), Ordering::Relaxed);
         tracker.outstanding.store(true, Ordering::Relaxed);
         drop(table);
         tracker.shed.store(true, Ordering::Release);
@@ -205,6 +220,7 @@ impl Slots {
             state: AtomicU64::new(self.now()),
             shed: AtomicBool::new(false),
             outstanding: AtomicBool::new(false),
+            asked_at: AtomicU64::new(0),
             shed_wake: AtomicWaker::new(),
             counted_ip,
         });
@@ -503,6 +519,47 @@ mod tests {
             Ok(Ok(Some(Admission::Admitted(_))))
         ));
         drop(bc);
+    }
+
+    #[tokio::test]
+    async fn a_stale_close_request_does_not_hold_up_the_next_newcomer() {
+        let slots = Slots::new(3, 0);
+        let a = admit(&slots, LOCAL).await.unwrap();
+        let b = admit(&slots, LOCAL).await.unwrap();
+        let c = admit(&slots, LOCAL).await.unwrap();
+        let waiting = {
+            let slots = Arc::clone(&slots);
+            tokio::spawn(async move { slots.admit(LOCAL, std::future::pending()).await })
+        };
+        tokio::time::timeout(Duration::from_secs(1), a.shed_requested())
+            .await
+            .expect("a, idle the longest, is asked to close");
+        // a never goes (a flush to a client that reads nothing): b is asked once a's request
+        // is stale, and closes at once.
+        tokio::time::timeout(CLOSE_STALE * 2, b.shed_requested())
+            .await
+            .expect("b asked once a's close request is stale");
+        drop(b);
+        let d = match tokio::time::timeout(Duration::from_secs(1), waiting).await {
+            Ok(Ok(Some(Admission::Admitted(slot)))) => slot,
+            _ => panic!("admitted once b closed"),
+        };
+        // The next newcomer: only a's stale request is outstanding, c is asked at once (not
+        // CLOSE_STALE after b was asked).
+        let waiting = {
+            let slots = Arc::clone(&slots);
+            tokio::spawn(async move { slots.admit(LOCAL, std::future::pending()).await })
+        };
+        tokio::time::timeout(CLOSE_STALE / 4, c.shed_requested())
+            .await
+            .expect("c asked at once");
+        assert!(!shed(&d).await);
+        drop(c);
+        assert!(matches!(
+            tokio::time::timeout(Duration::from_secs(1), waiting).await,
+            Ok(Ok(Some(Admission::Admitted(_))))
+        ));
+        drop(a);
     }
 
     #[tokio::test]

@@ -312,10 +312,19 @@ def median_interval(xs: list[float], level: float = 0.9) -> tuple[float, float]:
     return meds[cut], meds[-1 - cut]
 
 
-def verdicts(med: dict, rows: dict, on_p50: list[float], off_p50: list[float]) -> list[str]:
+def verdicts(med: dict, rows: dict, on_p50: list[float], off_p50: list[float],
+             fresh: bool = False) -> list[str]:
     # p50: 'on' minus 'off' within each slice round (the two measured ~0.1 s apart), the
-    # median of those differences; throughput: within each repetition.
-    d = [on - off for on, off in zip(on_p50, off_p50)]
+    # median of those differences; throughput: within each repetition. With fresh servers per
+    # repetition, the p50 verdict is the median of the repetitions' differences instead: the
+    # slices of one repetition share one pair of instances, so they are not independent draws
+    # of what an instance adds (benches/results/obs-2026-12-07-instances.txt).
+    if fresh:
+        d = [on - off for on, off in zip(rows["on"]["p50"], rows["off"]["p50"])]
+        what = f"median of {len(d)} paired repetitions, each a new pair of servers"
+    else:
+        d = [on - off for on, off in zip(on_p50, off_p50)]
+        what = f"median of {len(d)} paired slice differences"
     d_p50 = statistics.median(d)
     lo, hi = median_interval(d)
     rel = [100.0 * (off - on) / off for off, on in zip(rows["off"]["rps"], rows["on"]["rps"])]
@@ -326,7 +335,7 @@ def verdicts(med: dict, rows: dict, on_p50: list[float], off_p50: list[float]) -
     return [
         f"all runs (off / on): p50 {rows['off']['p50']} / {rows['on']['p50']}; "
         f"rps {rows['off']['rps']} / {rows['on']['rps']}",
-        f"p50 cost: {d_p50:+.1f} us, median of {len(d)} paired slice differences (90 % interval "
+        f"p50 cost: {d_p50:+.1f} us, {what} (90 % interval "
         f"of that median {lo:+.1f} .. {hi:+.1f}; medians of the turns: {unpaired:+.1f}) "
         f"(target <= 5 us): {'PASS' if d_p50 <= 5 else 'MISS'}",
         f"throughput cost: {d_rps:+.1f} %, median of {len(rel)} paired turns (90 % interval "
@@ -373,6 +382,11 @@ def main() -> int:
                     help="count context switches per invocation in the single-client turns: "
                          "machine-wide (/proc/stat) and the server's threads and children "
                          "(benches/tools/warm_sched.py's counters)")
+    ap.add_argument("--fresh", action="store_true",
+                    help="new servers (and so new environments) for every repetition: each "
+                         "repetition compares another pair of instances, and the p50 verdict "
+                         "is the median of the repetitions' differences (a server instance "
+                         "keeps its own speed for minutes, by more than the rows differ)")
     ap.add_argument("--perf", metavar="DIR",
                     help="record each server's 4-client turns of the last repetition with "
                          "`perf record -e cpu-clock -g` into DIR/<row>[-base].data")
@@ -394,11 +408,50 @@ def main() -> int:
     work = tempfile.mkdtemp(prefix="kindling-bench-obs-")
     sink = Sink(args.bench)
     protocol = ["--otlp-protocol", args.otlp_protocol] if args.otlp_protocol else []
-    servers = {(name, b): Kindling(path, work, f"{name}-{b}",
-                                   [*args.serve_arg,
-                                    *(["--otlp-endpoint", sink.url, *protocol]
-                                      if "otlp" in feats else [])])
-               for name, feats in configs.items() for b, path in binaries.items()}
+    fn = "echo-rs" if args.rust_fn else "echo-py"
+    path = ["--path", f"/2015-03-31/functions/{fn}/invocations"]
+    servers: dict = {}
+    generation = [0]
+
+    def start_servers():
+        """Starts one server per (row, binary), deploys the function (with the subscriber's
+        layer where the row has it) and warms every one."""
+        generation[0] += 1
+        g = "" if generation[0] == 1 else f"-{generation[0]}"
+        for name, feats in configs.items():
+            for b, binary in binaries.items():
+                servers[(name, b)] = Kindling(
+                    binary, work, f"{name}-{b}{g}",
+                    [*args.serve_arg,
+                     *(["--otlp-endpoint", sink.url, *protocol] if "otlp" in feats else [])])
+        for k in servers.values():
+            if args.rust_fn:
+                subprocess.run([args.bench, "deploy", "--addr", k.addr, "--rust-fn", args.rust_fn],
+                               check=True, capture_output=True, timeout=120)
+            else:
+                k.api("POST", "/2015-03-31/functions", {
+                    "FunctionName": fn, "Runtime": "python3.11", "Handler": "app.handler",
+                    "Role": "arn:aws:iam::000000000000:role/bench",
+                    "Code": {"ZipFile": py_zip()}})
+        for (name, _), k in servers.items():
+            if "subscriber" in configs[name]:
+                layer = k.api("POST", "/2018-10-31/layers/subscriber/versions",
+                              {"Content": {"ZipFile": layer_zip(
+                                  args.sub_timeout_ms,
+                                  None if args.py_extension else args.bench)}})["LayerVersionArn"]
+                k.api("PUT", f"/2015-03-31/functions/{fn}/configuration", {"Layers": [layer]})
+        # Warm every server (an update made a new environment with the extension).
+        for k in servers.values():
+            deadline = time.time() + 60
+            while True:
+                try:
+                    load(args.bench, k, ["--warmup", "200", "--n", "500", *path])
+                    break
+                except RuntimeError:
+                    if time.time() > deadline:
+                        raise
+                    time.sleep(1)
+
     target = [None]
     scraping = threading.Event()
     scrapes = [0]
@@ -421,35 +474,7 @@ def main() -> int:
             last = time.monotonic()
     threading.Thread(target=scraper, daemon=True).start()
     try:
-        fn = "echo-rs" if args.rust_fn else "echo-py"
-        for k in servers.values():
-            if args.rust_fn:
-                subprocess.run([args.bench, "deploy", "--addr", k.addr, "--rust-fn", args.rust_fn],
-                               check=True, capture_output=True, timeout=120)
-            else:
-                k.api("POST", "/2015-03-31/functions", {
-                    "FunctionName": fn, "Runtime": "python3.11", "Handler": "app.handler",
-                    "Role": "arn:aws:iam::000000000000:role/bench",
-                    "Code": {"ZipFile": py_zip()}})
-        for (name, _), k in servers.items():
-            if "subscriber" in configs[name]:
-                layer = k.api("POST", "/2018-10-31/layers/subscriber/versions",
-                              {"Content": {"ZipFile": layer_zip(
-                                  args.sub_timeout_ms,
-                                  None if args.py_extension else args.bench)}})["LayerVersionArn"]
-                k.api("PUT", f"/2015-03-31/functions/{fn}/configuration", {"Layers": [layer]})
-        path = ["--path", f"/2015-03-31/functions/{fn}/invocations"]
-        # Warm every server (an update made a new environment with the extension).
-        for k in servers.values():
-            deadline = time.time() + 60
-            while True:
-                try:
-                    load(args.bench, k, ["--warmup", "200", "--n", "500", *path])
-                    break
-                except RuntimeError:
-                    if time.time() > deadline:
-                        raise
-                    time.sleep(1)
+        start_servers()
         rows = {b: {n: {} for n in configs} for b in binaries}
         # Paired differences (new - base) per repetition, per row.
         paired: dict[str, dict[str, list]] = {n: {} for n in configs}
@@ -459,6 +484,10 @@ def main() -> int:
         slice_p50: dict[tuple, list] = {s: [] for s in servers}
         per_slice = max(1, args.n // args.slices)
         for rep in range(args.reps):
+            if args.fresh and rep > 0:
+                for k in servers.values():
+                    k.stop()
+                start_servers()
             # Alternate the rows' order too: whatever a turn leaves behind (a subscriber's
             # last batch, a halted vCPU) falls on 'off' and 'on' alike.
             names = list(configs) if rep % 2 == 0 else list(reversed(configs))
@@ -553,7 +582,8 @@ def main() -> int:
             f"{load_avg[0]:.1f} / {load_avg[1]:.1f} / {load_avg[2]:.1f} (1/5/15 min) at the end; "
             f"medians of {args.reps} interleaved repetitions ({args.n} requests single-client in "
             f"{args.slices} slices, "
-            f"{args.secs} s at 4 clients)",
+            + ("new servers every repetition, " if args.fresh else "")
+            + f"{args.secs} s at 4 clients)",
             "",
             "(children = the server's child processes: the function, and the subscribing "
             "extension; sink = the collector stand-in's CPU in the turn, per invocation)",
@@ -566,7 +596,7 @@ def main() -> int:
                 lines += [""] + costs(med[b], rows[b], configs)
             if "on" in configs:
                 lines += [""] + verdicts(med[b], rows[b], slice_p50[("on", b)],
-                                           slice_p50[("off", b)])
+                                           slice_p50[("off", b)], args.fresh)
         if args.base:
             lines += ["", f"{args.rev} - {args.base_rev}, paired by turn (medians of the "
                       "per-repetition differences; negative CPU = cheaper):",

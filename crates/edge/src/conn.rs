@@ -511,6 +511,35 @@ mod tests {
         server.await.unwrap();
     }
 
+    /// REVIEW: a steady ~600 KB/s reader of a connection asked to close is dropped after
+    /// SHED_FLUSH (the loopback reports writable only every ~1.5 MB), its answer truncated.
+    #[tokio::test]
+    async fn review_a_steady_600k_reader_asked_to_close_is_not_cut() {
+        let (addr, stop, server) = one_slot_server().await;
+        let mut slow = answer_started(addr).await;
+        let newcomer = tokio::spawn(newcomer(addr));
+        let start = tokio::time::Instant::now();
+        let mut got = 0usize;
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut cut = None;
+        while start.elapsed() < Duration::from_secs(8) {
+            match slow.read(&mut buf).await {
+                Ok(n) if n > 0 => got += n,
+                r => {
+                    cut = Some((start.elapsed(), format!("{r:?}")));
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        eprintln!("read {got} bytes; cut: {cut:?}");
+        assert!(cut.is_none(), "a steady reader ({got} bytes in {:?}) was cut: {cut:?}", start.elapsed());
+        drop(slow);
+        let _ = newcomer.await;
+        let _ = stop.send(());
+        server.await.unwrap();
+    }
+
     /// A partial head completed just after the connection was asked to close is answered, but
     /// an answer never read does not hold the slot: its output may stall only SHED_FLUSH.
     #[tokio::test]
@@ -635,6 +664,32 @@ mod tests {
             start.elapsed()
         );
         drop(stuck);
+        let _ = stop.send(());
+        server.await.unwrap();
+    }
+
+    /// REVIEW: a busy streamed answer read steadily at ~400 KB/s is dropped after WRITE_STALL.
+    #[tokio::test]
+    async fn review_a_steady_400k_reader_of_a_busy_answer_is_not_cut() {
+        let (addr, stop, server, mut answered) =
+            streaming_server(usize::MAX, 64 * 1024, Duration::ZERO).await;
+        let mut s = answer_started(addr).await;
+        let mut gone = answered.recv().await.unwrap();
+        let start = tokio::time::Instant::now();
+        let mut got = 0usize;
+        let mut buf = vec![0u8; 16 * 1024];
+        while start.elapsed() < WRITE_STALL * 3 {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            got += n;
+            assert!(
+                gone.try_recv() == Err(tokio::sync::oneshot::error::TryRecvError::Empty),
+                "the answer was dropped after {:?} while its client read steadily ({got} bytes)",
+                start.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+        drop(s);
         let _ = stop.send(());
         server.await.unwrap();
     }

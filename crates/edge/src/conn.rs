@@ -50,7 +50,8 @@ const WRITE_STALL: Duration = Duration::from_secs(3);
 
 /// How many bytes not yet sent may wait in a connection's socket (`TCP_NOTSENT_LOWAT`): the
 /// socket is reported writable again once fewer than half of them are left, so a client that
-/// reads steadily lets a write make progress every ~64 KiB it reads. Without it the kernel
+/// reads steadily lets a write make progress every ~200-300 KB it reads on the loopback (its
+/// kernel reopens its window 64 KB at a time; finer with a smaller MSS). Without it the kernel
 /// reports a full socket writable only once a third of its send buffer is free (up to 4 MB on
 /// the loopback: one wake-up per ~1.5 MB), and a client reading a few hundred KB/s would
 /// look stalled. Also keeps at most this much of an answer queued in the kernel (not the

@@ -87,18 +87,34 @@ pub enum SpanKind {
     Consumer = 5,
 }
 
-/// The value of up to 32 hex digits (either case), digit by digit: no overflow checks or radix
-/// dispatch as in `from_str_radix` (this runs for every invocation's span ids).
-fn hex_value(hex: &str) -> Option<u128> {
-    hex.bytes().try_fold(0u128, |acc, b| {
-        let digit = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            b'A'..=b'F' => b - b'A' + 10,
-            _ => return None,
-        };
-        Some(acc << 4 | u128::from(digit))
-    })
+/// Each byte's value as a hex digit (either case), 0xff for a byte that is not one.
+const HEX: [u8; 256] = {
+    let mut t = [0xff; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// The value of 16 hex digits (either case), by table: one lookup and one shift per digit,
+/// the digits checked once at the end (this runs for every invocation's trace and span ids).
+fn hex_u64(digits: &[u8; 16]) -> Option<u64> {
+    let mut v = 0u64;
+    let mut bad = 0u8;
+    for &b in digits {
+        let d = HEX[usize::from(b)];
+        bad |= d;
+        v = v << 4 | u64::from(d & 0xf);
+    }
+    (bad & 0xf0 == 0).then_some(v)
 }
 
 /// A 128-bit trace id (written as 32 lowercase hex digits, or 16 big-endian bytes).
@@ -108,7 +124,16 @@ pub struct TraceId(pub u128);
 impl TraceId {
     /// 32 hex digits.
     pub fn from_hex(hex: &str) -> Option<Self> {
-        (hex.len() == 32).then(|| hex_value(hex).map(Self))?
+        Self::from_hex_bytes(hex.as_bytes())
+    }
+
+    /// 32 hex digits, as bytes (not necessarily UTF-8: anything else is `None`).
+    pub fn from_hex_bytes(hex: &[u8]) -> Option<Self> {
+        let digits: &[u8; 32] = hex.try_into().ok()?;
+        let (high, low) = digits.split_at(16);
+        let high = hex_u64(high.try_into().ok()?)?;
+        let low = hex_u64(low.try_into().ok()?)?;
+        Some(Self(u128::from(high) << 64 | u128::from(low)))
     }
 }
 
@@ -119,7 +144,7 @@ pub struct SpanId(pub u64);
 impl SpanId {
     /// 16 hex digits.
     pub fn from_hex(hex: &str) -> Option<Self> {
-        (hex.len() == 16).then(|| hex_value(hex).map(|v| Self(v as u64)))?
+        hex_u64(hex.as_bytes().try_into().ok()?).map(Self)
     }
 }
 
@@ -253,6 +278,24 @@ mod tests {
             Some(TraceId(10))
         );
         assert_eq!(TraceId::from_hex("x000000000000000000000000000000a"), None);
+        assert_eq!(TraceId::from_hex("0000000000000000000000000000000g"), None);
+        assert_eq!(TraceId::from_hex("00"), None);
+        assert_eq!(
+            TraceId::from_hex("5759e988bd862e3fe1be46a994272793"),
+            Some(TraceId(0x5759_e988_bd86_2e3f_e1be_46a9_9427_2793))
+        );
+        assert_eq!(SpanId::from_hex("FfFfFfFfFfFfFfFf"), Some(SpanId(u64::MAX)));
+        // Every byte that is not a hex digit is refused, in every position.
+        for b in 0..=255u8 {
+            let mut digits = *b"0123456789abcdef";
+            digits[7] = b;
+            let ok = b.is_ascii_hexdigit();
+            let got = std::str::from_utf8(&digits).ok().and_then(SpanId::from_hex);
+            assert_eq!(got.is_some(), ok, "{b}");
+            let mut long = [b'0'; 32];
+            long[31 - usize::from(b % 32)] = b;
+            assert_eq!(TraceId::from_hex_bytes(&long).is_some(), ok, "{b}");
+        }
     }
 
     #[test]

@@ -64,10 +64,31 @@ fn fixed64_len(tag: u32) -> usize {
     key_len(tag) + 8
 }
 
+/// Writes a field's key: one byte for the fields below 16 (all of OTLP's that are written
+/// here), else prost's general encoding.
+#[inline]
+fn put_key(out: &mut Vec<u8>, tag: u32, wire_type: WireType) {
+    if tag < 16 {
+        out.push((tag << 3) as u8 | wire_type as u8);
+    } else {
+        encode_key(tag, wire_type, out);
+    }
+}
+
+/// Writes a varint: one byte below 128 (most lengths, kinds and codes), else prost's.
+#[inline]
+fn put_uvarint(out: &mut Vec<u8>, v: u64) {
+    if v < 0x80 {
+        out.push(v as u8);
+    } else {
+        encode_varint(v, out);
+    }
+}
+
 /// Writes the key and length of a length-delimited field (its content follows).
 fn put_delimited(out: &mut Vec<u8>, tag: u32, len: usize) {
-    encode_key(tag, WireType::LengthDelimited, out);
-    encode_varint(len as u64, out);
+    put_key(out, tag, WireType::LengthDelimited);
+    put_uvarint(out, len as u64);
 }
 
 fn put_bytes(out: &mut Vec<u8>, tag: u32, bytes: &[u8]) {
@@ -76,12 +97,12 @@ fn put_bytes(out: &mut Vec<u8>, tag: u32, bytes: &[u8]) {
 }
 
 fn put_varint(out: &mut Vec<u8>, tag: u32, v: u64) {
-    encode_key(tag, WireType::Varint, out);
-    encode_varint(v, out);
+    put_key(out, tag, WireType::Varint);
+    put_uvarint(out, v);
 }
 
 fn put_fixed64(out: &mut Vec<u8>, tag: u32, v: u64) {
-    encode_key(tag, WireType::SixtyFourBit, out);
+    put_key(out, tag, WireType::SixtyFourBit);
     out.put_u64_le(v);
 }
 
@@ -360,6 +381,28 @@ pub(crate) mod tests {
         let mut start = vec![0x39];
         start.extend_from_slice(&1_500_000_000u64.to_le_bytes());
         assert!(body.windows(start.len()).any(|w| w == start));
+    }
+
+    #[test]
+    fn keys_and_varints_are_prosts() {
+        for tag in [1, 9, 15, 16, 300] {
+            for wire_type in [
+                WireType::Varint,
+                WireType::SixtyFourBit,
+                WireType::LengthDelimited,
+            ] {
+                let (mut ours, mut prosts) = (Vec::new(), Vec::new());
+                put_key(&mut ours, tag, wire_type);
+                encode_key(tag, wire_type, &mut prosts);
+                assert_eq!(ours, prosts, "{tag}");
+            }
+        }
+        for v in [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX] {
+            let (mut ours, mut prosts) = (Vec::new(), Vec::new());
+            put_uvarint(&mut ours, v);
+            encode_varint(v, &mut prosts);
+            assert_eq!(ours, prosts, "{v}");
+        }
     }
 
     #[test]

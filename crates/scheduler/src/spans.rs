@@ -24,7 +24,7 @@ pub(crate) fn otel_trace_id(root: &str) -> Option<TraceId> {
     let mut digits = [0u8; 32];
     digits[..8].copy_from_slice(time.as_bytes());
     digits[8..].copy_from_slice(rest.as_bytes());
-    TraceId::from_hex(std::str::from_utf8(&digits).ok()?)
+    TraceId::from_hex_bytes(&digits)
 }
 
 /// The Root and Parent of the header an invocation runs with. Kindling writes it (new or

@@ -37,6 +37,26 @@ impl From<&str> for Text {
     }
 }
 
+impl Text {
+    /// The string's bytes (no UTF-8 check: they are a whole `str`'s).
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Repr::Heap(s) => s.as_bytes(),
+        }
+    }
+
+    /// The string's length in bytes.
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    /// The empty string.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl Deref for Text {
     type Target = str;
 
@@ -115,9 +135,35 @@ pub struct Report {
 
 const DROPPED_REASON: &str = "Some logs were dropped because the downstream consumer is slower than the logs production rate";
 
-/// `"..."` with JSON escapes.
+/// A string JSON writes as it is: no quote, backslash or control character (the bytes
+/// serde_json escapes; everything else, UTF-8 included, it copies).
+fn needs_no_escape(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\')
+}
+
+fn write_quoted(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(bytes);
+    out.push(b'"');
+}
+
+/// `"..."` with JSON escapes (serde_json's, which a string without any is copied as is).
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
-    let _ = serde_json::to_writer(&mut *out, s);
+    if needs_no_escape(s.as_bytes()) {
+        write_quoted(out, s.as_bytes());
+    } else {
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
+/// [`write_str`] of a [`Text`], from its bytes.
+fn write_text(out: &mut Vec<u8>, t: &Text) {
+    if needs_no_escape(t.as_bytes()) {
+        write_quoted(out, t.as_bytes());
+    } else {
+        let _ = serde_json::to_writer(&mut *out, &**t);
+    }
 }
 
 fn write_f64(out: &mut Vec<u8>, v: f64) {
@@ -216,9 +262,9 @@ impl Platform {
                 version,
             } => {
                 out.extend_from_slice(br#"{"requestId":"#);
-                write_str(out, request_id);
+                write_text(out, request_id);
                 out.extend_from_slice(br#","version":"#);
-                write_str(out, version);
+                write_text(out, version);
                 out.push(b'}');
             }
             Self::RuntimeDone {
@@ -227,7 +273,7 @@ impl Platform {
                 duration_ms,
             } => {
                 out.extend_from_slice(br#"{"requestId":"#);
-                write_str(out, request_id);
+                write_text(out, request_id);
                 out.extend_from_slice(br#","status":"#);
                 write_str(out, status);
                 out.extend_from_slice(br#","metrics":{"durationMs":"#);
@@ -236,7 +282,7 @@ impl Platform {
             }
             Self::Report(r) => {
                 out.extend_from_slice(br#"{"requestId":"#);
-                write_str(out, &r.request_id);
+                write_text(out, &r.request_id);
                 out.extend_from_slice(br#","metrics":{"durationMs":"#);
                 write_f64(out, r.duration_ms);
                 out.extend_from_slice(br#","billedDurationMs":"#);
@@ -407,6 +453,33 @@ mod tests {
         assert_eq!(&*Text::from(long.as_str()), long);
         assert_eq!(Text::from("a"), Text::from("a"));
         assert_eq!(format!("{:?}", Text::from("a\"")), r#""a\"""#);
+    }
+
+    #[test]
+    fn strings_are_written_as_serde_json_writes_them() {
+        let cases = [
+            "",
+            "plain $LATEST",
+            "8476a536-e9f4-11e8-9739-2dfe598c3fcd",
+            "é ü 日本 \u{7f}",
+            "a\"b",
+            "back\\slash",
+            "\u{1}\t\r\n\u{1f} ",
+        ];
+        for s in cases {
+            let expected = serde_json::to_vec(s).unwrap();
+            let mut out = Vec::new();
+            write_str(&mut out, s);
+            assert_eq!(out, expected, "{s:?}");
+            out.clear();
+            write_text(&mut out, &Text::from(s));
+            assert_eq!(out, expected, "{s:?}");
+            assert_eq!(Text::from(s).len(), s.len());
+        }
+        let long = "x\"".repeat(40);
+        let mut out = Vec::new();
+        write_text(&mut out, &Text::from(long.as_str()));
+        assert_eq!(out, serde_json::to_vec(&long).unwrap());
     }
 
     #[test]

@@ -20,10 +20,12 @@ Rows: single-client latency (p50, p99) and 4-client throughput, `--reps` times e
 each repetition's single-client requests go in `--slices` slices, the rows taking turns slice by
 slice, and the p50 verdict is the median of 'on' minus 'off' within each slice round (a
 bootstrap interval beside it), since a window's noise moves p50 by more than the rows differ;
-the server's CPU per invocation of each row over 'off' is each feature's cost; the CPU of the
+4-client turns likewise go in `--tp-slices` slices taken in turns, and a repetition's
+throughput cost is the median of 'on' against 'off' within its slice rounds; the
+server's CPU per invocation of each row over 'off' is each feature's cost; the CPU of the
 server's children (the function and, with a subscriber, the extension receiving the batches)
 is given apart, since on a small machine an extension's CPU competes with the function's. `--perf DIR`
-profiles each server's last 4-client turn (`perf report -i DIR/<row>.data`). `--base BIN` runs
+profiles each server's first 4-client slice of the last repetition (`perf report -i DIR/<row>.data`). `--base BIN` runs
 every row on a second binary too, in the same turns, and compares them pair by pair;
 `--rows` picks rows.
 Printed and written to benches/results/obs-latest.txt, with the targets (<= 5 % throughput,
@@ -189,8 +191,10 @@ def load(bench: str, k: Kindling, extra: list[str]) -> dict:
     if not m:
         raise RuntimeError(f"unexpected load output: {out.stdout}{out.stderr}")
     ok, rps, p50, p90, p99, srv, children, foreign = m.groups()
+    sent = re.search(r" sent=(\d+)", out.stdout)
     return {"ok": int(ok), "rps": float(rps), "p50": float(p50), "p99": float(p99),
-            "server_cpu": float(srv), "children_cpu": float(children), "foreign": int(foreign)}
+            "server_cpu": float(srv), "children_cpu": float(children), "foreign": int(foreign),
+            "sent": int(sent.group(1)) if sent else int(ok)}
 
 
 FEATURES = ("otlp", "subscriber", "scrape")
@@ -313,6 +317,7 @@ def median_interval(xs: list[float], level: float = 0.9) -> tuple[float, float]:
 
 
 def verdicts(med: dict, rows: dict, on_p50: list[float], off_p50: list[float],
+             on_tp: list[list[float]], off_tp: list[list[float]],
              fresh: bool = False) -> list[str]:
     # p50: 'on' minus 'off' within each slice round (the two measured ~0.1 s apart), the
     # median of those differences; throughput: within each repetition. With fresh servers per
@@ -327,19 +332,30 @@ def verdicts(med: dict, rows: dict, on_p50: list[float], off_p50: list[float],
         what = f"median of {len(d)} paired slice differences"
     d_p50 = statistics.median(d)
     lo, hi = median_interval(d)
-    rel = [100.0 * (off - on) / off for off, on in zip(rows["off"]["rps"], rows["on"]["rps"])]
+    # Throughput: each repetition's cost is the median of 'on' against 'off' within its slice
+    # rounds (the two measured back to back, the machine's slow and fast spells falling on
+    # both); the verdict is the median of the repetitions' costs.
+    rel = [statistics.median(100.0 * (off - on) / off for off, on in zip(offs, ons))
+           for offs, ons in zip(off_tp, on_tp)]
     d_rps = statistics.median(rel)
     rlo, rhi = median_interval(rel)
+    pooled = [100.0 * (off - on) / off
+              for offs, ons in zip(off_tp, on_tp) for off, on in zip(offs, ons)]
     unpaired = med["on"]["p50"] - med["off"]["p50"]
     unpaired_rps = 100.0 * (med["off"]["rps"] - med["on"]["rps"]) / med["off"]["rps"]
+    rounds = "; ".join(" ".join(f"{off:.0f}/{on:.0f}" for off, on in zip(offs, ons))
+                       for offs, ons in zip(off_tp, on_tp))
     return [
+        f"4-client slice rounds, rps off/on, repetitions separated by ';': {rounds}",
         f"all runs (off / on): p50 {rows['off']['p50']} / {rows['on']['p50']}; "
         f"rps {rows['off']['rps']} / {rows['on']['rps']}",
         f"p50 cost: {d_p50:+.1f} us, {what} (90 % interval "
         f"of that median {lo:+.1f} .. {hi:+.1f}; medians of the turns: {unpaired:+.1f}) "
         f"(target <= 5 us): {'PASS' if d_p50 <= 5 else 'MISS'}",
-        f"throughput cost: {d_rps:+.1f} %, median of {len(rel)} paired turns (90 % interval "
-        f"{rlo:+.1f} .. {rhi:+.1f}; medians of the turns: {unpaired_rps:+.1f} %) "
+        f"throughput cost: {d_rps:+.1f} %, median of {len(rel)} repetitions' costs, each the "
+        f"median of its {len(off_tp[0]) if off_tp else 0} paired slice rounds (90 % interval "
+        f"{rlo:+.1f} .. {rhi:+.1f}; all {len(pooled)} slice rounds: median "
+        f"{statistics.median(pooled):+.1f} %; medians of the turns: {unpaired_rps:+.1f} %) "
         f"(target <= 5 %): {'PASS' if d_rps <= 5 else 'MISS'}",
     ]
 
@@ -359,7 +375,16 @@ def main() -> int:
     ap.add_argument("--rev", default="unknown")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--n", type=int, default=5000)
-    ap.add_argument("--secs", type=int, default=3)
+    ap.add_argument("--secs", type=float, default=3,
+                    help="4-client measuring time per row and repetition (split into --tp-slices)")
+    ap.add_argument("--tp-slices", type=int, default=3,
+                    help="4-client turns are run as this many slices of secs/tp-slices, the rows "
+                         "taking turns slice by slice; each repetition's throughput cost is the "
+                         "median of 'on' against 'off' within its slice rounds")
+    ap.add_argument("--tp-warmup-ms", type=int, default=1000,
+                    help="each 4-client slice's unmeasured start: longer than the subscriber's "
+                         "and the exporter's flush timers, so the previous slice's last batches "
+                         "are sent before the window opens")
     ap.add_argument("--slices", type=int, default=8,
                     help="single-client turns are sent as this many slices of n/slices requests, "
                          "the rows taking turns slice by slice; the p50 verdict pairs 'on' and "
@@ -482,6 +507,8 @@ def main() -> int:
         # 'on' and 'off' are compared within one round (slices ~0.1 s apart), not across turns
         # seconds apart whose windows differ more than the rows do.
         slice_p50: dict[tuple, list] = {s: [] for s in servers}
+        # 4-client rps per (row, binary): per repetition, its slices' in the order run.
+        tp_rounds: dict[tuple, list] = {s: [] for s in servers}
         per_slice = max(1, args.n // args.slices)
         for rep in range(args.reps):
             if args.fresh and rep > 0:
@@ -514,21 +541,20 @@ def main() -> int:
                             rows[b][name].setdefault(key, []).append(v)
                     lat_parts[(name, b)].append(lat)
                     slice_p50[(name, b)].append(lat["p50"])
-            for name in names:
-                got = {}
-                for b in order:
+            # 4-client throughput the same way: args.tp_slices slices per subject, the subjects
+            # taking turns slice by slice (the order reversed every other round). A slice's
+            # window opens after a warm-up longer than the flush timers (the subscriber's 1 s,
+            # the exporter's 500 ms), so the previous subject's last batches are sent before it.
+            tp_parts: dict[tuple, list] = {s: [] for s in subjects}
+            slice_ms = max(100, int(1000 * args.secs / args.tp_slices))
+            for sl in range(args.tp_slices):
+                for name, b in (subjects if sl % 2 == 0 else list(reversed(subjects))):
                     k = servers[(name, b)]
                     target[0] = k
-                    parts = lat_parts[(name, b)]
-                    ok = sum(p["ok"] for p in parts)
-                    lat = {"p50": statistics.median(p["p50"] for p in parts),
-                           "p99": statistics.median(p["p99"] for p in parts),
-                           "server_cpu": sum(p["server_cpu"] * p["ok"] for p in parts) / ok,
-                           "children_cpu": sum(p["children_cpu"] * p["ok"] for p in parts) / ok}
                     if "scrape" in configs[name]:
                         scraping.set()
                     perf = None
-                    if args.perf and rep == args.reps - 1:
+                    if args.perf and rep == args.reps - 1 and sl == 0:
                         os.makedirs(args.perf, exist_ok=True)
                         suffix = "" if b == "new" else "-" + b
                         perf = subprocess.Popen(
@@ -537,15 +563,35 @@ def main() -> int:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                         time.sleep(0.3)
                     sink0 = sink.cpu_seconds()
-                    tp = load(args.bench, k, ["--conns", "4", "--secs", str(args.secs), *path])
+                    tp = load(args.bench, k, ["--conns", "4", "--warmup-ms", str(args.tp_warmup_ms),
+                                              "--measure-ms", str(slice_ms), *path])
                     if perf is not None:
                         perf.send_signal(2)
                         perf.wait(timeout=60)
                     scraping.clear()
-                    if "otlp" in configs[name]:
-                        # The turn's last batch (flushed within 500 ms) is the turn's work.
-                        time.sleep(0.6)
-                    sink_us = 1e6 * (sink.cpu_seconds() - sink0) / max(tp["ok"], 1)
+                    # The collector stand-in's CPU over the whole call (warm-up included, which
+                    # also takes the previous slice's last batch) per request sent in it.
+                    tp["sink_us"] = 1e6 * (sink.cpu_seconds() - sink0) / max(tp["sent"], 1)
+                    tp_parts[(name, b)].append(tp)
+            for name in names:
+                got = {}
+                for b in order:
+                    parts = lat_parts[(name, b)]
+                    ok = sum(p["ok"] for p in parts)
+                    lat = {"p50": statistics.median(p["p50"] for p in parts),
+                           "p99": statistics.median(p["p99"] for p in parts),
+                           "server_cpu": sum(p["server_cpu"] * p["ok"] for p in parts) / ok,
+                           "children_cpu": sum(p["children_cpu"] * p["ok"] for p in parts) / ok}
+                    parts = tp_parts[(name, b)]
+                    ok = sum(p["ok"] for p in parts)
+                    sent = sum(p["sent"] for p in parts)
+                    tp = {"rps": statistics.mean(p["rps"] for p in parts),
+                          "server_cpu": sum(p["server_cpu"] * p["ok"] for p in parts) / max(ok, 1),
+                          "children_cpu": sum(p["children_cpu"] * p["ok"] for p in parts)
+                          / max(ok, 1),
+                          "foreign": max(p["foreign"] for p in parts)}
+                    sink_us = sum(p["sink_us"] * p["sent"] for p in parts) / max(sent, 1)
+                    tp_rounds[(name, b)].append([p["rps"] for p in parts])
                     r = rows[b][name]
                     got[b] = {"lat_cpu": lat["server_cpu"], "tp_cpu": tp["server_cpu"],
                               "tp_children": tp["children_cpu"], "rps": tp["rps"],
@@ -583,7 +629,8 @@ def main() -> int:
             f"medians of {args.reps} interleaved repetitions ({args.n} requests single-client in "
             f"{args.slices} slices, "
             + ("new servers every repetition, " if args.fresh else "")
-            + f"{args.secs} s at 4 clients)",
+            + f"{args.secs:g} s at 4 clients in {args.tp_slices} slices, each after "
+            f"{args.tp_warmup_ms} ms of unmeasured load)",
             "",
             "(children = the server's child processes: the function, and the subscribing "
             "extension; sink = the collector stand-in's CPU in the turn, per invocation)",
@@ -596,7 +643,8 @@ def main() -> int:
                 lines += [""] + costs(med[b], rows[b], configs)
             if "on" in configs:
                 lines += [""] + verdicts(med[b], rows[b], slice_p50[("on", b)],
-                                           slice_p50[("off", b)], args.fresh)
+                                           slice_p50[("off", b)], tp_rounds[("on", b)],
+                                           tp_rounds[("off", b)], args.fresh)
         if args.base:
             lines += ["", f"{args.rev} - {args.base_rev}, paired by turn (medians of the "
                       "per-repetition differences; negative CPU = cheaper):",

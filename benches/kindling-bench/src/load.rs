@@ -21,6 +21,8 @@ pub struct Stats {
     /// Other HTTP statuses and transport errors.
     pub errors: u64,
     pub first_error: Option<String>,
+    /// Requests sent, warm-up and after the window included (throughput runs).
+    pub sent: u64,
     pub elapsed: Duration,
     pub cpu: CpuUse,
 }
@@ -37,6 +39,7 @@ impl Stats {
     fn merge(&mut self, o: Stats) {
         self.lat_ns.extend(o.lat_ns);
         self.ok += o.ok;
+        self.sent += o.sent;
         self.throttled += o.throttled;
         self.function_errors += o.function_errors;
         self.errors += o.errors;
@@ -284,6 +287,7 @@ pub fn throughput(
                         }
                     }
                 }
+                stats.sent = sent;
                 stats
             }));
         }

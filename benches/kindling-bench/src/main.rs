@@ -5,7 +5,7 @@
 //!   kindling-bench all --kindling BIN --rust-fn BIN [--cargo-lambda BIN --cl-manifest TOML
 //!                      --cl-target-dir DIR] [--out FILE] [--quick]
 //!   kindling-bench deploy --addr HOST:PORT --rust-fn BIN      (echo-rs and echo-py, for profiling)
-//!   kindling-bench load --addr HOST:PORT --path P [--conns C] [--secs S] [--n N]
+//!   kindling-bench load --addr HOST:PORT --path P [--conns C] [--secs S | --measure-ms MS] [--warmup-ms MS] [--n N]
 //!   kindling-bench events --addrs A,B,.. --path P [--conns C] [--secs S] [--warmup-ms MS]
 //!                      (Event invokes spread over nodes; benches/cluster.py)
 //!   kindling-bench async --kindling BIN [--isolation I] [--conns 1,16,64] [--secs S] [--samples N]
@@ -1045,12 +1045,13 @@ fn run_load(a: &Args) -> Result<(), Error> {
             conns,
             a.num("client-threads", 2),
             Duration::from_millis(a.num("warmup-ms", 500)),
-            Duration::from_secs(a.num("secs", 3)),
+            // `--measure-ms` for windows shorter than a second (benches/obs.py's slices).
+            Duration::from_millis(a.num("measure-ms", a.num::<u64>("secs", 3) * 1000)),
             a.num("max-per-conn", 1_000_000),
         )
     };
     println!(
-        "ok={} 429={} fn_err={} err={} rps={:.0} p50={:.1}us p90={:.1}us p99={:.1}us max={:.1}us  cpu/inv: server={:.1}us children={:.1}us client={:.1}us  runq-wait/inv: server={:.1}us children={:.1}us client={:.1}us  foreign={:.0}% {}",
+        "ok={} 429={} fn_err={} err={} rps={:.0} p50={:.1}us p90={:.1}us p99={:.1}us max={:.1}us  cpu/inv: server={:.1}us children={:.1}us client={:.1}us  runq-wait/inv: server={:.1}us children={:.1}us client={:.1}us  foreign={:.0}% sent={} {}",
         s.ok,
         s.throttled,
         s.function_errors,
@@ -1067,6 +1068,7 @@ fn run_load(a: &Args) -> Result<(), Error> {
         s.cpu.children_wait_us / s.ok.max(1) as f64,
         s.cpu.client_wait_us / s.ok.max(1) as f64,
         100.0 * s.cpu.foreign_us / s.cpu.wall_us.max(1.0) / 2.0,
+        s.sent,
         s.first_error.unwrap_or_default()
     );
     Ok(())

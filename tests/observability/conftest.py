@@ -91,13 +91,22 @@ class OtlpReceiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def spans(self) -> list[dict]:
+    def resource_spans(self) -> list[tuple[dict, dict]]:
+        """Each span received with its resource's attributes ({key: value})."""
         out = []
         for post in list(self.posts):
             for rs in post.get("resourceSpans", []):
+                resource = {a["key"]: a["value"]
+                            for a in rs.get("resource", {}).get("attributes", [])}
                 for ss in rs.get("scopeSpans", []):
-                    out.extend(ss.get("spans", []))
+                    out.extend((resource, span) for span in ss.get("spans", []))
         return out
+
+    def spans(self, function: str | None = None) -> list[dict]:
+        """Every span received, or those whose resource is `function` (its faas.name)."""
+        return [span for resource, span in self.resource_spans()
+                if function is None
+                or resource.get("faas.name") == {"stringValue": function}]
 
 
 @pytest.fixture(scope="session")

@@ -57,9 +57,8 @@ def test_sync_invoke_continues_the_callers_trace_and_exports_spans(lam, otlp):
     trace_id = ROOT[2:].replace("-", "")
 
     def spans():
-        mine = [s for s in otlp.spans() if s["traceId"] == trace_id
-                and any(a["key"] == "faas.name" and a["value"]["stringValue"] == name
-                        for a in s["attributes"])]
+        # The function is the spans' resource (OpenTelemetry's FaaS resource attributes).
+        mine = [s for s in otlp.spans(function=name) if s["traceId"] == trace_id]
         return mine if {"invoke", "init"} <= {s["name"] for s in mine} else None
     mine = wait_for(spans, timeout=30, what="the invocation's spans")
     by_name = {s["name"]: s for s in mine}
@@ -69,6 +68,18 @@ def test_sync_invoke_continues_the_callers_trace_and_exports_spans(lam, otlp):
     attrs = {a["key"]: a["value"] for a in request["attributes"]}
     assert attrs["faas.coldstart"] == {"boolValue": True}
     assert attrs["faas.invocation_id"]["stringValue"] == resp["ResponseMetadata"]["RequestId"]
+    resource = next(r for r, s in otlp.resource_spans() if s["spanId"] == request["spanId"])
+    assert resource == {
+        "service.name": {"stringValue": "kindling"},
+        "cloud.provider": {"stringValue": "kindling"},
+        "faas.name": {"stringValue": name},
+        "faas.version": {"stringValue": "$LATEST"},
+        "cloud.resource_id": {"stringValue": support.function_arn(name)},
+    }
+    # Every span carries its invocation's id, none repeats the resource's attributes.
+    for s in mine:
+        keys = [a["key"] for a in s["attributes"]]
+        assert keys[0] == "faas.invocation_id" and not set(keys) & set(resource), keys
     init, run = by_name["init"], by_name["invoke"]
     for child in (init, run):
         assert child["parentSpanId"] == request["spanId"]
@@ -106,6 +117,7 @@ def test_spans_in_otlp_json_when_asked(server_factory):
             return [s for s in receiver.spans() if s.get("parentSpanId") == "2222222222222222"]
         span = wait_for(request, timeout=30, what="the request span in OTLP/JSON")[0]
         assert span["name"] == f"{name} request" and span["traceId"] == ROOT[2:].replace("-", "")
+        assert span in receiver.spans(function=name)
         assert set(receiver.content_types) == {"application/json"}
     finally:
         support.stop_cleanly(srv)

@@ -7,7 +7,8 @@ use std::io::Write as _;
 use serde_json::{Value, json};
 
 use crate::{
-    AttrValue, CLOUD_PROVIDER, SCOPE_NAME, SCOPE_VERSION, STATUS_ERROR, STATUS_OK, Span, SpanSource,
+    AttrValue, Attribute, CLOUD_PROVIDER, Groups, SCOPE_NAME, SCOPE_VERSION, STATUS_ERROR,
+    STATUS_OK, Span, SpanSource,
 };
 
 /// `s` as a JSON string (serde_json's escaping).
@@ -22,77 +23,103 @@ pub fn export_text<S: SpanSource>(service_name: &str, items: &[S]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Appends the JSON body of a batch (the spans of `items`) to `out` directly (no intermediate
-/// JSON tree; the exporter reuses one buffer for every batch).
-pub fn write_export<S: SpanSource>(out: &mut Vec<u8>, service_name: &str, items: &[S]) {
-    out.extend_from_slice(
-        br#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"#,
-    );
-    write_str(out, service_name);
-    let _ = write!(
-        out,
-        r#"}}}},{{"key":"cloud.provider","value":{{"stringValue":"{CLOUD_PROVIDER}"}}}}]}},"scopeSpans":[{{"scope":{{"name":"{SCOPE_NAME}","version":"{SCOPE_VERSION}"}},"spans":["#,
-    );
-    let mut first = true;
-    let mut span = |s: &Span<'_>| {
+/// Appends attributes as a JSON array's elements (`{"key":…,"value":{…}}`, comma-separated).
+fn write_attributes<'a>(
+    out: &mut Vec<u8>,
+    attributes: impl Iterator<Item = &'a Attribute<'a>>,
+    mut first: bool,
+) {
+    for (k, v) in attributes {
         if !std::mem::take(&mut first) {
             out.push(b',');
         }
-        let _ = write!(
-            out,
-            r#"{{"traceId":"{:032x}","spanId":"{:016x}","#,
-            s.trace_id.0, s.span_id.0
-        );
-        if let Some(p) = &s.parent_span_id {
-            let _ = write!(out, r#""parentSpanId":"{:016x}","#, p.0);
-        }
-        out.extend_from_slice(br#""name":"#);
-        write_str(out, s.name);
-        let (start, end) = s.times();
-        let _ = write!(
-            out,
-            r#","kind":{},"startTimeUnixNano":"{start}","endTimeUnixNano":"{end}","attributes":["#,
-            s.kind as i32,
-        );
-        for (j, (k, v)) in s.all_attributes().enumerate() {
-            if j > 0 {
-                out.push(b',');
+        let _ = write!(out, r#"{{"key":"{k}","value":{{"#);
+        let _ = match v {
+            AttrValue::Str(x) => {
+                out.extend_from_slice(br#""stringValue":"#);
+                write_str(out, x);
+                Ok(())
             }
-            let _ = write!(out, r#"{{"key":"{k}","value":{{"#);
-            let _ = match v {
-                AttrValue::Str(x) => {
-                    out.extend_from_slice(br#""stringValue":"#);
-                    write_str(out, x);
-                    Ok(())
-                }
-                AttrValue::Int(x) => write!(out, r#""intValue":"{x}""#),
-                AttrValue::Bool(x) => write!(out, r#""boolValue":{x}"#),
-            };
-            out.extend_from_slice(b"}}");
-        }
-        out.extend_from_slice(b"],\"status\":");
-        match s.error {
-            None => {
-                let _ = write!(out, r#"{{"code":{STATUS_OK}}}"#);
-            }
-            Some(m) => {
-                let _ = write!(out, r#"{{"code":{STATUS_ERROR},"message":"#);
-                write_str(out, m);
-                out.push(b'}');
-            }
-        }
-        out.push(b'}');
-    };
-    for item in items {
-        item.each_span(&mut span);
+            AttrValue::Int(x) => write!(out, r#""intValue":"{x}""#),
+            AttrValue::Bool(x) => write!(out, r#""boolValue":{x}"#),
+        };
+        out.extend_from_slice(b"}}");
     }
-    out.extend_from_slice(b"]}]}]}");
 }
 
-/// One span as a JSON value (the reference [`write_export`] is checked against).
-fn span_value(s: &Span) -> Value {
-    let attributes: Vec<Value> = s
-        .all_attributes()
+fn write_span(out: &mut Vec<u8>, s: &Span<'_>) {
+    let _ = write!(
+        out,
+        r#"{{"traceId":"{:032x}","spanId":"{:016x}","#,
+        s.trace_id.0, s.span_id.0
+    );
+    if let Some(p) = &s.parent_span_id {
+        let _ = write!(out, r#""parentSpanId":"{:016x}","#, p.0);
+    }
+    out.extend_from_slice(br#""name":"#);
+    write_str(out, s.name);
+    let (start, end) = s.times();
+    let _ = write!(
+        out,
+        r#","kind":{},"startTimeUnixNano":"{start}","endTimeUnixNano":"{end}","attributes":["#,
+        s.kind as i32,
+    );
+    write_attributes(out, s.all_attributes(), true);
+    out.extend_from_slice(b"],\"status\":");
+    match s.error {
+        None => {
+            let _ = write!(out, r#"{{"code":{STATUS_OK}}}"#);
+        }
+        Some(m) => {
+            let _ = write!(out, r#"{{"code":{STATUS_ERROR},"message":"#);
+            write_str(out, m);
+            out.push(b'}');
+        }
+    }
+    out.push(b'}');
+}
+
+/// Appends the JSON body of a batch (the spans of `items`, one `ResourceSpans` per resource in
+/// the order of their first items) to `out` directly (no intermediate JSON tree; the exporter
+/// reuses one buffer for every batch).
+pub fn write_export<S: SpanSource>(out: &mut Vec<u8>, service_name: &str, items: &[S]) {
+    out.extend_from_slice(br#"{"resourceSpans":["#);
+    for (n, group) in Groups::new(items).iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(
+            br#"{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"#,
+        );
+        write_str(out, service_name);
+        let _ = write!(
+            out,
+            r#"}}}},{{"key":"cloud.provider","value":{{"stringValue":"{CLOUD_PROVIDER}"}}}}"#,
+        );
+        group[0].resource_attributes(&mut |attributes| {
+            write_attributes(out, attributes.iter(), false);
+        });
+        let _ = write!(
+            out,
+            r#"]}},"scopeSpans":[{{"scope":{{"name":"{SCOPE_NAME}","version":"{SCOPE_VERSION}"}},"spans":["#,
+        );
+        let mut first = true;
+        for item in group {
+            item.each_span(&mut |s| {
+                if !std::mem::take(&mut first) {
+                    out.push(b',');
+                }
+                write_span(out, s);
+            });
+        }
+        out.extend_from_slice(b"]}]}");
+    }
+    out.extend_from_slice(b"]}");
+}
+
+/// Attributes as JSON values.
+fn attribute_values<'a>(attributes: impl Iterator<Item = &'a Attribute<'a>>) -> Vec<Value> {
+    attributes
         .map(|(k, v)| {
             let value = match v {
                 AttrValue::Str(s) => json!({ "stringValue": s }),
@@ -101,7 +128,12 @@ fn span_value(s: &Span) -> Value {
             };
             json!({ "key": k, "value": value })
         })
-        .collect();
+        .collect()
+}
+
+/// One span as a JSON value (the reference [`write_export`] is checked against).
+fn span_value(s: &Span) -> Value {
+    let attributes = attribute_values(s.all_attributes());
     let (start, end) = s.times();
     let mut span = json!({
         "traceId": format!("{:032x}", s.trace_id.0),
@@ -122,24 +154,42 @@ fn span_value(s: &Span) -> Value {
     span
 }
 
-/// The JSON body of a batch as a JSON value (tests; see [`write_export`]).
+/// The JSON body of a batch as a JSON value (tests; see [`write_export`]): the reference both
+/// encoders are checked against, grouped naively (each item's resource looked up by its
+/// attributes among those seen before).
 pub fn export_body<S: SpanSource>(service_name: &str, items: &[S]) -> Value {
-    let mut spans = Vec::new();
+    let mut resource_spans: Vec<(Vec<Value>, Vec<Value>)> = Vec::new();
     for item in items {
-        item.each_span(&mut |s| spans.push(span_value(s)));
+        let mut attributes = attribute_values(
+            [
+                ("service.name", AttrValue::Str(service_name)),
+                ("cloud.provider", AttrValue::Str(CLOUD_PROVIDER)),
+            ]
+            .iter(),
+        );
+        item.resource_attributes(&mut |a| attributes.extend(attribute_values(a.iter())));
+        let at = match resource_spans.iter().position(|r| r.0 == attributes) {
+            Some(at) => at,
+            None => {
+                resource_spans.push((attributes, Vec::new()));
+                resource_spans.len() - 1
+            }
+        };
+        item.each_span(&mut |s| resource_spans[at].1.push(span_value(s)));
     }
-    json!({
-        "resourceSpans": [{
-            "resource": { "attributes": [
-                { "key": "service.name", "value": { "stringValue": service_name } },
-                { "key": "cloud.provider", "value": { "stringValue": CLOUD_PROVIDER } },
-            ]},
-            "scopeSpans": [{
-                "scope": { "name": SCOPE_NAME, "version": SCOPE_VERSION },
-                "spans": spans,
-            }],
-        }],
-    })
+    let resource_spans: Vec<Value> = resource_spans
+        .into_iter()
+        .map(|(attributes, spans)| {
+            json!({
+                "resource": { "attributes": attributes },
+                "scopeSpans": [{
+                    "scope": { "name": SCOPE_NAME, "version": SCOPE_VERSION },
+                    "spans": spans,
+                }],
+            })
+        })
+        .collect();
+    json!({ "resourceSpans": resource_spans })
 }
 
 #[cfg(test)]
@@ -169,5 +219,29 @@ mod tests {
         assert!(text.contains(r#""traceId":"5759e988bd862e3fe1be46a994272793","spanId":"53995c3f42cd8ad8","parentSpanId":"0000000000000001""#));
         let written: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(written, export_body(name, &spans));
+        // One resource (the spans name none of their own).
+        assert_eq!(written["resourceSpans"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn each_resource_has_its_resource_spans() {
+        let items = sample::invocations();
+        let written: Value = serde_json::from_str(&export_text("svc", &items)).unwrap();
+        assert_eq!(written, export_body("svc", &items));
+        let names: Vec<&Value> = written["resourceSpans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|rs| &rs["resource"]["attributes"][2]["value"]["stringValue"])
+            .collect();
+        assert_eq!(names, ["a", "b \"q\""]);
+    }
+
+    #[test]
+    fn an_empty_batch_is_an_empty_request() {
+        assert_eq!(
+            export_text::<Span<'static>>("s", &[]),
+            r#"{"resourceSpans":[]}"#
+        );
     }
 }

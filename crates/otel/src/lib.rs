@@ -177,12 +177,106 @@ pub struct Span<'a> {
 }
 
 /// What the exporter queues: an item that becomes one or more spans when its batch is encoded.
+///
+/// An item's spans belong to a resource (OTLP's `Resource`: what produced them, a function for
+/// instance): a batch is written as one `ResourceSpans` per distinct resource, whose
+/// attributes are `service.name`, `cloud.provider` and the item's
+/// [`SpanSource::resource_attributes`].
 pub trait SpanSource: Send + 'static {
     /// How many spans [`SpanSource::each_span`] gives.
     fn span_count(&self) -> usize;
     /// Calls `f` with each of the item's spans, the same ones in the same order every time
     /// (an encoder may go over a batch twice: lengths first, then bytes).
     fn each_span(&self, f: &mut dyn FnMut(&Span<'_>));
+    /// Names the item's resource: items with equal keys have the same
+    /// [`SpanSource::resource_attributes`] and share a `ResourceSpans`. The default, `""`:
+    /// no attributes of the item's own.
+    fn resource_key(&self) -> &str {
+        ""
+    }
+    /// Calls `f` once with the attributes of the item's resource (written after `service.name`
+    /// and `cloud.provider`), the same every time. The default: none.
+    fn resource_attributes(&self, f: &mut dyn FnMut(&[Attribute<'_>])) {
+        f(&[]);
+    }
+}
+
+/// A batch's items by resource ([`SpanSource::resource_key`]): the groups in the order of their
+/// first items, each group's items in batch order. An empty batch has no groups.
+pub(crate) struct Groups<'a, S> {
+    /// The items, group after group.
+    order: Vec<&'a S>,
+    /// Where each group ends in `order`.
+    ends: Vec<usize>,
+}
+
+impl<'a, S: SpanSource> Groups<'a, S> {
+    /// Groups `items`: each item's key is compared with its predecessor's group's key (usually
+    /// equal: a batch is mostly one function's), else looked up among the groups found so far.
+    /// One group (the common case) keeps the batch's order as it is; more are placed by
+    /// counting (no sort; a few vectors per batch, no allocation per item or per group).
+    pub(crate) fn new(items: &'a [S]) -> Self {
+        // Each group's key and size; each item's group.
+        let mut groups: Vec<(&str, usize)> = Vec::new();
+        let mut group_of: Vec<usize> = Vec::new();
+        let mut current = 0;
+        for (i, item) in items.iter().enumerate() {
+            let key = item.resource_key();
+            if groups.get(current).is_none_or(|g| g.0 != key) {
+                current = match groups.iter().position(|g| g.0 == key) {
+                    Some(g) => g,
+                    None => {
+                        if groups.len() == 1 {
+                            // A second group: the items so far were all the first's.
+                            group_of = vec![0; i];
+                            group_of.reserve(items.len() - i);
+                        }
+                        groups.push((key, 0));
+                        groups.len() - 1
+                    }
+                };
+            }
+            groups[current].1 += 1;
+            if groups.len() > 1 {
+                group_of.push(current);
+            }
+        }
+        if groups.len() <= 1 {
+            return Self {
+                order: items.iter().collect(),
+                ends: groups.iter().map(|_| items.len()).collect(),
+            };
+        }
+        // Each group's next place in `order`, then each group's end.
+        let mut next: Vec<usize> = groups
+            .iter()
+            .scan(0, |start, g| {
+                let at = *start;
+                *start += g.1;
+                Some(at)
+            })
+            .collect();
+        let mut order = vec![&items[0]; items.len()];
+        for (item, &g) in items.iter().zip(&group_of) {
+            let at = &mut next[g];
+            order[*at] = item;
+            *at += 1;
+        }
+        Self { order, ends: next }
+    }
+
+    /// How many groups.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Each group's items (never empty).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &[&'a S]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter())
+            .map(|(start, &end)| &self.order[start..end])
+    }
 }
 
 /// A span of static strings is its own source (tests, tools).
@@ -262,6 +356,55 @@ pub(crate) mod sample {
             },
         ]
     }
+
+    /// An item of a function's: its resource (the function's name) and its spans.
+    pub struct Invocation {
+        pub function: &'static str,
+        pub spans: Vec<Span<'static>>,
+    }
+
+    impl SpanSource for Invocation {
+        fn span_count(&self) -> usize {
+            self.spans.len()
+        }
+
+        fn each_span(&self, f: &mut dyn FnMut(&Span<'_>)) {
+            self.spans.iter().for_each(f);
+        }
+
+        fn resource_key(&self) -> &str {
+            self.function
+        }
+
+        fn resource_attributes(&self, f: &mut dyn FnMut(&[Attribute<'_>])) {
+            f(&[
+                ("faas.name", AttrValue::Str(self.function)),
+                ("faas.max_memory", AttrValue::Int(128)),
+            ]);
+        }
+    }
+
+    /// Two functions' invocations, interleaved: `a`, `b "q"`, `a` (span ids 1..=5 in order).
+    pub fn invocations() -> Vec<Invocation> {
+        let with_id = |n: u64, i: usize| Span {
+            span_id: SpanId(n),
+            ..spans()[i]
+        };
+        vec![
+            Invocation {
+                function: "a",
+                spans: vec![with_id(1, 0), with_id(2, 1)],
+            },
+            Invocation {
+                function: "b \"q\"",
+                spans: vec![with_id(3, 0)],
+            },
+            Invocation {
+                function: "a",
+                spans: vec![with_id(4, 1), with_id(5, 0)],
+            },
+        ]
+    }
 }
 
 #[cfg(test)]
@@ -305,6 +448,38 @@ mod tests {
         assert!(Encoding::parse("grpc").is_err());
         assert_eq!(Encoding::default(), Encoding::Protobuf);
         assert_eq!(Encoding::Protobuf.content_type(), "application/x-protobuf");
+    }
+
+    fn grouped(keys: &[&'static str]) -> Vec<Vec<u64>> {
+        let items: Vec<sample::Invocation> = keys
+            .iter()
+            .enumerate()
+            .map(|(n, &function)| sample::Invocation {
+                function,
+                spans: vec![Span {
+                    span_id: SpanId(n as u64),
+                    ..sample::spans()[1]
+                }],
+            })
+            .collect();
+        let groups = Groups::new(&items);
+        let out: Vec<Vec<u64>> = groups
+            .iter()
+            .map(|g| g.iter().map(|i| i.spans[0].span_id.0).collect())
+            .collect();
+        assert_eq!(out.len(), groups.len());
+        out
+    }
+
+    #[test]
+    fn items_are_grouped_by_resource_in_order() {
+        assert_eq!(grouped(&[]), Vec::<Vec<u64>>::new());
+        assert_eq!(grouped(&["a", "a", "a"]), [vec![0, 1, 2]]);
+        assert_eq!(
+            grouped(&["a", "a", "b", "a", "c", "b", "c"]),
+            [vec![0, 1, 3], vec![2, 5], vec![4, 6]]
+        );
+        assert_eq!(grouped(&["b", "a", "a"]), [vec![0], vec![1, 2]]);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! OTLP/HTTP's binary protobuf encoding (`application/x-protobuf`): an
-//! `ExportTraceServiceRequest` (`opentelemetry/proto/collector/trace/v1`) with one
-//! `ResourceSpans` holding one `ScopeSpans`, written field by field with prost's wire
+//! `ExportTraceServiceRequest` (`opentelemetry/proto/collector/trace/v1`) with a
+//! `ResourceSpans` per resource (a function's), each holding one `ScopeSpans`, written field by field with prost's wire
 //! primitives straight from [`Span`]s (no generated message structs, nothing copied). Every
 //! message's length is computed before it is written (a first pass over the batch's spans),
 //! so the body is written in one pass.
@@ -9,7 +9,8 @@ use prost::bytes::BufMut;
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
 
 use crate::{
-    AttrValue, CLOUD_PROVIDER, SCOPE_NAME, SCOPE_VERSION, STATUS_ERROR, STATUS_OK, Span, SpanSource,
+    AttrValue, Attribute, CLOUD_PROVIDER, Groups, SCOPE_NAME, SCOPE_VERSION, STATUS_ERROR,
+    STATUS_OK, Span, SpanSource,
 };
 
 // Field numbers (opentelemetry-proto v1).
@@ -158,7 +159,7 @@ fn span_len(s: &Span) -> usize {
         + fixed64_len(field::START)
         + fixed64_len(field::END)
         + s.all_attributes()
-            .map(|(k, v)| delimited_len(field::ATTRIBUTES, key_value_len(k, v)))
+            .map(|a| attribute_len(field::ATTRIBUTES, a))
             .sum::<usize>()
         + delimited_len(field::STATUS, status_len(s))
 }
@@ -185,48 +186,85 @@ fn put_span(out: &mut Vec<u8>, s: &Span, len: usize) {
     put_varint(out, field::STATUS_CODE, status_code(s));
 }
 
+/// Bytes of a `KeyValue` field of a repeated `attributes`.
+fn attribute_len(tag: u32, (k, v): &Attribute) -> usize {
+    delimited_len(tag, key_value_len(k, v))
+}
+
 /// Appends the protobuf body of a batch (an `ExportTraceServiceRequest` of the spans of
-/// `items`) to `out`.
+/// `items`: one `ResourceSpans` per resource, in the order of their first items) to `out`.
 pub fn write_export<S: SpanSource>(out: &mut Vec<u8>, service_name: &str, items: &[S]) {
-    let service = AttrValue::Str(service_name);
-    let provider = AttrValue::Str(CLOUD_PROVIDER);
-    let resource_len = delimited_len(
-        field::RESOURCE_ATTRIBUTES,
-        key_value_len("service.name", &service),
-    ) + delimited_len(
-        field::RESOURCE_ATTRIBUTES,
-        key_value_len("cloud.provider", &provider),
-    );
+    let base: [Attribute; 2] = [
+        ("service.name", AttrValue::Str(service_name)),
+        ("cloud.provider", AttrValue::Str(CLOUD_PROVIDER)),
+    ];
+    let base_len = base
+        .iter()
+        .map(|a| attribute_len(field::RESOURCE_ATTRIBUTES, a))
+        .sum::<usize>();
     let scope_len = delimited_len(field::SCOPE_NAME, SCOPE_NAME.len())
         + delimited_len(field::SCOPE_VERSION, SCOPE_VERSION.len());
+    let groups = Groups::new(items);
+    // First pass: every span's length, and each group's `Resource` and `ScopeSpans` lengths.
     let mut span_lens = Vec::with_capacity(items.iter().map(SpanSource::span_count).sum());
-    for item in items {
-        item.each_span(&mut |s| span_lens.push(span_len(s)));
-    }
-    let scope_spans_len = delimited_len(field::SCOPE, scope_len)
-        + span_lens
-            .iter()
-            .map(|&l| delimited_len(field::SPANS, l))
-            .sum::<usize>();
-    let resource_spans_len = delimited_len(field::RESOURCE, resource_len)
-        + delimited_len(field::SCOPE_SPANS, scope_spans_len);
-    out.reserve(delimited_len(field::RESOURCE_SPANS, resource_spans_len));
-
-    put_delimited(out, field::RESOURCE_SPANS, resource_spans_len);
-    put_delimited(out, field::RESOURCE, resource_len);
-    put_key_value(out, field::RESOURCE_ATTRIBUTES, "service.name", &service);
-    put_key_value(out, field::RESOURCE_ATTRIBUTES, "cloud.provider", &provider);
-    put_delimited(out, field::SCOPE_SPANS, scope_spans_len);
-    put_delimited(out, field::SCOPE, scope_len);
-    put_bytes(out, field::SCOPE_NAME, SCOPE_NAME.as_bytes());
-    put_bytes(out, field::SCOPE_VERSION, SCOPE_VERSION.as_bytes());
-    let mut lens = span_lens.iter();
-    for item in items {
-        item.each_span(&mut |s| {
-            // Every span was measured in the first pass, in this order.
-            let len = lens.next().copied().unwrap_or_else(|| span_len(s));
-            put_span(out, s, len);
+    let mut group_lens = Vec::with_capacity(groups.len());
+    for group in groups.iter() {
+        let mut resource_len = base_len;
+        group[0].resource_attributes(&mut |attributes| {
+            resource_len += attributes
+                .iter()
+                .map(|a| attribute_len(field::RESOURCE_ATTRIBUTES, a))
+                .sum::<usize>();
         });
+        let first = span_lens.len();
+        for item in group {
+            item.each_span(&mut |s| span_lens.push(span_len(s)));
+        }
+        let scope_spans_len = delimited_len(field::SCOPE, scope_len)
+            + span_lens[first..]
+                .iter()
+                .map(|&l| delimited_len(field::SPANS, l))
+                .sum::<usize>();
+        group_lens.push((resource_len, scope_spans_len));
+    }
+    let resource_spans_len = |(resource_len, scope_spans_len)| {
+        delimited_len(field::RESOURCE, resource_len)
+            + delimited_len(field::SCOPE_SPANS, scope_spans_len)
+    };
+    out.reserve(
+        group_lens
+            .iter()
+            .map(|&g| delimited_len(field::RESOURCE_SPANS, resource_spans_len(g)))
+            .sum(),
+    );
+
+    let mut lens = span_lens.iter();
+    for (group, &(resource_len, scope_spans_len)) in groups.iter().zip(&group_lens) {
+        put_delimited(
+            out,
+            field::RESOURCE_SPANS,
+            resource_spans_len((resource_len, scope_spans_len)),
+        );
+        put_delimited(out, field::RESOURCE, resource_len);
+        for (k, v) in &base {
+            put_key_value(out, field::RESOURCE_ATTRIBUTES, k, v);
+        }
+        group[0].resource_attributes(&mut |attributes| {
+            for (k, v) in attributes {
+                put_key_value(out, field::RESOURCE_ATTRIBUTES, k, v);
+            }
+        });
+        put_delimited(out, field::SCOPE_SPANS, scope_spans_len);
+        put_delimited(out, field::SCOPE, scope_len);
+        put_bytes(out, field::SCOPE_NAME, SCOPE_NAME.as_bytes());
+        put_bytes(out, field::SCOPE_VERSION, SCOPE_VERSION.as_bytes());
+        for item in group {
+            item.each_span(&mut |s| {
+                // Every span was measured in the first pass, in this order.
+                let len = lens.next().copied().unwrap_or_else(|| span_len(s));
+                put_span(out, s, len);
+            });
+        }
     }
 }
 
@@ -366,6 +404,34 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn each_resource_has_its_resource_spans() {
+        let items = sample::invocations();
+        let mut body = Vec::new();
+        write_export(&mut body, "svc", &items);
+        let decoded = decode(&body, REQUEST);
+        assert_eq!(decoded, otlp_json::export_body("svc", &items));
+        let resource_spans = decoded["resourceSpans"].as_array().unwrap();
+        assert_eq!(resource_spans.len(), 2);
+        for (rs, (function, ids)) in resource_spans.iter().zip([
+            ("a", ["01", "02", "04", "05"].as_slice()),
+            ("b \"q\"", &["03"]),
+        ]) {
+            let attributes = &rs["resource"]["attributes"];
+            assert_eq!(attributes[0]["key"], "service.name");
+            assert_eq!(attributes[1]["key"], "cloud.provider");
+            assert_eq!(attributes[2]["key"], "faas.name");
+            assert_eq!(attributes[2]["value"]["stringValue"], function);
+            assert_eq!(attributes[3]["value"]["intValue"], "128");
+            let spans = rs["scopeSpans"][0]["spans"].as_array().unwrap();
+            let got: Vec<&str> = spans
+                .iter()
+                .map(|s| &s["spanId"].as_str().unwrap()[14..])
+                .collect();
+            assert_eq!(got, ids);
+        }
+    }
+
+    #[test]
     fn ids_are_big_endian_bytes_and_times_fixed64() {
         let spans = &sample::spans()[1..];
         let mut body = Vec::new();
@@ -406,12 +472,10 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn an_empty_batch_is_a_request_with_no_spans() {
+    fn an_empty_batch_is_an_empty_request() {
         let mut body = Vec::new();
         write_export::<Span<'static>>(&mut body, "s", &[]);
-        let decoded = decode(&body, REQUEST);
-        let scope = &decoded["resourceSpans"][0]["scopeSpans"][0];
-        assert_eq!(scope["scope"]["name"], "kindling");
-        assert!(scope.get("spans").is_none());
+        // An `ExportTraceServiceRequest` without `resource_spans`.
+        assert!(body.is_empty());
     }
 }

@@ -92,22 +92,29 @@ impl Timeline<'_> {
         let invoke = invoke
             .and_then(SpanId::from_hex)
             .unwrap_or_else(new_span_id);
+        // "<version> <ARN> <function> request<request id>": the resource's key (the version, the
+        // ARN and the function's name, none of which has a space) ends where the function's
+        // name does, the request span's name starts where it does.
         let mut text = String::with_capacity(
-            self.function.len()
+            self.version.len()
+                + self.invoked_arn.len()
+                + self.function.len()
                 + REQUEST.len()
-                + self.version.len()
                 + self.request_id.len()
-                + self.invoked_arn.len(),
+                + 2,
         );
         let mut ends = [0; 4];
-        for (end, s) in ends
-            .iter_mut()
-            .zip([self.function, REQUEST, self.version, self.request_id])
-        {
+        for (end, (separator, s)) in ends.iter_mut().zip([
+            ("", self.version),
+            (" ", self.invoked_arn),
+            (" ", self.function),
+            ("", REQUEST),
+        ]) {
+            text.push_str(separator);
             text.push_str(s);
             *end = text.len();
         }
-        text.push_str(self.invoked_arn);
+        text.push_str(self.request_id);
         Some(InvocationSpans {
             trace_id,
             parent,
@@ -144,9 +151,10 @@ pub struct InvocationSpans {
     parent: Option<SpanId>,
     /// Span ids: request, queue wait, environment wait, init, invoke.
     ids: [SpanId; 5],
-    /// The function's name, " request", the version, the request id, the invoked ARN.
+    /// The version, a space, the invoked ARN, a space, the function's name, " request", the
+    /// request id.
     text: Box<str>,
-    /// Where the first four parts of `text` end.
+    /// Where the version, the ARN, the function's name and " request" end in `text`.
     ends: [usize; 4],
     asynchronous: bool,
     enqueued: Option<SystemTime>,
@@ -168,6 +176,11 @@ impl InvocationSpans {
     fn waited(&self) -> bool {
         self.init_start() > self.started + Duration::from_micros(50)
     }
+
+    /// Where the function's name starts in `text`.
+    fn function_start(&self) -> usize {
+        self.ends[1] + 1
+    }
 }
 
 impl SpanSource for InvocationSpans {
@@ -178,18 +191,33 @@ impl SpanSource for InvocationSpans {
             + usize::from(self.run.is_some())
     }
 
-    fn each_span(&self, f: &mut dyn FnMut(&Span<'_>)) {
-        let [function_end, name_end, version_end, id_end] = self.ends;
+    /// The function (the OpenTelemetry semantic conventions' FaaS resource: its name, version
+    /// and the ARN it was invoked by; `cloud.resource_id` differs by alias).
+    fn resource_key(&self) -> &str {
+        &self.text[..self.ends[2]]
+    }
+
+    fn resource_attributes(&self, f: &mut dyn FnMut(&[Attribute<'_>])) {
+        let [version_end, arn_end, function_end, _] = self.ends;
         let text = &*self.text;
-        let shared: [Attribute<'_>; 4] = [
-            ("faas.name", AttrValue::Str(&text[..function_end])),
-            ("faas.version", AttrValue::Str(&text[name_end..version_end])),
+        f(&[
             (
-                "faas.invocation_id",
-                AttrValue::Str(&text[version_end..id_end]),
+                "faas.name",
+                AttrValue::Str(&text[self.function_start()..function_end]),
             ),
-            ("cloud.resource_id", AttrValue::Str(&text[id_end..])),
-        ];
+            ("faas.version", AttrValue::Str(&text[..version_end])),
+            (
+                "cloud.resource_id",
+                AttrValue::Str(&text[version_end + 1..arn_end]),
+            ),
+        ]);
+    }
+
+    fn each_span(&self, f: &mut dyn FnMut(&Span<'_>)) {
+        let name_end = self.ends[3];
+        let text = &*self.text;
+        let shared: [Attribute<'_>; 1] =
+            [("faas.invocation_id", AttrValue::Str(&text[name_end..]))];
         let [request_id, queue_id, wait_id, init_id, invoke_id] = self.ids;
         let error = self.error.as_deref();
         let request_attributes = [
@@ -203,7 +231,7 @@ impl SpanSource for InvocationSpans {
             trace_id: self.trace_id,
             span_id: request_id,
             parent_span_id: self.parent,
-            name: &text[..name_end],
+            name: &text[self.function_start()..name_end],
             kind: SpanKind::Server,
             start: self.enqueued.unwrap_or(self.started).min(self.started),
             end: self.ended,
@@ -342,6 +370,13 @@ mod tests {
         out
     }
 
+    /// An item's resource attributes as text.
+    fn resource_of(item: &InvocationSpans) -> String {
+        let mut out = String::new();
+        item.resource_attributes(&mut |a| out = format!("{a:?}"));
+        out
+    }
+
     const ROOT: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
 
     #[test]
@@ -353,13 +388,19 @@ mod tests {
         assert_eq!(spans.len(), 2);
         let (name, parent, request_id, text) = &spans[0];
         assert_eq!((name.as_str(), *parent), ("f request", Some(SpanId(7))));
-        assert!(text.contains(r#"("faas.name", Str("f"))"#), "{text}");
-        assert!(text.contains(r#"("faas.version", Str("$LATEST"))"#));
-        assert!(text.contains(r#"("faas.invocation_id", Str("r-1"))"#));
-        assert!(text.contains(
-            r#"("cloud.resource_id", Str("arn:aws:lambda:us-east-1:000000000000:function:f"))"#
-        ));
-        assert!(text.contains(r#"("faas.coldstart", Bool(false)), ("faas.trigger", Str("http"))"#));
+        assert!(text.ends_with(
+            r#"[("faas.invocation_id", Str("r-1")), ("faas.coldstart", Bool(false)), ("faas.trigger", Str("http"))]"#
+        ), "{text}");
+        // The function is the spans' resource, not their attributes.
+        assert_eq!(
+            resource_of(&item),
+            r#"[("faas.name", Str("f")), ("faas.version", Str("$LATEST")), ("cloud.resource_id", Str("arn:aws:lambda:us-east-1:000000000000:function:f"))]"#
+        );
+        assert!(
+            spans
+                .iter()
+                .all(|s| s.3.contains(r#"[("faas.invocation_id", Str("r-1"))"#))
+        );
         let (name, parent, invoke_id, _) = &spans[1];
         assert_eq!(name, "invoke");
         assert_eq!(*parent, Some(*request_id));
@@ -400,5 +441,87 @@ mod tests {
         assert!(spans[1].3.contains("None"));
         let ids: std::collections::HashSet<u64> = spans.iter().map(|s| s.2.0).collect();
         assert_eq!(ids.len(), 4);
+    }
+
+    #[test]
+    fn a_batch_has_a_resource_per_function_version_and_arn() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let arn = "arn:aws:lambda:us-east-1:000000000000:function:";
+        let (f, f_live, g) = (format!("{arn}f"), format!("{arn}f:live"), format!("{arn}g"));
+        let invocation = |function, version, invoked_arn, request_id| {
+            Timeline {
+                function,
+                version,
+                invoked_arn,
+                request_id,
+                ..timeline(None, ROOT, at)
+            }
+            .spans()
+            .unwrap()
+        };
+        let items = [
+            invocation("f", "$LATEST", &f, "r-1"),
+            invocation("g", "$LATEST", &g, "r-2"),
+            invocation("f", "$LATEST", &f, "r-3"),
+            // An alias of f: its version and ARN differ.
+            invocation("f", "1", &f_live, "r-4"),
+            invocation("f", "2", &f_live, "r-5"),
+        ];
+        assert_eq!(items[0].resource_key(), items[2].resource_key());
+        let body: serde_json::Value =
+            serde_json::from_str(&kindling_otel::json::export_text("kindling", &items)).unwrap();
+        let resources: Vec<(Vec<String>, Vec<String>)> = body["resourceSpans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|rs| {
+                let attributes = rs["resource"]["attributes"].as_array().unwrap()[2..]
+                    .iter()
+                    .map(|a| format!("{}={}", a["key"], a["value"]["stringValue"]))
+                    .collect();
+                let ids = rs["scopeSpans"][0]["spans"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| {
+                        let attributes = s["attributes"].as_array().unwrap();
+                        assert!(attributes.iter().all(|a| a["key"] != "faas.name"));
+                        attributes[0]["value"]["stringValue"].to_string()
+                    })
+                    .collect();
+                (attributes, ids)
+            })
+            .collect();
+        let resource = |name: &str, version: &str, arn: &str| {
+            vec![
+                format!(r#""faas.name"="{name}""#),
+                format!(r#""faas.version"="{version}""#),
+                format!(r#""cloud.resource_id"="{arn}""#),
+            ]
+        };
+        let ids = |ids: &[&str]| -> Vec<String> {
+            ids.iter()
+                .flat_map(|id| [format!(r#""{id}""#), format!(r#""{id}""#)])
+                .collect()
+        };
+        assert_eq!(
+            resources,
+            [
+                (resource("f", "$LATEST", &f), ids(&["r-1", "r-3"])),
+                (resource("g", "$LATEST", &g), ids(&["r-2"])),
+                (resource("f", "1", &f_live), ids(&["r-4"])),
+                (resource("f", "2", &f_live), ids(&["r-5"])),
+            ]
+        );
+        // In the protobuf body too, an ARN is written once per resource, not once per span.
+        let mut protobuf = Vec::new();
+        kindling_otel::proto::write_export(&mut protobuf, "kindling", &items);
+        let count = |s: &str| {
+            protobuf
+                .windows(s.len())
+                .filter(|w| *w == s.as_bytes())
+                .count()
+        };
+        assert_eq!((count(&g), count(&f_live), count("r-1")), (1, 2, 2));
     }
 }

@@ -103,6 +103,18 @@ class Sink:
         with urllib.request.urlopen(self.url + "/count", timeout=10) as r:
             return dict(kv.split("=") for kv in r.read().decode().split())
 
+    def settle(self, deadline_s: float = 3.0):
+        """Waits until no span has arrived for 0.7 s (longer than the exporter's 500 ms flush
+        timer), at most `deadline_s`."""
+        end = time.monotonic() + deadline_s
+        last = self.counts().get("spans")
+        while time.monotonic() < end:
+            time.sleep(0.7)
+            now = self.counts().get("spans")
+            if now == last:
+                return
+            last = now
+
     def cpu_seconds(self) -> float:
         with open(f"/proc/{self.proc.pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
@@ -377,14 +389,14 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=5000)
     ap.add_argument("--secs", type=float, default=3,
                     help="4-client measuring time per row and repetition (split into --tp-slices)")
-    ap.add_argument("--tp-slices", type=int, default=3,
+    ap.add_argument("--tp-slices", type=int, default=4,
                     help="4-client turns are run as this many slices of secs/tp-slices, the rows "
                          "taking turns slice by slice; each repetition's throughput cost is the "
                          "median of 'on' against 'off' within its slice rounds")
     ap.add_argument("--tp-warmup-ms", type=int, default=1000,
-                    help="each 4-client slice's unmeasured start: longer than the subscriber's "
-                         "and the exporter's flush timers, so the previous slice's last batches "
-                         "are sent before the window opens")
+                    help="each 4-client slice's unmeasured start (at least --sub-timeout-ms + "
+                         "500): longer than the subscriber's flush timer, so the previous "
+                         "slice's last batch is delivered before the window opens")
     ap.add_argument("--slices", type=int, default=8,
                     help="single-client turns are sent as this many slices of n/slices requests, "
                          "the rows taking turns slice by slice; the p50 verdict pairs 'on' and "
@@ -517,7 +529,11 @@ def main() -> int:
                 start_servers()
             # Alternate the rows' order too: whatever a turn leaves behind (a subscriber's
             # last batch, a halted vCPU) falls on 'off' and 'on' alike.
-            names = list(configs) if rep % 2 == 0 else list(reversed(configs))
+            # 'off' and 'on' side by side (then the single-feature rows), so that the two the
+            # verdicts compare are measured back to back in every round.
+            paired_first = [n for n in ("off", "on") if n in configs]
+            row_order = paired_first + [n for n in configs if n not in paired_first]
+            names = row_order if rep % 2 == 0 else list(reversed(row_order))
             # Alternate which binary goes first, so neither always follows the other.
             order = list(binaries) if rep % 2 == 0 else list(reversed(binaries))
             subjects = [(name, b) for name in names for b in order]
@@ -546,7 +562,12 @@ def main() -> int:
             # window opens after a warm-up longer than the flush timers (the subscriber's 1 s,
             # the exporter's 500 ms), so the previous subject's last batches are sent before it.
             tp_parts: dict[tuple, list] = {s: [] for s in subjects}
+            if any("otlp" in configs[n] for n in names):
+                sink.settle()  # the single-client turns' last batch
             slice_ms = max(100, int(1000 * args.secs / args.tp_slices))
+            # Past the subscriber's flush timer (its batch and the extension's work on it)
+            # with room for the bench tool's start.
+            tp_warmup_ms = max(args.tp_warmup_ms, args.sub_timeout_ms + 500)
             for sl in range(args.tp_slices):
                 for name, b in (subjects if sl % 2 == 0 else list(reversed(subjects))):
                     k = servers[(name, b)]
@@ -563,14 +584,16 @@ def main() -> int:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                         time.sleep(0.3)
                     sink0 = sink.cpu_seconds()
-                    tp = load(args.bench, k, ["--conns", "4", "--warmup-ms", str(args.tp_warmup_ms),
+                    tp = load(args.bench, k, ["--conns", "4", "--warmup-ms", str(tp_warmup_ms),
                                               "--measure-ms", str(slice_ms), *path])
                     if perf is not None:
                         perf.send_signal(2)
                         perf.wait(timeout=60)
                     scraping.clear()
-                    # The collector stand-in's CPU over the whole call (warm-up included, which
-                    # also takes the previous slice's last batch) per request sent in it.
+                    if "otlp" in configs[name]:
+                        # The call's last batch (sent within the exporter's 500 ms) is its own.
+                        sink.settle()
+                    # The collector stand-in's CPU over the call per request sent in it.
                     tp["sink_us"] = 1e6 * (sink.cpu_seconds() - sink0) / max(tp["sent"], 1)
                     tp_parts[(name, b)].append(tp)
             for name in names:
@@ -630,7 +653,7 @@ def main() -> int:
             f"{args.slices} slices, "
             + ("new servers every repetition, " if args.fresh else "")
             + f"{args.secs:g} s at 4 clients in {args.tp_slices} slices, each after "
-            f"{args.tp_warmup_ms} ms of unmeasured load)",
+            f"{max(args.tp_warmup_ms, args.sub_timeout_ms + 500)} ms of unmeasured load)",
             "",
             "(children = the server's child processes: the function, and the subscribing "
             "extension; sink = the collector stand-in's CPU in the turn, per invocation)",

@@ -16,9 +16,9 @@ pub const MAX_EXTRA_FIELDS_LEN: usize = 1024;
 pub enum TraceHeaderError {
     #[error("the trace header has no Root field")]
     MissingRoot,
-    #[error("the trace header's Root {0:?} is not 1-<8 hex>-<24 hex>")]
+    #[error("the trace header's Root {0:?} is not 1-<8 hex>-<24 hex> (not all zero)")]
     InvalidRoot(String),
-    #[error("the trace header's Parent {0:?} is not 16 hex digits")]
+    #[error("the trace header's Parent {0:?} is not 16 hex digits (not all zero)")]
     InvalidParent(String),
     #[error("the trace header field {0:?} is not key=value")]
     InvalidField(String),
@@ -41,12 +41,26 @@ fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// All `0`: the W3C trace context's (and OTLP's) invalid id.
+fn all_zero(s: &str) -> bool {
+    s.bytes().all(|b| b == b'0')
+}
+
+/// `1-<8 hex>-<24 hex>`, not all zero (its 32 digits are the OpenTelemetry trace id, and an
+/// all-zero one is invalid there).
 fn valid_root(root: &str) -> bool {
     let mut parts = root.split('-');
     matches!(
         (parts.next(), parts.next(), parts.next(), parts.next()),
-        (Some("1"), Some(time), Some(id), None) if is_hex(time, 8) && is_hex(id, 24)
+        (Some("1"), Some(time), Some(id), None)
+            if is_hex(time, 8) && is_hex(id, 24) && !(all_zero(time) && all_zero(id))
     )
+}
+
+/// 16 hex digits, not all zero (an all-zero span id is invalid in the W3C trace context and
+/// in OTLP).
+fn valid_parent(parent: &str) -> bool {
+    is_hex(parent, 16) && !all_zero(parent)
 }
 
 /// Appends the lower-case hex of `bytes` to `out`.
@@ -120,7 +134,7 @@ impl TraceHeader {
             match key.trim() {
                 "Root" if valid_root(val.trim()) => root = Some(val.trim().to_string()),
                 "Root" => return Err(TraceHeaderError::InvalidRoot(val.to_string())),
-                "Parent" if is_hex(val.trim(), 16) => parent = Some(val.trim().to_string()),
+                "Parent" if valid_parent(val.trim()) => parent = Some(val.trim().to_string()),
                 "Parent" => return Err(TraceHeaderError::InvalidParent(val.to_string())),
                 "Sampled" => sampled = val.trim() == "1",
                 "" => return Err(TraceHeaderError::InvalidField(field.to_string())),
@@ -303,6 +317,17 @@ mod tests {
             TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=xyz"),
             Err(TraceHeaderError::InvalidParent(_))
         ));
+        // All-zero ids are invalid trace context (W3C, OTLP): the caller gets a new trace.
+        assert!(matches!(
+            TraceHeader::parse("Root=1-00000000-000000000000000000000000"),
+            Err(TraceHeaderError::InvalidRoot(_))
+        ));
+        assert!(matches!(
+            TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=0000000000000000"),
+            Err(TraceHeaderError::InvalidParent(_))
+        ));
+        assert!(TraceHeader::parse("Root=1-00000000-000000000000000000000001").is_ok());
+        assert!(TraceHeader::parse("Root=1-00000001-000000000000000000000000").is_ok());
         assert!(matches!(
             TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;junk"),
             Err(TraceHeaderError::InvalidField(_))

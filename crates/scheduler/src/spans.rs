@@ -326,7 +326,7 @@ mod tests {
         }
     }
 
-    fn timeline<'a>(
+    pub(super) fn timeline<'a>(
         incoming: Option<&'a str>,
         runtime_header: &'a str,
         at: SystemTime,
@@ -377,7 +377,7 @@ mod tests {
         out
     }
 
-    const ROOT: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    pub(super) const ROOT: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
 
     #[test]
     fn a_warm_invocation_is_a_request_and_an_invoke_under_the_callers_parent() {
@@ -523,5 +523,41 @@ mod tests {
                 .count()
         };
         assert_eq!((count(&g), count(&f_live), count("r-1")), (1, 2, 2));
+    }
+}
+
+#[cfg(test)]
+mod review_tests {
+    use super::*;
+    use tests::ROOT;
+
+    /// OTel semconv (cloud.resource_id, formerly faas.id): "AWS Lambda: The function ARN. Take
+    /// care not to use the 'invoked ARN' directly but replace any alias suffix with the
+    /// resolved function version"; the invoked ARN is `aws.lambda.invoked_arn`.
+    #[test]
+    fn review_cloud_resource_id_is_the_resolved_version_arn_not_the_alias_arn() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let arn = "arn:aws:lambda:us-east-1:000000000000:function:";
+        let live = format!("{arn}f:live");
+        let item = Timeline {
+            function: "f",
+            version: "1",
+            invoked_arn: &live,
+            request_id: "r-1",
+            ..tests::timeline(None, ROOT, at)
+        }
+        .spans()
+        .unwrap();
+        let mut id = String::new();
+        item.resource_attributes(&mut |a| {
+            for (k, v) in a {
+                if *k == "cloud.resource_id" {
+                    if let AttrValue::Str(s) = v {
+                        id = s.to_string();
+                    }
+                }
+            }
+        });
+        assert_eq!(id, format!("{arn}f:1"));
     }
 }

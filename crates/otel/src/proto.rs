@@ -441,7 +441,10 @@ pub(crate) mod tests {
         let items: Vec<sample::Invocation> = (0..400)
             .map(|n| sample::Invocation {
                 function: names[(n * 7919) % names.len()],
-                spans: vec![Span { span_id: crate::SpanId(n as u64 + 1), ..sample::spans()[n % 2] }],
+                spans: vec![Span {
+                    span_id: crate::SpanId(n as u64 + 1),
+                    ..sample::spans()[n % 2]
+                }],
             })
             .collect();
         let mut body = Vec::new();

@@ -68,6 +68,7 @@ def test_sync_invoke_continues_the_callers_trace_and_exports_spans(lam, otlp):
     attrs = {a["key"]: a["value"] for a in request["attributes"]}
     assert attrs["faas.coldstart"] == {"boolValue": True}
     assert attrs["faas.invocation_id"]["stringValue"] == resp["ResponseMetadata"]["RequestId"]
+    assert attrs["aws.lambda.invoked_arn"] == {"stringValue": support.function_arn(name)}
     resource = next(r for r, s in otlp.resource_spans() if s["spanId"] == request["spanId"])
     assert resource == {
         "service.name": {"stringValue": "kindling"},
@@ -101,6 +102,27 @@ def test_sync_invoke_continues_the_callers_trace_and_exports_spans(lam, otlp):
     warm_request = wait_for(warm, timeout=30, what="the warm request span")[0]
     children = [s for s in otlp.spans() if s.get("parentSpanId") == warm_request["spanId"]]
     assert "init" not in {c["name"] for c in children}
+    # Through an alias and directly, version 1 is one resource: cloud.resource_id is the
+    # version's ARN (as GetFunctionConfiguration reports it), the request span says how it
+    # was invoked (OpenTelemetry's semantic conventions for AWS Lambda).
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    version_arn = support.function_arn(name, version)
+    assert lam.get_function_configuration(
+        FunctionName=name, Qualifier=version)["FunctionArn"] == version_arn
+    for parent, qualifier in (("7777777777777777", "live"), ("8888888888888888", version)):
+        with_trace_header(client("lambda"), "Invoke", header(parent)).invoke(
+            FunctionName=name, Qualifier=qualifier, Payload=b"{}")
+
+        def called(parent=parent):
+            s = [(r, s) for r, s in otlp.resource_spans() if s.get("parentSpanId") == parent]
+            return s or None
+        resource, span = wait_for(called, timeout=30, what=f"the request span via {qualifier}")[0]
+        assert resource["faas.version"] == {"stringValue": version}
+        assert resource["cloud.resource_id"] == {"stringValue": version_arn}
+        attrs = {a["key"]: a["value"] for a in span["attributes"]}
+        assert attrs["aws.lambda.invoked_arn"] == {
+            "stringValue": support.function_arn(name, qualifier)}
 
 
 def test_spans_in_otlp_json_when_asked(server_factory):

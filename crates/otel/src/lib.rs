@@ -25,6 +25,7 @@ pub mod post;
 pub mod proto;
 pub mod queue;
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use endpoint::Endpoint;
@@ -211,19 +212,29 @@ pub(crate) struct Groups<'a, S> {
 }
 
 impl<'a, S: SpanSource> Groups<'a, S> {
+    /// Most groups looked up by comparing keys one by one (more: by a hash map).
+    const SCAN: usize = 8;
+
     /// Groups `items`: each item's key is compared with its predecessor's group's key (usually
-    /// equal: a batch is mostly one function's), else looked up among the groups found so far.
-    /// One group (the common case) keeps the batch's order as it is; more are placed by
-    /// counting (no sort; a few vectors per batch, no allocation per item or per group).
+    /// equal: a batch is mostly one function's), else looked up among the groups found so far
+    /// (one by one among a few, in a hash map past [`Groups::SCAN`]). One group (the common
+    /// case) keeps the batch's order as it is; more are placed by counting (no sort; a few
+    /// vectors per batch, no allocation per item).
     pub(crate) fn new(items: &'a [S]) -> Self {
-        // Each group's key and size; each item's group.
+        // Each group's key and size; each item's group; past SCAN groups, each key's group.
         let mut groups: Vec<(&str, usize)> = Vec::new();
         let mut group_of: Vec<usize> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
         let mut current = 0;
         for (i, item) in items.iter().enumerate() {
             let key = item.resource_key();
             if groups.get(current).is_none_or(|g| g.0 != key) {
-                current = match groups.iter().position(|g| g.0 == key) {
+                let found = if groups.len() <= Self::SCAN {
+                    groups.iter().position(|g| g.0 == key)
+                } else {
+                    index.get(key).copied()
+                };
+                current = match found {
                     Some(g) => g,
                     None => {
                         if groups.len() == 1 {
@@ -232,7 +243,14 @@ impl<'a, S: SpanSource> Groups<'a, S> {
                             group_of.reserve(items.len() - i);
                         }
                         groups.push((key, 0));
-                        groups.len() - 1
+                        let g = groups.len() - 1;
+                        if groups.len() == Self::SCAN + 1 {
+                            // From now on, lookups by hash.
+                            index.extend(groups.iter().enumerate().map(|(g, k)| (k.0, g)));
+                        } else if groups.len() > Self::SCAN {
+                            index.insert(key, g);
+                        }
+                        g
                     }
                 };
             }
@@ -480,6 +498,30 @@ mod tests {
             [vec![0, 1, 3], vec![2, 5], vec![4, 6]]
         );
         assert_eq!(grouped(&["b", "a", "a"]), [vec![0], vec![1, 2]]);
+    }
+
+    #[test]
+    fn many_resources_are_grouped_by_hash_as_by_scanning() {
+        // More groups than are scanned: keys that come back after the index is built, keys
+        // first seen after it, runs of one key.
+        const NAMES: [&str; 13] = [
+            "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m",
+        ];
+        let keys: Vec<&'static str> = (0..60)
+            .map(|n: usize| NAMES[(n * 5 + n / 7) % NAMES.len()])
+            .chain(["m", "m", "a", "l"])
+            .collect();
+        let mut expected: Vec<(&str, Vec<u64>)> = Vec::new();
+        for (n, key) in keys.iter().enumerate() {
+            match expected.iter_mut().find(|g| g.0 == *key) {
+                Some(g) => g.1.push(n as u64),
+                None => expected.push((key, vec![n as u64])),
+            }
+        }
+        assert_eq!(expected.len(), NAMES.len());
+        assert!(NAMES.len() > Groups::<sample::Invocation>::SCAN + 1);
+        let expected: Vec<Vec<u64>> = expected.into_iter().map(|g| g.1).collect();
+        assert_eq!(grouped(&keys), expected);
     }
 
     #[test]

@@ -432,6 +432,29 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn many_interleaved_resources_with_long_names_decode_to_the_reference() {
+        // 200 distinct functions (names 1..=300 bytes: one- and two-byte length varints),
+        // interleaved a, b, a, c, ... so that Groups reorders; 400 items.
+        let names: Vec<&'static str> = (0..200)
+            .map(|i| &*Box::leak(format!("f{i}-{}", "x".repeat(i * 3 / 2)).into_boxed_str()))
+            .collect();
+        let items: Vec<sample::Invocation> = (0..400)
+            .map(|n| sample::Invocation {
+                function: names[(n * 7919) % names.len()],
+                spans: vec![Span {
+                    span_id: crate::SpanId(n as u64 + 1),
+                    ..sample::spans()[n % 2]
+                }],
+            })
+            .collect();
+        let mut body = Vec::new();
+        write_export(&mut body, "svc", &items);
+        let decoded = decode(&body, REQUEST);
+        assert_eq!(decoded, otlp_json::export_body("svc", &items));
+        assert_eq!(decoded["resourceSpans"].as_array().unwrap().len(), 200);
+    }
+
+    #[test]
     fn ids_are_big_endian_bytes_and_times_fixed64() {
         let spans = &sample::spans()[1..];
         let mut body = Vec::new();

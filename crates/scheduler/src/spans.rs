@@ -92,26 +92,31 @@ impl Timeline<'_> {
         let invoke = invoke
             .and_then(SpanId::from_hex)
             .unwrap_or_else(new_span_id);
-        // "<version> <ARN> <function> request<request id>": the resource's key (the version, the
-        // ARN and the function's name, none of which has a space) ends where the function's
-        // name does, the request span's name starts where it does.
+        // "<function> <version> <function ARN> <invoked ARN> <function> request<request id>":
+        // the resource's key (the function's name and version, none of which has a space)
+        // first, the request span's name ends where the request id starts.
+        let arn = function_arn(self.invoked_arn, self.version);
         let mut text = String::with_capacity(
-            self.version.len()
+            2 * self.function.len()
+                + self.version.len()
+                + arn.iter().map(|p| p.len()).sum::<usize>()
                 + self.invoked_arn.len()
-                + self.function.len()
                 + REQUEST.len()
                 + self.request_id.len()
-                + 2,
+                + 4,
         );
-        let mut ends = [0; 4];
-        for (end, (separator, s)) in ends.iter_mut().zip([
-            ("", self.version),
-            (" ", self.invoked_arn),
-            (" ", self.function),
-            ("", REQUEST),
+        // Where the function's name, the version, the function's ARN, the invoked ARN and the
+        // request span's name end.
+        let mut ends = [0; 5];
+        let [base, colon, qualifier] = arn;
+        for (end, pieces) in ends.iter_mut().zip([
+            ["", self.function, "", ""],
+            [" ", self.version, "", ""],
+            [" ", base, colon, qualifier],
+            [" ", self.invoked_arn, "", ""],
+            [" ", self.function, REQUEST, ""],
         ]) {
-            text.push_str(separator);
-            text.push_str(s);
+            pieces.iter().for_each(|p| text.push_str(p));
             *end = text.len();
         }
         text.push_str(self.request_id);
@@ -142,6 +147,23 @@ impl Timeline<'_> {
 /// The request span's name after the function's.
 const REQUEST: &str = " request";
 
+/// The ARN of the function version that ran, as Lambda's GetFunctionConfiguration reports its
+/// `FunctionArn` (OpenTelemetry's `cloud.resource_id`: the invoked ARN with an alias's
+/// qualifier replaced by the version it resolved to), in three pieces: the invoked ARN without
+/// its qualifier (`arn:aws:lambda:<region>:<account>:function:<name>`), then `:` and the
+/// version for a published version, nothing more for `$LATEST` (unqualified).
+fn function_arn<'a>(invoked_arn: &'a str, version: &'a str) -> [&'a str; 3] {
+    // arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]
+    let base = match invoked_arn.match_indices(':').nth(6) {
+        Some((qualifier, _)) => &invoked_arn[..qualifier],
+        None => invoked_arn,
+    };
+    match version {
+        "$LATEST" => [base, "", ""],
+        _ => [base, ":", version],
+    }
+}
+
 /// One invocation's spans as queued: `request`, and its children `queue wait` (an event's),
 /// `environment wait`, `init` (a cold start's) and `invoke`, made from the invocation's ids and
 /// times when their batch is encoded.
@@ -151,11 +173,13 @@ pub struct InvocationSpans {
     parent: Option<SpanId>,
     /// Span ids: request, queue wait, environment wait, init, invoke.
     ids: [SpanId; 5],
-    /// The version, a space, the invoked ARN, a space, the function's name, " request", the
-    /// request id.
+    /// The function's name, its version, its ARN (the version's), the invoked ARN (these four
+    /// each followed by a space), the request span's name (the function's name, " request"),
+    /// the request id.
     text: Box<str>,
-    /// Where the version, the ARN, the function's name and " request" end in `text`.
-    ends: [usize; 4],
+    /// Where the function's name, the version, the function's ARN, the invoked ARN and the
+    /// request span's name end in `text`.
+    ends: [usize; 5],
     asynchronous: bool,
     enqueued: Option<SystemTime>,
     started: SystemTime,
@@ -177,9 +201,9 @@ impl InvocationSpans {
         self.init_start() > self.started + Duration::from_micros(50)
     }
 
-    /// Where the function's name starts in `text`.
-    fn function_start(&self) -> usize {
-        self.ends[1] + 1
+    /// The request span's name.
+    fn request_name(&self) -> &str {
+        &self.text[self.ends[3] + 1..self.ends[4]]
     }
 }
 
@@ -191,21 +215,23 @@ impl SpanSource for InvocationSpans {
             + usize::from(self.run.is_some())
     }
 
-    /// The function (the OpenTelemetry semantic conventions' FaaS resource: its name, version
-    /// and the ARN it was invoked by; `cloud.resource_id` differs by alias).
+    /// The function version that ran (the OpenTelemetry semantic conventions' FaaS resource:
+    /// its name, version and ARN, the same whichever alias or ARN it was invoked by), named
+    /// by the function's name and the version (the ARN's region and account are the same for
+    /// every function of a server).
     fn resource_key(&self) -> &str {
-        &self.text[..self.ends[2]]
+        &self.text[..self.ends[1]]
     }
 
     fn resource_attributes(&self, f: &mut dyn FnMut(&[Attribute<'_>])) {
-        let [version_end, arn_end, function_end, _] = self.ends;
+        let [function_end, version_end, arn_end, ..] = self.ends;
         let text = &*self.text;
         f(&[
+            ("faas.name", AttrValue::Str(&text[..function_end])),
             (
-                "faas.name",
-                AttrValue::Str(&text[self.function_start()..function_end]),
+                "faas.version",
+                AttrValue::Str(&text[function_end + 1..version_end]),
             ),
-            ("faas.version", AttrValue::Str(&text[..version_end])),
             (
                 "cloud.resource_id",
                 AttrValue::Str(&text[version_end + 1..arn_end]),
@@ -214,7 +240,7 @@ impl SpanSource for InvocationSpans {
     }
 
     fn each_span(&self, f: &mut dyn FnMut(&Span<'_>)) {
-        let name_end = self.ends[3];
+        let [_, _, arn_end, invoked_end, name_end] = self.ends;
         let text = &*self.text;
         let shared: [Attribute<'_>; 1] =
             [("faas.invocation_id", AttrValue::Str(&text[name_end..]))];
@@ -226,12 +252,17 @@ impl SpanSource for InvocationSpans {
                 "faas.trigger",
                 AttrValue::Str(if self.asynchronous { "pubsub" } else { "http" }),
             ),
+            // The ARN as invoked (an alias's, a version's or the function's).
+            (
+                "aws.lambda.invoked_arn",
+                AttrValue::Str(&text[arn_end + 1..invoked_end]),
+            ),
         ];
         f(&Span {
             trace_id: self.trace_id,
             span_id: request_id,
             parent_span_id: self.parent,
-            name: &text[self.function_start()..name_end],
+            name: self.request_name(),
             kind: SpanKind::Server,
             start: self.enqueued.unwrap_or(self.started).min(self.started),
             end: self.ended,
@@ -389,7 +420,7 @@ mod tests {
         let (name, parent, request_id, text) = &spans[0];
         assert_eq!((name.as_str(), *parent), ("f request", Some(SpanId(7))));
         assert!(text.ends_with(
-            r#"[("faas.invocation_id", Str("r-1")), ("faas.coldstart", Bool(false)), ("faas.trigger", Str("http"))]"#
+            r#"[("faas.invocation_id", Str("r-1")), ("faas.coldstart", Bool(false)), ("faas.trigger", Str("http")), ("aws.lambda.invoked_arn", Str("arn:aws:lambda:us-east-1:000000000000:function:f"))]"#
         ), "{text}");
         // The function is the spans' resource, not their attributes.
         assert_eq!(
@@ -443,11 +474,61 @@ mod tests {
         assert_eq!(ids.len(), 4);
     }
 
+    /// OpenTelemetry's semantic conventions (`cloud.resource_id`, formerly `faas.id`): "AWS
+    /// Lambda: The function ARN. Take care not to use the 'invoked ARN' directly but replace
+    /// any alias suffix with the resolved function version"; the invoked ARN is the request
+    /// span's `aws.lambda.invoked_arn`. The function ARN is the version's as
+    /// GetFunctionConfiguration reports it: unqualified for `$LATEST`, `:<N>` for version N.
     #[test]
-    fn a_batch_has_a_resource_per_function_version_and_arn() {
+    fn cloud_resource_id_is_the_resolved_version_arn_not_the_alias_arn() {
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let arn = "arn:aws:lambda:us-east-1:000000000000:function:";
-        let (f, f_live, g) = (format!("{arn}f"), format!("{arn}f:live"), format!("{arn}g"));
+        let live = format!("{arn}f:live");
+        let item = Timeline {
+            function: "f",
+            version: "1",
+            invoked_arn: &live,
+            request_id: "r-1",
+            ..timeline(None, ROOT, at)
+        }
+        .spans()
+        .unwrap();
+        let mut id = String::new();
+        item.resource_attributes(&mut |a| {
+            for (k, v) in a {
+                if let ("cloud.resource_id", AttrValue::Str(s)) = (*k, v) {
+                    id = s.to_string();
+                }
+            }
+        });
+        assert_eq!(id, format!("{arn}f:1"));
+        // The alias's ARN is the request span's (only).
+        let spans = spans_of(&item);
+        let invoked = format!(r#"("aws.lambda.invoked_arn", Str("{live}"))"#);
+        assert!(spans[0].3.contains(&invoked), "{}", spans[0].3);
+        assert!(!spans[1].3.contains("aws.lambda.invoked_arn"));
+        // Whatever the invoked ARN's qualifier, or none.
+        for (invoked, version, expected) in [
+            (format!("{arn}f"), "$LATEST", format!("{arn}f")),
+            (format!("{arn}f:$LATEST"), "$LATEST", format!("{arn}f")),
+            (format!("{arn}f:live"), "$LATEST", format!("{arn}f")),
+            (format!("{arn}f"), "3", format!("{arn}f:3")),
+            (format!("{arn}f:12"), "12", format!("{arn}f:12")),
+        ] {
+            assert_eq!(
+                function_arn(&invoked, version).concat(),
+                expected,
+                "{invoked}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_batch_has_a_resource_per_function_version() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let arn = "arn:aws:lambda:us-east-1:000000000000:function:";
+        let [f, f_latest, f_live, f_1, f_2, g] =
+            ["f", "f:$LATEST", "f:live", "f:1", "f:2", "g"].map(|q| format!("{arn}{q}"));
         let invocation = |function, version, invoked_arn, request_id| {
             Timeline {
                 function,
@@ -462,12 +543,16 @@ mod tests {
         let items = [
             invocation("f", "$LATEST", &f, "r-1"),
             invocation("g", "$LATEST", &g, "r-2"),
-            invocation("f", "$LATEST", &f, "r-3"),
-            // An alias of f: its version and ARN differ.
+            invocation("f", "$LATEST", &f_latest, "r-3"),
+            // An alias of f, then the version it resolved to invoked directly: one resource.
             invocation("f", "1", &f_live, "r-4"),
-            invocation("f", "2", &f_live, "r-5"),
+            invocation("f", "1", &f_1, "r-5"),
+            // The alias, now routed to another version: another resource.
+            invocation("f", "2", &f_live, "r-6"),
         ];
         assert_eq!(items[0].resource_key(), items[2].resource_key());
+        assert_eq!(items[3].resource_key(), items[4].resource_key());
+        assert_ne!(items[3].resource_key(), items[5].resource_key());
         let body: serde_json::Value =
             serde_json::from_str(&kindling_otel::json::export_text("kindling", &items)).unwrap();
         let resources: Vec<(Vec<String>, Vec<String>)> = body["resourceSpans"]
@@ -479,6 +564,7 @@ mod tests {
                     .iter()
                     .map(|a| format!("{}={}", a["key"], a["value"]["stringValue"]))
                     .collect();
+                // Each span's invocation id, and the invoked ARN of a request span.
                 let ids = rs["scopeSpans"][0]["spans"]
                     .as_array()
                     .unwrap()
@@ -486,7 +572,15 @@ mod tests {
                     .map(|s| {
                         let attributes = s["attributes"].as_array().unwrap();
                         assert!(attributes.iter().all(|a| a["key"] != "faas.name"));
-                        attributes[0]["value"]["stringValue"].to_string()
+                        let invoked = attributes
+                            .iter()
+                            .find(|a| a["key"] == "aws.lambda.invoked_arn")
+                            .map(|a| format!(" {}", a["value"]["stringValue"]));
+                        format!(
+                            "{}{}",
+                            attributes[0]["value"]["stringValue"],
+                            invoked.unwrap_or_default()
+                        )
                     })
                     .collect();
                 (attributes, ids)
@@ -499,21 +593,29 @@ mod tests {
                 format!(r#""cloud.resource_id"="{arn}""#),
             ]
         };
-        let ids = |ids: &[&str]| -> Vec<String> {
+        // A request span (with its invoked ARN), then its invoke span.
+        let ids = |ids: &[(&str, &str)]| -> Vec<String> {
             ids.iter()
-                .flat_map(|id| [format!(r#""{id}""#), format!(r#""{id}""#)])
+                .flat_map(|(id, arn)| [format!(r#""{id}" "{arn}""#), format!(r#""{id}""#)])
                 .collect()
         };
         assert_eq!(
             resources,
             [
-                (resource("f", "$LATEST", &f), ids(&["r-1", "r-3"])),
-                (resource("g", "$LATEST", &g), ids(&["r-2"])),
-                (resource("f", "1", &f_live), ids(&["r-4"])),
-                (resource("f", "2", &f_live), ids(&["r-5"])),
+                (
+                    resource("f", "$LATEST", &f),
+                    ids(&[("r-1", &f), ("r-3", &f_latest)])
+                ),
+                (resource("g", "$LATEST", &g), ids(&[("r-2", &g)])),
+                (
+                    resource("f", "1", &f_1),
+                    ids(&[("r-4", &f_live), ("r-5", &f_1)])
+                ),
+                (resource("f", "2", &f_2), ids(&[("r-6", &f_live)])),
             ]
         );
-        // In the protobuf body too, an ARN is written once per resource, not once per span.
+        // In the protobuf body too, the function's ARN is written once per resource, the
+        // invoked ARN once per invocation (its request span), not once per span.
         let mut protobuf = Vec::new();
         kindling_otel::proto::write_export(&mut protobuf, "kindling", &items);
         let count = |s: &str| {
@@ -522,6 +624,6 @@ mod tests {
                 .filter(|w| *w == s.as_bytes())
                 .count()
         };
-        assert_eq!((count(&g), count(&f_live), count("r-1")), (1, 2, 2));
+        assert_eq!([&g, &f_live, &f_1, &f_2, "r-1"].map(count), [2, 2, 2, 1, 2]);
     }
 }

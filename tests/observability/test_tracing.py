@@ -125,6 +125,20 @@ def test_sync_invoke_continues_the_callers_trace_and_exports_spans(lam, otlp):
             "stringValue": support.function_arn(name, qualifier)}
 
 
+def test_review_an_all_zero_parent_keeps_the_callers_root_and_lineage(lam):
+    """Review (46ddde4): an all-zero Parent is an invalid span id, i.e. no parent; the Root is
+    still the caller's, and the other fields (Lineage: recursive loop detection) with it.
+    Rejecting the whole header starts a new trace and drops the Lineage."""
+    name = make_function(lam, code=TRACED)
+    sent = f"Root={ROOT};Parent=0000000000000000;Sampled=1;Lineage=0badf00d:4"
+    resp = with_trace_header(client("lambda"), "Invoke", sent).invoke(
+        FunctionName=name, Payload=b"{}")
+    f = fields(json.loads(resp["Payload"].read())["trace"])
+    assert f["Root"] == ROOT, f
+    assert f["Parent"] != "0000000000000000", f
+    assert f.get("Lineage") == "0badf00d:4", f
+
+
 def test_spans_in_otlp_json_when_asked(server_factory):
     receiver = OtlpReceiver()
     srv = server_factory(extra=["--otlp-endpoint", receiver.url, "--otlp-protocol", "http/json"])

@@ -125,10 +125,9 @@ def test_sync_invoke_continues_the_callers_trace_and_exports_spans(lam, otlp):
             "stringValue": support.function_arn(name, qualifier)}
 
 
-def test_review_an_all_zero_parent_keeps_the_callers_root_and_lineage(lam):
-    """Review (46ddde4): an all-zero Parent is an invalid span id, i.e. no parent; the Root is
-    still the caller's, and the other fields (Lineage: recursive loop detection) with it.
-    Rejecting the whole header starts a new trace and drops the Lineage."""
+def test_an_all_zero_parent_keeps_the_callers_root_and_lineage(lam):
+    """An all-zero Parent is an invalid span id (W3C, OTLP), i.e. no parent: the Root is still
+    the caller's, and the other fields (Lineage: recursive loop detection) with it."""
     name = make_function(lam, code=TRACED)
     sent = f"Root={ROOT};Parent=0000000000000000;Sampled=1;Lineage=0badf00d:4"
     resp = with_trace_header(client("lambda"), "Invoke", sent).invoke(

@@ -18,7 +18,7 @@ pub enum TraceHeaderError {
     MissingRoot,
     #[error("the trace header's Root {0:?} is not 1-<8 hex>-<24 hex> (not all zero)")]
     InvalidRoot(String),
-    #[error("the trace header's Parent {0:?} is not 16 hex digits (not all zero)")]
+    #[error("the trace header's Parent {0:?} is not 16 hex digits")]
     InvalidParent(String),
     #[error("the trace header field {0:?} is not key=value")]
     InvalidField(String),
@@ -41,7 +41,7 @@ fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// All `0`: the W3C trace context's (and OTLP's) invalid id.
+/// All `0`: the W3C trace context's (and OTLP's) invalid id (trace or span).
 fn all_zero(s: &str) -> bool {
     s.bytes().all(|b| b == b'0')
 }
@@ -55,12 +55,6 @@ fn valid_root(root: &str) -> bool {
         (Some("1"), Some(time), Some(id), None)
             if is_hex(time, 8) && is_hex(id, 24) && !(all_zero(time) && all_zero(id))
     )
-}
-
-/// 16 hex digits, not all zero (an all-zero span id is invalid in the W3C trace context and
-/// in OTLP).
-fn valid_parent(parent: &str) -> bool {
-    is_hex(parent, 16) && !all_zero(parent)
 }
 
 /// Appends the lower-case hex of `bytes` to `out`.
@@ -134,7 +128,10 @@ impl TraceHeader {
             match key.trim() {
                 "Root" if valid_root(val.trim()) => root = Some(val.trim().to_string()),
                 "Root" => return Err(TraceHeaderError::InvalidRoot(val.to_string())),
-                "Parent" if valid_parent(val.trim()) => parent = Some(val.trim().to_string()),
+                // An all-zero span id is invalid (W3C, OTLP): no parent, the rest kept.
+                "Parent" if is_hex(val.trim(), 16) => {
+                    parent = (!all_zero(val.trim())).then(|| val.trim().to_string());
+                }
                 "Parent" => return Err(TraceHeaderError::InvalidParent(val.to_string())),
                 "Sampled" => sampled = val.trim() == "1",
                 "" => return Err(TraceHeaderError::InvalidField(field.to_string())),
@@ -317,15 +314,21 @@ mod tests {
             TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=xyz"),
             Err(TraceHeaderError::InvalidParent(_))
         ));
-        // All-zero ids are invalid trace context (W3C, OTLP): the caller gets a new trace.
+        // An all-zero trace id is invalid trace context (W3C, OTLP): the caller gets a new trace.
         assert!(matches!(
             TraceHeader::parse("Root=1-00000000-000000000000000000000000"),
             Err(TraceHeaderError::InvalidRoot(_))
         ));
-        assert!(matches!(
-            TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=0000000000000000"),
-            Err(TraceHeaderError::InvalidParent(_))
-        ));
+        // An all-zero Parent is no parent; the Root, the sampling decision and the other
+        // fields (Lineage: recursive loop detection) are kept.
+        let h = TraceHeader::parse(
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=0000000000000000;Sampled=1;Lineage=a:1",
+        )
+        .unwrap();
+        assert_eq!(h.root(), "1-5759e988-bd862e3fe1be46a994272793");
+        assert_eq!(h.parent(), None);
+        assert!(h.sampled());
+        assert_eq!(h.field("Lineage"), Some("a:1"));
         assert!(TraceHeader::parse("Root=1-00000000-000000000000000000000001").is_ok());
         assert!(TraceHeader::parse("Root=1-00000001-000000000000000000000000").is_ok());
         assert!(matches!(

@@ -95,7 +95,7 @@ impl Timeline<'_> {
         // "<function> <version> <function ARN> <invoked ARN> <function> request<request id>":
         // the resource's key (the function's name and version, none of which has a space)
         // first, the request span's name ends where the request id starts.
-        let arn = function_arn(self.invoked_arn, self.version);
+        let arn = function_arn(self.invoked_arn, self.function, self.version);
         let mut text = String::with_capacity(
             2 * self.function.len()
                 + self.version.len()
@@ -152,12 +152,19 @@ const REQUEST: &str = " request";
 /// qualifier replaced by the version it resolved to), in three pieces: the invoked ARN without
 /// its qualifier (`arn:aws:lambda:<region>:<account>:function:<name>`), then `:` and the
 /// version for a published version, nothing more for `$LATEST` (unqualified).
-fn function_arn<'a>(invoked_arn: &'a str, version: &'a str) -> [&'a str; 3] {
-    // arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]
-    let base = match invoked_arn.match_indices(':').nth(6) {
-        Some((qualifier, _)) => &invoked_arn[..qualifier],
-        None => invoked_arn,
-    };
+fn function_arn<'a>(invoked_arn: &'a str, function: &str, version: &'a str) -> [&'a str; 3] {
+    // arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]: the base ends
+    // after the name, found from the end (a name or qualifier has no ':'; a region or
+    // account given on the command line is not checked for one).
+    const MARK: &str = ":function:";
+    let base = invoked_arn
+        .rfind(MARK)
+        .map(|at| at + MARK.len() + function.len())
+        .filter(|&end| {
+            invoked_arn.get(end - function.len()..end) == Some(function)
+                && matches!(invoked_arn.as_bytes().get(end), None | Some(b':'))
+        })
+        .map_or(invoked_arn, |end| &invoked_arn[..end]);
     match version {
         "$LATEST" => [base, "", ""],
         _ => [base, ":", version],
@@ -514,9 +521,17 @@ mod tests {
             (format!("{arn}f:live"), "$LATEST", format!("{arn}f")),
             (format!("{arn}f"), "3", format!("{arn}f:3")),
             (format!("{arn}f:12"), "12", format!("{arn}f:12")),
+            // A region or account with a ':' (not checked on the command line).
+            (
+                "arn:aws:lambda:local:dev:000000000000:function:f:live".to_string(),
+                "2",
+                "arn:aws:lambda:local:dev:000000000000:function:f:2".to_string(),
+            ),
+            // An alias named like the marker's word.
+            (format!("{arn}f:function"), "1", format!("{arn}f:1")),
         ] {
             assert_eq!(
-                function_arn(&invoked, version).concat(),
+                function_arn(&invoked, "f", version).concat(),
                 expected,
                 "{invoked}"
             );

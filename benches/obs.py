@@ -193,7 +193,8 @@ def layer_zip(timeout_ms: int, bench: str | None) -> str:
 
 
 LINE = re.compile(r"ok=(\d+) .*?rps=(\d+) p50=([\d.]+)us p90=([\d.]+)us p99=([\d.]+)us"
-                  r".*?cpu/inv: server=([\d.]+)us children=([\d.]+)us.*?foreign=(\d+)%")
+                  r".*?cpu/inv: server=([\d.]+)us children=([\d.]+)us.*?foreign=(\d+)%"
+                  r" sent=(\d+)")
 
 
 def load(bench: str, k: Kindling, extra: list[str]) -> dict:
@@ -202,11 +203,10 @@ def load(bench: str, k: Kindling, extra: list[str]) -> dict:
     m = LINE.search(out.stdout)
     if not m:
         raise RuntimeError(f"unexpected load output: {out.stdout}{out.stderr}")
-    ok, rps, p50, p90, p99, srv, children, foreign = m.groups()
-    sent = re.search(r" sent=(\d+)", out.stdout)
+    ok, rps, p50, p90, p99, srv, children, foreign, sent = m.groups()
     return {"ok": int(ok), "rps": float(rps), "p50": float(p50), "p99": float(p99),
             "server_cpu": float(srv), "children_cpu": float(children), "foreign": int(foreign),
-            "sent": int(sent.group(1)) if sent else int(ok)}
+            "sent": int(sent)}
 
 
 FEATURES = ("otlp", "subscriber", "scrape")
@@ -387,7 +387,7 @@ def main() -> int:
     ap.add_argument("--rev", default="unknown")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--n", type=int, default=5000)
-    ap.add_argument("--secs", type=float, default=3,
+    ap.add_argument("--secs", type=float, default=4,
                     help="4-client measuring time per row and repetition (split into --tp-slices)")
     ap.add_argument("--tp-slices", type=int, default=4,
                     help="4-client turns are run as this many slices of secs/tp-slices, the rows "
@@ -428,6 +428,10 @@ def main() -> int:
                     help="record each server's 4-client turns of the last repetition with "
                          "`perf record -e cpu-clock -g` into DIR/<row>[-base].data")
     args = ap.parse_args()
+    slice_ms = max(100, int(1000 * args.secs / args.tp_slices))
+    # Past the subscriber's flush timer (its batch and the extension's work on it) with room
+    # for the bench tool's start.
+    tp_warmup_ms = max(args.tp_warmup_ms, args.sub_timeout_ms + 500)
 
     enabled = [f for f in FEATURES if not getattr(args, "no_" + f)]
     # Rows: all off; each feature alone; all enabled features together ("on").
@@ -558,16 +562,11 @@ def main() -> int:
                     lat_parts[(name, b)].append(lat)
                     slice_p50[(name, b)].append(lat["p50"])
             # 4-client throughput the same way: args.tp_slices slices per subject, the subjects
-            # taking turns slice by slice (the order reversed every other round). A slice's
-            # window opens after a warm-up longer than the flush timers (the subscriber's 1 s,
-            # the exporter's 500 ms), so the previous subject's last batches are sent before it.
+            # taking turns slice by slice (the order reversed every other round), each window
+            # after tp_warmup_ms of unmeasured load.
             tp_parts: dict[tuple, list] = {s: [] for s in subjects}
             if any("otlp" in configs[n] for n in names):
                 sink.settle()  # the single-client turns' last batch
-            slice_ms = max(100, int(1000 * args.secs / args.tp_slices))
-            # Past the subscriber's flush timer (its batch and the extension's work on it)
-            # with room for the bench tool's start.
-            tp_warmup_ms = max(args.tp_warmup_ms, args.sub_timeout_ms + 500)
             for sl in range(args.tp_slices):
                 for name, b in (subjects if sl % 2 == 0 else list(reversed(subjects))):
                     k = servers[(name, b)]
@@ -653,7 +652,7 @@ def main() -> int:
             f"{args.slices} slices, "
             + ("new servers every repetition, " if args.fresh else "")
             + f"{args.secs:g} s at 4 clients in {args.tp_slices} slices, each after "
-            f"{max(args.tp_warmup_ms, args.sub_timeout_ms + 500)} ms of unmeasured load)",
+            f"{tp_warmup_ms} ms of unmeasured load)",
             "",
             "(children = the server's child processes: the function, and the subscribing "
             "extension; sink = the collector stand-in's CPU in the turn, per invocation)",

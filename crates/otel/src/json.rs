@@ -83,19 +83,17 @@ fn write_span(out: &mut Vec<u8>, s: &Span<'_>) {
 /// the order of their first items) to `out` directly (no intermediate JSON tree; the exporter
 /// reuses one buffer for every batch).
 pub fn write_export<S: SpanSource>(out: &mut Vec<u8>, service_name: &str, items: &[S]) {
+    let base: [Attribute; 2] = [
+        ("service.name", AttrValue::Str(service_name)),
+        ("cloud.provider", AttrValue::Str(CLOUD_PROVIDER)),
+    ];
     out.extend_from_slice(br#"{"resourceSpans":["#);
     for (n, group) in Groups::new(items).iter().enumerate() {
         if n > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(
-            br#"{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"#,
-        );
-        write_str(out, service_name);
-        let _ = write!(
-            out,
-            r#"}}}},{{"key":"cloud.provider","value":{{"stringValue":"{CLOUD_PROVIDER}"}}}}"#,
-        );
+        out.extend_from_slice(br#"{"resource":{"attributes":["#);
+        write_attributes(out, base.iter(), true);
         group[0].resource_attributes(&mut |attributes| {
             write_attributes(out, attributes.iter(), false);
         });

@@ -212,16 +212,12 @@ pub(crate) struct Groups<'a, S> {
 }
 
 impl<'a, S: SpanSource> Groups<'a, S> {
-    /// Most groups looked up by comparing keys one by one (more: by a hash map).
-    const SCAN: usize = 8;
-
     /// Groups `items`: each item's key is compared with its predecessor's group's key (usually
-    /// equal: a batch is mostly one function's), else looked up among the groups found so far
-    /// (one by one among a few, in a hash map past [`Groups::SCAN`]). One group (the common
-    /// case) keeps the batch's order as it is; more are placed by counting (no sort; a few
-    /// vectors per batch, no allocation per item).
+    /// equal: a batch is mostly one function's), else looked up by hash among the groups found
+    /// so far. One group (the common case) keeps the batch's order as it is; more are placed
+    /// by counting (no sort; a few vectors and a map per batch, no allocation per item).
     pub(crate) fn new(items: &'a [S]) -> Self {
-        // Each group's key and size; each item's group; past SCAN groups, each key's group.
+        // Each group's key and size; each item's group; each key's group.
         let mut groups: Vec<(&str, usize)> = Vec::new();
         let mut group_of: Vec<usize> = Vec::new();
         let mut index: HashMap<&str, usize> = HashMap::new();
@@ -229,30 +225,15 @@ impl<'a, S: SpanSource> Groups<'a, S> {
         for (i, item) in items.iter().enumerate() {
             let key = item.resource_key();
             if groups.get(current).is_none_or(|g| g.0 != key) {
-                let found = if groups.len() <= Self::SCAN {
-                    groups.iter().position(|g| g.0 == key)
-                } else {
-                    index.get(key).copied()
-                };
-                current = match found {
-                    Some(g) => g,
-                    None => {
-                        if groups.len() == 1 {
-                            // A second group: the items so far were all the first's.
-                            group_of = vec![0; i];
-                            group_of.reserve(items.len() - i);
-                        }
-                        groups.push((key, 0));
-                        let g = groups.len() - 1;
-                        if groups.len() == Self::SCAN + 1 {
-                            // From now on, lookups by hash.
-                            index.extend(groups.iter().enumerate().map(|(g, k)| (k.0, g)));
-                        } else if groups.len() > Self::SCAN {
-                            index.insert(key, g);
-                        }
-                        g
+                current = *index.entry(key).or_insert_with(|| {
+                    if groups.len() == 1 {
+                        // A second group: the items so far were all the first's.
+                        group_of = vec![0; i];
+                        group_of.reserve(items.len() - i);
                     }
-                };
+                    groups.push((key, 0));
+                    groups.len() - 1
+                });
             }
             groups[current].1 += 1;
             if groups.len() > 1 {
@@ -501,9 +482,8 @@ mod tests {
     }
 
     #[test]
-    fn many_resources_are_grouped_by_hash_as_by_scanning() {
-        // More groups than are scanned: keys that come back after the index is built, keys
-        // first seen after it, runs of one key.
+    fn many_interleaved_resources_are_grouped_in_order() {
+        // Thirteen keys coming back in turns, runs of one key.
         const NAMES: [&str; 13] = [
             "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m",
         ];
@@ -519,7 +499,6 @@ mod tests {
             }
         }
         assert_eq!(expected.len(), NAMES.len());
-        assert!(NAMES.len() > Groups::<sample::Invocation>::SCAN + 1);
         let expected: Vec<Vec<u64>> = expected.into_iter().map(|g| g.1).collect();
         assert_eq!(grouped(&keys), expected);
     }

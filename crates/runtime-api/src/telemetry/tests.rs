@@ -234,3 +234,124 @@ async fn an_environment_of_its_own_network_is_reached_only_through_its_dial() {
     assert_eq!(records, ["through the namespace"]);
     assert_eq!(*dialed.lock().unwrap(), [("127.0.0.1".to_string(), 9)]);
 }
+
+/// Emits `n` function lines of `len` bytes each (`"<i>:xxx…"`) without yielding: on the test's
+/// single-threaded runtime, the delivery task sees them only once the test awaits.
+fn lines(hub: &Telemetry, n: usize, len: usize) {
+    for i in 0..n {
+        let mut line = format!("{i}:");
+        line.extend(std::iter::repeat_n('x', len.saturating_sub(line.len())));
+        hub.function_line(now_ms(), line);
+    }
+}
+
+#[tokio::test]
+async fn a_batch_goes_once_max_bytes_are_reached_and_stays_within_them() {
+    let hub = Telemetry::default();
+    let (uri, mut rx) = receiver().await;
+    let buffering = Buffering {
+        max_items: 10_000,
+        max_bytes: 262_144,
+        timeout: Duration::from_secs(30),
+    };
+    hub.subscribe(&sub(uri, &["function"]), buffering, TelemetryNetwork::Host);
+    hub.end_init();
+    // ~1.1 kB per item: two batches are due by their bytes long before the timeout.
+    lines(&hub, 600, 1000);
+    let mut records = Vec::new();
+    for _ in 0..2 {
+        let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a batch due by maxBytes goes before the timeout")
+            .unwrap();
+        let size = serde_json::to_vec(&batch).unwrap().len();
+        assert!(size <= 262_144 + 1200, "{size} bytes");
+        assert!(size >= 262_144 - 1200, "{size} bytes");
+        records.extend(
+            batch
+                .iter()
+                .map(|i| i["record"].as_str().unwrap().to_string()),
+        );
+    }
+    for (i, r) in records.iter().enumerate() {
+        assert!(r.starts_with(&format!("{i}:")), "{i}: {}", &r[..10]);
+    }
+}
+
+#[tokio::test]
+async fn items_over_the_queues_bound_are_reported_as_dropped() {
+    let hub = Telemetry::default();
+    let (uri, mut rx) = receiver().await;
+    let buffering = Buffering {
+        max_items: 1000,
+        max_bytes: 1_048_576,
+        timeout: Duration::from_millis(25),
+    };
+    hub.subscribe(&sub(uri, &["function"]), buffering, TelemetryNetwork::Host);
+    hub.end_init();
+    // The queue holds 2 x maxItems: 500 of these are dropped before delivery starts.
+    lines(&hub, 2500, 20);
+    let (mut function, mut dropped) = (Vec::new(), Vec::new());
+    while function.len() < 2000 || dropped.is_empty() {
+        let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("every queued item and the drop notice arrive")
+            .unwrap();
+        assert!(batch.len() <= 1001);
+        for item in batch {
+            match item["type"].as_str().unwrap() {
+                "function" => function.push(item["record"].as_str().unwrap().to_string()),
+                "platform.logsDropped" => dropped.push(item["record"].clone()),
+                other => panic!("{other}"),
+            }
+        }
+    }
+    assert!(
+        function
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.starts_with(&format!("{i}:")))
+    );
+    assert_eq!(dropped.len(), 1);
+    assert_eq!(dropped[0]["droppedRecords"], 500);
+    assert!(dropped[0]["droppedBytes"].as_u64().unwrap() >= 500 * 20);
+}
+
+#[tokio::test]
+async fn tcp_subscribers_get_json_lines_on_one_connection() {
+    use tokio::io::AsyncBufReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hub = Telemetry::default();
+    let mut subscription = sub(
+        format!("sandbox.localdomain:{port}"),
+        &["platform", "function"],
+    );
+    subscription.protocol = "TCP".into();
+    let buffering = Buffering {
+        max_items: 1000,
+        max_bytes: 262_144,
+        timeout: Duration::from_millis(25),
+    };
+    hub.subscribe(&subscription, buffering, TelemetryNetwork::Host);
+    hub.end_init();
+    hub.function_line(now_ms(), "one \"quoted\"\tline".into());
+    let (stream, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut reader = tokio::io::BufReader::new(stream).lines();
+    let mut next = async || -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(10), reader.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        serde_json::from_str(&line).unwrap()
+    };
+    assert_eq!(next().await["type"], "platform.telemetrySubscription");
+    assert_eq!(next().await["record"], "one \"quoted\"\tline");
+    // A later batch comes on the same connection.
+    hub.function_line(now_ms(), "two".into());
+    assert_eq!(next().await["record"], "two");
+}

@@ -218,6 +218,8 @@ mod tests {
         let got = read_to_end(&mut busy).await.unwrap();
         assert!(got.starts_with(b"HTTP/1.1 200"), "{got:?}");
         assert!(got.ends_with(b"done"));
+        // Gone, so that the server's lingering close of it ends at once.
+        drop((busy, refused));
         let _ = stop.send(());
         server.await.unwrap();
     }

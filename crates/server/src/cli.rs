@@ -733,6 +733,31 @@ mod tests {
         }
     }
 
+    /// Review (rev-edge): a region `serve` accepts must give ARNs the server itself accepts
+    /// back (a client passing a function's own `FunctionArn` as `FunctionName`).
+    #[test]
+    fn every_accepted_region_gives_arns_the_server_parses_back() {
+        use kindling_model::arn::{ArnContext, FunctionRef};
+        for region in [
+            "local",
+            "us",
+            "us-east",
+            "-",
+            "us-east-1-",
+            "abc-def-1",
+            "x1-y-2",
+        ] {
+            if parse_region(region).is_err() {
+                continue;
+            }
+            let arn = ArnContext::new(region, "000000000000").function_arn("f");
+            assert!(
+                FunctionRef::parse(&arn, false).is_ok(),
+                "--region {region:?} accepted, but the server refuses its own ARN {arn}"
+            );
+        }
+    }
+
     #[test]
     fn pool_sizes_are_bounded() {
         assert_eq!(parse_pool_size("4"), Ok(4));

@@ -277,4 +277,35 @@ mod tests {
         refusals.refuse(server);
         assert_refusal(&read_to_end(&mut client).await.unwrap());
     }
+
+    /// Review (rev-edge): a refused client whose request has a body past the 64 KiB drained
+    /// (Lambda takes Invoke payloads of 6 MB) still sees the 503. An HTTP client writes its
+    /// whole request before it reads the answer: the server must not close with the request
+    /// unread (an RST, which fails the client's write and throws the answer away).
+    #[tokio::test]
+    async fn a_refused_client_sending_a_large_body_still_reads_the_503() {
+        let refusals = Refusals::new(renderer());
+        let (server, mut client) = pairs(1).await.pop().unwrap();
+        refusals.refuse(server);
+        let body = vec![b'x'; 6 * 1024 * 1024];
+        let head = format!(
+            "POST /2015-03-31/functions/f/invocations HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        let wrote = tokio::time::timeout(Duration::from_secs(10), async {
+            client.write_all(head.as_bytes()).await?;
+            client.write_all(&body).await
+        })
+        .await
+        .expect("the request is taken or refused");
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut got))
+            .await
+            .expect("the server closes the connection");
+        assert!(
+            wrote.is_ok() && read.is_ok(),
+            "the connection was reset: write {wrote:?}, read {read:?}, got {got:?}"
+        );
+        assert_refusal(&got);
+    }
 }

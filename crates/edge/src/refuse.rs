@@ -308,4 +308,23 @@ mod tests {
         );
         assert_refusal(&got);
     }
+
+    /// Review (rev-edge): the lingering read is what keeps a refused client's request from
+    /// being reset (the other tests pass without it: on Linux the answer is still readable
+    /// after an RST). A client that sends its request once the answer is in must not have
+    /// its writes refused.
+    #[tokio::test]
+    async fn a_refused_clients_request_sent_after_the_answer_is_not_reset() {
+        let refusals = Refusals::new(renderer());
+        let (server, mut client) = pairs(1).await.pop().unwrap();
+        refusals.refuse(server);
+        assert_refusal(&read_to_end(&mut client).await.unwrap());
+        let head = b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\n\r\n";
+        let first = client.write_all(head).await;
+        let second = client.write_all(b"body").await;
+        assert!(
+            first.is_ok() && second.is_ok(),
+            "reset: {first:?} {second:?}"
+        );
+    }
 }

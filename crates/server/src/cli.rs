@@ -266,7 +266,8 @@ pub struct ServeArgs {
         value_name = "CONNECTIONS"
     )]
     pub store_pool_size: u32,
-    /// Region this server presents itself as (in ARNs): lowercase letters, digits and '-'.
+    /// Region this server presents itself as (in ARNs): like `us-east-1` or `us-gov-west-1`
+    /// (two lowercase letters, '-'-separated lowercase words, then '-' and one digit).
     #[arg(long, env = "KINDLING_REGION", default_value = "us-east-1", value_parser = parse_region)]
     pub region: String,
     /// Account id this server presents itself as (in ARNs): 12 digits.
@@ -523,18 +524,16 @@ fn parse_pool_size(s: &str) -> Result<u32, String> {
     }
 }
 
-/// A region for ARNs (`arn:aws:lambda:REGION:...`): what AWS region names are made of,
-/// lowercase letters, digits and '-' (a ':' or '/' would shift every ARN's fields).
+/// A region for ARNs (`arn:aws:lambda:REGION:...`): one the server's own ARN parser accepts
+/// back ([`kindling_model::arn::is_region`]), so that a client may pass a `FunctionArn` it was
+/// given as a `FunctionName`.
 fn parse_region(s: &str) -> Result<String, String> {
-    let valid = !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if valid {
+    if kindling_model::arn::is_region(s) {
         Ok(s.to_string())
     } else {
         Err(format!(
-            "expected a region like us-east-1 (lowercase letters, digits and '-'), got {s:?}"
+            "expected a region like us-east-1 or us-gov-west-1 (two lowercase letters, \
+             '-'-separated lowercase words, then '-' and one digit), got {s:?}"
         ))
     }
 }
@@ -698,11 +697,24 @@ mod tests {
 
     #[test]
     fn regions_and_account_ids_fit_in_arns() {
-        for good in ["us-east-1", "eu-central-2", "local"] {
+        for good in [
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "us-isob-east-1",
+        ] {
             assert_eq!(parse_region(good), Ok(good.to_string()));
         }
         for bad in [
             "",
+            "local",
+            "us",
+            "us-east",
+            "-",
+            "us-east-1-",
+            "us-east-12",
+            "abc-def-1",
+            "x1-y-2",
             "us:east-1",
             "US-EAST-1",
             "us/east",

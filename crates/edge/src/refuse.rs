@@ -4,10 +4,10 @@
 //! client sees an error it can act on rather than a reset or an early end of stream.
 //!
 //! The accept loop never waits on a refused client: the answer is written from a task of its
-//! own, bounded in time (the write within [`WRITE_WITHIN`]; then at most [`DRAIN_BYTES`] of
-//! the client's request are read and dropped for at most [`DRAIN_FOR`], a short lingering
-//! close, so that the close does not reset the answer away) and in number ([`MAX_ANSWERING`]
-//! at once). A refused connection arriving while that many are being answered is closed at
+//! own, bounded in time (the write within [`WRITE_WITHIN`]; then the client's request, however
+//! large, is read into a small buffer and dropped for at most [`DRAIN_FOR`], the normal path's
+//! lingering close, so that the close does not reset the answer away) and in number
+//! ([`MAX_ANSWERING`] at once). A refused connection arriving while that many are being answered is closed at
 //! once, unanswered: a flood of them costs no more tasks, sockets or memory than that.
 
 use std::sync::Arc;
@@ -26,11 +26,13 @@ const MAX_ANSWERING: usize = 32;
 /// How long writing the answer may take (it fits any socket's send buffer: only a client
 /// with a zero window makes it wait).
 const WRITE_WITHIN: Duration = Duration::from_secs(1);
-/// How long, at most, the client's input is read and dropped once the answer is sent.
-const DRAIN_FOR: Duration = Duration::from_secs(1);
-/// How much of the client's input is read and dropped, at most (a request head, or the
-/// start of a body).
-const DRAIN_BYTES: usize = 64 * 1024;
+/// How long, at most, the client's input is read and dropped once the answer is sent (as the
+/// normal path's lingering close; no byte cap: a 6 MB Invoke body is read whole, so that its
+/// client's writes are not reset). Time and [`MAX_ANSWERING`] bound the cost.
+const DRAIN_FOR: Duration = Duration::from_secs(5);
+/// A client that sends nothing for this long while drained is closed at once (as the normal
+/// path's lingering close).
+const DRAIN_IDLE: Duration = Duration::from_secs(1);
 
 /// Answers refused connections, a bounded number at once.
 pub(crate) struct Refusals {
@@ -65,8 +67,9 @@ impl Refusals {
     }
 }
 
-/// Writes the refusal, sends FIN, and reads and drops a little of what the client still
-/// sends before closing.
+/// Writes the refusal, sends FIN, and reads and drops what the client still sends, for at
+/// most [`DRAIN_FOR`] (and
+/// while it sends something at least every [`DRAIN_IDLE`]), before closing.
 async fn answer(mut stream: TcpStream, renderer: &Renderer) {
     let mut res = renderer(Rejection::TooManyConnections);
     res.headers_mut()
@@ -87,11 +90,11 @@ async fn answer(mut stream: TcpStream, renderer: &Renderer) {
         return;
     }
     let deadline = tokio::time::Instant::now() + DRAIN_FOR;
-    let mut sink = [0u8; 4096];
-    let mut left = DRAIN_BYTES;
-    while left > 0 {
-        match tokio::time::timeout_at(deadline, stream.read(&mut sink)).await {
-            Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+    let mut sink = [0u8; 16 * 1024];
+    loop {
+        let idle = tokio::time::Instant::now() + DRAIN_IDLE;
+        match tokio::time::timeout_at(deadline.min(idle), stream.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => {}
             _ => break,
         }
     }

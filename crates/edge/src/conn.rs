@@ -734,7 +734,8 @@ mod tests {
     /// Once the server is stopping, an answer its client reads nothing of holds the shutdown
     /// up only for the connection's flush limit (SHED_FLUSH): without that bound, `serve`
     /// would wait on such a client for good. Time is paused once the answer is under way, so
-    /// the wait costs nothing; it is stopped before any time passes (before the write stall
+    /// the wait costs nothing (bounded by SHED_FLUSH plus 100 ms, so that WRITE_STALL would
+    /// fail it); it is stopped before any time passes (before the write stall
     /// limit could drop the connection by itself).
     #[tokio::test]
     async fn a_stopping_server_does_not_wait_for_good_on_a_client_that_reads_nothing() {
@@ -745,7 +746,7 @@ mod tests {
         let mut gone = answered.recv().await.unwrap();
         tokio::time::pause();
         let _ = stop.send(());
-        tokio::time::timeout(WRITE_STALL * 20, server)
+        tokio::time::timeout(SHED_FLUSH + Duration::from_millis(100), server)
             .await
             .expect("the server stops: the stalled connection is dropped")
             .unwrap();

@@ -128,7 +128,7 @@ pub fn edge_renderer() -> kindling_edge::Renderer {
         Rejection::MethodNotAllowed => ApiError::UnknownOperation.to_wire(),
         Rejection::TooManyConnections => error::wire_error(
             StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceException",
+            "ServiceUnavailable",
             "Too many connections from your address have a request in progress; retry later.",
         ),
     })

@@ -97,7 +97,8 @@ pub enum Rejection {
     /// A method the edge never serves (`HEAD`: no operation has one; answered without body).
     MethodNotAllowed,
     /// A new connection's remote address already holds its
-    /// [`EdgeConfig::max_connections_per_ip`] connections, all busy: answered before its
+    /// [`EdgeConfig::max_connections_per_ip`] connections none of them idle, or twice that
+    /// counting the ones closing: answered before its
     /// request is read, meant as `503 Service Unavailable` (the edge adds `Retry-After: 1` and
     /// `Connection: close`, and closes the connection).
     TooManyConnections,
@@ -279,7 +280,7 @@ async fn accept_loop<S, B>(
         let slot = match slots.admit(peer.ip(), &mut shutdown).await {
             Some(slots::Admission::Admitted(slot)) => slot,
             Some(slots::Admission::Refused) => {
-                tracing::debug!(%peer, "connection refused: its address holds its cap of busy connections");
+                tracing::debug!(%peer, "connection refused: its address holds its cap of busy connections, or twice it with closing ones");
                 // Answered 503 from a task of its own (or closed at once when too many
                 // refusals are being answered): the loop never waits on this client.
                 refusals.refuse(stream);

@@ -1,4 +1,5 @@
-//! Connections refused a slot (their remote address holds its cap of busy connections): each
+//! Connections refused a slot (their remote address holds its cap of busy connections, or
+//! twice its cap counting those closing): each
 //! is answered [`Rejection::TooManyConnections`] in the API's error format, with
 //! `Retry-After: 1` and `Connection: close`, instead of being closed unanswered, so that its
 //! client sees an error it can act on rather than a reset or an early end of stream.

@@ -115,7 +115,8 @@ pub(crate) async fn finish(mut res: Response) -> Response {
     res
 }
 
-/// The edge's own answers (unparsable requests, too many requests) in Lambda's format.
+/// The edge's own answers (unparsable requests, too many requests, too many busy connections
+/// from one address) in Lambda's format.
 pub fn edge_renderer() -> kindling_edge::Renderer {
     Arc::new(|rejection: Rejection| match rejection {
         Rejection::Malformed(status) => error::wire_error(
@@ -125,6 +126,11 @@ pub fn edge_renderer() -> kindling_edge::Renderer {
         ),
         Rejection::Busy => ApiError::BodyBudget.to_wire(),
         Rejection::MethodNotAllowed => ApiError::UnknownOperation.to_wire(),
+        Rejection::TooManyConnections => error::wire_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "Too many connections from your address have a request in progress; retry later.",
+        ),
     })
 }
 

@@ -731,6 +731,32 @@ mod tests {
         server.await.unwrap();
     }
 
+    /// Once the server is stopping, an answer its client reads nothing of holds the shutdown
+    /// up only for the connection's flush limit (SHED_FLUSH): without that bound, `serve`
+    /// would wait on such a client for good. Time is paused once the answer is under way, so
+    /// the wait costs nothing (bounded by SHED_FLUSH plus 100 ms, so that WRITE_STALL would
+    /// fail it); it is stopped before any time passes (before the write stall
+    /// limit could drop the connection by itself).
+    #[tokio::test]
+    async fn a_stopping_server_does_not_wait_for_good_on_a_client_that_reads_nothing() {
+        // Endless: the answer never ends while the client reads nothing.
+        let (addr, stop, server, mut answered) =
+            streaming_server(usize::MAX, 64 * 1024, Duration::ZERO).await;
+        let stuck = answer_started(addr).await;
+        let mut gone = answered.recv().await.unwrap();
+        tokio::time::pause();
+        let _ = stop.send(());
+        tokio::time::timeout(SHED_FLUSH + Duration::from_millis(100), server)
+            .await
+            .expect("the server stops: the stalled connection is dropped")
+            .unwrap();
+        assert!(
+            gone.try_recv() == Err(tokio::sync::oneshot::error::TryRecvError::Closed),
+            "the answer was dropped"
+        );
+        drop(stuck);
+    }
+
     /// A busy streamed answer read steadily at ~400 KB/s is not taken for a stalled one.
     #[tokio::test]
     async fn a_busy_answer_read_at_400_kb_a_second_is_not_cut() {

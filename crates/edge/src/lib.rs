@@ -6,7 +6,10 @@
 //! * **Limits**: at most [`EdgeConfig::max_connections`] open connections (past that, a new
 //!   one closes the connection idle the longest; it waits in the kernel's backlog only while
 //!   every connection has a request in progress), at most
-//!   [`EdgeConfig::max_connections_per_ip`] of them from one remote address ([`slots`]), and [`EdgeConfig::max_requests`] requests in progress (past
+//!   [`EdgeConfig::max_connections_per_ip`] of them from one remote address ([`slots`]; one
+//!   past it while all of that address's are busy is answered
+//!   [`Rejection::TooManyConnections`] from a bounded number of tasks, `refuse.rs`, and
+//!   closed), and [`EdgeConfig::max_requests`] requests in progress (past
 //!   that, a request is answered with [`Rejection::Busy`] at once). Request bodies are read
 //!   with [`read_body`]: a size limit per operation, an idle timeout (a body that stops
 //!   arriving, such as one whose `Content-Length` lies, is cut) and a server-wide budget of
@@ -41,6 +44,7 @@ mod conn;
 pub mod dispatch;
 pub mod gate;
 pub mod hot;
+mod refuse;
 mod rewrite;
 mod services;
 mod slots;
@@ -92,6 +96,12 @@ pub enum Rejection {
     Busy,
     /// A method the edge never serves (`HEAD`: no operation has one; answered without body).
     MethodNotAllowed,
+    /// A new connection's remote address already holds its
+    /// [`EdgeConfig::max_connections_per_ip`] connections none of them idle, or twice that
+    /// counting the ones closing: answered before its
+    /// request is read, meant as `503 Service Unavailable` (the edge adds `Retry-After: 1` and
+    /// `Connection: close`, and closes the connection).
+    TooManyConnections,
 }
 
 /// Renders the edge's own answers in the API's wire format. The response must carry the
@@ -115,8 +125,9 @@ pub struct EdgeConfig {
     /// in the kernel's backlog only while every connection has a request in progress.
     pub max_connections: usize,
     /// Open connections at once from one remote address (the loopback has no cap of its
-    /// own): one beyond it closes that address's connection idle the longest, or is closed
-    /// at once when all of them are busy. 0: no cap.
+    /// own): one beyond it closes that address's connection idle the longest, or, when all of
+    /// them are busy, is answered [`Rejection::TooManyConnections`] (`503`, `Retry-After: 1`)
+    /// and closed. 0: no cap.
     pub max_connections_per_ip: usize,
     /// Requests in progress at once.
     pub max_requests: usize,
@@ -180,7 +191,7 @@ pub type Relayed = (tokio::net::TcpStream, Origin);
 /// come with), under the same limits.
 pub async fn serve_with_relayed<S, B>(
     listener: TcpListener,
-    mut relayed: Option<tokio::sync::mpsc::Receiver<Relayed>>,
+    relayed: Option<tokio::sync::mpsc::Receiver<Relayed>>,
     service: S,
     config: EdgeConfig,
     renderer: Renderer,
@@ -194,6 +205,32 @@ pub async fn serve_with_relayed<S, B>(
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let slots = slots::Slots::new(config.max_connections, config.max_connections_per_ip);
+    accept_loop(
+        listener, relayed, service, config, renderer, shutdown, slots,
+    )
+    .await;
+}
+
+/// [`serve_with_relayed`] with the connection slots given (tests count the loopback's).
+async fn accept_loop<S, B>(
+    listener: TcpListener,
+    mut relayed: Option<tokio::sync::mpsc::Receiver<Relayed>>,
+    service: S,
+    config: EdgeConfig,
+    renderer: Renderer,
+    shutdown: impl std::future::Future<Output = ()>,
+    slots: Arc<slots::Slots>,
+) where
+    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let refusals = refuse::Refusals::new(Arc::clone(&renderer));
     let shared = Arc::new(conn::Shared {
         requests: Arc::new(Semaphore::new(config.max_requests)),
         body_limits: BodyLimits::new(config.body_idle_timeout, config.max_body_memory)
@@ -201,7 +238,6 @@ pub async fn serve_with_relayed<S, B>(
         renderer,
         config: config.clone(),
     });
-    let slots = slots::Slots::new(config.max_connections, config.max_connections_per_ip);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
@@ -244,7 +280,10 @@ pub async fn serve_with_relayed<S, B>(
         let slot = match slots.admit(peer.ip(), &mut shutdown).await {
             Some(slots::Admission::Admitted(slot)) => slot,
             Some(slots::Admission::Refused) => {
-                tracing::debug!(%peer, "connection refused: its address holds its cap of busy connections");
+                tracing::debug!(%peer, "connection refused: its address holds its cap of busy connections, or twice it with closing ones");
+                // Answered 503 from a task of its own (or closed at once when too many
+                // refusals are being answered): the loop never waits on this client.
+                refusals.refuse(stream);
                 continue;
             }
             None => break,

@@ -114,34 +114,7 @@ impl<T> Rewrite<T> {
 
     /// The renderer's answer for `status`, as bytes on the wire.
     fn replacement(&self, status: StatusCode) -> Vec<u8> {
-        let (parts, body) = (self.renderer)(Rejection::Malformed(status)).into_parts();
-        let mut out = Vec::with_capacity(256 + body.len());
-        out.extend_from_slice(
-            format!(
-                "HTTP/1.1 {} {}\r\n",
-                parts.status.as_u16(),
-                parts.status.canonical_reason().unwrap_or("Error")
-            )
-            .as_bytes(),
-        );
-        for (name, value) in &parts.headers {
-            if name == http::header::CONTENT_LENGTH || name == http::header::CONNECTION {
-                continue;
-            }
-            out.extend_from_slice(name.as_str().as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(
-            format!(
-                "content-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            )
-            .as_bytes(),
-        );
-        out.extend_from_slice(&body);
-        out
+        to_wire((self.renderer)(Rejection::Malformed(status)))
     }
 
     /// Acts on a complete head of `len` bytes at the start of the output: `Some(len)` when it
@@ -202,6 +175,40 @@ impl<T> Rewrite<T> {
         }
         len - before
     }
+}
+
+/// One of the edge's own answers as bytes on the wire (HTTP/1.1): its `Content-Length` set
+/// to its body's and `Connection: close`, whatever the renderer put there (the edge closes
+/// the connection after each of them).
+pub(crate) fn to_wire(res: http::Response<bytes::Bytes>) -> Vec<u8> {
+    let (parts, body) = res.into_parts();
+    let mut out = Vec::with_capacity(256 + body.len());
+    out.extend_from_slice(
+        format!(
+            "HTTP/1.1 {} {}\r\n",
+            parts.status.as_u16(),
+            parts.status.canonical_reason().unwrap_or("Error")
+        )
+        .as_bytes(),
+    );
+    for (name, value) in &parts.headers {
+        if name == http::header::CONTENT_LENGTH || name == http::header::CONNECTION {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(
+        format!(
+            "content-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&body);
+    out
 }
 
 /// The length of the head at the start of `buf` (through the blank line), if complete.

@@ -47,6 +47,9 @@ pub(crate) struct Slots {
     permits: Arc<Semaphore>,
     max: usize,
     per_ip: usize,
+    /// The loopback counted against the per-address cap like any remote address (tests only:
+    /// their clients are all on the loopback).
+    loopback_counted: bool,
     epoch: Instant,
     table: Mutex<Table>,
     /// Set while a new connection waits for a slot: connections going idle then say so.
@@ -92,15 +95,26 @@ pub(crate) enum Admission {
 impl Slots {
     /// `per_ip`: connections at once from one remote address (0: no cap).
     pub(crate) fn new(max: usize, per_ip: usize) -> Arc<Self> {
+        Self::build(max, per_ip, false)
+    }
+
+    fn build(max: usize, per_ip: usize, loopback_counted: bool) -> Arc<Self> {
         Arc::new(Self {
             permits: Arc::new(Semaphore::new(max)),
             max,
             per_ip,
+            loopback_counted,
             epoch: Instant::now(),
             table: Mutex::new(Table::default()),
             starved: AtomicBool::new(false),
             became_idle: Notify::new(),
         })
+    }
+
+    /// As [`Slots::new`], with the loopback's connections capped like a remote address's.
+    #[cfg(test)]
+    pub(crate) fn counting_loopback(max: usize, per_ip: usize) -> Arc<Self> {
+        Self::build(max, per_ip, true)
     }
 
     /// A slot for a connection from `ip`: at once when one is free; otherwise the connection
@@ -111,7 +125,9 @@ impl Slots {
         ip: IpAddr,
         stop: impl std::future::Future<Output = ()>,
     ) -> Option<Admission> {
-        let counted_ip = (self.per_ip > 0).then(|| address_key(ip)).flatten();
+        let counted_ip = (self.per_ip > 0)
+            .then(|| address_key(ip, self.loopback_counted))
+            .flatten();
         if let Some(ip) = counted_ip {
             let (held, closing) = {
                 let table = self.lock();
@@ -255,10 +271,11 @@ impl Slots {
 }
 
 /// The key `ip` is counted under for the per-address cap: IPv4-mapped addresses as IPv4, an
-/// IPv6 peer by its /64 (a host is commonly given a whole /64); `None` for the loopback.
-fn address_key(ip: IpAddr) -> Option<IpAddr> {
+/// IPv6 peer by its /64 (a host is commonly given a whole /64); `None` for the loopback
+/// unless `loopback_counted`.
+fn address_key(ip: IpAddr, loopback_counted: bool) -> Option<IpAddr> {
     let ip = ip.to_canonical();
-    if ip.is_loopback() {
+    if ip.is_loopback() && !loopback_counted {
         return None;
     }
     Some(match ip {

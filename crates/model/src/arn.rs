@@ -108,8 +108,11 @@ pub enum RefError {
     BadQualifier,
 }
 
-fn is_region(s: &str) -> bool {
-    // [a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}
+/// Whether `s` is a region this crate's ARNs may name (and [`FunctionRef::parse`] accepts):
+/// two lowercase letters, one or more '-'-separated words of lowercase letters, and a single
+/// digit, as in `us-east-1` or `us-gov-west-1` (Lambda's pattern,
+/// `[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}`, loosened to any words in the middle).
+pub fn is_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
         && parts[0].len() == 2

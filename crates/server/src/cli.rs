@@ -266,11 +266,17 @@ pub struct ServeArgs {
         value_name = "CONNECTIONS"
     )]
     pub store_pool_size: u32,
-    /// Region this server presents itself as (in ARNs).
-    #[arg(long, env = "KINDLING_REGION", default_value = "us-east-1")]
+    /// Region this server presents itself as (in ARNs): like `us-east-1` or `us-gov-west-1`
+    /// (two lowercase letters, '-'-separated lowercase words, then '-' and one digit).
+    #[arg(long, env = "KINDLING_REGION", default_value = "us-east-1", value_parser = parse_region)]
     pub region: String,
-    /// Account id this server presents itself as (in ARNs).
-    #[arg(long, env = "KINDLING_ACCOUNT_ID", default_value = "000000000000")]
+    /// Account id this server presents itself as (in ARNs): 12 digits.
+    #[arg(
+        long,
+        env = "KINDLING_ACCOUNT_ID",
+        default_value = "000000000000",
+        value_parser = parse_account_id
+    )]
     pub account_id: String,
     /// Account concurrency limit (ConcurrentExecutions).
     #[arg(long, env = "KINDLING_ACCOUNT_CONCURRENCY", default_value_t = 1000)]
@@ -518,6 +524,29 @@ fn parse_pool_size(s: &str) -> Result<u32, String> {
     }
 }
 
+/// A region for ARNs (`arn:aws:lambda:REGION:...`): one the server's own ARN parser accepts
+/// back ([`kindling_model::arn::is_region`]), so that a client may pass a `FunctionArn` it was
+/// given as a `FunctionName`.
+fn parse_region(s: &str) -> Result<String, String> {
+    if kindling_model::arn::is_region(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "expected a region like us-east-1 or us-gov-west-1 (two lowercase letters, \
+             '-'-separated lowercase words, then '-' and one digit), got {s:?}"
+        ))
+    }
+}
+
+/// An account id for ARNs: 12 digits, as AWS's.
+fn parse_account_id(s: &str) -> Result<String, String> {
+    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("expected 12 digits, got {s:?}"))
+    }
+}
+
 fn parse_days(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         // Up to 100 years, so that the age always fits a Duration.
@@ -663,6 +692,81 @@ mod tests {
             "a b",
         ] {
             assert!(parse_allowed_host(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn regions_and_account_ids_fit_in_arns() {
+        for good in [
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "us-isob-east-1",
+        ] {
+            assert_eq!(parse_region(good), Ok(good.to_string()));
+        }
+        for bad in [
+            "",
+            "local",
+            "us",
+            "us-east",
+            "-",
+            "us-east-1-",
+            "us-east-12",
+            "abc-def-1",
+            "x1-y-2",
+            "us:east-1",
+            "US-EAST-1",
+            "us/east",
+            "us east",
+            "us_east_1",
+            "ü",
+        ] {
+            assert!(parse_region(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_account_id("123456789012"), Ok("123456789012".into()));
+        for bad in [
+            "",
+            "12345678901",
+            "1234567890123",
+            "12345678901a",
+            "1234:6789012",
+        ] {
+            assert!(parse_account_id(bad).is_err(), "{bad:?}");
+        }
+        // Refused by `kindling serve` itself, before anything starts.
+        for (flag, value) in [
+            ("--region", "us-east-1:x"),
+            ("--account-id", "000000000:00"),
+        ] {
+            let err = Cli::try_parse_from(["kindling", "serve", flag, value]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{err}");
+            assert!(err.to_string().contains(flag), "{err}");
+        }
+    }
+
+    /// Review (rev-edge): a region `serve` accepts must give ARNs the server itself accepts
+    /// back (a client passing a function's own `FunctionArn` as `FunctionName`).
+    #[test]
+    fn every_accepted_region_gives_arns_the_server_parses_back() {
+        use kindling_model::arn::{ArnContext, FunctionRef};
+        for region in [
+            "local",
+            "us",
+            "us-east",
+            "-",
+            "us-east-1-",
+            "abc-def-1",
+            "x1-y-2",
+        ] {
+            if parse_region(region).is_err() {
+                continue;
+            }
+            let arn = ArnContext::new(region, "000000000000").function_arn("f");
+            assert!(
+                FunctionRef::parse(&arn, false).is_ok(),
+                "--region {region:?} accepted, but the server refuses its own ARN {arn}"
+            );
         }
     }
 

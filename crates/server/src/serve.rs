@@ -963,11 +963,6 @@ fn validate(args: &ServeArgs) -> anyhow::Result<()> {
         "--shared requires --credentials FILE: a shared server verifies every request's signature"
     );
     anyhow::ensure!(
-        args.account_id.len() == 12 && args.account_id.bytes().all(|b| b.is_ascii_digit()),
-        "--account-id must be 12 digits, got {:?}",
-        args.account_id
-    );
-    anyhow::ensure!(
         args.cold_start_wait_limit > 0.0 && args.cold_start_wait_limit <= 3600.0,
         "--cold-start-wait-limit must be more than 0 and at most 3600 seconds"
     );

@@ -115,3 +115,18 @@ async fn lists_with_trailing_slash_and_account_settings() {
 mod access;
 pub(crate) mod control;
 mod fuzz;
+
+#[test]
+fn the_edge_refuses_a_connection_past_its_addresses_cap_as_a_retryable_service_error() {
+    let res = edge_renderer()(kindling_edge::Rejection::TooManyConnections);
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // AWS's common 503 error (ServiceException is Lambda's 500).
+    assert_eq!(
+        res.headers()[error::ERROR_TYPE_HEADER],
+        "ServiceUnavailable"
+    );
+    assert_eq!(res.headers()["x-amzn-requestid"].len(), 36, "a request id");
+    let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+    assert_eq!(body["Type"], "Service");
+    assert!(body["message"].as_str().unwrap().contains("retry later"));
+}

@@ -770,6 +770,31 @@ mod tests {
         }
     }
 
+    /// Review (rev2): `is_region` has no length bound (the old parser's 64 was dropped), so
+    /// `serve` takes a region of any length; the layer version ARNs it then hands out are
+    /// refused by its own CreateFunction `Layers` check (1-140 characters) once the region
+    /// passes ~100 characters (and its `on.aws` URL hosts need a DNS label of at most 63).
+    #[test]
+    fn an_accepted_region_is_short_enough_for_the_servers_own_layer_arns() {
+        use kindling_model::arn::ArnContext;
+        for region in [
+            format!("us-{}-1", "a".repeat(100)),
+            format!("us-{}-1", "a".repeat(100_000)),
+        ] {
+            if parse_region(&region).is_err() {
+                continue;
+            }
+            let arn = ArnContext::new(&region, "000000000000").layer_version_arn("l", 1);
+            assert!(
+                arn.len() <= 140,
+                "--region of {} characters accepted, but its layer ARNs ({} characters) fail \
+                 CreateFunction's Layers check (at most 140)",
+                region.len(),
+                arn.len()
+            );
+        }
+    }
+
     #[test]
     fn pool_sizes_are_bounded() {
         assert_eq!(parse_pool_size("4"), Ok(4));

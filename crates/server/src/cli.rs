@@ -267,7 +267,7 @@ pub struct ServeArgs {
     )]
     pub store_pool_size: u32,
     /// Region this server presents itself as (in ARNs): like `us-east-1` or `us-gov-west-1`
-    /// (two lowercase letters, '-'-separated lowercase words, then '-' and one digit).
+    /// (two lowercase letters, '-'-separated lowercase words, then '-' and one digit; at most 32 characters).
     #[arg(long, env = "KINDLING_REGION", default_value = "us-east-1", value_parser = parse_region)]
     pub region: String,
     /// Account id this server presents itself as (in ARNs): 12 digits.
@@ -527,13 +527,18 @@ fn parse_pool_size(s: &str) -> Result<u32, String> {
 /// A region for ARNs (`arn:aws:lambda:REGION:...`): one the server's own ARN parser accepts
 /// back ([`kindling_model::arn::is_region`]), so that a client may pass a `FunctionArn` it was
 /// given as a `FunctionName`.
+/// The longest region taken: AWS's are under 20 characters; past ~100 the ARNs built from it
+/// (a layer version's) pass the 140-character limits of the server's own checks no more.
+const MAX_REGION_LEN: usize = 32;
+
 fn parse_region(s: &str) -> Result<String, String> {
-    if kindling_model::arn::is_region(s) {
+    if s.len() <= MAX_REGION_LEN && kindling_model::arn::is_region(s) {
         Ok(s.to_string())
     } else {
         Err(format!(
             "expected a region like us-east-1 or us-gov-west-1 (two lowercase letters, \
-             '-'-separated lowercase words, then '-' and one digit), got {s:?}"
+             '-'-separated lowercase words, then '-' and one digit; at most \
+             {MAX_REGION_LEN} characters), got {s:?}"
         ))
     }
 }

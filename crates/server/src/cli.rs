@@ -267,7 +267,8 @@ pub struct ServeArgs {
     )]
     pub store_pool_size: u32,
     /// Region this server presents itself as (in ARNs): like `us-east-1` or `us-gov-west-1`
-    /// (two lowercase letters, '-'-separated lowercase words, then '-' and one digit; at most 32 characters).
+    /// (two lowercase letters, '-'-separated lowercase words, then '-' and one digit; at most
+    /// 32 characters).
     #[arg(long, env = "KINDLING_REGION", default_value = "us-east-1", value_parser = parse_region)]
     pub region: String,
     /// Account id this server presents itself as (in ARNs): 12 digits.

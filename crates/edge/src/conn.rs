@@ -21,7 +21,9 @@ use tower::ServiceExt;
 use crate::rewrite::{HeadQueue, Rewrite};
 use crate::slots::Slot;
 use crate::stall::{Stall, Watched};
-use crate::{BodyLimits, EdgeConfig, Origin, Rejection, Renderer, RequestContext};
+use crate::{
+    BodyLimits, EdgeConfig, EdgeService, Origin, Rejection, Renderer, RequestContext, ResponseBody,
+};
 
 /// How long, at most, the input of a closing connection is read and dropped.
 const LINGER: Duration = Duration::from_secs(5);
@@ -100,13 +102,8 @@ pub(crate) async fn serve_connection<S, B>(
     slot: Slot,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) where
-    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: EdgeService<B>,
+    B: ResponseBody,
 {
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(error = %e, "could not set TCP_NODELAY");

@@ -163,6 +163,45 @@ impl Default for EdgeConfig {
     }
 }
 
+/// What the edge serves: a cloneable service that answers every request (its errors are
+/// its answers) with a body of `B`.
+pub trait EdgeService<B>:
+    tower::Service<
+        Request<Incoming>,
+        Response = Response<B>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S, B> EdgeService<B> for S
+where
+    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+}
+
+/// A response body the edge can send.
+pub trait ResponseBody:
+    http_body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+    + Send
+    + 'static
+{
+}
+
+impl<B> ResponseBody for B
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+}
+
 /// Serves `service` on `listener` until `shutdown` resolves, then stops accepting, asks every
 /// connection to finish its request in progress and close, and returns when all are gone.
 pub async fn serve<S, B>(
@@ -172,13 +211,8 @@ pub async fn serve<S, B>(
     renderer: Renderer,
     shutdown: impl std::future::Future<Output = ()>,
 ) where
-    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: EdgeService<B>,
+    B: ResponseBody,
 {
     serve_with_relayed(listener, None, service, config, renderer, shutdown).await;
 }
@@ -197,13 +231,8 @@ pub async fn serve_with_relayed<S, B>(
     renderer: Renderer,
     shutdown: impl std::future::Future<Output = ()>,
 ) where
-    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: EdgeService<B>,
+    B: ResponseBody,
 {
     let slots = slots::Slots::new(config.max_connections, config.max_connections_per_ip);
     accept_loop(
@@ -222,13 +251,8 @@ async fn accept_loop<S, B>(
     shutdown: impl std::future::Future<Output = ()>,
     slots: Arc<slots::Slots>,
 ) where
-    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: EdgeService<B>,
+    B: ResponseBody,
 {
     let refusals = refuse::Refusals::new(Arc::clone(&renderer));
     let shared = Arc::new(conn::Shared {

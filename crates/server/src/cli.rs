@@ -267,7 +267,8 @@ pub struct ServeArgs {
     )]
     pub store_pool_size: u32,
     /// Region this server presents itself as (in ARNs): like `us-east-1` or `us-gov-west-1`
-    /// (two lowercase letters, '-'-separated lowercase words, then '-' and one digit).
+    /// (two lowercase letters, '-'-separated lowercase words, then '-' and one digit; at most
+    /// 32 characters).
     #[arg(long, env = "KINDLING_REGION", default_value = "us-east-1", value_parser = parse_region)]
     pub region: String,
     /// Account id this server presents itself as (in ARNs): 12 digits.
@@ -527,13 +528,18 @@ fn parse_pool_size(s: &str) -> Result<u32, String> {
 /// A region for ARNs (`arn:aws:lambda:REGION:...`): one the server's own ARN parser accepts
 /// back ([`kindling_model::arn::is_region`]), so that a client may pass a `FunctionArn` it was
 /// given as a `FunctionName`.
+/// The longest region taken: AWS's are under 20 characters; past ~100 the ARNs built from it
+/// (a layer version's) pass the 140-character limits of the server's own checks no more.
+const MAX_REGION_LEN: usize = 32;
+
 fn parse_region(s: &str) -> Result<String, String> {
-    if kindling_model::arn::is_region(s) {
+    if s.len() <= MAX_REGION_LEN && kindling_model::arn::is_region(s) {
         Ok(s.to_string())
     } else {
         Err(format!(
             "expected a region like us-east-1 or us-gov-west-1 (two lowercase letters, \
-             '-'-separated lowercase words, then '-' and one digit), got {s:?}"
+             '-'-separated lowercase words, then '-' and one digit; at most \
+             {MAX_REGION_LEN} characters), got {s:?}"
         ))
     }
 }
@@ -766,6 +772,31 @@ mod tests {
             assert!(
                 FunctionRef::parse(&arn, false).is_ok(),
                 "--region {region:?} accepted, but the server refuses its own ARN {arn}"
+            );
+        }
+    }
+
+    /// Review (rev2): `is_region` has no length bound (the old parser's 64 was dropped), so
+    /// `serve` takes a region of any length; the layer version ARNs it then hands out are
+    /// refused by its own CreateFunction `Layers` check (1-140 characters) once the region
+    /// passes ~100 characters (and its `on.aws` URL hosts need a DNS label of at most 63).
+    #[test]
+    fn an_accepted_region_is_short_enough_for_the_servers_own_layer_arns() {
+        use kindling_model::arn::ArnContext;
+        for region in [
+            format!("us-{}-1", "a".repeat(100)),
+            format!("us-{}-1", "a".repeat(100_000)),
+        ] {
+            if parse_region(&region).is_err() {
+                continue;
+            }
+            let arn = ArnContext::new(&region, "000000000000").layer_version_arn("l", 1);
+            assert!(
+                arn.len() <= 140,
+                "--region of {} characters accepted, but its layer ARNs ({} characters) fail \
+                 CreateFunction's Layers check (at most 140)",
+                region.len(),
+                arn.len()
             );
         }
     }

@@ -28,7 +28,7 @@ use crate::{
 /// How long, at most, the input of a closing connection is read and dropped.
 const LINGER: Duration = Duration::from_secs(5);
 /// A lingering connection that sends nothing for this long is closed at once.
-const LINGER_IDLE: Duration = Duration::from_secs(1);
+pub(crate) const LINGER_IDLE: Duration = Duration::from_secs(1);
 
 /// How long a connection asked to make room may take to close before it is dropped, while it
 /// is still in its first request head.
@@ -262,6 +262,25 @@ async fn linger_close(socket: std::net::TcpStream, slot: &Slot, idle_for: Durati
         return;
     };
     let asked_before = slot.was_shed();
+    let asked = async {
+        if asked_before {
+            std::future::pending().await
+        } else {
+            slot.shed_requested().await
+        }
+    };
+    drain(&mut socket, idle_for, asked).await;
+}
+
+/// Reads and drops what the client still sends (its write side shut down already): for at
+/// most [`LINGER`], while it sends something at least every `idle_for`, and until `stop`
+/// resolves — so that closing does not reset away an answer the client has yet to read.
+pub(crate) async fn drain(
+    socket: &mut TcpStream,
+    idle_for: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
     let deadline = tokio::time::Instant::now() + LINGER;
     let mut sink = [0u8; 16 * 1024];
     loop {
@@ -272,7 +291,7 @@ async fn linger_close(socket: std::net::TcpStream, slot: &Slot, idle_for: Durati
                 Ok(Ok(n)) if n > 0 => continue,
                 _ => break,
             },
-            () = slot.shed_requested(), if !asked_before => break,
+            () = &mut stop => break,
         }
     }
 }

@@ -6,8 +6,8 @@
 //!
 //! The accept loop never waits on a refused client: the answer is written from a task of its
 //! own, bounded in time (the write within [`WRITE_WITHIN`]; then the client's request, however
-//! large, is read into a small buffer and dropped for at most [`DRAIN_FOR`], the normal path's
-//! lingering close, so that the close does not reset the answer away) and in number
+//! large, is read into a small buffer and dropped as the normal path's lingering close does,
+//! [`conn::drain`], so that the close does not reset the answer away) and in number
 //! ([`MAX_ANSWERING`] at once). A refused connection arriving while that many are being answered is closed at
 //! once, unanswered: a flood of them costs no more tasks, sockets or memory than that.
 
@@ -15,26 +15,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderValue;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use crate::rewrite::to_wire;
-use crate::{Rejection, Renderer};
+use crate::{Rejection, Renderer, conn};
 
 /// Refused connections being answered at once.
 const MAX_ANSWERING: usize = 32;
 /// How long writing the answer may take (it fits any socket's send buffer: only a client
 /// with a zero window makes it wait).
 const WRITE_WITHIN: Duration = Duration::from_secs(1);
-/// How long, at most, the client's input is read and dropped once the answer is sent (as the
-/// normal path's lingering close; no byte cap: a 6 MB Invoke body is read whole, so that its
-/// client's writes are not reset). Time and [`MAX_ANSWERING`] bound the cost.
-const DRAIN_FOR: Duration = Duration::from_secs(5);
-/// A client that sends nothing for this long while drained is closed at once (as the normal
-/// path's lingering close).
-const DRAIN_IDLE: Duration = Duration::from_secs(1);
-
 /// Answers refused connections, a bounded number at once.
 pub(crate) struct Refusals {
     answering: Arc<Semaphore>,
@@ -68,9 +60,9 @@ impl Refusals {
     }
 }
 
-/// Writes the refusal, sends FIN, and reads and drops what the client still sends, for at
-/// most [`DRAIN_FOR`] (and
-/// while it sends something at least every [`DRAIN_IDLE`]), before closing.
+/// Writes the refusal, sends FIN, and reads and drops what the client still sends (no byte
+/// cap: a 6 MB Invoke body is read whole, so that its client's writes are not reset; time and
+/// [`MAX_ANSWERING`] bound the cost), as the normal path's lingering close, before closing.
 async fn answer(mut stream: TcpStream, renderer: &Renderer) {
     let mut res = renderer(Rejection::TooManyConnections);
     res.headers_mut()
@@ -90,20 +82,14 @@ async fn answer(mut stream: TcpStream, renderer: &Renderer) {
     if stream.shutdown().await.is_err() {
         return;
     }
-    let deadline = tokio::time::Instant::now() + DRAIN_FOR;
-    let mut sink = [0u8; 16 * 1024];
-    loop {
-        let idle = tokio::time::Instant::now() + DRAIN_IDLE;
-        match tokio::time::timeout_at(deadline.min(idle), stream.read(&mut sink)).await {
-            Ok(Ok(n)) if n > 0 => {}
-            _ => break,
-        }
-    }
+    conn::drain(&mut stream, conn::LINGER_IDLE, std::future::pending()).await;
 }
 
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;
+
+    use tokio::io::AsyncReadExt;
 
     use bytes::Bytes;
     use http::{Request, Response};

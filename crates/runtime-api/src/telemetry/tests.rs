@@ -32,6 +32,32 @@ async fn receiver() -> (String, mpsc::UnboundedReceiver<Vec<Value>>) {
     (format!("http://sandbox.localdomain:{port}/telemetry"), rx)
 }
 
+/// A hub past Init with one subscriber (reached on the host's loopback), buffering as given.
+fn subscribed(
+    subscription: &TelemetrySubscription,
+    max_items: usize,
+    max_bytes: usize,
+    timeout: Duration,
+) -> Telemetry {
+    let hub = Telemetry::default();
+    let buffering = Buffering {
+        max_items,
+        max_bytes,
+        timeout,
+    };
+    hub.subscribe(subscription, buffering, TelemetryNetwork::Host);
+    hub.end_init();
+    hub
+}
+
+/// The next batch the receiver got, within 10 s (`what` says what was expected).
+async fn next_batch(rx: &mut mpsc::UnboundedReceiver<Vec<Value>>, what: &str) -> Vec<Value> {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect(what)
+        .expect("the receiver is alive")
+}
+
 #[tokio::test]
 async fn delivers_backlog_and_later_items_in_batches_by_type() {
     let hub = Telemetry::default();
@@ -85,25 +111,20 @@ async fn delivers_backlog_and_later_items_in_batches_by_type() {
 
 #[tokio::test]
 async fn a_batch_goes_once_max_items_are_queued_before_its_timeout() {
-    let hub = Telemetry::default();
     let (uri, mut rx) = receiver().await;
-    let buffering = Buffering {
-        max_items: 1000,
-        max_bytes: 1_048_576,
-        timeout: Duration::from_secs(30),
-    };
-    hub.subscribe(&sub(uri, &["function"]), buffering, TelemetryNetwork::Host);
-    hub.end_init();
+    let hub = subscribed(
+        &sub(uri, &["function"]),
+        1000,
+        1_048_576,
+        Duration::from_secs(30),
+    );
     // 2 000 fit the queue (2 x maxItems): none is dropped.
     for i in 0..2000 {
         hub.function_line(now_ms(), format!("line \"{i}\""));
     }
     let mut records = Vec::new();
     while records.len() < 2000 {
-        let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
+        let batch = next_batch(&mut rx, "a batch due by maxItems").await;
         assert!(batch.len() <= 1000);
         for item in &batch {
             assert_eq!(item["type"], "function");
@@ -247,23 +268,18 @@ fn lines(hub: &Telemetry, n: usize, len: usize) {
 
 #[tokio::test]
 async fn a_batch_goes_once_max_bytes_are_reached_and_stays_within_them() {
-    let hub = Telemetry::default();
     let (uri, mut rx) = receiver().await;
-    let buffering = Buffering {
-        max_items: 10_000,
-        max_bytes: 262_144,
-        timeout: Duration::from_secs(30),
-    };
-    hub.subscribe(&sub(uri, &["function"]), buffering, TelemetryNetwork::Host);
-    hub.end_init();
+    let hub = subscribed(
+        &sub(uri, &["function"]),
+        10_000,
+        262_144,
+        Duration::from_secs(30),
+    );
     // ~1.1 kB per item: two batches are due by their bytes long before the timeout.
     lines(&hub, 600, 1000);
     let mut records = Vec::new();
     for _ in 0..2 {
-        let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-            .await
-            .expect("a batch due by maxBytes goes before the timeout")
-            .unwrap();
+        let batch = next_batch(&mut rx, "a batch due by maxBytes goes before the timeout").await;
         let size = serde_json::to_vec(&batch).unwrap().len();
         assert!(size <= 262_144 + 1200, "{size} bytes");
         assert!(size >= 262_144 - 1200, "{size} bytes");
@@ -280,23 +296,18 @@ async fn a_batch_goes_once_max_bytes_are_reached_and_stays_within_them() {
 
 #[tokio::test]
 async fn items_over_the_queues_bound_are_reported_as_dropped() {
-    let hub = Telemetry::default();
     let (uri, mut rx) = receiver().await;
-    let buffering = Buffering {
-        max_items: 1000,
-        max_bytes: 1_048_576,
-        timeout: Duration::from_millis(25),
-    };
-    hub.subscribe(&sub(uri, &["function"]), buffering, TelemetryNetwork::Host);
-    hub.end_init();
+    let hub = subscribed(
+        &sub(uri, &["function"]),
+        1000,
+        1_048_576,
+        Duration::from_millis(25),
+    );
     // The queue holds 2 x maxItems: 500 of these are dropped before delivery starts.
     lines(&hub, 2500, 20);
     let (mut function, mut dropped) = (Vec::new(), Vec::new());
     while function.len() < 2000 || dropped.is_empty() {
-        let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-            .await
-            .expect("every queued item and the drop notice arrive")
-            .unwrap();
+        let batch = next_batch(&mut rx, "every queued item and the drop notice arrive").await;
         assert!(batch.len() <= 1001);
         for item in batch {
             match item["type"].as_str().unwrap() {
@@ -322,19 +333,12 @@ async fn tcp_subscribers_get_json_lines_on_one_connection() {
     use tokio::io::AsyncBufReadExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let hub = Telemetry::default();
     let mut subscription = sub(
         format!("sandbox.localdomain:{port}"),
         &["platform", "function"],
     );
     subscription.protocol = "TCP".into();
-    let buffering = Buffering {
-        max_items: 1000,
-        max_bytes: 262_144,
-        timeout: Duration::from_millis(25),
-    };
-    hub.subscribe(&subscription, buffering, TelemetryNetwork::Host);
-    hub.end_init();
+    let hub = subscribed(&subscription, 1000, 262_144, Duration::from_millis(25));
     hub.function_line(now_ms(), "one \"quoted\"\tline".into());
     let (stream, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
         .await
